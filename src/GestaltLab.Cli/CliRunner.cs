@@ -1,0 +1,55 @@
+using System.CommandLine;
+using System.Reflection;
+using GestaltLab.Runtime;
+using Spectre.Console;
+
+namespace GestaltLab.Cli;
+
+/// <summary>A verb of the <c>gestaltlab</c> command (one class per file under Commands/).</summary>
+internal interface ICliCommand
+{
+    /// <summary>Builds the System.CommandLine command with its options and action.</summary>
+    Command Create();
+}
+
+/// <summary>Builds the command line and turns the library's actionable errors into one clear message and exit code 1.</summary>
+internal static class CliRunner
+{
+    /// <summary>The root command with every <see cref="ICliCommand"/> in this assembly, sorted by name.</summary>
+    public static RootCommand BuildRoot()
+    {
+        var root = new RootCommand("GestaltLab: facial-gestalt analysis of genetic syndromes (DeepGestalt in .NET).");
+        var commands = typeof(CliRunner).Assembly.GetTypes()
+            .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
+            .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Create())
+            .OrderBy(c => c.Name, StringComparer.Ordinal);
+        foreach (var c in commands) root.Subcommands.Add(c);
+        return root;
+    }
+
+    /// <summary>Parses and runs; Ctrl+C cancels the running job through its cancellation token.</summary>
+    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    {
+        try
+        {
+            return await root.Parse(args).InvokeAsync();
+        }
+        catch (GestaltLabException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 1;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled");
+            return 130;
+        }
+    }
+
+    /// <summary>Console for progress bars and tables; never emits colour codes when redirected (logs, CI).</summary>
+    public static IAnsiConsole Ansi { get; } = AnsiConsole.Create(new AnsiConsoleSettings
+    {
+        Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
+        ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
+    });
+}

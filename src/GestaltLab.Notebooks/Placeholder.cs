@@ -1,0 +1,1 @@
+namespace GestaltLab.Notebooks;

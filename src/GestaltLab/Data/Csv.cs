@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Data;
+
+/// <summary>
+/// Small RFC 4180 CSV reading and writing with invariant-culture numbers, used by every manifest and report the
+/// toolkit writes (so the files open the same in pandas, R and Excel, and are byte-identical for the same input).
+/// </summary>
+public static class Csv
+{
+    /// <summary>Quotes a field when it holds a comma, quote or line break.</summary>
+    public static string Escape(string field) =>
+        field.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + field.Replace("\"", "\"\"") + "\"" : field;
+
+    /// <summary>Formats a number the same way on every machine (invariant culture, round-trippable, "R" for floats).</summary>
+    public static string Format(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>Formats a number with a fixed count of decimals (invariant culture).</summary>
+    public static string Format(double value, int decimals) => value.ToString("F" + decimals, CultureInfo.InvariantCulture);
+
+    /// <summary>Builds one CSV line (no line break) from fields.</summary>
+    public static string Line(IEnumerable<string> fields) => string.Join(",", fields.Select(Escape));
+
+    /// <summary>Writes a header and rows atomically (LF line ends).</summary>
+    public static void Write(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
+    {
+        var sb = new StringBuilder();
+        sb.Append(Line(header)).Append('\n');
+        foreach (var row in rows)
+        {
+            if (row.Count != header.Count)
+                throw new ArgumentException($"{path}: row has {row.Count} fields, header has {header.Count}");
+            sb.Append(Line(row)).Append('\n');
+        }
+        AtomicFile.WriteAllText(path, sb.ToString());
+    }
+
+    /// <summary>A parsed CSV table: header and rows, with access by column name.</summary>
+    public sealed class Table
+    {
+        internal Table(string source, string[] header, List<string[]> rows)
+        {
+            Source = source;
+            Header = header;
+            Rows = rows;
+            _index = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
+            for (int i = 0; i < header.Length; i++) _index.TryAdd(header[i], i);
+        }
+
+        private readonly Dictionary<string, int> _index;
+
+        /// <summary>The file (or description) the table was read from, for error messages.</summary>
+        public string Source { get; }
+        /// <summary>Column names.</summary>
+        public IReadOnlyList<string> Header { get; }
+        /// <summary>Data rows (each as long as the header).</summary>
+        public IReadOnlyList<string[]> Rows { get; }
+
+        /// <summary>Whether the table has the column.</summary>
+        public bool Has(string column) => _index.ContainsKey(column);
+
+        /// <summary>Index of a column; throws a clear error naming the file when it is missing.</summary>
+        public int Column(string column) => _index.TryGetValue(column, out int i)
+            ? i
+            : throw new GestaltLabException($"{Source}: missing column '{column}' (columns: {string.Join(",", Header)})");
+    }
+
+    /// <summary>Reads a CSV file with a header row. Errors name the file and the line.</summary>
+    public static Table Read(string path)
+    {
+        if (!File.Exists(path)) throw new GestaltLabException($"{path}: file not found");
+        return Parse(File.ReadAllText(path), path);
+    }
+
+    /// <summary>Parses CSV text with a header row.</summary>
+    public static Table Parse(string text, string source)
+    {
+        var records = new List<string[]>();
+        var fields = new List<string>();
+        var field = new StringBuilder();
+        bool quoted = false, fieldStarted = false;
+        int line = 1;
+        for (int i = 0; i < text.Length; i++)
+        {
+            char c = text[i];
+            if (quoted)
+            {
+                if (c == '"')
+                {
+                    if (i + 1 < text.Length && text[i + 1] == '"') { field.Append('"'); i++; }
+                    else quoted = false;
+                }
+                else
+                {
+                    if (c == '\n') line++;
+                    field.Append(c);
+                }
+                continue;
+            }
+            switch (c)
+            {
+                case '"' when field.Length == 0: quoted = true; fieldStarted = true; break;
+                case ',': fields.Add(field.ToString()); field.Clear(); fieldStarted = true; break;
+                case '\r': break;
+                case '\n':
+                    if (fieldStarted || field.Length > 0 || fields.Count > 0)
+                    {
+                        fields.Add(field.ToString());
+                        records.Add(fields.ToArray());
+                    }
+                    fields.Clear(); field.Clear(); fieldStarted = false; line++;
+                    break;
+                default: field.Append(c); fieldStarted = true; break;
+            }
+        }
+        if (quoted) throw new GestaltLabException($"{source}: unterminated quoted field at line {line}");
+        if (fieldStarted || field.Length > 0 || fields.Count > 0)
+        {
+            fields.Add(field.ToString());
+            records.Add(fields.ToArray());
+        }
+        if (records.Count == 0) throw new GestaltLabException($"{source}: empty CSV (no header row)");
+        var header = records[0];
+        var rows = new List<string[]>(records.Count - 1);
+        for (int r = 1; r < records.Count; r++)
+        {
+            if (records[r].Length != header.Length)
+                throw new GestaltLabException($"{source}: data row {r} has {records[r].Length} fields, the header has {header.Length}");
+            rows.Add(records[r]);
+        }
+        return new Table(source, header, rows);
+    }
+}

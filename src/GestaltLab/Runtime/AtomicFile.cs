@@ -1,0 +1,49 @@
+using System.Text;
+
+namespace GestaltLab.Runtime;
+
+/// <summary>
+/// Writes files so that a reader never sees half a file: the content goes to a temporary file in the same folder,
+/// which is then renamed over the target (atomic on one file system). A crash leaves the old file or none.
+/// </summary>
+public static class AtomicFile
+{
+    private static readonly UTF8Encoding Utf8NoBom = new(false);
+
+    /// <summary>Writes text (UTF-8, no BOM) atomically.</summary>
+    public static void WriteAllText(string path, string text) => Write(path, s =>
+    {
+        var bytes = Utf8NoBom.GetBytes(text);
+        s.Write(bytes, 0, bytes.Length);
+    });
+
+    /// <summary>Writes bytes atomically.</summary>
+    public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
+    {
+        byte[] copy = bytes.ToArray();
+        Write(path, s => s.Write(copy, 0, copy.Length));
+    }
+
+    /// <summary>Writes through a stream atomically; if <paramref name="write"/> throws, the target is left untouched.</summary>
+    public static void Write(string path, Action<Stream> write)
+    {
+        string full = Path.GetFullPath(path);
+        string dir = Path.GetDirectoryName(full)!;
+        Directory.CreateDirectory(dir);
+        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            {
+                write(stream);
+                stream.Flush(true);
+            }
+            File.Move(temp, full, overwrite: true);
+        }
+        catch
+        {
+            try { File.Delete(temp); } catch (IOException) { }
+            throw;
+        }
+    }
+}

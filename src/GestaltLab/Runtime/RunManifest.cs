@@ -1,0 +1,94 @@
+using System.Reflection;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace GestaltLab.Runtime;
+
+/// <summary>
+/// The provenance record every run directory carries (<c>run.json</c>): what was run, with which configuration and
+/// seed, on which package versions and machine, over which data (content hash). Enough to regenerate any figure.
+/// </summary>
+public sealed record RunManifest
+{
+    /// <summary>File name inside a run directory.</summary>
+    public const string FileName = "run.json";
+
+    /// <summary>What produced the run, e.g. <c>gestaltlab train</c>.</summary>
+    public required string Command { get; init; }
+    /// <summary>The seed that fixes data generation, splits and training.</summary>
+    public required int Seed { get; init; }
+    /// <summary>The full configuration as JSON.</summary>
+    public required JsonNode Config { get; init; }
+    /// <summary>SHA-256 of the input data (see <see cref="DataHash"/>), or null when the run has no data input.</summary>
+    public string? DataHash { get; init; }
+    /// <summary>Versions of GestaltLab and the packages that shape results.</summary>
+    public IReadOnlyDictionary<string, string> Packages { get; init; } = PackageVersions();
+    /// <summary>OS, runtime, architecture and core count.</summary>
+    public string Machine { get; init; } =
+        $"{RuntimeInformation.OSDescription}; {RuntimeInformation.FrameworkDescription}; {RuntimeInformation.ProcessArchitecture}; {Environment.ProcessorCount} cores";
+    /// <summary>When the run started (UTC, ISO 8601).</summary>
+    public string CreatedUtc { get; init; } = DateTime.UtcNow.ToString("O");
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
+
+    /// <summary>Writes <c>run.json</c> into <paramref name="runDirectory"/> atomically.</summary>
+    public void Save(string runDirectory) => AtomicFile.WriteAllText(Path.Combine(runDirectory, FileName), JsonSerializer.Serialize(this, Json));
+
+    /// <summary>Reads <c>run.json</c> from a run directory.</summary>
+    public static RunManifest Load(string runDirectory)
+    {
+        string path = Path.Combine(runDirectory, FileName);
+        if (!File.Exists(path)) throw new GestaltLabException($"{path}: not found — is {runDirectory} a GestaltLab run directory?");
+        try
+        {
+            return JsonSerializer.Deserialize<RunManifest>(File.ReadAllText(path), Json)
+                   ?? throw new GestaltLabException($"{path}: empty run manifest");
+        }
+        catch (JsonException e)
+        {
+            throw new GestaltLabException($"{path}: not a valid run manifest ({e.Message})");
+        }
+    }
+
+    /// <summary>Versions of the assemblies whose behaviour shapes results.</summary>
+    public static IReadOnlyDictionary<string, string> PackageVersions()
+    {
+        var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        void Add(string name, Assembly a) =>
+            result[name] = a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
+                           ?? a.GetName().Version?.ToString() ?? "unknown";
+        Add("GestaltLab", typeof(RunManifest).Assembly);
+        Add("TorchSharp", typeof(TorchSharp.torch).Assembly);
+        Add("Microsoft.ML", typeof(Microsoft.ML.MLContext).Assembly);
+        Add("OpenCvSharp4", typeof(OpenCvSharp.Mat).Assembly);
+        Add("SkiaSharp", typeof(SkiaSharp.SKBitmap).Assembly);
+        Add("Plotly.NET", typeof(Plotly.NET.GenericChart).Assembly);
+        Add(".NET", typeof(object).Assembly);
+        return result;
+    }
+
+    /// <summary>
+    /// SHA-256 over the relative paths and contents of every file under <paramref name="directory"/> (sorted by
+    /// path, ordinal), so the same data gives the same hash on any machine.
+    /// </summary>
+    public static string ComputeDataHash(string directory, Func<string, bool>? include = null)
+    {
+        string root = Path.GetFullPath(directory);
+        var files = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
+            .Where(f => include?.Invoke(f) ?? true)
+            .OrderBy(f => f, StringComparer.Ordinal);
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var buffer = new byte[1 << 16];
+        foreach (var rel in files)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(rel + "\n"));
+            using var stream = File.OpenRead(Path.Combine(root, rel));
+            int n;
+            while ((n = stream.Read(buffer, 0, buffer.Length)) > 0) hash.AppendData(buffer, 0, n);
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+}

@@ -1,0 +1,108 @@
+using System.Diagnostics;
+
+namespace GestaltLab.Runtime;
+
+/// <summary>
+/// Finds the data files the toolkit uses from system packages (the dlib 68-point model, OpenCV's cascades,
+/// sample photos) and the headless browser. Nothing is ever downloaded: a file comes from an explicit path,
+/// an environment variable, or the Debian package that ships it (looked up with <c>dpkg -L</c>).
+/// </summary>
+public static class SystemResources
+{
+    /// <summary>Environment variable that overrides the dlib model path.</summary>
+    public const string DlibModelVariable = "GESTALTLAB_DLIB_MODEL";
+    /// <summary>Environment variable that overrides the folder with OpenCV's Haar cascades.</summary>
+    public const string HaarFolderVariable = "GESTALTLAB_HAAR_DIR";
+    /// <summary>Environment variable that overrides the Chromium executable.</summary>
+    public const string ChromiumVariable = "GESTALTLAB_CHROMIUM";
+
+    /// <summary>File name of dlib's 68-point shape predictor.</summary>
+    public const string DlibModelFileName = "shape_predictor_68_face_landmarks.dat";
+
+    private static readonly Dictionary<string, string[]> PackageFiles = new();
+
+    /// <summary>Lists the files a Debian package installed (empty when the package or <c>dpkg</c> is absent).</summary>
+    public static IReadOnlyList<string> PackageFileList(string package)
+    {
+        lock (PackageFiles)
+        {
+            if (PackageFiles.TryGetValue(package, out var cached)) return cached;
+            string[] files = [];
+            try
+            {
+                var psi = new ProcessStartInfo("dpkg", ["-L", package])
+                {
+                    RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
+                };
+                using var p = Process.Start(psi);
+                if (p is not null)
+                {
+                    string output = p.StandardOutput.ReadToEnd();
+                    p.WaitForExit();
+                    if (p.ExitCode == 0)
+                        files = output.Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+                }
+            }
+            catch (System.ComponentModel.Win32Exception)
+            {
+                // No dpkg on this system: callers fall back to their well-known paths.
+            }
+            PackageFiles[package] = files;
+            return files;
+        }
+    }
+
+    /// <summary>Finds a file a Debian package installed, by file name; null when not installed.</summary>
+    public static string? FindPackageFile(string package, string fileName, params string[] fallbacks)
+    {
+        foreach (var f in PackageFileList(package))
+            if (Path.GetFileName(f) == fileName && File.Exists(f)) return f;
+        foreach (var f in fallbacks)
+            if (File.Exists(f)) return f;
+        return null;
+    }
+
+    /// <summary>
+    /// Where the dlib 68-point model would be read from: <paramref name="explicitPath"/>, else
+    /// <c>$GESTALTLAB_DLIB_MODEL</c>, else Debian's <c>libdlib-data</c>. Returns null when none is set or installed;
+    /// an explicit path is returned even if it does not exist, so the caller can report it.
+    /// </summary>
+    public static string? DlibModelPath(string? explicitPath = null)
+    {
+        if (!string.IsNullOrEmpty(explicitPath)) return explicitPath;
+        string? env = Environment.GetEnvironmentVariable(DlibModelVariable);
+        if (!string.IsNullOrEmpty(env)) return env;
+        return FindPackageFile("libdlib-data", DlibModelFileName,
+            "/usr/share/dlib/" + DlibModelFileName, "/usr/share/dlib-data/" + DlibModelFileName);
+    }
+
+    /// <summary>Path of an OpenCV Haar cascade (e.g. <c>haarcascade_frontalface_default.xml</c>), or null.</summary>
+    public static string? HaarCascadePath(string fileName = "haarcascade_frontalface_default.xml")
+    {
+        string? dir = Environment.GetEnvironmentVariable(HaarFolderVariable);
+        if (!string.IsNullOrEmpty(dir))
+        {
+            string p = Path.Combine(dir, fileName);
+            return File.Exists(p) ? p : null;
+        }
+        return FindPackageFile("opencv-data", fileName,
+            "/usr/share/opencv4/haarcascades/" + fileName, "/usr/share/opencv/haarcascades/" + fileName);
+    }
+
+    /// <summary>The public-domain NASA portrait <c>astronaut.png</c> from Debian's <c>python3-skimage</c>, or null.</summary>
+    public static string? AstronautPhoto() => FindPackageFile("python3-skimage", "astronaut.png");
+
+    /// <summary>OpenCV's sample photo <c>messi5.jpg</c> from Debian's <c>opencv-doc</c>, or null.</summary>
+    public static string? MessiPhoto() => FindPackageFile("opencv-doc", "messi5.jpg",
+        "/usr/share/doc/opencv-doc/examples/data/messi5.jpg");
+
+    /// <summary>The Chromium (or Chrome) executable used for static figure export, or null.</summary>
+    public static string? ChromiumExecutable()
+    {
+        string? env = Environment.GetEnvironmentVariable(ChromiumVariable);
+        if (!string.IsNullOrEmpty(env)) return File.Exists(env) ? env : null;
+        foreach (var c in new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable" })
+            if (File.Exists(c)) return c;
+        return null;
+    }
+}
