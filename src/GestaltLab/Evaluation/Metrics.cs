@@ -1,0 +1,184 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Evaluation;
+
+/// <summary>
+/// Ranking metrics for syndrome classifiers, as the field reports them: top-k accuracy per image and per disorder
+/// (the mean of each disorder's own top-k, so rare syndromes weigh as much as frequent ones), log loss, confusion.
+/// Ties in probability are broken by class index, so results are deterministic.
+/// </summary>
+public static class Metrics
+{
+    /// <summary>0-based rank of the true class in a probability vector (0 = ranked first).</summary>
+    public static int RankOfTruth(ReadOnlySpan<float> probabilities, int truth)
+    {
+        if ((uint)truth >= (uint)probabilities.Length)
+            throw new ArgumentOutOfRangeException(nameof(truth), $"class {truth} outside 0..{probabilities.Length - 1}");
+        float p = probabilities[truth];
+        int rank = 0;
+        for (int c = 0; c < probabilities.Length; c++)
+            if (probabilities[c] > p || (probabilities[c] == p && c < truth)) rank++;
+        return rank;
+    }
+
+    /// <summary>Fraction of images whose true class is among the <paramref name="k"/> most probable.</summary>
+    public static double TopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k)
+    {
+        Check(truth, probabilities);
+        if (truth.Count == 0) return double.NaN;
+        int hits = 0;
+        for (int i = 0; i < truth.Count; i++)
+            if (RankOfTruth(probabilities[i], truth[i]) < k) hits++;
+        return (double)hits / truth.Count;
+    }
+
+    /// <summary>Top-k accuracy for k = 1 … <paramref name="maxK"/> (element k−1 is top-k).</summary>
+    public static double[] TopKCurve(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int maxK)
+    {
+        Check(truth, probabilities);
+        var counts = new int[maxK];
+        for (int i = 0; i < truth.Count; i++)
+        {
+            int r = RankOfTruth(probabilities[i], truth[i]);
+            for (int k = r; k < maxK; k++) counts[k]++;
+        }
+        return counts.Select(c => truth.Count == 0 ? double.NaN : (double)c / truth.Count).ToArray();
+    }
+
+    /// <summary>Mean over the disorders present in <paramref name="truth"/> of each disorder's top-k accuracy.</summary>
+    public static double PerDisorderTopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k)
+    {
+        Check(truth, probabilities);
+        var hits = new Dictionary<int, (int Hit, int N)>();
+        for (int i = 0; i < truth.Count; i++)
+        {
+            hits.TryGetValue(truth[i], out var h);
+            hits[truth[i]] = (h.Hit + (RankOfTruth(probabilities[i], truth[i]) < k ? 1 : 0), h.N + 1);
+        }
+        return hits.Count == 0 ? double.NaN : hits.Values.Average(h => (double)h.Hit / h.N);
+    }
+
+    /// <summary>Mean negative log-probability of the true class (probabilities clipped at 1e-15).</summary>
+    public static double LogLoss(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities)
+    {
+        Check(truth, probabilities);
+        if (truth.Count == 0) return double.NaN;
+        double sum = 0;
+        for (int i = 0; i < truth.Count; i++) sum -= Math.Log(Math.Max(probabilities[i][truth[i]], 1e-15));
+        return sum / truth.Count;
+    }
+
+    /// <summary>Index of the most probable class (lowest index wins ties).</summary>
+    public static int ArgMax(ReadOnlySpan<float> probabilities)
+    {
+        int best = 0;
+        for (int c = 1; c < probabilities.Length; c++)
+            if (probabilities[c] > probabilities[best]) best = c;
+        return best;
+    }
+
+    /// <summary>Counts: element [t, p] is the number of images of true class t predicted as p (top-1).</summary>
+    public static int[,] ConfusionMatrix(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount)
+    {
+        Check(truth, probabilities);
+        var m = new int[classCount, classCount];
+        for (int i = 0; i < truth.Count; i++) m[truth[i], ArgMax(probabilities[i])]++;
+        return m;
+    }
+
+    private static void Check(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities)
+    {
+        if (truth.Count != probabilities.Count)
+            throw new ArgumentException($"{truth.Count} labels but {probabilities.Count} probability vectors");
+    }
+}
+
+/// <summary>The oracle's ceiling on the same test split (from a synthetic data set's <c>oracle.json</c>).</summary>
+public sealed record OracleFigures
+{
+    /// <summary>Oracle top-1 accuracy.</summary>
+    [JsonPropertyName("top1")] public double Top1 { get; init; }
+    /// <summary>Oracle top-5 accuracy.</summary>
+    [JsonPropertyName("top5")] public double Top5 { get; init; }
+    /// <summary>Oracle top-10 accuracy.</summary>
+    [JsonPropertyName("top10")] public double Top10 { get; init; }
+    /// <summary>Number of test subjects/images the oracle was scored on.</summary>
+    [JsonPropertyName("n_test")] public int NTest { get; init; }
+
+    /// <summary>Reads <c>oracle.json</c> from a data folder; null when the data is not synthetic (no file).</summary>
+    public static OracleFigures? TryLoad(string dataDirectory)
+    {
+        string path = Path.Combine(dataDirectory, "oracle.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonSerializer.Deserialize<OracleFigures>(File.ReadAllText(path));
+        }
+        catch (JsonException e)
+        {
+            throw new GestaltLabException($"{path}: not a valid oracle file ({e.Message})");
+        }
+    }
+}
+
+/// <summary>
+/// The evaluation summary written as <c>metrics.json</c>: per-image top-k in <c>top*</c>, per-disorder means in
+/// <c>per_disorder_*</c>, with the oracle's figures beside them when the data is synthetic.
+/// </summary>
+public sealed record ClassificationMetrics
+{
+    /// <summary>Per-image top-1 accuracy.</summary>
+    [JsonPropertyName("top1")] public double Top1 { get; init; }
+    /// <summary>Per-image top-5 accuracy.</summary>
+    [JsonPropertyName("top5")] public double Top5 { get; init; }
+    /// <summary>Per-image top-10 accuracy.</summary>
+    [JsonPropertyName("top10")] public double Top10 { get; init; }
+    /// <summary>Images evaluated.</summary>
+    [JsonPropertyName("n_images")] public int NImages { get; init; }
+    /// <summary>Classes the model ranks.</summary>
+    [JsonPropertyName("n_classes")] public int NClasses { get; init; }
+    /// <summary>Mean over disorders of per-disorder top-1.</summary>
+    [JsonPropertyName("per_disorder_top1")] public double PerDisorderTop1 { get; init; }
+    /// <summary>Mean over disorders of per-disorder top-10.</summary>
+    [JsonPropertyName("per_disorder_top10")] public double PerDisorderTop10 { get; init; }
+    /// <summary>Mean negative log-likelihood of the true class.</summary>
+    [JsonPropertyName("log_loss")] public double LogLoss { get; init; }
+    /// <summary>The oracle's ceiling on the same data, when synthetic; else null.</summary>
+    [JsonPropertyName("oracle")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleFigures? Oracle { get; init; }
+
+    /// <summary>Computes every figure from true labels and probability vectors.</summary>
+    public static ClassificationMetrics Compute(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount, OracleFigures? oracle = null) => new()
+    {
+        Top1 = Metrics.TopK(truth, probabilities, 1),
+        Top5 = Metrics.TopK(truth, probabilities, 5),
+        Top10 = Metrics.TopK(truth, probabilities, 10),
+        NImages = truth.Count,
+        NClasses = classCount,
+        PerDisorderTop1 = Metrics.PerDisorderTopK(truth, probabilities, 1),
+        PerDisorderTop10 = Metrics.PerDisorderTopK(truth, probabilities, 10),
+        LogLoss = Metrics.LogLoss(truth, probabilities),
+        Oracle = oracle,
+    };
+
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
+    /// <summary>Writes the metrics as JSON atomically.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
+
+    /// <summary>Reads a <c>metrics.json</c>.</summary>
+    public static ClassificationMetrics Load(string path)
+    {
+        if (!File.Exists(path)) throw new GestaltLabException($"{path}: metrics file not found");
+        try
+        {
+            return JsonSerializer.Deserialize<ClassificationMetrics>(File.ReadAllText(path), Options)
+                   ?? throw new GestaltLabException($"{path}: empty metrics file");
+        }
+        catch (JsonException e)
+        {
+            throw new GestaltLabException($"{path}: not a valid metrics file ({e.Message})");
+        }
+    }
+}
