@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# GestaltLab set-up for Debian 12 / Ubuntu: installs the system packages the toolkit needs (skipping what is already
+# there), restores NuGet packages, builds the Release binaries and runs `gestaltlab doctor`.
+#
+#   bash environment/setup.sh            # what `gestaltlab demo` and the notebooks need
+#   bash environment/setup.sh --tests    # + sample photos and nbformat used by the test suite
+#   bash environment/setup.sh --bench    # + dlib headers, PyTorch and scikit-learn used as benchmark references
+#   bash environment/setup.sh --no-build # packages only
+#
+# Nothing here or in the toolkit downloads anything at run time: models and sample photos come from Debian packages.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+with_tests=0; with_bench=0; build=1
+for arg in "$@"; do
+  case "$arg" in
+    --tests) with_tests=1 ;;
+    --bench) with_bench=1; with_tests=1 ;;
+    --no-build) build=0 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { printf '[setup] %s\n' "$*"; }
+
+# Runtime needs: OpenCvSharp's native runtime links GTK 3; Haar cascades; dlib's 68-point model; headless Chromium
+# for figure export; fonts so Chromium and SkiaSharp render text.
+packages=(libgtk-3-0 opencv-data libdlib-data chromium fonts-dejavu-core ca-certificates)
+# Tests: real photos (astronaut.png, messi5.jpg) and the nbformat validator for the notebook runner.
+[ "$with_tests" = 1 ] && packages+=(python3-skimage opencv-doc python3-nbformat)
+# Benchmarks: dlib C++ reference, PyTorch and scikit-learn references.
+[ "$with_bench" = 1 ] && packages+=(libdlib-dev python3-torch python3-sklearn g++ cmake)
+
+missing=()
+for p in "${packages[@]}"; do
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    say "ok       $p (already installed)"
+  else
+    missing+=("$p")
+  fi
+done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=(); elif command -v sudo >/dev/null; then sudo=(sudo); else
+    echo "[setup] missing system packages: ${missing[*]}; run this script as root (or install them with apt-get)" >&2; exit 1
+  fi
+  say "installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  "${sudo[@]}" apt-get update -qq
+  "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  for p in "${missing[@]}"; do say "installed $p"; done
+fi
+
+if ! command -v dotnet >/dev/null; then
+  echo "[setup] the .NET SDK 10 is not installed: install it (https://learn.microsoft.com/dotnet/core/install/linux-debian) and run this again" >&2
+  exit 1
+fi
+say "dotnet  $(dotnet --version)"
+
+if [ "$build" = 1 ]; then
+  say "restoring NuGet packages"
+  dotnet restore GestaltLab.sln -v quiet --nologo
+  say "building (Release)"
+  # The build also patches TorchSharp's native library for Debian 12's libstdc++ (build/TorchSharpNativeFix.targets).
+  dotnet build GestaltLab.sln -c Release --no-restore -v quiet --nologo -clp:ErrorsOnly
+  say "built: ./gestaltlab ($(pwd)/artifacts/bin/GestaltLab.Cli/release/gestaltlab)"
+  ./gestaltlab doctor
+fi

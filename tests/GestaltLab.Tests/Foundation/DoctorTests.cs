@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Foundation;
+
+public class DoctorTests
+{
+    [Fact]
+    public void AllRequiredPartsWorkOnASetUpMachine()
+    {
+        var checks = Doctor.Run();
+        Assert.All(checks, c => Assert.True(c.Ok, $"{c.Name}: {c.Detail} (fix: {c.Fix})"));
+        Assert.Contains(checks, c => c.Name == "TorchSharp" && c.Detail.Contains("threads"));
+    }
+
+    [Fact]
+    public void MissingModelFileIsReportedWithPathAndFix()
+    {
+        string missing = Path.Combine(Path.GetTempPath(), "no-such-dir", "shape_predictor_68_face_landmarks.dat");
+        var check = Doctor.DlibModelCheck(missing);
+        Assert.False(check.Ok);
+        Assert.True(check.Required);
+        Assert.Contains(missing, check.Detail);
+        Assert.Contains("libdlib-data", check.Fix);
+    }
+
+    [Fact]
+    public void ForeignAndCompressedModelFilesAreRecognised()
+    {
+        string dir = Directory.CreateTempSubdirectory("gl-doctor-").FullName;
+        try
+        {
+            string bz = Path.Combine(dir, "model.dat.bz2");
+            File.WriteAllBytes(bz, "BZh91AY&SY"u8.ToArray());
+            Assert.Contains("bzip2", Doctor.DlibModelCheck(bz).Detail);
+            string text = Path.Combine(dir, "notes.txt");
+            File.WriteAllText(text, "hello");
+            Assert.Contains("not a dlib shape_predictor", Doctor.DlibModelCheck(text).Detail);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void CliDoctorExitsNonZeroAndPrintsTheFixForAMissingModel()
+    {
+        string cli = Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { cli, "doctor", "--model", "/nonexistent/shape_predictor_68_face_landmarks.dat" }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        string output = p.StandardOutput.ReadToEnd();
+        p.WaitForExit();
+        Assert.Equal(1, p.ExitCode);
+        Assert.Contains("✗ dlib 68-point model: /nonexistent/shape_predictor_68_face_landmarks.dat: file does not exist", output);
+        Assert.Contains("fix:", output);
+        Assert.Contains("✓ TorchSharp", output);
+    }
+}

@@ -1,0 +1,72 @@
+using GestaltLab.Evaluation;
+
+namespace GestaltLab.Tests.Foundation;
+
+public class MetricsTests
+{
+    // Three classes, four images; hand-checked ranks of the truth: 0, 1, 2, 0.
+    private static readonly int[] Truth = [0, 1, 2, 2];
+    private static readonly float[][] Probs =
+    [
+        [0.7f, 0.2f, 0.1f],
+        [0.5f, 0.3f, 0.2f],
+        [0.6f, 0.3f, 0.1f],
+        [0.1f, 0.1f, 0.8f],
+    ];
+
+    [Fact]
+    public void TopKPerImageAndPerDisorderMatchHandCounts()
+    {
+        Assert.Equal(0.5, Metrics.TopK(Truth, Probs, 1));
+        Assert.Equal(0.75, Metrics.TopK(Truth, Probs, 2));
+        Assert.Equal(1.0, Metrics.TopK(Truth, Probs, 3));
+        // per disorder top-1: class0 1/1, class1 0/1, class2 1/2 → mean 0.5
+        Assert.Equal(0.5, Metrics.PerDisorderTopK(Truth, Probs, 1));
+        // per disorder top-2: 1, 1, 1/2 → 0.8333
+        Assert.Equal(2.5 / 3, Metrics.PerDisorderTopK(Truth, Probs, 2), 12);
+        Assert.Equal([0.5, 0.75, 1.0], Metrics.TopKCurve(Truth, Probs, 3));
+    }
+
+    [Fact]
+    public void TiesAreBrokenByClassIndex()
+    {
+        float[] flat = [0.25f, 0.25f, 0.25f, 0.25f];
+        Assert.Equal(0, Metrics.RankOfTruth(flat, 0));
+        Assert.Equal(3, Metrics.RankOfTruth(flat, 3));
+    }
+
+    [Fact]
+    public void LogLossAndConfusionMatchHandValues()
+    {
+        double expected = -(Math.Log(0.7) + Math.Log(0.3) + Math.Log(0.1) + Math.Log(0.8)) / 4;
+        Assert.Equal(expected, Metrics.LogLoss(Truth, Probs), 5);
+        var m = Metrics.ConfusionMatrix(Truth, Probs, 3);
+        Assert.Equal(1, m[0, 0]);
+        Assert.Equal(1, m[1, 0]);
+        Assert.Equal(1, m[2, 0]);
+        Assert.Equal(1, m[2, 2]);
+        Assert.Equal(4, m.Cast<int>().Sum());
+    }
+
+    [Fact]
+    public void MetricsJsonUsesTheDocumentedKeys()
+    {
+        string dir = Directory.CreateTempSubdirectory("gl-metrics-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "metrics.json");
+            ClassificationMetrics.Compute(Truth, Probs, 3, new OracleFigures { Top1 = 0.9, Top5 = 1, Top10 = 1, NTest = 4 }).Save(path);
+            string json = File.ReadAllText(path);
+            foreach (var key in new[] { "top1", "top5", "top10", "n_images", "n_classes", "per_disorder_top1", "per_disorder_top10", "log_loss", "oracle", "n_test" })
+                Assert.Contains($"\"{key}\"", json);
+            var back = ClassificationMetrics.Load(path);
+            Assert.Equal(0.5, back.Top1);
+            Assert.Equal(4, back.NImages);
+            Assert.Equal(0.9, back.Oracle!.Top1);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+}
