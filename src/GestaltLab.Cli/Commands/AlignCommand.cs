@@ -1,0 +1,50 @@
+using System.CommandLine;
+using GestaltLab.Regions;
+
+namespace GestaltLab.Cli;
+
+/// <summary><c>gestaltlab align --data DIR --out DIR2</c>: aligned faces, region crops and qc.csv for a dataset folder.</summary>
+internal sealed class AlignCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Dataset folder: manifest.csv with an 'image' column (as `gestaltlab generate` writes), or just photos.", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder (aligned/, regions/NAME/, qc.csv, landmarks.csv, manifest.csv, run.json).", Required = true };
+        var model = new Option<string?>("--model") { Description = "dlib shape_predictor_68_face_landmarks.dat (default: the system's)." };
+        var regions = new Option<string?>("--regions") { Description = "Region set JSON (default: data/regions/regions.json)." };
+        var size = new Option<int>("--size") { Description = "Side of the aligned face in pixels.", DefaultValueFactory = _ => 256 };
+        var cropSize = new Option<int?>("--crop-size") { Description = "Side of every region crop in pixels (default: as the region set says, 96)." };
+        var threads = new Option<int>("--threads") { Description = "Worker threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var truth = new Option<bool>("--ground-truth") { Description = "Use DIR/landmarks.csv (synthetic ground truth) instead of detecting faces." };
+        var overlays = new Option<bool>("--overlays") { Description = "Also write overlays/ (landmarks and region squares drawn on each aligned face)." };
+        var noConfidence = new Option<bool>("--no-confidence") { Description = "Skip the landmark confidence proxy (faster; QC then uses size and position only)." };
+        var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty output folder." };
+        var cmd = new Command("align", "Detect, landmark and align every face of a dataset and cut the facial regions.")
+            { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force };
+        cmd.SetAction(async (p, ct) =>
+        {
+            var set = p.GetValue(regions) is { } r ? RegionSet.Load(r) : RegionSet.Default;
+            if (p.GetValue(cropSize) is { } cs) set = set.WithSize(cs);
+            using var pipeline = new FacePipeline(new FacePipelineOptions
+            {
+                ModelPath = p.GetValue(model), AlignedSize = p.GetValue(size), Regions = set, ComputeConfidence = !p.GetValue(noConfidence),
+            });
+            var options = new AlignDatasetOptions
+            {
+                Threads = p.GetValue(threads), UseGroundTruthLandmarks = p.GetValue(truth), WriteOverlays = p.GetValue(overlays), Force = p.GetValue(force),
+            };
+            string outDir = p.GetValue(output)!;
+            var summary = await CliProgress.RunAsync(progress => FaceDatasetAligner.Run(p.GetValue(data)!, outDir, pipeline, options, progress, ct));
+            Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s ({summary.Images / Math.Max(summary.Seconds, 1e-9):F0} photos/s) → {outDir}");
+            Console.WriteLine("status: " + string.Join(", ", summary.StatusCounts.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
+            if (summary.Skipped.Count > 0)
+            {
+                Console.WriteLine($"skipped {summary.Skipped.Count} photo(s):");
+                foreach (var (image, problem) in summary.Skipped.Take(20)) Console.WriteLine($"  {image}: {problem}");
+                if (summary.Skipped.Count > 20) Console.WriteLine($"  … and {summary.Skipped.Count - 20} more (see qc.csv)");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

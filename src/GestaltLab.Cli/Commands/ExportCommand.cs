@@ -1,0 +1,63 @@
+using System.CommandLine;
+using GestaltLab.Evaluation;
+using GestaltLab.Figures;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Cli;
+
+/// <summary>
+/// <c>gestaltlab export --run RUN --out DIR</c>: every figure of a run's report as SVG and PNG at a journal size, drawn by
+/// headless Chromium (one browser for all figures).
+/// </summary>
+internal sealed class ExportCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var run = new Option<string>("--run") { Description = "Run directory.", Required = true };
+        var output = new Option<string>("--out") { Description = "Folder for the figure files.", Required = true };
+        var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
+        var height = new Option<double?>("--height") { Description = "Height in mm (default: 0.62 × width, at least 60 mm)." };
+        var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
+        var formats = new Option<string[]>("--format") { Description = "svg, png or both.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
+        var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
+        var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
+            { run, output, width, height, dpi, formats, html };
+        cmd.SetAction(async (p, ct) =>
+        {
+            string w = p.GetValue(width)!;
+            double mm = w switch
+            {
+                "single" => 89,
+                "double" => 183,
+                _ when double.TryParse(w, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) && v > 0 => v,
+                _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm"),
+            };
+            var size = new FigureSize(mm, p.GetValue(height) ?? Math.Max(60, Math.Round(mm * 0.62)), p.GetValue(dpi));
+            var fmts = p.GetValue(formats)!.Select(f => f.ToLowerInvariant() switch
+            {
+                "svg" => FigureFormat.Svg,
+                "png" => FigureFormat.Png,
+                _ => throw new GestaltLabException($"--format '{f}': expected svg or png"),
+            }).Distinct().ToArray();
+            string outDir = p.GetValue(output)!;
+            Directory.CreateDirectory(outDir);
+            var content = Report.Build(RunResults.Load(p.GetValue(run)!), new ReportOptions(), ProgressReporters.Console(), ct);
+            await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
+            int done = 0;
+            foreach (var chart in content.Charts)
+            {
+                foreach (var f in fmts)
+                {
+                    string file = Path.Combine(outDir, chart.Name + (f == FigureFormat.Svg ? ".svg" : ".png"));
+                    await FigureExport.SaveAsync(chart.Chart, file, size, f, browser, ct);
+                    Console.WriteLine($"  {file}");
+                }
+                if (p.GetValue(html)) FigureHtml.Save(chart.Chart, Path.Combine(outDir, chart.Name + ".html"), chart.Section);
+                done++;
+            }
+            Console.WriteLine($"exported {done} figure(s) at {size.WidthMm:0.#}×{size.HeightMm:0.#} mm ({size.PixelWidth}×{size.PixelHeight} px at {size.Dpi} dpi) → {outDir}");
+            return 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,115 @@
+using System.CommandLine;
+using System.Globalization;
+using GestaltLab.Data;
+using GestaltLab.Faces;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Cli;
+
+/// <summary>
+/// <c>gestaltlab landmarks (--images PATH… | --manifest FILE) [--boxes FILE.csv] [--model PATH] --out FILE.csv</c>:
+/// dlib-compatible 68-point landmarks, one row per face (every detected face, or each given box).
+/// </summary>
+internal sealed class LandmarksCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var images = new Option<string[]>("--images") { Description = "Photos.", AllowMultipleArgumentsPerToken = true };
+        var manifest = new Option<string?>("--manifest") { Description = "CSV with an 'image' column (paths relative to the CSV's folder)." };
+        var boxes = new Option<string?>("--boxes") { Description = "CSV image,left,top,right,bottom (dlib inclusive boxes): landmark these boxes, skip detection." };
+        var model = new Option<string?>("--model") { Description = "dlib shape_predictor .dat (default: the system's 68-point model)." };
+        var output = new Option<string>("--out") { Description = "Output CSV: image,face,status,left,top,right,bottom,x0,y0,…,x67,y67.", Required = true };
+        var threads = new Option<int>("--threads") { Description = "Worker threads (0 = all cores).", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("landmarks", "68-point facial landmarks (dlib's model, run in C#) for photos, as CSV.") { images, manifest, boxes, model, output, threads };
+        cmd.SetAction(async (p, ct) =>
+        {
+            var list = new List<string>();
+            if (p.GetValue(images) is { Length: > 0 } given) list.AddRange(given);
+            if (p.GetValue(manifest) is { } m)
+            {
+                var t = Csv.Read(m);
+                int col = t.Column("image");
+                string baseDir = Path.GetDirectoryName(Path.GetFullPath(m))!;
+                list.AddRange(t.Rows.Select(r => Path.IsPathRooted(r[col]) ? r[col] : Path.Combine(baseDir, r[col])));
+            }
+            Dictionary<string, List<FaceBox>>? boxMap = null;
+            if (p.GetValue(boxes) is { } b)
+            {
+                var t = Csv.Read(b);
+                int ci = t.Column("image"), cl = t.Column("left"), ctp = t.Column("top"), cr = t.Column("right"), cb = t.Column("bottom");
+                boxMap = new Dictionary<string, List<FaceBox>>(StringComparer.Ordinal);
+                for (int i = 0; i < t.Rows.Count; i++)
+                {
+                    var row = t.Rows[i];
+                    int I(int c) => int.TryParse(row[c], NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
+                        : throw new GestaltLabException($"{b}: row {i + 1}, column {t.Header[c]}: '{row[c]}' is not an integer");
+                    var box = new FaceBox(I(cl), I(ctp), I(cr), I(cb));
+                    if (box.Width < 1 || box.Height < 1) throw new GestaltLabException($"{b}: row {i + 1}: box {box} is empty (right < left or bottom < top)");
+                    if (!boxMap.TryGetValue(row[ci], out var l)) boxMap[row[ci]] = l = [];
+                    l.Add(box);
+                }
+                if (list.Count == 0) list.AddRange(boxMap.Keys);
+            }
+            if (list.Count == 0) throw new GestaltLabException("no photos given", "pass --images PATH…, --manifest FILE or --boxes FILE.csv");
+
+            var predictor = ShapePredictor.LoadShared(p.GetValue(model));
+            using var detector = boxMap is null ? new HaarFaceDetector() : null;
+            var rows = new List<string[]>[list.Count];
+            int bad = 0;
+            await CliProgress.RunAsync(progress =>
+            {
+                long done = 0;
+                var po = new ParallelOptions { MaxDegreeOfParallelism = p.GetValue(threads) > 0 ? p.GetValue(threads) : Environment.ProcessorCount, CancellationToken = ct };
+                Parallel.For(0, list.Count, po, i =>
+                {
+                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxMap, ref bad);
+                    progress.Report(new ProgressUpdate("landmarks", Interlocked.Increment(ref done), list.Count));
+                });
+                return 0;
+            });
+            var header = new List<string> { "image", "face", "status", "left", "top", "right", "bottom" };
+            for (int j = 0; j < 68; j++) { header.Add($"x{j}"); header.Add($"y{j}"); }
+            var all = rows.SelectMany(r => r).ToList();
+            Csv.Write(p.GetValue(output)!, header, all);
+            int faces = all.Count(r => r[1] != "");
+            Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)}" + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static List<string[]> LandmarkPhoto(string path, ShapePredictor predictor, IFaceDetector? detector,
+        Dictionary<string, List<FaceBox>>? boxMap, ref int bad)
+    {
+        RgbImage image;
+        try
+        {
+            image = ImageLoader.Load(path);
+        }
+        catch (GestaltLabException e)
+        {
+            Interlocked.Increment(ref bad);
+            Console.Error.WriteLine($"skipped: {e.Message.Split('\n')[0]}");
+            return [Row(path, "", FaceStatus.Unreadable, null, null)];
+        }
+        IReadOnlyList<FaceBox> boxes;
+        if (boxMap is not null)
+            boxes = boxMap.TryGetValue(path, out var l) ? l : boxMap.TryGetValue(Path.GetFileName(path), out var l2) ? l2 : [];
+        else
+            boxes = detector!.Detect(image);
+        if (boxes.Count == 0) return [Row(path, "", FaceStatus.NoFace, null, null)];
+        var status = boxes.Count > 1 && boxMap is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
+        return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
+    }
+
+    private static string[] Row(string image, string face, FaceStatus status, FaceBox? box, FaceLandmarks? lm)
+    {
+        var r = new string[7 + 136];
+        r[0] = image; r[1] = face; r[2] = status.ToCsv();
+        string I(int? v) => v?.ToString(CultureInfo.InvariantCulture) ?? "";
+        r[3] = I(box?.Left); r[4] = I(box?.Top); r[5] = I(box?.Right); r[6] = I(box?.Bottom);
+        for (int k = 0; k < 136; k++) r[7 + k] = lm is null ? "" : lm.Points[k / 2][k % 2].ToString("R", CultureInfo.InvariantCulture);
+        return r;
+    }
+}

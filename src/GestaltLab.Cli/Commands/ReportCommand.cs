@@ -1,0 +1,37 @@
+using System.CommandLine;
+using GestaltLab.Figures;
+
+namespace GestaltLab.Cli;
+
+/// <summary><c>gestaltlab report --run RUN [--out FILE]</c>: the self-contained offline HTML report of a run.</summary>
+internal sealed class ReportCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var run = new Option<string>("--run") { Description = "Run directory (as `gestaltlab train`, `evaluate` or `demo` write it).", Required = true };
+        var output = new Option<string?>("--out") { Description = "HTML file to write (default: RUN/report.html)." };
+        var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, to colour the t-SNE map by its columns (default: the data folder named in run.json)." };
+        var colour = new Option<string[]>("--colour-by") { Description = "Manifest columns to colour t-SNE maps by ('true' = the true class).", AllowMultipleArgumentsPerToken = true };
+        var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE.", DefaultValueFactory = _ => 0 };
+        var check = new Option<bool>("--check") { Description = "Open the written report in headless Chromium and fail unless every chart renders without console errors." };
+        var cmd = new Command("report", "Write one self-contained HTML page for a run: metrics beside the oracle and the papers, top-k, confusion, t-SNE, ROC, regions, training curves.")
+            { run, output, manifest, colour, seed, check };
+        cmd.SetAction(async (p, ct) =>
+        {
+            var options = new ReportOptions { ManifestPath = p.GetValue(manifest), Seed = p.GetValue(seed) };
+            if (p.GetValue(colour) is { Length: > 0 } c) options = options with { TsneColourBy = c };
+            var result = await CliProgress.RunAsync(progress => Report.Write(p.GetValue(run)!, p.GetValue(output), options, progress, ct));
+            Console.WriteLine($"report: {result.Path} ({result.ChartCount} charts; sections: {string.Join(", ", result.Sections)})");
+            foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");
+            if (!p.GetValue(check)) return 0;
+            await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
+            var pageCheck = await browser.CheckPageAsync(result.Path, cancellationToken: ct);
+            Console.WriteLine($"check: {pageCheck.RenderedCharts} of {pageCheck.ChartCount} charts rendered in {browser.Executable}, " +
+                              $"{pageCheck.ConsoleErrors.Count} console error(s), {pageCheck.FailedRequests.Count} blocked network request(s)");
+            foreach (var e in pageCheck.ConsoleErrors) Console.WriteLine($"  console: {e}");
+            foreach (var r in pageCheck.FailedRequests) Console.WriteLine($"  blocked: {r}");
+            return pageCheck.Ok ? 0 : 1;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,294 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Reflection;
+using GestaltLab.Runtime;
+using Microsoft.CodeAnalysis;
+using Microsoft.CodeAnalysis.CSharp.Scripting;
+using Microsoft.CodeAnalysis.Scripting;
+
+namespace GestaltLab.Notebooks;
+
+/// <summary>How to run a notebook.</summary>
+public sealed record NotebookRunOptions
+{
+    /// <summary>Sets the parameter <c>Quick = true</c> (small sizes for CI); ignored with a note when the notebook has no parameters cell.</summary>
+    public bool Quick { get; init; }
+
+    /// <summary>Parameter overrides (name → value as text), injected after the parameters cell.</summary>
+    public IReadOnlyDictionary<string, string> Parameters { get; init; } = new Dictionary<string, string>();
+
+    /// <summary>Where to save the executed notebook; null saves over the input file (in-memory notebooks are not saved).</summary>
+    public string? OutputPath { get; init; }
+
+    /// <summary>Also write a self-contained HTML rendering (next to the saved notebook unless <see cref="HtmlPath"/> is set).</summary>
+    public bool WriteHtml { get; init; }
+
+    /// <summary>Where to write the HTML rendering; implies <see cref="WriteHtml"/>.</summary>
+    public string? HtmlPath { get; init; }
+
+    /// <summary>Progress lines (one per cell, plus notes); null for silence.</summary>
+    public TextWriter? Log { get; init; }
+
+    /// <summary>Also copy the cells' console output to <see cref="Log"/> as it happens (useful in CI logs).</summary>
+    public bool EchoOutput { get; init; }
+
+    /// <summary>
+    /// Run with this working directory (Jupyter runs a notebook in its own folder). The working directory is
+    /// process-wide, so leave null when several notebooks run at once in one process.
+    /// </summary>
+    public string? WorkingDirectory { get; init; }
+}
+
+/// <summary>Where and why a run stopped.</summary>
+/// <param name="CodeCellNumber">1-based number of the failing cell among code cells.</param>
+/// <param name="CellNumber">1-based number among all cells (markdown included), as an editor counts them.</param>
+/// <param name="CellCount">Number of cells in the notebook.</param>
+/// <param name="CellId">The failing cell's id.</param>
+/// <param name="ErrorName">Exception type, <c>CompilationError</c>, or <c>Cancelled</c>.</param>
+/// <param name="Message">What went wrong (compiler diagnostics or exception message).</param>
+public sealed record NotebookCellFailure(int CodeCellNumber, int CellNumber, int CellCount, string CellId, string ErrorName, string Message)
+{
+    /// <summary>"code cell 3 (cell 5 of 9)".</summary>
+    public string Label => $"code cell {CodeCellNumber} (cell {CellNumber} of {CellCount})";
+
+    /// <inheritdoc />
+    public override string ToString() => $"{Label} failed: {ErrorName}: {Message}";
+}
+
+/// <summary>The outcome of running one notebook.</summary>
+/// <param name="Path">The notebook file (null for an in-memory notebook).</param>
+/// <param name="SavedTo">Where the executed notebook was written, or null.</param>
+/// <param name="HtmlPath">Where the HTML rendering was written, or null.</param>
+/// <param name="CodeCellsRun">Code cells that ran to the end.</param>
+/// <param name="CodeCellCount">Code cells in the notebook (the injected parameters cell included).</param>
+/// <param name="Failure">Why the run stopped early, or null when every cell succeeded.</param>
+/// <param name="Elapsed">Wall time of the run.</param>
+public sealed record NotebookRunResult(string? Path, string? SavedTo, string? HtmlPath, int CodeCellsRun, int CodeCellCount,
+    NotebookCellFailure? Failure, TimeSpan Elapsed)
+{
+    /// <summary>Whether every code cell ran without error.</summary>
+    public bool Succeeded => Failure is null;
+
+    /// <summary>Whether the run was stopped by the user.</summary>
+    public bool Cancelled => Failure?.ErrorName == NotebookRunner.CancelledErrorName;
+}
+
+/// <summary>
+/// Runs C# Jupyter notebooks headless on Roslyn scripting: code cells in order with one script state (variables,
+/// types and usings carry from cell to cell), console output and <c>display(…)</c> captured per cell, the trailing
+/// expression shown as the cell's result, outputs written back into the <c>.ipynb</c> (nbformat 4.5) atomically.
+/// A failing cell stops the run; the outputs up to it, its error included, are still saved.
+/// </summary>
+public static class NotebookRunner
+{
+    /// <summary>The error name recorded when the user stops a run.</summary>
+    public const string CancelledErrorName = "Cancelled";
+
+    /// <summary>Runs a notebook file and saves it (over itself unless <see cref="NotebookRunOptions.OutputPath"/> is set).</summary>
+    /// <exception cref="GestaltLabException">The file is not a notebook, or the parameters asked for do not exist.</exception>
+    public static Task<NotebookRunResult> RunAsync(string path, NotebookRunOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new NotebookRunOptions();
+        var notebook = Notebook.Load(path);
+        return RunAsync(notebook, options with { OutputPath = options.OutputPath ?? path }, cancellationToken);
+    }
+
+    /// <summary>Runs a notebook in memory (its cells receive the outputs); saves it when <see cref="NotebookRunOptions.OutputPath"/> is set.</summary>
+    /// <exception cref="GestaltLabException">The parameters asked for do not exist or do not fit their types.</exception>
+    public static async Task<NotebookRunResult> RunAsync(Notebook notebook, NotebookRunOptions options, CancellationToken cancellationToken = default)
+    {
+        var clock = Stopwatch.StartNew();
+        var log = options.Log;
+        string name = notebook.Path is null ? "notebook" : System.IO.Path.GetFileName(notebook.Path);
+        string? fullPath = notebook.Path is null ? null : System.IO.Path.GetFullPath(notebook.Path);
+        notebook.Normalize();
+        log?.WriteLine($"▶ {name}{(options.Quick ? " (quick)" : "")}");
+        InjectParameters(notebook, options, log, name);
+        foreach (var cell in notebook.CodeCells)
+        {
+            cell.SetOutputs([]);
+            cell.ExecutionCount = null;
+        }
+
+        string? baseDir = fullPath is null ? options.WorkingDirectory : System.IO.Path.GetDirectoryName(fullPath);
+        var directives = new CellDirectives(PackageCatalog.Current, ScriptEnvironment.ReferencedAssemblyNames, baseDir ?? Environment.CurrentDirectory);
+        var session = new NotebookSession(fullPath, cancellationToken);
+        var globals = new NotebookGlobals(session);
+        var codeCells = notebook.CodeCells.ToList();
+
+        string? previousDirectory = null;
+        if (options.WorkingDirectory is not null)
+        {
+            previousDirectory = Environment.CurrentDirectory;
+            Environment.CurrentDirectory = options.WorkingDirectory;
+        }
+
+        ScriptState<object>? state = null;
+        NotebookCellFailure? failure = null;
+        int executed = 0, count = 0;
+        try
+        {
+            for (int k = 0; k < codeCells.Count && failure is null; k++)
+            {
+                var cell = codeCells[k];
+                int cellNumber = IndexOf(notebook, cell) + 1;
+                string label = $"code cell {k + 1} (cell {cellNumber} of {notebook.Cells.Count})";
+                var outputs = new CellOutputs();
+                var cellClock = Stopwatch.StartNew();
+                log?.WriteLine($"  [{k + 1}/{codeCells.Count}] cell {cellNumber} of {notebook.Cells.Count}…");
+                try
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    var prepared = directives.Process(cell.Source, label);
+                    foreach (var note in prepared.Notes) log?.WriteLine($"      {note}");
+                    if (string.IsNullOrWhiteSpace(prepared.Code) && prepared.Notes.Count == 0)
+                    {
+                        executed++;
+                        continue; // Jupyter leaves an empty cell unnumbered.
+                    }
+                    cell.ExecutionCount = ++count;
+                    var options0 = ScriptEnvironment.Options
+                        .WithFilePath($"{fullPath ?? name}#cell{k + 1}")
+                        .WithMetadataResolver(ScriptMetadataResolver.Default.WithBaseDirectory(baseDir ?? Environment.CurrentDirectory));
+                    session.Begin(outputs, cell.Id ?? $"cell{k + 1}");
+                    var previous = state;
+                    var run = Task.Run(async () =>
+                    {
+                        using var capture = ConsoleCapture.Capture(outputs, options.EchoOutput ? log : null);
+                        CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
+                        CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
+                        return previous is null
+                            ? await CSharpScript.RunAsync(prepared.Code, options0, globals, typeof(NotebookGlobals), cancellationToken).ConfigureAwait(false)
+                            : await previous.ContinueWithAsync(prepared.Code, options0, cancellationToken).ConfigureAwait(false);
+                    }, CancellationToken.None);
+                    // A cell that ignores the token cannot be stopped inside; the run stops waiting for it instead.
+                    state = await run.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    if (state.ReturnValue is { } value) outputs.Result(session.Format(value), cell.ExecutionCount ?? count);
+                    executed++;
+                    log?.WriteLine($"      ok ({Seconds(cellClock.Elapsed)})");
+                }
+                catch (Exception e)
+                {
+                    var (ename, evalue, traceback) = Describe(e, cancellationToken);
+                    outputs.Error(ename, evalue, traceback);
+                    failure = new NotebookCellFailure(k + 1, cellNumber, notebook.Cells.Count, cell.Id ?? "", ename, evalue);
+                    log?.WriteLine($"      ✗ {ename}: {FirstLine(evalue)}");
+                }
+                finally
+                {
+                    session.End();
+                    cell.SetOutputs(outputs.ToList());
+                }
+            }
+        }
+        finally
+        {
+            if (previousDirectory is not null) Environment.CurrentDirectory = previousDirectory;
+        }
+
+        notebook.Metadata["gestaltlab"] = new System.Text.Json.Nodes.JsonObject
+        {
+            ["runner"] = $"GestaltLab.Notebooks {typeof(NotebookRunner).Assembly.GetName().Version}",
+            ["quick"] = options.Quick,
+            ["status"] = failure is null ? "ok" : failure.ErrorName == CancelledErrorName ? "cancelled" : "failed",
+        };
+
+        string? savedTo = null, htmlPath = null;
+        if (options.OutputPath is not null)
+        {
+            notebook.Save(options.OutputPath);
+            savedTo = System.IO.Path.GetFullPath(options.OutputPath);
+        }
+        if (options.WriteHtml || options.HtmlPath is not null)
+        {
+            htmlPath = options.HtmlPath ?? System.IO.Path.ChangeExtension(savedTo ?? fullPath ?? "notebook.ipynb", ".html");
+            AtomicFile.WriteAllText(htmlPath, NotebookHtml.Render(notebook, System.IO.Path.GetFileNameWithoutExtension(name)));
+            htmlPath = System.IO.Path.GetFullPath(htmlPath);
+        }
+        var result = new NotebookRunResult(fullPath, savedTo, htmlPath, executed, codeCells.Count, failure, clock.Elapsed);
+        log?.WriteLine(failure is null
+            ? $"✓ {name}: {executed}/{codeCells.Count} code cells in {Seconds(clock.Elapsed)}{(savedTo is null ? "" : $", saved {savedTo}")}{(htmlPath is null ? "" : $", HTML {htmlPath}")}"
+            : $"✗ {name}: {failure.Label} failed ({failure.ErrorName}) after {Seconds(clock.Elapsed)}{(savedTo is null ? "" : $"; outputs so far saved in {savedTo}")}");
+        return result;
+    }
+
+    private static string FirstLine(string s) => s.Split('\n', 2)[0];
+
+    private static int IndexOf(Notebook notebook, NotebookCell cell)
+    {
+        for (int i = 0; i < notebook.Cells.Count; i++)
+            if (ReferenceEquals(notebook.Cells[i], cell)) return i;
+        return -1;
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(t.TotalSeconds < 10 ? "0.0" : "0", CultureInfo.InvariantCulture) + " s";
+
+    private static void InjectParameters(Notebook notebook, NotebookRunOptions options, TextWriter? log, string name)
+    {
+        foreach (var old in notebook.CodeCells.Where(c => c.Tags.Contains(NotebookParameters.InjectedTag)).ToList())
+            notebook.RemoveCell(old);
+        var overrides = new List<KeyValuePair<string, string>>();
+        if (options.Quick && !options.Parameters.ContainsKey("Quick")) overrides.Add(KeyValuePair.Create("Quick", "true"));
+        overrides.AddRange(options.Parameters);
+        if (overrides.Count == 0) return;
+
+        var parameters = NotebookParameters.FindParametersCell(notebook);
+        if (parameters is null)
+        {
+            if (options.Parameters.Count > 0)
+                throw new GestaltLabException($"{name}: parameters were given ({string.Join(", ", options.Parameters.Keys)}) but no code cell is tagged \"parameters\"",
+                    "tag the cell that declares the parameters with \"parameters\" (cell metadata tags, as papermill does)");
+            log?.WriteLine($"  note: {name} has no cell tagged \"parameters\"; --quick has nothing to override");
+            return;
+        }
+        var declared = NotebookParameters.Declared(parameters.Source);
+        if (options.Quick && options.Parameters.Count == 0 && declared.All(d => d.Name != "Quick"))
+        {
+            log?.WriteLine($"  note: {name}'s parameters cell declares no Quick; --quick has nothing to override");
+            return;
+        }
+        int index = IndexOf(notebook, parameters);
+        string code = NotebookParameters.InjectedCode(declared, overrides, $"{name}: parameters cell (cell {index + 1})");
+        notebook.InsertCell(index + 1, "code", code, NotebookParameters.InjectedTag);
+        notebook.Normalize();
+        log?.WriteLine($"  parameters: {string.Join(", ", overrides.Select(o => $"{o.Key}={o.Value}"))}");
+    }
+
+    /// <summary>Jupyter's error triple for a failure: name, value, traceback lines.</summary>
+    private static (string Name, string Value, List<string> Traceback) Describe(Exception e, CancellationToken token)
+    {
+        if (e is OperationCanceledException && token.IsCancellationRequested)
+            return (CancelledErrorName, "the run was stopped by the user (Ctrl+C)", ["Cancelled: the run was stopped by the user (Ctrl+C)"]);
+        if (e is CompilationErrorException c)
+        {
+            var errors = c.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
+            var lines = errors.Select(Diagnostic).ToList();
+            return ("CompilationError", string.Join("; ", lines.Take(3)) + (lines.Count > 3 ? $"; … ({lines.Count} errors)" : ""), lines);
+        }
+        if (e is NotebookCellException n) return ("NotebookError", n.Message, n.Message.Split('\n').ToList());
+        while (e is TargetInvocationException { InnerException: { } inner }) e = inner;
+        if (e is AggregateException { InnerExceptions.Count: 1 } agg) e = agg.InnerExceptions[0];
+        var trace = new List<string> { $"{e.GetType().FullName}: {e.Message}" };
+        trace.AddRange(StackLines(e));
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            trace.Add($" ---> {inner.GetType().FullName}: {inner.Message}");
+            trace.AddRange(StackLines(inner));
+        }
+        return (e.GetType().Name, e.Message, trace);
+    }
+
+    private static string Diagnostic(Diagnostic d)
+    {
+        var span = d.Location.GetLineSpan();
+        string where = d.Location.IsInSource ? $"line {span.StartLinePosition.Line + 1}, column {span.StartLinePosition.Character + 1}: " : "";
+        return $"{where}error {d.Id}: {d.GetMessage(CultureInfo.InvariantCulture)}";
+    }
+
+    // Frames below the script's own code belong to Roslyn's scripting machinery and only hide the useful part.
+    private static IEnumerable<string> StackLines(Exception e) =>
+        (e.StackTrace ?? "").Split('\n', StringSplitOptions.RemoveEmptyEntries)
+            .Select(l => l.TrimEnd('\r'))
+            .TakeWhile(l => !l.Contains("Microsoft.CodeAnalysis.Scripting", StringComparison.Ordinal))
+            .Where(l => !l.Contains("--- End of stack trace from previous location", StringComparison.Ordinal));
+}

@@ -1,0 +1,179 @@
+using GestaltLab.Runtime;
+using SkiaSharp;
+
+namespace GestaltLab.Data;
+
+/// <summary>
+/// Decodes photos as users have them into <see cref="RgbImage"/>: JPEG (including gray and CMYK), PNG (including
+/// 8/16-bit, gray, palette, alpha), BMP, WebP and GIF (first frame). The EXIF orientation is applied, so the face is
+/// upright as a photo viewer shows it. Alpha is dropped (dlib ignores it too). Images larger than
+/// <see cref="DefaultMaxPixels"/> are refused from their header, before any pixel memory is allocated. Every failure is a
+/// <see cref="GestaltLabException"/> that names the file and the problem. Thread-safe.
+/// </summary>
+public static class ImageLoader
+{
+    /// <summary>Default pixel limit: 50 megapixels (a 8660×5773 photo; ≈150 MB decoded).</summary>
+    public const long DefaultMaxPixels = 50_000_000;
+
+    /// <summary>The image formats recognised from a file's first bytes.</summary>
+    public enum Format
+    {
+        /// <summary>Not a recognised image.</summary>
+        Unknown,
+        /// <summary>JPEG/JFIF/EXIF.</summary>
+        Jpeg,
+        /// <summary>PNG.</summary>
+        Png,
+        /// <summary>Windows bitmap.</summary>
+        Bmp,
+        /// <summary>WebP (lossy or lossless).</summary>
+        WebP,
+        /// <summary>GIF (first frame).</summary>
+        Gif,
+    }
+
+    /// <summary>Recognises the format from the first bytes (file extensions are not trusted).</summary>
+    public static Format Sniff(ReadOnlySpan<byte> head)
+    {
+        if (head.Length >= 3 && head[0] == 0xFF && head[1] == 0xD8 && head[2] == 0xFF) return Format.Jpeg;
+        if (head.Length >= 8 && head[..8].SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A })) return Format.Png;
+        if (head.Length >= 2 && head[0] == 'B' && head[1] == 'M') return Format.Bmp;
+        if (head.Length >= 12 && head[..4].SequenceEqual("RIFF"u8) && head.Slice(8, 4).SequenceEqual("WEBP"u8)) return Format.WebP;
+        if (head.Length >= 6 && (head[..6].SequenceEqual("GIF87a"u8) || head[..6].SequenceEqual("GIF89a"u8))) return Format.Gif;
+        return Format.Unknown;
+    }
+
+    /// <summary>Loads a photo from a file.</summary>
+    /// <param name="path">The photo.</param>
+    /// <param name="maxPixels">Refuse images with more pixels than this (checked from the header).</param>
+    /// <exception cref="GestaltLabException">Missing, unreadable, not an image, truncated, corrupt or too large.</exception>
+    public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels)
+    {
+        byte[] bytes;
+        try
+        {
+            bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException)
+        {
+            throw new GestaltLabException($"{path}: photo not found", "check the path (relative paths in a manifest are relative to the manifest's folder)");
+        }
+        catch (DirectoryNotFoundException)
+        {
+            throw new GestaltLabException($"{path}: photo not found (folder does not exist)", "check the path");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GestaltLabException($"{path}: cannot read the photo: {e.Message}", "check the file's permissions", e);
+        }
+        return Decode(bytes, path, maxPixels);
+    }
+
+    /// <summary>Decodes an encoded photo held in memory; <paramref name="name"/> names it in errors.</summary>
+    /// <exception cref="GestaltLabException">Not an image, truncated, corrupt or too large.</exception>
+    public static RgbImage Decode(ReadOnlySpan<byte> bytes, string name, long maxPixels = DefaultMaxPixels)
+    {
+        if (bytes.Length == 0) throw new GestaltLabException($"{name}: the file is empty (0 bytes), not a photo", "replace it with the original photo");
+        var format = Sniff(bytes);
+        if (format == Format.Unknown)
+            throw new GestaltLabException(
+                $"{name}: not a supported image (starts with {Describe(bytes)}); GestaltLab reads JPEG, PNG, BMP, WebP and GIF",
+                "convert the photo to JPEG or PNG, or remove it from the list");
+
+        using var data = SKData.CreateCopy(bytes);
+        using var stream = new SKMemoryStream(data);
+        using var codec = SKCodec.Create(stream, out var createResult);
+        if (codec is null)
+        {
+            bool truncated = createResult == SKCodecResult.IncompleteInput;
+            throw new GestaltLabException(
+                truncated
+                    ? $"{name}: the {format} file is truncated (it ends before its header is complete)"
+                    : $"{name}: the {format} file is corrupt and cannot be decoded ({createResult})",
+                "replace it with an intact copy of the photo");
+        }
+
+        var info = codec.Info;
+        long pixels = (long)info.Width * info.Height;
+        if (info.Width <= 0 || info.Height <= 0)
+            throw new GestaltLabException($"{name}: the {format} header gives an empty size {info.Width}×{info.Height}", "replace it with an intact copy of the photo");
+        if (pixels > maxPixels)
+            throw new GestaltLabException(
+                $"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:F1} megapixels, above the limit of {maxPixels / 1e6:F1} megapixels",
+                "downscale the photo (faces need no more than a few hundred pixels across) or raise the pixel limit");
+
+        var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        var rgba = new byte[checked(pixels * 4)];
+        SKCodecResult result;
+        unsafe
+        {
+            fixed (byte* p = rgba) result = codec.GetPixels(target, (IntPtr)p);
+        }
+        switch (result)
+        {
+            case SKCodecResult.Success:
+                break;
+            case SKCodecResult.IncompleteInput:
+            case SKCodecResult.ErrorInInput:
+                throw new GestaltLabException(
+                    result == SKCodecResult.IncompleteInput
+                        ? $"{name}: the {format} file is truncated (the pixel data ends early)"
+                        : $"{name}: the {format} pixel data is corrupt",
+                    "replace it with an intact copy of the photo");
+            default:
+                throw new GestaltLabException($"{name}: the {format} file cannot be decoded ({result})", "convert the photo to JPEG or PNG");
+        }
+
+        var rgb = new byte[checked(pixels * 3)];
+        for (long i = 0, o = 0; i < pixels; i++, o += 3)
+        {
+            rgb[o] = rgba[4 * i];
+            rgb[o + 1] = rgba[4 * i + 1];
+            rgb[o + 2] = rgba[4 * i + 2];
+        }
+        return ApplyOrientation(new RgbImage(info.Width, info.Height, rgb), codec.EncodedOrigin);
+    }
+
+    /// <summary>Turns stored pixels upright according to the EXIF orientation (1–8).</summary>
+    public static RgbImage ApplyOrientation(RgbImage image, SKEncodedOrigin origin)
+    {
+        if (origin == SKEncodedOrigin.TopLeft || (int)origin < 1 || (int)origin > 8) return image;
+        int w = image.Width, h = image.Height;
+        bool swap = (int)origin >= 5;
+        int ow = swap ? h : w, oh = swap ? w : h;
+        var src = image.Pixels;
+        var dst = new byte[src.Length];
+        for (int y = 0; y < oh; y++)
+        {
+            for (int x = 0; x < ow; x++)
+            {
+                // (x, y) in the upright image comes from (sx, sy) in the stored one.
+                (int sx, int sy) = origin switch
+                {
+                    SKEncodedOrigin.TopRight => (w - 1 - x, y),
+                    SKEncodedOrigin.BottomRight => (w - 1 - x, h - 1 - y),
+                    SKEncodedOrigin.BottomLeft => (x, h - 1 - y),
+                    SKEncodedOrigin.LeftTop => (y, x),
+                    SKEncodedOrigin.RightTop => (y, h - 1 - x),
+                    SKEncodedOrigin.RightBottom => (w - 1 - y, h - 1 - x),
+                    SKEncodedOrigin.LeftBottom => (w - 1 - y, x),
+                    _ => (x, y),
+                };
+                int s = (sy * w + sx) * 3, d = (y * ow + x) * 3;
+                dst[d] = src[s];
+                dst[d + 1] = src[s + 1];
+                dst[d + 2] = src[s + 2];
+            }
+        }
+        return new RgbImage(ow, oh, dst);
+    }
+
+    private static string Describe(ReadOnlySpan<byte> bytes)
+    {
+        var head = bytes[..Math.Min(8, bytes.Length)];
+        bool text = true;
+        foreach (byte b in head) text &= b is >= 0x20 and < 0x7F or (byte)'\n' or (byte)'\r' or (byte)'\t';
+        string hex = Convert.ToHexString(head);
+        return text ? $"text \"{System.Text.Encoding.ASCII.GetString(head).Trim()}\"…, bytes {hex}" : $"bytes {hex}";
+    }
+}

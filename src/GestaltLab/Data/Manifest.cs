@@ -1,0 +1,230 @@
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Data;
+
+/// <summary>
+/// A data set as every stage reads it: <c>manifest.csv</c> in a folder, one row per photo (see <see cref="ManifestRow"/>),
+/// image paths relative to that folder. The synthetic generator writes one; <see cref="FromImageFolder"/> builds one for
+/// a folder of a user's own photos.
+/// </summary>
+/// <remarks>
+/// Columns: <c>image,subject,syndrome,gene,split,sex,age_band,skin_tone,family</c>, then any extra columns. On load,
+/// <c>image</c>, <c>subject</c> and <c>split</c> are required; the other standard columns may be absent (they read as
+/// empty). Errors name the file and the line: missing columns, empty required fields, unknown split names and
+/// duplicate images are refused.
+/// </remarks>
+public sealed class Manifest
+{
+    /// <summary>The manifest's file name inside a data folder.</summary>
+    public const string FileName = "manifest.csv";
+    /// <summary>Syndrome label of unaffected controls.</summary>
+    public const string Unaffected = "unaffected";
+
+    /// <summary>The standard columns, in the order they are written.</summary>
+    public static IReadOnlyList<string> Columns { get; } =
+        ["image", "subject", "syndrome", "gene", "split", "sex", "age_band", "skin_tone", "family"];
+
+    private static readonly string[] RequiredColumns = ["image", "subject", "split"];
+
+    private readonly Dictionary<string, int> _byImage;
+
+    /// <summary>Creates a manifest over rows whose images are relative to <paramref name="root"/>.</summary>
+    /// <exception cref="GestaltLabException">Duplicate images, empty required fields or unknown split names.</exception>
+    public Manifest(string root, IEnumerable<ManifestRow> rows)
+    {
+        Root = Path.GetFullPath(root);
+        Rows = rows.ToList();
+        _byImage = new Dictionary<string, int>(StringComparer.Ordinal);
+        var extra = new List<string>();
+        var seenExtra = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Rows.Count; i++)
+        {
+            var r = Rows[i];
+            Validate(r, $"{Root}: row {i + 1}");
+            if (!_byImage.TryAdd(r.Image, i))
+                throw new GestaltLabException($"{Root}: image '{r.Image}' is listed twice (rows {_byImage[r.Image] + 1} and {i + 1})");
+            foreach (var k in r.Extra.Keys)
+                if (seenExtra.Add(k)) extra.Add(k);
+        }
+        ExtraColumns = extra;
+    }
+
+    /// <summary>Absolute folder that image paths are relative to (the folder holding <c>manifest.csv</c>).</summary>
+    public string Root { get; }
+    /// <summary>The rows, in file order.</summary>
+    public IReadOnlyList<ManifestRow> Rows { get; }
+    /// <summary>Columns beyond the standard ones, in first-seen order.</summary>
+    public IReadOnlyList<string> ExtraColumns { get; }
+    /// <summary>Number of rows.</summary>
+    public int Count => Rows.Count;
+
+    /// <summary>Absolute path of a row's image.</summary>
+    public string ResolveImage(ManifestRow row) => Path.GetFullPath(Path.Combine(Root, row.Image));
+
+    /// <summary>The row of an image path as written in the manifest, or null.</summary>
+    public ManifestRow? Find(string image) => _byImage.TryGetValue(image, out int i) ? Rows[i] : null;
+
+    /// <summary>Rows of one split (<see cref="SplitNames"/>).</summary>
+    public IReadOnlyList<ManifestRow> InSplit(string split) => Rows.Where(r => r.Split == split).ToList();
+
+    /// <summary>Distinct syndrome labels (controls included, unlabelled rows excluded), sorted ordinally.</summary>
+    public IReadOnlyList<string> Syndromes =>
+        Rows.Where(r => r.IsLabelled).Select(r => r.Syndrome).Distinct().Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>A manifest over the same folder with other rows (e.g. a filtered or re-split copy).</summary>
+    public Manifest WithRows(IEnumerable<ManifestRow> rows) => new(Root, rows);
+
+    /// <summary>
+    /// Reads a manifest. <paramref name="path"/> is the CSV file or the folder holding <c>manifest.csv</c>.
+    /// </summary>
+    /// <exception cref="GestaltLabException">The file is missing or malformed; the message names the file and line.</exception>
+    public static Manifest Load(string path)
+    {
+        string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
+        if (!File.Exists(file))
+            throw new GestaltLabException($"{file}: manifest not found",
+                "pass a data folder made by `gestaltlab generate`, or build a manifest for your photos (Manifest.FromImageFolder)");
+        var table = Csv.Read(file);
+        foreach (var c in RequiredColumns) table.Column(c);
+        int Col(string name) => table.Has(name) ? table.Column(name) : -1;
+        int[] std = Columns.Select(Col).ToArray();
+        var known = new HashSet<string>(Columns, StringComparer.OrdinalIgnoreCase);
+        var extraCols = Enumerable.Range(0, table.Header.Count).Where(i => !known.Contains(table.Header[i])).ToArray();
+
+        var rows = new List<ManifestRow>(table.Rows.Count);
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int r = 0; r < table.Rows.Count; r++)
+        {
+            var f = table.Rows[r];
+            int line = r + 2; // header is line 1
+            string Get(int k) => std[k] >= 0 ? f[std[k]].Trim() : "";
+            var extra = extraCols.Length == 0 ? ManifestRow.EmptyExtra
+                : extraCols.ToDictionary(i => table.Header[i], i => f[i], StringComparer.Ordinal);
+            var row = new ManifestRow
+            {
+                Image = Get(0).Replace('\\', '/'), Subject = Get(1), Syndrome = Get(2), Gene = Get(3), Split = Get(4),
+                Sex = Get(5), AgeBand = Get(6), SkinTone = Get(7), Family = Get(8), Extra = extra,
+            };
+            Validate(row, $"{file}: line {line}");
+            if (!seen.TryAdd(row.Image, line))
+                throw new GestaltLabException($"{file}: line {line}: image '{row.Image}' is already listed on line {seen[row.Image]}",
+                    "each photo must appear once; give repeated photos of one person distinct files and the same subject");
+            rows.Add(row);
+        }
+        return new Manifest(Path.GetDirectoryName(Path.GetFullPath(file))!, rows);
+    }
+
+    /// <summary>
+    /// Writes the manifest atomically. When <paramref name="path"/> is in another folder than <see cref="Root"/>, relative
+    /// image paths are rewritten so they still point at the same files. <paramref name="path"/> may be a folder.
+    /// </summary>
+    public void Save(string path)
+    {
+        string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
+        string dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
+        bool rebase = !string.Equals(dir.TrimEnd('/'), Root.TrimEnd('/'), StringComparison.Ordinal);
+        var header = Columns.Concat(ExtraColumns).ToList();
+        var lines = Rows.Select(r =>
+        {
+            string image = rebase && !Path.IsPathRooted(r.Image)
+                ? Path.GetRelativePath(dir, Path.Combine(Root, r.Image)).Replace('\\', '/')
+                : r.Image;
+            var fields = new List<string>(header.Count)
+                { image, r.Subject, r.Syndrome, r.Gene, r.Split, r.Sex, r.AgeBand, r.SkinTone, r.Family };
+            foreach (var c in ExtraColumns) fields.Add(r.Extra.TryGetValue(c, out var v) ? v : "");
+            return (IReadOnlyList<string>)fields;
+        });
+        Csv.Write(file, header, lines);
+    }
+
+    /// <summary>File extensions <see cref="FromImageFolder"/> picks up.</summary>
+    public static IReadOnlyList<string> ImageExtensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"];
+
+    /// <summary>
+    /// Builds a manifest for a folder of a user's photos (searched recursively, sorted by path). Without
+    /// <paramref name="labelsCsv"/> every photo is its own unlabelled subject in the test split (ready to predict).
+    /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
+    /// name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
+    /// CSV does not list stay unlabelled; when the CSV has no <c>split</c> column, labelled photos are split by subject
+    /// (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and <paramref name="seed"/>.
+    /// The manifest's root is <paramref name="folder"/>; save it there (or elsewhere: paths are rebased).
+    /// </summary>
+    /// <exception cref="GestaltLabException">The folder is missing or empty, or the labels CSV names a photo that is not there.</exception>
+    public static Manifest FromImageFolder(string folder, string? labelsCsv = null, SplitFractions? fractions = null, int seed = 0)
+    {
+        if (!Directory.Exists(folder))
+            throw new GestaltLabException($"{folder}: folder not found");
+        string root = Path.GetFullPath(folder);
+        var images = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
+            .Where(f => !f.Split('/').Any(p => p.StartsWith('.')))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        if (images.Count == 0)
+            throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", ImageExtensions)})");
+
+        var rows = images.Select(i => new ManifestRow
+        {
+            Image = i, Subject = Path.ChangeExtension(i, null), Split = SplitNames.Test,
+        }).ToList();
+        if (labelsCsv is null) return new Manifest(root, rows);
+
+        var table = Csv.Read(labelsCsv);
+        int imageCol = table.Column("image");
+        int Col(string name) => table.Has(name) ? table.Column(name) : -1;
+        int subject = Col("subject"), syndrome = Col("syndrome"), gene = Col("gene"), split = Col("split"),
+            sex = Col("sex"), age = Col("age_band"), skin = Col("skin_tone"), family = Col("family");
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < images.Count; i++) index[images[i]] = i;
+        var byName = images.Select((p, i) => (Name: Path.GetFileName(p), i)).GroupBy(t => t.Name, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.Count() == 1 ? g.First().i : -1, StringComparer.Ordinal);
+        var labelled = new HashSet<int>();
+        for (int r = 0; r < table.Rows.Count; r++)
+        {
+            var f = table.Rows[r];
+            int line = r + 2;
+            string img = f[imageCol].Trim().Replace('\\', '/');
+            if (!index.TryGetValue(img, out int k))
+            {
+                if (!byName.TryGetValue(img, out k))
+                    throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is not in {folder}");
+                if (k < 0)
+                    throw new GestaltLabException($"{labelsCsv}: line {line}: file name '{img}' matches several photos in {folder}",
+                        "give the path relative to the folder");
+            }
+            if (!labelled.Add(k))
+                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice");
+            string Get(int c) => c >= 0 ? f[c].Trim() : "";
+            var row = rows[k];
+            rows[k] = row with
+            {
+                Subject = Get(subject) is { Length: > 0 } s ? s : row.Subject,
+                Syndrome = Get(syndrome), Gene = Get(gene),
+                Split = Get(split) is { Length: > 0 } sp ? sp : row.Split,
+                Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family),
+            };
+            Validate(rows[k], $"{labelsCsv}: line {line}");
+        }
+        var manifest = new Manifest(root, rows);
+        if (split < 0 && labelled.Count > 0)
+        {
+            var toSplit = manifest.Rows.Where(r => r.IsLabelled).ToList();
+            var assigned = Splits.Assign(toSplit, fractions ?? SplitFractions.Default, seed);
+            var map = assigned.ToDictionary(r => r.Image, StringComparer.Ordinal);
+            manifest = manifest.WithRows(manifest.Rows.Select(r => map.TryGetValue(r.Image, out var a) ? a : r));
+        }
+        return manifest;
+    }
+
+    private static void Validate(ManifestRow r, string where)
+    {
+        if (string.IsNullOrWhiteSpace(r.Image)) throw new GestaltLabException($"{where}: empty 'image'");
+        if (string.IsNullOrWhiteSpace(r.Subject)) throw new GestaltLabException($"{where}: empty 'subject' for image '{r.Image}'",
+            "every photo needs a subject id so that splits keep one person's photos together");
+        if (string.IsNullOrWhiteSpace(r.Split)) throw new GestaltLabException($"{where}: empty 'split' for image '{r.Image}'",
+            $"use one of {string.Join(", ", SplitNames.All)}");
+        if (!SplitNames.IsValid(r.Split))
+            throw new GestaltLabException($"{where}: unknown split '{r.Split}' for image '{r.Image}'", $"use one of {string.Join(", ", SplitNames.All)}");
+    }
+}

@@ -1,0 +1,211 @@
+using System.Text.Json;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Ensemble;
+
+/// <summary>
+/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by softmax averaging with
+/// flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
+/// <c>regions/REGION.pt</c>); predicts from region crops or from a photo.
+/// </summary>
+/// <example>
+/// <code>
+/// using var model = GestaltModel.Load("runs/demo");
+/// using var faces = new FacePipeline(model.FacePipelineOptions());
+/// var p = model.PredictImage(faces, "photo.jpg");
+/// foreach (var s in p!.Top(5)) Console.WriteLine($"{s.Rank}. {s.Syndrome} {s.Probability:P1}");
+/// </code>
+/// </example>
+public sealed class GestaltModel : IDisposable
+{
+    private readonly List<(string Region, RegionNet Net)> _nets;
+
+    /// <summary>A model from trained nets (all with the same classes and input size).</summary>
+    public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true)
+    {
+        if (nets.Count == 0) throw new GestaltLabException("a gestalt model needs at least one region net");
+        _nets = nets.ToList();
+        Classes = classes;
+        RegionSet = regions;
+        FlipTta = flipTta;
+        foreach (var (r, n) in nets)
+        {
+            if (n.ClassCount != classes.Count) throw new GestaltLabException($"region {r}: net has {n.ClassCount} outputs, model has {classes.Count} classes");
+            n.eval();
+        }
+    }
+
+    /// <summary>Class names in output order.</summary>
+    public IReadOnlyList<string> Classes { get; }
+    /// <summary>Regions of the ensemble, in order.</summary>
+    public IReadOnlyList<string> Regions => _nets.Select(n => n.Region).ToList();
+    /// <summary>The region set (crop geometry and mirrors).</summary>
+    public RegionSet RegionSet { get; }
+    /// <summary>Whether predictions average over the horizontally flipped face.</summary>
+    public bool FlipTta { get; }
+    /// <summary>Input crop side.</summary>
+    public int InputSize => _nets[0].Net.Config.InputSize;
+    /// <summary>The region nets.</summary>
+    public IReadOnlyList<(string Region, RegionNet Net)> Nets => _nets;
+    /// <summary>Regions whose crops a prediction needs (ensemble regions and, with TTA, their mirrors).</summary>
+    public IReadOnlyList<string> InputRegions => Regions.Concat(FlipTta ? Regions.Select(RegionSet.MirrorOf) : []).Distinct().ToList();
+
+    /// <summary>Face pipeline settings whose crops match this model (its region set at its input size).</summary>
+    public FacePipelineOptions FacePipelineOptions(string? landmarkModel = null) => new() { ModelPath = landmarkModel, Regions = RegionSet };
+
+    /// <summary>Loads a run directory written by <c>gestaltlab train</c> or <c>demo</c>.</summary>
+    /// <exception cref="GestaltLabException">A file is missing or does not match.</exception>
+    public static GestaltModel Load(string runDirectory)
+    {
+        TorchRuntime.EnsureLoaded();
+        string dir = Path.GetFullPath(runDirectory);
+        string classesPath = Path.Combine(dir, "classes.json"), configPath = Path.Combine(dir, "config.json"), regionsPath = Path.Combine(dir, "regions.json");
+        foreach (var p in new[] { classesPath, configPath, regionsPath })
+            if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");
+        var classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(classesPath)) ?? throw new GestaltLabException($"{classesPath}: empty");
+        var config = TrainConfig.Load(configPath);
+        var set = RegionSet.Load(regionsPath);
+        var nets = new List<(string, RegionNet)>();
+        try
+        {
+            foreach (var region in config.Regions ?? set.Names)
+            {
+                string path = Path.Combine(dir, "regions", region + ".pt");
+                var (_, tensors) = WeightsFile.Load(path);
+                try
+                {
+                    var net = new RegionNet(config.Net, classes.Length);
+                    WeightsFile.CopyInto(net, tensors, path);
+                    net.to(TorchRuntime.DefaultDevice());
+                    nets.Add((region, net));
+                }
+                finally { foreach (var t in tensors.Values) t.Dispose(); }
+            }
+        }
+        catch
+        {
+            foreach (var (_, n) in nets) n.Dispose();
+            throw;
+        }
+        return new GestaltModel(nets, classes, set, config.TtaFlip);
+    }
+
+    /// <summary>Predicts for a batch of faces; each face is region name → RGB CHW crop in [0, 1] of <see cref="InputSize"/>².</summary>
+    public IReadOnlyList<GestaltPrediction> Predict(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces, int batchSize = 64)
+    {
+        var results = new List<GestaltPrediction>(faces.Count);
+        for (int start = 0; start < faces.Count; start += batchSize)
+            results.AddRange(PredictBatch(faces.Skip(start).Take(batchSize).ToList()));
+        return results;
+    }
+
+    /// <summary>Predicts for one face.</summary>
+    public GestaltPrediction Predict(IReadOnlyDictionary<string, float[]> face) => Predict([face])[0];
+
+    /// <summary>Processes a photo (detect, landmarks, align, crop) and predicts; null when no usable face (see <paramref name="face"/>).</summary>
+    public GestaltPrediction? PredictImage(FacePipeline pipeline, string imagePath) => PredictImage(pipeline, imagePath, out _);
+
+    /// <summary>As <see cref="PredictImage(FacePipeline, string)"/>, also returning the face result (status, problem).</summary>
+    public GestaltPrediction? PredictImage(FacePipeline pipeline, string imagePath, out FaceResult face)
+    {
+        face = pipeline.Process(imagePath);
+        if (!face.HasFace) return null;
+        return Predict(CropsOf(face));
+    }
+
+    /// <summary>The crops this model needs from a face result.</summary>
+    public IReadOnlyDictionary<string, float[]> CropsOf(FaceResult face)
+    {
+        var crops = new Dictionary<string, float[]>(StringComparer.Ordinal);
+        foreach (var r in InputRegions)
+        {
+            var t = face.RegionTensor(r);
+            if (t.Length != 3 * InputSize * InputSize)
+                throw new GestaltLabException($"{face.Source}: crop '{r}' is {face.Regions[r].Size} px, the model expects {InputSize} px",
+                    "build the face pipeline with model.FacePipelineOptions()");
+            crops[r] = t;
+        }
+        return crops;
+    }
+
+    private List<GestaltPrediction> PredictBatch(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces)
+    {
+        int n = faces.Count, s = InputSize, plane = 3 * s * s;
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        var device = TorchRuntime.DefaultDevice();
+        Tensor Stack(string region, bool flip)
+        {
+            var x = new float[n * plane];
+            for (int i = 0; i < n; i++)
+            {
+                if (!faces[i].TryGetValue(region, out var crop)) throw new GestaltLabException($"face {i}: no crop for region '{region}'");
+                if (crop.Length != plane) throw new GestaltLabException($"face {i}: crop '{region}' has {crop.Length} values, expected 3×{s}×{s}");
+                crop.CopyTo(x, i * plane);
+            }
+            var t = torch.tensor(x, [n, 3, s, s], device: device);
+            return flip ? t.flip(3) : t;
+        }
+        var regionProbs = new Dictionary<string, float[][]>();
+        var regionEmbs = new Dictionary<string, float[][]>();
+        foreach (var (region, net) in _nets)
+        {
+            var (p, e) = Run(net, Stack(region, false));
+            if (FlipTta)
+            {
+                var (pf, ef) = Run(net, Stack(RegionSet.MirrorOf(region), true));
+                p = (p + pf) * 0.5;
+                e = (e + ef) * 0.5;
+            }
+            regionProbs[region] = Rows(p);
+            regionEmbs[region] = Rows(e);
+        }
+        var results = new List<GestaltPrediction>(n);
+        for (int i = 0; i < n; i++)
+        {
+            var probs = new float[Classes.Count];
+            foreach (var r in _nets) { var rp = regionProbs[r.Region][i]; for (int c = 0; c < probs.Length; c++) probs[c] += rp[c]; }
+            for (int c = 0; c < probs.Length; c++) probs[c] /= _nets.Count;
+            results.Add(new GestaltPrediction
+            {
+                Classes = Classes,
+                Probabilities = probs,
+                RegionProbabilities = _nets.ToDictionary(r => r.Region, r => regionProbs[r.Region][i]),
+                Embedding = _nets.SelectMany(r => regionEmbs[r.Region][i]).ToArray(),
+                RegionEmbeddings = _nets.ToDictionary(r => r.Region, r => regionEmbs[r.Region][i]),
+            });
+        }
+        return results;
+    }
+
+    private static (Tensor Probabilities, Tensor Embedding) Run(RegionNet net, Tensor rgb)
+    {
+        var x = net.Config.Channels == 1
+            ? (rgb[.., 0..1] * 0.299f + rgb[.., 1..2] * 0.587f + rgb[.., 2..3] * 0.114f)
+            : rgb;
+        var e = net.Embed(x);
+        return (nn.functional.softmax(net.Classify(e), 1), e);
+    }
+
+    private static float[][] Rows(Tensor t)
+    {
+        var cpu = t.cpu().contiguous();
+        int n = (int)cpu.shape[0], d = (int)cpu.shape[1];
+        var all = cpu.data<float>().ToArray();
+        return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();
+    }
+
+    /// <summary>The ensemble (all region nets, flip TTA, averaging) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
+    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta);
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var (_, n) in _nets) n.Dispose();
+        _nets.Clear();
+    }
+}

@@ -1,0 +1,76 @@
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace GestaltLab.Ensemble;
+
+/// <summary>Input row of a saved GestaltLab pipeline: a photo's path.</summary>
+public sealed class GestaltImageInput
+{
+    /// <summary>Path of the photo (absolute, or relative to the working directory).</summary>
+    public string ImagePath { get; set; } = "";
+}
+
+/// <summary>
+/// The whole fitted model as one ML.NET pipeline: <c>LoadImages → DetectFaceLandmarks → CropFacialRegions →
+/// ApplyOnnxModel(ensemble)</c>, saved to one zip (the ONNX bytes live inside it). Output columns: <c>probabilities</c>,
+/// <c>embedding</c>, <c>REGION_probabilities</c>, and the face steps' <c>FaceStatus</c>.
+/// </summary>
+public static class GestaltPipeline
+{
+    /// <summary>Builds and fits the pipeline for a model and saves it as <paramref name="zipPath"/> (atomically).</summary>
+    /// <exception cref="GestaltLabException">The model's crops are not what the ML.NET crop step makes (default regions at 64, 96 or 112 px).</exception>
+    public static void Save(GestaltModel model, string zipPath, MLContext? ml = null)
+    {
+        ml ??= new MLContext(seed: 0);
+        ml.RegisterFaceSteps();
+        if (!FaceMappings.CropSizes.Contains(model.InputSize))
+            throw new GestaltLabException($"the ML.NET crop step offers {string.Join(", ", FaceMappings.CropSizes)} px crops; this model takes {model.InputSize} px",
+                "train with net.input_size 64, 96 or 112 to get a model.zip (region nets and ensemble.onnx are written anyway)");
+        var defaults = RegionSet.Default.Names;
+        var foreign = model.InputRegions.Where(r => !defaults.Contains(r)).ToList();
+        if (foreign.Count > 0)
+            throw new GestaltLabException($"regions {string.Join(", ", foreign)} are not in the default region set the ML.NET crop step cuts");
+        string onnx = Path.Combine(Path.GetTempPath(), $"gestaltlab-ensemble-{Guid.NewGuid():N}.onnx");
+        File.WriteAllBytes(onnx, model.ExportOnnx());
+        try
+        {
+            var outputs = new[] { "probabilities", "embedding" }.Concat(model.Regions.Select(r => r + "_probabilities")).ToArray();
+            var pipeline = ml.Transforms.LoadImages("Image", imageFolder: "", inputColumnName: nameof(GestaltImageInput.ImagePath))
+                .Append(ml.Transforms.DetectFaceLandmarks())
+                .Append(ml.Transforms.CropFacialRegions(model.InputSize))
+                .Append(ml.Transforms.ApplyOnnxModel(outputs, model.InputRegions.ToArray(), onnx));
+            var empty = ml.Data.LoadFromEnumerable(Array.Empty<GestaltImageInput>());
+            var fitted = pipeline.Fit(empty);
+            AtomicFile.Write(zipPath, s => ml.Model.Save(fitted, empty.Schema, s));
+            fitted.Dispose();
+        }
+        finally
+        {
+            try { File.Delete(onnx); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>Loads a saved pipeline (registers the face steps with <paramref name="ml"/>).</summary>
+    public static ITransformer Load(string zipPath, MLContext? ml = null)
+    {
+        ml ??= new MLContext(seed: 0);
+        ml.RegisterFaceSteps();
+        if (!File.Exists(zipPath)) throw new GestaltLabException($"{zipPath}: model zip not found", "pass a run directory written by `gestaltlab train`");
+        using var s = File.OpenRead(zipPath);
+        return ml.Model.Load(s, out _);
+    }
+
+    /// <summary>Runs a loaded pipeline on photo paths: face status and ensemble probabilities per photo (empty when no face).</summary>
+    public static IReadOnlyList<(string Status, float[] Probabilities, float[] Embedding)> Predict(ITransformer pipeline, IEnumerable<string> imagePaths, MLContext? ml = null)
+    {
+        ml ??= new MLContext(seed: 0);
+        var data = ml.Data.LoadFromEnumerable(imagePaths.Select(p => new GestaltImageInput { ImagePath = Path.GetFullPath(p) }).ToList());
+        var scored = pipeline.Transform(data);
+        var status = scored.GetColumn<string>("FaceStatus").ToList();
+        var probs = scored.GetColumn<float[]>("probabilities").ToList();
+        var emb = scored.GetColumn<float[]>("embedding").ToList();
+        return status.Select((s, i) => (s, s is "no_face" or "unreadable" ? [] : probs[i], s is "no_face" or "unreadable" ? [] : emb[i])).ToList();
+    }
+}

@@ -1,0 +1,38 @@
+namespace GestaltLab.Ensemble;
+
+/// <summary>One syndrome in a ranked list, with what each region said about it.</summary>
+/// <param name="Syndrome">Class name.</param>
+/// <param name="Probability">Ensemble probability (mean over regions).</param>
+/// <param name="Rank">1-based rank.</param>
+/// <param name="Contributions">Region → its share of <see cref="Probability"/> (region probability / region count; they sum to it).</param>
+public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions);
+
+/// <summary>
+/// The ensemble's answer for one face: class probabilities averaged over regions (each averaged over the flip test-time
+/// augmentation), each region's own probabilities, and the face-space embedding (penultimate layers, concatenated).
+/// </summary>
+public sealed record GestaltPrediction
+{
+    /// <summary>Class names in output order.</summary>
+    public required IReadOnlyList<string> Classes { get; init; }
+    /// <summary>Ensemble probabilities (sum to 1).</summary>
+    public required float[] Probabilities { get; init; }
+    /// <summary>Each region's (TTA-averaged) softmax.</summary>
+    public required IReadOnlyDictionary<string, float[]> RegionProbabilities { get; init; }
+    /// <summary>Concatenated region embeddings (region order of the model).</summary>
+    public required float[] Embedding { get; init; }
+    /// <summary>Each region's (TTA-averaged) embedding.</summary>
+    public required IReadOnlyDictionary<string, float[]> RegionEmbeddings { get; init; }
+
+    /// <summary>The <paramref name="k"/> most probable syndromes, best first (ties by class order).</summary>
+    public IReadOnlyList<RankedSyndrome> Top(int k = 10)
+    {
+        var order = Enumerable.Range(0, Probabilities.Length).OrderByDescending(c => Probabilities[c]).ThenBy(c => c).Take(Math.Max(0, k)).ToList();
+        int n = RegionProbabilities.Count;
+        return order.Select((c, i) => new RankedSyndrome(Classes[c], Probabilities[c], i + 1,
+            RegionProbabilities.ToDictionary(r => r.Key, r => (double)r.Value[c] / n))).ToList();
+    }
+
+    /// <summary>The most probable syndrome.</summary>
+    public string Best => Top(1)[0].Syndrome;
+}

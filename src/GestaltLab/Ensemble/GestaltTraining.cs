@@ -1,0 +1,132 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Ensemble;
+
+/// <summary>What <see cref="GestaltTraining.Train"/> wrote.</summary>
+/// <param name="RunDirectory">The run directory.</param>
+/// <param name="Model">The trained ensemble (caller disposes).</param>
+/// <param name="Regions">Per region: its training result summary.</param>
+/// <param name="ModelZip">Path of the ML.NET <c>model.zip</c>, or null when it could not be built (see <paramref name="Notes"/>).</param>
+/// <param name="Notes">What was skipped and why.</param>
+public sealed record GestaltTrainingResult(string RunDirectory, GestaltModel Model, IReadOnlyDictionary<string, RegionSummary> Regions, string? ModelZip, IReadOnlyList<string> Notes);
+
+/// <summary>One region's training in a run.</summary>
+public readonly record struct RegionSummary(string Region, int BestEpoch, int Epochs, double BestValAccuracy, double ImagesPerSecond, int ResumedFromEpoch);
+
+/// <summary>
+/// Fine-tunes one net per facial region on syndrome labels and writes a run directory (see docs/run-directory.md):
+/// <c>run.json</c>, <c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>, <c>checkpoints/REGION/</c>,
+/// <c>regions/REGION.pt|.onnx</c>, <c>curves/REGION.csv</c>, <c>ensemble.onnx</c> and <c>model.zip</c>. Running it again on
+/// the same folder resumes an interrupted run (finished regions are reloaded, not retrained).
+/// </summary>
+public static class GestaltTraining
+{
+    /// <summary>Trains every region of <paramref name="config"/> on an aligned data folder.</summary>
+    /// <param name="alignedDirectory">Output of <c>gestaltlab align</c> (manifest with train/val/test splits by subject).</param>
+    /// <param name="runDirectory">Run directory to write (or resume).</param>
+    /// <param name="config">Net, training and regions; with <paramref name="pretrainedBackbone"/> the net config comes from the backbone.</param>
+    /// <param name="pretrainedBackbone">Backbone file to fine-tune from, or null to train from scratch.</param>
+    /// <param name="command">Recorded in <c>run.json</c>.</param>
+    /// <param name="progress">One stage per region.</param>
+    /// <param name="cancellationToken">Cancels between batches; run again to resume.</param>
+    public static GestaltTrainingResult Train(string alignedDirectory, string runDirectory, TrainConfig config, string? pretrainedBackbone = null,
+        string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        TorchRuntime.EnsureLoaded();
+        var notes = new List<string>();
+        string run = Path.GetFullPath(runDirectory);
+        Directory.CreateDirectory(run);
+        Dictionary<string, TorchSharp.torch.Tensor>? backbone = null;
+        try
+        {
+            if (pretrainedBackbone is not null)
+            {
+                var (netConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
+                backbone = weights;
+                if (netConfig != config.Net) notes.Add($"net config taken from the pretrained backbone {pretrainedBackbone}");
+                config = config with { Net = netConfig };
+            }
+            var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);
+            var data = new AlignedRegionDataset(alignedDirectory, probe.Classes, [SplitNames.Train, SplitNames.Val]);
+            if (data.Classes.Count < 2) throw new GestaltLabException($"{alignedDirectory}: {data.Classes.Count} syndrome(s) in the train split; at least 2 are needed");
+            var regions = config.Regions ?? data.Regions;
+            foreach (var r in regions) _ = data.RegionSet[r];
+            config = config with { Regions = regions.ToList() };
+
+            string configJson = config.ToJson();
+            string configPath = Path.Combine(run, "config.json");
+            if (File.Exists(configPath) && File.ReadAllText(configPath) != configJson)
+                throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
+            var classesJson = JsonSerializer.Serialize(data.Classes);
+            string classesPath = Path.Combine(run, "classes.json");
+            if (File.Exists(classesPath) && File.ReadAllText(classesPath) != classesJson)
+                throw new GestaltLabException($"{run}: holds a run over other classes (classes.json differs)", "choose a new --out folder");
+            AtomicFile.WriteAllText(configPath, configJson);
+            AtomicFile.WriteAllText(classesPath, classesJson);
+            AtomicFile.WriteAllText(Path.Combine(run, "regions.json"), data.RegionSet.ToJson());
+            new RunManifest
+            {
+                Command = command, Seed = config.Training.Seed,
+                Config = new JsonObject
+                {
+                    ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null : Path.GetFullPath(pretrainedBackbone),
+                },
+                DataHash = RunManifest.ComputeDataHash(data.Root),
+            }.Save(run);
+
+            var train = Enumerable.Range(0, data.Count).Where(i => data.Rows[i].Split == SplitNames.Train).ToArray();
+            var val = Enumerable.Range(0, data.Count).Where(i => data.Rows[i].Split == SplitNames.Val).ToArray();
+            if (val.Length == 0)
+            {
+                (train, val) = RegionTrainer.SplitByGroup(data, train, config.Training.ValFraction, config.Training.Seed);
+                notes.Add($"no val split in the data: held out {val.Length} photos of other subjects from train for validation");
+            }
+
+            var nets = new List<(string, RegionNet)>();
+            var summaries = new Dictionary<string, RegionSummary>();
+            try
+            {
+                foreach (var region in regions)
+                {
+                    var result = RegionTrainer.Train(new RegionTrainingData(data, region, train, val, data.Classes.Count), config.Net, config.Training,
+                        Path.Combine(run, "checkpoints", region), backbone, progress, cancellationToken);
+                    nets.Add((region, result.Net));
+                    RegionTrainer.WriteCurve(Path.Combine(run, "curves", region + ".csv"), result.Curve);
+                    WeightsFile.Save(Path.Combine(run, "regions", region + ".pt"), RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch), result.Net.state_dict());
+                    AtomicFile.WriteAllBytes(Path.Combine(run, "regions", region + ".onnx"), OnnxExporter.ExportRegion(result.Net, region));
+                    double bestAcc = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
+                    summaries[region] = new RegionSummary(region, result.BestEpoch, result.Curve.Count, bestAcc, result.ImagesPerSecond, result.ResumedFromEpoch);
+                }
+            }
+            catch
+            {
+                foreach (var (_, n) in nets) n.Dispose();
+                throw;
+            }
+            var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip);
+            AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());
+            string? zip = Path.Combine(run, "model.zip");
+            try
+            {
+                progress?.Report(new ProgressUpdate("save model.zip", 0, 1));
+                GestaltPipeline.Save(model, zip);
+                progress?.Report(new ProgressUpdate("save model.zip", 1, 1));
+            }
+            catch (GestaltLabException e)
+            {
+                notes.Add("model.zip not written: " + e.Message.Split('\n')[0]);
+                zip = null;
+            }
+            return new GestaltTrainingResult(run, model, summaries, zip, notes);
+        }
+        finally
+        {
+            if (backbone is not null) foreach (var t in backbone.Values) t.Dispose();
+        }
+    }
+}

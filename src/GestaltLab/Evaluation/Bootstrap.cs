@@ -1,0 +1,66 @@
+namespace GestaltLab.Evaluation;
+
+/// <summary>A point estimate with a confidence interval.</summary>
+/// <param name="Estimate">The statistic on all data.</param>
+/// <param name="Lower">Lower limit.</param>
+/// <param name="Upper">Upper limit.</param>
+/// <param name="Level">Confidence level, e.g. 0.95.</param>
+public readonly record struct ConfidenceInterval(double Estimate, double Lower, double Upper, double Level)
+{
+    /// <inheritdoc />
+    public override string ToString() =>
+        FormattableString.Invariant($"{Estimate:F3} [{Lower:F3}, {Upper:F3}]");
+}
+
+/// <summary>
+/// Percentile bootstrap confidence intervals. Cases are resampled by group (subject) when groups are given, because
+/// photos of one person are not independent: resampling images would make intervals too narrow.
+/// </summary>
+public static class Bootstrap
+{
+    /// <summary>
+    /// Interval of <paramref name="statistic"/> evaluated on resampled case indices (0 … <paramref name="count"/>−1).
+    /// With <paramref name="groups"/>, whole groups are drawn with replacement. Deterministic for a seed.
+    /// </summary>
+    public static ConfidenceInterval Interval(int count, Func<IReadOnlyList<int>, double> statistic, int iterations = 1000,
+        int seed = 0, double level = 0.95, IReadOnlyList<string>? groups = null)
+    {
+        var all = Enumerable.Range(0, count).ToArray();
+        double estimate = statistic(all);
+        if (count == 0) return new ConfidenceInterval(estimate, double.NaN, double.NaN, level);
+        int[][] units = groups is null
+            ? all.Select(i => new[] { i }).ToArray()
+            : all.GroupBy(i => groups[i], StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
+        var rng = new Random(seed);
+        var values = new double[iterations];
+        var sample = new List<int>(count);
+        for (int b = 0; b < iterations; b++)
+        {
+            sample.Clear();
+            for (int u = 0; u < units.Length; u++) sample.AddRange(units[rng.Next(units.Length)]);
+            values[b] = statistic(sample);
+        }
+        var finite = values.Where(double.IsFinite).OrderBy(v => v).ToArray();
+        if (finite.Length == 0) return new ConfidenceInterval(estimate, double.NaN, double.NaN, level);
+        return new ConfidenceInterval(estimate, Quantile(finite, (1 - level) / 2), Quantile(finite, (1 + level) / 2), level);
+    }
+
+    /// <summary>Top-k accuracy with a subject-level bootstrap interval.</summary>
+    public static ConfidenceInterval TopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k,
+        IReadOnlyList<string>? subjects = null, int iterations = 1000, int seed = 0, double level = 0.95)
+    {
+        var hit = new bool[truth.Count];
+        for (int i = 0; i < truth.Count; i++) hit[i] = Metrics.RankOfTruth(probabilities[i], truth[i]) < k;
+        return Interval(truth.Count, idx => idx.Count == 0 ? double.NaN : idx.Count(i => hit[i]) / (double)idx.Count,
+            iterations, seed, level, subjects);
+    }
+
+    /// <summary>Linear-interpolation quantile (numpy's default) of sorted values.</summary>
+    public static double Quantile(IReadOnlyList<double> sorted, double q)
+    {
+        if (sorted.Count == 0) return double.NaN;
+        double pos = q * (sorted.Count - 1);
+        int lo = (int)Math.Floor(pos), hi = (int)Math.Ceiling(pos);
+        return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
+    }
+}

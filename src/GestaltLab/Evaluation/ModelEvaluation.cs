@@ -1,0 +1,82 @@
+using System.Globalization;
+using System.Text.Json;
+using GestaltLab.Data;
+using GestaltLab.Ensemble;
+using GestaltLab.Models;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Evaluation;
+
+/// <summary>What <see cref="ModelEvaluation.Evaluate"/> found.</summary>
+/// <param name="Metrics">Ensemble metrics (written as <c>metrics.json</c>).</param>
+/// <param name="Regions">Each single region's top-1/5/10, then the <c>ensemble</c> row.</param>
+/// <param name="Skipped">Test photos whose syndrome the model does not know (not scored).</param>
+public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped);
+
+/// <summary>
+/// Scores a <see cref="GestaltModel"/> on an aligned data folder's test split and writes the run-directory files the
+/// figures and reports read: <c>metrics.json</c>, <c>region_metrics.csv</c>, <c>probabilities.csv</c>,
+/// <c>embeddings.csv</c> and <c>classes.json</c> (see docs/run-directory.md).
+/// </summary>
+public static class ModelEvaluation
+{
+    /// <summary>Evaluates and writes the files into <paramref name="outDirectory"/> (metrics to <paramref name="metricsPath"/> when given).</summary>
+    /// <param name="model">The model.</param>
+    /// <param name="alignedDirectory">Aligned data folder (crops at the model's input size).</param>
+    /// <param name="outDirectory">Where the CSV files go (usually the run directory).</param>
+    /// <param name="oracleDataDirectory">The synthetic data folder holding <c>oracle.json</c>, or null.</param>
+    /// <param name="split">Split to score.</param>
+    /// <param name="metricsPath">Where <c>metrics.json</c> goes (default: in <paramref name="outDirectory"/>).</param>
+    /// <param name="progress">Stage <c>evaluate</c>.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    public static ModelEvaluationResult Evaluate(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory = null,
+        string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
+        var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
+        int skipped = all.Count - data.Count;
+        if (data.Count == 0)
+            throw new GestaltLabException($"{alignedDirectory}: no '{split}' photos of the model's {model.Classes.Count} syndromes to evaluate");
+        if (data.CropSize != model.InputSize)
+            throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize}");
+
+        var predictions = new List<GestaltPrediction>(data.Count);
+        const int batch = 64;
+        progress?.Report(new ProgressUpdate("evaluate", 0, data.Count));
+        for (int start = 0; start < data.Count; start += batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var idx = Enumerable.Range(start, Math.Min(batch, data.Count - start)).ToArray();
+            var faces = new IReadOnlyDictionary<string, float[]>[idx.Length];
+            Parallel.For(0, idx.Length, k => faces[k] = model.InputRegions.ToDictionary(r => r, r => data.Load(idx[k], r)));
+            predictions.AddRange(model.Predict(faces));
+            progress?.Report(new ProgressUpdate("evaluate", start + idx.Length, data.Count));
+        }
+        var truth = Enumerable.Range(0, data.Count).Select(data.Label).ToList();
+        var probs = predictions.Select(p => p.Probabilities).ToList();
+        var oracle = oracleDataDirectory is null ? null : OracleFigures.TryLoad(oracleDataDirectory);
+        var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle);
+
+        Directory.CreateDirectory(outDirectory);
+        metrics.Save(metricsPath ?? Path.Combine(outDirectory, "metrics.json"));
+        var regions = model.Regions.Select(r =>
+        {
+            var rp = predictions.Select(p => p.RegionProbabilities[r]).ToList();
+            return new RegionScore(r, Metrics.TopK(truth, rp, 1), Metrics.TopK(truth, rp, 5), Metrics.TopK(truth, rp, 10));
+        }).Append(new RegionScore("ensemble", metrics.Top1, metrics.Top5, metrics.Top10)).ToList();
+        string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
+        Csv.Write(Path.Combine(outDirectory, "region_metrics.csv"), ["region", "top1", "top5", "top10"],
+            regions.Select(r => (IReadOnlyList<string>)[r.Region, F(r.Top1), F(r.Top5), F(r.Top10)]));
+        var rows = data.Rows;
+        Csv.Write(Path.Combine(outDirectory, "probabilities.csv"), ["image", "subject", "true", .. model.Classes],
+            rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]));
+        int dims = predictions[0].Embedding.Length;
+        Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
+            rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
+        string classes = Path.Combine(outDirectory, "classes.json");
+        if (!File.Exists(classes)) AtomicFile.WriteAllText(classes, JsonSerializer.Serialize(model.Classes));
+        return new ModelEvaluationResult(metrics, regions, skipped);
+    }
+
+    private static string SourceImage(ManifestRow r) => r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image;
+}

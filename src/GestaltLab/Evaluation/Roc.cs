@@ -1,0 +1,106 @@
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Evaluation;
+
+/// <summary>A receiver operating characteristic curve.</summary>
+/// <param name="FalsePositiveRate">FPR at each threshold, from 0 to 1 (non-decreasing).</param>
+/// <param name="TruePositiveRate">TPR at each threshold, from 0 to 1 (non-decreasing).</param>
+/// <param name="Thresholds">Score thresholds (score ≥ threshold counts as positive); the first is +∞.</param>
+/// <param name="Auc">Area under the curve (trapezoidal; equals the Mann-Whitney probability with ties as ½).</param>
+/// <param name="Positives">Positive examples.</param>
+/// <param name="Negatives">Negative examples.</param>
+public readonly record struct RocCurve(double[] FalsePositiveRate, double[] TruePositiveRate, double[] Thresholds, double Auc, int Positives, int Negatives);
+
+/// <summary>A ROC curve with percentile bootstrap confidence limits.</summary>
+/// <param name="Curve">The curve on all data.</param>
+/// <param name="Auc">AUC with its interval.</param>
+/// <param name="Grid">FPR grid on which the band is given.</param>
+/// <param name="TprLower">Lower band limit of TPR at each grid FPR.</param>
+/// <param name="TprUpper">Upper band limit of TPR at each grid FPR.</param>
+public readonly record struct RocWithBand(RocCurve Curve, ConfidenceInterval Auc, double[] Grid, double[] TprLower, double[] TprUpper);
+
+/// <summary>ROC analysis of binary experiments (e.g. CdLS-like vs others, or syndromic vs unaffected).</summary>
+public static class Roc
+{
+    /// <summary>The ROC curve of <paramref name="scores"/> (higher = more positive) against <paramref name="positive"/>.</summary>
+    /// <exception cref="GestaltLabException">Mismatched lengths, or no positive or no negative example.</exception>
+    public static RocCurve Compute(IReadOnlyList<bool> positive, IReadOnlyList<double> scores)
+    {
+        if (positive.Count != scores.Count) throw new GestaltLabException($"ROC: {positive.Count} labels but {scores.Count} scores");
+        int pos = positive.Count(p => p), neg = positive.Count - pos;
+        if (pos == 0 || neg == 0) throw new GestaltLabException($"ROC needs positive and negative examples (got {pos} positive, {neg} negative)");
+        var order = Enumerable.Range(0, scores.Count).OrderByDescending(i => scores[i]).ThenBy(i => i).ToArray();
+        var fpr = new List<double> { 0 };
+        var tpr = new List<double> { 0 };
+        var thr = new List<double> { double.PositiveInfinity };
+        int tp = 0, fp = 0;
+        for (int r = 0; r < order.Length; r++)
+        {
+            if (positive[order[r]]) tp++; else fp++;
+            // One point per distinct score: tied scores move the curve diagonally, as in scikit-learn.
+            if (r + 1 < order.Length && scores[order[r + 1]] == scores[order[r]]) continue;
+            fpr.Add((double)fp / neg);
+            tpr.Add((double)tp / pos);
+            thr.Add(scores[order[r]]);
+        }
+        double auc = 0;
+        for (int i = 1; i < fpr.Count; i++) auc += (fpr[i] - fpr[i - 1]) * (tpr[i] + tpr[i - 1]) / 2;
+        return new RocCurve(fpr.ToArray(), tpr.ToArray(), thr.ToArray(), auc, pos, neg);
+    }
+
+    /// <summary>TPR of the curve at a given FPR (the step-wise upper envelope, by linear interpolation between points).</summary>
+    public static double TprAt(RocCurve curve, double fpr)
+    {
+        var f = curve.FalsePositiveRate;
+        var t = curve.TruePositiveRate;
+        if (fpr <= 0) return t[Array.FindLastIndex(f, v => v <= 0)];
+        for (int i = 1; i < f.Length; i++)
+            if (f[i] >= fpr)
+                return f[i] == f[i - 1] ? t[i] : t[i - 1] + (t[i] - t[i - 1]) * (fpr - f[i - 1]) / (f[i] - f[i - 1]);
+        return 1;
+    }
+
+    /// <summary>
+    /// The curve with a percentile bootstrap band: resamples cases with replacement, stratified so each resample keeps
+    /// the numbers of positives and negatives, and takes the (1−level)/2 and (1+level)/2 quantiles of AUC and of TPR on
+    /// a 101-point FPR grid. Deterministic for a seed.
+    /// </summary>
+    public static RocWithBand Bootstrap(IReadOnlyList<bool> positive, IReadOnlyList<double> scores, int iterations = 1000, int seed = 0, double level = 0.95)
+    {
+        var curve = Compute(positive, scores);
+        var posIdx = Enumerable.Range(0, positive.Count).Where(i => positive[i]).ToArray();
+        var negIdx = Enumerable.Range(0, positive.Count).Where(i => !positive[i]).ToArray();
+        var grid = Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray();
+        var aucs = new double[iterations];
+        var tprs = new double[grid.Length][];
+        for (int g = 0; g < grid.Length; g++) tprs[g] = new double[iterations];
+        var rng = new Random(seed);
+        var labels = new bool[positive.Count];
+        var s = new double[positive.Count];
+        for (int b = 0; b < iterations; b++)
+        {
+            int o = 0;
+            foreach (var idx in new[] { posIdx, negIdx })
+                for (int t = 0; t < idx.Length; t++, o++)
+                {
+                    int pick = idx[rng.Next(idx.Length)];
+                    labels[o] = positive[pick];
+                    s[o] = scores[pick];
+                }
+            var c = Compute(labels, s);
+            aucs[b] = c.Auc;
+            for (int g = 0; g < grid.Length; g++) tprs[g][b] = TprAt(c, grid[g]);
+        }
+        var lower = new double[grid.Length];
+        var upper = new double[grid.Length];
+        for (int g = 0; g < grid.Length; g++)
+        {
+            Array.Sort(tprs[g]);
+            lower[g] = Evaluation.Bootstrap.Quantile(tprs[g], (1 - level) / 2);
+            upper[g] = Evaluation.Bootstrap.Quantile(tprs[g], (1 + level) / 2);
+        }
+        Array.Sort(aucs);
+        var ci = new ConfidenceInterval(curve.Auc, Evaluation.Bootstrap.Quantile(aucs, (1 - level) / 2), Evaluation.Bootstrap.Quantile(aucs, (1 + level) / 2), level);
+        return new RocWithBand(curve, ci, grid, lower, upper);
+    }
+}

@@ -1,0 +1,178 @@
+using System.Globalization;
+using System.Text.Json;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Evaluation;
+
+/// <summary>Per-image outputs of a model on a test set (<c>probabilities.csv</c> or <c>embeddings.csv</c>).</summary>
+/// <param name="Images">Image name per row.</param>
+/// <param name="Subjects">Subject per row (for subject-level bootstraps).</param>
+/// <param name="TrueLabels">True class name per row.</param>
+/// <param name="Values">The numbers per row (class probabilities, or embedding coordinates).</param>
+/// <param name="Columns">Names of the value columns.</param>
+public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<string> Subjects, IReadOnlyList<string> TrueLabels,
+    IReadOnlyList<float[]> Values, IReadOnlyList<string> Columns)
+{
+    /// <summary>Rows.</summary>
+    public int Count => Images.Count;
+
+    /// <summary>Reads a CSV with columns <c>image,subject,true,…</c>; every further column is a number.</summary>
+    /// <exception cref="GestaltLabException">Missing columns or a value that is not a number (file and line named).</exception>
+    public static ImageTable Load(string path)
+    {
+        var t = Csv.Read(path);
+        int ci = t.Column("image"), cs = t.Has("subject") ? t.Column("subject") : -1, ct = t.Column("true");
+        var valueCols = Enumerable.Range(0, t.Header.Count).Where(c => c != ci && c != cs && c != ct).ToArray();
+        if (valueCols.Length == 0) throw new GestaltLabException($"{path}: no value columns after image,subject,true");
+        var images = new List<string>(t.Rows.Count);
+        var subjects = new List<string>(t.Rows.Count);
+        var truth = new List<string>(t.Rows.Count);
+        var values = new List<float[]>(t.Rows.Count);
+        for (int r = 0; r < t.Rows.Count; r++)
+        {
+            var row = t.Rows[r];
+            images.Add(row[ci]);
+            subjects.Add(cs >= 0 ? row[cs] : row[ci]);
+            truth.Add(row[ct]);
+            var v = new float[valueCols.Length];
+            for (int k = 0; k < valueCols.Length; k++)
+                if (!float.TryParse(row[valueCols[k]], NumberStyles.Float, CultureInfo.InvariantCulture, out v[k]) || !float.IsFinite(v[k]))
+                    throw new GestaltLabException($"{path}: line {r + 2}, column '{t.Header[valueCols[k]]}': '{row[valueCols[k]]}' is not a finite number");
+            values.Add(v);
+        }
+        return new ImageTable(images, subjects, truth, values, valueCols.Select(c => t.Header[c]).ToArray());
+    }
+}
+
+/// <summary>One epoch of a training curve (<c>curves/&lt;region&gt;.csv</c>).</summary>
+public readonly record struct CurvePoint(int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy);
+
+/// <summary>Top-k of one region's net alone, or of the ensemble (<c>region_metrics.csv</c>).</summary>
+public readonly record struct RegionScore(string Region, double Top1, double Top5, double Top10);
+
+/// <summary>
+/// Everything in a run directory that figures and reports read (see docs/run-directory.md), loaded tolerantly: a file
+/// that is absent or unreadable leaves its property null and adds a line to <see cref="Notes"/>, so a report can show
+/// what is there and say what is not.
+/// </summary>
+public sealed class RunResults
+{
+    /// <summary>The run directory (absolute).</summary>
+    public required string Directory { get; init; }
+    /// <summary><c>run.json</c>, when present.</summary>
+    public RunManifest? Manifest { get; init; }
+    /// <summary>Class labels in network-output order (<c>classes.json</c>, else the probability columns).</summary>
+    public IReadOnlyList<string>? Classes { get; init; }
+    /// <summary><c>metrics.json</c>, when present.</summary>
+    public ClassificationMetrics? Metrics { get; init; }
+    /// <summary><c>probabilities.csv</c>, when present (columns in <see cref="Classes"/> order).</summary>
+    public ImageTable? Probabilities { get; init; }
+    /// <summary><c>embeddings.csv</c>, when present.</summary>
+    public ImageTable? Embeddings { get; init; }
+    /// <summary>Training curves by region (<c>curves/*.csv</c>), sorted by region name.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves { get; init; } = new Dictionary<string, IReadOnlyList<CurvePoint>>();
+    /// <summary><c>region_metrics.csv</c>, when present.</summary>
+    public IReadOnlyList<RegionScore>? RegionMetrics { get; init; }
+    /// <summary>What was missing or unreadable, one line each (the figure that needs it is skipped).</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>Index of each probability row's true class in <see cref="Classes"/>; null without probabilities.</summary>
+    public int[]? TruthIndices()
+    {
+        if (Probabilities is null || Classes is null) return null;
+        var index = Classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
+        var result = new int[Probabilities.Count];
+        for (int r = 0; r < result.Length; r++)
+            result[r] = index.TryGetValue(Probabilities.TrueLabels[r], out int k) ? k
+                : throw new GestaltLabException($"{Path.Combine(Directory, "probabilities.csv")}: row {r + 1} has true class '{Probabilities.TrueLabels[r]}', which is not in classes.json");
+        return result;
+    }
+
+    /// <summary>Loads a run directory. Throws only when the folder itself does not exist.</summary>
+    public static RunResults Load(string runDirectory)
+    {
+        string dir = Path.GetFullPath(runDirectory);
+        if (!System.IO.Directory.Exists(dir))
+            throw new GestaltLabException($"{runDirectory}: run directory not found", "pass the folder that `gestaltlab train` or `gestaltlab demo` wrote");
+        var notes = new List<string>();
+        T? Try<T>(string file, Func<string, T> load) where T : class
+        {
+            string path = Path.Combine(dir, file);
+            if (!File.Exists(path) && !System.IO.Directory.Exists(path)) { notes.Add($"{file}: not in the run directory"); return null; }
+            try { return load(path); }
+            catch (Exception e) when (e is GestaltLabException or IOException or JsonException or FormatException)
+            {
+                notes.Add($"{file}: unreadable ({e.Message.Split('\n')[0]})");
+                return null;
+            }
+        }
+
+        var manifest = Try(RunManifest.FileName, _ => RunManifest.Load(dir));
+        var classes = Try("classes.json", LoadClasses);
+        var metrics = Try("metrics.json", ClassificationMetrics.Load);
+        var probabilities = Try("probabilities.csv", ImageTable.Load);
+        var embeddings = Try("embeddings.csv", ImageTable.Load);
+        var regions = Try("region_metrics.csv", LoadRegionMetrics);
+        var curves = new SortedDictionary<string, IReadOnlyList<CurvePoint>>(StringComparer.Ordinal);
+        string curveDir = Path.Combine(dir, "curves");
+        if (System.IO.Directory.Exists(curveDir))
+        {
+            foreach (var f in System.IO.Directory.GetFiles(curveDir, "*.csv").OrderBy(f => f, StringComparer.Ordinal))
+            {
+                var c = Try(Path.Combine("curves", Path.GetFileName(f)), LoadCurve);
+                if (c is not null) curves[Path.GetFileNameWithoutExtension(f)] = c;
+            }
+        }
+        else notes.Add("curves/: not in the run directory");
+
+        if (classes is null && probabilities is not null) classes = probabilities.Columns.ToArray();
+        if (classes is not null && probabilities is not null && !classes.SequenceEqual(probabilities.Columns))
+        {
+            notes.Add($"probabilities.csv: class columns differ from classes.json ({probabilities.Columns.Count} vs {classes.Count}); probabilities ignored");
+            probabilities = null;
+        }
+        return new RunResults
+        {
+            Directory = dir, Manifest = manifest, Classes = classes, Metrics = metrics, Probabilities = probabilities,
+            Embeddings = embeddings, Curves = curves, RegionMetrics = regions, Notes = notes,
+        };
+    }
+
+    private static IReadOnlyList<string> LoadClasses(string path)
+    {
+        try
+        {
+            var doc = JsonDocument.Parse(File.ReadAllText(path));
+            // Either a plain array of names or an object with a "classes" array.
+            var arr = doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("classes", out var c) ? c : doc.RootElement;
+            if (arr.ValueKind != JsonValueKind.Array) throw new GestaltLabException($"{path}: expected a JSON array of class names");
+            return arr.EnumerateArray().Select(e => e.GetString() ?? throw new GestaltLabException($"{path}: null class name")).ToArray();
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new GestaltLabException($"{path}: class names must be strings ({e.Message})");
+        }
+    }
+
+    private static IReadOnlyList<RegionScore> LoadRegionMetrics(string path)
+    {
+        var t = Csv.Read(path);
+        int r = t.Column("region"), a = t.Column("top1"), b = t.Has("top5") ? t.Column("top5") : -1, c = t.Has("top10") ? t.Column("top10") : -1;
+        return t.Rows.Select((row, i) => new RegionScore(row[r], Num(path, i, row[a]), b < 0 ? double.NaN : Num(path, i, row[b]), c < 0 ? double.NaN : Num(path, i, row[c]))).ToArray();
+    }
+
+    private static IReadOnlyList<CurvePoint> LoadCurve(string path)
+    {
+        var t = Csv.Read(path);
+        int e = t.Column("epoch");
+        int Opt(string name) => t.Has(name) ? t.Column(name) : -1;
+        int tl = Opt("train_loss"), ta = Opt("train_acc"), vl = Opt("val_loss"), va = Opt("val_acc");
+        double Get(string[] row, int col, int i) => col < 0 || row[col].Length == 0 ? double.NaN : Num(path, i, row[col]);
+        return t.Rows.Select((row, i) => new CurvePoint((int)Num(path, i, row[e]), Get(row, tl, i), Get(row, ta, i), Get(row, vl, i), Get(row, va, i))).ToArray();
+    }
+
+    private static double Num(string path, int row, string s) =>
+        double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
+            : throw new GestaltLabException($"{path}: line {row + 2}: '{s}' is not a number");
+}

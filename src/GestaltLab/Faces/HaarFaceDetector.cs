@@ -1,0 +1,89 @@
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+using OpenCvSharp;
+
+namespace GestaltLab.Faces;
+
+/// <summary>Settings of <see cref="HaarFaceDetector"/>.</summary>
+public sealed record HaarOptions
+{
+    /// <summary>Cascade file; null = OpenCV's <c>haarcascade_frontalface_default.xml</c> from Debian <c>opencv-data</c>.</summary>
+    public string? CascadePath { get; init; }
+    /// <summary>Pyramid step between scales (OpenCV's scaleFactor).</summary>
+    public double ScaleFactor { get; init; } = 1.1;
+    /// <summary>Neighbouring detections needed to keep a face (OpenCV's minNeighbors).</summary>
+    public int MinNeighbors { get; init; } = 5;
+    /// <summary>Smallest face side as a fraction of the shorter image side.</summary>
+    public double MinFaceFraction { get; init; } = 0.1;
+    /// <summary>Smallest face side in pixels (floor for <see cref="MinFaceFraction"/>).</summary>
+    public int MinFacePixels { get; init; } = 24;
+    /// <summary>Raw Haar box → dlib box mapping.</summary>
+    public BoxCalibration Calibration { get; init; } = BoxCalibration.HaarFrontalDefault;
+}
+
+/// <summary>
+/// OpenCV's Viola–Jones Haar cascade face detector. Boxes are calibrated to dlib's convention; the score is the
+/// cascade's level weight (higher = more certain). Thread-safe: each thread gets its own cascade instance, since
+/// OpenCV does not promise that one classifier may be used by two threads at once.
+/// </summary>
+public sealed class HaarFaceDetector : IFaceDetector, IDisposable
+{
+    private readonly HaarOptions _options;
+    private readonly string _cascadePath;
+    private readonly ThreadLocal<CascadeClassifier> _cascades;
+
+    /// <summary>Loads the cascade (once per thread, lazily).</summary>
+    /// <exception cref="GestaltLabException">The cascade file is missing or invalid.</exception>
+    public HaarFaceDetector(HaarOptions? options = null)
+    {
+        _options = options ?? new HaarOptions();
+        _cascadePath = _options.CascadePath ?? SystemResources.HaarCascadePath() ?? throw new GestaltLabException(
+            "OpenCV's haarcascade_frontalface_default.xml was not found",
+            $"install Debian package opencv-data (`bash environment/setup.sh`) or set {SystemResources.HaarFolderVariable}");
+        if (!File.Exists(_cascadePath)) throw new GestaltLabException($"{_cascadePath}: Haar cascade file not found", "check the path");
+        _cascades = new ThreadLocal<CascadeClassifier>(Create, trackAllValues: true);
+        _ = _cascades.Value; // fail now, not on the first photo
+    }
+
+    private CascadeClassifier Create()
+    {
+        var c = new CascadeClassifier();
+        if (!c.Load(_cascadePath) || c.Empty())
+        {
+            c.Dispose();
+            throw new GestaltLabException($"{_cascadePath}: not a valid OpenCV cascade file", "reinstall Debian package opencv-data");
+        }
+        return c;
+    }
+
+    /// <inheritdoc />
+    public string Name => "haar";
+
+    /// <summary>The calibration applied to raw boxes.</summary>
+    public BoxCalibration Calibration => _options.Calibration;
+
+    /// <inheritdoc />
+    public IReadOnlyList<FaceBox> Detect(RgbImage image) =>
+        DetectRaw(image).Select(r => _options.Calibration.Apply(r.X, r.Y, r.Width, r.Height, r.Score)).ToList();
+
+    /// <summary>Raw OpenCV boxes (x, y, w, h) with scores, best first; used to fit <see cref="BoxCalibration"/>.</summary>
+    public IReadOnlyList<(int X, int Y, int Width, int Height, float Score)> DetectRaw(RgbImage image)
+    {
+        using var gray = image.ToGrayMat();
+        int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * Math.Min(image.Width, image.Height)));
+        var rects = _cascades.Value!.DetectMultiScale(gray, out _, out double[] weights, _options.ScaleFactor, _options.MinNeighbors,
+            HaarDetectionTypes.ScaleImage, new Size(minSide, minSide), default, outputRejectLevels: true);
+        var list = new List<(int, int, int, int, float)>(rects.Length);
+        for (int i = 0; i < rects.Length; i++)
+            list.Add((rects[i].X, rects[i].Y, rects[i].Width, rects[i].Height, i < weights.Length ? (float)weights[i] : 1f));
+        list.Sort((a, b) => b.Item5.CompareTo(a.Item5));
+        return list;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        foreach (var c in _cascades.Values) c.Dispose();
+        _cascades.Dispose();
+    }
+}

@@ -1,0 +1,434 @@
+using System.Globalization;
+using GestaltLab.Data;
+using GestaltLab.Evaluation;
+using GestaltLab.Runtime;
+using Plotly.NET;
+using static GestaltLab.Figures.PlotlyBuilder;
+
+namespace GestaltLab.Figures;
+
+/// <summary>Options of <see cref="Charts.Confusion(int[,], IReadOnlyList{string}, ConfusionOptions?)"/>.</summary>
+public sealed record ConfusionOptions
+{
+    /// <summary>Axis order of the classes.</summary>
+    public ClassOrder Order { get; init; } = ClassOrder.Similarity;
+    /// <summary>Colour by row fraction (true) or by raw count (false). Hover always shows both.</summary>
+    public bool RowNormalise { get; init; } = true;
+    /// <summary>Leave out classes with no true and no predicted image (keeps 216-class plots about the test set).</summary>
+    public bool DropEmpty { get; init; } = true;
+    /// <summary>Chart title.</summary>
+    public string Title { get; init; } = "Confusion matrix (rows: true class, normalised)";
+}
+
+/// <summary>
+/// The figures of a GestaltLab study as Plotly.NET charts: confusion matrix, compact confusion view, t-SNE map, ROC with
+/// bootstrap band, top-k curve beside published results, training curves, per-region bars, occlusion heat map and
+/// images. Every chart is a plain <see cref="GenericChart"/>: display it in a notebook, save it offline with
+/// <see cref="FigureHtml.Save"/>, export it for print with <see cref="FigureExport"/>, or place it in a <see cref="Report"/>.
+/// </summary>
+public static class Charts
+{
+    // ---------------------------------------------------------------- confusion
+
+    /// <summary>Confusion matrix from top-1 predictions; similarity ordering uses the mean predicted probabilities.</summary>
+    public static GenericChart Confusion(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, IReadOnlyList<string> classNames, ConfusionOptions? options = null)
+    {
+        var counts = Metrics.ConfusionMatrix(truth, probabilities, classNames.Count);
+        options ??= new ConfusionOptions();
+        int[]? order = null;
+        if (options.Order == ClassOrder.Similarity)
+        {
+            // Mean probability profiles are richer than top-1 counts: second choices also say which classes look alike.
+            int c = classNames.Count;
+            var profile = new double[c][];
+            var n = new int[c];
+            for (int k = 0; k < c; k++) profile[k] = new double[c];
+            for (int i = 0; i < truth.Count; i++)
+            {
+                n[truth[i]]++;
+                for (int k = 0; k < c; k++) profile[truth[i]][k] += probabilities[i][k];
+            }
+            for (int k = 0; k < c; k++)
+                if (n[k] > 0) for (int j = 0; j < c; j++) profile[k][j] /= n[k];
+            order = ClassOrdering.BySimilarity(profile);
+        }
+        return Confusion(counts, classNames, options, order);
+    }
+
+    /// <summary>
+    /// Confusion matrix from counts (element [t, p] = images of true class t predicted as p): a heat map coloured by the
+    /// row fraction, hover with both class names, the count and the row total. Readable at 216 classes: empty classes are
+    /// dropped, similar classes are placed together, and tick labels shrink with the class count.
+    /// </summary>
+    public static GenericChart Confusion(int[,] counts, IReadOnlyList<string> classNames, ConfusionOptions? options = null) =>
+        Confusion(counts, classNames, options ?? new ConfusionOptions(), null);
+
+    private static GenericChart Confusion(int[,] counts, IReadOnlyList<string> classNames, ConfusionOptions options, int[]? order)
+    {
+        int c = classNames.Count;
+        if (counts.GetLength(0) != c || counts.GetLength(1) != c)
+            throw new GestaltLabException($"confusion matrix is {counts.GetLength(0)}×{counts.GetLength(1)} but there are {c} class names");
+        var rowTotal = new int[c];
+        var colTotal = new int[c];
+        for (int t = 0; t < c; t++)
+            for (int p = 0; p < c; p++) { rowTotal[t] += counts[t, p]; colTotal[p] += counts[t, p]; }
+        if (order is null)
+        {
+            order = options.Order switch
+            {
+                ClassOrder.Name => ClassOrdering.ByName(classNames),
+                ClassOrder.Given => Enumerable.Range(0, c).ToArray(),
+                _ => ClassOrdering.BySimilarity(Enumerable.Range(0, c).Select(t =>
+                    Enumerable.Range(0, c).Select(p => rowTotal[t] == 0 ? 0.0 : counts[t, p] / (double)rowTotal[t]).ToArray()).ToArray()),
+            };
+        }
+        else if (options.Order == ClassOrder.Name) order = ClassOrdering.ByName(classNames);
+        else if (options.Order == ClassOrder.Given) order = Enumerable.Range(0, c).ToArray();
+        var shown = order.Where(k => !options.DropEmpty || rowTotal[k] > 0 || colTotal[k] > 0).ToArray();
+        var names = shown.Select(k => classNames[k]).ToArray();
+        var z = new double?[shown.Length][];
+        var custom = new object[shown.Length][];
+        for (int r = 0; r < shown.Length; r++)
+        {
+            int t = shown[r];
+            z[r] = new double?[shown.Length];
+            custom[r] = new object[shown.Length];
+            for (int q = 0; q < shown.Length; q++)
+            {
+                int p = shown[q];
+                int n = counts[t, p];
+                z[r][q] = options.RowNormalise ? (rowTotal[t] == 0 ? null : n / (double)rowTotal[t]) : n;
+                custom[r][q] = new[] { n, rowTotal[t] };
+            }
+        }
+        int m = shown.Length;
+        double tickSize = m <= 30 ? 11 : m <= 80 ? 8 : 6;
+        int px = Math.Clamp(200 + m * (m <= 30 ? 22 : m <= 80 ? 10 : 5), 420, 1400);
+        var trace = PlotlyBuilder.Trace("heatmap",
+            ("z", z), ("x", names), ("y", names), ("customdata", custom),
+            ("colorscale", new object[] { new object[] { 0, "#ffffff" }, new object[] { 0.05, "#deebf7" }, new object[] { 0.4, "#6baed6" }, new object[] { 1, "#08306b" } }),
+            ("zmin", 0), ("zmax", options.RowNormalise ? 1 : (object?)null), ("xgap", m <= 40 ? 1 : 0), ("ygap", m <= 40 ? 1 : 0),
+            ("colorbar", Obj(("title", Obj(("text", options.RowNormalise ? "fraction of row" : "images"))), ("thickness", 12))),
+            ("hovertemplate", "true: %{y}<br>predicted: %{x}<br>%{customdata[0]} of %{customdata[1]} images" +
+                (options.RowNormalise ? " (%{z:.0%})" : "") + "<extra></extra>"));
+        return Chart([trace],
+            ("title", Title(options.Title)),
+            ("width", px + 160), ("height", px + 60),
+            ("xaxis", Axis("predicted class", ("tickfont", Obj(("size", tickSize))), ("showgrid", false), ("tickangle", -60), ("automargin", true), ("constrain", "domain"))),
+            ("yaxis", Axis("true class", ("tickfont", Obj(("size", tickSize))), ("showgrid", false), ("autorange", "reversed"), ("automargin", true), ("scaleanchor", "x"), ("constrain", "domain"))));
+    }
+
+    /// <summary>
+    /// Compact confusion view for many classes: one row per true class with its own accuracy and its
+    /// <paramref name="top"/> most frequent wrong predictions (class name in the cell, colour = fraction of the row).
+    /// Rows are sorted by accuracy, worst first, so a 216-class run shows where it fails at a glance.
+    /// </summary>
+    public static GenericChart ConfusionTopK(int[,] counts, IReadOnlyList<string> classNames, int top = 5, string title = "Most frequent confusions per true class")
+    {
+        int c = classNames.Count;
+        var rows = new List<(string Name, double Acc, int Total, (string Name, int N)[] Wrong)>();
+        for (int t = 0; t < c; t++)
+        {
+            int total = 0;
+            for (int p = 0; p < c; p++) total += counts[t, p];
+            if (total == 0) continue;
+            var wrong = Enumerable.Range(0, c).Where(p => p != t && counts[t, p] > 0)
+                .OrderByDescending(p => counts[t, p]).ThenBy(p => p).Take(top).Select(p => (classNames[p], counts[t, p])).ToArray();
+            rows.Add((classNames[t], counts[t, t] / (double)total, total, wrong));
+        }
+        rows = rows.OrderBy(r => r.Acc).ThenBy(r => r.Name, StringComparer.Ordinal).ToList();
+        var columns = new[] { "correct" }.Concat(Enumerable.Range(1, top).Select(i => $"#{i} confusion")).ToArray();
+        var z = new double?[rows.Count][];
+        var text = new string[rows.Count][];
+        var hover = new string[rows.Count][];
+        for (int r = 0; r < rows.Count; r++)
+        {
+            var row = rows[r];
+            z[r] = new double?[top + 1];
+            text[r] = new string[top + 1];
+            hover[r] = new string[top + 1];
+            z[r][0] = row.Acc;
+            text[r][0] = (row.Acc * 100).ToString("F0", CultureInfo.InvariantCulture) + "%";
+            hover[r][0] = $"{row.Name}: {(int)Math.Round(row.Acc * row.Total)} of {row.Total} correct";
+            for (int k = 0; k < top; k++)
+            {
+                if (k < row.Wrong.Length)
+                {
+                    z[r][k + 1] = row.Wrong[k].N / (double)row.Total;
+                    text[r][k + 1] = row.Wrong[k].Name;
+                    hover[r][k + 1] = $"{row.Name} predicted as {row.Wrong[k].Name}: {row.Wrong[k].N} of {row.Total}";
+                }
+                else { z[r][k + 1] = null; text[r][k + 1] = ""; hover[r][k + 1] = ""; }
+            }
+        }
+        var y = rows.Select(r => r.Name).ToArray();
+        var trace = PlotlyBuilder.Trace("heatmap", ("z", z), ("x", columns), ("y", y), ("text", text), ("customdata", hover),
+            ("texttemplate", "%{text}"), ("textfont", Obj(("size", 9))), ("zmin", 0), ("zmax", 1), ("xgap", 1), ("ygap", 1),
+            ("colorscale", new object[] { new object[] { 0, "#fff5eb" }, new object[] { 0.5, "#fd8d3c" }, new object[] { 1, "#7f2704" } }),
+            ("colorbar", Obj(("title", Obj(("text", "fraction of row"))), ("thickness", 12))),
+            ("hovertemplate", "%{customdata}<extra></extra>"));
+        return Chart([trace], ("title", Title(title)), ("width", 260 + 120 * (top + 1)), ("height", Math.Clamp(120 + 16 * rows.Count, 300, 4000)),
+            ("xaxis", Axis(null, ("side", "top"), ("showgrid", false))),
+            ("yaxis", Axis("true class (worst first)", ("autorange", "reversed"), ("showgrid", false), ("tickfont", Obj(("size", rows.Count > 80 ? 7 : 10))), ("automargin", true))));
+    }
+
+    // ---------------------------------------------------------------- t-SNE
+
+    /// <summary>
+    /// A 2-D embedding map: one trace per category of <paramref name="colourBy"/> (click the legend to hide one), hover
+    /// with the image name and the category. <paramref name="colourBy"/> can be any manifest column
+    /// (see <see cref="ManifestColumn"/>): syndrome, gene, sex, age band, skin tone, split …
+    /// </summary>
+    public static GenericChart Embedding(TsneResult embedding, IReadOnlyList<string> images, IReadOnlyList<string> colourBy,
+        string colourName = "syndrome", string title = "t-SNE of face-space embeddings")
+    {
+        int n = embedding.X.Length;
+        if (images.Count != n || colourBy.Count != n)
+            throw new GestaltLabException($"embedding has {n} points but {images.Count} image names and {colourBy.Count} colour values");
+        var groups = Enumerable.Range(0, n).GroupBy(i => colourBy[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
+        var traces = new List<Trace>();
+        for (int g = 0; g < groups.Length; g++)
+        {
+            var idx = groups[g].ToArray();
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : groups[g].Key),
+                ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
+                ("text", idx.Select(i => images[i]).ToArray()),
+                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", Colour(g, groups.Length)), ("opacity", 0.85), ("line", Obj(("width", 0))))),
+                ("hovertemplate", $"%{{text}}<br>{Html(colourName)}: {Html(groups[g].Key)}<extra></extra>")));
+        }
+        return Chart(traces, ("title", Title(title)), ("width", 760), ("height", 600),
+            ("legend", Obj(("title", Obj(("text", colourName))), ("itemsizing", "constant"), ("font", Obj(("size", groups.Length > 40 ? 8 : 11))))),
+            ("xaxis", Axis("t-SNE 1", ("showticklabels", false))), ("yaxis", Axis("t-SNE 2", ("showticklabels", false))));
+    }
+
+    /// <summary>Values of a manifest column (standard or extra) for the given images ("" when an image is not listed).</summary>
+    public static IReadOnlyList<string> ManifestColumn(Manifest manifest, IReadOnlyList<string> images, string column)
+    {
+        string? Get(ManifestRow r) => column.ToLowerInvariant() switch
+        {
+            "syndrome" => r.Syndrome, "gene" => r.Gene, "split" => r.Split, "sex" => r.Sex, "age_band" => r.AgeBand,
+            "skin_tone" => r.SkinTone, "family" => r.Family, "subject" => r.Subject, "image" => r.Image,
+            _ => r.Extra.TryGetValue(column, out var v) ? v : null,
+        };
+        bool known = Manifest.Columns.Contains(column.ToLowerInvariant()) || manifest.ExtraColumns.Contains(column);
+        if (!known)
+            throw new GestaltLabException($"manifest has no column '{column}'", $"use one of: {string.Join(", ", Manifest.Columns.Concat(manifest.ExtraColumns))}");
+        return images.Select(i => manifest.Find(i) is { } row ? Get(row) ?? "" : "").ToArray();
+    }
+
+    // ---------------------------------------------------------------- ROC
+
+    /// <summary>ROC curves, each with its bootstrap band and AUC [CI] in the legend, over the chance diagonal.</summary>
+    public static GenericChart Roc(IReadOnlyList<(string Name, RocWithBand Roc)> curves, string title = "ROC",
+        IReadOnlyList<(string Name, double Fpr, double Tpr)>? points = null)
+    {
+        var traces = new List<Trace>
+        {
+            PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", new[] { 0.0, 1.0 }), ("y", new[] { 0.0, 1.0 }), ("name", "chance"),
+                ("line", Obj(("dash", "dot"), ("color", "#999"), ("width", 1))), ("hoverinfo", "skip")),
+        };
+        for (int k = 0; k < curves.Count; k++)
+        {
+            var (name, r) = curves[k];
+            string colour = Colour(k, curves.Count);
+            string group = "roc" + k;
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprUpper), ("legendgroup", group),
+                ("showlegend", false), ("line", Obj(("width", 0))), ("hoverinfo", "skip")));
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprLower), ("legendgroup", group),
+                ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("showlegend", false), ("line", Obj(("width", 0))),
+                ("name", FormattableString.Invariant($"{r.Auc.Level * 100:F0}% band")), ("hoverinfo", "skip")));
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Curve.FalsePositiveRate), ("y", r.Curve.TruePositiveRate),
+                ("legendgroup", group), ("line", Obj(("color", colour), ("width", 2), ("shape", "linear"))),
+                ("name", FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3} [{r.Auc.Lower:F3}, {r.Auc.Upper:F3}]")),
+                ("customdata", r.Curve.Thresholds.Select(t => double.IsInfinity(t) ? "∞" : t.ToString("G4", CultureInfo.InvariantCulture)).ToArray()),
+                ("hovertemplate", "FPR %{x:.3f}, TPR %{y:.3f}<br>threshold %{customdata}<extra>" + Html(name) + "</extra>")));
+        }
+        if (points is not null)
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+text"), ("x", points.Select(p => p.Fpr).ToArray()), ("y", points.Select(p => p.Tpr).ToArray()),
+                ("text", points.Select(p => p.Name).ToArray()), ("textposition", "bottom right"), ("name", "published"),
+                ("marker", Obj(("symbol", "diamond"), ("size", 10), ("color", "#444")))));
+        return Chart(traces, ("title", Title(title)), ("width", 560), ("height", 520),
+            ("legend", Obj(("x", 0.35), ("y", 0.05), ("bgcolor", "rgba(255,255,255,0.8)"))),
+            ("xaxis", Axis("false positive rate (1 − specificity)", ("range", new[] { -0.01, 1.01 }), ("constrain", "domain"))),
+            ("yaxis", Axis("true positive rate (sensitivity)", ("range", new[] { -0.01, 1.01 }), ("scaleanchor", "x"))));
+    }
+
+    // ---------------------------------------------------------------- top-k
+
+    /// <summary>
+    /// Top-k accuracy for k = 1 … (length of each curve), ours as lines (with an optional bootstrap band), the oracle
+    /// and published results as labelled markers at their k. Per-disorder figures are drawn hollow, per-image filled.
+    /// </summary>
+    public static GenericChart TopK(IReadOnlyList<(string Name, double[] Curve)> curves, IEnumerable<PublishedFigure>? published = null,
+        OracleFigures? oracle = null, string title = "Top-k accuracy",
+        IReadOnlyList<(double[] Lower, double[] Upper)>? bands = null)
+    {
+        var traces = new List<Trace>();
+        int maxK = curves.Count == 0 ? 30 : curves.Max(c => c.Curve.Length);
+        for (int s = 0; s < curves.Count; s++)
+        {
+            var (name, curve) = curves[s];
+            var ks = Enumerable.Range(1, curve.Length).ToArray();
+            string colour = Palette[s % Palette.Count];
+            if (bands is not null && s < bands.Count)
+            {
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", ks), ("y", bands[s].Upper), ("showlegend", false),
+                    ("line", Obj(("width", 0))), ("hoverinfo", "skip"), ("legendgroup", name)));
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", ks), ("y", bands[s].Lower), ("showlegend", false),
+                    ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("line", Obj(("width", 0))), ("hoverinfo", "skip"), ("legendgroup", name)));
+            }
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines+markers"), ("x", ks), ("y", curve), ("name", name), ("legendgroup", name),
+                ("line", Obj(("color", colour), ("width", 2))), ("marker", Obj(("size", 4), ("color", colour))),
+                ("hovertemplate", "top-%{x}: %{y:.1%}<extra>" + Html(name) + "</extra>")));
+        }
+        if (oracle is not null)
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", new[] { 1, 5, 10 }), ("y", new[] { oracle.Top1, oracle.Top5, oracle.Top10 }),
+                ("name", "oracle (Bayes ceiling on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
+                ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
+                ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
+        if (published is not null)
+        {
+            var symbols = new[] { "diamond", "square", "triangle-up", "cross", "x", "pentagon" };
+            var bySource = published.GroupBy(p => (p.Source, p.Setting)).ToArray();
+            for (int g = 0; g < bySource.Length; g++)
+            {
+                var pts = bySource[g].OrderBy(p => p.K).ToArray();
+                bool perDisorder = pts.All(p => p.PerDisorder);
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", pts.Length > 1 ? "markers+lines" : "markers"),
+                    ("x", pts.Select(p => p.K).ToArray()), ("y", pts.Select(p => p.Value).ToArray()),
+                    ("name", $"{bySource[g].Key.Source}, {bySource[g].Key.Setting}" + (perDisorder ? " (per disorder)" : "")),
+                    ("text", pts.Select(p => $"{p.Source}<br>{p.Setting}<br>{p.Measure}").ToArray()),
+                    ("line", Obj(("dash", "dash"), ("width", 1), ("color", "#888"))),
+                    ("marker", Obj(("symbol", symbols[g % symbols.Length] + (perDisorder ? "-open" : "")), ("size", 11), ("color", "#333"), ("line", Obj(("width", 1.5))))),
+                    ("hovertemplate", "%{text}: %{y:.1%}<extra></extra>")));
+            }
+        }
+        return Chart(traces, ("title", Title(title)), ("width", 760), ("height", 480),
+            ("legend", Obj(("x", 1.02), ("y", 1), ("font", Obj(("size", 10))))),
+            ("xaxis", Axis("k (true syndrome within the top k suggestions)", ("range", new[] { 0.5, maxK + 0.5 }), ("dtick", maxK > 15 ? 5 : 1))),
+            ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.02 }), ("tickformat", ".0%"))));
+    }
+
+    // ---------------------------------------------------------------- training curves
+
+    /// <summary>Loss (left) and accuracy (right) per epoch for each region; training solid, validation dashed.</summary>
+    public static GenericChart TrainingCurves(IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> curves, string title = "Training curves")
+    {
+        var traces = new List<Trace>();
+        var regions = curves.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
+        for (int r = 0; r < regions.Length; r++)
+        {
+            var pts = curves[regions[r]];
+            string colour = Colour(r, regions.Length);
+            var epochs = pts.Select(p => p.Epoch).ToArray();
+            void Add(string what, double?[] y, string axis, bool val, bool legend) =>
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines+markers"), ("x", epochs), ("y", y), ("xaxis", axis == "loss" ? "x" : "x2"),
+                    ("yaxis", axis == "loss" ? "y" : "y2"), ("name", regions[r]), ("legendgroup", regions[r]), ("showlegend", legend),
+                    ("line", Obj(("color", colour), ("width", 1.8), ("dash", val ? "dash" : "solid"))), ("marker", Obj(("size", 4))),
+                    ("hovertemplate", $"{Html(regions[r])} {what}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>")));
+            static double?[] Nn(IEnumerable<double> v) => v.Select(x => double.IsFinite(x) ? x : (double?)null).ToArray();
+            Add("train loss", Nn(pts.Select(p => p.TrainLoss)), "loss", false, true);
+            Add("val loss", Nn(pts.Select(p => p.ValLoss)), "loss", true, false);
+            Add("train accuracy", Nn(pts.Select(p => p.TrainAccuracy)), "acc", false, false);
+            Add("val accuracy", Nn(pts.Select(p => p.ValAccuracy)), "acc", true, false);
+        }
+        return Chart(traces, ("title", Title(title + " (solid: training, dashed: validation)")), ("width", 900), ("height", 420),
+            ("xaxis", Axis("epoch", ("domain", new[] { 0, 0.45 }), ("anchor", "y"))),
+            ("yaxis", Axis("loss", ("anchor", "x"))),
+            ("xaxis2", Axis("epoch", ("domain", new[] { 0.55, 1 }), ("anchor", "y2"))),
+            ("yaxis2", Axis("accuracy", ("anchor", "x2"), ("tickformat", ".0%"), ("range", new[] { 0, 1.02 }))));
+    }
+
+    // ---------------------------------------------------------------- regions
+
+    /// <summary>Top-1 and top-10 accuracy of each region's net alone beside the ensemble (<c>region_metrics.csv</c>).</summary>
+    public static GenericChart RegionAccuracy(IReadOnlyList<RegionScore> regions, string title = "Single regions vs ensemble")
+    {
+        var ordered = regions.OrderBy(r => r.Region == "ensemble" ? 1 : 0).ThenByDescending(r => r.Top1).ToArray();
+        var names = ordered.Select(r => r.Region).ToArray();
+        var traces = new List<Trace>();
+        foreach (var (label, values, colour) in new[]
+        {
+            ("top-1", ordered.Select(r => r.Top1).ToArray(), Palette[0]),
+            ("top-5", ordered.Select(r => r.Top5).ToArray(), Palette[5]),
+            ("top-10", ordered.Select(r => r.Top10).ToArray(), Palette[1]),
+        })
+        {
+            if (values.All(double.IsNaN)) continue;
+            traces.Add(PlotlyBuilder.Trace("bar", ("x", names), ("y", values.Select(v => double.IsFinite(v) ? v : (double?)null).ToArray()), ("name", label),
+                ("marker", Obj(("color", colour))), ("texttemplate", "%{y:.0%}"), ("textposition", "outside"), ("textfont", Obj(("size", 9))),
+                ("hovertemplate", "%{x} " + label + ": %{y:.1%}<extra></extra>")));
+        }
+        return Chart(traces, ("title", Title(title)), ("barmode", "group"), ("width", Math.Max(520, 120 + 90 * names.Length)), ("height", 420),
+            ("xaxis", Axis("region", ("showgrid", false))), ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.08 }), ("tickformat", ".0%"))));
+    }
+
+    /// <summary>
+    /// Per-region contributions to one prediction: for the ensemble's <paramref name="top"/> classes, the probability
+    /// each region's net gave them, beside the ensemble's own (what each region "said").
+    /// </summary>
+    public static GenericChart RegionContributions(IReadOnlyDictionary<string, float[]> regionProbabilities, float[] ensemble,
+        IReadOnlyList<string> classNames, int top = 5, string title = "What each facial region said")
+    {
+        var topClasses = Enumerable.Range(0, ensemble.Length).OrderByDescending(k => ensemble[k]).ThenBy(k => k).Take(top).ToArray();
+        var names = topClasses.Select(k => classNames[k]).ToArray();
+        var traces = new List<Trace>();
+        var regions = regionProbabilities.Keys.OrderBy(k => k, StringComparer.Ordinal).ToArray();
+        for (int r = 0; r < regions.Length; r++)
+        {
+            var p = regionProbabilities[regions[r]];
+            if (p.Length != classNames.Count) throw new GestaltLabException($"region '{regions[r]}' has {p.Length} probabilities for {classNames.Count} classes");
+            traces.Add(PlotlyBuilder.Trace("bar", ("x", names), ("y", topClasses.Select(k => (double)p[k]).ToArray()), ("name", regions[r]),
+                ("marker", Obj(("color", Colour(r, regions.Length + 1)))), ("hovertemplate", $"{Html(regions[r])}: P(%{{x}}) = %{{y:.1%}}<extra></extra>")));
+        }
+        traces.Add(PlotlyBuilder.Trace("bar", ("x", names), ("y", topClasses.Select(k => (double)ensemble[k]).ToArray()), ("name", "ensemble"),
+            ("marker", Obj(("color", "#222"), ("pattern", Obj(("shape", "/"), ("fgcolor", "#888"))))),
+            ("hovertemplate", "ensemble: P(%{x}) = %{y:.1%}<extra></extra>")));
+        return Chart(traces, ("title", Title(title)), ("barmode", "group"), ("width", 820), ("height", 420),
+            ("xaxis", Axis("syndrome (ensemble's top suggestions)", ("showgrid", false))),
+            ("yaxis", Axis("probability", ("range", new[] { 0, 1 }), ("tickformat", ".0%"))));
+    }
+
+    // ---------------------------------------------------------------- images
+
+    /// <summary>An image as a chart (pixels embedded as a PNG data URI: nothing is referenced off the machine).</summary>
+    public static GenericChart Image(RgbImage image, string title = "") =>
+        Chart([ImageTrace(image)], ("title", title.Length == 0 ? null : Title(title)),
+            ("width", Math.Min(900, image.Width + 80)), ("height", Math.Min(900, image.Height + (title.Length == 0 ? 40 : 80))),
+            ("margin", Obj(("l", 20), ("r", 20), ("t", title.Length == 0 ? 20 : 60), ("b", 20))),
+            ("xaxis", Obj(("visible", false))), ("yaxis", Obj(("visible", false), ("scaleanchor", "x"))));
+
+    /// <summary>Occlusion sensitivity over the face: the drop in the class probability when each area is covered.</summary>
+    public static GenericChart Occlusion(RgbImage face, OcclusionMap map, string title = "")
+    {
+        if (title.Length == 0) title = FormattableString.Invariant($"Occlusion sensitivity for '{map.ClassName}' (p = {map.BaseProbability * 100:F1}%)");
+        double lim = Math.Max(1e-6, map.MaxAbs());
+        var heat = PlotlyBuilder.Trace("heatmap", ("z", map.Rows()), ("x0", map.CellSize / 2.0), ("dx", (double)map.Stride),
+            ("y0", map.CellSize / 2.0), ("dy", (double)map.Stride), ("zmin", -lim), ("zmax", lim), ("opacity", 0.55),
+            ("colorscale", "RdBu"), ("reversescale", true), ("zsmooth", "best"),
+            ("colorbar", Obj(("title", Obj(("text", "probability drop"))), ("thickness", 12))),
+            ("hovertemplate", "x %{x:.0f}, y %{y:.0f}: drop %{z:.3f}<extra></extra>"));
+        return Chart([ImageTrace(face), heat], ("title", Title(title)), ("width", Math.Min(760, face.Width * 2 + 160)), ("height", Math.Min(760, face.Height * 2 + 100)),
+            ("xaxis", Obj(("visible", false), ("range", new[] { -0.5, face.Width - 0.5 }))),
+            ("yaxis", Obj(("visible", false), ("range", new[] { face.Height - 0.5, -0.5 }), ("scaleanchor", "x"))));
+    }
+
+    private static Trace ImageTrace(RgbImage image) =>
+        PlotlyBuilder.Trace("image", ("source", "data:image/png;base64," + Convert.ToBase64String(image.EncodePng())), ("hoverinfo", "skip"));
+
+    // ---------------------------------------------------------------- helpers
+
+    private static string Transparent(string colour)
+    {
+        if (colour.StartsWith('#') && colour.Length == 7)
+        {
+            int v = Convert.ToInt32(colour[1..], 16);
+            return $"rgba({v >> 16},{(v >> 8) & 255},{v & 255},0.18)";
+        }
+        return colour.StartsWith("hsl(") ? "hsla(" + colour[4..^1] + ",0.18)" : colour;
+    }
+
+    /// <summary>Escapes text placed inside a plotly hover template (HTML subset; braces would start a template).</summary>
+    internal static string Html(string s) =>
+        System.Net.WebUtility.HtmlEncode(s).Replace("{", "&#123;").Replace("}", "&#125;").Replace("%", "&#37;");
+}

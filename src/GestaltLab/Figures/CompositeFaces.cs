@@ -1,0 +1,109 @@
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+using SkiaSharp;
+
+namespace GestaltLab.Figures;
+
+/// <summary>One composite face: the pixel mean of a cohort's aligned faces.</summary>
+/// <param name="Label">The cohort's label (syndrome, gene …).</param>
+/// <param name="Count">Faces averaged.</param>
+/// <param name="Image">The average face.</param>
+public sealed record CompositeFace(string Label, int Count, RgbImage Image);
+
+/// <summary>Composites per label, plus the cohorts refused for being too small (with the reason).</summary>
+/// <param name="Faces">Composites, in label order.</param>
+/// <param name="Refused">Labels not shown and why (cohort smaller than the minimum).</param>
+/// <param name="MinimumCohort">The minimum cohort size applied.</param>
+public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadOnlyList<string> Refused, int MinimumCohort)
+{
+    /// <summary>
+    /// The composites as one image grid, each with its label and cohort size under it (paper Fig. 2 style).
+    /// </summary>
+    public RgbImage RenderGrid(int columns = 0, int cellSize = 0)
+    {
+        if (Faces.Count == 0) throw new GestaltLabException("no composite faces to draw: every cohort was refused");
+        if (columns <= 0) columns = Math.Min(Faces.Count, 6);
+        int w = cellSize > 0 ? cellSize : Faces[0].Image.Width, h = cellSize > 0 ? cellSize * Faces[0].Image.Height / Faces[0].Image.Width : Faces[0].Image.Height;
+        const int pad = 8, labelH = 34;
+        int rows = (Faces.Count + columns - 1) / columns;
+        var info = new SKImageInfo(columns * (w + pad) + pad, rows * (h + labelH + pad) + pad, SKColorType.Rgba8888, SKAlphaType.Opaque);
+        using var bmp = new SKBitmap(info);
+        using (var canvas = new SKCanvas(bmp))
+        {
+            canvas.Clear(SKColors.White);
+            using var font = new SKFont(SKTypeface.Default, 12);
+            using var small = new SKFont(SKTypeface.Default, 10);
+            using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
+            using var grey = new SKPaint { Color = new SKColor(0x66, 0x66, 0x66), IsAntialias = true };
+            for (int i = 0; i < Faces.Count; i++)
+            {
+                int x = pad + (i % columns) * (w + pad), y = pad + (i / columns) * (h + labelH + pad);
+                using var face = Faces[i].Image.ToSKBitmap();
+                using var img = SKImage.FromBitmap(face);
+                canvas.DrawImage(img, new SKRect(x, y, x + w, y + h), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
+                string label = Faces[i].Label;
+                while (label.Length > 3 && font.MeasureText(label) > w) label = label[..^2] + "…";
+                canvas.DrawText(label, x + w / 2f, y + h + 14, SKTextAlign.Center, font, ink);
+                canvas.DrawText($"n = {Faces[i].Count}", x + w / 2f, y + h + 28, SKTextAlign.Center, small, grey);
+            }
+        }
+        return RgbImage.FromSKBitmap(bmp);
+    }
+}
+
+/// <summary>
+/// Composite (average) faces per syndrome, as papers show a syndrome's gestalt without showing a patient. Faces must
+/// already be aligned to the same template (same size); a cohort smaller than the minimum (default 10) is refused so
+/// that no individual is recognisable in the average.
+/// </summary>
+public static class CompositeFaces
+{
+    /// <summary>The default minimum cohort size.</summary>
+    public const int DefaultMinimumCohort = 10;
+
+    /// <summary>The average of one cohort's aligned faces.</summary>
+    /// <exception cref="GestaltLabException">Fewer faces than <paramref name="minimumCohort"/>, or faces of different sizes.</exception>
+    public static CompositeFace Average(string label, IReadOnlyList<RgbImage> faces, int minimumCohort = DefaultMinimumCohort)
+    {
+        if (minimumCohort < 1) throw new ArgumentOutOfRangeException(nameof(minimumCohort), "the minimum cohort must be at least 1");
+        if (faces.Count < minimumCohort)
+            throw new GestaltLabException(
+                $"composite face for '{label}' refused: {faces.Count} face(s), fewer than the minimum cohort of {minimumCohort} (an average of so few faces can identify a patient)",
+                $"add photos of '{label}' until there are at least {minimumCohort}; lowering the minimum weakens the privacy protection");
+        int w = faces[0].Width, h = faces[0].Height;
+        var sum = new int[w * h * 3];
+        foreach (var f in faces)
+        {
+            if (f.Width != w || f.Height != h)
+                throw new GestaltLabException($"composite face for '{label}': faces differ in size ({f.Width}×{f.Height} vs {w}×{h}); align them to one template first");
+            for (int i = 0; i < sum.Length; i++) sum[i] += f.Pixels[i];
+        }
+        var px = new byte[sum.Length];
+        int n = faces.Count;
+        for (int i = 0; i < px.Length; i++) px[i] = (byte)((sum[i] + n / 2) / n);
+        return new CompositeFace(label, n, new RgbImage(w, h, px));
+    }
+
+    /// <summary>
+    /// Composites for every label with at least <paramref name="minimumCohort"/> faces, in ordinal label order; smaller
+    /// cohorts are listed in <see cref="CompositeFaceSet.Refused"/> with the reason instead of being drawn.
+    /// </summary>
+    public static CompositeFaceSet Build(IEnumerable<(RgbImage Face, string Label)> faces, int minimumCohort = DefaultMinimumCohort,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var groups = faces.GroupBy(f => f.Label, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
+        var made = new List<CompositeFace>();
+        var refused = new List<string>();
+        for (int g = 0; g < groups.Length; g++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var list = groups[g].Select(x => x.Face).ToArray();
+            if (list.Length < minimumCohort)
+                refused.Add($"{groups[g].Key}: {list.Length} face(s) < minimum cohort {minimumCohort}");
+            else
+                made.Add(Average(groups[g].Key, list, minimumCohort));
+            progress?.Report(new ProgressUpdate("composite faces", g + 1, groups.Length));
+        }
+        return new CompositeFaceSet(made, refused, minimumCohort);
+    }
+}

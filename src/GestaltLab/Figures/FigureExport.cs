@@ -1,0 +1,183 @@
+using System.Globalization;
+using GestaltLab.Runtime;
+using Microsoft.Playwright;
+using Plotly.NET;
+
+namespace GestaltLab.Figures;
+
+/// <summary>Static image formats.</summary>
+public enum FigureFormat
+{
+    /// <summary>Vector (scales without loss; sized in millimetres).</summary>
+    Svg,
+    /// <summary>Raster at the size's dpi, with the dpi recorded in the file.</summary>
+    Png,
+}
+
+/// <summary>
+/// A print size. Journals ask for 89 mm (single column) or 183 mm (double column) wide figures at 300 dpi; the chart
+/// is laid out at the same physical size as on screen (96 CSS px per inch), so fonts keep their point size in print.
+/// </summary>
+/// <param name="WidthMm">Width in millimetres.</param>
+/// <param name="HeightMm">Height in millimetres.</param>
+/// <param name="Dpi">Raster resolution (PNG).</param>
+public readonly record struct FigureSize(double WidthMm, double HeightMm, int Dpi = 300)
+{
+    /// <summary>Single journal column: 89 mm wide.</summary>
+    public static FigureSize SingleColumn(double heightMm = 70, int dpi = 300) => new(89, heightMm, dpi);
+    /// <summary>Double journal column (full width): 183 mm wide.</summary>
+    public static FigureSize DoubleColumn(double heightMm = 110, int dpi = 300) => new(183, heightMm, dpi);
+
+    /// <summary>PNG width in pixels: round(mm / 25.4 × dpi) (89 mm at 300 dpi → 1051 px).</summary>
+    public int PixelWidth => (int)Math.Round(WidthMm / 25.4 * Dpi);
+    /// <summary>PNG height in pixels.</summary>
+    public int PixelHeight => (int)Math.Round(HeightMm / 25.4 * Dpi);
+    /// <summary>Layout width in CSS pixels (96 per inch).</summary>
+    public double CssWidth => WidthMm / 25.4 * 96;
+    /// <summary>Layout height in CSS pixels.</summary>
+    public double CssHeight => HeightMm / 25.4 * 96;
+}
+
+/// <summary>
+/// Static SVG and PNG export of charts through headless Chromium (see <see cref="HeadlessBrowser"/>): plotly.js draws
+/// the chart at the physical size, <c>Plotly.toImage</c> gives the SVG, and the PNG is that SVG rasterised onto a
+/// canvas of exactly <see cref="FigureSize.PixelWidth"/> × <see cref="FigureSize.PixelHeight"/>.
+/// </summary>
+public static class FigureExport
+{
+    /// <summary>Writes <paramref name="chart"/> as SVG or PNG (format from <paramref name="format"/> or the file extension).</summary>
+    public static async Task SaveAsync(GenericChart chart, string path, FigureSize size, FigureFormat? format = null,
+        HeadlessBrowser? browser = null, CancellationToken cancellationToken = default)
+    {
+        var f = format ?? (Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".svg" => FigureFormat.Svg,
+            ".png" => FigureFormat.Png,
+            var e => throw new GestaltLabException($"{path}: unknown figure format '{e}'", "use a .svg or .png file name"),
+        });
+        var bytes = await RenderAsync(chart, f, size, browser, cancellationToken);
+        AtomicFile.WriteAllBytes(path, bytes);
+    }
+
+    /// <summary>Renders a chart to SVG (UTF-8 bytes) or PNG bytes. Launches a browser when none is given.</summary>
+    public static async Task<byte[]> RenderAsync(GenericChart chart, FigureFormat format, FigureSize size,
+        HeadlessBrowser? browser = null, CancellationToken cancellationToken = default)
+    {
+        if (size.WidthMm <= 0 || size.HeightMm <= 0 || size.Dpi <= 0)
+            throw new GestaltLabException($"figure size {size.WidthMm}×{size.HeightMm} mm at {size.Dpi} dpi is not positive");
+        bool own = browser is null;
+        browser ??= await HeadlessBrowser.LaunchAsync(cancellationToken: cancellationToken);
+        try
+        {
+            var (page, errors, _, context) = await browser.NewPageAsync();
+            try
+            {
+                await page.SetContentAsync(FigureHtml.Page("export", FigureHtml.ChartFragment(chart, "chart")),
+                    new PageSetContentOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
+                cancellationToken.ThrowIfCancellationRequested();
+                string dataUrl = await page.EvaluateAsync<string>("""
+                    async ([w, h, pw, ph, fmt]) => {
+                      const gd = document.querySelector('.gl-chart');
+                      const svg = await Plotly.toImage(gd, { format: 'svg', width: w, height: h });
+                      if (fmt === 'svg') return svg;
+                      const img = new Image();
+                      await new Promise((ok, fail) => { img.onload = ok; img.onerror = () => fail(new Error('the SVG did not load as an image')); img.src = svg; });
+                      const c = document.createElement('canvas'); c.width = pw; c.height = ph;
+                      const ctx = c.getContext('2d'); ctx.fillStyle = 'white'; ctx.fillRect(0, 0, pw, ph);
+                      ctx.drawImage(img, 0, 0, pw, ph);
+                      return c.toDataURL('image/png');
+                    }
+                    """, new object[] { size.CssWidth, size.CssHeight, size.PixelWidth, size.PixelHeight, format == FigureFormat.Svg ? "svg" : "png" });
+                if (errors.Count > 0) throw new GestaltLabException($"the chart failed to render in Chromium: {errors[0]}");
+                int comma = dataUrl.IndexOf(',');
+                if (comma < 0) throw new GestaltLabException("plotly.js returned no image");
+                if (format == FigureFormat.Svg)
+                {
+                    string header = dataUrl[..comma];
+                    string svg = header.EndsWith(";base64", StringComparison.Ordinal)
+                        ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(dataUrl[(comma + 1)..]))
+                        : Uri.UnescapeDataString(dataUrl[(comma + 1)..]);
+                    return System.Text.Encoding.UTF8.GetBytes(PhysicalSvg(svg, size));
+                }
+                return WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
+            }
+            finally
+            {
+                await context.CloseAsync();
+            }
+        }
+        finally
+        {
+            if (own) await browser.DisposeAsync();
+        }
+    }
+
+    /// <summary>Gives the root <c>svg</c> element a millimetre size and a viewBox, so it prints at the intended width.</summary>
+    private static string PhysicalSvg(string svg, FigureSize size)
+    {
+        int start = svg.IndexOf("<svg", StringComparison.Ordinal);
+        int end = start < 0 ? -1 : svg.IndexOf('>', start);
+        if (start < 0 || end < 0) throw new GestaltLabException("plotly.js returned something that is not SVG");
+        string tag = svg[start..end];
+        string Num(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+        tag = System.Text.RegularExpressions.Regex.Replace(tag, @"\s(width|height|viewBox)=""[^""]*""", "");
+        tag += $" width=\"{Num(size.WidthMm)}mm\" height=\"{Num(size.HeightMm)}mm\" viewBox=\"0 0 {Num(size.CssWidth)} {Num(size.CssHeight)}\"";
+        string body = svg[..start] + tag + svg[end..];
+        return body.StartsWith("<?xml", StringComparison.Ordinal) ? body : "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body;
+    }
+
+    /// <summary>Inserts (or replaces) the PNG pHYs chunk so image editors and journals read the intended dpi.</summary>
+    internal static byte[] WithDpi(byte[] png, int dpi)
+    {
+        if (png.Length < 33 || png[1] != (byte)'P' || png[2] != (byte)'N' || png[3] != (byte)'G')
+            throw new GestaltLabException("Chromium returned a PNG that is not valid");
+        uint ppm = (uint)Math.Round(dpi / 0.0254);
+        var chunk = new byte[4 + 4 + 9 + 4];
+        WriteBE(chunk, 0, 9);
+        "pHYs"u8.CopyTo(chunk.AsSpan(4));
+        WriteBE(chunk, 8, ppm);
+        WriteBE(chunk, 12, ppm);
+        chunk[16] = 1; // unit: metre
+        WriteBE(chunk, 17, Crc32(chunk.AsSpan(4, 13)));
+        using var output = new MemoryStream(png.Length + chunk.Length);
+        output.Write(png, 0, 8);
+        int pos = 8;
+        bool inserted = false;
+        while (pos + 8 <= png.Length)
+        {
+            int len = (png[pos] << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
+            string type = System.Text.Encoding.ASCII.GetString(png, pos + 4, 4);
+            int total = 12 + len;
+            if (type != "pHYs") output.Write(png, pos, total);
+            if (type == "IHDR" && !inserted) { output.Write(chunk); inserted = true; }
+            pos += total;
+        }
+        return output.ToArray();
+    }
+
+    private static void WriteBE(byte[] b, int o, uint v)
+    {
+        b[o] = (byte)(v >> 24); b[o + 1] = (byte)(v >> 16); b[o + 2] = (byte)(v >> 8); b[o + 3] = (byte)v;
+    }
+
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte x in data)
+        {
+            crc ^= x;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320u : crc >> 1;
+        }
+        return ~crc;
+    }
+
+    /// <summary>Width and height of a PNG from its header.</summary>
+    public static (int Width, int Height) PngSize(ReadOnlySpan<byte> png)
+    {
+        if (png.Length < 24 || png[0] != 0x89 || png[1] != (byte)'P' || png[2] != (byte)'N' || png[3] != (byte)'G')
+            throw new GestaltLabException("not a PNG file");
+        int w = (png[16] << 24) | (png[17] << 16) | (png[18] << 8) | png[19];
+        int h = (png[20] << 24) | (png[21] << 16) | (png[22] << 8) | png[23];
+        return (w, h);
+    }
+}

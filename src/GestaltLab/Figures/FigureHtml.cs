@@ -1,0 +1,147 @@
+using System.Net;
+using System.Text;
+using System.Text.RegularExpressions;
+using GestaltLab.Runtime;
+using Plotly.NET;
+
+namespace GestaltLab.Figures;
+
+/// <summary>
+/// Offline HTML for charts: plotly.js (the 2.28.0 bundle Plotly.NET carries as a resource) is inlined once per page,
+/// and every chart is a <c>div</c> plus a call to <c>Plotly.newPlot</c> with its figure JSON. No tag refers to anything
+/// off the machine, so saved figures and reports open on offline and hospital-network computers.
+/// </summary>
+public static partial class FigureHtml
+{
+    private static readonly Lazy<string> Bundle = new(LoadBundle);
+
+    /// <summary>The minified plotly.js source inlined in every page.</summary>
+    public static string PlotlyJs => Bundle.Value;
+
+    /// <summary>The plotly.js version of <see cref="PlotlyJs"/>.</summary>
+    public static string PlotlyJsVersion { get; private set; } = "";
+
+    private static string LoadBundle()
+    {
+        var asm = typeof(GenericChart).Assembly;
+        string name = asm.GetManifestResourceNames().FirstOrDefault(n => PlotlyResource().IsMatch(n))
+            ?? throw new GestaltLabException($"plotly.js is not embedded in {asm.GetName().Name} {asm.GetName().Version}", "restore the Plotly.NET 6 package");
+        PlotlyJsVersion = PlotlyResource().Match(name).Groups[1].Value;
+        using var s = asm.GetManifestResourceStream(name)!;
+        using var r = new StreamReader(s, Encoding.UTF8);
+        // Inside an inline <script>, "</script" would end the element: escape it (the JavaScript meaning is unchanged).
+        return r.ReadToEnd().Replace("</script", "<\\/script", StringComparison.OrdinalIgnoreCase);
+    }
+
+    [GeneratedRegex(@"plotly-(\d+\.\d+\.\d+)\.min\.js$")]
+    private static partial Regex PlotlyResource();
+
+    /// <summary>Figure JSON (<c>{"data": …, "layout": …}</c>) plus the chart's config, as plotly.js takes them.</summary>
+    public static (string Figure, string Config) Json(GenericChart chart)
+    {
+        string figure = GenericChart.toFigureJson(chart);
+        string config = Newtonsoft.Json.JsonConvert.SerializeObject(GenericChart.getConfig(chart));
+        return (figure, config);
+    }
+
+    /// <summary>
+    /// A <c>div</c> and the script that draws <paramref name="chart"/> into it. The page must load plotly.js first
+    /// (see <see cref="Page"/>). <paramref name="id"/> must be unique in the page.
+    /// </summary>
+    public static string ChartFragment(GenericChart chart, string id)
+    {
+        var (figure, config) = Json(chart);
+        string safeId = WebUtility.HtmlEncode(id);
+        return $"<div id=\"{safeId}\" class=\"gl-chart\"></div>\n<script>(function(){{var f={ScriptSafe(figure)};var c={ScriptSafe(config)};" +
+               $"Plotly.newPlot(document.getElementById({System.Text.Json.JsonSerializer.Serialize(id)}),f.data,f.layout,c);}})();</script>\n";
+    }
+
+    /// <summary>
+    /// A complete HTML page: head with the inlined plotly.js and a small style sheet, then <paramref name="bodyHtml"/>
+    /// (which may contain any number of <see cref="ChartFragment"/>s).
+    /// </summary>
+    public static string Page(string title, string bodyHtml, string? extraCss = null)
+    {
+        var sb = new StringBuilder(PlotlyJs.Length + bodyHtml.Length + 4096);
+        sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
+        sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+        sb.Append("<meta name=\"generator\" content=\"GestaltLab\">\n");
+        sb.Append("<title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n");
+        sb.Append("<style>\n").Append(BaseCss).Append(extraCss ?? "").Append("</style>\n");
+        sb.Append("<script>/* plotly.js ").Append(PlotlyJsVersion).Append(" (MIT licence), inlined so the page works offline */\n");
+        sb.Append(PlotlyJs).Append("\n</script>\n</head>\n<body>\n");
+        sb.Append(bodyHtml);
+        sb.Append("\n</body>\n</html>\n");
+        return sb.ToString();
+    }
+
+    /// <summary>Saves one chart as a self-contained offline HTML page (atomic write).</summary>
+    public static void Save(GenericChart chart, string path, string title = "GestaltLab figure") =>
+        AtomicFile.WriteAllText(path, Page(title, ChartFragment(chart, "chart")));
+
+    /// <summary>
+    /// Tag attributes that point off the machine: <c>src</c>, <c>href</c>, <c>srcset</c>, <c>poster</c>, <c>data</c>,
+    /// <c>action</c> and CSS <c>url(…)</c>/<c>@import</c> with an http(s), protocol-relative or other remote scheme.
+    /// Script bodies are data, not references, and are not inspected. Empty when the page is fully offline.
+    /// </summary>
+    public static IReadOnlyList<string> RemoteReferences(string html)
+    {
+        var found = new List<string>();
+        string withoutScripts = ScriptBody().Replace(html, "$1</script>");
+        foreach (Match tag in Tag().Matches(withoutScripts))
+            foreach (Match a in Attribute().Matches(tag.Value))
+            {
+                string name = a.Groups[1].Value.ToLowerInvariant();
+                string value = WebUtility.HtmlDecode(a.Groups[3].Success ? a.Groups[3].Value : a.Groups[4].Success ? a.Groups[4].Value : a.Groups[5].Value);
+                if (name is "src" or "href" or "srcset" or "poster" or "data" or "action" or "formaction" or "background" or "manifest")
+                    if (IsRemote(value)) found.Add($"<{tag.Groups[1].Value} {name}=\"{value}\">");
+                if (name == "style" && CssRemote(value)) found.Add($"<{tag.Groups[1].Value} style=\"{value}\">");
+            }
+        foreach (Match s in StyleBody().Matches(withoutScripts))
+            if (CssRemote(s.Groups[1].Value)) found.Add("<style> with a remote url()/@import");
+        return found;
+    }
+
+    private static bool IsRemote(string value)
+    {
+        string v = value.Trim();
+        if (v.Length == 0 || v.StartsWith('#') || v.StartsWith("data:", StringComparison.OrdinalIgnoreCase)
+            || v.StartsWith("javascript:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("about:", StringComparison.OrdinalIgnoreCase)
+            || v.StartsWith("blob:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("mailto:", StringComparison.OrdinalIgnoreCase))
+            return false;
+        if (v.StartsWith("//")) return true;
+        var scheme = Regex.Match(v, @"^([a-zA-Z][a-zA-Z0-9+.\-]*):");
+        // A relative path or file: stays on the machine; any other scheme (http, https, ftp, ws …) does not.
+        return scheme.Success && !scheme.Groups[1].Value.Equals("file", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static bool CssRemote(string css) =>
+        CssUrl().Matches(css).Any(m => IsRemote(m.Groups[2].Value)) || Regex.IsMatch(css, @"@import\s+(url\()?\s*['""]?\s*(https?:|//)", RegexOptions.IgnoreCase);
+
+    [GeneratedRegex(@"(<script\b[^>]*>)[\s\S]*?</script>", RegexOptions.IgnoreCase)]
+    private static partial Regex ScriptBody();
+
+    [GeneratedRegex(@"<style\b[^>]*>([\s\S]*?)</style>", RegexOptions.IgnoreCase)]
+    private static partial Regex StyleBody();
+
+    [GeneratedRegex(@"<([a-zA-Z][a-zA-Z0-9\-]*)\b[^>]*>")]
+    private static partial Regex Tag();
+
+    [GeneratedRegex(@"\s([a-zA-Z\-:]+)\s*=\s*(""([^""]*)""|'([^']*)'|([^\s>]+))")]
+    private static partial Regex Attribute();
+
+    [GeneratedRegex(@"url\(\s*(['""]?)([^'"")]*)\1\s*\)", RegexOptions.IgnoreCase)]
+    private static partial Regex CssUrl();
+
+    /// <summary>JSON placed inside an inline script: "&lt;/" would close the element, "&lt;!--" would open a comment state.</summary>
+    private static string ScriptSafe(string json) => json.Replace("</", "<\\/").Replace("<!--", "<\\!--");
+
+    private const string BaseCss = """
+body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1200px; padding: 0 16px; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
+table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; } th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
+th:first-child, td:first-child { text-align: left; } th { background: #f3f3f3; }
+.gl-chart { margin: 8px 0 20px; } .note { color: #8a5a00; background: #fff8e6; border-left: 4px solid #e6a700; padding: 6px 10px; margin: 6px 0; }
+.muted { color: #666; font-size: 0.9em; } code { background: #f4f4f4; padding: 1px 4px; border-radius: 3px; }
+""";
+}

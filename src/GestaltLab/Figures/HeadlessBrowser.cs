@@ -1,0 +1,145 @@
+using GestaltLab.Runtime;
+using Microsoft.Playwright;
+
+namespace GestaltLab.Figures;
+
+/// <summary>What a page showed when opened in the browser (see <see cref="HeadlessBrowser.CheckPageAsync"/>).</summary>
+/// <param name="ChartCount">Chart containers (<c>.gl-chart</c>) on the page.</param>
+/// <param name="RenderedCharts">Containers in which plotly.js drew its SVG (<c>.main-svg</c>).</param>
+/// <param name="ConsoleErrors">Console errors and uncaught exceptions, in order.</param>
+/// <param name="FailedRequests">Requests the page tried to make off the machine (all are blocked).</param>
+public sealed record PageCheck(int ChartCount, int RenderedCharts, IReadOnlyList<string> ConsoleErrors, IReadOnlyList<string> FailedRequests)
+{
+    /// <summary>Every chart rendered, no console error, no attempt to reach the network.</summary>
+    public bool Ok => ChartCount == RenderedCharts && ConsoleErrors.Count == 0 && FailedRequests.Count == 0;
+}
+
+/// <summary>
+/// The system's Chromium driven headless through Microsoft.Playwright (its driver ships inside the NuGet package; no
+/// browser is ever downloaded): static figure export and page checks. Launch once and reuse it for many figures.
+/// Every request a page makes off the machine is aborted and recorded, so exports cannot phone home.
+/// </summary>
+public sealed class HeadlessBrowser : IAsyncDisposable
+{
+    private readonly IPlaywright _playwright;
+    private readonly IBrowser _browser;
+
+    private HeadlessBrowser(IPlaywright playwright, IBrowser browser, string executable)
+    {
+        _playwright = playwright;
+        _browser = browser;
+        Executable = executable;
+    }
+
+    /// <summary>The browser executable in use.</summary>
+    public string Executable { get; }
+
+    /// <summary>
+    /// Starts the Chromium found by <see cref="SystemResources.ChromiumExecutable"/> (or <paramref name="executable"/>).
+    /// </summary>
+    /// <exception cref="GestaltLabException">No browser found, or it failed to start (with the fix).</exception>
+    public static async Task<HeadlessBrowser> LaunchAsync(string? executable = null, CancellationToken cancellationToken = default)
+    {
+        string? exe = executable ?? SystemResources.ChromiumExecutable();
+        if (exe is null || !File.Exists(exe))
+            throw new GestaltLabException(
+                exe is null ? "no Chromium browser found for static figure export (looked for /usr/bin/chromium, chromium-browser, google-chrome)"
+                            : $"{exe}: browser executable not found",
+                $"install Debian package chromium (`bash environment/setup.sh`) or set {SystemResources.ChromiumVariable}=/path/to/chromium");
+        cancellationToken.ThrowIfCancellationRequested();
+        IPlaywright playwright;
+        try
+        {
+            playwright = await Playwright.CreateAsync();
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new GestaltLabException($"the Playwright driver did not start ({e.Message.Split('\n')[0]})",
+                "rebuild so that the .playwright folder (node driver) is copied next to GestaltLab.dll", e);
+        }
+        try
+        {
+            // Playwright passes its own --headless and user-data directory; the rest are the toolkit's offline flags.
+            var args = Doctor.HeadlessChromiumArguments("unused")
+                .Where(a => !a.StartsWith("--user-data-dir", StringComparison.Ordinal) && !a.StartsWith("--headless", StringComparison.Ordinal))
+                .Append("--font-render-hinting=none").ToArray();
+            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            {
+                ExecutablePath = exe, Headless = true, Args = args, Timeout = 60_000,
+            });
+            return new HeadlessBrowser(playwright, browser, exe);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            playwright.Dispose();
+            throw new GestaltLabException($"{exe} did not start headless ({e.Message.Split('\n')[0]})",
+                "run `gestaltlab doctor`; reinstall Debian package chromium", e);
+        }
+    }
+
+    /// <summary>A new page that may only load what is on the machine (file: and data: URLs).</summary>
+    internal async Task<(IPage Page, List<string> Errors, List<string> Blocked, IBrowserContext Context)> NewPageAsync(int width = 1280, int height = 900, float scale = 1)
+    {
+        var context = await _browser.NewContextAsync(new BrowserNewContextOptions
+        {
+            ViewportSize = new ViewportSize { Width = width, Height = height }, DeviceScaleFactor = scale, Offline = true,
+        });
+        var errors = new List<string>();
+        var blocked = new List<string>();
+        await context.RouteAsync("**/*", async route =>
+        {
+            string url = route.Request.Url;
+            if (url.StartsWith("file:", StringComparison.OrdinalIgnoreCase) || url.StartsWith("data:", StringComparison.OrdinalIgnoreCase)
+                || url.StartsWith("about:", StringComparison.OrdinalIgnoreCase) || url.StartsWith("blob:", StringComparison.OrdinalIgnoreCase))
+                await route.ContinueAsync();
+            else
+            {
+                lock (blocked) blocked.Add(url);
+                await route.AbortAsync();
+            }
+        });
+        var page = await context.NewPageAsync();
+        page.Console += (_, m) => { if (m.Type == "error") lock (errors) errors.Add(m.Text); };
+        page.PageError += (_, e) => { lock (errors) errors.Add(e); };
+        return (page, errors, blocked, context);
+    }
+
+    /// <summary>
+    /// Opens an HTML file, waits until plotly.js has drawn every <c>.gl-chart</c> (or <paramref name="timeoutMs"/>
+    /// passes), and reports charts, rendered charts, console errors and blocked network requests.
+    /// </summary>
+    public async Task<PageCheck> CheckPageAsync(string htmlPath, int timeoutMs = 60_000, CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(htmlPath)) throw new GestaltLabException($"{htmlPath}: file not found");
+        var (page, errors, blocked, context) = await NewPageAsync();
+        try
+        {
+            await page.GotoAsync(new Uri(Path.GetFullPath(htmlPath)).AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.Load, Timeout = timeoutMs });
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                await page.WaitForFunctionAsync(
+                    "() => Array.from(document.querySelectorAll('.gl-chart')).every(d => d.querySelector('.main-svg'))",
+                    null, new PageWaitForFunctionOptions { Timeout = timeoutMs, PollingInterval = 100 });
+            }
+            catch (TimeoutException)
+            {
+                // Reported below as charts that did not render.
+            }
+            int charts = await page.EvaluateAsync<int>("() => document.querySelectorAll('.gl-chart').length");
+            int rendered = await page.EvaluateAsync<int>("() => Array.from(document.querySelectorAll('.gl-chart')).filter(d => d.querySelector('.main-svg')).length");
+            lock (errors) lock (blocked) return new PageCheck(charts, rendered, errors.ToArray(), blocked.ToArray());
+        }
+        finally
+        {
+            await context.CloseAsync();
+        }
+    }
+
+    /// <inheritdoc />
+    public async ValueTask DisposeAsync()
+    {
+        try { await _browser.CloseAsync(); }
+        finally { _playwright.Dispose(); }
+    }
+}

@@ -1,0 +1,373 @@
+using System.Globalization;
+using System.Net;
+using System.Text;
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Evaluation;
+using GestaltLab.Runtime;
+using Plotly.NET;
+
+namespace GestaltLab.Figures;
+
+/// <summary>Options of <see cref="Report.Write"/>.</summary>
+public sealed record ReportOptions
+{
+    /// <summary>Page title; default "GestaltLab report — &lt;run folder name&gt;".</summary>
+    public string? Title { get; init; }
+    /// <summary>The data set's <c>manifest.csv</c> (for colouring the t-SNE map by its columns); default: the data folder named in <c>run.json</c>, if any.</summary>
+    public string? ManifestPath { get; init; }
+    /// <summary>Manifest columns to colour the t-SNE map by (one map each); <c>true</c> = the true class in the run files.</summary>
+    public IReadOnlyList<string> TsneColourBy { get; init; } = ["true", "gene"];
+    /// <summary>Largest k of the top-k curve.</summary>
+    public int MaxK { get; init; } = 30;
+    /// <summary>Bootstrap resamples for confidence intervals (0 = none).</summary>
+    public int BootstrapIterations { get; init; } = 1000;
+    /// <summary>Seed of bootstraps and t-SNE (same seed → same report).</summary>
+    public int Seed { get; init; }
+    /// <summary>Above this class count the confusion section adds the compact "most frequent confusions" view.</summary>
+    public int CompactConfusionAbove { get; init; } = 30;
+    /// <summary>Largest number of embeddings mapped by t-SNE (a stratified subsample above it).</summary>
+    public int MaxTsnePoints { get; init; } = 5000;
+}
+
+/// <summary>A chart of the report with a file-safe name (for static export) and its section.</summary>
+/// <param name="Name">File-safe name, e.g. <c>03-confusion-matrix</c>.</param>
+/// <param name="Section">The report section it belongs to.</param>
+/// <param name="Chart">The chart.</param>
+public sealed record NamedChart(string Name, string Section, GenericChart Chart);
+
+/// <summary>The built report: page HTML, sections, charts and notes.</summary>
+/// <param name="Html">The complete offline page.</param>
+/// <param name="Sections">Section titles in page order.</param>
+/// <param name="Charts">The page's charts in order.</param>
+/// <param name="Notes">What was missing or skipped.</param>
+public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, IReadOnlyList<NamedChart> Charts, IReadOnlyList<string> Notes);
+
+/// <summary>What <see cref="Report.Write"/> produced.</summary>
+/// <param name="Path">The HTML file written.</param>
+/// <param name="Sections">Section titles in page order.</param>
+/// <param name="ChartCount">Interactive charts on the page.</param>
+/// <param name="Notes">What was missing or skipped, one line each (also shown on the page).</param>
+public sealed record ReportResult(string Path, IReadOnlyList<string> Sections, int ChartCount, IReadOnlyList<string> Notes);
+
+/// <summary>
+/// The self-contained HTML report of a run directory (docs/run-directory.md): metrics beside the oracle's ceiling and the
+/// published DeepGestalt / GestaltMatcher figures, top-k curve, confusion matrix, t-SNE map of the embeddings, ROC where
+/// the task allows one, per-region bars and training curves. plotly.js is inlined once for all charts; nothing is
+/// referenced off the machine. A missing run file skips its figure with a note; it never fails the report.
+/// </summary>
+public static class Report
+{
+    /// <summary>Default file name inside the run directory.</summary>
+    public const string FileName = "report.html";
+
+    /// <summary>Builds the report of <paramref name="runDirectory"/> and writes it (default RUN/report.html) atomically.</summary>
+    /// <exception cref="GestaltLabException">The run directory does not exist.</exception>
+    public static ReportResult Write(string runDirectory, string? outPath = null, ReportOptions? options = null,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var run = RunResults.Load(runDirectory);
+        string path = Path.GetFullPath(outPath ?? Path.Combine(run.Directory, FileName));
+        var content = Build(run, options ?? new ReportOptions(), progress, cancellationToken);
+        AtomicFile.WriteAllText(path, content.Html);
+        return new ReportResult(path, content.Sections, content.Charts.Count, content.Notes);
+    }
+
+    /// <summary>The report page as HTML, with its section titles, charts and notes.</summary>
+    public static ReportContent Build(RunResults run, ReportOptions options,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var notes = new List<string>(run.Notes);
+        var sections = new List<string>();
+        var body = new StringBuilder();
+        var charts = new List<NamedChart>();
+        int chartCount = 0;
+        string current = "";
+        const int steps = 7;
+        int step = 0;
+        void Step(string what) { cancellationToken.ThrowIfCancellationRequested(); progress?.Report(new ProgressUpdate("report", step++, steps, what)); }
+        void Section(string title) { current = title; sections.Add(title); body.Append("<h2>").Append(E(title)).Append("</h2>\n"); }
+        void AddChart(GenericChart chart)
+        {
+            body.Append(FigureHtml.ChartFragment(chart, $"chart-{++chartCount}"));
+            charts.Add(new NamedChart(FileSafe($"{chartCount:D2}-{current}"), current, chart));
+        }
+        void Note(string text) { body.Append("<p class=\"note\">").Append(E(text)).Append("</p>\n"); }
+
+        string title = options.Title ?? $"GestaltLab report — {Path.GetFileName(run.Directory.TrimEnd('/'))}";
+        body.Append("<h1>").Append(E(title)).Append("</h1>\n");
+        body.Append(Provenance(run));
+
+        var classes = run.Classes;
+        var truth = SafeTruth(run, notes);
+        var probs = run.Probabilities;
+        var subjects = probs?.Subjects;
+        var oracle = run.Metrics?.Oracle;
+
+        // ---- metrics
+        Step("metrics");
+        Section("Metrics");
+        var metrics = run.Metrics;
+        if (metrics is null && truth is not null && probs is not null && classes is not null)
+            metrics = ClassificationMetrics.Compute(truth, probs.Values, classes.Count, oracle);
+        if (metrics is null) Note("No metrics: the run has neither metrics.json nor probabilities.csv.");
+        else body.Append(MetricsTable(metrics, truth, probs, options));
+
+        // ---- top-k
+        Step("top-k curve");
+        Section("Top-k accuracy");
+        if (truth is not null && probs is not null && classes is not null)
+        {
+            int maxK = Math.Min(options.MaxK, classes.Count);
+            var perImage = Metrics.TopKCurve(truth, probs.Values, maxK);
+            var perDisorder = Enumerable.Range(1, maxK).Select(k => Metrics.PerDisorderTopK(truth, probs.Values, k)).ToArray();
+            IReadOnlyList<(double[], double[])>? bands = null;
+            if (options.BootstrapIterations > 0)
+            {
+                var lo = new double[maxK];
+                var hi = new double[maxK];
+                for (int k = 1; k <= maxK; k++)
+                {
+                    var ci = Bootstrap.TopK(truth, probs.Values, k, subjects, Math.Min(options.BootstrapIterations, 300), options.Seed);
+                    lo[k - 1] = ci.Lower;
+                    hi[k - 1] = ci.Upper;
+                }
+                bands = [(lo, hi)];
+            }
+            AddChart(Charts.TopK([("this run, per image", perImage), ("this run, per disorder", perDisorder)],
+                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK}", bands));
+            body.Append("<p class=\"muted\">Published points are on real patient photos (hundreds of syndromes); ours are on this run's test set. " +
+                        "They show where the field stands, not a like-for-like comparison. Hollow markers: per-disorder means. " +
+                        (bands is null ? "" : "Band: 95% subject-level bootstrap interval of the per-image curve.") + "</p>\n");
+        }
+        else Note("Top-k curve skipped: probabilities.csv is missing.");
+
+        // ---- confusion
+        Step("confusion matrix");
+        Section("Confusion matrix");
+        if (truth is not null && probs is not null && classes is not null)
+        {
+            AddChart(Charts.Confusion(truth, probs.Values, classes, new ConfusionOptions
+            {
+                Order = ClassOrder.Similarity,
+                Title = $"Confusion matrix, {classes.Count} classes (rows: true class, normalised; similar classes adjacent)",
+            }));
+            if (classes.Count > options.CompactConfusionAbove)
+                AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5));
+        }
+        else Note("Confusion matrix skipped: probabilities.csv is missing.");
+
+        // ---- ROC
+        Step("ROC");
+        if (truth is not null && probs is not null && classes is not null)
+            RocSection(classes, truth, probs, options, Section, AddChart, Note, body);
+
+        // ---- t-SNE
+        Step("t-SNE");
+        Section("Face space (t-SNE)");
+        if (run.Embeddings is { Count: >= 10 } emb)
+            TsneSection(run, emb, options, AddChart, Note, notes, progress, cancellationToken);
+        else Note(run.Embeddings is null ? "t-SNE skipped: embeddings.csv is missing." : "t-SNE skipped: fewer than 10 embeddings.");
+
+        // ---- regions
+        Step("regions");
+        Section("Facial regions");
+        if (run.RegionMetrics is { Count: > 0 } regions)
+        {
+            AddChart(Charts.RegionAccuracy(regions));
+            body.Append(Table(["region", "top-1", "top-5", "top-10"],
+                regions.Select(r => new[] { r.Region, Pct(r.Top1), Pct(r.Top5), Pct(r.Top10) })));
+        }
+        else Note("Per-region bars skipped: region_metrics.csv is missing.");
+
+        // ---- curves
+        Step("training curves");
+        Section("Training curves");
+        if (run.Curves.Count > 0) AddChart(Charts.TrainingCurves(run.Curves));
+        else Note("Training curves skipped: no curves/*.csv in the run directory.");
+
+        if (notes.Count > 0)
+        {
+            Section("Notes");
+            body.Append("<ul>\n");
+            foreach (var n in notes) body.Append("<li>").Append(E(n)).Append("</li>\n");
+            body.Append("</ul>\n");
+        }
+        body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
+            .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
+        progress?.Report(new ProgressUpdate("report", steps, steps));
+        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes);
+    }
+
+    private static int[]? SafeTruth(RunResults run, List<string> notes)
+    {
+        try { return run.TruthIndices(); }
+        catch (GestaltLabException e) { notes.Add(e.Message); return null; }
+    }
+
+    private static string Provenance(RunResults run)
+    {
+        var sb = new StringBuilder("<p class=\"muted\">");
+        sb.Append("Run directory <code>").Append(E(run.Directory)).Append("</code>");
+        if (run.Manifest is { } m)
+        {
+            sb.Append(" · command <code>").Append(E(m.Command)).Append("</code> · seed ").Append(m.Seed)
+              .Append(" · created ").Append(E(m.CreatedUtc));
+            if (m.DataHash is not null) sb.Append(" · data <code>").Append(E(m.DataHash.Length > 16 ? m.DataHash[..16] + "…" : m.DataHash)).Append("</code>");
+            sb.Append("</p>\n<details><summary>Configuration, machine and package versions</summary>\n<pre>")
+              .Append(E(m.Config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }))).Append("</pre>\n<p>")
+              .Append(E(m.Machine)).Append("</p>\n");
+            sb.Append(Table(["package", "version"], m.Packages.Select(kv => new[] { kv.Key, kv.Value })));
+            sb.Append("</details>\n");
+        }
+        else sb.Append("</p>\n");
+        return sb.ToString();
+    }
+
+    private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, ReportOptions o)
+    {
+        string Ci(int k, bool perDisorder, double value)
+        {
+            if (truth is null || probs is null || o.BootstrapIterations <= 0) return Pct(value);
+            var ci = perDisorder
+                ? Bootstrap.Interval(truth.Length, idx => Metrics.PerDisorderTopK(idx.Select(i => truth[i]).ToArray(), idx.Select(i => probs.Values[i]).ToArray(), k),
+                    Math.Min(o.BootstrapIterations, 300), o.Seed, 0.95, probs.Subjects)
+                : Bootstrap.TopK(truth, probs.Values, k, probs.Subjects, o.BootstrapIterations, o.Seed);
+            return $"{Pct(value)} <span class=\"muted\">[{Pct(ci.Lower)}, {Pct(ci.Upper)}]</span>";
+        }
+        string Pub(IEnumerable<PublishedFigure> figs, int k, bool perDisorder) =>
+            figs.FirstOrDefault(f => f.K == k && f.PerDisorder == perDisorder) is { Source.Length: > 0 } f ? Pct(f.Value) : "—";
+        var oracle = m.Oracle;
+        var rows = new List<string[]>
+        {
+            new[] { "top-1 (per image)", Ci(1, false, m.Top1), oracle is null ? "—" : Pct(oracle.Top1), "—", "—", "—" },
+            new[] { "top-5 (per image)", Ci(5, false, m.Top5), oracle is null ? "—" : Pct(oracle.Top5), "—", "—", "—" },
+            new[] { "top-10 (per image)", Ci(10, false, m.Top10), oracle is null ? "—" : Pct(oracle.Top10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
+            new[] { "top-1 (per disorder)", Ci(1, true, m.PerDisorderTop1), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 1, true), Pub(PublishedResults.GestaltMatcherRare, 1, true) },
+            new[] { "top-10 (per disorder)", Ci(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
+            new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
+            new[] { "test images", m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
+            new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216", "—", "—" },
+        };
+        var header = new[] { "measure", "this run" + (truth is not null && o.BootstrapIterations > 0 ? " [95% CI]" : ""), "oracle (ceiling)", "DeepGestalt 2019", "GestaltMatcher 2022, frequent", "GestaltMatcher 2022, rare" };
+        return TableRaw(header, rows) +
+               "<p class=\"muted\">Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data. " +
+               "Confidence intervals: percentile bootstrap over subjects. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
+               "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
+    }
+
+    private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, ReportOptions o,
+        Action<string> section, Action<GenericChart> addChart, Action<string> note, StringBuilder body)
+    {
+        static bool IsNegativeName(string c) =>
+            c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase) || c.Equals("other", StringComparison.OrdinalIgnoreCase)
+            || c.Equals("others", StringComparison.OrdinalIgnoreCase) || c.Equals("control", StringComparison.OrdinalIgnoreCase)
+            || c.Equals("controls", StringComparison.OrdinalIgnoreCase);
+        int iterations = Math.Max(o.BootstrapIterations, 200);
+        if (classes.Count == 2)
+        {
+            int pos = IsNegativeName(classes[1]) && !IsNegativeName(classes[0]) ? 0 : 1;
+            var labels = truth.Select(t => t == pos).ToArray();
+            if (labels.All(l => l) || labels.All(l => !l)) { section("ROC"); note("ROC skipped: the test set holds only one of the two classes."); return; }
+            section("ROC");
+            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed);
+            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}"));
+            body.Append("<p class=\"muted\">Band: 95% stratified bootstrap of the TPR at each FPR; AUC interval in the legend.</p>\n");
+            return;
+        }
+        int unaffected = classes.ToList().FindIndex(c => c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase));
+        if (unaffected >= 0)
+        {
+            var labels = truth.Select(t => t != unaffected).ToArray();
+            if (labels.All(l => l) || labels.All(l => !l)) return;
+            section("Syndromic vs unaffected (ROC)");
+            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed);
+            addChart(Charts.Roc([("syndromic vs unaffected", roc)], "ROC: any syndrome vs unaffected (score 1 − P(unaffected))"));
+            body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
+        }
+    }
+
+    private static void TsneSection(RunResults run, ImageTable emb, ReportOptions o, Action<GenericChart> addChart, Action<string> note,
+        List<string> notes, IProgress<ProgressUpdate>? progress, CancellationToken ct)
+    {
+        var idx = Enumerable.Range(0, emb.Count).ToArray();
+        if (idx.Length > o.MaxTsnePoints)
+        {
+            // Deterministic stratified subsample: every class keeps its share.
+            var rng = new Random(o.Seed);
+            idx = idx.GroupBy(i => emb.TrueLabels[i], StringComparer.Ordinal)
+                .SelectMany(g => g.OrderBy(_ => rng.Next()).Take(Math.Max(1, (int)Math.Round(g.Count() * (double)o.MaxTsnePoints / emb.Count))))
+                .OrderBy(i => i).ToArray();
+            note($"t-SNE of a stratified subsample of {idx.Length} of {emb.Count} embeddings.");
+        }
+        var data = idx.Select(i => emb.Values[i]).ToArray();
+        var images = idx.Select(i => emb.Images[i]).ToArray();
+        var result = Tsne.Fit(data, new TsneOptions { Seed = o.Seed }, progress, ct);
+        Manifest? manifest = FindManifest(run, o, notes);
+        foreach (var column in o.TsneColourBy)
+        {
+            if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
+            {
+                addChart(Charts.Embedding(result, images, idx.Select(i => emb.TrueLabels[i]).ToArray(), "true class",
+                    FormattableString.Invariant($"t-SNE of {idx.Length} test embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")));
+                continue;
+            }
+            if (manifest is null) continue;
+            try
+            {
+                var values = Charts.ManifestColumn(manifest, images, column);
+                if (values.All(v => v.Length == 0)) { notes.Add($"t-SNE by '{column}' skipped: the column is empty for these images"); continue; }
+                addChart(Charts.Embedding(result, images, values, column, $"t-SNE coloured by {column}"));
+            }
+            catch (GestaltLabException e)
+            {
+                notes.Add($"t-SNE by '{column}' skipped: {e.Message.Split('\n')[0]}");
+            }
+        }
+    }
+
+    /// <summary>The data manifest named by the options or by <c>run.json</c>'s configuration (keys data, data_dir, data_directory).</summary>
+    private static Manifest? FindManifest(RunResults run, ReportOptions o, List<string> notes)
+    {
+        string? path = o.ManifestPath;
+        if (path is null && run.Manifest?.Config is JsonObject cfg)
+        {
+            foreach (var key in new[] { "data", "data_dir", "data_directory", "dataDirectory", "Data" })
+                if (cfg.TryGetPropertyValue(key, out var v) && v is JsonValue jv && jv.TryGetValue(out string? s) && s is not null)
+                {
+                    string candidate = Path.IsPathRooted(s) ? s : Path.Combine(run.Directory, s);
+                    string file = Directory.Exists(candidate) ? Path.Combine(candidate, Manifest.FileName) : candidate;
+                    if (File.Exists(file)) { path = file; break; }
+                    if (File.Exists(Path.Combine(s, Manifest.FileName))) { path = Path.Combine(s, Manifest.FileName); break; }
+                }
+        }
+        if (path is null) return null;
+        try { return Manifest.Load(path); }
+        catch (GestaltLabException e) { notes.Add($"manifest for t-SNE colours unreadable: {e.Message.Split('\n')[0]}"); return null; }
+    }
+
+    private static string FileSafe(string s) =>
+        new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) || ch == '-' ? ch : '-').ToArray()).Trim('-') is var f ? System.Text.RegularExpressions.Regex.Replace(f, "-+", "-") : "";
+
+    private static string Pct(double v) => double.IsFinite(v) ? (v * 100).ToString("F1", CultureInfo.InvariantCulture) + "%" : "—";
+
+    private static string E(string s) => WebUtility.HtmlEncode(s);
+
+    private static string Table(IReadOnlyList<string> header, IEnumerable<string[]> rows) =>
+        TableRaw(header.Select(E).ToArray(), rows.Select(r => r.Select(E).ToArray()));
+
+    /// <summary>A table whose cells are already HTML.</summary>
+    private static string TableRaw(IReadOnlyList<string> header, IEnumerable<string[]> rows)
+    {
+        var sb = new StringBuilder("<table>\n<tr>");
+        foreach (var h in header) sb.Append("<th>").Append(h).Append("</th>");
+        sb.Append("</tr>\n");
+        foreach (var r in rows)
+        {
+            sb.Append("<tr>");
+            foreach (var c in r) sb.Append("<td>").Append(c).Append("</td>");
+            sb.Append("</tr>\n");
+        }
+        return sb.Append("</table>\n").ToString();
+    }
+}

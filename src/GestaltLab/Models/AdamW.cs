@@ -1,0 +1,74 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Models;
+
+/// <summary>
+/// AdamW written out over named parameters, so its state (moments, step) is saved in checkpoints by name and training
+/// resumes bit-identically. Parameters of the classifier head get the full learning rate; the rest get
+/// <c>lr × backboneFactor</c> (smaller steps for pretrained layers when fine-tuning).
+/// </summary>
+internal sealed class AdamW : IDisposable
+{
+    private readonly List<(string Name, Tensor P, Tensor M, Tensor V)> _state = [];
+    private readonly double _weightDecay;
+    private long _step;
+    private const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
+
+    public AdamW(IEnumerable<(string name, TorchSharp.Modules.Parameter parameter)> parameters, double weightDecay)
+    {
+        _weightDecay = weightDecay;
+        foreach (var (name, p) in parameters)
+            _state.Add((name, p, torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope()));
+    }
+
+    public void Step(double lr, double backboneFactor)
+    {
+        _step++;
+        double c1 = 1 - Math.Pow(Beta1, _step), c2 = 1 - Math.Pow(Beta2, _step);
+        using var noGrad = torch.no_grad();
+        using var scope = torch.NewDisposeScope();
+        foreach (var (name, p, m, v) in _state)
+        {
+            var g = p.grad;
+            if (g is null) continue;
+            double rate = RegionNet.IsHead(name) ? lr : lr * backboneFactor;
+            // Decoupled decay on weights only (not biases or batch-norm scales).
+            if (p.dim() > 1 && _weightDecay > 0) p.mul_(1 - rate * _weightDecay);
+            m.mul_(Beta1).add_(g, alpha: 1 - Beta1);
+            v.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
+            var denom = (v / c2).sqrt_().add_(Eps);
+            p.addcdiv_(m, denom, value: -rate / c1);
+        }
+    }
+
+    public IEnumerable<KeyValuePair<string, Tensor>> State()
+    {
+        yield return new("adam.step", torch.tensor(new[] { _step }));
+        foreach (var (name, _, m, v) in _state)
+        {
+            yield return new("adam.m." + name, m);
+            yield return new("adam.v." + name, v);
+        }
+    }
+
+    public void Load(IReadOnlyDictionary<string, Tensor> tensors, string source)
+    {
+        using var noGrad = torch.no_grad();
+        if (!tensors.TryGetValue("adam.step", out var step)) throw new Runtime.GestaltLabException($"{source}: no optimiser state in checkpoint");
+        _step = step.item<long>();
+        foreach (var (name, _, m, v) in _state)
+        {
+            if (!tensors.TryGetValue("adam.m." + name, out var tm) || !tensors.TryGetValue("adam.v." + name, out var tv))
+                throw new Runtime.GestaltLabException($"{source}: checkpoint lacks optimiser state for '{name}'", "delete the checkpoint folder to start over");
+            m.copy_(tm);
+            v.copy_(tv);
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var (_, _, m, v) in _state) { m.Dispose(); v.Dispose(); }
+        _state.Clear();
+    }
+}

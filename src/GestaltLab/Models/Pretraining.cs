@@ -1,0 +1,64 @@
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Models;
+
+/// <summary>What <see cref="Pretraining.Pretrain"/> produced.</summary>
+/// <param name="BackbonePath">The backbone file.</param>
+/// <param name="Identities">Identities (classes) it learned.</param>
+/// <param name="Curve">Per-epoch statistics.</param>
+/// <param name="ValAccuracy">Identity accuracy on held-out photos of the same people (last epoch).</param>
+public sealed record PretrainingResult(string BackbonePath, int Identities, IReadOnlyList<EpochStats> Curve, double ValAccuracy);
+
+/// <summary>
+/// Face-recognition pretraining, DeepGestalt's CASIA-WebFace step: one backbone learns to tell people apart from crops of
+/// every facial region (the synthetic <c>identities</c> preset: many people × several photos), so its features transfer
+/// to every region net. The result is a backbone file (weights without the classifier head, plus its config).
+/// </summary>
+public static class Pretraining
+{
+    /// <summary>Pretrains on an aligned identities folder (labels = subjects; validation = held-out photos of the same people).</summary>
+    /// <param name="alignedDirectory">Output of <c>gestaltlab align</c> on an identities data set.</param>
+    /// <param name="backbonePath">Where the backbone goes; checkpoints go beside it (<c>PATH.checkpoints/</c>) so it resumes.</param>
+    /// <param name="net">Architecture (its input size must match the crops).</param>
+    /// <param name="options">Training settings (balanced sampling is irrelevant here).</param>
+    /// <param name="progress">Stage <c>train all-regions</c>.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    public static PretrainingResult Pretrain(string alignedDirectory, string backbonePath, RegionNetConfig net, TrainingOptions options,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var data = new AlignedRegionDataset(alignedDirectory, labelOf: r => r.Subject);
+        // Identity recognition: hold out one photo of each person with several photos (validation by photo, not by person).
+        var byPerson = Enumerable.Range(0, data.Count).GroupBy(data.Label).ToList();
+        var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
+        var train = Enumerable.Range(0, data.Count).Where(i => !val.Contains(i)).ToArray();
+        var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
+            options with { BalancedSampling = false }, backbonePath + ".checkpoints", null, progress, cancellationToken);
+        using var model = result.Net;
+        SaveBackbone(model, backbonePath, $"pretrained on {data.Classes.Count} identities ({data.Count} photos) from {Path.GetFullPath(alignedDirectory)}");
+        return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, result.Curve.Count > 0 ? result.Curve[^1].ValAccuracy : double.NaN);
+    }
+
+    /// <summary>Saves a net's backbone (everything but the classifier head) with its config.</summary>
+    public static void SaveBackbone(RegionNet net, string path, string description)
+    {
+        var meta = new JsonObject { ["kind"] = "gestaltlab-backbone", ["net"] = JsonNode.Parse(net.Config.ToJson()), ["description"] = description };
+        WeightsFile.Save(path, meta.ToJsonString(), net.state_dict().Where(kv => !RegionNet.IsHead(kv.Key)));
+    }
+
+    /// <summary>Loads a backbone file: its net config and weights (caller disposes the tensors).</summary>
+    /// <exception cref="GestaltLabException">Not a backbone file.</exception>
+    public static (RegionNetConfig Config, Dictionary<string, Tensor> Weights) LoadBackbone(string path)
+    {
+        var (meta, tensors) = WeightsFile.Load(path);
+        var m = JsonNode.Parse(meta) as JsonObject;
+        if (m?["kind"]?.GetValue<string>() != "gestaltlab-backbone" || m["net"] is null)
+        {
+            foreach (var t in tensors.Values) t.Dispose();
+            throw new GestaltLabException($"{path}: not a pretrained backbone (a region net or checkpoint?)", "pass a file written by pretraining, e.g. data/pretrained/backbone.pt");
+        }
+        return (RegionNetConfig.FromJson(m["net"]!.ToJsonString(), path), tensors);
+    }
+}

@@ -1,0 +1,64 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace GestaltLab.Models;
+
+/// <summary>
+/// One facial region's network (see <see cref="RegionNetConfig"/>): input <c>N×C×S×S</c> in [0, 1], output class logits.
+/// <see cref="Embed"/> gives the penultimate-layer embedding (global average pool), used for t-SNE and face-space matching.
+/// Parameter names (<c>features.conv{s}_{c}.weight</c>, <c>features.bn{s}_{c}.*</c>, <c>fc.*</c>) are stable: checkpoints,
+/// pretrained backbones and the ONNX exporter rely on them. Device-agnostic: move it with <c>to(device)</c>.
+/// </summary>
+public sealed class RegionNet : Module<Tensor, Tensor>
+{
+    private readonly Sequential features;
+    private readonly Linear fc;
+
+    /// <summary>A freshly initialised net (PyTorch's default initialisers; call <c>torch.manual_seed</c> first for reproducibility).</summary>
+    public RegionNet(RegionNetConfig config, int classCount) : base(nameof(RegionNet))
+    {
+        Config = config.Validate();
+        if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount));
+        ClassCount = classCount;
+        var layers = new List<(string, Module<Tensor, Tensor>)>();
+        long inC = config.Channels;
+        for (int s = 0; s < config.Stages; s++)
+        {
+            long w = config.StageWidth(s);
+            for (int c = 0; c < config.ConvsPerStage; c++)
+            {
+                layers.Add(($"conv{s}_{c}", Conv2d(inC, w, 3, padding: 1, bias: false)));
+                layers.Add(($"bn{s}_{c}", BatchNorm2d(w)));
+                layers.Add(($"relu{s}_{c}", ReLU()));
+                inC = w;
+            }
+            layers.Add(($"pool{s}", MaxPool2d(2)));
+        }
+        features = Sequential(layers);
+        fc = Linear(inC, classCount);
+        RegisterComponents();
+    }
+
+    /// <summary>The architecture.</summary>
+    public RegionNetConfig Config { get; }
+    /// <summary>Outputs of the classifier.</summary>
+    public int ClassCount { get; }
+
+    /// <inheritdoc />
+    public override Tensor forward(Tensor input) => fc.forward(Embed(input));
+
+    /// <summary>The penultimate-layer embedding, <c>N × EmbeddingSize</c>.</summary>
+    public Tensor Embed(Tensor input) => features.forward(input).mean([2L, 3L]);
+
+    /// <summary>Logits from an embedding.</summary>
+    public Tensor Classify(Tensor embedding) => fc.forward(embedding);
+
+    /// <summary>True for parameters of the classifier head (replaced when a pretrained backbone is fine-tuned).</summary>
+    public static bool IsHead(string parameterName) => parameterName.StartsWith("fc.", StringComparison.Ordinal);
+
+    /// <summary>Name prefix of stage <paramref name="s"/>'s layers (for freezing early stages).</summary>
+    public static bool InStage(string parameterName, int s) =>
+        parameterName.StartsWith($"features.conv{s}_", StringComparison.Ordinal) || parameterName.StartsWith($"features.bn{s}_", StringComparison.Ordinal);
+}

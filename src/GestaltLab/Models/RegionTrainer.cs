@@ -1,0 +1,338 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Models;
+
+/// <summary>One epoch of training (a row of <c>curves/&lt;region&gt;.csv</c>).</summary>
+public readonly record struct EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy, double Seconds);
+
+/// <summary>The outcome of <see cref="RegionTrainer.Train"/>.</summary>
+/// <param name="Net">The net with the best validation weights, in eval mode (caller disposes).</param>
+/// <param name="Curve">Per-epoch statistics.</param>
+/// <param name="BestEpoch">Epoch whose weights <see cref="Net"/> holds (1-based).</param>
+/// <param name="ResumedFromEpoch">Epoch a previous, interrupted run had finished (0 = fresh start).</param>
+/// <param name="ImagesPerSecond">Training throughput (forward + backward), images per second.</param>
+public sealed record RegionTrainingResult(RegionNet Net, IReadOnlyList<EpochStats> Curve, int BestEpoch, int ResumedFromEpoch, double ImagesPerSecond);
+
+/// <summary>What one net learns from.</summary>
+/// <param name="Samples">The crops.</param>
+/// <param name="Region">Region to train on; null = every region, one drawn at random per sample (backbone pretraining).</param>
+/// <param name="Train">Training sample indices.</param>
+/// <param name="Val">Validation sample indices (other subjects; may be empty: then no early stopping).</param>
+/// <param name="ClassCount">Outputs of the classifier.</param>
+public sealed record RegionTrainingData(IRegionSamples Samples, string? Region, IReadOnlyList<int> Train, IReadOnlyList<int> Val, int ClassCount);
+
+/// <summary>
+/// Trains one <see cref="RegionNet"/>: class-balanced sampling, anatomy-aware flips (a flipped left region is read from its
+/// mirror), small shifts and colour jitter, AdamW with cosine decay, early stopping on validation loss, a checkpoint
+/// after every epoch (model, optimiser, curve) and resumption from it. With the same seed and thread count on CPU, two runs
+/// — or one run interrupted and resumed — give bit-identical weights: all randomness derives from (seed, region, epoch).
+/// </summary>
+public static class RegionTrainer
+{
+    /// <summary>Trains (or resumes, or reloads a finished run from <paramref name="checkpointDirectory"/>).</summary>
+    /// <param name="data">Samples and split.</param>
+    /// <param name="net">Architecture.</param>
+    /// <param name="options">Training settings.</param>
+    /// <param name="checkpointDirectory">Where checkpoints go (<c>epoch-NNN.pt</c>, <c>best.pt</c>); null = none, no resume.</param>
+    /// <param name="pretrained">Backbone weights to start from (the head is always fresh); null = from scratch.</param>
+    /// <param name="progress">Stage <c>train REGION</c>, one unit per batch, detail with loss and accuracy.</param>
+    /// <param name="cancellationToken">Cancels between batches; the last finished epoch's checkpoint remains for resuming.</param>
+    public static RegionTrainingResult Train(RegionTrainingData data, RegionNetConfig net, TrainingOptions options, string? checkpointDirectory = null,
+        IReadOnlyDictionary<string, Tensor>? pretrained = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        TorchRuntime.EnsureLoaded();
+        options.Validate();
+        net.Validate();
+        if (data.Samples.CropSize != net.InputSize)
+            throw new GestaltLabException($"crops are {data.Samples.CropSize} px but the net expects {net.InputSize} px",
+                $"align with --crop-size {net.InputSize}, or set net.input_size to {data.Samples.CropSize}");
+        if (data.Train.Count < 2) throw new GestaltLabException($"region {data.Region ?? "(all)"}: {data.Train.Count} training images; at least 2 are needed");
+        if (options.Threads > 0) torch.set_num_threads(options.Threads);
+        string regionName = data.Region ?? "all-regions";
+        ulong regionKey = StableHash.Of(options.Seed, regionName);
+        var device = TorchRuntime.DefaultDevice();
+
+        torch.manual_seed((long)(regionKey & 0x7FFF_FFFF_FFFF));
+        var model = new RegionNet(net, data.ClassCount);
+        if (pretrained is not null) WeightsFile.CopyInto(model, pretrained, "pretrained backbone", RegionNet.IsHead);
+        model.to(device);
+        var trainable = model.named_parameters()
+            .Where(p => !Enumerable.Range(0, pretrained is null ? 0 : options.FreezeStages).Any(s => RegionNet.InStage(p.name, s)))
+            .ToList();
+        foreach (var (name, p) in model.named_parameters()) p.requires_grad = trainable.Any(t => t.name == name);
+        var adam = new AdamW(trainable, options.WeightDecay);
+
+        var curve = new List<EpochStats>();
+        double bestVal = double.PositiveInfinity;
+        int bestEpoch = 0, badEpochs = 0, startEpoch = 0;
+        bool finished = false;
+        if (checkpointDirectory is not null)
+        {
+            Directory.CreateDirectory(checkpointDirectory);
+            var latest = LatestCheckpoint(checkpointDirectory);
+            if (latest is not null)
+            {
+                var (meta, tensors) = WeightsFile.Load(latest);
+                try
+                {
+                    var m = JsonNode.Parse(meta)!.AsObject();
+                    WeightsFile.CopyInto(model, tensors.Where(t => t.Key.StartsWith("model.", StringComparison.Ordinal)).ToDictionary(t => t.Key[6..], t => t.Value), latest);
+                    adam.Load(tensors, latest);
+                    startEpoch = (int)m["epoch"]!;
+                    bestVal = (double?)m["best_val_loss"] ?? double.PositiveInfinity;
+                    bestEpoch = (int)m["best_epoch"]!;
+                    badEpochs = (int)m["bad_epochs"]!;
+                    finished = (bool)m["finished"]!;
+                    curve = JsonSerializer.Deserialize<List<EpochStats>>(m["curve"]!.ToJsonString())!;
+                }
+                finally
+                {
+                    foreach (var t in tensors.Values) t.Dispose();
+                }
+            }
+        }
+        int resumedFrom = startEpoch;
+
+        int batchesPerEpoch = Math.Max(1, data.Train.Count / options.BatchSize);
+        long totalBatches = (long)options.Epochs * batchesPerEpoch;
+        string stage = $"train {regionName}";
+        double trainSeconds = 0;
+        long trainImages = 0;
+        progress?.Report(new ProgressUpdate(stage, (long)startEpoch * batchesPerEpoch, totalBatches, startEpoch > 0 ? $"resumed after epoch {startEpoch}" : null));
+
+        for (int epoch = startEpoch; epoch < options.Epochs && !finished; epoch++)
+        {
+            var started = DateTime.UtcNow;
+            var rng = new Random((int)(StableHash.Of((long)regionKey, epoch) & 0x7FFF_FFFF));
+            torch.manual_seed((long)(StableHash.Of((long)regionKey, epoch, 1) & 0x7FFF_FFFF_FFFF));
+            var order = EpochOrder(data, options, rng, batchesPerEpoch * options.BatchSize);
+            double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
+            model.train();
+            double lossSum = 0;
+            long correct = 0, seen = 0;
+            for (int b = 0; b < batchesPerEpoch; b++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var batch = order.Skip(b * options.BatchSize).Take(options.BatchSize).ToArray();
+                var augment = batch.Select(_ => Augmentation.Draw(rng, options)).ToArray();
+                using var scope = torch.NewDisposeScope();
+                var (x, y) = LoadBatch(data, batch, augment, net, epoch, regionKey, options.LoaderThreads, device);
+                var logits = model.forward(x);
+                var loss = nn.functional.cross_entropy(logits, y);
+                model.zero_grad();
+                loss.backward();
+                adam.Step(lr, pretrained is null ? 1.0 : options.BackboneLrFactor);
+                lossSum += loss.item<float>() * batch.Length;
+                correct += logits.argmax(1).eq(y).sum().item<long>();
+                seen += batch.Length;
+                progress?.Report(new ProgressUpdate(stage, (long)epoch * batchesPerEpoch + b + 1, totalBatches,
+                    $"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%"));
+            }
+            double epochSeconds = (DateTime.UtcNow - started).TotalSeconds;
+            trainSeconds += epochSeconds;
+            trainImages += seen;
+
+            var (valLoss, valAcc) = Evaluate(model, data, net, device, options);
+            var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds);
+            curve.Add(stats);
+            bool improved = data.Val.Count == 0 || valLoss < bestVal - 1e-6;
+            if (improved)
+            {
+                bestVal = data.Val.Count == 0 ? double.NaN : valLoss;
+                bestEpoch = epoch + 1;
+                badEpochs = 0;
+                if (checkpointDirectory is not null)
+                    WeightsFile.Save(Path.Combine(checkpointDirectory, "best.pt"), Meta(net, data.ClassCount, epoch + 1), model.state_dict());
+                else SnapshotBest(model);
+            }
+            else badEpochs++;
+            finished = epoch + 1 >= options.Epochs || (options.Patience > 0 && badEpochs >= options.Patience);
+            progress?.Report(new ProgressUpdate(stage, (long)(finished ? options.Epochs : epoch + 1) * batchesPerEpoch, totalBatches,
+                $"epoch {epoch + 1}/{options.Epochs} loss {stats.TrainLoss:F3} acc {100 * stats.TrainAccuracy:F0}% val loss {valLoss:F3} val acc {100 * valAcc:F0}%"
+                + (finished && epoch + 1 < options.Epochs ? " (early stop)" : "")));
+            if (checkpointDirectory is not null)
+            {
+                var meta = new JsonObject
+                {
+                    ["epoch"] = epoch + 1, ["best_val_loss"] = double.IsFinite(bestVal) ? bestVal : null, ["best_epoch"] = bestEpoch,
+                    ["bad_epochs"] = badEpochs, ["finished"] = finished, ["region"] = regionName,
+                    ["curve"] = JsonNode.Parse(JsonSerializer.Serialize(curve)),
+                };
+                var tensors = model.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model." + kv.Key, kv.Value)).Concat(adam.State());
+                string file = Path.Combine(checkpointDirectory, $"epoch-{epoch + 1:D3}.pt");
+                WeightsFile.Save(file, meta.ToJsonString(), tensors);
+                foreach (var old in Directory.GetFiles(checkpointDirectory, "epoch-*.pt"))
+                    if (!string.Equals(Path.GetFullPath(old), Path.GetFullPath(file), StringComparison.Ordinal)) File.Delete(old);
+            }
+        }
+
+        // Best weights back into the model.
+        if (checkpointDirectory is not null && File.Exists(Path.Combine(checkpointDirectory, "best.pt")))
+        {
+            var (_, best) = WeightsFile.Load(Path.Combine(checkpointDirectory, "best.pt"));
+            try { WeightsFile.CopyInto(model, best, Path.Combine(checkpointDirectory, "best.pt")); }
+            finally { foreach (var t in best.Values) t.Dispose(); }
+        }
+        else RestoreBest(model);
+        model.eval();
+        foreach (var p in model.parameters()) p.requires_grad = false;
+        adam.Dispose();
+        return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
+    }
+
+    /// <summary>Metadata stored with a net's weights: its config and class count.</summary>
+    public static string Meta(RegionNetConfig net, int classCount, int epoch) =>
+        new JsonObject { ["net"] = JsonNode.Parse(net.ToJson()), ["classes"] = classCount, ["epoch"] = epoch }.ToJsonString();
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegionNet, Dictionary<string, Tensor>> BestSnapshots = new();
+
+    private static void SnapshotBest(RegionNet model)
+    {
+        var copy = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
+        if (BestSnapshots.TryGetValue(model, out var old)) foreach (var t in old.Values) t.Dispose();
+        BestSnapshots.AddOrUpdate(model, copy);
+    }
+
+    private static void RestoreBest(RegionNet model)
+    {
+        if (!BestSnapshots.TryGetValue(model, out var best)) return;
+        WeightsFile.CopyInto(model, best, "best snapshot");
+        foreach (var t in best.Values) t.Dispose();
+        BestSnapshots.Remove(model);
+    }
+
+    /// <summary>The latest <c>epoch-NNN.pt</c> in a folder, or null.</summary>
+    public static string? LatestCheckpoint(string directory) =>
+        Directory.Exists(directory)
+            ? Directory.GetFiles(directory, "epoch-*.pt").OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
+            : null;
+
+    private static int[] EpochOrder(RegionTrainingData data, TrainingOptions options, Random rng, int count)
+    {
+        var train = data.Train;
+        if (!options.BalancedSampling)
+        {
+            var perm = train.ToArray();
+            var result = new List<int>(count);
+            while (result.Count < count)
+            {
+                rng.Shuffle(perm);
+                result.AddRange(perm);
+            }
+            return result.Take(count).ToArray();
+        }
+        // Class-balanced: every class is drawn equally often; within a class, samples cycle in shuffled order.
+        var byClass = train.GroupBy(i => data.Samples.Label(i)).OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
+        foreach (var c in byClass) rng.Shuffle(c);
+        var cursor = new int[byClass.Length];
+        var order = new int[count];
+        for (int k = 0; k < count; k++)
+        {
+            int c = rng.Next(byClass.Length);
+            var members = byClass[c];
+            order[k] = members[cursor[c]++ % members.Length];
+            if (cursor[c] % members.Length == 0) rng.Shuffle(members);
+        }
+        return order;
+    }
+
+    internal readonly record struct Augmentation(bool Flip, int Dx, int Dy, float Gain, float Bias, int RegionPick)
+    {
+        public static readonly Augmentation None = new(false, 0, 0, 1, 0, 0);
+
+        public static Augmentation Draw(Random rng, TrainingOptions o)
+        {
+            bool flip = o.Flip && rng.Next(2) == 1;
+            int dx = o.ShiftPixels > 0 ? rng.Next(-o.ShiftPixels, o.ShiftPixels + 1) : 0;
+            int dy = o.ShiftPixels > 0 ? rng.Next(-o.ShiftPixels, o.ShiftPixels + 1) : 0;
+            float gain = (float)(1 + o.ColorJitter * (2 * rng.NextDouble() - 1));
+            float bias = (float)(o.ColorJitter * 0.5 * (2 * rng.NextDouble() - 1));
+            return new Augmentation(flip, dx, dy, gain, bias, rng.Next(1 << 20));
+        }
+    }
+
+    private static (Tensor X, Tensor Y) LoadBatch(RegionTrainingData data, int[] batch, Augmentation[] augment, RegionNetConfig net,
+        int epoch, ulong regionKey, int loaderThreads, Device device)
+    {
+        int s = net.InputSize, c = net.Channels, plane = s * s;
+        var x = new float[batch.Length * c * plane];
+        var y = new long[batch.Length];
+        var regions = data.Samples.Regions;
+        Parallel.For(0, batch.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, loaderThreads) }, k =>
+        {
+            var a = augment[k];
+            string region = data.Region ?? regions[a.RegionPick % regions.Count];
+            string source = a.Flip ? data.Samples.MirrorOf(region) : region;
+            float[] rgb = data.Samples.Load(batch[k], source);
+            WriteInput(rgb, x.AsSpan(k * c * plane, c * plane), s, c, a);
+            y[k] = data.Samples.Label(batch[k]);
+        });
+        return (torch.tensor(x, [batch.Length, c, s, s], device: device), torch.tensor(y, device: device));
+    }
+
+    /// <summary>RGB CHW [0,1] → net input (gray if 1 channel), with flip, shift (edge-clamped) and jitter.</summary>
+    internal static void WriteInput(float[] rgb, Span<float> dst, int s, int channels, Augmentation a)
+    {
+        int plane = s * s;
+        if (rgb.Length != 3 * plane) throw new GestaltLabException($"crop has {rgb.Length} values, expected 3×{s}×{s}");
+        for (int yy = 0; yy < s; yy++)
+        {
+            int sy = Math.Clamp(yy - a.Dy, 0, s - 1);
+            for (int xx = 0; xx < s; xx++)
+            {
+                int sx = Math.Clamp(xx - a.Dx, 0, s - 1);
+                if (a.Flip) sx = s - 1 - sx;
+                int src = sy * s + sx, d = yy * s + xx;
+                if (channels == 1)
+                    dst[d] = (0.299f * rgb[src] + 0.587f * rgb[plane + src] + 0.114f * rgb[2 * plane + src]) * a.Gain + a.Bias;
+                else
+                    for (int ch = 0; ch < 3; ch++) dst[ch * plane + d] = rgb[ch * plane + src] * a.Gain + a.Bias;
+            }
+        }
+    }
+
+    private static (double Loss, double Accuracy) Evaluate(RegionNet model, RegionTrainingData data, RegionNetConfig net, Device device, TrainingOptions options)
+    {
+        if (data.Val.Count == 0) return (double.NaN, double.NaN);
+        model.eval();
+        double lossSum = 0;
+        long correct = 0;
+        using var noGrad = torch.no_grad();
+        for (int start = 0; start < data.Val.Count; start += options.BatchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var batch = data.Val.Skip(start).Take(options.BatchSize).ToArray();
+            // Pretraining validates each sample on a fixed region, so the figure is comparable across epochs.
+            var aug = batch.Select(i => Augmentation.None with { RegionPick = i }).ToArray();
+            var (x, y) = LoadBatch(data, batch, aug, net, 0, 0, options.LoaderThreads, device);
+            var logits = model.forward(x);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
+            correct += logits.argmax(1).eq(y).sum().item<long>();
+        }
+        return (lossSum / data.Val.Count, (double)correct / data.Val.Count);
+    }
+
+    /// <summary>
+    /// Splits sample indices into training and validation by group (subject or family): a group is never on both sides.
+    /// Deterministic for a seed.
+    /// </summary>
+    public static (int[] Train, int[] Val) SplitByGroup(IRegionSamples samples, IReadOnlyList<int> indices, double valFraction, int seed)
+    {
+        var groups = indices.Select(samples.Group).Distinct().Order(StringComparer.Ordinal).ToList();
+        var val = new HashSet<string>(groups.Where(g => (StableHash.Of(seed, g) % 10_000) / 10_000.0 < valFraction), StringComparer.Ordinal);
+        return (indices.Where(i => !val.Contains(samples.Group(i))).ToArray(), indices.Where(i => val.Contains(samples.Group(i))).ToArray());
+    }
+
+    /// <summary>Writes a curve as CSV (<c>epoch,train_loss,train_acc,val_loss,val_acc,seconds</c>).</summary>
+    public static void WriteCurve(string path, IReadOnlyList<EpochStats> curve) =>
+        Csv.Write(path, ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"],
+            curve.Select(e => (IReadOnlyList<string>)[e.Epoch.ToString(CultureInfo.InvariantCulture), F(e.TrainLoss), F(e.TrainAccuracy), F(e.ValLoss), F(e.ValAccuracy), F(e.Seconds)]));
+
+    private static string F(double v) => double.IsFinite(v) ? Csv.Format(v) : "";
+}

@@ -1,0 +1,92 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Models;
+
+/// <summary>How a region net is trained (fine-tuning and pretraining alike).</summary>
+public sealed record TrainingOptions
+{
+    /// <summary>Maximum epochs.</summary>
+    [JsonPropertyName("epochs")] public int Epochs { get; init; } = 12;
+    /// <summary>Mini-batch size.</summary>
+    [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 32;
+    /// <summary>Peak learning rate of AdamW (cosine decay over <see cref="Epochs"/>).</summary>
+    [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 3e-3;
+    /// <summary>Learning rate of pretrained (backbone) layers relative to <see cref="LearningRate"/> when fine-tuning.</summary>
+    [JsonPropertyName("backbone_lr_factor")] public double BackboneLrFactor { get; init; } = 0.3;
+    /// <summary>Decoupled weight decay.</summary>
+    [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 5e-4;
+    /// <summary>Stop after this many epochs without a lower validation loss (0 = never).</summary>
+    [JsonPropertyName("patience")] public int Patience { get; init; } = 4;
+    /// <summary>Seed for weight initialisation, sampling order and augmentation.</summary>
+    [JsonPropertyName("seed")] public int Seed { get; init; } = 1;
+    /// <summary>Draw each class equally often per epoch (rare syndromes weigh as much as frequent ones).</summary>
+    [JsonPropertyName("balanced_sampling")] public bool BalancedSampling { get; init; } = true;
+    /// <summary>Random horizontal flips that swap left/right regions (anatomy-aware).</summary>
+    [JsonPropertyName("flip")] public bool Flip { get; init; } = true;
+    /// <summary>Random translation of up to this many pixels.</summary>
+    [JsonPropertyName("shift_pixels")] public int ShiftPixels { get; init; } = 3;
+    /// <summary>Random brightness/contrast jitter amplitude (0 = off).</summary>
+    [JsonPropertyName("color_jitter")] public double ColorJitter { get; init; } = 0.1;
+    /// <summary>Fraction of training subjects held out for validation when the data has no <c>val</c> split.</summary>
+    [JsonPropertyName("val_fraction")] public double ValFraction { get; init; } = 0.15;
+    /// <summary>Number of early stages kept frozen when fine-tuning a pretrained backbone (0 = train all).</summary>
+    [JsonPropertyName("freeze_stages")] public int FreezeStages { get; init; }
+    /// <summary>Torch threads (0 = libtorch's default); results are deterministic for a given thread count.</summary>
+    [JsonPropertyName("threads")] public int Threads { get; init; }
+    /// <summary>Threads decoding images from disk.</summary>
+    [JsonPropertyName("loader_threads")] public int LoaderThreads { get; init; } = 2;
+
+    /// <summary>Throws a <see cref="GestaltLabException"/> naming the bad field.</summary>
+    public TrainingOptions Validate(string source = "training options")
+    {
+        if (Epochs < 1) throw new GestaltLabException($"{source}: epochs must be ≥ 1");
+        if (BatchSize < 2) throw new GestaltLabException($"{source}: batch_size must be ≥ 2 (batch norm)");
+        if (!(LearningRate > 0)) throw new GestaltLabException($"{source}: learning_rate must be > 0");
+        if (ValFraction is < 0 or >= 1) throw new GestaltLabException($"{source}: val_fraction must be in [0, 1)");
+        return this;
+    }
+}
+
+/// <summary>Everything <c>gestaltlab train</c> needs to know: the net, the training and which regions (the run's <c>config.json</c>).</summary>
+public sealed record TrainConfig
+{
+    /// <summary>Region net architecture.</summary>
+    [JsonPropertyName("net")] public RegionNetConfig Net { get; init; } = new();
+    /// <summary>Training settings.</summary>
+    [JsonPropertyName("training")] public TrainingOptions Training { get; init; } = new();
+    /// <summary>Regions to train (null = every region of the data).</summary>
+    [JsonPropertyName("regions")] public IReadOnlyList<string>? Regions { get; init; }
+    /// <summary>Flip test-time augmentation in the ensemble.</summary>
+    [JsonPropertyName("tta_flip")] public bool TtaFlip { get; init; } = true;
+
+    /// <summary>The settings the demo uses: small, fast nets that fine-tune all regions on 2 cores in a few minutes.</summary>
+    public static TrainConfig Demo { get; } = new()
+    {
+        Net = new RegionNetConfig { InputSize = 64, Width = 16, Stages = 4, ConvsPerStage = 1 },
+        Training = new TrainingOptions { Epochs = 8, BatchSize = 32, LearningRate = 3e-3, Patience = 3 },
+    };
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>The config as JSON.</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    /// <summary>Reads a config file (any field may be omitted: defaults apply).</summary>
+    public static TrainConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new GestaltLabException($"{path}: config file not found");
+        try
+        {
+            var c = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), Json) ?? throw new GestaltLabException($"{path}: empty config");
+            c.Net.Validate(path);
+            c.Training.Validate(path);
+            return c;
+        }
+        catch (JsonException e)
+        {
+            throw new GestaltLabException($"{path}: invalid training config ({e.Message})", "compare it with the config.json of a run directory");
+        }
+    }
+}

@@ -1,0 +1,215 @@
+using System.Collections.Concurrent;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Faces;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Regions;
+
+/// <summary>Settings of <see cref="FaceDatasetAligner.Run"/>.</summary>
+public sealed record AlignDatasetOptions
+{
+    /// <summary>Worker threads (0 = all cores).</summary>
+    public int Threads { get; init; }
+    /// <summary>Use the dataset's ground-truth <c>landmarks.csv</c> (synthetic data) instead of detecting and landmarking.</summary>
+    public bool UseGroundTruthLandmarks { get; init; }
+    /// <summary>Write region crops (<c>regions/NAME/…png</c>).</summary>
+    public bool WriteRegions { get; init; } = true;
+    /// <summary>Write an overlay per photo (<c>overlays/…png</c>: landmarks and region squares on the aligned face).</summary>
+    public bool WriteOverlays { get; init; }
+    /// <summary>Replace the contents of a non-empty output folder.</summary>
+    public bool Force { get; init; }
+}
+
+/// <summary>What <see cref="FaceDatasetAligner.Run"/> did.</summary>
+/// <param name="Images">Photos listed.</param>
+/// <param name="Aligned">Photos with a face (ok, multiple_faces or low_quality), written out.</param>
+/// <param name="StatusCounts">Photos per QC status (CSV names).</param>
+/// <param name="Skipped">Photos skipped (unreadable or no face), with the reason.</param>
+/// <param name="Seconds">Wall time.</param>
+public sealed record AlignDatasetSummary(int Images, int Aligned, IReadOnlyDictionary<string, int> StatusCounts,
+    IReadOnlyList<(string Image, string Problem)> Skipped, double Seconds);
+
+/// <summary>
+/// Aligns a whole dataset folder: for every photo of <c>DIR/manifest.csv</c> (column <c>image</c>, relative to DIR; or
+/// every image file under DIR when there is no manifest) it writes the aligned face, the region crops and a QC row.
+/// Output: <c>aligned/…png</c>, <c>regions/NAME/…png</c>, <c>qc.csv</c>, <c>landmarks.csv</c> (photo pixels),
+/// <c>manifest.csv</c> (the input manifest's rows for photos with a face, <c>image</c> now the aligned face, the original in
+/// <c>source_image</c>), <c>regions.json</c> and <c>run.json</c>. Bad photos are reported and skipped, never fatal.
+/// </summary>
+public static class FaceDatasetAligner
+{
+    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"];
+
+    /// <summary>Runs the job; progress stage <c>align</c>.</summary>
+    /// <exception cref="GestaltLabException">The input folder or manifest is missing or malformed, or the output folder is not empty without <see cref="AlignDatasetOptions.Force"/>.</exception>
+    public static AlignDatasetSummary Run(string dataDir, string outDir, FacePipeline pipeline, AlignDatasetOptions? options = null,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new AlignDatasetOptions();
+        var started = DateTime.UtcNow;
+        if (!Directory.Exists(dataDir)) throw new GestaltLabException($"{dataDir}: data folder not found", "pass the folder written by `gestaltlab generate` or one holding your photos");
+        string dataFull = Path.GetFullPath(dataDir), outFull = Path.GetFullPath(outDir);
+        if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
+            throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
+        if (Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any())
+        {
+            if (!options.Force) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
+            foreach (var sub in new[] { "aligned", "regions", "overlays" })
+                if (Directory.Exists(Path.Combine(outFull, sub))) Directory.Delete(Path.Combine(outFull, sub), true);
+        }
+        Directory.CreateDirectory(outFull);
+
+        // The photo list and the manifest rows to carry over.
+        string manifestPath = Path.Combine(dataFull, "manifest.csv");
+        Csv.Table? manifest = File.Exists(manifestPath) ? Csv.Read(manifestPath) : null;
+        List<string> images;
+        if (manifest is not null)
+        {
+            int col = manifest.Column("image");
+            images = manifest.Rows.Select(r => r[col]).ToList();
+        }
+        else
+        {
+            images = Directory.EnumerateFiles(dataFull, "*", SearchOption.AllDirectories)
+                .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+                .Where(f => !Path.GetFullPath(f).StartsWith(outFull + Path.DirectorySeparatorChar, StringComparison.Ordinal))
+                .Select(f => Path.GetRelativePath(dataFull, f).Replace('\\', '/'))
+                .Order(StringComparer.Ordinal).ToList();
+        }
+        if (images.Count == 0) throw new GestaltLabException($"{dataDir}: no photos found", "add photos or a manifest.csv with an 'image' column");
+
+        Dictionary<string, FaceLandmarks>? truth = null;
+        if (options.UseGroundTruthLandmarks)
+        {
+            string lmPath = Path.Combine(dataFull, "landmarks.csv");
+            if (!File.Exists(lmPath)) throw new GestaltLabException($"{lmPath}: no ground-truth landmarks", "drop --ground-truth to detect faces instead");
+            truth = ReadLandmarks(lmPath);
+        }
+
+        var rows = new (FaceResult Result, string Out)[images.Count];
+        long done = 0;
+        progress?.Report(new ProgressUpdate("align", 0, images.Count));
+        var po = new ParallelOptions { MaxDegreeOfParallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
+        Parallel.For(0, images.Count, po, i =>
+        {
+            string rel = images[i];
+            string path = Path.Combine(dataFull, rel);
+            FaceResult r;
+            if (truth is not null)
+            {
+                if (!truth.TryGetValue(rel, out var lm))
+                    r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = "no row in landmarks.csv" };
+                else
+                {
+                    try
+                    {
+                        r = pipeline.FromLandmarks(ImageLoader.Load(path, pipeline.Options.MaxPixels), lm, rel);
+                    }
+                    catch (GestaltLabException e)
+                    {
+                        r = new FaceResult { Source = rel, Status = FaceStatus.Unreadable, Problem = e.Message.Split('\n')[0] };
+                    }
+                }
+            }
+            else
+            {
+                r = pipeline.Process(path) with { Source = rel };
+            }
+            string outRel = Path.ChangeExtension(rel, ".png");
+            if (r.HasFace)
+            {
+                r.Aligned!.Image.SavePng(Path.Combine(outFull, "aligned", outRel));
+                if (options.WriteRegions)
+                    foreach (var (name, crop) in r.Regions) crop.Image.SavePng(Path.Combine(outFull, "regions", name, outRel));
+                if (options.WriteOverlays) RegionOverlay.Draw(r, pipeline.Cropper)?.SavePng(Path.Combine(outFull, "overlays", outRel));
+            }
+            // Keep only what the tables need, not the pixels.
+            rows[i] = (r with { Aligned = r.Aligned is null ? null : r.Aligned with { Image = Placeholder }, Regions = new Dictionary<string, RegionCrop>() }, outRel);
+            long d = Interlocked.Increment(ref done);
+            progress?.Report(new ProgressUpdate("align", d, images.Count));
+        });
+
+        WriteQc(Path.Combine(outFull, "qc.csv"), rows.Select(r => r.Result).ToList());
+        WriteLandmarks(Path.Combine(outFull, "landmarks.csv"), rows.Where(r => r.Result.Landmarks is not null).Select(r => (r.Result.Source, r.Result.Landmarks!)).ToList());
+        if (manifest is not null)
+        {
+            int col = manifest.Column("image");
+            var header = manifest.Header.Concat(["source_image", "status"]).ToList();
+            var outRows = new List<IReadOnlyList<string>>();
+            for (int i = 0; i < images.Count; i++)
+            {
+                if (!rows[i].Result.HasFace) continue;
+                var row = manifest.Rows[i].ToArray();
+                row[col] = "aligned/" + rows[i].Out;
+                outRows.Add([.. row, images[i], rows[i].Result.Status.ToCsv()]);
+            }
+            Csv.Write(Path.Combine(outFull, "manifest.csv"), header, outRows);
+        }
+        AtomicFile.WriteAllText(Path.Combine(outFull, "regions.json"), pipeline.Regions.ToJson());
+        new RunManifest
+        {
+            Command = "gestaltlab align",
+            Seed = 0,
+            Config = new JsonObject
+            {
+                ["data"] = dataFull,
+                ["aligned_size"] = pipeline.Aligner.Size,
+                ["regions"] = pipeline.Regions.Source,
+                ["detector"] = truth is null ? pipeline.Detector.Name : "ground-truth landmarks",
+                ["landmark_model"] = pipeline.Predictor.Source,
+                ["threads"] = po.MaxDegreeOfParallelism,
+            },
+            DataHash = RunManifest.ComputeDataHash(dataFull),
+        }.Save(outFull);
+
+        var counts = rows.GroupBy(r => r.Result.Status.ToCsv()).ToDictionary(g => g.Key, g => g.Count());
+        var skipped = rows.Where(r => !r.Result.HasFace).Select(r => (r.Result.Source, r.Result.Problem ?? r.Result.Status.ToCsv())).ToList();
+        return new AlignDatasetSummary(images.Count, images.Count - skipped.Count, counts, skipped, (DateTime.UtcNow - started).TotalSeconds);
+    }
+
+    private static readonly RgbImage Placeholder = new(1, 1);
+
+    /// <summary>The QC table columns.</summary>
+    public static readonly string[] QcColumns = ["image", "status", "confidence", "faces", "left", "top", "right", "bottom", "fit_error", "problem"];
+
+    /// <summary>Writes QC rows: image, status, landmark confidence, faces found, box, alignment fit error (aligned px), problem.</summary>
+    public static void WriteQc(string path, IReadOnlyList<FaceResult> results)
+    {
+        static string F(double v) => double.IsNaN(v) ? "" : v.ToString("0.####", CultureInfo.InvariantCulture);
+        Csv.Write(path, QcColumns, results.Select(r => (IReadOnlyList<string>)
+        [
+            r.Source, r.Status.ToCsv(), F(r.Confidence), r.Detections.Count.ToString(CultureInfo.InvariantCulture),
+            r.Box?.Left.ToString(CultureInfo.InvariantCulture) ?? "", r.Box?.Top.ToString(CultureInfo.InvariantCulture) ?? "",
+            r.Box?.Right.ToString(CultureInfo.InvariantCulture) ?? "", r.Box?.Bottom.ToString(CultureInfo.InvariantCulture) ?? "",
+            F(r.Aligned?.FitError ?? double.NaN), r.Problem ?? "",
+        ]));
+    }
+
+    /// <summary>Writes <c>image,x0,y0,…,x67,y67</c>.</summary>
+    public static void WriteLandmarks(string path, IReadOnlyList<(string Image, FaceLandmarks Landmarks)> rows)
+    {
+        var header = new List<string> { "image" };
+        for (int j = 0; j < 68; j++) { header.Add($"x{j}"); header.Add($"y{j}"); }
+        Csv.Write(path, header, rows.Select(r => (IReadOnlyList<string>)[r.Image, .. r.Landmarks.ToInterleaved().Select(v => v.ToString("R", CultureInfo.InvariantCulture))]));
+    }
+
+    /// <summary>Reads <c>image,x0,y0,…,x67,y67</c> (the synthetic generator's ground truth, or this toolkit's output).</summary>
+    public static Dictionary<string, FaceLandmarks> ReadLandmarks(string path)
+    {
+        var t = Csv.Read(path);
+        int img = t.Column("image");
+        var cols = Enumerable.Range(0, 68).SelectMany(j => new[] { t.Column($"x{j}"), t.Column($"y{j}") }).ToArray();
+        var d = new Dictionary<string, FaceLandmarks>(StringComparer.Ordinal);
+        for (int r = 0; r < t.Rows.Count; r++)
+        {
+            var xy = new float[136];
+            for (int k = 0; k < 136; k++)
+                if (!float.TryParse(t.Rows[r][cols[k]], NumberStyles.Float, CultureInfo.InvariantCulture, out xy[k]))
+                    throw new GestaltLabException($"{path}: row {r + 1}, column {t.Header[cols[k]]}: '{t.Rows[r][cols[k]]}' is not a number");
+            d[t.Rows[r][img]] = FaceLandmarks.FromInterleaved(xy);
+        }
+        return d;
+    }
+}

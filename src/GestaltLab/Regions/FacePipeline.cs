@@ -1,0 +1,150 @@
+using GestaltLab.Data;
+using GestaltLab.Faces;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Regions;
+
+/// <summary>
+/// DeepGestalt's first half in one call: photo → face detection → 68 dlib landmarks → alignment to the canonical
+/// template → region crops, with quality control. Thread-safe: one pipeline (and its shared ~70 MB landmark model) serves
+/// all threads. Bad photos never throw: they come back with status <see cref="FaceStatus.Unreadable"/> and the reason.
+/// </summary>
+/// <example>
+/// <code>
+/// using var faces = new FacePipeline();
+/// var r = faces.Process("photo.jpg");
+/// if (r.HasFace) { float[] nose = r.RegionTensor("nose"); }   // CHW RGB in [0,1], 96×96 by default
+/// </code>
+/// </example>
+public sealed class FacePipeline : IDisposable
+{
+    private readonly bool _ownsDetector;
+    private IFaceDetector? _detector;
+    private readonly object _detectorGate = new();
+
+    /// <summary>A pipeline; the landmark model is loaded now (once per process), the detector on first use.</summary>
+    /// <exception cref="GestaltLabException">The landmark model is missing or invalid.</exception>
+    public FacePipeline(FacePipelineOptions? options = null)
+    {
+        Options = options ?? new FacePipelineOptions();
+        Predictor = ShapePredictor.LoadShared(Options.ModelPath);
+        if (Predictor.LandmarkCount != 68)
+            throw new GestaltLabException($"{Predictor.Source}: the model predicts {Predictor.LandmarkCount} landmarks; alignment and regions need the 68-point model");
+        Aligner = new FaceAligner(Options.AlignedSize, Options.Template);
+        Cropper = new RegionCropper(Options.Regions, Aligner.Template);
+        _detector = Options.Detector;
+        _ownsDetector = Options.Detector is null;
+    }
+
+    /// <summary>The settings.</summary>
+    public FacePipelineOptions Options { get; }
+    /// <summary>The shared landmark model.</summary>
+    public ShapePredictor Predictor { get; }
+    /// <summary>The aligner.</summary>
+    public FaceAligner Aligner { get; }
+    /// <summary>The region cropper.</summary>
+    public RegionCropper Cropper { get; }
+    /// <summary>The region set in use.</summary>
+    public RegionSet Regions => Cropper.Regions;
+
+    /// <summary>The detector (created on first use).</summary>
+    public IFaceDetector Detector
+    {
+        get
+        {
+            if (_detector is not null) return _detector;
+            lock (_detectorGate) return _detector ??= new HaarFaceDetector();
+        }
+    }
+
+    /// <summary>Reads a photo and processes it; an unreadable photo gives status <c>unreadable</c> (never throws for bad photos).</summary>
+    public FaceResult Process(string imagePath)
+    {
+        RgbImage image;
+        try
+        {
+            image = ImageLoader.Load(imagePath, Options.MaxPixels);
+        }
+        catch (GestaltLabException e)
+        {
+            return new FaceResult { Source = imagePath, Status = FaceStatus.Unreadable, Problem = e.Message.Split('\n')[0] };
+        }
+        return Process(image, imagePath);
+    }
+
+    /// <summary>Detects faces, chooses one (largest, then most central), landmarks, aligns and crops it.</summary>
+    public FaceResult Process(RgbImage image, string source = "image")
+    {
+        var boxes = Detector.Detect(image);
+        if (boxes.Count == 0)
+            return new FaceResult { Source = source, Status = FaceStatus.NoFace, Problem = $"{Detector.Name} detector found no face", ImageWidth = image.Width, ImageHeight = image.Height };
+        int chosen = FaceSelection.Choose(boxes, image.Width, image.Height);
+        var result = Process(image, boxes[chosen], source);
+        if (boxes.Count > 1 && result.Status is FaceStatus.Ok or FaceStatus.LowQuality)
+            result = result with
+            {
+                Status = FaceStatus.MultipleFaces,
+                Problem = $"{boxes.Count} faces found; used the largest, most central one {boxes[chosen]}" + (result.Problem is null ? "" : "; " + result.Problem),
+            };
+        return result with { Detections = boxes };
+    }
+
+    /// <summary>Processes the face in a given box (dlib convention), skipping detection.</summary>
+    public FaceResult Process(RgbImage image, FaceBox box, string source = "image")
+    {
+        var landmarks = Predictor.Predict(image, box);
+        float confidence = float.NaN;
+        if (Options.ComputeConfidence) confidence = LandmarkConfidence.Estimate(Predictor, image, box, landmarks).Confidence;
+        var r = FromLandmarks(image, landmarks, source) with { Box = box, Confidence = confidence };
+        var problems = new List<string>();
+        if (Math.Min(box.Width, box.Height) < Options.MinFacePixels) problems.Add($"face is small ({box.Width} px < {Options.MinFacePixels} px)");
+        double inside = FaceSelection.FractionInside(box, image);
+        if (inside < Options.MinFractionInside) problems.Add($"face is cut off ({inside:P0} of its box inside the photo)");
+        if (!float.IsNaN(confidence) && confidence < Options.MinConfidence) problems.Add($"landmarks are unstable (confidence {confidence:F2} < {Options.MinConfidence:F2})");
+        return problems.Count == 0 ? r : r with { Status = FaceStatus.LowQuality, Problem = string.Join("; ", problems) };
+    }
+
+    /// <summary>Aligns and crops a face whose landmarks are already known (e.g. synthetic ground truth), skipping detection and landmarking.</summary>
+    public FaceResult FromLandmarks(RgbImage image, FaceLandmarks landmarks, string source = "image")
+    {
+        var aligned = Aligner.Align(image, landmarks);
+        var regions = new Dictionary<string, RegionCrop>(StringComparer.Ordinal);
+        if (Options.CropRegions)
+            foreach (var c in Cropper.Crop(image, aligned)) regions[c.Name] = c;
+        return new FaceResult
+        {
+            Source = source, Status = FaceStatus.Ok, ImageWidth = image.Width, ImageHeight = image.Height,
+            Landmarks = landmarks, Aligned = aligned, Regions = regions,
+        };
+    }
+
+    /// <summary>
+    /// Processes many photos on <paramref name="threads"/> threads (0 = all cores), in input order. Bad photos are
+    /// reported in their result (status <c>unreadable</c>), never thrown.
+    /// </summary>
+    public IReadOnlyList<FaceResult> ProcessMany(IReadOnlyList<string> imagePaths, int threads = 0,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var results = new FaceResult[imagePaths.Count];
+        long done = 0;
+        var po = new ParallelOptions
+        {
+            MaxDegreeOfParallelism = threads > 0 ? threads : Environment.ProcessorCount,
+            CancellationToken = cancellationToken,
+        };
+        progress?.Report(new ProgressUpdate("faces", 0, imagePaths.Count));
+        Parallel.For(0, imagePaths.Count, po, i =>
+        {
+            results[i] = Process(imagePaths[i]);
+            long d = Interlocked.Increment(ref done);
+            progress?.Report(new ProgressUpdate("faces", d, imagePaths.Count));
+        });
+        return results;
+    }
+
+    /// <inheritdoc />
+    public void Dispose()
+    {
+        if (_ownsDetector && _detector is IDisposable d) d.Dispose();
+    }
+}

@@ -1,0 +1,205 @@
+using System.Globalization;
+using System.Numerics;
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Synthetic;
+
+/// <summary>Options of <see cref="SyntheticDataset.Generate"/>.</summary>
+public sealed record GenerateOptions
+{
+    /// <summary>Image size in pixels (square).</summary>
+    public int ImageSize { get; init; } = 256;
+    /// <summary>Replace a non-empty output folder.</summary>
+    public bool Force { get; init; }
+    /// <summary>Rendering threads (default: all cores).</summary>
+    public int Threads { get; init; } = Environment.ProcessorCount;
+}
+
+/// <summary>What <see cref="SyntheticDataset.Generate"/> wrote.</summary>
+/// <param name="Directory">The data folder.</param>
+/// <param name="Images">Photos written.</param>
+/// <param name="Subjects">People.</param>
+/// <param name="Classes">Task classes.</param>
+/// <param name="Oracle">The oracle's top-k on the test split.</param>
+public readonly record struct GenerateResult(string Directory, int Images, int Subjects, int Classes, OracleResult Oracle);
+
+/// <summary>
+/// Writes a synthetic data set: <c>manifest.csv</c>, <c>landmarks.csv</c> (ground truth), <c>traits.csv</c> (per subject),
+/// <c>catalog.json</c> (entries used), <c>oracle.json</c>, <c>dataset.json</c> (preset, seed, scale, counts) and
+/// <c>images/</c>. Photos are PNG, or JPEG when the photo's nuisance includes JPEG compression. Same plan → byte-identical
+/// files, whatever the thread count: each image has its own random stream from (seed, image index).
+/// </summary>
+public static class SyntheticDataset
+{
+    /// <summary>Random-stream ids (the second element of <see cref="SyntheticRandom.For"/>'s path).</summary>
+    internal const long AppearanceStream = 3, ImageStream = 2, NoiseStream = 4;
+
+    /// <summary>
+    /// Generates the preset into <paramref name="outDir"/>, atomically: everything is written into a temporary folder next
+    /// to it, which is renamed at the end. Refuses a non-empty folder unless <see cref="GenerateOptions.Force"/>. The
+    /// <c>specialized</c> preset writes its three tasks into subfolders.
+    /// </summary>
+    public static GenerateResult Generate(string preset, int seed, string outDir, double scale = 1, SyndromeCatalog? catalog = null,
+        GenerateOptions? options = null, NuisanceLevel nuisance = NuisanceLevel.Varied, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        options ??= new GenerateOptions();
+        string target = Path.GetFullPath(outDir);
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !options.Force)
+            throw new GestaltLabException($"{target}: folder is not empty", "pass --force to replace it, or choose another --out");
+        if (File.Exists(target)) throw new GestaltLabException($"{target}: is a file, not a folder");
+        string parent = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(parent);
+        string temp = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        Directory.CreateDirectory(temp);
+        try
+        {
+            GenerateResult result;
+            var parts = DatasetPresets.Parts(preset);
+            if (parts.Count > 0)
+            {
+                var results = new List<GenerateResult>();
+                foreach (var (folder, sub) in parts)
+                {
+                    var plan = DatasetPresets.Plan(sub, seed, scale, catalog, nuisance);
+                    results.Add(WritePlan(plan, Path.Combine(temp, folder), options, progress, cancellationToken));
+                }
+                var index = new JsonObject { ["preset"] = preset, ["seed"] = seed, ["scale"] = scale };
+                var tasks = new JsonObject();
+                for (int i = 0; i < parts.Count; i++) tasks[parts[i].Folder] = OracleJson(results[i].Oracle, parts[i].Preset);
+                index["tasks"] = tasks;
+                AtomicFile.WriteAllText(Path.Combine(temp, "oracle.json"), index.ToJsonString(new() { WriteIndented = true }) + "\n");
+                result = new GenerateResult(target, results.Sum(r => r.Images), results.Sum(r => r.Subjects), results.Sum(r => r.Classes), results[0].Oracle);
+            }
+            else
+            {
+                var plan = DatasetPresets.Plan(preset, seed, scale, catalog, nuisance);
+                result = WritePlan(plan, temp, options, progress, cancellationToken);
+            }
+            if (Directory.Exists(target))
+            {
+                string old = Path.Combine(parent, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.old");
+                Directory.Move(target, old);
+                Directory.Move(temp, target);
+                Directory.Delete(old, true);
+            }
+            else Directory.Move(temp, target);
+            return result with { Directory = target };
+        }
+        catch
+        {
+            try { Directory.Delete(temp, true); } catch (IOException) { }
+            throw;
+        }
+    }
+
+    /// <summary>The oracle's top-k for a preset from trait vectors alone (no rendering: seconds even for gestalt216).</summary>
+    public static OracleResult OracleOnly(string preset, int seed, double scale = 1, SyndromeCatalog? catalog = null, CancellationToken cancellationToken = default) =>
+        DatasetPresets.Plan(preset, seed, scale, catalog).EvaluateOracle(cancellationToken);
+
+    /// <summary>Renders one photo of a planned subject in memory (photo numbers start at 1), e.g. for a notebook.</summary>
+    public static RenderedPhoto RenderPhoto(DatasetPlan plan, SyntheticSubject subject, int photo, int imageSize = 256)
+    {
+        int imageIndex = plan.Subjects.TakeWhile(s => s.Index != subject.Index).Sum(s => s.Photos) + photo - 1;
+        using var r = new FaceRenderer(imageSize);
+        return Render(r, plan, subject, imageIndex);
+    }
+
+    private static RenderedPhoto Render(FaceRenderer renderer, DatasetPlan plan, SyntheticSubject s, int imageIndex)
+    {
+        var app = SubjectAppearance.Draw(SyntheticRandom.For(plan.Seed, AppearanceStream, s.Index), s.SkinTone);
+        var nuisance = PhotoNuisance.Draw(SyntheticRandom.For(plan.Seed, ImageStream, imageIndex), plan.Nuisance, app.HairStyle);
+        var shift = TraitSpace.CovariateShift(s.Sex, s.AgeBand);
+        return renderer.Render(s.Traits, shift, app, nuisance, StableHash.Of(plan.Seed, NoiseStream, imageIndex));
+    }
+
+    /// <summary>Writes a planned data set into <paramref name="dir"/> (no atomic rename; <see cref="Generate"/> wraps it).</summary>
+    public static GenerateResult WritePlan(DatasetPlan plan, string dir, GenerateOptions options, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(Path.Combine(dir, "images"));
+        var jobs = new List<(SyntheticSubject Subject, int Photo)>(plan.ImageCount);
+        foreach (var s in plan.Subjects)
+            for (int k = 1; k <= s.Photos; k++) jobs.Add((s, k));
+        var names = new string[jobs.Count];
+        var landmarks = new Vector2[jobs.Count][];
+        long done = 0;
+        string stage = $"render {plan.Preset}";
+        progress?.Report(new ProgressUpdate(stage, 0, jobs.Count));
+        Parallel.For(0, jobs.Count,
+            new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads), CancellationToken = cancellationToken },
+            () => new FaceRenderer(options.ImageSize),
+            (i, _, renderer) =>
+            {
+                var (s, k) = jobs[i];
+                var photo = Render(renderer, plan, s, i);
+                string name = $"images/{s.Id}_{k}{photo.Extension}";
+                File.WriteAllBytes(Path.Combine(dir, name), photo.Encoded);
+                names[i] = name;
+                landmarks[i] = photo.Landmarks;
+                long d = Interlocked.Increment(ref done);
+                if (d % 64 == 0 || d == jobs.Count) progress?.Report(new ProgressUpdate(stage, d, jobs.Count));
+                return renderer;
+            },
+            r => r.Dispose());
+        cancellationToken.ThrowIfCancellationRequested();
+
+        bool sourceColumn = plan.Subjects.Any(s => s.Label != s.SyndromeId);
+        var rows = new List<ManifestRow>(jobs.Count);
+        var table = new LandmarkTable(68);
+        for (int i = 0; i < jobs.Count; i++)
+        {
+            var s = jobs[i].Subject;
+            rows.Add(new ManifestRow
+            {
+                Image = names[i], Subject = s.Id, Syndrome = s.Label, Gene = s.Gene, Split = s.Split, Sex = s.Sex, AgeBand = s.AgeBand,
+                SkinTone = TraitSpace.SkinTones[s.SkinTone],
+                Extra = sourceColumn ? new Dictionary<string, string> { ["source_syndrome"] = s.SyndromeId } : ManifestRow.EmptyExtra,
+            });
+            table.Set(names[i], landmarks[i]);
+        }
+        var manifest = new Manifest(dir, rows);
+        Splits.EnsureNoLeaks(manifest);
+        manifest.Save(Path.Combine(dir, Manifest.FileName));
+        table.Save(Path.Combine(dir, LandmarkTable.FileName));
+        WriteTraits(plan, Path.Combine(dir, "traits.csv"));
+        plan.Catalog.Save(Path.Combine(dir, "catalog.json"));
+        var oracle = plan.EvaluateOracle(cancellationToken);
+        AtomicFile.WriteAllText(Path.Combine(dir, "oracle.json"), OracleJson(oracle, plan.Preset).ToJsonString(new() { WriteIndented = true }) + "\n");
+        var info = new JsonObject
+        {
+            ["generator"] = "gestaltlab generate",
+            ["preset"] = plan.Preset, ["seed"] = plan.Seed, ["scale"] = plan.Scale, ["nuisance"] = plan.Nuisance.ToString().ToLowerInvariant(),
+            ["image_size"] = options.ImageSize, ["images"] = jobs.Count, ["subjects"] = plan.Subjects.Count, ["classes"] = plan.Classes.Count,
+            ["catalog"] = plan.Catalog.Name,
+            ["splits"] = new JsonObject(SplitNames.All.Select(sp => KeyValuePair.Create(sp, (JsonNode?)rows.Count(r => r.Split == sp)))),
+            ["note"] = SyndromeCatalog.Disclaimer,
+        };
+        AtomicFile.WriteAllText(Path.Combine(dir, "dataset.json"), info.ToJsonString(new() { WriteIndented = true }) + "\n");
+        return new GenerateResult(dir, jobs.Count, plan.Subjects.Count, plan.Classes.Count, oracle);
+    }
+
+    private static JsonObject OracleJson(OracleResult o, string preset) => new()
+    {
+        ["top1"] = Math.Round(o.Top1, 4), ["top5"] = Math.Round(o.Top5, 4), ["top10"] = Math.Round(o.Top10, 4), ["n_test"] = o.NTest,
+        ["preset"] = preset,
+        ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator); the ceiling for image models.",
+    };
+
+    /// <summary>Writes <c>traits.csv</c>: one row per subject with labels, covariates, severity and the trait z-scores.</summary>
+    public static void WriteTraits(DatasetPlan plan, string path)
+    {
+        var header = new List<string> { "subject", "syndrome", "source_syndrome", "gene", "split", "sex", "age_band", "skin_tone", "photos", "severity" };
+        header.AddRange(TraitSpace.Traits.Select(t => t.Name));
+        Csv.Write(path, header, plan.Subjects.Select(s =>
+        {
+            var row = new List<string>(header.Count)
+            {
+                s.Id, s.Label, s.SyndromeId, s.Gene, s.Split, s.Sex, s.AgeBand, TraitSpace.SkinTones[s.SkinTone],
+                s.Photos.ToString(CultureInfo.InvariantCulture), Csv.Format(s.Severity, 4),
+            };
+            row.AddRange(s.Traits.Select(v => Csv.Format(v, 4)));
+            return (IReadOnlyList<string>)row;
+        }));
+    }
+}

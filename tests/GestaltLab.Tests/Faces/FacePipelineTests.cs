@@ -1,0 +1,105 @@
+using System.Numerics;
+using GestaltLab.Data;
+using GestaltLab.Faces;
+using GestaltLab.Regions;
+
+namespace GestaltLab.Tests.Faces;
+
+public class FacePipelineTests
+{
+    [Fact]
+    public void AstronautGivesOneConfidentAlignedFaceWithAllRegions()
+    {
+        var r = FacesFixture.Pipeline.Process(FacesFixture.Astronaut);
+        Assert.Equal(FaceStatus.Ok, r.Status);
+        Assert.NotNull(r.Box);
+        Assert.InRange(r.Confidence, 0.6f, 1f);
+        Assert.Equal(7, r.Regions.Count);
+        Assert.Equal(RegionSet.Default.Names, r.Regions.Keys.ToList());
+        foreach (var crop in r.Regions.Values) Assert.Equal(96, crop.Size);
+
+        // The landmarks on the Haar box agree with dlib's own landmarks on its HOG box (same face, different box).
+        var hog = FacesFixture.ReferenceLandmarks().First(x => x.Image == "astronaut.png" && x.Kind == "hog").Landmarks;
+        double err = r.Landmarks!.MeanDistance(hog) / hog.InterOcular;
+        Assert.True(err < 0.05, $"Haar-box landmarks differ from HOG-box landmarks by {err:P1} of the inter-ocular distance");
+
+        // Aligned: the eyes land on the template's eyes.
+        var a = r.Aligned!;
+        var t = FaceTemplate.Default.Points;
+        Assert.True(Vector2.Distance(a.Landmarks[36] / a.Size, t[36]) < 0.03);
+        Assert.True(Vector2.Distance(a.Landmarks[45] / a.Size, t[45]) < 0.03);
+        Assert.True(a.FitError < 0.03 * a.Size);
+        // The carried landmarks are the photo landmarks mapped through the transform.
+        Assert.True(Vector2.Distance(a.ToAligned.Apply(r.Landmarks[30]), a.Landmarks[30]) < 1e-3);
+    }
+
+    [Fact]
+    public void RegionTensorsAreChwInUnitRange()
+    {
+        var r = FacesFixture.Pipeline.Process(FacesFixture.Astronaut);
+        var rgb = r.RegionTensor("nose");
+        var gray = r.RegionTensor("nose", gray: true);
+        Assert.Equal(3 * 96 * 96, rgb.Length);
+        Assert.Equal(96 * 96, gray.Length);
+        Assert.All(rgb, v => Assert.InRange(v, 0f, 1f));
+        Assert.True(rgb.Average() > 0.2, "a nose crop of a lit face is not dark");
+        var crop = r.Regions["nose"].Image;
+        Assert.Equal(crop.Pixels[3] / 255f, rgb[1], 6); // R of pixel (1,0)
+        Assert.Equal(crop.Pixels[4] / 255f, rgb[96 * 96 + 1], 6); // G plane
+    }
+
+    [Fact]
+    public void NoFaceAndUnreadablePhotosAreReportedNotThrown()
+    {
+        var blank = new RgbImage(200, 200);
+        var r = FacesFixture.Pipeline.Process(blank, "blank");
+        Assert.Equal(FaceStatus.NoFace, r.Status);
+        Assert.False(r.HasFace);
+        Assert.Empty(r.Regions);
+
+        string dir = FacesFixture.TempDir();
+        string bad = Path.Combine(dir, "notes.jpg");
+        File.WriteAllText(bad, "this is not a photo");
+        var u = FacesFixture.Pipeline.Process(bad);
+        Assert.Equal(FaceStatus.Unreadable, u.Status);
+        Assert.Contains("notes.jpg", u.Problem);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
+    public void TwoFacesAreFlaggedAndTheLargerIsUsed()
+    {
+        var astro = ImageLoader.Load(FacesFixture.Astronaut);
+        // A canvas with the astronaut twice: full size on the left, half size on the right.
+        var canvas = new RgbImage(800, 512);
+        Blit(astro, canvas, 0, 0, 1);
+        Blit(astro, canvas, 540, 100, 2);
+        var r = FacesFixture.Pipeline.Process(canvas, "two");
+        Assert.Equal(FaceStatus.MultipleFaces, r.Status);
+        Assert.True(r.Detections.Count >= 2);
+        Assert.True(r.Box!.Value.CenterX < 400, "the larger face (left) is chosen");
+        Assert.Contains("faces found", r.Problem);
+    }
+
+    [Fact]
+    public void BoxOffTheFaceIsLowQuality()
+    {
+        var astro = ImageLoader.Load(FacesFixture.Astronaut);
+        var r = FacesFixture.Pipeline.Process(astro, new FaceBox(300, 330, 420, 450), "astronaut shoulder");
+        Assert.Equal(FaceStatus.LowQuality, r.Status);
+        var good = FacesFixture.Pipeline.Process(astro, FacesFixture.ReferenceLandmarks().First(x => x.Kind == "hog").Box, "astronaut");
+        Assert.Equal(FaceStatus.Ok, good.Status);
+        Assert.True(good.Confidence > r.Confidence);
+    }
+
+    private static void Blit(RgbImage src, RgbImage dst, int ox, int oy, int step)
+    {
+        for (int y = 0; y < src.Height / step; y++)
+            for (int x = 0; x < src.Width / step; x++)
+            {
+                int dx = ox + x, dy = oy + y;
+                if (dx >= dst.Width || dy >= dst.Height) continue;
+                Array.Copy(src.Pixels, ((y * step) * src.Width + x * step) * 3, dst.Pixels, (dy * dst.Width + dx) * 3, 3);
+            }
+    }
+}

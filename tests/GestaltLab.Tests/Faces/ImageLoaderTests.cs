@@ -1,0 +1,265 @@
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+using OpenCvSharp;
+using SkiaSharp;
+
+namespace GestaltLab.Tests.Faces;
+
+/// <summary>Photos as users have them; every odd file is made here, in the test.</summary>
+public sealed class ImageLoaderTests : IDisposable
+{
+    private readonly string _dir = FacesFixture.TempDir();
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private string Write(string name, byte[] bytes)
+    {
+        string p = Path.Combine(_dir, name);
+        File.WriteAllBytes(p, bytes);
+        return p;
+    }
+
+    /// <summary>40×20: left half red, right half blue.</summary>
+    private static RgbImage Halves()
+    {
+        var img = new RgbImage(40, 20);
+        for (int y = 0; y < 20; y++)
+            for (int x = 0; x < 40; x++)
+            {
+                int o = (y * 40 + x) * 3;
+                if (x < 20) img.Pixels[o] = 220; else img.Pixels[o + 2] = 220;
+            }
+        return img;
+    }
+
+    private static byte[] SkiaEncode(RgbImage img, SKEncodedImageFormat format, int quality = 95)
+    {
+        using var bmp = img.ToSKBitmap();
+        using var data = bmp.Encode(format, quality);
+        return data.ToArray();
+    }
+
+    private static void AssertHalves(RgbImage img, int tolerance)
+    {
+        Assert.Equal(40, img.Width);
+        Assert.Equal(20, img.Height);
+        var left = img.Pixels.AsSpan((10 * 40 + 5) * 3, 3).ToArray();
+        var right = img.Pixels.AsSpan((10 * 40 + 35) * 3, 3).ToArray();
+        Assert.InRange(left[0], 220 - tolerance, 255);
+        Assert.InRange(left[2], 0, tolerance);
+        Assert.InRange(right[2], 220 - tolerance, 255);
+        Assert.InRange(right[0], 0, tolerance);
+    }
+
+    [Fact]
+    public void JpegPngWebPAndBmpDecodeToTheSamePixels()
+    {
+        var img = Halves();
+        AssertHalves(ImageLoader.Load(Write("a.png", SkiaEncode(img, SKEncodedImageFormat.Png))), 0);
+        AssertHalves(ImageLoader.Load(Write("a.jpg", SkiaEncode(img, SKEncodedImageFormat.Jpeg))), 30);
+        AssertHalves(ImageLoader.Load(Write("a.webp", SkiaEncode(img, SKEncodedImageFormat.Webp, 100))), 30);
+        using var mat = img.ToMat();
+        Cv2.ImEncode(".bmp", mat, out byte[] bmp);
+        Assert.Equal((byte)'B', bmp[0]);
+        var fromBmp = ImageLoader.Load(Write("a.bmp", bmp));
+        AssertHalves(fromBmp, 0);
+        Assert.Equal(img.Pixels, fromBmp.Pixels); // BMP is lossless, and RGB/BGR order is right
+        // The extension does not matter, the content does.
+        AssertHalves(ImageLoader.Load(Write("really-a-png.jpg", SkiaEncode(img, SKEncodedImageFormat.Png))), 0);
+    }
+
+    [Fact]
+    public void GrayscalePhotosBecomeEqualChannels()
+    {
+        using var gray = new Mat(16, 24, MatType.CV_8UC1, Scalar.All(77));
+        Cv2.ImEncode(".png", gray, out byte[] png);
+        Cv2.ImEncode(".jpg", gray, out byte[] jpg);
+        foreach (var bytes in new[] { png, jpg })
+        {
+            var img = ImageLoader.Decode(bytes, "gray");
+            Assert.Equal(24, img.Width);
+            Assert.All(Enumerable.Range(0, img.Width * img.Height), i =>
+            {
+                Assert.InRange(img.Pixels[3 * i], 75, 79);
+                Assert.Equal(img.Pixels[3 * i], img.Pixels[3 * i + 1]);
+                Assert.Equal(img.Pixels[3 * i], img.Pixels[3 * i + 2]);
+            });
+            Assert.Equal(img.Pixels[0], img.Intensity(0, 0));
+        }
+    }
+
+    [Fact]
+    public void SixteenBitPngIsReducedTo8Bit()
+    {
+        using var deep = new Mat(10, 10, MatType.CV_16UC3, new Scalar(65535, 32896, 0)); // BGR: blue full, green half
+        Cv2.ImEncode(".png", deep, out byte[] png);
+        Assert.Equal(16, png[24]); // IHDR bit depth
+        var img = ImageLoader.Decode(png, "deep.png");
+        Assert.InRange(img.Pixels[0], 0, 1);      // R
+        Assert.InRange(img.Pixels[1], 126, 130);  // G
+        Assert.InRange(img.Pixels[2], 254, 255);  // B
+    }
+
+    [Fact]
+    public void ExifOrientationIsApplied()
+    {
+        // Stored 40×20 (red left, blue right) with EXIF orientation 6: a viewer rotates it 90° clockwise.
+        var jpeg = SkiaEncode(Halves(), SKEncodedImageFormat.Jpeg, 100);
+        byte[] app1 =
+        [
+            0xFF, 0xE1, 0x00, 0x22, (byte)'E', (byte)'x', (byte)'i', (byte)'f', 0, 0,
+            (byte)'I', (byte)'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, // TIFF header, little-endian, IFD at 8
+            0x01, 0x00,                                               // one entry
+            0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, // Orientation (0x0112), SHORT, 1, value 6
+            0x00, 0x00, 0x00, 0x00,                                   // no next IFD
+        ];
+        var withExif = jpeg.Take(2).Concat(app1).Concat(jpeg.Skip(2)).ToArray();
+        var img = ImageLoader.Decode(withExif, "rotated.jpg");
+        Assert.Equal(20, img.Width);
+        Assert.Equal(40, img.Height);
+        Assert.True(img.Pixels[(5 * 20 + 10) * 3] > 180, "top is the red half after rotation");
+        Assert.True(img.Pixels[(35 * 20 + 10) * 3 + 2] > 180, "bottom is the blue half after rotation");
+
+        var upright = ImageLoader.Decode(jpeg, "upright.jpg");
+        Assert.Equal(40, upright.Width);
+    }
+
+    [Fact]
+    public void CmykJpegIsConverted()
+    {
+        // Adobe CMYK JPEGs store inverted ink values: C'=255, M'=0, Y'=0, K'=255 is pure red.
+        var img = ImageLoader.Decode(HandMadeCmykJpeg(255, 0, 0, 255), "cmyk.jpg");
+        Assert.Equal(8, img.Width);
+        Assert.InRange(img.Pixels[0], 235, 255);
+        Assert.InRange(img.Pixels[1], 0, 20);
+        Assert.InRange(img.Pixels[2], 0, 20);
+    }
+
+    [Fact]
+    public void HugeImageIsRefusedFromItsHeaderBeforeDecoding()
+    {
+        var png = SkiaEncode(new RgbImage(8, 8), SKEncodedImageFormat.Png);
+        // Claim 60000×60000 in IHDR (and fix the chunk's CRC so the header itself is valid).
+        WriteBigEndian(png, 16, 60000);
+        WriteBigEndian(png, 20, 60000);
+        WriteBigEndian(png, 29, Crc32(png.AsSpan(12, 17)));
+        string path = Write("huge.png", png);
+        var e = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(path));
+        Assert.Contains("huge.png", e.Message);
+        Assert.Contains("60000×60000", e.Message);
+        Assert.Contains("above the limit", e.Message);
+
+        var small = SkiaEncode(new RgbImage(100, 100), SKEncodedImageFormat.Png);
+        Assert.Throws<GestaltLabException>(() => ImageLoader.Decode(small, "small.png", maxPixels: 5000));
+        Assert.Equal(100, ImageLoader.Decode(small, "small.png", maxPixels: 10000).Width);
+    }
+
+    [Fact]
+    public void NonImagesAreRejectedByContent()
+    {
+        var e = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("notes.jpg", "patient notes, not a photo"u8.ToArray())));
+        Assert.Contains("notes.jpg", e.Message);
+        Assert.Contains("not a supported image", e.Message);
+        Assert.Contains("patient", e.Message);
+        var pdf = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("scan.png", "%PDF-1.7\n%âãÏÓ"u8.ToArray())));
+        Assert.Contains("not a supported image", pdf.Message);
+        var empty = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("empty.png", [])));
+        Assert.Contains("empty", empty.Message);
+        var missing = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(_dir, "nope.jpg")));
+        Assert.Contains("not found", missing.Message);
+        Assert.NotNull(missing.Fix);
+    }
+
+    [Fact]
+    public void TruncatedFilesAreReportedAsTruncated()
+    {
+        var photo = ImageLoader.Load(FacesFixture.Astronaut);
+        foreach (var (format, name) in new[] { (SKEncodedImageFormat.Jpeg, "cut.jpg"), (SKEncodedImageFormat.Png, "cut.png") })
+        {
+            var bytes = SkiaEncode(photo, format, 90);
+            var cut = bytes.AsSpan(0, bytes.Length * 6 / 10).ToArray();
+            var e = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write(name, cut)));
+            Assert.Contains(name, e.Message);
+            Assert.Contains("truncated", e.Message);
+        }
+        // Cut inside the header.
+        var head = SkiaEncode(photo, SKEncodedImageFormat.Png).AsSpan(0, 20).ToArray();
+        var h = Assert.Throws<GestaltLabException>(() => ImageLoader.Decode(head, "head.png"));
+        Assert.Contains("head.png", h.Message);
+    }
+
+    [Fact]
+    public void ConversionsRoundTrip()
+    {
+        var img = Halves();
+        using (var mat = img.ToMat()) Assert.Equal(img.Pixels, RgbImage.FromMat(mat).Pixels);
+        using (var bmp = img.ToSKBitmap()) Assert.Equal(img.Pixels, RgbImage.FromSKBitmap(bmp).Pixels);
+        using (var ml = img.ToMLImage()) Assert.Equal(img.Pixels, RgbImage.FromMLImage(ml).Pixels);
+        using var gray = img.ToGrayMat();
+        Assert.Equal(1, gray.Channels());
+    }
+
+    private static void WriteBigEndian(byte[] b, int at, uint v)
+    {
+        b[at] = (byte)(v >> 24); b[at + 1] = (byte)(v >> 16); b[at + 2] = (byte)(v >> 8); b[at + 3] = (byte)v;
+    }
+
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        uint crc = 0xFFFFFFFF;
+        foreach (byte b in data)
+        {
+            crc ^= b;
+            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
+        }
+        return ~crc;
+    }
+
+    /// <summary>
+    /// An 8×8 baseline JPEG with four components (Adobe CMYK, no colour transform), each one flat block: written
+    /// byte by byte because neither SkiaSharp nor OpenCV can encode CMYK.
+    /// </summary>
+    private static byte[] HandMadeCmykJpeg(byte c, byte m, byte y, byte k)
+    {
+        var o = new List<byte> { 0xFF, 0xD8 };
+        o.AddRange([0xFF, 0xEE, 0x00, 0x0E, (byte)'A', (byte)'d', (byte)'o', (byte)'b', (byte)'e', 0x00, 0x64, 0x00, 0x00, 0x00, 0x00, 0x00]);
+        o.AddRange([0xFF, 0xDB, 0x00, 0x43, 0x00]);
+        o.AddRange(Enumerable.Repeat((byte)1, 64)); // quantisation 1: exact DC
+        o.AddRange([0xFF, 0xC0, 0x00, 0x14, 0x08, 0x00, 0x08, 0x00, 0x08, 0x04]);
+        for (byte id = 1; id <= 4; id++) o.AddRange([id, 0x11, 0x00]);
+        // Huffman: the standard luminance DC table, and an AC table holding only EOB (code "0").
+        byte[] dcBits = [0, 1, 5, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0];
+        o.AddRange([0xFF, 0xC4, 0x00, (byte)(2 + 17 + 12), 0x00]);
+        o.AddRange(dcBits);
+        o.AddRange(Enumerable.Range(0, 12).Select(i => (byte)i));
+        o.AddRange([0xFF, 0xC4, 0x00, (byte)(2 + 17 + 1), 0x10, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00]);
+        o.AddRange([0xFF, 0xDA, 0x00, 0x0E, 0x04]);
+        for (byte id = 1; id <= 4; id++) o.AddRange([id, 0x00]);
+        o.AddRange([0x00, 0x3F, 0x00]);
+
+        // DC category codes of the standard table.
+        string[] dcCodes = ["00", "010", "011", "100", "101", "110", "1110", "11110", "111110", "1111110", "11111110", "111111110"];
+        var bits = new System.Text.StringBuilder();
+        foreach (byte v in new[] { c, m, y, k })
+        {
+            int dc = 8 * (v - 128); // flat block: F(0,0) = 8·(v − 128)
+            int cat = dc == 0 ? 0 : 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)Math.Abs(dc));
+            bits.Append(dcCodes[cat]);
+            if (cat > 0)
+            {
+                int raw = dc > 0 ? dc : dc - 1 + (1 << cat); // negative values: one's complement in cat bits
+                bits.Append(Convert.ToString(raw, 2).PadLeft(cat, '0')[^cat..]);
+            }
+            bits.Append('0'); // EOB
+        }
+        while (bits.Length % 8 != 0) bits.Append('1');
+        for (int i = 0; i < bits.Length; i += 8)
+        {
+            byte b = Convert.ToByte(bits.ToString(i, 8), 2);
+            o.Add(b);
+            if (b == 0xFF) o.Add(0x00);
+        }
+        o.AddRange([0xFF, 0xD9]);
+        return o.ToArray();
+    }
+}

@@ -1,0 +1,170 @@
+using System.Text.Json;
+using GestaltLab.Data;
+using GestaltLab.Evaluation;
+using GestaltLab.Figures;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Figures;
+
+public class ChartTests
+{
+    internal static JsonElement Figure(Plotly.NET.GenericChart chart) => JsonDocument.Parse(FigureHtml.Json(chart).Figure).RootElement;
+
+    private static readonly string[] Names = ["delta", "alpha", "charlie", "bravo", "empty"];
+
+    private static int[,] Counts() => new int[,]
+    {
+        { 5, 1, 0, 0, 0 },
+        { 2, 7, 1, 0, 0 },
+        { 0, 0, 4, 4, 0 },
+        { 0, 0, 3, 6, 0 },
+        { 0, 0, 0, 0, 0 },
+    };
+
+    [Fact]
+    public void Confusion_cells_carry_the_counts_and_row_fractions()
+    {
+        var counts = Counts();
+        var fig = Figure(Charts.Confusion(counts, Names, new ConfusionOptions { Order = ClassOrder.Given }));
+        var trace = fig.GetProperty("data")[0];
+        Assert.Equal("heatmap", trace.GetProperty("type").GetString());
+        var x = trace.GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        Assert.Equal(["delta", "alpha", "charlie", "bravo"], x); // the empty class is dropped
+        var custom = trace.GetProperty("customdata");
+        var z = trace.GetProperty("z");
+        for (int t = 0; t < 4; t++)
+        {
+            int rowTotal = Enumerable.Range(0, 5).Sum(p => counts[t, p]);
+            double rowSum = 0;
+            for (int p = 0; p < 4; p++)
+            {
+                Assert.Equal(counts[t, p], custom[t][p][0].GetInt32());
+                Assert.Equal(rowTotal, custom[t][p][1].GetInt32());
+                Assert.Equal(counts[t, p] / (double)rowTotal, z[t][p].GetDouble(), 12);
+                rowSum += z[t][p].GetDouble();
+            }
+            Assert.Equal(1.0, rowSum, 12);
+        }
+        Assert.Contains("true: %{y}", trace.GetProperty("hovertemplate").GetString());
+    }
+
+    [Fact]
+    public void Confusion_orders_by_name_or_by_similarity()
+    {
+        var byName = Figure(Charts.Confusion(Counts(), Names, new ConfusionOptions { Order = ClassOrder.Name }));
+        Assert.Equal(["alpha", "bravo", "charlie", "delta"], byName.GetProperty("data")[0].GetProperty("y").EnumerateArray().Select(e => e.GetString()!).ToArray());
+
+        // charlie and bravo confuse each other; alpha and delta do: similarity order keeps each pair adjacent.
+        var bySim = Figure(Charts.Confusion(Counts(), Names, new ConfusionOptions { Order = ClassOrder.Similarity }));
+        var y = bySim.GetProperty("data")[0].GetProperty("y").EnumerateArray().Select(e => e.GetString()!).ToList();
+        Assert.Equal(1, Math.Abs(y.IndexOf("charlie") - y.IndexOf("bravo")));
+        Assert.Equal(1, Math.Abs(y.IndexOf("alpha") - y.IndexOf("delta")));
+    }
+
+    [Fact]
+    public void Confusion_from_probabilities_equals_metrics_counts_at_216_classes()
+    {
+        int c = 216;
+        var rng = new Random(3);
+        var truth = new List<int>();
+        var probs = new List<float[]>();
+        for (int i = 0; i < 700; i++)
+        {
+            int t = rng.Next(c);
+            var p = new float[c];
+            for (int k = 0; k < c; k++) p[k] = (float)rng.NextDouble() * 0.1f;
+            p[rng.NextDouble() < 0.6 ? t : (t + 1) % c] += 1; // the neighbour class is the usual confusion
+            truth.Add(t);
+            probs.Add(p);
+        }
+        var names = Enumerable.Range(0, c).Select(k => $"syn{k:D3}").ToArray();
+        var counts = Metrics.ConfusionMatrix(truth, probs, c);
+        var trace = Figure(Charts.Confusion(truth, probs, names)).GetProperty("data")[0];
+        var shown = trace.GetProperty("y").EnumerateArray().Select(e => Array.IndexOf(names, e.GetString())).ToArray();
+        Assert.Equal(shown, trace.GetProperty("x").EnumerateArray().Select(e => Array.IndexOf(names, e.GetString())).ToArray());
+        long total = 0;
+        for (int r = 0; r < shown.Length; r++)
+            for (int q = 0; q < shown.Length; q++)
+            {
+                int n = trace.GetProperty("customdata")[r][q][0].GetInt32();
+                Assert.Equal(counts[shown[r], shown[q]], n);
+                total += n;
+            }
+        Assert.Equal(700, total);
+
+        var compact = Figure(Charts.ConfusionTopK(counts, names, 3)).GetProperty("data")[0];
+        var rows = compact.GetProperty("y").EnumerateArray().Select(e => e.GetString()!).ToArray();
+        Assert.Equal(rows.Length, compact.GetProperty("z").GetArrayLength());
+        // Each row's first confusion is the neighbour class, by construction.
+        int row0 = Array.IndexOf(names, rows[0]);
+        Assert.Equal(names[(row0 + 1) % c], compact.GetProperty("text")[0][1].GetString());
+    }
+
+    [Fact]
+    public void Embedding_chart_has_one_trace_per_category_with_image_names()
+    {
+        var emb = new TsneResult([0, 1, 2, 3], [0, 1, 0, 1], 0, TsneMethod.Exact, 1);
+        var fig = Figure(Charts.Embedding(emb, ["a.png", "b.png", "c.png", "d.png"], ["X", "Y", "X", "Y"], "gene"));
+        var data = fig.GetProperty("data");
+        Assert.Equal(2, data.GetArrayLength());
+        Assert.Equal("X", data[0].GetProperty("name").GetString());
+        Assert.Equal(["a.png", "c.png"], data[0].GetProperty("text").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Contains("gene: X", data[0].GetProperty("hovertemplate").GetString());
+    }
+
+    [Fact]
+    public void Manifest_column_lookup_reads_standard_and_extra_columns_and_refuses_unknown_ones()
+    {
+        var m = new Manifest("/tmp", [
+            new ManifestRow { Image = "a.png", Subject = "s1", Gene = "KRAS", Split = "test", Extra = new Dictionary<string, string> { ["site"] = "Bonn" } },
+            new ManifestRow { Image = "b.png", Subject = "s2", Gene = "RIT1", Split = "test", Extra = new Dictionary<string, string> { ["site"] = "Haifa" } },
+        ]);
+        Assert.Equal(["RIT1", "KRAS", ""], Charts.ManifestColumn(m, ["b.png", "a.png", "zzz.png"], "gene"));
+        Assert.Equal(["Bonn"], Charts.ManifestColumn(m, ["a.png"], "site"));
+        var e = Assert.Throws<GestaltLabException>(() => Charts.ManifestColumn(m, ["a.png"], "ethnicity"));
+        Assert.Contains("ethnicity", e.Message);
+    }
+
+    [Fact]
+    public void TopK_chart_draws_our_curve_oracle_and_published_points()
+    {
+        var curve = Enumerable.Range(1, 30).Select(k => Math.Min(1, 0.3 + 0.03 * k)).ToArray();
+        var fig = Figure(Charts.TopK([("ours", curve)], PublishedResults.All, new OracleFigures { Top1 = 0.7, Top5 = 0.9, Top10 = 0.97 }));
+        var data = fig.GetProperty("data").EnumerateArray().ToArray();
+        var ours = data.Single(d => d.GetProperty("name").GetString() == "ours");
+        Assert.Equal(30, ours.GetProperty("y").GetArrayLength());
+        Assert.Equal(curve[9], ours.GetProperty("y")[9].GetDouble(), 12);
+        var dg = data.Single(d => d.GetProperty("name").GetString()!.StartsWith("DeepGestalt"));
+        Assert.Equal(10, dg.GetProperty("x")[0].GetInt32());
+        Assert.Equal(0.91, dg.GetProperty("y")[0].GetDouble(), 12);
+        var gmFrequent = data.Single(d => d.GetProperty("name").GetString()!.Contains("frequent"));
+        Assert.Equal([0.53, 0.71, 0.792, 0.9], gmFrequent.GetProperty("y").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+        Assert.Contains(data, d => d.GetProperty("name").GetString()!.StartsWith("oracle"));
+    }
+
+    [Fact]
+    public void Training_curves_region_bars_and_contributions_hold_the_values()
+    {
+        var curves = new Dictionary<string, IReadOnlyList<CurvePoint>>
+        {
+            ["nose"] = [new(1, 2.0, 0.3, 2.1, 0.25), new(2, 1.5, 0.5, 1.7, 0.45)],
+            ["eyes"] = [new(1, 1.9, 0.35, 2.0, 0.3), new(2, 1.2, 0.6, 1.4, 0.55)],
+        };
+        var tc = Figure(Charts.TrainingCurves(curves)).GetProperty("data");
+        Assert.Equal(8, tc.GetArrayLength()); // 2 regions × {train, val} × {loss, accuracy}
+        Assert.Equal(1.2, tc[0].GetProperty("y")[1].GetDouble(), 12); // eyes train loss, epoch 2 (regions sorted)
+        Assert.Equal("y2", tc[2].GetProperty("yaxis").GetString());
+
+        var bars = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95), new("eyes", 0.5, 0.75, 0.9)])).GetProperty("data");
+        Assert.Equal(["eyes", "nose", "ensemble"], bars[0].GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(0.6, bars[0].GetProperty("y")[2].GetDouble(), 12);
+
+        var contrib = Figure(Charts.RegionContributions(
+            new Dictionary<string, float[]> { ["eyes"] = [0.7f, 0.2f, 0.1f], ["mouth"] = [0.2f, 0.5f, 0.3f] },
+            [0.45f, 0.35f, 0.2f], ["A", "B", "C"], top: 2)).GetProperty("data");
+        Assert.Equal(3, contrib.GetArrayLength());
+        Assert.Equal(["A", "B"], contrib[0].GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray());
+        Assert.Equal(0.5, contrib[1].GetProperty("y")[1].GetDouble(), 6);
+        Assert.Equal("ensemble", contrib[2].GetProperty("name").GetString());
+    }
+}

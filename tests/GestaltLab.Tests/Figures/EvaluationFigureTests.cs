@@ -1,0 +1,199 @@
+using GestaltLab.Data;
+using GestaltLab.Evaluation;
+using GestaltLab.Figures;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Figures;
+
+public class TsneTests
+{
+    private static (float[][] X, int[] Y) Clusters(int perCluster, int clusters, int dim, int seed)
+    {
+        var rng = new Random(seed);
+        var x = new List<float[]>();
+        var y = new List<int>();
+        for (int c = 0; c < clusters; c++)
+        {
+            var centre = Enumerable.Range(0, dim).Select(_ => rng.NextDouble() * 20 - 10).ToArray();
+            for (int i = 0; i < perCluster; i++)
+            {
+                x.Add(centre.Select(v => (float)(v + (rng.NextDouble() - 0.5) * 2)).ToArray());
+                y.Add(c);
+            }
+        }
+        return (x.ToArray(), y.ToArray());
+    }
+
+    /// <summary>Fraction of points whose nearest embedded neighbour has the same cluster label.</summary>
+    private static double NeighbourPurity(TsneResult r, int[] y)
+    {
+        int same = 0;
+        for (int i = 0; i < y.Length; i++)
+        {
+            int best = -1;
+            double bd = double.MaxValue;
+            for (int j = 0; j < y.Length; j++)
+            {
+                if (j == i) continue;
+                double d = Math.Pow(r.X[i] - r.X[j], 2) + Math.Pow(r.Y[i] - r.Y[j], 2);
+                if (d < bd) { bd = d; best = j; }
+            }
+            if (y[best] == y[i]) same++;
+        }
+        return same / (double)y.Length;
+    }
+
+    /// <summary>Smallest between-cluster centroid distance over the largest within-cluster spread (≫ 1 = separated).</summary>
+    private static double SeparationRatio(TsneResult r, int[] y)
+    {
+        var labels = y.Distinct().ToArray();
+        var centre = labels.ToDictionary(l => l, l => (X: y.Select((v, i) => (v, i)).Where(t => t.v == l).Average(t => r.X[t.i]),
+                                                       Y: y.Select((v, i) => (v, i)).Where(t => t.v == l).Average(t => r.Y[t.i])));
+        double maxSpread = labels.Max(l => y.Select((v, i) => (v, i)).Where(t => t.v == l)
+            .Max(t => Math.Sqrt(Math.Pow(r.X[t.i] - centre[l].X, 2) + Math.Pow(r.Y[t.i] - centre[l].Y, 2))));
+        double minGap = labels.SelectMany(a => labels.Where(b => b > a).Select(b =>
+            Math.Sqrt(Math.Pow(centre[a].X - centre[b].X, 2) + Math.Pow(centre[a].Y - centre[b].Y, 2)))).Min();
+        return minGap / maxSpread;
+    }
+
+    [Fact]
+    public void Exact_tsne_separates_known_clusters_and_is_deterministic()
+    {
+        var (x, y) = Clusters(30, 4, 10, 7);
+        var opts = new TsneOptions { Iterations = 500, Perplexity = 15 };
+        var a = Tsne.Fit(x, opts);
+        Assert.Equal(TsneMethod.Exact, a.Method);
+        Assert.Equal(1.0, NeighbourPurity(a, y));
+        Assert.True(SeparationRatio(a, y) > 1.0, $"clusters overlap: ratio {SeparationRatio(a, y):F2}");
+        Assert.True(Trustworthiness.Compute(x, a.Points(), 5) > 0.9);
+        Assert.True(double.IsFinite(a.KlDivergence) && a.KlDivergence >= 0);
+        var b = Tsne.Fit(x, opts);
+        Assert.Equal(a.X, b.X);
+        Assert.Equal(a.Y, b.Y);
+    }
+
+    [Fact]
+    public void Barnes_hut_tsne_separates_known_clusters()
+    {
+        var (x, y) = Clusters(60, 5, 16, 11);
+        var r = Tsne.Fit(x, new TsneOptions { Method = TsneMethod.BarnesHut, Iterations = 400 });
+        Assert.Equal(TsneMethod.BarnesHut, r.Method);
+        Assert.True(NeighbourPurity(r, y) >= 0.99, $"purity {NeighbourPurity(r, y):F3}");
+        Assert.True(SeparationRatio(r, y) > 1.0, $"clusters overlap: ratio {SeparationRatio(r, y):F2}");
+        Assert.True(Trustworthiness.Compute(x, r.Points(), 5) > 0.9);
+    }
+
+    [Fact]
+    public void Tsne_refuses_bad_input_clearly()
+    {
+        Assert.Throws<GestaltLabException>(() => Tsne.Fit([[1f], [2f]]));
+        var e = Assert.Throws<GestaltLabException>(() => Tsne.Fit([[1f, 2f], [2f, 3f], [float.NaN, 0f]]));
+        Assert.Contains("row 2", e.Message);
+    }
+
+    [Fact]
+    public void Trustworthiness_is_one_for_an_isometry_and_lower_for_a_scramble()
+    {
+        var (x, _) = Clusters(15, 3, 2, 5);
+        var same = x.Select(v => new double[] { v[1] * 3 + 1, -v[0] * 3 }).ToArray(); // rotation + scale keeps every ranking
+        Assert.Equal(1.0, Trustworthiness.Compute(x, same, 5), 12);
+        var rng = new Random(1);
+        var scrambled = x.Select(_ => new[] { rng.NextDouble(), rng.NextDouble() }).ToArray();
+        Assert.True(Trustworthiness.Compute(x, scrambled, 5) < 0.8);
+        Assert.Throws<GestaltLabException>(() => Trustworthiness.Compute(x, same, 40));
+    }
+}
+
+public class RocAndBootstrapTests
+{
+    [Fact]
+    public void Roc_matches_a_hand_computed_example()
+    {
+        // scikit-learn's roc_auc_score example: y = [0, 0, 1, 1], scores = [0.1, 0.4, 0.35, 0.8] → 0.75.
+        var roc = Roc.Compute([false, false, true, true], [0.1, 0.4, 0.35, 0.8]);
+        Assert.Equal(0.75, roc.Auc, 12);
+        Assert.Equal([0, 0, 0.5, 0.5, 1], roc.FalsePositiveRate);
+        Assert.Equal([0, 0.5, 0.5, 1, 1], roc.TruePositiveRate);
+        // Ties count half: every score equal → AUC 0.5.
+        Assert.Equal(0.5, Roc.Compute([true, false, true, false], [1, 1, 1, 1]).Auc, 12);
+        Assert.Throws<GestaltLabException>(() => Roc.Compute([true, true], [0.2, 0.3]));
+    }
+
+    [Fact]
+    public void Bootstrap_band_brackets_the_curve_and_is_seeded()
+    {
+        var rng = new Random(2);
+        var labels = Enumerable.Range(0, 80).Select(i => i % 2 == 0).ToArray();
+        var scores = labels.Select(l => (l ? 0.6 : 0.4) + (rng.NextDouble() - 0.5) * 0.6).ToArray();
+        var a = Roc.Bootstrap(labels, scores, 300, seed: 4);
+        Assert.True(a.Auc.Lower <= a.Auc.Estimate && a.Auc.Estimate <= a.Auc.Upper);
+        Assert.True(a.Auc.Upper - a.Auc.Lower is > 0.02 and < 0.4);
+        for (int g = 0; g < a.Grid.Length; g++) Assert.True(a.TprLower[g] <= a.TprUpper[g]);
+        var b = Roc.Bootstrap(labels, scores, 300, seed: 4);
+        Assert.Equal(a.Auc, b.Auc);
+        var fig = ChartTests.Figure(Charts.Roc([("test", a)]));
+        Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("AUC"));
+    }
+
+    [Fact]
+    public void Subject_bootstrap_of_topk_contains_the_estimate()
+    {
+        var truth = new[] { 0, 0, 1, 1, 2, 2, 0, 1 };
+        var probs = truth.Select((t, i) => i % 3 == 0 ? new[] { 0.1f, 0.1f, 0.1f }.Select((v, k) => k == (t + 1) % 3 ? 0.8f : v).ToArray()
+                                                      : new[] { 0.1f, 0.1f, 0.1f }.Select((v, k) => k == t ? 0.8f : v).ToArray()).ToArray();
+        var ci = Bootstrap.TopK(truth, probs, 1, ["a", "a", "b", "b", "c", "c", "d", "d"], 500, 1);
+        Assert.Equal(Metrics.TopK(truth, probs, 1), ci.Estimate, 12);
+        Assert.True(ci.Lower <= ci.Estimate && ci.Estimate <= ci.Upper);
+    }
+}
+
+public class FaceFigureTests
+{
+    private static RgbImage Flat(int w, int h, byte v) => new(w, h, Enumerable.Repeat(v, w * h * 3).ToArray());
+
+    [Fact]
+    public void Composite_face_is_the_pixel_mean_and_small_cohorts_are_refused()
+    {
+        var faces = Enumerable.Range(0, 10).Select(i => (Flat(8, 8, (byte)(i * 10)), "A"))
+            .Concat(Enumerable.Range(0, 4).Select(i => (Flat(8, 8, 200), "B"))).ToArray();
+        var set = CompositeFaces.Build(faces, minimumCohort: 10);
+        var a = Assert.Single(set.Faces);
+        Assert.Equal("A", a.Label);
+        Assert.Equal(10, a.Count);
+        Assert.All(a.Image.Pixels, p => Assert.Equal(45, p)); // mean of 0,10,…,90
+        Assert.Contains(set.Refused, r => r.StartsWith("B: 4"));
+        var e = Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("B", faces.Where(f => f.Item2 == "B").Select(f => f.Item1).ToArray()));
+        Assert.Contains("minimum cohort of 10", e.Message);
+        var grid = set.RenderGrid();
+        Assert.True(grid.Width >= 8 && grid.Height > 8);
+        Assert.Throws<GestaltLabException>(() => CompositeFaces.Build(faces.Where(f => f.Item2 == "B"), 10).RenderGrid());
+    }
+
+    [Fact]
+    public void Occlusion_map_peaks_where_the_model_looks()
+    {
+        // A "model" whose class-0 probability is the brightness of the top-left quarter: covering it must hurt most there.
+        var px = new byte[32 * 32 * 3];
+        for (int y = 0; y < 32; y++)
+            for (int x = 0; x < 32; x++)
+                for (int c = 0; c < 3; c++) px[(y * 32 + x) * 3 + c] = (byte)(x < 16 && y < 16 ? 250 : 30);
+        var face = new RgbImage(32, 32, px);
+        float[] Predict(RgbImage img)
+        {
+            double s = 0;
+            for (int y = 0; y < 16; y++) for (int x = 0; x < 16; x++) s += img.Pixels[(y * 32 + x) * 3];
+            float p = (float)(s / (16 * 16 * 255));
+            return [p, 1 - p];
+        }
+        var map = OcclusionSensitivity.Compute(face, Predict, cellSize: 8, stride: 4, classNames: ["A", "B"]);
+        Assert.Equal(0, map.ClassIndex);
+        Assert.Equal("A", map.ClassName);
+        Assert.Equal(7, map.GridWidth);
+        int arg = Array.IndexOf(map.Drop, map.Drop.Max());
+        Assert.True(arg % map.GridWidth <= 2 && arg / map.GridWidth <= 2, $"peak at cell {arg}");
+        Assert.Equal(0f, map[6, 6], 6); // far corner: no effect
+        var fig = ChartTests.Figure(Charts.Occlusion(face, map));
+        Assert.Equal("image", fig.GetProperty("data")[0].GetProperty("type").GetString());
+        Assert.StartsWith("data:image/png;base64,", fig.GetProperty("data")[0].GetProperty("source").GetString());
+    }
+}

@@ -1,0 +1,194 @@
+using System.Xml.Linq;
+using GestaltLab.Evaluation;
+using GestaltLab.Figures;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Figures;
+
+/// <summary>One headless Chromium for every browser test in this collection (launching costs ~1 s each time).</summary>
+public sealed class BrowserFixture : IAsyncLifetime
+{
+    public HeadlessBrowser Browser { get; private set; } = null!;
+    public string Work { get; } = Directory.CreateTempSubdirectory("gestaltlab-figures-").FullName;
+
+    public async Task InitializeAsync() => Browser = await HeadlessBrowser.LaunchAsync();
+
+    public async Task DisposeAsync()
+    {
+        await Browser.DisposeAsync();
+        try { Directory.Delete(Work, true); } catch (IOException) { }
+    }
+}
+
+[CollectionDefinition("browser")]
+public sealed class BrowserCollection : ICollectionFixture<BrowserFixture>;
+
+public class OfflineHtmlTests
+{
+    [Fact]
+    public void Saved_chart_inlines_plotly_and_references_nothing_remote()
+    {
+        string dir = Directory.CreateTempSubdirectory("gestaltlab-html-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "topk.html");
+            FigureHtml.Save(Charts.TopK([("ours", [0.5, 0.7, 0.8])], PublishedResults.All), path);
+            string html = File.ReadAllText(path);
+            Assert.Empty(FigureHtml.RemoteReferences(html));
+            Assert.DoesNotContain("<script src", html, StringComparison.OrdinalIgnoreCase);
+            Assert.Contains("2.28.0", FigureHtml.PlotlyJsVersion);
+            Assert.True(html.Length > 3_000_000, "plotly.js is not inlined");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Remote_reference_check_catches_cdn_scripts_links_images_and_css()
+    {
+        Assert.NotEmpty(FigureHtml.RemoteReferences("<script src=\"https://cdn.plot.ly/plotly-2.28.0.min.js\"></script>"));
+        Assert.NotEmpty(FigureHtml.RemoteReferences("<link rel=stylesheet href=//fonts.example.org/a.css>"));
+        Assert.NotEmpty(FigureHtml.RemoteReferences("<img src='http://example.org/x.png'>"));
+        Assert.NotEmpty(FigureHtml.RemoteReferences("<style>body{background:url(https://example.org/b.png)}</style>"));
+        Assert.Empty(FigureHtml.RemoteReferences("<script>var u = \"https://example.org\"; // data, not a reference</script><img src=\"data:image/png;base64,AAAA\"><a href=\"#top\">x</a><img src=\"faces/a.png\">"));
+    }
+
+    [Fact]
+    public void Report_embeds_plotly_once_and_lists_every_section_from_a_computed_run()
+    {
+        string dir = Directory.CreateTempSubdirectory("gestaltlab-run-").FullName;
+        try
+        {
+            var names = SyntheticRun.Write(dir, classes: 8);
+            var result = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 200 });
+            Assert.Equal(Path.Combine(dir, "report.html"), result.Path);
+            string html = File.ReadAllText(result.Path);
+            Assert.Empty(FigureHtml.RemoteReferences(html));
+            Assert.True(CountOf(html, FigureHtml.PlotlyJs[..200]) == 1, "plotly.js must be inlined exactly once for all charts");
+            Assert.Contains("Metrics", result.Sections);
+            Assert.Contains("Top-k accuracy", result.Sections);
+            Assert.Contains("Confusion matrix", result.Sections);
+            Assert.Contains("Face space (t-SNE)", result.Sections);
+            Assert.Contains("Syndromic vs unaffected (ROC)", result.Sections); // the run has an 'unaffected' class
+            Assert.Contains("Facial regions", result.Sections);
+            Assert.Contains("Training curves", result.Sections);
+            // top-k, confusion, ROC, t-SNE by true class, t-SNE by gene (from the manifest named in run.json), regions, curves
+            Assert.Equal(7, result.ChartCount);
+            Assert.Equal(result.ChartCount, CountOf(html, "class=\"gl-chart\""));
+            Assert.Contains("91.0%", html); // DeepGestalt's published top-10 beside ours
+            Assert.Contains("79.2%", html); // GestaltMatcher frequent per-disorder top-10
+            var metrics = ClassificationMetrics.Load(Path.Combine(dir, "metrics.json"));
+            Assert.Contains((metrics.Top1 * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%", html);
+            Assert.Contains(names[0], html);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Report_of_a_partial_run_skips_missing_figures_with_notes()
+    {
+        string dir = Directory.CreateTempSubdirectory("gestaltlab-run-").FullName;
+        try
+        {
+            SyntheticRun.Write(dir, classes: 5, withManifest: false);
+            File.Delete(Path.Combine(dir, "embeddings.csv"));
+            Directory.Delete(Path.Combine(dir, "curves"), true);
+            File.WriteAllText(Path.Combine(dir, "region_metrics.csv"), "region,top1\nnose,not-a-number\n");
+            var result = Report.Write(dir, Path.Combine(dir, "out", "r.html"), new ReportOptions { BootstrapIterations = 50 });
+            Assert.True(File.Exists(result.Path));
+            Assert.Contains(result.Notes, n => n.StartsWith("embeddings.csv: not in the run directory"));
+            Assert.Contains(result.Notes, n => n.StartsWith("curves/"));
+            Assert.Contains(result.Notes, n => n.Contains("region_metrics.csv") && n.Contains("line 2"));
+            string html = File.ReadAllText(result.Path);
+            Assert.Contains("t-SNE skipped", html);
+            Assert.Contains("Training curves skipped", html);
+            Assert.Throws<GestaltLabException>(() => Report.Write(Path.Combine(dir, "no-such-run")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    private static int CountOf(string s, string what)
+    {
+        int n = 0;
+        for (int i = s.IndexOf(what, StringComparison.Ordinal); i >= 0; i = s.IndexOf(what, i + what.Length, StringComparison.Ordinal)) n++;
+        return n;
+    }
+}
+
+[Collection("browser")]
+public class BrowserTests(BrowserFixture fixture)
+{
+    [Fact]
+    public async Task Report_renders_every_chart_in_headless_chromium_without_console_errors()
+    {
+        string run = Path.Combine(fixture.Work, "run");
+        SyntheticRun.Write(run, classes: 8);
+        var result = Report.Write(run, options: new ReportOptions { BootstrapIterations = 100 });
+        var check = await fixture.Browser.CheckPageAsync(result.Path);
+        Assert.Empty(check.ConsoleErrors);
+        Assert.Empty(check.FailedRequests);
+        Assert.Equal(result.ChartCount, check.ChartCount);
+        Assert.Equal(check.ChartCount, check.RenderedCharts);
+        Assert.True(check.Ok);
+    }
+
+    [Fact]
+    public async Task Page_check_reports_a_broken_chart_and_a_remote_request()
+    {
+        string path = Path.Combine(fixture.Work, "broken.html");
+        string body = "<div class=\"gl-chart\" id=\"a\"></div><script>Plotly.newPlot('a',[{type:'bar',x:[1],y:[2]}]);</script>" +
+                      "<div class=\"gl-chart\" id=\"b\"></div><script>undefinedFunction();</script><img src=\"http://192.0.2.1/x.png\">";
+        File.WriteAllText(path, FigureHtml.Page("broken", body));
+        var check = await fixture.Browser.CheckPageAsync(path, timeoutMs: 3000);
+        Assert.Equal(2, check.ChartCount);
+        Assert.Equal(1, check.RenderedCharts);
+        Assert.NotEmpty(check.ConsoleErrors);
+        Assert.Contains(check.FailedRequests, r => r.StartsWith("http://192.0.2.1"));
+        Assert.False(check.Ok);
+    }
+
+    [Fact]
+    public async Task Static_export_writes_svg_and_png_at_journal_sizes()
+    {
+        var chart = Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95)]);
+        var single = FigureSize.SingleColumn(60);
+        string png = Path.Combine(fixture.Work, "regions.png");
+        await FigureExport.SaveAsync(chart, png, single, browser: fixture.Browser);
+        var bytes = File.ReadAllBytes(png);
+        Assert.Equal((1051, 709), FigureExport.PngSize(bytes)); // 89 mm × 60 mm at 300 dpi
+        using (var decoded = SkiaSharp.SKBitmap.Decode(bytes))
+        {
+            Assert.Equal(1051, decoded.Width);
+            // Not blank: the bars are drawn in colour on white.
+            int coloured = 0;
+            for (int y = 0; y < decoded.Height; y += 4)
+                for (int x = 0; x < decoded.Width; x += 4)
+                {
+                    var c = decoded.GetPixel(x, y);
+                    if (Math.Abs(c.Red - c.Blue) > 60) coloured++;
+                }
+            Assert.True(coloured > 100, $"only {coloured} coloured samples");
+        }
+        int phys = bytes.AsSpan().IndexOf("pHYs"u8);
+        Assert.True(phys > 0, "no pHYs chunk");
+        Assert.Equal(11811, (bytes[phys + 4] << 24) | (bytes[phys + 5] << 16) | (bytes[phys + 6] << 8) | bytes[phys + 7]); // 300 dpi in px/m
+
+        string svg = Path.Combine(fixture.Work, "regions.svg");
+        await FigureExport.SaveAsync(chart, svg, FigureSize.DoubleColumn(100), browser: fixture.Browser);
+        var doc = XDocument.Load(svg);
+        Assert.Equal("svg", doc.Root!.Name.LocalName);
+        Assert.Equal("183mm", doc.Root.Attribute("width")!.Value);
+        Assert.Equal("100mm", doc.Root.Attribute("height")!.Value);
+        Assert.Contains("ensemble", File.ReadAllText(svg));
+        Assert.Equal((2161, 1181), (FigureSize.DoubleColumn(100).PixelWidth, FigureSize.DoubleColumn(100).PixelHeight));
+
+        await Assert.ThrowsAsync<GestaltLabException>(() => FigureExport.SaveAsync(chart, Path.Combine(fixture.Work, "x.gif"), single, browser: fixture.Browser));
+    }
+
+    [Fact]
+    public async Task Missing_browser_gives_a_clear_error()
+    {
+        var e = await Assert.ThrowsAsync<GestaltLabException>(() => HeadlessBrowser.LaunchAsync("/nonexistent/chromium"));
+        Assert.Contains("/nonexistent/chromium", e.Message);
+        Assert.Contains("chromium", e.Fix);
+    }
+}

@@ -1,0 +1,104 @@
+using GestaltLab.Ensemble;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace GestaltLab.Tests.Models;
+
+public class OnnxParityTests
+{
+    private static readonly RegionSet Set = RegionSet.Default.Only("face", "periorbital_left", "periorbital_right");
+
+    private static GestaltModel TrainedModel(int channels)
+    {
+        var s = ModelFixture.Patterns();
+        var nets = new List<(string, RegionNet)>();
+        foreach (var region in new[] { "face", "periorbital_left" })
+        {
+            var all = Enumerable.Range(0, s.Count).ToArray();
+            // One short epoch gives batch-norm statistics far from identity, which is what the folding must get right.
+            var r = RegionTrainer.Train(new RegionTrainingData(s, region, all, [], 4), ModelFixture.Net(channels), ModelFixture.Options(1));
+            nets.Add((region, r.Net));
+        }
+        return new GestaltModel(nets, ["c0", "c1", "c2", "c3"], Set);
+    }
+
+    [Theory]
+    [InlineData(3)]
+    [InlineData(1)]
+    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels)
+    {
+        using var model = TrainedModel(channels);
+        var s = ModelFixture.Patterns(seed: 99);
+        var faces = Enumerable.Range(0, 6).Select(i => s.Crops[i * 7 % s.Count]).ToList();
+        var expected = model.Predict(faces);
+        using var session = new InferenceSession(model.ExportOnnx());
+        int size = s.CropSize;
+        var inputs = model.InputRegions.Select(r =>
+        {
+            var data = faces.SelectMany(f => f[r]).ToArray();
+            return NamedOnnxValue.CreateFromTensor(r, new DenseTensor<float>(data, [faces.Count, 3, size, size]));
+        }).ToList();
+        using var outputs = session.Run(inputs);
+        var probs = outputs.First(o => o.Name == "probabilities").AsTensor<float>().ToArray();
+        var emb = outputs.First(o => o.Name == "embedding").AsTensor<float>().ToArray();
+        var regionProbs = outputs.First(o => o.Name == "periorbital_left_probabilities").AsTensor<float>().ToArray();
+        double maxDiff = 0, maxEmb = 0;
+        for (int i = 0; i < faces.Count; i++)
+        {
+            for (int c = 0; c < 4; c++)
+            {
+                maxDiff = Math.Max(maxDiff, Math.Abs(probs[i * 4 + c] - expected[i].Probabilities[c]));
+                maxDiff = Math.Max(maxDiff, Math.Abs(regionProbs[i * 4 + c] - expected[i].RegionProbabilities["periorbital_left"][c]));
+            }
+            int d = expected[i].Embedding.Length;
+            for (int k = 0; k < d; k++) maxEmb = Math.Max(maxEmb, Math.Abs(emb[i * d + k] - expected[i].Embedding[k]));
+            Assert.Equal(1.0, expected[i].Probabilities.Sum(), 4);
+        }
+        Assert.True(maxDiff <= 1e-4, $"max |p_onnx - p_torch| = {maxDiff}");
+        Assert.True(maxEmb <= 1e-3, $"max embedding diff = {maxEmb}");
+        // The averaged prediction differs from a single region's: the ensemble really combines them.
+        Assert.NotEqual(expected[0].RegionProbabilities["face"], expected[0].RegionProbabilities["periorbital_left"]);
+    }
+
+    [Fact]
+    public void Region_onnx_and_MLNet_ApplyOnnxModel_match_TorchSharp()
+    {
+        using var model = TrainedModel(3);
+        var (region, net) = model.Nets[1];
+        var s = ModelFixture.Patterns(seed: 5);
+        string dir = ModelFixture.TempDir();
+        string onnx = Path.Combine(dir, region + ".onnx");
+        File.WriteAllBytes(onnx, OnnxExporter.ExportRegion(net, region));
+
+        var ml = new MLContext(seed: 0);
+        var rows = Enumerable.Range(0, 5).Select(i => new CropRow { periorbital_left = s.Crops[i * 5]["periorbital_left"] }).ToList();
+        var data = ml.Data.LoadFromEnumerable(rows);
+        var pipeline = ml.Transforms.ApplyOnnxModel([region + "_probabilities"], [region], onnx).Fit(data);
+        string zip = Path.Combine(dir, "model.zip");
+        ml.Model.Save(pipeline, data.Schema, zip);
+        var reloaded = new MLContext(seed: 0).Model.Load(zip, out _);
+        var got = reloaded.Transform(data).GetColumn<float[]>(region + "_probabilities").ToList();
+
+        using var noGrad = TorchSharp.torch.no_grad();
+        double maxDiff = 0;
+        for (int i = 0; i < rows.Count; i++)
+        {
+            using var x = TorchSharp.torch.tensor(rows[i].periorbital_left, [1, 3, 32, 32]);
+            using var p = TorchSharp.torch.nn.functional.softmax(net.forward(x), 1);
+            var expected = p.data<float>().ToArray();
+            for (int c = 0; c < 4; c++) maxDiff = Math.Max(maxDiff, Math.Abs(got[i][c] - expected[c]));
+        }
+        Assert.True(maxDiff <= 1e-4, $"max |p_mlnet - p_torch| = {maxDiff}");
+    }
+
+    private sealed class CropRow
+    {
+#pragma warning disable IDE1006
+        [VectorType(3, 32, 32)] public float[] periorbital_left { get; set; } = [];
+#pragma warning restore IDE1006
+    }
+}

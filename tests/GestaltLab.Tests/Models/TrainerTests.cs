@@ -1,0 +1,106 @@
+using GestaltLab.Models;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Models;
+
+public class TrainerTests
+{
+    private static RegionTrainingData Data(InMemoryRegionSamples s, string? region = "periorbital_left")
+    {
+        var all = Enumerable.Range(0, s.Count).ToArray();
+        var (train, val) = RegionTrainer.SplitByGroup(s, all, 0.25, 3);
+        return new RegionTrainingData(s, region, train, val, 4);
+    }
+
+    [Fact]
+    public void Validation_split_never_separates_a_subject()
+    {
+        var s = ModelFixture.Patterns();
+        var (train, val) = RegionTrainer.SplitByGroup(s, Enumerable.Range(0, s.Count).ToArray(), 0.3, 5);
+        Assert.NotEmpty(val);
+        Assert.Empty(train.Select(s.Group).Intersect(val.Select(s.Group)));
+        Assert.Equal(s.Count, train.Length + val.Length);
+    }
+
+    [Fact]
+    public void Two_runs_with_one_seed_give_identical_weights_and_training_learns()
+    {
+        var s = ModelFixture.Patterns();
+        var data = Data(s);
+        using var a = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3)).Net;
+        var second = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3));
+        using var b = second.Net;
+        Assert.Equal(ModelFixture.Flat(a), ModelFixture.Flat(b));
+        Assert.Equal(3, second.Curve.Count);
+        Assert.True(second.Curve[^1].TrainLoss < second.Curve[0].TrainLoss, $"loss did not fall: {second.Curve[0].TrainLoss} → {second.Curve[^1].TrainLoss}");
+        var other = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3) with { Seed = 12 });
+        using var c = other.Net;
+        Assert.NotEqual(ModelFixture.Flat(a), ModelFixture.Flat(c));
+    }
+
+    [Fact]
+    public void Cancelled_run_resumes_to_the_same_final_weights()
+    {
+        var s = ModelFixture.Patterns();
+        var data = Data(s);
+        var options = ModelFixture.Options(3);
+        string straightDir = ModelFixture.TempDir(), resumedDir = ModelFixture.TempDir();
+        using var straight = RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir).Net;
+
+        // Cancel in the middle of epoch 2 (after epoch 1's checkpoint was written).
+        using var cts = new CancellationTokenSource();
+        var progress = new SyncProgress(u => { if (u.Detail?.StartsWith("epoch 2/3") == true && u.Done % 3 == 1) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => RegionTrainer.Train(data, ModelFixture.Net(), options, resumedDir, progress: progress, cancellationToken: cts.Token));
+        Assert.EndsWith("epoch-001.pt", RegionTrainer.LatestCheckpoint(resumedDir));
+
+        var resumed = RegionTrainer.Train(data, ModelFixture.Net(), options, resumedDir);
+        using var r = resumed.Net;
+        Assert.Equal(1, resumed.ResumedFromEpoch);
+        Assert.Equal(3, resumed.Curve.Count);
+        Assert.Equal(ModelFixture.Flat(straight), ModelFixture.Flat(r));
+
+        // A finished run reloads without training again.
+        var again = RegionTrainer.Train(data, ModelFixture.Net(), options, resumedDir);
+        using var g = again.Net;
+        Assert.Equal(3, again.ResumedFromEpoch);
+        Assert.Equal(ModelFixture.Flat(straight), ModelFixture.Flat(g));
+    }
+
+    [Fact]
+    public void Pretrained_backbone_is_loaded_and_a_mismatched_one_is_refused()
+    {
+        var s = ModelFixture.Patterns();
+        var data = Data(s, region: null);
+        string dir = ModelFixture.TempDir();
+        var pre = RegionTrainer.Train(data with { ClassCount = 4 }, ModelFixture.Net(), ModelFixture.Options(1));
+        string path = Path.Combine(dir, "backbone.pt");
+        Pretraining.SaveBackbone(pre.Net, path, "test");
+        var (config, weights) = Pretraining.LoadBackbone(path);
+        Assert.Equal(ModelFixture.Net(), config);
+        Assert.DoesNotContain(weights.Keys, RegionNet.IsHead);
+        var tuned = RegionTrainer.Train(Data(s), config, ModelFixture.Options(1) with { Epochs = 1 }, pretrained: weights);
+        Assert.True(tuned.Curve.Count == 1);
+        var wrong = ModelFixture.Net() with { Width = 6 };
+        var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(Data(s), wrong, ModelFixture.Options(1), pretrained: weights));
+        Assert.Contains("shape", e.Message);
+        Assert.Throws<GestaltLabException>(() => WeightsFile.Load(Path.Combine(dir, "missing.pt")));
+        File.WriteAllBytes(Path.Combine(dir, "bad.pt"), File.ReadAllBytes(path)[..100]);
+        Assert.Contains("truncated", Assert.Throws<GestaltLabException>(() => WeightsFile.Load(Path.Combine(dir, "bad.pt"))).Message);
+    }
+
+    [Fact]
+    public void Flip_reads_the_mirror_region_and_mirrors_pixels()
+    {
+        var rgb = new float[3 * 4 * 4];
+        rgb[1 * 4 + 0] = 1f; // red channel, row 1, column 0
+        var dst = new float[3 * 16];
+        RegionTrainer.WriteInput(rgb, dst, 4, 3, RegionTrainer.Augmentation.None with { Flip = true });
+        Assert.Equal(1f, dst[1 * 4 + 3]);
+        Assert.Equal(0f, dst[1 * 4 + 0]);
+    }
+
+    internal sealed class SyncProgress(Action<ProgressUpdate> action) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate value) => action(value);
+    }
+}

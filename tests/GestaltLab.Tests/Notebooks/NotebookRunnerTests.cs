@@ -1,0 +1,242 @@
+using System.Text.Json.Nodes;
+using GestaltLab.Notebooks;
+using GestaltLab.Runtime;
+using static GestaltLab.Tests.Notebooks.NotebookTestKit;
+
+namespace GestaltLab.Tests.Notebooks;
+
+public class NotebookRunnerTests
+{
+    [Fact]
+    public async Task CellsRunInOrderAndShareOneScriptState()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("state.ipynb",
+            "md:# Title",
+            "var log = new List<string>(); int total = 1;",
+            "md:Some narrative between the cells.",
+            "log.Add(\"second\"); total += 10;\nrecord Point(int X, int Y);",
+            "log.Add(\"third\"); total *= 2;\nvar p = new Point(total, log.Count);\nConsole.WriteLine(string.Join(\",\", log));",
+            "(p with { Y = 7 })");
+
+        var (result, nb) = await Run(path);
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        Assert.Equal(4, result.CodeCellsRun);
+        var code = nb.CodeCells.ToList();
+        Assert.Equal([1, 2, 3, 4], code.Select(c => c.ExecutionCount ?? 0));
+        Assert.Equal("second,third\n", Stdout(code[2]));
+        var last = Single(code[3], "execute_result");
+        Assert.Equal(4, last["execution_count"]!.GetValue<int>());
+        Assert.Equal("Point { X = 22, Y = 7 }", Text(last["data"]!["text/plain"]));
+        Assert.Empty(Outputs(code[0]));
+    }
+
+    [Fact]
+    public async Task ConsoleOutputFromWorkerThreadsIsCapturedInOrderWithDisplays()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("streams.ipynb",
+            "Console.WriteLine(\"before\");\nawait Task.Run(() => Console.WriteLine(\"from a worker\"));\ndisplay(\"shown\");\nConsole.Error.WriteLine(\"warning\");\nConsole.WriteLine(\"after\");");
+
+        var (result, nb) = await Run(path);
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        var outputs = Outputs(nb.CodeCells.Single()).ToList();
+        Assert.Equal(["stream", "display_data", "stream", "stream"], outputs.Select(o => o["output_type"]!.GetValue<string>()));
+        Assert.Equal("before\nfrom a worker\n", Text(outputs[0]["text"]));
+        Assert.Equal("shown", Text(outputs[1]["data"]!["text/plain"]));
+        Assert.Equal("stderr", outputs[2]["name"]!.GetValue<string>());
+        Assert.Equal("after\n", Text(outputs[3]["text"]));
+    }
+
+    [Fact]
+    public async Task CompileErrorStopsTheRunWithCellNumbersAndKeepsEarlierOutputs()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("broken.ipynb",
+            "md:# Intro",
+            "Console.WriteLine(\"one\");",
+            "md:More text",
+            "int ok = 2;",
+            "var z = undefinedVariable + 1;",
+            "Console.WriteLine(\"never\");");
+
+        var (result, nb) = await Run(path);
+
+        Assert.False(result.Succeeded);
+        var failure = result.Failure!;
+        Assert.Equal(3, failure.CodeCellNumber);
+        Assert.Equal(5, failure.CellNumber);
+        Assert.Equal(6, failure.CellCount);
+        Assert.Equal("CompilationError", failure.ErrorName);
+        Assert.Contains("CS0103", failure.Message);
+        Assert.Contains("undefinedVariable", failure.Message);
+        Assert.Contains("line 1", failure.Message);
+        Assert.Contains("code cell 3 (cell 5 of 6)", failure.ToString());
+
+        var code = nb.CodeCells.ToList();
+        Assert.Equal("one\n", Stdout(code[0]));
+        var error = Single(code[2], "error");
+        Assert.Equal("CompilationError", error["ename"]!.GetValue<string>());
+        Assert.Equal(3, code[2].ExecutionCount);
+        Assert.Null(code[3].ExecutionCount);
+        Assert.Empty(Outputs(code[3]));
+        Assert.Equal("failed", nb.Metadata["gestaltlab"]!["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task ExceptionIsRecordedAsErrorOutputWithTheCellLine()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("throws.ipynb",
+            "int a = 1;",
+            "Console.WriteLine(\"partial\");\nthrow new InvalidOperationException(\"boom\");");
+
+        var (result, nb) = await Run(path);
+
+        Assert.False(result.Succeeded);
+        Assert.Equal(2, result.Failure!.CodeCellNumber);
+        Assert.Equal("InvalidOperationException", result.Failure.ErrorName);
+        Assert.Equal("boom", result.Failure.Message);
+        var cell = nb.CodeCells.Last();
+        Assert.Equal("partial\n", Stdout(cell));
+        var error = Single(cell, "error");
+        var traceback = error["traceback"]!.AsArray().Select(l => l!.GetValue<string>()).ToList();
+        Assert.Equal("System.InvalidOperationException: boom", traceback[0]);
+        Assert.Contains(traceback, l => l.Contains("#cell2:line 2", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task CliExitsNonZeroOnAFailingCellAndNamesIt()
+    {
+        using var kit = new NotebookTestKit();
+        string good = kit.Write("good.ipynb", "1 + 1");
+        string bad = kit.Write("bad.ipynb", "md:x", "throw new Exception(\"nope\");");
+
+        // The real command in its own process: exit codes and messages as CI sees them.
+        var (okExit, _) = await RunCli("notebook", "run", good);
+        var (failedExit, output) = await RunCli("notebook", "run", good, bad);
+
+        Assert.Equal(0, okExit);
+        Assert.Equal(1, failedExit);
+        Assert.Contains("code cell 1 (cell 2 of 2)", output);
+        Assert.Contains("nope", output);
+        Assert.Contains("1 of 2 notebooks ran green", output);
+        var saved = Notebook.Load(bad);
+        Assert.Equal("nope", Single(saved.CodeCells.Single(), "error")["evalue"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task WrittenNotebookValidatesWithNbformat()
+    {
+        using var kit = new NotebookTestKit();
+        // An nbformat 4.2 notebook without cell ids, as older tools write it: the runner upgrades it to 4.5.
+        string path = Path.Combine(kit.Dir, "old.ipynb");
+        File.WriteAllText(path, """
+            {"cells": [
+              {"cell_type": "markdown", "metadata": {}, "source": "# Old notebook"},
+              {"cell_type": "code", "metadata": {"tags": ["parameters"]}, "source": ["bool Quick = false;\n", "int Seed = 1;"], "outputs": [], "execution_count": null},
+              {"cell_type": "code", "metadata": {}, "source": "Console.WriteLine(Seed);\ndisplay(new SkiaSharp.SKBitmap(4, 4));\nnew[] { (Name: \"a\", Score: 0.5) }", "outputs": [], "execution_count": null},
+              {"cell_type": "code", "metadata": {}, "source": "throw new Exception(\"stop here\");", "outputs": [], "execution_count": null}
+            ], "metadata": {}, "nbformat": 4, "nbformat_minor": 2}
+            """);
+
+        var (result, nb) = await Run(path, new NotebookRunOptions { Quick = true, Parameters = new Dictionary<string, string> { ["Seed"] = "9" } });
+
+        Assert.False(result.Succeeded); // the error output must validate too
+        var (exit, output) = ValidateWithNbformat(path);
+        Assert.True(exit == 0, $"nbformat rejected the notebook: {output}");
+        Assert.Contains("valid", output);
+        Assert.Equal(5, nb.Cells.Count); // the injected parameters cell
+        Assert.All(nb.Cells, c => Assert.Matches("^[a-zA-Z0-9-_]{1,64}$", c.Id!));
+        var json = JsonNode.Parse(File.ReadAllText(path))!;
+        Assert.Equal(5, json["nbformat_minor"]!.GetValue<int>());
+        Assert.Equal(".net-csharp", json["metadata"]!["kernelspec"]!["name"]!.GetValue<string>());
+        Assert.Equal("C#", json["metadata"]!["kernelspec"]!["language"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public async Task SavingLeavesNoTemporaryFilesBehind()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("atomic.ipynb", "42");
+
+        await Run(path);
+
+        Assert.Equal(["atomic.ipynb"], Directory.GetFiles(kit.Dir).Select(Path.GetFileName));
+        var nb = Notebook.Load(path);
+        Assert.Equal("42", Text(Single(nb.CodeCells.Single(), "execute_result")["data"]!["text/plain"]));
+    }
+
+    [Fact]
+    public async Task CancellationStopsACellThatIgnoresTheTokenAndSavesTheOutputs()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("cancel.ipynb",
+            "Console.WriteLine(\"first\");",
+            "Console.WriteLine(\"waiting\");\nawait Task.Delay(Timeout.Infinite);",
+            "Console.WriteLine(\"never\");");
+        using var cts = new CancellationTokenSource();
+        var secondCellStarted = new TaskCompletionSource();
+        var log = new SignalWriter("[2/3]", secondCellStarted);
+        var run = NotebookRunner.RunAsync(path, new NotebookRunOptions { Log = log }, cts.Token);
+        await Task.WhenAny(secondCellStarted.Task, run);
+        await cts.CancelAsync();
+        var result = await run;
+
+        Assert.True(result.Cancelled);
+        Assert.Equal(2, result.Failure!.CodeCellNumber);
+        var nb = Notebook.Load(path);
+        Assert.Equal("first\n", Stdout(nb.CodeCells.First()));
+        Assert.Equal(NotebookRunner.CancelledErrorName, Single(nb.CodeCells.ElementAt(1), "error")["ename"]!.GetValue<string>());
+        Assert.Equal("cancelled", nb.Metadata["gestaltlab"]!["status"]!.GetValue<string>());
+    }
+
+    [Fact]
+    public void NotANotebookGetsAClearError()
+    {
+        using var kit = new NotebookTestKit();
+        string path = Path.Combine(kit.Dir, "bad.ipynb");
+        File.WriteAllText(path, "{ not json");
+        var e = Assert.Throws<GestaltLabException>(() => Notebook.Load(path));
+        Assert.Contains("bad.ipynb", e.Message);
+        Assert.Contains("not valid JSON", e.Message);
+        var missing = Assert.Throws<GestaltLabException>(() => Notebook.Load(Path.Combine(kit.Dir, "none.ipynb")));
+        Assert.Contains("not found", missing.Message);
+        File.WriteAllText(path, """{"cells": [], "nbformat": 3}""");
+        Assert.Contains("nbformat 3", Assert.Throws<GestaltLabException>(() => Notebook.Load(path)).Message);
+    }
+
+    [Fact]
+    public async Task HtmlRenderingIsSelfContained()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("page.ipynb",
+            "md:# Workshop *one*\n\n| a | b |\n|---|---|\n| 1 | 2 |",
+            "#r \"nuget: Plotly.NET.CSharp\"\nusing Plotly.NET.CSharp;\ndisplay(Chart.Point<int, int, string>(x: new[] { 1, 2 }, y: new[] { 3, 4 }));\ndisplay(new SkiaSharp.SKBitmap(3, 3));\nConsole.WriteLine(\"<tag> & text\");");
+
+        var (result, _) = await Run(path, new NotebookRunOptions { WriteHtml = true });
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        string html = File.ReadAllText(result.HtmlPath!);
+        Assert.Contains("<h1", html);
+        Assert.Contains("<em>one</em>", html);
+        Assert.Contains("<table", html);
+        Assert.Contains("&lt;tag&gt; &amp; text", html);
+        Assert.Contains("data:image/png;base64,", html);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "data-plotlyjs="));
+        Assert.DoesNotMatch("<(script|link|img)[^>]*(src|href)=\"(https?:)?//", html);
+    }
+
+    /// <summary>A log that completes <paramref name="signal"/> when a line containing <paramref name="marker"/> is written.</summary>
+    private sealed class SignalWriter(string marker, TaskCompletionSource signal) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => System.Text.Encoding.UTF8;
+
+        public override void WriteLine(string? value)
+        {
+            if (value?.Contains(marker, StringComparison.Ordinal) == true) signal.TrySetResult();
+        }
+    }
+}

@@ -1,0 +1,127 @@
+using GestaltLab.Notebooks;
+using GestaltLab.Runtime;
+using static GestaltLab.Tests.Notebooks.NotebookTestKit;
+
+namespace GestaltLab.Tests.Notebooks;
+
+public class ReferenceAndParameterTests
+{
+    [Fact]
+    public async Task LibraryReferenceAndShippedNuGetPackagesAreAccepted()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("refs.ipynb",
+            "#r \"../../artifacts/bin/GestaltLab/debug/GestaltLab.dll\"\n#r \"GestaltLab\"\n#r \"nuget: Plotly.NET, 6.0.0\"\n#r \"nuget: TorchSharp-cpu, 0.107.0\"\n#r \"nuget: Microsoft.ML\"\n#i \"nuget: https://example.org/feed\"\n#!csharp\n" +
+            "using GestaltLab.Runtime;\nvar e = new GestaltLabException(\"x\", \"y\");\ne.Fix");
+
+        var (result, nb) = await Run(path);
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        Assert.Equal("y", Text(Single(nb.CodeCells.Single(), "execute_result")["data"]!["text/plain"]));
+        // The directives stay in the saved notebook: it must still open in a real .NET kernel.
+        Assert.StartsWith("#r \"../../artifacts/bin/GestaltLab/debug/GestaltLab.dll\"", nb.CodeCells.Single().Source);
+    }
+
+    [Fact]
+    public async Task UnknownNuGetPackageIsRejectedNamingCellAndPackage()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("nuget.ipynb",
+            "md:intro",
+            "int a = 1;",
+            "#r \"nuget: Some.Package.Nobody.Ships, 1.2.3\"\nConsole.WriteLine(a);");
+
+        var (result, nb) = await Run(path);
+
+        Assert.False(result.Succeeded);
+        Assert.Equal(2, result.Failure!.CodeCellNumber);
+        Assert.Equal(3, result.Failure.CellNumber);
+        Assert.Contains("code cell 2 (cell 3 of 3), line 1", result.Failure.Message);
+        Assert.Contains("Some.Package.Nobody.Ships", result.Failure.Message);
+        Assert.Contains("never downloads", result.Failure.Message);
+        Assert.Empty(Outputs(nb.CodeCells.Last()).Where(o => o["output_type"]!.GetValue<string>() == "stream"));
+    }
+
+    [Fact]
+    public void DirectivesAreBlankedSoLineNumbersStillMatch()
+    {
+        var directives = new CellDirectives(new PackageCatalog([new("Plotly.NET", "6.0.0")]),
+            new HashSet<string>(["GestaltLab"], StringComparer.OrdinalIgnoreCase), Path.GetTempPath());
+
+        var r = directives.Process("#r \"nuget: Plotly.NET, 5.0.0\"\n#r \"bin/Debug/GestaltLab.dll\"\nint x = 1;", "code cell 1");
+
+        Assert.Equal("\n\nint x = 1;", r.Code);
+        Assert.Contains(r.Notes, n => n.Contains("asked for 5.0.0", StringComparison.Ordinal));
+        Assert.Contains(r.Notes, n => n.Contains("the runner's own GestaltLab", StringComparison.Ordinal));
+        var missing = Assert.Throws<NotebookCellException>(() => directives.Process("#r \"/no/such/Other.dll\"", "code cell 4 (cell 7 of 9)"));
+        Assert.Contains("code cell 4 (cell 7 of 9), line 1", missing.Message);
+        Assert.Contains("/no/such/Other.dll", missing.Message);
+        var magic = Assert.Throws<NotebookCellException>(() => directives.Process("#!fsharp\nlet x = 1", "code cell 2"));
+        Assert.Contains("#!fsharp", magic.Message);
+    }
+
+    [Fact]
+    public async Task QuickAndParametersAreInjectedAfterTheParametersCell()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("params.ipynb",
+            "md:# Parameters",
+            "params:bool Quick = false;\nint Seed = 42;\ndouble Rate = 0.5;\nstring Preset = \"demo\";\nvar Epochs = 10;",
+            "Console.WriteLine($\"{Quick} {Seed} {Rate} {Preset} {Epochs}\");");
+
+        var (defaults, nb0) = await Run(path);
+        Assert.True(defaults.Succeeded, defaults.Failure?.ToString());
+        Assert.Equal("False 42 0.5 demo 10\n", Stdout(nb0.CodeCells.Last()));
+
+        var options = new NotebookRunOptions
+        {
+            Quick = true,
+            Parameters = new Dictionary<string, string> { ["Seed"] = "7", ["Rate"] = "2", ["Preset"] = "mini \"q\"", ["Epochs"] = "1" },
+        };
+        var (quick, nb1) = await Run(path, options);
+        Assert.True(quick.Succeeded, quick.Failure?.ToString());
+        Assert.Equal("True 7 2 mini \"q\" 1\n", Stdout(nb1.CodeCells.Last()));
+        Assert.Equal(4, nb1.Cells.Count);
+        Assert.Contains(NotebookParameters.InjectedTag, nb1.Cells[2].Tags);
+        Assert.Contains("Quick = true;", nb1.Cells[2].Source);
+
+        // Running again replaces the injected cell instead of stacking a second one; a plain run removes it.
+        var (again, nb2) = await Run(path, options);
+        Assert.True(again.Succeeded);
+        Assert.Single(nb2.Cells, c => c.Tags.Contains(NotebookParameters.InjectedTag));
+        var (plain, nb3) = await Run(path);
+        Assert.True(plain.Succeeded);
+        Assert.DoesNotContain(nb3.Cells, c => c.Tags.Contains(NotebookParameters.InjectedTag));
+        Assert.Equal("False 42 0.5 demo 10\n", Stdout(nb3.CodeCells.Last()));
+    }
+
+    [Fact]
+    public async Task BadParametersGetClearErrors()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("p.ipynb", "params:bool Quick = false;\nint Seed = 1;", "Seed");
+        var unknown = await Assert.ThrowsAsync<GestaltLabException>(() =>
+            NotebookRunner.RunAsync(path, new NotebookRunOptions { Parameters = new Dictionary<string, string> { ["Sede"] = "3" } }));
+        Assert.Contains("no parameter Sede", unknown.Message);
+        Assert.Contains("Quick, Seed", unknown.Message);
+        var badType = await Assert.ThrowsAsync<GestaltLabException>(() =>
+            NotebookRunner.RunAsync(path, new NotebookRunOptions { Parameters = new Dictionary<string, string> { ["Seed"] = "many" } }));
+        Assert.Contains("\"many\" is not a valid int", badType.Message);
+
+        string noParams = kit.Write("n.ipynb", "1");
+        var none = await Assert.ThrowsAsync<GestaltLabException>(() =>
+            NotebookRunner.RunAsync(noParams, new NotebookRunOptions { Parameters = new Dictionary<string, string> { ["Seed"] = "3" } }));
+        Assert.Contains("no code cell is tagged \"parameters\"", none.Message);
+        // --quick alone on a notebook without parameters runs it unchanged.
+        var (quick, _) = await Run(noParams, new NotebookRunOptions { Quick = true });
+        Assert.True(quick.Succeeded);
+    }
+
+    [Fact]
+    public void DeclaredParametersAreReadFromTheCell()
+    {
+        var p = NotebookParameters.Declared("// comment\nbool Quick = false;\nint Seed = 42, Folds = 5;\nvar Rate = -0.1;\nstring? Out = null;\nConsole.WriteLine();");
+        Assert.Equal(["Quick", "Seed", "Folds", "Rate", "Out"], p.Select(x => x.Name));
+        Assert.Equal(["bool", "int", "int", "double", "string?"], p.Select(x => x.Type));
+    }
+}
