@@ -98,6 +98,7 @@ public static class NotebookHtml
         pre { margin: 0; padding: .6rem .8rem; overflow-x: auto; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .85rem; }
         .input pre { background: #f0f2f5; border: 1px solid #e0e3e8; border-radius: 4px; flex: 1; }
         .output { margin: .3rem 0 0 3rem; }
+        .stream { white-space: pre-wrap; word-break: break-word; }
         .stream.stderr { background: #fff6e5; }
         .error { background: #fdecec; color: #a00; }
         .rich img { max-width: 100%; }

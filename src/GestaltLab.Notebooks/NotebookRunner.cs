@@ -33,6 +33,12 @@ public sealed record NotebookRunOptions
     public bool EchoOutput { get; init; }
 
     /// <summary>
+    /// Also store a static PNG of every Plotly chart (headless Chromium), shown by viewers that strip scripts (GitHub)
+    /// and used by nbconvert's PDF export. Costs about a second per chart.
+    /// </summary>
+    public bool ChartImages { get; init; }
+
+    /// <summary>
     /// Run with this working directory (Jupyter runs a notebook in its own folder). The working directory is
     /// process-wide, so leave null when several notebooks run at once in one process.
     /// </summary>
@@ -112,7 +118,8 @@ public static class NotebookRunner
 
         string? baseDir = fullPath is null ? options.WorkingDirectory : System.IO.Path.GetDirectoryName(fullPath);
         var directives = new CellDirectives(PackageCatalog.Current, ScriptEnvironment.ReferencedAssemblyNames, baseDir ?? Environment.CurrentDirectory);
-        var session = new NotebookSession(fullPath, cancellationToken);
+        await using var session = new NotebookSession(fullPath, cancellationToken);
+        if (options.ChartImages) session.EnableChartImages();
         var globals = new NotebookGlobals(session);
         var codeCells = notebook.CodeCells.ToList();
 

@@ -28,8 +28,12 @@ internal sealed class PlotlyDisplay
         .Select(n => System.Text.RegularExpressions.Regex.Match(n, @"plotly-(\d+\.\d+\.\d+)\.min\.js$"))
         .FirstOrDefault(m => m.Success)?.Groups[1].Value ?? "unknown";
 
+    /// <summary>Renders a chart to PNG for viewers that cannot run scripts, or null to skip the picture.</summary>
+    public Func<GenericChart, byte[]?>? RenderPng { get; set; }
+
     public MimeBundle Format(GenericChart chart, string displayId)
     {
+        byte[]? png = RenderPng?.Invoke(chart);
         string json = GenericChart.toJson(chart);
         var figure = JsonNode.Parse(json)!.AsObject();
         string id = $"gestaltlab-plot-{Sanitize(displayId)}-{++_count}";
@@ -41,9 +45,14 @@ internal sealed class PlotlyDisplay
             html.Append(BundleHtml());
             _bundleEmitted = true;
         }
-        html.Append($"<div id=\"{id}\" class=\"gestaltlab-plotly\">")
-            .Append(WebUtility.HtmlEncode(summary))
-            .Append(" — interactive: open in VS Code or Jupyter, or use the notebook's HTML rendering (gestaltlab notebook run --html).</div>\n")
+        // The div's content is what a viewer without scripts shows; the script replaces it with the live chart.
+        html.Append($"<div id=\"{id}\" class=\"gestaltlab-plotly gl-chart\">");
+        if (png is not null)
+            html.Append($"<img src=\"data:image/png;base64,{Convert.ToBase64String(png)}\" alt=\"{WebUtility.HtmlEncode(summary)}\" style=\"max-width:100%\"/>");
+        else
+            html.Append(WebUtility.HtmlEncode(summary))
+                .Append(" — interactive: open in VS Code or Jupyter, or use the notebook's HTML rendering (gestaltlab notebook run --html).");
+        html.Append("</div>\n")
             .Append("<script type=\"text/javascript\">\n(function () {\n  var figure = ")
             .Append(ScriptSafe(json))
             .Append(";\n  function draw(tries) {\n    var el = document.getElementById(\"").Append(id).Append("\");\n")
@@ -54,10 +63,11 @@ internal sealed class PlotlyDisplay
 
         var plotlyJson = new JsonObject { ["data"] = figure["data"]?.DeepClone() ?? new JsonArray(), ["layout"] = figure["layout"]?.DeepClone() ?? new JsonObject() };
         if (figure["config"] is JsonObject config) plotlyJson["config"] = config.DeepClone();
-        return new MimeBundle()
+        var bundle = new MimeBundle()
             .WithJson("application/vnd.plotly.v1+json", plotlyJson)
             .With("text/html", html.ToString())
             .With("text/plain", summary);
+        return png is null ? bundle : bundle.With("image/png", Convert.ToBase64String(png));
     }
 
     /// <summary>The script tags that define <c>window.Plotly</c> from the inlined bundle.</summary>

@@ -1,11 +1,12 @@
 using System.CommandLine;
+using System.Runtime.InteropServices;
 using GestaltLab.Notebooks;
 using GestaltLab.Runtime;
 
 namespace GestaltLab.Cli;
 
 /// <summary>
-/// <c>gestaltlab notebook run NOTEBOOK… [--quick] [-p NAME=VALUE]… [--html] [--output FILE] [--echo]</c>: runs C#
+/// <c>gestaltlab notebook run NOTEBOOK… [--quick] [-p NAME=VALUE]… [--html] [--chart-images] [--output FILE] [--echo]</c>: runs C#
 /// notebooks headless and saves their outputs. Exit 0 when every notebook ran green, 1 when a cell failed, 130 on Ctrl+C.
 /// </summary>
 internal sealed class NotebookCommand : ICliCommand
@@ -21,12 +22,41 @@ internal sealed class NotebookCommand : ICliCommand
         };
         var html = new Option<bool>("--html") { Description = "Also write a self-contained HTML rendering next to each notebook (works offline)." };
         var output = new Option<string?>("--output", "-o") { Description = "Save the executed notebook here instead of over the input (one notebook only)." };
+        var chartImages = new Option<bool>("--chart-images") { Description = "Also store a static PNG of every chart (headless Chromium), for viewers that strip scripts such as GitHub." };
         var echo = new Option<bool>("--echo") { Description = "Also print the cells' console output as they run." };
         var run = new Command("run", "Run notebooks headless (Roslyn scripting) and save their outputs into the .ipynb.")
         {
-            notebooks, quick, parameters, html, output, echo,
+            notebooks, quick, parameters, html, output, chartImages, echo,
         };
-        run.SetAction(async (parse, cancellationToken) =>
+        run.SetAction(async (parse, commandToken) =>
+        {
+            // Ctrl+C (or SIGTERM) stops the running cell and still saves the outputs so far; a second one quits at once.
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(commandToken);
+            int signals = 0;
+            void OnSignal(PosixSignalContext context)
+            {
+                if (Interlocked.Increment(ref signals) > 1) return; // default handling: terminate now
+                context.Cancel = true;
+                Console.Error.WriteLine("stopping: saving the outputs so far (press Ctrl+C again to quit at once)");
+                stop.Cancel();
+            }
+            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
+            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            var cancellationToken = stop.Token;
+            try
+            {
+                return await RunAll(parse, cancellationToken);
+            }
+            catch (GestaltLabException e)
+            {
+                // Reported here rather than left to System.CommandLine, which would print a stack trace.
+                Console.Error.WriteLine($"error: {e.Message}");
+                return 1;
+            }
+        });
+        return new Command("notebook", "Run the project's C# Jupyter notebooks headless.") { run };
+
+        async Task<int> RunAll(ParseResult parse, CancellationToken cancellationToken)
         {
             var files = parse.GetValue(notebooks) ?? [];
             string? outputPath = parse.GetValue(output);
@@ -35,7 +65,7 @@ internal sealed class NotebookCommand : ICliCommand
             var overrides = ParseParameters(parse.GetValue(parameters) ?? []);
             var log = Console.Out;
             int failed = 0;
-            var results = new List<NotebookRunResult>();
+            var failedFiles = new List<string>();
             foreach (var file in files)
             {
                 var options = new NotebookRunOptions
@@ -46,11 +76,23 @@ internal sealed class NotebookCommand : ICliCommand
                     OutputPath = outputPath,
                     Log = log,
                     EchoOutput = parse.GetValue(echo),
+                    ChartImages = parse.GetValue(chartImages),
                     // Jupyter runs a notebook in its own folder, so relative paths in cells mean the same in both.
                     WorkingDirectory = Path.GetDirectoryName(Path.GetFullPath(file)),
                 };
-                var result = await NotebookRunner.RunAsync(file, options, cancellationToken);
-                results.Add(result);
+                NotebookRunResult result;
+                try
+                {
+                    result = await NotebookRunner.RunAsync(file, options, cancellationToken);
+                }
+                catch (GestaltLabException e)
+                {
+                    // A notebook that cannot be read or parameterised fails alone; the others still run.
+                    failed++;
+                    failedFiles.Add(file);
+                    Console.Error.WriteLine($"error: {e.Message}");
+                    continue;
+                }
                 if (result.Cancelled)
                 {
                     Console.Error.WriteLine($"cancelled: {file} stopped at {result.Failure!.Label}; outputs so far are saved");
@@ -59,15 +101,15 @@ internal sealed class NotebookCommand : ICliCommand
                 if (!result.Succeeded)
                 {
                     failed++;
+                    failedFiles.Add(file);
                     Console.Error.WriteLine($"error: {file}: {result.Failure}");
                 }
             }
             if (files.Length > 1)
-                Console.WriteLine($"{results.Count - failed} of {results.Count} notebooks ran green" +
-                    (failed > 0 ? $"; failed: {string.Join(", ", results.Where(r => !r.Succeeded).Select(r => Path.GetFileName(r.Path)))}" : ""));
+                Console.WriteLine($"{files.Length - failed} of {files.Length} notebooks ran green" +
+                    (failed > 0 ? $"; failed: {string.Join(", ", failedFiles.Select(Path.GetFileName))}" : ""));
             return failed == 0 ? 0 : 1;
-        });
-        return new Command("notebook", "Run the project's C# Jupyter notebooks headless.") { run };
+        }
     }
 
     private static Dictionary<string, string> ParseParameters(string[] values)

@@ -91,8 +91,9 @@ public static class Tsne
         if (method == TsneMethod.Exact)
         {
             var p = ExactAffinities(x, n, d, perplexity, cancellationToken);
+            var q = new double[n * n]; // reused every iteration
             kl = Optimise(n, y, learningRate, options, progress, cancellationToken,
-                (yy, grad, exag, wantKl) => ExactGradient(p, yy, grad, n, exag, wantKl));
+                (yy, grad, exag, wantKl) => ExactGradient(p, q, yy, grad, n, exag, wantKl));
         }
         else
         {
@@ -351,12 +352,31 @@ public static class Tsne
         return kl;
     }
 
-    private static double ExactGradient(double[] p, double[] y, double[] grad, int n, double exaggeration, bool wantKl)
+    /// <summary>
+    /// Runs <paramref name="body"/> for 0 … n−1, in parallel chunks only when the work is large: on a busy machine each
+    /// parallel loop waits for its slowest worker, which costs more than small loops gain. Each index writes only its
+    /// own outputs, so the result is the same either way.
+    /// </summary>
+    private static void For(int n, long workPerItem, Action<int> body)
+    {
+        if ((long)n * workPerItem < 2_000_000 || Environment.ProcessorCount == 1)
+        {
+            for (int i = 0; i < n; i++) body(i);
+            return;
+        }
+        int chunks = Math.Min(n, Environment.ProcessorCount * 4);
+        Parallel.For(0, chunks, c =>
+        {
+            int from = (int)((long)n * c / chunks), to = (int)((long)n * (c + 1) / chunks);
+            for (int i = from; i < to; i++) body(i);
+        });
+    }
+
+    private static double ExactGradient(double[] p, double[] q, double[] y, double[] grad, int n, double exaggeration, bool wantKl)
     {
         // Unnormalised Student-t kernel per pair; Z is summed per row then over rows (fixed order: deterministic).
         var rowZ = new double[n];
-        var q = new double[n * n];
-        Parallel.For(0, n, i =>
+        For(n, n, i =>
         {
             double z = 0;
             for (int j = 0; j < n; j++)
@@ -372,7 +392,7 @@ public static class Tsne
         double zSum = 0;
         for (int i = 0; i < n; i++) zSum += rowZ[i];
         zSum = Math.Max(zSum, MachineEpsilon);
-        Parallel.For(0, n, i =>
+        For(n, n, i =>
         {
             double gx = 0, gy = 0;
             for (int j = 0; j < n; j++)
@@ -403,7 +423,7 @@ public static class Tsne
         var tree = QuadTree.Build(y, n);
         var rowZ = new double[n];
         var rep = new double[2 * n];
-        Parallel.For(0, n, i =>
+        For(n, 200, i =>
         {
             double fx = 0, fy = 0, z = 0;
             tree.Repulsion(y[2 * i], y[2 * i + 1], theta * theta, ref fx, ref fy, ref z);
@@ -415,7 +435,7 @@ public static class Tsne
         for (int i = 0; i < n; i++) zSum += rowZ[i];
         zSum = Math.Max(zSum, MachineEpsilon);
         var rowKl = wantKl ? new double[n] : null;
-        Parallel.For(0, n, i =>
+        For(n, p.RowStart[n] / Math.Max(1, n), i =>
         {
             double ax = 0, ay = 0, kl = 0;
             for (int t = p.RowStart[i]; t < p.RowStart[i + 1]; t++)

@@ -18,7 +18,7 @@ public readonly record struct BoxCalibration(double OffsetX, double OffsetY, dou
     /// known (real photos with dlib's HOG detector and synthetic faces; fit and residuals in docs/faces.md, reproduced by
     /// <c>gestaltlab bench calibrate-haar</c>).
     /// </summary>
-    public static BoxCalibration HaarFrontalDefault => new(0.0093, 0.1041, 0.9201);
+    public static BoxCalibration HaarFrontalDefault => new(0.0005, 0.0538, 0.8245);
 
     /// <summary>The calibrated dlib box for a raw (x, y, w, h) box.</summary>
     public FaceBox Apply(double x, double y, double w, double h, float score = 1f)

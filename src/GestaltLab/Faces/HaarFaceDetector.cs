@@ -17,6 +17,9 @@ public sealed record HaarOptions
     public double MinFaceFraction { get; init; } = 0.1;
     /// <summary>Smallest face side in pixels (floor for <see cref="MinFaceFraction"/>).</summary>
     public int MinFacePixels { get; init; } = 24;
+    /// <summary>Photos whose longer side exceeds this are downscaled for detection (boxes are scaled back): a 12-megapixel
+    /// photo is searched at ~640 px, where a portrait's face is still ≥ 100 px.</summary>
+    public int MaxDetectionSide { get; init; } = 640;
     /// <summary>Raw Haar box → dlib box mapping.</summary>
     public BoxCalibration Calibration { get; init; } = BoxCalibration.HaarFrontalDefault;
 }
@@ -69,13 +72,16 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
     /// <summary>Raw OpenCV boxes (x, y, w, h) with scores, best first; used to fit <see cref="BoxCalibration"/>.</summary>
     public IReadOnlyList<(int X, int Y, int Width, int Height, float Score)> DetectRaw(RgbImage image)
     {
-        using var gray = image.ToGrayMat();
-        int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * Math.Min(image.Width, image.Height)));
+        using var full = image.ToGrayMat();
+        double scale = Math.Min(1.0, (double)_options.MaxDetectionSide / Math.Max(image.Width, image.Height));
+        using var gray = scale < 1 ? full.Resize(new Size(0, 0), scale, scale, InterpolationFlags.Area) : full.Clone();
+        int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * Math.Min(gray.Width, gray.Height)));
         var rects = _cascades.Value!.DetectMultiScale(gray, out _, out double[] weights, _options.ScaleFactor, _options.MinNeighbors,
             HaarDetectionTypes.ScaleImage, new Size(minSide, minSide), default, outputRejectLevels: true);
         var list = new List<(int, int, int, int, float)>(rects.Length);
         for (int i = 0; i < rects.Length; i++)
-            list.Add((rects[i].X, rects[i].Y, rects[i].Width, rects[i].Height, i < weights.Length ? (float)weights[i] : 1f));
+            list.Add(((int)Math.Round(rects[i].X / scale), (int)Math.Round(rects[i].Y / scale), (int)Math.Round(rects[i].Width / scale),
+                (int)Math.Round(rects[i].Height / scale), i < weights.Length ? (float)weights[i] : 1f));
         list.Sort((a, b) => b.Item5.CompareTo(a.Item5));
         return list;
     }

@@ -28,6 +28,8 @@ public sealed record ConfusionOptions
 /// </summary>
 public static class Charts
 {
+    static Charts() => FigureHtml.UseOfflineDefaults();
+
     // ---------------------------------------------------------------- confusion
 
     /// <summary>Confusion matrix from top-1 predictions; similarity ordering uses the mean predicted probabilities.</summary>
@@ -289,14 +291,14 @@ public static class Charts
         if (published is not null)
         {
             var symbols = new[] { "diamond", "square", "triangle-up", "cross", "x", "pentagon" };
-            var bySource = published.GroupBy(p => (p.Source, p.Setting)).ToArray();
+            var bySource = published.GroupBy(p => p.Label).ToArray();
             for (int g = 0; g < bySource.Length; g++)
             {
                 var pts = bySource[g].OrderBy(p => p.K).ToArray();
                 bool perDisorder = pts.All(p => p.PerDisorder);
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", pts.Length > 1 ? "markers+lines" : "markers"),
                     ("x", pts.Select(p => p.K).ToArray()), ("y", pts.Select(p => p.Value).ToArray()),
-                    ("name", $"{bySource[g].Key.Source}, {bySource[g].Key.Setting}" + (perDisorder ? " (per disorder)" : "")),
+                    ("name", bySource[g].Key + (perDisorder ? " (per disorder)" : "")),
                     ("text", pts.Select(p => $"{p.Source}<br>{p.Setting}<br>{p.Measure}").ToArray()),
                     ("line", Obj(("dash", "dash"), ("width", 1), ("color", "#888"))),
                     ("marker", Obj(("symbol", symbols[g % symbols.Length] + (perDisorder ? "-open" : "")), ("size", 11), ("color", "#333"), ("line", Obj(("width", 1.5))))),

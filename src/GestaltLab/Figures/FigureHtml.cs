@@ -36,6 +36,14 @@ public static partial class FigureHtml
     [GeneratedRegex(@"plotly-(\d+\.\d+\.\d+)\.min\.js$")]
     private static partial Regex PlotlyResource();
 
+    /// <summary>
+    /// Makes Plotly.NET's own HTML output (<c>GenericChart.SaveHtml</c>, <c>Show</c>, <c>toEmbeddedHTML</c>) inline
+    /// plotly.js instead of loading it from a CDN, for charts made anywhere in the process. Called by <see cref="Charts"/>
+    /// on first use; safe to call again.
+    /// </summary>
+    public static void UseOfflineDefaults() =>
+        Defaults.DefaultDisplayOptions = DisplayOptions.init(null, null, null, null, null, null, PlotlyJSReference.Full);
+
     /// <summary>Figure JSON (<c>{"data": …, "layout": …}</c>) plus the chart's config, as plotly.js takes them.</summary>
     public static (string Figure, string Config) Json(GenericChart chart)
     {

@@ -78,7 +78,8 @@ internal static class PlotlyBuilder
     public static string Colour(int i, int count)
     {
         if (count <= Palette.Count) return Palette[i % Palette.Count];
-        double h = (i * 360.0 / count + (i % 2) * 180.0 / count) % 360;
+        // Golden-angle hues: neighbouring indices (often similar classes) get clearly different colours.
+        double h = (i * 137.508) % 360;
         return FormattableString.Invariant($"hsl({h:F0},{(i % 3 == 0 ? 65 : 80)}%,{(i % 2 == 0 ? 42 : 55)}%)");
     }
 }

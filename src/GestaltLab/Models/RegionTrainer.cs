@@ -58,8 +58,13 @@ public static class RegionTrainer
         ulong regionKey = StableHash.Of(options.Seed, regionName);
         var device = TorchRuntime.DefaultDevice();
 
-        torch.manual_seed((long)(regionKey & 0x7FFF_FFFF_FFFF));
-        var model = new RegionNet(net, data.ClassCount);
+        RegionNet model;
+        // torch's generator is process-global: seeding and initialising under one lock keeps concurrent trainings reproducible.
+        lock (InitGate)
+        {
+            torch.manual_seed((long)(regionKey & 0x7FFF_FFFF_FFFF));
+            model = new RegionNet(net, data.ClassCount);
+        }
         if (pretrained is not null) WeightsFile.CopyInto(model, pretrained, "pretrained backbone", RegionNet.IsHead);
         model.to(device);
         var trainable = model.named_parameters()
@@ -110,7 +115,6 @@ public static class RegionTrainer
         {
             var started = DateTime.UtcNow;
             var rng = new Random((int)(StableHash.Of((long)regionKey, epoch) & 0x7FFF_FFFF));
-            torch.manual_seed((long)(StableHash.Of((long)regionKey, epoch, 1) & 0x7FFF_FFFF_FFFF));
             var order = EpochOrder(data, options, rng, batchesPerEpoch * options.BatchSize);
             double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
             model.train();
@@ -185,6 +189,8 @@ public static class RegionTrainer
         adam.Dispose();
         return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
     }
+
+    private static readonly object InitGate = new();
 
     /// <summary>Metadata stored with a net's weights: its config and class count.</summary>
     public static string Meta(RegionNetConfig net, int classCount, int epoch) =>

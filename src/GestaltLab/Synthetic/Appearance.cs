@@ -23,7 +23,7 @@ public sealed record SubjectAppearance
         (float, float, float)[] skins =
         [
             (0.96f, 0.84f, 0.76f), (0.92f, 0.76f, 0.64f), (0.84f, 0.66f, 0.52f),
-            (0.72f, 0.53f, 0.38f), (0.55f, 0.38f, 0.26f), (0.38f, 0.26f, 0.18f),
+            (0.72f, 0.53f, 0.38f), (0.58f, 0.40f, 0.28f), (0.44f, 0.30f, 0.21f),
         ];
         var (r, g, b) = skins[Math.Clamp(skinTone, 0, 5)];
         float j() => (float)rng.Uniform(-0.03, 0.03);

@@ -8,7 +8,7 @@ public sealed partial class SyndromeCatalog
     public const int DefaultSyndromeCount = 216;
     /// <summary>Effect-size scale of generated syndromes in the shipped catalog, calibrated so the gestalt216 oracle
     /// lands in the target band (top-1 in [60%, 85%], top-10 ≥ 95%); see docs/synthetic.md.</summary>
-    public const double DefaultEffectScale = 1.0;
+    public const double DefaultEffectScale = 1.2;
 
     /// <summary>
     /// Builds a catalog: the named teaching analogues, then generated syndromes up to <paramref name="syndromeCount"/>,
@@ -31,7 +31,7 @@ public sealed partial class SyndromeCatalog
         while (list.Count < syndromeCount)
         {
             int number = list.Count - n + 1;
-            int k = 3 + rng.NextInt(4);
+            int k = 4 + rng.NextInt(4);
             var chosen = new List<int>();
             var w = popularity.ToArray();
             while (chosen.Count < k)
@@ -41,6 +41,16 @@ public sealed partial class SyndromeCatalog
                 w[t] = 0;
             }
             var effects = new Dictionary<string, double>(StringComparer.Ordinal);
+            var earlier = list.Skip(n).ToList();
+            if (earlier.Count > 4 && rng.Chance(0.6))
+            {
+                // A "sibling" of an earlier syndrome: its gestalt, scaled, plus one or two signs of its own. Such near
+                // neighbours are what makes top-1 hard and top-10 easy, as among real syndromes.
+                var parent = earlier[rng.NextInt(earlier.Count)];
+                foreach (var (t, v) in parent.Effects)
+                    if (!rng.Chance(0.2)) effects[t] = Math.Round(v * rng.Uniform(0.7, 1.15), 2);
+                chosen = chosen.Where(t => !parent.Effects.ContainsKey(traits[t].Name)).Take(1 + rng.NextInt(2)).ToList();
+            }
             foreach (int t in chosen)
             {
                 double mag = rng.Uniform(0.8, 2.2) * effectScale * (rng.Chance(0.5) ? 1 : -1);

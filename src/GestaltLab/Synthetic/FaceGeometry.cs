@@ -61,9 +61,9 @@ public sealed class FaceGeometry
         double half = 0.2286 * (1 + 0.06 * Z("interpupillary_distance")) * (1 + 0.02 * Z("face_width"));
         double len = 0.1655 * (1 + 0.075 * Z("palpebral_fissure_length"));
         double inner = 0.013 * Z("inner_canthal_distance");
-        double slant = (4 + 3.2 * Z("palpebral_fissure_slant")) * Math.PI / 180;
-        double up = 0.030 * Math.Max(0.25, 1 - 0.17 * Z("ptosis")) * (1 - 0.15 * sm);
-        double down = 0.016 * (1 - 0.2 * sm);
+        double slant = (4 + 5 * Z("palpebral_fissure_slant")) * Math.PI / 180;
+        double up = 0.033 * Math.Max(0.25, 1 - 0.17 * Z("ptosis")) * (1 - 0.15 * sm);
+        double down = 0.018 * (1 - 0.2 * sm);
         double cx = 0.5 - half;
         Vector3 EyePt(double t, double off) // t: −0.5 inner … +0.5 outer; off: + below the axis
         {
@@ -86,7 +86,7 @@ public sealed class FaceGeometry
         double[] by = [0.068, 0.015, 0, 0.012, 0.045];
         for (int i = 0; i < 5; i++)
             p[17 + i] = new Vector3((float)(cx + bx[i] * (len / 0.1655)), (float)(eyeY - browH + by[i] * arch), 0.03f);
-        g.BrowThickness = (float)(0.03 * Math.Max(0.3, 1 + 0.25 * Z("eyebrow_thickness")));
+        g.BrowThickness = (float)(0.03 * Math.Max(0.4, 1 + 0.25 * Z("eyebrow_thickness")));
         g.Synophrys = (float)Math.Clamp(0.1 + 0.3 * Z("synophrys"), 0, 1);
         g.Epicanthus = (float)Math.Clamp(0.2 + 0.35 * Z("epicanthus"), 0, 1);
 

@@ -208,13 +208,25 @@ public sealed class FaceRenderer : IDisposable
             paint.Shader = null;
         }
 
+        // Highlights on forehead, cheekbones and nose: what gives a face its relief (stronger on darker skin, as on photos).
+        float lum = 0.3f * skin.R + 0.59f * skin.G + 0.11f * skin.B;
+        byte hl = (byte)Math.Clamp(35 + 110 * (1 - lum), 0, 140);
+        foreach (var (hc, hr) in new[] { (new Vector2(0.5f + 0.1f * sy, (lm[19].Y + lm[24].Y) / 2 - 0.1f), 0.16f),
+                     (Vector2.Lerp(lm[2], lm[30], 0.5f) + new Vector2(0, -0.03f), 0.08f), (Vector2.Lerp(lm[14], lm[30], 0.5f) + new Vector2(0, -0.03f), 0.08f) })
+        {
+            paint.Color = SKColors.White;
+            paint.Shader = SKShader.CreateRadialGradient(new SKPoint(hc.X, hc.Y), hr, [new SKColor(255, 250, 240, hl), new SKColor(255, 250, 240, 0)], SKShaderTileMode.Clamp);
+            c.DrawCircle(hc.X, hc.Y, hr, paint);
+            paint.Shader = null;
+        }
+
         // Eye sockets: the dark band Haar's eye features look for.
         for (int e = 0; e < 2; e++)
         {
             var ec = e == 0 ? Mid(lm, 36, 41) : Mid(lm, 42, 47);
             var br = e == 0 ? lm[19] : lm[24];
             float w = (e == 0 ? lm[39].X - lm[36].X : lm[45].X - lm[42].X) * 0.85f;
-            paint.Color = Rgb(skin, ex * 0.45, 120);
+            paint.Color = Rgb(skin, ex * 0.4, 140);
             paint.MaskFilter = blurL;
             c.DrawOval(ec.X, (ec.Y + br.Y) / 2 + 0.012f, w, (ec.Y - br.Y) * 0.7f, paint);
             paint.MaskFilter = null;
@@ -234,7 +246,7 @@ public sealed class FaceRenderer : IDisposable
             c.DrawPath(side, paint);
         }
         paint.Style = SKPaintStyle.Fill;
-        paint.Color = new SKColor(255, 255, 255, (byte)Math.Clamp(35 + 30 * bh, 10, 120));
+        paint.Color = new SKColor(255, 255, 255, (byte)Math.Clamp(35 + 30 * bh + hl * 0.5f, 10, 160));
         c.DrawOval(lm[28].X, (lm[28].Y + lm[29].Y) / 2, bw * 0.35f, (lm[29].Y - lm[27].Y) * 0.5f, paint);
         // Alae and tip.
         paint.Color = Rgb(skin, ex * 0.7, 170);
@@ -357,7 +369,9 @@ public sealed class FaceRenderer : IDisposable
         }
 
         // Brows: a tapered band through the landmarks, hair-coloured; synophrys joins them.
-        var browCol = Rgb(hair, ex * 0.9, 235);
+        // Brows darker than the scalp hair (as on most people), so light-haired faces still have the brow band.
+        var browHair = (hair.R * 0.45f + 0.05f, hair.G * 0.45f + 0.03f, hair.B * 0.45f + 0.02f);
+        var browCol = Rgb(browHair, ex * 0.9);
         for (int e = 0; e < 2; e++)
         {
             int o = e == 0 ? 17 : 22;
@@ -368,7 +382,7 @@ public sealed class FaceRenderer : IDisposable
         }
         if (g.Synophrys > 0.12f)
         {
-            paint.Color = Rgb(hair, ex * 0.9, (byte)Math.Clamp(210 * g.Synophrys, 0, 220));
+            paint.Color = Rgb(browHair, ex * 0.9, (byte)Math.Clamp(210 * g.Synophrys, 0, 220));
             paint.MaskFilter = blurS;
             float yb = (lm[21].Y + lm[22].Y) / 2 + g.BrowThickness * 0.4f;
             c.DrawOval((lm[21].X + lm[22].X) / 2, yb, (lm[22].X - lm[21].X) * 0.6f, g.BrowThickness * 0.35f * (0.5f + g.Synophrys), paint);

@@ -36,9 +36,17 @@ public sealed class FaceTransformsTests : IDisposable
     {
         var (ml, data, estimator) = Build();
 
-        // Schema propagation is checked on the fitted transformers: ML.NET 5.0.1's CustomMappingEstimator.GetOutputSchema
-        // compares item types by reference, and LoadImages makes a new ImageDataViewType instance, so the estimator-level
-        // check cannot pass for any custom mapping that takes an MLImage (an ML.NET limitation, not ours).
+        // Schema propagation before fitting (SchemaShape.Create is internal to ML.NET, which calls it the same way in TestEstimatorCore).
+        var create = typeof(SchemaShape).GetMethod("Create", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.NonPublic, [typeof(DataViewSchema)])!;
+        var shape = estimator.GetOutputSchema((SchemaShape)create.Invoke(null, [data.Schema])!);
+        foreach (var col in new[] { "FaceStatus", "FaceBox", "Landmarks", "LandmarkConfidence", "AlignedFace", "AlignedLandmarks", "face", "nose", "periorbital_left" })
+            Assert.True(shape.Any(c => c.Name == col), $"estimator schema lacks {col}");
+        // A step whose inputs are missing fails at schema propagation with a clear message.
+        var ml0 = new MLContext();
+        var orphan = ml0.Transforms.LoadImages("Image", _dir, "ImagePath").Append(ml0.Transforms.AlignFaces());
+        var err = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => orphan.GetOutputSchema((SchemaShape)create.Invoke(null, [data.Schema])!));
+        Assert.Contains("Landmarks", err.Message);
+
         var model = estimator.Fit(data);
         var output = model.Transform(data);
         var landmarksType = Assert.IsType<VectorDataViewType>(output.Schema["Landmarks"].Type);
@@ -46,7 +54,7 @@ public sealed class FaceTransformsTests : IDisposable
         Assert.Equal(3 * 64 * 64, Assert.IsType<VectorDataViewType>(output.Schema["nose"].Type).Size);
         var propagated = model.GetOutputSchema(data.Schema);
         Assert.Equal(propagated.Select(c => c.Name), output.Schema.Select(c => c.Name));
-        Assert.Equal(propagated.Select(c => c.Type), output.Schema.Select(c => c.Type));
+        Assert.Equal(propagated.Select(c => c.Type.ToString()), output.Schema.Select(c => c.Type.ToString()));
         foreach (var col in new[] { "FaceStatus", "FaceBox", "Landmarks", "LandmarkConfidence", "AlignedFace", "AlignedLandmarks", "face", "upper_face",
                      "periorbital_left", "periorbital_right", "nose", "mouth_philtrum", "lower_face" })
             Assert.True(propagated.GetColumnOrNull(col) is not null, $"output schema lacks {col}");

@@ -43,6 +43,15 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void Plotly_net_own_html_is_offline_once_charts_are_used()
+    {
+        var chart = Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8)]);
+        string html = Plotly.NET.GenericChart.toEmbeddedHTML(chart);
+        Assert.Empty(FigureHtml.RemoteReferences(html));
+        Assert.Contains(FigureHtml.PlotlyJs[..100], html);
+    }
+
+    [Fact]
     public void Remote_reference_check_catches_cdn_scripts_links_images_and_css()
     {
         Assert.NotEmpty(FigureHtml.RemoteReferences("<script src=\"https://cdn.plot.ly/plotly-2.28.0.min.js\"></script>"));

@@ -115,4 +115,35 @@ public class DisplayTests
         // One plotly.js bundle in the whole notebook.
         Assert.Single(Regex.Matches(File.ReadAllText(path), "data-plotlyjs="));
     }
+
+    [Fact]
+    public async Task HtmlRenderingDrawsEveryChartInRealChromiumOffline()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("charts.ipynb",
+            "md:# Two charts, one plotly.js",
+            "using Plotly.NET.CSharp;\ndisplay(Chart.Line<int, int, string>(x: new[] { 1, 2, 3 }, y: new[] { 2, 4, 8 }));",
+            "Chart.Column<int, string, string>(values: new[] { 5, 3 }, Keys: new[] { \"a\", \"b\" })");
+
+        var (result, _) = await Run(path, new NotebookRunOptions { WriteHtml = true, ChartImages = true });
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        await using var browser = await GestaltLab.Figures.HeadlessBrowser.LaunchAsync();
+        var check = await browser.CheckPageAsync(result.HtmlPath!);
+        Assert.Equal(2, check.ChartCount);
+        Assert.Equal(2, check.RenderedCharts);
+        Assert.Empty(check.ConsoleErrors);
+        Assert.Empty(check.FailedRequests);
+        // With --chart-images every chart also carries a static PNG, for viewers that strip scripts.
+        var nb = Notebook.Load(path);
+        var charts = nb.CodeCells.SelectMany(Outputs).Where(o => o["data"]?["application/vnd.plotly.v1+json"] is not null).ToList();
+        Assert.Equal(2, charts.Count);
+        Assert.All(charts, c =>
+        {
+            byte[] png = Convert.FromBase64String(Text(c["data"]!["image/png"]));
+            using var decoded = SKBitmap.Decode(png);
+            Assert.Equal(720, decoded.Width);
+            Assert.Contains("<img src=\"data:image/png;base64,", Text(c["data"]!["text/html"]));
+        });
+    }
 }

@@ -194,6 +194,43 @@ public class NotebookRunnerTests
     }
 
     [Fact]
+    public async Task CliStopsOnTerminationSignalAndSavesTheOutputs()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("stop.ipynb",
+            "Console.WriteLine(\"first\");",
+            "Console.WriteLine(\"long cell\");\nThread.Sleep(Timeout.Infinite);",
+            "Console.WriteLine(\"never\");");
+        string dll = Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll");
+        var psi = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true, ArgumentList = { "exec", dll, "notebook", "run", path },
+        };
+        using var process = System.Diagnostics.Process.Start(psi)!;
+        var started = new TaskCompletionSource();
+        var stdout = new System.Text.StringBuilder();
+        process.OutputDataReceived += (_, e) =>
+        {
+            lock (stdout) stdout.AppendLine(e.Data);
+            if (e.Data?.Contains("[2/3]", StringComparison.Ordinal) == true) started.TrySetResult();
+        };
+        process.BeginOutputReadLine();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await Task.WhenAny(started.Task, process.WaitForExitAsync());
+        Assert.True(started.Task.IsCompleted, $"the long cell never started: {stdout}");
+        // SIGTERM, as CI or a container stop sends it; Ctrl+C's SIGINT takes the same path.
+        using (var kill = System.Diagnostics.Process.Start("kill", ["-s", "TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        await process.WaitForExitAsync();
+
+        Assert.Equal(130, process.ExitCode);
+        Assert.Contains("code cell 2 (cell 2 of 3)", await stderr);
+        var nb = Notebook.Load(path);
+        Assert.Equal("first\n", Stdout(nb.CodeCells.First()));
+        Assert.Equal(NotebookRunner.CancelledErrorName, Single(nb.CodeCells.ElementAt(1), "error")["ename"]!.GetValue<string>());
+        Assert.Empty(Outputs(nb.CodeCells.Last()));
+    }
+
+    [Fact]
     public void NotANotebookGetsAClearError()
     {
         using var kit = new NotebookTestKit();

@@ -108,7 +108,44 @@ internal sealed class FacesCalibrationBench : IBenchCommand
                 Console.WriteLine($"  {group} | {label,-19}: mean IoU {iou / m.Count:F3}, landmark error {100 * err / m.Count:F2}% of inter-ocular (vs {(m[0].S.Truth is null ? "dlib landmarks on the HOG box" : "true landmarks")})");
             }
         }
+        // Does the confidence proxy track the true error? (synthetic ground truth only)
+        foreach (var (group, m) in matched)
+        {
+            var withTruth = m.Where(x => x.S.Truth is not null).ToList();
+            if (withTruth.Count < 5) continue;
+            var pairs = withTruth.Select(x =>
+            {
+                var box = current.Apply(x.Raw.X, x.Raw.Y, x.Raw.W, x.Raw.H);
+                var lm = sp.Predict(x.S.Image, box);
+                var conf = LandmarkConfidence.Estimate(sp, x.S.Image, box, lm).Confidence;
+                return (conf: (double)conf, err: lm.MeanDistance(x.S.Truth!) / x.S.Truth!.InterOcular);
+            }).ToList();
+            var errs = pairs.Select(p => p.err).Order().ToList();
+            Console.WriteLine($"  {group}: landmark error with the shipped calibration: median {100 * errs[errs.Count / 2]:F1}%, 90th percentile {100 * errs[(int)(0.9 * (errs.Count - 1))]:F1}% of inter-ocular");
+            Console.WriteLine($"  confidence proxy vs true error: Spearman rho {Spearman(pairs.Select(p => p.conf).ToList(), pairs.Select(p => p.err).ToList()):F2} (negative = higher confidence, lower error)");
+            foreach (double th in new[] { 0.3, 0.5, 0.7 })
+            {
+                var hi = pairs.Where(p => p.conf >= th).Select(p => p.err).ToList();
+                var lo = pairs.Where(p => p.conf < th).Select(p => p.err).ToList();
+                Console.WriteLine($"    confidence ≥ {th}: {hi.Count} faces, mean error {(hi.Count > 0 ? 100 * hi.Average() : double.NaN):F1}%; below: {lo.Count} faces, mean error {(lo.Count > 0 ? 100 * lo.Average() : double.NaN):F1}%");
+            }
+        }
         return 0;
+    }
+
+    private static double Spearman(IReadOnlyList<double> a, IReadOnlyList<double> b)
+    {
+        static double[] Ranks(IReadOnlyList<double> v)
+        {
+            var order = Enumerable.Range(0, v.Count).OrderBy(i => v[i]).ToArray();
+            var r = new double[v.Count];
+            for (int k = 0; k < order.Length; k++) r[order[k]] = k;
+            return r;
+        }
+        var ra = Ranks(a); var rb = Ranks(b);
+        double ma = ra.Average(), mb = rb.Average(), num = 0, da = 0, db = 0;
+        for (int i = 0; i < ra.Length; i++) { num += (ra[i] - ma) * (rb[i] - mb); da += (ra[i] - ma) * (ra[i] - ma); db += (rb[i] - mb) * (rb[i] - mb); }
+        return num / Math.Sqrt(da * db);
     }
 
     /// <summary>The square box for which dlib's mean shape lies closest (least squares) to the given landmarks.</summary>

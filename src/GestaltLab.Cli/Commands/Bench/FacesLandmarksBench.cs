@@ -37,7 +37,7 @@ internal sealed class FacesLandmarksBench : IBenchCommand
         if (photos.Count == 0) throw new GestaltLabException("no photos: astronaut.png and messi5.jpg are not installed", "install python3-skimage and opencv-doc, or pass --images");
         string model = SystemResources.DlibModelPath(modelPath) ?? throw new GestaltLabException("dlib 68-point model not found", "install libdlib-data or pass --model");
 
-        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, {DateTime.UtcNow:yyyy-MM-dd}");
+        Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, {DateTime.UtcNow:yyyy-MM-dd}, load average {(File.Exists("/proc/loadavg") ? File.ReadAllText("/proc/loadavg").Trim() : "n/a")}");
         var sw = Stopwatch.StartNew();
         var sp = ShapePredictor.Load(model);
         Console.WriteLine($"C# model load: {sw.Elapsed.TotalMilliseconds:F0} ms ({sp.CascadeCount} cascades × {sp.TreesPerCascade} trees, depth {sp.TreeDepth}, {sp.LandmarkCount} landmarks)");

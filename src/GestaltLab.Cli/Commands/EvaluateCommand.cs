@@ -1,0 +1,59 @@
+using System.CommandLine;
+using System.Globalization;
+using GestaltLab.Ensemble;
+using GestaltLab.Evaluation;
+
+namespace GestaltLab.Cli;
+
+/// <summary><c>gestaltlab evaluate --model RUN --data DIR --out metrics.json</c>: top-k per image and per disorder, with the oracle beside.</summary>
+internal sealed class EvaluateCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose test split is scored.", Required = true };
+        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json); the CSV files go beside it." };
+        var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
+        var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
+        var cmd = new Command("evaluate", "Score a trained model on a data set: metrics.json, region_metrics.csv, probabilities.csv, embeddings.csv.")
+            { model, data, output, split, truth };
+        cmd.SetAction(async (p, ct) =>
+        {
+            string run = p.GetValue(model)!;
+            using var m = GestaltModel.Load(run);
+            string dataDir = p.GetValue(data)!;
+            string metricsPath = Path.GetFullPath(p.GetValue(output) ?? Path.Combine(run, "metrics.json"));
+            string outDir = Path.GetDirectoryName(metricsPath)!;
+            string aligned = ModelCli.EnsureAligned(dataDir, Path.Combine(outDir, "aligned-" + Path.GetFileName(Path.GetFullPath(dataDir).TrimEnd('/'))), m.InputSize, p.GetValue(truth), ct);
+            var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
+            PrintEvaluation(r, metricsPath);
+            return 0;
+        });
+        return cmd;
+    }
+
+    /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>
+    internal static string? OracleDirectory(string dataDir, string alignedDir)
+    {
+        if (File.Exists(Path.Combine(dataDir, "oracle.json"))) return dataDir;
+        try
+        {
+            var manifest = GestaltLab.Runtime.RunManifest.Load(alignedDir);
+            return manifest.Config["data"]?.GetValue<string>();
+        }
+        catch (GestaltLab.Runtime.GestaltLabException) { return null; }
+    }
+
+    internal static void PrintEvaluation(ModelEvaluationResult r, string metricsPath)
+    {
+        var x = r.Metrics;
+        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"{x.NImages} test images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {x.Top5:P1}  top-10 {x.Top10:P1}  per-disorder top-1 {x.PerDisorderTop1:P1}  log loss {x.LogLoss:F3}"));
+        if (x.Oracle is { } o)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle (Bayes on true traits): top-1 {o.Top1:P1}  top-5 {o.Top5:P1}  top-10 {o.Top10:P1}"));
+        foreach (var reg in r.Regions)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {reg.Region,-18} top-1 {reg.Top1:P1}  top-5 {reg.Top5:P1}  top-10 {reg.Top10:P1}"));
+        if (r.Skipped > 0) Console.WriteLine($"  note: {r.Skipped} test photo(s) of syndromes the model does not know were not scored");
+        Console.WriteLine($"metrics: {metricsPath}");
+    }
+}

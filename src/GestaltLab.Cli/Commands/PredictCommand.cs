@@ -1,0 +1,60 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using GestaltLab.Ensemble;
+using GestaltLab.Faces;
+using GestaltLab.Regions;
+
+namespace GestaltLab.Cli;
+
+/// <summary><c>gestaltlab predict --model RUN IMAGE… [--top 10] [--json]</c>: ranked syndromes with per-region contributions.</summary>
+internal sealed class PredictCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
+        var images = new Argument<string[]>("IMAGE") { Description = "Photos to analyse.", Arity = ArgumentArity.OneOrMore };
+        var top = new Option<int>("--top") { Description = "How many syndromes to list.", DefaultValueFactory = _ => 10 };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
+        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, landmarks };
+        cmd.SetAction(p =>
+        {
+            using var m = GestaltModel.Load(p.GetValue(model)!);
+            using var faces = new FacePipeline(m.FacePipelineOptions(p.GetValue(landmarks)));
+            int k = Math.Max(1, p.GetValue(top));
+            var results = new List<object>();
+            int failed = 0;
+            foreach (var image in p.GetValue(images)!)
+            {
+                var prediction = m.PredictImage(faces, image, out var face);
+                if (prediction is null)
+                {
+                    failed++;
+                    if (!p.GetValue(json)) Console.Error.WriteLine($"{image}: skipped ({face.Status.ToCsv()}: {face.Problem})");
+                    results.Add(new { image, status = face.Status.ToCsv(), problem = face.Problem });
+                    continue;
+                }
+                var ranked = prediction.Top(k);
+                if (p.GetValue(json))
+                    results.Add(new
+                    {
+                        image, status = face.Status.ToCsv(), problem = face.Problem,
+                        syndromes = ranked.Select(r => new { rank = r.Rank, syndrome = r.Syndrome, probability = r.Probability, contributions = r.Contributions }),
+                    });
+                else
+                {
+                    Console.WriteLine($"{image} ({face.Status.ToCsv()}{(face.Problem is null ? "" : ": " + face.Problem)})");
+                    Console.WriteLine($"  {"rank",4}  {"syndrome",-32} {"prob",7}   per-region contribution");
+                    foreach (var r in ranked)
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {r.Rank,4}  {r.Syndrome,-32} {r.Probability,7:P1}   {string.Join("  ", r.Contributions.Select(c => $"{c.Key} {c.Value:P1}"))}"));
+                }
+            }
+            if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+            else if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped");
+            return failed == results.Count ? 1 : 0;
+        });
+        return cmd;
+    }
+}

@@ -1,0 +1,81 @@
+using System.CommandLine;
+using System.Globalization;
+using GestaltLab.Ensemble;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Cli;
+
+/// <summary>
+/// <c>gestaltlab train --data DIR --out RUN [--config FILE] [--pretrained PATH]</c>: fine-tunes one net per facial region and
+/// writes the run directory; with <c>--pretrain</c>, face-identity pretraining of a backbone file instead.
+/// </summary>
+internal sealed class TrainCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var data = new Option<string>("--data") { Description = "Data folder: a `gestaltlab generate` folder (aligned into RUN/aligned first) or a `gestaltlab align` output.", Required = true };
+        var output = new Option<string>("--out") { Description = "Run directory (resumes when it holds an interrupted run); with --pretrain, the backbone file.", Required = true };
+        var config = new Option<string?>("--config") { Description = "Training config JSON (see RUN/config.json of any run; omitted fields take defaults)." };
+        var pretrained = new Option<string?>("--pretrained") { Description = "Pretrained backbone to fine-tune from (e.g. data/pretrained/backbone.pt)." };
+        var pretrain = new Option<bool>("--pretrain") { Description = "Face-identity pretraining on DIR (labels = subjects, e.g. the identities preset); writes a backbone file to --out." };
+        var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
+        var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
+        var seed = new Option<int?>("--seed") { Description = "Override the seed." };
+        var cmd = new Command("train", "Fine-tune one CNN per facial region on syndrome labels (or pretrain a backbone on identities) and export ONNX + model.zip.")
+            { data, output, config, pretrained, pretrain, truth, epochs, seed };
+        cmd.SetAction(async (p, ct) =>
+        {
+            var cfg = p.GetValue(config) is string c ? TrainConfig.Load(c) : new TrainConfig();
+            if (p.GetValue(epochs) is int e) cfg = cfg with { Training = cfg.Training with { Epochs = e } };
+            if (p.GetValue(seed) is int s) cfg = cfg with { Training = cfg.Training with { Seed = s } };
+            string outPath = p.GetValue(output)!;
+            if (p.GetValue(pretrain))
+            {
+                string aligned = ModelCli.EnsureAligned(p.GetValue(data)!, outPath + ".aligned", cfg.Net.InputSize, p.GetValue(truth), ct);
+                var r = await CliProgress.RunAsync(progress => Pretraining.Pretrain(aligned, outPath, cfg.Net, cfg.Training, progress, ct));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"backbone: {r.BackbonePath} ({r.Identities} identities, {r.Curve.Count} epochs, held-out identity accuracy {r.ValAccuracy:P1})"));
+                return 0;
+            }
+            string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct);
+            var result = await CliProgress.RunAsync(progress => GestaltTraining.Train(alignedDir, outPath, cfg, p.GetValue(pretrained), "gestaltlab train", progress, ct));
+            using var model = result.Model;
+            ModelCli.PrintTraining(result);
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary>Steps the model commands share.</summary>
+internal static class ModelCli
+{
+    /// <summary>Returns an aligned folder for <paramref name="data"/>: itself when already aligned, else aligns it into <paramref name="alignedDir"/> (reused when done).</summary>
+    public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct)
+    {
+        if (File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"))) return data;
+        if (File.Exists(Path.Combine(alignedDir, "regions.json")) && File.Exists(Path.Combine(alignedDir, "manifest.csv")))
+        {
+            Console.WriteLine($"using aligned faces in {alignedDir}");
+            return alignedDir;
+        }
+        if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
+        using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
+        var summary = CliProgress.RunAsync(progress => FaceDatasetAligner.Run(data, alignedDir, pipeline,
+            new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, ct)).GetAwaiter().GetResult();
+        Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
+                          (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (no usable face; see {Path.Combine(alignedDir, "qc.csv")})" : ""));
+        return alignedDir;
+    }
+
+    public static void PrintTraining(GestaltTrainingResult result)
+    {
+        foreach (var r in result.Regions.Values)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {r.Region,-18} best epoch {r.BestEpoch}/{r.Epochs}  val acc {r.BestValAccuracy:P1}  {r.ImagesPerSecond:F0} img/s") + (r.ResumedFromEpoch > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : ""));
+        foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");
+        Console.WriteLine($"run: {result.RunDirectory}" + (result.ModelZip is null ? "" : $" (model.zip: {result.ModelZip})"));
+    }
+}

@@ -1,0 +1,33 @@
+using System.Security.Cryptography;
+
+namespace GestaltLab.Models;
+
+/// <summary>
+/// The small pretrained backbone shipped in <c>data/pretrained/backbone.pt</c> (embedded in the library so it is found from
+/// any working directory). It was made by face-identity pretraining on the synthetic <c>identities</c> preset; the exact
+/// command is in <c>data/pretrained/README.md</c>.
+/// </summary>
+public static class ShippedBackbone
+{
+    private const string ResourceName = "GestaltLab.data.pretrained.backbone.pt";
+
+    /// <summary>Whether this build carries the shipped backbone.</summary>
+    public static bool IsAvailable => typeof(ShippedBackbone).Assembly.GetManifestResourceInfo(ResourceName) is not null;
+
+    /// <summary>
+    /// A file path of the shipped backbone (written once per content hash to the temp folder), or null when this build does
+    /// not carry one.
+    /// </summary>
+    public static string? Path()
+    {
+        using var s = typeof(ShippedBackbone).Assembly.GetManifestResourceStream(ResourceName);
+        if (s is null) return null;
+        using var buffer = new MemoryStream();
+        s.CopyTo(buffer);
+        var bytes = buffer.ToArray();
+        string hash = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
+        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "gestaltlab", $"backbone-{hash}.pt");
+        if (!File.Exists(path) || new FileInfo(path).Length != bytes.Length) Runtime.AtomicFile.WriteAllBytes(path, bytes);
+        return path;
+    }
+}

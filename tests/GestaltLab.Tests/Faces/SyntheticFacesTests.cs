@@ -1,0 +1,187 @@
+using System.Numerics;
+using GestaltLab.Data;
+using GestaltLab.Faces;
+using GestaltLab.Regions;
+using GestaltLab.Synthetic;
+
+namespace GestaltLab.Tests.Faces;
+
+/// <summary>Detection, landmarks, alignment and regions on synthetic faces, against the generator's ground truth.</summary>
+public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.CleanSet>
+{
+    /// <summary>A small clean synthetic set, generated once for this class.</summary>
+    public sealed class CleanSet : IDisposable
+    {
+        public CleanSet()
+        {
+            Dir = FacesFixture.TempDir();
+            SyntheticDataset.Generate("mini", 11, Path.Combine(Dir, "data"), scale: 0.3, nuisance: NuisanceLevel.Clean);
+            Truth = FaceDatasetAligner.ReadLandmarks(Path.Combine(Dir, "data", "landmarks.csv"));
+        }
+
+        public string Dir { get; }
+        public string Data => Path.Combine(Dir, "data");
+        public Dictionary<string, FaceLandmarks> Truth { get; }
+        public RgbImage Load(string image) => ImageLoader.Load(Path.Combine(Data, image));
+        public void Dispose() => Directory.Delete(Dir, true);
+    }
+
+    private readonly CleanSet _set;
+
+    public SyntheticFacesTests(CleanSet set) => _set = set;
+
+    [Fact]
+    public void DetectedLandmarksLandNearTheTruth()
+    {
+        Assert.True(_set.Truth.Count >= 20, $"only {_set.Truth.Count} synthetic photos");
+        var errors = new List<double>();
+        int found = 0;
+        foreach (var (image, truth) in _set.Truth)
+        {
+            var r = FacesFixture.Pipeline.Process(_set.Load(image), image);
+            if (!r.HasFace) continue;
+            found++;
+            errors.Add(r.Landmarks!.MeanDistance(truth) / truth.InterOcular);
+        }
+        Assert.True(found >= 0.9 * _set.Truth.Count, $"Haar found {found} of {_set.Truth.Count} clean synthetic faces");
+        errors.Sort();
+        double median = errors[errors.Count / 2];
+        Assert.True(median < 0.10, $"median landmark error {median:P1} of the inter-ocular distance");
+    }
+
+    [Fact]
+    public void AlignmentPutsTrueLandmarksOnTheTemplate()
+    {
+        var template = FaceTemplate.Default;
+        foreach (var (image, truth) in _set.Truth.Take(8))
+        {
+            var r = FacesFixture.Pipeline.FromLandmarks(_set.Load(image), truth, image);
+            var a = r.Aligned!;
+            Assert.Equal(256, a.Image.Width);
+            // Stable points land within 4% of the aligned size of the template; the eyes are level after alignment.
+            foreach (int i in template.AlignmentPoints)
+                Assert.True(Vector2.Distance(a.Landmarks[i] / a.Size, template.Points[i]) < 0.04, $"{image}: point {i} is off the template");
+            var le = a.Landmarks.LeftEyeCenter; var re = a.Landmarks.RightEyeCenter;
+            Assert.True(MathF.Abs(le.Y - re.Y) < 0.02f * a.Size, $"{image}: eyes not level after alignment");
+            // The transform is a similarity: the inter-ocular ratio equals its scale.
+            Assert.Equal(truth.InterOcular * a.ToAligned.Scale, a.Landmarks.InterOcular, 2);
+        }
+    }
+
+    [Fact]
+    public void EachRegionContainsItsLandmarks()
+    {
+        var cropper = FacesFixture.Pipeline.Cropper;
+        foreach (var (image, truth) in _set.Truth.Take(6))
+        {
+            var r = FacesFixture.Pipeline.FromLandmarks(_set.Load(image), truth, image);
+            Assert.Equal(RegionSet.Default.Regions.Count, r.Regions.Count);
+            foreach (var region in RegionSet.Default.Regions)
+            {
+                var crop = r.Regions[region.Name];
+                Assert.Equal(region.Size, crop.Size);
+                foreach (int i in region.Landmarks)
+                {
+                    var p = crop.ToCrop.Apply(truth[i]);
+                    Assert.True(p.X >= 0 && p.Y >= 0 && p.X < crop.Size && p.Y < crop.Size, $"{image}: landmark {i} falls outside region {region.Name} at {p}");
+                }
+            }
+        }
+        Assert.True(RegionSet.Default.Regions.Count >= 6);
+    }
+
+    [Fact]
+    public void FlippingThePhotoSwapsMirroredRegions()
+    {
+        var (image, truth) = _set.Truth.First();
+        var photo = _set.Load(image);
+        int w = photo.Width;
+        var flipped = new byte[photo.Pixels.Length];
+        for (int y = 0; y < photo.Height; y++)
+            for (int x = 0; x < w; x++)
+                Array.Copy(photo.Pixels, (y * w + x) * 3, flipped, (y * w + (w - 1 - x)) * 3, 3);
+        var template = FaceTemplate.Default;
+        // Landmarks of the mirrored face: mirror each point and swap left/right indices.
+        var mirroredPts = new Vector2[68];
+        for (int i = 0; i < 68; i++) mirroredPts[template.MirrorOf(i)] = new Vector2(w - 1 - truth[i].X, truth[i].Y);
+        var a = FacesFixture.Pipeline.FromLandmarks(photo, truth);
+        var b = FacesFixture.Pipeline.FromLandmarks(new RgbImage(w, photo.Height, flipped), new FaceLandmarks(mirroredPts));
+        foreach (var region in RegionSet.Default.Regions)
+        {
+            var original = a.Regions[region.Name].Image;
+            var partner = b.Regions[RegionSet.Default.MirrorOf(region.Name)].Image;
+            // partner should be the horizontal mirror of original (up to interpolation).
+            double diff = 0;
+            int n = original.Width;
+            for (int y = 0; y < n; y++)
+                for (int x = 0; x < n; x++)
+                    diff += Math.Abs(original.Pixels[(y * n + x) * 3 + 1] - partner.Pixels[(y * n + (n - 1 - x)) * 3 + 1]);
+            double mean = diff / (n * n);
+            Assert.True(mean < 12, $"{region.Name} vs mirrored {region.Mirror}: mean abs difference {mean:F1}");
+        }
+    }
+
+    [Fact]
+    public void AlignCommandWritesCropsQcAndManifest()
+    {
+        string outDir = Path.Combine(_set.Dir, "aligned-" + Guid.NewGuid().ToString("N")[..6]);
+        {
+            int rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+                ["align", "--data", _set.Data, "--out", outDir, "--threads", "2", "--ground-truth"]).GetAwaiter().GetResult();
+            Assert.Equal(0, rc);
+            var qc = Csv.Read(Path.Combine(outDir, "qc.csv"));
+            Assert.Equal(_set.Truth.Count, qc.Rows.Count); // the manifest lists the generated photos
+            Assert.All(qc.Rows, r => Assert.Equal("ok", r[qc.Column("status")]));
+            var manifest = Csv.Read(Path.Combine(outDir, "manifest.csv"));
+            Assert.True(manifest.Has("syndrome") && manifest.Has("source_image"));
+            string first = manifest.Rows[0][manifest.Column("image")];
+            Assert.True(File.Exists(Path.Combine(outDir, first)));
+            foreach (var region in RegionSet.Default.Names)
+                Assert.Equal(_set.Truth.Count, Directory.GetFiles(Path.Combine(outDir, "regions", region), "*.png", SearchOption.AllDirectories).Length);
+            Assert.True(File.Exists(Path.Combine(outDir, "run.json")));
+            Assert.Equal(RegionSet.Default.Names, RegionSet.Load(Path.Combine(outDir, "regions.json")).Names);
+
+            // Without a manifest: every image file, the broken one reported as unreadable.
+            string photos = Path.Combine(_set.Dir, "photos-" + Guid.NewGuid().ToString("N")[..6]);
+            Directory.CreateDirectory(photos);
+            foreach (var f in Directory.GetFiles(Path.Combine(_set.Data, "images")).Order().Take(3)) File.Copy(f, Path.Combine(photos, Path.GetFileName(f)));
+            File.WriteAllText(Path.Combine(photos, "broken.png"), "not a photo");
+            string out2 = outDir + "-b";
+            rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]).GetAwaiter().GetResult();
+            Assert.Equal(0, rc);
+            var qc2 = Csv.Read(Path.Combine(out2, "qc.csv"));
+            Assert.Equal(4, qc2.Rows.Count);
+            Assert.Equal("unreadable", qc2.Rows.Single(r => r[0] == "broken.png")[qc2.Column("status")]);
+            // A non-empty output folder is refused without --force.
+            Assert.Equal(1, GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2]).GetAwaiter().GetResult());
+        }
+    }
+
+    [Fact]
+    public void LandmarksCommandWritesOneRowPerFaceAndHonoursGivenBoxes()
+    {
+        var reference = FacesFixture.ReferenceLandmarks().Where(r => r.Image == "astronaut.png").Take(2).ToList();
+        string boxes = Path.Combine(_set.Dir, "boxes-" + Guid.NewGuid().ToString("N")[..6] + ".csv");
+        Csv.Write(boxes, ["image", "left", "top", "right", "bottom"],
+            reference.Select(r => (IReadOnlyList<string>)[FacesFixture.Astronaut, $"{r.Box.Left}", $"{r.Box.Top}", $"{r.Box.Right}", $"{r.Box.Bottom}"]));
+        string outCsv = boxes + ".out.csv";
+        int rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", outCsv]).GetAwaiter().GetResult();
+        Assert.Equal(0, rc);
+        var t = Csv.Read(outCsv);
+        Assert.Equal(2, t.Rows.Count);
+        Assert.Equal(7 + 136, t.Header.Count);
+        Assert.Equal("x67", t.Header[^2]);
+        for (int k = 0; k < 2; k++)
+            for (int j = 0; j < 68; j++)
+                Assert.Equal(reference[k].Landmarks[j].X, float.Parse(t.Rows[k][t.Column($"x{j}")], System.Globalization.CultureInfo.InvariantCulture));
+
+        // Detection mode with a bad photo in the list.
+        string bad = Path.Combine(_set.Dir, "bad.jpg");
+        File.WriteAllText(bad, "nope");
+        string outCsv2 = boxes + ".det.csv";
+        rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", FacesFixture.Astronaut, bad, "--out", outCsv2]).GetAwaiter().GetResult();
+        Assert.Equal(0, rc);
+        var d = Csv.Read(outCsv2);
+        Assert.Equal(["ok", "unreadable"], d.Rows.Select(r => r[2]).ToArray());
+    }
+}

@@ -1,0 +1,74 @@
+using System.Text.Json;
+using GestaltLab.Ensemble;
+using GestaltLab.Evaluation;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Synthetic;
+
+namespace GestaltLab.Tests.Models;
+
+/// <summary>The real path on the <c>mini</c> preset: generate → align → fine-tune → run directory → ML.NET zip → evaluate.</summary>
+public class EndToEndTests
+{
+    private static readonly TrainConfig Tiny = new()
+    {
+        Net = new RegionNetConfig { InputSize = 64, Width = 8, Stages = 4, ConvsPerStage = 1 },
+        Training = new TrainingOptions { Epochs = 1, BatchSize = 16, Patience = 0, Seed = 3, Threads = 2 },
+        Regions = ["face", "periorbital_left", "periorbital_right"],
+    };
+
+    [Fact]
+    public void Mini_trains_into_a_run_directory_whose_model_zip_reloads_and_predicts_like_TorchSharp()
+    {
+        string root = ModelFixture.TempDir();
+        string data = Path.Combine(root, "data"), aligned = Path.Combine(root, "aligned"), run = Path.Combine(root, "run");
+        SyntheticDataset.Generate("mini", 1, data);
+        using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(64), ComputeConfidence = false }))
+            FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+
+        var trained = GestaltTraining.Train(aligned, run, Tiny);
+        trained.Model.Dispose();
+        foreach (var f in new[] { "run.json", "config.json", "classes.json", "regions.json", "curves/face.csv", "regions/face.pt", "regions/face.onnx", "ensemble.onnx", "model.zip" })
+            Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
+        Assert.NotNull(trained.ModelZip);
+        Assert.Single(Directory.GetFiles(Path.Combine(run, "checkpoints", "face"), "epoch-*.pt"));
+        var classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(run, "classes.json")))!;
+        Assert.Equal(10, classes.Length);
+
+        // Reload from the run directory; predict a test photo from its path through TorchSharp and through the ML.NET zip.
+        using var model = GestaltModel.Load(run);
+        using var pipeline = new FacePipeline(model.FacePipelineOptions());
+        var testImages = GestaltLab.Data.Manifest.Load(data).InSplit("test").Take(3).Select(r => Path.Combine(data, r.Image)).ToList();
+        var zip = GestaltPipeline.Load(Path.Combine(run, "model.zip"));
+        var fromZip = GestaltPipeline.Predict(zip, testImages);
+        for (int i = 0; i < testImages.Count; i++)
+        {
+            var torchPrediction = model.PredictImage(pipeline, testImages[i], out var face);
+            Assert.NotNull(torchPrediction);
+            Assert.Equal(face.Status.ToCsv(), fromZip[i].Status);
+            double maxDiff = torchPrediction!.Probabilities.Zip(fromZip[i].Probabilities, (a, b) => Math.Abs(a - b)).Max();
+            Assert.True(maxDiff <= 1e-4, $"{testImages[i]}: max |p_zip - p_torch| = {maxDiff}");
+            Assert.Equal(torchPrediction.Embedding.Length, fromZip[i].Embedding.Length);
+            var top = torchPrediction.Top(3);
+            Assert.Equal(top[0].Probability, top[0].Contributions.Values.Sum(), 5);
+        }
+
+        // Evaluate writes the run-directory files the figures read.
+        var result = ModelEvaluation.Evaluate(model, aligned, run, data);
+        var loaded = RunResults.Load(run);
+        Assert.NotNull(loaded.Metrics);
+        Assert.NotNull(loaded.Metrics!.Oracle);
+        Assert.Equal(result.Metrics.NImages, loaded.Probabilities!.Count);
+        Assert.Equal(4, loaded.RegionMetrics!.Count);
+        Assert.Equal("ensemble", loaded.RegionMetrics[^1].Region);
+        Assert.Equal(3, loaded.Curves.Count);
+        Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
+
+        // Running train again on the finished run reloads it instead of training again.
+        var again = GestaltTraining.Train(aligned, run, Tiny);
+        again.Model.Dispose();
+        Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
+        // A different config in the same folder is refused.
+        Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
+    }
+}

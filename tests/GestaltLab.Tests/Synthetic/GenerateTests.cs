@@ -1,0 +1,143 @@
+using System.Numerics;
+using System.Text.Json.Nodes;
+using GestaltLab.Cli;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+using GestaltLab.Synthetic;
+using OpenCvSharp;
+
+namespace GestaltLab.Tests.Synthetic;
+
+/// <summary>Generates the mini preset twice (one thread, two threads) once for all tests in this class.</summary>
+public sealed class MiniDataFixture : IDisposable
+{
+    public MiniDataFixture()
+    {
+        Root = Directory.CreateTempSubdirectory("gl-synth-").FullName;
+        A = SyntheticDataset.Generate("mini", 3, Path.Combine(Root, "a"), options: new GenerateOptions { Threads = 1 });
+        B = SyntheticDataset.Generate("mini", 3, Path.Combine(Root, "b"), options: new GenerateOptions { Threads = 2 });
+    }
+
+    public string Root { get; }
+    public GenerateResult A { get; }
+    public GenerateResult B { get; }
+
+    public void Dispose() => Directory.Delete(Root, true);
+}
+
+public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture>
+{
+    [Fact]
+    public void SameSeedGivesByteIdenticalFilesWhateverTheThreadCount()
+    {
+        static List<string> Files(string d) => Directory.EnumerateFiles(d, "*", SearchOption.AllDirectories)
+            .Select(f => Path.GetRelativePath(d, f)).Order(StringComparer.Ordinal).ToList();
+        var fa = Files(data.A.Directory);
+        Assert.Equal(fa, Files(data.B.Directory));
+        Assert.Contains(fa, f => f.EndsWith(".png")); // lossless photos…
+        Assert.Contains(fa, f => f.EndsWith(".jpg")); // …and JPEG-compressed ones (nuisance)
+        foreach (var f in fa)
+            Assert.True(File.ReadAllBytes(Path.Combine(data.A.Directory, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(data.B.Directory, f))), f);
+        foreach (var f in new[] { "manifest.csv", "landmarks.csv", "traits.csv", "catalog.json", "oracle.json", "dataset.json" })
+            Assert.Contains(f, fa);
+    }
+
+    [Fact]
+    public void ManifestLandmarksAndSplitsAreConsistent()
+    {
+        var m = Manifest.Load(data.A.Directory);
+        Assert.Equal(100, m.Count);
+        Assert.Equal(10, m.Syndromes.Count);
+        Assert.Contains(Manifest.Unaffected, m.Syndromes);
+        Assert.Empty(Splits.FindLeaks(m.Rows));
+        Assert.All(SplitNames.All, s => Assert.NotEmpty(m.InSplit(s)));
+        Assert.All(m.Rows.Where(r => r.Syndrome == "noonan_like"), r => Assert.Contains(r.Gene, new[] { "PTPN11", "SOS1", "RAF1", "RIT1", "KRAS" }));
+        Assert.All(m.Rows, r => Assert.True(File.Exists(m.ResolveImage(r)), r.Image));
+
+        var lm = LandmarkTable.Load(data.A.Directory);
+        Assert.Equal(m.Count, lm.Count);
+        foreach (var r in m.Rows)
+        {
+            var p = lm[r.Image];
+            Assert.All(p, q => { Assert.InRange(q.X, 0, 255); Assert.InRange(q.Y, 0, 255); });
+            Assert.True(p[36].X < p[45].X && p[39].X < p[42].X, "image-left eye is on the left");
+            Assert.True(p[27].Y < p[30].Y && p[30].Y < p[33].Y && p[33].Y < p[51].Y && p[51].Y < p[57].Y && p[57].Y < p[8].Y, "vertical order brow → chin");
+        }
+
+        var oracle = JsonNode.Parse(File.ReadAllText(Path.Combine(data.A.Directory, "oracle.json")))!;
+        Assert.Equal(20, (int)oracle["n_test"]!);
+        Assert.InRange((double)oracle["top1"]!, 0, 1);
+        Assert.Equal(data.A.Oracle.Top10, (double)oracle["top10"]!, 4);
+        var traits = Csv.Read(Path.Combine(data.A.Directory, "traits.csv"));
+        Assert.Equal(50, traits.Rows.Count);
+        Assert.All(TraitSpace.Traits, t => Assert.True(traits.Has(t.Name), t.Name));
+    }
+
+    [Fact]
+    public void RealHaarCascadeFindsRenderedFaces()
+    {
+        string? cascadePath = SystemResources.HaarCascadePath();
+        Assert.True(cascadePath is not null, "haarcascade_frontalface_default.xml not found: install opencv-data");
+        using var cascade = new CascadeClassifier(cascadePath);
+        var plan = DatasetPresets.Plan("demo", 11, 0.2, nuisance: NuisanceLevel.Clean);
+        var subjects = plan.Subjects.Take(30).ToList();
+        int found = 0;
+        foreach (var s in subjects)
+        {
+            var photo = SyntheticDataset.RenderPhoto(plan, s, 1);
+            using var mat = Cv2.ImDecode(photo.Encoded, ImreadModes.Grayscale);
+            var faces = cascade.DetectMultiScale(mat, 1.1, 5, HaarDetectionTypes.ScaleImage, new Size(26, 26));
+            var tip = photo.Landmarks[30];
+            if (faces.Any(f => f.Contains((int)tip.X, (int)tip.Y) && f.Width > 60)) found++;
+        }
+        Assert.True(found >= 27, $"Haar found {found}/{subjects.Count} rendered faces");
+    }
+
+    [Fact]
+    public void TraitsMoveTheRenderedLandmarksAndPixels()
+    {
+        var app = SubjectAppearance.Draw(new SyntheticRandom(1), 2) with { Jitter = new float[136] };
+        var clean = new PhotoNuisance { HairStyle = 0 };
+        using var r = new FaceRenderer();
+        (Vector2[] Lm, byte[] Png) Render(string trait, double z)
+        {
+            var t = new double[TraitSpace.Count];
+            if (trait.Length > 0) t[TraitSpace.IndexOf(trait)] = z;
+            var p = r.Render(t, [], app, clean, 1);
+            return (p.Landmarks, p.Encoded);
+        }
+        float D(Vector2[] p, int a, int b) => Vector2.Distance(p[a], p[b]);
+        Assert.True(D(Render("inner_canthal_distance", 2).Lm, 39, 42) > D(Render("inner_canthal_distance", -2).Lm, 39, 42) + 2);
+        Assert.True(D(Render("mouth_width", 2).Lm, 48, 54) > D(Render("mouth_width", -2).Lm, 48, 54) + 4);
+        Assert.True(D(Render("philtrum_length", 2).Lm, 33, 51) > D(Render("philtrum_length", -2).Lm, 33, 51) + 2);
+        Assert.True(D(Render("palpebral_fissure_length", 2).Lm, 36, 39) > D(Render("palpebral_fissure_length", -2).Lm, 36, 39) + 2);
+        var up = Render("palpebral_fissure_slant", 2).Lm;
+        Assert.True(up[36].Y < up[39].Y - 2, "up-slanting: outer canthus above inner");
+        var down = Render("palpebral_fissure_slant", -2).Lm;
+        Assert.True(down[36].Y > down[39].Y + 1, "down-slanting: outer canthus below inner");
+        // Traits without landmarks still change pixels (synophrys, bridge height, philtrum depth, ears).
+        var baseline = Render("", 0).Png;
+        foreach (var t in new[] { "synophrys", "nasal_bridge_height", "philtrum_depth", "ear_position", "eyebrow_thickness", "epicanthus" })
+            Assert.False(Render(t, 2.5).Png.AsSpan().SequenceEqual(baseline), t);
+    }
+
+    [Fact]
+    public async Task GenerateRefusesANonEmptyFolderWithoutForce()
+    {
+        string dir = Path.Combine(data.Root, "occupied");
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "keep.txt"), "mine");
+        var e = Assert.Throws<GestaltLabException>(() => SyntheticDataset.Generate("mini", 1, dir, 0.2));
+        Assert.Contains("not empty", e.Message);
+        Assert.Contains("--force", e.Fix);
+        Assert.True(File.Exists(Path.Combine(dir, "keep.txt")));
+        Assert.Empty(Directory.EnumerateDirectories(data.Root, ".occupied*"));
+
+        // The CLI says so and exits 1; with --force it replaces the folder atomically.
+        var root = CliRunner.BuildRoot();
+        Assert.Equal(1, await CliRunner.InvokeAsync(root, ["generate", "--preset", "mini", "--seed", "1", "--scale", "0.2", "--out", dir]));
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["generate", "--preset", "mini", "--seed", "1", "--scale", "0.2", "--out", dir, "--force"]));
+        Assert.False(File.Exists(Path.Combine(dir, "keep.txt")));
+        Assert.True(File.Exists(Path.Combine(dir, Manifest.FileName)));
+    }
+}

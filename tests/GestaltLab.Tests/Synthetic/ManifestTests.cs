@@ -1,0 +1,148 @@
+using System.Numerics;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Synthetic;
+
+public sealed class ManifestTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("gl-manifest-").FullName;
+
+    public void Dispose() => Directory.Delete(_dir, true);
+
+    private string Write(string name, string text)
+    {
+        string p = Path.Combine(_dir, name);
+        File.WriteAllText(p, text);
+        return p;
+    }
+
+    [Fact]
+    public void SaveAndLoadRoundTripKeepsEveryColumnAndResolvesImages()
+    {
+        var rows = new[]
+        {
+            new ManifestRow { Image = "images/a.png", Subject = "s1", Syndrome = "cdls_like", Split = "train", Sex = "female", AgeBand = "child", SkinTone = "II", Family = "f1",
+                Extra = new Dictionary<string, string> { ["source_syndrome"] = "x, \"quoted\"" } },
+            new ManifestRow { Image = "images/b.jpg", Subject = "s2", Syndrome = Manifest.Unaffected, Gene = "", Split = "test" },
+        };
+        var m = new Manifest(_dir, rows);
+        m.Save(_dir);
+        var back = Manifest.Load(_dir);
+        Assert.Equal(2, back.Count);
+        Assert.Equal(rows[0] with { Extra = back.Rows[0].Extra }, back.Rows[0]);
+        Assert.Equal("x, \"quoted\"", back.Rows[0].Extra["source_syndrome"]);
+        Assert.Equal(Path.Combine(_dir, "images", "a.png"), back.ResolveImage(back.Rows[0]));
+        Assert.Equal(["cdls_like", "unaffected"], back.Syndromes);
+        Assert.True(back.Rows[1].IsUnaffected);
+        Assert.Equal(Manifest.Columns.Append("source_syndrome"), File.ReadLines(Path.Combine(_dir, Manifest.FileName)).First().Split(','));
+
+        // Saving elsewhere rebases relative image paths so they still point at the same files.
+        string sub = Path.Combine(_dir, "runs", "r1");
+        Directory.CreateDirectory(sub);
+        back.Save(Path.Combine(sub, Manifest.FileName));
+        var moved = Manifest.Load(sub);
+        Assert.Equal("../../images/a.png", moved.Rows[0].Image);
+        Assert.Equal(back.ResolveImage(back.Rows[0]), moved.ResolveImage(moved.Rows[0]));
+    }
+
+    [Theory]
+    [InlineData("image,subject,syndrome\na.png,s1,x\n", "missing column 'split'")]
+    [InlineData("image,subject,split\na.png,s1,train\na.png,s2,test\n", "line 3: image 'a.png' is already listed on line 2")]
+    [InlineData("image,subject,split\na.png,,train\n", "line 2: empty 'subject'")]
+    [InlineData("image,subject,split\na.png,s1,training\n", "line 2: unknown split 'training'")]
+    [InlineData("image,subject,split\n,s1,train\n", "line 2: empty 'image'")]
+    public void LoadGivesClearErrorsNamingFileAndLine(string csv, string expected)
+    {
+        string path = Write("bad.csv", csv);
+        var e = Assert.Throws<GestaltLabException>(() => Manifest.Load(path));
+        Assert.Contains(path, e.Message);
+        Assert.Contains(expected, e.Message);
+    }
+
+    [Fact]
+    public void MissingManifestSaysHowToMakeOne()
+    {
+        var e = Assert.Throws<GestaltLabException>(() => Manifest.Load(Path.Combine(_dir, "nowhere")));
+        Assert.Contains("manifest not found", e.Message);
+        Assert.NotNull(e.Fix);
+    }
+
+    [Fact]
+    public void FolderOfUserPhotosBecomesAManifestWithOrWithoutLabels()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "photos", "clinic"));
+        foreach (var f in new[] { "p1.jpg", "p2.png", "clinic/p3.JPG", "notes.txt", ".hidden.png" })
+            File.WriteAllBytes(Path.Combine(_dir, "photos", f), [1]);
+        string photos = Path.Combine(_dir, "photos");
+
+        var unlabelled = Manifest.FromImageFolder(photos);
+        Assert.Equal(["clinic/p3.JPG", "p1.jpg", "p2.png"], unlabelled.Rows.Select(r => r.Image));
+        Assert.All(unlabelled.Rows, r => { Assert.False(r.IsLabelled); Assert.Equal(SplitNames.Test, r.Split); });
+
+        string labels = Write("labels.csv", "image,syndrome,subject\np1.jpg,kabuki_like,anna\nclinic/p3.JPG,kabuki_like,anna\n");
+        var labelled = Manifest.FromImageFolder(photos, labels);
+        var anna = labelled.Rows.Where(r => r.Subject == "anna").ToList();
+        Assert.Equal(2, anna.Count);
+        Assert.Single(anna.Select(r => r.Split).Distinct());
+        Assert.False(labelled.Find("p2.png")!.IsLabelled);
+
+        string wrong = Write("wrong.csv", "image,syndrome\nmissing.jpg,x\n");
+        var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
+        Assert.Contains("line 2", e.Message);
+        Assert.Contains("missing.jpg", e.Message);
+    }
+
+    [Fact]
+    public void SplitsKeepSubjectsAndFamiliesTogetherAndAreStratified()
+    {
+        var rows = new List<ManifestRow>();
+        for (int s = 0; s < 60; s++)
+            for (int k = 0; k < 3; k++)
+                rows.Add(new ManifestRow
+                {
+                    Image = $"i{s}_{k}.png", Subject = $"s{s}", Syndrome = s % 3 == 0 ? "a" : s % 3 == 1 ? "b" : "c",
+                    Family = s < 10 ? $"fam{s / 2}" : "", Split = "train",
+                });
+        var split = Splits.Assign(rows, SplitFractions.Default, seed: 5);
+        Assert.Empty(Splits.FindLeaks(split));
+        foreach (var label in new[] { "a", "b", "c" })
+        {
+            var subjects = split.Where(r => r.Syndrome == label).GroupBy(r => r.SplitGroup).Select(g => g.First().Split).ToList();
+            Assert.Contains(SplitNames.Test, subjects);
+            Assert.Contains(SplitNames.Train, subjects);
+        }
+        // Same seed, shuffled input → same assignment; different seed → a different one.
+        var again = Splits.Assign(rows.AsEnumerable().Reverse().ToList(), SplitFractions.Default, 5).ToDictionary(r => r.Image, r => r.Split);
+        Assert.All(split, r => Assert.Equal(r.Split, again[r.Image]));
+        Assert.Contains(Splits.Assign(rows, SplitFractions.Default, 6), r => r.Split != split.First(x => x.Image == r.Image).Split);
+
+        var folds = Splits.KFold(rows, 5, 1);
+        for (int i = 0; i < rows.Count; i++)
+            for (int j = 0; j < rows.Count; j++)
+                if (rows[i].SplitGroup == rows[j].SplitGroup) Assert.Equal(folds[i], folds[j]);
+        Assert.Equal(5, folds.Distinct().Count());
+
+        var leaky = split.Select((r, i) => i == 0 ? r with { Split = r.Split == "test" ? "train" : "test" } : r).ToList();
+        Assert.NotEmpty(Splits.FindLeaks(leaky));
+        Assert.Throws<GestaltLabException>(() => Splits.EnsureNoLeaks(new Manifest(_dir, leaky)));
+    }
+
+    [Fact]
+    public void LandmarkTableRoundTripsAndReportsBadNumbers()
+    {
+        var t = new LandmarkTable();
+        var pts = Enumerable.Range(0, 68).Select(i => new Vector2(i * 1.25f, 200 - i * 0.5f)).ToArray();
+        t.Set("images/a.png", pts);
+        string path = Path.Combine(_dir, LandmarkTable.FileName);
+        t.Save(path);
+        var back = LandmarkTable.Load(_dir);
+        Assert.Equal(68, back.PointCount);
+        Assert.Equal(pts, back["images/a.png"]);
+        Assert.StartsWith("image,x0,y0,x1,y1,", File.ReadLines(path).First());
+
+        File.WriteAllText(path, File.ReadAllText(path).Replace(",2.500,", ",oops,"));
+        var e = Assert.Throws<GestaltLabException>(() => LandmarkTable.Load(path));
+        Assert.Contains("line 2", e.Message);
+    }
+}
