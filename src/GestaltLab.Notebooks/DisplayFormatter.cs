@@ -52,6 +52,7 @@ public sealed class DisplayFormatter
             return new MimeBundle().With("image/png", Convert.ToBase64String(png!))
                 .With("text/plain", $"{value.GetType().Name} {size}");
         if (IsScalar(value)) return MimeBundle.Plain(Scalar(value));
+        if (value is Microsoft.ML.IDataView data) return DataView(data);
         if (value is IDictionary dict) return Dictionary(dict);
         if (value is Array { Rank: 2 } matrix) return Matrix(matrix);
         if (value is IEnumerable sequence) return Sequence(sequence);
@@ -142,6 +143,26 @@ public sealed class DisplayFormatter
         return new MimeBundle().With("text/html", html).With("text/plain", text.ToString().TrimEnd());
     }
 
+    /// <summary>An ML.NET data view: its first rows (ML.NET's own preview), vector columns summarised.</summary>
+    private MimeBundle DataView(Microsoft.ML.IDataView data)
+    {
+        var preview = Microsoft.ML.DebuggerExtensions.Preview(data, MaxTableRows + 1);
+        var header = preview.Schema.Where(c => !c.IsHidden).Select(c => c.Name).ToArray();
+        var rows = new List<string[]>();
+        var text = new StringBuilder().AppendLine(string.Join("\t", header));
+        foreach (var row in preview.RowView.Take(MaxTableRows))
+        {
+            var values = row.Values.Where(v => header.Contains(v.Key)).Select(v => Text(v.Value)).ToArray();
+            rows.Add(values.Select(v => WebUtility.HtmlEncode(v)).ToArray());
+            text.AppendLine(string.Join("\t", values));
+        }
+        long? count = data.GetRowCount();
+        int total = preview.RowView.Length > MaxTableRows ? (int)Math.Min(count ?? MaxTableRows + 1, int.MaxValue) : rows.Count;
+        string html = Table(header, rows, total);
+        if (total > rows.Count && count is null) html = html.Replace($"of {total} rows shown", "rows shown (more follow)");
+        return new MimeBundle().With("text/html", html).With("text/plain", text.ToString().TrimEnd());
+    }
+
     private MimeBundle Matrix(Array m)
     {
         int r = m.GetLength(0), c = m.GetLength(1);
@@ -224,6 +245,10 @@ public sealed class DisplayFormatter
     private string Text(object? value)
     {
         if (value is null) return "null";
+        // ML.NET vectors (VBuffer<T>) show their values, not their type name.
+        if (value.GetType() is { IsGenericType: true } vt && vt.GetGenericTypeDefinition().FullName == "Microsoft.ML.Data.VBuffer`1"
+            && vt.GetMethod("DenseValues", Type.EmptyTypes) is { } dense)
+            value = dense.Invoke(value, null)!;
         if (value is string s) return s;
         if (IsScalar(value)) return Scalar(value);
         if (value is IEnumerable e)

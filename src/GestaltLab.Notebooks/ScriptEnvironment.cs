@@ -58,7 +58,7 @@ public static class ScriptEnvironment
 
         var references = seen.Values.OrderBy(a => a.GetName().Name, StringComparer.Ordinal)
             .Select(a => (MetadataReference)MetadataReference.CreateFromFile(a.Location)).ToList();
-        var imports = DefaultImports.Concat(LibraryNamespaces).ToList();
+        var imports = DefaultImports.Concat(UnambiguousLibraryNamespaces(seen.Values)).ToList();
         var options = ScriptOptions.Default
             .WithReferences(references)
             .WithImports(imports)
@@ -67,6 +67,31 @@ public static class ScriptEnvironment
             .WithOptimizationLevel(OptimizationLevel.Release)
             .WithAllowUnsafe(true);
         return (options, new HashSet<string>(seen.Keys, StringComparer.OrdinalIgnoreCase));
+    }
+
+    /// <summary>
+    /// The library namespaces whose type names clash with no other imported namespace: importing two namespaces that
+    /// both define, say, <c>Image</c> would make every use of <c>Image</c> in a notebook ambiguous. A clashing namespace
+    /// is simply not imported; a notebook's own <c>using</c> still brings it in.
+    /// </summary>
+    private static IEnumerable<string> UnambiguousLibraryNamespaces(IEnumerable<Assembly> assemblies)
+    {
+        static IEnumerable<Type> Exported(Assembly a)
+        {
+            try { return a.GetExportedTypes(); }
+            catch (Exception e) when (e is ReflectionTypeLoadException or FileNotFoundException or NotSupportedException) { return []; }
+        }
+        var imported = new HashSet<string>(DefaultImports, StringComparer.Ordinal);
+        var namesByNamespace = assemblies.SelectMany(Exported)
+            .Where(t => !t.IsNested && t.Namespace is not null && (imported.Contains(t.Namespace) || LibraryNamespaces.Contains(t.Namespace)))
+            .GroupBy(t => t.Namespace!)
+            .ToDictionary(g => g.Key, g => g.Select(t => t.Name).ToHashSet(StringComparer.Ordinal));
+        foreach (var ns in LibraryNamespaces)
+        {
+            if (!namesByNamespace.TryGetValue(ns, out var names)) continue;
+            bool clash = namesByNamespace.Any(o => o.Key != ns && (imported.Contains(o.Key) || LibraryNamespaces.Contains(o.Key)) && o.Value.Overlaps(names));
+            if (!clash) yield return ns;
+        }
     }
 
     private static Assembly? TryLoad(string name) => TryLoad(new AssemblyName(name));

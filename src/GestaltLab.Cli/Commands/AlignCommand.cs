@@ -19,15 +19,18 @@ internal sealed class AlignCommand : ICliCommand
         var overlays = new Option<bool>("--overlays") { Description = "Also write overlays/ (landmarks and region squares drawn on each aligned face)." };
         var noConfidence = new Option<bool>("--no-confidence") { Description = "Skip the landmark confidence proxy (faster; QC then uses size and position only)." };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty output folder." };
+        var minFace = new Option<double>("--min-face") { Description = "Smallest face to detect, as a fraction of the shorter photo side (larger is faster; portraits: 0.25).", DefaultValueFactory = _ => 0.1 };
         var cmd = new Command("align", "Detect, landmark and align every face of a dataset and cut the facial regions.")
-            { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force };
+            { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force, minFace };
         cmd.SetAction(async (p, ct) =>
         {
             var set = p.GetValue(regions) is { } r ? RegionSet.Load(r) : RegionSet.Default;
             if (p.GetValue(cropSize) is { } cs) set = set.WithSize(cs);
+            using var detector = new Faces.HaarFaceDetector(new Faces.HaarOptions { MinFaceFraction = p.GetValue(minFace) });
             using var pipeline = new FacePipeline(new FacePipelineOptions
             {
                 ModelPath = p.GetValue(model), AlignedSize = p.GetValue(size), Regions = set, ComputeConfidence = !p.GetValue(noConfidence),
+                Detector = detector,
             });
             var options = new AlignDatasetOptions
             {

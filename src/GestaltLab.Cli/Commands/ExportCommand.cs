@@ -16,7 +16,7 @@ internal sealed class ExportCommand : ICliCommand
         var run = new Option<string>("--run") { Description = "Run directory.", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for the figure files.", Required = true };
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
-        var height = new Option<double?>("--height") { Description = "Height in mm (default: 0.62 × width, at least 60 mm)." };
+        var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio)." };
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
         var formats = new Option<string[]>("--format") { Description = "svg, png or both.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
@@ -32,7 +32,7 @@ internal sealed class ExportCommand : ICliCommand
                 _ when double.TryParse(w, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) && v > 0 => v,
                 _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm"),
             };
-            var size = new FigureSize(mm, p.GetValue(height) ?? Math.Max(60, Math.Round(mm * 0.62)), p.GetValue(dpi));
+            var size = new FigureSize(mm, p.GetValue(height) ?? Math.Round(mm * 0.62), p.GetValue(dpi));
             var fmts = p.GetValue(formats)!.Select(f => f.ToLowerInvariant() switch
             {
                 "svg" => FigureFormat.Svg,
@@ -46,18 +46,29 @@ internal sealed class ExportCommand : ICliCommand
             int done = 0;
             foreach (var chart in content.Charts)
             {
+                // Without --height, keep the aspect ratio the chart was designed with (a tall confusion list stays tall).
+                var chartSize = p.GetValue(height) is null && AspectRatio(chart.Chart) is double aspect
+                    ? size with { HeightMm = Math.Round(mm * aspect, 1) }
+                    : size;
                 foreach (var f in fmts)
                 {
                     string file = Path.Combine(outDir, chart.Name + (f == FigureFormat.Svg ? ".svg" : ".png"));
-                    await FigureExport.SaveAsync(chart.Chart, file, size, f, browser, ct);
+                    await FigureExport.SaveAsync(chart.Chart, file, chartSize, f, browser, ct);
                     Console.WriteLine($"  {file}");
                 }
                 if (p.GetValue(html)) FigureHtml.Save(chart.Chart, Path.Combine(outDir, chart.Name + ".html"), chart.Section);
                 done++;
             }
-            Console.WriteLine($"exported {done} figure(s) at {size.WidthMm:0.#}×{size.HeightMm:0.#} mm ({size.PixelWidth}×{size.PixelHeight} px at {size.Dpi} dpi) → {outDir}");
+            Console.WriteLine($"exported {done} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir}");
             return 0;
         });
         return cmd;
+    }
+
+    private static double? AspectRatio(Plotly.NET.GenericChart chart)
+    {
+        var layout = Plotly.NET.GenericChart.getLayout(chart);
+        double? Get(string name) => layout.TryGetPropertyValue(name) is { } o && o.Value is { } v ? Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture) : null;
+        return Get("width") is double w && Get("height") is double h && w > 0 ? h / w : null;
     }
 }

@@ -96,6 +96,7 @@ internal sealed class NotebookCommand : ICliCommand
                 if (result.Cancelled)
                 {
                     Console.Error.WriteLine($"cancelled: {file} stopped at {result.Failure!.Label}; outputs so far are saved");
+                    ExitNow(130);
                     return 130;
                 }
                 if (!result.Succeeded)
@@ -111,6 +112,22 @@ internal sealed class NotebookCommand : ICliCommand
             return failed == 0 ? 0 : 1;
         }
     }
+
+    /// <summary>
+    /// Ends the process at once. A stopped cell may still be running native code (e.g. libtorch training that was not
+    /// given the token); the normal shutdown would run native teardown under its feet and crash (exit 139), so on
+    /// Unix the process leaves through <c>_exit</c> once the outputs are saved and the console flushed.
+    /// </summary>
+    private static void ExitNow(int code)
+    {
+        Console.Out.Flush();
+        Console.Error.Flush();
+        if (OperatingSystem.IsLinux() || OperatingSystem.IsMacOS()) _exit(code);
+        Environment.Exit(code);
+    }
+
+    [DllImport("libc", EntryPoint = "_exit")]
+    private static extern void _exit(int status);
 
     private static Dictionary<string, string> ParseParameters(string[] values)
     {

@@ -123,9 +123,10 @@ public static class Charts
     /// <summary>
     /// Compact confusion view for many classes: one row per true class with its own accuracy and its
     /// <paramref name="top"/> most frequent wrong predictions (class name in the cell, colour = fraction of the row).
-    /// Rows are sorted by accuracy, worst first, so a 216-class run shows where it fails at a glance.
+    /// Rows are sorted by accuracy, worst first, so a 216-class run shows where it fails at a glance; with
+    /// <paramref name="maxRows"/> only the least accurate classes are shown.
     /// </summary>
-    public static GenericChart ConfusionTopK(int[,] counts, IReadOnlyList<string> classNames, int top = 5, string title = "Most frequent confusions per true class")
+    public static GenericChart ConfusionTopK(int[,] counts, IReadOnlyList<string> classNames, int top = 5, string? title = null, int maxRows = int.MaxValue)
     {
         int c = classNames.Count;
         var rows = new List<(string Name, double Acc, int Total, (string Name, int N)[] Wrong)>();
@@ -138,7 +139,11 @@ public static class Charts
                 .OrderByDescending(p => counts[t, p]).ThenBy(p => p).Take(top).Select(p => (classNames[p], counts[t, p])).ToArray();
             rows.Add((classNames[t], counts[t, t] / (double)total, total, wrong));
         }
-        rows = rows.OrderBy(r => r.Acc).ThenBy(r => r.Name, StringComparer.Ordinal).ToList();
+        int classesWithImages = rows.Count;
+        rows = rows.OrderBy(r => r.Acc).ThenBy(r => r.Name, StringComparer.Ordinal).Take(Math.Max(1, maxRows)).ToList();
+        title ??= rows.Count < classesWithImages
+            ? $"Most frequent confusions of the {rows.Count} least accurate of {classesWithImages} classes"
+            : "Most frequent confusions per true class";
         var columns = new[] { "correct" }.Concat(Enumerable.Range(1, top).Select(i => $"#{i} confusion")).ToArray();
         var z = new double?[rows.Count][];
         var text = new string[rows.Count][];
@@ -169,7 +174,7 @@ public static class Charts
             ("colorscale", new object[] { new object[] { 0, "#fff5eb" }, new object[] { 0.5, "#fd8d3c" }, new object[] { 1, "#7f2704" } }),
             ("colorbar", Obj(("title", Obj(("text", "fraction of row"))), ("thickness", 12))),
             ("hovertemplate", "%{customdata}<extra></extra>"));
-        return Chart([trace], ("title", Title(title)), ("width", 260 + 120 * (top + 1)), ("height", Math.Clamp(120 + 16 * rows.Count, 300, 4000)),
+        return Chart([trace], ("title", Title(title)), ("width", 260 + 120 * (top + 1)), ("height", Math.Clamp(140 + 18 * rows.Count, 300, 4000)),
             ("xaxis", Axis(null, ("side", "top"), ("showgrid", false))),
             ("yaxis", Axis("true class (worst first)", ("autorange", "reversed"), ("showgrid", false), ("tickfont", Obj(("size", rows.Count > 80 ? 7 : 10))), ("automargin", true))));
     }

@@ -26,6 +26,8 @@ public sealed record ReportOptions
     public int Seed { get; init; }
     /// <summary>Above this class count the confusion section adds the compact "most frequent confusions" view.</summary>
     public int CompactConfusionAbove { get; init; } = 30;
+    /// <summary>Rows (least accurate classes) of the compact confusion view.</summary>
+    public int CompactConfusionRows { get; init; } = 40;
     /// <summary>Largest number of embeddings mapped by t-SNE (a stratified subsample above it).</summary>
     public int MaxTsnePoints { get; init; } = 5000;
 }
@@ -153,7 +155,7 @@ public static class Report
                 Title = $"Confusion matrix, {classes.Count} classes (rows: true class, normalised; similar classes adjacent)",
             }));
             if (classes.Count > options.CompactConfusionAbove)
-                AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5));
+                AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows));
         }
         else Note("Confusion matrix skipped: probabilities.csv is missing.");
 

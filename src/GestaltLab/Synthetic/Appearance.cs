@@ -108,12 +108,15 @@ public sealed record PhotoNuisance
             {
                 Yaw = rng.Uniform(-3, 3), Roll = rng.Uniform(-2, 2), Scale = rng.Uniform(0.45, 0.5),
                 HairStyle = subjectHairStyle, BackgroundTop = Col(0.7, 0.9), BackgroundBottom = Col(0.55, 0.75), Clothes = Col(0.2, 0.6),
-                LightAngle = 90, LightStrength = 0.2,
+                LightAngle = 90, LightStrength = 0.1,
             };
         }
         bool wild = level == NuisanceLevel.Wild;
         double k = wild ? 1.7 : 1;
         int jpeg = rng.Chance(wild ? 0.7 : 0.5) ? 55 + rng.NextInt(41) : 0;
+        double noise = rng.Chance(0.5) ? rng.Uniform(1, wild ? 9 : 5) : 0;
+        // Sensor noise comes with a camera's JPEG (and noisy PNGs would be large and slow to write).
+        if (noise > 0 && jpeg == 0) jpeg = 85 + rng.NextInt(11);
         return new PhotoNuisance
         {
             Yaw = rng.Gaussian(0, 6 * k, 2.5),
@@ -131,7 +134,7 @@ public sealed record PhotoNuisance
             BackgroundBottom = Col(0.2, 0.85),
             Clothes = Col(0.1, 0.8),
             Blur = rng.Chance(0.4) ? rng.Uniform(0.3, wild ? 1.8 : 1.1) : 0,
-            Noise = rng.Chance(0.5) ? rng.Uniform(1, wild ? 9 : 5) : 0,
+            Noise = noise,
             JpegQuality = jpeg,
         };
     }

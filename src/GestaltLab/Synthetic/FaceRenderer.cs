@@ -52,7 +52,7 @@ public sealed class FaceRenderer : IDisposable
         else
         {
             using var pixmap = _bitmap.PeekPixels()!;
-            using var data = pixmap.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, 3)) ?? throw new InvalidOperationException("PNG encoding failed");
+            using var data = pixmap.Encode(new SKPngEncoderOptions(SKPngEncoderFilterFlags.Sub, 2)) ?? throw new InvalidOperationException("PNG encoding failed");
             bytes = data.ToArray(); ext = ".png";
         }
         return new RenderedPhoto(bytes, ext, landmarks);
@@ -97,6 +97,11 @@ public sealed class FaceRenderer : IDisposable
                 [Rgb(n.BackgroundTop), Rgb(n.BackgroundBottom)], SKShaderTileMode.Clamp);
             c.DrawRect(0, 0, S, S, bg);
         }
+        // Photo blur: everything after the background is drawn into a layer that is blurred once when it is restored.
+        bool blurLayer = n.Blur > 0.05;
+        using var blurFilter = blurLayer ? SKImageFilter.CreateBlur((float)n.Blur, (float)n.Blur) : null;
+        using var layerPaint = new SKPaint { ImageFilter = blurFilter };
+        if (blurLayer) c.SaveLayer(layerPaint);
         float scale = (float)(n.Scale * S);
         var centre = new SKPoint((float)(S / 2 + n.OffsetX * S), (float)(S * 0.54 + n.OffsetY * S));
         var m = SKMatrix.CreateTranslation(centre.X, centre.Y);
@@ -444,15 +449,9 @@ public sealed class FaceRenderer : IDisposable
         // Hair on top of the head, down to the hairline.
         DrawHair(c, paint, style, skull, lm, P(new Vector3(0.5f, g.HairlineY, 0)).Y, hair, ex, faceW);
 
+        if (blurLayer) c.Restore();
         c.ResetMatrix();
         c.Flush();
-        if (n.Blur > 0.05)
-        {
-            using var snapshot = SKImage.FromBitmap(_bitmap);
-            using var blur = new SKPaint { ImageFilter = SKImageFilter.CreateBlur((float)n.Blur, (float)n.Blur, SKShaderTileMode.Clamp) };
-            c.DrawImage(snapshot, 0, 0, blur);
-            c.Flush();
-        }
 
         var result = new Vector2[68];
         for (int i = 0; i < 68; i++)
@@ -553,17 +552,20 @@ public sealed class FaceRenderer : IDisposable
 
     private unsafe void AddNoise(double sd, ulong seed)
     {
+        // Approximately Gaussian luminance noise: the sum of four 16-bit uniforms (Irwin–Hall), one draw per pixel.
         var rng = new SyntheticRandom(seed);
         byte* px = (byte*)_bitmap.GetPixels();
         int count = Size * Size;
+        double k = sd * Math.Sqrt(12.0 / 4) / 65536.0;
         for (int i = 0; i < count; i++)
         {
-            // One noise value per pixel (luminance noise) keeps it cheap and camera-like.
-            int d = (int)Math.Round(rng.Gaussian() * sd);
-            for (int k = 0; k < 3; k++)
+            ulong r = rng.NextUInt64();
+            long sum = (long)(r & 0xFFFF) + (long)((r >> 16) & 0xFFFF) + (long)((r >> 32) & 0xFFFF) + (long)(r >> 48) - 2 * 65535;
+            int d = (int)Math.Round(sum * k);
+            for (int c = 0; c < 3; c++)
             {
-                int v = px[4 * i + k] + d;
-                px[4 * i + k] = (byte)(v < 0 ? 0 : v > 255 ? 255 : v);
+                int v = px[4 * i + c] + d;
+                px[4 * i + c] = (byte)(v < 0 ? 0 : v > 255 ? 255 : v);
             }
         }
     }

@@ -2,6 +2,7 @@ using System.Numerics;
 using GestaltLab.Data;
 using GestaltLab.Faces;
 using GestaltLab.Regions;
+using GestaltLab.Runtime;
 
 namespace GestaltLab.Tests.Faces;
 
@@ -89,6 +90,30 @@ public class FacePipelineTests
         var good = FacesFixture.Pipeline.Process(astro, FacesFixture.ReferenceLandmarks().First(x => x.Kind == "hog").Box, "astronaut");
         Assert.Equal(FaceStatus.Ok, good.Status);
         Assert.True(good.Confidence > r.Confidence);
+    }
+
+    [Fact]
+    public void ProcessManyReportsProgressKeepsOrderAndCancels()
+    {
+        string dir = FacesFixture.TempDir();
+        string bad = Path.Combine(dir, "bad.png");
+        File.WriteAllText(bad, "nope");
+        var paths = new[] { FacesFixture.Astronaut, bad, FacesFixture.Astronaut };
+        var updates = new List<ProgressUpdate>();
+        var progress = new SyncProgress(u => { lock (updates) updates.Add(u); });
+        var results = FacesFixture.Pipeline.ProcessMany(paths, threads: 2, progress);
+        Assert.Equal([FaceStatus.Ok, FaceStatus.Unreadable, FaceStatus.Ok], results.Select(r => r.Status).ToArray());
+        Assert.Equal(paths, results.Select(r => r.Source).ToArray());
+        Assert.Contains(updates, u => u.Stage == "faces" && u.Done == 3 && u.Total == 3);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        Assert.ThrowsAny<OperationCanceledException>(() => FacesFixture.Pipeline.ProcessMany(paths, 2, null, cts.Token));
+        Directory.Delete(dir, true);
+    }
+
+    private sealed class SyncProgress(Action<ProgressUpdate> report) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate value) => report(value);
     }
 
     private static void Blit(RgbImage src, RgbImage dst, int ox, int oy, int step)

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using GestaltLab.Ensemble;
 using GestaltLab.Evaluation;
+using GestaltLab.Faces;
 using GestaltLab.Models;
 using GestaltLab.Regions;
 using GestaltLab.Synthetic;

@@ -66,6 +66,29 @@ public class DisplayTests
         Assert.Contains("<td>0</td><td>1</td><td>0.5</td>", matrix);
     }
 
+    public sealed class Row
+    {
+        public string Name { get; set; } = "";
+        public float Score { get; set; }
+        [Microsoft.ML.Data.VectorType(3)] public float[] Features { get; set; } = [];
+    }
+
+    [Fact]
+    public void MlNetDataViewsShowTheirFirstRows()
+    {
+        var ml = new Microsoft.ML.MLContext(seed: 1);
+        var rows = Enumerable.Range(0, 60).Select(i => new Row { Name = $"img{i}", Score = i / 2f, Features = [i, 1, 2] }).ToList();
+        var view = ml.Data.LoadFromEnumerable(rows);
+
+        var bundle = new DisplayFormatter { MaxTableRows = 3 }.Format(view);
+
+        string html = bundle.Text("text/html")!;
+        Assert.Contains("<th>Name</th><th>Score</th><th>Features</th>", html);
+        Assert.Contains("<td>img1</td><td>0.5</td><td>[1, 1, 2]</td>", html);
+        Assert.DoesNotContain("img3", html);
+        Assert.Contains("3 of 60 rows shown", html);
+    }
+
     [Fact]
     public void ChartsCarryPlotlyJsonHtmlAndASummary()
     {

@@ -23,6 +23,22 @@ public class ReferenceAndParameterTests
     }
 
     [Fact]
+    public async Task UsualNamespacesAreImportedWithoutUsings()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("imports.ipynb",
+            "var words = new List<string> { \"b\", \"a\" }.Order().ToList();\nvar sb = new StringBuilder(string.Join(\"+\", words));\n" +
+            "var e = new GestaltLabException(\"x\");\nawait Task.Yield();\n$\"{sb} {e.GetType().Namespace} {Path.GetFileName(\"/a/b.txt\")}\"");
+
+        var (result, nb) = await Run(path);
+
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        Assert.Equal("a+b GestaltLab.Runtime b.txt", Text(Single(nb.CodeCells.Single(), "execute_result")["data"]!["text/plain"]));
+        Assert.Contains("System.Linq", ScriptEnvironment.Options.Imports);
+        Assert.Contains("GestaltLab.Runtime", ScriptEnvironment.Options.Imports);
+    }
+
+    [Fact]
     public async Task UnknownNuGetPackageIsRejectedNamingCellAndPackage()
     {
         using var kit = new NotebookTestKit();

@@ -27,13 +27,14 @@ internal sealed class TsneBench : IBenchCommand
         var script = new Option<string?>("--script") { Description = "Path of bench/sklearn/tsne_reference.py (default: found from the current folder up)." };
         var noRef = new Option<bool>("--no-reference") { Description = "Time GestaltLab only." };
         var seed = new Option<int>("--seed") { Description = "Seed of the synthetic mixture.", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("tsne", "t-SNE: time and trustworthiness vs scikit-learn on the same embeddings.") { sizes, dim, input, python, script, noRef, seed };
+        var theta = new Option<double?>("--theta") { Description = "Barnes-Hut θ for GestaltLab (default: TsneOptions' default)." };
+        var cmd = new Command("tsne", "t-SNE: time and trustworthiness vs scikit-learn on the same embeddings.") { sizes, dim, input, python, script, noRef, seed, theta };
         cmd.SetAction((p, ct) => Task.FromResult(Run(p.GetValue(sizes)!, p.GetValue(dim), p.GetValue(input), p.GetValue(python)!, p.GetValue(script),
-            p.GetValue(noRef), p.GetValue(seed), ct)));
+            p.GetValue(noRef), p.GetValue(seed), p.GetValue(theta), ct)));
         return cmd;
     }
 
-    private static int Run(int[] sizes, int dim, string? input, string python, string? script, bool noReference, int seed, CancellationToken ct)
+    private static int Run(int[] sizes, int dim, string? input, string python, string? script, bool noReference, int seed, double? theta, CancellationToken ct)
     {
         Console.WriteLine($"machine: {Environment.ProcessorCount} cores, {RuntimeInformation.OSDescription}, {RuntimeInformation.FrameworkDescription}, {DateTime.UtcNow:yyyy-MM-dd}");
         script ??= FindScript();
@@ -52,7 +53,9 @@ internal sealed class TsneBench : IBenchCommand
             {
                 ct.ThrowIfCancellationRequested();
                 var sw = Stopwatch.StartNew();
-                var r = Tsne.Fit(x, new TsneOptions { Seed = 0 }, null, ct);
+                var options = new TsneOptions { Seed = 0 };
+                if (theta is double t) options = options with { Theta = t };
+                var r = Tsne.Fit(x, options, null, ct);
                 double ours = sw.Elapsed.TotalSeconds;
                 double trustOurs = Trustworthiness.Compute(x, r.Points(), 5);
                 string sk = "—", speed = "—", trustSk = "—", trustOursSk = "—";
@@ -69,7 +72,7 @@ internal sealed class TsneBench : IBenchCommand
                     trustOursSk = json.GetProperty("trustworthiness_ours").GetDouble().ToString("F4", CultureInfo.InvariantCulture);
                     if (datasets[0].Name == name) Console.Error.WriteLine($"reference: scikit-learn {json.GetProperty("sklearn").GetString()}");
                 }
-                Console.WriteLine($"| {name} | {x.Length} | {r.Method} | {ours:F2} | {sk} | {speed} | {trustOurs:F4} | {trustSk} | {trustOursSk} |");
+                Console.WriteLine($"| {name} | {x.Length} | {r.Method}{(r.Method == TsneMethod.BarnesHut ? FormattableString.Invariant($" θ={options.Theta}") : "")} | {ours:F2} | {sk} | {speed} | {trustOurs:F4} | {trustSk} | {trustOursSk} |");
             }
         }
         finally
