@@ -176,7 +176,7 @@ public static class Charts
             ("hovertemplate", "%{customdata}<extra></extra>"));
         return Chart([trace], ("title", Title(title)), ("width", 260 + 120 * (top + 1)), ("height", Math.Clamp(140 + 18 * rows.Count, 300, 4000)),
             ("xaxis", Axis(null, ("side", "top"), ("showgrid", false))),
-            ("yaxis", Axis("true class (worst first)", ("autorange", "reversed"), ("showgrid", false), ("tickfont", Obj(("size", rows.Count > 80 ? 7 : 10))), ("automargin", true))));
+            ("yaxis", Axis("true class (worst first)", ("autorange", "reversed"), ("showgrid", false), ("dtick", 1), ("tickfont", Obj(("size", rows.Count > 80 ? 7 : 10))), ("automargin", true))));
     }
 
     // ---------------------------------------------------------------- t-SNE

@@ -65,7 +65,7 @@ public sealed record TrainConfig
     public static TrainConfig Demo { get; } = new()
     {
         Net = new RegionNetConfig { InputSize = 64, Width = 16, Stages = 4, ConvsPerStage = 1 },
-        Training = new TrainingOptions { Epochs = 8, BatchSize = 32, LearningRate = 3e-3, Patience = 3 },
+        Training = new TrainingOptions { Epochs = 6, BatchSize = 32, LearningRate = 3e-3, Patience = 3 },
     };
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };

@@ -108,7 +108,7 @@ public sealed record PhotoNuisance
             {
                 Yaw = rng.Uniform(-3, 3), Roll = rng.Uniform(-2, 2), Scale = rng.Uniform(0.45, 0.5),
                 HairStyle = subjectHairStyle, BackgroundTop = Col(0.7, 0.9), BackgroundBottom = Col(0.55, 0.75), Clothes = Col(0.2, 0.6),
-                LightAngle = 90, LightStrength = 0.1,
+                LightAngle = 90, LightStrength = 0.2,
             };
         }
         bool wild = level == NuisanceLevel.Wild;

@@ -47,6 +47,14 @@ public class CatalogAndOracleTests
     }
 
     [Fact]
+    public void SchemaListsExactlyTheLibrarysTraits()
+    {
+        var schema = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RepoFile("data/synthetic/catalog.schema.json")))!;
+        var names = schema["$defs"]!["trait"]!["enum"]!.AsArray().Select(n => (string)n!).ToList();
+        Assert.Equal(TraitSpace.Traits.Select(t => t.Name), names);
+    }
+
+    [Fact]
     public void CatalogJsonRoundTripsAndUserErrorsAreClear()
     {
         var c = SyndromeCatalog.Default;
