@@ -24,13 +24,18 @@ if [ -f "$trx" ]; then
 fi
 if [ "$test_rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # the run itself broke (build, crash)
 
-# Notebooks: run copies so the committed notebooks keep the outputs of their full run.
+# Notebooks, in quick mode; the executed copies go to artifacts/ so the committed notebooks keep the outputs of
+# their full run.
 if compgen -G "notebooks/*.ipynb" >/dev/null; then
   nbdir=artifacts/notebooks-quick
-  rm -rf "$nbdir"; mkdir -p "$nbdir"; cp notebooks/*.ipynb "$nbdir"/
-  for nb in "$nbdir"/*.ipynb; do
-    echo "=== notebook $(basename "$nb") (quick)"
-    if ./gestaltlab notebook run "$nb" --quick; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+  rm -rf "$nbdir"; mkdir -p "$nbdir"
+  for nb in notebooks/*.ipynb; do
+    echo "=== notebook $nb (quick)"
+    if ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+    fi
   done
 fi
 
