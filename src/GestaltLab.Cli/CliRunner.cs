@@ -32,7 +32,13 @@ internal static class CliRunner
     {
         try
         {
-            return await root.Parse(args).InvokeAsync();
+            // System.CommandLine's default handler would print a stack trace for a GestaltLabException; the catch below
+            // prints the message and the fix instead. Ctrl+C cancels the action's token and waits for it to stop.
+            return await root.Parse(args).InvokeAsync(new InvocationConfiguration
+            {
+                EnableDefaultExceptionHandler = false,
+                ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
+            });
         }
         catch (GestaltLabException e)
         {
