@@ -16,7 +16,7 @@ public enum TsneMethod
 /// <summary>
 /// Settings of <see cref="Tsne.Fit"/>; the defaults are scikit-learn 1.2's, so results compare directly — except
 /// Barnes-Hut θ = 0.3 (scikit-learn: 0.5), which costs ~20% more time and keeps trustworthiness at or above
-/// scikit-learn's on 5,000 points (docs/benchmarks.d/figures.md).
+/// scikit-learn's on 5,000 points (docs/benchmarks.md).
 /// </summary>
 public sealed record TsneOptions
 {
