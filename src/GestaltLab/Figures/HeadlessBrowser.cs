@@ -106,7 +106,9 @@ public sealed class HeadlessBrowser : IAsyncDisposable
 
     /// <summary>
     /// Opens an HTML file, waits until plotly.js has drawn every <c>.gl-chart</c> (or <paramref name="timeoutMs"/>
-    /// passes), and reports charts, rendered charts, console errors and blocked network requests.
+    /// passes), and reports charts, rendered charts, console errors and blocked network requests. The page load itself
+    /// may take up to a minute whatever <paramref name="timeoutMs"/> is: a 3.6 MB inlined plotly.js parses slowly on a
+    /// busy machine, and a short wait for charts must not turn into a failed load.
     /// </summary>
     public async Task<PageCheck> CheckPageAsync(string htmlPath, int timeoutMs = 60_000, CancellationToken cancellationToken = default)
     {
@@ -114,7 +116,7 @@ public sealed class HeadlessBrowser : IAsyncDisposable
         var (page, errors, blocked, context) = await NewPageAsync();
         try
         {
-            await page.GotoAsync(new Uri(Path.GetFullPath(htmlPath)).AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.Load, Timeout = timeoutMs });
+            await page.GotoAsync(new Uri(Path.GetFullPath(htmlPath)).AbsoluteUri, new PageGotoOptions { WaitUntil = WaitUntilState.Load, Timeout = Math.Max(timeoutMs, 60_000) });
             cancellationToken.ThrowIfCancellationRequested();
             try
             {

@@ -147,7 +147,7 @@ public class BrowserTests(BrowserFixture fixture)
         string body = "<div class=\"gl-chart\" id=\"a\"></div><script>Plotly.newPlot('a',[{type:'bar',x:[1],y:[2]}]);</script>" +
                       "<div class=\"gl-chart\" id=\"b\"></div><script>undefinedFunction();</script><img src=\"http://192.0.2.1/x.png\">";
         File.WriteAllText(path, FigureHtml.Page("broken", body));
-        var check = await fixture.Browser.CheckPageAsync(path, timeoutMs: 3000);
+        var check = await fixture.Browser.CheckPageAsync(path, timeoutMs: 6000); // chart b never draws: the wait runs out
         Assert.Equal(2, check.ChartCount);
         Assert.Equal(1, check.RenderedCharts);
         Assert.NotEmpty(check.ConsoleErrors);
