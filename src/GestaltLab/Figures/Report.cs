@@ -20,6 +20,8 @@ public sealed record ReportOptions
     public IReadOnlyList<string> TsneColourBy { get; init; } = ["true", "gene"];
     /// <summary>Largest k of the top-k curve.</summary>
     public int MaxK { get; init; } = 30;
+    /// <summary>Smallest cohort a composite face is drawn for (privacy: an average of few faces can identify a person).</summary>
+    public int MinimumCohort { get; init; } = CompositeFaces.DefaultMinimumCohort;
     /// <summary>Bootstrap resamples for confidence intervals (0 = none).</summary>
     public int BootstrapIterations { get; init; } = 1000;
     /// <summary>Seed of bootstraps and t-SNE (same seed → same report).</summary>
@@ -85,7 +87,7 @@ public static class Report
         var charts = new List<NamedChart>();
         int chartCount = 0;
         string current = "";
-        const int steps = 7;
+        const int steps = 8;
         int step = 0;
         void Step(string what) { cancellationToken.ThrowIfCancellationRequested(); progress?.Report(new ProgressUpdate("report", step++, steps, what)); }
         void Section(string title) { current = title; sections.Add(title); body.Append("<h2>").Append(E(title)).Append("</h2>\n"); }
@@ -182,6 +184,11 @@ public static class Report
         }
         else Note("Per-region bars skipped: region_metrics.csv is missing.");
 
+        // ---- composites
+        Step("composite faces");
+        Section("Composite faces");
+        CompositeSection(run, options, body, Note, cancellationToken);
+
         // ---- curves
         Step("training curves");
         Section("Training curves");
@@ -256,6 +263,43 @@ public static class Report
                "<p class=\"muted\">Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data. " +
                "Confidence intervals: percentile bootstrap over subjects. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
                "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
+    }
+
+    /// <summary>
+    /// Average aligned face per class from the run's <c>aligned/</c> folder (written by <c>gestaltlab train</c> and
+    /// <c>demo</c>), as an image embedded in the page; classes below the minimum cohort are listed, not drawn.
+    /// </summary>
+    private static void CompositeSection(RunResults run, ReportOptions o, StringBuilder body, Action<string> note, CancellationToken ct)
+    {
+        string alignedManifest = Path.Combine(run.Directory, "aligned", Manifest.FileName);
+        if (!File.Exists(alignedManifest))
+        {
+            note("Composite faces skipped: the run holds no aligned faces (aligned/manifest.csv).");
+            return;
+        }
+        var manifest = Manifest.Load(alignedManifest);
+        var faces = new List<(RgbImage Face, string Label)>();
+        int unreadable = 0;
+        foreach (var row in manifest.Rows.Where(r => r.IsLabelled))
+        {
+            ct.ThrowIfCancellationRequested();
+            string path = manifest.ResolveImage(row);
+            if (!File.Exists(path)) continue; // photos without a usable face have no aligned image
+            try { faces.Add((ImageLoader.Load(path), row.Syndrome)); }
+            catch (GestaltLabException) { unreadable++; }
+        }
+        var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
+        if (set.Faces.Count == 0)
+        {
+            note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} aligned faces.");
+            return;
+        }
+        string png = Convert.ToBase64String(set.RenderGrid(columns: 8, cellSize: 96).EncodePng());
+        body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
+        body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
+            $"Average of the aligned faces of each class (all splits), {set.Faces.Count} classes with at least {o.MinimumCohort} faces; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable.")));
+        if (unreadable > 0) body.Append(E(FormattableString.Invariant($" {unreadable} aligned image(s) could not be read and were left out.")));
+        body.Append("</p>\n");
     }
 
     private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, ReportOptions o,
