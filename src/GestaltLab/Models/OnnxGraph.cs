@@ -25,27 +25,18 @@ public sealed class OnnxGraph
     public void Output(string name, params long?[] shape) => _outputs.Add(ValueInfo(name, shape));
 
     /// <summary>Adds a float32 initializer.</summary>
-    public string Initializer(string name, float[] data, params long[] dims)
-    {
-        var w = new ProtoWriter();
-        foreach (long d in dims) w.Varint(1, (ulong)d);
-        w.Varint(2, 1); // FLOAT
-        w.String(8, name);
-        var raw = new byte[data.Length * 4];
-        Buffer.BlockCopy(data, 0, raw, 0, raw.Length);
-        w.Bytes(9, raw);
-        _initializers.Add(w.ToArray());
-        return name;
-    }
+    public string Initializer(string name, float[] data, params long[] dims) => Initializer(name, 1, data.Length * 4, data, dims); // FLOAT
 
     /// <summary>Adds an int64 initializer.</summary>
-    public string Initializer(string name, long[] data, params long[] dims)
+    public string Initializer(string name, long[] data, params long[] dims) => Initializer(name, 7, data.Length * 8, data, dims); // INT64
+
+    private string Initializer(string name, ulong dataType, int byteCount, Array data, long[] dims)
     {
         var w = new ProtoWriter();
         foreach (long d in dims) w.Varint(1, (ulong)d);
-        w.Varint(2, 7); // INT64
+        w.Varint(2, dataType);
         w.String(8, name);
-        var raw = new byte[data.Length * 8];
+        var raw = new byte[byteCount];
         Buffer.BlockCopy(data, 0, raw, 0, raw.Length);
         w.Bytes(9, raw);
         _initializers.Add(w.ToArray());

@@ -1,12 +1,12 @@
-using System.Text;
 using GestaltLab.Data;
 using GestaltLab.Faces;
+using GestaltLab.Models;
 using GestaltLab.Runtime;
 
 namespace GestaltLab.Tests.Faces;
 
 /// <summary>
-/// The ONNX detector adapter, run by the real ONNX Runtime on a tiny detector written here as raw protobuf bytes:
+/// The ONNX detector adapter, run by the real ONNX Runtime on a tiny detector graph written with the library's <see cref="OnnxGraph"/>:
 /// input [1,3,H,W]; two fixed candidate boxes; scores = the mean brightness of the left / right half of the input.
 /// </summary>
 public sealed class OnnxDetectorTests : IDisposable
@@ -68,126 +68,47 @@ public sealed class OnnxDetectorTests : IDisposable
         Assert.Contains("not found", Assert.Throws<GestaltLabException>(() => new OnnxFaceDetector(new OnnxDetectorOptions { ModelPath = Path.Combine(_dir, "none.onnx") })).Message);
     }
 
-    // ---- a minimal ONNX writer (protobuf wire format) ----
+    // ---- a tiny detector graph, written with the library's own ONNX writer ----
 
     private static byte[] TinyDetector(int w, int h, bool scoresAsPairs, bool withBoxes = true)
     {
-        var nodes = new List<byte[]>();
-        var inits = new List<byte[]>();
+        var g = new OnnxGraph { Name = "tiny-detector" };
+        g.Input("input", 1, 3, h, w);
         // Left and right halves of the input: Slice along the width axis, then the mean over C, H, W.
-        inits.Add(TensorInt64("starts_l", [0])); inits.Add(TensorInt64("ends_l", [w / 2]));
-        inits.Add(TensorInt64("starts_r", [w / 2])); inits.Add(TensorInt64("ends_r", [w]));
-        inits.Add(TensorInt64("axis3", [3]));
-        nodes.Add(Node("Slice", ["input", "starts_l", "ends_l", "axis3"], ["left"]));
-        nodes.Add(Node("Slice", ["input", "starts_r", "ends_r", "axis3"], ["right"]));
-        nodes.Add(Node("ReduceMean", ["left"], ["mean_l"], IntsAttr("axes", [0, 1, 2, 3]), IntAttr("keepdims", 0)));
-        nodes.Add(Node("ReduceMean", ["right"], ["mean_r"], IntsAttr("axes", [0, 1, 2, 3]), IntAttr("keepdims", 0)));
-        inits.Add(TensorInt64("shape1", [1]));
-        nodes.Add(Node("Reshape", ["mean_l", "shape1"], ["s_l"]));
-        nodes.Add(Node("Reshape", ["mean_r", "shape1"], ["s_r"]));
-        long[] scoreDims;
+        g.Initializer("starts_l", [0L], 1); g.Initializer("ends_l", [(long)(w / 2)], 1);
+        g.Initializer("starts_r", [(long)(w / 2)], 1); g.Initializer("ends_r", [(long)w], 1);
+        g.Initializer("axis3", [3L], 1);
+        g.Node("Slice", ["input", "starts_l", "ends_l", "axis3"], "left");
+        g.Node("Slice", ["input", "starts_r", "ends_r", "axis3"], "right");
+        g.Node("ReduceMean", ["left"], "mean_l", ("axes", new long[] { 0, 1, 2, 3 }), ("keepdims", 0L));
+        g.Node("ReduceMean", ["right"], "mean_r", ("axes", new long[] { 0, 1, 2, 3 }), ("keepdims", 0L));
+        g.Initializer("shape1", [1L], 1);
+        g.Node("Reshape", ["mean_l", "shape1"], "s_l");
+        g.Node("Reshape", ["mean_r", "shape1"], "s_r");
+        long?[] scoreDims;
         if (scoresAsPairs)
         {
             // (background, face) = (1 − s, s), shape [1, 2, 2]
-            inits.Add(TensorFloat("one", [1], [1f]));
-            nodes.Add(Node("Concat", ["s_l", "s_r"], ["face2"], IntAttr("axis", 0)));
-            nodes.Add(Node("Sub", ["one", "face2"], ["bg2"]));
-            inits.Add(TensorInt64("shape21", [2, 1]));
-            nodes.Add(Node("Reshape", ["face2", "shape21"], ["face21"]));
-            nodes.Add(Node("Reshape", ["bg2", "shape21"], ["bg21"]));
-            nodes.Add(Node("Concat", ["bg21", "face21"], ["pairs"], IntAttr("axis", 1)));
-            inits.Add(TensorInt64("shape122", [1, 2, 2]));
-            nodes.Add(Node("Reshape", ["pairs", "shape122"], ["scores"]));
+            g.Initializer("one", [1f], 1);
+            g.Node("Concat", ["s_l", "s_r"], "face2", ("axis", 0L));
+            g.Node("Sub", ["one", "face2"], "bg2");
+            g.Initializer("shape21", [2L, 1L], 2);
+            g.Node("Reshape", ["face2", "shape21"], "face21");
+            g.Node("Reshape", ["bg2", "shape21"], "bg21");
+            g.Node("Concat", ["bg21", "face21"], "pairs", ("axis", 1L));
+            g.Initializer("shape122", [1L, 2L, 2L], 3);
+            g.Node("Reshape", ["pairs", "shape122"], "scores");
             scoreDims = [1, 2, 2];
         }
         else
         {
-            nodes.Add(Node("Concat", ["s_l", "s_r"], ["scores"], IntAttr("axis", 0)));
+            g.Node("Concat", ["s_l", "s_r"], "scores", ("axis", 0L));
             scoreDims = [2];
         }
-        inits.Add(TensorFloat("box_const", [1, 2, 4], [0.05f, 0.2f, 0.45f, 0.8f, 0.55f, 0.2f, 0.95f, 0.8f]));
-        nodes.Add(Node("Identity", ["box_const"], ["boxes"]));
-
-        var graph = new List<byte>();
-        foreach (var n in nodes) graph.AddRange(Field(1, n));
-        graph.AddRange(Field(2, "tiny-detector"u8.ToArray()));
-        foreach (var t in inits) graph.AddRange(Field(5, t));
-        graph.AddRange(Field(11, ValueInfo("input", [1, 3, h, w])));
-        if (withBoxes) graph.AddRange(Field(12, ValueInfo("boxes", [1, 2, 4])));
-        graph.AddRange(Field(12, ValueInfo("scores", scoreDims)));
-
-        var model = new List<byte>();
-        model.AddRange(Varint(1, 7));                                  // ir_version
-        model.AddRange(Field(2, "gestaltlab-test"u8.ToArray()));         // producer_name
-        model.AddRange(Field(7, graph.ToArray()));                      // graph
-        model.AddRange(Field(8, [.. Field(1, []), .. Varint(2, 13)]));  // opset_import: "" v13
-        return model.ToArray();
-    }
-
-    private static byte[] Node(string op, string[] inputs, string[] outputs, params byte[][] attributes)
-    {
-        var b = new List<byte>();
-        foreach (var i in inputs) b.AddRange(Field(1, Encoding.UTF8.GetBytes(i)));
-        foreach (var o in outputs) b.AddRange(Field(2, Encoding.UTF8.GetBytes(o)));
-        b.AddRange(Field(4, Encoding.UTF8.GetBytes(op)));
-        foreach (var a in attributes) b.AddRange(Field(5, a));
-        return b.ToArray();
-    }
-
-    private static byte[] IntAttr(string name, long v) => [.. Field(1, Encoding.UTF8.GetBytes(name)), .. Varint(3, (ulong)v), .. Varint(20, 2)];
-
-    private static byte[] IntsAttr(string name, long[] v)
-    {
-        var b = new List<byte>(Field(1, Encoding.UTF8.GetBytes(name)));
-        foreach (var x in v) b.AddRange(Varint(8, (ulong)x));
-        b.AddRange(Varint(20, 7));
-        return b.ToArray();
-    }
-
-    private static byte[] TensorFloat(string name, long[] dims, float[] values)
-    {
-        var b = new List<byte>();
-        foreach (var d in dims) b.AddRange(Varint(1, (ulong)d));
-        b.AddRange(Varint(2, 1)); // FLOAT
-        b.AddRange(Field(8, Encoding.UTF8.GetBytes(name)));
-        b.AddRange(Field(9, values.SelectMany(BitConverter.GetBytes).ToArray()));
-        return b.ToArray();
-    }
-
-    private static byte[] TensorInt64(string name, long[] values) => TensorInt64(name, [values.Length], values);
-
-    private static byte[] TensorInt64(string name, long[] dims, long[] values)
-    {
-        var b = new List<byte>();
-        foreach (var d in dims) b.AddRange(Varint(1, (ulong)d));
-        b.AddRange(Varint(2, 7)); // INT64
-        b.AddRange(Field(8, Encoding.UTF8.GetBytes(name)));
-        b.AddRange(Field(9, values.SelectMany(BitConverter.GetBytes).ToArray()));
-        return b.ToArray();
-    }
-
-    private static byte[] ValueInfo(string name, long[] dims)
-    {
-        var shape = new List<byte>();
-        foreach (var d in dims) shape.AddRange(Field(1, Varint(1, (ulong)d)));
-        byte[] tensorType = [.. Varint(1, 1), .. Field(2, shape.ToArray())];
-        return [.. Field(1, Encoding.UTF8.GetBytes(name)), .. Field(2, Field(1, tensorType))];
-    }
-
-    private static byte[] Varint(int field, ulong value) => [.. RawVarint((ulong)(field << 3)), .. RawVarint(value)];
-
-    private static byte[] Field(int field, byte[] payload) => [.. RawVarint((ulong)((field << 3) | 2)), .. RawVarint((ulong)payload.Length), .. payload];
-
-    private static byte[] RawVarint(ulong v)
-    {
-        var b = new List<byte>();
-        do
-        {
-            byte x = (byte)(v & 0x7F);
-            v >>= 7;
-            if (v != 0) x |= 0x80;
-            b.Add(x);
-        } while (v != 0);
-        return b.ToArray();
+        g.Initializer("box_const", [0.05f, 0.2f, 0.45f, 0.8f, 0.55f, 0.2f, 0.95f, 0.8f], 1, 2, 4);
+        g.Node("Identity", ["box_const"], "boxes");
+        if (withBoxes) g.Output("boxes", 1, 2, 4);
+        g.Output("scores", scoreDims);
+        return g.ToModelBytes();
     }
 }
