@@ -166,7 +166,7 @@ public sealed class FaceRenderer : IDisposable
             var (ec, half) = g.Ears[e];
             var pc = P(ec);
             float w = half.X * (e == 0 ? Math.Clamp(cy + sy, 0.3f, 1.2f) : Math.Clamp(cy - sy, 0.3f, 1.2f));
-            paint.Color = Rgb(skin, ex * 0.9);
+            paint.Color = Rgb(skin, ex * 0.78); // a little shaded, at the side of the head
             c.DrawOval(pc.X, pc.Y, w, half.Y, paint);
             paint.Color = Rgb(skin, ex * 0.62, 200);
             paint.MaskFilter = blurS;
@@ -184,8 +184,16 @@ public sealed class FaceRenderer : IDisposable
         head.Close();
         var faceC = new SKPoint(0.5f + 0.12f * sy, 0.5f);
         paint.Color = SKColors.White;
-        paint.Shader = SKShader.CreateRadialGradient(faceC, 0.72f,
-            [Rgb(skin, ex * 1.07), Rgb(skin, ex * 0.98), Rgb(skin, ex * 0.72)], [0f, 0.55f, 1f], SKShaderTileMode.Clamp);
+        // Skin shading: lightest at the face centre, darkening towards the outline, where cheeks, temples and jaw turn away
+        // from the camera. The falloff is an ellipse through the temples (p0, p16) and the chin (p8), so the shaded rim
+        // follows the face's own contour. This face-against-surround contrast (a bright face, a darker edge band, then the
+        // surround) is what the Haar cascade's side features look for; with the old round, shallow gradient, light skin
+        // under light hair on a light background lacked it and was missed. Shaded skin is a little warmer than a plain darkening.
+        float ecx = (lm[0].X + lm[16].X) / 2, ecy = (lm[0].Y + lm[16].Y) / 2, erx = faceW / 2, ery = Math.Max(lm[8].Y - ecy, 0.1f);
+        var rimShade = Rgb((skin.R * 0.42f, skin.G * 0.36f, skin.B * 0.32f), ex);
+        var ellipse = SKMatrix.CreateTranslation(ecx, ecy).PreConcat(SKMatrix.CreateScale(1, ery / erx));
+        paint.Shader = SKShader.CreateTwoPointConicalGradient(new SKPoint(faceC.X - ecx, (faceC.Y - ecy) * erx / ery), 0, new SKPoint(0, 0), erx,
+            [Rgb(skin, ex * 1.07), Rgb(skin, ex * 0.98), Rgb(skin, ex * 0.95), rimShade], [0f, 0.55f, 0.72f, 1f], SKShaderTileMode.Clamp, ellipse);
         c.DrawPath(head, paint);
         paint.Shader = null;
 
