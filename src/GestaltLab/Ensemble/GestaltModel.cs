@@ -158,8 +158,9 @@ public sealed class GestaltModel : IDisposable
             if (FlipTta)
             {
                 var (pf, ef) = Run(net, Stack(RegionSet.MirrorOf(region), true));
-                p = (p + pf) * 0.5;
-                e = (e + ef) * 0.5;
+                // Tensor.add with another tensor: no implicit Scalar whose handle the GC could free mid-call.
+                p = p.add(pf).mul(Half);
+                e = e.add(ef).mul(Half);
             }
             regionProbs[region] = Rows(p);
             regionEmbs[region] = Rows(e);
@@ -182,10 +183,13 @@ public sealed class GestaltModel : IDisposable
         return results;
     }
 
+    // Rooted Scalars (never finalised mid-call; see StableBatchNorm2d).
+    private static readonly Scalar Half = 0.5.ToScalar(), LumaR = 0.299f.ToScalar(), LumaG = 0.587f.ToScalar(), LumaB = 0.114f.ToScalar();
+
     private static (Tensor Probabilities, Tensor Embedding) Run(RegionNet net, Tensor rgb)
     {
         var x = net.Config.Channels == 1
-            ? (rgb[.., 0..1] * 0.299f + rgb[.., 1..2] * 0.587f + rgb[.., 2..3] * 0.114f)
+            ? rgb[.., 0..1].mul(LumaR).add_(rgb[.., 1..2].mul(LumaG)).add_(rgb[.., 2..3].mul(LumaB))
             : rgb;
         var e = net.Embed(x);
         return (nn.functional.softmax(net.Classify(e), 1), e);

@@ -16,7 +16,8 @@ namespace GestaltLab.Ensemble;
 public sealed record GestaltTrainingResult(string RunDirectory, GestaltModel Model, IReadOnlyDictionary<string, RegionSummary> Regions, string? ModelZip, IReadOnlyList<string> Notes);
 
 /// <summary>One region's training in a run.</summary>
-public readonly record struct RegionSummary(string Region, int BestEpoch, int Epochs, double BestValAccuracy, double ImagesPerSecond, int ResumedFromEpoch);
+/// <param name="Temperature">Softmax temperature fitted on the validation split and folded into the classifier (1 = not calibrated).</param>
+public readonly record struct RegionSummary(string Region, int BestEpoch, int Epochs, double BestValAccuracy, double ImagesPerSecond, int ResumedFromEpoch, double Temperature = 1);
 
 /// <summary>
 /// Fine-tunes one net per facial region on syndrome labels and writes a run directory (see docs/run-directory.md):
@@ -93,14 +94,21 @@ public static class GestaltTraining
             {
                 foreach (var region in regions)
                 {
-                    var result = RegionTrainer.Train(new RegionTrainingData(data, region, train, val, data.Classes.Count), config.Net, config.Training,
+                    var regionData = new RegionTrainingData(data, region, train, val, data.Classes.Count);
+                    var result = RegionTrainer.Train(regionData, config.Net, config.Training,
                         Path.Combine(run, "checkpoints", region), backbone, progress, cancellationToken);
                     nets.Add((region, result.Net));
+                    double temperature = 1;
+                    if (config.Calibrate && val.Length > 0)
+                    {
+                        temperature = Calibration.FitTemperature(RegionTrainer.ValidationLogits(result.Net, regionData, config.Training), val.Select(data.Label).ToArray());
+                        Calibration.FoldTemperature(result.Net, temperature);
+                    }
                     RegionTrainer.WriteCurve(Path.Combine(run, "curves", region + ".csv"), result.Curve);
-                    WeightsFile.Save(Path.Combine(run, "regions", region + ".pt"), RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch), result.Net.state_dict());
+                    WeightsFile.Save(Path.Combine(run, "regions", region + ".pt"), RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch, temperature), result.Net.state_dict());
                     AtomicFile.WriteAllBytes(Path.Combine(run, "regions", region + ".onnx"), OnnxExporter.ExportRegion(result.Net, region));
                     double bestAcc = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
-                    summaries[region] = new RegionSummary(region, result.BestEpoch, result.Curve.Count, bestAcc, result.ImagesPerSecond, result.ResumedFromEpoch);
+                    summaries[region] = new RegionSummary(region, result.BestEpoch, result.Curve.Count, bestAcc, result.ImagesPerSecond, result.ResumedFromEpoch, temperature);
                 }
             }
             catch

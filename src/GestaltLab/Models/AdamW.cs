@@ -33,12 +33,25 @@ internal sealed class AdamW : IDisposable
             var g = p.grad;
             if (g is null) continue;
             double rate = RegionNet.IsHead(name) ? lr : lr * backboneFactor;
+            // Every Scalar is explicit and disposed after its call: implicitly converted ones can be finalised by the GC
+            // while libtorch still reads their handles (see StableBatchNorm2d).
             // Decoupled decay on weights only (not biases or batch-norm scales).
-            if (p.dim() > 1 && _weightDecay > 0) p.mul_(1 - rate * _weightDecay);
-            m.mul_(Beta1).add_(g, alpha: 1 - Beta1);
-            v.mul_(Beta2).addcmul_(g, g, value: 1 - Beta2);
-            var denom = (v / c2).sqrt_().add_(Eps);
-            p.addcdiv_(m, denom, value: -rate / c1);
+            if (p.dim() > 1 && _weightDecay > 0)
+            {
+                using var decay = (1 - rate * _weightDecay).ToScalar();
+                p.mul_(decay);
+            }
+            using var b1 = Beta1.ToScalar();
+            using var oneMinusB1 = (1 - Beta1).ToScalar();
+            using var b2 = Beta2.ToScalar();
+            using var oneMinusB2 = (1 - Beta2).ToScalar();
+            using var c2s = c2.ToScalar();
+            using var eps = Eps.ToScalar();
+            using var step = (-rate / c1).ToScalar();
+            m.mul_(b1).add_(g, oneMinusB1);
+            v.mul_(b2).addcmul_(g, g, oneMinusB2);
+            var denom = v.div(c2s).sqrt_().add_(eps);
+            p.addcdiv_(m, denom, step);
         }
     }
 

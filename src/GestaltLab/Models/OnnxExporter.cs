@@ -13,7 +13,7 @@ namespace GestaltLab.Models;
 public static class OnnxExporter
 {
     private readonly record struct Layer(string Weight, string Bias, long Out);
-    private readonly record struct NetWeights(Layer[] Convs, int[] PoolAfter, string FcWeight, string FcBias, RegionNetConfig Config, int Classes);
+    private readonly record struct NetWeights(Layer[] Convs, int[] PoolAfter, string? EmbedWeight, string? EmbedBias, string FcWeight, string FcBias, RegionNetConfig Config, int Classes);
 
     /// <summary>One region net alone: input <c>REGION</c>, outputs <c>REGION_probabilities</c> and <c>REGION_embedding</c>.</summary>
     public static byte[] ExportRegion(RegionNet net, string region)
@@ -125,9 +125,17 @@ public static class OnnxExporter
             }
             poolAfter.Add(convs.Count - 1);
         }
+        string? embW = null, embB = null;
+        if (cfg.Pooling == RegionNetConfig.PoolingFlatten)
+        {
+            long flat = inC * cfg.FinalMapSize * cfg.FinalMapSize;
+            embW = g.Initializer($"{prefix}.embed.weight", Get("embed.weight"), cfg.FlattenEmbeddingSize, flat);
+            embB = g.Initializer($"{prefix}.embed.bias", Get("embed.bias"), cfg.FlattenEmbeddingSize);
+            inC = cfg.FlattenEmbeddingSize;
+        }
         string fcW = g.Initializer($"{prefix}.fc.weight", Get("fc.weight"), net.ClassCount, inC);
         string fcB = g.Initializer($"{prefix}.fc.bias", Get("fc.bias"), net.ClassCount);
-        return new NetWeights(convs.ToArray(), poolAfter.ToArray(), fcW, fcB, cfg, net.ClassCount);
+        return new NetWeights(convs.ToArray(), poolAfter.ToArray(), embW, embB, fcW, fcB, cfg, net.ClassCount);
     }
 
     private static (string Logits, string Embedding) AddForward(OnnxGraph g, NetWeights w, string input, string tag)
@@ -141,8 +149,19 @@ public static class OnnxExporter
             if (w.PoolAfter.Contains(i))
                 x = g.Node("MaxPool", [x], g.Fresh($"{tag}_pool"), ("kernel_shape", new long[] { 2, 2 }), ("strides", new long[] { 2, 2 }));
         }
-        x = g.Node("GlobalAveragePool", [x], g.Fresh($"{tag}_gap"));
-        string emb = g.Node("Flatten", [x], g.Fresh($"{tag}_embedding"), ("axis", 1L));
+        string emb;
+        if (w.EmbedWeight is null)
+        {
+            x = g.Node("GlobalAveragePool", [x], g.Fresh($"{tag}_gap"));
+            emb = g.Node("Flatten", [x], g.Fresh($"{tag}_embedding"), ("axis", 1L));
+        }
+        else
+        {
+            // NCHW flattened row-major, as torch's flatten(1).
+            x = g.Node("Flatten", [x], g.Fresh($"{tag}_flatten"), ("axis", 1L));
+            x = g.Node("Gemm", [x, w.EmbedWeight, w.EmbedBias!], g.Fresh($"{tag}_fc_embed"), ("transB", 1L));
+            emb = g.Node("Relu", [x], g.Fresh($"{tag}_embedding"));
+        }
         string logits = g.Node("Gemm", [emb, w.FcWeight, w.FcBias], g.Fresh($"{tag}_logits"), ("transB", 1L));
         return (logits, emb);
     }

@@ -8,12 +8,14 @@ namespace GestaltLab.Models;
 /// <summary>
 /// One facial region's network (see <see cref="RegionNetConfig"/>): input <c>N×C×S×S</c> in [0, 1], output class logits.
 /// <see cref="Embed"/> gives the penultimate-layer embedding (global average pool), used for t-SNE and face-space matching.
-/// Parameter names (<c>features.conv{s}_{c}.weight</c>, <c>features.bn{s}_{c}.*</c>, <c>fc.*</c>) are stable: checkpoints,
+/// Parameter names (<c>features.conv{s}_{c}.weight</c>, <c>features.bn{s}_{c}.*</c>, <c>embed.*</c> with flatten pooling,
+/// <c>fc.*</c>) are stable: checkpoints,
 /// pretrained backbones and the ONNX exporter rely on them. Device-agnostic: move it with <c>to(device)</c>.
 /// </summary>
 public sealed class RegionNet : Module<Tensor, Tensor>
 {
     private readonly Sequential features;
+    private readonly Linear? embed;
     private readonly Linear fc;
 
     /// <summary>A freshly initialised net (PyTorch's default initialisers; call <c>torch.manual_seed</c> first for reproducibility).</summary>
@@ -30,13 +32,19 @@ public sealed class RegionNet : Module<Tensor, Tensor>
             for (int c = 0; c < config.ConvsPerStage; c++)
             {
                 layers.Add(($"conv{s}_{c}", Conv2d(inC, w, 3, padding: 1, bias: false)));
-                layers.Add(($"bn{s}_{c}", BatchNorm2d(w)));
+                layers.Add(($"bn{s}_{c}", new StableBatchNorm2d(w)));
                 layers.Add(($"relu{s}_{c}", ReLU()));
                 inC = w;
             }
             layers.Add(($"pool{s}", MaxPool2d(2)));
         }
         features = Sequential(layers);
+        if (config.Pooling == RegionNetConfig.PoolingFlatten)
+        {
+            long map = config.FinalMapSize;
+            embed = Linear(inC * map * map, config.FlattenEmbeddingSize);
+            inC = config.FlattenEmbeddingSize;
+        }
         fc = Linear(inC, classCount);
         RegisterComponents();
     }
@@ -50,7 +58,11 @@ public sealed class RegionNet : Module<Tensor, Tensor>
     public override Tensor forward(Tensor input) => fc.forward(Embed(input));
 
     /// <summary>The penultimate-layer embedding, <c>N × EmbeddingSize</c>.</summary>
-    public Tensor Embed(Tensor input) => features.forward(input).mean([2L, 3L]);
+    public Tensor Embed(Tensor input)
+    {
+        var map = features.forward(input);
+        return embed is null ? map.mean([2L, 3L]) : nn.functional.relu(embed.forward(map.flatten(1)));
+    }
 
     /// <summary>Logits from an embedding.</summary>
     public Tensor Classify(Tensor embedding) => fc.forward(embedding);

@@ -21,11 +21,29 @@ public sealed record RegionNetConfig
     /// <summary>Conv layers per stage (CASIA-Net uses 2; 1 is faster for demos).</summary>
     [JsonPropertyName("convs_per_stage")] public int ConvsPerStage { get; init; } = 2;
 
+    /// <summary>
+    /// How the last feature map becomes the embedding: <c>average</c> (global average pooling; the embedding is the last
+    /// stage's channels) or <c>flatten</c> (the whole map, flattened, through a fully connected layer of
+    /// <see cref="FlattenEmbeddingSize"/> units + ReLU). <c>flatten</c> keeps where features are — facial gestalt is largely
+    /// geometry (distances, positions), which an average over the map throws away.
+    /// </summary>
+    [JsonPropertyName("pooling")] public string Pooling { get; init; } = PoolingAverage;
+    /// <summary>Units of the embedding layer when <see cref="Pooling"/> is <c>flatten</c>.</summary>
+    [JsonPropertyName("embedding_size")] public int FlattenEmbeddingSize { get; init; } = 128;
+
+    /// <summary><see cref="Pooling"/> value: global average pooling.</summary>
+    public const string PoolingAverage = "average";
+    /// <summary><see cref="Pooling"/> value: flatten + fully connected embedding layer.</summary>
+    public const string PoolingFlatten = "flatten";
+
+    /// <summary>Side of the last feature map (input halved once per stage).</summary>
+    [JsonIgnore] public int FinalMapSize => InputSize >> Stages;
+
     /// <summary>Channels of stage <paramref name="s"/>.</summary>
     public int StageWidth(int s) => Width << s;
 
     /// <summary>Length of the penultimate (embedding) vector.</summary>
-    [JsonIgnore] public int EmbeddingSize => StageWidth(Stages - 1);
+    [JsonIgnore] public int EmbeddingSize => Pooling == PoolingFlatten ? FlattenEmbeddingSize : StageWidth(Stages - 1);
 
     /// <summary>A tiny net for tests and CI.</summary>
     public static RegionNetConfig Tiny { get; } = new() { InputSize = 64, Width = 8, Stages = 3, ConvsPerStage = 1 };
@@ -37,6 +55,8 @@ public sealed record RegionNetConfig
         if (Channels is not (1 or 3)) throw new GestaltLabException($"{source}: channels {Channels} must be 1 (gray) or 3 (RGB)");
         if (Width is < 1 or > 512) throw new GestaltLabException($"{source}: width {Width} outside 1–512");
         if (Stages < 1 || (InputSize >> Stages) < 1) throw new GestaltLabException($"{source}: {Stages} stages pool a {InputSize} px input below 1 px");
+        if (Pooling is not (PoolingAverage or PoolingFlatten)) throw new GestaltLabException($"{source}: pooling \"{Pooling}\" must be \"{PoolingAverage}\" or \"{PoolingFlatten}\"");
+        if (FlattenEmbeddingSize is < 1 or > 4096) throw new GestaltLabException($"{source}: embedding_size {FlattenEmbeddingSize} outside 1–4096");
         if (ConvsPerStage is < 1 or > 4) throw new GestaltLabException($"{source}: convs_per_stage {ConvsPerStage} outside 1–4");
         return this;
     }

@@ -59,6 +59,10 @@ public sealed class AlignedRegionDataset : IRegionSamples
     private readonly int[] _labels;
     private readonly string[] _groups;
     private readonly RegionSet _set;
+    // Decoded crops kept while they fit in CacheBytes: small data sets (the demo, notebooks) decode each PNG once instead
+    // of once per epoch; large ones stream the rest from disk, so memory stays bounded whatever the data set's size.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<(int, string), RgbImage> _cache = new();
+    private long _cachedBytes;
 
     /// <summary>Opens an aligned folder. Rows of <paramref name="splits"/> (all when null) whose label is in <paramref name="classes"/> are kept.</summary>
     /// <param name="alignedDirectory">Output folder of <c>gestaltlab align</c>.</param>
@@ -86,6 +90,9 @@ public sealed class AlignedRegionDataset : IRegionSamples
         _groups = rows.Select(r => r.SplitGroup).ToArray();
         CropSize = _set.Regions[0].Size;
     }
+
+    /// <summary>Memory budget for decoded crops (bytes; default 512 MiB, 0 = no cache). Crops beyond it are read from disk each time.</summary>
+    public long CacheBytes { get; init; } = 512L << 20;
 
     /// <summary>The folder.</summary>
     public string Root { get; }
@@ -117,9 +124,12 @@ public sealed class AlignedRegionDataset : IRegionSamples
     /// <inheritdoc />
     public float[] Load(int index, string region)
     {
+        if (_cache.TryGetValue((index, region), out var cached)) return Tensors.ToChw(cached);
         var image = ImageLoader.Load(CropPath(index, region));
         if (image.Width != CropSize || image.Height != CropSize)
             throw new GestaltLabException($"{CropPath(index, region)}: crop is {image.Width}×{image.Height}, expected {CropSize}×{CropSize}");
+        long size = image.Pixels.Length;
+        if (Interlocked.Add(ref _cachedBytes, size) > CacheBytes || !_cache.TryAdd((index, region), image)) Interlocked.Add(ref _cachedBytes, -size);
         return Tensors.ToChw(image);
     }
 }

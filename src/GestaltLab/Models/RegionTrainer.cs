@@ -29,7 +29,7 @@ public sealed record RegionTrainingData(IRegionSamples Samples, string? Region, 
 
 /// <summary>
 /// Trains one <see cref="RegionNet"/>: class-balanced sampling, anatomy-aware flips (a flipped left region is read from its
-/// mirror), small shifts and colour jitter, AdamW with cosine decay, early stopping on validation loss, a checkpoint
+/// mirror), small shifts and colour jitter, AdamW with cosine decay, early stopping on validation accuracy (or loss), a checkpoint
 /// after every epoch (model, optimiser, curve) and resumption from it. With the same seed and thread count on CPU, two runs
 /// — or one run interrupted and resumed — give bit-identical weights: all randomness derives from (seed, region, epoch).
 /// </summary>
@@ -74,7 +74,7 @@ public static class RegionTrainer
         var adam = new AdamW(trainable, options.WeightDecay);
 
         var curve = new List<EpochStats>();
-        double bestVal = double.PositiveInfinity;
+        double bestLoss = double.PositiveInfinity, bestAcc = double.NegativeInfinity;
         int bestEpoch = 0, badEpochs = 0, startEpoch = 0;
         bool finished = false;
         if (checkpointDirectory is not null)
@@ -90,7 +90,8 @@ public static class RegionTrainer
                     WeightsFile.CopyInto(model, tensors.Where(t => t.Key.StartsWith("model.", StringComparison.Ordinal)).ToDictionary(t => t.Key[6..], t => t.Value), latest);
                     adam.Load(tensors, latest);
                     startEpoch = (int)m["epoch"]!;
-                    bestVal = (double?)m["best_val_loss"] ?? double.PositiveInfinity;
+                    bestLoss = (double?)m["best_val_loss"] ?? double.PositiveInfinity;
+                    bestAcc = (double?)m["best_val_acc"] ?? double.NegativeInfinity;
                     bestEpoch = (int)m["best_epoch"]!;
                     badEpochs = (int)m["bad_epochs"]!;
                     finished = (bool)m["finished"]!;
@@ -145,10 +146,11 @@ public static class RegionTrainer
             var (valLoss, valAcc) = Evaluate(model, data, net, device, options);
             var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds);
             curve.Add(stats);
-            bool improved = data.Val.Count == 0 || valLoss < bestVal - 1e-6;
+            bool improved = data.Val.Count == 0 || Improves(options.SelectBy, valAcc, valLoss, bestAcc, bestLoss);
             if (improved)
             {
-                bestVal = data.Val.Count == 0 ? double.NaN : valLoss;
+                bestLoss = data.Val.Count == 0 ? double.NaN : valLoss;
+                bestAcc = data.Val.Count == 0 ? double.NaN : valAcc;
                 bestEpoch = epoch + 1;
                 badEpochs = 0;
                 if (checkpointDirectory is not null)
@@ -164,7 +166,8 @@ public static class RegionTrainer
             {
                 var meta = new JsonObject
                 {
-                    ["epoch"] = epoch + 1, ["best_val_loss"] = double.IsFinite(bestVal) ? bestVal : null, ["best_epoch"] = bestEpoch,
+                    ["epoch"] = epoch + 1, ["best_val_loss"] = double.IsFinite(bestLoss) ? bestLoss : null,
+                    ["best_val_acc"] = double.IsFinite(bestAcc) ? bestAcc : null, ["best_epoch"] = bestEpoch,
                     ["bad_epochs"] = badEpochs, ["finished"] = finished, ["region"] = regionName,
                     ["curve"] = JsonNode.Parse(JsonSerializer.Serialize(curve)),
                 };
@@ -192,9 +195,20 @@ public static class RegionTrainer
 
     private static readonly object InitGate = new();
 
+    // Accuracy: higher wins, a tie goes to the lower loss. Loss alone is a poor guide on small validation sets: it is lowest
+    // while the net still predicts near-uniformly and rises with confidence even as accuracy climbs.
+    private static bool Improves(string selectBy, double acc, double loss, double bestAcc, double bestLoss) =>
+        selectBy == TrainingOptions.SelectByLoss
+            ? loss < bestLoss - 1e-6
+            : acc > bestAcc + 1e-9 || (Math.Abs(acc - bestAcc) <= 1e-9 && loss < bestLoss - 1e-6);
+
     /// <summary>Metadata stored with a net's weights: its config and class count.</summary>
-    public static string Meta(RegionNetConfig net, int classCount, int epoch) =>
-        new JsonObject { ["net"] = JsonNode.Parse(net.ToJson()), ["classes"] = classCount, ["epoch"] = epoch }.ToJsonString();
+    /// <param name="net">Architecture.</param>
+    /// <param name="classCount">Outputs.</param>
+    /// <param name="epoch">Epoch the weights come from.</param>
+    /// <param name="temperature">Softmax temperature already folded into the classifier (recorded, not applied again).</param>
+    public static string Meta(RegionNetConfig net, int classCount, int epoch, double temperature = 1) =>
+        new JsonObject { ["net"] = JsonNode.Parse(net.ToJson()), ["classes"] = classCount, ["epoch"] = epoch, ["temperature"] = temperature }.ToJsonString();
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegionNet, Dictionary<string, Tensor>> BestSnapshots = new();
 
@@ -248,7 +262,8 @@ public static class RegionTrainer
         return order;
     }
 
-    internal readonly record struct Augmentation(bool Flip, int Dx, int Dy, float Gain, float Bias, int RegionPick)
+    internal readonly record struct Augmentation(bool Flip, int Dx, int Dy, float Gain, float Bias, int RegionPick,
+        float GainR = 1, float GainG = 1, float GainB = 1, bool Gray = false)
     {
         public static readonly Augmentation None = new(false, 0, 0, 1, 0, 0);
 
@@ -259,7 +274,17 @@ public static class RegionTrainer
             int dy = o.ShiftPixels > 0 ? rng.Next(-o.ShiftPixels, o.ShiftPixels + 1) : 0;
             float gain = (float)(1 + o.ColorJitter * (2 * rng.NextDouble() - 1));
             float bias = (float)(o.ColorJitter * 0.5 * (2 * rng.NextDouble() - 1));
-            return new Augmentation(flip, dx, dy, gain, bias, rng.Next(1 << 20));
+            int pick = rng.Next(1 << 20);
+            // Drawn only when enabled, so runs without them keep their exact random stream (and checkpoints stay valid).
+            float r = 1, g = 1, b = 1;
+            if (o.ChannelJitter > 0)
+            {
+                r = (float)(1 + o.ChannelJitter * (2 * rng.NextDouble() - 1));
+                g = (float)(1 + o.ChannelJitter * (2 * rng.NextDouble() - 1));
+                b = (float)(1 + o.ChannelJitter * (2 * rng.NextDouble() - 1));
+            }
+            bool gray = o.GrayscaleProbability > 0 && rng.NextDouble() < o.GrayscaleProbability;
+            return new Augmentation(flip, dx, dy, gain, bias, pick, r, g, b, gray);
         }
     }
 
@@ -282,11 +307,12 @@ public static class RegionTrainer
         return (torch.tensor(x, [batch.Length, c, s, s], device: device), torch.tensor(y, device: device));
     }
 
-    /// <summary>RGB CHW [0,1] → net input (gray if 1 channel), with flip, shift (edge-clamped) and jitter.</summary>
+    /// <summary>RGB CHW [0,1] → net input (gray if 1 channel), with flip, shift (edge-clamped), colour casts and jitter.</summary>
     internal static void WriteInput(float[] rgb, Span<float> dst, int s, int channels, Augmentation a)
     {
         int plane = s * s;
         if (rgb.Length != 3 * plane) throw new GestaltLabException($"crop has {rgb.Length} values, expected 3×{s}×{s}");
+        float gr = a.GainR, gg = a.GainG, gb = a.GainB;
         for (int yy = 0; yy < s; yy++)
         {
             int sy = Math.Clamp(yy - a.Dy, 0, s - 1);
@@ -295,10 +321,18 @@ public static class RegionTrainer
                 int sx = Math.Clamp(xx - a.Dx, 0, s - 1);
                 if (a.Flip) sx = s - 1 - sx;
                 int src = sy * s + sx, d = yy * s + xx;
-                if (channels == 1)
-                    dst[d] = (0.299f * rgb[src] + 0.587f * rgb[plane + src] + 0.114f * rgb[2 * plane + src]) * a.Gain + a.Bias;
+                float r = rgb[src] * gr, g = rgb[plane + src] * gg, b = rgb[2 * plane + src] * gb;
+                if (channels == 1 || a.Gray)
+                {
+                    float luma = (0.299f * r + 0.587f * g + 0.114f * b) * a.Gain + a.Bias;
+                    for (int ch = 0; ch < channels; ch++) dst[ch * plane + d] = luma;
+                }
                 else
-                    for (int ch = 0; ch < 3; ch++) dst[ch * plane + d] = rgb[ch * plane + src] * a.Gain + a.Bias;
+                {
+                    dst[d] = r * a.Gain + a.Bias;
+                    dst[plane + d] = g * a.Gain + a.Bias;
+                    dst[2 * plane + d] = b * a.Gain + a.Bias;
+                }
             }
         }
     }
@@ -306,22 +340,32 @@ public static class RegionTrainer
     private static (double Loss, double Accuracy) Evaluate(RegionNet model, RegionTrainingData data, RegionNetConfig net, Device device, TrainingOptions options)
     {
         if (data.Val.Count == 0) return (double.NaN, double.NaN);
+        var logits = ValidationLogits(model, data, options, device);
+        return (Calibration.CrossEntropy(logits, data.Val.Select(data.Samples.Label).ToArray(), 1), Calibration.Accuracy(logits, data.Val.Select(data.Samples.Label).ToArray()));
+    }
+
+    /// <summary>
+    /// Logits of <paramref name="model"/> (left in eval mode) on the validation samples, unaugmented; when every region is
+    /// trained at once (pretraining) each sample is read from a fixed region so the figure is comparable across epochs.
+    /// </summary>
+    public static float[][] ValidationLogits(RegionNet model, RegionTrainingData data, TrainingOptions options, Device? device = null)
+    {
+        device ??= TorchRuntime.DefaultDevice();
         model.eval();
-        double lossSum = 0;
-        long correct = 0;
+        var rows = new List<float[]>(data.Val.Count);
         using var noGrad = torch.no_grad();
         for (int start = 0; start < data.Val.Count; start += options.BatchSize)
         {
             using var scope = torch.NewDisposeScope();
             var batch = data.Val.Skip(start).Take(options.BatchSize).ToArray();
-            // Pretraining validates each sample on a fixed region, so the figure is comparable across epochs.
             var aug = batch.Select(i => Augmentation.None with { RegionPick = i }).ToArray();
-            var (x, y) = LoadBatch(data, batch, aug, net, 0, 0, options.LoaderThreads, device);
-            var logits = model.forward(x);
-            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).item<float>();
-            correct += logits.argmax(1).eq(y).sum().item<long>();
+            var (x, _) = LoadBatch(data, batch, aug, model.Config, 0, 0, options.LoaderThreads, device);
+            var logits = model.forward(x).cpu().contiguous();
+            var flat = logits.data<float>().ToArray();
+            int k = (int)logits.shape[1];
+            for (int i = 0; i < batch.Length; i++) rows.Add(flat.AsSpan(i * k, k).ToArray());
         }
-        return (lossSum / data.Val.Count, (double)correct / data.Val.Count);
+        return rows.ToArray();
     }
 
     /// <summary>

@@ -17,8 +17,18 @@ public sealed record TrainingOptions
     [JsonPropertyName("backbone_lr_factor")] public double BackboneLrFactor { get; init; } = 0.3;
     /// <summary>Decoupled weight decay.</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 5e-4;
-    /// <summary>Stop after this many epochs without a lower validation loss (0 = never).</summary>
+    /// <summary>Stop after this many epochs without a better validation score (see <see cref="SelectBy"/>; 0 = never).</summary>
     [JsonPropertyName("patience")] public int Patience { get; init; } = 4;
+    /// <summary>
+    /// Which validation figure picks the kept epoch and drives early stopping: <c>accuracy</c> (top-1, ties to the lower
+    /// loss; the default) or <c>loss</c> (cross-entropy).
+    /// </summary>
+    [JsonPropertyName("select_by")] public string SelectBy { get; init; } = SelectByAccuracy;
+
+    /// <summary>Value of <see cref="SelectBy"/> choosing validation accuracy.</summary>
+    public const string SelectByAccuracy = "accuracy";
+    /// <summary>Value of <see cref="SelectBy"/> choosing validation loss.</summary>
+    public const string SelectByLoss = "loss";
     /// <summary>Seed for weight initialisation, sampling order and augmentation.</summary>
     [JsonPropertyName("seed")] public int Seed { get; init; } = 1;
     /// <summary>Draw each class equally often per epoch (rare syndromes weigh as much as frequent ones).</summary>
@@ -29,6 +39,14 @@ public sealed record TrainingOptions
     [JsonPropertyName("shift_pixels")] public int ShiftPixels { get; init; } = 3;
     /// <summary>Random brightness/contrast jitter amplitude (0 = off).</summary>
     [JsonPropertyName("color_jitter")] public double ColorJitter { get; init; } = 0.1;
+    /// <summary>
+    /// Random per-channel gain amplitude (colour casts; 0 = off). With <see cref="GrayscaleProbability"/> it takes colour
+    /// away as a cue: in face-identity pretraining, skin, hair and iris colour would otherwise identify people so well
+    /// that the backbone never learns the facial geometry that syndromes change.
+    /// </summary>
+    [JsonPropertyName("channel_jitter")] public double ChannelJitter { get; init; }
+    /// <summary>Probability that a training crop is shown in grayscale (replicated to every channel; 0 = never).</summary>
+    [JsonPropertyName("grayscale_probability")] public double GrayscaleProbability { get; init; }
     /// <summary>Fraction of training subjects held out for validation when the data has no <c>val</c> split.</summary>
     [JsonPropertyName("val_fraction")] public double ValFraction { get; init; } = 0.15;
     /// <summary>Number of early stages kept frozen when fine-tuning a pretrained backbone (0 = train all).</summary>
@@ -44,6 +62,9 @@ public sealed record TrainingOptions
         if (Epochs < 1) throw new GestaltLabException($"{source}: epochs must be ≥ 1");
         if (BatchSize < 2) throw new GestaltLabException($"{source}: batch_size must be ≥ 2 (batch norm)");
         if (!(LearningRate > 0)) throw new GestaltLabException($"{source}: learning_rate must be > 0");
+        if (SelectBy is not (SelectByAccuracy or SelectByLoss)) throw new GestaltLabException($"{source}: select_by must be \"{SelectByAccuracy}\" or \"{SelectByLoss}\", got \"{SelectBy}\"");
+        if (ChannelJitter is < 0 or >= 1) throw new GestaltLabException($"{source}: channel_jitter must be in [0, 1)");
+        if (GrayscaleProbability is < 0 or > 1) throw new GestaltLabException($"{source}: grayscale_probability must be in [0, 1]");
         if (ValFraction is < 0 or >= 1) throw new GestaltLabException($"{source}: val_fraction must be in [0, 1)");
         return this;
     }
@@ -60,6 +81,11 @@ public sealed record TrainConfig
     [JsonPropertyName("regions")] public IReadOnlyList<string>? Regions { get; init; }
     /// <summary>Flip test-time augmentation in the ensemble.</summary>
     [JsonPropertyName("tta_flip")] public bool TtaFlip { get; init; } = true;
+    /// <summary>
+    /// Temperature-scale each region net on the validation split before the ensemble averages them (see
+    /// <see cref="Calibration"/>): weak, overconfident regions then weigh less.
+    /// </summary>
+    [JsonPropertyName("calibrate")] public bool Calibrate { get; init; } = true;
 
     /// <summary>The settings the demo uses: small, fast nets that fine-tune all regions on 2 cores in a few minutes.</summary>
     public static TrainConfig Demo { get; } = new()

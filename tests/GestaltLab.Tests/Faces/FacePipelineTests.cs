@@ -82,6 +82,29 @@ public class FacePipelineTests
     }
 
     [Fact]
+    public void CoarseToFineSearchFindsSmallFacesAndChoosesWhatAFullSearchChooses()
+    {
+        var astro = ImageLoader.Load(FacesFixture.Astronaut);
+        using var coarse = new HaarFaceDetector();
+        using var full = new HaarFaceDetector(new HaarOptions { CoarseFaceFraction = 0 });
+        // Portrait: the coarse pass finds it; the box chosen is the one a full search chooses.
+        var a = coarse.Detect(astro);
+        var b = full.Detect(astro);
+        Assert.NotEmpty(a);
+        var chosenA = a[FaceSelection.Choose(a, astro.Width, astro.Height)];
+        var chosenB = b[FaceSelection.Choose(b, astro.Width, astro.Height)];
+        Assert.Equal(chosenB, chosenA);
+        // A face of ~12 % of the side, below the coarse pass's 25 %: the fallback full search still finds it.
+        var small = FaceAligner.Warp(astro, SimilarityTransform.ScaleTranslate(0.6, 320, 300), 640, 640);
+        var found = coarse.Detect(small);
+        Assert.NotEmpty(found);
+        var box = found[FaceSelection.Choose(found, small.Width, small.Height)];
+        Assert.InRange(box.CenterX, 320, 320 + 0.6 * astro.Width);
+        Assert.InRange(box.CenterY, 300, 300 + 0.6 * astro.Height);
+        Assert.True(box.Width < 0.8 * 0.25 * 640, $"face width {box.Width} px: not below the coarse pass's minimum, so the fallback was not exercised");
+    }
+
+    [Fact]
     public void BoxOffTheFaceIsLowQuality()
     {
         var astro = ImageLoader.Load(FacesFixture.Astronaut);

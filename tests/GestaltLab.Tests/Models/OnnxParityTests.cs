@@ -12,7 +12,7 @@ public class OnnxParityTests
 {
     private static readonly RegionSet Set = RegionSet.Default.Only("face", "periorbital_left", "periorbital_right");
 
-    private static GestaltModel TrainedModel(int channels)
+    private static GestaltModel TrainedModel(int channels, string pooling = RegionNetConfig.PoolingAverage)
     {
         var s = ModelFixture.Patterns();
         var nets = new List<(string, RegionNet)>();
@@ -20,18 +20,20 @@ public class OnnxParityTests
         {
             var all = Enumerable.Range(0, s.Count).ToArray();
             // One short epoch gives batch-norm statistics far from identity, which is what the folding must get right.
-            var r = RegionTrainer.Train(new RegionTrainingData(s, region, all, [], 4), ModelFixture.Net(channels), ModelFixture.Options(1));
+            var r = RegionTrainer.Train(new RegionTrainingData(s, region, all, [], 4),
+                ModelFixture.Net(channels) with { Pooling = pooling, FlattenEmbeddingSize = 24 }, ModelFixture.Options(1));
             nets.Add((region, r.Net));
         }
         return new GestaltModel(nets, ["c0", "c1", "c2", "c3"], Set);
     }
 
     [Theory]
-    [InlineData(3)]
-    [InlineData(1)]
-    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels)
+    [InlineData(3, RegionNetConfig.PoolingAverage)]
+    [InlineData(1, RegionNetConfig.PoolingAverage)]
+    [InlineData(3, RegionNetConfig.PoolingFlatten)]
+    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling)
     {
-        using var model = TrainedModel(channels);
+        using var model = TrainedModel(channels, pooling);
         var s = ModelFixture.Patterns(seed: 99);
         var faces = Enumerable.Range(0, 6).Select(i => s.Crops[i * 7 % s.Count]).ToList();
         var expected = model.Predict(faces);

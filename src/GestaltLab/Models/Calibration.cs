@@ -1,0 +1,81 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Models;
+
+/// <summary>
+/// Temperature scaling (Guo et al., ICML 2017): one scalar T per region net, fitted on the validation split, divides the
+/// logits so that the net's softmax confidence matches how often it is right. The ensemble averages region softmaxes, so
+/// calibration decides how much each region weighs: an overconfident weak region (sharp but often wrong) is flattened
+/// towards uniform and stops drowning out the informative ones. T does not change any region's ranking.
+/// </summary>
+public static class Calibration
+{
+    /// <summary>Temperatures tried: log-spaced from 0.25 to 50, then refined by golden-section search.</summary>
+    public const double MinTemperature = 0.25, MaxTemperature = 50;
+
+    /// <summary>The temperature minimising the validation cross-entropy of <paramref name="logits"/> (1 when there are none).</summary>
+    public static double FitTemperature(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels)
+    {
+        if (logits.Count == 0) return 1;
+        double best = 1, bestLoss = CrossEntropy(logits, labels, 1);
+        for (double t = MinTemperature; t <= MaxTemperature * 1.0001; t *= 1.1)
+        {
+            double loss = CrossEntropy(logits, labels, t);
+            if (loss < bestLoss) (best, bestLoss) = (t, loss);
+        }
+        // Golden-section search in log T around the best grid point.
+        double a = Math.Log(Math.Max(MinTemperature, best / 1.1)), b = Math.Log(Math.Min(MaxTemperature, best * 1.1));
+        const double phi = 0.6180339887498949;
+        for (int i = 0; i < 40; i++)
+        {
+            double c = b - phi * (b - a), d = a + phi * (b - a);
+            if (CrossEntropy(logits, labels, Math.Exp(c)) < CrossEntropy(logits, labels, Math.Exp(d))) b = d; else a = c;
+        }
+        double refined = Math.Exp((a + b) / 2);
+        return CrossEntropy(logits, labels, refined) <= bestLoss ? refined : best;
+    }
+
+    /// <summary>Mean cross-entropy of softmax(logits / T) (natural log).</summary>
+    public static double CrossEntropy(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels, double temperature)
+    {
+        if (logits.Count == 0) return double.NaN;
+        double sum = 0;
+        for (int i = 0; i < logits.Count; i++)
+        {
+            var z = logits[i];
+            double max = double.NegativeInfinity;
+            foreach (var v in z) max = Math.Max(max, v / temperature);
+            double norm = 0;
+            foreach (var v in z) norm += Math.Exp(v / temperature - max);
+            sum += max + Math.Log(norm) - z[labels[i]] / temperature;
+        }
+        return sum / logits.Count;
+    }
+
+    /// <summary>Top-1 accuracy of logits.</summary>
+    public static double Accuracy(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels)
+    {
+        if (logits.Count == 0) return double.NaN;
+        int correct = 0;
+        for (int i = 0; i < logits.Count; i++)
+        {
+            var z = logits[i];
+            int arg = 0;
+            for (int c = 1; c < z.Length; c++) if (z[c] > z[arg]) arg = c;
+            if (arg == labels[i]) correct++;
+        }
+        return (double)correct / logits.Count;
+    }
+
+    /// <summary>Divides the classifier's weights and bias by <paramref name="temperature"/>, so the net's own logits are calibrated
+    /// (and its ONNX export, which reads the same weights, too).</summary>
+    public static void FoldTemperature(RegionNet net, double temperature)
+    {
+        if (!(temperature > 0) || !double.IsFinite(temperature)) throw new ArgumentOutOfRangeException(nameof(temperature));
+        using var noGrad = no_grad();
+        using var inv = (1.0 / temperature).ToScalar();
+        foreach (var (name, p) in net.named_parameters())
+            if (RegionNet.IsHead(name)) p.mul_(inv);
+    }
+}

@@ -1,0 +1,77 @@
+using GestaltLab.Models;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Tests.Models;
+
+public class CalibrationTests
+{
+    [Fact]
+    public void Overconfident_logits_get_a_temperature_above_one_and_underconfident_below()
+    {
+        // 3 classes, right 60 % of the time. Overconfident: margin 10 (p ≈ 1 for the argmax); the calibrated T brings
+        // the confidence near 0.6, so it must be well above 1. The same logits scaled down by 50 are underconfident.
+        var rng = new Random(3);
+        var logits = new List<float[]>();
+        var labels = new List<int>();
+        for (int i = 0; i < 500; i++)
+        {
+            int label = rng.Next(3);
+            int predicted = rng.NextDouble() < 0.6 ? label : (label + 1 + rng.Next(2)) % 3;
+            var z = new float[3];
+            z[predicted] = 10;
+            logits.Add(z);
+            labels.Add(label);
+        }
+        double t = Calibration.FitTemperature(logits, labels);
+        Assert.InRange(t, 5, 20);
+        // Optimum: softmax confidence = accuracy, i.e. e^(10/T) / (e^(10/T) + 2) ≈ observed accuracy.
+        double acc = Calibration.Accuracy(logits, labels);
+        double conf = Math.Exp(10 / t) / (Math.Exp(10 / t) + 2);
+        Assert.InRange(conf, acc - 0.02, acc + 0.02);
+        Assert.True(Calibration.CrossEntropy(logits, labels, t) < Calibration.CrossEntropy(logits, labels, 1));
+
+        var weak = logits.Select(z => z.Select(v => v / 50).ToArray()).ToList();
+        Assert.True(Calibration.FitTemperature(weak, labels) < 1);
+        Assert.Equal(1, Calibration.FitTemperature([], []));
+    }
+
+    [Fact]
+    public void Folding_the_temperature_divides_the_logits_and_keeps_the_embedding()
+    {
+        var net = new RegionNet(ModelFixture.Net(), 4);
+        net.eval();
+        using var x = torch.rand(5, 3, 32, 32);
+        using var before = net.forward(x);
+        using var embBefore = net.Embed(x);
+        Calibration.FoldTemperature(net, 2.5);
+        using var after = net.forward(x);
+        using var embAfter = net.Embed(x);
+        Assert.True(after.allclose(before / 2.5, rtol: 1e-5, atol: 1e-6));
+        Assert.True(embAfter.allclose(embBefore));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Calibration.FoldTemperature(net, 0));
+    }
+
+    [Fact]
+    public void Stable_batch_norm_computes_what_TorchSharps_BatchNorm2d_does()
+    {
+        torch.manual_seed(4);
+        using var reference = nn.BatchNorm2d(6);
+        var ours = new StableBatchNorm2d(6);
+        Assert.Equal(reference.state_dict().Keys.Order(), ours.state_dict().Keys.Order());
+        foreach (var (k, v) in reference.state_dict()) Assert.Equal(v.shape, ours.state_dict()[k].shape);
+        for (int step = 0; step < 3; step++)
+        {
+            using var x = torch.randn(8, 6, 5, 5) * 3 + 1;
+            using var a = reference.forward(x);
+            using var b = ours.forward(x);
+            Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-5));
+        }
+        foreach (var (k, v) in reference.state_dict()) Assert.True(v.to_type(ScalarType.Float64).allclose(ours.state_dict()[k].to_type(ScalarType.Float64)), k);
+        Assert.Equal(3L, ours.state_dict()["num_batches_tracked"].item<long>());
+        reference.eval();
+        ours.eval();
+        using var y = torch.randn(2, 6, 5, 5);
+        Assert.True(reference.forward(y).allclose(ours.forward(y), rtol: 1e-5, atol: 1e-5));
+    }
+}
