@@ -8,8 +8,8 @@ using static TorchSharp.torch;
 namespace GestaltLab.Ensemble;
 
 /// <summary>
-/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by softmax averaging with
-/// flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
+/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by (weighted) softmax
+/// averaging with flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
 /// <c>regions/REGION.pt</c>); predicts from region crops or from a photo.
 /// </summary>
 /// <example>
@@ -25,10 +25,17 @@ public sealed class GestaltModel : IDisposable
     private readonly List<(string Region, RegionNet Net)> _nets;
 
     /// <summary>A model from trained nets (all with the same classes and input size).</summary>
-    public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true)
+    /// <param name="nets">Region name and net, in ensemble order.</param>
+    /// <param name="classes">Class names in output order.</param>
+    /// <param name="regions">Crop geometry and mirrors.</param>
+    /// <param name="flipTta">Average each region over the face and its flip.</param>
+    /// <param name="regionWeights">Weight of each region's softmax in the average (normalised to sum 1); null = equal weights.</param>
+    public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true,
+        IReadOnlyDictionary<string, double>? regionWeights = null)
     {
         if (nets.Count == 0) throw new GestaltLabException("a gestalt model needs at least one region net");
         _nets = nets.ToList();
+        RegionWeights = NormaliseWeights(nets.Select(n => n.Region).ToList(), regionWeights);
         Classes = classes;
         RegionSet = regions;
         FlipTta = flipTta;
@@ -41,6 +48,47 @@ public sealed class GestaltModel : IDisposable
 
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes { get; }
+    /// <summary>
+    /// Weight of each region's softmax in the ensemble average (sum 1). Equal unless training fitted them on the validation
+    /// split (<c>ensemble.json</c>; see <see cref="Calibration.FitMixtureWeights"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, double> RegionWeights { get; }
+    /// <summary>Name of the run-directory file holding <see cref="RegionWeights"/>.</summary>
+    public const string EnsembleFile = "ensemble.json";
+
+    private static Dictionary<string, double> NormaliseWeights(IReadOnlyList<string> regions, IReadOnlyDictionary<string, double>? weights)
+    {
+        if (weights is null) return regions.ToDictionary(r => r, _ => 1.0 / regions.Count, StringComparer.Ordinal);
+        foreach (var r in regions)
+            if (!weights.TryGetValue(r, out var w) || !(w >= 0) || !double.IsFinite(w)) throw new GestaltLabException($"ensemble weights: region {r} has no valid weight");
+        double sum = regions.Sum(r => weights[r]);
+        if (!(sum > 0)) throw new GestaltLabException("ensemble weights sum to 0");
+        return regions.ToDictionary(r => r, r => weights[r] / sum, StringComparer.Ordinal);
+    }
+
+    /// <summary>Writes <see cref="RegionWeights"/> to <c>RUN/ensemble.json</c>.</summary>
+    public void SaveWeights(string runDirectory) =>
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(new Dictionary<string, object>
+        {
+            ["combination"] = "weighted softmax average", ["flip_tta"] = FlipTta, ["weights"] = RegionWeights,
+        }, new JsonSerializerOptions { WriteIndented = true }));
+
+    private static Dictionary<string, double>? LoadWeights(string runDirectory)
+    {
+        string path = Path.Combine(runDirectory, EnsembleFile);
+        if (!File.Exists(path)) return null;
+        try
+        {
+            var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["weights"]?.AsObject()
+                ?? throw new GestaltLabException($"{path}: no \"weights\" object");
+            return node.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal);
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
+        {
+            throw new GestaltLabException($"{path}: unreadable ensemble weights ({e.Message})", "delete it to fall back to equal weights");
+        }
+    }
+
     /// <summary>Regions of the ensemble, in order.</summary>
     public IReadOnlyList<string> Regions => _nets.Select(n => n.Region).ToList();
     /// <summary>The region set (crop geometry and mirrors).</summary>
@@ -91,7 +139,12 @@ public sealed class GestaltModel : IDisposable
             foreach (var (_, n) in nets) n.Dispose();
             throw;
         }
-        return new GestaltModel(nets, classes, set, config.TtaFlip);
+        try { return new GestaltModel(nets, classes, set, config.TtaFlip, LoadWeights(dir)); }
+        catch
+        {
+            foreach (var (_, n) in nets) n.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Predicts for a batch of faces; each face is region name → RGB CHW crop in [0, 1] of <see cref="InputSize"/>².</summary>
@@ -169,13 +222,18 @@ public sealed class GestaltModel : IDisposable
         for (int i = 0; i < n; i++)
         {
             var probs = new float[Classes.Count];
-            foreach (var r in _nets) { var rp = regionProbs[r.Region][i]; for (int c = 0; c < probs.Length; c++) probs[c] += rp[c]; }
-            for (int c = 0; c < probs.Length; c++) probs[c] /= _nets.Count;
+            foreach (var r in _nets)
+            {
+                var rp = regionProbs[r.Region][i];
+                float w = (float)RegionWeights[r.Region];
+                for (int c = 0; c < probs.Length; c++) probs[c] += w * rp[c];
+            }
             results.Add(new GestaltPrediction
             {
                 Classes = Classes,
                 Probabilities = probs,
                 RegionProbabilities = _nets.ToDictionary(r => r.Region, r => regionProbs[r.Region][i]),
+                RegionWeights = RegionWeights,
                 Embedding = _nets.SelectMany(r => regionEmbs[r.Region][i]).ToArray(),
                 RegionEmbeddings = _nets.ToDictionary(r => r.Region, r => regionEmbs[r.Region][i]),
             });
@@ -204,7 +262,7 @@ public sealed class GestaltModel : IDisposable
     }
 
     /// <summary>The ensemble (all region nets, flip TTA, averaging) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
-    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta);
+    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList());
 
     /// <inheritdoc />
     public void Dispose()

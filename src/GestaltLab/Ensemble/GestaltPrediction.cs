@@ -2,9 +2,9 @@ namespace GestaltLab.Ensemble;
 
 /// <summary>One syndrome in a ranked list, with what each region said about it.</summary>
 /// <param name="Syndrome">Class name.</param>
-/// <param name="Probability">Ensemble probability (mean over regions).</param>
+/// <param name="Probability">Ensemble probability (weighted mean over regions).</param>
 /// <param name="Rank">1-based rank.</param>
-/// <param name="Contributions">Region → its share of <see cref="Probability"/> (region probability / region count; they sum to it).</param>
+/// <param name="Contributions">Region → its share of <see cref="Probability"/> (region weight × region probability; they sum to it).</param>
 public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions);
 
 /// <summary>
@@ -19,6 +19,8 @@ public sealed record GestaltPrediction
     public required float[] Probabilities { get; init; }
     /// <summary>Each region's (TTA-averaged) softmax.</summary>
     public required IReadOnlyDictionary<string, float[]> RegionProbabilities { get; init; }
+    /// <summary>Weight of each region in the average (sum 1); null = equal weights.</summary>
+    public IReadOnlyDictionary<string, double>? RegionWeights { get; init; }
     /// <summary>Concatenated region embeddings (region order of the model).</summary>
     public required float[] Embedding { get; init; }
     /// <summary>Each region's (TTA-averaged) embedding.</summary>
@@ -29,8 +31,9 @@ public sealed record GestaltPrediction
     {
         var order = Enumerable.Range(0, Probabilities.Length).OrderByDescending(c => Probabilities[c]).ThenBy(c => c).Take(Math.Max(0, k)).ToList();
         int n = RegionProbabilities.Count;
+        double Weight(string region) => RegionWeights is null ? 1.0 / n : RegionWeights[region];
         return order.Select((c, i) => new RankedSyndrome(Classes[c], Probabilities[c], i + 1,
-            RegionProbabilities.ToDictionary(r => r.Key, r => (double)r.Value[c] / n))).ToList();
+            RegionProbabilities.ToDictionary(r => r.Key, r => Weight(r.Key) * r.Value[c]))).ToList();
     }
 
     /// <summary>The most probable syndrome.</summary>

@@ -117,6 +117,18 @@ public static class GestaltTraining
                 throw;
             }
             var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip);
+            if (config.Calibrate && val.Length > 0 && nets.Count > 1)
+            {
+                // Weights of the softmax average, fitted on the validation photos through the same inference as prediction (TTA included).
+                progress?.Report(new ProgressUpdate("ensemble weights", 0, 1));
+                var crops = val.Select(i => (IReadOnlyDictionary<string, float[]>)model.InputRegions.ToDictionary(r => r, r => data.Load(i, r))).ToList();
+                var predictions = model.Predict(crops);
+                var fitted = Calibration.FitMixtureWeights(model.Regions.Select(r => (IReadOnlyList<float[]>)predictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList(),
+                    val.Select(data.Label).ToArray());
+                model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2));
+                progress?.Report(new ProgressUpdate("ensemble weights", 1, 1, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
+            }
+            model.SaveWeights(run);
             AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());
             string? zip = Path.Combine(run, "model.zip");
             try

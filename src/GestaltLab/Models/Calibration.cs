@@ -68,6 +68,34 @@ public static class Calibration
         return (double)correct / logits.Count;
     }
 
+    /// <summary>
+    /// Mixture weights for averaging region softmaxes, fitted on validation data by EM to maximise the likelihood of the
+    /// true class under Σ_r w_r p_r, with a symmetric Dirichlet prior (one pseudo-observation per region) that pulls small
+    /// validation sets towards equal weights. Regions that add evidence get more weight; one that only adds noise gets less.
+    /// </summary>
+    /// <param name="regionProbabilities">Per region: per sample, its class probabilities.</param>
+    /// <param name="labels">True class per sample.</param>
+    /// <param name="iterations">EM iterations (the likelihood never decreases).</param>
+    public static double[] FitMixtureWeights(IReadOnlyList<IReadOnlyList<float[]>> regionProbabilities, IReadOnlyList<int> labels, int iterations = 200)
+    {
+        int r = regionProbabilities.Count, n = labels.Count;
+        var w = Enumerable.Repeat(1.0 / Math.Max(1, r), r).ToArray();
+        if (r <= 1 || n == 0) return w;
+        const double prior = 1.0;
+        for (int it = 0; it < iterations; it++)
+        {
+            var responsibility = new double[r];
+            for (int i = 0; i < n; i++)
+            {
+                double total = 0;
+                for (int k = 0; k < r; k++) total += w[k] * Math.Max(regionProbabilities[k][i][labels[i]], 1e-12);
+                for (int k = 0; k < r; k++) responsibility[k] += w[k] * Math.Max(regionProbabilities[k][i][labels[i]], 1e-12) / total;
+            }
+            for (int k = 0; k < r; k++) w[k] = (responsibility[k] + prior) / (n + r * prior);
+        }
+        return w;
+    }
+
     /// <summary>Divides the classifier's weights and bias by <paramref name="temperature"/>, so the net's own logits are calibrated
     /// (and its ONNX export, which reads the same weights, too).</summary>
     public static void FoldTemperature(RegionNet net, double temperature)

@@ -31,23 +31,26 @@ public static class OnnxExporter
     }
 
     /// <summary>
-    /// The ensemble: inputs one RGB crop per region (mirrors included, named by region), outputs <c>probabilities</c> (mean
-    /// over regions of each region's TTA-averaged softmax), <c>embedding</c> (the regions' TTA-averaged embeddings,
+    /// The ensemble: inputs one RGB crop per region (mirrors included, named by region), outputs <c>probabilities</c> (weighted
+    /// mean over regions of each region's TTA-averaged softmax), <c>embedding</c> (the regions' TTA-averaged embeddings,
     /// concatenated in region order) and <c>REGION_probabilities</c> per region.
     /// </summary>
     /// <param name="nets">Region name and net, in ensemble order (all with the same class count and input size).</param>
     /// <param name="mirrorOf">Region → the region that takes its place under a horizontal flip.</param>
     /// <param name="flipTta">Average each region over the original and the flipped face.</param>
-    public static byte[] ExportEnsemble(IReadOnlyList<(string Region, RegionNet Net)> nets, Func<string, string> mirrorOf, bool flipTta = true)
+    /// <param name="weights">Weight of each region's softmax, in <paramref name="nets"/> order (sum 1); null = equal.</param>
+    public static byte[] ExportEnsemble(IReadOnlyList<(string Region, RegionNet Net)> nets, Func<string, string> mirrorOf, bool flipTta = true,
+        IReadOnlyList<double>? weights = null)
     {
         if (nets.Count == 0) throw new ArgumentException("no region nets", nameof(nets));
+        if (weights is not null && weights.Count != nets.Count) throw new ArgumentException($"{weights.Count} weights for {nets.Count} regions", nameof(weights));
         int classes = nets[0].Net.ClassCount, s = nets[0].Net.Config.InputSize;
         var g = new OnnxGraph { Name = "gestaltlab_ensemble" };
         var inputs = nets.Select(n => n.Region).Concat(flipTta ? nets.Select(n => mirrorOf(n.Region)) : []).Distinct().ToList();
         foreach (var i in inputs) g.Input(i, null, 3, s, s);
         string starts = g.Initializer("flip_starts", [-1L], 1), ends = g.Initializer("flip_ends", [long.MinValue], 1),
             axes = g.Initializer("flip_axes", [3L], 1), steps = g.Initializer("flip_steps", [-1L], 1);
-        string half = g.Initializer("half", [0.5f]), invR = g.Initializer("inv_regions", [1f / nets.Count]);
+        string half = g.Initializer("half", [0.5f]);
         var flipped = new Dictionary<string, string>();
         string Flipped(string input) => flipped.TryGetValue(input, out var f) ? f
             : flipped[input] = g.Node("Slice", [input, starts, ends, axes, steps], $"{input}_flipped");
@@ -68,12 +71,13 @@ public static class OnnxExporter
                 p = g.Node("Mul", [g.Node("Add", [p, pf], g.Fresh("sum")), half], g.Fresh($"{region}_tta"));
                 emb = g.Node("Mul", [g.Node("Add", [emb, embF], g.Fresh("sum")), half], g.Fresh($"{region}_emb_tta"));
             }
-            probs.Add(g.Node("Identity", [p], $"{region}_probabilities"));
+            probs.Add(g.Node("Mul", [g.Node("Identity", [p], $"{region}_probabilities"),
+                g.Initializer($"{region}_weight", [(float)(weights?[probs.Count] ?? 1.0 / nets.Count)])], g.Fresh($"{region}_weighted")));
             g.Output($"{region}_probabilities", null, classes);
             embs.Add(emb);
         }
-        string total = probs.Count == 1 ? probs[0] : g.Node("Sum", probs.ToArray(), "probability_sum");
-        g.Node("Mul", [total, invR], "probabilities");
+        if (probs.Count == 1) g.Node("Identity", [probs[0]], "probabilities");
+        else g.Node("Sum", probs.ToArray(), "probabilities");
         g.Output("probabilities", null, classes);
         g.Node("Concat", embs.ToArray(), "embedding", ("axis", 1L));
         g.Output("embedding", null, nets.Sum(n => (long)n.Net.Config.EmbeddingSize));
