@@ -133,13 +133,8 @@ public sealed class GestaltModel : IDisposable
                 }
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
             }
+            return new GestaltModel(nets, classes, set, config.TtaFlip, LoadWeights(dir));
         }
-        catch
-        {
-            foreach (var (_, n) in nets) n.Dispose();
-            throw;
-        }
-        try { return new GestaltModel(nets, classes, set, config.TtaFlip, LoadWeights(dir)); }
         catch
         {
             foreach (var (_, n) in nets) n.Dispose();
@@ -156,10 +151,36 @@ public sealed class GestaltModel : IDisposable
         return results;
     }
 
+    /// <summary>
+    /// Predicts for samples of a data set (e.g. an aligned folder's test or validation photos), reading their crops one
+    /// batch at a time (in parallel) so memory stays bounded whatever the number of samples.
+    /// </summary>
+    /// <param name="samples">Where the crops come from (at <see cref="InputSize"/>).</param>
+    /// <param name="indices">Samples to predict, in output order.</param>
+    /// <param name="progress">One unit per sample under <paramref name="stage"/>.</param>
+    /// <param name="stage">Progress stage name.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    public IReadOnlyList<GestaltPrediction> Predict(IRegionSamples samples, IReadOnlyList<int> indices, IProgress<ProgressUpdate>? progress = null,
+        string stage = "predict", CancellationToken cancellationToken = default)
+    {
+        const int batch = 64;
+        var predictions = new List<GestaltPrediction>(indices.Count);
+        progress?.Report(new ProgressUpdate(stage, 0, indices.Count));
+        for (int start = 0; start < indices.Count; start += batch)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var faces = new IReadOnlyDictionary<string, float[]>[Math.Min(batch, indices.Count - start)];
+            Parallel.For(0, faces.Length, k => faces[k] = InputRegions.ToDictionary(r => r, r => samples.Load(indices[start + k], r)));
+            predictions.AddRange(Predict(faces));
+            progress?.Report(new ProgressUpdate(stage, start + faces.Length, indices.Count));
+        }
+        return predictions;
+    }
+
     /// <summary>Predicts for one face.</summary>
     public GestaltPrediction Predict(IReadOnlyDictionary<string, float[]> face) => Predict([face])[0];
 
-    /// <summary>Processes a photo (detect, landmarks, align, crop) and predicts; null when no usable face (see <paramref name="face"/>).</summary>
+    /// <summary>Processes a photo (detect, landmarks, align, crop) and predicts; null when no usable face (the overload with <c>out FaceResult face</c> says why).</summary>
     public GestaltPrediction? PredictImage(FacePipeline pipeline, string imagePath) => PredictImage(pipeline, imagePath, out _);
 
     /// <summary>As <see cref="PredictImage(FacePipeline, string)"/>, also returning the face result (status, problem).</summary>

@@ -16,6 +16,12 @@ namespace GestaltLab.Ensemble;
 public sealed record GestaltTrainingResult(string RunDirectory, GestaltModel Model, IReadOnlyDictionary<string, RegionSummary> Regions, string? ModelZip, IReadOnlyList<string> Notes);
 
 /// <summary>One region's training in a run.</summary>
+/// <param name="Region">Region name.</param>
+/// <param name="BestEpoch">Epoch whose weights were kept (1-based).</param>
+/// <param name="Epochs">Epochs trained.</param>
+/// <param name="BestValAccuracy">Validation accuracy of the kept epoch.</param>
+/// <param name="ImagesPerSecond">Training throughput.</param>
+/// <param name="ResumedFromEpoch">Epoch an interrupted run had finished (0 = fresh start).</param>
 /// <param name="Temperature">Softmax temperature fitted on the validation split and folded into the classifier (1 = not calibrated).</param>
 public readonly record struct RegionSummary(string Region, int BestEpoch, int Epochs, double BestValAccuracy, double ImagesPerSecond, int ResumedFromEpoch, double Temperature = 1);
 
@@ -120,13 +126,11 @@ public static class GestaltTraining
             if (config.Calibrate && val.Length > 0 && nets.Count > 1)
             {
                 // Weights of the softmax average, fitted on the validation photos through the same inference as prediction (TTA included).
-                progress?.Report(new ProgressUpdate("ensemble weights", 0, 1));
-                var crops = val.Select(i => (IReadOnlyDictionary<string, float[]>)model.InputRegions.ToDictionary(r => r, r => data.Load(i, r))).ToList();
-                var predictions = model.Predict(crops);
+                var predictions = model.Predict(data, val, progress, "ensemble weights", cancellationToken);
                 var fitted = Calibration.FitMixtureWeights(model.Regions.Select(r => (IReadOnlyList<float[]>)predictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList(),
                     val.Select(data.Label).ToArray());
                 model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2));
-                progress?.Report(new ProgressUpdate("ensemble weights", 1, 1, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
+                progress?.Report(new ProgressUpdate("ensemble weights", val.Length, val.Length, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
             }
             model.SaveWeights(run);
             AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());

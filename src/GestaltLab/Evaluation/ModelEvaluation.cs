@@ -40,18 +40,7 @@ public static class ModelEvaluation
         if (data.CropSize != model.InputSize)
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize}");
 
-        var predictions = new List<GestaltPrediction>(data.Count);
-        const int batch = 64;
-        progress?.Report(new ProgressUpdate("evaluate", 0, data.Count));
-        for (int start = 0; start < data.Count; start += batch)
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            var idx = Enumerable.Range(start, Math.Min(batch, data.Count - start)).ToArray();
-            var faces = new IReadOnlyDictionary<string, float[]>[idx.Length];
-            Parallel.For(0, idx.Length, k => faces[k] = model.InputRegions.ToDictionary(r => r, r => data.Load(idx[k], r)));
-            predictions.AddRange(model.Predict(faces));
-            progress?.Report(new ProgressUpdate("evaluate", start + idx.Length, data.Count));
-        }
+        var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         var truth = Enumerable.Range(0, data.Count).Select(data.Label).ToList();
         var probs = predictions.Select(p => p.Probabilities).ToList();
         var oracle = oracleDataDirectory is null ? null : OracleFigures.TryLoad(oracleDataDirectory);

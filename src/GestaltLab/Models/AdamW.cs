@@ -22,35 +22,33 @@ internal sealed class AdamW : IDisposable
             _state.Add((name, p, torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope()));
     }
 
+    // Every Scalar handed to libtorch is explicit: rooted statics for the constants, disposed locals for the rest.
+    // Implicitly converted ones can be finalised by the GC while libtorch still reads their handles (see StableBatchNorm2d).
+    private static readonly Scalar B1 = Beta1.ToScalar(), OneMinusB1 = (1 - Beta1).ToScalar(), B2 = Beta2.ToScalar(),
+        OneMinusB2 = (1 - Beta2).ToScalar(), EpsScalar = Eps.ToScalar();
+
     public void Step(double lr, double backboneFactor)
     {
         _step++;
         double c1 = 1 - Math.Pow(Beta1, _step), c2 = 1 - Math.Pow(Beta2, _step);
         using var noGrad = torch.no_grad();
         using var scope = torch.NewDisposeScope();
+        using var c2s = c2.ToScalar();
         foreach (var (name, p, m, v) in _state)
         {
             var g = p.grad;
             if (g is null) continue;
             double rate = RegionNet.IsHead(name) ? lr : lr * backboneFactor;
-            // Every Scalar is explicit and disposed after its call: implicitly converted ones can be finalised by the GC
-            // while libtorch still reads their handles (see StableBatchNorm2d).
             // Decoupled decay on weights only (not biases or batch-norm scales).
             if (p.dim() > 1 && _weightDecay > 0)
             {
                 using var decay = (1 - rate * _weightDecay).ToScalar();
                 p.mul_(decay);
             }
-            using var b1 = Beta1.ToScalar();
-            using var oneMinusB1 = (1 - Beta1).ToScalar();
-            using var b2 = Beta2.ToScalar();
-            using var oneMinusB2 = (1 - Beta2).ToScalar();
-            using var c2s = c2.ToScalar();
-            using var eps = Eps.ToScalar();
             using var step = (-rate / c1).ToScalar();
-            m.mul_(b1).add_(g, oneMinusB1);
-            v.mul_(b2).addcmul_(g, g, oneMinusB2);
-            var denom = v.div(c2s).sqrt_().add_(eps);
+            m.mul_(B1).add_(g, OneMinusB1);
+            v.mul_(B2).addcmul_(g, g, OneMinusB2);
+            var denom = v.div(c2s).sqrt_().add_(EpsScalar);
             p.addcdiv_(m, denom, step);
         }
     }

@@ -82,14 +82,22 @@ public static class Calibration
         var w = Enumerable.Repeat(1.0 / Math.Max(1, r), r).ToArray();
         if (r <= 1 || n == 0) return w;
         const double prior = 1.0;
+        // Each region's probability of the true class, per sample: all EM needs, fixed across iterations.
+        var likelihood = new double[r][];
+        for (int k = 0; k < r; k++)
+        {
+            likelihood[k] = new double[n];
+            for (int i = 0; i < n; i++) likelihood[k][i] = Math.Max(regionProbabilities[k][i][labels[i]], 1e-12);
+        }
+        var share = new double[r];
         for (int it = 0; it < iterations; it++)
         {
             var responsibility = new double[r];
             for (int i = 0; i < n; i++)
             {
                 double total = 0;
-                for (int k = 0; k < r; k++) total += w[k] * Math.Max(regionProbabilities[k][i][labels[i]], 1e-12);
-                for (int k = 0; k < r; k++) responsibility[k] += w[k] * Math.Max(regionProbabilities[k][i][labels[i]], 1e-12) / total;
+                for (int k = 0; k < r; k++) total += share[k] = w[k] * likelihood[k][i];
+                for (int k = 0; k < r; k++) responsibility[k] += share[k] / total;
             }
             for (int k = 0; k < r; k++) w[k] = (responsibility[k] + prior) / (n + r * prior);
         }

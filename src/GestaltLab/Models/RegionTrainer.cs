@@ -143,7 +143,7 @@ public static class RegionTrainer
             trainSeconds += epochSeconds;
             trainImages += seen;
 
-            var (valLoss, valAcc) = Evaluate(model, data, net, device, options);
+            var (valLoss, valAcc) = Evaluate(model, data, device, options);
             var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds);
             curve.Add(stats);
             bool improved = data.Val.Count == 0 || Improves(options.SelectBy, valAcc, valLoss, bestAcc, bestLoss);
@@ -337,11 +337,12 @@ public static class RegionTrainer
         }
     }
 
-    private static (double Loss, double Accuracy) Evaluate(RegionNet model, RegionTrainingData data, RegionNetConfig net, Device device, TrainingOptions options)
+    private static (double Loss, double Accuracy) Evaluate(RegionNet model, RegionTrainingData data, Device device, TrainingOptions options)
     {
         if (data.Val.Count == 0) return (double.NaN, double.NaN);
         var logits = ValidationLogits(model, data, options, device);
-        return (Calibration.CrossEntropy(logits, data.Val.Select(data.Samples.Label).ToArray(), 1), Calibration.Accuracy(logits, data.Val.Select(data.Samples.Label).ToArray()));
+        var labels = data.Val.Select(data.Samples.Label).ToArray();
+        return (Calibration.CrossEntropy(logits, labels, 1), Calibration.Accuracy(logits, labels));
     }
 
     /// <summary>
