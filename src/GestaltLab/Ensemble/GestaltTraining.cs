@@ -100,6 +100,8 @@ public static class GestaltTraining
             {
                 foreach (var region in regions)
                 {
+                    // A flipped crop of a left region is its right mirror's crop: keep both cached, free the rest.
+                    data.RetainCache([region, data.MirrorOf(region)]);
                     var regionData = new RegionTrainingData(data, region, train, val, data.Classes.Count);
                     var result = RegionTrainer.Train(regionData, config.Net, config.Training,
                         Path.Combine(run, "checkpoints", region), backbone, progress, cancellationToken);

@@ -118,6 +118,20 @@ public sealed class AlignedRegionDataset : IRegionSamples
     /// <inheritdoc />
     public string Group(int index) => _groups[index];
 
+    /// <summary>
+    /// Drops cached crops of every region not in <paramref name="regions"/>. Training goes region by region, so without
+    /// this the first regions would fill the budget for good and every later one would decode its crops each epoch.
+    /// </summary>
+    public void RetainCache(IReadOnlyCollection<string> regions)
+    {
+        foreach (var key in _cache.Keys)
+            if (!regions.Contains(key.Item2) && _cache.TryRemove(key, out var image))
+                Interlocked.Add(ref _cachedBytes, -image.Pixels.Length);
+    }
+
+    /// <summary>Bytes of decoded crops held in memory now.</summary>
+    internal long CachedBytes => Interlocked.Read(ref _cachedBytes);
+
     /// <summary>Path of a sample's crop.</summary>
     public string CropPath(int index, string region) => Path.Combine(Root, "regions", region, _relative[index]);
 

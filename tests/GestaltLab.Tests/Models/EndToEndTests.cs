@@ -27,6 +27,17 @@ public class EndToEndTests
         using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(64), ComputeConfidence = false }))
             FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
 
+        // The crop cache keeps what the current region needs and gives the rest back.
+        var samples = new AlignedRegionDataset(aligned);
+        var first = samples.Load(0, "face");
+        _ = samples.Load(0, "periorbital_left");
+        _ = samples.Load(1, "periorbital_left");
+        Assert.Equal(3L * 64 * 64 * 3, samples.CachedBytes);
+        samples.RetainCache(["face"]);
+        Assert.Equal(64L * 64 * 3, samples.CachedBytes);
+        Assert.Equal(first, samples.Load(0, "face"));
+        Assert.Equal(first, new AlignedRegionDataset(aligned) { CacheBytes = 0 }.Load(0, "face"));
+
         var trained = GestaltTraining.Train(aligned, run, Tiny);
         trained.Model.Dispose();
         foreach (var f in new[] { "run.json", "config.json", "classes.json", "regions.json", "curves/face.csv", "regions/face.pt", "regions/face.onnx", "ensemble.onnx", "model.zip" })

@@ -55,7 +55,7 @@ public class ReferenceAndParameterTests
         Assert.Contains("code cell 2 (cell 3 of 3), line 1", result.Failure.Message);
         Assert.Contains("Some.Package.Nobody.Ships", result.Failure.Message);
         Assert.Contains("never downloads", result.Failure.Message);
-        Assert.Empty(Outputs(nb.CodeCells.Last()).Where(o => o["output_type"]!.GetValue<string>() == "stream"));
+        Assert.DoesNotContain(Outputs(nb.CodeCells.Last()), o => o["output_type"]!.GetValue<string>() == "stream");
     }
 
     [Fact]
