@@ -48,14 +48,10 @@ public static class ModelEvaluation
 
         Directory.CreateDirectory(outDirectory);
         metrics.Save(metricsPath ?? Path.Combine(outDirectory, "metrics.json"));
-        var regions = model.Regions.Select(r =>
-        {
-            var rp = predictions.Select(p => p.RegionProbabilities[r]).ToList();
-            return new RegionScore(r, Metrics.TopK(truth, rp, 1), Metrics.TopK(truth, rp, 5), Metrics.TopK(truth, rp, 10));
-        }).Append(new RegionScore("ensemble", metrics.Top1, metrics.Top5, metrics.Top10)).ToList();
+        var regions = model.Regions.Select(r => RegionScore.Of(r, truth, predictions.Select(p => p.RegionProbabilities[r]).ToList()))
+            .Append(new RegionScore("ensemble", metrics.Top1, metrics.Top5, metrics.Top10)).ToList();
+        RegionScore.WriteCsv(Path.Combine(outDirectory, "region_metrics.csv"), regions);
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
-        Csv.Write(Path.Combine(outDirectory, "region_metrics.csv"), ["region", "top1", "top5", "top10"],
-            regions.Select(r => (IReadOnlyList<string>)[r.Region, F(r.Top1), F(r.Top5), F(r.Top10)]));
         var rows = data.Rows;
         Csv.Write(Path.Combine(outDirectory, "probabilities.csv"), ["image", "subject", "true", .. model.Classes],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]));

@@ -49,7 +49,16 @@ public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<stri
 public readonly record struct CurvePoint(int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy);
 
 /// <summary>Top-k of one region's net alone, or of the ensemble (<c>region_metrics.csv</c>).</summary>
-public readonly record struct RegionScore(string Region, double Top1, double Top5, double Top10);
+public readonly record struct RegionScore(string Region, double Top1, double Top5, double Top10)
+{
+    /// <summary>Top-1/5/10 of <paramref name="probabilities"/> against <paramref name="truth"/>.</summary>
+    public static RegionScore Of(string region, IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities) =>
+        new(region, Metrics.TopK(truth, probabilities, 1), Metrics.TopK(truth, probabilities, 5), Metrics.TopK(truth, probabilities, 10));
+
+    /// <summary>Writes <c>region_metrics.csv</c> (<c>region,top1,top5,top10</c>), the file <see cref="RunResults"/> reads.</summary>
+    public static void WriteCsv(string path, IEnumerable<RegionScore> scores) =>
+        Csv.Write(path, ["region", "top1", "top5", "top10"], scores.Select(r => (IReadOnlyList<string>)[r.Region, Csv.Format(r.Top1), Csv.Format(r.Top5), Csv.Format(r.Top10)]));
+}
 
 /// <summary>
 /// Everything in a run directory that figures and reports read (see docs/run-directory.md), loaded tolerantly: a file

@@ -87,9 +87,8 @@ internal static class SyntheticRun
         Csv.Write(Path.Combine(dir, "embeddings.csv"), new[] { "image", "subject", "true" }.Concat(Enumerable.Range(0, dim).Select(d => "e" + d)).ToArray(),
             test.Select((i, t) => new[] { data.Images[i], data.Subjects[i], names[data.Y[i]] }
                 .Concat(regionScores.SelectMany(s => s[t]).Select(v => Csv.Format(v))).ToArray()));
-        Csv.Write(Path.Combine(dir, "region_metrics.csv"), ["region", "top1", "top5", "top10"],
-            regionProbs.Select(kv => new[] { kv.Key, Csv.Format(Metrics.TopK(truth, kv.Value, 1)), Csv.Format(Metrics.TopK(truth, kv.Value, 5)), Csv.Format(Metrics.TopK(truth, kv.Value, 10)) })
-                .Append(new[] { "ensemble", Csv.Format(Metrics.TopK(truth, ensemble, 1)), Csv.Format(Metrics.TopK(truth, ensemble, 5)), Csv.Format(Metrics.TopK(truth, ensemble, 10)) }));
+        RegionScore.WriteCsv(Path.Combine(dir, "region_metrics.csv"),
+            regionProbs.Select(kv => RegionScore.Of(kv.Key, truth, kv.Value)).Append(RegionScore.Of("ensemble", truth, ensemble)));
         ClassificationMetrics.Compute(truth, ensemble, classes, new OracleFigures { Top1 = 0.9, Top5 = 0.98, Top10 = 1.0, NTest = test.Length })
             .Save(Path.Combine(dir, "metrics.json"));
         string dataDir = Path.Combine(dir, "data");

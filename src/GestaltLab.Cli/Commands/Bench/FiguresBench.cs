@@ -125,9 +125,8 @@ internal sealed class FiguresBench : IBenchCommand
             new[] { "image", "subject", "true" }.Concat(Enumerable.Range(0, Regions.Length * classCount).Select(d => "e" + d)).ToArray(),
             Enumerable.Range(0, testImages).Select(i => new[] { Img(i), Subj(i), names[testY[i]] }
                 .Concat(regionLogits.SelectMany(l => l[i]).Select(v => Csv.Format(v))).ToArray()));
-        Csv.Write(Path.Combine(dir, "region_metrics.csv"), ["region", "top1", "top5", "top10"],
-            Regions.Select((name, r) => new[] { name, Csv.Format(Metrics.TopK(testY, regionProbs[r], 1)), Csv.Format(Metrics.TopK(testY, regionProbs[r], 5)), Csv.Format(Metrics.TopK(testY, regionProbs[r], 10)) })
-                .Append(new[] { "ensemble", Csv.Format(Metrics.TopK(testY, ensemble, 1)), Csv.Format(Metrics.TopK(testY, ensemble, 5)), Csv.Format(Metrics.TopK(testY, ensemble, 10)) }));
+        RegionScore.WriteCsv(Path.Combine(dir, "region_metrics.csv"),
+            Regions.Select((name, r) => RegionScore.Of(name, testY, regionProbs[r])).Append(RegionScore.Of("ensemble", testY, ensemble)));
         // The mixture's own Bayes classifier (true centres, all 48 dimensions) is this data's oracle ceiling.
         var oracleP = testX.Select(x => Softmax(centres.Select(c => (float)(-c.Select((v, j) => (v - x[j]) * (v - x[j])).Sum() / (2 * noise * noise))).ToArray())).ToArray();
         var oracle = new OracleFigures { Top1 = Metrics.TopK(testY, oracleP, 1), Top5 = Metrics.TopK(testY, oracleP, 5), Top10 = Metrics.TopK(testY, oracleP, 10), NTest = testImages };
