@@ -128,8 +128,7 @@ public static class RegionTrainer
                 var augment = batch.Select(_ => Augmentation.Draw(rng, options)).ToArray();
                 using var scope = torch.NewDisposeScope();
                 var (x, y) = LoadBatch(data, batch, augment, net, epoch, regionKey, options.LoaderThreads, device);
-                var logits = model.forward(x);
-                var loss = nn.functional.cross_entropy(logits, y);
+                var (logits, loss) = Loss(model, x, y, options, rng, device);
                 model.zero_grad();
                 loss.backward();
                 adam.Step(lr, pretrained is null ? 1.0 : options.BackboneLrFactor);
@@ -232,6 +231,69 @@ public static class RegionTrainer
         Directory.Exists(directory)
             ? Directory.GetFiles(directory, "epoch-*.pt").OrderBy(f => f, StringComparer.Ordinal).LastOrDefault()
             : null;
+
+    // Dropout masks and mixup draws come from the epoch's own Random (not torch's global generator), so a resumed run
+    // and a run trained next to another still see exactly the same randomness. Nothing is drawn when they are off.
+    private static (Tensor Logits, Tensor Loss) Loss(RegionNet model, Tensor x, Tensor y, TrainingOptions o, Random rng, Device device)
+    {
+        int n = (int)x.shape[0];
+        double lambda = 1;
+        long[]? partner = null;
+        if (o.Mixup > 0)
+        {
+            lambda = Beta(rng, o.Mixup);
+            partner = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
+            rng.Shuffle(partner);
+            using var l = lambda.ToScalar();
+            using var rest = (1 - lambda).ToScalar();
+            using var idx = torch.tensor(partner, device: device);
+            x = x.mul(l).add_(x.index_select(0, idx).mul_(rest));
+        }
+        var e = model.Embed(x);
+        if (o.Dropout > 0)
+        {
+            int d = (int)e.shape[1];
+            var keep = new float[n * d];
+            float scale = (float)(1 / (1 - o.Dropout));
+            for (int i = 0; i < keep.Length; i++) keep[i] = rng.NextDouble() >= o.Dropout ? scale : 0f;
+            e = e.mul(torch.tensor(keep, [n, d], device: device));
+        }
+        var logits = model.Classify(e);
+        var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
+        if (partner is not null)
+        {
+            using var idx = torch.tensor(partner, device: device);
+            using var l = lambda.ToScalar();
+            using var rest = (1 - lambda).ToScalar();
+            loss = loss.mul(l).add_(nn.functional.cross_entropy(logits, y.index_select(0, idx), label_smoothing: o.LabelSmoothing).mul_(rest));
+        }
+        return (logits, loss);
+    }
+
+    // Beta(a, a) from two Gamma(a) draws (Marsaglia–Tsang, with the a < 1 boost).
+    private static double Beta(Random rng, double a)
+    {
+        double g1 = Gamma(rng, a), g2 = Gamma(rng, a);
+        return g1 + g2 > 0 ? g1 / (g1 + g2) : 0.5;
+    }
+
+    private static double Gamma(Random rng, double a)
+    {
+        if (a < 1) return Gamma(rng, a + 1) * Math.Pow(1 - rng.NextDouble(), 1 / a);
+        double d = a - 1.0 / 3, c = 1 / Math.Sqrt(9 * d);
+        while (true)
+        {
+            double z, v;
+            do
+            {
+                z = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+                v = 1 + c * z;
+            } while (v <= 0);
+            v = v * v * v;
+            double u = 1 - rng.NextDouble();
+            if (Math.Log(u) < 0.5 * z * z + d - d * v + d * Math.Log(v)) return d * v;
+        }
+    }
 
     private static int[] EpochOrder(RegionTrainingData data, TrainingOptions options, Random rng, int count)
     {

@@ -47,6 +47,15 @@ public sealed record TrainingOptions
     [JsonPropertyName("channel_jitter")] public double ChannelJitter { get; init; }
     /// <summary>Probability that a training crop is shown in grayscale (replicated to every channel; 0 = never).</summary>
     [JsonPropertyName("grayscale_probability")] public double GrayscaleProbability { get; init; }
+    /// <summary>Label smoothing of the cross-entropy (0 = off; 0.1 is usual): the target puts this mass uniformly on all classes.</summary>
+    [JsonPropertyName("label_smoothing")] public double LabelSmoothing { get; init; }
+    /// <summary>Dropout on the embedding before the classifier during training (0 = off).</summary>
+    [JsonPropertyName("dropout")] public double Dropout { get; init; }
+    /// <summary>
+    /// Mixup (Zhang et al. 2018): each batch is blended with a shuffled copy of itself, x = λ·x_i + (1 − λ)·x_j, and the
+    /// loss blended the same way; λ ~ Beta(α, α) with α = this value (0 = off; 0.2–0.4 is usual).
+    /// </summary>
+    [JsonPropertyName("mixup")] public double Mixup { get; init; }
     /// <summary>Fraction of training subjects held out for validation when the data has no <c>val</c> split.</summary>
     [JsonPropertyName("val_fraction")] public double ValFraction { get; init; } = 0.15;
     /// <summary>Number of early stages kept frozen when fine-tuning a pretrained backbone (0 = train all).</summary>
@@ -65,6 +74,9 @@ public sealed record TrainingOptions
         if (SelectBy is not (SelectByAccuracy or SelectByLoss)) throw new GestaltLabException($"{source}: select_by must be \"{SelectByAccuracy}\" or \"{SelectByLoss}\", got \"{SelectBy}\"");
         if (ChannelJitter is < 0 or >= 1) throw new GestaltLabException($"{source}: channel_jitter must be in [0, 1)");
         if (GrayscaleProbability is < 0 or > 1) throw new GestaltLabException($"{source}: grayscale_probability must be in [0, 1]");
+        if (LabelSmoothing is < 0 or >= 1) throw new GestaltLabException($"{source}: label_smoothing must be in [0, 1)");
+        if (Dropout is < 0 or >= 1) throw new GestaltLabException($"{source}: dropout must be in [0, 1)");
+        if (Mixup is < 0 or > 10) throw new GestaltLabException($"{source}: mixup (Beta's α) must be in [0, 10]");
         if (ValFraction is < 0 or >= 1) throw new GestaltLabException($"{source}: val_fraction must be in [0, 1)");
         return this;
     }

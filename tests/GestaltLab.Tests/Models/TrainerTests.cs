@@ -38,12 +38,15 @@ public class TrainerTests
         Assert.NotEqual(ModelFixture.Flat(a), ModelFixture.Flat(c));
     }
 
-    [Fact]
-    public void Cancelled_run_resumes_to_the_same_final_weights()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Cancelled_run_resumes_to_the_same_final_weights(bool regularised)
     {
         var s = ModelFixture.Patterns();
         var data = Data(s);
-        var options = ModelFixture.Options(3);
+        // Mixup and dropout draw from the epoch's own Random, so they must resume bit-identically too.
+        var options = regularised ? ModelFixture.Options(3) with { Mixup = 0.4, Dropout = 0.3, LabelSmoothing = 0.1 } : ModelFixture.Options(3);
         string straightDir = ModelFixture.TempDir(), resumedDir = ModelFixture.TempDir();
         using var straight = RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir).Net;
 
@@ -64,6 +67,21 @@ public class TrainerTests
         using var g = again.Net;
         Assert.Equal(3, again.ResumedFromEpoch);
         Assert.Equal(ModelFixture.Flat(straight), ModelFixture.Flat(g));
+    }
+
+    [Fact]
+    public void Regularisers_change_training_and_bad_values_are_refused()
+    {
+        var data = Data(ModelFixture.Patterns());
+        using var plain = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1)).Net;
+        foreach (var o in new[] { ModelFixture.Options(1) with { Mixup = 0.4 }, ModelFixture.Options(1) with { Dropout = 0.3 }, ModelFixture.Options(1) with { LabelSmoothing = 0.1 } })
+        {
+            using var other = RegionTrainer.Train(data, ModelFixture.Net(), o).Net;
+            Assert.NotEqual(ModelFixture.Flat(plain), ModelFixture.Flat(other));
+        }
+        Assert.Contains("mixup", Assert.Throws<GestaltLabException>(() => new TrainingOptions { Mixup = -1 }.Validate()).Message);
+        Assert.Contains("dropout", Assert.Throws<GestaltLabException>(() => new TrainingOptions { Dropout = 1 }.Validate()).Message);
+        Assert.Contains("label_smoothing", Assert.Throws<GestaltLabException>(() => new TrainingOptions { LabelSmoothing = 1 }.Validate()).Message);
     }
 
     [Fact]
