@@ -8,8 +8,8 @@ using static TorchSharp.torch;
 namespace GestaltLab.Ensemble;
 
 /// <summary>
-/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by (weighted) softmax
-/// averaging with flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
+/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by a weighted log-linear pool or a
+/// weighted softmax average (<see cref="EnsembleCombination"/>), with flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
 /// <c>regions/REGION.pt</c>); predicts from region crops or from a photo.
 /// </summary>
 /// <example>
@@ -29,13 +29,16 @@ public sealed class GestaltModel : IDisposable
     /// <param name="classes">Class names in output order.</param>
     /// <param name="regions">Crop geometry and mirrors.</param>
     /// <param name="flipTta">Average each region over the face and its flip.</param>
-    /// <param name="regionWeights">Weight of each region's softmax in the average (normalised to sum 1); null = equal weights.</param>
+    /// <param name="regionWeights">Weight of each region; null = equal weights (1/R). For <see cref="EnsembleCombination.Average"/>
+    /// they are normalised to sum 1; a log-linear pool keeps them as they are (their sum sets its sharpness).</param>
+    /// <param name="combination">A <see cref="EnsembleCombination"/> name.</param>
     public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true,
-        IReadOnlyDictionary<string, double>? regionWeights = null)
+        IReadOnlyDictionary<string, double>? regionWeights = null, string combination = EnsembleCombination.Average)
     {
         if (nets.Count == 0) throw new GestaltLabException("a gestalt model needs at least one region net");
         _nets = nets.ToList();
-        RegionWeights = NormaliseWeights(nets.Select(n => n.Region).ToList(), regionWeights);
+        Combination = EnsembleCombination.Check(combination, "gestalt model");
+        RegionWeights = CheckWeights(nets.Select(n => n.Region).ToList(), regionWeights, normalise: Combination == EnsembleCombination.Average);
         Classes = classes;
         RegionSet = regions;
         FlipTta = flipTta;
@@ -49,39 +52,44 @@ public sealed class GestaltModel : IDisposable
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes { get; }
     /// <summary>
-    /// Weight of each region's softmax in the ensemble average (sum 1). Equal unless training fitted them on the validation
-    /// split (<c>ensemble.json</c>; see <see cref="Calibration.FitMixtureWeights"/>).
+    /// Weight of each region in the combination (1/R each unless training fitted them on the validation split and saved
+    /// them in <c>ensemble.json</c>; see <see cref="Calibration.FitLogLinearWeights"/> and <see cref="Calibration.FitMixtureWeights"/>).
     /// </summary>
     public IReadOnlyDictionary<string, double> RegionWeights { get; }
+    /// <summary>How region softmaxes are combined (<see cref="EnsembleCombination"/>).</summary>
+    public string Combination { get; }
     /// <summary>Name of the run-directory file holding <see cref="RegionWeights"/>.</summary>
     public const string EnsembleFile = "ensemble.json";
 
-    private static Dictionary<string, double> NormaliseWeights(IReadOnlyList<string> regions, IReadOnlyDictionary<string, double>? weights)
+    private static Dictionary<string, double> CheckWeights(IReadOnlyList<string> regions, IReadOnlyDictionary<string, double>? weights, bool normalise)
     {
         if (weights is null) return regions.ToDictionary(r => r, _ => 1.0 / regions.Count, StringComparer.Ordinal);
         foreach (var r in regions)
             if (!weights.TryGetValue(r, out var w) || !(w >= 0) || !double.IsFinite(w)) throw new GestaltLabException($"ensemble weights: region {r} has no valid weight");
         double sum = regions.Sum(r => weights[r]);
         if (!(sum > 0)) throw new GestaltLabException("ensemble weights sum to 0");
-        return regions.ToDictionary(r => r, r => weights[r] / sum, StringComparer.Ordinal);
+        return regions.ToDictionary(r => r, r => normalise ? weights[r] / sum : weights[r], StringComparer.Ordinal);
     }
 
-    /// <summary>Writes <see cref="RegionWeights"/> to <c>RUN/ensemble.json</c>.</summary>
+    /// <summary>Writes <see cref="Combination"/> and <see cref="RegionWeights"/> to <c>RUN/ensemble.json</c>.</summary>
     public void SaveWeights(string runDirectory) =>
         AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(new Dictionary<string, object>
         {
-            ["combination"] = "weighted softmax average", ["flip_tta"] = FlipTta, ["weights"] = RegionWeights,
+            ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights,
         }, new JsonSerializerOptions { WriteIndented = true }));
 
-    private static Dictionary<string, double>? LoadWeights(string runDirectory)
+    // Runs from before log-linear pooling wrote "weighted softmax average"; a run without the file averages equally.
+    private static (Dictionary<string, double>? Weights, string Combination) LoadWeights(string runDirectory)
     {
         string path = Path.Combine(runDirectory, EnsembleFile);
-        if (!File.Exists(path)) return null;
+        if (!File.Exists(path)) return (null, EnsembleCombination.Average);
         try
         {
-            var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["weights"]?.AsObject()
-                ?? throw new GestaltLabException($"{path}: no \"weights\" object");
-            return node.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal);
+            var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
+            var node = root?["weights"]?.AsObject() ?? throw new GestaltLabException($"{path}: no \"weights\" object");
+            string? combination = root["combination"]?.GetValue<string>();
+            combination = combination is null or "weighted softmax average" ? EnsembleCombination.Average : EnsembleCombination.Check(combination, path);
+            return (node.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal), combination);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
@@ -133,7 +141,8 @@ public sealed class GestaltModel : IDisposable
                 }
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
             }
-            return new GestaltModel(nets, classes, set, config.TtaFlip, LoadWeights(dir));
+            var (weights, combination) = LoadWeights(dir);
+            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination);
         }
         catch
         {
@@ -242,17 +251,10 @@ public sealed class GestaltModel : IDisposable
         var results = new List<GestaltPrediction>(n);
         for (int i = 0; i < n; i++)
         {
-            var probs = new float[Classes.Count];
-            foreach (var r in _nets)
-            {
-                var rp = regionProbs[r.Region][i];
-                float w = (float)RegionWeights[r.Region];
-                for (int c = 0; c < probs.Length; c++) probs[c] += w * rp[c];
-            }
             results.Add(new GestaltPrediction
             {
                 Classes = Classes,
-                Probabilities = probs,
+                Probabilities = Combine(_nets.Select(r => (regionProbs[r.Region][i], RegionWeights[r.Region])).ToList()),
                 RegionProbabilities = _nets.ToDictionary(r => r.Region, r => regionProbs[r.Region][i]),
                 RegionWeights = RegionWeights,
                 Embedding = _nets.SelectMany(r => regionEmbs[r.Region][i]).ToArray(),
@@ -260,6 +262,24 @@ public sealed class GestaltModel : IDisposable
             });
         }
         return results;
+    }
+
+    // In float like the ONNX graph, so both give the same numbers.
+    private float[] Combine(IReadOnlyList<(float[] P, double Weight)> regions)
+    {
+        var probs = new float[Classes.Count];
+        if (Combination == EnsembleCombination.Average)
+        {
+            foreach (var (p, w) in regions)
+                for (int c = 0; c < probs.Length; c++) probs[c] += (float)w * p[c];
+            return probs;
+        }
+        foreach (var (p, w) in regions)
+            for (int c = 0; c < probs.Length; c++) probs[c] += (float)w * MathF.Log(MathF.Max(p[c], (float)Calibration.LogFloor));
+        float max = probs.Max(), sum = 0;
+        for (int c = 0; c < probs.Length; c++) sum += probs[c] = MathF.Exp(probs[c] - max);
+        for (int c = 0; c < probs.Length; c++) probs[c] /= sum;
+        return probs;
     }
 
     // Rooted Scalars (never finalised mid-call; see StableBatchNorm2d).
@@ -283,7 +303,7 @@ public sealed class GestaltModel : IDisposable
     }
 
     /// <summary>The ensemble (all region nets, flip TTA, averaging) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
-    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList());
+    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination);
 
     /// <inheritdoc />
     public void Dispose()

@@ -2,13 +2,14 @@ namespace GestaltLab.Ensemble;
 
 /// <summary>One syndrome in a ranked list, with what each region said about it.</summary>
 /// <param name="Syndrome">Class name.</param>
-/// <param name="Probability">Ensemble probability (weighted mean over regions).</param>
+/// <param name="Probability">Ensemble probability.</param>
 /// <param name="Rank">1-based rank.</param>
-/// <param name="Contributions">Region → its share of <see cref="Probability"/> (region weight × region probability; they sum to it).</param>
+/// <param name="Contributions">Region → its share of <see cref="Probability"/>: the probability split in proportion to
+/// weight × region probability, so the shares sum to it (for a weighted average they are exactly weight × region probability).</param>
 public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions);
 
 /// <summary>
-/// The ensemble's answer for one face: class probabilities averaged over regions (each averaged over the flip test-time
+/// The ensemble's answer for one face: class probabilities combined over regions (each averaged over the flip test-time
 /// augmentation), each region's own probabilities, and the face-space embedding (penultimate layers, concatenated).
 /// </summary>
 public sealed record GestaltPrediction
@@ -19,7 +20,7 @@ public sealed record GestaltPrediction
     public required float[] Probabilities { get; init; }
     /// <summary>Each region's (TTA-averaged) softmax.</summary>
     public required IReadOnlyDictionary<string, float[]> RegionProbabilities { get; init; }
-    /// <summary>Weight of each region in the average (sum 1); null = equal weights.</summary>
+    /// <summary>Weight of each region in the combination (<see cref="GestaltModel.RegionWeights"/>); null = equal weights.</summary>
     public IReadOnlyDictionary<string, double>? RegionWeights { get; init; }
     /// <summary>Concatenated region embeddings (region order of the model).</summary>
     public required float[] Embedding { get; init; }
@@ -32,8 +33,12 @@ public sealed record GestaltPrediction
         var order = Enumerable.Range(0, Probabilities.Length).OrderByDescending(c => Probabilities[c]).ThenBy(c => c).Take(Math.Max(0, k)).ToList();
         int n = RegionProbabilities.Count;
         double Weight(string region) => RegionWeights is null ? 1.0 / n : RegionWeights[region];
-        return order.Select((c, i) => new RankedSyndrome(Classes[c], Probabilities[c], i + 1,
-            RegionProbabilities.ToDictionary(r => r.Key, r => Weight(r.Key) * r.Value[c]))).ToList();
+        return order.Select((c, i) =>
+        {
+            double support = RegionProbabilities.Sum(r => Weight(r.Key) * r.Value[c]);
+            return new RankedSyndrome(Classes[c], Probabilities[c], i + 1, RegionProbabilities.ToDictionary(r => r.Key,
+                r => support > 0 ? Probabilities[c] * Weight(r.Key) * r.Value[c] / support : Probabilities[c] / n));
+        }).ToList();
     }
 
     /// <summary>The most probable syndrome.</summary>

@@ -45,6 +45,7 @@ public static class GestaltTraining
         string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         TorchRuntime.EnsureLoaded();
+        EnsembleCombination.Check(config.Combination, "training config");
         var notes = new List<string>();
         string run = Path.GetFullPath(runDirectory);
         Directory.CreateDirectory(run);
@@ -124,14 +125,19 @@ public static class GestaltTraining
                 foreach (var (_, n) in nets) n.Dispose();
                 throw;
             }
-            var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip);
+            var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, combination: config.Combination);
             if (config.Calibrate && val.Length > 0 && nets.Count > 1)
             {
-                // Weights of the softmax average, fitted on the validation photos through the same inference as prediction (TTA included).
+                // Region weights, fitted on the validation photos through the same inference as prediction (TTA included).
                 var predictions = model.Predict(data, val, progress, "ensemble weights", cancellationToken);
-                var fitted = Calibration.FitMixtureWeights(model.Regions.Select(r => (IReadOnlyList<float[]>)predictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList(),
-                    val.Select(data.Label).ToArray());
-                model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2));
+                var regionProbs = model.Regions.Select(r => (IReadOnlyList<float[]>)predictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList();
+                var labels = val.Select(data.Label).ToArray();
+                double[]? fitted = config.Combination == EnsembleCombination.LogLinear
+                    ? Calibration.FitLogLinearWeights(regionProbs, labels)
+                    : Calibration.FitMixtureWeights(regionProbs, labels);
+                if (fitted.Sum() <= 0) fitted = null; // nothing to learn from: keep equal weights
+                model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip,
+                    fitted is null ? null : model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2), config.Combination);
                 progress?.Report(new ProgressUpdate("ensemble weights", val.Length, val.Length, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
             }
             model.SaveWeights(run);

@@ -104,6 +104,89 @@ public static class Calibration
         return w;
     }
 
+    /// <summary>
+    /// Weights of a log-linear pool (product of experts), p(c) ∝ Π_r p_r(c)^w_r, fitted on validation data: w ≥ 0 minimises
+    /// the mean cross-entropy of the pooled distribution plus <paramref name="l2"/>·Σw², by projected gradient descent with
+    /// backtracking from the geometric mean (w = 1/R). Unlike a mixture, a pool multiplies the regions' evidence, as a Bayes
+    /// classifier does with independent cues, and the sum of the weights sets how sharp the pooled answer is.
+    /// </summary>
+    /// <param name="regionProbabilities">Per region: per sample, its class probabilities.</param>
+    /// <param name="labels">True class per sample.</param>
+    /// <param name="l2">Ridge penalty keeping weights small when the validation set is small.</param>
+    /// <param name="iterations">Gradient steps at most.</param>
+    public static double[] FitLogLinearWeights(IReadOnlyList<IReadOnlyList<float[]>> regionProbabilities, IReadOnlyList<int> labels,
+        double l2 = 0.01, int iterations = 300)
+    {
+        int r = regionProbabilities.Count, n = labels.Count;
+        var w = Enumerable.Repeat(1.0 / Math.Max(1, r), r).ToArray();
+        if (r == 0 || n == 0) return w;
+        int classes = regionProbabilities[0][0].Length;
+        // Log-probabilities once, as doubles: [sample][region][class].
+        var logp = new double[n][][];
+        for (int i = 0; i < n; i++)
+        {
+            logp[i] = new double[r][];
+            for (int k = 0; k < r; k++)
+            {
+                var p = regionProbabilities[k][i];
+                if (p.Length != classes) throw new ArgumentException($"region {k}, sample {i}: {p.Length} probabilities, expected {classes}");
+                logp[i][k] = p.Select(v => Math.Log(Math.Max(v, LogFloor))).ToArray();
+            }
+        }
+        double Objective(double[] weights, double[]? gradient)
+        {
+            if (gradient is not null) Array.Clear(gradient);
+            double loss = 0;
+            var z = new double[classes];
+            for (int i = 0; i < n; i++)
+            {
+                Array.Clear(z);
+                for (int k = 0; k < r; k++)
+                    for (int c = 0; c < classes; c++) z[c] += weights[k] * logp[i][k][c];
+                double max = z.Max(), norm = 0;
+                for (int c = 0; c < classes; c++) norm += Math.Exp(z[c] - max);
+                double logNorm = max + Math.Log(norm);
+                loss += logNorm - z[labels[i]];
+                if (gradient is null) continue;
+                // ∂/∂w_k = E_pool[log p_k] − log p_k(y)
+                for (int k = 0; k < r; k++)
+                {
+                    double expected = 0;
+                    for (int c = 0; c < classes; c++) expected += Math.Exp(z[c] - logNorm) * logp[i][k][c];
+                    gradient[k] += (expected - logp[i][k][labels[i]]) / n;
+                }
+            }
+            double penalty = l2 * weights.Sum(v => v * v);
+            if (gradient is not null) for (int k = 0; k < r; k++) gradient[k] += 2 * l2 * weights[k];
+            return loss / n + penalty;
+        }
+        var grad = new double[r];
+        double current = Objective(w, grad), step = 1;
+        for (int it = 0; it < iterations; it++)
+        {
+            double[] candidate;
+            double next;
+            // Backtracking: halve the step until the projected move lowers the objective.
+            while (true)
+            {
+                candidate = w.Select((v, k) => Math.Max(0, v - step * grad[k])).ToArray();
+                next = Objective(candidate, null);
+                if (next <= current - 1e-12 || step < 1e-8) break;
+                step /= 2;
+            }
+            if (!(next < current)) break;
+            bool converged = current - next < 1e-9;
+            w = candidate;
+            current = Objective(w, grad);
+            step *= 2;
+            if (converged) break;
+        }
+        return w;
+    }
+
+    /// <summary>Probabilities are floored here before their logarithm (a region sure that a class is impossible cannot veto it).</summary>
+    public const double LogFloor = 1e-6;
+
     /// <summary>Divides the classifier's weights and bias by <paramref name="temperature"/>, so the net's own logits are calibrated
     /// (and its ONNX export, which reads the same weights, too).</summary>
     public static void FoldTemperature(RegionNet net, double temperature)

@@ -8,7 +8,7 @@ namespace GestaltLab.Models;
 /// (exact in inference), a grayscale net gets the BT.601 luminance folded into its first conv so every exported graph takes
 /// the RGB crops the ML.NET crop step produces (<c>N×3×S×S</c>, [0, 1]). Outputs are softmax probabilities and the
 /// penultimate embedding. <see cref="ExportEnsemble"/> puts all region nets, the flip test-time augmentation (a flipped
-/// left region is its mirror's crop, flipped) and the softmax averaging into one graph.
+/// left region is its mirror's crop, flipped) and the combination of the region softmaxes into one graph.
 /// </summary>
 public static class OnnxExporter
 {
@@ -31,17 +31,20 @@ public static class OnnxExporter
     }
 
     /// <summary>
-    /// The ensemble: inputs one RGB crop per region (mirrors included, named by region), outputs <c>probabilities</c> (weighted
-    /// mean over regions of each region's TTA-averaged softmax), <c>embedding</c> (the regions' TTA-averaged embeddings,
+    /// The ensemble: inputs one RGB crop per region (mirrors included, named by region), outputs <c>probabilities</c> (the
+    /// combination over regions of each region's TTA-averaged softmax), <c>embedding</c> (the regions' TTA-averaged embeddings,
     /// concatenated in region order) and <c>REGION_probabilities</c> per region.
     /// </summary>
     /// <param name="nets">Region name and net, in ensemble order (all with the same class count and input size).</param>
     /// <param name="mirrorOf">Region → the region that takes its place under a horizontal flip.</param>
     /// <param name="flipTta">Average each region over the original and the flipped face.</param>
-    /// <param name="weights">Weight of each region's softmax, in <paramref name="nets"/> order (sum 1); null = equal.</param>
+    /// <param name="weights">Weight of each region, in <paramref name="nets"/> order; null = 1/R each.</param>
+    /// <param name="combination"><see cref="Ensemble.EnsembleCombination.Average"/> (Σ w·p) or
+    /// <see cref="Ensemble.EnsembleCombination.LogLinear"/> (Softmax(Σ w·Log(Max(p, floor)))).</param>
     public static byte[] ExportEnsemble(IReadOnlyList<(string Region, RegionNet Net)> nets, Func<string, string> mirrorOf, bool flipTta = true,
-        IReadOnlyList<double>? weights = null)
+        IReadOnlyList<double>? weights = null, string combination = Ensemble.EnsembleCombination.Average)
     {
+        bool logLinear = Ensemble.EnsembleCombination.Check(combination, "ONNX export") == Ensemble.EnsembleCombination.LogLinear;
         if (nets.Count == 0) throw new ArgumentException("no region nets", nameof(nets));
         if (weights is not null && weights.Count != nets.Count) throw new ArgumentException($"{weights.Count} weights for {nets.Count} regions", nameof(weights));
         int classes = nets[0].Net.ClassCount, s = nets[0].Net.Config.InputSize;
@@ -51,6 +54,7 @@ public static class OnnxExporter
         string starts = g.Initializer("flip_starts", [-1L], 1), ends = g.Initializer("flip_ends", [long.MinValue], 1),
             axes = g.Initializer("flip_axes", [3L], 1), steps = g.Initializer("flip_steps", [-1L], 1);
         string half = g.Initializer("half", [0.5f]);
+        string floor = logLinear ? g.Initializer("log_floor", [(float)Calibration.LogFloor]) : "";
         var flipped = new Dictionary<string, string>();
         string Flipped(string input) => flipped.TryGetValue(input, out var f) ? f
             : flipped[input] = g.Node("Slice", [input, starts, ends, axes, steps], $"{input}_flipped");
@@ -71,13 +75,15 @@ public static class OnnxExporter
                 p = g.Node("Mul", [g.Node("Add", [p, pf], g.Fresh("sum")), half], g.Fresh($"{region}_tta"));
                 emb = g.Node("Mul", [g.Node("Add", [emb, embF], g.Fresh("sum")), half], g.Fresh($"{region}_emb_tta"));
             }
-            probs.Add(g.Node("Mul", [g.Node("Identity", [p], $"{region}_probabilities"),
-                g.Initializer($"{region}_weight", [(float)(weights?[probs.Count] ?? 1.0 / nets.Count)])], g.Fresh($"{region}_weighted")));
+            string regionP = g.Node("Identity", [p], $"{region}_probabilities");
+            if (logLinear) regionP = g.Node("Log", [g.Node("Max", [regionP, floor], g.Fresh($"{region}_floored"))], g.Fresh($"{region}_log"));
+            probs.Add(g.Node("Mul", [regionP, g.Initializer($"{region}_weight", [(float)(weights?[probs.Count] ?? 1.0 / nets.Count)])], g.Fresh($"{region}_weighted")));
             g.Output($"{region}_probabilities", null, classes);
             embs.Add(emb);
         }
-        if (probs.Count == 1) g.Node("Identity", [probs[0]], "probabilities");
-        else g.Node("Sum", probs.ToArray(), "probabilities");
+        string combined = probs.Count == 1 ? probs[0] : g.Node("Sum", probs.ToArray(), logLinear ? "pooled_log_probabilities" : g.Fresh("sum"));
+        if (logLinear) g.Node("Softmax", [combined], "probabilities", ("axis", 1L));
+        else g.Node("Identity", [combined], "probabilities");
         g.Output("probabilities", null, classes);
         g.Node("Concat", embs.ToArray(), "embedding", ("axis", 1L));
         g.Output("embedding", null, nets.Sum(n => (long)n.Net.Config.EmbeddingSize));

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using GestaltLab.Ensemble;
 using GestaltLab.Runtime;
 
 namespace GestaltLab.Models;
@@ -100,6 +101,13 @@ public sealed record TrainConfig
     [JsonPropertyName("calibrate")] public bool Calibrate { get; init; } = true;
 
     /// <summary>
+    /// How region softmaxes become one answer: <c>log_linear</c> (the default; a weighted geometric mean, p ∝ Π p_r^w_r,
+    /// which multiplies the regions' evidence) or <c>average</c> (DeepGestalt's weighted arithmetic mean). With
+    /// <see cref="Calibrate"/> the weights are fitted on validation data for either (docs/learning.md compares them).
+    /// </summary>
+    [JsonPropertyName("combination")] public string Combination { get; init; } = EnsembleCombination.LogLinear;
+
+    /// <summary>
     /// The settings the demo uses: small, fast nets that fine-tune all regions on 2 cores in a few minutes. 20 epochs
     /// without early stopping: on the demo data validation accuracy keeps rising until the cosine schedule ends, and
     /// 6 epochs left every region near chance; the pretrained layers learn at the full rate, which beat 0.3× in every
@@ -125,6 +133,7 @@ public sealed record TrainConfig
             var c = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), Json) ?? throw new GestaltLabException($"{path}: empty config");
             c.Net.Validate(path);
             c.Training.Validate(path);
+            EnsembleCombination.Check(c.Combination, path);
             return c;
         }
         catch (JsonException e)

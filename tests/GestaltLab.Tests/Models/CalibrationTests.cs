@@ -37,6 +37,45 @@ public class CalibrationTests
     }
 
     [Fact]
+    public void Log_linear_weights_favour_informative_regions_and_beat_the_geometric_mean()
+    {
+        // Two regions see independent evidence for the true class (p 0.35 where chance is 0.1); a third is noise.
+        var rng = new Random(5);
+        const int classes = 10, n = 600;
+        var labels = Enumerable.Range(0, n).Select(_ => rng.Next(classes)).ToArray();
+        float[] Informative(int label)
+        {
+            var p = Enumerable.Range(0, classes).Select(_ => (float)rng.NextDouble()).ToArray();
+            p[rng.NextDouble() < 0.5 ? label : rng.Next(classes)] += 3;
+            float sum = p.Sum();
+            return p.Select(v => v / sum).ToArray();
+        }
+        float[] Noise()
+        {
+            var p = Enumerable.Range(0, classes).Select(_ => (float)Math.Pow(rng.NextDouble(), 4)).ToArray();
+            float sum = p.Sum();
+            return p.Select(v => v / sum).ToArray();
+        }
+        var regions = new List<IReadOnlyList<float[]>>
+        {
+            labels.Select(Informative).ToList(), labels.Select(Informative).ToList(), labels.Select(_ => Noise()).ToList(),
+        };
+        var w = Calibration.FitLogLinearWeights(regions, labels);
+        Assert.All(w, v => Assert.True(v >= 0));
+        Assert.True(w[0] > 3 * w[2] && w[1] > 3 * w[2], $"weights {string.Join(", ", w)}");
+
+        double Nll(double[] weights) => Enumerable.Range(0, n).Average(i =>
+        {
+            var z = Enumerable.Range(0, classes).Select(c => Enumerable.Range(0, 3).Sum(k => weights[k] * Math.Log(Math.Max(regions[k][i][c], Calibration.LogFloor)))).ToArray();
+            double max = z.Max();
+            return max + Math.Log(z.Sum(v => Math.Exp(v - max))) - z[labels[i]];
+        });
+        Assert.True(Nll(w) < Nll([1.0 / 3, 1.0 / 3, 1.0 / 3]) - 0.05, $"fitted {Nll(w)} vs geometric mean {Nll([1.0 / 3, 1.0 / 3, 1.0 / 3])}");
+        // One informative region alone: its weight sharpens or flattens it like a temperature, never below 0.
+        Assert.True(Assert.Single(Calibration.FitLogLinearWeights([regions[0]], labels)) > 0);
+    }
+
+    [Fact]
     public void Folding_the_temperature_divides_the_logits_and_keeps_the_embedding()
     {
         var net = new RegionNet(ModelFixture.Net(), 4);

@@ -82,5 +82,14 @@ public class EndToEndTests
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
+
+        // The default combination is the log-linear pool; a run directory from before it (its ensemble.json says
+        // "weighted softmax average") still loads as the average it was fitted for.
+        Assert.Equal(EnsembleCombination.LogLinear, model.Combination);
+        string ensembleJson = Path.Combine(run, GestaltModel.EnsembleFile);
+        File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"log_linear\"", "\"weighted softmax average\""));
+        using (var old = GestaltModel.Load(run)) Assert.Equal(EnsembleCombination.Average, old.Combination);
+        File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"weighted softmax average\"", "\"median\""));
+        Assert.Contains("combination", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run)).Message);
     }
 }

@@ -12,7 +12,7 @@ public class OnnxParityTests
 {
     private static readonly RegionSet Set = RegionSet.Default.Only("face", "periorbital_left", "periorbital_right");
 
-    private static GestaltModel TrainedModel(int channels, string pooling = RegionNetConfig.PoolingAverage)
+    private static GestaltModel TrainedModel(int channels, string pooling = RegionNetConfig.PoolingAverage, string combination = EnsembleCombination.Average)
     {
         var s = ModelFixture.Patterns();
         var nets = new List<(string, RegionNet)>();
@@ -24,16 +24,19 @@ public class OnnxParityTests
                 ModelFixture.Net(channels) with { Pooling = pooling, FlattenEmbeddingSize = 24 }, ModelFixture.Options(1));
             nets.Add((region, r.Net));
         }
-        return new GestaltModel(nets, ["c0", "c1", "c2", "c3"], Set);
+        // Unequal weights (not summing to 1 for the log-linear pool) so that the exported weighting is checked too.
+        return new GestaltModel(nets, ["c0", "c1", "c2", "c3"], Set, regionWeights: new Dictionary<string, double> { ["face"] = 0.7, ["periorbital_left"] = 0.45 },
+            combination: combination);
     }
 
     [Theory]
-    [InlineData(3, RegionNetConfig.PoolingAverage)]
-    [InlineData(1, RegionNetConfig.PoolingAverage)]
-    [InlineData(3, RegionNetConfig.PoolingFlatten)]
-    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling)
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Average)]
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear)]
+    [InlineData(1, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear)]
+    [InlineData(3, RegionNetConfig.PoolingFlatten, EnsembleCombination.Average)]
+    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling, string combination)
     {
-        using var model = TrainedModel(channels, pooling);
+        using var model = TrainedModel(channels, pooling, combination);
         var s = ModelFixture.Patterns(seed: 99);
         var faces = Enumerable.Range(0, 6).Select(i => s.Crops[i * 7 % s.Count]).ToList();
         var expected = model.Predict(faces);
@@ -62,8 +65,13 @@ public class OnnxParityTests
         }
         Assert.True(maxDiff <= 1e-4, $"max |p_onnx - p_torch| = {maxDiff}");
         Assert.True(maxEmb <= 1e-3, $"max embedding diff = {maxEmb}");
-        // The averaged prediction differs from a single region's: the ensemble really combines them.
+        // The combined prediction differs from a single region's: the ensemble really combines them.
         Assert.NotEqual(expected[0].RegionProbabilities["face"], expected[0].RegionProbabilities["periorbital_left"]);
+        // Contributions split each probability among the regions.
+        var top = expected[0].Top(2);
+        Assert.Equal(top[0].Probability, top[0].Contributions.Values.Sum(), 5);
+        if (combination == EnsembleCombination.Average)
+            Assert.Equal(0.7 / 1.15 * expected[0].RegionProbabilities["face"][model.Classes.ToList().IndexOf(top[0].Syndrome)], top[0].Contributions["face"], 5);
     }
 
     [Fact]
