@@ -122,12 +122,12 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
     }
 
     [Fact]
-    public void AlignCommandWritesCropsQcAndManifest()
+    public async Task AlignCommandWritesCropsQcAndManifest()
     {
         string outDir = Path.Combine(_set.Dir, "aligned-" + Guid.NewGuid().ToString("N")[..6]);
         {
-            int rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
-                ["align", "--data", _set.Data, "--out", outDir, "--threads", "2", "--ground-truth"]).GetAwaiter().GetResult();
+            int rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+                ["align", "--data", _set.Data, "--out", outDir, "--threads", "2", "--ground-truth"]);
             Assert.Equal(0, rc);
             var qc = Csv.Read(Path.Combine(outDir, "qc.csv"));
             Assert.Equal(_set.Truth.Count, qc.Rows.Count); // the manifest lists the generated photos
@@ -147,25 +147,25 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             foreach (var f in Directory.GetFiles(Path.Combine(_set.Data, "images")).Order().Take(3)) File.Copy(f, Path.Combine(photos, Path.GetFileName(f)));
             File.WriteAllText(Path.Combine(photos, "broken.png"), "not a photo");
             string out2 = outDir + "-b";
-            rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]).GetAwaiter().GetResult();
+            rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]);
             Assert.Equal(0, rc);
             var qc2 = Csv.Read(Path.Combine(out2, "qc.csv"));
             Assert.Equal(4, qc2.Rows.Count);
             Assert.Equal("unreadable", qc2.Rows.Single(r => r[0] == "broken.png")[qc2.Column("status")]);
             // A non-empty output folder is refused without --force.
-            Assert.Equal(1, GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2]).GetAwaiter().GetResult());
+            Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2]));
         }
     }
 
     [Fact]
-    public void LandmarksCommandWritesOneRowPerFaceAndHonoursGivenBoxes()
+    public async Task LandmarksCommandWritesOneRowPerFaceAndHonoursGivenBoxes()
     {
         var reference = FacesFixture.ReferenceLandmarks().Where(r => r.Image == "astronaut.png").Take(2).ToList();
         string boxes = Path.Combine(_set.Dir, "boxes-" + Guid.NewGuid().ToString("N")[..6] + ".csv");
         Csv.Write(boxes, ["image", "left", "top", "right", "bottom"],
             reference.Select(r => (IReadOnlyList<string>)[FacesFixture.Astronaut, $"{r.Box.Left}", $"{r.Box.Top}", $"{r.Box.Right}", $"{r.Box.Bottom}"]));
         string outCsv = boxes + ".out.csv";
-        int rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", outCsv]).GetAwaiter().GetResult();
+        int rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", outCsv]);
         Assert.Equal(0, rc);
         var t = Csv.Read(outCsv);
         Assert.Equal(2, t.Rows.Count);
@@ -179,7 +179,7 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         string bad = Path.Combine(_set.Dir, "bad.jpg");
         File.WriteAllText(bad, "nope");
         string outCsv2 = boxes + ".det.csv";
-        rc = GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", FacesFixture.Astronaut, bad, "--out", outCsv2]).GetAwaiter().GetResult();
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", FacesFixture.Astronaut, bad, "--out", outCsv2]);
         Assert.Equal(0, rc);
         var d = Csv.Read(outCsv2);
         Assert.Equal(["ok", "unreadable"], d.Rows.Select(r => r[2]).ToArray());
