@@ -14,8 +14,12 @@ public sealed record TrainingOptions
     [JsonPropertyName("batch_size")] public int BatchSize { get; init; } = 32;
     /// <summary>Peak learning rate of AdamW (cosine decay over <see cref="Epochs"/>).</summary>
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 3e-3;
-    /// <summary>Learning rate of pretrained (backbone) layers relative to <see cref="LearningRate"/> when fine-tuning.</summary>
-    [JsonPropertyName("backbone_lr_factor")] public double BackboneLrFactor { get; init; } = 0.3;
+    /// <summary>
+    /// Learning rate of pretrained (backbone) layers relative to <see cref="LearningRate"/> when fine-tuning. 1 (the same
+    /// rate) beat 0.3 in every region of the demo and on gestalt216's face region (docs/benchmarks.md): the synthetic
+    /// identity backbone is a starting point to move away from, not features to preserve.
+    /// </summary>
+    [JsonPropertyName("backbone_lr_factor")] public double BackboneLrFactor { get; init; } = 1.0;
     /// <summary>Decoupled weight decay.</summary>
     [JsonPropertyName("weight_decay")] public double WeightDecay { get; init; } = 5e-4;
     /// <summary>Stop after this many epochs without a better validation score (see <see cref="SelectBy"/>; 0 = never).</summary>
@@ -116,7 +120,7 @@ public sealed record TrainConfig
     public static TrainConfig Demo { get; } = new()
     {
         Net = new RegionNetConfig { InputSize = 64, Width = 16, Stages = 4, ConvsPerStage = 1 },
-        Training = new TrainingOptions { Epochs = 20, BatchSize = 32, LearningRate = 3e-3, BackboneLrFactor = 1.0, Patience = 0 },
+        Training = new TrainingOptions { Epochs = 20, BatchSize = 32, LearningRate = 3e-3, Patience = 0 },
     };
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
