@@ -68,7 +68,8 @@ public static class GestaltTraining
 
             string configJson = config.ToJson();
             string configPath = Path.Combine(run, "config.json");
-            if (File.Exists(configPath) && File.ReadAllText(configPath) != configJson)
+            // Compared as parsed configs, so that a run written before a setting existed (absent = its default) still resumes.
+            if (File.Exists(configPath) && SavedConfigJson(configPath) != configJson)
                 throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
             var classesJson = JsonSerializer.Serialize(data.Classes);
             string classesPath = Path.Combine(run, "classes.json");
@@ -160,5 +161,11 @@ public static class GestaltTraining
         {
             if (backbone is not null) foreach (var t in backbone.Values) t.Dispose();
         }
+    }
+
+    private static string? SavedConfigJson(string path)
+    {
+        try { return TrainConfig.Load(path).ToJson(); }
+        catch (GestaltLabException) { return null; }
     }
 }

@@ -80,6 +80,12 @@ public class EndToEndTests
         var again = GestaltTraining.Train(aligned, run, Tiny);
         again.Model.Dispose();
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
+        // A config.json written before a setting existed (here: no "combination") still resumes.
+        string configPath = Path.Combine(run, "config.json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
+        Assert.True(node.Remove("combination"));
+        File.WriteAllText(configPath, node.ToJsonString());
+        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
 
