@@ -302,7 +302,7 @@ public sealed class GestaltModel : IDisposable
         return Enumerable.Range(0, n).Select(i => all.AsSpan(i * d, d).ToArray()).ToArray();
     }
 
-    /// <summary>The ensemble (all region nets, flip TTA, averaging) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
+    /// <summary>The ensemble (all region nets, flip TTA, the weighted combination) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
     public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination);
 
     /// <inheritdoc />

@@ -5,9 +5,10 @@ namespace GestaltLab.Models;
 
 /// <summary>
 /// Temperature scaling (Guo et al., ICML 2017): one scalar T per region net, fitted on the validation split, divides the
-/// logits so that the net's softmax confidence matches how often it is right. The ensemble averages region softmaxes, so
+/// logits so that the net's softmax confidence matches how often it is right. The ensemble combines region softmaxes, so
 /// calibration decides how much each region weighs: an overconfident weak region (sharp but often wrong) is flattened
-/// towards uniform and stops drowning out the informative ones. T does not change any region's ranking.
+/// towards uniform and stops drowning out the informative ones. T does not change any region's ranking. The ensemble's
+/// region weights are fitted here too (<see cref="FitLogLinearWeights"/>, <see cref="FitMixtureWeights"/>).
 /// </summary>
 public static class Calibration
 {

@@ -244,11 +244,12 @@ public static class RegionTrainer
             lambda = Beta(rng, o.Mixup);
             partner = Enumerable.Range(0, n).Select(i => (long)i).ToArray();
             rng.Shuffle(partner);
-            using var l = lambda.ToScalar();
-            using var rest = (1 - lambda).ToScalar();
-            using var idx = torch.tensor(partner, device: device);
-            x = x.mul(l).add_(x.index_select(0, idx).mul_(rest));
         }
+        // One partner index and one pair of shares serve both the input blend and the loss blend.
+        using var partnerIndex = partner is null ? null : torch.tensor(partner, device: device);
+        using var ownShare = lambda.ToScalar();
+        using var partnerShare = (1 - lambda).ToScalar();
+        if (partnerIndex is not null) x = x.mul(ownShare).add_(x.index_select(0, partnerIndex).mul_(partnerShare));
         var e = model.Embed(x);
         if (o.Dropout > 0)
         {
@@ -260,13 +261,8 @@ public static class RegionTrainer
         }
         var logits = model.Classify(e);
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
-        if (partner is not null)
-        {
-            using var idx = torch.tensor(partner, device: device);
-            using var l = lambda.ToScalar();
-            using var rest = (1 - lambda).ToScalar();
-            loss = loss.mul(l).add_(nn.functional.cross_entropy(logits, y.index_select(0, idx), label_smoothing: o.LabelSmoothing).mul_(rest));
-        }
+        if (partnerIndex is not null)
+            loss = loss.mul(ownShare).add_(nn.functional.cross_entropy(logits, y.index_select(0, partnerIndex), label_smoothing: o.LabelSmoothing).mul_(partnerShare));
         return (logits, loss);
     }
 
