@@ -59,6 +59,14 @@ fi
 say "dotnet  $(dotnet --version)"
 
 if [ "$build" = 1 ]; then
+  # The build writes about 2 GB under artifacts/ (libtorch alone is 0.5 GB per executable project), and a first
+  # restore about 3.5 GB into ~/.nuget; a full disk otherwise shows up as a wall of MSB3021 copy errors.
+  need_kb=$((3 * 1024 * 1024))
+  free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
+  if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ]; then
+    echo "[setup] only $((free_kb / 1024)) MB free at $(pwd): building needs about 3 GB (artifacts/ and the NuGet cache); free some space and run this again" >&2
+    exit 1
+  fi
   say "restoring NuGet packages"
   dotnet restore GestaltLab.sln -v quiet --nologo
   say "building (Release)"

@@ -49,10 +49,5 @@ internal static class FacesFixture
         _ => throw new ArgumentException(image),
     };
 
-    public static string TempDir()
-    {
-        var d = Path.Combine(Path.GetTempPath(), "gestaltlab-faces-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(d);
-        return d;
-    }
+    public static string TempDir() => TestTemp.Dir("faces");
 }

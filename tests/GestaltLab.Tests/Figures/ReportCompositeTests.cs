@@ -8,7 +8,7 @@ public class ReportCompositeTests
     [Fact]
     public void Report_draws_composites_only_for_cohorts_at_the_minimum()
     {
-        string run = Directory.CreateTempSubdirectory("gl-report-composite-").FullName;
+        string run = TestTemp.Dir("gl-report-composite");
         try
         {
             string images = Path.Combine(run, "aligned", "images");

@@ -9,7 +9,7 @@ namespace GestaltLab.Tests.Figures;
 public sealed class BrowserFixture : IAsyncLifetime
 {
     public HeadlessBrowser Browser { get; private set; } = null!;
-    public string Work { get; } = Directory.CreateTempSubdirectory("gestaltlab-figures-").FullName;
+    public string Work { get; } = TestTemp.Dir("gestaltlab-figures");
 
     public async Task InitializeAsync() => Browser = await HeadlessBrowser.LaunchAsync();
 
@@ -28,7 +28,7 @@ public class OfflineHtmlTests
     [Fact]
     public void Saved_chart_inlines_plotly_and_references_nothing_remote()
     {
-        string dir = Directory.CreateTempSubdirectory("gestaltlab-html-").FullName;
+        string dir = TestTemp.Dir("gestaltlab-html");
         try
         {
             string path = Path.Combine(dir, "topk.html");
@@ -64,7 +64,7 @@ public class OfflineHtmlTests
     [Fact]
     public void Report_embeds_plotly_once_and_lists_every_section_from_a_computed_run()
     {
-        string dir = Directory.CreateTempSubdirectory("gestaltlab-run-").FullName;
+        string dir = TestTemp.Dir("gestaltlab-run");
         try
         {
             var names = SyntheticRun.Write(dir, classes: 8);
@@ -95,7 +95,7 @@ public class OfflineHtmlTests
     [Fact]
     public void Report_of_a_partial_run_skips_missing_figures_with_notes()
     {
-        string dir = Directory.CreateTempSubdirectory("gestaltlab-run-").FullName;
+        string dir = TestTemp.Dir("gestaltlab-run");
         try
         {
             SyntheticRun.Write(dir, classes: 5, withManifest: false);

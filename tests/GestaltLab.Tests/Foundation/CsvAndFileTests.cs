@@ -8,7 +8,7 @@ public class CsvAndFileTests
     [Fact]
     public void CsvRoundTripsQuotesCommasAndLineBreaks()
     {
-        string dir = Directory.CreateTempSubdirectory("gl-csv-").FullName;
+        string dir = TestTemp.Dir("gl-csv");
         try
         {
             string path = Path.Combine(dir, "t.csv");
@@ -41,7 +41,7 @@ public class CsvAndFileTests
     [Fact]
     public void AtomicWriteLeavesTheOldFileWhenTheWriterFails()
     {
-        string dir = Directory.CreateTempSubdirectory("gl-atomic-").FullName;
+        string dir = TestTemp.Dir("gl-atomic");
         try
         {
             string path = Path.Combine(dir, "metrics.json");
@@ -63,7 +63,7 @@ public class CsvAndFileTests
     [Fact]
     public void DataHashDependsOnContentAndNamesOnly()
     {
-        string a = Directory.CreateTempSubdirectory("gl-hash-").FullName, b = Directory.CreateTempSubdirectory("gl-hash-").FullName;
+        string a = TestTemp.Dir("gl-hash"), b = TestTemp.Dir("gl-hash");
         try
         {
             File.WriteAllText(Path.Combine(a, "x.txt"), "1");

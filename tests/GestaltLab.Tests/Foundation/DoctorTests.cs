@@ -27,7 +27,7 @@ public class DoctorTests
     [Fact]
     public void ForeignAndCompressedModelFilesAreRecognised()
     {
-        string dir = Directory.CreateTempSubdirectory("gl-doctor-").FullName;
+        string dir = TestTemp.Dir("gl-doctor");
         try
         {
             string bz = Path.Combine(dir, "model.dat.bz2");

@@ -51,7 +51,7 @@ public class MetricsTests
     [Fact]
     public void MetricsJsonUsesTheDocumentedKeys()
     {
-        string dir = Directory.CreateTempSubdirectory("gl-metrics-").FullName;
+        string dir = TestTemp.Dir("gl-metrics");
         try
         {
             string path = Path.Combine(dir, "metrics.json");

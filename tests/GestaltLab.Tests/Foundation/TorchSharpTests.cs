@@ -62,7 +62,7 @@ public class TorchSharpTests
         var needs = ElfVersionNeeds.Read(before, original);
         Assert.Contains(needs, n => n.Library == "libstdc++.so.6" && n.Version == "GLIBCXX_3.4.32" && !n.IsWeak);
 
-        string dir = Directory.CreateTempSubdirectory("gl-elf-").FullName;
+        string dir = TestTemp.Dir("gl-elf");
         try
         {
             string copy = Path.Combine(dir, "libLibTorchSharp.so");

@@ -53,12 +53,7 @@ internal static class ModelFixture
 
     public static TrainingOptions Options(int epochs = 2) => new() { Epochs = epochs, BatchSize = 8, LearningRate = 5e-3, Patience = 0, Seed = 11, Threads = 1, LoaderThreads = 1 };
 
-    public static string TempDir()
-    {
-        var d = Path.Combine(Path.GetTempPath(), "gestaltlab-models-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(d);
-        return d;
-    }
+    public static string TempDir() => TestTemp.Dir("models");
 
     public static float[] Flat(TorchSharp.torch.nn.Module m) =>
         m.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal)

@@ -7,7 +7,7 @@ namespace GestaltLab.Tests.Notebooks;
 /// <summary>Tiny notebooks written into a temp folder, and helpers to read their outputs.</summary>
 internal sealed class NotebookTestKit : IDisposable
 {
-    public string Dir { get; } = Directory.CreateTempSubdirectory("gl-nb-").FullName;
+    public string Dir { get; } = TestTemp.Dir("gl-nb");
 
     public void Dispose()
     {

@@ -13,7 +13,7 @@ public sealed class MiniDataFixture : IDisposable
 {
     public MiniDataFixture()
     {
-        Root = Directory.CreateTempSubdirectory("gl-synth-").FullName;
+        Root = TestTemp.Dir("gl-synth");
         A = SyntheticDataset.Generate("mini", 3, Path.Combine(Root, "a"), options: new GenerateOptions { Threads = 1 });
         B = SyntheticDataset.Generate("mini", 3, Path.Combine(Root, "b"), options: new GenerateOptions { Threads = 2 });
     }

@@ -6,7 +6,7 @@ namespace GestaltLab.Tests.Synthetic;
 
 public sealed class ManifestTests : IDisposable
 {
-    private readonly string _dir = Directory.CreateTempSubdirectory("gl-manifest-").FullName;
+    private readonly string _dir = TestTemp.Dir("gl-manifest");
 
     public void Dispose() => Directory.Delete(_dir, true);
 
