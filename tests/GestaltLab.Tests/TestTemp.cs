@@ -1,4 +1,7 @@
 using System.Diagnostics;
+using System.Reflection;
+using Xunit.Abstractions;
+using Xunit.Sdk;
 
 [assembly: Xunit.TestFramework("GestaltLab.Tests.CleaningTestFramework", "GestaltLab.Tests")]
 
@@ -59,18 +62,34 @@ internal static class TestTemp
 }
 
 /// <summary>
-/// xUnit's test framework, plus removing this process's scratch folders when the run ends: the test host is stopped
-/// by the runner without running process-exit handlers, so the framework's disposal is the last point where the suite
-/// still has control.
+/// xUnit's test framework, plus removing this process's scratch folders once every test has run. The runner stops the
+/// test host as soon as it hears the assembly finished (process-exit handlers and the framework's disposal are cut
+/// off), so the clean-up runs just before that message is sent.
 /// </summary>
-public sealed class CleaningTestFramework : Xunit.Sdk.XunitTestFramework
+public sealed class CleaningTestFramework(IMessageSink sink) : XunitTestFramework(sink)
 {
-    /// <summary>Registers the clean-up with the framework's disposal.</summary>
-    public CleaningTestFramework(Xunit.Abstractions.IMessageSink sink) : base(sink) =>
-        DisposalTracker.Add(new Cleanup());
+    /// <inheritdoc />
+    protected override ITestFrameworkExecutor CreateExecutor(AssemblyName assemblyName) =>
+        new Executor(assemblyName, SourceInformationProvider, DiagnosticMessageSink);
 
-    private sealed class Cleanup : IDisposable
+    private sealed class Executor(AssemblyName name, ISourceInformationProvider source, IMessageSink diagnostics)
+        : XunitTestFrameworkExecutor(name, source, diagnostics)
     {
-        public void Dispose() => TestTemp.DeleteAll();
+        protected override async void RunTestCases(IEnumerable<IXunitTestCase> testCases, IMessageSink sink, ITestFrameworkExecutionOptions options)
+        {
+            using var runner = new AssemblyRunner(TestAssembly, testCases, DiagnosticMessageSink, sink, options);
+            await runner.RunAsync();
+        }
+    }
+
+    private sealed class AssemblyRunner(ITestAssembly assembly, IEnumerable<IXunitTestCase> testCases, IMessageSink diagnostics,
+        IMessageSink sink, ITestFrameworkExecutionOptions options)
+        : XunitTestAssemblyRunner(assembly, testCases, diagnostics, sink, options)
+    {
+        protected override Task BeforeTestAssemblyFinishedAsync()
+        {
+            TestTemp.DeleteAll();
+            return base.BeforeTestAssemblyFinishedAsync();
+        }
     }
 }
