@@ -72,9 +72,12 @@ internal static class ModelCli
 
     public static void PrintTraining(GestaltTrainingResult result)
     {
+        var inv = CultureInfo.InvariantCulture;
         foreach (var r in result.Regions.Values)
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  {r.Region,-18} best epoch {r.BestEpoch}/{r.Epochs}  val acc {r.BestValAccuracy:P1}  {r.ImagesPerSecond:F0} img/s") + (r.ResumedFromEpoch > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : ""));
+            Console.WriteLine(string.Create(inv, $"  {r.Region,-18} best epoch {r.BestEpoch}/{r.Epochs}  val acc {r.BestValAccuracy:P1}")
+                + (double.IsNaN(r.HeadValAccuracy) ? "" : string.Create(inv, $" (lda head {r.HeadValAccuracy:P1})"))
+                + string.Create(inv, $"  {r.ImagesPerSecond:F0} img/s")
+                + (r.ResumedFromEpoch > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : ""));
         foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");
         Console.WriteLine($"run: {result.RunDirectory}" + (result.ModelZip is null ? "" : $" (model.zip: {result.ModelZip})"));
     }

@@ -23,7 +23,10 @@ public sealed record GestaltTrainingResult(string RunDirectory, GestaltModel Mod
 /// <param name="ImagesPerSecond">Training throughput.</param>
 /// <param name="ResumedFromEpoch">Epoch an interrupted run had finished (0 = fresh start).</param>
 /// <param name="Temperature">Softmax temperature fitted on the validation split and folded into the classifier (1 = not calibrated).</param>
-public readonly record struct RegionSummary(string Region, int BestEpoch, int Epochs, double BestValAccuracy, double ImagesPerSecond, int ResumedFromEpoch, double Temperature = 1);
+/// <param name="Shrinkage">Shrinkage of the discriminant head (NaN: the softmax head was kept).</param>
+/// <param name="HeadValAccuracy">Validation accuracy of the discriminant head (NaN: softmax head, or no validation photos).</param>
+public readonly record struct RegionSummary(string Region, int BestEpoch, int Epochs, double BestValAccuracy, double ImagesPerSecond, int ResumedFromEpoch, double Temperature = 1,
+    double Shrinkage = double.NaN, double HeadValAccuracy = double.NaN);
 
 /// <summary>
 /// Fine-tunes one net per facial region on syndrome labels and writes a run directory (see docs/run-directory.md):
@@ -45,7 +48,7 @@ public static class GestaltTraining
         string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         TorchRuntime.EnsureLoaded();
-        EnsembleCombination.Check(config.Combination, "training config");
+        config.Validate("training config");
         var notes = new List<string>();
         string run = Path.GetFullPath(runDirectory);
         Directory.CreateDirectory(run);
@@ -108,6 +111,9 @@ public static class GestaltTraining
                     var result = RegionTrainer.Train(regionData, config.Net, config.Training,
                         Path.Combine(run, "checkpoints", region), backbone, progress, cancellationToken);
                     nets.Add((region, result.Net));
+                    DiscriminantHead.Fit? head = null;
+                    if (config.Head == TrainConfig.HeadLda)
+                        head = FitDiscriminantHead(result.Net, regionData, config.Training, progress, cancellationToken);
                     double temperature = 1;
                     if (config.Calibrate && val.Length > 0)
                     {
@@ -115,10 +121,12 @@ public static class GestaltTraining
                         Calibration.FoldTemperature(result.Net, temperature);
                     }
                     RegionTrainer.WriteCurve(Path.Combine(run, "curves", region + ".csv"), result.Curve);
-                    WeightsFile.Save(Path.Combine(run, "regions", region + ".pt"), RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch, temperature), result.Net.state_dict());
+                    WeightsFile.Save(Path.Combine(run, "regions", region + ".pt"),
+                        RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch, temperature, head?.Shrinkage), result.Net.state_dict());
                     AtomicFile.WriteAllBytes(Path.Combine(run, "regions", region + ".onnx"), OnnxExporter.ExportRegion(result.Net, region));
                     double bestAcc = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
-                    summaries[region] = new RegionSummary(region, result.BestEpoch, result.Curve.Count, bestAcc, result.ImagesPerSecond, result.ResumedFromEpoch, temperature);
+                    summaries[region] = new RegionSummary(region, result.BestEpoch, result.Curve.Count, bestAcc, result.ImagesPerSecond, result.ResumedFromEpoch, temperature,
+                        head?.Shrinkage ?? double.NaN, head?.ValidationAccuracy ?? double.NaN);
                 }
             }
             catch
@@ -161,6 +169,37 @@ public static class GestaltTraining
         {
             if (backbone is not null) foreach (var t in backbone.Values) t.Dispose();
         }
+    }
+
+    /// <summary>
+    /// Refits <paramref name="net"/>'s classifier as shrinkage LDA on the embeddings of the training photos and of their
+    /// mirror images (flip is an augmentation the net was trained with, and half of what flip TTA shows it).
+    /// </summary>
+    private static DiscriminantHead.Fit FitDiscriminantHead(RegionNet net, RegionTrainingData data, TrainingOptions options,
+        IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+    {
+        string stage = $"{data.Region} lda head";
+        int total = 2 * data.Train.Count + data.Val.Count, done = 0;
+        var embeddings = new List<float[]>(2 * data.Train.Count);
+        var labels = new List<int>(2 * data.Train.Count);
+        // In chunks, so that progress moves and a cancel is heard within seconds on large data sets.
+        const int chunk = 2048;
+        foreach (bool flip in new[] { false, true })
+            for (int start = 0; start < data.Train.Count; start += chunk)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var part = data.Train.Skip(start).Take(chunk).ToArray();
+                embeddings.AddRange(RegionTrainer.Embeddings(net, data, part, flip, options));
+                labels.AddRange(part.Select(data.Samples.Label));
+                done += part.Length;
+                progress?.Report(new ProgressUpdate(stage, done, total));
+            }
+        var val = RegionTrainer.Embeddings(net, data, data.Val, flip: false, options);
+        var fit = DiscriminantHead.FitSelected(embeddings, labels, data.ClassCount, val, data.Val.Select(data.Samples.Label).ToArray());
+        DiscriminantHead.Install(net, fit);
+        progress?.Report(new ProgressUpdate(stage, total, total,
+            double.IsNaN(fit.ValidationAccuracy) ? $"shrinkage {fit.Shrinkage:F2}" : $"shrinkage {fit.Shrinkage:F2}, val acc {fit.ValidationAccuracy:P1}"));
+        return fit;
     }
 
     private static string? SavedConfigJson(string path)

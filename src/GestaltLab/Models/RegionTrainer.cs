@@ -206,8 +206,14 @@ public static class RegionTrainer
     /// <param name="classCount">Outputs.</param>
     /// <param name="epoch">Epoch the weights come from.</param>
     /// <param name="temperature">Softmax temperature already folded into the classifier (recorded, not applied again).</param>
-    public static string Meta(RegionNetConfig net, int classCount, int epoch, double temperature = 1) =>
-        new JsonObject { ["net"] = JsonNode.Parse(net.ToJson()), ["classes"] = classCount, ["epoch"] = epoch, ["temperature"] = temperature }.ToJsonString();
+    /// <param name="ldaShrinkage">Shrinkage of a discriminant head in the classifier (null: the trained softmax head).</param>
+    public static string Meta(RegionNetConfig net, int classCount, int epoch, double temperature = 1, double? ldaShrinkage = null)
+    {
+        var meta = new JsonObject { ["net"] = JsonNode.Parse(net.ToJson()), ["classes"] = classCount, ["epoch"] = epoch, ["temperature"] = temperature };
+        meta["head"] = ldaShrinkage is null ? TrainConfig.HeadSoftmax : TrainConfig.HeadLda;
+        if (ldaShrinkage is double a) meta["lda_shrinkage"] = a;
+        return meta.ToJsonString();
+    }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegionNet, Dictionary<string, Tensor>> BestSnapshots = new();
 
@@ -407,21 +413,34 @@ public static class RegionTrainer
     /// Logits of <paramref name="model"/> (left in eval mode) on the validation samples, unaugmented; when every region is
     /// trained at once (pretraining) each sample is read from a fixed region so the figure is comparable across epochs.
     /// </summary>
-    public static float[][] ValidationLogits(RegionNet model, RegionTrainingData data, TrainingOptions options, Device? device = null)
+    public static float[][] ValidationLogits(RegionNet model, RegionTrainingData data, TrainingOptions options, Device? device = null) =>
+        Forward(model, data, data.Val, flip: false, options, device, model.forward);
+
+    /// <summary>
+    /// Penultimate-layer embeddings of <paramref name="model"/> (left in eval mode) for <paramref name="indices"/>,
+    /// unaugmented, or mirrored when <paramref name="flip"/> (the crop of the mirror region, flipped: what flip
+    /// test-time augmentation feeds the net).
+    /// </summary>
+    public static float[][] Embeddings(RegionNet model, RegionTrainingData data, IReadOnlyList<int> indices, bool flip,
+        TrainingOptions options, Device? device = null) =>
+        Forward(model, data, indices, flip, options, device, model.Embed);
+
+    private static float[][] Forward(RegionNet model, RegionTrainingData data, IReadOnlyList<int> indices, bool flip,
+        TrainingOptions options, Device? device, Func<Tensor, Tensor> output)
     {
         device ??= TorchRuntime.DefaultDevice();
         model.eval();
-        var rows = new List<float[]>(data.Val.Count);
+        var rows = new List<float[]>(indices.Count);
         using var noGrad = torch.no_grad();
-        for (int start = 0; start < data.Val.Count; start += options.BatchSize)
+        for (int start = 0; start < indices.Count; start += options.BatchSize)
         {
             using var scope = torch.NewDisposeScope();
-            var batch = data.Val.Skip(start).Take(options.BatchSize).ToArray();
-            var aug = batch.Select(i => Augmentation.None with { RegionPick = i }).ToArray();
+            var batch = indices.Skip(start).Take(options.BatchSize).ToArray();
+            var aug = batch.Select(i => Augmentation.None with { RegionPick = i, Flip = flip }).ToArray();
             var (x, _) = LoadBatch(data, batch, aug, model.Config, 0, 0, options.LoaderThreads, device);
-            var logits = model.forward(x).cpu().contiguous();
-            var flat = logits.data<float>().ToArray();
-            int k = (int)logits.shape[1];
+            var y = output(x).cpu().contiguous();
+            var flat = y.data<float>().ToArray();
+            int k = (int)y.shape[1];
             for (int i = 0; i < batch.Length; i++) rows.Add(flat.AsSpan(i * k, k).ToArray());
         }
         return rows.ToArray();

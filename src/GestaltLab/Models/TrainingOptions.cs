@@ -112,6 +112,29 @@ public sealed record TrainConfig
     [JsonPropertyName("combination")] public string Combination { get; init; } = EnsembleCombination.LogLinear;
 
     /// <summary>
+    /// Each region net's classifier: <c>lda</c> (the default) refits it after fine-tuning as a shrinkage linear
+    /// discriminant on the training photos' embeddings (<see cref="DiscriminantHead"/>; shrinkage chosen on the
+    /// validation split), <c>softmax</c> keeps the layer trained with the net. Either way it is one linear layer.
+    /// </summary>
+    [JsonPropertyName("head")] public string Head { get; init; } = HeadLda;
+
+    /// <summary>Value of <see cref="Head"/>: the classifier trained with the net.</summary>
+    public const string HeadSoftmax = "softmax";
+    /// <summary>Value of <see cref="Head"/>: the classifier refitted as shrinkage LDA.</summary>
+    public const string HeadLda = "lda";
+
+    /// <summary>Throws a <see cref="GestaltLabException"/> naming <paramref name="source"/> when a setting outside the net and training is unknown.</summary>
+    public TrainConfig Validate(string source = "training config")
+    {
+        Net.Validate(source);
+        Training.Validate(source);
+        EnsembleCombination.Check(Combination, source);
+        if (Head is not (HeadLda or HeadSoftmax))
+            throw new GestaltLabException($"{source}: head must be \"{HeadLda}\" or \"{HeadSoftmax}\", got \"{Head}\"");
+        return this;
+    }
+
+    /// <summary>
     /// The settings the demo uses: small, fast nets that fine-tune all regions on 2 cores in a few minutes. 20 epochs
     /// without early stopping: on the demo data validation accuracy keeps rising until the cosine schedule ends, and
     /// 6 epochs left every region near chance; the pretrained layers learn at the full rate, which beat 0.3× in every
@@ -135,10 +158,7 @@ public sealed record TrainConfig
         try
         {
             var c = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), Json) ?? throw new GestaltLabException($"{path}: empty config");
-            c.Net.Validate(path);
-            c.Training.Validate(path);
-            EnsembleCombination.Check(c.Combination, path);
-            return c;
+            return c.Validate(path);
         }
         catch (JsonException e)
         {

@@ -44,6 +44,13 @@ public class EndToEndTests
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
         Assert.NotNull(trained.ModelZip);
         Assert.Single(Directory.GetFiles(Path.Combine(run, "checkpoints", "face"), "epoch-*.pt"));
+        // The default head is the discriminant refit; its shrinkage comes from the grid and is recorded with the weights.
+        Assert.All(trained.Regions.Values, r => Assert.Contains(r.Shrinkage, DiscriminantHead.ShrinkageGrid));
+        var (meta, tensors) = WeightsFile.Load(Path.Combine(run, "regions", "face.pt"));
+        foreach (var t in tensors.Values) t.Dispose();
+        var metaNode = System.Text.Json.Nodes.JsonNode.Parse(meta)!;
+        Assert.Equal(TrainConfig.HeadLda, (string?)metaNode["head"]);
+        Assert.Equal(trained.Regions["face"].Shrinkage, (double)metaNode["lda_shrinkage"]!);
         var classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(Path.Combine(run, "classes.json")))!;
         Assert.Equal(10, classes.Length);
 
@@ -76,16 +83,24 @@ public class EndToEndTests
         Assert.Equal(3, loaded.Curves.Count);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
 
-        // Running train again on the finished run reloads it instead of training again.
+        // Running train again on the finished run reloads it instead of training again, and refits the same head.
+        var faceWeights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
         var again = GestaltTraining.Train(aligned, run, Tiny);
         again.Model.Dispose();
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
+        Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
         // A config.json written before a setting existed (here: no "combination") still resumes.
         string configPath = Path.Combine(run, "config.json");
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
         Assert.True(node.Remove("combination"));
         File.WriteAllText(configPath, node.ToJsonString());
         GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        // An unknown head is refused, naming the file.
+        string badConfig = Path.Combine(root, "bad-head.json");
+        File.WriteAllText(badConfig, "{\"head\": \"svm\"}");
+        var bad = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => TrainConfig.Load(badConfig));
+        Assert.Contains(badConfig, bad.Message);
+        Assert.Contains("head", bad.Message);
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
 
