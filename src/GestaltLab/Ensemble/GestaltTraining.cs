@@ -57,9 +57,10 @@ public static class GestaltTraining
         {
             if (pretrainedBackbone is not null)
             {
-                var (netConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
+                var (backboneConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
                 backbone = weights;
-                if (netConfig != config.Net) notes.Add($"net config taken from the pretrained backbone {pretrainedBackbone}");
+                var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net);
+                if (note is not null) notes.Add($"{note}: {pretrainedBackbone}");
                 config = config with { Net = netConfig };
             }
             var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);

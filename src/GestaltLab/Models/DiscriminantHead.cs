@@ -16,7 +16,7 @@ public static class DiscriminantHead
     /// <summary>
     /// Shrinkage values tried: the share of the within-class covariance replaced by its mean variance × the identity.
     /// None below 0.1: on small validation sets the lowest loss is often a lucky, nearly unshrunk fit whose weights are
-    /// large enough to amplify float noise (TorchSharp vs ONNX Runtime) past 1e-4; gestalt216 and the demo chose 0.2–0.5.
+    /// large enough to amplify float noise (TorchSharp vs ONNX Runtime) past 1e-4; gestalt216 and the demo chose 0.1–0.4.
     /// </summary>
     public static IReadOnlyList<double> ShrinkageGrid { get; } = [0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
 

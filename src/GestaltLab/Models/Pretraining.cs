@@ -48,6 +48,24 @@ public static class Pretraining
         WeightsFile.Save(path, meta.ToJsonString(), net.state_dict().Where(kv => !RegionNet.IsHead(kv.Key)));
     }
 
+    /// <summary>
+    /// The net to fine-tune from a backbone: the backbone's architecture, at the requested input size when the backbone
+    /// pools globally (its weights are convolutions and do not depend on the image size; a <c>flatten</c> backbone's
+    /// embedding layer does, so it keeps its own size). Returns a note when the requested config was not used as is.
+    /// </summary>
+    /// <param name="backbone">The backbone's net config.</param>
+    /// <param name="requested">The training config's net.</param>
+    public static (RegionNetConfig Config, string? Note) FineTuneConfig(RegionNetConfig backbone, RegionNetConfig requested)
+    {
+        ArgumentNullException.ThrowIfNull(backbone);
+        ArgumentNullException.ThrowIfNull(requested);
+        var config = backbone.Pooling == RegionNetConfig.PoolingAverage ? backbone with { InputSize = requested.InputSize } : backbone;
+        config.Validate("fine-tuning net");
+        if (config == requested) return (config, null);
+        string size = config.InputSize == backbone.InputSize ? "" : $" at {config.InputSize} px (the backbone was pretrained at {backbone.InputSize} px)";
+        return (config, $"net architecture taken from the pretrained backbone{size}");
+    }
+
     /// <summary>Loads a backbone file: its net config and weights (caller disposes the tensors).</summary>
     /// <exception cref="GestaltLabException">Not a backbone file.</exception>
     public static (RegionNetConfig Config, Dictionary<string, Tensor> Weights) LoadBackbone(string path)

@@ -24,4 +24,38 @@ public class ShippedBackboneTests
             foreach (var t in weights.Values) t.Dispose();
         }
     }
+
+    [Fact]
+    public void A_globally_pooled_backbone_fine_tunes_at_the_requested_input_size()
+    {
+        string path = ShippedBackbone.Path()!;
+        var (backbone, weights) = Pretraining.LoadBackbone(path);
+        try
+        {
+            // Same size: the config is the backbone's, no note.
+            var (same, note) = Pretraining.FineTuneConfig(backbone, TrainConfig.Demo.Net);
+            Assert.Equal(backbone, same);
+            Assert.Null(note);
+
+            // 96 px: the convolutions are size-agnostic, so the backbone's weights load into the larger net and it runs.
+            var (large, why) = Pretraining.FineTuneConfig(backbone, new RegionNetConfig { InputSize = 96, Width = 32 });
+            Assert.Equal(96, large.InputSize);
+            Assert.Equal(backbone.Width, large.Width);
+            Assert.Contains("96 px", why);
+            using var net = new RegionNet(large, 4);
+            WeightsFile.CopyInto(net, weights, path, RegionNet.IsHead);
+            net.eval();
+            using var x = TorchSharp.torch.rand(2, large.Channels, 96, 96);
+            using var y = net.forward(x);
+            Assert.Equal(new long[] { 2, 4 }, y.shape);
+
+            // A flatten backbone's embedding layer depends on the map size: it keeps its own.
+            var flat = backbone with { Pooling = RegionNetConfig.PoolingFlatten };
+            Assert.Equal(flat, Pretraining.FineTuneConfig(flat, large).Config);
+        }
+        finally
+        {
+            foreach (var t in weights.Values) t.Dispose();
+        }
+    }
 }
