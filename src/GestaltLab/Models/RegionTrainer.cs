@@ -288,7 +288,7 @@ public static class RegionTrainer
             double z, v;
             do
             {
-                z = Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+                z = rng.NextGaussian();
                 v = 1 + c * z;
             } while (v <= 0);
             v = v * v * v;

@@ -23,7 +23,7 @@ internal static class SyntheticRun
     public static Data Sample(int classes, int subjectsPerClass, int photosPerSubject, int seed, double separation = 1.6)
     {
         var rng = new Random(seed);
-        var centres = Enumerable.Range(0, classes).Select(_ => Enumerable.Range(0, 12).Select(_ => Gauss(rng) * separation).ToArray()).ToArray();
+        var centres = Enumerable.Range(0, classes).Select(_ => Enumerable.Range(0, 12).Select(_ => rng.NextGaussian() * separation).ToArray()).ToArray();
         var x = new List<float[]>();
         var y = new List<int>();
         var subj = new List<string>();
@@ -33,12 +33,12 @@ internal static class SyntheticRun
         for (int c = 0; c < classes; c++)
             for (int s = 0; s < subjectsPerClass; s++)
             {
-                var person = centres[c].Select(v => v + Gauss(rng) * 0.8).ToArray();
+                var person = centres[c].Select(v => v + rng.NextGaussian() * 0.8).ToArray();
                 string sp = s % 3 == 0 ? "test" : s % 3 == 1 ? "val" : "train";
                 if (s >= 3) sp = s % 5 == 0 ? "test" : s % 5 == 1 ? "val" : "train";
                 for (int p = 0; p < photosPerSubject; p++)
                 {
-                    x.Add(person.Select(v => (float)(v + Gauss(rng) * 0.5)).ToArray());
+                    x.Add(person.Select(v => (float)(v + rng.NextGaussian() * 0.5)).ToArray());
                     y.Add(c);
                     subj.Add($"s{c:D2}-{s:D2}");
                     img.Add($"images/c{c:D2}_s{s:D2}_p{p}.png");
@@ -48,8 +48,6 @@ internal static class SyntheticRun
             }
         return new Data(x.ToArray(), y.ToArray(), subj.ToArray(), img.ToArray(), split.ToArray(), gene.ToArray());
     }
-
-    private static double Gauss(Random r) => Math.Sqrt(-2 * Math.Log(1 - r.NextDouble())) * Math.Cos(2 * Math.PI * r.NextDouble());
 
     /// <summary>Trains per-region softmax regressions and writes the run directory; returns the class names.</summary>
     public static string[] Write(string dir, int classes = 8, int seed = 1, bool withManifest = true, int epochs = 12)

@@ -23,19 +23,16 @@ public class DiscriminantHeadTests
         for (int k = 0; k < Means.Length; k++)
             for (int i = 0; i < perClass; i++)
             {
-                double a = SdWide * Gauss(rng), b = SdNarrow * Gauss(rng);
+                double a = SdWide * rng.NextGaussian(), b = SdNarrow * rng.NextGaussian();
                 var v = new float[2 + extraNoiseDims];
                 v[0] = (float)(Means[k][0] + c * (a + b));
                 v[1] = (float)(Means[k][1] + c * (a - b));
-                for (int j = 2; j < v.Length; j++) v[j] = (float)Gauss(rng);
+                for (int j = 2; j < v.Length; j++) v[j] = (float)rng.NextGaussian();
                 x.Add(v);
                 y.Add(k);
             }
         return (x, y);
     }
-
-    private static double Gauss(Random rng) =>
-        Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
     [Fact]
     public void Weights_match_the_closed_form_and_beat_nearest_mean_under_a_shared_correlated_covariance()

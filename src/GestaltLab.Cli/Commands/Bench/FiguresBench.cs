@@ -64,7 +64,7 @@ internal sealed class FiguresBench : IBenchCommand
     {
         Directory.CreateDirectory(Path.Combine(dir, "curves"));
         var rng = new Random(seed);
-        double G() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double G() => rng.NextGaussian();
         const int dim = 48, trainPerClass = 16;
         var names = Enumerable.Range(0, classCount).Select(c => c == classCount - 1 ? Manifest.Unaffected : $"SYN{c + 1:D3}").ToArray();
         // Syndromes come in families (shared traits): every 4th class shifts a family core by a smaller amount.

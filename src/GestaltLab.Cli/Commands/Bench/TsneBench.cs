@@ -86,7 +86,7 @@ internal sealed class TsneBench : IBenchCommand
     internal static float[][] Mixture(int n, int dim, int seed)
     {
         var rng = new Random(seed);
-        double G() => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
+        double G() => rng.NextGaussian();
         const int clusters = 20;
         var centres = new double[clusters][];
         for (int c = 0; c < clusters; c++)
