@@ -45,6 +45,12 @@ internal static class CliRunner
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.OfType<GestaltLabException>().FirstOrDefault() is { } inner)
+        {
+            // A worker thread's error, e.g. a photo that vanished mid-run: its message names the file.
+            Console.Error.WriteLine($"error: {inner.Message}");
+            return 1;
+        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("cancelled");

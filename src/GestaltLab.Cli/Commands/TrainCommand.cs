@@ -56,12 +56,16 @@ internal static class ModelCli
     public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct)
     {
         if (File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"))) return data;
-        if (File.Exists(Path.Combine(alignedDir, "regions.json")) && File.Exists(Path.Combine(alignedDir, "manifest.csv")))
-        {
-            Console.WriteLine($"using aligned faces in {alignedDir}");
-            return alignedDir;
-        }
         if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
+        if (Directory.Exists(alignedDir))
+        {
+            if (FaceDatasetAligner.ReuseProblem(data, alignedDir, cropSize, groundTruth) is not string problem)
+            {
+                Console.WriteLine($"using aligned faces in {alignedDir}");
+                return alignedDir;
+            }
+            Console.WriteLine($"aligning again into {alignedDir}: {problem}");
+        }
         using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
         var summary = CliProgress.RunAsync(progress => FaceDatasetAligner.Run(data, alignedDir, pipeline,
             new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, ct)).GetAwaiter().GetResult();

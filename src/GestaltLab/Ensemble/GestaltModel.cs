@@ -179,7 +179,7 @@ public sealed class GestaltModel : IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             var faces = new IReadOnlyDictionary<string, float[]>[Math.Min(batch, indices.Count - start)];
-            Parallel.For(0, faces.Length, k => faces[k] = InputRegions.ToDictionary(r => r, r => samples.Load(indices[start + k], r)));
+            ParallelLoad.For(faces.Length, 0, k => faces[k] = InputRegions.ToDictionary(r => r, r => samples.Load(indices[start + k], r)));
             predictions.AddRange(Predict(faces));
             progress?.Report(new ProgressUpdate(stage, start + faces.Length, indices.Count));
         }

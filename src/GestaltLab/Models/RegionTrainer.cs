@@ -359,7 +359,7 @@ public static class RegionTrainer
         var x = new float[batch.Length * c * plane];
         var y = new long[batch.Length];
         var regions = data.Samples.Regions;
-        Parallel.For(0, batch.Length, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, loaderThreads) }, k =>
+        ParallelLoad.For(batch.Length, Math.Max(1, loaderThreads), k =>
         {
             var a = augment[k];
             string region = data.Region ?? regions[a.RegionPick % regions.Count];

@@ -171,6 +171,55 @@ public static class FaceDatasetAligner
 
     private static readonly RgbImage Placeholder = new(1, 1);
 
+    /// <summary>
+    /// Why the folder <paramref name="alignedDir"/> cannot stand in for aligning <paramref name="dataDir"/> again, or null
+    /// when it can: it must be a finished alignment (<c>run.json</c> is written last) of the same data (content hash),
+    /// with the same landmark source, crops of <paramref name="cropSize"/> pixels, and every aligned face and crop its
+    /// manifest lists still on disk. Lets commands reuse an earlier alignment without trusting a stale or damaged one.
+    /// </summary>
+    /// <param name="dataDir">The data folder that would be aligned.</param>
+    /// <param name="alignedDir">A folder an earlier <see cref="Run"/> may have written.</param>
+    /// <param name="cropSize">Region crop side the caller needs (the net's input size).</param>
+    /// <param name="groundTruth">Whether the caller wants ground-truth landmarks (<see cref="AlignDatasetOptions.UseGroundTruthLandmarks"/>).</param>
+    public static string? ReuseProblem(string dataDir, string alignedDir, int cropSize, bool groundTruth)
+    {
+        string runJson = Path.Combine(alignedDir, RunManifest.FileName), regionsJson = Path.Combine(alignedDir, "regions.json");
+        if (!File.Exists(runJson) || !File.Exists(regionsJson) || !File.Exists(Path.Combine(alignedDir, Manifest.FileName)))
+            return "no finished alignment there";
+        RunManifest run;
+        RegionSet set;
+        Manifest manifest;
+        try
+        {
+            run = RunManifest.Load(alignedDir);
+            set = RegionSet.Load(regionsJson);
+            manifest = Manifest.Load(alignedDir);
+        }
+        catch (GestaltLabException e)
+        {
+            return e.Message.Split('\n')[0];
+        }
+        bool wasTruth = run.Config["detector"]?.GetValue<string>() == "ground-truth landmarks";
+        if (wasTruth != groundTruth)
+            return wasTruth ? "it was aligned with ground-truth landmarks" : "it was aligned with detected landmarks";
+        if (set.Regions.Count == 0 || set.Regions.Any(r => r.Size != cropSize))
+            return $"its crops are {(set.Regions.Count == 0 ? 0 : set.Regions[0].Size)} px, the net needs {cropSize} px";
+        if (Directory.Exists(dataDir) && run.DataHash is not null && run.DataHash != RunManifest.ComputeDataHash(dataDir))
+            return $"the data in {dataDir} changed since";
+        foreach (var row in manifest.Rows)
+        {
+            string face = manifest.ResolveImage(row);
+            if (!File.Exists(face)) return $"{face} is missing";
+            string rel = row.Image.StartsWith("aligned/", StringComparison.Ordinal) ? row.Image["aligned/".Length..] : row.Image;
+            foreach (var region in set.Names)
+            {
+                string crop = Path.Combine(alignedDir, "regions", region, rel);
+                if (!File.Exists(crop)) return $"{crop} is missing";
+            }
+        }
+        return null;
+    }
+
     /// <summary>The QC table columns.</summary>
     public static readonly string[] QcColumns = ["image", "status", "confidence", "faces", "left", "top", "right", "bottom", "fit_error", "problem"];
 

@@ -141,6 +141,21 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             Assert.True(File.Exists(Path.Combine(outDir, "run.json")));
             Assert.Equal(RegionSet.Default.Names, RegionSet.Load(Path.Combine(outDir, "regions.json")).Names);
 
+            // Reusable for the same data, landmark source and crop size; anything else names why not.
+            int size = RegionSet.Load(Path.Combine(outDir, "regions.json")).Regions[0].Size;
+            Assert.Null(FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true));
+            Assert.Contains("ground-truth", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: false));
+            Assert.Contains($"{size} px", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size + 32, groundTruth: true));
+            string crop = Directory.GetFiles(Path.Combine(outDir, "regions", "nose"), "*.png", SearchOption.AllDirectories).Order().First();
+            File.Move(crop, crop + ".bak");
+            Assert.Contains(crop + " is missing", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true));
+            File.Move(crop + ".bak", crop);
+            string sidecar = Path.Combine(_set.Data, "extra-" + Guid.NewGuid().ToString("N")[..6] + ".txt");
+            File.WriteAllText(sidecar, "data changed after alignment");
+            try { Assert.Contains("changed", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true)); }
+            finally { File.Delete(sidecar); }
+            Assert.Null(FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true));
+
             // Without a manifest: every image file, the broken one reported as unreadable.
             string photos = Path.Combine(_set.Dir, "photos-" + Guid.NewGuid().ToString("N")[..6]);
             Directory.CreateDirectory(photos);

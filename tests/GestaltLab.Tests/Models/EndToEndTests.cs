@@ -83,6 +83,14 @@ public class EndToEndTests
         Assert.Equal(3, loaded.Curves.Count);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
 
+        // A crop that vanished after alignment stops prediction with an error naming it, not "one or more errors".
+        var uncached = new AlignedRegionDataset(aligned) { CacheBytes = 0 };
+        string lost = uncached.CropPath(2, "face");
+        File.Move(lost, lost + ".bak");
+        var missing = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => model.Predict(uncached, Enumerable.Range(0, 4).ToList()));
+        Assert.Contains(lost, missing.Message);
+        File.Move(lost + ".bak", lost);
+
         // Running train again on the finished run reloads it instead of training again, and refits the same head.
         var faceWeights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
         var again = GestaltTraining.Train(aligned, run, Tiny);
