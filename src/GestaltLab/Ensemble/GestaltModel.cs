@@ -276,9 +276,7 @@ public sealed class GestaltModel : IDisposable
         }
         foreach (var (p, w) in regions)
             for (int c = 0; c < probs.Length; c++) probs[c] += (float)w * MathF.Log(MathF.Max(p[c], (float)Calibration.LogFloor));
-        float max = probs.Max(), sum = 0;
-        for (int c = 0; c < probs.Length; c++) sum += probs[c] = MathF.Exp(probs[c] - max);
-        for (int c = 0; c < probs.Length; c++) probs[c] /= sum;
+        Calibration.SoftmaxInPlace(probs);
         return probs;
     }
 

@@ -155,12 +155,14 @@ public static class FigureExport
         return output.ToArray();
     }
 
-    private static void WriteBE(byte[] b, int o, uint v)
+    /// <summary>Writes <paramref name="v"/> big-endian at <paramref name="o"/> (PNG's byte order).</summary>
+    internal static void WriteBE(byte[] b, int o, uint v)
     {
         b[o] = (byte)(v >> 24); b[o + 1] = (byte)(v >> 16); b[o + 2] = (byte)(v >> 8); b[o + 3] = (byte)v;
     }
 
-    private static uint Crc32(ReadOnlySpan<byte> data)
+    /// <summary>The CRC-32 of a PNG chunk (type and data), as the PNG specification defines it.</summary>
+    internal static uint Crc32(ReadOnlySpan<byte> data)
     {
         uint crc = 0xFFFFFFFF;
         foreach (byte x in data)

@@ -37,6 +37,26 @@ public static class Calibration
         return CrossEntropy(logits, labels, refined) <= bestLoss ? refined : best;
     }
 
+    /// <summary>
+    /// Softmax of <paramref name="z"/> in place, in float and in the ONNX graph's order of operations (max, exp of the
+    /// difference, sum, divide), so the TorchSharp ensemble and the exported graph give the same numbers.
+    /// </summary>
+    internal static void SoftmaxInPlace(Span<float> z)
+    {
+        float max = float.NegativeInfinity, sum = 0;
+        foreach (float v in z) max = MathF.Max(max, v);
+        for (int c = 0; c < z.Length; c++) sum += z[c] = MathF.Exp(z[c] - max);
+        for (int c = 0; c < z.Length; c++) z[c] /= sum;
+    }
+
+    /// <summary>Softmax of <paramref name="z"/> as a new array (see <see cref="SoftmaxInPlace"/>).</summary>
+    internal static float[] Softmax(ReadOnlySpan<float> z)
+    {
+        var p = z.ToArray();
+        SoftmaxInPlace(p);
+        return p;
+    }
+
     /// <summary>Mean cross-entropy of softmax(logits / T) (natural log).</summary>
     public static double CrossEntropy(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels, double temperature)
     {

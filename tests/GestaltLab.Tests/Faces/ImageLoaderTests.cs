@@ -140,9 +140,9 @@ public sealed class ImageLoaderTests : IDisposable
     {
         var png = SkiaEncode(new RgbImage(8, 8), SKEncodedImageFormat.Png);
         // Claim 60000×60000 in IHDR (and fix the chunk's CRC so the header itself is valid).
-        WriteBigEndian(png, 16, 60000);
-        WriteBigEndian(png, 20, 60000);
-        WriteBigEndian(png, 29, Crc32(png.AsSpan(12, 17)));
+        GestaltLab.Figures.FigureExport.WriteBE(png, 16, 60000);
+        GestaltLab.Figures.FigureExport.WriteBE(png, 20, 60000);
+        GestaltLab.Figures.FigureExport.WriteBE(png, 29, GestaltLab.Figures.FigureExport.Crc32(png.AsSpan(12, 17)));
         string path = Write("huge.png", png);
         var e = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(path));
         Assert.Contains("huge.png", e.Message);
@@ -197,22 +197,6 @@ public sealed class ImageLoaderTests : IDisposable
         using (var ml = img.ToMLImage()) Assert.Equal(img.Pixels, RgbImage.FromMLImage(ml).Pixels);
         using var gray = img.ToGrayMat();
         Assert.Equal(1, gray.Channels());
-    }
-
-    private static void WriteBigEndian(byte[] b, int at, uint v)
-    {
-        b[at] = (byte)(v >> 24); b[at + 1] = (byte)(v >> 16); b[at + 2] = (byte)(v >> 8); b[at + 3] = (byte)v;
-    }
-
-    private static uint Crc32(ReadOnlySpan<byte> data)
-    {
-        uint crc = 0xFFFFFFFF;
-        foreach (byte b in data)
-        {
-            crc ^= b;
-            for (int k = 0; k < 8; k++) crc = (crc & 1) != 0 ? (crc >> 1) ^ 0xEDB88320 : crc >> 1;
-        }
-        return ~crc;
     }
 
     /// <summary>

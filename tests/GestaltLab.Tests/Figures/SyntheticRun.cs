@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using GestaltLab.Data;
 using GestaltLab.Evaluation;
 using GestaltLab.Runtime;
+using GestaltLab.Models;
 
 namespace GestaltLab.Tests.Figures;
 
@@ -67,7 +68,7 @@ internal static class SyntheticRun
                 curve.Select(c => new[] { c.Epoch.ToString(CultureInfo.InvariantCulture), Csv.Format(c.TrainLoss), Csv.Format(c.TrainAccuracy), Csv.Format(c.ValLoss), Csv.Format(c.ValAccuracy) }));
             var scores = test.Select(i => Logits(data.X[i], dims, w, b)).ToArray();
             regionScores.Add(scores);
-            regionProbs[Regions[r]] = scores.Select(Softmax).ToArray();
+            regionProbs[Regions[r]] = scores.Select(z => Calibration.Softmax(z)).ToArray();
         }
         var ensemble = test.Select((_, t) =>
         {
@@ -122,13 +123,6 @@ internal static class SyntheticRun
         return z;
     }
 
-    private static float[] Softmax(float[] z)
-    {
-        float m = z.Max();
-        var e = z.Select(v => Math.Exp(v - m)).ToArray();
-        double s = e.Sum();
-        return e.Select(v => (float)(v / s)).ToArray();
-    }
 
     private static (double[,] W, double[] B, List<CurvePoint> Curve) TrainSoftmax(Data d, int[] dims, int classes, int[] train, int[] val, int epochs, int seed)
     {
@@ -142,7 +136,7 @@ internal static class SyntheticRun
             rng.Shuffle(order);
             foreach (int i in order)
             {
-                var p = Softmax(Logits(d.X[i], dims, w, b));
+                var p = Calibration.Softmax(Logits(d.X[i], dims, w, b));
                 for (int k = 0; k < classes; k++)
                 {
                     double g = p[k] - (d.Y[i] == k ? 1 : 0);
@@ -153,7 +147,7 @@ internal static class SyntheticRun
             (double Loss, double Acc) Eval(int[] idx)
             {
                 var truth = idx.Select(i => d.Y[i]).ToArray();
-                var probs = idx.Select(i => Softmax(Logits(d.X[i], dims, w, b))).ToArray();
+                var probs = idx.Select(i => Calibration.Softmax(Logits(d.X[i], dims, w, b))).ToArray();
                 return (Metrics.LogLoss(truth, probs), Metrics.TopK(truth, probs, 1));
             }
             var (tl, ta) = Eval(train);

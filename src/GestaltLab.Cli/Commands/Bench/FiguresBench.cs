@@ -8,6 +8,7 @@ using GestaltLab.Data;
 using GestaltLab.Evaluation;
 using GestaltLab.Figures;
 using GestaltLab.Runtime;
+using GestaltLab.Models;
 
 namespace GestaltLab.Cli;
 
@@ -95,7 +96,7 @@ internal sealed class FiguresBench : IBenchCommand
                 rng.Shuffle(order);
                 foreach (int i in order)
                 {
-                    var pr = Softmax(Logits(trainX[i], w, off, width));
+                    var pr = Calibration.Softmax(Logits(trainX[i], w, off, width));
                     for (int k = 0; k < classCount; k++)
                     {
                         double g = pr[k] - (trainY[i] == k ? 1 : 0);
@@ -104,15 +105,15 @@ internal sealed class FiguresBench : IBenchCommand
                         w[k, width] -= 0.05 * g;
                     }
                 }
-                var trP = trainX.Select(x => Softmax(Logits(x, w, off, width))).ToArray();
-                var vaP = valX.Select(x => Softmax(Logits(x, w, off, width))).ToArray();
+                var trP = trainX.Select(x => Calibration.Softmax(Logits(x, w, off, width))).ToArray();
+                var vaP = valX.Select(x => Calibration.Softmax(Logits(x, w, off, width))).ToArray();
                 curve.Add([epoch.ToString(CultureInfo.InvariantCulture), Csv.Format(Metrics.LogLoss(trainY, trP)), Csv.Format(Metrics.TopK(trainY, trP, 1)),
                     Csv.Format(Metrics.LogLoss(valY, vaP)), Csv.Format(Metrics.TopK(valY, vaP, 1))]);
             }
             Csv.Write(Path.Combine(dir, "curves", Regions[r] + ".csv"), ["epoch", "train_loss", "train_acc", "val_loss", "val_acc"], curve);
             var logits = testX.Select(x => Logits(x, w, off, width)).ToArray();
             regionLogits.Add(logits);
-            regionProbs.Add(logits.Select(Softmax).ToArray());
+            regionProbs.Add(logits.Select(z => Calibration.Softmax(z)).ToArray());
         }
         var ensemble = Enumerable.Range(0, testImages).Select(i =>
             Enumerable.Range(0, classCount).Select(k => regionProbs.Sum(rp => rp[i][k]) / Regions.Length).ToArray()).ToArray();
@@ -128,7 +129,7 @@ internal sealed class FiguresBench : IBenchCommand
         RegionScore.WriteCsv(Path.Combine(dir, "region_metrics.csv"),
             Regions.Select((name, r) => RegionScore.Of(name, testY, regionProbs[r])).Append(RegionScore.Of("ensemble", testY, ensemble)));
         // The mixture's own Bayes classifier (true centres, all 48 dimensions) is this data's oracle ceiling.
-        var oracleP = testX.Select(x => Softmax(centres.Select(c => (float)(-c.Select((v, j) => (v - x[j]) * (v - x[j])).Sum() / (2 * noise * noise))).ToArray())).ToArray();
+        var oracleP = testX.Select(x => Calibration.Softmax(centres.Select(c => (float)(-c.Select((v, j) => (v - x[j]) * (v - x[j])).Sum() / (2 * noise * noise))).ToArray())).ToArray();
         var oracle = new OracleFigures { Top1 = Metrics.TopK(testY, oracleP, 1), Top5 = Metrics.TopK(testY, oracleP, 5), Top10 = Metrics.TopK(testY, oracleP, 10), NTest = testImages };
         ClassificationMetrics.Compute(testY, ensemble, classCount, oracle).Save(Path.Combine(dir, "metrics.json"));
         new RunManifest { Command = "gestaltlab bench figures", Seed = seed, Config = new JsonObject { ["classes"] = classCount, ["test_images"] = testImages, ["regions"] = string.Join(",", Regions) } }.Save(dir);
@@ -147,11 +148,4 @@ internal sealed class FiguresBench : IBenchCommand
         return z;
     }
 
-    private static float[] Softmax(float[] z)
-    {
-        float m = z.Max();
-        var e = z.Select(v => Math.Exp(v - m)).ToArray();
-        double s = e.Sum();
-        return e.Select(v => (float)(v / s)).ToArray();
-    }
 }
