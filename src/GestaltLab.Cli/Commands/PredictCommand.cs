@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using GestaltLab.Data;
 using GestaltLab.Ensemble;
 using GestaltLab.Faces;
 using GestaltLab.Regions;
+using GestaltLab.Runtime;
 
 namespace GestaltLab.Cli;
 
@@ -13,7 +15,7 @@ internal sealed class PredictCommand : ICliCommand
     public Command Create()
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
-        var images = new Argument<string[]>("IMAGE") { Description = "Photos to analyse.", Arity = ArgumentArity.OneOrMore };
+        var images = new Argument<string[]>("IMAGE") { Description = "Photos to analyse; a folder stands for every photo in it (searched recursively).", Arity = ArgumentArity.OneOrMore };
         var top = new Option<int>("--top") { Description = "How many syndromes to list.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
@@ -25,7 +27,7 @@ internal sealed class PredictCommand : ICliCommand
             int k = Math.Max(1, p.GetValue(top));
             var results = new List<object>();
             int failed = 0;
-            foreach (var image in p.GetValue(images)!)
+            foreach (var image in ExpandFolders(p.GetValue(images)!))
             {
                 var prediction = m.PredictImage(faces, image, out var face);
                 if (prediction is null)
@@ -56,5 +58,21 @@ internal sealed class PredictCommand : ICliCommand
             return failed == results.Count ? 1 : 0;
         });
         return cmd;
+    }
+
+    /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
+    private static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)
+    {
+        foreach (var a in arguments)
+        {
+            if (!Directory.Exists(a))
+            {
+                yield return a;
+                continue;
+            }
+            var photos = ImageLoader.FindPhotos(a);
+            if (photos.Count == 0) throw new GestaltLabException($"{a}: no photos found ({string.Join(" ", ImageLoader.PhotoExtensions)})");
+            foreach (var rel in photos) yield return Path.Combine(a, rel);
+        }
     }
 }

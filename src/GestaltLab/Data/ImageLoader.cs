@@ -43,12 +43,41 @@ public static class ImageLoader
         return Format.Unknown;
     }
 
+    /// <summary>
+    /// File extensions taken for photos when a folder is searched (<see cref="FindPhotos"/>). TIFF is listed although it
+    /// cannot be decoded, so a folder of TIFFs gives one clear "not a supported image" per photo instead of "no photos".
+    /// </summary>
+    public static IReadOnlyList<string> PhotoExtensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"];
+
+    /// <summary>
+    /// The photos under <paramref name="folder"/> (recursively; hidden files and folders skipped), as paths relative to it
+    /// with '/' separators, sorted ordinally so every machine lists them in the same order.
+    /// </summary>
+    /// <param name="folder">Folder to search.</param>
+    /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out (e.g. an output folder), or null.</param>
+    /// <exception cref="GestaltLabException">The folder does not exist.</exception>
+    public static IReadOnlyList<string> FindPhotos(string folder, string? exclude = null)
+    {
+        if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found");
+        string root = Path.GetFullPath(folder);
+        string? skip = exclude is null ? null : Path.GetFullPath(exclude).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
+        return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+            .Where(f => PhotoExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
+            .Where(f => skip is null || !f.StartsWith(skip, StringComparison.Ordinal))
+            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
+            .Where(f => !f.Split('/').Any(part => part.StartsWith('.')))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+    }
+
     /// <summary>Loads a photo from a file.</summary>
     /// <param name="path">The photo.</param>
     /// <param name="maxPixels">Refuse images with more pixels than this (checked from the header).</param>
     /// <exception cref="GestaltLabException">Missing, unreadable, not an image, truncated, corrupt or too large.</exception>
     public static RgbImage Load(string path, long maxPixels = DefaultMaxPixels)
     {
+        if (Directory.Exists(path))
+            throw new GestaltLabException($"{path}: is a folder, not a photo", "pass the photos inside it, or a folder where the command takes one");
         byte[] bytes;
         try
         {

@@ -137,11 +137,8 @@ public sealed class Manifest
         Csv.Write(file, header, lines);
     }
 
-    /// <summary>File extensions <see cref="FromImageFolder"/> picks up.</summary>
-    public static IReadOnlyList<string> ImageExtensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"];
-
     /// <summary>
-    /// Builds a manifest for a folder of a user's photos (searched recursively, sorted by path). Without
+    /// Builds a manifest for a folder of a user's photos (<see cref="ImageLoader.FindPhotos"/>: recursive, sorted by path). Without
     /// <paramref name="labelsCsv"/> every photo is its own unlabelled subject in the test split (ready to predict).
     /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
     /// name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
@@ -155,14 +152,9 @@ public sealed class Manifest
         if (!Directory.Exists(folder))
             throw new GestaltLabException($"{folder}: folder not found");
         string root = Path.GetFullPath(folder);
-        var images = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
-            .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
-            .Where(f => !f.Split('/').Any(p => p.StartsWith('.')))
-            .Order(StringComparer.Ordinal)
-            .ToList();
+        var images = ImageLoader.FindPhotos(root);
         if (images.Count == 0)
-            throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", ImageExtensions)})");
+            throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", ImageLoader.PhotoExtensions)})");
 
         var rows = images.Select(i => new ManifestRow
         {

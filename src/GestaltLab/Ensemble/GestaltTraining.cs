@@ -72,6 +72,17 @@ public static class GestaltTraining
 
             string configJson = config.ToJson();
             string configPath = Path.Combine(run, "config.json");
+            // The backbone file is identified by content: the same path may hold another backbone later (a new shipped one).
+            string? backboneHash = pretrainedBackbone is null ? null : RunManifest.ComputeFileHash(pretrainedBackbone);
+            string runJson = Path.Combine(run, RunManifest.FileName);
+            // (Runs written before the hash was recorded lack the key and resume as before.)
+            if (File.Exists(configPath) && File.Exists(runJson) && RunManifest.Load(run).Config is JsonObject previous
+                && previous.TryGetPropertyValue("pretrained_sha256", out var recorded) && recorded?.GetValue<string>() != backboneHash)
+            {
+                static string Name(string? hash) => hash is null ? "none (from scratch)" : $"sha256 {hash[..16]}…";
+                throw new GestaltLabException($"{run}: holds a run fine-tuned from another backbone ({Name(recorded?.GetValue<string>())}; now {Name(backboneHash)})",
+                    "resume with the backbone it started from, or choose a new --out folder");
+            }
             // Compared as parsed configs, so that a run written before a setting existed (absent = its default) still resumes.
             if (File.Exists(configPath) && SavedConfigJson(configPath) != configJson)
                 throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
@@ -88,6 +99,7 @@ public static class GestaltTraining
                 Config = new JsonObject
                 {
                     ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null : Path.GetFullPath(pretrainedBackbone),
+                    ["pretrained_sha256"] = backboneHash,
                 },
                 DataHash = RunManifest.ComputeDataHash(data.Root),
             }.Save(run);

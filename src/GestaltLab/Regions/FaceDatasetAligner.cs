@@ -40,8 +40,6 @@ public sealed record AlignDatasetSummary(int Images, int Aligned, IReadOnlyDicti
 /// </summary>
 public static class FaceDatasetAligner
 {
-    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif"];
-
     /// <summary>Runs the job; progress stage <c>align</c>.</summary>
     /// <exception cref="GestaltLabException">The input folder or manifest is missing or malformed, or the output folder is not empty without <see cref="AlignDatasetOptions.Force"/>.</exception>
     public static AlignDatasetSummary Run(string dataDir, string outDir, FacePipeline pipeline, AlignDatasetOptions? options = null,
@@ -53,13 +51,8 @@ public static class FaceDatasetAligner
         string dataFull = Path.GetFullPath(dataDir), outFull = Path.GetFullPath(outDir);
         if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
             throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
-        if (Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any())
-        {
-            if (!options.Force) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
-            foreach (var sub in new[] { "aligned", "regions", "overlays" })
-                if (Directory.Exists(Path.Combine(outFull, sub))) Directory.Delete(Path.Combine(outFull, sub), true);
-        }
-        Directory.CreateDirectory(outFull);
+        bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
+        if (replace && !options.Force) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
 
         // The photo list and the manifest rows to carry over.
         string manifestPath = Path.Combine(dataFull, "manifest.csv");
@@ -72,11 +65,7 @@ public static class FaceDatasetAligner
         }
         else
         {
-            images = Directory.EnumerateFiles(dataFull, "*", SearchOption.AllDirectories)
-                .Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-                .Where(f => !Path.GetFullPath(f).StartsWith(outFull + Path.DirectorySeparatorChar, StringComparison.Ordinal))
-                .Select(f => Path.GetRelativePath(dataFull, f).Replace('\\', '/'))
-                .Order(StringComparer.Ordinal).ToList();
+            images = ImageLoader.FindPhotos(dataFull, exclude: outFull).ToList();
         }
         if (images.Count == 0) throw new GestaltLabException($"{dataDir}: no photos found", "add photos or a manifest.csv with an 'image' column");
 
@@ -87,6 +76,16 @@ public static class FaceDatasetAligner
             if (!File.Exists(lmPath)) throw new GestaltLabException($"{lmPath}: no ground-truth landmarks", "drop --ground-truth to detect faces instead");
             truth = ReadLandmarks(lmPath);
         }
+
+        // Only now that the input is known to be usable: an error above leaves no empty or emptied output folder behind.
+        if (replace)
+        {
+            // run.json goes first: it is written last, so its absence marks the folder unfinished until this run ends.
+            File.Delete(Path.Combine(outFull, RunManifest.FileName));
+            foreach (var sub in new[] { "aligned", "regions", "overlays" })
+                if (Directory.Exists(Path.Combine(outFull, sub))) Directory.Delete(Path.Combine(outFull, sub), true);
+        }
+        Directory.CreateDirectory(outFull);
 
         var rows = new (FaceResult Result, string Out)[images.Count];
         long done = 0;

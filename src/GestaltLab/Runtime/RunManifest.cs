@@ -69,6 +69,13 @@ public sealed record RunManifest
         return result;
     }
 
+    /// <summary>SHA-256 of one file's contents (lower-case hex), e.g. the pretrained backbone a run started from.</summary>
+    public static string ComputeFileHash(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexString(SHA256.HashData(stream)).ToLowerInvariant();
+    }
+
     /// <summary>
     /// SHA-256 over the relative paths and contents of every file under <paramref name="directory"/> (sorted by
     /// path, ordinal), so the same data gives the same hash on any machine.

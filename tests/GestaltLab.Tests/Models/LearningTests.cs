@@ -1,6 +1,7 @@
 using GestaltLab.Ensemble;
 using GestaltLab.Evaluation;
 using GestaltLab.Models;
+using GestaltLab.Runtime;
 using GestaltLab.Regions;
 using GestaltLab.Synthetic;
 
@@ -42,5 +43,10 @@ public class LearningTests
         Assert.True(m.Top1 >= 2.5 * chance, summary);
         Assert.True(m.Top5 >= 0.75, summary);
         Assert.All(trained.Regions.Values, r => Assert.InRange(r.Temperature, Calibration.MinTemperature, Calibration.MaxTemperature));
+
+        // The run records which backbone it started from by content, and will not resume from another (here: none).
+        Assert.Equal(RunManifest.ComputeFileHash(ShippedBackbone.Path()!), RunManifest.Load(run).Config["pretrained_sha256"]?.GetValue<string>());
+        var other = Assert.Throws<GestaltLabException>(() => GestaltTraining.Train(aligned, run, Config));
+        Assert.Contains("another backbone", other.Message);
     }
 }

@@ -1,0 +1,69 @@
+using System.Text.Json.Nodes;
+using GestaltLab.Cli;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+using GestaltLab.Synthetic;
+
+namespace GestaltLab.Tests.Models;
+
+/// <summary>The model commands as a user runs them: <c>train</c> (aligning on the way), <c>predict</c>, <c>evaluate</c>.</summary>
+public class CommandLineTests
+{
+    private static Task<int> Cli(params string[] args) => CliRunner.InvokeAsync(CliRunner.BuildRoot(), args);
+
+    [Fact]
+    public async Task Train_predict_and_evaluate_from_a_generated_folder()
+    {
+        string root = ModelFixture.TempDir();
+        string data = Path.Combine(root, "data"), run = Path.Combine(root, "run"), config = Path.Combine(root, "tiny.json");
+        SyntheticDataset.Generate("mini", 2, data);
+        File.WriteAllText(config, new TrainConfig
+        {
+            Net = new RegionNetConfig { InputSize = 64, Width = 8, Stages = 4, ConvsPerStage = 1 },
+            Training = new TrainingOptions { Epochs = 1, BatchSize = 16, Patience = 0, Seed = 3, Threads = 2 },
+            Regions = ["face", "nose"],
+        }.ToJson());
+        string[] train = ["train", "--data", data, "--out", run, "--config", config, "--ground-truth"];
+
+        Assert.Equal(0, await Cli(train));
+        string aligned = Path.Combine(run, "aligned");
+        Assert.True(File.Exists(Path.Combine(run, "model.zip")));
+        Assert.Null(FaceDatasetAligner.ReuseProblem(data, aligned, 64, groundTruth: true));
+        string AlignedAt() => RunManifest.Load(aligned).CreatedUtc;
+        string firstAlignment = AlignedAt();
+
+        // Again: the finished run and its alignment are reused as they are.
+        Assert.Equal(0, await Cli(train));
+        Assert.Equal(firstAlignment, AlignedAt());
+
+        // A crop lost from the alignment: it is made again (not trusted), and the finished run still resumes from it.
+        var lost = Directory.GetFiles(Path.Combine(aligned, "regions", "nose"), "*.png", SearchOption.AllDirectories).Order().First();
+        File.Delete(lost);
+        Assert.Equal(0, await Cli(train));
+        Assert.NotEqual(firstAlignment, AlignedAt());
+        Assert.True(File.Exists(lost));
+
+        // predict takes photos and folders (every photo inside); a folder without photos is an error.
+        string photos = Path.Combine(root, "photos");
+        Directory.CreateDirectory(Path.Combine(photos, "visit2"));
+        var test = GestaltLab.Data.Manifest.Load(data).InSplit("test").Take(3).Select(r => Path.Combine(data, r.Image)).ToList();
+        File.Copy(test[0], Path.Combine(photos, "a.jpg"));
+        File.Copy(test[1], Path.Combine(photos, "visit2", "b.jpg"));
+        Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--json"));
+        string empty = Path.Combine(root, "empty");
+        Directory.CreateDirectory(empty);
+        Assert.Equal(1, await Cli("predict", "--model", run, empty));
+        // A folder where one photo is expected says so (here through the aligner's photo loader).
+        var folderAsPhoto = Assert.Throws<GestaltLabException>(() => GestaltLab.Data.ImageLoader.Load(photos));
+        Assert.Contains("is a folder", folderAsPhoto.Message);
+
+        // evaluate scores the test split and writes the metrics with the oracle beside them.
+        string metrics = Path.Combine(root, "eval", "metrics.json");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
+        var m = JsonNode.Parse(File.ReadAllText(metrics))!;
+        foreach (var key in new[] { "top1", "top5", "top10", "n_images", "n_classes", "per_disorder_top1", "per_disorder_top10", "log_loss", "oracle" })
+            Assert.NotNull(m[key]);
+        Assert.Equal(10, (int)m["n_classes"]!);
+    }
+}
