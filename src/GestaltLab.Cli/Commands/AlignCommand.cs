@@ -6,6 +6,8 @@ namespace GestaltLab.Cli;
 /// <summary><c>gestaltlab align --data DIR --out DIR2</c>: aligned faces, region crops and qc.csv for a dataset folder.</summary>
 internal sealed class AlignCommand : ICliCommand
 {
+    private static readonly int DefaultCropSize = new Models.RegionNetConfig().InputSize;
+
     public Command Create()
     {
         var data = new Option<string>("--data") { Description = "Dataset folder: manifest.csv with an 'image' column (as `gestaltlab generate` writes), or just photos.", Required = true };
@@ -13,7 +15,7 @@ internal sealed class AlignCommand : ICliCommand
         var model = new Option<string?>("--model") { Description = "dlib shape_predictor_68_face_landmarks.dat (default: the system's)." };
         var regions = new Option<string?>("--regions") { Description = "Region set JSON (default: data/regions/regions.json)." };
         var size = new Option<int>("--size") { Description = "Side of the aligned face in pixels.", DefaultValueFactory = _ => 256 };
-        var cropSize = new Option<int?>("--crop-size") { Description = "Side of every region crop in pixels (default: as the region set says, 96)." };
+        var cropSize = new Option<int?>("--crop-size") { Description = $"Side of every region crop in pixels; it must equal the net's input_size (default: {DefaultCropSize}, the default net's; with --regions, that file's sizes)." };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         var truth = new Option<bool>("--ground-truth") { Description = "Use DIR/landmarks.csv (synthetic ground truth) instead of detecting faces." };
         var overlays = new Option<bool>("--overlays") { Description = "Also write overlays/ (landmarks and region squares drawn on each aligned face)." };
@@ -24,7 +26,8 @@ internal sealed class AlignCommand : ICliCommand
             { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force, minFace };
         cmd.SetAction(async (p, ct) =>
         {
-            var set = p.GetValue(regions) is { } r ? RegionSet.Load(r) : RegionSet.Default;
+            // The default crops are cut at the default net's input size, so `align` then `train` with defaults fit together.
+            var set = p.GetValue(regions) is { } r ? RegionSet.Load(r) : RegionSet.Default.WithSize(DefaultCropSize);
             if (p.GetValue(cropSize) is { } cs) set = set.WithSize(cs);
             using var detector = new Faces.HaarFaceDetector(new Faces.HaarOptions { MinFaceFraction = p.GetValue(minFace) });
             using var pipeline = new FacePipeline(new FacePipelineOptions

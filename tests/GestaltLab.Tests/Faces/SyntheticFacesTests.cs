@@ -143,6 +143,7 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
 
             // Reusable for the same data, landmark source and crop size; anything else names why not.
             int size = RegionSet.Load(Path.Combine(outDir, "regions.json")).Regions[0].Size;
+            Assert.Equal(new GestaltLab.Models.RegionNetConfig().InputSize, size); // `align` then `train` with defaults fit together
             Assert.Null(FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true));
             Assert.Contains("ground-truth", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: false));
             Assert.Contains($"{size} px", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size + 32, groundTruth: true));
