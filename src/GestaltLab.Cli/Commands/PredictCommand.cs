@@ -27,8 +27,12 @@ internal sealed class PredictCommand : ICliCommand
             int k = Math.Max(1, p.GetValue(top));
             var results = new List<object>();
             int failed = 0;
-            foreach (var image in ExpandFolders(p.GetValue(images)!))
+            var photos = ExpandFolders(p.GetValue(images)!).ToList();
+            // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
+            var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
+            foreach (var image in photos)
             {
+                progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
                 var prediction = m.PredictImage(faces, image, out var face);
                 if (prediction is null)
                 {
@@ -53,6 +57,7 @@ internal sealed class PredictCommand : ICliCommand
                             $"  {r.Rank,4}  {r.Syndrome,-32} {r.Probability,7:P1}   {string.Join("  ", r.Contributions.Select(c => $"{c.Key} {c.Value:P1}"))}"));
                 }
             }
+            progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
             if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
             else if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped");
             return failed == results.Count ? 1 : 0;
