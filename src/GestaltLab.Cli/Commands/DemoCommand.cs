@@ -69,6 +69,7 @@ internal sealed class DemoCommand : ICliCommand
             }
 
             // 4. Fine-tune every region.
+            ModelCli.NoteBusyCores();
             var trained = await CliProgress.RunAsync(progress => GestaltTraining.Train(aligned, run, config, backbone, "gestaltlab demo", progress, ct));
             using var model = trained.Model;
             Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] fine-tuned {trained.Regions.Count} region nets");

@@ -34,12 +34,14 @@ internal sealed class TrainCommand : ICliCommand
             if (p.GetValue(pretrain))
             {
                 string aligned = ModelCli.EnsureAligned(p.GetValue(data)!, outPath + ".aligned", cfg.Net.InputSize, p.GetValue(truth), ct);
+                ModelCli.NoteBusyCores();
                 var r = await CliProgress.RunAsync(progress => Pretraining.Pretrain(aligned, outPath, cfg.Net, cfg.Training, progress, ct));
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"backbone: {r.BackbonePath} ({r.Identities} identities, {r.Curve.Count} epochs, held-out identity accuracy {r.ValAccuracy:P1})"));
                 return 0;
             }
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct);
+            ModelCli.NoteBusyCores();
             var result = await CliProgress.RunAsync(progress => GestaltTraining.Train(alignedDir, outPath, cfg, p.GetValue(pretrained), "gestaltlab train", progress, ct));
             using var model = result.Model;
             ModelCli.PrintTraining(result);
@@ -72,6 +74,12 @@ internal static class ModelCli
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
                           (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (no usable face; see {Path.Combine(alignedDir, "qc.csv")})" : ""));
         return alignedDir;
+    }
+
+    /// <summary>Says so on stderr when other work already keeps the cores busy (see <see cref="SystemResources.BusyCoresNote"/>).</summary>
+    public static void NoteBusyCores()
+    {
+        if (SystemResources.BusyCoresNote(SystemResources.LoadAverage(), Environment.ProcessorCount) is string note) Console.Error.WriteLine(note);
     }
 
     public static void PrintTraining(GestaltTrainingResult result)

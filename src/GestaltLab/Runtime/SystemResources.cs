@@ -105,4 +105,31 @@ public static class SystemResources
             if (File.Exists(c)) return c;
         return null;
     }
+
+    /// <summary>The 1-minute load average (Linux <c>/proc/loadavg</c>), or null where it cannot be read.</summary>
+    public static double? LoadAverage()
+    {
+        try
+        {
+            string first = File.ReadAllText("/proc/loadavg").Split(' ')[0];
+            return double.TryParse(first, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double l) ? l : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// A one-line note when other work already keeps every core busy before a training starts, or null. Two trainings on
+    /// the same cores do not just halve each other's speed: their libtorch threads contend (measured ≈ 4× slower each on
+    /// 2 cores), so a user should know why the progress bar crawls.
+    /// </summary>
+    /// <param name="loadAverage">1-minute load average (<see cref="LoadAverage"/>), or null when unknown.</param>
+    /// <param name="cores">Logical cores (<see cref="Environment.ProcessorCount"/>).</param>
+    public static string? BusyCoresNote(double? loadAverage, int cores) =>
+        loadAverage is double l && l >= Math.Max(1, cores) - 0.25
+            ? string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"note: the machine is already busy (load average {l:F1} on {cores} cores); training shares the cores and will run several times slower until the other work ends")
+            : null;
 }

@@ -14,6 +14,17 @@ public class DoctorTests
     }
 
     [Fact]
+    public void BusyCoresAreNotedBeforeTrainingOnlyWhenTheLoadFillsThem()
+    {
+        Assert.Null(SystemResources.BusyCoresNote(0.4, 2));
+        Assert.Null(SystemResources.BusyCoresNote(null, 2));
+        Assert.Contains("load average 2.3 on 2 cores", SystemResources.BusyCoresNote(2.3, 2));
+        Assert.NotNull(SystemResources.BusyCoresNote(8.0, 8));
+        Assert.Null(SystemResources.BusyCoresNote(3.0, 8));
+        if (File.Exists("/proc/loadavg")) Assert.NotNull(SystemResources.LoadAverage());
+    }
+
+    [Fact]
     public void MissingModelFileIsReportedWithPathAndFix()
     {
         string missing = Path.Combine(Path.GetTempPath(), "no-such-dir", "shape_predictor_68_face_landmarks.dat");
