@@ -28,6 +28,10 @@ internal sealed class PredictCommand : ICliCommand
             var results = new List<object>();
             int failed = 0;
             var photos = ExpandFolders(p.GetValue(images)!).ToList();
+            // Regions the fitted ensemble gives weight 0 contribute 0 % to everything: named once instead of in every row.
+            var unused = m.RegionWeights.Where(w => w.Value == 0).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
+            if (unused.Count > 0 && !p.GetValue(json))
+                Console.WriteLine($"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})");
             // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
             foreach (var image in photos)
@@ -54,13 +58,14 @@ internal sealed class PredictCommand : ICliCommand
                     Console.WriteLine($"  {"rank",4}  {"syndrome",-32} {"prob",7}   per-region contribution");
                     foreach (var r in ranked)
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                            $"  {r.Rank,4}  {r.Syndrome,-32} {r.Probability,7:P1}   {string.Join("  ", r.Contributions.Select(c => $"{c.Key} {c.Value:P1}"))}"));
+                            $"  {r.Rank,4}  {r.Syndrome,-32} {r.Probability,7:P1}   {string.Join("  ", r.Contributions.Where(c => !unused.Contains(c.Key)).Select(c => $"{c.Key} {c.Value:P1}"))}"));
                 }
             }
             progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
             if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
             else if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped");
-            return failed == results.Count ? 1 : 0;
+            // One unusable photo never fails the batch: exit code 1 only when no photo could be scored.
+            return failed == photos.Count ? 1 : 0;
         });
         return cmd;
     }

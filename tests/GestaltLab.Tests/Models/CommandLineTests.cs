@@ -51,6 +51,13 @@ public class CommandLineTests
         File.Copy(test[0], Path.Combine(photos, "a.jpg"));
         File.Copy(test[1], Path.Combine(photos, "visit2", "b.jpg"));
         Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--json"));
+        // One unreadable photo among good ones is reported and skipped; the batch succeeds (table and JSON alike).
+        string broken = Path.Combine(photos, "broken.jpg");
+        File.WriteAllText(broken, "not a photo");
+        Assert.Equal(0, await Cli("predict", "--model", run, photos));
+        Assert.Equal(0, await Cli("predict", "--model", run, photos, "--json"));
+        Assert.Equal(1, await Cli("predict", "--model", run, broken));
+        File.Delete(broken);
         string empty = Path.Combine(root, "empty");
         Directory.CreateDirectory(empty);
         Assert.Equal(1, await Cli("predict", "--model", run, empty));
