@@ -55,7 +55,6 @@ public sealed record InMemoryRegionSamples(IReadOnlyList<IReadOnlyDictionary<str
 /// </summary>
 public sealed class AlignedRegionDataset : IRegionSamples
 {
-    private readonly string[] _relative;
     private readonly int[] _labels;
     private readonly string[] _groups;
     private readonly RegionSet _set;
@@ -85,7 +84,6 @@ public sealed class AlignedRegionDataset : IRegionSamples
         var index = Classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         rows = rows.Where(r => index.ContainsKey(labelOf(r))).ToList();
         Rows = rows;
-        _relative = rows.Select(r => r.Image.StartsWith("aligned/", StringComparison.Ordinal) ? r.Image["aligned/".Length..] : r.Image).ToArray();
         _labels = rows.Select(r => index[labelOf(r)]).ToArray();
         _groups = rows.Select(r => r.SplitGroup).ToArray();
         CropSize = _set.Regions[0].Size;
@@ -133,7 +131,7 @@ public sealed class AlignedRegionDataset : IRegionSamples
     internal long CachedBytes => Interlocked.Read(ref _cachedBytes);
 
     /// <summary>Path of a sample's crop.</summary>
-    public string CropPath(int index, string region) => Path.Combine(Root, "regions", region, _relative[index]);
+    public string CropPath(int index, string region) => FaceDatasetAligner.CropPath(Root, region, Rows[index].Image);
 
     /// <inheritdoc />
     public float[] Load(int index, string region)

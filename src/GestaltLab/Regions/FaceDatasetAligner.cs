@@ -203,21 +203,29 @@ public static class FaceDatasetAligner
             return wasTruth ? "it was aligned with ground-truth landmarks" : "it was aligned with detected landmarks";
         if (set.Regions.Count == 0 || set.Regions.Any(r => r.Size != cropSize))
             return $"its crops are {(set.Regions.Count == 0 ? 0 : set.Regions[0].Size)} px, the net needs {cropSize} px";
-        if (Directory.Exists(dataDir) && run.DataHash is not null && run.DataHash != RunManifest.ComputeDataHash(dataDir))
-            return $"the data in {dataDir} changed since";
         foreach (var row in manifest.Rows)
         {
             string face = manifest.ResolveImage(row);
             if (!File.Exists(face)) return $"{face} is missing";
-            string rel = row.Image.StartsWith("aligned/", StringComparison.Ordinal) ? row.Image["aligned/".Length..] : row.Image;
             foreach (var region in set.Names)
             {
-                string crop = Path.Combine(alignedDir, "regions", region, rel);
+                string crop = CropPath(alignedDir, region, row.Image);
                 if (!File.Exists(crop)) return $"{crop} is missing";
             }
         }
+        // Last: the only check that reads every photo of the data.
+        if (Directory.Exists(dataDir) && run.DataHash is not null && run.DataHash != RunManifest.ComputeDataHash(dataDir))
+            return $"the data in {dataDir} changed since";
         return null;
     }
+
+    /// <summary>
+    /// Where <see cref="Run"/> writes <paramref name="region"/>'s crop of the photo whose aligned face the output manifest
+    /// lists as <paramref name="alignedImage"/>: <c>aligned/X.png</c> → <c>ALIGNED_DIR/regions/REGION/X.png</c>.
+    /// </summary>
+    public static string CropPath(string alignedDir, string region, string alignedImage) =>
+        Path.Combine(alignedDir, "regions", region,
+            alignedImage.StartsWith("aligned/", StringComparison.Ordinal) ? alignedImage["aligned/".Length..] : alignedImage);
 
     /// <summary>The QC table columns.</summary>
     public static readonly string[] QcColumns = ["image", "status", "confidence", "faces", "left", "top", "right", "bottom", "fit_error", "problem"];
