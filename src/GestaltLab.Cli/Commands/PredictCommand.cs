@@ -28,10 +28,12 @@ internal sealed class PredictCommand : ICliCommand
             var results = new List<object>();
             int failed = 0;
             var photos = ExpandFolders(p.GetValue(images)!).ToList();
-            // Regions the fitted ensemble gives weight 0 contribute 0 % to everything: named once instead of in every row.
+            // Regions the fitted pool gives weight 0 contribute 0 % to everything: named once instead of in every row.
             var unused = m.RegionWeights.Where(w => w.Value == 0).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
             if (unused.Count > 0 && !p.GetValue(json))
-                Console.WriteLine($"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})");
+                Console.WriteLine(m.JointHead is null
+                    ? $"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})"
+                    : $"(no share in the contributions, pool weight 0: {string.Join(", ", unused)}; the joint head still reads their embeddings)");
             // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
             foreach (var image in photos)

@@ -88,8 +88,11 @@ internal static class ModelCli
         foreach (var r in result.Regions.Values)
             Console.WriteLine(string.Create(inv, $"  {r.Region,-18} best epoch {r.BestEpoch}/{r.Epochs}  val acc {r.BestValAccuracy:P1}")
                 + (double.IsNaN(r.HeadValAccuracy) ? "" : string.Create(inv, $" (lda head {r.HeadValAccuracy:P1})"))
-                + string.Create(inv, $"  {r.ImagesPerSecond:F0} img/s")
+                // A run resumed after its last epoch trained nothing in this process: no throughput to report.
+                + (r.ImagesPerSecond > 0 ? string.Create(inv, $"  {r.ImagesPerSecond:F0} img/s") : "")
                 + (r.ResumedFromEpoch > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : ""));
+        if (result.Model.JointHead is { } joint)
+            Console.WriteLine(string.Create(inv, $"  joint head over all regions: shrinkage {joint.Shrinkage:F2}, temperature {joint.Temperature:F2}"));
         foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");
         Console.WriteLine($"run: {result.RunDirectory}" + (result.ModelZip is null ? "" : $" (model.zip: {result.ModelZip})"));
     }

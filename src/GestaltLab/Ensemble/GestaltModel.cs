@@ -8,8 +8,9 @@ using static TorchSharp.torch;
 namespace GestaltLab.Ensemble;
 
 /// <summary>
-/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by a weighted log-linear pool or a
-/// weighted softmax average (<see cref="EnsembleCombination"/>), with flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
+/// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by a joint discriminant over
+/// all regions' embeddings, a weighted log-linear pool or a weighted softmax average (<see cref="EnsembleCombination"/>),
+/// with flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
 /// <c>regions/REGION.pt</c>); predicts from region crops or from a photo.
 /// </summary>
 /// <example>
@@ -32,12 +33,23 @@ public sealed class GestaltModel : IDisposable
     /// <param name="regionWeights">Weight of each region; null = equal weights (1/R). For <see cref="EnsembleCombination.Average"/>
     /// they are normalised to sum 1; a log-linear pool keeps them as they are (their sum sets its sharpness).</param>
     /// <param name="combination">A <see cref="EnsembleCombination"/> name.</param>
+    /// <param name="jointHead">The classifier of <see cref="EnsembleCombination.Joint"/> (required for it, not allowed otherwise);
+    /// <paramref name="regionWeights"/> then only weigh the regions' support for a class (<see cref="GestaltPrediction.Top"/>).</param>
     public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true,
-        IReadOnlyDictionary<string, double>? regionWeights = null, string combination = EnsembleCombination.Average)
+        IReadOnlyDictionary<string, double>? regionWeights = null, string combination = EnsembleCombination.Average, JointHead? jointHead = null)
     {
         if (nets.Count == 0) throw new GestaltLabException("a gestalt model needs at least one region net");
         _nets = nets.ToList();
         Combination = EnsembleCombination.Check(combination, "gestalt model");
+        if ((Combination == EnsembleCombination.Joint) != (jointHead is not null))
+            throw new GestaltLabException(jointHead is null ? "gestalt model: the joint combination needs a joint head" : $"gestalt model: a joint head is only used by the \"{EnsembleCombination.Joint}\" combination, not \"{Combination}\"");
+        if (jointHead is not null)
+        {
+            long d = nets.Sum(n => (long)n.Net.Config.EmbeddingSize);
+            if (jointHead.ClassCount != classes.Count || jointHead.InputSize != d)
+                throw new GestaltLabException($"gestalt model: joint head is {jointHead.ClassCount} × {jointHead.InputSize}, the model has {classes.Count} classes and {d} embedding values");
+        }
+        JointHead = jointHead;
         RegionWeights = CheckWeights(nets.Select(n => n.Region).ToList(), regionWeights, normalise: Combination == EnsembleCombination.Average);
         Classes = classes;
         RegionSet = regions;
@@ -56,8 +68,10 @@ public sealed class GestaltModel : IDisposable
     /// them in <c>ensemble.json</c>; see <see cref="Calibration.FitLogLinearWeights"/> and <see cref="Calibration.FitMixtureWeights"/>).
     /// </summary>
     public IReadOnlyDictionary<string, double> RegionWeights { get; }
-    /// <summary>How region softmaxes are combined (<see cref="EnsembleCombination"/>).</summary>
+    /// <summary>How regions are combined (<see cref="EnsembleCombination"/>).</summary>
     public string Combination { get; }
+    /// <summary>The joint discriminant of <see cref="EnsembleCombination.Joint"/>; null for the pools.</summary>
+    public JointHead? JointHead { get; }
     /// <summary>Name of the run-directory file holding <see cref="RegionWeights"/>.</summary>
     public const string EnsembleFile = "ensemble.json";
 
@@ -71,12 +85,20 @@ public sealed class GestaltModel : IDisposable
         return regions.ToDictionary(r => r, r => normalise ? weights[r] / sum : weights[r], StringComparer.Ordinal);
     }
 
-    /// <summary>Writes <see cref="Combination"/> and <see cref="RegionWeights"/> to <c>RUN/ensemble.json</c>.</summary>
-    public void SaveWeights(string runDirectory) =>
-        AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(new Dictionary<string, object>
+    /// <summary>
+    /// Writes <see cref="Combination"/> and <see cref="RegionWeights"/> to <c>RUN/ensemble.json</c>, and the
+    /// <see cref="JointHead"/>, if any, to <c>RUN/joint_head.pt</c> (first, so that ensemble.json never names a missing head).
+    /// </summary>
+    public void SaveWeights(string runDirectory)
+    {
+        var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights };
+        if (JointHead is not null)
         {
-            ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights,
-        }, new JsonSerializerOptions { WriteIndented = true }));
+            JointHead.Save(Path.Combine(runDirectory, JointHead.FileName));
+            json["joint_head"] = new Dictionary<string, object> { ["file"] = JointHead.FileName, ["shrinkage"] = JointHead.Shrinkage, ["temperature"] = JointHead.Temperature };
+        }
+        AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+    }
 
     // Runs from before log-linear pooling wrote "weighted softmax average"; a run without the file averages equally.
     private static (Dictionary<string, double>? Weights, string Combination) LoadWeights(string runDirectory)
@@ -142,7 +164,8 @@ public sealed class GestaltModel : IDisposable
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
             }
             var (weights, combination) = LoadWeights(dir);
-            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination);
+            var joint = combination == EnsembleCombination.Joint ? JointHead.Load(Path.Combine(dir, JointHead.FileName)) : null;
+            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint);
         }
         catch
         {
@@ -251,13 +274,14 @@ public sealed class GestaltModel : IDisposable
         var results = new List<GestaltPrediction>(n);
         for (int i = 0; i < n; i++)
         {
+            var embedding = _nets.SelectMany(r => regionEmbs[r.Region][i]).ToArray();
             results.Add(new GestaltPrediction
             {
                 Classes = Classes,
-                Probabilities = Combine(_nets.Select(r => (regionProbs[r.Region][i], RegionWeights[r.Region])).ToList()),
+                Probabilities = Combine(_nets.Select(r => (regionProbs[r.Region][i], RegionWeights[r.Region])).ToList(), embedding),
                 RegionProbabilities = _nets.ToDictionary(r => r.Region, r => regionProbs[r.Region][i]),
                 RegionWeights = RegionWeights,
-                Embedding = _nets.SelectMany(r => regionEmbs[r.Region][i]).ToArray(),
+                Embedding = embedding,
                 RegionEmbeddings = _nets.ToDictionary(r => r.Region, r => regionEmbs[r.Region][i]),
             });
         }
@@ -265,8 +289,14 @@ public sealed class GestaltModel : IDisposable
     }
 
     // In float like the ONNX graph, so both give the same numbers.
-    private float[] Combine(IReadOnlyList<(float[] P, double Weight)> regions)
+    private float[] Combine(IReadOnlyList<(float[] P, double Weight)> regions, float[] embedding)
     {
+        if (JointHead is not null)
+        {
+            var logits = JointHead.Logits(embedding);
+            Calibration.SoftmaxInPlace(logits);
+            return logits;
+        }
         var probs = new float[Classes.Count];
         if (Combination == EnsembleCombination.Average)
         {
@@ -301,7 +331,8 @@ public sealed class GestaltModel : IDisposable
     }
 
     /// <summary>The ensemble (all region nets, flip TTA, the weighted combination) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
-    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination);
+    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination,
+        JointHead is null ? null : (JointHead.Weight, JointHead.Bias));
 
     /// <inheritdoc />
     public void Dispose()

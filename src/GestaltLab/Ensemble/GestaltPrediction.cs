@@ -5,7 +5,9 @@ namespace GestaltLab.Ensemble;
 /// <param name="Probability">Ensemble probability.</param>
 /// <param name="Rank">1-based rank.</param>
 /// <param name="Contributions">Region → its share of <see cref="Probability"/>: the probability split in proportion to
-/// weight × region probability, so the shares sum to it (for a weighted average they are exactly weight × region probability).</param>
+/// weight × region probability, so the shares sum to it (for a weighted average they are exactly weight × region probability).
+/// With the <see cref="EnsembleCombination.Joint"/> head the probability comes from all embeddings at once; the shares then
+/// say how much each region's own (calibrated) net supports the class, with the log-linear pool's weights.</param>
 public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions);
 
 /// <summary>

@@ -147,20 +147,28 @@ public static class GestaltTraining
                 foreach (var (_, n) in nets) n.Dispose();
                 throw;
             }
-            var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, combination: config.Combination);
+            // The joint head's model weighs the regions' support for a class with the log-linear pool's weights.
+            string pool = config.Combination == EnsembleCombination.Joint ? EnsembleCombination.LogLinear : config.Combination;
+            var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, combination: pool);
+            IReadOnlyList<GestaltPrediction>? valPredictions = null;
             if (config.Calibrate && val.Length > 0 && nets.Count > 1)
             {
                 // Region weights, fitted on the validation photos through the same inference as prediction (TTA included).
-                var predictions = model.Predict(data, val, progress, "ensemble weights", cancellationToken);
-                var regionProbs = model.Regions.Select(r => (IReadOnlyList<float[]>)predictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList();
+                valPredictions = model.Predict(data, val, progress, "ensemble weights", cancellationToken);
+                var regionProbs = model.Regions.Select(r => (IReadOnlyList<float[]>)valPredictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList();
                 var labels = val.Select(data.Label).ToArray();
-                double[]? fitted = config.Combination == EnsembleCombination.LogLinear
+                double[]? fitted = pool == EnsembleCombination.LogLinear
                     ? Calibration.FitLogLinearWeights(regionProbs, labels)
                     : Calibration.FitMixtureWeights(regionProbs, labels);
                 if (fitted.Sum() <= 0) fitted = null; // nothing to learn from: keep equal weights
                 model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip,
-                    fitted is null ? null : model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2), config.Combination);
+                    fitted is null ? null : model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2), pool);
                 progress?.Report(new ProgressUpdate("ensemble weights", val.Length, val.Length, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
+            }
+            if (config.Combination == EnsembleCombination.Joint)
+            {
+                var head = FitJointHead(model, data, train, val, valPredictions, progress, cancellationToken);
+                model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.RegionWeights, EnsembleCombination.Joint, head);
             }
             model.SaveWeights(run);
             AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());
@@ -213,6 +221,35 @@ public static class GestaltTraining
         progress?.Report(new ProgressUpdate(stage, total, total,
             double.IsNaN(fit.ValidationAccuracy) ? $"shrinkage {fit.Shrinkage:F2}" : $"shrinkage {fit.Shrinkage:F2}, val acc {fit.ValidationAccuracy:P1}"));
         return fit;
+    }
+
+    /// <summary>
+    /// Fits the <see cref="JointHead"/> on the concatenated embeddings of the training photos, computed through the same
+    /// inference as prediction (flip TTA included), with shrinkage and temperature chosen on the validation photos.
+    /// </summary>
+    private static JointHead FitJointHead(GestaltModel model, AlignedRegionDataset data, int[] train, int[] val,
+        IReadOnlyList<GestaltPrediction>? valPredictions, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+    {
+        const string stage = "joint head";
+        // One pass over every crop of every training photo: a cache would only hold crops never read again, so the
+        // training cache is freed and this pass reads without one.
+        data.RetainCache([]);
+        var uncached = data.WithoutCache();
+        var embeddings = new List<float[]>(train.Length);
+        // In chunks, keeping only the embeddings: the region softmaxes of 20k photos would hold hundreds of MB.
+        const int chunk = 1024;
+        progress?.Report(new ProgressUpdate(stage, 0, train.Length + val.Length));
+        for (int start = 0; start < train.Length; start += chunk)
+        {
+            embeddings.AddRange(model.Predict(uncached, train[start..Math.Min(train.Length, start + chunk)], cancellationToken: cancellationToken).Select(p => p.Embedding));
+            progress?.Report(new ProgressUpdate(stage, embeddings.Count, train.Length + val.Length));
+        }
+        valPredictions ??= model.Predict(uncached, val, cancellationToken: cancellationToken);
+        var head = JointHead.Fit(embeddings, train.Select(data.Label).ToArray(), data.Classes.Count,
+            valPredictions.Select(p => p.Embedding).ToArray(), val.Select(data.Label).ToArray());
+        progress?.Report(new ProgressUpdate(stage, train.Length + val.Length, train.Length + val.Length,
+            val.Length == 0 ? $"shrinkage {head.Shrinkage:F2} (no validation photos)" : $"shrinkage {head.Shrinkage:F2}, temperature {head.Temperature:F2}"));
+        return head;
     }
 
     private static string? SavedConfigJson(string path)

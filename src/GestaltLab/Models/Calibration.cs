@@ -16,17 +16,22 @@ public static class Calibration
     public const double MinTemperature = 0.25, MaxTemperature = 50;
 
     /// <summary>The temperature minimising the validation cross-entropy of <paramref name="logits"/> (1 when there are none).</summary>
-    public static double FitTemperature(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels)
+    /// <param name="logits">Validation logits.</param>
+    /// <param name="labels">Their classes.</param>
+    /// <param name="minTemperature">Lowest temperature tried (<see cref="MinTemperature"/> unless a head's logits may be far too flat).</param>
+    /// <param name="maxTemperature">Highest temperature tried.</param>
+    public static double FitTemperature(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels,
+        double minTemperature = MinTemperature, double maxTemperature = MaxTemperature)
     {
         if (logits.Count == 0) return 1;
         double best = 1, bestLoss = CrossEntropy(logits, labels, 1);
-        for (double t = MinTemperature; t <= MaxTemperature * 1.0001; t *= 1.1)
+        for (double t = minTemperature; t <= maxTemperature * 1.0001; t *= 1.1)
         {
             double loss = CrossEntropy(logits, labels, t);
             if (loss < bestLoss) (best, bestLoss) = (t, loss);
         }
         // Golden-section search in log T around the best grid point.
-        double a = Math.Log(Math.Max(MinTemperature, best / 1.1)), b = Math.Log(Math.Min(MaxTemperature, best * 1.1));
+        double a = Math.Log(Math.Max(minTemperature, best / 1.1)), b = Math.Log(Math.Min(maxTemperature, best * 1.1));
         const double phi = 0.6180339887498949;
         for (int i = 0; i < 40; i++)
         {

@@ -39,12 +39,16 @@ public static class OnnxExporter
     /// <param name="mirrorOf">Region → the region that takes its place under a horizontal flip.</param>
     /// <param name="flipTta">Average each region over the original and the flipped face.</param>
     /// <param name="weights">Weight of each region, in <paramref name="nets"/> order; null = 1/R each.</param>
-    /// <param name="combination"><see cref="Ensemble.EnsembleCombination.Average"/> (Σ w·p) or
-    /// <see cref="Ensemble.EnsembleCombination.LogLinear"/> (Softmax(Σ w·Log(Max(p, floor)))).</param>
+    /// <param name="combination"><see cref="Ensemble.EnsembleCombination.Average"/> (Σ w·p),
+    /// <see cref="Ensemble.EnsembleCombination.LogLinear"/> (Softmax(Σ w·Log(Max(p, floor)))) or
+    /// <see cref="Ensemble.EnsembleCombination.Joint"/> (Softmax(Gemm(embedding, W, b))).</param>
+    /// <param name="jointHead">The joint head's <c>C × D</c> weights and <c>C</c> biases (for <see cref="Ensemble.EnsembleCombination.Joint"/> only).</param>
     public static byte[] ExportEnsemble(IReadOnlyList<(string Region, RegionNet Net)> nets, Func<string, string> mirrorOf, bool flipTta = true,
-        IReadOnlyList<double>? weights = null, string combination = Ensemble.EnsembleCombination.Average)
+        IReadOnlyList<double>? weights = null, string combination = Ensemble.EnsembleCombination.Average, (float[] Weight, float[] Bias)? jointHead = null)
     {
-        bool logLinear = Ensemble.EnsembleCombination.Check(combination, "ONNX export") == Ensemble.EnsembleCombination.LogLinear;
+        combination = Ensemble.EnsembleCombination.Check(combination, "ONNX export");
+        bool logLinear = combination == Ensemble.EnsembleCombination.LogLinear, joint = combination == Ensemble.EnsembleCombination.Joint;
+        if (joint != jointHead.HasValue) throw new ArgumentException(joint ? "the joint combination needs the joint head" : "a joint head is only exported with the joint combination", nameof(jointHead));
         if (nets.Count == 0) throw new ArgumentException("no region nets", nameof(nets));
         if (weights is not null && weights.Count != nets.Count) throw new ArgumentException($"{weights.Count} weights for {nets.Count} regions", nameof(weights));
         int classes = nets[0].Net.ClassCount, s = nets[0].Net.Config.InputSize;
@@ -76,17 +80,31 @@ public static class OnnxExporter
                 emb = g.Node("Mul", [g.Node("Add", [emb, embF], g.Fresh("sum")), half], g.Fresh($"{region}_emb_tta"));
             }
             string regionP = g.Node("Identity", [p], $"{region}_probabilities");
-            if (logLinear) regionP = g.Node("Log", [g.Node("Max", [regionP, floor], g.Fresh($"{region}_floored"))], g.Fresh($"{region}_log"));
-            probs.Add(g.Node("Mul", [regionP, g.Initializer($"{region}_weight", [(float)(weights?[probs.Count] ?? 1.0 / nets.Count)])], g.Fresh($"{region}_weighted")));
             g.Output($"{region}_probabilities", null, classes);
             embs.Add(emb);
+            if (joint) continue;
+            if (logLinear) regionP = g.Node("Log", [g.Node("Max", [regionP, floor], g.Fresh($"{region}_floored"))], g.Fresh($"{region}_log"));
+            probs.Add(g.Node("Mul", [regionP, g.Initializer($"{region}_weight", [(float)(weights?[probs.Count] ?? 1.0 / nets.Count)])], g.Fresh($"{region}_weighted")));
         }
-        string combined = probs.Count == 1 ? probs[0] : g.Node("Sum", probs.ToArray(), logLinear ? "pooled_log_probabilities" : g.Fresh("sum"));
-        if (logLinear) g.Node("Softmax", [combined], "probabilities", ("axis", 1L));
-        else g.Node("Identity", [combined], "probabilities");
-        g.Output("probabilities", null, classes);
+        long embeddingSize = nets.Sum(n => (long)n.Net.Config.EmbeddingSize);
         g.Node("Concat", embs.ToArray(), "embedding", ("axis", 1L));
-        g.Output("embedding", null, nets.Sum(n => (long)n.Net.Config.EmbeddingSize));
+        if (joint)
+        {
+            var (w, b) = jointHead!.Value;
+            if (b.Length != classes || w.Length != classes * embeddingSize)
+                throw new ArgumentException($"joint head has {b.Length} classes × {(b.Length == 0 ? 0 : w.Length / b.Length)} inputs, the nets {classes} × {embeddingSize}", nameof(jointHead));
+            string logits = g.Node("Gemm", ["embedding", g.Initializer("joint.weight", w, classes, embeddingSize), g.Initializer("joint.bias", b, classes)],
+                "joint_logits", ("transB", 1L));
+            g.Node("Softmax", [logits], "probabilities", ("axis", 1L));
+        }
+        else
+        {
+            string combined = probs.Count == 1 ? probs[0] : g.Node("Sum", probs.ToArray(), logLinear ? "pooled_log_probabilities" : g.Fresh("sum"));
+            if (logLinear) g.Node("Softmax", [combined], "probabilities", ("axis", 1L));
+            else g.Node("Identity", [combined], "probabilities");
+        }
+        g.Output("probabilities", null, classes);
+        g.Output("embedding", null, embeddingSize);
         return g.ToModelBytes(docString: $"GestaltLab ensemble of {nets.Count} region nets ({string.Join(", ", nets.Select(n => n.Region))}), flip TTA {flipTta}");
     }
 

@@ -105,11 +105,12 @@ public sealed record TrainConfig
     [JsonPropertyName("calibrate")] public bool Calibrate { get; init; } = true;
 
     /// <summary>
-    /// How region softmaxes become one answer: <c>log_linear</c> (the default; a weighted geometric mean, p ∝ Π p_r^w_r,
-    /// which multiplies the regions' evidence) or <c>average</c> (DeepGestalt's weighted arithmetic mean). With
-    /// <see cref="Calibrate"/> the weights are fitted on validation data for either (docs/learning.md compares them).
+    /// How the regions become one answer: <c>joint</c> (the default; one shrinkage discriminant over all regions'
+    /// embeddings together, <see cref="JointHead"/>), <c>log_linear</c> (a weighted geometric mean of the region softmaxes,
+    /// p ∝ Π p_r^w_r, which multiplies the regions' evidence) or <c>average</c> (DeepGestalt's weighted arithmetic mean).
+    /// With <see cref="Calibrate"/> the region weights are fitted on validation data (docs/learning.md compares them).
     /// </summary>
-    [JsonPropertyName("combination")] public string Combination { get; init; } = EnsembleCombination.LogLinear;
+    [JsonPropertyName("combination")] public string Combination { get; init; } = EnsembleCombination.Joint;
 
     /// <summary>
     /// Each region net's classifier: <c>lda</c> (the default) refits it after fine-tuning as a shrinkage linear

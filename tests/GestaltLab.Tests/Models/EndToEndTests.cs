@@ -112,10 +112,23 @@ public class EndToEndTests
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
 
-        // The default combination is the log-linear pool; a run directory from before it (its ensemble.json says
-        // "weighted softmax average") still loads as the average it was fitted for.
-        Assert.Equal(EnsembleCombination.LogLinear, model.Combination);
+        // The default combination is the joint head, saved beside ensemble.json; without its file the run says which is missing.
+        Assert.Equal(EnsembleCombination.Joint, model.Combination);
+        Assert.NotNull(model.JointHead);
+        Assert.Contains(model.JointHead!.Shrinkage, DiscriminantHead.ShrinkageGrid);
+        string headPath = Path.Combine(run, JointHead.FileName);
+        File.Move(headPath, headPath + ".bak");
+        Assert.Contains(headPath, Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run)).Message);
+        File.Move(headPath + ".bak", headPath);
+        // The pools load from the same run (their weights are saved with the joint head); a run directory from before
+        // log-linear pooling (its ensemble.json says "weighted softmax average") still loads as the average it was fitted for.
         string ensembleJson = Path.Combine(run, GestaltModel.EnsembleFile);
+        File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"joint\"", "\"log_linear\""));
+        using (var pooled = GestaltModel.Load(run))
+        {
+            Assert.Equal(EnsembleCombination.LogLinear, pooled.Combination);
+            Assert.Null(pooled.JointHead);
+        }
         File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"log_linear\"", "\"weighted softmax average\""));
         using (var old = GestaltModel.Load(run)) Assert.Equal(EnsembleCombination.Average, old.Combination);
         File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"weighted softmax average\"", "\"median\""));

@@ -25,8 +25,15 @@ public class OnnxParityTests
             nets.Add((region, r.Net));
         }
         // Unequal weights (not summing to 1 for the log-linear pool) so that the exported weighting is checked too.
-        return new GestaltModel(nets, ["c0", "c1", "c2", "c3"], Set, regionWeights: new Dictionary<string, double> { ["face"] = 0.7, ["periorbital_left"] = 0.45 },
-            combination: combination);
+        var weights = new Dictionary<string, double> { ["face"] = 0.7, ["periorbital_left"] = 0.45 };
+        string[] classes = ["c0", "c1", "c2", "c3"];
+        if (combination != EnsembleCombination.Joint) return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination);
+        // The joint head fitted as training does: on the embeddings the pooled model computes (flip TTA included).
+        // Not disposed: it shares the nets with the model returned.
+        var pooled = new GestaltModel(nets, classes, Set, regionWeights: weights, combination: EnsembleCombination.LogLinear);
+        var embeddings = pooled.Predict(s.Crops).Select(p => p.Embedding).ToList();
+        var head = JointHead.Fit(embeddings, s.Labels, classes.Length, embeddings, s.Labels);
+        return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination, jointHead: head);
     }
 
     [Theory]
@@ -34,6 +41,7 @@ public class OnnxParityTests
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear)]
     [InlineData(1, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear)]
     [InlineData(3, RegionNetConfig.PoolingFlatten, EnsembleCombination.Average)]
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Joint)]
     public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling, string combination)
     {
         using var model = TrainedModel(channels, pooling, combination);
