@@ -33,7 +33,7 @@ internal sealed class PredictCommand : ICliCommand
             if (unused.Count > 0 && !p.GetValue(json))
                 Console.WriteLine(m.JointHead is null
                     ? $"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})"
-                    : $"(no share in the contributions, pool weight 0: {string.Join(", ", unused)}; the joint head still reads their embeddings)");
+                    : $"(no share in the contributions, pool weight 0: {string.Join(", ", unused)}; the joint head still reads {(unused.Count == 1 ? "its embedding" : "their embeddings")})");
             // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
             foreach (var image in photos)
