@@ -82,9 +82,7 @@ internal sealed class PredictCommand : ICliCommand
                 yield return a;
                 continue;
             }
-            var photos = ImageLoader.FindPhotos(a);
-            if (photos.Count == 0) throw new GestaltLabException($"{a}: no photos found ({string.Join(" ", ImageLoader.PhotoExtensions)})");
-            foreach (var rel in photos) yield return Path.Combine(a, rel);
+            foreach (var rel in ImageLoader.FindPhotos(a, requireAny: true)) yield return Path.Combine(a, rel);
         }
     }
 }

@@ -55,19 +55,22 @@ public static class ImageLoader
     /// </summary>
     /// <param name="folder">Folder to search.</param>
     /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out (e.g. an output folder), or null.</param>
-    /// <exception cref="GestaltLabException">The folder does not exist.</exception>
-    public static IReadOnlyList<string> FindPhotos(string folder, string? exclude = null)
+    /// <param name="requireAny">Throw when the folder holds no photo (naming it and the extensions looked for).</param>
+    /// <exception cref="GestaltLabException">The folder does not exist, or holds no photo and <paramref name="requireAny"/> is set.</exception>
+    public static IReadOnlyList<string> FindPhotos(string folder, string? exclude = null, bool requireAny = false)
     {
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found");
         string root = Path.GetFullPath(folder);
         string? skip = exclude is null ? null : Path.GetFullPath(exclude).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-        return Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
+        var photos = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
             .Where(f => PhotoExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
             .Where(f => skip is null || !f.StartsWith(skip, StringComparison.Ordinal))
             .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
             .Where(f => !f.Split('/').Any(part => part.StartsWith('.')))
             .Order(StringComparer.Ordinal)
             .ToList();
+        return photos.Count > 0 || !requireAny ? photos
+            : throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", PhotoExtensions)})");
     }
 
     /// <summary>Loads a photo from a file.</summary>

@@ -149,12 +149,8 @@ public sealed class Manifest
     /// <exception cref="GestaltLabException">The folder is missing or empty, or the labels CSV names a photo that is not there.</exception>
     public static Manifest FromImageFolder(string folder, string? labelsCsv = null, SplitFractions? fractions = null, int seed = 0)
     {
-        if (!Directory.Exists(folder))
-            throw new GestaltLabException($"{folder}: folder not found");
+        var images = ImageLoader.FindPhotos(folder, requireAny: true);
         string root = Path.GetFullPath(folder);
-        var images = ImageLoader.FindPhotos(root);
-        if (images.Count == 0)
-            throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", ImageLoader.PhotoExtensions)})");
 
         var rows = images.Select(i => new ManifestRow
         {

@@ -91,6 +91,17 @@ public sealed class ManifestTests : IDisposable
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
         Assert.Contains("line 2", e.Message);
         Assert.Contains("missing.jpg", e.Message);
+
+        // A folder with no photo (only a text file and a hidden photo) is an error naming it; a missing one too.
+        string none = Path.Combine(_dir, "none");
+        Directory.CreateDirectory(none);
+        File.WriteAllBytes(Path.Combine(none, "notes.txt"), [1]);
+        File.WriteAllBytes(Path.Combine(none, ".hidden.png"), [1]);
+        Assert.Empty(ImageLoader.FindPhotos(none));
+        var empty = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(none));
+        Assert.Contains(none, empty.Message);
+        Assert.Contains("no photos found (.jpg", empty.Message);
+        Assert.Contains("folder not found", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(Path.Combine(_dir, "absent"))).Message);
     }
 
     [Fact]
