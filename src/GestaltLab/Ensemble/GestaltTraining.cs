@@ -114,6 +114,9 @@ public static class GestaltTraining
 
             var nets = new List<(string, RegionNet)>();
             var summaries = new Dictionary<string, RegionSummary>();
+            bool joint = config.Combination == EnsembleCombination.Joint, lda = config.Head == TrainConfig.HeadLda;
+            // Region → training photos' embeddings as prediction computes them, kept for the joint head.
+            var jointTrain = new Dictionary<string, float[][]>(StringComparer.Ordinal);
             try
             {
                 foreach (var region in regions)
@@ -125,8 +128,14 @@ public static class GestaltTraining
                         Path.Combine(run, "checkpoints", region), backbone, progress, cancellationToken);
                     nets.Add((region, result.Net));
                     DiscriminantHead.Fit? head = null;
-                    if (config.Head == TrainConfig.HeadLda)
-                        head = FitDiscriminantHead(result.Net, regionData, config.Training, progress, cancellationToken);
+                    if (lda || joint)
+                    {
+                        // One pass over the training photos serves both heads: the embedding is final once the net is trained.
+                        string stage = lda ? $"{region} lda head" : $"{region} embeddings";
+                        var (embeddings, labels) = TrainingEmbeddings(result.Net, regionData, config.Training, stage, lda ? val.Length : 0, progress, cancellationToken);
+                        if (lda) head = FitDiscriminantHead(result.Net, regionData, embeddings, labels, config.Training, stage, progress);
+                        if (joint) jointTrain[region] = PredictionEmbeddings(embeddings, train.Length, config.TtaFlip);
+                    }
                     double temperature = 1;
                     if (config.Calibrate && val.Length > 0)
                     {
@@ -167,7 +176,7 @@ public static class GestaltTraining
             }
             if (config.Combination == EnsembleCombination.Joint)
             {
-                var head = FitJointHead(model, data, train, val, valPredictions, progress, cancellationToken);
+                var head = FitJointHead(model, jointTrain, data, train, val, valPredictions, progress, cancellationToken);
                 model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.RegionWeights, EnsembleCombination.Joint, head);
             }
             model.SaveWeights(run);
@@ -193,14 +202,14 @@ public static class GestaltTraining
     }
 
     /// <summary>
-    /// Refits <paramref name="net"/>'s classifier as shrinkage LDA on the embeddings of the training photos and of their
-    /// mirror images (flip is an augmentation the net was trained with, and half of what flip TTA shows it).
+    /// Embeddings of the training photos and of their mirror images (the mirror region's crop, flipped, as flip TTA and
+    /// the flip augmentation show it): all unflipped first, then all flipped, with their labels. Progress goes to
+    /// <paramref name="stage"/> out of 2 × training photos + <paramref name="moreToCome"/>.
     /// </summary>
-    private static DiscriminantHead.Fit FitDiscriminantHead(RegionNet net, RegionTrainingData data, TrainingOptions options,
-        IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+    private static (List<float[]> Embeddings, List<int> Labels) TrainingEmbeddings(RegionNet net, RegionTrainingData data, TrainingOptions options,
+        string stage, int moreToCome, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
     {
-        string stage = $"{data.Region} lda head";
-        int total = 2 * data.Train.Count + data.Val.Count, done = 0;
+        int total = 2 * data.Train.Count + moreToCome, done = 0;
         var embeddings = new List<float[]>(2 * data.Train.Count);
         var labels = new List<int>(2 * data.Train.Count);
         // In chunks, so that progress moves and a cancel is heard within seconds on large data sets.
@@ -215,6 +224,27 @@ public static class GestaltTraining
                 done += part.Length;
                 progress?.Report(new ProgressUpdate(stage, done, total));
             }
+        return (embeddings, labels);
+    }
+
+    /// <summary>What prediction computes for each training photo from <see cref="TrainingEmbeddings"/>: the mean of its unflipped and flipped embeddings with flip TTA, the unflipped one without.</summary>
+    private static float[][] PredictionEmbeddings(List<float[]> embeddings, int count, bool flipTta) =>
+        Enumerable.Range(0, count).Select(i =>
+        {
+            if (!flipTta) return embeddings[i];
+            float[] a = embeddings[i], b = embeddings[count + i], mean = new float[a.Length];
+            for (int j = 0; j < a.Length; j++) mean[j] = (a[j] + b[j]) * 0.5f;
+            return mean;
+        }).ToArray();
+
+    /// <summary>
+    /// Refits <paramref name="net"/>'s classifier as shrinkage LDA on <see cref="TrainingEmbeddings"/> (flip is an
+    /// augmentation the net was trained with, and half of what flip TTA shows it), shrinkage chosen on the validation photos.
+    /// </summary>
+    private static DiscriminantHead.Fit FitDiscriminantHead(RegionNet net, RegionTrainingData data, List<float[]> embeddings, List<int> labels,
+        TrainingOptions options, string stage, IProgress<ProgressUpdate>? progress)
+    {
+        int total = 2 * data.Train.Count + data.Val.Count;
         var val = RegionTrainer.Embeddings(net, data, data.Val, flip: false, options);
         var fit = DiscriminantHead.FitSelected(embeddings, labels, data.ClassCount, val, data.Val.Select(data.Samples.Label).ToArray());
         DiscriminantHead.Install(net, fit);
@@ -224,30 +254,20 @@ public static class GestaltTraining
     }
 
     /// <summary>
-    /// Fits the <see cref="JointHead"/> on the concatenated embeddings of the training photos, computed through the same
-    /// inference as prediction (flip TTA included), with shrinkage and temperature chosen on the validation photos.
+    /// Fits the <see cref="JointHead"/> on the training photos' region embeddings (<paramref name="trainEmbeddings"/>,
+    /// concatenated in the model's region order, as prediction concatenates them), with shrinkage and temperature chosen
+    /// on the validation photos' predictions.
     /// </summary>
-    private static JointHead FitJointHead(GestaltModel model, AlignedRegionDataset data, int[] train, int[] val,
-        IReadOnlyList<GestaltPrediction>? valPredictions, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+    private static JointHead FitJointHead(GestaltModel model, IReadOnlyDictionary<string, float[][]> trainEmbeddings, AlignedRegionDataset data,
+        int[] train, int[] val, IReadOnlyList<GestaltPrediction>? valPredictions, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
     {
         const string stage = "joint head";
-        // One pass over every crop of every training photo: a cache would only hold crops never read again, so the
-        // training cache is freed and this pass reads without one.
-        data.RetainCache([]);
-        var uncached = data.WithoutCache();
-        var embeddings = new List<float[]>(train.Length);
-        // In chunks, keeping only the embeddings: the region softmaxes of 20k photos would hold hundreds of MB.
-        const int chunk = 1024;
-        progress?.Report(new ProgressUpdate(stage, 0, train.Length + val.Length));
-        for (int start = 0; start < train.Length; start += chunk)
-        {
-            embeddings.AddRange(model.Predict(uncached, train[start..Math.Min(train.Length, start + chunk)], cancellationToken: cancellationToken).Select(p => p.Embedding));
-            progress?.Report(new ProgressUpdate(stage, embeddings.Count, train.Length + val.Length));
-        }
-        valPredictions ??= model.Predict(uncached, val, cancellationToken: cancellationToken);
-        var head = JointHead.Fit(embeddings, train.Select(data.Label).ToArray(), data.Classes.Count,
+        progress?.Report(new ProgressUpdate(stage, 0, 1));
+        var concatenated = Enumerable.Range(0, train.Length).Select(i => model.Regions.SelectMany(r => trainEmbeddings[r][i]).ToArray()).ToList();
+        valPredictions ??= model.Predict(data, val, cancellationToken: cancellationToken);
+        var head = JointHead.Fit(concatenated, train.Select(data.Label).ToArray(), data.Classes.Count,
             valPredictions.Select(p => p.Embedding).ToArray(), val.Select(data.Label).ToArray());
-        progress?.Report(new ProgressUpdate(stage, train.Length + val.Length, train.Length + val.Length,
+        progress?.Report(new ProgressUpdate(stage, 1, 1,
             val.Length == 0 ? $"shrinkage {head.Shrinkage:F2} (no validation photos)" : $"shrinkage {head.Shrinkage:F2}, temperature {head.Temperature:F2}"));
         return head;
     }

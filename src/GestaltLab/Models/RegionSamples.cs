@@ -89,17 +89,6 @@ public sealed class AlignedRegionDataset : IRegionSamples
         CropSize = _set.Regions[0].Size;
     }
 
-    // A view of the same rows with its own (empty) cache.
-    private AlignedRegionDataset(AlignedRegionDataset other, long cacheBytes)
-    {
-        (_labels, _groups, _set) = (other._labels, other._groups, other._set);
-        (Root, Manifest, Rows, Classes, CropSize) = (other.Root, other.Manifest, other.Rows, other.Classes, other.CropSize);
-        CacheBytes = cacheBytes;
-    }
-
-    /// <summary>The same samples, in the same order, without a crop cache: for one pass over every crop, which a cache would only fill.</summary>
-    public AlignedRegionDataset WithoutCache() => new(this, 0);
-
     /// <summary>Memory budget for decoded crops (bytes; default 512 MiB, 0 = no cache). Crops beyond it are read from disk each time.</summary>
     public long CacheBytes { get; init; } = 512L << 20;
 
