@@ -48,12 +48,12 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         var x = r.Metrics;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{x.NImages} test images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {x.Top5:P1}  top-10 {x.Top10:P1}  per-disorder top-1 {x.PerDisorderTop1:P1}  log loss {x.LogLoss:F3}"));
+            $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {x.Top5:P1}  top-10 {x.Top10:P1}  per-disorder top-1 {x.PerDisorderTop1:P1}  log loss {x.LogLoss:F3}"));
         if (x.Oracle is { } o)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle (Bayes on true traits): top-1 {o.Top1:P1}  top-5 {o.Top5:P1}  top-10 {o.Top10:P1}"));
         foreach (var reg in r.Regions)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {reg.Region,-18} top-1 {reg.Top1:P1}  top-5 {reg.Top5:P1}  top-10 {reg.Top10:P1}"));
-        if (r.Skipped > 0) Console.WriteLine($"  note: {r.Skipped} test photo(s) of syndromes the model does not know were not scored");
+        if (r.Skipped > 0) Console.WriteLine($"  note: {r.Skipped} {r.Split} photo(s) of syndromes the model does not know were not scored");
         Console.WriteLine($"metrics: {metricsPath}");
     }
 }

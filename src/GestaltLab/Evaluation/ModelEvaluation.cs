@@ -8,13 +8,14 @@ using GestaltLab.Runtime;
 namespace GestaltLab.Evaluation;
 
 /// <summary>What <see cref="ModelEvaluation.Evaluate"/> found.</summary>
-/// <param name="Metrics">Ensemble metrics (written as <c>metrics.json</c>).</param>
+/// <param name="Metrics">Ensemble metrics (written as <c>metrics.json</c>; the oracle's figures only when the test split was scored).</param>
 /// <param name="Regions">Each single region's top-1/5/10, then the <c>ensemble</c> row.</param>
-/// <param name="Skipped">Test photos whose syndrome the model does not know (not scored).</param>
-public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped);
+/// <param name="Skipped">Photos of the scored split whose syndrome the model does not know (not scored).</param>
+/// <param name="Split">The split that was scored.</param>
+public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test);
 
 /// <summary>
-/// Scores a <see cref="GestaltModel"/> on an aligned data folder's test split and writes the run-directory files the
+/// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
 /// figures and reports read: <c>metrics.json</c>, <c>region_metrics.csv</c>, <c>probabilities.csv</c>,
 /// <c>embeddings.csv</c> and <c>classes.json</c> (see docs/run-directory.md).
 /// </summary>
@@ -43,7 +44,8 @@ public static class ModelEvaluation
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         var truth = Enumerable.Range(0, data.Count).Select(data.Label).ToList();
         var probs = predictions.Select(p => p.Probabilities).ToList();
-        var oracle = oracleDataDirectory is null ? null : OracleFigures.TryLoad(oracleDataDirectory);
+        // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
+        var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle);
 
         Directory.CreateDirectory(outDirectory);
@@ -60,7 +62,7 @@ public static class ModelEvaluation
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         string classes = Path.Combine(outDirectory, "classes.json");
         if (!File.Exists(classes)) AtomicFile.WriteAllText(classes, JsonSerializer.Serialize(model.Classes));
-        return new ModelEvaluationResult(metrics, regions, skipped);
+        return new ModelEvaluationResult(metrics, regions, skipped, split);
     }
 
     private static string SourceImage(ManifestRow r) => r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image;

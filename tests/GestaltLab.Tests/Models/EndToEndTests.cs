@@ -82,6 +82,11 @@ public class EndToEndTests
         Assert.Equal("ensemble", loaded.RegionMetrics[^1].Region);
         Assert.Equal(3, loaded.Curves.Count);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
+        // The oracle was scored on the test split: another split's metrics must not carry it beside them.
+        var onTrain = ModelEvaluation.Evaluate(model, aligned, Path.Combine(root, "eval-train"), data, GestaltLab.Data.SplitNames.Train);
+        Assert.Equal(GestaltLab.Data.SplitNames.Train, onTrain.Split);
+        Assert.Null(onTrain.Metrics.Oracle);
+        Assert.True(onTrain.Metrics.NImages > result.Metrics.NImages);
 
         // A crop that vanished after alignment stops prediction with an error naming it, not "one or more errors".
         var uncached = new AlignedRegionDataset(aligned) { CacheBytes = 0 };
