@@ -21,6 +21,7 @@ Needs Debian's python3-numpy (bash environment/setup.sh --bench); nothing is dow
 import argparse
 import csv
 
+import _deps  # noqa: F401  (first: names the missing package and how to install it)
 import numpy as np
 
 

@@ -19,6 +19,7 @@ import csv
 import json
 import os
 
+import _deps  # noqa: F401  (first: names the missing package and how to install it)
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 

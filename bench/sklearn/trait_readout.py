@@ -21,6 +21,7 @@ import csv
 import json
 import os
 
+import _deps  # noqa: F401  (first: names the missing package and how to install it)
 import numpy as np
 
 

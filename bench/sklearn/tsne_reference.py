@@ -17,6 +17,8 @@ import os
 import sys
 import time
 
+import _deps  # noqa: F401  (first: names the missing package and how to install it)
+
 
 def main():
     ap = argparse.ArgumentParser()
