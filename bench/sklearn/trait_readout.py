@@ -13,7 +13,8 @@ Usage:
   /usr/bin/python3 bench/sklearn/trait_readout.py DATA /tmp/readout/train/embeddings.csv \
       /tmp/readout/test/embeddings.csv [--run RUN] [--ridge 100] [--json errors.json]
 DATA: the folder written by `gestaltlab generate` (traits.csv). RUN (optional): the run directory, whose
-regions.json names the embedding's blocks (the embedding concatenates the regions' embeddings in that order).
+config.json ("regions") or else regions.json names the embedding's blocks (the embedding concatenates the regions'
+embeddings in that order).
 Needs Debian's python3-numpy; nothing is downloaded.
 """
 import argparse
@@ -75,9 +76,16 @@ def main():
     r2, error = scores(slice(None))
     regions = []
     if a.run:
-        with open(os.path.join(a.run, "regions.json")) as f:
-            regions = [r["name"] for r in json.load(f)["regions"]]
+        # The model's regions, in the order GestaltModel.Load concatenates their embeddings: config.json's "regions"
+        # when the run trained a subset, else every region of regions.json.
+        with open(os.path.join(a.run, "config.json")) as f:
+            regions = json.load(f).get("regions") or []
+        if not regions:
+            with open(os.path.join(a.run, "regions.json")) as f:
+                regions = [r["name"] for r in json.load(f)["regions"]]
         block = x_fit.shape[1] // len(regions)
+        if block * len(regions) != x_fit.shape[1]:
+            raise SystemExit(f"{a.run}: {len(regions)} regions do not divide the embedding's {x_fit.shape[1]} values")
         per_region = np.array([scores(slice(k * block, (k + 1) * block))[0] for k in range(len(regions))])
     print(f"{len(fit_subjects)} photos to fit, {len(score_subjects)} scored, embedding of {x_fit.shape[1]} values")
     print(f"{'trait':26s} {'SD':>5s} {'R2':>6s} {'error SD':>9s}" + ("  best region (R2)" if regions else ""))
