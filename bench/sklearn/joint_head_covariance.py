@@ -19,19 +19,10 @@ Usage:
 Needs Debian's python3-numpy (bash environment/setup.sh --bench); nothing is downloaded.
 """
 import argparse
-import csv
 
 import _deps  # noqa: F401  (first: names the missing package and how to install it)
 import numpy as np
-
-
-def load(path):
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    header, body = rows[0], rows[1:]
-    first = header.index("e0")
-    x = np.array([[float(v) for v in r[first:]] for r in body])
-    return x, [r[header.index("true")] for r in body], [r[header.index("subject")] for r in body]
+from trait_readout import read_embeddings
 
 
 def pooled(x, y, means, dof):
@@ -55,9 +46,9 @@ def main():
     ap.add_argument("test")
     ap.add_argument("--seed", type=int, default=1, help="seed of the validation subjects' 2-fold split")
     args = ap.parse_args()
-    xtr, ytr, _ = load(args.train)
-    xva, yva, sva = load(args.val)
-    xte, yte, _ = load(args.test)
+    _, xtr, ytr = read_embeddings(args.train)
+    sva, xva, yva = read_embeddings(args.val)
+    _, xte, yte = read_embeddings(args.test)
     classes = sorted(set(ytr))
     index = {c: i for i, c in enumerate(classes)}
     ytr, yva, yte = (np.array([index[c] for c in y]) for y in (ytr, yva, yte))
@@ -70,7 +61,8 @@ def main():
     s_val = pooled(xva, yva, means, len(xva))
     subjects = sorted(set(sva))
     np.random.default_rng(args.seed).shuffle(subjects)
-    fold = np.array([s in set(subjects[: len(subjects) // 2]) for s in sva])
+    first_half = set(subjects[: len(subjects) // 2])
+    fold = np.array([s in first_half for s in sva])
     s_fold = {True: pooled(xva[fold], yva[fold], means, fold.sum()), False: pooled(xva[~fold], yva[~fold], means, (~fold).sum())}
     s_mix = 0.5 * s_train / np.trace(s_train) + 0.5 * s_val / np.trace(s_val)
     print(f"{len(xtr)} training, {len(xva)} validation, {len(xte)} test photos; {xtr.shape[1]} values; {n_classes} classes")

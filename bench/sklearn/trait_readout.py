@@ -27,12 +27,14 @@ import numpy as np
 
 
 def read_embeddings(path):
+    """An `embeddings.csv` of `gestaltlab evaluate`: subjects, embedding matrix, true syndromes (row by row)."""
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
     header, body = rows[0], rows[1:]
     first = header.index("e0")
     subjects = [r[header.index("subject")] for r in body]
-    return subjects, np.array([[float(v) for v in r[first:]] for r in body])
+    truth = [r[header.index("true")] for r in body]
+    return subjects, np.array([[float(v) for v in r[first:]] for r in body]), truth
 
 
 def ridge(x, y, lam):
@@ -62,8 +64,8 @@ def main():
             raise SystemExit(f"{a.data}/traits.csv: no traits for subject {missing[0]} (is this the data the run was evaluated on?)")
         return np.array([[float(rows[s][t]) for t in traits] for s in subjects])
 
-    fit_subjects, e_fit = read_embeddings(a.fit_embeddings)
-    score_subjects, e_score = read_embeddings(a.score_embeddings)
+    fit_subjects, e_fit, _ = read_embeddings(a.fit_embeddings)
+    score_subjects, e_score, _ = read_embeddings(a.score_embeddings)
     t_fit, t_score = truth(fit_subjects), truth(score_subjects)
     mean, sd = e_fit.mean(0), e_fit.std(0) + 1e-6
     x_fit, x_score = (e_fit - mean) / sd, (e_score - mean) / sd
