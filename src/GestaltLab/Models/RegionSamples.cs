@@ -53,7 +53,7 @@ public sealed record InMemoryRegionSamples(IReadOnlyList<IReadOnlyDictionary<str
 /// An aligned data folder as <c>gestaltlab align</c> writes it (<c>manifest.csv</c> with <c>image = aligned/…png</c>,
 /// crops in <c>regions/NAME/…png</c>, <c>regions.json</c>), read lazily from disk: memory does not grow with the data set.
 /// </summary>
-public sealed class AlignedRegionDataset : IRegionSamples
+public sealed class AlignedRegionDataset : IRegionSamples, IRegionGeometry
 {
     private readonly int[] _labels;
     private readonly string[] _groups;
@@ -132,6 +132,27 @@ public sealed class AlignedRegionDataset : IRegionSamples
 
     /// <summary>Path of a sample's crop.</summary>
     public string CropPath(int index, string region) => FaceDatasetAligner.CropPath(Root, region, Rows[index].Image);
+
+    private AlignedCropLandmarks? _landmarks;
+
+    /// <inheritdoc />
+    public int PointCount => 68;
+
+    /// <inheritdoc />
+    public int MirrorPoint(int point) => CropLandmarksSource.Template.MirrorOf(point);
+
+    /// <inheritdoc />
+    /// <remarks>From the folder's <c>landmarks.csv</c>, read on first use (the rows' <c>source_image</c> column links them).</remarks>
+    public float[]? CropLandmarks(int index, string region) =>
+        Rows[index].Extra.TryGetValue("source_image", out var source) ? CropLandmarksSource.For(source, region) : null;
+
+    private AlignedCropLandmarks CropLandmarksSource => LazyInitializer.EnsureInitialized(ref _landmarks, () =>
+    {
+        int alignedSize = 256;
+        if (File.Exists(Path.Combine(Root, RunManifest.FileName)) && RunManifest.Load(Root).Config["aligned_size"] is { } size)
+            alignedSize = size.GetValue<int>();
+        return new AlignedCropLandmarks(Root, _set, alignedSize);
+    });
 
     /// <inheritdoc />
     public float[] Load(int index, string region)

@@ -58,19 +58,27 @@ public static class RegionTrainer
         ulong regionKey = StableHash.Of(options.Seed, regionName);
         var device = TorchRuntime.DefaultDevice();
 
+        var geometry = options.GeometryLoss > 0
+            ? new GeometryTargets(data.Samples, data.Train, data.Region is null ? data.Samples.Regions : [data.Region])
+            : null;
         RegionNet model;
+        TorchSharp.Modules.Linear? geometryHead = null;
         // torch's generator is process-global: seeding and initialising under one lock keeps concurrent trainings reproducible.
-        lock (InitGate)
+        lock (RegionNet.InitGate)
         {
             torch.manual_seed((long)(regionKey & 0x7FFF_FFFF_FFFF));
             model = new RegionNet(net, data.ClassCount);
+            // Drawn after the net, and only when on, so runs without it keep their exact initialisation.
+            if (geometry is not null) geometryHead = nn.Linear(net.EmbeddingSize, geometry.Width);
         }
         if (pretrained is not null) WeightsFile.CopyInto(model, pretrained, "pretrained backbone", RegionNet.IsHead);
         model.to(device);
+        geometryHead?.to(device);
         var trainable = model.named_parameters()
             .Where(p => !Enumerable.Range(0, pretrained is null ? 0 : options.FreezeStages).Any(s => RegionNet.InStage(p.name, s)))
             .ToList();
         foreach (var (name, p) in model.named_parameters()) p.requires_grad = trainable.Any(t => t.name == name);
+        if (geometryHead is not null) trainable.AddRange(geometryHead.named_parameters().Select(p => (GeometryPrefix + p.name, p.parameter)));
         var adam = new AdamW(trainable, options.WeightDecay);
 
         var curve = new List<EpochStats>();
@@ -88,6 +96,9 @@ public static class RegionTrainer
                 {
                     var m = JsonNode.Parse(meta)!.AsObject();
                     WeightsFile.CopyInto(model, tensors.Where(t => t.Key.StartsWith("model.", StringComparison.Ordinal)).ToDictionary(t => t.Key[6..], t => t.Value), latest);
+                    if (geometryHead is not null)
+                        WeightsFile.CopyInto(geometryHead, tensors.Where(t => t.Key.StartsWith(GeometryPrefix, StringComparison.Ordinal))
+                            .ToDictionary(t => t.Key[GeometryPrefix.Length..], t => t.Value), latest);
                     adam.Load(tensors, latest);
                     startEpoch = (int)m["epoch"]!;
                     bestLoss = (double?)m["best_val_loss"] ?? double.PositiveInfinity;
@@ -119,7 +130,7 @@ public static class RegionTrainer
             var order = EpochOrder(data, options, rng, batchesPerEpoch * options.BatchSize);
             double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
             model.train();
-            double lossSum = 0;
+            double lossSum = 0, geometrySum = 0;
             long correct = 0, seen = 0;
             for (int b = 0; b < batchesPerEpoch; b++)
             {
@@ -127,22 +138,26 @@ public static class RegionTrainer
                 var batch = order.Skip(b * options.BatchSize).Take(options.BatchSize).ToArray();
                 var augment = batch.Select(_ => Augmentation.Draw(rng, options)).ToArray();
                 using var scope = torch.NewDisposeScope();
-                var (x, y) = LoadBatch(data, batch, augment, net, epoch, regionKey, options.LoaderThreads, device);
-                var (logits, loss) = Loss(model, x, y, options, rng, device);
+                var (x, y, g) = LoadBatch(data, batch, augment, net, options.LoaderThreads, device, geometry);
+                var (logits, loss, geometryLoss) = Loss(model, x, y, options, rng, device, geometryHead, g);
                 model.zero_grad();
+                geometryHead?.zero_grad();
                 loss.backward();
                 adam.Step(lr, pretrained is null ? 1.0 : options.BackboneLrFactor);
                 lossSum += loss.item<float>() * batch.Length;
+                if (geometryLoss is not null) geometrySum += geometryLoss.item<float>() * batch.Length;
                 correct += logits.argmax(1).eq(y).sum().item<long>();
                 seen += batch.Length;
                 progress?.Report(new ProgressUpdate(stage, (long)epoch * batchesPerEpoch + b + 1, totalBatches,
-                    $"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%"));
+                    $"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%"
+                    + (geometry is null ? "" : $" geometry {geometrySum / seen:F3}")));
             }
             double epochSeconds = (DateTime.UtcNow - started).TotalSeconds;
             trainSeconds += epochSeconds;
             trainImages += seen;
 
             var (valLoss, valAcc) = Evaluate(model, data, device, options);
+            string geometryDetail = geometry is null ? "" : $" geometry {geometrySum / seen:F3} val {ValidationGeometryLoss(model, geometryHead!, geometry, data, options, device):F3}";
             var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds);
             curve.Add(stats);
             bool improved = data.Val.Count == 0 || Improves(options.SelectBy, valAcc, valLoss, bestAcc, bestLoss);
@@ -159,7 +174,7 @@ public static class RegionTrainer
             else badEpochs++;
             finished = epoch + 1 >= options.Epochs || (options.Patience > 0 && badEpochs >= options.Patience);
             progress?.Report(new ProgressUpdate(stage, (long)(finished ? options.Epochs : epoch + 1) * batchesPerEpoch, totalBatches,
-                $"epoch {epoch + 1}/{options.Epochs} loss {stats.TrainLoss:F3} acc {100 * stats.TrainAccuracy:F0}% val loss {valLoss:F3} val acc {100 * valAcc:F0}%"
+                $"epoch {epoch + 1}/{options.Epochs} loss {stats.TrainLoss:F3} acc {100 * stats.TrainAccuracy:F0}% val loss {valLoss:F3} val acc {100 * valAcc:F0}%{geometryDetail}"
                 + (finished && epoch + 1 < options.Epochs ? " (early stop)" : "")));
             if (checkpointDirectory is not null)
             {
@@ -170,7 +185,9 @@ public static class RegionTrainer
                     ["bad_epochs"] = badEpochs, ["finished"] = finished, ["region"] = regionName,
                     ["curve"] = JsonNode.Parse(JsonSerializer.Serialize(curve)),
                 };
-                var tensors = model.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model." + kv.Key, kv.Value)).Concat(adam.State());
+                var tensors = model.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model." + kv.Key, kv.Value))
+                    .Concat(geometryHead?.state_dict().Select(kv => new KeyValuePair<string, Tensor>(GeometryPrefix + kv.Key, kv.Value)) ?? [])
+                    .Concat(adam.State());
                 string file = Path.Combine(checkpointDirectory, $"epoch-{epoch + 1:D3}.pt");
                 WeightsFile.Save(file, meta.ToJsonString(), tensors);
                 foreach (var old in Directory.GetFiles(checkpointDirectory, "epoch-*.pt"))
@@ -189,10 +206,12 @@ public static class RegionTrainer
         model.eval();
         foreach (var p in model.parameters()) p.requires_grad = false;
         adam.Dispose();
+        geometryHead?.Dispose();
         return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
     }
 
-    private static readonly object InitGate = new();
+    // Checkpoint names of the auxiliary geometry head's tensors; the head itself never leaves the trainer.
+    private const string GeometryPrefix = "geometry.";
 
     // Accuracy: higher wins, a tie goes to the lower loss. Loss alone is a poor guide on small validation sets: it is lowest
     // while the net still predicts near-uniformly and rises with confidence even as accuracy climbs.
@@ -240,7 +259,8 @@ public static class RegionTrainer
 
     // Dropout masks and mixup draws come from the epoch's own Random (not torch's global generator), so a resumed run
     // and a run trained next to another still see exactly the same randomness. Nothing is drawn when they are off.
-    private static (Tensor Logits, Tensor Loss) Loss(RegionNet model, Tensor x, Tensor y, TrainingOptions o, Random rng, Device device)
+    private static (Tensor Logits, Tensor Loss, Tensor? GeometryLoss) Loss(RegionNet model, Tensor x, Tensor y, TrainingOptions o, Random rng,
+        Device device, nn.Module<Tensor, Tensor>? geometryHead, (Tensor Target, Tensor Mask)? geometry)
     {
         int n = (int)x.shape[0];
         double lambda = 1;
@@ -257,6 +277,13 @@ public static class RegionTrainer
         using var partnerShare = (1 - lambda).ToScalar();
         if (partnerIndex is not null) x = x.mul(ownShare).add_(x.index_select(0, partnerIndex).mul_(partnerShare));
         var e = model.Embed(x);
+        Tensor? geometryLoss = null;
+        if (geometryHead is not null && geometry is var (target, mask))
+        {
+            if (partnerIndex is not null)
+                target = target.mul(ownShare).add_(target.index_select(0, partnerIndex).mul_(partnerShare));
+            geometryLoss = GeometryTargets.Loss(geometryHead.forward(e), target, mask);
+        }
         if (o.Dropout > 0)
         {
             int d = (int)e.shape[1];
@@ -269,7 +296,12 @@ public static class RegionTrainer
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
         if (partnerIndex is not null)
             loss = loss.mul(ownShare).add_(nn.functional.cross_entropy(logits, y.index_select(0, partnerIndex), label_smoothing: o.LabelSmoothing).mul_(partnerShare));
-        return (logits, loss);
+        if (geometryLoss is not null)
+        {
+            using var weight = o.GeometryLoss.ToScalar();
+            loss = loss.add(geometryLoss.mul(weight));
+        }
+        return (logits, loss, geometryLoss);
     }
 
     // Beta(a, a) from two Gamma(a) draws (Marsaglia–Tsang, with the a < 1 boost).
@@ -352,12 +384,14 @@ public static class RegionTrainer
         }
     }
 
-    private static (Tensor X, Tensor Y) LoadBatch(RegionTrainingData data, int[] batch, Augmentation[] augment, RegionNetConfig net,
-        int epoch, ulong regionKey, int loaderThreads, Device device)
+    private static (Tensor X, Tensor Y, (Tensor Target, Tensor Mask)? Geometry) LoadBatch(RegionTrainingData data, int[] batch,
+        Augmentation[] augment, RegionNetConfig net, int loaderThreads, Device device, GeometryTargets? geometry = null)
     {
-        int s = net.InputSize, c = net.Channels, plane = s * s;
+        int s = net.InputSize, c = net.Channels, plane = s * s, gw = geometry?.Width ?? 0;
         var x = new float[batch.Length * c * plane];
         var y = new long[batch.Length];
+        var target = new float[batch.Length * gw];
+        var mask = new float[batch.Length * gw];
         var regions = data.Samples.Regions;
         ParallelLoad.For(batch.Length, Math.Max(1, loaderThreads), k =>
         {
@@ -367,8 +401,11 @@ public static class RegionTrainer
             float[] rgb = data.Samples.Load(batch[k], source);
             WriteInput(rgb, x.AsSpan(k * c * plane, c * plane), s, c, a);
             y[k] = data.Samples.Label(batch[k]);
+            geometry?.Write(data.Samples, batch[k], region, a.Flip, target.AsSpan(k * gw, gw), mask.AsSpan(k * gw, gw));
         });
-        return (torch.tensor(x, [batch.Length, c, s, s], device: device), torch.tensor(y, device: device));
+        var g = geometry is null ? ((Tensor, Tensor)?)null
+            : (torch.tensor(target, [batch.Length, gw], device: device), torch.tensor(mask, [batch.Length, gw], device: device));
+        return (torch.tensor(x, [batch.Length, c, s, s], device: device), torch.tensor(y, device: device), g);
     }
 
     /// <summary>RGB CHW [0,1] → net input (gray if 1 channel), with flip, shift (edge-clamped), colour casts and jitter.</summary>
@@ -437,13 +474,36 @@ public static class RegionTrainer
             using var scope = torch.NewDisposeScope();
             var batch = indices.Skip(start).Take(options.BatchSize).ToArray();
             var aug = batch.Select(i => Augmentation.None with { RegionPick = i, Flip = flip }).ToArray();
-            var (x, _) = LoadBatch(data, batch, aug, model.Config, 0, 0, options.LoaderThreads, device);
+            var (x, _, _) = LoadBatch(data, batch, aug, model.Config, options.LoaderThreads, device);
             var y = output(x).cpu().contiguous();
             var flat = y.data<float>().ToArray();
             int k = (int)y.shape[1];
             for (int i = 0; i < batch.Length; i++) rows.Add(flat.AsSpan(i * k, k).ToArray());
         }
         return rows.ToArray();
+    }
+
+    // The geometry task's loss on the validation samples, unaugmented, each read from the region ValidationLogits uses.
+    private static double ValidationGeometryLoss(RegionNet model, nn.Module<Tensor, Tensor> head, GeometryTargets geometry,
+        RegionTrainingData data, TrainingOptions options, Device device)
+    {
+        if (data.Val.Count == 0) return double.NaN;
+        model.eval();
+        double sum = 0;
+        long n = 0;
+        using var noGrad = torch.no_grad();
+        var regions = data.Samples.Regions;
+        for (int start = 0; start < data.Val.Count; start += options.BatchSize)
+        {
+            using var scope = torch.NewDisposeScope();
+            var batch = data.Val.Skip(start).Take(options.BatchSize).ToArray();
+            var aug = batch.Select(i => Augmentation.None with { RegionPick = i }).ToArray();
+            var (x, _, g) = LoadBatch(data, batch, aug, model.Config, options.LoaderThreads, device, geometry);
+            var (target, mask) = g!.Value;
+            sum += GeometryTargets.Loss(head.forward(model.Embed(x)), target, mask).item<float>() * batch.Length;
+            n += batch.Length;
+        }
+        return sum / n;
     }
 
     /// <summary>

@@ -61,6 +61,14 @@ public sealed record TrainingOptions
     /// loss blended the same way; λ ~ Beta(α, α) with α = this value (0 = off; 0.2–0.4 is usual).
     /// </summary>
     [JsonPropertyName("mixup")] public double Mixup { get; init; }
+    /// <summary>
+    /// Weight of an auxiliary geometry task (0 = off): a linear layer on the embedding regresses where each landmark lies
+    /// in the crop (standardised per region; points outside the crop left out), trained with the classifier and dropped
+    /// afterwards. Meant for backbone pretraining: identity alone does not make a net measure the facial proportions
+    /// syndromes change. Needs an aligned folder (its <c>landmarks.csv</c>); with <c>--ground-truth</c> alignment these
+    /// are the generator's exact landmarks.
+    /// </summary>
+    [JsonPropertyName("geometry_loss")] public double GeometryLoss { get; init; }
     /// <summary>Fraction of training subjects held out for validation when the data has no <c>val</c> split.</summary>
     [JsonPropertyName("val_fraction")] public double ValFraction { get; init; } = 0.15;
     /// <summary>Number of early stages kept frozen when fine-tuning a pretrained backbone (0 = train all).</summary>
@@ -82,6 +90,7 @@ public sealed record TrainingOptions
         if (LabelSmoothing is < 0 or >= 1) throw new GestaltLabException($"{source}: label_smoothing must be in [0, 1)");
         if (Dropout is < 0 or >= 1) throw new GestaltLabException($"{source}: dropout must be in [0, 1)");
         if (Mixup is < 0 or > 10) throw new GestaltLabException($"{source}: mixup (Beta's α) must be in [0, 10]");
+        if (GeometryLoss is < 0 || double.IsNaN(GeometryLoss)) throw new GestaltLabException($"{source}: geometry_loss must be ≥ 0");
         if (ValFraction is < 0 or >= 1) throw new GestaltLabException($"{source}: val_fraction must be in [0, 1)");
         return this;
     }

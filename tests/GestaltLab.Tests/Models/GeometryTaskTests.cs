@@ -1,0 +1,150 @@
+using System.Globalization;
+using GestaltLab.Data;
+using GestaltLab.Faces;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+using GestaltLab.Synthetic;
+
+namespace GestaltLab.Tests.Models;
+
+public class GeometryTaskTests
+{
+    /// <summary>
+    /// <see cref="ModelFixture.Patterns"/> with four landmarks per crop: 0 on the class blob and 1 at its mirror position
+    /// (a left/right pair), 2 fixed on the midline, 3 far outside the crop. The right region's points are
+    /// the left's mirrored with the pair swapped, as anatomy has it, so a flipped right crop is a left crop.
+    /// </summary>
+    private sealed class GeometrySamples(InMemoryRegionSamples inner) : IRegionSamples, IRegionGeometry
+    {
+        public int Count => inner.Count;
+        public int CropSize => inner.CropSize;
+        public IReadOnlyList<string> Regions => inner.Regions;
+        public string MirrorOf(string region) => inner.MirrorOf(region);
+        public int Label(int index) => inner.Label(index);
+        public string Group(int index) => inner.Group(index);
+        public float[] Load(int index, string region) => inner.Load(index, region);
+        public int PointCount => 4;
+        public int MirrorPoint(int point) => point switch { 0 => 1, 1 => 0, _ => point };
+
+        public float[]? CropLandmarks(int index, string region)
+        {
+            int s = CropSize, c = Label(index);
+            float cx = (float)(s / 2.0 + s / 4.0 * Math.Cos(2 * Math.PI * c / 4)), cy = (float)(s / 2.0 + s / 4.0 * Math.Sin(2 * Math.PI * c / 4));
+            float mid = (s - 1) / 2f, h = 8;
+            float[] left = [cx, cy, s - 1 - cx, cy, mid, h, -40, -40];
+            if (!region.EndsWith("_right", StringComparison.Ordinal)) return left;
+            // Mirror every point and swap the pair.
+            return [s - 1 - left[2], left[3], s - 1 - left[0], left[1], s - 1 - left[4], left[5], s - 1 - left[6], left[7]];
+        }
+    }
+
+    private static GeometrySamples Samples() => new(ModelFixture.Patterns());
+
+    [Fact]
+    public void Targets_are_standardised_mirrored_with_the_pixels_and_mask_what_the_crop_does_not_show()
+    {
+        var s = Samples();
+        var train = Enumerable.Range(0, s.Count).ToArray();
+        var targets = new GeometryTargets(s, train, s.Regions);
+        Assert.Equal(8, targets.Width);
+        var t = new float[8];
+        var m = new float[8];
+        var flipped = new float[8];
+        var fm = new float[8];
+        var columns = Enumerable.Range(0, 8).Select(_ => new List<double>()).ToArray();
+        foreach (int i in train)
+        {
+            targets.Write(s, i, "periorbital_left", flip: false, t, m);
+            Assert.Equal([1f, 1f, 1f, 1f, 1f, 1f, 0f, 0f], m);
+            for (int j = 0; j < 8; j++) columns[j].Add(t[j]);
+            // A flipped right crop is the left crop: the same target.
+            targets.Write(s, i, "periorbital_left", flip: true, flipped, fm);
+            Assert.Equal(m, fm);
+            for (int j = 0; j < 6; j++) Assert.Equal(t[j], flipped[j], 4);
+        }
+        // Standardised over the training samples: mean 0, and SD 1 wherever the points vary by more than the floor.
+        foreach (var col in columns.Take(6))
+        {
+            double mean = col.Average(), sd = Math.Sqrt(col.Average(v => (v - mean) * (v - mean)));
+            Assert.InRange(mean, -1e-4, 1e-4);
+            Assert.True(sd < 1e-4 || Math.Abs(sd - 1) < 1e-3, $"sd {sd}");
+        }
+        Assert.Contains(columns.Take(6), c => c.Distinct().Count() > 1);
+    }
+
+    [Fact]
+    public void Geometry_task_trains_resumes_bit_for_bit_and_leaves_the_net_as_it_was()
+    {
+        var s = Samples();
+        var all = Enumerable.Range(0, s.Count).ToArray();
+        var (train, val) = RegionTrainer.SplitByGroup(s, all, 0.25, 3);
+        var data = new RegionTrainingData(s, null, train, val, 4);
+        var options = ModelFixture.Options(4) with { GeometryLoss = 1, LearningRate = 1e-2 };
+
+        var details = new List<string>();
+        string straightDir = ModelFixture.TempDir(), resumedDir = ModelFixture.TempDir();
+        var straight = RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir,
+            progress: new TrainerTests.SyncProgress(u => { if (u.Detail?.Contains(" val ", StringComparison.Ordinal) == true) details.Add(u.Detail); }));
+        using var a = straight.Net;
+        // The geometry loss is reported per epoch, on training and validation photos, and the training figure falls.
+        var trainGeometry = details.Select(d => double.Parse(d.Split(" geometry ")[1].Split(' ')[0], CultureInfo.InvariantCulture)).ToList();
+        Assert.Equal(4, trainGeometry.Count);
+        Assert.All(details, d => Assert.Matches(@" geometry \d\.\d{3} val \d\.\d{3}$", d));
+        Assert.True(trainGeometry[^1] < 0.7 * trainGeometry[0], $"training geometry loss did not fall: {string.Join(", ", trainGeometry)}");
+        // The head is the trainer's own: the net has exactly a plain net's parameters, and a backbone saves as usual.
+        using var plain = RegionTrainer.Train(data, ModelFixture.Net(), options with { GeometryLoss = 0 }).Net;
+        Assert.Equal(plain.state_dict().Keys.Order(), a.state_dict().Keys.Order());
+        Assert.NotEqual(ModelFixture.Flat(plain), ModelFixture.Flat(a));
+
+        // Cancelled in epoch 2 and resumed: the head and its optimiser state come back from the checkpoint.
+        using var cts = new CancellationTokenSource();
+        var stop = new TrainerTests.SyncProgress(u => { if (u.Detail?.StartsWith("epoch 2/4", StringComparison.Ordinal) == true && u.Done % 3 == 1) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => RegionTrainer.Train(data, ModelFixture.Net(), options, resumedDir, progress: stop, cancellationToken: cts.Token));
+        var resumed = RegionTrainer.Train(data, ModelFixture.Net(), options, resumedDir);
+        using var r = resumed.Net;
+        Assert.Equal(1, resumed.ResumedFromEpoch);
+        Assert.Equal(ModelFixture.Flat(a), ModelFixture.Flat(r));
+    }
+
+    [Fact]
+    public void Geometry_task_without_landmarks_or_with_a_negative_weight_is_refused()
+    {
+        var plain = ModelFixture.Patterns();
+        var data = new RegionTrainingData(plain, null, Enumerable.Range(0, plain.Count).ToArray(), [], 4);
+        var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1) with { GeometryLoss = 1 }));
+        Assert.Contains("geometry_loss", e.Message);
+        Assert.Contains("geometry_loss", Assert.Throws<GestaltLabException>(() => new TrainingOptions { GeometryLoss = -1 }.Validate()).Message);
+    }
+
+    [Fact]
+    public void Aligned_folder_gives_each_crop_its_landmarks_where_the_crop_shows_them()
+    {
+        string root = ModelFixture.TempDir();
+        string data = Path.Combine(root, "data"), aligned = Path.Combine(root, "aligned");
+        SyntheticDataset.Generate("mini", 1, data);
+        using var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(64), ComputeConfidence = false });
+        FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+        var samples = new AlignedRegionDataset(aligned);
+        var truth = FaceDatasetAligner.ReadLandmarks(Path.Combine(data, "landmarks.csv"));
+        foreach (int i in new[] { 0, samples.Count / 2, samples.Count - 1 })
+        {
+            string source = samples.Rows[i].Extra["source_image"];
+            // The pipeline's own crop transforms, applied to the landmarks, must give the same points.
+            var result = faces.FromLandmarks(ImageLoader.Load(Path.Combine(data, source)), truth[source], source);
+            foreach (var region in samples.Regions)
+            {
+                var xy = samples.CropLandmarks(i, region)!;
+                Assert.Equal(2 * samples.PointCount, xy.Length);
+                var toCrop = result.Regions[region].ToCrop;
+                for (int p = 0; p < samples.PointCount; p++)
+                {
+                    var expected = toCrop.Apply(truth[source][p]);
+                    Assert.Equal(expected.X, xy[2 * p], 2);
+                    Assert.Equal(expected.Y, xy[2 * p + 1], 2);
+                }
+            }
+        }
+        Assert.Equal(FaceTemplate.Default.MirrorOf(36), samples.MirrorPoint(36));
+    }
+}
