@@ -24,30 +24,41 @@ public sealed class RegionNet : Module<Tensor, Tensor>
         Config = config.Validate();
         if (classCount < 1) throw new ArgumentOutOfRangeException(nameof(classCount));
         ClassCount = classCount;
-        var layers = new List<(string, Module<Tensor, Tensor>)>();
-        long inC = config.Channels;
-        for (int s = 0; s < config.Stages; s++)
+        // Initialisers draw from torch's process-global generator: under the gate, a net built on another thread (a
+        // model loaded in a notebook, a test) cannot take draws from between a seeded training's manual_seed and its net.
+        lock (InitGate)
         {
-            long w = config.StageWidth(s);
-            for (int c = 0; c < config.ConvsPerStage; c++)
+            var layers = new List<(string, Module<Tensor, Tensor>)>();
+            long inC = config.Channels;
+            for (int s = 0; s < config.Stages; s++)
             {
-                layers.Add(($"conv{s}_{c}", Conv2d(inC, w, 3, padding: 1, bias: false)));
-                layers.Add(($"bn{s}_{c}", new StableBatchNorm2d(w)));
-                layers.Add(($"relu{s}_{c}", ReLU()));
-                inC = w;
+                long w = config.StageWidth(s);
+                for (int c = 0; c < config.ConvsPerStage; c++)
+                {
+                    layers.Add(($"conv{s}_{c}", Conv2d(inC, w, 3, padding: 1, bias: false)));
+                    layers.Add(($"bn{s}_{c}", new StableBatchNorm2d(w)));
+                    layers.Add(($"relu{s}_{c}", ReLU()));
+                    inC = w;
+                }
+                layers.Add(($"pool{s}", MaxPool2d(2)));
             }
-            layers.Add(($"pool{s}", MaxPool2d(2)));
+            features = Sequential(layers);
+            if (config.Pooling == RegionNetConfig.PoolingFlatten)
+            {
+                long map = config.FinalMapSize;
+                embed = Linear(inC * map * map, config.FlattenEmbeddingSize);
+                inC = config.FlattenEmbeddingSize;
+            }
+            fc = Linear(inC, classCount);
         }
-        features = Sequential(layers);
-        if (config.Pooling == RegionNetConfig.PoolingFlatten)
-        {
-            long map = config.FinalMapSize;
-            embed = Linear(inC * map * map, config.FlattenEmbeddingSize);
-            inC = config.FlattenEmbeddingSize;
-        }
-        fc = Linear(inC, classCount);
         RegisterComponents();
     }
+
+    /// <summary>
+    /// Held while anything seeds torch's global generator and draws initial weights from it (re-entrant: the
+    /// constructor takes it too). Seed and build under it to get reproducible weights while other threads build nets.
+    /// </summary>
+    internal static readonly object InitGate = new();
 
     /// <summary>The architecture.</summary>
     public RegionNetConfig Config { get; }
