@@ -14,6 +14,15 @@ namespace GestaltLab.Tests;
 /// </summary>
 internal static class TestTemp
 {
+    /// <summary>A file of the repository (found from this source file's location, so tests run from any folder).</summary>
+    public static string RepoFile(string relative, [System.Runtime.CompilerServices.CallerFilePath] string here = "")
+    {
+        var dir = new DirectoryInfo(Path.GetDirectoryName(here)!);
+        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GestaltLab.sln"))) dir = dir.Parent;
+        Assert.NotNull(dir);
+        return Path.Combine(dir!.FullName, relative);
+    }
+
     private static readonly string Parent = Path.Combine(Path.GetTempPath(), "gestaltlab-tests");
     private static readonly Lazy<string> Root = new(CreateRoot);
 

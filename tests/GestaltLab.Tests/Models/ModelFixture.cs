@@ -55,6 +55,22 @@ internal static class ModelFixture
 
     public static string TempDir() => TestTemp.Dir("models");
 
+    /// <summary>
+    /// Trains with checkpoints in <paramref name="dir"/>, cancels in the middle of epoch 2 (after epoch 1's checkpoint),
+    /// then trains again, which must resume from that checkpoint. Returns the resumed run (caller disposes its net).
+    /// </summary>
+    public static RegionTrainingResult CancelInEpochTwoThenResume(RegionTrainingData data, TrainingOptions options, string dir)
+    {
+        using var cts = new CancellationTokenSource();
+        string epochTwo = $"epoch 2/{options.Epochs}";
+        var stop = new TrainerTests.SyncProgress(u => { if (u.Detail?.StartsWith(epochTwo, StringComparison.Ordinal) == true && u.Done % 3 == 1) cts.Cancel(); });
+        Assert.ThrowsAny<OperationCanceledException>(() => RegionTrainer.Train(data, Net(), options, dir, progress: stop, cancellationToken: cts.Token));
+        Assert.EndsWith("epoch-001.pt", RegionTrainer.LatestCheckpoint(dir));
+        var resumed = RegionTrainer.Train(data, Net(), options, dir);
+        Assert.Equal(1, resumed.ResumedFromEpoch);
+        return resumed;
+    }
+
     public static float[] Flat(TorchSharp.torch.nn.Module m) =>
         m.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Where(kv => kv.Value.dtype == TorchSharp.torch.ScalarType.Float32)

@@ -25,6 +25,28 @@ public class ShippedBackboneTests
         }
     }
 
+    [Theory]
+    [InlineData("backbone.pt", "pretrain-config.json")]
+    [InlineData("backbone-w32.pt", "pretrain-config-w32.json")]
+    [InlineData("backbone-geo.pt", "pretrain-config-geo.json")]
+    public void Every_backbone_in_data_pretrained_loads_with_the_net_of_its_config(string backbone, string configFile)
+    {
+        string dir = TestTemp.RepoFile("data/pretrained");
+        var (config, weights) = Pretraining.LoadBackbone(Path.Combine(dir, backbone));
+        try
+        {
+            Assert.Equal(TrainConfig.Load(Path.Combine(dir, configFile)).Net, config);
+            // Only the backbone: no classifier, and nothing of the trainer's auxiliary geometry head.
+            Assert.DoesNotContain(weights.Keys, RegionNet.IsHead);
+            using var net = new RegionNet(config, 3);
+            Assert.Equal(net.state_dict().Keys.Where(k => !RegionNet.IsHead(k)).Order(), weights.Keys.Order());
+        }
+        finally
+        {
+            foreach (var t in weights.Values) t.Dispose();
+        }
+    }
+
     [Fact]
     public void A_globally_pooled_backbone_fine_tunes_at_the_requested_input_size()
     {

@@ -6,14 +6,6 @@ namespace GestaltLab.Tests.Synthetic;
 
 public class CatalogAndOracleTests
 {
-    private static string RepoFile(string relative, [System.Runtime.CompilerServices.CallerFilePath] string here = "")
-    {
-        var dir = new DirectoryInfo(Path.GetDirectoryName(here)!);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "GestaltLab.sln"))) dir = dir.Parent;
-        Assert.NotNull(dir);
-        return Path.Combine(dir!.FullName, relative);
-    }
-
     [Fact]
     public void TraitSpaceHasNamedTraitsAndAValidCorrelation()
     {
@@ -31,7 +23,7 @@ public class CatalogAndOracleTests
         var generated = SyndromeCatalog.Generate();
         Assert.Equal(generated.ToJson(), SyndromeCatalog.Generate().ToJson());
         // data/synthetic/catalog.json must be exactly what the generator makes (rebuild: gestaltlab generate --write-catalog).
-        Assert.Equal(generated.ToJson(), File.ReadAllText(RepoFile("data/synthetic/catalog.json")));
+        Assert.Equal(generated.ToJson(), File.ReadAllText(TestTemp.RepoFile("data/synthetic/catalog.json")));
         var c = SyndromeCatalog.Default;
         Assert.True(c.Affected.Count() >= 216);
         Assert.NotNull(c.Control);
@@ -49,7 +41,7 @@ public class CatalogAndOracleTests
     [Fact]
     public void SchemaListsExactlyTheLibrarysTraits()
     {
-        var schema = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(RepoFile("data/synthetic/catalog.schema.json")))!;
+        var schema = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(TestTemp.RepoFile("data/synthetic/catalog.schema.json")))!;
         var names = schema["$defs"]!["trait"]!["enum"]!.AsArray().Select(n => (string)n!).ToList();
         Assert.Equal(TraitSpace.Traits.Select(t => t.Name), names);
     }
