@@ -5,7 +5,9 @@ GestaltLab's joint head (`JointHead`) is shrinkage LDA on one run's concatenated
 training photos. Fine-tuned nets memorise their training people, so those embeddings are tighter than unseen photos';
 a backbone that never saw the syndromes (frozen, `"freeze_stages"` = its stages) has no such bias but weaker features.
 This script fits the same head (equal priors; Σ_α = (1 − α)Σ + α·v̄·I; α picked by validation top-1) on each run's
-embeddings alone and on both runs' side by side (joined photo by photo), and scores the test photos.
+embeddings alone and on both runs' side by side (joined photo by photo), and scores the test photos. When every folder
+also has test/probabilities.csv it scores the mean of the runs' own test probabilities too (for runs that differ only
+in their seed: a seed ensemble).
 
 Usage (each RUN evaluated on the same aligned folder; evaluate writes embeddings.csv beside metrics.json):
   gestaltlab evaluate --model RUN --data ALIGNED --split train --out /tmp/jc/RUN/train/metrics.json   (and val, test)
@@ -39,6 +41,16 @@ def splits(folders):
         images = sorted(set.intersection(*(set(t) for t in tables)))
         out[split] = ([tables[0][i][0] for i in images], [np.stack([t[i][1] for i in images]) for t in tables])
     return out
+
+
+def read_probabilities(path):
+    """image → (syndrome, probabilities in class-name order) from a probabilities.csv."""
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    header = rows[0]
+    first, image, true = header.index("true") + 1, header.index("image"), header.index("true")
+    order = np.argsort(header[first:])
+    return {r[image]: (r[true], np.array([float(v) for v in r[first:]])[order]) for r in rows[1:]}, sorted(header[first:])
 
 
 def lda_scores(xtr, ytr, x, n_classes, alpha):
@@ -77,6 +89,15 @@ def main():
         test = topk(lda_scores(x["train"], y["train"], x["test"], len(classes), best), y["test"])
         print(f"{name}: {x['train'].shape[1]} values, shrinkage {best}, validation top-1 {val:.1f} %, "
               f"test top-1/5/10 {test[0]:.1f} / {test[1]:.1f} / {test[2]:.1f} %")
+    paths = [os.path.join(d, "test", "probabilities.csv") for d in args.folders]
+    if len(paths) > 1 and all(os.path.exists(p) for p in paths):
+        tables = [read_probabilities(p) for p in paths]
+        names = tables[0][1]
+        images = sorted(set.intersection(*(set(t[0]) for t in tables)))
+        mean = np.mean([np.stack([t[0][i][1] for i in images]) for t in tables], axis=0)
+        truth = np.array([names.index(tables[0][0][i][0]) for i in images])
+        r = topk(mean, truth)
+        print(f"mean of the runs' own test probabilities: top-1/5/10 {r[0]:.1f} / {r[1]:.1f} / {r[2]:.1f} % ({len(images)} photos)")
 
 
 if __name__ == "__main__":
