@@ -106,7 +106,7 @@ public static class RegionTrainer
                     bestEpoch = (int)m["best_epoch"]!;
                     badEpochs = (int)m["bad_epochs"]!;
                     finished = (bool)m["finished"]!;
-                    curve = JsonSerializer.Deserialize<List<EpochStats>>(m["curve"]!.ToJsonString())!;
+                    curve = JsonSerializer.Deserialize<List<EpochStats>>(m["curve"]!.ToJsonString(), CurveJson)!;
                 }
                 finally
                 {
@@ -183,7 +183,7 @@ public static class RegionTrainer
                     ["epoch"] = epoch + 1, ["best_val_loss"] = double.IsFinite(bestLoss) ? bestLoss : null,
                     ["best_val_acc"] = double.IsFinite(bestAcc) ? bestAcc : null, ["best_epoch"] = bestEpoch,
                     ["bad_epochs"] = badEpochs, ["finished"] = finished, ["region"] = regionName,
-                    ["curve"] = JsonNode.Parse(JsonSerializer.Serialize(curve)),
+                    ["curve"] = JsonNode.Parse(JsonSerializer.Serialize(curve, CurveJson)),
                 };
                 var tensors = model.state_dict().Select(kv => new KeyValuePair<string, Tensor>("model." + kv.Key, kv.Value))
                     .Concat(geometryHead?.state_dict().Select(kv => new KeyValuePair<string, Tensor>(GeometryPrefix + kv.Key, kv.Value)) ?? [])
@@ -209,6 +209,10 @@ public static class RegionTrainer
         geometryHead?.Dispose();
         return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
     }
+
+    // Without a validation split (e.g. pretraining people with two photos or fewer) the validation figures are NaN, which
+    // plain JSON cannot hold: the checkpoint's curve writes them as "NaN" and reads them back.
+    private static readonly JsonSerializerOptions CurveJson = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     // Checkpoint names of the auxiliary geometry head's tensors; the head itself never leaves the trainer.
     private const string GeometryPrefix = "geometry.";

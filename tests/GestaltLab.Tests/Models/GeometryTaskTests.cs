@@ -113,7 +113,7 @@ public class GeometryTaskTests
     }
 
     [Fact]
-    public void Aligned_folder_gives_each_crop_its_landmarks_where_the_crop_shows_them()
+    public void Aligned_folder_gives_each_crop_its_landmarks_and_pretraining_with_them_saves_a_plain_backbone()
     {
         string root = ModelFixture.TempDir();
         string data = Path.Combine(root, "data"), aligned = Path.Combine(root, "aligned");
@@ -141,5 +141,29 @@ public class GeometryTaskTests
             }
         }
         Assert.Equal(FaceTemplate.Default.MirrorOf(36), samples.MirrorPoint(36));
+
+        // Identity pretraining with the task, as `gestaltlab train --pretrain` runs it: the backbone file holds the
+        // usual backbone parameters only.
+        var net = new RegionNetConfig { InputSize = 64, Width = 4, Stages = 3, ConvsPerStage = 1 };
+        var details = new List<string>();
+        string path = Path.Combine(root, "backbone.pt");
+        var pre = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(1) with { GeometryLoss = 1 },
+            new TrainerTests.SyncProgress(u => { if (u.Detail is not null) details.Add(u.Detail); }));
+        Assert.Equal(samples.Rows.Select(r => r.Subject).Distinct().Count(), pre.Identities);
+        // mini has two photos per person, so no photo is held out: the validation figures are NaN, and the per-epoch
+        // checkpoint must still be written (its curve once failed to serialise them).
+        Assert.True(double.IsNaN(pre.ValAccuracy));
+        Assert.Contains(details, d => d.Contains(" geometry ", StringComparison.Ordinal) && d.Contains(" val ", StringComparison.Ordinal));
+        var (config, weights) = Pretraining.LoadBackbone(path);
+        try
+        {
+            Assert.Equal(net, config);
+            using var plain = new RegionNet(net, 2);
+            Assert.Equal(plain.state_dict().Keys.Where(k => !RegionNet.IsHead(k)).Order(), weights.Keys.Order());
+        }
+        finally
+        {
+            foreach (var t in weights.Values) t.Dispose();
+        }
     }
 }
