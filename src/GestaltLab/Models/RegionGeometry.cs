@@ -46,8 +46,6 @@ internal sealed class AlignedCropLandmarks
         _regionIndex = regions.Names.Select((n, i) => (n, i)).ToDictionary(t => t.n, t => t.i, StringComparer.Ordinal);
     }
 
-    public FaceTemplate Template => _aligner.Template;
-
     /// <summary>Landmarks of the photo <paramref name="source"/> (as the aligned manifest's <c>source_image</c> names it) in <paramref name="region"/>'s crop pixels.</summary>
     public float[]? For(string source, string region)
     {

@@ -1,4 +1,5 @@
 using GestaltLab.Data;
+using GestaltLab.Faces;
 using GestaltLab.Regions;
 using GestaltLab.Runtime;
 
@@ -139,7 +140,7 @@ public sealed class AlignedRegionDataset : IRegionSamples, IRegionGeometry
     public int PointCount => 68;
 
     /// <inheritdoc />
-    public int MirrorPoint(int point) => CropLandmarksSource.Template.MirrorOf(point);
+    public int MirrorPoint(int point) => FaceTemplate.Default.MirrorOf(point);
 
     /// <inheritdoc />
     /// <remarks>From the folder's <c>landmarks.csv</c>, read on first use (the rows' <c>source_image</c> column links them).</remarks>
