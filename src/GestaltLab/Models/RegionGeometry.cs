@@ -2,6 +2,7 @@ using System.Numerics;
 using GestaltLab.Faces;
 using GestaltLab.Regions;
 using GestaltLab.Runtime;
+using TorchSharp;
 using static TorchSharp.torch;
 
 namespace GestaltLab.Models;
@@ -177,5 +178,11 @@ internal sealed class GeometryTargets
 
     /// <summary>Masked mean squared error between predictions and targets (N × Width each).</summary>
     public static Tensor Loss(Tensor predicted, Tensor target, Tensor mask) =>
-        predicted.sub(target).pow_(2).mul_(mask).sum().div(mask.sum().clamp_min(1));
+        MaskedSquaredErrors(predicted, target, mask).sum().div(mask.sum().clamp_min(1));
+
+    /// <summary>Per sample: the masked squared errors' sum and the number of values counted (N × 2), to pool over many batches.</summary>
+    public static Tensor PerSample(Tensor predicted, Tensor target, Tensor mask) =>
+        torch.stack([MaskedSquaredErrors(predicted, target, mask).sum(1), mask.sum(1)], 1);
+
+    private static Tensor MaskedSquaredErrors(Tensor predicted, Tensor target, Tensor mask) => predicted.sub(target).pow_(2).mul_(mask);
 }

@@ -156,8 +156,8 @@ public static class RegionTrainer
             trainSeconds += epochSeconds;
             trainImages += seen;
 
-            var (valLoss, valAcc) = Evaluate(model, data, device, options);
-            string geometryDetail = geometry is null ? "" : $" geometry {geometrySum / seen:F3} val {ValidationGeometryLoss(model, geometryHead!, geometry, data, options, device):F3}";
+            var (valLoss, valAcc, valGeometry) = Evaluate(model, data, device, options, geometryHead, geometry);
+            string geometryDetail = geometry is null ? "" : $" geometry {geometrySum / seen:F3} val {valGeometry:F3}";
             var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds);
             curve.Add(stats);
             bool improved = data.Val.Count == 0 || Improves(options.SelectBy, valAcc, valLoss, bestAcc, bestLoss);
@@ -442,12 +442,28 @@ public static class RegionTrainer
         }
     }
 
-    private static (double Loss, double Accuracy) Evaluate(RegionNet model, RegionTrainingData data, Device device, TrainingOptions options)
+    // Validation loss and accuracy, and with the geometry task its masked mean squared error over all validation
+    // samples, from one pass: the logits are Classify(Embed(x)), the same computation as the net's forward.
+    private static (double Loss, double Accuracy, double Geometry) Evaluate(RegionNet model, RegionTrainingData data, Device device,
+        TrainingOptions options, nn.Module<Tensor, Tensor>? geometryHead, GeometryTargets? geometry)
     {
-        if (data.Val.Count == 0) return (double.NaN, double.NaN);
-        var logits = ValidationLogits(model, data, options, device);
+        if (data.Val.Count == 0) return (double.NaN, double.NaN, double.NaN);
         var labels = data.Val.Select(data.Samples.Label).ToArray();
-        return (Calibration.CrossEntropy(logits, labels, 1), Calibration.Accuracy(logits, labels));
+        if (geometryHead is null || geometry is null)
+        {
+            var plain = ValidationLogits(model, data, options, device);
+            return (Calibration.CrossEntropy(plain, labels, 1), Calibration.Accuracy(plain, labels), double.NaN);
+        }
+        int classes = model.ClassCount;
+        var rows = Forward(model, data, data.Val, flip: false, options, device, (x, g) =>
+        {
+            var e = model.Embed(x);
+            var (target, mask) = g!.Value;
+            return torch.cat([model.Classify(e), GeometryTargets.PerSample(geometryHead.forward(e), target, mask)], 1);
+        }, geometry);
+        var logits = rows.Select(r => r[..classes]).ToArray();
+        double errors = rows.Sum(r => (double)r[classes]), values = rows.Sum(r => (double)r[classes + 1]);
+        return (Calibration.CrossEntropy(logits, labels, 1), Calibration.Accuracy(logits, labels), errors / Math.Max(1, values));
     }
 
     /// <summary>
@@ -455,7 +471,7 @@ public static class RegionTrainer
     /// trained at once (pretraining) each sample is read from a fixed region so the figure is comparable across epochs.
     /// </summary>
     public static float[][] ValidationLogits(RegionNet model, RegionTrainingData data, TrainingOptions options, Device? device = null) =>
-        Forward(model, data, data.Val, flip: false, options, device, model.forward);
+        Forward(model, data, data.Val, flip: false, options, device, (x, _) => model.forward(x));
 
     /// <summary>
     /// Penultimate-layer embeddings of <paramref name="model"/> (left in eval mode) for <paramref name="indices"/>,
@@ -464,10 +480,10 @@ public static class RegionTrainer
     /// </summary>
     public static float[][] Embeddings(RegionNet model, RegionTrainingData data, IReadOnlyList<int> indices, bool flip,
         TrainingOptions options, Device? device = null) =>
-        Forward(model, data, indices, flip, options, device, model.Embed);
+        Forward(model, data, indices, flip, options, device, (x, _) => model.Embed(x));
 
     private static float[][] Forward(RegionNet model, RegionTrainingData data, IReadOnlyList<int> indices, bool flip,
-        TrainingOptions options, Device? device, Func<Tensor, Tensor> output)
+        TrainingOptions options, Device? device, Func<Tensor, (Tensor Target, Tensor Mask)?, Tensor> output, GeometryTargets? geometry = null)
     {
         device ??= TorchRuntime.DefaultDevice();
         model.eval();
@@ -478,36 +494,13 @@ public static class RegionTrainer
             using var scope = torch.NewDisposeScope();
             var batch = indices.Skip(start).Take(options.BatchSize).ToArray();
             var aug = batch.Select(i => Augmentation.None with { RegionPick = i, Flip = flip }).ToArray();
-            var (x, _, _) = LoadBatch(data, batch, aug, model.Config, options.LoaderThreads, device);
-            var y = output(x).cpu().contiguous();
+            var (x, _, g) = LoadBatch(data, batch, aug, model.Config, options.LoaderThreads, device, geometry);
+            var y = output(x, g).cpu().contiguous();
             var flat = y.data<float>().ToArray();
             int k = (int)y.shape[1];
             for (int i = 0; i < batch.Length; i++) rows.Add(flat.AsSpan(i * k, k).ToArray());
         }
         return rows.ToArray();
-    }
-
-    // The geometry task's loss on the validation samples, unaugmented, each read from the region ValidationLogits uses.
-    private static double ValidationGeometryLoss(RegionNet model, nn.Module<Tensor, Tensor> head, GeometryTargets geometry,
-        RegionTrainingData data, TrainingOptions options, Device device)
-    {
-        if (data.Val.Count == 0) return double.NaN;
-        model.eval();
-        double sum = 0;
-        long n = 0;
-        using var noGrad = torch.no_grad();
-        var regions = data.Samples.Regions;
-        for (int start = 0; start < data.Val.Count; start += options.BatchSize)
-        {
-            using var scope = torch.NewDisposeScope();
-            var batch = data.Val.Skip(start).Take(options.BatchSize).ToArray();
-            var aug = batch.Select(i => Augmentation.None with { RegionPick = i }).ToArray();
-            var (x, _, g) = LoadBatch(data, batch, aug, model.Config, options.LoaderThreads, device, geometry);
-            var (target, mask) = g!.Value;
-            sum += GeometryTargets.Loss(head.forward(model.Embed(x)), target, mask).item<float>() * batch.Length;
-            n += batch.Length;
-        }
-        return sum / n;
     }
 
     /// <summary>
