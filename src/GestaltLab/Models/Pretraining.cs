@@ -21,7 +21,8 @@ public static class Pretraining
 {
     /// <summary>Pretrains on an aligned identities folder (labels = subjects; validation = held-out photos of the same people).</summary>
     /// <param name="alignedDirectory">Output of <c>gestaltlab align</c> on an identities data set.</param>
-    /// <param name="backbonePath">Where the backbone goes; checkpoints go beside it (<c>PATH.checkpoints/</c>) so it resumes.</param>
+    /// <param name="backbonePath">Where the backbone goes; checkpoints go beside it (<c>PATH.checkpoints/</c>) so it resumes, with
+    /// the training curve (<c>curve.csv</c>, as <see cref="RegionTrainer.WriteCurve"/> writes it).</param>
     /// <param name="net">Architecture (its input size must match the crops).</param>
     /// <param name="options">Training settings (balanced sampling is irrelevant here).</param>
     /// <param name="progress">Stage <c>train all-regions</c>.</param>
@@ -34,8 +35,10 @@ public static class Pretraining
         var byPerson = Enumerable.Range(0, data.Count).GroupBy(data.Label).ToList();
         var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
         var train = Enumerable.Range(0, data.Count).Where(i => !val.Contains(i)).ToArray();
+        string checkpoints = backbonePath + ".checkpoints";
         var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
-            options with { BalancedSampling = false }, backbonePath + ".checkpoints", null, progress, cancellationToken);
+            options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);
+        RegionTrainer.WriteCurve(Path.Combine(checkpoints, "curve.csv"), result.Curve);
         using var model = result.Net;
         SaveBackbone(model, backbonePath, $"pretrained on {data.Classes.Count} identities ({data.Count} photos) from {Path.GetFullPath(alignedDirectory)}");
         return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, result.Curve.Count > 0 ? result.Curve[^1].ValAccuracy : double.NaN);

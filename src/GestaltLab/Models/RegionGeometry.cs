@@ -180,6 +180,20 @@ internal sealed class GeometryTargets
     public static Tensor Loss(Tensor predicted, Tensor target, Tensor mask) =>
         MaskedSquaredErrors(predicted, target, mask).sum().div(mask.sum().clamp_min(1));
 
+    /// <summary>
+    /// The geometry loss of a mixup batch: like the class loss, the blend of the two samples' losses, each under its own
+    /// mask (λ for the sample's own targets, 1 − λ for its partner's). Blending the targets instead would average in the
+    /// points a partner lacks (masked zeros) and, in pretraining, where each sample shows its own region, positions from
+    /// two different crops.
+    /// </summary>
+    public static Tensor MixedLoss(Tensor predicted, Tensor target, Tensor mask, Tensor partnerIndex, double lambda)
+    {
+        using var own = lambda.ToScalar();
+        using var other = (1 - lambda).ToScalar();
+        return Loss(predicted, target, mask).mul_(own)
+            .add_(Loss(predicted, target.index_select(0, partnerIndex), mask.index_select(0, partnerIndex)).mul_(other));
+    }
+
     /// <summary>Per sample: the masked squared errors' sum and the number of values counted (N × 2), to pool over many batches.</summary>
     public static Tensor PerSample(Tensor predicted, Tensor target, Tensor mask) =>
         torch.stack([MaskedSquaredErrors(predicted, target, mask).sum(1), mask.sum(1)], 1);

@@ -9,7 +9,16 @@ using static TorchSharp.torch;
 namespace GestaltLab.Models;
 
 /// <summary>One epoch of training (a row of <c>curves/&lt;region&gt;.csv</c>).</summary>
-public readonly record struct EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy, double Seconds);
+/// <param name="Epoch">1-based.</param>
+/// <param name="TrainLoss">Mean class loss over the epoch's training batches (with the geometry task: class loss + its weighted loss).</param>
+/// <param name="TrainAccuracy">Training accuracy over the epoch's batches (augmented photos).</param>
+/// <param name="ValLoss">Validation cross-entropy (NaN without a validation split).</param>
+/// <param name="ValAccuracy">Validation accuracy (NaN without a validation split).</param>
+/// <param name="Seconds">Wall time of the epoch's training batches.</param>
+/// <param name="GeometryLoss">The auxiliary geometry task's training loss (1 = no better than the mean shape); NaN when the task is off.</param>
+/// <param name="ValGeometryLoss">The geometry task's validation loss; NaN when the task is off or there is no validation split.</param>
+public readonly record struct EpochStats(int Epoch, double TrainLoss, double TrainAccuracy, double ValLoss, double ValAccuracy, double Seconds,
+    double GeometryLoss = double.NaN, double ValGeometryLoss = double.NaN);
 
 /// <summary>The outcome of <see cref="RegionTrainer.Train"/>.</summary>
 /// <param name="Net">The net with the best validation weights, in eval mode (caller disposes).</param>
@@ -158,7 +167,8 @@ public static class RegionTrainer
 
             var (valLoss, valAcc, valGeometry) = Evaluate(model, data, device, options, geometryHead, geometry);
             string geometryDetail = geometry is null ? "" : $" geometry {geometrySum / seen:F3} val {valGeometry:F3}";
-            var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds);
+            var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds,
+                geometry is null ? double.NaN : geometrySum / seen, geometry is null ? double.NaN : valGeometry);
             curve.Add(stats);
             bool improved = data.Val.Count == 0 || Improves(options.SelectBy, valAcc, valLoss, bestAcc, bestLoss);
             if (improved)
@@ -284,9 +294,10 @@ public static class RegionTrainer
         Tensor? geometryLoss = null;
         if (geometryHead is not null && geometry is var (target, mask))
         {
-            if (partnerIndex is not null)
-                target = target.mul(ownShare).add_(target.index_select(0, partnerIndex).mul_(partnerShare));
-            geometryLoss = GeometryTargets.Loss(geometryHead.forward(e), target, mask);
+            var predicted = geometryHead.forward(e);
+            geometryLoss = partnerIndex is null
+                ? GeometryTargets.Loss(predicted, target, mask)
+                : GeometryTargets.MixedLoss(predicted, target, mask, partnerIndex, lambda);
         }
         if (o.Dropout > 0)
         {
@@ -514,10 +525,21 @@ public static class RegionTrainer
         return (indices.Where(i => !val.Contains(samples.Group(i))).ToArray(), indices.Where(i => val.Contains(samples.Group(i))).ToArray());
     }
 
-    /// <summary>Writes a curve as CSV (<c>epoch,train_loss,train_acc,val_loss,val_acc,seconds</c>).</summary>
-    public static void WriteCurve(string path, IReadOnlyList<EpochStats> curve) =>
-        Csv.Write(path, ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"],
-            curve.Select(e => (IReadOnlyList<string>)[e.Epoch.ToString(CultureInfo.InvariantCulture), F(e.TrainLoss), F(e.TrainAccuracy), F(e.ValLoss), F(e.ValAccuracy), F(e.Seconds)]));
+    /// <summary>
+    /// Writes a curve as CSV (<c>epoch,train_loss,train_acc,val_loss,val_acc,seconds</c>, plus
+    /// <c>geometry_loss,val_geometry_loss</c> when the geometry task ran); missing figures are empty cells.
+    /// </summary>
+    public static void WriteCurve(string path, IReadOnlyList<EpochStats> curve)
+    {
+        // The geometry columns only appear when the task ran, so a plain run's file keeps its columns.
+        bool geometry = curve.Any(e => double.IsFinite(e.GeometryLoss));
+        string[] header = ["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds"];
+        Csv.Write(path, geometry ? [.. header, "geometry_loss", "val_geometry_loss"] : header, curve.Select(e =>
+        {
+            IReadOnlyList<string> row = [e.Epoch.ToString(CultureInfo.InvariantCulture), F(e.TrainLoss), F(e.TrainAccuracy), F(e.ValLoss), F(e.ValAccuracy), F(e.Seconds)];
+            return geometry ? [.. row, F(e.GeometryLoss), F(e.ValGeometryLoss)] : row;
+        }));
+    }
 
     private static string F(double v) => double.IsFinite(v) ? Csv.Format(v) : "";
 }

@@ -92,6 +92,10 @@ public class GeometryTaskTests
         Assert.Equal(4, trainGeometry.Count);
         Assert.All(details, d => Assert.Matches(@" geometry \d\.\d{3} val \d\.\d{3}$", d));
         Assert.True(trainGeometry[^1] < 0.7 * trainGeometry[0], $"training geometry loss did not fall: {string.Join(", ", trainGeometry)}");
+        // The curve keeps the same figures (rounded alike in the progress line).
+        Assert.Equal(details.Select(d => d.Split(" geometry ")[1].Split(' ')[0]),
+            straight.Curve.Select(e => e.GeometryLoss.ToString("F3", CultureInfo.InvariantCulture)));
+        Assert.All(straight.Curve, e => Assert.True(double.IsFinite(e.ValGeometryLoss)));
         // The head is the trainer's own: the net comes back with exactly a plain net's parameters (trained differently).
         using var plain = RegionTrainer.Train(data, ModelFixture.Net(), options with { GeometryLoss = 0 }).Net;
         Assert.Equal(plain.state_dict().Keys.Order(), a.state_dict().Keys.Order());
@@ -100,6 +104,31 @@ public class GeometryTaskTests
         // Cancelled in epoch 2 and resumed: the head and its optimiser state come back from the checkpoint.
         using var r = ModelFixture.CancelInEpochTwoThenResume(data, options, resumedDir).Net;
         Assert.Equal(ModelFixture.Flat(a), ModelFixture.Flat(r));
+    }
+
+    [Fact]
+    public void Mixup_blends_the_two_samples_geometry_losses_each_under_its_own_mask()
+    {
+        // Two samples, two values each; sample 1 lacks its second value (masked, stored as 0).
+        using var predicted = TorchSharp.torch.tensor(new float[] { 1, 2, 3, 4 }, [2, 2]);
+        using var target = TorchSharp.torch.tensor(new float[] { 0, 0, 1, 0 }, [2, 2]);
+        using var mask = TorchSharp.torch.tensor(new float[] { 1, 1, 1, 0 }, [2, 2]);
+        using var swap = TorchSharp.torch.tensor(new long[] { 1, 0 });
+        double own = (1 + 4 + 4) / 3.0;             // sample 0 vs 0: 1², 2²; sample 1 vs 1: 2² (its 4 − 0 is masked)
+        double partner = (0 + 9 + 16) / 3.0;        // sample 0 vs 1's target under 1's mask: 0² (2's error masked); sample 1 vs 0: 3², 4²
+        Assert.Equal(own, GeometryTargets.Loss(predicted, target, mask).item<float>(), 5);
+        using var mixed = GeometryTargets.MixedLoss(predicted, target, mask, swap, 0.25);
+        Assert.Equal(0.25 * own + 0.75 * partner, mixed.item<float>(), 5);
+        // With λ = 1 the partner does not count.
+        using var whole = GeometryTargets.MixedLoss(predicted, target, mask, swap, 1);
+        Assert.Equal(own, whole.item<float>(), 5);
+
+        // And the trainer runs with both on, reporting a finite geometry loss.
+        var s = Samples();
+        var data = new RegionTrainingData(s, null, Enumerable.Range(0, s.Count).ToArray(), [], 4);
+        var result = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(2) with { GeometryLoss = 1, Mixup = 0.4 });
+        using var net = result.Net;
+        Assert.All(result.Curve, e => Assert.True(double.IsFinite(e.GeometryLoss) && e.GeometryLoss > 0, $"geometry loss {e.GeometryLoss}"));
     }
 
     [Fact]
@@ -154,6 +183,12 @@ public class GeometryTaskTests
         // checkpoint must still be written (its curve once failed to serialise them).
         Assert.True(double.IsNaN(pre.ValAccuracy));
         Assert.Contains(details, d => d.Contains(" geometry ", StringComparison.Ordinal) && d.Contains(" val ", StringComparison.Ordinal));
+        // The curve lands beside the checkpoints, with the task's training loss and empty validation cells.
+        var curve = Csv.Read(Path.Combine(path + ".checkpoints", "curve.csv"));
+        Assert.Equal(["epoch", "train_loss", "train_acc", "val_loss", "val_acc", "seconds", "geometry_loss", "val_geometry_loss"], curve.Header);
+        var row = Assert.Single(curve.Rows);
+        Assert.True(double.Parse(row[curve.Column("geometry_loss")], CultureInfo.InvariantCulture) > 0);
+        Assert.Equal("", row[curve.Column("val_geometry_loss")]);
         var (config, weights) = Pretraining.LoadBackbone(path);
         try
         {
