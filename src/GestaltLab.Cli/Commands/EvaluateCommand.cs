@@ -15,12 +15,13 @@ internal sealed class EvaluateCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
+        var priors = ModelCli.PriorsOption();
         var cmd = new Command("evaluate", "Score a trained model on a data set: metrics.json, region_metrics.csv, probabilities.csv, embeddings.csv.")
-            { model, data, output, split, truth };
+            { model, data, output, split, truth, priors };
         cmd.SetAction(async (p, ct) =>
         {
             string run = p.GetValue(model)!;
-            using var m = GestaltModel.Load(run);
+            using var m = GestaltModel.Load(run, p.GetValue(priors));
             string dataDir = p.GetValue(data)!;
             string metricsPath = Path.GetFullPath(p.GetValue(output) ?? Path.Combine(run, "metrics.json"));
             string outDir = Path.GetDirectoryName(metricsPath)!;
@@ -49,6 +50,8 @@ internal sealed class EvaluateCommand : ICliCommand
         var x = r.Metrics;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {x.Top5:P1}  top-10 {x.Top10:P1}  per-disorder top-1 {x.PerDisorderTop1:P1}  log loss {x.LogLoss:F3}"));
+        if (x.Priors == ClassPriors.Training && x.PriorStrength is double beta)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ranked with the training photos' syndrome frequencies as priors (strength {beta:F2}); the regions below with equal priors"));
         if (x.Oracle is { } o)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle (Bayes on true traits): top-1 {o.Top1:P1}  top-5 {o.Top5:P1}  top-10 {o.Top10:P1}"));
         foreach (var reg in r.Regions)

@@ -19,10 +19,11 @@ internal sealed class PredictCommand : ICliCommand
         var top = new Option<int>("--top") { Description = "How many syndromes to list.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
-        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, landmarks };
+        var priors = ModelCli.PriorsOption();
+        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, landmarks, priors };
         cmd.SetAction(p =>
         {
-            using var m = GestaltModel.Load(p.GetValue(model)!);
+            using var m = GestaltModel.Load(p.GetValue(model)!, p.GetValue(priors));
             using var faces = new FacePipeline(m.FacePipelineOptions(p.GetValue(landmarks)));
             int k = Math.Max(1, p.GetValue(top));
             var results = new List<object>();

@@ -54,6 +54,17 @@ internal sealed class TrainCommand : ICliCommand
 /// <summary>Steps the model commands share.</summary>
 internal static class ModelCli
 {
+    /// <summary>The <c>--priors</c> option of the commands that load a run (evaluate, predict).</summary>
+    public static Option<string?> PriorsOption()
+    {
+        var o = new Option<string?>("--priors")
+        {
+            Description = "Class priors to rank with: equal (every syndrome alike) or training (the training photos' syndrome frequencies, at the strength fitted on validation). Default: the run's own (config \"priors\").",
+        };
+        o.AcceptOnlyFromAmong([.. GestaltLab.Ensemble.ClassPriors.All]);
+        return o;
+    }
+
     /// <summary>Returns an aligned folder for <paramref name="data"/>: itself when already aligned, else aligns it into <paramref name="alignedDir"/> (reused when done).</summary>
     public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct)
     {

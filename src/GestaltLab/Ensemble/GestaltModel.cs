@@ -35,8 +35,11 @@ public sealed class GestaltModel : IDisposable
     /// <param name="combination">A <see cref="EnsembleCombination"/> name.</param>
     /// <param name="jointHead">The classifier of <see cref="EnsembleCombination.Joint"/> (required for it, not allowed otherwise);
     /// <paramref name="regionWeights"/> then only weigh the regions' support for a class (<see cref="GestaltPrediction.Top"/>).</param>
+    /// <param name="classPriors">The training frequencies and fitted strength (kept and saved even when <paramref name="priors"/> is equal).</param>
+    /// <param name="priors"><see cref="ClassPriors.Equal"/>, or <see cref="ClassPriors.Training"/> (needs <paramref name="classPriors"/>).</param>
     public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true,
-        IReadOnlyDictionary<string, double>? regionWeights = null, string combination = EnsembleCombination.Average, JointHead? jointHead = null)
+        IReadOnlyDictionary<string, double>? regionWeights = null, string combination = EnsembleCombination.Average, JointHead? jointHead = null,
+        ClassPriors? classPriors = null, string priors = ClassPriors.Equal)
     {
         if (nets.Count == 0) throw new GestaltLabException("a gestalt model needs at least one region net");
         _nets = nets.ToList();
@@ -50,6 +53,14 @@ public sealed class GestaltModel : IDisposable
                 throw new GestaltLabException($"gestalt model: joint head is {jointHead.ClassCount} × {jointHead.InputSize}, the model has {classes.Count} classes and {d} embedding values");
         }
         JointHead = jointHead;
+        Priors = ClassPriors.Check(priors, "gestalt model");
+        if (classPriors is not null && classPriors.Frequencies.Length != classes.Count)
+            throw new GestaltLabException($"gestalt model: class priors for {classPriors.Frequencies.Length} classes, the model has {classes.Count}");
+        if (Priors == ClassPriors.Training && classPriors is null)
+            throw new GestaltLabException("gestalt model: training priors need the training frequencies, and this run has none recorded",
+                "runs trained before priors were recorded rank with equal priors; train again to use training priors");
+        ClassPriors = classPriors;
+        _priorWeights = Priors == ClassPriors.Training ? classPriors!.Weights() : null;
         RegionWeights = CheckWeights(nets.Select(n => n.Region).ToList(), regionWeights, normalise: Combination == EnsembleCombination.Average);
         Classes = classes;
         RegionSet = regions;
@@ -72,6 +83,11 @@ public sealed class GestaltModel : IDisposable
     public string Combination { get; }
     /// <summary>The joint discriminant of <see cref="EnsembleCombination.Joint"/>; null for the pools.</summary>
     public JointHead? JointHead { get; }
+    /// <summary>The priors predictions rank with: <see cref="ClassPriors.Equal"/> or <see cref="ClassPriors.Training"/>.</summary>
+    public string Priors { get; }
+    /// <summary>The training frequencies and their fitted strength, when the run recorded them (null for older runs).</summary>
+    public ClassPriors? ClassPriors { get; }
+    private readonly float[]? _priorWeights;
     /// <summary>Name of the run-directory file holding <see cref="RegionWeights"/>.</summary>
     public const string EnsembleFile = "ensemble.json";
 
@@ -91,7 +107,9 @@ public sealed class GestaltModel : IDisposable
     /// </summary>
     public void SaveWeights(string runDirectory)
     {
-        var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights };
+        var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights, ["priors"] = Priors };
+        if (ClassPriors is not null)
+            json["class_priors"] = new Dictionary<string, object> { ["strength"] = ClassPriors.Strength, ["frequencies"] = ClassPriors.Frequencies };
         if (JointHead is not null)
         {
             JointHead.Save(Path.Combine(runDirectory, JointHead.FileName));
@@ -101,17 +119,28 @@ public sealed class GestaltModel : IDisposable
     }
 
     // Runs from before log-linear pooling wrote "weighted softmax average"; a run without the file averages equally.
-    private static (Dictionary<string, double>? Weights, string Combination) LoadWeights(string runDirectory)
+    private static (Dictionary<string, double>? Weights, string Combination, string Priors, ClassPriors? ClassPriors) LoadWeights(string runDirectory)
     {
         string path = Path.Combine(runDirectory, EnsembleFile);
-        if (!File.Exists(path)) return (null, EnsembleCombination.Average);
+        if (!File.Exists(path)) return (null, EnsembleCombination.Average, ClassPriors.Equal, null);
         try
         {
             var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
             var node = root?["weights"]?.AsObject() ?? throw new GestaltLabException($"{path}: no \"weights\" object");
             string? combination = root["combination"]?.GetValue<string>();
             combination = combination is null or "weighted softmax average" ? EnsembleCombination.Average : EnsembleCombination.Check(combination, path);
-            return (node.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal), combination);
+            // Runs from before priors were recorded have neither key: equal priors, no frequencies.
+            string priors = root["priors"] is { } p ? ClassPriors.Check(p.GetValue<string>(), path) : ClassPriors.Equal;
+            ClassPriors? classPriors = null;
+            if (root["class_priors"] is System.Text.Json.Nodes.JsonObject cp)
+            {
+                var frequencies = cp["frequencies"]?.AsArray().Select(v => v!.GetValue<double>()).ToArray();
+                double strength = cp["strength"]?.GetValue<double>() ?? double.NaN;
+                if (frequencies is null || frequencies.Length == 0 || frequencies.Any(f => !(f > 0) || !double.IsFinite(f)) || !(strength >= 0) || !double.IsFinite(strength))
+                    throw new GestaltLabException($"{path}: class_priors needs positive \"frequencies\" and a \"strength\" ≥ 0");
+                classPriors = new ClassPriors(frequencies, strength);
+            }
+            return (node.ToDictionary(kv => kv.Key, kv => kv.Value!.GetValue<double>(), StringComparer.Ordinal), combination, priors, classPriors);
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
@@ -136,8 +165,11 @@ public sealed class GestaltModel : IDisposable
     public FacePipelineOptions FacePipelineOptions(string? landmarkModel = null) => new() { ModelPath = landmarkModel, Regions = RegionSet };
 
     /// <summary>Loads a run directory written by <c>gestaltlab train</c> or <c>demo</c>.</summary>
-    /// <exception cref="GestaltLabException">A file is missing or does not match.</exception>
-    public static GestaltModel Load(string runDirectory)
+    /// <param name="runDirectory">The run directory.</param>
+    /// <param name="priors">Rank with these priors (<see cref="ClassPriors.Equal"/> or <see cref="ClassPriors.Training"/>)
+    /// instead of the ones the run was trained to use; null keeps the run's.</param>
+    /// <exception cref="GestaltLabException">A file is missing or does not match, or training priors were asked of a run that did not record them.</exception>
+    public static GestaltModel Load(string runDirectory, string? priors = null)
     {
         TorchRuntime.EnsureLoaded();
         string dir = Path.GetFullPath(runDirectory);
@@ -163,9 +195,10 @@ public sealed class GestaltModel : IDisposable
                 }
                 finally { foreach (var t in tensors.Values) t.Dispose(); }
             }
-            var (weights, combination) = LoadWeights(dir);
+            var (weights, combination, runPriors, classPriors) = LoadWeights(dir);
             var joint = combination == EnsembleCombination.Joint ? JointHead.Load(Path.Combine(dir, JointHead.FileName)) : null;
-            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint);
+            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
+                priors is null ? runPriors : ClassPriors.Check(priors, "--priors"));
         }
         catch
         {
@@ -278,7 +311,7 @@ public sealed class GestaltModel : IDisposable
             results.Add(new GestaltPrediction
             {
                 Classes = Classes,
-                Probabilities = Combine(_nets.Select(r => (regionProbs[r.Region][i], RegionWeights[r.Region])).ToList(), embedding),
+                Probabilities = WithPriors(Combine(_nets.Select(r => (regionProbs[r.Region][i], RegionWeights[r.Region])).ToList(), embedding)),
                 RegionProbabilities = _nets.ToDictionary(r => r.Region, r => regionProbs[r.Region][i]),
                 RegionWeights = RegionWeights,
                 Embedding = embedding,
@@ -286,6 +319,19 @@ public sealed class GestaltModel : IDisposable
             });
         }
         return results;
+    }
+
+    /// <summary>
+    /// The combination's equal-prior distribution for a prediction this model's nets made (from its region probabilities
+    /// and embedding; the nets are not run again): what the ensemble gives before any class priors.
+    /// </summary>
+    public float[] EqualPriorProbabilities(GestaltPrediction prediction) =>
+        Combine(_nets.Select(r => (prediction.RegionProbabilities[r.Region], RegionWeights[r.Region])).ToList(), prediction.Embedding);
+
+    private float[] WithPriors(float[] probabilities)
+    {
+        if (_priorWeights is not null) ClassPriors.ApplyInPlace(probabilities, _priorWeights);
+        return probabilities;
     }
 
     // In float like the ONNX graph, so both give the same numbers.
@@ -332,7 +378,7 @@ public sealed class GestaltModel : IDisposable
 
     /// <summary>The ensemble (all region nets, flip TTA, the weighted combination) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
     public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination,
-        JointHead is null ? null : (JointHead.Weight, JointHead.Bias));
+        JointHead is null ? null : (JointHead.Weight, JointHead.Bias), _priorWeights);
 
     /// <inheritdoc />
     public void Dispose()

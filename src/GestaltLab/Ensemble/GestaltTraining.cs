@@ -174,11 +174,20 @@ public static class GestaltTraining
                     fitted is null ? null : model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2), pool);
                 progress?.Report(new ProgressUpdate("ensemble weights", val.Length, val.Length, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
             }
+            // The nets' validation outputs serve the joint head and the priors' strength; computed once.
+            if (val.Length > 0) valPredictions ??= model.Predict(data, val, progress, "validation", cancellationToken);
             if (config.Combination == EnsembleCombination.Joint)
             {
                 var head = FitJointHead(model, jointTrain, data, train, val, valPredictions, progress, cancellationToken);
                 model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.RegionWeights, EnsembleCombination.Joint, head);
             }
+            // Recorded whatever the config says, so that the run can also be evaluated with the other priors.
+            var final = model;
+            var priors = ClassPriors.Fit(train.Select(data.Label).ToArray(), data.Classes.Count,
+                valPredictions?.Select(final.EqualPriorProbabilities).ToArray() ?? [], val.Select(data.Label).ToArray());
+            model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.RegionWeights, model.Combination, model.JointHead, priors, config.Priors);
+            progress?.Report(new ProgressUpdate("class priors", 1, 1, string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"{config.Priors}; training frequencies {priors.Frequencies.Min():P2}–{priors.Frequencies.Max():P2}, strength {priors.Strength:F2}")));
             model.SaveWeights(run);
             AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());
             string? zip = Path.Combine(run, "model.zip");

@@ -145,6 +145,10 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("per_disorder_top10")] public double PerDisorderTop10 { get; init; }
     /// <summary>Mean negative log-likelihood of the true class.</summary>
     [JsonPropertyName("log_loss")] public double LogLoss { get; init; }
+    /// <summary>The class priors the model ranked with (<c>equal</c> or <c>training</c>; see <see cref="Ensemble.ClassPriors"/>); null when not recorded.</summary>
+    [JsonPropertyName("priors")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Priors { get; init; }
+    /// <summary>The fitted strength of training priors (null with equal priors).</summary>
+    [JsonPropertyName("prior_strength")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PriorStrength { get; init; }
     /// <summary>The oracle's ceiling on the same data, when synthetic; else null.</summary>
     [JsonPropertyName("oracle")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleFigures? Oracle { get; init; }
 

@@ -46,7 +46,11 @@ public static class ModelEvaluation
         var probs = predictions.Select(p => p.Probabilities).ToList();
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
-        var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle);
+        var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle) with
+        {
+            Priors = model.Priors,
+            PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
+        };
 
         Directory.CreateDirectory(outDirectory);
         metrics.Save(metricsPath ?? Path.Combine(outDirectory, "metrics.json"));

@@ -43,8 +43,11 @@ public static class OnnxExporter
     /// <see cref="Ensemble.EnsembleCombination.LogLinear"/> (Softmax(Σ w·Log(Max(p, floor)))) or
     /// <see cref="Ensemble.EnsembleCombination.Joint"/> (Softmax(Gemm(embedding, W, b))).</param>
     /// <param name="jointHead">The joint head's <c>C × D</c> weights and <c>C</c> biases (for <see cref="Ensemble.EnsembleCombination.Joint"/> only).</param>
+    /// <param name="classWeights">Class-prior factors (<see cref="Ensemble.ClassPriors.Weights"/>): the combination's distribution
+    /// is multiplied by them and renormalised (Mul → ReduceSum → Div); null = equal priors.</param>
     public static byte[] ExportEnsemble(IReadOnlyList<(string Region, RegionNet Net)> nets, Func<string, string> mirrorOf, bool flipTta = true,
-        IReadOnlyList<double>? weights = null, string combination = Ensemble.EnsembleCombination.Average, (float[] Weight, float[] Bias)? jointHead = null)
+        IReadOnlyList<double>? weights = null, string combination = Ensemble.EnsembleCombination.Average, (float[] Weight, float[] Bias)? jointHead = null,
+        float[]? classWeights = null)
     {
         combination = Ensemble.EnsembleCombination.Check(combination, "ONNX export");
         bool logLinear = combination == Ensemble.EnsembleCombination.LogLinear, joint = combination == Ensemble.EnsembleCombination.Joint;
@@ -52,7 +55,10 @@ public static class OnnxExporter
         if (nets.Count == 0) throw new ArgumentException("no region nets", nameof(nets));
         if (weights is not null && weights.Count != nets.Count) throw new ArgumentException($"{weights.Count} weights for {nets.Count} regions", nameof(weights));
         int classes = nets[0].Net.ClassCount, s = nets[0].Net.Config.InputSize;
+        if (classWeights is not null && classWeights.Length != classes) throw new ArgumentException($"{classWeights.Length} class weights for {classes} classes", nameof(classWeights));
         var g = new OnnxGraph { Name = "gestaltlab_ensemble" };
+        // The combination's own output: "probabilities" itself, or the equal-prior distribution the priors reweight.
+        string combinedName = classWeights is null ? "probabilities" : "equal_prior_probabilities";
         var inputs = nets.Select(n => n.Region).Concat(flipTta ? nets.Select(n => mirrorOf(n.Region)) : []).Distinct().ToList();
         foreach (var i in inputs) g.Input(i, null, 3, s, s);
         string starts = g.Initializer("flip_starts", [-1L], 1), ends = g.Initializer("flip_ends", [long.MinValue], 1),
@@ -95,13 +101,19 @@ public static class OnnxExporter
                 throw new ArgumentException($"joint head has {b.Length} classes × {(b.Length == 0 ? 0 : w.Length / b.Length)} inputs, the nets {classes} × {embeddingSize}", nameof(jointHead));
             string logits = g.Node("Gemm", ["embedding", g.Initializer("joint.weight", w, classes, embeddingSize), g.Initializer("joint.bias", b, classes)],
                 "joint_logits", ("transB", 1L));
-            g.Node("Softmax", [logits], "probabilities", ("axis", 1L));
+            g.Node("Softmax", [logits], combinedName, ("axis", 1L));
         }
         else
         {
             string combined = probs.Count == 1 ? probs[0] : g.Node("Sum", probs.ToArray(), logLinear ? "pooled_log_probabilities" : g.Fresh("sum"));
-            if (logLinear) g.Node("Softmax", [combined], "probabilities", ("axis", 1L));
-            else g.Node("Identity", [combined], "probabilities");
+            if (logLinear) g.Node("Softmax", [combined], combinedName, ("axis", 1L));
+            else g.Node("Identity", [combined], combinedName);
+        }
+        if (classWeights is not null)
+        {
+            string weighted = g.Node("Mul", [combinedName, g.Initializer("class_prior_weights", classWeights, classes)], "prior_weighted");
+            string total = g.Node("ReduceSum", [weighted, g.Initializer("class_axis", [1L], 1)], "prior_weighted_total", ("keepdims", 1L));
+            g.Node("Div", [weighted, total], "probabilities");
         }
         g.Output("probabilities", null, classes);
         g.Output("embedding", null, embeddingSize);

@@ -128,6 +128,15 @@ public sealed record TrainConfig
     /// </summary>
     [JsonPropertyName("head")] public string Head { get; init; } = HeadLda;
 
+    /// <summary>
+    /// The ensemble's class priors (<see cref="ClassPriors"/>): <c>equal</c> (the default; every syndrome equally likely a
+    /// priori, so a rare one is not ranked down for being rare) or <c>training</c> (the training photos' syndrome
+    /// frequencies, at a strength fitted on the validation split). Training always records both the frequencies and the
+    /// strength, so a run can be evaluated either way (<c>gestaltlab evaluate --priors</c>); this setting is what
+    /// <c>ensemble.onnx</c>, <c>model.zip</c> and a plain <see cref="GestaltModel.Load"/> use.
+    /// </summary>
+    [JsonPropertyName("priors")] public string Priors { get; init; } = ClassPriors.Equal;
+
     /// <summary>Value of <see cref="Head"/>: the classifier trained with the net.</summary>
     public const string HeadSoftmax = "softmax";
     /// <summary>Value of <see cref="Head"/>: the classifier refitted as shrinkage LDA.</summary>
@@ -139,6 +148,7 @@ public sealed record TrainConfig
         Net.Validate(source);
         Training.Validate(source);
         EnsembleCombination.Check(Combination, source);
+        ClassPriors.Check(Priors, source);
         if (Head is not (HeadLda or HeadSoftmax))
             throw new GestaltLabException($"{source}: head must be \"{HeadLda}\" or \"{HeadSoftmax}\", got \"{Head}\"");
         return this;

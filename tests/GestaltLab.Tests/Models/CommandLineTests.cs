@@ -72,5 +72,14 @@ public class CommandLineTests
         foreach (var key in new[] { "top1", "top5", "top10", "n_images", "n_classes", "per_disorder_top1", "per_disorder_top10", "log_loss", "oracle" })
             Assert.NotNull(m[key]);
         Assert.Equal(10, (int)m["n_classes"]!);
+        Assert.Equal("equal", (string?)m["priors"]);
+        // --priors ranks the same run with the training frequencies as priors, and the metrics say so.
+        string withPriors = Path.Combine(root, "eval-priors", "metrics.json");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", withPriors, "--priors", "training"));
+        var mp = JsonNode.Parse(File.ReadAllText(withPriors))!;
+        Assert.Equal("training", (string?)mp["priors"]);
+        Assert.InRange((double)mp["prior_strength"]!, 0, 2);
+        Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--priors", "training", "--json"));
+        Assert.NotEqual(0, await Cli("predict", "--model", run, test[2], "--priors", "uniform"));
     }
 }

@@ -88,6 +88,40 @@ public class EndToEndTests
         Assert.Null(onTrain.Metrics.Oracle);
         Assert.True(onTrain.Metrics.NImages > result.Metrics.NImages);
 
+        // Training records the training frequencies and their fitted strength whatever the config says; the run ranks with
+        // equal priors (the default) and can be loaded with training priors instead, which reweights the same answers.
+        Assert.Equal(ClassPriors.Equal, result.Metrics.Priors);
+        Assert.Null(result.Metrics.PriorStrength);
+        var recorded = Assert.IsType<ClassPriors>(model.ClassPriors);
+        var trainCounts = samples.Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Train).GroupBy(r => r.Syndrome).ToDictionary(g => g.Key, g => g.Count());
+        for (int c = 0; c < classes.Length; c++)
+            Assert.Equal((double)trainCounts[classes[c]] / trainCounts.Values.Sum(), recorded.Frequencies[c], 9);
+        Assert.Contains(recorded.Strength, ClassPriors.StrengthGrid);
+        using (var withPriors = GestaltModel.Load(run, ClassPriors.Training))
+        {
+            Assert.Equal(ClassPriors.Training, withPriors.Priors);
+            var some = Enumerable.Range(0, 5).ToList();
+            var w = recorded.Weights();
+            foreach (var (plain, reweighted) in model.Predict(samples, some).Zip(withPriors.Predict(samples, some)))
+            {
+                var expected = plain.Probabilities.ToArray();
+                ClassPriors.ApplyInPlace(expected, w);
+                for (int c = 0; c < expected.Length; c++) Assert.Equal(expected[c], reweighted.Probabilities[c], 6);
+            }
+            var evaluated = ModelEvaluation.Evaluate(withPriors, aligned, Path.Combine(root, "eval-priors"), data);
+            Assert.Equal(ClassPriors.Training, evaluated.Metrics.Priors);
+            Assert.Equal(recorded.Strength, evaluated.Metrics.PriorStrength);
+        }
+        // A run from before priors were recorded ranks with equal priors, and says why it cannot use training priors.
+        string ensemblePath = Path.Combine(run, GestaltModel.EnsembleFile), savedEnsemble = File.ReadAllText(ensemblePath);
+        var withoutPriors = System.Text.Json.Nodes.JsonNode.Parse(savedEnsemble)!.AsObject();
+        withoutPriors.Remove("priors");
+        withoutPriors.Remove("class_priors");
+        File.WriteAllText(ensemblePath, withoutPriors.ToJsonString());
+        using (var older = GestaltModel.Load(run)) Assert.Null(older.ClassPriors);
+        Assert.Contains("training priors", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run, ClassPriors.Training)).Message);
+        File.WriteAllText(ensemblePath, savedEnsemble);
+
         // A crop that vanished after alignment stops prediction with an error naming it, not "one or more errors".
         var uncached = new AlignedRegionDataset(aligned) { CacheBytes = 0 };
         string lost = uncached.CropPath(2, "face");
@@ -114,6 +148,10 @@ public class EndToEndTests
         var bad = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => TrainConfig.Load(badConfig));
         Assert.Contains(badConfig, bad.Message);
         Assert.Contains("head", bad.Message);
+        File.WriteAllText(badConfig, "{\"priors\": \"uniform\"}");
+        bad = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => TrainConfig.Load(badConfig));
+        Assert.Contains(badConfig, bad.Message);
+        Assert.Contains("priors", bad.Message);
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
 

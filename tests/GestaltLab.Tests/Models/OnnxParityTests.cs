@@ -12,7 +12,11 @@ public class OnnxParityTests
 {
     private static readonly RegionSet Set = RegionSet.Default.Only("face", "periorbital_left", "periorbital_right");
 
-    private static GestaltModel TrainedModel(int channels, string pooling = RegionNetConfig.PoolingAverage, string combination = EnsembleCombination.Average)
+    // Uneven, so that reweighting by them changes the answer.
+    private static readonly ClassPriors Uneven = new([0.55, 0.25, 0.15, 0.05], 0.8);
+
+    private static GestaltModel TrainedModel(int channels, string pooling = RegionNetConfig.PoolingAverage, string combination = EnsembleCombination.Average,
+        string priors = ClassPriors.Equal)
     {
         var s = ModelFixture.Patterns();
         var nets = new List<(string, RegionNet)>();
@@ -27,13 +31,14 @@ public class OnnxParityTests
         // Unequal weights (not summing to 1 for the log-linear pool) so that the exported weighting is checked too.
         var weights = new Dictionary<string, double> { ["face"] = 0.7, ["periorbital_left"] = 0.45 };
         string[] classes = ["c0", "c1", "c2", "c3"];
-        if (combination != EnsembleCombination.Joint) return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination);
+        if (combination != EnsembleCombination.Joint)
+            return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination, classPriors: Uneven, priors: priors);
         // The joint head fitted as training does: on the embeddings the pooled model computes (flip TTA included).
         // Not disposed: it shares the nets with the model returned.
         var pooled = new GestaltModel(nets, classes, Set, regionWeights: weights, combination: EnsembleCombination.LogLinear);
         var embeddings = pooled.Predict(s.Crops).Select(p => p.Embedding).ToList();
         var head = JointHead.Fit(embeddings, s.Labels, classes.Length, embeddings, s.Labels);
-        return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination, jointHead: head);
+        return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination, jointHead: head, classPriors: Uneven, priors: priors);
     }
 
     [Theory]
@@ -42,9 +47,12 @@ public class OnnxParityTests
     [InlineData(1, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear)]
     [InlineData(3, RegionNetConfig.PoolingFlatten, EnsembleCombination.Average)]
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Joint)]
-    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling, string combination)
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Average, ClassPriors.Training)]
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear, ClassPriors.Training)]
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Joint, ClassPriors.Training)]
+    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling, string combination, string priors = ClassPriors.Equal)
     {
-        using var model = TrainedModel(channels, pooling, combination);
+        using var model = TrainedModel(channels, pooling, combination, priors);
         var s = ModelFixture.Patterns(seed: 99);
         var faces = Enumerable.Range(0, 6).Select(i => s.Crops[i * 7 % s.Count]).ToList();
         var expected = model.Predict(faces);
@@ -78,8 +86,16 @@ public class OnnxParityTests
         // Contributions split each probability among the regions.
         var top = expected[0].Top(2);
         Assert.Equal(top[0].Probability, top[0].Contributions.Values.Sum(), 5);
-        if (combination == EnsembleCombination.Average)
+        if (combination == EnsembleCombination.Average && priors == ClassPriors.Equal)
             Assert.Equal(0.7 / 1.15 * expected[0].RegionProbabilities["face"][model.Classes.ToList().IndexOf(top[0].Syndrome)], top[0].Contributions["face"], 5);
+        // With training priors the answer is the equal-prior one times f^β, renormalised: p'_c ∝ p_c·f_c^β.
+        foreach (var e in expected)
+        {
+            var equal = model.EqualPriorProbabilities(e);
+            var want = equal.Select((p, c) => p * Math.Pow(Uneven.Frequencies[c], priors == ClassPriors.Training ? Uneven.Strength : 0)).ToArray();
+            double sum = want.Sum();
+            for (int c = 0; c < 4; c++) Assert.Equal(want[c] / sum, e.Probabilities[c], 5);
+        }
     }
 
     [Fact]
