@@ -95,6 +95,17 @@ public static class Metrics
     }
 }
 
+/// <summary>Top-1/5/10 accuracy of an oracle variant.</summary>
+public sealed record OracleTopK
+{
+    /// <summary>Top-1 accuracy.</summary>
+    [JsonPropertyName("top1")] public double Top1 { get; init; }
+    /// <summary>Top-5 accuracy.</summary>
+    [JsonPropertyName("top5")] public double Top5 { get; init; }
+    /// <summary>Top-10 accuracy.</summary>
+    [JsonPropertyName("top10")] public double Top10 { get; init; }
+}
+
 /// <summary>The oracle's ceiling on the same test split (from a synthetic data set's <c>oracle.json</c>).</summary>
 public sealed record OracleFigures
 {
@@ -106,6 +117,11 @@ public sealed record OracleFigures
     [JsonPropertyName("top10")] public double Top10 { get; init; }
     /// <summary>Number of test subjects/images the oracle was scored on.</summary>
     [JsonPropertyName("n_test")] public int NTest { get; init; }
+    /// <summary>
+    /// The same oracle with every class equally likely a priori (the figures above use the training frequencies): the
+    /// ceiling to compare a model that ranks with equal priors against. Null in data generated before it was recorded.
+    /// </summary>
+    [JsonPropertyName("equal_priors")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleTopK? EqualPriors { get; init; }
 
     /// <summary>Reads <c>oracle.json</c> from a data folder; null when the data is not synthetic (no file).</summary>
     public static OracleFigures? TryLoad(string dataDirectory)

@@ -58,19 +58,22 @@ public sealed record DatasetPlan
     /// <summary>Total photos.</summary>
     public int ImageCount => Subjects.Sum(s => s.Photos);
 
-    /// <summary>The Bayes oracle for this task: class priors from training photos, components from the catalog.</summary>
-    public Oracle BuildOracle()
+    /// <summary>The Bayes oracle for this task: class priors from training photos (or all equal), components from the catalog.</summary>
+    /// <param name="equalPriors">Give every class the same prior, as a model that ranks with equal priors does.</param>
+    public Oracle BuildOracle(bool equalPriors = false)
     {
         var trainImages = Subjects.Where(s => s.Split == Data.SplitNames.Train).GroupBy(s => s.Label).ToDictionary(g => g.Key, g => (double)g.Sum(s => s.Photos));
         return new Oracle(Classes.Select(c => new OracleClass(c.Label,
-            trainImages.TryGetValue(c.Label, out var n) ? n : 1,
+            equalPriors ? 1 : trainImages.TryGetValue(c.Label, out var n) ? n : 1,
             c.Sources.Select(src => new OracleComponent(src.Weight, src.Syndrome.MeanShift(src.Gene), src.Syndrome.Expressivity)).ToList())).ToList());
     }
 
     /// <summary>Oracle top-k on the test split (one item per test photo, so it weighs subjects like image models are weighed).</summary>
-    public OracleResult EvaluateOracle(CancellationToken cancellationToken = default)
+    /// <param name="cancellationToken">Cancels the scoring.</param>
+    /// <param name="equalPriors">Score the equal-prior oracle (see <see cref="BuildOracle"/>).</param>
+    public OracleResult EvaluateOracle(CancellationToken cancellationToken = default, bool equalPriors = false)
     {
-        var oracle = BuildOracle();
+        var oracle = BuildOracle(equalPriors);
         var test = Subjects.Where(s => s.Split == Data.SplitNames.Test).SelectMany(s => Enumerable.Repeat((s.Traits, s.Label), s.Photos));
         return oracle.Evaluate(test, cancellationToken);
     }

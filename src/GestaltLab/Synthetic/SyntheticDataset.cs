@@ -22,8 +22,9 @@ public sealed record GenerateOptions
 /// <param name="Images">Photos written.</param>
 /// <param name="Subjects">People.</param>
 /// <param name="Classes">Task classes.</param>
-/// <param name="Oracle">The oracle's top-k on the test split.</param>
-public readonly record struct GenerateResult(string Directory, int Images, int Subjects, int Classes, OracleResult Oracle);
+/// <param name="Oracle">The oracle's top-k on the test split (training frequencies as priors).</param>
+/// <param name="EqualPriorOracle">The same oracle with every class equally likely a priori, as GestaltLab's models rank by default.</param>
+public readonly record struct GenerateResult(string Directory, int Images, int Subjects, int Classes, OracleResult Oracle, OracleResult? EqualPriorOracle = null);
 
 /// <summary>
 /// Writes a synthetic data set: <c>manifest.csv</c>, <c>landmarks.csv</c> (ground truth), <c>traits.csv</c> (per subject),
@@ -67,10 +68,10 @@ public static class SyntheticDataset
                 }
                 var index = new JsonObject { ["preset"] = preset, ["seed"] = seed, ["scale"] = scale };
                 var tasks = new JsonObject();
-                for (int i = 0; i < parts.Count; i++) tasks[parts[i].Folder] = OracleJson(results[i].Oracle, parts[i].Preset);
+                for (int i = 0; i < parts.Count; i++) tasks[parts[i].Folder] = OracleJson(results[i].Oracle, results[i].EqualPriorOracle, parts[i].Preset);
                 index["tasks"] = tasks;
                 AtomicFile.WriteAllText(Path.Combine(temp, "oracle.json"), index.ToJsonString(new() { WriteIndented = true }) + "\n");
-                result = new GenerateResult(target, results.Sum(r => r.Images), results.Sum(r => r.Subjects), results.Sum(r => r.Classes), results[0].Oracle);
+                result = new GenerateResult(target, results.Sum(r => r.Images), results.Sum(r => r.Subjects), results.Sum(r => r.Classes), results[0].Oracle, results[0].EqualPriorOracle);
             }
             else
             {
@@ -95,8 +96,15 @@ public static class SyntheticDataset
     }
 
     /// <summary>The oracle's top-k for a preset from trait vectors alone (no rendering: seconds even for gestalt216).</summary>
-    public static OracleResult OracleOnly(string preset, int seed, double scale = 1, SyndromeCatalog? catalog = null, CancellationToken cancellationToken = default) =>
-        DatasetPresets.Plan(preset, seed, scale, catalog).EvaluateOracle(cancellationToken);
+    /// <param name="preset">Preset name.</param>
+    /// <param name="seed">Seed.</param>
+    /// <param name="scale">Subject-count scale.</param>
+    /// <param name="catalog">Catalog (default: the shipped one).</param>
+    /// <param name="cancellationToken">Cancels the scoring.</param>
+    /// <param name="equalPriors">Score the oracle with every class equally likely a priori instead of the training frequencies.</param>
+    public static OracleResult OracleOnly(string preset, int seed, double scale = 1, SyndromeCatalog? catalog = null, CancellationToken cancellationToken = default,
+        bool equalPriors = false) =>
+        DatasetPresets.Plan(preset, seed, scale, catalog).EvaluateOracle(cancellationToken, equalPriors);
 
     /// <summary>Renders one photo of a planned subject in memory (photo numbers start at 1), e.g. for a notebook.</summary>
     public static RenderedPhoto RenderPhoto(DatasetPlan plan, SyntheticSubject subject, int photo, int imageSize = 256)
@@ -165,7 +173,8 @@ public static class SyntheticDataset
         WriteTraits(plan, Path.Combine(dir, "traits.csv"));
         plan.Catalog.Save(Path.Combine(dir, "catalog.json"));
         var oracle = plan.EvaluateOracle(cancellationToken);
-        AtomicFile.WriteAllText(Path.Combine(dir, "oracle.json"), OracleJson(oracle, plan.Preset).ToJsonString(new() { WriteIndented = true }) + "\n");
+        var equal = plan.EvaluateOracle(cancellationToken, equalPriors: true);
+        AtomicFile.WriteAllText(Path.Combine(dir, "oracle.json"), OracleJson(oracle, equal, plan.Preset).ToJsonString(new() { WriteIndented = true }) + "\n");
         var info = new JsonObject
         {
             ["generator"] = "gestaltlab generate",
@@ -176,15 +185,21 @@ public static class SyntheticDataset
             ["note"] = SyndromeCatalog.Disclaimer,
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "dataset.json"), info.ToJsonString(new() { WriteIndented = true }) + "\n");
-        return new GenerateResult(dir, jobs.Count, plan.Subjects.Count, plan.Classes.Count, oracle);
+        return new GenerateResult(dir, jobs.Count, plan.Subjects.Count, plan.Classes.Count, oracle, equal);
     }
 
-    private static JsonObject OracleJson(OracleResult o, string preset) => new()
+    private static JsonObject OracleJson(OracleResult o, OracleResult? equal, string preset)
     {
-        ["top1"] = Math.Round(o.Top1, 4), ["top5"] = Math.Round(o.Top5, 4), ["top10"] = Math.Round(o.Top10, 4), ["n_test"] = o.NTest,
-        ["preset"] = preset,
-        ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator); the ceiling for image models.",
-    };
+        var json = new JsonObject
+        {
+            ["top1"] = Math.Round(o.Top1, 4), ["top5"] = Math.Round(o.Top5, 4), ["top10"] = Math.Round(o.Top10, 4), ["n_test"] = o.NTest,
+            ["preset"] = preset,
+            ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator, the training photos' class frequencies as priors); the ceiling for image models. equal_priors: the same with every class equally likely, the ceiling for a model that ranks with equal priors (GestaltLab's default).",
+        };
+        if (equal is { } e)
+            json["equal_priors"] = new JsonObject { ["top1"] = Math.Round(e.Top1, 4), ["top5"] = Math.Round(e.Top5, 4), ["top10"] = Math.Round(e.Top10, 4) };
+        return json;
+    }
 
     /// <summary>Writes <c>traits.csv</c>: one row per subject with labels, covariates, severity and the trait z-scores.</summary>
     public static void WriteTraits(DatasetPlan plan, string path)

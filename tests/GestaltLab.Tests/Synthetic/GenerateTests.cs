@@ -68,6 +68,9 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         Assert.Equal(20, (int)oracle["n_test"]!);
         Assert.InRange((double)oracle["top1"]!, 0, 1);
         Assert.Equal(data.A.Oracle.Top10, (double)oracle["top10"]!, 4);
+        // Beside it, the oracle a model ranking with equal priors is measured against.
+        Assert.Equal(data.A.EqualPriorOracle!.Value.Top1, (double)oracle["equal_priors"]!["top1"]!, 4);
+        Assert.Equal(data.A.EqualPriorOracle!.Value.Top10, GestaltLab.Evaluation.OracleFigures.TryLoad(data.A.Directory)!.EqualPriors!.Top10, 4);
         var traits = Csv.Read(Path.Combine(data.A.Directory, "traits.csv"));
         Assert.Equal(50, traits.Rows.Count);
         Assert.All(TraitSpace.Traits, t => Assert.True(traits.Has(t.Name), t.Name));
