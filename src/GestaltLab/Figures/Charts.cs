@@ -264,7 +264,7 @@ public static class Charts
 
     /// <summary>
     /// Top-k accuracy for k = 1 … (length of each curve), ours as lines (with an optional bootstrap band), the oracle
-    /// and published results as labelled markers at their k. Per-disorder figures are drawn hollow, per-image filled.
+    /// (and its equal-prior variant where the data records it) and published results as labelled markers at their k. Per-disorder figures are drawn hollow, per-image filled.
     /// </summary>
     public static GenericChart TopK(IReadOnlyList<(string Name, double[] Curve)> curves, IEnumerable<PublishedFigure>? published = null,
         OracleFigures? oracle = null, string title = "Top-k accuracy",
@@ -293,6 +293,11 @@ public static class Charts
                 ("name", "oracle (Bayes ceiling on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
                 ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
+        if (oracle?.EqualPriors is { } equal)
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", new[] { 1, 5, 10 }), ("y", new[] { equal.Top1, equal.Top5, equal.Top10 }),
+                ("name", "oracle, equal priors"), ("line", Obj(("dash", "dot"), ("color", "#999"), ("width", 1))),
+                ("marker", Obj(("symbol", "star-square"), ("size", 9), ("color", "#999"))),
+                ("hovertemplate", "oracle with equal priors, top-%{x}: %{y:.1%}<extra></extra>")));
         if (published is not null)
         {
             var symbols = new[] { "diamond", "square", "triangle-up", "cross", "x", "pentagon" };
