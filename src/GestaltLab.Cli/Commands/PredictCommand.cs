@@ -35,6 +35,9 @@ internal sealed class PredictCommand : ICliCommand
                 Console.WriteLine(m.JointHead is null
                     ? $"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})"
                     : $"(no share in the contributions, pool weight 0: {string.Join(", ", unused)}; the joint head still reads {(unused.Count == 1 ? "its embedding" : "their embeddings")})");
+            if (m.Priors == ClassPriors.Training && !p.GetValue(json))
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"(ranked with the training photos' syndrome frequencies as priors, strength {m.ClassPriors!.Strength:F2}: a common syndrome ranks above an equally similar rare one)"));
             // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
             foreach (var image in photos)
