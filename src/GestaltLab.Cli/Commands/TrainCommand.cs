@@ -104,6 +104,8 @@ internal static class ModelCli
                 + (r.ResumedFromEpoch > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : ""));
         if (result.Model.JointHead is { } joint)
             Console.WriteLine(string.Create(inv, $"  joint head over all regions: shrinkage {joint.Shrinkage:F2}, temperature {joint.Temperature:F2}"));
+        if (result.Model.ClassPriors is { } priors)
+            Console.WriteLine(string.Create(inv, $"  class priors: {result.Model.Priors} (training frequencies {priors.Frequencies.Min():P2}–{priors.Frequencies.Max():P2} recorded, fitted strength {priors.Strength:F2}; evaluate --priors chooses)"));
         foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");
         Console.WriteLine($"run: {result.RunDirectory}" + (result.ModelZip is null ? "" : $" (model.zip: {result.ModelZip})"));
     }
