@@ -84,7 +84,9 @@ public static class GestaltTraining
                     "resume with the backbone it started from, or choose a new --out folder");
             }
             // Compared as parsed configs, so that a run written before a setting existed (absent = its default) still resumes.
-            if (File.Exists(configPath) && SavedConfigJson(configPath) != configJson)
+            // The priors only shape what is fitted after the nets and the exported graph, so a finished run may switch them:
+            // training again reloads the nets, refits the heads and priors, and exports ensemble.onnx and model.zip anew.
+            if (File.Exists(configPath) && SavedConfigJson(configPath, config.Priors) != configJson)
                 throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
             var classesJson = JsonSerializer.Serialize(data.Classes);
             string classesPath = Path.Combine(run, "classes.json");
@@ -281,9 +283,9 @@ public static class GestaltTraining
         return head;
     }
 
-    private static string? SavedConfigJson(string path)
+    private static string? SavedConfigJson(string path, string priors)
     {
-        try { return TrainConfig.Load(path).ToJson(); }
+        try { return (TrainConfig.Load(path) with { Priors = priors }).ToJson(); }
         catch (GestaltLabException) { return null; }
     }
 }

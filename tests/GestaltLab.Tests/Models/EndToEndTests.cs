@@ -122,6 +122,24 @@ public class EndToEndTests
         Assert.Contains("training priors", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run, ClassPriors.Training)).Message);
         File.WriteAllText(ensemblePath, savedEnsemble);
 
+        // A run configured for training priors uses them (mini's classes are balanced, so they are uniform here) ...
+        string priorRun = Path.Combine(root, "run-priors");
+        GestaltTraining.Train(aligned, priorRun, Tiny with { Priors = ClassPriors.Training }).Model.Dispose();
+        using (var priorModel = GestaltModel.Load(priorRun)) Assert.Equal(ClassPriors.Training, priorModel.Priors);
+        // ... and model.zip carries uneven priors through ONNX: it ranks as the TorchSharp model does.
+        var uneven = new ClassPriors([.. Enumerable.Range(1, classes.Length).Select(c => c / (classes.Length * (classes.Length + 1) / 2.0))], 1);
+        var skewed = new GestaltModel(model.Nets, model.Classes, model.RegionSet, model.FlipTta, model.RegionWeights, model.Combination, model.JointHead,
+            uneven, ClassPriors.Training);   // shares the nets with `model`: not disposed
+        string skewedZip = Path.Combine(root, "skewed.zip");
+        GestaltPipeline.Save(skewed, skewedZip);
+        var fromSkewedZip = GestaltPipeline.Predict(GestaltPipeline.Load(skewedZip), testImages);
+        for (int i = 0; i < testImages.Count; i++)
+        {
+            var p = skewed.PredictImage(pipeline, testImages[i])!;
+            Assert.True(p.Probabilities.Zip(fromSkewedZip[i].Probabilities, (a, b) => Math.Abs(a - b)).Max() <= 1e-4, testImages[i]);
+            Assert.True(skewed.EqualPriorProbabilities(p).Zip(p.Probabilities, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "the priors moved nothing");
+        }
+
         // A crop that vanished after alignment stops prediction with an error naming it, not "one or more errors".
         var uncached = new AlignedRegionDataset(aligned) { CacheBytes = 0 };
         string lost = uncached.CropPath(2, "face");
@@ -136,6 +154,14 @@ public class EndToEndTests
         again.Model.Dispose();
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        // Only the priors changed: the finished run switches to them (nets reloaded, not retrained) and back.
+        var switched = GestaltTraining.Train(aligned, run, Tiny with { Priors = ClassPriors.Training });
+        Assert.Equal(ClassPriors.Training, switched.Model.Priors);
+        switched.Model.Dispose();
+        Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        Assert.Contains("\"training\"", File.ReadAllText(Path.Combine(run, GestaltModel.EnsembleFile)));
+        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        Assert.Contains("\"equal\"", File.ReadAllText(Path.Combine(run, GestaltModel.EnsembleFile)));
         // A config.json written before a setting existed (here: no "combination") still resumes.
         string configPath = Path.Combine(run, "config.json");
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
