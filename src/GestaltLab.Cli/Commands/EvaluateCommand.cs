@@ -55,7 +55,7 @@ internal sealed class EvaluateCommand : ICliCommand
         if (x.Oracle is { } o)
         {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle (Bayes on true traits, training frequencies as priors): top-1 {o.Top1:P1}  top-5 {o.Top5:P1}  top-10 {o.Top10:P1}"));
-            if (o.EqualPriors is { } e)
+            if (o.DistinctEqualPriors is { } e)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle with equal priors: top-1 {e.Top1:P1}  top-5 {e.Top5:P1}  top-10 {e.Top10:P1}"));
         }
         foreach (var reg in r.Regions)

@@ -60,7 +60,7 @@ internal sealed class GenerateCommand : ICliCommand
                 $"wrote {r.Images} images of {r.Subjects} subjects in {r.Classes} classes to {r.Directory} in {sw.Elapsed.TotalSeconds:F1} s ({r.Images / sw.Elapsed.TotalSeconds:F0} images/s)"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"oracle (Bayes on true traits): top-1 {r.Oracle.Top1:P1}, top-5 {r.Oracle.Top5:P1}, top-10 {r.Oracle.Top10:P1} on {r.Oracle.NTest} test images"));
-            if (r.EqualPriorOracle is { } e)
+            if (r.EqualPriorOracle is { } e && e.Top1 != r.Oracle.Top1)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  with equal priors: top-1 {e.Top1:P1}, top-5 {e.Top5:P1}, top-10 {e.Top10:P1}"));
             return 0;
         });

@@ -123,6 +123,9 @@ public sealed record OracleFigures
     /// </summary>
     [JsonPropertyName("equal_priors")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleTopK? EqualPriors { get; init; }
 
+    /// <summary><see cref="EqualPriors"/> where it differs from the figures above (on data with balanced classes the two are the same); else null.</summary>
+    [JsonIgnore] public OracleTopK? DistinctEqualPriors => EqualPriors is { } e && (e.Top1 != Top1 || e.Top5 != Top5 || e.Top10 != Top10) ? e : null;
+
     /// <summary>Reads <c>oracle.json</c> from a data folder; null when the data is not synthetic (no file).</summary>
     public static OracleFigures? TryLoad(string dataDirectory)
     {

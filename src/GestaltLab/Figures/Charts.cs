@@ -293,7 +293,7 @@ public static class Charts
                 ("name", "oracle (Bayes ceiling on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
                 ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
-        if (oracle?.EqualPriors is { } equal)
+        if (oracle?.DistinctEqualPriors is { } equal)
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", new[] { 1, 5, 10 }), ("y", new[] { equal.Top1, equal.Top5, equal.Top10 }),
                 ("name", "oracle, equal priors"), ("line", Obj(("dash", "dot"), ("color", "#999"), ("width", 1))),
                 ("marker", Obj(("symbol", "star-square"), ("size", 9), ("color", "#999"))),

@@ -252,9 +252,9 @@ public static class Report
             oracle is null ? "—" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
         var rows = new List<string[]>
         {
-            new[] { "top-1 (per image)", Ci(1, false, m.Top1), Oracle(oracle?.Top1 ?? 0, oracle?.EqualPriors?.Top1), "—", "—", "—" },
-            new[] { "top-5 (per image)", Ci(5, false, m.Top5), Oracle(oracle?.Top5 ?? 0, oracle?.EqualPriors?.Top5), "—", "—", "—" },
-            new[] { "top-10 (per image)", Ci(10, false, m.Top10), Oracle(oracle?.Top10 ?? 0, oracle?.EqualPriors?.Top10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
+            new[] { "top-1 (per image)", Ci(1, false, m.Top1), Oracle(oracle?.Top1 ?? 0, oracle?.DistinctEqualPriors?.Top1), "—", "—", "—" },
+            new[] { "top-5 (per image)", Ci(5, false, m.Top5), Oracle(oracle?.Top5 ?? 0, oracle?.DistinctEqualPriors?.Top5), "—", "—", "—" },
+            new[] { "top-10 (per image)", Ci(10, false, m.Top10), Oracle(oracle?.Top10 ?? 0, oracle?.DistinctEqualPriors?.Top10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
             new[] { "top-1 (per disorder)", Ci(1, true, m.PerDisorderTop1), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 1, true), Pub(PublishedResults.GestaltMatcherRare, 1, true) },
             new[] { "top-10 (per disorder)", Ci(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
             new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
@@ -266,7 +266,7 @@ public static class Report
         var header = new[] { "measure", "this run" + (truth is not null && o.BootstrapIterations > 0 ? " [95% CI]" : ""), "oracle (ceiling)", "DeepGestalt 2019", "GestaltMatcher 2022, frequent", "GestaltMatcher 2022, rare" };
         return TableRaw(header, rows) +
                "<p class=\"muted\">Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data — " +
-               "with the training photos' syndrome frequencies as priors; in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). " +
+               "with the training photos' syndrome frequencies as priors; where the classes are unequally frequent, in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). " +
                "Confidence intervals: percentile bootstrap over subjects. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
                "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
     }

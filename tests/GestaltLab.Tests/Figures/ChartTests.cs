@@ -139,7 +139,16 @@ public class ChartTests
         Assert.Equal(0.91, dg.GetProperty("y")[0].GetDouble(), 12);
         var gmFrequent = data.Single(d => d.GetProperty("name").GetString()!.Contains("frequent"));
         Assert.Equal([0.53, 0.71, 0.792, 0.9], gmFrequent.GetProperty("y").EnumerateArray().Select(e => e.GetDouble()).ToArray());
-        Assert.Contains(data, d => d.GetProperty("name").GetString()!.StartsWith("oracle"));
+        Assert.Single(data, d => d.GetProperty("name").GetString()!.StartsWith("oracle"));
+
+        // Where the classes are unequally frequent the equal-prior oracle is drawn too; where it is the same, once is enough.
+        var skewed = new OracleFigures { Top1 = 0.79, Top5 = 0.94, Top10 = 0.96, EqualPriors = new OracleTopK { Top1 = 0.74, Top5 = 0.90, Top10 = 0.93 } };
+        var both = Figure(Charts.TopK([("ours", curve)], oracle: skewed)).GetProperty("data").EnumerateArray().ToArray();
+        var equal = both.Single(d => d.GetProperty("name").GetString() == "oracle, equal priors");
+        Assert.Equal([0.74, 0.90, 0.93], equal.GetProperty("y").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+        var balanced = skewed with { EqualPriors = new OracleTopK { Top1 = 0.79, Top5 = 0.94, Top10 = 0.96 } };
+        Assert.Single(Figure(Charts.TopK([("ours", curve)], oracle: balanced)).GetProperty("data").EnumerateArray(),
+            d => d.GetProperty("name").GetString()!.StartsWith("oracle"));
     }
 
     [Fact]
