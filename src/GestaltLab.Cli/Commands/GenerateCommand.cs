@@ -43,7 +43,8 @@ internal sealed class GenerateCommand : ICliCommand
                     var o = SyntheticDataset.OracleOnly(sub, s, f, cat, ct);
                     var eq = SyntheticDataset.OracleOnly(sub, s, f, cat, ct, equalPriors: true);
                     Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                        $"{sub}: oracle top-1 {o.Top1:P1}, top-5 {o.Top5:P1}, top-10 {o.Top10:P1} on {o.NTest} test images (with equal priors: {eq.Top1:P1}, {eq.Top5:P1}, {eq.Top10:P1})"));
+                        $"{sub}: oracle top-1 {o.Top1:P1}, top-5 {o.Top5:P1}, top-10 {o.Top10:P1} on {o.NTest} test images"));
+                    if (eq != o) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  with equal priors: top-1 {eq.Top1:P1}, top-5 {eq.Top5:P1}, top-10 {eq.Top10:P1}"));
                 }
                 return 0;
             }
@@ -60,7 +61,8 @@ internal sealed class GenerateCommand : ICliCommand
                 $"wrote {r.Images} images of {r.Subjects} subjects in {r.Classes} classes to {r.Directory} in {sw.Elapsed.TotalSeconds:F1} s ({r.Images / sw.Elapsed.TotalSeconds:F0} images/s)"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"oracle (Bayes on true traits): top-1 {r.Oracle.Top1:P1}, top-5 {r.Oracle.Top5:P1}, top-10 {r.Oracle.Top10:P1} on {r.Oracle.NTest} test images"));
-            if (r.EqualPriorOracle is { } e && e.Top1 != r.Oracle.Top1)
+            // Balanced classes give the same oracle either way: shown once, as the report and evaluate do.
+            if (r.EqualPriorOracle is { } e && e != r.Oracle)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  with equal priors: top-1 {e.Top1:P1}, top-5 {e.Top5:P1}, top-10 {e.Top10:P1}"));
             return 0;
         });
