@@ -118,11 +118,15 @@ public sealed class GestaltModel : IDisposable
         AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
     }
 
-    // Runs from before log-linear pooling wrote "weighted softmax average"; a run without the file averages equally.
+    // Runs from before log-linear pooling wrote "weighted softmax average".
     private static (Dictionary<string, double>? Weights, string Combination, string Priors, ClassPriors? ClassPriors) LoadWeights(string runDirectory)
     {
         string path = Path.Combine(runDirectory, EnsembleFile);
-        if (!File.Exists(path)) return (null, EnsembleCombination.Average, ClassPriors.Equal, null);
+        // Training writes it after every region net, the weights, the joint head and the priors: without it the run stopped
+        // on the way, and its nets alone are not the model it was configured to be (not even with equal weights).
+        if (!File.Exists(path))
+            throw new GestaltLabException($"{path}: not found — the training of {runDirectory} did not finish (it stopped after the region nets)",
+                "run the same `gestaltlab train` (or `demo`) again: it reloads the finished nets and fits the rest");
         try
         {
             var root = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path));
@@ -144,7 +148,8 @@ public sealed class GestaltModel : IDisposable
         }
         catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException)
         {
-            throw new GestaltLabException($"{path}: unreadable ensemble weights ({e.Message})", "delete it to fall back to equal weights");
+            throw new GestaltLabException($"{path}: unreadable ensemble weights ({e.Message})",
+                "delete it and run the same `gestaltlab train` again: it reloads the finished nets and writes it anew");
         }
     }
 

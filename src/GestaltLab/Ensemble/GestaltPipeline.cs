@@ -20,7 +20,8 @@ public sealed class GestaltImageInput
 public static class GestaltPipeline
 {
     /// <summary>Builds and fits the pipeline for a model and saves it as <paramref name="zipPath"/> (atomically).</summary>
-    /// <exception cref="GestaltLabException">The model's crops are not what the ML.NET crop step makes (default regions at 64, 96 or 112 px).</exception>
+    /// <exception cref="GestaltLabException">The model's crops are not what the ML.NET crop step makes (the default regions, cut as the
+    /// default region set cuts them, at 64, 96 or 112 px).</exception>
     public static void Save(GestaltModel model, string zipPath, MLContext? ml = null)
     {
         ml ??= new MLContext(seed: 0);
@@ -32,6 +33,12 @@ public static class GestaltPipeline
         var foreign = model.InputRegions.Where(r => !defaults.Contains(r)).ToList();
         if (foreign.Count > 0)
             throw new GestaltLabException($"regions {string.Join(", ", foreign)} are not in the default region set the ML.NET crop step cuts");
+        // Same names are not the same crops: a region set with other landmarks or padding (align --regions) would
+        // feed the nets crops they were not trained on, and model.zip would disagree with the run it came from.
+        var reshaped = model.InputRegions.Where(r => !SameCrop(model.RegionSet[r], RegionSet.Default[r])).ToList();
+        if (reshaped.Count > 0)
+            throw new GestaltLabException($"regions {string.Join(", ", reshaped)} are cut differently from the default region set the ML.NET crop step cuts",
+                "the region nets and ensemble.onnx are written anyway; use them through GestaltModel (predict, evaluate)");
         string onnx = Path.Combine(Path.GetTempPath(), $"gestaltlab-ensemble-{Guid.NewGuid():N}.onnx");
         File.WriteAllBytes(onnx, model.ExportOnnx());
         try
@@ -51,6 +58,10 @@ public static class GestaltPipeline
             try { File.Delete(onnx); } catch (IOException) { }
         }
     }
+
+    private static bool SameCrop(FacialRegion a, FacialRegion b) =>
+        a.Landmarks.SequenceEqual(b.Landmarks) && a.PadLeft == b.PadLeft && a.PadTop == b.PadTop && a.PadRight == b.PadRight
+        && a.PadBottom == b.PadBottom;
 
     /// <summary>Loads a saved pipeline (registers the face steps with <paramref name="ml"/>).</summary>
     public static ITransformer Load(string zipPath, MLContext? ml = null)

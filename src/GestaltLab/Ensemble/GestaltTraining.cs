@@ -81,13 +81,22 @@ public static class GestaltTraining
             {
                 static string Name(string? hash) => hash is null ? "none (from scratch)" : $"sha256 {hash[..16]}…";
                 throw new GestaltLabException($"{run}: holds a run fine-tuned from another backbone ({Name(recorded?.GetValue<string>())}; now {Name(backboneHash)})",
-                    "resume with the backbone it started from, or choose a new --out folder");
+                    "resume with the backbone it started from (`train --pretrained FILE`, or `--from-scratch` for none), or choose a new --out folder");
             }
             // Compared as parsed configs, so that a run written before a setting existed (absent = its default) still resumes.
             // The priors only shape what is fitted after the nets and the exported graph, so a finished run may switch them:
-            // training again reloads the nets, refits the heads and priors, and exports ensemble.onnx and model.zip anew.
-            if (File.Exists(configPath) && SavedConfigJson(configPath, config.Priors) != configJson)
+            // training again reloads the nets, refits the heads and priors, and exports ensemble.onnx and model.zip anew
+            // (SavedConfigJson says what else may differ).
+            if (File.Exists(configPath) && SavedConfigJson(configPath, config) != configJson)
                 throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
+            // Checkpoints and finished nets belong to the crops they were trained on: a run resumed on other data (another
+            // folder with the same syndromes, or the same photos aligned again another way) would silently mix the two.
+            string dataHash = RunManifest.ComputeContentHash(data.Root);
+            if (File.Exists(configPath) && File.Exists(runJson) && RunManifest.Load(run).DataHash is { } recordedData
+                // (runs recorded before the content hash hashed the aligned folder's run.json too)
+                && recordedData != dataHash && recordedData != RunManifest.ComputeDataHash(data.Root))
+                throw new GestaltLabException($"{run}: holds a run trained on other data ({data.Root} changed since, or is another folder: its content hash differs)",
+                    "resume with the aligned data it started from, or choose a new --out folder (`demo --force` starts over)");
             var classesJson = JsonSerializer.Serialize(data.Classes);
             string classesPath = Path.Combine(run, "classes.json");
             if (File.Exists(classesPath) && File.ReadAllText(classesPath) != classesJson)
@@ -103,7 +112,7 @@ public static class GestaltTraining
                     ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null : Path.GetFullPath(pretrainedBackbone),
                     ["pretrained_sha256"] = backboneHash,
                 },
-                DataHash = RunManifest.ComputeDataHash(data.Root),
+                DataHash = dataHash,
             }.Save(run);
 
             var train = Enumerable.Range(0, data.Count).Where(i => data.Rows[i].Split == SplitNames.Train).ToArray();
@@ -283,9 +292,20 @@ public static class GestaltTraining
         return head;
     }
 
-    private static string? SavedConfigJson(string path, string priors)
+    // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
+    // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a
+    // machine with other cores resumes, deterministic again from there on).
+    private static string? SavedConfigJson(string path, TrainConfig current)
     {
-        try { return (TrainConfig.Load(path) with { Priors = priors }).ToJson(); }
+        try
+        {
+            var saved = TrainConfig.Load(path);
+            return (saved with
+            {
+                Priors = current.Priors,
+                Training = saved.Training with { Threads = current.Training.Threads, LoaderThreads = current.Training.LoaderThreads },
+            }).ToJson();
+        }
         catch (GestaltLabException) { return null; }
     }
 }

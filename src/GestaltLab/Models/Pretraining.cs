@@ -9,7 +9,7 @@ namespace GestaltLab.Models;
 /// <param name="BackbonePath">The backbone file.</param>
 /// <param name="Identities">Identities (classes) it learned.</param>
 /// <param name="Curve">Per-epoch statistics.</param>
-/// <param name="ValAccuracy">Identity accuracy on held-out photos of the same people (last epoch).</param>
+/// <param name="ValAccuracy">Identity accuracy on held-out photos of the same people (the kept epoch's).</param>
 public sealed record PretrainingResult(string BackbonePath, int Identities, IReadOnlyList<EpochStats> Curve, double ValAccuracy);
 
 /// <summary>
@@ -36,12 +36,37 @@ public static class Pretraining
         var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
         var train = Enumerable.Range(0, data.Count).Where(i => !val.Contains(i)).ToArray();
         string checkpoints = backbonePath + ".checkpoints";
+        CheckResumable(checkpoints, alignedDirectory, net, options);
         var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
             options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);
         RegionTrainer.WriteCurve(Path.Combine(checkpoints, "curve.csv"), result.Curve);
         using var model = result.Net;
         SaveBackbone(model, backbonePath, $"pretrained on {data.Classes.Count} identities ({data.Count} photos) from {Path.GetFullPath(alignedDirectory)}");
-        return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, result.Curve.Count > 0 ? result.Curve[^1].ValAccuracy : double.NaN);
+        double bestVal = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
+        return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, bestVal);
+    }
+
+    /// <summary>
+    /// Records what a pretraining's checkpoints belong to (<c>settings.json</c>: net, training settings, the aligned
+    /// data's content hash) and refuses to resume checkpoints of another: a finished 6-epoch pretraining run again with
+    /// 60 epochs, another seed or other people would otherwise return the old backbone, or mix the two.
+    /// </summary>
+    private static void CheckResumable(string checkpoints, string alignedDirectory, RegionNetConfig net, TrainingOptions options)
+    {
+        var settings = new JsonObject
+        {
+            ["net"] = JsonNode.Parse(net.ToJson()),
+            // Thread counts change float rounding only, as for fine-tuning runs.
+            ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { Threads = 0, LoaderThreads = 0 }),
+            ["data_sha256"] = RunManifest.ComputeContentHash(alignedDirectory),
+        }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        string path = Path.Combine(checkpoints, "settings.json");
+        // Checkpoints from before settings were recorded resume as they did.
+        if (File.Exists(path) && File.ReadAllText(path) != settings)
+            throw new GestaltLabException($"{checkpoints}: holds a pretraining with other settings or data ({path} differs)",
+                $"delete {checkpoints} to start over, or write the backbone to another path");
+        Directory.CreateDirectory(checkpoints);
+        AtomicFile.WriteAllText(path, settings);
     }
 
     /// <summary>Saves a net's backbone (everything but the classifier head) with its config.</summary>
@@ -67,6 +92,15 @@ public static class Pretraining
         if (config == requested) return (config, null);
         string size = config.InputSize == backbone.InputSize ? "" : $" at {config.InputSize} px (the backbone was pretrained at {backbone.InputSize} px)";
         return (config, $"net architecture taken from the pretrained backbone{size}");
+    }
+
+    /// <summary>A backbone file's net config alone.</summary>
+    /// <exception cref="GestaltLabException">Not a backbone file.</exception>
+    public static RegionNetConfig ReadBackboneConfig(string path)
+    {
+        var (config, weights) = LoadBackbone(path);
+        foreach (var t in weights.Values) t.Dispose();
+        return config;
     }
 
     /// <summary>Loads a backbone file: its net config and weights (caller disposes the tensors).</summary>

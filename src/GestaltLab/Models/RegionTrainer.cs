@@ -83,9 +83,11 @@ public static class RegionTrainer
         if (pretrained is not null) WeightsFile.CopyInto(model, pretrained, "pretrained backbone", RegionNet.IsHead);
         model.to(device);
         geometryHead?.to(device);
-        var trainable = model.named_parameters()
-            .Where(p => !Enumerable.Range(0, pretrained is null ? 0 : options.FreezeStages).Any(s => RegionNet.InStage(p.name, s)))
-            .ToList();
+        int frozenStages = pretrained is null ? 0 : options.FreezeStages;
+        bool Frozen(string name) => Enumerable.Range(0, frozenStages).Any(s => RegionNet.InStage(name, s));
+        var trainable = model.named_parameters().Where(p => !Frozen(p.name)).ToList();
+        // A frozen stage computes what it did after pretraining: its batch norms keep their running statistics too.
+        var frozenModules = model.named_modules().Where(m => m.name.Length > 0 && Frozen(m.name)).Select(m => m.module).ToList();
         foreach (var (name, p) in model.named_parameters()) p.requires_grad = trainable.Any(t => t.name == name);
         if (geometryHead is not null) trainable.AddRange(geometryHead.named_parameters().Select(p => (GeometryPrefix + p.name, p.parameter)));
         var adam = new AdamW(trainable, options.WeightDecay);
@@ -97,6 +99,7 @@ public static class RegionTrainer
         if (checkpointDirectory is not null)
         {
             Directory.CreateDirectory(checkpointDirectory);
+            AtomicFile.RemoveLeftovers(checkpointDirectory);
             var latest = LatestCheckpoint(checkpointDirectory);
             if (latest is not null)
             {
@@ -139,6 +142,7 @@ public static class RegionTrainer
             var order = EpochOrder(data, options, rng, batchesPerEpoch * options.BatchSize);
             double lr = options.LearningRate * 0.5 * (1 + Math.Cos(Math.PI * epoch / options.Epochs));
             model.train();
+            foreach (var m in frozenModules) m.eval();
             double lossSum = 0, geometrySum = 0;
             long correct = 0, seen = 0;
             for (int b = 0; b < batchesPerEpoch; b++)
@@ -515,13 +519,24 @@ public static class RegionTrainer
     }
 
     /// <summary>
-    /// Splits sample indices into training and validation by group (subject or family): a group is never on both sides.
-    /// Deterministic for a seed.
+    /// Splits sample indices into training and validation by group (subject or family): a group is never on both sides,
+    /// and every class keeps at least one training group (a class held out whole could be neither learnt nor given a
+    /// discriminant head). Deterministic for a seed.
     /// </summary>
     public static (int[] Train, int[] Val) SplitByGroup(IRegionSamples samples, IReadOnlyList<int> indices, double valFraction, int seed)
     {
         var groups = indices.Select(samples.Group).Distinct().Order(StringComparer.Ordinal).ToList();
         var val = new HashSet<string>(groups.Where(g => (StableHash.Of(seed, g) % 10_000) / 10_000.0 < valFraction), StringComparer.Ordinal);
+        // Groups are drawn regardless of class (so that splits drawn before this rule stay as they were wherever it does
+        // not bite); a class left without training photos gets its first group back.
+        var trained = indices.Where(i => !val.Contains(samples.Group(i))).Select(samples.Label).ToHashSet();
+        foreach (var orphan in indices.Where(i => !trained.Contains(samples.Label(i))).GroupBy(samples.Label))
+        {
+            if (trained.Contains(orphan.Key)) continue;   // a family given back for another class brought it along
+            string back = orphan.Select(samples.Group).Order(StringComparer.Ordinal).First();
+            val.Remove(back);
+            trained.UnionWith(indices.Where(i => samples.Group(i) == back).Select(samples.Label));
+        }
         return (indices.Where(i => !val.Contains(samples.Group(i))).ToArray(), indices.Where(i => val.Contains(samples.Group(i))).ToArray());
     }
 

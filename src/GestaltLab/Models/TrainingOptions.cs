@@ -92,6 +92,14 @@ public sealed record TrainingOptions
         if (Mixup is < 0 or > 10) throw new GestaltLabException($"{source}: mixup (Beta's α) must be in [0, 10]");
         if (GeometryLoss is < 0 || double.IsNaN(GeometryLoss)) throw new GestaltLabException($"{source}: geometry_loss must be ≥ 0");
         if (ValFraction is < 0 or >= 1) throw new GestaltLabException($"{source}: val_fraction must be in [0, 1)");
+        if (!(BackboneLrFactor >= 0) || double.IsInfinity(BackboneLrFactor)) throw new GestaltLabException($"{source}: backbone_lr_factor must be ≥ 0 (0 = pretrained layers fixed)");
+        if (!(WeightDecay >= 0) || double.IsInfinity(WeightDecay)) throw new GestaltLabException($"{source}: weight_decay must be ≥ 0");
+        if (Patience < 0) throw new GestaltLabException($"{source}: patience must be ≥ 0 (0 = no early stopping)");
+        if (ShiftPixels < 0) throw new GestaltLabException($"{source}: shift_pixels must be ≥ 0");
+        if (ColorJitter is < 0 or >= 1 || double.IsNaN(ColorJitter)) throw new GestaltLabException($"{source}: color_jitter must be in [0, 1)");
+        if (FreezeStages < 0) throw new GestaltLabException($"{source}: freeze_stages must be ≥ 0");
+        if (Threads < 0) throw new GestaltLabException($"{source}: threads must be ≥ 0 (0 = every core)");
+        if (LoaderThreads < 0) throw new GestaltLabException($"{source}: loader_threads must be ≥ 0");
         return this;
     }
 }

@@ -24,6 +24,32 @@ public static class AtomicFile
         Write(path, s => s.Write(copy, 0, copy.Length));
     }
 
+    /// <summary>
+    /// Deletes the temporary files that writes in <paramref name="directory"/> left behind when their process was killed
+    /// mid-write (a checkpoint's is as large as the checkpoint). Files of processes still running are left alone.
+    /// </summary>
+    public static void RemoveLeftovers(string directory)
+    {
+        if (!Directory.Exists(directory)) return;
+        foreach (var file in Directory.EnumerateFiles(directory, ".*.tmp"))
+        {
+            var parts = Path.GetFileName(file).Split('.');
+            if (parts.Length < 5 || !int.TryParse(parts[^3], out int pid) || IsRunning(pid)) continue;
+            try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+        }
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException) { return false; }
+        catch (InvalidOperationException) { return false; }
+    }
+
     /// <summary>Writes through a stream atomically; if <paramref name="write"/> throws, the target is left untouched.</summary>
     public static void Write(string path, Action<Stream> write)
     {

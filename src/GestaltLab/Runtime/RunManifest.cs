@@ -77,6 +77,12 @@ public sealed record RunManifest
     }
 
     /// <summary>
+    /// <see cref="ComputeDataHash"/> of what a data folder holds, leaving out its own top-level <c>run.json</c>: that
+    /// records when and how the folder was written (an aligned folder aligned again gives the same crops), not what it holds.
+    /// </summary>
+    public static string ComputeContentHash(string directory) => ComputeDataHash(directory, f => f != FileName);
+
+    /// <summary>
     /// SHA-256 over the relative paths and contents of every file under <paramref name="directory"/> (sorted by
     /// path, ordinal), so the same data gives the same hash on any machine.
     /// </summary>

@@ -140,6 +140,15 @@ public class EndToEndTests
             Assert.True(skewed.EqualPriorProbabilities(p).Zip(p.Probabilities, (a, b) => Math.Abs(a - b)).Max() > 1e-3, "the priors moved nothing");
         }
 
+        // model.zip cuts the default regions: a model whose face region is cut otherwise (same name) gets no zip rather than
+        // one that disagrees with it.
+        var reshapedSet = new RegionSet(model.RegionSet.Regions.Select(r => r.Name == "face" ? r with { PadTop = r.PadTop + 0.1 } : r).ToList());
+        var reshaped = new GestaltModel(model.Nets, model.Classes, reshapedSet, model.FlipTta, model.RegionWeights, model.Combination, model.JointHead,
+            model.ClassPriors, model.Priors);   // shares the nets with `model`: not disposed
+        var cutOtherwise = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltPipeline.Save(reshaped, Path.Combine(root, "reshaped.zip")));
+        Assert.Contains("face", cutOtherwise.Message);
+        Assert.False(File.Exists(Path.Combine(root, "reshaped.zip")));
+
         // A crop that vanished after alignment stops prediction with an error naming it, not "one or more errors".
         var uncached = new AlignedRegionDataset(aligned) { CacheBytes = 0 };
         string lost = uncached.CropPath(2, "face");
@@ -154,6 +163,22 @@ public class EndToEndTests
         again.Model.Dispose();
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        // A run that stopped after its nets, before the ensemble was fitted, is not served as some other ensemble.
+        File.Move(ensemblePath, ensemblePath + ".bak");
+        var unfinished = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));
+        Assert.Contains(ensemblePath, unfinished.Message);
+        Assert.Contains("did not finish", unfinished.Message);
+        File.Move(ensemblePath + ".bak", ensemblePath);
+        // The run belongs to its data: the aligned folder's own provenance may be rewritten (aligned again, same crops),
+        // but a run is not resumed on changed data.
+        string alignedRunJson = Path.Combine(aligned, GestaltLab.Runtime.RunManifest.FileName), qc = Path.Combine(aligned, "qc.csv");
+        File.WriteAllText(alignedRunJson, File.ReadAllText(alignedRunJson) + "\n");
+        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        string savedQc = File.ReadAllText(qc);
+        File.AppendAllText(qc, "extra.png,ok\n");
+        var otherData = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny));
+        Assert.Contains("other data", otherData.Message);
+        File.WriteAllText(qc, savedQc);
         // Only the priors changed: the finished run switches to them (nets reloaded, not retrained) and back.
         var switched = GestaltTraining.Train(aligned, run, Tiny with { Priors = ClassPriors.Training });
         Assert.Equal(ClassPriors.Training, switched.Model.Priors);

@@ -200,5 +200,13 @@ public class GeometryTaskTests
         {
             foreach (var t in weights.Values) t.Dispose();
         }
+
+        // Pretraining again with other settings does not pass the finished backbone off as theirs (nor resume into it);
+        // the same settings reload it without training.
+        var more = Assert.Throws<GestaltLabException>(() => Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(2) with { GeometryLoss = 1 }));
+        Assert.Contains(path + ".checkpoints", more.Message);
+        Assert.Contains("delete", more.Fix ?? more.Message);
+        var again = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(1) with { GeometryLoss = 1, Threads = 2 });
+        Assert.Equal(pre.Curve.Count, again.Curve.Count);
     }
 }

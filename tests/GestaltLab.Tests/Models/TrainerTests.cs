@@ -23,6 +23,22 @@ public class TrainerTests
     }
 
     [Fact]
+    public void Validation_split_keeps_every_class_in_training()
+    {
+        // Two people per class and most of them drawn for validation: held out by group alone, several classes would
+        // lose both (nothing to learn, no head to fit); each gets one back, and no person is split.
+        var s = ModelFixture.Patterns(classes: 8, subjects: 2);
+        var (train, val) = RegionTrainer.SplitByGroup(s, Enumerable.Range(0, s.Count).ToArray(), 0.7, 5);
+        Assert.Equal(Enumerable.Range(0, 8), train.Select(s.Label).Distinct().Order());
+        Assert.NotEmpty(val);
+        Assert.Empty(train.Select(s.Group).Intersect(val.Select(s.Group)));
+        Assert.Equal(s.Count, train.Length + val.Length);
+        var (train2, val2) = RegionTrainer.SplitByGroup(s, Enumerable.Range(0, s.Count).ToArray(), 0.7, 5);
+        Assert.Equal(train, train2);
+        Assert.Equal(val, val2);
+    }
+
+    [Fact]
     public void Two_runs_with_one_seed_give_identical_weights_and_training_learns()
     {
         var s = ModelFixture.Patterns();
@@ -75,6 +91,14 @@ public class TrainerTests
         Assert.Contains("mixup", Assert.Throws<GestaltLabException>(() => new TrainingOptions { Mixup = -1 }.Validate()).Message);
         Assert.Contains("dropout", Assert.Throws<GestaltLabException>(() => new TrainingOptions { Dropout = 1 }.Validate()).Message);
         Assert.Contains("label_smoothing", Assert.Throws<GestaltLabException>(() => new TrainingOptions { LabelSmoothing = 1 }.Validate()).Message);
+        // Values that used to fail deep inside training (or train backwards) are refused up front, naming the field.
+        foreach (var (bad, field) in new (TrainingOptions, string)[]
+                 {
+                     (new() { ShiftPixels = -1 }, "shift_pixels"), (new() { FreezeStages = -1 }, "freeze_stages"), (new() { ColorJitter = 1.5 }, "color_jitter"),
+                     (new() { BackboneLrFactor = -0.5 }, "backbone_lr_factor"), (new() { WeightDecay = -1e-4 }, "weight_decay"), (new() { Patience = -1 }, "patience"),
+                     (new() { Threads = -2 }, "threads"), (new() { LoaderThreads = -1 }, "loader_threads"),
+                 })
+            Assert.Contains(field, Assert.Throws<GestaltLabException>(() => bad.Validate()).Message);
     }
 
     [Fact]
@@ -91,6 +115,16 @@ public class TrainerTests
         Assert.DoesNotContain(weights.Keys, RegionNet.IsHead);
         var tuned = RegionTrainer.Train(Data(s), config, ModelFixture.Options(1) with { Epochs = 1 }, pretrained: weights);
         Assert.True(tuned.Curve.Count == 1);
+        // Frozen stages come out as they went in, batch-norm statistics included; the next stage learns.
+        using (var frozen = RegionTrainer.Train(Data(s), config, ModelFixture.Options(1) with { FreezeStages = 1 }, pretrained: weights).Net)
+        {
+            var after = frozen.state_dict();
+            var stage0 = weights.Keys.Where(k => RegionNet.InStage(k, 0)).ToList();
+            Assert.Contains(stage0, k => k.EndsWith("running_mean", StringComparison.Ordinal));
+            foreach (var k in stage0) Assert.True(weights[k].eq(after[k]).all().item<bool>(), $"{k} changed in a frozen stage");
+            var stage1 = weights.Keys.Where(k => RegionNet.InStage(k, 1)).ToList();
+            Assert.Contains(stage1, k => !weights[k].eq(after[k]).all().item<bool>());
+        }
         var wrong = ModelFixture.Net() with { Width = 6 };
         var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(Data(s), wrong, ModelFixture.Options(1), pretrained: weights));
         Assert.Contains("shape", e.Message);
