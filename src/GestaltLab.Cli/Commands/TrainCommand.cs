@@ -8,8 +8,9 @@ using GestaltLab.Runtime;
 namespace GestaltLab.Cli;
 
 /// <summary>
-/// <c>gestaltlab train --data DIR --out RUN [--config FILE] [--pretrained PATH]</c>: fine-tunes one net per facial region and
-/// writes the run directory; with <c>--pretrain</c>, face-identity pretraining of a backbone file instead.
+/// <c>gestaltlab train --data DIR --out RUN [--config FILE] [--pretrained PATH | --from-scratch]</c>: fine-tunes one net per
+/// facial region (from the shipped backbone by default) and writes the run directory; with <c>--pretrain</c>, face-identity
+/// pretraining of a backbone file instead.
 /// </summary>
 internal sealed class TrainCommand : ICliCommand
 {
@@ -18,13 +19,14 @@ internal sealed class TrainCommand : ICliCommand
         var data = new Option<string>("--data") { Description = "Data folder: a `gestaltlab generate` folder (aligned into RUN/aligned first) or a `gestaltlab align` output.", Required = true };
         var output = new Option<string>("--out") { Description = "Run directory (resumes when it holds an interrupted run); with --pretrain, the backbone file.", Required = true };
         var config = new Option<string?>("--config") { Description = "Training config JSON (see RUN/config.json of any run; omitted fields take defaults)." };
-        var pretrained = new Option<string?>("--pretrained") { Description = "Pretrained backbone to fine-tune from (e.g. data/pretrained/backbone.pt)." };
+        var pretrained = new Option<string?>("--pretrained") { Description = "Pretrained backbone to fine-tune from (default: the shipped data/pretrained/backbone.pt)." };
+        var scratch = new Option<bool>("--from-scratch") { Description = "Train the region nets from random weights instead of a pretrained backbone." };
         var pretrain = new Option<bool>("--pretrain") { Description = "Face-identity pretraining on DIR (labels = subjects, e.g. the identities preset); writes a backbone file to --out." };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
         var seed = new Option<int?>("--seed") { Description = "Override the seed." };
         var cmd = new Command("train", "Fine-tune one CNN per facial region on syndrome labels (or pretrain a backbone on identities) and export ONNX + model.zip.")
-            { data, output, config, pretrained, pretrain, truth, epochs, seed };
+            { data, output, config, pretrained, scratch, pretrain, truth, epochs, seed };
         cmd.SetAction(async (p, ct) =>
         {
             var cfg = p.GetValue(config) is string c ? TrainConfig.Load(c) : new TrainConfig();
@@ -40,9 +42,18 @@ internal sealed class TrainCommand : ICliCommand
                     $"backbone: {r.BackbonePath} ({r.Identities} identities, {r.Curve.Count} epochs, held-out identity accuracy {r.ValAccuracy:P1})"));
                 return 0;
             }
+            // Fine-tuning, as DeepGestalt does: from the shipped backbone unless told otherwise.
+            if (p.GetValue(scratch) && p.GetValue(pretrained) is not null)
+                throw new GestaltLabException("--from-scratch and --pretrained contradict each other", "pass one of them");
+            string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
+            if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
+            // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
+            // rather than print that it was replaced.
+            if (backbone is not null && p.GetValue(config) is null)
+                cfg = cfg with { Net = Pretraining.ReadBackboneConfig(backbone) with { InputSize = cfg.Net.InputSize } };
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct);
             ModelCli.NoteBusyCores();
-            var result = await CliProgress.RunAsync(progress => GestaltTraining.Train(alignedDir, outPath, cfg, p.GetValue(pretrained), "gestaltlab train", progress, ct));
+            var result = await CliProgress.RunAsync(progress => GestaltTraining.Train(alignedDir, outPath, cfg, backbone, "gestaltlab train", progress, ct));
             using var model = result.Model;
             ModelCli.PrintTraining(result);
             return 0;

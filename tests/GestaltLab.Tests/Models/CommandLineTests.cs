@@ -36,6 +36,12 @@ public class CommandLineTests
         // Again: the finished run and its alignment are reused as they are.
         Assert.Equal(0, await Cli(train));
         Assert.Equal(firstAlignment, AlignedAt());
+        // train fine-tunes from the shipped backbone unless told otherwise, and a run keeps the backbone it started from.
+        string? shipped = ShippedBackbone.Path();
+        Assert.NotNull(shipped);
+        Assert.Equal(RunManifest.ComputeFileHash(shipped!), (string?)RunManifest.Load(run).Config["pretrained_sha256"]);
+        Assert.Equal(1, await Cli([.. train, "--from-scratch"]));
+        Assert.Equal(1, await Cli([.. train, "--from-scratch", "--pretrained", shipped!]));
 
         // A crop lost from the alignment: it is made again (not trusted), and the finished run still resumes from it.
         var lost = Directory.GetFiles(Path.Combine(aligned, "regions", "nose"), "*.png", SearchOption.AllDirectories).Order().First();
