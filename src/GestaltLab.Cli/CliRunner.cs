@@ -45,10 +45,17 @@ internal static class CliRunner
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
-        catch (AggregateException e) when (e.Flatten().InnerExceptions.OfType<GestaltLabException>().FirstOrDefault() is { } inner)
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(IsUserFacing) is { } inner)
         {
             // A worker thread's error, e.g. a photo that vanished mid-run: its message names the file.
             Console.Error.WriteLine($"error: {inner.Message}");
+            return 1;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A path that is a file where a folder is needed (or the reverse), a full disk, no permission: .NET's message
+            // names the path, which is all the user needs; a stack trace would only bury it.
+            Console.Error.WriteLine($"error: {e.Message}");
             return 1;
         }
         catch (OperationCanceledException)
@@ -57,6 +64,8 @@ internal static class CliRunner
             return 130;
         }
     }
+
+    private static bool IsUserFacing(Exception e) => e is GestaltLabException or IOException or UnauthorizedAccessException;
 
     /// <summary>Console for progress bars and tables; never emits colour codes when redirected (logs, CI).</summary>
     public static IAnsiConsole Ansi { get; } = AnsiConsole.Create(new AnsiConsoleSettings

@@ -11,7 +11,7 @@ internal sealed class AlignCommand : ICliCommand
     public Command Create()
     {
         var data = new Option<string>("--data") { Description = "Dataset folder: manifest.csv with an 'image' column (as `gestaltlab generate` writes), or just photos.", Required = true };
-        var output = new Option<string>("--out") { Description = "Output folder (aligned/, regions/NAME/, qc.csv, landmarks.csv, manifest.csv, run.json).", Required = true };
+        var output = new Option<string>("--out") { Description = "Output folder (aligned/, regions/NAME/, qc.csv, landmarks.csv, run.json, and manifest.csv when --data has one).", Required = true };
         var model = new Option<string?>("--model") { Description = "dlib shape_predictor_68_face_landmarks.dat (default: the system's)." };
         var regions = new Option<string?>("--regions") { Description = "Region set JSON (default: data/regions/regions.json)." };
         var size = new Option<int>("--size") { Description = "Side of the aligned face in pixels.", DefaultValueFactory = _ => 256 };
@@ -21,7 +21,7 @@ internal sealed class AlignCommand : ICliCommand
         var overlays = new Option<bool>("--overlays") { Description = "Also write overlays/ (landmarks and region squares drawn on each aligned face)." };
         var noConfidence = new Option<bool>("--no-confidence") { Description = "Skip the landmark confidence proxy (faster; QC then uses size and position only)." };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty output folder." };
-        var minFace = new Option<double>("--min-face") { Description = "Smallest face to detect, as a fraction of the shorter photo side (larger is faster; portraits: 0.25).", DefaultValueFactory = _ => 0.1 };
+        var minFace = new Option<double>("--min-face") { Description = "Smallest face to detect, as a fraction of the shorter photo side (faces of 0.25 and more are searched first; a smaller one is looked for only when none is found).", DefaultValueFactory = _ => 0.1 };
         var cmd = new Command("align", "Detect, landmark and align every face of a dataset and cut the facial regions.")
             { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force, minFace };
         cmd.SetAction(async (p, ct) =>

@@ -32,7 +32,7 @@ internal sealed class DemoCommand : ICliCommand
         {
             var sw = Stopwatch.StartNew();
             string run = Path.GetFullPath(p.GetValue(output)!);
-            if (p.GetValue(force) && Directory.Exists(run)) Directory.Delete(run, true);
+            ModelCli.PrepareRunFolder(run, p.GetValue(force));
             Directory.CreateDirectory(run);
             int s = p.GetValue(seed);
             var config = TrainConfig.Demo with { Training = TrainConfig.Demo.Training with { Seed = s } };
@@ -45,8 +45,9 @@ internal sealed class DemoCommand : ICliCommand
                 var g = await CliProgress.RunAsync(progress => SyntheticDataset.Generate("demo", s, data, p.GetValue(scale), null, new GenerateOptions { Force = true }, NuisanceLevel.Varied, progress, ct));
                 Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] generated {g.Images} photos of {g.Subjects} subjects in {g.Classes} classes");
             }
+            else Console.WriteLine($"using the demo data already in {data} (as first generated; --force starts over with --seed and --scale as given)");
             // 2. Faces.
-            string aligned = ModelCli.EnsureAligned(data, Path.Combine(run, "aligned"), config.Net.InputSize, p.GetValue(truth), ct);
+            string aligned = ModelCli.EnsureAligned(data, Path.Combine(run, "aligned"), config.Net.InputSize, p.GetValue(truth), ct, run);
             Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] faces aligned and cropped");
 
             // 3. Backbone.

@@ -18,7 +18,7 @@ internal sealed class ExportCommand : ICliCommand
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
         var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio)." };
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
-        var formats = new Option<string[]>("--format") { Description = "svg, png or both.", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
+        var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
             { run, output, width, height, dpi, formats, html };
@@ -33,11 +33,12 @@ internal sealed class ExportCommand : ICliCommand
                 _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm"),
             };
             var size = new FigureSize(mm, p.GetValue(height) ?? Math.Round(mm * 0.62), p.GetValue(dpi));
-            var fmts = p.GetValue(formats)!.Select(f => f.ToLowerInvariant() switch
+            var fmts = p.GetValue(formats)!.SelectMany(f => f.ToLowerInvariant() switch
             {
-                "svg" => FigureFormat.Svg,
-                "png" => FigureFormat.Png,
-                _ => throw new GestaltLabException($"--format '{f}': expected svg or png"),
+                "svg" => new[] { FigureFormat.Svg },
+                "png" => [FigureFormat.Png],
+                "both" => [FigureFormat.Svg, FigureFormat.Png],
+                _ => throw new GestaltLabException($"--format '{f}': expected svg, png or both"),
             }).Distinct().ToArray();
             string outDir = p.GetValue(output)!;
             Directory.CreateDirectory(outDir);

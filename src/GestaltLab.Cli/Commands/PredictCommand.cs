@@ -25,7 +25,8 @@ internal sealed class PredictCommand : ICliCommand
         {
             using var m = GestaltModel.Load(p.GetValue(model)!, p.GetValue(priors));
             using var faces = new FacePipeline(m.FacePipelineOptions(p.GetValue(landmarks)));
-            int k = Math.Max(1, p.GetValue(top));
+            if (p.GetValue(top) < 1) throw new GestaltLabException($"--top {p.GetValue(top)}: must be at least 1");
+            int k = p.GetValue(top);
             var results = new List<object>();
             int failed = 0;
             var photos = ExpandFolders(p.GetValue(images)!).ToList();

@@ -25,8 +25,9 @@ internal sealed class TrainCommand : ICliCommand
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
         var seed = new Option<int?>("--seed") { Description = "Override the seed." };
+        var force = new Option<bool>("--force") { Description = "Start over: delete the run in --out first (only a folder a run wrote; otherwise an interrupted run resumes)." };
         var cmd = new Command("train", "Fine-tune one CNN per facial region on syndrome labels (or pretrain a backbone on identities) and export ONNX + model.zip.")
-            { data, output, config, pretrained, scratch, pretrain, truth, epochs, seed };
+            { data, output, config, pretrained, scratch, pretrain, truth, epochs, seed, force };
         cmd.SetAction(async (p, ct) =>
         {
             var cfg = p.GetValue(config) is string c ? TrainConfig.Load(c) : new TrainConfig();
@@ -38,20 +39,26 @@ internal sealed class TrainCommand : ICliCommand
                 string aligned = ModelCli.EnsureAligned(p.GetValue(data)!, outPath + ".aligned", cfg.Net.InputSize, p.GetValue(truth), ct);
                 ModelCli.NoteBusyCores();
                 var r = await CliProgress.RunAsync(progress => Pretraining.Pretrain(aligned, outPath, cfg.Net, cfg.Training, progress, ct));
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"backbone: {r.BackbonePath} ({r.Identities} identities, {r.Curve.Count} epochs, held-out identity accuracy {r.ValAccuracy:P1})"));
+                string heldOut = double.IsNaN(r.ValAccuracy)
+                    ? "no held-out photos: every person has at most two"
+                    : string.Create(CultureInfo.InvariantCulture, $"held-out identity accuracy {r.ValAccuracy:P1}");
+                Console.WriteLine($"backbone: {r.BackbonePath} ({r.Identities} identities, {r.Curve.Count} epochs, {heldOut})");
                 return 0;
             }
             // Fine-tuning, as DeepGestalt does: from the shipped backbone unless told otherwise.
             if (p.GetValue(scratch) && p.GetValue(pretrained) is not null)
                 throw new GestaltLabException("--from-scratch and --pretrained contradict each other", "pass one of them");
+            if (p.GetValue(pretrained) is string named && !File.Exists(named))
+                throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
+            cfg.Validate(p.GetValue(config) ?? "training config");
+            ModelCli.PrepareRunFolder(outPath, p.GetValue(force));
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
             // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
             // rather than print that it was replaced.
             if (backbone is not null && p.GetValue(config) is null)
                 cfg = cfg with { Net = Pretraining.ReadBackboneConfig(backbone) with { InputSize = cfg.Net.InputSize } };
-            string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct);
+            string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);
             ModelCli.NoteBusyCores();
             var result = await CliProgress.RunAsync(progress => GestaltTraining.Train(alignedDir, outPath, cfg, backbone, "gestaltlab train", progress, ct));
             using var model = result.Model;
@@ -76,11 +83,23 @@ internal static class ModelCli
         return o;
     }
 
-    /// <summary>Returns an aligned folder for <paramref name="data"/>: itself when already aligned, else aligns it into <paramref name="alignedDir"/> (reused when done).</summary>
-    public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct)
+    /// <summary>
+    /// Returns an aligned folder for <paramref name="data"/>: itself when already aligned, else aligns it into
+    /// <paramref name="alignedDir"/> (reused when done). With <paramref name="runDirectory"/>, the aligned faces a run
+    /// was trained on are never replaced by those of other data or another landmark source: that is refused.
+    /// </summary>
+    public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct, string? runDirectory = null)
     {
         if (File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"))) return data;
         if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
+        // Training and scoring need each photo's syndrome and subject: say so before aligning every photo, not after.
+        if (!File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName)))
+            throw new GestaltLabException($"{data}: no {GestaltLab.Data.Manifest.FileName}, so no syndrome or subject per photo",
+                "write one beside the photos (README, \"Using your own photos\"; Manifest.FromImageFolder builds one from a labels CSV)");
+        if (runDirectory is not null && File.Exists(Path.Combine(runDirectory, "config.json")) && Directory.Exists(alignedDir)
+            && FaceDatasetAligner.SourceProblem(data, alignedDir, groundTruth) is string other)
+            throw new GestaltLabException($"{runDirectory}: holds a run trained on faces aligned from other data or another landmark source ({other})",
+                "run it with the data and landmark source it started from, or choose a new --out folder");
         if (Directory.Exists(alignedDir))
         {
             if (FaceDatasetAligner.ReuseProblem(data, alignedDir, cropSize, groundTruth) is not string problem)
@@ -94,8 +113,38 @@ internal static class ModelCli
         var summary = CliProgress.RunAsync(progress => FaceDatasetAligner.Run(data, alignedDir, pipeline,
             new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, ct)).GetAwaiter().GetResult();
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
-                          (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (no usable face; see {Path.Combine(alignedDir, "qc.csv")})" : ""));
+                          (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(alignedDir, "qc.csv")}):" : ""));
+        PrintSkipped(summary.Skipped);
         return alignedDir;
+    }
+
+    /// <summary>Names the photos a batch skipped and why (the first 20; the rest are counted).</summary>
+    public static void PrintSkipped(IReadOnlyList<(string Source, string Problem)> skipped)
+    {
+        const int shown = 20;
+        foreach (var (source, problem) in skipped.Take(shown)) Console.WriteLine($"  {source}: {problem}");
+        if (skipped.Count > shown) Console.WriteLine($"  … and {skipped.Count - shown} more");
+    }
+
+    /// <summary>
+    /// Makes <paramref name="run"/> ready to hold a run: a new or empty folder, or one a run already wrote (resumed, or
+    /// deleted first with <paramref name="force"/>). A folder with other files is refused, so that neither a run's files
+    /// are mixed into it nor <c>--force</c> deletes what it holds.
+    /// </summary>
+    public static void PrepareRunFolder(string run, bool force)
+    {
+        if (File.Exists(run)) throw new GestaltLabException($"{run}: is a file; --out names a run folder");
+        if (!Directory.Exists(run)) return;
+        // A killed generate or write leaves hidden temporaries; they say nothing about whose folder this is.
+        var entries = Directory.EnumerateFileSystemEntries(run).Where(e => !(Path.GetFileName(e).StartsWith('.') && e.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
+        if (entries.Count == 0) return;
+        // What train and demo write first: the aligned faces (train aligns before anything else), the demo's data set.
+        bool isRun = File.Exists(Path.Combine(run, RunManifest.FileName)) || File.Exists(Path.Combine(run, "config.json"))
+                     || Directory.Exists(Path.Combine(run, "aligned", "aligned")) || File.Exists(Path.Combine(run, "data", "oracle.json"));
+        if (!isRun)
+            throw new GestaltLabException($"{run}: holds files that are not a GestaltLab run ({Path.GetFileName(entries[0])}, …)",
+                "choose a new or empty --out folder");
+        if (force) Directory.Delete(run, recursive: true);
     }
 
     /// <summary>Says so on stderr when other work already keeps the cores busy (see <see cref="SystemResources.BusyCoresNote"/>).</summary>

@@ -182,7 +182,7 @@ public sealed class GestaltModel : IDisposable
         foreach (var p in new[] { classesPath, configPath, regionsPath })
             if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");
         var classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(classesPath)) ?? throw new GestaltLabException($"{classesPath}: empty");
-        var config = TrainConfig.Load(configPath);
+        var config = TrainConfig.Load(configPath, allowUnknownKeys: true);
         var set = RegionSet.Load(regionsPath);
         var nets = new List<(string, RegionNet)>();
         try

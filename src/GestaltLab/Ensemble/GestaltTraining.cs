@@ -69,6 +69,11 @@ public static class GestaltTraining
             var regions = config.Regions ?? data.Regions;
             foreach (var r in regions) _ = data.RegionSet[r];
             config = config with { Regions = regions.ToList() };
+            config.Validate("training config");
+            // Checked before anything is written into RUN, so that a corrected config is not refused as "another configuration".
+            if (data.CropSize != config.Net.InputSize)
+                throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px but the net expects {config.Net.InputSize} px",
+                    $"align with --crop-size {config.Net.InputSize}, or set net.input_size to {data.CropSize}");
 
             string configJson = config.ToJson();
             string configPath = Path.Combine(run, "config.json");
@@ -299,7 +304,7 @@ public static class GestaltTraining
     {
         try
         {
-            var saved = TrainConfig.Load(path);
+            var saved = TrainConfig.Load(path, allowUnknownKeys: true);
             return (saved with
             {
                 Priors = current.Priors,

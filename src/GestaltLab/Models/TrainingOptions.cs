@@ -159,6 +159,9 @@ public sealed record TrainConfig
         ClassPriors.Check(Priors, source);
         if (Head is not (HeadLda or HeadSoftmax))
             throw new GestaltLabException($"{source}: head must be \"{HeadLda}\" or \"{HeadSoftmax}\", got \"{Head}\"");
+        if (Regions is { Count: 0 }) throw new GestaltLabException($"{source}: regions is empty", "name at least one region, or leave it out for every region");
+        if (Regions?.GroupBy(r => r, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new GestaltLabException($"{source}: region {twice.Key} is listed twice");
         return this;
     }
 
@@ -175,17 +178,22 @@ public sealed record TrainConfig
     };
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+    // A misspelt or miscased key would otherwise be dropped without a word and its default trained instead.
+    private static readonly JsonSerializerOptions StrictJson = new(Json) { UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow };
 
     /// <summary>The config as JSON.</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
-    /// <summary>Reads a config file (any field may be omitted: defaults apply).</summary>
-    public static TrainConfig Load(string path)
+    /// <summary>Reads a config file (any field may be omitted: defaults apply; an unknown key is an error).</summary>
+    /// <param name="path">The JSON file.</param>
+    /// <param name="allowUnknownKeys">Ignore keys this version does not know, for a run directory's own <c>config.json</c>,
+    /// which a later version may have written.</param>
+    public static TrainConfig Load(string path, bool allowUnknownKeys = false)
     {
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: config file not found");
         try
         {
-            var c = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), Json) ?? throw new GestaltLabException($"{path}: empty config");
+            var c = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), allowUnknownKeys ? Json : StrictJson) ?? throw new GestaltLabException($"{path}: empty config");
             return c.Validate(path);
         }
         catch (JsonException e)

@@ -198,9 +198,7 @@ public static class FaceDatasetAligner
         {
             return e.Message.Split('\n')[0];
         }
-        bool wasTruth = run.Config["detector"]?.GetValue<string>() == "ground-truth landmarks";
-        if (wasTruth != groundTruth)
-            return wasTruth ? "it was aligned with ground-truth landmarks" : "it was aligned with detected landmarks";
+        if (LandmarkSourceProblem(run, groundTruth) is string source) return source;
         if (set.Regions.Count == 0 || set.Regions.Any(r => r.Size != cropSize))
             return $"its crops are {(set.Regions.Count == 0 ? 0 : set.Regions[0].Size)} px, the net needs {cropSize} px";
         foreach (var row in manifest.Rows)
@@ -214,10 +212,35 @@ public static class FaceDatasetAligner
             }
         }
         // Last: the only check that reads every photo of the data.
-        if (Directory.Exists(dataDir) && run.DataHash is not null && run.DataHash != RunManifest.ComputeDataHash(dataDir))
-            return $"the data in {dataDir} changed since";
-        return null;
+        return DataProblem(run, dataDir);
     }
+
+    /// <summary>
+    /// Why the finished alignment in <paramref name="alignedDir"/> is not of <paramref name="dataDir"/> with the landmark
+    /// source <paramref name="groundTruth"/> asks for (other photos, or other landmarks), or null when it is, or when the
+    /// folder holds no finished alignment to tell. Unlike <see cref="ReuseProblem"/> it does not look for missing files:
+    /// a damaged alignment of the right data can be made again identically; one of other data cannot.
+    /// </summary>
+    public static string? SourceProblem(string dataDir, string alignedDir, bool groundTruth)
+    {
+        if (!File.Exists(Path.Combine(alignedDir, RunManifest.FileName))) return null;
+        RunManifest run;
+        try { run = RunManifest.Load(alignedDir); }
+        catch (GestaltLabException) { return null; }
+        return LandmarkSourceProblem(run, groundTruth) ?? DataProblem(run, dataDir);
+    }
+
+    private static string? LandmarkSourceProblem(RunManifest run, bool groundTruth)
+    {
+        bool wasTruth = run.Config["detector"]?.GetValue<string>() == "ground-truth landmarks";
+        if (wasTruth == groundTruth) return null;
+        return wasTruth ? "it was aligned with ground-truth landmarks" : "it was aligned with detected landmarks";
+    }
+
+    private static string? DataProblem(RunManifest run, string dataDir) =>
+        Directory.Exists(dataDir) && run.DataHash is not null && run.DataHash != RunManifest.ComputeDataHash(dataDir)
+            ? $"the data in {dataDir} changed since, or is another folder"
+            : null;
 
     /// <summary>
     /// Where <see cref="Run"/> writes <paramref name="region"/>'s crop of the photo whose aligned face the output manifest

@@ -23,8 +23,9 @@ public readonly record struct ProgressUpdate(string Stage, long Done, long Total
 public static class ProgressReporters
 {
     /// <summary>
-    /// Writes a line to <paramref name="write"/> at most every <paramref name="everyPercent"/> percent per stage and when a
-    /// stage finishes: readable in a notebook output or a CI log, unlike a redrawn bar.
+    /// Writes a line to <paramref name="write"/> at most every <paramref name="everyPercent"/> percent per stage, when a
+    /// stage finishes, and for a summary (a report repeating the last count with new detail, such as an epoch's
+    /// validation figures): readable in a notebook output or a CI log, unlike a redrawn bar.
     /// </summary>
     public static IProgress<ProgressUpdate> Lines(Action<string> write, int everyPercent = 10) => new LineProgress(write, everyPercent);
 
@@ -34,12 +35,23 @@ public static class ProgressReporters
     private sealed class LineProgress(Action<string> write, int everyPercent) : IProgress<ProgressUpdate>
     {
         private readonly Dictionary<string, int> _lastBucket = new();
+        private readonly Dictionary<string, (long Done, string? Detail)> _lastReport = new();
         private readonly object _gate = new();
 
         public void Report(ProgressUpdate value)
         {
             lock (_gate)
             {
+                // A second report at the same point with new detail is a summary of that point (an epoch's validation
+                // figures, a fitted weight): always worth a line, though the count did not move.
+                bool summary = value.Detail is not null && _lastReport.TryGetValue(value.Stage, out var previous)
+                               && previous.Done == value.Done && previous.Detail != value.Detail;
+                _lastReport[value.Stage] = (value.Done, value.Detail);
+                if (summary)
+                {
+                    write(value.ToString());
+                    return;
+                }
                 int bucket = value.Total > 0 ? (int)(value.Fraction * 100) / Math.Max(1, everyPercent) : (int)value.Done;
                 bool finished = value.Total > 0 && value.Done >= value.Total;
                 if (_lastBucket.TryGetValue(value.Stage, out int last) && last == bucket && !finished) return;

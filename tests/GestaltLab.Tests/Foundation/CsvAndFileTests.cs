@@ -78,4 +78,42 @@ public class CsvAndFileTests
             Directory.Delete(b, true);
         }
     }
+
+    [Fact]
+    public void Leftovers_of_killed_writes_are_removed_and_live_ones_kept()
+    {
+        string dir = TestTemp.Dir("gl-leftovers");
+        try
+        {
+            // No process has pid int.MaxValue; this one is alive.
+            string dead = Path.Combine(dir, $".epoch-002.pt.{int.MaxValue}.0123456789abcdef0123456789abcdef.tmp");
+            string live = Path.Combine(dir, $".epoch-003.pt.{Environment.ProcessId}.0123456789abcdef0123456789abcdef.tmp");
+            string kept = Path.Combine(dir, "epoch-001.pt");
+            foreach (var f in new[] { dead, live, kept }) File.WriteAllText(f, "x");
+            AtomicFile.RemoveLeftovers(dir);
+            Assert.False(File.Exists(dead));
+            Assert.True(File.Exists(live));
+            Assert.True(File.Exists(kept));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
+    public void Progress_lines_keep_every_summary_of_a_finished_point()
+    {
+        var lines = new List<string>();
+        var progress = ProgressReporters.Lines(lines.Add, everyPercent: 50);
+        for (int epoch = 1; epoch <= 2; epoch++)
+        {
+            for (int b = 1; b <= 10; b++) progress.Report(new ProgressUpdate("train face", (epoch - 1) * 10 + b, 20, $"batch {b}"));
+            progress.Report(new ProgressUpdate("train face", epoch * 10, 20, $"epoch {epoch} val acc 50%"));
+        }
+        // Batches only at the 50 % steps, but both epochs' validation figures, the last one after the stage finished.
+        Assert.Contains("train face: 10/20 epoch 1 val acc 50%", lines);
+        Assert.Contains("train face: 20/20 epoch 2 val acc 50%", lines);
+        Assert.True(lines.Count <= 5, string.Join(" | ", lines));
+    }
 }

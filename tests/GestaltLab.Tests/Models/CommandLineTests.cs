@@ -74,6 +74,8 @@ public class CommandLineTests
         // evaluate scores the test split and writes the metrics with the oracle beside them.
         string metrics = Path.Combine(root, "eval", "metrics.json");
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
+        // The data the run was trained on is scored from the run's own alignment, not aligned again beside the metrics.
+        Assert.False(Directory.Exists(Path.Combine(root, "eval", "aligned-data")));
         var m = JsonNode.Parse(File.ReadAllText(metrics))!;
         foreach (var key in new[] { "top1", "top5", "top10", "n_images", "n_classes", "per_disorder_top1", "per_disorder_top10", "log_loss", "oracle" })
             Assert.NotNull(m[key]);
@@ -87,5 +89,61 @@ public class CommandLineTests
         Assert.InRange((double)mp["prior_strength"]!, 0, 2);
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--priors", "training", "--json"));
         Assert.NotEqual(0, await Cli("predict", "--model", run, test[2], "--priors", "uniform"));
+        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--top", "0"));
+
+        // Other data (same syndromes) into the finished run: refused before its aligned faces are touched.
+        string other = Path.Combine(root, "other");
+        SyntheticDataset.Generate("mini", 5, other);
+        string alignedBefore = AlignedAt();
+        Assert.Equal(1, await Cli("train", "--data", other, "--out", run, "--config", config, "--ground-truth"));
+        Assert.Equal(alignedBefore, AlignedAt());
+        // So is the same data aligned another way (detected instead of ground-truth landmarks).
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", run, "--config", config));
+        Assert.Equal(alignedBefore, AlignedAt());
+    }
+
+    [Fact]
+    public async Task Train_refuses_bad_folders_and_configs_before_writing_anything()
+    {
+        string root = ModelFixture.TempDir();
+        string data = Path.Combine(root, "data");
+        SyntheticDataset.Generate("mini", 2, data);
+        string Config(string name, string json)
+        {
+            string path = Path.Combine(root, name);
+            File.WriteAllText(path, json);
+            return path;
+        }
+        bool Untouched(string run) => !Directory.Exists(run) || !Directory.EnumerateFileSystemEntries(run).Any();
+
+        // A misspelt or miscased key is an error naming it, not a silent default.
+        string typo = Config("typo.json", """{"training": {"epochs": 1, "learnig_rate": 0.1}}""");
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r1"), "--config", typo));
+        Assert.True(Untouched(Path.Combine(root, "r1")));
+        Assert.Contains("learnig_rate", Assert.Throws<GestaltLabException>(() => TrainConfig.Load(typo)).Message);
+        // Regions listed twice or none at all.
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("twice.json", """{"regions": ["face", "face"]}""")));
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("none.json", """{"regions": []}""")));
+        Assert.True(Untouched(Path.Combine(root, "r2")));
+        // A folder of photos without labels is refused before any photo is aligned.
+        string photos = Path.Combine(root, "photos");
+        Directory.CreateDirectory(photos);
+        string photo = Directory.GetFiles(Path.Combine(data, "images"), "*", SearchOption.AllDirectories).Order().First();
+        File.Copy(photo, Path.Combine(photos, "a" + Path.GetExtension(photo)));
+        Assert.Equal(1, await Cli("train", "--data", photos, "--out", Path.Combine(root, "r3")));
+        Assert.True(Untouched(Path.Combine(root, "r3")));
+        // --out naming a file, or a folder with someone else's files: refused, and --force deletes nothing there.
+        string file = Path.Combine(root, "notes.txt");
+        File.WriteAllText(file, "mine");
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", file));
+        string theirs = Path.Combine(root, "thesis");
+        Directory.CreateDirectory(theirs);
+        File.WriteAllText(Path.Combine(theirs, "chapter1.docx"), "mine");
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", theirs, "--force"));
+        Assert.Equal(1, await Cli("demo", "--out", theirs, "--force"));
+        Assert.Equal(["chapter1.docx"], Directory.GetFileSystemEntries(theirs).Select(Path.GetFileName));
+        // A backbone that is not there is named before anything is aligned.
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
+        Assert.True(Untouched(Path.Combine(root, "r4")));
     }
 }

@@ -72,6 +72,19 @@ public class EndToEndTests
             Assert.Equal(top[0].Probability, top[0].Contributions.Values.Sum(), 5);
         }
 
+        // Occlusion sensitivity as docs/figures.md shows it: occluded copies of the aligned face, each cut with the face's own
+        // aligned landmarks, so only the grey square differs; unoccluded, that is the photo's own prediction.
+        var faceResult = pipeline.Process(testImages[0]);
+        var alignedFace = faceResult.Aligned!;
+        float[] Occluded(GestaltLab.Data.RgbImage img) => model.Predict(model.CropsOf(pipeline.FromLandmarks(img, alignedFace.Landmarks))).Probabilities;
+        var direct = model.PredictImage(pipeline, testImages[0])!.Probabilities;
+        var unoccluded = Occluded(alignedFace.Image);
+        Assert.True(unoccluded.Zip(direct, (a, b) => Math.Abs(a - b)).Max() < 0.02);
+        var occlusion = GestaltLab.Figures.OcclusionSensitivity.Compute(alignedFace.Image, Occluded, cellSize: 64, stride: 64, classNames: model.Classes);
+        Assert.Equal(Array.IndexOf(unoccluded, unoccluded.Max()), occlusion.ClassIndex);
+        Assert.All(occlusion.Drop, d => Assert.True(float.IsFinite(d)));
+        Assert.Contains(occlusion.Drop, d => Math.Abs(d) > 1e-4);
+
         // Evaluate writes the run-directory files the figures read.
         var result = ModelEvaluation.Evaluate(model, aligned, run, data);
         var loaded = RunResults.Load(run);
