@@ -41,8 +41,11 @@ internal sealed class ExportCommand : ICliCommand
                 _ => throw new GestaltLabException($"--format '{f}': expected svg, png or both"),
             }).Distinct().ToArray();
             string outDir = p.GetValue(output)!;
+            if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1");
+            // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
+            var results = RunResults.Load(p.GetValue(run)!);
             Directory.CreateDirectory(outDir);
-            var content = Report.Build(RunResults.Load(p.GetValue(run)!), new ReportOptions(), ProgressReporters.Console(), ct);
+            var content = Report.Build(results, new ReportOptions(), ProgressReporters.Console(), ct);
             await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
             int done = 0;
             foreach (var chart in content.Charts)

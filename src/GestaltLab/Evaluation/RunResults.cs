@@ -135,6 +135,11 @@ public sealed class RunResults
         }
         else notes.Add("curves/: not in the run directory");
 
+        // Nothing a run writes: a report of it would be an empty page, so say what the folder is not.
+        if (manifest is null && classes is null && metrics is null && probabilities is null && embeddings is null && regions is null && curves.Count == 0
+            && !File.Exists(Path.Combine(dir, "aligned", Data.Manifest.FileName)))
+            throw new GestaltLabException($"{runDirectory}: holds no run results (no run.json, metrics.json, curves/ or aligned faces)",
+                "pass the folder that `gestaltlab train`, `evaluate` or `demo` wrote");
         if (classes is null && probabilities is not null) classes = probabilities.Columns.ToArray();
         if (classes is not null && probabilities is not null && !classes.SequenceEqual(probabilities.Columns))
         {

@@ -111,6 +111,12 @@ public class OfflineHtmlTests
             Assert.Contains("t-SNE skipped", html);
             Assert.Contains("Training curves skipped", html);
             Assert.Throws<GestaltLabException>(() => Report.Write(Path.Combine(dir, "no-such-run")));
+            // A folder holding nothing a run writes (here: a data folder) gets an error, not an empty report inside it.
+            string notARun = Path.Combine(dir, "photos");
+            Directory.CreateDirectory(notARun);
+            File.WriteAllText(Path.Combine(notARun, "manifest.csv"), "image,syndrome\n");
+            Assert.Contains("no run results", Assert.Throws<GestaltLabException>(() => Report.Write(notARun)).Message);
+            Assert.False(File.Exists(Path.Combine(notARun, "report.html")));
         }
         finally { Directory.Delete(dir, true); }
     }
