@@ -16,7 +16,7 @@ public class OnnxParityTests
     private static readonly ClassPriors Uneven = new([0.55, 0.25, 0.15, 0.05], 0.8);
 
     private static GestaltModel TrainedModel(int channels, string pooling = RegionNetConfig.PoolingAverage, string combination = EnsembleCombination.Average,
-        string priors = ClassPriors.Equal)
+        string priors = ClassPriors.Equal, int convsPerStage = 1)
     {
         var s = ModelFixture.Patterns();
         var nets = new List<(string, RegionNet)>();
@@ -25,7 +25,7 @@ public class OnnxParityTests
             var all = Enumerable.Range(0, s.Count).ToArray();
             // One short epoch gives batch-norm statistics far from identity, which is what the folding must get right.
             var r = RegionTrainer.Train(new RegionTrainingData(s, region, all, [], 4),
-                ModelFixture.Net(channels) with { Pooling = pooling, FlattenEmbeddingSize = 24 }, ModelFixture.Options(1));
+                ModelFixture.Net(channels) with { Pooling = pooling, FlattenEmbeddingSize = 24, ConvsPerStage = convsPerStage }, ModelFixture.Options(1));
             nets.Add((region, r.Net));
         }
         // Unequal weights (not summing to 1 for the log-linear pool) so that the exported weighting is checked too.
@@ -50,9 +50,13 @@ public class OnnxParityTests
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Average, ClassPriors.Training)]
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear, ClassPriors.Training)]
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Joint, ClassPriors.Training)]
-    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling, string combination, string priors = ClassPriors.Equal)
+    // Two convolutions per stage, as the default (non-demo) config has: the pooling sits after the second.
+    [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Joint, ClassPriors.Equal, 2)]
+    [InlineData(1, RegionNetConfig.PoolingFlatten, EnsembleCombination.LogLinear, ClassPriors.Equal, 2)]
+    public void Ensemble_onnx_matches_TorchSharp_through_OnnxRuntime(int channels, string pooling, string combination, string priors = ClassPriors.Equal,
+        int convsPerStage = 1)
     {
-        using var model = TrainedModel(channels, pooling, combination, priors);
+        using var model = TrainedModel(channels, pooling, combination, priors, convsPerStage);
         var s = ModelFixture.Patterns(seed: 99);
         var faces = Enumerable.Range(0, 6).Select(i => s.Crops[i * 7 % s.Count]).ToList();
         var expected = model.Predict(faces);
