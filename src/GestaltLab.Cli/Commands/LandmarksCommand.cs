@@ -15,7 +15,7 @@ internal sealed class LandmarksCommand : ICliCommand
 {
     public Command Create()
     {
-        var images = new Option<string[]>("--images") { Description = "Photos.", AllowMultipleArgumentsPerToken = true };
+        var images = new Option<string[]>("--images") { Description = "Photos (a folder: every photo in it).", AllowMultipleArgumentsPerToken = true };
         var manifest = new Option<string?>("--manifest") { Description = "CSV with an 'image' column (paths relative to the CSV's folder)." };
         var boxes = new Option<string?>("--boxes") { Description = "CSV image,left,top,right,bottom (dlib inclusive boxes): landmark these boxes, skip detection." };
         var model = new Option<string?>("--model") { Description = "dlib shape_predictor .dat (default: the system's 68-point model)." };
@@ -25,7 +25,7 @@ internal sealed class LandmarksCommand : ICliCommand
         cmd.SetAction(async (p, ct) =>
         {
             var list = new List<string>();
-            if (p.GetValue(images) is { Length: > 0 } given) list.AddRange(given);
+            if (p.GetValue(images) is { Length: > 0 } given) list.AddRange(ModelCli.ExpandFolders(given));
             if (p.GetValue(manifest) is { } m)
             {
                 var t = Csv.Read(m);
@@ -73,8 +73,12 @@ internal sealed class LandmarksCommand : ICliCommand
             var all = rows.SelectMany(r => r).ToList();
             Csv.Write(p.GetValue(output)!, header, all);
             int faces = all.Count(r => r[1] != "");
-            Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)}" + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
-            return 0;
+            int noFace = all.Count(r => r[2] == FaceStatus.NoFace.ToCsv());
+            Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)}"
+                              + (noFace > 0 ? $"; {noFace} photo(s) without a face (status no_face)" : "")
+                              + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
+            // As predict: one bad photo never fails the batch, but a batch where no photo gave a face did not do its job.
+            return faces > 0 ? 0 : 1;
         });
         return cmd;
     }

@@ -29,7 +29,7 @@ internal sealed class PredictCommand : ICliCommand
             int k = p.GetValue(top);
             var results = new List<object>();
             int failed = 0;
-            var photos = ExpandFolders(p.GetValue(images)!).ToList();
+            var photos = ModelCli.ExpandFolders(p.GetValue(images)!).ToList();
             // Regions the fitted pool gives weight 0 contribute 0 % to everything: named once instead of in every row.
             var unused = m.RegionWeights.Where(w => w.Value == 0).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
             if (unused.Count > 0 && !p.GetValue(json))
@@ -75,19 +75,5 @@ internal sealed class PredictCommand : ICliCommand
             return failed == photos.Count ? 1 : 0;
         });
         return cmd;
-    }
-
-    /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
-    private static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)
-    {
-        foreach (var a in arguments)
-        {
-            if (!Directory.Exists(a))
-            {
-                yield return a;
-                continue;
-            }
-            foreach (var rel in ImageLoader.FindPhotos(a, requireAny: true)) yield return Path.Combine(a, rel);
-        }
     }
 }

@@ -118,6 +118,20 @@ internal static class ModelCli
         return alignedDir;
     }
 
+    /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
+    public static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)
+    {
+        foreach (var a in arguments)
+        {
+            if (!Directory.Exists(a))
+            {
+                yield return a;
+                continue;
+            }
+            foreach (var rel in GestaltLab.Data.ImageLoader.FindPhotos(a, requireAny: true)) yield return Path.Combine(a, rel);
+        }
+    }
+
     /// <summary>Names the photos a batch skipped and why (the first 20; the rest are counted).</summary>
     public static void PrintSkipped(IReadOnlyList<(string Source, string Problem)> skipped)
     {

@@ -199,5 +199,14 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal(0, rc);
         var d = Csv.Read(outCsv2);
         Assert.Equal(["ok", "unreadable"], d.Rows.Select(r => r[2]).ToArray());
+        // A folder stands for the photos in it, as for predict; a batch where no photo gave a face exits 1.
+        string folder = Path.Combine(_set.Dir, "folder-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(folder);
+        File.Copy(FacesFixture.Astronaut, Path.Combine(folder, "astronaut.png"));
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", folder, "--out", outCsv2]);
+        Assert.Equal(0, rc);
+        Assert.Equal("ok", Csv.Read(outCsv2).Rows.Single()[2]);
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", bad, "--out", outCsv2]);
+        Assert.Equal(1, rc);
     }
 }
