@@ -28,7 +28,8 @@ internal sealed class EvaluateCommand : ICliCommand
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
             // instead of aligning every photo again beside the metrics.
             string runAligned = Path.Combine(run, "aligned");
-            string aligned = Directory.Exists(runAligned) && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null
+            string aligned = !ModelCli.IsAligned(dataDir) && Directory.Exists(runAligned)
+                             && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null
                 ? runAligned
                 : ModelCli.EnsureAligned(dataDir, Path.Combine(outDir, "aligned-" + Path.GetFileName(Path.GetFullPath(dataDir).TrimEnd('/'))), m.InputSize, p.GetValue(truth), ct);
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));

@@ -90,7 +90,7 @@ internal static class ModelCli
     /// </summary>
     public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct, string? runDirectory = null)
     {
-        if (File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"))) return data;
+        if (IsAligned(data)) return data;
         if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
         // Training and scoring need each photo's syndrome and subject: say so before aligning every photo, not after.
         if (!File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName)))
@@ -117,6 +117,9 @@ internal static class ModelCli
         PrintSkipped(summary.Skipped);
         return alignedDir;
     }
+
+    /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (region crops and their set).</summary>
+    public static bool IsAligned(string data) => File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"));
 
     /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
     public static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)
