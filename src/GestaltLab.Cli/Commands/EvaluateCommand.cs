@@ -56,6 +56,9 @@ internal sealed class EvaluateCommand : ICliCommand
         var x = r.Metrics;
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {x.Top5:P1}  top-10 {x.Top10:P1}  per-disorder top-1 {x.PerDisorderTop1:P1}  log loss {x.LogLoss:F3}"));
+        if (x.NUnscored is > 0 and int unscored)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{unscored} more {r.Split} photo(s) had no usable face and are not scored (see the aligned folder's qc.csv); counted as misses, top-1 would be {x.Top1 * x.NImages / (x.NImages + unscored):P1}"));
         if (x.Priors == ClassPriors.Training && x.PriorStrength is double beta)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ranked with the training photos' syndrome frequencies as priors (strength {beta:F2}); the regions below with equal priors"));
         if (x.Oracle is { } o)

@@ -63,6 +63,9 @@ public static class GestaltTraining
                 if (note is not null) notes.Add($"{note}: {pretrainedBackbone}");
                 config = config with { Net = netConfig };
             }
+            // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
+            // measured on the test split inflated: refused before anything is trained.
+            Splits.EnsureNoLeaks(Manifest.Load(alignedDirectory));
             var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);
             var data = new AlignedRegionDataset(alignedDirectory, probe.Classes, [SplitNames.Train, SplitNames.Val]);
             if (data.Classes.Count < 2) throw new GestaltLabException($"{alignedDirectory}: {data.Classes.Count} syndrome(s) in the train split; at least 2 are needed");

@@ -7,19 +7,24 @@ namespace GestaltLab.Evaluation;
 /// <summary>
 /// Ranking metrics for syndrome classifiers, as the field reports them: top-k accuracy per image and per disorder
 /// (the mean of each disorder's own top-k, so rare syndromes weigh as much as frequent ones), log loss, confusion.
-/// Ties in probability are broken by class index, so results are deterministic.
+/// A class tied with the true one counts as ranked above it (ties never flatter a model: a flat output scores no hits,
+/// whichever class is true), and a NaN probability counts as above everything.
 /// </summary>
 public static class Metrics
 {
-    /// <summary>0-based rank of the true class in a probability vector (0 = ranked first).</summary>
+    /// <summary>
+    /// 0-based rank of the true class in a probability vector (0 = ranked first): the number of other classes whose
+    /// probability is not below the truth's (ties and NaNs count against it; a NaN truth ranks last).
+    /// </summary>
     public static int RankOfTruth(ReadOnlySpan<float> probabilities, int truth)
     {
         if ((uint)truth >= (uint)probabilities.Length)
             throw new ArgumentOutOfRangeException(nameof(truth), $"class {truth} outside 0..{probabilities.Length - 1}");
         float p = probabilities[truth];
+        if (float.IsNaN(p)) return probabilities.Length - 1;
         int rank = 0;
         for (int c = 0; c < probabilities.Length; c++)
-            if (probabilities[c] > p || (probabilities[c] == p && c < truth)) rank++;
+            if (c != truth && !(probabilities[c] < p)) rank++;
         return rank;
     }
 
@@ -158,6 +163,11 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("n_images")] public int NImages { get; init; }
     /// <summary>Classes the model ranks.</summary>
     [JsonPropertyName("n_classes")] public int NClasses { get; init; }
+    /// <summary>
+    /// Photos of the scored split that could not be scored because alignment found no usable face in them (null when
+    /// unknown). They are not in <see cref="NImages"/> nor the top-k figures; an oracle beside them scores every photo.
+    /// </summary>
+    [JsonPropertyName("n_unscored")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NUnscored { get; init; }
     /// <summary>Mean over disorders of per-disorder top-1.</summary>
     [JsonPropertyName("per_disorder_top1")] public double PerDisorderTop1 { get; init; }
     /// <summary>Mean over disorders of per-disorder top-10.</summary>

@@ -42,12 +42,18 @@ public static class ModelEvaluation
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize}");
 
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
+        // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
+        int broken = predictions.ToList().FindIndex(p => p.Probabilities.Any(v => !float.IsFinite(v)));
+        if (broken >= 0)
+            throw new GestaltLabException($"{SourceImage(data.Rows[broken])}: the model's probabilities are not finite (NaN or infinity); nothing was written",
+                "the training diverged or the model files are damaged: train again (a lower learning_rate), or check the run's curves");
         var truth = Enumerable.Range(0, data.Count).Select(data.Label).ToList();
         var probs = predictions.Select(p => p.Probabilities).ToList();
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle) with
         {
+            NUnscored = Unscored(alignedDirectory, split, all.Count),
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
         };
@@ -67,6 +73,23 @@ public static class ModelEvaluation
         string classes = Path.Combine(outDirectory, "classes.json");
         if (!File.Exists(classes)) AtomicFile.WriteAllText(classes, JsonSerializer.Serialize(model.Classes));
         return new ModelEvaluationResult(metrics, regions, skipped, split);
+    }
+
+    /// <summary>
+    /// Photos of <paramref name="split"/> in the data the aligned folder was made from that alignment dropped (no usable
+    /// face), or null when that data cannot be read. Without this a photo no face was found in would vanish from the
+    /// denominator, flattering the figures beside an oracle that scores every photo.
+    /// </summary>
+    private static int? Unscored(string alignedDirectory, string split, int aligned)
+    {
+        try
+        {
+            if (RunManifest.Load(alignedDirectory).Config["data"]?.GetValue<string>() is not string source
+                || !File.Exists(Path.Combine(source, Manifest.FileName)))
+                return null;
+            return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split) - aligned);
+        }
+        catch (Exception e) when (e is GestaltLabException or InvalidOperationException or FormatException) { return null; }
     }
 
     private static string SourceImage(ManifestRow r) => r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image;

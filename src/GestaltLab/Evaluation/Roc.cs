@@ -55,8 +55,17 @@ public static class Roc
         var t = curve.TruePositiveRate;
         if (fpr <= 0) return t[Array.FindLastIndex(f, v => v <= 0)];
         for (int i = 1; i < f.Length; i++)
-            if (f[i] >= fpr)
+        {
+            // Exactly on a vertical step: the top of it (the upper envelope), as just above that FPR.
+            if (f[i] == fpr)
+            {
+                int last = i;
+                while (last + 1 < f.Length && f[last + 1] == fpr) last++;
+                return t[last];
+            }
+            if (f[i] > fpr)
                 return f[i] == f[i - 1] ? t[i] : t[i - 1] + (t[i] - t[i - 1]) * (fpr - f[i - 1]) / (f[i] - f[i - 1]);
+        }
         return 1;
     }
 

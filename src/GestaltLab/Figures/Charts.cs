@@ -116,8 +116,9 @@ public static class Charts
         return Chart([trace],
             ("title", Title(options.Title)),
             ("width", px + 160), ("height", px + 60),
-            ("xaxis", Axis("predicted class", ("tickfont", Obj(("size", tickSize))), ("showgrid", false), ("tickangle", -60), ("automargin", true), ("constrain", "domain"))),
-            ("yaxis", Axis("true class", ("tickfont", Obj(("size", tickSize))), ("showgrid", false), ("autorange", "reversed"), ("automargin", true), ("scaleanchor", "x"), ("constrain", "domain"))));
+            // Category axes: class names that look like numbers (OMIM ids) must not become a numeric scale.
+            ("xaxis", Axis("predicted class", ("type", "category"), ("tickfont", Obj(("size", tickSize))), ("showgrid", false), ("tickangle", -60), ("automargin", true), ("constrain", "domain"))),
+            ("yaxis", Axis("true class", ("type", "category"), ("tickfont", Obj(("size", tickSize))), ("showgrid", false), ("autorange", "reversed"), ("automargin", true), ("scaleanchor", "x"), ("constrain", "domain"))));
     }
 
     /// <summary>
@@ -176,7 +177,7 @@ public static class Charts
             ("hovertemplate", "%{customdata}<extra></extra>"));
         return Chart([trace], ("title", Title(title)), ("width", 260 + 120 * (top + 1)), ("height", Math.Clamp(140 + 18 * rows.Count, 300, 4000)),
             ("xaxis", Axis(null, ("side", "top"), ("showgrid", false))),
-            ("yaxis", Axis("true class (worst first)", ("autorange", "reversed"), ("showgrid", false), ("dtick", 1), ("tickfont", Obj(("size", rows.Count > 80 ? 7 : 10))), ("automargin", true))));
+            ("yaxis", Axis("true class (worst first)", ("type", "category"), ("autorange", "reversed"), ("showgrid", false), ("dtick", 1), ("tickfont", Obj(("size", rows.Count > 80 ? 7 : 10))), ("automargin", true))));
     }
 
     // ---------------------------------------------------------------- t-SNE
@@ -397,7 +398,7 @@ public static class Charts
             ("marker", Obj(("color", "#222"), ("pattern", Obj(("shape", "/"), ("fgcolor", "#888"))))),
             ("hovertemplate", "ensemble: P(%{x}) = %{y:.1%}<extra></extra>")));
         return Chart(traces, ("title", Title(title)), ("barmode", "group"), ("width", 820), ("height", 420),
-            ("xaxis", Axis("syndrome (ensemble's top suggestions)", ("showgrid", false))),
+            ("xaxis", Axis("syndrome (ensemble's top suggestions)", ("type", "category"), ("showgrid", false))),
             ("yaxis", Axis("probability", ("range", new[] { 0, 1 }), ("tickformat", ".0%"))));
     }
 
@@ -417,7 +418,8 @@ public static class Charts
         double lim = Math.Max(1e-6, map.MaxAbs());
         var heat = PlotlyBuilder.Trace("heatmap", ("z", map.Rows()), ("x0", map.CellSize / 2.0), ("dx", (double)map.Stride),
             ("y0", map.CellSize / 2.0), ("dy", (double)map.Stride), ("zmin", -lim), ("zmax", lim), ("opacity", 0.55),
-            ("colorscale", "RdBu"), ("reversescale", true), ("zsmooth", "best"),
+            // plotly.js's RdBu runs blue (low) to red (high): red = hiding the area lowers the probability (it supports the class).
+            ("colorscale", "RdBu"), ("zsmooth", "best"),
             ("colorbar", Obj(("title", Obj(("text", "probability drop"))), ("thickness", 12))),
             ("hovertemplate", "x %{x:.0f}, y %{y:.0f}: drop %{z:.3f}<extra></extra>"));
         return Chart([ImageTrace(face), heat], ("title", Title(title)), ("width", Math.Min(760, face.Width * 2 + 160)), ("height", Math.Min(760, face.Height * 2 + 100)),

@@ -4,11 +4,12 @@ using SkiaSharp;
 
 namespace GestaltLab.Figures;
 
-/// <summary>One composite face: the pixel mean of a cohort's aligned faces.</summary>
+/// <summary>One composite face: the mean of a cohort's aligned faces, each person weighing once.</summary>
 /// <param name="Label">The cohort's label (syndrome, gene …).</param>
-/// <param name="Count">Faces averaged.</param>
+/// <param name="Count">People averaged (the cohort size the minimum applies to).</param>
 /// <param name="Image">The average face.</param>
-public sealed record CompositeFace(string Label, int Count, RgbImage Image);
+/// <param name="Photos">Photos averaged (a person's photos are averaged first).</param>
+public sealed record CompositeFace(string Label, int Count, RgbImage Image, int Photos);
 
 /// <summary>Composites per label, plus the cohorts refused for being too small (with the reason).</summary>
 /// <param name="Faces">Composites, in label order.</param>
@@ -53,42 +54,56 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
 
 /// <summary>
 /// Composite (average) faces per syndrome, as papers show a syndrome's gestalt without showing a patient. Faces must
-/// already be aligned to the same template (same size); a cohort smaller than the minimum (default 10) is refused so
-/// that no individual is recognisable in the average.
+/// already be aligned to the same template (same size). The cohort is counted in people, not photos: a cohort of fewer
+/// people than the minimum (default 10) is refused so that no individual is recognisable in the average, however many
+/// photos each has; and each person weighs once (their photos are averaged first), so no one dominates the composite.
 /// </summary>
 public static class CompositeFaces
 {
-    /// <summary>The default minimum cohort size.</summary>
+    /// <summary>The default minimum cohort size (people).</summary>
     public const int DefaultMinimumCohort = 10;
 
-    /// <summary>The average of one cohort's aligned faces.</summary>
-    /// <exception cref="GestaltLabException">Fewer faces than <paramref name="minimumCohort"/>, or faces of different sizes.</exception>
-    public static CompositeFace Average(string label, IReadOnlyList<RgbImage> faces, int minimumCohort = DefaultMinimumCohort)
+    /// <summary>The average of one cohort's aligned faces, each person weighing once.</summary>
+    /// <param name="label">The cohort's label.</param>
+    /// <param name="faces">Each face with the person it shows (subject id).</param>
+    /// <param name="minimumCohort">Fewest distinct people allowed.</param>
+    /// <exception cref="GestaltLabException">Fewer people than <paramref name="minimumCohort"/>, or faces of different sizes.</exception>
+    public static CompositeFace Average(string label, IReadOnlyList<(RgbImage Face, string Person)> faces, int minimumCohort = DefaultMinimumCohort)
     {
         if (minimumCohort < 1) throw new ArgumentOutOfRangeException(nameof(minimumCohort), "the minimum cohort must be at least 1");
-        if (faces.Count < minimumCohort)
+        var people = faces.GroupBy(f => f.Person, StringComparer.Ordinal).ToList();
+        if (people.Count < minimumCohort)
             throw new GestaltLabException(
-                $"composite face for '{label}' refused: {faces.Count} face(s), fewer than the minimum cohort of {minimumCohort} (an average of so few faces can identify a patient)",
-                $"add photos of '{label}' until there are at least {minimumCohort}; lowering the minimum weakens the privacy protection");
-        int w = faces[0].Width, h = faces[0].Height;
-        var sum = new int[w * h * 3];
-        foreach (var f in faces)
+                $"composite face for '{label}' refused: {people.Count} person(s) ({faces.Count} photo(s)), fewer than the minimum cohort of {minimumCohort} people (an average of so few people can identify a patient)",
+                $"add photos of other people with '{label}' until there are at least {minimumCohort}; lowering the minimum weakens the privacy protection");
+        int w = faces[0].Face.Width, h = faces[0].Face.Height;
+        var sum = new double[w * h * 3];
+        foreach (var person in people)
         {
-            if (f.Width != w || f.Height != h)
-                throw new GestaltLabException($"composite face for '{label}': faces differ in size ({f.Width}×{f.Height} vs {w}×{h}); align them to one template first");
-            for (int i = 0; i < sum.Length; i++) sum[i] += f.Pixels[i];
+            var own = new double[sum.Length];
+            foreach (var (f, _) in person)
+            {
+                if (f.Width != w || f.Height != h)
+                    throw new GestaltLabException($"composite face for '{label}': faces differ in size ({f.Width}×{f.Height} vs {w}×{h}); align them to one template first");
+                for (int i = 0; i < own.Length; i++) own[i] += f.Pixels[i];
+            }
+            int k = person.Count();
+            for (int i = 0; i < sum.Length; i++) sum[i] += own[i] / k;
         }
         var px = new byte[sum.Length];
-        int n = faces.Count;
-        for (int i = 0; i < px.Length; i++) px[i] = (byte)((sum[i] + n / 2) / n);
-        return new CompositeFace(label, n, new RgbImage(w, h, px));
+        for (int i = 0; i < px.Length; i++) px[i] = (byte)Math.Clamp(Math.Round(sum[i] / people.Count, MidpointRounding.AwayFromZero), 0, 255);
+        return new CompositeFace(label, people.Count, new RgbImage(w, h, px), faces.Count);
     }
 
     /// <summary>
-    /// Composites for every label with at least <paramref name="minimumCohort"/> faces, in ordinal label order; smaller
+    /// Composites for every label with at least <paramref name="minimumCohort"/> people, in ordinal label order; smaller
     /// cohorts are listed in <see cref="CompositeFaceSet.Refused"/> with the reason instead of being drawn.
     /// </summary>
-    public static CompositeFaceSet Build(IEnumerable<(RgbImage Face, string Label)> faces, int minimumCohort = DefaultMinimumCohort,
+    /// <param name="faces">Each aligned face with its label and the person it shows (subject id).</param>
+    /// <param name="minimumCohort">Fewest distinct people a composite may average.</param>
+    /// <param name="progress">Stage <c>composite faces</c>.</param>
+    /// <param name="cancellationToken">Cancels between labels.</param>
+    public static CompositeFaceSet Build(IEnumerable<(RgbImage Face, string Label, string Person)> faces, int minimumCohort = DefaultMinimumCohort,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         var groups = faces.GroupBy(f => f.Label, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
@@ -97,9 +112,10 @@ public static class CompositeFaces
         for (int g = 0; g < groups.Length; g++)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            var list = groups[g].Select(x => x.Face).ToArray();
-            if (list.Length < minimumCohort)
-                refused.Add($"{groups[g].Key}: {list.Length} face(s) < minimum cohort {minimumCohort}");
+            var list = groups[g].Select(x => (x.Face, x.Person)).ToArray();
+            int people = list.Select(x => x.Person).Distinct(StringComparer.Ordinal).Count();
+            if (people < minimumCohort)
+                refused.Add($"{groups[g].Key}: {people} person(s) ({list.Length} photo(s)) < minimum cohort {minimumCohort}");
             else
                 made.Add(Average(groups[g].Key, list, minimumCohort));
             progress?.Report(new ProgressUpdate("composite faces", g + 1, groups.Length));

@@ -250,13 +250,16 @@ public static class Report
         // Both oracles where the data records them: a run ranking with equal priors is measured against the second.
         string Oracle(double withPriors, double? equal) =>
             oracle is null ? "—" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
+        // With k at or above the number of classes every photo is a hit: say so rather than print a trivial 100 %.
+        string Model(int k, bool perDisorder, double value) =>
+            k >= m.NClasses ? $"— <span class=\"muted\">(k ≥ {m.NClasses} classes)</span>" : Ci(k, perDisorder, value);
         var rows = new List<string[]>
         {
             new[] { "top-1 (per image)", Ci(1, false, m.Top1), Oracle(oracle?.Top1 ?? 0, oracle?.DistinctEqualPriors?.Top1), "—", "—", "—" },
-            new[] { "top-5 (per image)", Ci(5, false, m.Top5), Oracle(oracle?.Top5 ?? 0, oracle?.DistinctEqualPriors?.Top5), "—", "—", "—" },
-            new[] { "top-10 (per image)", Ci(10, false, m.Top10), Oracle(oracle?.Top10 ?? 0, oracle?.DistinctEqualPriors?.Top10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
+            new[] { "top-5 (per image)", Model(5, false, m.Top5), Oracle(oracle?.Top5 ?? 0, oracle?.DistinctEqualPriors?.Top5), "—", "—", "—" },
+            new[] { "top-10 (per image)", Model(10, false, m.Top10), Oracle(oracle?.Top10 ?? 0, oracle?.DistinctEqualPriors?.Top10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
             new[] { "top-1 (per disorder)", Ci(1, true, m.PerDisorderTop1), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 1, true), Pub(PublishedResults.GestaltMatcherRare, 1, true) },
-            new[] { "top-10 (per disorder)", Ci(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
+            new[] { "top-10 (per disorder)", Model(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
             new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
             new[] { "test images", m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
             new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216", "—", "—" },
@@ -284,26 +287,26 @@ public static class Report
             return;
         }
         var manifest = Manifest.Load(alignedManifest);
-        var faces = new List<(RgbImage Face, string Label)>();
+        var faces = new List<(RgbImage Face, string Label, string Person)>();
         int unreadable = 0;
         foreach (var row in manifest.Rows.Where(r => r.IsLabelled))
         {
             ct.ThrowIfCancellationRequested();
             string path = manifest.ResolveImage(row);
             if (!File.Exists(path)) continue; // photos without a usable face have no aligned image
-            try { faces.Add((ImageLoader.Load(path), row.Syndrome)); }
+            try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.Subject)); }
             catch (GestaltLabException) { unreadable++; }
         }
         var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
         if (set.Faces.Count == 0)
         {
-            note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} aligned faces.");
+            note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} people with aligned faces.");
             return;
         }
         string png = Convert.ToBase64String(set.RenderGrid(columns: 8, cellSize: 96).EncodePng());
         body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
         body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
-            $"Average of the aligned faces of each class (all splits), {set.Faces.Count} classes with at least {o.MinimumCohort} faces; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable.")));
+            $"Average of the aligned faces of each class (all splits; each person weighs once, n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable.")));
         if (unreadable > 0) body.Append(E(FormattableString.Invariant($" {unreadable} aligned image(s) could not be read and were left out.")));
         body.Append("</p>\n");
     }

@@ -88,6 +88,7 @@ public static class FaceDatasetAligner
         Directory.CreateDirectory(outFull);
 
         var rows = new (FaceResult Result, string Out)[images.Count];
+        var outNames = OutputNames(images);
         long done = 0;
         progress?.Report(new ProgressUpdate("align", 0, images.Count));
         var po = new ParallelOptions { MaxDegreeOfParallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
@@ -96,27 +97,35 @@ public static class FaceDatasetAligner
             string rel = images[i];
             string path = Path.Combine(dataFull, rel);
             FaceResult r;
-            if (truth is not null)
+            try
             {
-                if (!truth.TryGetValue(rel, out var lm))
-                    r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = "no row in landmarks.csv" };
-                else
+                if (truth is not null)
                 {
-                    try
+                    if (!truth.TryGetValue(rel, out var lm))
+                        r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = "no row in landmarks.csv" };
+                    else
                     {
-                        r = pipeline.FromLandmarks(ImageLoader.Load(path, pipeline.Options.MaxPixels), lm, rel);
-                    }
-                    catch (GestaltLabException e)
-                    {
-                        r = new FaceResult { Source = rel, Status = FaceStatus.Unreadable, Problem = e.Message.Split('\n')[0] };
+                        try
+                        {
+                            r = pipeline.FromLandmarks(ImageLoader.Load(path, pipeline.Options.MaxPixels), lm, rel);
+                        }
+                        catch (GestaltLabException e)
+                        {
+                            r = new FaceResult { Source = rel, Status = FaceStatus.Unreadable, Problem = e.Message.Split('\n')[0] };
+                        }
                     }
                 }
+                else
+                {
+                    r = pipeline.Process(path) with { Source = rel };
+                }
             }
-            else
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException)
             {
-                r = pipeline.Process(path) with { Source = rel };
+                // E.g. landmarks that collapse to one point, which no alignment can fit: this photo's problem, not the batch's.
+                r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = $"alignment failed: {e.Message.Split('\n')[0]}" };
             }
-            string outRel = Path.ChangeExtension(rel, ".png");
+            string outRel = outNames[i];
             if (r.HasFace)
             {
                 r.Aligned!.Image.SavePng(Path.Combine(outFull, "aligned", outRel));
@@ -135,14 +144,26 @@ public static class FaceDatasetAligner
         if (manifest is not null)
         {
             int col = manifest.Column("image");
-            var header = manifest.Header.Concat(["source_image", "status"]).ToList();
+            // The input may have these columns already (a clinical "status", or an aligned folder aligned again): they are
+            // overwritten, never repeated, which would make the manifest unreadable.
+            var header = manifest.Header.ToList();
+            int Own(string name)
+            {
+                int at = header.IndexOf(name);
+                if (at < 0) { header.Add(name); at = header.Count - 1; }
+                return at;
+            }
+            int sourceCol = Own("source_image"), statusCol = Own("status");
             var outRows = new List<IReadOnlyList<string>>();
             for (int i = 0; i < images.Count; i++)
             {
                 if (!rows[i].Result.HasFace) continue;
-                var row = manifest.Rows[i].ToArray();
+                var row = new string[header.Count];
+                manifest.Rows[i].ToArray().CopyTo(row, 0);
                 row[col] = "aligned/" + rows[i].Out;
-                outRows.Add([.. row, images[i], rows[i].Result.Status.ToCsv()]);
+                row[sourceCol] = images[i];
+                row[statusCol] = rows[i].Result.Status.ToCsv();
+                outRows.Add(row);
             }
             Csv.Write(Path.Combine(outFull, "manifest.csv"), header, outRows);
         }
@@ -169,6 +190,31 @@ public static class FaceDatasetAligner
     }
 
     private static readonly RgbImage Placeholder = new(1, 1);
+
+    /// <summary>
+    /// Where each photo's aligned face and crops go, relative to the output folder's <c>aligned/</c> and
+    /// <c>regions/NAME/</c>: the photo's own relative path as PNG, except that a path outside the data folder (absolute,
+    /// or climbing with <c>..</c>) goes under <c>external/</c> with a hash of its path (it must never land beside the
+    /// original photo, nor two regions' crops on one file), and a name another photo already took (<c>x.jpg</c> and
+    /// <c>x.png</c>) keeps its extension (<c>x.jpg.png</c>). Deterministic: the same list gives the same names.
+    /// </summary>
+    internal static string[] OutputNames(IReadOnlyList<string> images)
+    {
+        var names = new string[images.Count];
+        var taken = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < images.Count; i++)
+        {
+            string rel = images[i].Replace('\\', '/');
+            bool outside = Path.IsPathRooted(rel) || rel.Split('/').Any(part => part == "..");
+            string stem = outside ? $"external/{StableHash.Of(0, rel):x16}_{Path.GetFileName(rel)}" : rel;
+            string name = Path.ChangeExtension(stem, ".png");
+            if (taken.Contains(name)) name = stem + ".png";
+            for (int k = 2; taken.Contains(name); k++) name = $"{stem}-{k}.png";
+            taken.Add(name);
+            names[i] = name;
+        }
+        return names;
+    }
 
     /// <summary>
     /// Why the folder <paramref name="alignedDir"/> cannot stand in for aligning <paramref name="dataDir"/> again, or null

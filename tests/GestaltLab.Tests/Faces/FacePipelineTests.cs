@@ -149,4 +149,44 @@ public class FacePipelineTests
                 Array.Copy(src.Pixels, ((y * step) * src.Width + x * step) * 3, dst.Pixels, (dy * dst.Width + dx) * 3, 3);
             }
     }
+
+    [Fact]
+    public void Aligning_never_writes_beside_the_photos_nor_one_file_for_two()
+    {
+        // A manifest naming a photo by absolute path, one outside the folder (..), and two that differ only in
+        // extension, with a clinical "status" column of its own: the originals stay untouched, every photo gets its own
+        // aligned face and crops inside the output, and the output manifest reads back.
+        string root = TestTemp.Dir("gl-align-names");
+        try
+        {
+            string data = Path.Combine(root, "data"), outside = Path.Combine(root, "outside"), aligned = Path.Combine(root, "aligned");
+            Directory.CreateDirectory(Path.Combine(data, "img"));
+            Directory.CreateDirectory(outside);
+            string[] photos = [Path.Combine(data, "img", "x.png"), Path.Combine(data, "img", "x.jpg"), Path.Combine(outside, "y.png"), Path.Combine(outside, "z.jpg")];
+            File.Copy(FacesFixture.Astronaut, photos[0]);
+            File.Copy(FacesFixture.Messi, photos[1]);
+            File.Copy(FacesFixture.Astronaut, photos[2]);
+            File.Copy(FacesFixture.Messi, photos[3]);
+            var before = photos.Select(File.ReadAllBytes).ToList();
+            Csv.Write(Path.Combine(data, Manifest.FileName), ["image", "subject", "syndrome", "gene", "split", "sex", "age_band", "skin_tone", "status"],
+            [
+                ["img/x.png", "s1", "a", "", "train", "female", "adult", "II", "confirmed"],
+                ["img/x.jpg", "s2", "a", "", "train", "male", "adult", "II", "confirmed"],
+                ["../outside/y.png", "s3", "b", "", "train", "female", "adult", "II", "suspected"],
+                [photos[3], "s4", "b", "", "train", "male", "adult", "II", "suspected"],
+            ]);
+            using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
+                FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { Threads = 2 });
+            for (int i = 0; i < photos.Length; i++) Assert.Equal(before[i], File.ReadAllBytes(photos[i]));
+            var manifest = Manifest.Load(aligned);
+            Assert.Equal(4, manifest.Rows.Count);
+            Assert.Equal(4, manifest.Rows.Select(r => r.Image).Distinct().Count());
+            var crops = manifest.Rows.SelectMany(r => RegionSet.Default.Names.Select(n => Path.GetFullPath(FaceDatasetAligner.CropPath(aligned, n, r.Image)))).ToList();
+            Assert.Equal(crops.Count, crops.Distinct().Count());
+            Assert.All(crops, c => Assert.True(File.Exists(c) && c.StartsWith(Path.GetFullPath(aligned) + "/", StringComparison.Ordinal), c));
+            // The alignment's own status replaced the clinical column's values (one column, not two of one name).
+            Assert.All(manifest.Rows, r => Assert.Contains(r.Extra["status"], new[] { "ok", "low_quality", "multiple_faces" }));
+        }
+        finally { Directory.Delete(root, true); }
+    }
 }

@@ -30,6 +30,10 @@ public class ChartTests
         Assert.Equal("heatmap", trace.GetProperty("type").GetString());
         var x = trace.GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray();
         Assert.Equal(["delta", "alpha", "charlie", "bravo"], x); // the empty class is dropped
+        // Category axes, so that names that look like numbers (OMIM ids) stay labels, not a numeric scale.
+        var layout = fig.GetProperty("layout");
+        Assert.Equal("category", layout.GetProperty("xaxis").GetProperty("type").GetString());
+        Assert.Equal("category", layout.GetProperty("yaxis").GetProperty("type").GetString());
         var custom = trace.GetProperty("customdata");
         var z = trace.GetProperty("z");
         for (int t = 0; t < 4; t++)

@@ -114,6 +114,11 @@ public class RocAndBootstrapTests
         Assert.Equal(0.75, roc.Auc, 12);
         Assert.Equal([0, 0, 0.5, 0.5, 1], roc.FalsePositiveRate);
         Assert.Equal([0, 0.5, 0.5, 1, 1], roc.TruePositiveRate);
+        // On a vertical step the envelope is its top, exactly at the step as just beside it (bands are read on a grid
+        // that can land on steps).
+        Assert.Equal(1, Roc.TprAt(roc, 0.5), 12);
+        Assert.Equal(1, Roc.TprAt(roc, 0.5000001), 6);
+        Assert.Equal(0.5, Roc.TprAt(roc, 0.25), 12);
         // Ties count half: every score equal → AUC 0.5.
         Assert.Equal(0.5, Roc.Compute([true, false, true, false], [1, 1, 1, 1]).Auc, 12);
         Assert.Throws<GestaltLabException>(() => Roc.Compute([true, true], [0.2, 0.3]));
@@ -154,16 +159,25 @@ public class FaceFigureTests
     [Fact]
     public void Composite_face_is_the_pixel_mean_and_small_cohorts_are_refused()
     {
-        var faces = Enumerable.Range(0, 10).Select(i => (Flat(8, 8, (byte)(i * 10)), "A"))
-            .Concat(Enumerable.Range(0, 4).Select(i => (Flat(8, 8, 200), "B"))).ToArray();
+        var faces = Enumerable.Range(0, 10).Select(i => (Flat(8, 8, (byte)(i * 10)), "A", $"a{i}"))
+            .Concat(Enumerable.Range(0, 4).Select(i => (Flat(8, 8, 200), "B", $"b{i}")))
+            // Twelve photos of three people: enough photos, too few people.
+            .Concat(Enumerable.Range(0, 12).Select(i => (Flat(8, 8, 100), "C", $"c{i % 3}"))).ToArray();
         var set = CompositeFaces.Build(faces, minimumCohort: 10);
         var a = Assert.Single(set.Faces);
         Assert.Equal("A", a.Label);
         Assert.Equal(10, a.Count);
         Assert.All(a.Image.Pixels, p => Assert.Equal(45, p)); // mean of 0,10,…,90
-        Assert.Contains(set.Refused, r => r.StartsWith("B: 4"));
-        var e = Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("B", faces.Where(f => f.Item2 == "B").Select(f => f.Item1).ToArray()));
-        Assert.Contains("minimum cohort of 10", e.Message);
+        Assert.Contains(set.Refused, r => r.StartsWith("B: 4 person"));
+        Assert.Contains(set.Refused, r => r.StartsWith("C: 3 person(s) (12 photo(s))"));
+        var e = Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("C", faces.Where(f => f.Item2 == "C").Select(f => (f.Item1, f.Item3)).ToArray()));
+        Assert.Contains("minimum cohort of 10 people", e.Message);
+        // Each person weighs once: one person's many photos do not pull the composite towards them.
+        var lopsided = Enumerable.Range(0, 9).Select(i => (Flat(8, 8, 0), $"p{i}")).Concat(Enumerable.Repeat((Flat(8, 8, 200), "p9"), 11)).ToArray();
+        var fair = CompositeFaces.Average("D", lopsided);
+        Assert.Equal(10, fair.Count);
+        Assert.Equal(20, fair.Photos);
+        Assert.All(fair.Image.Pixels, p => Assert.Equal(20, p)); // (9 × 0 + 200) / 10 people, not 2200 / 20 photos
         var grid = set.RenderGrid();
         Assert.True(grid.Width >= 8 && grid.Height > 8);
         Assert.Throws<GestaltLabException>(() => CompositeFaces.Build(faces.Where(f => f.Item2 == "B"), 10).RenderGrid());

@@ -33,7 +33,7 @@ public class ReportCompositeTests
             string html = File.ReadAllText(result.Path);
             Assert.Contains("Composite faces", result.Sections);
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "alt=\"composite faces\""));
-            Assert.Contains("1 classes with at least 10 faces; 1 smaller cohort(s) not drawn", html);
+            Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn", html);
             Assert.Empty(FigureHtml.RemoteReferences(html));
         }
         finally

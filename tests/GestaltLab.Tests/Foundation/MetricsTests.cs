@@ -28,11 +28,19 @@ public class MetricsTests
     }
 
     [Fact]
-    public void TiesAreBrokenByClassIndex()
+    public void TiesAndNaNsCountAgainstTheTruth()
     {
+        // A flat answer ranks every class last: no top-k hit for any class index (by index it gave 10/216 classes a top-10 hit).
         float[] flat = [0.25f, 0.25f, 0.25f, 0.25f];
-        Assert.Equal(0, Metrics.RankOfTruth(flat, 0));
+        Assert.Equal(3, Metrics.RankOfTruth(flat, 0));
         Assert.Equal(3, Metrics.RankOfTruth(flat, 3));
+        Assert.Equal(2, Metrics.RankOfTruth([0.5f, 0.2f, 0.2f, 0.1f], 1));   // above: 0.5, and the tied 0.2
+        Assert.Equal(0.0, Metrics.TopK([0, 1, 2], [flat, flat, flat], 3));
+        // A broken model's NaNs are misses, never hits.
+        float[] nan = [float.NaN, float.NaN, float.NaN, float.NaN];
+        Assert.Equal(3, Metrics.RankOfTruth(nan, 0));
+        Assert.Equal(1, Metrics.RankOfTruth([0.9f, float.NaN, 0.05f, 0.05f], 0));
+        Assert.Equal(0.0, Metrics.TopK([0, 2], [nan, nan], 1));
     }
 
     [Fact]

@@ -142,6 +142,19 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("train", "--data", data, "--out", theirs, "--force"));
         Assert.Equal(1, await Cli("demo", "--out", theirs, "--force"));
         Assert.Equal(["chapter1.docx"], Directory.GetFileSystemEntries(theirs).Select(Path.GetFileName));
+        // A person on both sides of a split (here one training photo moved to the test split) is refused before training.
+        string leaky = Path.Combine(root, "leaky");
+        SyntheticDataset.Generate("mini", 4, leaky);
+        var table = GestaltLab.Data.Csv.Read(Path.Combine(leaky, GestaltLab.Data.Manifest.FileName));
+        int split = table.Column("split");
+        int first = table.Rows.ToList().FindIndex(x => x[split] == "train");
+        var moved = table.Rows.Select((r, i) => (IReadOnlyList<string>)(i == first ? [.. r[..split], "test", .. r[(split + 1)..]] : r)).ToList();
+        GestaltLab.Data.Csv.Write(Path.Combine(leaky, GestaltLab.Data.Manifest.FileName), table.Header, moved);
+        string leakRun = Path.Combine(root, "r-leak");
+        Assert.Equal(1, await Cli("train", "--data", leaky, "--out", leakRun, "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
+        Assert.False(File.Exists(Path.Combine(leakRun, "config.json")));
+        Assert.Contains("leak", Assert.Throws<GestaltLabException>(() =>
+            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), leakRun, new TrainConfig { Regions = ["nose"] })).Message);
         // A backbone that is not there is named before anything is aligned.
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
         Assert.True(Untouched(Path.Combine(root, "r4")));
