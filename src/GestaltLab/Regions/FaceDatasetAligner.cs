@@ -55,18 +55,7 @@ public static class FaceDatasetAligner
         if (replace && !options.Force) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
 
         // The photo list and the manifest rows to carry over.
-        string manifestPath = Path.Combine(dataFull, "manifest.csv");
-        Csv.Table? manifest = File.Exists(manifestPath) ? Csv.Read(manifestPath) : null;
-        List<string> images;
-        if (manifest is not null)
-        {
-            int col = manifest.Column("image");
-            images = manifest.Rows.Select(r => r[col]).ToList();
-        }
-        else
-        {
-            images = ImageLoader.FindPhotos(dataFull, exclude: outFull).ToList();
-        }
+        var (manifest, images) = ListImages(dataFull, outFull);
         if (images.Count == 0) throw new GestaltLabException($"{dataDir}: no photos found", "add photos or a manifest.csv with an 'image' column");
 
         Dictionary<string, FaceLandmarks>? truth = null;
@@ -181,7 +170,7 @@ public static class FaceDatasetAligner
                 ["landmark_model"] = pipeline.Predictor.Source,
                 ["threads"] = po.MaxDegreeOfParallelism,
             },
-            DataHash = RunManifest.ComputeDataHash(dataFull),
+            DataHash = InputHash(dataFull, images),
         }.Save(outFull);
 
         var counts = rows.GroupBy(r => r.Result.Status.ToCsv()).ToDictionary(g => g.Key, g => g.Count());
@@ -258,7 +247,7 @@ public static class FaceDatasetAligner
             }
         }
         // Last: the only check that reads every photo of the data.
-        return DataProblem(run, dataDir);
+        return DataProblem(run, dataDir, alignedDir);
     }
 
     /// <summary>
@@ -273,7 +262,7 @@ public static class FaceDatasetAligner
         RunManifest run;
         try { run = RunManifest.Load(alignedDir); }
         catch (GestaltLabException) { return null; }
-        return LandmarkSourceProblem(run, groundTruth) ?? DataProblem(run, dataDir);
+        return LandmarkSourceProblem(run, groundTruth) ?? DataProblem(run, dataDir, alignedDir);
     }
 
     private static string? LandmarkSourceProblem(RunManifest run, bool groundTruth)
@@ -283,10 +272,55 @@ public static class FaceDatasetAligner
         return wasTruth ? "it was aligned with ground-truth landmarks" : "it was aligned with detected landmarks";
     }
 
-    private static string? DataProblem(RunManifest run, string dataDir) =>
-        Directory.Exists(dataDir) && run.DataHash is not null && run.DataHash != RunManifest.ComputeDataHash(dataDir)
-            ? $"the data in {dataDir} changed since, or is another folder"
-            : null;
+    private static string? DataProblem(RunManifest run, string dataDir, string alignedDir)
+    {
+        if (!Directory.Exists(dataDir) || run.DataHash is null) return null;
+        string dataFull = Path.GetFullPath(dataDir);
+        try
+        {
+            if (run.DataHash == InputHash(dataFull, ListImages(dataFull, Path.GetFullPath(alignedDir)).Images)) return null;
+        }
+        catch (GestaltLabException e)
+        {
+            return e.Message.Split('\n')[0];
+        }
+        // Alignments written before the hash covered only what alignment reads hashed the whole data folder.
+        if (run.DataHash == RunManifest.ComputeDataHash(dataDir)) return null;
+        return $"the data in {dataDir} changed since, or is another folder";
+    }
+
+    /// <summary>
+    /// The photos <see cref="Run"/> reads from a data folder: its manifest's <c>image</c> column (with the manifest), or
+    /// every photo under it outside <paramref name="outFull"/>.
+    /// </summary>
+    private static (Csv.Table? Manifest, List<string> Images) ListImages(string dataFull, string outFull)
+    {
+        string manifestPath = Path.Combine(dataFull, Manifest.FileName);
+        if (!File.Exists(manifestPath)) return (null, ImageLoader.FindPhotos(dataFull, exclude: outFull).ToList());
+        var manifest = Csv.Read(manifestPath);
+        int col = manifest.Column("image");
+        return (manifest, manifest.Rows.Select(r => r[col]).ToList());
+    }
+
+    /// <summary>
+    /// SHA-256 of what an alignment reads: the manifest and ground-truth landmarks when present, and each listed photo
+    /// (its name and bytes). Unlike a hash of the whole folder it does not change when a run or an aligned folder is
+    /// written inside the data folder, which would otherwise make every alignment there look stale.
+    /// </summary>
+    private static string InputHash(string dataFull, IReadOnlyList<string> images)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        void Add(string name, string path)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\n"));
+            if (File.Exists(path)) { using var stream = File.OpenRead(path); hash.AppendData(System.Security.Cryptography.SHA256.HashData(stream)); }
+            else hash.AppendData("missing\n"u8);
+        }
+        foreach (var file in new[] { Manifest.FileName, "landmarks.csv" })
+            if (File.Exists(Path.Combine(dataFull, file))) Add(file, Path.Combine(dataFull, file));
+        foreach (var rel in images) Add(rel, Path.Combine(dataFull, rel));
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
 
     /// <summary>
     /// Where <see cref="Run"/> writes <paramref name="region"/>'s crop of the photo whose aligned face the output manifest

@@ -189,4 +189,26 @@ public class FacePipelineTests
         }
         finally { Directory.Delete(root, true); }
     }
+
+    [Fact]
+    public void An_alignment_inside_its_data_folder_stays_reusable()
+    {
+        // train --data D --out D/runs/x aligns into D/runs/x/aligned and then writes the run beside it: neither is data.
+        string root = TestTemp.Dir("gl-align-inside");
+        try
+        {
+            string data = Path.Combine(root, "data"), aligned = Path.Combine(data, "runs", "x", "aligned");
+            GestaltLab.Synthetic.SyntheticDataset.Generate("mini", 6, data);
+            using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
+                FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+            File.WriteAllText(Path.Combine(data, "runs", "x", "config.json"), "{}");
+            Assert.Null(FaceDatasetAligner.ReuseProblem(data, aligned, 32, groundTruth: true));
+            Assert.Null(FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));
+            // A changed photo is still noticed.
+            string photo = Path.Combine(data, Manifest.Load(data).Rows[0].Image);
+            File.WriteAllBytes(photo, [.. File.ReadAllBytes(photo), 0]);
+            Assert.Contains("changed", FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));
+        }
+        finally { Directory.Delete(root, true); }
+    }
 }
