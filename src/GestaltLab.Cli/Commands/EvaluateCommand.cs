@@ -12,7 +12,7 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose test split is scored.", Required = true };
-        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json); the CSV files go beside it." };
+        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the test split, RUN/eval-SPLIT/metrics.json for another); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
@@ -23,7 +23,10 @@ internal sealed class EvaluateCommand : ICliCommand
             string run = p.GetValue(model)!;
             using var m = GestaltModel.Load(run, p.GetValue(priors));
             string dataDir = p.GetValue(data)!;
-            string metricsPath = Path.GetFullPath(p.GetValue(output) ?? Path.Combine(run, "metrics.json"));
+            // Another split's figures go beside the run's, not over its test results (which the report reads).
+            string splitName = p.GetValue(split)!;
+            string metricsPath = Path.GetFullPath(p.GetValue(output)
+                ?? (splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, "eval-" + splitName, "metrics.json")));
             string outDir = Path.GetDirectoryName(metricsPath)!;
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
             // instead of aligning every photo again beside the metrics.

@@ -20,8 +20,9 @@ internal sealed class ExportCommand : ICliCommand
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
         var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
+        var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the demo's seed).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
-            { run, output, width, height, dpi, formats, html };
+            { run, output, width, height, dpi, formats, html, seed };
         cmd.SetAction(async (p, ct) =>
         {
             string w = p.GetValue(width)!;
@@ -45,7 +46,7 @@ internal sealed class ExportCommand : ICliCommand
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
             Directory.CreateDirectory(outDir);
-            var content = Report.Build(results, new ReportOptions(), ProgressReporters.Console(), ct);
+            var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed) }, ProgressReporters.Console(), ct);
             await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
             int done = 0;
             foreach (var chart in content.Charts)

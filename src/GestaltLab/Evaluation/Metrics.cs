@@ -161,6 +161,8 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("top10")] public double Top10 { get; init; }
     /// <summary>Images evaluated.</summary>
     [JsonPropertyName("n_images")] public int NImages { get; init; }
+    /// <summary>The split those images come from (<c>test</c> unless asked otherwise; null in files written before it was recorded).</summary>
+    [JsonPropertyName("split")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Split { get; init; }
     /// <summary>Classes the model ranks.</summary>
     [JsonPropertyName("n_classes")] public int NClasses { get; init; }
     /// <summary>

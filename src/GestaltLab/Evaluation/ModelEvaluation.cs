@@ -53,6 +53,7 @@ public static class ModelEvaluation
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle) with
         {
+            Split = split,
             NUnscored = Unscored(alignedDirectory, split, all.Count),
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,

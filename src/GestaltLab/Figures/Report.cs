@@ -181,6 +181,8 @@ public static class Report
             AddChart(Charts.RegionAccuracy(regions));
             body.Append(Table(["region", "top-1", "top-5", "top-10"],
                 regions.Select(r => new[] { r.Region, Pct(r.Top1), Pct(r.Top5), Pct(r.Top10) })));
+            if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
+                body.Append("<p class=\"muted\">The regions rank with equal priors; the ensemble row with the training photos' syndrome frequencies as priors, which adds to its figures by itself.</p>\n");
         }
         else Note("Per-region bars skipped: region_metrics.csv is missing.");
 
@@ -261,7 +263,8 @@ public static class Report
             new[] { "top-1 (per disorder)", Ci(1, true, m.PerDisorderTop1), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 1, true), Pub(PublishedResults.GestaltMatcherRare, 1, true) },
             new[] { "top-10 (per disorder)", Model(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
             new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
-            new[] { "test images", m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
+            new[] { $"{m.Split ?? "test"} images" + (m.NUnscored is > 0 and int unscored ? $" <span class=\"muted\">(+{unscored} without a usable face, not scored)</span>" : ""),
+                m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
             new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216", "—", "—" },
             new[] { "class priors", m.Priors is null ? "—" : m.PriorStrength is double b ? $"{m.Priors} (strength {b.ToString("F2", CultureInfo.InvariantCulture)})" : m.Priors,
                 oracle is null ? "—" : "training frequencies", "—", "—", "—" },
@@ -364,7 +367,7 @@ public static class Report
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
                 addChart(Charts.Embedding(result, images, idx.Select(i => emb.TrueLabels[i]).ToArray(), "true class",
-                    FormattableString.Invariant($"t-SNE of {idx.Length} test embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")));
+                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")));
                 continue;
             }
             if (manifest is null) continue;

@@ -90,6 +90,11 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--priors", "training", "--json"));
         Assert.NotEqual(0, await Cli("predict", "--model", run, test[2], "--priors", "uniform"));
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--top", "0"));
+        // Another split goes beside the run's test results, never over them, and says which split it is.
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
+        Assert.Equal("val", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-val", "metrics.json")))!["split"]);
+        Assert.False(File.Exists(Path.Combine(run, "metrics.json")));
+        Assert.Equal("test", (string?)m["split"]);
 
         // Other data (same syndromes) into the finished run: refused before its aligned faces are touched.
         string other = Path.Combine(root, "other");
