@@ -72,30 +72,40 @@ public static class Roc
     /// <summary>
     /// The curve with a percentile bootstrap band: resamples cases with replacement, stratified so each resample keeps
     /// the numbers of positives and negatives, and takes the (1−level)/2 and (1+level)/2 quantiles of AUC and of TPR on
-    /// a 101-point FPR grid. Deterministic for a seed.
+    /// a 101-point FPR grid. With <paramref name="groups"/> (each case's subject) whole subjects are resampled, all their
+    /// photos together: photos of one person are not independent, and resampling them singly narrows the band.
+    /// Deterministic for a seed.
     /// </summary>
-    public static RocWithBand Bootstrap(IReadOnlyList<bool> positive, IReadOnlyList<double> scores, int iterations = 1000, int seed = 0, double level = 0.95)
+    public static RocWithBand Bootstrap(IReadOnlyList<bool> positive, IReadOnlyList<double> scores, int iterations = 1000, int seed = 0, double level = 0.95,
+        IReadOnlyList<string>? groups = null)
     {
         var curve = Compute(positive, scores);
-        var posIdx = Enumerable.Range(0, positive.Count).Where(i => positive[i]).ToArray();
-        var negIdx = Enumerable.Range(0, positive.Count).Where(i => !positive[i]).ToArray();
+        if (groups is not null && groups.Count != positive.Count)
+            throw new ArgumentException($"{groups.Count} groups for {positive.Count} cases", nameof(groups));
+        // Units of resampling: single cases, or a subject's cases (a subject is positive or negative as its first case).
+        var units = groups is null
+            ? Enumerable.Range(0, positive.Count).Select(i => new[] { i }).ToArray()
+            : Enumerable.Range(0, positive.Count).GroupBy(i => groups[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
+        var posUnits = units.Where(u => positive[u[0]]).ToArray();
+        var negUnits = units.Where(u => !positive[u[0]]).ToArray();
         var grid = Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray();
         var aucs = new double[iterations];
         var tprs = new double[grid.Length][];
         for (int g = 0; g < grid.Length; g++) tprs[g] = new double[iterations];
         var rng = new Random(seed);
-        var labels = new bool[positive.Count];
-        var s = new double[positive.Count];
+        var labels = new List<bool>(positive.Count);
+        var s = new List<double>(positive.Count);
         for (int b = 0; b < iterations; b++)
         {
-            int o = 0;
-            foreach (var idx in new[] { posIdx, negIdx })
-                for (int t = 0; t < idx.Length; t++, o++)
-                {
-                    int pick = idx[rng.Next(idx.Length)];
-                    labels[o] = positive[pick];
-                    s[o] = scores[pick];
-                }
+            labels.Clear();
+            s.Clear();
+            foreach (var stratum in new[] { posUnits, negUnits })
+                for (int t = 0; t < stratum.Length; t++)
+                    foreach (int pick in stratum[rng.Next(stratum.Length)])
+                    {
+                        labels.Add(positive[pick]);
+                        s.Add(scores[pick]);
+                    }
             var c = Compute(labels, s);
             aucs[b] = c.Auc;
             for (int g = 0; g < grid.Length; g++) tprs[g][b] = TprAt(c, grid[g]);

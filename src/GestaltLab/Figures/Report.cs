@@ -328,9 +328,9 @@ public static class Report
             var labels = truth.Select(t => t == pos).ToArray();
             if (labels.All(l => l) || labels.All(l => !l)) { section("ROC"); note("ROC skipped: the test set holds only one of the two classes."); return; }
             section("ROC");
-            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed);
+            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: probs.Subjects);
             addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}"));
-            body.Append("<p class=\"muted\">Band: 95% stratified bootstrap of the TPR at each FPR; AUC interval in the legend.</p>\n");
+            body.Append("<p class=\"muted\">Band: 95% bootstrap over subjects (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
             return;
         }
         int unaffected = classes.ToList().FindIndex(c => c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase));
@@ -339,7 +339,7 @@ public static class Report
             var labels = truth.Select(t => t != unaffected).ToArray();
             if (labels.All(l => l) || labels.All(l => !l)) return;
             section("Syndromic vs unaffected (ROC)");
-            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed);
+            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: probs.Subjects);
             addChart(Charts.Roc([("syndromic vs unaffected", roc)], "ROC: any syndrome vs unaffected (score 1 − P(unaffected))"));
             body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
         }

@@ -136,6 +136,15 @@ public class RocAndBootstrapTests
         for (int g = 0; g < a.Grid.Length; g++) Assert.True(a.TprLower[g] <= a.TprUpper[g]);
         var b = Roc.Bootstrap(labels, scores, 300, seed: 4);
         Assert.Equal(a.Auc, b.Auc);
+        // Eight photos of each of 10 people: resampling people, not photos, gives the honest (wider) interval.
+        var people = Enumerable.Range(0, 80).Select(i => $"p{i / 8}").ToArray();
+        var personLabels = Enumerable.Range(0, 80).Select(i => i / 8 % 2 == 0).ToArray();
+        var personScores = Enumerable.Range(0, 80).Select(i => (i / 8 % 2 == 0 ? 0.55 : 0.45) + 0.3 * Math.Sin(i / 8 * 2.1)).ToArray();
+        var byPhoto = Roc.Bootstrap(personLabels, personScores, 300, seed: 4);
+        var byPerson = Roc.Bootstrap(personLabels, personScores, 300, seed: 4, groups: people);
+        Assert.Equal(byPhoto.Auc.Estimate, byPerson.Auc.Estimate, 12);
+        Assert.True(byPerson.Auc.Upper - byPerson.Auc.Lower > 1.5 * (byPhoto.Auc.Upper - byPhoto.Auc.Lower),
+            $"{byPerson.Auc.Lower}–{byPerson.Auc.Upper} vs {byPhoto.Auc.Lower}–{byPhoto.Auc.Upper}");
         var fig = ChartTests.Figure(Charts.Roc([("test", a)]));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("AUC"));
     }
