@@ -176,7 +176,7 @@ public static class FaceMappings
         output.Landmarks = new float[136];
         output.LandmarkConfidence = 0;
         if (input.Image is null) { output.FaceStatus = FaceStatus.Unreadable.ToCsv(); return; }
-        var image = RgbImage.FromMLImage(input.Image);
+        var image = Upright(input.Image);
         var r = Pipeline.Process(image, input.Image.Tag ?? "image");
         output.FaceStatus = r.Status.ToCsv();
         if (r.Box is { } b) output.FaceBox = [b.Left, b.Top, b.Right, b.Bottom];
@@ -187,6 +187,24 @@ public static class FaceMappings
     private static bool HasFace(FaceImageLandmarksRow input) =>
         input.Image is not null && input.FaceStatus is not ("no_face" or "unreadable" or "") && input.Landmarks.Length == 136;
 
+    /// <summary>
+    /// The photo as <see cref="ImageLoader"/> reads it: ML.NET's <c>LoadImages</c> decodes without the EXIF orientation, so
+    /// a phone photo would reach the face steps sideways (and score differently from <c>GestaltModel</c>); its file, named
+    /// by the image's tag, tells how to turn it upright. Every face step goes through here, so landmarks, alignment and
+    /// crops share one frame.
+    /// </summary>
+    internal static RgbImage Upright(MLImage image)
+    {
+        var pixels = RgbImage.FromMLImage(image);
+        if (image.Tag is not { Length: > 0 } path || !File.Exists(path)) return pixels;
+        try
+        {
+            using var codec = SkiaSharp.SKCodec.Create(path);
+            return codec is null || codec.EncodedOrigin == SkiaSharp.SKEncodedOrigin.TopLeft ? pixels : ImageLoader.ApplyOrientation(pixels, codec.EncodedOrigin);
+        }
+        catch (IOException) { return pixels; }
+    }
+
     internal static void Align(FaceImageLandmarksRow input, AlignedFaceRow output)
     {
         if (!HasFace(input))
@@ -195,7 +213,7 @@ public static class FaceMappings
             output.AlignedLandmarks = new float[136];
             return;
         }
-        var aligned = Pipeline.Aligner.Align(RgbImage.FromMLImage(input.Image!), FaceLandmarks.FromInterleaved(input.Landmarks));
+        var aligned = Pipeline.Aligner.Align(Upright(input.Image!), FaceLandmarks.FromInterleaved(input.Landmarks));
         output.AlignedFace = aligned.Image.ToMLImage();
         output.AlignedLandmarks = aligned.Landmarks.ToInterleaved();
     }
@@ -205,7 +223,7 @@ public static class FaceMappings
         var crops = new Dictionary<string, float[]>();
         if (HasFace(input))
         {
-            var image = RgbImage.FromMLImage(input.Image!);
+            var image = Upright(input.Image!);
             var lm = FaceLandmarks.FromInterleaved(input.Landmarks);
             var t = Pipeline.Aligner.FitTransform(lm);
             foreach (var c in Cropper(size).Crop(image, t, Pipeline.Aligner.Size, lm.Transform(t.Apply)))

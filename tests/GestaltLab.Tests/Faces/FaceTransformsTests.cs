@@ -126,4 +126,33 @@ public sealed class FaceTransformsTests : IDisposable
         }
         return o;
     }
+
+    [Fact]
+    public void Phone_photos_are_turned_upright_as_the_loader_turns_them()
+    {
+        // The astronaut stored sideways with EXIF orientation 6 (a viewer turns it 90° clockwise), as phones save portraits.
+        var upright = ImageLoader.Load(FacesFixture.Astronaut);
+        var stored = ImageLoader.ApplyOrientation(upright, SkiaSharp.SKEncodedOrigin.LeftBottom);
+        byte[] jpeg;
+        using (var bmp = stored.ToSKBitmap())
+        using (var data = bmp.Encode(SkiaSharp.SKEncodedImageFormat.Jpeg, 95)) jpeg = data.ToArray();
+        byte[] app1 =
+        [
+            0xFF, 0xE1, 0x00, 0x22, (byte)'E', (byte)'x', (byte)'i', (byte)'f', 0, 0,
+            (byte)'I', (byte)'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00, 0x01, 0x00,
+            0x12, 0x01, 0x03, 0x00, 0x01, 0x00, 0x00, 0x00, 0x06, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        ];
+        string path = Path.Combine(_dir, "phone.jpg");
+        File.WriteAllBytes(path, [.. jpeg.Take(2), .. app1, .. jpeg.Skip(2)]);
+        using var faces = new FacePipeline(new FacePipelineOptions { ComputeConfidence = false });
+        var direct = faces.Process(path);
+        Assert.Equal(FaceStatus.Ok, direct.Status);
+
+        var ml = new MLContext(seed: 1).RegisterFaceSteps();
+        var rows = ml.Data.LoadFromEnumerable(new[] { new PathRow { ImagePath = "phone.jpg" } });
+        var scored = ml.Transforms.LoadImages("Photo", _dir, "ImagePath").Append(ml.Transforms.DetectFaceLandmarks("Photo")).Fit(rows).Transform(rows);
+        var row = ml.Data.CreateEnumerable<FaceLandmarksRow>(scored, reuseRowObject: false).Single();
+        Assert.Equal(direct.Status.ToCsv(), row.FaceStatus);
+        Assert.Equal([direct.Box!.Value.Left, direct.Box.Value.Top, direct.Box.Value.Right, direct.Box.Value.Bottom], row.FaceBox);
+    }
 }
