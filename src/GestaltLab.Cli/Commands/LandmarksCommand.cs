@@ -53,6 +53,21 @@ internal sealed class LandmarksCommand : ICliCommand
             }
             if (list.Count == 0) throw new GestaltLabException("no photos given", "pass --images PATH…, --manifest FILE or --boxes FILE.csv");
 
+            // Boxes are matched to photos by the path as listed, by the path relative to the manifest's folder (as the
+            // manifest lists it), or by file name when no other listed photo shares it (never one photo's box for another).
+            Func<string, IReadOnlyList<FaceBox>>? boxesOf = null;
+            if (boxMap is not null)
+            {
+                string? manifestDir = p.GetValue(manifest) is { } mf ? Path.GetDirectoryName(Path.GetFullPath(mf)) : null;
+                var uniqueNames = list.GroupBy(Path.GetFileName, StringComparer.Ordinal).Where(g => g.Count() == 1).Select(g => g.Key!).ToHashSet(StringComparer.Ordinal);
+                boxesOf = path =>
+                {
+                    if (boxMap.TryGetValue(path, out var l)) return l;
+                    if (manifestDir is not null && boxMap.TryGetValue(Path.GetRelativePath(manifestDir, path), out var rel)) return rel;
+                    string name = Path.GetFileName(path);
+                    return uniqueNames.Contains(name) && boxMap.TryGetValue(name, out var byName) ? byName : [];
+                };
+            }
             var predictor = ShapePredictor.LoadShared(p.GetValue(model));
             using var detector = boxMap is null ? new HaarFaceDetector() : null;
             var rows = new List<string[]>[list.Count];
@@ -63,7 +78,7 @@ internal sealed class LandmarksCommand : ICliCommand
                 var po = new ParallelOptions { MaxDegreeOfParallelism = p.GetValue(threads) > 0 ? p.GetValue(threads) : Environment.ProcessorCount, CancellationToken = ct };
                 Parallel.For(0, list.Count, po, i =>
                 {
-                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxMap, ref bad);
+                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxesOf, ref bad);
                     progress.Report(new ProgressUpdate("landmarks", Interlocked.Increment(ref done), list.Count));
                 });
                 return 0;
@@ -84,7 +99,7 @@ internal sealed class LandmarksCommand : ICliCommand
     }
 
     private static List<string[]> LandmarkPhoto(string path, ShapePredictor predictor, IFaceDetector? detector,
-        Dictionary<string, List<FaceBox>>? boxMap, ref int bad)
+        Func<string, IReadOnlyList<FaceBox>>? boxesOf, ref int bad)
     {
         RgbImage image;
         try
@@ -97,13 +112,9 @@ internal sealed class LandmarksCommand : ICliCommand
             Console.Error.WriteLine($"skipped: {e.Message.Split('\n')[0]}");
             return [Row(path, "", FaceStatus.Unreadable, null, null)];
         }
-        IReadOnlyList<FaceBox> boxes;
-        if (boxMap is not null)
-            boxes = boxMap.TryGetValue(path, out var l) ? l : boxMap.TryGetValue(Path.GetFileName(path), out var l2) ? l2 : [];
-        else
-            boxes = detector!.Detect(image);
+        IReadOnlyList<FaceBox> boxes = boxesOf is not null ? boxesOf(path) : detector!.Detect(image);
         if (boxes.Count == 0) return [Row(path, "", FaceStatus.NoFace, null, null)];
-        var status = boxes.Count > 1 && boxMap is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
+        var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
         return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
     }
 

@@ -208,5 +208,17 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal("ok", Csv.Read(outCsv2).Rows.Single()[2]);
         rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", bad, "--out", outCsv2]);
         Assert.Equal(1, rc);
+        // Boxes keyed as the manifest lists its photos (relative to the manifest's folder) reach them.
+        Directory.CreateDirectory(Path.Combine(folder, "sub"));
+        File.Move(Path.Combine(folder, "astronaut.png"), Path.Combine(folder, "sub", "astronaut.png"));
+        Csv.Write(Path.Combine(folder, "manifest.csv"), ["image"], [["sub/astronaut.png"]]);
+        string relBoxes = Path.Combine(folder, "boxes.csv");
+        var b0 = reference[0].Box;
+        Csv.Write(relBoxes, ["image", "left", "top", "right", "bottom"], [["sub/astronaut.png", $"{b0.Left}", $"{b0.Top}", $"{b0.Right}", $"{b0.Bottom}"]]);
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--manifest", Path.Combine(folder, "manifest.csv"), "--boxes", relBoxes, "--out", outCsv2]);
+        Assert.Equal(0, rc);
+        var viaManifest = Csv.Read(outCsv2).Rows.Single();
+        Assert.Equal("ok", viaManifest[2]);
+        Assert.Equal(reference[0].Landmarks[30].X, float.Parse(viaManifest[7 + 60], System.Globalization.CultureInfo.InvariantCulture));
     }
 }
