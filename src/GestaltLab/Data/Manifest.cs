@@ -143,7 +143,8 @@ public sealed class Manifest
     /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
     /// name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
     /// CSV does not list stay unlabelled; when the CSV has no <c>split</c> column, labelled photos are split by subject
-    /// (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and <paramref name="seed"/>.
+    /// (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and <paramref name="seed"/>, which
+    /// needs a <c>subject</c> column (refused without one).
     /// The manifest's root is <paramref name="folder"/>; save it there (or elsewhere: paths are rebased).
     /// </summary>
     /// <exception cref="GestaltLabException">The folder is missing or empty, or the labels CSV names a photo that is not there.</exception>
@@ -163,6 +164,11 @@ public sealed class Manifest
         int Col(string name) => table.Has(name) ? table.Column(name) : -1;
         int subject = Col("subject"), syndrome = Col("syndrome"), gene = Col("gene"), split = Col("split"),
             sex = Col("sex"), age = Col("age_band"), skin = Col("skin_tone"), family = Col("family");
+        // Splitting for the user needs to know whose photo is whose: without subjects each photo would be split alone, and
+        // one person's photos could sit in train and test (the model would recognise the person, not the syndrome).
+        if (split < 0 && subject < 0)
+            throw new GestaltLabException($"{labelsCsv}: no subject column, so the photos cannot be split by person",
+                "add a subject column (one id per person; if every photo really shows a different person, give each its own id), or a split column of your own");
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < images.Count; i++) index[images[i]] = i;
         var byName = images.Select((p, i) => (Name: Path.GetFileName(p), i)).GroupBy(t => t.Name, StringComparer.Ordinal)

@@ -87,7 +87,12 @@ public sealed class ManifestTests : IDisposable
         Assert.Single(anna.Select(r => r.Split).Distinct());
         Assert.False(labelled.Find("p2.png")!.IsLabelled);
 
-        string wrong = Write("wrong.csv", "image,syndrome\nmissing.jpg,x\n");
+        // Without subjects (and no split of the user's own) the photos cannot be split by person: refused.
+        string anonymous = Write("anonymous.csv", "image,syndrome\np1.jpg,kabuki_like\n");
+        Assert.Contains("subject", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, anonymous)).Message);
+        Assert.True(Manifest.FromImageFolder(photos, Write("own-split.csv", "image,syndrome,split\np1.jpg,kabuki_like,train\n")).Find("p1.jpg")!.IsLabelled);
+
+        string wrong = Write("wrong.csv", "image,syndrome,subject\nmissing.jpg,x,s\n");
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
         Assert.Contains("line 2", e.Message);
         Assert.Contains("missing.jpg", e.Message);
