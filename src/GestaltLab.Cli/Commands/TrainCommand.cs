@@ -90,7 +90,13 @@ internal static class ModelCli
     /// </summary>
     public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct, string? runDirectory = null)
     {
-        if (IsAligned(data)) return data;
+        if (IsAligned(data))
+        {
+            // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's).
+            if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
+                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run `gestaltlab align` on its data again with --force");
+            return data;
+        }
         if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
         // Training and scoring need each photo's syndrome and subject: say so before aligning every photo, not after.
         if (!File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName)))

@@ -299,7 +299,8 @@ public static class FaceDatasetAligner
         if (!File.Exists(manifestPath)) return (null, ImageLoader.FindPhotos(dataFull, exclude: outFull).ToList());
         var manifest = Csv.Read(manifestPath);
         int col = manifest.Column("image");
-        return (manifest, manifest.Rows.Select(r => r[col]).ToList());
+        // As Manifest.Load reads them: a manifest written on Windows names its photos with backslashes.
+        return (manifest, manifest.Rows.Select(r => r[col].Trim().Replace('\\', '/')).ToList());
     }
 
     /// <summary>

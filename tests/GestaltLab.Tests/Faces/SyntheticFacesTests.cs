@@ -151,10 +151,17 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             File.Move(crop, crop + ".bak");
             Assert.Contains(crop + " is missing", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true));
             File.Move(crop + ".bak", crop);
+            // A file the alignment does not read is not a change of its data; a changed photo is.
             string sidecar = Path.Combine(_set.Data, "extra-" + Guid.NewGuid().ToString("N")[..6] + ".txt");
-            File.WriteAllText(sidecar, "data changed after alignment");
-            try { Assert.Contains("changed", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true)); }
+            File.WriteAllText(sidecar, "notes beside the photos");
+            try { Assert.Null(FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true)); }
             finally { File.Delete(sidecar); }
+            var dataManifest = Csv.Read(Path.Combine(_set.Data, "manifest.csv"));
+            string photo = Path.Combine(_set.Data, dataManifest.Rows[0][dataManifest.Column("image")]);
+            byte[] original = File.ReadAllBytes(photo);
+            File.WriteAllBytes(photo, [.. original, 0]);
+            try { Assert.Contains("changed", FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true)); }
+            finally { File.WriteAllBytes(photo, original); }
             Assert.Null(FaceDatasetAligner.ReuseProblem(_set.Data, outDir, size, groundTruth: true));
 
             // Without a manifest: every image file, the broken one reported as unreadable.
