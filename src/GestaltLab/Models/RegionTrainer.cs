@@ -161,9 +161,12 @@ public static class RegionTrainer
                 if (geometryLoss is not null) geometrySum += geometryLoss.item<float>() * batch.Length;
                 correct += logits.argmax(1).eq(y).sum().item<long>();
                 seen += batch.Length;
-                progress?.Report(new ProgressUpdate(stage, (long)epoch * batchesPerEpoch + b + 1, totalBatches,
-                    $"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%"
-                    + (geometry is null ? "" : $" geometry {geometrySum / seen:F3}")));
+                // The epoch's last batch is reported by the epoch's summary below (with its validation figures), so that a
+                // line log printing at fixed steps shows them rather than a batch line at the same point.
+                if (b + 1 < batchesPerEpoch)
+                    progress?.Report(new ProgressUpdate(stage, (long)epoch * batchesPerEpoch + b + 1, totalBatches,
+                        $"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%"
+                        + (geometry is null ? "" : $" geometry {geometrySum / seen:F3}")));
             }
             double epochSeconds = (DateTime.UtcNow - started).TotalSeconds;
             trainSeconds += epochSeconds;

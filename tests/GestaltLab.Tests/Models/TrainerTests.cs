@@ -44,7 +44,11 @@ public class TrainerTests
         var s = ModelFixture.Patterns();
         var data = Data(s);
         using var a = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3)).Net;
-        var second = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3));
+        // A line log (a CI log, a notebook) shows each printed epoch's validation figures, not a bare batch line.
+        var lines = new List<string>();
+        var second = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3), progress: ProgressReporters.Lines(lines.Add, everyPercent: 50));
+        Assert.Contains(lines, l => l.Contains("epoch 3/3") && l.Contains("val acc"));
+        Assert.DoesNotContain(lines, l => l.Contains("epoch 3/3") && !l.Contains("val acc"));
         using var b = second.Net;
         Assert.Equal(ModelFixture.Flat(a), ModelFixture.Flat(b));
         Assert.Equal(3, second.Curve.Count);
