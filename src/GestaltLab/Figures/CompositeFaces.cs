@@ -78,9 +78,11 @@ public static class CompositeFaces
                 $"add photos of other people with '{label}' until there are at least {minimumCohort}; lowering the minimum weakens the privacy protection");
         int w = faces[0].Face.Width, h = faces[0].Face.Height;
         var sum = new double[w * h * 3];
+        // One buffer for every person's own mean: a fresh large array per person would pile up on the large-object heap.
+        var own = new double[sum.Length];
         foreach (var person in people)
         {
-            var own = new double[sum.Length];
+            Array.Clear(own);
             foreach (var (f, _) in person)
             {
                 if (f.Width != w || f.Height != h)
