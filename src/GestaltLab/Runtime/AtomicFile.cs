@@ -25,17 +25,25 @@ public static class AtomicFile
     }
 
     /// <summary>
-    /// Deletes the temporary files that writes in <paramref name="directory"/> left behind when their process was killed
-    /// mid-write (a checkpoint's is as large as the checkpoint). Files of processes still running are left alone.
+    /// Deletes the temporaries (<c>.NAME.PID.GUID.tmp</c>, files and folders) that writes in <paramref name="directory"/>
+    /// left behind when their process was killed mid-write (a checkpoint's is as large as the checkpoint, a generated
+    /// data set's larger). Those of processes still running are left alone; with <paramref name="name"/>, only the
+    /// temporaries of that target are considered.
     /// </summary>
-    public static void RemoveLeftovers(string directory)
+    public static void RemoveLeftovers(string directory, string? name = null)
     {
         if (!Directory.Exists(directory)) return;
-        foreach (var file in Directory.EnumerateFiles(directory, ".*.tmp"))
+        foreach (var entry in Directory.EnumerateFileSystemEntries(directory, name is null ? ".*.tmp" : $".{name}.*.tmp"))
         {
-            var parts = Path.GetFileName(file).Split('.');
-            if (parts.Length < 5 || !int.TryParse(parts[^3], out int pid) || IsRunning(pid)) continue;
-            try { File.Delete(file); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+            var parts = Path.GetFileName(entry).Split('.');
+            if (parts.Length < 5 || parts[^2].Length != 32 || !parts[^2].All(Uri.IsHexDigit) || !int.TryParse(parts[^3], out int pid) || IsRunning(pid)) continue;
+            try
+            {
+                if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
+                else File.Delete(entry);
+            }
+            catch (IOException) { }
+            catch (UnauthorizedAccessException) { }
         }
     }
 

@@ -52,6 +52,7 @@ public static class SyntheticDataset
         if (File.Exists(target)) throw new GestaltLabException($"{target}: is a file, not a folder");
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
+        AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));   // a killed earlier run's half-written data set
         string temp = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
         Directory.CreateDirectory(temp);
         try

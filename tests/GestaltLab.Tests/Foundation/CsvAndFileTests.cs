@@ -90,6 +90,14 @@ public class CsvAndFileTests
             string live = Path.Combine(dir, $".epoch-003.pt.{Environment.ProcessId}.0123456789abcdef0123456789abcdef.tmp");
             string kept = Path.Combine(dir, "epoch-001.pt");
             foreach (var f in new[] { dead, live, kept }) File.WriteAllText(f, "x");
+            // A killed generate's half-written folder, and another target's that is not asked about.
+            string deadFolder = Path.Combine(dir, $".data.{int.MaxValue}.0123456789abcdef0123456789abcdef.tmp");
+            string otherFolder = Path.Combine(dir, $".other.{int.MaxValue}.0123456789abcdef0123456789abcdef.tmp");
+            Directory.CreateDirectory(Path.Combine(deadFolder, "images"));
+            Directory.CreateDirectory(otherFolder);
+            AtomicFile.RemoveLeftovers(dir, "data");
+            Assert.False(Directory.Exists(deadFolder));
+            Assert.True(Directory.Exists(otherFolder));
             AtomicFile.RemoveLeftovers(dir);
             Assert.False(File.Exists(dead));
             Assert.True(File.Exists(live));
