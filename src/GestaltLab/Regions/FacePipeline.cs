@@ -80,10 +80,11 @@ public sealed class FacePipeline : IDisposable
             return new FaceResult { Source = source, Status = FaceStatus.NoFace, Problem = $"{Detector.Name} detector found no face", ImageWidth = image.Width, ImageHeight = image.Height };
         int chosen = FaceSelection.Choose(boxes, image.Width, image.Height);
         var result = Process(image, boxes[chosen], source);
+        // A low-quality face stays low_quality (the status QC filters on), with the other faces named in its problem.
         if (boxes.Count > 1 && result.Status is FaceStatus.Ok or FaceStatus.LowQuality)
             result = result with
             {
-                Status = FaceStatus.MultipleFaces,
+                Status = result.Status == FaceStatus.Ok ? FaceStatus.MultipleFaces : FaceStatus.LowQuality,
                 Problem = $"{boxes.Count} faces found; used the largest, most central one {boxes[chosen]}" + (result.Problem is null ? "" : "; " + result.Problem),
             };
         return result with { Detections = boxes };

@@ -79,6 +79,12 @@ public class FacePipelineTests
         Assert.True(r.Detections.Count >= 2);
         Assert.True(r.Box!.Value.CenterX < 450, "the larger face (left) is chosen");
         Assert.Contains("faces found", r.Problem);
+        // A chosen face of low quality stays low_quality, the status QC filters on; the other faces are still named.
+        using var strict = new FacePipeline(new FacePipelineOptions { MinFacePixels = 10_000, ComputeConfidence = false });
+        var poor = strict.Process(canvas, "two");
+        Assert.Equal(FaceStatus.LowQuality, poor.Status);
+        Assert.Contains("faces found", poor.Problem);
+        Assert.Contains("small", poor.Problem);
     }
 
     [Fact]
