@@ -124,6 +124,11 @@ public static class RegionTrainer
                 {
                     foreach (var t in tensors.Values) t.Dispose();
                 }
+                // best.pt is written after the epoch's checkpoint: a kill between the two leaves the checkpoint's epoch best
+                // but best.pt older. Those weights are the checkpoint's own, now in the model.
+                string bestPath = Path.Combine(checkpointDirectory, "best.pt");
+                if (bestEpoch == startEpoch && bestEpoch > 0 && SavedEpoch(bestPath) != bestEpoch)
+                    WeightsFile.Save(bestPath, Meta(net, data.ClassCount, bestEpoch), model.state_dict());
             }
         }
         int resumedFrom = startEpoch;
@@ -184,9 +189,8 @@ public static class RegionTrainer
                 bestAcc = data.Val.Count == 0 ? double.NaN : valAcc;
                 bestEpoch = epoch + 1;
                 badEpochs = 0;
-                if (checkpointDirectory is not null)
-                    WeightsFile.Save(Path.Combine(checkpointDirectory, "best.pt"), Meta(net, data.ClassCount, epoch + 1), model.state_dict());
-                else SnapshotBest(model);
+                // With checkpoints, best.pt follows the epoch's checkpoint below (see the resume's repair above).
+                if (checkpointDirectory is null) SnapshotBest(model);
             }
             else badEpochs++;
             finished = epoch + 1 >= options.Epochs || (options.Patience > 0 && badEpochs >= options.Patience);
@@ -207,6 +211,7 @@ public static class RegionTrainer
                     .Concat(adam.State());
                 string file = Path.Combine(checkpointDirectory, $"epoch-{epoch + 1:D3}.pt");
                 WeightsFile.Save(file, meta.ToJsonString(), tensors);
+                if (improved) WeightsFile.Save(Path.Combine(checkpointDirectory, "best.pt"), Meta(net, data.ClassCount, epoch + 1), model.state_dict());
                 foreach (var old in Directory.GetFiles(checkpointDirectory, "epoch-*.pt"))
                     if (!string.Equals(Path.GetFullPath(old), Path.GetFullPath(file), StringComparison.Ordinal)) File.Delete(old);
             }
@@ -225,6 +230,19 @@ public static class RegionTrainer
         adam.Dispose();
         geometryHead?.Dispose();
         return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
+    }
+
+    /// <summary>The epoch recorded in a weights file's metadata, or −1 when there is no readable file.</summary>
+    private static int SavedEpoch(string path)
+    {
+        if (!File.Exists(path)) return -1;
+        try
+        {
+            var (meta, tensors) = WeightsFile.Load(path);
+            foreach (var t in tensors.Values) t.Dispose();
+            return (int?)JsonNode.Parse(meta)?["epoch"] ?? -1;
+        }
+        catch (GestaltLabException) { return -1; }
     }
 
     // Without a validation split (e.g. pretraining people with two photos or fewer) the validation figures are NaN, which

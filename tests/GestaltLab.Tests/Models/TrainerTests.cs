@@ -83,6 +83,30 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_kill_between_the_checkpoint_and_best_pt_resumes_to_the_best_weights()
+    {
+        // The epoch's checkpoint is written, then best.pt; killed in between, best.pt still holds an older epoch. Resuming
+        // must take the best weights from the checkpoint, not return the older ones.
+        var data = Data(ModelFixture.Patterns());
+        var options = ModelFixture.Options(2);
+        string straightDir = ModelFixture.TempDir(), dir = ModelFixture.TempDir();
+        var straight = RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir);
+        using var s = straight.Net;
+        Assert.Equal(1, straight.BestEpoch);   // the scenario: epoch 1 is the best, and the run is killed right after it
+        using (var cts = new CancellationTokenSource())
+        {
+            var stop = new SyncProgress(u => { if (u.Detail?.StartsWith("epoch 2/2", StringComparison.Ordinal) == true) cts.Cancel(); });
+            Assert.ThrowsAny<OperationCanceledException>(() => RegionTrainer.Train(data, ModelFixture.Net(), options, dir, progress: stop, cancellationToken: cts.Token));
+        }
+        Assert.EndsWith("epoch-001.pt", RegionTrainer.LatestCheckpoint(dir));
+        // best.pt as a kill between the two writes would leave it after the first epoch: not written yet.
+        File.Delete(Path.Combine(dir, "best.pt"));
+        var resumed = RegionTrainer.Train(data, ModelFixture.Net(), options, dir);
+        using var r = resumed.Net;
+        Assert.Equal(ModelFixture.Flat(s), ModelFixture.Flat(r));
+    }
+
+    [Fact]
     public void Regularisers_change_training_and_bad_values_are_refused()
     {
         var data = Data(ModelFixture.Patterns());
