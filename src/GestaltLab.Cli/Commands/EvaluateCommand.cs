@@ -30,16 +30,28 @@ internal sealed class EvaluateCommand : ICliCommand
             string outDir = Path.GetDirectoryName(metricsPath)!;
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
             // instead of aligning every photo again beside the metrics.
+            // Only asked (it reads every photo) when that alignment names this folder as its data.
             string runAligned = Path.Combine(run, "aligned");
-            string aligned = !ModelCli.IsAligned(dataDir) && Directory.Exists(runAligned)
-                             && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null
-                ? runAligned
-                : ModelCli.EnsureAligned(dataDir, Path.Combine(outDir, "aligned-" + Path.GetFileName(Path.GetFullPath(dataDir).TrimEnd('/'))), m.InputSize, p.GetValue(truth), ct);
+            string dataFull = Path.GetFullPath(dataDir).TrimEnd('/');
+            bool runsOwn = !ModelCli.IsAligned(dataDir) && AlignedFrom(runAligned) == dataFull
+                           && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null;
+            // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
+            string alignedHome = p.GetValue(output) is null ? run : outDir;
+            string aligned = runsOwn ? runAligned
+                : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct);
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
             PrintEvaluation(r, metricsPath);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The data folder an aligned folder was made from (full path, as its run.json records it), or null.</summary>
+    private static string? AlignedFrom(string alignedDir)
+    {
+        if (!File.Exists(Path.Combine(alignedDir, GestaltLab.Runtime.RunManifest.FileName))) return null;
+        try { return GestaltLab.Runtime.RunManifest.Load(alignedDir).Config["data"]?.GetValue<string>()?.TrimEnd('/'); }
+        catch (GestaltLab.Runtime.GestaltLabException) { return null; }
     }
 
     /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>

@@ -51,7 +51,8 @@ internal sealed class TrainCommand : ICliCommand
             if (p.GetValue(pretrained) is string named && !File.Exists(named))
                 throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
             cfg.Validate(p.GetValue(config) ?? "training config");
-            ModelCli.PrepareRunFolder(outPath, p.GetValue(force));
+            ModelCli.CheckLabelled(p.GetValue(data)!);
+            ModelCli.PrepareRunFolder(outPath, p.GetValue(force), p.GetValue(data));
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
             // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
@@ -98,14 +99,7 @@ internal static class ModelCli
             return data;
         }
         if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
-        // Training and scoring need each photo's syndrome and subject: say so before aligning every photo, not after.
-        if (!File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName)))
-            throw new GestaltLabException($"{data}: no {GestaltLab.Data.Manifest.FileName}, so no syndrome or subject per photo",
-                "write one beside the photos (README, \"Using your own photos\"; Manifest.FromImageFolder builds one from a labels CSV)");
-        if (runDirectory is not null && File.Exists(Path.Combine(runDirectory, "config.json")) && Directory.Exists(alignedDir)
-            && FaceDatasetAligner.SourceProblem(data, alignedDir, groundTruth) is string other)
-            throw new GestaltLabException($"{runDirectory}: holds a run trained on faces aligned from other data or another landmark source ({other})",
-                "run it with the data and landmark source it started from, or choose a new --out folder");
+        CheckLabelled(data);
         if (Directory.Exists(alignedDir))
         {
             if (FaceDatasetAligner.ReuseProblem(data, alignedDir, cropSize, groundTruth) is not string problem)
@@ -113,6 +107,12 @@ internal static class ModelCli
                 Console.WriteLine($"using aligned faces in {alignedDir}");
                 return alignedDir;
             }
+            // A damaged alignment of the run's own data is made again identically; one of other data would replace the
+            // faces the run was trained on.
+            if (runDirectory is not null && File.Exists(Path.Combine(runDirectory, "config.json"))
+                && FaceDatasetAligner.SourceProblem(data, alignedDir, groundTruth) is string other)
+                throw new GestaltLabException($"{runDirectory}: holds a run trained on faces aligned from other data or another landmark source ({other})",
+                    "run it with the data and landmark source it started from, or choose a new --out folder");
             Console.WriteLine($"aligning again into {alignedDir}: {problem}");
         }
         using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
@@ -122,6 +122,17 @@ internal static class ModelCli
                           (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(alignedDir, "qc.csv")}):" : ""));
         PrintSkipped(summary.Skipped);
         return alignedDir;
+    }
+
+    /// <summary>
+    /// Training and scoring need each photo's syndrome and subject: a data folder that is not aligned must have a
+    /// manifest. Checked before anything is aligned or written.
+    /// </summary>
+    public static void CheckLabelled(string data)
+    {
+        if (IsAligned(data) || !Directory.Exists(data) || File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName))) return;
+        throw new GestaltLabException($"{data}: no {GestaltLab.Data.Manifest.FileName}, so no syndrome or subject per photo",
+            "write one beside the photos (README, \"Using your own photos\"; Manifest.FromImageFolder builds one from a labels CSV)");
     }
 
     /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (region crops and their set).</summary>
@@ -149,26 +160,45 @@ internal static class ModelCli
         if (skipped.Count > shown) Console.WriteLine($"  … and {skipped.Count - shown} more");
     }
 
+    /// <summary>Marks a folder as one <c>train</c> or <c>demo</c> made, the moment it is taken, before anything else is written.</summary>
+    public const string RunMarker = ".gestaltlab-run";
+
     /// <summary>
-    /// Makes <paramref name="run"/> ready to hold a run: a new or empty folder, or one a run already wrote (resumed, or
-    /// deleted first with <paramref name="force"/>). A folder with other files is refused, so that neither a run's files
-    /// are mixed into it nor <c>--force</c> deletes what it holds.
+    /// Makes <paramref name="run"/> ready to hold a run: a new or empty folder (hidden files such as <c>.DS_Store</c>
+    /// aside), or one a run already wrote (resumed, or deleted first with <paramref name="force"/>), which it then marks
+    /// (<see cref="RunMarker"/>). A folder with other files is refused, so that neither a run's files are mixed into it
+    /// nor <c>--force</c> deletes what it holds; so is a run folder that holds the <paramref name="data"/> to train on.
     /// </summary>
-    public static void PrepareRunFolder(string run, bool force)
+    public static void PrepareRunFolder(string run, bool force, string? data = null)
     {
         if (File.Exists(run)) throw new GestaltLabException($"{run}: is a file; --out names a run folder");
-        if (!Directory.Exists(run)) return;
-        // A killed generate or write leaves hidden temporaries; they say nothing about whose folder this is.
-        var entries = Directory.EnumerateFileSystemEntries(run).Where(e => !(Path.GetFileName(e).StartsWith('.') && e.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
-        if (entries.Count == 0) return;
-        // What train and demo write first: the aligned faces (train aligns before anything else), the demo's data set.
-        bool isRun = File.Exists(Path.Combine(run, RunManifest.FileName)) || File.Exists(Path.Combine(run, "config.json"))
-                     || Directory.Exists(Path.Combine(run, "aligned", "aligned")) || File.Exists(Path.Combine(run, "data", "oracle.json"));
-        if (!isRun)
-            throw new GestaltLabException($"{run}: holds files that are not a GestaltLab run ({Path.GetFileName(entries[0])}, …)",
-                "choose a new or empty --out folder");
-        if (force) Directory.Delete(run, recursive: true);
+        string full = Path.GetFullPath(run).TrimEnd('/');
+        if (data is not null)
+        {
+            string dataFull = Path.GetFullPath(data).TrimEnd('/');
+            if (dataFull == full || dataFull.StartsWith(full + "/", StringComparison.Ordinal))
+                throw new GestaltLabException($"{data}: the data lies inside the run folder {run}", "choose an --out folder outside the data (inside it is fine)");
+        }
+        if (Directory.Exists(full))
+        {
+            // Hidden files say nothing about whose folder this is (a killed write's temporaries, .DS_Store, .gitkeep).
+            var entries = Directory.EnumerateFileSystemEntries(full).Where(e => !Path.GetFileName(e).StartsWith('.')).ToList();
+            if (entries.Count > 0)
+            {
+                if (!IsRun(full))
+                    throw new GestaltLabException($"{run}: holds files that are not a GestaltLab run ({Path.GetFileName(entries[0])}, …)",
+                        "choose a new or empty --out folder");
+                if (force) Directory.Delete(full, recursive: true);
+            }
+        }
+        Directory.CreateDirectory(full);
+        File.WriteAllText(Path.Combine(full, RunMarker), "a folder `gestaltlab train` or `demo` writes (and may delete with --force)\n");
     }
+
+    // A run folder: marked when taken, or (written before the marker existed) holding a training run's config and classes.
+    private static bool IsRun(string folder) =>
+        File.Exists(Path.Combine(folder, RunMarker))
+        || (File.Exists(Path.Combine(folder, "config.json")) && File.Exists(Path.Combine(folder, "classes.json")));
 
     /// <summary>Says so on stderr when other work already keeps the cores busy (see <see cref="SystemResources.BusyCoresNote"/>).</summary>
     public static void NoteBusyCores()

@@ -88,7 +88,8 @@ public static class ModelEvaluation
             if (RunManifest.Load(alignedDirectory).Config["data"]?.GetValue<string>() is not string source
                 || !File.Exists(Path.Combine(source, Manifest.FileName)))
                 return null;
-            return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split) - aligned);
+            // Labelled photos only: unlabelled ones are not scored in any case (and are not missing faces).
+            return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split && r.IsLabelled) - aligned);
         }
         catch (Exception e) when (e is GestaltLabException or InvalidOperationException or FormatException) { return null; }
     }

@@ -58,7 +58,7 @@ public static class Pretraining
             ["net"] = JsonNode.Parse(net.ToJson()),
             // Thread counts change float rounding only, as for fine-tuning runs.
             ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { Threads = 0, LoaderThreads = 0 }),
-            ["data_sha256"] = RunManifest.ComputeContentHash(alignedDirectory),
+            ["data_sha256"] = DataIdentity(alignedDirectory),
         }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
         string path = Path.Combine(checkpoints, "settings.json");
         // Checkpoints from before settings were recorded resume as they did.
@@ -92,6 +92,17 @@ public static class Pretraining
         if (config == requested) return (config, null);
         string size = config.InputSize == backbone.InputSize ? "" : $" at {config.InputSize} px (the backbone was pretrained at {backbone.InputSize} px)";
         return (config, $"net architecture taken from the pretrained backbone{size}");
+    }
+
+    // Which people and photos, cheaply: the aligned manifest (names, labels) and the alignment's record of its input
+    // photos' content, rather than reading every crop again on each call.
+    private static string DataIdentity(string alignedDirectory)
+    {
+        string manifest = Path.Combine(alignedDirectory, Manifest.FileName);
+        string? inputs = null;
+        try { if (File.Exists(Path.Combine(alignedDirectory, RunManifest.FileName))) inputs = RunManifest.Load(alignedDirectory).DataHash; }
+        catch (GestaltLabException) { }
+        return (File.Exists(manifest) ? RunManifest.ComputeFileHash(manifest) : "no-manifest") + "/" + (inputs ?? "no-record");
     }
 
     /// <summary>A backbone file's net config alone.</summary>

@@ -169,6 +169,7 @@ public static class FaceDatasetAligner
                 ["detector"] = truth is null ? pipeline.Detector.Name : "ground-truth landmarks",
                 ["landmark_model"] = pipeline.Predictor.Source,
                 ["threads"] = po.MaxDegreeOfParallelism,
+                ["data_hash"] = InputsHashKind,
             },
             DataHash = InputHash(dataFull, images),
         }.Save(outFull);
@@ -262,6 +263,9 @@ public static class FaceDatasetAligner
         RunManifest run;
         try { run = RunManifest.Load(alignedDir); }
         catch (GestaltLabException) { return null; }
+        // An alignment from before the data hash covered only the inputs cannot tell other data from its own folder grown
+        // (a run written inside it): unknown, as then, and re-aligning it is left to the caller's other checks.
+        if (run.Config["data_hash"]?.GetValue<string>() != InputsHashKind) return LandmarkSourceProblem(run, groundTruth);
         return LandmarkSourceProblem(run, groundTruth) ?? DataProblem(run, dataDir, alignedDir);
     }
 
@@ -284,10 +288,22 @@ public static class FaceDatasetAligner
         {
             return e.Message.Split('\n')[0];
         }
-        // Alignments written before the hash covered only what alignment reads hashed the whole data folder.
-        if (run.DataHash == RunManifest.ComputeDataHash(dataDir)) return null;
+        // Alignments written before the hash covered only what alignment reads hashed the whole data folder; one that still
+        // matches is brought up to date, so that the next check reads the photos once.
+        if (run.Config["data_hash"]?.GetValue<string>() != InputsHashKind && run.DataHash == RunManifest.ComputeDataHash(dataDir))
+        {
+            if (run.Config is System.Text.Json.Nodes.JsonObject config)
+            {
+                config["data_hash"] = InputsHashKind;
+                (run with { DataHash = InputHash(dataFull, ListImages(dataFull, Path.GetFullPath(alignedDir)).Images) }).Save(alignedDir);
+            }
+            return null;
+        }
         return $"the data in {dataDir} changed since, or is another folder";
     }
+
+    // What run.json's data hash covers: the inputs alignment reads (older alignments hashed the whole data folder).
+    private const string InputsHashKind = "inputs";
 
     /// <summary>
     /// The photos <see cref="Run"/> reads from a data folder: its manifest's <c>image</c> column (with the manifest), or

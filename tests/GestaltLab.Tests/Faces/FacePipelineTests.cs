@@ -214,6 +214,17 @@ public class FacePipelineTests
             string photo = Path.Combine(data, Manifest.Load(data).Rows[0].Image);
             File.WriteAllBytes(photo, [.. File.ReadAllBytes(photo), 0]);
             Assert.Contains("changed", FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));
+
+            // An alignment recorded the old way (the whole folder hashed, a run since written inside it) is not called
+            // other data, which would refuse its run; whether it is reused is for ReuseProblem (here: aligned again).
+            string runJson = Path.Combine(aligned, "run.json");
+            var old = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runJson))!.AsObject();
+            old["config"]!.AsObject().Remove("data_hash");
+            old["data_hash"] = RunManifest.ComputeDataHash(data);
+            File.WriteAllText(runJson, old.ToJsonString());
+            File.WriteAllText(Path.Combine(data, "runs", "x", "classes.json"), "[]");
+            Assert.Null(FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));
+            Assert.NotNull(FaceDatasetAligner.ReuseProblem(data, aligned, 32, groundTruth: true));
         }
         finally { Directory.Delete(root, true); }
     }

@@ -160,6 +160,25 @@ public class CommandLineTests
         Assert.False(File.Exists(Path.Combine(leakRun, "config.json")));
         Assert.Contains("leak", Assert.Throws<GestaltLabException>(() =>
             GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), leakRun, new TrainConfig { Regions = ["nose"] })).Message);
+        // --force deletes only a folder a run took: not an alignment's output, not one holding the data, not one with
+        // other files; a folder with only hidden files is as good as empty.
+        string alignedOut = Path.Combine(root, "study");
+        Directory.CreateDirectory(Path.Combine(alignedOut, "aligned", "aligned"));
+        File.WriteAllText(Path.Combine(alignedOut, "run.json"), "{}");
+        Assert.Throws<GestaltLabException>(() => ModelCli.PrepareRunFolder(alignedOut, force: true));
+        Assert.True(File.Exists(Path.Combine(alignedOut, "run.json")));
+        string holder = Path.Combine(root, "holder");
+        ModelCli.PrepareRunFolder(holder, force: false);
+        Directory.CreateDirectory(Path.Combine(holder, "photos"));
+        Assert.Contains("inside the run folder", Assert.Throws<GestaltLabException>(() => ModelCli.PrepareRunFolder(holder, force: true, Path.Combine(holder, "photos"))).Message);
+        Assert.True(Directory.Exists(Path.Combine(holder, "photos")));
+        ModelCli.PrepareRunFolder(holder, force: true);   // a run folder it took: --force starts it over
+        Assert.False(Directory.Exists(Path.Combine(holder, "photos")));
+        string hiddenOnly = Path.Combine(root, "fresh");
+        Directory.CreateDirectory(hiddenOnly);
+        File.WriteAllText(Path.Combine(hiddenOnly, ".DS_Store"), "");
+        ModelCli.PrepareRunFolder(hiddenOnly, force: false);
+        Assert.True(File.Exists(Path.Combine(hiddenOnly, ModelCli.RunMarker)));
         // A backbone that is not there is named before anything is aligned.
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
         Assert.True(Untouched(Path.Combine(root, "r4")));
