@@ -11,7 +11,7 @@ internal sealed class EvaluateCommand : ICliCommand
     public Command Create()
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
-        var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose test split is scored.", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose split (--split, default test) is scored.", Required = true };
         var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the test split, RUN/eval-SPLIT/metrics.json for another); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
