@@ -80,6 +80,9 @@ public static class RegionTrainer
             // Drawn after the net, and only when on, so runs without it keep their exact initialisation.
             if (geometry is not null) geometryHead = nn.Linear(net.EmbeddingSize, geometry.Width);
         }
+        // A failed or cancelled training frees its native tensors now, not whenever the GC finalises them (a notebook
+        // session that retries would otherwise hold several nets' worth).
+        using var cleanup = new DisposeUnlessKept(model, geometryHead);
         if (pretrained is not null) WeightsFile.CopyInto(model, pretrained, "pretrained backbone", RegionNet.IsHead);
         model.to(device);
         geometryHead?.to(device);
@@ -91,6 +94,7 @@ public static class RegionTrainer
         foreach (var (name, p) in model.named_parameters()) p.requires_grad = trainable.Any(t => t.name == name);
         if (geometryHead is not null) trainable.AddRange(geometryHead.named_parameters().Select(p => (GeometryPrefix + p.name, p.parameter)));
         var adam = new AdamW(trainable, options.WeightDecay);
+        cleanup.Add(adam);
 
         var curve = new List<EpochStats>();
         double bestLoss = double.PositiveInfinity, bestAcc = double.NegativeInfinity;
@@ -229,7 +233,22 @@ public static class RegionTrainer
         foreach (var p in model.parameters()) p.requires_grad = false;
         adam.Dispose();
         geometryHead?.Dispose();
+        cleanup.Keep();
         return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
+    }
+
+    /// <summary>Disposes what it holds when the scope ends by an exception, i.e. unless <see cref="Keep"/> was called.</summary>
+    private sealed class DisposeUnlessKept(params IDisposable?[] items) : IDisposable
+    {
+        private readonly List<IDisposable?> _items = [.. items];
+        private bool _kept;
+        public void Add(IDisposable item) => _items.Add(item);
+        public void Keep() => _kept = true;
+        public void Dispose()
+        {
+            if (_kept) return;
+            foreach (var item in _items) item?.Dispose();
+        }
     }
 
     /// <summary>The epoch recorded in a weights file's metadata, or −1 when there is no readable file.</summary>
