@@ -52,7 +52,11 @@ public static class FaceDatasetAligner
         if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
             throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
         bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
-        if (replace && !options.Force) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
+        // An alignment interrupted before its first table was written holds only its own image folders: it starts over
+        // without --force, as users expect an interrupted command to carry on.
+        bool interrupted = replace && !File.Exists(Path.Combine(outFull, RunManifest.FileName))
+                           && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n => n is "aligned" or "regions" or "overlays" || n!.StartsWith('.'));
+        if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
 
         // The photo list and the manifest rows to carry over.
         var (manifest, images) = ListImages(dataFull, outFull);

@@ -208,6 +208,18 @@ public class FacePipelineTests
             using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
                 FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
             File.WriteAllText(Path.Combine(data, "runs", "x", "config.json"), "{}");
+            // An alignment interrupted part-way (only its image folders written) starts over without --force; a folder
+            // with anything else in it still needs --force.
+            string interrupted = Path.Combine(root, "interrupted");
+            Directory.CreateDirectory(Path.Combine(interrupted, "aligned", "images"));
+            Directory.CreateDirectory(Path.Combine(interrupted, "regions", "nose"));
+            using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
+            {
+                FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+                Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
+                Assert.Contains("not empty", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true })).Message);
+            }
             Assert.Null(FaceDatasetAligner.ReuseProblem(data, aligned, 32, groundTruth: true));
             Assert.Null(FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));
             // A changed photo is still noticed.
