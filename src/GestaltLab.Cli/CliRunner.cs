@@ -40,7 +40,7 @@ internal static class CliRunner
                 ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
             });
         }
-        catch (GestaltLabException e)
+        catch (Exception e) when (IsUserFacing(e))
         {
             Console.Error.WriteLine($"error: {e.Message}");
             return 1;
@@ -51,13 +51,6 @@ internal static class CliRunner
             Console.Error.WriteLine($"error: {inner.Message}");
             return 1;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            // A path that is a file where a folder is needed (or the reverse), a full disk, no permission: .NET's message
-            // names the path, which is all the user needs; a stack trace would only bury it.
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 1;
-        }
         catch (OperationCanceledException)
         {
             Console.Error.WriteLine("cancelled");
@@ -65,6 +58,8 @@ internal static class CliRunner
         }
     }
 
+    // The library's own errors carry the fix; a path that is a file where a folder is needed (or the reverse), a full
+    // disk, no permission: .NET's message names the path, which is all the user needs, and a stack trace would bury it.
     private static bool IsUserFacing(Exception e) => e is GestaltLabException or IOException or UnauthorizedAccessException;
 
     /// <summary>Console for progress bars and tables; never emits colour codes when redirected (logs, CI).</summary>

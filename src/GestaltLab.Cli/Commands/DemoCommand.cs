@@ -33,7 +33,6 @@ internal sealed class DemoCommand : ICliCommand
             var sw = Stopwatch.StartNew();
             string run = Path.GetFullPath(p.GetValue(output)!);
             ModelCli.PrepareRunFolder(run, p.GetValue(force));
-            Directory.CreateDirectory(run);
             int s = p.GetValue(seed);
             var config = TrainConfig.Demo with { Training = TrainConfig.Demo.Training with { Seed = s } };
             if (p.GetValue(epochs) is int e) config = config with { Training = config.Training with { Epochs = e } };

@@ -33,7 +33,7 @@ internal sealed class EvaluateCommand : ICliCommand
             // Only asked (it reads every photo) when that alignment names this folder as its data.
             string runAligned = Path.Combine(run, "aligned");
             string dataFull = Path.GetFullPath(dataDir).TrimEnd('/');
-            bool runsOwn = !ModelCli.IsAligned(dataDir) && AlignedFrom(runAligned) == dataFull
+            bool runsOwn = !ModelCli.IsAligned(dataDir) && GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned) == dataFull
                            && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
             string alignedHome = p.GetValue(output) is null ? run : outDir;
@@ -46,24 +46,11 @@ internal sealed class EvaluateCommand : ICliCommand
         return cmd;
     }
 
-    /// <summary>The data folder an aligned folder was made from (full path, as its run.json records it), or null.</summary>
-    private static string? AlignedFrom(string alignedDir)
-    {
-        if (!File.Exists(Path.Combine(alignedDir, GestaltLab.Runtime.RunManifest.FileName))) return null;
-        try { return GestaltLab.Runtime.RunManifest.Load(alignedDir).Config["data"]?.GetValue<string>()?.TrimEnd('/'); }
-        catch (GestaltLab.Runtime.GestaltLabException) { return null; }
-    }
-
     /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>
     internal static string? OracleDirectory(string dataDir, string alignedDir)
     {
         if (File.Exists(Path.Combine(dataDir, "oracle.json"))) return dataDir;
-        try
-        {
-            var manifest = GestaltLab.Runtime.RunManifest.Load(alignedDir);
-            return manifest.Config["data"]?.GetValue<string>();
-        }
-        catch (GestaltLab.Runtime.GestaltLabException) { return null; }
+        return GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(alignedDir);
     }
 
     internal static void PrintEvaluation(ModelEvaluationResult r, string metricsPath)

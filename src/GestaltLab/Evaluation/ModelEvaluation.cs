@@ -85,8 +85,7 @@ public static class ModelEvaluation
     {
         try
         {
-            if (RunManifest.Load(alignedDirectory).Config["data"]?.GetValue<string>() is not string source
-                || !File.Exists(Path.Combine(source, Manifest.FileName)))
+            if (Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory) is not string source || !File.Exists(Path.Combine(source, Manifest.FileName)))
                 return null;
             // Labelled photos only: unlabelled ones are not scored in any case (and are not missing faces).
             return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split && r.IsLabelled) - aligned);

@@ -256,6 +256,17 @@ public static class FaceDatasetAligner
     }
 
     /// <summary>
+    /// The data folder a finished alignment in <paramref name="alignedDir"/> was made from (the full path its
+    /// <c>run.json</c> records, without a trailing slash), or null when there is no readable record.
+    /// </summary>
+    public static string? DataFolderOf(string alignedDir)
+    {
+        if (!File.Exists(Path.Combine(alignedDir, RunManifest.FileName))) return null;
+        try { return RunManifest.Load(alignedDir).Config["data"]?.GetValue<string>()?.TrimEnd('/'); }
+        catch (GestaltLabException) { return null; }
+    }
+
+    /// <summary>
     /// Why the finished alignment in <paramref name="alignedDir"/> is not of <paramref name="dataDir"/> with the landmark
     /// source <paramref name="groundTruth"/> asks for (other photos, or other landmarks), or null when it is, or when the
     /// folder holds no finished alignment to tell. Unlike <see cref="ReuseProblem"/> it does not look for missing files:
@@ -283,15 +294,16 @@ public static class FaceDatasetAligner
     private static string? DataProblem(RunManifest run, string dataDir, string alignedDir)
     {
         if (!Directory.Exists(dataDir) || run.DataHash is null) return null;
-        string dataFull = Path.GetFullPath(dataDir);
+        string dataFull = Path.GetFullPath(dataDir), inputs;
         try
         {
-            if (run.DataHash == InputHash(dataFull, ListImages(dataFull, Path.GetFullPath(alignedDir)).Images)) return null;
+            inputs = InputHash(dataFull, ListImages(dataFull, Path.GetFullPath(alignedDir)).Images);
         }
         catch (GestaltLabException e)
         {
             return e.Message.Split('\n')[0];
         }
+        if (run.DataHash == inputs) return null;
         // Alignments written before the hash covered only what alignment reads hashed the whole data folder; one that still
         // matches is brought up to date, so that the next check reads the photos once.
         if (run.Config["data_hash"]?.GetValue<string>() != InputsHashKind && run.DataHash == RunManifest.ComputeDataHash(dataDir))
@@ -299,7 +311,7 @@ public static class FaceDatasetAligner
             if (run.Config is System.Text.Json.Nodes.JsonObject config)
             {
                 config["data_hash"] = InputsHashKind;
-                (run with { DataHash = InputHash(dataFull, ListImages(dataFull, Path.GetFullPath(alignedDir)).Images) }).Save(alignedDir);
+                (run with { DataHash = inputs }).Save(alignedDir);
             }
             return null;
         }
