@@ -6,7 +6,8 @@ namespace GestaltLab.Data;
 /// <summary>
 /// Decodes photos as users have them into <see cref="RgbImage"/>: JPEG (including gray and CMYK), PNG (including
 /// 8/16-bit, gray, palette, alpha), BMP, WebP and GIF (first frame). The EXIF orientation is applied, so the face is
-/// upright as a photo viewer shows it. Alpha is dropped (dlib ignores it too). Images larger than
+/// upright as a photo viewer shows it. Transparent pixels are composited onto white, as a viewer shows them on a page
+/// (<see cref="RgbImage.FromSKBitmap"/>, which ML.NET's images go through, does the same). Images larger than
 /// <see cref="DefaultMaxPixels"/> are refused from their header, before any pixel memory is allocated. Every failure is a
 /// <see cref="GestaltLabException"/> that names the file and the problem. Thread-safe.
 /// </summary>
@@ -134,7 +135,8 @@ public static class ImageLoader
                 $"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:F1} megapixels, above the limit of {maxPixels / 1e6:F1} megapixels",
                 "downscale the photo (faces need no more than a few hundred pixels across) or raise the pixel limit");
 
-        var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul);
+        // Premultiplied, as SKBitmap.Decode (and so ML.NET's LoadImages) decodes: both paths then composite the same bytes.
+        var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
         var rgba = new byte[checked(pixels * 4)];
         SKCodecResult result;
         unsafe
@@ -157,12 +159,7 @@ public static class ImageLoader
         }
 
         var rgb = new byte[checked(pixels * 3)];
-        for (long i = 0, o = 0; i < pixels; i++, o += 3)
-        {
-            rgb[o] = rgba[4 * i];
-            rgb[o + 1] = rgba[4 * i + 1];
-            rgb[o + 2] = rgba[4 * i + 2];
-        }
+        RgbImage.CompositeOnWhite(rgba, rgb);
         return ApplyOrientation(new RgbImage(info.Width, info.Height, rgb), codec.EncodedOrigin);
     }
 

@@ -44,42 +44,56 @@ public sealed class RgbImage
         return (Pixels[i] + Pixels[i + 1] + Pixels[i + 2]) / 3;
     }
 
-    /// <summary>Copies a SkiaSharp bitmap (any colour type; alpha is dropped, not blended).</summary>
+    /// <summary>
+    /// Copies a SkiaSharp bitmap (any colour type). Transparent pixels are composited onto white, exactly as
+    /// <see cref="ImageLoader"/> does, so a PNG with an alpha channel gives the same pixels through ML.NET's
+    /// <c>LoadImages</c> as through the loader.
+    /// </summary>
     public static RgbImage FromSKBitmap(SKBitmap bitmap)
     {
-        SKBitmap source = bitmap;
+        // Premultiplied RGBA: what the loader decodes to and what ML.NET's images hold, so the composite below sees the
+        // same bytes on both paths (an unpremultiplied or opaque source converts without loss).
         SKBitmap? converted = null;
-        if (bitmap.ColorType != SKColorType.Rgba8888 || bitmap.AlphaType == SKAlphaType.Premul)
+        var source = bitmap;
+        if (bitmap.ColorType != SKColorType.Rgba8888 || bitmap.AlphaType == SKAlphaType.Unpremul)
         {
-            converted = new SKBitmap(new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888, SKAlphaType.Unpremul));
-            using (var canvas = new SKCanvas(converted))
+            converted = new SKBitmap(new SKImageInfo(bitmap.Width, bitmap.Height, SKColorType.Rgba8888,
+                bitmap.AlphaType == SKAlphaType.Opaque ? SKAlphaType.Opaque : SKAlphaType.Premul));
+            using var pixmap = bitmap.PeekPixels();
+            if (pixmap is null || !pixmap.ReadPixels(converted.Info, converted.GetPixels(), converted.RowBytes, 0, 0))
             {
-                canvas.Clear(SKColors.Black);
-                canvas.DrawBitmap(bitmap, 0, 0);
+                converted.Dispose();
+                throw new GestaltLabException($"a {bitmap.ColorType} image cannot be converted to RGBA", "save the photo as an 8-bit JPEG or PNG");
             }
             source = converted;
         }
         try
         {
-            var rgb = new byte[checked(source.Width * source.Height * 3)];
+            int w = source.Width, h = source.Height, rowBytes = source.RowBytes;
             ReadOnlySpan<byte> rgba = source.GetPixelSpan();
-            int rowBytes = source.RowBytes;
-            for (int y = 0; y < source.Height; y++)
-            {
-                var row = rgba.Slice(y * rowBytes, source.Width * 4);
-                int o = y * source.Width * 3;
-                for (int x = 0; x < source.Width; x++)
-                {
-                    rgb[o++] = row[4 * x];
-                    rgb[o++] = row[4 * x + 1];
-                    rgb[o++] = row[4 * x + 2];
-                }
-            }
-            return new RgbImage(source.Width, source.Height, rgb);
+            var rgb = new byte[checked(w * h * 3)];
+            for (int y = 0; y < h; y++)
+                CompositeOnWhite(rgba.Slice(y * rowBytes, w * 4), rgb.AsSpan(y * w * 3, w * 3));
+            return new RgbImage(w, h, rgb);
         }
         finally
         {
             converted?.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Premultiplied RGBA → RGB over a white background: c + (255 − a) per channel (opaque pixels unchanged). Photos
+    /// with transparency are mostly portraits whose background was removed, and a viewer shows them on white.
+    /// </summary>
+    internal static void CompositeOnWhite(ReadOnlySpan<byte> premultipliedRgba, Span<byte> rgb)
+    {
+        for (int i = 0, o = 0; o < rgb.Length; i += 4, o += 3)
+        {
+            int white = 255 - premultipliedRgba[i + 3];
+            rgb[o] = (byte)Math.Min(255, premultipliedRgba[i] + white);
+            rgb[o + 1] = (byte)Math.Min(255, premultipliedRgba[i + 1] + white);
+            rgb[o + 2] = (byte)Math.Min(255, premultipliedRgba[i + 2] + white);
         }
     }
 
@@ -142,7 +156,7 @@ public sealed class RgbImage
     private static readonly System.Reflection.FieldInfo? MLImageBitmap =
         typeof(MLImage).GetField("_image", System.Reflection.BindingFlags.Instance | System.Reflection.BindingFlags.NonPublic);
 
-    /// <summary>Copies an ML.NET image (alpha dropped).</summary>
+    /// <summary>Copies an ML.NET image (transparent pixels composited onto white, as <see cref="ImageLoader"/> does).</summary>
     /// <remarks>
     /// ML.NET 5.0.1's <c>MLImage.Pixels</c> was compiled against SkiaSharp 2.88 and throws MissingMethodException under
     /// the SkiaSharp 3 this toolkit uses (<c>SKBitmap.GetPixelSpan</c> changed its return type), so the image's bitmap is
@@ -153,14 +167,12 @@ public sealed class RgbImage
         if (MLImageBitmap?.GetValue(image) is SKBitmap bitmap) return FromSKBitmap(bitmap);
         ReadOnlySpan<byte> px = image.Pixels;
         int w = image.Width, h = image.Height;
+        var rgba = new byte[checked(w * h * 4)];
+        px[..rgba.Length].CopyTo(rgba);
+        if (image.PixelFormat == MLPixelFormat.Bgra32)
+            for (int i = 0; i < rgba.Length; i += 4) (rgba[i], rgba[i + 2]) = (rgba[i + 2], rgba[i]);
         var rgb = new byte[checked(w * h * 3)];
-        bool bgra = image.PixelFormat == MLPixelFormat.Bgra32;
-        for (int i = 0, o = 0; i < w * h; i++, o += 3)
-        {
-            byte a = px[4 * i], b = px[4 * i + 1], c = px[4 * i + 2];
-            if (bgra) { rgb[o] = c; rgb[o + 1] = b; rgb[o + 2] = a; }
-            else { rgb[o] = a; rgb[o + 1] = b; rgb[o + 2] = c; }
-        }
+        CompositeOnWhite(rgba, rgb);
         return new RgbImage(w, h, rgb);
     }
 

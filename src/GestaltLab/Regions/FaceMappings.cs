@@ -155,7 +155,10 @@ public static class FaceMappings
     /// <summary>Crop sizes the ML.NET crop step offers.</summary>
     public static IReadOnlyList<int> CropSizes { get; } = [64, 96, 112];
 
-    private static readonly Lazy<FacePipeline> SharedPipeline = new(() => new FacePipeline(new FacePipelineOptions { CropRegions = false }));
+    // PublicationOnly: a failure (the dlib model not installed yet) is not cached, so a notebook that installs the model
+    // or sets $GESTALTLAB_DLIB_MODEL and re-runs the cell succeeds without restarting its kernel.
+    private static readonly Lazy<FacePipeline> SharedPipeline =
+        new(() => new FacePipeline(new FacePipelineOptions { CropRegions = false }), LazyThreadSafetyMode.PublicationOnly);
     private static readonly Dictionary<int, RegionCropper> Croppers = new();
 
     /// <summary>The pipeline the ML.NET steps share (landmarks and alignment; model from <c>$GESTALTLAB_DLIB_MODEL</c> or Debian's libdlib-data).</summary>

@@ -189,6 +189,31 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     [Fact]
+    public void TransparentPixelsBecomeWhiteTheSameWayThroughMLNetAsThroughTheLoader()
+    {
+        // One colour under every alpha value: a background-removed portrait's edge, as PNG stores it (unpremultiplied).
+        string path = Path.Combine(_dir, "cutout.png");
+        using (var bmp = new SKBitmap(new SKImageInfo(256, 3, SKColorType.Rgba8888, SKAlphaType.Unpremul)))
+        {
+            for (int x = 0; x < 256; x++)
+                for (int y = 0; y < 3; y++) bmp.SetPixel(x, y, new SKColor(200, 100, 50, (byte)x));
+            using var data = bmp.Encode(SKEncodedImageFormat.Png, 100);
+            File.WriteAllBytes(path, data.ToArray());
+        }
+        var loaded = ImageLoader.Load(path);
+        using var ml = Microsoft.ML.Data.MLImage.CreateFromFile(path);
+        Assert.Equal(loaded.Pixels, RgbImage.FromMLImage(ml).Pixels);
+
+        byte[] Px(int x) => loaded.Pixels.AsSpan(x * 3, 3).ToArray();
+        Assert.Equal(new byte[] { 255, 255, 255 }, Px(0));
+        Assert.Equal(new byte[] { 200, 100, 50 }, Px(255));
+        var half = Px(128); // ≈ halfway between the colour and white
+        Assert.InRange(half[0], 226, 229);
+        Assert.InRange(half[1], 176, 179);
+        Assert.InRange(half[2], 151, 154);
+    }
+
+    [Fact]
     public void ConversionsRoundTrip()
     {
         var img = Halves();
