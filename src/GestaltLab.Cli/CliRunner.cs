@@ -16,9 +16,18 @@ internal interface ICliCommand
 internal static class CliRunner
 {
     /// <summary>The root command with every <see cref="ICliCommand"/> in this assembly, sorted by name.</summary>
-    public static RootCommand BuildRoot()
+    /// <remarks>
+    /// A plain command named <c>gestaltlab</c> with RootCommand's help and version options: RootCommand takes its name from
+    /// the entry assembly (<c>GestaltLab.Cli</c>, since an assembly cannot share the library's name case-insensitively),
+    /// so help would print "Usage: GestaltLab.Cli" for a command users type as <c>gestaltlab</c>.
+    /// </remarks>
+    public static Command BuildRoot()
     {
-        var root = new RootCommand("GestaltLab: facial-gestalt analysis of genetic syndromes (DeepGestalt in .NET).");
+        var root = new Command("gestaltlab", "GestaltLab: facial-gestalt analysis of genetic syndromes (DeepGestalt in .NET).")
+        {
+            new System.CommandLine.Help.HelpOption(),
+            new VersionOption(),
+        };
         var commands = typeof(CliRunner).Assembly.GetTypes()
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
             .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Create())
@@ -28,7 +37,7 @@ internal static class CliRunner
     }
 
     /// <summary>Parses and runs; Ctrl+C cancels the running job through its cancellation token.</summary>
-    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    public static async Task<int> InvokeAsync(Command root, string[] args)
     {
         try
         {

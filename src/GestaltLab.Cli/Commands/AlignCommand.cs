@@ -22,6 +22,12 @@ internal sealed class AlignCommand : ICliCommand
         var noConfidence = new Option<bool>("--no-confidence") { Description = "Skip the landmark confidence proxy (faster; QC then uses size and position only)." };
         var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty output folder." };
         var minFace = new Option<double>("--min-face") { Description = "Smallest face to detect, as a fraction of the shorter photo side (faces of 0.25 and more are searched first; a smaller one is looked for only when none is found).", DefaultValueFactory = _ => 0.1 };
+        // Checked when parsing, before any photo is read: a crop no net can take (16–256 px) or an aligned face smaller than
+        // the aligner allows would otherwise surface as a failed `train` or a stack trace after the whole alignment.
+        size.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 16 or > 4096) r.AddError($"--size {r.GetValueOrDefault<int>()}: expected 16–4096 pixels"); });
+        cropSize.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is { } c and (< 16 or > 256)) r.AddError($"--crop-size {c}: expected 16–256 pixels (the range a region net takes)"); });
+        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--threads {r.GetValueOrDefault<int>()}: expected 0 (all cores) or more"); });
+        minFace.Validators.Add(r => { if (r.GetValueOrDefault<double>() is not (> 0 and <= 1)) r.AddError($"--min-face {r.GetValueOrDefault<double>()}: expected a fraction above 0 and at most 1"); });
         var cmd = new Command("align", "Detect, landmark and align every face of a dataset and cut the facial regions.")
             { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force, minFace };
         cmd.SetAction(async (p, ct) =>

@@ -130,6 +130,12 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("twice.json", """{"regions": ["face", "face"]}""")));
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("none.json", """{"regions": []}""")));
         Assert.True(Untouched(Path.Combine(root, "r2")));
+        // Alignment settings no net or aligner can take are parse errors: nothing is read or written.
+        foreach (var bad in new[] { new[] { "--crop-size", "10" }, ["--size", "8"], ["--min-face", "0"], ["--threads", "-1"] })
+        {
+            Assert.NotEqual(0, await Cli(["align", "--data", data, "--out", Path.Combine(root, "a1"), .. bad]));
+            Assert.True(Untouched(Path.Combine(root, "a1")));
+        }
         // A folder of photos without labels is refused before any photo is aligned.
         string photos = Path.Combine(root, "photos");
         Directory.CreateDirectory(photos);
