@@ -152,13 +152,16 @@ public static class GestaltTraining
                         // One pass over the training photos serves both heads: the embedding is final once the net is trained.
                         string stage = lda ? $"{region} lda head" : $"{region} embeddings";
                         var (embeddings, labels) = TrainingEmbeddings(result.Net, regionData, config.Training, stage, lda ? val.Length : 0, progress, cancellationToken);
-                        if (lda) head = FitDiscriminantHead(result.Net, regionData, embeddings, labels, config.Training, stage, progress);
+                        if (lda) head = FitDiscriminantHead(result.Net, regionData, embeddings, labels, config.Training, config.TtaFlip, stage, progress);
                         if (joint) jointTrain[region] = PredictionEmbeddings(embeddings, train.Length, config.TtaFlip);
                     }
                     double temperature = 1;
                     if (config.Calibrate && val.Length > 0)
                     {
-                        temperature = Calibration.FitTemperature(RegionTrainer.ValidationLogits(result.Net, regionData, config.Training), val.Select(data.Label).ToArray());
+                        // Fitted for what prediction outputs: with flip TTA, the average of the photo's and its mirror's softmax.
+                        temperature = Calibration.FitTemperature(RegionTrainer.ValidationLogits(result.Net, regionData, config.Training),
+                            config.TtaFlip ? RegionTrainer.ValidationLogits(result.Net, regionData, config.Training, flip: true) : null,
+                            val.Select(data.Label).ToArray());
                         Calibration.FoldTemperature(result.Net, temperature);
                     }
                     RegionTrainer.WriteCurve(Path.Combine(run, "curves", region + ".csv"), result.Curve);
@@ -270,11 +273,12 @@ public static class GestaltTraining
     /// augmentation the net was trained with, and half of what flip TTA shows it), shrinkage chosen on the validation photos.
     /// </summary>
     private static DiscriminantHead.Fit FitDiscriminantHead(RegionNet net, RegionTrainingData data, List<float[]> embeddings, List<int> labels,
-        TrainingOptions options, string stage, IProgress<ProgressUpdate>? progress)
+        TrainingOptions options, bool ttaFlip, string stage, IProgress<ProgressUpdate>? progress)
     {
         int total = 2 * data.Train.Count + data.Val.Count;
         var val = RegionTrainer.Embeddings(net, data, data.Val, flip: false, options);
-        var fit = DiscriminantHead.FitSelected(embeddings, labels, data.ClassCount, val, data.Val.Select(data.Samples.Label).ToArray());
+        var valFlipped = ttaFlip ? RegionTrainer.Embeddings(net, data, data.Val, flip: true, options) : null;
+        var fit = DiscriminantHead.FitSelected(embeddings, labels, data.ClassCount, val, data.Val.Select(data.Samples.Label).ToArray(), valFlipped);
         DiscriminantHead.Install(net, fit);
         progress?.Report(new ProgressUpdate(stage, total, total,
             double.IsNaN(fit.ValidationAccuracy) ? $"shrinkage {fit.Shrinkage:F2}" : $"shrinkage {fit.Shrinkage:F2}, val acc {fit.ValidationAccuracy:P1}"));

@@ -21,13 +21,31 @@ public static class Calibration
     /// <param name="minTemperature">Lowest temperature tried (<see cref="MinTemperature"/> unless a head's logits may be far too flat).</param>
     /// <param name="maxTemperature">Highest temperature tried.</param>
     public static double FitTemperature(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels,
+        double minTemperature = MinTemperature, double maxTemperature = MaxTemperature) =>
+        FitTemperature(logits, null, labels, minTemperature, maxTemperature);
+
+    /// <summary>
+    /// The temperature minimising the validation cross-entropy of the average of softmax(<paramref name="logits"/>/T) and
+    /// softmax(<paramref name="flippedLogits"/>/T): what flip test-time augmentation predicts, so the temperature is
+    /// fitted for the probabilities users see (averaging two views makes them less sharp than either). Without flipped
+    /// logits, the plain fit.
+    /// </summary>
+    /// <param name="logits">Validation logits of the photos as they are.</param>
+    /// <param name="flippedLogits">The same photos' logits mirrored (null: no augmentation).</param>
+    /// <param name="labels">Their classes.</param>
+    /// <param name="minTemperature">Lowest temperature tried.</param>
+    /// <param name="maxTemperature">Highest temperature tried.</param>
+    public static double FitTemperature(IReadOnlyList<float[]> logits, IReadOnlyList<float[]>? flippedLogits, IReadOnlyList<int> labels,
         double minTemperature = MinTemperature, double maxTemperature = MaxTemperature)
     {
         if (logits.Count == 0) return 1;
-        double best = 1, bestLoss = CrossEntropy(logits, labels, 1);
+        if (flippedLogits is not null && flippedLogits.Count != logits.Count)
+            throw new ArgumentException("one flipped row per row is needed", nameof(flippedLogits));
+        double CrossEntropy(double t) => Calibration.CrossEntropy(logits, flippedLogits, labels, t);
+        double best = 1, bestLoss = CrossEntropy(1);
         for (double t = minTemperature; t <= maxTemperature * 1.0001; t *= 1.1)
         {
-            double loss = CrossEntropy(logits, labels, t);
+            double loss = CrossEntropy(t);
             if (loss < bestLoss) (best, bestLoss) = (t, loss);
         }
         // Golden-section search in log T around the best grid point.
@@ -36,10 +54,10 @@ public static class Calibration
         for (int i = 0; i < 40; i++)
         {
             double c = b - phi * (b - a), d = a + phi * (b - a);
-            if (CrossEntropy(logits, labels, Math.Exp(c)) < CrossEntropy(logits, labels, Math.Exp(d))) b = d; else a = c;
+            if (CrossEntropy(Math.Exp(c)) < CrossEntropy(Math.Exp(d))) b = d; else a = c;
         }
         double refined = Math.Exp((a + b) / 2);
-        return CrossEntropy(logits, labels, refined) <= bestLoss ? refined : best;
+        return CrossEntropy(refined) <= bestLoss ? refined : best;
     }
 
     /// <summary>
@@ -62,6 +80,35 @@ public static class Calibration
         return p;
     }
 
+    /// <summary>
+    /// Mean cross-entropy (natural log) of the average of softmax(<paramref name="logits"/>/T) and
+    /// softmax(<paramref name="flippedLogits"/>/T), as flip test-time augmentation predicts; the plain cross-entropy
+    /// when <paramref name="flippedLogits"/> is null.
+    /// </summary>
+    public static double CrossEntropy(IReadOnlyList<float[]> logits, IReadOnlyList<float[]>? flippedLogits, IReadOnlyList<int> labels, double temperature)
+    {
+        if (flippedLogits is null) return CrossEntropy(logits, labels, temperature);
+        if (logits.Count == 0) return double.NaN;
+        double sum = 0;
+        for (int i = 0; i < logits.Count; i++)
+        {
+            // log((p + q) / 2) from the two log-probabilities, without leaving log space.
+            double lp = LogSoftmaxAt(logits[i], labels[i], temperature), lq = LogSoftmaxAt(flippedLogits[i], labels[i], temperature);
+            double hi = Math.Max(lp, lq);
+            sum -= hi + Math.Log((Math.Exp(lp - hi) + Math.Exp(lq - hi)) / 2);
+        }
+        return sum / logits.Count;
+    }
+
+    private static double LogSoftmaxAt(float[] z, int label, double temperature)
+    {
+        double max = double.NegativeInfinity;
+        foreach (var v in z) max = Math.Max(max, v / temperature);
+        double norm = 0;
+        foreach (var v in z) norm += Math.Exp(v / temperature - max);
+        return z[label] / temperature - max - Math.Log(norm);
+    }
+
     /// <summary>Mean cross-entropy of softmax(logits / T) (natural log).</summary>
     public static double CrossEntropy(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels, double temperature)
     {
@@ -77,6 +124,30 @@ public static class Calibration
             sum += max + Math.Log(norm) - z[labels[i]] / temperature;
         }
         return sum / logits.Count;
+    }
+
+    /// <summary>
+    /// Top-1 accuracy of the average of softmax(<paramref name="logits"/>/T) and softmax(<paramref name="flippedLogits"/>/T)
+    /// (flip test-time augmentation); of the logits alone when <paramref name="flippedLogits"/> is null.
+    /// </summary>
+    public static double Accuracy(IReadOnlyList<float[]> logits, IReadOnlyList<float[]>? flippedLogits, IReadOnlyList<int> labels, double temperature)
+    {
+        if (flippedLogits is null) return Accuracy(logits, labels);
+        if (logits.Count == 0) return double.NaN;
+        int correct = 0;
+        for (int i = 0; i < logits.Count; i++)
+        {
+            var p = Scaled(logits[i]);
+            var q = Scaled(flippedLogits[i]);
+            SoftmaxInPlace(p);
+            SoftmaxInPlace(q);
+            int arg = 0;
+            for (int c = 1; c < p.Length; c++) if (p[c] + q[c] > p[arg] + q[arg]) arg = c;
+            if (arg == labels[i]) correct++;
+        }
+        return (double)correct / logits.Count;
+
+        float[] Scaled(float[] z) => z.Select(v => (float)(v / temperature)).ToArray();
     }
 
     /// <summary>Top-1 accuracy of logits.</summary>

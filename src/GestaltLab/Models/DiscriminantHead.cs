@@ -40,8 +40,12 @@ public static class DiscriminantHead
     /// <param name="classCount">Number of classes; every class needs at least one training embedding.</param>
     /// <param name="val">Validation embeddings (may be empty).</param>
     /// <param name="valLabels">Their classes.</param>
+    /// <param name="valFlipped">
+    /// The validation photos' mirrored embeddings, when prediction averages each photo with its flip: the shrinkage is then
+    /// judged on the averaged probabilities, as predictions are made (null: on the photos alone).
+    /// </param>
     public static Fit FitSelected(IReadOnlyList<float[]> train, IReadOnlyList<int> trainLabels, int classCount,
-        IReadOnlyList<float[]> val, IReadOnlyList<int> valLabels)
+        IReadOnlyList<float[]> val, IReadOnlyList<int> valLabels, IReadOnlyList<float[]>? valFlipped = null)
     {
         var stats = new Statistics(train, trainLabels, classCount);
         if (val.Count == 0)
@@ -54,10 +58,11 @@ public static class DiscriminantHead
         {
             var (w, b) = stats.Solve(alpha);
             var logits = Logits(val, w, b, classCount);
-            double t = Calibration.FitTemperature(logits, valLabels);
-            double loss = Calibration.CrossEntropy(logits, valLabels, t);
+            var flipped = valFlipped is null ? null : Logits(valFlipped, w, b, classCount);
+            double t = Calibration.FitTemperature(logits, flipped, valLabels);
+            double loss = Calibration.CrossEntropy(logits, flipped, valLabels, t);
             if (best is null || loss < best.ValidationLoss)
-                best = new Fit(w, b, alpha, loss, Calibration.Accuracy(logits, valLabels));
+                best = new Fit(w, b, alpha, loss, Calibration.Accuracy(logits, flipped, valLabels, t));
         }
         return best!;
     }

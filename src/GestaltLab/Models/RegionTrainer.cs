@@ -522,11 +522,12 @@ public static class RegionTrainer
     }
 
     /// <summary>
-    /// Logits of <paramref name="model"/> (left in eval mode) on the validation samples, unaugmented; when every region is
-    /// trained at once (pretraining) each sample is read from a fixed region so the figure is comparable across epochs.
+    /// Logits of <paramref name="model"/> (left in eval mode) on the validation samples, unaugmented, or mirrored when
+    /// <paramref name="flip"/> (as flip test-time augmentation feeds the net); when every region is trained at once
+    /// (pretraining) each sample is read from a fixed region so the figure is comparable across epochs.
     /// </summary>
-    public static float[][] ValidationLogits(RegionNet model, RegionTrainingData data, TrainingOptions options, Device? device = null) =>
-        Forward(model, data, data.Val, flip: false, options, device, (x, _) => model.forward(x));
+    public static float[][] ValidationLogits(RegionNet model, RegionTrainingData data, TrainingOptions options, Device? device = null, bool flip = false) =>
+        Forward(model, data, data.Val, flip, options, device, (x, _) => model.forward(x));
 
     /// <summary>
     /// Penultimate-layer embeddings of <paramref name="model"/> (left in eval mode) for <paramref name="indices"/>,

@@ -37,6 +37,41 @@ public class CalibrationTests
     }
 
     [Fact]
+    public void With_flip_augmentation_the_temperature_is_fitted_for_the_averaged_probabilities()
+    {
+        // Each view alone is sharp and right 70 % of the time; the two views of a photo often disagree, so their average
+        // is already less confident than either: the temperature for the average must be lower than for one view.
+        var rng = new Random(7);
+        var (logits, flipped, labels) = (new List<float[]>(), new List<float[]>(), new List<int>());
+        float[] View(int label)
+        {
+            var z = new float[5];
+            z[rng.NextDouble() < 0.7 ? label : rng.Next(5)] = 8;
+            return z;
+        }
+        for (int i = 0; i < 800; i++)
+        {
+            int label = rng.Next(5);
+            labels.Add(label);
+            logits.Add(View(label));
+            flipped.Add(View(label));
+        }
+        double single = Calibration.FitTemperature(logits, labels);
+        double averaged = Calibration.FitTemperature(logits, flipped, labels);
+        Assert.True(averaged < 0.9 * single, $"averaged {averaged:F2} vs single {single:F2}");
+        // It minimises the averaged cross-entropy, which is what flip TTA is scored by.
+        double Ce(double t) => Calibration.CrossEntropy(logits, flipped, labels, t);
+        Assert.True(Ce(averaged) < Ce(single) - 1e-3);
+        Assert.True(Ce(averaged) <= Ce(averaged * 1.05) && Ce(averaged) <= Ce(averaged / 1.05));
+        // Identical views: the same as no augmentation.
+        Assert.Equal(Calibration.CrossEntropy(logits, labels, 2.5), Calibration.CrossEntropy(logits, logits, labels, 2.5), 9);
+        Assert.Equal(single, Calibration.FitTemperature(logits, logits, labels), 6);
+        // Accuracy of the averaged softmax: a photo whose views disagree goes to the more confident one.
+        Assert.Equal(1.0, Calibration.Accuracy([[0f, 3f], [0f, 3f]], [[1f, 0f], [0f, 2f]], [1, 1], 1));
+        Assert.Equal(0.5, Calibration.Accuracy([[0f, 1f], [0f, 3f]], [[4f, 0f], [0f, 2f]], [1, 1], 1));
+    }
+
+    [Fact]
     public void Log_linear_weights_favour_informative_regions_and_beat_the_geometric_mean()
     {
         // Two regions see independent evidence for the true class (p 0.35 where chance is 0.1); a third is noise.
