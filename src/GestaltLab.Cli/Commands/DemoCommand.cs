@@ -81,7 +81,8 @@ internal sealed class DemoCommand : ICliCommand
             EvaluateCommand.PrintEvaluation(r, Path.Combine(run, "metrics.json"));
 
             // 6. Report.
-            var report = await CliProgress.RunAsync(progress => Report.Write(run, null, new ReportOptions { Seed = s, BootstrapIterations = 200 }, progress, ct));
+            // The defaults of `gestaltlab report`, so that command (and `export`) rebuilds this very page from the run.
+            var report = await CliProgress.RunAsync(progress => Report.Write(run, null, new ReportOptions(), progress, ct));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{sw.Elapsed.TotalSeconds,5:F0} s] report: {report.Path} ({report.ChartCount} charts)"));
             Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:F0} s. Try: gestaltlab predict --model {run} {Path.Combine(data, "images", "…")}.jpg");
             return 0;

@@ -20,7 +20,7 @@ internal sealed class ExportCommand : ICliCommand
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
         var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
-        var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the demo's seed).", DefaultValueFactory = _ => 0 };
+        var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
             { run, output, width, height, dpi, formats, html, seed };
         cmd.SetAction(async (p, ct) =>
