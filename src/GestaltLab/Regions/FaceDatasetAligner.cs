@@ -52,10 +52,13 @@ public static class FaceDatasetAligner
         if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
             throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
         bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
-        // An alignment interrupted before its first table was written holds only its own image folders: it starts over
-        // without --force, as users expect an interrupted command to carry on.
+        // An interrupted alignment (run.json, written last, missing; its aligned/ folder there; nothing but what alignment
+        // writes) starts over without --force, as users expect an interrupted command to carry on: before or after its
+        // tables were written, and a --force re-run interrupted after it cleared the old results.
         bool interrupted = replace && !File.Exists(Path.Combine(outFull, RunManifest.FileName))
-                           && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n => n is "aligned" or "regions" or "overlays" || n!.StartsWith('.'));
+                           && Directory.Exists(Path.Combine(outFull, "aligned"))
+                           && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n =>
+                               n is "aligned" or "regions" or "overlays" or "qc.csv" or "landmarks.csv" or "regions.json" or Manifest.FileName || n!.StartsWith('.'));
         if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
 
         // The photo list and the manifest rows to carry over.

@@ -219,6 +219,19 @@ public class FacePipelineTests
                 Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
                 Assert.Contains("not empty", Assert.Throws<GestaltLabException>(() =>
                     FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true })).Message);
+                // Interrupted after its tables (only run.json missing): starts over too.
+                File.Delete(Path.Combine(interrupted, "run.json"));
+                File.WriteAllText(Path.Combine(interrupted, "qc.csv"), "half a table");
+                FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+                Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
+                Assert.NotEqual("half a table", File.ReadAllText(Path.Combine(interrupted, "qc.csv")));
+                // A folder of someone's tables without aligned/ is not an alignment: refused.
+                string tables = Path.Combine(root, "tables");
+                Directory.CreateDirectory(tables);
+                File.WriteAllText(Path.Combine(tables, "manifest.csv"), "image,label\n");
+                Assert.Contains("not empty", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.Run(data, tables, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true })).Message);
+                Assert.Equal("image,label\n", File.ReadAllText(Path.Combine(tables, "manifest.csv")));
             }
             Assert.Null(FaceDatasetAligner.ReuseProblem(data, aligned, 32, groundTruth: true));
             Assert.Null(FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));
