@@ -10,6 +10,8 @@
 # Nothing here or in the toolkit downloads anything at run time: models and sample photos come from Debian packages.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The dotnet CLI reports usage to Microsoft unless told not to; nothing of this project phones home.
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1
 
 with_tests=0; with_bench=0; build=1
 for arg in "$@"; do

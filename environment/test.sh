@@ -4,6 +4,8 @@
 # Ends with one line of totals: "N passed, N failed[, N skipped]".
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# The dotnet CLI reports usage to Microsoft unless told not to; nothing of this project phones home.
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1
 
 bash environment/setup.sh --tests || { echo "0 passed, 1 failed"; exit 1; }
 
