@@ -78,9 +78,13 @@ public sealed class DisplayFormatter
                 using (var image = SKImage.FromPixels(pixmap)) png = Encode(image);
                 size = $"{pixmap.Width}×{pixmap.Height}";
                 return true;
+            case GestaltLab.Data.RgbImage rgb:
+                png = rgb.EncodePng();
+                size = $"{rgb.Width}×{rgb.Height}";
+                return true;
         }
         var type = value.GetType();
-        // Library image types (e.g. GestaltLab.Data.RgbImage) are recognised by shape, so the runner does not break when they change.
+        // Other image types (a user's own, in a notebook cell) are recognised by shape: EncodePng() or ToSKBitmap().
         if (type.GetMethod("EncodePng", BindingFlags.Public | BindingFlags.Instance, Type.EmptyTypes) is { ReturnType: var rt } encode && rt == typeof(byte[]))
         {
             png = (byte[])encode.Invoke(value, null)!;

@@ -6,15 +6,19 @@ namespace GestaltLab.Models;
 /// <summary>
 /// AdamW written out over named parameters, so its state (moments, step) is saved in checkpoints by name and training
 /// resumes bit-identically. Parameters of the classifier head get the full learning rate; the rest get
-/// <c>lr × backboneFactor</c> (smaller steps for pretrained layers when fine-tuning).
+/// <c>lr × backboneFactor</c> (smaller steps for pretrained layers when fine-tuning). Public so benchmarks can time the
+/// optimiser training uses (<c>gestaltlab bench train-throughput</c>).
 /// </summary>
-internal sealed class AdamW : IDisposable
+public sealed class AdamW : IDisposable
 {
     private readonly List<(string Name, Tensor P, Tensor M, Tensor V)> _state = [];
     private readonly double _weightDecay;
     private long _step;
     private const double Beta1 = 0.9, Beta2 = 0.999, Eps = 1e-8;
 
+    /// <summary>An optimiser over <paramref name="parameters"/> (named as in the module's state dict), moments at zero.</summary>
+    /// <param name="parameters">The parameters to update, with their state-dict names.</param>
+    /// <param name="weightDecay">Decoupled weight decay, applied to weights (not biases or batch-norm scales).</param>
     public AdamW(IEnumerable<(string name, TorchSharp.Modules.Parameter parameter)> parameters, double weightDecay)
     {
         _weightDecay = weightDecay;
@@ -27,6 +31,9 @@ internal sealed class AdamW : IDisposable
     private static readonly Scalar B1 = Beta1.ToScalar(), OneMinusB1 = (1 - Beta1).ToScalar(), B2 = Beta2.ToScalar(),
         OneMinusB2 = (1 - Beta2).ToScalar(), EpsScalar = Eps.ToScalar();
 
+    /// <summary>One update from the parameters' current gradients.</summary>
+    /// <param name="lr">Learning rate of the classifier head.</param>
+    /// <param name="backboneFactor">Multiplier of <paramref name="lr"/> for every other parameter.</param>
     public void Step(double lr, double backboneFactor)
     {
         _step++;
@@ -53,6 +60,7 @@ internal sealed class AdamW : IDisposable
         }
     }
 
+    /// <summary>The optimiser state as named tensors (step count and both moments), for checkpoints.</summary>
     public IEnumerable<KeyValuePair<string, Tensor>> State()
     {
         yield return new("adam.step", torch.tensor(new[] { _step }));
@@ -63,6 +71,7 @@ internal sealed class AdamW : IDisposable
         }
     }
 
+    /// <summary>Restores the state <see cref="State"/> saved; <paramref name="source"/> names the checkpoint in errors.</summary>
     public void Load(IReadOnlyDictionary<string, Tensor> tensors, string source)
     {
         using var noGrad = torch.no_grad();
@@ -77,6 +86,7 @@ internal sealed class AdamW : IDisposable
         }
     }
 
+    /// <summary>Frees the moment tensors.</summary>
     public void Dispose()
     {
         foreach (var (_, _, m, v) in _state) { m.Dispose(); v.Dispose(); }

@@ -73,7 +73,7 @@ public static class Calibration
     }
 
     /// <summary>Softmax of <paramref name="z"/> as a new array (see <see cref="SoftmaxInPlace"/>).</summary>
-    internal static float[] Softmax(ReadOnlySpan<float> z)
+    public static float[] Softmax(ReadOnlySpan<float> z)
     {
         var p = z.ToArray();
         SoftmaxInPlace(p);

@@ -1,7 +1,7 @@
 namespace GestaltLab.Runtime;
 
 /// <summary>Draws from <see cref="Random"/> that several stages need (the synthetic generator has its own stream, <c>SyntheticRandom</c>).</summary>
-internal static class RandomExtensions
+public static class RandomExtensions
 {
     /// <summary>Standard normal by Box–Muller, two uniforms per draw (no spare kept, so the sequence depends only on the calls).</summary>
     public static double NextGaussian(this Random rng) =>
