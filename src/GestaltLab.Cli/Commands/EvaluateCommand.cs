@@ -12,7 +12,7 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose split (--split, default test) is scored.", Required = true };
-        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the test split, RUN/eval-SPLIT/metrics.json for another); the CSV files go beside it." };
+        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-DATA[-SPLIT]/ for other data); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
@@ -23,11 +23,7 @@ internal sealed class EvaluateCommand : ICliCommand
             string run = p.GetValue(model)!;
             using var m = GestaltModel.Load(run, p.GetValue(priors));
             string dataDir = p.GetValue(data)!;
-            // Another split's figures go beside the run's, not over its test results (which the report reads).
             string splitName = p.GetValue(split)!;
-            string metricsPath = Path.GetFullPath(p.GetValue(output)
-                ?? (splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, "eval-" + splitName, "metrics.json")));
-            string outDir = Path.GetDirectoryName(metricsPath)!;
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
             // instead of aligning every photo again beside the metrics.
             // Only asked (it reads every photo) when that alignment names this folder as its data.
@@ -36,14 +32,28 @@ internal sealed class EvaluateCommand : ICliCommand
             bool runsOwn = !ModelCli.IsAligned(dataDir) && GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned) == dataFull
                            && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
-            string alignedHome = p.GetValue(output) is null ? run : outDir;
+            string alignedHome = p.GetValue(output) is { } o ? Path.GetDirectoryName(Path.GetFullPath(o))! : run;
             string aligned = runsOwn ? runAligned
                 : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct);
+            // RUN/metrics.json is the run's own test result, which the report shows beside run.json's record of the training
+            // data: another split, or other data, goes beside it and never over it.
+            bool ownData = runsOwn || Path.GetFullPath(aligned).TrimEnd('/') == TrainedOn(run);
+            string evalName = "eval-" + (ownData ? splitName : Path.GetFileName(dataFull) + (splitName == GestaltLab.Data.SplitNames.Test ? "" : "-" + splitName));
+            string metricsPath = Path.GetFullPath(p.GetValue(output)
+                ?? (ownData && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
+            string outDir = Path.GetDirectoryName(metricsPath)!;
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
             PrintEvaluation(r, metricsPath);
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The aligned folder the run was trained on (full path, as its run.json records it), or null.</summary>
+    private static string? TrainedOn(string run)
+    {
+        try { return GestaltLab.Runtime.RunManifest.Load(run).Config["data"]?.GetValue<string>() is { } d ? Path.GetFullPath(d).TrimEnd('/') : null; }
+        catch (Exception e) when (e is GestaltLab.Runtime.GestaltLabException or IOException or InvalidOperationException or System.Text.Json.JsonException) { return null; }
     }
 
     /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>

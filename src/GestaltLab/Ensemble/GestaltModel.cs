@@ -72,6 +72,9 @@ public sealed class GestaltModel : IDisposable
         }
     }
 
+    /// <summary>The run directory the model was loaded from (full path; null for a model built in memory).</summary>
+    public string? Directory { get; private init; }
+
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes { get; }
     /// <summary>
@@ -203,7 +206,7 @@ public sealed class GestaltModel : IDisposable
             var (weights, combination, runPriors, classPriors) = LoadWeights(dir);
             var joint = combination == EnsembleCombination.Joint ? JointHead.Load(Path.Combine(dir, JointHead.FileName)) : null;
             return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
-                priors is null ? runPriors : ClassPriors.Check(priors, "--priors"));
+                priors is null ? runPriors : ClassPriors.Check(priors, "--priors")) { Directory = dir };
         }
         catch
         {

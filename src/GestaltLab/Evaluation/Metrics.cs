@@ -180,6 +180,12 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("priors")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Priors { get; init; }
     /// <summary>The fitted strength of training priors (null with equal priors).</summary>
     [JsonPropertyName("prior_strength")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PriorStrength { get; init; }
+    /// <summary>The model scored: its run directory (null when not recorded).</summary>
+    [JsonPropertyName("model")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Model { get; init; }
+    /// <summary>The data folder the scored photos came from (the aligned folder's source; null when not recorded).</summary>
+    [JsonPropertyName("data")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Data { get; init; }
+    /// <summary>SHA-256 of that data's inputs as its alignment recorded it (<c>run.json</c>'s <c>data_hash</c>; null when unknown).</summary>
+    [JsonPropertyName("data_hash")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DataHash { get; init; }
     /// <summary>The oracle's ceiling on the same data, when synthetic; else null.</summary>
     [JsonPropertyName("oracle")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleFigures? Oracle { get; init; }
 

@@ -57,6 +57,10 @@ public static class ModelEvaluation
             NUnscored = Unscored(alignedDirectory, split, all.Count),
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
+            // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).
+            Model = model.Directory,
+            Data = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? Path.GetFullPath(alignedDirectory),
+            DataHash = AlignedDataHash(alignedDirectory),
         };
 
         Directory.CreateDirectory(outDirectory);
@@ -91,6 +95,12 @@ public static class ModelEvaluation
             return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split && r.IsLabelled) - aligned);
         }
         catch (Exception e) when (e is GestaltLabException or InvalidOperationException or FormatException) { return null; }
+    }
+
+    private static string? AlignedDataHash(string alignedDirectory)
+    {
+        try { return File.Exists(Path.Combine(alignedDirectory, RunManifest.FileName)) ? RunManifest.Load(alignedDirectory).DataHash : null; }
+        catch (Exception e) when (e is GestaltLabException or JsonException or IOException) { return null; }
     }
 
     private static string SourceImage(ManifestRow r) => r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image;

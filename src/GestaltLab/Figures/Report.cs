@@ -232,6 +232,14 @@ public static class Report
             sb.Append("</details>\n");
         }
         else sb.Append("</p>\n");
+        // What the metrics scored, which need not be the data the run was trained on (evaluate --data OTHER --out …).
+        if (run.Metrics is { Data: { } scored } metrics)
+        {
+            sb.Append("<p class=\"muted\">Metrics scored the ").Append(E(metrics.Split ?? "test")).Append(" photos of <code>").Append(E(scored)).Append("</code>");
+            if (metrics.DataHash is { } h) sb.Append(" · data <code>").Append(E(h.Length > 16 ? h[..16] + "…" : h)).Append("</code>");
+            if (metrics.Model is { } model) sb.Append(" · model <code>").Append(E(model)).Append("</code>");
+            sb.Append("</p>\n");
+        }
         return sb.ToString();
     }
 

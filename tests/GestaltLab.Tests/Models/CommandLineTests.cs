@@ -105,6 +105,20 @@ public class CommandLineTests
         // So is the same data aligned another way (detected instead of ground-truth landmarks).
         Assert.Equal(1, await Cli("train", "--data", data, "--out", run, "--config", config));
         Assert.Equal(alignedBefore, AlignedAt());
+
+        // Without --out, the run's own test result goes to RUN/metrics.json and names what it scored; other data goes
+        // beside it (RUN/eval-NAME/), never over it.
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--ground-truth"));
+        var own = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "metrics.json")))!;
+        Assert.Equal(Path.GetFullPath(data), (string?)own["data"]);
+        Assert.Equal(RunManifest.Load(aligned).DataHash, (string?)own["data_hash"]);
+        Assert.Equal(Path.GetFullPath(run), (string?)own["model"]);
+        string ownText = File.ReadAllText(Path.Combine(run, "metrics.json"));
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth"));
+        Assert.Equal(ownText, File.ReadAllText(Path.Combine(run, "metrics.json")));
+        var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-other", "metrics.json")))!;
+        Assert.Equal(Path.GetFullPath(other), (string?)onOther["data"]);
+        Assert.NotEqual((string?)own["data_hash"], (string?)onOther["data_hash"]);
     }
 
     [Fact]
