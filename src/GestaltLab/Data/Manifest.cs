@@ -142,9 +142,10 @@ public sealed class Manifest
     /// <paramref name="labelsCsv"/> every photo is its own unlabelled subject in the test split (ready to predict).
     /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
     /// name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
-    /// CSV does not list stay unlabelled; when the CSV has no <c>split</c> column, labelled photos are split by subject
-    /// (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and <paramref name="seed"/>, which
-    /// needs a <c>subject</c> column (refused without one).
+    /// CSV does not list stay unlabelled. Every photo the CSV lists needs a <c>subject</c> (refused without one: splits,
+    /// leak checks, intervals and composite faces count people). When the CSV has no <c>split</c> column, labelled photos
+    /// are split by subject (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and
+    /// <paramref name="seed"/>.
     /// The manifest's root is <paramref name="folder"/>; save it there (or elsewhere: paths are rebased).
     /// </summary>
     /// <exception cref="GestaltLabException">The folder is missing or empty, or the labels CSV names a photo that is not there.</exception>
@@ -164,11 +165,13 @@ public sealed class Manifest
         int Col(string name) => table.Has(name) ? table.Column(name) : -1;
         int subject = Col("subject"), syndrome = Col("syndrome"), gene = Col("gene"), split = Col("split"),
             sex = Col("sex"), age = Col("age_band"), skin = Col("skin_tone"), family = Col("family");
-        // Splitting for the user needs to know whose photo is whose: without subjects each photo would be split alone, and
-        // one person's photos could sit in train and test (the model would recognise the person, not the syndrome).
-        if (split < 0 && subject < 0)
-            throw new GestaltLabException($"{labelsCsv}: no subject column, so the photos cannot be split by person",
-                "add a subject column (one id per person; if every photo really shows a different person, give each its own id), or a split column of your own");
+        // Whose photo is whose is needed everywhere people are counted: splitting (without subjects one person's photos
+        // could sit in train and test, and the model would recognise the person, not the syndrome), the leak check of a
+        // split of the user's own, confidence intervals, and composite faces, whose minimum cohort counts people (with
+        // each photo its own "person", one patient's ten photos would pass as ten people).
+        if (subject < 0)
+            throw new GestaltLabException($"{labelsCsv}: no subject column, so the photos cannot be told apart by person",
+                "add a subject column (one id per person; if every photo really shows a different person, give each its own id)");
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < images.Count; i++) index[images[i]] = i;
         var byName = images.Select((p, i) => (Name: Path.GetFileName(p), i)).GroupBy(t => t.Name, StringComparer.Ordinal)
@@ -190,10 +193,13 @@ public sealed class Manifest
             if (!labelled.Add(k))
                 throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice");
             string Get(int c) => c >= 0 ? f[c].Trim() : "";
+            if (Get(subject).Length == 0)
+                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has no subject",
+                    "give every labelled photo the id of the person it shows");
             var row = rows[k];
             rows[k] = row with
             {
-                Subject = Get(subject) is { Length: > 0 } s ? s : row.Subject,
+                Subject = Get(subject),
                 Syndrome = Get(syndrome), Gene = Get(gene),
                 Split = Get(split) is { Length: > 0 } sp ? sp : row.Split,
                 Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family),

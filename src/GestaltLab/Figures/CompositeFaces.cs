@@ -60,7 +60,7 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
 /// </summary>
 public static class CompositeFaces
 {
-    /// <summary>The default minimum cohort size (people).</summary>
+    /// <summary>The default and least minimum cohort size (people): a caller may ask for more, never for fewer.</summary>
     public const int DefaultMinimumCohort = 10;
 
     /// <summary>The average of one cohort's aligned faces, each person weighing once.</summary>
@@ -70,7 +70,7 @@ public static class CompositeFaces
     /// <exception cref="GestaltLabException">Fewer people than <paramref name="minimumCohort"/>, or faces of different sizes.</exception>
     public static CompositeFace Average(string label, IReadOnlyList<(RgbImage Face, string Person)> faces, int minimumCohort = DefaultMinimumCohort)
     {
-        if (minimumCohort < 1) throw new ArgumentOutOfRangeException(nameof(minimumCohort), "the minimum cohort must be at least 1");
+        CheckMinimum(minimumCohort);
         var people = faces.GroupBy(f => f.Person, StringComparer.Ordinal).ToList();
         if (people.Count < minimumCohort)
             throw new GestaltLabException(
@@ -97,6 +97,14 @@ public static class CompositeFaces
         return new CompositeFace(label, people.Count, new RgbImage(w, h, px), faces.Count);
     }
 
+    // A privacy floor, not a default: an average of a handful of people can identify a patient, whatever a caller asks.
+    private static void CheckMinimum(int minimumCohort)
+    {
+        if (minimumCohort < DefaultMinimumCohort)
+            throw new GestaltLabException($"a minimum cohort of {minimumCohort} people is below the floor of {DefaultMinimumCohort}: composite faces of so few people can identify a patient",
+                $"use a minimum cohort of {DefaultMinimumCohort} or more");
+    }
+
     /// <summary>
     /// Composites for every label with at least <paramref name="minimumCohort"/> people, in ordinal label order; smaller
     /// cohorts are listed in <see cref="CompositeFaceSet.Refused"/> with the reason instead of being drawn.
@@ -108,6 +116,7 @@ public static class CompositeFaces
     public static CompositeFaceSet Build(IEnumerable<(RgbImage Face, string Label, string Person)> faces, int minimumCohort = DefaultMinimumCohort,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        CheckMinimum(minimumCohort);
         var groups = faces.GroupBy(f => f.Label, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
         var made = new List<CompositeFace>();
         var refused = new List<string>();

@@ -20,7 +20,7 @@ public sealed record ReportOptions
     public IReadOnlyList<string> TsneColourBy { get; init; } = ["true", "gene"];
     /// <summary>Largest k of the top-k curve.</summary>
     public int MaxK { get; init; } = 30;
-    /// <summary>Smallest cohort a composite face is drawn for (privacy: an average of few faces can identify a person).</summary>
+    /// <summary>Smallest cohort (people) a composite face is drawn for; at least <see cref="CompositeFaces.DefaultMinimumCohort"/> (privacy: an average of few faces can identify a person).</summary>
     public int MinimumCohort { get; init; } = CompositeFaces.DefaultMinimumCohort;
     /// <summary>Bootstrap resamples for confidence intervals (0 = none).</summary>
     public int BootstrapIterations { get; init; } = 1000;

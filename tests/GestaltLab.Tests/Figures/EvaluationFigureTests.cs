@@ -190,6 +190,10 @@ public class FaceFigureTests
         var grid = set.RenderGrid();
         Assert.True(grid.Width >= 8 && grid.Height > 8);
         Assert.Throws<GestaltLabException>(() => CompositeFaces.Build(faces.Where(f => f.Item2 == "B"), 10).RenderGrid());
+        // The minimum is a floor: a caller cannot lower it to draw a handful of people.
+        Assert.Contains("floor", Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("B", faces.Where(f => f.Item2 == "B").Select(f => (f.Item1, f.Item3)).ToArray(), 1)).Message);
+        Assert.Throws<GestaltLabException>(() => CompositeFaces.Build(faces, minimumCohort: 3));
+        Assert.Equal(2, CompositeFaces.Build(faces, minimumCohort: 12).Refused.Count(r => r.StartsWith("A") || r.StartsWith("B")));
     }
 
     [Fact]

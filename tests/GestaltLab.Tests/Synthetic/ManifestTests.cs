@@ -87,10 +87,17 @@ public sealed class ManifestTests : IDisposable
         Assert.Single(anna.Select(r => r.Split).Distinct());
         Assert.False(labelled.Find("p2.png")!.IsLabelled);
 
-        // Without subjects (and no split of the user's own) the photos cannot be split by person: refused.
+        // Without subjects the photos cannot be told apart by person (splits, leak checks, composites count people):
+        // refused, with a split of the user's own too, and so is a labelled photo with an empty subject.
         string anonymous = Write("anonymous.csv", "image,syndrome\np1.jpg,kabuki_like\n");
         Assert.Contains("subject", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, anonymous)).Message);
-        Assert.True(Manifest.FromImageFolder(photos, Write("own-split.csv", "image,syndrome,split\np1.jpg,kabuki_like,train\n")).Find("p1.jpg")!.IsLabelled);
+        Assert.Contains("subject", Assert.Throws<GestaltLabException>(() =>
+            Manifest.FromImageFolder(photos, Write("own-split.csv", "image,syndrome,split\np1.jpg,kabuki_like,train\n"))).Message);
+        var blank = Assert.Throws<GestaltLabException>(() =>
+            Manifest.FromImageFolder(photos, Write("blank.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\np2.png,kabuki_like,train,\n")));
+        Assert.Contains("line 3", blank.Message);
+        var ownSplit = Manifest.FromImageFolder(photos, Write("own-split2.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\n"));
+        Assert.Equal(("anna", "train"), (ownSplit.Find("p1.jpg")!.Subject, ownSplit.Find("p1.jpg")!.Split));
 
         string wrong = Write("wrong.csv", "image,syndrome,subject\nmissing.jpg,x,s\n");
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
