@@ -23,6 +23,28 @@ public class ReferenceAndParameterTests
     }
 
     [Fact]
+    public void CommittedNotebooksReferenceFilesOfTheReleaseBuild()
+    {
+        // In a real .NET kernel the #r lines are all there is: each must name a file the Release build holds (the CLI's
+        // output, which carries every dependency and the patched native libraries), not a NuGet download.
+        string folder = TestTemp.RepoFile("notebooks");
+        var notebooks = Directory.GetFiles(folder, "*.ipynb");
+        Assert.NotEmpty(notebooks);
+        foreach (var file in notebooks)
+        {
+            var references = Notebook.Load(file).CodeCells.SelectMany(c => c.Source.Split('\n'))
+                .Select(l => l.Trim()).Where(l => l.StartsWith("#r ", StringComparison.Ordinal)).Select(l => l[3..].Trim().Trim('"')).ToList();
+            Assert.Contains(references, r => r.EndsWith("/GestaltLab.dll", StringComparison.Ordinal));
+            foreach (var r in references)
+            {
+                Assert.False(r.StartsWith("nuget:", StringComparison.OrdinalIgnoreCase), $"{Path.GetFileName(file)}: {r} would download a package");
+                Assert.Contains("artifacts/bin/GestaltLab.Cli/release/", r);
+                Assert.True(File.Exists(Path.Combine(folder, r)), $"{Path.GetFileName(file)}: {r} is not in the Release build");
+            }
+        }
+    }
+
+    [Fact]
     public async Task UsualNamespacesAreImportedWithoutUsings()
     {
         using var kit = new NotebookTestKit();
