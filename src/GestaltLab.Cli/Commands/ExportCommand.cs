@@ -64,7 +64,21 @@ internal sealed class ExportCommand : ICliCommand
                 if (p.GetValue(html)) FigureHtml.Save(chart.Chart, Path.Combine(outDir, chart.Name + ".html"), chart.Section);
                 done++;
             }
-            Console.WriteLine($"exported {done} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir}");
+            // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
+            var record = new System.Text.Json.Nodes.JsonObject
+            {
+                ["command"] = "gestaltlab export",
+                ["run"] = Path.GetFullPath(p.GetValue(run)!),
+                ["run_created_utc"] = results.Manifest?.CreatedUtc,
+                ["run_data_hash"] = results.Manifest?.DataHash,
+                ["metrics_data"] = results.Metrics?.Data,
+                ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
+                ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
+                ["packages"] = new System.Text.Json.Nodes.JsonObject(RunManifest.PackageVersions().Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                ["created_utc"] = DateTime.UtcNow.ToString("O"),
+            };
+            AtomicFile.WriteAllText(Path.Combine(outDir, "export.json"), record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            Console.WriteLine($"exported {done} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir} (provenance: export.json)");
             return 0;
         });
         return cmd;

@@ -42,6 +42,18 @@ public static class Pretraining
         RegionTrainer.WriteCurve(Path.Combine(checkpoints, "curve.csv"), result.Curve);
         using var model = result.Net;
         SaveBackbone(model, backbonePath, $"pretrained on {data.Classes.Count} identities ({data.Count} photos) from {Path.GetFullPath(alignedDirectory)}");
+        // How the backbone was made, beside its checkpoints (the backbone file itself stays deterministic: no clock in it).
+        new RunManifest
+        {
+            Command = "gestaltlab train --pretrain", Seed = options.Seed,
+            Config = new JsonObject
+            {
+                ["net"] = JsonNode.Parse(net.ToJson()), ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options),
+                ["data"] = Path.GetFullPath(alignedDirectory), ["backbone"] = Path.GetFullPath(backbonePath),
+                ["backbone_sha256"] = RunManifest.ComputeFileHash(backbonePath),
+            },
+            DataHash = DataIdentity(alignedDirectory),
+        }.Save(checkpoints);
         double bestVal = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
         return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, bestVal);
     }

@@ -175,6 +175,8 @@ public static class FaceDatasetAligner
                 ["regions"] = pipeline.Regions.Source,
                 ["detector"] = truth is null ? pipeline.Detector.Name : "ground-truth landmarks",
                 ["landmark_model"] = pipeline.Predictor.Source,
+                // The file itself, not just where it was: another libdlib-data or a user's model lands at the same path.
+                ["landmark_model_sha256"] = truth is null && File.Exists(pipeline.Predictor.Source) ? RunManifest.ComputeFileHash(pipeline.Predictor.Source) : null,
                 ["threads"] = po.MaxDegreeOfParallelism,
                 ["data_hash"] = InputsHashKind,
             },

@@ -63,6 +63,7 @@ public sealed record RunManifest
         Add("TorchSharp", typeof(TorchSharp.torch).Assembly);
         Add("Microsoft.ML", typeof(Microsoft.ML.MLContext).Assembly);
         Add("OpenCvSharp4", typeof(OpenCvSharp.Mat).Assembly);
+        Add("Microsoft.ML.OnnxRuntime", typeof(Microsoft.ML.OnnxRuntime.InferenceSession).Assembly);
         Add("SkiaSharp", typeof(SkiaSharp.SKBitmap).Assembly);
         Add("Plotly.NET", typeof(Plotly.NET.GenericChart).Assembly);
         Add(".NET", typeof(object).Assembly);

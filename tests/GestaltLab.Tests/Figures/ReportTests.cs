@@ -147,6 +147,22 @@ public class BrowserTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task Export_writes_every_report_figure_and_records_where_they_came_from()
+    {
+        string run = Path.Combine(fixture.Work, "run-export"), figures = Path.Combine(fixture.Work, "figures");
+        SyntheticRun.Write(run, classes: 5);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
+        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
+        Assert.Equal(Path.GetFullPath(run), (string?)record["run"]);
+        Assert.Equal(3, (int)record["seed"]!);
+        Assert.Equal(RunManifest.PackageVersions()["GestaltLab"], (string?)record["packages"]!["GestaltLab"]);
+        var names = record["figures"]!.AsArray().Select(n => (string)n! + ".svg").Order().ToList();
+        Assert.NotEmpty(names);
+        Assert.Equal(names, Directory.GetFiles(figures, "*.svg").Select(f => Path.GetFileName(f)).Order().ToList());
+    }
+
+    [Fact]
     public async Task Page_check_reports_a_broken_chart_and_a_remote_request()
     {
         string path = Path.Combine(fixture.Work, "broken.html");

@@ -189,6 +189,13 @@ public class GeometryTaskTests
         var row = Assert.Single(curve.Rows);
         Assert.True(double.Parse(row[curve.Column("geometry_loss")], CultureInfo.InvariantCulture) > 0);
         Assert.Equal("", row[curve.Column("val_geometry_loss")]);
+        // How it was made is recorded beside the checkpoints: seed, settings, data, versions, and the backbone's hash.
+        var made = RunManifest.Load(path + ".checkpoints");
+        Assert.Equal("gestaltlab train --pretrain", made.Command);
+        Assert.Equal(ModelFixture.Options(1).Seed, made.Seed);
+        Assert.Equal(RunManifest.ComputeFileHash(path), (string?)made.Config["backbone_sha256"]);
+        Assert.Contains("TorchSharp", made.Packages.Keys);
+        Assert.NotNull(made.DataHash);
         var (config, weights) = Pretraining.LoadBackbone(path);
         try
         {

@@ -40,6 +40,10 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
             Assert.True(File.ReadAllBytes(Path.Combine(data.A.Directory, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(data.B.Directory, f))), f);
         foreach (var f in new[] { "manifest.csv", "landmarks.csv", "traits.csv", "catalog.json", "oracle.json", "dataset.json" })
             Assert.Contains(f, fa);
+        // The versions the pixels depend on are recorded with the seed.
+        var info = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(data.A.Directory, "dataset.json")))!;
+        Assert.NotNull(info["seed"]);
+        Assert.Equal(RunManifest.PackageVersions()["SkiaSharp"], (string?)info["packages"]!["SkiaSharp"]);
     }
 
     [Fact]
