@@ -82,12 +82,15 @@ public static class Roc
         var curve = Compute(positive, scores);
         if (groups is not null && groups.Count != positive.Count)
             throw new ArgumentException($"{groups.Count} groups for {positive.Count} cases", nameof(groups));
-        // Units of resampling: single cases, or a subject's cases (a subject is positive or negative as its first case).
+        // Units of resampling: single cases, or a group's cases (a subject, or a family, whose members may differ: an
+        // unaffected sibling of a patient). Strata keep each resample's mix: units of positives only, of negatives only,
+        // and mixed units; every stratum is drawn at its own size, so both classes are always there.
         var units = groups is null
             ? Enumerable.Range(0, positive.Count).Select(i => new[] { i }).ToArray()
             : Enumerable.Range(0, positive.Count).GroupBy(i => groups[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
-        var posUnits = units.Where(u => positive[u[0]]).ToArray();
-        var negUnits = units.Where(u => !positive[u[0]]).ToArray();
+        var posUnits = units.Where(u => u.All(i => positive[i])).ToArray();
+        var negUnits = units.Where(u => u.All(i => !positive[i])).ToArray();
+        var mixedUnits = units.Where(u => u.Any(i => positive[i]) && u.Any(i => !positive[i])).ToArray();
         var grid = Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray();
         var aucs = new double[iterations];
         var tprs = new double[grid.Length][];
@@ -99,7 +102,7 @@ public static class Roc
         {
             labels.Clear();
             s.Clear();
-            foreach (var stratum in new[] { posUnits, negUnits })
+            foreach (var stratum in new[] { posUnits, negUnits, mixedUnits })
                 for (int t = 0; t < stratum.Length; t++)
                     foreach (int pick in stratum[rng.Next(stratum.Length)])
                     {

@@ -105,7 +105,9 @@ public static class Report
         var classes = run.Classes;
         var truth = SafeTruth(run, notes);
         var probs = run.Probabilities;
-        var subjects = probs?.Subjects;
+        // Relatives share genes and faces: intervals resample whole families where the data names them.
+        var dataManifest = FindManifest(run, options, notes);
+        var (groups, unit) = ResamplingGroups(probs, dataManifest);
         var oracle = run.Metrics?.Oracle;
 
         // ---- metrics
@@ -115,7 +117,7 @@ public static class Report
         if (metrics is null && truth is not null && probs is not null && classes is not null)
             metrics = ClassificationMetrics.Compute(truth, probs.Values, classes.Count, oracle);
         if (metrics is null) Note("No metrics: the run has neither metrics.json nor probabilities.csv.");
-        else body.Append(MetricsTable(metrics, truth, probs, options));
+        else body.Append(MetricsTable(metrics, truth, probs, groups, unit, options));
 
         // ---- top-k
         Step("top-k curve");
@@ -132,7 +134,7 @@ public static class Report
                 var hi = new double[maxK];
                 for (int k = 1; k <= maxK; k++)
                 {
-                    var ci = Bootstrap.TopK(truth, probs.Values, k, subjects, Math.Min(options.BootstrapIterations, 300), options.Seed);
+                    var ci = Bootstrap.TopK(truth, probs.Values, k, groups, Math.Min(options.BootstrapIterations, 300), options.Seed);
                     lo[k - 1] = ci.Lower;
                     hi[k - 1] = ci.Upper;
                 }
@@ -142,7 +144,7 @@ public static class Report
                 PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK}", bands));
             body.Append("<p class=\"muted\">Published points are on real patient photos (hundreds of syndromes); ours are on this run's test set. " +
                         "They show where the field stands, not a like-for-like comparison. Hollow markers: per-disorder means. " +
-                        (bands is null ? "" : "Band: 95% subject-level bootstrap interval of the per-image curve.") + "</p>\n");
+                        (bands is null ? "" : $"Band: 95% bootstrap interval over {unit} of the per-image curve.") + "</p>\n");
         }
         else Note("Top-k curve skipped: probabilities.csv is missing.");
 
@@ -164,13 +166,13 @@ public static class Report
         // ---- ROC
         Step("ROC");
         if (truth is not null && probs is not null && classes is not null)
-            RocSection(classes, truth, probs, options, Section, AddChart, Note, body);
+            RocSection(classes, truth, probs, groups!, unit, options, Section, AddChart, Note, body);
 
         // ---- t-SNE
         Step("t-SNE");
         Section("Face space (t-SNE)");
         if (run.Embeddings is { Count: >= 10 } emb)
-            TsneSection(run, emb, options, AddChart, Note, notes, progress, cancellationToken);
+            TsneSection(run, emb, dataManifest, options, AddChart, Note, notes, progress, cancellationToken);
         else Note(run.Embeddings is null ? "t-SNE skipped: embeddings.csv is missing." : "t-SNE skipped: fewer than 10 embeddings.");
 
         // ---- regions
@@ -243,15 +245,15 @@ public static class Report
         return sb.ToString();
     }
 
-    private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, ReportOptions o)
+    private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, ReportOptions o)
     {
         string Ci(int k, bool perDisorder, double value)
         {
             if (truth is null || probs is null || o.BootstrapIterations <= 0) return Pct(value);
             var ci = perDisorder
                 ? Bootstrap.Interval(truth.Length, idx => Metrics.PerDisorderTopK(idx.Select(i => truth[i]).ToArray(), idx.Select(i => probs.Values[i]).ToArray(), k),
-                    Math.Min(o.BootstrapIterations, 300), o.Seed, 0.95, probs.Subjects)
-                : Bootstrap.TopK(truth, probs.Values, k, probs.Subjects, o.BootstrapIterations, o.Seed);
+                    Math.Min(o.BootstrapIterations, 300), o.Seed, 0.95, groups)
+                : Bootstrap.TopK(truth, probs.Values, k, groups, o.BootstrapIterations, o.Seed);
             return $"{Pct(value)} <span class=\"muted\">[{Pct(ci.Lower)}, {Pct(ci.Upper)}]</span>";
         }
         string Pub(IEnumerable<PublishedFigure> figs, int k, bool perDisorder) =>
@@ -281,7 +283,7 @@ public static class Report
         return TableRaw(header, rows) +
                "<p class=\"muted\">Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data — " +
                "with the training photos' syndrome frequencies as priors; where the classes are unequally frequent, in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). " +
-               "Confidence intervals: percentile bootstrap over subjects. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
+               $"Confidence intervals: percentile bootstrap over {unit}. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
                "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
     }
 
@@ -322,7 +324,7 @@ public static class Report
         body.Append("</p>\n");
     }
 
-    private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, ReportOptions o,
+    private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, ReportOptions o,
         Action<string> section, Action<GenericChart> addChart, Action<string> note, StringBuilder body)
     {
         static bool IsNegativeName(string c) =>
@@ -336,9 +338,9 @@ public static class Report
             var labels = truth.Select(t => t == pos).ToArray();
             if (labels.All(l => l) || labels.All(l => !l)) { section("ROC"); note("ROC skipped: the test set holds only one of the two classes."); return; }
             section("ROC");
-            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: probs.Subjects);
+            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: groups);
             addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}"));
-            body.Append("<p class=\"muted\">Band: 95% bootstrap over subjects (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
+            body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
             return;
         }
         int unaffected = classes.ToList().FindIndex(c => c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase));
@@ -347,13 +349,13 @@ public static class Report
             var labels = truth.Select(t => t != unaffected).ToArray();
             if (labels.All(l => l) || labels.All(l => !l)) return;
             section("Syndromic vs unaffected (ROC)");
-            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: probs.Subjects);
+            var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: groups);
             addChart(Charts.Roc([("syndromic vs unaffected", roc)], "ROC: any syndrome vs unaffected (score 1 − P(unaffected))"));
             body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
         }
     }
 
-    private static void TsneSection(RunResults run, ImageTable emb, ReportOptions o, Action<GenericChart> addChart, Action<string> note,
+    private static void TsneSection(RunResults run, ImageTable emb, Manifest? manifest, ReportOptions o, Action<GenericChart> addChart, Action<string> note,
         List<string> notes, IProgress<ProgressUpdate>? progress, CancellationToken ct)
     {
         var idx = Enumerable.Range(0, emb.Count).ToArray();
@@ -369,7 +371,6 @@ public static class Report
         var data = idx.Select(i => emb.Values[i]).ToArray();
         var images = idx.Select(i => emb.Images[i]).ToArray();
         var result = Tsne.Fit(data, new TsneOptions { Seed = o.Seed }, progress, ct);
-        Manifest? manifest = FindManifest(run, o, notes);
         foreach (var column in o.TsneColourBy)
         {
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
@@ -392,6 +393,19 @@ public static class Report
         }
     }
 
+    /// <summary>
+    /// What bootstraps resample: each photo's family when the data manifest gives its subject one (relatives together), else
+    /// its subject; and the unit's name for the page. Null groups without probabilities.
+    /// </summary>
+    private static (IReadOnlyList<string>? Groups, string Unit) ResamplingGroups(ImageTable? probs, Manifest? manifest)
+    {
+        if (probs is null) return (null, "subjects");
+        var family = manifest?.Rows.Where(r => r.Family.Length > 0).GroupBy(r => r.Subject, StringComparer.Ordinal)
+            .ToDictionary(g => g.Key, g => g.First().Family, StringComparer.Ordinal);
+        if (family is null || !probs.Subjects.Any(family.ContainsKey)) return (probs.Subjects, "subjects");
+        return (probs.Subjects.Select(sub => family.TryGetValue(sub, out var f) ? "family:" + f : "subject:" + sub).ToList(), "families (relatives together)");
+    }
+
     /// <summary>The data manifest named by the options or by <c>run.json</c>'s configuration (keys data, data_dir, data_directory).</summary>
     private static Manifest? FindManifest(RunResults run, ReportOptions o, List<string> notes)
     {
@@ -409,7 +423,7 @@ public static class Report
         }
         if (path is null) return null;
         try { return Manifest.Load(path); }
-        catch (GestaltLabException e) { notes.Add($"manifest for t-SNE colours unreadable: {e.Message.Split('\n')[0]}"); return null; }
+        catch (GestaltLabException e) { notes.Add($"data manifest (t-SNE colours, families) unreadable: {e.Message.Split('\n')[0]}"); return null; }
     }
 
     private static string FileSafe(string s) =>

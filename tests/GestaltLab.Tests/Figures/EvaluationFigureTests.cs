@@ -145,6 +145,14 @@ public class RocAndBootstrapTests
         Assert.Equal(byPhoto.Auc.Estimate, byPerson.Auc.Estimate, 12);
         Assert.True(byPerson.Auc.Upper - byPerson.Auc.Lower > 1.5 * (byPhoto.Auc.Upper - byPhoto.Auc.Lower),
             $"{byPerson.Auc.Lower}–{byPerson.Auc.Upper} vs {byPhoto.Auc.Lower}–{byPhoto.Auc.Upper}");
+        // Families whose first member is a patient and whose others are unaffected siblings: every resample still holds
+        // negatives (a stratum by first member alone would draw none and fail).
+        var families = Enumerable.Range(0, 40).Select(i => $"f{i / 4}").ToArray();
+        var sibling = Enumerable.Range(0, 40).Select(i => i % 4 == 0).ToArray();
+        var familyScores = sibling.Select((p, i) => (p ? 0.6 : 0.4) + 0.2 * Math.Sin(i)).ToArray();
+        var byFamily = Roc.Bootstrap(sibling, familyScores, 200, seed: 1, groups: families);
+        Assert.True(byFamily.Auc.Lower <= byFamily.Auc.Estimate && byFamily.Auc.Estimate <= byFamily.Auc.Upper);
+        Assert.True(byFamily.Auc.Upper > byFamily.Auc.Lower);
         var fig = ChartTests.Figure(Charts.Roc([("test", a)]));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("AUC"));
     }
@@ -158,6 +166,17 @@ public class RocAndBootstrapTests
         var ci = Bootstrap.TopK(truth, probs, 1, ["a", "a", "b", "b", "c", "c", "d", "d"], 500, 1);
         Assert.Equal(Metrics.TopK(truth, probs, 1), ci.Estimate, 12);
         Assert.True(ci.Lower <= ci.Estimate && ci.Estimate <= ci.Upper);
+        Assert.True(ci.Upper - ci.Lower > 0.1, $"a degenerate interval {ci.Lower}–{ci.Upper}");
+        // Resampling whole subjects: when a subject's photos are all right or all wrong, the interval is wider than
+        // resampling photos one by one (the photos of one person are not independent evidence).
+        var sameTruth = Enumerable.Range(0, 40).Select(i => i % 3).ToArray();
+        var bySubject = Enumerable.Range(0, 40).Select(i => i / 4 % 2 == 0
+            ? new[] { 0.1f, 0.1f, 0.1f }.Select((v, k) => k == sameTruth[i] ? 0.8f : v).ToArray()
+            : new[] { 0.1f, 0.1f, 0.1f }.Select((v, k) => k == (sameTruth[i] + 1) % 3 ? 0.8f : v).ToArray()).ToArray();
+        var grouped = Bootstrap.TopK(sameTruth, bySubject, 1, Enumerable.Range(0, 40).Select(i => $"s{i / 4}").ToArray(), 500, 1);
+        var photoByPhoto = Bootstrap.TopK(sameTruth, bySubject, 1, Enumerable.Range(0, 40).Select(i => $"p{i}").ToArray(), 500, 1);
+        Assert.True(grouped.Upper - grouped.Lower > 1.5 * (photoByPhoto.Upper - photoByPhoto.Lower),
+            $"{grouped.Lower}–{grouped.Upper} vs {photoByPhoto.Lower}–{photoByPhoto.Upper}");
     }
 }
 

@@ -1,4 +1,5 @@
 using System.Xml.Linq;
+using GestaltLab.Data;
 using GestaltLab.Evaluation;
 using GestaltLab.Figures;
 using GestaltLab.Runtime;
@@ -90,6 +91,34 @@ public class OfflineHtmlTests
             Assert.Contains(names[0], html);
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void Intervals_resample_whole_families_when_the_data_names_them()
+    {
+        string dir = TestTemp.Dir("gestaltlab-run");
+        try
+        {
+            SyntheticRun.Write(dir, classes: 24);
+            var options = new ReportOptions { BootstrapIterations = 200, TsneColourBy = ["true"] };
+            string page = File.ReadAllText(Report.Write(dir, options: options).Path);
+            Assert.Contains("bootstrap over subjects", page);
+            Assert.DoesNotContain("over families", page);
+            // Relatives share genes and faces: with families in the manifest, each family is resampled whole.
+            string data = Path.Combine(dir, "data");
+            var m = Manifest.Load(data);
+            var tested = m.Rows.Where(r => r.Split == SplitNames.Test).Select(r => r.Subject).Distinct().Order(StringComparer.Ordinal).ToList();
+            new Manifest(m.Root, m.Rows.Select(r => r with { Family = tested.Contains(r.Subject) ? "fam" + tested.IndexOf(r.Subject) / 3 : r.Subject }).ToList())
+                .Save(Path.Combine(data, Manifest.FileName));
+            string withFamilies = File.ReadAllText(Report.Write(dir, options: options).Path);
+            Assert.Contains("bootstrap over families (relatives together)", withFamilies);
+            Assert.DoesNotContain("bootstrap over subjects", withFamilies);
+            // Fewer, larger resampling units: the intervals are not those of the subject-level page.
+            Assert.NotEqual(Intervals(page), Intervals(withFamilies));
+        }
+        finally { Directory.Delete(dir, true); }
+
+        static string Intervals(string html) => string.Join(";", System.Text.RegularExpressions.Regex.Matches(html, @"\[\d+\.\d%, \d+\.\d%\]").Select(x => x.Value));
     }
 
     [Fact]
