@@ -31,7 +31,8 @@ internal sealed class LandmarksCommand : ICliCommand
                 var t = Csv.Read(m);
                 int col = t.Column("image");
                 string baseDir = Path.GetDirectoryName(Path.GetFullPath(m))!;
-                list.AddRange(t.Rows.Select(r => Path.IsPathRooted(r[col]) ? r[col] : Path.Combine(baseDir, r[col])));
+                // Paths as Manifest.Load and align read them: trimmed, Windows separators accepted.
+                list.AddRange(t.Rows.Select(r => r[col].Trim().Replace('\\', '/')).Select(r => Path.IsPathRooted(r) ? r : Path.Combine(baseDir, r)));
             }
             Dictionary<string, List<FaceBox>>? boxMap = null;
             if (p.GetValue(boxes) is { } b)
@@ -112,10 +113,20 @@ internal sealed class LandmarksCommand : ICliCommand
             Console.Error.WriteLine($"skipped: {e.Message.Split('\n')[0]}");
             return [Row(path, "", FaceStatus.Unreadable, null, null)];
         }
-        IReadOnlyList<FaceBox> boxes = boxesOf is not null ? boxesOf(path) : detector!.Detect(image);
-        if (boxes.Count == 0) return [Row(path, "", FaceStatus.NoFace, null, null)];
-        var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
-        return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
+        try
+        {
+            IReadOnlyList<FaceBox> boxes = boxesOf is not null ? boxesOf(path) : detector!.Detect(image);
+            if (boxes.Count == 0) return [Row(path, "", FaceStatus.NoFace, null, null)];
+            var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
+            return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException)
+        {
+            // One photo no step can work on (e.g. a box outside it) must not lose the other photos' landmarks.
+            Interlocked.Increment(ref bad);
+            Console.Error.WriteLine($"skipped: {path}: {e.Message.Split('\n')[0]}");
+            return [Row(path, "", FaceStatus.Unreadable, null, null)];
+        }
     }
 
     private static string[] Row(string image, string face, FaceStatus status, FaceBox? box, FaceLandmarks? lm)

@@ -45,10 +45,11 @@ public static class ImageLoader
     }
 
     /// <summary>
-    /// File extensions taken for photos when a folder is searched (<see cref="FindPhotos"/>). TIFF is listed although it
-    /// cannot be decoded, so a folder of TIFFs gives one clear "not a supported image" per photo instead of "no photos".
+    /// File extensions taken for photos when a folder is searched (<see cref="FindPhotos"/>). TIFF, HEIC/HEIF (iPhone
+    /// photos) and AVIF are listed although they cannot be decoded, so each gives one clear "not a supported image"
+    /// instead of being passed over in silence (or a folder of them giving "no photos").
     /// </summary>
-    public static IReadOnlyList<string> PhotoExtensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"];
+    public static IReadOnlyList<string> PhotoExtensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"];
 
     /// <summary>
     /// The photos under <paramref name="folder"/> (recursively; hidden files and folders skipped), as paths relative to it
@@ -108,6 +109,11 @@ public static class ImageLoader
     {
         if (bytes.Length == 0) throw new GestaltLabException($"{name}: the file is empty (0 bytes), not a photo", "replace it with the original photo");
         var format = Sniff(bytes);
+        // ISO media ("ftyp" box): HEIC/HEIF, as iPhones save photos, or AVIF. Common enough to name.
+        if (format == Format.Unknown && bytes.Length >= 12 && bytes.Slice(4, 4).SequenceEqual("ftyp"u8))
+            throw new GestaltLabException(
+                $"{name}: a HEIC/HEIF or AVIF photo (brand '{System.Text.Encoding.ASCII.GetString(bytes.Slice(8, 4))}'), which GestaltLab cannot decode; it reads JPEG, PNG, BMP, WebP and GIF",
+                "export the photo as JPEG (on an iPhone: Settings → Camera → Formats → Most Compatible), or remove it from the list");
         if (format == Format.Unknown)
             throw new GestaltLabException(
                 $"{name}: not a supported image (starts with {Describe(bytes)}); GestaltLab reads JPEG, PNG, BMP, WebP and GIF",

@@ -184,7 +184,15 @@ public sealed class GestaltModel : IDisposable
         string classesPath = Path.Combine(dir, "classes.json"), configPath = Path.Combine(dir, "config.json"), regionsPath = Path.Combine(dir, "regions.json");
         foreach (var p in new[] { classesPath, configPath, regionsPath })
             if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");
-        var classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(classesPath)) ?? throw new GestaltLabException($"{classesPath}: empty");
+        string[]? classes;
+        try { classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(classesPath)); }
+        catch (JsonException e)
+        {
+            throw new GestaltLabException($"{classesPath}: not a list of class names ({e.Message.Split('\n')[0]})",
+                "the file is damaged: run `gestaltlab train` again into a new folder, or restore the run from a copy");
+        }
+        if (classes is not { Length: > 0 } || classes.Any(string.IsNullOrEmpty))
+            throw new GestaltLabException($"{classesPath}: no class names", "the file is damaged: run `gestaltlab train` again into a new folder, or restore the run from a copy");
         var config = TrainConfig.Load(configPath, allowUnknownKeys: true);
         var set = RegionSet.Load(regionsPath);
         var nets = new List<(string, RegionNet)>();

@@ -83,9 +83,14 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
     /// <summary>Raw OpenCV boxes (x, y, w, h) with scores, best first; used to fit <see cref="BoxCalibration"/>.</summary>
     public IReadOnlyList<(int X, int Y, int Width, int Height, float Score)> DetectRaw(RgbImage image)
     {
+        // A strip a few pixels high (a panorama, a scanned margin) cannot hold a face; downscaled it could round to 0 px,
+        // which OpenCV refuses with an exception instead of an empty answer.
+        if (Math.Min(image.Width, image.Height) < _options.MinFacePixels) return [];
         using var full = image.ToGrayMat();
         double scale = Math.Min(1.0, (double)_options.MaxDetectionSide / Math.Max(image.Width, image.Height));
-        using var gray = scale < 1 ? full.Resize(new Size(0, 0), scale, scale, InterpolationFlags.Area) : full.Clone();
+        var scaled = new Size(Math.Max(1, (int)Math.Round(image.Width * scale)), Math.Max(1, (int)Math.Round(image.Height * scale)));
+        if (Math.Min(scaled.Width, scaled.Height) < _options.MinFacePixels) return [];
+        using var gray = scale < 1 ? full.Resize(scaled, 0, 0, InterpolationFlags.Area) : full.Clone();
         int shorter = Math.Min(gray.Width, gray.Height);
         int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * shorter));
         int coarseSide = Math.Max(minSide, (int)(_options.CoarseFaceFraction * shorter));

@@ -67,6 +67,11 @@ public sealed record RegionNetConfig
     public string ToJson() => JsonSerializer.Serialize(this, Json);
 
     /// <summary>Parses a config from JSON.</summary>
-    public static RegionNetConfig FromJson(string json, string source) =>
-        (JsonSerializer.Deserialize<RegionNetConfig>(json, Json) ?? throw new GestaltLabException($"{source}: empty net config")).Validate(source);
+    public static RegionNetConfig FromJson(string json, string source)
+    {
+        RegionNetConfig? config;
+        try { config = JsonSerializer.Deserialize<RegionNetConfig>(json, Json); }
+        catch (JsonException e) { throw new GestaltLabException($"{source}: invalid net config ({e.Message.Split('\n')[0]})"); }
+        return (config ?? throw new GestaltLabException($"{source}: empty net config")).Validate(source);
+    }
 }

@@ -72,8 +72,28 @@ public sealed class FacePipeline : IDisposable
         return Process(image, imagePath);
     }
 
-    /// <summary>Detects faces, chooses one (largest, then most central), landmarks, aligns and crops it.</summary>
+    /// <summary>
+    /// Detects faces, chooses one (largest, then most central), landmarks, aligns and crops it. A photo no step can work
+    /// on (landmarks that collapse to a point, an image OpenCV refuses) gives a result with status <c>no_face</c> and
+    /// the reason, never an exception: one photo must not stop a batch.
+    /// </summary>
     public FaceResult Process(RgbImage image, string source = "image")
+    {
+        try
+        {
+            return ProcessChosen(image, source);
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException)
+        {
+            return new FaceResult
+            {
+                Source = source, Status = FaceStatus.NoFace, Problem = $"face processing failed: {e.Message.Split('\n')[0]}",
+                ImageWidth = image.Width, ImageHeight = image.Height,
+            };
+        }
+    }
+
+    private FaceResult ProcessChosen(RgbImage image, string source)
     {
         var boxes = Detector.Detect(image);
         if (boxes.Count == 0)

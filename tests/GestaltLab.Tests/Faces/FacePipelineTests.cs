@@ -64,6 +64,16 @@ public class FacePipelineTests
         var u = FacesFixture.Pipeline.Process(bad);
         Assert.Equal(FaceStatus.Unreadable, u.Status);
         Assert.Contains("notes.jpg", u.Problem);
+
+        // A strip thousands of pixels wide and two high (downscaled for detection it would round to 0 px, which OpenCV
+        // refuses): no face, not an exception that would stop the batch.
+        foreach (var (w, h) in new[] { (20000, 2), (2, 3000), (3000, 30) })
+            Assert.Equal(FaceStatus.NoFace, FacesFixture.Pipeline.Process(new RgbImage(w, h), "strip").Status);
+        string strip = Path.Combine(dir, "strip.png");
+        new RgbImage(20000, 2).SavePng(strip);
+        var many = FacesFixture.Pipeline.ProcessMany([strip, FacesFixture.Astronaut], threads: 2);
+        Assert.Equal(FaceStatus.NoFace, many[0].Status);
+        Assert.True(many[1].HasFace);
         Directory.Delete(dir, true);
     }
 

@@ -163,6 +163,12 @@ public sealed class ImageLoaderTests : IDisposable
         Assert.Contains("patient", e.Message);
         var pdf = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("scan.png", "%PDF-1.7\n%âãÏÓ"u8.ToArray())));
         Assert.Contains("not a supported image", pdf.Message);
+        // An iPhone photo: named as such, with how to get a JPEG; and found in a folder rather than passed over.
+        byte[] heic = [0, 0, 0, 0x18, .. "ftypheic"u8.ToArray(), 0, 0, 0, 0, .. "mif1heic"u8.ToArray()];
+        var iphone = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("IMG_0001.HEIC", heic)));
+        Assert.Contains("HEIC", iphone.Message);
+        Assert.Contains("JPEG", iphone.Fix);
+        Assert.Contains("IMG_0001.HEIC", ImageLoader.FindPhotos(_dir, requireAny: true));
         var empty = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("empty.png", [])));
         Assert.Contains("empty", empty.Message);
         var missing = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(_dir, "nope.jpg")));

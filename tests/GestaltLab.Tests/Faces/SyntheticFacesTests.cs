@@ -196,16 +196,22 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal("x67", t.Header[^2]);
         for (int k = 0; k < 2; k++)
             for (int j = 0; j < 68; j++)
+            {
                 Assert.Equal(reference[k].Landmarks[j].X, float.Parse(t.Rows[k][t.Column($"x{j}")], System.Globalization.CultureInfo.InvariantCulture));
+                Assert.Equal(reference[k].Landmarks[j].Y, float.Parse(t.Rows[k][t.Column($"y{j}")], System.Globalization.CultureInfo.InvariantCulture));
+            }
 
         // Detection mode with a bad photo in the list.
         string bad = Path.Combine(_set.Dir, "bad.jpg");
         File.WriteAllText(bad, "nope");
         string outCsv2 = boxes + ".det.csv";
-        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", FacesFixture.Astronaut, bad, "--out", outCsv2]);
+        // A strip 20000 × 2 px (no face can be there; downscaled for detection it once crashed the whole batch).
+        string strip = Path.Combine(_set.Dir, "strip.png");
+        new RgbImage(20000, 2).SavePng(strip);
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", FacesFixture.Astronaut, bad, strip, "--out", outCsv2]);
         Assert.Equal(0, rc);
         var d = Csv.Read(outCsv2);
-        Assert.Equal(["ok", "unreadable"], d.Rows.Select(r => r[2]).ToArray());
+        Assert.Equal(["ok", "unreadable", "no_face"], d.Rows.Select(r => r[2]).ToArray());
         // A folder stands for the photos in it, as for predict; a batch where no photo gave a face exits 1.
         string folder = Path.Combine(_set.Dir, "folder-" + Guid.NewGuid().ToString("N")[..6]);
         Directory.CreateDirectory(folder);
@@ -227,5 +233,11 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         var viaManifest = Csv.Read(outCsv2).Rows.Single();
         Assert.Equal("ok", viaManifest[2]);
         Assert.Equal(reference[0].Landmarks[30].X, float.Parse(viaManifest[7 + 60], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(reference[0].Landmarks[30].Y, float.Parse(viaManifest[7 + 61], System.Globalization.CultureInfo.InvariantCulture));
+        // Manifest paths are read as align reads them: spaces trimmed, Windows separators accepted.
+        Csv.Write(Path.Combine(folder, "manifest.csv"), ["image"], [[" sub\\astronaut.png "]]);
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--manifest", Path.Combine(folder, "manifest.csv"), "--boxes", relBoxes, "--out", outCsv2]);
+        Assert.Equal(0, rc);
+        Assert.Equal("ok", Csv.Read(outCsv2).Rows.Single()[2]);
     }
 }

@@ -119,6 +119,14 @@ public class CommandLineTests
         var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-other", "metrics.json")))!;
         Assert.Equal(Path.GetFullPath(other), (string?)onOther["data"]);
         Assert.NotEqual((string?)own["data_hash"], (string?)onOther["data_hash"]);
+
+        // A damaged classes.json is named, not a JSON stack trace.
+        foreach (var damaged in new[] { "", "[\"a\"" })
+        {
+            File.WriteAllText(Path.Combine(run, "classes.json"), damaged);
+            Assert.Contains("classes.json", Assert.Throws<GestaltLabException>(() => GestaltLab.Ensemble.GestaltModel.Load(run)).Message);
+            Assert.Equal(1, await Cli("predict", "--model", run, test[2]));
+        }
     }
 
     [Fact]
