@@ -130,7 +130,10 @@ internal static class ModelCli
     /// </summary>
     public static void CheckLabelled(string data)
     {
-        if (IsAligned(data) || !Directory.Exists(data) || File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName))) return;
+        if (IsAligned(data) || !Directory.Exists(data)) return;
+        // Read as training will read it, so a missing column, an unknown split or a photo listed twice is reported in the
+        // user's file and line before any photo is aligned (not later, in the aligned copy).
+        if (File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName))) { GestaltLab.Data.Manifest.Load(data); return; }
         throw new GestaltLabException($"{data}: no {GestaltLab.Data.Manifest.FileName}, so no syndrome or subject per photo",
             "write one beside the photos (README, \"Using your own photos\"; Manifest.FromImageFolder builds one from a labels CSV)");
     }

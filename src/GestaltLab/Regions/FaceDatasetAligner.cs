@@ -336,8 +336,19 @@ public static class FaceDatasetAligner
         if (!File.Exists(manifestPath)) return (null, ImageLoader.FindPhotos(dataFull, exclude: outFull).ToList());
         var manifest = Csv.Read(manifestPath);
         int col = manifest.Column("image");
+        // A labelled manifest is checked as training will read it (splits, subjects, each photo once), so its errors name
+        // this file and line before any photo is aligned; a list of photos alone needs each photo once.
+        if (manifest.Has("subject") && manifest.Has("split")) Manifest.Load(manifestPath);
         // As Manifest.Load reads them: a manifest written on Windows names its photos with backslashes.
-        return (manifest, manifest.Rows.Select(r => r[col].Trim().Replace('\\', '/')).ToList());
+        var images = manifest.Rows.Select(r => r[col].Trim().Replace('\\', '/')).ToList();
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        for (int i = 0; i < images.Count; i++)
+        {
+            if (images[i].Length == 0) throw new GestaltLabException($"{manifestPath}: line {i + 2}: empty 'image'");
+            if (!seen.TryAdd(images[i], i + 2))
+                throw new GestaltLabException($"{manifestPath}: line {i + 2}: image '{images[i]}' is already listed on line {seen[images[i]]}", "list each photo once");
+        }
+        return (manifest, images);
     }
 
     /// <summary>
@@ -404,8 +415,10 @@ public static class FaceDatasetAligner
             var xy = new float[136];
             for (int k = 0; k < 136; k++)
                 if (!float.TryParse(t.Rows[r][cols[k]], NumberStyles.Float, CultureInfo.InvariantCulture, out xy[k]))
-                    throw new GestaltLabException($"{path}: row {r + 1}, column {t.Header[cols[k]]}: '{t.Rows[r][cols[k]]}' is not a number");
-            d[t.Rows[r][img]] = FaceLandmarks.FromInterleaved(xy);
+                    throw new GestaltLabException($"{path}: line {r + 2}, column {t.Header[cols[k]]}: '{t.Rows[r][cols[k]]}' is not a number");
+            // Two rows for one photo: which is right cannot be told, so neither is used silently.
+            if (!d.TryAdd(t.Rows[r][img], FaceLandmarks.FromInterleaved(xy)))
+                throw new GestaltLabException($"{path}: line {r + 2}: image '{t.Rows[r][img]}' has landmarks on an earlier line too", "keep one row per photo");
         }
         return d;
     }

@@ -158,6 +158,26 @@ public class CommandLineTests
             Assert.NotEqual(0, await Cli(["align", "--data", data, "--out", Path.Combine(root, "a1"), .. bad]));
             Assert.True(Untouched(Path.Combine(root, "a1")));
         }
+        // A manifest error (an unknown split, a photo listed twice) is reported in the user's file and line before any
+        // photo is aligned, by train and by align alike.
+        string manifest = Path.Combine(data, "manifest.csv");
+        var lines = File.ReadAllLines(manifest);
+        foreach (var (name, edited) in new[]
+                 {
+                     ("split", lines.Select((l, i) => i == 4 ? l.Replace(",val,", ",validation,").Replace(",train,", ",validation,").Replace(",test,", ",validation,") : l).ToArray()),
+                     ("twice", lines.Append(lines[1]).ToArray()),
+                 })
+        {
+            File.WriteAllLines(manifest, edited);
+            var error = Assert.Throws<GestaltLabException>(() => ModelCli.CheckLabelled(data));
+            Assert.Contains(manifest, error.Message);
+            Assert.Contains(name == "split" ? "line 5" : $"line {lines.Length + 1}", error.Message);
+            Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r-" + name), "--ground-truth"));
+            Assert.True(Untouched(Path.Combine(root, "r-" + name)));
+            Assert.Equal(1, await Cli("align", "--data", data, "--out", Path.Combine(root, "a-" + name), "--ground-truth"));
+            Assert.True(Untouched(Path.Combine(root, "a-" + name)));
+        }
+        File.WriteAllLines(manifest, lines);
         // A folder of photos without labels is refused before any photo is aligned.
         string photos = Path.Combine(root, "photos");
         Directory.CreateDirectory(photos);
