@@ -13,9 +13,10 @@ public class GeometryTaskTests
     /// <summary>
     /// <see cref="ModelFixture.Patterns"/> with four landmarks per crop: 0 on the class blob and 1 at its mirror position
     /// (a left/right pair), 2 fixed on the midline, 3 far outside the crop. The right region's points are
-    /// the left's mirrored with the pair swapped, as anatomy has it, so a flipped right crop is a left crop.
+    /// the left's mirrored with the pair swapped, as anatomy has it, so a flipped right crop is a left crop; with
+    /// <paramref name="asymmetry"/>, the right crop's point 0 is moved that many pixels (faces are not symmetric).
     /// </summary>
-    private sealed class GeometrySamples(InMemoryRegionSamples inner) : IRegionSamples, IRegionGeometry
+    private sealed class GeometrySamples(InMemoryRegionSamples inner, float asymmetry = 0) : IRegionSamples, IRegionGeometry
     {
         public int Count => inner.Count;
         public int CropSize => inner.CropSize;
@@ -34,8 +35,8 @@ public class GeometryTaskTests
             float mid = (s - 1) / 2f, h = 8;
             float[] left = [cx, cy, s - 1 - cx, cy, mid, h, -40, -40];
             if (!region.EndsWith("_right", StringComparison.Ordinal)) return left;
-            // Mirror every point and swap the pair.
-            return [s - 1 - left[2], left[3], s - 1 - left[0], left[1], s - 1 - left[4], left[5], s - 1 - left[6], left[7]];
+            // Mirror every point and swap the pair (and move point 0 by the asymmetry).
+            return [s - 1 - left[2] + asymmetry, left[3], s - 1 - left[0], left[1], s - 1 - left[4], left[5], s - 1 - left[6], left[7]];
         }
     }
 
@@ -44,7 +45,8 @@ public class GeometryTaskTests
     [Fact]
     public void Targets_are_standardised_mirrored_with_the_pixels_and_mask_what_the_crop_does_not_show()
     {
-        var s = Samples();
+        // The right crops 2 px asymmetric: a flip that read the left crop, or did not mirror or swap, gives other targets.
+        var s = new GeometrySamples(ModelFixture.Patterns(), asymmetry: 2);
         var train = Enumerable.Range(0, s.Count).ToArray();
         var targets = new GeometryTargets(s, train, s.Regions);
         Assert.Equal(8, targets.Width);
@@ -58,10 +60,14 @@ public class GeometryTaskTests
             targets.Write(s, i, "periorbital_left", flip: false, t, m);
             Assert.Equal([1f, 1f, 1f, 1f, 1f, 1f, 0f, 0f], m);
             for (int j = 0; j < 8; j++) columns[j].Add(t[j]);
-            // A flipped right crop is the left crop: the same target.
+            // A flipped right crop is the left crop but for the right crop's own 2 px asymmetry: its point 0, mirrored,
+            // becomes point 1 two pixels further left, and the centroid of the three points moves by 2/3 px with it.
             targets.Write(s, i, "periorbital_left", flip: true, flipped, fm);
             Assert.Equal(m, fm);
-            for (int j = 0; j < 6; j++) Assert.Equal(t[j], flipped[j], 4);
+            Assert.True(flipped[0] > t[0] + 1e-3 && flipped[4] > t[4] + 1e-3 && flipped[2] < t[2] - 1e-3,
+                $"x targets {flipped[0]}, {flipped[2]}, {flipped[4]} vs {t[0]}, {t[2]}, {t[4]}");
+            Assert.Equal((flipped[0] - t[0]) * -2, flipped[2] - t[2], 2); // +2/3 px and −4/3 px, on the same scale here
+            foreach (int j in new[] { 1, 3, 5 }) Assert.Equal(t[j], flipped[j], 4); // y untouched
         }
         // Standardised over the training samples: mean 0, and SD 1 wherever the points vary by more than the floor.
         foreach (var col in columns.Take(6))
