@@ -172,6 +172,37 @@ public class TrainerTests
         Assert.Equal(0f, dst[1 * 4 + 0]);
     }
 
+    [Fact]
+    public void A_flipped_sample_of_a_left_region_is_its_right_crop_mirrored()
+    {
+        // Set A: the left crop blank, the right crop an asymmetric pattern. Set B: the left crop is that pattern mirrored.
+        // What the net sees of A's left region flipped (training augmentation, flip TTA) must be B's left crop as it is:
+        // reading the left crop (blank) or not mirroring the right one would give other embeddings.
+        const int size = 32;
+        var pattern = new float[3 * size * size];
+        var rng = new Random(5);
+        for (int i = 0; i < pattern.Length; i++) pattern[i] = (float)rng.NextDouble() * (i % size < size / 3 ? 1f : 0.2f);
+        var mirrored = new float[pattern.Length];
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < size; y++)
+                for (int x = 0; x < size; x++)
+                    mirrored[(c * size + y) * size + x] = pattern[(c * size + y) * size + (size - 1 - x)];
+        InMemoryRegionSamples Set(float[] left, float[] right) => new(
+            [new Dictionary<string, float[]> { ["face"] = left, ["periorbital_left"] = left, ["periorbital_right"] = right }],
+            [0], ["s0"], size, ModelFixture.Mirrors);
+        var a = new RegionTrainingData(Set(new float[pattern.Length], pattern), "periorbital_left", [0], [0], 2);
+        var b = new RegionTrainingData(Set(mirrored, new float[pattern.Length]), "periorbital_left", [0], [0], 2);
+        using var net = new RegionNet(ModelFixture.Net(), 2);
+        var options = ModelFixture.Options();
+        var flippedA = RegionTrainer.Embeddings(net, a, [0], flip: true, options)[0];
+        var plainB = RegionTrainer.Embeddings(net, b, [0], flip: false, options)[0];
+        var plainA = RegionTrainer.Embeddings(net, a, [0], flip: false, options)[0];
+        for (int j = 0; j < plainB.Length; j++) Assert.Equal(plainB[j], flippedA[j], 5);
+        Assert.True(plainA.Zip(plainB).Max(t => Math.Abs(t.First - t.Second)) > 1e-3, "the net does not tell the two crops apart");
+        // Validation logits take the same path.
+        Assert.Equal(RegionTrainer.ValidationLogits(net, b, options)[0], RegionTrainer.ValidationLogits(net, a, options, flip: true)[0]);
+    }
+
     internal sealed class SyncProgress(Action<ProgressUpdate> action) : IProgress<ProgressUpdate>
     {
         public void Report(ProgressUpdate value) => action(value);
