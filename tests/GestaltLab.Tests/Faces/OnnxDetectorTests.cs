@@ -50,6 +50,23 @@ public sealed class OnnxDetectorTests : IDisposable
         Array.Fill(white.Pixels, (byte)255);
         // Both candidates score 1 (as "face" in the second column), they do not overlap, so both survive NMS at IoU 0.
         Assert.Equal(2, det.Detect(white).Count);
+
+        // Two candidates on nearly the same place: NMS keeps the better scoring one only, unless its threshold is above
+        // their overlap. Left half white (score 1), right half grey (score ≈ 0.6): the first box wins.
+        string overlapping = Path.Combine(_dir, "overlap.onnx");
+        File.WriteAllBytes(overlapping, TinyDetector(32, 32, scoresAsPairs: true, overlapping: true));
+        var halves = new RgbImage(100, 100);
+        for (int y = 0; y < 100; y++)
+            for (int x = 0; x < 100; x++)
+                for (int c = 0; c < 3; c++) halves.Pixels[(y * 100 + x) * 3 + c] = (byte)(x < 50 ? 255 : 153);
+        using (var nms = new OnnxFaceDetector(new OnnxDetectorOptions { ModelPath = overlapping, ScoreThreshold = 0.3f, NmsIoU = 0.5f }))
+        {
+            var kept = Assert.Single(nms.Detect(halves));
+            Assert.InRange(kept.Score, 0.95f, 1f);
+            Assert.InRange(kept.CenterX, 24, 26); // the first box, x 5–45
+        }
+        using (var loose = new OnnxFaceDetector(new OnnxDetectorOptions { ModelPath = overlapping, ScoreThreshold = 0.3f, NmsIoU = 0.9f }))
+            Assert.Equal(2, loose.Detect(halves).Count);
     }
 
     [Fact]
@@ -70,7 +87,7 @@ public sealed class OnnxDetectorTests : IDisposable
 
     // ---- a tiny detector graph, written with the library's own ONNX writer ----
 
-    private static byte[] TinyDetector(int w, int h, bool scoresAsPairs, bool withBoxes = true)
+    private static byte[] TinyDetector(int w, int h, bool scoresAsPairs, bool withBoxes = true, bool overlapping = false)
     {
         var g = new OnnxGraph { Name = "tiny-detector" };
         g.Input("input", 1, 3, h, w);
@@ -105,7 +122,8 @@ public sealed class OnnxDetectorTests : IDisposable
             g.Node("Concat", ["s_l", "s_r"], "scores", ("axis", 0L));
             scoreDims = [2];
         }
-        g.Initializer("box_const", [0.05f, 0.2f, 0.45f, 0.8f, 0.55f, 0.2f, 0.95f, 0.8f], 1, 2, 4);
+        // Two candidate boxes, scored by the left and the right half: apart, or nearly the same box (IoU ≈ 0.78).
+        g.Initializer("box_const", overlapping ? [0.05f, 0.2f, 0.45f, 0.8f, 0.10f, 0.2f, 0.50f, 0.8f] : [0.05f, 0.2f, 0.45f, 0.8f, 0.55f, 0.2f, 0.95f, 0.8f], 1, 2, 4);
         g.Node("Identity", ["box_const"], "boxes");
         if (withBoxes) g.Output("boxes", 1, 2, 4);
         g.Output("scores", scoreDims);
