@@ -18,9 +18,10 @@ internal sealed class PredictCommand : ICliCommand
         var images = new Argument<string[]>("IMAGE") { Description = "Photos to analyse; a folder stands for every photo in it (searched recursively).", Arity = ArgumentArity.OneOrMore };
         var top = new Option<int>("--top") { Description = "How many syndromes to list.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
+        var output = new Option<string?>("--out") { Description = "Also write the predictions as JSON to this file (as --json prints them)." };
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
         var priors = ModelCli.PriorsOption();
-        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, landmarks, priors };
+        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, output, landmarks, priors };
         cmd.SetAction(p =>
         {
             using var m = GestaltModel.Load(p.GetValue(model)!, p.GetValue(priors));
@@ -53,13 +54,12 @@ internal sealed class PredictCommand : ICliCommand
                     continue;
                 }
                 var ranked = prediction.Top(k);
-                if (p.GetValue(json))
-                    results.Add(new
-                    {
-                        image, status = face.Status.ToCsv(), problem = face.Problem,
-                        syndromes = ranked.Select(r => new { rank = r.Rank, syndrome = r.Syndrome, probability = r.Probability, contributions = r.Contributions }),
-                    });
-                else
+                results.Add(new
+                {
+                    image, status = face.Status.ToCsv(), problem = face.Problem,
+                    syndromes = ranked.Select(r => new { rank = r.Rank, syndrome = r.Syndrome, probability = r.Probability, contributions = r.Contributions }).ToList(),
+                });
+                if (!p.GetValue(json))
                 {
                     Console.WriteLine($"{image} ({face.Status.ToCsv()}{(face.Problem is null ? "" : ": " + face.Problem)})");
                     Console.WriteLine($"  {"rank",4}  {"syndrome",-32} {"prob",7}   per-region contribution");
@@ -69,7 +69,13 @@ internal sealed class PredictCommand : ICliCommand
                 }
             }
             progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
-            if (p.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true }));
+            string text = JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true });
+            if (p.GetValue(json)) Console.WriteLine(text);
+            if (p.GetValue(output) is { } file)
+            {
+                AtomicFile.WriteAllText(file, text + "\n");
+                if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
+            }
             else if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped");
             // One unusable photo never fails the batch: exit code 1 only when no photo could be scored.
             return failed == photos.Count ? 1 : 0;

@@ -29,6 +29,19 @@ public class CommandLineTests
         Assert.Equal(0, await Cli(train));
         string aligned = Path.Combine(run, "aligned");
         Assert.True(File.Exists(Path.Combine(run, "model.zip")));
+        // The run records what made it: its config, seed, package versions and data hash; curves and checkpoints per region.
+        var made = RunManifest.Load(run);
+        Assert.Equal(3, made.Seed);
+        Assert.Equal(3, (int)made.Config["train"]!["training"]!["seed"]!);
+        Assert.Equal(RunManifest.ComputeContentHash(aligned), made.DataHash);
+        foreach (var package in new[] { "GestaltLab", "TorchSharp", "Microsoft.ML", "Microsoft.ML.OnnxRuntime", "OpenCvSharp4", "SkiaSharp" })
+            Assert.False(string.IsNullOrEmpty(made.Packages.GetValueOrDefault(package)), package);
+        Assert.Equal(3, TrainConfig.Load(Path.Combine(run, "config.json")).Training.Seed);
+        foreach (var region in new[] { "face", "nose" })
+        {
+            Assert.Equal("epoch", GestaltLab.Data.Csv.Read(Path.Combine(run, "curves", region + ".csv")).Header[0]);
+            Assert.NotNull(RegionTrainer.LatestCheckpoint(Path.Combine(run, "checkpoints", region)));
+        }
         Assert.Null(FaceDatasetAligner.ReuseProblem(data, aligned, 64, groundTruth: true));
         string AlignedAt() => RunManifest.Load(aligned).CreatedUtc;
         string firstAlignment = AlignedAt();
@@ -57,6 +70,29 @@ public class CommandLineTests
         File.Copy(test[0], Path.Combine(photos, "a.jpg"));
         File.Copy(test[1], Path.Combine(photos, "visit2", "b.jpg"));
         Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--json"));
+        // What it says: per photo, the top syndromes ranked 1…k by falling probability, each with the regions' shares.
+        string predictions = Path.Combine(root, "predictions.json");
+        Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--top", "3", "--out", predictions));
+        var listed = JsonNode.Parse(File.ReadAllText(predictions))!.AsArray();
+        Assert.Equal(3, listed.Count);
+        Assert.Equal([Path.Combine(photos, "a.jpg"), Path.Combine(photos, "visit2", "b.jpg"), test[2]], listed.Select(e => (string)e!["image"]!).ToArray());
+        foreach (var entry in listed)
+        {
+            var syndromes = entry!["syndromes"]!.AsArray();
+            Assert.Equal([1, 2, 3], syndromes.Select(x => (int)x!["rank"]!).ToArray());
+            var probabilities = syndromes.Select(x => (double)x!["probability"]!).ToArray();
+            Assert.True(probabilities.Zip(probabilities.Skip(1)).All(t => t.First >= t.Second) && probabilities.Sum() <= 1 + 1e-6 && probabilities[0] > 0);
+            Assert.Equal(3, syndromes.Select(x => (string)x!["syndrome"]!).Distinct().Count());
+            Assert.Equal(["face", "nose"], syndromes[0]!["contributions"]!.AsObject().Select(kv => kv.Key).Order().ToArray());
+        }
+        // The photo's own prediction, as the library gives it.
+        using (var loaded = GestaltLab.Ensemble.GestaltModel.Load(run))
+        using (var faces = new FacePipeline(loaded.FacePipelineOptions()))
+        {
+            var top = loaded.PredictImage(faces, test[2], out _)!.Top(1)[0];
+            Assert.Equal(top.Syndrome, (string)listed[2]!["syndromes"]![0]!["syndrome"]!);
+            Assert.Equal(top.Probability, (double)listed[2]!["syndromes"]![0]!["probability"]!, 6);
+        }
         // One unreadable photo among good ones is reported and skipped; the batch succeeds (table and JSON alike).
         string broken = Path.Combine(photos, "broken.jpg");
         File.WriteAllText(broken, "not a photo");
