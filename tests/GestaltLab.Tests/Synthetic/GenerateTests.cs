@@ -40,6 +40,12 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
             Assert.True(File.ReadAllBytes(Path.Combine(data.A.Directory, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(data.B.Directory, f))), f);
         foreach (var f in new[] { "manifest.csv", "landmarks.csv", "traits.csv", "catalog.json", "oracle.json", "dataset.json" })
             Assert.Contains(f, fa);
+        // Another seed is other people: other traits and other pixels (a generator or CLI ignoring the seed fails here).
+        string other = Path.Combine(data.Root, "seed4");
+        SyntheticDataset.Generate("mini", 4, other, scale: 0.2);
+        Assert.NotEqual(File.ReadAllText(Path.Combine(data.A.Directory, "traits.csv")).Split('\n')[1], File.ReadAllText(Path.Combine(other, "traits.csv")).Split('\n')[1]);
+        string firstPhoto = Manifest.Load(other).Rows.Select(r => r.Image).First(i => File.Exists(Path.Combine(data.A.Directory, i)));
+        Assert.False(File.ReadAllBytes(Path.Combine(other, firstPhoto)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(data.A.Directory, firstPhoto))));
         // The versions the pixels depend on are recorded with the seed.
         var info = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(data.A.Directory, "dataset.json")))!;
         Assert.NotNull(info["seed"]);
