@@ -166,6 +166,32 @@ public class CommandLineTests
     }
 
     [Fact]
+    public async Task Demo_runs_end_to_end_resumes_when_finished_and_its_report_can_be_rebuilt()
+    {
+        // The README's main job, small: generate, align, fine-tune from the shipped backbone, evaluate, report.
+        string run = Path.Combine(ModelFixture.TempDir(), "demo");
+        string[] demo = ["demo", "--out", run, "--scale", "0.2", "--epochs", "1"];
+        Assert.Equal(0, await Cli(demo));
+        var m = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "metrics.json")))!;
+        Assert.Equal(30, (int)m["n_classes"]!);
+        Assert.True((double)m["top10"]! > 10.0 / 30, "the demo's ensemble is not above chance on top-10");
+        Assert.NotNull(m["oracle"]);
+        foreach (var f in new[] { "model.zip", "ensemble.onnx", "run.json", "config.json", "report.html", "probabilities.csv", ".gestaltlab-run" })
+            Assert.True(File.Exists(Path.Combine(run, f)), f);
+        string page = File.ReadAllText(Path.Combine(run, "report.html"));
+        Assert.Empty(GestaltLab.Figures.FigureHtml.RemoteReferences(page));
+        // Run again, the finished demo is reused (same figures), not trained again; `report` rebuilds the very page.
+        string metrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
+        var weights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
+        Assert.Equal(0, await Cli(demo));
+        Assert.Equal(metrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
+        Assert.Equal(weights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        string rebuilt = Path.Combine(run, "..", "rebuilt.html");
+        Assert.Equal(0, await Cli("report", "--run", run, "--out", rebuilt));
+        Assert.Equal(File.ReadAllText(Path.Combine(run, "report.html")), File.ReadAllText(rebuilt));
+    }
+
+    [Fact]
     public async Task Train_refuses_bad_folders_and_configs_before_writing_anything()
     {
         string root = ModelFixture.TempDir();
