@@ -388,7 +388,7 @@ public static class RegionTrainer
         }
     }
 
-    private static int[] EpochOrder(RegionTrainingData data, TrainingOptions options, Random rng, int count)
+    internal static int[] EpochOrder(RegionTrainingData data, TrainingOptions options, Random rng, int count)
     {
         var train = data.Train;
         if (!options.BalancedSampling)

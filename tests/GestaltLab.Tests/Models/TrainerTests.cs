@@ -203,6 +203,28 @@ public class TrainerTests
         Assert.Equal(RegionTrainer.ValidationLogits(net, b, options)[0], RegionTrainer.ValidationLogits(net, a, options, flip: true)[0]);
     }
 
+    [Fact]
+    public void Balanced_sampling_draws_every_syndrome_equally_often_and_each_of_its_photos_in_turn()
+    {
+        // 40 photos of syndrome 0, 4 of syndrome 1 (rare syndromes are the rule): balanced, each is half the draws.
+        var crop = new float[3 * 8 * 8];
+        var samples = new InMemoryRegionSamples(
+            Enumerable.Range(0, 44).Select(_ => (IReadOnlyDictionary<string, float[]>)new Dictionary<string, float[]> { ["face"] = crop }).ToList(),
+            Enumerable.Range(0, 44).Select(i => i < 40 ? 0 : 1).ToList(), Enumerable.Range(0, 44).Select(i => $"s{i}").ToList(), 8,
+            new Dictionary<string, string> { ["face"] = "face" });
+        var data = new RegionTrainingData(samples, "face", Enumerable.Range(0, 44).ToArray(), [], 2);
+        var balanced = RegionTrainer.EpochOrder(data, ModelFixture.Options() with { BalancedSampling = true }, new Random(1), 4000);
+        double rare = balanced.Count(i => i >= 40) / 4000.0;
+        Assert.InRange(rare, 0.46, 0.54);
+        // Within the rare syndrome the photos take turns (none is drawn twice before all were drawn once).
+        var rarePhotos = balanced.Where(i => i >= 40).ToArray();
+        for (int start = 0; start + 4 <= rarePhotos.Length; start += 4)
+            Assert.Equal(4, rarePhotos.Skip(start).Take(4).Distinct().Count());
+        // Without balancing, draws follow the photos: the rare syndrome gets its 4 of 44.
+        var plain = RegionTrainer.EpochOrder(data, ModelFixture.Options() with { BalancedSampling = false }, new Random(1), 4400);
+        Assert.Equal(400, plain.Count(i => i >= 40));
+    }
+
     internal sealed class SyncProgress(Action<ProgressUpdate> action) : IProgress<ProgressUpdate>
     {
         public void Report(ProgressUpdate value) => action(value);
