@@ -46,6 +46,13 @@ public class CommandLineTests
         string AlignedAt() => RunManifest.Load(aligned).CreatedUtc;
         string firstAlignment = AlignedAt();
 
+        // The same seed on the same data, trained again from nothing (two threads, as configured): the same run, file
+        // for file — nets, heads, ensemble weights, joint head, ONNX graphs.
+        string twin = Path.Combine(root, "twin");
+        Assert.Equal(0, await Cli(["train", "--data", data, "--out", twin, "--config", config, "--ground-truth"]));
+        foreach (var f in new[] { "regions/face.pt", "regions/nose.pt", "regions/face.onnx", "ensemble.json", "joint_head.pt", "ensemble.onnx" })
+            Assert.True(File.ReadAllBytes(Path.Combine(run, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(twin, f))), f);
+
         // Again: the finished run and its alignment are reused as they are.
         Assert.Equal(0, await Cli(train));
         Assert.Equal(firstAlignment, AlignedAt());
