@@ -43,7 +43,7 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             found++;
             errors.Add(r.Landmarks!.MeanDistance(truth) / truth.InterOcular);
         }
-        Assert.True(found >= 0.9 * _set.Truth.Count, $"Haar found {found} of {_set.Truth.Count} clean synthetic faces");
+        Assert.True(found >= 0.98 * _set.Truth.Count, $"Haar found {found} of {_set.Truth.Count} clean synthetic faces (goal ≥ 98 %)");
         errors.Sort();
         double median = errors[errors.Count / 2];
         Assert.True(median < 0.10, $"median landmark error {median:P1} of the inter-ocular distance");

@@ -103,7 +103,8 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
             var tip = photo.Landmarks[30];
             if (faces.Any(f => f.Contains((int)tip.X, (int)tip.Y) && f.Width > 60)) found++;
         }
-        Assert.True(found >= 27, $"Haar found {found}/{subjects.Count} rendered faces");
+        // Issue 3 asks for ≥ 98 % on clean renders; on 30 photos that allows no miss (measured: 30 of 30 for this seed).
+        Assert.True(found >= 30, $"Haar found {found}/{subjects.Count} rendered faces");
     }
 
     [Fact]
