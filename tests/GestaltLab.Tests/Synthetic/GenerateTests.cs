@@ -84,6 +84,21 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         var traits = Csv.Read(Path.Combine(data.A.Directory, "traits.csv"));
         Assert.Equal(50, traits.Rows.Count);
         Assert.All(TraitSpace.Traits, t => Assert.True(traits.Has(t.Name), t.Name));
+        // One row per person, agreeing with the manifest on syndrome and split, and with the photos' count.
+        var manifestRows = Manifest.Load(data.A.Directory).Rows;
+        foreach (var row in traits.Rows)
+        {
+            var photos = manifestRows.Where(r => r.Subject == row[traits.Column("subject")]).ToList();
+            Assert.NotEmpty(photos);
+            Assert.All(photos, r => Assert.Equal(r.Syndrome, row[traits.Column("syndrome")]));
+            Assert.All(photos, r => Assert.Equal(r.Split, row[traits.Column("split")]));
+            Assert.Equal(photos.Count, int.Parse(row[traits.Column("photos")], System.Globalization.CultureInfo.InvariantCulture));
+        }
+        Assert.Equal(manifestRows.Select(r => r.Subject).Distinct().Count(), traits.Rows.Count);
+        // Trait values are z-scores of the population: centred near 0 across people, and not all alike.
+        var icd = traits.Rows.Select(r => double.Parse(r[traits.Column("inner_canthal_distance")], System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+        Assert.InRange(icd.Average(), -1.0, 1.0);
+        Assert.True(icd.Max() - icd.Min() > 0.5);
     }
 
     [Fact]
