@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.CommandLine.Help;
+using System.CommandLine.Invocation;
 using System.Reflection;
 using GestaltLab.Runtime;
 using Spectre.Console;
@@ -16,18 +18,16 @@ internal interface ICliCommand
 internal static class CliRunner
 {
     /// <summary>The root command with every <see cref="ICliCommand"/> in this assembly, sorted by name.</summary>
-    /// <remarks>
-    /// A plain command named <c>gestaltlab</c> with RootCommand's help and version options: RootCommand takes its name from
-    /// the entry assembly (<c>GestaltLab.Cli</c>, since an assembly cannot share the library's name case-insensitively),
-    /// so help would print "Usage: GestaltLab.Cli" for a command users type as <c>gestaltlab</c>.
-    /// </remarks>
-    public static Command BuildRoot()
+    public static RootCommand BuildRoot()
     {
-        var root = new Command("gestaltlab", "GestaltLab: facial-gestalt analysis of genetic syndromes (DeepGestalt in .NET).")
-        {
-            new System.CommandLine.Help.HelpOption(),
-            new VersionOption(),
-        };
+        var root = new RootCommand("GestaltLab: facial-gestalt analysis of genetic syndromes (DeepGestalt in .NET).");
+        // RootCommand takes its name from the entry assembly (GestaltLab.Cli: an assembly cannot share the library's name
+        // case-insensitively), so help would say "Usage: GestaltLab.Cli" for a command users type as `gestaltlab`. Its help
+        // builder is not public in System.CommandLine 2.0, so the help text is renamed on its way out; RootCommand itself
+        // stays, with its [suggest] directive for shell completion.
+        foreach (var option in root.Options)
+            if (option is HelpOption { Action: HelpAction help } helpOption)
+                helpOption.Action = new RenamedHelp(help, RootCommand.ExecutableName, "gestaltlab");
         var commands = typeof(CliRunner).Assembly.GetTypes()
             .Where(t => typeof(ICliCommand).IsAssignableFrom(t) && t is { IsAbstract: false, IsInterface: false })
             .Select(t => ((ICliCommand)Activator.CreateInstance(t)!).Create())
@@ -37,7 +37,7 @@ internal static class CliRunner
     }
 
     /// <summary>Parses and runs; Ctrl+C cancels the running job through its cancellation token.</summary>
-    public static async Task<int> InvokeAsync(Command root, string[] args)
+    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
     {
         try
         {
@@ -77,4 +77,21 @@ internal static class CliRunner
         Ansi = Console.IsOutputRedirected ? AnsiSupport.No : AnsiSupport.Detect,
         ColorSystem = Console.IsOutputRedirected ? ColorSystemSupport.NoColors : ColorSystemSupport.Detect,
     });
+}
+
+/// <summary>System.CommandLine's help, with the program's name in its usage lines replaced.</summary>
+internal sealed class RenamedHelp(HelpAction inner, string from, string to) : SynchronousCommandLineAction
+{
+    public override int Invoke(ParseResult parseResult)
+    {
+        var config = parseResult.InvocationConfiguration;
+        var output = config.Output;
+        using var captured = new StringWriter();
+        config.Output = captured;
+        try { inner.Invoke(parseResult); }
+        finally { config.Output = output; }
+        // Usage lines are indented by two spaces and start with the program's name.
+        output.Write(captured.ToString().Replace("  " + from + " ", "  " + to + " ", StringComparison.Ordinal));
+        return 0;
+    }
 }

@@ -12,7 +12,7 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose split (--split, default test) is scored.", Required = true };
-        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-DATA[-SPLIT]/ for other data); the CSV files go beside it." };
+        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
@@ -38,7 +38,10 @@ internal sealed class EvaluateCommand : ICliCommand
             // RUN/metrics.json is the run's own test result, which the report shows beside run.json's record of the training
             // data: another split, or other data, goes beside it and never over it.
             bool ownData = runsOwn || Path.GetFullPath(aligned).TrimEnd('/') == TrainedOn(run);
-            string evalName = "eval-" + (ownData ? splitName : Path.GetFileName(dataFull) + (splitName == GestaltLab.Data.SplitNames.Test ? "" : "-" + splitName));
+            // eval-SPLIT for the run's own data, eval-on-DATA[-SPLIT] for other data: a data folder named "val" must not
+            // land on the run's own validation results.
+            string evalName = ownData ? "eval-" + splitName
+                : "eval-on-" + Path.GetFileName(dataFull) + (splitName == GestaltLab.Data.SplitNames.Test ? "" : "-" + splitName);
             string metricsPath = Path.GetFullPath(p.GetValue(output)
                 ?? (ownData && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
             string outDir = Path.GetDirectoryName(metricsPath)!;

@@ -120,12 +120,12 @@ internal sealed class LandmarksCommand : ICliCommand
             var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
             return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException && e is not ObjectDisposedException)
         {
-            // One photo no step can work on (e.g. a box outside it) must not lose the other photos' landmarks.
-            Interlocked.Increment(ref bad);
-            Console.Error.WriteLine($"skipped: {path}: {e.Message.Split('\n')[0]}");
-            return [Row(path, "", FaceStatus.Unreadable, null, null)];
+            // One photo no step can work on (e.g. a box outside it) must not lose the other photos' landmarks. It was read,
+            // so it is no_face (as FacePipeline reports such a photo), not unreadable.
+            Console.Error.WriteLine($"no face: {path}: {e.Message.Split('\n')[0]}");
+            return [Row(path, "", FaceStatus.NoFace, null, null)];
         }
     }
 

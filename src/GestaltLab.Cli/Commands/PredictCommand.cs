@@ -76,7 +76,7 @@ internal sealed class PredictCommand : ICliCommand
                 AtomicFile.WriteAllText(file, text + "\n");
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
-            else if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped");
+            if (failed > 0 && !p.GetValue(json)) Console.Error.WriteLine($"{failed} photo(s) skipped");
             // One unusable photo never fails the batch: exit code 1 only when no photo could be scored.
             return failed == photos.Count ? 1 : 0;
         });

@@ -110,7 +110,8 @@ public static class ImageLoader
         if (bytes.Length == 0) throw new GestaltLabException($"{name}: the file is empty (0 bytes), not a photo", "replace it with the original photo");
         var format = Sniff(bytes);
         // ISO media ("ftyp" box): HEIC/HEIF, as iPhones save photos, or AVIF. Common enough to name.
-        if (format == Format.Unknown && bytes.Length >= 12 && bytes.Slice(4, 4).SequenceEqual("ftyp"u8))
+        if (format == Format.Unknown && bytes.Length >= 12 && bytes.Slice(4, 4).SequenceEqual("ftyp"u8)
+            && System.Text.Encoding.ASCII.GetString(bytes.Slice(8, 4)) is "heic" or "heix" or "hevc" or "hevx" or "heim" or "heis" or "mif1" or "msf1" or "avif" or "avis")
             throw new GestaltLabException(
                 $"{name}: a HEIC/HEIF or AVIF photo (brand '{System.Text.Encoding.ASCII.GetString(bytes.Slice(8, 4))}'), which GestaltLab cannot decode; it reads JPEG, PNG, BMP, WebP and GIF",
                 "export the photo as JPEG (on an iPhone: Settings → Camera → Formats → Most Compatible), or remove it from the list");

@@ -88,9 +88,9 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
         if (Math.Min(image.Width, image.Height) < _options.MinFacePixels) return [];
         using var full = image.ToGrayMat();
         double scale = Math.Min(1.0, (double)_options.MaxDetectionSide / Math.Max(image.Width, image.Height));
-        var scaled = new Size(Math.Max(1, (int)Math.Round(image.Width * scale)), Math.Max(1, (int)Math.Round(image.Height * scale)));
-        if (Math.Min(scaled.Width, scaled.Height) < _options.MinFacePixels) return [];
-        using var gray = scale < 1 ? full.Resize(scaled, 0, 0, InterpolationFlags.Area) : full.Clone();
+        // The guard only: the resize keeps OpenCV's own scale factors, so boxes map back by exactly 1 / scale.
+        if (Math.Round(Math.Min(image.Width, image.Height) * scale) < _options.MinFacePixels) return [];
+        using var gray = scale < 1 ? full.Resize(new Size(0, 0), scale, scale, InterpolationFlags.Area) : full.Clone();
         int shorter = Math.Min(gray.Width, gray.Height);
         int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * shorter));
         int coarseSide = Math.Max(minSide, (int)(_options.CoarseFaceFraction * shorter));

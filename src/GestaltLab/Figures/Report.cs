@@ -81,6 +81,10 @@ public static class Report
     public static ReportContent Build(RunResults run, ReportOptions options,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        // Refused before any work, not after every other section was built.
+        if (options.MinimumCohort < CompositeFaces.DefaultMinimumCohort)
+            throw new GestaltLabException($"report: a minimum cohort of {options.MinimumCohort} people is below the floor of {CompositeFaces.DefaultMinimumCohort} for composite faces",
+                $"leave ReportOptions.MinimumCohort at {CompositeFaces.DefaultMinimumCohort} or raise it");
         var notes = new List<string>(run.Notes);
         var sections = new List<string>();
         var body = new StringBuilder();

@@ -40,6 +40,9 @@ public sealed record AlignDatasetSummary(int Images, int Aligned, IReadOnlyDicti
 /// </summary>
 public static class FaceDatasetAligner
 {
+    // The files an alignment writes beside its image folders (run.json last).
+    private static readonly string[] OwnTables = ["qc.csv", "landmarks.csv", "regions.json", Manifest.FileName];
+
     /// <summary>Runs the job; progress stage <c>align</c>.</summary>
     /// <exception cref="GestaltLabException">The input folder or manifest is missing or malformed, or the output folder is not empty without <see cref="AlignDatasetOptions.Force"/>.</exception>
     public static AlignDatasetSummary Run(string dataDir, string outDir, FacePipeline pipeline, AlignDatasetOptions? options = null,
@@ -58,7 +61,7 @@ public static class FaceDatasetAligner
         bool interrupted = replace && !File.Exists(Path.Combine(outFull, RunManifest.FileName))
                            && Directory.Exists(Path.Combine(outFull, "aligned"))
                            && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n =>
-                               n is "aligned" or "regions" or "overlays" or "qc.csv" or "landmarks.csv" or "regions.json" or Manifest.FileName || n!.StartsWith('.'));
+                               n is "aligned" or "regions" or "overlays" || OwnTables.Contains(n!) || n!.StartsWith('.'));
         if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
 
         // The photo list and the manifest rows to carry over.
@@ -80,6 +83,8 @@ public static class FaceDatasetAligner
             File.Delete(Path.Combine(outFull, RunManifest.FileName));
             foreach (var sub in new[] { "aligned", "regions", "overlays" })
                 if (Directory.Exists(Path.Combine(outFull, sub))) Directory.Delete(Path.Combine(outFull, sub), true);
+            // The old tables too: this data may have no manifest, and another alignment's would label these faces.
+            foreach (var table in OwnTables) File.Delete(Path.Combine(outFull, table));
         }
         Directory.CreateDirectory(outFull);
 

@@ -83,7 +83,7 @@ public sealed class FacePipeline : IDisposable
         {
             return ProcessChosen(image, source);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException)
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException && e is not ObjectDisposedException)
         {
             return new FaceResult
             {

@@ -74,6 +74,11 @@ public class FacePipelineTests
         var many = FacesFixture.Pipeline.ProcessMany([strip, FacesFixture.Astronaut], threads: 2);
         Assert.Equal(FaceStatus.NoFace, many[0].Status);
         Assert.True(many[1].HasFace);
+        // A programming error is not a photo's problem: a disposed pipeline still says so.
+        var disposed = new FacePipeline(new FacePipelineOptions { ComputeConfidence = false });
+        disposed.Process(new RgbImage(64, 64), "blank");
+        disposed.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => disposed.Process(ImageLoader.Load(FacesFixture.Astronaut), "astronaut"));
         Directory.Delete(dir, true);
     }
 
@@ -235,6 +240,16 @@ public class FacePipelineTests
                 FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
                 Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
                 Assert.NotEqual("half a table", File.ReadAllText(Path.Combine(interrupted, "qc.csv")));
+                // Started over with photos that have no manifest, it keeps none of the old tables: another alignment's
+                // manifest would label these faces with other people's syndromes.
+                File.Delete(Path.Combine(interrupted, "run.json"));
+                Assert.True(File.Exists(Path.Combine(interrupted, "manifest.csv")));
+                string loose = Path.Combine(root, "loose");
+                Directory.CreateDirectory(loose);
+                File.Copy(FacesFixture.Astronaut, Path.Combine(loose, "astronaut.png"));
+                FaceDatasetAligner.Run(loose, interrupted, faces);
+                Assert.False(File.Exists(Path.Combine(interrupted, "manifest.csv")));
+                Assert.Equal(FaceDatasetAligner.DataFolderOf(interrupted), Path.GetFullPath(loose));
                 // A folder of someone's tables without aligned/ is not an alignment: refused.
                 string tables = Path.Combine(root, "tables");
                 Directory.CreateDirectory(tables);

@@ -169,6 +169,11 @@ public sealed class ImageLoaderTests : IDisposable
         Assert.Contains("HEIC", iphone.Message);
         Assert.Contains("JPEG", iphone.Fix);
         Assert.Contains("IMG_0001.HEIC", ImageLoader.FindPhotos(_dir, requireAny: true));
+        // A video shares the container but is not called a photo.
+        byte[] mp4 = [0, 0, 0, 0x18, .. "ftypisom"u8.ToArray(), 0, 0, 2, 0, .. "isomiso2"u8.ToArray()];
+        var video = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("clip.jpg", mp4)));
+        Assert.DoesNotContain("HEIC", video.Message);
+        Assert.Contains("not a supported image", video.Message);
         var empty = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("empty.png", [])));
         Assert.Contains("empty", empty.Message);
         var missing = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(_dir, "nope.jpg")));

@@ -103,6 +103,8 @@ public class OfflineHtmlTests
             var options = new ReportOptions { BootstrapIterations = 200, TsneColourBy = ["true"] };
             string page = File.ReadAllText(Report.Write(dir, options: options).Path);
             Assert.Contains("bootstrap over subjects", page);
+            // Composites' privacy floor is checked before any section is built.
+            Assert.Contains("floor", Assert.Throws<GestaltLabException>(() => Report.Write(dir, options: options with { MinimumCohort = 5 })).Message);
             Assert.DoesNotContain("over families", page);
             // Relatives share genes and faces: with families in the manifest, each family is resampled whole.
             string data = Path.Combine(dir, "data");

@@ -159,7 +159,7 @@ public class CommandLineTests
         string ownText = File.ReadAllText(Path.Combine(run, "metrics.json"));
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth"));
         Assert.Equal(ownText, File.ReadAllText(Path.Combine(run, "metrics.json")));
-        var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-other", "metrics.json")))!;
+        var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other", "metrics.json")))!;
         Assert.Equal(Path.GetFullPath(other), (string?)onOther["data"]);
         Assert.NotEqual((string?)own["data_hash"], (string?)onOther["data_hash"]);
 
@@ -212,6 +212,8 @@ public class CommandLineTests
         }
         bool Untouched(string run) => !Directory.Exists(run) || !Directory.EnumerateFileSystemEntries(run).Any();
 
+        // The root command keeps System.CommandLine's [suggest] directive (shell completion).
+        Assert.Equal(0, await Cli("[suggest]", "al"));
         // A misspelt or miscased key is an error naming it, not a silent default.
         string typo = Config("typo.json", """{"training": {"epochs": 1, "learnig_rate": 0.1}}""");
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r1"), "--config", typo));
