@@ -112,9 +112,13 @@ public static class GestaltTraining
             AtomicFile.WriteAllText(configPath, configJson);
             AtomicFile.WriteAllText(classesPath, classesJson);
             AtomicFile.WriteAllText(Path.Combine(run, "regions.json"), data.RegionSet.ToJson());
+            // A run taken up again keeps the time it was created; the new record says when it resumed.
+            var earlier = File.Exists(configPath) && File.Exists(runJson) ? RunManifest.Load(run) : null;
             new RunManifest
             {
                 Command = command, Seed = config.Training.Seed,
+                CreatedUtc = earlier?.CreatedUtc ?? DateTime.UtcNow.ToString("O"),
+                ResumedUtc = earlier is null ? null : DateTime.UtcNow.ToString("O"),
                 Config = new JsonObject
                 {
                     ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null : Path.GetFullPath(pretrainedBackbone),

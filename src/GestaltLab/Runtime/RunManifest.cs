@@ -30,6 +30,9 @@ public sealed record RunManifest
         $"{RuntimeInformation.OSDescription}; {RuntimeInformation.FrameworkDescription}; {RuntimeInformation.ProcessArchitecture}; {Environment.ProcessorCount} cores";
     /// <summary>When the run started (UTC, ISO 8601).</summary>
     public string CreatedUtc { get; init; } = DateTime.UtcNow.ToString("O");
+    /// <summary>When the run was last taken up again (an interrupted or finished run trained again), or null.</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public string? ResumedUtc { get; init; }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower };
 

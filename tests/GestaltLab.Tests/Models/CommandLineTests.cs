@@ -53,9 +53,12 @@ public class CommandLineTests
         foreach (var f in new[] { "regions/face.pt", "regions/nose.pt", "regions/face.onnx", "ensemble.json", "joint_head.pt", "ensemble.onnx" })
             Assert.True(File.ReadAllBytes(Path.Combine(run, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(twin, f))), f);
 
-        // Again: the finished run and its alignment are reused as they are.
+        // Again: the finished run and its alignment are reused as they are; the run keeps when it was created.
+        Assert.Null(made.ResumedUtc);
         Assert.Equal(0, await Cli(train));
         Assert.Equal(firstAlignment, AlignedAt());
+        Assert.Equal(made.CreatedUtc, RunManifest.Load(run).CreatedUtc);
+        Assert.NotNull(RunManifest.Load(run).ResumedUtc);
         // train fine-tunes from the shipped backbone unless told otherwise, and a run keeps the backbone it started from.
         string? shipped = ShippedBackbone.Path();
         Assert.NotNull(shipped);
