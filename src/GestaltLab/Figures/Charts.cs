@@ -286,7 +286,9 @@ public static class Charts
                     ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("line", Obj(("width", 0))), ("hoverinfo", "skip"), ("legendgroup", name)));
             }
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines+markers"), ("x", ks), ("y", curve), ("name", name), ("legendgroup", name),
-                ("line", Obj(("color", colour), ("width", 2))), ("marker", Obj(("size", 4), ("color", colour))),
+                // Later curves dashed: per-image and per-disorder curves coincide on balanced test sets, and the second
+                // would hide the first.
+                ("line", Obj(("color", colour), ("width", 2), ("dash", s == 0 ? "solid" : "dash"))), ("marker", Obj(("size", 4), ("color", colour))),
                 ("hovertemplate", "top-%{x}: %{y:.1%}<extra>" + Html(name) + "</extra>")));
         }
         if (oracle is not null)

@@ -244,6 +244,22 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal((2161, 1181), (FigureSize.DoubleColumn(100).PixelWidth, FigureSize.DoubleColumn(100).PixelHeight));
 
         await Assert.ThrowsAsync<GestaltLabException>(() => FigureExport.SaveAsync(chart, Path.Combine(fixture.Work, "x.gif"), single, browser: fixture.Browser));
+
+        // Laid out for the page, not the screen: at one column a long title wraps, fonts are print-sized (9 CSS px ≈ 7 pt)
+        // and the legend sits under the plot instead of taking half its width.
+        var topK = Charts.TopK([("per image", [0.4, 0.6, 0.7, 0.8]), ("per disorder", [0.3, 0.5, 0.6, 0.7])], PublishedResults.All, null,
+            "Top-k accuracy of the ensemble on the held-out test photos, per image and per disorder, k = 1…4");
+        string narrow = Path.Combine(fixture.Work, "topk.svg");
+        await FigureExport.SaveAsync(topK, narrow, single, browser: fixture.Browser);
+        var page = XDocument.Load(narrow);
+        XNamespace ns = "http://www.w3.org/2000/svg";
+        var titleLines = page.Descendants(ns + "text").Single(t => (string?)t.Attribute("class") == "gtitle").Elements(ns + "tspan").ToList();
+        Assert.True(titleLines.Count >= 2, "the title was not wrapped");
+        Assert.Contains("font-size: 9px", File.ReadAllText(narrow));
+        var legend = page.Descendants(ns + "g").Single(g => (string?)g.Attribute("class") == "legend");
+        var at = System.Text.RegularExpressions.Regex.Match((string)legend.Attribute("transform")!, @"translate\(([^,]+),([^)]+)\)");
+        double lx = double.Parse(at.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), ly = double.Parse(at.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(lx < 0.3 * single.CssWidth && ly > 0.4 * single.CssHeight, $"the legend is at ({lx}, {ly}), not under the plot");
     }
 
     [Fact]
