@@ -117,8 +117,9 @@ public static class FigureExport
     /// <summary>
     /// A page is not a screen: charts are designed for a browser window, and at a journal column's width their screen
     /// fonts, side legends and one-line titles leave a sliver of plot. For export the layout is adapted to the size:
-    /// fonts of 7–8 pt (9–11 CSS px), the legend in rows under the plot, long titles wrapped, axes that make room for
-    /// their labels, every category of a short category axis labelled, and small margins (captions carry the rest).
+    /// fonts of 7–8 pt (9–11 CSS px), the legend in rows under the plot (none past 40 entries), long titles wrapped, axes
+    /// that make room for their labels, every category of a short category axis labelled, and small margins (captions
+    /// carry the rest).
     /// </summary>
     private const string PrintLayoutScript = """
         const printLayout = function (gd, w, h) {
@@ -131,6 +132,10 @@ public static class FigureExport
             'legend.yref': 'container', 'legend.y': 0, 'legend.yanchor': 'bottom',
             'legend.font.size': base - 1, 'legend.itemwidth': 30, 'legend.tracegroupgap': 0,
           };
+          // Past a few dozen entries (a t-SNE map of 216 syndromes) a legend cannot be read on paper: the caption says
+          // what the colours are.
+          const entries = (gd.data || []).filter(t => t.showlegend !== false && t.name).length;
+          if (entries > 40) up['showlegend'] = false;
           const title = L.title && L.title.text;
           if (title) {
             // Wrap at word boundaries to the width (average glyph ≈ 0.55 em).
