@@ -21,7 +21,7 @@ internal sealed class NotebookCommand : ICliCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var html = new Option<bool>("--html") { Description = "Also write a self-contained HTML rendering next to each notebook (works offline)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Save the executed notebook here instead of over the input (one notebook only)." };
+        var output = new Option<string?>("--output", "-o") { Description = "Save the executed notebook here instead of over the input: a file (one notebook), or a folder (an existing one, or a path ending in '/') for each notebook under its own name." };
         var chartImages = new Option<bool>("--chart-images") { Description = "Also store a static PNG of every chart (headless Chromium), for viewers that strip scripts such as GitHub." };
         var echo = new Option<bool>("--echo") { Description = "Also print the cells' console output as they run." };
         var run = new Command("run", "Run notebooks headless (Roslyn scripting) and save their outputs into the .ipynb.")
@@ -60,8 +60,10 @@ internal sealed class NotebookCommand : ICliCommand
         {
             var files = parse.GetValue(notebooks) ?? [];
             string? outputPath = parse.GetValue(output);
-            if (outputPath is not null && files.Length != 1)
-                throw new GestaltLabException("--output needs exactly one notebook", "run the notebooks one at a time, or drop --output to save each in place");
+            bool outputFolder = outputPath is not null && (Directory.Exists(outputPath) || outputPath.EndsWith('/') || outputPath.EndsWith(Path.DirectorySeparatorChar));
+            if (outputPath is not null && !outputFolder && files.Length != 1)
+                throw new GestaltLabException("--output FILE needs exactly one notebook", "give a folder (ending in '/') to save each notebook there, or drop --output to save each in place");
+            if (outputFolder) Directory.CreateDirectory(outputPath!);
             var overrides = ParseParameters(parse.GetValue(parameters) ?? []);
             var log = Console.Out;
             int failed = 0;
@@ -73,7 +75,7 @@ internal sealed class NotebookCommand : ICliCommand
                     Quick = parse.GetValue(quick),
                     Parameters = overrides,
                     WriteHtml = parse.GetValue(html),
-                    OutputPath = outputPath,
+                    OutputPath = outputFolder ? Path.Combine(outputPath!, Path.GetFileName(file)) : outputPath,
                     Log = log,
                     EchoOutput = parse.GetValue(echo),
                     ChartImages = parse.GetValue(chartImages),
@@ -106,6 +108,10 @@ internal sealed class NotebookCommand : ICliCommand
                     Console.Error.WriteLine($"error: {file}: {result.Failure}");
                 }
             }
+            // Quick outputs saved over a notebook replace its full run's (the committed ones, for the project's notebooks).
+            if (parse.GetValue(quick) && outputPath is null)
+                Console.WriteLine("note: the quick-mode outputs were saved into the notebook(s), over the full run's (`git restore` brings "
+                                  + "the committed ones back; --output DIR/ keeps them apart)");
             if (files.Length > 1)
                 Console.WriteLine($"{files.Length - failed} of {files.Length} notebooks ran green" +
                     (failed > 0 ? $"; failed: {string.Join(", ", failedFiles.Select(Path.GetFileName))}" : ""));

@@ -125,6 +125,16 @@ public class NotebookRunnerTests
         Assert.Contains("1 of 2 notebooks ran green", output);
         var saved = Notebook.Load(bad);
         Assert.Equal("nope", Single(saved.CodeCells.Single(), "error")["evalue"]!.GetValue<string>());
+
+        // --output DIR/ saves each notebook there under its own name and leaves the inputs as they were.
+        string first = kit.Write("first.ipynb", "2 + 2"), second = kit.Write("second.ipynb", "3 + 3");
+        string before = File.ReadAllText(first);
+        string apart = Path.Combine(kit.Dir, "apart") + "/";
+        var (apartExit, _) = await RunCli("notebook", "run", first, second, "--output", apart);
+        Assert.Equal(0, apartExit);
+        Assert.Equal(before, File.ReadAllText(first));
+        Assert.Equal("6", Text(Single(Notebook.Load(Path.Combine(apart, "second.ipynb")).CodeCells.Single(), "execute_result")["data"]!["text/plain"]));
+        Assert.True(File.Exists(Path.Combine(apart, "first.ipynb")));
     }
 
     [Fact]
