@@ -84,7 +84,10 @@ internal sealed class DemoCommand : ICliCommand
             // The defaults of `gestaltlab report`, so that command (and `export`) rebuilds this very page from the run.
             var report = await CliProgress.RunAsync(progress => Report.Write(run, null, new ReportOptions(), progress, ct));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{sw.Elapsed.TotalSeconds,5:F0} s] report: {report.Path} ({report.ChartCount} charts)"));
-            Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:F0} s. Try: gestaltlab predict --model {run} {Path.Combine(data, "images", "…")}.jpg");
+            // A real test photo, so the hint can be pasted as it is.
+            string example = GestaltLab.Data.Manifest.Load(data).InSplit(GestaltLab.Data.SplitNames.Test).Select(r => Path.Combine(data, r.Image)).FirstOrDefault()
+                             ?? Path.Combine(data, "images");
+            Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:F0} s. Try: ./gestaltlab predict --model {run} {example}");
             return 0;
         });
         return cmd;
