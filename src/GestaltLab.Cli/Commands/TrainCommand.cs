@@ -135,7 +135,7 @@ internal static class ModelCli
         // user's file and line before any photo is aligned (not later, in the aligned copy).
         if (File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName))) { GestaltLab.Data.Manifest.Load(data); return; }
         throw new GestaltLabException($"{data}: no {GestaltLab.Data.Manifest.FileName}, so no syndrome or subject per photo",
-            "write one beside the photos (README, \"Using your own photos\"; Manifest.FromImageFolder builds one from a labels CSV)");
+            "write one from a labels CSV with `gestaltlab manifest --images DIR --labels labels.csv` (README, \"Using your own photos\")");
     }
 
     /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (region crops and their set).</summary>

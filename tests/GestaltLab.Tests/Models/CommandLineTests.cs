@@ -202,6 +202,34 @@ public class CommandLineTests
     }
 
     [Fact]
+    public async Task Manifest_builds_the_training_table_for_ones_own_photos_from_a_labels_csv()
+    {
+        string root = ModelFixture.TempDir();
+        string data = Path.Combine(root, "data"), photos = Path.Combine(root, "photos");
+        SyntheticDataset.Generate("mini", 2, data, scale: 0.5);
+        Directory.CreateDirectory(photos);
+        var source = GestaltLab.Data.Manifest.Load(data).Rows;
+        foreach (var r in source) File.Copy(Path.Combine(data, r.Image), Path.Combine(photos, Path.GetFileName(r.Image)));
+        string labels = Path.Combine(root, "labels.csv");
+        File.WriteAllLines(labels, ["image,subject,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Subject},{r.Syndrome}")]);
+
+        Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--seed", "4"));
+        var written = GestaltLab.Data.Manifest.Load(photos);
+        Assert.Equal(source.Count, written.Rows.Count(r => r.IsLabelled));
+        // Split by person: no one's photos on two sides.
+        Assert.All(written.Rows.GroupBy(r => r.Subject), g => Assert.Single(g.Select(r => r.Split).Distinct()));
+        Assert.Contains(written.Rows, r => r.Split == "test");
+        Assert.Equal(source.First().Syndrome, written.Find(Path.GetFileName(source.First().Image))!.Syndrome);
+        // Never over an existing manifest without --force; labels without subjects are refused.
+        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels));
+        Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--force", "--fractions", "60,20,20"));
+        File.WriteAllLines(labels, ["image,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Syndrome}")]);
+        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv")));
+        Assert.False(File.Exists(Path.Combine(root, "other.csv")));
+        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "70,30"));
+    }
+
+    [Fact]
     public async Task Train_refuses_bad_folders_and_configs_before_writing_anything()
     {
         string root = ModelFixture.TempDir();

@@ -1,0 +1,52 @@
+using System.CommandLine;
+using System.Globalization;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Cli;
+
+/// <summary>
+/// <c>gestaltlab manifest --images DIR --labels labels.csv [--fractions 70,10,20] [--seed N] [--force]</c>: the
+/// <c>manifest.csv</c> that <c>train</c> needs, for a folder of one's own photos and a short labels table
+/// (<see cref="Manifest.FromImageFolder"/>), so training on one's own photos needs no C#.
+/// </summary>
+internal sealed class ManifestCommand : ICliCommand
+{
+    public Command Create()
+    {
+        var images = new Option<string>("--images") { Description = "Folder of photos (searched recursively).", Required = true };
+        var labels = new Option<string>("--labels")
+        {
+            Description = "CSV with columns image (path relative to the folder, or a file name when unique) and subject (one id per person), "
+                        + "plus any of syndrome, gene, split (train/val/test), sex, age_band, skin_tone, family. Photos it does not list stay unlabelled.",
+            Required = true,
+        };
+        var output = new Option<string?>("--out") { Description = "Manifest to write (default: DIR/manifest.csv, where train looks for it)." };
+        var fractions = new Option<string>("--fractions") { Description = "Train/val/test shares when the labels have no split column (split by person, families together).", DefaultValueFactory = _ => "70,10,20" };
+        var seed = new Option<int>("--seed") { Description = "Seed of that split.", DefaultValueFactory = _ => 0 };
+        var force = new Option<bool>("--force") { Description = "Replace an existing manifest." };
+        var cmd = new Command("manifest", "Write the manifest.csv for a folder of your own photos from a labels CSV (split by person when it has no split column).")
+            { images, labels, output, fractions, seed, force };
+        cmd.SetAction(p =>
+        {
+            string folder = p.GetValue(images)!;
+            string target = p.GetValue(output) ?? Path.Combine(folder, Manifest.FileName);
+            if (File.Exists(target) && !p.GetValue(force))
+                throw new GestaltLabException($"{target}: a manifest is already there", "pass --force to replace it, or --out to write another file");
+            var parts = p.GetValue(fractions)!.Split(',');
+            if (parts.Length != 3 || parts.Any(s => !double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+                throw new GestaltLabException($"--fractions '{p.GetValue(fractions)}': expected three numbers, train,val,test (e.g. 70,10,20)");
+            var f = parts.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
+            manifest.Save(target);
+            var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
+            Console.WriteLine($"{target}: {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({labelled.Select(r => r.Subject).Distinct().Count()} people, "
+                              + $"{labelled.Select(r => r.Syndrome).Distinct().Count()} syndromes); "
+                              + string.Join(", ", SplitNames.All.Select(s => $"{s} {labelled.Count(r => r.Split == s)}")));
+            if (labelled.Count < manifest.Rows.Count)
+                Console.WriteLine($"  {manifest.Rows.Count - labelled.Count} photo(s) not in the labels are listed unlabelled (test split; train ignores them)");
+            return 0;
+        });
+        return cmd;
+    }
+}
