@@ -65,7 +65,7 @@ internal sealed class DemoCommand : ICliCommand
                     string bb = backbone;
                     await CliProgress.RunAsync(progress => Pretraining.Pretrain(idsAligned, bb, config.Net, config.Training with { Epochs = 6 }, progress, ct));
                 }
-                Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] backbone: {backbone}");
+                Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] backbone: {(ShippedBackbone.Is(backbone) ? ShippedBackbone.Description : backbone)}");
             }
 
             // 4. Fine-tune every region.

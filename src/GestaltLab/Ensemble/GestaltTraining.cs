@@ -60,7 +60,7 @@ public static class GestaltTraining
                 var (backboneConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
                 backbone = weights;
                 var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net);
-                if (note is not null) notes.Add($"{note}: {pretrainedBackbone}");
+                if (note is not null) notes.Add($"{note}: {(ShippedBackbone.Is(pretrainedBackbone) ? ShippedBackbone.Description : pretrainedBackbone)}");
                 config = config with { Net = netConfig };
             }
             // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
@@ -121,7 +121,8 @@ public static class GestaltTraining
                 ResumedUtc = earlier is null ? null : DateTime.UtcNow.ToString("O"),
                 Config = new JsonObject
                 {
-                    ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null : Path.GetFullPath(pretrainedBackbone),
+                    ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null
+                        : ShippedBackbone.Is(pretrainedBackbone) ? ShippedBackbone.Description : Path.GetFullPath(pretrainedBackbone),
                     ["pretrained_sha256"] = backboneHash,
                 },
                 DataHash = dataHash,

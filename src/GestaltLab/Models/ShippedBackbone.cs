@@ -14,6 +14,18 @@ public static class ShippedBackbone
     /// <summary>Whether this build carries the shipped backbone.</summary>
     public static bool IsAvailable => typeof(ShippedBackbone).Assembly.GetManifestResourceInfo(ResourceName) is not null;
 
+    /// <summary>How run records name the shipped backbone: its extracted copy in the temp folder is not a lasting path.</summary>
+    public const string Description = "shipped: data/pretrained/backbone.pt (embedded in GestaltLab.dll)";
+
+    /// <summary>Whether <paramref name="path"/> holds the shipped backbone (same bytes).</summary>
+    public static bool Is(string path)
+    {
+        using var s = typeof(ShippedBackbone).Assembly.GetManifestResourceStream(ResourceName);
+        if (s is null || !File.Exists(path) || new FileInfo(path).Length != s.Length) return false;
+        using var file = File.OpenRead(path);
+        return SHA256.HashData(s).AsSpan().SequenceEqual(SHA256.HashData(file));
+    }
+
     /// <summary>
     /// A file path of the shipped backbone (written once per content hash to the temp folder), or null when this build does
     /// not carry one.

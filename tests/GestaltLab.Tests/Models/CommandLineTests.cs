@@ -63,6 +63,10 @@ public class CommandLineTests
         string? shipped = ShippedBackbone.Path();
         Assert.NotNull(shipped);
         Assert.Equal(RunManifest.ComputeFileHash(shipped!), (string?)RunManifest.Load(run).Config["pretrained_sha256"]);
+        // Named as the shipped one, not by the temp-folder copy it was read from (which may be gone tomorrow).
+        Assert.Equal(ShippedBackbone.Description, (string?)RunManifest.Load(run).Config["pretrained"]);
+        Assert.True(ShippedBackbone.Is(shipped!));
+        Assert.False(ShippedBackbone.Is(config));
         Assert.Equal(1, await Cli([.. train, "--from-scratch"]));
         Assert.Equal(1, await Cli([.. train, "--from-scratch", "--pretrained", shipped!]));
 
