@@ -64,6 +64,13 @@ internal sealed class ExportCommand : ICliCommand
                 if (p.GetValue(html)) FigureHtml.Save(chart.Chart, Path.Combine(outDir, chart.Name + ".html"), chart.Section);
                 done++;
             }
+            // The composite faces are an image, not a chart: written as the report draws them (papers show them as figure 1).
+            if (content.CompositeFaces is { } grid)
+            {
+                string file = Path.Combine(outDir, "composite-faces.png");
+                grid.SavePng(file);
+                Console.WriteLine($"  {file}");
+            }
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
             var record = new System.Text.Json.Nodes.JsonObject
             {
@@ -74,6 +81,7 @@ internal sealed class ExportCommand : ICliCommand
                 ["metrics_data"] = results.Metrics?.Data,
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
+                ["composite_faces"] = content.CompositeFaces is null ? null : "composite-faces.png",
                 ["packages"] = new System.Text.Json.Nodes.JsonObject(RunManifest.PackageVersions().Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
             };

@@ -45,7 +45,11 @@ public sealed record NamedChart(string Name, string Section, GenericChart Chart)
 /// <param name="Sections">Section titles in page order.</param>
 /// <param name="Charts">The page's charts in order.</param>
 /// <param name="Notes">What was missing or skipped.</param>
-public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, IReadOnlyList<NamedChart> Charts, IReadOnlyList<string> Notes);
+public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, IReadOnlyList<NamedChart> Charts, IReadOnlyList<string> Notes)
+{
+    /// <summary>The composite-faces grid the page shows (null when the run had none to draw), for static export.</summary>
+    public RgbImage? CompositeFaces { get; init; }
+}
 
 /// <summary>What <see cref="Report.Write"/> produced.</summary>
 /// <param name="Path">The HTML file written.</param>
@@ -195,7 +199,7 @@ public static class Report
         // ---- composites
         Step("composite faces");
         Section("Composite faces");
-        CompositeSection(run, options, body, Note, cancellationToken);
+        var composites = CompositeSection(run, options, body, Note, cancellationToken);
 
         // ---- curves
         Step("training curves");
@@ -213,7 +217,7 @@ public static class Report
         body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
-        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes);
+        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites };
     }
 
     private static int[]? SafeTruth(RunResults run, List<string> notes)
@@ -295,13 +299,13 @@ public static class Report
     /// Average aligned face per class from the run's <c>aligned/</c> folder (written by <c>gestaltlab train</c> and
     /// <c>demo</c>), as an image embedded in the page; classes below the minimum cohort are listed, not drawn.
     /// </summary>
-    private static void CompositeSection(RunResults run, ReportOptions o, StringBuilder body, Action<string> note, CancellationToken ct)
+    private static RgbImage? CompositeSection(RunResults run, ReportOptions o, StringBuilder body, Action<string> note, CancellationToken ct)
     {
         string alignedManifest = Path.Combine(run.Directory, "aligned", Manifest.FileName);
         if (!File.Exists(alignedManifest))
         {
             note("Composite faces skipped: the run holds no aligned faces (aligned/manifest.csv).");
-            return;
+            return null;
         }
         var manifest = Manifest.Load(alignedManifest);
         var faces = new List<(RgbImage Face, string Label, string Person)>();
@@ -318,14 +322,16 @@ public static class Report
         if (set.Faces.Count == 0)
         {
             note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} people with aligned faces.");
-            return;
+            return null;
         }
-        string png = Convert.ToBase64String(set.RenderGrid(columns: 8, cellSize: 96).EncodePng());
+        var grid = set.RenderGrid(columns: 8, cellSize: 96);
+        string png = Convert.ToBase64String(grid.EncodePng());
         body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
         body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
             $"Average of the aligned faces of each class (all splits; each person weighs once, n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable.")));
         if (unreadable > 0) body.Append(E(FormattableString.Invariant($" {unreadable} aligned image(s) could not be read and were left out.")));
         body.Append("</p>\n");
+        return grid;
     }
 
     private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, ReportOptions o,

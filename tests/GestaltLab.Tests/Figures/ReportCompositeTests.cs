@@ -35,6 +35,10 @@ public class ReportCompositeTests
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "alt=\"composite faces\""));
             Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn", html);
             Assert.Empty(FigureHtml.RemoteReferences(html));
+            // The same grid is handed to static export (composite-faces.png), one cell for the one cohort drawn.
+            var grid = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions()).CompositeFaces;
+            Assert.NotNull(grid);
+            Assert.Equal(grid!.EncodePng(), Convert.FromBase64String(System.Text.RegularExpressions.Regex.Match(html, "alt=\"composite faces\"[^>]*src=\"data:image/png;base64,([^\"]+)\"").Groups[1].Value));
         }
         finally
         {
