@@ -36,7 +36,8 @@ internal sealed class PredictCommand : ICliCommand
             if (unused.Count > 0 && !p.GetValue(json))
                 Console.WriteLine(m.JointHead is null
                     ? $"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})"
-                    : $"(no share in the contributions, pool weight 0: {string.Join(", ", unused)}; the joint head still reads {(unused.Count == 1 ? "its embedding" : "their embeddings")})");
+                    : $"(left out of the per-region contributions below, as training gave {(unused.Count == 1 ? "it" : "them")} no weight there: {string.Join(", ", unused)}; "
+                      + "the ranking itself still uses every region)");
             if (m.Priors == ClassPriors.Training && !p.GetValue(json))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"(ranked with the training photos' syndrome frequencies as priors, strength {m.ClassPriors!.Strength:F2}: a common syndrome ranks above an equally similar rare one)"));

@@ -288,9 +288,12 @@ public static class Report
                 oracle is null ? "—" : "training frequencies", "—", "—", "—" },
         };
         var header = new[] { "measure", "this run" + (truth is not null && o.BootstrapIterations > 0 ? " [95% CI]" : ""), "oracle (ceiling)", "DeepGestalt 2019", "GestaltMatcher 2022, frequent", "GestaltMatcher 2022, rare" };
+        // The oracle exists for synthetic data only; on real photos its column is empty and needs no explanation.
+        string oracleNote = oracle is null ? "" :
+            "Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data — " +
+            "with the training photos' syndrome frequencies as priors; where the classes are unequally frequent, in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). ";
         return TableRaw(header, rows) +
-               "<p class=\"muted\">Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data — " +
-               "with the training photos' syndrome frequencies as priors; where the classes are unequally frequent, in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). " +
+               "<p class=\"muted\">" + oracleNote +
                $"Confidence intervals: percentile bootstrap over {unit}. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
                "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
     }

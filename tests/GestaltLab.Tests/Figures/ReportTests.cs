@@ -103,6 +103,13 @@ public class OfflineHtmlTests
             var options = new ReportOptions { BootstrapIterations = 200, TsneColourBy = ["true"] };
             string page = File.ReadAllText(Report.Write(dir, options: options).Path);
             Assert.Contains("bootstrap over subjects", page);
+            // The oracle is explained where there is one (synthetic data), not on a run of real photos.
+            Assert.Contains("Oracle: the Bayes classifier", page);
+            string metricsPath = Path.Combine(dir, "metrics.json");
+            string synthetic = File.ReadAllText(metricsPath);
+            (ClassificationMetrics.Load(metricsPath) with { Oracle = null }).Save(metricsPath);
+            Assert.DoesNotContain("Oracle: the Bayes classifier", File.ReadAllText(Report.Write(dir, options: options).Path));
+            File.WriteAllText(metricsPath, synthetic);
             // Composites' privacy floor is checked before any section is built.
             Assert.Contains("floor", Assert.Throws<GestaltLabException>(() => Report.Write(dir, options: options with { MinimumCohort = 5 })).Message);
             Assert.DoesNotContain("over families", page);
