@@ -12,7 +12,7 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose split (--split, default test) is scored.", Required = true };
-        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data); the CSV files go beside it." };
+        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data, a -priors-P suffix for priors other than the run's); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
@@ -42,8 +42,11 @@ internal sealed class EvaluateCommand : ICliCommand
             // land on the run's own validation results.
             string evalName = ownData ? "eval-" + splitName
                 : "eval-on-" + Path.GetFileName(dataFull) + (splitName == GestaltLab.Data.SplitNames.Test ? "" : "-" + splitName);
+            // Ranked with other priors than the run's own, it is another result too (kept beside, for comparing the two).
+            bool ownPriors = p.GetValue(priors) is not { } asked || asked == GestaltLab.Models.TrainConfig.Load(Path.Combine(run, "config.json"), allowUnknownKeys: true).Priors;
+            if (!ownPriors) evalName = (ownData && splitName == GestaltLab.Data.SplitNames.Test ? "eval" : evalName) + "-priors-" + m.Priors;
             string metricsPath = Path.GetFullPath(p.GetValue(output)
-                ?? (ownData && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
+                ?? (ownData && ownPriors && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
             string outDir = Path.GetDirectoryName(metricsPath)!;
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
             PrintEvaluation(r, metricsPath);

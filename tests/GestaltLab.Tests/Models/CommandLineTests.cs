@@ -164,6 +164,10 @@ public class CommandLineTests
         Assert.Equal(RunManifest.Load(aligned).DataHash, (string?)own["data_hash"]);
         Assert.Equal(Path.GetFullPath(run), (string?)own["model"]);
         string ownText = File.ReadAllText(Path.Combine(run, "metrics.json"));
+        // Ranked with other priors than the run's, the result goes beside the run's own, for comparing the two.
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--ground-truth", "--priors", "training"));
+        Assert.Equal(ownText, File.ReadAllText(Path.Combine(run, "metrics.json")));
+        Assert.Equal("training", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-priors-training", "metrics.json")))!["priors"]);
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth"));
         Assert.Equal(ownText, File.ReadAllText(Path.Combine(run, "metrics.json")));
         var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other", "metrics.json")))!;
