@@ -52,16 +52,14 @@ internal sealed class AlignedCropLandmarks
     {
         if (!_bySource.TryGetValue(source, out var photo) || !_regionIndex.TryGetValue(region, out int r)) return null;
         var toAligned = _aligner.FitTransform(photo);
-        float size = _aligner.Size;
-        var unit = photo.Points.Select(p => toAligned.Apply(p) / size).ToArray();
-        var (_, cx, cy, side) = _cropper.Squares(unit)[r];
-        // Unit → crop pixels, as RegionCropper.Crop maps them: (u − (c − side/2)) · cropSize/side.
-        double k = _cropper.Regions.Regions[r].Size / side;
-        var xy = new float[2 * unit.Length];
-        for (int i = 0; i < unit.Length; i++)
+        // The transform the crop's pixels were cut with (RegionCropper.CropTransforms), applied to the points.
+        var toCrop = _cropper.CropTransforms(toAligned, _aligner.Size, photo.Transform(toAligned.Apply))[r].ToCrop;
+        var xy = new float[2 * photo.Count];
+        for (int i = 0; i < photo.Count; i++)
         {
-            xy[2 * i] = (float)((unit[i].X - (cx - side / 2)) * k);
-            xy[2 * i + 1] = (float)((unit[i].Y - (cy - side / 2)) * k);
+            var q = toCrop.Apply(photo.Points[i]);
+            xy[2 * i] = q.X;
+            xy[2 * i + 1] = q.Y;
         }
         return xy;
     }

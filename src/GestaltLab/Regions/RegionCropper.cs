@@ -57,21 +57,30 @@ public sealed class RegionCropper
 
     /// <summary>Crops every region from <paramref name="photo"/> for a face whose photo → aligned transform is <paramref name="toAligned"/>
     /// into an aligned image of <paramref name="alignedSize"/> pixels, with its aligned landmarks.</summary>
-    public IReadOnlyList<RegionCrop> Crop(RgbImage photo, SimilarityTransform toAligned, int alignedSize, FaceLandmarks alignedLandmarks)
+    public IReadOnlyList<RegionCrop> Crop(RgbImage photo, SimilarityTransform toAligned, int alignedSize, FaceLandmarks alignedLandmarks) =>
+        CropTransforms(toAligned, alignedSize, alignedLandmarks)
+            .Select((t, k) => new RegionCrop(t.Name, FaceAligner.Warp(photo, t.ToCrop, _geometry[k].Region.Size, _geometry[k].Region.Size), t.ToCrop))
+            .ToList();
+
+    /// <summary>
+    /// Photo → crop pixel transform of every region (what <see cref="Crop(RgbImage, SimilarityTransform, int, FaceLandmarks)"/>
+    /// warps with), for a face whose photo → aligned transform is <paramref name="toAligned"/>: also maps the photo's
+    /// landmarks into each crop (the geometry task's targets), so pixels and points can never be cut differently.
+    /// </summary>
+    public IReadOnlyList<(string Name, SimilarityTransform ToCrop)> CropTransforms(SimilarityTransform toAligned, int alignedSize, FaceLandmarks alignedLandmarks)
     {
         var unit = alignedLandmarks.Points.Select(p => p / alignedSize).ToArray();
         var squares = Squares(unit);
-        var crops = new List<RegionCrop>(squares.Count);
+        var transforms = new List<(string, SimilarityTransform)>(squares.Count);
         for (int k = 0; k < squares.Count; k++)
         {
             var (name, cx, cy, side) = squares[k];
             int size = _geometry[k].Region.Size;
             // aligned px → unit (÷alignedSize) → crop px: (u − (c − side/2)) · size/side
             double s = size / (side * alignedSize);
-            var toCrop = toAligned.Then(SimilarityTransform.ScaleTranslate(s, -(cx - side / 2) * size / side, -(cy - side / 2) * size / side));
-            crops.Add(new RegionCrop(name, FaceAligner.Warp(photo, toCrop, size, size), toCrop));
+            transforms.Add((name, toAligned.Then(SimilarityTransform.ScaleTranslate(s, -(cx - side / 2) * size / side, -(cy - side / 2) * size / side))));
         }
-        return crops;
+        return transforms;
     }
 
     /// <summary>Crops every region for an aligned face.</summary>
