@@ -150,6 +150,14 @@ public static class FigureExport
             up['title.x'] = 0; up['title.xanchor'] = 'left'; up['title.xref'] = 'paper';
             up['margin.t'] = Math.round((base + 1) * 1.5 * lines.length + 12);
           } else up['margin.t'] = 10;
+          // Side-by-side panels: the right panel's y-axis labels need room that automargin does not make between panels.
+          const x2 = L.xaxis2 && L.xaxis2.domain, x1 = L.xaxis && L.xaxis.domain;
+          if (x1 && x2 && x1[1] < x2[0]) {
+            const gap = Math.min(0.3, 70 / w);
+            const mid = (x1[1] + x2[0]) / 2;
+            up['xaxis.domain'] = [x1[0], mid - gap / 2];
+            up['xaxis2.domain'] = [mid + gap / 2, x2[1]];
+          }
           for (const key of Object.keys(L).filter(k => /^[xy]axis\d*$/.test(k))) {
             const axis = L[key] || {};
             up[key + '.automargin'] = true;
