@@ -65,14 +65,16 @@ internal sealed class GenerateCommand : ICliCommand
             if (r.EqualPriorOracle is { } e && e != r.Oracle)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  with equal priors: top-1 {e.Top1:P1}, top-5 {e.Top5:P1}, top-10 {e.Top10:P1}"));
             // A preset picks its syndromes from the catalog; an entry of one's own that it passed over must not vanish in silence.
-            if (cat is not null)
+            // (Multi-part presets keep a manifest per part: the note reads each; it never fails the command.)
+            var manifests = Directory.EnumerateFiles(r.Directory, Data.Manifest.FileName, SearchOption.AllDirectories).ToList();
+            if (cat is not null && manifests.Count > 0)
             {
-                var used = Data.Manifest.Load(r.Directory).Rows.SelectMany(x => new[] { x.Syndrome, x.Extra.GetValueOrDefault("source_syndrome", "") }).ToHashSet(StringComparer.Ordinal);
+                var used = manifests.SelectMany(m => Data.Manifest.Load(m).Rows).SelectMany(x => new[] { x.Syndrome, x.Extra.GetValueOrDefault("source_syndrome", "") }).ToHashSet(StringComparer.Ordinal);
                 var left = cat.Affected.Where(x => x.Kind == "user" && !used.Contains(x.Id)).Select(x => x.Id).ToList();
                 if (left.Count > 0)
                     Console.WriteLine($"note: preset '{name}' leaves out your catalog entr{(left.Count == 1 ? "y" : "ies")} {string.Join(", ", left.Take(8))}{(left.Count > 8 ? ", …" : "")}: "
-                        + "mini takes 9 teaching analogues only, demo the teaching ones and the 18 most frequent others, gestalt216 all "
-                        + "(give yours a higher frequency for demo; docs/synthetic.md, \"Presets\")");
+                        + "mini takes 9 teaching analogues only, demo the teaching ones and the 18 most frequent others, gestalt216 all, "
+                        + "the specialized tasks their named syndromes (docs/synthetic.md, \"Presets\")");
             }
             return 0;
         });

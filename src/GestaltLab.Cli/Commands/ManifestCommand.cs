@@ -30,11 +30,12 @@ internal sealed class ManifestCommand : ICliCommand
         cmd.SetAction(p =>
         {
             string folder = p.GetValue(images)!;
-            string target = p.GetValue(output) ?? Path.Combine(folder, Manifest.FileName);
+            string target = p.GetValue(output) ?? folder;
+            if (Directory.Exists(target)) target = Path.Combine(target, Manifest.FileName);
             if (File.Exists(target) && !p.GetValue(force))
                 throw new GestaltLabException($"{target}: a manifest is already there", "pass --force to replace it, or --out to write another file");
             var parts = p.GetValue(fractions)!.Split(',');
-            if (parts.Length != 3 || parts.Any(s => !double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out _)))
+            if (parts.Length != 3 || parts.Any(s => !double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v)))
                 throw new GestaltLabException($"--fractions '{p.GetValue(fractions)}': expected three numbers, train,val,test (e.g. 70,10,20)");
             var f = parts.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));

@@ -83,7 +83,7 @@ public sealed class Manifest
         string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
         if (!File.Exists(file))
             throw new GestaltLabException($"{file}: manifest not found",
-                "pass a data folder made by `gestaltlab generate`, or build a manifest for your photos (Manifest.FromImageFolder)");
+                "pass a data folder made by `gestaltlab generate`, or write a manifest for your photos with `gestaltlab manifest --images DIR --labels labels.csv`");
         var table = Csv.Read(file);
         foreach (var c in RequiredColumns) table.Column(c);
         int Col(string name) => table.Has(name) ? table.Column(name) : -1;
@@ -154,9 +154,11 @@ public sealed class Manifest
         var images = ImageLoader.FindPhotos(folder, requireAny: true);
         string root = Path.GetFullPath(folder);
 
+        // Photos nobody labelled are their own "person", under an id no label can hold (a file named like a subject id
+        // must not join that person across splits).
         var rows = images.Select(i => new ManifestRow
         {
-            Image = i, Subject = Path.ChangeExtension(i, null), Split = SplitNames.Test,
+            Image = i, Subject = "unlabelled:" + Path.ChangeExtension(i, null), Split = SplitNames.Test,
         }).ToList();
         if (labelsCsv is null) return new Manifest(root, rows);
 
@@ -212,7 +214,10 @@ public sealed class Manifest
             var toSplit = manifest.Rows.Where(r => r.IsLabelled).ToList();
             var assigned = Splits.Assign(toSplit, fractions ?? SplitFractions.Default, seed);
             var map = assigned.ToDictionary(r => r.Image, StringComparer.Ordinal);
-            manifest = manifest.WithRows(manifest.Rows.Select(r => map.TryGetValue(r.Image, out var a) ? a : r));
+            // A listed photo without a syndrome goes with its person: one split per person, labelled or not.
+            var splitOf = assigned.GroupBy(r => r.Subject, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Split, StringComparer.Ordinal);
+            manifest = manifest.WithRows(manifest.Rows.Select(r => map.TryGetValue(r.Image, out var a) ? a
+                : splitOf.TryGetValue(r.Subject, out var sp) ? r with { Split = sp } : r));
         }
         return manifest;
     }

@@ -94,7 +94,7 @@ public static class Splits
         var leaks = FindLeaks(manifest.Rows);
         if (leaks.Count > 0)
             throw new GestaltLabException($"{manifest.Root}: {leaks.Count} subject/family leak(s) between splits: {string.Join("; ", leaks.Take(5))}",
-                "re-split by subject with Splits.Assign");
+                "put all of a person's photos in one split (`gestaltlab manifest` splits by person; in C#, Splits.Assign)");
     }
 
     // Groups of split-groups by syndrome (the group's most frequent label), in ordinal order of syndrome.

@@ -134,8 +134,15 @@ public static class FigureExport
           };
           // Past a few dozen entries (a t-SNE map of 216 syndromes) a legend cannot be read on paper: the caption says
           // what the colours are.
-          const entries = (gd.data || []).filter(t => t.showlegend !== false && t.name).length;
-          if (entries > 40) up['showlegend'] = false;
+          // Likewise a legend that would not fit in a third of the height: Plotly clips it without a word.
+          const names = (gd.data || []).filter(t => t.showlegend !== false && t.name).map(t => String(t.name));
+          let rows = names.length > 0 ? 1 : 0, used = 0;
+          for (const n of names) {
+            const width = 40 + 0.6 * (base - 1) * n.length;
+            if (used > 0 && used + width > w - 20) { rows++; used = 0; }
+            used += width;
+          }
+          if (names.length > 40 || rows * (base + 8) + 10 > h / 3) up['showlegend'] = false;
           const title = L.title && L.title.text;
           if (title) {
             // Wrap at word boundaries to the width (average glyph ≈ 0.55 em).
@@ -150,6 +157,8 @@ public static class FigureExport
             up['title.x'] = 0; up['title.xanchor'] = 'left'; up['title.xref'] = 'paper';
             up['margin.t'] = Math.round((base + 1) * 1.5 * lines.length + 12);
           } else up['margin.t'] = 10;
+          // An axis drawn along the top needs its labels' room above the plot too, under the title.
+          if (Object.keys(L).some(k => /^xaxis\d*$/.test(k) && L[k] && L[k].side === 'top')) up['margin.t'] += Math.round(base * 5);
           // Side-by-side panels: the right panel's y-axis labels need room that automargin does not make between panels.
           const x2 = L.xaxis2 && L.xaxis2.domain, x1 = L.xaxis && L.xaxis.domain;
           if (x1 && x2 && x1[1] < x2[0]) {
@@ -166,7 +175,9 @@ public static class FigureExport
             // A category axis: label every category while they fit at a readable size (7 px and up).
             if (axis.type === 'category' || (gd.data || []).some(t => t.type === 'heatmap')) {
               const n = Math.max(1, ...(gd.data || []).map(t => ((key[0] === 'x' ? t.x : t.y) || []).length));
-              const length = key[0] === 'x' ? w * 0.8 : h * 0.7;
+              // The axis as drawn (a square matrix beside a colour bar is much shorter than the figure).
+              const drawn = gd._fullLayout && gd._fullLayout[key] && gd._fullLayout[key]._length;
+              const length = drawn ? drawn * (key[0] === 'x' ? w / (gd._fullLayout.width || w) : h / (gd._fullLayout.height || h)) : (key[0] === 'x' ? w * 0.8 : h * 0.7);
               if (n <= 60 && length / n >= 7) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
             }
           }

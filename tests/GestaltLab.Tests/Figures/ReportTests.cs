@@ -254,7 +254,7 @@ public class BrowserTests(BrowserFixture fixture)
 
         // Laid out for the page, not the screen: at one column a long title wraps, fonts are print-sized (9 CSS px ≈ 7 pt)
         // and the legend sits under the plot instead of taking half its width.
-        var topK = Charts.TopK([("per image", [0.4, 0.6, 0.7, 0.8]), ("per disorder", [0.3, 0.5, 0.6, 0.7])], PublishedResults.All, null,
+        var topK = Charts.TopK([("per image", [0.4, 0.6, 0.7, 0.8]), ("per disorder", [0.3, 0.5, 0.6, 0.7])], null, null,
             "Top-k accuracy of the ensemble on the held-out test photos, per image and per disorder, k = 1…4");
         string narrow = Path.Combine(fixture.Work, "topk.svg");
         await FigureExport.SaveAsync(topK, narrow, single, browser: fixture.Browser);
@@ -267,6 +267,11 @@ public class BrowserTests(BrowserFixture fixture)
         var at = System.Text.RegularExpressions.Regex.Match((string)legend.Attribute("transform")!, @"translate\(([^,]+),([^)]+)\)");
         double lx = double.Parse(at.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), ly = double.Parse(at.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture);
         Assert.True(lx < 0.3 * single.CssWidth && ly > 0.4 * single.CssHeight, $"the legend is at ({lx}, {ly}), not under the plot");
+        // A legend that cannot fit (the published points as well) is left out rather than clipped in silence.
+        string crowded = Path.Combine(fixture.Work, "topk-crowded.svg");
+        await FigureExport.SaveAsync(Charts.TopK([("per image", [0.4, 0.6, 0.7, 0.8]), ("per disorder", [0.3, 0.5, 0.6, 0.7])], PublishedResults.All),
+            crowded, single, browser: fixture.Browser);
+        Assert.DoesNotContain(XDocument.Load(crowded).Descendants(ns + "g"), g => (string?)g.Attribute("class") == "legend");
     }
 
     [Fact]

@@ -228,6 +228,13 @@ public class CommandLineTests
         Assert.All(written.Rows.GroupBy(r => r.Subject), g => Assert.Single(g.Select(r => r.Split).Distinct()));
         Assert.Contains(written.Rows, r => r.Split == "test");
         Assert.Equal(source.First().Syndrome, written.Find(Path.GetFileName(source.First().Image))!.Syndrome);
+        // A photo nobody labelled never joins a person across splits, even when its file is named like a subject id.
+        File.Copy(Path.Combine(data, source.First().Image), Path.Combine(photos, source.First().Subject + ".jpg"));
+        Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "with-extra.csv")));
+        GestaltLab.Data.Splits.EnsureNoLeaks(GestaltLab.Data.Manifest.Load(Path.Combine(root, "with-extra.csv")));
+        File.Delete(Path.Combine(photos, source.First().Subject + ".jpg"));
+        // --out naming a folder that holds a manifest is the same as naming the manifest: refused without --force.
+        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", photos));
         // Never over an existing manifest without --force; labels without subjects are refused.
         Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels));
         Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--force", "--fractions", "60,20,20"));
