@@ -120,7 +120,7 @@ internal sealed class LandmarksCommand : ICliCommand
             var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
             return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException && e is not ObjectDisposedException)
+        catch (Exception e) when (FacePipeline.IsPhotoFailure(e))
         {
             // One photo no step can work on (e.g. a box outside it) must not lose the other photos' landmarks. It was read,
             // so it is no_face (as FacePipeline reports such a photo), not unreadable.

@@ -121,7 +121,7 @@ public static class FaceDatasetAligner
                     r = pipeline.Process(path) with { Source = rel };
                 }
             }
-            catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException)
+            catch (Exception e) when (FacePipeline.IsPhotoFailure(e))
             {
                 // E.g. landmarks that collapse to one point, which no alignment can fit: this photo's problem, not the batch's.
                 r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = $"alignment failed: {e.Message.Split('\n')[0]}" };

@@ -83,7 +83,7 @@ public sealed class FacePipeline : IDisposable
         {
             return ProcessChosen(image, source);
         }
-        catch (Exception e) when (e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException && e is not ObjectDisposedException)
+        catch (Exception e) when (IsPhotoFailure(e))
         {
             return new FaceResult
             {
@@ -92,6 +92,14 @@ public sealed class FacePipeline : IDisposable
             };
         }
     }
+
+    /// <summary>
+    /// Whether <paramref name="e"/>, thrown while detecting, landmarking, aligning or cropping one photo, is that photo's
+    /// problem (landmarks that collapse to a point, an image OpenCV refuses), to be reported with it, rather than a
+    /// programming error (a disposed pipeline) that must stop the batch.
+    /// </summary>
+    public static bool IsPhotoFailure(Exception e) =>
+        e is ArgumentException or InvalidOperationException or OpenCvSharp.OpenCVException && e is not ObjectDisposedException;
 
     private FaceResult ProcessChosen(RgbImage image, string source)
     {
