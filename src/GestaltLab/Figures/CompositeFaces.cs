@@ -97,8 +97,13 @@ public static class CompositeFaces
         return new CompositeFace(label, people.Count, new RgbImage(w, h, px), faces.Count);
     }
 
-    // A privacy floor, not a default: an average of a handful of people can identify a patient, whatever a caller asks.
-    private static void CheckMinimum(int minimumCohort)
+    /// <summary>
+    /// Refuses a minimum cohort below <see cref="DefaultMinimumCohort"/>: a privacy floor, not a default (an average of a
+    /// handful of people can identify a patient, whatever a caller asks). Callers that draw composites late in a longer
+    /// job (the report) check it first.
+    /// </summary>
+    /// <exception cref="GestaltLabException">The minimum is below the floor.</exception>
+    public static void CheckMinimum(int minimumCohort)
     {
         if (minimumCohort < DefaultMinimumCohort)
             throw new GestaltLabException($"a minimum cohort of {minimumCohort} people is below the floor of {DefaultMinimumCohort}: composite faces of so few people can identify a patient",

@@ -86,9 +86,7 @@ public static class Report
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         // Refused before any work, not after every other section was built.
-        if (options.MinimumCohort < CompositeFaces.DefaultMinimumCohort)
-            throw new GestaltLabException($"report: a minimum cohort of {options.MinimumCohort} people is below the floor of {CompositeFaces.DefaultMinimumCohort} for composite faces",
-                $"leave ReportOptions.MinimumCohort at {CompositeFaces.DefaultMinimumCohort} or raise it");
+        CompositeFaces.CheckMinimum(options.MinimumCohort);
         var notes = new List<string>(run.Notes);
         var sections = new List<string>();
         var body = new StringBuilder();
