@@ -82,7 +82,7 @@ internal sealed class ExportCommand : ICliCommand
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
                 ["composite_faces"] = content.CompositeFaces is null ? null : "composite-faces.png",
-                ["packages"] = new System.Text.Json.Nodes.JsonObject(RunManifest.PackageVersions().Select(kv => KeyValuePair.Create(kv.Key, (System.Text.Json.Nodes.JsonNode?)kv.Value))),
+                ["packages"] = RunManifest.PackageVersionsJson(),
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
             };
             AtomicFile.WriteAllText(Path.Combine(outDir, "export.json"), record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");

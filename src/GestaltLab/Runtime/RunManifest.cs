@@ -73,6 +73,10 @@ public sealed record RunManifest
         return result;
     }
 
+    /// <summary><see cref="PackageVersions"/> as a JSON object, for records other than <c>run.json</c> (dataset.json, export.json).</summary>
+    public static JsonObject PackageVersionsJson() =>
+        new(PackageVersions().Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
+
     /// <summary>SHA-256 of one file's contents (lower-case hex), e.g. the pretrained backbone a run started from.</summary>
     public static string ComputeFileHash(string path)
     {

@@ -185,7 +185,7 @@ public static class SyntheticDataset
             ["splits"] = new JsonObject(SplitNames.All.Select(sp => KeyValuePair.Create(sp, (JsonNode?)rows.Count(r => r.Split == sp)))),
             ["note"] = SyndromeCatalog.Disclaimer,
             // The renderer's output depends on these (GestaltLab's generator, SkiaSharp's rasteriser), not only on the seed.
-            ["packages"] = new JsonObject(RunManifest.PackageVersions().Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["packages"] = RunManifest.PackageVersionsJson(),
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "dataset.json"), info.ToJsonString(new() { WriteIndented = true }) + "\n");
         return new GenerateResult(dir, jobs.Count, plan.Subjects.Count, plan.Classes.Count, oracle, equal);
