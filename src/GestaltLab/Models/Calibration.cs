@@ -93,20 +93,21 @@ public static class Calibration
         for (int i = 0; i < logits.Count; i++)
         {
             // log((p + q) / 2) from the two log-probabilities, without leaving log space.
-            double lp = LogSoftmaxAt(logits[i], labels[i], temperature), lq = LogSoftmaxAt(flippedLogits[i], labels[i], temperature);
+            double lp = -NegLogSoftmaxAt(logits[i], labels[i], temperature), lq = -NegLogSoftmaxAt(flippedLogits[i], labels[i], temperature);
             double hi = Math.Max(lp, lq);
             sum -= hi + Math.Log((Math.Exp(lp - hi) + Math.Exp(lq - hi)) / 2);
         }
         return sum / logits.Count;
     }
 
-    private static double LogSoftmaxAt(float[] z, int label, double temperature)
+    // −log softmax(z / T)[label], stable: max + log Σ exp(z/T − max) − z[label]/T.
+    private static double NegLogSoftmaxAt(float[] z, int label, double temperature)
     {
         double max = double.NegativeInfinity;
         foreach (var v in z) max = Math.Max(max, v / temperature);
         double norm = 0;
         foreach (var v in z) norm += Math.Exp(v / temperature - max);
-        return z[label] / temperature - max - Math.Log(norm);
+        return max + Math.Log(norm) - z[label] / temperature;
     }
 
     /// <summary>Mean cross-entropy of softmax(logits / T) (natural log).</summary>
@@ -114,15 +115,7 @@ public static class Calibration
     {
         if (logits.Count == 0) return double.NaN;
         double sum = 0;
-        for (int i = 0; i < logits.Count; i++)
-        {
-            var z = logits[i];
-            double max = double.NegativeInfinity;
-            foreach (var v in z) max = Math.Max(max, v / temperature);
-            double norm = 0;
-            foreach (var v in z) norm += Math.Exp(v / temperature - max);
-            sum += max + Math.Log(norm) - z[labels[i]] / temperature;
-        }
+        for (int i = 0; i < logits.Count; i++) sum += NegLogSoftmaxAt(logits[i], labels[i], temperature);
         return sum / logits.Count;
     }
 
