@@ -37,7 +37,8 @@ internal sealed class EvaluateCommand : ICliCommand
                 : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct);
             // RUN/metrics.json is the run's own test result, which the report shows beside run.json's record of the training
             // data: another split, or other data, goes beside it and never over it.
-            bool ownData = runsOwn || Path.GetFullPath(aligned).TrimEnd('/') == TrainedOn(run);
+            // (A run's run.json records the aligned folder it trained on as its data.)
+            bool ownData = runsOwn || Path.GetFullPath(aligned).TrimEnd('/') == GestaltLab.Runtime.RunManifest.RecordedData(run);
             // eval-SPLIT for the run's own data, eval-on-DATA[-SPLIT] for other data: a data folder named "val" must not
             // land on the run's own validation results.
             string evalName = ownData ? "eval-" + splitName
@@ -53,13 +54,6 @@ internal sealed class EvaluateCommand : ICliCommand
             return 0;
         });
         return cmd;
-    }
-
-    /// <summary>The aligned folder the run was trained on (full path, as its run.json records it), or null.</summary>
-    private static string? TrainedOn(string run)
-    {
-        try { return GestaltLab.Runtime.RunManifest.Load(run).Config["data"]?.GetValue<string>() is { } d ? Path.GetFullPath(d).TrimEnd('/') : null; }
-        catch (Exception e) when (e is GestaltLab.Runtime.GestaltLabException or IOException or InvalidOperationException or System.Text.Json.JsonException) { return null; }
     }
 
     /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>

@@ -269,12 +269,7 @@ public static class FaceDatasetAligner
     /// The data folder a finished alignment in <paramref name="alignedDir"/> was made from (the full path its
     /// <c>run.json</c> records, without a trailing slash), or null when there is no readable record.
     /// </summary>
-    public static string? DataFolderOf(string alignedDir)
-    {
-        if (!File.Exists(Path.Combine(alignedDir, RunManifest.FileName))) return null;
-        try { return RunManifest.Load(alignedDir).Config["data"]?.GetValue<string>()?.TrimEnd('/'); }
-        catch (GestaltLabException) { return null; }
-    }
+    public static string? DataFolderOf(string alignedDir) => RunManifest.RecordedData(alignedDir);
 
     /// <summary>
     /// Why the finished alignment in <paramref name="alignedDir"/> is not of <paramref name="dataDir"/> with the landmark

@@ -55,6 +55,17 @@ public sealed record RunManifest
         }
     }
 
+    /// <summary>
+    /// The data folder a run or an alignment in <paramref name="directory"/> was made from (the full path its
+    /// <c>run.json</c> records under <c>data</c>, without a trailing slash), or null when there is no readable record.
+    /// </summary>
+    public static string? RecordedData(string directory)
+    {
+        if (!File.Exists(Path.Combine(directory, FileName))) return null;
+        try { return Load(directory).Config["data"]?.GetValue<string>()?.TrimEnd('/'); }
+        catch (Exception e) when (e is GestaltLabException or InvalidOperationException or IOException) { return null; }
+    }
+
     /// <summary>Versions of the assemblies whose behaviour shapes results.</summary>
     public static IReadOnlyDictionary<string, string> PackageVersions()
     {
