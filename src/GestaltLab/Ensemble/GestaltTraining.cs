@@ -53,6 +53,9 @@ public static class GestaltTraining
         string run = Path.GetFullPath(runDirectory);
         Directory.CreateDirectory(run);
         Dictionary<string, TorchSharp.torch.Tensor>? backbone = null;
+        // How notes and run.json name the backbone: the shipped one as such, not by its temp-folder copy.
+        string? backboneName = pretrainedBackbone is null ? null
+            : ShippedBackbone.Is(pretrainedBackbone) ? ShippedBackbone.Description : Path.GetFullPath(pretrainedBackbone);
         try
         {
             if (pretrainedBackbone is not null)
@@ -60,7 +63,7 @@ public static class GestaltTraining
                 var (backboneConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
                 backbone = weights;
                 var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net);
-                if (note is not null) notes.Add($"{note}: {(ShippedBackbone.Is(pretrainedBackbone) ? ShippedBackbone.Description : pretrainedBackbone)}");
+                if (note is not null) notes.Add($"{note}: {backboneName}");
                 config = config with { Net = netConfig };
             }
             // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
@@ -121,8 +124,7 @@ public static class GestaltTraining
                 ResumedUtc = earlier is null ? null : DateTime.UtcNow.ToString("O"),
                 Config = new JsonObject
                 {
-                    ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = pretrainedBackbone is null ? null
-                        : ShippedBackbone.Is(pretrainedBackbone) ? ShippedBackbone.Description : Path.GetFullPath(pretrainedBackbone),
+                    ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = backboneName,
                     ["pretrained_sha256"] = backboneHash,
                 },
                 DataHash = dataHash,
