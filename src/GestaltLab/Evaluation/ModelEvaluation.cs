@@ -51,15 +51,16 @@ public static class ModelEvaluation
         var probs = predictions.Select(p => p.Probabilities).ToList();
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
+        string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
         var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle) with
         {
             Split = split,
-            NUnscored = Unscored(alignedDirectory, split, all.Count),
+            NUnscored = Unscored(source, split, all.Count),
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
             // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).
             Model = model.Directory,
-            Data = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? Path.GetFullPath(alignedDirectory),
+            Data = source ?? Path.GetFullPath(alignedDirectory),
             DataHash = AlignedDataHash(alignedDirectory),
         };
 
@@ -81,16 +82,15 @@ public static class ModelEvaluation
     }
 
     /// <summary>
-    /// Photos of <paramref name="split"/> in the data the aligned folder was made from that alignment dropped (no usable
-    /// face), or null when that data cannot be read. Without this a photo no face was found in would vanish from the
-    /// denominator, flattering the figures beside an oracle that scores every photo.
+    /// Photos of <paramref name="split"/> in the data the aligned folder was made from (<paramref name="source"/>) that
+    /// alignment dropped (no usable face), or null when that data cannot be read. Without this a photo no face was found
+    /// in would vanish from the denominator, flattering the figures beside an oracle that scores every photo.
     /// </summary>
-    private static int? Unscored(string alignedDirectory, string split, int aligned)
+    private static int? Unscored(string? source, string split, int aligned)
     {
         try
         {
-            if (Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory) is not string source || !File.Exists(Path.Combine(source, Manifest.FileName)))
-                return null;
+            if (source is null || !File.Exists(Path.Combine(source, Manifest.FileName))) return null;
             // Labelled photos only: unlabelled ones are not scored in any case (and are not missing faces).
             return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split && r.IsLabelled) - aligned);
         }
