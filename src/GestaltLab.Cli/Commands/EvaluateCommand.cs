@@ -77,9 +77,9 @@ internal sealed class EvaluateCommand : ICliCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ranked with the training photos' syndrome frequencies as priors (strength {beta:F2}); the regions below with equal priors"));
         if (x.Oracle is { } o)
         {
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle (Bayes on true traits, training frequencies as priors): top-1 {o.Top1:P1}  top-5 {o.Top5:P1}  top-10 {o.Top10:P1}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle (Bayes on true traits, training frequencies as priors): top-1 {o.Top1:P1}  top-5 {K(5, o.Top5)}  top-10 {K(10, o.Top10)}"));
             if (o.DistinctEqualPriors is { } e)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle with equal priors: top-1 {e.Top1:P1}  top-5 {e.Top5:P1}  top-10 {e.Top10:P1}"));
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"oracle with equal priors: top-1 {e.Top1:P1}  top-5 {K(5, e.Top5)}  top-10 {K(10, e.Top10)}"));
         }
         foreach (var reg in r.Regions)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {reg.Region,-18} top-1 {reg.Top1:P1}  top-5 {K(5, reg.Top5)}  top-10 {K(10, reg.Top10)}"));

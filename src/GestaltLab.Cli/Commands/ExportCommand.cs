@@ -65,11 +65,18 @@ internal sealed class ExportCommand : ICliCommand
                 done++;
             }
             // The composite faces are an image, not a chart: written as the report draws them (papers show them as figure 1).
+            // At the figures' width and dpi, so it can stand beside them on the page.
+            string compositeFile = Path.Combine(outDir, "composite-faces.png");
             if (content.CompositeFaces is { } grid)
             {
-                string file = Path.Combine(outDir, "composite-faces.png");
-                grid.SavePng(file);
-                Console.WriteLine($"  {file}");
+                FigureExport.SaveImage(grid, compositeFile, size.WidthMm, size.Dpi);
+                Console.WriteLine($"  {compositeFile}");
+            }
+            else if (File.Exists(compositeFile))
+            {
+                // An earlier export's grid would pass for this run's (export.json below says there is none).
+                File.Delete(compositeFile);
+                Console.WriteLine($"  removed {compositeFile} (an earlier export's; this run has no composite faces)");
             }
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
             var record = new System.Text.Json.Nodes.JsonObject

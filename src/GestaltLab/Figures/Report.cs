@@ -16,8 +16,12 @@ public sealed record ReportOptions
     public string? Title { get; init; }
     /// <summary>The data set's <c>manifest.csv</c> (for colouring the t-SNE map by its columns); default: the data folder named in <c>run.json</c>, if any.</summary>
     public string? ManifestPath { get; init; }
-    /// <summary>Manifest columns to colour the t-SNE map by (one map each); <c>true</c> = the true class in the run files.</summary>
-    public IReadOnlyList<string> TsneColourBy { get; init; } = ["true", "gene"];
+    /// <summary>
+    /// Manifest columns to colour the t-SNE map by (one map each); <c>true</c> = the true class in the run files. Null
+    /// (the default): the true class, and the gene where the manifest gives genes — a requested column that is empty for
+    /// the mapped images is named in the notes, a default one is left out quietly (most data sets have no genes).
+    /// </summary>
+    public IReadOnlyList<string>? TsneColourBy { get; init; }
     /// <summary>Largest k of the top-k curve.</summary>
     public int MaxK { get; init; } = 30;
     /// <summary>Smallest cohort (people) a composite face is drawn for; at least <see cref="CompositeFaces.DefaultMinimumCohort"/> (privacy: an average of few faces can identify a person).</summary>
@@ -382,7 +386,8 @@ public static class Report
         var data = idx.Select(i => emb.Values[i]).ToArray();
         var images = idx.Select(i => emb.Images[i]).ToArray();
         var result = Tsne.Fit(data, new TsneOptions { Seed = o.Seed }, progress, ct);
-        foreach (var column in o.TsneColourBy)
+        var requested = o.TsneColourBy is not null;
+        foreach (var column in o.TsneColourBy ?? ["true", "gene"])
         {
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
@@ -394,7 +399,11 @@ public static class Report
             try
             {
                 var values = Charts.ManifestColumn(manifest, images, column);
-                if (values.All(v => v.Length == 0)) { notes.Add($"t-SNE by '{column}' skipped: the column is empty for these images"); continue; }
+                if (values.All(v => v.Length == 0))
+                {
+                    if (requested) notes.Add($"t-SNE by '{column}' skipped: the column is empty for these images");
+                    continue;
+                }
                 addChart(Charts.Embedding(result, images, values, column, $"t-SNE coloured by {column}"));
             }
             catch (GestaltLabException e)

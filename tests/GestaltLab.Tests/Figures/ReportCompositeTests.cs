@@ -39,6 +39,24 @@ public class ReportCompositeTests
             var grid = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions()).CompositeFaces;
             Assert.NotNull(grid);
             Assert.Equal(grid!.EncodePng(), Convert.FromBase64String(System.Text.RegularExpressions.Regex.Match(html, "alt=\"composite faces\"[^>]*src=\"data:image/png;base64,([^\"]+)\"").Groups[1].Value));
+            // Exported beside the charts it prints at their width and dpi: resampled to 89 mm at 300 dpi, aspect kept, dpi tagged.
+            string png = Path.Combine(run, "composite-faces.png");
+            FigureExport.SaveImage(grid, png, 89, 300);
+            var bytes = File.ReadAllBytes(png);
+            var (w, h) = FigureExport.PngSize(bytes);
+            Assert.Equal(1051, w);
+            Assert.Equal(Math.Round((double)grid.Height * 1051 / grid.Width), h);
+            int phys = bytes.AsSpan().IndexOf("pHYs"u8);
+            Assert.True(phys > 0, "no pHYs chunk");
+            Assert.Equal(11811, (bytes[phys + 4] << 24) | (bytes[phys + 5] << 16) | (bytes[phys + 6] << 8) | bytes[phys + 7]);
+            using (var decoded = SkiaSharp.SKBitmap.Decode(bytes))
+            using (var original = grid.ToSKBitmap())
+            {
+                // The same picture, enlarged: the centre pixel keeps its colour within resampling error.
+                var a = decoded.GetPixel(decoded.Width / 2, decoded.Height / 2);
+                var b = original.GetPixel(original.Width / 2, original.Height / 2);
+                Assert.True(Math.Abs(a.Red - b.Red) + Math.Abs(a.Green - b.Green) + Math.Abs(a.Blue - b.Blue) < 40, $"{a} vs {b}");
+            }
         }
         finally
         {

@@ -94,6 +94,26 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void Default_tsne_colourings_leave_out_an_empty_gene_column_quietly_and_a_requested_one_is_named()
+    {
+        string dir = TestTemp.Dir("gestaltlab-run");
+        try
+        {
+            SyntheticRun.Write(dir, classes: 6);
+            string data = Path.Combine(dir, "data");
+            var m = Manifest.Load(data);
+            new Manifest(m.Root, m.Rows.Select(r => r with { Gene = "" }).ToList()).Save(Path.Combine(data, Manifest.FileName));
+            var quiet = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 0 });
+            Assert.DoesNotContain(quiet.Notes, n => n.Contains("'gene'"));
+            Assert.Equal(6, quiet.ChartCount); // the true-class map only
+            var asked = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true", "gene"] });
+            Assert.Contains(asked.Notes, n => n.Contains("t-SNE by 'gene' skipped: the column is empty"));
+            Assert.Equal(6, asked.ChartCount);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Intervals_resample_whole_families_when_the_data_names_them()
     {
         string dir = TestTemp.Dir("gestaltlab-run");
