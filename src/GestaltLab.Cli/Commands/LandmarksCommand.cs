@@ -99,6 +99,8 @@ internal sealed class LandmarksCommand : ICliCommand
         return cmd;
     }
 
+    private static readonly FacePipelineOptions Quality = new();
+
     private static List<string[]> LandmarkPhoto(string path, ShapePredictor predictor, IFaceDetector? detector,
         Func<string, IReadOnlyList<FaceBox>>? boxesOf, ref int bad)
     {
@@ -118,7 +120,9 @@ internal sealed class LandmarksCommand : ICliCommand
             IReadOnlyList<FaceBox> boxes = boxesOf is not null ? boxesOf(path) : detector!.Detect(image);
             if (boxes.Count == 0) return [Row(path, "", FaceStatus.NoFace, null, null)];
             var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
-            return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), status, b, predictor.Predict(image, b))).ToList();
+            // As predict and align flag them (small or cut off; no confidence passes here), low_quality taking precedence.
+            FaceStatus StatusOf(FaceBox b) => FacePipeline.QualityProblems(image, b, float.NaN, Quality).Count > 0 ? FaceStatus.LowQuality : status;
+            return boxes.Select((b, k) => Row(path, k.ToString(CultureInfo.InvariantCulture), StatusOf(b), b, predictor.Predict(image, b))).ToList();
         }
         catch (Exception e) when (FacePipeline.IsPhotoFailure(e))
         {

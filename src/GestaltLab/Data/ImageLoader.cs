@@ -103,17 +103,39 @@ public static class ImageLoader
         return Decode(bytes, path, maxPixels);
     }
 
+    private static readonly HashSet<string> HeifBrands =
+        ["heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "mif2", "msf1", "avif", "avis", "avio"];
+
+    /// <summary>
+    /// The HEIF-family brand an ISO media file declares in its leading <c>ftyp</c> box — the major brand, else the first
+    /// compatible one (some writers put a generic major brand first) — or null for other files (an MP4 video, say).
+    /// </summary>
+    private static string? HeifBrand(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < 12 || !bytes.Slice(4, 4).SequenceEqual("ftyp"u8)) return null;
+        long size = ((long)bytes[0] << 24) | ((long)bytes[1] << 16) | ((long)bytes[2] << 8) | bytes[3];
+        int end = (int)Math.Min(bytes.Length, size < 16 ? 12 : size);
+        string major = System.Text.Encoding.ASCII.GetString(bytes.Slice(8, 4));
+        if (HeifBrands.Contains(major)) return major;
+        // Compatible brands follow the major brand and its 4-byte minor version.
+        for (int o = 16; o + 4 <= end; o += 4)
+        {
+            string b = System.Text.Encoding.ASCII.GetString(bytes.Slice(o, 4));
+            if (HeifBrands.Contains(b)) return b;
+        }
+        return null;
+    }
+
     /// <summary>Decodes an encoded photo held in memory; <paramref name="name"/> names it in errors.</summary>
     /// <exception cref="GestaltLabException">Not an image, truncated, corrupt or too large.</exception>
     public static RgbImage Decode(ReadOnlySpan<byte> bytes, string name, long maxPixels = DefaultMaxPixels)
     {
         if (bytes.Length == 0) throw new GestaltLabException($"{name}: the file is empty (0 bytes), not a photo", "replace it with the original photo");
         var format = Sniff(bytes);
-        // ISO media ("ftyp" box): HEIC/HEIF, as iPhones save photos, or AVIF. Common enough to name.
-        if (format == Format.Unknown && bytes.Length >= 12 && bytes.Slice(4, 4).SequenceEqual("ftyp"u8)
-            && System.Text.Encoding.ASCII.GetString(bytes.Slice(8, 4)) is "heic" or "heix" or "hevc" or "hevx" or "heim" or "heis" or "mif1" or "msf1" or "avif" or "avis")
+        // ISO media: HEIC/HEIF, as iPhones save photos, or AVIF. Common enough to name.
+        if (format == Format.Unknown && HeifBrand(bytes) is { } brand)
             throw new GestaltLabException(
-                $"{name}: a HEIC/HEIF or AVIF photo (brand '{System.Text.Encoding.ASCII.GetString(bytes.Slice(8, 4))}'), which GestaltLab cannot decode; it reads JPEG, PNG, BMP, WebP and GIF",
+                $"{name}: a HEIC/HEIF or AVIF photo (brand '{brand}'), which GestaltLab cannot decode; it reads JPEG, PNG, BMP, WebP and GIF",
                 "export the photo as JPEG (on an iPhone: Settings → Camera → Formats → Most Compatible), or remove it from the list");
         if (format == Format.Unknown)
             throw new GestaltLabException(

@@ -125,12 +125,24 @@ public sealed class FacePipeline : IDisposable
         float confidence = float.NaN;
         if (Options.ComputeConfidence) confidence = LandmarkConfidence.Estimate(Predictor, image, box, landmarks).Confidence;
         var r = FromLandmarks(image, landmarks, source) with { Box = box, Confidence = confidence };
-        var problems = new List<string>();
-        if (Math.Min(box.Width, box.Height) < Options.MinFacePixels) problems.Add($"face is small ({box.Width} px < {Options.MinFacePixels} px)");
-        double inside = FaceSelection.FractionInside(box, image);
-        if (inside < Options.MinFractionInside) problems.Add($"face is cut off ({inside:P0} of its box inside the photo)");
-        if (!float.IsNaN(confidence) && confidence < Options.MinConfidence) problems.Add($"landmarks are unstable (confidence {confidence:F2} < {Options.MinConfidence:F2})");
+        var problems = QualityProblems(image, box, confidence, Options);
         return problems.Count == 0 ? r : r with { Status = FaceStatus.LowQuality, Problem = string.Join("; ", problems) };
+    }
+
+    /// <summary>
+    /// Why a face in <paramref name="box"/> is <c>low_quality</c> under <paramref name="options"/>' thresholds (small,
+    /// cut off by the photo's edge, unstable landmarks when <paramref name="confidence"/> is known); empty when it is not.
+    /// </summary>
+    public static IReadOnlyList<string> QualityProblems(RgbImage image, FaceBox box, float confidence, FacePipelineOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        ArgumentNullException.ThrowIfNull(options);
+        var problems = new List<string>();
+        if (Math.Min(box.Width, box.Height) < options.MinFacePixels) problems.Add($"face is small ({Math.Min(box.Width, box.Height)} px < {options.MinFacePixels} px)");
+        double inside = FaceSelection.FractionInside(box, image);
+        if (inside < options.MinFractionInside) problems.Add($"face is cut off ({inside:P0} of its box inside the photo)");
+        if (!float.IsNaN(confidence) && confidence < options.MinConfidence) problems.Add($"landmarks are unstable (confidence {confidence:F2} < {options.MinConfidence:F2})");
+        return problems;
     }
 
     /// <summary>Aligns and crops a face whose landmarks are already known (e.g. synthetic ground truth), skipping detection and landmarking.</summary>

@@ -169,6 +169,11 @@ public sealed class ImageLoaderTests : IDisposable
         Assert.Contains("HEIC", iphone.Message);
         Assert.Contains("JPEG", iphone.Fix);
         Assert.Contains("IMG_0001.HEIC", ImageLoader.FindPhotos(_dir, requireAny: true));
+        // A HEIF whose major brand is generic says what it is among its compatible brands; one of a burst ('hevs') too.
+        byte[] generic = [0, 0, 0, 0x1c, .. "ftypmp42"u8.ToArray(), 0, 0, 0, 0, .. "mp41iso8heix"u8.ToArray()];
+        Assert.Contains("brand 'heix'", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("export.heif", generic))).Message);
+        byte[] burst = [0, 0, 0, 0x14, .. "ftyphevs"u8.ToArray(), 0, 0, 0, 0, .. "msf1"u8.ToArray()];
+        Assert.Contains("HEIC", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("burst.heic", burst))).Message);
         // A video shares the container but is not called a photo.
         byte[] mp4 = [0, 0, 0, 0x18, .. "ftypisom"u8.ToArray(), 0, 0, 2, 0, .. "isomiso2"u8.ToArray()];
         var video = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("clip.jpg", mp4)));

@@ -201,6 +201,18 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
                 Assert.Equal(reference[k].Landmarks[j].Y, float.Parse(t.Rows[k][t.Column($"y{j}")], System.Globalization.CultureInfo.InvariantCulture));
             }
 
+        // A face too small, or cut off by the photo's edge, is low_quality, as align and predict flag it.
+        var b1 = reference[0].Box;
+        int side = b1.Right - b1.Left;
+        Csv.Write(boxes, ["image", "left", "top", "right", "bottom"],
+        [
+            [FacesFixture.Astronaut, $"{b1.Left}", $"{b1.Top}", $"{b1.Right}", $"{b1.Bottom}"],
+            [FacesFixture.Astronaut, $"{b1.Left}", $"{b1.Top}", $"{b1.Left + 29}", $"{b1.Top + 29}"],
+            [FacesFixture.Astronaut, $"{-side / 2 - side / 4}", $"{b1.Top}", $"{side / 4}", $"{b1.Bottom}"],
+        ]);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", outCsv]));
+        Assert.Equal(["ok", "low_quality", "low_quality"], Csv.Read(outCsv).Rows.Select(r => r[2]).ToArray());
+
         // Detection mode with a bad photo in the list.
         string bad = Path.Combine(_set.Dir, "bad.jpg");
         File.WriteAllText(bad, "nope");
