@@ -28,6 +28,14 @@ public sealed record HaarOptions
     /// <summary>Photos whose longer side exceeds this are downscaled for detection (boxes are scaled back): a 12-megapixel
     /// photo is searched at ~640 px, where a portrait's face is still ≥ 100 px.</summary>
     public int MaxDetectionSide { get; init; } = 640;
+    /// <summary>
+    /// When no face is found, the photo is searched once more with a border of this fraction of its longer side on every
+    /// side (filled with its mean gray). The cascade's window is about a fifth larger than the face, so a face that fills
+    /// a tightly cropped photo (common in clinical collections) or touches its edge is otherwise never found; found this
+    /// way, its box may reach past the photo's edge, which the pipeline reports as <c>low_quality</c> (cut off). 0 = no
+    /// second search.
+    /// </summary>
+    public double EdgePadding { get; init; } = 0.25;
     /// <summary>Raw Haar box → dlib box mapping.</summary>
     public BoxCalibration Calibration { get; init; } = BoxCalibration.HaarFrontalDefault;
 }
@@ -94,23 +102,37 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
         int shorter = Math.Min(gray.Width, gray.Height);
         int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * shorter));
         int coarseSide = Math.Max(minSide, (int)(_options.CoarseFaceFraction * shorter));
-        Rect[] rects = [];
-        double[] weights = [];
-        if (coarseSide > minSide) rects = Search(gray, coarseSide, out weights);
-        if (rects.Length == 0) rects = Search(gray, minSide, out weights);
+        var (rects, weights) = CoarseToFine(gray, coarseSide, minSide);
+        int pad = 0;
+        if (rects.Length == 0 && _options.EdgePadding > 0)
+        {
+            pad = (int)Math.Round(_options.EdgePadding * Math.Max(gray.Width, gray.Height));
+            using var padded = new Mat();
+            Cv2.CopyMakeBorder(gray, padded, pad, pad, pad, pad, BorderTypes.Constant, Cv2.Mean(gray));
+            (rects, weights) = CoarseToFine(padded, coarseSide, minSide);
+        }
         var list = new List<(int, int, int, int, float)>(rects.Length);
         for (int i = 0; i < rects.Length; i++)
-            list.Add(((int)Math.Round(rects[i].X / scale), (int)Math.Round(rects[i].Y / scale), (int)Math.Round(rects[i].Width / scale),
+            list.Add(((int)Math.Round((rects[i].X - pad) / scale), (int)Math.Round((rects[i].Y - pad) / scale), (int)Math.Round(rects[i].Width / scale),
                 (int)Math.Round(rects[i].Height / scale), i < weights.Length ? (float)weights[i] : 1f));
         list.Sort((a, b) => b.Item5.CompareTo(a.Item5));
         return list;
     }
 
-    /// <inheritdoc />
+    private (Rect[] Rects, double[] Weights) CoarseToFine(Mat gray, int coarseSide, int minSide)
+    {
+        Rect[] rects = [];
+        double[] weights = [];
+        if (coarseSide > minSide) rects = Search(gray, coarseSide, out weights);
+        if (rects.Length == 0) rects = Search(gray, minSide, out weights);
+        return (rects, weights);
+    }
+
     private Rect[] Search(Mat gray, int minSide, out double[] weights) =>
         _cascades.Value!.DetectMultiScale(gray, out _, out weights, _options.ScaleFactor, _options.MinNeighbors,
             HaarDetectionTypes.ScaleImage, new Size(minSide, minSide), default, outputRejectLevels: true);
 
+    /// <summary>Releases every thread's cascade.</summary>
     public void Dispose()
     {
         foreach (var c in _cascades.Values) c.Dispose();

@@ -105,7 +105,7 @@ public sealed class FacePipeline : IDisposable
     {
         var boxes = Detector.Detect(image);
         if (boxes.Count == 0)
-            return new FaceResult { Source = source, Status = FaceStatus.NoFace, Problem = $"{Detector.Name} detector found no face", ImageWidth = image.Width, ImageHeight = image.Height };
+            return new FaceResult { Source = source, Status = FaceStatus.NoFace, Problem = $"{Detector.Name} detector found no face ({NoFaceHint(image)})", ImageWidth = image.Width, ImageHeight = image.Height };
         int chosen = FaceSelection.Choose(boxes, image.Width, image.Height);
         var result = Process(image, boxes[chosen], source);
         // A low-quality face stays low_quality (the status QC filters on), with the other faces named in its problem.
@@ -117,6 +117,12 @@ public sealed class FacePipeline : IDisposable
             };
         return result with { Detections = boxes };
     }
+
+    /// <summary>What a user can check when no face was found: the likely causes, the photo's size first when it is tiny.</summary>
+    private static string NoFaceHint(RgbImage image) =>
+        Math.Min(image.Width, image.Height) < 48
+            ? $"the photo is only {image.Width}×{image.Height} px; a face needs 40 px or more"
+            : "it finds upright, frontal faces: a photo turned sideways or a face tilted by more than about 15° is missed";
 
     /// <summary>Processes the face in a given box (dlib convention), skipping detection.</summary>
     public FaceResult Process(RgbImage image, FaceBox box, string source = "image")

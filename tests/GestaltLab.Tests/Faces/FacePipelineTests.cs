@@ -126,6 +126,29 @@ public class FacePipelineTests
     }
 
     [Fact]
+    public void A_face_that_fills_a_tightly_cropped_photo_is_found_through_a_border()
+    {
+        var astro = ImageLoader.Load(FacesFixture.Astronaut);
+        var hog = FacesFixture.ReferenceLandmarks().First(x => x.Image == "astronaut.png" && x.Kind == "hog");
+        // The photo cut to the face's box and 6 px around it, as clinical collections often crop: the cascade's window
+        // (about a fifth larger than the face) no longer fits inside it.
+        int m = 6, left = hog.Box.Left - m, top = hog.Box.Top - m;
+        var tight = FaceAligner.Warp(astro, SimilarityTransform.ScaleTranslate(1, -left, -top), hog.Box.Width + 2 * m, hog.Box.Height + 2 * m);
+        using (var plain = new HaarFaceDetector(new HaarOptions { EdgePadding = 0 }))
+            Assert.Empty(plain.Detect(tight));
+        var r = FacesFixture.Pipeline.Process(tight, "tight");
+        Assert.True(r.HasFace, r.Problem);
+        // The same face, the same landmarks (within a few per cent of the eye distance) as in the whole photo.
+        var whole = FacesFixture.Pipeline.Process(astro, "whole");
+        var shifted = new FaceLandmarks(r.Landmarks!.Points.Select(p => p + new Vector2(left, top)).ToArray());
+        double err = shifted.MeanDistance(whole.Landmarks!) / whole.Landmarks!.InterOcular;
+        Assert.True(err < 0.05, $"landmarks of the cropped face differ by {err:P1} of the eye distance");
+        // No face at all still says what to check.
+        Assert.Contains("upright", FacesFixture.Pipeline.Process(new RgbImage(200, 200), "blank").Problem);
+        Assert.Contains("only 40×40 px", FacesFixture.Pipeline.Process(new RgbImage(40, 40), "tiny").Problem);
+    }
+
+    [Fact]
     public void BoxOffTheFaceIsLowQuality()
     {
         var astro = ImageLoader.Load(FacesFixture.Astronaut);
