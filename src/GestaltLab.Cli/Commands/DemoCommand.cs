@@ -32,7 +32,7 @@ internal sealed class DemoCommand : ICliCommand
         {
             var sw = Stopwatch.StartNew();
             string run = Path.GetFullPath(p.GetValue(output)!);
-            ModelCli.PrepareRunFolder(run, p.GetValue(force));
+            RunFolder.Prepare(run, p.GetValue(force));
             int s = p.GetValue(seed);
             var config = TrainConfig.Demo with { Training = TrainConfig.Demo.Training with { Seed = s } };
             if (p.GetValue(epochs) is int e) config = config with { Training = config.Training with { Epochs = e } };

@@ -52,7 +52,7 @@ internal sealed class TrainCommand : ICliCommand
                 throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
             cfg.Validate(p.GetValue(config) ?? "training config");
             ModelCli.CheckLabelled(p.GetValue(data)!);
-            ModelCli.PrepareRunFolder(outPath, p.GetValue(force), p.GetValue(data));
+            RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data));
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
             // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
@@ -162,46 +162,6 @@ internal static class ModelCli
         foreach (var (source, problem) in skipped.Take(shown)) Console.WriteLine($"  {source}: {problem}");
         if (skipped.Count > shown) Console.WriteLine($"  … and {skipped.Count - shown} more");
     }
-
-    /// <summary>Marks a folder as one <c>train</c> or <c>demo</c> made, the moment it is taken, before anything else is written.</summary>
-    public const string RunMarker = ".gestaltlab-run";
-
-    /// <summary>
-    /// Makes <paramref name="run"/> ready to hold a run: a new or empty folder (hidden files such as <c>.DS_Store</c>
-    /// aside), or one a run already wrote (resumed, or deleted first with <paramref name="force"/>), which it then marks
-    /// (<see cref="RunMarker"/>). A folder with other files is refused, so that neither a run's files are mixed into it
-    /// nor <c>--force</c> deletes what it holds; so is a run folder that holds the <paramref name="data"/> to train on.
-    /// </summary>
-    public static void PrepareRunFolder(string run, bool force, string? data = null)
-    {
-        if (File.Exists(run)) throw new GestaltLabException($"{run}: is a file; --out names a run folder");
-        string full = Path.GetFullPath(run).TrimEnd('/');
-        if (data is not null)
-        {
-            string dataFull = Path.GetFullPath(data).TrimEnd('/');
-            if (dataFull == full || dataFull.StartsWith(full + "/", StringComparison.Ordinal))
-                throw new GestaltLabException($"{data}: the data lies inside the run folder {run}", "choose an --out folder outside the data (inside it is fine)");
-        }
-        if (Directory.Exists(full))
-        {
-            // Hidden files say nothing about whose folder this is (a killed write's temporaries, .DS_Store, .gitkeep).
-            var entries = Directory.EnumerateFileSystemEntries(full).Where(e => !Path.GetFileName(e).StartsWith('.')).ToList();
-            if (entries.Count > 0)
-            {
-                if (!IsRun(full))
-                    throw new GestaltLabException($"{run}: holds files that are not a GestaltLab run ({Path.GetFileName(entries[0])}, …)",
-                        "choose a new or empty --out folder");
-                if (force) Directory.Delete(full, recursive: true);
-            }
-        }
-        Directory.CreateDirectory(full);
-        File.WriteAllText(Path.Combine(full, RunMarker), "a folder `gestaltlab train` or `demo` writes (and may delete with --force)\n");
-    }
-
-    // A run folder: marked when taken, or (written before the marker existed) holding a training run's config and classes.
-    private static bool IsRun(string folder) =>
-        File.Exists(Path.Combine(folder, RunMarker))
-        || (File.Exists(Path.Combine(folder, "config.json")) && File.Exists(Path.Combine(folder, "classes.json")));
 
     /// <summary>Says so on stderr when other work already keeps the cores busy (see <see cref="SystemResources.BusyCoresNote"/>).</summary>
     public static void NoteBusyCores()

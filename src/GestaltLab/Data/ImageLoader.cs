@@ -53,7 +53,11 @@ public static class ImageLoader
 
     /// <summary>
     /// The photos under <paramref name="folder"/> (recursively; hidden files and folders skipped), as paths relative to it
-    /// with '/' separators, sorted ordinally so every machine lists them in the same order.
+    /// with '/' separators, sorted ordinally so every machine lists them in the same order. Each photo is listed once:
+    /// links are followed, but a folder or photo reached twice (a link to a sibling folder, a link loop, a linked copy)
+    /// counts at its first path. GestaltLab's own output folders inside it — an alignment (<c>aligned/</c> beside
+    /// <c>regions/</c> or <c>qc.csv</c>) or a run (<see cref="RunFolder.IsRun"/>) — are left out: their aligned faces and
+    /// crops are not more photos of the same people.
     /// </summary>
     /// <param name="folder">Folder to search.</param>
     /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out (e.g. an output folder), or null.</param>
@@ -63,17 +67,60 @@ public static class ImageLoader
     {
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found");
         string root = Path.GetFullPath(folder);
-        string? skip = exclude is null ? null : Path.GetFullPath(exclude).TrimEnd(Path.DirectorySeparatorChar) + Path.DirectorySeparatorChar;
-        var photos = Directory.EnumerateFiles(root, "*", SearchOption.AllDirectories)
-            .Where(f => PhotoExtensions.Contains(Path.GetExtension(f).ToLowerInvariant()))
-            .Where(f => skip is null || !f.StartsWith(skip, StringComparison.Ordinal))
-            .Select(f => Path.GetRelativePath(root, f).Replace('\\', '/'))
-            .Where(f => !f.Split('/').Any(part => part.StartsWith('.')))
-            .Order(StringComparer.Ordinal)
-            .ToList();
+        string? skip = exclude is null ? null : Path.GetFullPath(exclude).TrimEnd(Path.DirectorySeparatorChar);
+        var found = new List<(string Relative, string Real)>();
+        var visited = new HashSet<string>(StringComparer.Ordinal);
+        var one = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0 };
+        void Walk(string dir, string relative)
+        {
+            if (!visited.Add(CanonicalPath(dir))) return;
+            foreach (var f in Directory.EnumerateFiles(dir, "*", one))
+            {
+                string name = Path.GetFileName(f);
+                if (!name.StartsWith('.') && PhotoExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
+                    found.Add((relative + name, CanonicalPath(f)));
+            }
+            // In name order, so that the path a folder reached twice is listed under is the same on every machine.
+            foreach (var d in Directory.EnumerateDirectories(dir, "*", one).Order(StringComparer.Ordinal))
+            {
+                string name = Path.GetFileName(d);
+                if (name.StartsWith('.') || string.Equals(d.TrimEnd(Path.DirectorySeparatorChar), skip, StringComparison.Ordinal) || IsOutputFolder(d)) continue;
+                Walk(d, relative + name + "/");
+            }
+        }
+        Walk(root, "");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var photos = found.OrderBy(p => p.Relative, StringComparer.Ordinal).Where(p => seen.Add(p.Real)).Select(p => p.Relative).ToList();
         return photos.Count > 0 || !requireAny ? photos
             : throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", PhotoExtensions)})");
     }
+
+    /// <summary>A folder an alignment or a run wrote.</summary>
+    private static bool IsOutputFolder(string dir) =>
+        (Directory.Exists(Path.Combine(dir, "aligned"))
+         && (Directory.Exists(Path.Combine(dir, "regions")) || File.Exists(Path.Combine(dir, "qc.csv")) || File.Exists(Path.Combine(dir, "regions.json"))))
+        || RunFolder.IsRun(dir);
+
+    /// <summary>The path with every link resolved (the path itself where it cannot be: a broken link, a missing file).</summary>
+    private static string CanonicalPath(string path)
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            IntPtr resolved = RealPath(path, IntPtr.Zero);
+            if (resolved != IntPtr.Zero)
+            {
+                try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved) ?? path; }
+                finally { Free(resolved); }
+            }
+        }
+        return Path.GetFullPath(path);
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "realpath", CharSet = System.Runtime.InteropServices.CharSet.Ansi)]
+    private static extern IntPtr RealPath(string path, IntPtr resolved);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "free")]
+    private static extern void Free(IntPtr pointer);
 
     /// <summary>Loads a photo from a file.</summary>
     /// <param name="path">The photo.</param>
@@ -87,6 +134,10 @@ public static class ImageLoader
         try
         {
             bytes = File.ReadAllBytes(path);
+        }
+        catch (FileNotFoundException) when (new FileInfo(path).LinkTarget is { } target)
+        {
+            throw new GestaltLabException($"{path}: a link to {target}, which does not exist", "fix or remove the link");
         }
         catch (FileNotFoundException)
         {

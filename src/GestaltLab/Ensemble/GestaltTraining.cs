@@ -51,7 +51,9 @@ public static class GestaltTraining
         config.Validate("training config");
         var notes = new List<string>();
         string run = Path.GetFullPath(runDirectory);
-        Directory.CreateDirectory(run);
+        // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
+        RunFolder.Prepare(run);
+        using var folderLock = FolderLock.Acquire(run, "train");
         Dictionary<string, TorchSharp.torch.Tensor>? backbone = null;
         // How notes and run.json name the backbone: the shipped one as such, not by its temp-folder copy.
         string? backboneName = pretrainedBackbone is null ? null

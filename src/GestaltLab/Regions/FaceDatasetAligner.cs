@@ -54,6 +54,8 @@ public static class FaceDatasetAligner
         string dataFull = Path.GetFullPath(dataDir), outFull = Path.GetFullPath(outDir);
         if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
             throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
+        // Two alignments into one folder would delete each other's faces and both report success.
+        using var folderLock = FolderLock.Acquire(outFull, "align");
         bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
         // An interrupted alignment (run.json, written last, missing; its aligned/ folder there; nothing but what alignment
         // writes) starts over without --force, as users expect an interrupted command to carry on: before or after its
@@ -362,8 +364,17 @@ public static class FaceDatasetAligner
         void Add(string name, string path)
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\n"));
-            if (File.Exists(path)) { using var stream = File.OpenRead(path); hash.AppendData(System.Security.Cryptography.SHA256.HashData(stream)); }
-            else hash.AppendData("missing\n"u8);
+            try
+            {
+                using var stream = File.OpenRead(path);
+                hash.AppendData(System.Security.Cryptography.SHA256.HashData(stream));
+            }
+            // A photo listed but gone, a broken link, one without read permission: already reported in qc.csv as
+            // unreadable; its state is part of what was aligned, not a reason to lose the finished alignment.
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                hash.AppendData(e is FileNotFoundException or DirectoryNotFoundException ? "missing\n"u8 : "unreadable\n"u8);
+            }
         }
         foreach (var file in new[] { Manifest.FileName, "landmarks.csv" })
             if (File.Exists(Path.Combine(dataFull, file))) Add(file, Path.Combine(dataFull, file));

@@ -187,6 +187,34 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     [Fact]
+    public void FolderSearchListsEachPhotoOnceAndLeavesOutGestaltLabOutputs()
+    {
+        string root = Path.Combine(_dir, "search");
+        Directory.CreateDirectory(Path.Combine(root, "P1"));
+        byte[] png = new RgbImage(8, 8).EncodePng();
+        File.WriteAllBytes(Path.Combine(root, "P1", "a.png"), png);
+        File.WriteAllBytes(Path.Combine(root, "b.png"), png);
+        // A link to a sibling folder, a loop back to the top, a linked copy of a photo: nothing counts twice, nothing hangs.
+        Directory.CreateSymbolicLink(Path.Combine(root, "latest"), "P1");
+        Directory.CreateSymbolicLink(Path.Combine(root, "P1", "self"), "..");
+        File.CreateSymbolicLink(Path.Combine(root, "c.png"), Path.Combine(root, "b.png"));
+        // A broken link is listed (and reported as unreadable when read), not passed over.
+        File.CreateSymbolicLink(Path.Combine(root, "gone.png"), Path.Combine(root, "nowhere.png"));
+        // An alignment written inside the folder, and a run: their faces and crops are not more photos.
+        Directory.CreateDirectory(Path.Combine(root, "al", "aligned"));
+        Directory.CreateDirectory(Path.Combine(root, "al", "regions", "nose"));
+        File.WriteAllBytes(Path.Combine(root, "al", "aligned", "P1_a.png"), png);
+        File.WriteAllBytes(Path.Combine(root, "al", "regions", "nose", "P1_a.png"), png);
+        Directory.CreateDirectory(Path.Combine(root, "run", "data"));
+        File.WriteAllText(Path.Combine(root, "run", RunFolder.Marker), "");
+        File.WriteAllBytes(Path.Combine(root, "run", "data", "x.png"), png);
+        Assert.Equal(["P1/a.png", "b.png", "gone.png"], ImageLoader.FindPhotos(root));
+        // The folder given is searched even when it is itself an output (e.g. predict on an alignment's faces).
+        Assert.Equal(["aligned/P1_a.png", "regions/nose/P1_a.png"], ImageLoader.FindPhotos(Path.Combine(root, "al")));
+        Assert.Contains("a link to", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(root, "gone.png"))).Message);
+    }
+
+    [Fact]
     public void TruncatedFilesAreReportedAsTruncated()
     {
         var photo = ImageLoader.Load(FacesFixture.Astronaut);

@@ -2,6 +2,7 @@ using System.Numerics;
 using GestaltLab.Data;
 using GestaltLab.Faces;
 using GestaltLab.Regions;
+using GestaltLab.Runtime;
 using GestaltLab.Synthetic;
 
 namespace GestaltLab.Tests.Faces;
@@ -169,12 +170,20 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             Directory.CreateDirectory(photos);
             foreach (var f in Directory.GetFiles(Path.Combine(_set.Data, "images")).Order().Take(3)) File.Copy(f, Path.Combine(photos, Path.GetFileName(f)));
             File.WriteAllText(Path.Combine(photos, "broken.png"), "not a photo");
+            // A broken link is one more unreadable photo, not the end of a finished alignment (hashing its inputs opened it).
+            File.CreateSymbolicLink(Path.Combine(photos, "moved.png"), Path.Combine(photos, "elsewhere.png"));
             string out2 = outDir + "-b";
+            // Another command writing the same folder is waited for by no one: refused before anything is touched.
+            using (FolderLock.Acquire(out2, "test"))
+                Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]));
+            Assert.False(Directory.Exists(out2));
             rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]);
             Assert.Equal(0, rc);
+            Assert.True(File.Exists(Path.Combine(out2, RunManifest.FileName)));
             var qc2 = Csv.Read(Path.Combine(out2, "qc.csv"));
-            Assert.Equal(4, qc2.Rows.Count);
+            Assert.Equal(5, qc2.Rows.Count);
             Assert.Equal("unreadable", qc2.Rows.Single(r => r[0] == "broken.png")[qc2.Column("status")]);
+            Assert.Contains("a link to", qc2.Rows.Single(r => r[0] == "moved.png")[qc2.Column("problem")]);
             // A non-empty output folder is refused without --force.
             Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2]));
         }

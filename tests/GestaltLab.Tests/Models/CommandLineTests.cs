@@ -330,20 +330,37 @@ public class CommandLineTests
         string alignedOut = Path.Combine(root, "study");
         Directory.CreateDirectory(Path.Combine(alignedOut, "aligned", "aligned"));
         File.WriteAllText(Path.Combine(alignedOut, "run.json"), "{}");
-        Assert.Throws<GestaltLabException>(() => ModelCli.PrepareRunFolder(alignedOut, force: true));
+        Assert.Throws<GestaltLabException>(() => RunFolder.Prepare(alignedOut, force: true));
         Assert.True(File.Exists(Path.Combine(alignedOut, "run.json")));
         string holder = Path.Combine(root, "holder");
-        ModelCli.PrepareRunFolder(holder, force: false);
+        RunFolder.Prepare(holder, force: false);
         Directory.CreateDirectory(Path.Combine(holder, "photos"));
-        Assert.Contains("inside the run folder", Assert.Throws<GestaltLabException>(() => ModelCli.PrepareRunFolder(holder, force: true, Path.Combine(holder, "photos"))).Message);
+        Assert.Contains("inside the run folder", Assert.Throws<GestaltLabException>(() => RunFolder.Prepare(holder, force: true, Path.Combine(holder, "photos"))).Message);
         Assert.True(Directory.Exists(Path.Combine(holder, "photos")));
-        ModelCli.PrepareRunFolder(holder, force: true);   // a run folder it took: --force starts it over
+        RunFolder.Prepare(holder, force: true);   // a run folder it took: --force starts it over
         Assert.False(Directory.Exists(Path.Combine(holder, "photos")));
+        // A folder the library trained into before runs were marked, holding a file of the user's: not a run, so --force
+        // refuses it rather than deleting the file; and the library itself no longer writes a run among other files.
+        string shared = Path.Combine(root, "thesis");
+        Directory.CreateDirectory(shared);
+        File.WriteAllText(Path.Combine(shared, "config.json"), "{}");
+        File.WriteAllText(Path.Combine(shared, "classes.json"), "[]");
+        File.WriteAllText(Path.Combine(shared, "thesis.docx"), "years of work");
+        Assert.Contains("not a GestaltLab run", Assert.Throws<GestaltLabException>(() => RunFolder.Prepare(shared, force: true)).Message);
+        Assert.True(File.Exists(Path.Combine(shared, "thesis.docx")));
+        File.Delete(Path.Combine(shared, "config.json"));
+        Assert.Contains("not a GestaltLab run", Assert.Throws<GestaltLabException>(() =>
+            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), shared, new TrainConfig { Regions = ["nose"] })).Message);
+        Assert.False(File.Exists(Path.Combine(shared, RunFolder.Marker)));
+        // Two trainings into one folder at once: the second is refused at once.
+        using (FolderLock.Acquire(holder, "test"))
+            Assert.Contains("another GestaltLab command", Assert.Throws<GestaltLabException>(() =>
+                GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), holder, new TrainConfig { Regions = ["nose"] })).Message);
         string hiddenOnly = Path.Combine(root, "fresh");
         Directory.CreateDirectory(hiddenOnly);
         File.WriteAllText(Path.Combine(hiddenOnly, ".DS_Store"), "");
-        ModelCli.PrepareRunFolder(hiddenOnly, force: false);
-        Assert.True(File.Exists(Path.Combine(hiddenOnly, ModelCli.RunMarker)));
+        RunFolder.Prepare(hiddenOnly, force: false);
+        Assert.True(File.Exists(Path.Combine(hiddenOnly, RunFolder.Marker)));
         // A backbone that is not there is named before anything is aligned.
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
         Assert.True(Untouched(Path.Combine(root, "r4")));
