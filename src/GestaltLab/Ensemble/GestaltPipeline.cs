@@ -73,11 +73,58 @@ public static class GestaltPipeline
         return ml.Model.Load(s, out _);
     }
 
-    /// <summary>Runs a loaded pipeline on photo paths: face status and ensemble probabilities per photo (empty when no face).</summary>
+    /// <summary>
+    /// Runs a loaded pipeline on photo paths: face status and ensemble probabilities per photo, in order (empty arrays when
+    /// the photo has no usable face, <c>no_face</c>, or cannot be read, <c>unreadable</c>). One bad photo never costs the
+    /// others their result: ML.NET's image loader stops the whole batch at a missing, foreign or corrupt file, so such
+    /// files are set aside first and, should the batch still fail, each photo is scored on its own.
+    /// </summary>
     public static IReadOnlyList<(string Status, float[] Probabilities, float[] Embedding)> Predict(ITransformer pipeline, IEnumerable<string> imagePaths, MLContext? ml = null)
     {
+        ArgumentNullException.ThrowIfNull(pipeline);
         ml ??= new MLContext(seed: 0);
-        var data = ml.Data.LoadFromEnumerable(imagePaths.Select(p => new GestaltImageInput { ImagePath = Path.GetFullPath(p) }).ToList());
+        var paths = imagePaths.Select(Path.GetFullPath).ToList();
+        var results = new (string Status, float[] Probabilities, float[] Embedding)[paths.Count];
+        (string, float[], float[]) unreadable = ("unreadable", [], []);
+        var readable = new List<int>();
+        for (int i = 0; i < paths.Count; i++)
+        {
+            if (LooksReadable(paths[i])) readable.Add(i);
+            else results[i] = unreadable;
+        }
+        try
+        {
+            var scored = Score(pipeline, readable.Select(i => paths[i]).ToList(), ml);
+            for (int k = 0; k < readable.Count; k++) results[readable[k]] = scored[k];
+        }
+        catch (Exception e) when (e is InvalidOperationException or ArgumentException or FormatException)
+        {
+            // A file that starts like a photo but is damaged further in: find it by scoring the photos one by one.
+            foreach (int i in readable)
+            {
+                try { results[i] = Score(pipeline, [paths[i]], ml)[0]; }
+                catch (Exception one) when (one is InvalidOperationException or ArgumentException or FormatException) { results[i] = unreadable; }
+            }
+        }
+        return results;
+    }
+
+    /// <summary>The file exists and starts as a photo ML.NET decodes (JPEG, PNG, BMP, WebP, GIF).</summary>
+    private static bool LooksReadable(string path)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            Span<byte> head = stackalloc byte[16];
+            int n = stream.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+            return Data.ImageLoader.Sniff(head[..n]) != Data.ImageLoader.Format.Unknown;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
+    }
+
+    private static List<(string Status, float[] Probabilities, float[] Embedding)> Score(ITransformer pipeline, List<string> paths, MLContext ml)
+    {
+        var data = ml.Data.LoadFromEnumerable(paths.Select(p => new GestaltImageInput { ImagePath = p }).ToList());
         var scored = pipeline.Transform(data);
         var status = scored.GetColumn<string>("FaceStatus").ToList();
         var probs = scored.GetColumn<float[]>("probabilities").ToList();

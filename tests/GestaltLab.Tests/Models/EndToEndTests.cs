@@ -71,6 +71,17 @@ public class EndToEndTests
             var top = torchPrediction.Top(3);
             Assert.Equal(top[0].Probability, top[0].Contributions.Values.Sum(), 5);
         }
+        // One bad photo never costs the others their result: a missing file, a text file and a damaged photo (that starts
+        // as one, so only decoding finds it) are unreadable; the good photo is scored as it was alone.
+        string junk = Path.Combine(Path.GetDirectoryName(run)!, "junk-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(junk);
+        File.WriteAllText(Path.Combine(junk, "notes.jpg"), "not a photo");
+        File.WriteAllBytes(Path.Combine(junk, "cut.png"), File.ReadAllBytes(testImages[1])[..120]);
+        var mixed = GestaltPipeline.Predict(zip, [Path.Combine(junk, "missing.jpg"), Path.Combine(junk, "notes.jpg"), testImages[0], Path.Combine(junk, "cut.png")]);
+        Assert.Equal(["unreadable", "unreadable", fromZip[0].Status, "unreadable"], mixed.Select(m => m.Status).ToArray());
+        Assert.Equal(fromZip[0].Probabilities, mixed[2].Probabilities);
+        Assert.Empty(mixed[3].Probabilities);
+        Directory.Delete(junk, true);
 
         // Occlusion sensitivity as docs/figures.md shows it: occluded copies of the aligned face, each cut with the face's own
         // aligned landmarks, so only the grey square differs; unoccluded, that is the photo's own prediction.
