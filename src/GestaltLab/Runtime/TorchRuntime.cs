@@ -28,7 +28,9 @@ public static class TorchRuntime
                 throw new GestaltLabException($"TorchSharp could not load its native libraries: {Innermost(e).Message}\n  cause: {Diagnose()}",
                     "run `bash environment/setup.sh` (it rebuilds; the build step GestaltLabPatchTorchSharpNativeInOutput " +
                     "fixes the libstdc++ version requirement), or run the program from its build output, not from a copy " +
-                    "made before the build step ran", e);
+                    "made before the build step ran; a project of your own that references GestaltLab needs " +
+                    "<Import Project=\"GESTALTLAB/build/TorchSharpNativeFix.targets\" /> in its project file (README, " +
+                    "\"Using the library from your own C# project\")", e);
             }
         }
     }
