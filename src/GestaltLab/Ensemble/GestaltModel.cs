@@ -24,6 +24,8 @@ namespace GestaltLab.Ensemble;
 public sealed class GestaltModel : IDisposable
 {
     private readonly List<(string Region, RegionNet Net)> _nets;
+    private readonly bool _ownsNets;
+    private bool _disposed;
 
     /// <summary>A model from trained nets (all with the same classes and input size).</summary>
     /// <param name="nets">Region name and net, in ensemble order.</param>
@@ -37,12 +39,17 @@ public sealed class GestaltModel : IDisposable
     /// <paramref name="regionWeights"/> then only weigh the regions' support for a class (<see cref="GestaltPrediction.Top"/>).</param>
     /// <param name="classPriors">The training frequencies and fitted strength (kept and saved even when <paramref name="priors"/> is equal).</param>
     /// <param name="priors"><see cref="ClassPriors.Equal"/>, or <see cref="ClassPriors.Training"/> (needs <paramref name="classPriors"/>).</param>
+    /// <param name="ownsNets">Whether disposing this model disposes the nets (the default). Pass false for a model built
+    /// over another model's nets (e.g. <c>model.Nets</c> combined another way), so that disposing it leaves them usable.</param>
+    /// <remarks>The combination defaults to <see cref="EnsembleCombination.Average"/> here because the joint one needs a
+    /// fitted <paramref name="jointHead"/>; trained runs default to the joint head (<see cref="TrainConfig"/>).</remarks>
     public GestaltModel(IReadOnlyList<(string Region, RegionNet Net)> nets, IReadOnlyList<string> classes, RegionSet regions, bool flipTta = true,
         IReadOnlyDictionary<string, double>? regionWeights = null, string combination = EnsembleCombination.Average, JointHead? jointHead = null,
-        ClassPriors? classPriors = null, string priors = ClassPriors.Equal)
+        ClassPriors? classPriors = null, string priors = ClassPriors.Equal, bool ownsNets = true)
     {
         if (nets.Count == 0) throw new GestaltLabException("a gestalt model needs at least one region net");
         _nets = nets.ToList();
+        _ownsNets = ownsNets;
         Combination = EnsembleCombination.Check(combination, "gestalt model");
         if ((Combination == EnsembleCombination.Joint) != (jointHead is not null))
             throw new GestaltLabException(jointHead is null ? "gestalt model: the joint combination needs a joint head" : $"gestalt model: a joint head is only used by the \"{EnsembleCombination.Joint}\" combination, not \"{Combination}\"");
@@ -61,7 +68,8 @@ public sealed class GestaltModel : IDisposable
                 "runs trained before priors were recorded rank with equal priors; train again to use training priors");
         ClassPriors = classPriors;
         _priorWeights = Priors == ClassPriors.Training ? classPriors!.Weights() : null;
-        RegionWeights = CheckWeights(nets.Select(n => n.Region).ToList(), regionWeights, normalise: Combination == EnsembleCombination.Average);
+        RegionWeights = new System.Collections.ObjectModel.ReadOnlyDictionary<string, double>(
+            new Dictionary<string, double>(CheckWeights(nets.Select(n => n.Region).ToList(), regionWeights, normalise: Combination == EnsembleCombination.Average), StringComparer.Ordinal));
         Classes = classes;
         RegionSet = regions;
         FlipTta = flipTta;
@@ -163,9 +171,19 @@ public sealed class GestaltModel : IDisposable
     /// <summary>Whether predictions average over the horizontally flipped face.</summary>
     public bool FlipTta { get; }
     /// <summary>Input crop side.</summary>
-    public int InputSize => _nets[0].Net.Config.InputSize;
-    /// <summary>The region nets.</summary>
-    public IReadOnlyList<(string Region, RegionNet Net)> Nets => _nets;
+    public int InputSize => Live[0].Net.Config.InputSize;
+    /// <summary>The region nets (owned by this model unless it was built with <c>ownsNets: false</c>).</summary>
+    public IReadOnlyList<(string Region, RegionNet Net)> Nets => Live.AsReadOnly();
+
+    // The nets, or an ObjectDisposedException naming the model rather than a bare index error from an emptied list.
+    private List<(string Region, RegionNet Net)> Live
+    {
+        get
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            return _nets;
+        }
+    }
     /// <summary>Regions whose crops a prediction needs (ensemble regions and, with TTA, their mirrors).</summary>
     public IReadOnlyList<string> InputRegions => Regions.Concat(FlipTta ? Regions.Select(RegionSet.MirrorOf) : []).Distinct().ToList();
 
@@ -214,7 +232,7 @@ public sealed class GestaltModel : IDisposable
             var (weights, combination, runPriors, classPriors) = LoadWeights(dir);
             var joint = combination == EnsembleCombination.Joint ? JointHead.Load(Path.Combine(dir, JointHead.FileName)) : null;
             return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
-                priors is null ? runPriors : ClassPriors.Check(priors, "--priors")) { Directory = dir };
+                priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir };
         }
         catch
         {
@@ -226,6 +244,8 @@ public sealed class GestaltModel : IDisposable
     /// <summary>Predicts for a batch of faces; each face is region name → RGB CHW crop in [0, 1] of <see cref="InputSize"/>².</summary>
     public IReadOnlyList<GestaltPrediction> Predict(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces, int batchSize = 64)
     {
+        ArgumentNullException.ThrowIfNull(faces);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         var results = new List<GestaltPrediction>(faces.Count);
         for (int start = 0; start < faces.Count; start += batchSize)
             results.AddRange(PredictBatch(faces.Skip(start).Take(batchSize).ToList()));
@@ -393,13 +413,15 @@ public sealed class GestaltModel : IDisposable
     }
 
     /// <summary>The ensemble (all region nets, flip TTA, the weighted combination) as one ONNX graph; see <see cref="OnnxExporter.ExportEnsemble"/>.</summary>
-    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(_nets, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination,
+    public byte[] ExportOnnx() => OnnxExporter.ExportEnsemble(Live, RegionSet.MirrorOf, FlipTta, _nets.Select(n => RegionWeights[n.Region]).ToList(), Combination,
         JointHead is null ? null : (JointHead.Weight, JointHead.Bias), _priorWeights);
 
     /// <inheritdoc />
     public void Dispose()
     {
-        foreach (var (_, n) in _nets) n.Dispose();
-        _nets.Clear();
+        if (_disposed) return;
+        _disposed = true;
+        if (_ownsNets)
+            foreach (var (_, n) in _nets) n.Dispose();
     }
 }

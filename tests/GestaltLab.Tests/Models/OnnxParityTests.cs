@@ -41,6 +41,24 @@ public class OnnxParityTests
         return new GestaltModel(nets, classes, Set, regionWeights: weights, combination: combination, jointHead: head, classPriors: Uneven, priors: priors);
     }
 
+    [Fact]
+    public void A_model_over_another_models_nets_leaves_them_usable_when_disposed()
+    {
+        using var model = TrainedModel(3);
+        var s = ModelFixture.Patterns(seed: 5);
+        var before = model.Predict(s.Crops)[0].Probabilities;
+        var other = new GestaltModel(model.Nets, model.Classes, model.RegionSet, model.FlipTta, null, EnsembleCombination.LogLinear, ownsNets: false);
+        Assert.NotEqual(before, other.Predict(s.Crops)[0].Probabilities);
+        other.Dispose();
+        Assert.Equal(before, model.Predict(s.Crops)[0].Probabilities);
+        // Used after disposal, a model says so (not an index error from an emptied list); nor can its parts be changed.
+        Assert.Throws<ObjectDisposedException>(() => other.InputSize);
+        Assert.Throws<ObjectDisposedException>(() => other.Predict(s.Crops));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.Predict(s.Crops, batchSize: 0));
+        Assert.Throws<NotSupportedException>(() => ((IList<(string, RegionNet)>)model.Nets).Clear());
+        Assert.False(model.RegionWeights is IDictionary<string, double> { IsReadOnly: false });
+    }
+
     [Theory]
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.Average)]
     [InlineData(3, RegionNetConfig.PoolingAverage, EnsembleCombination.LogLinear)]
