@@ -24,7 +24,8 @@ public static class ModelEvaluation
     /// <summary>Evaluates and writes the files into <paramref name="outDirectory"/> (metrics to <paramref name="metricsPath"/> when given).</summary>
     /// <param name="model">The model.</param>
     /// <param name="alignedDirectory">Aligned data folder (crops at the model's input size).</param>
-    /// <param name="outDirectory">Where the CSV files go (usually the run directory).</param>
+    /// <param name="outDirectory">Where the CSV files go: the run directory for its test split (another split there is
+    /// refused, as it would replace the run's test results), or a folder of its own.</param>
     /// <param name="oracleDataDirectory">The synthetic data folder holding <c>oracle.json</c>, or null.</param>
     /// <param name="split">Split to score.</param>
     /// <param name="metricsPath">Where <c>metrics.json</c> goes (default: in <paramref name="outDirectory"/>).</param>
@@ -33,6 +34,12 @@ public static class ModelEvaluation
     public static ModelEvaluationResult Evaluate(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory = null,
         string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        // The run folder's own metrics are its test result (the report and `report --run` read them as such): another split
+        // written there would replace them without a trace.
+        if (split != SplitNames.Test && model.Directory is { } runDir && metricsPath is null
+            && string.Equals(Path.GetFullPath(outDirectory).TrimEnd('/'), Path.GetFullPath(runDir).TrimEnd('/'), StringComparison.Ordinal))
+            throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results; the '{split}' split would replace them",
+                $"write it beside them, e.g. into {Path.Combine(runDir, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
         int skipped = all.Count - data.Count;

@@ -4,6 +4,7 @@ using GestaltLab.Evaluation;
 using GestaltLab.Faces;
 using GestaltLab.Models;
 using GestaltLab.Regions;
+using GestaltLab.Runtime;
 using GestaltLab.Synthetic;
 
 namespace GestaltLab.Tests.Models;
@@ -107,6 +108,10 @@ public class EndToEndTests
         Assert.Equal(3, loaded.Curves.Count);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
         // The oracle was scored on the test split: another split's metrics must not carry it beside them.
+        // Another split into the run's own folder would replace its test results: refused, nothing written.
+        string testMetrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
+        Assert.Contains("eval-train", Assert.Throws<GestaltLabException>(() => ModelEvaluation.Evaluate(model, aligned, run, data, GestaltLab.Data.SplitNames.Train)).Fix);
+        Assert.Equal(testMetrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
         var onTrain = ModelEvaluation.Evaluate(model, aligned, Path.Combine(root, "eval-train"), data, GestaltLab.Data.SplitNames.Train);
         Assert.Equal(GestaltLab.Data.SplitNames.Train, onTrain.Split);
         Assert.Null(onTrain.Metrics.Oracle);
