@@ -84,13 +84,27 @@ public static class Metrics
         return best;
     }
 
-    /// <summary>Counts: element [t, p] is the number of images of true class t predicted as p (top-1).</summary>
+    /// <summary>
+    /// Counts: element [t, p] is the number of images of true class t predicted as p (top-1). As in <see cref="TopK"/>, a
+    /// true class tied for first place is not a hit: such an image counts under the first class it is tied with, so the
+    /// diagonal sums to exactly the top-1 hits.
+    /// </summary>
     public static int[,] ConfusionMatrix(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount)
     {
         Check(truth, probabilities);
         var m = new int[classCount, classCount];
-        for (int i = 0; i < truth.Count; i++) m[truth[i], ArgMax(probabilities[i])]++;
+        for (int i = 0; i < truth.Count; i++) m[truth[i], Predicted(probabilities[i], truth[i])]++;
         return m;
+    }
+
+    /// <summary>The class an image counts as predicted: the truth only when it ranks first alone, else the most probable other class.</summary>
+    private static int Predicted(ReadOnlySpan<float> probabilities, int truth)
+    {
+        if (RankOfTruth(probabilities, truth) == 0) return truth;
+        int best = -1;
+        for (int c = 0; c < probabilities.Length; c++)
+            if (c != truth && (best < 0 || probabilities[c] > probabilities[best] || float.IsNaN(probabilities[c]) && !float.IsNaN(probabilities[best]))) best = c;
+        return best;
     }
 
     private static void Check(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities)

@@ -291,20 +291,24 @@ public static class Charts
                 ("line", Obj(("color", colour), ("width", 2), ("dash", s == 0 ? "solid" : "dash"))), ("marker", Obj(("size", 4), ("color", colour))),
                 ("hovertemplate", "top-%{x}: %{y:.1%}<extra>" + Html(name) + "</extra>")));
         }
+        // Only points inside the drawn k range: a point past it would be listed in the legend and never seen (a 2-class
+        // run shows k = 1…2, where DeepGestalt's top-10 has no place).
+        int[] oracleKs = new[] { 1, 5, 10 }.Where(k => k <= maxK).ToArray();
+        double[] OracleYs(double t1, double t5, double t10) => new[] { t1, t5, t10 }.Take(oracleKs.Length).ToArray();
         if (oracle is not null)
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", new[] { 1, 5, 10 }), ("y", new[] { oracle.Top1, oracle.Top5, oracle.Top10 }),
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(oracle.Top1, oracle.Top5, oracle.Top10)),
                 ("name", "oracle (Bayes ceiling on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
                 ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
         if (oracle?.DistinctEqualPriors is { } equal)
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", new[] { 1, 5, 10 }), ("y", new[] { equal.Top1, equal.Top5, equal.Top10 }),
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(equal.Top1, equal.Top5, equal.Top10)),
                 ("name", "oracle, equal priors"), ("line", Obj(("dash", "dot"), ("color", "#999"), ("width", 1))),
                 ("marker", Obj(("symbol", "star-square"), ("size", 9), ("color", "#999"))),
                 ("hovertemplate", "oracle with equal priors, top-%{x}: %{y:.1%}<extra></extra>")));
         if (published is not null)
         {
             var symbols = new[] { "diamond", "square", "triangle-up", "cross", "x", "pentagon" };
-            var bySource = published.GroupBy(p => p.Label).ToArray();
+            var bySource = published.Where(p => p.K <= maxK).GroupBy(p => p.Label).ToArray();
             for (int g = 0; g < bySource.Length; g++)
             {
                 var pts = bySource[g].OrderBy(p => p.K).ToArray();

@@ -144,7 +144,8 @@ public static class Report
                 var hi = new double[maxK];
                 for (int k = 1; k <= maxK; k++)
                 {
-                    var ci = Bootstrap.TopK(truth, probs.Values, k, groups, Math.Min(options.BootstrapIterations, 300), options.Seed);
+                    // The same resamples as the metrics table's intervals, so the band at k = 1, 5, 10 is the interval the table prints.
+                    var ci = Bootstrap.TopK(truth, probs.Values, k, groups, options.BootstrapIterations, options.Seed);
                     lo[k - 1] = ci.Lower;
                     hi[k - 1] = ci.Upper;
                 }

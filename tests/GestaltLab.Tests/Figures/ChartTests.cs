@@ -153,6 +153,12 @@ public class ChartTests
         var balanced = skewed with { EqualPriors = new OracleTopK { Top1 = 0.79, Top5 = 0.94, Top10 = 0.96 } };
         Assert.Single(Figure(Charts.TopK([("ours", curve)], oracle: balanced)).GetProperty("data").EnumerateArray(),
             d => d.GetProperty("name").GetString()!.StartsWith("oracle"));
+        // Over few classes k stops early: points past it are not drawn, nor listed in the legend.
+        var few = Figure(Charts.TopK([("ours", [0.6, 1.0])], PublishedResults.All, skewed)).GetProperty("data").EnumerateArray().ToArray();
+        Assert.DoesNotContain(few, d => d.GetProperty("name").GetString()!.StartsWith("DeepGestalt"));
+        Assert.All(few, d => Assert.All(d.GetProperty("x").EnumerateArray(), x => Assert.InRange(x.GetDouble(), 1, 2)));
+        Assert.Equal([0.79], few.Single(d => d.GetProperty("name").GetString()!.StartsWith("oracle (")).GetProperty("y").EnumerateArray().Select(e => e.GetDouble()).ToArray());
+        Assert.Contains(few, d => d.GetProperty("name").GetString()!.Contains("frequent"));   // its top-1 is in range
     }
 
     [Fact]

@@ -114,6 +114,22 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void Top_k_band_is_the_interval_the_metrics_table_prints()
+    {
+        string dir = TestTemp.Dir("gestaltlab-run");
+        try
+        {
+            SyntheticRun.Write(dir, classes: 12);
+            var content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 400, Seed = 2, TsneColourBy = ["true"] });
+            var traces = ChartTests.Figure(content.Charts.Single(c => c.Name.Contains("top-k")).Chart).GetProperty("data").EnumerateArray().ToArray();
+            double upper = traces[0].GetProperty("y")[0].GetDouble(), lower = traces[1].GetProperty("y")[0].GetDouble();
+            string Pct(double v) => (v * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%";
+            Assert.Contains($"[{Pct(lower)}, {Pct(upper)}]", content.Html);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Intervals_resample_whole_families_when_the_data_names_them()
     {
         string dir = TestTemp.Dir("gestaltlab-run");

@@ -41,6 +41,14 @@ public class MetricsTests
         Assert.Equal(3, Metrics.RankOfTruth(nan, 0));
         Assert.Equal(1, Metrics.RankOfTruth([0.9f, float.NaN, 0.05f, 0.05f], 0));
         Assert.Equal(0.0, Metrics.TopK([0, 2], [nan, nan], 1));
+        // The confusion matrix agrees: its diagonal holds exactly the top-1 hits, a tie counting under the class tied with.
+        int[] truth = [0, 1, 2, 0];
+        float[][] probs = [flat, [0.5f, 0.5f, 0f, 0f], [0.1f, 0.1f, 0.7f, 0.1f], [0.9f, float.NaN, 0.05f, 0.05f]];
+        var m = Metrics.ConfusionMatrix(truth, probs, 4);
+        Assert.Equal(Metrics.TopK(truth, probs, 1) * truth.Length, Enumerable.Range(0, 4).Sum(c => m[c, c]));
+        Assert.Equal(2, m[0, 1]);   // flat: the first class tied with the truth; and a NaN, which ranks above it
+        Assert.Equal(1, m[1, 0]);   // 0.5 / 0.5
+        Assert.Equal(1, m[2, 2]);
     }
 
     [Fact]
