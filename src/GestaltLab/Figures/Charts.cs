@@ -201,13 +201,20 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : groups[g].Key),
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
                 ("text", idx.Select(i => images[i]).ToArray()),
-                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", Colour(g, groups.Length)), ("opacity", 0.85), ("line", Obj(("width", 0))))),
+                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", Colour(g, groups.Length)), ("symbol", MapSymbol(g, groups.Length)),
+                    ("opacity", 0.85), ("line", Obj(("width", 0))))),
                 ("hovertemplate", $"%{{text}}<br>{Html(colourName)}: {Html(groups[g].Key)}<extra></extra>")));
         }
         return Chart(traces, ("title", Title(title)), ("width", 760), ("height", 600),
             ("legend", Obj(("title", Obj(("text", colourName))), ("itemsizing", "constant"), ("font", Obj(("size", groups.Length > 40 ? 8 : 11))))),
             ("xaxis", Axis("t-SNE 1", ("showticklabels", false))), ("yaxis", Axis("t-SNE 2", ("showticklabels", false))));
     }
+
+    // Only the first 8 colours (Okabe-Ito) stay apart for colour-blind readers, and in grayscale print none do: past 8
+    // categories the marker's shape varies too (with a period prime to the palette's), so neighbours differ in shape.
+    private static readonly string[] MapSymbols = ["circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "x"];
+
+    private static string MapSymbol(int g, int count) => count <= 8 ? "circle" : MapSymbols[g % MapSymbols.Length];
 
     /// <summary>Values of a manifest column (standard or extra) for the given images ("" when an image is not listed).</summary>
     public static IReadOnlyList<string> ManifestColumn(Manifest manifest, IReadOnlyList<string> images, string column)

@@ -67,7 +67,10 @@ internal static class PlotlyBuilder
             if (value is not null) o.SetProperty(name, value);
     }
 
-    /// <summary>The Okabe-Ito palette (colour-blind safe), then Tableau's, for categorical colours.</summary>
+    /// <summary>
+    /// Categorical colours: the Okabe-Ito palette (its 8 colours stay apart for colour-blind readers), then Tableau's
+    /// (which do not all); charts with more categories than 8 also vary the marker shape (e.g. the t-SNE map).
+    /// </summary>
     public static IReadOnlyList<string> Palette { get; } =
     [
         "#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000",

@@ -114,6 +114,14 @@ public class ChartTests
         Assert.Equal("X", data[0].GetProperty("name").GetString());
         Assert.Equal(["a.png", "c.png"], data[0].GetProperty("text").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Contains("gene: X", data[0].GetProperty("hovertemplate").GetString());
+        // Past the 8 colours colour-blind readers can tell apart, no two categories share both colour and shape.
+        int n = 30;
+        var many = new TsneResult(Enumerable.Range(0, n).Select(i => (double)i).ToArray(), new double[n], 0, TsneMethod.Exact, 1);
+        var traces = Figure(Charts.Embedding(many, Enumerable.Range(0, n).Select(i => $"{i}.png").ToArray(), Enumerable.Range(0, n).Select(i => $"c{i:00}").ToArray()))
+            .GetProperty("data").EnumerateArray().Select(t => t.GetProperty("marker")).ToArray();
+        Assert.Equal(n, traces.Select(m => m.GetProperty("color").GetString() + m.GetProperty("symbol").GetString()).Distinct().Count());
+        Assert.True(traces.Select(m => m.GetProperty("symbol").GetString()).Distinct().Count() > 1);
+        Assert.All(traces.Zip(traces.Skip(1)), p => Assert.NotEqual(p.First.GetProperty("symbol").GetString(), p.Second.GetProperty("symbol").GetString()));
     }
 
     [Fact]
