@@ -34,6 +34,8 @@ internal sealed class ExportCommand : ICliCommand
                 _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm"),
             };
             var size = new FigureSize(mm, p.GetValue(height) ?? Math.Round(mm * 0.62), p.GetValue(dpi));
+            // Before the run is read or anything written: a size no figure can be drawn at fails at once, saying why.
+            FigureExport.CheckSize(size);
             var fmts = p.GetValue(formats)!.SelectMany(f => f.ToLowerInvariant() switch
             {
                 "svg" => new[] { FigureFormat.Svg },
@@ -45,16 +47,22 @@ internal sealed class ExportCommand : ICliCommand
             if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
-            Directory.CreateDirectory(outDir);
             var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed) }, ProgressReporters.Console(), ct);
+            // Without --height, keep the aspect ratio the chart was designed with (a tall confusion list stays tall). Every
+            // size is checked before the first figure is drawn, so that an impossible one does not stop the export half-way.
+            var sized = content.Charts.Select(chart => (Chart: chart, Size: p.GetValue(height) is null && AspectRatio(chart.Chart) is double aspect
+                ? size with { HeightMm = Math.Round(mm * aspect, 1) }
+                : size)).ToList();
+            foreach (var (chart, chartSize) in sized)
+            {
+                try { FigureExport.CheckSize(chartSize); }
+                catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message}", e.Fix); }
+            }
+            Directory.CreateDirectory(outDir);
             await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
             int done = 0;
-            foreach (var chart in content.Charts)
+            foreach (var (chart, chartSize) in sized)
             {
-                // Without --height, keep the aspect ratio the chart was designed with (a tall confusion list stays tall).
-                var chartSize = p.GetValue(height) is null && AspectRatio(chart.Chart) is double aspect
-                    ? size with { HeightMm = Math.Round(mm * aspect, 1) }
-                    : size;
                 foreach (var f in fmts)
                 {
                     string file = Path.Combine(outDir, chart.Name + (f == FigureFormat.Svg ? ".svg" : ".png"));
@@ -88,6 +96,8 @@ internal sealed class ExportCommand : ICliCommand
                 ["metrics_data"] = results.Metrics?.Data,
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
+                // Each figure's own height (charts keep their aspect ratio unless --height is given).
+                ["height_mm"] = new System.Text.Json.Nodes.JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (System.Text.Json.Nodes.JsonNode?)c.Size.HeightMm))),
                 ["composite_faces"] = content.CompositeFaces is null ? null : "composite-faces.png",
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),

@@ -265,7 +265,8 @@ public static class Charts
         return Chart(traces, ("title", Title(title)), ("width", 560), ("height", 520),
             ("legend", Obj(("x", 0.35), ("y", 0.05), ("bgcolor", "rgba(255,255,255,0.8)"))),
             ("xaxis", Axis("false positive rate (1 − specificity)", ("range", new[] { -0.01, 1.01 }), ("constrain", "domain"))),
-            ("yaxis", Axis("true positive rate (sensitivity)", ("range", new[] { -0.01, 1.01 }), ("scaleanchor", "x"))));
+            // Both constrained to their domain: the square aspect shrinks the plot rather than widening the y range.
+            ("yaxis", Axis("true positive rate (sensitivity)", ("range", new[] { -0.01, 1.01 }), ("scaleanchor", "x"), ("constrain", "domain"))));
     }
 
     // ---------------------------------------------------------------- top-k

@@ -85,12 +85,31 @@ public static class FigureExport
         AtomicFile.WriteAllBytes(path, WithDpi(scaled.EncodePng(), dpi));
     }
 
+    /// <summary>Smallest figure laid out: below it plotly cannot fit axes, labels and a legend (it fails outright at 20 mm).</summary>
+    public const double MinimumWidthMm = 40, MinimumHeightMm = 30;
+
+    /// <summary>Largest PNG side Chromium's canvas can draw.</summary>
+    public const int MaximumPixels = 32767;
+
+    /// <summary>Refuses a size no figure can be drawn at, saying why, before the browser is asked.</summary>
+    /// <exception cref="GestaltLabException">Too small, not positive, or too many pixels.</exception>
+    public static void CheckSize(FigureSize size)
+    {
+        if (!(size.Dpi > 0) || !double.IsFinite(size.WidthMm) || !double.IsFinite(size.HeightMm))
+            throw new GestaltLabException($"figure size {size.WidthMm}×{size.HeightMm} mm at {size.Dpi} dpi is not a size");
+        if (size.WidthMm < MinimumWidthMm || size.HeightMm < MinimumHeightMm)
+            throw new GestaltLabException($"figure size {size.WidthMm:0.#}×{size.HeightMm:0.#} mm is too small to lay a chart out",
+                $"use at least {MinimumWidthMm:0} mm wide and {MinimumHeightMm:0} mm high (a journal's single column is 89 mm)");
+        if (size.PixelWidth > MaximumPixels || size.PixelHeight > MaximumPixels || (long)size.PixelWidth * size.PixelHeight > 268_435_456)
+            throw new GestaltLabException($"{size.WidthMm:0.#}×{size.HeightMm:0.#} mm at {size.Dpi} dpi is {size.PixelWidth}×{size.PixelHeight} px, more than Chromium's canvas can draw ({MaximumPixels} px a side, 268 megapixels)",
+                "lower --dpi (journals ask for 300–600; 1200 for line art)");
+    }
+
     /// <summary>Renders a chart to SVG (UTF-8 bytes) or PNG bytes. Launches a browser when none is given.</summary>
     public static async Task<byte[]> RenderAsync(GenericChart chart, FigureFormat format, FigureSize size,
         HeadlessBrowser? browser = null, CancellationToken cancellationToken = default)
     {
-        if (size.WidthMm <= 0 || size.HeightMm <= 0 || size.Dpi <= 0)
-            throw new GestaltLabException($"figure size {size.WidthMm}×{size.HeightMm} mm at {size.Dpi} dpi is not positive");
+        CheckSize(size);
         bool own = browser is null;
         browser ??= await HeadlessBrowser.LaunchAsync(cancellationToken: cancellationToken);
         try
@@ -101,11 +120,23 @@ public static class FigureExport
                 await page.SetContentAsync(FigureHtml.Page("export", FigureHtml.ChartFragment(chart, "chart")),
                     new PageSetContentOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
                 cancellationToken.ThrowIfCancellationRequested();
-                string dataUrl = await page.EvaluateAsync<string>("""
+                string dataUrl;
+                try
+                {
+                dataUrl = await page.EvaluateAsync<string>("""
                     async ([w, h, pw, ph, fmt]) => {
                     """ + PrintLayoutScript + """
                       const gd = document.querySelector('.gl-chart');
+                      // Fixed trace ids (plotly draws random ones into class names and colour-bar ids): the same figure
+                      // exported twice gives the same bytes.
+                      await Plotly.react(gd, gd.data.map((t, i) => Object.assign({}, t, { uid: 'trace' + i })), gd.layout);
                       await Plotly.relayout(gd, printLayout(gd, w, h));
+                      const ticks = categoryTicks(gd, w < 450 ? 9 : 11);
+                      if (Object.keys(ticks).length > 0) await Plotly.relayout(gd, ticks);
+                      const templates = cellText(gd, w < 450 ? 9 : 11);
+                      if (templates) await Plotly.restyle(gd, { texttemplate: templates });
+                      if (barText(gd, w < 450 ? 9 : 11))
+                        await Plotly.restyle(gd, { textposition: gd.data.map(t => t.type === 'bar' ? 'none' : t.textposition) });
                       const svg = await Plotly.toImage(gd, { format: 'svg', width: w, height: h });
                       if (fmt === 'svg') return svg;
                       const img = new Image();
@@ -116,6 +147,12 @@ public static class FigureExport
                       return c.toDataURL('image/png');
                     }
                     """, new object[] { size.CssWidth, size.CssHeight, size.PixelWidth, size.PixelHeight, format == FigureFormat.Svg ? "svg" : "png" });
+                }
+                catch (PlaywrightException e)
+                {
+                    throw new GestaltLabException($"plotly.js could not draw the chart at {size.WidthMm:0.#}×{size.HeightMm:0.#} mm: {e.Message.Split('\n')[0]}",
+                        "try a larger --width or --height", e);
+                }
                 if (errors.Count > 0) throw new GestaltLabException($"the chart failed to render in Chromium: {errors[0]}");
                 int comma = dataUrl.IndexOf(',');
                 if (comma < 0) throw new GestaltLabException("plotly.js returned no image");
@@ -184,7 +221,11 @@ public static class FigureExport
             up['margin.t'] = Math.round((base + 1) * 1.5 * lines.length + 12);
           } else up['margin.t'] = 10;
           // An axis drawn along the top needs its labels' room above the plot too, under the title.
-          if (Object.keys(L).some(k => /^xaxis\d*$/.test(k) && L[k] && L[k].side === 'top')) up['margin.t'] += Math.round(base * 5);
+          // (As long as its longest label: they may be turned on end, like the compact confusion view's column headers.)
+          if (Object.keys(L).some(k => /^xaxis\d*$/.test(k) && L[k] && L[k].side === 'top')) {
+            const longest = Math.max(4, ...(gd.data || []).flatMap(t => (t.x || []).map(v => String(v).length)));
+            up['margin.t'] += Math.round(Math.max(base * 5, 0.6 * (base - 1) * longest + base * 2));
+          }
           // Side-by-side panels: the right panel's y-axis labels need room that automargin does not make between panels.
           const x2 = L.xaxis2 && L.xaxis2.domain, x1 = L.xaxis && L.xaxis.domain;
           if (x1 && x2 && x1[1] < x2[0]) {
@@ -194,20 +235,54 @@ public static class FigureExport
             up['xaxis2.domain'] = [mid + gap / 2, x2[1]];
           }
           for (const key of Object.keys(L).filter(k => /^[xy]axis\d*$/.test(k))) {
-            const axis = L[key] || {};
             up[key + '.automargin'] = true;
             up[key + '.title.font.size'] = base;
             up[key + '.tickfont.size'] = base - 1;
-            // A category axis: label every category while they fit at a readable size (7 px and up).
-            if (axis.type === 'category' || (gd.data || []).some(t => t.type === 'heatmap')) {
-              const n = Math.max(1, ...(gd.data || []).map(t => ((key[0] === 'x' ? t.x : t.y) || []).length));
-              // The axis as drawn (a square matrix beside a colour bar is much shorter than the figure).
-              const drawn = gd._fullLayout && gd._fullLayout[key] && gd._fullLayout[key]._length;
-              const length = drawn ? drawn * (key[0] === 'x' ? w / (gd._fullLayout.width || w) : h / (gd._fullLayout.height || h)) : (key[0] === 'x' ? w * 0.8 : h * 0.7);
-              if (n <= 60 && length / n >= 7) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
-            }
+          }
+          // Drawn at the page size, so that what is measured next (axis lengths after the margins) is what prints.
+          up['width'] = w; up['height'] = h;
+          // Bar labels that plotly shrinks to fit (outside a short bar) stay readable in print.
+          up['uniformtext.minsize'] = base - 2; up['uniformtext.mode'] = 'show';
+          return up;
+        };
+        // A category axis (or a heatmap's) labels every category while the labels fit at a readable size (7 px and up),
+        // measured on the axis as drawn at the page size (a square matrix beside a colour bar is much shorter than the
+        // figure); else plotly picks which to label.
+        const categoryTicks = function (gd, base) {
+          const L = gd.layout || {}, F = gd._fullLayout || {};
+          const up = {};
+          for (const key of Object.keys(L).filter(k => /^[xy]axis\d*$/.test(k))) {
+            if (!((L[key] || {}).type === 'category' || (gd.data || []).some(t => t.type === 'heatmap'))) continue;
+            const n = Math.max(1, ...(gd.data || []).map(t => ((key[0] === 'x' ? t.x : t.y) || []).length));
+            const length = F[key] && F[key]._length;
+            if (!length) continue;
+            if (n <= 60 && length / n >= 7) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
+            // Too many to label each: every k-th, so that labels never overprint one another.
+            else if ((L[key] || {}).dtick === 1) up[key + '.dtick'] = Math.ceil(7 * n / length);
           }
           return up;
+        };
+        // Words written in heatmap cells (the compact confusion view) are left out where the cells are shorter than the
+        // font: overprinted, they cannot be read; the colours and the hover text remain.
+        const cellText = function (gd, base) {
+          const F = gd._fullLayout || {};
+          const hide = (gd.data || []).map(t => {
+            if (t.type !== 'heatmap' || !t.texttemplate) return false;
+            const rows = (t.y || []).length, ax = F['yaxis' + ((t.yaxis || 'y').slice(1))];
+            return rows > 0 && ax && ax._length / rows < base + 1;
+          });
+          return hide.some(x => x) ? hide.map((x, i) => x ? '' : gd.data[i].texttemplate) : null;
+        };
+        // Values written over bars ("67%") are left out where a bar is narrower than its label: side by side at the
+        // smallest print size they overprint their neighbours; the axis still gives the values.
+        const barText = function (gd, base) {
+          const F = gd._fullLayout || {};
+          const bars = (gd.data || []).filter(t => t.type === 'bar' && (t.text || t.texttemplate) && t.textposition !== 'none');
+          if (bars.length === 0 || !F.xaxis) return false;
+          const slots = Math.max(...bars.map(t => (t.x || []).length)) * bars.length;
+          // A template such as "%{y:.0%}" writes 3 to 4 characters ("79%", "100%").
+          const longest = Math.max(...bars.flatMap(t => t.text ? [].concat(t.text).map(v => String(v).length) : [3.5]));
+          return F.xaxis._length * 0.8 / slots < 0.55 * (base - 2) * longest + 2;
         };
         """;
 
@@ -222,6 +297,11 @@ public static class FigureExport
         tag = System.Text.RegularExpressions.Regex.Replace(tag, @"\s(width|height|viewBox)=""[^""]*""", "");
         tag += $" width=\"{Num(size.WidthMm)}mm\" height=\"{Num(size.HeightMm)}mm\" viewBox=\"0 0 {Num(size.CssWidth)} {Num(size.CssHeight)}\"";
         string body = svg[..start] + tag + svg[end..];
+        // plotly.js names its clip paths and defs after a random id per plot: the same figure exported twice would differ
+        // in those names alone. One fixed id makes a re-export byte-identical (a figure diffed in version control).
+        var uid = System.Text.RegularExpressions.Regex.Match(body, @"\bdefs-([0-9a-f]{6})\b");
+        if (uid.Success)
+            body = System.Text.RegularExpressions.Regex.Replace(body, $@"(?<=[A-Za-z-]){uid.Groups[1].Value}(?![0-9a-f])", "000000");
         return body.StartsWith("<?xml", StringComparison.Ordinal) ? body : "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body;
     }
 

@@ -19,14 +19,23 @@ public static partial class FigureHtml
     public static string PlotlyJs => Bundle.Value;
 
     /// <summary>The plotly.js version of <see cref="PlotlyJs"/>.</summary>
-    public static string PlotlyJsVersion { get; private set; } = "";
+    public static string PlotlyJsVersion
+    {
+        get
+        {
+            _ = Bundle.Value; // read from the bundle's resource name when it is loaded
+            return _plotlyJsVersion;
+        }
+    }
+
+    private static string _plotlyJsVersion = "";
 
     private static string LoadBundle()
     {
         var asm = typeof(GenericChart).Assembly;
         string name = asm.GetManifestResourceNames().FirstOrDefault(n => PlotlyResource().IsMatch(n))
             ?? throw new GestaltLabException($"plotly.js is not embedded in {asm.GetName().Name} {asm.GetName().Version}", "restore the Plotly.NET 6 package");
-        PlotlyJsVersion = PlotlyResource().Match(name).Groups[1].Value;
+        _plotlyJsVersion = PlotlyResource().Match(name).Groups[1].Value;
         using var s = asm.GetManifestResourceStream(name)!;
         using var r = new StreamReader(s, Encoding.UTF8);
         // Inside an inline <script>, "</script" would end the element: escape it (the JavaScript meaning is unchanged).

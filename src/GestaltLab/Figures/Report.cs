@@ -237,7 +237,7 @@ public static class Report
         {
             sb.Append(" · command <code>").Append(E(m.Command)).Append("</code> · seed ").Append(m.Seed)
               .Append(" · created ").Append(E(m.CreatedUtc));
-            if (m.DataHash is not null) sb.Append(" · data <code>").Append(E(m.DataHash.Length > 16 ? m.DataHash[..16] + "…" : m.DataHash)).Append("</code>");
+            if (m.DataHash is not null) sb.Append(" · trained on aligned data <code>").Append(E(m.DataHash.Length > 16 ? m.DataHash[..16] + "…" : m.DataHash)).Append("</code>");
             sb.Append("</p>\n<details><summary>Configuration, machine and package versions</summary>\n<pre>")
               .Append(E(m.Config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }))).Append("</pre>\n<p>")
               .Append(E(m.Machine)).Append("</p>\n");
@@ -249,7 +249,7 @@ public static class Report
         if (run.Metrics is { Data: { } scored } metrics)
         {
             sb.Append("<p class=\"muted\">Metrics scored the ").Append(E(metrics.Split ?? "test")).Append(" photos of <code>").Append(E(scored)).Append("</code>");
-            if (metrics.DataHash is { } h) sb.Append(" · data <code>").Append(E(h.Length > 16 ? h[..16] + "…" : h)).Append("</code>");
+            if (metrics.DataHash is { } h) sb.Append(" · photos' hash <code>").Append(E(h.Length > 16 ? h[..16] + "…" : h)).Append("</code>");
             if (metrics.Model is { } model) sb.Append(" · model <code>").Append(E(model)).Append("</code>");
             sb.Append("</p>\n");
         }
@@ -297,7 +297,7 @@ public static class Report
             "with the training photos' syndrome frequencies as priors; where the classes are unequally frequent, in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). ";
         return TableRaw(header, rows) +
                "<p class=\"muted\">" + oracleNote +
-               $"Confidence intervals: percentile bootstrap over {unit}. Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
+               (truth is not null && probs is not null && o.BootstrapIterations > 0 ? $"Confidence intervals: percentile bootstrap over {unit}. " : "") + "Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
                "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
     }
 

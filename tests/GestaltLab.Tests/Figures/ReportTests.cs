@@ -234,6 +234,20 @@ public class BrowserTests(BrowserFixture fixture)
         var names = record["figures"]!.AsArray().Select(n => (string)n! + ".svg").Order().ToList();
         Assert.NotEmpty(names);
         Assert.Equal(names, Directory.GetFiles(figures, "*.svg").Select(f => Path.GetFileName(f)).Order().ToList());
+        Assert.Equal(names.Count, record["height_mm"]!.AsObject().Count);
+        // Exported again, the same bytes (plotly's random clip-path ids are fixed).
+        var first = names.ToDictionary(n => n, n => File.ReadAllBytes(Path.Combine(figures, n)));
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
+        Assert.All(names, n => Assert.Equal(first[n], File.ReadAllBytes(Path.Combine(figures, n))));
+        // A size no chart can be laid out at, or more pixels than Chromium draws: refused before anything is written.
+        string tiny = Path.Combine(fixture.Work, "tiny");
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", tiny, "--width", "20", "--height", "20"]));
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", tiny, "--width", "single", "--dpi", "12000"]));
+        Assert.False(Directory.Exists(tiny));
+        Assert.Contains("32767", Assert.Throws<GestaltLabException>(() => FigureExport.CheckSize(new FigureSize(89, 60, 12000))).Message);
+        // The page says which plotly.js it carries, even when it is the first thing asked of the bundle.
+        Assert.Matches(@"plotly\.js \d+\.\d+\.\d+ inlined", File.ReadAllText(Report.Write(run, Path.Combine(fixture.Work, "page.html"), new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true"] }).Path));
     }
 
     [Fact]
@@ -305,9 +319,28 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.True(lx < 0.3 * single.CssWidth && ly > 0.4 * single.CssHeight, $"the legend is at ({lx}, {ly}), not under the plot");
         // A legend that cannot fit (the published points as well) is left out rather than clipped in silence.
         string crowded = Path.Combine(fixture.Work, "topk-crowded.svg");
-        await FigureExport.SaveAsync(Charts.TopK([("per image", [0.4, 0.6, 0.7, 0.8]), ("per disorder", [0.3, 0.5, 0.6, 0.7])], PublishedResults.All),
+        var curve = Enumerable.Range(0, 30).Select(k => 0.4 + 0.02 * k).ToArray();
+        await FigureExport.SaveAsync(Charts.TopK([("per image", curve), ("per disorder", curve.Select(v => v - 0.1).ToArray())], PublishedResults.All),
             crowded, single, browser: fixture.Browser);
         Assert.DoesNotContain(XDocument.Load(crowded).Descendants(ns + "g"), g => (string?)g.Attribute("class") == "legend");
+    }
+
+    [Fact]
+    public async Task Print_layout_leaves_out_bar_values_and_cell_words_that_would_overprint()
+    {
+        string[] regions = ["face", "upper_face", "periorbital_left", "periorbital_right", "nose", "mouth_philtrum", "lower_face", "ensemble"];
+        var bars = Charts.RegionAccuracy(regions.Select((r, i) => new RegionScore(r, 0.1 + 0.05 * i, 0.4 + 0.05 * i, 0.6 + 0.04 * i)).ToList());
+        string Svg(byte[] b) => System.Text.Encoding.UTF8.GetString(b);
+        Assert.Contains("bartext", Svg(await FigureExport.RenderAsync(bars, FigureFormat.Svg, FigureSize.DoubleColumn(90), fixture.Browser)));
+        Assert.DoesNotContain("bartext", Svg(await FigureExport.RenderAsync(bars, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser)));
+        // The compact confusion view of 40 classes: at one column the rows are shorter than its words, which are left out.
+        var counts = new int[40, 40];
+        for (int c = 0; c < 40; c++) { counts[c, c] = 4; counts[c, (c + 1) % 40] = 1; }
+        var names = Enumerable.Range(0, 40).Select(c => $"class{c:00}").ToList();
+        var compact = Charts.ConfusionTopK(counts, names, 3);
+        static string Cells(string svg) => svg.Split("<g class=\"heatmaplayer")[1].Split("<g class=\"overplot")[0];
+        Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(183, 240), fixture.Browser))));
+        Assert.DoesNotContain(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser))));
     }
 
     [Fact]
