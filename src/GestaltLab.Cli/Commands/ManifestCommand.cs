@@ -46,6 +46,10 @@ internal sealed class ManifestCommand : ICliCommand
                               + string.Join(", ", SplitNames.All.Select(s => $"{s} {labelled.Count(r => r.Split == s)}")));
             if (labelled.Count < manifest.Rows.Count)
                 Console.WriteLine($"  {manifest.Rows.Count - labelled.Count} photo(s) not in the labels are listed unlabelled (test split; train ignores them)");
+            // Said now rather than found later by align (a copy that did not finish, a sync placeholder).
+            var empty = manifest.Rows.Where(r => new FileInfo(Path.Combine(manifest.Root, r.Image)) is { Exists: true, Length: 0 }).Select(r => r.Image).ToList();
+            if (empty.Count > 0)
+                Console.WriteLine($"  warning: {empty.Count} photo(s) are empty files (0 bytes) and will be skipped as unreadable: {string.Join(", ", empty.Take(5))}{(empty.Count > 5 ? ", …" : "")}");
             return 0;
         });
         return cmd;

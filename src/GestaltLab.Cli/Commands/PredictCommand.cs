@@ -22,8 +22,10 @@ internal sealed class PredictCommand : ICliCommand
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
         var priors = ModelCli.PriorsOption();
         var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, output, landmarks, priors };
-        cmd.SetAction(p =>
+        cmd.SetAction((p, ct) => Task.Run(() =>
         {
+            // Before any photo: a result that cannot be written at the end would cost the whole batch.
+            if (p.GetValue(output) is { } outFile) AtomicFile.CheckWritable(outFile);
             using var m = GestaltModel.Load(p.GetValue(model)!, p.GetValue(priors));
             using var faces = new FacePipeline(m.FacePipelineOptions(p.GetValue(landmarks)));
             if (p.GetValue(top) < 1) throw new GestaltLabException($"--top {p.GetValue(top)}: must be at least 1");
@@ -45,6 +47,8 @@ internal sealed class PredictCommand : ICliCommand
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
             foreach (var image in photos)
             {
+                // Ctrl-C stops between photos, saying so (the table has printed what was done; JSON is written whole or not at all).
+                ct.ThrowIfCancellationRequested();
                 progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
                 var prediction = m.PredictImage(faces, image, out var face);
                 if (prediction is null)
@@ -80,7 +84,7 @@ internal sealed class PredictCommand : ICliCommand
             if (failed > 0 && !p.GetValue(json)) Console.Error.WriteLine($"{failed} photo(s) skipped");
             // One unusable photo never fails the batch: exit code 1 only when no photo could be scored.
             return failed == photos.Count ? 1 : 0;
-        });
+        }, ct));
         return cmd;
     }
 }

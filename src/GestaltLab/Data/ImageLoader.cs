@@ -13,8 +13,11 @@ namespace GestaltLab.Data;
 /// </summary>
 public static class ImageLoader
 {
-    /// <summary>Default pixel limit: 50 megapixels (a 8660×5773 photo; ≈150 MB decoded).</summary>
-    public const long DefaultMaxPixels = 50_000_000;
+    /// <summary>
+    /// Default pixel limit: 100 megapixels (a 10,000 × 10,000 photo; ≈ 700 MB while decoding). Phone cameras save 48–64
+    /// megapixels at full resolution (8160 × 6144 = 50.1), which a face needs far fewer of, but users have them.
+    /// </summary>
+    public const long DefaultMaxPixels = 100_000_000;
 
     /// <summary>The image formats recognised from a file's first bytes.</summary>
     public enum Format
@@ -212,8 +215,8 @@ public static class ImageLoader
             throw new GestaltLabException($"{name}: the {format} header gives an empty size {info.Width}×{info.Height}", "replace it with an intact copy of the photo");
         if (pixels > maxPixels)
             throw new GestaltLabException(
-                $"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:F1} megapixels, above the limit of {maxPixels / 1e6:F1} megapixels",
-                "downscale the photo (faces need no more than a few hundred pixels across) or raise the pixel limit");
+                $"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:0.#} megapixels, above the limit of {maxPixels / 1e6:0.###} megapixels; downscale it (a face needs no more than a few hundred pixels across)",
+                "downscale the photo, or raise the limit in the library (FacePipelineOptions.MaxPixels, ImageLoader.Load's maxPixels)");
 
         // Premultiplied, as SKBitmap.Decode (and so ML.NET's LoadImages) decodes: both paths then composite the same bytes.
         var target = new SKImageInfo(info.Width, info.Height, SKColorType.Rgba8888, SKAlphaType.Premul);

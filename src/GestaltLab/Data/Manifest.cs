@@ -138,6 +138,22 @@ public sealed class Manifest
     }
 
     /// <summary>
+    /// A file name as a person may type it, letter case and accents aside: every non-ASCII letter, composed ("ü") or a
+    /// base letter with combining marks ("u" + U+0308), becomes '?' (the build runs without ICU, so without Unicode
+    /// normalisation; two names that differ only there then both match, and the caller asks for the exact one).
+    /// </summary>
+    private static string Loose(string name)
+    {
+        var sb = new System.Text.StringBuilder(name.Length);
+        foreach (char c in name)
+        {
+            if (c is >= '\u0300' and <= '\u036F') { if (sb.Length > 0) sb[^1] = '?'; continue; }
+            sb.Append(c > 127 ? '?' : char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    /// <summary>
     /// Builds a manifest for a folder of a user's photos (<see cref="ImageLoader.FindPhotos"/>: recursive, sorted by path). Without
     /// <paramref name="labelsCsv"/> every photo is its own unlabelled subject in the test split (ready to predict).
     /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
@@ -187,7 +203,17 @@ public sealed class Manifest
             if (!index.TryGetValue(img, out int k))
             {
                 if (!byName.TryGetValue(img, out k))
-                    throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is not in {folder}");
+                {
+                    // Typed in a spreadsheet, a name may differ from the file's only in letter case (IMG_0001.jpg for
+                    // IMG_0001.JPG) or in how an accent is encoded (macOS writes "ü" as u + a combining mark): one photo
+                    // that matches so, and only one, is the one meant.
+                    var loose = Loose(img);
+                    var near = images.Select((p, i) => (p, i)).Where(t => Loose(t.p) == loose || Loose(Path.GetFileName(t.p)) == loose).ToList();
+                    if (near.Count == 1) k = near[0].i;
+                    else throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is not in {folder}" +
+                        (near.Count > 1 ? $" (it could be any of {string.Join(", ", near.Take(3).Select(t => t.p))})" : ""),
+                        near.Count > 1 ? "give the name exactly as the file has it" : "check the name (and its extension) against the folder");
+                }
                 if (k < 0)
                     throw new GestaltLabException($"{labelsCsv}: line {line}: file name '{img}' matches several photos in {folder}",
                         "give the path relative to the folder");

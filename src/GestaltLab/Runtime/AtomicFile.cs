@@ -58,6 +58,28 @@ public static class AtomicFile
         catch (InvalidOperationException) { return false; }
     }
 
+    /// <summary>
+    /// Checks, before a long job, that <paramref name="path"/> can be written when the job ends: not a folder, and its
+    /// folder (made if missing) takes a new file. Nothing is left behind.
+    /// </summary>
+    /// <exception cref="GestaltLabException">The path is a folder, or its folder cannot be written (read-only, no permission).</exception>
+    public static void CheckWritable(string path)
+    {
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full)) throw new GestaltLabException($"{path}: is a folder; a file name is expected here", "name the file to write, e.g. " + Path.Combine(path, "out.json"));
+        string dir = Path.GetDirectoryName(full)!;
+        string probe = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(dir);
+            using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GestaltLabException($"{path}: cannot be written ({e.Message})", "choose a folder you can write to");
+        }
+    }
+
     /// <summary>Writes through a stream atomically; if <paramref name="write"/> throws, the target is left untouched.</summary>
     public static void Write(string path, Action<Stream> write)
     {

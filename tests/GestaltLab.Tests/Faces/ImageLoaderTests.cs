@@ -150,7 +150,9 @@ public sealed class ImageLoaderTests : IDisposable
         Assert.Contains("above the limit", e.Message);
 
         var small = SkiaEncode(new RgbImage(100, 100), SKEncodedImageFormat.Png);
-        Assert.Throws<GestaltLabException>(() => ImageLoader.Decode(small, "small.png", maxPixels: 5000));
+        // A small limit is stated as it is, not rounded to "0.0 megapixels"; the message says what to do.
+        var tight = Assert.Throws<GestaltLabException>(() => ImageLoader.Decode(small, "small.png", maxPixels: 5000));
+        Assert.Contains("limit of 0.005 megapixels; downscale it", tight.Message);
         Assert.Equal(100, ImageLoader.Decode(small, "small.png", maxPixels: 10000).Width);
     }
 

@@ -140,6 +140,9 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--priors", "training", "--json"));
         Assert.NotEqual(0, await Cli("predict", "--model", run, test[2], "--priors", "uniform"));
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--top", "0"));
+        // An --out that cannot be written is refused before the first photo, not after the last.
+        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--out", root));
+        Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
         Assert.Equal("val", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-val", "metrics.json")))!["split"]);

@@ -99,6 +99,12 @@ public sealed class ManifestTests : IDisposable
         var ownSplit = Manifest.FromImageFolder(photos, Write("own-split2.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\n"));
         Assert.Equal(("anna", "train"), (ownSplit.Find("p1.jpg")!.Subject, ownSplit.Find("p1.jpg")!.Split));
 
+        // As typed in a spreadsheet: another letter case, an accent composed where the file name has it decomposed.
+        File.WriteAllBytes(Path.Combine(photos, "Mu\u0308ller.png"), [1]);
+        var typed = Manifest.FromImageFolder(photos, Write("typed.csv", "image,syndrome,subject\nclinic/P3.jpg,x,a\nM\u00fcller.png,x,b\n"));
+        Assert.Equal("a", typed.Find("clinic/p3.JPG")!.Subject);
+        Assert.Equal("b", typed.Find("Mu\u0308ller.png")!.Subject);
+        File.Delete(Path.Combine(photos, "Mu\u0308ller.png"));
         string wrong = Write("wrong.csv", "image,syndrome,subject\nmissing.jpg,x,s\n");
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
         Assert.Contains("line 2", e.Message);
