@@ -137,6 +137,7 @@ public static class FigureExport
                       if (templates) await Plotly.restyle(gd, { texttemplate: templates });
                       if (barText(gd, w < 450 ? 9 : 11))
                         await Plotly.restyle(gd, { textposition: gd.data.map(t => t.type === 'bar' ? 'none' : t.textposition) });
+                      await vectorCells(gd);
                       const svg = await Plotly.toImage(gd, { format: 'svg', width: w, height: h });
                       if (fmt === 'svg') return svg;
                       const img = new Image();
@@ -272,6 +273,41 @@ public static class FigureExport
             return rows > 0 && ax && ax._length / rows < base + 1;
           });
           return hide.some(x => x) ? hide.map((x, i) => x ? '' : gd.data[i].texttemplate) : null;
+        };
+        // plotly draws a heatmap as one embedded raster at the screen's resolution (a 30-class matrix is ~400 px even in
+        // the SVG), which prints blurred. A heatmap of square cells without words in them (the confusion matrix) is drawn
+        // instead as one square marker per non-empty cell, coloured through the same colour scale: vector in the SVG,
+        // sharp at any dpi. Zero cells are left to the white background, as the scale's white end draws them.
+        const vectorCells = async function (gd) {
+          const L = gd.layout || {};
+          const i = (gd.data || []).findIndex(t => t.type === 'heatmap' && !t.texttemplate && Array.isArray(t.z));
+          if (i < 0 || !L.yaxis || L.yaxis.scaleanchor !== 'x') return;
+          const t = gd.data[i], xs = [], ys = [], cs = [], cd = [];
+          let zmax = t.zmax;
+          t.z.forEach((row, r) => row.forEach((v, c) => {
+            if (v === null || v === undefined || !(v > 0)) return;
+            xs.push(t.x[c]); ys.push(t.y[r]); cs.push(v); cd.push(t.customdata ? t.customdata[r][c] : null);
+            if (t.zmax === null || t.zmax === undefined) zmax = Math.max(zmax || 0, v);
+          }));
+          const size = () => {
+            const F = gd._fullLayout;
+            return Math.max(1, Math.min(F.xaxis._length / t.x.length, F.yaxis._length / t.y.length) - (t.xgap ? 1 : 0));
+          };
+          const cells = {
+            type: 'scatter', mode: 'markers', x: xs, y: ys, customdata: cd, uid: t.uid, showlegend: false,
+            hovertemplate: t.hovertemplate,
+            marker: { symbol: 'square', size: size(), color: cs, colorscale: t.colorscale, cmin: t.zmin || 0, cmax: zmax || 1,
+                      showscale: true, colorbar: t.colorbar, line: { width: 0 } },
+          };
+          const data = gd.data.slice(); data[i] = cells;
+          // Every category keeps its place, also one whose row or column is empty.
+          const layout = Object.assign({}, gd.layout, {
+            xaxis: Object.assign({}, L.xaxis, { categoryorder: 'array', categoryarray: t.x, range: [-0.5, t.x.length - 0.5], autorange: false }),
+            yaxis: Object.assign({}, L.yaxis, { categoryorder: 'array', categoryarray: t.y, range: [t.y.length - 0.5, -0.5], autorange: false }),
+          });
+          await Plotly.react(gd, data, layout);
+          // The colour bar of a marker scale may take other room than the heatmap's: size the squares on the final axes.
+          await Plotly.restyle(gd, { 'marker.size': size() }, [i]);
         };
         // Values written over bars ("67%") are left out where a bar is narrower than its label: side by side at the
         // smallest print size they overprint their neighbours; the axis still gives the values.

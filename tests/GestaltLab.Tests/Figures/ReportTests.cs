@@ -235,6 +235,10 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.NotEmpty(names);
         Assert.Equal(names, Directory.GetFiles(figures, "*.svg").Select(f => Path.GetFileName(f)).Order().ToList());
         Assert.Equal(names.Count, record["height_mm"]!.AsObject().Count);
+        // The confusion matrix is vector, one square a non-empty cell (plotly's heatmap would embed a screen-resolution raster).
+        string matrix = File.ReadAllText(Path.Combine(figures, names.Single(n => n.Contains("confusion"))));
+        Assert.DoesNotContain("<image", matrix);
+        Assert.Contains("point", matrix);
         // Exported again, the same bytes (plotly's random clip-path ids are fixed).
         var first = names.ToDictionary(n => n, n => File.ReadAllBytes(Path.Combine(figures, n)));
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
