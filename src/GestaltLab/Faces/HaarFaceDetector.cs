@@ -30,9 +30,10 @@ public sealed record HaarOptions
     public int MaxDetectionSide { get; init; } = 640;
     /// <summary>
     /// When no face is found, the photo is searched once more with a border of this fraction of its longer side on every
-    /// side (filled with its mean gray). The cascade's window is about a fifth larger than the face, so a face that fills
-    /// a tightly cropped photo (common in clinical collections) or touches its edge is otherwise never found; found this
-    /// way, its box may reach past the photo's edge, which the pipeline reports as <c>low_quality</c> (cut off). 0 = no
+    /// side (filled with its mean gray), for faces at least <see cref="CoarseFaceFraction"/> of the shorter side whose
+    /// window reaches past the photo's edge. The cascade's window is about a fifth larger than the face, so a face that
+    /// fills a tightly cropped photo (common in clinical collections) or touches its edge is otherwise never found; found
+    /// this way, its box may reach past the edge, which the pipeline reports as <c>low_quality</c> (cut off). 0 = no
     /// second search.
     /// </summary>
     public double EdgePadding { get; init; } = 0.25;
@@ -109,7 +110,14 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
             pad = (int)Math.Round(_options.EdgePadding * Math.Max(gray.Width, gray.Height));
             using var padded = new Mat();
             Cv2.CopyMakeBorder(gray, padded, pad, pad, pad, pad, BorderTypes.Constant, Cv2.Mean(gray));
-            (rects, weights) = CoarseToFine(padded, coarseSide, minSide);
+            // Only what the first search could not see: a face large in the photo (a tight crop: the coarse pass's size)
+            // whose window reaches past the photo's edge. A window wholly inside was searched already, and a second
+            // look at texture (text, a checkerboard) would only add false faces.
+            var found = Search(padded, Math.Max(coarseSide, minSide), out var w);
+            var keep = Enumerable.Range(0, found.Length).Where(i =>
+                found[i].X < pad || found[i].Y < pad || found[i].Right > pad + gray.Width || found[i].Bottom > pad + gray.Height).ToArray();
+            rects = keep.Select(i => found[i]).ToArray();
+            weights = keep.Select(i => i < w.Length ? w[i] : 1.0).ToArray();
         }
         var list = new List<(int, int, int, int, float)>(rects.Length);
         for (int i = 0; i < rects.Length; i++)

@@ -143,6 +143,16 @@ public class FacePipelineTests
         var shifted = new FaceLandmarks(r.Landmarks!.Points.Select(p => p + new Vector2(left, top)).ToArray());
         double err = shifted.MeanDistance(whole.Landmarks!) / whole.Landmarks!.InterOcular;
         Assert.True(err < 0.05, $"landmarks of the cropped face differ by {err:P1} of the eye distance");
+        // The second search looks only past the photo's edge: texture with no face in it (the sample images below once
+        // gave "faces" to a search of the whole padded photo, and predict ranked syndromes for a page of text) stays no_face.
+        using var haar = new HaarFaceDetector();
+        foreach (var sample in new[]
+        {
+            "/usr/lib/python3/dist-packages/skimage/data/bw_text.png", "/usr/share/doc/opencv-doc/examples/data/basketball1.png",
+            "/usr/share/doc/opencv-doc/examples/data/left03.jpg", "/usr/share/doc/opencv-doc/examples/data/left04.jpg",
+            "/usr/share/doc/opencv-doc/examples/data/licenseplate_motion.jpg", "/usr/share/doc/opencv-doc/examples/data/right12.jpg",
+        })
+            Assert.True(haar.Detect(ImageLoader.Load(sample)).Count == 0, $"{sample}: a face where there is none");
         // No face at all still says what to check.
         Assert.Contains("upright", FacesFixture.Pipeline.Process(new RgbImage(200, 200), "blank").Problem);
         Assert.Contains("only 40×40 px", FacesFixture.Pipeline.Process(new RgbImage(40, 40), "tiny").Problem);
