@@ -138,20 +138,22 @@ public sealed class Manifest
     }
 
     /// <summary>
-    /// A file name as a person may type it, letter case and accents aside: every non-ASCII letter, composed ("ü") or a
-    /// base letter with combining marks ("u" + U+0308), becomes '?' (the build runs without ICU, so without Unicode
-    /// normalisation; two names that differ only there then both match, and the caller asks for the exact one).
+    /// A file name as a person may type it, letter case and the encoding of Latin accents aside: lower case, with each
+    /// precomposed Latin letter written as its base letter and combining marks, as macOS writes file names ("ü" →
+    /// "u" + U+0308). The accents themselves still count (Müller and Muller stay apart), as do other scripts. The build
+    /// runs without ICU, hence a table rather than Unicode normalisation.
     /// </summary>
     private static string Loose(string name)
     {
-        var sb = new System.Text.StringBuilder(name.Length);
-        foreach (char c in name)
-        {
-            if (c is >= '\u0300' and <= '\u036F') { if (sb.Length > 0) sb[^1] = '?'; continue; }
-            sb.Append(c > 127 ? '?' : char.ToLowerInvariant(c));
-        }
+        var sb = new System.Text.StringBuilder(name.Length + 8);
+        foreach (char c in name) sb.Append(LatinDecomposed.Value.TryGetValue(c, out var d) ? d.ToLowerInvariant() : char.ToLowerInvariant(c).ToString());
         return sb.ToString();
     }
+
+    // Unicode's canonical decompositions of U+00C0–U+024F that are an ASCII letter and combining marks ("Àà|…").
+    private static readonly Lazy<Dictionary<char, string>> LatinDecomposed = new(() =>
+        "ÀA\u0300|ÁA\u0301|ÂA\u0302|ÃA\u0303|ÄA\u0308|ÅA\u030A|ÇC\u0327|ÈE\u0300|ÉE\u0301|ÊE\u0302|ËE\u0308|ÌI\u0300|ÍI\u0301|ÎI\u0302|ÏI\u0308|ÑN\u0303|ÒO\u0300|ÓO\u0301|ÔO\u0302|ÕO\u0303|ÖO\u0308|ÙU\u0300|ÚU\u0301|ÛU\u0302|ÜU\u0308|ÝY\u0301|àa\u0300|áa\u0301|âa\u0302|ãa\u0303|äa\u0308|åa\u030A|çc\u0327|èe\u0300|ée\u0301|êe\u0302|ëe\u0308|ìi\u0300|íi\u0301|îi\u0302|ïi\u0308|ñn\u0303|òo\u0300|óo\u0301|ôo\u0302|õo\u0303|öo\u0308|ùu\u0300|úu\u0301|ûu\u0302|üu\u0308|ýy\u0301|ÿy\u0308|ĀA\u0304|āa\u0304|ĂA\u0306|ăa\u0306|ĄA\u0328|ąa\u0328|ĆC\u0301|ćc\u0301|ĈC\u0302|ĉc\u0302|ĊC\u0307|ċc\u0307|ČC\u030C|čc\u030C|ĎD\u030C|ďd\u030C|ĒE\u0304|ēe\u0304|ĔE\u0306|ĕe\u0306|ĖE\u0307|ėe\u0307|ĘE\u0328|ęe\u0328|ĚE\u030C|ěe\u030C|ĜG\u0302|ĝg\u0302|ĞG\u0306|ğg\u0306|ĠG\u0307|ġg\u0307|ĢG\u0327|ģg\u0327|ĤH\u0302|ĥh\u0302|ĨI\u0303|ĩi\u0303|ĪI\u0304|īi\u0304|ĬI\u0306|ĭi\u0306|ĮI\u0328|įi\u0328|İI\u0307|ĴJ\u0302|ĵj\u0302|ĶK\u0327|ķk\u0327|ĹL\u0301|ĺl\u0301|ĻL\u0327|ļl\u0327|ĽL\u030C|ľl\u030C|ŃN\u0301|ńn\u0301|ŅN\u0327|ņn\u0327|ŇN\u030C|ňn\u030C|ŌO\u0304|ōo\u0304|ŎO\u0306|ŏo\u0306|ŐO\u030B|őo\u030B|ŔR\u0301|ŕr\u0301|ŖR\u0327|ŗr\u0327|ŘR\u030C|řr\u030C|ŚS\u0301|śs\u0301|ŜS\u0302|ŝs\u0302|ŞS\u0327|şs\u0327|ŠS\u030C|šs\u030C|ŢT\u0327|ţt\u0327|ŤT\u030C|ťt\u030C|ŨU\u0303|ũu\u0303|ŪU\u0304|ūu\u0304|ŬU\u0306|ŭu\u0306|ŮU\u030A|ůu\u030A|ŰU\u030B|űu\u030B|ŲU\u0328|ųu\u0328|ŴW\u0302|ŵw\u0302|ŶY\u0302|ŷy\u0302|ŸY\u0308|ŹZ\u0301|źz\u0301|ŻZ\u0307|żz\u0307|ŽZ\u030C|žz\u030C|ƠO\u031B|ơo\u031B|ƯU\u031B|ưu\u031B|ǍA\u030C|ǎa\u030C|ǏI\u030C|ǐi\u030C|ǑO\u030C|ǒo\u030C|ǓU\u030C|ǔu\u030C|ǕU\u0308\u0304|ǖu\u0308\u0304|ǗU\u0308\u0301|ǘu\u0308\u0301|ǙU\u0308\u030C|ǚu\u0308\u030C|ǛU\u0308\u0300|ǜu\u0308\u0300|ǞA\u0308\u0304|ǟa\u0308\u0304|ǠA\u0307\u0304|ǡa\u0307\u0304|ǦG\u030C|ǧg\u030C|ǨK\u030C|ǩk\u030C|ǪO\u0328|ǫo\u0328|ǬO\u0328\u0304|ǭo\u0328\u0304|ǰj\u030C|ǴG\u0301|ǵg\u0301|ǸN\u0300|ǹn\u0300|ǺA\u030A\u0301|ǻa\u030A\u0301|ȀA\u030F|ȁa\u030F|ȂA\u0311|ȃa\u0311|ȄE\u030F|ȅe\u030F|ȆE\u0311|ȇe\u0311|ȈI\u030F|ȉi\u030F|ȊI\u0311|ȋi\u0311|ȌO\u030F|ȍo\u030F|ȎO\u0311|ȏo\u0311|ȐR\u030F|ȑr\u030F|ȒR\u0311|ȓr\u0311|ȔU\u030F|ȕu\u030F|ȖU\u0311|ȗu\u0311|ȘS\u0326|șs\u0326|ȚT\u0326|țt\u0326|ȞH\u030C|ȟh\u030C|ȦA\u0307|ȧa\u0307|ȨE\u0327|ȩe\u0327|ȪO\u0308\u0304|ȫo\u0308\u0304|ȬO\u0303\u0304|ȭo\u0303\u0304|ȮO\u0307|ȯo\u0307|ȰO\u0307\u0304|ȱo\u0307\u0304|ȲY\u0304|ȳy\u0304"
+            .Split('|').ToDictionary(e => e[0], e => e[1..]));
 
     /// <summary>
     /// Builds a manifest for a folder of a user's photos (<see cref="ImageLoader.FindPhotos"/>: recursive, sorted by path). Without

@@ -104,7 +104,13 @@ public sealed class ManifestTests : IDisposable
         var typed = Manifest.FromImageFolder(photos, Write("typed.csv", "image,syndrome,subject\nclinic/P3.jpg,x,a\nM\u00fcller.png,x,b\n"));
         Assert.Equal("a", typed.Find("clinic/p3.JPG")!.Subject);
         Assert.Equal("b", typed.Find("Mu\u0308ller.png")!.Subject);
+        // But not another name: the accent itself counts, and other scripts are compared as they are.
+        Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, Write("unaccented.csv", "image,syndrome,subject\nMuller.png,x,b\n")));
         File.Delete(Path.Combine(photos, "Mu\u0308ller.png"));
+        File.WriteAllBytes(Path.Combine(photos, "\u0418\u0432\u0430\u043d\u043e\u0432.png"), [1]);   // Иванов
+        Assert.Contains("is not in", Assert.Throws<GestaltLabException>(() =>
+            Manifest.FromImageFolder(photos, Write("cyrillic.csv", "image,syndrome,subject\n\u041f\u0435\u0442\u0440\u043e\u0432.png,x,p\n"))).Message);   // Петров
+        File.Delete(Path.Combine(photos, "\u0418\u0432\u0430\u043d\u043e\u0432.png"));
         string wrong = Write("wrong.csv", "image,syndrome,subject\nmissing.jpg,x,s\n");
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
         Assert.Contains("line 2", e.Message);
