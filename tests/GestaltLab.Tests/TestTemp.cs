@@ -102,3 +102,35 @@ public sealed class CleaningTestFramework(IMessageSink sink) : XunitTestFramewor
         }
     }
 }
+
+/// <summary>
+/// Another process holding a folder's <see cref="GestaltLab.Runtime.FolderLock"/> (util-linux <c>flock</c>, the same kind of
+/// lock): within one process the lock is re-entrant, so refusal can only be seen from outside.
+/// </summary>
+internal sealed class LockHeldElsewhere : IDisposable
+{
+    private readonly System.Diagnostics.Process _holder;
+
+    public LockHeldElsewhere(string folder)
+    {
+        string file = GestaltLab.Runtime.FolderLock.LockFilePath(folder);
+        Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        _holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-x", file, "sleep", "600"]) { UseShellExecute = false })!;
+        // Held once a non-blocking attempt from a third process fails.
+        for (int i = 0; i < 200; i++)
+        {
+            using var probe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-n", file, "true"]) { UseShellExecute = false })!;
+            probe.WaitForExit();
+            if (probe.ExitCode != 0) return;
+            Thread.Sleep(50);
+        }
+        throw new InvalidOperationException($"flock never took {file}");
+    }
+
+    public void Dispose()
+    {
+        try { _holder.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
+        _holder.WaitForExit();
+        _holder.Dispose();
+    }
+}

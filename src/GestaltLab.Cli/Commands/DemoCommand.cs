@@ -32,6 +32,8 @@ internal sealed class DemoCommand : ICliCommand
         {
             var sw = Stopwatch.StartNew();
             string run = Path.GetFullPath(p.GetValue(output)!);
+            // Held for the whole demo: a second `demo --force` must not delete this one while it runs.
+            using var runLock = FolderLock.Acquire(run, "run the demo in");
             RunFolder.Prepare(run, p.GetValue(force));
             int s = p.GetValue(seed);
             var config = TrainConfig.Demo with { Training = TrainConfig.Demo.Training with { Seed = s } };

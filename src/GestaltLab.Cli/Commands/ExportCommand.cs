@@ -50,13 +50,14 @@ internal sealed class ExportCommand : ICliCommand
             var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed) }, ProgressReporters.Console(), ct);
             // Without --height, keep the aspect ratio the chart was designed with (a tall confusion list stays tall). Every
             // size is checked before the first figure is drawn, so that an impossible one does not stop the export half-way.
+            // A height the user did not choose is never below what a chart can be laid out at.
             var sized = content.Charts.Select(chart => (Chart: chart, Size: p.GetValue(height) is null && AspectRatio(chart.Chart) is double aspect
-                ? size with { HeightMm = Math.Round(mm * aspect, 1) }
+                ? size with { HeightMm = Math.Max(FigureExport.MinimumHeightMm, Math.Round(mm * aspect, 1)) }
                 : size)).ToList();
             foreach (var (chart, chartSize) in sized)
             {
                 try { FigureExport.CheckSize(chartSize); }
-                catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message}", e.Fix); }
+                catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}", e.Fix); }
             }
             Directory.CreateDirectory(outDir);
             await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);

@@ -52,6 +52,9 @@ internal sealed class TrainCommand : ICliCommand
                 throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
             cfg.Validate(p.GetValue(config) ?? "training config");
             ModelCli.CheckLabelled(p.GetValue(data)!);
+            // Held for the whole command (the library takes it again, re-entrantly): a second `train --force` must not
+            // delete this run while it aligns or trains.
+            using var runLock = FolderLock.Acquire(outPath, "train");
             RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data));
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");

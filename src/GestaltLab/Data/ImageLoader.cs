@@ -58,9 +58,9 @@ public static class ImageLoader
     /// The photos under <paramref name="folder"/> (recursively; hidden files and folders skipped), as paths relative to it
     /// with '/' separators, sorted ordinally so every machine lists them in the same order. Each photo is listed once:
     /// links are followed, but a folder or photo reached twice (a link to a sibling folder, a link loop, a linked copy)
-    /// counts at its first path. GestaltLab's own output folders inside it — an alignment (<c>aligned/</c> beside
-    /// <c>regions/</c> or <c>qc.csv</c>) or a run (<see cref="RunFolder.IsRun"/>) — are left out: their aligned faces and
-    /// crops are not more photos of the same people.
+    /// is listed under its real path (the first in name order when it has no path without links). GestaltLab's own
+    /// output folders inside it — an alignment (<c>aligned/</c> beside <c>regions/</c>) or a run
+    /// (<see cref="RunFolder.IsRun"/>) — are left out: their aligned faces and crops are not more photos of the same people.
     /// </summary>
     /// <param name="folder">Folder to search.</param>
     /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out (e.g. an output folder), or null.</param>
@@ -71,38 +71,42 @@ public static class ImageLoader
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found");
         string root = Path.GetFullPath(folder);
         string? skip = exclude is null ? null : Path.GetFullPath(exclude).TrimEnd(Path.DirectorySeparatorChar);
-        var found = new List<(string Relative, string Real)>();
+        var found = new List<(string Relative, string Real, bool ViaLink)>();
         var visited = new HashSet<string>(StringComparer.Ordinal);
         var one = new EnumerationOptions { RecurseSubdirectories = false, IgnoreInaccessible = true, AttributesToSkip = 0 };
-        void Walk(string dir, string relative)
+        var linked = new List<(string Dir, string Relative)>();
+        // Real folders first, linked ones after: a photo reachable both ways is listed under its real path (as a labels
+        // file written from the folder names it), whatever the link is called.
+        void Walk(string dir, string relative, bool viaLink)
         {
             if (!visited.Add(CanonicalPath(dir))) return;
             foreach (var f in Directory.EnumerateFiles(dir, "*", one))
             {
                 string name = Path.GetFileName(f);
                 if (!name.StartsWith('.') && PhotoExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
-                    found.Add((relative + name, CanonicalPath(f)));
+                    found.Add((relative + name, CanonicalPath(f), viaLink || new FileInfo(f).LinkTarget is not null));
             }
             // In name order, so that the path a folder reached twice is listed under is the same on every machine.
             foreach (var d in Directory.EnumerateDirectories(dir, "*", one).Order(StringComparer.Ordinal))
             {
                 string name = Path.GetFileName(d);
                 if (name.StartsWith('.') || string.Equals(d.TrimEnd(Path.DirectorySeparatorChar), skip, StringComparison.Ordinal) || IsOutputFolder(d)) continue;
-                Walk(d, relative + name + "/");
+                if (!viaLink && new DirectoryInfo(d).LinkTarget is not null) linked.Add((d, relative + name + "/"));
+                else Walk(d, relative + name + "/", viaLink);
             }
         }
-        Walk(root, "");
+        Walk(root, "", false);
+        for (int k = 0; k < linked.Count; k++) Walk(linked[k].Dir, linked[k].Relative, true);
         var seen = new HashSet<string>(StringComparer.Ordinal);
-        var photos = found.OrderBy(p => p.Relative, StringComparer.Ordinal).Where(p => seen.Add(p.Real)).Select(p => p.Relative).ToList();
+        var photos = found.OrderBy(p => p.ViaLink).ThenBy(p => p.Relative, StringComparer.Ordinal).Where(p => seen.Add(p.Real))
+            .Select(p => p.Relative).Order(StringComparer.Ordinal).ToList();
         return photos.Count > 0 || !requireAny ? photos
             : throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", PhotoExtensions)})");
     }
 
-    /// <summary>A folder an alignment or a run wrote.</summary>
+    /// <summary>A folder an alignment (its <c>aligned/</c> faces beside <c>regions/</c> crops, from its first photo on) or a run wrote.</summary>
     private static bool IsOutputFolder(string dir) =>
-        (Directory.Exists(Path.Combine(dir, "aligned"))
-         && (Directory.Exists(Path.Combine(dir, "regions")) || File.Exists(Path.Combine(dir, "qc.csv")) || File.Exists(Path.Combine(dir, "regions.json"))))
-        || RunFolder.IsRun(dir);
+        (Directory.Exists(Path.Combine(dir, "aligned")) && Directory.Exists(Path.Combine(dir, "regions"))) || RunFolder.IsRun(dir);
 
     /// <summary>The path with every link resolved (the path itself where it cannot be: a broken link, a missing file).</summary>
     private static string CanonicalPath(string path)

@@ -36,8 +36,9 @@ public static class ModelEvaluation
     {
         // The run folder's own metrics are its test result (the report and `report --run` read them as such): another split
         // written there would replace them without a trace.
-        if (split != SplitNames.Test && model.Directory is { } runDir && metricsPath is null
-            && string.Equals(Path.GetFullPath(outDirectory).TrimEnd('/'), Path.GetFullPath(runDir).TrimEnd('/'), StringComparison.Ordinal))
+        static string Full(string p) => Path.GetFullPath(p).TrimEnd('/');
+        if (split != SplitNames.Test && model.Directory is { } runDir
+            && (Full(outDirectory) == Full(runDir) || Full(Path.GetDirectoryName(Path.GetFullPath(metricsPath ?? Path.Combine(outDirectory, "metrics.json")))!) == Full(runDir)))
             throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results; the '{split}' split would replace them",
                 $"write it beside them, e.g. into {Path.Combine(runDir, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);

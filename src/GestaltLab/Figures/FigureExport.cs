@@ -224,8 +224,11 @@ public static class FigureExport
           // An axis drawn along the top needs its labels' room above the plot too, under the title.
           // (As long as its longest label: they may be turned on end, like the compact confusion view's column headers.)
           if (Object.keys(L).some(k => /^xaxis\d*$/.test(k) && L[k] && L[k].side === 'top')) {
-            const longest = Math.max(4, ...(gd.data || []).flatMap(t => (t.x || []).map(v => String(v).length)));
-            up['margin.t'] += Math.round(Math.max(base * 5, 0.6 * (base - 1) * longest + base * 2));
+            const labels = (gd.data || []).flatMap(t => (t.x || []).map(v => String(v)));
+            const longest = Math.max(4, ...labels.map(v => v.length));
+            // plotly turns them only when they do not fit side by side.
+            const turned = 0.6 * (base - 1) * longest > 0.8 * w / Math.max(1, new Set(labels).size);
+            up['margin.t'] += Math.round(turned ? Math.max(base * 5, 0.6 * (base - 1) * longest + base * 2) : base * 5);
           }
           // Side-by-side panels: the right panel's y-axis labels need room that automargin does not make between panels.
           const x2 = L.xaxis2 && L.xaxis2.domain, x1 = L.xaxis && L.xaxis.domain;
@@ -270,7 +273,8 @@ public static class FigureExport
           const hide = (gd.data || []).map(t => {
             if (t.type !== 'heatmap' || !t.texttemplate) return false;
             const rows = (t.y || []).length, ax = F['yaxis' + ((t.yaxis || 'y').slice(1))];
-            return rows > 0 && ax && ax._length / rows < base + 1;
+            const font = (t.textfont && t.textfont.size) || base;
+            return rows > 0 && ax && ax._length / rows < font + 1;
           });
           return hide.some(x => x) ? hide.map((x, i) => x ? '' : gd.data[i].texttemplate) : null;
         };

@@ -20,21 +20,25 @@ public static class RunFolder
 
     /// <summary>
     /// Whether <paramref name="folder"/> holds a run: marked as one, or — written before the marker existed — holding a
-    /// run's <c>config.json</c> and <c>classes.json</c> and nothing a run does not write.
+    /// run's <c>config.json</c> and <c>classes.json</c>.
     /// </summary>
-    public static bool IsRun(string folder)
-    {
-        if (File.Exists(Path.Combine(folder, Marker))) return true;
-        if (!File.Exists(Path.Combine(folder, "config.json")) || !File.Exists(Path.Combine(folder, "classes.json"))) return false;
-        return Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e)!).All(n =>
-            n.StartsWith('.') || RunEntries.Contains(n) || n.StartsWith("eval-", StringComparison.Ordinal) || n.StartsWith("aligned-", StringComparison.Ordinal));
-    }
+    public static bool IsRun(string folder) =>
+        File.Exists(Path.Combine(folder, Marker))
+        || (File.Exists(Path.Combine(folder, "config.json")) && File.Exists(Path.Combine(folder, "classes.json")));
+
+    /// <summary>The entries of <paramref name="folder"/> that no run, evaluation or report writes (hidden ones aside).</summary>
+    private static List<string> Foreign(string folder) =>
+        Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e)!)
+            .Where(n => !n.StartsWith('.') && !RunEntries.Contains(n) && !n.StartsWith("eval-", StringComparison.Ordinal) && !n.StartsWith("aligned-", StringComparison.Ordinal))
+            .Order(StringComparer.Ordinal).ToList();
 
     /// <summary>
     /// Makes <paramref name="run"/> ready to hold a run: a new or empty folder (hidden files such as <c>.DS_Store</c>
     /// aside), or one a run already wrote (resumed, or deleted first with <paramref name="force"/>), which it then marks
     /// (<see cref="Marker"/>). A folder with other files is refused; so is a run folder that holds the
-    /// <paramref name="data"/> to train on (it would be deleted by a start-over).
+    /// <paramref name="data"/> to train on (it would be deleted by a start-over). A run from before the marker existed
+    /// is resumed as it is, but deleted by <paramref name="force"/> (and marked) only when it holds nothing a run does
+    /// not write: files of the user's beside it (figures exported into it, notes) are never deleted.
     /// </summary>
     /// <exception cref="GestaltLabException">The folder is a file, holds other files, or holds the data.</exception>
     public static void Prepare(string run, bool force = false, string? data = null)
@@ -47,48 +51,94 @@ public static class RunFolder
             if (dataFull == full || dataFull.StartsWith(full + "/", StringComparison.Ordinal))
                 throw new GestaltLabException($"{data}: the data lies inside the run folder {run}", "choose an --out folder outside the data (inside it is fine)");
         }
+        bool mark = true;
         if (Directory.Exists(full))
         {
             // Hidden files say nothing about whose folder this is (a killed write's temporaries, .DS_Store, .gitkeep).
             var entries = Directory.EnumerateFileSystemEntries(full).Where(e => !Path.GetFileName(e).StartsWith('.')).ToList();
             if (entries.Count > 0)
             {
+                var foreign = Foreign(full);
                 if (!IsRun(full))
-                    throw new GestaltLabException($"{run}: holds files that are not a GestaltLab run ({Path.GetFileName(entries[0])}, …)",
+                    throw new GestaltLabException($"{run}: holds files that are not a GestaltLab run's ({(foreign.Count > 0 ? foreign[0] : Path.GetFileName(entries[0]))}, …)",
                         "choose a new or empty --out folder");
+                bool marked = File.Exists(Path.Combine(full, Marker));
+                if (!marked && foreign.Count > 0)
+                {
+                    if (force)
+                        throw new GestaltLabException($"{run}: a run from before runs were marked, holding files that are not a GestaltLab run's ({string.Join(", ", foreign.Take(3))}); --force would delete them",
+                            "move them out of the folder (or delete the folder yourself), or choose a new --out folder");
+                    mark = false; // resumed as it is; a later --force must still not delete the user's files
+                }
                 if (force) Directory.Delete(full, recursive: true);
             }
         }
         Directory.CreateDirectory(full);
-        string marker = Path.Combine(full, Marker);
-        if (!File.Exists(marker)) File.WriteAllText(marker, "a folder `gestaltlab train` or `demo` writes (and may delete with --force)\n");
+        string markerFile = Path.Combine(full, Marker);
+        if (mark && !File.Exists(markerFile)) File.WriteAllText(markerFile, "a folder `gestaltlab train` or `demo` writes (and may delete with --force)\n");
     }
 }
 
 /// <summary>
 /// Keeps two GestaltLab processes on one machine from writing the same output folder at once (two <c>align</c> runs
 /// into one folder would each delete what the other wrote, and both report success). An exclusive lock on a file named
-/// after the folder's full path, in the system's temp folder, so taking it never writes into or creates the folder;
-/// the operating system releases it when the process ends, however it ends (the file goes with a clean release).
+/// after the folder's full path, in a folder of the user's own under the system's temp folder, so taking it never writes
+/// into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
+/// one process the lock is re-entrant (the CLI holds it for a whole <c>train</c>, whose library call takes it again).
 /// </summary>
 public sealed class FolderLock : IDisposable
 {
-    private readonly FileStream _stream;
+    private static readonly Dictionary<string, (FileStream? Stream, int Holders)> Held = new(StringComparer.Ordinal);
+    private readonly string _key;
+    private bool _released;
 
-    private FolderLock(FileStream stream) => _stream = stream;
+    private FolderLock(string key) => _key = key;
 
     /// <summary>Takes the lock on <paramref name="folder"/> for <paramref name="command"/>, or fails at once.</summary>
     /// <exception cref="GestaltLabException">Another process holds it.</exception>
     public static FolderLock Acquire(string folder, string command)
     {
         string full = Path.GetFullPath(folder).TrimEnd('/');
-        string dir = Path.Combine(Path.GetTempPath(), "gestaltlab-locks");
-        Directory.CreateDirectory(dir);
+        lock (Held)
+        {
+            if (Held.TryGetValue(full, out var held))
+            {
+                Held[full] = (held.Stream, held.Holders + 1);
+                return new FolderLock(full);
+            }
+            Held[full] = (Open(full, folder, command), 1);
+            return new FolderLock(full);
+        }
+    }
+
+    /// <summary>The file whose lock stands for <paramref name="folder"/>'s (one lock folder per user: another user's would not be writable).</summary>
+    internal static string LockFilePath(string folder)
+    {
+        string full = Path.GetFullPath(folder).TrimEnd('/');
         string name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..32].ToLowerInvariant();
+        return Path.Combine(Path.GetTempPath(), "gestaltlab-locks-" + Environment.UserName, name + ".lock");
+    }
+
+    private static FileStream? Open(string full, string folder, string command)
+    {
+        string file = LockFilePath(full);
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A lock that cannot be taken must not stop the work it guards against a rare accident.
+            return null;
+        }
         try
         {
             // FileShare.None is an exclusive advisory lock (flock) on Unix, released by the kernel with the process.
-            return new FolderLock(new FileStream(Path.Combine(dir, name + ".lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose));
+            return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return null;
         }
         catch (IOException)
         {
@@ -97,6 +147,20 @@ public sealed class FolderLock : IDisposable
         }
     }
 
-    /// <summary>Releases the lock.</summary>
-    public void Dispose() => _stream.Dispose();
+    /// <summary>Releases the lock (the file lock itself when the process's last holder releases it).</summary>
+    public void Dispose()
+    {
+        lock (Held)
+        {
+            if (_released) return;
+            _released = true;
+            var (stream, holders) = Held[_key];
+            if (holders > 1) Held[_key] = (stream, holders - 1);
+            else
+            {
+                Held.Remove(_key);
+                stream?.Dispose();
+            }
+        }
+    }
 }

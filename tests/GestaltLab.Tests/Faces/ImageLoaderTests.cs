@@ -198,6 +198,11 @@ public sealed class ImageLoaderTests : IDisposable
         File.WriteAllBytes(Path.Combine(root, "b.png"), png);
         // A link to a sibling folder, a loop back to the top, a linked copy of a photo: nothing counts twice, nothing hangs.
         Directory.CreateSymbolicLink(Path.Combine(root, "latest"), "P1");
+        Directory.CreateSymbolicLink(Path.Combine(root, "0-first"), "P1");   // sorts before the real folder: still listed as P1/
+        // A folder of the user's that happens to hold an aligned/ folder and a qc.csv is searched like any other.
+        Directory.CreateDirectory(Path.Combine(root, "cohortA", "aligned"));
+        File.WriteAllText(Path.Combine(root, "cohortA", "qc.csv"), "");
+        File.WriteAllBytes(Path.Combine(root, "cohortA", "aligned", "p1.png"), png);
         Directory.CreateSymbolicLink(Path.Combine(root, "P1", "self"), "..");
         File.CreateSymbolicLink(Path.Combine(root, "c.png"), Path.Combine(root, "b.png"));
         // A broken link is listed (and reported as unreadable when read), not passed over.
@@ -210,7 +215,7 @@ public sealed class ImageLoaderTests : IDisposable
         Directory.CreateDirectory(Path.Combine(root, "run", "data"));
         File.WriteAllText(Path.Combine(root, "run", RunFolder.Marker), "");
         File.WriteAllBytes(Path.Combine(root, "run", "data", "x.png"), png);
-        Assert.Equal(["P1/a.png", "b.png", "gone.png"], ImageLoader.FindPhotos(root));
+        Assert.Equal(["P1/a.png", "b.png", "cohortA/aligned/p1.png", "gone.png"], ImageLoader.FindPhotos(root));
         // The folder given is searched even when it is itself an output (e.g. predict on an alignment's faces).
         Assert.Equal(["aligned/P1_a.png", "regions/nose/P1_a.png"], ImageLoader.FindPhotos(Path.Combine(root, "al")));
         Assert.Contains("a link to", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(root, "gone.png"))).Message);

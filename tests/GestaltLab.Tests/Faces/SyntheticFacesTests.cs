@@ -174,7 +174,7 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             File.CreateSymbolicLink(Path.Combine(photos, "moved.png"), Path.Combine(photos, "elsewhere.png"));
             string out2 = outDir + "-b";
             // Another command writing the same folder is waited for by no one: refused before anything is touched.
-            using (FolderLock.Acquire(out2, "test"))
+            using (new LockHeldElsewhere(out2))
                 Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]));
             Assert.False(Directory.Exists(out2));
             rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]);

@@ -244,6 +244,9 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
         Assert.All(names, n => Assert.Equal(first[n], File.ReadAllBytes(Path.Combine(figures, n))));
+        // A narrow width works: the heights it derives from each chart's aspect ratio are kept to what can be laid out.
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", Path.Combine(fixture.Work, "narrow"), "--width", "60", "--format", "svg"]));
         // A size no chart can be laid out at, or more pixels than Chromium draws: refused before anything is written.
         string tiny = Path.Combine(fixture.Work, "tiny");
         Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", tiny, "--width", "20", "--height", "20"]));
@@ -343,7 +346,7 @@ public class BrowserTests(BrowserFixture fixture)
         var names = Enumerable.Range(0, 40).Select(c => $"class{c:00}").ToList();
         var compact = Charts.ConfusionTopK(counts, names, 3);
         static string Cells(string svg) => svg.Split("<g class=\"heatmaplayer")[1].Split("<g class=\"overplot")[0];
-        Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(183, 240), fixture.Browser))));
+        Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(183, Math.Round(183.0 * (140 + 18 * 40) / (260 + 120 * 4), 1)), fixture.Browser))));
         Assert.DoesNotContain(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser))));
     }
 

@@ -145,6 +145,8 @@ public class CommandLineTests
         Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
+        // Named explicitly, the run's own metrics.json is still not replaced by another split's.
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val", "--out", Path.Combine(run, "metrics.json")));
         Assert.Equal("val", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-val", "metrics.json")))!["split"]);
         Assert.False(File.Exists(Path.Combine(run, "metrics.json")));
         Assert.Equal("test", (string?)m["split"]);
@@ -356,9 +358,14 @@ public class CommandLineTests
             GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), shared, new TrainConfig { Regions = ["nose"] })).Message);
         Assert.False(File.Exists(Path.Combine(shared, RunFolder.Marker)));
         // Two trainings into one folder at once: the second is refused at once.
-        using (FolderLock.Acquire(holder, "test"))
+        using (new LockHeldElsewhere(holder))
             Assert.Contains("another GestaltLab command", Assert.Throws<GestaltLabException>(() =>
                 GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), holder, new TrainConfig { Regions = ["nose"] })).Message);
+        // Nor does a second `train --force` delete a run another process is writing: refused before anything is touched.
+        File.WriteAllText(Path.Combine(holder, "checkpoints-in-use.txt"), "");
+        using (new LockHeldElsewhere(holder))
+            Assert.Equal(1, await Cli("train", "--data", data, "--out", holder, "--force", "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
+        Assert.True(File.Exists(Path.Combine(holder, "checkpoints-in-use.txt")));
         string hiddenOnly = Path.Combine(root, "fresh");
         Directory.CreateDirectory(hiddenOnly);
         File.WriteAllText(Path.Combine(hiddenOnly, ".DS_Store"), "");
