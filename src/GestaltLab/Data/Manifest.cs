@@ -197,6 +197,8 @@ public sealed class Manifest
         var byName = images.Select((p, i) => (Name: Path.GetFileName(p), i)).GroupBy(t => t.Name, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Count() == 1 ? g.First().i : -1, StringComparer.Ordinal);
         var labelled = new HashSet<int>();
+        // Built once, at the first label that names no photo exactly (one pass over the photos, not one per such label).
+        Dictionary<string, List<int>>? looseIndex = null;
         for (int r = 0; r < table.Rows.Count; r++)
         {
             var f = table.Rows[r];
@@ -209,8 +211,10 @@ public sealed class Manifest
                     // Typed in a spreadsheet, a name may differ from the file's only in letter case (IMG_0001.jpg for
                     // IMG_0001.JPG) or in how an accent is encoded (macOS writes "ü" as u + a combining mark): one photo
                     // that matches so, and only one, is the one meant.
-                    var loose = Loose(img);
-                    var near = images.Select((p, i) => (p, i)).Where(t => Loose(t.p) == loose || Loose(Path.GetFileName(t.p)) == loose).ToList();
+                    looseIndex ??= images.SelectMany((p, i) => new[] { (Key: Loose(p), i), (Key: Loose(Path.GetFileName(p)), i) })
+                        .GroupBy(t => t.Key, StringComparer.Ordinal)
+                        .ToDictionary(g => g.Key, g => g.Select(t => t.i).Distinct().ToList(), StringComparer.Ordinal);
+                    var near = looseIndex.TryGetValue(Loose(img), out var hits) ? hits.Select(i => (p: images[i], i)).ToList() : [];
                     if (near.Count == 1) k = near[0].i;
                     else throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is not in {folder}" +
                         (near.Count > 1 ? $" (it could be any of {string.Join(", ", near.Take(3).Select(t => t.p))})" : ""),

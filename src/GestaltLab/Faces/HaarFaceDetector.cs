@@ -103,7 +103,10 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
         int shorter = Math.Min(gray.Width, gray.Height);
         int minSide = Math.Max(_options.MinFacePixels, (int)(_options.MinFaceFraction * shorter));
         int coarseSide = Math.Max(minSide, (int)(_options.CoarseFaceFraction * shorter));
-        var (rects, weights) = CoarseToFine(gray, coarseSide, minSide);
+        Rect[] rects = [];
+        double[] weights = [];
+        if (coarseSide > minSide) rects = Search(gray, coarseSide, out weights);
+        if (rects.Length == 0) rects = Search(gray, minSide, out weights);
         int pad = 0;
         if (rects.Length == 0 && _options.EdgePadding > 0)
         {
@@ -125,15 +128,6 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
                 (int)Math.Round(rects[i].Height / scale), i < weights.Length ? (float)weights[i] : 1f));
         list.Sort((a, b) => b.Item5.CompareTo(a.Item5));
         return list;
-    }
-
-    private (Rect[] Rects, double[] Weights) CoarseToFine(Mat gray, int coarseSide, int minSide)
-    {
-        Rect[] rects = [];
-        double[] weights = [];
-        if (coarseSide > minSide) rects = Search(gray, coarseSide, out weights);
-        if (rects.Length == 0) rects = Search(gray, minSide, out weights);
-        return (rects, weights);
     }
 
     private Rect[] Search(Mat gray, int minSide, out double[] weights) =>
