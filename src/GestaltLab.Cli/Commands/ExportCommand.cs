@@ -16,7 +16,7 @@ internal sealed class ExportCommand : ICliCommand
         var run = new Option<string>("--run") { Description = "Run directory.", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for the figure files.", Required = true };
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
-        var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio)." };
+        var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio, and tall enough for a list's rows of words)." };
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
         var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
@@ -48,11 +48,11 @@ internal sealed class ExportCommand : ICliCommand
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
             var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed) }, ProgressReporters.Console(), ct);
-            // Without --height, keep the aspect ratio the chart was designed with (a tall confusion list stays tall). Every
-            // size is checked before the first figure is drawn, so that an impossible one does not stop the export half-way.
-            // A height the user did not choose is never below what a chart can be laid out at.
-            var sized = content.Charts.Select(chart => (Chart: chart, Size: p.GetValue(height) is null && AspectRatio(chart.Chart) is double aspect
-                ? size with { HeightMm = Math.Max(FigureExport.MinimumHeightMm, Math.Round(mm * aspect, 1)) }
+            // Without --height, each chart's own (FigureExport.DefaultHeightMm: its aspect ratio, rows of words kept
+            // readable). Every size is checked before the first figure is drawn, so that an impossible one does not stop
+            // the export half-way.
+            var sized = content.Charts.Select(chart => (Chart: chart, Size: p.GetValue(height) is null
+                ? size with { HeightMm = FigureExport.DefaultHeightMm(chart.Chart, mm) }
                 : size)).ToList();
             foreach (var (chart, chartSize) in sized)
             {
@@ -108,12 +108,5 @@ internal sealed class ExportCommand : ICliCommand
             return 0;
         });
         return cmd;
-    }
-
-    private static double? AspectRatio(Plotly.NET.GenericChart chart)
-    {
-        var layout = Plotly.NET.GenericChart.getLayout(chart);
-        double? Get(string name) => layout.TryGetPropertyValue(name) is { } o && o.Value is { } v ? Convert.ToDouble(v, System.Globalization.CultureInfo.InvariantCulture) : null;
-        return Get("width") is double w && Get("height") is double h && w > 0 ? h / w : null;
     }
 }

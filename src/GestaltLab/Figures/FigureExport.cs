@@ -91,6 +91,36 @@ public static class FigureExport
     /// <summary>Largest PNG side Chromium's canvas can draw.</summary>
     public const int MaximumPixels = 32767;
 
+    /// <summary>
+    /// The height a chart is exported at when none is asked for, at <paramref name="widthMm"/>: the chart's own aspect
+    /// ratio (a tall confusion list stays tall), never below <see cref="MinimumHeightMm"/>, and for a chart that writes
+    /// words in rows of cells (the compact confusion view) never so short that a row is lower than its words: the page
+    /// keeps font sizes while the aspect ratio shrinks the rows with the width, and at one column the words would otherwise
+    /// be left out.
+    /// </summary>
+    public static double DefaultHeightMm(GenericChart chart, double widthMm)
+    {
+        using var figure = System.Text.Json.JsonDocument.Parse(FigureHtml.Json(chart).Figure);
+        var root = figure.RootElement;
+        double height = MinimumHeightMm;
+        if (root.TryGetProperty("layout", out var layout)
+            && layout.TryGetProperty("width", out var w) && w.TryGetDouble(out double cssW) && cssW > 0
+            && layout.TryGetProperty("height", out var h) && h.TryGetDouble(out double cssH))
+            height = Math.Max(height, Math.Round(widthMm * cssH / cssW, 1));
+        if (root.TryGetProperty("data", out var data))
+            foreach (var trace in data.EnumerateArray())
+            {
+                if (!(trace.TryGetProperty("type", out var type) && type.GetString() == "heatmap" && trace.TryGetProperty("texttemplate", out _)
+                      && trace.TryGetProperty("y", out var y) && y.ValueKind == System.Text.Json.JsonValueKind.Array)) continue;
+                double font = trace.TryGetProperty("textfont", out var tf) && tf.TryGetProperty("size", out var fs) && fs.TryGetDouble(out double f) ? f : 9;
+                // A row a little higher than its words (the print layout leaves them out below font + 1 px), plus the
+                // wrapped title and the turned column headers above the plot (≈ 160 CSS px at one column).
+                double cssRows = 160 + (font + 3) * y.GetArrayLength();
+                height = Math.Max(height, Math.Round(cssRows / 96 * 25.4, 1));
+            }
+        return height;
+    }
+
     /// <summary>Refuses a size no figure can be drawn at, saying why, before the browser is asked.</summary>
     /// <exception cref="GestaltLabException">Too small, not positive, or too many pixels.</exception>
     public static void CheckSize(FigureSize size)

@@ -348,6 +348,12 @@ public class BrowserTests(BrowserFixture fixture)
         static string Cells(string svg) => svg.Split("<g class=\"heatmaplayer")[1].Split("<g class=\"overplot")[0];
         Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(183, Math.Round(183.0 * (140 + 18 * 40) / (260 + 120 * 4), 1)), fixture.Browser))));
         Assert.DoesNotContain(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser))));
+        // The height export gives it when none is asked for keeps them, at one column as at two; charts without words in
+        // rows keep their aspect ratio.
+        double singleHeight = FigureExport.DefaultHeightMm(compact, 89);
+        Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(89, singleHeight), fixture.Browser))));
+        Assert.True(FigureExport.DefaultHeightMm(compact, 183) >= singleHeight);
+        Assert.Equal(Math.Round(89.0 * 420 / 840, 1), FigureExport.DefaultHeightMm(bars, 89));   // RegionAccuracy: 840 × 420 px for 8 regions
     }
 
     [Fact]
