@@ -29,8 +29,9 @@ say() { printf '[setup] %s\n' "$*"; }
 # Runtime needs: OpenCvSharp's native runtime links GTK 3; Haar cascades; dlib's 68-point model; headless Chromium
 # for figure export; fonts so Chromium and SkiaSharp render text.
 packages=(libgtk-3-0 opencv-data libdlib-data chromium fonts-dejavu-core ca-certificates)
-# Tests: real photos (astronaut.png, messi5.jpg) and the nbformat validator for the notebook runner.
-[ "$with_tests" = 1 ] && packages+=(python3-skimage opencv-doc python3-nbformat)
+# Tests: real photos (astronaut.png, messi5.jpg), the nbformat validator for the notebook runner, and strace to check
+# that figure export sends nothing over the network.
+[ "$with_tests" = 1 ] && packages+=(python3-skimage opencv-doc python3-nbformat strace)
 # Benchmarks: dlib C++ reference, PyTorch and scikit-learn references.
 [ "$with_bench" = 1 ] && packages+=(libdlib-dev python3-torch python3-sklearn g++ cmake)
 

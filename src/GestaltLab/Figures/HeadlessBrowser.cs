@@ -43,7 +43,7 @@ public sealed class HeadlessBrowser : IAsyncDisposable
         string? exe = executable ?? SystemResources.ChromiumExecutable();
         if (exe is null || !File.Exists(exe))
             throw new GestaltLabException(
-                exe is null ? "no Chromium browser found for static figure export (looked for /usr/bin/chromium, chromium-browser, google-chrome)"
+                exe is null ? "no Chromium browser found for static figure export (looked for /usr/lib/chromium/chromium, /usr/bin/chromium, chromium-browser, google-chrome)"
                             : $"{exe}: browser executable not found",
                 $"install Debian package chromium (`bash environment/setup.sh`) or set {SystemResources.ChromiumVariable}=/path/to/chromium");
         cancellationToken.ThrowIfCancellationRequested();

@@ -159,11 +159,20 @@ public static class Doctor
     /// Flags for a headless Chromium that never reaches the network by itself (no sync, updates or background
     /// requests: the toolkit runs on hospital networks and offline machines) and works as root in containers.
     /// </summary>
+    /// <remarks>
+    /// The switches that turn background services off are not enough: Chromium still looked up accounts.google.com,
+    /// update.googleapis.com and clients2.google.com at start (seen under strace), and blocking requests in the page
+    /// does not reach the browser's own. So no host name resolves (the resolver rule answers "not found" without asking
+    /// DNS) and every connection would go to a closed local port (the proxy), whatever a future Chromium adds.
+    /// Checked by a test that runs export under strace.
+    /// </remarks>
     public static IReadOnlyList<string> HeadlessChromiumArguments(string userDataDir) =>
     [
         "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check",
+        "--disable-domain-reliability", "--no-pings", "--disable-client-side-phishing-detection",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost", "--proxy-server=127.0.0.1:9",
         "--user-data-dir=" + userDataDir,
     ];
 

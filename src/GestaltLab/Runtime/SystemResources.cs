@@ -101,7 +101,9 @@ public static class SystemResources
     {
         string? env = Environment.GetEnvironmentVariable(ChromiumVariable);
         if (!string.IsNullOrEmpty(env)) return File.Exists(env) ? env : null;
-        foreach (var c in new[] { "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable" })
+        // Debian's /usr/bin/chromium is a launcher script that exports Google API keys and adds --enable-remote-extensions
+        // (/etc/chromium.d): the browser binary behind it is started directly instead.
+        foreach (var c in new[] { "/usr/lib/chromium/chromium", "/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome", "/usr/bin/google-chrome-stable" })
             if (File.Exists(c)) return c;
         return null;
     }
