@@ -30,11 +30,12 @@ internal sealed class EvaluateCommand : ICliCommand
             string runAligned = Path.Combine(run, "aligned");
             string dataFull = Path.GetFullPath(dataDir).TrimEnd('/');
             bool runsOwn = !ModelCli.IsAligned(dataDir) && GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned) == dataFull
-                           && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth)) is null;
+                           && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth), m.RegionSet) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
             string alignedHome = p.GetValue(output) is { } o ? Path.GetDirectoryName(Path.GetFullPath(o))! : run;
             string aligned = runsOwn ? runAligned
-                : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct);
+                : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct,
+                    regions: m.RegionSet);   // cut as the model's crops were, whatever regions it was aligned with
             // RUN/metrics.json is the run's own test result, which the report shows beside run.json's record of the training
             // data: another split, or other data, goes beside it and never over it.
             // (A run's run.json records the aligned folder it trained on as its data.)

@@ -60,6 +60,8 @@ internal sealed class ExportCommand : ICliCommand
                 catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}", e.Fix); }
             }
             Directory.CreateDirectory(outDir);
+            RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
+                fmts.Select(f => f == FigureFormat.Svg ? ".svg" : ".png").Concat(p.GetValue(html) ? [".html"] : []).ToHashSet());
             await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
             int done = 0;
             foreach (var (chart, chartSize) in sized)
@@ -108,5 +110,33 @@ internal sealed class ExportCommand : ICliCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// Removes the files an earlier export into the folder wrote (the figures its export.json lists) that this one will
+    /// not write again: a figure the run no longer has, or a format not asked for now. Left there, an older PNG beside a
+    /// new SVG of the same name would pass for the same figure. Files export did not write are never touched.
+    /// </summary>
+    private static void RemoveEarlierFigures(string outDir, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
+    {
+        string record = Path.Combine(outDir, "export.json");
+        if (!File.Exists(record)) return;
+        System.Text.Json.Nodes.JsonArray? earlier;
+        try { earlier = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record))?["figures"] as System.Text.Json.Nodes.JsonArray; }
+        catch (System.Text.Json.JsonException) { return; }
+        foreach (var name in (earlier ?? []).Select(n => n?.GetValue<string>()).OfType<string>())
+        {
+            // A name is a file name of export's making; one with a path in it is not from export (a hand-edited record).
+            if (name != Path.GetFileName(name) || name.Length == 0) continue;
+            foreach (var ext in new[] { ".svg", ".png", ".html" })
+            {
+                string file = Path.Combine(outDir, name + ext);
+                if ((!names.Contains(name) || !extensions.Contains(ext)) && File.Exists(file))
+                {
+                    File.Delete(file);
+                    Console.WriteLine($"  removed {file} (an earlier export's, not written this time)");
+                }
+            }
+        }
     }
 }

@@ -90,9 +90,12 @@ internal static class ModelCli
     /// <summary>
     /// Returns an aligned folder for <paramref name="data"/>: itself when already aligned, else aligns it into
     /// <paramref name="alignedDir"/> (reused when done). With <paramref name="runDirectory"/>, the aligned faces a run
-    /// was trained on are never replaced by those of other data or another landmark source: that is refused.
+    /// was trained on are never replaced by those of other data or another landmark source: that is refused. With
+    /// <paramref name="regions"/> (a trained model's), crops are cut as that model's were, and an earlier alignment
+    /// cut otherwise is not reused.
     /// </summary>
-    public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct, string? runDirectory = null)
+    public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct, string? runDirectory = null,
+        RegionSet? regions = null)
     {
         if (IsAligned(data))
         {
@@ -105,7 +108,7 @@ internal static class ModelCli
         CheckLabelled(data);
         if (Directory.Exists(alignedDir))
         {
-            if (FaceDatasetAligner.ReuseProblem(data, alignedDir, cropSize, groundTruth) is not string problem)
+            if (FaceDatasetAligner.ReuseProblem(data, alignedDir, cropSize, groundTruth, regions) is not string problem)
             {
                 Console.WriteLine($"using aligned faces in {alignedDir}");
                 return alignedDir;
@@ -118,7 +121,7 @@ internal static class ModelCli
                     "run it with the data and landmark source it started from, or choose a new --out folder");
             Console.WriteLine($"aligning again into {alignedDir}: {problem}");
         }
-        using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
+        using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = regions ?? RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
         var summary = CliProgress.RunAsync(progress => FaceDatasetAligner.Run(data, alignedDir, pipeline,
             new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, ct)).GetAwaiter().GetResult();
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +

@@ -35,7 +35,7 @@ public static class GestaltPipeline
             throw new GestaltLabException($"regions {string.Join(", ", foreign)} are not in the default region set the ML.NET crop step cuts");
         // Same names are not the same crops: a region set with other landmarks or padding (align --regions) would
         // feed the nets crops they were not trained on, and model.zip would disagree with the run it came from.
-        var reshaped = model.InputRegions.Where(r => !SameCrop(model.RegionSet[r], RegionSet.Default[r])).ToList();
+        var reshaped = model.InputRegions.Where(r => !model.RegionSet[r].CutsLike(RegionSet.Default[r])).ToList();
         if (reshaped.Count > 0)
             throw new GestaltLabException($"regions {string.Join(", ", reshaped)} are cut differently from the default region set the ML.NET crop step cuts",
                 "the region nets and ensemble.onnx are written anyway; use them through GestaltModel (predict, evaluate)");
@@ -58,10 +58,6 @@ public static class GestaltPipeline
             try { File.Delete(onnx); } catch (IOException) { }
         }
     }
-
-    private static bool SameCrop(FacialRegion a, FacialRegion b) =>
-        a.Landmarks.SequenceEqual(b.Landmarks) && a.PadLeft == b.PadLeft && a.PadTop == b.PadTop && a.PadRight == b.PadRight
-        && a.PadBottom == b.PadBottom;
 
     /// <summary>Loads a saved pipeline (registers the face steps with <paramref name="ml"/>).</summary>
     public static ITransformer Load(string zipPath, MLContext? ml = null)

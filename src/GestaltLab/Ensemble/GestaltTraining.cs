@@ -104,10 +104,9 @@ public static class GestaltTraining
                 throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
             // Checkpoints and finished nets belong to the crops they were trained on: a run resumed on other data (another
             // folder with the same syndromes, or the same photos aligned again another way) would silently mix the two.
-            string dataHash = RunManifest.ComputeContentHash(data.Root);
-            if (File.Exists(configPath) && File.Exists(runJson) && RunManifest.Load(run).DataHash is { } recordedData
-                // (runs recorded before the content hash hashed the aligned folder's run.json too)
-                && recordedData != dataHash && recordedData != RunManifest.ComputeDataHash(data.Root))
+            string dataHash = data.ContentHash();
+            if (File.Exists(configPath) && File.Exists(runJson) && RunManifest.Load(run) is { DataHash: { } recordedData } recordedRun
+                && recordedData != dataHash && !LegacyDataHashMatches(recordedRun, recordedData, data.Root))
                 throw new GestaltLabException($"{run}: holds a run trained on other data ({data.Root} changed since, or is another folder: its content hash differs)",
                     "resume with the aligned data it started from, or choose a new --out folder (`demo --force` starts over)");
             var classesJson = JsonSerializer.Serialize(data.Classes);
@@ -127,7 +126,7 @@ public static class GestaltTraining
                 Config = new JsonObject
                 {
                     ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = backboneName,
-                    ["pretrained_sha256"] = backboneHash,
+                    ["pretrained_sha256"] = backboneHash, ["data_hash"] = AlignedRegionDataset.ContentHashKind,
                 },
                 DataHash = dataHash,
             }.Save(run);
@@ -312,6 +311,12 @@ public static class GestaltTraining
             val.Length == 0 ? $"shrinkage {head.Shrinkage:F2} (no validation photos)" : $"shrinkage {head.Shrinkage:F2}, temperature {head.Temperature:F2}"));
         return head;
     }
+
+    // Runs trained before the data hash covered only what training reads recorded a hash of every file in the aligned
+    // folder (with or without its run.json); they still resume on the same, unchanged folder.
+    private static bool LegacyDataHashMatches(RunManifest recorded, string recordedHash, string alignedRoot) =>
+        recorded.Config["data_hash"]?.GetValue<string>() != AlignedRegionDataset.ContentHashKind
+        && (recordedHash == RunManifest.ComputeContentHash(alignedRoot) || recordedHash == RunManifest.ComputeDataHash(alignedRoot));
 
     // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
     // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a

@@ -3,6 +3,7 @@ using System.Text.Json;
 using GestaltLab.Data;
 using GestaltLab.Ensemble;
 using GestaltLab.Models;
+using GestaltLab.Regions;
 using GestaltLab.Runtime;
 
 namespace GestaltLab.Evaluation;
@@ -48,6 +49,12 @@ public static class ModelEvaluation
             throw new GestaltLabException($"{alignedDirectory}: no '{split}' photos of the model's {model.Classes.Count} syndromes to evaluate");
         if (data.CropSize != model.InputSize)
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize}");
+        // Same names are not the same crops: scored on regions cut with other landmarks or padding, the nets read what
+        // they were not trained on, and the figures would be quietly wrong.
+        var cutOtherwise = FacialRegion.CutOtherwise(model.InputRegions.Select(r => model.RegionSet[r]), data.RegionSet);
+        if (cutOtherwise.Count > 0)
+            throw new GestaltLabException($"{alignedDirectory}: region(s) {string.Join(", ", cutOtherwise)} are missing or cut otherwise than the model's (its regions.json differs from the run's)",
+                "align the photos with the model's regions (`gestaltlab align --regions RUN/regions.json`), or pass the photos' data folder to `gestaltlab evaluate`, which does");
 
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
@@ -72,8 +79,9 @@ public static class ModelEvaluation
             DataHash = AlignedDataHash(alignedDirectory),
         };
 
+        // metrics.json last: a failure part-way leaves the earlier metrics with their own tables, never new metrics
+        // beside an older evaluation's probabilities.
         Directory.CreateDirectory(outDirectory);
-        metrics.Save(metricsPath ?? Path.Combine(outDirectory, "metrics.json"));
         var regions = model.Regions.Select(r => RegionScore.Of(r, truth, predictions.Select(p => p.RegionProbabilities[r]).ToList()))
             .Append(new RegionScore("ensemble", metrics.Top1, metrics.Top5, metrics.Top10)).ToList();
         RegionScore.WriteCsv(Path.Combine(outDirectory, "region_metrics.csv"), regions);
@@ -84,8 +92,10 @@ public static class ModelEvaluation
         int dims = predictions[0].Embedding.Length;
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
-        string classes = Path.Combine(outDirectory, "classes.json");
-        if (!File.Exists(classes)) AtomicFile.WriteAllText(classes, JsonSerializer.Serialize(model.Classes));
+        // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.
+        string classes = Path.Combine(outDirectory, "classes.json"), classesJson = JsonSerializer.Serialize(model.Classes);
+        if (!File.Exists(classes) || File.ReadAllText(classes) != classesJson) AtomicFile.WriteAllText(classes, classesJson);
+        metrics.Save(metricsPath ?? Path.Combine(outDirectory, "metrics.json"));
         return new ModelEvaluationResult(metrics, regions, skipped, split);
     }
 

@@ -131,6 +131,23 @@ public sealed class AlignedRegionDataset : IRegionSamples, IRegionGeometry
     /// <summary>Bytes of decoded crops held in memory now.</summary>
     internal long CachedBytes => Interlocked.Read(ref _cachedBytes);
 
+    /// <summary>What a run records as the data it was trained on (<see cref="ContentHashKind"/>).</summary>
+    public const string ContentHashKind = "aligned-crops";
+
+    /// <summary>
+    /// SHA-256 of what training and evaluation read from this folder: <c>manifest.csv</c>, <c>regions.json</c>,
+    /// <c>landmarks.csv</c> and every region's crop of every listed photo (all splits). Files beside them (a run
+    /// directory kept inside the folder, hidden or temporary files, QC tables, overlays) do not change it.
+    /// </summary>
+    public string ContentHash()
+    {
+        var files = new[] { Manifest.FileName, "regions.json", "landmarks.csv" }.Where(f => File.Exists(Path.Combine(Root, f))).ToList();
+        foreach (var row in Manifest.Rows)
+            foreach (var region in _set.Names)
+                files.Add(Path.GetRelativePath(Root, FaceDatasetAligner.CropPath(Root, region, row.Image)).Replace('\\', '/'));
+        return RunManifest.ComputeFilesHash(Root, files);
+    }
+
     /// <summary>Path of a sample's crop.</summary>
     public string CropPath(int index, string region) => FaceDatasetAligner.CropPath(Root, region, Rows[index].Image);
 

@@ -232,7 +232,8 @@ public static class FaceDatasetAligner
     /// <param name="alignedDir">A folder an earlier <see cref="Run"/> may have written.</param>
     /// <param name="cropSize">Region crop side the caller needs (the net's input size).</param>
     /// <param name="groundTruth">Whether the caller wants ground-truth landmarks (<see cref="AlignDatasetOptions.UseGroundTruthLandmarks"/>).</param>
-    public static string? ReuseProblem(string dataDir, string alignedDir, int cropSize, bool groundTruth)
+    /// <param name="regions">The regions the caller's model was trained on, when it needs them cut alike (null: any).</param>
+    public static string? ReuseProblem(string dataDir, string alignedDir, int cropSize, bool groundTruth, RegionSet? regions = null)
     {
         string runJson = Path.Combine(alignedDir, RunManifest.FileName), regionsJson = Path.Combine(alignedDir, "regions.json");
         if (!File.Exists(runJson) || !File.Exists(regionsJson) || !File.Exists(Path.Combine(alignedDir, Manifest.FileName)))
@@ -253,6 +254,8 @@ public static class FaceDatasetAligner
         if (LandmarkSourceProblem(run, groundTruth) is string source) return source;
         if (set.Regions.Count == 0 || set.Regions.Any(r => r.Size != cropSize))
             return $"its crops are {(set.Regions.Count == 0 ? 0 : set.Regions[0].Size)} px, the net needs {cropSize} px";
+        if (regions is not null && FacialRegion.CutOtherwise(regions.Regions, set) is { Count: > 0 } cut)
+            return $"its region(s) {string.Join(", ", cut)} are missing or cut otherwise than the model's";
         foreach (var row in manifest.Rows)
         {
             string face = manifest.ResolveImage(row);
@@ -358,29 +361,11 @@ public static class FaceDatasetAligner
     /// (its name and bytes). Unlike a hash of the whole folder it does not change when a run or an aligned folder is
     /// written inside the data folder, which would otherwise make every alignment there look stale.
     /// </summary>
-    private static string InputHash(string dataFull, IReadOnlyList<string> images)
-    {
-        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
-        void Add(string name, string path)
-        {
-            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(name + "\n"));
-            try
-            {
-                using var stream = File.OpenRead(path);
-                hash.AppendData(System.Security.Cryptography.SHA256.HashData(stream));
-            }
-            // A photo listed but gone, a broken link, one without read permission: already reported in qc.csv as
-            // unreadable; its state is part of what was aligned, not a reason to lose the finished alignment.
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                hash.AppendData(e is FileNotFoundException or DirectoryNotFoundException ? "missing\n"u8 : "unreadable\n"u8);
-            }
-        }
-        foreach (var file in new[] { Manifest.FileName, "landmarks.csv" })
-            if (File.Exists(Path.Combine(dataFull, file))) Add(file, Path.Combine(dataFull, file));
-        foreach (var rel in images) Add(rel, Path.Combine(dataFull, rel));
-        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
-    }
+    // The same bytes as before the hash moved to RunManifest (recorded alignments stay valid): manifest and landmarks
+    // when present, then every photo listed.
+    private static string InputHash(string dataFull, IReadOnlyList<string> images) =>
+        RunManifest.ComputeFilesHash(dataFull, new[] { Manifest.FileName, "landmarks.csv" }
+            .Where(f => File.Exists(Path.Combine(dataFull, f))).Concat(images));
 
     /// <summary>
     /// Where <see cref="Run"/> writes <paramref name="region"/>'s crop of the photo whose aligned face the output manifest

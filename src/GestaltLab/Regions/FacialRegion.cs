@@ -17,4 +17,19 @@ public sealed record FacialRegion(string Name, int[] Landmarks, double PadLeft, 
 {
     /// <summary>True when a horizontal flip maps the region onto itself.</summary>
     public bool IsSymmetric => Mirror == Name;
+
+    /// <summary>
+    /// True when <paramref name="other"/> cuts the same square of the face (same landmarks and padding; the pixel size
+    /// may differ): a net trained on one region's crops reads the other's as it was trained to.
+    /// </summary>
+    public bool CutsLike(FacialRegion other) =>
+        Landmarks.SequenceEqual(other.Landmarks) && PadLeft == other.PadLeft && PadTop == other.PadTop && PadRight == other.PadRight
+        && PadBottom == other.PadBottom;
+
+    /// <summary>
+    /// Names of the regions of <paramref name="wanted"/> that <paramref name="available"/> lacks or cuts otherwise
+    /// (<see cref="CutsLike"/>); empty when every one is cut alike.
+    /// </summary>
+    public static IReadOnlyList<string> CutOtherwise(IEnumerable<FacialRegion> wanted, RegionSet available) =>
+        wanted.Where(w => available.Regions.FirstOrDefault(a => a.Name == w.Name) is not { } a || !a.CutsLike(w)).Select(w => w.Name).ToList();
 }

@@ -96,8 +96,35 @@ public sealed record RunManifest
     }
 
     /// <summary>
+    /// SHA-256 over the named files of <paramref name="root"/>, in the order given: each file's relative path, then the
+    /// SHA-256 of its contents (a fixed length, so no two lists of files run together into the same bytes), or
+    /// <c>missing</c>/<c>unreadable</c> for one that cannot be read. A hash of what a command reads, rather than of
+    /// whatever else lies in the folder (a run kept inside it, editor backups, hidden files).
+    /// </summary>
+    public static string ComputeFilesHash(string root, IEnumerable<string> relativePaths)
+    {
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        foreach (var rel in relativePaths)
+        {
+            hash.AppendData(System.Text.Encoding.UTF8.GetBytes(rel + "\n"));
+            try
+            {
+                using var stream = File.OpenRead(Path.Combine(root, rel));
+                hash.AppendData(SHA256.HashData(stream));
+            }
+            // A file listed but gone, a broken link, one without read permission: its state is part of what was read.
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                hash.AppendData(e is FileNotFoundException or DirectoryNotFoundException ? "missing\n"u8 : "unreadable\n"u8);
+            }
+        }
+        return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>
     /// <see cref="ComputeDataHash"/> of what a data folder holds, leaving out its own top-level <c>run.json</c>: that
     /// records when and how the folder was written (an aligned folder aligned again gives the same crops), not what it holds.
+    /// What runs trained before <c>AlignedRegionDataset.ContentHash</c> recorded; kept to recognise their data.
     /// </summary>
     public static string ComputeContentHash(string directory) => ComputeDataHash(directory, f => f != FileName);
 

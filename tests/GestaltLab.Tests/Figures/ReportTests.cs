@@ -244,6 +244,17 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
         Assert.All(names, n => Assert.Equal(first[n], File.ReadAllBytes(Path.Combine(figures, n))));
+        // Exported again with fewer formats: the earlier export's PNGs and pages go (they would pass for this run's), and a
+        // file export did not write stays.
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--format", "svg", "png", "--html", "--seed", "3"]));
+        Assert.Equal(names.Count, Directory.GetFiles(figures, "*.png").Count(f => !f.EndsWith("composite-faces.png")));
+        File.WriteAllText(Path.Combine(figures, "my-notes.png"), "mine");
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
+        Assert.Empty(Directory.GetFiles(figures, "*.html"));
+        Assert.Equal(["my-notes.png"], Directory.GetFiles(figures, "*.png").Select(f => Path.GetFileName(f)).Where(f => f != "composite-faces.png").ToArray());
+        Assert.All(names, n => Assert.Equal(first[n], File.ReadAllBytes(Path.Combine(figures, n))));
         // A narrow width works: the heights it derives from each chart's aspect ratio are kept to what can be laid out.
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", Path.Combine(fixture.Work, "narrow"), "--width", "60", "--format", "svg"]));

@@ -33,7 +33,8 @@ public class CommandLineTests
         var made = RunManifest.Load(run);
         Assert.Equal(3, made.Seed);
         Assert.Equal(3, (int)made.Config["train"]!["training"]!["seed"]!);
-        Assert.Equal(RunManifest.ComputeContentHash(aligned), made.DataHash);
+        Assert.Equal(new GestaltLab.Models.AlignedRegionDataset(aligned).ContentHash(), made.DataHash);
+        Assert.Equal(GestaltLab.Models.AlignedRegionDataset.ContentHashKind, (string?)made.Config["data_hash"]);
         foreach (var package in new[] { "GestaltLab", "TorchSharp", "Microsoft.ML", "Microsoft.ML.OnnxRuntime", "OpenCvSharp4", "SkiaSharp" })
             Assert.False(string.IsNullOrEmpty(made.Packages.GetValueOrDefault(package)), package);
         Assert.Equal(3, TrainConfig.Load(Path.Combine(run, "config.json")).Training.Seed);
@@ -178,6 +179,23 @@ public class CommandLineTests
         var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other", "metrics.json")))!;
         Assert.Equal(Path.GetFullPath(other), (string?)onOther["data"]);
         Assert.NotEqual((string?)own["data_hash"], (string?)onOther["data_hash"]);
+
+        // A model trained on regions cut otherwise (align --regions) has other data aligned with its own regions, and an
+        // aligned folder cut with the default ones is refused rather than scored on crops its nets were not trained on.
+        string runRegions = Path.Combine(run, "regions.json"), savedRegions = File.ReadAllText(runRegions);
+        var reshaped = GestaltLab.Regions.RegionSet.Load(runRegions);
+        reshaped = new GestaltLab.Regions.RegionSet(reshaped.Regions.Select(r => r.Name == "face" ? r with { PadTop = r.PadTop + 0.05 } : r).ToList());
+        File.WriteAllText(runRegions, reshaped.ToJson());
+        string reshapedMetrics = Path.Combine(root, "eval-reshaped", "metrics.json");
+        // (The folder held another model's evaluation: its classes.json is replaced along with its probabilities.)
+        Directory.CreateDirectory(Path.GetDirectoryName(reshapedMetrics)!);
+        File.WriteAllText(Path.Combine(root, "eval-reshaped", "classes.json"), "[\"KRAS\"]");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth", "--out", reshapedMetrics));
+        var alignedWith = GestaltLab.Regions.RegionSet.Load(Path.Combine(root, "eval-reshaped", "aligned-other", "regions.json"));
+        Assert.True(alignedWith["face"].CutsLike(reshaped["face"]));
+        Assert.Equal(File.ReadAllText(Path.Combine(run, "classes.json")), File.ReadAllText(Path.Combine(root, "eval-reshaped", "classes.json")));
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-refused", "metrics.json")));
+        File.WriteAllText(runRegions, savedRegions);
 
         // A damaged classes.json is named, not a JSON stack trace.
         foreach (var damaged in new[] { "", "[\"a\"" })

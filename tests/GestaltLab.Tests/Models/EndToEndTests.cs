@@ -203,11 +203,19 @@ public class EndToEndTests
         string alignedRunJson = Path.Combine(aligned, GestaltLab.Runtime.RunManifest.FileName), qc = Path.Combine(aligned, "qc.csv");
         File.WriteAllText(alignedRunJson, File.ReadAllText(alignedRunJson) + "\n");
         GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        // What training does not read (the QC table, a note beside the crops) is not its data; a changed crop is.
         string savedQc = File.ReadAllText(qc);
         File.AppendAllText(qc, "extra.png,ok\n");
+        File.WriteAllText(Path.Combine(aligned, "notes.txt"), "reviewed\n");
+        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        File.WriteAllText(qc, savedQc);
+        File.Delete(Path.Combine(aligned, "notes.txt"));
+        string crop = new AlignedRegionDataset(aligned).CropPath(0, "face"), otherCrop = new AlignedRegionDataset(aligned).CropPath(1, "face");
+        var savedCrop = File.ReadAllBytes(crop);
+        File.Copy(otherCrop, crop, overwrite: true);
         var otherData = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny));
         Assert.Contains("other data", otherData.Message);
-        File.WriteAllText(qc, savedQc);
+        File.WriteAllBytes(crop, savedCrop);
         // Only the priors changed: the finished run switches to them (nets reloaded, not retrained) and back.
         var switched = GestaltTraining.Train(aligned, run, Tiny with { Priors = ClassPriors.Training });
         Assert.Equal(ClassPriors.Training, switched.Model.Priors);
@@ -256,5 +264,27 @@ public class EndToEndTests
         using (var old = GestaltModel.Load(run)) Assert.Equal(EnsembleCombination.Average, old.Combination);
         File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"weighted softmax average\"", "\"median\""));
         Assert.Contains("combination", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run)).Message);
+        File.WriteAllText(ensembleJson, File.ReadAllText(ensembleJson).Replace("\"median\"", "\"joint\""));
+
+        // A run recorded before the data hash covered only what training reads (a hash of the whole aligned folder, no
+        // "data_hash" kind) resumes on the same folder, and is refused on another.
+        string runJsonPath = Path.Combine(run, GestaltLab.Runtime.RunManifest.FileName);
+        var legacy = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runJsonPath))!.AsObject();
+        Assert.Equal(AlignedRegionDataset.ContentHashKind, (string?)legacy["config"]!["data_hash"]);
+        legacy["config"]!.AsObject().Remove("data_hash");
+        legacy["data_hash"] = GestaltLab.Runtime.RunManifest.ComputeContentHash(aligned);
+        File.WriteAllText(runJsonPath, legacy.ToJsonString());
+        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        legacy["data_hash"] = new string('0', 64);
+        File.WriteAllText(runJsonPath, legacy.ToJsonString());
+        Assert.Contains("other data", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny)).Message);
+
+        // A run kept inside its own aligned folder resumes: its checkpoints are not part of the data it was trained on.
+        string inside = Path.Combine(aligned, "run-inside");
+        var one = Tiny with { Regions = ["face"] };
+        GestaltTraining.Train(aligned, inside, one).Model.Dispose();
+        var resumed = GestaltTraining.Train(aligned, inside, one);
+        resumed.Model.Dispose();
+        Assert.Equal(1, resumed.Regions["face"].ResumedFromEpoch);
     }
 }
