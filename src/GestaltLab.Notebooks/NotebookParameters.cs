@@ -91,6 +91,24 @@ public static class NotebookParameters
         return sb.ToString();
     }
 
+    private static (System.Numerics.BigInteger Min, System.Numerics.BigInteger Max) IntegerRange(string type) => type switch
+    {
+        "long" or "Int64" => (long.MinValue, long.MaxValue),
+        "short" => (short.MinValue, short.MaxValue),
+        "byte" => (byte.MinValue, byte.MaxValue),
+        "uint" => (uint.MinValue, uint.MaxValue),
+        "ulong" => (ulong.MinValue, ulong.MaxValue),
+        _ => (int.MinValue, int.MaxValue),
+    };
+
+    private static string Example(string type) => type switch
+    {
+        "bool" or "Boolean" or "System.Boolean" => "true",
+        "double" or "Double" or "float" or "Single" or "decimal" or "Decimal" => "0.5",
+        "string" or "String" => "text",
+        _ => "7",
+    };
+
     private static string DoubleLiteral(double d)
     {
         string r = d.ToString("R", CultureInfo.InvariantCulture);
@@ -101,13 +119,18 @@ public static class NotebookParameters
     {
         string type = p.Type.TrimEnd('?');
         var inv = CultureInfo.InvariantCulture;
-        string Bad() => throw new GestaltLabException($"{cellLabel}: parameter {p.Name} is {p.Type}; \"{value}\" is not a valid {p.Type}");
+        string Bad(string? why = null) => throw new GestaltLabException($"{cellLabel}: parameter {p.Name} is {p.Type}; \"{value}\" is not a valid {p.Type}{why}",
+            $"pass a {p.Type} value, e.g. -p {p.Name}={Example(type)}");
         switch (type)
         {
             case "bool" or "Boolean" or "System.Boolean":
                 return bool.TryParse(value, out bool b) ? (b ? "true" : "false") : Bad();
             case "int" or "long" or "short" or "byte" or "uint" or "ulong" or "Int32" or "Int64":
-                return long.TryParse(value, NumberStyles.Integer, inv, out long l) ? l.ToString(inv) : Bad();
+                if (!System.Numerics.BigInteger.TryParse(value, NumberStyles.Integer, inv, out var n)) return Bad();
+                // Checked against the declared type's range here: the injected line would otherwise fail to compile
+                // ("cannot convert long to int"), which does not say what was wrong.
+                var (min, max) = IntegerRange(type);
+                return n >= min && n <= max ? n.ToString(inv) : Bad($" (out of range: {min} to {max})");
             case "double" or "Double":
                 return double.TryParse(value, NumberStyles.Float, inv, out double d) && double.IsFinite(d) ? DoubleLiteral(d) : Bad();
             case "float" or "Single":

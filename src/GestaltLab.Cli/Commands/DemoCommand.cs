@@ -46,7 +46,19 @@ internal sealed class DemoCommand : ICliCommand
                 var g = await CliProgress.RunAsync(progress => SyntheticDataset.Generate("demo", s, data, p.GetValue(scale), null, new GenerateOptions { Force = true }, NuisanceLevel.Varied, progress, ct));
                 Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] generated {g.Images} photos of {g.Subjects} subjects in {g.Classes} classes");
             }
-            else Console.WriteLine($"using the demo data already in {data} (as first generated; --force starts over with --seed and --scale as given)");
+            else
+            {
+                // The run records one seed for data, splits and training: data of another seed or scale under this run
+                // would pass for what --seed and --scale say.
+                string datasetJson = Path.Combine(data, "dataset.json");
+                var info = File.Exists(datasetJson) ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(datasetJson)) : null;
+                int? dataSeed = (int?)info?["seed"];
+                double? dataScale = (double?)info?["scale"];
+                if (info is not null && (dataSeed != s || dataScale != p.GetValue(scale)))
+                    throw new GestaltLabException($"{data}: the demo data here was generated with --seed {dataSeed} --scale {dataScale}; this demo asks for --seed {s} --scale {p.GetValue(scale)}",
+                        $"resume with --seed {dataSeed} --scale {dataScale}, or pass --force to start over with the new ones");
+                Console.WriteLine($"using the demo data already in {data} (seed {dataSeed}, scale {dataScale})");
+            }
             // 2. Faces.
             string aligned = ModelCli.EnsureAligned(data, Path.Combine(run, "aligned"), config.Net.InputSize, p.GetValue(truth), ct, run);
             Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] faces aligned and cropped");

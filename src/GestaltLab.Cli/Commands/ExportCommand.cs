@@ -20,9 +20,10 @@ internal sealed class ExportCommand : ICliCommand
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
         var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
+        var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text (left out by default: figures leave the team, and patient photos' names often carry names or record numbers)." };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
-            { run, output, width, height, dpi, formats, html, seed };
+            { run, output, width, height, dpi, formats, html, seed, photoNames };
         cmd.SetAction(async (p, ct) =>
         {
             string w = p.GetValue(width)!;
@@ -47,7 +48,7 @@ internal sealed class ExportCommand : ICliCommand
             if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
-            var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed) }, ProgressReporters.Console(), ct);
+            var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames) }, ProgressReporters.Console(), ct);
             // Without --height, each chart's own (FigureExport.DefaultHeightMm: its aspect ratio, rows of words kept
             // readable). Every size is checked before the first figure is drawn, so that an impossible one does not stop
             // the export half-way.
@@ -97,12 +98,16 @@ internal sealed class ExportCommand : ICliCommand
                 ["run_created_utc"] = results.Manifest?.CreatedUtc,
                 ["run_data_hash"] = results.Manifest?.DataHash,
                 ["metrics_data"] = results.Metrics?.Data,
+                ["photo_names"] = p.GetValue(photoNames),
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
                 // Each figure's own height (charts keep their aspect ratio unless --height is given).
                 ["height_mm"] = new System.Text.Json.Nodes.JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (System.Text.Json.Nodes.JsonNode?)c.Size.HeightMm))),
                 ["composite_faces"] = content.CompositeFaces is null ? null : "composite-faces.png",
                 ["packages"] = RunManifest.PackageVersionsJson(),
+                // What drew them: other versions lay out and rasterise the same figure differently.
+                ["chromium"] = $"{browser.Executable} {browser.Version}",
+                ["plotly_js"] = FigureHtml.PlotlyJsVersion,
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
             };
             AtomicFile.WriteAllText(Path.Combine(outDir, "export.json"), record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");

@@ -40,8 +40,25 @@ internal sealed class ManifestCommand : ICliCommand
             var f = parts.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
             manifest.Save(target);
+            // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
+            // split can be made again (and a reviewer can see it was fixed in advance).
+            string record = Path.ChangeExtension(target, ".json");
+            if (Path.GetFullPath(record) == Path.GetFullPath(target) || Path.GetFullPath(record) == Path.GetFullPath(p.GetValue(labels)!))
+                record = target + ".provenance.json";
+            AtomicFile.WriteAllText(record, new System.Text.Json.Nodes.JsonObject
+            {
+                ["command"] = "gestaltlab manifest",
+                ["manifest"] = Path.GetFullPath(target),
+                ["images"] = Path.GetFullPath(folder),
+                ["labels"] = Path.GetFullPath(p.GetValue(labels)!),
+                ["labels_sha256"] = RunManifest.ComputeFileHash(p.GetValue(labels)!),
+                ["fractions"] = new System.Text.Json.Nodes.JsonArray(f.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray()),
+                ["seed"] = p.GetValue(seed),
+                ["packages"] = RunManifest.PackageVersionsJson(),
+                ["created_utc"] = DateTime.UtcNow.ToString("O"),
+            }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
-            Console.WriteLine($"{target}: {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({labelled.Select(r => r.Subject).Distinct().Count()} people, "
+            Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({labelled.Select(r => r.Subject).Distinct().Count()} people, "
                               + $"{labelled.Select(r => r.Syndrome).Distinct().Count()} syndromes); "
                               + string.Join(", ", SplitNames.All.Select(s => $"{s} {labelled.Count(r => r.Split == s)}")));
             if (labelled.Count < manifest.Rows.Count)

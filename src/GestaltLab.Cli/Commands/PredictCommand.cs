@@ -18,7 +18,7 @@ internal sealed class PredictCommand : ICliCommand
         var images = new Argument<string[]>("IMAGE") { Description = "Photos to analyse; a folder stands for every photo in it (searched recursively).", Arity = ArgumentArity.OneOrMore };
         var top = new Option<int>("--top") { Description = "How many syndromes to list.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
-        var output = new Option<string?>("--out") { Description = "Also write the predictions as JSON to this file (as --json prints them)." };
+        var output = new Option<string?>("--out") { Description = "Also write the predictions as JSON to this file (as --json prints them: the model, priors, landmark model and versions, then \"predictions\")." };
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
         var priors = ModelCli.PriorsOption();
         var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, output, landmarks, priors };
@@ -74,7 +74,27 @@ internal sealed class PredictCommand : ICliCommand
                 }
             }
             progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
-            string text = JsonSerializer.Serialize(results, new JsonSerializerOptions { WriteIndented = true });
+            // The predictions with what made them: a file of rankings kept for months must say which model (and its
+            // record), which priors, which landmark model and which versions ranked them.
+            string runDir = Path.GetFullPath(p.GetValue(model)!);
+            var record = File.Exists(Path.Combine(runDir, RunManifest.FileName)) ? RunManifest.Load(runDir) : null;
+            string landmarkModel = faces.Predictor.Source;
+            var document = new
+            {
+                command = "gestaltlab predict",
+                model = runDir,
+                model_created_utc = record?.CreatedUtc,
+                model_data_hash = record?.DataHash,
+                priors = m.Priors,
+                prior_strength = m.Priors == ClassPriors.Training ? m.ClassPriors?.Strength : null,
+                top = k,
+                landmark_model = landmarkModel,
+                landmark_model_sha256 = File.Exists(landmarkModel) ? RunManifest.ComputeFileHash(landmarkModel) : null,
+                packages = RunManifest.PackageVersions(),
+                created_utc = DateTime.UtcNow.ToString("O"),
+                predictions = results,
+            };
+            string text = JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true });
             if (p.GetValue(json)) Console.WriteLine(text);
             if (p.GetValue(output) is { } file)
             {

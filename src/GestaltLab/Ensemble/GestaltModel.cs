@@ -219,6 +219,10 @@ public sealed class GestaltModel : IDisposable
             foreach (var region in config.Regions ?? set.Names)
             {
                 string path = Path.Combine(dir, "regions", region + ".pt");
+                // Written when a region's training ends: without it the run stopped while that region was training.
+                if (!File.Exists(path))
+                    throw new GestaltLabException($"{path}: not found — the training of {runDirectory} did not finish (region {region} has no final net)",
+                        "run the same `gestaltlab train` (or `demo`, or the notebook cell) again: it resumes from the last epoch checkpoint");
                 var (_, tensors) = WeightsFile.Load(path);
                 try
                 {

@@ -50,12 +50,38 @@ public static class GestaltPipeline
                 .Append(ml.Transforms.ApplyOnnxModel(outputs, model.InputRegions.ToArray(), onnx));
             var empty = ml.Data.LoadFromEnumerable(Array.Empty<GestaltImageInput>());
             var fitted = pipeline.Fit(empty);
-            AtomicFile.Write(zipPath, s => ml.Model.Save(fitted, empty.Schema, s));
+            AtomicFile.Write(zipPath, s =>
+            {
+                using var saved = new MemoryStream();
+                ml.Model.Save(fitted, empty.Schema, saved);
+                saved.Position = 0;
+                WithFixedTimes(saved, s);
+            });
             fitted.Dispose();
         }
         finally
         {
             try { File.Delete(onnx); } catch (IOException) { }
+        }
+    }
+
+    /// <summary>When every entry of a saved model.zip says it was written: a fixed date, so that the same model saves to the same bytes.</summary>
+    public static readonly DateTimeOffset EntryTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+    // ML.NET stamps each zip entry with the clock, so two identical trainings gave model.zip files that differ in
+    // their timestamps alone; the entries are copied, in order and unchanged, under one fixed time.
+    private static void WithFixedTimes(Stream source, Stream target)
+    {
+        using var input = new System.IO.Compression.ZipArchive(source, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true);
+        using var output = new System.IO.Compression.ZipArchive(target, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true);
+        foreach (var entry in input.Entries)
+        {
+            var copy = output.CreateEntry(entry.FullName, System.IO.Compression.CompressionLevel.Optimal);
+            copy.LastWriteTime = EntryTime;
+            if (entry.FullName.EndsWith('/')) continue;
+            using var from = entry.Open();
+            using var to = copy.Open();
+            from.CopyTo(to);
         }
     }
 

@@ -113,11 +113,20 @@ public static class GestaltTraining
             string classesPath = Path.Combine(run, "classes.json");
             if (File.Exists(classesPath) && File.ReadAllText(classesPath) != classesJson)
                 throw new GestaltLabException($"{run}: holds a run over other classes (classes.json differs)", "choose a new --out folder");
-            AtomicFile.WriteAllText(configPath, configJson);
-            AtomicFile.WriteAllText(classesPath, classesJson);
-            AtomicFile.WriteAllText(Path.Combine(run, "regions.json"), data.RegionSet.ToJson());
             // A run taken up again keeps the time it was created; the new record says when it resumed.
             var earlier = File.Exists(configPath) && File.Exists(runJson) ? RunManifest.Load(run) : null;
+            // config.json keeps the thread counts the run was first trained with: resumed with others (allowed), the later
+            // epochs round differently, and run.json's threads_used lists every count that trained it, in order.
+            string recordedConfig = configJson;
+            if (File.Exists(configPath) && SavedThreads(configPath) is { } saved)
+                recordedConfig = (config with { Training = config.Training with { Threads = saved.Threads, LoaderThreads = saved.LoaderThreads } }).ToJson();
+            int threadsNow = config.Training.Threads > 0 ? config.Training.Threads : TorchSharp.torch.get_num_threads();
+            var threadsUsed = earlier?.Config["threads_used"] is JsonArray before
+                ? new JsonArray(before.Select(n => (JsonNode?)n?.GetValue<int>()).ToArray()) : new JsonArray();
+            if (threadsUsed.Count == 0 || threadsUsed[^1]?.GetValue<int>() != threadsNow) threadsUsed.Add(threadsNow);
+            AtomicFile.WriteAllText(configPath, recordedConfig);
+            AtomicFile.WriteAllText(classesPath, classesJson);
+            AtomicFile.WriteAllText(Path.Combine(run, "regions.json"), data.RegionSet.ToJson());
             new RunManifest
             {
                 Command = command, Seed = config.Training.Seed,
@@ -125,8 +134,9 @@ public static class GestaltTraining
                 ResumedUtc = earlier is null ? null : DateTime.UtcNow.ToString("O"),
                 Config = new JsonObject
                 {
-                    ["train"] = JsonNode.Parse(configJson), ["data"] = data.Root, ["pretrained"] = backboneName,
+                    ["train"] = JsonNode.Parse(recordedConfig), ["data"] = data.Root, ["pretrained"] = backboneName,
                     ["pretrained_sha256"] = backboneHash, ["data_hash"] = AlignedRegionDataset.ContentHashKind,
+                    ["threads_used"] = threadsUsed,
                 },
                 DataHash = dataHash,
             }.Save(run);
@@ -321,6 +331,12 @@ public static class GestaltTraining
     // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
     // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a
     // machine with other cores resumes, deterministic again from there on).
+    private static TrainingOptions? SavedThreads(string path)
+    {
+        try { return TrainConfig.Load(path, allowUnknownKeys: true).Training; }
+        catch (GestaltLabException) { return null; }
+    }
+
     private static string? SavedConfigJson(string path, TrainConfig current)
     {
         try

@@ -82,6 +82,9 @@ public sealed class HaarFaceDetector : IFaceDetector, IDisposable
     /// <inheritdoc />
     public string Name => "haar";
 
+    /// <summary>The settings it searches with (recorded with an alignment: they decide which faces are found).</summary>
+    public HaarOptions Options => _options;
+
     /// <summary>The calibration applied to raw boxes.</summary>
     public BoxCalibration Calibration => _options.Calibration;
 

@@ -34,6 +34,9 @@ public sealed class HeadlessBrowser : IAsyncDisposable
     /// <summary>The browser executable in use.</summary>
     public string Executable { get; }
 
+    /// <summary>The browser's version (it shapes the bytes of exported figures: fonts, rasterisation).</summary>
+    public string Version => _browser.Version;
+
     /// <summary>
     /// Starts the Chromium found by <see cref="SystemResources.ChromiumExecutable"/> (or <paramref name="executable"/>).
     /// </summary>

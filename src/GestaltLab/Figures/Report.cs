@@ -34,6 +34,11 @@ public sealed record ReportOptions
     public int CompactConfusionAbove { get; init; } = 30;
     /// <summary>Rows (least accurate classes) of the compact confusion view.</summary>
     public int CompactConfusionRows { get; init; } = 40;
+    /// <summary>
+    /// Whether the t-SNE map's hover text names each photo by its file name (default), or by a number only. File names of
+    /// patient photos often carry names or record numbers: leave them out of a page that leaves the team.
+    /// </summary>
+    public bool PhotoNames { get; init; } = true;
     /// <summary>Largest number of embeddings mapped by t-SNE (a stratified subsample above it).</summary>
     public int MaxTsnePoints { get; init; } = 5000;
 }
@@ -110,7 +115,7 @@ public static class Report
 
         string title = options.Title ?? $"GestaltLab report — {Path.GetFileName(run.Directory.TrimEnd('/'))}";
         body.Append("<h1>").Append(E(title)).Append("</h1>\n");
-        body.Append(Provenance(run));
+        body.Append(Provenance(run, options));
 
         var classes = run.Classes;
         var truth = SafeTruth(run, notes);
@@ -229,7 +234,7 @@ public static class Report
         catch (GestaltLabException e) { notes.Add(e.Message); return null; }
     }
 
-    private static string Provenance(RunResults run)
+    private static string Provenance(RunResults run, ReportOptions options)
     {
         var sb = new StringBuilder("<p class=\"muted\">");
         sb.Append("Run directory <code>").Append(E(run.Directory)).Append("</code>");
@@ -253,6 +258,13 @@ public static class Report
             if (metrics.Model is { } model) sb.Append(" · model <code>").Append(E(model)).Append("</code>");
             sb.Append("</p>\n");
         }
+        // The report's own settings: another seed draws other intervals and another t-SNE map of the same run.
+        sb.Append("<p class=\"muted\">This page: seed ").Append(options.Seed).Append(" for bootstraps and t-SNE · ")
+          .Append(options.BootstrapIterations).Append(" bootstrap resamples");
+        if (options.ManifestPath is { } manifest) sb.Append(" · manifest <code>").Append(E(manifest)).Append("</code>");
+        if (options.TsneColourBy is { } colours) sb.Append(" · t-SNE coloured by ").Append(E(string.Join(", ", colours)));
+        if (!options.PhotoNames) sb.Append(" · photos numbered, not named");
+        sb.Append(" · GestaltLab ").Append(E(RunManifest.PackageVersions()["GestaltLab"])).Append("</p>\n");
         return sb.ToString();
     }
 
@@ -386,13 +398,14 @@ public static class Report
         }
         var data = idx.Select(i => emb.Values[i]).ToArray();
         var images = idx.Select(i => emb.Images[i]).ToArray();
+        var hoverNames = o.PhotoNames ? images : images.Select((_, j) => $"photo {j + 1}").ToArray();
         var result = Tsne.Fit(data, new TsneOptions { Seed = o.Seed }, progress, ct);
         var requested = o.TsneColourBy is not null;
         foreach (var column in o.TsneColourBy ?? ["true", "gene"])
         {
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
-                addChart(Charts.Embedding(result, images, idx.Select(i => emb.TrueLabels[i]).ToArray(), "true class",
+                addChart(Charts.Embedding(result, hoverNames, idx.Select(i => emb.TrueLabels[i]).ToArray(), "true class",
                     FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")));
                 continue;
             }
@@ -405,7 +418,7 @@ public static class Report
                     if (requested) notes.Add($"t-SNE by '{column}' skipped: the column is empty for these images");
                     continue;
                 }
-                addChart(Charts.Embedding(result, images, values, column, $"t-SNE coloured by {column}"));
+                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}"));
             }
             catch (GestaltLabException e)
             {

@@ -41,14 +41,16 @@ public static class Pretraining
             options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);
         RegionTrainer.WriteCurve(Path.Combine(checkpoints, "curve.csv"), result.Curve);
         using var model = result.Net;
-        SaveBackbone(model, backbonePath, $"pretrained on {data.Classes.Count} identities ({data.Count} photos) from {Path.GetFullPath(alignedDirectory)}");
+        // Named by content, not by where it lay: the same pretraining in another folder gives the same backbone bytes.
+        SaveBackbone(model, backbonePath, $"pretrained on {data.Classes.Count} identities ({data.Count} photos), data {DataIdentity(alignedDirectory)}");
         // How the backbone was made, beside its checkpoints (the backbone file itself stays deterministic: no clock in it).
         new RunManifest
         {
             Command = "gestaltlab train --pretrain", Seed = options.Seed,
             Config = new JsonObject
             {
-                ["net"] = JsonNode.Parse(net.ToJson()), ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options),
+                // As trained: identities are not balanced per class (each person's photos as they come).
+                ["net"] = JsonNode.Parse(net.ToJson()), ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { BalancedSampling = false }),
                 ["data"] = Path.GetFullPath(alignedDirectory), ["backbone"] = Path.GetFullPath(backbonePath),
                 ["backbone_sha256"] = RunManifest.ComputeFileHash(backbonePath),
             },

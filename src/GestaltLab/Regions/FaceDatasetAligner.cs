@@ -184,6 +184,22 @@ public static class FaceDatasetAligner
                 ["landmark_model"] = pipeline.Predictor.Source,
                 // The file itself, not just where it was: another libdlib-data or a user's model lands at the same path.
                 ["landmark_model_sha256"] = truth is null && File.Exists(pipeline.Predictor.Source) ? RunManifest.ComputeFileHash(pipeline.Predictor.Source) : null,
+                // What decides which faces pass and how (a --min-face or --no-confidence alignment differs from the default).
+                ["detector_options"] = truth is null && pipeline.Detector is HaarFaceDetector haar
+                    ? new JsonObject
+                    {
+                        ["min_face_fraction"] = haar.Options.MinFaceFraction, ["min_face_pixels"] = haar.Options.MinFacePixels,
+                        ["coarse_face_fraction"] = haar.Options.CoarseFaceFraction, ["scale_factor"] = haar.Options.ScaleFactor,
+                        ["min_neighbors"] = haar.Options.MinNeighbors, ["max_detection_side"] = haar.Options.MaxDetectionSide,
+                        ["cascade"] = haar.Options.CascadePath ?? SystemResources.HaarCascadePath(),
+                    }
+                    : null,
+                ["compute_confidence"] = pipeline.Options.ComputeConfidence,
+                ["min_confidence"] = pipeline.Options.MinConfidence,
+                ["min_face_pixels"] = pipeline.Options.MinFacePixels,
+                ["min_fraction_inside"] = pipeline.Options.MinFractionInside,
+                ["max_pixels"] = pipeline.Options.MaxPixels,
+                ["overlays"] = options.WriteOverlays,
                 ["threads"] = po.MaxDegreeOfParallelism,
                 ["data_hash"] = InputsHashKind,
             },

@@ -70,10 +70,13 @@ public sealed record RunManifest
     public static IReadOnlyDictionary<string, string> PackageVersions()
     {
         var result = new SortedDictionary<string, string>(StringComparer.Ordinal);
-        void Add(string name, Assembly a) =>
-            result[name] = a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0]
-                           ?? a.GetName().Version?.ToString() ?? "unknown";
-        Add("GestaltLab", typeof(RunManifest).Assembly);
+        // A package's version names its release; GestaltLab's keeps the commit it was built from (0.1.0+<sha>), which is
+        // what tells two builds of one version apart.
+        void Add(string name, Assembly a, bool withCommit = false) =>
+            result[name] = a.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion is { } v
+                ? (withCommit ? v : v.Split('+')[0])
+                : a.GetName().Version?.ToString() ?? "unknown";
+        Add("GestaltLab", typeof(RunManifest).Assembly, withCommit: true);
         Add("TorchSharp", typeof(TorchSharp.torch).Assembly);
         Add("Microsoft.ML", typeof(Microsoft.ML.MLContext).Assembly);
         Add("OpenCvSharp4", typeof(OpenCvSharp.Mat).Assembly);

@@ -177,9 +177,13 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
             using (new LockHeldElsewhere(out2))
                 Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]));
             Assert.False(Directory.Exists(out2));
-            rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence"]);
+            rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["align", "--data", photos, "--out", out2, "--no-confidence", "--min-face", "0.3"]);
             Assert.Equal(0, rc);
             Assert.True(File.Exists(Path.Combine(out2, RunManifest.FileName)));
+            // The settings that decide which faces pass are recorded with the alignment.
+            var record = RunManifest.Load(out2).Config;
+            Assert.False((bool)record["compute_confidence"]!);
+            Assert.Equal(0.3, (double)record["detector_options"]!["min_face_fraction"]!);
             var qc2 = Csv.Read(Path.Combine(out2, "qc.csv"));
             Assert.Equal(5, qc2.Rows.Count);
             Assert.Equal("unreadable", qc2.Rows.Single(r => r[0] == "broken.png")[qc2.Column("status")]);

@@ -231,6 +231,8 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(Path.GetFullPath(run), (string?)record["run"]);
         Assert.Equal(3, (int)record["seed"]!);
         Assert.Equal(RunManifest.PackageVersions()["GestaltLab"], (string?)record["packages"]!["GestaltLab"]);
+        Assert.Contains("chromium", (string?)record["chromium"]);
+        Assert.Equal(FigureHtml.PlotlyJsVersion, (string?)record["plotly_js"]);
         var names = record["figures"]!.AsArray().Select(n => (string)n! + ".svg").Order().ToList();
         Assert.NotEmpty(names);
         Assert.Equal(names, Directory.GetFiles(figures, "*.svg").Select(f => Path.GetFileName(f)).Order().ToList());
@@ -249,6 +251,10 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", figures, "--format", "svg", "png", "--html", "--seed", "3"]));
         Assert.Equal(names.Count, Directory.GetFiles(figures, "*.png").Count(f => !f.EndsWith("composite-faces.png")));
+        // Pages made to be shared carry no photo file names (they often hold patients' names); the report, for the team, does.
+        string tsnePage = Directory.GetFiles(figures, "*t-sne*.html").First();
+        Assert.DoesNotContain("images/c0", File.ReadAllText(tsnePage));
+        Assert.Contains("photo 1", File.ReadAllText(tsnePage));
         File.WriteAllText(Path.Combine(figures, "my-notes.png"), "mine");
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
@@ -265,7 +271,11 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.False(Directory.Exists(tiny));
         Assert.Contains("32767", Assert.Throws<GestaltLabException>(() => FigureExport.CheckSize(new FigureSize(89, 60, 12000))).Message);
         // The page says which plotly.js it carries, even when it is the first thing asked of the bundle.
-        Assert.Matches(@"plotly\.js \d+\.\d+\.\d+ inlined", File.ReadAllText(Report.Write(run, Path.Combine(fixture.Work, "page.html"), new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true"] }).Path));
+        string reportPage = File.ReadAllText(Report.Write(run, Path.Combine(fixture.Work, "page.html"), new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true"], Seed = 5 }).Path);
+        Assert.Matches(@"plotly\.js \d+\.\d+\.\d+ inlined", reportPage);
+        // The page says what drew it: its own seed and bootstrap, not only the run's.
+        Assert.Contains("This page: seed 5 for bootstraps and t-SNE · 0 bootstrap resamples", reportPage);
+        Assert.Contains("images/c0", reportPage);
     }
 
     [Fact]

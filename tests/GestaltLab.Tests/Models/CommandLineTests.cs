@@ -88,7 +88,14 @@ public class CommandLineTests
         // What it says: per photo, the top syndromes ranked 1…k by falling probability, each with the regions' shares.
         string predictions = Path.Combine(root, "predictions.json");
         Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--top", "3", "--out", predictions));
-        var listed = JsonNode.Parse(File.ReadAllText(predictions))!.AsArray();
+        var document = JsonNode.Parse(File.ReadAllText(predictions))!;
+        // With what made them: the model, the priors it ranked with, the landmark model and the versions.
+        Assert.Equal(Path.GetFullPath(run), (string?)document["model"]);
+        Assert.Equal("equal", (string?)document["priors"]);
+        Assert.Equal(RunManifest.Load(run).DataHash, (string?)document["model_data_hash"]);
+        Assert.Equal(64, ((string?)document["landmark_model_sha256"])!.Length);
+        Assert.NotNull(document["packages"]!["GestaltLab"]);
+        var listed = document["predictions"]!.AsArray();
         Assert.Equal(3, listed.Count);
         Assert.Equal([Path.Combine(photos, "a.jpg"), Path.Combine(photos, "visit2", "b.jpg"), test[2]], listed.Select(e => (string)e!["image"]!).ToArray());
         foreach (var entry in listed)
@@ -227,6 +234,17 @@ public class CommandLineTests
         Assert.Equal(0, await Cli(demo));
         Assert.Equal(metrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        // A demo stopped after generating its data, resumed with another seed: refused rather than trained with seed 9 on
+        // data of seed 1 (and recorded as seed 9).
+        string stopped = Path.Combine(ModelFixture.TempDir(), "demo-stopped");
+        foreach (var file in Directory.EnumerateFiles(Path.Combine(run, "data"), "*", SearchOption.AllDirectories).Append(Path.Combine(run, RunFolder.Marker)))
+        {
+            string target = Path.Combine(stopped, Path.GetRelativePath(run, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        Assert.Equal(1, await Cli(["demo", "--out", stopped, "--scale", "0.2", "--epochs", "1", "--seed", "9"]));
+        Assert.False(File.Exists(Path.Combine(stopped, "config.json")));
         string rebuilt = Path.Combine(run, "..", "rebuilt.html");
         Assert.Equal(0, await Cli("report", "--run", run, "--out", rebuilt));
         Assert.Equal(File.ReadAllText(Path.Combine(run, "report.html")), File.ReadAllText(rebuilt));
@@ -245,6 +263,10 @@ public class CommandLineTests
         File.WriteAllLines(labels, ["image,subject,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Subject},{r.Syndrome}")]);
 
         Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--seed", "4"));
+        // Beside it, how its splits were drawn.
+        var how = JsonNode.Parse(File.ReadAllText(Path.Combine(photos, "manifest.json")))!;
+        Assert.Equal(4, (int)how["seed"]!);
+        Assert.Equal(RunManifest.ComputeFileHash(labels), (string?)how["labels_sha256"]);
         var written = GestaltLab.Data.Manifest.Load(photos);
         Assert.Equal(source.Count, written.Rows.Count(r => r.IsLabelled));
         // Split by person: no one's photos on two sides.

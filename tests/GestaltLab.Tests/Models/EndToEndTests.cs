@@ -161,6 +161,9 @@ public class EndToEndTests
             uneven, ClassPriors.Training);   // shares the nets with `model`: not disposed
         string skewedZip = Path.Combine(root, "skewed.zip");
         GestaltPipeline.Save(skewed, skewedZip);
+        // Saved at another moment, the same model is the same bytes: no clock in its entries.
+        using (var saved = System.IO.Compression.ZipFile.OpenRead(skewedZip))
+            Assert.All(saved.Entries, e => Assert.Equal(GestaltPipeline.EntryTime, e.LastWriteTime));
         var fromSkewedZip = GestaltPipeline.Predict(GestaltPipeline.Load(skewedZip), testImages);
         for (int i = 0; i < testImages.Count; i++)
         {
@@ -192,12 +195,25 @@ public class EndToEndTests
         again.Model.Dispose();
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        // Taken up again with another thread count (allowed): config.json keeps the count the nets were trained with,
+        // and run.json lists every count that trained the run.
+        GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Threads = 1 } }).Model.Dispose();
+        Assert.Equal(2, TrainConfig.Load(Path.Combine(run, "config.json")).Training.Threads);
+        Assert.Equal([2, 1], GestaltLab.Runtime.RunManifest.Load(run).Config["threads_used"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray());
+        Assert.Equal(2, (int)GestaltLab.Runtime.RunManifest.Load(run).Config["train"]!["training"]!["threads"]!);
         // A run that stopped after its nets, before the ensemble was fitted, is not served as some other ensemble.
         File.Move(ensemblePath, ensemblePath + ".bak");
         var unfinished = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));
         Assert.Contains(ensemblePath, unfinished.Message);
         Assert.Contains("did not finish", unfinished.Message);
         File.Move(ensemblePath + ".bak", ensemblePath);
+        // Nor one stopped while a region was training (its final net not yet written): said as such, with what to do.
+        string facePt = Path.Combine(run, "regions", "face.pt");
+        File.Move(facePt, facePt + ".bak");
+        var midRegion = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));
+        Assert.Contains("did not finish", midRegion.Message);
+        Assert.Contains("resumes", midRegion.Fix);
+        File.Move(facePt + ".bak", facePt);
         // The run belongs to its data: the aligned folder's own provenance may be rewritten (aligned again, same crops),
         // but a run is not resumed on changed data.
         string alignedRunJson = Path.Combine(aligned, GestaltLab.Runtime.RunManifest.FileName), qc = Path.Combine(aligned, "qc.csv");

@@ -202,6 +202,20 @@ public class GeometryTaskTests
         Assert.Equal(RunManifest.ComputeFileHash(path), (string?)made.Config["backbone_sha256"]);
         Assert.Contains("TorchSharp", made.Packages.Keys);
         Assert.NotNull(made.DataHash);
+        // Recorded as trained: identities are not sampled class-balanced.
+        Assert.False((bool)made.Config["training"]!["balanced_sampling"]!);
+        // The same pretraining from a copy of the data elsewhere gives the same backbone, byte for byte: the file names
+        // its data by content, not by the folder it lay in.
+        string copy = Path.Combine(root, "elsewhere", "aligned-copy");
+        foreach (var file in Directory.EnumerateFiles(aligned, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(copy, Path.GetRelativePath(aligned, file));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(file, target);
+        }
+        string copyPath = Path.Combine(root, "elsewhere", "backbone.pt");
+        Pretraining.Pretrain(copy, copyPath, net, ModelFixture.Options(1) with { GeometryLoss = 1 });
+        Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(copyPath));
         var (config, weights) = Pretraining.LoadBackbone(path);
         try
         {

@@ -44,6 +44,42 @@ public class ReferenceAndParameterTests
         }
     }
 
+    /// <summary>What a .NET Interactive C# kernel offers a cell: its default imports (dotnet/interactive CSharpKernel) and display().</summary>
+    public sealed class KernelGlobals
+    {
+        /// <summary>As the kernel's display helper.</summary>
+        public object display(object value, params string[] mimeTypes) => value;
+    }
+
+    [Fact]
+    public void CommittedNotebooksCompileInADotnetInteractiveKernel()
+    {
+        // The headless runner imports System.IO, System.Globalization and GestaltLab's namespaces for every notebook; a
+        // real kernel imports only these. Compiled cell by cell with them and the notebook's own #r lines, as a kernel
+        // would, a `Path` or `File` without `using System.IO;` fails here instead of in a participant's VS Code.
+        string folder = TestTemp.RepoFile("notebooks");
+        var options = Microsoft.CodeAnalysis.Scripting.ScriptOptions.Default
+            .WithImports("System", "System.Text", "System.Collections", "System.Collections.Generic", "System.Threading.Tasks", "System.Linq")
+            .WithReferences(typeof(object).Assembly, typeof(Enumerable).Assembly, typeof(Console).Assembly, typeof(File).Assembly);
+        foreach (var file in Directory.GetFiles(folder, "*.ipynb").Order())
+        {
+            Microsoft.CodeAnalysis.Scripting.Script<object>? script = null;
+            int k = 0;
+            foreach (var cell in Notebook.Load(file).CodeCells)
+            {
+                k++;
+                // The kernel resolves #r paths against the notebook's folder, its working directory.
+                string source = System.Text.RegularExpressions.Regex.Replace(cell.Source, "^#r \"([^\"]+\\.dll)\"",
+                    m => $"#r \"{Path.GetFullPath(Path.Combine(folder, m.Groups[1].Value))}\"", System.Text.RegularExpressions.RegexOptions.Multiline);
+                script = script is null
+                    ? Microsoft.CodeAnalysis.CSharp.Scripting.CSharpScript.Create(source, options, typeof(KernelGlobals))
+                    : script.ContinueWith(source, options);
+                var errors = script.Compile().Where(d => d.Severity == Microsoft.CodeAnalysis.DiagnosticSeverity.Error).ToList();
+                Assert.True(errors.Count == 0, $"{Path.GetFileName(file)}, code cell {k}: {string.Join("; ", errors.Take(3))}");
+            }
+        }
+    }
+
     [Fact]
     public async Task UsualNamespacesAreImportedWithoutUsings()
     {
@@ -145,6 +181,11 @@ public class ReferenceAndParameterTests
         var badType = await Assert.ThrowsAsync<GestaltLabException>(() =>
             NotebookRunner.RunAsync(path, new NotebookRunOptions { Parameters = new Dictionary<string, string> { ["Seed"] = "many" } }));
         Assert.Contains("\"many\" is not a valid int", badType.Message);
+        Assert.Contains("-p Seed=7", badType.Fix);
+        // A number too large for the declared int is named as such (not a compile error in the injected cell).
+        var tooLarge = await Assert.ThrowsAsync<GestaltLabException>(() =>
+            NotebookRunner.RunAsync(path, new NotebookRunOptions { Parameters = new Dictionary<string, string> { ["Seed"] = "99999999999" } }));
+        Assert.Contains("out of range", tooLarge.Message);
 
         string noParams = kit.Write("n.ipynb", "1");
         var none = await Assert.ThrowsAsync<GestaltLabException>(() =>

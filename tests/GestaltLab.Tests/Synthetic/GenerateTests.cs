@@ -50,6 +50,9 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         var info = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(data.A.Directory, "dataset.json")))!;
         Assert.NotNull(info["seed"]);
         Assert.Equal(RunManifest.PackageVersions()["SkiaSharp"], (string?)info["packages"]!["SkiaSharp"]);
+        // GestaltLab's own with the commit it was built from (0.1.0+<sha>): one version number spans many builds.
+        Assert.Equal(System.Reflection.CustomAttributeExtensions.GetCustomAttribute<System.Reflection.AssemblyInformationalVersionAttribute>(
+            typeof(RunManifest).Assembly)!.InformationalVersion, (string?)info["packages"]!["GestaltLab"]);
     }
 
     [Fact]
