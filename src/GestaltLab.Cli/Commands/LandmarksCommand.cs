@@ -90,9 +90,25 @@ internal sealed class LandmarksCommand : ICliCommand
             for (int j = 0; j < 68; j++) { header.Add($"x{j}"); header.Add($"y{j}"); }
             var all = rows.SelectMany(r => r).ToList();
             Csv.Write(p.GetValue(output)!, header, all);
+            // Beside the table, what made it: another model file or detector gives other points for the same photos.
+            string record = Path.ChangeExtension(p.GetValue(output)!, ".json");
+            if (Path.GetFullPath(record) == Path.GetFullPath(p.GetValue(output)!)) record = p.GetValue(output)! + ".provenance.json";
+            AtomicFile.WriteAllText(record, new System.Text.Json.Nodes.JsonObject
+            {
+                ["command"] = "gestaltlab landmarks",
+                ["table"] = Path.GetFullPath(p.GetValue(output)!),
+                ["photos"] = list.Count,
+                ["landmark_model"] = predictor.Source,
+                ["landmark_model_sha256"] = File.Exists(predictor.Source) ? RunManifest.ComputeFileHash(predictor.Source) : null,
+                ["boxes"] = p.GetValue(boxes) is { } bf ? Path.GetFullPath(bf) : null,
+                ["detector"] = detector is null ? "given boxes" : detector.Name,
+                ["min_face_fraction"] = detector?.Options.MinFaceFraction,
+                ["packages"] = RunManifest.PackageVersionsJson(),
+                ["created_utc"] = DateTime.UtcNow.ToString("O"),
+            }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
             int faces = all.Count(r => r[1] != "");
             int noFace = all.Count(r => r[2] == FaceStatus.NoFace.ToCsv());
-            Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)}"
+            Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)} (how it was made: {Path.GetFileName(record)})"
                               + (noFace > 0 ? $"; {noFace} photo(s) without a face (status no_face)" : "")
                               + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
             // As predict: one bad photo never fails the batch, but a batch where no photo gave a face did not do its job.

@@ -207,6 +207,10 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal(2, t.Rows.Count);
         Assert.Equal(7 + 136, t.Header.Count);
         Assert.Equal("x67", t.Header[^2]);
+        // Beside it, the model file (by content) and the boxes that made it.
+        var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(outCsv, ".json")))!;
+        Assert.Equal(64, ((string?)made["landmark_model_sha256"])!.Length);
+        Assert.Equal("given boxes", (string?)made["detector"]);
         for (int k = 0; k < 2; k++)
             for (int j = 0; j < 68; j++)
             {
