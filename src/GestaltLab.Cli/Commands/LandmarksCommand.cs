@@ -91,8 +91,7 @@ internal sealed class LandmarksCommand : ICliCommand
             var all = rows.SelectMany(r => r).ToList();
             Csv.Write(p.GetValue(output)!, header, all);
             // Beside the table, what made it: another model file or detector gives other points for the same photos.
-            string record = Path.ChangeExtension(p.GetValue(output)!, ".json");
-            if (Path.GetFullPath(record) == Path.GetFullPath(p.GetValue(output)!)) record = p.GetValue(output)! + ".provenance.json";
+            string record = ModelCli.ProvenancePath(p.GetValue(output)!, "gestaltlab landmarks");
             AtomicFile.WriteAllText(record, new System.Text.Json.Nodes.JsonObject
             {
                 ["command"] = "gestaltlab landmarks",

@@ -42,9 +42,7 @@ internal sealed class ManifestCommand : ICliCommand
             manifest.Save(target);
             // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
             // split can be made again (and a reviewer can see it was fixed in advance).
-            string record = Path.ChangeExtension(target, ".json");
-            if (Path.GetFullPath(record) == Path.GetFullPath(target) || Path.GetFullPath(record) == Path.GetFullPath(p.GetValue(labels)!))
-                record = target + ".provenance.json";
+            string record = ModelCli.ProvenancePath(target, "gestaltlab manifest", p.GetValue(labels)!);
             AtomicFile.WriteAllText(record, new System.Text.Json.Nodes.JsonObject
             {
                 ["command"] = "gestaltlab manifest",

@@ -144,6 +144,24 @@ internal static class ModelCli
             "write one from a labels CSV with `gestaltlab manifest --images DIR --labels labels.csv` (README, \"Using your own photos\")");
     }
 
+    /// <summary>
+    /// Where a command records what made <paramref name="output"/>: the same name with <c>.json</c>, unless that would be
+    /// the output itself, one of <paramref name="avoid"/>, or a file there that this command did not write (a user's
+    /// own manifest.json, an earlier predict --out): then <c>OUTPUT.provenance.json</c>. Never writes over a user's file.
+    /// </summary>
+    public static string ProvenancePath(string output, string command, params string[] avoid)
+    {
+        string candidate = Path.GetFullPath(Path.ChangeExtension(output, ".json"));
+        bool ours = true;
+        if (File.Exists(candidate))
+        {
+            try { ours = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(candidate))?["command"]?.GetValue<string>() == command; }
+            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or IOException) { ours = false; }
+        }
+        return ours && candidate != Path.GetFullPath(output) && !avoid.Any(a => Path.GetFullPath(a) == candidate)
+            ? candidate : Path.GetFullPath(output) + ".provenance.json";
+    }
+
     /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (region crops and their set).</summary>
     public static bool IsAligned(string data) => File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"));
 

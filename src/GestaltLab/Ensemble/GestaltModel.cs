@@ -80,8 +80,8 @@ public sealed class GestaltModel : IDisposable
         }
     }
 
-    /// <summary>The run directory the model was loaded from (full path; null for a model built in memory).</summary>
-    public string? Directory { get; private init; }
+    /// <summary>The run directory the model was loaded from or trained into (full path; null for a model built in memory).</summary>
+    public string? Directory { get; internal init; }
 
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes { get; }
@@ -222,7 +222,7 @@ public sealed class GestaltModel : IDisposable
                 // Written when a region's training ends: without it the run stopped while that region was training.
                 if (!File.Exists(path))
                     throw new GestaltLabException($"{path}: not found — the training of {runDirectory} did not finish (region {region} has no final net)",
-                        "run the same `gestaltlab train` (or `demo`, or the notebook cell) again: it resumes from the last epoch checkpoint");
+                        "run the same `gestaltlab train` (or `demo`) again: it resumes from the last epoch checkpoint");
                 var (_, tensors) = WeightsFile.Load(path);
                 try
                 {

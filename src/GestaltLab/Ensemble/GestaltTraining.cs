@@ -123,6 +123,10 @@ public static class GestaltTraining
             int threadsNow = config.Training.Threads > 0 ? config.Training.Threads : TorchSharp.torch.get_num_threads();
             var threadsUsed = earlier?.Config["threads_used"] is JsonArray before
                 ? new JsonArray(before.Select(n => (JsonNode?)n?.GetValue<int>()).ToArray()) : new JsonArray();
+            // A run recorded before threads_used existed: its first sessions used what its config.json says (when it
+            // names a count; 0 left libtorch's default, which is not known now).
+            if (earlier is not null && threadsUsed.Count == 0 && File.Exists(configPath) && SavedThreads(configPath) is { Threads: > 0 } first)
+                threadsUsed.Add(first.Threads);
             if (threadsUsed.Count == 0 || threadsUsed[^1]?.GetValue<int>() != threadsNow) threadsUsed.Add(threadsNow);
             AtomicFile.WriteAllText(configPath, recordedConfig);
             AtomicFile.WriteAllText(classesPath, classesJson);
@@ -225,7 +229,8 @@ public static class GestaltTraining
             var final = model;
             var priors = ClassPriors.Fit(train.Select(data.Label).ToArray(), data.Classes.Count,
                 valPredictions?.Select(final.EqualPriorProbabilities).ToArray() ?? [], val.Select(data.Label).ToArray());
-            model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.RegionWeights, model.Combination, model.JointHead, priors, config.Priors);
+            model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, model.RegionWeights, model.Combination, model.JointHead, priors, config.Priors)
+                { Directory = Path.GetFullPath(run) };
             progress?.Report(new ProgressUpdate("class priors", 1, 1, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{config.Priors}; training frequencies {priors.Frequencies.Min():P2}–{priors.Frequencies.Max():P2}, strength {priors.Strength:F2}")));
             model.SaveWeights(run);

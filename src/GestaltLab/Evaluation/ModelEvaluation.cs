@@ -42,6 +42,11 @@ public static class ModelEvaluation
             && (Full(outDirectory) == Full(runDir) || Full(Path.GetDirectoryName(Path.GetFullPath(metricsPath ?? Path.Combine(outDirectory, "metrics.json")))!) == Full(runDir)))
             throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results; the '{split}' split would replace them",
                 $"write it beside them, e.g. into {Path.Combine(runDir, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
+        // Another run's folder holds that run's own classes.json (the names of its outputs) and test metrics: written
+        // over, that run would label its predictions with this model's classes.
+        if (model.Directory is not { } own ? RunFolder.IsRun(outDirectory) : Full(outDirectory) != Full(own) && RunFolder.IsRun(outDirectory))
+            throw new GestaltLabException($"{outDirectory}: another run's folder; evaluating this model there would replace that run's classes.json and metrics",
+                "write the evaluation to a folder of its own (evaluate --out DIR/metrics.json)");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
         int skipped = all.Count - data.Count;
@@ -79,9 +84,14 @@ public static class ModelEvaluation
             DataHash = AlignedDataHash(alignedDirectory),
         };
 
-        // metrics.json last: a failure part-way leaves the earlier metrics with their own tables, never new metrics
-        // beside an older evaluation's probabilities.
+        // An earlier metrics.json goes first and the new one is written last: a failure part-way leaves tables without
+        // metrics (plainly unfinished), never metrics beside tables of another evaluation.
         Directory.CreateDirectory(outDirectory);
+        string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
+        if (File.Exists(metricsFile)) File.Delete(metricsFile);
+        // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.
+        string classes = Path.Combine(outDirectory, "classes.json"), classesJson = JsonSerializer.Serialize(model.Classes);
+        if (!File.Exists(classes) || File.ReadAllText(classes) != classesJson) AtomicFile.WriteAllText(classes, classesJson);
         var regions = model.Regions.Select(r => RegionScore.Of(r, truth, predictions.Select(p => p.RegionProbabilities[r]).ToList()))
             .Append(new RegionScore("ensemble", metrics.Top1, metrics.Top5, metrics.Top10)).ToList();
         RegionScore.WriteCsv(Path.Combine(outDirectory, "region_metrics.csv"), regions);
@@ -92,10 +102,7 @@ public static class ModelEvaluation
         int dims = predictions[0].Embedding.Length;
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
-        // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.
-        string classes = Path.Combine(outDirectory, "classes.json"), classesJson = JsonSerializer.Serialize(model.Classes);
-        if (!File.Exists(classes) || File.ReadAllText(classes) != classesJson) AtomicFile.WriteAllText(classes, classesJson);
-        metrics.Save(metricsPath ?? Path.Combine(outDirectory, "metrics.json"));
+        metrics.Save(metricsFile);
         return new ModelEvaluationResult(metrics, regions, skipped, split);
     }
 

@@ -89,12 +89,14 @@ public static class Tsne
         var method = options.Method == TsneMethod.Auto ? (n <= options.ExactMaxPoints ? TsneMethod.Exact : TsneMethod.BarnesHut) : options.Method;
         double learningRate = options.LearningRate ?? Math.Max(n / options.EarlyExaggeration / 4, 50);
 
-        progress?.Report(new ProgressUpdate("t-SNE affinities", 0, 1));
+        // Counted in points, so a line-per-step reporter prints "t-SNE affinities: 0/N" and then "N/N", not "0/1".
+        progress?.Report(new ProgressUpdate("t-SNE affinities", 0, n));
         var y = PcaStart(x, n, d, options.Seed);
         double kl;
         if (method == TsneMethod.Exact)
         {
             var p = ExactAffinities(x, n, d, perplexity, cancellationToken);
+            progress?.Report(new ProgressUpdate("t-SNE affinities", n, n));
             var q = new double[n * n]; // reused every iteration
             kl = Optimise(n, y, learningRate, options, progress, cancellationToken,
                 (yy, grad, exag, wantKl) => ExactGradient(p, q, yy, grad, n, exag, wantKl));
@@ -102,6 +104,7 @@ public static class Tsne
         else
         {
             var p = SparseAffinities(x, n, d, perplexity, cancellationToken);
+            progress?.Report(new ProgressUpdate("t-SNE affinities", n, n));
             kl = Optimise(n, y, learningRate, options, progress, cancellationToken,
                 (yy, grad, exag, wantKl) => BarnesHutGradient(p, yy, grad, n, exag, options.Theta, wantKl));
         }

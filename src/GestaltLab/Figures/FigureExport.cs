@@ -93,7 +93,8 @@ public static class FigureExport
 
     /// <summary>
     /// The height a chart is exported at when none is asked for, at <paramref name="widthMm"/>: the chart's own aspect
-    /// ratio (a tall confusion list stays tall), never below <see cref="MinimumHeightMm"/>, and for a chart that writes
+    /// ratio (a tall confusion list stays tall; 0.62 of the width for a chart without a designed size), never below
+    /// <see cref="MinimumHeightMm"/>, and for a chart that writes
     /// words in rows of cells (the compact confusion view) never so short that a row is lower than its words: the page
     /// keeps font sizes while the aspect ratio shrinks the rows with the width, and at one column the words would otherwise
     /// be left out.
@@ -102,11 +103,11 @@ public static class FigureExport
     {
         using var figure = System.Text.Json.JsonDocument.Parse(FigureHtml.Json(chart).Figure);
         var root = figure.RootElement;
-        double height = MinimumHeightMm;
-        if (root.TryGetProperty("layout", out var layout)
+        // A chart without a designed size gets a landscape page (the golden-ratio-ish 0.62 of the width).
+        double aspect = root.TryGetProperty("layout", out var layout)
             && layout.TryGetProperty("width", out var w) && w.TryGetDouble(out double cssW) && cssW > 0
-            && layout.TryGetProperty("height", out var h) && h.TryGetDouble(out double cssH))
-            height = Math.Max(height, Math.Round(widthMm * cssH / cssW, 1));
+            && layout.TryGetProperty("height", out var h) && h.TryGetDouble(out double cssH) ? cssH / cssW : 0.62;
+        double height = Math.Max(MinimumHeightMm, Math.Round(widthMm * aspect, 1));
         if (root.TryGetProperty("data", out var data))
             foreach (var trace in data.EnumerateArray())
             {

@@ -203,6 +203,12 @@ public class CommandLineTests
         Assert.Equal(File.ReadAllText(Path.Combine(run, "classes.json")), File.ReadAllText(Path.Combine(root, "eval-reshaped", "classes.json")));
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-refused", "metrics.json")));
         File.WriteAllText(runRegions, savedRegions);
+        // Nor is another run's folder written over (its classes.json names that run's outputs).
+        string otherRun = Path.Combine(root, "other-run");
+        Directory.CreateDirectory(otherRun);
+        File.WriteAllText(Path.Combine(otherRun, RunFolder.Marker), "");
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(otherRun, "metrics.json")));
+        Assert.False(File.Exists(Path.Combine(otherRun, "classes.json")));
 
         // A damaged classes.json is named, not a JSON stack trace.
         foreach (var damaged in new[] { "", "[\"a\"" })
@@ -267,6 +273,12 @@ public class CommandLineTests
         var how = JsonNode.Parse(File.ReadAllText(Path.Combine(photos, "manifest.json")))!;
         Assert.Equal(4, (int)how["seed"]!);
         Assert.Equal(RunManifest.ComputeFileHash(labels), (string?)how["labels_sha256"]);
+        // A file of the user's under that name is never written over: the record goes beside the manifest instead.
+        string mine = Path.Combine(root, "mine.json");
+        File.WriteAllText(mine, "{\"command\": \"gestaltlab predict\"}");
+        Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "mine.csv")));
+        Assert.Equal("{\"command\": \"gestaltlab predict\"}", File.ReadAllText(mine));
+        Assert.Equal(0, (int)JsonNode.Parse(File.ReadAllText(Path.Combine(root, "mine.csv.provenance.json")))!["seed"]!);
         var written = GestaltLab.Data.Manifest.Load(photos);
         Assert.Equal(source.Count, written.Rows.Count(r => r.IsLabelled));
         // Split by person: no one's photos on two sides.

@@ -46,7 +46,7 @@ internal sealed class FiguresBench : IBenchCommand
             sw.Restart();
             var check = await browser.CheckPageAsync(result.Path, cancellationToken: ct);
             Console.WriteLine($"report opened and rendered: {sw.Elapsed.TotalSeconds:F1} s ({check.RenderedCharts}/{check.ChartCount} charts, {check.ConsoleErrors.Count} console errors)");
-            // The figures of the report above (same seed and bootstrap), as `export` draws them.
+            // The figures of the report above (same seed and bootstrap), through export's renderer at one fixed size (113 mm high).
             var content = Report.Build(RunResults.Load(run), new ReportOptions { Seed = p.GetValue(seed) }, null, ct);
             var size = FigureSize.DoubleColumn(113);
             sw.Restart();
