@@ -200,6 +200,9 @@ public static class GestaltTraining
                 foreach (var (_, n) in nets) n.Dispose();
                 throw;
             }
+            // The last region's training crops are not read again (the ensemble reads validation crops once): freed before
+            // the stages that hold every region's embeddings, where the process peaks.
+            data.RetainCache([]);
             // The joint head's model weighs the regions' support for a class with the log-linear pool's weights.
             string pool = config.Combination == EnsembleCombination.Joint ? EnsembleCombination.LogLinear : config.Combination;
             var model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip, combination: pool);
@@ -208,6 +211,7 @@ public static class GestaltTraining
             {
                 // Region weights, fitted on the validation photos through the same inference as prediction (TTA included).
                 valPredictions = model.Predict(data, val, progress, "ensemble weights", cancellationToken);
+                data.RetainCache([]);   // read once: the outputs are kept, the crops need not be
                 var regionProbs = model.Regions.Select(r => (IReadOnlyList<float[]>)valPredictions.Select(p => p.RegionProbabilities[r]).ToList()).ToList();
                 var labels = val.Select(data.Label).ToArray();
                 double[]? fitted = pool == EnsembleCombination.LogLinear
