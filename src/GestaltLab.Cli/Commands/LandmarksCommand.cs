@@ -91,10 +91,8 @@ internal sealed class LandmarksCommand : ICliCommand
             var all = rows.SelectMany(r => r).ToList();
             Csv.Write(p.GetValue(output)!, header, all);
             // Beside the table, what made it: another model file or detector gives other points for the same photos.
-            string record = ModelCli.ProvenancePath(p.GetValue(output)!, "gestaltlab landmarks");
-            AtomicFile.WriteAllText(record, new System.Text.Json.Nodes.JsonObject
+            string record = ModelCli.WriteProvenance(p.GetValue(output)!, "gestaltlab landmarks", new System.Text.Json.Nodes.JsonObject
             {
-                ["command"] = "gestaltlab landmarks",
                 ["table"] = Path.GetFullPath(p.GetValue(output)!),
                 ["photos"] = list.Count,
                 ["landmark_model"] = predictor.Source,
@@ -102,9 +100,7 @@ internal sealed class LandmarksCommand : ICliCommand
                 ["boxes"] = p.GetValue(boxes) is { } bf ? Path.GetFullPath(bf) : null,
                 ["detector"] = detector is null ? "given boxes" : detector.Name,
                 ["min_face_fraction"] = detector?.Options.MinFaceFraction,
-                ["packages"] = RunManifest.PackageVersionsJson(),
-                ["created_utc"] = DateTime.UtcNow.ToString("O"),
-            }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            });
             int faces = all.Count(r => r[1] != "");
             int noFace = all.Count(r => r[2] == FaceStatus.NoFace.ToCsv());
             Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)} (how it was made: {Path.GetFileName(record)})"

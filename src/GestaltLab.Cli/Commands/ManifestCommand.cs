@@ -42,19 +42,15 @@ internal sealed class ManifestCommand : ICliCommand
             manifest.Save(target);
             // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
             // split can be made again (and a reviewer can see it was fixed in advance).
-            string record = ModelCli.ProvenancePath(target, "gestaltlab manifest", p.GetValue(labels)!);
-            AtomicFile.WriteAllText(record, new System.Text.Json.Nodes.JsonObject
+            string record = ModelCli.WriteProvenance(target, "gestaltlab manifest", new System.Text.Json.Nodes.JsonObject
             {
-                ["command"] = "gestaltlab manifest",
                 ["manifest"] = Path.GetFullPath(target),
                 ["images"] = Path.GetFullPath(folder),
                 ["labels"] = Path.GetFullPath(p.GetValue(labels)!),
                 ["labels_sha256"] = RunManifest.ComputeFileHash(p.GetValue(labels)!),
                 ["fractions"] = new System.Text.Json.Nodes.JsonArray(f.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray()),
                 ["seed"] = p.GetValue(seed),
-                ["packages"] = RunManifest.PackageVersionsJson(),
-                ["created_utc"] = DateTime.UtcNow.ToString("O"),
-            }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+            }, p.GetValue(labels)!);
             var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
             Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({labelled.Select(r => r.Subject).Distinct().Count()} people, "
                               + $"{labelled.Select(r => r.Syndrome).Distinct().Count()} syndromes); "

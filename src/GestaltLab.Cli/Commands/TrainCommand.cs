@@ -149,7 +149,7 @@ internal static class ModelCli
     /// the output itself, one of <paramref name="avoid"/>, or a file there that this command did not write (a user's
     /// own manifest.json, an earlier predict --out): then <c>OUTPUT.provenance.json</c>. Never writes over a user's file.
     /// </summary>
-    public static string ProvenancePath(string output, string command, params string[] avoid)
+    private static string ProvenancePath(string output, string command, params string[] avoid)
     {
         string candidate = Path.GetFullPath(Path.ChangeExtension(output, ".json"));
         bool ours = true;
@@ -160,6 +160,25 @@ internal static class ModelCli
         }
         return ours && candidate != Path.GetFullPath(output) && !avoid.Any(a => Path.GetFullPath(a) == candidate)
             ? candidate : Path.GetFullPath(output) + ".provenance.json";
+    }
+
+    /// <summary>
+    /// Writes the record of what made <paramref name="output"/> (at <see cref="ProvenancePath"/>): the command, then
+    /// <paramref name="fields"/>, the package versions and the time. Returns the record's path.
+    /// </summary>
+    public static string WriteProvenance(string output, string command, System.Text.Json.Nodes.JsonObject fields, params string[] avoid)
+    {
+        string path = ProvenancePath(output, command, avoid);
+        var record = new System.Text.Json.Nodes.JsonObject { ["command"] = command };
+        foreach (var (key, value) in fields.ToList())
+        {
+            fields.Remove(key);
+            record[key] = value;
+        }
+        record["packages"] = RunManifest.PackageVersionsJson();
+        record["created_utc"] = DateTime.UtcNow.ToString("O");
+        AtomicFile.WriteAllText(path, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return path;
     }
 
     /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (region crops and their set).</summary>

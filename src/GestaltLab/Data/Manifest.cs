@@ -146,7 +146,11 @@ public sealed class Manifest
     private static string Loose(string name)
     {
         var sb = new System.Text.StringBuilder(name.Length + 8);
-        foreach (char c in name) sb.Append(LatinDecomposed.Value.TryGetValue(c, out var d) ? d.ToLowerInvariant() : char.ToLowerInvariant(c).ToString());
+        foreach (char c in name)
+        {
+            if (LatinDecomposed.Value.TryGetValue(c, out var d)) sb.Append(d.ToLowerInvariant());
+            else sb.Append(char.ToLowerInvariant(c));
+        }
         return sb.ToString();
     }
 

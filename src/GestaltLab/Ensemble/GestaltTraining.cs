@@ -88,8 +88,12 @@ public static class GestaltTraining
             // The backbone file is identified by content: the same path may hold another backbone later (a new shipped one).
             string? backboneHash = pretrainedBackbone is null ? null : RunManifest.ComputeFileHash(pretrainedBackbone);
             string runJson = Path.Combine(run, RunManifest.FileName);
+            // A run taken up again: its record and its configuration, read once for the checks below (null for a new run;
+            // a config.json that does not parse is null too, and refused as another configuration).
+            var earlier = File.Exists(configPath) && File.Exists(runJson) ? RunManifest.Load(run) : null;
+            var savedConfig = File.Exists(configPath) ? LoadSavedConfig(configPath) : null;
             // (Runs written before the hash was recorded lack the key and resume as before.)
-            if (File.Exists(configPath) && File.Exists(runJson) && RunManifest.Load(run).Config is JsonObject previous
+            if (earlier?.Config is JsonObject previous
                 && previous.TryGetPropertyValue("pretrained_sha256", out var recorded) && recorded?.GetValue<string>() != backboneHash)
             {
                 static string Name(string? hash) => hash is null ? "none (from scratch)" : $"sha256 {hash[..16]}…";
@@ -100,32 +104,29 @@ public static class GestaltTraining
             // The priors only shape what is fitted after the nets and the exported graph, so a finished run may switch them:
             // training again reloads the nets, refits the heads and priors, and exports ensemble.onnx and model.zip anew
             // (SavedConfigJson says what else may differ).
-            if (File.Exists(configPath) && SavedConfigJson(configPath, config) != configJson)
+            if (File.Exists(configPath) && (savedConfig is null ? null : SavedConfigJson(savedConfig, config)) != configJson)
                 throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
             // Checkpoints and finished nets belong to the crops they were trained on: a run resumed on other data (another
             // folder with the same syndromes, or the same photos aligned again another way) would silently mix the two.
             string dataHash = data.ContentHash();
-            if (File.Exists(configPath) && File.Exists(runJson) && RunManifest.Load(run) is { DataHash: { } recordedData } recordedRun
-                && recordedData != dataHash && !LegacyDataHashMatches(recordedRun, recordedData, data.Root))
+            if (earlier is { DataHash: { } recordedData } && recordedData != dataHash && !LegacyDataHashMatches(earlier, recordedData, data.Root))
                 throw new GestaltLabException($"{run}: holds a run trained on other data ({data.Root} changed since, or is another folder: its content hash differs)",
                     "resume with the aligned data it started from, or choose a new --out folder (`demo --force` starts over)");
             var classesJson = JsonSerializer.Serialize(data.Classes);
             string classesPath = Path.Combine(run, "classes.json");
             if (File.Exists(classesPath) && File.ReadAllText(classesPath) != classesJson)
                 throw new GestaltLabException($"{run}: holds a run over other classes (classes.json differs)", "choose a new --out folder");
-            // A run taken up again keeps the time it was created; the new record says when it resumed.
-            var earlier = File.Exists(configPath) && File.Exists(runJson) ? RunManifest.Load(run) : null;
             // config.json keeps the thread counts the run was first trained with: resumed with others (allowed), the later
             // epochs round differently, and run.json's threads_used lists every count that trained it, in order.
             string recordedConfig = configJson;
-            if (File.Exists(configPath) && SavedThreads(configPath) is { } saved)
+            if (savedConfig?.Training is { } saved)
                 recordedConfig = (config with { Training = config.Training with { Threads = saved.Threads, LoaderThreads = saved.LoaderThreads } }).ToJson();
             int threadsNow = config.Training.Threads > 0 ? config.Training.Threads : TorchSharp.torch.get_num_threads();
             var threadsUsed = earlier?.Config["threads_used"] is JsonArray before
                 ? new JsonArray(before.Select(n => (JsonNode?)n?.GetValue<int>()).ToArray()) : new JsonArray();
             // A run recorded before threads_used existed: its first sessions used what its config.json says (when it
             // names a count; 0 left libtorch's default, which is not known now).
-            if (earlier is not null && threadsUsed.Count == 0 && File.Exists(configPath) && SavedThreads(configPath) is { Threads: > 0 } first)
+            if (earlier is not null && threadsUsed.Count == 0 && savedConfig?.Training is { Threads: > 0 } first)
                 threadsUsed.Add(first.Threads);
             if (threadsUsed.Count == 0 || threadsUsed[^1]?.GetValue<int>() != threadsNow) threadsUsed.Add(threadsNow);
             AtomicFile.WriteAllText(configPath, recordedConfig);
@@ -133,6 +134,7 @@ public static class GestaltTraining
             AtomicFile.WriteAllText(Path.Combine(run, "regions.json"), data.RegionSet.ToJson());
             new RunManifest
             {
+                // A run taken up again keeps the time it was created; the new record says when it resumed.
                 Command = command, Seed = config.Training.Seed,
                 CreatedUtc = earlier?.CreatedUtc ?? DateTime.UtcNow.ToString("O"),
                 ResumedUtc = earlier is null ? null : DateTime.UtcNow.ToString("O"),
@@ -340,23 +342,16 @@ public static class GestaltTraining
     // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
     // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a
     // machine with other cores resumes, deterministic again from there on).
-    private static TrainingOptions? SavedThreads(string path)
+    private static TrainConfig? LoadSavedConfig(string path)
     {
-        try { return TrainConfig.Load(path, allowUnknownKeys: true).Training; }
+        try { return TrainConfig.Load(path, allowUnknownKeys: true); }
         catch (GestaltLabException) { return null; }
     }
 
-    private static string? SavedConfigJson(string path, TrainConfig current)
-    {
-        try
+    private static string SavedConfigJson(TrainConfig saved, TrainConfig current) =>
+        (saved with
         {
-            var saved = TrainConfig.Load(path, allowUnknownKeys: true);
-            return (saved with
-            {
-                Priors = current.Priors,
-                Training = saved.Training with { Threads = current.Training.Threads, LoaderThreads = current.Training.LoaderThreads },
-            }).ToJson();
-        }
-        catch (GestaltLabException) { return null; }
-    }
+            Priors = current.Priors,
+            Training = saved.Training with { Threads = current.Training.Threads, LoaderThreads = current.Training.LoaderThreads },
+        }).ToJson();
 }

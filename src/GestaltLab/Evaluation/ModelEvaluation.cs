@@ -44,7 +44,7 @@ public static class ModelEvaluation
                 $"write it beside them, e.g. into {Path.Combine(runDir, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
         // Another run's folder holds that run's own classes.json (the names of its outputs) and test metrics: written
         // over, that run would label its predictions with this model's classes.
-        if (model.Directory is not { } own ? RunFolder.IsRun(outDirectory) : Full(outDirectory) != Full(own) && RunFolder.IsRun(outDirectory))
+        if (RunFolder.IsRun(outDirectory) && (model.Directory is null || Full(outDirectory) != Full(model.Directory)))
             throw new GestaltLabException($"{outDirectory}: another run's folder; evaluating this model there would replace that run's classes.json and metrics",
                 "write the evaluation to a folder of its own (evaluate --out DIR/metrics.json)");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);

@@ -12,7 +12,7 @@ namespace GestaltLab.Tests.Figures;
 public class OfflineBrowserTests
 {
     [Fact]
-    public void Export_and_doctor_open_no_network_connection()
+    public async Task Export_and_doctor_open_no_network_connection()
     {
         string strace = new[] { "/usr/bin/strace", "/bin/strace" }.FirstOrDefault(File.Exists)
             ?? throw new InvalidOperationException("strace is not installed: run `bash environment/setup.sh --tests` (it installs Debian's strace for this test)");
@@ -36,11 +36,12 @@ public class OfflineBrowserTests
                     psi.ArgumentList.Add(a);
                 foreach (var a in args) psi.ArgumentList.Add(a);
                 using var p = Process.Start(psi)!;
-                var stderr = p.StandardError.ReadToEndAsync();
-                string stdout = p.StandardOutput.ReadToEnd();
-                p.WaitForExit();
-                Assert.True(Directory.GetFiles(dir).Length > 1, $"strace traced no child process of `{name}`: {stderr.Result}");
-                if (name == "export") Assert.True(p.ExitCode == 0, $"export failed: {stdout}{stderr.Result}");
+                var stderrTask = p.StandardError.ReadToEndAsync();
+                string stdout = await p.StandardOutput.ReadToEndAsync();
+                await p.WaitForExitAsync();
+                string stderr = await stderrTask;
+                Assert.True(Directory.GetFiles(dir).Length > 1, $"strace traced no child process of `{name}`: {stderr}");
+                if (name == "export") Assert.True(p.ExitCode == 0, $"export failed: {stdout}{stderr}");
                 else Assert.Contains("✓ Chromium (headless)", stdout);
                 traces.AddRange(Directory.GetFiles(dir).SelectMany(File.ReadAllLines).Select(l => $"{name}: {l}"));
             }
