@@ -20,7 +20,7 @@ internal sealed class AlignCommand : ICliCommand
         var truth = new Option<bool>("--ground-truth") { Description = "Use DIR/landmarks.csv (synthetic ground truth) instead of detecting faces." };
         var overlays = new Option<bool>("--overlays") { Description = "Also write overlays/ (landmarks and region squares drawn on each aligned face)." };
         var noConfidence = new Option<bool>("--no-confidence") { Description = "Skip the landmark confidence proxy (faster; QC then uses size and position only)." };
-        var force = new Option<bool>("--force") { Description = "Replace the contents of a non-empty output folder." };
+        var force = new Option<bool>("--force") { Description = "Replace an earlier alignment in the output folder (a run or data set there is refused)." };
         var minFace = new Option<double>("--min-face") { Description = "Smallest face to detect, as a fraction of the shorter photo side (faces of 0.25 and more are searched first; a smaller one is looked for only when none is found).", DefaultValueFactory = _ => 0.1 };
         // Checked when parsing, before any photo is read: a crop no net can take (16–256 px) or an aligned face smaller than
         // the aligner allows would otherwise surface as a failed `train` or a stack trace after the whole alignment.

@@ -14,7 +14,7 @@ internal sealed class GenerateCommand : ICliCommand
         var seed = new Option<int>("--seed") { Description = "Seed: the same seed gives byte-identical files.", DefaultValueFactory = _ => 1 };
         var outDir = new Option<string?>("--out") { Description = "Output folder (must be empty or absent unless --force)." };
         var scale = new Option<double>("--scale") { Description = "Multiply subject and image counts by this factor.", DefaultValueFactory = _ => 1.0 };
-        var force = new Option<bool>("--force") { Description = "Replace a non-empty output folder." };
+        var force = new Option<bool>("--force") { Description = "Replace the data set already in the output folder (a folder holding anything else is refused)." };
         var catalog = new Option<string?>("--catalog") { Description = "Your own catalog JSON (default: the shipped data/synthetic/catalog.json)." };
         var nuisance = new Option<string>("--nuisance") { Description = "Photo variation: clean, varied or wild.", DefaultValueFactory = _ => "varied" };
         var size = new Option<int>("--size") { Description = "Image size in pixels (square).", DefaultValueFactory = _ => 256 };

@@ -54,6 +54,9 @@ public static class GestaltTraining
         // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
         RunFolder.Prepare(run);
         using var folderLock = FolderLock.Acquire(run, "train");
+        // The heads and the ensemble after the nets are computed with the nets' thread count too (the count shapes the
+        // last bits); the caller's count comes back afterwards.
+        using var threads = TorchRuntime.UseThreads(config.Training.Threads);
         Dictionary<string, TorchSharp.torch.Tensor>? backbone = null;
         // How notes and run.json name the backbone: the shipped one as such, not by its temp-folder copy.
         string? backboneName = pretrainedBackbone is null ? null

@@ -62,7 +62,7 @@ public static class RegionTrainer
             throw new GestaltLabException($"crops are {data.Samples.CropSize} px but the net expects {net.InputSize} px",
                 $"align with --crop-size {net.InputSize}, or set net.input_size to {data.Samples.CropSize}");
         if (data.Train.Count < 2) throw new GestaltLabException($"region {data.Region ?? "(all)"}: {data.Train.Count} training images; at least 2 are needed");
-        if (options.Threads > 0) torch.set_num_threads(options.Threads);
+        using var threads = TorchRuntime.UseThreads(options.Threads);
         string regionName = data.Region ?? "all-regions";
         ulong regionKey = StableHash.Of(options.Seed, regionName);
         var device = TorchRuntime.DefaultDevice();

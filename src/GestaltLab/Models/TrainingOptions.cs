@@ -73,7 +73,10 @@ public sealed record TrainingOptions
     [JsonPropertyName("val_fraction")] public double ValFraction { get; init; } = 0.15;
     /// <summary>Number of early stages kept frozen when fine-tuning a pretrained backbone (0 = train all).</summary>
     [JsonPropertyName("freeze_stages")] public int FreezeStages { get; init; }
-    /// <summary>Torch threads (0 = libtorch's default); results are deterministic for a given thread count.</summary>
+    /// <summary>
+    /// Torch threads while this training runs (0 = the process's current count, libtorch's default unless set); the count
+    /// before is restored afterwards. Results are deterministic for a given thread count.
+    /// </summary>
     [JsonPropertyName("threads")] public int Threads { get; init; }
     /// <summary>Threads decoding images from disk.</summary>
     [JsonPropertyName("loader_threads")] public int LoaderThreads { get; init; } = 2;

@@ -18,7 +18,7 @@ public sealed record AlignDatasetOptions
     public bool WriteRegions { get; init; } = true;
     /// <summary>Write an overlay per photo (<c>overlays/…png</c>: landmarks and region squares on the aligned face).</summary>
     public bool WriteOverlays { get; init; }
-    /// <summary>Replace the contents of a non-empty output folder.</summary>
+    /// <summary>Replace an earlier alignment in the output folder (what it wrote; a training run or a data set there is still refused).</summary>
     public bool Force { get; init; }
 }
 
@@ -43,8 +43,18 @@ public static class FaceDatasetAligner
     // The files an alignment writes beside its image folders (run.json last).
     private static readonly string[] OwnTables = ["qc.csv", "landmarks.csv", "regions.json", Manifest.FileName];
 
+    /// <summary>Whether <paramref name="folder"/>'s <c>run.json</c> was written by an alignment.</summary>
+    private static bool IsAlignment(string folder)
+    {
+        if (!File.Exists(Path.Combine(folder, RunManifest.FileName))) return false;
+        try { return RunManifest.Load(folder).Command == AlignCommandName; }
+        catch (GestaltLabException) { return false; }
+    }
+
+    private const string AlignCommandName = "gestaltlab align";
+
     /// <summary>Runs the job; progress stage <c>align</c>.</summary>
-    /// <exception cref="GestaltLabException">The input folder or manifest is missing or malformed, or the output folder is not empty without <see cref="AlignDatasetOptions.Force"/>.</exception>
+    /// <exception cref="GestaltLabException">The input folder or manifest is missing or malformed, or the output folder is not empty without <see cref="AlignDatasetOptions.Force"/> (or, with it, holds a run or data set rather than an earlier alignment).</exception>
     public static AlignDatasetSummary Run(string dataDir, string outDir, FacePipeline pipeline, AlignDatasetOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -65,6 +75,13 @@ public static class FaceDatasetAligner
                            && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n =>
                                n is "aligned" or "regions" or "overlays" || OwnTables.Contains(n!) || n!.StartsWith('.'));
         if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
+        // Replacing deletes what an alignment writes by name; in a training run (its nets in regions/) or a data set (its
+        // manifest and landmarks) those names hold something else.
+        if (replace && !interrupted && !IsAlignment(outFull)
+            && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).FirstOrDefault(n => n is RunManifest.FileName or "aligned" or "regions" or "overlays" || OwnTables.Contains(n!)) is { } taken)
+            throw new GestaltLabException(
+                $"{outDir}: holds {taken}, which no alignment wrote here{(RunFolder.IsRun(outFull) ? " (it is a training run)" : "")}; --force replaces only an earlier alignment",
+                "choose another --out folder");
 
         // The photo list and the manifest rows to carry over.
         var (manifest, images) = ListImages(dataFull, outFull);
@@ -173,7 +190,7 @@ public static class FaceDatasetAligner
         AtomicFile.WriteAllText(Path.Combine(outFull, "regions.json"), pipeline.Regions.ToJson());
         new RunManifest
         {
-            Command = "gestaltlab align",
+            Command = AlignCommandName,
             Seed = 0,
             Config = new JsonObject
             {

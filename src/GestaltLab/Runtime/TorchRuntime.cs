@@ -35,6 +35,39 @@ public static class TorchRuntime
         }
     }
 
+    /// <summary>
+    /// Sets libtorch's thread count for the work done until the returned scope is disposed, then puts the count before it
+    /// back; <paramref name="threads"/> 0 leaves the count as it is. The count is process-wide (libtorch has one), so a
+    /// training with <c>threads: 1</c> in a notebook kernel no longer slows every later cell, but two trainings with
+    /// different counts running at once in one process share whichever was set last.
+    /// </summary>
+    public static IDisposable UseThreads(int threads)
+    {
+        EnsureLoaded();
+        if (threads <= 0) return NoScope.Instance;
+        int before = torch.get_num_threads();
+        if (before != threads) torch.set_num_threads(threads);
+        return new ThreadScope(before, threads);
+    }
+
+    private sealed class NoScope : IDisposable
+    {
+        public static readonly NoScope Instance = new();
+        public void Dispose() { }
+    }
+
+    private sealed class ThreadScope(int before, int set) : IDisposable
+    {
+        private bool _disposed;
+
+        public void Dispose()
+        {
+            if (_disposed) return;
+            _disposed = true;
+            if (before != set) torch.set_num_threads(before);
+        }
+    }
+
     /// <summary>The device training and inference use: CUDA when TorchSharp sees a GPU, else CPU.</summary>
     public static torch.Device DefaultDevice()
     {

@@ -11,7 +11,7 @@ public sealed record GenerateOptions
 {
     /// <summary>Image size in pixels (square).</summary>
     public int ImageSize { get; init; } = 256;
-    /// <summary>Replace a non-empty output folder.</summary>
+    /// <summary>Replace a data set already in the output folder (a folder holding anything else is still refused).</summary>
     public bool Force { get; init; }
     /// <summary>Rendering threads (default: all cores).</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
@@ -39,7 +39,8 @@ public static class SyntheticDataset
 
     /// <summary>
     /// Generates the preset into <paramref name="outDir"/>, atomically: everything is written into a temporary folder next
-    /// to it, which is renamed at the end. Refuses a non-empty folder unless <see cref="GenerateOptions.Force"/>. The
+    /// to it, which is renamed at the end. Refuses a non-empty folder unless <see cref="GenerateOptions.Force"/>, which
+    /// replaces only a data set this method wrote (a folder holding anything else is refused: a run, photos). The
     /// <c>specialized</c> preset writes its three tasks into subfolders.
     /// </summary>
     public static GenerateResult Generate(string preset, int seed, string outDir, double scale = 1, SyndromeCatalog? catalog = null,
@@ -50,6 +51,11 @@ public static class SyntheticDataset
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !options.Force)
             throw new GestaltLabException($"{target}: folder is not empty", "pass --force to replace it, or choose another --out");
         if (File.Exists(target)) throw new GestaltLabException($"{target}: is a file, not a folder");
+        // --force replaces a data set, never a folder of something else named by mistake (a run, photos, an alignment).
+        if (options.Force && Directory.Exists(target) && ForeignEntries(target).FirstOrDefault() is { } foreign)
+            throw new GestaltLabException(
+                $"{target}: holds {foreign} and maybe more that `generate` did not write{(RunFolder.IsRun(target) ? " (it is a training run)" : "")}; --force replaces only a data set generate wrote",
+                "choose another --out, or move those files out (or delete the folder yourself) first");
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
         AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));   // a killed earlier run's half-written data set
@@ -93,6 +99,22 @@ public static class SyntheticDataset
         {
             try { Directory.Delete(temp, true); } catch (IOException) { }
             throw;
+        }
+    }
+
+    // What Generate writes at a data set's top level (hidden entries are its own temporaries or the system's).
+    private static readonly HashSet<string> GeneratedEntries = new(StringComparer.Ordinal)
+        { "images", Manifest.FileName, LandmarkTable.FileName, "traits.csv", "catalog.json", "oracle.json", "dataset.json" };
+
+    /// <summary>The top-level entries of <paramref name="folder"/> that no <see cref="Generate"/> wrote (a multi-task preset's task folders count as its own).</summary>
+    private static IEnumerable<string> ForeignEntries(string folder)
+    {
+        foreach (var entry in Directory.EnumerateFileSystemEntries(folder).Order(StringComparer.Ordinal))
+        {
+            string name = Path.GetFileName(entry);
+            if (name.StartsWith('.') || GeneratedEntries.Contains(name)) continue;
+            bool task = Directory.Exists(entry) && File.Exists(Path.Combine(entry, "dataset.json")) && !ForeignEntries(entry).Any();
+            if (!task) yield return name;
         }
     }
 

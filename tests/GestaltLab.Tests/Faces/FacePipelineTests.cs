@@ -290,6 +290,22 @@ public class FacePipelineTests
                 Assert.Contains("not empty", Assert.Throws<GestaltLabException>(() =>
                     FaceDatasetAligner.Run(data, tables, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true })).Message);
                 Assert.Equal("image,label\n", File.ReadAllText(Path.Combine(tables, "manifest.csv")));
+                // --force replaces an earlier alignment, but not a data set's tables nor a training run (its nets sit in
+                // regions/, the name of the alignment's crop folder): both refused untouched.
+                Assert.Contains("no alignment wrote", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.Run(data, tables, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true, Force = true })).Message);
+                Assert.Equal("image,label\n", File.ReadAllText(Path.Combine(tables, "manifest.csv")));
+                string run = Path.Combine(root, "run");
+                RunFolder.Prepare(run);
+                Directory.CreateDirectory(Path.Combine(run, "regions"));
+                File.WriteAllText(Path.Combine(run, "regions", "face.pt"), "trained weights");
+                new RunManifest { Command = "gestaltlab train", Seed = 1, Config = new System.Text.Json.Nodes.JsonObject() }.Save(run);
+                Assert.Contains("training run", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.Run(data, run, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true, Force = true })).Message);
+                Assert.Equal("trained weights", File.ReadAllText(Path.Combine(run, "regions", "face.pt")));
+                Assert.True(File.Exists(Path.Combine(run, RunManifest.FileName)));
+                FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true, Force = true });
+                Assert.Equal(FaceDatasetAligner.DataFolderOf(interrupted), Path.GetFullPath(data));
             }
             Assert.Null(FaceDatasetAligner.ReuseProblem(data, aligned, 32, groundTruth: true));
             Assert.Null(FaceDatasetAligner.SourceProblem(data, aligned, groundTruth: true));

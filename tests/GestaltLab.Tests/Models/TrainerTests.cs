@@ -230,3 +230,39 @@ public class TrainerTests
         public void Report(ProgressUpdate value) => action(value);
     }
 }
+
+/// <summary>libtorch's thread count is one per process: tests that read it run alone, after the parallel ones.</summary>
+[CollectionDefinition("process-wide torch threads", DisableParallelization = true)]
+public sealed class TorchThreadsCollection;
+
+[Collection("process-wide torch threads")]
+public class TorchThreadsTests
+{
+    [Fact]
+    public void A_training_uses_its_thread_count_and_gives_the_caller_its_own_back()
+    {
+        TorchRuntime.EnsureLoaded();
+        int before = TorchSharp.torch.get_num_threads();
+        var s = ModelFixture.Patterns();
+        var all = Enumerable.Range(0, s.Count).ToArray();
+        var (train, val) = RegionTrainer.SplitByGroup(s, all, 0.25, 3);
+        var data = new RegionTrainingData(s, "periorbital_left", train, val, 4);
+        try
+        {
+            TorchSharp.torch.set_num_threads(2);
+            var during = new List<int>();
+            var progress = new TrainerTests.SyncProgress(_ => during.Add(TorchSharp.torch.get_num_threads()));
+            // threads: 1 (a notebook cell keeping a core free) holds for the training only; a later cell gets its 2 back.
+            RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1) with { Threads = 1 }, progress: progress).Net.Dispose();
+            Assert.NotEmpty(during);
+            Assert.All(during, t => Assert.Equal(1, t));
+            Assert.Equal(2, TorchSharp.torch.get_num_threads());
+            // threads: 0 keeps the caller's count.
+            during.Clear();
+            RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1) with { Threads = 0 }, progress: progress).Net.Dispose();
+            Assert.All(during, t => Assert.Equal(2, t));
+            Assert.Equal(2, TorchSharp.torch.get_num_threads());
+        }
+        finally { TorchSharp.torch.set_num_threads(before); }
+    }
+}

@@ -165,11 +165,27 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         Assert.True(File.Exists(Path.Combine(dir, "keep.txt")));
         Assert.Empty(Directory.EnumerateDirectories(data.Root, ".occupied*"));
 
-        // The CLI says so and exits 1; with --force it replaces the folder atomically.
+        // The CLI says so and exits 1; --force replaces only a data set generate wrote, so a folder of the user's (or a
+        // training run: its nets, its model) is refused with it too, and nothing in it is touched.
         var root = CliRunner.BuildRoot();
         Assert.Equal(1, await CliRunner.InvokeAsync(root, ["generate", "--preset", "mini", "--seed", "1", "--scale", "0.2", "--out", dir]));
-        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["generate", "--preset", "mini", "--seed", "1", "--scale", "0.2", "--out", dir, "--force"]));
-        Assert.False(File.Exists(Path.Combine(dir, "keep.txt")));
-        Assert.True(File.Exists(Path.Combine(dir, Manifest.FileName)));
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["generate", "--preset", "mini", "--seed", "1", "--scale", "0.2", "--out", dir, "--force"]));
+        Assert.Contains("keep.txt", Assert.Throws<GestaltLabException>(() => SyntheticDataset.Generate("mini", 1, dir, 0.2, options: new GenerateOptions { Force = true })).Message);
+        Assert.Equal("mine", File.ReadAllText(Path.Combine(dir, "keep.txt")));
+        string run = Path.Combine(data.Root, "a-run");
+        RunFolder.Prepare(run);
+        File.WriteAllText(Path.Combine(run, "model.zip"), "trained");
+        Assert.Contains("training run", Assert.Throws<GestaltLabException>(() => SyntheticDataset.Generate("mini", 1, run, 0.2, options: new GenerateOptions { Force = true })).Message);
+        Assert.Equal("trained", File.ReadAllText(Path.Combine(run, "model.zip")));
+
+        // A data set it wrote is replaced atomically, the multi-task preset's task folders included.
+        File.Delete(Path.Combine(dir, "keep.txt"));
+        SyntheticDataset.Generate("mini", 1, dir, 0.2);
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["generate", "--preset", "mini", "--seed", "2", "--scale", "0.2", "--out", dir, "--force"]));
+        Assert.Contains("\"seed\": 2", File.ReadAllText(Path.Combine(dir, "dataset.json")));
+        SyntheticDataset.Generate("specialized", 1, dir, 0.05, options: new GenerateOptions { Force = true });
+        SyntheticDataset.Generate("specialized", 2, dir, 0.05, options: new GenerateOptions { Force = true });
+        Assert.True(File.Exists(Path.Combine(dir, "cdls", Manifest.FileName)));
+        Assert.Empty(Directory.EnumerateDirectories(data.Root, ".occupied*"));
     }
 }
