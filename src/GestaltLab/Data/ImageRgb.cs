@@ -28,7 +28,7 @@ public sealed class RgbImage
     }
 
     /// <summary>A black image.</summary>
-    public RgbImage(int width, int height) : this(width, height, new byte[checked(width * height * 3)]) { }
+    public RgbImage(int width, int height) : this(width, height, new byte[width > 0 && height > 0 ? checked(width * height * 3) : 0]) { }
 
     /// <summary>Width in pixels.</summary>
     public int Width { get; }

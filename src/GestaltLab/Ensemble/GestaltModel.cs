@@ -11,7 +11,8 @@ namespace GestaltLab.Ensemble;
 /// A trained DeepGestalt-style model: one <see cref="RegionNet"/> per facial region, combined by a joint discriminant over
 /// all regions' embeddings, a weighted log-linear pool or a weighted softmax average (<see cref="EnsembleCombination"/>),
 /// with flip test-time augmentation. Loads from a run directory (<c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>,
-/// <c>regions/REGION.pt</c>); predicts from region crops or from a photo.
+/// <c>regions/REGION.pt</c>, <c>ensemble.json</c>, and <c>joint_head.pt</c> for the joint head); predicts from region
+/// crops or from a photo.
 /// </summary>
 /// <example>
 /// <code>
@@ -235,8 +236,16 @@ public sealed class GestaltModel : IDisposable
             }
             var (weights, combination, runPriors, classPriors) = LoadWeights(dir);
             var joint = combination == EnsembleCombination.Joint ? JointHead.Load(Path.Combine(dir, JointHead.FileName)) : null;
-            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
-                priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir };
+            try
+            {
+                return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
+                    priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir };
+            }
+            catch (GestaltLabException e) when (e.Message.StartsWith("ensemble weights", StringComparison.Ordinal))
+            {
+                throw new GestaltLabException($"{Path.Combine(dir, EnsembleFile)}: {e.Message}",
+                    "the file is damaged: run the same `gestaltlab train` again on the run (it refits the ensemble), or restore it from a copy", e);
+            }
         }
         catch
         {
@@ -252,7 +261,10 @@ public sealed class GestaltModel : IDisposable
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(batchSize);
         var results = new List<GestaltPrediction>(faces.Count);
         for (int start = 0; start < faces.Count; start += batchSize)
-            results.AddRange(PredictBatch(faces.Skip(start).Take(batchSize).ToList()));
+        {
+            int first = start;
+            results.AddRange(PredictBatch(faces.Skip(start).Take(batchSize).ToList(), i => $"face {first + i}"));
+        }
         return results;
     }
 
@@ -269,6 +281,11 @@ public sealed class GestaltModel : IDisposable
         string stage = "predict", CancellationToken cancellationToken = default)
     {
         const int batch = 64;
+        ArgumentNullException.ThrowIfNull(samples);
+        ArgumentNullException.ThrowIfNull(indices);
+        foreach (int i in indices)
+            if ((uint)i >= (uint)samples.Count)
+                throw new ArgumentOutOfRangeException(nameof(indices), i, $"sample index {i} is outside the {samples.Count} samples");
         var predictions = new List<GestaltPrediction>(indices.Count);
         progress?.Report(new ProgressUpdate(stage, 0, indices.Count));
         for (int start = 0; start < indices.Count; start += batch)
@@ -276,7 +293,8 @@ public sealed class GestaltModel : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             var faces = new IReadOnlyDictionary<string, float[]>[Math.Min(batch, indices.Count - start)];
             ParallelLoad.For(faces.Length, 0, k => faces[k] = InputRegions.ToDictionary(r => r, r => samples.Load(indices[start + k], r)));
-            predictions.AddRange(Predict(faces));
+            int first = start;
+            predictions.AddRange(PredictBatch(faces, i => $"sample {indices[first + i]}"));
             progress?.Report(new ProgressUpdate(stage, start + faces.Length, indices.Count));
         }
         return predictions;
@@ -311,7 +329,8 @@ public sealed class GestaltModel : IDisposable
         return crops;
     }
 
-    private List<GestaltPrediction> PredictBatch(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces)
+    // name(i) says which input face i of the batch is (its index in the caller's list), for error messages.
+    private List<GestaltPrediction> PredictBatch(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces, Func<int, string> name)
     {
         int n = faces.Count, s = InputSize, plane = 3 * s * s;
         using var noGrad = torch.no_grad();
@@ -322,8 +341,8 @@ public sealed class GestaltModel : IDisposable
             var x = new float[n * plane];
             for (int i = 0; i < n; i++)
             {
-                if (!faces[i].TryGetValue(region, out var crop)) throw new GestaltLabException($"face {i}: no crop for region '{region}'");
-                if (crop.Length != plane) throw new GestaltLabException($"face {i}: crop '{region}' has {crop.Length} values, expected 3×{s}×{s}");
+                if (!faces[i].TryGetValue(region, out var crop)) throw new GestaltLabException($"{name(i)}: no crop for region '{region}'");
+                if (crop.Length != plane) throw new GestaltLabException($"{name(i)}: crop '{region}' has {crop.Length} values, expected 3×{s}×{s}");
                 crop.CopyTo(x, i * plane);
             }
             var t = torch.tensor(x, [n, 3, s, s], device: device);

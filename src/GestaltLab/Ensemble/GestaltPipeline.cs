@@ -92,7 +92,15 @@ public static class GestaltPipeline
         ml.RegisterFaceSteps();
         if (!File.Exists(zipPath)) throw new GestaltLabException($"{zipPath}: model zip not found", "pass a run directory written by `gestaltlab train`");
         using var s = File.OpenRead(zipPath);
-        return ml.Model.Load(s, out _);
+        try
+        {
+            return ml.Model.Load(s, out _);
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or EndOfStreamException)
+        {
+            throw new GestaltLabException($"{zipPath}: not a readable ML.NET model zip ({e.Message})",
+                "train the run again (`gestaltlab train` on the finished run rewrites model.zip), or copy the file again if it was cut short", e);
+        }
     }
 
     /// <summary>

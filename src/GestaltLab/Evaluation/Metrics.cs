@@ -43,6 +43,7 @@ public static class Metrics
     public static double[] TopKCurve(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int maxK)
     {
         Check(truth, probabilities);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxK);
         var counts = new int[maxK];
         for (int i = 0; i < truth.Count; i++)
         {
@@ -91,7 +92,7 @@ public static class Metrics
     /// </summary>
     public static int[,] ConfusionMatrix(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount)
     {
-        Check(truth, probabilities);
+        Check(truth, probabilities, classCount);
         var m = new int[classCount, classCount];
         for (int i = 0; i < truth.Count; i++) m[truth[i], Predicted(probabilities[i], truth[i])]++;
         return m;
@@ -107,10 +108,20 @@ public static class Metrics
         return best;
     }
 
-    private static void Check(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities)
+    private static void Check(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount = -1)
     {
+        ArgumentNullException.ThrowIfNull(truth);
+        ArgumentNullException.ThrowIfNull(probabilities);
         if (truth.Count != probabilities.Count)
             throw new ArgumentException($"{truth.Count} labels but {probabilities.Count} probability vectors");
+        for (int i = 0; i < truth.Count; i++)
+        {
+            int n = probabilities[i].Length;
+            if (classCount >= 0 && n != classCount)
+                throw new ArgumentException($"image {i}: {n} probabilities for {classCount} classes", nameof(probabilities));
+            if ((uint)truth[i] >= (uint)n)
+                throw new ArgumentOutOfRangeException(nameof(truth), truth[i], $"image {i}: class {truth[i]} outside 0..{n - 1}");
+        }
     }
 }
 

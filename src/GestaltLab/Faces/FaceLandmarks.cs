@@ -28,12 +28,15 @@ public sealed class FaceLandmarks
     }
 
     /// <summary>Centre of the image-left eye (mean of 36–41); 68-point layout only.</summary>
-    public Vector2 LeftEyeCenter => Mean(36, 41);
+    public Vector2 LeftEyeCenter => Require68().Mean(36, 41);
     /// <summary>Centre of the image-right eye (mean of 42–47); 68-point layout only.</summary>
-    public Vector2 RightEyeCenter => Mean(42, 47);
+    public Vector2 RightEyeCenter => Require68().Mean(42, 47);
 
     /// <summary>300-W inter-ocular distance ‖p36 − p45‖ (outer canthi), the usual error normaliser; 68 points only.</summary>
-    public float InterOcular => Vector2.Distance(Points[36], Points[45]);
+    public float InterOcular => Vector2.Distance(Require68().Points[36], Points[45]);
+
+    private FaceLandmarks Require68() => Count == 68 ? this
+        : throw new InvalidOperationException($"this needs the 68-point layout; these landmarks have {Count} points");
 
     /// <summary>Mean point-to-point distance to other landmarks of the same layout.</summary>
     public double MeanDistance(FaceLandmarks other)

@@ -44,7 +44,10 @@ public sealed record HaarOptions
 /// <summary>
 /// OpenCV's Viola–Jones Haar cascade face detector. Boxes are calibrated to dlib's convention; the score is the
 /// cascade's level weight (higher = more certain). Thread-safe: each thread gets its own cascade instance, since
-/// OpenCV does not promise that one classifier may be used by two threads at once.
+/// OpenCV does not promise that one classifier may be used by two threads at once. Creating one sets OpenCV's own
+/// worker pool to one thread for the whole process (<c>Cv2.SetNumThreads(1)</c>): GestaltLab runs photos in parallel
+/// itself, and OpenCV's pool on top oversubscribes the cores. Code of yours that wants OpenCV's pool back can call
+/// <c>Cv2.SetNumThreads</c> after creating the detector.
 /// </summary>
 public sealed class HaarFaceDetector : IFaceDetector, IDisposable
 {

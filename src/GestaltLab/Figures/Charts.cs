@@ -130,6 +130,8 @@ public static class Charts
     public static GenericChart ConfusionTopK(int[,] counts, IReadOnlyList<string> classNames, int top = 5, string? title = null, int maxRows = int.MaxValue)
     {
         int c = classNames.Count;
+        if (counts.GetLength(0) != c || counts.GetLength(1) != c)
+            throw new GestaltLabException($"confusion matrix is {counts.GetLength(0)}×{counts.GetLength(1)} but there are {c} class names");
         var rows = new List<(string Name, double Acc, int Total, (string Name, int N)[] Wrong)>();
         for (int t = 0; t < c; t++)
         {
@@ -397,6 +399,7 @@ public static class Charts
     public static GenericChart RegionContributions(IReadOnlyDictionary<string, float[]> regionProbabilities, float[] ensemble,
         IReadOnlyList<string> classNames, int top = 5, string title = "What each facial region said")
     {
+        if (ensemble.Length != classNames.Count) throw new GestaltLabException($"the ensemble has {ensemble.Length} probabilities for {classNames.Count} classes");
         var topClasses = Enumerable.Range(0, ensemble.Length).OrderByDescending(k => ensemble[k]).ThenBy(k => k).Take(top).ToArray();
         var names = topClasses.Select(k => classNames[k]).ToArray();
         var traces = new List<Trace>();

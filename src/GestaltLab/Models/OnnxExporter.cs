@@ -61,9 +61,16 @@ public static class OnnxExporter
         string combinedName = classWeights is null ? "probabilities" : "equal_prior_probabilities";
         var inputs = nets.Select(n => n.Region).Concat(flipTta ? nets.Select(n => mirrorOf(n.Region)) : []).Distinct().ToList();
         foreach (var i in inputs) g.Input(i, null, 3, s, s);
-        string starts = g.Initializer("flip_starts", [-1L], 1), ends = g.Initializer("flip_ends", [long.MinValue], 1),
-            axes = g.Initializer("flip_axes", [3L], 1), steps = g.Initializer("flip_steps", [-1L], 1);
-        string half = g.Initializer("half", [0.5f]);
+        // Only with flip TTA: ONNX Runtime warns about every initializer no node reads, at each load of the model.
+        string starts = "", ends = "", axes = "", steps = "", half = "";
+        if (flipTta)
+        {
+            starts = g.Initializer("flip_starts", [-1L], 1);
+            ends = g.Initializer("flip_ends", [long.MinValue], 1);
+            axes = g.Initializer("flip_axes", [3L], 1);
+            steps = g.Initializer("flip_steps", [-1L], 1);
+            half = g.Initializer("half", [0.5f]);
+        }
         string floor = logLinear ? g.Initializer("log_floor", [(float)Calibration.LogFloor]) : "";
         var flipped = new Dictionary<string, string>();
         string Flipped(string input) => flipped.TryGetValue(input, out var f) ? f

@@ -125,8 +125,12 @@ public sealed class FacePipeline : IDisposable
             : "it finds upright, frontal faces: a photo turned sideways or a face tilted by more than about 15° is missed";
 
     /// <summary>Processes the face in a given box (dlib convention), skipping detection.</summary>
+    /// <exception cref="ArgumentException"><paramref name="box"/> is empty or inverted (a caller's mistake, not a photo's).</exception>
     public FaceResult Process(RgbImage image, FaceBox box, string source = "image")
     {
+        ArgumentNullException.ThrowIfNull(image);
+        if (box.Width < 2 || box.Height < 2)
+            throw new ArgumentException($"face box {box} is {box.Width}×{box.Height} px: it needs Right > Left and Bottom > Top (an inclusive rectangle)", nameof(box));
         var landmarks = Predictor.Predict(image, box);
         float confidence = float.NaN;
         if (Options.ComputeConfidence) confidence = LandmarkConfidence.Estimate(Predictor, image, box, landmarks).Confidence;

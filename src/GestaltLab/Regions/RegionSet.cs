@@ -16,7 +16,7 @@ public sealed class RegionSet
     public RegionSet(IReadOnlyList<FacialRegion> regions, string source = "code")
     {
         Source = source;
-        Regions = regions;
+        Regions = regions.ToArray();   // a copy: the caller's list changing later must not disagree with the lookup below
         _byName = new Dictionary<string, FacialRegion>(StringComparer.Ordinal);
         foreach (var r in regions)
         {

@@ -132,6 +132,11 @@ public static class SyntheticDataset
     /// <summary>Renders one photo of a planned subject in memory (photo numbers start at 1), e.g. for a notebook.</summary>
     public static RenderedPhoto RenderPhoto(DatasetPlan plan, SyntheticSubject subject, int photo, int imageSize = 256)
     {
+        ArgumentNullException.ThrowIfNull(plan);
+        ArgumentNullException.ThrowIfNull(subject);
+        // Another number would render a photo of the data set that is not this subject's (its nuisance drawn for another).
+        if (photo < 1 || photo > subject.Photos)
+            throw new ArgumentOutOfRangeException(nameof(photo), photo, $"subject {subject.Id} has photos 1..{subject.Photos}");
         int imageIndex = plan.Subjects.TakeWhile(s => s.Index != subject.Index).Sum(s => s.Photos) + photo - 1;
         using var r = new FaceRenderer(imageSize);
         return Render(r, plan, subject, imageIndex);

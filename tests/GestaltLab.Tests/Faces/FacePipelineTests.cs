@@ -167,6 +167,9 @@ public class FacePipelineTests
         var good = FacesFixture.Pipeline.Process(astro, FacesFixture.ReferenceLandmarks().First(x => x.Kind == "hog").Box, "astronaut");
         Assert.Equal(FaceStatus.Ok, good.Status);
         Assert.True(good.Confidence > r.Confidence);
+        // An empty or inverted box is the caller's mistake, named as such (was "the source points are all identical").
+        Assert.Contains("Right > Left", Assert.Throws<ArgumentException>(() => FacesFixture.Pipeline.Process(astro, new FaceBox(10, 10, 10, 10))).Message);
+        Assert.Throws<ArgumentException>(() => FacesFixture.Pipeline.Process(astro, new FaceBox(100, 100, 10, 10)));
     }
 
     [Fact]

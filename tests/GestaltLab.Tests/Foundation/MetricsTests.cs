@@ -86,3 +86,48 @@ public class MetricsTests
         }
     }
 }
+
+public class ApiMisuseTests
+{
+    private static readonly float[][] Probs = [[0.7f, 0.2f, 0.1f], [0.5f, 0.3f, 0.2f]];
+
+    [Fact]
+    public void Mismatched_inputs_are_named_rather_than_failing_deep_inside()
+    {
+        // A label outside the probability vector: which image, which class (was an IndexOutOfRangeException in LogLoss).
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => Metrics.LogLoss([0, 3], Probs));
+        Assert.Contains("image 1", e.Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Metrics.TopKCurve([0, 1], Probs, 0));
+        // Fewer class names than probabilities (was an IndexOutOfRangeException while counting the confusion matrix).
+        Assert.Contains("3 probabilities for 2 classes", Assert.Throws<ArgumentException>(() =>
+            GestaltLab.Figures.Charts.Confusion([0, 1], Probs, ["a", "b"])).Message);
+        Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltLab.Figures.Charts.ConfusionTopK(new int[3, 3], ["a", "b"]));
+        Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() =>
+            GestaltLab.Figures.Charts.RegionContributions(new Dictionary<string, float[]> { ["face"] = Probs[0] }, Probs[0], ["a", "b"]));
+        // 68-point measures of another layout, and image sizes that are not sizes.
+        Assert.Contains("68-point", Assert.Throws<InvalidOperationException>(() =>
+            new GestaltLab.Faces.FaceLandmarks(new System.Numerics.Vector2[5]).InterOcular).Message);
+        Assert.Throws<ArgumentException>(() => new GestaltLab.Data.RgbImage(-1, 5));
+        // A photo number the subject does not have would render another photo's nuisance.
+        var plan = GestaltLab.Synthetic.DatasetPresets.Plan("mini", 1, 0.2);
+        var subject = plan.Subjects[0];
+        Assert.Throws<ArgumentOutOfRangeException>(() => GestaltLab.Synthetic.SyntheticDataset.RenderPhoto(plan, subject, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => GestaltLab.Synthetic.SyntheticDataset.RenderPhoto(plan, subject, subject.Photos + 1));
+        // Errors of any kind inside a parallel load come out as themselves, not as "One or more errors occurred".
+        Assert.Throws<InvalidOperationException>(() => GestaltLab.Runtime.ParallelLoad.For(4, 2, i => { if (i == 2) throw new InvalidOperationException("x"); }));
+    }
+
+    [Fact]
+    public void A_damaged_model_zip_is_named()
+    {
+        string dir = TestTemp.Dir("gl-badzip");
+        try
+        {
+            string zip = Path.Combine(dir, "model.zip");
+            File.WriteAllText(zip, "not a zip");
+            var e = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltLab.Ensemble.GestaltPipeline.Load(zip));
+            Assert.StartsWith(zip, e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}

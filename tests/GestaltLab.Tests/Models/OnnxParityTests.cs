@@ -57,6 +57,14 @@ public class OnnxParityTests
         Assert.Throws<ArgumentOutOfRangeException>(() => model.Predict(s.Crops, batchSize: 0));
         Assert.Throws<NotSupportedException>(() => ((IList<(string, RegionNet)>)model.Nets).Clear());
         Assert.False(model.RegionWeights is IDictionary<string, double> { IsReadOnly: false });
+        // A face without a needed crop is named by its place in the caller's list, not in the batch of 64 it fell in.
+        var faces = Enumerable.Repeat(s.Crops[0], 70).ToList();
+        faces[65] = s.Crops[0].Where(kv => kv.Key != "face").ToDictionary();
+        Assert.StartsWith("face 65:", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => model.Predict(faces)).Message);
+        // Exported without flip TTA, the graph holds no flip constants (ONNX Runtime warned of each unused one at every load).
+        static string Text(byte[] onnx) => System.Text.Encoding.Latin1.GetString(onnx);
+        Assert.Contains("flip_starts", Text(OnnxExporter.ExportEnsemble(model.Nets, model.RegionSet.MirrorOf)));
+        Assert.DoesNotContain("flip_starts", Text(OnnxExporter.ExportEnsemble(model.Nets, model.RegionSet.MirrorOf, flipTta: false)));
     }
 
     [Theory]
