@@ -18,7 +18,7 @@ internal sealed class ExportCommand : ICliCommand
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
         var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio, and tall enough for a list's rows of words)." };
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
-        var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true, DefaultValueFactory = _ => ["svg", "png"] };
+        var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
         var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text (left out by default: figures leave the team, and patient photos' names often carry names or record numbers)." };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
@@ -26,18 +26,23 @@ internal sealed class ExportCommand : ICliCommand
             { run, output, width, height, dpi, formats, html, seed, photoNames };
         cmd.SetAction(async (p, ct) =>
         {
-            string w = p.GetValue(width)!;
-            double mm = w switch
+            string w = p.GetValue(width)!.Trim();
+            string number = w.EndsWith("mm", StringComparison.OrdinalIgnoreCase) ? w[..^2].TrimEnd() : w;
+            double mm = w.ToLowerInvariant() switch
             {
                 "single" => 89,
                 "double" => 183,
-                _ when double.TryParse(w, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) && v > 0 => v,
+                _ when double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) && v > 0 => v,
                 _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm"),
             };
-            var size = new FigureSize(mm, p.GetValue(height) ?? Math.Round(mm * 0.62), p.GetValue(dpi));
+            if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1", "journals ask for 300–600 dpi");
+            // Without --height each chart gets its own (never below the minimum), so only an asked-for height is checked as such.
+            var size = new FigureSize(mm, p.GetValue(height) ?? Math.Max(FigureExport.MinimumHeightMm, Math.Round(mm * 0.62)), p.GetValue(dpi));
             // Before the run is read or anything written: a size no figure can be drawn at fails at once, saying why.
             FigureExport.CheckSize(size);
-            var fmts = p.GetValue(formats)!.SelectMany(f => f.ToLowerInvariant() switch
+            // No default value on the option: its help would print the list as "[default: svg|png]", which --format refuses.
+            var asked = p.GetValue(formats) is { Length: > 0 } given ? given : ["both"];
+            var fmts = asked.SelectMany(f => f.ToLowerInvariant() switch
             {
                 "svg" => new[] { FigureFormat.Svg },
                 "png" => [FigureFormat.Png],
@@ -45,7 +50,7 @@ internal sealed class ExportCommand : ICliCommand
                 _ => throw new GestaltLabException($"--format '{f}': expected svg, png or both"),
             }).Distinct().ToArray();
             string outDir = p.GetValue(output)!;
-            if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1");
+            if (File.Exists(outDir)) throw new GestaltLabException($"{outDir}: is a file; --out names a folder for the figures");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
             var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames) }, ProgressReporters.Console(), ct);
@@ -60,36 +65,70 @@ internal sealed class ExportCommand : ICliCommand
                 try { FigureExport.CheckSize(chartSize); }
                 catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}", e.Fix); }
             }
+            // Every figure is drawn into a hidden folder first and moved in only when all were drawn: a figure that cannot
+            // be drawn (plotly gives up on a chart at some small sizes) leaves the earlier export as it was, its record
+            // still true, instead of a folder of mixed sizes.
+            bool created = !Directory.Exists(outDir);
             Directory.CreateDirectory(outDir);
+            RemoveAbandonedStaging(outDir);
+            string staging = Path.Combine(outDir, $".export-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+            Directory.CreateDirectory(staging);
+            var drawn = new List<string>();
+            string chromium;
+            // The composite faces are an image, not a chart: papers show them as figure 1. Laid out for the width (five
+            // to a row at one column, so faces and words stay readable) at the figures' width and dpi.
+            const string compositeName = "composite-faces.png";
+            try
+            {
+                await using (var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct))
+                {
+                    chromium = $"{browser.Executable} {browser.Version}";
+                    foreach (var (chart, chartSize) in sized)
+                    {
+                        foreach (var f in fmts)
+                        {
+                            string name = chart.Name + (f == FigureFormat.Svg ? ".svg" : ".png");
+                            try { await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, ct); }
+                            catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}; nothing was written to {outDir}", e.Fix, e); }
+                            drawn.Add(name);
+                        }
+                        if (p.GetValue(html))
+                        {
+                            FigureHtml.Save(chart.Chart, Path.Combine(staging, chart.Name + ".html"), chart.Section);
+                            drawn.Add(chart.Name + ".html");
+                        }
+                    }
+                }
+                if (content.CompositeFaceSet is { } set)
+                {
+                    var grid = set.RenderGrid(columns: Math.Min(set.Faces.Count, mm < 120 ? 5 : 8));
+                    FigureExport.SaveImage(grid, Path.Combine(staging, compositeName), size.WidthMm, size.Dpi);
+                    drawn.Add(compositeName);
+                }
+            }
+            catch
+            {
+                Directory.Delete(staging, recursive: true);
+                if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
+                throw;
+            }
             RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
                 fmts.Select(f => f == FigureFormat.Svg ? ".svg" : ".png").Concat(p.GetValue(html) ? [".html"] : []).ToHashSet());
-            await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
-            int done = 0;
-            foreach (var (chart, chartSize) in sized)
+            foreach (var name in drawn)
             {
-                foreach (var f in fmts)
-                {
-                    string file = Path.Combine(outDir, chart.Name + (f == FigureFormat.Svg ? ".svg" : ".png"));
-                    await FigureExport.SaveAsync(chart.Chart, file, chartSize, f, browser, ct);
-                    Console.WriteLine($"  {file}");
-                }
-                if (p.GetValue(html)) FigureHtml.Save(chart.Chart, Path.Combine(outDir, chart.Name + ".html"), chart.Section);
-                done++;
+                string file = Path.Combine(outDir, name);
+                File.Move(Path.Combine(staging, name), file, overwrite: true);
+                Console.WriteLine($"  {file}");
             }
-            // The composite faces are an image, not a chart: written as the report draws them (papers show them as figure 1).
-            // At the figures' width and dpi, so it can stand beside them on the page.
-            string compositeFile = Path.Combine(outDir, "composite-faces.png");
-            if (content.CompositeFaces is { } grid)
-            {
-                FigureExport.SaveImage(grid, compositeFile, size.WidthMm, size.Dpi);
-                Console.WriteLine($"  {compositeFile}");
-            }
-            else if (File.Exists(compositeFile))
+            Directory.Delete(staging, recursive: true);
+            string compositeFile = Path.Combine(outDir, compositeName);
+            if (content.CompositeFaceSet is null && File.Exists(compositeFile))
             {
                 // An earlier export's grid would pass for this run's (export.json below says there is none).
                 File.Delete(compositeFile);
                 Console.WriteLine($"  removed {compositeFile} (an earlier export's; this run has no composite faces)");
             }
+            int done = sized.Count;
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
             var record = new System.Text.Json.Nodes.JsonObject
             {
@@ -103,10 +142,10 @@ internal sealed class ExportCommand : ICliCommand
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
                 // Each figure's own height (charts keep their aspect ratio unless --height is given).
                 ["height_mm"] = new System.Text.Json.Nodes.JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (System.Text.Json.Nodes.JsonNode?)c.Size.HeightMm))),
-                ["composite_faces"] = content.CompositeFaces is null ? null : "composite-faces.png",
+                ["composite_faces"] = content.CompositeFaceSet is null ? null : compositeName,
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 // What drew them: other versions lay out and rasterise the same figure differently.
-                ["chromium"] = $"{browser.Executable} {browser.Version}",
+                ["chromium"] = chromium,
                 ["plotly_js"] = FigureHtml.PlotlyJsVersion,
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
             };
@@ -115,6 +154,20 @@ internal sealed class ExportCommand : ICliCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>The hidden folders of earlier exports into <paramref name="outDir"/> that were killed while drawing (their process is gone).</summary>
+    private static void RemoveAbandonedStaging(string outDir)
+    {
+        foreach (var dir in Directory.EnumerateDirectories(outDir, ".export-*.tmp"))
+        {
+            var parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length < 3 || !int.TryParse(parts[1], out int pid)) continue;
+            bool alive;
+            try { using var process = System.Diagnostics.Process.GetProcessById(pid); alive = !process.HasExited; }
+            catch (ArgumentException) { alive = false; }
+            if (!alive) Directory.Delete(dir, recursive: true);
+        }
     }
 
     /// <summary>

@@ -19,21 +19,29 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
 {
     /// <summary>
     /// The composites as one image grid, each with its label and cohort size under it (paper Fig. 2 style).
+    /// <paramref name="columns"/> 0 = up to 6; <paramref name="cellSize"/> 0 = the faces' own size. Labels are sized
+    /// with the cells (a seventh of a cell, at least 12 px) in a sans-serif face.
     /// </summary>
     public RgbImage RenderGrid(int columns = 0, int cellSize = 0)
     {
         if (Faces.Count == 0) throw new GestaltLabException("no composite faces to draw: every cohort was refused");
         if (columns <= 0) columns = Math.Min(Faces.Count, 6);
         int w = cellSize > 0 ? cellSize : Faces[0].Image.Width, h = cellSize > 0 ? cellSize * Faces[0].Image.Height / Faces[0].Image.Width : Faces[0].Image.Height;
-        const int pad = 8, labelH = 34;
+        // Words scale with the faces (at least 12 px), so a grid printed at a column's width keeps readable labels.
+        float labelPx = Math.Max(12f, w * 0.14f), countPx = labelPx * 0.85f;
+        int pad = Math.Max(8, w / 12), labelH = (int)Math.Ceiling(labelPx * 2.8f);
         int rows = (Faces.Count + columns - 1) / columns;
         var info = new SKImageInfo(columns * (w + pad) + pad, rows * (h + labelH + pad) + pad, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using var bmp = new SKBitmap(info);
         using (var canvas = new SKCanvas(bmp))
         {
             canvas.Clear(SKColors.White);
-            using var font = new SKFont(SKTypeface.Default, 12);
-            using var small = new SKFont(SKTypeface.Default, 10);
+            // A sans-serif face like the charts' (Skia's default is a serif one on Debian, and it does not resolve the
+            // generic "sans-serif" name): the figures' own list first, then what Debian installs.
+            using var typeface = new[] { "Helvetica", "Arial", "Liberation Sans", "DejaVu Sans" }
+                .Select(f => SKFontManager.Default.MatchFamily(f)).FirstOrDefault(t => t is not null) ?? SKTypeface.Default;
+            using var font = new SKFont(typeface, labelPx);
+            using var small = new SKFont(typeface, countPx);
             using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
             using var grey = new SKPaint { Color = new SKColor(0x66, 0x66, 0x66), IsAntialias = true };
             for (int i = 0; i < Faces.Count; i++)
@@ -44,8 +52,8 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
                 canvas.DrawImage(img, new SKRect(x, y, x + w, y + h), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
                 string label = Faces[i].Label;
                 while (label.Length > 3 && font.MeasureText(label) > w) label = label[..^2] + "…";
-                canvas.DrawText(label, x + w / 2f, y + h + 14, SKTextAlign.Center, font, ink);
-                canvas.DrawText($"n = {Faces[i].Count}", x + w / 2f, y + h + 28, SKTextAlign.Center, small, grey);
+                canvas.DrawText(label, x + w / 2f, y + h + labelPx * 1.15f, SKTextAlign.Center, font, ink);
+                canvas.DrawText($"n = {Faces[i].Count}", x + w / 2f, y + h + labelPx * 2.35f, SKTextAlign.Center, small, grey);
             }
         }
         return RgbImage.FromSKBitmap(bmp);

@@ -162,10 +162,16 @@ public static class FigureExport
                       // exported twice gives the same bytes.
                       await Plotly.react(gd, gd.data.map((t, i) => Object.assign({}, t, { uid: 'trace' + i })), gd.layout);
                       await Plotly.relayout(gd, printLayout(gd, w, h));
+                      // A colour bar's words at the size of the axes' (its screen title was larger than the chart's own).
+                      const scales = gd.data.map((t, i) => t.type === 'heatmap' ? i : -1).filter(i => i >= 0);
+                      const base = w < 450 ? 9 : 11;
+                      if (scales.length > 0) await Plotly.restyle(gd, { 'colorbar.title.font.size': base, 'colorbar.tickfont.size': base - 1 }, scales);
                       const ticks = categoryTicks(gd, w < 450 ? 9 : 11);
                       if (Object.keys(ticks).length > 0) await Plotly.relayout(gd, ticks);
                       const templates = cellText(gd, w < 450 ? 9 : 11);
                       if (templates) await Plotly.restyle(gd, { texttemplate: templates });
+                      const fitted = cellWidths(gd, w < 450 ? 9 : 11);
+                      if (fitted) await Plotly.restyle(gd, { text: fitted.texts }, fitted.traces);
                       if (barText(gd, w < 450 ? 9 : 11))
                         await Plotly.restyle(gd, { textposition: gd.data.map(t => t.type === 'bar' ? 'none' : t.textposition) });
                       await vectorCells(gd);
@@ -249,7 +255,12 @@ public static class FigureExport
             }
             up['title.text'] = lines.join('<br>');
             up['title.font.size'] = base + 1;
-            up['title.x'] = 0; up['title.xanchor'] = 'left'; up['title.xref'] = 'paper';
+            // From the page's left margin, as wide as it was wrapped for: from the plot's edge (after long axis labels) a
+            // title wrapped to the page ran off its right side.
+            up['title.x'] = 10 / w; up['title.xanchor'] = 'left'; up['title.xref'] = 'container';
+            // At the top of the page: plotly centres it in the top margin otherwise, over an axis drawn along the top.
+            // (Anchored at its middle: plotly anchors a wrapped title's 'top' at its first line, and the rest rises above.)
+            up['title.y'] = 1 - (6 + (base + 1) * 1.3 * lines.length / 2) / h; up['title.yanchor'] = 'middle'; up['title.yref'] = 'container';
             up['margin.t'] = Math.round((base + 1) * 1.5 * lines.length + 12);
           } else up['margin.t'] = 10;
           // An axis drawn along the top needs its labels' room above the plot too, under the title.
@@ -257,8 +268,9 @@ public static class FigureExport
           if (Object.keys(L).some(k => /^xaxis\d*$/.test(k) && L[k] && L[k].side === 'top')) {
             const labels = (gd.data || []).flatMap(t => (t.x || []).map(v => String(v)));
             const longest = Math.max(4, ...labels.map(v => v.length));
-            // plotly turns them only when they do not fit side by side.
-            const turned = 0.6 * (base - 1) * longest > 0.8 * w / Math.max(1, new Set(labels).size);
+            // plotly turns them when they do not fit side by side over the plot, which long row labels and a colour bar
+            // may leave half the page: reckoned on half, as a title drawn over turned headers cannot be read.
+            const turned = 0.6 * (base - 1) * longest > 0.5 * w / Math.max(1, new Set(labels).size);
             up['margin.t'] += Math.round(turned ? Math.max(base * 5, 0.6 * (base - 1) * longest + base * 2) : base * 5);
           }
           // Side-by-side panels: the right panel's y-axis labels need room that automargin does not make between panels.
@@ -308,6 +320,28 @@ public static class FigureExport
             return rows > 0 && ax && ax._length / rows < font + 1;
           });
           return hide.some(x => x) ? hide.map((x, i) => x ? '' : gd.data[i].texttemplate) : null;
+        };
+        // Words wider than their cell (a long syndrome name in a narrow column) would run into the next cell: shortened
+        // with an ellipsis to what fits (average glyph ≈ 0.6 em), or left out where not even a few letters fit.
+        const cellWidths = function (gd, base) {
+          const F = gd._fullLayout || {};
+          const traces = [], texts = [];
+          (gd.data || []).forEach((t, i) => {
+            if (t.type !== 'heatmap' || !t.texttemplate || !Array.isArray(t.text)) return;
+            const cols = (t.x || []).length, ax = F['xaxis' + ((t.xaxis || 'x').slice(1))];
+            if (!(cols > 0 && ax && ax._length)) return;
+            const font = (t.textfont && t.textfont.size) || base;
+            const fit = Math.floor((ax._length / cols - 4) / (0.6 * font));
+            let changed = false;
+            const text = t.text.map(row => row.map(v => {
+              const s = String(v == null ? '' : v);
+              if (s.length <= fit) return s;
+              changed = true;
+              return fit >= 4 ? s.slice(0, fit - 1) + '…' : '';
+            }));
+            if (changed) { traces.push(i); texts.push(text); }
+          });
+          return traces.length > 0 ? { traces, texts } : null;
         };
         // plotly draws a heatmap as one embedded raster at the screen's resolution (a 30-class matrix is ~400 px even in
         // the SVG), which prints blurred. A heatmap of square cells without words in them (the confusion matrix) is drawn

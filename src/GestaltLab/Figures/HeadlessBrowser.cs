@@ -43,6 +43,10 @@ public sealed class HeadlessBrowser : IAsyncDisposable
     /// <exception cref="GestaltLabException">No browser found, or it failed to start (with the fix).</exception>
     public static async Task<HeadlessBrowser> LaunchAsync(string? executable = null, CancellationToken cancellationToken = default)
     {
+        string? named = Environment.GetEnvironmentVariable(SystemResources.ChromiumVariable);
+        if (executable is null && !string.IsNullOrEmpty(named) && !File.Exists(named))
+            throw new GestaltLabException($"{SystemResources.ChromiumVariable}={named}: no such file",
+                $"point {SystemResources.ChromiumVariable} at the browser executable, or unset it to use the system's Chromium");
         string? exe = executable ?? SystemResources.ChromiumExecutable();
         if (exe is null || !File.Exists(exe))
             throw new GestaltLabException(

@@ -58,6 +58,9 @@ public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, 
 {
     /// <summary>The composite-faces grid the page shows (null when the run had none to draw), for static export.</summary>
     public RgbImage? CompositeFaces { get; init; }
+
+    /// <summary>The composite faces themselves (null when none), so that an export can lay them out for its own width.</summary>
+    public CompositeFaceSet? CompositeFaceSet { get; init; }
 }
 
 /// <summary>What <see cref="Report.Write"/> produced.</summary>
@@ -139,7 +142,8 @@ public static class Report
         Section("Top-k accuracy");
         if (truth is not null && probs is not null && classes is not null)
         {
-            int maxK = Math.Min(options.MaxK, classes.Count);
+            // Up to k = classes − 1: at k = classes every photo is a hit, a trivial 100 % (the table prints "—" there too).
+            int maxK = Math.Max(1, Math.Min(options.MaxK, classes.Count - 1));
             var perImage = Metrics.TopKCurve(truth, probs.Values, maxK);
             var perDisorder = Enumerable.Range(1, maxK).Select(k => Metrics.PerDisorderTopK(truth, probs.Values, k)).ToArray();
             IReadOnlyList<(double[], double[])>? bands = null;
@@ -207,7 +211,7 @@ public static class Report
         // ---- composites
         Step("composite faces");
         Section("Composite faces");
-        var composites = CompositeSection(run, options, body, Note, cancellationToken);
+        var (compositeSet, composites) = CompositeSection(run, options, body, Note, cancellationToken);
 
         // ---- curves
         Step("training curves");
@@ -225,7 +229,7 @@ public static class Report
         body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
-        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites };
+        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet };
     }
 
     private static int[]? SafeTruth(RunResults run, List<string> notes)
@@ -275,7 +279,7 @@ public static class Report
             if (truth is null || probs is null || o.BootstrapIterations <= 0) return Pct(value);
             var ci = perDisorder
                 ? Bootstrap.Interval(truth.Length, idx => Metrics.PerDisorderTopK(idx.Select(i => truth[i]).ToArray(), idx.Select(i => probs.Values[i]).ToArray(), k),
-                    Math.Min(o.BootstrapIterations, 300), o.Seed, 0.95, groups)
+                    o.BootstrapIterations, o.Seed, 0.95, groups)
                 : Bootstrap.TopK(truth, probs.Values, k, groups, o.BootstrapIterations, o.Seed);
             return $"{Pct(value)} <span class=\"muted\">[{Pct(ci.Lower)}, {Pct(ci.Upper)}]</span>";
         }
@@ -283,16 +287,16 @@ public static class Report
             figs.FirstOrDefault(f => f.K == k && f.PerDisorder == perDisorder) is { Source.Length: > 0 } f ? Pct(f.Value) : "—";
         var oracle = m.Oracle;
         // Both oracles where the data records them: a run ranking with equal priors is measured against the second.
-        string Oracle(double withPriors, double? equal) =>
-            oracle is null ? "—" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
+        string Oracle(double withPriors, double? equal, int k = 1) =>
+            oracle is null ? "—" : k >= m.NClasses ? $"— <span class=\"muted\">(k ≥ {m.NClasses} classes)</span>" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
         // With k at or above the number of classes every photo is a hit: say so rather than print a trivial 100 %.
         string Model(int k, bool perDisorder, double value) =>
             k >= m.NClasses ? $"— <span class=\"muted\">(k ≥ {m.NClasses} classes)</span>" : Ci(k, perDisorder, value);
         var rows = new List<string[]>
         {
             new[] { "top-1 (per image)", Ci(1, false, m.Top1), Oracle(oracle?.Top1 ?? 0, oracle?.DistinctEqualPriors?.Top1), "—", "—", "—" },
-            new[] { "top-5 (per image)", Model(5, false, m.Top5), Oracle(oracle?.Top5 ?? 0, oracle?.DistinctEqualPriors?.Top5), "—", "—", "—" },
-            new[] { "top-10 (per image)", Model(10, false, m.Top10), Oracle(oracle?.Top10 ?? 0, oracle?.DistinctEqualPriors?.Top10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
+            new[] { "top-5 (per image)", Model(5, false, m.Top5), Oracle(oracle?.Top5 ?? 0, oracle?.DistinctEqualPriors?.Top5, 5), "—", "—", "—" },
+            new[] { "top-10 (per image)", Model(10, false, m.Top10), Oracle(oracle?.Top10 ?? 0, oracle?.DistinctEqualPriors?.Top10, 10), Pub(PublishedResults.DeepGestalt, 10, false), "—", "—" },
             new[] { "top-1 (per disorder)", Ci(1, true, m.PerDisorderTop1), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 1, true), Pub(PublishedResults.GestaltMatcherRare, 1, true) },
             new[] { "top-10 (per disorder)", Model(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
             new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
@@ -317,13 +321,13 @@ public static class Report
     /// Average aligned face per class from the run's <c>aligned/</c> folder (written by <c>gestaltlab train</c> and
     /// <c>demo</c>), as an image embedded in the page; classes below the minimum cohort are listed, not drawn.
     /// </summary>
-    private static RgbImage? CompositeSection(RunResults run, ReportOptions o, StringBuilder body, Action<string> note, CancellationToken ct)
+    private static (CompositeFaceSet? Set, RgbImage? Grid) CompositeSection(RunResults run, ReportOptions o, StringBuilder body, Action<string> note, CancellationToken ct)
     {
         string alignedManifest = Path.Combine(run.Directory, "aligned", Manifest.FileName);
         if (!File.Exists(alignedManifest))
         {
             note("Composite faces skipped: the run holds no aligned faces (aligned/manifest.csv).");
-            return null;
+            return (null, null);
         }
         var manifest = Manifest.Load(alignedManifest);
         var faces = new List<(RgbImage Face, string Label, string Person)>();
@@ -340,16 +344,16 @@ public static class Report
         if (set.Faces.Count == 0)
         {
             note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} people with aligned faces.");
-            return null;
+            return (null, null);
         }
-        var grid = set.RenderGrid(columns: 8, cellSize: 96);
+        var grid = set.RenderGrid(columns: Math.Min(8, set.Faces.Count), cellSize: 96);
         string png = Convert.ToBase64String(grid.EncodePng());
         body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
         body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
             $"Average of the aligned faces of each class (all splits; each person weighs once, n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable.")));
         if (unreadable > 0) body.Append(E(FormattableString.Invariant($" {unreadable} aligned image(s) could not be read and were left out.")));
         body.Append("</p>\n");
-        return grid;
+        return (set, grid);
     }
 
     private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, ReportOptions o,

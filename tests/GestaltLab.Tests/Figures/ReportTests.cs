@@ -261,9 +261,21 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Empty(Directory.GetFiles(figures, "*.html"));
         Assert.Equal(["my-notes.png"], Directory.GetFiles(figures, "*.png").Select(f => Path.GetFileName(f)).Where(f => f != "composite-faces.png").ToArray());
         Assert.All(names, n => Assert.Equal(first[n], File.ReadAllBytes(Path.Combine(figures, n))));
-        // A narrow width works: the heights it derives from each chart's aspect ratio are kept to what can be laid out.
+        // A narrow width works: the heights it derives from each chart's aspect ratio are kept to what can be laid out
+        // (at 45 mm a landscape 0.62 of the width, 28 mm, was refused before any chart's own height was asked).
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
-            ["export", "--run", run, "--out", Path.Combine(fixture.Work, "narrow"), "--width", "60", "--format", "svg"]));
+            ["export", "--run", run, "--out", Path.Combine(fixture.Work, "narrow"), "--width", "45mm", "--format", "svg"]));
+        // A chart plotly cannot draw at an allowed size (30 labelled classes in 40 × 30 mm) stops the export with its name,
+        // and the folder keeps the earlier export whole: its figures, its record, no half-drawn one beside them.
+        string run30 = Path.Combine(fixture.Work, "run-30"), figures30 = Path.Combine(fixture.Work, "figures-30");
+        SyntheticRun.Write(run30, classes: 30);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run30, "--out", figures30, "--format", "svg"]));
+        var before = Directory.GetFiles(figures30).ToDictionary(f => f, File.ReadAllBytes);
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run30, "--out", figures30, "--width", "40", "--height", "30", "--format", "svg", "png"]));
+        Assert.Equal(before.Keys.Order(), Directory.GetFiles(figures30).Order());
+        Assert.All(before, kv => Assert.Equal(kv.Value, File.ReadAllBytes(kv.Key)));
+        Assert.Empty(Directory.GetDirectories(figures30));
         // A size no chart can be laid out at, or more pixels than Chromium draws: refused before anything is written.
         string tiny = Path.Combine(fixture.Work, "tiny");
         Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", tiny, "--width", "20", "--height", "20"]));
