@@ -54,6 +54,8 @@ internal sealed class ExportCommand : ICliCommand
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
             var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames) }, ProgressReporters.Console(), ct);
+            // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
+            foreach (var note in content.Notes) Console.WriteLine($"  note: {note}");
             // Without --height, each chart's own (FigureExport.DefaultHeightMm: its aspect ratio, rows of words kept
             // readable). Every size is checked before the first figure is drawn, so that an impossible one does not stop
             // the export half-way.
