@@ -268,9 +268,13 @@ public static class FigureExport
           if (Object.keys(L).some(k => /^xaxis\d*$/.test(k) && L[k] && L[k].side === 'top')) {
             const labels = (gd.data || []).flatMap(t => (t.x || []).map(v => String(v)));
             const longest = Math.max(4, ...labels.map(v => v.length));
-            // plotly turns them when they do not fit side by side over the plot, which long row labels and a colour bar
-            // may leave half the page: reckoned on half, as a title drawn over turned headers cannot be read.
-            const turned = 0.6 * (base - 1) * longest > 0.5 * w / Math.max(1, new Set(labels).size);
+            // plotly turns them when they do not fit side by side over the plot: the page less the row labels (and the
+            // axis title beside them), a colour bar and the margins.
+            const rowLabels = (gd.data || []).flatMap(t => (t.y || []).map(v => String(v)));
+            const rowRoom = 0.6 * (base - 1) * Math.max(0, ...rowLabels.map(v => v.length)) + base * 2;
+            const scaleRoom = (gd.data || []).some(t => t.type === 'heatmap' && t.showscale !== false) ? 90 : 0;
+            const plotWidth = Math.max(w / 4, w - rowRoom - scaleRoom - 20);
+            const turned = 0.6 * (base - 1) * longest > plotWidth / Math.max(1, new Set(labels).size);
             up['margin.t'] += Math.round(turned ? Math.max(base * 5, 0.6 * (base - 1) * longest + base * 2) : base * 5);
           }
           // Side-by-side panels: the right panel's y-axis labels need room that automargin does not make between panels.
