@@ -59,11 +59,24 @@ internal sealed class GenerateCommand : ICliCommand
             var r = await CliProgress.RunAsync(progress => SyntheticDataset.Generate(name, s, dir, f, cat, options, level, progress, ct));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"wrote {r.Images} images of {r.Subjects} subjects in {r.Classes} classes to {r.Directory} in {sw.Elapsed.TotalSeconds:F1} s ({r.Images / sw.Elapsed.TotalSeconds:F0} images/s)"));
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"oracle (Bayes on true traits): top-1 {r.Oracle.Top1:P1}, top-5 {r.Oracle.Top5:P1}, top-10 {r.Oracle.Top10:P1} on {r.Oracle.NTest} test images"));
-            // Balanced classes give the same oracle either way: shown once, as the report and evaluate do.
-            if (r.EqualPriorOracle is { } e && e != r.Oracle)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  with equal priors: top-1 {e.Top1:P1}, top-5 {e.Top5:P1}, top-10 {e.Top10:P1}"));
+            var tasks = DatasetPresets.Parts(name);
+            if (tasks.Count == 0)
+            {
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"oracle (Bayes on true traits): top-1 {r.Oracle.Top1:P1}, top-5 {r.Oracle.Top5:P1}, top-10 {r.Oracle.Top10:P1} on {r.Oracle.NTest} test images"));
+                // Balanced classes give the same oracle either way: shown once, as the report and evaluate do.
+                if (r.EqualPriorOracle is { } e && e != r.Oracle)
+                    Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  with equal priors: top-1 {e.Top1:P1}, top-5 {e.Top5:P1}, top-10 {e.Top10:P1}"));
+            }
+            else
+            {
+                // Each task has its own oracle (one line for all would show the first task's under the totals of three).
+                Console.WriteLine("oracle (Bayes on true traits), per task:");
+                foreach (var (folder, _) in tasks)
+                    if (Evaluation.OracleFigures.TryLoad(Path.Combine(r.Directory, folder)) is { } o)
+                        Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                            $"  {folder}: top-1 {o.Top1:P1}, top-5 {o.Top5:P1}, top-10 {o.Top10:P1} on {o.NTest} test images"));
+            }
             // A preset picks its syndromes from the catalog; an entry of one's own that it passed over must not vanish in silence.
             // (Multi-part presets keep a manifest per part: the note reads each; it never fails the command.)
             var manifests = Directory.EnumerateFiles(r.Directory, Data.Manifest.FileName, SearchOption.AllDirectories).ToList();

@@ -12,9 +12,10 @@ public sealed partial class SyndromeCatalog
 
     /// <summary>
     /// Builds a catalog: the named teaching analogues, then generated syndromes up to <paramref name="syndromeCount"/>,
-    /// then the unaffected controls. Generated syndromes shift 3–6 traits each, drawn with clinical popularity weights
+    /// then the unaffected controls. A fresh generated syndrome shifts 4–7 traits, drawn with clinical popularity weights
     /// (hypertelorism, philtrum and lip changes are common; so syndromes overlap, as real ones do), with magnitudes of
-    /// 0.8–2.2 SD × <paramref name="effectScale"/>; frequencies follow a long tail. Deterministic in <paramref name="seed"/>.
+    /// 0.8–2.2 SD × <paramref name="effectScale"/>; a "sibling" of an earlier one rescales its shifts, drops some and adds
+    /// one or two (3–11 traits). Frequencies follow a long tail. Deterministic in <paramref name="seed"/>.
     /// </summary>
     public static SyndromeCatalog Generate(int syndromeCount = DefaultSyndromeCount, int seed = DefaultCatalogSeed, double effectScale = DefaultEffectScale)
     {

@@ -54,6 +54,12 @@ public sealed record DatasetPlan
     public required IReadOnlyList<SyntheticSubject> Subjects { get; init; }
     /// <summary>Photo variation.</summary>
     public NuisanceLevel Nuisance { get; init; } = NuisanceLevel.Varied;
+    /// <summary>
+    /// Added to the ids of the plan's random streams (people, appearance, photos): 0 for the syndrome presets, its own for
+    /// <c>identities</c>, so that no pretraining person is also a person of a syndrome data set of the same seed (a
+    /// backbone pretrained on them would have seen that data set's test faces).
+    /// </summary>
+    public long StreamBase { get; init; }
 
     /// <summary>Total photos.</summary>
     public int ImageCount => Subjects.Sum(s => s.Photos);

@@ -36,7 +36,7 @@ public static class DatasetPresets
     {
         if (!(scale > 0) || scale > 100) throw new GestaltLabException($"--scale must be in (0, 100], got {scale}");
         catalog ??= SyndromeCatalog.Default;
-        var b = new Builder(catalog, seed, scale);
+        var b = new Builder(catalog, seed, scale, preset == "identities" ? IdentityStreams : 0);
         var affected = catalog.Affected.ToList();
         TaskClass Single(Syndrome s) => new(s.Id, s.Genes.Count == 0
             ? [(s, null, 1.0)]
@@ -136,11 +136,18 @@ public static class DatasetPresets
         }
     }
 
-    private sealed class Builder(SyndromeCatalog catalog, int seed, double scale)
+    /// <summary>
+    /// Stream ids of <c>identities</c> start here: its people are drawn from streams of their own, never the syndrome
+    /// presets' (with shared streams, person i of a seed was the same face in every preset — the shipped backbones were
+    /// pretrained on exact copies of the demo's unaffected test people).
+    /// </summary>
+    internal const long IdentityStreams = 1000;
+
+    private sealed class Builder(SyndromeCatalog catalog, int seed, double scale, long streamBase)
     {
         private readonly List<SyntheticSubject> _subjects = new();
         private readonly double[,] _chol = TraitSpace.CholeskyFactor();
-        private readonly SyntheticRandom _photos = SyntheticRandom.For(seed, 10);
+        private readonly SyntheticRandom _photos = SyntheticRandom.For(seed, streamBase + 10);
 
         private int Scaled(int n) => n <= 0 ? 0 : Math.Max(1, (int)Math.Round(n * scale));
 
@@ -163,7 +170,7 @@ public static class DatasetPresets
         private void Add(TaskClass c, string split, int photos)
         {
             int index = _subjects.Count;
-            var rng = SyntheticRandom.For(seed, 1, index);
+            var rng = SyntheticRandom.For(seed, streamBase + 1, index);
             var src = c.Sources[rng.Pick(c.Sources.Select(x => x.Weight).ToList())];
             string sex = TraitSpace.Sexes[rng.NextInt(2)];
             string age = TraitSpace.AgeBands[rng.Pick(TraitSpace.AgeBandWeights)];
@@ -190,7 +197,7 @@ public static class DatasetPresets
             return new DatasetPlan
             {
                 Preset = preset, Seed = seed, Scale = scale, Catalog = catalog.Subset(used, catalog.Name),
-                Classes = classes, Subjects = _subjects, Nuisance = nuisance,
+                Classes = classes, Subjects = _subjects, Nuisance = nuisance, StreamBase = streamBase,
             };
         }
     }

@@ -389,8 +389,10 @@ public sealed class FaceRenderer : IDisposable
         {
             int o = e == 0 ? 17 : 22;
             var b = lm.AsSpan(o, 5).ToArray();
-            if (e == 1) Array.Reverse(b); // inner → outer for both sides after reversing the right brow
-            else Array.Reverse(b);
+            // iBUG's image-left brow runs outer (17) → inner (21), the image-right one inner (22) → outer (26): only the
+            // left is reversed, so that both are drawn inner → outer, as DrawBrow's widths are given (reversing both drew
+            // the right brow tapering the wrong way: every face, and every flipped one, had mismatched brows).
+            if (e == 0) Array.Reverse(b);
             DrawBrow(c, paint, b, g.BrowThickness, browCol);
         }
         if (g.Synophrys > 0.12f)
@@ -464,8 +466,9 @@ public sealed class FaceRenderer : IDisposable
         var result = new Vector2[68];
         for (int i = 0; i < 68; i++)
         {
+            // Skia puts pixel i's centre at i + 0.5, dlib and OpenCV (which align and score these points) at i.
             var q = m.MapPoint(lm[i].X, lm[i].Y);
-            result[i] = new Vector2(q.X, q.Y);
+            result[i] = new Vector2(q.X - 0.5f, q.Y - 0.5f);
         }
         return result;
     }

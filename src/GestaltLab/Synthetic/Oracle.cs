@@ -22,7 +22,9 @@ public readonly record struct OracleResult(double Top1, double Top5, double Top1
 /// The Bayes classifier on true trait vectors: it knows the generative model (class-conditional Gaussians with the
 /// population correlation Σ, each syndrome's mean shift μ and its variable expressivity, which makes the class
 /// covariance Σ + τ²μμᵀ) and the class priors, and ranks classes by posterior probability. Its top-k on a test split is
-/// the ceiling an image model can approach: it sees traits, not pixels, so no model can beat it on average.
+/// what reading the traits exactly gives under those priors: the reference an image model is measured against (it sees
+/// pixels, not traits). It is a ceiling only for models with the same priors: where the test split's class frequencies
+/// differ from the priors (gestalt216's), a classifier that knew the test frequencies would score higher.
 /// </summary>
 public sealed class Oracle
 {

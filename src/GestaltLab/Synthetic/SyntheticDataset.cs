@@ -144,10 +144,10 @@ public static class SyntheticDataset
 
     private static RenderedPhoto Render(FaceRenderer renderer, DatasetPlan plan, SyntheticSubject s, int imageIndex)
     {
-        var app = SubjectAppearance.Draw(SyntheticRandom.For(plan.Seed, AppearanceStream, s.Index), s.SkinTone);
-        var nuisance = PhotoNuisance.Draw(SyntheticRandom.For(plan.Seed, ImageStream, imageIndex), plan.Nuisance, app.HairStyle);
+        var app = SubjectAppearance.Draw(SyntheticRandom.For(plan.Seed, plan.StreamBase + AppearanceStream, s.Index), s.SkinTone);
+        var nuisance = PhotoNuisance.Draw(SyntheticRandom.For(plan.Seed, plan.StreamBase + ImageStream, imageIndex), plan.Nuisance, app.HairStyle);
         var shift = TraitSpace.CovariateShift(s.Sex, s.AgeBand);
-        return renderer.Render(s.Traits, shift, app, nuisance, StableHash.Of(plan.Seed, NoiseStream, imageIndex));
+        return renderer.Render(s.Traits, shift, app, nuisance, StableHash.Of(plan.Seed, plan.StreamBase + NoiseStream, imageIndex));
     }
 
     /// <summary>Writes a planned data set into <paramref name="dir"/> (no atomic rename; <see cref="Generate"/> wraps it).</summary>
@@ -224,7 +224,7 @@ public static class SyntheticDataset
         {
             ["top1"] = Math.Round(o.Top1, 4), ["top5"] = Math.Round(o.Top5, 4), ["top10"] = Math.Round(o.Top10, 4), ["n_test"] = o.NTest,
             ["preset"] = preset,
-            ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator, the training photos' class frequencies as priors); the ceiling for image models. equal_priors: the same with every class equally likely, the ceiling for a model that ranks with equal priors (GestaltLab's default).",
+            ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator, the training photos' class frequencies as priors): what reading the traits exactly gives under those priors, the reference for image models. equal_priors: the same with every class equally likely, the reference for a model that ranks with equal priors (GestaltLab's default).",
         };
         if (equal is { } e)
             json["equal_priors"] = new JsonObject { ["top1"] = Math.Round(e.Top1, 4), ["top5"] = Math.Round(e.Top5, 4), ["top10"] = Math.Round(e.Top10, 4) };

@@ -126,6 +126,37 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
     }
 
     [Fact]
+    public void Both_brows_taper_outwards_and_landmarks_sit_on_pixel_centres()
+    {
+        var app = SubjectAppearance.Draw(new SyntheticRandom(1), 2) with { Jitter = new float[136] };
+        using var r = new FaceRenderer();
+        var photo = r.Render(new double[TraitSpace.Count], [], app, new PhotoNuisance { HairStyle = 0 }, 1);
+        using var bmp = SkiaSharp.SKBitmap.Decode(photo.Encoded);
+        var lm = photo.Landmarks;
+        // Brow thickness in pixels: the pixels much darker than the cheek in the column a quarter of the way in from one
+        // end of the brow towards the other, just around the brow.
+        static float Lum(SkiaSharp.SKColor c) => c.Red + c.Green + c.Blue;
+        var cheek = (lm[2] + lm[31]) / 2;
+        float skin = Lum(bmp.GetPixel((int)Math.Round(cheek.X), (int)Math.Round(cheek.Y)));
+        int Thickness(int end, int other)
+        {
+            var p = lm[end] + 0.25f * (lm[other] - lm[end]);
+            int x = (int)Math.Round(p.X), n = 0;
+            for (int y = (int)p.Y - 10; y <= (int)p.Y + 6; y++)
+                if (Lum(bmp.GetPixel(x, y)) < 0.6f * skin) n++;
+            return n;
+        }
+        int leftOuter = Thickness(17, 21), leftInner = Thickness(21, 17), rightInner = Thickness(22, 26), rightOuter = Thickness(26, 22);
+        Assert.True(leftOuter < leftInner && rightOuter < rightInner,
+            $"brows must thin outwards: left outer {leftOuter} / inner {leftInner}, right outer {rightOuter} / inner {rightInner}");
+        Assert.InRange(Math.Abs(leftOuter - rightOuter), 0, 1);
+        // The neutral face is drawn centred: in dlib's pixel convention (pixel i's centre at i) its mirror axis is the
+        // image's, (width − 1) / 2, for the landmarks as for the pixels.
+        Assert.InRange(lm[36].X + lm[45].X - (bmp.Width - 1), -0.02f, 0.02f);
+        Assert.InRange(lm[30].X - (bmp.Width - 1) / 2f, -0.01f, 0.01f);
+    }
+
+    [Fact]
     public void TraitsMoveTheRenderedLandmarksAndPixels()
     {
         var app = SubjectAppearance.Draw(new SyntheticRandom(1), 2) with { Jitter = new float[136] };
@@ -151,6 +182,22 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         var baseline = Render("", 0).Png;
         foreach (var t in new[] { "synophrys", "nasal_bridge_height", "philtrum_depth", "ear_position", "eyebrow_thickness", "epicanthus" })
             Assert.False(Render(t, 2.5).Png.AsSpan().SequenceEqual(baseline), t);
+    }
+
+    [Fact]
+    public void Pretraining_people_are_nobody_in_a_syndrome_data_set_of_the_same_seed()
+    {
+        // With shared random streams person i of a seed was one face in every preset: the shipped backbones, pretrained on
+        // identities seed 1, had seen the demo's unaffected test people.
+        var identities = DatasetPresets.Plan("identities", 1, 0.5);
+        static string Key(SyntheticSubject s) => string.Join(",", s.Traits.Select(t => t.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        var seen = identities.Subjects.Select(Key).ToHashSet();
+        foreach (var preset in new[] { "mini", "demo" })
+        {
+            var plan = DatasetPresets.Plan(preset, 1);
+            Assert.DoesNotContain(plan.Subjects, s => seen.Contains(Key(s)));
+            Assert.NotEqual(identities.StreamBase, plan.StreamBase);   // appearance and photos too
+        }
     }
 
     [Fact]
