@@ -307,7 +307,7 @@ public static class Charts
         double[] OracleYs(double t1, double t5, double t10) => new[] { t1, t5, t10 }.Take(oracleKs.Length).ToArray();
         if (oracle is not null)
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(oracle.Top1, oracle.Top5, oracle.Top10)),
-                ("name", "oracle (Bayes ceiling on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
+                ("name", "oracle (Bayes on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
                 ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
         if (oracle?.DistinctEqualPriors is { } equal)
