@@ -89,7 +89,7 @@ internal sealed class ExportCommand : ICliCommand
                     {
                         foreach (var f in fmts)
                         {
-                            string name = chart.Name + (f == FigureFormat.Svg ? ".svg" : ".png");
+                            string name = chart.Name + Extension(f);
                             try { await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, ct); }
                             catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}; nothing was written to {outDir}", e.Fix, e); }
                             drawn.Add(name);
@@ -115,7 +115,7 @@ internal sealed class ExportCommand : ICliCommand
                 throw;
             }
             RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
-                fmts.Select(f => f == FigureFormat.Svg ? ".svg" : ".png").Concat(p.GetValue(html) ? [".html"] : []).ToHashSet());
+                fmts.Select(Extension).Concat(p.GetValue(html) ? [".html"] : []).ToHashSet());
             foreach (var name in drawn)
             {
                 string file = Path.Combine(outDir, name);
@@ -130,7 +130,6 @@ internal sealed class ExportCommand : ICliCommand
                 File.Delete(compositeFile);
                 Console.WriteLine($"  removed {compositeFile} (an earlier export's; this run has no composite faces)");
             }
-            int done = sized.Count;
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
             var record = new System.Text.Json.Nodes.JsonObject
             {
@@ -152,11 +151,13 @@ internal sealed class ExportCommand : ICliCommand
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
             };
             AtomicFile.WriteAllText(Path.Combine(outDir, "export.json"), record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-            Console.WriteLine($"exported {done} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir} (provenance: export.json)");
+            Console.WriteLine($"exported {sized.Count} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir} (provenance: export.json)");
             return 0;
         });
         return cmd;
     }
+
+    private static string Extension(FigureFormat format) => format == FigureFormat.Svg ? ".svg" : ".png";
 
     /// <summary>The hidden folders of earlier exports into <paramref name="outDir"/> that were killed while drawing (their process is gone).</summary>
     private static void RemoveAbandonedStaging(string outDir)

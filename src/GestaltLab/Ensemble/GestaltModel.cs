@@ -103,13 +103,15 @@ public sealed class GestaltModel : IDisposable
     /// <summary>Name of the run-directory file holding <see cref="RegionWeights"/>.</summary>
     public const string EnsembleFile = "ensemble.json";
 
-    private static Dictionary<string, double> CheckWeights(IReadOnlyList<string> regions, IReadOnlyDictionary<string, double>? weights, bool normalise)
+    // source names where the weights came from in the errors (a run's ensemble.json, with the fix for a damaged one).
+    private static Dictionary<string, double> CheckWeights(IReadOnlyList<string> regions, IReadOnlyDictionary<string, double>? weights, bool normalise,
+        string source = "ensemble weights", string? fix = null)
     {
         if (weights is null) return regions.ToDictionary(r => r, _ => 1.0 / regions.Count, StringComparer.Ordinal);
         foreach (var r in regions)
-            if (!weights.TryGetValue(r, out var w) || !(w >= 0) || !double.IsFinite(w)) throw new GestaltLabException($"ensemble weights: region {r} has no valid weight");
+            if (!weights.TryGetValue(r, out var w) || !(w >= 0) || !double.IsFinite(w)) throw new GestaltLabException($"{source}: region {r} has no valid weight", fix);
         double sum = regions.Sum(r => weights[r]);
-        if (!(sum > 0)) throw new GestaltLabException("ensemble weights sum to 0");
+        if (!(sum > 0)) throw new GestaltLabException($"{source}: the weights sum to 0", fix);
         return regions.ToDictionary(r => r, r => normalise ? weights[r] / sum : weights[r], StringComparer.Ordinal);
     }
 
@@ -236,16 +238,12 @@ public sealed class GestaltModel : IDisposable
             }
             var (weights, combination, runPriors, classPriors) = LoadWeights(dir);
             var joint = combination == EnsembleCombination.Joint ? JointHead.Load(Path.Combine(dir, JointHead.FileName)) : null;
-            try
-            {
-                return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
-                    priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir };
-            }
-            catch (GestaltLabException e) when (e.Message.StartsWith("ensemble weights", StringComparison.Ordinal))
-            {
-                throw new GestaltLabException($"{Path.Combine(dir, EnsembleFile)}: {e.Message}",
-                    "the file is damaged: run the same `gestaltlab train` again on the run (it refits the ensemble), or restore it from a copy", e);
-            }
+            // Checked here, where the file is known, rather than by the constructor, which would not name it.
+            if (weights is not null)
+                CheckWeights(nets.Select(n => n.Item1).ToList(), weights, normalise: false, $"{Path.Combine(dir, EnsembleFile)}: ensemble weights",
+                    "the file is damaged: run the same `gestaltlab train` again on the run (it refits the ensemble), or restore it from a copy");
+            return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
+                priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir };
         }
         catch
         {

@@ -124,7 +124,7 @@ public static class GestaltTraining
             string recordedConfig = configJson;
             if (savedConfig?.Training is { } saved)
                 recordedConfig = (config with { Training = config.Training with { Threads = saved.Threads, LoaderThreads = saved.LoaderThreads } }).ToJson();
-            int threadsNow = config.Training.Threads > 0 ? config.Training.Threads : TorchSharp.torch.get_num_threads();
+            int threadsNow = TorchSharp.torch.get_num_threads();   // the count UseThreads above left in force
             var threadsUsed = earlier?.Config["threads_used"] is JsonArray before
                 ? new JsonArray(before.Select(n => (JsonNode?)n?.GetValue<int>()).ToArray()) : new JsonArray();
             // A run recorded before threads_used existed: its first sessions used what its config.json says (when it

@@ -44,10 +44,10 @@ public static class TorchRuntime
     public static IDisposable UseThreads(int threads)
     {
         EnsureLoaded();
-        if (threads <= 0) return NoScope.Instance;
         int before = torch.get_num_threads();
-        if (before != threads) torch.set_num_threads(threads);
-        return new ThreadScope(before, threads);
+        if (threads <= 0 || threads == before) return NoScope.Instance;
+        torch.set_num_threads(threads);
+        return new ThreadScope(before);
     }
 
     private sealed class NoScope : IDisposable
@@ -56,7 +56,7 @@ public static class TorchRuntime
         public void Dispose() { }
     }
 
-    private sealed class ThreadScope(int before, int set) : IDisposable
+    private sealed class ThreadScope(int before) : IDisposable
     {
         private bool _disposed;
 
@@ -64,7 +64,7 @@ public static class TorchRuntime
         {
             if (_disposed) return;
             _disposed = true;
-            if (before != set) torch.set_num_threads(before);
+            torch.set_num_threads(before);
         }
     }
 

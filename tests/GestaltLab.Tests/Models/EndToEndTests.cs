@@ -149,6 +149,12 @@ public class EndToEndTests
         File.WriteAllText(ensemblePath, withoutPriors.ToJsonString());
         using (var older = GestaltModel.Load(run)) Assert.Null(older.ClassPriors);
         Assert.Contains("training priors", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run, ClassPriors.Training)).Message);
+        // Weights that lack a region are named with their file.
+        var damaged = System.Text.Json.Nodes.JsonNode.Parse(savedEnsemble)!.AsObject();
+        damaged["weights"]!.AsObject().Remove("face");
+        File.WriteAllText(ensemblePath, damaged.ToJsonString());
+        var noWeight = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));
+        Assert.StartsWith($"{ensemblePath}: ensemble weights: region face has no valid weight", noWeight.Message);
         File.WriteAllText(ensemblePath, savedEnsemble);
 
         // A run configured for training priors uses them (mini's classes are balanced, so they are uniform here) ...
