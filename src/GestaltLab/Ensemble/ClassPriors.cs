@@ -17,10 +17,17 @@ namespace GestaltLab.Ensemble;
 /// perfectly calibrated probabilities; a fitted β (usually below 1) discounts the prior as far as the ensemble's own
 /// probabilities are over- or under-confident.
 /// </remarks>
-/// <param name="Frequencies">Share of the training photos in each class, in class order (sums to 1).</param>
+/// <param name="Frequencies">Share of the training photos in each class, in class order (sums to 1); copied.</param>
 /// <param name="Strength">β, the exponent on the frequencies (0 = equal priors).</param>
-public sealed record ClassPriors(double[] Frequencies, double Strength)
+public sealed record ClassPriors(IReadOnlyList<double> Frequencies, double Strength)
 {
+    /// <summary>Share of the training photos in each class, in class order (sums to 1).</summary>
+    /// <remarks>
+    /// A read-only copy: a <see cref="GestaltModel"/> reckons its prior factors once, when it is made, and saves these
+    /// numbers with the run, so frequencies changed afterwards would be saved without ever being used.
+    /// </remarks>
+    public IReadOnlyList<double> Frequencies { get; init; } = Array.AsReadOnly(Frequencies.ToArray());
+
     /// <summary>Rank with every syndrome equally likely a priori (the default).</summary>
     public const string Equal = "equal";
 

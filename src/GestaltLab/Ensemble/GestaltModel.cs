@@ -62,8 +62,8 @@ public sealed class GestaltModel : IDisposable
         }
         JointHead = jointHead;
         Priors = ClassPriors.Check(priors, "gestalt model");
-        if (classPriors is not null && classPriors.Frequencies.Length != classes.Count)
-            throw new GestaltLabException($"gestalt model: class priors for {classPriors.Frequencies.Length} classes, the model has {classes.Count}");
+        if (classPriors is not null && classPriors.Frequencies.Count != classes.Count)
+            throw new GestaltLabException($"gestalt model: class priors for {classPriors.Frequencies.Count} classes, the model has {classes.Count}");
         if (Priors == ClassPriors.Training && classPriors is null)
             throw new GestaltLabException("gestalt model: training priors need the training frequencies, and this run has none recorded",
                 "runs trained before priors were recorded rank with equal priors; train again to use training priors");

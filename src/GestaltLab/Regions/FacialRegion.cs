@@ -6,15 +6,20 @@ namespace GestaltLab.Regions;
 /// same scale (a long philtrum stays long). Defined as data in <c>data/regions/regions.json</c>.
 /// </summary>
 /// <param name="Name">Identifier, e.g. <c>periorbital_left</c> (image-left = the subject's right).</param>
-/// <param name="Landmarks">iBUG 300-W indices (0–67) that place the region.</param>
+/// <param name="Landmarks">iBUG 300-W indices (0–67) that place the region; copied.</param>
 /// <param name="PadLeft">Padding left of the landmarks' template box, in template units (aligned face = 1 × 1).</param>
 /// <param name="PadTop">Padding above.</param>
 /// <param name="PadRight">Padding right.</param>
 /// <param name="PadBottom">Padding below.</param>
 /// <param name="Size">Crop side in pixels.</param>
 /// <param name="Mirror">The region that takes this one's place when the face is flipped horizontally (itself when symmetric).</param>
-public sealed record FacialRegion(string Name, int[] Landmarks, double PadLeft, double PadTop, double PadRight, double PadBottom, int Size, string Mirror)
+public sealed record FacialRegion(string Name, IReadOnlyList<int> Landmarks, double PadLeft, double PadTop, double PadRight, double PadBottom, int Size, string Mirror)
 {
+    /// <summary>iBUG 300-W indices (0–67) that place the region.</summary>
+    /// <remarks>A read-only copy: a <see cref="RegionSet"/> checks them once and a cropper places its squares once, so
+    /// indices changed afterwards would crop elsewhere than the saved regions.json says.</remarks>
+    public IReadOnlyList<int> Landmarks { get; init; } = Array.AsReadOnly(Landmarks.ToArray());
+
     /// <summary>True when a horizontal flip maps the region onto itself.</summary>
     public bool IsSymmetric => Mirror == Name;
 

@@ -22,7 +22,7 @@ public sealed class RegionSet
         {
             if (string.IsNullOrWhiteSpace(r.Name)) throw new GestaltLabException($"{source}: a region has no name");
             if (!_byName.TryAdd(r.Name, r)) throw new GestaltLabException($"{source}: region '{r.Name}' is defined twice");
-            if (r.Landmarks.Length == 0 || r.Landmarks.Any(i => i is < 0 or > 67))
+            if (r.Landmarks.Count == 0 || r.Landmarks.Any(i => i is < 0 or > 67))
                 throw new GestaltLabException($"{source}: region '{r.Name}' needs landmark indices in 0–67");
             if (r.Size is < 8 or > 1024) throw new GestaltLabException($"{source}: region '{r.Name}' has crop size {r.Size}, expected 8–1024");
         }

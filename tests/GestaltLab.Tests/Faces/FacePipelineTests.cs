@@ -35,6 +35,19 @@ public class FacePipelineTests
     }
 
     [Fact]
+    public void A_region_keeps_its_own_copy_of_its_landmark_indices()
+    {
+        // A region set is checked once and a cropper places its squares once: indices changed afterwards would crop
+        // somewhere other than what the saved regions.json says.
+        int[] given = [36, 39];
+        var region = new FacialRegion("eye", given, 0.1, 0.1, 0.1, 0.1, 32, "eye");
+        given[0] = 99;
+        Assert.Equal([36, 39], region.Landmarks);
+        Assert.Throws<NotSupportedException>(() => ((IList<int>)RegionSet.Default.Regions[0].Landmarks)[0] = 99);
+        Assert.True(region.CutsLike(region with { Size = 64 }));
+    }
+
+    [Fact]
     public void RegionTensorsAreChwInUnitRange()
     {
         var r = FacesFixture.Pipeline.Process(FacesFixture.Astronaut);

@@ -40,6 +40,20 @@ public class ClassPriorsTests
     }
 
     [Fact]
+    public void Frequencies_are_a_copy_no_caller_can_change()
+    {
+        // A model reckons its prior factors once; frequencies changed later would be saved with the run but never used.
+        double[] given = [0.5, 0.3, 0.2];
+        var priors = new ClassPriors(given, 1);
+        float[] before = priors.Weights();
+        given[0] = 0.01;
+        Assert.Equal(0.5, priors.Frequencies[0]);
+        Assert.False(priors.Frequencies is double[]);
+        Assert.Throws<NotSupportedException>(() => ((IList<double>)priors.Frequencies)[0] = 0.01);
+        Assert.Equal(before, priors.Weights());
+    }
+
+    [Fact]
     public void Reweighting_keeps_a_distribution_and_favours_the_common_class()
     {
         var priors = new ClassPriors([0.6, 0.3, 0.1], 1);
