@@ -76,6 +76,8 @@ internal sealed class ExportCommand : ICliCommand
             string staging = Path.Combine(outDir, $".export-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
             Directory.CreateDirectory(staging);
             var drawn = new List<string>();
+            // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
+            var leftOut = new Dictionary<string, List<string>>(StringComparer.Ordinal);
             string chromium;
             // The composite faces are an image, not a chart: papers show them as figure 1. Laid out for the width (five
             // to a row at one column, so faces and words stay readable) at the figures' width and dpi.
@@ -90,7 +92,14 @@ internal sealed class ExportCommand : ICliCommand
                         foreach (var f in fmts)
                         {
                             string name = chart.Name + Extension(f);
-                            try { await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, ct); }
+                            try
+                            {
+                                foreach (var what in await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, ct))
+                                {
+                                    var list = leftOut.TryGetValue(chart.Name, out var l) ? l : leftOut[chart.Name] = [];
+                                    if (!list.Contains(what)) list.Add(what);
+                                }
+                            }
                             catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}; nothing was written to {outDir}", e.Fix, e); }
                             drawn.Add(name);
                         }
@@ -123,6 +132,9 @@ internal sealed class ExportCommand : ICliCommand
                 Console.WriteLine($"  {file}");
             }
             Directory.Delete(staging, recursive: true);
+            foreach (var (chart, chartSize) in sized)
+                if (leftOut.TryGetValue(chart.Name, out var what))
+                    Console.WriteLine($"  note: {chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (--width, --height)");
             string compositeFile = Path.Combine(outDir, compositeName);
             if (content.CompositeFaceSet is null && File.Exists(compositeFile))
             {
@@ -144,6 +156,9 @@ internal sealed class ExportCommand : ICliCommand
                 // Each figure's own height (charts keep their aspect ratio unless --height is given).
                 ["height_mm"] = new System.Text.Json.Nodes.JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (System.Text.Json.Nodes.JsonNode?)c.Size.HeightMm))),
                 ["composite_faces"] = content.CompositeFaceSet is null ? null : compositeName,
+                // What each figure's print layout left out to fit its size (the screen charts show it).
+                ["left_out"] = new System.Text.Json.Nodes.JsonObject(leftOut.Select(kv => KeyValuePair.Create(kv.Key,
+                    (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonArray(kv.Value.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray())))),
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 // What drew them: other versions lay out and rasterise the same figure differently.
                 ["chromium"] = chromium,

@@ -48,7 +48,8 @@ public readonly record struct FigureSize(double WidthMm, double HeightMm, int Dp
 public static class FigureExport
 {
     /// <summary>Writes <paramref name="chart"/> as SVG or PNG (format from <paramref name="format"/> or the file extension).</summary>
-    public static async Task SaveAsync(GenericChart chart, string path, FigureSize size, FigureFormat? format = null,
+    /// <returns>What the print layout left out to fit the size (<see cref="RenderedFigure.LeftOut"/>); empty when nothing.</returns>
+    public static async Task<IReadOnlyList<string>> SaveAsync(GenericChart chart, string path, FigureSize size, FigureFormat? format = null,
         HeadlessBrowser? browser = null, CancellationToken cancellationToken = default)
     {
         var f = format ?? (Path.GetExtension(path).ToLowerInvariant() switch
@@ -57,8 +58,9 @@ public static class FigureExport
             ".png" => FigureFormat.Png,
             var e => throw new GestaltLabException($"{path}: unknown figure format '{e}'", "use a .svg or .png file name"),
         });
-        var bytes = await RenderAsync(chart, f, size, browser, cancellationToken);
-        AtomicFile.WriteAllBytes(path, bytes);
+        var figure = await DrawAsync(chart, f, size, browser, cancellationToken);
+        AtomicFile.WriteAllBytes(path, figure.Bytes);
+        return figure.LeftOut;
     }
 
     /// <summary>
@@ -137,7 +139,18 @@ public static class FigureExport
     }
 
     /// <summary>Renders a chart to SVG (UTF-8 bytes) or PNG bytes. Launches a browser when none is given.</summary>
+    /// <remarks><see cref="DrawAsync"/> also says what the print layout left out to fit the size.</remarks>
     public static async Task<byte[]> RenderAsync(GenericChart chart, FigureFormat format, FigureSize size,
+        HeadlessBrowser? browser = null, CancellationToken cancellationToken = default) =>
+        (await DrawAsync(chart, format, size, browser, cancellationToken)).Bytes;
+
+    /// <summary>
+    /// Renders a chart to SVG (UTF-8 bytes) or PNG bytes, with what the print layout left out to fit the size (a legend
+    /// too long for the page, words in cells lower than their font, values over bars narrower than them, labels of a
+    /// crowded category axis): a figure's caption has to make up for them, or a larger size keeps them. Launches a
+    /// browser when none is given.
+    /// </summary>
+    public static async Task<RenderedFigure> DrawAsync(GenericChart chart, FigureFormat format, FigureSize size,
         HeadlessBrowser? browser = null, CancellationToken cancellationToken = default)
     {
         CheckSize(size);
@@ -152,10 +165,13 @@ public static class FigureExport
                     new PageSetContentOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
                 cancellationToken.ThrowIfCancellationRequested();
                 string dataUrl;
+                string[] leftOut;
                 try
                 {
-                dataUrl = await page.EvaluateAsync<string>("""
+                var drawn = await page.EvaluateAsync<string[]>("""
                     async ([w, h, pw, ph, fmt]) => {
+                      // What the layout leaves out to fit the page, in words for the figure's author.
+                      const leftOut = [];
                     """ + PrintLayoutScript + """
                       const gd = document.querySelector('.gl-chart');
                       // Fixed trace ids (plotly draws random ones into class names and colour-bar ids): the same figure
@@ -176,15 +192,17 @@ public static class FigureExport
                         await Plotly.restyle(gd, { textposition: gd.data.map(t => t.type === 'bar' ? 'none' : t.textposition) });
                       await vectorCells(gd);
                       const svg = await Plotly.toImage(gd, { format: 'svg', width: w, height: h });
-                      if (fmt === 'svg') return svg;
+                      if (fmt === 'svg') return [svg, ...leftOut];
                       const img = new Image();
                       await new Promise((ok, fail) => { img.onload = ok; img.onerror = () => fail(new Error('the SVG did not load as an image')); img.src = svg; });
                       const c = document.createElement('canvas'); c.width = pw; c.height = ph;
                       const ctx = c.getContext('2d'); ctx.fillStyle = 'white'; ctx.fillRect(0, 0, pw, ph);
                       ctx.drawImage(img, 0, 0, pw, ph);
-                      return c.toDataURL('image/png');
+                      return [c.toDataURL('image/png'), ...leftOut];
                     }
                     """, new object[] { size.CssWidth, size.CssHeight, size.PixelWidth, size.PixelHeight, format == FigureFormat.Svg ? "svg" : "png" });
+                dataUrl = drawn.Length > 0 ? drawn[0] : "";
+                leftOut = drawn.Skip(1).Distinct().ToArray();
                 }
                 catch (PlaywrightException e)
                 {
@@ -200,9 +218,9 @@ public static class FigureExport
                     string svg = header.EndsWith(";base64", StringComparison.Ordinal)
                         ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(dataUrl[(comma + 1)..]))
                         : Uri.UnescapeDataString(dataUrl[(comma + 1)..]);
-                    return System.Text.Encoding.UTF8.GetBytes(PhysicalSvg(svg, size));
+                    return new RenderedFigure(System.Text.Encoding.UTF8.GetBytes(PhysicalSvg(svg, size)), leftOut);
                 }
-                return WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
+                return new RenderedFigure(WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi), leftOut);
             }
             finally
             {
@@ -242,6 +260,13 @@ public static class FigureExport
             const width = 40 + 0.6 * (base - 1) * n.length;
             if (used > 0 && used + width > w - 20) { rows++; used = 0; }
             used += width;
+          }
+          // (plotly shows one for two or more named traces unless the chart says otherwise)
+          const shown = L.showlegend === true || (L.showlegend !== false && names.length > 1);
+          if ((names.length > 40 || rows * (base + 8) + 10 > h / 3) && shown) {
+            leftOut.push(names.length > 40
+              ? `the legend (${names.length} entries: more than 40 cannot be read in print)`
+              : `the legend (${names.length} entries in ${rows} rows would take more than a third of the height)`);
           }
           if (names.length > 40 || rows * (base + 8) + 10 > h / 3) up['showlegend'] = false;
           const title = L.title && L.title.text;
@@ -309,7 +334,10 @@ public static class FigureExport
             if (!length) continue;
             if (n <= 60 && length / n >= 7) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
             // Too many to label each: every k-th, so that labels never overprint one another.
-            else if ((L[key] || {}).dtick === 1) up[key + '.dtick'] = Math.ceil(7 * n / length);
+            else if ((L[key] || {}).dtick === 1) {
+              up[key + '.dtick'] = Math.ceil(7 * n / length);
+              leftOut.push(`all but one in ${up[key + '.dtick']} of the ${key[0]} axis's ${n} category labels`);
+            }
           }
           return up;
         };
@@ -323,7 +351,9 @@ public static class FigureExport
             const font = (t.textfont && t.textfont.size) || base;
             return rows > 0 && ax && ax._length / rows < font + 1;
           });
-          return hide.some(x => x) ? hide.map((x, i) => x ? '' : gd.data[i].texttemplate) : null;
+          if (!hide.some(x => x)) return null;
+          leftOut.push('the words in the cells (the rows are lower than their font)');
+          return hide.map((x, i) => x ? '' : gd.data[i].texttemplate);
         };
         // Words wider than their cell (a long syndrome name in a narrow column) would run into the next cell: shortened
         // with an ellipsis to what fits (average glyph ≈ 0.6 em), or left out where not even a few letters fit.
@@ -345,6 +375,7 @@ public static class FigureExport
             }));
             if (changed) { traces.push(i); texts.push(text); }
           });
+          if (traces.length > 0) leftOut.push('the ends of words wider than their cells (shortened with an ellipsis)');
           return traces.length > 0 ? { traces, texts } : null;
         };
         // plotly draws a heatmap as one embedded raster at the screen's resolution (a 30-class matrix is ~400 px even in
@@ -391,7 +422,9 @@ public static class FigureExport
           const slots = Math.max(...bars.map(t => (t.x || []).length)) * bars.length;
           // A template such as "%{y:.0%}" writes 3 to 4 characters ("79%", "100%").
           const longest = Math.max(...bars.flatMap(t => t.text ? [].concat(t.text).map(v => String(v).length) : [3.5]));
-          return F.xaxis._length * 0.8 / slots < 0.55 * (base - 2) * longest + 2;
+          const crowded = F.xaxis._length * 0.8 / slots < 0.55 * (base - 2) * longest + 2;
+          if (crowded) leftOut.push('the values written over the bars (the bars are narrower than their labels)');
+          return crowded;
         };
         """;
 
@@ -471,3 +504,11 @@ public static class FigureExport
         return (w, h);
     }
 }
+
+/// <summary>A figure drawn for print, and what its layout left out to fit the size.</summary>
+/// <param name="Bytes">SVG (UTF-8) or PNG bytes.</param>
+/// <param name="LeftOut">
+/// What the print layout left out or shortened to fit (e.g. "the legend (12 entries …)"), each once; empty when the
+/// figure shows everything the screen chart does. A caption has to make up for these, or a larger size keeps them.
+/// </param>
+public sealed record RenderedFigure(byte[] Bytes, IReadOnlyList<string> LeftOut);

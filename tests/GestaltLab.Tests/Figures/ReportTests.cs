@@ -237,6 +237,8 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.NotEmpty(names);
         Assert.Equal(names, Directory.GetFiles(figures, "*.svg").Select(f => Path.GetFileName(f)).Order().ToList());
         Assert.Equal(names.Count, record["height_mm"]!.AsObject().Count);
+        // What a figure's print layout left out is recorded by figure (and printed), so the caption can make up for it.
+        Assert.All(record["left_out"]!.AsObject(), kv => Assert.Contains(kv.Key + ".svg", names));
         // The confusion matrix is vector, one square a non-empty cell (plotly's heatmap would embed a screen-resolution raster).
         string matrix = File.ReadAllText(Path.Combine(figures, names.Single(n => n.Contains("confusion"))));
         Assert.DoesNotContain("<image", matrix);
@@ -360,9 +362,12 @@ public class BrowserTests(BrowserFixture fixture)
         // A legend that cannot fit (the published points as well) is left out rather than clipped in silence.
         string crowded = Path.Combine(fixture.Work, "topk-crowded.svg");
         var curve = Enumerable.Range(0, 30).Select(k => 0.4 + 0.02 * k).ToArray();
-        await FigureExport.SaveAsync(Charts.TopK([("per image", curve), ("per disorder", curve.Select(v => v - 0.1).ToArray())], PublishedResults.All),
+        var crowdedLeftOut = await FigureExport.SaveAsync(Charts.TopK([("per image", curve), ("per disorder", curve.Select(v => v - 0.1).ToArray())], PublishedResults.All),
             crowded, single, browser: fixture.Browser);
         Assert.DoesNotContain(XDocument.Load(crowded).Descendants(ns + "g"), g => (string?)g.Attribute("class") == "legend");
+        // … and the author is told, so that the caption can name the lines instead.
+        Assert.Contains(crowdedLeftOut, w => w.StartsWith("the legend ("));
+        Assert.Empty((await FigureExport.DrawAsync(topK, FigureFormat.Svg, single, fixture.Browser)).LeftOut);
     }
 
     [Fact]
@@ -371,8 +376,12 @@ public class BrowserTests(BrowserFixture fixture)
         string[] regions = ["face", "upper_face", "periorbital_left", "periorbital_right", "nose", "mouth_philtrum", "lower_face", "ensemble"];
         var bars = Charts.RegionAccuracy(regions.Select((r, i) => new RegionScore(r, 0.1 + 0.05 * i, 0.4 + 0.05 * i, 0.6 + 0.04 * i)).ToList());
         string Svg(byte[] b) => System.Text.Encoding.UTF8.GetString(b);
-        Assert.Contains("bartext", Svg(await FigureExport.RenderAsync(bars, FigureFormat.Svg, FigureSize.DoubleColumn(90), fixture.Browser)));
-        Assert.DoesNotContain("bartext", Svg(await FigureExport.RenderAsync(bars, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser)));
+        var wide = await FigureExport.DrawAsync(bars, FigureFormat.Svg, FigureSize.DoubleColumn(90), fixture.Browser);
+        Assert.Contains("bartext", Svg(wide.Bytes));
+        Assert.Empty(wide.LeftOut);
+        var narrow = await FigureExport.DrawAsync(bars, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser);
+        Assert.DoesNotContain("bartext", Svg(narrow.Bytes));
+        Assert.Equal(["the values written over the bars (the bars are narrower than their labels)"], narrow.LeftOut);
         // The compact confusion view of 40 classes: at one column the rows are shorter than its words, which are left out.
         var counts = new int[40, 40];
         for (int c = 0; c < 40; c++) { counts[c, c] = 4; counts[c, (c + 1) % 40] = 1; }
@@ -380,7 +389,9 @@ public class BrowserTests(BrowserFixture fixture)
         var compact = Charts.ConfusionTopK(counts, names, 3);
         static string Cells(string svg) => svg.Split("<g class=\"heatmaplayer")[1].Split("<g class=\"overplot")[0];
         Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(183, Math.Round(183.0 * (140 + 18 * 40) / (260 + 120 * 4), 1)), fixture.Browser))));
-        Assert.DoesNotContain(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser))));
+        var cramped = await FigureExport.DrawAsync(compact, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser);
+        Assert.DoesNotContain(">class01<", Cells(Svg(cramped.Bytes)));
+        Assert.Contains("the words in the cells (the rows are lower than their font)", cramped.LeftOut);
         // The height export gives it when none is asked for keeps them, at one column as at two; charts without words in
         // rows keep their aspect ratio.
         double singleHeight = FigureExport.DefaultHeightMm(compact, 89);
