@@ -136,7 +136,10 @@ public sealed record OracleTopK
     [JsonPropertyName("top10")] public double Top10 { get; init; }
 }
 
-/// <summary>The oracle's ceiling on the same test split (from a synthetic data set's <c>oracle.json</c>).</summary>
+/// <summary>
+/// The synthetic oracle's figures on the same test split (from a synthetic data set's <c>oracle.json</c>): the Bayes
+/// classifier on the true traits, with the training frequencies as priors — the reference for image models.
+/// </summary>
 public sealed record OracleFigures
 {
     /// <summary>Oracle top-1 accuracy.</summary>
@@ -149,7 +152,7 @@ public sealed record OracleFigures
     [JsonPropertyName("n_test")] public int NTest { get; init; }
     /// <summary>
     /// The same oracle with every class equally likely a priori (the figures above use the training frequencies): the
-    /// ceiling to compare a model that ranks with equal priors against. Null in data generated before it was recorded.
+    /// reference to compare a model that ranks with equal priors against. Null in data generated before it was recorded.
     /// </summary>
     [JsonPropertyName("equal_priors")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleTopK? EqualPriors { get; init; }
 
@@ -211,7 +214,7 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("data")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Data { get; init; }
     /// <summary>SHA-256 of that data's inputs as its alignment recorded it (<c>run.json</c>'s <c>data_hash</c>; null when unknown).</summary>
     [JsonPropertyName("data_hash")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DataHash { get; init; }
-    /// <summary>The oracle's ceiling on the same data, when synthetic; else null.</summary>
+    /// <summary>The synthetic oracle's figures on the same data (<see cref="OracleFigures"/>), when synthetic; else null.</summary>
     [JsonPropertyName("oracle")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleFigures? Oracle { get; init; }
 
     /// <summary>Computes every figure from true labels and probability vectors.</summary>

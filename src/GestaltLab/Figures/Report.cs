@@ -71,7 +71,7 @@ public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, 
 public sealed record ReportResult(string Path, IReadOnlyList<string> Sections, int ChartCount, IReadOnlyList<string> Notes);
 
 /// <summary>
-/// The self-contained HTML report of a run directory (docs/run-directory.md): metrics beside the oracle's ceiling and the
+/// The self-contained HTML report of a run directory (docs/run-directory.md): metrics beside the synthetic oracle's and the
 /// published DeepGestalt / GestaltMatcher figures, top-k curve, confusion matrix, t-SNE map of the embeddings, ROC where
 /// the task allows one, per-region bars and training curves. plotly.js is inlined once for all charts; nothing is
 /// referenced off the machine. A missing run file skips its figure with a note; it never fails the report.
@@ -306,11 +306,13 @@ public static class Report
             new[] { "class priors", m.Priors is null ? "—" : m.PriorStrength is double b ? $"{m.Priors} (strength {b.ToString("F2", CultureInfo.InvariantCulture)})" : m.Priors,
                 oracle is null ? "—" : "training frequencies", "—", "—", "—" },
         };
-        var header = new[] { "measure", "this run" + (truth is not null && o.BootstrapIterations > 0 ? " [95% CI]" : ""), "oracle (ceiling)", "DeepGestalt 2019", "GestaltMatcher 2022, frequent", "GestaltMatcher 2022, rare" };
+        var header = new[] { "measure", "this run" + (truth is not null && o.BootstrapIterations > 0 ? " [95% CI]" : ""), "oracle (Bayes on true traits)", "DeepGestalt 2019", "GestaltMatcher 2022, frequent", "GestaltMatcher 2022, rare" };
         // The oracle exists for synthetic data only; on real photos its column is empty and needs no explanation.
         string oracleNote = oracle is null ? "" :
-            "Oracle: the Bayes classifier on the synthetic faces' true trait vectors — the best any image model can do on this data — " +
-            "with the training photos' syndrome frequencies as priors; where the classes are unequally frequent, in brackets the same with equal priors, the ceiling for a run that ranks with equal priors (the default). ";
+            "Oracle: the Bayes classifier on the synthetic faces' true trait vectors, with the training photos' syndrome frequencies as priors — " +
+            "the reference for image models, which see pixels, not traits (no model with the same priors beats it on average; a test split whose mix " +
+            "differs from the training photos', as gestalt216's does, can be scored a little higher with other priors: docs/synthetic.md). Where the classes are " +
+            "unequally frequent, in brackets the same with equal priors: the reference for a run that ranks with equal priors (the default). ";
         return TableRaw(header, rows) +
                "<p class=\"muted\">" + oracleNote +
                (truth is not null && probs is not null && o.BootstrapIterations > 0 ? $"Confidence intervals: percentile bootstrap over {unit}. " : "") + "Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
