@@ -198,7 +198,14 @@ public sealed record ClassificationMetrics
     /// unknown). They are not in <see cref="NImages"/> nor the top-k figures; an oracle beside them scores every photo.
     /// </summary>
     [JsonPropertyName("n_unscored")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NUnscored { get; init; }
-    /// <summary>Mean over disorders of per-disorder top-1.</summary>
+    /// <summary>
+    /// Photos of the scored split whose syndrome the model does not know, left out of every figure (null when not
+    /// recorded). With any, the data's oracle is not shown beside the figures: it scores those photos too.
+    /// </summary>
+    [JsonPropertyName("n_skipped")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NSkipped { get; init; }
+    /// <summary>Disorders the per-disorder means average over: those with at least one scored photo (null when not recorded).</summary>
+    [JsonPropertyName("n_disorders")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NDisorders { get; init; }
+    /// <summary>Mean over disorders (those with a scored photo, <see cref="NDisorders"/>) of per-disorder top-1.</summary>
     [JsonPropertyName("per_disorder_top1")] public double PerDisorderTop1 { get; init; }
     /// <summary>Mean over disorders of per-disorder top-10.</summary>
     [JsonPropertyName("per_disorder_top10")] public double PerDisorderTop10 { get; init; }
@@ -225,6 +232,7 @@ public sealed record ClassificationMetrics
         Top10 = Metrics.TopK(truth, probabilities, 10),
         NImages = truth.Count,
         NClasses = classCount,
+        NDisorders = truth.Distinct().Count(),
         PerDisorderTop1 = Metrics.PerDisorderTopK(truth, probabilities, 1),
         PerDisorderTop10 = Metrics.PerDisorderTopK(truth, probabilities, 10),
         LogLoss = Metrics.LogLoss(truth, probabilities),

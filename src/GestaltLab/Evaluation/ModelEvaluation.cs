@@ -13,7 +13,9 @@ namespace GestaltLab.Evaluation;
 /// <param name="Regions">Each single region's top-1/5/10, then the <c>ensemble</c> row.</param>
 /// <param name="Skipped">Photos of the scored split whose syndrome the model does not know (not scored).</param>
 /// <param name="Split">The split that was scored.</param>
-public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test);
+/// <param name="OracleLeftOut">Why the data's oracle figures were left out of the metrics (they would not be comparable), or null.</param>
+public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test,
+    string? OracleLeftOut = null);
 
 /// <summary>
 /// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
@@ -72,10 +74,25 @@ public static class ModelEvaluation
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        var sourceRows = SourceRows(source);
+        // The oracle ranks among all the data's syndromes and scores every test photo: beside a model that knows other
+        // syndromes, or whose unknown syndromes' photos were left unscored, it measures another task on other photos.
+        var dataClasses = (sourceRows ?? all.Manifest.Rows).Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
+        string? oracleLeftOut = null;
+        if (oracle is not null && (skipped > 0 || !dataClasses.SetEquals(model.Classes)))
+        {
+            oracleLeftOut = $"the data's oracle ranks among its {dataClasses.Count} syndromes and scores every {split} photo; this model knows {model.Classes.Count}"
+                + (skipped > 0 ? $" and {skipped} {split} photo(s) of the others were not scored" : (dataClasses.IsSubsetOf(model.Classes) ? " (more than the data has)" : " (others than the data has)"))
+                + ": not comparable, so its figures are left out";
+            oracle = null;
+        }
+        var known = model.Classes.ToHashSet(StringComparer.Ordinal);
         var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle) with
         {
             Split = split,
-            NUnscored = Unscored(source, split, all.Count),
+            NSkipped = skipped,
+            // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
+            NUnscored = sourceRows is null ? null : Math.Max(0, sourceRows.Count(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)) - data.Count),
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
             // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).
@@ -103,21 +120,20 @@ public static class ModelEvaluation
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
-        return new ModelEvaluationResult(metrics, regions, skipped, split);
+        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut);
     }
 
     /// <summary>
-    /// Photos of <paramref name="split"/> in the data the aligned folder was made from (<paramref name="source"/>) that
-    /// alignment dropped (no usable face), or null when that data cannot be read. Without this a photo no face was found
-    /// in would vanish from the denominator, flattering the figures beside an oracle that scores every photo.
+    /// The photos of the data the aligned folder was made from (<paramref name="source"/>), or null when that data cannot
+    /// be read: those alignment dropped (no usable face) are counted as unscored, so that a photo no face was found in
+    /// does not vanish from the denominator, flattering the figures beside an oracle that scores every photo.
     /// </summary>
-    private static int? Unscored(string? source, string split, int aligned)
+    private static IReadOnlyList<ManifestRow>? SourceRows(string? source)
     {
         try
         {
             if (source is null || !File.Exists(Path.Combine(source, Manifest.FileName))) return null;
-            // Labelled photos only: unlabelled ones are not scored in any case (and are not missing faces).
-            return Math.Max(0, Manifest.Load(source).Rows.Count(r => r.Split == split && r.IsLabelled) - aligned);
+            return Manifest.Load(source).Rows;
         }
         catch (Exception e) when (e is GestaltLabException or InvalidOperationException or FormatException) { return null; }
     }

@@ -74,12 +74,14 @@ public static class Roc
     /// the numbers of positives and negatives, and takes the (1−level)/2 and (1+level)/2 quantiles of AUC and of TPR on
     /// a 101-point FPR grid. With <paramref name="groups"/> (each case's subject) whole subjects are resampled, all their
     /// photos together: photos of one person are not independent, and resampling them singly narrows the band.
-    /// Deterministic for a seed.
+    /// Deterministic for a seed. With no <paramref name="iterations"/>, the curve alone: no band (empty grid) and an AUC
+    /// interval of NaN.
     /// </summary>
     public static RocWithBand Bootstrap(IReadOnlyList<bool> positive, IReadOnlyList<double> scores, int iterations = 1000, int seed = 0, double level = 0.95,
         IReadOnlyList<string>? groups = null)
     {
         var curve = Compute(positive, scores);
+        if (iterations <= 0) return new RocWithBand(curve, new ConfidenceInterval(curve.Auc, double.NaN, double.NaN, level), [], [], []);
         if (groups is not null && groups.Count != positive.Count)
             throw new ArgumentException($"{groups.Count} groups for {positive.Count} cases", nameof(groups));
         // Units of resampling: single cases, or a group's cases (a subject, or a family, whose members may differ: an

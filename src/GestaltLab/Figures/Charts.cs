@@ -249,14 +249,19 @@ public static class Charts
             var (name, r) = curves[k];
             string colour = Colour(k, curves.Count);
             string group = "roc" + k;
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprUpper), ("legendgroup", group),
-                ("showlegend", false), ("line", Obj(("width", 0))), ("hoverinfo", "skip")));
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprLower), ("legendgroup", group),
-                ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("showlegend", false), ("line", Obj(("width", 0))),
-                ("name", FormattableString.Invariant($"{r.Auc.Level * 100:F0}% band")), ("hoverinfo", "skip")));
+            // Without resamples (an empty grid) the curve alone.
+            if (r.Grid.Length > 0)
+            {
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprUpper), ("legendgroup", group),
+                    ("showlegend", false), ("line", Obj(("width", 0))), ("hoverinfo", "skip")));
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprLower), ("legendgroup", group),
+                    ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("showlegend", false), ("line", Obj(("width", 0))),
+                    ("name", FormattableString.Invariant($"{r.Auc.Level * 100:F0}% band")), ("hoverinfo", "skip")));
+            }
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Curve.FalsePositiveRate), ("y", r.Curve.TruePositiveRate),
                 ("legendgroup", group), ("line", Obj(("color", colour), ("width", 2), ("shape", "linear"))),
-                ("name", FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3} [{r.Auc.Lower:F3}, {r.Auc.Upper:F3}]")),
+                ("name", double.IsNaN(r.Auc.Lower) ? FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3}")
+                    : FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3} [{r.Auc.Lower:F3}, {r.Auc.Upper:F3}]")),
                 ("customdata", r.Curve.Thresholds.Select(t => double.IsInfinity(t) ? "∞" : t.ToString("G4", CultureInfo.InvariantCulture)).ToArray()),
                 ("hovertemplate", "FPR %{x:.3f}, TPR %{y:.3f}<br>threshold %{customdata}<extra>" + Html(name) + "</extra>")));
         }
@@ -370,20 +375,25 @@ public static class Charts
 
     // ---------------------------------------------------------------- regions
 
-    /// <summary>Top-1 and top-10 accuracy of each region's net alone beside the ensemble (<c>region_metrics.csv</c>).</summary>
-    public static GenericChart RegionAccuracy(IReadOnlyList<RegionScore> regions, string title = "Single regions vs ensemble")
+    /// <summary>Top-1, top-5 and top-10 accuracy of each region's net alone beside the ensemble (<c>region_metrics.csv</c>).</summary>
+    /// <param name="regions">The scores.</param>
+    /// <param name="title">Chart title.</param>
+    /// <param name="classCount">Classes ranked, when known: top-k bars with k ≥ that many are left out (every photo is a
+    /// hit there, a trivial 100 %; the metrics table prints "—").</param>
+    public static GenericChart RegionAccuracy(IReadOnlyList<RegionScore> regions, string title = "Single regions vs ensemble", int? classCount = null)
     {
         var ordered = regions.OrderBy(r => r.Region == "ensemble" ? 1 : 0).ThenByDescending(r => r.Top1).ToArray();
         var names = ordered.Select(r => r.Region).ToArray();
         var traces = new List<Trace>();
-        foreach (var (label, values, colour) in new[]
+        foreach (var (k, values, colour) in new[]
         {
-            ("top-1", ordered.Select(r => r.Top1).ToArray(), Palette[0]),
-            ("top-5", ordered.Select(r => r.Top5).ToArray(), Palette[5]),
-            ("top-10", ordered.Select(r => r.Top10).ToArray(), Palette[1]),
+            (1, ordered.Select(r => r.Top1).ToArray(), Palette[0]),
+            (5, ordered.Select(r => r.Top5).ToArray(), Palette[5]),
+            (10, ordered.Select(r => r.Top10).ToArray(), Palette[1]),
         })
         {
-            if (values.All(double.IsNaN)) continue;
+            if (values.All(double.IsNaN) || k >= classCount) continue;
+            string label = $"top-{k}";
             traces.Add(PlotlyBuilder.Trace("bar", ("x", names), ("y", values.Select(v => double.IsFinite(v) ? v : (double?)null).ToArray()), ("name", label),
                 ("marker", Obj(("color", colour))), ("texttemplate", "%{y:.0%}"), ("textposition", "outside"), ("textfont", Obj(("size", 9))),
                 ("hovertemplate", "%{x} " + label + ": %{y:.1%}<extra></extra>")));

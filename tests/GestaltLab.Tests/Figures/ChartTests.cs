@@ -185,6 +185,10 @@ public class ChartTests
         var bars = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95), new("eyes", 0.5, 0.75, 0.9)])).GetProperty("data");
         Assert.Equal(["eyes", "nose", "ensemble"], bars[0].GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Equal(0.6, bars[0].GetProperty("y")[2].GetDouble(), 12);
+        Assert.Equal(3, bars.GetArrayLength());
+        // Over 10 classes or fewer top-10 is 100 % by construction: no such bars (the report's table prints "—").
+        var fewClasses = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 1.0)], classCount: 10)).GetProperty("data");
+        Assert.Equal(["top-1", "top-5"], fewClasses.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray());
 
         var contrib = Figure(Charts.RegionContributions(
             new Dictionary<string, float[]> { ["eyes"] = [0.7f, 0.2f, 0.1f], ["mouth"] = [0.2f, 0.5f, 0.3f] },

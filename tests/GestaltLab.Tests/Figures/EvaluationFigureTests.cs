@@ -155,6 +155,14 @@ public class RocAndBootstrapTests
         Assert.True(byFamily.Auc.Upper > byFamily.Auc.Lower);
         var fig = ChartTests.Figure(Charts.Roc([("test", a)]));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("AUC"));
+        // No resamples asked for: the curve alone, no band and no interval (not a band the caller did not ask for).
+        var bare = Roc.Bootstrap(labels, scores, 0);
+        Assert.Equal(a.Curve.Auc, bare.Auc.Estimate, 12);
+        Assert.Empty(bare.Grid);
+        Assert.True(double.IsNaN(bare.Auc.Lower));
+        var bareTraces = ChartTests.Figure(Charts.Roc([("test", bare)])).GetProperty("data").EnumerateArray().ToArray();
+        Assert.Equal(2, bareTraces.Length);   // chance and the curve
+        Assert.DoesNotContain("[", bareTraces[1].GetProperty("name").GetString());
     }
 
     [Fact]

@@ -160,6 +160,13 @@ public class OfflineHtmlTests
             Assert.DoesNotContain("bootstrap over subjects", withFamilies);
             // Fewer, larger resampling units: the intervals are not those of the subject-level page.
             Assert.NotEqual(Intervals(page), Intervals(withFamilies));
+            // The page says how many units were resampled, and cautions where they are few.
+            Assert.Matches(@"bootstrap over subjects \(\d+ of them\)", page);
+            // Probabilities without a subject column: photos are the units, and the page says so rather than "subjects".
+            string probsCsv = Path.Combine(dir, "probabilities.csv");
+            File.WriteAllLines(probsCsv, File.ReadAllLines(probsCsv).Select(l => string.Join(",", l.Split(',').Where((_, i) => i != 1))));
+            string withoutSubjects = File.ReadAllText(Report.Write(dir, options: options).Path);
+            Assert.Contains("bootstrap over photos (probabilities.csv names no subjects", withoutSubjects);
         }
         finally { Directory.Delete(dir, true); }
 

@@ -186,6 +186,27 @@ public class CommandLineTests
         var onOther = JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other", "metrics.json")))!;
         Assert.Equal(Path.GetFullPath(other), (string?)onOther["data"]);
         Assert.NotEqual((string?)own["data_hash"], (string?)onOther["data_hash"]);
+        Assert.NotNull(onOther["oracle"]);
+        Assert.Equal(0, (int)onOther["n_skipped"]!);
+        Assert.Equal(10, (int)onOther["n_disorders"]!);
+        // Data with a syndrome the model does not know: its photos are skipped and counted, and the data's oracle — which
+        // ranks among that syndrome too and scores its photos — is not set beside figures of another task.
+        string relabelled = Path.Combine(root, "relabelled");
+        foreach (var f in Directory.GetFiles(other, "*", SearchOption.AllDirectories))
+        {
+            string to = Path.Combine(relabelled, Path.GetRelativePath(other, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+        string manifestCsv = Path.Combine(relabelled, "manifest.csv");
+        File.WriteAllText(manifestCsv, File.ReadAllText(manifestCsv).Replace(",fas_like,", ",unknown_like,"));
+        string relabelledMetrics = Path.Combine(root, "eval-relabelled", "metrics.json");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", relabelled, "--ground-truth", "--out", relabelledMetrics));
+        var onRelabelled = JsonNode.Parse(File.ReadAllText(relabelledMetrics))!;
+        Assert.Null(onRelabelled["oracle"]);
+        Assert.InRange((int)onRelabelled["n_skipped"]!, 1, 10);
+        Assert.Equal(9, (int)onRelabelled["n_disorders"]!);
+        Assert.Equal((int)onOther["n_images"]! - (int)onRelabelled["n_skipped"]!, (int)onRelabelled["n_images"]!);
 
         // A model trained on regions cut otherwise (align --regions) has other data aligned with its own regions, and an
         // aligned folder cut with the default ones is refused rather than scored on crops its nets were not trained on.
