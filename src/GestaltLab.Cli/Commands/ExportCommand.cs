@@ -21,9 +21,10 @@ internal sealed class ExportCommand : ICliCommand
         var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
         var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text (left out by default: figures leave the team, and patient photos' names often carry names or record numbers)." };
+        var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, as `report --manifest`: its families make the intervals resample relatives together, its columns colour the t-SNE map (default: the data folder named in run.json)." };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
-            { run, output, width, height, dpi, formats, html, seed, photoNames };
+            { run, output, width, height, dpi, formats, html, seed, manifest, photoNames };
         cmd.SetAction(async (p, ct) =>
         {
             string w = p.GetValue(width)!.Trim();
@@ -53,7 +54,8 @@ internal sealed class ExportCommand : ICliCommand
             if (File.Exists(outDir)) throw new GestaltLabException($"{outDir}: is a file; --out names a folder for the figures");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
-            var content = Report.Build(results, new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames) }, ProgressReporters.Console(), ct);
+            var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames), ManifestPath = p.GetValue(manifest) };
+            var content = Report.Build(results, options, ProgressReporters.Console(), ct);
             // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
             foreach (var note in content.Notes) Console.WriteLine($"  note: {note}");
             // Without --height, each chart's own (FigureExport.DefaultHeightMm: its aspect ratio, rows of words kept
@@ -152,6 +154,13 @@ internal sealed class ExportCommand : ICliCommand
                 ["metrics_data"] = results.Metrics?.Data,
                 ["photo_names"] = p.GetValue(photoNames),
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
+                // What the intervals and bands in the figures are (the report's page says it in words; a figure file does not).
+                ["bootstrap"] = new System.Text.Json.Nodes.JsonObject
+                {
+                    ["method"] = "percentile", ["level"] = 0.95, ["resamples"] = options.BootstrapIterations, ["unit"] = content.ResamplingUnit,
+                    ["manifest"] = p.GetValue(manifest) is { } mf ? Path.GetFullPath(mf) : null,
+                    ["top_k_band"] = "pointwise at each k",
+                },
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),
                 // Each figure's own height (charts keep their aspect ratio unless --height is given).
                 ["height_mm"] = new System.Text.Json.Nodes.JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (System.Text.Json.Nodes.JsonNode?)c.Size.HeightMm))),

@@ -61,6 +61,12 @@ public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, 
 
     /// <summary>The composite faces themselves (null when none), so that an export can lay them out for its own width.</summary>
     public CompositeFaceSet? CompositeFaceSet { get; init; }
+
+    /// <summary>
+    /// What the bootstrap intervals and bands resample ("subjects", "families (relatives together)", or photos when the
+    /// probabilities name no subjects), for a figure's record: the words on the page do not travel with an exported figure.
+    /// </summary>
+    public string ResamplingUnit { get; init; } = "subjects";
 }
 
 /// <summary>What <see cref="Report.Write"/> produced.</summary>
@@ -232,7 +238,7 @@ public static class Report
         body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
-        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet };
+        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet, ResamplingUnit = unit };
     }
 
     private static int[]? SafeTruth(RunResults run, List<string> notes)

@@ -244,6 +244,9 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.NotEmpty(names);
         Assert.Equal(names, Directory.GetFiles(figures, "*.svg").Select(f => Path.GetFileName(f)).Order().ToList());
         Assert.Equal(names.Count, record["height_mm"]!.AsObject().Count);
+        // What the bands and intervals are travels with the figures, not only on the report's page.
+        Assert.Equal("subjects", (string?)record["bootstrap"]!["unit"]);
+        Assert.Equal(1000, (int)record["bootstrap"]!["resamples"]!);
         // What a figure's print layout left out is recorded by figure (and printed), so the caption can make up for it.
         Assert.All(record["left_out"]!.AsObject(), kv => Assert.Contains(kv.Key + ".svg", names));
         // The confusion matrix is vector, one square a non-empty cell (plotly's heatmap would embed a screen-resolution raster).
