@@ -46,12 +46,20 @@ public static class FaceDatasetAligner
     /// <summary>Whether <paramref name="folder"/>'s <c>run.json</c> was written by an alignment.</summary>
     private static bool IsAlignment(string folder)
     {
+        if (File.Exists(Path.Combine(folder, AlignmentMarker))) return true;
         if (!File.Exists(Path.Combine(folder, RunManifest.FileName))) return false;
         try { return RunManifest.Load(folder).Command == AlignCommandName; }
         catch (GestaltLabException) { return false; }
     }
 
     private const string AlignCommandName = "gestaltlab align";
+
+    /// <summary>
+    /// Hidden file an alignment writes into its output folder before it deletes or writes anything there: the folder is
+    /// an alignment's (finished when run.json is there too) whatever an interruption left of it, and a folder without it
+    /// is never taken for one by the names inside (a user's own aligned/ and manifest.csv).
+    /// </summary>
+    public const string AlignmentMarker = ".gestaltlab-align";
 
     /// <summary>Runs the job; progress stage <c>align</c>.</summary>
     /// <exception cref="GestaltLabException">The input folder or manifest is missing or malformed, or the output folder is not empty without <see cref="AlignDatasetOptions.Force"/> (or, with it, holds a run or data set rather than an earlier alignment).</exception>
@@ -67,11 +75,11 @@ public static class FaceDatasetAligner
         // Two alignments into one folder would delete each other's faces and both report success.
         using var folderLock = FolderLock.Acquire(outFull, "align");
         bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
-        // An interrupted alignment (run.json, written last, missing; its aligned/ folder there; nothing but what alignment
-        // writes) starts over without --force, as users expect an interrupted command to carry on: before or after its
-        // tables were written, and a --force re-run interrupted after it cleared the old results.
+        // An interrupted alignment (its marker there, run.json, written last, missing; nothing but what alignment writes)
+        // starts over without --force, as users expect an interrupted command to carry on: before or after its tables were
+        // written, and a --force re-run interrupted while or after it cleared the old results.
         bool interrupted = replace && !File.Exists(Path.Combine(outFull, RunManifest.FileName))
-                           && Directory.Exists(Path.Combine(outFull, "aligned"))
+                           && File.Exists(Path.Combine(outFull, AlignmentMarker))
                            && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n =>
                                n is "aligned" or "regions" or "overlays" || OwnTables.Contains(n!) || n!.StartsWith('.'));
         if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
@@ -96,6 +104,10 @@ public static class FaceDatasetAligner
         }
 
         // Only now that the input is known to be usable: an error above leaves no empty or emptied output folder behind.
+        // The marker first, so that whatever a kill leaves from here on is known for an alignment's.
+        Directory.CreateDirectory(outFull);
+        if (!File.Exists(Path.Combine(outFull, AlignmentMarker)))
+            AtomicFile.WriteAllText(Path.Combine(outFull, AlignmentMarker), "written by gestaltlab align: this folder is an alignment's (finished when run.json is here)\n");
         if (replace)
         {
             // run.json goes first: it is written last, so its absence marks the folder unfinished until this run ends.

@@ -272,13 +272,24 @@ public class FacePipelineTests
             using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
                 FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
             File.WriteAllText(Path.Combine(data, "runs", "x", "config.json"), "{}");
-            // An alignment interrupted part-way (only its image folders written) starts over without --force; a folder
+            // An alignment interrupted part-way (its marker and image folders written) starts over without --force; a folder
             // with anything else in it still needs --force.
             string interrupted = Path.Combine(root, "interrupted");
             Directory.CreateDirectory(Path.Combine(interrupted, "aligned", "images"));
             Directory.CreateDirectory(Path.Combine(interrupted, "regions", "nose"));
+            File.WriteAllText(Path.Combine(interrupted, FaceDatasetAligner.AlignmentMarker), "");
             using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
             {
+                // Without the marker the same names are someone's own folder: an aligned/ of hand-picked faces and a
+                // manifest are not taken for an interrupted alignment and deleted.
+                string mine = Path.Combine(root, "mine");
+                Directory.CreateDirectory(Path.Combine(mine, "aligned"));
+                File.WriteAllText(Path.Combine(mine, "aligned", "my-face.png"), "mine");
+                File.WriteAllText(Path.Combine(mine, "manifest.csv"), "image,syndrome\n");
+                Assert.Contains("not empty", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.Run(data, mine, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true })).Message);
+                Assert.Equal("mine", File.ReadAllText(Path.Combine(mine, "aligned", "my-face.png")));
+
                 FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
                 Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
                 Assert.Contains("not empty", Assert.Throws<GestaltLabException>(() =>
@@ -286,6 +297,12 @@ public class FacePipelineTests
                 // Interrupted after its tables (only run.json missing): starts over too.
                 File.Delete(Path.Combine(interrupted, "run.json"));
                 File.WriteAllText(Path.Combine(interrupted, "qc.csv"), "half a table");
+                FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+                Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
+                // A --force re-run killed while clearing the old results (run.json and aligned/ gone, the crops and tables
+                // left): a plain run carries on rather than refusing the folder it left.
+                File.Delete(Path.Combine(interrupted, "run.json"));
+                Directory.Delete(Path.Combine(interrupted, "aligned"), true);
                 FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
                 Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
                 Assert.NotEqual("half a table", File.ReadAllText(Path.Combine(interrupted, "qc.csv")));
