@@ -25,7 +25,7 @@ internal sealed class DemoCommand : ICliCommand
         var pretrained = new Option<string?>("--pretrained") { Description = "Backbone file (default: the shipped data/pretrained/backbone.pt)." };
         var scratch = new Option<bool>("--from-scratch") { Description = "Train the region nets from random weights (for comparison with the pretrained ones)." };
         var truth = new Option<bool>("--ground-truth") { Description = "Align with the generator's ground-truth landmarks instead of detecting faces." };
-        var force = new Option<bool>("--force") { Description = "Start over in a non-empty run directory (otherwise an interrupted demo resumes)." };
+        var force = new Option<bool>("--force") { Description = "Start over in a non-empty run directory, clearing what the demo wrote there (files of yours are kept; without it an interrupted demo resumes)." };
         var cmd = new Command("demo", "Generate the demo data set, align faces, fine-tune one CNN per region from a pretrained backbone, evaluate, and write an HTML report.")
             { output, seed, scale, epochs, pretrained, scratch, truth, force };
         cmd.SetAction(async (p, ct) =>
@@ -34,7 +34,7 @@ internal sealed class DemoCommand : ICliCommand
             string run = Path.GetFullPath(p.GetValue(output)!);
             // Held for the whole demo: a second `demo --force` must not delete this one while it runs.
             using var runLock = FolderLock.Acquire(run, "run the demo in");
-            RunFolder.Prepare(run, p.GetValue(force));
+            ModelCli.NoteKept(run, RunFolder.Prepare(run, p.GetValue(force)));
             int s = p.GetValue(seed);
             var config = TrainConfig.Demo with { Training = TrainConfig.Demo.Training with { Seed = s } };
             if (p.GetValue(epochs) is int e) config = config with { Training = config.Training with { Epochs = e } };

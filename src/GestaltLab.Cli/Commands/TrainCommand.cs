@@ -25,7 +25,7 @@ internal sealed class TrainCommand : ICliCommand
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var epochs = new Option<int?>("--epochs") { Description = "Override the number of epochs." };
         var seed = new Option<int?>("--seed") { Description = "Override the seed." };
-        var force = new Option<bool>("--force") { Description = "Start over: delete the run in --out first (only a folder a run wrote; otherwise an interrupted run resumes)." };
+        var force = new Option<bool>("--force") { Description = "Start over: clear what the run in --out wrote first (only in a folder a run took; files of yours there are kept; without it an interrupted run resumes)." };
         var cmd = new Command("train", "Fine-tune one CNN per facial region on syndrome labels (or pretrain a backbone on identities) and export ONNX + model.zip.")
             { data, output, config, pretrained, scratch, pretrain, truth, epochs, seed, force };
         cmd.SetAction(async (p, ct) =>
@@ -55,13 +55,15 @@ internal sealed class TrainCommand : ICliCommand
             // Held for the whole command (the library takes it again, re-entrantly): a second `train --force` must not
             // delete this run while it aligns or trains.
             using var runLock = FolderLock.Acquire(outPath, "train");
-            RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data));
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
             // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
-            // rather than print that it was replaced.
+            // rather than print that it was replaced. Read before the run folder is touched: a file that is no backbone
+            // must not cost a --force start-over its earlier run.
             if (backbone is not null && p.GetValue(config) is null)
                 cfg = cfg with { Net = Pretraining.ReadBackboneConfig(backbone) with { InputSize = cfg.Net.InputSize } };
+            else if (backbone is not null) Pretraining.ReadBackboneConfig(backbone);
+            ModelCli.NoteKept(outPath, RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data)));
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);
             ModelCli.NoteBusyCores();
             var result = await CliProgress.RunAsync(progress => GestaltTraining.Train(alignedDir, outPath, cfg, backbone, "gestaltlab train", progress, ct));
@@ -76,6 +78,12 @@ internal sealed class TrainCommand : ICliCommand
 /// <summary>Steps the model commands share.</summary>
 internal static class ModelCli
 {
+    /// <summary>Says which of the user's files a <c>--force</c> start-over left in the run folder.</summary>
+    public static void NoteKept(string run, IReadOnlyList<string> kept)
+    {
+        if (kept.Count > 0) Console.WriteLine($"note: started over in {run}, keeping what is yours there: {string.Join(", ", kept)}");
+    }
+
     /// <summary>The <c>--priors</c> option of the commands that load a run (evaluate, predict).</summary>
     public static Option<string?> PriorsOption()
     {

@@ -34,14 +34,17 @@ public static class RunFolder
 
     /// <summary>
     /// Makes <paramref name="run"/> ready to hold a run: a new or empty folder (hidden files such as <c>.DS_Store</c>
-    /// aside), or one a run already wrote (resumed, or deleted first with <paramref name="force"/>), which it then marks
-    /// (<see cref="Marker"/>). A folder with other files is refused; so is a run folder that holds the
-    /// <paramref name="data"/> to train on (it would be deleted by a start-over). A run from before the marker existed
-    /// is resumed as it is, but deleted by <paramref name="force"/> (and marked) only when it holds nothing a run does
-    /// not write: files of the user's beside it (figures exported into it, notes) are never deleted.
+    /// aside), or one a run already wrote (resumed, or with <paramref name="force"/> cleared of what runs write first),
+    /// which it then marks (<see cref="Marker"/>). A folder with other files is refused; so is a run folder that holds the
+    /// <paramref name="data"/> to train on (it would be deleted by a start-over). Files of the user's beside a run
+    /// (figures exported into it, notes) are never deleted: <paramref name="force"/> removes only what a run, its
+    /// evaluations and its report write, keeping the marker until the rest is gone, so a start-over killed part-way
+    /// leaves a folder that is still known for a run's. A run from before the marker existed is resumed as it is, but
+    /// cleared by <paramref name="force"/> (and marked) only when it holds nothing a run does not write.
     /// </summary>
+    /// <returns>The user's entries a start-over kept (empty without <paramref name="force"/>).</returns>
     /// <exception cref="GestaltLabException">The folder is a file, holds other files, or holds the data.</exception>
-    public static void Prepare(string run, bool force = false, string? data = null)
+    public static IReadOnlyList<string> Prepare(string run, bool force = false, string? data = null)
     {
         if (File.Exists(run)) throw new GestaltLabException($"{run}: is a file; --out names a run folder");
         string full = Path.GetFullPath(run).TrimEnd('/');
@@ -52,6 +55,7 @@ public static class RunFolder
                 throw new GestaltLabException($"{data}: the data lies inside the run folder {run}", "choose an --out folder outside the data (inside it is fine)");
         }
         bool mark = true;
+        var kept = new List<string>();
         if (Directory.Exists(full))
         {
             // Hidden files say nothing about whose folder this is (a killed write's temporaries, .DS_Store, .gitkeep).
@@ -70,12 +74,26 @@ public static class RunFolder
                             "move them out of the folder (or delete the folder yourself), or choose a new --out folder");
                     mark = false; // resumed as it is; a later --force must still not delete the user's files
                 }
-                if (force) Directory.Delete(full, recursive: true);
+                if (force)
+                {
+                    // What a run writes goes, the marker last; the user's own files stay. (Hidden leftovers of killed
+                    // writes, .NAME.PID.GUID.tmp, go with them.)
+                    foreach (var entry in Directory.EnumerateFileSystemEntries(full).ToList())
+                    {
+                        string name = Path.GetFileName(entry);
+                        if (name == Marker) continue;
+                        if (foreign.Contains(name)) { kept.Add(name); continue; }
+                        if (name.StartsWith('.') && !name.EndsWith(".tmp", StringComparison.Ordinal)) continue;
+                        if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
+                        else File.Delete(entry);
+                    }
+                }
             }
         }
         Directory.CreateDirectory(full);
         string markerFile = Path.Combine(full, Marker);
-        if (mark && !File.Exists(markerFile)) File.WriteAllText(markerFile, "a folder `gestaltlab train` or `demo` writes (and may delete with --force)\n");
+        if (mark && !File.Exists(markerFile)) File.WriteAllText(markerFile, "a folder `gestaltlab train` or `demo` writes (and may clear with --force, keeping files of yours)\n");
+        return kept;
     }
 }
 

@@ -415,8 +415,17 @@ public class CommandLineTests
         Directory.CreateDirectory(Path.Combine(holder, "photos"));
         Assert.Contains("inside the run folder", Assert.Throws<GestaltLabException>(() => RunFolder.Prepare(holder, force: true, Path.Combine(holder, "photos"))).Message);
         Assert.True(Directory.Exists(Path.Combine(holder, "photos")));
-        RunFolder.Prepare(holder, force: true);   // a run folder it took: --force starts it over
-        Assert.False(Directory.Exists(Path.Combine(holder, "photos")));
+        // A run folder it took: --force starts it over, clearing what a run writes and keeping what the user put there.
+        Directory.CreateDirectory(Path.Combine(holder, "checkpoints", "nose"));
+        File.WriteAllText(Path.Combine(holder, "metrics.json"), "{}");
+        File.WriteAllText(Path.Combine(holder, ".metrics.json.123.abc.tmp"), "");
+        Assert.Equal(["photos"], RunFolder.Prepare(holder, force: true));
+        Assert.True(Directory.Exists(Path.Combine(holder, "photos")));
+        Assert.False(Directory.Exists(Path.Combine(holder, "checkpoints")));
+        Assert.False(File.Exists(Path.Combine(holder, "metrics.json")));
+        Assert.False(File.Exists(Path.Combine(holder, ".metrics.json.123.abc.tmp")));
+        Assert.True(File.Exists(Path.Combine(holder, RunFolder.Marker)));
+        Directory.Delete(Path.Combine(holder, "photos"));
         // A folder the library trained into before runs were marked, holding a file of the user's: not a run, so --force
         // refuses it rather than deleting the file; and the library itself no longer writes a run among other files.
         string shared = Path.Combine(root, "thesis");
@@ -447,5 +456,11 @@ public class CommandLineTests
         // A backbone that is not there is named before anything is aligned.
         Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
         Assert.True(Untouched(Path.Combine(root, "r4")));
+        // Nor does a file that is no backbone cost a --force start-over the run it would replace: read before anything goes.
+        string notBackbone = Path.Combine(root, "notes.pt");
+        File.WriteAllText(notBackbone, "not weights");
+        File.WriteAllText(Path.Combine(holder, "metrics.json"), "{}");
+        Assert.Equal(1, await Cli("train", "--data", data, "--out", holder, "--force", "--pretrained", notBackbone, "--ground-truth"));
+        Assert.True(File.Exists(Path.Combine(holder, "metrics.json")));
     }
 }
