@@ -125,6 +125,9 @@ internal sealed class ExportCommand : ICliCommand
                 if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
                 throw;
             }
+            // From here on the folder changes file by file: the earlier record goes first, so that a kill part-way leaves a
+            // folder without a record (plainly unfinished), never mixed figures under the record of the earlier export.
+            File.Delete(Path.Combine(outDir, "export.json"));
             RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
                 fmts.Select(Extension).Concat(p.GetValue(html) ? [".html"] : []).ToHashSet());
             foreach (var name in drawn)

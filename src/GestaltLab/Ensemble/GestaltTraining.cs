@@ -242,7 +242,10 @@ public static class GestaltTraining
                 { Directory = Path.GetFullPath(run) };
             progress?.Report(new ProgressUpdate("class priors", 1, 1, string.Create(System.Globalization.CultureInfo.InvariantCulture,
                 $"{config.Priors}; training frequencies {priors.Frequencies.Min():P2}–{priors.Frequencies.Max():P2}, strength {priors.Strength:F2}")));
-            model.SaveWeights(run);
+            // ensemble.json marks the run finished (without it the run does not load), so it goes first and comes back
+            // last: a kill while the exports are written leaves a run that says it is unfinished, never one whose
+            // ensemble.onnx or model.zip is missing or still an earlier fit's (a priors-only re-run rewrites all three).
+            File.Delete(Path.Combine(run, GestaltModel.EnsembleFile));
             AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());
             string? zip = Path.Combine(run, "model.zip");
             try
@@ -254,8 +257,11 @@ public static class GestaltTraining
             catch (GestaltLabException e)
             {
                 notes.Add("model.zip not written: " + e.Message.Split('\n')[0]);
+                // An earlier fit's would pass for this one's.
+                File.Delete(zip);
                 zip = null;
             }
+            model.SaveWeights(run);
             return new GestaltTrainingResult(run, model, summaries, zip, notes);
         }
         finally

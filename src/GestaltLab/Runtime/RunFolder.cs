@@ -152,7 +152,10 @@ public sealed class FolderLock : IDisposable
         try
         {
             // FileShare.None is an exclusive advisory lock (flock) on Unix, released by the kernel with the process.
-            return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.DeleteOnClose);
+            // The file is left in place (a few bytes per folder ever written): deleted on close, it is unlinked before its
+            // lock is released, so a process that opened it just then would lock a file no one else can see, and a third
+            // would create a new one and lock that too — two writers at once.
+            return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         }
         catch (UnauthorizedAccessException)
         {
