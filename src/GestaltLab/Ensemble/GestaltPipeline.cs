@@ -49,7 +49,7 @@ public static class GestaltPipeline
                 .Append(ml.Transforms.CropFacialRegions(model.InputSize))
                 .Append(ml.Transforms.ApplyOnnxModel(outputs, model.InputRegions.ToArray(), onnx));
             var empty = ml.Data.LoadFromEnumerable(Array.Empty<GestaltImageInput>());
-            var fitted = pipeline.Fit(empty);
+            using var fitted = pipeline.Fit(empty);
             AtomicFile.Write(zipPath, s =>
             {
                 using var saved = new MemoryStream();
@@ -57,7 +57,6 @@ public static class GestaltPipeline
                 saved.Position = 0;
                 WithFixedTimes(saved, s);
             });
-            fitted.Dispose();
         }
         finally
         {
@@ -86,6 +85,10 @@ public static class GestaltPipeline
     }
 
     /// <summary>Loads a saved pipeline (registers the face steps with <paramref name="ml"/>).</summary>
+    /// <remarks>
+    /// Dispose the returned transformer when done with it (it is an <see cref="IDisposable"/> chain): it holds ONNX
+    /// Runtime sessions, and ML.NET unpacks the ensemble's graph into a temporary file that only disposing removes.
+    /// </remarks>
     public static ITransformer Load(string zipPath, MLContext? ml = null)
     {
         ml ??= new MLContext(seed: 0);

@@ -54,6 +54,9 @@ public static class GestaltTraining
         // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
         RunFolder.Prepare(run);
         using var folderLock = FolderLock.Acquire(run, "train");
+        // Hidden halves of files a killed run was writing (a net, ensemble.onnx, model.zip: megabytes each).
+        AtomicFile.RemoveLeftovers(run);
+        AtomicFile.RemoveLeftovers(Path.Combine(run, "regions"));
         // The heads and the ensemble after the nets are computed with the nets' thread count too (the count shapes the
         // last bits); the caller's count comes back afterwards.
         using var threads = TorchRuntime.UseThreads(config.Training.Threads);

@@ -104,6 +104,7 @@ public static class ModelEvaluation
         // An earlier metrics.json goes first and the new one is written last: a failure part-way leaves tables without
         // metrics (plainly unfinished), never metrics beside tables of another evaluation.
         Directory.CreateDirectory(outDirectory);
+        AtomicFile.RemoveLeftovers(outDirectory);   // halves of tables a killed evaluation was writing
         string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
         if (File.Exists(metricsFile)) File.Delete(metricsFile);
         // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.

@@ -303,8 +303,12 @@ public class FacePipelineTests
                 // left): a plain run carries on rather than refusing the folder it left.
                 File.Delete(Path.Combine(interrupted, "run.json"));
                 Directory.Delete(Path.Combine(interrupted, "aligned"), true);
+                // (and the half of a table a killed write left is swept)
+                string half = Path.Combine(interrupted, $".qc.csv.{int.MaxValue}.{Guid.NewGuid():N}.tmp");
+                File.WriteAllText(half, "half");
                 FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
                 Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));
+                Assert.False(File.Exists(half));
                 Assert.NotEqual("half a table", File.ReadAllText(Path.Combine(interrupted, "qc.csv")));
                 // Started over with photos that have no manifest, it keeps none of the old tables: another alignment's
                 // manifest would label these faces with other people's syndromes.

@@ -60,6 +60,7 @@ public class EndToEndTests
         using var pipeline = new FacePipeline(model.FacePipelineOptions());
         var testImages = GestaltLab.Data.Manifest.Load(data).InSplit("test").Take(3).Select(r => Path.Combine(data, r.Image)).ToList();
         var zip = GestaltPipeline.Load(Path.Combine(run, "model.zip"));
+        using var disposeZip = zip as IDisposable;   // its temporary copy of the graph goes with it
         var fromZip = GestaltPipeline.Predict(zip, testImages);
         for (int i = 0; i < testImages.Count; i++)
         {
@@ -171,7 +172,9 @@ public class EndToEndTests
         using (var saved = System.IO.Compression.ZipFile.OpenRead(skewedZip))
             // (Zip times have no zone: read back, the same wall-clock time in the machine's zone.)
             Assert.All(saved.Entries, e => Assert.Equal(GestaltPipeline.EntryTime.DateTime, e.LastWriteTime.DateTime));
-        var fromSkewedZip = GestaltPipeline.Predict(GestaltPipeline.Load(skewedZip), testImages);
+        var skewedPipeline = GestaltPipeline.Load(skewedZip);
+        var fromSkewedZip = GestaltPipeline.Predict(skewedPipeline, testImages);
+        (skewedPipeline as IDisposable)?.Dispose();
         for (int i = 0; i < testImages.Count; i++)
         {
             var p = skewed.PredictImage(pipeline, testImages[i])!;
