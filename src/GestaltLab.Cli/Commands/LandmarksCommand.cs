@@ -55,6 +55,7 @@ internal sealed class LandmarksCommand : ICliCommand
             if (list.Count == 0) throw new GestaltLabException("no photos given", "pass --images PATH…, --manifest FILE or --boxes FILE.csv");
             // Before any photo: a table that cannot be written at the end would cost the whole batch.
             AtomicFile.CheckWritable(p.GetValue(output)!);
+            AtomicFile.CheckReplaceable(p.GetValue(output)!, "image,face,status,", "gestaltlab landmarks");
 
             // Boxes are matched to photos by the path as listed, by the path relative to the manifest's folder (as the
             // manifest lists it), or by file name when no other listed photo shares it (never one photo's box for another).

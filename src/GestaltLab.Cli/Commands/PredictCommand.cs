@@ -25,7 +25,11 @@ internal sealed class PredictCommand : ICliCommand
         cmd.SetAction((p, ct) => Task.Run(() =>
         {
             // Before any photo: a result that cannot be written at the end would cost the whole batch.
-            if (p.GetValue(output) is { } outFile) AtomicFile.CheckWritable(outFile);
+            if (p.GetValue(output) is { } outFile)
+            {
+                AtomicFile.CheckWritable(outFile);
+                AtomicFile.CheckReplaceable(outFile, "\"predictions\"", "gestaltlab predict");
+            }
             using var m = GestaltModel.Load(p.GetValue(model)!, p.GetValue(priors));
             using var faces = new FacePipeline(m.FacePipelineOptions(p.GetValue(landmarks)));
             if (p.GetValue(top) < 1) throw new GestaltLabException($"--top {p.GetValue(top)}: must be at least 1");

@@ -13,6 +13,9 @@ namespace GestaltLab.Figures;
 /// </summary>
 public static partial class FigureHtml
 {
+    /// <summary>The tag every GestaltLab page carries in its head: what tells a page of ours from someone else's file.</summary>
+    public const string GeneratorMeta = "<meta name=\"generator\" content=\"GestaltLab\">";
+
     private static readonly Lazy<string> Bundle = new(LoadBundle);
 
     /// <summary>The minified plotly.js source inlined in every page.</summary>
@@ -82,7 +85,7 @@ public static partial class FigureHtml
         var sb = new StringBuilder(PlotlyJs.Length + bodyHtml.Length + 4096);
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
-        sb.Append("<meta name=\"generator\" content=\"GestaltLab\">\n");
+        sb.Append(GeneratorMeta).Append('\n');
         sb.Append("<title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n");
         sb.Append("<style>\n").Append(BaseCss).Append(extraCss ?? "").Append("</style>\n");
         sb.Append("<script>/* plotly.js ").Append(PlotlyJsVersion).Append(" (MIT licence), inlined so the page works offline */\n");

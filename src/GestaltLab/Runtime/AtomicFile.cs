@@ -59,6 +59,23 @@ public static class AtomicFile
     }
 
     /// <summary>
+    /// Refuses to replace an existing <paramref name="path"/> that <paramref name="writer"/> did not write: one whose
+    /// first 64 KiB do not hold <paramref name="mark"/> (what every file that command writes holds). An explicit
+    /// <c>--out</c> naming a data set's ground-truth table or someone's notes must not quietly replace them.
+    /// </summary>
+    /// <exception cref="GestaltLabException">The file exists and is not the command's.</exception>
+    public static void CheckReplaceable(string path, string mark, string writer)
+    {
+        if (!File.Exists(path)) return;
+        var head = new char[64 * 1024];
+        int n;
+        using (var reader = new StreamReader(path)) n = reader.ReadBlock(head, 0, head.Length);
+        if (new string(head, 0, n).Contains(mark, StringComparison.Ordinal)) return;
+        throw new GestaltLabException($"{path}: exists and is not a file `{writer}` wrote; it is left as it is",
+            "choose another --out file, or move that one away first");
+    }
+
+    /// <summary>
     /// Checks, before a long job, that <paramref name="path"/> can be written when the job ends: not a folder, and its
     /// folder (made if missing) takes a new file. Nothing is left behind.
     /// </summary>

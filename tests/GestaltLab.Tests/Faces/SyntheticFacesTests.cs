@@ -207,6 +207,11 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal(2, t.Rows.Count);
         Assert.Equal(7 + 136, t.Header.Count);
         Assert.Equal("x67", t.Header[^2]);
+        // An --out naming a file this command did not write (here the boxes; a data set's ground-truth landmarks.csv
+        // alike) is refused and left as it was; its own earlier table is replaced.
+        string boxesBefore = File.ReadAllText(boxes);
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", boxes]));
+        Assert.Equal(boxesBefore, File.ReadAllText(boxes));
         // Beside it, the model file (by content) and the boxes that made it.
         var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(outCsv, ".json")))!;
         Assert.Equal(64, ((string?)made["landmark_model_sha256"])!.Length);

@@ -150,6 +150,14 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--top", "0"));
         // An --out that cannot be written is refused before the first photo, not after the last.
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--out", root));
+        // Nor is a file of someone else's replaced by the predictions; an earlier predictions file is.
+        string mine = Path.Combine(root, "mine.json");
+        File.WriteAllText(mine, "{\"mine\": true}");
+        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--out", mine));
+        Assert.Equal("{\"mine\": true}", File.ReadAllText(mine));
+        string predictionsJson = Path.Combine(root, "predictions.json");
+        Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
+        Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
         Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
@@ -274,6 +282,12 @@ public class CommandLineTests
         Assert.False(File.Exists(Path.Combine(stopped, "config.json")));
         string rebuilt = Path.Combine(run, "..", "rebuilt.html");
         Assert.Equal(0, await Cli("report", "--run", run, "--out", rebuilt));
+        // Rebuilt over its own page again: fine; over someone's file: refused before anything is built, the file kept.
+        Assert.Equal(0, await Cli("report", "--run", run, "--out", rebuilt));
+        string notes = Path.Combine(run, "..", "notes.html");
+        File.WriteAllText(notes, "<p>my notes</p>");
+        Assert.Equal(1, await Cli("report", "--run", run, "--out", notes));
+        Assert.Equal("<p>my notes</p>", File.ReadAllText(notes));
         Assert.Equal(File.ReadAllText(Path.Combine(run, "report.html")), File.ReadAllText(rebuilt));
     }
 
