@@ -72,6 +72,8 @@ internal sealed class ExportCommand : ICliCommand
             // Every figure is drawn into a hidden folder first and moved in only when all were drawn: a figure that cannot
             // be drawn (plotly gives up on a chart at some small sizes) leaves the earlier export as it was, its record
             // still true, instead of a folder of mixed sizes.
+            // Two exports into one folder would move their figures in over each other's.
+            using var folderLock = FolderLock.Acquire(outDir, "export into");
             bool created = !Directory.Exists(outDir);
             Directory.CreateDirectory(outDir);
             RemoveAbandonedStaging(outDir);

@@ -49,6 +49,8 @@ public static class ModelEvaluation
         if (RunFolder.IsRun(outDirectory) && (model.Directory is null || Full(outDirectory) != Full(model.Directory)))
             throw new GestaltLabException($"{outDirectory}: another run's folder; evaluating this model there would replace that run's classes.json and metrics",
                 "write the evaluation to a folder of its own (evaluate --out DIR/metrics.json)");
+        // Two evaluations into one folder would interleave their tables (and one training run's files with them).
+        using var folderLock = FolderLock.Acquire(outDirectory, "evaluate into");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
         int skipped = all.Count - data.Count;

@@ -48,6 +48,8 @@ public static class SyntheticDataset
     {
         options ??= new GenerateOptions();
         string target = Path.GetFullPath(outDir);
+        // Two generations into one folder would each replace the other's data set with their own.
+        using var folderLock = FolderLock.Acquire(target, "generate into");
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !options.Force)
             throw new GestaltLabException($"{target}: folder is not empty", "pass --force to replace it, or choose another --out");
         if (File.Exists(target)) throw new GestaltLabException($"{target}: is a file, not a folder");

@@ -234,5 +234,10 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         SyntheticDataset.Generate("specialized", 2, dir, 0.05, options: new GenerateOptions { Force = true });
         Assert.True(File.Exists(Path.Combine(dir, "cdls", Manifest.FileName)));
         Assert.Empty(Directory.EnumerateDirectories(data.Root, ".occupied*"));
+        // While another process generates into the folder, a second generation is refused and replaces nothing.
+        using (new LockHeldElsewhere(dir))
+            Assert.Contains("another GestaltLab command", Assert.Throws<GestaltLabException>(() =>
+                SyntheticDataset.Generate("mini", 3, dir, 0.2, options: new GenerateOptions { Force = true })).Message);
+        Assert.True(File.Exists(Path.Combine(dir, "cdls", Manifest.FileName)));
     }
 }
