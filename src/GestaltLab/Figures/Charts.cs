@@ -204,7 +204,9 @@ public static class Charts
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
                 ("text", idx.Select(i => images[i]).ToArray()),
                 ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", Colour(g, groups.Length)), ("symbol", MapSymbol(g, groups.Length)),
-                    ("opacity", 0.85), ("line", Obj(("width", 0))))),
+                    // A thin dark rim: the palette's yellow and sky blue fade into a white page without one (yellow on white is
+                    // 1.2 : 1). Left off the small points of large maps, where rims would darken every cluster alike.
+                    ("opacity", 0.85), ("line", Obj(("width", n > 2000 ? 0 : 0.5), ("color", "rgba(0,0,0,0.5)"))))),
                 ("hovertemplate", $"%{{text}}<br>{Html(colourName)}: {Html(groups[g].Key)}<extra></extra>")));
         }
         return Chart(traces, ("title", Title(title)), ("width", 760), ("height", 600),

@@ -114,6 +114,8 @@ public class ChartTests
         Assert.Equal("X", data[0].GetProperty("name").GetString());
         Assert.Equal(["a.png", "c.png"], data[0].GetProperty("text").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Contains("gene: X", data[0].GetProperty("hovertemplate").GetString());
+        // Light palette colours (yellow) stay visible on a white page: the points have a rim.
+        Assert.True(data[0].GetProperty("marker").GetProperty("line").GetProperty("width").GetDouble() > 0);
         // Past the 8 colours colour-blind readers can tell apart, no two categories share both colour and shape.
         int n = 30;
         var many = new TsneResult(Enumerable.Range(0, n).Select(i => (double)i).ToArray(), new double[n], 0, TsneMethod.Exact, 1);
