@@ -20,24 +20,35 @@ public static class Bootstrap
 {
     /// <summary>
     /// Interval of <paramref name="statistic"/> evaluated on resampled case indices (0 … <paramref name="count"/>−1).
-    /// With <paramref name="groups"/>, whole groups are drawn with replacement. Deterministic for a seed.
+    /// With <paramref name="groups"/>, whole groups are drawn with replacement. With <paramref name="strata"/> (e.g. each
+    /// case's class), the units of each stratum are drawn from that stratum alone, as many as it has (a unit whose cases
+    /// lie in several strata, such as a family with an unaffected sibling, is drawn among such mixed units): every
+    /// stratum keeps its place in every resample, as a mean over classes needs. Deterministic for a seed.
     /// </summary>
     public static ConfidenceInterval Interval(int count, Func<IReadOnlyList<int>, double> statistic, int iterations = 1000,
-        int seed = 0, double level = 0.95, IReadOnlyList<string>? groups = null)
+        int seed = 0, double level = 0.95, IReadOnlyList<string>? groups = null, IReadOnlyList<int>? strata = null)
     {
         var all = Enumerable.Range(0, count).ToArray();
         double estimate = statistic(all);
         if (count == 0) return new ConfidenceInterval(estimate, double.NaN, double.NaN, level);
+        if (groups is not null && groups.Count != count) throw new ArgumentException($"{groups.Count} groups for {count} cases", nameof(groups));
+        if (strata is not null && strata.Count != count) throw new ArgumentException($"{strata.Count} strata for {count} cases", nameof(strata));
         int[][] units = groups is null
             ? all.Select(i => new[] { i }).ToArray()
             : all.GroupBy(i => groups[i], StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
+        // One stratum of all units, or one per stratum value (units spanning several go to a stratum of their own).
+        int[][][] pools = strata is null
+            ? [units]
+            : units.GroupBy(u => u.Select(i => strata[i]).Distinct().Count() == 1 ? strata[u[0]] : int.MinValue)
+                .OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
         var rng = new Random(seed);
         var values = new double[iterations];
         var sample = new List<int>(count);
         for (int b = 0; b < iterations; b++)
         {
             sample.Clear();
-            for (int u = 0; u < units.Length; u++) sample.AddRange(units[rng.Next(units.Length)]);
+            foreach (var pool in pools)
+                for (int u = 0; u < pool.Length; u++) sample.AddRange(pool[rng.Next(pool.Length)]);
             values[b] = statistic(sample);
         }
         var finite = values.Where(double.IsFinite).OrderBy(v => v).ToArray();

@@ -287,8 +287,10 @@ public static class Report
         {
             if (truth is null || probs is null || o.BootstrapIterations <= 0) return Pct(value);
             var ci = perDisorder
+                // Stratified by syndrome: a mean over disorders must keep every disorder in every resample (unstratified,
+                // a syndrome with one or two test people drops out of a third of them).
                 ? Bootstrap.Interval(truth.Length, idx => Metrics.PerDisorderTopK(idx.Select(i => truth[i]).ToArray(), idx.Select(i => probs.Values[i]).ToArray(), k),
-                    o.BootstrapIterations, o.Seed, 0.95, groups)
+                    o.BootstrapIterations, o.Seed, 0.95, groups, strata: truth)
                 : Bootstrap.TopK(truth, probs.Values, k, groups, o.BootstrapIterations, o.Seed);
             return $"{Pct(value)} <span class=\"muted\">[{Pct(ci.Lower)}, {Pct(ci.Upper)}]</span>";
         }
@@ -324,7 +326,7 @@ public static class Report
             "unequally frequent, in brackets the same with equal priors: the reference for a run that ranks with equal priors (the default). ";
         return TableRaw(header, rows) +
                "<p class=\"muted\">" + oracleNote +
-               (truth is not null && probs is not null && o.BootstrapIterations > 0 ? $"Confidence intervals: percentile bootstrap over {unit}{UnitCount(groups)}. " : "") + "Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
+               (truth is not null && probs is not null && o.BootstrapIterations > 0 ? $"Confidence intervals: percentile bootstrap over {unit}{UnitCount(groups)}; per-disorder figures resample within each syndrome. " : "") + "Published figures: Gurovich et al., Nat. Med. 2019 (91% top-10, 502 images of 92 syndromes); " +
                "Hsieh et al., Nat. Genet. 2022 (GMDB v1.0.3 mean per-disorder top-k).</p>\n";
     }
 

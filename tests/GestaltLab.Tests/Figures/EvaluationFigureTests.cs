@@ -125,6 +125,22 @@ public class RocAndBootstrapTests
     }
 
     [Fact]
+    public void Stratified_bootstrap_keeps_every_class_in_every_resample()
+    {
+        // 20 classes of 1–3 people each, one photo per person: unstratified, some class is missing from most resamples,
+        // which silently drops it from a mean over disorders.
+        var truth = Enumerable.Range(0, 20).SelectMany(c => Enumerable.Repeat(c, 1 + c % 3)).ToArray();
+        var people = truth.Select((_, i) => $"p{i}").ToArray();
+        double Classes(IReadOnlyList<int> idx) => idx.Select(i => truth[i]).Distinct().Count();
+        var plain = Bootstrap.Interval(truth.Length, Classes, 300, seed: 1, groups: people);
+        Assert.True(plain.Lower < 20);
+        var stratified = Bootstrap.Interval(truth.Length, Classes, 300, seed: 1, groups: people, strata: truth);
+        Assert.Equal((20.0, 20.0), (stratified.Lower, stratified.Upper));
+        // Without strata the draws are the ones they always were (per-image intervals unchanged).
+        Assert.Equal(plain, Bootstrap.Interval(truth.Length, Classes, 300, seed: 1, groups: people, strata: null));
+    }
+
+    [Fact]
     public void Bootstrap_band_brackets_the_curve_and_is_seeded()
     {
         var rng = new Random(2);
