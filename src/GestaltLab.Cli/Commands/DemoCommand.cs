@@ -34,6 +34,9 @@ internal sealed class DemoCommand : ICliCommand
             string run = Path.GetFullPath(p.GetValue(output)!);
             // Held for the whole demo: a second `demo --force` must not delete this one while it runs.
             using var runLock = FolderLock.Acquire(run, "run the demo in");
+            // A --pretrained file that is no backbone is named before the run folder is touched (a --force start-over
+            // would otherwise clear the earlier run first).
+            if (p.GetValue(pretrained) is string named && !p.GetValue(scratch)) Pretraining.ReadBackboneConfig(named);
             ModelCli.NoteKept(run, RunFolder.Prepare(run, p.GetValue(force)));
             int s = p.GetValue(seed);
             var config = TrainConfig.Demo with { Training = TrainConfig.Demo.Training with { Seed = s } };

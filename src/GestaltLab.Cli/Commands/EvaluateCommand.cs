@@ -70,7 +70,7 @@ internal sealed class EvaluateCommand : ICliCommand
         // Top-k over k or fewer classes is 100 % by construction: shown as "—", as the report does.
         string K(int k, double v) => k >= x.NClasses ? "—" : v.ToString("P1", CultureInfo.InvariantCulture);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {K(5, x.Top5)}  top-10 {K(10, x.Top10)}  per-disorder top-1 {x.PerDisorderTop1:P1}{(x.NDisorders is int nd && nd != x.NClasses ? $" (mean of {nd} disorders with test photos)" : "")}  log loss {x.LogLoss:F3}"));
+            $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {K(5, x.Top5)}  top-10 {K(10, x.Top10)}  per-disorder top-1 {x.PerDisorderTop1:P1}{(x.NDisorders is int nd && nd != x.NClasses ? $" (mean of {nd} disorders with {r.Split} photos)" : "")}  log loss {x.LogLoss:F3}"));
         if (x.NUnscored is > 0 and int unscored)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"{unscored} more {r.Split} photo(s) had no usable face and are not scored (see the aligned folder's qc.csv); counted as misses, top-1 would be {x.Top1 * x.NImages / (x.NImages + unscored):P1}"));

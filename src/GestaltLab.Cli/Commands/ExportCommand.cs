@@ -52,6 +52,9 @@ internal sealed class ExportCommand : ICliCommand
             }).Distinct().ToArray();
             string outDir = p.GetValue(output)!;
             if (File.Exists(outDir)) throw new GestaltLabException($"{outDir}: is a file; --out names a folder for the figures");
+            // Two exports into one folder would move their figures in over each other's: refused before the figures are
+            // built (the lock's file lies elsewhere; nothing is made in --out).
+            using var folderLock = FolderLock.Acquire(outDir, "export into");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
             var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames), ManifestPath = p.GetValue(manifest) };
@@ -72,8 +75,6 @@ internal sealed class ExportCommand : ICliCommand
             // Every figure is drawn into a hidden folder first and moved in only when all were drawn: a figure that cannot
             // be drawn (plotly gives up on a chart at some small sizes) leaves the earlier export as it was, its record
             // still true, instead of a folder of mixed sizes.
-            // Two exports into one folder would move their figures in over each other's.
-            using var folderLock = FolderLock.Acquire(outDir, "export into");
             bool created = !Directory.Exists(outDir);
             Directory.CreateDirectory(outDir);
             RemoveAbandonedStaging(outDir);
@@ -127,11 +128,12 @@ internal sealed class ExportCommand : ICliCommand
                 if (created && !Directory.EnumerateFileSystemEntries(outDir).Any()) Directory.Delete(outDir);
                 throw;
             }
-            // From here on the folder changes file by file: the earlier record goes first, so that a kill part-way leaves a
-            // folder without a record (plainly unfinished), never mixed figures under the record of the earlier export.
-            File.Delete(Path.Combine(outDir, "export.json"));
+            // The earlier export's files this one does not replace go (its record says which), then the record itself:
+            // from here on the folder changes file by file, and a kill part-way must leave a folder without a record
+            // (plainly unfinished), never mixed figures under the record of the earlier export.
             RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
                 fmts.Select(Extension).Concat(p.GetValue(html) ? [".html"] : []).ToHashSet());
+            File.Delete(Path.Combine(outDir, "export.json"));
             foreach (var name in drawn)
             {
                 string file = Path.Combine(outDir, name);
@@ -160,7 +162,7 @@ internal sealed class ExportCommand : ICliCommand
                 ["photo_names"] = p.GetValue(photoNames),
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 // What the intervals and bands in the figures are (the report's page says it in words; a figure file does not).
-                ["bootstrap"] = new System.Text.Json.Nodes.JsonObject
+                ["bootstrap"] = content.ResamplingUnit is null ? null : new System.Text.Json.Nodes.JsonObject
                 {
                     ["method"] = "percentile", ["level"] = 0.95, ["resamples"] = options.BootstrapIterations, ["unit"] = content.ResamplingUnit,
                     ["manifest"] = p.GetValue(manifest) is { } mf ? Path.GetFullPath(mf) : null,

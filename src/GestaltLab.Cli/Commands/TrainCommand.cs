@@ -129,6 +129,13 @@ internal static class ModelCli
                     "run it with the data and landmark source it started from, or choose a new --out folder");
             Console.WriteLine($"aligning again into {alignedDir}: {problem}");
         }
+        // An alignment a run made inside its own folder before alignments were marked, and interrupted then, is the run's
+        // own: marked, so that it starts over as any interrupted alignment does (unmarked, it would be refused as a
+        // folder of someone else's).
+        string alignedFull = Path.GetFullPath(alignedDir).TrimEnd('/');
+        if (Directory.Exists(alignedFull) && RunFolder.IsRun(Path.GetDirectoryName(alignedFull)!)
+            && !File.Exists(Path.Combine(alignedFull, RunManifest.FileName)) && !File.Exists(Path.Combine(alignedFull, FaceDatasetAligner.AlignmentMarker)))
+            File.WriteAllText(Path.Combine(alignedFull, FaceDatasetAligner.AlignmentMarker), "");
         using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = regions ?? RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
         var summary = CliProgress.RunAsync(progress => FaceDatasetAligner.Run(data, alignedDir, pipeline,
             new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, ct)).GetAwaiter().GetResult();

@@ -26,7 +26,7 @@ public sealed record ClassPriors(IReadOnlyList<double> Frequencies, double Stren
     /// A read-only copy: a <see cref="GestaltModel"/> reckons its prior factors once, when it is made, and saves these
     /// numbers with the run, so frequencies changed afterwards would be saved without ever being used.
     /// </remarks>
-    public IReadOnlyList<double> Frequencies { get; init; } = Array.AsReadOnly(Frequencies.ToArray());
+    public IReadOnlyList<double> Frequencies { get; init => field = Array.AsReadOnly(value.ToArray()); } = Array.AsReadOnly(Frequencies.ToArray());
 
     /// <summary>Rank with every syndrome equally likely a priori (the default).</summary>
     public const string Equal = "equal";

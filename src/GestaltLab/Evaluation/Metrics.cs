@@ -194,8 +194,8 @@ public sealed record ClassificationMetrics
     /// <summary>Classes the model ranks.</summary>
     [JsonPropertyName("n_classes")] public int NClasses { get; init; }
     /// <summary>
-    /// Photos of the scored split that could not be scored because alignment found no usable face in them (null when
-    /// unknown). They are not in <see cref="NImages"/> nor the top-k figures; an oracle beside them scores every photo.
+    /// Photos of the scored split, of syndromes the model knows, that could not be scored because alignment found no
+    /// usable face in them (null when unknown). They are not in <see cref="NImages"/> nor the top-k figures; an oracle beside them scores every photo.
     /// </summary>
     [JsonPropertyName("n_unscored")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NUnscored { get; init; }
     /// <summary>

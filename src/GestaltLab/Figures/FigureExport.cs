@@ -336,7 +336,7 @@ public static class FigureExport
             // Too many to label each: every k-th, so that labels never overprint one another.
             else if ((L[key] || {}).dtick === 1) {
               up[key + '.dtick'] = Math.ceil(7 * n / length);
-              leftOut.push(`all but one in ${up[key + '.dtick']} of the ${key[0]} axis's ${n} category labels`);
+              if (up[key + '.dtick'] > 1) leftOut.push(`all but one in ${up[key + '.dtick']} of the ${key[0]} axis's ${n} category labels`);
             }
           }
           return up;
@@ -373,9 +373,12 @@ public static class FigureExport
               changed = true;
               return fit >= 4 ? s.slice(0, fit - 1) + '…' : '';
             }));
-            if (changed) { traces.push(i); texts.push(text); }
+            if (changed) {
+              traces.push(i); texts.push(text);
+              leftOut.push(fit >= 4 ? 'the ends of words wider than their cells (shortened with an ellipsis)'
+                                    : 'words wider than their cells (too narrow for even a few letters)');
+            }
           });
-          if (traces.length > 0) leftOut.push('the ends of words wider than their cells (shortened with an ellipsis)');
           return traces.length > 0 ? { traces, texts } : null;
         };
         // plotly draws a heatmap as one embedded raster at the screen's resolution (a 30-class matrix is ~400 px even in

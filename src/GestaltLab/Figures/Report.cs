@@ -63,10 +63,11 @@ public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, 
     public CompositeFaceSet? CompositeFaceSet { get; init; }
 
     /// <summary>
-    /// What the bootstrap intervals and bands resample ("subjects", "families (relatives together)", or photos when the
-    /// probabilities name no subjects), for a figure's record: the words on the page do not travel with an exported figure.
+    /// What the bootstrap intervals and bands resample: <c>subjects</c>, <c>families</c> (relatives together, when the
+    /// data manifest names them) or <c>photos</c> (when the probabilities name no subjects); null without probabilities
+    /// (no intervals). For a figure's record: the words on the page do not travel with an exported figure.
     /// </summary>
-    public string ResamplingUnit { get; init; } = "subjects";
+    public string? ResamplingUnit { get; init; }
 }
 
 /// <summary>What <see cref="Report.Write"/> produced.</summary>
@@ -238,7 +239,8 @@ public static class Report
         body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
-        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet, ResamplingUnit = unit };
+        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet,
+            ResamplingUnit = probs is null ? null : unit.StartsWith("families", StringComparison.Ordinal) ? "families" : unit.StartsWith("photos", StringComparison.Ordinal) ? "photos" : "subjects" };
     }
 
     private static int[]? SafeTruth(RunResults run, List<string> notes)

@@ -18,7 +18,7 @@ public sealed record FacialRegion(string Name, IReadOnlyList<int> Landmarks, dou
     /// <summary>iBUG 300-W indices (0–67) that place the region.</summary>
     /// <remarks>A read-only copy: a <see cref="RegionSet"/> checks them once and a cropper places its squares once, so
     /// indices changed afterwards would crop elsewhere than the saved regions.json says.</remarks>
-    public IReadOnlyList<int> Landmarks { get; init; } = Array.AsReadOnly(Landmarks.ToArray());
+    public IReadOnlyList<int> Landmarks { get; init => field = Array.AsReadOnly(value.ToArray()); } = Array.AsReadOnly(Landmarks.ToArray());
 
     /// <summary>True when a horizontal flip maps the region onto itself.</summary>
     public bool IsSymmetric => Mirror == Name;

@@ -10,9 +10,12 @@ public static class RunFolder
     /// <summary>Marks a folder as a run, written before anything else.</summary>
     public const string Marker = ".gestaltlab-run";
 
-    // Everything a run, its evaluations and its report write at its top level (for folders from before the marker).
+    // Everything a run, its evaluations and its report write at its top level (what --force clears; and for folders
+    // from before the marker, what tells a run's own files from others). The demo pretrains its own backbone there when
+    // a build carries none.
     private static readonly HashSet<string> RunEntries = new(StringComparer.Ordinal)
     {
+        "identities", "identities-aligned", "backbone.pt", "backbone.pt.checkpoints",
         "data", "aligned", "run.json", "config.json", "classes.json", "regions.json", "checkpoints", "regions", "curves",
         "ensemble.json", "joint_head.pt", "ensemble.onnx", "model.zip", "metrics.json", "region_metrics.csv",
         "probabilities.csv", "embeddings.csv", "report.html",
@@ -38,8 +41,8 @@ public static class RunFolder
     /// which it then marks (<see cref="Marker"/>). A folder with other files is refused; so is a run folder that holds the
     /// <paramref name="data"/> to train on (it would be deleted by a start-over). Files of the user's beside a run
     /// (figures exported into it, notes) are never deleted: <paramref name="force"/> removes only what a run, its
-    /// evaluations and its report write, keeping the marker until the rest is gone, so a start-over killed part-way
-    /// leaves a folder that is still known for a run's. A run from before the marker existed is resumed as it is, but
+    /// evaluations and its report write, and keeps the marker, so a start-over killed part-way leaves a folder that is
+    /// still known for a run's. A run from before the marker existed is resumed as it is, but
     /// cleared by <paramref name="force"/> (and marked) only when it holds nothing a run does not write.
     /// </summary>
     /// <returns>The user's entries a start-over kept (empty without <paramref name="force"/>).</returns>
@@ -76,14 +79,14 @@ public static class RunFolder
                 }
                 if (force)
                 {
-                    // What a run writes goes, the marker last; the user's own files stay. (Hidden leftovers of killed
-                    // writes, .NAME.PID.GUID.tmp, go with them.)
+                    // What a run writes goes; the marker and the user's own files stay. Hidden files are left too, but
+                    // for the halves of files killed writes left (those of running processes excepted).
+                    AtomicFile.RemoveLeftovers(full);
                     foreach (var entry in Directory.EnumerateFileSystemEntries(full).ToList())
                     {
                         string name = Path.GetFileName(entry);
-                        if (name == Marker) continue;
+                        if (name.StartsWith('.')) continue;
                         if (foreign.Contains(name)) { kept.Add(name); continue; }
-                        if (name.StartsWith('.') && !name.EndsWith(".tmp", StringComparison.Ordinal)) continue;
                         if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
                         else File.Delete(entry);
                     }

@@ -45,6 +45,10 @@ public class FacePipelineTests
         Assert.Equal([36, 39], region.Landmarks);
         Assert.Throws<NotSupportedException>(() => ((IList<int>)RegionSet.Default.Regions[0].Landmarks)[0] = 99);
         Assert.True(region.CutsLike(region with { Size = 64 }));
+        int[] other = [36, 45];
+        var moved = region with { Landmarks = other };
+        other[0] = 99;
+        Assert.Equal([36, 45], moved.Landmarks);
     }
 
     [Fact]

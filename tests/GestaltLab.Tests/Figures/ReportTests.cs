@@ -248,6 +248,7 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal("subjects", (string?)record["bootstrap"]!["unit"]);
         Assert.Equal(1000, (int)record["bootstrap"]!["resamples"]!);
         // What a figure's print layout left out is recorded by figure (and printed), so the caption can make up for it.
+        Assert.NotNull(record["left_out"]);
         Assert.All(record["left_out"]!.AsObject(), kv => Assert.Contains(kv.Key + ".svg", names));
         // The confusion matrix is vector, one square a non-empty cell (plotly's heatmap would embed a screen-resolution raster).
         string matrix = File.ReadAllText(Path.Combine(figures, names.Single(n => n.Contains("confusion"))));

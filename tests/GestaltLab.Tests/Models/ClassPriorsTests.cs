@@ -51,6 +51,10 @@ public class ClassPriorsTests
         Assert.False(priors.Frequencies is double[]);
         Assert.Throws<NotSupportedException>(() => ((IList<double>)priors.Frequencies)[0] = 0.01);
         Assert.Equal(before, priors.Weights());
+        double[] other = [0.2, 0.3, 0.5];
+        var changed = priors with { Frequencies = other };
+        other[0] = 0.9;
+        Assert.Equal(0.2, changed.Frequencies[0]);
     }
 
     [Fact]

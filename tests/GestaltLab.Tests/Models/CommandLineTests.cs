@@ -29,6 +29,9 @@ public class CommandLineTests
         Assert.Equal(0, await Cli(train));
         string aligned = Path.Combine(run, "aligned");
         Assert.True(File.Exists(Path.Combine(run, "model.zip")));
+        // ensemble.json, which makes the run count as finished, is written after the exports it stands for.
+        Assert.True(File.GetLastWriteTimeUtc(Path.Combine(run, "ensemble.json")) >= File.GetLastWriteTimeUtc(Path.Combine(run, "model.zip")));
+        Assert.True(File.GetLastWriteTimeUtc(Path.Combine(run, "ensemble.json")) >= File.GetLastWriteTimeUtc(Path.Combine(run, "ensemble.onnx")));
         // The run records what made it: its config, seed, package versions and data hash; curves and checkpoints per region.
         var made = RunManifest.Load(run);
         Assert.Equal(3, made.Seed);
@@ -129,8 +132,12 @@ public class CommandLineTests
         var folderAsPhoto = Assert.Throws<GestaltLabException>(() => GestaltLab.Data.ImageLoader.Load(photos));
         Assert.Contains("is a folder", folderAsPhoto.Message);
 
-        // evaluate scores the test split and writes the metrics with the oracle beside them.
+        // evaluate scores the test split and writes the metrics with the oracle beside them (not while another process
+        // writes into that folder).
         string metrics = Path.Combine(root, "eval", "metrics.json");
+        using (new LockHeldElsewhere(Path.Combine(root, "eval")))
+            Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
+        Assert.False(File.Exists(metrics));
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
         // The data the run was trained on is scored from the run's own alignment, not aligned again beside the metrics.
         Assert.False(Directory.Exists(Path.Combine(root, "eval", "aligned-data")));
@@ -432,12 +439,13 @@ public class CommandLineTests
         // A run folder it took: --force starts it over, clearing what a run writes and keeping what the user put there.
         Directory.CreateDirectory(Path.Combine(holder, "checkpoints", "nose"));
         File.WriteAllText(Path.Combine(holder, "metrics.json"), "{}");
-        File.WriteAllText(Path.Combine(holder, ".metrics.json.123.abc.tmp"), "");
+        string half = Path.Combine(holder, $".metrics.json.{int.MaxValue}.{Guid.NewGuid():N}.tmp");
+        File.WriteAllText(half, "");
         Assert.Equal(["photos"], RunFolder.Prepare(holder, force: true));
         Assert.True(Directory.Exists(Path.Combine(holder, "photos")));
         Assert.False(Directory.Exists(Path.Combine(holder, "checkpoints")));
         Assert.False(File.Exists(Path.Combine(holder, "metrics.json")));
-        Assert.False(File.Exists(Path.Combine(holder, ".metrics.json.123.abc.tmp")));
+        Assert.False(File.Exists(half));
         Assert.True(File.Exists(Path.Combine(holder, RunFolder.Marker)));
         Directory.Delete(Path.Combine(holder, "photos"));
         // A folder the library trained into before runs were marked, holding a file of the user's: not a run, so --force
