@@ -54,7 +54,7 @@ internal sealed class PlotlyDisplay
                 .Append(" — interactive: open in VS Code or Jupyter, or use the notebook's HTML rendering (gestaltlab notebook run --html).");
         html.Append("</div>\n")
             .Append("<script type=\"text/javascript\">\n(function () {\n  var figure = ")
-            .Append(ScriptSafe(json))
+            .Append(GestaltLab.Figures.FigureHtml.ScriptSafe(json))
             .Append(";\n  function draw(tries) {\n    var el = document.getElementById(\"").Append(id).Append("\");\n")
             .Append("    if (!el) return;\n")
             .Append("    if (window.Plotly) { el.textContent = \"\"; window.Plotly.newPlot(el, figure.data, figure.layout, figure.config || {}); }\n")

@@ -250,8 +250,14 @@ public sealed record ClassificationMetrics
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: metrics file not found");
         try
         {
-            return JsonSerializer.Deserialize<ClassificationMetrics>(File.ReadAllText(path), Options)
-                   ?? throw new GestaltLabException($"{path}: empty metrics file");
+            var m = JsonSerializer.Deserialize<ClassificationMetrics>(File.ReadAllText(path), Options)
+                    ?? throw new GestaltLabException($"{path}: empty metrics file");
+            // Words that reports and charts print: a shared run's file is held to what evaluate writes.
+            if (m.Split is { } split && (split.Length is 0 or > 32 || !split.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-')))
+                throw new GestaltLabException($"{path}: split {JsonSerializer.Serialize(split)} is not a split name");
+            if (m.Priors is { } priors && !Ensemble.ClassPriors.All.Contains(priors))
+                throw new GestaltLabException($"{path}: priors {JsonSerializer.Serialize(priors)} is neither \"equal\" nor \"training\"");
+            return m;
         }
         catch (JsonException e)
         {

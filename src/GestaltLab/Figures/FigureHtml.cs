@@ -153,8 +153,12 @@ public static partial class FigureHtml
     [GeneratedRegex(@"url\(\s*(['""]?)([^'"")]*)\1\s*\)", RegexOptions.IgnoreCase)]
     private static partial Regex CssUrl();
 
-    /// <summary>JSON placed inside an inline script: "&lt;/" would close the element, "&lt;!--" would open a comment state.</summary>
-    private static string ScriptSafe(string json) => json.Replace("</", "<\\/").Replace("<!--", "<\\!--");
+    /// <summary>
+    /// JSON made safe to place inside an inline script element: "&lt;/" would close the element and "&lt;!--" would open a
+    /// comment state (a class name such as "&lt;!--&lt;script&gt;" would keep the element from closing). Escaped as JSON
+    /// reads them back unchanged.
+    /// </summary>
+    public static string ScriptSafe(string json) => json.Replace("</", "<\\/").Replace("<!--", "<\\!--");
 
     private const string BaseCss = """
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1200px; padding: 0 16px; line-height: 1.45; }

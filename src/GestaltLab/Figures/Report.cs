@@ -313,10 +313,11 @@ public static class Report
             new[] { "top-1 (per disorder)", Ci(1, true, m.PerDisorderTop1), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 1, true), Pub(PublishedResults.GestaltMatcherRare, 1, true) },
             new[] { "top-10 (per disorder)", Model(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
             new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
-            new[] { $"{m.Split ?? "test"} images" + (m.NUnscored is > 0 and int unscored ? $" <span class=\"muted\">(+{unscored} without a usable face, not scored)</span>" : ""),
+            // Split and priors are read from a metrics.json that may come with a shared run: escaped like every other text.
+            new[] { $"{E(m.Split ?? "test")} images" + (m.NUnscored is > 0 and int unscored ? $" <span class=\"muted\">(+{unscored} without a usable face, not scored)</span>" : ""),
                 m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
             new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216", "—", "—" },
-            new[] { "class priors", m.Priors is null ? "—" : m.PriorStrength is double b ? $"{m.Priors} (strength {b.ToString("F2", CultureInfo.InvariantCulture)})" : m.Priors,
+            new[] { "class priors", m.Priors is null ? "—" : m.PriorStrength is double b ? $"{E(m.Priors)} (strength {b.ToString("F2", CultureInfo.InvariantCulture)})" : E(m.Priors),
                 oracle is null ? "—" : "training frequencies", "—", "—", "—" },
         };
         var header = new[] { "measure", "this run" + (truth is not null && o.BootstrapIterations > 0 ? " [95% CI]" : ""), "oracle (Bayes on true traits)", "DeepGestalt 2019", "GestaltMatcher 2022, frequent", "GestaltMatcher 2022, rare" };

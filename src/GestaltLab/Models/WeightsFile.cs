@@ -70,9 +70,18 @@ public static class WeightsFile
                 if (rank > 8) throw new GestaltLabException($"{path}: tensor '{name}' has rank {rank}: file is corrupt");
                 var dims = new long[rank];
                 long n = 1;
-                for (int k = 0; k < rank; k++) { dims[k] = r.ReadInt64(); n *= dims[k]; }
-                if (n < 0 || n > int.MaxValue / 8) throw new GestaltLabException($"{path}: tensor '{name}' has {n} elements: file is corrupt");
+                for (int k = 0; k < rank; k++)
+                {
+                    // Each dimension bounded before it multiplies: crafted ones could wrap the product round to a small
+                    // count (2^32 × 2^32) or make it positive from negatives, and libtorch then fails natively.
+                    dims[k] = r.ReadInt64();
+                    if (dims[k] is < 0 or > int.MaxValue) throw new GestaltLabException($"{path}: tensor '{name}' has dimension {dims[k]}: file is corrupt");
+                    n *= dims[k];
+                    if (n > int.MaxValue / 8) throw new GestaltLabException($"{path}: tensor '{name}' has more than {int.MaxValue / 8} elements: file is corrupt");
+                }
                 int bytes = checked((int)n * (dtype == 0 ? 4 : 8));
+                // Not more than the file holds: a crafted size would otherwise allocate gigabytes before the end is found.
+                if (bytes > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
                 byte[] raw = r.ReadBytes(bytes);
                 if (raw.Length != bytes) throw new EndOfStreamException();
                 result[name] = dtype switch

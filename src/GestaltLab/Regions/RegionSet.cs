@@ -21,6 +21,10 @@ public sealed class RegionSet
         foreach (var r in regions)
         {
             if (string.IsNullOrWhiteSpace(r.Name)) throw new GestaltLabException($"{source}: a region has no name");
+            // A name becomes a folder and file name (regions/NAME/, checkpoints/NAME/, NAME.pt), and a region set comes
+            // with shared runs: "../x" or "/tmp/x" would write patients' face crops outside the output folder.
+            if (!r.Name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-') || r.Name.Length > 64)
+                throw new GestaltLabException($"{source}: region name '{r.Name}' must be 1–64 letters, digits, '_' or '-' (it names folders and files)");
             if (!_byName.TryAdd(r.Name, r)) throw new GestaltLabException($"{source}: region '{r.Name}' is defined twice");
             if (r.Landmarks.Count == 0 || r.Landmarks.Any(i => i is < 0 or > 67))
                 throw new GestaltLabException($"{source}: region '{r.Name}' needs landmark indices in 0–67");
@@ -106,7 +110,13 @@ public sealed class RegionSet
                     string s = item.GetString() ?? "";
                     var parts = s.Split('-');
                     if (parts.Length == 1) idx.Add(int.Parse(parts[0]));
-                    else if (parts.Length == 2) for (int i = int.Parse(parts[0]); i <= int.Parse(parts[1]); i++) idx.Add(i);
+                    else if (parts.Length == 2)
+                    {
+                        int from = int.Parse(parts[0]), to = int.Parse(parts[1]);
+                        // Checked before expanding: "0-2147483647" would otherwise run out of memory first.
+                        if (from is < 0 or > 67 || to is < 0 or > 67) throw new FormatException($"landmark range '{s}' in region '{name}' is outside 0–67");
+                        for (int i = from; i <= to; i++) idx.Add(i);
+                    }
                     else throw new FormatException($"bad landmark range '{s}' in region '{name}'");
                 }
                 var pad = e.TryGetProperty("padding", out var p) ? p.EnumerateArray().Select(x => x.GetDouble()).ToArray() : [0.0, 0, 0, 0];

@@ -49,6 +49,13 @@ public class FacePipelineTests
         var moved = region with { Landmarks = other };
         other[0] = 99;
         Assert.Equal([36, 45], moved.Landmarks);
+        // A region set comes with shared runs, and a region's name becomes folder and file names: "../x" or "/tmp/x" would
+        // put patients' face crops outside the output folder.
+        foreach (var name in new[] { "../escaped", "/tmp/x", "a b", "" })
+            Assert.Throws<GestaltLabException>(() => new RegionSet([new FacialRegion(name, [36, 39], 0.1, 0.1, 0.1, 0.1, 32, name)]));
+        // A landmark range is bounded before it is expanded (one to 2^31 would exhaust memory first).
+        Assert.Contains("0–67", Assert.Throws<GestaltLabException>(() => RegionSet.Parse(
+            """{"regions": [{"name": "eye", "landmarks": ["0-2147483647"], "mirror": "eye"}]}""", "crafted.json")).Message);
     }
 
     [Fact]

@@ -145,6 +145,14 @@ public class OfflineHtmlTests
             string synthetic = File.ReadAllText(metricsPath);
             (ClassificationMetrics.Load(metricsPath) with { Oracle = null }).Save(metricsPath);
             Assert.DoesNotContain("Oracle: the Bayes classifier", File.ReadAllText(Report.Write(dir, options: options).Path));
+            // A shared run's metrics.json is held to what evaluate writes: markup in its words is refused (named in a note),
+            // never put into the page.
+            (ClassificationMetrics.Load(metricsPath) with { Split = "<img src=x onerror=alert(1)>", Priors = "<script>alert(2)</script>" }).Save(metricsPath);
+            Assert.Throws<GestaltLabException>(() => ClassificationMetrics.Load(metricsPath));
+            string crafted = File.ReadAllText(Report.Write(dir, options: options).Path);
+            Assert.DoesNotContain("<img src=x", crafted);
+            Assert.DoesNotContain("<script>alert(2)", crafted);
+            Assert.Contains("metrics.json: unreadable", crafted);
             File.WriteAllText(metricsPath, synthetic);
             // Composites' privacy floor is checked before any section is built.
             Assert.Contains("floor", Assert.Throws<GestaltLabException>(() => Report.Write(dir, options: options with { MinimumCohort = 5 })).Message);

@@ -247,7 +247,8 @@ public class CommandLineTests
         Assert.False(File.Exists(Path.Combine(otherRun, "classes.json")));
 
         // A damaged classes.json is named, not a JSON stack trace.
-        foreach (var damaged in new[] { "", "[\"a\"" })
+        // So is one whose names carry terminal control sequences (they would rewrite the printed ranking).
+        foreach (var damaged in new[] { "", "[\"a\"", "[\"a\\u001b[2J\"]" })
         {
             File.WriteAllText(Path.Combine(run, "classes.json"), damaged);
             Assert.Contains("classes.json", Assert.Throws<GestaltLabException>(() => GestaltLab.Ensemble.GestaltModel.Load(run)).Message);

@@ -159,6 +159,26 @@ public class TrainerTests
         Assert.Throws<GestaltLabException>(() => WeightsFile.Load(Path.Combine(dir, "missing.pt")));
         File.WriteAllBytes(Path.Combine(dir, "bad.pt"), File.ReadAllBytes(path)[..100]);
         Assert.Contains("truncated", Assert.Throws<GestaltLabException>(() => WeightsFile.Load(Path.Combine(dir, "bad.pt"))).Message);
+        // Crafted sizes (a shared run's file): dimensions whose product wraps round, negative ones, and one far larger
+        // than the file are named as a damaged file — not a native libtorch failure, nor gigabytes allocated first.
+        foreach (long[] dims in new[] { new[] { 1L << 32, 1L << 32 }, [-1, -1], [1 << 20, 100] })
+        {
+            string crafted = Path.Combine(dir, "crafted.pt");
+            using (var w = new BinaryWriter(File.Create(crafted)))
+            {
+                w.Write(File.ReadAllBytes(path)[..4]);   // the magic
+                w.Write(1u);
+                w.Write(2u); w.Write("{}"u8);
+                w.Write(1u);
+                w.Write(1u); w.Write("x"u8);
+                w.Write((byte)0);
+                w.Write((uint)dims.Length);
+                foreach (long d in dims) w.Write(d);
+                w.Write(new byte[64]);
+            }
+            var bad = Assert.Throws<GestaltLabException>(() => WeightsFile.Load(crafted));
+            Assert.Contains("crafted.pt", bad.Message);
+        }
     }
 
     [Fact]
