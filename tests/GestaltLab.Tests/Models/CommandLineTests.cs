@@ -165,6 +165,24 @@ public class CommandLineTests
         string predictionsJson = Path.Combine(root, "predictions.json");
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
+        // The model alone, for sharing: no crops, photo names, embeddings or paths, and it predicts what the run predicts.
+        string shared = Path.Combine(root, "shared-model");
+        Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));
+        var packaged = Directory.GetFiles(shared, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(shared, f)).ToList();
+        Assert.DoesNotContain(packaged, f => f.StartsWith("aligned") || f.EndsWith(".csv") || f.EndsWith(".html") || f == "run.json" || f == "metrics.json");
+        Assert.Contains("model.zip", packaged);
+        Assert.DoesNotContain(root, File.ReadAllText(Path.Combine(shared, GestaltLab.Ensemble.ModelPackage.RecordFile)));
+        string fromPackage = Path.Combine(root, "predictions-package.json");
+        Assert.Equal(0, await Cli("predict", "--model", shared, test[2], "--out", fromPackage));
+        Assert.Equal(JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.ToJsonString(),
+            JsonNode.Parse(File.ReadAllText(fromPackage))!["predictions"]!.ToJsonString());
+        // Exported again over itself: replaced; over a folder of something else: refused, untouched.
+        Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));
+        string occupied = Path.Combine(root, "occupied-dir");
+        Directory.CreateDirectory(occupied);
+        File.WriteAllText(Path.Combine(occupied, "mine.txt"), "mine");
+        Assert.Equal(1, await Cli("export-model", "--run", run, "--out", occupied));
+        Assert.Equal(["mine.txt"], Directory.GetFileSystemEntries(occupied).Select(e => Path.GetFileName(e)!).ToArray());
         Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));

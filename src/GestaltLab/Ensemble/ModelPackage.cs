@@ -1,0 +1,111 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Ensemble;
+
+/// <summary>
+/// A trained model without the data it was trained on, for sharing: a run folder trained on one's own photos holds every
+/// photo's aligned face and region crops, the test photos' names and face embeddings, a report naming photos and the
+/// data's absolute paths (docs/run-directory.md). A package holds only what <see cref="GestaltModel.Load"/> and
+/// <see cref="GestaltPipeline.Load"/> read — the nets, the ensemble, the class names, the region set and the config —
+/// and a record (<see cref="RecordFile"/>) of where it came from without any path.
+/// </summary>
+public static class ModelPackage
+{
+    /// <summary>The package's own record: what it is, the run's provenance (creation time, data hash, versions) and each file's SHA-256.</summary>
+    public const string RecordFile = "model.json";
+
+    private const string Kind = "gestaltlab-model";
+
+    /// <summary>
+    /// Copies the model of the finished run <paramref name="runDirectory"/> into <paramref name="outDirectory"/> (new,
+    /// empty, or an earlier package, which is replaced whole), checks that the copy loads, and returns the files written.
+    /// Written beside the target and renamed into place, so an interrupted export leaves no half package.
+    /// </summary>
+    /// <exception cref="GestaltLabException">The run is not finished or damaged, or the output folder holds something else.</exception>
+    public static IReadOnlyList<string> Write(string runDirectory, string outDirectory)
+    {
+        string run = Path.GetFullPath(runDirectory).TrimEnd('/'), target = Path.GetFullPath(outDirectory).TrimEnd('/');
+        if (target == run || target.StartsWith(run + "/", StringComparison.Ordinal) || run.StartsWith(target + "/", StringComparison.Ordinal))
+            throw new GestaltLabException($"{outDirectory}: the package must lie outside the run folder (and not around it)", "choose a folder of its own, e.g. next to the run");
+        if (File.Exists(target)) throw new GestaltLabException($"{outDirectory}: is a file; --out names a folder for the model");
+        using var folderLock = FolderLock.Acquire(target, "export the model into");
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !IsPackage(target))
+            throw new GestaltLabException($"{outDirectory}: holds files that are not an exported model's; nothing was written", "choose a new or empty folder");
+
+        // Loading checks that the run is finished and whole before anything is copied.
+        List<string> files;
+        using (var model = GestaltModel.Load(run))
+        {
+            files = ["config.json", "classes.json", "regions.json", GestaltModel.EnsembleFile];
+            if (model.JointHead is not null) files.Add(JointHead.FileName);
+            foreach (var region in model.Regions)
+            {
+                files.Add($"regions/{region}.pt");
+                if (File.Exists(Path.Combine(run, "regions", region + ".onnx"))) files.Add($"regions/{region}.onnx");
+            }
+            foreach (var optional in new[] { "ensemble.onnx", "model.zip" })
+                if (File.Exists(Path.Combine(run, optional))) files.Add(optional);
+        }
+
+        string parent = Path.GetDirectoryName(target)!;
+        Directory.CreateDirectory(parent);
+        AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));
+        string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(staging, "regions"));
+            var hashes = new JsonObject();
+            foreach (var f in files)
+            {
+                File.Copy(Path.Combine(run, f), Path.Combine(staging, f));
+                hashes[f] = RunManifest.ComputeFileHash(Path.Combine(staging, f));
+            }
+            RunManifest? source = null;
+            try { if (File.Exists(Path.Combine(run, RunManifest.FileName))) source = RunManifest.Load(run); }
+            catch (GestaltLabException) { }
+            // Provenance without paths: the data's hash identifies what it was trained on without naming where it lay.
+            var record = new JsonObject
+            {
+                ["kind"] = Kind,
+                ["command"] = "gestaltlab export-model",
+                ["created_utc"] = DateTime.UtcNow.ToString("O"),
+                ["run_command"] = source?.Command,
+                ["run_created_utc"] = source?.CreatedUtc,
+                ["run_data_hash"] = source?.DataHash,
+                ["run_seed"] = source?.Seed,
+                ["run_packages"] = source is null ? null : JsonSerializer.SerializeToNode(source.Packages),
+                ["packages"] = RunManifest.PackageVersionsJson(),
+                ["files"] = hashes,
+            };
+            AtomicFile.WriteAllText(Path.Combine(staging, RecordFile), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
+            // The copy must load on its own: a file the loader needs and the list above missed would show here, not on
+            // a colleague's machine.
+            using (GestaltModel.Load(staging)) { }
+            if (Directory.Exists(target))
+            {
+                string old = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+                Directory.Move(target, old);
+                Directory.Move(staging, target);
+                Directory.Delete(old, true);
+            }
+            else Directory.Move(staging, target);
+        }
+        catch
+        {
+            if (Directory.Exists(staging)) Directory.Delete(staging, true);
+            throw;
+        }
+        return [.. files, RecordFile];
+    }
+
+    /// <summary>Whether <paramref name="folder"/> holds a package written by <see cref="Write"/>.</summary>
+    public static bool IsPackage(string folder)
+    {
+        string record = Path.Combine(folder, RecordFile);
+        if (!File.Exists(record)) return false;
+        try { return JsonNode.Parse(File.ReadAllText(record))?["kind"]?.GetValue<string>() == Kind; }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return false; }
+    }
+}
