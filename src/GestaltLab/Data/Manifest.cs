@@ -267,5 +267,17 @@ public sealed class Manifest
             $"use one of {string.Join(", ", SplitNames.All)}");
         if (!SplitNames.IsValid(r.Split))
             throw new GestaltLabException($"{where}: unknown split '{r.Split}' for image '{r.Image}'", $"use one of {string.Join(", ", SplitNames.All)}");
+        if (SyndromeNameProblem(r.Syndrome) is { } problem)
+            throw new GestaltLabException($"{where}: syndrome of image '{r.Image}' {problem}", "rename the syndrome (a letter or digit first, no control characters)");
     }
+
+    /// <summary>
+    /// Why <paramref name="name"/> cannot name a syndrome, or null: a syndrome's name becomes a column of the tables
+    /// evaluation writes and is printed to terminals, so it must not begin with <c>= + - @</c> (spreadsheets run such a
+    /// cell as a formula) nor hold control characters (terminal escape sequences).
+    /// </summary>
+    public static string? SyndromeNameProblem(string name) =>
+        name.Length > 0 && name[0] is '=' or '+' or '-' or '@' ? $"'{name}' begins with '{name[0]}', which spreadsheets run as a formula"
+        : name.Any(char.IsControl) ? $"{System.Text.Json.JsonSerializer.Serialize(name)} holds control characters"
+        : null;
 }

@@ -215,9 +215,10 @@ public sealed class GestaltModel : IDisposable
         if (classes is not { Length: > 0 } || classes.Any(string.IsNullOrEmpty))
             throw new GestaltLabException($"{classesPath}: no class names", "the file is damaged: run `gestaltlab train` again into a new folder, or restore the run from a copy");
         // Names are printed to terminals and written into tables: control characters (a shared run's ANSI escapes could
-        // rewrite the ranking on screen) have no place in a syndrome's name.
-        if (classes.FirstOrDefault(c => c.Any(char.IsControl)) is { } odd)
-            throw new GestaltLabException($"{classesPath}: class name {JsonSerializer.Serialize(odd)} holds control characters", "the file is damaged or not from GestaltLab: train the model again");
+        // rewrite the ranking on screen) and formula-like names (run by spreadsheets opening probabilities.csv) are
+        // refused, as the manifest refuses them for training.
+        if (classes.Select(Data.Manifest.SyndromeNameProblem).FirstOrDefault(p => p is not null) is { } odd)
+            throw new GestaltLabException($"{classesPath}: a class name {odd}", "the file is damaged or not from GestaltLab: train the model again");
         var config = TrainConfig.Load(configPath, allowUnknownKeys: true);
         var set = RegionSet.Load(regionsPath);
         var nets = new List<(string, RegionNet)>();

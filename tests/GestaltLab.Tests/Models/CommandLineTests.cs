@@ -266,7 +266,7 @@ public class CommandLineTests
 
         // A damaged classes.json is named, not a JSON stack trace.
         // So is one whose names carry terminal control sequences (they would rewrite the printed ranking).
-        foreach (var damaged in new[] { "", "[\"a\"", "[\"a\\u001b[2J\"]" })
+        foreach (var damaged in new[] { "", "[\"a\"", "[\"a\\u001b[2J\"]", "[\"=HYPERLINK(1)\"]" })
         {
             File.WriteAllText(Path.Combine(run, "classes.json"), damaged);
             Assert.Contains("classes.json", Assert.Throws<GestaltLabException>(() => GestaltLab.Ensemble.GestaltModel.Load(run)).Message);

@@ -52,6 +52,7 @@ public sealed class ManifestTests : IDisposable
     [InlineData("image,subject,split\na.png,,train\n", "line 2: empty 'subject'")]
     [InlineData("image,subject,split\na.png,s1,training\n", "line 2: unknown split 'training'")]
     [InlineData("image,subject,split\n,s1,train\n", "line 2: empty 'image'")]
+    [InlineData("image,subject,split,syndrome\na.png,s1,train,\"=HYPERLINK(1)\"\n", "line 2: syndrome of image 'a.png' '=HYPERLINK(1)' begins with '='")]
     public void LoadGivesClearErrorsNamingFileAndLine(string csv, string expected)
     {
         string path = Write("bad.csv", csv);
