@@ -221,6 +221,9 @@ public sealed class GestaltModel : IDisposable
             throw new GestaltLabException($"{classesPath}: a class name {odd}", "the file is damaged or not from GestaltLab: train the model again");
         var config = TrainConfig.Load(configPath, allowUnknownKeys: true);
         var set = RegionSet.Load(regionsPath);
+        // The config's regions name files (regions/NAME.pt): only regions of the checked region set are read.
+        if (config.Regions?.FirstOrDefault(r => !set.Names.Contains(r)) is { } unknown)
+            throw new GestaltLabException($"{configPath}: region {JsonSerializer.Serialize(unknown)} is not in {regionsPath}", "the run is damaged or not from GestaltLab: train the model again");
         var nets = new List<(string, RegionNet)>();
         try
         {

@@ -33,6 +33,11 @@ public static class ModelPackage
         using var folderLock = FolderLock.Acquire(target, "export the model into");
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !IsPackage(target))
             throw new GestaltLabException($"{outDirectory}: holds files that are not an exported model's; nothing was written", "choose a new or empty folder");
+        // An earlier package is replaced whole: not when something was added to it since (an evaluation of the package
+        // writes its tables and aligned crops beside the model), which would go with it.
+        if (IsPackage(target) && AddedSince(target) is { Count: > 0 } added)
+            throw new GestaltLabException($"{outDirectory}: an exported model with more in it since ({string.Join(", ", added.Take(3))}); replacing it would delete them",
+                "move them out (evaluations of the model hold photos' crops and names), or choose a new folder");
 
         // Loading checks that the run is finished and whole before anything is copied.
         List<string> files;
@@ -87,8 +92,11 @@ public static class ModelPackage
             {
                 string old = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
                 Directory.Move(target, old);
-                Directory.Move(staging, target);
-                Directory.Delete(old, true);
+                try { Directory.Move(staging, target); }
+                catch { Directory.Move(old, target); throw; }   // the earlier package back where it was
+                // The new package is in place; the old one's removal failing is no reason to report failure (a later
+                // export sweeps it, its process being gone).
+                try { Directory.Delete(old, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
             }
             else Directory.Move(staging, target);
         }
@@ -98,6 +106,20 @@ public static class ModelPackage
             throw;
         }
         return [.. files, RecordFile];
+    }
+
+    /// <summary>Top-level entries of a package that its record does not list (added after it was exported).</summary>
+    private static List<string> AddedSince(string folder)
+    {
+        var listed = new HashSet<string>(StringComparer.Ordinal) { RecordFile, "regions" };
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(Path.Combine(folder, RecordFile)))?["files"] is JsonObject files)
+                foreach (var (name, _) in files) listed.Add(name.Split('/')[0]);
+        }
+        catch (JsonException) { }
+        return Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e)!)
+            .Where(n => !listed.Contains(n)).Order(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Whether <paramref name="folder"/> holds a package written by <see cref="Write"/>.</summary>

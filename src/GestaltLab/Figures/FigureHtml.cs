@@ -155,8 +155,9 @@ public static partial class FigureHtml
 
     /// <summary>
     /// JSON made safe to place inside an inline script element: "&lt;/" would close the element and "&lt;!--" would open a
-    /// comment state (a class name such as "&lt;!--&lt;script&gt;" would keep the element from closing). Escaped as JSON
-    /// reads them back unchanged.
+    /// comment state (a class name such as "&lt;!--&lt;script&gt;" would keep the element from closing). For a JavaScript
+    /// literal only (<c>var f = …;</c>), which reads the escapes back unchanged: "&lt;\!--" is not valid JSON for
+    /// <c>JSON.parse</c>.
     /// </summary>
     public static string ScriptSafe(string json) => json.Replace("</", "<\\/").Replace("<!--", "<\\!--");
 

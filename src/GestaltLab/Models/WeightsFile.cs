@@ -93,10 +93,13 @@ public static class WeightsFile
             }
             return (meta, result);
         }
-        catch (EndOfStreamException)
+        catch (Exception e)
         {
+            // Whatever stops the read (a truncated file, a corrupt size), the tensors read so far are native memory.
             foreach (var t in result.Values) t.Dispose();
-            throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
+            if (e is EndOfStreamException)
+                throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
+            throw;
         }
     }
 

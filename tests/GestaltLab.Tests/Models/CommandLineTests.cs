@@ -176,8 +176,12 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("predict", "--model", shared, test[2], "--out", fromPackage));
         Assert.Equal(JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.ToJsonString(),
             JsonNode.Parse(File.ReadAllText(fromPackage))!["predictions"]!.ToJsonString());
-        // Exported again over itself: replaced; over a folder of something else: refused, untouched.
+        // Exported again over itself: replaced — but not once something was added (an evaluation's tables and crops);
+        // over a folder of something else: refused, untouched.
         Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));
+        Directory.CreateDirectory(Path.Combine(shared, "eval-on-clinic"));
+        Assert.Equal(1, await Cli("export-model", "--run", run, "--out", shared));
+        Assert.True(Directory.Exists(Path.Combine(shared, "eval-on-clinic")));
         string occupied = Path.Combine(root, "occupied-dir");
         Directory.CreateDirectory(occupied);
         File.WriteAllText(Path.Combine(occupied, "mine.txt"), "mine");
