@@ -81,14 +81,15 @@ internal sealed class PredictCommand : ICliCommand
             // The predictions with what made them: a file of rankings kept for months must say which model (and its
             // record), which priors, which landmark model and which versions ranked them.
             string runDir = Path.GetFullPath(p.GetValue(model)!);
-            var record = File.Exists(Path.Combine(runDir, RunManifest.FileName)) ? RunManifest.Load(runDir) : null;
+            // (From run.json, or from an exported model's own record.)
+            var (modelCreated, modelDataHash) = ModelPackage.RunProvenance(runDir);
             string landmarkModel = faces.Predictor.Source;
             var document = new
             {
                 command = "gestaltlab predict",
                 model = runDir,
-                model_created_utc = record?.CreatedUtc,
-                model_data_hash = record?.DataHash,
+                model_created_utc = modelCreated,
+                model_data_hash = modelDataHash,
                 priors = m.Priors,
                 prior_strength = m.Priors == ClassPriors.Training ? m.ClassPriors?.Strength : null,
                 top = k,

@@ -70,17 +70,19 @@ public static class ModelPackage
             RunManifest? source = null;
             try { if (File.Exists(Path.Combine(run, RunManifest.FileName))) source = RunManifest.Load(run); }
             catch (GestaltLabException) { }
+            // A package exported again keeps the provenance its record carries.
+            var earlier = source is null && IsPackage(run) ? JsonNode.Parse(File.ReadAllText(Path.Combine(run, RecordFile))) : null;
             // Provenance without paths: the data's hash identifies what it was trained on without naming where it lay.
             var record = new JsonObject
             {
                 ["kind"] = Kind,
                 ["command"] = "gestaltlab export-model",
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
-                ["run_command"] = source?.Command,
-                ["run_created_utc"] = source?.CreatedUtc,
-                ["run_data_hash"] = source?.DataHash,
-                ["run_seed"] = source?.Seed,
-                ["run_packages"] = source is null ? null : JsonSerializer.SerializeToNode(source.Packages),
+                ["run_command"] = source?.Command ?? earlier?["run_command"]?.DeepClone(),
+                ["run_created_utc"] = source?.CreatedUtc ?? earlier?["run_created_utc"]?.DeepClone(),
+                ["run_data_hash"] = source?.DataHash ?? earlier?["run_data_hash"]?.DeepClone(),
+                ["run_seed"] = source?.Seed ?? earlier?["run_seed"]?.DeepClone(),
+                ["run_packages"] = source is null ? earlier?["run_packages"]?.DeepClone() : JsonSerializer.SerializeToNode(source.Packages),
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 ["files"] = hashes,
             };
@@ -106,6 +108,29 @@ public static class ModelPackage
             throw;
         }
         return [.. files, RecordFile];
+    }
+
+    /// <summary>
+    /// The creation time and data hash of the run a model comes from: from <c>run.json</c> in a run folder, from the
+    /// record in a package; nulls when neither says.
+    /// </summary>
+    public static (string? CreatedUtc, string? DataHash) RunProvenance(string modelDirectory)
+    {
+        try
+        {
+            if (File.Exists(Path.Combine(modelDirectory, RunManifest.FileName)))
+            {
+                var m = RunManifest.Load(modelDirectory);
+                return (m.CreatedUtc, m.DataHash);
+            }
+            if (IsPackage(modelDirectory))
+            {
+                var r = JsonNode.Parse(File.ReadAllText(Path.Combine(modelDirectory, RecordFile)));
+                return (r?["run_created_utc"]?.GetValue<string>(), r?["run_data_hash"]?.GetValue<string>());
+            }
+        }
+        catch (Exception e) when (e is GestaltLabException or JsonException or InvalidOperationException) { }
+        return (null, null);
     }
 
     /// <summary>Top-level entries of a package that its record does not list (added after it was exported).</summary>

@@ -176,6 +176,10 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("predict", "--model", shared, test[2], "--out", fromPackage));
         Assert.Equal(JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.ToJsonString(),
             JsonNode.Parse(File.ReadAllText(fromPackage))!["predictions"]!.ToJsonString());
+        // … and its predictions still say which training run and data made the model (from the package's record).
+        Assert.Equal((string?)JsonNode.Parse(File.ReadAllText(predictionsJson))!["model_data_hash"],
+            (string?)JsonNode.Parse(File.ReadAllText(fromPackage))!["model_data_hash"]);
+        Assert.NotNull((string?)JsonNode.Parse(File.ReadAllText(fromPackage))!["model_created_utc"]);
         // Exported again over itself: replaced — but not once something was added (an evaluation's tables and crops);
         // over a folder of something else: refused, untouched.
         Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));
