@@ -60,9 +60,8 @@ internal sealed class TrainCommand : ICliCommand
             // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
             // rather than print that it was replaced. Read before the run folder is touched: a file that is no backbone
             // must not cost a --force start-over its earlier run.
-            if (backbone is not null && p.GetValue(config) is null)
-                cfg = cfg with { Net = Pretraining.ReadBackboneConfig(backbone) with { InputSize = cfg.Net.InputSize } };
-            else if (backbone is not null) Pretraining.ReadBackboneConfig(backbone);
+            var backboneNet = backbone is null ? null : Pretraining.ReadBackboneConfig(backbone);
+            if (backboneNet is not null && p.GetValue(config) is null) cfg = cfg with { Net = backboneNet with { InputSize = cfg.Net.InputSize } };
             ModelCli.NoteKept(outPath, RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data)));
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);
             ModelCli.NoteBusyCores();

@@ -57,7 +57,7 @@ public static class ModelPackage
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
         AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));
-        string staging = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string staging = AtomicFile.TempPath(target);
         try
         {
             Directory.CreateDirectory(Path.Combine(staging, "regions"));
@@ -71,7 +71,7 @@ public static class ModelPackage
             try { if (File.Exists(Path.Combine(run, RunManifest.FileName))) source = RunManifest.Load(run); }
             catch (GestaltLabException) { }
             // A package exported again keeps the provenance its record carries.
-            var earlier = source is null && IsPackage(run) ? JsonNode.Parse(File.ReadAllText(Path.Combine(run, RecordFile))) : null;
+            var earlier = source is null ? ReadRecord(run) : null;
             // Provenance without paths: the data's hash identifies what it was trained on without naming where it lay.
             var record = new JsonObject
             {
@@ -90,17 +90,7 @@ public static class ModelPackage
             // The copy must load on its own: a file the loader needs and the list above missed would show here, not on
             // a colleague's machine.
             using (GestaltModel.Load(staging)) { }
-            if (Directory.Exists(target))
-            {
-                string old = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
-                Directory.Move(target, old);
-                try { Directory.Move(staging, target); }
-                catch { Directory.Move(old, target); throw; }   // the earlier package back where it was
-                // The new package is in place; the old one's removal failing is no reason to report failure (a later
-                // export sweeps it, its process being gone).
-                try { Directory.Delete(old, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
-            }
-            else Directory.Move(staging, target);
+            AtomicFile.ReplaceDirectory(staging, target);
         }
         catch
         {
@@ -123,13 +113,10 @@ public static class ModelPackage
                 var m = RunManifest.Load(modelDirectory);
                 return (m.CreatedUtc, m.DataHash);
             }
-            if (IsPackage(modelDirectory))
-            {
-                var r = JsonNode.Parse(File.ReadAllText(Path.Combine(modelDirectory, RecordFile)));
-                return (r?["run_created_utc"]?.GetValue<string>(), r?["run_data_hash"]?.GetValue<string>());
-            }
+            if (ReadRecord(modelDirectory) is { } r)
+                return (r["run_created_utc"]?.GetValue<string>(), r["run_data_hash"]?.GetValue<string>());
         }
-        catch (Exception e) when (e is GestaltLabException or JsonException or InvalidOperationException) { }
+        catch (Exception e) when (e is GestaltLabException or InvalidOperationException) { }
         return (null, null);
     }
 
@@ -137,22 +124,21 @@ public static class ModelPackage
     private static List<string> AddedSince(string folder)
     {
         var listed = new HashSet<string>(StringComparer.Ordinal) { RecordFile, "regions" };
-        try
-        {
-            if (JsonNode.Parse(File.ReadAllText(Path.Combine(folder, RecordFile)))?["files"] is JsonObject files)
-                foreach (var (name, _) in files) listed.Add(name.Split('/')[0]);
-        }
-        catch (JsonException) { }
+        if (ReadRecord(folder)?["files"] is JsonObject files)
+            foreach (var (name, _) in files) listed.Add(name.Split('/')[0]);
         return Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e)!)
             .Where(n => !listed.Contains(n)).Order(StringComparer.Ordinal).ToList();
     }
 
     /// <summary>Whether <paramref name="folder"/> holds a package written by <see cref="Write"/>.</summary>
-    public static bool IsPackage(string folder)
+    public static bool IsPackage(string folder) => ReadRecord(folder) is not null;
+
+    // A package's record, or null when the folder holds none (or a file of that name that is not one).
+    private static JsonObject? ReadRecord(string folder)
     {
         string record = Path.Combine(folder, RecordFile);
-        if (!File.Exists(record)) return false;
-        try { return JsonNode.Parse(File.ReadAllText(record))?["kind"]?.GetValue<string>() == Kind; }
-        catch (Exception e) when (e is JsonException or InvalidOperationException) { return false; }
+        if (!File.Exists(record)) return null;
+        try { return JsonNode.Parse(File.ReadAllText(record)) is JsonObject o && o["kind"]?.GetValue<string>() == Kind ? o : null; }
+        catch (Exception e) when (e is JsonException or InvalidOperationException) { return null; }
     }
 }

@@ -253,8 +253,8 @@ public sealed record ClassificationMetrics
             var m = JsonSerializer.Deserialize<ClassificationMetrics>(File.ReadAllText(path), Options)
                     ?? throw new GestaltLabException($"{path}: empty metrics file");
             // Words that reports and charts print: a shared run's file is held to what evaluate writes.
-            if (m.Split is { } split && (split.Length is 0 or > 32 || !split.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '-')))
-                throw new GestaltLabException($"{path}: split {JsonSerializer.Serialize(split)} is not a split name");
+            if (m.Split is { } split && !GestaltLab.Data.SplitNames.IsValid(split))
+                throw new GestaltLabException($"{path}: split {JsonSerializer.Serialize(split)} is not a split name ({string.Join(", ", GestaltLab.Data.SplitNames.All)})");
             if (m.Priors is { } priors && !Ensemble.ClassPriors.All.Contains(priors))
                 throw new GestaltLabException($"{path}: priors {JsonSerializer.Serialize(priors)} is neither \"equal\" nor \"training\"");
             return m;

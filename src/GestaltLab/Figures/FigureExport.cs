@@ -261,14 +261,14 @@ public static class FigureExport
             if (used > 0 && used + width > w - 20) { rows++; used = 0; }
             used += width;
           }
-          // (plotly shows one for two or more named traces unless the chart says otherwise)
-          const shown = L.showlegend === true || (L.showlegend !== false && names.length > 1);
-          if ((names.length > 40 || rows * (base + 8) + 10 > h / 3) && shown) {
-            leftOut.push(names.length > 40
-              ? `the legend (${names.length} entries: more than 40 cannot be read in print)`
-              : `the legend (${names.length} entries in ${rows} rows would take more than a third of the height)`);
+          if (names.length > 40 || rows * (base + 8) + 10 > h / 3) {
+            up['showlegend'] = false;
+            // Said only of a legend the chart would show (plotly shows one for two or more named traces unless told otherwise).
+            if (L.showlegend === true || (L.showlegend !== false && names.length > 1))
+              leftOut.push(names.length > 40
+                ? `the legend (${names.length} entries: more than 40 cannot be read in print)`
+                : `the legend (${names.length} entries in ${rows} rows would take more than a third of the height)`);
           }
-          if (names.length > 40 || rows * (base + 8) + 10 > h / 3) up['showlegend'] = false;
           const title = L.title && L.title.text;
           if (title) {
             // Wrap at word boundaries to the width (average glyph ≈ 0.55 em).

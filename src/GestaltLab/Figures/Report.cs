@@ -132,7 +132,7 @@ public static class Report
         var probs = run.Probabilities;
         // Relatives share genes and faces: intervals resample whole families where the data names them.
         var dataManifest = FindManifest(run, options, notes);
-        var (groups, unit) = ResamplingGroups(probs, dataManifest);
+        var (groups, unitName, unit) = ResamplingGroups(probs, dataManifest);
         var oracle = run.Metrics?.Oracle;
 
         // ---- metrics
@@ -240,7 +240,7 @@ public static class Report
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
         return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet,
-            ResamplingUnit = probs is null ? null : unit.StartsWith("families", StringComparison.Ordinal) ? "families" : unit.StartsWith("photos", StringComparison.Ordinal) ? "photos" : "subjects" };
+            ResamplingUnit = probs is null ? null : unitName };
     }
 
     private static int[]? SafeTruth(RunResults run, List<string> notes)
@@ -450,17 +450,19 @@ public static class Report
 
     /// <summary>
     /// What bootstraps resample: each photo's family when the data manifest gives its subject one (relatives together), else
-    /// its subject; and the unit's name for the page. Null groups without probabilities.
+    /// its subject; the unit's name (<see cref="ReportContent.ResamplingUnit"/>) and its words for the page. Null groups
+    /// without probabilities.
     /// </summary>
-    private static (IReadOnlyList<string>? Groups, string Unit) ResamplingGroups(ImageTable? probs, Manifest? manifest)
+    private static (IReadOnlyList<string>? Groups, string Name, string Words) ResamplingGroups(ImageTable? probs, Manifest? manifest)
     {
-        if (probs is null) return (null, "subjects");
+        if (probs is null) return (null, "subjects", "subjects");
         // probabilities.csv without a subject column: each photo is its own unit, and the page must not say "subjects".
-        if (probs.Subjects.SequenceEqual(probs.Images)) return (probs.Subjects, "photos (probabilities.csv names no subjects, so photos of one person are resampled singly)");
+        if (probs.Subjects.SequenceEqual(probs.Images))
+            return (probs.Subjects, "photos", "photos (probabilities.csv names no subjects, so photos of one person are resampled singly)");
         var family = manifest?.Rows.Where(r => r.Family.Length > 0).GroupBy(r => r.Subject, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.First().Family, StringComparer.Ordinal);
-        if (family is null || !probs.Subjects.Any(family.ContainsKey)) return (probs.Subjects, "subjects");
-        return (probs.Subjects.Select(sub => family.TryGetValue(sub, out var f) ? "family:" + f : "subject:" + sub).ToList(), "families (relatives together)");
+        if (family is null || !probs.Subjects.Any(family.ContainsKey)) return (probs.Subjects, "subjects", "subjects");
+        return (probs.Subjects.Select(sub => family.TryGetValue(sub, out var f) ? "family:" + f : "subject:" + sub).ToList(), "families", "families (relatives together)");
     }
 
     /// <summary>The data manifest named by the options or by <c>run.json</c>'s configuration (keys data, data_dir, data_directory).</summary>

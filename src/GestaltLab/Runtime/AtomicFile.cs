@@ -59,6 +59,31 @@ public static class AtomicFile
     }
 
     /// <summary>
+    /// A fresh hidden temporary beside <paramref name="target"/> (<c>.NAME.PID.GUID.tmp</c>, a file or a folder): the
+    /// form <see cref="RemoveLeftovers"/> sweeps once its process is gone.
+    /// </summary>
+    public static string TempPath(string target)
+    {
+        string full = Path.GetFullPath(target).TrimEnd('/');
+        return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+    }
+
+    /// <summary>
+    /// Moves the finished folder <paramref name="staging"/> (beside the target, e.g. a <see cref="TempPath"/>) into
+    /// <paramref name="target"/>, replacing a folder there: the old one is renamed aside first and put back if the move
+    /// fails, and its removal failing afterwards is no failure (a later <see cref="RemoveLeftovers"/> sweeps it).
+    /// </summary>
+    public static void ReplaceDirectory(string staging, string target)
+    {
+        if (!Directory.Exists(target)) { Directory.Move(staging, target); return; }
+        string old = TempPath(target);
+        Directory.Move(target, old);
+        try { Directory.Move(staging, target); }
+        catch { Directory.Move(old, target); throw; }
+        try { Directory.Delete(old, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
     /// Refuses to replace an existing <paramref name="path"/> that <paramref name="writer"/> did not write: one whose
     /// first 64 KiB do not hold <paramref name="mark"/> (what every file that command writes holds). An explicit
     /// <c>--out</c> naming a data set's ground-truth table or someone's notes must not quietly replace them.
@@ -85,7 +110,7 @@ public static class AtomicFile
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full)) throw new GestaltLabException($"{path}: is a folder; a file name is expected here", "name the file to write, e.g. " + Path.Combine(path, "out.json"));
         string dir = Path.GetDirectoryName(full)!;
-        string probe = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string probe = TempPath(full);
         try
         {
             Directory.CreateDirectory(dir);
@@ -103,7 +128,7 @@ public static class AtomicFile
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
-        string temp = Path.Combine(dir, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = TempPath(full);
         try
         {
             using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))

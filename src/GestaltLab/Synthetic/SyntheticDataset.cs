@@ -61,7 +61,7 @@ public static class SyntheticDataset
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
         AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));   // a killed earlier run's half-written data set
-        string temp = Path.Combine(parent, $".{Path.GetFileName(target)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        string temp = AtomicFile.TempPath(target);
         Directory.CreateDirectory(temp);
         try
         {
@@ -87,14 +87,7 @@ public static class SyntheticDataset
                 var plan = DatasetPresets.Plan(preset, seed, scale, catalog, nuisance);
                 result = WritePlan(plan, temp, options, progress, cancellationToken);
             }
-            if (Directory.Exists(target))
-            {
-                string old = Path.Combine(parent, $".{Path.GetFileName(target)}.{Guid.NewGuid():N}.old");
-                Directory.Move(target, old);
-                Directory.Move(temp, target);
-                Directory.Delete(old, true);
-            }
-            else Directory.Move(temp, target);
+            AtomicFile.ReplaceDirectory(temp, target);
             return result with { Directory = target };
         }
         catch
