@@ -20,7 +20,7 @@ internal sealed class ExportCommand : ICliCommand
         var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
         var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
-        var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text (left out by default: figures leave the team, and patient photos' names often carry names or record numbers)." };
+        var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text and full folder paths in export.json (left out by default: figures leave the team, patient photos' names often carry names or record numbers, and the folders above a run often name a clinic, a user or a cohort)." };
         var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, as `report --manifest`: its families make the intervals resample relatives together, its columns colour the t-SNE map (default: the data folder named in run.json)." };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
@@ -57,7 +57,7 @@ internal sealed class ExportCommand : ICliCommand
             using var folderLock = FolderLock.Acquire(outDir, "export into");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
-            var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames), ManifestPath = p.GetValue(manifest) };
+            var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames), FolderPaths = p.GetValue(photoNames), ManifestPath = p.GetValue(manifest) };
             var content = Report.Build(results, options, ProgressReporters.Console(), ct);
             // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
             foreach (var note in content.Notes) Console.WriteLine($"  note: {note}");
@@ -152,20 +152,23 @@ internal sealed class ExportCommand : ICliCommand
                 Console.WriteLine($"  removed {compositeFile} (an earlier export's; this run has no composite faces)");
             }
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
+            // Without --photo-names the folders are named without the paths above them, as on the --html pages: the run's
+            // creation time and data hash still tell which run it was.
+            string? Folder(string? path) => path is null || p.GetValue(photoNames) ? path : SharedText.WithoutFolders(path);
             var record = new System.Text.Json.Nodes.JsonObject
             {
                 ["command"] = "gestaltlab export",
-                ["run"] = Path.GetFullPath(p.GetValue(run)!),
+                ["run"] = Folder(Path.GetFullPath(p.GetValue(run)!)),
                 ["run_created_utc"] = results.Manifest?.CreatedUtc,
                 ["run_data_hash"] = results.Manifest?.DataHash,
-                ["metrics_data"] = results.Metrics?.Data,
-                ["photo_names"] = p.GetValue(photoNames),
+                ["metrics_data"] = Folder(results.Metrics?.Data),
+                ["photo_names"] = p.GetValue(photoNames), ["folder_paths"] = p.GetValue(photoNames),
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 // What the intervals and bands in the figures are (the report's page says it in words; a figure file does not).
                 ["bootstrap"] = content.ResamplingUnit is null ? null : new System.Text.Json.Nodes.JsonObject
                 {
                     ["method"] = "percentile", ["level"] = 0.95, ["resamples"] = options.BootstrapIterations, ["unit"] = content.ResamplingUnit,
-                    ["manifest"] = p.GetValue(manifest) is { } mf ? Path.GetFullPath(mf) : null,
+                    ["manifest"] = p.GetValue(manifest) is { } mf ? Folder(Path.GetFullPath(mf)) : null,
                     ["top_k_band"] = "pointwise at each k",
                 },
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),

@@ -15,12 +15,12 @@ internal sealed class ReportCommand : ICliCommand
         var colour = new Option<string[]>("--colour-by") { Description = "Manifest columns to colour t-SNE maps by ('true' = the true class).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE.", DefaultValueFactory = _ => 0 };
         var check = new Option<bool>("--check") { Description = "Open the written report in headless Chromium and fail unless every chart renders without console errors." };
-        var noNames = new Option<bool>("--no-photo-names") { Description = "Number the photos in the t-SNE hover text instead of naming them (for a page shared beyond the team: patient photos' file names often carry names or record numbers)." };
+        var noNames = new Option<bool>("--no-photo-names") { Description = "For a page shared beyond the team: number the photos in the t-SNE hover text instead of naming them, and cut the run's, data's and manifest's paths to their last folder name (patient photos' file names often carry names or record numbers; the folders above a run often name a clinic, a user or a cohort)." };
         var cmd = new Command("report", "Write one self-contained HTML page for a run: metrics beside the oracle and the papers, top-k, confusion, t-SNE, ROC, regions, training curves.")
             { run, output, manifest, colour, seed, check, noNames };
         cmd.SetAction(async (p, ct) =>
         {
-            var options = new ReportOptions { ManifestPath = p.GetValue(manifest), Seed = p.GetValue(seed), PhotoNames = !p.GetValue(noNames) };
+            var options = new ReportOptions { ManifestPath = p.GetValue(manifest), Seed = p.GetValue(seed), PhotoNames = !p.GetValue(noNames), FolderPaths = !p.GetValue(noNames) };
             if (p.GetValue(colour) is { Length: > 0 } c) options = options with { TsneColourBy = c };
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
             if (p.GetValue(output) is { } outFile) AtomicFile.CheckReplaceable(outFile, FigureHtml.GeneratorMeta, "gestaltlab report");

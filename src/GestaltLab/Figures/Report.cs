@@ -39,6 +39,12 @@ public sealed record ReportOptions
     /// patient photos often carry names or record numbers: leave them out of a page that leaves the team.
     /// </summary>
     public bool PhotoNames { get; init; } = true;
+    /// <summary>
+    /// Whether the page shows the run's, the data's and the manifest's folders by their full paths (default), or cut to
+    /// their last name (<see cref="SharedText.WithoutFolders"/>), in its provenance lines and its notes. The folders above
+    /// a run often name a clinic, a user or a cohort: cut them from a page that leaves the team.
+    /// </summary>
+    public bool FolderPaths { get; init; } = true;
     /// <summary>Largest number of embeddings mapped by t-SNE (a stratified subsample above it).</summary>
     public int MaxTsnePoints { get; init; } = 5000;
 }
@@ -121,7 +127,8 @@ public static class Report
             body.Append(FigureHtml.ChartFragment(chart, $"chart-{++chartCount}"));
             charts.Add(new NamedChart(FileSafe($"{chartCount:D2}-{current}"), current, chart));
         }
-        void Note(string text) { body.Append("<p class=\"note\">").Append(E(text)).Append("</p>\n"); }
+        string Shown(string text) => options.FolderPaths ? text : SharedText.WithoutFolders(text, KnownFolders(run, options));
+        void Note(string text) { body.Append("<p class=\"note\">").Append(E(Shown(text))).Append("</p>\n"); }
 
         string title = options.Title ?? $"GestaltLab report — {Path.GetFileName(run.Directory.TrimEnd('/'))}";
         body.Append("<h1>").Append(E(title)).Append("</h1>\n");
@@ -229,6 +236,8 @@ public static class Report
         if (run.Curves.Count > 0) AddChart(Charts.TrainingCurves(run.Curves));
         else Note("Training curves skipped: no curves/*.csv in the run directory.");
 
+        // Messages name files by their paths (an unreadable manifest, a class missing from classes.json).
+        if (!options.FolderPaths) notes = notes.Select(Shown).ToList();
         if (notes.Count > 0)
         {
             Section("Notes");
@@ -251,15 +260,16 @@ public static class Report
 
     private static string Provenance(RunResults run, ReportOptions options)
     {
+        string P(string text) => options.FolderPaths ? text : SharedText.WithoutFolders(text, KnownFolders(run, options));
         var sb = new StringBuilder("<p class=\"muted\">");
-        sb.Append("Run directory <code>").Append(E(run.Directory)).Append("</code>");
+        sb.Append("Run directory <code>").Append(E(P(run.Directory))).Append("</code>");
         if (run.Manifest is { } m)
         {
-            sb.Append(" · command <code>").Append(E(m.Command)).Append("</code> · seed ").Append(m.Seed)
+            sb.Append(" · command <code>").Append(E(P(m.Command))).Append("</code> · seed ").Append(m.Seed)
               .Append(" · created ").Append(E(m.CreatedUtc));
             if (m.DataHash is not null) sb.Append(" · trained on aligned data <code>").Append(E(m.DataHash.Length > 16 ? m.DataHash[..16] + "…" : m.DataHash)).Append("</code>");
             sb.Append("</p>\n<details><summary>Configuration, machine and package versions</summary>\n<pre>")
-              .Append(E(m.Config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }))).Append("</pre>\n<p>")
+              .Append(E(P(m.Config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })))).Append("</pre>\n<p>")
               .Append(E(m.Machine)).Append("</p>\n");
             sb.Append(Table(["package", "version"], m.Packages.Select(kv => new[] { kv.Key, kv.Value })));
             sb.Append("</details>\n");
@@ -268,20 +278,27 @@ public static class Report
         // What the metrics scored, which need not be the data the run was trained on (evaluate --data OTHER --out …).
         if (run.Metrics is { Data: { } scored } metrics)
         {
-            sb.Append("<p class=\"muted\">Metrics scored the ").Append(E(metrics.Split ?? "test")).Append(" photos of <code>").Append(E(scored)).Append("</code>");
+            sb.Append("<p class=\"muted\">Metrics scored the ").Append(E(metrics.Split ?? "test")).Append(" photos of <code>").Append(E(P(scored))).Append("</code>");
             if (metrics.DataHash is { } h) sb.Append(" · photos' hash <code>").Append(E(h.Length > 16 ? h[..16] + "…" : h)).Append("</code>");
-            if (metrics.Model is { } model) sb.Append(" · model <code>").Append(E(model)).Append("</code>");
+            if (metrics.Model is { } model) sb.Append(" · model <code>").Append(E(P(model))).Append("</code>");
             sb.Append("</p>\n");
         }
         // The report's own settings: another seed draws other intervals and another t-SNE map of the same run.
         sb.Append("<p class=\"muted\">This page: seed ").Append(options.Seed).Append(" for bootstraps and t-SNE · ")
           .Append(options.BootstrapIterations).Append(" bootstrap resamples");
-        if (options.ManifestPath is { } manifest) sb.Append(" · manifest <code>").Append(E(manifest)).Append("</code>");
+        if (options.ManifestPath is { } manifest) sb.Append(" · manifest <code>").Append(E(P(manifest))).Append("</code>");
         if (options.TsneColourBy is { } colours) sb.Append(" · t-SNE coloured by ").Append(E(string.Join(", ", colours)));
         if (!options.PhotoNames) sb.Append(" · photos numbered, not named");
         sb.Append(" · GestaltLab ").Append(E(RunManifest.PackageVersions()["GestaltLab"])).Append("</p>\n");
         return sb.ToString();
     }
+
+    /// <summary>The folders a run's page names (run, data, manifest, scored data, model), for <see cref="SharedText.WithoutFolders"/>.</summary>
+    private static IEnumerable<string?> KnownFolders(RunResults run, ReportOptions options) =>
+    [
+        run.Directory, run.Manifest?.Config["data"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var data) ? data : null,
+        options.ManifestPath is { } mf ? Path.GetDirectoryName(Path.GetFullPath(mf)) : null, run.Metrics?.Data, run.Metrics?.Model,
+    ];
 
     private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, ReportOptions o)
     {

@@ -210,6 +210,33 @@ public class OfflineHtmlTests
         finally { Directory.Delete(dir, true); }
     }
 
+    [Fact]
+    public void A_page_for_sharing_names_folders_without_the_paths_above_them()
+    {
+        // The folders above a run often name a clinic, a user or a cohort (and may hold spaces).
+        string parent = TestTemp.Dir("gestaltlab-Jane Doe clinic");
+        try
+        {
+            string dir = Path.Combine(parent, "nf1 run");
+            SyntheticRun.Write(dir, classes: 5);
+            // A note naming a file: the manifest given is unreadable.
+            string badManifest = Path.Combine(parent, "bad", "manifest.csv");
+            Directory.CreateDirectory(Path.GetDirectoryName(badManifest)!);
+            File.WriteAllText(badManifest, "not,a,manifest\n");
+            var shared = new ReportOptions { BootstrapIterations = 0, PhotoNames = false, FolderPaths = false, ManifestPath = badManifest };
+            var content = Report.Build(RunResults.Load(dir), shared);
+            Assert.DoesNotContain("Jane Doe", content.Html);
+            Assert.DoesNotContain(parent, content.Html);
+            Assert.All(content.Notes, n => Assert.DoesNotContain(parent, n));
+            Assert.Contains(content.Notes, n => n.Contains("…/manifest.csv") || n.Contains("…/bad"));
+            Assert.Contains("…/nf1 run", content.Html);
+            // For the team's own page (the default) the paths stay: they say where things are.
+            var team = Report.Build(RunResults.Load(dir), shared with { PhotoNames = true, FolderPaths = true });
+            Assert.Contains(System.Net.WebUtility.HtmlEncode(dir), team.Html);
+        }
+        finally { Directory.Delete(parent, true); }
+    }
+
     private static int CountOf(string s, string what)
     {
         int n = 0;
@@ -243,7 +270,10 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
         var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
-        Assert.Equal(Path.GetFullPath(run), (string?)record["run"]);
+        // Figures leave the team: the record names the run's folder without the paths above it (the run's creation time
+        // and data hash still say which run it was); --photo-names keeps the full path.
+        Assert.Equal("…/run-export", (string?)record["run"]);
+        Assert.False((bool)record["folder_paths"]!);
         Assert.Equal(3, (int)record["seed"]!);
         Assert.Equal(RunManifest.PackageVersions()["GestaltLab"], (string?)record["packages"]!["GestaltLab"]);
         Assert.Contains("chromium", (string?)record["chromium"]);
@@ -285,7 +315,8 @@ public class BrowserTests(BrowserFixture fixture)
         // A narrow width works: the heights it derives from each chart's aspect ratio are kept to what can be laid out
         // (at 45 mm a landscape 0.62 of the width, 28 mm, was refused before any chart's own height was asked).
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
-            ["export", "--run", run, "--out", Path.Combine(fixture.Work, "narrow"), "--width", "45mm", "--format", "svg"]));
+            ["export", "--run", run, "--out", Path.Combine(fixture.Work, "narrow"), "--width", "45mm", "--format", "svg", "--photo-names"]));
+        Assert.Equal(Path.GetFullPath(run), (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(fixture.Work, "narrow", "export.json")))!["run"]);
         // A chart plotly cannot draw at an allowed size (30 labelled classes in 40 × 30 mm) stops the export with its name,
         // and the folder keeps the earlier export whole: its figures, its record, no half-drawn one beside them.
         string run30 = Path.Combine(fixture.Work, "run-30"), figures30 = Path.Combine(fixture.Work, "figures-30");

@@ -124,4 +124,17 @@ public class CsvAndFileTests
         Assert.Contains("train face: 20/20 epoch 2 val acc 50%", lines);
         Assert.True(lines.Count <= 5, string.Join(" | ", lines));
     }
+
+    [Fact]
+    public void Shared_text_cuts_absolute_paths_to_their_last_name_and_keeps_other_text()
+    {
+        Assert.Equal("…/probabilities.csv: row 3", SharedText.WithoutFolders("/home/dr_smith/nf1-2024/run/probabilities.csv: row 3"));
+        Assert.Equal("data …/cohort and …/b.csv", SharedText.WithoutFolders("data /srv/clinic/cohort/ and C:\\Users\\smith\\b.csv"));
+        Assert.Equal("'…/manifest.csv' (line 2)", SharedText.WithoutFolders("'/a/b/manifest.csv' (line 2)"));
+        // Not paths: a slash inside a word, relative paths, ratios, a lone root.
+        foreach (var kept in new[] { "Debian GNU/Linux 12", "top-1/5/10", "data/mine/manifest.csv", "images/p000208_2.jpg", "1/2", "/" })
+            Assert.Equal(kept, SharedText.WithoutFolders(kept));
+        // A known folder is replaced whole, spaces and all; a file inside it keeps the folder's name.
+        Assert.Equal("…/run 1/metrics.json; …/run 1", SharedText.WithoutFolders("/home/Jane Doe/run 1/metrics.json; /home/Jane Doe/run 1", ["/home/Jane Doe/run 1/"]));
+    }
 }
