@@ -84,6 +84,7 @@ internal sealed class ExportCommand : ICliCommand
             // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
             var leftOut = new Dictionary<string, List<string>>(StringComparer.Ordinal);
             string chromium;
+            bool sandboxed;
             // The composite faces are an image, not a chart: papers show them as figure 1. Laid out for the width (five
             // to a row at one column, so faces and words stay readable) at the figures' width and dpi.
             const string compositeName = "composite-faces.png";
@@ -92,6 +93,7 @@ internal sealed class ExportCommand : ICliCommand
                 await using (var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct))
                 {
                     chromium = $"{browser.Executable} {browser.Version}";
+                    sandboxed = browser.Sandboxed;
                     foreach (var (chart, chartSize) in sized)
                     {
                         foreach (var f in fmts)
@@ -180,7 +182,7 @@ internal sealed class ExportCommand : ICliCommand
                     (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonArray(kv.Value.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray())))),
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 // What drew them: other versions lay out and rasterise the same figure differently.
-                ["chromium"] = chromium,
+                ["chromium"] = chromium, ["chromium_sandbox"] = sandboxed,
                 ["plotly_js"] = FigureHtml.PlotlyJsVersion,
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
             };

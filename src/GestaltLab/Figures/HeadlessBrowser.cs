@@ -34,6 +34,9 @@ public sealed class HeadlessBrowser : IAsyncDisposable
     /// <summary>The browser executable in use.</summary>
     public string Executable { get; }
 
+    /// <summary>Whether Chromium runs in its sandbox (not as root, and not where it failed to start in it).</summary>
+    public bool Sandboxed { get; private init; }
+
     /// <summary>The browser's version (it shapes the bytes of exported figures: fonts, rasterisation).</summary>
     public string Version => _browser.Version;
 
@@ -64,17 +67,20 @@ public sealed class HeadlessBrowser : IAsyncDisposable
             throw new GestaltLabException($"the Playwright driver did not start ({e.Message.Split('\n')[0]})",
                 "rebuild so that the .playwright folder (node driver) is copied next to GestaltLab.dll", e);
         }
+        // In Chromium's sandbox where it can be (not as root): the pages drawn may come from runs made by others. Only
+        // when it does not start in it (a kernel without unprivileged user namespaces) is it started without, and
+        // Sandboxed says so.
+        bool sandbox = Doctor.ChromiumSandboxPossible;
         try
         {
-            // Playwright passes its own --headless and user-data directory; the rest are the toolkit's offline flags.
-            var args = Doctor.HeadlessChromiumArguments("unused")
-                .Where(a => !a.StartsWith("--user-data-dir", StringComparison.Ordinal) && !a.StartsWith("--headless", StringComparison.Ordinal))
-                .Append("--font-render-hinting=none").ToArray();
-            var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+            IBrowser browser;
+            try { browser = await LaunchBrowserAsync(playwright, exe, sandbox); }
+            catch (PlaywrightException) when (sandbox)
             {
-                ExecutablePath = exe, Headless = true, Args = args, Timeout = 60_000,
-            });
-            return new HeadlessBrowser(playwright, browser, exe);
+                sandbox = false;
+                browser = await LaunchBrowserAsync(playwright, exe, sandbox);
+            }
+            return new HeadlessBrowser(playwright, browser, exe) { Sandboxed = sandbox };
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -82,6 +88,19 @@ public sealed class HeadlessBrowser : IAsyncDisposable
             throw new GestaltLabException($"{exe} did not start headless ({e.Message.Split('\n')[0]})",
                 "run `gestaltlab doctor`; reinstall Debian package chromium", e);
         }
+    }
+
+    private static Task<IBrowser> LaunchBrowserAsync(IPlaywright playwright, string exe, bool sandbox)
+    {
+        // Playwright passes its own --headless, user-data directory and (ChromiumSandbox false) --no-sandbox; the rest
+        // are the toolkit's offline flags.
+        var args = Doctor.HeadlessChromiumArguments("unused", sandbox)
+            .Where(a => !a.StartsWith("--user-data-dir", StringComparison.Ordinal) && !a.StartsWith("--headless", StringComparison.Ordinal) && a != "--no-sandbox")
+            .Append("--font-render-hinting=none").ToArray();
+        return playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = exe, Headless = true, Args = args, Timeout = 60_000, ChromiumSandbox = sandbox,
+        });
     }
 
     /// <summary>A new page that may only load what is on the machine (file: and data: URLs).</summary>

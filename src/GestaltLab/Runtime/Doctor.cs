@@ -126,6 +126,23 @@ public static class Doctor
         string? exe = SystemResources.ChromiumExecutable();
         if (exe is null)
             return new DoctorCheck(name, false, true, "no chromium executable found", "install Debian package chromium (`bash environment/setup.sh`) or set GESTALTLAB_CHROMIUM");
+        // As export starts it: in its sandbox where it can be, else without, saying why.
+        bool sandbox = ChromiumSandboxPossible;
+        var (ok, detail) = RenderHeadless(exe, sandbox);
+        string how = sandbox ? "in its sandbox" : "without its sandbox (running as root, where Chromium refuses it)";
+        if (!ok && sandbox)
+        {
+            var (plainOk, plainDetail) = RenderHeadless(exe, sandbox: false);
+            if (plainOk) return new DoctorCheck(name, true, true, $"{exe} rendered a page headless without its sandbox; in it, it failed: {detail}", null);
+            detail = plainDetail;
+        }
+        return ok
+            ? new DoctorCheck(name, true, true, $"{exe} rendered a page headless {how}", null)
+            : new DoctorCheck(name, false, true, $"{exe}: {detail}", "reinstall Debian package chromium; check that it runs: chromium --headless --dump-dom about:blank");
+    }
+
+    private static (bool Ok, string Detail) RenderHeadless(string exe, bool sandbox)
+    {
         string profile = Directory.CreateTempSubdirectory("gestaltlab-doctor-").FullName;
         try
         {
@@ -133,7 +150,7 @@ public static class Doctor
             {
                 RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false,
             };
-            foreach (var a in HeadlessChromiumArguments(profile)) psi.ArgumentList.Add(a);
+            foreach (var a in HeadlessChromiumArguments(profile, sandbox)) psi.ArgumentList.Add(a);
             psi.ArgumentList.Add("--dump-dom");
             psi.ArgumentList.Add("data:text/html,<p id=gl>gestaltlab-ok</p>");
             using var p = Process.Start(psi)!;
@@ -142,12 +159,11 @@ public static class Doctor
             if (!p.WaitForExit(60_000))
             {
                 p.Kill(true);
-                return new DoctorCheck(name, false, true, $"{exe} did not finish a headless page load in 60 s", "check that chromium runs: chromium --headless --dump-dom about:blank");
+                return (false, "did not finish a headless page load in 60 s");
             }
-            bool ok = stdout.Result.Contains("gestaltlab-ok");
-            return ok
-                ? new DoctorCheck(name, true, true, $"{exe} rendered a page headless", null)
-                : new DoctorCheck(name, false, true, $"{exe} exited {p.ExitCode}: {stderr.Result.Split('\n').FirstOrDefault(l => l.Length > 0)}", "reinstall Debian package chromium");
+            return stdout.Result.Contains("gestaltlab-ok")
+                ? (true, "")
+                : (false, $"exited {p.ExitCode}: {stderr.Result.Split('\n').FirstOrDefault(l => l.Length > 0 && !l.Contains("dbus", StringComparison.OrdinalIgnoreCase)) ?? "no output"}");
         }
         finally
         {
@@ -156,9 +172,19 @@ public static class Doctor
     }
 
     /// <summary>
-    /// Flags for a headless Chromium that never reaches the network by itself (no sync, updates or background
-    /// requests: the toolkit runs on hospital networks and offline machines) and works as root in containers.
+    /// Whether Chromium can be started in its own sandbox here: not as root (Chromium then refuses to start unless told
+    /// <c>--no-sandbox</c>). A user's Chromium runs sandboxed — pages of runs made by others are rendered too — and
+    /// export falls back to no sandbox, saying so, only when it does not start in it.
     /// </summary>
+    public static bool ChromiumSandboxPossible => !Environment.IsPrivilegedProcess;
+
+    /// <summary>
+    /// Flags for a headless Chromium that never reaches the network by itself (no sync, updates or background
+    /// requests: the toolkit runs on hospital networks and offline machines); <paramref name="sandbox"/> false adds
+    /// <c>--no-sandbox</c>, which root needs (containers).
+    /// </summary>
+    /// <param name="userDataDir">The browser profile folder.</param>
+    /// <param name="sandbox">Whether Chromium keeps its sandbox (see <see cref="ChromiumSandboxPossible"/>).</param>
     /// <remarks>
     /// The switches that turn background services off are not enough: Chromium still looked up accounts.google.com,
     /// update.googleapis.com and clients2.google.com at start (seen under strace), and blocking requests in the page
@@ -166,9 +192,9 @@ public static class Doctor
     /// DNS) and every connection would go to a closed local port (the proxy), whatever a future Chromium adds.
     /// Checked by a test that runs export under strace.
     /// </remarks>
-    public static IReadOnlyList<string> HeadlessChromiumArguments(string userDataDir) =>
+    public static IReadOnlyList<string> HeadlessChromiumArguments(string userDataDir, bool sandbox) =>
     [
-        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--headless", .. (sandbox ? Array.Empty<string>() : ["--no-sandbox"]), "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check",
         "--disable-domain-reliability", "--no-pings", "--disable-client-side-phishing-detection",

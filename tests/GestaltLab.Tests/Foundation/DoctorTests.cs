@@ -14,6 +14,42 @@ public class DoctorTests
     }
 
     [Fact]
+    public void ChromiumKeepsItsSandboxUnlessRunAsRoot()
+    {
+        Assert.DoesNotContain("--no-sandbox", Doctor.HeadlessChromiumArguments("p", sandbox: true));
+        Assert.Contains("--no-sandbox", Doctor.HeadlessChromiumArguments("p", sandbox: false));
+        var check = Doctor.Run().Single(c => c.Name == "Chromium (headless)");
+        string exe = SystemResources.ChromiumExecutable()!;
+        if (!Environment.IsPrivilegedProcess)
+        {
+            Assert.True(Doctor.ChromiumSandboxPossible);
+            Assert.Contains("in its sandbox", check.Detail);
+            return;
+        }
+        // Root (CI, containers): Chromium refuses its sandbox there, so it starts without and says so ...
+        Assert.False(Doctor.ChromiumSandboxPossible);
+        Assert.Contains("without its sandbox (running as root", check.Detail);
+        // ... and what a user's export and doctor start — the same flags, sandbox kept — renders as an ordinary user
+        // (nobody), in the sandbox: without --no-sandbox Chromium either sandboxes itself or refuses to start.
+        string profile = Directory.CreateTempSubdirectory("gestaltlab-sandbox-").FullName;
+        try
+        {
+            File.SetUnixFileMode(profile, (UnixFileMode)0x1FF);
+            var psi = new ProcessStartInfo("setpriv") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in new[] { "--reuid=65534", "--regid=65534", "--clear-groups", "env", $"HOME={profile}", exe }
+                         .Concat(Doctor.HeadlessChromiumArguments(Path.Combine(profile, "chromium"), sandbox: true))
+                         .Concat(["--dump-dom", "data:text/html,<p id=gl>sandboxed-ok</p>"]))
+                psi.ArgumentList.Add(a);
+            using var p = Process.Start(psi)!;
+            var stderr = p.StandardError.ReadToEndAsync();
+            string stdout = p.StandardOutput.ReadToEnd();
+            Assert.True(p.WaitForExit(60_000), "chromium as nobody did not finish");
+            Assert.True(stdout.Contains("sandboxed-ok"), $"chromium as nobody, sandboxed: exit {p.ExitCode}: {stderr.Result}");
+        }
+        finally { Directory.Delete(profile, true); }
+    }
+
+    [Fact]
     public void BusyCoresAreNotedBeforeTrainingOnlyWhenTheLoadFillsThem()
     {
         Assert.Null(SystemResources.BusyCoresNote(0.4, 2));
