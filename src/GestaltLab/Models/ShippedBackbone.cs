@@ -4,8 +4,9 @@ namespace GestaltLab.Models;
 
 /// <summary>
 /// The small pretrained backbone shipped in <c>data/pretrained/backbone.pt</c> (embedded in the library so it is found from
-/// any working directory). It was made by face-identity pretraining on the synthetic <c>identities</c> preset; the exact
-/// command is in <c>data/pretrained/README.md</c>.
+/// any working directory). It was made by face-identity pretraining on the synthetic <c>identities</c> preset, with the
+/// auxiliary landmark-geometry task (<see cref="TrainingOptions.GeometryLoss"/>); the exact commands are in
+/// <c>data/pretrained/README.md</c>.
 /// </summary>
 public static class ShippedBackbone
 {

@@ -27,8 +27,8 @@ public class ShippedBackboneTests
 
     [Theory]
     [InlineData("backbone.pt", "pretrain-config.json")]
+    [InlineData("backbone-identity.pt", "pretrain-config-identity.json")]
     [InlineData("backbone-w32.pt", "pretrain-config-w32.json")]
-    [InlineData("backbone-geo.pt", "pretrain-config-geo.json")]
     public void Every_backbone_in_data_pretrained_loads_with_the_net_of_its_config(string backbone, string configFile)
     {
         string dir = TestTemp.RepoFile("data/pretrained");
