@@ -92,7 +92,9 @@ internal sealed class ExportCommand : ICliCommand
             {
                 await using (var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct))
                 {
-                    chromium = $"{browser.Executable} {browser.Version}";
+                    // A browser of the user's own (GESTALTLAB_CHROMIUM) may lie under their home folder.
+                    chromium = $"{(p.GetValue(photoNames) ? browser.Executable : SharedText.LastName(browser.Executable))} {browser.Version}";
+                    if (browser.SandboxNote is { } why) Console.WriteLine($"  note: {why}");
                     sandboxed = browser.Sandboxed;
                     foreach (var (chart, chartSize) in sized)
                     {
@@ -156,7 +158,8 @@ internal sealed class ExportCommand : ICliCommand
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
             // Without --photo-names the folders are named without the paths above them, as on the --html pages: the run's
             // creation time and data hash still tell which run it was.
-            string? Folder(string? path) => path is null || p.GetValue(photoNames) ? path : SharedText.WithoutFolders(path);
+            bool full = p.GetValue(photoNames);
+            string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
             var record = new System.Text.Json.Nodes.JsonObject
             {
                 ["command"] = "gestaltlab export",
@@ -170,7 +173,7 @@ internal sealed class ExportCommand : ICliCommand
                 ["bootstrap"] = content.ResamplingUnit is null ? null : new System.Text.Json.Nodes.JsonObject
                 {
                     ["method"] = "percentile", ["level"] = 0.95, ["resamples"] = options.BootstrapIterations, ["unit"] = content.ResamplingUnit,
-                    ["manifest"] = p.GetValue(manifest) is { } mf ? Folder(Path.GetFullPath(mf)) : null,
+                    ["manifest"] = p.GetValue(manifest) is { } mf ? (full ? Path.GetFullPath(mf) : SharedText.WithoutFolders(Path.GetFullPath(mf), [Path.GetDirectoryName(Path.GetFullPath(mf))])) : null,
                     ["top_k_band"] = "pointwise at each k",
                 },
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),

@@ -29,6 +29,7 @@ internal sealed class ReportCommand : ICliCommand
             foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");
             if (!p.GetValue(check)) return 0;
             await using var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct);
+            if (browser.SandboxNote is { } why) Console.WriteLine($"  note: {why}");
             var pageCheck = await browser.CheckPageAsync(result.Path, cancellationToken: ct);
             Console.WriteLine($"check: {pageCheck.RenderedCharts} of {pageCheck.ChartCount} charts rendered in {browser.Executable}, " +
                               $"{pageCheck.ConsoleErrors.Count} console error(s), {pageCheck.FailedRequests.Count} blocked network request(s)");

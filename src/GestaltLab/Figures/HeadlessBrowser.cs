@@ -37,6 +37,9 @@ public sealed class HeadlessBrowser : IAsyncDisposable
     /// <summary>Whether Chromium runs in its sandbox (not as root, and not where it failed to start in it).</summary>
     public bool Sandboxed { get; private init; }
 
+    /// <summary>Why Chromium runs without its sandbox where it could have had one (it did not start in it), else null: for callers to say.</summary>
+    public string? SandboxNote { get; private init; }
+
     /// <summary>The browser's version (it shapes the bytes of exported figures: fonts, rasterisation).</summary>
     public string Version => _browser.Version;
 
@@ -74,13 +77,17 @@ public sealed class HeadlessBrowser : IAsyncDisposable
         try
         {
             IBrowser browser;
+            string? note = null;
+            // A browser that hangs (System.TimeoutException, not a PlaywrightException) is not retried: that would only
+            // double the wait.
             try { browser = await LaunchBrowserAsync(playwright, exe, sandbox); }
-            catch (PlaywrightException) when (sandbox)
+            catch (PlaywrightException e) when (sandbox)
             {
                 sandbox = false;
                 browser = await LaunchBrowserAsync(playwright, exe, sandbox);
+                note = $"Chromium runs without its sandbox: it did not start in it ({e.Message.Split('\n')[0]}); on Linux its sandbox needs unprivileged user namespaces";
             }
-            return new HeadlessBrowser(playwright, browser, exe) { Sandboxed = sandbox };
+            return new HeadlessBrowser(playwright, browser, exe) { Sandboxed = sandbox, SandboxNote = note };
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {

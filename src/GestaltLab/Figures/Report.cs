@@ -127,7 +127,8 @@ public static class Report
             body.Append(FigureHtml.ChartFragment(chart, $"chart-{++chartCount}"));
             charts.Add(new NamedChart(FileSafe($"{chartCount:D2}-{current}"), current, chart));
         }
-        string Shown(string text) => options.FolderPaths ? text : SharedText.WithoutFolders(text, KnownFolders(run, options));
+        var known = options.FolderPaths ? null : KnownFolders(run, options);
+        string Shown(string text) => known is null ? text : SharedText.WithoutFolders(text, known);
         void Note(string text) { body.Append("<p class=\"note\">").Append(E(Shown(text))).Append("</p>\n"); }
 
         string title = options.Title ?? $"GestaltLab report — {Path.GetFileName(run.Directory.TrimEnd('/'))}";
@@ -260,7 +261,8 @@ public static class Report
 
     private static string Provenance(RunResults run, ReportOptions options)
     {
-        string P(string text) => options.FolderPaths ? text : SharedText.WithoutFolders(text, KnownFolders(run, options));
+        var known = options.FolderPaths ? null : KnownFolders(run, options);
+        string P(string text) => known is null ? text : SharedText.WithoutFolders(text, known);
         var sb = new StringBuilder("<p class=\"muted\">");
         sb.Append("Run directory <code>").Append(E(P(run.Directory))).Append("</code>");
         if (run.Manifest is { } m)
@@ -269,7 +271,7 @@ public static class Report
               .Append(" · created ").Append(E(m.CreatedUtc));
             if (m.DataHash is not null) sb.Append(" · trained on aligned data <code>").Append(E(m.DataHash.Length > 16 ? m.DataHash[..16] + "…" : m.DataHash)).Append("</code>");
             sb.Append("</p>\n<details><summary>Configuration, machine and package versions</summary>\n<pre>")
-              .Append(E(P(m.Config.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping })))).Append("</pre>\n<p>")
+              .Append(E((known is null ? m.Config : SharedText.WithoutFolders(m.Config, known))!.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))).Append("</pre>\n<p>")
               .Append(E(m.Machine)).Append("</p>\n");
             sb.Append(Table(["package", "version"], m.Packages.Select(kv => new[] { kv.Key, kv.Value })));
             sb.Append("</details>\n");
@@ -286,17 +288,20 @@ public static class Report
         // The report's own settings: another seed draws other intervals and another t-SNE map of the same run.
         sb.Append("<p class=\"muted\">This page: seed ").Append(options.Seed).Append(" for bootstraps and t-SNE · ")
           .Append(options.BootstrapIterations).Append(" bootstrap resamples");
-        if (options.ManifestPath is { } manifest) sb.Append(" · manifest <code>").Append(E(P(manifest))).Append("</code>");
+        if (options.ManifestPath is { } manifest) sb.Append(" · manifest <code>").Append(E(known is null ? manifest : P(Path.GetFullPath(manifest)))).Append("</code>");
         if (options.TsneColourBy is { } colours) sb.Append(" · t-SNE coloured by ").Append(E(string.Join(", ", colours)));
         if (!options.PhotoNames) sb.Append(" · photos numbered, not named");
         sb.Append(" · GestaltLab ").Append(E(RunManifest.PackageVersions()["GestaltLab"])).Append("</p>\n");
         return sb.ToString();
     }
 
-    /// <summary>The folders a run's page names (run, data, manifest, scored data, model), for <see cref="SharedText.WithoutFolders"/>.</summary>
-    private static IEnumerable<string?> KnownFolders(RunResults run, ReportOptions options) =>
+    /// <summary>
+    /// The folders a run's page names: the run, every absolute path in its configuration (data, a `--pretrained` backbone,
+    /// a landmark model …) with its folder, the manifest's folder, the scored data and the model.
+    /// </summary>
+    private static List<string?> KnownFolders(RunResults run, ReportOptions options) =>
     [
-        run.Directory, run.Manifest?.Config["data"] is System.Text.Json.Nodes.JsonValue v && v.TryGetValue<string>(out var data) ? data : null,
+        run.Directory, .. SharedText.PathsIn(run.Manifest?.Config),
         options.ManifestPath is { } mf ? Path.GetDirectoryName(Path.GetFullPath(mf)) : null, run.Metrics?.Data, run.Metrics?.Model,
     ];
 

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 
 namespace GestaltLab.Runtime;
@@ -13,10 +14,20 @@ public static partial class SharedText
     /// <summary>What stands for the folders cut from a path.</summary>
     public const string Elided = "…";
 
-    // An absolute POSIX path (a '/' that starts a word: "GNU/Linux" and "top-1/5" are not paths) or a Windows one
-    // ("C:\…", "\\server\…"); it ends at white space, a quote, a bracket or the separators messages put after a path.
-    [GeneratedRegex("""(?<![\w.~\-/\\…])(?:/|[A-Za-z]:[\\/]|\\\\)(?:[^\s"'<>(),;:\\/]+[\\/]+)*(?<last>[^\s"'<>(),;:\\/]*)""")]
+    // An absolute POSIX path (a '/' that starts a word: "GNU/Linux", "top-1/5" and "2024/01/31" are not paths) or a
+    // Windows one ("C:\…", "\\server\…"). The folders inside may hold anything but a line break, a double quote, an
+    // angle bracket or a colon, and do not end in white space — spaces, apostrophes and brackets inside are kept
+    // ("/home/Jane O'Brien (NF1)/run") — so a path is not cut short before a private part, while "…/a and /b" is still
+    // two paths; the last name ends at white space, a quote, a bracket or the separators messages put after a path.
+    [GeneratedRegex("""(?<![\w.~\-/\\…])(?:/|[A-Za-z]:[\\/]|\\\\)(?:[^"<>\r\n\\/:]*[^"<>\r\n\\/:\s][\\/]+)*(?<last>[^\s"'<>(),;:\\/]*)""")]
     private static partial Regex AbsolutePath();
+
+    /// <summary>One path as <c>…/NAME</c>, its last name (of a folder, the folder's own), whatever characters the folders above hold.</summary>
+    public static string LastName(string path)
+    {
+        string name = Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
+        return name.Length == 0 ? path : Elided + "/" + name;
+    }
 
     /// <summary>
     /// <paramref name="text"/> with every absolute path in it cut to its last name, e.g.
@@ -46,4 +57,31 @@ public static partial class SharedText
             return Elided + "/" + last;
         });
     }
+
+    /// <summary>
+    /// A copy of <paramref name="node"/> with <see cref="WithoutFolders(string, IEnumerable{string?}?)"/> applied to every
+    /// string value (cut before serialising: JSON doubles a Windows path's backslashes, which a cut of the text would miss).
+    /// </summary>
+    public static JsonNode? WithoutFolders(JsonNode? node, IEnumerable<string?>? known = null)
+    {
+        var folders = known?.ToList();
+        return Copy(node);
+        JsonNode? Copy(JsonNode? n) => n switch
+        {
+            JsonObject o => new JsonObject(o.Select(kv => KeyValuePair.Create(kv.Key, Copy(kv.Value)))),
+            JsonArray a => new JsonArray(a.Select(Copy).ToArray()),
+            JsonValue v when v.TryGetValue<string>(out var text) => JsonValue.Create(WithoutFolders(text, folders)),
+            _ => n?.DeepClone(),
+        };
+    }
+
+    /// <summary>Every absolute path among <paramref name="node"/>'s string values, with its folder: the known folders of a record.</summary>
+    public static IEnumerable<string> PathsIn(JsonNode? node) => node switch
+    {
+        JsonObject o => o.SelectMany(kv => PathsIn(kv.Value)),
+        JsonArray a => a.SelectMany(PathsIn),
+        JsonValue v when v.TryGetValue<string>(out var text) && Path.IsPathFullyQualified(text) =>
+            Path.GetDirectoryName(Path.TrimEndingDirectorySeparator(text)) is { Length: > 0 } dir && Path.GetFileName(dir).Length > 0 ? [text, dir] : [text],
+        _ => [],
+    };
 }

@@ -219,6 +219,14 @@ public class OfflineHtmlTests
         {
             string dir = Path.Combine(parent, "nf1 run");
             SyntheticRun.Write(dir, classes: 5);
+            // Paths outside the known folders too: a --pretrained backbone of the user's, metrics of data elsewhere.
+            string runJson = Path.Combine(dir, RunManifest.FileName), metricsJson = Path.Combine(dir, "metrics.json");
+            var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runJson))!;
+            record["config"]!["pretrained"] = Path.Combine(parent, "models, O'Brien (old)", "b.pt");
+            File.WriteAllText(runJson, record.ToJsonString());
+            var metrics = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(metricsJson))!;
+            metrics["data"] = Path.Combine(parent, "other data");
+            File.WriteAllText(metricsJson, metrics.ToJsonString());
             // A note naming a file: the manifest given is unreadable.
             string badManifest = Path.Combine(parent, "bad", "manifest.csv");
             Directory.CreateDirectory(Path.GetDirectoryName(badManifest)!);
@@ -226,7 +234,11 @@ public class OfflineHtmlTests
             var shared = new ReportOptions { BootstrapIterations = 0, PhotoNames = false, FolderPaths = false, ManifestPath = badManifest };
             var content = Report.Build(RunResults.Load(dir), shared);
             Assert.DoesNotContain("Jane Doe", content.Html);
+            Assert.DoesNotContain("O&#39;Brien", content.Html);
+            Assert.DoesNotContain("models, O", content.Html);
             Assert.DoesNotContain(parent, content.Html);
+            Assert.Contains("…/b.pt", content.Html);
+            Assert.Contains("…/other data", content.Html);
             Assert.All(content.Notes, n => Assert.DoesNotContain(parent, n));
             Assert.Contains(content.Notes, n => n.Contains("…/manifest.csv") || n.Contains("…/bad"));
             Assert.Contains("…/nf1 run", content.Html);
@@ -274,6 +286,9 @@ public class BrowserTests(BrowserFixture fixture)
         // and data hash still say which run it was); --photo-names keeps the full path.
         Assert.Equal("…/run-export", (string?)record["run"]);
         Assert.False((bool)record["folder_paths"]!);
+        Assert.DoesNotContain(fixture.Work, record.ToJsonString());
+        // Chromium kept its sandbox wherever it could have it (not as root).
+        Assert.Equal(Doctor.ChromiumSandboxPossible, (bool)record["chromium_sandbox"]!);
         Assert.Equal(3, (int)record["seed"]!);
         Assert.Equal(RunManifest.PackageVersions()["GestaltLab"], (string?)record["packages"]!["GestaltLab"]);
         Assert.Contains("chromium", (string?)record["chromium"]);

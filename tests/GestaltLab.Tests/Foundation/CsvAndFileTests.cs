@@ -134,6 +134,19 @@ public class CsvAndFileTests
         // Not paths: a slash inside a word, relative paths, ratios, a lone root.
         foreach (var kept in new[] { "Debian GNU/Linux 12", "top-1/5/10", "data/mine/manifest.csv", "images/p000208_2.jpg", "1/2", "/" })
             Assert.Equal(kept, SharedText.WithoutFolders(kept));
+        // Folders holding spaces, apostrophes, commas or brackets are cut whole even when not known.
+        Assert.Equal("…/run-export", SharedText.WithoutFolders("/home/Jane Doe/run-export"));
+        Assert.Equal("see …/b and …/d", SharedText.WithoutFolders("see /a/b and /c/d"));
+        Assert.Equal("…/run", SharedText.WithoutFolders("/home/O'Brien, J (NF1)/run"));
+        Assert.Equal("(…/b.pt)", SharedText.WithoutFolders("(C:\\Users\\Jane Doe\\b.pt)"));
+        foreach (var kept in new[] { "2024/01/31", "http://example.org/a/b", "and/or", "a / b" })
+            Assert.Equal(kept, SharedText.WithoutFolders(kept));
+        Assert.Equal("…/run", SharedText.LastName("/home/Jane Doe/run/"));
+        // JSON values are cut before serialising (JSON doubles a Windows path's backslashes).
+        var config = System.Text.Json.Nodes.JsonNode.Parse("""{"data": "C:\\Users\\Jane Doe\\aligned", "n": 3, "list": ["/srv/Jane Doe/b.pt"]}""");
+        Assert.Equal("""{"data":"…/aligned","n":3,"list":["…/b.pt"]}""",
+            SharedText.WithoutFolders(config)!.ToJsonString(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+        Assert.Contains("/srv/Jane Doe", SharedText.PathsIn(config));
         // A known folder is replaced whole, spaces and all; a file inside it keeps the folder's name.
         Assert.Equal("…/run 1/metrics.json; …/run 1", SharedText.WithoutFolders("/home/Jane Doe/run 1/metrics.json; /home/Jane Doe/run 1", ["/home/Jane Doe/run 1/"]));
     }
