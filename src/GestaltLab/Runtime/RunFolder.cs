@@ -103,8 +103,8 @@ public static class RunFolder
 /// <summary>
 /// Keeps two GestaltLab processes on one machine from writing the same output folder at once (two <c>align</c> runs
 /// into one folder would each delete what the other wrote, and both report success). An exclusive lock on a file named
-/// after the folder's full path, in a folder of the user's own under the system's temp folder, so taking it never writes
-/// into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
+/// after the folder's full path, in a folder of the user's own (<c>$XDG_RUNTIME_DIR/gestaltlab/locks</c> or
+/// <c>~/.local/share/gestaltlab/locks</c>), so taking it never writes into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
 /// one process the lock is re-entrant (the CLI holds it for a whole <c>train</c>, whose library call takes it again).
 /// </summary>
 public sealed class FolderLock : IDisposable
@@ -132,12 +132,30 @@ public sealed class FolderLock : IDisposable
         }
     }
 
-    /// <summary>The file whose lock stands for <paramref name="folder"/>'s (one lock folder per user: another user's would not be writable).</summary>
+    /// <summary>The file whose lock stands for <paramref name="folder"/>'s, in <see cref="LockDirectory"/>.</summary>
     internal static string LockFilePath(string folder)
     {
         string full = Path.GetFullPath(folder).TrimEnd('/');
         string name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..32].ToLowerInvariant();
-        return Path.Combine(Path.GetTempPath(), "gestaltlab-locks-" + Environment.UserName, name + ".lock");
+        return Path.Combine(LockDirectory(), name + ".lock");
+    }
+
+    /// <summary>
+    /// The user's own lock folder: under <c>$XDG_RUNTIME_DIR</c> (a per-user folder only its owner can enter) where the
+    /// session has one, else under the user's local data folder (<c>~/.local/share</c>). Not in the shared temp folder:
+    /// there another user could make <c>gestaltlab-locks-NAME</c> first and own it — holding every lock (no command
+    /// could write) or planting links that make the lock's open create files where the user can write.
+    /// </summary>
+    internal static string LockDirectory()
+    {
+        string? runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
+        string root = !string.IsNullOrEmpty(runtime) && Path.IsPathFullyQualified(runtime) && Directory.Exists(runtime)
+            ? runtime
+            : Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+        // No home folder at all (a bare service account): the temp folder, named per user as before.
+        return string.IsNullOrEmpty(root) || !Path.IsPathFullyQualified(root)
+            ? Path.Combine(Path.GetTempPath(), "gestaltlab-locks-" + Environment.UserName)
+            : Path.Combine(root, "gestaltlab", "locks");
     }
 
     private static FileStream? Open(string full, string folder, string command)
@@ -145,7 +163,9 @@ public sealed class FolderLock : IDisposable
         string file = LockFilePath(full);
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            // Only its owner may enter it (and make or link files in it).
+            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+            else Directory.CreateDirectory(Path.GetDirectoryName(file)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -150,4 +150,24 @@ public class CsvAndFileTests
         // A known folder is replaced whole, spaces and all; a file inside it keeps the folder's name.
         Assert.Equal("…/run 1/metrics.json; …/run 1", SharedText.WithoutFolders("/home/Jane Doe/run 1/metrics.json; /home/Jane Doe/run 1", ["/home/Jane Doe/run 1/"]));
     }
+
+    [Fact]
+    public void Folder_locks_live_in_a_folder_only_the_user_can_enter()
+    {
+        string dir = TestTemp.Dir("gl-lock");
+        try
+        {
+            using (FolderLock.Acquire(dir, "test"))
+            {
+                string file = FolderLock.LockFilePath(dir), locks = Path.GetDirectoryName(file)!;
+                Assert.True(File.Exists(file));
+                // Not in the shared temp folder, where another user could make the lock folder first (there is a home here).
+                if (!string.IsNullOrEmpty(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData)))
+                    Assert.False(locks.StartsWith(Path.GetTempPath(), StringComparison.Ordinal), locks);
+                if (!OperatingSystem.IsWindows())
+                    Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(locks));
+            }
+        }
+        finally { Directory.Delete(dir, true); }
+    }
 }
