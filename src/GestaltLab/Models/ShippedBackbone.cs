@@ -28,8 +28,8 @@ public static class ShippedBackbone
     }
 
     /// <summary>
-    /// A file path of the shipped backbone (written once per content hash to the temp folder), or null when this build does
-    /// not carry one.
+    /// A file path of the shipped backbone (written once per content hash to the user's own temp folder, and written again
+    /// when that file's content differs), or null when this build does not carry one.
     /// </summary>
     public static string? Path()
     {
@@ -38,9 +38,21 @@ public static class ShippedBackbone
         using var buffer = new MemoryStream();
         s.CopyTo(buffer);
         var bytes = buffer.ToArray();
-        string hash = Convert.ToHexString(SHA256.HashData(bytes))[..16].ToLowerInvariant();
-        string path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "gestaltlab", $"backbone-{hash}.pt");
-        if (!File.Exists(path) || new FileInfo(path).Length != bytes.Length) Runtime.AtomicFile.WriteAllBytes(path, bytes);
+        // In the user's own temp folder (no one else can put a file of the right name there first), and reused only with
+        // the same content: training from a backbone that is not the shipped one would pass for it in every record.
+        if (Runtime.PrivateTemp.Folder is { } folder) return CopyInto(folder, bytes);
+        string unique = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"gestaltlab-backbone-{Guid.NewGuid():N}.pt");
+        using (var f = new FileStream(unique, FileMode.CreateNew, FileAccess.Write)) f.Write(bytes);
+        return unique;
+    }
+
+    /// <summary><paramref name="bytes"/> as <c>backbone-HASH.pt</c> in <paramref name="folder"/>: an existing file is reused only when its content is the same.</summary>
+    internal static string CopyInto(string folder, byte[] bytes)
+    {
+        var sha = SHA256.HashData(bytes);
+        string path = System.IO.Path.Combine(folder, $"backbone-{Convert.ToHexString(sha)[..16].ToLowerInvariant()}.pt");
+        bool same = File.Exists(path) && new FileInfo(path).Length == bytes.Length && SHA256.HashData(File.ReadAllBytes(path)).AsSpan().SequenceEqual(sha);
+        if (!same) Runtime.AtomicFile.WriteAllBytes(path, bytes);
         return path;
     }
 }

@@ -16,8 +16,9 @@ public sealed record TrainingOptions
     [JsonPropertyName("learning_rate")] public double LearningRate { get; init; } = 3e-3;
     /// <summary>
     /// Learning rate of pretrained (backbone) layers relative to <see cref="LearningRate"/> when fine-tuning. 1 (the same
-    /// rate) beat 0.3 in every region of the demo and on gestalt216's face region (docs/benchmarks.md): the synthetic
-    /// identity backbone is a starting point to move away from, not features to preserve.
+    /// rate) beat 0.3 in every region of the demo and on gestalt216's face region (docs/benchmarks.md; measured with the
+    /// identity-only backbone shipped then): the synthetic backbone is a starting point to move away from, not features
+    /// to preserve.
     /// </summary>
     [JsonPropertyName("backbone_lr_factor")] public double BackboneLrFactor { get; init; } = 1.0;
     /// <summary>Decoupled weight decay.</summary>

@@ -103,8 +103,8 @@ public static class RunFolder
 /// <summary>
 /// Keeps two GestaltLab processes on one machine from writing the same output folder at once (two <c>align</c> runs
 /// into one folder would each delete what the other wrote, and both report success). An exclusive lock on a file named
-/// after the folder's full path, in a folder of the user's own (<c>$XDG_RUNTIME_DIR/gestaltlab/locks</c> or
-/// <c>~/.local/share/gestaltlab/locks</c>), so taking it never writes into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
+/// after the folder's full path, in a folder of the user's own (<c>/tmp/gestaltlab-USER/locks</c>; root's in
+/// <c>/run/gestaltlab/locks</c>), so taking it never writes into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
 /// one process the lock is re-entrant (the CLI holds it for a whole <c>train</c>, whose library call takes it again).
 /// </summary>
 public sealed class FolderLock : IDisposable
@@ -137,40 +137,36 @@ public sealed class FolderLock : IDisposable
     {
         string full = Path.GetFullPath(folder).TrimEnd('/');
         string name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..32].ToLowerInvariant();
-        return Path.Combine(LockDirectory(), name + ".lock");
+        return Path.Combine(LockDirectory() ?? throw new GestaltLabException($"no folder for locks: {PrivateTemp.Why}"), name + ".lock");
     }
 
     /// <summary>
-    /// The user's own lock folder: under <c>$XDG_RUNTIME_DIR</c> (a per-user folder only its owner can enter) where the
-    /// session has one, else under the user's local data folder (<c>~/.local/share</c>). Not in the shared temp folder:
-    /// there another user could make <c>gestaltlab-locks-NAME</c> first and own it — holding every lock (no command
-    /// could write) or planting links that make the lock's open create files where the user can write.
+    /// The user's own lock folder, <c>locks</c> in <see cref="PrivateTemp"/>'s folder: the same for every session of the
+    /// user (a lock in a folder chosen by a session's environment would be missed by a job started from another), and
+    /// one no other user can have made first or put links into. Null when there is none (see <see cref="PrivateTemp.Why"/>).
     /// </summary>
-    internal static string LockDirectory()
-    {
-        string? runtime = Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR");
-        string root = !string.IsNullOrEmpty(runtime) && Path.IsPathFullyQualified(runtime) && Directory.Exists(runtime)
-            ? runtime
-            : Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
-        // No home folder at all (a bare service account): the temp folder, named per user as before.
-        return string.IsNullOrEmpty(root) || !Path.IsPathFullyQualified(root)
-            ? Path.Combine(Path.GetTempPath(), "gestaltlab-locks-" + Environment.UserName)
-            : Path.Combine(root, "gestaltlab", "locks");
-    }
+    internal static string? LockDirectory() => PrivateTemp.Folder is { } folder ? Path.Combine(folder, "locks") : null;
+
+    private static int _warned;
 
     private static FileStream? Open(string full, string folder, string command)
     {
+        // A lock that cannot be taken must not stop the work it guards against a rare accident, but it is said (once).
+        static FileStream? Unlocked(string why)
+        {
+            if (Interlocked.Exchange(ref _warned, 1) == 0)
+                Console.Error.WriteLine($"note: output folders are not locked against a second GestaltLab command writing at the same time: {why}");
+            return null;
+        }
+        if (LockDirectory() is null) return Unlocked(PrivateTemp.Why!);
         string file = LockFilePath(full);
         try
         {
-            // Only its owner may enter it (and make or link files in it).
-            if (OperatingSystem.IsWindows()) Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-            else Directory.CreateDirectory(Path.GetDirectoryName(file)!, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            // A lock that cannot be taken must not stop the work it guards against a rare accident.
-            return null;
+            return Unlocked(e.Message);
         }
         try
         {
@@ -180,9 +176,9 @@ public sealed class FolderLock : IDisposable
             // would create a new one and lock that too — two writers at once.
             return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         }
-        catch (UnauthorizedAccessException)
+        catch (UnauthorizedAccessException e)
         {
-            return null;
+            return Unlocked(e.Message);
         }
         catch (IOException)
         {

@@ -159,14 +159,39 @@ public class CsvAndFileTests
         {
             using (FolderLock.Acquire(dir, "test"))
             {
-                string file = FolderLock.LockFilePath(dir), locks = Path.GetDirectoryName(file)!;
+                string file = FolderLock.LockFilePath(dir);
                 Assert.True(File.Exists(file));
-                // Not in the shared temp folder, where another user could make the lock folder first (there is a home here).
-                if (!string.IsNullOrEmpty(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData)))
-                    Assert.False(locks.StartsWith(Path.GetTempPath(), StringComparison.Ordinal), locks);
+                // The same folder for every session of the user (not chosen by a session's environment), their own.
+                Assert.Equal(Path.Combine(PrivateTemp.Folder!, "locks"), Path.GetDirectoryName(file));
                 if (!OperatingSystem.IsWindows())
-                    Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(locks));
+                    Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(PrivateTemp.Folder!));
             }
+            // A link where the folder should be (another user's, made first) is refused, not followed.
+            string link = Path.Combine(dir, "gestaltlab-someone"), target = Directory.CreateDirectory(Path.Combine(dir, "theirs")).FullName;
+            Directory.CreateSymbolicLink(link, target);
+            Assert.Contains("link", PrivateTemp.TryMake(link));
+            Assert.Null(PrivateTemp.TryMake(Path.Combine(dir, "mine")));
+            if (!OperatingSystem.IsWindows())
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(dir, "mine")));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void The_shipped_backbone_copy_is_rewritten_when_its_content_differs()
+    {
+        Assert.StartsWith(PrivateTemp.Folder!, GestaltLab.Models.ShippedBackbone.Path());
+        string dir = TestTemp.Dir("gl-backbone");
+        try
+        {
+            byte[] original = File.ReadAllBytes(GestaltLab.Models.ShippedBackbone.Path()!);
+            string path = GestaltLab.Models.ShippedBackbone.CopyInto(dir, original);
+            var tampered = (byte[])original.Clone();
+            tampered[^1] ^= 0xFF; // same length, other weights
+            File.WriteAllBytes(path, tampered);
+            Assert.Equal(path, GestaltLab.Models.ShippedBackbone.CopyInto(dir, original));
+            Assert.Equal(original, File.ReadAllBytes(path));
+            Assert.True(GestaltLab.Models.ShippedBackbone.Is(path));
         }
         finally { Directory.Delete(dir, true); }
     }

@@ -9,7 +9,7 @@ namespace GestaltLab.Tests.Models;
 
 /// <summary>
 /// Does the pipeline learn syndromes at all? The <c>mini</c> preset (9 teaching analogues + controls, chance 10 %) at
-/// four times its size (12 training people per class), ground-truth alignment, four regions fine-tuned from the shipped backbone: the ensemble must
+/// eight times its size, ground-truth alignment, three regions fine-tuned from the shipped backbone: the ensemble must
 /// beat chance by a wide margin on held-out people. Real training, real data; a broken loss, label mix-up, bad
 /// augmentation or a no-op calibration fails it.
 /// </summary>
