@@ -42,8 +42,15 @@ public static class Doctor
             Guard("dlib 68-point model", true, () => DlibModelCheck(options.DlibModelPath), "install Debian package libdlib-data or pass --model PATH"),
             Guard("Chromium (headless)", true, ChromiumCheck, "install Debian package chromium (`bash environment/setup.sh`) or set GESTALTLAB_CHROMIUM"),
             FreeDisk(options.WorkingDirectory ?? Directory.GetCurrentDirectory(), options.MinFreeDiskBytes),
+            PrivateTempCheck(),
         ];
     }
+
+    // Not required: without it commands still run, only unlocked (two writing one output folder are not kept apart).
+    private static DoctorCheck PrivateTempCheck() => PrivateTemp.Folder is { } folder
+        ? new DoctorCheck("private temp folder", true, false, $"{folder} (mode 0700): folder locks, the shipped backbone's copy", null)
+        : new DoctorCheck("private temp folder", false, false, $"{PrivateTemp.Why}; output folders are not locked",
+            "another user (or a link) holds that name: ask them or an administrator to remove it");
 
     /// <summary>True when every required check passed.</summary>
     public static bool AllRequiredOk(IEnumerable<DoctorCheck> checks) => checks.All(c => c.Ok || !c.Required);

@@ -11,6 +11,7 @@ public class DoctorTests
         var checks = Doctor.Run();
         Assert.All(checks, c => Assert.True(c.Ok, $"{c.Name}: {c.Detail} (fix: {c.Fix})"));
         Assert.Contains(checks, c => c.Name == "TorchSharp" && c.Detail.Contains("threads"));
+        Assert.Contains(checks, c => c.Name == "private temp folder" && c.Detail.StartsWith(PrivateTemp.Folder!));
     }
 
     [Fact]
