@@ -47,10 +47,10 @@ public static class Doctor
     }
 
     // Not required: without it commands still run, only unlocked (two writing one output folder are not kept apart).
-    private static DoctorCheck PrivateTempCheck() => PrivateTemp.Folder is { } folder
+    private static DoctorCheck PrivateTempCheck() => PrivateTemp.Resolve() is { Folder: { } folder }
         ? new DoctorCheck("private temp folder", true, false, $"{folder} (mode 0700): folder locks, the shipped backbone's copy", null)
         : new DoctorCheck("private temp folder", false, false, $"{PrivateTemp.Why}; output folders are not locked",
-            "another user (or a link) holds that name: ask them or an administrator to remove it");
+            "where another user or a link holds that name, ask them or an administrator to remove it; otherwise free or fix /tmp");
 
     /// <summary>True when every required check passed.</summary>
     public static bool AllRequiredOk(IEnumerable<DoctorCheck> checks) => checks.All(c => c.Ok || !c.Required);

@@ -103,7 +103,7 @@ public static class RunFolder
 /// <summary>
 /// Keeps two GestaltLab processes on one machine from writing the same output folder at once (two <c>align</c> runs
 /// into one folder would each delete what the other wrote, and both report success). An exclusive lock on a file named
-/// after the folder's full path, in a folder of the user's own (<c>/tmp/gestaltlab-USER/locks</c>; root's in
+/// after the folder's full path, in a folder of the user's own (<c>/tmp/gestaltlab-UID/locks</c>; root's in
 /// <c>/run/gestaltlab/locks</c>), so taking it never writes into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
 /// one process the lock is re-entrant (the CLI holds it for a whole <c>train</c>, whose library call takes it again).
 /// </summary>
@@ -133,19 +133,30 @@ public sealed class FolderLock : IDisposable
     }
 
     /// <summary>The file whose lock stands for <paramref name="folder"/>'s, in <see cref="LockDirectory"/>.</summary>
+    /// <exception cref="GestaltLabException">There is no lock folder (<see cref="PrivateTemp.Why"/>).</exception>
     internal static string LockFilePath(string folder)
+    {
+        var (directory, why) = LockDirectory();
+        return LockFilePath(folder, directory ?? throw new GestaltLabException($"no folder for GestaltLab's locks: {why}"));
+    }
+
+    private static string LockFilePath(string folder, string directory)
     {
         string full = Path.GetFullPath(folder).TrimEnd('/');
         string name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..32].ToLowerInvariant();
-        return Path.Combine(LockDirectory() ?? throw new GestaltLabException($"no folder for locks: {PrivateTemp.Why}"), name + ".lock");
+        return Path.Combine(directory, name + ".lock");
     }
 
     /// <summary>
     /// The user's own lock folder, <c>locks</c> in <see cref="PrivateTemp"/>'s folder: the same for every session of the
     /// user (a lock in a folder chosen by a session's environment would be missed by a job started from another), and
-    /// one no other user can have made first or put links into. Null when there is none (see <see cref="PrivateTemp.Why"/>).
+    /// one no other user can have made first or put links into. Null, with why, when there is none.
     /// </summary>
-    internal static string? LockDirectory() => PrivateTemp.Folder is { } folder ? Path.Combine(folder, "locks") : null;
+    internal static (string? Directory, string? Why) LockDirectory()
+    {
+        var (folder, why) = PrivateTemp.Resolve();
+        return (folder is null ? null : Path.Combine(folder, "locks"), why);
+    }
 
     private static int _warned;
 
@@ -158,34 +169,33 @@ public sealed class FolderLock : IDisposable
                 Console.Error.WriteLine($"note: output folders are not locked against a second GestaltLab command writing at the same time: {why}");
             return null;
         }
-        if (LockDirectory() is null) return Unlocked(PrivateTemp.Why!);
-        string file = LockFilePath(full);
+        var (directory, why) = LockDirectory();
+        if (directory is null) return Unlocked(why!);
+        string file = LockFilePath(full, directory);
         try
         {
-            Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Unlocked(e.Message);
-        }
-        try
-        {
+            Directory.CreateDirectory(directory);
             // FileShare.None is an exclusive advisory lock (flock) on Unix, released by the kernel with the process.
             // The file is left in place (a few bytes per folder ever written): deleted on close, it is unlinked before its
             // lock is released, so a process that opened it just then would lock a file no one else can see, and a third
             // would create a new one and lock that too — two writers at once.
             return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         }
-        catch (UnauthorizedAccessException e)
-        {
-            return Unlocked(e.Message);
-        }
-        catch (IOException)
+        catch (IOException e) when (IsHeldElsewhere(e))
         {
             throw new GestaltLabException($"{folder}: cannot {command}: another GestaltLab command is writing to this folder right now",
                 "wait for it to finish (or stop it), or choose another output folder");
         }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // A full or read-only temp folder is not another writer.
+            return Unlocked(e.Message);
+        }
     }
+
+    // The lock is another process's: flock's EWOULDBLOCK (11 on Linux, 35 on macOS, as .NET's HResult) or Windows's
+    // sharing violation. Any other failure (no space for the lock file, a read-only folder) is not.
+    private static bool IsHeldElsewhere(IOException e) => e.HResult is 11 or 35 || e.HResult == unchecked((int)0x80070020);
 
     /// <summary>Releases the lock (the file lock itself when the process's last holder releases it).</summary>
     public void Dispose()

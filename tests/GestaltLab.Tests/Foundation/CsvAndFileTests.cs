@@ -152,6 +152,7 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
     public void Folder_locks_live_in_a_folder_only_the_user_can_enter()
     {
         string dir = TestTemp.Dir("gl-lock");
@@ -163,16 +164,18 @@ public class CsvAndFileTests
                 Assert.True(File.Exists(file));
                 // The same folder for every session of the user (not chosen by a session's environment), their own.
                 Assert.Equal(Path.Combine(PrivateTemp.Folder!, "locks"), Path.GetDirectoryName(file));
-                if (!OperatingSystem.IsWindows())
-                    Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(PrivateTemp.Folder!));
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(PrivateTemp.Folder!));
             }
             // A link where the folder should be (another user's, made first) is refused, not followed.
             string link = Path.Combine(dir, "gestaltlab-someone"), target = Directory.CreateDirectory(Path.Combine(dir, "theirs")).FullName;
             Directory.CreateSymbolicLink(link, target);
             Assert.Contains("link", PrivateTemp.TryMake(link));
             Assert.Null(PrivateTemp.TryMake(Path.Combine(dir, "mine")));
-            if (!OperatingSystem.IsWindows())
-                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(dir, "mine")));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(dir, "mine")));
+            // A folder of the user's own that another tool made readable by all is made private again.
+            File.SetUnixFileMode(Path.Combine(dir, "mine"), (UnixFileMode)0x1ED); // 0755
+            Assert.Null(PrivateTemp.TryMake(Path.Combine(dir, "mine")));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(dir, "mine")));
         }
         finally { Directory.Delete(dir, true); }
     }
