@@ -57,7 +57,9 @@ internal sealed class ExportCommand : ICliCommand
             using var folderLock = FolderLock.Acquire(outDir, "export into");
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
-            var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = p.GetValue(photoNames), FolderPaths = p.GetValue(photoNames), ManifestPath = p.GetValue(manifest) };
+            // --photo-names keeps both photo names and folder paths: pages and records that leave the team carry neither.
+            bool full = p.GetValue(photoNames);
+            var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = full, FolderPaths = full, ManifestPath = p.GetValue(manifest) };
             var content = Report.Build(results, options, ProgressReporters.Console(), ct);
             // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
             foreach (var note in content.Notes) Console.WriteLine($"  note: {note}");
@@ -93,7 +95,7 @@ internal sealed class ExportCommand : ICliCommand
                 await using (var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: ct))
                 {
                     // A browser of the user's own (GESTALTLAB_CHROMIUM) may lie under their home folder.
-                    chromium = $"{(p.GetValue(photoNames) ? browser.Executable : SharedText.LastName(browser.Executable))} {browser.Version}";
+                    chromium = $"{(full ? browser.Executable : SharedText.LastName(browser.Executable))} {browser.Version}";
                     if (browser.SandboxNote is { } why) Console.WriteLine($"  note: {why}");
                     sandboxed = browser.Sandboxed;
                     foreach (var (chart, chartSize) in sized)
@@ -158,7 +160,6 @@ internal sealed class ExportCommand : ICliCommand
             // A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
             // Without --photo-names the folders are named without the paths above them, as on the --html pages: the run's
             // creation time and data hash still tell which run it was.
-            bool full = p.GetValue(photoNames);
             string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
             var record = new System.Text.Json.Nodes.JsonObject
             {
@@ -167,13 +168,15 @@ internal sealed class ExportCommand : ICliCommand
                 ["run_created_utc"] = results.Manifest?.CreatedUtc,
                 ["run_data_hash"] = results.Manifest?.DataHash,
                 ["metrics_data"] = Folder(results.Metrics?.Data),
-                ["photo_names"] = p.GetValue(photoNames), ["folder_paths"] = p.GetValue(photoNames),
+                ["photo_names"] = full, ["folder_paths"] = full,
                 ["seed"] = p.GetValue(seed), ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
                 // What the intervals and bands in the figures are (the report's page says it in words; a figure file does not).
                 ["bootstrap"] = content.ResamplingUnit is null ? null : new System.Text.Json.Nodes.JsonObject
                 {
                     ["method"] = "percentile", ["level"] = 0.95, ["resamples"] = options.BootstrapIterations, ["unit"] = content.ResamplingUnit,
-                    ["manifest"] = p.GetValue(manifest) is { } mf ? (full ? Path.GetFullPath(mf) : SharedText.WithoutFolders(Path.GetFullPath(mf), [Path.GetDirectoryName(Path.GetFullPath(mf))])) : null,
+                    // The data folder's name kept: "…/cohort/manifest.csv" says which data, as on the report's page.
+                    ["manifest"] = p.GetValue(manifest) is { } mf && Path.GetFullPath(mf) is var mfFull
+                        ? (full ? mfFull : SharedText.WithoutFolders(mfFull, [Path.GetDirectoryName(mfFull)])) : null,
                     ["top_k_band"] = "pointwise at each k",
                 },
                 ["figures"] = new System.Text.Json.Nodes.JsonArray(content.Charts.Select(c => (System.Text.Json.Nodes.JsonNode?)c.Name).ToArray()),

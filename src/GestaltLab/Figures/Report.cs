@@ -41,7 +41,7 @@ public sealed record ReportOptions
     public bool PhotoNames { get; init; } = true;
     /// <summary>
     /// Whether the page shows the run's, the data's and the manifest's folders by their full paths (default), or cut to
-    /// their last name (<see cref="SharedText.WithoutFolders"/>), in its provenance lines and its notes. The folders above
+    /// their last name (<see cref="SharedText.WithoutFolders(string, IEnumerable{string?}?)"/>), in its provenance lines and its notes. The folders above
     /// a run often name a clinic, a user or a cohort: cut them from a page that leaves the team.
     /// </summary>
     public bool FolderPaths { get; init; } = true;
@@ -133,7 +133,7 @@ public static class Report
 
         string title = options.Title ?? $"GestaltLab report — {Path.GetFileName(run.Directory.TrimEnd('/'))}";
         body.Append("<h1>").Append(E(title)).Append("</h1>\n");
-        body.Append(Provenance(run, options));
+        body.Append(Provenance(run, options, known));
 
         var classes = run.Classes;
         var truth = SafeTruth(run, notes);
@@ -259,9 +259,9 @@ public static class Report
         catch (GestaltLabException e) { notes.Add(e.Message); return null; }
     }
 
-    private static string Provenance(RunResults run, ReportOptions options)
+    // known: the folders to cut from the page's paths (KnownFolders), or null to show them in full.
+    private static string Provenance(RunResults run, ReportOptions options, IReadOnlyList<string?>? known)
     {
-        var known = options.FolderPaths ? null : KnownFolders(run, options);
         string P(string text) => known is null ? text : SharedText.WithoutFolders(text, known);
         var sb = new StringBuilder("<p class=\"muted\">");
         sb.Append("Run directory <code>").Append(E(P(run.Directory))).Append("</code>");

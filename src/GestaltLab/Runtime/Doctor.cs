@@ -47,9 +47,9 @@ public static class Doctor
     }
 
     // Not required: without it commands still run, only unlocked (two writing one output folder are not kept apart).
-    private static DoctorCheck PrivateTempCheck() => PrivateTemp.Resolve() is { Folder: { } folder }
+    private static DoctorCheck PrivateTempCheck() => PrivateTemp.Resolve() is var (folder, why) && folder is not null
         ? new DoctorCheck("private temp folder", true, false, $"{folder} (mode 0700): folder locks, the shipped backbone's copy", null)
-        : new DoctorCheck("private temp folder", false, false, $"{PrivateTemp.Why}; output folders are not locked",
+        : new DoctorCheck("private temp folder", false, false, $"{why}; output folders are not locked",
             "where another user or a link holds that name, ask them or an administrator to remove it; otherwise free or fix /tmp");
 
     /// <summary>True when every required check passed.</summary>

@@ -13,16 +13,13 @@ namespace GestaltLab.Runtime;
 /// </summary>
 internal static class PrivateTemp
 {
-    /// <summary>The folder, made if needed; null when it cannot be had safely (<see cref="Why"/> says why).</summary>
+    /// <summary>The folder, made if needed; null when it cannot be had safely (<see cref="Resolve"/> also says why).</summary>
     public static string? Folder => Resolve().Folder;
-
-    /// <summary>Why <see cref="Folder"/> is null, else null.</summary>
-    public static string? Why => Resolve().Why;
 
     [DllImport("libc", EntryPoint = "geteuid")]
     private static extern uint GetEffectiveUserId();
 
-    /// <summary>The folder and, when there is none, why: one check (read <see cref="Folder"/> and <see cref="Why"/> apart, they are two).</summary>
+    /// <summary>The folder (made and checked now) and, when there is none, why.</summary>
     internal static (string? Folder, string? Why) Resolve()
     {
         if (OperatingSystem.IsWindows())

@@ -133,7 +133,7 @@ public sealed class FolderLock : IDisposable
     }
 
     /// <summary>The file whose lock stands for <paramref name="folder"/>'s, in <see cref="LockDirectory"/>.</summary>
-    /// <exception cref="GestaltLabException">There is no lock folder (<see cref="PrivateTemp.Why"/>).</exception>
+    /// <exception cref="GestaltLabException">There is no lock folder (<see cref="PrivateTemp.Resolve"/> says why).</exception>
     internal static string LockFilePath(string folder)
     {
         var (directory, why) = LockDirectory();
