@@ -40,7 +40,7 @@ public sealed class RegionNet : Module<Tensor, Tensor>
                     layers.Add(($"relu{s}_{c}", ReLU()));
                     inC = w;
                 }
-                layers.Add(($"pool{s}", MaxPool2d(2)));
+                layers.Add(($"pool{s}", new MaxPool2x2()));
             }
             features = Sequential(layers);
             if (config.Pooling == RegionNetConfig.PoolingFlatten)
