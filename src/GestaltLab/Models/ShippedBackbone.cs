@@ -37,14 +37,32 @@ public static class ShippedBackbone
         if (s is null) return null;
         using var buffer = new MemoryStream();
         s.CopyTo(buffer);
-        var bytes = buffer.ToArray();
+        return PathIn(Runtime.PrivateTemp.Folder, buffer.ToArray());
+    }
+
+    /// <summary>The copy of <paramref name="bytes"/> in <paramref name="folder"/>, or, when null, in the fallback file.</summary>
+    internal static string PathIn(string? folder, byte[] bytes)
+    {
         // In the user's own temp folder (no one else can put a file of the right name there first), and reused only with
         // the same content: training from a backbone that is not the shipped one would pass for it in every record.
-        if (Runtime.PrivateTemp.Folder is { } folder) return CopyInto(folder, bytes);
-        string unique = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"gestaltlab-backbone-{Guid.NewGuid():N}.pt");
-        using (var f = new FileStream(unique, FileMode.CreateNew, FileAccess.Write)) f.Write(bytes);
-        return unique;
+        if (folder is not null) return CopyInto(folder, bytes);
+        // No private folder (another user holds its name, or /tmp is read-only): a new, uniquely named file that no one
+        // could have planted, made once per process and removed when the process ends, not one left behind per call.
+        lock (FallbackGate)
+        {
+            if (fallback is null || !File.Exists(fallback) || new FileInfo(fallback).Length != bytes.Length)
+            {
+                string unique = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"gestaltlab-backbone-{Guid.NewGuid():N}.pt");
+                using (var f = new FileStream(unique, FileMode.CreateNew, FileAccess.Write)) f.Write(bytes);
+                if (fallback is null) AppDomain.CurrentDomain.ProcessExit += (_, _) => { try { File.Delete(fallback!); } catch (IOException) { } catch (UnauthorizedAccessException) { } };
+                fallback = unique;
+            }
+            return fallback;
+        }
     }
+
+    private static readonly object FallbackGate = new();
+    private static string? fallback;
 
     /// <summary><paramref name="bytes"/> as <c>backbone-HASH.pt</c> in <paramref name="folder"/>: an existing file is reused only when its content is the same.</summary>
     internal static string CopyInto(string folder, byte[] bytes)

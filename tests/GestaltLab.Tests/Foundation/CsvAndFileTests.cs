@@ -181,6 +181,20 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    public void Without_a_private_folder_the_shipped_backbone_is_one_file_per_process()
+    {
+        // Before: every call wrote another uniquely named 0.4 MB file into the shared temp folder and left it there.
+        byte[] bytes = File.ReadAllBytes(GestaltLab.Models.ShippedBackbone.Path()!);
+        string first = GestaltLab.Models.ShippedBackbone.PathIn(null, bytes);
+        Assert.StartsWith(Path.GetTempPath(), first);
+        Assert.Equal(first, GestaltLab.Models.ShippedBackbone.PathIn(null, bytes));
+        Assert.True(GestaltLab.Models.ShippedBackbone.Is(first));
+        File.Delete(first); // gone meanwhile (a temp cleaner): made again
+        string again = GestaltLab.Models.ShippedBackbone.PathIn(null, bytes);
+        Assert.True(GestaltLab.Models.ShippedBackbone.Is(again));
+    }
+
+    [Fact]
     public void The_shipped_backbone_copy_is_rewritten_when_its_content_differs()
     {
         Assert.StartsWith(PrivateTemp.Folder!, GestaltLab.Models.ShippedBackbone.Path());
