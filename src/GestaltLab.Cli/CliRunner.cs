@@ -41,9 +41,15 @@ internal static class CliRunner
     {
         try
         {
+            var parsed = root.Parse(args);
+            if (parsed.Errors.Count == 0 && MisspeltOption(parsed) is { } misspelt)
+            {
+                Console.Error.WriteLine($"error: {misspelt}");
+                return 1;
+            }
             // System.CommandLine's default handler would print a stack trace for a GestaltLabException; the catch below
             // prints the message and the fix instead. Ctrl+C cancels the action's token and waits for it to stop.
-            return await root.Parse(args).InvokeAsync(new InvocationConfiguration
+            return await parsed.InvokeAsync(new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
                 ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
@@ -65,6 +71,47 @@ internal static class CliRunner
             Console.Error.WriteLine("cancelled");
             return 130;
         }
+    }
+
+    /// <summary>
+    /// A token that looks like an option but was taken as a path by a command that accepts many paths (<c>predict …
+    /// --tpo 3</c>): System.CommandLine reports unknown options only where no argument can take them, so a misspelt
+    /// option would otherwise become a "photo not found" among the results of a command that succeeds. Null when none.
+    /// </summary>
+    internal static string? MisspeltOption(ParseResult parsed)
+    {
+        var command = parsed.CommandResult.Command;
+        var takesMany = parsed.CommandResult.Children.OfType<System.CommandLine.Parsing.ArgumentResult>().SelectMany(a => a.Tokens)
+            .Concat(parsed.CommandResult.Children.OfType<System.CommandLine.Parsing.OptionResult>()
+                .Where(o => o.Option.Arity.MaximumNumberOfValues > 1).SelectMany(o => o.Tokens));
+        foreach (var token in takesMany.Select(t => t.Value))
+        {
+            // A lone "-" (stdin by convention), negative numbers and files or folders whose names begin with '-' are values.
+            if (token.Length < 2 || token[0] != '-' || char.IsDigit(token[1]) || token[1] == '.' || File.Exists(token) || Directory.Exists(token)) continue;
+            var names = command.Options.Where(o => !o.Hidden).SelectMany(o => o.Aliases.Prepend(o.Name)).Distinct().ToList();
+            string? closest = names.Select(n => (Name: n, Distance: EditDistance(token.TrimStart('-'), n.TrimStart('-'))))
+                .Where(x => x.Distance <= Math.Max(2, x.Name.Length / 3)).OrderBy(x => x.Distance).Select(x => x.Name).FirstOrDefault();
+            return $"'{token}' is not an option of `{command.Name}`" + (closest is null ? "" : $"; did you mean {closest}?")
+                + $"\n  fix: see `gestaltlab {command.Name} --help` (a file whose name begins with '-' is named ./{token})";
+        }
+        return null;
+    }
+
+    private static int EditDistance(string a, string b)
+    {
+        var row = Enumerable.Range(0, b.Length + 1).ToArray();
+        for (int i = 1; i <= a.Length; i++)
+        {
+            int diagonal = row[0];
+            row[0] = i;
+            for (int j = 1; j <= b.Length; j++)
+            {
+                int above = row[j];
+                row[j] = Math.Min(Math.Min(row[j] + 1, row[j - 1] + 1), diagonal + (a[i - 1] == b[j - 1] ? 0 : 1));
+                diagonal = above;
+            }
+        }
+        return row[b.Length];
     }
 
     // The library's own errors carry the fix; a path that is a file where a folder is needed (or the reverse), a full

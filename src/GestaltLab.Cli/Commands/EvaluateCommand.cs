@@ -12,7 +12,7 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose split (--split, default test) is scored.", Required = true };
-        var output = new Option<string?>("--out") { Description = "metrics.json to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data, a -priors-P suffix for priors other than the run's); the CSV files go beside it." };
+        var output = new Option<string?>("--out") { Description = "metrics file (FILE.json) or folder (an existing one, or a name ending in / or without an extension: FOLDER/metrics.json) to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data, a -priors-P suffix for priors other than the run's); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
@@ -21,6 +21,7 @@ internal sealed class EvaluateCommand : ICliCommand
         cmd.SetAction(async (p, ct) =>
         {
             string run = p.GetValue(model)!;
+            string? outFile = MetricsFile(p.GetValue(output));
             using var m = GestaltModel.Load(run, p.GetValue(priors));
             string dataDir = p.GetValue(data)!;
             string splitName = p.GetValue(split)!;
@@ -32,7 +33,7 @@ internal sealed class EvaluateCommand : ICliCommand
             bool runsOwn = !ModelCli.IsAligned(dataDir) && GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned) == dataFull
                            && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth), m.RegionSet) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
-            string alignedHome = p.GetValue(output) is { } o ? Path.GetDirectoryName(Path.GetFullPath(o))! : run;
+            string alignedHome = outFile is { } o ? Path.GetDirectoryName(o)! : run;
             string aligned = runsOwn ? runAligned
                 : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct,
                     regions: m.RegionSet);   // cut as the model's crops were, whatever regions it was aligned with
@@ -47,7 +48,7 @@ internal sealed class EvaluateCommand : ICliCommand
             // Ranked with other priors than the run's own, it is another result too (kept beside, for comparing the two).
             bool ownPriors = p.GetValue(priors) is not { } asked || asked == GestaltLab.Models.TrainConfig.Load(Path.Combine(run, "config.json"), allowUnknownKeys: true).Priors;
             if (!ownPriors) evalName = (ownData && splitName == GestaltLab.Data.SplitNames.Test ? "eval" : evalName) + "-priors-" + m.Priors;
-            string metricsPath = Path.GetFullPath(p.GetValue(output)
+            string metricsPath = Path.GetFullPath(outFile
                 ?? (ownData && ownPriors && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
             string outDir = Path.GetDirectoryName(metricsPath)!;
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
@@ -55,6 +56,23 @@ internal sealed class EvaluateCommand : ICliCommand
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// The metrics file <c>--out</c> names: FILE.json itself; a folder (existing, or a name ending in a separator or
+    /// without an extension) gets its metrics.json. Another extension is refused before anything is written: the tables
+    /// go beside the metrics file, so a name mistaken for a folder would scatter them into the current one.
+    /// </summary>
+    internal static string? MetricsFile(string? output)
+    {
+        if (output is null) return null;
+        string full = Path.GetFullPath(output);
+        if (Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar) || Path.GetExtension(full).Length == 0)
+            return Path.Combine(full, "metrics.json");
+        if (!Path.GetExtension(full).Equals(".json", StringComparison.OrdinalIgnoreCase))
+            throw new GestaltLab.Runtime.GestaltLabException($"--out {output}: neither a .json metrics file nor a folder",
+                $"name the metrics file (e.g. {Path.ChangeExtension(output, ".json")}) or a folder for it (e.g. {Path.ChangeExtension(output, null)}/)");
+        return full;
     }
 
     /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>

@@ -37,6 +37,9 @@ internal sealed class PredictCommand : ICliCommand
             var results = new List<object>();
             int failed = 0;
             var photos = ModelCli.ExpandFolders(p.GetValue(images)!).ToList();
+            // A path typed on the command line that does not exist is a typo, not a bad photo in a batch: the others are
+            // still scored, but the exit code says so (scripts would otherwise take a misspelt name for a finished job).
+            var missing = p.GetValue(images)!.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
             // Regions the fitted pool gives weight 0 contribute 0 % to everything: named once instead of in every row.
             var unused = m.RegionWeights.Where(w => w.Value == 0).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
             if (unused.Count > 0 && !p.GetValue(json))
@@ -58,7 +61,9 @@ internal sealed class PredictCommand : ICliCommand
                 if (prediction is null)
                 {
                     failed++;
-                    if (!p.GetValue(json)) Console.Error.WriteLine($"{image}: skipped ({face.Status.ToCsv()}: {face.Problem})");
+                    // The loader's messages begin with the path: not repeated after it.
+                    string? why = face.Problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : face.Problem;
+                    if (!p.GetValue(json)) Console.Error.WriteLine($"{image}: skipped ({face.Status.ToCsv()}: {why})");
                     results.Add(new { image, status = face.Status.ToCsv(), problem = face.Problem });
                     continue;
                 }
@@ -107,7 +112,12 @@ internal sealed class PredictCommand : ICliCommand
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
             if (failed > 0 && !p.GetValue(json)) Console.Error.WriteLine($"{failed} photo(s) skipped");
-            // One unusable photo never fails the batch: exit code 1 only when no photo could be scored.
+            if (missing.Count > 0)
+            {
+                Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
+                return 1;
+            }
+            // One unusable photo never fails the batch: exit code 1 only when no photo could be scored, or a named path does not exist.
             return failed == photos.Count ? 1 : 0;
         }, ct));
         return cmd;

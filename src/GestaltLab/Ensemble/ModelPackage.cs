@@ -65,6 +65,9 @@ public static class ModelPackage
             foreach (var f in files)
             {
                 File.Copy(Path.Combine(run, f), Path.Combine(staging, f));
+                // The region set names the file it was read from ("from /home/…/aligned/regions.json"): a folder path the
+                // package promises not to carry. Only that free-text field changes; the regions are byte-for-byte the run's.
+                if (f == "regions.json") WithoutSourcePath(Path.Combine(staging, f));
                 hashes[f] = RunManifest.ComputeFileHash(Path.Combine(staging, f));
             }
             RunManifest? source = null;
@@ -140,5 +143,13 @@ public static class ModelPackage
         if (!File.Exists(record)) return null;
         try { return JsonNode.Parse(File.ReadAllText(record)) is JsonObject o && o["kind"]?.GetValue<string>() == Kind ? o : null; }
         catch (Exception e) when (e is JsonException or InvalidOperationException) { return null; }
+    }
+
+    private static void WithoutSourcePath(string regionsJson)
+    {
+        var root = JsonNode.Parse(File.ReadAllText(regionsJson)) as JsonObject;
+        if (root?["description"] is null) return;
+        root["description"] = "GestaltLab region set (exported with the model)";
+        File.WriteAllText(regionsJson, root.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
     }
 }

@@ -65,6 +65,12 @@ public static class ModelEvaluation
             throw new GestaltLabException($"{alignedDirectory}: region(s) {string.Join(", ", cutOtherwise)} are missing or cut otherwise than the model's (its regions.json differs from the run's)",
                 "align the photos with the model's regions (`gestaltlab align --regions RUN/regions.json`), or pass the photos' data folder to `gestaltlab evaluate`, which does");
 
+        // Before the photos are scored: files of the same names that an evaluation did not write (a user's own notes, tables
+        // of another tool) are left alone, and said so, rather than replaced at the end.
+        string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
+        foreach (var (file, mark) in OwnFiles(outDirectory, metricsFile))
+            AtomicFile.CheckReplaceable(file, mark, "gestaltlab evaluate");
+
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
         int broken = predictions.ToList().FindIndex(p => p.Probabilities.Any(v => !float.IsFinite(v)));
@@ -107,7 +113,6 @@ public static class ModelEvaluation
         // metrics (plainly unfinished), never metrics beside tables of another evaluation.
         Directory.CreateDirectory(outDirectory);
         AtomicFile.RemoveLeftovers(outDirectory);   // halves of tables a killed evaluation was writing
-        string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
         if (File.Exists(metricsFile)) File.Delete(metricsFile);
         // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.
         string classes = Path.Combine(outDirectory, "classes.json"), classesJson = JsonSerializer.Serialize(model.Classes);
@@ -125,6 +130,16 @@ public static class ModelEvaluation
         metrics.Save(metricsFile);
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut);
     }
+
+    /// <summary>The files an evaluation writes into <paramref name="outDirectory"/>, each with text every such file holds.</summary>
+    private static IEnumerable<(string File, string Mark)> OwnFiles(string outDirectory, string metricsFile) =>
+    [
+        (metricsFile, "\"n_images\""),
+        (Path.Combine(outDirectory, "classes.json"), "[\""),
+        (Path.Combine(outDirectory, "region_metrics.csv"), "region,top1,top5,top10"),
+        (Path.Combine(outDirectory, "probabilities.csv"), "image,subject,true,"),
+        (Path.Combine(outDirectory, "embeddings.csv"), "image,subject,true,e0"),
+    ];
 
     /// <summary>
     /// The photos of the data the aligned folder was made from (<paramref name="source"/>), or null when that data cannot

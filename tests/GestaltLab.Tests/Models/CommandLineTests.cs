@@ -163,6 +163,11 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--out", mine));
         Assert.Equal("{\"mine\": true}", File.ReadAllText(mine));
         string predictionsJson = Path.Combine(root, "predictions.json");
+        // A misspelt option is an error, not a photo path among the results; a named photo that does not exist lets the
+        // others be scored but fails the command, so a script notices the typo.
+        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--tpo", "3"));
+        Assert.Equal(1, await Cli("predict", "--model", run, test[2], Path.Combine(root, "no-such-photo.jpg"), "--out", predictionsJson));
+        Assert.Equal(2, JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.AsArray().Count);
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
         // The model alone, for sharing: no crops, photo names, embeddings or paths, and it predicts what the run predicts.
@@ -171,7 +176,10 @@ public class CommandLineTests
         var packaged = Directory.GetFiles(shared, "*", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(shared, f)).ToList();
         Assert.DoesNotContain(packaged, f => f.StartsWith("aligned") || f.EndsWith(".csv") || f.EndsWith(".html") || f == "run.json" || f == "metrics.json");
         Assert.Contains("model.zip", packaged);
-        Assert.DoesNotContain(root, File.ReadAllText(Path.Combine(shared, GestaltLab.Ensemble.ModelPackage.RecordFile)));
+        // No file of the package names a folder of the machine it came from (regions.json used to name its source file).
+        foreach (var text in Directory.GetFiles(shared, "*.json", SearchOption.AllDirectories).Select(File.ReadAllText))
+            Assert.DoesNotContain(root, text);
+        Assert.Equal(RegionSet.Load(Path.Combine(run, "regions.json")).Regions.Select(r => r.Name), RegionSet.Load(Path.Combine(shared, "regions.json")).Regions.Select(r => r.Name));
         string fromPackage = Path.Combine(root, "predictions-package.json");
         Assert.Equal(0, await Cli("predict", "--model", shared, test[2], "--out", fromPackage));
         Assert.Equal(JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.ToJsonString(),
@@ -192,6 +200,19 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("export-model", "--run", run, "--out", occupied));
         Assert.Equal(["mine.txt"], Directory.GetFileSystemEntries(occupied).Select(e => Path.GetFileName(e)!).ToArray());
         Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
+        // evaluate --out: a file of someone else's is left alone (before any photo is scored), as are tables of the same
+        // names beside it; a folder (trailing slash, or no extension) gets metrics.json and the tables inside it.
+        string notes = Path.Combine(root, "notes");
+        Directory.CreateDirectory(notes);
+        File.WriteAllText(Path.Combine(notes, "mine.json"), "{\"mine\": true}");
+        File.WriteAllText(Path.Combine(notes, "probabilities.csv"), "my,table\n");
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "mine.json")));
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "metrics.json")));
+        Assert.Equal("my,table\n", File.ReadAllText(Path.Combine(notes, "probabilities.csv")));
+        Assert.Equal(["mine.json", "probabilities.csv"], Directory.GetFileSystemEntries(notes).Select(e => Path.GetFileName(e)!).Order().ToArray());
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-folder") + "/"));
+        Assert.True(File.Exists(Path.Combine(root, "eval-folder", "metrics.json")) && File.Exists(Path.Combine(root, "eval-folder", "probabilities.csv")));
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "results.txt")));
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
         // Named explicitly, the run's own metrics.json is still not replaced by another split's.
