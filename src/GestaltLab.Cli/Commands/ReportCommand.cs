@@ -23,7 +23,11 @@ internal sealed class ReportCommand : ICliCommand
             var options = new ReportOptions { ManifestPath = p.GetValue(manifest), Seed = p.GetValue(seed), PhotoNames = !p.GetValue(noNames), FolderPaths = !p.GetValue(noNames) };
             if (p.GetValue(colour) is { Length: > 0 } c) options = options with { TsneColourBy = c };
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
-            if (p.GetValue(output) is { } outFile) AtomicFile.CheckReplaceable(outFile, FigureHtml.GeneratorMeta, "gestaltlab report");
+            if (p.GetValue(output) is { } outFile)
+            {
+                AtomicFile.CheckWritable(outFile);
+                AtomicFile.CheckReplaceable(outFile, FigureHtml.GeneratorMeta, "gestaltlab report");
+            }
             var result = await CliProgress.RunAsync(progress => Report.Write(p.GetValue(run)!, p.GetValue(output), options, progress, ct));
             Console.WriteLine($"report: {result.Path} ({result.ChartCount} charts; sections: {string.Join(", ", result.Sections)})");
             foreach (var n in result.Notes) Console.WriteLine($"  note: {n}");

@@ -60,7 +60,8 @@ public static class ImageLoader
     /// links are followed, but a folder or photo reached twice (a link to a sibling folder, a link loop, a linked copy)
     /// is listed under its real path (the first in name order when it has no path without links). GestaltLab's own
     /// output folders inside it — an alignment (<c>aligned/</c> beside <c>regions/</c>) or a run
-    /// (<see cref="RunFolder.IsRun"/>) — are left out: their aligned faces and crops are not more photos of the same people.
+    /// (<see cref="RunFolder.IsRun"/>) — are left out: their aligned faces and crops are not more photos of the same people;
+    /// so are the figures <c>gestaltlab export</c> wrote (named in an <c>export.json</c> beside them).
     /// </summary>
     /// <param name="folder">Folder to search.</param>
     /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out (e.g. an output folder), or null.</param>
@@ -80,10 +81,11 @@ public static class ImageLoader
         void Walk(string dir, string relative, bool viaLink)
         {
             if (!visited.Add(CanonicalPath(dir))) return;
+            var figures = ExportedFigures(dir);
             foreach (var f in Directory.EnumerateFiles(dir, "*", one))
             {
                 string name = Path.GetFileName(f);
-                if (!name.StartsWith('.') && PhotoExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()))
+                if (!name.StartsWith('.') && PhotoExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()) && !figures.Contains(name))
                     found.Add((relative + name, CanonicalPath(f), viaLink || new FileInfo(f).LinkTarget is not null));
             }
             // In name order, so that the path a folder reached twice is listed under is the same on every machine.
@@ -101,10 +103,30 @@ public static class ImageLoader
         var photos = found.OrderBy(p => p.ViaLink).ThenBy(p => p.Relative, StringComparer.Ordinal).Where(p => seen.Add(p.Real))
             .Select(p => p.Relative).Order(StringComparer.Ordinal).ToList();
         return photos.Count > 0 || !requireAny ? photos
-            : throw new GestaltLabException($"{folder}: no photos found ({string.Join(" ", PhotoExtensions)})");
+            : throw new GestaltLabException($"{folder}: no photos found (none named .jpg .jpeg .png .bmp .webp or .gif, nor .tif .tiff .heic .heif .avif, which are named and skipped: convert those to JPEG)");
     }
 
     /// <summary>A folder an alignment (its <c>aligned/</c> faces beside <c>regions/</c> crops, from its first photo on) or a run wrote.</summary>
+    /// <summary>
+    /// The files <c>gestaltlab export</c> wrote into <paramref name="dir"/> (named in its <c>export.json</c>): figures and
+    /// the composite faces are not photos of patients, even in a folder of photos (a composite would be scored as one).
+    /// </summary>
+    private static HashSet<string> ExportedFigures(string dir)
+    {
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        string record = Path.Combine(dir, "export.json");
+        if (!File.Exists(record)) return names;
+        try
+        {
+            if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record)) is not System.Text.Json.Nodes.JsonObject o || o["plotly_js"] is null) return names;
+            foreach (var figure in (o["figures"] as System.Text.Json.Nodes.JsonArray ?? []).Select(n => n?.ToString()).OfType<string>())
+                foreach (var ext in new[] { ".png", ".svg", ".html" }) names.Add(figure + ext);
+            if (o["composite_faces"]?.ToString() is { Length: > 0 } composites) names.Add(composites);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException or InvalidOperationException) { }
+        return names;
+    }
+
     private static bool IsOutputFolder(string dir) =>
         (Directory.Exists(Path.Combine(dir, "aligned")) && Directory.Exists(Path.Combine(dir, "regions"))) || RunFolder.IsRun(dir);
 

@@ -202,6 +202,11 @@ public sealed class GestaltModel : IDisposable
     {
         TorchRuntime.EnsureLoaded();
         string dir = Path.GetFullPath(runDirectory);
+        // A file (often RUN/model.zip, the ML.NET pipeline) or a mistyped folder: said as such, not as "classes.json not found".
+        if (File.Exists(dir))
+            throw new GestaltLabException($"{runDirectory}: is a file; a model is the folder `gestaltlab train` or `demo` wrote (or an `export-model` folder)",
+                Path.GetFileName(dir) == "model.zip" ? $"pass its folder: {Path.GetDirectoryName(dir)} (model.zip is the same model as one ML.NET pipeline, for ML.NET code)" : "pass the run's folder");
+        if (!System.IO.Directory.Exists(dir)) throw new GestaltLabException($"{runDirectory}: folder not found", "check the path of the run folder (`gestaltlab demo` writes runs/demo)");
         string classesPath = Path.Combine(dir, "classes.json"), configPath = Path.Combine(dir, "config.json"), regionsPath = Path.Combine(dir, "regions.json");
         foreach (var p in new[] { classesPath, configPath, regionsPath })
             if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");

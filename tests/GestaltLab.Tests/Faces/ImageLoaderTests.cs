@@ -215,7 +215,16 @@ public sealed class ImageLoaderTests : IDisposable
         Directory.CreateDirectory(Path.Combine(root, "run", "data"));
         File.WriteAllText(Path.Combine(root, "run", RunFolder.Marker), "");
         File.WriteAllBytes(Path.Combine(root, "run", "data", "x.png"), png);
-        Assert.Equal(["P1/a.png", "b.png", "cohortA/aligned/p1.png", "gone.png"], ImageLoader.FindPhotos(root));
+        // Figures `export` wrote (named in its export.json), here into a sub-folder and into the photos' own folder: a
+        // composite face would otherwise be scored as a patient. A photo the record does not name is still a photo.
+        Directory.CreateDirectory(Path.Combine(root, "figures"));
+        foreach (var dir in new[] { Path.Combine(root, "figures"), Path.Combine(root, "P1") })
+        {
+            File.WriteAllText(Path.Combine(dir, "export.json"), "{\"figures\": [\"confusion\", \"tsne\"], \"composite_faces\": \"composite-faces.png\", \"plotly_js\": \"2.35.2\"}");
+            foreach (var f in new[] { "confusion.png", "tsne.png", "composite-faces.png" }) File.WriteAllBytes(Path.Combine(dir, f), png);
+        }
+        File.WriteAllBytes(Path.Combine(root, "figures", "mine.png"), png);
+        Assert.Equal(["P1/a.png", "b.png", "cohortA/aligned/p1.png", "figures/mine.png", "gone.png"], ImageLoader.FindPhotos(root));
         // The folder given is searched even when it is itself an output (e.g. predict on an alignment's faces).
         Assert.Equal(["aligned/P1_a.png", "regions/nose/P1_a.png"], ImageLoader.FindPhotos(Path.Combine(root, "al")));
         Assert.Contains("a link to", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(root, "gone.png"))).Message);
