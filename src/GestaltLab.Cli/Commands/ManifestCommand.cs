@@ -38,6 +38,11 @@ internal sealed class ManifestCommand : ICliCommand
             if (parts.Length != 3 || parts.Any(s => !double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v)))
                 throw new GestaltLabException($"--fractions '{p.GetValue(fractions)}': expected three numbers, train,val,test (e.g. 70,10,20)");
             var f = parts.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+            // Shares would be normalised whatever their sum, but 80,30,20 is a typo far more often than a ratio.
+            double sum = f.Sum();
+            if (Math.Abs(sum - 100) > 0.5 && Math.Abs(sum - 1) > 0.005)
+                throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"--fractions '{p.GetValue(fractions)}': add up to {sum:0.###}"),
+                    "give percentages that add up to 100 (e.g. 70,10,20) or fractions that add up to 1 (0.7,0.1,0.2)");
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
             manifest.Save(target);
             // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
@@ -52,11 +57,30 @@ internal sealed class ManifestCommand : ICliCommand
                 ["seed"] = p.GetValue(seed),
             }, p.GetValue(labels)!);
             var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
-            Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({labelled.Select(r => r.Subject).Distinct().Count()} people, "
+            int people = labelled.Select(r => r.Subject).Distinct().Count();
+            Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({people} {(people == 1 ? "person" : "people")}, "
                               + $"{labelled.Select(r => r.Syndrome).Distinct().Count()} syndromes); "
                               + string.Join(", ", SplitNames.All.Select(s => $"{s} {labelled.Count(r => r.Split == s)}")));
             if (labelled.Count < manifest.Rows.Count)
-                Console.WriteLine($"  {manifest.Rows.Count - labelled.Count} photo(s) not in the labels are listed unlabelled (test split; train ignores them)");
+                Console.WriteLine($"  {manifest.Rows.Count - labelled.Count} photo(s) without a syndrome in the labels are listed unlabelled (test split; train ignores them)");
+            // What train and evaluate would otherwise find out later, said while the labels are still open in an editor.
+            var labelTable = Csv.Read(p.GetValue(labels)!);
+            if (labelled.Count == 0)
+                Console.WriteLine("  warning: no photo has a syndrome" + (labelTable.Has("syndrome") ? "" : " (the labels have no 'syndrome' column)")
+                                  + ": train and evaluate need labelled photos");
+            foreach (var person in labelled.GroupBy(r => r.Subject, StringComparer.Ordinal).Where(g => g.Select(r => r.Syndrome).Distinct().Count() > 1).Take(5))
+                Console.WriteLine($"  warning: subject {person.Key} has photos labelled {string.Join(" and ", person.Select(r => r.Syndrome).Distinct())}: "
+                                  + "each is trained and scored as a separate syndrome; check the labels if that is not meant");
+            var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp)).ToList();
+            if (emptySplits.Count > 0)
+            {
+                var consequences = new List<string>();
+                if (emptySplits.Contains(SplitNames.Test)) consequences.Add("evaluate scores the test split");
+                if (emptySplits.Contains(SplitNames.Val)) consequences.Add("train holds out people of the train split for validation instead");
+                Console.WriteLine($"  warning: no labelled photo in {string.Join(" or ", emptySplits)}: "
+                                  + (labelTable.Has("split") ? "none in the labels' split column" : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {p.GetValue(fractions)}")
+                                  + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
+            }
             // Said now rather than found later by align (a copy that did not finish, a sync placeholder).
             var empty = manifest.Rows.Where(r => new FileInfo(Path.Combine(manifest.Root, r.Image)) is { Exists: true, Length: 0 }).Select(r => r.Image).ToList();
             if (empty.Count > 0)

@@ -64,7 +64,11 @@ public static class Csv
         /// <summary>Index of a column; throws a clear error naming the file when it is missing.</summary>
         public int Column(string column) => _index.TryGetValue(column, out int i)
             ? i
-            : throw new GestaltLabException($"{Source}: missing column '{column}' (columns: {string.Join(",", Header)})");
+            : throw new GestaltLabException($"{Source}: missing column '{column}' (columns: {string.Join(",", Header)})",
+                // A spreadsheet saved with ';' (as in locales where ',' is the decimal mark) or tabs reads as one column.
+                Header.Count == 1 && (Header[0].Contains(';') || Header[0].Contains('\t'))
+                    ? $"the file is separated by {(Header[0].Contains(';') ? "semicolons" : "tabs")}: save it as comma-separated CSV (CSV UTF-8 in Excel, or replace them by commas)"
+                    : null);
     }
 
     /// <summary>Reads a CSV file with a header row. Errors name the file and the line.</summary>

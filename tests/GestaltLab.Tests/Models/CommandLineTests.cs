@@ -389,6 +389,15 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv")));
         Assert.False(File.Exists(Path.Combine(root, "other.csv")));
         Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "70,30"));
+        // Shares that add up to neither 100 nor 1 are a typo, not a ratio; fractions of 1 are fine.
+        File.WriteAllLines(labels, ["image,subject,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Subject},{r.Syndrome}")]);
+        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "80,30,20"));
+        Assert.False(File.Exists(Path.Combine(root, "other.csv")));
+        Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "0.6,0.2,0.2"));
+        // A spreadsheet saved with semicolons: the error says so.
+        string semicolons = Path.Combine(root, "labels-semicolons.csv");
+        File.WriteAllLines(semicolons, ["image;subject;syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)};{r.Subject};{r.Syndrome}")]);
+        Assert.Contains("semicolons", Assert.Throws<GestaltLabException>(() => GestaltLab.Data.Manifest.FromImageFolder(photos, semicolons, GestaltLab.Data.SplitFractions.Default, 0)).Message);
     }
 
     [Fact]
