@@ -107,6 +107,10 @@ internal sealed class LandmarksCommand : ICliCommand
             Console.WriteLine($"{faces} face(s) in {list.Count} photo(s) → {p.GetValue(output)} (how it was made: {Path.GetFileName(record)})"
                               + (noFace > 0 ? $"; {noFace} photo(s) without a face (status no_face)" : "")
                               + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
+            // Each by name, as predict names the photos it skips (the table's rows say no_face but not where to look).
+            if (noFace > 0)
+                ModelCli.PrintSkipped(all.Where(r => r[2] == FaceStatus.NoFace.ToCsv())
+                    .Select(r => (r[0], boxesOf is null ? "no face found" : "no face box for it in --boxes")).ToList());
             // As predict: one bad photo never fails the batch, but a batch where no photo gave a face did not do its job.
             return faces > 0 ? 0 : 1;
         });

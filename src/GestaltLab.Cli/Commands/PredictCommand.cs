@@ -42,11 +42,11 @@ internal sealed class PredictCommand : ICliCommand
             var missing = p.GetValue(images)!.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
             // Regions the fitted pool gives weight 0 contribute 0 % to everything: named once instead of in every row.
             var unused = m.RegionWeights.Where(w => w.Value == 0).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
-            if (unused.Count > 0 && !p.GetValue(json))
-                Console.WriteLine(m.JointHead is null
-                    ? $"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})"
-                    : $"(left out of the per-region contributions below, as training gave {(unused.Count == 1 ? "it" : "them")} no weight there: {string.Join(", ", unused)}; "
-                      + "the ranking itself still uses every region)");
+            // Said above the first table (not when no photo gets one).
+            string? unusedNote = unused.Count == 0 || p.GetValue(json) ? null : m.JointHead is null
+                ? $"(not used by this model's ensemble, weight 0: {string.Join(", ", unused)})"
+                : $"({string.Join(", ", unused)}: not in the per-region contributions below, whose region weights training fitted to 0 for {(unused.Count == 1 ? "it" : "them")}; "
+                  + "the ranking comes from the joint head over every region's embedding, this one's included)";
             if (m.Priors == ClassPriors.Training && !p.GetValue(json))
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"(ranked with the training photos' syndrome frequencies as priors, strength {m.ClassPriors!.Strength:F2}: a common syndrome ranks above an equally similar rare one)"));
@@ -75,6 +75,7 @@ internal sealed class PredictCommand : ICliCommand
                 });
                 if (!p.GetValue(json))
                 {
+                    if (unusedNote is not null) { Console.WriteLine(unusedNote); unusedNote = null; }
                     Console.WriteLine($"{image} ({face.Status.ToCsv()}{(face.Problem is null ? "" : ": " + face.Problem)})");
                     Console.WriteLine($"  {"rank",4}  {"syndrome",-32} {"prob",7}   per-region contribution");
                     foreach (var r in ranked)
