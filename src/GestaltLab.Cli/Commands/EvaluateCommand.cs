@@ -30,7 +30,11 @@ internal sealed class EvaluateCommand : ICliCommand
             // Only asked (it reads every photo) when that alignment names this folder as its data.
             string runAligned = Path.Combine(run, "aligned");
             string dataFull = Path.GetFullPath(dataDir).TrimEnd('/');
-            bool runsOwn = !ModelCli.IsAligned(dataDir) && GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned) == dataFull
+            // A run copied or moved with its data (runs/demo holds data/) records the folder where the data was: the same
+            // folder name is asked too, and the content hash decides.
+            string? recordedSource = GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned);
+            bool runsOwn = !ModelCli.IsAligned(dataDir) && recordedSource is not null
+                           && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
                            && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth), m.RegionSet) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
             string alignedHome = outFile is { } o ? Path.GetDirectoryName(o)! : run;
@@ -40,7 +44,9 @@ internal sealed class EvaluateCommand : ICliCommand
             // RUN/metrics.json is the run's own test result, which the report shows beside run.json's record of the training
             // data: another split, or other data, goes beside it and never over it.
             // (A run's run.json records the aligned folder it trained on as its data.)
-            bool ownData = runsOwn || Path.GetFullPath(aligned).TrimEnd('/') == GestaltLab.Runtime.RunManifest.RecordedData(run);
+            // (RUN/aligned is always the run's own: training never lets other data replace it, wherever the run now lies.)
+            string alignedFull = Path.GetFullPath(aligned).TrimEnd('/');
+            bool ownData = runsOwn || alignedFull == GestaltLab.Runtime.RunManifest.RecordedData(run) || alignedFull == Path.GetFullPath(runAligned).TrimEnd('/');
             // eval-SPLIT for the run's own data, eval-on-DATA[-SPLIT] for other data: a data folder named "val" must not
             // land on the run's own validation results.
             string evalName = ownData ? "eval-" + splitName

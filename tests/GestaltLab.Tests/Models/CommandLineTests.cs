@@ -293,6 +293,23 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(otherRun, "metrics.json")));
         Assert.False(File.Exists(Path.Combine(otherRun, "classes.json")));
 
+        // A run copied elsewhere with its data (as runs/demo holds data/) still knows its own data and alignment: scored
+        // from its own crops into its own metrics.json, not aligned again into aligned-data/ as other data.
+        string moved = Path.Combine(root, "moved");
+        static void CopyTree(string from, string to)
+        {
+            foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
+            foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
+        }
+        CopyTree(run, Path.Combine(moved, "run"));
+        CopyTree(data, Path.Combine(moved, "data"));
+        File.Delete(Path.Combine(moved, "run", "metrics.json"));
+        Assert.Equal(0, await Cli("evaluate", "--model", Path.Combine(moved, "run"), "--data", Path.Combine(moved, "data"), "--ground-truth"));
+        Assert.True(File.Exists(Path.Combine(moved, "run", "metrics.json")));
+        Assert.False(Directory.Exists(Path.Combine(moved, "run", "aligned-data")));
+        Assert.Equal(0, await Cli("evaluate", "--model", Path.Combine(moved, "run"), "--data", Path.Combine(moved, "run", "aligned"), "--split", "val"));
+        Assert.True(File.Exists(Path.Combine(moved, "run", "eval-val", "metrics.json")));
+
         // A damaged classes.json is named, not a JSON stack trace.
         // So is one whose names carry terminal control sequences (they would rewrite the printed ranking).
         foreach (var damaged in new[] { "", "[\"a\"", "[\"a\\u001b[2J\"]", "[\"=HYPERLINK(1)\"]" })
