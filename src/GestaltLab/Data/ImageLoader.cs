@@ -222,6 +222,8 @@ public static class ImageLoader
                 $"{name}: not a supported image (starts with {Describe(bytes)}); GestaltLab reads JPEG, PNG, BMP, WebP and GIF",
                 "convert the photo to JPEG or PNG, or remove it from the list");
 
+        // As the formats are written ("JPEG file", not the enum's "Jpeg file").
+        string kind = format switch { Format.Jpeg => "JPEG", Format.Png => "PNG", Format.Bmp => "BMP", Format.Gif => "GIF", _ => format.ToString() };
         using var data = SKData.CreateCopy(bytes);
         using var stream = new SKMemoryStream(data);
         using var codec = SKCodec.Create(stream, out var createResult);
@@ -230,15 +232,15 @@ public static class ImageLoader
             bool truncated = createResult == SKCodecResult.IncompleteInput;
             throw new GestaltLabException(
                 truncated
-                    ? $"{name}: the {format} file is truncated (it ends before its header is complete)"
-                    : $"{name}: the {format} file is corrupt and cannot be decoded ({createResult})",
+                    ? $"{name}: the {kind} file is truncated (it ends before its header is complete)"
+                    : $"{name}: the {kind} file is corrupt and cannot be decoded ({createResult})",
                 "replace it with an intact copy of the photo");
         }
 
         var info = codec.Info;
         long pixels = (long)info.Width * info.Height;
         if (info.Width <= 0 || info.Height <= 0)
-            throw new GestaltLabException($"{name}: the {format} header gives an empty size {info.Width}×{info.Height}", "replace it with an intact copy of the photo");
+            throw new GestaltLabException($"{name}: the {kind} header gives an empty size {info.Width}×{info.Height}", "replace it with an intact copy of the photo");
         if (pixels > maxPixels)
             throw new GestaltLabException(
                 $"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:0.#} megapixels, above the limit of {maxPixels / 1e6:0.###} megapixels; downscale it (a face needs no more than a few hundred pixels across)",
@@ -260,11 +262,11 @@ public static class ImageLoader
             case SKCodecResult.ErrorInInput:
                 throw new GestaltLabException(
                     result == SKCodecResult.IncompleteInput
-                        ? $"{name}: the {format} file is truncated (the pixel data ends early)"
-                        : $"{name}: the {format} pixel data is corrupt",
+                        ? $"{name}: the {kind} file is truncated (the pixel data ends early)"
+                        : $"{name}: the {kind} pixel data is corrupt",
                     "replace it with an intact copy of the photo");
             default:
-                throw new GestaltLabException($"{name}: the {format} file cannot be decoded ({result})", "convert the photo to JPEG or PNG");
+                throw new GestaltLabException($"{name}: the {kind} file cannot be decoded ({result})", "convert the photo to JPEG or PNG");
         }
 
         var rgb = new byte[checked(pixels * 3)];
