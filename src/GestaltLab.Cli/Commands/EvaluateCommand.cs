@@ -22,6 +22,9 @@ internal sealed class EvaluateCommand : ICliCommand
         {
             string run = p.GetValue(model)!;
             string? outFile = MetricsFile(p.GetValue(output));
+            // Before photos are aligned beside it (crops of patients in a folder of one's notes) or scored: files of the
+            // evaluation's names there that an evaluation did not write are left alone, and the command stops.
+            if (outFile is not null) ModelEvaluation.CheckOutputs(Path.GetDirectoryName(outFile)!, outFile);
             using var m = GestaltModel.Load(run, p.GetValue(priors));
             string dataDir = p.GetValue(data)!;
             string splitName = p.GetValue(split)!;
@@ -30,8 +33,9 @@ internal sealed class EvaluateCommand : ICliCommand
             // Only asked (it reads every photo) when that alignment names this folder as its data.
             string runAligned = Path.Combine(run, "aligned");
             string dataFull = Path.GetFullPath(dataDir).TrimEnd('/');
-            // A run copied or moved with its data (runs/demo holds data/) records the folder where the data was: the same
-            // folder name is asked too, and the content hash decides.
+            // A run copied or moved with its data (runs/demo holds data/) records the folder where the data was: a folder of
+            // the same name is asked too (reading its photos once more when it is other data of that name), and the content
+            // hash decides.
             string? recordedSource = GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned);
             bool runsOwn = !ModelCli.IsAligned(dataDir) && recordedSource is not null
                            && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
@@ -73,11 +77,14 @@ internal sealed class EvaluateCommand : ICliCommand
     {
         if (output is null) return null;
         string full = Path.GetFullPath(output);
+        // An existing file is the metrics file whatever its name (an earlier run of the same script wrote it), and is
+        // replaced only if an evaluation wrote it.
+        if (File.Exists(full)) return full;
         if (Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar) || Path.GetExtension(full).Length == 0)
             return Path.Combine(full, "metrics.json");
         if (!Path.GetExtension(full).Equals(".json", StringComparison.OrdinalIgnoreCase))
             throw new GestaltLab.Runtime.GestaltLabException($"--out {output}: neither a .json metrics file nor a folder",
-                $"name the metrics file (e.g. {Path.ChangeExtension(output, ".json")}) or a folder for it (e.g. {Path.ChangeExtension(output, null)}/)");
+                $"name the metrics file (e.g. {Path.ChangeExtension(output, ".json")}) or a folder for it (e.g. {output}/)");
         return full;
     }
 

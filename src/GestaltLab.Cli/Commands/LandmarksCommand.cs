@@ -76,13 +76,14 @@ internal sealed class LandmarksCommand : ICliCommand
             using var detector = boxMap is null ? new HaarFaceDetector() : null;
             var rows = new List<string[]>[list.Count];
             int bad = 0;
+            var noFaceWhy = new System.Collections.Concurrent.ConcurrentDictionary<string, string>(StringComparer.Ordinal);
             await CliProgress.RunAsync(progress =>
             {
                 long done = 0;
                 var po = new ParallelOptions { MaxDegreeOfParallelism = p.GetValue(threads) > 0 ? p.GetValue(threads) : Environment.ProcessorCount, CancellationToken = ct };
                 Parallel.For(0, list.Count, po, i =>
                 {
-                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxesOf, ref bad);
+                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxesOf, ref bad, noFaceWhy);
                     progress.Report(new ProgressUpdate("landmarks", Interlocked.Increment(ref done), list.Count));
                 });
                 return 0;
@@ -109,8 +110,7 @@ internal sealed class LandmarksCommand : ICliCommand
                               + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
             // Each by name, as predict names the photos it skips (the table's rows say no_face but not where to look).
             if (noFace > 0)
-                ModelCli.PrintSkipped(all.Where(r => r[2] == FaceStatus.NoFace.ToCsv())
-                    .Select(r => (r[0], boxesOf is null ? "no face found" : "no face box for it in --boxes")).ToList());
+                ModelCli.PrintSkipped(all.Where(r => r[2] == FaceStatus.NoFace.ToCsv()).Select(r => (r[0], noFaceWhy.GetValueOrDefault(r[0], "no face"))).ToList());
             // As predict: one bad photo never fails the batch, but a batch where no photo gave a face did not do its job.
             return faces > 0 ? 0 : 1;
         });
@@ -120,7 +120,7 @@ internal sealed class LandmarksCommand : ICliCommand
     private static readonly FacePipelineOptions Quality = new();
 
     private static List<string[]> LandmarkPhoto(string path, ShapePredictor predictor, IFaceDetector? detector,
-        Func<string, IReadOnlyList<FaceBox>>? boxesOf, ref int bad)
+        Func<string, IReadOnlyList<FaceBox>>? boxesOf, ref int bad, System.Collections.Concurrent.ConcurrentDictionary<string, string> noFaceWhy)
     {
         RgbImage image;
         try
@@ -136,7 +136,11 @@ internal sealed class LandmarksCommand : ICliCommand
         try
         {
             IReadOnlyList<FaceBox> boxes = boxesOf is not null ? boxesOf(path) : detector!.Detect(image);
-            if (boxes.Count == 0) return [Row(path, "", FaceStatus.NoFace, null, null)];
+            if (boxes.Count == 0)
+            {
+                noFaceWhy[path] = boxesOf is null ? "no face found" : "no face box for it in --boxes";
+                return [Row(path, "", FaceStatus.NoFace, null, null)];
+            }
             var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;
             // As predict and align flag them (small or cut off; no confidence passes here), low_quality taking precedence.
             FaceStatus StatusOf(FaceBox b) => FacePipeline.QualityProblems(image, b, float.NaN, Quality).Count > 0 ? FaceStatus.LowQuality : status;
@@ -146,7 +150,8 @@ internal sealed class LandmarksCommand : ICliCommand
         {
             // One photo no step can work on (e.g. a box outside it) must not lose the other photos' landmarks. It was read,
             // so it is no_face (as FacePipeline reports such a photo), not unreadable.
-            Console.Error.WriteLine($"no face: {path}: {e.Message.Split('\n')[0]}");
+            string message = e.Message.Split('\n')[0];
+            noFaceWhy[path] = message.StartsWith(path + ": ", StringComparison.Ordinal) ? message[(path.Length + 2)..] : message;
             return [Row(path, "", FaceStatus.NoFace, null, null)];
         }
     }

@@ -40,7 +40,7 @@ internal sealed class ManifestCommand : ICliCommand
             var f = parts.Select(s => double.Parse(s, CultureInfo.InvariantCulture)).ToArray();
             // Shares would be normalised whatever their sum, but 80,30,20 is a typo far more often than a ratio.
             double sum = f.Sum();
-            if (Math.Abs(sum - 100) > 0.5 && Math.Abs(sum - 1) > 0.005)
+            if (Math.Abs(sum - 100) > 2 && Math.Abs(sum - 1) > 0.02)   // 33,33,33 is meant as thirds
                 throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"--fractions '{p.GetValue(fractions)}': add up to {sum:0.###}"),
                     "give percentages that add up to 100 (e.g. 70,10,20) or fractions that add up to 1 (0.7,0.1,0.2)");
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
@@ -71,7 +71,9 @@ internal sealed class ManifestCommand : ICliCommand
             foreach (var person in labelled.GroupBy(r => r.Subject, StringComparer.Ordinal).Where(g => g.Select(r => r.Syndrome).Distinct().Count() > 1).Take(5))
                 Console.WriteLine($"  warning: subject {person.Key} has photos labelled {string.Join(" and ", person.Select(r => r.Syndrome).Distinct())}: "
                                   + "each is trained and scored as a separate syndrome; check the labels if that is not meant");
-            var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp)).ToList();
+            // A split given no share is empty by choice, not by too few people.
+            var shares = new Dictionary<string, double> { [SplitNames.Train] = f[0], [SplitNames.Val] = f[1], [SplitNames.Test] = f[2] };
+            var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp) && (labelTable.Has("split") || shares[sp] > 0)).ToList();
             if (emptySplits.Count > 0)
             {
                 var consequences = new List<string>();

@@ -106,7 +106,6 @@ public static class ImageLoader
             : throw new GestaltLabException($"{folder}: no photos found (none named .jpg .jpeg .png .bmp .webp or .gif, nor .tif .tiff .heic .heif .avif, which are named and skipped: convert those to JPEG)");
     }
 
-    /// <summary>A folder an alignment (its <c>aligned/</c> faces beside <c>regions/</c> crops, from its first photo on) or a run wrote.</summary>
     /// <summary>
     /// The files <c>gestaltlab export</c> wrote into <paramref name="dir"/> (named in its <c>export.json</c>): figures and
     /// the composite faces are not photos of patients, even in a folder of photos (a composite would be scored as one).
@@ -127,6 +126,7 @@ public static class ImageLoader
         return names;
     }
 
+    /// <summary>A folder an alignment (its <c>aligned/</c> faces beside <c>regions/</c> crops, from its first photo on) or a run wrote.</summary>
     private static bool IsOutputFolder(string dir) =>
         (Directory.Exists(Path.Combine(dir, "aligned")) && Directory.Exists(Path.Combine(dir, "regions"))) || RunFolder.IsRun(dir);
 

@@ -68,8 +68,7 @@ public static class ModelEvaluation
         // Before the photos are scored: files of the same names that an evaluation did not write (a user's own notes, tables
         // of another tool) are left alone, and said so, rather than replaced at the end.
         string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
-        foreach (var (file, mark) in OwnFiles(outDirectory, metricsFile))
-            AtomicFile.CheckReplaceable(file, mark, "gestaltlab evaluate");
+        CheckOutputs(outDirectory, metricsFile);
 
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
@@ -129,6 +128,17 @@ public static class ModelEvaluation
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut);
+    }
+
+    /// <summary>
+    /// Refuses when <paramref name="outDirectory"/> holds a file of the names an evaluation writes (<paramref name="metricsFile"/>,
+    /// classes.json and the three tables) that no evaluation wrote: a user's notes are not replaced by tables.
+    /// </summary>
+    /// <exception cref="GestaltLabException">Such a file exists; it is named.</exception>
+    public static void CheckOutputs(string outDirectory, string metricsFile)
+    {
+        foreach (var (file, mark) in OwnFiles(outDirectory, metricsFile))
+            AtomicFile.CheckReplaceable(file, mark, "gestaltlab evaluate");
     }
 
     /// <summary>The files an evaluation writes into <paramref name="outDirectory"/>, each with text every such file holds.</summary>

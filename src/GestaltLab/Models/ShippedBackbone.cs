@@ -50,7 +50,9 @@ public static class ShippedBackbone
         // could have planted, made once per process and removed when the process ends, not one left behind per call.
         lock (FallbackGate)
         {
-            if (fallback is null || !File.Exists(fallback) || new FileInfo(fallback).Length != bytes.Length)
+            // Reused only with the same content: its name can be listed, so after a temp cleaner removed it anyone could
+            // put a file of that name there.
+            if (fallback is null || !File.Exists(fallback) || !SHA256.HashData(File.ReadAllBytes(fallback)).AsSpan().SequenceEqual(SHA256.HashData(bytes)))
             {
                 string unique = System.IO.Path.Combine(System.IO.Path.GetTempPath(), $"gestaltlab-backbone-{Guid.NewGuid():N}.pt");
                 using (var f = new FileStream(unique, FileMode.CreateNew, FileAccess.Write)) f.Write(bytes);

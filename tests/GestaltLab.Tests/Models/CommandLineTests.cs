@@ -13,6 +13,19 @@ public class CommandLineTests
     private static Task<int> Cli(params string[] args) => CliRunner.InvokeAsync(CliRunner.BuildRoot(), args);
 
     [Fact]
+    public void A_misspelt_option_is_not_taken_for_a_path_but_values_that_begin_with_a_dash_are()
+    {
+        var root = CliRunner.BuildRoot();
+        string? Check(params string[] args) => CliRunner.MisspeltOption(root.Parse(args));
+        Assert.Contains("did you mean --top?", Check("predict", "--model", "run", "a.jpg", "--tpo", "3"));
+        Assert.Contains("did you mean --top?", Check("predict", "--model", "run", "-top", "3", "a.jpg"));
+        Assert.Contains("'--frobnicate' is not an option of `predict`", Check("predict", "--model", "run", "a.jpg", "--frobnicate"));
+        Assert.Null(Check("predict", "--model", "run", "a.jpg", "--top", "3"));
+        Assert.Null(Check("predict", "--model", "run", "a.jpg", "-1"));                       // a number, not an option
+        Assert.Null(Check("notebook", "run", "nb.ipynb", "-p", "Seed=-1", "-p", "Rate=.5"));  // parameter values
+    }
+
+    [Fact]
     public async Task Train_predict_and_evaluate_from_a_generated_folder()
     {
         string root = ModelFixture.TempDir();
@@ -208,6 +221,10 @@ public class CommandLineTests
         File.WriteAllText(Path.Combine(notes, "probabilities.csv"), "my,table\n");
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "mine.json")));
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "metrics.json")));
+        // … refused before photos of other data are aligned there (crops of patients among one's notes).
+        string unaligned = Path.Combine(root, "unaligned");
+        SyntheticDataset.Generate("mini", 5, unaligned, scale: 0.3);
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", unaligned, "--out", Path.Combine(notes, "metrics.json")));
         Assert.Equal("my,table\n", File.ReadAllText(Path.Combine(notes, "probabilities.csv")));
         Assert.Equal(["mine.json", "probabilities.csv"], Directory.GetFileSystemEntries(notes).Select(e => Path.GetFileName(e)!).Order().ToArray());
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-folder") + "/"));

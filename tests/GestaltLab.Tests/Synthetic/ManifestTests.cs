@@ -125,7 +125,7 @@ public sealed class ManifestTests : IDisposable
         Assert.Empty(ImageLoader.FindPhotos(none));
         var empty = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(none));
         Assert.Contains(none, empty.Message);
-        Assert.Contains("no photos found (.jpg", empty.Message);
+        Assert.Contains("no photos found (none named .jpg", empty.Message);
         Assert.Contains("folder not found", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(Path.Combine(_dir, "absent"))).Message);
     }
 
