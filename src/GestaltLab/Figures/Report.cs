@@ -410,8 +410,9 @@ public static class Report
             if (labels.All(l => l) || labels.All(l => !l)) { section("ROC"); note("ROC skipped: the test set holds only one of the two classes."); return; }
             section("ROC");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: groups);
-            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}"));
+            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unit)}</sub>"));
             if (iterations > 0) body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
+            RocCaution(labels, groups, unit, E(classes[pos]), E(classes[1 - pos]), body);
             return;
         }
         int unaffected = classes.ToList().FindIndex(c => c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase));
@@ -421,8 +422,9 @@ public static class Report
             if (labels.All(l => l) || labels.All(l => !l)) return;
             section("Syndromic vs unaffected (ROC)");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: groups);
-            addChart(Charts.Roc([("syndromic vs unaffected", roc)], "ROC: any syndrome vs unaffected (score 1 − P(unaffected))"));
-            body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
+            addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unit)}</sub>"));
+            body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024, on real photos: a reference for the task, not a like-for-like comparison) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
+            RocCaution(labels, groups, unit, "syndromic", "unaffected", body);
         }
     }
 
@@ -509,6 +511,28 @@ public static class Report
 
     private static string FileSafe(string s) =>
         new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) || ch == '-' ? ch : '-').ToArray()).Trim('-') is var f ? System.Text.RegularExpressions.Regex.Replace(f, "-+", "-") : "";
+
+    /// <summary>"174 positive photos (87 people) vs 6 negative (3)": what an ROC rests on, on the figure itself.</summary>
+    private static string RocCounts(bool[] positive, IReadOnlyList<string> groups, string unit)
+    {
+        int Photos(bool side) => positive.Count(p => p == side);
+        int Units(bool side) => Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
+        return FormattableString.Invariant($"{Photos(true)} positive photos ({Units(true)} {unit}) vs {Photos(false)} negative ({Units(false)})");
+    }
+
+    /// <summary>
+    /// A caution under an ROC where either side has fewer than 30 units: the curve's steps on that side are coarse and the
+    /// percentile bootstrap's interval of the AUC is too narrow (see <see cref="UnitCount"/>).
+    /// </summary>
+    private static void RocCaution(bool[] positive, IReadOnlyList<string> groups, string unit, string positiveName, string negativeName, StringBuilder body)
+    {
+        foreach (var (side, name) in new[] { (true, positiveName), (false, negativeName) })
+        {
+            int n = Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
+            if (n < 30)
+                body.Append(FormattableString.Invariant($"<p class=\"muted\"><strong>Caution:</strong> the {name} side rests on {n} {unit} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
+        }
+    }
 
     /// <summary>
     /// How many units the intervals resample, and a caution where they are few: with fewer than 30 the percentile

@@ -1,0 +1,99 @@
+using System.Globalization;
+using GestaltLab.Evaluation;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Tests.Foundation;
+
+public class RunComparisonTests
+{
+    private static readonly string[] Classes = ["kabuki", "noonan", "williams", "unaffected"];
+
+    /// <summary>An evaluation folder: 40 people × 2 photos; <paramref name="right"/> says whether a photo's true class ranks first.</summary>
+    private static string Evaluation(string name, Func<int, bool> right, string[]? columns = null, Func<int, string>? image = null)
+    {
+        columns ??= Classes;
+        string dir = Path.Combine(TestTemp.Dir("gl-compare"), name);
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "classes.json"), System.Text.Json.JsonSerializer.Serialize(columns));
+        var lines = new List<string> { "image,subject,true," + string.Join(",", columns) };
+        for (int i = 0; i < 80; i++)
+        {
+            string truth = Classes[i / 2 % Classes.Length];
+            // The true class gets 0.7 when right, else 0.1 (with another class at 0.7): every photo's rank is fixed.
+            string wrong = Classes[(Array.IndexOf(Classes, truth) + 1) % Classes.Length];
+            var p = columns.Select(c => c == truth ? (right(i) ? 0.7 : 0.1) : c == wrong && !right(i) ? 0.7 : 0.1).ToArray();
+            lines.Add($"{(image ?? (k => $"images/p{k:D3}.jpg"))(i)},P{i / 2:D2},{truth},{string.Join(",", p.Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
+        }
+        File.WriteAllLines(Path.Combine(dir, "probabilities.csv"), lines);
+        return dir;
+    }
+
+    [Fact]
+    public void A_better_model_is_found_better_with_a_paired_interval_that_excludes_zero()
+    {
+        string a = Evaluation("a", i => i % 2 == 0), b = Evaluation("b", i => i % 10 != 9);
+        var r = RunComparison.Compare(a, b, iterations: 1000);
+        var top1 = r.Measures.Single(m => m.Measure == "top1");
+        Assert.Equal(0.5, top1.A, 6);
+        Assert.Equal(0.9, top1.B, 6);
+        Assert.Equal(0.4, top1.Difference.Estimate, 6);
+        Assert.True(top1.Difference.Lower > 0 && top1.IntervalExcludesZero);
+        Assert.Equal(32, r.OnlyBRight);          // even photos are right in both; of the odd ones B gets 32 of 40
+        Assert.Equal(0, r.OnlyARight);
+        Assert.Equal(40, r.NSubjects);
+        Assert.True(r.Measures.Single(m => m.Measure == "log_loss").Difference.Estimate < 0);
+        // Four classes: top-5 and top-10 would be 100 % by construction and are not compared.
+        Assert.DoesNotContain(r.Measures, m => m.Measure is "top5" or "top10");
+        // The same model against itself: no difference at all.
+        var same = RunComparison.Compare(a, a, iterations: 200);
+        Assert.All(same.Measures, m => Assert.Equal((0.0, 0.0, 0.0), (m.Difference.Estimate, m.Difference.Lower, m.Difference.Upper)));
+    }
+
+    [Fact]
+    public void The_interval_is_paired_so_two_close_models_are_told_apart_by_how_much_they_differ_not_by_how_well_they_do()
+    {
+        // Half right each, differing on the 2 photos of one person among 80: separate intervals of 50 % would each be
+        // about ±11 points wide; the paired difference is 0 without that person in a resample and 2.5 points per copy of
+        // them, so its interval is a few points wide and never below 0.
+        string a = Evaluation("a", i => i < 40), b = Evaluation("b", i => i < 42);
+        var top1 = RunComparison.Compare(a, b, iterations: 1000).Measures.Single(m => m.Measure == "top1");
+        Assert.Equal(0.025, top1.Difference.Estimate, 6);
+        Assert.Equal(0, top1.Difference.Lower, 9);
+        Assert.InRange(top1.Difference.Upper, 0.025, 0.1);
+    }
+
+    [Fact]
+    public async Task The_compare_command_prints_and_writes_the_comparison()
+    {
+        string a = Evaluation("a", i => i % 2 == 0), b = Evaluation("b", i => i % 10 != 9);
+        string json = Path.Combine(TestTemp.Dir("gl-compare-out"), "comparison.json");
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["compare", a, b, "--out", json, "--iterations", "500"]));
+        var written = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(32, (int)written["top1_only_b_right"]!);
+        Assert.Equal("top1", (string?)written["measures"]![0]!["measure"]);
+        Assert.True((double)written["measures"]![0]!["difference"]!["lower"]! > 0);
+        // Not over a file the command did not write; nor with other photos (exit 1, the message on stderr).
+        File.WriteAllText(json, "{\"mine\": 1}");
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["compare", a, b, "--out", json]));
+        Assert.Equal("{\"mine\": 1}", File.ReadAllText(json));
+    }
+
+    [Fact]
+    public void Columns_in_another_order_compare_as_the_same_classes()
+    {
+        string a = Evaluation("a", i => i % 3 == 0), b = Evaluation("b", i => i % 3 == 0, columns: ["unaffected", "williams", "kabuki", "noonan"]);
+        Assert.All(RunComparison.Compare(a, b, iterations: 200).Measures, m => Assert.Equal(0, m.Difference.Estimate, 9));
+    }
+
+    [Fact]
+    public void Evaluations_of_other_photos_or_other_syndromes_are_refused_naming_what_differs()
+    {
+        string a = Evaluation("a", i => true);
+        var other = Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, Evaluation("b", i => true, image: k => $"images/q{k:D3}.jpg")));
+        Assert.Contains("scored different photos", other.Message);
+        Assert.Contains("images/p000.jpg", other.Message);
+        var classes = Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, Evaluation("c", i => true, columns: ["kabuki", "noonan", "williams", "sotos"])));
+        Assert.Contains("other syndromes", classes.Message);
+        Assert.Contains("probabilities.csv", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, TestTemp.Dir("gl-compare-empty"))).Message);
+    }
+}
