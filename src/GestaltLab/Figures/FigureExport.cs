@@ -273,10 +273,15 @@ public static class FigureExport
           if (title) {
             // Wrap at word boundaries to the width (average glyph ≈ 0.55 em).
             const perLine = Math.max(12, Math.floor((w - 20) / ((base + 1) * 0.55)));
+            // A line break the chart asks for (a subtitle) is kept; markup (<sub>…</sub>) takes no width.
             const lines = [];
-            for (const word of String(title).replace(/<br>/g, ' ').split(' ')) {
-              const last = lines.length - 1;
-              if (last >= 0 && (lines[last] + ' ' + word).length <= perLine) lines[last] += ' ' + word; else lines.push(word);
+            const visible = t => t.replace(/<[^>]+>/g, '').length;
+            for (const part of String(title).split('<br>')) {
+              const first = lines.length;
+              for (const word of part.split(' ')) {
+                const last = lines.length - 1;
+                if (last >= first && visible(lines[last] + ' ' + word) <= perLine) lines[last] += ' ' + word; else lines.push(word);
+              }
             }
             up['title.text'] = lines.join('<br>');
             up['title.font.size'] = base + 1;

@@ -512,12 +512,12 @@ public static class Report
     private static string FileSafe(string s) =>
         new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) || ch == '-' ? ch : '-').ToArray()).Trim('-') is var f ? System.Text.RegularExpressions.Regex.Replace(f, "-+", "-") : "";
 
-    /// <summary>"174 positive photos (87 people) vs 6 negative (3)": what an ROC rests on, on the figure itself.</summary>
+    /// <summary>"positive vs negative: 174 vs 6 photos, 87 vs 3 subjects": what an ROC rests on, on the figure itself.</summary>
     private static string RocCounts(bool[] positive, IReadOnlyList<string> groups, string unit)
     {
         int Photos(bool side) => positive.Count(p => p == side);
         int Units(bool side) => Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
-        return FormattableString.Invariant($"{Photos(true)} positive photos ({Units(true)} {unit}) vs {Photos(false)} negative ({Units(false)})");
+        return FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos, {Units(true)} vs {Units(false)} {unit}");
     }
 
     /// <summary>

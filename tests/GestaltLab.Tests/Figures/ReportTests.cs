@@ -89,6 +89,11 @@ public class OfflineHtmlTests
             var metrics = ClassificationMetrics.Load(Path.Combine(dir, "metrics.json"));
             Assert.Contains((metrics.Top1 * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%", html);
             Assert.Contains(names[0], html);
+            // The ROC says what it rests on, and cautions when one side has few people.
+            var probs = ImageTable.Load(Path.Combine(dir, "probabilities.csv"));
+            var negatives = Enumerable.Range(0, probs.Count).Where(i => probs.TrueLabels[i] == "unaffected").ToList();
+            Assert.Contains($"{probs.Count - negatives.Count} vs {negatives.Count} photos", html);
+            Assert.Equal(negatives.Select(i => probs.Subjects[i]).Distinct().Count() < 30, html.Contains("<strong>Caution:</strong> the unaffected side rests on"));
         }
         finally { Directory.Delete(dir, true); }
     }
