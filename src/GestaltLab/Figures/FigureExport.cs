@@ -338,8 +338,10 @@ public static class FigureExport
             const length = F[key] && F[key]._length;
             if (!length) continue;
             if (n <= 60 && length / n >= 7) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
-            // Too many to label each: every k-th, so that labels never overprint one another.
-            else if ((L[key] || {}).dtick === 1) {
+            // Too many to label each: every k-th, so that labels never overprint one another — said in left_out, also
+            // where the chart did not ask for every label (plotly would thin a heatmap's class names on its own, silently).
+            else if ((L[key] || {}).dtick === 1
+                     || (gd.data || []).some(t => ((key[0] === 'x' ? t.x : t.y) || []).some(v => typeof v === 'string'))) {
               up[key + '.dtick'] = Math.ceil(7 * n / length);
               if (up[key + '.dtick'] > 1) leftOut.push(`all but one in ${up[key + '.dtick']} of the ${key[0]} axis's ${n} category labels`);
             }

@@ -280,6 +280,19 @@ public class BrowserTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task A_confusion_matrix_too_narrow_for_its_class_names_says_which_it_left_out()
+    {
+        // 30 classes in one column: plotly would thin the names on its own; export thins them evenly and records it.
+        string run = Path.Combine(fixture.Work, "run-narrow"), figures = Path.Combine(fixture.Work, "figures-narrow");
+        SyntheticRun.Write(run, classes: 30);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--format", "svg", "--width", "89"]));
+        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
+        string confusion = record["figures"]!.AsArray().Select(n => (string)n!).First(n => n.Contains("confusion-matrix"));
+        Assert.Contains(record["left_out"]![confusion]!.AsArray(), v => ((string)v!).Contains("category labels"));
+    }
+
+    [Fact]
     public async Task Export_writes_every_report_figure_and_records_where_they_came_from()
     {
         string run = Path.Combine(fixture.Work, "run-export"), figures = Path.Combine(fixture.Work, "figures");
