@@ -203,7 +203,7 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : groups[g].Key),
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
                 ("text", idx.Select(i => images[i]).ToArray()),
-                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", Colour(g, groups.Length)), ("symbol", MapSymbol(g, groups.Length)),
+                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", MapColour(g, groups.Length)), ("symbol", MapSymbol(g, groups.Length)),
                     // A thin dark rim: the palette's yellow and sky blue fade into a white page without one (yellow on white is
                     // 1.2 : 1). Left off the small points of large maps, where rims would darken every cluster alike.
                     ("opacity", 0.85), ("line", Obj(("width", n > 2000 ? 0 : 0.5), ("color", "rgba(0,0,0,0.5)"))))),
@@ -214,11 +214,20 @@ public static class Charts
             ("xaxis", Axis("t-SNE 1", ("showticklabels", false))), ("yaxis", Axis("t-SNE 2", ("showticklabels", false))));
     }
 
-    // Only the first 8 colours (Okabe-Ito) stay apart for colour-blind readers, and in grayscale print none do: past 8
-    // categories the marker's shape varies too (with a period prime to the palette's), so neighbours differ in shape.
-    private static readonly string[] MapSymbols = ["circle", "square", "diamond", "triangle-up", "cross", "triangle-down", "x"];
+    // Only the 8 Okabe-Ito colours stay apart for colour-blind readers, and in grayscale print none do. Up to 8 × 7
+    // categories each gets its own pair of one of those colours and a shape (8 circles, then 8 squares, …): no two
+    // share both, so any two differ in a way every reader sees. Past that (a 216-class map, whose legend is left out in
+    // print anyway) hues and shapes both cycle.
+    private static readonly string[] MapSymbols = ["circle", "square", "triangle-up", "diamond", "cross", "x", "triangle-down"];
 
-    private static string MapSymbol(int g, int count) => count <= 8 ? "circle" : MapSymbols[g % MapSymbols.Length];
+    private static int OkabeIto => 8;
+
+    private static bool PairsSuffice(int count) => count <= OkabeIto * MapSymbols.Length;
+
+    private static string MapColour(int g, int count) => PairsSuffice(count) ? PlotlyBuilder.Palette[g % OkabeIto] : Colour(g, count);
+
+    private static string MapSymbol(int g, int count) =>
+        count <= OkabeIto ? "circle" : PairsSuffice(count) ? MapSymbols[g / OkabeIto] : MapSymbols[g % MapSymbols.Length];
 
     /// <summary>Values of a manifest column (standard or extra) for the given images ("" when an image is not listed).</summary>
     public static IReadOnlyList<string> ManifestColumn(Manifest manifest, IReadOnlyList<string> images, string column)
