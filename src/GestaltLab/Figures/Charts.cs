@@ -295,10 +295,18 @@ public static class Charts
     /// </summary>
     public static GenericChart TopK(IReadOnlyList<(string Name, double[] Curve)> curves, IEnumerable<PublishedFigure>? published = null,
         OracleFigures? oracle = null, string title = "Top-k accuracy",
-        IReadOnlyList<(double[] Lower, double[] Upper)>? bands = null)
+        IReadOnlyList<(double[] Lower, double[] Upper)>? bands = null, int? classCount = null)
     {
         var traces = new List<Trace>();
         int maxK = curves.Count == 0 ? 30 : curves.Max(c => c.Curve.Length);
+        // Guessing at random puts the true syndrome in the top k with probability k / C: the floor every curve starts from.
+        if (classCount is int c && c > 0)
+        {
+            var chanceKs = Enumerable.Range(1, maxK).ToArray();
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", chanceKs), ("y", chanceKs.Select(k => Math.Min(1.0, k / (double)c)).ToArray()),
+                ("name", FormattableString.Invariant($"chance (k / {c})")), ("line", Obj(("dash", "dot"), ("color", "#aaa"), ("width", 1))),
+                ("hovertemplate", "chance, top-%{x}: %{y:.1%}<extra></extra>")));
+        }
         for (int s = 0; s < curves.Count; s++)
         {
             var (name, curve) = curves[s];
@@ -308,7 +316,8 @@ public static class Charts
             {
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", ks), ("y", bands[s].Upper), ("showlegend", false),
                     ("line", Obj(("width", 0))), ("hoverinfo", "skip"), ("legendgroup", name)));
-                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", ks), ("y", bands[s].Lower), ("showlegend", false),
+                // Listed in the legend under the curve's own colour: a shaded area without an entry reads as anything.
+                traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", ks), ("y", bands[s].Lower), ("name", "95% interval, " + name),
                     ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("line", Obj(("width", 0))), ("hoverinfo", "skip"), ("legendgroup", name)));
             }
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines+markers"), ("x", ks), ("y", curve), ("name", name), ("legendgroup", name),

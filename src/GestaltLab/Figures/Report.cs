@@ -176,9 +176,10 @@ public static class Report
                 bands = [(lo, hi)];
             }
             AddChart(Charts.TopK([("this run, per image", perImage), ("this run, per disorder", perDisorder)],
-                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK}", bands));
+                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK}", bands, classes.Count));
             body.Append($"<p class=\"muted\">Published points are on real patient photos (hundreds of syndromes); ours are on this run's {WebUtility.HtmlEncode(run.Metrics?.Split ?? "test")} set. " +
                         "They show where the field stands, not a like-for-like comparison. Hollow markers: per-disorder means. " +
+                        $"Dotted grey line: chance, k / {classes.Count}. " +
                         (bands is null ? "" : $"Band: 95% bootstrap interval over {unit} of the per-image curve.") + "</p>\n");
         }
         else Note("Top-k curve skipped: probabilities.csv is missing.");

@@ -127,7 +127,11 @@ public class OfflineHtmlTests
             SyntheticRun.Write(dir, classes: 12);
             var content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 400, Seed = 2, TsneColourBy = ["true"] });
             var traces = ChartTests.Figure(content.Charts.Single(c => c.Name.Contains("top-k")).Chart).GetProperty("data").EnumerateArray().ToArray();
-            double upper = traces[0].GetProperty("y")[0].GetDouble(), lower = traces[1].GetProperty("y")[0].GetDouble();
+            // The band: its upper edge, then its lower edge (the filled trace, named in the legend).
+            int lowerEdge = Array.FindIndex(traces, t => t.TryGetProperty("name", out var name) && name.GetString()!.StartsWith("95% interval"));
+            double upper = traces[lowerEdge - 1].GetProperty("y")[0].GetDouble(), lower = traces[lowerEdge].GetProperty("y")[0].GetDouble();
+            // Chance, k / C, drawn beneath.
+            Assert.Contains(traces, t => t.TryGetProperty("name", out var name) && name.GetString() == "chance (k / 12)");
             string Pct(double v) => (v * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%";
             Assert.Contains($"[{Pct(lower)}, {Pct(upper)}]", content.Html);
         }
