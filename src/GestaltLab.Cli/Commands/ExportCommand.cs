@@ -183,6 +183,15 @@ internal sealed class ExportCommand : ICliCommand
                 // Each figure's own height (charts keep their aspect ratio unless --height is given).
                 ["height_mm"] = new System.Text.Json.Nodes.JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (System.Text.Json.Nodes.JsonNode?)c.Size.HeightMm))),
                 ["composite_faces"] = content.CompositeFaceSet is null ? null : compositeName,
+                // The privacy rule travels with the image: n counts people (each person's photos averaged first), classes
+                // with fewer than the minimum were not drawn.
+                ["composite_faces_rule"] = content.CompositeFaceSet is not { } cs ? null : new System.Text.Json.Nodes.JsonObject
+                {
+                    ["minimum_cohort_people"] = cs.MinimumCohort,
+                    ["n_counts"] = "people; each person's photos are averaged first, so each weighs once",
+                    ["photos_from"] = "all splits",
+                    ["not_drawn"] = new System.Text.Json.Nodes.JsonArray(cs.Refused.Select(r => (System.Text.Json.Nodes.JsonNode?)r).ToArray()),
+                },
                 // What each figure's print layout left out to fit its size (the screen charts show it).
                 ["left_out"] = new System.Text.Json.Nodes.JsonObject(leftOut.Select(kv => KeyValuePair.Create(kv.Key,
                     (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonArray(kv.Value.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray())))),

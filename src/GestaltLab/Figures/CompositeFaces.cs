@@ -40,7 +40,6 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
             // generic "sans-serif" name): the figures' own list first, then what Debian installs.
             using var typeface = new[] { "Helvetica", "Arial", "Liberation Sans", "DejaVu Sans" }
                 .Select(f => SKFontManager.Default.MatchFamily(f)).FirstOrDefault(t => t is not null) ?? SKTypeface.Default;
-            using var font = new SKFont(typeface, labelPx);
             using var small = new SKFont(typeface, countPx);
             using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
             using var grey = new SKPaint { Color = new SKColor(0x66, 0x66, 0x66), IsAntialias = true };
@@ -50,10 +49,15 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
                 using var face = Faces[i].Image.ToSKBitmap();
                 using var img = SKImage.FromBitmap(face);
                 canvas.DrawImage(img, new SKRect(x, y, x + w, y + h), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
+                // A long name is set smaller (to 70 %) before it is shortened: "treacher_collins_like" stays whole.
                 string label = Faces[i].Label;
-                while (label.Length > 3 && font.MeasureText(label) > w) label = label[..^2] + "…";
-                canvas.DrawText(label, x + w / 2f, y + h + labelPx * 1.15f, SKTextAlign.Center, font, ink);
-                canvas.DrawText($"n = {Faces[i].Count}", x + w / 2f, y + h + labelPx * 2.35f, SKTextAlign.Center, small, grey);
+                using var fitted = new SKFont(typeface, labelPx);
+                while (fitted.Size > labelPx * 0.7f && fitted.MeasureText(label) > w) fitted.Size -= 0.5f;
+                while (label.Length > 3 && fitted.MeasureText(label) > w) label = label[..^2] + "…";
+                canvas.DrawText(label, x + w / 2f, y + h + labelPx * 1.15f, SKTextAlign.Center, fitted, ink);
+                // People, not photos: the unit the minimum cohort counts.
+                string count = $"n = {Faces[i].Count} people";
+                canvas.DrawText(small.MeasureText(count) > w ? $"n = {Faces[i].Count}" : count, x + w / 2f, y + h + labelPx * 2.35f, SKTextAlign.Center, small, grey);
             }
         }
         return RgbImage.FromSKBitmap(bmp);

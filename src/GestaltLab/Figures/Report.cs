@@ -389,7 +389,8 @@ public static class Report
         string png = Convert.ToBase64String(grid.EncodePng());
         body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
         body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
-            $"Average of the aligned faces of each class (all splits; each person weighs once, n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable.")));
+            $"Average of the aligned faces of each class (all splits; each person weighs once, n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable")
+            + (set.Refused.Count == 0 ? "." : $": {string.Join("; ", set.Refused.Take(20))}{(set.Refused.Count > 20 ? $"; and {set.Refused.Count - 20} more" : "")}.")));
         if (unreadable > 0) body.Append(E(FormattableString.Invariant($" {unreadable} aligned image(s) could not be read and were left out.")));
         body.Append("</p>\n");
         return (set, grid);

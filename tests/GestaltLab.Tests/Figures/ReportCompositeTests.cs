@@ -33,7 +33,7 @@ public class ReportCompositeTests
             string html = File.ReadAllText(result.Path);
             Assert.Contains("Composite faces", result.Sections);
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "alt=\"composite faces\""));
-            Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn", html);
+            Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn, so that no individual is recognisable: small_cohort: 3 person(s)", html);
             Assert.Empty(FigureHtml.RemoteReferences(html));
             // The same grid is handed to static export (composite-faces.png), one cell for the one cohort drawn.
             var grid = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions()).CompositeFaces;
