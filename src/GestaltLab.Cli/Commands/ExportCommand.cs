@@ -61,6 +61,7 @@ internal sealed class ExportCommand : ICliCommand
             bool full = p.GetValue(photoNames);
             var options = new ReportOptions { Seed = p.GetValue(seed), PhotoNames = full, FolderPaths = full, ManifestPath = p.GetValue(manifest) };
             var content = Report.Build(results, options, ProgressReporters.Console(), ct);
+            var runPackages = results.Manifest is { } made ? System.Text.Json.JsonSerializer.SerializeToNode(made.Packages) : null;
             // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
             foreach (var note in content.Notes) Console.WriteLine($"  note: {note}");
             // Without --height, each chart's own (FigureExport.DefaultHeightMm: its aspect ratio, rows of words kept
@@ -196,6 +197,8 @@ internal sealed class ExportCommand : ICliCommand
                 ["left_out"] = new System.Text.Json.Nodes.JsonObject(leftOut.Select(kv => KeyValuePair.Create(kv.Key,
                     (System.Text.Json.Nodes.JsonNode?)new System.Text.Json.Nodes.JsonArray(kv.Value.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray())))),
                 ["packages"] = RunManifest.PackageVersionsJson(),
+                // What trained the run (the figures' numbers come from it), beside what drew them.
+                ["run_packages"] = runPackages,
                 // What drew them: other versions lay out and rasterise the same figure differently.
                 ["chromium"] = chromium, ["chromium_sandbox"] = sandboxed,
                 ["plotly_js"] = FigureHtml.PlotlyJsVersion,

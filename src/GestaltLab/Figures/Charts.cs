@@ -388,7 +388,7 @@ public static class Charts
         }
         return Chart(traces, ("title", Title(title + " (solid: training, dashed: validation)")), ("width", 900), ("height", 420),
             ("xaxis", Axis("epoch", ("domain", new[] { 0, 0.45 }), ("anchor", "y"))),
-            ("yaxis", Axis("loss", ("anchor", "x"))),
+            ("yaxis", Axis("cross-entropy loss", ("anchor", "x"))),
             ("xaxis2", Axis("epoch", ("domain", new[] { 0.55, 1 }), ("anchor", "y2"))),
             ("yaxis2", Axis("accuracy", ("anchor", "x2"), ("tickformat", ".0%"), ("range", new[] { 0, 1.02 }))));
     }

@@ -339,7 +339,7 @@ public static class Report
             // Split and priors are read from a metrics.json that may come with a shared run: escaped like every other text.
             new[] { $"{E(m.Split ?? "test")} images" + (m.NUnscored is > 0 and int unscored ? $" <span class=\"muted\">(+{unscored} without a usable face, not scored)</span>" : ""),
                 m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
-            new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216", "—", "—" },
+            new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216 ranked (92 in its test set)", "—", "—" },
             new[] { "class priors", m.Priors is null ? "—" : m.PriorStrength is double b ? $"{E(m.Priors)} (strength {b.ToString("F2", CultureInfo.InvariantCulture)})" : E(m.Priors),
                 oracle is null ? "—" : "training frequencies", "—", "—", "—" },
         };
