@@ -219,7 +219,9 @@ public static class Report
             // Top-k over k or fewer classes is 100 % by construction: "—", as in the metrics table.
             int? classCount = run.Metrics?.NClasses;
             string PctK(int k, double v) => k >= classCount ? "—" : Pct(v);
-            AddChart(Charts.RegionAccuracy(regions, classCount: classCount));
+            // How many photos every bar rests on (no per-region intervals: a run keeps the ensemble's probabilities only).
+            AddChart(Charts.RegionAccuracy(regions, run.Metrics is { } rm ? FormattableString.Invariant($"Single regions vs ensemble ({rm.NImages} {rm.Split ?? "test"} photos)") : "Single regions vs ensemble",
+                classCount: classCount));
             body.Append(Table(["region", "top-1", "top-5", "top-10"],
                 regions.Select(r => new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) })));
             if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
