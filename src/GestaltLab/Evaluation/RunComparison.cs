@@ -16,6 +16,12 @@ public sealed record PairedMeasure(
     [property: JsonPropertyName("difference")] ConfidenceInterval Difference,
     [property: JsonPropertyName("higher_is_better")] bool HigherIsBetter)
 {
+    /// <summary>"B" or "A" when the interval of B − A excludes 0 in that model's favour (lower log loss is better), else null.</summary>
+    [JsonPropertyName("better")]
+    public string? Better =>
+        (HigherIsBetter ? Difference.Lower > 0 : Difference.Upper < 0) ? "B"
+        : (HigherIsBetter ? Difference.Upper < 0 : Difference.Lower > 0) ? "A" : null;
+
     /// <summary>Whether the interval of B − A excludes 0 (in either direction).</summary>
     [JsonPropertyName("interval_excludes_zero")] public bool IntervalExcludesZero => Difference.Lower > 0 || Difference.Upper < 0;
 }
@@ -31,6 +37,7 @@ public sealed record PairedMeasure(
 /// <param name="OnlyARight">Photos A ranks right first and B does not.</param>
 /// <param name="Iterations">Bootstrap resamples.</param>
 /// <param name="Seed">Their seed.</param>
+/// <param name="Unit">What a resample draws: <c>people</c>, or <c>photos</c> when the tables name no subjects.</param>
 public sealed record RunComparisonResult(
     [property: JsonPropertyName("a")] string A,
     [property: JsonPropertyName("b")] string B,
@@ -41,13 +48,20 @@ public sealed record RunComparisonResult(
     [property: JsonPropertyName("top1_only_b_right")] int OnlyBRight,
     [property: JsonPropertyName("top1_only_a_right")] int OnlyARight,
     [property: JsonPropertyName("bootstrap_iterations")] int Iterations,
-    [property: JsonPropertyName("bootstrap_seed")] int Seed)
+    [property: JsonPropertyName("bootstrap_seed")] int Seed,
+    [property: JsonPropertyName("bootstrap_unit")] string Unit)
 {
     /// <summary>How the intervals were made, for the record and for figure captions.</summary>
     [JsonPropertyName("method")]
-    public string Method =>
-        "paired percentile bootstrap over people: each resample draws whole subjects (with all their photos) with replacement and "
-        + "scores both models on the same draw; per-disorder top-1 draws people within each syndrome so every syndrome keeps its place";
+    public string Method => Unit == "photos"
+        ? "paired percentile bootstrap over photos (the tables name no subjects, so photos of one person are drawn singly and the intervals are too narrow "
+          + "where people have several): each resample scores both models on the same draw"
+        : "paired percentile bootstrap over people: each resample draws whole subjects (with all their photos) with replacement and "
+          + "scores both models on the same draw; per-disorder top-1 draws people within each syndrome so every syndrome keeps its place "
+          + "(no interval when a syndrome has a single person); relatives are drawn independently";
+
+    /// <summary>People (or photos) the resamples draw from: below 30 the intervals cover the truth less often than their level.</summary>
+    [JsonPropertyName("n_units")] public int NUnits => Unit == "photos" ? NImages : NSubjects;
 }
 
 /// <summary>
@@ -75,6 +89,13 @@ public static class RunComparison
         if (!classesA.ToHashSet(StringComparer.Ordinal).SetEquals(classesB))
             throw new GestaltLabException($"{b}: ranks other syndromes than {a} ({classesB.Count} vs {classesA.Count}; e.g. {classesA.Except(classesB).Concat(classesB.Except(classesA)).First()})",
                 "compare models trained on the same syndromes, evaluated on the same photos");
+        foreach (var (table, folder) in new[] { (tableA, a), (tableB, b) })
+        {
+            if (table.Count == 0) throw new GestaltLabException($"{Path.Combine(folder, "probabilities.csv")}: no photos were scored", "evaluate the model on data with photos of its syndromes");
+            // Photos are matched by name: a name listed twice would pair one table's row with the other's wrong one.
+            if (table.Images.GroupBy(im => im, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+                throw new GestaltLabException($"{Path.Combine(folder, "probabilities.csv")}: photo '{twice.Key}' is listed {twice.Count()} times", "evaluate the model again into this folder");
+        }
         var rowOfB = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < tableB.Count; i++) rowOfB[tableB.Images[i]] = i;
         var onlyA = tableA.Images.Where(im => !rowOfB.ContainsKey(im)).ToList();
@@ -110,6 +131,12 @@ public static class RunComparison
             subjects[i] = tableA.Subjects[i];
         }
 
+        // Without a subject column ImageTable names each photo as its own subject: the unit is then the photo, said so.
+        bool byPhoto = Enumerable.Range(0, n).All(i => subjects[i] == tableA.Images[i]);
+        int units = subjects.Distinct(StringComparer.Ordinal).Count();
+        if (units < 2)
+            throw new GestaltLabException($"{a}: its photos show {units} {(byPhoto ? "photo" : "person")}; a bootstrap over one cannot give an interval",
+                "compare on a test set of many people");
         double Mean(IReadOnlyList<int> idx, Func<int, double> f) => idx.Count == 0 ? double.NaN : idx.Sum(f) / idx.Count;
         double PerDisorder(IReadOnlyList<int> idx, int[] rank) =>
             idx.GroupBy(i => truth[i]).Select(g => g.Count(i => rank[i] == 0) / (double)g.Count()).DefaultIfEmpty(double.NaN).Average();
@@ -117,7 +144,12 @@ public static class RunComparison
         void Add(string name, Func<IReadOnlyList<int>, double> ofA, Func<IReadOnlyList<int>, double> ofB, bool higherIsBetter, IReadOnlyList<int>? strata = null)
         {
             var all = Enumerable.Range(0, n).ToArray();
-            var difference = Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, subjects, strata);
+            // Drawn within each syndrome, one with a single person would be the same in every resample: its share of the
+            // difference would look certain. No interval then, rather than one of false precision.
+            bool degenerate = strata is not null && Enumerable.Range(0, n).GroupBy(i => strata[i]).Any(g => g.Select(i => subjects[i]).Distinct(StringComparer.Ordinal).Count() < 2);
+            var difference = degenerate
+                ? new ConfidenceInterval(ofB(all) - ofA(all), double.NaN, double.NaN, level)
+                : Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, subjects, strata);
             measures.Add(new PairedMeasure(name, ofA(all), ofB(all), difference, higherIsBetter));
         }
         foreach (int k in new[] { 1, 5, 10 }.Where(k => k < classesA.Count))
@@ -126,7 +158,7 @@ public static class RunComparison
         Add("log_loss", idx => Mean(idx, i => lossA[i]), idx => Mean(idx, i => lossB[i]), false);
         return new RunComparisonResult(Path.GetFullPath(a), Path.GetFullPath(b), n, subjects.Distinct(StringComparer.Ordinal).Count(), classesA.Count, measures,
             Enumerable.Range(0, n).Count(i => rankB[i] == 0 && rankA[i] != 0), Enumerable.Range(0, n).Count(i => rankA[i] == 0 && rankB[i] != 0),
-            iterations, seed);
+            iterations, seed, byPhoto ? "photos" : "people");
     }
 
     private static float[] ColumnsAs(float[] values, IReadOnlyList<string> columns, IReadOnlyList<string> classes)
@@ -144,8 +176,12 @@ public static class RunComparison
         if (!File.Exists(probabilities))
             throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation", $"run `gestaltlab evaluate --model RUN --data DIR` first");
         var table = ImageTable.Load(probabilities);
-        var classes = RunResults.Load(folder).Classes
-            ?? throw new GestaltLabException($"{Path.Combine(folder, "classes.json")}: missing or unreadable (it names the columns of probabilities.csv)");
+        string classesFile = Path.Combine(folder, "classes.json");
+        if (!File.Exists(classesFile)) throw new GestaltLabException($"{classesFile}: not found (it names the syndromes the model ranks)", "evaluate the model again into this folder");
+        IReadOnlyList<string>? classes;
+        try { classes = System.Text.Json.JsonSerializer.Deserialize<string[]>(File.ReadAllText(classesFile)); }
+        catch (System.Text.Json.JsonException e) { throw new GestaltLabException($"{classesFile}: not a list of syndrome names ({e.Message.Split('\n')[0]})", "evaluate the model again into this folder"); }
+        if (classes is not { Count: > 1 }) throw new GestaltLabException($"{classesFile}: fewer than two syndrome names", "evaluate the model again into this folder");
         if (!table.Columns.ToHashSet(StringComparer.Ordinal).SetEquals(classes))
             throw new GestaltLabException($"{probabilities}: its columns are not the syndromes of {Path.Combine(folder, "classes.json")}", "evaluate the model again into this folder");
         return (table, classes);

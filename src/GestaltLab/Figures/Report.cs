@@ -202,7 +202,7 @@ public static class Report
         // ---- ROC
         Step("ROC");
         if (truth is not null && probs is not null && classes is not null)
-            RocSection(classes, truth, probs, groups!, unit, options, Section, AddChart, Note, body);
+            RocSection(classes, truth, probs, groups!, unit, unitName, options, Section, AddChart, Note, body);
 
         // ---- t-SNE
         Step("t-SNE");
@@ -398,7 +398,7 @@ public static class Report
         return (set, grid);
     }
 
-    private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, ReportOptions o,
+    private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, string unitName, ReportOptions o,
         Action<string> section, Action<GenericChart> addChart, Action<string> note, StringBuilder body)
     {
         static bool IsNegativeName(string c) =>
@@ -414,9 +414,9 @@ public static class Report
             if (labels.All(l => l) || labels.All(l => !l)) { section("ROC"); note("ROC skipped: the test set holds only one of the two classes."); return; }
             section("ROC");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: groups);
-            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unit)}</sub>"));
+            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unitName)}</sub>"));
             if (iterations > 0) body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
-            RocCaution(labels, groups, unit, E(classes[pos]), E(classes[1 - pos]), body);
+            RocCaution(labels, groups, unitName, E(classes[pos]), E(classes[1 - pos]), body);
             return;
         }
         int unaffected = classes.ToList().FindIndex(c => c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase));
@@ -426,9 +426,9 @@ public static class Report
             if (labels.All(l => l) || labels.All(l => !l)) return;
             section("Syndromic vs unaffected (ROC)");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: groups);
-            addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unit)}</sub>"));
+            addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unitName)}</sub>"));
             body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024, on real photos: a reference for the task, not a like-for-like comparison) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
-            RocCaution(labels, groups, unit, "syndromic", "unaffected", body);
+            RocCaution(labels, groups, unitName, "syndromic", "unaffected", body);
         }
     }
 
@@ -521,7 +521,8 @@ public static class Report
     {
         int Photos(bool side) => positive.Count(p => p == side);
         int Units(bool side) => Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
-        return FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos, {Units(true)} vs {Units(false)} {unit}");
+        return unit == "photos" ? FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos")
+            : FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos, {Units(true)} vs {Units(false)} {unit}");
     }
 
     /// <summary>

@@ -9,12 +9,13 @@ public class RunComparisonTests
     private static readonly string[] Classes = ["kabuki", "noonan", "williams", "unaffected"];
 
     /// <summary>An evaluation folder: 40 people × 2 photos; <paramref name="right"/> says whether a photo's true class ranks first.</summary>
-    private static string Evaluation(string name, Func<int, bool> right, string[]? columns = null, Func<int, string>? image = null)
+    private static string Evaluation(string name, Func<int, bool> right, string[]? columns = null, Func<int, string>? image = null,
+        Func<int, string>? subject = null, string[]? classesJson = null)
     {
         columns ??= Classes;
         string dir = Path.Combine(TestTemp.Dir("gl-compare"), name);
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "classes.json"), System.Text.Json.JsonSerializer.Serialize(columns));
+        File.WriteAllText(Path.Combine(dir, "classes.json"), System.Text.Json.JsonSerializer.Serialize(classesJson ?? columns));
         var lines = new List<string> { "image,subject,true," + string.Join(",", columns) };
         for (int i = 0; i < 80; i++)
         {
@@ -22,7 +23,7 @@ public class RunComparisonTests
             // The true class gets 0.7 when right, else 0.1 (with another class at 0.7): every photo's rank is fixed.
             string wrong = Classes[(Array.IndexOf(Classes, truth) + 1) % Classes.Length];
             var p = columns.Select(c => c == truth ? (right(i) ? 0.7 : 0.1) : c == wrong && !right(i) ? 0.7 : 0.1).ToArray();
-            lines.Add($"{(image ?? (k => $"images/p{k:D3}.jpg"))(i)},P{i / 2:D2},{truth},{string.Join(",", p.Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
+            lines.Add($"{(image ?? (k => $"images/p{k:D3}.jpg"))(i)},{(subject ?? (k => $"P{k / 2:D2}"))(i)},{truth},{string.Join(",", p.Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
         }
         File.WriteAllLines(Path.Combine(dir, "probabilities.csv"), lines);
         return dir;
@@ -41,7 +42,12 @@ public class RunComparisonTests
         Assert.Equal(32, r.OnlyBRight);          // even photos are right in both; of the odd ones B gets 32 of 40
         Assert.Equal(0, r.OnlyARight);
         Assert.Equal(40, r.NSubjects);
-        Assert.True(r.Measures.Single(m => m.Measure == "log_loss").Difference.Estimate < 0);
+        var logLoss = r.Measures.Single(m => m.Measure == "log_loss");
+        Assert.True(logLoss.Difference.Upper < 0);
+        // Lower log loss is better: B wins both.
+        Assert.Equal("B", logLoss.Better);
+        Assert.Equal("B", top1.Better);
+        Assert.Equal("A", RunComparison.Compare(b, a, iterations: 500).Measures.Single(m => m.Measure == "log_loss").Better);
         // Four classes: top-5 and top-10 would be 100 % by construction and are not compared.
         Assert.DoesNotContain(r.Measures, m => m.Measure is "top5" or "top10");
         // The same model against itself: no difference at all.
@@ -72,7 +78,7 @@ public class RunComparisonTests
         Assert.Equal(32, (int)written["top1_only_b_right"]!);
         Assert.Equal("top1", (string?)written["measures"]![0]!["measure"]);
         Assert.True((double)written["measures"]![0]!["difference"]!["lower"]! > 0);
-        // Not over a file the command did not write; nor with other photos (exit 1, the message on stderr).
+        // Not over a file the command did not write (exit 1, the message on stderr).
         File.WriteAllText(json, "{\"mine\": 1}");
         Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["compare", a, b, "--out", json]));
         Assert.Equal("{\"mine\": 1}", File.ReadAllText(json));
@@ -83,6 +89,24 @@ public class RunComparisonTests
     {
         string a = Evaluation("a", i => i % 3 == 0), b = Evaluation("b", i => i % 3 == 0, columns: ["unaffected", "williams", "kabuki", "noonan"]);
         Assert.All(RunComparison.Compare(a, b, iterations: 200).Measures, m => Assert.Equal(0, m.Difference.Estimate, 9));
+        // Also when a table's columns are in another order than its own classes.json.
+        string c = Evaluation("c", i => i % 3 == 0, columns: ["unaffected", "williams", "kabuki", "noonan"], classesJson: Classes);
+        Assert.All(RunComparison.Compare(a, c, iterations: 200).Measures, m => Assert.Equal(0, m.Difference.Estimate, 9));
+    }
+
+    [Fact]
+    public void A_syndrome_of_one_person_gets_no_per_disorder_interval_and_one_person_no_comparison()
+    {
+        // One person per syndrome: drawn within each syndrome, every resample would be the same (a certain-looking
+        // difference); the per-image measures, drawn over the 4 people, still get intervals.
+        string a = Evaluation("a", i => i % 2 == 0, subject: i => "P" + Classes[i / 2 % 4]), b = Evaluation("b", i => true, subject: i => "P" + Classes[i / 2 % 4]);
+        var r = RunComparison.Compare(a, b, iterations: 300);
+        Assert.True(double.IsNaN(r.Measures.Single(m => m.Measure == "per_disorder_top1").Difference.Lower));
+        Assert.Null(r.Measures.Single(m => m.Measure == "per_disorder_top1").Better);
+        Assert.False(double.IsNaN(r.Measures.Single(m => m.Measure == "top1").Difference.Lower));
+        Assert.Equal(4, r.NUnits);
+        var one = Assert.Throws<GestaltLabException>(() => RunComparison.Compare(Evaluation("c", i => true, subject: _ => "P1"), Evaluation("d", i => true, subject: _ => "P1")));
+        Assert.Contains("1 person", one.Message);
     }
 
     [Fact]
@@ -95,5 +119,7 @@ public class RunComparisonTests
         var classes = Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, Evaluation("c", i => true, columns: ["kabuki", "noonan", "williams", "sotos"])));
         Assert.Contains("other syndromes", classes.Message);
         Assert.Contains("probabilities.csv", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, TestTemp.Dir("gl-compare-empty"))).Message);
+        // A photo listed twice (the counts would match another table's) is named.
+        Assert.Contains("listed 2 times", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, Evaluation("e", i => true, image: k => $"images/p{Math.Max(k, 1):D3}.jpg"))).Message);
     }
 }
