@@ -341,7 +341,8 @@ public static class FigureExport
             // Too many to label each: every k-th, so that labels never overprint one another — said in left_out, also
             // where the chart did not ask for every label (plotly would thin a heatmap's class names on its own, silently).
             else if ((L[key] || {}).dtick === 1
-                     || (gd.data || []).some(t => ((key[0] === 'x' ? t.x : t.y) || []).some(v => typeof v === 'string'))) {
+                     || (gd.data || []).some(t => ((key[0] === 'x' ? t.xaxis : t.yaxis) || key[0]) === key[0] + key.slice(5)
+                                                 && ((key[0] === 'x' ? t.x : t.y) || []).some(v => typeof v === 'string'))) {
               up[key + '.dtick'] = Math.ceil(7 * n / length);
               if (up[key + '.dtick'] > 1) leftOut.push(`all but one in ${up[key + '.dtick']} of the ${key[0]} axis's ${n} category labels`);
             }

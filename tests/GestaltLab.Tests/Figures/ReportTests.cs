@@ -294,6 +294,9 @@ public class BrowserTests(BrowserFixture fixture)
         var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
         string confusion = record["figures"]!.AsArray().Select(n => (string)n!).First(n => n.Contains("confusion-matrix"));
         Assert.Contains(record["left_out"]![confusion]!.AsArray(), v => ((string)v!).Contains("category labels"));
+        // The ROC's subtitle (what it rests on) keeps a line of its own, whole, at one column's width.
+        string roc = File.ReadAllText(Path.Combine(figures, record["figures"]!.AsArray().Select(n => (string)n!).Single(n => n.Contains("roc")) + ".svg"));
+        Assert.Matches(@"<tspan class=""line""[^>]*>[^<]*<tspan[^>]*>positive vs negative: \d+ vs \d+ photos, \d+ vs \d+ subjects</tspan>", roc);
     }
 
     [Fact]
