@@ -110,11 +110,8 @@ public static class RunComparison
         // Column order may differ between the two (another class order in classes.json): B's columns mapped to A's classes.
         var bColumn = classesA.Select(c => tableB.Columns.ToList().IndexOf(c)).ToArray();
         var truth = new int[n];
-        var rankA = new int[n];
-        var rankB = new int[n];
-        var lossA = new double[n];
-        var lossB = new double[n];
-        var subjects = new string[n];
+        var probsA = new float[n][];
+        var probsB = new float[n][];
         for (int i = 0; i < n; i++)
         {
             int j = rowOfB[tableA.Images[i]];
@@ -123,19 +120,55 @@ public static class RunComparison
                     "compare evaluations of the same data");
             if (!classIndex.TryGetValue(tableA.TrueLabels[i], out truth[i]))
                 throw new GestaltLabException($"{tableA.Images[i]}: true syndrome '{tableA.TrueLabels[i]}' is not among the models' classes");
-            float[] pA = ColumnsAs(tableA.Values[i], tableA.Columns, classesA), pB = bColumn.Select(c => tableB.Values[j][c]).ToArray();
-            rankA[i] = Metrics.RankOfTruth(pA, truth[i]);
-            rankB[i] = Metrics.RankOfTruth(pB, truth[i]);
-            lossA[i] = -Math.Log(Math.Max(pA[truth[i]], 1e-15));
-            lossB[i] = -Math.Log(Math.Max(pB[truth[i]], 1e-15));
-            subjects[i] = tableA.Subjects[i];
+            probsA[i] = ColumnsAs(tableA.Values[i], tableA.Columns, classesA);
+            probsB[i] = bColumn.Select(c => tableB.Values[j][c]).ToArray();
         }
-
         // Without a subject column ImageTable names each photo as its own subject: the unit is then the photo, said so.
-        bool byPhoto = Enumerable.Range(0, n).All(i => subjects[i] == tableA.Images[i]);
+        bool byPhoto = Enumerable.Range(0, n).All(i => tableA.Subjects[i] == tableA.Images[i]);
+        return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto);
+    }
+
+    /// <summary>
+    /// Compares two models' probabilities for the same photos (rows in the same order), e.g. two combination rules in a
+    /// notebook, with paired bootstrap intervals over <paramref name="subjects"/>.
+    /// </summary>
+    /// <param name="truth">True class index per photo.</param>
+    /// <param name="subjects">Person per photo (the bootstrap's unit).</param>
+    /// <param name="a">First model's probabilities per photo (classes in one order for both).</param>
+    /// <param name="b">Second model's.</param>
+    /// <param name="classCount">Classes ranked.</param>
+    /// <param name="nameA">What to call the first model in the result.</param>
+    /// <param name="nameB">The second.</param>
+    /// <param name="iterations">Bootstrap resamples (at least 100).</param>
+    /// <param name="seed">Their seed.</param>
+    /// <param name="level">Interval level.</param>
+    /// <param name="unitIsPhoto">True when <paramref name="subjects"/> are photo names (no subjects known).</param>
+    /// <exception cref="GestaltLabException">Lengths differ, no photos, or fewer than two units.</exception>
+    public static RunComparisonResult Compare(IReadOnlyList<int> truth, IReadOnlyList<string> subjects, IReadOnlyList<float[]> a, IReadOnlyList<float[]> b,
+        int classCount, string nameA = "A", string nameB = "B", int iterations = 2000, int seed = 0, double level = 0.95, bool unitIsPhoto = false)
+    {
+        int n = truth.Count;
+        if (n == 0) throw new GestaltLabException("no photos to compare");
+        if (subjects.Count != n || a.Count != n || b.Count != n)
+            throw new GestaltLabException($"{n} true classes, {subjects.Count} subjects, {a.Count} and {b.Count} probability rows: one of each per photo is needed");
+        if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 1000");
+        var rankA = new int[n];
+        var rankB = new int[n];
+        var lossA = new double[n];
+        var lossB = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            if (a[i].Length != classCount || b[i].Length != classCount || truth[i] < 0 || truth[i] >= classCount)
+                throw new GestaltLabException($"photo {i + 1}: {a[i].Length} and {b[i].Length} probabilities and true class {truth[i]}, for {classCount} classes");
+            rankA[i] = Metrics.RankOfTruth(a[i], truth[i]);
+            rankB[i] = Metrics.RankOfTruth(b[i], truth[i]);
+            lossA[i] = -Math.Log(Math.Max(a[i][truth[i]], 1e-15));
+            lossB[i] = -Math.Log(Math.Max(b[i][truth[i]], 1e-15));
+        }
+        bool byPhoto = unitIsPhoto;
         int units = subjects.Distinct(StringComparer.Ordinal).Count();
         if (units < 2)
-            throw new GestaltLabException($"{a}: its photos show {units} {(byPhoto ? "photo" : "person")}; a bootstrap over one cannot give an interval",
+            throw new GestaltLabException($"{nameA}: its photos show {units} {(byPhoto ? "photo" : "person")}; a bootstrap over one cannot give an interval",
                 "compare on a test set of many people");
         double Mean(IReadOnlyList<int> idx, Func<int, double> f) => idx.Count == 0 ? double.NaN : idx.Sum(f) / idx.Count;
         double PerDisorder(IReadOnlyList<int> idx, int[] rank) =>
@@ -152,11 +185,11 @@ public static class RunComparison
                 : Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, subjects, strata);
             measures.Add(new PairedMeasure(name, ofA(all), ofB(all), difference, higherIsBetter));
         }
-        foreach (int k in new[] { 1, 5, 10 }.Where(k => k < classesA.Count))
+        foreach (int k in new[] { 1, 5, 10 }.Where(k => k < classCount))
             Add($"top{k}", idx => Mean(idx, i => rankA[i] < k ? 1 : 0), idx => Mean(idx, i => rankB[i] < k ? 1 : 0), true);
         Add("per_disorder_top1", idx => PerDisorder(idx, rankA), idx => PerDisorder(idx, rankB), true, truth);
         Add("log_loss", idx => Mean(idx, i => lossA[i]), idx => Mean(idx, i => lossB[i]), false);
-        return new RunComparisonResult(Path.GetFullPath(a), Path.GetFullPath(b), n, subjects.Distinct(StringComparer.Ordinal).Count(), classesA.Count, measures,
+        return new RunComparisonResult(nameA, nameB, n, units, classCount, measures,
             Enumerable.Range(0, n).Count(i => rankB[i] == 0 && rankA[i] != 0), Enumerable.Range(0, n).Count(i => rankA[i] == 0 && rankB[i] != 0),
             iterations, seed, byPhoto ? "photos" : "people");
     }
