@@ -15,18 +15,25 @@ internal sealed class CompareCommand : ICliCommand
     public Command Create()
     {
         var a = new Argument<string>("A") { Description = "First evaluation: a run folder or an evaluation's folder (holding probabilities.csv and classes.json)." };
-        var b = new Argument<string>("B") { Description = "Second evaluation, of the same photos." };
+        var b = new Argument<string?>("B") { Description = "Second evaluation, of the same photos (none with --regions).", Arity = ArgumentArity.ZeroOrOne };
+        var regions = new Option<bool>("--regions") { Description = "Compare A's ensemble with each of its own regions, on the same photos (B − A = ensemble − region)." };
         var output = new Option<string?>("--out") { Description = "Also write the comparison as JSON to this file." };
         var iterations = new Option<int>("--iterations") { Description = "Bootstrap resamples.", DefaultValueFactory = _ => 2000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the resamples.", DefaultValueFactory = _ => 0 };
         var cmd = new Command("compare", "Compare two models evaluated on the same photos: each measure's difference B − A with a paired bootstrap interval over people.")
-            { a, b, output, iterations, seed };
+            { a, b, regions, output, iterations, seed };
         cmd.SetAction(p =>
         {
+            if (p.GetValue(regions))
+            {
+                if (p.GetValue(b) is not null) throw new GestaltLabException("--regions compares one evaluation's ensemble with its regions: name one folder, not two");
+                return CompareRegions(p.GetValue(a)!, p.GetValue(output), p.GetValue(iterations), p.GetValue(seed));
+            }
+            if (p.GetValue(b) is null) throw new GestaltLabException("compare needs two evaluations, A and B (or one with --regions)");
             if (p.GetValue(output) is { } outFile)
             {
                 AtomicFile.CheckWritable(outFile);
-                AtomicFile.CheckReplaceable(outFile, "\"top1_only_b_right\"", "gestaltlab compare");
+                AtomicFile.CheckReplaceable(outFile, Mark, "gestaltlab compare");
             }
             var r = RunComparison.Compare(p.GetValue(a)!, p.GetValue(b)!, p.GetValue(iterations), p.GetValue(seed));
             var inv = CultureInfo.InvariantCulture;
@@ -51,20 +58,66 @@ internal sealed class CompareCommand : ICliCommand
                 Console.WriteLine($"caution: {r.NUnits} {r.Unit} only; with fewer than 30 the intervals are too narrow (they cover the truth less often than 95 %): read them as rough");
             Console.WriteLine($"({r.Iterations} resamples, seed {r.Seed}; percentage points for accuracies. An interval that excludes 0 is one comparison "
                               + "at 95 %: with many measures or many model pairs, some will by chance.)");
-            if (p.GetValue(output) is { } file)
-            {
-                // NaN (no interval) is written as "NaN", as JSON has no number for it.
-                var options = new JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
-                    NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
-                var json = JsonSerializer.SerializeToNode(r, options)!.AsObject();
-                json["command"] = "gestaltlab compare";
-                json["packages"] = RunManifest.PackageVersionsJson();
-                json["created_utc"] = DateTime.UtcNow.ToString("O");
-                AtomicFile.WriteAllText(file, json.ToJsonString(options) + "\n");
-                Console.WriteLine($"comparison: {file}");
-            }
+            if (p.GetValue(output) is { } file) Write(file, JsonSerializer.SerializeToNode(r, JsonOptions)!.AsObject());
             return 0;
         });
         return cmd;
+    }
+
+    /// <summary>Text every file compare writes holds (what it may replace).</summary>
+    private const string Mark = "\"command\": \"gestaltlab compare\"";
+
+    // NaN (no interval) is written as "NaN", as JSON has no number for it.
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true, PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    private static void Write(string file, System.Text.Json.Nodes.JsonObject json)
+    {
+        json["command"] = "gestaltlab compare";
+        json["packages"] = RunManifest.PackageVersionsJson();
+        json["created_utc"] = DateTime.UtcNow.ToString("O");
+        AtomicFile.WriteAllText(file, json.ToJsonString(JsonOptions) + "\n");
+        Console.WriteLine($"comparison: {file}");
+    }
+
+    /// <summary>The ensemble against each of its regions: top-1 and top-10 differences with their intervals, one line a region.</summary>
+    private static int CompareRegions(string evaluation, string? output, int iterations, int seed)
+    {
+        if (output is not null)
+        {
+            AtomicFile.CheckWritable(output);
+            AtomicFile.CheckReplaceable(output, Mark, "gestaltlab compare");
+        }
+        var all = RunComparison.CompareRegions(evaluation, iterations, seed);
+        var inv = CultureInfo.InvariantCulture;
+        var first = all[0].Comparison;
+        Console.WriteLine($"{evaluation}: the ensemble against each region on the same {first.NImages} photos of {first.NUnits} {first.Unit}; "
+                          + "ensemble − region in percentage points, 95% interval paired over " + first.Unit);
+        string D(double v) => (100 * v).ToString("+0.0;−0.0;0.0", inv);
+        string Cell(PairedMeasure? m) => m is null ? "—" : $"{D(m.Difference.Estimate)} [{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
+        Console.WriteLine($"  {"region",-18} {"top-1",8}  {"ensemble − region, top-1",-28} {"top-10",8}  {"ensemble − region, top-10",-28}");
+        foreach (var (region, c) in all)
+        {
+            var top1 = c.Measures.Single(m => m.Measure == "top1");
+            var top10 = c.Measures.SingleOrDefault(m => m.Measure == "top10");
+            string verdict = top1.Better == "B" ? "ensemble better" : top1.Better == "A" ? "region better" : "not told apart";
+            Console.WriteLine($"  {region,-18} {(100 * top1.A).ToString("F1", inv) + " %",8}  {Cell(top1),-28} {(top10 is null ? "—" : (100 * top10.A).ToString("F1", inv) + " %"),8}  {Cell(top10),-28} {verdict} (top-1)");
+        }
+        Console.WriteLine($"  {"ensemble",-18} {(100 * first.Measures.Single(m => m.Measure == "top1").B).ToString("F1", inv) + " %",8}");
+        if (first.NUnits < 30)
+            Console.WriteLine($"caution: {first.NUnits} {first.Unit} only; with fewer than 30 the intervals are too narrow: read them as rough");
+        if (output is not null)
+        {
+            var json = new System.Text.Json.Nodes.JsonObject
+            {
+                ["evaluation"] = Path.GetFullPath(evaluation),
+                ["regions"] = new System.Text.Json.Nodes.JsonObject(all.Select(x => KeyValuePair.Create(x.Region, (System.Text.Json.Nodes.JsonNode?)JsonSerializer.SerializeToNode(x.Comparison, JsonOptions)))),
+            };
+            Write(output, json);
+        }
+        return 0;
     }
 }

@@ -123,6 +123,17 @@ public static class ModelEvaluation
         var rows = data.Rows;
         Csv.Write(Path.Combine(outDirectory, "probabilities.csv"), ["image", "subject", "true", .. model.Classes],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]));
+        // Each region's own probabilities, as probabilities.csv holds the ensemble's: what a paired comparison of a region
+        // with the ensemble (`gestaltlab compare RUN --regions`) needs, on the same photos.
+        string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
+        Directory.CreateDirectory(regionDir);
+        // An earlier evaluation's regions that this model does not have would pass for its own (they were checked to be
+        // an evaluation's files above).
+        foreach (var stale in Directory.GetFiles(regionDir, "*.csv").Where(f => !model.Regions.Contains(Path.GetFileNameWithoutExtension(f))))
+            File.Delete(stale);
+        foreach (var r in model.Regions)
+            Csv.Write(Path.Combine(regionDir, r + ".csv"), ["image", "subject", "true", .. model.Classes],
+                rows.Select((row, i) => (IReadOnlyList<string>)[SourceImage(row), row.Subject, row.Syndrome, .. predictions[i].RegionProbabilities[r].Select(p => F(p))]));
         int dims = predictions[0].Embedding.Length;
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
@@ -141,9 +152,15 @@ public static class ModelEvaluation
             AtomicFile.CheckReplaceable(file, mark, "gestaltlab evaluate");
     }
 
+    /// <summary>Folder beside <c>probabilities.csv</c> holding each region's probabilities, <c>REGION.csv</c>, in the same form.</summary>
+    public const string RegionProbabilitiesFolder = "region_probabilities";
+
     /// <summary>The files an evaluation writes into <paramref name="outDirectory"/>, each with text every such file holds.</summary>
     private static IEnumerable<(string File, string Mark)> OwnFiles(string outDirectory, string metricsFile) =>
     [
+        .. (Directory.Exists(Path.Combine(outDirectory, RegionProbabilitiesFolder))
+            ? Directory.GetFiles(Path.Combine(outDirectory, RegionProbabilitiesFolder), "*.csv").Select(f => (f, "image,subject,true,"))
+            : []),
         (metricsFile, "\"n_images\""),
         (Path.Combine(outDirectory, "classes.json"), "[\""),
         (Path.Combine(outDirectory, "region_metrics.csv"), "region,top1,top5,top10"),

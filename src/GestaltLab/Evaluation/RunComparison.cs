@@ -194,6 +194,38 @@ public static class RunComparison
             iterations, seed, byPhoto ? "photos" : "people");
     }
 
+    /// <summary>
+    /// Each region of an evaluation (<c>region_probabilities/REGION.csv</c>) as A against the ensemble of the same
+    /// evaluation (<c>probabilities.csv</c>) as B, on the same photos: does combining the regions beat each one?
+    /// </summary>
+    /// <exception cref="GestaltLabException">The folder has no region probabilities (an evaluation by an older GestaltLab: evaluate again).</exception>
+    public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 2000, int seed = 0, double level = 0.95)
+    {
+        if (File.Exists(evaluation) && Path.GetFileName(evaluation) == "metrics.json") evaluation = Path.GetDirectoryName(Path.GetFullPath(evaluation))!;
+        string folder = Path.Combine(evaluation, ModelEvaluation.RegionProbabilitiesFolder);
+        var files = Directory.Exists(folder) ? Directory.GetFiles(folder, "*.csv").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
+        if (files.Count == 0)
+            throw new GestaltLabException($"{folder}: no region probabilities (evaluations before GestaltLab wrote them have none)",
+                $"evaluate the model again (`gestaltlab evaluate --model RUN --data DIR`) into {evaluation}");
+        var (ensemble, classes) = Load(evaluation);
+        var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
+        var truth = ensemble.TrueLabels.Select(t => index.TryGetValue(t, out int k) ? k
+            : throw new GestaltLabException($"{Path.Combine(evaluation, "probabilities.csv")}: true syndrome '{t}' is not among the model's classes")).ToArray();
+        var ensembleProbs = ensemble.Values.Select(v => ColumnsAs(v, ensemble.Columns, classes)).ToList();
+        bool byPhoto = Enumerable.Range(0, ensemble.Count).All(i => ensemble.Subjects[i] == ensemble.Images[i]);
+        var results = new List<(string, RunComparisonResult)>();
+        foreach (var file in files)
+        {
+            var region = ImageTable.Load(file);
+            if (!region.Images.SequenceEqual(ensemble.Images, StringComparer.Ordinal) || !region.Columns.ToHashSet(StringComparer.Ordinal).SetEquals(classes))
+                throw new GestaltLabException($"{file}: not the photos or syndromes of {Path.Combine(evaluation, "probabilities.csv")}", "evaluate the model again into this folder");
+            string name = Path.GetFileNameWithoutExtension(file);
+            results.Add((name, Compare(truth, ensemble.Subjects, region.Values.Select(v => ColumnsAs(v, region.Columns, classes)).ToList(), ensembleProbs,
+                classes.Count, name, "ensemble", iterations, seed, level, byPhoto)));
+        }
+        return results;
+    }
+
     private static float[] ColumnsAs(float[] values, IReadOnlyList<string> columns, IReadOnlyList<string> classes)
     {
         if (columns.SequenceEqual(classes)) return values;

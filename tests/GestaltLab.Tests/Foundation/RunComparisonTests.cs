@@ -85,6 +85,25 @@ public class RunComparisonTests
     }
 
     [Fact]
+    public void Each_region_is_compared_with_the_ensemble_of_the_same_evaluation()
+    {
+        string ensemble = Evaluation("run", i => i % 10 != 9), weak = Evaluation("weak", i => i % 2 == 0), equal = Evaluation("equal", i => i % 10 != 9);
+        Assert.Contains("evaluate the model again", Assert.Throws<GestaltLabException>(() => RunComparison.CompareRegions(ensemble)).Message);
+        string regions = Path.Combine(ensemble, GestaltLab.Evaluation.ModelEvaluation.RegionProbabilitiesFolder);
+        Directory.CreateDirectory(regions);
+        File.Copy(Path.Combine(weak, "probabilities.csv"), Path.Combine(regions, "nose.csv"));
+        File.Copy(Path.Combine(equal, "probabilities.csv"), Path.Combine(regions, "face.csv"));
+        var all = RunComparison.CompareRegions(ensemble, iterations: 500);
+        Assert.Equal(["face", "nose"], all.Select(x => x.Region));
+        var nose = all.Single(x => x.Region == "nose").Comparison.Measures.Single(m => m.Measure == "top1");
+        Assert.Equal((0.5, 0.9, "B"), (nose.A, nose.B, nose.Better));      // B is the ensemble
+        Assert.Null(all.Single(x => x.Region == "face").Comparison.Measures.Single(m => m.Measure == "top1").Better);
+        // A region table of other photos is refused, naming it.
+        File.Copy(Path.Combine(Evaluation("other", i => true, image: k => $"images/q{k:D3}.jpg"), "probabilities.csv"), Path.Combine(regions, "lower_face.csv"));
+        Assert.Contains("lower_face.csv", Assert.Throws<GestaltLabException>(() => RunComparison.CompareRegions(ensemble)).Message);
+    }
+
+    [Fact]
     public void Columns_in_another_order_compare_as_the_same_classes()
     {
         string a = Evaluation("a", i => i % 3 == 0), b = Evaluation("b", i => i % 3 == 0, columns: ["unaffected", "williams", "kabuki", "noonan"]);

@@ -229,6 +229,9 @@ public class CommandLineTests
         Assert.Equal(["mine.json", "probabilities.csv"], Directory.GetFileSystemEntries(notes).Select(e => Path.GetFileName(e)!).Order().ToArray());
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-folder") + "/"));
         Assert.True(File.Exists(Path.Combine(root, "eval-folder", "metrics.json")) && File.Exists(Path.Combine(root, "eval-folder", "probabilities.csv")));
+        // Each region's own probabilities beside the ensemble's, for a paired region-vs-ensemble comparison.
+        Assert.Equal(["face.csv", "nose.csv"], Directory.GetFiles(Path.Combine(root, "eval-folder", "region_probabilities")).Select(f => Path.GetFileName(f)!).Order().ToArray());
+        Assert.Equal(0, await Cli("compare", Path.Combine(root, "eval-folder"), "--regions", "--iterations", "200"));
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "results.txt")));
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
