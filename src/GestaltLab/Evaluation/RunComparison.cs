@@ -81,7 +81,7 @@ public static class RunComparison
     /// </summary>
     /// <exception cref="GestaltLabException">A folder lacks its files, or the two did not score the same photos with the
     /// same truth, or rank different syndromes; the message names what differs.</exception>
-    public static RunComparisonResult Compare(string a, string b, int iterations = 2000, int seed = 0, double level = 0.95)
+    public static RunComparisonResult Compare(string a, string b, int iterations = 1000, int seed = 0, double level = 0.95)
     {
         if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 1000");
         var (tableA, classesA) = Load(a);
@@ -145,7 +145,7 @@ public static class RunComparison
     /// <param name="unitIsPhoto">True when <paramref name="subjects"/> are photo names (no subjects known).</param>
     /// <exception cref="GestaltLabException">Lengths differ, no photos, or fewer than two units.</exception>
     public static RunComparisonResult Compare(IReadOnlyList<int> truth, IReadOnlyList<string> subjects, IReadOnlyList<float[]> a, IReadOnlyList<float[]> b,
-        int classCount, string nameA = "A", string nameB = "B", int iterations = 2000, int seed = 0, double level = 0.95, bool unitIsPhoto = false)
+        int classCount, string nameA = "A", string nameB = "B", int iterations = 1000, int seed = 0, double level = 0.95, bool unitIsPhoto = false)
     {
         int n = truth.Count;
         if (n == 0) throw new GestaltLabException("no photos to compare");
@@ -199,7 +199,7 @@ public static class RunComparison
     /// evaluation (<c>probabilities.csv</c>) as B, on the same photos: does combining the regions beat each one?
     /// </summary>
     /// <exception cref="GestaltLabException">The folder has no region probabilities (an evaluation by an older GestaltLab: evaluate again).</exception>
-    public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 2000, int seed = 0, double level = 0.95)
+    public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 1000, int seed = 0, double level = 0.95)
     {
         if (File.Exists(evaluation) && Path.GetFileName(evaluation) == "metrics.json") evaluation = Path.GetDirectoryName(Path.GetFullPath(evaluation))!;
         string folder = Path.Combine(evaluation, ModelEvaluation.RegionProbabilitiesFolder);

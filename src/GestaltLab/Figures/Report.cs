@@ -219,11 +219,36 @@ public static class Report
             // Top-k over k or fewer classes is 100 % by construction: "—", as in the metrics table.
             int? classCount = run.Metrics?.NClasses;
             string PctK(int k, double v) => k >= classCount ? "—" : Pct(v);
-            // How many photos every bar rests on (no per-region intervals: a run keeps the ensemble's probabilities only).
+            // How many photos every bar rests on.
             AddChart(Charts.RegionAccuracy(regions, run.Metrics is { } rm ? FormattableString.Invariant($"Single regions vs ensemble ({rm.NImages} {rm.Split ?? "test"} photos)") : "Single regions vs ensemble",
                 classCount: classCount));
-            body.Append(Table(["region", "top-1", "top-5", "top-10"],
-                regions.Select(r => new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) })));
+            // Does the ensemble beat each region on these photos? The paired interval of the difference answers it (the
+            // bars cannot: two bars' own intervals would overlap where the difference is clear). Evaluations written
+            // before region_probabilities/ existed have none: the table goes without.
+            Dictionary<string, PairedMeasure>? paired = null;
+            string pairedUnit = "people";
+            if (options.BootstrapIterations >= 100 && Directory.Exists(Path.Combine(run.Directory, ModelEvaluation.RegionProbabilitiesFolder)))
+            {
+                try
+                {
+                    var all = RunComparison.CompareRegions(run.Directory, options.BootstrapIterations, options.Seed);
+                    paired = all.ToDictionary(x => x.Region, x => x.Comparison.Measures.Single(m => m.Measure == "top1"), StringComparer.Ordinal);
+                    pairedUnit = all[0].Comparison.Unit;
+                }
+                catch (GestaltLabException e) { Note($"Paired region comparison skipped: {e.Message.Split('\n')[0]}"); }
+            }
+            string Paired(string region)
+            {
+                if (paired is null || !paired.TryGetValue(region, out var m)) return "—";
+                string D(double v) => (100 * v).ToString("+0.0;−0.0;0.0", CultureInfo.InvariantCulture);
+                return double.IsNaN(m.Difference.Lower) ? D(m.Difference.Estimate)
+                    : $"{D(m.Difference.Estimate)} [{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]" + (m.Better == "B" ? " ✓" : "");
+            }
+            body.Append(Table(paired is null ? ["region", "top-1", "top-5", "top-10"] : ["region", "top-1", "top-5", "top-10", "ensemble − region, top-1 (points) [95% CI]"],
+                regions.Select(r => paired is null ? new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) }
+                    : new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10), r.Region == "ensemble" ? "—" : Paired(r.Region) })));
+            if (paired is not null)
+                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (`gestaltlab compare RUN --regions`; relatives drawn independently); ✓ where it excludes 0.</p>\n");
             if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
                 body.Append("<p class=\"muted\">The regions rank with equal priors; the ensemble row with the training photos' syndrome frequencies as priors, which adds to its figures by itself.</p>\n");
         }

@@ -89,6 +89,8 @@ public class OfflineHtmlTests
             var metrics = ClassificationMetrics.Load(Path.Combine(dir, "metrics.json"));
             Assert.Contains((metrics.Top1 * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%", html);
             Assert.Contains(names[0], html);
+            // The regions table says, with a paired interval, how much better the ensemble ranks than each region.
+            Assert.Contains("ensemble − region, top-1 (points) [95% CI]", html);
             // The ROC says what it rests on, and cautions when one side has few people.
             var probs = ImageTable.Load(Path.Combine(dir, "probabilities.csv"));
             var negatives = Enumerable.Range(0, probs.Count).Where(i => probs.TrueLabels[i] == "unaffected").ToList();

@@ -86,6 +86,11 @@ internal static class SyntheticRun
         Csv.Write(Path.Combine(dir, "embeddings.csv"), new[] { "image", "subject", "true" }.Concat(Enumerable.Range(0, dim).Select(d => "e" + d)).ToArray(),
             test.Select((i, t) => new[] { data.Images[i], data.Subjects[i], names[data.Y[i]] }
                 .Concat(regionScores.SelectMany(s => s[t]).Select(v => Csv.Format(v))).ToArray()));
+        // Each region's own probabilities, as evaluate writes them.
+        Directory.CreateDirectory(Path.Combine(dir, "region_probabilities"));
+        foreach (var (region, probs) in regionProbs)
+            Csv.Write(Path.Combine(dir, "region_probabilities", region + ".csv"), header,
+                test.Select((i, t) => new[] { data.Images[i], data.Subjects[i], names[data.Y[i]] }.Concat(probs[t].Select(v => Csv.Format(v))).ToArray()));
         RegionScore.WriteCsv(Path.Combine(dir, "region_metrics.csv"),
             regionProbs.Select(kv => RegionScore.Of(kv.Key, truth, kv.Value)).Append(RegionScore.Of("ensemble", truth, ensemble)));
         ClassificationMetrics.Compute(truth, ensemble, classes, new OracleFigures { Top1 = 0.9, Top5 = 0.98, Top10 = 1.0, NTest = test.Length })
