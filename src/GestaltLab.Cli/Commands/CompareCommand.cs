@@ -94,8 +94,9 @@ internal sealed class CompareCommand : ICliCommand
         var all = RunComparison.CompareRegions(evaluation, iterations, seed);
         var inv = CultureInfo.InvariantCulture;
         var first = all[0].Comparison;
-        Console.WriteLine($"{evaluation}: the ensemble against each region on the same {first.NImages} photos of {first.NUnits} {first.Unit}; "
-                          + "ensemble − region in percentage points, 95% interval paired over " + first.Unit);
+        Console.WriteLine($"{evaluation}: the ensemble against each region on the same {first.NImages} photos"
+                          + (first.Unit == "photos" ? " (no subject column: each drawn on its own)" : $" of {first.NUnits} people")
+                          + "; ensemble − region in percentage points, 95% interval paired over " + first.Unit);
         string D(double v) => (100 * v).ToString("+0.0;−0.0;0.0", inv);
         string Cell(PairedMeasure? m) => m is null ? "—" : $"{D(m.Difference.Estimate)} [{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
         Console.WriteLine($"  {"region",-18} {"top-1",8}  {"ensemble − region, top-1",-28} {"top-10",8}  {"ensemble − region, top-10",-28}");
@@ -107,6 +108,11 @@ internal sealed class CompareCommand : ICliCommand
             Console.WriteLine($"  {region,-18} {(100 * top1.A).ToString("F1", inv) + " %",8}  {Cell(top1),-28} {(top10 is null ? "—" : (100 * top10.A).ToString("F1", inv) + " %"),8}  {Cell(top10),-28} {verdict} (top-1)");
         }
         Console.WriteLine($"  {"ensemble",-18} {(100 * first.Measures.Single(m => m.Measure == "top1").B).ToString("F1", inv) + " %",8}");
+        Console.WriteLine($"({first.Iterations} resamples, seed {first.Seed}. {all.Count * 2} intervals: at 95 % each, one may exclude 0 by chance.)");
+        string? priors = RunComparison.EnsemblePriors(evaluation);
+        if (priors == GestaltLab.Ensemble.ClassPriors.Training)
+            Console.WriteLine("caution: the ensemble ranked with the training photos' syndrome frequencies as priors, the regions with equal priors: "
+                              + "part of its lead is the priors, not the combining (evaluate with --priors equal to measure the combining alone)");
         if (first.NUnits < 30)
             Console.WriteLine($"caution: {first.NUnits} {first.Unit} only; with fewer than 30 the intervals are too narrow: read them as rough");
         if (output is not null)
@@ -114,6 +120,8 @@ internal sealed class CompareCommand : ICliCommand
             var json = new System.Text.Json.Nodes.JsonObject
             {
                 ["evaluation"] = Path.GetFullPath(evaluation),
+                ["ensemble_priors"] = priors,
+                ["regions_priors"] = "equal",
                 ["regions"] = new System.Text.Json.Nodes.JsonObject(all.Select(x => KeyValuePair.Create(x.Region, (System.Text.Json.Nodes.JsonNode?)JsonSerializer.SerializeToNode(x.Comparison, JsonOptions)))),
             };
             Write(output, json);

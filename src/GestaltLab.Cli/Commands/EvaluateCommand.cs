@@ -16,7 +16,7 @@ internal sealed class EvaluateCommand : ICliCommand
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
-        var cmd = new Command("evaluate", "Score a trained model on a data set: metrics.json, region_metrics.csv, probabilities.csv, embeddings.csv.")
+        var cmd = new Command("evaluate", "Score a trained model on a data set: metrics.json, region_metrics.csv, probabilities.csv, embeddings.csv, region_probabilities/.")
             { model, data, output, split, truth, priors };
         cmd.SetAction(async (p, ct) =>
         {
@@ -24,8 +24,8 @@ internal sealed class EvaluateCommand : ICliCommand
             string? outFile = MetricsFile(p.GetValue(output));
             // Before photos are aligned beside it (crops of patients in a folder of one's notes) or scored: files of the
             // evaluation's names there that an evaluation did not write are left alone, and the command stops.
-            if (outFile is not null) ModelEvaluation.CheckOutputs(Path.GetDirectoryName(outFile)!, outFile);
             using var m = GestaltModel.Load(run, p.GetValue(priors));
+            if (outFile is not null) ModelEvaluation.CheckOutputs(Path.GetDirectoryName(outFile)!, outFile, m.Regions);
             string dataDir = p.GetValue(data)!;
             string splitName = p.GetValue(split)!;
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),

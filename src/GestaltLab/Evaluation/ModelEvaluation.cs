@@ -68,7 +68,7 @@ public static class ModelEvaluation
         // Before the photos are scored: files of the same names that an evaluation did not write (a user's own notes, tables
         // of another tool) are left alone, and said so, rather than replaced at the end.
         string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
-        CheckOutputs(outDirectory, metricsFile);
+        CheckOutputs(outDirectory, metricsFile, model.Regions);
 
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
@@ -116,6 +116,9 @@ public static class ModelEvaluation
         // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.
         string classes = Path.Combine(outDirectory, "classes.json"), classesJson = JsonSerializer.Serialize(model.Classes);
         if (!File.Exists(classes) || File.ReadAllText(classes) != classesJson) AtomicFile.WriteAllText(classes, classesJson);
+        // The regions an earlier evaluation here wrote tables for (its region_metrics.csv names them): those this model
+        // lacks go below; any other file in region_probabilities/ is not an evaluation's and stays.
+        var earlierRegions = EarlierRegions(Path.Combine(outDirectory, "region_metrics.csv"));
         var regions = model.Regions.Select(r => RegionScore.Of(r, truth, predictions.Select(p => p.RegionProbabilities[r]).ToList()))
             .Append(new RegionScore("ensemble", metrics.Top1, metrics.Top5, metrics.Top10)).ToList();
         RegionScore.WriteCsv(Path.Combine(outDirectory, "region_metrics.csv"), regions);
@@ -127,9 +130,8 @@ public static class ModelEvaluation
         // with the ensemble (`gestaltlab compare RUN --regions`) needs, on the same photos.
         string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
         Directory.CreateDirectory(regionDir);
-        // An earlier evaluation's regions that this model does not have would pass for its own (they were checked to be
-        // an evaluation's files above).
-        foreach (var stale in Directory.GetFiles(regionDir, "*.csv").Where(f => !model.Regions.Contains(Path.GetFileNameWithoutExtension(f))))
+        // An earlier evaluation's regions that this model does not have would pass for its own.
+        foreach (var stale in earlierRegions.Where(r => !model.Regions.Contains(r)).Select(r => Path.Combine(regionDir, r + ".csv")).Where(File.Exists))
             File.Delete(stale);
         foreach (var r in model.Regions)
             Csv.Write(Path.Combine(regionDir, r + ".csv"), ["image", "subject", "true", .. model.Classes],
@@ -143,13 +145,31 @@ public static class ModelEvaluation
 
     /// <summary>
     /// Refuses when <paramref name="outDirectory"/> holds a file of the names an evaluation writes (<paramref name="metricsFile"/>,
-    /// classes.json and the three tables) that no evaluation wrote: a user's notes are not replaced by tables.
+    /// classes.json, the three tables and each of <paramref name="regions"/>' tables) that no evaluation wrote: a user's
+    /// notes are not replaced by tables.
     /// </summary>
     /// <exception cref="GestaltLabException">Such a file exists; it is named.</exception>
-    public static void CheckOutputs(string outDirectory, string metricsFile)
+    public static void CheckOutputs(string outDirectory, string metricsFile, IEnumerable<string> regions)
     {
-        foreach (var (file, mark) in OwnFiles(outDirectory, metricsFile))
+        string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
+        if (File.Exists(regionDir))
+            throw new GestaltLabException($"{regionDir}: a file where the evaluation writes a folder of each region's probabilities; it is left as it is",
+                "choose another --out folder, or move that file away first");
+        foreach (var (file, mark) in OwnFiles(outDirectory, metricsFile)
+                     .Concat(regions.Select(r => (Path.Combine(regionDir, r + ".csv"), "image,subject,true,"))))
             AtomicFile.CheckReplaceable(file, mark, "gestaltlab evaluate");
+    }
+
+    /// <summary>The regions an earlier evaluation's <c>region_metrics.csv</c> names (none when there is none or it is not one).</summary>
+    private static IReadOnlyList<string> EarlierRegions(string regionMetrics)
+    {
+        try
+        {
+            if (!File.Exists(regionMetrics)) return [];
+            var table = Csv.Read(regionMetrics);
+            return table.Has("region") ? table.Rows.Select(r => r[table.Column("region")]).Where(r => r != "ensemble" && r == Path.GetFileName(r)).ToList() : [];
+        }
+        catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException) { return []; }
     }
 
     /// <summary>Folder beside <c>probabilities.csv</c> holding each region's probabilities, <c>REGION.csv</c>, in the same form.</summary>
@@ -158,9 +178,6 @@ public static class ModelEvaluation
     /// <summary>The files an evaluation writes into <paramref name="outDirectory"/>, each with text every such file holds.</summary>
     private static IEnumerable<(string File, string Mark)> OwnFiles(string outDirectory, string metricsFile) =>
     [
-        .. (Directory.Exists(Path.Combine(outDirectory, RegionProbabilitiesFolder))
-            ? Directory.GetFiles(Path.Combine(outDirectory, RegionProbabilitiesFolder), "*.csv").Select(f => (f, "image,subject,true,"))
-            : []),
         (metricsFile, "\"n_images\""),
         (Path.Combine(outDirectory, "classes.json"), "[\""),
         (Path.Combine(outDirectory, "region_metrics.csv"), "region,top1,top5,top10"),

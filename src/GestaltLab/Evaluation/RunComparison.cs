@@ -207,6 +207,10 @@ public static class RunComparison
         if (files.Count == 0)
             throw new GestaltLabException($"{folder}: no region probabilities (evaluations before GestaltLab wrote them have none)",
                 $"evaluate the model again (`gestaltlab evaluate --model RUN --data DIR`) into {evaluation}");
+        // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be
+        // of two evaluations (one stopped part-way).
+        if (!File.Exists(Path.Combine(evaluation, "metrics.json")))
+            throw new GestaltLabException($"{Path.Combine(evaluation, "metrics.json")}: not found — the evaluation in {evaluation} did not finish", "evaluate the model again into this folder");
         var (ensemble, classes) = Load(evaluation);
         var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var truth = ensemble.TrueLabels.Select(t => index.TryGetValue(t, out int k) ? k
@@ -224,6 +228,17 @@ public static class RunComparison
                 classes.Count, name, "ensemble", iterations, seed, level, byPhoto)));
         }
         return results;
+    }
+
+    /// <summary>
+    /// The priors the evaluation in <paramref name="evaluation"/> ranked its ensemble with (<c>equal</c> or <c>training</c>,
+    /// from its metrics.json; null when it does not say). Regions always rank with equal priors: with training priors
+    /// part of the ensemble's lead over a region is the priors, not the combining.
+    /// </summary>
+    public static string? EnsemblePriors(string evaluation)
+    {
+        try { return ClassificationMetrics.Load(Path.Combine(evaluation, "metrics.json")).Priors; }
+        catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
     }
 
     private static float[] ColumnsAs(float[] values, IReadOnlyList<string> columns, IReadOnlyList<string> classes)

@@ -235,7 +235,11 @@ public static class Report
                     paired = all.ToDictionary(x => x.Region, x => x.Comparison.Measures.Single(m => m.Measure == "top1"), StringComparer.Ordinal);
                     pairedUnit = all[0].Comparison.Unit;
                 }
-                catch (GestaltLabException e) { Note($"Paired region comparison skipped: {e.Message.Split('\n')[0]}"); }
+                // A damaged or unreadable table costs this column, never the report.
+                catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or ArgumentException or System.Text.Json.JsonException)
+                {
+                    Note($"Paired region comparison skipped: {e.Message.Split('\n')[0]}");
+                }
             }
             string Paired(string region)
             {
@@ -248,7 +252,8 @@ public static class Report
                 regions.Select(r => paired is null ? new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) }
                     : new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10), r.Region == "ensemble" ? "—" : Paired(r.Region) })));
             if (paired is not null)
-                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (`gestaltlab compare RUN --regions`; relatives drawn independently); ✓ where it excludes 0.</p>\n");
+                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions</code>; relatives drawn independently); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance)."
+                    + (run.Metrics?.Priors == Ensemble.ClassPriors.Training ? " The ensemble ranked with training priors and the regions without: part of that lead is the priors." : "") + "</p>\n");
             if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
                 body.Append("<p class=\"muted\">The regions rank with equal priors; the ensemble row with the training photos' syndrome frequencies as priors, which adds to its figures by itself.</p>\n");
         }

@@ -93,6 +93,9 @@ public class RunComparisonTests
         Directory.CreateDirectory(regions);
         File.Copy(Path.Combine(weak, "probabilities.csv"), Path.Combine(regions, "nose.csv"));
         File.Copy(Path.Combine(equal, "probabilities.csv"), Path.Combine(regions, "face.csv"));
+        // Without metrics.json (written last) the evaluation did not finish: its tables may be of two evaluations.
+        Assert.Contains("did not finish", Assert.Throws<GestaltLabException>(() => RunComparison.CompareRegions(ensemble)).Message);
+        File.WriteAllText(Path.Combine(ensemble, "metrics.json"), "{\"n_images\": 80, \"priors\": \"equal\"}");
         var all = RunComparison.CompareRegions(ensemble, iterations: 500);
         Assert.Equal(["face", "nose"], all.Select(x => x.Region));
         var nose = all.Single(x => x.Region == "nose").Comparison.Measures.Single(m => m.Measure == "top1");

@@ -231,7 +231,20 @@ public class CommandLineTests
         Assert.True(File.Exists(Path.Combine(root, "eval-folder", "metrics.json")) && File.Exists(Path.Combine(root, "eval-folder", "probabilities.csv")));
         // Each region's own probabilities beside the ensemble's, for a paired region-vs-ensemble comparison.
         Assert.Equal(["face.csv", "nose.csv"], Directory.GetFiles(Path.Combine(root, "eval-folder", "region_probabilities")).Select(f => Path.GetFileName(f)!).Order().ToArray());
-        Assert.Equal(0, await Cli("compare", Path.Combine(root, "eval-folder"), "--regions", "--iterations", "200"));
+        string regionsJson = Path.Combine(root, "regions-comparison.json");
+        Assert.Equal(0, await Cli("compare", Path.Combine(root, "eval-folder"), "--regions", "--iterations", "200", "--out", regionsJson));
+        var regionsRecord = JsonNode.Parse(File.ReadAllText(regionsJson))!;
+        Assert.Equal(["face", "nose"], regionsRecord["regions"]!.AsObject().Select(kv => kv.Key).Order().ToArray());
+        Assert.Equal("equal", (string?)regionsRecord["regions_priors"]);
+        Assert.Equal(1, await Cli("compare", Path.Combine(root, "eval-folder"), Path.Combine(root, "eval-folder"), "--regions"));
+        Assert.Equal(1, await Cli("compare", Path.Combine(root, "eval-folder")));
+        // Evaluated again into the folder: a table of the user's there stays, a region this model lacks goes.
+        string regionTables = Path.Combine(root, "eval-folder", "region_probabilities");
+        File.WriteAllText(Path.Combine(regionTables, "my-baseline.csv"), "image,score\n");
+        File.Copy(Path.Combine(regionTables, "nose.csv"), Path.Combine(regionTables, "mouth_philtrum.csv"));
+        File.AppendAllText(Path.Combine(root, "eval-folder", "region_metrics.csv"), "mouth_philtrum,0.1,0.5,0.9\n");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-folder") + "/"));
+        Assert.Equal(["face.csv", "my-baseline.csv", "nose.csv"], Directory.GetFiles(regionTables).Select(f => Path.GetFileName(f)!).Order().ToArray());
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "results.txt")));
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
