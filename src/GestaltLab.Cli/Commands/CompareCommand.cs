@@ -97,8 +97,7 @@ internal sealed class CompareCommand : ICliCommand
         Console.WriteLine($"{evaluation}: the ensemble against each region on the same {first.NImages} photos"
                           + (first.Unit == "photos" ? " (no subject column: each drawn on its own)" : $" of {first.NUnits} people")
                           + "; ensemble − region in percentage points, 95% interval paired over " + first.Unit);
-        string D(double v) => (100 * v).ToString("+0.0;−0.0;0.0", inv);
-        string Cell(PairedMeasure? m) => m is null ? "—" : $"{D(m.Difference.Estimate)} [{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
+        string Cell(PairedMeasure? m) => m is null ? "—" : m.DifferenceText();
         Console.WriteLine($"  {"region",-18} {"top-1",8}  {"ensemble − region, top-1",-28} {"top-10",8}  {"ensemble − region, top-10",-28}");
         foreach (var (region, c) in all)
         {

@@ -22,11 +22,23 @@ public sealed record PairedMeasure(
         (HigherIsBetter ? Difference.Lower > 0 : Difference.Upper < 0) ? "B"
         : (HigherIsBetter ? Difference.Upper < 0 : Difference.Lower > 0) ? "A" : null;
 
+    /// <summary>
+    /// B − A with its interval, "+12.2 [+3.3, +21.1]": percentage points for accuracies, log loss as it is; the estimate
+    /// alone where there is no interval.
+    /// </summary>
+    public string DifferenceText()
+    {
+        bool points = Measure != "log_loss";
+        string D(double v) => points ? (100 * v).ToString("+0.0;−0.0;0.0", System.Globalization.CultureInfo.InvariantCulture)
+            : v.ToString("+0.000;−0.000;0.000", System.Globalization.CultureInfo.InvariantCulture);
+        return double.IsNaN(Difference.Lower) ? D(Difference.Estimate) : $"{D(Difference.Estimate)} [{D(Difference.Lower)}, {D(Difference.Upper)}]";
+    }
+
     /// <summary>Whether the interval of B − A excludes 0 (in either direction).</summary>
     [JsonPropertyName("interval_excludes_zero")] public bool IntervalExcludesZero => Difference.Lower > 0 || Difference.Upper < 0;
 }
 
-/// <summary>Two evaluations of the same photos compared (see <see cref="RunComparison.Compare"/>).</summary>
+/// <summary>Two evaluations of the same photos compared (see <see cref="RunComparison"/>).</summary>
 /// <param name="A">Folder of the first evaluation.</param>
 /// <param name="B">Folder of the second.</param>
 /// <param name="NImages">Photos scored by both.</param>
@@ -83,7 +95,6 @@ public static class RunComparison
     /// same truth, or rank different syndromes; the message names what differs.</exception>
     public static RunComparisonResult Compare(string a, string b, int iterations = 1000, int seed = 0, double level = 0.95)
     {
-        if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 1000");
         var (tableA, classesA) = Load(a);
         var (tableB, classesB) = Load(b);
         if (!classesA.ToHashSet(StringComparer.Ordinal).SetEquals(classesB))
@@ -100,15 +111,17 @@ public static class RunComparison
         for (int i = 0; i < tableB.Count; i++) rowOfB[tableB.Images[i]] = i;
         var onlyA = tableA.Images.Where(im => !rowOfB.ContainsKey(im)).ToList();
         var onlyB = tableB.Images.Except(tableA.Images, StringComparer.Ordinal).ToList();
-        if (onlyA.Count > 0 || onlyB.Count > 0 || tableA.Count != tableB.Count)
+        // (No name is listed twice, so equal sets are equal counts.)
+        if (onlyA.Count > 0 || onlyB.Count > 0)
             throw new GestaltLabException(
-                $"{a} and {b} scored different photos ({tableA.Count} and {tableB.Count}; {onlyA.Count} only in the first, {onlyB.Count} only in the second, e.g. {onlyA.Concat(onlyB).FirstOrDefault() ?? "a photo listed twice"})",
+                $"{a} and {b} scored different photos ({tableA.Count} and {tableB.Count}; {onlyA.Count} only in the first, {onlyB.Count} only in the second, e.g. {onlyA.Concat(onlyB).First()})",
                 "evaluate both models on the same data and split (`gestaltlab evaluate --model RUN --data DIR`), then compare those folders");
 
         int n = tableA.Count;
         var classIndex = classesA.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
-        // Column order may differ between the two (another class order in classes.json): B's columns mapped to A's classes.
-        var bColumn = classesA.Select(c => tableB.Columns.ToList().IndexOf(c)).ToArray();
+        // Column order may differ between the tables and classes.json: both read in A's class order.
+        var columnsA = ColumnMap(tableA.Columns, classesA);
+        var columnsB = ColumnMap(tableB.Columns, classesA);
         var truth = new int[n];
         var probsA = new float[n][];
         var probsB = new float[n][];
@@ -120,8 +133,8 @@ public static class RunComparison
                     "compare evaluations of the same data");
             if (!classIndex.TryGetValue(tableA.TrueLabels[i], out truth[i]))
                 throw new GestaltLabException($"{tableA.Images[i]}: true syndrome '{tableA.TrueLabels[i]}' is not among the models' classes");
-            probsA[i] = ColumnsAs(tableA.Values[i], tableA.Columns, classesA);
-            probsB[i] = bColumn.Select(c => tableB.Values[j][c]).ToArray();
+            probsA[i] = InOrder(tableA.Values[i], columnsA);
+            probsB[i] = InOrder(tableB.Values[j], columnsB);
         }
         // Without a subject column ImageTable names each photo as its own subject: the unit is then the photo, said so.
         bool byPhoto = Enumerable.Range(0, n).All(i => tableA.Subjects[i] == tableA.Images[i]);
@@ -165,10 +178,9 @@ public static class RunComparison
             lossA[i] = -Math.Log(Math.Max(a[i][truth[i]], 1e-15));
             lossB[i] = -Math.Log(Math.Max(b[i][truth[i]], 1e-15));
         }
-        bool byPhoto = unitIsPhoto;
         int units = subjects.Distinct(StringComparer.Ordinal).Count();
         if (units < 2)
-            throw new GestaltLabException($"{nameA}: its photos show {units} {(byPhoto ? "photo" : "person")}; a bootstrap over one cannot give an interval",
+            throw new GestaltLabException($"{nameA}: its photos show {units} {(unitIsPhoto ? "photo" : "person")}; a bootstrap over one cannot give an interval",
                 "compare on a test set of many people");
         double Mean(IReadOnlyList<int> idx, Func<int, double> f) => idx.Count == 0 ? double.NaN : idx.Sum(f) / idx.Count;
         double PerDisorder(IReadOnlyList<int> idx, int[] rank) =>
@@ -191,7 +203,7 @@ public static class RunComparison
         Add("log_loss", idx => Mean(idx, i => lossA[i]), idx => Mean(idx, i => lossB[i]), false);
         return new RunComparisonResult(nameA, nameB, n, units, classCount, measures,
             Enumerable.Range(0, n).Count(i => rankB[i] == 0 && rankA[i] != 0), Enumerable.Range(0, n).Count(i => rankA[i] == 0 && rankB[i] != 0),
-            iterations, seed, byPhoto ? "photos" : "people");
+            iterations, seed, unitIsPhoto ? "photos" : "people");
     }
 
     /// <summary>
@@ -201,7 +213,7 @@ public static class RunComparison
     /// <exception cref="GestaltLabException">The folder has no region probabilities (an evaluation by an older GestaltLab: evaluate again).</exception>
     public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 1000, int seed = 0, double level = 0.95)
     {
-        if (File.Exists(evaluation) && Path.GetFileName(evaluation) == "metrics.json") evaluation = Path.GetDirectoryName(Path.GetFullPath(evaluation))!;
+        evaluation = EvaluationFolder(evaluation);
         string folder = Path.Combine(evaluation, ModelEvaluation.RegionProbabilitiesFolder);
         var files = Directory.Exists(folder) ? Directory.GetFiles(folder, "*.csv").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
         if (files.Count == 0)
@@ -215,7 +227,8 @@ public static class RunComparison
         var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var truth = ensemble.TrueLabels.Select(t => index.TryGetValue(t, out int k) ? k
             : throw new GestaltLabException($"{Path.Combine(evaluation, "probabilities.csv")}: true syndrome '{t}' is not among the model's classes")).ToArray();
-        var ensembleProbs = ensemble.Values.Select(v => ColumnsAs(v, ensemble.Columns, classes)).ToList();
+        var ensembleColumns = ColumnMap(ensemble.Columns, classes);
+        var ensembleProbs = ensemble.Values.Select(v => InOrder(v, ensembleColumns)).ToList();
         bool byPhoto = Enumerable.Range(0, ensemble.Count).All(i => ensemble.Subjects[i] == ensemble.Images[i]);
         var results = new List<(string, RunComparisonResult)>();
         foreach (var file in files)
@@ -224,7 +237,8 @@ public static class RunComparison
             if (!region.Images.SequenceEqual(ensemble.Images, StringComparer.Ordinal) || !region.Columns.ToHashSet(StringComparer.Ordinal).SetEquals(classes))
                 throw new GestaltLabException($"{file}: not the photos or syndromes of {Path.Combine(evaluation, "probabilities.csv")}", "evaluate the model again into this folder");
             string name = Path.GetFileNameWithoutExtension(file);
-            results.Add((name, Compare(truth, ensemble.Subjects, region.Values.Select(v => ColumnsAs(v, region.Columns, classes)).ToList(), ensembleProbs,
+            var regionColumns = ColumnMap(region.Columns, classes);
+            results.Add((name, Compare(truth, ensemble.Subjects, region.Values.Select(v => InOrder(v, regionColumns)).ToList(), ensembleProbs,
                 classes.Count, name, "ensemble", iterations, seed, level, byPhoto)));
         }
         return results;
@@ -241,16 +255,23 @@ public static class RunComparison
         catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
     }
 
-    private static float[] ColumnsAs(float[] values, IReadOnlyList<string> columns, IReadOnlyList<string> classes)
+    /// <summary>For each class, the table column that holds it; null when the columns are the classes in order.</summary>
+    private static int[]? ColumnMap(IReadOnlyList<string> columns, IReadOnlyList<string> classes)
     {
-        if (columns.SequenceEqual(classes)) return values;
+        if (columns.SequenceEqual(classes)) return null;
         var index = columns.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
-        return classes.Select(c => values[index[c]]).ToArray();
+        return classes.Select(c => index[c]).ToArray();
     }
+
+    private static float[] InOrder(float[] values, int[]? map) => map is null ? values : map.Select(c => values[c]).ToArray();
+
+    /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>
+    private static string EvaluationFolder(string path) =>
+        File.Exists(path) && Path.GetFileName(path) == "metrics.json" ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
 
     private static (ImageTable Table, IReadOnlyList<string> Classes) Load(string folder)
     {
-        if (File.Exists(folder) && Path.GetFileName(folder) == "metrics.json") folder = Path.GetDirectoryName(Path.GetFullPath(folder))!;
+        folder = EvaluationFolder(folder);
         string probabilities = Path.Combine(folder, "probabilities.csv");
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found", "pass a run folder or an evaluation's folder (one holding probabilities.csv)");
         if (!File.Exists(probabilities))

@@ -244,9 +244,7 @@ public static class Report
             string Paired(string region)
             {
                 if (paired is null || !paired.TryGetValue(region, out var m)) return "—";
-                string D(double v) => (100 * v).ToString("+0.0;−0.0;0.0", CultureInfo.InvariantCulture);
-                return double.IsNaN(m.Difference.Lower) ? D(m.Difference.Estimate)
-                    : $"{D(m.Difference.Estimate)} [{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]" + (m.Better == "B" ? " ✓" : "");
+                return m.DifferenceText() + (m.Better == "B" ? " ✓" : "");
             }
             body.Append(Table(paired is null ? ["region", "top-1", "top-5", "top-10"] : ["region", "top-1", "top-5", "top-10", "ensemble − region, top-1 (points) [95% CI]"],
                 regions.Select(r => paired is null ? new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) }
@@ -550,10 +548,13 @@ public static class Report
     private static string RocCounts(bool[] positive, IReadOnlyList<string> groups, string unit)
     {
         int Photos(bool side) => positive.Count(p => p == side);
-        int Units(bool side) => Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
         return unit == "photos" ? FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos")
-            : FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos, {Units(true)} vs {Units(false)} {unit}");
+            : FormattableString.Invariant($"positive vs negative: {Photos(true)} vs {Photos(false)} photos, {UnitsOn(positive, groups, true)} vs {UnitsOn(positive, groups, false)} {unit}");
     }
+
+    /// <summary>Distinct resampling units among the photos on one side of an ROC.</summary>
+    private static int UnitsOn(bool[] positive, IReadOnlyList<string> groups, bool side) =>
+        Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
 
     /// <summary>
     /// A caution under an ROC where either side has fewer than 30 units: the curve's steps on that side are coarse and the
@@ -563,7 +564,7 @@ public static class Report
     {
         foreach (var (side, name) in new[] { (true, positiveName), (false, negativeName) })
         {
-            int n = Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
+            int n = UnitsOn(positive, groups, side);
             if (n < 30)
                 body.Append(FormattableString.Invariant($"<p class=\"muted\"><strong>Caution:</strong> the {name} side rests on {n} {unit} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
         }

@@ -285,15 +285,21 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.True(check.Ok);
     }
 
+    /// <summary>A synthetic run of <paramref name="classes"/> classes exported as SVG with <paramref name="options"/>; its export.json.</summary>
+    private async Task<(string Run, string Figures, System.Text.Json.Nodes.JsonNode Record)> ExportSvg(string runName, string figuresName, int classes, params string[] options)
+    {
+        string run = Path.Combine(fixture.Work, runName), figures = Path.Combine(fixture.Work, figuresName);
+        SyntheticRun.Write(run, classes: classes);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--format", "svg", .. options]));
+        return (run, figures, System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!);
+    }
+
     [Fact]
     public async Task A_confusion_matrix_too_narrow_for_its_class_names_says_which_it_left_out()
     {
         // 30 classes in one column: plotly would thin the names on its own; export thins them evenly and records it.
-        string run = Path.Combine(fixture.Work, "run-narrow"), figures = Path.Combine(fixture.Work, "figures-narrow");
-        SyntheticRun.Write(run, classes: 30);
-        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
-            ["export", "--run", run, "--out", figures, "--format", "svg", "--width", "89"]));
-        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
+        var (_, figures, record) = await ExportSvg("run-narrow", "figures-narrow", 30, "--width", "89");
         string confusion = record["figures"]!.AsArray().Select(n => (string)n!).First(n => n.Contains("confusion-matrix"));
         Assert.Contains(record["left_out"]![confusion]!.AsArray(), v => ((string)v!).Contains("category labels"));
         // The ROC's subtitle (what it rests on) keeps a line of its own, whole, at one column's width.
@@ -304,11 +310,7 @@ public class BrowserTests(BrowserFixture fixture)
     [Fact]
     public async Task Export_writes_every_report_figure_and_records_where_they_came_from()
     {
-        string run = Path.Combine(fixture.Work, "run-export"), figures = Path.Combine(fixture.Work, "figures");
-        SyntheticRun.Write(run, classes: 5);
-        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
-            ["export", "--run", run, "--out", figures, "--format", "svg", "--seed", "3"]));
-        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
+        var (run, figures, record) = await ExportSvg("run-export", "figures", 5, "--seed", "3");
         // Figures leave the team: the record names the run's folder without the paths above it (the run's creation time
         // and data hash still say which run it was); --photo-names keeps the full path.
         Assert.Equal("…/run-export", (string?)record["run"]);
