@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using GestaltLab.Data;
 using GestaltLab.Evaluation;
 using GestaltLab.Runtime;
 
@@ -20,14 +21,16 @@ internal sealed class CompareCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "Also write the comparison as JSON to this file." };
         var iterations = new Option<int>("--iterations") { Description = "Bootstrap resamples (the report uses as many, so both give the same intervals).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the resamples.", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("compare", "Compare two models evaluated on the same photos: each measure's difference B − A with a paired bootstrap interval over people.")
-            { a, b, regions, output, iterations, seed };
+        var manifest = new Option<string?>("--manifest") { Description = "The data's manifest.csv (or its folder): relatives it names (its family column) are drawn together (default: the manifest of the data A's metrics.json names)." };
+        var cmd = new Command("compare", "Compare two models evaluated on the same photos: each measure's difference B − A with a paired bootstrap interval over people (families where the data names them).")
+            { a, b, regions, output, iterations, seed, manifest };
         cmd.SetAction(p =>
         {
+            var data = p.GetValue(manifest) is { } manifestPath ? Manifest.Load(manifestPath) : null;
             if (p.GetValue(regions))
             {
                 if (p.GetValue(b) is not null) throw new GestaltLabException("--regions compares one evaluation's ensemble with its regions: name one folder, not two");
-                return CompareRegions(p.GetValue(a)!, p.GetValue(output), p.GetValue(iterations), p.GetValue(seed));
+                return CompareRegions(p.GetValue(a)!, p.GetValue(output), p.GetValue(iterations), p.GetValue(seed), data);
             }
             if (p.GetValue(b) is null) throw new GestaltLabException("compare needs two evaluations, A and B (or one with --regions)");
             if (p.GetValue(output) is { } outFile)
@@ -35,13 +38,13 @@ internal sealed class CompareCommand : ICliCommand
                 AtomicFile.CheckWritable(outFile);
                 AtomicFile.CheckReplaceable(outFile, Mark, "gestaltlab compare");
             }
-            var r = RunComparison.Compare(p.GetValue(a)!, p.GetValue(b)!, p.GetValue(iterations), p.GetValue(seed));
+            var r = RunComparison.Compare(p.GetValue(a)!, p.GetValue(b)!, p.GetValue(iterations), p.GetValue(seed), data: data);
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine($"A: {r.A}");
             Console.WriteLine($"B: {r.B}");
             Console.WriteLine(r.Unit == "photos"
                 ? $"{r.NImages} photos scored by both (no subject column: each photo is drawn on its own), {r.NClasses} syndromes"
-                : $"{r.NImages} photos of {r.NSubjects} people scored by both, {r.NClasses} syndromes");
+                : $"{r.NImages} photos of {People(r)} scored by both, {r.NClasses} syndromes");
             Console.WriteLine($"  {"measure",-18} {"A",8} {"B",8} {"B − A",8}   95% interval of B − A (paired, over {r.Unit})");
             foreach (var m in r.Measures)
             {
@@ -49,7 +52,7 @@ internal sealed class CompareCommand : ICliCommand
                 string F(double v) => percent ? (100 * v).ToString("F1", inv) + " %" : v.ToString("F3", inv);
                 string D(double v) => percent ? (100 * v).ToString("+0.0;−0.0;0.0", inv) : v.ToString("+0.000;−0.000;0.000", inv);
                 string name = m.Measure switch { "top1" => "top-1", "top5" => "top-5", "top10" => "top-10", "per_disorder_top1" => "per-disorder top-1", "log_loss" => "log loss", var other => other };
-                string interval = double.IsNaN(m.Difference.Lower) ? "—  (a syndrome has a single person: no interval)" : $"[{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
+                string interval = double.IsNaN(m.Difference.Lower) ? $"—  (a syndrome has a single {(r.Unit == "families" ? "family" : "person")}: no interval)" : $"[{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
                 Console.WriteLine($"  {name,-18} {F(m.A),8} {F(m.B),8} {D(m.Difference.Estimate),8}   {interval}"
                                   + (m.Better is { } winner ? $"  {winner} better" : ""));
             }
@@ -63,6 +66,10 @@ internal sealed class CompareCommand : ICliCommand
         });
         return cmd;
     }
+
+    /// <summary>"90 people", or "90 people in 41 families" when relatives are drawn together.</summary>
+    private static string People(RunComparisonResult r) =>
+        $"{r.NSubjects} people" + (r.Unit == "families" ? $" in {r.NUnits} families (relatives drawn together)" : "");
 
     /// <summary>Text every file compare writes holds (what it may replace).</summary>
     private const string Mark = "\"command\": \"gestaltlab compare\"";
@@ -84,18 +91,18 @@ internal sealed class CompareCommand : ICliCommand
     }
 
     /// <summary>The ensemble against each of its regions: top-1 and top-10 differences with their intervals, one line a region.</summary>
-    private static int CompareRegions(string evaluation, string? output, int iterations, int seed)
+    private static int CompareRegions(string evaluation, string? output, int iterations, int seed, Manifest? data)
     {
         if (output is not null)
         {
             AtomicFile.CheckWritable(output);
             AtomicFile.CheckReplaceable(output, Mark, "gestaltlab compare");
         }
-        var all = RunComparison.CompareRegions(evaluation, iterations, seed);
+        var all = RunComparison.CompareRegions(evaluation, iterations, seed, data: data);
         var inv = CultureInfo.InvariantCulture;
         var first = all[0].Comparison;
         Console.WriteLine($"{evaluation}: the ensemble against each region on the same {first.NImages} photos"
-                          + (first.Unit == "photos" ? " (no subject column: each drawn on its own)" : $" of {first.NUnits} people")
+                          + (first.Unit == "photos" ? " (no subject column: each drawn on its own)" : $" of {People(first)}")
                           + "; ensemble − region in percentage points, 95% interval paired over " + first.Unit);
         string Cell(PairedMeasure? m) => m is null ? "—" : m.DifferenceText();
         Console.WriteLine($"  {"region",-18} {"top-1",8}  {"ensemble − region, top-1",-28} {"top-10",8}  {"ensemble − region, top-10",-28}");

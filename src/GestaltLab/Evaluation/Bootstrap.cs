@@ -33,14 +33,7 @@ public static class Bootstrap
         if (count == 0) return new ConfidenceInterval(estimate, double.NaN, double.NaN, level);
         if (groups is not null && groups.Count != count) throw new ArgumentException($"{groups.Count} groups for {count} cases", nameof(groups));
         if (strata is not null && strata.Count != count) throw new ArgumentException($"{strata.Count} strata for {count} cases", nameof(strata));
-        int[][] units = groups is null
-            ? all.Select(i => new[] { i }).ToArray()
-            : all.GroupBy(i => groups[i], StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
-        // One stratum of all units, or one per stratum value (units spanning several go to a stratum of their own).
-        int[][][] pools = strata is null
-            ? [units]
-            : units.GroupBy(u => u.Select(i => strata[i]).Distinct().Count() == 1 ? strata[u[0]] : int.MinValue)
-                .OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
+        int[][][] pools = strata is null ? [Units(count, groups)] : Pools(Units(count, groups), strata);
         var rng = new Random(seed);
         var values = new double[iterations];
         var sample = new List<int>(count);
@@ -55,6 +48,26 @@ public static class Bootstrap
         if (finite.Length == 0) return new ConfidenceInterval(estimate, double.NaN, double.NaN, level);
         return new ConfidenceInterval(estimate, Quantile(finite, (1 - level) / 2), Quantile(finite, (1 + level) / 2), level);
     }
+
+    /// <summary>
+    /// How many of the pools a stratified <see cref="Interval"/> draws from hold a single unit (a syndrome with one
+    /// person, say). Such a unit is the same in every resample: its share of the statistic looks certain and the interval
+    /// is too narrow, so callers give no interval when this is above 0.
+    /// </summary>
+    public static int StrataWithOneUnit(IReadOnlyList<int> strata, IReadOnlyList<string>? groups = null)
+    {
+        if (groups is not null && groups.Count != strata.Count) throw new ArgumentException($"{groups.Count} groups for {strata.Count} cases", nameof(groups));
+        return Pools(Units(strata.Count, groups), strata).Count(p => p.Length < 2);
+    }
+
+    private static int[][] Units(int count, IReadOnlyList<string>? groups) => groups is null
+        ? Enumerable.Range(0, count).Select(i => new[] { i }).ToArray()
+        : Enumerable.Range(0, count).GroupBy(i => groups[i], StringComparer.Ordinal).Select(g => g.ToArray()).ToArray();
+
+    // One pool per stratum value; units spanning several strata (a family with an unaffected sibling) form a pool of their own.
+    private static int[][][] Pools(int[][] units, IReadOnlyList<int> strata) =>
+        units.GroupBy(u => u.Select(i => strata[i]).Distinct().Count() == 1 ? strata[u[0]] : int.MinValue)
+            .OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
 
     /// <summary>Top-k accuracy with a subject-level bootstrap interval.</summary>
     public static ConfidenceInterval TopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k,

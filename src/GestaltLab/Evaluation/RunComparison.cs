@@ -1,3 +1,4 @@
+using GestaltLab.Data;
 using System.Text.Json.Serialization;
 using GestaltLab.Runtime;
 
@@ -49,7 +50,10 @@ public sealed record PairedMeasure(
 /// <param name="OnlyARight">Photos A ranks right first and B does not.</param>
 /// <param name="Iterations">Bootstrap resamples.</param>
 /// <param name="Seed">Their seed.</param>
-/// <param name="Unit">What a resample draws: <c>people</c>, or <c>photos</c> when the tables name no subjects.</param>
+/// <param name="Unit">What a resample draws: <c>people</c>; <c>families</c> when the data's manifest names relatives;
+/// <c>photos</c> when the tables name no subjects.</param>
+/// <param name="NFamilies">Families and unrelated people the resamples draw from when <paramref name="Unit"/> is
+/// <c>families</c>; else null.</param>
 public sealed record RunComparisonResult(
     [property: JsonPropertyName("a")] string A,
     [property: JsonPropertyName("b")] string B,
@@ -61,19 +65,25 @@ public sealed record RunComparisonResult(
     [property: JsonPropertyName("top1_only_a_right")] int OnlyARight,
     [property: JsonPropertyName("bootstrap_iterations")] int Iterations,
     [property: JsonPropertyName("bootstrap_seed")] int Seed,
-    [property: JsonPropertyName("bootstrap_unit")] string Unit)
+    [property: JsonPropertyName("bootstrap_unit")] string Unit,
+    [property: JsonPropertyName("n_families")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? NFamilies = null)
 {
     /// <summary>How the intervals were made, for the record and for figure captions.</summary>
     [JsonPropertyName("method")]
-    public string Method => Unit == "photos"
-        ? "paired percentile bootstrap over photos (the tables name no subjects, so photos of one person are drawn singly and the intervals are too narrow "
-          + "where people have several): each resample scores both models on the same draw"
-        : "paired percentile bootstrap over people: each resample draws whole subjects (with all their photos) with replacement and "
-          + "scores both models on the same draw; per-disorder top-1 draws people within each syndrome so every syndrome keeps its place "
-          + "(no interval when a syndrome has a single person); relatives are drawn independently";
+    public string Method => Unit switch
+    {
+        "photos" => "paired percentile bootstrap over photos (the tables name no subjects, so photos of one person are drawn singly and the intervals are too narrow "
+                    + "where people have several): each resample scores both models on the same draw",
+        "families" => "paired percentile bootstrap over families: each resample draws whole families (relatives as the data's manifest names them, "
+                      + "with all their photos; an unrelated person is a family of one) with replacement and scores both models on the same draw; "
+                      + "per-disorder top-1 draws families within each syndrome so every syndrome keeps its place (no interval when a syndrome has a single family)",
+        _ => "paired percentile bootstrap over people: each resample draws whole subjects (with all their photos) with replacement and "
+             + "scores both models on the same draw; per-disorder top-1 draws people within each syndrome so every syndrome keeps its place "
+             + "(no interval when a syndrome has a single person); relatives are drawn independently (the data's manifest names no families)",
+    };
 
-    /// <summary>People (or photos) the resamples draw from: below 30 the intervals cover the truth less often than their level.</summary>
-    [JsonPropertyName("n_units")] public int NUnits => Unit == "photos" ? NImages : NSubjects;
+    /// <summary>People, families or photos the resamples draw from: below 30 the intervals cover the truth less often than their level.</summary>
+    [JsonPropertyName("n_units")] public int NUnits => Unit switch { "photos" => NImages, "families" => NFamilies ?? NSubjects, _ => NSubjects };
 }
 
 /// <summary>
@@ -91,9 +101,16 @@ public static class RunComparison
     /// Compares the evaluations in <paramref name="a"/> and <paramref name="b"/>: folders holding <c>probabilities.csv</c>
     /// and <c>classes.json</c> (a run folder, or an evaluation's folder such as <c>RUN/eval-val</c>).
     /// </summary>
+    /// <param name="a">First evaluation's folder (or its metrics.json).</param>
+    /// <param name="b">Second evaluation's.</param>
+    /// <param name="iterations">Bootstrap resamples (at least 100).</param>
+    /// <param name="seed">Their seed.</param>
+    /// <param name="level">Interval level.</param>
+    /// <param name="data">The data's manifest, whose families the resamples keep together; null = the manifest of the
+    /// data <paramref name="a"/>'s metrics.json names, when it is there (else people are drawn).</param>
     /// <exception cref="GestaltLabException">A folder lacks its files, or the two did not score the same photos with the
     /// same truth, or rank different syndromes; the message names what differs.</exception>
-    public static RunComparisonResult Compare(string a, string b, int iterations = 1000, int seed = 0, double level = 0.95)
+    public static RunComparisonResult Compare(string a, string b, int iterations = 1000, int seed = 0, double level = 0.95, Manifest? data = null)
     {
         var (tableA, classesA) = Load(a);
         var (tableB, classesB) = Load(b);
@@ -138,7 +155,8 @@ public static class RunComparison
         }
         // Without a subject column ImageTable names each photo as its own subject: the unit is then the photo, said so.
         bool byPhoto = Enumerable.Range(0, n).All(i => tableA.Subjects[i] == tableA.Images[i]);
-        return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto);
+        return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto,
+            byPhoto ? null : FamiliesOf(a, tableA.Subjects, data));
     }
 
     /// <summary>
@@ -156,14 +174,22 @@ public static class RunComparison
     /// <param name="seed">Their seed.</param>
     /// <param name="level">Interval level.</param>
     /// <param name="unitIsPhoto">True when <paramref name="subjects"/> are photo names (no subjects known).</param>
+    /// <param name="families">Family per photo (<see cref="ResamplingUnits.Families"/>): resamples then draw whole families,
+    /// as relatives share faces; null = people.</param>
     /// <exception cref="GestaltLabException">Lengths differ, no photos, or fewer than two units.</exception>
     public static RunComparisonResult Compare(IReadOnlyList<int> truth, IReadOnlyList<string> subjects, IReadOnlyList<float[]> a, IReadOnlyList<float[]> b,
-        int classCount, string nameA = "A", string nameB = "B", int iterations = 1000, int seed = 0, double level = 0.95, bool unitIsPhoto = false)
+        int classCount, string nameA = "A", string nameB = "B", int iterations = 1000, int seed = 0, double level = 0.95, bool unitIsPhoto = false,
+        IReadOnlyList<string>? families = null)
     {
         int n = truth.Count;
         if (n == 0) throw new GestaltLabException("no photos to compare");
-        if (subjects.Count != n || a.Count != n || b.Count != n)
-            throw new GestaltLabException($"{n} true classes, {subjects.Count} subjects, {a.Count} and {b.Count} probability rows: one of each per photo is needed");
+        if (subjects.Count != n || a.Count != n || b.Count != n || families is not null && families.Count != n)
+            throw new GestaltLabException($"{n} true classes, {subjects.Count} subjects, {a.Count} and {b.Count} probability rows"
+                + (families is null ? "" : $", {families.Count} families") + ": one of each per photo is needed");
+        if (unitIsPhoto && families is not null) throw new ArgumentException("photos without subjects have no families", nameof(families));
+        // What a resample draws: families where the data names them, else people (or photos).
+        var draws = families ?? subjects;
+        string unit = families is not null ? "families" : unitIsPhoto ? "photos" : "people";
         if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 1000");
         var rankA = new int[n];
         var rankB = new int[n];
@@ -178,9 +204,10 @@ public static class RunComparison
             lossA[i] = -Math.Log(Math.Max(a[i][truth[i]], 1e-15));
             lossB[i] = -Math.Log(Math.Max(b[i][truth[i]], 1e-15));
         }
-        int units = subjects.Distinct(StringComparer.Ordinal).Count();
+        int people = subjects.Distinct(StringComparer.Ordinal).Count();
+        int units = draws.Distinct(StringComparer.Ordinal).Count();
         if (units < 2)
-            throw new GestaltLabException($"{nameA}: its photos show {units} {(unitIsPhoto ? "photo" : "person")}; a bootstrap over one cannot give an interval",
+            throw new GestaltLabException($"{nameA}: its photos show {units} {unit switch { "photos" => "photo", "families" => "family", _ => "person" }}; a bootstrap over one cannot give an interval",
                 "compare on a test set of many people");
         double Mean(IReadOnlyList<int> idx, Func<int, double> f) => idx.Count == 0 ? double.NaN : idx.Sum(f) / idx.Count;
         double PerDisorder(IReadOnlyList<int> idx, int[] rank) =>
@@ -191,27 +218,34 @@ public static class RunComparison
             var all = Enumerable.Range(0, n).ToArray();
             // Drawn within each syndrome, one with a single person would be the same in every resample: its share of the
             // difference would look certain. No interval then, rather than one of false precision.
-            bool degenerate = strata is not null && Enumerable.Range(0, n).GroupBy(i => strata[i]).Any(g => g.Select(i => subjects[i]).Distinct(StringComparer.Ordinal).Count() < 2);
+            bool degenerate = strata is not null && Bootstrap.StrataWithOneUnit(strata, draws) > 0;
             var difference = degenerate
                 ? new ConfidenceInterval(ofB(all) - ofA(all), double.NaN, double.NaN, level)
-                : Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, subjects, strata);
+                : Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, draws, strata);
             measures.Add(new PairedMeasure(name, ofA(all), ofB(all), difference, higherIsBetter));
         }
         foreach (int k in new[] { 1, 5, 10 }.Where(k => k < classCount))
             Add($"top{k}", idx => Mean(idx, i => rankA[i] < k ? 1 : 0), idx => Mean(idx, i => rankB[i] < k ? 1 : 0), true);
         Add("per_disorder_top1", idx => PerDisorder(idx, rankA), idx => PerDisorder(idx, rankB), true, truth);
         Add("log_loss", idx => Mean(idx, i => lossA[i]), idx => Mean(idx, i => lossB[i]), false);
-        return new RunComparisonResult(nameA, nameB, n, units, classCount, measures,
+        return new RunComparisonResult(nameA, nameB, n, people, classCount, measures,
             Enumerable.Range(0, n).Count(i => rankB[i] == 0 && rankA[i] != 0), Enumerable.Range(0, n).Count(i => rankA[i] == 0 && rankB[i] != 0),
-            iterations, seed, unitIsPhoto ? "photos" : "people");
+            iterations, seed, unit, families is null ? null : units);
     }
 
     /// <summary>
     /// Each region of an evaluation (<c>region_probabilities/REGION.csv</c>) as A against the ensemble of the same
     /// evaluation (<c>probabilities.csv</c>) as B, on the same photos: does combining the regions beat each one?
     /// </summary>
+    /// <param name="evaluation">The evaluation's folder (or its metrics.json).</param>
+    /// <param name="iterations">Bootstrap resamples (at least 100).</param>
+    /// <param name="seed">Their seed.</param>
+    /// <param name="level">Interval level.</param>
+    /// <param name="data">The data's manifest, whose families the resamples keep together; null = the manifest of the
+    /// data the evaluation's metrics.json names, when it is there (else people are drawn).</param>
     /// <exception cref="GestaltLabException">The folder has no region probabilities (an evaluation by an older GestaltLab: evaluate again).</exception>
-    public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 1000, int seed = 0, double level = 0.95)
+    public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 1000, int seed = 0, double level = 0.95,
+        Manifest? data = null)
     {
         evaluation = EvaluationFolder(evaluation);
         string folder = Path.Combine(evaluation, ModelEvaluation.RegionProbabilitiesFolder);
@@ -230,6 +264,7 @@ public static class RunComparison
         var ensembleColumns = ColumnMap(ensemble.Columns, classes);
         var ensembleProbs = ensemble.Values.Select(v => InOrder(v, ensembleColumns)).ToList();
         bool byPhoto = Enumerable.Range(0, ensemble.Count).All(i => ensemble.Subjects[i] == ensemble.Images[i]);
+        var families = byPhoto ? null : FamiliesOf(evaluation, ensemble.Subjects, data);
         var results = new List<(string, RunComparisonResult)>();
         foreach (var file in files)
         {
@@ -239,7 +274,7 @@ public static class RunComparison
             string name = Path.GetFileNameWithoutExtension(file);
             var regionColumns = ColumnMap(region.Columns, classes);
             results.Add((name, Compare(truth, ensemble.Subjects, region.Values.Select(v => InOrder(v, regionColumns)).ToList(), ensembleProbs,
-                classes.Count, name, "ensemble", iterations, seed, level, byPhoto)));
+                classes.Count, name, "ensemble", iterations, seed, level, byPhoto, families)));
         }
         return results;
     }
@@ -266,6 +301,25 @@ public static class RunComparison
     private static float[] InOrder(float[] values, int[]? map) => map is null ? values : map.Select(c => values[c]).ToArray();
 
     /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>
+    /// <summary>
+    /// Each photo's family from <paramref name="data"/>, or from the manifest of the data the evaluation's metrics.json
+    /// names; null (people are drawn) when neither names families. An unreadable manifest found that way is passed over:
+    /// the result says what was drawn.
+    /// </summary>
+    private static IReadOnlyList<string>? FamiliesOf(string evaluation, IReadOnlyList<string> subjects, Manifest? data)
+    {
+        if (data is null)
+        {
+            try
+            {
+                string metrics = Path.Combine(EvaluationFolder(evaluation), "metrics.json");
+                if (File.Exists(metrics) && ResamplingUnits.DataManifestPath(ClassificationMetrics.Load(metrics)) is { } path) data = Manifest.Load(path);
+            }
+            catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { }
+        }
+        return ResamplingUnits.Families(subjects, data);
+    }
+
     private static string EvaluationFolder(string path) =>
         File.Exists(path) && Path.GetFileName(path) == "metrics.json" ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
 

@@ -150,7 +150,7 @@ public static class Report
         if (metrics is null && truth is not null && probs is not null && classes is not null)
             metrics = ClassificationMetrics.Compute(truth, probs.Values, classes.Count, oracle);
         if (metrics is null) Note("No metrics: the run has neither metrics.json nor probabilities.csv.");
-        else body.Append(MetricsTable(metrics, truth, probs, groups, unit, options));
+        else body.Append(MetricsTable(metrics, truth, probs, groups, unit, unitName, options));
 
         // ---- top-k
         Step("top-k curve");
@@ -231,7 +231,8 @@ public static class Report
             {
                 try
                 {
-                    var all = RunComparison.CompareRegions(run.Directory, options.BootstrapIterations, options.Seed);
+                    // The metrics table's units: families where the data names them.
+                    var all = RunComparison.CompareRegions(run.Directory, options.BootstrapIterations, options.Seed, data: dataManifest);
                     paired = all.ToDictionary(x => x.Region, x => x.Comparison.Measures.Single(m => m.Measure == "top1"), StringComparer.Ordinal);
                     pairedUnit = all[0].Comparison.Unit;
                 }
@@ -250,7 +251,7 @@ public static class Report
                 regions.Select(r => paired is null ? new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) }
                     : new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10), r.Region == "ensemble" ? "—" : Paired(r.Region) })));
             if (paired is not null)
-                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions</code>; relatives drawn independently); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance)."
+                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions</code>{(pairedUnit == "people" ? "; the data names no families" : "")}); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance)."
                     + (run.Metrics?.Priors == Ensemble.ClassPriors.Training ? " The ensemble ranked with training priors and the regions without: part of that lead is the priors." : "") + "</p>\n");
             if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
                 body.Append("<p class=\"muted\">The regions rank with equal priors; the ensemble row with the training photos' syndrome frequencies as priors, which adds to its figures by itself.</p>\n");
@@ -336,11 +337,17 @@ public static class Report
         options.ManifestPath is { } mf ? Path.GetDirectoryName(Path.GetFullPath(mf)) : null, run.Metrics?.Data, run.Metrics?.Model,
     ];
 
-    private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, ReportOptions o)
+    private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, string unitName, ReportOptions o)
     {
+        // Per-disorder intervals resample within each syndrome: a syndrome of one person (or family) would be the same in
+        // every resample and the interval too narrow — none then, as `gestaltlab compare` does.
+        int singleUnit = truth is null ? 0 : Bootstrap.StrataWithOneUnit(truth, groups);
+        string one = unitName switch { "families" => "family", "photos" => "photo", _ => "person" };
         string Ci(int k, bool perDisorder, double value)
         {
             if (truth is null || probs is null || o.BootstrapIterations <= 0) return Pct(value);
+            if (perDisorder && singleUnit > 0)
+                return $"{Pct(value)} <span class=\"muted\">(no interval: {singleUnit} {(singleUnit == 1 ? "syndrome has" : "syndromes have")} a single {one})</span>";
             var ci = perDisorder
                 // Stratified by syndrome: a mean over disorders must keep every disorder in every resample (unstratified,
                 // a syndrome with one or two test people drops out of a third of them).
@@ -515,16 +522,20 @@ public static class Report
         // probabilities.csv without a subject column: each photo is its own unit, and the page must not say "subjects".
         if (probs.Subjects.SequenceEqual(probs.Images))
             return (probs.Subjects, "photos", "photos (probabilities.csv names no subjects, so photos of one person are resampled singly)");
-        var family = manifest?.Rows.Where(r => r.Family.Length > 0).GroupBy(r => r.Subject, StringComparer.Ordinal)
-            .ToDictionary(g => g.Key, g => g.First().Family, StringComparer.Ordinal);
-        if (family is null || !probs.Subjects.Any(family.ContainsKey)) return (probs.Subjects, "subjects", "subjects");
-        return (probs.Subjects.Select(sub => family.TryGetValue(sub, out var f) ? "family:" + f : "subject:" + sub).ToList(), "families", "families (relatives together)");
+        return ResamplingUnits.Families(probs.Subjects, manifest) is { } families
+            ? (families, "families", "families (relatives together)")
+            : (probs.Subjects, "subjects", "subjects");
     }
 
-    /// <summary>The data manifest named by the options or by <c>run.json</c>'s configuration (keys data, data_dir, data_directory).</summary>
+    /// <summary>
+    /// The data manifest named by the options, else that of the data the evaluation scored (metrics.json's <c>data</c>),
+    /// else that named by <c>run.json</c>'s configuration (keys data, data_dir, data_directory).
+    /// </summary>
     private static Manifest? FindManifest(RunResults run, ReportOptions o, List<string> notes)
     {
         string? path = o.ManifestPath;
+        // An evaluation on other data, or in a folder of its own, has no run.json of that data: metrics.json names it.
+        path ??= ResamplingUnits.DataManifestPath(run.Metrics);
         if (path is null && run.Manifest?.Config is JsonObject cfg)
         {
             foreach (var key in new[] { "data", "data_dir", "data_directory", "dataDirectory", "Data" })

@@ -136,6 +136,14 @@ public class OfflineHtmlTests
             Assert.Contains(traces, t => t.TryGetProperty("name", out var name) && name.GetString() == "chance (k / 12)");
             string Pct(double v) => (v * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%";
             Assert.Contains($"[{Pct(lower)}, {Pct(upper)}]", content.Html);
+            Assert.DoesNotContain("no interval", content.Html);
+            // One syndrome left with a single test person: its per-disorder share would be the same in every resample,
+            // so the per-disorder rows go without an interval and say why; per-image intervals stay.
+            string probsCsv = Path.Combine(dir, "probabilities.csv");
+            File.WriteAllLines(probsCsv, File.ReadAllLines(probsCsv).Where(l => !l.Contains(",s00-05,")));
+            var single = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 400, Seed = 2, TsneColourBy = ["true"] });
+            Assert.Contains("(no interval: 1 syndrome has a single person)", single.Html);
+            Assert.Matches(@"top-1 \(per image\)</td><td>\d+\.\d% <span class=""muted"">\[", single.Html);
         }
         finally { Directory.Delete(dir, true); }
     }

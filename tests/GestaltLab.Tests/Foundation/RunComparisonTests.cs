@@ -117,6 +117,34 @@ public class RunComparisonTests
     }
 
     [Fact]
+    public void Relatives_the_data_names_are_drawn_together()
+    {
+        string a = Evaluation("a", i => i % 2 == 0), b = Evaluation("b", i => i % 10 != 9);
+        var byPerson = RunComparison.Compare(a, b, iterations: 1000);
+        Assert.Equal(("people", 40, (int?)null), (byPerson.Unit, byPerson.NUnits, byPerson.NFamilies));
+        // Ten families of four people (the test's people, two photos each), as a manifest's family column names them.
+        string data = Path.Combine(Path.GetDirectoryName(a)!, "data");
+        Directory.CreateDirectory(data);
+        var manifest = new GestaltLab.Data.Manifest(data, Enumerable.Range(0, 40).Select(k => new GestaltLab.Data.ManifestRow
+            { Image = $"images/p{2 * k:D3}.jpg", Subject = $"P{k:D2}", Syndrome = Classes[k % Classes.Length], Family = $"F{k / 4}" }));
+        var byFamily = RunComparison.Compare(a, b, iterations: 1000, data: manifest);
+        Assert.Equal(("families", 10, 40, (int?)10), (byFamily.Unit, byFamily.NUnits, byFamily.NSubjects, byFamily.NFamilies));
+        Assert.Contains("whole families", byFamily.Method);
+        var top1 = byFamily.Measures.Single(m => m.Measure == "top1");
+        // Same estimate, other draws: ten units, not forty.
+        Assert.Equal(byPerson.Measures[0].Difference.Estimate, top1.Difference.Estimate, 12);
+        Assert.NotEqual(byPerson.Measures[0].Difference, top1.Difference);
+        // Found without being named, from the data folder the evaluation's metrics.json records.
+        manifest.Save(Path.Combine(data, GestaltLab.Data.Manifest.FileName));
+        (ClassificationMetrics.Compute([0, 1], [[0.9f, 0.1f, 0f, 0f], [0.1f, 0.9f, 0f, 0f]], 4) with { Data = data }).Save(Path.Combine(a, "metrics.json"));
+        Assert.Equal(top1.Difference, RunComparison.Compare(a, b, iterations: 1000).Measures[0].Difference);
+        // Families that leave a syndrome a single family: no per-disorder interval (drawn within it, it never varies).
+        var oneFamilyEach = new GestaltLab.Data.Manifest(data, manifest.Rows.Select(r => r with { Family = r.Syndrome }));
+        var perDisorder = RunComparison.Compare(a, b, iterations: 500, data: oneFamilyEach).Measures.Single(m => m.Measure == "per_disorder_top1");
+        Assert.True(double.IsNaN(perDisorder.Difference.Lower));
+    }
+
+    [Fact]
     public void A_syndrome_of_one_person_gets_no_per_disorder_interval_and_one_person_no_comparison()
     {
         // One person per syndrome: drawn within each syndrome, every resample would be the same (a certain-looking
