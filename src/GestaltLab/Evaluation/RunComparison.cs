@@ -10,12 +10,17 @@ namespace GestaltLab.Evaluation;
 /// <param name="B">The second model's value.</param>
 /// <param name="Difference">B − A with its paired bootstrap interval.</param>
 /// <param name="HigherIsBetter">False for log loss.</param>
+/// <param name="IntervalA">A's own interval, from the same resamples (for error bars; whether A and B differ is
+/// <paramref name="Difference"/>'s to say: two overlapping intervals do not mean no difference). Null with no interval.</param>
+/// <param name="IntervalB">B's own interval, likewise.</param>
 public sealed record PairedMeasure(
     [property: JsonPropertyName("measure")] string Measure,
     [property: JsonPropertyName("a")] double A,
     [property: JsonPropertyName("b")] double B,
     [property: JsonPropertyName("difference")] ConfidenceInterval Difference,
-    [property: JsonPropertyName("higher_is_better")] bool HigherIsBetter)
+    [property: JsonPropertyName("higher_is_better")] bool HigherIsBetter,
+    [property: JsonPropertyName("a_interval")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ConfidenceInterval? IntervalA = null,
+    [property: JsonPropertyName("b_interval")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ConfidenceInterval? IntervalB = null)
 {
     /// <summary>"B" or "A" when the interval of B − A excludes 0 in that model's favour (lower log loss is better), else null.</summary>
     [JsonPropertyName("better")]
@@ -219,10 +224,14 @@ public static class RunComparison
             // Drawn within each syndrome, one with a single person would be the same in every resample: its share of the
             // difference would look certain. No interval then, rather than one of false precision.
             bool degenerate = strata is not null && Bootstrap.StrataWithOneUnit(strata, draws) > 0;
-            var difference = degenerate
-                ? new ConfidenceInterval(ofB(all) - ofA(all), double.NaN, double.NaN, level)
-                : Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, draws, strata);
-            measures.Add(new PairedMeasure(name, ofA(all), ofB(all), difference, higherIsBetter));
+            if (degenerate)
+            {
+                measures.Add(new PairedMeasure(name, ofA(all), ofB(all), new ConfidenceInterval(ofB(all) - ofA(all), double.NaN, double.NaN, level), higherIsBetter));
+                return;
+            }
+            // One seed, one set of draws: the difference and each model's own interval come from the same resamples.
+            measures.Add(new PairedMeasure(name, ofA(all), ofB(all), Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, draws, strata),
+                higherIsBetter, Bootstrap.Interval(n, ofA, iterations, seed, level, draws, strata), Bootstrap.Interval(n, ofB, iterations, seed, level, draws, strata)));
         }
         foreach (int k in new[] { 1, 5, 10 }.Where(k => k < classCount))
             Add($"top{k}", idx => Mean(idx, i => rankA[i] < k ? 1 : 0), idx => Mean(idx, i => rankB[i] < k ? 1 : 0), true);
@@ -277,6 +286,23 @@ public static class RunComparison
                 classes.Count, name, "ensemble", iterations, seed, level, byPhoto, families)));
         }
         return results;
+    }
+
+    /// <summary>
+    /// Each region's and the ensemble's own top-1 interval from <see cref="CompareRegions"/>'s results, keyed by region
+    /// and <c>ensemble</c>: the whiskers of <see cref="Figures.Charts.RegionAccuracy"/>. Regions without an interval are left out.
+    /// </summary>
+    public static IReadOnlyDictionary<string, ConfidenceInterval> Top1Intervals(IReadOnlyList<(string Region, RunComparisonResult Comparison)> regions)
+    {
+        var intervals = new Dictionary<string, ConfidenceInterval>(StringComparer.Ordinal);
+        foreach (var (region, comparison) in regions)
+        {
+            var top1 = comparison.Measures.Single(m => m.Measure == "top1");
+            if (top1.IntervalA is { } own) intervals[region] = own;
+            // The same photos and draws in every comparison: the ensemble's interval is the same in each.
+            if (top1.IntervalB is { } ensemble) intervals["ensemble"] = ensemble;
+        }
+        return intervals;
     }
 
     /// <summary>

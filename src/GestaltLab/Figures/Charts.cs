@@ -400,7 +400,11 @@ public static class Charts
     /// <param name="title">Chart title.</param>
     /// <param name="classCount">Classes ranked, when known: top-k bars with k ≥ that many are left out (every photo is a
     /// hit there, a trivial 100 %; the metrics table prints "—").</param>
-    public static GenericChart RegionAccuracy(IReadOnlyList<RegionScore> regions, string title = "Single regions vs ensemble", int? classCount = null)
+    /// <param name="top1Intervals">Region (and <c>ensemble</c>) → its top-1 interval, drawn as whiskers on the top-1 bars
+    /// (e.g. <see cref="PairedMeasure.IntervalA"/> from <see cref="RunComparison.CompareRegions"/>). Each bar's own
+    /// interval: whether the ensemble beats a region is the paired difference's to say, not the whiskers' overlap.</param>
+    public static GenericChart RegionAccuracy(IReadOnlyList<RegionScore> regions, string title = "Single regions vs ensemble", int? classCount = null,
+        IReadOnlyDictionary<string, ConfidenceInterval>? top1Intervals = null)
     {
         var ordered = regions.OrderBy(r => r.Region == "ensemble" ? 1 : 0).ThenByDescending(r => r.Top1).ToArray();
         var names = ordered.Select(r => r.Region).ToArray();
@@ -414,9 +418,25 @@ public static class Charts
         {
             if (values.All(double.IsNaN) || k >= classCount) continue;
             string label = $"top-{k}";
-            traces.Add(PlotlyBuilder.Trace("bar", ("x", names), ("y", values.Select(v => double.IsFinite(v) ? v : (double?)null).ToArray()), ("name", label),
-                ("marker", Obj(("color", colour))), ("texttemplate", "%{y:.0%}"), ("textposition", "outside"), ("textfont", Obj(("size", 9))),
-                ("hovertemplate", "%{x} " + label + ": %{y:.1%}<extra></extra>")));
+            bool whiskers = k == 1 && top1Intervals is not null && ordered.Any(r => top1Intervals.ContainsKey(r.Region));
+            var attributes = new List<(string Name, object? Value)>
+            {
+                ("x", names), ("y", values.Select(v => double.IsFinite(v) ? v : (double?)null).ToArray()), ("name", whiskers ? label + " (95% interval)" : label),
+                ("marker", Obj(("color", colour))), ("texttemplate", "%{y:.0%}"), ("textposition", whiskers ? "inside" : "outside"), ("textfont", Obj(("size", 9))),
+                ("hovertemplate", "%{x} " + label + ": %{y:.1%}<extra></extra>"),
+            };
+            // With whiskers the value goes inside the bar, upright at its foot: above it, or at its top, the whisker
+            // would cross it.
+            if (whiskers) attributes.AddRange([("insidetextanchor", "start"), ("textangle", 0)]);
+            if (whiskers)
+            {
+                ConfidenceInterval? Of(int i) => top1Intervals!.TryGetValue(ordered[i].Region, out var ci) && double.IsFinite(ci.Lower) && double.IsFinite(values[i]) ? ci : null;
+                attributes.Add(("error_y", Obj(("type", "data"), ("symmetric", false),
+                    ("array", Enumerable.Range(0, ordered.Length).Select(i => Of(i) is { } ci ? Math.Max(0, ci.Upper - values[i]) : (double?)null).ToArray()),
+                    ("arrayminus", Enumerable.Range(0, ordered.Length).Select(i => Of(i) is { } ci ? Math.Max(0, values[i] - ci.Lower) : (double?)null).ToArray()),
+                    ("color", "#444"), ("thickness", 1.2), ("width", 3))));
+            }
+            traces.Add(PlotlyBuilder.Trace("bar", attributes.ToArray()));
         }
         return Chart(traces, ("title", Title(title)), ("barmode", "group"), ("width", Math.Max(520, 120 + 90 * names.Length)), ("height", 420),
             ("xaxis", Axis("region", ("showgrid", false))), ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.08 }), ("tickformat", ".0%"))));

@@ -219,13 +219,11 @@ public static class Report
             // Top-k over k or fewer classes is 100 % by construction: "—", as in the metrics table.
             int? classCount = run.Metrics?.NClasses;
             string PctK(int k, double v) => k >= classCount ? "—" : Pct(v);
-            // How many photos every bar rests on.
-            AddChart(Charts.RegionAccuracy(regions, run.Metrics is { } rm ? FormattableString.Invariant($"Single regions vs ensemble ({rm.NImages} {rm.Split ?? "test"} photos)") : "Single regions vs ensemble",
-                classCount: classCount));
             // Does the ensemble beat each region on these photos? The paired interval of the difference answers it (the
-            // bars cannot: two bars' own intervals would overlap where the difference is clear). Evaluations written
-            // before region_probabilities/ existed have none: the table goes without.
+            // bars' whiskers cannot: two bars' own intervals overlap where the difference is clear). Evaluations written
+            // before region_probabilities/ existed have neither: the chart and table go without.
             Dictionary<string, PairedMeasure>? paired = null;
+            IReadOnlyDictionary<string, ConfidenceInterval>? whiskers = null;
             string pairedUnit = "people";
             if (options.BootstrapIterations >= 100 && Directory.Exists(Path.Combine(run.Directory, ModelEvaluation.RegionProbabilitiesFolder)))
             {
@@ -235,6 +233,8 @@ public static class Report
                     var all = RunComparison.CompareRegions(run.Directory, options.BootstrapIterations, options.Seed, data: dataManifest);
                     paired = all.ToDictionary(x => x.Region, x => x.Comparison.Measures.Single(m => m.Measure == "top1"), StringComparer.Ordinal);
                     pairedUnit = all[0].Comparison.Unit;
+                    // Each bar's own interval from the same resamples (the ensemble's is the metrics table's).
+                    whiskers = RunComparison.Top1Intervals(all);
                 }
                 // A damaged or unreadable table costs this column, never the report.
                 catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or ArgumentException or System.Text.Json.JsonException)
@@ -242,6 +242,9 @@ public static class Report
                     Note($"Paired region comparison skipped: {e.Message.Split('\n')[0]}");
                 }
             }
+            // How many photos every bar rests on.
+            AddChart(Charts.RegionAccuracy(regions, run.Metrics is { } rm ? FormattableString.Invariant($"Single regions vs ensemble ({rm.NImages} {rm.Split ?? "test"} photos)") : "Single regions vs ensemble",
+                classCount: classCount, top1Intervals: whiskers));
             string Paired(string region)
             {
                 if (paired is null || !paired.TryGetValue(region, out var m)) return "—";
@@ -251,7 +254,7 @@ public static class Report
                 regions.Select(r => paired is null ? new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) }
                     : new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10), r.Region == "ensemble" ? "—" : Paired(r.Region) })));
             if (paired is not null)
-                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions</code>{(pairedUnit == "people" ? "; the data names no families" : "")}); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance)."
+                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions</code>{(pairedUnit == "people" ? "; the data names no families" : "")}); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance). Whiskers on the chart's top-1 bars: each bar's own 95% interval, from the same resamples; whiskers that overlap do not mean the two do not differ — the paired column says whether they do."
                     + (run.Metrics?.Priors == Ensemble.ClassPriors.Training ? " The ensemble ranked with training priors and the regions without: part of that lead is the priors." : "") + "</p>\n");
             if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
                 body.Append("<p class=\"muted\">The regions rank with equal priors; the ensemble row with the training photos' syndrome frequencies as priors, which adds to its figures by itself.</p>\n");

@@ -192,6 +192,19 @@ public class ChartTests
         // Over 10 classes or fewer top-10 is 100 % by construction: no such bars (the report's table prints "—").
         var fewClasses = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 1.0)], classCount: 10)).GetProperty("data");
         Assert.Equal(["top-1", "top-5"], fewClasses.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray());
+        // Whiskers: each bar's own top-1 interval, on the top-1 bars only (their values then inside the bars); a region
+        // without an interval gets none.
+        var whiskered = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("eyes", 0.45, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95)],
+            top1Intervals: new Dictionary<string, ConfidenceInterval> { ["nose"] = new(0.4, 0.3, 0.55, 0.95), ["ensemble"] = new(0.6, 0.5, 0.7, 0.95) })).GetProperty("data");
+        var errors = whiskered[0].GetProperty("error_y");
+        Assert.Equal("top-1 (95% interval)", whiskered[0].GetProperty("name").GetString());
+        Assert.Equal("inside", whiskered[0].GetProperty("textposition").GetString());
+        // Bars in order eyes, nose, ensemble.
+        Assert.Equal(JsonValueKind.Null, errors.GetProperty("array")[0].ValueKind);
+        Assert.Equal(0.15, errors.GetProperty("array")[1].GetDouble(), 9);
+        Assert.Equal(0.1, errors.GetProperty("arrayminus")[1].GetDouble(), 9);
+        Assert.Equal(0.1, errors.GetProperty("array")[2].GetDouble(), 9);
+        Assert.False(whiskered[1].TryGetProperty("error_y", out _));
 
         var contrib = Figure(Charts.RegionContributions(
             new Dictionary<string, float[]> { ["eyes"] = [0.7f, 0.2f, 0.1f], ["mouth"] = [0.2f, 0.5f, 0.3f] },

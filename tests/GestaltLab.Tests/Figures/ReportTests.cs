@@ -91,6 +91,15 @@ public class OfflineHtmlTests
             Assert.Contains(names[0], html);
             // The regions table says, with a paired interval, how much better the ensemble ranks than each region.
             Assert.Contains("ensemble − region, top-1 (points) [95% CI]", html);
+            // Its chart's top-1 bars carry their own intervals as whiskers; the ensemble's is the metrics table's top-1 interval.
+            var content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 200 });
+            var top1Bars = ChartTests.Figure(content.Charts.Single(c => c.Name.Contains("facial-regions")).Chart).GetProperty("data")[0];
+            var whisker = top1Bars.GetProperty("error_y");
+            int last = top1Bars.GetProperty("x").GetArrayLength() - 1;
+            Assert.Equal("ensemble", top1Bars.GetProperty("x")[last].GetString());
+            double top1 = top1Bars.GetProperty("y")[last].GetDouble();
+            string Pct(double v) => (v * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%";
+            Assert.Contains($"[{Pct(top1 - whisker.GetProperty("arrayminus")[last].GetDouble())}, {Pct(top1 + whisker.GetProperty("array")[last].GetDouble())}]", html);
             // The ROC says what it rests on, and cautions when one side has few people.
             var probs = ImageTable.Load(Path.Combine(dir, "probabilities.csv"));
             var negatives = Enumerable.Range(0, probs.Count).Where(i => probs.TrueLabels[i] == "unaffected").ToList();

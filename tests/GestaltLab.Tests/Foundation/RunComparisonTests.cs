@@ -101,6 +101,20 @@ public class RunComparisonTests
         var nose = all.Single(x => x.Region == "nose").Comparison.Measures.Single(m => m.Measure == "top1");
         Assert.Equal((0.5, 0.9, "B"), (nose.A, nose.B, nose.Better));      // B is the ensemble
         Assert.Null(all.Single(x => x.Region == "face").Comparison.Measures.Single(m => m.Measure == "top1").Better);
+        // Each side's own interval, from the same draws as the difference (whiskers for the regions chart): the ensemble's
+        // is the same in every region's comparison.
+        var whiskers = RunComparison.Top1Intervals(all);
+        Assert.Equal(["ensemble", "face", "nose"], whiskers.Keys.Order(StringComparer.Ordinal));
+        Assert.Equal(nose.IntervalA, whiskers["nose"]);
+        Assert.Equal(all[0].Comparison.Measures[0].IntervalB, whiskers["ensemble"]);
+        Assert.Equal(nose.IntervalB, whiskers["ensemble"]);
+        // (Every person has one photo right and one wrong under the nose: 50 % in every resample.)
+        Assert.Equal((0.5, 0.5), (whiskers["nose"].Lower, whiskers["nose"].Upper));
+        Assert.True(whiskers["ensemble"].Lower < 0.9 && 0.9 < whiskers["ensemble"].Upper);
+        // The ensemble's is the plain subject bootstrap of its top-1, as the report's metrics table computes it.
+        var ensembleTable = ImageTable.Load(Path.Combine(ensemble, "probabilities.csv"));
+        var truth = ensembleTable.TrueLabels.Select(t => Array.IndexOf(Classes, t)).ToArray();
+        Assert.Equal(Bootstrap.TopK(truth, ensembleTable.Values, 1, ensembleTable.Subjects, 500), whiskers["ensemble"]);
         // A region table of other photos is refused, naming it.
         File.Copy(Path.Combine(Evaluation("other", i => true, image: k => $"images/q{k:D3}.jpg"), "probabilities.csv"), Path.Combine(regions, "lower_face.csv"));
         Assert.Contains("lower_face.csv", Assert.Throws<GestaltLabException>(() => RunComparison.CompareRegions(ensemble)).Message);
