@@ -2,10 +2,11 @@
 # GestaltLab set-up for Debian 12 / Ubuntu: installs the system packages the toolkit needs (skipping what is already
 # there), restores NuGet packages, builds the Release binaries and runs `gestaltlab doctor`.
 #
-#   bash environment/setup.sh            # what `gestaltlab demo` and the notebooks need
-#   bash environment/setup.sh --tests    # + sample photos and nbformat used by the test suite
-#   bash environment/setup.sh --bench    # + dlib headers, PyTorch and scikit-learn used as benchmark references
-#   bash environment/setup.sh --no-build # packages only
+#   bash environment/setup.sh             # what `gestaltlab demo` and the notebooks need
+#   bash environment/setup.sh --notebooks # + the real sample photos of notebook 02's sections 4 and 5
+#   bash environment/setup.sh --tests     # + those photos, nbformat and strace, used by the test suite
+#   bash environment/setup.sh --bench     # + dlib headers, PyTorch and scikit-learn used as benchmark references
+#   bash environment/setup.sh --no-build  # packages only
 #
 # Nothing here or in the toolkit downloads anything at run time: models and sample photos come from Debian packages.
 set -euo pipefail
@@ -13,13 +14,14 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The dotnet CLI reports usage to Microsoft unless told not to; nothing of this project phones home.
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1
 
-with_tests=0; with_bench=0; build=1
+with_photos=0; with_tests=0; with_bench=0; build=1
 for arg in "$@"; do
   case "$arg" in
-    --tests) with_tests=1 ;;
-    --bench) with_bench=1; with_tests=1 ;;
+    --notebooks) with_photos=1 ;;
+    --tests) with_tests=1; with_photos=1 ;;
+    --bench) with_bench=1; with_tests=1; with_photos=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -29,9 +31,11 @@ say() { printf '[setup] %s\n' "$*"; }
 # Runtime needs: OpenCvSharp's native runtime links GTK 3; Haar cascades; dlib's 68-point model; headless Chromium
 # for figure export; fonts so Chromium and SkiaSharp render text.
 packages=(libgtk-3-0 opencv-data libdlib-data chromium fonts-dejavu-core ca-certificates)
-# Tests: real photos (astronaut.png, messi5.jpg), the nbformat validator for the notebook runner, and strace to check
-# that figure export sends nothing over the network.
-[ "$with_tests" = 1 ] && packages+=(python3-skimage opencv-doc python3-nbformat strace)
+# Real sample photos (astronaut.png, messi5.jpg) for notebook 02 and the tests.
+[ "$with_photos" = 1 ] && packages+=(python3-skimage opencv-doc)
+# Tests: the nbformat validator for the notebook runner, and strace to check that figure export sends nothing over the
+# network.
+[ "$with_tests" = 1 ] && packages+=(python3-nbformat strace)
 # Benchmarks: dlib C++ reference, PyTorch and scikit-learn references.
 [ "$with_bench" = 1 ] && packages+=(libdlib-dev python3-torch python3-sklearn g++ cmake)
 

@@ -108,10 +108,12 @@ internal sealed class NotebookCommand : ICliCommand
                     Console.Error.WriteLine($"error: {file}: {result.Failure}");
                 }
             }
-            // Quick outputs saved over a notebook replace its full run's (the committed ones, for the project's notebooks).
-            if (parse.GetValue(quick) && outputPath is null)
-                Console.WriteLine("note: the quick-mode outputs were saved into the notebook(s), over the full run's (`git restore` brings "
-                                  + "the committed ones back; --output DIR/ keeps them apart)");
+            // Quick or re-parameterised outputs saved over a notebook replace its full run's (the committed ones, for the
+            // project's notebooks), and the text around them may quote the figures they replaced.
+            bool changed = parse.GetValue(quick) || parse.GetValue(parameters) is { Length: > 0 };
+            if (changed && outputPath is null)
+                Console.WriteLine($"note: the {(parse.GetValue(quick) ? "quick-mode" : "re-parameterised")} outputs were saved into the notebook(s), over the "
+                                  + "default run's (`git restore` brings the committed ones back; --output DIR/ keeps them apart)");
             if (files.Length > 1)
                 Console.WriteLine($"{files.Length - failed} of {files.Length} notebooks ran green" +
                     (failed > 0 ? $"; failed: {string.Join(", ", failedFiles.Select(Path.GetFileName))}" : ""));

@@ -36,6 +36,51 @@ public readonly record struct RegionSummary(string Region, int BestEpoch, int Ep
 /// </summary>
 public static class GestaltTraining
 {
+    /// <summary>
+    /// Trains a new run from the start beside <paramref name="runDirectory"/> (in <c>RUN.new</c>) and puts it in that
+    /// folder's place once it has finished. A training stopped or failed part-way leaves the last complete run where it
+    /// was — what a notebook cell run again needs; <see cref="Train"/> itself resumes an interrupted run in place.
+    /// </summary>
+    /// <param name="alignedDirectory">Output of <c>gestaltlab align</c>.</param>
+    /// <param name="runDirectory">The run directory to replace (or create).</param>
+    /// <param name="config">Net, training and regions.</param>
+    /// <param name="pretrainedBackbone">Backbone file to fine-tune from, or null to train from scratch.</param>
+    /// <param name="command">Recorded in <c>run.json</c>.</param>
+    /// <param name="progress">One stage per region.</param>
+    /// <param name="cancellationToken">Cancels between batches; the last complete run stays.</param>
+    /// <returns>The new run, loaded from its final place.</returns>
+    /// <exception cref="GestaltLabException"><paramref name="runDirectory"/>, <c>RUN.new</c> or <c>RUN.old</c> holds files
+    /// that are not a run's: only run folders are moved or deleted.</exception>
+    public static GestaltTrainingResult TrainAfresh(string alignedDirectory, string runDirectory, TrainConfig config, string? pretrainedBackbone = null,
+        string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        string run = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
+        string fresh = run + ".new", old = run + ".old";
+        foreach (var folder in new[] { run, fresh, old })
+        {
+            if (File.Exists(folder)) throw new GestaltLabException($"{folder}: a file, where a run folder goes", "pick another run directory");
+            if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any() && !RunFolder.IsRun(folder))
+                throw new GestaltLabException($"{folder}: holds files that are not a run's; training afresh moves and deletes run folders only",
+                    "pick another run directory, or move those files away");
+        }
+        // Stopped between the two moves at the end: the finished run left in RUN.new is put back first.
+        if (!Directory.Exists(run) && File.Exists(Path.Combine(fresh, GestaltModel.EnsembleFile))) Directory.Move(fresh, run);
+        if (Directory.Exists(fresh)) Directory.Delete(fresh, recursive: true);
+        var trained = Train(alignedDirectory, fresh, config, pretrainedBackbone, command, progress, cancellationToken);
+        // Its nets know the folder they were trained in; the result is loaded again from the final one.
+        trained.Model.Dispose();
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        if (Directory.Exists(run)) Directory.Move(run, old);   // moves are instant; deleting is not, so it comes last
+        Directory.Move(fresh, run);
+        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        return trained with
+        {
+            RunDirectory = run,
+            Model = GestaltModel.Load(run),
+            ModelZip = trained.ModelZip is null ? null : Path.Combine(run, Path.GetRelativePath(fresh, trained.ModelZip)),
+        };
+    }
+
     /// <summary>Trains every region of <paramref name="config"/> on an aligned data folder.</summary>
     /// <param name="alignedDirectory">Output of <c>gestaltlab align</c> (manifest with train/val/test splits by subject).</param>
     /// <param name="runDirectory">Run directory to write (or resume).</param>

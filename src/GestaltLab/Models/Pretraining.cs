@@ -27,8 +27,10 @@ public static class Pretraining
     /// <param name="options">Training settings (balanced sampling is irrelevant here).</param>
     /// <param name="progress">Stage <c>train all-regions</c>.</param>
     /// <param name="cancellationToken">Cancels between batches.</param>
+    /// <param name="startOver">Delete the checkpoints of an earlier pretraining to this path first (a cell run again on
+    /// freshly generated data, say) instead of resuming them — or being refused when their data or settings differ.</param>
     public static PretrainingResult Pretrain(string alignedDirectory, string backbonePath, RegionNetConfig net, TrainingOptions options,
-        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default, bool startOver = false)
     {
         var data = new AlignedRegionDataset(alignedDirectory, labelOf: r => r.Subject);
         // Identity recognition: hold out one photo of each person with several photos (validation by photo, not by person).
@@ -36,6 +38,7 @@ public static class Pretraining
         var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
         var train = Enumerable.Range(0, data.Count).Where(i => !val.Contains(i)).ToArray();
         string checkpoints = backbonePath + ".checkpoints";
+        if (startOver && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
         CheckResumable(checkpoints, alignedDirectory, net, options);
         var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
             options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);

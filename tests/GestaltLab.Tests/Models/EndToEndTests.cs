@@ -312,5 +312,30 @@ public class EndToEndTests
         var resumed = GestaltTraining.Train(aligned, inside, one);
         resumed.Model.Dispose();
         Assert.Equal(1, resumed.Regions["face"].ResumedFromEpoch);
+
+        // Training afresh (a notebook cell run again): the new run trains beside the last one — which here would no
+        // longer resume — and takes its place only once finished; stopped early, the last complete run stays.
+        using (var stop = new CancellationTokenSource())
+        {
+            stop.Cancel();
+            Assert.ThrowsAny<OperationCanceledException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, cancellationToken: stop.Token));
+        }
+        Assert.True(File.Exists(ensemblePath));
+        var afresh = GestaltTraining.TrainAfresh(aligned, run, Tiny);
+        using (afresh.Model)
+        {
+            Assert.Equal(Path.GetFullPath(run), afresh.RunDirectory);
+            Assert.Equal(Path.Combine(Path.GetFullPath(run), "model.zip"), afresh.ModelZip);
+            Assert.All(afresh.Regions.Values, r => Assert.Equal(0, r.ResumedFromEpoch));
+            // The same seed trains the same nets.
+            Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+            Assert.False(Directory.Exists(Path.GetFullPath(run) + ".new") || Directory.Exists(Path.GetFullPath(run) + ".old"));
+        }
+        // Only run folders are moved or deleted: a folder of the user's in the way is refused, not cleared.
+        string inTheWay = Path.GetFullPath(run) + ".old";
+        Directory.CreateDirectory(inTheWay);
+        File.WriteAllText(Path.Combine(inTheWay, "mine.txt"), "notes\n");
+        Assert.Contains("not a run's", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny)).Message);
+        Assert.True(File.Exists(Path.Combine(inTheWay, "mine.txt")));
     }
 }

@@ -235,5 +235,8 @@ public class GeometryTaskTests
         Assert.Contains("delete", more.Fix ?? more.Message);
         var again = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(1) with { GeometryLoss = 1, Threads = 2 });
         Assert.Equal(pre.Curve.Count, again.Curve.Count);
+        // Starting over, the other settings train from the start (a notebook cell run again on new data does this).
+        var fresh = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(2) with { GeometryLoss = 1 }, startOver: true);
+        Assert.Equal(2, fresh.Curve.Count);
     }
 }
