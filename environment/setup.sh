@@ -2,7 +2,7 @@
 # GestaltLab set-up for Debian 12 / Ubuntu: installs the system packages the toolkit needs (skipping what is already
 # there), restores NuGet packages, builds the Release binaries and runs `gestaltlab doctor`.
 #
-#   bash environment/setup.sh             # what `gestaltlab demo` and the notebooks need
+#   bash environment/setup.sh             # what `gestaltlab demo` and the notebooks need (notebook 02's sample photos aside)
 #   bash environment/setup.sh --notebooks # + the real sample photos of notebook 02's sections 4 and 5
 #   bash environment/setup.sh --tests     # + those photos, nbformat and strace, used by the test suite
 #   bash environment/setup.sh --bench     # + dlib headers, PyTorch and scikit-learn used as benchmark references
@@ -10,7 +10,8 @@
 #
 # Nothing here or in the toolkit downloads anything at run time: models and sample photos come from Debian packages.
 set -euo pipefail
-cd "$(dirname "${BASH_SOURCE[0]}")/.."
+self="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/$(basename "${BASH_SOURCE[0]}")"
+cd "$(dirname "$self")/.."
 # The dotnet CLI reports usage to Microsoft unless told not to; nothing of this project phones home.
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1
 
@@ -21,7 +22,7 @@ for arg in "$@"; do
     --tests) with_tests=1; with_photos=1 ;;
     --bench) with_bench=1; with_tests=1; with_photos=1 ;;
     --no-build) build=0 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$self"; exit 0 ;;
     *) echo "setup.sh: unknown option $arg (try --help)" >&2; exit 2 ;;
   esac
 done

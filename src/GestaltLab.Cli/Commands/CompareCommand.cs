@@ -21,7 +21,7 @@ internal sealed class CompareCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "Also write the comparison as JSON to this file." };
         var iterations = new Option<int>("--iterations") { Description = "Bootstrap resamples (the report uses as many, so both give the same intervals).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the resamples.", DefaultValueFactory = _ => 0 };
-        var manifest = new Option<string?>("--manifest") { Description = "The data's manifest.csv (or its folder): relatives it names (its family column) are drawn together (default: the manifest of the data A's metrics.json names)." };
+        var manifest = new Option<string?>("--manifest") { Description = "The data's manifest.csv (or its folder): relatives it names (its family column) are drawn together (default: the manifest of the data A's metrics.json or run.json names)." };
         var cmd = new Command("compare", "Compare two models evaluated on the same photos: each measure's difference B − A with a paired bootstrap interval over people (families where the data names them).")
             { a, b, regions, output, iterations, seed, manifest };
         cmd.SetAction(p =>
@@ -30,7 +30,7 @@ internal sealed class CompareCommand : ICliCommand
             if (p.GetValue(regions))
             {
                 if (p.GetValue(b) is not null) throw new GestaltLabException("--regions compares one evaluation's ensemble with its regions: name one folder, not two");
-                return CompareRegions(p.GetValue(a)!, p.GetValue(output), p.GetValue(iterations), p.GetValue(seed), data);
+                return CompareRegions(p.GetValue(a)!, p.GetValue(output), p.GetValue(iterations), p.GetValue(seed), data, p.GetValue(manifest));
             }
             if (p.GetValue(b) is null) throw new GestaltLabException("compare needs two evaluations, A and B (or one with --regions)");
             if (p.GetValue(output) is { } outFile)
@@ -39,6 +39,7 @@ internal sealed class CompareCommand : ICliCommand
                 AtomicFile.CheckReplaceable(outFile, Mark, "gestaltlab compare");
             }
             var r = RunComparison.Compare(p.GetValue(a)!, p.GetValue(b)!, p.GetValue(iterations), p.GetValue(seed), data: data);
+            NamedManifestUnused(p.GetValue(manifest), r);
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine($"A: {r.A}");
             Console.WriteLine($"B: {r.B}");
@@ -91,7 +92,16 @@ internal sealed class CompareCommand : ICliCommand
     }
 
     /// <summary>The ensemble against each of its regions: top-1 and top-10 differences with their intervals, one line a region.</summary>
-    private static int CompareRegions(string evaluation, string? output, int iterations, int seed, Manifest? data)
+    /// <summary>A manifest the user named that gave no family to these photos' people: said, not silently passed over.</summary>
+    private static void NamedManifestUnused(string? manifestPath, RunComparisonResult r)
+    {
+        if (manifestPath is not null && r.Unit != "families")
+            Console.WriteLine(r.Unit == "photos"
+                ? $"note: {manifestPath} was not used: the tables name no subjects, so each photo is drawn on its own"
+                : $"note: {manifestPath} gives none of these {r.NSubjects} people a family (no family column, or other subject names): people are drawn");
+    }
+
+    private static int CompareRegions(string evaluation, string? output, int iterations, int seed, Manifest? data, string? manifestPath)
     {
         if (output is not null)
         {
@@ -99,6 +109,7 @@ internal sealed class CompareCommand : ICliCommand
             AtomicFile.CheckReplaceable(output, Mark, "gestaltlab compare");
         }
         var all = RunComparison.CompareRegions(evaluation, iterations, seed, data: data);
+        NamedManifestUnused(manifestPath, all[0].Comparison);
         var inv = CultureInfo.InvariantCulture;
         var first = all[0].Comparison;
         Console.WriteLine($"{evaluation}: the ensemble against each region on the same {first.NImages} photos"

@@ -66,7 +66,7 @@ internal sealed class NotebookCommand : ICliCommand
             if (outputFolder) Directory.CreateDirectory(outputPath!);
             var overrides = ParseParameters(parse.GetValue(parameters) ?? []);
             var log = Console.Out;
-            int failed = 0;
+            int failed = 0, saved = 0;
             var failedFiles = new List<string>();
             foreach (var file in files)
             {
@@ -95,6 +95,7 @@ internal sealed class NotebookCommand : ICliCommand
                     Console.Error.WriteLine($"error: {e.Message}");
                     continue;
                 }
+                saved++;   // outputs are saved, up to a failing cell if one failed
                 if (result.Cancelled)
                 {
                     Console.Error.WriteLine($"cancelled: {file} stopped at {result.Failure!.Label}; outputs so far are saved");
@@ -111,7 +112,7 @@ internal sealed class NotebookCommand : ICliCommand
             // Quick or re-parameterised outputs saved over a notebook replace its full run's (the committed ones, for the
             // project's notebooks), and the text around them may quote the figures they replaced.
             bool changed = parse.GetValue(quick) || parse.GetValue(parameters) is { Length: > 0 };
-            if (changed && outputPath is null)
+            if (changed && outputPath is null && saved > 0)
                 Console.WriteLine($"note: the {(parse.GetValue(quick) ? "quick-mode" : "re-parameterised")} outputs were saved into the notebook(s), over the "
                                   + "default run's (`git restore` brings the committed ones back; --output DIR/ keeps them apart)");
             if (files.Length > 1)

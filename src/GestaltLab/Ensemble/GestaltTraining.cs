@@ -37,47 +37,84 @@ public readonly record struct RegionSummary(string Region, int BestEpoch, int Ep
 public static class GestaltTraining
 {
     /// <summary>
-    /// Trains a new run from the start beside <paramref name="runDirectory"/> (in <c>RUN.new</c>) and puts it in that
-    /// folder's place once it has finished. A training stopped or failed part-way leaves the last complete run where it
-    /// was — what a notebook cell run again needs; <see cref="Train"/> itself resumes an interrupted run in place.
+    /// Trains a new run from the start beside <paramref name="runDirectory"/> (in <c>RUN.training-afresh</c>) and puts it
+    /// in that folder's place once it has finished. A training stopped or failed part-way leaves the last complete run
+    /// where it was — what a notebook cell run again needs; <see cref="Train"/> itself resumes an interrupted run in place.
+    /// Files of the user's in the old run (notes, exported figures, hidden files) move into the new one; what runs write
+    /// (evaluations included) is replaced. The old run goes through <c>RUN.replaced</c>, deleted at the end.
     /// </summary>
-    /// <param name="alignedDirectory">Output of <c>gestaltlab align</c>.</param>
+    /// <param name="alignedDirectory">Output of <c>gestaltlab align</c>, outside the run folder.</param>
     /// <param name="runDirectory">The run directory to replace (or create).</param>
     /// <param name="config">Net, training and regions.</param>
-    /// <param name="pretrainedBackbone">Backbone file to fine-tune from, or null to train from scratch.</param>
+    /// <param name="pretrainedBackbone">Backbone file to fine-tune from (outside the run folder), or null to train from scratch.</param>
     /// <param name="command">Recorded in <c>run.json</c>.</param>
     /// <param name="progress">One stage per region.</param>
     /// <param name="cancellationToken">Cancels between batches; the last complete run stays.</param>
     /// <returns>The new run, loaded from its final place.</returns>
-    /// <exception cref="GestaltLabException"><paramref name="runDirectory"/>, <c>RUN.new</c> or <c>RUN.old</c> holds files
-    /// that are not a run's: only run folders are moved or deleted.</exception>
+    /// <exception cref="GestaltLabException">The data or the backbone lies inside the run folder (replacing it would
+    /// delete them); RUN is a link, or holds files but is no run; <c>RUN.training-afresh</c> or <c>RUN.replaced</c> holds
+    /// files no run writes (left by an earlier call that was killed: the message names them); another process is using
+    /// one of the three folders.</exception>
     public static GestaltTrainingResult TrainAfresh(string alignedDirectory, string runDirectory, TrainConfig config, string? pretrainedBackbone = null,
         string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         string run = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
-        string fresh = run + ".new", old = run + ".old";
-        foreach (var folder in new[] { run, fresh, old })
+        string fresh = run + ".training-afresh", replaced = run + ".replaced";
+        // Moving a link would move the link, not the run: the new run would land beside it and the old stay behind it.
+        if (new DirectoryInfo(run).LinkTarget is { } target)
+            throw new GestaltLabException($"{run}: a link (to {target}); training afresh moves folders", $"pass the folder itself: {Path.GetFullPath(target, Path.GetDirectoryName(run)!)}");
+        foreach (var (input, what) in new[] { (alignedDirectory, "the data"), (pretrainedBackbone, "the backbone") })
         {
-            if (File.Exists(folder)) throw new GestaltLabException($"{folder}: a file, where a run folder goes", "pick another run directory");
-            if (Directory.Exists(folder) && Directory.EnumerateFileSystemEntries(folder).Any() && !RunFolder.IsRun(folder))
-                throw new GestaltLabException($"{folder}: holds files that are not a run's; training afresh moves and deletes run folders only",
-                    "pick another run directory, or move those files away");
+            if (input is null) continue;
+            string full = Path.GetFullPath(input);
+            if (new[] { run, fresh, replaced }.Any(f => full == f || full.StartsWith(f + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
+                throw new GestaltLabException($"{input}: {what} lies inside {run}, which training afresh replaces (and so deletes)",
+                    "move it out of the run folder, or call Train, which resumes the run in place");
         }
-        // Stopped between the two moves at the end: the finished run left in RUN.new is put back first.
+        // Held throughout (re-entrant: Train takes the new run's again): a second kernel, or a `train` or `evaluate` of the
+        // run, must not have its folder moved or deleted underneath it.
+        using var runLock = FolderLock.Acquire(run, "train afresh");
+        using var freshLock = FolderLock.Acquire(fresh, "train afresh");
+        using var replacedLock = FolderLock.Acquire(replaced, "train afresh");
+        foreach (var folder in new[] { run, fresh, replaced })
+            if (File.Exists(folder)) throw new GestaltLabException($"{folder}: a file, where training afresh puts a run folder", "move it away, or pick another run directory");
+        if (Directory.Exists(run) && Directory.EnumerateFileSystemEntries(run).Any(e => !Path.GetFileName(e).StartsWith('.')) && !RunFolder.IsRun(run))
+            throw new GestaltLabException($"{run}: holds files that are not a run's", "pick another run directory");
+        // The two working folders hold a run, or what is left of one whose deletion was killed: only what runs write. Files
+        // of the user's there are the old run's, on their way to the new one when a call was killed: never deleted.
+        // What no run writes: the user's files, hidden ones too (a .gitkeep, an editor's notes), but for the run's marker
+        // and the halves of killed writes.
+        static List<string> Users(string folder) => RunFolder.Foreign(folder).Concat(Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e))
+            .Where(n => n.StartsWith('.') && n != RunFolder.Marker && !n.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
+        foreach (var folder in new[] { fresh, replaced })
+            if (Directory.Exists(folder) && Users(folder) is { Count: > 0 } foreign)
+                throw new GestaltLabException($"{folder}: holds files no run writes ({string.Join(", ", foreign.Take(3))}) — left by an earlier training afresh that was stopped",
+                    $"move them where you want them (into {run}, say) and run again");
+        // Stopped between the moves at the end: the finished run goes to its place first.
         if (!Directory.Exists(run) && File.Exists(Path.Combine(fresh, GestaltModel.EnsembleFile))) Directory.Move(fresh, run);
         if (Directory.Exists(fresh)) Directory.Delete(fresh, recursive: true);
+        if (Directory.Exists(replaced)) Directory.Delete(replaced, recursive: true);
+
         var trained = Train(alignedDirectory, fresh, config, pretrainedBackbone, command, progress, cancellationToken);
         // Its nets know the folder they were trained in; the result is loaded again from the final one.
         trained.Model.Dispose();
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
-        if (Directory.Exists(run)) Directory.Move(run, old);   // moves are instant; deleting is not, so it comes last
+        // Moves are instant and deleting is not, so the old run is moved aside first and deleted last; the user's files
+        // cross from it only once the new run is in place (stopped before, they are still in the old run, never deleted).
+        if (Directory.Exists(run)) Directory.Move(run, replaced);
         Directory.Move(fresh, run);
-        if (Directory.Exists(old)) Directory.Delete(old, recursive: true);
+        var kept = Directory.Exists(replaced) ? Users(replaced) : [];
+        foreach (var name in kept)
+        {
+            string from = Path.Combine(replaced, name), to = Path.Combine(run, name);
+            if (Directory.Exists(from)) Directory.Move(from, to); else File.Move(from, to);
+        }
+        if (Directory.Exists(replaced)) Directory.Delete(replaced, recursive: true);
         return trained with
         {
             RunDirectory = run,
             Model = GestaltModel.Load(run),
             ModelZip = trained.ModelZip is null ? null : Path.Combine(run, Path.GetRelativePath(fresh, trained.ModelZip)),
+            Notes = kept.Count == 0 ? trained.Notes : [.. trained.Notes, $"kept from the run it replaced: {string.Join(", ", kept)}"],
         };
     }
 

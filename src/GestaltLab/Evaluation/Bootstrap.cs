@@ -50,14 +50,17 @@ public static class Bootstrap
     }
 
     /// <summary>
-    /// How many of the pools a stratified <see cref="Interval"/> draws from hold a single unit (a syndrome with one
-    /// person, say). Such a unit is the same in every resample: its share of the statistic looks certain and the interval
-    /// is too narrow, so callers give no interval when this is above 0.
+    /// The pools a stratified <see cref="Interval"/> draws from that hold a single unit: how many strata (a syndrome with
+    /// one person, say), and whether the pool of units spanning several strata holds just one (the only family with
+    /// members in two syndromes). Such a unit is the same in every resample: its share of the statistic looks certain and
+    /// the interval is too narrow, so callers give no interval when either is found.
     /// </summary>
-    public static int StrataWithOneUnit(IReadOnlyList<int> strata, IReadOnlyList<string>? groups = null)
+    public static (int Strata, bool Mixed) PoolsWithOneUnit(IReadOnlyList<int> strata, IReadOnlyList<string>? groups = null)
     {
         if (groups is not null && groups.Count != strata.Count) throw new ArgumentException($"{groups.Count} groups for {strata.Count} cases", nameof(groups));
-        return Pools(Units(strata.Count, groups), strata).Count(p => p.Length < 2);
+        var units = Units(strata.Count, groups);
+        var single = units.GroupBy(u => Mixed(u, strata) ? (int?)null : strata[u[0]]).Where(g => g.Count() < 2).Select(g => g.Key).ToList();
+        return (single.Count(k => k is not null), single.Contains(null));
     }
 
     private static int[][] Units(int count, IReadOnlyList<string>? groups) => groups is null
@@ -66,8 +69,10 @@ public static class Bootstrap
 
     // One pool per stratum value; units spanning several strata (a family with an unaffected sibling) form a pool of their own.
     private static int[][][] Pools(int[][] units, IReadOnlyList<int> strata) =>
-        units.GroupBy(u => u.Select(i => strata[i]).Distinct().Count() == 1 ? strata[u[0]] : int.MinValue)
+        units.GroupBy(u => Mixed(u, strata) ? int.MinValue : strata[u[0]])
             .OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
+
+    private static bool Mixed(int[] unit, IReadOnlyList<int> strata) => unit.Select(i => strata[i]).Distinct().Count() > 1;
 
     /// <summary>Top-k accuracy with a subject-level bootstrap interval.</summary>
     public static ConfidenceInterval TopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k,

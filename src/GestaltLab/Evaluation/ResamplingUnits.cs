@@ -24,9 +24,39 @@ public static class ResamplingUnits
     }
 
     /// <summary>
-    /// The manifest of the data an evaluation scored: <c>manifest.csv</c> in the folder its <c>metrics.json</c> names
-    /// (<see cref="ClassificationMetrics.Data"/>); null when the folder or its manifest is not there.
+    /// The manifest of the data an evaluation scored: <c>manifest.csv</c> in the data folder its <c>metrics.json</c>
+    /// names (<see cref="ClassificationMetrics.Data"/>), else in the one its run's <c>run.json</c> names (configuration
+    /// keys data, data_dir, data_directory); null when neither is there. The report and <c>gestaltlab compare</c> find
+    /// the same one, so both draw the same units.
     /// </summary>
-    public static string? DataManifestPath(ClassificationMetrics? metrics) =>
-        metrics?.Data is { Length: > 0 } data && Path.Combine(data, Manifest.FileName) is var file && File.Exists(file) ? file : null;
+    /// <param name="folder">A run folder or an evaluation's folder.</param>
+    public static string? DataManifestPath(string folder)
+    {
+        string? Found(string? data, string relativeTo)
+        {
+            if (data is not { Length: > 0 }) return null;
+            foreach (var candidate in new[] { Path.IsPathRooted(data) ? data : Path.Combine(relativeTo, data), data }.Distinct(StringComparer.Ordinal))
+            {
+                string file = Directory.Exists(candidate) ? Path.Combine(candidate, Manifest.FileName) : candidate;
+                if (File.Exists(file)) return file;
+            }
+            return null;
+        }
+        // Files that cannot be read name no manifest: what reads them reports that itself.
+        try
+        {
+            string metrics = Path.Combine(folder, "metrics.json");
+            if (File.Exists(metrics) && Found(ClassificationMetrics.Load(metrics).Data, folder) is { } scored) return scored;
+        }
+        catch (Exception e) when (e is Runtime.GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { }
+        try
+        {
+            if (File.Exists(Path.Combine(folder, Runtime.RunManifest.FileName)) && Runtime.RunManifest.Load(folder).Config is System.Text.Json.Nodes.JsonObject config)
+                foreach (var key in new[] { "data", "data_dir", "data_directory", "dataDirectory", "Data" })
+                    if (config.TryGetPropertyValue(key, out var value) && value is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? data) && Found(data, folder) is { } named)
+                        return named;
+        }
+        catch (Exception e) when (e is Runtime.GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException) { }
+        return null;
+    }
 }

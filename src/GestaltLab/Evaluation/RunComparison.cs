@@ -48,7 +48,7 @@ public sealed record PairedMeasure(
 /// <param name="A">Folder of the first evaluation.</param>
 /// <param name="B">Folder of the second.</param>
 /// <param name="NImages">Photos scored by both.</param>
-/// <param name="NSubjects">People they show (the bootstrap's unit).</param>
+/// <param name="NSubjects">People they show (the bootstrap's unit unless it draws families or photos: <paramref name="Unit"/>).</param>
 /// <param name="NClasses">Syndromes both rank.</param>
 /// <param name="Measures">Each measure for A and B with B − A.</param>
 /// <param name="OnlyBRight">Photos B ranks right first and A does not.</param>
@@ -84,7 +84,8 @@ public sealed record RunComparisonResult(
                       + "per-disorder top-1 draws families within each syndrome so every syndrome keeps its place (no interval when a syndrome has a single family)",
         _ => "paired percentile bootstrap over people: each resample draws whole subjects (with all their photos) with replacement and "
              + "scores both models on the same draw; per-disorder top-1 draws people within each syndrome so every syndrome keeps its place "
-             + "(no interval when a syndrome has a single person); relatives are drawn independently (the data's manifest names no families)",
+             + "(no interval when a syndrome has a single person); relatives are drawn independently (no data manifest naming families "
+             + "was found for these photos)",
     };
 
     /// <summary>People, families or photos the resamples draw from: below 30 the intervals cover the truth less often than their level.</summary>
@@ -98,7 +99,8 @@ public sealed record RunComparisonResult(
 /// <remarks>
 /// Paired, because both models see the same photos: the photos' own difficulty cancels, so a difference is measured far
 /// more precisely than two separate intervals suggest (overlapping intervals do not mean "no difference"). Resampled by
-/// person, because several photos of one person are not independent evidence.
+/// person, or by family where the data names relatives, because several photos of one person (or of relatives) are not
+/// independent evidence.
 /// </remarks>
 public static class RunComparison
 {
@@ -182,6 +184,7 @@ public static class RunComparison
     /// <param name="families">Family per photo (<see cref="ResamplingUnits.Families"/>): resamples then draw whole families,
     /// as relatives share faces; null = people.</param>
     /// <exception cref="GestaltLabException">Lengths differ, no photos, or fewer than two units.</exception>
+    /// <exception cref="ArgumentException"><paramref name="families"/> given with <paramref name="unitIsPhoto"/>.</exception>
     public static RunComparisonResult Compare(IReadOnlyList<int> truth, IReadOnlyList<string> subjects, IReadOnlyList<float[]> a, IReadOnlyList<float[]> b,
         int classCount, string nameA = "A", string nameB = "B", int iterations = 1000, int seed = 0, double level = 0.95, bool unitIsPhoto = false,
         IReadOnlyList<string>? families = null)
@@ -223,7 +226,7 @@ public static class RunComparison
             var all = Enumerable.Range(0, n).ToArray();
             // Drawn within each syndrome, one with a single person would be the same in every resample: its share of the
             // difference would look certain. No interval then, rather than one of false precision.
-            bool degenerate = strata is not null && Bootstrap.StrataWithOneUnit(strata, draws) > 0;
+            bool degenerate = strata is not null && Bootstrap.PoolsWithOneUnit(strata, draws) is var (single, mixed) && (single > 0 || mixed);
             if (degenerate)
             {
                 measures.Add(new PairedMeasure(name, ofA(all), ofB(all), new ConfidenceInterval(ofB(all) - ofA(all), double.NaN, double.NaN, level), higherIsBetter));
@@ -326,11 +329,10 @@ public static class RunComparison
 
     private static float[] InOrder(float[] values, int[]? map) => map is null ? values : map.Select(c => values[c]).ToArray();
 
-    /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>
     /// <summary>
-    /// Each photo's family from <paramref name="data"/>, or from the manifest of the data the evaluation's metrics.json
-    /// names; null (people are drawn) when neither names families. An unreadable manifest found that way is passed over:
-    /// the result says what was drawn.
+    /// Each photo's family from <paramref name="data"/>, or from the manifest of the evaluation's data
+    /// (<see cref="ResamplingUnits.DataManifestPath"/>); null (people are drawn) when neither names families. An
+    /// unreadable manifest found that way is passed over: the result says what was drawn.
     /// </summary>
     private static IReadOnlyList<string>? FamiliesOf(string evaluation, IReadOnlyList<string> subjects, Manifest? data)
     {
@@ -338,14 +340,14 @@ public static class RunComparison
         {
             try
             {
-                string metrics = Path.Combine(EvaluationFolder(evaluation), "metrics.json");
-                if (File.Exists(metrics) && ResamplingUnits.DataManifestPath(ClassificationMetrics.Load(metrics)) is { } path) data = Manifest.Load(path);
+                if (ResamplingUnits.DataManifestPath(EvaluationFolder(evaluation)) is { } path) data = Manifest.Load(path);
             }
             catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { }
         }
         return ResamplingUnits.Families(subjects, data);
     }
 
+    /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>
     private static string EvaluationFolder(string path) =>
         File.Exists(path) && Path.GetFileName(path) == "metrics.json" ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
 

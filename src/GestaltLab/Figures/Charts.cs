@@ -402,7 +402,8 @@ public static class Charts
     /// hit there, a trivial 100 %; the metrics table prints "—").</param>
     /// <param name="top1Intervals">Region (and <c>ensemble</c>) → its top-1 interval, drawn as whiskers on the top-1 bars
     /// (e.g. <see cref="PairedMeasure.IntervalA"/> from <see cref="RunComparison.CompareRegions"/>). Each bar's own
-    /// interval: whether the ensemble beats a region is the paired difference's to say, not the whiskers' overlap.</param>
+    /// interval: whether the ensemble beats a region is the paired difference's to say, not the whiskers' overlap. (A
+    /// percentile interval can, rarely, miss its own estimate: its whisker then stops at the bar's value.)</param>
     public static GenericChart RegionAccuracy(IReadOnlyList<RegionScore> regions, string title = "Single regions vs ensemble", int? classCount = null,
         IReadOnlyDictionary<string, ConfidenceInterval>? top1Intervals = null)
     {

@@ -254,7 +254,7 @@ public static class Report
                 regions.Select(r => paired is null ? new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10) }
                     : new[] { r.Region, Pct(r.Top1), PctK(5, r.Top5), PctK(10, r.Top10), r.Region == "ensemble" ? "—" : Paired(r.Region) })));
             if (paired is not null)
-                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions</code>{(pairedUnit == "people" ? "; the data names no families" : "")}); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance). Whiskers on the chart's top-1 bars: each bar's own 95% interval, from the same resamples; whiskers that overlap do not mean the two do not differ — the paired column says whether they do."
+                body.Append($"<p class=\"muted\">Last column: how much better the ensemble ranks the true syndrome first than the region alone, on the same photos, with a 95% interval paired over {pairedUnit} (<code>gestaltlab compare RUN --regions{(options.ManifestPath is null ? "" : " --manifest MANIFEST")}</code>{(pairedUnit == "people" ? "; no data manifest naming families was found" : "")}); ✓ where it excludes 0 (one of {paired.Count} intervals may by chance). Whiskers on the chart's top-1 bars: each bar's own 95% interval, from the same resamples; whiskers that overlap do not mean the two do not differ — the paired column says whether they do."
                     + (run.Metrics?.Priors == Ensemble.ClassPriors.Training ? " The ensemble ranked with training priors and the regions without: part of that lead is the priors." : "") + "</p>\n");
             if (run.Metrics?.Priors == Ensemble.ClassPriors.Training)
                 body.Append("<p class=\"muted\">The regions rank with equal priors; the ensemble row with the training photos' syndrome frequencies as priors, which adds to its figures by itself.</p>\n");
@@ -344,13 +344,15 @@ public static class Report
     {
         // Per-disorder intervals resample within each syndrome: a syndrome of one person (or family) would be the same in
         // every resample and the interval too narrow — none then, as `gestaltlab compare` does.
-        int singleUnit = truth is null ? 0 : Bootstrap.StrataWithOneUnit(truth, groups);
+        var (singleUnit, mixedAlone) = truth is null ? (0, false) : Bootstrap.PoolsWithOneUnit(truth, groups);
         string one = unitName switch { "families" => "family", "photos" => "photo", _ => "person" };
         string Ci(int k, bool perDisorder, double value)
         {
             if (truth is null || probs is null || o.BootstrapIterations <= 0) return Pct(value);
             if (perDisorder && singleUnit > 0)
                 return $"{Pct(value)} <span class=\"muted\">(no interval: {singleUnit} {(singleUnit == 1 ? "syndrome has" : "syndromes have")} a single {one})</span>";
+            if (perDisorder && mixedAlone)
+                return $"{Pct(value)} <span class=\"muted\">(no interval: the one family with members in several syndromes would be drawn alone)</span>";
             var ci = perDisorder
                 // Stratified by syndrome: a mean over disorders must keep every disorder in every resample (unstratified,
                 // a syndrome with one or two test people drops out of a third of them).
@@ -532,24 +534,11 @@ public static class Report
 
     /// <summary>
     /// The data manifest named by the options, else that of the data the evaluation scored (metrics.json's <c>data</c>),
-    /// else that named by <c>run.json</c>'s configuration (keys data, data_dir, data_directory).
+    /// else that named by <c>run.json</c>'s configuration (<see cref="ResamplingUnits.DataManifestPath"/>).
     /// </summary>
     private static Manifest? FindManifest(RunResults run, ReportOptions o, List<string> notes)
     {
-        string? path = o.ManifestPath;
-        // An evaluation on other data, or in a folder of its own, has no run.json of that data: metrics.json names it.
-        path ??= ResamplingUnits.DataManifestPath(run.Metrics);
-        if (path is null && run.Manifest?.Config is JsonObject cfg)
-        {
-            foreach (var key in new[] { "data", "data_dir", "data_directory", "dataDirectory", "Data" })
-                if (cfg.TryGetPropertyValue(key, out var v) && v is JsonValue jv && jv.TryGetValue(out string? s) && s is not null)
-                {
-                    string candidate = Path.IsPathRooted(s) ? s : Path.Combine(run.Directory, s);
-                    string file = Directory.Exists(candidate) ? Path.Combine(candidate, Manifest.FileName) : candidate;
-                    if (File.Exists(file)) { path = file; break; }
-                    if (File.Exists(Path.Combine(s, Manifest.FileName))) { path = Path.Combine(s, Manifest.FileName); break; }
-                }
-        }
+        string? path = o.ManifestPath ?? ResamplingUnits.DataManifestPath(run.Directory);
         if (path is null) return null;
         try { return Manifest.Load(path); }
         catch (GestaltLabException e) { notes.Add($"data manifest (t-SNE colours, families) unreadable: {e.Message.Split('\n')[0]}"); return null; }

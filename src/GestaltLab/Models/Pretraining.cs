@@ -38,7 +38,16 @@ public static class Pretraining
         var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
         var train = Enumerable.Range(0, data.Count).Where(i => !val.Contains(i)).ToArray();
         string checkpoints = backbonePath + ".checkpoints";
-        if (startOver && Directory.Exists(checkpoints)) Directory.Delete(checkpoints, recursive: true);
+        if (startOver && Directory.Exists(checkpoints))
+        {
+            // Only what a pretraining writes there (checkpoints, its best net, curve, settings and run record) is deleted.
+            var other = Directory.EnumerateFileSystemEntries(checkpoints).Select(e => Path.GetFileName(e))
+                .Where(n => !(n is "best.pt" or "curve.csv" or "settings.json" or "run.json" || System.Text.RegularExpressions.Regex.IsMatch(n, @"^epoch-\d+\.pt$") || n.StartsWith('.'))).ToList();
+            if (other.Count > 0)
+                throw new GestaltLabException($"{checkpoints}: holds files a pretraining does not write ({string.Join(", ", other.Take(3))}); starting over would delete them",
+                    "move them away, or write the backbone to another path");
+            Directory.Delete(checkpoints, recursive: true);
+        }
         CheckResumable(checkpoints, alignedDirectory, net, options);
         var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
             options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);

@@ -30,7 +30,7 @@ public static class RunFolder
         || (File.Exists(Path.Combine(folder, "config.json")) && File.Exists(Path.Combine(folder, "classes.json")));
 
     /// <summary>The entries of <paramref name="folder"/> that no run, evaluation or report writes (hidden ones aside).</summary>
-    private static List<string> Foreign(string folder) =>
+    internal static List<string> Foreign(string folder) =>
         Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e)!)
             .Where(n => !n.StartsWith('.') && !RunEntries.Contains(n) && !n.StartsWith("eval-", StringComparison.Ordinal) && !n.StartsWith("aligned-", StringComparison.Ordinal))
             .Order(StringComparer.Ordinal).ToList();

@@ -139,15 +139,15 @@ public class RocAndBootstrapTests
         // Without strata the draws are the ones they always were (per-image intervals unchanged).
         Assert.Equal(plain, Bootstrap.Interval(truth.Length, Classes, 300, seed: 1, groups: people, strata: null));
         // Classes 0, 3, 6 … have one person: drawn within their class, each is the same in every resample.
-        Assert.Equal(7, Bootstrap.StrataWithOneUnit(truth, people));
+        Assert.Equal((7, false), Bootstrap.PoolsWithOneUnit(truth, people));
         // Two photos of one person are still one unit; without groups, each photo is one.
         var twoPhotos = truth.Concat(truth).ToArray();
-        Assert.Equal(7, Bootstrap.StrataWithOneUnit(twoPhotos, people.Concat(people).ToArray()));
-        Assert.Equal(0, Bootstrap.StrataWithOneUnit(twoPhotos));
+        Assert.Equal((7, false), Bootstrap.PoolsWithOneUnit(twoPhotos, people.Concat(people).ToArray()));
+        Assert.Equal((0, false), Bootstrap.PoolsWithOneUnit(twoPhotos));
         // Families spanning two classes are drawn among such mixed units: two of them make a pool of two (classes 0 and 3
-        // leave the count), one alone a pool of one.
-        Assert.Equal(5, Bootstrap.StrataWithOneUnit(truth, people.Select((p, i) => truth[i] is 0 or 1 ? "famA" : truth[i] is 3 or 4 ? "famB" : p).ToArray()));
-        Assert.Equal(7, Bootstrap.StrataWithOneUnit(truth, people.Select((p, i) => truth[i] is 0 or 1 ? "famA" : p).ToArray()));
+        // leave the count), one alone a pool of one, said apart from the classes.
+        Assert.Equal((5, false), Bootstrap.PoolsWithOneUnit(truth, people.Select((p, i) => truth[i] is 0 or 1 ? "famA" : truth[i] is 3 or 4 ? "famB" : p).ToArray()));
+        Assert.Equal((6, true), Bootstrap.PoolsWithOneUnit(truth, people.Select((p, i) => truth[i] is 0 or 1 ? "famA" : p).ToArray()));
     }
 
     [Fact]

@@ -131,7 +131,7 @@ public class RunComparisonTests
     }
 
     [Fact]
-    public void Relatives_the_data_names_are_drawn_together()
+    public async Task Relatives_the_data_names_are_drawn_together()
     {
         string a = Evaluation("a", i => i % 2 == 0), b = Evaluation("b", i => i % 10 != 9);
         var byPerson = RunComparison.Compare(a, b, iterations: 1000);
@@ -156,6 +156,25 @@ public class RunComparisonTests
         var oneFamilyEach = new GestaltLab.Data.Manifest(data, manifest.Rows.Select(r => r with { Family = r.Syndrome }));
         var perDisorder = RunComparison.Compare(a, b, iterations: 500, data: oneFamilyEach).Measures.Single(m => m.Measure == "per_disorder_top1");
         Assert.True(double.IsNaN(perDisorder.Difference.Lower));
+        // The ensemble against its regions draws the same families.
+        Directory.CreateDirectory(Path.Combine(a, ModelEvaluation.RegionProbabilitiesFolder));
+        File.Copy(Path.Combine(b, "probabilities.csv"), Path.Combine(a, ModelEvaluation.RegionProbabilitiesFolder, "nose.csv"));
+        Assert.Equal(("families", 10), (RunComparison.CompareRegions(a, iterations: 200)[0].Comparison.Unit, RunComparison.CompareRegions(a, iterations: 200)[0].Comparison.NUnits));
+        // From the command line, a manifest named with --manifest (here one without families: people are drawn, and said).
+        string json = Path.Combine(TestTemp.Dir("gl-compare-out"), "families.json");
+        string noFamilies = Path.Combine(TestTemp.Dir("gl-compare-manifest"), GestaltLab.Data.Manifest.FileName);
+        new GestaltLab.Data.Manifest(Path.GetDirectoryName(noFamilies)!, manifest.Rows.Select(r => r with { Family = "" })).Save(noFamilies);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["compare", a, b, "--out", json, "--iterations", "200", "--manifest", noFamilies]));
+        Assert.Equal("people", (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!["bootstrap_unit"]);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["compare", a, b, "--out", json, "--iterations", "200"]));
+        var written = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
+        Assert.Equal(("families", 10), ((string?)written["bootstrap_unit"], (int)written["n_families"]!));
+        // Found through run.json's data folder when metrics.json names none (a run evaluated before it recorded its data).
+        File.Delete(Path.Combine(a, "metrics.json"));
+        Assert.Null(ResamplingUnits.DataManifestPath(a));
+        new RunManifest { Command = "test", Seed = 1, Config = new System.Text.Json.Nodes.JsonObject { ["data"] = data } }.Save(a);
+        Assert.Equal(Path.Combine(data, GestaltLab.Data.Manifest.FileName), ResamplingUnits.DataManifestPath(a));
+        Assert.Equal("families", RunComparison.Compare(a, b, iterations: 200).Unit);
     }
 
     [Fact]

@@ -315,27 +315,45 @@ public class EndToEndTests
 
         // Training afresh (a notebook cell run again): the new run trains beside the last one — which here would no
         // longer resume — and takes its place only once finished; stopped early, the last complete run stays.
+        string full = Path.GetFullPath(run);
+        File.WriteAllText(Path.Combine(run, "notes.md"), "mine\n");
+        File.WriteAllText(Path.Combine(run, ".gitkeep"), "");
         using (var stop = new CancellationTokenSource())
         {
             stop.Cancel();
             Assert.ThrowsAny<OperationCanceledException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, cancellationToken: stop.Token));
         }
         Assert.True(File.Exists(ensemblePath));
-        var afresh = GestaltTraining.TrainAfresh(aligned, run, Tiny);
+        // Data or a backbone inside the run would go with it: refused before anything moves.
+        Assert.Contains("inside", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() =>
+            GestaltTraining.TrainAfresh(aligned, run, Tiny, Path.Combine(run, "regions", "face.pt"))).Message);
+        var afresh = GestaltTraining.TrainAfresh(aligned, run + "/", Tiny);
         using (afresh.Model)
         {
-            Assert.Equal(Path.GetFullPath(run), afresh.RunDirectory);
-            Assert.Equal(Path.Combine(Path.GetFullPath(run), "model.zip"), afresh.ModelZip);
+            Assert.Equal(full, afresh.RunDirectory);
+            Assert.Equal(Path.Combine(full, "model.zip"), afresh.ModelZip);
             Assert.All(afresh.Regions.Values, r => Assert.Equal(0, r.ResumedFromEpoch));
             // The same seed trains the same nets.
             Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
-            Assert.False(Directory.Exists(Path.GetFullPath(run) + ".new") || Directory.Exists(Path.GetFullPath(run) + ".old"));
+            Assert.False(Directory.Exists(full + ".training-afresh") || Directory.Exists(full + ".replaced"));
+            // The user's files crossed into the new run, and the result says so.
+            Assert.Equal("mine\n", File.ReadAllText(Path.Combine(run, "notes.md")));
+            Assert.True(File.Exists(Path.Combine(run, ".gitkeep")));
+            Assert.Contains(afresh.Notes, n => n.Contains("notes.md"));
         }
-        // Only run folders are moved or deleted: a folder of the user's in the way is refused, not cleared.
-        string inTheWay = Path.GetFullPath(run) + ".old";
+        // Files of the user's left in a working folder by a killed call are never deleted: refused, named.
+        string inTheWay = full + ".replaced";
         Directory.CreateDirectory(inTheWay);
         File.WriteAllText(Path.Combine(inTheWay, "mine.txt"), "notes\n");
-        Assert.Contains("not a run's", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny)).Message);
+        Assert.Contains("mine.txt", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny)).Message);
         Assert.True(File.Exists(Path.Combine(inTheWay, "mine.txt")));
+        // What is left of a run whose deletion was killed (only what runs write) is cleared.
+        File.Delete(Path.Combine(inTheWay, "mine.txt"));
+        Directory.CreateDirectory(Path.Combine(inTheWay, "curves"));
+        File.WriteAllText(Path.Combine(inTheWay, "curves", "face.csv"), "epoch\n");
+        Assert.True(RunFolder.Foreign(inTheWay).Count == 0 && !RunFolder.IsRun(inTheWay));
+        GestaltTraining.TrainAfresh(aligned, run, Tiny).Model.Dispose();
+        Assert.False(Directory.Exists(inTheWay));
+        Assert.True(File.Exists(Path.Combine(run, "notes.md")));
     }
 }
