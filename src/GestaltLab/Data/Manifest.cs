@@ -165,12 +165,14 @@ public sealed class Manifest
     /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
     /// name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
     /// CSV does not list stay unlabelled. Every photo the CSV lists needs a <c>subject</c> (refused without one: splits,
-    /// leak checks, intervals and composite faces count people). When the CSV has no <c>split</c> column, labelled photos
-    /// are split by subject (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and
+    /// leak checks, intervals and composite faces count people). With a <c>split</c> column every photo with a syndrome
+    /// needs a split; without one, labelled photos are split by subject (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and
     /// <paramref name="seed"/>.
     /// The manifest's root is <paramref name="folder"/>; save it there (or elsewhere: paths are rebased).
     /// </summary>
-    /// <exception cref="GestaltLabException">The folder is missing or empty, or the labels CSV names a photo that is not there.</exception>
+    /// <exception cref="GestaltLabException">The folder is missing or empty; the labels CSV has no subject column, names a
+    /// photo that is not there (or a file name several photos share), labels a photo twice, leaves a labelled photo without
+    /// a subject, or — with a split column — without a split; or a value is invalid (a split other than train, val, test).</exception>
     public static Manifest FromImageFolder(string folder, string? labelsCsv = null, SplitFractions? fractions = null, int seed = 0)
     {
         var images = ImageLoader.FindPhotos(folder, requireAny: true);
@@ -234,6 +236,10 @@ public sealed class Manifest
             if (Get(subject).Length == 0)
                 throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has no subject",
                     "give every labelled photo the id of the person it shows");
+            // With a split column, a labelled photo without a split would go to test unseen by training: said, not guessed.
+            if (split >= 0 && Get(split).Length == 0 && Get(syndrome).Length > 0)
+                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has a syndrome but no split",
+                    "give every labelled photo a split (train, val or test; one per person), or drop the split column to have photos split by person");
             var row = rows[k];
             rows[k] = row with
             {

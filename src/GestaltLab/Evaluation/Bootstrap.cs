@@ -74,7 +74,11 @@ public static class Bootstrap
 
     private static bool Mixed(int[] unit, IReadOnlyList<int> strata) => unit.Select(i => strata[i]).Distinct().Count() > 1;
 
-    /// <summary>Top-k accuracy with a subject-level bootstrap interval.</summary>
+    /// <summary>
+    /// Top-k accuracy with a bootstrap interval: whole subjects resampled when <paramref name="subjects"/> (each photo's
+    /// person, or family) are given — as they should be; without them each photo is drawn on its own, and the interval
+    /// is too narrow wherever people have several photos.
+    /// </summary>
     public static ConfidenceInterval TopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k,
         IReadOnlyList<string>? subjects = null, int iterations = 1000, int seed = 0, double level = 0.95)
     {

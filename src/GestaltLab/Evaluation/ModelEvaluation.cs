@@ -40,10 +40,20 @@ public static class ModelEvaluation
         // The run folder's own metrics are its test result (the report and `report --run` read them as such): another split
         // written there would replace them without a trace.
         static string Full(string p) => Path.GetFullPath(p).TrimEnd('/');
-        if (split != SplitNames.Test && model.Directory is { } runDir
-            && (Full(outDirectory) == Full(runDir) || Full(Path.GetDirectoryName(Path.GetFullPath(metricsPath ?? Path.Combine(outDirectory, "metrics.json")))!) == Full(runDir)))
+        // The parameter after the output folder is the oracle's folder, not the split: Evaluate(model, aligned, out, "val")
+        // compiles, and would score the test split where validation results were expected.
+        if (oracleDataDirectory is not null && SplitNames.IsValid(oracleDataDirectory) && !Directory.Exists(oracleDataDirectory))
+            throw new ArgumentException($"'{oracleDataDirectory}' is a split's name, passed as the oracle's data folder; name the split: split: \"{oracleDataDirectory}\"", nameof(oracleDataDirectory));
+        bool intoRun = model.Directory is { } ownRun
+            && (Full(outDirectory) == Full(ownRun) || Full(Path.GetDirectoryName(Path.GetFullPath(metricsPath ?? Path.Combine(outDirectory, "metrics.json")))!) == Full(ownRun));
+        if (intoRun && split != SplitNames.Test)
             throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results; the '{split}' split would replace them",
-                $"write it beside them, e.g. into {Path.Combine(runDir, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
+                $"write it beside them, e.g. into {Path.Combine(model.Directory!, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
+        // Nor ranked with other priors than the run was trained to use: that is another result, kept beside.
+        string configPath = intoRun ? Path.Combine(model.Directory!, "config.json") : "";
+        if (intoRun && File.Exists(configPath) && TrainConfig.Load(configPath, allowUnknownKeys: true).Priors is var runPriors && runPriors != model.Priors)
+            throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results with its '{runPriors}' priors; this model ranks with '{model.Priors}' priors and would replace them",
+                $"write it beside them, e.g. into {Path.Combine(model.Directory!, "eval-priors-" + model.Priors)} (as `gestaltlab evaluate --priors {model.Priors}` does)");
         // Another run's folder holds that run's own classes.json (the names of its outputs) and test metrics: written
         // over, that run would label its predictions with this model's classes.
         if (RunFolder.IsRun(outDirectory) && (model.Directory is null || Full(outDirectory) != Full(model.Directory)))
@@ -57,7 +67,7 @@ public static class ModelEvaluation
         if (data.Count == 0)
             throw new GestaltLabException($"{alignedDirectory}: no '{split}' photos of the model's {model.Classes.Count} syndromes to evaluate");
         if (data.CropSize != model.InputSize)
-            throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize}");
+            throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize} (in C#: FacePipelineOptions.Regions = RegionSet.Default.WithSize({model.InputSize}))");
         // Same names are not the same crops: scored on regions cut with other landmarks or padding, the nets read what
         // they were not trained on, and the figures would be quietly wrong.
         var cutOtherwise = FacialRegion.CutOtherwise(model.InputRegions.Select(r => model.RegionSet[r]), data.RegionSet);

@@ -98,7 +98,8 @@ public sealed class RunResults
         return result;
     }
 
-    /// <summary>Loads a run directory. Throws only when the folder itself does not exist.</summary>
+    /// <summary>Loads a run directory: whatever results it holds; missing or damaged files are left out and named in its notes.</summary>
+    /// <exception cref="GestaltLabException">The folder does not exist, or holds no results at all.</exception>
     public static RunResults Load(string runDirectory)
     {
         string dir = Path.GetFullPath(runDirectory);

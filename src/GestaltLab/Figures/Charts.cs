@@ -229,7 +229,13 @@ public static class Charts
     private static string MapSymbol(int g, int count) =>
         count <= OkabeIto ? "circle" : PairsSuffice(count) ? MapSymbols[g / OkabeIto] : MapSymbols[g % MapSymbols.Length];
 
-    /// <summary>Values of a manifest column (standard or extra) for the given images ("" when an image is not listed).</summary>
+    /// <summary>
+    /// Values of a manifest column (standard or extra) for the given images ("" when an image is not listed). Images are
+    /// matched by the manifest's <c>image</c>, or — in an aligned folder's manifest — by the photo each crop came from
+    /// (<c>source_image</c>), as evaluations name them.
+    /// </summary>
+    /// <exception cref="GestaltLabException">No such column, or not one of the images is in the manifest (the manifest of
+    /// other data: a map coloured by it would show one grey group).</exception>
     public static IReadOnlyList<string> ManifestColumn(Manifest manifest, IReadOnlyList<string> images, string column)
     {
         string? Get(ManifestRow r) => column.ToLowerInvariant() switch
@@ -241,7 +247,13 @@ public static class Charts
         bool known = Manifest.Columns.Contains(column.ToLowerInvariant()) || manifest.ExtraColumns.Contains(column);
         if (!known)
             throw new GestaltLabException($"manifest has no column '{column}'", $"use one of: {string.Join(", ", Manifest.Columns.Concat(manifest.ExtraColumns))}");
-        return images.Select(i => manifest.Find(i) is { } row ? Get(row) ?? "" : "").ToArray();
+        var bySource = manifest.Rows.Where(r => r.Extra.TryGetValue("source_image", out var src) && src.Length > 0)
+            .GroupBy(r => r.Extra["source_image"], StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First(), StringComparer.Ordinal);
+        var rows = images.Select(i => manifest.Find(i) ?? bySource.GetValueOrDefault(i)).ToArray();
+        if (images.Count > 0 && rows.All(r => r is null))
+            throw new GestaltLabException($"none of the {images.Count} photos is in the manifest ({manifest.Root}; e.g. {images[0]})",
+                "pass the manifest of the data these photos came from");
+        return rows.Select(row => row is null ? "" : Get(row) ?? "").ToArray();
     }
 
     // ---------------------------------------------------------------- ROC

@@ -95,7 +95,8 @@ public static class Report
     public const string FileName = "report.html";
 
     /// <summary>Builds the report of <paramref name="runDirectory"/> and writes it (default RUN/report.html) atomically.</summary>
-    /// <exception cref="GestaltLabException">The run directory does not exist.</exception>
+    /// <exception cref="GestaltLabException">The run directory does not exist or holds no results, or
+    /// <see cref="ReportOptions.MinimumCohort"/> is below the privacy floor.</exception>
     public static ReportResult Write(string runDirectory, string? outPath = null, ReportOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {

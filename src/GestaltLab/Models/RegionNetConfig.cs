@@ -10,7 +10,7 @@ namespace GestaltLab.Models;
 /// </summary>
 public sealed record RegionNetConfig
 {
-    /// <summary>Side of the square input crop in pixels (64–112; the ML.NET crop step offers 64, 96 and 112).</summary>
+    /// <summary>Side of the square input crop in pixels (16–256; only 64, 96 and 112, the sizes the ML.NET crop step offers, get a <c>model.zip</c>).</summary>
     [JsonPropertyName("input_size")] public int InputSize { get; init; } = 64;
     /// <summary>1 = grayscale (BT.601 luminance), 3 = RGB. Exported ONNX graphs always take RGB and fold the luminance in.</summary>
     [JsonPropertyName("channels")] public int Channels { get; init; } = 3;

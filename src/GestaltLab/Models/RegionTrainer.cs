@@ -60,7 +60,7 @@ public static class RegionTrainer
         net.Validate();
         if (data.Samples.CropSize != net.InputSize)
             throw new GestaltLabException($"crops are {data.Samples.CropSize} px but the net expects {net.InputSize} px",
-                $"align with --crop-size {net.InputSize}, or set net.input_size to {data.Samples.CropSize}");
+                $"align with --crop-size {net.InputSize} (in C#: FacePipelineOptions.Regions = RegionSet.Default.WithSize({net.InputSize})), or set net.input_size to {data.Samples.CropSize}");
         if (data.Train.Count < 2) throw new GestaltLabException($"region {data.Region ?? "(all)"}: {data.Train.Count} training images; at least 2 are needed");
         using var threads = TorchRuntime.UseThreads(options.Threads);
         string regionName = data.Region ?? "all-regions";

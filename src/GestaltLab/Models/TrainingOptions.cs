@@ -102,7 +102,7 @@ public sealed record TrainingOptions
         if (ShiftPixels < 0) throw new GestaltLabException($"{source}: shift_pixels must be ≥ 0");
         if (ColorJitter is < 0 or >= 1 || double.IsNaN(ColorJitter)) throw new GestaltLabException($"{source}: color_jitter must be in [0, 1)");
         if (FreezeStages < 0) throw new GestaltLabException($"{source}: freeze_stages must be ≥ 0");
-        if (Threads < 0) throw new GestaltLabException($"{source}: threads must be ≥ 0 (0 = every core)");
+        if (Threads < 0) throw new GestaltLabException($"{source}: threads must be ≥ 0 (0 = the process's current count: libtorch's default, every core, unless set)");
         if (LoaderThreads < 0) throw new GestaltLabException($"{source}: loader_threads must be ≥ 0");
         return this;
     }
@@ -120,8 +120,10 @@ public sealed record TrainConfig
     /// <summary>Flip test-time augmentation in the ensemble.</summary>
     [JsonPropertyName("tta_flip")] public bool TtaFlip { get; init; } = true;
     /// <summary>
-    /// Fit the ensemble on the validation split: temperature-scale each region net, then fit the weights of the softmax
-    /// average (see <see cref="Calibration"/>), so weak or overconfident regions weigh less. Off: equal weights, raw softmaxes.
+    /// Fit on the validation split: temperature-scale each region net (see <see cref="Calibration"/>), then fit the weights
+    /// of the combination (the log-linear pool's, or the average's; the joint head keeps the pool's to split its
+    /// probabilities into per-region contributions), so weak or overconfident regions weigh less. Off: raw softmaxes and
+    /// equal weights. The joint head itself (the default <c>combination</c>) is fitted either way.
     /// </summary>
     [JsonPropertyName("calibrate")] public bool Calibrate { get; init; } = true;
 

@@ -138,6 +138,13 @@ public class ChartTests
         Assert.Equal(["Bonn"], Charts.ManifestColumn(m, ["a.png"], "site"));
         var e = Assert.Throws<GestaltLabException>(() => Charts.ManifestColumn(m, ["a.png"], "ethnicity"));
         Assert.Contains("ethnicity", e.Message);
+        // An aligned folder's manifest names crops; evaluations name the photos they came from (source_image).
+        var aligned = new Manifest("/tmp", [
+            new ManifestRow { Image = "crops/1.png", Subject = "s1", Gene = "KRAS", Split = "test", Extra = new Dictionary<string, string> { ["source_image"] = "a.png" } },
+        ]);
+        Assert.Equal(["KRAS", ""], Charts.ManifestColumn(aligned, ["a.png", "zzz.png"], "gene"));
+        // Photos none of which the manifest lists: another data set's manifest, said rather than drawn as one grey group.
+        Assert.Contains("none of the 2 photos", Assert.Throws<GestaltLabException>(() => Charts.ManifestColumn(m, ["x.png", "y.png"], "gene")).Message);
     }
 
     [Fact]

@@ -530,7 +530,7 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("train", "--data", leaky, "--out", leakRun, "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
         Assert.False(File.Exists(Path.Combine(leakRun, "config.json")));
         Assert.Contains("leak", Assert.Throws<GestaltLabException>(() =>
-            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), leakRun, new TrainConfig { Regions = ["nose"] })).Message);
+            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), leakRun, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
         // --force deletes only a folder a run took: not an alignment's output, not one holding the data, not one with
         // other files; a folder with only hidden files is as good as empty.
         string alignedOut = Path.Combine(root, "study");
@@ -566,12 +566,12 @@ public class CommandLineTests
         Assert.True(File.Exists(Path.Combine(shared, "thesis.docx")));
         File.Delete(Path.Combine(shared, "config.json"));
         Assert.Contains("not a GestaltLab run", Assert.Throws<GestaltLabException>(() =>
-            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), shared, new TrainConfig { Regions = ["nose"] })).Message);
+            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), shared, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
         Assert.False(File.Exists(Path.Combine(shared, RunFolder.Marker)));
         // Two trainings into one folder at once: the second is refused at once.
         using (new LockHeldElsewhere(holder))
             Assert.Contains("another GestaltLab command", Assert.Throws<GestaltLabException>(() =>
-                GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), holder, new TrainConfig { Regions = ["nose"] })).Message);
+                GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), holder, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
         // Nor does a second `train --force` delete a run another process is writing: refused before anything is touched.
         File.WriteAllText(Path.Combine(holder, "checkpoints-in-use.txt"), "");
         using (new LockHeldElsewhere(holder))

@@ -39,7 +39,7 @@ public class EndToEndTests
         Assert.Equal(first, samples.Load(0, "face"));
         Assert.Equal(first, new AlignedRegionDataset(aligned) { CacheBytes = 0 }.Load(0, "face"));
 
-        var trained = GestaltTraining.Train(aligned, run, Tiny);
+        var trained = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
         trained.Model.Dispose();
         foreach (var f in new[] { "run.json", "config.json", "classes.json", "regions.json", "curves/face.csv", "regions/face.pt", "regions/face.onnx", "ensemble.onnx", "model.zip" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
@@ -113,6 +113,12 @@ public class EndToEndTests
         string testMetrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
         Assert.Contains("eval-train", Assert.Throws<GestaltLabException>(() => ModelEvaluation.Evaluate(model, aligned, run, data, GestaltLab.Data.SplitNames.Train)).Fix);
         Assert.Equal(testMetrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
+        // A split's name where the oracle's folder goes (the parameter before the split) is caught, not read as a folder.
+        Assert.Equal("oracleDataDirectory", Assert.Throws<ArgumentException>(() => ModelEvaluation.Evaluate(model, aligned, run, "val")).ParamName);
+        // Nor does ranking with other priors than the run's replace its results.
+        using (var withTraining = GestaltModel.Load(run, ClassPriors.Training))
+            Assert.Contains("eval-priors-training", Assert.Throws<GestaltLabException>(() => ModelEvaluation.Evaluate(withTraining, aligned, run, data)).Fix);
+        Assert.Equal(testMetrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
         var onTrain = ModelEvaluation.Evaluate(model, aligned, Path.Combine(root, "eval-train"), data, GestaltLab.Data.SplitNames.Train);
         Assert.Equal(GestaltLab.Data.SplitNames.Train, onTrain.Split);
         Assert.Null(onTrain.Metrics.Oracle);
@@ -160,7 +166,7 @@ public class EndToEndTests
 
         // A run configured for training priors uses them (mini's classes are balanced, so they are uniform here) ...
         string priorRun = Path.Combine(root, "run-priors");
-        GestaltTraining.Train(aligned, priorRun, Tiny with { Priors = ClassPriors.Training }).Model.Dispose();
+        GestaltTraining.Train(aligned, priorRun, Tiny with { Priors = ClassPriors.Training }, pretrainedBackbone: null).Model.Dispose();
         using (var priorModel = GestaltModel.Load(priorRun)) Assert.Equal(ClassPriors.Training, priorModel.Priors);
         // ... and model.zip carries uneven priors through ONNX: it ranks as the TorchSharp model does.
         var uneven = new ClassPriors([.. Enumerable.Range(1, classes.Length).Select(c => c / (classes.Length * (classes.Length + 1) / 2.0))], 1);
@@ -201,13 +207,13 @@ public class EndToEndTests
 
         // Running train again on the finished run reloads it instead of training again, and refits the same head.
         var faceWeights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
-        var again = GestaltTraining.Train(aligned, run, Tiny);
+        var again = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
         again.Model.Dispose();
         Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
         // Taken up again with another thread count (allowed): config.json keeps the count the nets were trained with,
         // and run.json lists every count that trained the run.
-        GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Threads = 1 } }).Model.Dispose();
+        GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Threads = 1 } }, pretrainedBackbone: null).Model.Dispose();
         Assert.Equal(2, TrainConfig.Load(Path.Combine(run, "config.json")).Training.Threads);
         Assert.Equal([2, 1], GestaltLab.Runtime.RunManifest.Load(run).Config["threads_used"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray());
         Assert.Equal(2, (int)GestaltLab.Runtime.RunManifest.Load(run).Config["train"]!["training"]!["threads"]!);
@@ -228,34 +234,34 @@ public class EndToEndTests
         // but a run is not resumed on changed data.
         string alignedRunJson = Path.Combine(aligned, GestaltLab.Runtime.RunManifest.FileName), qc = Path.Combine(aligned, "qc.csv");
         File.WriteAllText(alignedRunJson, File.ReadAllText(alignedRunJson) + "\n");
-        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         // What training does not read (the QC table, a note beside the crops) is not its data; a changed crop is.
         string savedQc = File.ReadAllText(qc);
         File.AppendAllText(qc, "extra.png,ok\n");
         File.WriteAllText(Path.Combine(aligned, "notes.txt"), "reviewed\n");
-        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         File.WriteAllText(qc, savedQc);
         File.Delete(Path.Combine(aligned, "notes.txt"));
         string crop = new AlignedRegionDataset(aligned).CropPath(0, "face"), otherCrop = new AlignedRegionDataset(aligned).CropPath(1, "face");
         var savedCrop = File.ReadAllBytes(crop);
         File.Copy(otherCrop, crop, overwrite: true);
-        var otherData = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny));
+        var otherData = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null));
         Assert.Contains("other data", otherData.Message);
         File.WriteAllBytes(crop, savedCrop);
         // Only the priors changed: the finished run switches to them (nets reloaded, not retrained) and back.
-        var switched = GestaltTraining.Train(aligned, run, Tiny with { Priors = ClassPriors.Training });
+        var switched = GestaltTraining.Train(aligned, run, Tiny with { Priors = ClassPriors.Training }, pretrainedBackbone: null);
         Assert.Equal(ClassPriors.Training, switched.Model.Priors);
         switched.Model.Dispose();
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
         Assert.Contains("\"training\"", File.ReadAllText(Path.Combine(run, GestaltModel.EnsembleFile)));
-        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         Assert.Contains("\"equal\"", File.ReadAllText(Path.Combine(run, GestaltModel.EnsembleFile)));
         // A config.json written before a setting existed (here: no "combination") still resumes.
         string configPath = Path.Combine(run, "config.json");
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(configPath))!.AsObject();
         Assert.True(node.Remove("combination"));
         File.WriteAllText(configPath, node.ToJsonString());
-        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         // An unknown head is refused, naming the file.
         string badConfig = Path.Combine(root, "bad-head.json");
         File.WriteAllText(badConfig, "{\"head\": \"svm\"}");
@@ -267,7 +273,7 @@ public class EndToEndTests
         Assert.Contains(badConfig, bad.Message);
         Assert.Contains("priors", bad.Message);
         // A different config in the same folder is refused.
-        Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }));
+        Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }, pretrainedBackbone: null));
 
         // The default combination is the joint head, saved beside ensemble.json; without its file the run says which is missing.
         Assert.Equal(EnsembleCombination.Joint, model.Combination);
@@ -300,16 +306,16 @@ public class EndToEndTests
         legacy["config"]!.AsObject().Remove("data_hash");
         legacy["data_hash"] = GestaltLab.Runtime.RunManifest.ComputeContentHash(aligned);
         File.WriteAllText(runJsonPath, legacy.ToJsonString());
-        GestaltTraining.Train(aligned, run, Tiny).Model.Dispose();
+        GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         legacy["data_hash"] = new string('0', 64);
         File.WriteAllText(runJsonPath, legacy.ToJsonString());
-        Assert.Contains("other data", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny)).Message);
+        Assert.Contains("other data", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null)).Message);
 
         // A run kept inside its own aligned folder resumes: its checkpoints are not part of the data it was trained on.
         string inside = Path.Combine(aligned, "run-inside");
         var one = Tiny with { Regions = ["face"] };
-        GestaltTraining.Train(aligned, inside, one).Model.Dispose();
-        var resumed = GestaltTraining.Train(aligned, inside, one);
+        GestaltTraining.Train(aligned, inside, one, pretrainedBackbone: null).Model.Dispose();
+        var resumed = GestaltTraining.Train(aligned, inside, one, pretrainedBackbone: null);
         resumed.Model.Dispose();
         Assert.Equal(1, resumed.Regions["face"].ResumedFromEpoch);
 
@@ -321,13 +327,13 @@ public class EndToEndTests
         using (var stop = new CancellationTokenSource())
         {
             stop.Cancel();
-            Assert.ThrowsAny<OperationCanceledException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, cancellationToken: stop.Token));
+            Assert.ThrowsAny<OperationCanceledException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null, cancellationToken: stop.Token));
         }
         Assert.True(File.Exists(ensemblePath));
         // Data or a backbone inside the run would go with it: refused before anything moves.
         Assert.Contains("inside", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() =>
             GestaltTraining.TrainAfresh(aligned, run, Tiny, Path.Combine(run, "regions", "face.pt"))).Message);
-        var afresh = GestaltTraining.TrainAfresh(aligned, run + "/", Tiny);
+        var afresh = GestaltTraining.TrainAfresh(aligned, run + "/", Tiny, pretrainedBackbone: null);
         using (afresh.Model)
         {
             Assert.Equal(full, afresh.RunDirectory);
@@ -345,14 +351,14 @@ public class EndToEndTests
         string inTheWay = full + ".replaced";
         Directory.CreateDirectory(inTheWay);
         File.WriteAllText(Path.Combine(inTheWay, "mine.txt"), "notes\n");
-        Assert.Contains("mine.txt", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny)).Message);
+        Assert.Contains("mine.txt", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null)).Message);
         Assert.True(File.Exists(Path.Combine(inTheWay, "mine.txt")));
         // What is left of a run whose deletion was killed (only what runs write) is cleared.
         File.Delete(Path.Combine(inTheWay, "mine.txt"));
         Directory.CreateDirectory(Path.Combine(inTheWay, "curves"));
         File.WriteAllText(Path.Combine(inTheWay, "curves", "face.csv"), "epoch\n");
         Assert.True(RunFolder.Foreign(inTheWay).Count == 0 && !RunFolder.IsRun(inTheWay));
-        GestaltTraining.TrainAfresh(aligned, run, Tiny).Model.Dispose();
+        GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         Assert.False(Directory.Exists(inTheWay));
         Assert.True(File.Exists(Path.Combine(run, "notes.md")));
     }

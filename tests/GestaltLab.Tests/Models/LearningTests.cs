@@ -46,7 +46,7 @@ public class LearningTests
 
         // The run records which backbone it started from by content, and will not resume from another (here: none).
         Assert.Equal(RunManifest.ComputeFileHash(ShippedBackbone.Path()!), RunManifest.Load(run).Config["pretrained_sha256"]?.GetValue<string>());
-        var other = Assert.Throws<GestaltLabException>(() => GestaltTraining.Train(aligned, run, Config));
+        var other = Assert.Throws<GestaltLabException>(() => GestaltTraining.Train(aligned, run, Config, pretrainedBackbone: null));
         Assert.Contains("another backbone", other.Message);
     }
 }

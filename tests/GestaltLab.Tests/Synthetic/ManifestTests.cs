@@ -97,6 +97,11 @@ public sealed class ManifestTests : IDisposable
         var blank = Assert.Throws<GestaltLabException>(() =>
             Manifest.FromImageFolder(photos, Write("blank.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\np2.png,kabuki_like,train,\n")));
         Assert.Contains("line 3", blank.Message);
+        // With a split column, a labelled photo without a split is not sent to test unseen: refused, naming its line.
+        var noSplit = Assert.Throws<GestaltLabException>(() =>
+            Manifest.FromImageFolder(photos, Write("no-split.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\np2.png,kabuki_like,,bert\n")));
+        Assert.Contains("line 3", noSplit.Message);
+        Assert.Contains("no split", noSplit.Message);
         var ownSplit = Manifest.FromImageFolder(photos, Write("own-split2.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\n"));
         Assert.Equal(("anna", "train"), (ownSplit.Find("p1.jpg")!.Subject, ownSplit.Find("p1.jpg")!.Split));
 
