@@ -53,7 +53,7 @@ internal sealed class CompareCommand : ICliCommand
                 string F(double v) => percent ? (100 * v).ToString("F1", inv) + " %" : v.ToString("F3", inv);
                 string D(double v) => percent ? (100 * v).ToString("+0.0;−0.0;0.0", inv) : v.ToString("+0.000;−0.000;0.000", inv);
                 string name = m.Measure switch { "top1" => "top-1", "top5" => "top-5", "top10" => "top-10", "per_disorder_top1" => "per-disorder top-1", "log_loss" => "log loss", var other => other };
-                string interval = double.IsNaN(m.Difference.Lower) ? $"—  (a syndrome has a single {(r.Unit == "families" ? "family" : "person")}: no interval)" : $"[{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
+                string interval = double.IsNaN(m.Difference.Lower) ? $"—  (no interval: a syndrome, or the {(r.Unit == "families" ? "families" : "people")} spanning several, rest on a single {(r.Unit == "families" ? "family" : "person")})" : $"[{D(m.Difference.Lower)}, {D(m.Difference.Upper)}]";
                 Console.WriteLine($"  {name,-18} {F(m.A),8} {F(m.B),8} {D(m.Difference.Estimate),8}   {interval}"
                                   + (m.Better is { } winner ? $"  {winner} better" : ""));
             }
@@ -91,7 +91,6 @@ internal sealed class CompareCommand : ICliCommand
         Console.WriteLine($"comparison: {file}");
     }
 
-    /// <summary>The ensemble against each of its regions: top-1 and top-10 differences with their intervals, one line a region.</summary>
     /// <summary>A manifest the user named that gave no family to these photos' people: said, not silently passed over.</summary>
     private static void NamedManifestUnused(string? manifestPath, RunComparisonResult r)
     {
@@ -101,6 +100,7 @@ internal sealed class CompareCommand : ICliCommand
                 : $"note: {manifestPath} gives none of these {r.NSubjects} people a family (no family column, or other subject names): people are drawn");
     }
 
+    /// <summary>The ensemble against each of its regions: top-1 and top-10 differences with their intervals, one line a region.</summary>
     private static int CompareRegions(string evaluation, string? output, int iterations, int seed, Manifest? data, string? manifestPath)
     {
         if (output is not null)

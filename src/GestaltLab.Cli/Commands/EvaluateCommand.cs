@@ -56,7 +56,7 @@ internal sealed class EvaluateCommand : ICliCommand
             string evalName = ownData ? "eval-" + splitName
                 : "eval-on-" + Path.GetFileName(dataFull) + (splitName == GestaltLab.Data.SplitNames.Test ? "" : "-" + splitName);
             // Ranked with other priors than the run's own, it is another result too (kept beside, for comparing the two).
-            bool ownPriors = p.GetValue(priors) is not { } asked || asked == GestaltLab.Models.TrainConfig.Load(Path.Combine(run, "config.json"), allowUnknownKeys: true).Priors;
+            bool ownPriors = p.GetValue(priors) is not { } asked || asked == GestaltLab.Ensemble.GestaltModel.SavedPriors(run);
             if (!ownPriors) evalName = (ownData && splitName == GestaltLab.Data.SplitNames.Test ? "eval" : evalName) + "-priors-" + m.Priors;
             string metricsPath = Path.GetFullPath(outFile
                 ?? (ownData && ownPriors && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));

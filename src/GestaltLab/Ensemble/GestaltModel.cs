@@ -132,6 +132,13 @@ public sealed class GestaltModel : IDisposable
         AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
     }
 
+    /// <summary>
+    /// The priors a finished run ranks with unless told otherwise (its <c>ensemble.json</c>: what <see cref="Load"/> uses
+    /// without <c>priors</c>; <c>config.json</c> may already name others while a priors-only training is under way).
+    /// </summary>
+    /// <exception cref="GestaltLabException">The run did not finish (no ensemble.json), or its ensemble.json is damaged.</exception>
+    public static string SavedPriors(string runDirectory) => LoadWeights(runDirectory).Priors;
+
     // Runs from before log-linear pooling wrote "weighted softmax average".
     private static (Dictionary<string, double>? Weights, string Combination, string Priors, ClassPriors? ClassPriors) LoadWeights(string runDirectory)
     {

@@ -40,8 +40,10 @@ public static class GestaltTraining
     /// Trains a new run from the start beside <paramref name="runDirectory"/> (in <c>RUN.training-afresh</c>) and puts it
     /// in that folder's place once it has finished. A training stopped or failed part-way leaves the last complete run
     /// where it was — what a notebook cell run again needs; <see cref="Train"/> itself resumes an interrupted run in place.
-    /// Files of the user's in the old run (notes, exported figures, hidden files) move into the new one; what runs write
-    /// (evaluations included) is replaced. The old run goes through <c>RUN.replaced</c>, deleted at the end.
+    /// Files and folders of the user's at the old run's top level (notes, exported figures, hidden files) move into the
+    /// new one; what runs write is replaced whole, with anything put inside it (evaluations, <c>curves/</c>,
+    /// <c>region_probabilities/</c>). The old run goes through <c>RUN.replaced</c>, deleted at the end. Stopped at any
+    /// point, the next call finishes what the stopped one left (the new run into place, the files across) before it trains.
     /// </summary>
     /// <param name="alignedDirectory">Output of <c>gestaltlab align</c>, outside the run folder.</param>
     /// <param name="runDirectory">The run directory to replace (or create).</param>
@@ -52,8 +54,8 @@ public static class GestaltTraining
     /// <param name="progress">One stage per region.</param>
     /// <param name="cancellationToken">Cancels between batches; the last complete run stays.</param>
     /// <returns>The new run, loaded from its final place.</returns>
-    /// <exception cref="GestaltLabException">The data or the backbone lies inside the run folder (replacing it would
-    /// delete them); RUN is a link, or holds files but is no run; <c>RUN.training-afresh</c> or <c>RUN.replaced</c> holds
+    /// <exception cref="GestaltLabException">The data (or the photos it was aligned from) or the backbone lies inside the
+    /// run folder (replacing it would delete them); RUN is a link, or holds files but is no run; <c>RUN.training-afresh</c> or <c>RUN.replaced</c> holds
     /// files no run writes (left by an earlier call that was killed: the message names them); another process is using
     /// one of the three folders.</exception>
     public static GestaltTrainingResult TrainAfresh(string alignedDirectory, string runDirectory, TrainConfig config, string? pretrainedBackbone,
@@ -64,7 +66,9 @@ public static class GestaltTraining
         // Moving a link would move the link, not the run: the new run would land beside it and the old stay behind it.
         if (new DirectoryInfo(run).LinkTarget is { } target)
             throw new GestaltLabException($"{run}: a link (to {target}); training afresh moves folders", $"pass the folder itself: {Path.GetFullPath(target, Path.GetDirectoryName(run)!)}");
-        foreach (var (input, what) in new[] { (alignedDirectory, "the data"), (pretrainedBackbone, "the backbone") })
+        // The photos the aligned folder was made from count too: a run's data/ folder is cleared with it.
+        string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        foreach (var (input, what) in new[] { (alignedDirectory, "the data"), (source, "the photos the aligned data came from"), (pretrainedBackbone, "the backbone") })
         {
             if (input is null) continue;
             string full = Path.GetFullPath(input);
@@ -72,27 +76,34 @@ public static class GestaltTraining
                 throw new GestaltLabException($"{input}: {what} lies inside {run}, which training afresh replaces (and so deletes)",
                     "move it out of the run folder, or call Train, which resumes the run in place");
         }
-        // Held throughout (re-entrant: Train takes the new run's again): a second kernel, or a `train` or `evaluate` of the
-        // run, must not have its folder moved or deleted underneath it.
+        // Held throughout (re-entrant: Train takes the new run's again): two trainings afresh, or a `train` of the run,
+        // cannot interleave. (Evaluations and reports do not take RUN's lock: not while it is being replaced.)
         using var runLock = FolderLock.Acquire(run, "train afresh");
         using var freshLock = FolderLock.Acquire(fresh, "train afresh");
         using var replacedLock = FolderLock.Acquire(replaced, "train afresh");
         foreach (var folder in new[] { run, fresh, replaced })
             if (File.Exists(folder)) throw new GestaltLabException($"{folder}: a file, where training afresh puts a run folder", "move it away, or pick another run directory");
-        if (Directory.Exists(run) && Directory.EnumerateFileSystemEntries(run).Any(e => !Path.GetFileName(e).StartsWith('.')) && !RunFolder.IsRun(run))
-            throw new GestaltLabException($"{run}: holds files that are not a run's", "pick another run directory");
-        // The two working folders hold a run, or what is left of one whose deletion was killed: only what runs write. Files
-        // of the user's there are the old run's, on their way to the new one when a call was killed: never deleted.
         // What no run writes: the user's files, hidden ones too (a .gitkeep, an editor's notes), but for the run's marker
         // and the halves of killed writes.
         static List<string> Users(string folder) => RunFolder.Foreign(folder).Concat(Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e))
             .Where(n => n.StartsWith('.') && n != RunFolder.Marker && !n.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
+        bool Finished(string folder) => File.Exists(Path.Combine(folder, GestaltModel.EnsembleFile));
+
+        // An earlier call stopped part-way is finished first. Between the moves at the end: the new run to its place (also
+        // from RUN.new, where notebooks before this method kept theirs). During the carrying of the user's files, or the
+        // deletion of the old run: the rest of the files across, the old run away.
+        foreach (var waiting in new[] { fresh, run + ".new" })
+            if (!Directory.Exists(run) && Finished(waiting) && (waiting == fresh || RunFolder.IsRun(waiting))) Directory.Move(waiting, run);
+        if (Directory.Exists(replaced) && Directory.Exists(run) && Finished(run) && !Directory.Exists(fresh))
+            CarryAcross(replaced, run, Users(replaced));
+        if (Directory.Exists(run) && Directory.EnumerateFileSystemEntries(run).Any(e => !Path.GetFileName(e).StartsWith('.')) && !RunFolder.IsRun(run))
+            throw new GestaltLabException($"{run}: holds files that are not a run's", "pick another run directory");
+        // The two working folders now hold a run being trained, or what is left of one whose deletion was stopped: only
+        // what runs write. Files of the user's there are never deleted.
         foreach (var folder in new[] { fresh, replaced })
             if (Directory.Exists(folder) && Users(folder) is { Count: > 0 } foreign)
-                throw new GestaltLabException($"{folder}: holds files no run writes ({string.Join(", ", foreign.Take(3))}) — left by an earlier training afresh that was stopped",
-                    $"move them where you want them (into {run}, say) and run again");
-        // Stopped between the moves at the end: the finished run goes to its place first.
-        if (!Directory.Exists(run) && File.Exists(Path.Combine(fresh, GestaltModel.EnsembleFile))) Directory.Move(fresh, run);
+                throw new GestaltLabException($"{folder}: holds files no run writes ({string.Join(", ", foreign.Take(3))}), left by an earlier training afresh that was stopped",
+                    Directory.Exists(run) ? $"move them where you want them (into {run}, say) and run again" : $"move them out of {folder} and run again");
         if (Directory.Exists(fresh)) Directory.Delete(fresh, recursive: true);
         if (Directory.Exists(replaced)) Directory.Delete(replaced, recursive: true);
 
@@ -104,12 +115,7 @@ public static class GestaltTraining
         if (Directory.Exists(run)) Directory.Move(run, replaced);
         Directory.Move(fresh, run);
         var kept = Directory.Exists(replaced) ? Users(replaced) : [];
-        foreach (var name in kept)
-        {
-            string from = Path.Combine(replaced, name), to = Path.Combine(run, name);
-            if (Directory.Exists(from)) Directory.Move(from, to); else File.Move(from, to);
-        }
-        if (Directory.Exists(replaced)) Directory.Delete(replaced, recursive: true);
+        if (Directory.Exists(replaced)) CarryAcross(replaced, run, kept);
         return trained with
         {
             RunDirectory = run,
@@ -117,6 +123,22 @@ public static class GestaltTraining
             ModelZip = trained.ModelZip is null ? null : Path.Combine(run, Path.GetRelativePath(fresh, trained.ModelZip)),
             Notes = kept.Count == 0 ? trained.Notes : [.. trained.Notes, $"kept from the run it replaced: {string.Join(", ", kept)}"],
         };
+    }
+
+    /// <summary>
+    /// Moves <paramref name="names"/> (the user's entries) from the replaced run into the new one, then deletes the
+    /// replaced run — unless a name is taken in the new run, in which case both stay and the message says so.
+    /// </summary>
+    private static void CarryAcross(string replaced, string run, IReadOnlyList<string> names)
+    {
+        foreach (var name in names)
+        {
+            string from = Path.Combine(replaced, name), to = Path.Combine(run, name);
+            if (File.Exists(to) || Directory.Exists(to))
+                throw new GestaltLabException($"{from}: yours, kept from the run {run} replaced, but {to} exists too", $"move {from} where you want it and run again");
+            if (Directory.Exists(from)) Directory.Move(from, to); else File.Move(from, to);
+        }
+        Directory.Delete(replaced, recursive: true);
     }
 
     /// <summary>Trains every region of <paramref name="config"/> on an aligned data folder.</summary>

@@ -34,6 +34,10 @@ public static class ModelEvaluation
     /// <param name="metricsPath">Where <c>metrics.json</c> goes (default: in <paramref name="outDirectory"/>).</param>
     /// <param name="progress">Stage <c>evaluate</c>.</param>
     /// <param name="cancellationToken">Cancels between batches.</param>
+    /// <exception cref="ArgumentException"><paramref name="oracleDataDirectory"/> is a split's name (and no oracle's
+    /// folder): the split goes in <paramref name="split"/>.</exception>
+    /// <exception cref="GestaltLabException">The output would replace the run's own test results (another split, or other
+    /// priors than the run's), or another run's; no photos of the split; crops of another size; a file cannot be written.</exception>
     public static ModelEvaluationResult Evaluate(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory = null,
         string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -42,16 +46,15 @@ public static class ModelEvaluation
         static string Full(string p) => Path.GetFullPath(p).TrimEnd('/');
         // The parameter after the output folder is the oracle's folder, not the split: Evaluate(model, aligned, out, "val")
         // compiles, and would score the test split where validation results were expected.
-        if (oracleDataDirectory is not null && SplitNames.IsValid(oracleDataDirectory) && !Directory.Exists(oracleDataDirectory))
+        if (oracleDataDirectory is not null && SplitNames.IsValid(oracleDataDirectory) && !File.Exists(Path.Combine(oracleDataDirectory, "oracle.json")))
             throw new ArgumentException($"'{oracleDataDirectory}' is a split's name, passed as the oracle's data folder; name the split: split: \"{oracleDataDirectory}\"", nameof(oracleDataDirectory));
         bool intoRun = model.Directory is { } ownRun
             && (Full(outDirectory) == Full(ownRun) || Full(Path.GetDirectoryName(Path.GetFullPath(metricsPath ?? Path.Combine(outDirectory, "metrics.json")))!) == Full(ownRun));
         if (intoRun && split != SplitNames.Test)
             throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results; the '{split}' split would replace them",
                 $"write it beside them, e.g. into {Path.Combine(model.Directory!, "eval-" + split)} (as `gestaltlab evaluate --split {split}` does)");
-        // Nor ranked with other priors than the run was trained to use: that is another result, kept beside.
-        string configPath = intoRun ? Path.Combine(model.Directory!, "config.json") : "";
-        if (intoRun && File.Exists(configPath) && TrainConfig.Load(configPath, allowUnknownKeys: true).Priors is var runPriors && runPriors != model.Priors)
+        // Nor ranked with other priors than the run ranks with by default (its ensemble.json): another result, kept beside.
+        if (intoRun && File.Exists(Path.Combine(model.Directory!, GestaltModel.EnsembleFile)) && GestaltModel.SavedPriors(model.Directory!) is var runPriors && runPriors != model.Priors)
             throw new GestaltLabException($"{outDirectory}: the run's own folder holds its test results with its '{runPriors}' priors; this model ranks with '{model.Priors}' priors and would replace them",
                 $"write it beside them, e.g. into {Path.Combine(model.Directory!, "eval-priors-" + model.Priors)} (as `gestaltlab evaluate --priors {model.Priors}` does)");
         // Another run's folder holds that run's own classes.json (the names of its outputs) and test metrics: written

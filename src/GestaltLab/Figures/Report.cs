@@ -353,7 +353,7 @@ public static class Report
             if (perDisorder && singleUnit > 0)
                 return $"{Pct(value)} <span class=\"muted\">(no interval: {singleUnit} {(singleUnit == 1 ? "syndrome has" : "syndromes have")} a single {one})</span>";
             if (perDisorder && mixedAlone)
-                return $"{Pct(value)} <span class=\"muted\">(no interval: the one family with members in several syndromes would be drawn alone)</span>";
+                return $"{Pct(value)} <span class=\"muted\">(no interval: the one {one} with photos in several syndromes would be drawn alone)</span>";
             var ci = perDisorder
                 // Stratified by syndrome: a mean over disorders must keep every disorder in every resample (unstratified,
                 // a syndrome with one or two test people drops out of a third of them).

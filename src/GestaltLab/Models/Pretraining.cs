@@ -42,7 +42,8 @@ public static class Pretraining
         {
             // Only what a pretraining writes there (checkpoints, its best net, curve, settings and run record) is deleted.
             var other = Directory.EnumerateFileSystemEntries(checkpoints).Select(e => Path.GetFileName(e))
-                .Where(n => !(n is "best.pt" or "curve.csv" or "settings.json" or "run.json" || System.Text.RegularExpressions.Regex.IsMatch(n, @"^epoch-\d+\.pt$") || n.StartsWith('.'))).ToList();
+                .Where(n => !(n is "best.pt" or "curve.csv" or "settings.json" or "run.json" || System.Text.RegularExpressions.Regex.IsMatch(n, @"^epoch-\d+\.pt$")
+                              || n.StartsWith('.') && n.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
             if (other.Count > 0)
                 throw new GestaltLabException($"{checkpoints}: holds files a pretraining does not write ({string.Join(", ", other.Take(3))}); starting over would delete them",
                     "move them away, or write the backbone to another path");

@@ -347,19 +347,36 @@ public class EndToEndTests
             Assert.True(File.Exists(Path.Combine(run, ".gitkeep")));
             Assert.Contains(afresh.Notes, n => n.Contains("notes.md"));
         }
-        // Files of the user's left in a working folder by a killed call are never deleted: refused, named.
+        // Files of the user's left in the old run by a stopped call go across to the new one, never deleted; one whose name
+        // the new run already has is refused, named, and stays.
         string inTheWay = full + ".replaced";
         Directory.CreateDirectory(inTheWay);
-        File.WriteAllText(Path.Combine(inTheWay, "mine.txt"), "notes\n");
-        Assert.Contains("mine.txt", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null)).Message);
-        Assert.True(File.Exists(Path.Combine(inTheWay, "mine.txt")));
-        // What is left of a run whose deletion was killed (only what runs write) is cleared.
-        File.Delete(Path.Combine(inTheWay, "mine.txt"));
+        File.WriteAllText(Path.Combine(inTheWay, "notes.md"), "older notes\n");
+        Assert.Contains("notes.md", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null)).Message);
+        Assert.Equal("older notes\n", File.ReadAllText(Path.Combine(inTheWay, "notes.md")));
+        // What is left of a run whose deletion was stopped (only what runs write) is cleared.
+        File.Delete(Path.Combine(inTheWay, "notes.md"));
         Directory.CreateDirectory(Path.Combine(inTheWay, "curves"));
         File.WriteAllText(Path.Combine(inTheWay, "curves", "face.csv"), "epoch\n");
         Assert.True(RunFolder.Foreign(inTheWay).Count == 0 && !RunFolder.IsRun(inTheWay));
         GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
         Assert.False(Directory.Exists(inTheWay));
         Assert.True(File.Exists(Path.Combine(run, "notes.md")));
+        // Stopped between its last moves (the old run aside with a file of the user's, the finished new one not yet in
+        // place): the next call puts the new run in place and carries the file across before it trains.
+        Directory.Move(full, full + ".training-afresh");
+        Directory.CreateDirectory(inTheWay);
+        File.WriteAllText(Path.Combine(inTheWay, "config.json"), "{}");
+        File.WriteAllText(Path.Combine(inTheWay, "later.md"), "mine too\n");
+        GestaltTraining.TrainAfresh(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
+        Assert.Equal("mine too\n", File.ReadAllText(Path.Combine(run, "later.md")));
+        Assert.True(File.Exists(Path.Combine(run, "notes.md")));
+        Assert.False(Directory.Exists(inTheWay) || Directory.Exists(full + ".training-afresh"));
+        // The photos an aligned folder was made from, inside the run, would be deleted with it: refused.
+        string photosInside = Path.Combine(run, "photos"), alignedOutside = Path.Combine(root, "aligned-from-inside");
+        Directory.CreateDirectory(alignedOutside);
+        new RunManifest { Command = "test", Seed = 1, Config = new System.Text.Json.Nodes.JsonObject { ["data"] = photosInside } }.Save(alignedOutside);
+        Assert.Contains("photos the aligned data came from", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() =>
+            GestaltTraining.TrainAfresh(alignedOutside, run, Tiny, pretrainedBackbone: null)).Message);
     }
 }
