@@ -104,59 +104,21 @@ internal static class ModelCli
     public static string EnsureAligned(string data, string alignedDir, int cropSize, bool groundTruth, CancellationToken ct, string? runDirectory = null,
         RegionSet? regions = null)
     {
-        if (IsAligned(data))
+        var result = CliProgress.RunAsync(progress => FaceDatasetAligner.EnsureAligned(data, alignedDir, cropSize, groundTruth, regions, runDirectory, progress, ct)).GetAwaiter().GetResult();
+        if (result.Summary is not { } summary)
         {
-            // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's).
-            if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
-                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run `gestaltlab align` on its data again with --force");
-            return data;
+            if (result.Directory != data) Console.WriteLine($"using aligned faces in {alignedDir}");
+            return result.Directory;
         }
-        if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
-        CheckLabelled(data);
-        if (Directory.Exists(alignedDir))
-        {
-            if (FaceDatasetAligner.ReuseProblem(data, alignedDir, cropSize, groundTruth, regions) is not string problem)
-            {
-                Console.WriteLine($"using aligned faces in {alignedDir}");
-                return alignedDir;
-            }
-            // A damaged alignment of the run's own data is made again identically; one of other data would replace the
-            // faces the run was trained on.
-            if (runDirectory is not null && File.Exists(Path.Combine(runDirectory, "config.json"))
-                && FaceDatasetAligner.SourceProblem(data, alignedDir, groundTruth) is string other)
-                throw new GestaltLabException($"{runDirectory}: holds a run trained on faces aligned from other data or another landmark source ({other})",
-                    "run it with the data and landmark source it started from, or choose a new --out folder");
-            Console.WriteLine($"aligning again into {alignedDir}: {problem}");
-        }
-        // An alignment a run made inside its own folder before alignments were marked, and interrupted then, is the run's
-        // own: marked, so that it starts over as any interrupted alignment does (unmarked, it would be refused as a
-        // folder of someone else's).
-        string alignedFull = Path.GetFullPath(alignedDir).TrimEnd('/');
-        if (Directory.Exists(alignedFull) && RunFolder.IsRun(Path.GetDirectoryName(alignedFull)!)
-            && !File.Exists(Path.Combine(alignedFull, RunManifest.FileName)) && !File.Exists(Path.Combine(alignedFull, FaceDatasetAligner.AlignmentMarker)))
-            File.WriteAllText(Path.Combine(alignedFull, FaceDatasetAligner.AlignmentMarker), "");
-        using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = regions ?? RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
-        var summary = CliProgress.RunAsync(progress => FaceDatasetAligner.Run(data, alignedDir, pipeline,
-            new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, ct)).GetAwaiter().GetResult();
+        if (result.Realigned is { } why) Console.WriteLine($"aligned again into {alignedDir}: {why}");
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
                           (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(alignedDir, "qc.csv")}):" : ""));
         PrintSkipped(summary.Skipped);
-        return alignedDir;
+        return result.Directory;
     }
 
-    /// <summary>
-    /// Training and scoring need each photo's syndrome and subject: a data folder that is not aligned must have a
-    /// manifest. Checked before anything is aligned or written.
-    /// </summary>
-    public static void CheckLabelled(string data)
-    {
-        if (IsAligned(data) || !Directory.Exists(data)) return;
-        // Read as training will read it, so a missing column, an unknown split or a photo listed twice is reported in the
-        // user's file and line before any photo is aligned (not later, in the aligned copy).
-        if (File.Exists(Path.Combine(data, GestaltLab.Data.Manifest.FileName))) { GestaltLab.Data.Manifest.Load(data); return; }
-        throw new GestaltLabException($"{data}: no {GestaltLab.Data.Manifest.FileName}, so no syndrome or subject per photo",
-            "write one from a labels CSV with `gestaltlab manifest --images DIR --labels labels.csv` (README, \"Using your own photos\")");
-    }
+    /// <summary>Training and scoring need each photo's syndrome and subject (<see cref="FaceDatasetAligner.CheckLabelled"/>).</summary>
+    public static void CheckLabelled(string data) => FaceDatasetAligner.CheckLabelled(data);
 
     /// <summary>
     /// Where a command records what made <paramref name="output"/>: the same name with <c>.json</c>, unless that would be
@@ -195,8 +157,8 @@ internal static class ModelCli
         return path;
     }
 
-    /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (region crops and their set).</summary>
-    public static bool IsAligned(string data) => File.Exists(Path.Combine(data, "regions.json")) && Directory.Exists(Path.Combine(data, "regions"));
+    /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (<see cref="FaceDatasetAligner.IsAligned"/>).</summary>
+    public static bool IsAligned(string data) => FaceDatasetAligner.IsAligned(data);
 
     /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
     public static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)

@@ -31,6 +31,12 @@ public sealed record AlignDatasetOptions
 public sealed record AlignDatasetSummary(int Images, int Aligned, IReadOnlyDictionary<string, int> StatusCounts,
     IReadOnlyList<(string Image, string Problem)> Skipped, double Seconds);
 
+/// <summary>What <see cref="FaceDatasetAligner.EnsureAligned"/> found or did.</summary>
+/// <param name="Directory">The aligned folder to train or score on.</param>
+/// <param name="Summary">The alignment it ran; null when an existing one was used.</param>
+/// <param name="Realigned">Why an earlier alignment in the folder was not reused; null when there was none, or it was used.</param>
+public sealed record EnsuredAlignment(string Directory, AlignDatasetSummary? Summary, string? Realigned);
+
 /// <summary>
 /// Aligns a whole dataset folder: for every photo of <c>DIR/manifest.csv</c> (column <c>image</c>, relative to DIR; or
 /// every image file under DIR when there is no manifest) it writes the aligned face, the region crops and a QC row.
@@ -53,6 +59,75 @@ public static class FaceDatasetAligner
     }
 
     private const string AlignCommandName = "gestaltlab align";
+
+    /// <summary>Whether <paramref name="folder"/> is an alignment's output (region crops and their set).</summary>
+    public static bool IsAligned(string folder) => File.Exists(Path.Combine(folder, "regions.json")) && Directory.Exists(Path.Combine(folder, "regions"));
+
+    /// <summary>
+    /// Training and scoring need each photo's syndrome and subject: a data folder that is not aligned must have a
+    /// manifest, readable as training will read it (a missing column, an unknown split or a photo listed twice is
+    /// reported in the user's file and line before any photo is aligned).
+    /// </summary>
+    /// <exception cref="GestaltLabException">No manifest, or one training could not read.</exception>
+    public static void CheckLabelled(string data)
+    {
+        if (IsAligned(data) || !Directory.Exists(data)) return;
+        if (File.Exists(Path.Combine(data, Manifest.FileName))) { Manifest.Load(data); return; }
+        throw new GestaltLabException($"{data}: no {Manifest.FileName}, so no syndrome or subject per photo",
+            "write one from a labels CSV (`gestaltlab manifest --images DIR --labels labels.csv`, or Manifest.FromImageFolder in C#)");
+    }
+
+    /// <summary>
+    /// An aligned folder for <paramref name="data"/>, as <c>gestaltlab train</c> and <c>evaluate</c> get one: the data
+    /// itself when it is a finished alignment; else <paramref name="alignedDirectory"/>, reused when it holds this data
+    /// aligned the same way (crop size, landmark source, regions; <see cref="ReuseProblem"/>), or aligned (again).
+    /// </summary>
+    /// <param name="data">A data folder with its manifest, or an aligned folder.</param>
+    /// <param name="alignedDirectory">Where to align it.</param>
+    /// <param name="cropSize">The nets' input size.</param>
+    /// <param name="groundTruth">Use the data's exact landmarks (<c>landmarks.csv</c>, synthetic data) instead of dlib's.</param>
+    /// <param name="regions">The region set to cut (default: <see cref="RegionSet.Default"/> at <paramref name="cropSize"/>).</param>
+    /// <param name="runDirectory">A run trained on the faces in <paramref name="alignedDirectory"/>: when they came from
+    /// other data, the folder is not aligned again over them (refused).</param>
+    /// <param name="progress">Stage <c>align</c>.</param>
+    /// <param name="cancellationToken">Cancels between photos.</param>
+    /// <exception cref="GestaltLabException">An unfinished alignment passed as data; no data folder or manifest; the run
+    /// in <paramref name="runDirectory"/> was trained on faces of other data.</exception>
+    public static EnsuredAlignment EnsureAligned(string data, string alignedDirectory, int cropSize, bool groundTruth = false, RegionSet? regions = null,
+        string? runDirectory = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        if (IsAligned(data))
+        {
+            // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's).
+            if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
+                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run `gestaltlab align` on its data again with --force");
+            return new EnsuredAlignment(data, null, null);
+        }
+        if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
+        CheckLabelled(data);
+        string? realigned = null;
+        if (Directory.Exists(alignedDirectory))
+        {
+            realigned = ReuseProblem(data, alignedDirectory, cropSize, groundTruth, regions);
+            if (realigned is null) return new EnsuredAlignment(alignedDirectory, null, null);
+            // A damaged alignment of the run's own data is made again identically; one of other data would replace the
+            // faces the run was trained on.
+            if (runDirectory is not null && File.Exists(Path.Combine(runDirectory, "config.json"))
+                && SourceProblem(data, alignedDirectory, groundTruth) is string other)
+                throw new GestaltLabException($"{runDirectory}: holds a run trained on faces aligned from other data or another landmark source ({other})",
+                    "run it with the data and landmark source it started from, or choose a new run folder");
+        }
+        // An alignment a run made inside its own folder before alignments were marked, and interrupted then, is the run's
+        // own: marked, so that it starts over as any interrupted alignment does (unmarked, it would be refused as a
+        // folder of someone else's).
+        string alignedFull = Path.GetFullPath(alignedDirectory).TrimEnd('/');
+        if (Directory.Exists(alignedFull) && RunFolder.IsRun(Path.GetDirectoryName(alignedFull)!)
+            && !File.Exists(Path.Combine(alignedFull, RunManifest.FileName)) && !File.Exists(Path.Combine(alignedFull, AlignmentMarker)))
+            File.WriteAllText(Path.Combine(alignedFull, AlignmentMarker), "");
+        using var pipeline = new FacePipeline(new FacePipelineOptions { Regions = regions ?? RegionSet.Default.WithSize(cropSize), ComputeConfidence = false });
+        var summary = Run(data, alignedDirectory, pipeline, new AlignDatasetOptions { UseGroundTruthLandmarks = groundTruth, Force = true }, progress, cancellationToken);
+        return new EnsuredAlignment(alignedDirectory, summary, realigned);
+    }
 
     /// <summary>
     /// Hidden file an alignment writes into its output folder before it deletes or writes anything there: the folder is

@@ -25,8 +25,12 @@ public class EndToEndTests
         string root = ModelFixture.TempDir();
         string data = Path.Combine(root, "data"), aligned = Path.Combine(root, "aligned"), run = Path.Combine(root, "run");
         SyntheticDataset.Generate("mini", 1, data);
-        using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(64), ComputeConfidence = false }))
-            FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+        // Aligned once, as train does it; asked again, the same folder is reused, and an aligned folder is its own alignment.
+        var alignment = FaceDatasetAligner.EnsureAligned(data, aligned, 64, groundTruth: true);
+        Assert.True(alignment.Summary is { Aligned: > 0 } && alignment.Realigned is null && alignment.Directory == aligned);
+        Assert.Null(FaceDatasetAligner.EnsureAligned(data, aligned, 64, groundTruth: true).Summary);
+        Assert.Equal(aligned, FaceDatasetAligner.EnsureAligned(aligned, Path.Combine(root, "unused"), 64).Directory);
+        Assert.False(Directory.Exists(Path.Combine(root, "unused")));
 
         // The crop cache keeps what the current region needs and gives the rest back.
         var samples = new AlignedRegionDataset(aligned);
