@@ -191,7 +191,9 @@ internal sealed class ExportCommand : ICliCommand
                     ["minimum_cohort_people"] = cs.MinimumCohort,
                     ["n_counts"] = "people; each person's photos are averaged first, so each weighs once",
                     ["photos_from"] = "all splits",
-                    ["not_drawn"] = new System.Text.Json.Nodes.JsonArray(cs.Refused.Select(r => (System.Text.Json.Nodes.JsonNode?)r).ToArray()),
+                    ["n_counts_relatives"] = "as one, where the data names families",
+                    // A page for sharing says "fewer than N", not that one patient of a rare syndrome is in the data.
+                    ["not_drawn"] = new System.Text.Json.Nodes.JsonArray((full ? cs.Refused : cs.RefusedWithoutCounts()).Select(r => (System.Text.Json.Nodes.JsonNode?)r).ToArray()),
                 },
                 // What each figure's print layout left out to fit its size (the screen charts show it).
                 ["left_out"] = new System.Text.Json.Nodes.JsonObject(leftOut.Select(kv => KeyValuePair.Create(kv.Key,

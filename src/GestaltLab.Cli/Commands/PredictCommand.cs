@@ -21,7 +21,8 @@ internal sealed class PredictCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "Also write the predictions as JSON to this file (as --json prints them: the model, priors, landmark model and versions, then \"predictions\")." };
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
         var priors = ModelCli.PriorsOption();
-        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, output, landmarks, priors };
+        var noNames = new Option<bool>("--no-photo-names") { Description = "In the JSON (--json, --out), for a file that leaves the team: number the photos (photo 1, 2, … in the order they were scored) instead of naming them, and cut the model's and the landmark model's paths to their last name (photo paths often name the patient, the clinic or a record number)." };
+        var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, output, landmarks, priors, noNames };
         cmd.SetAction((p, ct) => Task.Run(() =>
         {
             // Before any photo: a result that cannot be written at the end would cost the whole batch.
@@ -52,8 +53,14 @@ internal sealed class PredictCommand : ICliCommand
                     $"(ranked with the training photos' syndrome frequencies as priors, strength {m.ClassPriors!.Strength:F2}: a common syndrome ranks above an equally similar rare one)"));
             // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
+            bool named = !p.GetValue(noNames);
+            // What the JSON calls a photo, and its problem without the path the loader's messages begin with.
+            string Shown(string image, int index) => named ? image : $"photo {index + 1}";
+            string? ShownProblem(string image, int index, string? problem) =>
+                named || problem is null ? problem : problem.StartsWith(image + ": ", StringComparison.Ordinal) ? $"{Shown(image, index)}: {problem[(image.Length + 2)..]}" : problem.Replace(image, Shown(image, index));
             foreach (var image in photos)
             {
+                int index = results.Count;
                 // Ctrl-C stops between photos, saying so (the table has printed what was done; JSON is written whole or not at all).
                 ct.ThrowIfCancellationRequested();
                 progress?.Report(new ProgressUpdate("predict", results.Count, photos.Count));
@@ -64,13 +71,13 @@ internal sealed class PredictCommand : ICliCommand
                     // The loader's messages begin with the path: not repeated after it.
                     string? why = face.Problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : face.Problem;
                     if (!p.GetValue(json)) Console.Error.WriteLine($"{image}: skipped ({face.Status.ToCsv()}: {why})");
-                    results.Add(new { image, status = face.Status.ToCsv(), problem = face.Problem });
+                    results.Add(new { image = Shown(image, index), status = face.Status.ToCsv(), problem = ShownProblem(image, index, face.Problem) });
                     continue;
                 }
                 var ranked = prediction.Top(k);
                 results.Add(new
                 {
-                    image, status = face.Status.ToCsv(), problem = face.Problem,
+                    image = Shown(image, index), status = face.Status.ToCsv(), problem = ShownProblem(image, index, face.Problem),
                     syndromes = ranked.Select(r => new { rank = r.Rank, syndrome = r.Syndrome, probability = r.Probability, contributions = r.Contributions }).ToList(),
                 });
                 if (!p.GetValue(json))
@@ -93,13 +100,14 @@ internal sealed class PredictCommand : ICliCommand
             var document = new
             {
                 command = "gestaltlab predict",
-                model = runDir,
+                model = named ? runDir : Path.GetFileName(Path.TrimEndingDirectorySeparator(runDir)),
                 model_created_utc = modelCreated,
                 model_data_hash = modelDataHash,
                 priors = m.Priors,
                 prior_strength = m.Priors == ClassPriors.Training ? m.ClassPriors?.Strength : null,
                 top = k,
-                landmark_model = landmarkModel,
+                landmark_model = named ? landmarkModel : Path.GetFileName(landmarkModel),
+                photo_names = named,
                 landmark_model_sha256 = File.Exists(landmarkModel) ? RunManifest.ComputeFileHash(landmarkModel) : null,
                 packages = RunManifest.PackageVersions(),
                 created_utc = DateTime.UtcNow.ToString("O"),

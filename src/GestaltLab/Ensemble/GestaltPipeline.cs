@@ -39,7 +39,10 @@ public static class GestaltPipeline
         if (reshaped.Count > 0)
             throw new GestaltLabException($"regions {string.Join(", ", reshaped)} are cut differently from the default region set the ML.NET crop step cuts",
                 "the region nets and ensemble.onnx are written anyway; use them through GestaltModel (predict, evaluate)");
-        string onnx = Path.Combine(Path.GetTempPath(), $"gestaltlab-ensemble-{Guid.NewGuid():N}.onnx");
+        // Beside model.zip (in the run's folder, its owner's), not in the shared temp folder; named as the halves of
+        // killed writes are, so that a kill's leftover is swept like theirs.
+        string onnx = AtomicFile.TempPath(Path.ChangeExtension(Path.GetFullPath(zipPath), ".ensemble.onnx"));
+        Directory.CreateDirectory(Path.GetDirectoryName(onnx)!);
         File.WriteAllBytes(onnx, model.ExportOnnx());
         try
         {

@@ -123,7 +123,7 @@ public static class ModelEvaluation
 
         // An earlier metrics.json goes first and the new one is written last: a failure part-way leaves tables without
         // metrics (plainly unfinished), never metrics beside tables of another evaluation.
-        Directory.CreateDirectory(outDirectory);
+        OwnerOnlyFolder.Create(outDirectory);   // one row per patient photo: its owner's alone when made here
         AtomicFile.RemoveLeftovers(outDirectory);   // halves of tables a killed evaluation was writing
         if (File.Exists(metricsFile)) File.Delete(metricsFile);
         // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.

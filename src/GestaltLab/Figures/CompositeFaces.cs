@@ -15,8 +15,16 @@ public sealed record CompositeFace(string Label, int Count, RgbImage Image, int 
 /// <param name="Faces">Composites, in label order.</param>
 /// <param name="Refused">Labels not shown and why (cohort smaller than the minimum).</param>
 /// <param name="MinimumCohort">The minimum cohort size applied.</param>
-public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadOnlyList<string> Refused, int MinimumCohort)
+/// <param name="RefusedLabels">The labels of <paramref name="Refused"/> alone, in the same order.</param>
+public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadOnlyList<string> Refused, int MinimumCohort, IReadOnlyList<string>? RefusedLabels = null)
 {
+    /// <summary>
+    /// The refused cohorts without their exact sizes ("label: fewer than 10 people"), for pages that leave the team: a
+    /// count of one or two says a rare syndrome's patient is in the data.
+    /// </summary>
+    public IReadOnlyList<string> RefusedWithoutCounts() =>
+        (RefusedLabels ?? []).Select(label => $"{label}: fewer than {MinimumCohort} people").ToList();
+
     /// <summary>
     /// The composites as one image grid, each with its label and cohort size under it (paper Fig. 2 style).
     /// <paramref name="columns"/> 0 = up to 6; <paramref name="cellSize"/> 0 = the faces' own size. Labels are sized
@@ -126,7 +134,9 @@ public static class CompositeFaces
     /// Composites for every label with at least <paramref name="minimumCohort"/> people, in ordinal label order; smaller
     /// cohorts are listed in <see cref="CompositeFaceSet.Refused"/> with the reason instead of being drawn.
     /// </summary>
-    /// <param name="faces">Each aligned face with its label and the person it shows (subject id).</param>
+    /// <param name="faces">Each aligned face with its label and the person it shows (subject id) — or, where the data
+    /// names relatives, their family (<see cref="ManifestRow.SplitGroup"/>): relatives share a face, so ten of one family
+    /// must not pass as ten people.</param>
     /// <param name="minimumCohort">Fewest distinct people a composite may average.</param>
     /// <param name="progress">Stage <c>composite faces</c>.</param>
     /// <param name="cancellationToken">Cancels between labels.</param>
@@ -137,17 +147,21 @@ public static class CompositeFaces
         var groups = faces.GroupBy(f => f.Label, StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
         var made = new List<CompositeFace>();
         var refused = new List<string>();
+        var refusedLabels = new List<string>();
         for (int g = 0; g < groups.Length; g++)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var list = groups[g].Select(x => (x.Face, x.Person)).ToArray();
             int people = list.Select(x => x.Person).Distinct(StringComparer.Ordinal).Count();
             if (people < minimumCohort)
+            {
                 refused.Add($"{groups[g].Key}: {people} person(s) ({list.Length} photo(s)) < minimum cohort {minimumCohort}");
+                refusedLabels.Add(groups[g].Key);
+            }
             else
                 made.Add(Average(groups[g].Key, list, minimumCohort));
             progress?.Report(new ProgressUpdate("composite faces", g + 1, groups.Length));
         }
-        return new CompositeFaceSet(made, refused, minimumCohort);
+        return new CompositeFaceSet(made, refused, minimumCohort, refusedLabels);
     }
 }

@@ -36,7 +36,10 @@ public sealed record ReportOptions
     public int CompactConfusionRows { get; init; } = 40;
     /// <summary>
     /// Whether the t-SNE map's hover text names each photo by its file name (default), or by a number only. File names of
-    /// patient photos often carry names or record numbers: leave them out of a page that leaves the team.
+    /// patient photos often carry names or record numbers: leave them out of a page that leaves the team. Without them,
+    /// the map may only be coloured by <see cref="Report.ShareableColumns"/> (subjects, families, image names or a
+    /// manifest's own columns would name people in its legend); the composite section gives "fewer than N" for the
+    /// syndromes it does not draw rather than their exact small counts.
     /// </summary>
     public bool PhotoNames { get; init; } = true;
     /// <summary>
@@ -107,12 +110,20 @@ public static class Report
         return new ReportResult(path, content.Sections, content.Charts.Count, content.Notes);
     }
 
+    /// <summary>Manifest columns a page without photo names may be coloured by: they describe groups, not persons.</summary>
+    public static readonly IReadOnlyList<string> ShareableColumns = ["true", "syndrome", "gene", "sex", "age_band", "skin_tone", "split"];
+
     /// <summary>The report page as HTML, with its section titles, charts and notes.</summary>
     public static ReportContent Build(RunResults run, ReportOptions options,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         // Refused before any work, not after every other section was built.
         CompositeFaces.CheckMinimum(options.MinimumCohort);
+        // A page for sharing must not name people through the map's legend or hover text either: only columns that
+        // describe groups, not persons, colour it (a manifest's extra columns may hold anything, names included).
+        if (!options.PhotoNames && options.TsneColourBy?.FirstOrDefault(c => !ShareableColumns.Contains(c.ToLowerInvariant())) is { } identifying)
+            throw new GestaltLabException($"t-SNE coloured by '{identifying}' on a page without photo names: its legend and hover text would name photos or people",
+                $"colour a page for sharing by {string.Join(", ", ShareableColumns)} only, or keep photo names on a page for the team");
         var notes = new List<string>(run.Notes);
         var sections = new List<string>();
         var body = new StringBuilder();
@@ -419,7 +430,8 @@ public static class Report
             ct.ThrowIfCancellationRequested();
             string path = manifest.ResolveImage(row);
             if (!File.Exists(path)) continue; // photos without a usable face have no aligned image
-            try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.Subject)); }
+            // Relatives count once: an average of one family's members would show that family's face.
+            try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.SplitGroup)); }
             catch (GestaltLabException) { unreadable++; }
         }
         var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
@@ -432,12 +444,15 @@ public static class Report
         string png = Convert.ToBase64String(grid.EncodePng());
         body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
         body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
-            $"Average of the aligned faces of each class (all splits; each person weighs once, n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable")
-            + (set.Refused.Count == 0 ? "." : $": {string.Join("; ", set.Refused.Take(20))}{(set.Refused.Count > 20 ? $"; and {set.Refused.Count - 20} more" : "")}.")));
+            $"Average of the aligned faces of each class (all splits; each person weighs once, and relatives count as one where the data names families; n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable")
+            + (set.Refused.Count == 0 ? "." : $": {string.Join("; ", Refused(set, o).Take(20))}{(set.Refused.Count > 20 ? $"; and {set.Refused.Count - 20} more" : "")}.")));
         if (unreadable > 0) body.Append(E(FormattableString.Invariant($" {unreadable} aligned image(s) could not be read and were left out.")));
         body.Append("</p>\n");
         return (set, grid);
     }
+
+    /// <summary>The cohorts not drawn, with their exact sizes on a page for the team, without them on one for sharing.</summary>
+    private static IReadOnlyList<string> Refused(CompositeFaceSet set, ReportOptions o) => o.PhotoNames ? set.Refused : set.RefusedWithoutCounts();
 
     private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, string unitName, ReportOptions o,
         Action<string> section, Action<GenericChart> addChart, Action<string> note, StringBuilder body)

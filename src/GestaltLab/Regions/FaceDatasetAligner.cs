@@ -179,8 +179,9 @@ public static class FaceDatasetAligner
         }
 
         // Only now that the input is known to be usable: an error above leaves no empty or emptied output folder behind.
-        // The marker first, so that whatever a kill leaves from here on is known for an alignment's.
-        Directory.CreateDirectory(outFull);
+        // The marker first, so that whatever a kill leaves from here on is known for an alignment's. Faces of patients:
+        // the folder is its owner's alone when made here.
+        OwnerOnlyFolder.Create(outFull);
         AtomicFile.RemoveLeftovers(outFull);   // halves of tables a killed alignment was writing
         if (!File.Exists(Path.Combine(outFull, AlignmentMarker)))
             AtomicFile.WriteAllText(Path.Combine(outFull, AlignmentMarker), "written by gestaltlab align: this folder is an alignment's (finished when run.json is here)\n");

@@ -93,7 +93,7 @@ public static class RunFolder
                 }
             }
         }
-        Directory.CreateDirectory(full);
+        OwnerOnlyFolder.Create(full);
         string markerFile = Path.Combine(full, Marker);
         if (mark && !File.Exists(markerFile)) File.WriteAllText(markerFile, "a folder `gestaltlab train` or `demo` writes (and may clear with --force, keeping files of yours)\n");
         return kept;

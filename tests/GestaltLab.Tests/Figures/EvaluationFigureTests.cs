@@ -247,6 +247,8 @@ public class FaceFigureTests
         Assert.Contains("floor", Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("B", faces.Where(f => f.Item2 == "B").Select(f => (f.Item1, f.Item3)).ToArray(), 1)).Message);
         Assert.Throws<GestaltLabException>(() => CompositeFaces.Build(faces, minimumCohort: 3));
         Assert.Equal(2, CompositeFaces.Build(faces, minimumCohort: 12).Refused.Count(r => r.StartsWith("A") || r.StartsWith("B")));
+        // For a page that leaves the team, the cohorts not drawn without their exact sizes.
+        Assert.Equal(["B: fewer than 10 people", "C: fewer than 10 people"], set.RefusedWithoutCounts());
     }
 
     [Fact]

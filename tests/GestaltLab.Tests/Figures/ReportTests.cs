@@ -270,6 +270,11 @@ public class OfflineHtmlTests
             Assert.All(content.Notes, n => Assert.DoesNotContain(parent, n));
             Assert.Contains(content.Notes, n => n.Contains("…/manifest.csv") || n.Contains("…/bad"));
             Assert.Contains("…/nf1 run", content.Html);
+            // Nor does its map name people through the legend: colouring by subject, family, image or a column of the
+            // manifest's own is refused on a page without photo names; by sex it is allowed.
+            foreach (var column in new[] { "subject", "family", "image", "site" })
+                Assert.Contains($"'{column}'", Assert.Throws<GestaltLabException>(() => Report.Build(RunResults.Load(dir), shared with { TsneColourBy = ["true", column] })).Message);
+            Report.Build(RunResults.Load(dir), shared with { TsneColourBy = ["true", "sex"] });
             // For the team's own page (the default) the paths stay: they say where things are.
             var team = Report.Build(RunResults.Load(dir), shared with { PhotoNames = true, FolderPaths = true });
             Assert.Contains(System.Net.WebUtility.HtmlEncode(dir), team.Html);

@@ -45,6 +45,10 @@ public class EndToEndTests
 
         var trained = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
         trained.Model.Dispose();
+        // Crops of patients' faces: the folders GestaltLab makes for them are their owner's alone.
+        if (!OperatingSystem.IsWindows())
+            foreach (var folder in new[] { run, aligned })
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(folder));
         foreach (var f in new[] { "run.json", "config.json", "classes.json", "regions.json", "curves/face.csv", "regions/face.pt", "regions/face.onnx", "ensemble.onnx", "model.zip" })
             Assert.True(File.Exists(Path.Combine(run, f)), $"{f} missing");
         Assert.NotNull(trained.ModelZip);
