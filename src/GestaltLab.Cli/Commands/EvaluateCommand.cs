@@ -28,6 +28,8 @@ internal sealed class EvaluateCommand : ICliCommand
             if (outFile is not null) ModelEvaluation.CheckOutputs(Path.GetDirectoryName(outFile)!, outFile, m.Regions);
             string dataDir = p.GetValue(data)!;
             string splitName = p.GetValue(split)!;
+            if (!GestaltLab.Data.SplitNames.IsValid(splitName))
+                throw new GestaltLab.Runtime.GestaltLabException($"--split {splitName}: not a split", $"use one of {string.Join(", ", GestaltLab.Data.SplitNames.All)}");
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
             // instead of aligning every photo again beside the metrics.
             // Only asked (it reads every photo) when that alignment names this folder as its data.

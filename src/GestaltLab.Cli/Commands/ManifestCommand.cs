@@ -34,6 +34,10 @@ internal sealed class ManifestCommand : ICliCommand
             if (Directory.Exists(target)) target = Path.Combine(target, Manifest.FileName);
             if (File.Exists(target) && !p.GetValue(force))
                 throw new GestaltLabException($"{target}: a manifest is already there", "pass --force to replace it, or --out to write another file");
+            // --force replaces a manifest, never the labels it is made from or any other file (a photo, someone's table).
+            if (p.GetValue(labels) is { } labelsFile && Path.GetFullPath(labelsFile) == Path.GetFullPath(target))
+                throw new GestaltLabException($"{target}: is the labels file itself; the manifest would replace it", "write the manifest elsewhere (--out, or the default FOLDER/manifest.csv)");
+            AtomicFile.CheckReplaceable(target, string.Join(",", Manifest.Columns), "gestaltlab manifest");
             var parts = p.GetValue(fractions)!.Split(',');
             if (parts.Length != 3 || parts.Any(s => !double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || !double.IsFinite(v)))
                 throw new GestaltLabException($"--fractions '{p.GetValue(fractions)}': expected three numbers, train,val,test (e.g. 70,10,20)");
@@ -44,6 +48,9 @@ internal sealed class ManifestCommand : ICliCommand
                 throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"--fractions '{p.GetValue(fractions)}': add up to {sum:0.###}"),
                     "give percentages that add up to 100 (e.g. 70,10,20) or fractions that add up to 1 (0.7,0.1,0.2)");
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
+            // A split of the user's own that puts a person (or family) on both sides would be refused by train after the
+            // whole alignment: said now, while the labels are open in an editor.
+            Splits.EnsureNoLeaks(manifest);
             manifest.Save(target);
             // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
             // split can be made again (and a reviewer can see it was fixed in advance).

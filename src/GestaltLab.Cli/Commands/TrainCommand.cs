@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using GestaltLab.Data;
 using GestaltLab.Ensemble;
 using GestaltLab.Models;
 using GestaltLab.Regions;
@@ -52,6 +53,13 @@ internal sealed class TrainCommand : ICliCommand
                 throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
             cfg.Validate(p.GetValue(config) ?? "training config");
             ModelCli.CheckLabelled(p.GetValue(data)!);
+            // What training would refuse after the alignment (minutes on real data) is refused before it: a person in two
+            // splits, a region the default set does not cut.
+            if (!ModelCli.IsAligned(p.GetValue(data)!))
+            {
+                Splits.EnsureNoLeaks(Manifest.Load(p.GetValue(data)!));
+                foreach (var r in cfg.Regions ?? []) _ = RegionSet.Default[r];
+            }
             // Held for the whole command (the library takes it again, re-entrantly): a second `train --force` must not
             // delete this run while it aligns or trains.
             using var runLock = FolderLock.Acquire(outPath, "train");

@@ -121,7 +121,9 @@ public sealed class GestaltModel : IDisposable
     /// </summary>
     public void SaveWeights(string runDirectory)
     {
-        var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights, ["priors"] = Priors };
+        // The classes too: classes.json alone names the outputs, and two names swapped there would swap two diagnoses
+        // without a sign; Load checks the one against the other.
+        var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights, ["priors"] = Priors, ["classes"] = Classes };
         if (ClassPriors is not null)
             json["class_priors"] = new Dictionary<string, object> { ["strength"] = ClassPriors.Strength, ["frequencies"] = ClassPriors.Frequencies };
         if (JointHead is not null)
@@ -138,6 +140,16 @@ public sealed class GestaltModel : IDisposable
     /// </summary>
     /// <exception cref="GestaltLabException">The run did not finish (no ensemble.json), or its ensemble.json is damaged.</exception>
     public static string SavedPriors(string runDirectory) => LoadWeights(runDirectory).Priors;
+
+    /// <summary>The class names <c>ensemble.json</c> records, or null (a run from before they were recorded, or no such file yet).</summary>
+    private static string[]? SavedClasses(string runDirectory)
+    {
+        string path = Path.Combine(runDirectory, EnsembleFile);
+        if (!File.Exists(path)) return null;
+        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))?["classes"]?.AsArray().Select(n => n?.GetValue<string>() ?? "").ToArray(); }
+        // Damage elsewhere in the file is reported by the weights' reader, with what to do.
+        catch (Exception e) when (e is JsonException or InvalidOperationException or FormatException) { return null; }
+    }
 
     // Runs from before log-linear pooling wrote "weighted softmax average".
     private static (Dictionary<string, double>? Weights, string Combination, string Priors, ClassPriors? ClassPriors) LoadWeights(string runDirectory)
@@ -231,6 +243,13 @@ public sealed class GestaltModel : IDisposable
         // refused, as the manifest refuses them for training.
         if (classes.Select(Data.Manifest.SyndromeNameProblem).FirstOrDefault(p => p is not null) is { } odd)
             throw new GestaltLabException($"{classesPath}: a class name {odd}", "the file is damaged or not from GestaltLab: train the model again");
+        if (classes.GroupBy(c => c, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new GestaltLabException($"{classesPath}: class '{twice.Key}' is listed twice", "the file is damaged: restore the run from a copy, or train the model again");
+        // What the ensemble was fitted with (runs from before it was recorded have none): the same names in the same order.
+        if (SavedClasses(dir) is { } saved && !saved.SequenceEqual(classes, StringComparer.Ordinal))
+            throw new GestaltLabException($"{classesPath}: not the classes the ensemble was trained with ({EnsembleFile} names them" +
+                (saved.Length != classes.Length ? $": {saved.Length} against {classes.Length})" : $" in another order or otherwise, e.g. '{saved.Zip(classes).First(t => t.First != t.Second).First}' where classes.json has '{saved.Zip(classes).First(t => t.First != t.Second).Second}')"),
+                "classes.json is damaged: restore the run from a copy (its outputs would be labelled with the wrong syndromes)");
         var config = TrainConfig.Load(configPath, allowUnknownKeys: true);
         var set = RegionSet.Load(regionsPath);
         // The config's regions name files (regions/NAME.pt): only regions of the checked region set are read.
@@ -249,6 +268,11 @@ public sealed class GestaltModel : IDisposable
                 var (_, tensors) = WeightsFile.Load(path);
                 try
                 {
+                    // A net with another number of outputs than classes.json names: the list is damaged (or the net is
+                    // another run's), said as such rather than as a tensor shape.
+                    if (tensors.TryGetValue("fc.weight", out var fc) && fc.shape.Length == 2 && fc.shape[0] != classes.Length)
+                        throw new GestaltLabException($"{classesPath}: names {classes.Length} classes, but {path} has {fc.shape[0]} outputs",
+                            "classes.json (or the net) is damaged or from another run: restore the run from a copy, or train the model again");
                     var net = new RegionNet(config.Net, classes.Length);
                     WeightsFile.CopyInto(net, tensors, path);
                     net.to(TorchRuntime.DefaultDevice());

@@ -87,7 +87,8 @@ public sealed record TrainingOptions
     {
         if (Epochs < 1) throw new GestaltLabException($"{source}: epochs must be ≥ 1");
         if (BatchSize < 2) throw new GestaltLabException($"{source}: batch_size must be ≥ 2 (batch norm)");
-        if (!(LearningRate > 0)) throw new GestaltLabException($"{source}: learning_rate must be > 0");
+        // Above 10 no optimiser step makes sense, and above float's range libtorch fails part-way through training.
+        if (!(LearningRate > 0 && LearningRate <= 10)) throw new GestaltLabException($"{source}: learning_rate must be in (0, 10], got {LearningRate.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
         if (SelectBy is not (SelectByAccuracy or SelectByLoss)) throw new GestaltLabException($"{source}: select_by must be \"{SelectByAccuracy}\" or \"{SelectByLoss}\", got \"{SelectBy}\"");
         if (ChannelJitter is < 0 or >= 1) throw new GestaltLabException($"{source}: channel_jitter must be in [0, 1)");
         if (GrayscaleProbability is < 0 or > 1) throw new GestaltLabException($"{source}: grayscale_probability must be in [0, 1]");
@@ -159,13 +160,19 @@ public sealed record TrainConfig
     /// <summary>Throws a <see cref="GestaltLabException"/> naming <paramref name="source"/> when a setting outside the net and training is unknown.</summary>
     public TrainConfig Validate(string source = "training config")
     {
+        // JSON's null gets past the types: said as a setting, not as a NullReferenceException.
+        if (Net is null) throw new GestaltLabException($"{source}: net is null", "give the net settings as an object, or leave the key out for the defaults");
+        if (Training is null) throw new GestaltLabException($"{source}: training is null", "give the training settings as an object, or leave the key out for the defaults");
         Net.Validate(source);
         Training.Validate(source);
+        if (Training.FreezeStages > Net.Stages)
+            throw new GestaltLabException($"{source}: freeze_stages {Training.FreezeStages} is more than the net's {Net.Stages} stages");
         EnsembleCombination.Check(Combination, source);
         ClassPriors.Check(Priors, source);
         if (Head is not (HeadLda or HeadSoftmax))
             throw new GestaltLabException($"{source}: head must be \"{HeadLda}\" or \"{HeadSoftmax}\", got \"{Head}\"");
         if (Regions is { Count: 0 }) throw new GestaltLabException($"{source}: regions is empty", "name at least one region, or leave it out for every region");
+        if (Regions?.Any(string.IsNullOrWhiteSpace) == true) throw new GestaltLabException($"{source}: regions holds an empty name or null");
         if (Regions?.GroupBy(r => r, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
             throw new GestaltLabException($"{source}: region {twice.Key} is listed twice");
         return this;

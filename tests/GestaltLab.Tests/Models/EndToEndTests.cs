@@ -45,6 +45,24 @@ public class EndToEndTests
 
         var trained = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
         trained.Model.Dispose();
+        // A damaged classes.json would label the outputs with the wrong syndromes: two names swapped, one listed twice, or
+        // one missing are refused when the model loads, naming the file.
+        string classesPath = Path.Combine(run, "classes.json");
+        string savedClasses = File.ReadAllText(classesPath);
+        var names = JsonSerializer.Deserialize<string[]>(savedClasses)!;
+        foreach (var (damagedList, why) in new[]
+        {
+            (new[] { names[1], names[0] }.Concat(names.Skip(2)).ToArray(), "not the classes the ensemble was trained with"),
+            (new[] { names[0], names[0] }.Concat(names.Skip(2)).ToArray(), "listed twice"),
+            (names.Skip(1).ToArray(), "not the classes the ensemble was trained with"),
+        })
+        {
+            File.WriteAllText(classesPath, JsonSerializer.Serialize(damagedList));
+            var refused = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));
+            Assert.Contains(classesPath, refused.Message);
+            Assert.Contains(why, refused.Message);
+        }
+        File.WriteAllText(classesPath, savedClasses);
         // Crops of patients' faces: the folders GestaltLab makes for them are their owner's alone.
         if (!OperatingSystem.IsWindows())
             foreach (var folder in new[] { run, aligned })
@@ -280,6 +298,18 @@ public class EndToEndTests
         bad = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => TrainConfig.Load(badConfig));
         Assert.Contains(badConfig, bad.Message);
         Assert.Contains("priors", bad.Message);
+        // Settings JSON lets through its types' checks are refused too, before any work, naming the setting: a null net or
+        // training block, a null region, a learning rate beyond float's range, more frozen stages than the net has.
+        foreach (var (json, setting) in new[]
+        {
+            ("{\"net\": null}", "net"), ("{\"training\": null}", "training"), ("{\"regions\": [\"face\", null]}", "regions"),
+            ("{\"training\": {\"learning_rate\": 1e300}}", "learning_rate"), ("{\"training\": {\"freeze_stages\": 9}}", "freeze_stages"),
+        })
+        {
+            File.WriteAllText(badConfig, json);
+            bad = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => TrainConfig.Load(badConfig));
+            Assert.Contains(setting, bad.Message);
+        }
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }, pretrainedBackbone: null));
 
