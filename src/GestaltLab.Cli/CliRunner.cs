@@ -57,13 +57,13 @@ internal static class CliRunner
         }
         catch (Exception e) when (IsUserFacing(e))
         {
-            Console.Error.WriteLine($"error: {e.Message}");
+            Console.Error.WriteLine($"error: {Describe(e)}");
             return 1;
         }
         catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(IsUserFacing) is { } inner)
         {
             // A worker thread's error, e.g. a photo that vanished mid-run: its message names the file.
-            Console.Error.WriteLine($"error: {inner.Message}");
+            Console.Error.WriteLine($"error: {Describe(inner)}");
             return 1;
         }
         catch (OperationCanceledException)
@@ -117,6 +117,24 @@ internal static class CliRunner
     // The library's own errors carry the fix; a path that is a file where a folder is needed (or the reverse), a full
     // disk, no permission: .NET's message names the path, which is all the user needs, and a stack trace would bury it.
     private static bool IsUserFacing(Exception e) => e is GestaltLabException or IOException or UnauthorizedAccessException;
+
+    /// <summary>
+    /// The message of a user-facing error. .NET's own name the hidden half-written file a write goes through
+    /// (<c>DIR/.NAME.PID.GUID.tmp</c>): the user's file is NAME. And they carry no fix: one is added for the usual causes.
+    /// </summary>
+    internal static string Describe(Exception e)
+    {
+        if (e is GestaltLabException) return e.Message;
+        string message = System.Text.RegularExpressions.Regex.Replace(e.Message, @"/\.([^/]+?)\.\d+\.[0-9a-fA-F]{32}\.tmp", "/$1");
+        return e switch
+        {
+            UnauthorizedAccessException => message + "\n  fix: check that you may write there (the folder's permissions, a read-only folder or mount)",
+            FileNotFoundException or DirectoryNotFoundException => message + "\n  fix: check the path (a folder on the way may not exist, or not be writable)",
+            IOException when message.Contains("already exists", StringComparison.Ordinal) =>
+                message + "\n  fix: a file stands where a folder is needed (or the reverse): check the path",
+            _ => message + "\n  fix: check the path, and that the disk has room",
+        };
+    }
 
     /// <summary>Console for progress bars and tables; never emits colour codes when redirected (logs, CI).</summary>
     public static IAnsiConsole Ansi { get; } = AnsiConsole.Create(new AnsiConsoleSettings

@@ -19,7 +19,7 @@ internal sealed class CompareCommand : ICliCommand
         var b = new Argument<string?>("B") { Description = "Second evaluation, of the same photos (none with --regions).", Arity = ArgumentArity.ZeroOrOne };
         var regions = new Option<bool>("--regions") { Description = "Compare A's ensemble with each of its own regions, on the same photos (B − A = ensemble − region)." };
         var output = new Option<string?>("--out") { Description = "Also write the comparison as JSON to this file." };
-        var iterations = new Option<int>("--iterations") { Description = "Bootstrap resamples (the report uses as many, so both give the same intervals).", DefaultValueFactory = _ => 1000 };
+        var iterations = new Option<int>("--iterations") { Description = "Bootstrap resamples, 100 to 100,000 (the report uses 1,000, so both give the same intervals).", DefaultValueFactory = _ => 1000 };
         var seed = new Option<int>("--seed") { Description = "Seed of the resamples.", DefaultValueFactory = _ => 0 };
         var manifest = new Option<string?>("--manifest") { Description = "The data's manifest.csv (or its folder): relatives it names (its family column) are drawn together (default: the manifest of the data A's metrics.json or run.json names)." };
         var cmd = new Command("compare", "Compare two models evaluated on the same photos: each measure's difference B − A with a paired bootstrap interval over people (families where the data names them).")

@@ -74,8 +74,28 @@ public static class Csv
     /// <summary>Reads a CSV file with a header row. Errors name the file and the line.</summary>
     public static Table Read(string path)
     {
+        if (Directory.Exists(path)) throw new GestaltLabException($"{path}: is a folder; a CSV file is expected here");
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: file not found");
-        return Parse(File.ReadAllText(path), path);
+        return Parse(ReadUtf8(path), path);
+    }
+
+    /// <summary>
+    /// The file's text, which must be UTF-8 (a byte-order mark is allowed). Excel's plain "CSV" is Windows-1252: read
+    /// as UTF-8 its accented letters would silently become "�" — new syndrome names, photos not found — so it is refused
+    /// with the line it fails on.
+    /// </summary>
+    private static string ReadUtf8(string path)
+    {
+        byte[] bytes = File.ReadAllBytes(path);
+        int bom = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
+        try { return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(bytes, bom, bytes.Length - bom); }
+        catch (DecoderFallbackException e)
+        {
+            int at = bom + Math.Max(0, e.Index);
+            int line = 1 + bytes.Take(Math.Min(at, bytes.Length)).Count(b => b == (byte)'\n');
+            throw new GestaltLabException($"{path}: line {line}: not UTF-8 text (a byte 0x{(at < bytes.Length ? bytes[at] : 0):X2}; Excel's plain \"CSV\" and older editors write Windows-1252)",
+                "save the file as \"CSV UTF-8\" (Excel) or as UTF-8 (any editor) and run again");
+        }
     }
 
     /// <summary>Parses CSV text with a header row.</summary>

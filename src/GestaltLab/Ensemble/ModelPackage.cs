@@ -54,6 +54,17 @@ public static class ModelPackage
                 if (File.Exists(Path.Combine(run, optional))) files.Add(optional);
         }
 
+        // A package exported again: each file must still be the one its record vouched for (a damaged copy would be
+        // vouched for anew).
+        if (ReadRecord(run)?["files"] is JsonObject recorded)
+            foreach (var f in files)
+                if (recorded[f]?.GetValue<string>() is { } sha && RunManifest.ComputeFileHash(Path.Combine(run, f)) != sha)
+                    throw new GestaltLabException($"{Path.Combine(run, f)}: not the file the package's {RecordFile} records (its SHA-256 differs): damaged or changed since it was exported",
+                        "export again from the run it came from, or restore the package from a copy");
+        // What users of other tools get (ONNX Runtime, ML.NET): a truncated or empty file must not ship as working.
+        foreach (var f in files.Where(f => f.EndsWith(".onnx", StringComparison.Ordinal) || f == "model.zip"))
+            CheckReadable(Path.Combine(run, f));
+
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
         AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));
@@ -131,6 +142,28 @@ public static class ModelPackage
             foreach (var (name, _) in files) listed.Add(name.Split('/')[0]);
         return Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e)!)
             .Where(n => !listed.Contains(n)).Order(StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>An ONNX model ONNX Runtime can open, or a zip (model.zip) whose entries can be read.</summary>
+    private static void CheckReadable(string path)
+    {
+        const string fix = "restore the file from a copy of the run, or train the model again into a new folder";
+        try
+        {
+            if (path.EndsWith(".zip", StringComparison.Ordinal))
+            {
+                using var zip = System.IO.Compression.ZipFile.OpenRead(path);
+                foreach (var entry in zip.Entries) { using var stream = entry.Open(); stream.CopyTo(Stream.Null); }
+            }
+            else
+            {
+                using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path);
+            }
+        }
+        catch (Exception e) when (e is InvalidDataException or IOException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException)
+        {
+            throw new GestaltLabException($"{path}: cannot be read ({e.Message.Split('\n')[0]})", fix);
+        }
     }
 
     /// <summary>Whether <paramref name="folder"/> holds a package written by <see cref="Write"/>.</summary>

@@ -110,7 +110,7 @@ public static class RunComparison
     /// </summary>
     /// <param name="a">First evaluation's folder (or its metrics.json).</param>
     /// <param name="b">Second evaluation's.</param>
-    /// <param name="iterations">Bootstrap resamples (at least 100).</param>
+    /// <param name="iterations">Bootstrap resamples (100 to 100,000).</param>
     /// <param name="seed">Their seed.</param>
     /// <param name="level">Interval level.</param>
     /// <param name="data">The data's manifest, whose families the resamples keep together; null = the manifest of the
@@ -177,7 +177,7 @@ public static class RunComparison
     /// <param name="classCount">Classes ranked.</param>
     /// <param name="nameA">What to call the first model in the result.</param>
     /// <param name="nameB">The second.</param>
-    /// <param name="iterations">Bootstrap resamples (at least 100).</param>
+    /// <param name="iterations">Bootstrap resamples (100 to 100,000).</param>
     /// <param name="seed">Their seed.</param>
     /// <param name="level">Interval level.</param>
     /// <param name="unitIsPhoto">True when <paramref name="subjects"/> are photo names (no subjects known).</param>
@@ -199,6 +199,9 @@ public static class RunComparison
         var draws = families ?? subjects;
         string unit = families is not null ? "families" : unitIsPhoto ? "photos" : "people";
         if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 1000");
+        // Each resample is kept for its quantiles (memory and time grow with the count): 10,000 already give intervals
+        // stable to a tenth of a point.
+        if (iterations > 100_000) throw new GestaltLabException($"{iterations} bootstrap iterations: more than the 100,000 allowed", "use 1,000 (the report's) or 10,000 for a paper");
         var rankA = new int[n];
         var rankB = new int[n];
         var lossA = new double[n];
@@ -250,7 +253,7 @@ public static class RunComparison
     /// evaluation (<c>probabilities.csv</c>) as B, on the same photos: does combining the regions beat each one?
     /// </summary>
     /// <param name="evaluation">The evaluation's folder (or its metrics.json).</param>
-    /// <param name="iterations">Bootstrap resamples (at least 100).</param>
+    /// <param name="iterations">Bootstrap resamples (100 to 100,000).</param>
     /// <param name="seed">Their seed.</param>
     /// <param name="level">Interval level.</param>
     /// <param name="data">The data's manifest, whose families the resamples keep together; null = the manifest of the
@@ -280,7 +283,7 @@ public static class RunComparison
         var results = new List<(string, RunComparisonResult)>();
         foreach (var file in files)
         {
-            var region = ImageTable.Load(file);
+            var region = ImageTable.LoadProbabilities(file);
             if (!region.Images.SequenceEqual(ensemble.Images, StringComparer.Ordinal) || !region.Columns.ToHashSet(StringComparer.Ordinal).SetEquals(classes))
                 throw new GestaltLabException($"{file}: not the photos or syndromes of {Path.Combine(evaluation, "probabilities.csv")}", "evaluate the model again into this folder");
             string name = Path.GetFileNameWithoutExtension(file);
@@ -358,7 +361,7 @@ public static class RunComparison
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found", "pass a run folder or an evaluation's folder (one holding probabilities.csv)");
         if (!File.Exists(probabilities))
             throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation", $"run `gestaltlab evaluate --model RUN --data DIR` first");
-        var table = ImageTable.Load(probabilities);
+        var table = ImageTable.LoadProbabilities(probabilities);
         string classesFile = Path.Combine(folder, "classes.json");
         if (!File.Exists(classesFile)) throw new GestaltLabException($"{classesFile}: not found (it names the syndromes the model ranks)", "evaluate the model again into this folder");
         IReadOnlyList<string>? classes;

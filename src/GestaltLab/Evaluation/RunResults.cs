@@ -43,6 +43,31 @@ public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<stri
         }
         return new ImageTable(images, subjects, truth, values, valueCols.Select(c => t.Header[c]).ToArray());
     }
+
+    /// <summary>
+    /// <see cref="Load"/> for a table of class probabilities (<c>probabilities.csv</c>, <c>region_probabilities/</c>):
+    /// each row's values must lie in [0, 1] and add up to 1, and no photo may be listed twice — a damaged table would
+    /// otherwise be scored, its figures wrong without a sign.
+    /// </summary>
+    /// <exception cref="GestaltLabException">As <see cref="Load"/>, or a row that is not a probability distribution, or a
+    /// photo listed twice (file, line and photo named).</exception>
+    public static ImageTable LoadProbabilities(string path)
+    {
+        var table = Load(path);
+        if (table.Count == 0) throw new GestaltLabException($"{path}: no photos (a header alone)", "evaluate the model again into this folder");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int r = 0; r < table.Count; r++)
+        {
+            var v = table.Values[r];
+            double sum = v.Sum(x => (double)x);
+            if (v.Any(x => x < 0 || x > 1) || Math.Abs(sum - 1) > 1e-3)
+                throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"{path}: line {r + 2} ({table.Images[r]}): not probabilities (values from {v.Min():G4} to {v.Max():G4}, adding up to {sum:G6})"),
+                    "the table is damaged: evaluate the model again into this folder");
+            if (!seen.Add(table.Images[r]))
+                throw new GestaltLabException($"{path}: line {r + 2}: photo '{table.Images[r]}' is listed twice", "evaluate the model again into this folder");
+        }
+        return table;
+    }
 }
 
 /// <summary>One epoch of a training curve (<c>curves/&lt;region&gt;.csv</c>).</summary>
@@ -121,7 +146,7 @@ public sealed class RunResults
         var manifest = Try(RunManifest.FileName, _ => RunManifest.Load(dir));
         var classes = Try("classes.json", LoadClasses);
         var metrics = Try("metrics.json", ClassificationMetrics.Load);
-        var probabilities = Try("probabilities.csv", ImageTable.Load);
+        var probabilities = Try("probabilities.csv", ImageTable.LoadProbabilities);
         var embeddings = Try("embeddings.csv", ImageTable.Load);
         var regions = Try("region_metrics.csv", LoadRegionMetrics);
         var curves = new SortedDictionary<string, IReadOnlyList<CurvePoint>>(StringComparer.Ordinal);

@@ -47,6 +47,9 @@ public static class SyntheticDataset
         GenerateOptions? options = null, NuisanceLevel nuisance = NuisanceLevel.Varied, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         options ??= new GenerateOptions();
+        // Checked before any folder is touched or any worker starts (the renderer would refuse it on every thread).
+        if (options.ImageSize is < 64 or > 2048)
+            throw new GestaltLabException($"image size {options.ImageSize} px: must be 64–2048", "pass --size between 64 and 2048 (256 is the default)");
         string target = Path.GetFullPath(outDir);
         // Two generations into one folder would each replace the other's data set with their own.
         using var folderLock = FolderLock.Acquire(target, "generate into");

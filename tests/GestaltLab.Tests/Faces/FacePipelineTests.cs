@@ -9,6 +9,19 @@ namespace GestaltLab.Tests.Faces;
 public class FacePipelineTests
 {
     [Fact]
+    public void Force_never_aligns_into_a_folder_of_photos()
+    {
+        // Crops written among photos would make later photo searches take the folder for an alignment and find none.
+        string root = TestTemp.Dir("gl-align-photos"), data = Path.Combine(root, "data"), photos = Path.Combine(root, "photos");
+        Directory.CreateDirectory(data);
+        Directory.CreateDirectory(photos);
+        File.Copy(FacesFixture.Messi, Path.Combine(photos, "patient.jpg"));
+        var e = Assert.Throws<GestaltLabException>(() => FaceDatasetAligner.Run(data, photos, FacesFixture.Pipeline, new AlignDatasetOptions { Force = true }));
+        Assert.Contains("holds photos (patient.jpg", e.Message);
+        Assert.Equal(["patient.jpg"], Directory.GetFileSystemEntries(photos).Select(f => Path.GetFileName(f)!).ToArray());
+    }
+
+    [Fact]
     public void AstronautGivesOneConfidentAlignedFaceWithAllRegions()
     {
         var r = FacesFixture.Pipeline.Process(FacesFixture.Astronaut);

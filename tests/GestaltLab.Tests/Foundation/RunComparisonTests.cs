@@ -22,7 +22,9 @@ public class RunComparisonTests
             string truth = Classes[i / 2 % Classes.Length];
             // The true class gets 0.7 when right, else 0.1 (with another class at 0.7): every photo's rank is fixed.
             string wrong = Classes[(Array.IndexOf(Classes, truth) + 1) % Classes.Length];
-            var p = columns.Select(c => c == truth ? (right(i) ? 0.7 : 0.1) : c == wrong && !right(i) ? 0.7 : 0.1).ToArray();
+            var raw = columns.Select(c => c == truth ? (right(i) ? 0.7 : 0.1) : c == wrong && !right(i) ? 0.7 : 0.1).ToArray();
+            // Probabilities add up to 1 (a table whose rows do not is refused as damaged).
+            var p = raw.Select(v => v / raw.Sum()).ToArray();
             lines.Add($"{(image ?? (k => $"images/p{k:D3}.jpg"))(i)},{(subject ?? (k => $"P{k / 2:D2}"))(i)},{truth},{string.Join(",", p.Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
         }
         File.WriteAllLines(Path.Combine(dir, "probabilities.csv"), lines);
@@ -203,6 +205,13 @@ public class RunComparisonTests
         Assert.Contains("other syndromes", classes.Message);
         Assert.Contains("probabilities.csv", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, TestTemp.Dir("gl-compare-empty"))).Message);
         // A photo listed twice (the counts would match another table's) is named.
-        Assert.Contains("listed 2 times", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, Evaluation("e", i => true, image: k => $"images/p{Math.Max(k, 1):D3}.jpg"))).Message);
+        Assert.Contains("listed twice", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, Evaluation("e", i => true, image: k => $"images/p{Math.Max(k, 1):D3}.jpg"))).Message);
+        // A damaged table (values that are not probabilities) is refused, naming its line, not scored.
+        string damaged = Evaluation("f", i => true);
+        string csv = Path.Combine(damaged, "probabilities.csv");
+        var lines = File.ReadAllLines(csv);
+        lines[3] = string.Join(",", lines[3].Split(',').Take(3).Concat(["-5", "7", "0", "0"]));
+        File.WriteAllLines(csv, lines);
+        Assert.Contains("line 4", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, damaged)).Message);
     }
 }

@@ -213,6 +213,26 @@ public class CommandLineTests
         Assert.Equal(1, await Cli("export-model", "--run", run, "--out", occupied));
         Assert.Equal(["mine.txt"], Directory.GetFileSystemEntries(occupied).Select(e => Path.GetFileName(e)!).ToArray());
         Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
+        // A package exported again must still be what its record vouched for; an ONNX file that cannot be opened is not
+        // shipped as working.
+        string changed = Path.Combine(root, "changed-model");
+        Assert.Equal(0, await Cli("export-model", "--run", run, "--out", changed));
+        File.AppendAllText(Path.Combine(changed, "config.json"), " ");
+        Assert.Equal(1, await Cli("export-model", "--run", changed, "--out", Path.Combine(root, "changed-again")));
+        Assert.False(Directory.Exists(Path.Combine(root, "changed-again")));
+        File.WriteAllBytes(Path.Combine(changed, "config.json"), File.ReadAllBytes(Path.Combine(shared, "config.json")));
+        string onnx = Directory.GetFiles(Path.Combine(changed, "regions"), "*.onnx")[0];
+        File.WriteAllBytes(onnx, []);
+        Assert.Contains("SHA-256 differs", Assert.Throws<GestaltLabException>(() => GestaltLab.Ensemble.ModelPackage.Write(changed, Path.Combine(root, "changed-again"))).Message);
+        // Even when its record was changed to match: an empty ONNX file is refused as unreadable.
+        var record = JsonNode.Parse(File.ReadAllText(Path.Combine(changed, "model.json")))!;
+        record["files"]![Path.GetRelativePath(changed, onnx)] = RunManifest.ComputeFileHash(onnx);
+        File.WriteAllText(Path.Combine(changed, "model.json"), record.ToJsonString());
+        Assert.Contains("cannot be read", Assert.Throws<GestaltLabException>(() => GestaltLab.Ensemble.ModelPackage.Write(changed, Path.Combine(root, "changed-again"))).Message);
+        // .NET's messages name the hidden half-written file a write goes through: the user's file is named instead, with a fix.
+        string described = CliRunner.Describe(new UnauthorizedAccessException("Access to the path '/data/out/.m.csv.123.0123456789abcdef0123456789abcdef.tmp' is denied."));
+        Assert.Contains("'/data/out/m.csv'", described);
+        Assert.Contains("fix:", described);
         // evaluate --out: a file of someone else's is left alone (before any photo is scored), as are tables of the same
         // names beside it; a folder (trailing slash, or no extension) gets metrics.json and the tables inside it.
         string notes = Path.Combine(root, "notes");

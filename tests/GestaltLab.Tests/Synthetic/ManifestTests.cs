@@ -105,6 +105,12 @@ public sealed class ManifestTests : IDisposable
         var ownSplit = Manifest.FromImageFolder(photos, Write("own-split2.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\n"));
         Assert.Equal(("anna", "train"), (ownSplit.Find("p1.jpg")!.Subject, ownSplit.Find("p1.jpg")!.Split));
 
+        // Excel's plain "CSV" is Windows-1252: refused, naming the line, rather than read into "�" names.
+        string latin1 = Path.Combine(_dir, "latin1.csv");
+        File.WriteAllBytes(latin1, [.. "image,syndrome,subject\np1.jpg,x,a\nM"u8.ToArray(), 0xFC, .. "ller.png,x,b\n"u8.ToArray()]);
+        var notUtf8 = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, latin1));
+        Assert.Contains("line 3", notUtf8.Message);
+        Assert.Contains("UTF-8", notUtf8.Message);
         // As typed in a spreadsheet: another letter case, an accent composed where the file name has it decomposed.
         File.WriteAllBytes(Path.Combine(photos, "Mu\u0308ller.png"), [1]);
         var typed = Manifest.FromImageFolder(photos, Write("typed.csv", "image,syndrome,subject\nclinic/P3.jpg,x,a\nM\u00fcller.png,x,b\n"));
