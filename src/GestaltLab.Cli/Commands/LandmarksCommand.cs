@@ -35,6 +35,8 @@ internal sealed class LandmarksCommand : ICliCommand
                 list.AddRange(t.Rows.Select(r => r[col].Trim().Replace('\\', '/')).Select(r => Path.IsPathRooted(r) ? r : Path.Combine(baseDir, r)));
             }
             Dictionary<string, List<FaceBox>>? boxMap = null;
+            // A malformed row costs its photo, not the batch: the photo is listed without landmarks, with the row's problem.
+            var boxErrors = new Dictionary<string, string>(StringComparer.Ordinal);
             if (p.GetValue(boxes) is { } b)
             {
                 var t = Csv.Read(b);
@@ -43,12 +45,22 @@ internal sealed class LandmarksCommand : ICliCommand
                 for (int i = 0; i < t.Rows.Count; i++)
                 {
                     var row = t.Rows[i];
-                    int I(int c) => int.TryParse(row[c], NumberStyles.Integer, CultureInfo.InvariantCulture, out int v) ? v
-                        : throw new GestaltLabException($"{b}: row {i + 1}, column {t.Header[c]}: '{row[c]}' is not an integer");
-                    var box = new FaceBox(I(cl), I(ctp), I(cr), I(cb));
-                    if (box.Width < 1 || box.Height < 1) throw new GestaltLabException($"{b}: row {i + 1}: box {box} is empty (right < left or bottom < top)");
                     if (!boxMap.TryGetValue(row[ci], out var l)) boxMap[row[ci]] = l = [];
-                    l.Add(box);
+                    string? problem = null;
+                    int I(int c)
+                    {
+                        if (int.TryParse(row[c], NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)) return v;
+                        problem ??= $"{b}: line {i + 2}, column {t.Header[c]}: '{row[c]}' is not an integer";
+                        return 0;
+                    }
+                    var box = new FaceBox(I(cl), I(ctp), I(cr), I(cb));
+                    if (problem is null && (box.Width < 1 || box.Height < 1)) problem = $"{b}: line {i + 2}: box {box} is empty (right < left or bottom < top)";
+                    if (problem is null) l.Add(box);
+                    else
+                    {
+                        boxErrors.TryAdd(row[ci], problem);
+                        Console.Error.WriteLine($"skipped box: {problem}");
+                    }
                 }
                 if (list.Count == 0) list.AddRange(boxMap.Keys);
             }
@@ -60,17 +72,20 @@ internal sealed class LandmarksCommand : ICliCommand
             // Boxes are matched to photos by the path as listed, by the path relative to the manifest's folder (as the
             // manifest lists it), or by file name when no other listed photo shares it (never one photo's box for another).
             Func<string, IReadOnlyList<FaceBox>>? boxesOf = null;
+            Func<string, string?> boxProblemOf = _ => null;
             if (boxMap is not null)
             {
                 string? manifestDir = p.GetValue(manifest) is { } mf ? Path.GetDirectoryName(Path.GetFullPath(mf)) : null;
                 var uniqueNames = list.GroupBy(Path.GetFileName, StringComparer.Ordinal).Where(g => g.Count() == 1).Select(g => g.Key!).ToHashSet(StringComparer.Ordinal);
-                boxesOf = path =>
+                string? KeyOf(string path)
                 {
-                    if (boxMap.TryGetValue(path, out var l)) return l;
-                    if (manifestDir is not null && boxMap.TryGetValue(Path.GetRelativePath(manifestDir, path), out var rel)) return rel;
+                    if (boxMap.ContainsKey(path)) return path;
+                    if (manifestDir is not null && boxMap.ContainsKey(Path.GetRelativePath(manifestDir, path))) return Path.GetRelativePath(manifestDir, path);
                     string name = Path.GetFileName(path);
-                    return uniqueNames.Contains(name) && boxMap.TryGetValue(name, out var byName) ? byName : [];
-                };
+                    return uniqueNames.Contains(name) && boxMap.ContainsKey(name) ? name : null;
+                }
+                boxesOf = path => KeyOf(path) is { } key ? boxMap[key] : [];
+                boxProblemOf = path => KeyOf(path) is { } key && boxErrors.TryGetValue(key, out var why) ? why : null;
             }
             var predictor = ShapePredictor.LoadShared(p.GetValue(model));
             using var detector = boxMap is null ? new HaarFaceDetector() : null;
@@ -83,7 +98,7 @@ internal sealed class LandmarksCommand : ICliCommand
                 var po = new ParallelOptions { MaxDegreeOfParallelism = p.GetValue(threads) > 0 ? p.GetValue(threads) : Environment.ProcessorCount, CancellationToken = ct };
                 Parallel.For(0, list.Count, po, i =>
                 {
-                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxesOf, ref bad, noFaceWhy);
+                    rows[i] = LandmarkPhoto(list[i], predictor, detector, boxesOf, boxProblemOf, ref bad, noFaceWhy);
                     progress.Report(new ProgressUpdate("landmarks", Interlocked.Increment(ref done), list.Count));
                 });
                 return 0;
@@ -120,7 +135,7 @@ internal sealed class LandmarksCommand : ICliCommand
     private static readonly FacePipelineOptions Quality = new();
 
     private static List<string[]> LandmarkPhoto(string path, ShapePredictor predictor, IFaceDetector? detector,
-        Func<string, IReadOnlyList<FaceBox>>? boxesOf, ref int bad, System.Collections.Concurrent.ConcurrentDictionary<string, string> noFaceWhy)
+        Func<string, IReadOnlyList<FaceBox>>? boxesOf, Func<string, string?> boxProblemOf, ref int bad, System.Collections.Concurrent.ConcurrentDictionary<string, string> noFaceWhy)
     {
         RgbImage image;
         try
@@ -136,9 +151,16 @@ internal sealed class LandmarksCommand : ICliCommand
         try
         {
             IReadOnlyList<FaceBox> boxes = boxesOf is not null ? boxesOf(path) : detector!.Detect(image);
+            // A given box that misses the photo entirely would give landmarks far outside it: no face there.
+            if (boxesOf is not null && boxes.Count > 0 && boxes.All(b => b.Right < 0 || b.Bottom < 0 || b.Left >= image.Width || b.Top >= image.Height))
+            {
+                noFaceWhy[path] = $"its box{(boxes.Count > 1 ? "es lie" : " lies")} outside the {image.Width}×{image.Height} photo";
+                return [Row(path, "", FaceStatus.NoFace, null, null)];
+            }
+            boxes = boxesOf is null ? boxes : boxes.Where(b => !(b.Right < 0 || b.Bottom < 0 || b.Left >= image.Width || b.Top >= image.Height)).ToList();
             if (boxes.Count == 0)
             {
-                noFaceWhy[path] = boxesOf is null ? "no face found" : "no face box for it in --boxes";
+                noFaceWhy[path] = boxesOf is null ? "no face found" : boxProblemOf(path) is { } why ? why : "no face box for it in --boxes";
                 return [Row(path, "", FaceStatus.NoFace, null, null)];
             }
             var status = boxes.Count > 1 && boxesOf is null ? FaceStatus.MultipleFaces : FaceStatus.Ok;

@@ -234,6 +234,19 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         ]);
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", outCsv]));
         Assert.Equal(["ok", "low_quality", "low_quality"], Csv.Read(outCsv).Rows.Select(r => r[2]).ToArray());
+        // A malformed row costs its own photo, not the batch; a box that misses its photo gives no landmarks.
+        string messiCopy = Path.Combine(_set.Dir, "messi-copy.jpg");
+        File.Copy(FacesFixture.Messi, messiCopy, overwrite: true);
+        string otherCopy = Path.Combine(_set.Dir, "astro-copy.png");
+        File.Copy(FacesFixture.Astronaut, otherCopy, overwrite: true);
+        Csv.Write(boxes, ["image", "left", "top", "right", "bottom"],
+        [
+            [FacesFixture.Astronaut, $"{b1.Left}", $"{b1.Top}", $"{b1.Right}", $"{b1.Bottom}"],
+            [messiCopy, "a", "0", "10", "10"],
+            [otherCopy, "-50000", "0", "-40000", "5"],
+        ]);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--boxes", boxes, "--out", outCsv]));
+        Assert.Equal(["ok", "no_face", "no_face"], Csv.Read(outCsv).Rows.Select(r => r[2]).ToArray());
 
         // Detection mode with a bad photo in the list.
         string bad = Path.Combine(_set.Dir, "bad.jpg");
