@@ -146,7 +146,11 @@ public static class Csv
             records.Add(fields.ToArray());
         }
         if (records.Count == 0) throw new GestaltLabException($"{source}: empty CSV (no header row)");
-        var header = records[0];
+        // Column names as typed in a spreadsheet: " image " is image. A name given twice would leave one column's values
+        // unread without a word: refused.
+        var header = records[0].Select(h => h.Trim()).ToArray();
+        if (header.Where(h => h.Length > 0).GroupBy(h => h, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
+            throw new GestaltLabException($"{source}: column '{twice.Key}' appears twice in the header", "keep one of them (or rename the other)");
         var rows = new List<string[]>(records.Count - 1);
         for (int r = 1; r < records.Count; r++)
         {

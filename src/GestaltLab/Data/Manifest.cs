@@ -275,6 +275,10 @@ public sealed class Manifest
             throw new GestaltLabException($"{where}: unknown split '{r.Split}' for image '{r.Image}'", $"use one of {string.Join(", ", SplitNames.All)}");
         if (SyndromeNameProblem(r.Syndrome) is { } problem)
             throw new GestaltLabException($"{where}: syndrome of image '{r.Image}' {problem}", "rename the syndrome (a letter or digit first, no control characters)");
+        // The other labels reach the same tables (the aligned manifest, reports' legends): held to the same rule.
+        foreach (var (column, value) in new[] { ("subject", r.Subject), ("gene", r.Gene), ("family", r.Family) })
+            if (value != "-" && SyndromeNameProblem(value) is { } labelProblem)   // a lone "-" (none) is no formula
+                throw new GestaltLabException($"{where}: {column} of image '{r.Image}' {labelProblem}", $"change the {column} (a letter or digit first, no control characters)");
     }
 
     /// <summary>

@@ -53,6 +53,8 @@ public sealed class ManifestTests : IDisposable
     [InlineData("image,subject,split\na.png,s1,training\n", "line 2: unknown split 'training'")]
     [InlineData("image,subject,split\n,s1,train\n", "line 2: empty 'image'")]
     [InlineData("image,subject,split,syndrome\na.png,s1,train,\"=HYPERLINK(1)\"\n", "line 2: syndrome of image 'a.png' '=HYPERLINK(1)' begins with '='")]
+    [InlineData("image,subject,split,subject\na.png,s1,train,s2\n", "column 'subject' appears twice in the header")]
+    [InlineData("image,subject,split,family\na.png,s1,train,=cmd|x\n", "line 2: family of image 'a.png' '=cmd|x' begins with '='")]
     public void LoadGivesClearErrorsNamingFileAndLine(string csv, string expected)
     {
         string path = Write("bad.csv", csv);
