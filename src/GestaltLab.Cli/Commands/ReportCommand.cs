@@ -22,6 +22,15 @@ internal sealed class ReportCommand : ICliCommand
         {
             var options = new ReportOptions { ManifestPath = p.GetValue(manifest), Seed = p.GetValue(seed), PhotoNames = !p.GetValue(noNames), FolderPaths = !p.GetValue(noNames) };
             if (p.GetValue(colour) is { Length: > 0 } c) options = options with { TsneColourBy = c };
+            // What was asked for by name must work, not become a note under a page that exits 0: a manifest named with
+            // --manifest must load, and a --colour-by column must be one of its columns.
+            if (p.GetValue(manifest) is { } named)
+            {
+                var m = GestaltLab.Data.Manifest.Load(named);
+                var known = GestaltLab.Data.Manifest.Columns.Concat(m.ExtraColumns).Append("true").ToHashSet(StringComparer.OrdinalIgnoreCase);
+                if (options.TsneColourBy?.FirstOrDefault(col => !known.Contains(col)) is { } unknown)
+                    throw new GestaltLabException($"--colour-by {unknown}: {named} has no such column", $"use one of: true, {string.Join(", ", GestaltLab.Data.Manifest.Columns.Concat(m.ExtraColumns))}");
+            }
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
             if (p.GetValue(output) is { } outFile)
             {
