@@ -30,6 +30,10 @@ public static class ModelPackage
         if (target == run || target.StartsWith(run + "/", StringComparison.Ordinal) || run.StartsWith(target + "/", StringComparison.Ordinal))
             throw new GestaltLabException($"{outDirectory}: the package must lie outside the run folder (and not around it)", "choose a folder of its own, e.g. next to the run");
         if (File.Exists(target)) throw new GestaltLabException($"{outDirectory}: is a file; --out names a folder for the model");
+        // The package is renamed into place: a link would be replaced by a folder, the folder it points at left empty.
+        if (new DirectoryInfo(target).LinkTarget is { } linked)
+            throw new GestaltLabException($"{outDirectory}: a link (to {linked}); the package is renamed into place, which would replace the link",
+                $"pass the folder itself: {Path.GetFullPath(linked, Path.GetDirectoryName(target)!)}");
         using var folderLock = FolderLock.Acquire(target, "export the model into");
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !IsPackage(target))
             throw new GestaltLabException($"{outDirectory}: holds files that are not an exported model's; nothing was written", "choose a new or empty folder");

@@ -206,12 +206,35 @@ public sealed record TrainConfig
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: config file not found");
         try
         {
-            var c = JsonSerializer.Deserialize<TrainConfig>(File.ReadAllText(path), allowUnknownKeys ? Json : StrictJson) ?? throw new GestaltLabException($"{path}: empty config");
+            string text = File.ReadAllText(path);
+            // A key given twice would silently keep its last value (the first "epochs" ignored): refused, named.
+            using (var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow }))
+                if (DuplicateKey(document.RootElement, "") is { } twice)
+                    throw new GestaltLabException($"{path}: key \"{twice}\" is given twice", "keep one of them");
+            var c = JsonSerializer.Deserialize<TrainConfig>(text, allowUnknownKeys ? Json : StrictJson) ?? throw new GestaltLabException($"{path}: empty config");
             return c.Validate(path);
         }
         catch (JsonException e)
         {
             throw new GestaltLabException($"{path}: invalid training config ({e.Message})", "compare it with the config.json of a run directory");
         }
+    }
+
+    private static string? DuplicateKey(JsonElement element, string at)
+    {
+        if (element.ValueKind == JsonValueKind.Object)
+        {
+            var seen = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var property in element.EnumerateObject())
+            {
+                string name = at.Length == 0 ? property.Name : at + "." + property.Name;
+                if (!seen.Add(property.Name)) return name;
+                if (DuplicateKey(property.Value, name) is { } inner) return inner;
+            }
+        }
+        else if (element.ValueKind == JsonValueKind.Array)
+            foreach (var item in element.EnumerateArray())
+                if (DuplicateKey(item, at) is { } inner) return inner;
+        return null;
     }
 }

@@ -304,6 +304,7 @@ public class EndToEndTests
         {
             ("{\"net\": null}", "net"), ("{\"training\": null}", "training"), ("{\"regions\": [\"face\", null]}", "regions"),
             ("{\"training\": {\"learning_rate\": 1e300}}", "learning_rate"), ("{\"training\": {\"freeze_stages\": 9}}", "freeze_stages"),
+            ("{\"training\": {\"epochs\": 3, \"epochs\": 5}}", "\"training.epochs\" is given twice"),
         })
         {
             File.WriteAllText(badConfig, json);
