@@ -44,6 +44,9 @@ internal sealed class EvaluateCommand : ICliCommand
                            && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth), m.RegionSet) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
             string alignedHome = outFile is { } o ? Path.GetDirectoryName(o)! : run;
+            // The evaluation's folder holds crops and per-photo tables: its owner's alone when made here (before the
+            // alignment inside it makes it as a mere parent).
+            GestaltLab.Runtime.OwnerOnlyFolder.Create(alignedHome);
             string aligned = runsOwn ? runAligned
                 : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct,
                     regions: m.RegionSet);   // cut as the model's crops were, whatever regions it was aligned with

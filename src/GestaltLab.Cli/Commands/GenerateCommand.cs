@@ -29,7 +29,7 @@ internal sealed class GenerateCommand : ICliCommand
             {
                 // A catalog (one this command wrote, to be written again) may be replaced; a photo or a table may not.
                 AtomicFile.CheckWritable(wc);
-                AtomicFile.CheckReplaceable(wc, "\"format_version\"", "gestaltlab generate --write-catalog");
+                AtomicFile.CheckReplaceable(wc, "\"format_version\"", "gestaltlab generate --write-catalog", "--write-catalog");
                 SyndromeCatalog.Generate().Save(wc);
                 Console.WriteLine($"wrote {wc}");
                 return 0;

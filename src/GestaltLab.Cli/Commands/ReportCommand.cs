@@ -27,8 +27,10 @@ internal sealed class ReportCommand : ICliCommand
             if (p.GetValue(manifest) is { } named)
             {
                 var m = GestaltLab.Data.Manifest.Load(named);
-                var known = GestaltLab.Data.Manifest.Columns.Concat(m.ExtraColumns).Append("true").ToHashSet(StringComparer.OrdinalIgnoreCase);
-                if (options.TsneColourBy?.FirstOrDefault(col => !known.Contains(col)) is { } unknown)
+                // As the map reads them: standard columns in any letter case, a manifest's own columns exactly.
+                bool Known(string col) => col.Equals("true", StringComparison.OrdinalIgnoreCase)
+                    || GestaltLab.Data.Manifest.Columns.Contains(col.ToLowerInvariant()) || m.ExtraColumns.Contains(col);
+                if (options.TsneColourBy?.FirstOrDefault(col => !Known(col)) is { } unknown)
                     throw new GestaltLabException($"--colour-by {unknown}: {named} has no such column", $"use one of: true, {string.Join(", ", GestaltLab.Data.Manifest.Columns.Concat(m.ExtraColumns))}");
             }
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.

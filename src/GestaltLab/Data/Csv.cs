@@ -46,10 +46,14 @@ public static class Csv
             Header = header;
             Rows = rows;
             _index = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
-            for (int i = 0; i < header.Length; i++) _index.TryAdd(header[i], i);
+            for (int i = 0; i < header.Length; i++)
+                if (!_index.TryAdd(header[i], i)) _ambiguous.Add(header[i]);
         }
 
         private readonly Dictionary<string, int> _index;
+        // Names given twice in letter cases that differ ("Syndrome" and "syndrome"): looked up by name, which one is
+        // meant cannot be told (columns only read by position, such as class columns, are not affected).
+        private readonly HashSet<string> _ambiguous = new(StringComparer.OrdinalIgnoreCase);
 
         /// <summary>The file (or description) the table was read from, for error messages.</summary>
         public string Source { get; }
@@ -62,7 +66,9 @@ public static class Csv
         public bool Has(string column) => _index.ContainsKey(column);
 
         /// <summary>Index of a column; throws a clear error naming the file when it is missing.</summary>
-        public int Column(string column) => _index.TryGetValue(column, out int i)
+        public int Column(string column) => _ambiguous.Contains(column)
+            ? throw new GestaltLabException($"{Source}: column '{column}' appears twice in the header ({string.Join(" and ", Header.Where(h => h.Equals(column, StringComparison.OrdinalIgnoreCase)))})", "keep one of them")
+            : _index.TryGetValue(column, out int i)
             ? i
             : throw new GestaltLabException($"{Source}: missing column '{column}' (columns: {string.Join(",", Header)})",
                 // A spreadsheet saved with ';' (as in locales where ',' is the decimal mark) or tabs reads as one column.
@@ -87,6 +93,9 @@ public static class Csv
     private static string ReadUtf8(string path)
     {
         byte[] bytes = File.ReadAllBytes(path);
+        // UTF-16 with its byte-order mark (Windows PowerShell's `>` writes it) is unambiguous: read as such.
+        if (bytes.Length >= 2 && bytes[0] == 0xFF && bytes[1] == 0xFE) return Encoding.Unicode.GetString(bytes, 2, bytes.Length - 2);
+        if (bytes.Length >= 2 && bytes[0] == 0xFE && bytes[1] == 0xFF) return Encoding.BigEndianUnicode.GetString(bytes, 2, bytes.Length - 2);
         int bom = bytes.Length >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0;
         try { return new UTF8Encoding(encoderShouldEmitUTF8Identifier: false, throwOnInvalidBytes: true).GetString(bytes, bom, bytes.Length - bom); }
         catch (DecoderFallbackException e)

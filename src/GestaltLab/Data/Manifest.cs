@@ -103,7 +103,7 @@ public sealed class Manifest
             var row = new ManifestRow
             {
                 Image = Get(0).Replace('\\', '/'), Subject = Get(1), Syndrome = Get(2), Gene = Get(3), Split = Get(4),
-                Sex = Get(5), AgeBand = Get(6), SkinTone = Get(7), Family = Get(8), Extra = extra,
+                Sex = Get(5), AgeBand = Get(6), SkinTone = Get(7), Family = Get(8) is "-" ? "" : Get(8), Extra = extra,
             };
             Validate(row, $"{file}: line {line}");
             if (!seen.TryAdd(row.Image, line))
@@ -203,6 +203,8 @@ public sealed class Manifest
         var byName = images.Select((p, i) => (Name: Path.GetFileName(p), i)).GroupBy(t => t.Name, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Count() == 1 ? g.First().i : -1, StringComparer.Ordinal);
         var labelled = new HashSet<int>();
+        // Listed photos without a syndrome whose split cell is blank: they follow their person's split below.
+        var blankSplit = new HashSet<int>();
         // Built once, at the first label that names no photo exactly (one pass over the photos, not one per such label).
         Dictionary<string, List<int>>? looseIndex = null;
         for (int r = 0; r < table.Rows.Count; r++)
@@ -241,14 +243,25 @@ public sealed class Manifest
                 throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has a syndrome but no split",
                     "give every labelled photo a split (train, val or test; one per person), or drop the split column to have photos split by person");
             var row = rows[k];
+            if (split >= 0 && Get(split).Length == 0) blankSplit.Add(k);
             rows[k] = row with
             {
                 Subject = Get(subject),
                 Syndrome = Get(syndrome), Gene = Get(gene),
                 Split = Get(split) is { Length: > 0 } sp ? sp : row.Split,
-                Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family),
+                // A lone "-" is how spreadsheets say "none": no family, not one family of everyone so marked.
+                Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family) is "-" ? "" : Get(family),
             };
             Validate(rows[k], $"{labelsCsv}: line {line}");
+        }
+        if (blankSplit.Count > 0)
+        {
+            // One split per person: a photo without a syndrome (and without a split) goes where its person's other photos
+            // are, not to test beside them in train (a leak train would refuse).
+            var splitOfPerson = rows.Where((r, i) => !blankSplit.Contains(i) && labelled.Contains(i)).GroupBy(r => r.Subject, StringComparer.Ordinal)
+                .ToDictionary(g => g.Key, g => g.First().Split, StringComparer.Ordinal);
+            foreach (int i in blankSplit)
+                if (splitOfPerson.TryGetValue(rows[i].Subject, out var sp)) rows[i] = rows[i] with { Split = sp };
         }
         var manifest = new Manifest(root, rows);
         if (split < 0 && labelled.Count > 0)
@@ -275,19 +288,23 @@ public sealed class Manifest
             throw new GestaltLabException($"{where}: unknown split '{r.Split}' for image '{r.Image}'", $"use one of {string.Join(", ", SplitNames.All)}");
         if (SyndromeNameProblem(r.Syndrome) is { } problem)
             throw new GestaltLabException($"{where}: syndrome of image '{r.Image}' {problem}", "rename the syndrome (a letter or digit first, no control characters)");
-        // The other labels reach the same tables (the aligned manifest, reports' legends): held to the same rule.
+        // The other labels are printed to terminals too (an ANSI escape could rewrite what is shown): no control characters.
+        // (Formula-like values such as "-1" are common codes in these columns, and stay the user's own.)
         foreach (var (column, value) in new[] { ("subject", r.Subject), ("gene", r.Gene), ("family", r.Family) })
-            if (value != "-" && SyndromeNameProblem(value) is { } labelProblem)   // a lone "-" (none) is no formula
-                throw new GestaltLabException($"{where}: {column} of image '{r.Image}' {labelProblem}", $"change the {column} (a letter or digit first, no control characters)");
+            if (value.Any(char.IsControl))
+                throw new GestaltLabException($"{where}: {column} of image '{r.Image}' {System.Text.Json.JsonSerializer.Serialize(value)} holds control characters", $"change the {column}");
     }
 
     /// <summary>
     /// Why <paramref name="name"/> cannot name a syndrome, or null: a syndrome's name becomes a column of the tables
     /// evaluation writes and is printed to terminals, so it must not begin with <c>= + - @</c> (spreadsheets run such a
-    /// cell as a formula) nor hold control characters (terminal escape sequences).
+    /// cell as a formula) nor hold control characters (terminal escape sequences), nor be one of those tables' own
+    /// column names (<c>image</c>, <c>subject</c>, <c>true</c>).
     /// </summary>
     public static string? SyndromeNameProblem(string name) =>
         name.Length > 0 && name[0] is '=' or '+' or '-' or '@' ? $"'{name}' begins with '{name[0]}', which spreadsheets run as a formula"
+        // The result tables' own columns (probabilities.csv: image, subject, true, then one column per syndrome).
+        : name.ToLowerInvariant() is "image" or "subject" or "true" ? $"'{name}' is a column name of the result tables"
         : name.Any(char.IsControl) ? $"{System.Text.Json.JsonSerializer.Serialize(name)} holds control characters"
         : null;
 }

@@ -197,6 +197,10 @@ public static class GestaltTraining
             foreach (var r in regions) _ = data.RegionSet[r];
             config = config with { Regions = regions.ToList() };
             config.Validate("training config");
+            // Checked against the net that trains (a backbone's replaces the config's): more frozen stages than it has
+            // would freeze nothing more, silently.
+            if (config.Training.FreezeStages > config.Net.Stages)
+                throw new GestaltLabException($"training config: freeze_stages {config.Training.FreezeStages} is more than the net's {config.Net.Stages} stages");
             // Checked before anything is written into RUN, so that a corrected config is not refused as "another configuration".
             if (data.CropSize != config.Net.InputSize)
                 throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px but the net expects {config.Net.InputSize} px",

@@ -60,8 +60,9 @@ public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<stri
         {
             var v = table.Values[r];
             double sum = v.Sum(x => (double)x);
-            if (v.Any(x => x < 0 || x > 1) || Math.Abs(sum - 1) > 1e-3)
-                throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"{path}: line {r + 2} ({table.Images[r]}): not probabilities (values from {v.Min():G4} to {v.Max():G4}, adding up to {sum:G6})"),
+            // Float sums of weighted probabilities may pass 1 by a rounding step: a tolerance, not a refusal of our own tables.
+            if (v.Any(x => x < -1e-6f || x > 1 + 1e-6f) || Math.Abs(sum - 1) > 1e-3)
+                throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"{path}: line {r + 2} ({table.Images[r]}): not probabilities (values from {v.Min():G9} to {v.Max():G9}, adding up to {sum:G9})"),
                     "the table is damaged: evaluate the model again into this folder");
             if (!seen.Add(table.Images[r]))
                 throw new GestaltLabException($"{path}: line {r + 2}: photo '{table.Images[r]}' is listed twice", "evaluate the model again into this folder");

@@ -165,8 +165,6 @@ public sealed record TrainConfig
         if (Training is null) throw new GestaltLabException($"{source}: training is null", "give the training settings as an object, or leave the key out for the defaults");
         Net.Validate(source);
         Training.Validate(source);
-        if (Training.FreezeStages > Net.Stages)
-            throw new GestaltLabException($"{source}: freeze_stages {Training.FreezeStages} is more than the net's {Net.Stages} stages");
         EnsembleCombination.Check(Combination, source);
         ClassPriors.Check(Priors, source);
         if (Head is not (HeadLda or HeadSoftmax))

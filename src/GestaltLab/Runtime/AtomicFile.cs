@@ -89,7 +89,7 @@ public static class AtomicFile
     /// <c>--out</c> naming a data set's ground-truth table or someone's notes must not quietly replace them.
     /// </summary>
     /// <exception cref="GestaltLabException">The file exists and is not the command's.</exception>
-    public static void CheckReplaceable(string path, string mark, string writer)
+    public static void CheckReplaceable(string path, string mark, string writer, string option = "--out")
     {
         if (!File.Exists(path)) return;
         var head = new char[64 * 1024];
@@ -97,7 +97,7 @@ public static class AtomicFile
         using (var reader = new StreamReader(path)) n = reader.ReadBlock(head, 0, head.Length);
         if (new string(head, 0, n).Contains(mark, StringComparison.Ordinal)) return;
         throw new GestaltLabException($"{path}: exists and is not a file `{writer}` wrote; it is left as it is",
-            "choose another --out file, or move that one away first");
+            $"choose another {option} file, or move that one away first");
     }
 
     /// <summary>

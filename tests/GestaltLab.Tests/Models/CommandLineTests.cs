@@ -183,6 +183,13 @@ public class CommandLineTests
         Assert.Equal(2, JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.AsArray().Count);
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
+        // For a file that leaves the team: photos numbered, no path of this machine anywhere in it.
+        string anonymous = Path.Combine(root, "predictions-anonymous.json");
+        Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", anonymous, "--no-photo-names"));
+        var anon = JsonNode.Parse(File.ReadAllText(anonymous))!;
+        Assert.Equal(("photo 1", false), ((string?)anon["predictions"]![0]!["image"], (bool)anon["photo_names"]!));
+        Assert.DoesNotContain(root, File.ReadAllText(anonymous));
+        Assert.DoesNotContain(Path.GetFileName(test[2]), File.ReadAllText(anonymous));
         // The model alone, for sharing: no crops, photo names, embeddings or paths, and it predicts what the run predicts.
         string shared = Path.Combine(root, "shared-model");
         Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));

@@ -303,7 +303,7 @@ public class EndToEndTests
         foreach (var (json, setting) in new[]
         {
             ("{\"net\": null}", "net"), ("{\"training\": null}", "training"), ("{\"regions\": [\"face\", null]}", "regions"),
-            ("{\"training\": {\"learning_rate\": 1e300}}", "learning_rate"), ("{\"training\": {\"freeze_stages\": 9}}", "freeze_stages"),
+            ("{\"training\": {\"learning_rate\": 1e300}}", "learning_rate"),
             ("{\"training\": {\"epochs\": 3, \"epochs\": 5}}", "\"training.epochs\" is given twice"),
         })
         {
@@ -311,6 +311,9 @@ public class EndToEndTests
             bad = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => TrainConfig.Load(badConfig));
             Assert.Contains(setting, bad.Message);
         }
+        // More frozen stages than the net that trains has (checked against it, a backbone's net replacing the config's).
+        Assert.Contains("freeze_stages", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() =>
+            GestaltTraining.Train(aligned, Path.Combine(root, "frozen"), Tiny with { Training = Tiny.Training with { FreezeStages = 9 } }, pretrainedBackbone: null)).Message);
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }, pretrainedBackbone: null));
 

@@ -54,7 +54,9 @@ public sealed class ManifestTests : IDisposable
     [InlineData("image,subject,split\n,s1,train\n", "line 2: empty 'image'")]
     [InlineData("image,subject,split,syndrome\na.png,s1,train,\"=HYPERLINK(1)\"\n", "line 2: syndrome of image 'a.png' '=HYPERLINK(1)' begins with '='")]
     [InlineData("image,subject,split,subject\na.png,s1,train,s2\n", "column 'subject' appears twice in the header")]
-    [InlineData("image,subject,split,family\na.png,s1,train,=cmd|x\n", "line 2: family of image 'a.png' '=cmd|x' begins with '='")]
+    [InlineData("image,subject,split,family\na.png,s1,train,\"a\u001b[31mb\"\n", "line 2: family of image 'a.png'")]
+    [InlineData("image,subject,split,Syndrome,syndrome\na.png,s1,train,x,y\n", "column 'syndrome' appears twice in the header (Syndrome and syndrome)")]
+    [InlineData("image,subject,split,syndrome\na.png,s1,train,true\n", "'true' is a column name of the result tables")]
     public void LoadGivesClearErrorsNamingFileAndLine(string csv, string expected)
     {
         string path = Write("bad.csv", csv);
@@ -107,6 +109,15 @@ public sealed class ManifestTests : IDisposable
         var ownSplit = Manifest.FromImageFolder(photos, Write("own-split2.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\n"));
         Assert.Equal(("anna", "train"), (ownSplit.Find("p1.jpg")!.Subject, ownSplit.Find("p1.jpg")!.Split));
 
+        // A lone "-" family means none (not one family of everyone so marked); a listed photo without a syndrome and
+        // with a blank split goes with its person, not to test beside them.
+        var dashes = Manifest.FromImageFolder(photos, Write("dashes.csv", "image,syndrome,split,subject,family\np1.jpg,kabuki_like,train,anna,-\np2.png,,,anna,-\nclinic/p3.JPG,kabuki_like,test,bert,-\n"));
+        Assert.Equal(["subject:anna", "subject:anna", "subject:bert"], dashes.Rows.OrderBy(r => r.Image, StringComparer.Ordinal).Select(r => r.SplitGroup).OrderBy(g => g, StringComparer.Ordinal));
+        Assert.Equal("train", dashes.Find("p2.png")!.Split);
+        // UTF-16 with its byte-order mark (PowerShell's `>`) is read as such.
+        string utf16 = Path.Combine(_dir, "utf16.csv");
+        File.WriteAllText(utf16, "image,syndrome,subject\np1.jpg,kabuki_like,anna\n", System.Text.Encoding.Unicode);
+        Assert.Equal("anna", Manifest.FromImageFolder(photos, utf16).Find("p1.jpg")!.Subject);
         // Excel's plain "CSV" is Windows-1252: refused, naming the line, rather than read into "�" names.
         string latin1 = Path.Combine(_dir, "latin1.csv");
         File.WriteAllBytes(latin1, [.. "image,syndrome,subject\np1.jpg,x,a\nM"u8.ToArray(), 0xFC, .. "ller.png,x,b\n"u8.ToArray()]);
