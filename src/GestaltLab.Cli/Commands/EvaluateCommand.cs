@@ -39,7 +39,7 @@ internal sealed class EvaluateCommand : ICliCommand
             // the same name is asked too (reading its photos once more when it is other data of that name), and the content
             // hash decides.
             string? recordedSource = GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned);
-            bool runsOwn = !ModelCli.IsAligned(dataDir) && recordedSource is not null
+            bool runsOwn = !GestaltLab.Regions.FaceDatasetAligner.IsAligned(dataDir) && recordedSource is not null
                            && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
                            && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth), m.RegionSet) is null;
             // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.

@@ -52,10 +52,10 @@ internal sealed class TrainCommand : ICliCommand
             if (p.GetValue(pretrained) is string named && !File.Exists(named))
                 throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
             cfg.Validate(p.GetValue(config) ?? "training config");
-            ModelCli.CheckLabelled(p.GetValue(data)!);
+            FaceDatasetAligner.CheckLabelled(p.GetValue(data)!);
             // What training would refuse after the alignment (minutes on real data) is refused before it: a person in two
             // splits, a region the default set does not cut.
-            if (!ModelCli.IsAligned(p.GetValue(data)!))
+            if (!FaceDatasetAligner.IsAligned(p.GetValue(data)!))
             {
                 Splits.EnsureNoLeaks(Manifest.Load(p.GetValue(data)!));
                 foreach (var r in cfg.Regions ?? []) _ = RegionSet.Default[r];
@@ -125,9 +125,6 @@ internal static class ModelCli
         return result.Directory;
     }
 
-    /// <summary>Training and scoring need each photo's syndrome and subject (<see cref="FaceDatasetAligner.CheckLabelled"/>).</summary>
-    public static void CheckLabelled(string data) => FaceDatasetAligner.CheckLabelled(data);
-
     /// <summary>
     /// Where a command records what made <paramref name="output"/>: the same name with <c>.json</c>, unless that would be
     /// the output itself, one of <paramref name="avoid"/>, or a file there that this command did not write (a user's
@@ -165,8 +162,6 @@ internal static class ModelCli
         return path;
     }
 
-    /// <summary>Whether <paramref name="data"/> is a <c>gestaltlab align</c> output (<see cref="FaceDatasetAligner.IsAligned"/>).</summary>
-    public static bool IsAligned(string data) => FaceDatasetAligner.IsAligned(data);
 
     /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
     public static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)

@@ -72,7 +72,7 @@ public static class GestaltTraining
         {
             if (input is null) continue;
             string full = Path.GetFullPath(input);
-            if (new[] { run, fresh, replaced }.Any(f => full == f || full.StartsWith(f + Path.DirectorySeparatorChar, StringComparison.Ordinal)))
+            if (new[] { run, fresh, replaced }.Any(f => RunFolder.IsWithin(full, f)))
                 throw new GestaltLabException($"{input}: {what} lies inside {run}, which training afresh replaces (and so deletes)",
                     "move it out of the run folder, or call Train, which resumes the run in place");
         }
@@ -183,14 +183,15 @@ public static class GestaltTraining
             }
             // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
             // measured on the test split inflated: refused before anything is trained.
-            Splits.EnsureNoLeaks(Manifest.Load(alignedDirectory));
+            var manifest = Manifest.Load(alignedDirectory);
+            Splits.EnsureNoLeaks(manifest);
             var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);
             var data = new AlignedRegionDataset(alignedDirectory, probe.Classes, [SplitNames.Train, SplitNames.Val]);
             if (data.Classes.Count < 2) throw new GestaltLabException($"{alignedDirectory}: {data.Classes.Count} syndrome(s) in the train split; at least 2 are needed");
             // The model knows the syndromes it trains on: one with photos only in val or test is left out, and said so
             // (its test photos are then skipped by evaluations, counted as such).
-            var untrained = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Val, SplitNames.Test]).Classes.Where(c => c.Length > 0).Except(probe.Classes, StringComparer.Ordinal)
-                .Order(StringComparer.Ordinal).ToList();
+            var untrained = manifest.Rows.Where(r => r.IsLabelled && r.Split is SplitNames.Val or SplitNames.Test).Select(r => r.Syndrome)
+                .Except(probe.Classes, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
             if (untrained.Count > 0)
                 notes.Add($"{untrained.Count} syndrome(s) with no training photos left out of the model: {string.Join(", ", untrained.Take(5))}{(untrained.Count > 5 ? ", …" : "")}");
             var regions = config.Regions ?? data.Regions;

@@ -27,7 +27,7 @@ public static class ModelPackage
     public static IReadOnlyList<string> Write(string runDirectory, string outDirectory)
     {
         string run = Path.GetFullPath(runDirectory).TrimEnd('/'), target = Path.GetFullPath(outDirectory).TrimEnd('/');
-        if (target == run || target.StartsWith(run + "/", StringComparison.Ordinal) || run.StartsWith(target + "/", StringComparison.Ordinal))
+        if (RunFolder.IsWithin(target, run) || RunFolder.IsWithin(run, target))
             throw new GestaltLabException($"{outDirectory}: the package must lie outside the run folder (and not around it)", "choose a folder of its own, e.g. next to the run");
         if (File.Exists(target)) throw new GestaltLabException($"{outDirectory}: is a file; --out names a folder for the model");
         // The package is renamed into place: a link would be replaced by a folder, the folder it points at left empty.

@@ -58,9 +58,8 @@ public static class Bootstrap
     public static (int Strata, bool Mixed) PoolsWithOneUnit(IReadOnlyList<int> strata, IReadOnlyList<string>? groups = null)
     {
         if (groups is not null && groups.Count != strata.Count) throw new ArgumentException($"{groups.Count} groups for {strata.Count} cases", nameof(groups));
-        var units = Units(strata.Count, groups);
-        var single = units.GroupBy(u => Mixed(u, strata) ? (int?)null : strata[u[0]]).Where(g => g.Count() < 2).Select(g => g.Key).ToList();
-        return (single.Count(k => k is not null), single.Contains(null));
+        var single = Units(strata.Count, groups).GroupBy(u => PoolKey(u, strata)).Where(g => g.Count() < 2).Select(g => g.Key).ToList();
+        return (single.Count(k => k != MixedPool), single.Contains(MixedPool));
     }
 
     private static int[][] Units(int count, IReadOnlyList<string>? groups) => groups is null
@@ -69,10 +68,11 @@ public static class Bootstrap
 
     // One pool per stratum value; units spanning several strata (a family with an unaffected sibling) form a pool of their own.
     private static int[][][] Pools(int[][] units, IReadOnlyList<int> strata) =>
-        units.GroupBy(u => Mixed(u, strata) ? int.MinValue : strata[u[0]])
-            .OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
+        units.GroupBy(u => PoolKey(u, strata)).OrderBy(g => g.Key).Select(g => g.ToArray()).ToArray();
 
-    private static bool Mixed(int[] unit, IReadOnlyList<int> strata) => unit.Select(i => strata[i]).Distinct().Count() > 1;
+    private const int MixedPool = int.MinValue;
+
+    private static int PoolKey(int[] unit, IReadOnlyList<int> strata) => unit.Select(i => strata[i]).Distinct().Count() > 1 ? MixedPool : strata[unit[0]];
 
     /// <summary>
     /// Top-k accuracy with a bootstrap interval: whole subjects resampled when <paramref name="subjects"/> (each photo's

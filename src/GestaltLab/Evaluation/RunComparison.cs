@@ -124,18 +124,11 @@ public static class RunComparison
         if (!classesA.ToHashSet(StringComparer.Ordinal).SetEquals(classesB))
             throw new GestaltLabException($"{b}: ranks other syndromes than {a} ({classesB.Count} vs {classesA.Count}; e.g. {classesA.Except(classesB).Concat(classesB.Except(classesA)).First()})",
                 "compare models trained on the same syndromes, evaluated on the same photos");
-        foreach (var (table, folder) in new[] { (tableA, a), (tableB, b) })
-        {
-            if (table.Count == 0) throw new GestaltLabException($"{Path.Combine(folder, "probabilities.csv")}: no photos were scored", "evaluate the model on data with photos of its syndromes");
-            // Photos are matched by name: a name listed twice would pair one table's row with the other's wrong one.
-            if (table.Images.GroupBy(im => im, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
-                throw new GestaltLabException($"{Path.Combine(folder, "probabilities.csv")}: photo '{twice.Key}' is listed {twice.Count()} times", "evaluate the model again into this folder");
-        }
         var rowOfB = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < tableB.Count; i++) rowOfB[tableB.Images[i]] = i;
         var onlyA = tableA.Images.Where(im => !rowOfB.ContainsKey(im)).ToList();
         var onlyB = tableB.Images.Except(tableA.Images, StringComparer.Ordinal).ToList();
-        // (No name is listed twice, so equal sets are equal counts.)
+        // (Photos are matched by name; Load refuses a table that lists one twice, or none, so equal sets are equal counts.)
         if (onlyA.Count > 0 || onlyB.Count > 0)
             throw new GestaltLabException(
                 $"{a} and {b} scored different photos ({tableA.Count} and {tableB.Count}; {onlyA.Count} only in the first, {onlyB.Count} only in the second, e.g. {onlyA.Concat(onlyB).First()})",

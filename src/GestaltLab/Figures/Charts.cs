@@ -438,11 +438,10 @@ public static class Charts
                 ("marker", Obj(("color", colour))), ("texttemplate", "%{y:.0%}"), ("textposition", whiskers ? "inside" : "outside"), ("textfont", Obj(("size", 9))),
                 ("hovertemplate", "%{x} " + label + ": %{y:.1%}<extra></extra>"),
             };
-            // With whiskers the value goes inside the bar, upright at its foot: above it, or at its top, the whisker
-            // would cross it.
-            if (whiskers) attributes.AddRange([("insidetextanchor", "start"), ("textangle", 0)]);
             if (whiskers)
             {
+                // The value goes inside the bar, upright at its foot: above it, or at its top, the whisker would cross it.
+                attributes.AddRange([("insidetextanchor", "start"), ("textangle", 0)]);
                 ConfidenceInterval? Of(int i) => top1Intervals!.TryGetValue(ordered[i].Region, out var ci) && double.IsFinite(ci.Lower) && double.IsFinite(values[i]) ? ci : null;
                 attributes.Add(("error_y", Obj(("type", "data"), ("symmetric", false),
                     ("array", Enumerable.Range(0, ordered.Length).Select(i => Of(i) is { } ci ? Math.Max(0, ci.Upper - values[i]) : (double?)null).ToArray()),

@@ -21,6 +21,10 @@ public static class RunFolder
         "probabilities.csv", "embeddings.csv", "region_probabilities", "report.html",
     };
 
+    /// <summary>Whether the full path <paramref name="path"/> is <paramref name="folder"/> (a full path too) or lies inside it.</summary>
+    internal static bool IsWithin(string path, string folder) =>
+        path == folder || path.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
+
     /// <summary>
     /// Whether <paramref name="folder"/> holds a run: marked as one, or — written before the marker existed — holding a
     /// run's <c>config.json</c> and <c>classes.json</c>.
@@ -54,7 +58,7 @@ public static class RunFolder
         if (data is not null)
         {
             string dataFull = Path.GetFullPath(data).TrimEnd('/');
-            if (dataFull == full || dataFull.StartsWith(full + "/", StringComparison.Ordinal))
+            if (IsWithin(dataFull, full))
                 throw new GestaltLabException($"{data}: the data lies inside the run folder {run}", "choose an --out folder outside the data (inside it is fine)");
         }
         bool mark = true;

@@ -519,7 +519,7 @@ public class CommandLineTests
                  })
         {
             File.WriteAllLines(manifest, edited);
-            var error = Assert.Throws<GestaltLabException>(() => ModelCli.CheckLabelled(data));
+            var error = Assert.Throws<GestaltLabException>(() => FaceDatasetAligner.CheckLabelled(data));
             Assert.Contains(manifest, error.Message);
             Assert.Contains(name == "split" ? "line 5" : $"line {lines.Length + 1}", error.Message);
             Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r-" + name), "--ground-truth"));
