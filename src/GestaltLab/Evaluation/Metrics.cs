@@ -134,6 +134,25 @@ public sealed record OracleTopK
     [JsonPropertyName("top5")] public double Top5 { get; init; }
     /// <summary>Top-10 accuracy.</summary>
     [JsonPropertyName("top10")] public double Top10 { get; init; }
+    /// <summary>
+    /// Where each test person's true syndrome ranks (1 = first), by subject id, as the generator wrote it; null in data
+    /// generated before it was recorded, and in figures already scored on a model's photos (metrics.json).
+    /// </summary>
+    [JsonPropertyName("test_ranks")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyDictionary<string, int>? TestRanks { get; init; }
+
+    /// <summary>Top-k over one photo per entry of <paramref name="subjects"/> from <see cref="TestRanks"/>; null when a subject has no rank.</summary>
+    internal static (double Top1, double Top5, double Top10, int N)? Score(IReadOnlyDictionary<string, int>? ranks, IReadOnlyList<string> subjects)
+    {
+        if (ranks is null || subjects.Count == 0) return null;
+        var r = new List<int>(subjects.Count);
+        foreach (var s in subjects)
+        {
+            if (!ranks.TryGetValue(s, out int rank)) return null;
+            r.Add(rank);
+        }
+        double Share(int k) => (double)r.Count(x => x <= k) / r.Count;
+        return (Share(1), Share(5), Share(10), r.Count);
+    }
 }
 
 /// <summary>
@@ -155,6 +174,29 @@ public sealed record OracleFigures
     /// reference to compare a model that ranks with equal priors against. Null in data generated before it was recorded.
     /// </summary>
     [JsonPropertyName("equal_priors")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleTopK? EqualPriors { get; init; }
+
+    /// <summary>
+    /// Where each test person's true syndrome ranks under these priors (1 = first), by subject id; null in data generated
+    /// before it was recorded, and in figures already scored on a model's photos (metrics.json).
+    /// </summary>
+    [JsonPropertyName("test_ranks")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyDictionary<string, int>? TestRanks { get; init; }
+
+    /// <summary>
+    /// The oracle scored on exactly the photos a model was scored on, one entry per photo (its subject id): when alignment
+    /// found no usable face in some test photos, the file's figures cover photos the model's do not. Null when the data
+    /// holds no ranks (generated before they were recorded) or a listed person has none (not one of the generator's test people).
+    /// </summary>
+    public OracleFigures? On(IReadOnlyList<string> photoSubjects)
+    {
+        if (OracleTopK.Score(TestRanks, photoSubjects) is not { } main) return null;
+        OracleTopK? equal = null;
+        if (EqualPriors is { } e)
+        {
+            if (OracleTopK.Score(e.TestRanks, photoSubjects) is not { } eq) return null;
+            equal = new OracleTopK { Top1 = eq.Top1, Top5 = eq.Top5, Top10 = eq.Top10 };
+        }
+        return new OracleFigures { Top1 = main.Top1, Top5 = main.Top5, Top10 = main.Top10, NTest = main.N, EqualPriors = equal };
+    }
 
     /// <summary><see cref="EqualPriors"/> where it differs from the figures above (on data with balanced classes the two are the same); else null.</summary>
     [JsonIgnore] public OracleTopK? DistinctEqualPriors => EqualPriors is { } e && (e.Top1 != Top1 || e.Top5 != Top5 || e.Top10 != Top10) ? e : null;
@@ -195,7 +237,7 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("n_classes")] public int NClasses { get; init; }
     /// <summary>
     /// Photos of the scored split, of syndromes the model knows, that could not be scored because alignment found no
-    /// usable face in them (null when unknown). They are not in <see cref="NImages"/> nor the top-k figures; an oracle beside them scores every photo.
+    /// usable face in them (null when unknown). They are not in <see cref="NImages"/> nor the top-k figures, nor in the <see cref="Oracle"/>'s (scored on the same photos).
     /// </summary>
     [JsonPropertyName("n_unscored")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NUnscored { get; init; }
     /// <summary>

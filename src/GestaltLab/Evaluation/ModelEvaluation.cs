@@ -107,12 +107,26 @@ public static class ModelEvaluation
             oracle = null;
         }
         var known = model.Classes.ToHashSet(StringComparer.Ordinal);
+        // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
+        int? unscored = sourceRows is null ? null : Math.Max(0, sourceRows.Count(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)) - data.Count);
+        if (oracle is not null)
+        {
+            // Scored on the model's own photos: a photo without a usable face leaves the model's figures, so it leaves the oracle's.
+            var same = oracle.On(data.Rows.Select(r => r.Subject).ToList());
+            if (same is not null) oracle = same;
+            else if (oracle.TestRanks is not null || unscored is not 0)
+            {
+                oracleLeftOut = oracle.TestRanks is not null
+                    ? $"some scored {split} photos are of people the data's oracle did not score (the manifest was changed after generation): not comparable, so its figures are left out"
+                    : $"{(unscored is null ? "the data's photos without a usable face cannot be counted" : $"{unscored} {split} photo(s) had no usable face")} and the data predates the oracle's per-person ranks, so it cannot be scored on the same photos: its figures are left out (generate the data again to have them)";
+                oracle = null;
+            }
+        }
         var metrics = ClassificationMetrics.Compute(truth, probs, model.Classes.Count, oracle) with
         {
             Split = split,
             NSkipped = skipped,
-            // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
-            NUnscored = sourceRows is null ? null : Math.Max(0, sourceRows.Count(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)) - data.Count),
+            NUnscored = unscored,
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
             // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).

@@ -78,9 +78,22 @@ public sealed record DatasetPlan
     /// <param name="cancellationToken">Cancels the scoring.</param>
     /// <param name="equalPriors">Score the equal-prior oracle (see <see cref="BuildOracle"/>).</param>
     public OracleResult EvaluateOracle(CancellationToken cancellationToken = default, bool equalPriors = false)
+        => ScoreTestPhotos(OracleTestRanks(cancellationToken, equalPriors));
+
+    /// <summary>Top-k over the test photos (each person counted once per photo) from <see cref="OracleTestRanks"/>.</summary>
+    public OracleResult ScoreTestPhotos(IReadOnlyDictionary<string, int> ranks) =>
+        OracleResult.FromRanks(Subjects.Where(s => s.Split == Data.SplitNames.Test).SelectMany(s => Enumerable.Repeat(ranks[s.Id], s.Photos)).ToList());
+
+    /// <summary>
+    /// Where the oracle ranks each test person's true class (1 = first), by subject id: what scores the oracle on exactly
+    /// the photos a model was scored on when some had no usable face (<see cref="Evaluation.OracleFigures.On"/>).
+    /// </summary>
+    /// <param name="cancellationToken">Cancels the scoring.</param>
+    /// <param name="equalPriors">Rank with the equal-prior oracle (see <see cref="BuildOracle"/>).</param>
+    public IReadOnlyDictionary<string, int> OracleTestRanks(CancellationToken cancellationToken = default, bool equalPriors = false)
     {
-        var oracle = BuildOracle(equalPriors);
-        var test = Subjects.Where(s => s.Split == Data.SplitNames.Test).SelectMany(s => Enumerable.Repeat((s.Traits, s.Label), s.Photos));
-        return oracle.Evaluate(test, cancellationToken);
+        var test = Subjects.Where(s => s.Split == Data.SplitNames.Test).ToList();
+        var ranks = BuildOracle(equalPriors).TrueClassRanks(test.Select(s => (s.Traits, s.Label)), cancellationToken);
+        return test.Select((s, i) => (s.Id, Rank: ranks[i])).ToDictionary(x => x.Id, x => x.Rank, StringComparer.Ordinal);
     }
 }

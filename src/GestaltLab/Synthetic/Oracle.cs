@@ -16,7 +16,16 @@ public sealed record OracleClass(string Label, double Prior, IReadOnlyList<Oracl
 /// <param name="Top5">… within the first 5.</param>
 /// <param name="Top10">… within the first 10.</param>
 /// <param name="NTest">Number of test items.</param>
-public readonly record struct OracleResult(double Top1, double Top5, double Top10, int NTest);
+public readonly record struct OracleResult(double Top1, double Top5, double Top10, int NTest)
+{
+    /// <summary>The top-k of items whose true class ranked as given (1 = first).</summary>
+    public static OracleResult FromRanks(IReadOnlyCollection<int> ranks)
+    {
+        int n = ranks.Count;
+        double Share(int k) => n == 0 ? 0 : (double)ranks.Count(r => r <= k) / n;
+        return new OracleResult(Share(1), Share(5), Share(10), n);
+    }
+}
 
 /// <summary>
 /// The Bayes classifier on true trait vectors: it knows the generative model (class-conditional Gaussians with the
@@ -100,24 +109,21 @@ public sealed class Oracle
         return Enumerable.Range(0, lp.Length).OrderByDescending(i => lp[i]).ThenBy(i => i).ToArray();
     }
 
-    /// <summary>Top-1/5/10 accuracy on labelled trait vectors (labels must be class labels of this oracle).</summary>
-    public OracleResult Evaluate(IEnumerable<(double[] Traits, string Label)> test, CancellationToken cancellationToken = default)
+    /// <summary>Where each labelled trait vector's true class ranks (1 = first), in input order.</summary>
+    public int[] TrueClassRanks(IEnumerable<(double[] Traits, string Label)> items, CancellationToken cancellationToken = default)
     {
         var index = _classes.Select((c, i) => (c.Label, i)).ToDictionary(p => p.Label, p => p.i, StringComparer.Ordinal);
-        var items = test.ToList();
-        int n = items.Count, h1 = 0, h5 = 0, h10 = 0;
-        var ranks = new int[n];
-        Parallel.For(0, n, new ParallelOptions { CancellationToken = cancellationToken }, i =>
+        var list = items.ToList();
+        var ranks = new int[list.Count];
+        Parallel.For(0, list.Count, new ParallelOptions { CancellationToken = cancellationToken }, i =>
         {
-            if (!index.TryGetValue(items[i].Label, out int truth)) throw new GestaltLabException($"oracle: unknown label '{items[i].Label}'");
-            ranks[i] = Array.IndexOf(Rank(items[i].Traits), truth);
+            if (!index.TryGetValue(list[i].Label, out int truth)) throw new GestaltLabException($"oracle: unknown label '{list[i].Label}'");
+            ranks[i] = Array.IndexOf(Rank(list[i].Traits), truth) + 1;
         });
-        foreach (int r in ranks)
-        {
-            if (r < 1) h1++;
-            if (r < 5) h5++;
-            if (r < 10) h10++;
-        }
-        return n == 0 ? new OracleResult(0, 0, 0, 0) : new OracleResult((double)h1 / n, (double)h5 / n, (double)h10 / n, n);
+        return ranks;
     }
+
+    /// <summary>Top-1/5/10 accuracy on labelled trait vectors (labels must be class labels of this oracle).</summary>
+    public OracleResult Evaluate(IEnumerable<(double[] Traits, string Label)> test, CancellationToken cancellationToken = default) =>
+        OracleResult.FromRanks(TrueClassRanks(test, cancellationToken));
 }

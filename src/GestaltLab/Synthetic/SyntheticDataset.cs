@@ -80,7 +80,7 @@ public static class SyntheticDataset
                 }
                 var index = new JsonObject { ["preset"] = preset, ["seed"] = seed, ["scale"] = scale };
                 var tasks = new JsonObject();
-                for (int i = 0; i < parts.Count; i++) tasks[parts[i].Folder] = OracleJson(results[i].Oracle, results[i].EqualPriorOracle, parts[i].Preset);
+                for (int i = 0; i < parts.Count; i++) tasks[parts[i].Folder] = OracleJson(results[i].Oracle, results[i].EqualPriorOracle!.Value, parts[i].Preset);
                 index["tasks"] = tasks;
                 AtomicFile.WriteAllText(Path.Combine(temp, "oracle.json"), index.ToJsonString(new() { WriteIndented = true }) + "\n");
                 result = new GenerateResult(target, results.Sum(r => r.Images), results.Sum(r => r.Subjects), results.Sum(r => r.Classes), results[0].Oracle, results[0].EqualPriorOracle);
@@ -198,9 +198,11 @@ public static class SyntheticDataset
         table.Save(Path.Combine(dir, LandmarkTable.FileName));
         WriteTraits(plan, Path.Combine(dir, "traits.csv"));
         plan.Catalog.Save(Path.Combine(dir, "catalog.json"));
-        var oracle = plan.EvaluateOracle(cancellationToken);
-        var equal = plan.EvaluateOracle(cancellationToken, equalPriors: true);
-        AtomicFile.WriteAllText(Path.Combine(dir, "oracle.json"), OracleJson(oracle, equal, plan.Preset).ToJsonString(new() { WriteIndented = true }) + "\n");
+        var ranks = plan.OracleTestRanks(cancellationToken);
+        var equalRanks = plan.OracleTestRanks(cancellationToken, equalPriors: true);
+        var oracle = plan.ScoreTestPhotos(ranks);
+        var equal = plan.ScoreTestPhotos(equalRanks);
+        AtomicFile.WriteAllText(Path.Combine(dir, "oracle.json"), OracleJson(oracle, equal, plan.Preset, ranks, equalRanks).ToJsonString(new() { WriteIndented = true }) + "\n");
         var info = new JsonObject
         {
             ["generator"] = "gestaltlab generate",
@@ -216,16 +218,21 @@ public static class SyntheticDataset
         return new GenerateResult(dir, jobs.Count, plan.Subjects.Count, plan.Classes.Count, oracle, equal);
     }
 
-    private static JsonObject OracleJson(OracleResult o, OracleResult? equal, string preset)
+    // The ranks go in each data set's own oracle.json; the index of a preset of several data sets only summarises them.
+    private static JsonObject OracleJson(OracleResult o, OracleResult equal, string preset, IReadOnlyDictionary<string, int>? ranks = null, IReadOnlyDictionary<string, int>? equalRanks = null)
     {
+        static JsonObject Ranks(IReadOnlyDictionary<string, int> r) => new(r.Select(p => KeyValuePair.Create(p.Key, (JsonNode?)p.Value)));
+        var equalJson = new JsonObject { ["top1"] = Math.Round(equal.Top1, 4), ["top5"] = Math.Round(equal.Top5, 4), ["top10"] = Math.Round(equal.Top10, 4) };
+        if (equalRanks is not null) equalJson["test_ranks"] = Ranks(equalRanks);
         var json = new JsonObject
         {
             ["top1"] = Math.Round(o.Top1, 4), ["top5"] = Math.Round(o.Top5, 4), ["top10"] = Math.Round(o.Top10, 4), ["n_test"] = o.NTest,
             ["preset"] = preset,
-            ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator, the training photos' class frequencies as priors): what reading the traits exactly gives under those priors, the reference for image models. equal_priors: the same with every class equally likely, the reference for a model that ranks with equal priors (GestaltLab's default).",
+            ["note"] = "Bayes classifier on the true trait vectors (class-conditional Gaussians of the generator, the training photos' class frequencies as priors): what reading the traits exactly gives under those priors, the reference for image models. equal_priors: the same with every class equally likely, the reference for a model that ranks with equal priors (GestaltLab's default)."
+                + (ranks is null ? "" : " test_ranks: where each test person's true syndrome ranks (1 = first), so the oracle can be scored on exactly the photos a model was scored on."),
+            ["equal_priors"] = equalJson,
         };
-        if (equal is { } e)
-            json["equal_priors"] = new JsonObject { ["top1"] = Math.Round(e.Top1, 4), ["top5"] = Math.Round(e.Top5, 4), ["top10"] = Math.Round(e.Top10, 4) };
+        if (ranks is not null) json["test_ranks"] = Ranks(ranks);
         return json;
     }
 

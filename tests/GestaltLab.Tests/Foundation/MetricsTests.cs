@@ -130,4 +130,22 @@ public class ApiMisuseTests
         }
         finally { Directory.Delete(dir, true); }
     }
+
+    [Fact]
+    public void The_oracle_is_scored_on_the_photos_given_or_not_at_all()
+    {
+        var oracle = new OracleFigures
+        {
+            Top1 = 0.5, Top5 = 0.75, Top10 = 1, NTest = 4, TestRanks = new Dictionary<string, int> { ["a"] = 1, ["b"] = 3, ["c"] = 7, ["d"] = 12 },
+            EqualPriors = new OracleTopK { Top1 = 0.25, Top5 = 0.5, Top10 = 0.75, TestRanks = new Dictionary<string, int> { ["a"] = 2, ["b"] = 1, ["c"] = 7, ["d"] = 11 } },
+        };
+        // One photo per entry: "b" twice counts twice, as a person with two scored photos does.
+        var on = oracle.On(["a", "b", "b", "d"])!;
+        Assert.Equal((0.25, 0.75, 0.75, 4), (on.Top1, on.Top5, on.Top10, on.NTest));
+        Assert.Equal((0.5, 0.75, 0.75), (on.EqualPriors!.Top1, on.EqualPriors.Top5, on.EqualPriors.Top10));
+        Assert.Null(on.TestRanks);
+        // Someone the oracle never ranked, or data from before the ranks were recorded: no figures rather than other photos'.
+        Assert.Null(oracle.On(["a", "zz"]));
+        Assert.Null((oracle with { TestRanks = null }).On(["a"]));
+    }
 }

@@ -329,6 +329,32 @@ public class CommandLineTests
         Assert.InRange((int)onRelabelled["n_skipped"]!, 1, 10);
         Assert.Equal(9, (int)onRelabelled["n_disorders"]!);
         Assert.Equal((int)onOther["n_images"]! - (int)onRelabelled["n_skipped"]!, (int)onRelabelled["n_images"]!);
+        // A test photo without a usable face leaves the model's figures, and so the oracle's: it is scored on the same
+        // photos from the ranks oracle.json records per person. Data without those ranks keeps no oracle beside them.
+        string faceless = Path.Combine(root, "faceless");
+        foreach (var f in Directory.GetFiles(other, "*", SearchOption.AllDirectories))
+        {
+            string to = Path.Combine(faceless, Path.GetRelativePath(other, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+        var testRow = GestaltLab.Data.Manifest.Load(faceless).Rows.First(r => r.Split == GestaltLab.Data.SplitNames.Test);
+        File.WriteAllText(Path.Combine(faceless, testRow.Image), "not a photo");
+        string facelessMetrics = Path.Combine(root, "eval-faceless", "metrics.json");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", faceless, "--ground-truth", "--out", facelessMetrics));
+        var onFaceless = JsonNode.Parse(File.ReadAllText(facelessMetrics))!;
+        Assert.Equal(1, (int)onFaceless["n_unscored"]!);
+        Assert.Equal((int)onOther["n_images"]! - 1, (int)onFaceless["n_images"]!);
+        var ranks = JsonNode.Parse(File.ReadAllText(Path.Combine(other, "oracle.json")))!["test_ranks"]!.AsObject();
+        var scoredSubjects = GestaltLab.Data.Manifest.Load(faceless).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test && r.Image != testRow.Image).Select(r => r.Subject).ToList();
+        Assert.Equal((int)onFaceless["n_images"]!, (int)onFaceless["oracle"]!["n_test"]!);
+        Assert.Equal(scoredSubjects.Count(s => (int)ranks[s]! == 1) / (double)scoredSubjects.Count, (double)onFaceless["oracle"]!["top1"]!, 9);
+        Assert.Null(onFaceless["oracle"]!["test_ranks"]);
+        var oracleFile = JsonNode.Parse(File.ReadAllText(Path.Combine(faceless, "oracle.json")))!.AsObject();
+        oracleFile.Remove("test_ranks");
+        File.WriteAllText(Path.Combine(faceless, "oracle.json"), oracleFile.ToJsonString());
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", faceless, "--ground-truth", "--out", facelessMetrics));
+        Assert.Null(JsonNode.Parse(File.ReadAllText(facelessMetrics))!["oracle"]);
 
         // A model trained on regions cut otherwise (align --regions) has other data aligned with its own regions, and an
         // aligned folder cut with the default ones is refused rather than scored on crops its nets were not trained on.
