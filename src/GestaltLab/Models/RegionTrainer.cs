@@ -133,6 +133,12 @@ public static class RegionTrainer
                 string bestPath = Path.Combine(checkpointDirectory, "best.pt");
                 if (bestEpoch == startEpoch && bestEpoch > 0 && SavedEpoch(bestPath) != bestEpoch)
                     WeightsFile.Save(bestPath, Meta(net, data.ClassCount, bestEpoch), model.state_dict());
+                // Any other best epoch's weights live only in best.pt: without them the run would end with the last
+                // epoch's net in its place, quietly not the one validation chose.
+                else if (bestEpoch > 0 && SavedEpoch(bestPath) is var saved && saved != bestEpoch)
+                    throw new GestaltLabException(
+                        $"{bestPath}: {(saved < 0 ? "missing or unreadable" : $"holds epoch {saved}'s weights")}; the checkpoint {Path.GetFileName(latest)} records epoch {bestEpoch} as the best on validation, whose weights are then lost",
+                        $"delete {checkpointDirectory} to train this net again from the start (or train with --force to start the whole run over)");
             }
         }
         int resumedFrom = startEpoch;

@@ -104,6 +104,12 @@ public class TrainerTests
         var resumed = RegionTrainer.Train(data, ModelFixture.Net(), options, dir);
         using var r = resumed.Net;
         Assert.Equal(ModelFixture.Flat(s), ModelFixture.Flat(r));
+        // An earlier best epoch's weights live only in best.pt: gone, the finished run is refused rather than ending with
+        // the last epoch's net in their place.
+        File.Delete(Path.Combine(straightDir, "best.pt"));
+        var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir));
+        Assert.Contains("best.pt: missing", e.Message);
+        Assert.Contains("epoch 1", e.Message);
     }
 
     [Fact]
