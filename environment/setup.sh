@@ -29,16 +29,18 @@ done
 
 say() { printf '[setup] %s\n' "$*"; }
 
-# Runtime needs: OpenCvSharp's native runtime links GTK 3; Haar cascades; dlib's 68-point model; headless Chromium
-# for figure export; fonts so Chromium and SkiaSharp render text.
-packages=(libgtk-3-0 opencv-data libdlib-data chromium fonts-dejavu-core ca-certificates)
+# Runtime needs: OpenCvSharp's native runtime links GTK 3, libatomic and libdrm (neither comes with GTK or .NET: on a
+# bare Debian 12 libatomic1 came only with gcc); Haar cascades; dlib's 68-point model; headless Chromium for figure
+# export; fonts so Chromium and SkiaSharp render text. tests/…/SystemPackagesTests checks every system library the
+# native code loads against this line.
+packages=(libgtk-3-0 libatomic1 libdrm2 opencv-data libdlib-data chromium fonts-dejavu-core ca-certificates)
 # Real sample photos (astronaut.png, messi5.jpg) for notebook 02 and the tests.
 [ "$with_photos" = 1 ] && packages+=(python3-skimage opencv-doc)
 # Tests: the nbformat validator for the notebook runner, and strace to check that figure export sends nothing over the
 # network.
 [ "$with_tests" = 1 ] && packages+=(python3-nbformat strace)
 # Benchmarks: dlib C++ reference, PyTorch and scikit-learn references.
-[ "$with_bench" = 1 ] && packages+=(libdlib-dev python3-torch python3-sklearn g++ cmake)
+[ "$with_bench" = 1 ] && packages+=(libdlib-dev python3-torch python3-sklearn g++ pkgconf)
 
 missing=()
 for p in "${packages[@]}"; do

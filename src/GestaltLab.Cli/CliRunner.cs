@@ -71,6 +71,13 @@ internal static class CliRunner
             Console.Error.WriteLine("cancelled");
             return 130;
         }
+        catch (Exception e) when (NativeLoadFailure.Explain(e) is { } why)
+        {
+            // A system library missing on this machine: a stack trace would hide the one line that names it.
+            Console.Error.WriteLine($"error: a native library would not load: {why}");
+            Console.Error.WriteLine("  fix: run `bash environment/setup.sh` (it installs the system packages), then `gestaltlab doctor`");
+            return 1;
+        }
     }
 
     /// <summary>

@@ -37,7 +37,7 @@ public static class Doctor
         [
             DotNet(),
             Guard("TorchSharp", true, TorchSharpCheck, "run `bash environment/setup.sh`"),
-            Guard("OpenCV", true, OpenCvCheck, "install Debian packages libgtk-3-0 and opencv-data (`bash environment/setup.sh`)"),
+            Guard("OpenCV", true, OpenCvCheck, "install the Debian packages the message names, or run `bash environment/setup.sh` (libgtk-3-0, libatomic1, libdrm2, opencv-data)"),
             Guard("SkiaSharp", true, SkiaCheck, "restore the SkiaSharp.NativeAssets.Linux.NoDependencies package (`bash environment/setup.sh`)"),
             Guard("dlib 68-point model", true, () => DlibModelCheck(options.DlibModelPath), "install Debian package libdlib-data or pass --model PATH"),
             Guard("Chromium (headless)", true, ChromiumCheck, "install Debian package chromium (`bash environment/setup.sh`) or set GESTALTLAB_CHROMIUM"),
@@ -65,7 +65,7 @@ public static class Doctor
         {
             var inner = e;
             while (inner.InnerException is not null && inner is TypeInitializationException) inner = inner.InnerException;
-            string message = inner.Message.Split('\n')[0];
+            string message = NativeLoadFailure.Explain(e) ?? inner.Message.Split('\n')[0];
             return new DoctorCheck(name, false, required, message, e is GestaltLabException g && g.Fix is not null ? g.Fix : fix);
         }
     }
