@@ -7,24 +7,30 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # The dotnet CLI reports usage to Microsoft unless told not to; nothing of this project phones home.
 export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_CLI_WORKLOAD_UPDATE_NOTIFY_DISABLE=1
 
+passed=0; failed=0; skipped=0
+# Stopped from outside (CI's time limit, Ctrl+C), the totals line still ends the output, counting the stop as a failure.
+trap 'echo; echo "$passed passed, $((failed + 1)) failed"; exit 1' TERM INT
+
 bash environment/setup.sh --tests || { echo "0 passed, 1 failed"; exit 1; }
 
 results=artifacts/test-results
 rm -rf "$results"; mkdir -p "$results"
-dotnet test tests/GestaltLab.Tests/GestaltLab.Tests.csproj -c Release --no-build --nologo \
+# A test that hangs is stopped (and named in the output) rather than holding CI until its time limit.
+dotnet test tests/GestaltLab.Tests/GestaltLab.Tests.csproj -c Release --no-build --nologo --blame-hang-timeout 20m \
   --logger "trx;LogFileName=tests.trx" --logger "console;verbosity=normal" --results-directory "$results"
 test_rc=$?
 
-passed=0; failed=0; skipped=0
 trx="$results/tests.trx"
-if [ -f "$trx" ]; then
-  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
-  get() { printf '%s' "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'; }
-  passed=$(get passed); failed=$(get failed); total=$(get total); executed=$(get executed)
-  failed=$(( failed + $(get error) + $(get timeout) + $(get aborted) ))
-  skipped=$(( total - executed ))
+counters=$([ -f "$trx" ] && grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+if [ -n "$counters" ]; then
+  # An attribute the file lacks counts as 0, so the totals line is always well formed.
+  get() { local v; v=$(printf '%s' "$counters" | grep -o " $1=\"[0-9]*\"" | grep -o '[0-9]*'); printf '%s' "${v:-0}"; }
+  passed=$(get passed); total=$(get total); executed=$(get executed)
+  failed=$(( $(get failed) + $(get error) + $(get timeout) + $(get aborted) ))
+  skipped=$(( total > executed ? total - executed : 0 ))
 fi
-if [ "$test_rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi  # the run itself broke (build, crash)
+# The run itself broke (build, crash), or left no readable results: that is a failure, never "0 failed".
+if { [ "$test_rc" != 0 ] || [ -z "$counters" ]; } && [ "$failed" = 0 ]; then failed=1; fi
 
 # Notebooks, in quick mode; the executed copies go to artifacts/ so the committed notebooks keep the outputs of
 # their full run.
@@ -33,7 +39,7 @@ if compgen -G "notebooks/*.ipynb" >/dev/null; then
   rm -rf "$nbdir"; mkdir -p "$nbdir"
   for nb in notebooks/*.ipynb; do
     echo "=== notebook $nb (quick)"
-    if ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
+    if timeout 20m ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))
