@@ -3,6 +3,10 @@ namespace GestaltLab.Notebooks;
 /// <summary>State shared by one notebook run and its script globals: the cell being run and the display formatter.</summary>
 internal sealed class NotebookSession(string? notebookPath, CancellationToken cancellationToken) : IAsyncDisposable
 {
+    // A cell may save or show a chart with Plotly.NET's own functions before touching GestaltLab's Charts (which set
+    // this on first use): Plotly.NET's default would load plotly.js from a CDN when the page is opened.
+    static NotebookSession() => Figures.FigureHtml.UseOfflineDefaults();
+
     private volatile CellOutputs? _current;
     private volatile string _cellId = "cell";
     private int _displays;

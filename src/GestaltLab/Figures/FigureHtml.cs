@@ -50,8 +50,9 @@ public static partial class FigureHtml
 
     /// <summary>
     /// Makes Plotly.NET's own HTML output (<c>GenericChart.SaveHtml</c>, <c>Show</c>, <c>toEmbeddedHTML</c>) inline
-    /// plotly.js instead of loading it from a CDN, for charts made anywhere in the process. Called by <see cref="Charts"/>
-    /// on first use; safe to call again.
+    /// plotly.js instead of loading it from a CDN, for charts made anywhere in the process from then on. Called by
+    /// <see cref="Charts"/> on first use and by the notebook runner before the first cell; a program of your own that
+    /// makes charts with Plotly.NET alone calls it first. Safe to call again.
     /// </summary>
     public static void UseOfflineDefaults() =>
         Defaults.DefaultDisplayOptions = DisplayOptions.init(null, null, null, null, null, null, PlotlyJSReference.Full);

@@ -276,6 +276,24 @@ public class NotebookRunnerTests
         Assert.DoesNotMatch("<(script|link|img)[^>]*(src|href)=\"(https?:)?//", html);
     }
 
+    [Fact]
+    public async Task PlotlyNetsOwnHtmlInlinesPlotlyJsBeforeAnyGestaltLabChart()
+    {
+        // A fresh process (this one has long since used Charts, which sets the same default): the first cell saves a
+        // chart with Plotly.NET's own function; the page must not load plotly.js from a CDN when it is opened.
+        using var kit = new NotebookTestKit();
+        string page = Path.Combine(kit.Dir, "own.html");
+        string path = kit.Write("own.ipynb",
+            "#r \"nuget: Plotly.NET.CSharp\"\nvar html = Plotly.NET.GenericChart.toEmbeddedHTML(Plotly.NET.CSharp.Chart.Point<int, int, string>(x: new[] { 1, 3 }, y: new[] { 2, 4 }));\n"
+            + $"System.IO.File.WriteAllText(@\"{page}\", html);");
+        var (code, output) = await RunCli("notebook", "run", path);
+        Assert.True(code == 0, output);
+        string html = File.ReadAllText(page);
+        Assert.Contains("Plotly.newPlot", html);
+        // (plotly.js itself mentions cdn.plot.ly, as the default source of map outlines: only a script loaded from there counts.)
+        Assert.DoesNotMatch("<script[^>]*src=\"(https?:)?//", html);
+    }
+
     /// <summary>A log that completes <paramref name="signal"/> when a line containing <paramref name="marker"/> is written.</summary>
     private sealed class SignalWriter(string marker, TaskCompletionSource signal) : TextWriter
     {
