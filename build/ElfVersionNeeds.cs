@@ -3,7 +3,7 @@
 //    libLibTorchSharp.so in each build output so Debian 12's older libstdc++ can load it;
 //  * the GestaltLab library compiles it with GESTALTLAB_LIBRARY defined, to explain a failed load at start-up
 //    and in `gestaltlab doctor`.
-// Why the patch is safe: see shared/notes/torchsharp-native.md. TorchSharp 0.107's native shim references
+// Why the patch is safe: see docs/torchsharp-native.md. TorchSharp 0.107's native shim references
 // GLIBCXX_3.4.32 only for std::ios_base_library_init, a link-order marker nothing calls. Marking that version
 // requirement weak (VER_FLG_WEAK) turns the loader's hard error into a warning.
 #nullable enable
@@ -191,7 +191,7 @@ namespace GestaltLab.Build
                     var weakened = ElfVersionNeeds.WeakenMissingLibStdCxx(path, system);
                     if (weakened.Count > 0)
                         Log.LogMessage(Microsoft.Build.Framework.MessageImportance.High,
-                            $"GestaltLab: {system} lacks {string.Join(", ", weakened)}; marked weak in {path} (see shared/notes/torchsharp-native.md).");
+                            $"GestaltLab: {system} lacks {string.Join(", ", weakened)}; marked weak in {path} (see docs/torchsharp-native.md).");
                 }
                 catch (Exception e) when (e is IOException || e is InvalidDataException || e is UnauthorizedAccessException)
                 {

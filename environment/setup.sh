@@ -62,8 +62,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
   for p in "${missing[@]}"; do say "installed $p"; done
 fi
 
-if ! command -v dotnet >/dev/null; then
-  echo "[setup] the .NET SDK 10 is not installed: install it (https://learn.microsoft.com/dotnet/core/install/linux-debian) and run this again" >&2
+# An older SDK would pass `command -v` and fail later, in restore, on global.json.
+if ! command -v dotnet >/dev/null || ! dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; then
+  echo "[setup] the .NET 10 SDK is not installed${DOTNET_ROOT:+ under $DOTNET_ROOT}$(command -v dotnet >/dev/null && printf ' (found: %s)' "$(dotnet --list-sdks 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//')"): install it (https://learn.microsoft.com/dotnet/core/install/linux-debian) and run this again" >&2
   exit 1
 fi
 say "dotnet  $(dotnet --version)"
@@ -71,12 +72,21 @@ say "dotnet  $(dotnet --version)"
 if [ "$build" = 1 ]; then
   # The build writes about 2 GB under artifacts/ (libtorch alone is 0.5 GB per executable project), and a first
   # restore about 3.5 GB into ~/.nuget; a full disk otherwise shows up as a wall of MSB3021 copy errors.
-  need_kb=$((3 * 1024 * 1024))
-  free_kb=$(df -Pk . | awk 'NR == 2 { print $4 }')
-  if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ]; then
-    echo "[setup] only $((free_kb / 1024)) MB free at $(pwd): building needs about 3 GB (artifacts/ and the NuGet cache); free some space and run this again" >&2
-    exit 1
-  fi
+  # The NuGet cache may be on another file system than the checkout: each needs its own share there, both where shared.
+  nuget="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
+  probe="$nuget"; while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
+  here_fs=$(df -P . | awk 'NR == 2 { print $1 }'); nuget_fs=$(df -P "$probe" | awk 'NR == 2 { print $1 }')
+  # Packages already restored need no room again.
+  nuget_kb=$(( $(find "$nuget" -maxdepth 1 -iname 'libtorch-cpu-linux-x64' 2>/dev/null | grep -q . && echo 0 || echo 3584) * 1024 ))
+  if [ "$here_fs" = "$nuget_fs" ]; then checks=(".:$((2 * 1024 * 1024 + nuget_kb))"); else checks=(".:$((2 * 1024 * 1024))" "$probe:$nuget_kb"); fi
+  for check in "${checks[@]}"; do
+    where=${check%:*}; need_kb=${check##*:}
+    free_kb=$(df -Pk "$where" | awk 'NR == 2 { print $4 }')
+    if [ -n "$free_kb" ] && [ "$free_kb" -lt "$need_kb" ]; then
+      echo "[setup] only $((free_kb / 1024)) MB free at $(cd "$where" && pwd): building needs about $((need_kb / 1024)) MB there (artifacts/ about 2 GB; the NuGet packages in $nuget about 3.5 GB); free some space and run this again" >&2
+      exit 1
+    fi
+  done
   say "restoring NuGet packages"
   dotnet restore GestaltLab.sln -v quiet --nologo
   say "building (Release)"
