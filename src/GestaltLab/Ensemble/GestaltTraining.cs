@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using GestaltLab.Data;
@@ -252,7 +253,16 @@ public static class GestaltTraining
             // names a count; 0 left libtorch's default, which is not known now).
             if (earlier is not null && threadsUsed.Count == 0 && savedConfig?.Training is { Threads: > 0 } first)
                 threadsUsed.Add(first.Threads);
-            if (threadsUsed.Count == 0 || threadsUsed[^1]?.GetValue<int>() != threadsNow) threadsUsed.Add(threadsNow);
+            // Where each count took over (the epoch each region's net had reached), so a run resumed with another count
+            // can be repeated from its folder: the first from the start, each later one from its session's resume point.
+            var threadsFrom = earlier?.Config["threads_from"] is JsonArray fromBefore && fromBefore.Count == threadsUsed.Count
+                ? (JsonArray)fromBefore.DeepClone() : new JsonArray(threadsUsed.Select(_ => (JsonNode?)null).ToArray());
+            if (threadsUsed.Count == 0 || threadsUsed[^1]?.GetValue<int>() != threadsNow)
+            {
+                threadsUsed.Add(threadsNow);
+                threadsFrom.Add(new JsonObject(regions.Select(r => KeyValuePair.Create(r,
+                    (JsonNode?)(RegionTrainer.LatestCheckpoint(Path.Combine(run, "checkpoints", r)) is { } latest ? int.Parse(Path.GetFileNameWithoutExtension(latest)[6..], CultureInfo.InvariantCulture) : 0)))));
+            }
             AtomicFile.WriteAllText(configPath, recordedConfig);
             AtomicFile.WriteAllText(classesPath, classesJson);
             AtomicFile.WriteAllText(Path.Combine(run, "regions.json"), data.RegionSet.ToJson());
@@ -266,7 +276,9 @@ public static class GestaltTraining
                 {
                     ["train"] = JsonNode.Parse(recordedConfig), ["data"] = data.Root, ["pretrained"] = backboneName,
                     ["pretrained_sha256"] = backboneHash, ["data_hash"] = AlignedRegionDataset.ContentHashKind,
-                    ["threads_used"] = threadsUsed,
+                    ["threads_used"] = threadsUsed, ["threads_from"] = threadsFrom,
+                    // How the data was made, when the generator made it: what repeating the run from its folder needs.
+                    ["data_generator"] = DataGenerator(data.Root),
                 },
                 DataHash = dataHash,
             }.Save(run);
@@ -461,6 +473,27 @@ public static class GestaltTraining
         progress?.Report(new ProgressUpdate(stage, 1, 1,
             val.Length == 0 ? $"shrinkage {head.Shrinkage:F2} (no validation photos)" : $"shrinkage {head.Shrinkage:F2}, temperature {head.Temperature:F2}"));
         return head;
+    }
+
+    // The generator's record of a synthetic data set (its dataset.json: preset, seed, scale, nuisance, image size,
+    // catalog), found through the alignment's record of its source folder; null for other data or a moved source.
+    private static JsonNode? DataGenerator(string alignedRoot)
+    {
+        string? source = FaceDatasetAligner.DataFolderOf(alignedRoot);
+        string path = source is null ? "" : Path.Combine(source, "dataset.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject record || (string?)record["generator"] != "gestaltlab generate") return null;
+            var kept = new JsonObject();
+            foreach (var key in new[] { "generator", "preset", "seed", "scale", "nuisance", "image_size", "catalog" })
+                if (record[key] is { } value) kept[key] = value.DeepClone();
+            return kept;
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
+        {
+            return null;
+        }
     }
 
     // Runs trained before the data hash covered only what training reads recorded a hash of every file in the aligned

@@ -49,7 +49,9 @@ public static class Pretraining
                     "move them away, or write the backbone to another path");
             Directory.Delete(checkpoints, recursive: true);
         }
-        CheckResumable(checkpoints, alignedDirectory, net, options);
+        // The crops themselves: the same people cut with other regions, padding or landmarks are other data.
+        string crops = data.ContentHash();
+        CheckResumable(checkpoints, alignedDirectory, crops, net, options);
         var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
             options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);
         RegionTrainer.WriteCurve(Path.Combine(checkpoints, "curve.csv"), result.Curve);
@@ -65,7 +67,9 @@ public static class Pretraining
                 // As trained: identities are not balanced per class (each person's photos as they come).
                 ["net"] = JsonNode.Parse(net.ToJson()), ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { BalancedSampling = false }),
                 ["data"] = Path.GetFullPath(alignedDirectory), ["backbone"] = Path.GetFullPath(backbonePath),
-                ["backbone_sha256"] = RunManifest.ComputeFileHash(backbonePath),
+                ["backbone_sha256"] = RunManifest.ComputeFileHash(backbonePath), ["crops_sha256"] = crops,
+                // Another count rounds differently: the backbone's bytes depend on it.
+                ["threads"] = TorchSharp.torch.get_num_threads(),
             },
             DataHash = DataIdentity(alignedDirectory),
         }.Save(checkpoints);
@@ -78,19 +82,26 @@ public static class Pretraining
     /// data's content hash) and refuses to resume checkpoints of another: a finished 6-epoch pretraining run again with
     /// 60 epochs, another seed or other people would otherwise return the old backbone, or mix the two.
     /// </summary>
-    private static void CheckResumable(string checkpoints, string alignedDirectory, RegionNetConfig net, TrainingOptions options)
+    private static void CheckResumable(string checkpoints, string alignedDirectory, string crops, RegionNetConfig net, TrainingOptions options)
     {
-        var settings = new JsonObject
+        var json = new System.Text.Json.JsonSerializerOptions { WriteIndented = true };
+        var earlierForm = new JsonObject
         {
             ["net"] = JsonNode.Parse(net.ToJson()),
             // Thread counts change float rounding only, as for fine-tuning runs.
             ["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { Threads = 0, LoaderThreads = 0 }),
             ["data_sha256"] = DataIdentity(alignedDirectory),
-        }.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true });
+        };
+        // As trained (identities are not balanced per class), with the crops' own hash.
+        var current = (JsonObject)earlierForm.DeepClone();
+        current["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { Threads = 0, LoaderThreads = 0, BalancedSampling = false });
+        current["crops_sha256"] = crops;
+        string settings = current.ToJsonString(json);
         string path = Path.Combine(checkpoints, "settings.json");
-        // Checkpoints from before settings were recorded resume as they did.
-        if (File.Exists(path) && File.ReadAllText(path) != settings)
-            throw new GestaltLabException($"{checkpoints}: holds a pretraining with other settings or data ({path} differs)",
+        // Checkpoints from before settings were recorded resume as they did; those recorded before the crops' hash was
+        // (same net, settings, manifest and photos) resume too, and are recorded anew.
+        if (File.Exists(path) && File.ReadAllText(path) is var saved && saved != settings && saved != earlierForm.ToJsonString(json))
+            throw new GestaltLabException($"{checkpoints}: holds a pretraining with other settings or data ({path} differs: another net, training settings, people or crops)",
                 $"delete {checkpoints} to start over, or write the backbone to another path");
         Directory.CreateDirectory(checkpoints);
         AtomicFile.WriteAllText(path, settings);

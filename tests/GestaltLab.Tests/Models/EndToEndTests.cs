@@ -243,6 +243,15 @@ public class EndToEndTests
         Assert.Equal(2, TrainConfig.Load(Path.Combine(run, "config.json")).Training.Threads);
         Assert.Equal([2, 1], GestaltLab.Runtime.RunManifest.Load(run).Config["threads_used"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray());
         Assert.Equal(2, (int)GestaltLab.Runtime.RunManifest.Load(run).Config["train"]!["training"]!["threads"]!);
+        // ... with where each count took over (every net had finished its one epoch when the second did), and how the
+        // synthetic data was made, so the run can be repeated from its folder alone.
+        var record = GestaltLab.Runtime.RunManifest.Load(run).Config;
+        var from = record["threads_from"]!.AsArray();
+        Assert.Equal(2, from.Count);
+        Assert.All(from[0]!.AsObject(), kv => Assert.Equal(0, (int)kv.Value!));
+        Assert.All(from[1]!.AsObject(), kv => Assert.Equal(1, (int)kv.Value!));
+        Assert.Equal(model.Regions.Order(), from[1]!.AsObject().Select(kv => kv.Key).Order());
+        Assert.Equal(("mini", 1), ((string)record["data_generator"]!["preset"]!, (int)record["data_generator"]!["seed"]!));
         // A run that stopped after its nets, before the ensemble was fitted, is not served as some other ensemble.
         File.Move(ensemblePath, ensemblePath + ".bak");
         var unfinished = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));

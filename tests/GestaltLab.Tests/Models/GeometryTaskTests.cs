@@ -216,6 +216,12 @@ public class GeometryTaskTests
         string copyPath = Path.Combine(root, "elsewhere", "backbone.pt");
         Pretraining.Pretrain(copy, copyPath, net, ModelFixture.Options(1) with { GeometryLoss = 1 });
         Assert.Equal(File.ReadAllBytes(path), File.ReadAllBytes(copyPath));
+        Assert.Equal(made.Config["crops_sha256"]!.ToJsonString(), RunManifest.Load(copyPath + ".checkpoints").Config["crops_sha256"]!.ToJsonString());
+        // Other crops of the same people and photos (cut with other padding, say) are other data: refused, not answered
+        // with the finished backbone of the first.
+        var crops = Directory.GetFiles(Path.Combine(copy, "regions"), "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToArray();
+        File.Copy(crops[1], crops[0], overwrite: true);
+        Assert.Contains("crops", Assert.Throws<GestaltLabException>(() => Pretraining.Pretrain(copy, copyPath, net, ModelFixture.Options(1) with { GeometryLoss = 1 })).Message);
         var (config, weights) = Pretraining.LoadBackbone(path);
         try
         {
