@@ -95,10 +95,23 @@ public static class ModelEvaluation
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
         var sourceRows = SourceRows(source);
+        // An aligned folder whose labels were changed after alignment (by hand, say) is no longer its source's data:
+        // metrics.json names the folder scored, by its own content, and no oracle of the source's labels stands beside it.
+        string? changedSince = sourceRows is null ? null : ChangedSinceAlignment(data.Rows, sourceRows);
+        if (changedSince is not null)
+        {
+            source = null;
+            sourceRows = null;
+        }
         // The oracle ranks among all the data's syndromes and scores every test photo: beside a model that knows other
         // syndromes, or whose unknown syndromes' photos were left unscored, it measures another task on other photos.
         var dataClasses = (sourceRows ?? all.Manifest.Rows).Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
         string? oracleLeftOut = null;
+        if (oracle is not null && changedSince is not null)
+        {
+            oracleLeftOut = $"{changedSince}: the aligned folder's labels differ from its source data's, whose oracle is therefore not comparable; its figures are left out";
+            oracle = null;
+        }
         if (oracle is not null && (skipped > 0 || !dataClasses.SetEquals(model.Classes)))
         {
             oracleLeftOut = $"the data's oracle ranks among its {dataClasses.Count} syndromes and scores every {split} photo; this model knows {model.Classes.Count}"
@@ -132,7 +145,7 @@ public static class ModelEvaluation
             // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).
             Model = model.Directory,
             Data = source ?? Path.GetFullPath(alignedDirectory),
-            DataHash = AlignedDataHash(alignedDirectory),
+            DataHash = changedSince is null ? AlignedDataHash(alignedDirectory) : all.ContentHash(),
         };
 
         // An earlier metrics.json goes first and the new one is written last: a failure part-way leaves tables without
@@ -231,6 +244,22 @@ public static class ModelEvaluation
     {
         try { return File.Exists(Path.Combine(alignedDirectory, RunManifest.FileName)) ? RunManifest.Load(alignedDirectory).DataHash : null; }
         catch (Exception e) when (e is GestaltLabException or JsonException or IOException) { return null; }
+    }
+
+    // The first scored photo whose person, syndrome or split differs from its source manifest's row (or that the source
+    // no longer lists), described; null when every one matches.
+    private static string? ChangedSinceAlignment(IReadOnlyList<ManifestRow> scored, IReadOnlyList<ManifestRow> sourceRows)
+    {
+        var byImage = new Dictionary<string, ManifestRow>(StringComparer.Ordinal);
+        foreach (var r in sourceRows) byImage.TryAdd(r.Image, r);
+        foreach (var row in scored)
+        {
+            string image = SourceImage(row);
+            if (!byImage.TryGetValue(image, out var original)) return $"{image} is not in the source data's manifest";
+            if (original.Syndrome != row.Syndrome || original.Subject != row.Subject || original.Split != row.Split)
+                return $"{image} is labelled {row.Syndrome} ({row.Subject}, {row.Split}) in the aligned folder and {original.Syndrome} ({original.Subject}, {original.Split}) in the source";
+        }
+        return null;
     }
 
     private static string SourceImage(ManifestRow r) => r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image;

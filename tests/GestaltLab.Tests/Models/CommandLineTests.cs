@@ -355,6 +355,25 @@ public class CommandLineTests
         File.WriteAllText(Path.Combine(faceless, "oracle.json"), oracleFile.ToJsonString());
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", faceless, "--ground-truth", "--out", facelessMetrics));
         Assert.Null(JsonNode.Parse(File.ReadAllText(facelessMetrics))!["oracle"]);
+        // An aligned folder relabelled by hand after alignment is not its source's data: metrics.json names the folder
+        // scored, by its own content, and sets no oracle of the source's labels beside it.
+        string handEdited = Path.Combine(root, "aligned-edited");
+        foreach (var f in Directory.GetFiles(aligned, "*", SearchOption.AllDirectories))
+        {
+            string to = Path.Combine(handEdited, Path.GetRelativePath(aligned, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
+            File.Copy(f, to);
+        }
+        var editedManifest = GestaltLab.Data.Manifest.Load(handEdited);
+        var relabelledRow = editedManifest.Rows.First(r => r.Split == GestaltLab.Data.SplitNames.Test);
+        string otherSyndrome = editedManifest.Rows.Select(r => r.Syndrome).First(x => x != relabelledRow.Syndrome);
+        new GestaltLab.Data.Manifest(handEdited, editedManifest.Rows.Select(r => r == relabelledRow ? r with { Syndrome = otherSyndrome } : r).ToList()).Save(Path.Combine(handEdited, "manifest.csv"));
+        string editedMetrics = Path.Combine(root, "eval-edited", "metrics.json");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", handEdited, "--out", editedMetrics));
+        var onEdited = JsonNode.Parse(File.ReadAllText(editedMetrics))!;
+        Assert.Equal(Path.GetFullPath(handEdited), (string?)onEdited["data"]);
+        Assert.Equal(new GestaltLab.Models.AlignedRegionDataset(handEdited).ContentHash(), (string?)onEdited["data_hash"]);
+        Assert.Null(onEdited["oracle"]);
 
         // A model trained on regions cut otherwise (align --regions) has other data aligned with its own regions, and an
         // aligned folder cut with the default ones is refused rather than scored on crops its nets were not trained on.
