@@ -216,6 +216,11 @@ public static class GestaltTraining
             // A run taken up again: its record and its configuration, read once for the checks below (null for a new run;
             // a config.json that does not parse is null too, and refused as another configuration).
             var earlier = File.Exists(configPath) && File.Exists(runJson) ? RunManifest.Load(run) : null;
+            // Trained nets or checkpoints whose record is gone (a start-over killed part-way, files deleted by hand) would
+            // be resumed on whatever data is given now, unchecked: their data, backbone and classes are no longer known.
+            if (earlier is null && new[] { "checkpoints", "regions" }.Select(d => Path.Combine(run, d)).FirstOrDefault(d => Directory.Exists(d) && Directory.EnumerateFileSystemEntries(d).Any()) is { } orphan)
+                throw new GestaltLabException($"{run}: holds {Path.GetFileName(orphan)}/ without the run's run.json and config.json (a start-over stopped part-way?): what they were trained on is unknown",
+                    "train with --force to start over");
             var savedConfig = File.Exists(configPath) ? LoadSavedConfig(configPath) : null;
             // (Runs written before the hash was recorded lack the key and resume as before.)
             if (earlier?.Config is JsonObject previous

@@ -60,8 +60,13 @@ public static class FaceDatasetAligner
 
     private const string AlignCommandName = "gestaltlab align";
 
-    /// <summary>Whether <paramref name="folder"/> is an alignment's output (region crops and their set).</summary>
-    public static bool IsAligned(string folder) => File.Exists(Path.Combine(folder, "regions.json")) && Directory.Exists(Path.Combine(folder, "regions"));
+    /// <summary>
+    /// Whether <paramref name="folder"/> is an alignment's output (region crops and their set), finished or not: an
+    /// alignment marks its folder before writing anything, so one killed part-way is never taken for photos to align
+    /// (<see cref="EnsureAligned"/> refuses it as unfinished).
+    /// </summary>
+    public static bool IsAligned(string folder) =>
+        File.Exists(Path.Combine(folder, AlignmentMarker)) || File.Exists(Path.Combine(folder, "regions.json")) && Directory.Exists(Path.Combine(folder, "regions"));
 
     /// <summary>
     /// Training and scoring need each photo's syndrome and subject: a data folder that is not aligned must have a

@@ -86,7 +86,10 @@ public static class RunFolder
                     // What a run writes goes; the marker and the user's own files stay. Hidden files are left too, but
                     // for the halves of files killed writes left (those of running processes excepted).
                     AtomicFile.RemoveLeftovers(full);
-                    foreach (var entry in Directory.EnumerateFileSystemEntries(full).ToList())
+                    // The run's records go last: a start-over killed part-way leaves them beside what it had not yet
+                    // deleted, so the next run still knows what those files were trained on (and refuses other data).
+                    string[] records = [RunManifest.FileName, "config.json", "classes.json"];
+                    foreach (var entry in Directory.EnumerateFileSystemEntries(full).OrderBy(e => Array.IndexOf(records, Path.GetFileName(e))).ToList())
                     {
                         string name = Path.GetFileName(entry);
                         if (name.StartsWith('.')) continue;

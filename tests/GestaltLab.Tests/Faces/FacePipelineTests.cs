@@ -320,6 +320,13 @@ public class FacePipelineTests
                     FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true })).Message);
                 // Interrupted after its tables (only run.json missing): starts over too.
                 File.Delete(Path.Combine(interrupted, "run.json"));
+                // Given to training or scoring meanwhile, it is an unfinished alignment, not photos to align again.
+                Assert.True(FaceDatasetAligner.IsAligned(interrupted));
+                Assert.Contains("unfinished alignment", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.EnsureAligned(interrupted, Path.Combine(root, "realigned"), 32, groundTruth: true)).Message);
+                File.Delete(Path.Combine(interrupted, "regions.json"));
+                Assert.Contains("unfinished alignment", Assert.Throws<GestaltLabException>(() =>
+                    FaceDatasetAligner.EnsureAligned(interrupted, Path.Combine(root, "realigned"), 32, groundTruth: true)).Message);
                 File.WriteAllText(Path.Combine(interrupted, "qc.csv"), "half a table");
                 FaceDatasetAligner.Run(data, interrupted, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
                 Assert.True(File.Exists(Path.Combine(interrupted, "run.json")));

@@ -252,6 +252,11 @@ public class EndToEndTests
         Assert.All(from[1]!.AsObject(), kv => Assert.Equal(1, (int)kv.Value!));
         Assert.Equal(model.Regions.Order(), from[1]!.AsObject().Select(kv => kv.Key).Order());
         Assert.Equal(("mini", 1), ((string)record["data_generator"]!["preset"]!, (int)record["data_generator"]!["seed"]!));
+        // Nets whose record is gone (a start-over killed part-way) are not resumed on whatever data comes next.
+        string runRecord = Path.Combine(run, "run.json");
+        File.Move(runRecord, runRecord + ".bak");
+        Assert.Contains("without the run's run.json", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null)).Message);
+        File.Move(runRecord + ".bak", runRecord);
         // A run that stopped after its nets, before the ensemble was fitted, is not served as some other ensemble.
         File.Move(ensemblePath, ensemblePath + ".bak");
         var unfinished = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltModel.Load(run));
