@@ -39,6 +39,10 @@ internal static class CliRunner
     /// <summary>Parses and runs; Ctrl+C cancels the running job through its cancellation token.</summary>
     public static async Task<int> InvokeAsync(RootCommand root, string[] args)
     {
+        // Ctrl+C or SIGTERM reaches headless Chromium too (same process group): what the browser then throws is the
+        // stop the user asked for, not a failure. Only noted here; System.CommandLine does the cancelling.
+        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => _stopRequested = true);
+        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => _stopRequested = true);
         try
         {
             var parsed = root.Parse(args);
@@ -70,6 +74,18 @@ internal static class CliRunner
         {
             Console.Error.WriteLine("cancelled");
             return 130;
+        }
+        catch (Exception e) when (FindBrowserError(e) is { } browser)
+        {
+            if (_stopRequested)
+            {
+                Console.Error.WriteLine("cancelled");
+                return 130;
+            }
+            // Chromium crashed or was killed (out of memory, say): its driver's message, without the stack trace.
+            Console.Error.WriteLine($"error: headless Chromium stopped unexpectedly: {browser.Message.Split('\n')[0].Trim()}");
+            Console.Error.WriteLine("  fix: run the command again; if it stops again, `gestaltlab doctor` checks Chromium (GESTALTLAB_CHROMIUM names another)");
+            return 1;
         }
         catch (Exception e) when (NativeLoadFailure.Explain(e) is { } why)
         {
@@ -119,6 +135,18 @@ internal static class CliRunner
             }
         }
         return row[b.Length];
+    }
+
+    private static volatile bool _stopRequested;
+
+    private static Microsoft.Playwright.PlaywrightException? FindBrowserError(Exception? e)
+    {
+        for (; e is not null; e = e.InnerException)
+        {
+            if (e is Microsoft.Playwright.PlaywrightException p) return p;
+            if (e is AggregateException a) return a.Flatten().InnerExceptions.Select(FindBrowserError).FirstOrDefault(x => x is not null);
+        }
+        return null;
     }
 
     // The library's own errors carry the fix; a path that is a file where a folder is needed (or the reverse), a full

@@ -204,7 +204,9 @@ public static class FigureExport
                 dataUrl = drawn.Length > 0 ? drawn[0] : "";
                 leftOut = drawn.Skip(1).Distinct().ToArray();
                 }
-                catch (PlaywrightException e)
+                // A browser that closed under the page (killed, or stopped with the command) is not the chart's fault; Playwright
+                // keeps that exception type internal, so it is told by name.
+                catch (PlaywrightException e) when (e.GetType().Name != "TargetClosedException")
                 {
                     throw new GestaltLabException($"plotly.js could not draw the chart at {size.WidthMm:0.#}×{size.HeightMm:0.#} mm: {e.Message.Split('\n')[0]}",
                         "try a larger --width or --height", e);
