@@ -126,7 +126,8 @@ public sealed class FolderLock : IDisposable
     /// <exception cref="GestaltLabException">Another process holds it.</exception>
     public static FolderLock Acquire(string folder, string command)
     {
-        string full = Path.GetFullPath(folder).TrimEnd('/');
+        // By the folder itself, not the name it was given: a link to a folder being written is that folder.
+        string full = RealPath(folder);
         lock (Held)
         {
             if (Held.TryGetValue(full, out var held))
@@ -139,6 +140,33 @@ public sealed class FolderLock : IDisposable
         }
     }
 
+    /// <summary>
+    /// <paramref name="path"/> made absolute with every symbolic link on the way resolved (as far as the path exists; a
+    /// folder not made yet keeps its name under its resolved parent), so two names of one folder give one path.
+    /// </summary>
+    internal static string RealPath(string path, int depth = 0)
+    {
+        string full = Path.GetFullPath(path);
+        if (depth > 40) return full.TrimEnd('/');   // a loop of links: the name as given
+        var parts = full.Split('/', StringSplitOptions.RemoveEmptyEntries);
+        string result = "/";
+        for (int i = 0; i < parts.Length; i++)
+        {
+            string next = Path.Combine(result, parts[i]);
+            var info = new FileInfo(next);
+            if (info.LinkTarget is not null)
+            {
+                FileSystemInfo? target;
+                try { target = info.ResolveLinkTarget(returnFinalTarget: true); }
+                catch (IOException) { target = null; }
+                if (target is null) return Path.Combine([next, .. parts[(i + 1)..]]);   // dangling or looping: kept as named
+                next = RealPath(target.FullName, depth + 1);
+            }
+            result = next;
+        }
+        return result;
+    }
+
     /// <summary>The file whose lock stands for <paramref name="folder"/>'s, in <see cref="LockDirectory"/>.</summary>
     /// <exception cref="GestaltLabException">There is no lock folder (<see cref="PrivateTemp.Resolve"/> says why).</exception>
     internal static string LockFilePath(string folder)
@@ -149,7 +177,7 @@ public sealed class FolderLock : IDisposable
 
     private static string LockFilePath(string folder, string directory)
     {
-        string full = Path.GetFullPath(folder).TrimEnd('/');
+        string full = RealPath(folder);
         string name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..32].ToLowerInvariant();
         return Path.Combine(directory, name + ".lock");
     }

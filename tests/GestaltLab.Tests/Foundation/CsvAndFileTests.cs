@@ -165,6 +165,17 @@ public class CsvAndFileTests
                 // The same folder for every session of the user (not chosen by a session's environment), their own.
                 Assert.Equal(Path.Combine(PrivateTemp.Folder!, "locks"), Path.GetDirectoryName(file));
                 Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(PrivateTemp.Folder!));
+                // A link to the folder, or a path through a link to its parent, is the same folder and the same lock; a
+                // folder not made yet under a linked parent too.
+                string alias = Path.Combine(dir, "..", Path.GetFileName(dir) + "-alias");
+                Directory.CreateSymbolicLink(alias, dir);
+                try
+                {
+                    Assert.Equal(file, FolderLock.LockFilePath(alias));
+                    Assert.Equal(FolderLock.LockFilePath(Path.Combine(dir, "new", "run")), FolderLock.LockFilePath(Path.Combine(alias, "new", "run")));
+                    Assert.NotEqual(file, FolderLock.LockFilePath(Path.Combine(alias, "new")));
+                }
+                finally { File.Delete(alias); }
             }
             // A link where the folder should be (another user's, made first) is refused, not followed.
             string link = Path.Combine(dir, "gestaltlab-someone"), target = Directory.CreateDirectory(Path.Combine(dir, "theirs")).FullName;
