@@ -261,10 +261,6 @@ public static class RunComparison
         if (files.Count == 0)
             throw new GestaltLabException($"{folder}: no region probabilities (evaluations before GestaltLab wrote them have none)",
                 $"evaluate the model again (`gestaltlab evaluate --model RUN --data DIR`) into {evaluation}");
-        // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be
-        // of two evaluations (one stopped part-way).
-        if (!File.Exists(Path.Combine(evaluation, "metrics.json")))
-            throw new GestaltLabException($"{Path.Combine(evaluation, "metrics.json")}: not found — the evaluation in {evaluation} did not finish", "evaluate the model again into this folder");
         var (ensemble, classes) = Load(evaluation);
         var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var truth = ensemble.TrueLabels.Select(t => index.TryGetValue(t, out int k) ? k
@@ -354,6 +350,10 @@ public static class RunComparison
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found", "pass a run folder or an evaluation's folder (one holding probabilities.csv)");
         if (!File.Exists(probabilities))
             throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation", $"run `gestaltlab evaluate --model RUN --data DIR` first");
+        // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be
+        // of two evaluations (one stopped part-way).
+        if (!File.Exists(Path.Combine(folder, "metrics.json")))
+            throw new GestaltLabException($"{Path.Combine(folder, "metrics.json")}: not found — the evaluation in {folder} did not finish", "evaluate the model again into this folder");
         var table = ImageTable.LoadProbabilities(probabilities);
         string classesFile = Path.Combine(folder, "classes.json");
         if (!File.Exists(classesFile)) throw new GestaltLabException($"{classesFile}: not found (it names the syndromes the model ranks)", "evaluate the model again into this folder");

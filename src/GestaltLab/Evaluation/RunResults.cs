@@ -167,6 +167,15 @@ public sealed class RunResults
             && !File.Exists(Path.Combine(dir, "aligned", Data.Manifest.FileName)))
             throw new GestaltLabException($"{runDirectory}: holds no run results (no run.json, metrics.json, curves/ or aligned faces)",
                 "pass the folder that `gestaltlab train`, `evaluate` or `demo` wrote");
+        // An evaluation deletes metrics.json first and writes it last: tables without it are of one that stopped part-way,
+        // possibly beside another's (a new probabilities.csv, the old embeddings), so none of them is drawn.
+        if (!File.Exists(Path.Combine(dir, "metrics.json")) && (probabilities ?? embeddings ?? (object?)regions) is not null)
+        {
+            notes.Add("probabilities.csv, embeddings.csv, region_metrics.csv: left out — the evaluation that wrote them did not finish (no metrics.json); evaluate the model again into this folder");
+            probabilities = null;
+            embeddings = null;
+            regions = null;
+        }
         if (classes is null && probabilities is not null) classes = probabilities.Columns.ToArray();
         if (classes is not null && probabilities is not null && !classes.SequenceEqual(probabilities.Columns))
         {

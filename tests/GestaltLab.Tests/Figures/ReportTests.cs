@@ -234,6 +234,12 @@ public class OfflineHtmlTests
             File.WriteAllText(Path.Combine(notARun, "manifest.csv"), "image,syndrome\n");
             Assert.Contains("no run results", Assert.Throws<GestaltLabException>(() => Report.Write(notARun)).Message);
             Assert.False(File.Exists(Path.Combine(notARun, "report.html")));
+            // An evaluation that stopped part-way (no metrics.json, written last) left tables that may be of two
+            // evaluations: none of them is drawn, and the page says why.
+            File.Delete(Path.Combine(dir, "metrics.json"));
+            var unfinished = Report.Write(dir, Path.Combine(dir, "out", "unfinished.html"), new ReportOptions { BootstrapIterations = 50 });
+            Assert.Contains(unfinished.Notes, n => n.Contains("did not finish"));
+            Assert.Contains("No metrics", File.ReadAllText(unfinished.Path));
         }
         finally { Directory.Delete(dir, true); }
     }

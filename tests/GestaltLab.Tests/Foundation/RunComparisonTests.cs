@@ -28,6 +28,8 @@ public class RunComparisonTests
             lines.Add($"{(image ?? (k => $"images/p{k:D3}.jpg"))(i)},{(subject ?? (k => $"P{k / 2:D2}"))(i)},{truth},{string.Join(",", p.Select(v => v.ToString(CultureInfo.InvariantCulture)))}");
         }
         File.WriteAllLines(Path.Combine(dir, "probabilities.csv"), lines);
+        // Written last by an evaluation: it finished.
+        File.WriteAllText(Path.Combine(dir, "metrics.json"), "{\"n_images\": 80, \"priors\": \"equal\"}");
         return dir;
     }
 
@@ -96,8 +98,11 @@ public class RunComparisonTests
         File.Copy(Path.Combine(weak, "probabilities.csv"), Path.Combine(regions, "nose.csv"));
         File.Copy(Path.Combine(equal, "probabilities.csv"), Path.Combine(regions, "face.csv"));
         // Without metrics.json (written last) the evaluation did not finish: its tables may be of two evaluations.
+        string finished = File.ReadAllText(Path.Combine(ensemble, "metrics.json"));
+        File.Delete(Path.Combine(ensemble, "metrics.json"));
         Assert.Contains("did not finish", Assert.Throws<GestaltLabException>(() => RunComparison.CompareRegions(ensemble)).Message);
-        File.WriteAllText(Path.Combine(ensemble, "metrics.json"), "{\"n_images\": 80, \"priors\": \"equal\"}");
+        Assert.Contains("did not finish", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(weak, ensemble)).Message);
+        File.WriteAllText(Path.Combine(ensemble, "metrics.json"), finished);
         var all = RunComparison.CompareRegions(ensemble, iterations: 500);
         Assert.Equal(["face", "nose"], all.Select(x => x.Region));
         var nose = all.Single(x => x.Region == "nose").Comparison.Measures.Single(m => m.Measure == "top1");
@@ -172,7 +177,7 @@ public class RunComparisonTests
         var written = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(json))!;
         Assert.Equal(("families", 10), ((string?)written["bootstrap_unit"], (int)written["n_families"]!));
         // Found through run.json's data folder when metrics.json names none (a run evaluated before it recorded its data).
-        File.Delete(Path.Combine(a, "metrics.json"));
+        File.WriteAllText(Path.Combine(a, "metrics.json"), "{\"n_images\": 80, \"priors\": \"equal\"}");
         Assert.Null(ResamplingUnits.DataManifestPath(a));
         new RunManifest { Command = "test", Seed = 1, Config = new System.Text.Json.Nodes.JsonObject { ["data"] = data } }.Save(a);
         Assert.Equal(Path.Combine(data, GestaltLab.Data.Manifest.FileName), ResamplingUnits.DataManifestPath(a));
