@@ -160,13 +160,17 @@ internal static class CliRunner
     internal static string Describe(Exception e)
     {
         if (e is GestaltLabException) return e.Message;
-        string message = System.Text.RegularExpressions.Regex.Replace(e.Message, @"/\.([^/]+?)\.\d+\.[0-9a-fA-F]{32}\.tmp", "/$1");
+        string message = AtomicFile.WithoutTempNames(e.Message);
         return e switch
         {
             UnauthorizedAccessException => message + "\n  fix: check that you may write there (the folder's permissions, a read-only folder or mount)",
             FileNotFoundException or DirectoryNotFoundException => message + "\n  fix: check the path (a folder on the way may not exist, or not be writable)",
             IOException when message.Contains("already exists", StringComparison.Ordinal) =>
                 message + "\n  fix: a file stands where a folder is needed (or the reverse): check the path",
+            IOException when message.Contains("Read-only file system", StringComparison.Ordinal) =>
+                message + "\n  fix: that folder is on a read-only file system: write the output elsewhere (--out)",
+            IOException when message.Contains("No space left", StringComparison.Ordinal) || message.Contains("Disk quota", StringComparison.Ordinal) =>
+                message + "\n  fix: free some space on that disk (or write the output to another), then run the command again",
             _ => message + "\n  fix: check the path, and that the disk has room",
         };
     }

@@ -35,7 +35,7 @@ internal sealed class CompareCommand : ICliCommand
             if (p.GetValue(b) is null) throw new GestaltLabException("compare needs two evaluations, A and B (or one with --regions)");
             if (p.GetValue(output) is { } outFile)
             {
-                AtomicFile.CheckWritable(outFile);
+                AtomicFile.CheckWritable(outFile, "comparison.json");
                 AtomicFile.CheckReplaceable(outFile, Mark, "gestaltlab compare");
             }
             var r = RunComparison.Compare(p.GetValue(a)!, p.GetValue(b)!, p.GetValue(iterations), p.GetValue(seed), data: data);
@@ -105,7 +105,7 @@ internal sealed class CompareCommand : ICliCommand
     {
         if (output is not null)
         {
-            AtomicFile.CheckWritable(output);
+            AtomicFile.CheckWritable(output, "comparison.json");
             AtomicFile.CheckReplaceable(output, Mark, "gestaltlab compare");
         }
         var all = RunComparison.CompareRegions(evaluation, iterations, seed, data: data);

@@ -28,7 +28,7 @@ internal sealed class GenerateCommand : ICliCommand
             if (p.GetValue(writeCatalog) is string wc)
             {
                 // A catalog (one this command wrote, to be written again) may be replaced; a photo or a table may not.
-                AtomicFile.CheckWritable(wc);
+                AtomicFile.CheckWritable(wc, "catalog.json");
                 AtomicFile.CheckReplaceable(wc, "\"format_version\"", "gestaltlab generate --write-catalog", "--write-catalog");
                 SyndromeCatalog.Generate().Save(wc);
                 Console.WriteLine($"wrote {wc}");

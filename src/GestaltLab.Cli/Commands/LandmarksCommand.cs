@@ -66,7 +66,7 @@ internal sealed class LandmarksCommand : ICliCommand
             }
             if (list.Count == 0) throw new GestaltLabException("no photos given", "pass --images PATH…, --manifest FILE or --boxes FILE.csv");
             // Before any photo: a table that cannot be written at the end would cost the whole batch.
-            AtomicFile.CheckWritable(p.GetValue(output)!);
+            AtomicFile.CheckWritable(p.GetValue(output)!, "landmarks.csv");
             AtomicFile.CheckReplaceable(p.GetValue(output)!, "image,face,status,", "gestaltlab landmarks");
 
             // Boxes are matched to photos by the path as listed, by the path relative to the manifest's folder (as the

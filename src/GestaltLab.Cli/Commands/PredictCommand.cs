@@ -28,7 +28,7 @@ internal sealed class PredictCommand : ICliCommand
             // Before any photo: a result that cannot be written at the end would cost the whole batch.
             if (p.GetValue(output) is { } outFile)
             {
-                AtomicFile.CheckWritable(outFile);
+                AtomicFile.CheckWritable(outFile, "predictions.json");
                 AtomicFile.CheckReplaceable(outFile, "\"predictions\"", "gestaltlab predict");
             }
             using var m = GestaltModel.Load(p.GetValue(model)!, p.GetValue(priors));

@@ -43,9 +43,14 @@ public static class GestaltPipeline
         // killed writes are, so that a kill's leftover is swept like theirs.
         string onnx = AtomicFile.TempPath(Path.ChangeExtension(Path.GetFullPath(zipPath), ".ensemble.onnx"));
         Directory.CreateDirectory(Path.GetDirectoryName(onnx)!);
-        File.WriteAllBytes(onnx, model.ExportOnnx());
         try
         {
+            // (Inside the try: a disk that fills while the graph is written leaves no half of it behind.)
+            try { File.WriteAllBytes(onnx, model.ExportOnnx()); }
+            catch (IOException e)
+            {
+                throw new GestaltLabException($"{zipPath}: could not be written ({AtomicFile.WithoutTempNames(e.Message)})", "free some space on that disk, then run the command again", e);
+            }
             var outputs = new[] { "probabilities", "embedding" }.Concat(model.Regions.Select(r => r + "_probabilities")).ToArray();
             var pipeline = ml.Transforms.LoadImages("Image", imageFolder: "", inputColumnName: nameof(GestaltImageInput.ImagePath))
                 .Append(ml.Transforms.DetectFaceLandmarks())

@@ -104,11 +104,13 @@ public static class AtomicFile
     /// Checks, before a long job, that <paramref name="path"/> can be written when the job ends: not a folder, and its
     /// folder (made if missing) takes a new file. Nothing is left behind.
     /// </summary>
+    /// <param name="path">The file the job will write.</param>
+    /// <param name="example">A file name of the kind the job writes, for the fix when <paramref name="path"/> is a folder.</param>
     /// <exception cref="GestaltLabException">The path is a folder, or its folder cannot be written (read-only, no permission).</exception>
-    public static void CheckWritable(string path)
+    public static void CheckWritable(string path, string example = "out.json")
     {
         string full = Path.GetFullPath(path);
-        if (Directory.Exists(full)) throw new GestaltLabException($"{path}: is a folder; a file name is expected here", "name the file to write, e.g. " + Path.Combine(path, "out.json"));
+        if (Directory.Exists(full)) throw new GestaltLabException($"{path}: is a folder; a file name is expected here", "name the file to write, e.g. " + Path.Combine(path, example));
         string dir = Path.GetDirectoryName(full)!;
         string probe = TempPath(full);
         try
@@ -118,9 +120,16 @@ public static class AtomicFile
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new GestaltLabException($"{path}: cannot be written ({e.Message})", "choose a folder you can write to");
+            throw new GestaltLabException($"{path}: cannot be written ({WithoutTempNames(e.Message)})", "choose a folder you can write to");
         }
     }
+
+    /// <summary>
+    /// <paramref name="message"/> with the hidden half-written files writes go through (<c>DIR/.NAME.PID.GUID.tmp</c>)
+    /// named as the user knows them, <c>DIR/NAME</c>: .NET's errors name the file that was being written.
+    /// </summary>
+    public static string WithoutTempNames(string message) =>
+        System.Text.RegularExpressions.Regex.Replace(message, @"/\.([^/]+?)\.\d+\.[0-9a-fA-F]{32}\.tmp", "/$1");
 
     /// <summary>Writes through a stream atomically; if <paramref name="write"/> throws, the target is left untouched.</summary>
     public static void Write(string path, Action<Stream> write)
