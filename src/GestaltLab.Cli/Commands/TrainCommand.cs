@@ -44,6 +44,8 @@ internal sealed class TrainCommand : ICliCommand
                     ? "no held-out photos: every person has at most two"
                     : string.Create(CultureInfo.InvariantCulture, $"held-out identity accuracy {r.ValAccuracy:P1}");
                 Console.WriteLine($"backbone: {r.BackbonePath} ({r.Identities} identities, {r.Curve.Count} epochs, {heldOut})");
+                if (r.TestPhotosLeftOut > 0)
+                    Console.WriteLine($"  note: a data set of syndromes: its {r.TestPhotosLeftOut} test photo(s) were left out, as models fine-tuned on it are scored on them");
                 return 0;
             }
             // Fine-tuning, as DeepGestalt does: from the shipped backbone unless told otherwise.

@@ -14,8 +14,10 @@ namespace GestaltLab.Evaluation;
 /// <param name="Skipped">Photos of the scored split whose syndrome the model does not know (not scored).</param>
 /// <param name="Split">The split that was scored.</param>
 /// <param name="OracleLeftOut">Why the data's oracle figures were left out of the metrics (they would not be comparable), or null.</param>
+/// <param name="SharedPeople">When scored photos carry subject ids of the model's training people (in other data than its
+/// own), a note saying so (<see cref="TrainingOverlap"/>); else null.</param>
 public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test,
-    string? OracleLeftOut = null);
+    string? OracleLeftOut = null, string? SharedPeople = null);
 
 /// <summary>
 /// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
@@ -83,6 +85,10 @@ public static class ModelEvaluation
         string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
         CheckOutputs(outDirectory, metricsFile, model.Regions);
 
+        // Before the photos are scored: people the model trained on, met again in other data, would flatter it.
+        // (Another split of the run's own data is the user's choice of figures that are not held out, and says so.)
+        string? sharedPeople = split != SplitNames.Test ? null
+            : TrainingOverlap.Check(model.Directory, data.Rows, Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? alignedDirectory);
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
         int broken = predictions.ToList().FindIndex(p => p.Probabilities.Any(v => !float.IsFinite(v)));
@@ -180,7 +186,7 @@ public static class ModelEvaluation
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
-        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut);
+        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople);
     }
 
     /// <summary>

@@ -10,7 +10,8 @@ namespace GestaltLab.Models;
 /// <param name="Identities">Identities (classes) it learned.</param>
 /// <param name="Curve">Per-epoch statistics.</param>
 /// <param name="ValAccuracy">Identity accuracy on held-out photos of the same people (the kept epoch's).</param>
-public sealed record PretrainingResult(string BackbonePath, int Identities, IReadOnlyList<EpochStats> Curve, double ValAccuracy);
+/// <param name="TestPhotosLeftOut">Test-split photos of a syndrome data set left out (see <see cref="Pretraining.Pretrain"/>); 0 for identity data.</param>
+public sealed record PretrainingResult(string BackbonePath, int Identities, IReadOnlyList<EpochStats> Curve, double ValAccuracy, int TestPhotosLeftOut = 0);
 
 /// <summary>
 /// Face-recognition pretraining, DeepGestalt's CASIA-WebFace step: one backbone learns to tell people apart from crops of
@@ -19,7 +20,11 @@ public sealed record PretrainingResult(string BackbonePath, int Identities, IRea
 /// </summary>
 public static class Pretraining
 {
-    /// <summary>Pretrains on an aligned identities folder (labels = subjects; validation = held-out photos of the same people).</summary>
+    /// <summary>
+    /// Pretrains on an aligned identities folder (labels = subjects; validation = held-out photos of the same people).
+    /// Given a data set of syndromes instead (two or more syndromes labelled), its test split is left out: those are the
+    /// people a model fine-tuned on that data is scored on, and a backbone that had learned their faces would flatter it.
+    /// </summary>
     /// <param name="alignedDirectory">Output of <c>gestaltlab align</c> on an identities data set.</param>
     /// <param name="backbonePath">Where the backbone goes; checkpoints go beside it (<c>PATH.checkpoints/</c>) so it resumes, with
     /// the training curve (<c>curve.csv</c>, as <see cref="RegionTrainer.WriteCurve"/> writes it).</param>
@@ -32,7 +37,9 @@ public static class Pretraining
     public static PretrainingResult Pretrain(string alignedDirectory, string backbonePath, RegionNetConfig net, TrainingOptions options,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default, bool startOver = false)
     {
-        var data = new AlignedRegionDataset(alignedDirectory, labelOf: r => r.Subject);
+        bool syndromes = Manifest.Load(alignedDirectory).Rows.Where(r => r.IsLabelled).Select(r => r.Syndrome).Distinct(StringComparer.Ordinal).Skip(1).Any();
+        var data = new AlignedRegionDataset(alignedDirectory, splits: syndromes ? [SplitNames.Train, SplitNames.Val] : null, labelOf: r => r.Subject);
+        int testLeftOut = syndromes ? new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Test], labelOf: r => r.Subject).Count : 0;
         // Identity recognition: hold out one photo of each person with several photos (validation by photo, not by person).
         var byPerson = Enumerable.Range(0, data.Count).GroupBy(data.Label).ToList();
         var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
@@ -74,7 +81,7 @@ public static class Pretraining
             DataHash = DataIdentity(alignedDirectory),
         }.Save(checkpoints);
         double bestVal = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
-        return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, bestVal);
+        return new PretrainingResult(backbonePath, data.Classes.Count, result.Curve, bestVal, testLeftOut);
     }
 
     /// <summary>

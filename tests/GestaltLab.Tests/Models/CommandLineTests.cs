@@ -374,6 +374,20 @@ public class CommandLineTests
         Assert.Equal(Path.GetFullPath(handEdited), (string?)onEdited["data"]);
         Assert.Equal(new GestaltLab.Models.AlignedRegionDataset(handEdited).ContentHash(), (string?)onEdited["data_hash"]);
         Assert.Null(onEdited["oracle"]);
+        // Data generated with the run's own seed (here twice as many people) shares its people: scoring it is refused,
+        // nothing written. Without the generator's record, shared ids are only a possibility: a warning.
+        string sameSeed = Path.Combine(root, "same-seed");
+        SyntheticDataset.Generate("mini", 2, sameSeed, scale: 2);
+        string sameSeedMetrics = Path.Combine(root, "eval-same-seed", "metrics.json");
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", sameSeed, "--ground-truth", "--out", sameSeedMetrics));
+        Assert.False(File.Exists(sameSeedMetrics));
+        var sameSeedTest = GestaltLab.Data.Manifest.Load(sameSeed).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
+        Assert.Contains("same generator seed", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed)).Message);
+        File.Delete(Path.Combine(sameSeed, "dataset.json"));
+        Assert.Contains("if they are the same people", GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed));
+        // The run's own test people, and other seeds' people, are not the training people.
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), data));
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(other).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), other));
 
         // A model trained on regions cut otherwise (align --regions) has other data aligned with its own regions, and an
         // aligned folder cut with the default ones is refused rather than scored on crops its nets were not trained on.

@@ -1,0 +1,69 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using GestaltLab.Data;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Evaluation;
+
+/// <summary>
+/// Whether photos about to be scored show people a model was trained on (its training or validation people): scored,
+/// they would flatter it. Within one data set the splits keep people apart; across data sets only their subject ids can
+/// tell. Two synthetic data sets generated with the same seed share their people (person <c>p000004</c> of <c>mini</c>
+/// is the same face as <c>p000004</c> of <c>demo</c>), so there a shared id is certain; elsewhere it may be a coincidence
+/// of numbering, and is reported as a possibility.
+/// </summary>
+public static class TrainingOverlap
+{
+    /// <summary>
+    /// Checks the scored photos' people against the training people of the run in <paramref name="runDirectory"/>.
+    /// </summary>
+    /// <param name="runDirectory">The model's run folder (its <c>run.json</c> names the aligned data it trained on).</param>
+    /// <param name="scored">The photos to score, as held-out figures (a test split).</param>
+    /// <param name="scoredDataFolder">The folder those photos' data came from (for its generator record), or null.</param>
+    /// <returns>A note when some scored ids are training ids of data that may be other people's; null when none are (or the
+    /// training data can no longer be found).</returns>
+    /// <exception cref="GestaltLabException">Both data sets were generated with the same seed: the shared people are certain.</exception>
+    public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
+    {
+        if (runDirectory is null || !File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) return null;
+        RunManifest record;
+        try { record = RunManifest.Load(runDirectory); }
+        catch (GestaltLabException) { return null; }
+        string? trainingFolder = record.Config["data"] is JsonValue v && v.TryGetValue(out string? d) ? d : null;
+        if (trainingFolder is null || !File.Exists(Path.Combine(trainingFolder, Manifest.FileName))) return null;
+        IReadOnlyList<ManifestRow> trainingRows;
+        try { trainingRows = Manifest.Load(trainingFolder).Rows; }
+        catch (GestaltLabException) { return null; }
+        var trained = trainingRows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && r.IsLabelled && r.Subject.Length > 0)
+            .Select(r => r.Subject).ToHashSet(StringComparer.Ordinal);
+        var shared = scored.Where(r => trained.Contains(r.Subject)).ToList();
+        if (shared.Count == 0) return null;
+        int people = shared.Select(r => r.Subject).Distinct(StringComparer.Ordinal).Count();
+        string examples = string.Join(", ", shared.Select(r => r.Subject).Distinct(StringComparer.Ordinal).Take(3)) + (people > 3 ? ", …" : "");
+
+        var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder)) ?? Generator(trainingFolder);
+        var scoredFrom = Generator(scoredDataFolder);
+        if (trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && (t.Preset == "identities") == (s.Preset == "identities"))
+            throw new GestaltLabException(
+                $"{shared.Count} of the {scored.Count} photos to score show {people} people the model was trained on ({examples}): "
+                + $"the data ({s.Preset}, seed {s.Seed}) and the run's training data ({t.Preset}, seed {t.Seed}) come from the same generator seed, "
+                + "and presets of one seed share their people, so these figures would be inflated",
+                $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`), or score the run's own test split");
+        if (trainedOn is not null && scoredFrom is not null) return null;   // generated with other seeds: other people, ids aside
+        return $"{shared.Count} scored photo(s) carry the subject ids of {people} people the model was trained on ({examples}); "
+               + "if they are the same people, these figures are inflated";
+    }
+
+    private static (string Preset, int Seed)? Generator(string? dataFolder)
+    {
+        string path = dataFolder is null ? "" : Path.Combine(dataFolder, "dataset.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            return JsonNode.Parse(File.ReadAllText(path)) is JsonObject o && (string?)o["generator"] == "gestaltlab generate"
+                   && o["preset"] is JsonValue p && p.TryGetValue(out string? preset) && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed)
+                ? (preset, seed) : null;
+        }
+        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException) { return null; }
+    }
+}
