@@ -122,6 +122,10 @@ internal sealed class EvaluateCommand : ICliCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {reg.Region,-18} top-1 {reg.Top1:P1}  top-5 {K(5, reg.Top5)}  top-10 {K(10, reg.Top10)}"));
         if (r.Skipped > 0) Console.WriteLine($"  note: {r.Skipped} {r.Split} photo(s) of syndromes the model does not know were not scored");
         if (r.OracleLeftOut is { } why) Console.WriteLine($"  note: {why}");
+        if (r.Split == GestaltLab.Data.SplitNames.Val)
+            Console.WriteLine("  note: validation photos chose the best epochs, the heads' shrinkage and temperatures: not held out, so these figures are optimistic");
+        else if (r.Split == GestaltLab.Data.SplitNames.Train)
+            Console.WriteLine("  note: training photos: these figures say how well the model fits them, not how it generalises");
         if (r.SharedPeople is { } shared) Console.WriteLine($"  warning: {shared}");
         Console.WriteLine($"metrics: {metricsPath}");
     }

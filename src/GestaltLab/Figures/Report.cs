@@ -163,6 +163,10 @@ public static class Report
             metrics = ClassificationMetrics.Compute(truth, probs.Values, classes.Count, oracle);
         if (metrics is null) Note("No metrics: the run has neither metrics.json nor probabilities.csv.");
         else body.Append(MetricsTable(metrics, truth, probs, groups, unit, unitName, options));
+        if (metrics?.Split is SplitNames.Val or SplitNames.Train)
+            Note(metrics.Split == SplitNames.Val
+                ? "These are validation photos: they chose each net's best epoch, the heads' shrinkage and temperatures and the prior strength, so the figures are not held out (optimistic); the test split's are."
+                : "These are training photos: the nets learned from them, so the figures say how well the model fits, not how it generalises.");
 
         // ---- top-k
         Step("top-k curve");

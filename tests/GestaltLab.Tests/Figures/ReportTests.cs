@@ -234,9 +234,13 @@ public class OfflineHtmlTests
             File.WriteAllText(Path.Combine(notARun, "manifest.csv"), "image,syndrome\n");
             Assert.Contains("no run results", Assert.Throws<GestaltLabException>(() => Report.Write(notARun)).Message);
             Assert.False(File.Exists(Path.Combine(notARun, "report.html")));
+            // Validation photos chose the model's settings: their figures are said not to be held out.
+            string metricsPath = Path.Combine(dir, "metrics.json");
+            (ClassificationMetrics.Load(metricsPath) with { Split = SplitNames.Val }).Save(metricsPath);
+            Assert.Contains("not held out", File.ReadAllText(Report.Write(dir, Path.Combine(dir, "out", "val.html"), new ReportOptions { BootstrapIterations = 50 }).Path));
             // An evaluation that stopped part-way (no metrics.json, written last) left tables that may be of two
             // evaluations: none of them is drawn, and the page says why.
-            File.Delete(Path.Combine(dir, "metrics.json"));
+            File.Delete(metricsPath);
             var unfinished = Report.Write(dir, Path.Combine(dir, "out", "unfinished.html"), new ReportOptions { BootstrapIterations = 50 });
             Assert.Contains(unfinished.Notes, n => n.Contains("did not finish"));
             Assert.Contains("No metrics", File.ReadAllText(unfinished.Path));
