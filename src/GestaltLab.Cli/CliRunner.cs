@@ -72,14 +72,14 @@ internal static class CliRunner
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine("cancelled");
+            Console.Error.WriteLine(Cancelled(args));
             return 130;
         }
         catch (Exception e) when (FindBrowserError(e) is { } browser)
         {
             if (_stopRequested)
             {
-                Console.Error.WriteLine("cancelled");
+                Console.Error.WriteLine(Cancelled(args));
                 return 130;
             }
             // Chromium crashed or was killed (out of memory, say): its driver's message, without the stack trace.
@@ -138,6 +138,11 @@ internal static class CliRunner
     }
 
     private static volatile bool _stopRequested;
+
+    // Training keeps a checkpoint per epoch: the user should know that stopping lost at most the epoch under way.
+    private static string Cancelled(string[] args) => args.FirstOrDefault() is "train" or "demo"
+        ? "cancelled; the same command run again resumes from the last finished epoch"
+        : "cancelled";
 
     private static Microsoft.Playwright.PlaywrightException? FindBrowserError(Exception? e)
     {
