@@ -206,6 +206,8 @@ public static class Doctor
         "--disable-default-apps", "--disable-extensions", "--metrics-recording-only", "--no-default-browser-check",
         "--disable-domain-reliability", "--no-pings", "--disable-client-side-phishing-detection",
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost", "--proxy-server=127.0.0.1:9",
+        // WebRTC may send UDP to an address written in a page, past the proxy; crash reports would go out on their own.
+        "--force-webrtc-ip-handling-policy=disable_non_proxied_udp", "--disable-breakpad", "--disable-crash-reporter",
         "--user-data-dir=" + userDataDir,
     ];
 
