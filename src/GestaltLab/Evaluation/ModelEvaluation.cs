@@ -33,7 +33,9 @@ public static class ModelEvaluation
     /// refused, as it would replace the run's test results), or a folder of its own.</param>
     /// <param name="oracleDataDirectory">The synthetic data folder holding <c>oracle.json</c>, or null.</param>
     /// <param name="split">Split to score.</param>
-    /// <param name="metricsPath">Where <c>metrics.json</c> goes (default: in <paramref name="outDirectory"/>).</param>
+    /// <param name="metricsPath">Where <c>metrics.json</c> goes (default: in <paramref name="outDirectory"/>). Named in the
+    /// folder's <see cref="EvaluationRecord"/> when it lies in <paramref name="outDirectory"/>; elsewhere, the tables there
+    /// are not taken for a finished evaluation by <c>compare</c> or the report.</param>
     /// <param name="progress">Stage <c>evaluate</c>.</param>
     /// <param name="cancellationToken">Cancels between batches.</param>
     /// <exception cref="ArgumentException"><paramref name="oracleDataDirectory"/> is a split's name (and no oracle's
@@ -158,6 +160,7 @@ public static class ModelEvaluation
         // metrics (plainly unfinished), never metrics beside tables of another evaluation.
         OwnerOnlyFolder.Create(outDirectory);   // one row per patient photo: its owner's alone when made here
         AtomicFile.RemoveLeftovers(outDirectory);   // halves of tables a killed evaluation was writing
+        EvaluationRecord.Started(outDirectory);
         if (File.Exists(metricsFile)) File.Delete(metricsFile);
         // The columns of probabilities.csv: an earlier evaluation of another model into the same folder left its own.
         string classes = Path.Combine(outDirectory, "classes.json"), classesJson = JsonSerializer.Serialize(model.Classes);
@@ -186,6 +189,7 @@ public static class ModelEvaluation
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
+        if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory)) EvaluationRecord.Finished(outDirectory, metricsFile);
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople);
     }
 

@@ -38,15 +38,16 @@ public static class ResamplingUnits
             foreach (var candidate in new[] { Path.IsPathRooted(data) ? data : Path.Combine(relativeTo, data), data }.Distinct(StringComparer.Ordinal))
             {
                 string file = Directory.Exists(candidate) ? Path.Combine(candidate, Manifest.FileName) : candidate;
-                if (File.Exists(file)) return file;
+                // Only a manifest: a shared run's record naming another file (a user's credentials, say) would have its
+                // first line quoted in the error a report shows.
+                if (Path.GetFileName(file) == Manifest.FileName && File.Exists(file)) return file;
             }
             return null;
         }
         // Files that cannot be read name no manifest: what reads them reports that itself.
         try
         {
-            string metrics = Path.Combine(folder, "metrics.json");
-            if (File.Exists(metrics) && Found(ClassificationMetrics.Load(metrics).Data, folder) is { } scored) return scored;
+            if (EvaluationRecord.FinishedMetrics(folder) is { } metrics && Found(ClassificationMetrics.Load(metrics).Data, folder) is { } scored) return scored;
         }
         catch (Exception e) when (e is Runtime.GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { }
         try

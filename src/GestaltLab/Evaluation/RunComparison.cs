@@ -307,7 +307,7 @@ public static class RunComparison
     /// </summary>
     public static string? EnsemblePriors(string evaluation)
     {
-        try { return ClassificationMetrics.Load(Path.Combine(evaluation, "metrics.json")).Priors; }
+        try { return EvaluationRecord.FinishedMetrics(evaluation) is { } metrics ? ClassificationMetrics.Load(metrics).Priors : null; }
         catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
     }
 
@@ -341,7 +341,7 @@ public static class RunComparison
 
     /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>
     private static string EvaluationFolder(string path) =>
-        File.Exists(path) && Path.GetFileName(path) == "metrics.json" ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
+        File.Exists(path) && Path.GetExtension(path) == ".json" ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
 
     private static (ImageTable Table, IReadOnlyList<string> Classes) Load(string folder)
     {
@@ -352,8 +352,8 @@ public static class RunComparison
             throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation", $"run `gestaltlab evaluate --model RUN --data DIR` first");
         // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be
         // of two evaluations (one stopped part-way).
-        if (!File.Exists(Path.Combine(folder, "metrics.json")))
-            throw new GestaltLabException($"{Path.Combine(folder, "metrics.json")}: not found — the evaluation in {folder} did not finish", "evaluate the model again into this folder");
+        if (EvaluationRecord.FinishedMetrics(folder) is null)
+            throw new GestaltLabException($"{folder}: the evaluation there did not finish (its metrics file, written last, is missing)", "evaluate the model again into this folder");
         var table = ImageTable.LoadProbabilities(probabilities);
         string classesFile = Path.Combine(folder, "classes.json");
         if (!File.Exists(classesFile)) throw new GestaltLabException($"{classesFile}: not found (it names the syndromes the model ranks)", "evaluate the model again into this folder");

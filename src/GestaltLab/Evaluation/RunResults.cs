@@ -146,7 +146,9 @@ public sealed class RunResults
 
         var manifest = Try(RunManifest.FileName, _ => RunManifest.Load(dir));
         var classes = Try("classes.json", LoadClasses);
-        var metrics = Try("metrics.json", ClassificationMetrics.Load);
+        // evaluate --out FILE.json names the metrics otherwise; the folder's record says which file is this evaluation's.
+        string metricsName = EvaluationRecord.FinishedMetrics(dir) is { } finished ? Path.GetFileName(finished) : "metrics.json";
+        var metrics = Try(metricsName, ClassificationMetrics.Load);
         var probabilities = Try("probabilities.csv", ImageTable.LoadProbabilities);
         var embeddings = Try("embeddings.csv", ImageTable.Load);
         var regions = Try("region_metrics.csv", LoadRegionMetrics);
@@ -169,9 +171,9 @@ public sealed class RunResults
                 "pass the folder that `gestaltlab train`, `evaluate` or `demo` wrote");
         // An evaluation deletes metrics.json first and writes it last: tables without it are of one that stopped part-way,
         // possibly beside another's (a new probabilities.csv, the old embeddings), so none of them is drawn.
-        if (!File.Exists(Path.Combine(dir, "metrics.json")) && (probabilities ?? embeddings ?? (object?)regions) is not null)
+        if (EvaluationRecord.FinishedMetrics(dir) is null && (probabilities ?? embeddings ?? (object?)regions) is not null)
         {
-            notes.Add("probabilities.csv, embeddings.csv, region_metrics.csv: left out — the evaluation that wrote them did not finish (no metrics.json); evaluate the model again into this folder");
+            notes.Add("probabilities.csv, embeddings.csv, region_metrics.csv: left out — the evaluation that wrote them did not finish (its metrics file, written last, is missing); evaluate the model again into this folder");
             probabilities = null;
             embeddings = null;
             regions = null;

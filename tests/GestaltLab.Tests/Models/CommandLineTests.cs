@@ -329,6 +329,16 @@ public class CommandLineTests
         Assert.InRange((int)onRelabelled["n_skipped"]!, 1, 10);
         Assert.Equal(9, (int)onRelabelled["n_disorders"]!);
         Assert.Equal((int)onOther["n_images"]! - (int)onRelabelled["n_skipped"]!, (int)onRelabelled["n_images"]!);
+        // Metrics under another name (--out FILE.json) are the folder's finished evaluation: compared and drawn; the same
+        // folder while an evaluation into it is under way (recorded unfinished) is neither.
+        string named = Path.Combine(root, "eval-named");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth", "--out", Path.Combine(named, "scores.json")));
+        Assert.False(File.Exists(Path.Combine(named, "metrics.json")));
+        Assert.Equal(0, await Cli("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
+        Assert.NotNull(GestaltLab.Evaluation.RunResults.Load(named).Metrics);
+        File.WriteAllText(Path.Combine(named, GestaltLab.Evaluation.EvaluationRecord.FileName), "{\"finished\": false}");
+        Assert.Equal(1, await Cli("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
+        Assert.Null(GestaltLab.Evaluation.RunResults.Load(named).Probabilities);
         // A test photo without a usable face leaves the model's figures, and so the oracle's: it is scored on the same
         // photos from the ranks oracle.json records per person. Data without those ranks keeps no oracle beside them.
         string faceless = Path.Combine(root, "faceless");
