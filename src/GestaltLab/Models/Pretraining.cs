@@ -58,7 +58,10 @@ public static class Pretraining
         }
         // The crops themselves: the same people cut with other regions, padding or landmarks are other data.
         string crops = data.ContentHash();
-        CheckResumable(checkpoints, alignedDirectory, crops, net, options);
+        CheckResumable(checkpoints, alignedDirectory, crops, data.Classes.Count, net, options);
+        // Held for the whole pretraining, so that the count recorded below is the one that trained (the trainer's own
+        // scope would have given the caller's back by then).
+        using var threads = TorchRuntime.UseThreads(options.Threads);
         var result = RegionTrainer.Train(new RegionTrainingData(data, null, train, val.Order().ToArray(), data.Classes.Count), net,
             options with { BalancedSampling = false }, checkpoints, null, progress, cancellationToken);
         RegionTrainer.WriteCurve(Path.Combine(checkpoints, "curve.csv"), result.Curve);
@@ -76,7 +79,7 @@ public static class Pretraining
                 ["data"] = Path.GetFullPath(alignedDirectory), ["backbone"] = Path.GetFullPath(backbonePath),
                 ["backbone_sha256"] = RunManifest.ComputeFileHash(backbonePath), ["crops_sha256"] = crops,
                 // Another count rounds differently: the backbone's bytes depend on it.
-                ["threads"] = TorchSharp.torch.get_num_threads(),
+                ["threads_used"] = ThreadsUsed(checkpoints, trainedNow: result.Curve.Count > result.ResumedFromEpoch),
             },
             DataHash = DataIdentity(alignedDirectory),
         }.Save(checkpoints);
@@ -89,7 +92,7 @@ public static class Pretraining
     /// data's content hash) and refuses to resume checkpoints of another: a finished 6-epoch pretraining run again with
     /// 60 epochs, another seed or other people would otherwise return the old backbone, or mix the two.
     /// </summary>
-    private static void CheckResumable(string checkpoints, string alignedDirectory, string crops, RegionNetConfig net, TrainingOptions options)
+    private static void CheckResumable(string checkpoints, string alignedDirectory, string crops, int identities, RegionNetConfig net, TrainingOptions options)
     {
         var json = new System.Text.Json.JsonSerializerOptions { WriteIndented = true };
         var earlierForm = new JsonObject
@@ -103,6 +106,8 @@ public static class Pretraining
         var current = (JsonObject)earlierForm.DeepClone();
         current["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { Threads = 0, LoaderThreads = 0, BalancedSampling = false });
         current["crops_sha256"] = crops;
+        // Which people: the same folder gives fewer when its test split is left out (a data set of syndromes).
+        current["identities"] = identities;
         string settings = current.ToJsonString(json);
         string path = Path.Combine(checkpoints, "settings.json");
         // Checkpoints from before settings were recorded resume as they did; those recorded before the crops' hash was
@@ -112,6 +117,22 @@ public static class Pretraining
                 $"delete {checkpoints} to start over, or write the backbone to another path");
         Directory.CreateDirectory(checkpoints);
         AtomicFile.WriteAllText(path, settings);
+    }
+
+    // The libtorch thread counts of the sessions that trained epochs, in order (a new entry when the count changed), from
+    // the earlier record beside the checkpoints and this session's.
+    private static JsonArray ThreadsUsed(string checkpoints, bool trainedNow)
+    {
+        var used = new JsonArray();
+        try
+        {
+            if (File.Exists(Path.Combine(checkpoints, RunManifest.FileName)) && RunManifest.Load(checkpoints).Config["threads_used"] is JsonArray before)
+                foreach (var n in before) if (n is JsonValue v && v.TryGetValue(out int t)) used.Add(t);
+        }
+        catch (GestaltLabException) { }
+        int now = get_num_threads();
+        if (trainedNow && (used.Count == 0 || used[^1]!.GetValue<int>() != now)) used.Add(now);
+        return used;
     }
 
     /// <summary>Saves a net's backbone (everything but the classifier head) with its config.</summary>

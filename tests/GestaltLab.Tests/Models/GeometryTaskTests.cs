@@ -242,6 +242,9 @@ public class GeometryTaskTests
         Assert.Contains(path + ".checkpoints", more.Message);
         Assert.Contains("delete", more.Fix ?? more.Message);
         var again = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(1) with { GeometryLoss = 1, Threads = 2 });
+        // Reloaded, not trained, with another count: the record keeps the count that trained it (the fixture's 1).
+        Assert.Equal([1],
+            RunManifest.Load(path + ".checkpoints").Config["threads_used"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray());
         Assert.Equal(pre.Curve.Count, again.Curve.Count);
         // Starting over, the other settings train from the start (a notebook cell run again on new data does this).
         var fresh = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(2) with { GeometryLoss = 1 }, startOver: true);
