@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GestaltLab set-up for Debian 12 / Ubuntu: installs the system packages the toolkit needs (skipping what is already
+# GestaltLab set-up for Debian 12: installs the system packages the toolkit needs (skipping what is already
 # there), restores NuGet packages, builds the Release binaries and runs `gestaltlab doctor`.
 #
 #   bash environment/setup.sh             # what `gestaltlab demo` and the notebooks need (notebook 02's sample photos aside)
@@ -63,8 +63,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 # An older SDK would pass `command -v` and fail later, in restore, on global.json.
-if ! command -v dotnet >/dev/null || ! dotnet --list-sdks 2>/dev/null | grep -q '^10\.'; then
-  echo "[setup] the .NET 10 SDK is not installed${DOTNET_ROOT:+ under $DOTNET_ROOT}$(command -v dotnet >/dev/null && printf ' (found: %s)' "$(dotnet --list-sdks 2>/dev/null | cut -d' ' -f1 | tr '\n' ' ' | sed 's/ $//')"): install it (https://learn.microsoft.com/dotnet/core/install/linux-debian) and run this again" >&2
+sdks=$(command -v dotnet >/dev/null && dotnet --list-sdks 2>/dev/null || true)
+if ! grep -q '^10\.' <<<"$sdks"; then
+  echo "[setup] the .NET 10 SDK is not installed${DOTNET_ROOT:+ under $DOTNET_ROOT}${sdks:+ (found: $(cut -d' ' -f1 <<<"$sdks" | tr '\n' ' ' | sed 's/ $//'))}: install it (https://learn.microsoft.com/dotnet/core/install/linux-debian) and run this again" >&2
   exit 1
 fi
 say "dotnet  $(dotnet --version)"
@@ -75,7 +76,8 @@ if [ "$build" = 1 ]; then
   # The NuGet cache may be on another file system than the checkout: each needs its own share there, both where shared.
   nuget="${NUGET_PACKAGES:-$HOME/.nuget/packages}"
   probe="$nuget"; while [ ! -d "$probe" ]; do probe=$(dirname "$probe"); done
-  here_fs=$(df -P . | awk 'NR == 2 { print $1 }'); nuget_fs=$(df -P "$probe" | awk 'NR == 2 { print $1 }')
+  # (By device number: two mounts of one kind, tmpfs or overlay, share a name in df but not their space.)
+  here_fs=$(stat -c %d .); nuget_fs=$(stat -c %d "$probe")
   # Packages already restored need no room again.
   nuget_kb=$(( $(find "$nuget" -maxdepth 1 -iname 'libtorch-cpu-linux-x64' 2>/dev/null | grep -q . && echo 0 || echo 3584) * 1024 ))
   if [ "$here_fs" = "$nuget_fs" ]; then checks=(".:$((2 * 1024 * 1024 + nuget_kb))"); else checks=(".:$((2 * 1024 * 1024))" "$probe:$nuget_kb"); fi

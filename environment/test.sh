@@ -16,7 +16,8 @@ bash environment/setup.sh --tests || { echo "0 passed, 1 failed"; exit 1; }
 results=artifacts/test-results
 rm -rf "$results"; mkdir -p "$results"
 # A test that hangs is stopped (and named in the output) rather than holding CI until its time limit.
-dotnet test tests/GestaltLab.Tests/GestaltLab.Tests.csproj -c Release --no-build --nologo --blame-hang-timeout 20m \
+# (No memory dump of the hung process: with libtorch loaded it would be gigabytes.)
+dotnet test tests/GestaltLab.Tests/GestaltLab.Tests.csproj -c Release --no-build --nologo --blame-hang-timeout 20m --blame-hang-dump-type none \
   --logger "trx;LogFileName=tests.trx" --logger "console;verbosity=normal" --results-directory "$results"
 test_rc=$?
 
@@ -39,7 +40,8 @@ if compgen -G "notebooks/*.ipynb" >/dev/null; then
   rm -rf "$nbdir"; mkdir -p "$nbdir"
   for nb in notebooks/*.ipynb; do
     echo "=== notebook $nb (quick)"
-    if timeout 20m ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
+    # --foreground: in the script's own process group, so that Ctrl+C or CI's stop reaches the notebook at once.
+    if timeout --foreground 20m ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))
