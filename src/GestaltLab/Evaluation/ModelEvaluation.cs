@@ -102,7 +102,11 @@ public static class ModelEvaluation
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        // A data folder moved (or copied with its run) since it was aligned: the folder given, when it holds the data's
+        // manifest, stands for it.
         var sourceRows = SourceRows(source);
+        if (sourceRows is null && oracleDataDirectory is not null && !Regions.FaceDatasetAligner.IsAligned(oracleDataDirectory) && SourceRows(oracleDataDirectory) is { } given)
+            (source, sourceRows) = (Path.GetFullPath(oracleDataDirectory).TrimEnd('/'), given);
         // An aligned folder whose labels were changed after alignment (by hand, say) is no longer its source's data:
         // metrics.json names the folder scored, by its own content, and no oracle of the source's labels stands beside it.
         string? changedSince = sourceRows is null ? null : ChangedSinceAlignment(data.Rows, sourceRows);
