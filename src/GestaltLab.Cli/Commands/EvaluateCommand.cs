@@ -30,6 +30,11 @@ internal sealed class EvaluateCommand : ICliCommand
             string splitName = p.GetValue(split)!;
             if (!GestaltLab.Data.SplitNames.IsValid(splitName))
                 throw new GestaltLab.Runtime.GestaltLabException($"--split {splitName}: not a split", $"use one of {string.Join(", ", GestaltLab.Data.SplitNames.All)}");
+            // Photos of the model's own training people in another data set's test split are refused before minutes of
+            // alignment, not after (the library checks again, on the aligned photos, and warns where it can only suspect).
+            if (splitName == GestaltLab.Data.SplitNames.Test && !GestaltLab.Regions.FaceDatasetAligner.IsAligned(dataDir)
+                && File.Exists(Path.Combine(dataDir, GestaltLab.Data.Manifest.FileName)))
+                _ = GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(dataDir).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test && r.IsLabelled).ToList(), dataDir);
             // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
             // instead of aligning every photo again beside the metrics.
             // Only asked (it reads every photo) when that alignment names this folder as its data.

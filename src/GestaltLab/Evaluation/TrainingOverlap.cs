@@ -9,8 +9,9 @@ namespace GestaltLab.Evaluation;
 /// Whether photos about to be scored show people a model was trained on (its training or validation people): scored,
 /// they would flatter it. Within one data set the splits keep people apart; across data sets only their subject ids can
 /// tell. Two synthetic data sets generated with the same seed share their people (person <c>p000004</c> of <c>mini</c>
-/// is the same face as <c>p000004</c> of <c>demo</c>), so there a shared id is certain; elsewhere it may be a coincidence
-/// of numbering, and is reported as a possibility.
+/// is the same face as <c>p000004</c> of <c>demo</c>), so there a shared id is certain; elsewhere an id alone may be a
+/// coincidence of numbering, and only a photo with the file name of that person's training photo too is reported, as a
+/// possibility.
 /// </summary>
 public static class TrainingOverlap
 {
@@ -20,8 +21,8 @@ public static class TrainingOverlap
     /// <param name="runDirectory">The model's run folder (its <c>run.json</c> names the aligned data it trained on).</param>
     /// <param name="scored">The photos to score, as held-out figures (a test split).</param>
     /// <param name="scoredDataFolder">The folder those photos' data came from (for its generator record), or null.</param>
-    /// <returns>A note when some scored ids are training ids of data that may be other people's; null when none are (or the
-    /// training data can no longer be found).</returns>
+    /// <returns>A note when some scored photos have the subject id and file name of training photos in data that is not
+    /// known to share its people; null when none do (or the training data can no longer be found).</returns>
     /// <exception cref="GestaltLabException">Both data sets were generated with the same seed: the shared people are certain.</exception>
     public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
     {
@@ -34,25 +35,38 @@ public static class TrainingOverlap
         IReadOnlyList<ManifestRow> trainingRows;
         try { trainingRows = Manifest.Load(trainingFolder).Rows; }
         catch (GestaltLabException) { return null; }
-        var trained = trainingRows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && r.IsLabelled && r.Subject.Length > 0)
-            .Select(r => r.Subject).ToHashSet(StringComparer.Ordinal);
-        var shared = scored.Where(r => trained.Contains(r.Subject)).ToList();
-        if (shared.Count == 0) return null;
-        int people = shared.Select(r => r.Subject).Distinct(StringComparer.Ordinal).Count();
-        string examples = string.Join(", ", shared.Select(r => r.Subject).Distinct(StringComparer.Ordinal).Take(3)) + (people > 3 ? ", …" : "");
+        var trainedRows = trainingRows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && r.IsLabelled && r.Subject.Length > 0).ToList();
+        var trained = trainedRows.Select(r => r.Subject).ToHashSet(StringComparer.Ordinal);
+        var sharedIds = scored.Where(r => trained.Contains(r.Subject)).ToList();
+        if (sharedIds.Count == 0) return null;
 
         var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder)) ?? Generator(trainingFolder);
         var scoredFrom = Generator(scoredDataFolder);
         if (trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && (t.Preset == "identities") == (s.Preset == "identities"))
             throw new GestaltLabException(
-                $"{shared.Count} of the {scored.Count} photos to score show {people} people the model was trained on ({examples}): "
+                $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
                 + $"the data ({s.Preset}, seed {s.Seed}) and the run's training data ({t.Preset}, seed {t.Seed}) come from the same generator seed, "
                 + "and presets of one seed share their people, so these figures would be inflated",
                 $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`), or score the run's own test split");
         if (trainedOn is not null && scoredFrom is not null) return null;   // generated with other seeds: other people, ids aside
-        return $"{shared.Count} scored photo(s) carry the subject ids of {people} people the model was trained on ({examples}); "
-               + "if they are the same people, these figures are inflated";
+        // Elsewhere a shared id alone may be a coincidence of numbering (two cohorts each numbered 1…N): only a photo that
+        // also has the file name of one of that person's training photos is reported — the same photos in another folder.
+        var trainedPhotos = trainedRows.Select(r => (r.Subject, PhotoName(r))).ToHashSet();
+        var shared = sharedIds.Where(r => trainedPhotos.Contains((r.Subject, PhotoName(r)))).ToList();
+        return shared.Count == 0 ? null
+            : $"{shared.Count} scored photo(s) have the subject id and file name of photos the model was trained on ({People(shared)}): "
+              + "if they are the same photos, these figures are inflated";
     }
+
+    private static string People(IReadOnlyList<ManifestRow> rows)
+    {
+        var ids = rows.Select(r => r.Subject).Distinct(StringComparer.Ordinal).ToList();
+        return $"{ids.Count} {(ids.Count == 1 ? "person" : "people")}: {string.Join(", ", ids.Take(3))}{(ids.Count > 3 ? ", …" : "")}";
+    }
+
+    // The photo's own file name (an aligned folder's rows name the source photo apart from their crops).
+    private static string PhotoName(ManifestRow r) =>
+        Path.GetFileName((r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image).Replace('\\', '/'));
 
     private static (string Preset, int Seed)? Generator(string? dataFolder)
     {

@@ -391,10 +391,13 @@ public class CommandLineTests
         string sameSeedMetrics = Path.Combine(root, "eval-same-seed", "metrics.json");
         Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", sameSeed, "--ground-truth", "--out", sameSeedMetrics));
         Assert.False(File.Exists(sameSeedMetrics));
+        Assert.False(Directory.Exists(Path.Combine(root, "eval-same-seed", "aligned-same-seed")));   // refused before aligning
         var sameSeedTest = GestaltLab.Data.Manifest.Load(sameSeed).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
         Assert.Contains("same generator seed", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed)).Message);
         File.Delete(Path.Combine(sameSeed, "dataset.json"));
-        Assert.Contains("if they are the same people", GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed));
+        Assert.Contains("if they are the same photos", GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed));
+        // Ids alone, as two cohorts each numbered from 1 share them, are not reported.
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest.Select(r => r with { Image = Path.Combine(Path.GetDirectoryName(r.Image)!, "renamed-" + Path.GetFileName(r.Image)) }).ToList(), sameSeed));
         // The run's own test people, and other seeds' people, are not the training people.
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), data));
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(other).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), other));
