@@ -59,6 +59,12 @@ internal static class CliRunner
                 ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
             });
         }
+        // Chromium stopped by the same Ctrl+C: whatever error that made (wrapped in the library's own or not) is the stop.
+        catch (Exception e) when (_stopRequested && FindBrowserError(e) is not null)
+        {
+            Console.Error.WriteLine(Cancelled(args));
+            return 130;
+        }
         catch (Exception e) when (IsUserFacing(e))
         {
             Console.Error.WriteLine($"error: {Describe(e)}");
@@ -77,11 +83,6 @@ internal static class CliRunner
         }
         catch (Exception e) when (FindBrowserError(e) is { } browser)
         {
-            if (_stopRequested)
-            {
-                Console.Error.WriteLine(Cancelled(args));
-                return 130;
-            }
             // Chromium crashed or was killed (out of memory, say): its driver's message, without the stack trace.
             Console.Error.WriteLine($"error: headless Chromium stopped unexpectedly: {browser.Message.Split('\n')[0].Trim()}");
             Console.Error.WriteLine("  fix: run the command again; if it stops again, `gestaltlab doctor` checks Chromium (GESTALTLAB_CHROMIUM names another)");

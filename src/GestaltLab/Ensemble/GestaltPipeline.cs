@@ -49,7 +49,7 @@ public static class GestaltPipeline
             try { File.WriteAllBytes(onnx, model.ExportOnnx()); }
             catch (IOException e)
             {
-                throw new GestaltLabException($"{zipPath}: could not be written ({AtomicFile.WithoutTempNames(e.Message)})", "free some space on that disk, then run the command again", e);
+                throw new GestaltLabException($"{zipPath}: could not be written ({AtomicFile.WithoutTempNames(e.Message)})", "check that the disk has room and the folder can be written, then run the command again", e);
             }
             var outputs = new[] { "probabilities", "embedding" }.Concat(model.Regions.Select(r => r + "_probabilities")).ToArray();
             var pipeline = ml.Transforms.LoadImages("Image", imageFolder: "", inputColumnName: nameof(GestaltImageInput.ImagePath))
