@@ -136,6 +136,9 @@ public sealed class RunResults
         {
             string path = Path.Combine(dir, file);
             if (!File.Exists(path) && !System.IO.Directory.Exists(path)) { notes.Add($"{file}: not in the run directory"); return null; }
+            // A run's files are read from inside it: a link in a shared run could point at any file of this machine,
+            // whose first line an error would quote into the report.
+            if (!RunFolder.IsWithin(FolderLock.RealPath(path), FolderLock.RealPath(dir))) { notes.Add($"{file}: a link out of the run directory, not read"); return null; }
             try { return load(path); }
             catch (Exception e) when (e is GestaltLabException or IOException or JsonException or FormatException)
             {

@@ -428,16 +428,21 @@ public static class Report
         }
         var manifest = Manifest.Load(alignedManifest);
         var faces = new List<(RgbImage Face, string Label, string Person)>();
-        int unreadable = 0;
+        int unreadable = 0, outside = 0;
+        // Faces only from inside the run's aligned folder: a shared run's manifest naming other photos on this machine
+        // (absolute paths, "..", links) would put them into the page as "composites".
+        string alignedRoot = FolderLock.RealPath(Path.Combine(run.Directory, "aligned"));
         foreach (var row in manifest.Rows.Where(r => r.IsLabelled))
         {
             ct.ThrowIfCancellationRequested();
             string path = manifest.ResolveImage(row);
             if (!File.Exists(path)) continue; // photos without a usable face have no aligned image
+            if (!RunFolder.IsWithin(FolderLock.RealPath(path), alignedRoot)) { outside++; continue; }
             // Relatives count once: an average of one family's members would show that family's face.
             try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.SplitGroup)); }
             catch (GestaltLabException) { unreadable++; }
         }
+        if (outside > 0) note($"Composite faces: {outside} photo(s) the aligned manifest lists outside the run's aligned/ folder were left out.");
         var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
         if (set.Faces.Count == 0)
         {

@@ -249,6 +249,37 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void A_shared_run_cannot_bring_other_files_of_this_machine_into_its_report()
+    {
+        string dir = TestTemp.Dir("gestaltlab-run"), elsewhere = TestTemp.Dir("gl-elsewhere");
+        try
+        {
+            SyntheticRun.Write(dir, classes: 5);
+            // A curve that is a link to a file of the user's: an error about it would quote its first line into the page.
+            string secret = Path.Combine(elsewhere, "credentials.csv");
+            File.WriteAllText(secret, "user:TOPSECRET\n");
+            File.CreateSymbolicLink(Path.Combine(dir, "curves", "stolen.csv"), secret);
+            // An aligned manifest naming a photo outside the run, as twelve "people": it would be drawn as a composite.
+            string photo = Path.Combine(elsewhere, "someone.png");
+            File.WriteAllBytes(photo, new GestaltLab.Data.RgbImage(96, 96).EncodePng());
+            Directory.CreateDirectory(Path.Combine(dir, "aligned"));
+            File.WriteAllLines(Path.Combine(dir, "aligned", Manifest.FileName),
+                ["image,subject,syndrome,split", .. Enumerable.Range(0, 12).Select(i => $"{elsewhere}/{string.Concat(Enumerable.Repeat("./", i))}someone.png,x{i},s00,test")]);
+            var result = Report.Write(dir, Path.Combine(dir, "out", "r.html"), new ReportOptions { BootstrapIterations = 50 });
+            string page = File.ReadAllText(result.Path);
+            Assert.Contains(result.Notes, n => n.Contains("a link out of the run directory"));
+            Assert.DoesNotContain("TOPSECRET", page);
+            Assert.Contains("12 photo(s) the aligned manifest lists outside", page);
+            Assert.DoesNotContain("alt=\"composite faces\"", page);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+            Directory.Delete(elsewhere, true);
+        }
+    }
+
+    [Fact]
     public void A_page_for_sharing_names_folders_without_the_paths_above_them()
     {
         // The folders above a run often name a clinic, a user or a cohort (and may hold spaces).
