@@ -52,6 +52,7 @@ internal sealed class EvaluateCommand : ICliCommand
             // The evaluation's folder holds crops and per-photo tables: its owner's alone when made here (before the
             // alignment inside it makes it as a mere parent).
             GestaltLab.Runtime.OwnerOnlyFolder.Create(alignedHome);
+            if (!runsOwn) GestaltLab.Runtime.RunFolder.RefuseLink(Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)));
             string aligned = runsOwn ? runAligned
                 : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct,
                     regions: m.RegionSet);   // cut as the model's crops were, whatever regions it was aligned with
@@ -71,6 +72,7 @@ internal sealed class EvaluateCommand : ICliCommand
             string metricsPath = Path.GetFullPath(outFile
                 ?? (ownData && ownPriors && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
             string outDir = Path.GetDirectoryName(metricsPath)!;
+            if (outFile is null && outDir != Path.GetFullPath(run).TrimEnd('/')) GestaltLab.Runtime.RunFolder.RefuseLink(outDir);   // RUN/eval-…, made by evaluate itself
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
             PrintEvaluation(r, metricsPath);
             return 0;

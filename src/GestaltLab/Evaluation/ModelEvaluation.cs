@@ -206,6 +206,7 @@ public static class ModelEvaluation
     public static void CheckOutputs(string outDirectory, string metricsFile, IEnumerable<string> regions)
     {
         string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
+        RunFolder.RefuseLink(regionDir);
         if (File.Exists(regionDir))
             throw new GestaltLabException($"{regionDir}: a file where the evaluation writes a folder of each region's probabilities; it is left as it is",
                 "choose another --out folder, or move that file away first");

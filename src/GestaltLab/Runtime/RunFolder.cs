@@ -21,6 +21,20 @@ public static class RunFolder
         "probabilities.csv", "embeddings.csv", "region_probabilities", "report.html",
     };
 
+    /// <summary>
+    /// Refuses <paramref name="folder"/>, one GestaltLab makes by itself inside a run or evaluation folder (its aligned
+    /// copies of other data, its per-region tables), when it already stands there as a link: in a run received from
+    /// someone else, such a link would send patient crops and tables — or the deletion of stale ones — elsewhere.
+    /// </summary>
+    /// <exception cref="GestaltLabException">It is a link.</exception>
+    public static void RefuseLink(string folder)
+    {
+        var info = new FileInfo(folder);
+        if (info.LinkTarget is { } target)
+            throw new GestaltLabException($"{folder}: is a link (to {target}), where GestaltLab writes a folder of its own; it does not write through links there",
+                "remove the link, or write the output to a folder of your own (--out)");
+    }
+
     /// <summary>Whether the full path <paramref name="path"/> is <paramref name="folder"/> (a full path too) or lies inside it.</summary>
     internal static bool IsWithin(string path, string folder) =>
         path == folder || path.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);

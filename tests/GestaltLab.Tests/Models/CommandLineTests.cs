@@ -12,6 +12,16 @@ public class CommandLineTests
 {
     private static Task<int> Cli(params string[] args) => CliRunner.InvokeAsync(CliRunner.BuildRoot(), args);
 
+    private static void CopyTree(string from, string to)
+    {
+        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+        {
+            string target = Path.Combine(to, Path.GetRelativePath(from, f));
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            File.Copy(f, target);
+        }
+    }
+
     [Fact]
     public void A_misspelt_option_is_not_taken_for_a_path_but_values_that_begin_with_a_dash_are()
     {
@@ -314,12 +324,7 @@ public class CommandLineTests
         // Data with a syndrome the model does not know: its photos are skipped and counted, and the data's oracle — which
         // ranks among that syndrome too and scores its photos — is not set beside figures of another task.
         string relabelled = Path.Combine(root, "relabelled");
-        foreach (var f in Directory.GetFiles(other, "*", SearchOption.AllDirectories))
-        {
-            string to = Path.Combine(relabelled, Path.GetRelativePath(other, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(f, to);
-        }
+        CopyTree(other, relabelled);
         string manifestCsv = Path.Combine(relabelled, "manifest.csv");
         File.WriteAllText(manifestCsv, File.ReadAllText(manifestCsv).Replace(",fas_like,", ",unknown_like,"));
         string relabelledMetrics = Path.Combine(root, "eval-relabelled", "metrics.json");
@@ -339,15 +344,25 @@ public class CommandLineTests
         File.WriteAllText(Path.Combine(named, GestaltLab.Evaluation.EvaluationRecord.FileName), "{\"finished\": false}");
         Assert.Equal(1, await Cli("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
         Assert.Null(GestaltLab.Evaluation.RunResults.Load(named).Probabilities);
+        // A folder evaluate makes by itself that stands there as a link (in a run received from someone) is not written
+        // through: the tables, crops and deletions would land elsewhere.
+        string victim = Path.Combine(root, "victim");
+        Directory.CreateDirectory(victim);
+        File.WriteAllText(Path.Combine(victim, "notes.csv"), "mine\n");
+        string linked = Path.Combine(root, "eval-linked");
+        Directory.CreateDirectory(linked);
+        Directory.CreateSymbolicLink(Path.Combine(linked, GestaltLab.Evaluation.ModelEvaluation.RegionProbabilitiesFolder), victim);
+        File.WriteAllText(Path.Combine(linked, "region_metrics.csv"), "region,top1,top5,top10\nnotes,0,0,0\n");
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth", "--out", Path.Combine(linked, "metrics.json")));
+        CopyTree(other, Path.Combine(root, "other-copy"));
+        Directory.CreateSymbolicLink(Path.Combine(run, "aligned-other-copy"), victim);
+        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", Path.Combine(root, "other-copy"), "--ground-truth"));
+        Assert.Equal(["notes.csv"], Directory.GetFileSystemEntries(victim).Select(e => Path.GetFileName(e)!).ToArray());
+        File.Delete(Path.Combine(run, "aligned-other-copy"));
         // A test photo without a usable face leaves the model's figures, and so the oracle's: it is scored on the same
         // photos from the ranks oracle.json records per person. Data without those ranks keeps no oracle beside them.
         string faceless = Path.Combine(root, "faceless");
-        foreach (var f in Directory.GetFiles(other, "*", SearchOption.AllDirectories))
-        {
-            string to = Path.Combine(faceless, Path.GetRelativePath(other, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(f, to);
-        }
+        CopyTree(other, faceless);
         var testRow = GestaltLab.Data.Manifest.Load(faceless).Rows.First(r => r.Split == GestaltLab.Data.SplitNames.Test);
         File.WriteAllText(Path.Combine(faceless, testRow.Image), "not a photo");
         string facelessMetrics = Path.Combine(root, "eval-faceless", "metrics.json");
@@ -368,12 +383,7 @@ public class CommandLineTests
         // An aligned folder relabelled by hand after alignment is not its source's data: metrics.json names the folder
         // scored, by its own content, and sets no oracle of the source's labels beside it.
         string handEdited = Path.Combine(root, "aligned-edited");
-        foreach (var f in Directory.GetFiles(aligned, "*", SearchOption.AllDirectories))
-        {
-            string to = Path.Combine(handEdited, Path.GetRelativePath(aligned, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(to)!);
-            File.Copy(f, to);
-        }
+        CopyTree(aligned, handEdited);
         var editedManifest = GestaltLab.Data.Manifest.Load(handEdited);
         var relabelledRow = editedManifest.Rows.First(r => r.Split == GestaltLab.Data.SplitNames.Test);
         string otherSyndrome = editedManifest.Rows.Select(r => r.Syndrome).First(x => x != relabelledRow.Syndrome);
