@@ -181,7 +181,15 @@ public sealed class RunResults
             embeddings = null;
             regions = null;
         }
-        if (classes is null && probabilities is not null) classes = probabilities.Columns.ToArray();
+        if (classes is null && probabilities is not null)
+        {
+            if (probabilities.Columns.Select(Data.Manifest.SyndromeNameProblem).FirstOrDefault(p => p is not null) is { } odd)
+            {
+                notes.Add($"probabilities.csv: a class column {odd}; probabilities ignored");
+                probabilities = null;
+            }
+            else classes = probabilities.Columns.ToArray();
+        }
         if (classes is not null && probabilities is not null && !classes.SequenceEqual(probabilities.Columns))
         {
             notes.Add($"probabilities.csv: class columns differ from classes.json ({probabilities.Columns.Count} vs {classes.Count}); probabilities ignored");
@@ -202,7 +210,11 @@ public sealed class RunResults
             // Either a plain array of names or an object with a "classes" array.
             var arr = doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("classes", out var c) ? c : doc.RootElement;
             if (arr.ValueKind != JsonValueKind.Array) throw new GestaltLabException($"{path}: expected a JSON array of class names");
-            return arr.EnumerateArray().Select(e => e.GetString() ?? throw new GestaltLabException($"{path}: null class name")).ToArray();
+            var names = arr.EnumerateArray().Select(e => e.GetString() ?? throw new GestaltLabException($"{path}: null class name")).ToArray();
+            // As a model's classes.json is checked when the model loads: these names go into the report's charts.
+            if (names.Select(Data.Manifest.SyndromeNameProblem).FirstOrDefault(p => p is not null) is { } odd)
+                throw new GestaltLabException($"{path}: a class name {odd}");
+            return names;
         }
         catch (InvalidOperationException e)
         {

@@ -200,9 +200,10 @@ public static class Charts
         for (int g = 0; g < groups.Length; g++)
         {
             var idx = groups[g].ToArray();
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : groups[g].Key),
+            // Photo names and manifest values are the data's own words: escaped, as the chart library reads its text as markup.
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : Html(groups[g].Key)),
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
-                ("text", idx.Select(i => images[i]).ToArray()),
+                ("text", idx.Select(i => Html(images[i])).ToArray()),
                 ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", MapColour(g, groups.Length)), ("symbol", MapSymbol(g, groups.Length)),
                     // A thin dark rim: the palette's yellow and sky blue fade into a white page without one (yellow on white is
                     // 1.2 : 1). Left off the small points of large maps, where rims would darken every cluster alike.

@@ -86,6 +86,9 @@ public static partial class FigureHtml
         var sb = new StringBuilder(PlotlyJs.Length + bodyHtml.Length + 4096);
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n");
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
+        // Nothing from the network, whatever text the charts carry: the page is whole (inline scripts and styles, data:
+        // images), and a name from a shared run's files that the chart library renders as markup cannot fetch anything.
+        sb.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:\">\n");
         sb.Append(GeneratorMeta).Append('\n');
         sb.Append("<title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n");
         sb.Append("<style>\n").Append(BaseCss).Append(extraCss ?? "").Append("</style>\n");

@@ -455,13 +455,20 @@ public class BrowserTests(BrowserFixture fixture)
         string path = Path.Combine(fixture.Work, "broken.html");
         string body = "<div class=\"gl-chart\" id=\"a\"></div><script>Plotly.newPlot('a',[{type:'bar',x:[1],y:[2]}]);</script>" +
                       "<div class=\"gl-chart\" id=\"b\"></div><script>undefinedFunction();</script><img src=\"http://192.0.2.1/x.png\">";
-        File.WriteAllText(path, FigureHtml.Page("broken", body));
+        // The check itself, on a page without GestaltLab's policy (a page of someone else's, say).
+        string page = FigureHtml.Page("broken", body);
+        File.WriteAllText(path, System.Text.RegularExpressions.Regex.Replace(page, "<meta http-equiv=\"Content-Security-Policy\"[^>]*>", ""));
         var check = await fixture.Browser.CheckPageAsync(path, timeoutMs: 6000); // chart b never draws: the wait runs out
         Assert.Equal(2, check.ChartCount);
         Assert.Equal(1, check.RenderedCharts);
         Assert.NotEmpty(check.ConsoleErrors);
         Assert.Contains(check.FailedRequests, r => r.StartsWith("http://192.0.2.1"));
         Assert.False(check.Ok);
+        // GestaltLab's own pages forbid every load from the network: the image is refused by the page, not even asked for.
+        File.WriteAllText(path, page);
+        var guarded = await fixture.Browser.CheckPageAsync(path, timeoutMs: 6000);
+        Assert.DoesNotContain(guarded.FailedRequests, r => r.StartsWith("http://192.0.2.1"));
+        Assert.Contains(guarded.ConsoleErrors, e => e.Contains("Content Security Policy"));
     }
 
     [Fact]
