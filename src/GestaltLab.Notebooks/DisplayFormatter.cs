@@ -140,7 +140,7 @@ public sealed class DisplayFormatter
         foreach (DictionaryEntry e in dict)
         {
             if (n++ >= MaxTableRows) continue;
-            rows.Add([Scalar(e.Key), Cell(e.Value)]);
+            rows.Add([WebUtility.HtmlEncode(Scalar(e.Key)), Cell(e.Value)]);   // cells are HTML (Cell encodes its own)
             text.Append(Scalar(e.Key)).Append(": ").AppendLine(Text(e.Value));
         }
         var html = Table(["key", "value"], rows, n);

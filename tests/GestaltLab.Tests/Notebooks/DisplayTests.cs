@@ -62,6 +62,9 @@ public class DisplayTests
 
         var dict = f.Format(new Dictionary<string, int> { ["a"] = 1 }).Text("text/html")!;
         Assert.Contains("<td>a</td><td>1</td>", dict);
+        // Keys are text too: a class named like markup is shown, not run.
+        var keyed = f.Format(new Dictionary<string, double> { ["<img src=x onerror=alert(1)>"] = 0.5 }).Text("text/html")!;
+        Assert.Contains("<td>&lt;img src=x onerror=alert(1)&gt;</td>", keyed);
         var matrix = f.Format(new double[,] { { 1, 0.5 }, { 0, 1 } }).Text("text/html")!;
         Assert.Contains("<td>0</td><td>1</td><td>0.5</td>", matrix);
     }
