@@ -67,13 +67,13 @@ internal static class CliRunner
         }
         catch (Exception e) when (IsUserFacing(e))
         {
-            Console.Error.WriteLine($"error: {Describe(e)}");
+            Console.Error.WriteLine($"error: {Terminal.Printable(Describe(e), keepLines: true)}");
             return 1;
         }
         catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(IsUserFacing) is { } inner)
         {
             // A worker thread's error, e.g. a photo that vanished mid-run: its message names the file.
-            Console.Error.WriteLine($"error: {Describe(inner)}");
+            Console.Error.WriteLine($"error: {Terminal.Printable(Describe(inner), keepLines: true)}");
             return 1;
         }
         catch (OperationCanceledException)

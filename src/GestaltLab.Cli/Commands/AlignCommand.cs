@@ -52,7 +52,7 @@ internal sealed class AlignCommand : ICliCommand
             if (summary.Skipped.Count > 0)
             {
                 Console.WriteLine($"skipped {summary.Skipped.Count} photo(s):");
-                foreach (var (image, problem) in summary.Skipped.Take(20)) Console.WriteLine($"  {image}: {problem}");
+                foreach (var (image, problem) in summary.Skipped.Take(20)) Console.WriteLine($"  {Terminal.Printable(image)}: {Terminal.Printable(problem)}");
                 if (summary.Skipped.Count > 20) Console.WriteLine($"  … and {summary.Skipped.Count - 20} more (see qc.csv)");
             }
             return 0;

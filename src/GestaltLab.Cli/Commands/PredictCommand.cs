@@ -70,7 +70,7 @@ internal sealed class PredictCommand : ICliCommand
                     failed++;
                     // The loader's messages begin with the path: not repeated after it.
                     string? why = face.Problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : face.Problem;
-                    if (!p.GetValue(json)) Console.Error.WriteLine($"{Printable(image)}: skipped ({face.Status.ToCsv()}: {Printable(why ?? "")})");
+                    if (!p.GetValue(json)) Console.Error.WriteLine($"{Terminal.Printable(image)}: skipped ({face.Status.ToCsv()}: {Terminal.Printable(why ?? "")})");
                     results.Add(new { image = Shown(image, index), status = face.Status.ToCsv(), problem = ShownProblem(image, index, face.Problem) });
                     continue;
                 }
@@ -83,7 +83,7 @@ internal sealed class PredictCommand : ICliCommand
                 if (!p.GetValue(json))
                 {
                     if (unusedNote is not null) { Console.WriteLine(unusedNote); unusedNote = null; }
-                    Console.WriteLine($"{Printable(image)} ({face.Status.ToCsv()}{(face.Problem is null ? "" : ": " + Printable(face.Problem))})");
+                    Console.WriteLine($"{Terminal.Printable(image)} ({face.Status.ToCsv()}{(face.Problem is null ? "" : ": " + Terminal.Printable(face.Problem))})");
                     Console.WriteLine($"  {"rank",4}  {"syndrome",-32} {"prob",7}   per-region contribution");
                     foreach (var r in ranked)
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -134,5 +134,4 @@ internal sealed class PredictCommand : ICliCommand
 
     /// <summary>A file name as the terminal should show it: control characters (an ANSI escape in a name could recolour
     /// or rewrite the lines printed before it) as '?'. JSON escapes them itself.</summary>
-    private static string Printable(string text) => string.Concat(text.Select(c => char.IsControl(c) ? '?' : c));
 }

@@ -183,7 +183,7 @@ internal static class ModelCli
     public static void PrintSkipped(IReadOnlyList<(string Source, string Problem)> skipped)
     {
         const int shown = 20;
-        foreach (var (source, problem) in skipped.Take(shown)) Console.WriteLine($"  {source}: {problem}");
+        foreach (var (source, problem) in skipped.Take(shown)) Console.WriteLine($"  {Terminal.Printable(source)}: {Terminal.Printable(problem)}");
         if (skipped.Count > shown) Console.WriteLine($"  … and {skipped.Count - shown} more");
     }
 

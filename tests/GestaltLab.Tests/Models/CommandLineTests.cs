@@ -250,6 +250,10 @@ public class CommandLineTests
         string described = CliRunner.Describe(new UnauthorizedAccessException("Access to the path '/data/out/.m.csv.123.0123456789abcdef0123456789abcdef.tmp' is denied."));
         Assert.Contains("'/data/out/m.csv'", described);
         Assert.Contains("fix:", described);
+        // A read-only or full disk gets its own fix; a file name with a terminal escape prints harmlessly.
+        Assert.Contains("read-only file system", CliRunner.Describe(new IOException("Read-only file system : '/mnt/ro/x.csv'")));
+        Assert.Contains("free some space", CliRunner.Describe(new IOException("No space left on device : '/data/x.csv'")));
+        Assert.Equal("photo?]0;pwned?.png: unreadable\n  fix: x", Terminal.Printable("photo\u001b]0;pwned\u0007.png: unreadable\n  fix: x", keepLines: true));
         // evaluate --out: a file of someone else's is left alone (before any photo is scored), as are tables of the same
         // names beside it; a folder (trailing slash, or no extension) gets metrics.json and the tables inside it.
         string notes = Path.Combine(root, "notes");
