@@ -45,6 +45,26 @@ public sealed record RegionNetConfig
     /// <summary>Length of the penultimate (embedding) vector.</summary>
     [JsonIgnore] public int EmbeddingSize => Pooling == PoolingFlatten ? FlattenEmbeddingSize : StageWidth(Stages - 1);
 
+    /// <summary>The most weights a net may have (<see cref="ApproximateParameters"/>): 100 million, 0.4 GB of floats.</summary>
+    public const long MaxParameters = 100_000_000;
+
+    /// <summary>The net's weights, counted from its shape (convolutions and the flatten layer; biases and batch norms, a
+    /// fraction of a percent, left out).</summary>
+    [JsonIgnore] public double ApproximateParameters
+    {
+        get
+        {
+            double total = 0;
+            for (int s = 0; s < Stages; s++)
+            {
+                double inputs = s == 0 ? Channels : (double)Width * Math.Pow(2, s - 1), outputs = Width * Math.Pow(2, s);
+                total += 9 * outputs * (inputs + (ConvsPerStage - 1) * outputs);
+            }
+            if (Pooling == PoolingFlatten) total += Math.Pow(Math.Max(1, InputSize >> Stages), 2) * Width * Math.Pow(2, Stages - 1) * FlattenEmbeddingSize;
+            return total;
+        }
+    }
+
     /// <summary>A tiny net for tests and CI.</summary>
     public static RegionNetConfig Tiny { get; } = new() { InputSize = 64, Width = 8, Stages = 3, ConvsPerStage = 1 };
 
@@ -58,6 +78,11 @@ public sealed record RegionNetConfig
         if (Pooling is not (PoolingAverage or PoolingFlatten)) throw new GestaltLabException($"{source}: pooling \"{Pooling}\" must be \"{PoolingAverage}\" or \"{PoolingFlatten}\"");
         if (FlattenEmbeddingSize is < 1 or > 4096) throw new GestaltLabException($"{source}: embedding_size {FlattenEmbeddingSize} outside 1–4096");
         if (ConvsPerStage is < 1 or > 4) throw new GestaltLabException($"{source}: convs_per_stage {ConvsPerStage} outside 1–4");
+        // Before any tensor exists: a config (a received run's, say) whose widths double to tens of billions of weights
+        // would otherwise be allocated until the machine runs out of memory.
+        if (ApproximateParameters > MaxParameters)
+            throw new GestaltLabException($"{source}: width {Width} over {Stages} stages makes a net of about {ApproximateParameters / 1e6:F0} million weights, more than the {MaxParameters / 1_000_000} million GestaltLab builds",
+                "use a smaller width or fewer stages (the shipped nets have well under 1 million)");
         return this;
     }
 

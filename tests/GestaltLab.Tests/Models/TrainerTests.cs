@@ -133,6 +133,12 @@ public class TrainerTests
                      (new() { Threads = -2 }, "threads"), (new() { LoaderThreads = -1 }, "loader_threads"),
                  })
             Assert.Contains(field, Assert.Throws<GestaltLabException>(() => bad.Validate()).Message);
+        // A net too large to build (a received run's config, say) is refused from its shape, before any tensor exists;
+        // the default and the optional width-32 nets are far below the limit.
+        Assert.Contains("million weights", Assert.Throws<GestaltLabException>(() => new RegionNetConfig { InputSize = 256, Width = 512, Stages = 8 }.Validate()).Message);
+        new RegionNetConfig().Validate();
+        new RegionNetConfig { Width = 32 }.Validate();
+        Assert.InRange(new RegionNetConfig().ApproximateParameters, 1e5, 1e6);
     }
 
     [Fact]
