@@ -28,6 +28,8 @@ internal sealed class PredictCommand : ICliCommand
             // Before any photo: a result that cannot be written at the end would cost the whole batch.
             if (p.GetValue(output) is { } outFile)
             {
+                // Photo names and their ranked syndromes: a folder made for them is its owner's alone, as runs are.
+                OwnerOnlyFolder.Create(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
                 AtomicFile.CheckWritable(outFile, "predictions.json");
                 AtomicFile.CheckReplaceable(outFile, "\"predictions\"", "gestaltlab predict");
             }
@@ -118,6 +120,7 @@ internal sealed class PredictCommand : ICliCommand
             if (p.GetValue(output) is { } file)
             {
                 AtomicFile.WriteAllText(file, text + "\n");
+                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
             if (failed > 0 && !p.GetValue(json)) Console.Error.WriteLine($"{failed} photo(s) skipped");

@@ -115,6 +115,10 @@ public class CommandLineTests
         string predictions = Path.Combine(root, "predictions.json");
         Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--top", "3", "--out", predictions));
         var document = JsonNode.Parse(File.ReadAllText(predictions))!;
+        // Photo names with their ranked syndromes: readable by their owner alone, in a folder made for them likewise.
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(predictions));
+        Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", Path.Combine(root, "new-folder", "p.json")));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(root, "new-folder")));
         // With what made them: the model, the priors it ranked with, the landmark model and the versions.
         Assert.Equal(Path.GetFullPath(run), (string?)document["model"]);
         Assert.Equal("equal", (string?)document["priors"]);
