@@ -19,6 +19,9 @@ public static class ImageLoader
     /// </summary>
     public const long DefaultMaxPixels = 100_000_000;
 
+    /// <summary>The largest photo file read: 256 MB (a 100-megapixel PNG is well under it).</summary>
+    public const long MaxFileBytes = 256_000_000;
+
     /// <summary>The image formats recognised from a file's first bytes.</summary>
     public enum Format
     {
@@ -162,7 +165,13 @@ public static class ImageLoader
         byte[] bytes;
         try
         {
-            bytes = File.ReadAllBytes(path);
+            // A device or pipe (/dev/zero in a received manifest) would be read until memory runs out.
+            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+            if (!file.CanSeek) throw new GestaltLabException($"{path}: not a regular file (a device or a pipe), not a photo", "list photo files only");
+            if (file.Length > MaxFileBytes)
+                throw new GestaltLabException($"{path}: {file.Length / 1e6:F0} MB, more than any photo GestaltLab reads ({MaxFileBytes / 1_000_000} MB)", "list photo files only, or resize the photo");
+            bytes = new byte[file.Length];
+            file.ReadExactly(bytes);
         }
         catch (FileNotFoundException) when (new FileInfo(path).LinkTarget is { } target)
         {
