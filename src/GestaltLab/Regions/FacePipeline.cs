@@ -147,11 +147,12 @@ public sealed class FacePipeline : IDisposable
     {
         ArgumentNullException.ThrowIfNull(image);
         ArgumentNullException.ThrowIfNull(options);
+        // Invariant: these words go into qc.csv, which must read the same whatever the machine's language.
         var problems = new List<string>();
-        if (Math.Min(box.Width, box.Height) < options.MinFacePixels) problems.Add($"face is small ({Math.Min(box.Width, box.Height)} px < {options.MinFacePixels} px)");
+        if (Math.Min(box.Width, box.Height) < options.MinFacePixels) problems.Add(FormattableString.Invariant($"face is small ({Math.Min(box.Width, box.Height)} px < {options.MinFacePixels} px)"));
         double inside = FaceSelection.FractionInside(box, image);
-        if (inside < options.MinFractionInside) problems.Add($"face is cut off ({inside:P0} of its box inside the photo)");
-        if (!float.IsNaN(confidence) && confidence < options.MinConfidence) problems.Add($"landmarks are unstable (confidence {confidence:F2} < {options.MinConfidence:F2})");
+        if (inside < options.MinFractionInside) problems.Add(FormattableString.Invariant($"face is cut off ({inside:P0} of its box inside the photo)"));
+        if (!float.IsNaN(confidence) && confidence < options.MinConfidence) problems.Add(FormattableString.Invariant($"landmarks are unstable (confidence {confidence:F2} < {options.MinConfidence:F2})"));
         return problems;
     }
 
