@@ -395,4 +395,34 @@ public class FacePipelineTests
         }
         finally { Directory.Delete(root, true); }
     }
+
+    // A detector that fails as a bug in face processing would (not as a photo without a face), for some photos or all.
+    private sealed class FailingDetector(Func<RgbImage, bool> fails) : IFaceDetector
+    {
+        private readonly HaarFaceDetector _real = new();
+        public string Name => "failing";
+        public IReadOnlyList<FaceBox> Detect(RgbImage image) => fails(image) ? throw new InvalidOperationException("bug") : _real.Detect(image);
+    }
+
+    [Fact]
+    public void One_photo_failing_in_face_processing_is_that_photos_but_every_photo_failing_stops_the_batch()
+    {
+        string root = TestTemp.Dir("gl-align-failing"), data = Path.Combine(root, "data");
+        try
+        {
+            GestaltLab.Synthetic.SyntheticDataset.Generate("mini", 3, data, scale: 0.3);
+            int calls = 0;
+            using (var some = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false, Detector = new FailingDetector(_ => Interlocked.Increment(ref calls) == 1) }))
+            {
+                var summary = FaceDatasetAligner.Run(data, Path.Combine(root, "some"), some, new AlignDatasetOptions());
+                Assert.True(summary.Aligned > 0);
+                Assert.Contains(summary.Skipped, s => s.Problem.Contains("bug"));
+            }
+            using var all = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false, Detector = new FailingDetector(_ => true) });
+            var e = Assert.Throws<GestaltLabException>(() => FaceDatasetAligner.Run(data, Path.Combine(root, "all"), all, new AlignDatasetOptions()));
+            Assert.Contains("every one of the", e.Message);
+            Assert.Contains("bug", e.Message);
+        }
+        finally { Directory.Delete(root, true); }
+    }
 }
