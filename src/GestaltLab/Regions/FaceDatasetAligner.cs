@@ -513,7 +513,7 @@ public static class FaceDatasetAligner
             alignedImage.StartsWith("aligned/", StringComparison.Ordinal) ? alignedImage["aligned/".Length..] : alignedImage);
 
     /// <summary>The QC table columns.</summary>
-    public static readonly string[] QcColumns = ["image", "status", "confidence", "faces", "left", "top", "right", "bottom", "fit_error", "problem"];
+    public static readonly IReadOnlyList<string> QcColumns = Array.AsReadOnly<string>(["image", "status", "confidence", "faces", "left", "top", "right", "bottom", "fit_error", "problem"]);
 
     /// <summary>Writes QC rows: image, status, landmark confidence, faces found, box, alignment fit error (aligned px), problem.</summary>
     public static void WriteQc(string path, IReadOnlyList<FaceResult> results)
