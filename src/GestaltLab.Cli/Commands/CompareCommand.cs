@@ -58,6 +58,7 @@ internal sealed class CompareCommand : ICliCommand
                                   + (m.Better is { } winner ? $"  {winner} better" : ""));
             }
             Console.WriteLine($"top-1: B right where A is wrong on {r.OnlyBRight} photo(s), A right where B is wrong on {r.OnlyARight}");
+            if (r.Note is { } note) Console.WriteLine($"caution: {note}");
             if (r.NUnits < 30)
                 Console.WriteLine($"caution: {r.NUnits} {r.Unit} only; with fewer than 30 the intervals are too narrow (they cover the truth less often than 95 %): read them as rough");
             Console.WriteLine($"({r.Iterations} resamples, seed {r.Seed}; percentage points for accuracies. An interval that excludes 0 is one comparison "
@@ -126,6 +127,7 @@ internal sealed class CompareCommand : ICliCommand
         }
         Console.WriteLine($"  {"ensemble",-18} {(100 * first.Measures.Single(m => m.Measure == "top1").B).ToString("F1", inv) + " %",8}");
         Console.WriteLine($"({first.Iterations} resamples, seed {first.Seed}. {all.Count * 2} intervals: at 95 % each, one may exclude 0 by chance.)");
+        if (first.Note is { } note) Console.WriteLine($"caution: {note}");
         string? priors = RunComparison.EnsemblePriors(evaluation);
         if (priors == GestaltLab.Ensemble.ClassPriors.Training)
             Console.WriteLine("caution: the ensemble ranked with the training photos' syndrome frequencies as priors, the regions with equal priors: "

@@ -73,6 +73,12 @@ public sealed record RunComparisonResult(
     [property: JsonPropertyName("bootstrap_unit")] string Unit,
     [property: JsonPropertyName("n_families")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] int? NFamilies = null)
 {
+    /// <summary>
+    /// Why people were drawn where the data's manifest might have named families (it was found but could not be read), or
+    /// null: the intervals are then narrower than families would make them, if the data has relatives.
+    /// </summary>
+    [JsonPropertyName("note")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Note { get; init; }
+
     /// <summary>How the intervals were made, for the record and for figure captions.</summary>
     [JsonPropertyName("method")]
     public string Method => Unit switch
@@ -155,8 +161,9 @@ public static class RunComparison
         }
         // Without a subject column ImageTable names each photo as its own subject: the unit is then the photo, said so.
         bool byPhoto = Enumerable.Range(0, n).All(i => tableA.Subjects[i] == tableA.Images[i]);
+        var (families, note) = byPhoto ? (null, null) : FamiliesOf(a, tableA.Subjects, data);
         return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto,
-            byPhoto ? null : FamiliesOf(a, tableA.Subjects, data));
+            families) with { Note = note };
     }
 
     /// <summary>
@@ -268,7 +275,7 @@ public static class RunComparison
         var ensembleColumns = ColumnMap(ensemble.Columns, classes);
         var ensembleProbs = ensemble.Values.Select(v => InOrder(v, ensembleColumns)).ToList();
         bool byPhoto = Enumerable.Range(0, ensemble.Count).All(i => ensemble.Subjects[i] == ensemble.Images[i]);
-        var families = byPhoto ? null : FamiliesOf(evaluation, ensemble.Subjects, data);
+        var (families, note) = byPhoto ? (null, null) : FamiliesOf(evaluation, ensemble.Subjects, data);
         var results = new List<(string, RunComparisonResult)>();
         foreach (var file in files)
         {
@@ -278,7 +285,7 @@ public static class RunComparison
             string name = Path.GetFileNameWithoutExtension(file);
             var regionColumns = ColumnMap(region.Columns, classes);
             results.Add((name, Compare(truth, ensemble.Subjects, region.Values.Select(v => InOrder(v, regionColumns)).ToList(), ensembleProbs,
-                classes.Count, name, "ensemble", iterations, seed, level, byPhoto, families)));
+                classes.Count, name, "ensemble", iterations, seed, level, byPhoto, families) with { Note = note }));
         }
         return results;
     }
@@ -324,19 +331,25 @@ public static class RunComparison
     /// <summary>
     /// Each photo's family from <paramref name="data"/>, or from the manifest of the evaluation's data
     /// (<see cref="ResamplingUnits.DataManifestPath"/>); null (people are drawn) when neither names families. An
-    /// unreadable manifest found that way is passed over: the result says what was drawn.
+    /// unreadable manifest found that way is passed over, with a note saying so.
     /// </summary>
-    private static IReadOnlyList<string>? FamiliesOf(string evaluation, IReadOnlyList<string> subjects, Manifest? data)
+    private static (IReadOnlyList<string>? Families, string? Note) FamiliesOf(string evaluation, IReadOnlyList<string> subjects, Manifest? data)
     {
+        string? note = null;
         if (data is null)
         {
+            string? path = null;
             try
             {
-                if (ResamplingUnits.DataManifestPath(EvaluationFolder(evaluation)) is { } path) data = Manifest.Load(path);
+                path = ResamplingUnits.DataManifestPath(EvaluationFolder(evaluation));
+                if (path is not null) data = Manifest.Load(path);
             }
-            catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { }
+            catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+            {
+                note = $"{path ?? "the data's manifest"} could not be read ({e.Message.Split('\n')[0]}), so people were drawn, not families: if the data has relatives, the intervals are too narrow (--manifest names a readable one)";
+            }
         }
-        return ResamplingUnits.Families(subjects, data);
+        return (ResamplingUnits.Families(subjects, data), note);
     }
 
     /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>

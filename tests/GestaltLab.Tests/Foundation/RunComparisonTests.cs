@@ -159,6 +159,14 @@ public class RunComparisonTests
         manifest.Save(Path.Combine(data, GestaltLab.Data.Manifest.FileName));
         (ClassificationMetrics.Compute([0, 1], [[0.9f, 0.1f, 0f, 0f], [0.1f, 0.9f, 0f, 0f]], 4) with { Data = data }).Save(Path.Combine(a, "metrics.json"));
         Assert.Equal(top1.Difference, RunComparison.Compare(a, b, iterations: 1000).Measures[0].Difference);
+        // Found but unreadable: people are drawn, and the result says why rather than passing over it in silence.
+        string saved = File.ReadAllText(Path.Combine(data, GestaltLab.Data.Manifest.FileName));
+        File.WriteAllText(Path.Combine(data, GestaltLab.Data.Manifest.FileName), "image,subject,split\nx.png,,train\n");
+        var unread = RunComparison.Compare(a, b, iterations: 200);
+        Assert.Equal("people", unread.Unit);
+        Assert.Contains("could not be read", unread.Note);
+        File.WriteAllText(Path.Combine(data, GestaltLab.Data.Manifest.FileName), saved);
+        Assert.Null(RunComparison.Compare(a, b, iterations: 200).Note);
         // Families that leave a syndrome a single family: no per-disorder interval (drawn within it, it never varies).
         var oneFamilyEach = new GestaltLab.Data.Manifest(data, manifest.Rows.Select(r => r with { Family = r.Syndrome }));
         var perDisorder = RunComparison.Compare(a, b, iterations: 500, data: oneFamilyEach).Measures.Single(m => m.Measure == "per_disorder_top1");
