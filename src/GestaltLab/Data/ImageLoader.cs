@@ -19,8 +19,6 @@ public static class ImageLoader
     /// </summary>
     public const long DefaultMaxPixels = 100_000_000;
 
-    /// <summary>The largest photo file read: 256 MB (a 100-megapixel PNG is well under it).</summary>
-    public const long MaxFileBytes = 256_000_000;
 
     /// <summary>The image formats recognised from a file's first bytes.</summary>
     public enum Format
@@ -165,11 +163,20 @@ public static class ImageLoader
         byte[] bytes;
         try
         {
-            // A device or pipe (/dev/zero in a received manifest) would be read until memory runs out.
+            // Checked before opening: a pipe listed as a photo would block the open itself, and a device (/dev/zero in a
+            // received manifest) be read until memory runs out; both, like an empty file, have no length.
+            if (new FileInfo(path) is { Exists: true, Length: 0 })
+                throw new GestaltLabException($"{path}: the file is empty (0 bytes), or not a regular file; not a photo", "replace it with the original photo");
             using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-            if (!file.CanSeek) throw new GestaltLabException($"{path}: not a regular file (a device or a pipe), not a photo", "list photo files only");
-            if (file.Length > MaxFileBytes)
-                throw new GestaltLabException($"{path}: {file.Length / 1e6:F0} MB, more than any photo GestaltLab reads ({MaxFileBytes / 1_000_000} MB)", "list photo files only, or resize the photo");
+            // More bytes than the largest image allowed could hold (4 per pixel, uncompressed, and room for metadata).
+            long cap = maxPixels * 4 + (64L << 20);
+            if (!file.CanSeek || file.Length > cap)
+            {
+                var head = new byte[Math.Min(64, (int)Math.Min(int.MaxValue, file.CanSeek ? file.Length : 64))];
+                int read = file.Read(head);
+                if (Sniff(head.AsSpan(0, read)) == Format.Unknown) Decode(head.AsSpan(0, read), path, maxPixels);   // says what it is not
+                throw new GestaltLabException($"{path}: {(file.CanSeek ? $"{file.Length / 1e6:F0} MB" : "not a regular file")}, more than an image of at most {maxPixels / 1e6:F0} megapixels takes", "list photo files only, or resize the photo");
+            }
             bytes = new byte[file.Length];
             file.ReadExactly(bytes);
         }

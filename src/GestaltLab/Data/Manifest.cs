@@ -298,15 +298,13 @@ public sealed class Manifest
     /// <summary>
     /// Why <paramref name="name"/> cannot name a syndrome, or null: a syndrome's name becomes a column of the tables
     /// evaluation writes and is printed to terminals, so it must not begin with <c>= + - @</c> (spreadsheets run such a
-    /// cell as a formula) nor hold control characters (terminal escape sequences) or <c>&lt; &gt;</c> (the charts' text is a
-    /// subset of HTML: a shared run's names could draw links, or load images from the network, in a report), nor be one of
-    /// those tables' own column names (<c>image</c>, <c>subject</c>, <c>true</c>).
+    /// cell as a formula) nor hold control characters (terminal escape sequences), nor be one of those tables' own
+    /// column names (<c>image</c>, <c>subject</c>, <c>true</c>).
     /// </summary>
     public static string? SyndromeNameProblem(string name) =>
         name.Length > 0 && name[0] is '=' or '+' or '-' or '@' ? $"'{name}' begins with '{name[0]}', which spreadsheets run as a formula"
         // The result tables' own columns (probabilities.csv: image, subject, true, then one column per syndrome).
         : name.ToLowerInvariant() is "image" or "subject" or "true" ? $"'{name}' is a column name of the result tables"
         : name.Any(char.IsControl) ? $"{System.Text.Json.JsonSerializer.Serialize(name)} holds control characters"
-        : name.IndexOfAny(['<', '>']) >= 0 ? $"'{name}' holds '<' or '>', which charts read as markup"
         : null;
 }

@@ -136,13 +136,14 @@ public sealed class RunResults
         {
             string path = Path.Combine(dir, file);
             if (!File.Exists(path) && !System.IO.Directory.Exists(path)) { notes.Add($"{file}: not in the run directory"); return null; }
-            // A run's files are read from inside it: a link in a shared run could point at any file of this machine,
-            // whose first line an error would quote into the report.
-            if (!RunFolder.IsWithin(FolderLock.RealPath(path), FolderLock.RealPath(dir))) { notes.Add($"{file}: a link out of the run directory, not read"); return null; }
             try { return load(path); }
             catch (Exception e) when (e is GestaltLabException or IOException or JsonException or FormatException)
             {
-                notes.Add($"{file}: unreadable ({e.Message.Split('\n')[0]})");
+                // Links out of the run are read (runs kept under DVC or git-annex are links into a cache), but what fails
+                // there is not quoted: a received run's link to a file of this machine would have its first line shown.
+                notes.Add(RunFolder.IsWithin(FolderLock.RealPath(path), FolderLock.RealPath(dir))
+                    ? $"{file}: unreadable ({e.Message.Split('\n')[0]})"
+                    : $"{file}: unreadable (a link out of the run directory; its error is not shown)");
                 return null;
             }
         }

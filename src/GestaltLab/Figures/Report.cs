@@ -432,6 +432,11 @@ public static class Report
         // Faces only from inside the run's aligned folder: a shared run's manifest naming other photos on this machine
         // (absolute paths, "..", links) would put them into the page as "composites".
         string alignedRoot = FolderLock.RealPath(Path.Combine(run.Directory, "aligned"));
+        if (!RunFolder.IsWithin(alignedRoot, FolderLock.RealPath(run.Directory)))
+        {
+            note("Composite faces skipped: the run's aligned/ is a link out of the run (faces are drawn only from inside it).");
+            return (null, null);
+        }
         foreach (var row in manifest.Rows.Where(r => r.IsLabelled))
         {
             ct.ThrowIfCancellationRequested();
@@ -442,7 +447,7 @@ public static class Report
             try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.SplitGroup)); }
             catch (GestaltLabException) { unreadable++; }
         }
-        if (outside > 0) note($"Composite faces: {outside} photo(s) the aligned manifest lists outside the run's aligned/ folder were left out.");
+        if (outside > 0) note($"Composite faces: {outside} photo(s) the aligned manifest lists outside the run's aligned/ folder (links included) were left out.");
         var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
         if (set.Faces.Count == 0)
         {
@@ -566,7 +571,10 @@ public static class Report
         string? path = o.ManifestPath ?? ResamplingUnits.DataManifestPath(run.Directory);
         if (path is null) return null;
         try { return Manifest.Load(path); }
-        catch (GestaltLabException e) { notes.Add($"data manifest (t-SNE colours, families) unreadable: {e.Message.Split('\n')[0]}"); return null; }
+        // Found through the run's records (which a received run writes), the file's own words are not quoted into the
+        // page: a record pointing at another file would have its first line shown. Named by the user, they are.
+        catch (GestaltLabException e) when (o.ManifestPath is not null) { notes.Add($"data manifest (t-SNE colours, families) unreadable: {e.Message.Split('\n')[0]}"); return null; }
+        catch (GestaltLabException) { notes.Add($"data manifest (t-SNE colours, families) unreadable: {path} (`gestaltlab manifest` or `train` on its folder says why)"); return null; }
     }
 
     private static string FileSafe(string s) =>

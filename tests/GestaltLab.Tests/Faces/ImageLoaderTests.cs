@@ -183,6 +183,12 @@ public sealed class ImageLoaderTests : IDisposable
         Assert.Contains("not a supported image", video.Message);
         var empty = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("empty.png", [])));
         Assert.Contains("empty", empty.Message);
+        // A pipe or a device listed as a photo is refused before it is opened (opening a pipe would wait for a writer;
+        // reading /dev/zero would not end).
+        string pipe = Path.Combine(_dir, "pipe.jpg");
+        using (var mk = System.Diagnostics.Process.Start("mkfifo", [pipe])) mk.WaitForExit();
+        Assert.Contains("not a regular file", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(pipe)).Message);
+        Assert.Contains("not a regular file", Assert.Throws<GestaltLabException>(() => ImageLoader.Load("/dev/zero")).Message);
         var missing = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(_dir, "nope.jpg")));
         Assert.Contains("not found", missing.Message);
         Assert.NotNull(missing.Fix);

@@ -270,6 +270,7 @@ public class OfflineHtmlTests
             Assert.Contains(result.Notes, n => n.Contains("a link out of the run directory"));
             Assert.DoesNotContain("TOPSECRET", page);
             Assert.Contains("12 photo(s) the aligned manifest lists outside", page);
+            Assert.DoesNotContain("TOPSECRET", string.Join("\n", result.Notes));
             Assert.DoesNotContain("alt=\"composite faces\"", page);
         }
         finally
