@@ -41,7 +41,7 @@ if compgen -G "notebooks/*.ipynb" >/dev/null; then
   for nb in notebooks/*.ipynb; do
     echo "=== notebook $nb (quick)"
     # --foreground: in the script's own process group, so that Ctrl+C or CI's stop reaches the notebook at once.
-    if timeout --foreground 20m ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
+    if timeout --foreground -k 60 20m ./gestaltlab notebook run "$nb" --quick --output "$nbdir/$(basename "$nb")"; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))

@@ -120,7 +120,10 @@ internal sealed class PredictCommand : ICliCommand
             if (p.GetValue(output) is { } file)
             {
                 AtomicFile.WriteAllText(file, text + "\n");
-                if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                // (A file system without Unix modes, vfat or a Windows share, refuses the change: the predictions stand.)
+                if (!OperatingSystem.IsWindows())
+                    try { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
             if (failed > 0 && !p.GetValue(json)) Console.Error.WriteLine($"{failed} photo(s) skipped");
@@ -134,7 +137,4 @@ internal sealed class PredictCommand : ICliCommand
         }, ct));
         return cmd;
     }
-
-    /// <summary>A file name as the terminal should show it: control characters (an ANSI escape in a name could recolour
-    /// or rewrite the lines printed before it) as '?'. JSON escapes them itself.</summary>
 }

@@ -34,7 +34,7 @@ public static class EvaluationRecord
             string metrics = Path.Combine(folder, name);
             return File.Exists(metrics) ? metrics : null;
         }
-        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException) { return null; }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException) { return null; }
     }
 
     internal static void Started(string folder) => AtomicFile.WriteAllText(Path.Combine(folder, FileName), "{\"finished\": false}\n");

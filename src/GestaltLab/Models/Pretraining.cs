@@ -58,7 +58,7 @@ public static class Pretraining
         }
         // The crops themselves: the same people cut with other regions, padding or landmarks are other data.
         string crops = data.ContentHash();
-        CheckResumable(checkpoints, alignedDirectory, crops, data.Classes.Count, net, options);
+        CheckResumable(checkpoints, alignedDirectory, crops, data.Classes.Count, wholeFolder: testLeftOut == 0, net, options);
         // Held for the whole pretraining, so that the count recorded below is the one that trained (the trainer's own
         // scope would have given the caller's back by then).
         using var threads = TorchRuntime.UseThreads(options.Threads);
@@ -92,7 +92,7 @@ public static class Pretraining
     /// data's content hash) and refuses to resume checkpoints of another: a finished 6-epoch pretraining run again with
     /// 60 epochs, another seed or other people would otherwise return the old backbone, or mix the two.
     /// </summary>
-    private static void CheckResumable(string checkpoints, string alignedDirectory, string crops, int identities, RegionNetConfig net, TrainingOptions options)
+    private static void CheckResumable(string checkpoints, string alignedDirectory, string crops, int identities, bool wholeFolder, RegionNetConfig net, TrainingOptions options)
     {
         var json = new System.Text.Json.JsonSerializerOptions { WriteIndented = true };
         var earlierForm = new JsonObject
@@ -106,13 +106,16 @@ public static class Pretraining
         var current = (JsonObject)earlierForm.DeepClone();
         current["training"] = System.Text.Json.JsonSerializer.SerializeToNode(options with { Threads = 0, LoaderThreads = 0, BalancedSampling = false });
         current["crops_sha256"] = crops;
+        // Recorded before the count of people was: the same people whenever the whole folder is used (identity data).
+        string beforeIdentities = current.ToJsonString(json);
         // Which people: the same folder gives fewer when its test split is left out (a data set of syndromes).
         current["identities"] = identities;
         string settings = current.ToJsonString(json);
         string path = Path.Combine(checkpoints, "settings.json");
-        // Checkpoints from before settings were recorded resume as they did; those recorded before the crops' hash was
-        // (same net, settings, manifest and photos) resume too, and are recorded anew.
-        if (File.Exists(path) && File.ReadAllText(path) is var saved && saved != settings && saved != earlierForm.ToJsonString(json))
+        // Checkpoints from before settings were recorded resume as they did; those recorded before the crops' hash or the
+        // count of people was (same net, settings, manifest and photos) resume too, and are recorded anew.
+        if (File.Exists(path) && File.ReadAllText(path) is var saved && saved != settings && saved != earlierForm.ToJsonString(json)
+            && !(wholeFolder && saved == beforeIdentities))
             throw new GestaltLabException($"{checkpoints}: holds a pretraining with other settings or data ({path} differs: another net, training settings, people or crops)",
                 $"delete {checkpoints} to start over, or write the backbone to another path");
         Directory.CreateDirectory(checkpoints);

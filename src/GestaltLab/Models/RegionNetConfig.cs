@@ -82,7 +82,8 @@ public sealed record RegionNetConfig
         // would otherwise be allocated until the machine runs out of memory.
         if (ApproximateParameters > MaxParameters)
             throw new GestaltLabException($"{source}: width {Width} over {Stages} stages makes a net of about {ApproximateParameters / 1e6:F0} million weights, more than the {MaxParameters / 1_000_000} million GestaltLab builds",
-                "use a smaller width or fewer stages (the shipped nets have well under 1 million)");
+                Pooling == PoolingFlatten ? "use a smaller width, a smaller embedding_size, or more stages (the flatten layer shrinks with the last map)"
+                    : "use a smaller width or fewer stages (the shipped nets have well under 1 million)");
         return this;
     }
 

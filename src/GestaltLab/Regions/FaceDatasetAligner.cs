@@ -258,12 +258,15 @@ public static class FaceDatasetAligner
             progress?.Report(new ProgressUpdate("align", d, images.Count));
         });
 
-        // One photo's failure is that photo's; every photo failing inside face processing is the toolkit's (a bug, a broken
-        // install), which must stop the batch rather than pass for a data set without faces.
-        if (images.Count >= 2 && rows.All(r => r.Result.Problem is { } p && (p.StartsWith("face processing failed", StringComparison.Ordinal) || p.StartsWith("alignment failed", StringComparison.Ordinal))))
-            throw new GestaltLabException($"{dataDir}: every one of the {images.Count} photos failed inside face processing, the first with: {rows[0].Result.Problem}",
-                "this is not the photos' fault: check the installation (`gestaltlab doctor`) and report the message if it persists");
         WriteQc(Path.Combine(outFull, "qc.csv"), rows.Select(r => r.Result).ToList());
+        // One photo's failure is that photo's; every photo failing inside face processing is rarely the photos' (a bug, a
+        // broken install, landmarks no alignment can fit), and must stop the batch rather than pass for a data set without
+        // faces. (qc.csv, written above, lists every photo's error.)
+        if (images.Count >= 3 && rows.All(r => r.Result.Problem is { } p && (p.StartsWith("face processing failed", StringComparison.Ordinal) || p.StartsWith("alignment failed", StringComparison.Ordinal))))
+            throw new GestaltLabException($"{dataDir}: every one of the {images.Count} photos failed inside face processing, the first with: {rows[0].Result.Problem} (all errors: {Path.Combine(outFull, "qc.csv")})",
+                options.UseGroundTruthLandmarks
+                    ? "check the data's landmarks.csv (every photo's points must span a face), or run `gestaltlab doctor`"
+                    : "run `gestaltlab doctor` to check the installation; if it passes, report the message");
         WriteLandmarks(Path.Combine(outFull, "landmarks.csv"), rows.Where(r => r.Result.Landmarks is not null).Select(r => (r.Result.Source, r.Result.Landmarks!)).ToList());
         if (manifest is not null)
         {

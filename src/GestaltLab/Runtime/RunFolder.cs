@@ -32,7 +32,7 @@ public static class RunFolder
         var info = new FileInfo(folder);
         if (info.LinkTarget is { } target)
             throw new GestaltLabException($"{folder}: is a link (to {target}), where GestaltLab writes a folder of its own; it does not write through links there",
-                "remove the link, or write the output to a folder of your own (--out)");
+                "remove the link (GestaltLab makes this folder itself), or write the output to another folder (--out)");
     }
 
     /// <summary>Whether the full path <paramref name="path"/> is <paramref name="folder"/> (a full path too) or lies inside it.</summary>
