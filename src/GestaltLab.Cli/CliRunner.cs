@@ -37,8 +37,13 @@ internal static class CliRunner
     }
 
     /// <summary>Parses and runs; Ctrl+C cancels the running job through its cancellation token.</summary>
-    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    /// <param name="root">The command tree (<see cref="BuildRoot"/>).</param>
+    /// <param name="args">The command line.</param>
+    /// <param name="errors">Where errors go (default: the console's error stream); tests read them from here, as the
+    /// console is shared by everything that runs in the process.</param>
+    public static async Task<int> InvokeAsync(RootCommand root, string[] args, TextWriter? errors = null)
     {
+        var error = errors ?? Console.Error;
         // Ctrl+C or SIGTERM reaches headless Chromium too (same process group): what the browser then throws is the
         // stop the user asked for, not a failure. Only noted here; System.CommandLine does the cancelling.
         using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => _stopRequested = true);
@@ -48,7 +53,7 @@ internal static class CliRunner
             var parsed = root.Parse(args);
             if (parsed.Errors.Count == 0 && MisspeltOption(parsed) is { } misspelt)
             {
-                Console.Error.WriteLine($"error: {misspelt}");
+                error.WriteLine($"error: {misspelt}");
                 return 1;
             }
             // System.CommandLine's default handler would print a stack trace for a GestaltLabException; the catch below
@@ -57,42 +62,43 @@ internal static class CliRunner
             {
                 EnableDefaultExceptionHandler = false,
                 ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
+                Error = error,   // parse errors (a missing required option, say) go where ours do
             });
         }
         // Chromium stopped by the same Ctrl+C: whatever error that made (wrapped in the library's own or not) is the stop.
         catch (Exception e) when (_stopRequested && FindBrowserError(e) is not null)
         {
-            Console.Error.WriteLine(Cancelled(args));
+            error.WriteLine(Cancelled(args));
             return 130;
         }
         catch (Exception e) when (IsUserFacing(e))
         {
-            Console.Error.WriteLine($"error: {Terminal.Printable(Describe(e), keepLines: true)}");
+            error.WriteLine($"error: {Terminal.Printable(Describe(e), keepLines: true)}");
             return 1;
         }
         catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(IsUserFacing) is { } inner)
         {
             // A worker thread's error, e.g. a photo that vanished mid-run: its message names the file.
-            Console.Error.WriteLine($"error: {Terminal.Printable(Describe(inner), keepLines: true)}");
+            error.WriteLine($"error: {Terminal.Printable(Describe(inner), keepLines: true)}");
             return 1;
         }
         catch (OperationCanceledException)
         {
-            Console.Error.WriteLine(Cancelled(args));
+            error.WriteLine(Cancelled(args));
             return 130;
         }
         catch (Exception e) when (FindBrowserError(e) is { } browser)
         {
             // Chromium crashed or was killed (out of memory, say): its driver's message, without the stack trace.
-            Console.Error.WriteLine($"error: headless Chromium stopped unexpectedly: {browser.Message.Split('\n')[0].Trim()}");
-            Console.Error.WriteLine("  fix: run the command again; if it stops again, `gestaltlab doctor` checks Chromium (GESTALTLAB_CHROMIUM names another)");
+            error.WriteLine($"error: headless Chromium stopped unexpectedly: {browser.Message.Split('\n')[0].Trim()}");
+            error.WriteLine("  fix: run the command again; if it stops again, `gestaltlab doctor` checks Chromium (GESTALTLAB_CHROMIUM names another)");
             return 1;
         }
         catch (Exception e) when (NativeLoadFailure.Explain(e) is { } why)
         {
             // A system library missing on this machine: a stack trace would hide the one line that names it.
-            Console.Error.WriteLine($"error: a native library would not load: {why}");
-            Console.Error.WriteLine("  fix: run `bash environment/setup.sh` (it installs the system packages), then `gestaltlab doctor`");
+            error.WriteLine($"error: a native library would not load: {why}");
+            error.WriteLine("  fix: run `bash environment/setup.sh` (it installs the system packages), then `gestaltlab doctor`");
             return 1;
         }
     }

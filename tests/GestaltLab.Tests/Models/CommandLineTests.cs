@@ -12,6 +12,15 @@ public class CommandLineTests
 {
     private static Task<int> Cli(params string[] args) => CliRunner.InvokeAsync(CliRunner.BuildRoot(), args);
 
+    /// <summary>Runs a command that must be refused, and returns what it said (exit code 1, else the test fails).</summary>
+    private static async Task<string> Refused(params string[] args)
+    {
+        var errors = new StringWriter();
+        int code = await CliRunner.InvokeAsync(CliRunner.BuildRoot(), args, errors);
+        Assert.True(code == 1, $"expected a refusal (exit 1), got {code}: {string.Join(" ", args)}\n{errors}");
+        return errors.ToString();
+    }
+
     private static void CopyTree(string from, string to)
     {
         foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
@@ -94,8 +103,8 @@ public class CommandLineTests
         Assert.Equal(ShippedBackbone.Description, (string?)RunManifest.Load(run).Config["pretrained"]);
         Assert.True(ShippedBackbone.Is(shipped!));
         Assert.False(ShippedBackbone.Is(config));
-        Assert.Equal(1, await Cli([.. train, "--from-scratch"]));
-        Assert.Equal(1, await Cli([.. train, "--from-scratch", "--pretrained", shipped!]));
+        Assert.Contains("fine-tuned from another backbone", await Refused([.. train, "--from-scratch"]));
+        Assert.Contains("contradict each other", await Refused([.. train, "--from-scratch", "--pretrained", shipped!]));
 
         // A crop lost from the alignment: it is made again (not trusted), and the finished run still resumes from it.
         var lost = Directory.GetFiles(Path.Combine(aligned, "regions", "nose"), "*.png", SearchOption.AllDirectories).Order().First();
@@ -154,7 +163,7 @@ public class CommandLineTests
         File.Delete(broken);
         string empty = Path.Combine(root, "empty");
         Directory.CreateDirectory(empty);
-        Assert.Equal(1, await Cli("predict", "--model", run, empty));
+        Assert.Contains("no photos found", await Refused("predict", "--model", run, empty));
         // A folder where one photo is expected says so (here through the aligner's photo loader).
         var folderAsPhoto = Assert.Throws<GestaltLabException>(() => GestaltLab.Data.ImageLoader.Load(photos));
         Assert.Contains("is a folder", folderAsPhoto.Message);
@@ -163,7 +172,7 @@ public class CommandLineTests
         // writes into that folder).
         string metrics = Path.Combine(root, "eval", "metrics.json");
         using (new LockHeldElsewhere(Path.Combine(root, "eval")))
-            Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
+            Assert.Contains("another GestaltLab command is writing to this folder", await Refused("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
         Assert.False(File.Exists(metrics));
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
         // The data the run was trained on is scored from the run's own alignment, not aligned again beside the metrics.
@@ -181,18 +190,18 @@ public class CommandLineTests
         Assert.InRange((double)mp["prior_strength"]!, 0, 2);
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--priors", "training", "--json"));
         Assert.NotEqual(0, await Cli("predict", "--model", run, test[2], "--priors", "uniform"));
-        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--top", "0"));
+        Assert.Contains("--top 0: must be at least 1", await Refused("predict", "--model", run, test[2], "--top", "0"));
         // An --out that cannot be written is refused before the first photo, not after the last.
-        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--out", root));
+        Assert.Contains("a file name is expected here", await Refused("predict", "--model", run, test[2], "--out", root));
         // Nor is a file of someone else's replaced by the predictions; an earlier predictions file is.
         string mine = Path.Combine(root, "mine.json");
         File.WriteAllText(mine, "{\"mine\": true}");
-        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--out", mine));
+        Assert.Contains("is not a file `gestaltlab predict` wrote", await Refused("predict", "--model", run, test[2], "--out", mine));
         Assert.Equal("{\"mine\": true}", File.ReadAllText(mine));
         string predictionsJson = Path.Combine(root, "predictions.json");
         // A misspelt option is an error, not a photo path among the results; a named photo that does not exist lets the
         // others be scored but fails the command, so a script notices the typo.
-        Assert.Equal(1, await Cli("predict", "--model", run, test[2], "--tpo", "3"));
+        Assert.Contains("did you mean --top?", await Refused("predict", "--model", run, test[2], "--tpo", "3"));
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], Path.Combine(root, "no-such-photo.jpg"), "--out", predictionsJson));
         Assert.Equal(2, JsonNode.Parse(File.ReadAllText(predictionsJson))!["predictions"]!.AsArray().Count);
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", predictionsJson));
@@ -226,12 +235,12 @@ public class CommandLineTests
         // over a folder of something else: refused, untouched.
         Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));
         Directory.CreateDirectory(Path.Combine(shared, "eval-on-clinic"));
-        Assert.Equal(1, await Cli("export-model", "--run", run, "--out", shared));
+        Assert.Contains("an exported model with more in it since", await Refused("export-model", "--run", run, "--out", shared));
         Assert.True(Directory.Exists(Path.Combine(shared, "eval-on-clinic")));
         string occupied = Path.Combine(root, "occupied-dir");
         Directory.CreateDirectory(occupied);
         File.WriteAllText(Path.Combine(occupied, "mine.txt"), "mine");
-        Assert.Equal(1, await Cli("export-model", "--run", run, "--out", occupied));
+        Assert.Contains("holds files that are not an exported model's", await Refused("export-model", "--run", run, "--out", occupied));
         Assert.Equal(["mine.txt"], Directory.GetFileSystemEntries(occupied).Select(e => Path.GetFileName(e)!).ToArray());
         Assert.Contains("is a folder", Assert.Throws<GestaltLabException>(() => AtomicFile.CheckWritable(root)).Message);
         // A package exported again must still be what its record vouched for; an ONNX file that cannot be opened is not
@@ -239,7 +248,7 @@ public class CommandLineTests
         string changed = Path.Combine(root, "changed-model");
         Assert.Equal(0, await Cli("export-model", "--run", run, "--out", changed));
         File.AppendAllText(Path.Combine(changed, "config.json"), " ");
-        Assert.Equal(1, await Cli("export-model", "--run", changed, "--out", Path.Combine(root, "changed-again")));
+        Assert.Contains("not the file the package's model.json records", await Refused("export-model", "--run", changed, "--out", Path.Combine(root, "changed-again")));
         Assert.False(Directory.Exists(Path.Combine(root, "changed-again")));
         File.WriteAllBytes(Path.Combine(changed, "config.json"), File.ReadAllBytes(Path.Combine(shared, "config.json")));
         string onnx = Directory.GetFiles(Path.Combine(changed, "regions"), "*.onnx")[0];
@@ -264,12 +273,12 @@ public class CommandLineTests
         Directory.CreateDirectory(notes);
         File.WriteAllText(Path.Combine(notes, "mine.json"), "{\"mine\": true}");
         File.WriteAllText(Path.Combine(notes, "probabilities.csv"), "my,table\n");
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "mine.json")));
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "metrics.json")));
+        Assert.Contains("mine.json: exists and is not a file `gestaltlab evaluate` wrote", await Refused("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "mine.json")));
+        Assert.Contains("probabilities.csv: exists and is not a file `gestaltlab evaluate` wrote", await Refused("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(notes, "metrics.json")));
         // … refused before photos of other data are aligned there (crops of patients among one's notes).
         string unaligned = Path.Combine(root, "unaligned");
         SyntheticDataset.Generate("mini", 5, unaligned, scale: 0.3);
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", unaligned, "--out", Path.Combine(notes, "metrics.json")));
+        Assert.Contains("probabilities.csv: exists and is not a file `gestaltlab evaluate` wrote", await Refused("evaluate", "--model", run, "--data", unaligned, "--out", Path.Combine(notes, "metrics.json")));
         Assert.Equal("my,table\n", File.ReadAllText(Path.Combine(notes, "probabilities.csv")));
         Assert.Equal(["mine.json", "probabilities.csv"], Directory.GetFileSystemEntries(notes).Select(e => Path.GetFileName(e)!).Order().ToArray());
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-folder") + "/"));
@@ -281,8 +290,8 @@ public class CommandLineTests
         var regionsRecord = JsonNode.Parse(File.ReadAllText(regionsJson))!;
         Assert.Equal(["face", "nose"], regionsRecord["regions"]!.AsObject().Select(kv => kv.Key).Order().ToArray());
         Assert.Equal("equal", (string?)regionsRecord["regions_priors"]);
-        Assert.Equal(1, await Cli("compare", Path.Combine(root, "eval-folder"), Path.Combine(root, "eval-folder"), "--regions"));
-        Assert.Equal(1, await Cli("compare", Path.Combine(root, "eval-folder")));
+        Assert.Contains("name one folder, not two", await Refused("compare", Path.Combine(root, "eval-folder"), Path.Combine(root, "eval-folder"), "--regions"));
+        Assert.Contains("compare needs two evaluations", await Refused("compare", Path.Combine(root, "eval-folder")));
         // Evaluated again into the folder: a table of the user's there stays, a region this model lacks goes.
         string regionTables = Path.Combine(root, "eval-folder", "region_probabilities");
         File.WriteAllText(Path.Combine(regionTables, "my-baseline.csv"), "image,score\n");
@@ -290,11 +299,11 @@ public class CommandLineTests
         File.AppendAllText(Path.Combine(root, "eval-folder", "region_metrics.csv"), "mouth_philtrum,0.1,0.5,0.9\n");
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-folder") + "/"));
         Assert.Equal(["face.csv", "my-baseline.csv", "nose.csv"], Directory.GetFiles(regionTables).Select(f => Path.GetFileName(f)!).Order().ToArray());
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "results.txt")));
+        Assert.Contains("neither a .json metrics file nor a folder", await Refused("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "results.txt")));
         // Another split goes beside the run's test results, never over them, and says which split it is.
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val"));
         // Named explicitly, the run's own metrics.json is still not replaced by another split's.
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--split", "val", "--out", Path.Combine(run, "metrics.json")));
+        Assert.Contains("the 'val' split would replace them", await Refused("evaluate", "--model", run, "--data", aligned, "--split", "val", "--out", Path.Combine(run, "metrics.json")));
         Assert.Equal("val", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-val", "metrics.json")))!["split"]);
         Assert.False(File.Exists(Path.Combine(run, "metrics.json")));
         Assert.Equal("test", (string?)m["split"]);
@@ -303,10 +312,10 @@ public class CommandLineTests
         string other = Path.Combine(root, "other");
         SyntheticDataset.Generate("mini", 5, other);
         string alignedBefore = AlignedAt();
-        Assert.Equal(1, await Cli("train", "--data", other, "--out", run, "--config", config, "--ground-truth"));
+        Assert.Contains("trained on faces aligned from other data", await Refused("train", "--data", other, "--out", run, "--config", config, "--ground-truth"));
         Assert.Equal(alignedBefore, AlignedAt());
         // So is the same data aligned another way (detected instead of ground-truth landmarks).
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", run, "--config", config));
+        Assert.Contains("aligned with ground-truth landmarks", await Refused("train", "--data", data, "--out", run, "--config", config));
         Assert.Equal(alignedBefore, AlignedAt());
 
         // Without --out, the run's own test result goes to RUN/metrics.json and names what it scored; other data goes
@@ -350,7 +359,7 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
         Assert.NotNull(GestaltLab.Evaluation.RunResults.Load(named).Metrics);
         File.WriteAllText(Path.Combine(named, GestaltLab.Evaluation.EvaluationRecord.FileName), "{\"finished\": false}");
-        Assert.Equal(1, await Cli("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
+        Assert.Contains("did not finish", await Refused("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
         Assert.Null(GestaltLab.Evaluation.RunResults.Load(named).Probabilities);
         // A folder evaluate makes by itself that stands there as a link (in a run received from someone) is not written
         // through: the tables, crops and deletions would land elsewhere.
@@ -361,10 +370,10 @@ public class CommandLineTests
         Directory.CreateDirectory(linked);
         Directory.CreateSymbolicLink(Path.Combine(linked, GestaltLab.Evaluation.ModelEvaluation.RegionProbabilitiesFolder), victim);
         File.WriteAllText(Path.Combine(linked, "region_metrics.csv"), "region,top1,top5,top10\nnotes,0,0,0\n");
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth", "--out", Path.Combine(linked, "metrics.json")));
+        Assert.Contains("is a link", await Refused("evaluate", "--model", run, "--data", other, "--ground-truth", "--out", Path.Combine(linked, "metrics.json")));
         CopyTree(other, Path.Combine(root, "other-copy"));
         Directory.CreateSymbolicLink(Path.Combine(run, "aligned-other-copy"), victim);
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", Path.Combine(root, "other-copy"), "--ground-truth"));
+        Assert.Contains("is a link", await Refused("evaluate", "--model", run, "--data", Path.Combine(root, "other-copy"), "--ground-truth"));
         Assert.Equal(["notes.csv"], Directory.GetFileSystemEntries(victim).Select(e => Path.GetFileName(e)!).ToArray());
         File.Delete(Path.Combine(run, "aligned-other-copy"));
         // A test photo without a usable face leaves the model's figures, and so the oracle's: it is scored on the same
@@ -407,7 +416,7 @@ public class CommandLineTests
         string sameSeed = Path.Combine(root, "same-seed");
         SyntheticDataset.Generate("mini", 2, sameSeed, scale: 2);
         string sameSeedMetrics = Path.Combine(root, "eval-same-seed", "metrics.json");
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", sameSeed, "--ground-truth", "--out", sameSeedMetrics));
+        Assert.Contains("same generator seed", await Refused("evaluate", "--model", run, "--data", sameSeed, "--ground-truth", "--out", sameSeedMetrics));
         Assert.False(File.Exists(sameSeedMetrics));
         Assert.False(Directory.Exists(Path.Combine(root, "eval-same-seed", "aligned-same-seed")));   // refused before aligning
         var sameSeedTest = GestaltLab.Data.Manifest.Load(sameSeed).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
@@ -434,13 +443,13 @@ public class CommandLineTests
         var alignedWith = GestaltLab.Regions.RegionSet.Load(Path.Combine(root, "eval-reshaped", "aligned-other", "regions.json"));
         Assert.True(alignedWith["face"].CutsLike(reshaped["face"]));
         Assert.Equal(File.ReadAllText(Path.Combine(run, "classes.json")), File.ReadAllText(Path.Combine(root, "eval-reshaped", "classes.json")));
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-refused", "metrics.json")));
+        Assert.Contains("cut otherwise than the model's", await Refused("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(root, "eval-refused", "metrics.json")));
         File.WriteAllText(runRegions, savedRegions);
         // Nor is another run's folder written over (its classes.json names that run's outputs).
         string otherRun = Path.Combine(root, "other-run");
         Directory.CreateDirectory(otherRun);
         File.WriteAllText(Path.Combine(otherRun, RunFolder.Marker), "");
-        Assert.Equal(1, await Cli("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(otherRun, "metrics.json")));
+        Assert.Contains("another run's folder", await Refused("evaluate", "--model", run, "--data", aligned, "--out", Path.Combine(otherRun, "metrics.json")));
         Assert.False(File.Exists(Path.Combine(otherRun, "classes.json")));
 
         // A run copied elsewhere with its data (as runs/demo holds data/) still knows its own data and alignment: scored
@@ -500,7 +509,7 @@ public class CommandLineTests
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             File.Copy(file, target);
         }
-        Assert.Equal(1, await Cli(["demo", "--out", stopped, "--scale", "0.2", "--epochs", "1", "--seed", "9"]));
+        Assert.Contains("the demo data here was generated with --seed 1", await Refused(["demo", "--out", stopped, "--scale", "0.2", "--epochs", "1", "--seed", "9"]));
         Assert.False(File.Exists(Path.Combine(stopped, "config.json")));
         string rebuilt = Path.Combine(run, "..", "rebuilt.html");
         Assert.Equal(0, await Cli("report", "--run", run, "--out", rebuilt));
@@ -508,7 +517,7 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("report", "--run", run, "--out", rebuilt));
         string notes = Path.Combine(run, "..", "notes.html");
         File.WriteAllText(notes, "<p>my notes</p>");
-        Assert.Equal(1, await Cli("report", "--run", run, "--out", notes));
+        Assert.Contains("is not a file `gestaltlab report` wrote", await Refused("report", "--run", run, "--out", notes));
         Assert.Equal("<p>my notes</p>", File.ReadAllText(notes));
         Assert.Equal(File.ReadAllText(Path.Combine(run, "report.html")), File.ReadAllText(rebuilt));
     }
@@ -548,17 +557,17 @@ public class CommandLineTests
         GestaltLab.Data.Splits.EnsureNoLeaks(GestaltLab.Data.Manifest.Load(Path.Combine(root, "with-extra.csv")));
         File.Delete(Path.Combine(photos, source.First().Subject + ".jpg"));
         // --out naming a folder that holds a manifest is the same as naming the manifest: refused without --force.
-        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", photos));
+        Assert.Contains("a manifest is already there", await Refused("manifest", "--images", photos, "--labels", labels, "--out", photos));
         // Never over an existing manifest without --force; labels without subjects are refused.
-        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels));
+        Assert.Contains("a manifest is already there", await Refused("manifest", "--images", photos, "--labels", labels));
         Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--force", "--fractions", "60,20,20"));
         File.WriteAllLines(labels, ["image,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Syndrome}")]);
-        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv")));
+        Assert.Contains("no subject column", await Refused("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv")));
         Assert.False(File.Exists(Path.Combine(root, "other.csv")));
-        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "70,30"));
+        Assert.Contains("expected three numbers", await Refused("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "70,30"));
         // Shares that add up to neither 100 nor 1 are a typo, not a ratio; fractions of 1 are fine.
         File.WriteAllLines(labels, ["image,subject,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Subject},{r.Syndrome}")]);
-        Assert.Equal(1, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "80,30,20"));
+        Assert.Contains("add up to 130", await Refused("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "80,30,20"));
         Assert.False(File.Exists(Path.Combine(root, "other.csv")));
         Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--out", Path.Combine(root, "other.csv"), "--fractions", "0.6,0.2,0.2"));
         // A spreadsheet saved with semicolons: the error says so.
@@ -585,17 +594,17 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("[suggest]", "al"));
         // A misspelt or miscased key is an error naming it, not a silent default.
         string typo = Config("typo.json", """{"training": {"epochs": 1, "learnig_rate": 0.1}}""");
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r1"), "--config", typo));
+        Assert.Contains("'learnig_rate'", await Refused("train", "--data", data, "--out", Path.Combine(root, "r1"), "--config", typo));
         Assert.True(Untouched(Path.Combine(root, "r1")));
         Assert.Contains("learnig_rate", Assert.Throws<GestaltLabException>(() => TrainConfig.Load(typo)).Message);
         // Regions listed twice or none at all.
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("twice.json", """{"regions": ["face", "face"]}""")));
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("none.json", """{"regions": []}""")));
+        Assert.Contains("region face is listed twice", await Refused("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("twice.json", """{"regions": ["face", "face"]}""")));
+        Assert.Contains("regions is empty", await Refused("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("none.json", """{"regions": []}""")));
         Assert.True(Untouched(Path.Combine(root, "r2")));
         // Alignment settings no net or aligner can take are parse errors: nothing is read or written.
         foreach (var bad in new[] { new[] { "--crop-size", "10" }, ["--size", "8"], ["--min-face", "0"], ["--threads", "-1"] })
         {
-            Assert.NotEqual(0, await Cli(["align", "--data", data, "--out", Path.Combine(root, "a1"), .. bad]));
+            Assert.Contains($"{bad[0]} {bad[1]}: expected", await Refused(["align", "--data", data, "--out", Path.Combine(root, "a1"), .. bad]));
             Assert.True(Untouched(Path.Combine(root, "a1")));
         }
         // A manifest error (an unknown split, a photo listed twice) is reported in the user's file and line before any
@@ -612,9 +621,9 @@ public class CommandLineTests
             var error = Assert.Throws<GestaltLabException>(() => FaceDatasetAligner.CheckLabelled(data));
             Assert.Contains(manifest, error.Message);
             Assert.Contains(name == "split" ? "line 5" : $"line {lines.Length + 1}", error.Message);
-            Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r-" + name), "--ground-truth"));
+            Assert.Contains(error.Message.Split('\n')[0], await Refused("train", "--data", data, "--out", Path.Combine(root, "r-" + name), "--ground-truth"));
             Assert.True(Untouched(Path.Combine(root, "r-" + name)));
-            Assert.Equal(1, await Cli("align", "--data", data, "--out", Path.Combine(root, "a-" + name), "--ground-truth"));
+            Assert.Contains(error.Message.Split('\n')[0], await Refused("align", "--data", data, "--out", Path.Combine(root, "a-" + name), "--ground-truth"));
             Assert.True(Untouched(Path.Combine(root, "a-" + name)));
         }
         File.WriteAllLines(manifest, lines);
@@ -623,17 +632,17 @@ public class CommandLineTests
         Directory.CreateDirectory(photos);
         string photo = Directory.GetFiles(Path.Combine(data, "images"), "*", SearchOption.AllDirectories).Order().First();
         File.Copy(photo, Path.Combine(photos, "a" + Path.GetExtension(photo)));
-        Assert.Equal(1, await Cli("train", "--data", photos, "--out", Path.Combine(root, "r3")));
+        Assert.Contains("no manifest.csv", await Refused("train", "--data", photos, "--out", Path.Combine(root, "r3")));
         Assert.True(Untouched(Path.Combine(root, "r3")));
         // --out naming a file, or a folder with someone else's files: refused, and --force deletes nothing there.
         string file = Path.Combine(root, "notes.txt");
         File.WriteAllText(file, "mine");
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", file));
+        Assert.Contains("is a file; --out names a run folder", await Refused("train", "--data", data, "--out", file));
         string theirs = Path.Combine(root, "thesis");
         Directory.CreateDirectory(theirs);
         File.WriteAllText(Path.Combine(theirs, "chapter1.docx"), "mine");
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", theirs, "--force"));
-        Assert.Equal(1, await Cli("demo", "--out", theirs, "--force"));
+        Assert.Contains("not a GestaltLab run's (chapter1.docx", await Refused("train", "--data", data, "--out", theirs, "--force"));
+        Assert.Contains("not a GestaltLab run's (chapter1.docx", await Refused("demo", "--out", theirs, "--force"));
         Assert.Equal(["chapter1.docx"], Directory.GetFileSystemEntries(theirs).Select(Path.GetFileName));
         // A person on both sides of a split (here one training photo moved to the test split) is refused before training.
         string leaky = Path.Combine(root, "leaky");
@@ -644,7 +653,7 @@ public class CommandLineTests
         var moved = table.Rows.Select((r, i) => (IReadOnlyList<string>)(i == first ? [.. r[..split], "test", .. r[(split + 1)..]] : r)).ToList();
         GestaltLab.Data.Csv.Write(Path.Combine(leaky, GestaltLab.Data.Manifest.FileName), table.Header, moved);
         string leakRun = Path.Combine(root, "r-leak");
-        Assert.Equal(1, await Cli("train", "--data", leaky, "--out", leakRun, "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
+        Assert.Contains("leak(s) between splits", await Refused("train", "--data", leaky, "--out", leakRun, "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
         Assert.False(File.Exists(Path.Combine(leakRun, "config.json")));
         Assert.Contains("leak", Assert.Throws<GestaltLabException>(() =>
             GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), leakRun, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
@@ -692,7 +701,7 @@ public class CommandLineTests
         // Nor does a second `train --force` delete a run another process is writing: refused before anything is touched.
         File.WriteAllText(Path.Combine(holder, "checkpoints-in-use.txt"), "");
         using (new LockHeldElsewhere(holder))
-            Assert.Equal(1, await Cli("train", "--data", data, "--out", holder, "--force", "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
+            Assert.Contains("another GestaltLab command is writing to this folder", await Refused("train", "--data", data, "--out", holder, "--force", "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
         Assert.True(File.Exists(Path.Combine(holder, "checkpoints-in-use.txt")));
         string hiddenOnly = Path.Combine(root, "fresh");
         Directory.CreateDirectory(hiddenOnly);
@@ -700,13 +709,13 @@ public class CommandLineTests
         RunFolder.Prepare(hiddenOnly, force: false);
         Assert.True(File.Exists(Path.Combine(hiddenOnly, RunFolder.Marker)));
         // A backbone that is not there is named before anything is aligned.
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
+        Assert.Contains("backbone file not found", await Refused("train", "--data", data, "--out", Path.Combine(root, "r4"), "--pretrained", Path.Combine(root, "missing.pt")));
         Assert.True(Untouched(Path.Combine(root, "r4")));
         // Nor does a file that is no backbone cost a --force start-over the run it would replace: read before anything goes.
         string notBackbone = Path.Combine(root, "notes.pt");
         File.WriteAllText(notBackbone, "not weights");
         File.WriteAllText(Path.Combine(holder, "metrics.json"), "{}");
-        Assert.Equal(1, await Cli("train", "--data", data, "--out", holder, "--force", "--pretrained", notBackbone, "--ground-truth"));
+        Assert.Contains("not a GestaltLab weights file", await Refused("train", "--data", data, "--out", holder, "--force", "--pretrained", notBackbone, "--ground-truth"));
         Assert.True(File.Exists(Path.Combine(holder, "metrics.json")));
     }
 }
