@@ -55,6 +55,12 @@ internal sealed class ExportCommand : ICliCommand
             // Two exports into one folder would move their figures in over each other's: refused before the figures are
             // built (the lock's file lies elsewhere; nothing is made in --out).
             using var folderLock = FolderLock.Acquire(outDir, "export into");
+            // A folder that cannot be written is found now, not after the figures (t-SNE and all) were computed: the
+            // nearest existing folder on the way takes a file (probed without leaving one, or making --out).
+            string existing = Path.GetFullPath(outDir);
+            while (!Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent) existing = parent;
+            try { AtomicFile.CheckWritable(Path.Combine(existing, ".gestaltlab-export-probe")); }
+            catch (GestaltLabException) { throw new GestaltLabException($"{outDir}: cannot be written ({existing} takes no new files: read-only, or not yours)", "choose a folder you can write to (--out)"); }
             // The run is read before the output folder is made, so that a wrong --run leaves nothing behind.
             var results = RunResults.Load(p.GetValue(run)!);
             // --photo-names keeps both photo names and folder paths: pages and records that leave the team carry neither.

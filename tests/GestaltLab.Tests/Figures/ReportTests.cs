@@ -441,6 +441,10 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", tiny, "--width", "20", "--height", "20"]));
         Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", tiny, "--width", "single", "--dpi", "12000"]));
         Assert.False(Directory.Exists(tiny));
+        // A folder that cannot be written is said before any figure is computed.
+        var errors = new StringWriter();
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", "/proc/figures"], errors));
+        Assert.Contains("/proc/figures: cannot be written", errors.ToString());
         Assert.Contains("32767", Assert.Throws<GestaltLabException>(() => FigureExport.CheckSize(new FigureSize(89, 60, 12000))).Message);
         // The page says which plotly.js it carries, even when it is the first thing asked of the bundle.
         string reportPage = File.ReadAllText(Report.Write(run, Path.Combine(fixture.Work, "page.html"), new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true"], Seed = 5 }).Path);
