@@ -47,7 +47,7 @@ internal static class CliRunner
         // Ctrl+C or SIGTERM reaches headless Chromium too (same process group): what the browser then throws is the
         // stop the user asked for, not a failure. Only noted here; System.CommandLine does the cancelling.
         using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => _stopRequested = true);
-        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => _stopRequested = true);
+        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => { _stopRequested = true; _terminated = true; });
         try
         {
             var parsed = root.Parse(args);
@@ -58,18 +58,20 @@ internal static class CliRunner
             }
             // System.CommandLine's default handler would print a stack trace for a GestaltLabException; the catch below
             // prints the message and the fix instead. Ctrl+C cancels the action's token and waits for it to stop.
-            return await parsed.InvokeAsync(new InvocationConfiguration
+            int code = await parsed.InvokeAsync(new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
                 ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
                 Error = error,   // parse errors (a missing required option, say) go where ours do
             });
+            // Stopped by SIGTERM (a job scheduler, `kill`), the shell convention is 128 + 15, not Ctrl+C's 130.
+            return code == 130 ? StoppedCode : code;
         }
         // Chromium stopped by the same Ctrl+C: whatever error that made (wrapped in the library's own or not) is the stop.
         catch (Exception e) when (_stopRequested && FindBrowserError(e) is not null)
         {
             error.WriteLine(Cancelled(args));
-            return 130;
+            return StoppedCode;
         }
         catch (Exception e) when (IsUserFacing(e))
         {
@@ -85,7 +87,7 @@ internal static class CliRunner
         catch (OperationCanceledException)
         {
             error.WriteLine(Cancelled(args));
-            return 130;
+            return StoppedCode;
         }
         catch (Exception e) when (FindBrowserError(e) is { } browser)
         {
@@ -144,7 +146,9 @@ internal static class CliRunner
         return row[b.Length];
     }
 
-    private static volatile bool _stopRequested;
+    private static volatile bool _stopRequested, _terminated;
+
+    private static int StoppedCode => _terminated ? 143 : 130;
 
     // Training keeps a checkpoint per epoch: the user should know that stopping lost at most the epoch under way.
     private static string Cancelled(string[] args) => args.FirstOrDefault() is "train" or "demo"
