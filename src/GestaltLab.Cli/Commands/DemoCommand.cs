@@ -53,19 +53,17 @@ internal sealed class DemoCommand : ICliCommand
             {
                 // The run records one seed for data, splits and training: data of another seed or scale under this run
                 // would pass for what --seed and --scale say.
-                string datasetJson = Path.Combine(data, "dataset.json");
-                System.Text.Json.Nodes.JsonNode? info;
+                var info = SyntheticDataset.ReadRecord(data);
                 int? dataSeed;
                 double? dataScale;
                 try
                 {
-                    info = File.Exists(datasetJson) ? System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(datasetJson)) : null;
                     dataSeed = (int?)info?["seed"];
                     dataScale = (double?)info?["scale"];
                 }
-                catch (Exception bad) when (bad is System.Text.Json.JsonException or InvalidOperationException or FormatException)
+                catch (Exception bad) when (bad is InvalidOperationException or FormatException)
                 {
-                    throw new GestaltLabException($"{datasetJson}: not the generator's record ({bad.Message.Split('\n')[0]})", "pass --force to generate the demo data again");
+                    throw new GestaltLabException($"{Path.Combine(data, "dataset.json")}: not the generator's record ({bad.Message.Split('\n')[0]})", "pass --force to generate the demo data again");
                 }
                 if (info is not null && (dataSeed != s || dataScale != p.GetValue(scale)))
                     throw new GestaltLabException($"{data}: the demo data here was generated with --seed {dataSeed} --scale {dataScale}; this demo asks for --seed {s} --scale {p.GetValue(scale)}",

@@ -39,6 +39,12 @@ public sealed record ManifestRow
     /// <summary>Whether the row is an unaffected control.</summary>
     public bool IsUnaffected => Syndrome == Manifest.Unaffected;
 
+    /// <summary>
+    /// The photo as its data set names it: an aligned folder's row names its own aligned image in <see cref="Image"/> and
+    /// the photo it came from in its <c>source_image</c> column; any other row's is <see cref="Image"/> itself.
+    /// </summary>
+    public string SourceImage => Extra.TryGetValue("source_image", out var source) && source.Length > 0 ? source : Image;
+
     /// <summary>The unit splits keep together: the family when known, else the subject.</summary>
     public string SplitGroup => Family.Length > 0 ? "family:" + Family : "subject:" + Subject;
 

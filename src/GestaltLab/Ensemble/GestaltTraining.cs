@@ -484,21 +484,14 @@ public static class GestaltTraining
     // catalog), found through the alignment's record of its source folder; null for other data or a moved source.
     private static JsonNode? DataGenerator(string alignedRoot)
     {
-        string? source = FaceDatasetAligner.DataFolderOf(alignedRoot);
-        string path = source is null ? "" : Path.Combine(source, "dataset.json");
-        if (!File.Exists(path)) return null;
-        try
-        {
-            if (JsonNode.Parse(File.ReadAllText(path)) is not JsonObject record || (string?)record["generator"] != "gestaltlab generate") return null;
-            var kept = new JsonObject();
-            foreach (var key in new[] { "generator", "preset", "seed", "scale", "nuisance", "image_size", "catalog" })
-                if (record[key] is { } value) kept[key] = value.DeepClone();
-            return kept;
-        }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or IOException)
-        {
-            return null;
-        }
+        JsonObject? record;
+        try { record = Synthetic.SyntheticDataset.ReadRecord(FaceDatasetAligner.DataFolderOf(alignedRoot)); }
+        catch (GestaltLabException) { return null; }
+        if (record is null) return null;
+        var kept = new JsonObject();
+        foreach (var key in new[] { "generator", "preset", "seed", "scale", "nuisance", "image_size", "catalog" })
+            if (record[key] is { } value) kept[key] = value.DeepClone();
+        return kept;
     }
 
     // Runs trained before the data hash covered only what training reads recorded a hash of every file in the aligned

@@ -95,7 +95,7 @@ public static class ModelEvaluation
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
         int broken = predictions.ToList().FindIndex(p => p.Probabilities.Any(v => !float.IsFinite(v)));
         if (broken >= 0)
-            throw new GestaltLabException($"{SourceImage(data.Rows[broken])}: the model's probabilities are not finite (NaN or infinity); nothing was written",
+            throw new GestaltLabException($"{data.Rows[broken].SourceImage}: the model's probabilities are not finite (NaN or infinity); nothing was written",
                 "the training diverged or the model files are damaged: train again (a lower learning_rate), or check the run's curves");
         var truth = Enumerable.Range(0, data.Count).Select(data.Label).ToList();
         var probs = predictions.Select(p => p.Probabilities).ToList();
@@ -178,7 +178,7 @@ public static class ModelEvaluation
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         var rows = data.Rows;
         Csv.Write(Path.Combine(outDirectory, "probabilities.csv"), ["image", "subject", "true", .. model.Classes],
-            rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]));
+            rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]));
         // Each region's own probabilities, as probabilities.csv holds the ensemble's: what a paired comparison of a region
         // with the ensemble (`gestaltlab compare RUN --regions`) needs, on the same photos.
         string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
@@ -188,10 +188,10 @@ public static class ModelEvaluation
             File.Delete(stale);
         foreach (var r in model.Regions)
             Csv.Write(Path.Combine(regionDir, r + ".csv"), ["image", "subject", "true", .. model.Classes],
-                rows.Select((row, i) => (IReadOnlyList<string>)[SourceImage(row), row.Subject, row.Syndrome, .. predictions[i].RegionProbabilities[r].Select(p => F(p))]));
+                rows.Select((row, i) => (IReadOnlyList<string>)[row.SourceImage, row.Subject, row.Syndrome, .. predictions[i].RegionProbabilities[r].Select(p => F(p))]));
         int dims = predictions[0].Embedding.Length;
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
-            rows.Select((r, i) => (IReadOnlyList<string>)[SourceImage(r), r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
+            rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory)) EvaluationRecord.Finished(outDirectory, metricsFile);
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople);
@@ -269,13 +269,11 @@ public static class ModelEvaluation
         foreach (var r in sourceRows) byImage.TryAdd(r.Image, r);
         foreach (var row in scored)
         {
-            string image = SourceImage(row);
+            string image = row.SourceImage;
             if (!byImage.TryGetValue(image, out var original)) return $"{image} is not in the source data's manifest";
             if (original.Syndrome != row.Syndrome || original.Subject != row.Subject || original.Split != row.Split)
                 return $"{image} is labelled {row.Syndrome} ({row.Subject}, {row.Split}) in the aligned folder and {original.Syndrome} ({original.Subject}, {original.Split}) in the source";
         }
         return null;
     }
-
-    private static string SourceImage(ManifestRow r) => r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image;
 }

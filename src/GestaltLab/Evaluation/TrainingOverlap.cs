@@ -1,4 +1,3 @@
-using System.Text.Json;
 using System.Text.Json.Nodes;
 using GestaltLab.Data;
 using GestaltLab.Runtime;
@@ -64,20 +63,16 @@ public static class TrainingOverlap
         return $"{ids.Count} {(ids.Count == 1 ? "person" : "people")}: {string.Join(", ", ids.Take(3))}{(ids.Count > 3 ? ", …" : "")}";
     }
 
-    // The photo's own file name (an aligned folder's rows name the source photo apart from their crops).
-    private static string PhotoName(ManifestRow r) =>
-        Path.GetFileName((r.Extra.TryGetValue("source_image", out var s) && s.Length > 0 ? s : r.Image).Replace('\\', '/'));
+    private static string PhotoName(ManifestRow r) => Path.GetFileName(r.SourceImage.Replace('\\', '/'));
 
+    // What the generator recorded of a data folder's making, when it made it (a damaged record counts as none).
     private static (string Preset, int Seed)? Generator(string? dataFolder)
     {
-        string path = dataFolder is null ? "" : Path.Combine(dataFolder, "dataset.json");
-        if (!File.Exists(path)) return null;
         try
         {
-            return JsonNode.Parse(File.ReadAllText(path)) is JsonObject o && (string?)o["generator"] == "gestaltlab generate"
-                   && o["preset"] is JsonValue p && p.TryGetValue(out string? preset) && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed)
-                ? (preset, seed) : null;
+            return Synthetic.SyntheticDataset.ReadRecord(dataFolder) is { } o && o["preset"] is JsonValue p && p.TryGetValue(out string? preset)
+                   && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed) ? (preset, seed) : null;
         }
-        catch (Exception e) when (e is JsonException or IOException or InvalidOperationException) { return null; }
+        catch (GestaltLabException) { return null; }
     }
 }

@@ -116,6 +116,26 @@ public static class SyntheticDataset
         }
     }
 
+    /// <summary>
+    /// The generator's record of the data set in <paramref name="dataFolder"/> (its <c>dataset.json</c>: preset, seed,
+    /// scale, nuisance, image size, catalog, counts), or null when the folder has none (data of one's own).
+    /// </summary>
+    /// <exception cref="GestaltLabException">The file is there but unreadable, or not the generator's.</exception>
+    public static JsonObject? ReadRecord(string? dataFolder)
+    {
+        string path = dataFolder is null ? "" : Path.Combine(dataFolder, "dataset.json");
+        if (!File.Exists(path)) return null;
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(path)) is JsonObject record && (string?)record["generator"] == "gestaltlab generate") return record;
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            throw new GestaltLabException($"{path}: not the generator's record ({e.Message.Split('\n')[0]})", "generate the data again (`gestaltlab generate`, or --force)");
+        }
+        throw new GestaltLabException($"{path}: not the generator's record", "generate the data again (`gestaltlab generate`, or --force)");
+    }
+
     /// <summary>The oracle's top-k for a preset from trait vectors alone (no rendering: seconds even for gestalt216).</summary>
     /// <param name="preset">Preset name.</param>
     /// <param name="seed">Seed.</param>
