@@ -81,13 +81,13 @@ public static class ImageLoader
         // file written from the folder names it), whatever the link is called.
         void Walk(string dir, string relative, bool viaLink)
         {
-            if (!visited.Add(CanonicalPath(dir))) return;
+            if (!visited.Add(RunFolder.RealPath(dir))) return;
             var figures = ExportedFigures(dir);
             foreach (var f in Directory.EnumerateFiles(dir, "*", one))
             {
                 string name = Path.GetFileName(f);
                 if (!name.StartsWith('.') && PhotoExtensions.Contains(Path.GetExtension(name).ToLowerInvariant()) && !figures.Contains(name))
-                    found.Add((relative + name, CanonicalPath(f), viaLink || new FileInfo(f).LinkTarget is not null));
+                    found.Add((relative + name, RunFolder.RealPath(f), viaLink || new FileInfo(f).LinkTarget is not null));
             }
             // In name order, so that the path a folder reached twice is listed under is the same on every machine.
             foreach (var d in Directory.EnumerateDirectories(dir, "*", one).Order(StringComparer.Ordinal))
@@ -130,27 +130,6 @@ public static class ImageLoader
     /// <summary>A folder an alignment (its <c>aligned/</c> faces beside <c>regions/</c> crops, from its first photo on) or a run wrote.</summary>
     private static bool IsOutputFolder(string dir) =>
         (Directory.Exists(Path.Combine(dir, "aligned")) && Directory.Exists(Path.Combine(dir, "regions"))) || RunFolder.IsRun(dir);
-
-    /// <summary>The path with every link resolved (the path itself where it cannot be: a broken link, a missing file).</summary>
-    private static string CanonicalPath(string path)
-    {
-        if (!OperatingSystem.IsWindows())
-        {
-            IntPtr resolved = RealPath(path, IntPtr.Zero);
-            if (resolved != IntPtr.Zero)
-            {
-                try { return System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved) ?? path; }
-                finally { Free(resolved); }
-            }
-        }
-        return Path.GetFullPath(path);
-    }
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "realpath", CharSet = System.Runtime.InteropServices.CharSet.Ansi)]
-    private static extern IntPtr RealPath(string path, IntPtr resolved);
-
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "free")]
-    private static extern void Free(IntPtr pointer);
 
     /// <summary>Loads a photo from a file.</summary>
     /// <param name="path">The photo.</param>

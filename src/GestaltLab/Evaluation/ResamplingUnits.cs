@@ -40,7 +40,7 @@ public static class ResamplingUnits
                 string file = Directory.Exists(candidate) ? Path.Combine(candidate, Manifest.FileName) : candidate;
                 // Only a manifest: a shared run's record naming another file (a user's credentials, say) would have its
                 // first line quoted in the error a report shows.
-                if (Path.GetFileName(file) == Manifest.FileName && File.Exists(file) && Path.GetFileName(Runtime.FolderLock.RealPath(file)) == Manifest.FileName) return file;
+                if (Path.GetFileName(file) == Manifest.FileName && File.Exists(file) && Path.GetFileName(Runtime.RunFolder.RealPath(file)) == Manifest.FileName) return file;
             }
             return null;
         }

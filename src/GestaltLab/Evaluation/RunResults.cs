@@ -141,7 +141,7 @@ public sealed class RunResults
             {
                 // Links out of the run are read (runs kept under DVC or git-annex are links into a cache), but what fails
                 // there is not quoted: a received run's link to a file of this machine would have its first line shown.
-                notes.Add(RunFolder.IsWithin(FolderLock.RealPath(path), FolderLock.RealPath(dir))
+                notes.Add(RunFolder.IsWithin(RunFolder.RealPath(path), RunFolder.RealPath(dir))
                     ? $"{file}: unreadable ({e.Message.Split('\n')[0]})"
                     : $"{file}: unreadable (a link out of the run directory; its error is not shown)");
                 return null;
@@ -151,7 +151,8 @@ public sealed class RunResults
         var manifest = Try(RunManifest.FileName, _ => RunManifest.Load(dir));
         var classes = Try("classes.json", LoadClasses);
         // evaluate --out FILE.json names the metrics otherwise; the folder's record says which file is this evaluation's.
-        string metricsName = EvaluationRecord.FinishedMetrics(dir) is { } finished ? Path.GetFileName(finished) : "metrics.json";
+        string? finished = EvaluationRecord.FinishedMetrics(dir);
+        string metricsName = finished is null ? "metrics.json" : Path.GetFileName(finished);
         var metrics = Try(metricsName, ClassificationMetrics.Load);
         var probabilities = Try("probabilities.csv", ImageTable.LoadProbabilities);
         var embeddings = Try("embeddings.csv", ImageTable.Load);
@@ -175,7 +176,7 @@ public sealed class RunResults
                 "pass the folder that `gestaltlab train`, `evaluate` or `demo` wrote");
         // An evaluation deletes metrics.json first and writes it last: tables without it are of one that stopped part-way,
         // possibly beside another's (a new probabilities.csv, the old embeddings), so none of them is drawn.
-        if (EvaluationRecord.FinishedMetrics(dir) is null && (probabilities ?? embeddings ?? (object?)regions) is not null)
+        if (finished is null && (probabilities ?? embeddings ?? (object?)regions) is not null)
         {
             notes.Add("probabilities.csv, embeddings.csv, region_metrics.csv: left out — the evaluation that wrote them did not finish (its metrics file, written last, is missing); evaluate the model again into this folder");
             probabilities = null;

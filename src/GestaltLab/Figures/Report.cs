@@ -431,8 +431,8 @@ public static class Report
         int unreadable = 0, outside = 0;
         // Faces only from inside the run's aligned folder: a shared run's manifest naming other photos on this machine
         // (absolute paths, "..", links) would put them into the page as "composites".
-        string alignedRoot = FolderLock.RealPath(Path.Combine(run.Directory, "aligned"));
-        if (!RunFolder.IsWithin(alignedRoot, FolderLock.RealPath(run.Directory)))
+        string alignedRoot = RunFolder.RealPath(Path.Combine(run.Directory, "aligned"));
+        if (!RunFolder.IsWithin(alignedRoot, RunFolder.RealPath(run.Directory)))
         {
             note("Composite faces skipped: the run's aligned/ is a link out of the run (faces are drawn only from inside it).");
             return (null, null);
@@ -442,7 +442,7 @@ public static class Report
             ct.ThrowIfCancellationRequested();
             string path = manifest.ResolveImage(row);
             if (!File.Exists(path)) continue; // photos without a usable face have no aligned image
-            if (!RunFolder.IsWithin(FolderLock.RealPath(path), alignedRoot)) { outside++; continue; }
+            if (!RunFolder.IsWithin(RunFolder.RealPath(path), alignedRoot)) { outside++; continue; }
             // Relatives count once: an average of one family's members would show that family's face.
             try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.SplitGroup)); }
             catch (GestaltLabException) { unreadable++; }

@@ -35,6 +35,40 @@ public static class RunFolder
                 "remove the link (GestaltLab makes this folder itself), or write the output to another folder (--out)");
     }
 
+    /// <summary>
+    /// <paramref name="path"/> made absolute with every symbolic link on the way resolved by the system (<c>realpath</c>) as
+    /// far as it exists; a part not made yet (a folder about to be written) keeps its names under its resolved parent, and
+    /// a broken link its own name. Two names of one folder or file give one path.
+    /// </summary>
+    internal static string RealPath(string path)
+    {
+        string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
+        if (OperatingSystem.IsWindows()) return full;
+        string existing = full, rest = "";
+        while (true)
+        {
+            IntPtr resolved = SystemRealPath(existing, IntPtr.Zero);
+            if (resolved != IntPtr.Zero)
+            {
+                try
+                {
+                    string real = System.Runtime.InteropServices.Marshal.PtrToStringUTF8(resolved) ?? existing;
+                    return rest.Length == 0 ? real : Path.Combine(real, rest);
+                }
+                finally { Free(resolved); }
+            }
+            if (Path.GetDirectoryName(existing) is not { } parent) return full;
+            rest = rest.Length == 0 ? Path.GetFileName(existing) : Path.Combine(Path.GetFileName(existing), rest);
+            existing = parent;
+        }
+    }
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "realpath", CharSet = System.Runtime.InteropServices.CharSet.Ansi)]
+    private static extern IntPtr SystemRealPath(string path, IntPtr resolved);
+
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "free")]
+    private static extern void Free(IntPtr pointer);
+
     /// <summary>Whether the full path <paramref name="path"/> is <paramref name="folder"/> (a full path too) or lies inside it.</summary>
     internal static bool IsWithin(string path, string folder) =>
         path == folder || path.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
@@ -141,7 +175,7 @@ public sealed class FolderLock : IDisposable
     public static FolderLock Acquire(string folder, string command)
     {
         // By the folder itself, not the name it was given: a link to a folder being written is that folder.
-        string full = RealPath(folder);
+        string full = RunFolder.RealPath(folder);
         lock (Held)
         {
             if (Held.TryGetValue(full, out var held))
@@ -154,32 +188,6 @@ public sealed class FolderLock : IDisposable
         }
     }
 
-    /// <summary>
-    /// <paramref name="path"/> made absolute with every symbolic link on the way resolved (as far as the path exists; a
-    /// folder not made yet keeps its name under its resolved parent), so two names of one folder give one path.
-    /// </summary>
-    internal static string RealPath(string path, int depth = 0)
-    {
-        string full = Path.GetFullPath(path);
-        if (depth > 40) return full.TrimEnd('/');   // a loop of links: the name as given
-        var parts = full.Split('/', StringSplitOptions.RemoveEmptyEntries);
-        string result = "/";
-        for (int i = 0; i < parts.Length; i++)
-        {
-            string next = Path.Combine(result, parts[i]);
-            var info = new FileInfo(next);
-            if (info.LinkTarget is not null)
-            {
-                FileSystemInfo? target;
-                try { target = info.ResolveLinkTarget(returnFinalTarget: true); }
-                catch (IOException) { target = null; }
-                if (target is null) return Path.Combine([next, .. parts[(i + 1)..]]);   // dangling or looping: kept as named
-                next = RealPath(target.FullName, depth + 1);
-            }
-            result = next;
-        }
-        return result;
-    }
 
     /// <summary>The file whose lock stands for <paramref name="folder"/>'s, in <see cref="LockDirectory"/>.</summary>
     /// <exception cref="GestaltLabException">There is no lock folder (<see cref="PrivateTemp.Resolve"/> says why).</exception>
@@ -191,7 +199,7 @@ public sealed class FolderLock : IDisposable
 
     private static string LockFilePath(string folder, string directory)
     {
-        string full = RealPath(folder);
+        string full = RunFolder.RealPath(folder);
         string name = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(full)))[..32].ToLowerInvariant();
         return Path.Combine(directory, name + ".lock");
     }
