@@ -242,7 +242,7 @@ public static class FaceDatasetAligner
             catch (Exception e) when (FacePipeline.IsPhotoFailure(e))
             {
                 // E.g. landmarks that collapse to one point, which no alignment can fit: this photo's problem, not the batch's.
-                r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = $"alignment failed: {e.Message.Split('\n')[0]}" };
+                r = new FaceResult { Source = rel, Status = FaceStatus.NoFace, Problem = $"alignment failed: {e.Message.Split('\n')[0]}", ProcessingFailed = true };
             }
             string outRel = outNames[i];
             if (r.HasFace)
@@ -262,7 +262,7 @@ public static class FaceDatasetAligner
         // One photo's failure is that photo's; every photo failing inside face processing is rarely the photos' (a bug, a
         // broken install, landmarks no alignment can fit), and must stop the batch rather than pass for a data set without
         // faces. (qc.csv, written above, lists every photo's error.)
-        if (images.Count >= 3 && rows.All(r => r.Result.Problem is { } p && (p.StartsWith("face processing failed", StringComparison.Ordinal) || p.StartsWith("alignment failed", StringComparison.Ordinal))))
+        if (images.Count >= 3 && rows.All(r => r.Result.ProcessingFailed))
             throw new GestaltLabException($"{dataDir}: every one of the {images.Count} photos failed inside face processing, the first with: {rows[0].Result.Problem} (all errors: {Path.Combine(outFull, "qc.csv")})",
                 options.UseGroundTruthLandmarks
                     ? "check the data's landmarks.csv (every photo's points must span a face), or run `gestaltlab doctor`"

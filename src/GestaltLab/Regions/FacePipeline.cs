@@ -87,7 +87,7 @@ public sealed class FacePipeline : IDisposable
         {
             return new FaceResult
             {
-                Source = source, Status = FaceStatus.NoFace, Problem = $"face processing failed: {e.Message.Split('\n')[0]}",
+                Source = source, Status = FaceStatus.NoFace, Problem = $"face processing failed: {e.Message.Split('\n')[0]}", ProcessingFailed = true,
                 ImageWidth = image.Width, ImageHeight = image.Height,
             };
         }

@@ -12,6 +12,11 @@ public sealed record FaceResult
     public required FaceStatus Status { get; init; }
     /// <summary>Why the status is not <c>ok</c> (human-readable), or null.</summary>
     public string? Problem { get; init; }
+    /// <summary>
+    /// True when face processing itself failed on the photo (an error inside detection, landmarking or alignment, such
+    /// as landmarks that collapse to a point), rather than finding no usable face: <see cref="Problem"/> holds the error.
+    /// </summary>
+    public bool ProcessingFailed { get; init; }
     /// <summary>Photo size (0 when unreadable).</summary>
     public int ImageWidth { get; init; }
     /// <summary>Photo height (0 when unreadable).</summary>
