@@ -37,9 +37,11 @@ public static class Pretraining
     public static PretrainingResult Pretrain(string alignedDirectory, string backbonePath, RegionNetConfig net, TrainingOptions options,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default, bool startOver = false)
     {
-        bool syndromes = Manifest.Load(alignedDirectory).Rows.Where(r => r.IsLabelled).Select(r => r.Syndrome).Distinct(StringComparer.Ordinal).Skip(1).Any();
+        var manifest = Manifest.Load(alignedDirectory);
+        bool syndromes = manifest.Rows.Where(r => r.IsLabelled).Select(r => r.Syndrome).Distinct(StringComparer.Ordinal).Skip(1).Any();
         var data = new AlignedRegionDataset(alignedDirectory, splits: syndromes ? [SplitNames.Train, SplitNames.Val] : null, labelOf: r => r.Subject);
-        int testLeftOut = syndromes ? new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Test], labelOf: r => r.Subject).Count : 0;
+        // (The dataset would hold them as it holds the rest: every row with a subject.)
+        int testLeftOut = syndromes ? manifest.Rows.Count(r => r.Split == SplitNames.Test && r.Subject.Length > 0) : 0;
         // Identity recognition: hold out one photo of each person with several photos (validation by photo, not by person).
         var byPerson = Enumerable.Range(0, data.Count).GroupBy(data.Label).ToList();
         var val = byPerson.Where(g => g.Count() > 2).Select(g => g.OrderBy(i => StableHash.Of(options.Seed, data.Rows[i].Image)).First()).ToHashSet();
