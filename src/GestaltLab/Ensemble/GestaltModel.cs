@@ -399,8 +399,8 @@ public sealed class GestaltModel : IDisposable
             {
                 var (pf, ef) = Run(net, Stack(RegionSet.MirrorOf(region), true));
                 // Tensor.add with another tensor: no implicit Scalar whose handle the GC could free mid-call.
-                p = p.add(pf).mul(Half);
-                e = e.add(ef).mul(Half);
+                p = p.add(pf, HeldScalars.One).mul(Half);
+                e = e.add(ef, HeldScalars.One).mul(Half);
             }
             regionProbs[region] = Rows(p);
             regionEmbs[region] = Rows(e);
@@ -457,13 +457,13 @@ public sealed class GestaltModel : IDisposable
         return probs;
     }
 
-    // Rooted Scalars (never finalised mid-call; see StableBatchNorm2d).
+    // Rooted Scalars (never finalised mid-call; see HeldScalars).
     private static readonly Scalar Half = 0.5.ToScalar(), LumaR = 0.299f.ToScalar(), LumaG = 0.587f.ToScalar(), LumaB = 0.114f.ToScalar();
 
     private static (Tensor Probabilities, Tensor Embedding) Run(RegionNet net, Tensor rgb)
     {
         var x = net.Config.Channels == 1
-            ? rgb[.., 0..1].mul(LumaR).add_(rgb[.., 1..2].mul(LumaG)).add_(rgb[.., 2..3].mul(LumaB))
+            ? rgb[.., 0..1].mul(LumaR).add_(rgb[.., 1..2].mul(LumaG), HeldScalars.One).add_(rgb[.., 2..3].mul(LumaB), HeldScalars.One)
             : rgb;
         var e = net.Embed(x);
         return (nn.functional.softmax(net.Classify(e), 1), e);

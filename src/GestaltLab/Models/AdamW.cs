@@ -26,8 +26,7 @@ public sealed class AdamW : IDisposable
             _state.Add((name, p, torch.zeros_like(p).DetachFromDisposeScope(), torch.zeros_like(p).DetachFromDisposeScope()));
     }
 
-    // Every Scalar handed to libtorch is explicit: rooted statics for the constants, disposed locals for the rest.
-    // Implicitly converted ones can be finalised by the GC while libtorch still reads their handles (see StableBatchNorm2d).
+    // Every Scalar handed to libtorch is explicit, default alphas included (see HeldScalars).
     private static readonly Scalar B1 = Beta1.ToScalar(), OneMinusB1 = (1 - Beta1).ToScalar(), B2 = Beta2.ToScalar(),
         OneMinusB2 = (1 - Beta2).ToScalar(), EpsScalar = Eps.ToScalar();
 
@@ -55,7 +54,7 @@ public sealed class AdamW : IDisposable
             using var step = (-rate / c1).ToScalar();
             m.mul_(B1).add_(g, OneMinusB1);
             v.mul_(B2).addcmul_(g, g, OneMinusB2);
-            var denom = v.div(c2s).sqrt_().add_(EpsScalar);
+            var denom = v.div(c2s).sqrt_().add_(EpsScalar, HeldScalars.One);
             p.addcdiv_(m, denom, step);
         }
     }

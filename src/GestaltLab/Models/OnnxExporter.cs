@@ -131,7 +131,13 @@ public static class OnnxExporter
     {
         var cfg = net.Config;
         var sd = net.state_dict();
-        float[] Get(string name) => sd[name].detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+        float[] Get(string name)
+        {
+            // The scope holds (and then frees) the chain's intermediate tensors; unheld, the GC may free one while
+            // libtorch still reads it (see HeldScalars).
+            using var scope = torch.NewDisposeScope();
+            return sd[name].detach().cpu().to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+        }
         var convs = new List<Layer>();
         var poolAfter = new List<int>();
         long inC = cfg.Channels;

@@ -176,7 +176,7 @@ internal sealed class GeometryTargets
 
     /// <summary>Masked mean squared error between predictions and targets (N × Width each).</summary>
     public static Tensor Loss(Tensor predicted, Tensor target, Tensor mask) =>
-        MaskedSquaredErrors(predicted, target, mask).sum().div(mask.sum().clamp_min(1));
+        MaskedSquaredErrors(predicted, target, mask).sum().div(mask.sum().clamp_min(HeldScalars.One));
 
     /// <summary>
     /// The geometry loss of a mixup batch: like the class loss, the blend of the two samples' losses, each under its own
@@ -189,12 +189,12 @@ internal sealed class GeometryTargets
         using var own = lambda.ToScalar();
         using var other = (1 - lambda).ToScalar();
         return Loss(predicted, target, mask).mul_(own)
-            .add_(Loss(predicted, target.index_select(0, partnerIndex), mask.index_select(0, partnerIndex)).mul_(other));
+            .add_(Loss(predicted, target.index_select(0, partnerIndex), mask.index_select(0, partnerIndex)).mul_(other), HeldScalars.One);
     }
 
     /// <summary>Per sample: the masked squared errors' sum and the number of values counted (N × 2), to pool over many batches.</summary>
     public static Tensor PerSample(Tensor predicted, Tensor target, Tensor mask) =>
         torch.stack([MaskedSquaredErrors(predicted, target, mask).sum(1), mask.sum(1)], 1);
 
-    private static Tensor MaskedSquaredErrors(Tensor predicted, Tensor target, Tensor mask) => predicted.sub(target).pow_(2).mul_(mask);
+    private static Tensor MaskedSquaredErrors(Tensor predicted, Tensor target, Tensor mask) => predicted.sub(target).pow_(HeldScalars.Two).mul_(mask);
 }

@@ -152,6 +152,9 @@ public static class RegionTrainer
 
         for (int epoch = startEpoch; epoch < options.Epochs && !finished; epoch++)
         {
+            // Holds, then frees, every tensor the epoch makes outside its batches (validation, snapshot, checkpoint): unheld,
+            // an intermediate tensor can be freed by the GC while libtorch still reads it (see HeldScalars).
+            using var epochScope = torch.NewDisposeScope();
             var started = DateTime.UtcNow;
             var rng = new Random((int)(StableHash.Of((long)regionKey, epoch) & 0x7FFF_FFFF));
             var order = EpochOrder(data, options, rng, batchesPerEpoch * options.BatchSize);
@@ -302,6 +305,8 @@ public static class RegionTrainer
 
     private static void SnapshotBest(RegionNet model)
     {
+        // Under a scope, so that each detach() result is held until its clone is made (see HeldScalars).
+        using var scope = torch.NewDisposeScope();
         var copy = model.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone().DetachFromDisposeScope());
         if (BestSnapshots.TryGetValue(model, out var old)) foreach (var t in old.Values) t.Dispose();
         BestSnapshots.AddOrUpdate(model, copy);
@@ -339,7 +344,7 @@ public static class RegionTrainer
         using var partnerIndex = partner is null ? null : torch.tensor(partner, device: device);
         using var ownShare = lambda.ToScalar();
         using var partnerShare = (1 - lambda).ToScalar();
-        if (partnerIndex is not null) x = x.mul(ownShare).add_(x.index_select(0, partnerIndex).mul_(partnerShare));
+        if (partnerIndex is not null) x = x.mul(ownShare).add_(x.index_select(0, partnerIndex).mul_(partnerShare), HeldScalars.One);
         var e = model.Embed(x);
         Tensor? geometryLoss = null;
         if (geometryHead is not null && geometry is var (target, mask))
@@ -360,11 +365,11 @@ public static class RegionTrainer
         var logits = model.Classify(e);
         var loss = nn.functional.cross_entropy(logits, y, label_smoothing: o.LabelSmoothing);
         if (partnerIndex is not null)
-            loss = loss.mul(ownShare).add_(nn.functional.cross_entropy(logits, y.index_select(0, partnerIndex), label_smoothing: o.LabelSmoothing).mul_(partnerShare));
+            loss = loss.mul(ownShare).add_(nn.functional.cross_entropy(logits, y.index_select(0, partnerIndex), label_smoothing: o.LabelSmoothing).mul_(partnerShare), HeldScalars.One);
         if (geometryLoss is not null)
         {
             using var weight = o.GeometryLoss.ToScalar();
-            loss = loss.add(geometryLoss.mul(weight));
+            loss = loss.add(geometryLoss.mul(weight), HeldScalars.One);
         }
         return (logits, loss, geometryLoss);
     }

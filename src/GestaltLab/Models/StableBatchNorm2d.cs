@@ -13,12 +13,11 @@ namespace GestaltLab.Models;
 /// Why not TorchSharp's <c>BatchNorm2d</c>: its training step calls <c>num_batches_tracked.add_(1)</c>, which converts
 /// <c>1</c> (and a default <c>alpha</c>) into temporary <see cref="Scalar"/> objects whose native handles can be freed by the
 /// GC finaliser while libtorch still reads them. Long trainings then failed at random with "For integral input tensors,
-/// argument alpha must not be a floating point number" (the dangling handle had been reused by a float Scalar). Here the
-/// Scalar is a rooted static, so nothing can finalise it mid-call.
+/// argument alpha must not be a floating point number" (the dangling handle had been reused by a float Scalar). Here both
+/// are <see cref="HeldScalars.One"/>, which nothing can finalise mid-call.
 /// </remarks>
 public sealed class StableBatchNorm2d : Module<Tensor, Tensor>
 {
-    private static readonly Scalar One = 1L.ToScalar();
     private const double Momentum = 0.1, Eps = 1e-5;
 
     private readonly Parameter weight;
@@ -49,7 +48,7 @@ public sealed class StableBatchNorm2d : Module<Tensor, Tensor>
         if (training)
         {
             using var noGrad = torch.no_grad();
-            num_batches_tracked.add_(One, One);
+            num_batches_tracked.add_(HeldScalars.One, HeldScalars.One);
         }
         return nn.functional.batch_norm(input, running_mean, running_var, weight, bias, training, Momentum, Eps);
     }

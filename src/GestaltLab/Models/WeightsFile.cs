@@ -30,7 +30,10 @@ public static class WeightsFile
             foreach (var (name, t) in items)
             {
                 WriteString(w, name);
-                using var cpu = t.detach().cpu().contiguous();
+                // The scope holds the chain's intermediate tensors: unheld, the GC may finalise one (freeing its native
+                // handle) while libtorch still reads it in the chain's next call (see HeldScalars); it crashed a notebook.
+                using var scope = torch.NewDisposeScope();
+                var cpu = t.detach().cpu().contiguous();
                 byte dtype = cpu.dtype switch
                 {
                     ScalarType.Float32 => 0,
