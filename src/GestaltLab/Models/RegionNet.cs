@@ -52,6 +52,10 @@ public sealed class RegionNet : Module<Tensor, Tensor>
             fc = Linear(inC, classCount);
         }
         RegisterComponents();
+        // A net built while a dispose scope is active (a caller's `using (torch.NewDisposeScope())`, a notebook cell that
+        // loads a model inside one) would otherwise have its weights freed when that scope ends; it owns them itself.
+        foreach (var p in parameters()) p.DetachFromDisposeScope();
+        foreach (var b in buffers()) b.DetachFromDisposeScope();
     }
 
     /// <summary>
