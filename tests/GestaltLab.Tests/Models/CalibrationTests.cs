@@ -113,6 +113,7 @@ public class CalibrationTests
     [Fact]
     public void Folding_the_temperature_divides_the_logits_and_keeps_the_embedding()
     {
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
         var net = new RegionNet(ModelFixture.Net(), 4);
         net.eval();
         using var x = torch.rand(5, 3, 32, 32);
@@ -129,6 +130,7 @@ public class CalibrationTests
     [Fact]
     public void Stable_batch_norm_computes_what_TorchSharps_BatchNorm2d_does()
     {
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
         torch.manual_seed(4);
         using var reference = nn.BatchNorm2d(6);
         var ours = new StableBatchNorm2d(6);

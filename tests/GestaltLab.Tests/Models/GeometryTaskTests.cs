@@ -115,6 +115,7 @@ public class GeometryTaskTests
     [Fact]
     public void Mixup_blends_the_two_samples_geometry_losses_each_under_its_own_mask()
     {
+        using var scope = TorchSharp.torch.NewDisposeScope();   // as in training: the losses' intermediate tensors are held
         // Two samples, two values each; sample 1 lacks its second value (masked, stored as 0).
         using var predicted = TorchSharp.torch.tensor(new float[] { 1, 2, 3, 4 }, [2, 2]);
         using var target = TorchSharp.torch.tensor(new float[] { 0, 0, 1, 0 }, [2, 2]);

@@ -33,6 +33,7 @@ public class MaxPoolTests
     public void Inference_gives_libtorchs_values(string kind)
     {
         TorchRuntime.EnsureLoaded();
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
         var input = Input(kind);
         using var pool = new MaxPool2x2();
         using var _ = torch.no_grad();
@@ -49,6 +50,7 @@ public class MaxPoolTests
     public void Training_keeps_libtorchs_kernel_and_its_gradients()
     {
         TorchRuntime.EnsureLoaded();
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
         var input = Input("many ties");
         using var pool = new MaxPool2x2();
         var gradOut = torch.randn(nn.functional.max_pool2d(input, 2).shape, generator: new Generator(3));
@@ -63,6 +65,7 @@ public class MaxPoolTests
     public void Region_net_gives_the_same_probabilities_with_and_without_autograd()
     {
         TorchRuntime.EnsureLoaded();
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
         lock (RegionNet.InitGate)
         {
             torch.manual_seed(5);

@@ -71,10 +71,14 @@ internal static class ModelFixture
         return resumed;
     }
 
-    public static float[] Flat(TorchSharp.torch.nn.Module m) =>
-        m.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal)
+    public static float[] Flat(TorchSharp.torch.nn.Module m)
+    {
+        // The scope holds each chain's intermediate tensor until libtorch is done with it (see HeldScalars).
+        using var scope = TorchSharp.torch.NewDisposeScope();
+        return m.state_dict().OrderBy(kv => kv.Key, StringComparer.Ordinal)
             .Where(kv => kv.Value.dtype == TorchSharp.torch.ScalarType.Float32)
             .SelectMany(kv => kv.Value.cpu().contiguous().data<float>().ToArray()).ToArray();
+    }
 
     static ModelFixture() => TorchRuntime.EnsureLoaded();
 }

@@ -148,6 +148,7 @@ public class OnnxParityTests
         var got = reloaded.Transform(data).GetColumn<float[]>(region + "_probabilities").ToList();
 
         using var noGrad = TorchSharp.torch.no_grad();
+        using var scope = TorchSharp.torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
         double maxDiff = 0;
         for (int i = 0; i < rows.Count; i++)
         {

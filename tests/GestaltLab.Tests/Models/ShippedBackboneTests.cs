@@ -67,6 +67,7 @@ public class ShippedBackboneTests
             using var net = new RegionNet(large, 4);
             WeightsFile.CopyInto(net, weights, path, RegionNet.IsHead);
             net.eval();
+            using var scope = TorchSharp.torch.NewDisposeScope();   // holds the forward pass's tensors through the calls that read them
             using var x = TorchSharp.torch.rand(2, large.Channels, 96, 96);
             using var y = net.forward(x);
             Assert.Equal(new long[] { 2, 4 }, y.shape);

@@ -43,7 +43,8 @@ internal sealed class TrainThroughputBench : IBenchCommand
             net.train();
             bool own = p.GetValue(optimizer) == "gestaltlab";
             using var ownAdam = own ? new AdamW(net.named_parameters(), 0.01) : null;
-            var torchAdam = own ? null : torch.optim.AdamW(net.parameters(), 1e-3);
+            // TorchSharp's own optimiser converts its numbers to Scalars implicitly (see HeldScalars): a bench of its speed only.
+            using var torchAdam = own ? null : torch.optim.AdamW(net.parameters(), 1e-3);
             using var x = torch.rand(b, 3, cfg.InputSize, cfg.InputSize);
             using var y = torch.randint(0, c, [b], dtype: ScalarType.Int64);
             void Step()
