@@ -110,21 +110,18 @@ public sealed class CleaningTestFramework(IMessageSink sink) : XunitTestFramewor
 internal sealed class LockHeldElsewhere : IDisposable
 {
     private readonly System.Diagnostics.Process _holder;
+    private readonly string _file;
 
     public LockHeldElsewhere(string folder)
     {
         string file = GestaltLab.Runtime.FolderLock.LockFilePath(folder);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
-        _holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-x", file, "sleep", "600"]) { UseShellExecute = false })!;
+        _file = file;
+        // -o: the lock is flock's own, not also its `sleep` child's, so it is gone once flock has exited (a child still
+        // dying after the kill held it a moment longer and failed the next command on a busy CI machine).
+        _holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-o", "-x", file, "sleep", "600"]) { UseShellExecute = false })!;
         // Held once a non-blocking attempt from a third process fails.
-        for (int i = 0; i < 200; i++)
-        {
-            using var probe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-n", file, "true"]) { UseShellExecute = false })!;
-            probe.WaitForExit();
-            if (probe.ExitCode != 0) return;
-            Thread.Sleep(50);
-        }
-        throw new InvalidOperationException($"flock never took {file}");
+        if (!WaitUntil(file, free: false)) throw new InvalidOperationException($"flock never took {file}");
     }
 
     public void Dispose()
@@ -132,5 +129,20 @@ internal sealed class LockHeldElsewhere : IDisposable
         try { _holder.Kill(entireProcessTree: true); } catch (InvalidOperationException) { }
         _holder.WaitForExit();
         _holder.Dispose();
+        // Returned only once another process can take the lock.
+        if (!WaitUntil(_file, free: true)) throw new InvalidOperationException($"the lock on {_file} was not released");
+    }
+
+    // Whether a non-blocking attempt from a third process succeeds (free) or fails (held), tried for up to 10 s.
+    private static bool WaitUntil(string file, bool free)
+    {
+        for (int i = 0; i < 200; i++)
+        {
+            using var probe = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-n", file, "true"]) { UseShellExecute = false })!;
+            probe.WaitForExit();
+            if ((probe.ExitCode == 0) == free) return true;
+            Thread.Sleep(50);
+        }
+        return false;
     }
 }
