@@ -398,7 +398,7 @@ public sealed class GestaltModel : IDisposable
             if (FlipTta)
             {
                 var (pf, ef) = Run(net, Stack(RegionSet.MirrorOf(region), true));
-                // Tensor.add with another tensor: no implicit Scalar whose handle the GC could free mid-call.
+                // With its alpha given: add(pf) alone would make one TorchSharp does not hold (see HeldScalars).
                 p = p.add(pf, HeldScalars.One).mul(Half);
                 e = e.add(ef, HeldScalars.One).mul(Half);
             }

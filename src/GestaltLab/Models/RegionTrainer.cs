@@ -152,8 +152,9 @@ public static class RegionTrainer
 
         for (int epoch = startEpoch; epoch < options.Epochs && !finished; epoch++)
         {
-            // Holds, then frees, every tensor the epoch makes outside its batches (validation, snapshot, checkpoint): unheld,
-            // an intermediate tensor can be freed by the GC while libtorch still reads it (see HeldScalars).
+            // Holds, then frees, whatever the epoch makes outside the scopes of its batches, passes and saves (the
+            // optimiser's step count for the checkpoint, and anything added later): unheld, an intermediate tensor can be
+            // freed by the GC while libtorch still reads it (see HeldScalars).
             using var epochScope = torch.NewDisposeScope();
             var started = DateTime.UtcNow;
             var rng = new Random((int)(StableHash.Of((long)regionKey, epoch) & 0x7FFF_FFFF));

@@ -39,6 +39,8 @@ public sealed class StableBatchNorm2d : Module<Tensor, Tensor>
         register_buffer(nameof(running_mean), running_mean);
         register_buffer(nameof(running_var), running_var);
         register_buffer(nameof(num_batches_tracked), num_batches_tracked);
+        // Built inside a caller's dispose scope, its tensors would be freed when that scope ends: the layer owns them.
+        foreach (var t in new[] { weight, bias, running_mean, running_var, num_batches_tracked }) t.DetachFromDisposeScope();
     }
 
     /// <inheritdoc />

@@ -122,7 +122,8 @@ public class CalibrationTests
         Calibration.FoldTemperature(net, 2.5);
         using var after = net.forward(x);
         using var embAfter = net.Embed(x);
-        Assert.True(after.allclose(before / 2.5, rtol: 1e-5, atol: 1e-6));
+        using var t = 2.5.ToScalar();   // explicit: an implicit one can be freed by the GC mid-call (see HeldScalars)
+        Assert.True(after.allclose(before.div(t), rtol: 1e-5, atol: 1e-6));
         Assert.True(embAfter.allclose(embBefore));
         Assert.Throws<ArgumentOutOfRangeException>(() => Calibration.FoldTemperature(net, 0));
     }
@@ -138,7 +139,9 @@ public class CalibrationTests
         foreach (var (k, v) in reference.state_dict()) Assert.Equal(v.shape, ours.state_dict()[k].shape);
         for (int step = 0; step < 3; step++)
         {
-            using var x = torch.randn(8, 6, 5, 5) * 3 + 1;
+            using var three = 3.ToScalar();
+            using var one = 1.ToScalar();
+            using var x = torch.randn(8, 6, 5, 5).mul(three).add(one, one);
             using var a = reference.forward(x);
             using var b = ours.forward(x);
             Assert.True(a.allclose(b, rtol: 1e-5, atol: 1e-5));

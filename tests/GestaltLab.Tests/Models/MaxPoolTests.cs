@@ -15,11 +15,13 @@ public class MaxPoolTests
     {
         var g = new Generator(7);
         var x = torch.randn([3, 5, 12, 10], generator: g);
+        // Explicit Scalars, held for the calls (an implicit one can be freed by the GC mid-call; see HeldScalars).
+        using Scalar two = 2.ToScalar(), three = 3.ToScalar(), zero = 0.ToScalar();
         switch (kind)
         {
-            case "many ties": return (x * 2).round();                 // small integers: most windows hold equal maxima
-            case "after relu": return (x * 3).round().relu();         // what RegionNet pools: whole windows of zeros
-            case "signed zeros": return torch.where(x > 0, torch.tensor(0f), torch.tensor(-0f));
+            case "many ties": return x.mul(two).round();                 // small integers: most windows hold equal maxima
+            case "after relu": return x.mul(three).round().relu();         // what RegionNet pools: whole windows of zeros
+            case "signed zeros": return torch.where(x.gt(zero), torch.tensor(0f), torch.tensor(-0f));
             case "nan":
                 x[0, 0, 0, 0] = torch.tensor(float.NaN); x[1, 2, 5, 7] = torch.tensor(float.NaN); x[2, 4, 11, 9] = torch.tensor(float.NaN);
                 return x;
