@@ -19,7 +19,6 @@ public static class ImageLoader
     /// </summary>
     public const long DefaultMaxPixels = 100_000_000;
 
-
     /// <summary>The image formats recognised from a file's first bytes.</summary>
     public enum Format
     {

@@ -23,12 +23,9 @@ public class CommandLineTests
 
     private static void CopyTree(string from, string to)
     {
-        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
-        {
-            string target = Path.Combine(to, Path.GetRelativePath(from, f));
-            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-            File.Copy(f, target);
-        }
+        Directory.CreateDirectory(to);
+        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
+        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
     }
 
     [Fact]
@@ -455,11 +452,6 @@ public class CommandLineTests
         // A run copied elsewhere with its data (as runs/demo holds data/) still knows its own data and alignment: scored
         // from its own crops into its own metrics.json, not aligned again into aligned-data/ as other data.
         string moved = Path.Combine(root, "moved");
-        static void CopyTree(string from, string to)
-        {
-            foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
-            foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
-        }
         CopyTree(run, Path.Combine(moved, "run"));
         CopyTree(data, Path.Combine(moved, "data"));
         File.Delete(Path.Combine(moved, "run", "metrics.json"));

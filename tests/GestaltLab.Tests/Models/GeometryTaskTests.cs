@@ -83,9 +83,7 @@ public class GeometryTaskTests
     public void Geometry_task_trains_resumes_bit_for_bit_and_leaves_the_net_as_it_was()
     {
         var s = Samples();
-        var all = Enumerable.Range(0, s.Count).ToArray();
-        var (train, val) = RegionTrainer.SplitByGroup(s, all, 0.25, 3);
-        var data = new RegionTrainingData(s, null, train, val, 4);
+        var data = ModelFixture.Data(s, region: null);
         var options = ModelFixture.Options(4) with { GeometryLoss = 1, LearningRate = 1e-2 };
 
         var details = new List<string>();

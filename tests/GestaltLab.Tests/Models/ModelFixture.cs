@@ -55,6 +55,13 @@ internal static class ModelFixture
 
     public static string TempDir() => TestTemp.Dir("models");
 
+    /// <summary>All of <paramref name="s"/>, a quarter of its people held out for validation (seed 3), for one region.</summary>
+    public static RegionTrainingData Data(IRegionSamples s, string? region = "periorbital_left")
+    {
+        var (train, val) = RegionTrainer.SplitByGroup(s, Enumerable.Range(0, s.Count).ToArray(), 0.25, 3);
+        return new RegionTrainingData(s, region, train, val, 4);
+    }
+
     /// <summary>
     /// Trains with checkpoints in <paramref name="dir"/>, cancels in the middle of epoch 2 (after epoch 1's checkpoint),
     /// then trains again, which must resume from that checkpoint. Returns the resumed run (caller disposes its net).

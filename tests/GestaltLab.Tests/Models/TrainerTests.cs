@@ -5,13 +5,6 @@ namespace GestaltLab.Tests.Models;
 
 public class TrainerTests
 {
-    private static RegionTrainingData Data(InMemoryRegionSamples s, string? region = "periorbital_left")
-    {
-        var all = Enumerable.Range(0, s.Count).ToArray();
-        var (train, val) = RegionTrainer.SplitByGroup(s, all, 0.25, 3);
-        return new RegionTrainingData(s, region, train, val, 4);
-    }
-
     [Fact]
     public void Validation_split_never_separates_a_subject()
     {
@@ -42,7 +35,7 @@ public class TrainerTests
     public void Two_runs_with_one_seed_give_identical_weights_and_training_learns()
     {
         var s = ModelFixture.Patterns();
-        var data = Data(s);
+        var data = ModelFixture.Data(s);
         using var a = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(3)).Net;
         // A line log (a CI log, a notebook) shows each printed epoch's validation figures, not a bare batch line.
         var lines = new List<string>();
@@ -64,7 +57,7 @@ public class TrainerTests
     public void Cancelled_run_resumes_to_the_same_final_weights(bool regularised)
     {
         var s = ModelFixture.Patterns();
-        var data = Data(s);
+        var data = ModelFixture.Data(s);
         // Mixup and dropout draw from the epoch's own Random, so they must resume bit-identically too.
         var options = regularised ? ModelFixture.Options(3) with { Mixup = 0.4, Dropout = 0.3, LabelSmoothing = 0.1 } : ModelFixture.Options(3);
         string straightDir = ModelFixture.TempDir(), resumedDir = ModelFixture.TempDir();
@@ -87,7 +80,7 @@ public class TrainerTests
     {
         // The epoch's checkpoint is written, then best.pt; killed in between, best.pt still holds an older epoch. Resuming
         // must take the best weights from the checkpoint, not return the older ones.
-        var data = Data(ModelFixture.Patterns());
+        var data = ModelFixture.Data(ModelFixture.Patterns());
         var options = ModelFixture.Options(2);
         string straightDir = ModelFixture.TempDir(), dir = ModelFixture.TempDir();
         var straight = RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir);
@@ -115,7 +108,7 @@ public class TrainerTests
     [Fact]
     public void Regularisers_change_training_and_bad_values_are_refused()
     {
-        var data = Data(ModelFixture.Patterns());
+        var data = ModelFixture.Data(ModelFixture.Patterns());
         using var plain = RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1)).Net;
         foreach (var o in new[] { ModelFixture.Options(1) with { Mixup = 0.4 }, ModelFixture.Options(1) with { Dropout = 0.3 }, ModelFixture.Options(1) with { LabelSmoothing = 0.1 } })
         {
@@ -145,7 +138,7 @@ public class TrainerTests
     public void Pretrained_backbone_is_loaded_and_a_mismatched_one_is_refused()
     {
         var s = ModelFixture.Patterns();
-        var data = Data(s, region: null);
+        var data = ModelFixture.Data(s, region: null);
         string dir = ModelFixture.TempDir();
         var pre = RegionTrainer.Train(data with { ClassCount = 4 }, ModelFixture.Net(), ModelFixture.Options(1));
         string path = Path.Combine(dir, "backbone.pt");
@@ -153,10 +146,10 @@ public class TrainerTests
         var (config, weights) = Pretraining.LoadBackbone(path);
         Assert.Equal(ModelFixture.Net(), config);
         Assert.DoesNotContain(weights.Keys, RegionNet.IsHead);
-        var tuned = RegionTrainer.Train(Data(s), config, ModelFixture.Options(1) with { Epochs = 1 }, pretrained: weights);
+        var tuned = RegionTrainer.Train(ModelFixture.Data(s), config, ModelFixture.Options(1) with { Epochs = 1 }, pretrained: weights);
         Assert.True(tuned.Curve.Count == 1);
         // Frozen stages come out as they went in, batch-norm statistics included; the next stage learns.
-        using (var frozen = RegionTrainer.Train(Data(s), config, ModelFixture.Options(1) with { FreezeStages = 1 }, pretrained: weights).Net)
+        using (var frozen = RegionTrainer.Train(ModelFixture.Data(s), config, ModelFixture.Options(1) with { FreezeStages = 1 }, pretrained: weights).Net)
         {
             var after = frozen.state_dict();
             var stage0 = weights.Keys.Where(k => RegionNet.InStage(k, 0)).ToList();
@@ -166,7 +159,7 @@ public class TrainerTests
             Assert.Contains(stage1, k => !weights[k].eq(after[k]).all().item<bool>());
         }
         var wrong = ModelFixture.Net() with { Width = 6 };
-        var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(Data(s), wrong, ModelFixture.Options(1), pretrained: weights));
+        var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(ModelFixture.Data(s), wrong, ModelFixture.Options(1), pretrained: weights));
         Assert.Contains("shape", e.Message);
         Assert.Throws<GestaltLabException>(() => WeightsFile.Load(Path.Combine(dir, "missing.pt")));
         File.WriteAllBytes(Path.Combine(dir, "bad.pt"), File.ReadAllBytes(path)[..100]);
@@ -275,10 +268,7 @@ public class TorchThreadsTests
     {
         TorchRuntime.EnsureLoaded();
         int before = TorchSharp.torch.get_num_threads();
-        var s = ModelFixture.Patterns();
-        var all = Enumerable.Range(0, s.Count).ToArray();
-        var (train, val) = RegionTrainer.SplitByGroup(s, all, 0.25, 3);
-        var data = new RegionTrainingData(s, "periorbital_left", train, val, 4);
+        var data = ModelFixture.Data(ModelFixture.Patterns());
         try
         {
             TorchSharp.torch.set_num_threads(2);
