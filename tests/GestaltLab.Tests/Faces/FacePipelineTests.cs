@@ -228,11 +228,6 @@ public class FacePipelineTests
         Directory.Delete(dir, true);
     }
 
-    private sealed class SyncProgress(Action<ProgressUpdate> report) : IProgress<ProgressUpdate>
-    {
-        public void Report(ProgressUpdate value) => report(value);
-    }
-
     private static void Blit(RgbImage src, RgbImage dst, int ox, int oy, int step)
     {
         for (int y = 0; y < src.Height / step; y++)

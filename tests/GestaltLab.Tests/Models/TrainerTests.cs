@@ -249,11 +249,6 @@ public class TrainerTests
         var plain = RegionTrainer.EpochOrder(data, ModelFixture.Options() with { BalancedSampling = false }, new Random(1), 4400);
         Assert.Equal(400, plain.Count(i => i >= 40));
     }
-
-    internal sealed class SyncProgress(Action<ProgressUpdate> action) : IProgress<ProgressUpdate>
-    {
-        public void Report(ProgressUpdate value) => action(value);
-    }
 }
 
 /// <summary>libtorch's thread count is one per process: tests that read it run alone, after the parallel ones.</summary>
@@ -273,7 +268,7 @@ public class TorchThreadsTests
         {
             TorchSharp.torch.set_num_threads(2);
             var during = new List<int>();
-            var progress = new TrainerTests.SyncProgress(_ => during.Add(TorchSharp.torch.get_num_threads()));
+            var progress = new SyncProgress(_ => during.Add(TorchSharp.torch.get_num_threads()));
             // threads: 1 (a notebook cell keeping a core free) holds for the training only; a later cell gets its 2 back.
             RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1) with { Threads = 1 }, progress: progress).Net.Dispose();
             Assert.NotEmpty(during);

@@ -1,0 +1,302 @@
+using System.Text.Json.Nodes;
+using GestaltLab.Evaluation;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Figures;
+
+/// <summary>Options of <see cref="RunFigureExport.ExportAsync"/>.</summary>
+public sealed record RunExportOptions
+{
+    /// <summary>Figure width in millimetres: 89 for a journal's single column, 183 (the default) for its full width.</summary>
+    public double WidthMm { get; init; } = 183;
+    /// <summary>
+    /// One height in millimetres for every figure; null (the default): each chart's own
+    /// (<see cref="FigureExport.DefaultHeightMm"/>: its aspect ratio, rows of words kept readable).
+    /// </summary>
+    public double? HeightMm { get; init; }
+    /// <summary>PNG resolution (journals ask for 300–600 dpi).</summary>
+    public int Dpi { get; init; } = 300;
+    /// <summary>Formats to write each chart in (default both SVG and PNG).</summary>
+    public IReadOnlyList<FigureFormat> Formats { get; init; } = [FigureFormat.Svg, FigureFormat.Png];
+    /// <summary>Also write each chart as an offline HTML page.</summary>
+    public bool Html { get; init; }
+    /// <summary>
+    /// Keep photo file names in the HTML pages' hover text and full folder paths in <c>export.json</c>. Off by default:
+    /// figures leave the team, patient photos' names often carry names or record numbers, and the folders above a run
+    /// often name a clinic, a user or a cohort.
+    /// </summary>
+    public bool PhotoNames { get; init; }
+    /// <summary>Seed of bootstraps and t-SNE, as <see cref="ReportOptions.Seed"/> (the demo's report uses 0).</summary>
+    public int Seed { get; init; }
+    /// <summary>
+    /// The data set's <c>manifest.csv</c>, as <see cref="ReportOptions.ManifestPath"/>: its families make the intervals
+    /// resample relatives together (default: the data folder named in <c>run.json</c>).
+    /// </summary>
+    public string? ManifestPath { get; init; }
+}
+
+/// <summary>What <see cref="RunFigureExport.ExportAsync"/> wrote.</summary>
+/// <param name="Directory">The export folder.</param>
+/// <param name="RecordPath">Its <c>export.json</c>: where the figures came from, how they were drawn, what each left out.</param>
+/// <param name="Files">Every file written, in drawing order (composite faces last).</param>
+/// <param name="Removed">Files of an earlier export into the folder that this one did not write again, removed, each with why.</param>
+/// <param name="Notes">
+/// What the run could not give a figure for, what a figure's print layout left out at its size (to be said in its
+/// caption), and how the browser was started: one line each.
+/// </param>
+/// <param name="Size">The size asked for (each chart's own height unless <see cref="RunExportOptions.HeightMm"/> was given).</param>
+/// <param name="FigureCount">Charts exported (the composite-faces image not counted).</param>
+public sealed record RunExportResult(string Directory, string RecordPath, IReadOnlyList<string> Files, IReadOnlyList<string> Removed,
+    IReadOnlyList<string> Notes, FigureSize Size, int FigureCount);
+
+/// <summary>
+/// Every figure of a run's report (<see cref="Report.Build"/>) as SVG and PNG at a journal size, drawn by one headless
+/// Chromium, with a record of where they came from (<c>export.json</c>). What <c>gestaltlab export</c> does.
+/// </summary>
+public static class RunFigureExport
+{
+    /// <summary>The record's file name inside the export folder.</summary>
+    public const string RecordFileName = "export.json";
+
+    /// <summary>The composite-faces grid's file name: papers show it as figure 1.</summary>
+    public const string CompositeFileName = "composite-faces.png";
+
+    /// <summary>
+    /// Exports the figures of <paramref name="runDirectory"/> into <paramref name="outDirectory"/>. Every figure is drawn
+    /// into a hidden folder first and moved in only when all were drawn, so a figure that cannot be drawn leaves an
+    /// earlier export there as it was; the earlier export's files that this one does not write again are removed (files
+    /// export did not write are never touched). Two exports into one folder at once are refused.
+    /// </summary>
+    /// <exception cref="GestaltLabException">A size no figure can be drawn at (checked before the run is read), a folder
+    /// that cannot be written or is a file, a run without results, another export into the folder, no Chromium, or a
+    /// figure Chromium could not draw (nothing written then).</exception>
+    public static async Task<RunExportResult> ExportAsync(string runDirectory, string outDirectory, RunExportOptions? options = null,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        var o = options ?? new RunExportOptions();
+        if (o.Dpi < 1) throw new GestaltLabException($"{o.Dpi} dpi: must be at least 1", "journals ask for 300–600 dpi");
+        if (o.Formats.Count == 0) throw new GestaltLabException("no figure format asked for", "ask for SVG, PNG or both");
+        // Without a height each chart gets its own (never below the minimum), so only an asked-for height is checked as such.
+        var size = new FigureSize(o.WidthMm, o.HeightMm ?? Math.Max(FigureExport.MinimumHeightMm, Math.Round(o.WidthMm * 0.62)), o.Dpi);
+        // Before the run is read or anything written: a size no figure can be drawn at fails at once, saying why.
+        FigureExport.CheckSize(size);
+        var formats = o.Formats.Distinct().ToArray();
+        string outDir = outDirectory;
+        if (File.Exists(outDir)) throw new GestaltLabException($"{outDir}: is a file; the export needs a folder for the figures");
+        // Two exports into one folder would move their figures in over each other's: refused before the figures are
+        // built (the lock's file lies elsewhere; nothing is made in the folder).
+        using var folderLock = FolderLock.Acquire(outDir, "export into");
+        // A folder that cannot be written is found now, not after the figures (t-SNE and all) were computed: the
+        // nearest existing folder on the way takes a file (probed without leaving one, or making the folder).
+        string existing = Path.GetFullPath(outDir);
+        while (!System.IO.Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent) existing = parent;
+        try { AtomicFile.CheckWritable(Path.Combine(existing, ".gestaltlab-export-probe")); }
+        catch (GestaltLabException) { throw new GestaltLabException($"{outDir}: cannot be written ({existing} takes no new files: read-only, or not yours)", "choose a folder you can write to"); }
+        // The run is read before the output folder is made, so that a wrong run leaves nothing behind.
+        var results = RunResults.Load(runDirectory);
+        // Photo names and folder paths go together: pages and records that leave the team carry neither.
+        bool full = o.PhotoNames;
+        var reportOptions = new ReportOptions { Seed = o.Seed, PhotoNames = full, FolderPaths = full, ManifestPath = o.ManifestPath };
+        var content = Report.Build(results, reportOptions, progress, cancellationToken);
+        // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
+        var notes = new List<string>(content.Notes);
+        // Every size is checked before the first figure is drawn, so that an impossible one does not stop the export
+        // half-way.
+        var sized = content.Charts.Select(chart => (Chart: chart, Size: o.HeightMm is null
+            ? size with { HeightMm = FigureExport.DefaultHeightMm(chart.Chart, o.WidthMm) }
+            : size)).ToList();
+        foreach (var (chart, chartSize) in sized)
+        {
+            try { FigureExport.CheckSize(chartSize); }
+            catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}", e.Fix); }
+        }
+        bool created = !System.IO.Directory.Exists(outDir);
+        System.IO.Directory.CreateDirectory(outDir);
+        RemoveAbandonedStaging(outDir);
+        string staging = Path.Combine(outDir, $".export-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        System.IO.Directory.CreateDirectory(staging);
+        var drawn = new List<string>();
+        // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
+        var leftOut = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+        string chromium;
+        bool sandboxed;
+        try
+        {
+            await using (var browser = await HeadlessBrowser.LaunchAsync(cancellationToken: cancellationToken))
+            {
+                // A browser of the user's own (GESTALTLAB_CHROMIUM) may lie under their home folder.
+                chromium = $"{(full ? browser.Executable : SharedText.LastName(browser.Executable))} {browser.Version}";
+                if (browser.SandboxNote is { } why) notes.Add(why);
+                sandboxed = browser.Sandboxed;
+                int done = 0;
+                foreach (var (chart, chartSize) in sized)
+                {
+                    foreach (var f in formats)
+                    {
+                        string name = chart.Name + Extension(f);
+                        try
+                        {
+                            foreach (var what in await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, cancellationToken))
+                            {
+                                var list = leftOut.TryGetValue(chart.Name, out var l) ? l : leftOut[chart.Name] = [];
+                                if (!list.Contains(what)) list.Add(what);
+                            }
+                        }
+                        catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}; nothing was written to {outDir}", e.Fix, e); }
+                        drawn.Add(name);
+                    }
+                    if (o.Html)
+                    {
+                        FigureHtml.Save(chart.Chart, Path.Combine(staging, chart.Name + ".html"), chart.Section);
+                        drawn.Add(chart.Name + ".html");
+                    }
+                    progress?.Report(new ProgressUpdate("draw figures", ++done, sized.Count));
+                }
+            }
+            if (content.CompositeFaceSet is { } set)
+            {
+                // Laid out for the width (five to a row at one column, so faces and words stay readable) at the figures' dpi.
+                var grid = set.RenderGrid(columns: Math.Min(set.Faces.Count, o.WidthMm < 120 ? 5 : 8));
+                FigureExport.SaveImage(grid, Path.Combine(staging, CompositeFileName), size.WidthMm, size.Dpi);
+                drawn.Add(CompositeFileName);
+            }
+        }
+        catch
+        {
+            System.IO.Directory.Delete(staging, recursive: true);
+            if (created && !System.IO.Directory.EnumerateFileSystemEntries(outDir).Any()) System.IO.Directory.Delete(outDir);
+            throw;
+        }
+        // The earlier export's files this one does not replace go (its record says which), then the record itself:
+        // from here on the folder changes file by file, and a kill part-way must leave a folder without a record
+        // (plainly unfinished), never mixed figures under the record of the earlier export.
+        var removed = RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
+            formats.Select(Extension).Concat(o.Html ? [".html"] : []).ToHashSet());
+        string recordPath = Path.Combine(outDir, RecordFileName);
+        File.Delete(recordPath);
+        var files = new List<string>();
+        foreach (var name in drawn)
+        {
+            string file = Path.Combine(outDir, name);
+            File.Move(Path.Combine(staging, name), file, overwrite: true);
+            files.Add(file);
+        }
+        System.IO.Directory.Delete(staging, recursive: true);
+        foreach (var (chart, chartSize) in sized)
+            if (leftOut.TryGetValue(chart.Name, out var what))
+                notes.Add($"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (width, height)");
+        string compositeFile = Path.Combine(outDir, CompositeFileName);
+        if (content.CompositeFaceSet is null && File.Exists(compositeFile))
+        {
+            // An earlier export's grid would pass for this run's (export.json below says there is none).
+            File.Delete(compositeFile);
+            removed.Add($"{compositeFile} (an earlier export's; this run has no composite faces)");
+        }
+        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed);
+        AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size, sized.Count);
+    }
+
+    /// <summary>
+    /// A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
+    /// Without photo names the folders are named without the paths above them, as on the HTML pages: the run's creation
+    /// time and data hash still tell which run it was.
+    /// </summary>
+    private static JsonObject Record(string runDirectory, RunResults results, ReportContent content, RunExportOptions o, ReportOptions reportOptions,
+        FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed)
+    {
+        bool full = o.PhotoNames;
+        string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
+        static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)v).ToArray());
+        return new JsonObject
+        {
+            ["command"] = "gestaltlab export",
+            ["run"] = Folder(Path.GetFullPath(runDirectory)),
+            ["run_created_utc"] = results.Manifest?.CreatedUtc,
+            ["run_data_hash"] = results.Manifest?.DataHash,
+            ["metrics_data"] = Folder(results.Metrics?.Data),
+            ["photo_names"] = full, ["folder_paths"] = full,
+            ["seed"] = o.Seed, ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
+            // What the intervals and bands in the figures are (the report's page says it in words; a figure file does not).
+            ["bootstrap"] = content.ResamplingUnit is null ? null : new JsonObject
+            {
+                ["method"] = "percentile", ["level"] = 0.95, ["resamples"] = reportOptions.BootstrapIterations, ["unit"] = content.ResamplingUnit,
+                // The data folder's name kept: "…/cohort/manifest.csv" says which data, as on the report's page.
+                ["manifest"] = o.ManifestPath is { } mf && Path.GetFullPath(mf) is var mfFull
+                    ? (full ? mfFull : SharedText.WithoutFolders(mfFull, [Path.GetDirectoryName(mfFull)])) : null,
+                ["top_k_band"] = "pointwise at each k",
+            },
+            ["figures"] = Strings(content.Charts.Select(c => c.Name)),
+            // Each figure's own height (charts keep their aspect ratio unless a height is given).
+            ["height_mm"] = new JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (JsonNode?)c.Size.HeightMm))),
+            ["composite_faces"] = content.CompositeFaceSet is null ? null : CompositeFileName,
+            // The privacy rule travels with the image: n counts people (each person's photos averaged first), classes
+            // with fewer than the minimum were not drawn.
+            ["composite_faces_rule"] = content.CompositeFaceSet is not { } cs ? null : new JsonObject
+            {
+                ["minimum_cohort_people"] = cs.MinimumCohort,
+                ["n_counts"] = "people; each person's photos are averaged first, so each weighs once",
+                ["photos_from"] = "all splits",
+                ["n_counts_relatives"] = "as one, where the data names families",
+                // A page for sharing says "fewer than N", not that one patient of a rare syndrome is in the data.
+                ["not_drawn"] = Strings(full ? cs.Refused : cs.RefusedWithoutCounts()),
+            },
+            // What each figure's print layout left out to fit its size (the screen charts show it).
+            ["left_out"] = new JsonObject(leftOut.Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)Strings(kv.Value)))),
+            ["packages"] = RunManifest.PackageVersionsJson(),
+            // What trained the run (the figures' numbers come from it), beside what drew them.
+            ["run_packages"] = results.Manifest is { } made ? System.Text.Json.JsonSerializer.SerializeToNode(made.Packages) : null,
+            // What drew them: other versions lay out and rasterise the same figure differently.
+            ["chromium"] = chromium, ["chromium_sandbox"] = sandboxed,
+            ["plotly_js"] = FigureHtml.PlotlyJsVersion,
+            ["created_utc"] = DateTime.UtcNow.ToString("O"),
+        };
+    }
+
+    private static string Extension(FigureFormat format) => format == FigureFormat.Svg ? ".svg" : ".png";
+
+    /// <summary>The hidden folders of earlier exports into <paramref name="outDir"/> that were killed while drawing (their process is gone).</summary>
+    private static void RemoveAbandonedStaging(string outDir)
+    {
+        foreach (var dir in System.IO.Directory.EnumerateDirectories(outDir, ".export-*.tmp"))
+        {
+            var parts = Path.GetFileName(dir).Split('-');
+            if (parts.Length < 3 || !int.TryParse(parts[1], out int pid)) continue;
+            bool alive;
+            try { using var process = System.Diagnostics.Process.GetProcessById(pid); alive = !process.HasExited; }
+            catch (ArgumentException) { alive = false; }
+            if (!alive) System.IO.Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    /// <summary>
+    /// Removes the files an earlier export into the folder wrote (the figures its export.json lists) that this one will
+    /// not write again: a figure the run no longer has, or a format not asked for now. Left there, an older PNG beside a
+    /// new SVG of the same name would pass for the same figure. Files export did not write are never touched.
+    /// </summary>
+    /// <returns>Each file removed, with why.</returns>
+    private static List<string> RemoveEarlierFigures(string outDir, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
+    {
+        var removed = new List<string>();
+        string record = Path.Combine(outDir, RecordFileName);
+        if (!File.Exists(record)) return removed;
+        JsonArray? earlier;
+        try { earlier = JsonNode.Parse(File.ReadAllText(record))?["figures"] as JsonArray; }
+        catch (System.Text.Json.JsonException) { return removed; }
+        foreach (var name in (earlier ?? []).Select(n => n?.GetValue<string>()).OfType<string>())
+        {
+            // A name is a file name of export's making; one with a path in it is not from export (a hand-edited record).
+            if (name != Path.GetFileName(name) || name.Length == 0) continue;
+            foreach (var ext in new[] { ".svg", ".png", ".html" })
+            {
+                string file = Path.Combine(outDir, name + ext);
+                if ((!names.Contains(name) || !extensions.Contains(ext)) && File.Exists(file))
+                {
+                    File.Delete(file);
+                    removed.Add($"{file} (an earlier export's, not written this time)");
+                }
+            }
+        }
+        return removed;
+    }
+}
