@@ -287,4 +287,46 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal(0, rc);
         Assert.Equal("ok", Csv.Read(outCsv2).Rows.Single()[2]);
     }
+
+    [Fact]
+    public void A_notebook_landmarks_a_batch_through_the_library_and_each_bad_photo_says_why()
+    {
+        // What `gestaltlab landmarks` does is one library call: the rows, the table and each photo's problem.
+        var reference = FacesFixture.ReferenceLandmarks().Where(r => r.Image == "astronaut.png").Take(1).Single();
+        string dir = Path.Combine(_set.Dir, "batch-" + Guid.NewGuid().ToString("N")[..6]);
+        Directory.CreateDirectory(dir);
+        string bad = Path.Combine(dir, "bad.jpg"), blank = Path.Combine(dir, "blank.png");
+        File.WriteAllText(bad, "nope");
+        new RgbImage(64, 64).SavePng(blank);
+        var steps = new List<ProgressUpdate>();
+        var detected = LandmarkBatch.Run([FacesFixture.Astronaut, bad, blank], progress: new SyncProgress(steps.Add));
+        Assert.Equal(["ok", "unreadable", "no_face"], detected.Rows.Select(r => r.Status.ToCsv()).ToArray());
+        Assert.Equal(1, detected.Faces);
+        Assert.Equal(68, detected.Rows[0].Landmarks!.Count);
+        Assert.Contains(bad, detected.Unreadable.Single().Problem);
+        Assert.Equal("no face found", detected.NoFace.Single().Problem);
+        Assert.Equal(3, steps.Count(s => s.Stage == "landmarks"));
+        Assert.Equal(3, steps.Max(s => s.Done));
+        // Given boxes, matched by file name when no other photo shares it; a malformed row is its photo's problem.
+        string boxes = Path.Combine(dir, "boxes.csv");
+        var b = reference.Box;
+        Csv.Write(boxes, ["image", "left", "top", "right", "bottom"],
+            [["astronaut.png", $"{b.Left}", $"{b.Top}", $"{b.Right}", $"{b.Bottom}"], ["blank.png", "x", "0", "9", "9"]]);
+        var table = FaceBoxTable.Load(boxes);
+        Assert.Equal(["astronaut.png", "blank.png"], table.Images);
+        Assert.Contains("line 3, column left: 'x' is not an integer", table.Problems.Single());
+        var given = LandmarkBatch.Run([FacesFixture.Astronaut, blank], new LandmarkBatchOptions { Boxes = table, Threads = 1 });
+        Assert.Equal("given boxes", given.Detector);
+        Assert.Equal(reference.Landmarks[30], given.Rows[0].Landmarks![30]);
+        Assert.Equal(FaceStatus.NoFace, given.Rows[1].Status);
+        Assert.Equal(table.ProblemOf("blank.png"), given.Rows[1].Problem);
+        // The table round-trips the points exactly and keeps the photo without a face as a row.
+        string outCsv = Path.Combine(dir, "landmarks.csv");
+        given.Save(outCsv);
+        var t = Csv.Read(outCsv);
+        Assert.Equal(LandmarkBatchResult.Header, t.Header);
+        Assert.Equal(reference.Landmarks[30].X, float.Parse(t.Rows[0][t.Column("x30")], System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(["ok", "no_face"], t.Rows.Select(r => r[2]).ToArray());
+        Assert.Throws<GestaltLabException>(() => LandmarkBatch.Run([]));
+    }
 }
