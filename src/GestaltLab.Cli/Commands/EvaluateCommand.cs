@@ -22,59 +22,14 @@ internal sealed class EvaluateCommand : ICliCommand
         {
             string run = p.GetValue(model)!;
             string? outFile = MetricsFile(p.GetValue(output));
-            // Before photos are aligned beside it (crops of patients in a folder of one's notes) or scored: files of the
-            // evaluation's names there that an evaluation did not write are left alone, and the command stops.
             using var m = GestaltModel.Load(run, p.GetValue(priors));
-            if (outFile is not null) ModelEvaluation.CheckOutputs(Path.GetDirectoryName(outFile)!, outFile, m.Regions);
-            string dataDir = p.GetValue(data)!;
             string splitName = p.GetValue(split)!;
             if (!GestaltLab.Data.SplitNames.IsValid(splitName))
                 throw new GestaltLab.Runtime.GestaltLabException($"--split {splitName}: not a split", $"use one of {string.Join(", ", GestaltLab.Data.SplitNames.All)}");
-            // Photos of the model's own training people in another data set's test split are refused before minutes of
-            // alignment, not after (the library checks again, on the aligned photos, and warns where it can only suspect).
-            if (splitName == GestaltLab.Data.SplitNames.Test && !GestaltLab.Regions.FaceDatasetAligner.IsAligned(dataDir)
-                && File.Exists(Path.Combine(dataDir, GestaltLab.Data.Manifest.FileName)))
-                _ = GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(dataDir).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test && r.IsLabelled).ToList(), dataDir);
-            // The run's own alignment serves when it is of this data (the usual case: scoring the data it was trained on),
-            // instead of aligning every photo again beside the metrics.
-            // Only asked (it reads every photo) when that alignment names this folder as its data.
-            string runAligned = Path.Combine(run, "aligned");
-            string dataFull = Path.GetFullPath(dataDir).TrimEnd('/');
-            // A run copied or moved with its data (runs/demo holds data/) records the folder where the data was: a folder of
-            // the same name is asked too (reading its photos once more when it is other data of that name), and the content
-            // hash decides.
-            string? recordedSource = GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(runAligned);
-            bool runsOwn = !GestaltLab.Regions.FaceDatasetAligner.IsAligned(dataDir) && recordedSource is not null
-                           && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
-                           && GestaltLab.Regions.FaceDatasetAligner.ReuseProblem(dataDir, runAligned, m.InputSize, p.GetValue(truth), m.RegionSet) is null;
-            // Other data is aligned once beside the run (whatever split is scored) or, with --out, beside the metrics.
-            string alignedHome = outFile is { } o ? Path.GetDirectoryName(o)! : run;
-            // The evaluation's folder holds crops and per-photo tables: its owner's alone when made here (before the
-            // alignment inside it makes it as a mere parent).
-            GestaltLab.Runtime.OwnerOnlyFolder.Create(alignedHome);
-            if (!runsOwn) GestaltLab.Runtime.RunFolder.RefuseLink(Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)));
-            string aligned = runsOwn ? runAligned
-                : ModelCli.EnsureAligned(dataDir, Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull)), m.InputSize, p.GetValue(truth), ct,
-                    regions: m.RegionSet);   // cut as the model's crops were, whatever regions it was aligned with
-            // RUN/metrics.json is the run's own test result, which the report shows beside run.json's record of the training
-            // data: another split, or other data, goes beside it and never over it.
-            // (A run's run.json records the aligned folder it trained on as its data.)
-            // (RUN/aligned is always the run's own: training never lets other data replace it, wherever the run now lies.)
-            string alignedFull = Path.GetFullPath(aligned).TrimEnd('/');
-            bool ownData = runsOwn || alignedFull == GestaltLab.Runtime.RunManifest.RecordedData(run) || alignedFull == Path.GetFullPath(runAligned).TrimEnd('/');
-            // eval-SPLIT for the run's own data, eval-on-DATA[-SPLIT] for other data: a data folder named "val" must not
-            // land on the run's own validation results.
-            string evalName = ownData ? "eval-" + splitName
-                : "eval-on-" + Path.GetFileName(dataFull) + (splitName == GestaltLab.Data.SplitNames.Test ? "" : "-" + splitName);
-            // Ranked with other priors than the run's own, it is another result too (kept beside, for comparing the two).
-            bool ownPriors = p.GetValue(priors) is not { } asked || asked == GestaltLab.Ensemble.GestaltModel.SavedPriors(run);
-            if (!ownPriors) evalName = (ownData && splitName == GestaltLab.Data.SplitNames.Test ? "eval" : evalName) + "-priors-" + m.Priors;
-            string metricsPath = Path.GetFullPath(outFile
-                ?? (ownData && ownPriors && splitName == GestaltLab.Data.SplitNames.Test ? Path.Combine(run, "metrics.json") : Path.Combine(run, evalName, "metrics.json")));
-            string outDir = Path.GetDirectoryName(metricsPath)!;
-            if (outFile is null && outDir != Path.GetFullPath(run).TrimEnd('/')) GestaltLab.Runtime.RunFolder.RefuseLink(outDir);   // RUN/eval-…, made by evaluate itself
-            var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(m, aligned, outDir, OracleDirectory(dataDir, aligned), p.GetValue(split)!, metricsPath, progress, ct));
-            PrintEvaluation(r, metricsPath);
+            var options = new DataEvaluationOptions { Split = splitName, MetricsPath = outFile, GroundTruth = p.GetValue(truth) };
+            var r = await CliProgress.RunAsync(progress => ModelEvaluation.EvaluateOn(m, p.GetValue(data)!, options, progress, ct));
+            if (r.Alignment is { } alignment) ModelCli.PrintAlignment(alignment, p.GetValue(data)!);
+            PrintEvaluation(r.Evaluation, r.MetricsPath);
             return 0;
         });
         return cmd;
@@ -98,13 +53,6 @@ internal sealed class EvaluateCommand : ICliCommand
             throw new GestaltLab.Runtime.GestaltLabException($"--out {output}: neither a .json metrics file nor a folder",
                 $"name the metrics file (e.g. {Path.ChangeExtension(output, ".json")}) or a folder for it (e.g. {output}/)");
         return full;
-    }
-
-    /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>
-    internal static string? OracleDirectory(string dataDir, string alignedDir)
-    {
-        if (File.Exists(Path.Combine(dataDir, "oracle.json"))) return dataDir;
-        return GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(alignedDir);
     }
 
     internal static void PrintEvaluation(ModelEvaluationResult r, string metricsPath)

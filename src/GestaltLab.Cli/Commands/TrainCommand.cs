@@ -115,16 +115,22 @@ internal static class ModelCli
         RegionSet? regions = null)
     {
         var result = CliProgress.RunAsync(progress => FaceDatasetAligner.EnsureAligned(data, alignedDir, cropSize, groundTruth, regions, runDirectory, progress, ct)).GetAwaiter().GetResult();
+        PrintAlignment(result, data);
+        return result.Directory;
+    }
+
+    /// <summary>Says which aligned faces serve (<paramref name="data"/> itself, an earlier alignment) or what aligning found.</summary>
+    public static void PrintAlignment(EnsuredAlignment result, string data)
+    {
         if (result.Summary is not { } summary)
         {
-            if (result.Directory != data) Console.WriteLine($"using aligned faces in {alignedDir}");
-            return result.Directory;
+            if (result.Directory != data) Console.WriteLine($"using aligned faces in {result.Directory}");
+            return;
         }
-        if (result.Realigned is { } why) Console.WriteLine($"aligned again into {alignedDir}: {why}");
+        if (result.Realigned is { } why) Console.WriteLine($"aligned again into {result.Directory}: {why}");
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
-                          (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(alignedDir, "qc.csv")}):" : ""));
+                          (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(result.Directory, "qc.csv")}):" : ""));
         PrintSkipped(summary.Skipped);
-        return result.Directory;
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadO
 /// figures and reports read: <c>metrics.json</c>, <c>region_metrics.csv</c>, <c>probabilities.csv</c>,
 /// <c>embeddings.csv</c> and <c>classes.json</c> (see docs/run-directory.md).
 /// </summary>
-public static class ModelEvaluation
+public static partial class ModelEvaluation
 {
     /// <summary>Evaluates and writes the files into <paramref name="outDirectory"/> (metrics to <paramref name="metricsPath"/> when given).</summary>
     /// <param name="model">The model.</param>

@@ -1,5 +1,8 @@
 using System.Text.Json.Nodes;
 using GestaltLab.Cli;
+using GestaltLab.Data;
+using GestaltLab.Ensemble;
+using GestaltLab.Evaluation;
 using GestaltLab.Models;
 using GestaltLab.Regions;
 using GestaltLab.Runtime;
@@ -122,9 +125,9 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("predict", "--model", run, photos, test[2], "--top", "3", "--out", predictions));
         var document = JsonNode.Parse(File.ReadAllText(predictions))!;
         // Photo names with their ranked syndromes: readable by their owner alone, in a folder made for them likewise.
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(predictions));
+        if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(predictions));
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--out", Path.Combine(root, "new-folder", "p.json")));
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(root, "new-folder")));
+        if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.Combine(root, "new-folder")));
         // With what made them: the model, the priors it ranked with, the landmark model and the versions.
         Assert.Equal(Path.GetFullPath(run), (string?)document["model"]);
         Assert.Equal("equal", (string?)document["priors"]);
@@ -335,6 +338,18 @@ public class CommandLineTests
         Assert.NotNull(onOther["oracle"]);
         Assert.Equal(0, (int)onOther["n_skipped"]!);
         Assert.Equal(10, (int)onOther["n_disorders"]!);
+        // From code, the same call: the other data's alignment beside the run is reused, and another split of it lands
+        // beside the run's results under its own name.
+        using (var loaded = GestaltModel.Load(run))
+        {
+            var fromCode = ModelEvaluation.EvaluateOn(loaded, other, new DataEvaluationOptions { GroundTruth = true, Split = SplitNames.Val });
+            Assert.Equal(Path.Combine(Path.GetFullPath(run), "eval-on-other-val", "metrics.json"), fromCode.MetricsPath);
+            Assert.Equal(Path.Combine(run, "aligned-other"), fromCode.AlignedDirectory);
+            Assert.Null(fromCode.Alignment!.Summary);
+            Assert.Equal(SplitNames.Val, fromCode.Evaluation.Split);
+            Assert.Equal(ownText, File.ReadAllText(Path.Combine(run, "metrics.json")));
+            Assert.Throws<GestaltLabException>(() => ModelEvaluation.EvaluateOn(loaded, other, new DataEvaluationOptions { Split = "holdout" }));
+        }
         // Data with a syndrome the model does not know: its photos are skipped and counted, and the data's oracle — which
         // ranks among that syndrome too and scores its photos — is not set beside figures of another task.
         string relabelled = Path.Combine(root, "relabelled");
