@@ -63,37 +63,8 @@ internal sealed class ManifestCommand : ICliCommand
                 ["fractions"] = new System.Text.Json.Nodes.JsonArray(f.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray()),
                 ["seed"] = p.GetValue(seed),
             }, p.GetValue(labels)!);
-            var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
-            int people = labelled.Select(r => r.Subject).Distinct().Count();
-            Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {manifest.Rows.Count} photo(s), {labelled.Count} labelled ({people} {(people == 1 ? "person" : "people")}, "
-                              + $"{labelled.Select(r => r.Syndrome).Distinct().Count()} syndromes); "
-                              + string.Join(", ", SplitNames.All.Select(s => $"{s} {labelled.Count(r => r.Split == s)}")));
-            if (labelled.Count < manifest.Rows.Count)
-                Console.WriteLine($"  {manifest.Rows.Count - labelled.Count} photo(s) without a syndrome in the labels are listed unlabelled (test split; train ignores them)");
-            // What train and evaluate would otherwise find out later, said while the labels are still open in an editor.
-            var labelTable = Csv.Read(p.GetValue(labels)!);
-            if (labelled.Count == 0)
-                Console.WriteLine("  warning: no photo has a syndrome" + (labelTable.Has("syndrome") ? "" : " (the labels have no 'syndrome' column)")
-                                  + ": train and evaluate need labelled photos");
-            foreach (var person in labelled.GroupBy(r => r.Subject, StringComparer.Ordinal).Where(g => g.Select(r => r.Syndrome).Distinct().Count() > 1).Take(5))
-                Console.WriteLine($"  warning: subject {person.Key} has photos labelled {string.Join(" and ", person.Select(r => r.Syndrome).Distinct())}: "
-                                  + "each is trained and scored as a separate syndrome; check the labels if that is not meant");
-            // A split given no share is empty by choice, not by too few people.
-            var shares = new Dictionary<string, double> { [SplitNames.Train] = f[0], [SplitNames.Val] = f[1], [SplitNames.Test] = f[2] };
-            var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp) && (labelTable.Has("split") || shares[sp] > 0)).ToList();
-            if (emptySplits.Count > 0)
-            {
-                var consequences = new List<string>();
-                if (emptySplits.Contains(SplitNames.Test)) consequences.Add("evaluate scores the test split");
-                if (emptySplits.Contains(SplitNames.Val)) consequences.Add("train holds out people of the train split for validation instead");
-                Console.WriteLine($"  warning: no labelled photo in {string.Join(" or ", emptySplits)}: "
-                                  + (labelTable.Has("split") ? "none in the labels' split column" : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {p.GetValue(fractions)}")
-                                  + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
-            }
-            // Said now rather than found later by align (a copy that did not finish, a sync placeholder).
-            var empty = manifest.Rows.Where(r => new FileInfo(Path.Combine(manifest.Root, r.Image)) is { Exists: true, Length: 0 }).Select(r => r.Image).ToList();
-            if (empty.Count > 0)
-                Console.WriteLine($"  warning: {empty.Count} photo(s) are empty files (0 bytes) and will be skipped as unreadable: {string.Join(", ", empty.Take(5))}{(empty.Count > 5 ? ", …" : "")}");
+            Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {ManifestReview.Summary(manifest)}");
+            foreach (var line in ManifestReview.Warnings(manifest, p.GetValue(labels)!, new SplitFractions(f[0], f[1], f[2]))) Console.WriteLine($"  {line}");
             return 0;
         });
         return cmd;

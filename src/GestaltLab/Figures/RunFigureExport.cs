@@ -184,7 +184,7 @@ public static class RunFigureExport
         System.IO.Directory.Delete(staging, recursive: true);
         foreach (var (chart, chartSize) in sized)
             if (leftOut.TryGetValue(chart.Name, out var what))
-                notes.Add($"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (width, height)");
+                notes.Add($"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)");
         string compositeFile = Path.Combine(outDir, CompositeFileName);
         if (content.CompositeFaceSet is null && File.Exists(compositeFile))
         {

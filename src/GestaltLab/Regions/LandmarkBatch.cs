@@ -1,4 +1,3 @@
-using System.Collections.Concurrent;
 using System.Globalization;
 using GestaltLab.Data;
 using GestaltLab.Faces;
@@ -168,11 +167,13 @@ public static class LandmarkBatch
         var boxesOf = o.Boxes is { } table ? BoxMatcher(table, photos, o.ManifestDirectory) : null;
         var rows = new IReadOnlyList<PhotoLandmarks>[photos.Count];
         long done = 0;
+        var gate = new object();
         var po = new ParallelOptions { MaxDegreeOfParallelism = o.Threads > 0 ? o.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
         Parallel.For(0, photos.Count, po, i =>
         {
             rows[i] = LandmarkPhoto(photos[i], predictor, detector, boxesOf);
-            progress?.Report(new ProgressUpdate("landmarks", Interlocked.Increment(ref done), photos.Count));
+            // Counted and reported together, so that the counts reach the sink in order.
+            lock (gate) progress?.Report(new ProgressUpdate("landmarks", ++done, photos.Count));
         });
         return new LandmarkBatchResult([.. rows.SelectMany(r => r)], photos.Count, predictor.Source,
             detector is null ? "given boxes" : detector.Name, detector?.Options.MinFaceFraction);

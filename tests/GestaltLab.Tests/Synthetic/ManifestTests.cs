@@ -74,6 +74,32 @@ public sealed class ManifestTests : IDisposable
     }
 
     [Fact]
+    public void A_review_of_the_labels_says_what_train_would_find_out_later()
+    {
+        Directory.CreateDirectory(Path.Combine(_dir, "review"));
+        foreach (var f in new[] { "a1.jpg", "a2.jpg", "b1.jpg", "c1.jpg" })
+            File.WriteAllBytes(Path.Combine(_dir, "review", f), [1]);
+        File.WriteAllBytes(Path.Combine(_dir, "review", "empty.jpg"), []);
+        string photos = Path.Combine(_dir, "review");
+        // One person labelled with two syndromes, a photo left out of the labels, an empty file, two people for three splits.
+        string labels = Write("review.csv", "image,syndrome,subject\na1.jpg,kabuki_like,anna\na2.jpg,cdls_like,anna\nb1.jpg,kabuki_like,bert\nempty.jpg,kabuki_like,bert\n");
+        var manifest = Manifest.FromImageFolder(photos, labels, new SplitFractions(70, 10, 20), seed: 1);
+        Assert.Equal("5 photo(s), 4 labelled (2 people, 2 syndromes); "
+                     + string.Join(", ", SplitNames.All.Select(s => $"{s} {manifest.Rows.Count(r => r.IsLabelled && r.Split == s)}")), ManifestReview.Summary(manifest));
+        var warnings = ManifestReview.Warnings(manifest, labels, new SplitFractions(70, 10, 20));
+        Assert.Contains(warnings, w => w.StartsWith("1 photo(s) without a syndrome"));
+        Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
+        Assert.Contains(warnings, w => w.StartsWith("warning: no labelled photo in") && w.Contains("2 people are too few for the shares 70,10,20"));
+        Assert.Contains(warnings, w => w == "warning: 1 photo(s) are empty files (0 bytes) and will be skipped as unreadable: empty.jpg");
+        // A split given no share is empty by choice; labels without syndromes are said to be so.
+        var noVal = ManifestReview.Warnings(Manifest.FromImageFolder(photos, labels, new SplitFractions(1, 0, 1), seed: 1), labels, new SplitFractions(1, 0, 1));
+        Assert.DoesNotContain(noVal, w => w.StartsWith("warning: no labelled photo in val") || w.Contains(" or val:"));
+        string unlabelled = Write("no-syndromes.csv", "image,subject\na1.jpg,anna\n");
+        Assert.Contains(ManifestReview.Warnings(Manifest.FromImageFolder(photos, unlabelled), unlabelled, SplitFractions.Default),
+            w => w == "warning: no photo has a syndrome (the labels have no 'syndrome' column): train and evaluate need labelled photos");
+    }
+
+    [Fact]
     public void FolderOfUserPhotosBecomesAManifestWithOrWithoutLabels()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "photos", "clinic"));

@@ -1,0 +1,64 @@
+using System.Globalization;
+
+namespace GestaltLab.Data;
+
+/// <summary>
+/// What a manifest made from a user's labels (<see cref="Manifest.FromImageFolder"/>) would otherwise show only later, in
+/// <c>train</c> or <c>evaluate</c> — said while the labels are still open in an editor. What <c>gestaltlab manifest</c>
+/// prints under the manifest it wrote.
+/// </summary>
+public static class ManifestReview
+{
+    /// <summary>How many photos, people and syndromes, and each split's labelled photos: one line.</summary>
+    public static string Summary(Manifest manifest)
+    {
+        var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
+        int people = labelled.Select(r => r.Subject).Distinct().Count();
+        return $"{manifest.Rows.Count} photo(s), {labelled.Count} labelled ({people} {(people == 1 ? "person" : "people")}, "
+               + $"{labelled.Select(r => r.Syndrome).Distinct().Count()} syndromes); "
+               + string.Join(", ", SplitNames.All.Select(s => $"{s} {labelled.Count(r => r.Split == s)}"));
+    }
+
+    /// <summary>
+    /// Notes and warnings, one line each: photos left unlabelled; no photo with a syndrome; a person labelled with two
+    /// syndromes (the first five); a split without labelled photos (with what follows from it); photos that are empty
+    /// files.
+    /// </summary>
+    /// <param name="manifest">The manifest made from <paramref name="labelsCsv"/>.</param>
+    /// <param name="labelsCsv">The labels it was made from (whether it has a split and a syndrome column).</param>
+    /// <param name="fractions">The shares the labelled people were split by, when the labels have no split column.</param>
+    public static IReadOnlyList<string> Warnings(Manifest manifest, string labelsCsv, SplitFractions fractions)
+    {
+        var lines = new List<string>();
+        var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
+        int people = labelled.Select(r => r.Subject).Distinct().Count();
+        if (labelled.Count < manifest.Rows.Count)
+            lines.Add($"{manifest.Rows.Count - labelled.Count} photo(s) without a syndrome in the labels are listed unlabelled (test split; train ignores them)");
+        var labels = Csv.Read(labelsCsv);
+        if (labelled.Count == 0)
+            lines.Add("warning: no photo has a syndrome" + (labels.Has("syndrome") ? "" : " (the labels have no 'syndrome' column)")
+                      + ": train and evaluate need labelled photos");
+        foreach (var person in labelled.GroupBy(r => r.Subject, StringComparer.Ordinal).Where(g => g.Select(r => r.Syndrome).Distinct().Count() > 1).Take(5))
+            lines.Add($"warning: subject {person.Key} has photos labelled {string.Join(" and ", person.Select(r => r.Syndrome).Distinct())}: "
+                      + "each is trained and scored as a separate syndrome; check the labels if that is not meant");
+        // A split given no share is empty by choice, not by too few people.
+        var shares = new Dictionary<string, double> { [SplitNames.Train] = fractions.Train, [SplitNames.Val] = fractions.Val, [SplitNames.Test] = fractions.Test };
+        var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp) && (labels.Has("split") || shares[sp] > 0)).ToList();
+        if (emptySplits.Count > 0)
+        {
+            var consequences = new List<string>();
+            if (emptySplits.Contains(SplitNames.Test)) consequences.Add("evaluate scores the test split");
+            if (emptySplits.Contains(SplitNames.Val)) consequences.Add("train holds out people of the train split for validation instead");
+            string Share(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+            lines.Add($"warning: no labelled photo in {string.Join(" or ", emptySplits)}: "
+                      + (labels.Has("split") ? "none in the labels' split column"
+                          : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {Share(fractions.Train)},{Share(fractions.Val)},{Share(fractions.Test)}")
+                      + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
+        }
+        // Said now rather than found later by align (a copy that did not finish, a sync placeholder).
+        var empty = manifest.Rows.Where(r => new FileInfo(Path.Combine(manifest.Root, r.Image)) is { Exists: true, Length: 0 }).Select(r => r.Image).ToList();
+        if (empty.Count > 0)
+            lines.Add($"warning: {empty.Count} photo(s) are empty files (0 bytes) and will be skipped as unreadable: {string.Join(", ", empty.Take(5))}{(empty.Count > 5 ? ", …" : "")}");
+        return lines;
+    }
+}
