@@ -21,7 +21,8 @@ internal sealed class EvaluateCommand : ICliCommand
         cmd.SetAction(async (p, ct) =>
         {
             string run = p.GetValue(model)!;
-            string? outFile = MetricsFile(p.GetValue(output));
+            // Said before the model loads, naming the option: the library would refuse it too.
+            string? outFile = p.GetValue(output) is { } o ? ModelEvaluation.MetricsFile(o) : null;
             using var m = GestaltModel.Load(run, p.GetValue(priors));
             string splitName = p.GetValue(split)!;
             if (!GestaltLab.Data.SplitNames.IsValid(splitName))
@@ -33,26 +34,6 @@ internal sealed class EvaluateCommand : ICliCommand
             return 0;
         });
         return cmd;
-    }
-
-    /// <summary>
-    /// The metrics file <c>--out</c> names: FILE.json itself; a folder (existing, or a name ending in a separator or
-    /// without an extension) gets its metrics.json. Another extension is refused before anything is written: the tables
-    /// go beside the metrics file, so a name mistaken for a folder would scatter them into the current one.
-    /// </summary>
-    internal static string? MetricsFile(string? output)
-    {
-        if (output is null) return null;
-        string full = Path.GetFullPath(output);
-        // An existing file is the metrics file whatever its name (an earlier run of the same script wrote it), and is
-        // replaced only if an evaluation wrote it.
-        if (File.Exists(full)) return full;
-        if (Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar) || Path.GetExtension(full).Length == 0)
-            return Path.Combine(full, "metrics.json");
-        if (!Path.GetExtension(full).Equals(".json", StringComparison.OrdinalIgnoreCase))
-            throw new GestaltLab.Runtime.GestaltLabException($"--out {output}: neither a .json metrics file nor a folder",
-                $"name the metrics file (e.g. {Path.ChangeExtension(output, ".json")}) or a folder for it (e.g. {output}/)");
-        return full;
     }
 
     internal static void PrintEvaluation(ModelEvaluationResult r, string metricsPath)

@@ -52,10 +52,10 @@ internal sealed class ExportCommand : ICliCommand
             };
             string outDir = p.GetValue(output)!;
             var result = await CliProgress.RunAsync(progress => RunFigureExport.ExportAsync(p.GetValue(run)!, outDir, options, progress, ct));
-            foreach (var removed in result.Removed) Console.WriteLine($"  removed {removed}");
+            foreach (var removed in result.Removed) Console.WriteLine($"  removed {removed.Path} ({removed.Reason})");
             foreach (var file in result.Files) Console.WriteLine($"  {file}");
             foreach (var note in result.Notes) Console.WriteLine($"  note: {note}");
-            var size = result.Size;
+            var size = new FigureSize(result.WidthMm, FigureExport.MinimumHeightMm, result.Dpi);
             Console.WriteLine($"exported {result.FigureCount} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir} (provenance: {RunFigureExport.RecordFileName})");
             return 0;
         });

@@ -49,7 +49,7 @@ internal sealed class LandmarksCommand : ICliCommand
             string record = ModelCli.WriteProvenance(outCsv, "gestaltlab landmarks", new System.Text.Json.Nodes.JsonObject
             {
                 ["table"] = Path.GetFullPath(outCsv),
-                ["photos"] = result.Photos,
+                ["photos"] = result.PhotoCount,
                 ["landmark_model"] = result.LandmarkModel,
                 ["landmark_model_sha256"] = File.Exists(result.LandmarkModel) ? RunManifest.ComputeFileHash(result.LandmarkModel) : null,
                 ["boxes"] = p.GetValue(boxes) is { } bf ? Path.GetFullPath(bf) : null,
@@ -58,7 +58,7 @@ internal sealed class LandmarksCommand : ICliCommand
             });
             var noFace = result.NoFace;
             int bad = result.Unreadable.Count;
-            Console.WriteLine($"{result.Faces} face(s) in {result.Photos} photo(s) → {outCsv} (how it was made: {Path.GetFileName(record)})"
+            Console.WriteLine($"{result.Faces} face(s) in {result.PhotoCount} photo(s) → {outCsv} (how it was made: {Path.GetFileName(record)})"
                               + (noFace.Count > 0 ? $"; {noFace.Count} photo(s) without a face (status no_face)" : "")
                               + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
             // Each by name, as predict names the photos it skips (the table's rows say no_face but not where to look).

@@ -22,7 +22,7 @@ public static class ManifestReview
     /// <summary>
     /// Notes and warnings, one line each: photos left unlabelled; no photo with a syndrome; a person labelled with two
     /// syndromes (the first five); a split without labelled photos (with what follows from it); photos that are empty
-    /// files.
+    /// files (each photo's size is read from the disk).
     /// </summary>
     /// <param name="manifest">The manifest made from <paramref name="labelsCsv"/>.</param>
     /// <param name="labelsCsv">The labels it was made from (whether it has a split and a syndrome column).</param>

@@ -11,7 +11,9 @@ public sealed record DataEvaluationOptions
     /// <summary>The split to score (default test).</summary>
     public string Split { get; init; } = SplitNames.Test;
     /// <summary>
-    /// Where <c>metrics.json</c> goes, the tables beside it (and other data aligned beside them). Null (the default): the
+    /// Where <c>metrics.json</c> goes — a <c>.json</c> file, or a folder (an existing one, or a name ending in a
+    /// separator or without an extension) for its <c>metrics.json</c> (<see cref="ModelEvaluation.MetricsFile"/>) — with
+    /// the tables beside it (and other data aligned beside them). Null (the default): the
     /// run's own <c>RUN/metrics.json</c> for its own data's test split ranked with its own priors; else a folder beside
     /// it: <c>RUN/eval-SPLIT/</c> for another split, <c>RUN/eval-on-DATA[-SPLIT]/</c> for other data, with
     /// <c>-priors-P</c> for other priors than the run's.
@@ -50,9 +52,11 @@ public static partial class ModelEvaluation
     public static DataEvaluationResult EvaluateOn(GestaltModel model, string dataDirectory, DataEvaluationOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentNullException.ThrowIfNull(dataDirectory);
         var o = options ?? new DataEvaluationOptions();
         string run = model.Directory ?? throw new ArgumentException("the model was not loaded from a run folder (GestaltModel.Load(RUN))", nameof(model));
-        string? outFile = o.MetricsPath is null ? null : Path.GetFullPath(o.MetricsPath);
+        string? outFile = o.MetricsPath is null ? null : MetricsFile(o.MetricsPath);
         // Before photos are aligned beside it (crops of patients in a folder of one's notes) or scored: files of the
         // evaluation's names there that an evaluation did not write are left alone, and the evaluation stops.
         if (outFile is not null) CheckOutputs(Path.GetDirectoryName(outFile)!, outFile, model.Regions);
@@ -107,6 +111,26 @@ public static partial class ModelEvaluation
         if (outFile is null && outDir != Path.GetFullPath(run).TrimEnd('/')) RunFolder.RefuseLink(outDir);
         var result = Evaluate(model, aligned, outDir, OracleDirectory(dataDirectory, aligned), split, metricsPath, progress, cancellationToken);
         return new DataEvaluationResult(result, metricsPath, aligned, alignment);
+    }
+
+    /// <summary>
+    /// The metrics file <paramref name="output"/> names: a <c>.json</c> file itself (or any existing file: an earlier run
+    /// of the same script wrote it, and it is replaced only if an evaluation wrote it); a folder — existing, or a name
+    /// ending in a separator or without an extension — gets its <c>metrics.json</c>.
+    /// </summary>
+    /// <exception cref="GestaltLabException">Another extension: the tables go beside the metrics file, so a name
+    /// mistaken for a folder would scatter them into the folder above it. Refused before anything is written.</exception>
+    public static string MetricsFile(string output)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        string full = Path.GetFullPath(output);
+        if (File.Exists(full)) return full;
+        if (System.IO.Directory.Exists(full) || output.EndsWith('/') || output.EndsWith(Path.DirectorySeparatorChar) || Path.GetExtension(full).Length == 0)
+            return Path.Combine(full, "metrics.json");
+        if (!Path.GetExtension(full).Equals(".json", StringComparison.OrdinalIgnoreCase))
+            throw new GestaltLabException($"{output}: neither a .json metrics file nor a folder",
+                $"name the metrics file (e.g. {Path.ChangeExtension(output, ".json")}) or a folder for it (e.g. {output}/)");
+        return full;
     }
 
     /// <summary>The synthetic data folder with oracle.json: the folder given, or the one an aligned folder came from.</summary>

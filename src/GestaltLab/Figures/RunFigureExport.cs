@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using GestaltLab.Evaluation;
 using GestaltLab.Runtime;
@@ -39,15 +40,25 @@ public sealed record RunExportOptions
 /// <param name="Directory">The export folder.</param>
 /// <param name="RecordPath">Its <c>export.json</c>: where the figures came from, how they were drawn, what each left out.</param>
 /// <param name="Files">Every file written, in drawing order (composite faces last).</param>
-/// <param name="Removed">Files of an earlier export into the folder that this one did not write again, removed, each with why.</param>
+/// <param name="Removed">Files of an earlier export into the folder that this one did not write again, removed.</param>
 /// <param name="Notes">
 /// What the run could not give a figure for, what a figure's print layout left out at its size (to be said in its
 /// caption), and how the browser was started: one line each.
 /// </param>
-/// <param name="Size">The size asked for (each chart's own height unless <see cref="RunExportOptions.HeightMm"/> was given).</param>
-/// <param name="FigureCount">Charts exported (the composite-faces image not counted).</param>
-public sealed record RunExportResult(string Directory, string RecordPath, IReadOnlyList<string> Files, IReadOnlyList<string> Removed,
-    IReadOnlyList<string> Notes, FigureSize Size, int FigureCount);
+/// <param name="WidthMm">Every figure's width in millimetres.</param>
+/// <param name="Dpi">The PNGs' resolution.</param>
+/// <param name="HeightsMm">Each chart's height in millimetres, by its name (its own unless <see cref="RunExportOptions.HeightMm"/> was given).</param>
+public sealed record RunExportResult(string Directory, string RecordPath, IReadOnlyList<string> Files, IReadOnlyList<RemovedFile> Removed,
+    IReadOnlyList<string> Notes, double WidthMm, int Dpi, IReadOnlyDictionary<string, double> HeightsMm)
+{
+    /// <summary>Charts exported (the composite-faces image not counted).</summary>
+    public int FigureCount => HeightsMm.Count;
+}
+
+/// <summary>A file an export removed from its folder.</summary>
+/// <param name="Path">The file.</param>
+/// <param name="Reason">Why: an earlier export's figure not written this time, or its composite faces when this run has none.</param>
+public sealed record RemovedFile(string Path, string Reason);
 
 /// <summary>
 /// Every figure of a run's report (<see cref="Report.Build"/>) as SVG and PNG at a journal size, drawn by one headless
@@ -67,13 +78,19 @@ public static class RunFigureExport
     /// earlier export there as it was; the earlier export's files that this one does not write again are removed (files
     /// export did not write are never touched). Two exports into one folder at once are refused.
     /// </summary>
-    /// <exception cref="GestaltLabException">A size no figure can be drawn at (checked before the run is read), a folder
-    /// that cannot be written or is a file, a run without results, another export into the folder, no Chromium, or a
-    /// figure Chromium could not draw (nothing written then).</exception>
+    /// <exception cref="GestaltLabException">A size no figure can be drawn at (the width and any height asked for are
+    /// checked before the run is read; each chart's own height before the first is drawn), a folder that cannot be written
+    /// or is a file, a run without results, another export into the folder, no Chromium, or a figure Chromium could not
+    /// draw (nothing written then).</exception>
+    /// <exception cref="OperationCanceledException">Cancelled (nothing of this export is left in the folder).</exception>
     public static async Task<RunExportResult> ExportAsync(string runDirectory, string outDirectory, RunExportOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(runDirectory);
+        ArgumentNullException.ThrowIfNull(outDirectory);
         var o = options ?? new RunExportOptions();
+        if (o.Formats is null || o.Formats.Any(f => !Enum.IsDefined(f)))
+            throw new ArgumentException("Formats: each must be FigureFormat.Svg or FigureFormat.Png", nameof(options));
         if (o.Dpi < 1) throw new GestaltLabException($"{o.Dpi} dpi: must be at least 1", "journals ask for 300–600 dpi");
         if (o.Formats.Count == 0) throw new GestaltLabException("no figure format asked for", "ask for SVG, PNG or both");
         // Without a height each chart gets its own (never below the minimum), so only an asked-for height is checked as such.
@@ -184,17 +201,19 @@ public static class RunFigureExport
         System.IO.Directory.Delete(staging, recursive: true);
         foreach (var (chart, chartSize) in sized)
             if (leftOut.TryGetValue(chart.Name, out var what))
-                notes.Add($"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)");
+                notes.Add(string.Create(CultureInfo.InvariantCulture,
+                    $"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)"));
         string compositeFile = Path.Combine(outDir, CompositeFileName);
         if (content.CompositeFaceSet is null && File.Exists(compositeFile))
         {
             // An earlier export's grid would pass for this run's (export.json below says there is none).
             File.Delete(compositeFile);
-            removed.Add($"{compositeFile} (an earlier export's; this run has no composite faces)");
+            removed.Add(new RemovedFile(compositeFile, "an earlier export's; this run has no composite faces"));
         }
         var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed);
         AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size, sized.Count);
+        return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
+            sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
     }
 
     /// <summary>
@@ -275,9 +294,9 @@ public static class RunFigureExport
     /// new SVG of the same name would pass for the same figure. Files export did not write are never touched.
     /// </summary>
     /// <returns>Each file removed, with why.</returns>
-    private static List<string> RemoveEarlierFigures(string outDir, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
+    private static List<RemovedFile> RemoveEarlierFigures(string outDir, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
     {
-        var removed = new List<string>();
+        var removed = new List<RemovedFile>();
         string record = Path.Combine(outDir, RecordFileName);
         if (!File.Exists(record)) return removed;
         JsonArray? earlier;
@@ -293,7 +312,7 @@ public static class RunFigureExport
                 if ((!names.Contains(name) || !extensions.Contains(ext)) && File.Exists(file))
                 {
                     File.Delete(file);
-                    removed.Add($"{file} (an earlier export's, not written this time)");
+                    removed.Add(new RemovedFile(file, "an earlier export's, not written this time"));
                 }
             }
         }

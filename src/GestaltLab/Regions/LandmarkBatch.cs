@@ -14,6 +14,7 @@ public sealed class FaceBoxTable
 {
     private readonly Dictionary<string, List<FaceBox>> _boxes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, string> _problems = new(StringComparer.Ordinal);
+    private readonly List<string> _allProblems = [];
     private readonly List<string> _images = [];
 
     /// <summary>The file the boxes were read from.</summary>
@@ -23,7 +24,7 @@ public sealed class FaceBoxTable
     public IReadOnlyList<string> Images => _images;
 
     /// <summary>Each malformed row's problem, naming the file, line and column, in file order.</summary>
-    public IReadOnlyList<string> Problems => [.. _problems.Values];
+    public IReadOnlyList<string> Problems => _allProblems;
 
     private FaceBoxTable(string source) => Source = source;
 
@@ -52,13 +53,17 @@ public sealed class FaceBoxTable
             var box = new FaceBox(Int(cl), Int(ctp), Int(cr), Int(cb));
             if (problem is null && (box.Width < 1 || box.Height < 1)) problem = $"{path}: line {i + 2}: box {box} is empty (right < left or bottom < top)";
             if (problem is null) list.Add(box);
-            else table._problems.TryAdd(row[ci], problem);
+            else
+            {
+                table._problems.TryAdd(row[ci], problem);
+                table._allProblems.Add(problem);
+            }
         }
         return table;
     }
 
     /// <summary>The boxes of the photo listed as <paramref name="image"/> in the table (none when it is not listed).</summary>
-    public IReadOnlyList<FaceBox> this[string image] => _boxes.TryGetValue(image, out var list) ? list : [];
+    public IReadOnlyList<FaceBox> this[string image] => _boxes.TryGetValue(image, out var list) ? list.AsReadOnly() : [];
 
     /// <summary>Whether the table lists <paramref name="image"/>, as written there.</summary>
     public bool Contains(string image) => _boxes.ContainsKey(image);
@@ -94,11 +99,11 @@ public sealed record PhotoLandmarks(string Image, int? Face, FaceStatus Status, 
 
 /// <summary>What <see cref="LandmarkBatch.Run"/> found, one row per face, in the order of the photos given.</summary>
 /// <param name="Rows">Every face, and every photo without one.</param>
-/// <param name="Photos">Photos given.</param>
+/// <param name="PhotoCount">Photos given.</param>
 /// <param name="LandmarkModel">The shape predictor's file.</param>
 /// <param name="Detector">The face detector's name, or "given boxes".</param>
 /// <param name="MinFaceFraction">The detector's smallest face, as a fraction of the photo's shorter side (null with given boxes).</param>
-public sealed record LandmarkBatchResult(IReadOnlyList<PhotoLandmarks> Rows, int Photos, string LandmarkModel, string Detector, double? MinFaceFraction)
+public sealed record LandmarkBatchResult(IReadOnlyList<PhotoLandmarks> Rows, int PhotoCount, string LandmarkModel, string Detector, double? MinFaceFraction)
 {
     /// <summary>The table's columns: image, face, status, the box, then x0, y0 … x67, y67.</summary>
     public static IReadOnlyList<string> Header { get; } =
@@ -160,6 +165,7 @@ public static class LandmarkBatch
     public static LandmarkBatchResult Run(IReadOnlyList<string> photos, LandmarkBatchOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(photos);
         var o = options ?? new LandmarkBatchOptions();
         if (photos.Count == 0) throw new GestaltLabException("no photos given", "name photos, a folder of them, a manifest or a table of boxes");
         var predictor = ShapePredictor.LoadShared(o.ModelPath);
@@ -172,7 +178,8 @@ public static class LandmarkBatch
         Parallel.For(0, photos.Count, po, i =>
         {
             rows[i] = LandmarkPhoto(photos[i], predictor, detector, boxesOf);
-            // Counted and reported together, so that the counts reach the sink in order.
+            // Counted and reported together, so that the counts reach the sink in order (a sink that posts them on, as
+            // Progress<T> does, may still reorder them).
             lock (gate) progress?.Report(new ProgressUpdate("landmarks", ++done, photos.Count));
         });
         return new LandmarkBatchResult([.. rows.SelectMany(r => r)], photos.Count, predictor.Source,

@@ -311,10 +311,13 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         string boxes = Path.Combine(dir, "boxes.csv");
         var b = reference.Box;
         Csv.Write(boxes, ["image", "left", "top", "right", "bottom"],
-            [["astronaut.png", $"{b.Left}", $"{b.Top}", $"{b.Right}", $"{b.Bottom}"], ["blank.png", "x", "0", "9", "9"]]);
+            [["astronaut.png", $"{b.Left}", $"{b.Top}", $"{b.Right}", $"{b.Bottom}"], ["blank.png", "x", "0", "9", "9"], ["blank.png", "9", "9", "0", "0"]]);
         var table = FaceBoxTable.Load(boxes);
         Assert.Equal(["astronaut.png", "blank.png"], table.Images);
-        Assert.Contains("line 3, column left: 'x' is not an integer", table.Problems.Single());
+        // Every malformed row is said; the photo's first problem is the one its row of the table gives.
+        Assert.Equal(2, table.Problems.Count);
+        Assert.Contains("line 3, column left: 'x' is not an integer", table.Problems[0]);
+        Assert.Contains("line 4: box [9,9,0,0] is empty", table.Problems[1]);
         var given = LandmarkBatch.Run([FacesFixture.Astronaut, blank], new LandmarkBatchOptions { Boxes = table, Threads = 1 });
         Assert.Equal("given boxes", given.Detector);
         Assert.Equal(reference.Landmarks[30], given.Rows[0].Landmarks![30]);

@@ -477,7 +477,9 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Contains(result.Notes, n => n.StartsWith($"{confusion} at 89×") && n.Contains("category labels"));
         // Again without the confusion matrix's format asked before: nothing of the earlier export is left to pass for this one.
         var again = await RunFigureExport.ExportAsync(run, figures, new RunExportOptions { WidthMm = 89, Formats = [FigureFormat.Png], Seed = 3 });
-        Assert.Equal(names.Count, again.Removed.Count);
+        Assert.Equal(names.Select(n => Path.Combine(result.Directory, n + ".svg")).Order(), again.Removed.Select(r => r.Path).Order());
+        Assert.Equal(names.Order(), again.HeightsMm.Keys.Order());
+        Assert.All(again.HeightsMm, kv => Assert.Equal((double)record["height_mm"]![kv.Key]!, kv.Value));
         Assert.Empty(Directory.GetFiles(figures, "*.svg"));
         // Refused before anything is read or made: no format, or a size no chart fits.
         string none = Path.Combine(fixture.Work, "figures-none");
