@@ -21,7 +21,7 @@ internal sealed class EvaluateCommand : ICliCommand
         cmd.SetAction(async (p, ct) =>
         {
             string run = p.GetValue(model)!;
-            // Said before the model loads, naming the option: the library would refuse it too.
+            // Said before the model loads (the library would refuse it too, later).
             string? outFile = p.GetValue(output) is { } o ? ModelEvaluation.MetricsFile(o) : null;
             using var m = GestaltModel.Load(run, p.GetValue(priors));
             string splitName = p.GetValue(split)!;

@@ -26,7 +26,8 @@ public sealed record DataEvaluationOptions
 /// <summary>What <see cref="ModelEvaluation.EvaluateOn"/> did.</summary>
 /// <param name="Evaluation">The figures.</param>
 /// <param name="MetricsPath">The metrics file written (the tables lie beside it).</param>
-/// <param name="AlignedDirectory">The aligned faces scored: the run's own, the data itself when aligned, or a new alignment.</param>
+/// <param name="AlignedDirectory">The aligned faces scored: the run's own, the data itself when aligned, or an alignment
+/// beside the run or the metrics (made now, or by an earlier evaluation and reused).</param>
 /// <param name="Alignment">What aligning found (<see cref="EnsuredAlignment.Summary"/> when photos were aligned now); null
 /// when the run's own alignment served.</param>
 public sealed record DataEvaluationResult(ModelEvaluationResult Evaluation, string MetricsPath, string AlignedDirectory, EnsuredAlignment? Alignment);
@@ -37,7 +38,8 @@ public static partial class ModelEvaluation
     /// Scores a run's model on a data folder, as <c>gestaltlab evaluate</c> does: the run's own alignment serves when it
     /// is of this data (found again by content after the run or the data moved); other data is aligned once, the way
     /// the model's crops were cut, beside the metrics (or in the run); the figures go where
-    /// <see cref="DataEvaluationOptions.MetricsPath"/> says, never over the run's own test results. Photos of the
+    /// <see cref="DataEvaluationOptions.MetricsPath"/> says, never over the run's own test results unless that names
+    /// them (and then only this data's test split, ranked with the run's priors). Photos of the
     /// model's own training people in another data set's test split are refused before any alignment.
     /// </summary>
     /// <param name="model">A model loaded from its run (<see cref="GestaltModel.Load"/>), with the priors to rank by.</param>

@@ -69,7 +69,7 @@ public static class RunFigureExport
     /// <summary>The record's file name inside the export folder.</summary>
     public const string RecordFileName = "export.json";
 
-    /// <summary>The composite-faces grid's file name: papers show it as figure 1.</summary>
+    /// <summary>The composite-faces grid's file name.</summary>
     public const string CompositeFileName = "composite-faces.png";
 
     /// <summary>
@@ -78,7 +78,8 @@ public static class RunFigureExport
     /// earlier export there as it was; the earlier export's files that this one does not write again are removed (files
     /// export did not write are never touched). Two exports into one folder at once are refused.
     /// </summary>
-    /// <exception cref="GestaltLabException">A size no figure can be drawn at (the width and any height asked for are
+    /// <exception cref="ArgumentException"><see cref="RunExportOptions.Formats"/> is null or holds an undefined value.</exception>
+    /// <exception cref="GestaltLabException">No format, a dpi below 1, a size no figure can be drawn at (the width and any height asked for are
     /// checked before the run is read; each chart's own height before the first is drawn), a folder that cannot be written
     /// or is a file, a run without results, another export into the folder, no Chromium, or a figure Chromium could not
     /// draw (nothing written then).</exception>

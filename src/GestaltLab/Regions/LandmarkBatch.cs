@@ -7,8 +7,9 @@ namespace GestaltLab.Regions;
 
 /// <summary>
 /// Face boxes given per photo (dlib's inclusive boxes), from a CSV <c>image,left,top,right,bottom</c>: one row per box,
-/// several rows for several faces of one photo. A malformed row costs its photo, not the table: the photo is kept with
-/// the row's problem (<see cref="ProblemOf"/>), and a batch lists it without landmarks.
+/// several rows for several faces of one photo. A malformed row is skipped with its problem (<see cref="Problems"/>), not
+/// the table: a photo left without a usable box keeps the problem (<see cref="ProblemOf"/>), and a batch lists it
+/// without landmarks.
 /// </summary>
 public sealed class FaceBoxTable
 {
@@ -167,7 +168,8 @@ public static class LandmarkBatch
     {
         ArgumentNullException.ThrowIfNull(photos);
         var o = options ?? new LandmarkBatchOptions();
-        if (photos.Count == 0) throw new GestaltLabException("no photos given", "name photos, a folder of them, a manifest or a table of boxes");
+        if (photos.Count == 0) throw new GestaltLabException("no photos given",
+            "pass photo paths: ImageLoader.FindPhotos(folder) (relative to it), LandmarkBatch.PhotosOf(manifest) or FaceBoxTable.Images");
         var predictor = ShapePredictor.LoadShared(o.ModelPath);
         using var detector = o.Boxes is null ? new HaarFaceDetector() : null;
         var boxesOf = o.Boxes is { } table ? BoxMatcher(table, photos, o.ManifestDirectory) : null;
