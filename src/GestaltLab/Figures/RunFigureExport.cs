@@ -130,8 +130,9 @@ public static class RunFigureExport
         }
         bool created = !System.IO.Directory.Exists(outDir);
         System.IO.Directory.CreateDirectory(outDir);
-        RemoveAbandonedStaging(outDir);
-        string staging = Path.Combine(outDir, $".export-{Environment.ProcessId}-{Guid.NewGuid():N}.tmp");
+        // A killed earlier export's hidden folder goes (its process is gone); this one's is named the same way.
+        AtomicFile.RemoveLeftovers(outDir, StagingName);
+        string staging = AtomicFile.TempPath(Path.Combine(outDir, StagingName));
         System.IO.Directory.CreateDirectory(staging);
         var drawn = new List<string>();
         // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
@@ -275,19 +276,8 @@ public static class RunFigureExport
 
     private static string Extension(FigureFormat format) => format == FigureFormat.Svg ? ".svg" : ".png";
 
-    /// <summary>The hidden folders of earlier exports into <paramref name="outDir"/> that were killed while drawing (their process is gone).</summary>
-    private static void RemoveAbandonedStaging(string outDir)
-    {
-        foreach (var dir in System.IO.Directory.EnumerateDirectories(outDir, ".export-*.tmp"))
-        {
-            var parts = Path.GetFileName(dir).Split('-');
-            if (parts.Length < 3 || !int.TryParse(parts[1], out int pid)) continue;
-            bool alive;
-            try { using var process = System.Diagnostics.Process.GetProcessById(pid); alive = !process.HasExited; }
-            catch (ArgumentException) { alive = false; }
-            if (!alive) System.IO.Directory.Delete(dir, recursive: true);
-        }
-    }
+    /// <summary>The hidden folder figures are drawn into (<c>.export.PID.GUID.tmp</c>, <see cref="AtomicFile.TempPath"/>).</summary>
+    private const string StagingName = "export";
 
     /// <summary>
     /// Removes the files an earlier export into the folder wrote (the figures its export.json lists) that this one will
