@@ -22,9 +22,8 @@ internal static class CliProgress
             .StartAsync(async ctx =>
             {
                 var tasks = new Dictionary<string, ProgressTask>();
-                // Drawn on the reporting thread: Progress<T> would post each report to the thread pool, where reports from
-                // parallel workers can arrive out of order and move a bar backwards.
-                var sink = new SyncSink(u =>
+                // Drawn on the reporting thread (Progress<T> would post reports to the thread pool, out of order).
+                var sink = ProgressReporters.Synchronous(u =>
                 {
                     lock (tasks)
                     {
@@ -38,11 +37,6 @@ internal static class CliProgress
                 result = await work(sink);
             });
         return result;
-    }
-
-    private sealed class SyncSink(Action<ProgressUpdate> report) : IProgress<ProgressUpdate>
-    {
-        public void Report(ProgressUpdate value) => report(value);
     }
 
     /// <summary>Runs synchronous work on a worker thread with a progress sink.</summary>

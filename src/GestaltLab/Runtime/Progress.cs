@@ -32,6 +32,18 @@ public static class ProgressReporters
     /// <summary>Progress lines on standard error.</summary>
     public static IProgress<ProgressUpdate> Console(int everyPercent = 10) => Lines(s => System.Console.Error.WriteLine(s), everyPercent);
 
+    /// <summary>
+    /// Every report handed to <paramref name="report"/> on the reporting thread, as it comes. <see cref="Progress{T}"/>
+    /// posts each report to the thread pool instead: reports of parallel workers may then arrive out of order (a bar moves
+    /// back), and the last ones after the call has returned.
+    /// </summary>
+    public static IProgress<ProgressUpdate> Synchronous(Action<ProgressUpdate> report) => new SynchronousProgress(report);
+
+    private sealed class SynchronousProgress(Action<ProgressUpdate> report) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate value) => report(value);
+    }
+
     private sealed class LineProgress(Action<string> write, int everyPercent) : IProgress<ProgressUpdate>
     {
         private readonly Dictionary<string, int> _lastBucket = new();

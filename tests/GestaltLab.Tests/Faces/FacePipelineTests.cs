@@ -217,7 +217,7 @@ public class FacePipelineTests
         File.WriteAllText(bad, "nope");
         var paths = new[] { FacesFixture.Astronaut, bad, FacesFixture.Astronaut };
         var updates = new List<ProgressUpdate>();
-        var progress = new SyncProgress(u => { lock (updates) updates.Add(u); });
+        var progress = ProgressReporters.Synchronous(u => { lock (updates) updates.Add(u); });
         var results = FacesFixture.Pipeline.ProcessMany(paths, threads: 2, progress);
         Assert.Equal([FaceStatus.Ok, FaceStatus.Unreadable, FaceStatus.Ok], results.Select(r => r.Status).ToArray());
         Assert.Equal(paths, results.Select(r => r.Source).ToArray());

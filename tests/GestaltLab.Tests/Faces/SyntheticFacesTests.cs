@@ -299,7 +299,7 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         File.WriteAllText(bad, "nope");
         new RgbImage(64, 64).SavePng(blank);
         var steps = new List<ProgressUpdate>();
-        var detected = LandmarkBatch.Run([FacesFixture.Astronaut, bad, blank], progress: new SyncProgress(steps.Add));
+        var detected = LandmarkBatch.Run([FacesFixture.Astronaut, bad, blank], progress: ProgressReporters.Synchronous(steps.Add));
         Assert.Equal(["ok", "unreadable", "no_face"], detected.Rows.Select(r => r.Status.ToCsv()).ToArray());
         Assert.Equal(1, detected.Faces);
         Assert.Equal(68, detected.Rows[0].Landmarks!.Count);

@@ -461,7 +461,7 @@ public class BrowserTests(BrowserFixture fixture)
         string run = Path.Combine(fixture.Work, "run-lib"), figures = Path.Combine(fixture.Work, "figures-lib");
         SyntheticRun.Write(run, classes: 30);
         var steps = new List<ProgressUpdate>();
-        var progress = new SyncProgress(steps.Add);
+        var progress = ProgressReporters.Synchronous(steps.Add);
         var result = await RunFigureExport.ExportAsync(run, figures, new RunExportOptions { WidthMm = 89, Formats = [FigureFormat.Svg], Seed = 3 }, progress);
         var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(result.RecordPath))!;
         var names = record["figures"]!.AsArray().Select(n => (string)n!).ToList();

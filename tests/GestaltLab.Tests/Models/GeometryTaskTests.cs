@@ -89,7 +89,7 @@ public class GeometryTaskTests
         var details = new List<string>();
         string straightDir = ModelFixture.TempDir(), resumedDir = ModelFixture.TempDir();
         var straight = RegionTrainer.Train(data, ModelFixture.Net(), options, straightDir,
-            progress: new SyncProgress(u => { if (u.Detail?.Contains(" val ", StringComparison.Ordinal) == true) details.Add(u.Detail); }));
+            progress: ProgressReporters.Synchronous(u => { if (u.Detail?.Contains(" val ", StringComparison.Ordinal) == true) details.Add(u.Detail); }));
         using var a = straight.Net;
         // The geometry loss is reported per epoch, on training and validation photos, and the training figure falls.
         var trainGeometry = details.Select(d => double.Parse(d.Split(" geometry ")[1].Split(' ')[0], CultureInfo.InvariantCulture)).ToList();
@@ -182,7 +182,7 @@ public class GeometryTaskTests
         var details = new List<string>();
         string path = Path.Combine(root, "backbone.pt");
         var pre = Pretraining.Pretrain(aligned, path, net, ModelFixture.Options(1) with { GeometryLoss = 1 },
-            new SyncProgress(u => { if (u.Detail is not null) details.Add(u.Detail); }));
+            ProgressReporters.Synchronous(u => { if (u.Detail is not null) details.Add(u.Detail); }));
         // mini is a data set of syndromes: its test people, on whom models fine-tuned on it are scored, are left out.
         Assert.Equal(samples.Rows.Where(r => r.Split != SplitNames.Test).Select(r => r.Subject).Distinct().Count(), pre.Identities);
         Assert.Equal(samples.Rows.Count(r => r.Split == SplitNames.Test), pre.TestPhotosLeftOut);

@@ -70,7 +70,7 @@ internal static class ModelFixture
     {
         using var cts = new CancellationTokenSource();
         string epochTwo = $"epoch 2/{options.Epochs}";
-        var stop = new SyncProgress(u => { if (u.Detail?.StartsWith(epochTwo, StringComparison.Ordinal) == true && u.Done % 3 == 1) cts.Cancel(); });
+        var stop = ProgressReporters.Synchronous(u => { if (u.Detail?.StartsWith(epochTwo, StringComparison.Ordinal) == true && u.Done % 3 == 1) cts.Cancel(); });
         Assert.ThrowsAny<OperationCanceledException>(() => RegionTrainer.Train(data, Net(), options, dir, progress: stop, cancellationToken: cts.Token));
         Assert.EndsWith("epoch-001.pt", RegionTrainer.LatestCheckpoint(dir));
         var resumed = RegionTrainer.Train(data, Net(), options, dir);

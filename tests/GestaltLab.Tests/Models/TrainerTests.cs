@@ -88,7 +88,7 @@ public class TrainerTests
         Assert.Equal(1, straight.BestEpoch);   // the scenario: epoch 1 is the best, and the run is killed right after it
         using (var cts = new CancellationTokenSource())
         {
-            var stop = new SyncProgress(u => { if (u.Detail?.StartsWith("epoch 2/2", StringComparison.Ordinal) == true) cts.Cancel(); });
+            var stop = ProgressReporters.Synchronous(u => { if (u.Detail?.StartsWith("epoch 2/2", StringComparison.Ordinal) == true) cts.Cancel(); });
             Assert.ThrowsAny<OperationCanceledException>(() => RegionTrainer.Train(data, ModelFixture.Net(), options, dir, progress: stop, cancellationToken: cts.Token));
         }
         Assert.EndsWith("epoch-001.pt", RegionTrainer.LatestCheckpoint(dir));
@@ -268,7 +268,7 @@ public class TorchThreadsTests
         {
             TorchSharp.torch.set_num_threads(2);
             var during = new List<int>();
-            var progress = new SyncProgress(_ => during.Add(TorchSharp.torch.get_num_threads()));
+            var progress = ProgressReporters.Synchronous(_ => during.Add(TorchSharp.torch.get_num_threads()));
             // threads: 1 (a notebook cell keeping a core free) holds for the training only; a later cell gets its 2 back.
             RegionTrainer.Train(data, ModelFixture.Net(), ModelFixture.Options(1) with { Threads = 1 }, progress: progress).Net.Dispose();
             Assert.NotEmpty(during);
