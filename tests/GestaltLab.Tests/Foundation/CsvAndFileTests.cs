@@ -110,6 +110,37 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    public void Replacing_a_folder_swaps_it_in_one_step_and_leaves_nothing_hidden()
+    {
+        string dir = TestTemp.Dir("gl-replace");
+        try
+        {
+            string target = Path.Combine(dir, "data"), staging = AtomicFile.TempPath(target);
+            Directory.CreateDirectory(target);
+            File.WriteAllText(Path.Combine(target, "old.txt"), "old");
+            Directory.CreateDirectory(staging);
+            File.WriteAllText(Path.Combine(staging, "new.txt"), "new");
+            // The exchange itself: both names exist before and after, with each other's content (so no kill can leave
+            // the target missing). Linux only; elsewhere the fallback's two renames are all there is.
+            if (OperatingSystem.IsLinux())
+            {
+                Assert.True(AtomicFile.TryExchange(staging, target));
+                Assert.True(File.Exists(Path.Combine(target, "new.txt")));
+                Assert.True(File.Exists(Path.Combine(staging, "old.txt")));
+                Assert.True(AtomicFile.TryExchange(staging, target));   // and back
+                Assert.Throws<IOException>(() => AtomicFile.TryExchange(Path.Combine(dir, "missing"), target));
+            }
+            AtomicFile.ReplaceDirectory(staging, target);
+            Assert.Equal(["new.txt"], Directory.GetFiles(target).Select(Path.GetFileName));
+            Assert.Equal(["data"], Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Progress_lines_keep_every_summary_of_a_finished_point()
     {
         var lines = new List<string>();
