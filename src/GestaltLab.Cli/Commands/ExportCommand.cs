@@ -49,6 +49,7 @@ internal sealed class ExportCommand : ICliCommand
             {
                 WidthMm = mm, HeightMm = p.GetValue(height), Dpi = p.GetValue(dpi), Formats = fmts, Html = p.GetValue(html),
                 PhotoNames = p.GetValue(photoNames), Seed = p.GetValue(seed), ManifestPath = p.GetValue(manifest),
+                Command = "gestaltlab export",
             };
             string outDir = p.GetValue(output)!;
             var result = await CliProgress.RunAsync(progress => RunFigureExport.ExportAsync(p.GetValue(run)!, outDir, options, progress, ct));

@@ -44,18 +44,8 @@ internal sealed class LandmarksCommand : ICliCommand
             };
             var result = await CliProgress.RunAsync(progress => LandmarkBatch.Run(list, options, progress, ct));
             foreach (var unreadable in result.Unreadable) Console.Error.WriteLine($"skipped: {unreadable.Problem}");
-            result.Save(outCsv);
             // Beside the table, what made it: another model file or detector gives other points for the same photos.
-            string record = ModelCli.WriteProvenance(outCsv, "gestaltlab landmarks", new System.Text.Json.Nodes.JsonObject
-            {
-                ["table"] = Path.GetFullPath(outCsv),
-                ["photos"] = result.PhotoCount,
-                ["landmark_model"] = result.LandmarkModel,
-                ["landmark_model_sha256"] = File.Exists(result.LandmarkModel) ? RunManifest.ComputeFileHash(result.LandmarkModel) : null,
-                ["boxes"] = p.GetValue(boxes) is { } bf ? Path.GetFullPath(bf) : null,
-                ["detector"] = result.Detector,
-                ["min_face_fraction"] = result.MinFaceFraction,
-            });
+            string record = result.Save(outCsv, "gestaltlab landmarks");
             var noFace = result.NoFace;
             int bad = result.Unreadable.Count;
             Console.WriteLine($"{result.Faces} face(s) in {result.PhotoCount} photo(s) → {outCsv} (how it was made: {Path.GetFileName(record)})"

@@ -54,9 +54,8 @@ internal sealed class ManifestCommand : ICliCommand
             manifest.Save(target);
             // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
             // split can be made again (and a reviewer can see it was fixed in advance).
-            string record = ModelCli.WriteProvenance(target, "gestaltlab manifest", new System.Text.Json.Nodes.JsonObject
+            string record = Provenance.Write(target, "gestaltlab manifest", new System.Text.Json.Nodes.JsonObject
             {
-                ["manifest"] = Path.GetFullPath(target),
                 ["images"] = Path.GetFullPath(folder),
                 ["labels"] = Path.GetFullPath(p.GetValue(labels)!),
                 ["labels_sha256"] = RunManifest.ComputeFileHash(p.GetValue(labels)!),

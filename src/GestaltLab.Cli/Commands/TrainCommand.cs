@@ -133,44 +133,6 @@ internal static class ModelCli
         PrintSkipped(summary.Skipped);
     }
 
-    /// <summary>
-    /// Where a command records what made <paramref name="output"/>: the same name with <c>.json</c>, unless that would be
-    /// the output itself, one of <paramref name="avoid"/>, or a file there that this command did not write (a user's
-    /// own manifest.json, an earlier predict --out): then <c>OUTPUT.provenance.json</c>. Never writes over a user's file.
-    /// </summary>
-    private static string ProvenancePath(string output, string command, params string[] avoid)
-    {
-        string candidate = Path.GetFullPath(Path.ChangeExtension(output, ".json"));
-        bool ours = true;
-        if (File.Exists(candidate))
-        {
-            try { ours = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(candidate))?["command"]?.GetValue<string>() == command; }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException or IOException) { ours = false; }
-        }
-        return ours && candidate != Path.GetFullPath(output) && !avoid.Any(a => Path.GetFullPath(a) == candidate)
-            ? candidate : Path.GetFullPath(output) + ".provenance.json";
-    }
-
-    /// <summary>
-    /// Writes the record of what made <paramref name="output"/> (at <see cref="ProvenancePath"/>): the command, then
-    /// <paramref name="fields"/>, the package versions and the time. Returns the record's path.
-    /// </summary>
-    public static string WriteProvenance(string output, string command, System.Text.Json.Nodes.JsonObject fields, params string[] avoid)
-    {
-        string path = ProvenancePath(output, command, avoid);
-        var record = new System.Text.Json.Nodes.JsonObject { ["command"] = command };
-        foreach (var (key, value) in fields.ToList())
-        {
-            fields.Remove(key);
-            record[key] = value;
-        }
-        record["packages"] = RunManifest.PackageVersionsJson();
-        record["created_utc"] = DateTime.UtcNow.ToString("O");
-        AtomicFile.WriteAllText(path, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
-        return path;
-    }
-
-
     /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
     public static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)
     {

@@ -51,7 +51,8 @@ public static class GestaltTraining
     /// <param name="config">Net, training and regions; with <paramref name="pretrainedBackbone"/> the net config comes from the backbone.</param>
     /// <param name="pretrainedBackbone">Backbone file to fine-tune from (outside the run folder) — <see cref="ShippedBackbone.Path"/>
     /// for the one <c>gestaltlab train</c> uses — or null to train from scratch. Required, as for <see cref="Train"/>.</param>
-    /// <param name="command">Recorded in <c>run.json</c>.</param>
+    /// <param name="command">What made the run, as <c>run.json</c> records it (the CLI passes <c>gestaltlab train</c>; a
+    /// notebook may name itself).</param>
     /// <param name="progress">One stage per region.</param>
     /// <param name="cancellationToken">Cancels between batches; the last complete run stays.</param>
     /// <returns>The new run, loaded from its final place.</returns>
@@ -60,7 +61,7 @@ public static class GestaltTraining
     /// files no run writes (left by an earlier call that was killed: the message names them); another process is using
     /// one of the three folders.</exception>
     public static GestaltTrainingResult TrainAfresh(string alignedDirectory, string runDirectory, TrainConfig config, string? pretrainedBackbone,
-        string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+        string command = "GestaltTraining.TrainAfresh", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         string run = Path.TrimEndingDirectorySeparator(Path.GetFullPath(runDirectory));
         string fresh = run + ".training-afresh", replaced = run + ".replaced";
@@ -149,11 +150,12 @@ public static class GestaltTraining
     /// <param name="pretrainedBackbone">Backbone file to fine-tune from — <see cref="ShippedBackbone.Path"/> for the one
     /// <c>gestaltlab train</c> uses — or null to train from scratch (markedly weaker on small data: 24 % against 42 % top-1
     /// on the demo). Required, so that neither is chosen by leaving it out.</param>
-    /// <param name="command">Recorded in <c>run.json</c>.</param>
+    /// <param name="command">What made the run, as <c>run.json</c> records it (the CLI passes <c>gestaltlab train</c>; a
+    /// notebook may name itself).</param>
     /// <param name="progress">One stage per region.</param>
     /// <param name="cancellationToken">Cancels between batches; run again to resume.</param>
     public static GestaltTrainingResult Train(string alignedDirectory, string runDirectory, TrainConfig config, string? pretrainedBackbone,
-        string command = "gestaltlab train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+        string command = "GestaltTraining.Train", IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         TorchRuntime.EnsureLoaded();
         config.Validate("training config");

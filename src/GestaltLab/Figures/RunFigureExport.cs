@@ -34,6 +34,8 @@ public sealed record RunExportOptions
     /// resample relatives together (default: the data folder named in <c>run.json</c>).
     /// </summary>
     public string? ManifestPath { get; init; }
+    /// <summary>What made the export, as <c>export.json</c> records it (<c>gestaltlab export</c> from the command line).</summary>
+    public string Command { get; init; } = "RunFigureExport.ExportAsync";
 }
 
 /// <summary>What <see cref="RunFigureExport.ExportAsync"/> wrote.</summary>
@@ -231,7 +233,7 @@ public static class RunFigureExport
         static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)v).ToArray());
         return new JsonObject
         {
-            ["command"] = "gestaltlab export",
+            ["command"] = o.Command,
             ["run"] = Folder(Path.GetFullPath(runDirectory)),
             ["run_created_utc"] = results.Manifest?.CreatedUtc,
             ["run_data_hash"] = results.Manifest?.DataHash,

@@ -104,7 +104,9 @@ public sealed record PhotoLandmarks(string Image, int? Face, FaceStatus Status, 
 /// <param name="LandmarkModel">The shape predictor's file.</param>
 /// <param name="Detector">The face detector's name, or "given boxes".</param>
 /// <param name="MinFaceFraction">The detector's smallest face, as a fraction of the photo's shorter side (null with given boxes).</param>
-public sealed record LandmarkBatchResult(IReadOnlyList<PhotoLandmarks> Rows, int PhotoCount, string LandmarkModel, string Detector, double? MinFaceFraction)
+/// <param name="BoxesFile">The table the given boxes came from (<see cref="FaceBoxTable.Source"/>); null when the detector found the faces.</param>
+public sealed record LandmarkBatchResult(IReadOnlyList<PhotoLandmarks> Rows, int PhotoCount, string LandmarkModel, string Detector, double? MinFaceFraction,
+    string? BoxesFile = null)
 {
     /// <summary>The table's columns: image, face, status, the box, then x0, y0 … x67, y67.</summary>
     public static IReadOnlyList<string> Header { get; } =
@@ -121,9 +123,26 @@ public sealed record LandmarkBatchResult(IReadOnlyList<PhotoLandmarks> Rows, int
 
     /// <summary>
     /// Writes the table (<see cref="Header"/>; points round-trip exactly) atomically: one row per face, a photo without
-    /// one as a row with its status and no points.
+    /// one as a row with its status and no points. Beside it goes the record of what made it (<see cref="Provenance"/>:
+    /// <c>FILE.json</c>, or <c>FILE.csv.provenance.json</c> when a file of another kind has that name): the landmark
+    /// model's path and SHA-256, the boxes file or the detector and its smallest face, the photo count, the versions.
     /// </summary>
-    public void Save(string path) => Csv.Write(path, Header, Rows.Select(ToRow));
+    /// <param name="path">The table to write.</param>
+    /// <param name="command">What made it, as the record names it (<c>gestaltlab landmarks</c> from the command line).</param>
+    /// <returns>The record's path.</returns>
+    public string Save(string path, string command = "LandmarkBatch.Run")
+    {
+        Csv.Write(path, Header, Rows.Select(ToRow));
+        return Provenance.Write(path, command, new System.Text.Json.Nodes.JsonObject
+        {
+            ["photos"] = PhotoCount,
+            ["landmark_model"] = Path.GetFullPath(LandmarkModel),
+            ["landmark_model_sha256"] = File.Exists(LandmarkModel) ? RunManifest.ComputeFileHash(LandmarkModel) : null,
+            ["boxes"] = BoxesFile is null ? null : Path.GetFullPath(BoxesFile),
+            ["detector"] = Detector,
+            ["min_face_fraction"] = MinFaceFraction,
+        }, BoxesFile is null ? [] : [BoxesFile]);
+    }
 
     private static string[] ToRow(PhotoLandmarks p)
     {
@@ -185,7 +204,7 @@ public static class LandmarkBatch
             lock (gate) progress?.Report(new ProgressUpdate("landmarks", ++done, photos.Count));
         });
         return new LandmarkBatchResult([.. rows.SelectMany(r => r)], photos.Count, predictor.Source,
-            detector is null ? "given boxes" : detector.Name, detector?.Options.MinFaceFraction);
+            detector is null ? "given boxes" : detector.Name, detector?.Options.MinFaceFraction, o.Boxes?.Source);
     }
 
     /// <summary>

@@ -214,8 +214,10 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal(boxesBefore, File.ReadAllText(boxes));
         // Beside it, the model file (by content) and the boxes that made it.
         var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.ChangeExtension(outCsv, ".json")))!;
+        Assert.Equal("gestaltlab landmarks", (string?)made["command"]);
         Assert.Equal(64, ((string?)made["landmark_model_sha256"])!.Length);
         Assert.Equal("given boxes", (string?)made["detector"]);
+        Assert.Equal(Path.GetFullPath(boxes), (string?)made["boxes"]);
         for (int k = 0; k < 2; k++)
             for (int j = 0; j < 68; j++)
             {
@@ -325,8 +327,16 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal(table.ProblemOf("blank.png"), given.Rows[1].Problem);
         // The table round-trips the points exactly and keeps the photo without a face as a row.
         string outCsv = Path.Combine(dir, "landmarks.csv");
-        given.Save(outCsv);
+        string record = given.Save(outCsv);
         var t = Csv.Read(outCsv);
+        // Beside it, from a notebook as from the command line, what made it: the call, the boxes, the model by content.
+        Assert.Equal(Path.Combine(dir, "landmarks.json"), record);
+        var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record))!;
+        Assert.Equal("LandmarkBatch.Run", (string?)made["command"]);
+        Assert.Equal(Path.GetFullPath(outCsv), (string?)made["output"]);
+        Assert.Equal(Path.GetFullPath(boxes), (string?)made["boxes"]);
+        Assert.Equal(2, (int)made["photos"]!);
+        Assert.Equal(64, ((string?)made["landmark_model_sha256"])!.Length);
         Assert.Equal(LandmarkBatchResult.Header, t.Header);
         Assert.Equal(reference.Landmarks[30].X, float.Parse(t.Rows[0][t.Column("x30")], System.Globalization.CultureInfo.InvariantCulture));
         Assert.Equal(["ok", "no_face"], t.Rows.Select(r => r[2]).ToArray());

@@ -141,6 +141,41 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    public void A_provenance_record_goes_beside_its_output_and_never_over_a_file_it_did_not_write()
+    {
+        string dir = TestTemp.Dir("gl-provenance");
+        try
+        {
+            string table = Path.Combine(dir, "table.csv");
+            File.WriteAllText(table, "a\n1\n");
+            string first = Provenance.Write(table, "a notebook", new System.Text.Json.Nodes.JsonObject { ["seed"] = 3 });
+            Assert.Equal(Path.Combine(dir, "table.json"), first);
+            var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(first))!;
+            Assert.Equal(["command", "output", "seed", "packages", "created_utc"], record.AsObject().Select(p => p.Key));
+            Assert.Equal(table, (string?)record["output"]);
+            // The same output's record is replaced, whatever made it before (a notebook, then the command line).
+            Assert.Equal(first, Provenance.Write(table, "gestaltlab something", []));
+            Assert.Equal("gestaltlab something", (string?)System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(first))!["command"]);
+            // Another output with the same stem, a file of the user's, or an input the command read: the record goes to
+            // OUTPUT.provenance.json instead, and they are left as they were.
+            string other = Path.Combine(dir, "table.txt");
+            File.WriteAllText(other, "x");
+            Assert.Equal(other + ".provenance.json", Provenance.PathFor(other, "gestaltlab something"));
+            string notes = Path.Combine(dir, "notes.csv"), notesJson = Path.Combine(dir, "notes.json");
+            File.WriteAllText(notesJson, "{\"mine\": true}");
+            Assert.Equal(notes + ".provenance.json", Provenance.Write(notes, "gestaltlab something", []));
+            Assert.Equal("{\"mine\": true}", File.ReadAllText(notesJson));
+            string input = Path.Combine(dir, "in.json");
+            Assert.Equal(Path.Combine(dir, "in.csv") + ".provenance.json", Provenance.PathFor(Path.Combine(dir, "in.csv"), "x", input));
+            Assert.Equal(Path.Combine(dir, "x.json") + ".provenance.json", Provenance.PathFor(Path.Combine(dir, "x.json"), "x"));
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Progress_lines_keep_every_summary_of_a_finished_point()
     {
         var lines = new List<string>();
