@@ -26,6 +26,12 @@ public sealed class Manifest
 
     private static readonly string[] RequiredColumns = ["image", "subject", "split"];
 
+    /// <summary>
+    /// A photo's path as a manifest's or labels file's <c>image</c> cell gives it, read the one way every command reads
+    /// it: spaces around it trimmed (a spreadsheet's padding), Windows separators as <c>/</c> (a manifest written there).
+    /// </summary>
+    public static string ImagePath(string cell) => cell.Trim().Replace('\\', '/');
+
     private readonly Dictionary<string, int> _byImage;
 
     /// <summary>Creates a manifest over rows whose images are relative to <paramref name="root"/>.</summary>
@@ -102,7 +108,7 @@ public sealed class Manifest
                 : extraCols.ToDictionary(i => table.Header[i], i => f[i], StringComparer.Ordinal);
             var row = new ManifestRow
             {
-                Image = Get(0).Replace('\\', '/'), Subject = Get(1), Syndrome = Get(2), Gene = Get(3), Split = Get(4),
+                Image = ImagePath(Get(0)), Subject = Get(1), Syndrome = Get(2), Gene = Get(3), Split = Get(4),
                 Sex = Get(5), AgeBand = Get(6), SkinTone = Get(7), Family = Get(8) is "-" ? "" : Get(8), Extra = extra,
             };
             Validate(row, $"{file}: line {line}");
@@ -211,7 +217,7 @@ public sealed class Manifest
         {
             var f = table.Rows[r];
             int line = r + 2;
-            string img = f[imageCol].Trim().Replace('\\', '/');
+            string img = ImagePath(f[imageCol]);
             if (!index.TryGetValue(img, out int k))
             {
                 if (!byName.TryGetValue(img, out k))

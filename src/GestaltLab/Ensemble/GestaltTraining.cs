@@ -254,8 +254,7 @@ public static class GestaltTraining
             if (savedConfig?.Training is { } saved)
                 recordedConfig = (config with { Training = config.Training with { Threads = saved.Threads, LoaderThreads = saved.LoaderThreads } }).ToJson();
             int threadsNow = TorchSharp.torch.get_num_threads();   // the count UseThreads above left in force
-            var threadsUsed = earlier?.Config["threads_used"] is JsonArray before
-                ? new JsonArray(before.Select(n => (JsonNode?)n?.GetValue<int>()).ToArray()) : new JsonArray();
+            var threadsUsed = earlier?.ThreadsUsed() ?? [];
             // A run recorded before threads_used existed: its first sessions used what its config.json says (when it
             // names a count; 0 left libtorch's default, which is not known now).
             if (earlier is not null && threadsUsed.Count == 0 && savedConfig?.Training is { Threads: > 0 } first)

@@ -131,8 +131,7 @@ public static class Pretraining
         var used = new JsonArray();
         try
         {
-            if (File.Exists(Path.Combine(checkpoints, RunManifest.FileName)) && RunManifest.Load(checkpoints).Config["threads_used"] is JsonArray before)
-                foreach (var n in before) if (n is JsonValue v && v.TryGetValue(out int t)) used.Add(t);
+            if (File.Exists(Path.Combine(checkpoints, RunManifest.FileName))) used = RunManifest.Load(checkpoints).ThreadsUsed();
         }
         catch (GestaltLabException) { }
         int now = get_num_threads();

@@ -484,8 +484,7 @@ public static class FaceDatasetAligner
         // A labelled manifest is checked as training will read it (splits, subjects, each photo once), so its errors name
         // this file and line before any photo is aligned; a list of photos alone needs each photo once.
         if (manifest.Has("subject") && manifest.Has("split")) Manifest.Load(manifestPath);
-        // As Manifest.Load reads them: a manifest written on Windows names its photos with backslashes.
-        var images = manifest.Rows.Select(r => r[col].Trim().Replace('\\', '/')).ToList();
+        var images = manifest.Rows.Select(r => Manifest.ImagePath(r[col])).ToList();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < images.Count; i++)
         {

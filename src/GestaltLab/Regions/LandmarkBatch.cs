@@ -174,7 +174,7 @@ public static class LandmarkBatch
         var t = Csv.Read(manifestCsv);
         int col = t.Column("image");
         string baseDir = Path.GetDirectoryName(Path.GetFullPath(manifestCsv))!;
-        return [.. t.Rows.Select(r => r[col].Trim().Replace('\\', '/')).Select(r => Path.IsPathRooted(r) ? r : Path.Combine(baseDir, r))];
+        return [.. t.Rows.Select(r => Manifest.ImagePath(r[col])).Select(r => Path.IsPathRooted(r) ? r : Path.Combine(baseDir, r))];
     }
 
     private static readonly FacePipelineOptions Quality = new();

@@ -91,6 +91,19 @@ public sealed record RunManifest
     public static JsonObject PackageVersionsJson() =>
         new(PackageVersions().Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value)));
 
+    /// <summary>
+    /// The libtorch thread counts this record's <c>threads_used</c> lists, in order, as a new array (an entry that is no
+    /// count, in a record edited by hand, is skipped rather than failing a resume).
+    /// </summary>
+    internal JsonArray ThreadsUsed()
+    {
+        var used = new JsonArray();
+        if (Config["threads_used"] is JsonArray before)
+            foreach (var n in before)
+                if (n is JsonValue v && v.TryGetValue(out int t)) used.Add(t);
+        return used;
+    }
+
     /// <summary>SHA-256 of one file's contents (lower-case hex), e.g. the pretrained backbone a run started from.</summary>
     public static string ComputeFileHash(string path)
     {
