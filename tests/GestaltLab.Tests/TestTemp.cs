@@ -112,14 +112,16 @@ internal sealed class LockHeldElsewhere : IDisposable
     private readonly System.Diagnostics.Process _holder;
     private readonly string _file;
 
-    public LockHeldElsewhere(string folder)
+    /// <param name="folder">The folder whose lock is held.</param>
+    /// <param name="shared">A reader's (shared) lock, as an evaluation holds on its run; else a writer's.</param>
+    public LockHeldElsewhere(string folder, bool shared = false)
     {
         string file = GestaltLab.Runtime.FolderLock.LockFilePath(folder);
         Directory.CreateDirectory(Path.GetDirectoryName(file)!);
         _file = file;
         // -o: the lock is flock's own, not also its `sleep` child's, so it is gone once flock has exited (a child still
         // dying after the kill held it a moment longer and failed the next command on a busy CI machine).
-        _holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-o", "-x", file, "sleep", "600"]) { UseShellExecute = false })!;
+        _holder = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo("flock", ["-o", shared ? "-s" : "-x", file, "sleep", "600"]) { UseShellExecute = false })!;
         // Held once a non-blocking attempt from a third process fails.
         if (!WaitUntil(file, free: false)) throw new InvalidOperationException($"flock never took {file}");
     }

@@ -216,7 +216,8 @@ public sealed class GestaltModel : IDisposable
     /// <param name="runDirectory">The run directory.</param>
     /// <param name="priors">Rank with these priors (<see cref="ClassPriors.Equal"/> or <see cref="ClassPriors.Training"/>)
     /// instead of the ones the run was trained to use; null keeps the run's.</param>
-    /// <exception cref="GestaltLabException">A file is missing or does not match, or training priors were asked of a run that did not record them.</exception>
+    /// <exception cref="GestaltLabException">A file is missing or does not match, training priors were asked of a run that
+    /// did not record them, or another process trains or replaces the run right now (<see cref="FolderLock"/>).</exception>
     public static GestaltModel Load(string runDirectory, string? priors = null)
     {
         TorchRuntime.EnsureLoaded();
@@ -226,6 +227,9 @@ public sealed class GestaltModel : IDisposable
             throw new GestaltLabException($"{runDirectory}: is a file; a model is the folder `gestaltlab train` or `demo` wrote (or an `export-model` folder)",
                 Path.GetFileName(dir) == "model.zip" ? $"pass its folder: {Path.GetDirectoryName(dir)} (model.zip is the same model as one ML.NET pipeline, for ML.NET code)" : "pass the run's folder");
         if (!System.IO.Directory.Exists(dir)) throw new GestaltLabException($"{runDirectory}: folder not found", "check the path of the run folder (`gestaltlab demo` writes runs/demo)");
+        // Not while another process trains the run or replaces it (a resumed training rewrites the heads and ensemble
+        // files this reads one after another: the model could be half old, half new).
+        using var readLock = FolderLock.AcquireShared(dir, "load the model in");
         string classesPath = Path.Combine(dir, "classes.json"), configPath = Path.Combine(dir, "config.json"), regionsPath = Path.Combine(dir, "regions.json");
         foreach (var p in new[] { classesPath, configPath, regionsPath })
             if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");

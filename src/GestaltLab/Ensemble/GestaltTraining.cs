@@ -79,7 +79,7 @@ public static class GestaltTraining
                     "move it out of the run folder, or call Train, which resumes the run in place");
         }
         // Held throughout (re-entrant: Train takes the new run's again): two trainings afresh, or a `train` of the run,
-        // cannot interleave. (Evaluations and reports do not take RUN's lock: not while it is being replaced.)
+        // cannot interleave, and no other process reads RUN (loads its model, evaluates it) while it is replaced.
         using var runLock = FolderLock.Acquire(run, "train afresh");
         using var freshLock = FolderLock.Acquire(fresh, "train afresh");
         using var replacedLock = FolderLock.Acquire(replaced, "train afresh");

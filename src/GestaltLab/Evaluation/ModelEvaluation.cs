@@ -41,7 +41,8 @@ public static partial class ModelEvaluation
     /// <exception cref="ArgumentException"><paramref name="oracleDataDirectory"/> is a split's name (and no oracle's
     /// folder): the split goes in <paramref name="split"/>.</exception>
     /// <exception cref="GestaltLabException">The output would replace the run's own test results (another split, or other
-    /// priors than the run's), or another run's; no photos of the split; crops of another size; a file cannot be written.</exception>
+    /// priors than the run's), or another run's; no photos of the split; crops of another size; a file cannot be written;
+    /// another process evaluates into the same folder, or trains or replaces the model's run right now.</exception>
     public static ModelEvaluationResult Evaluate(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory = null,
         string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -66,8 +67,12 @@ public static partial class ModelEvaluation
         if (RunFolder.IsRun(outDirectory) && (model.Directory is null || Full(outDirectory) != Full(model.Directory)))
             throw new GestaltLabException($"{outDirectory}: another run's folder; evaluating this model there would replace that run's classes.json and metrics",
                 "write the evaluation to a folder of its own (evaluate --out DIR/metrics.json)");
-        // Two evaluations into one folder would interleave their tables (and one training run's files with them).
-        using var folderLock = FolderLock.Acquire(outDirectory, "evaluate into");
+        // Two evaluations into one folder would interleave their tables. Into the run's own folder the lock stands for its
+        // own test results only: the run itself is held shared below (and by EvaluateOn around its alignment), which
+        // another evaluation or a prediction may share but a training of the run may not.
+        using var folderLock = FolderLock.Acquire(intoRun ? Path.Combine(model.Directory!, "metrics.json") : outDirectory, "evaluate into");
+        // Not while the run is trained again or replaced (`train --force` would delete this evaluation's folder under it).
+        using var runLock = model.Directory is { } runFolder ? FolderLock.AcquireShared(runFolder, "evaluate the model in") : null;
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
         int skipped = all.Count - data.Count;

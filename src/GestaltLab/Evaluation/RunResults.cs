@@ -131,6 +131,8 @@ public sealed class RunResults
         string dir = Path.GetFullPath(runDirectory);
         if (!System.IO.Directory.Exists(dir))
             throw new GestaltLabException($"{runDirectory}: run directory not found", "pass the folder that `gestaltlab train` or `gestaltlab demo` wrote");
+        // Not while another process trains the run again or replaces it (its tables would be read half old, half new).
+        using var readLock = FolderLock.AcquireShared(dir, "read the results of the run in");
         var notes = new List<string>();
         T? Try<T>(string file, Func<string, T> load) where T : class
         {

@@ -103,6 +103,9 @@ public static class Report
     public static ReportResult Write(string runDirectory, string? outPath = null, ReportOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        // Not while the run is trained again or replaced: its results could change under the page, or the page land in
+        // a run that a `train --force` just cleared.
+        using var readLock = Directory.Exists(runDirectory) ? FolderLock.AcquireShared(runDirectory, "write the report of the run in") : null;
         var run = RunResults.Load(runDirectory);
         string path = Path.GetFullPath(outPath ?? Path.Combine(run.Directory, FileName));
         var content = Build(run, options ?? new ReportOptions(), progress, cancellationToken);

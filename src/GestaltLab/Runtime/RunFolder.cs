@@ -157,22 +157,37 @@ public static class RunFolder
 
 /// <summary>
 /// Keeps two GestaltLab processes on one machine from writing the same output folder at once (two <c>align</c> runs
-/// into one folder would each delete what the other wrote, and both report success). An exclusive lock on a file named
-/// after the folder's full path, in a folder of the user's own (<c>/tmp/gestaltlab-UID/locks</c>; root's in
-/// <c>/run/gestaltlab/locks</c>), so taking it never writes into or creates the output folder; the operating system releases it when the process ends, however it ends. Within
-/// one process the lock is re-entrant (the CLI holds it for a whole <c>train</c>, whose library call takes it again).
+/// into one folder would each delete what the other wrote, and both report success), and a run from being trained or
+/// replaced while another process reads it (loads its model, evaluates it, writes its report: a <c>train --force</c>
+/// would delete the evaluation's folder under it, a resumed training replace files the loading is reading). An advisory
+/// lock (flock) on a file named after the folder's full path, in a folder of the user's own
+/// (<c>/tmp/gestaltlab-UID/locks</c>; root's in <c>/run/gestaltlab/locks</c>), so taking it never writes into or
+/// creates the output folder; the operating system releases it when the process ends, however it ends. Writers take it
+/// exclusively (<see cref="Acquire"/>), readers shared (<see cref="AcquireShared"/>: any number at once, none beside a
+/// writer). Within one process it is re-entrant (the CLI holds it for a whole <c>train</c>, whose library call takes it
+/// again; a reader inside a writer is the writer).
 /// </summary>
 public sealed class FolderLock : IDisposable
 {
-    private static readonly Dictionary<string, (FileStream? Stream, int Holders)> Held = new(StringComparer.Ordinal);
+    private static readonly Dictionary<string, (FileStream? Stream, int Holders, bool Shared)> Held = new(StringComparer.Ordinal);
     private readonly string _key;
     private bool _released;
 
     private FolderLock(string key) => _key = key;
 
-    /// <summary>Takes the lock on <paramref name="folder"/> for <paramref name="command"/>, or fails at once.</summary>
-    /// <exception cref="GestaltLabException">Another process holds it.</exception>
-    public static FolderLock Acquire(string folder, string command)
+    /// <summary>Takes the exclusive (writer's) lock on <paramref name="folder"/> for <paramref name="command"/>, or fails at once.</summary>
+    /// <exception cref="GestaltLabException">Another process holds it (writing, or reading a run there), or this process
+    /// reads the folder right now (a shared lock is not turned into an exclusive one).</exception>
+    public static FolderLock Acquire(string folder, string command) => Take(folder, command, shared: false);
+
+    /// <summary>
+    /// Takes the shared (reader's) lock on <paramref name="folder"/> for <paramref name="command"/>, or fails at once:
+    /// any number of readers may hold it together, but not while a writer holds the exclusive one.
+    /// </summary>
+    /// <exception cref="GestaltLabException">Another process writes to the folder right now.</exception>
+    public static FolderLock AcquireShared(string folder, string command) => Take(folder, command, shared: true);
+
+    private static FolderLock Take(string folder, string command, bool shared)
     {
         // By the folder itself, not the name it was given: a link to a folder being written is that folder.
         string full = RunFolder.RealPath(folder);
@@ -180,14 +195,18 @@ public sealed class FolderLock : IDisposable
         {
             if (Held.TryGetValue(full, out var held))
             {
-                Held[full] = (held.Stream, held.Holders + 1);
+                // Turning a shared flock into an exclusive one drops it for a moment (another writer could step in), so
+                // this process's own reader and writer of one folder at once is refused instead.
+                if (!shared && held.Shared)
+                    throw new GestaltLabException($"{folder}: cannot {command}: this process is reading the run in this folder right now",
+                        "let that evaluation, prediction or report finish first");
+                Held[full] = (held.Stream, held.Holders + 1, held.Shared);
                 return new FolderLock(full);
             }
-            Held[full] = (Open(full, folder, command), 1);
+            Held[full] = (Open(full, folder, command, shared), 1, shared);
             return new FolderLock(full);
         }
     }
-
 
     /// <summary>The file whose lock stands for <paramref name="folder"/>'s, in <see cref="LockDirectory"/>.</summary>
     /// <exception cref="GestaltLabException">There is no lock folder (<see cref="PrivateTemp.Resolve"/> says why).</exception>
@@ -217,7 +236,7 @@ public sealed class FolderLock : IDisposable
 
     private static int _warned;
 
-    private static FileStream? Open(string full, string folder, string command)
+    private static FileStream? Open(string full, string folder, string command, bool shared)
     {
         // A lock that cannot be taken must not stop the work it guards against a rare accident, but it is said (once).
         static FileStream? Unlocked(string why)
@@ -232,15 +251,23 @@ public sealed class FolderLock : IDisposable
         try
         {
             Directory.CreateDirectory(directory);
-            // FileShare.None is an exclusive advisory lock (flock) on Unix, released by the kernel with the process.
-            // The file is left in place (a few bytes per folder ever written): deleted on close, it is unlinked before its
-            // lock is released, so a process that opened it just then would lock a file no one else can see, and a third
-            // would create a new one and lock that too — two writers at once.
-            return new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
+            // On Unix, .NET takes flock on open: FileShare.None exclusively, a read-only open with sharing as a shared
+            // lock; the kernel releases it with the process. The file is left in place (a few bytes per folder ever
+            // written): deleted on close, it is unlinked before its lock is released, so a process that opened it just
+            // then would lock a file no one else can see, and a third would create a new one and lock that too — two
+            // writers at once.
+            return shared
+                ? new FileStream(file, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None)
+                : new FileStream(file, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None, 1, FileOptions.None);
         }
         catch (IOException e) when (IsHeldElsewhere(e))
         {
-            throw new GestaltLabException($"{folder}: cannot {command}: another GestaltLab command is writing to this folder right now",
+            // A writer refused by readers is told so: the fix is the same (wait), but "writing" would send users
+            // looking for a training that is not running.
+            string holder = !shared && HeldByReaders(file)
+                ? "another GestaltLab command is reading the run in this folder right now (an evaluation, a prediction or a report)"
+                : "another GestaltLab command is writing to this folder right now";
+            throw new GestaltLabException($"{folder}: cannot {command}: {holder}",
                 "wait for it to finish (or stop it), or choose another output folder");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
@@ -248,6 +275,16 @@ public sealed class FolderLock : IDisposable
             // A full or read-only temp folder is not another writer.
             return Unlocked(e.Message);
         }
+    }
+
+    // Whether the lock another process holds is a shared one: a shared lock can be had beside it (and is let go at once).
+    private static bool HeldByReaders(string file)
+    {
+        try
+        {
+            using (new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1, FileOptions.None)) return true;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return false; }
     }
 
     // The lock is another process's: flock's EWOULDBLOCK (11 on Linux, 35 on macOS, as .NET's HResult) or Windows's
@@ -261,8 +298,8 @@ public sealed class FolderLock : IDisposable
         {
             if (_released) return;
             _released = true;
-            var (stream, holders) = Held[_key];
-            if (holders > 1) Held[_key] = (stream, holders - 1);
+            var (stream, holders, shared) = Held[_key];
+            if (holders > 1) Held[_key] = (stream, holders - 1, shared);
             else
             {
                 Held.Remove(_key);

@@ -176,6 +176,39 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    public void Readers_share_a_folder_lock_and_a_writer_waits_for_them()
+    {
+        string dir = TestTemp.Dir("gl-shared-lock");
+        try
+        {
+            // In one process: readers together; a reader inside a writer is the writer; a writer inside a reader is
+            // refused (turning a shared flock into an exclusive one drops it for a moment).
+            using (FolderLock.AcquireShared(dir, "read"))
+            using (FolderLock.AcquireShared(dir, "read again"))
+                Assert.Contains("this process is reading the run in this folder", Assert.Throws<GestaltLabException>(() => FolderLock.Acquire(dir, "write")).Message);
+            using (FolderLock.Acquire(dir, "write"))
+            using (FolderLock.AcquireShared(dir, "read")) { }
+            // Across processes: a reader beside another reader; a writer refused by readers, and told so; a reader
+            // refused by a writer.
+            using (new LockHeldElsewhere(dir, shared: true))
+            {
+                using (FolderLock.AcquireShared(dir, "read")) { }
+                Assert.Contains("cannot write: another GestaltLab command is reading the run in this folder right now",
+                    Assert.Throws<GestaltLabException>(() => FolderLock.Acquire(dir, "write")).Message);
+            }
+            using (new LockHeldElsewhere(dir))
+                Assert.Contains("cannot read: another GestaltLab command is writing to this folder right now",
+                    Assert.Throws<GestaltLabException>(() => FolderLock.AcquireShared(dir, "read")).Message);
+            // Every holder gone, a writer takes it.
+            using (FolderLock.Acquire(dir, "write")) { }
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void Progress_lines_keep_every_summary_of_a_finished_point()
     {
         var lines = new List<string>();

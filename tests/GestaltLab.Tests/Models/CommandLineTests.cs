@@ -174,6 +174,20 @@ public class CommandLineTests
         using (new LockHeldElsewhere(Path.Combine(root, "eval")))
             Assert.Contains("another GestaltLab command is writing to this folder", await Refused("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
         Assert.False(File.Exists(metrics));
+        // Nor while another process trains the run (holds it exclusively): the model could be read half old, half new.
+        using (new LockHeldElsewhere(run))
+        {
+            Assert.Contains("another GestaltLab command is writing to this folder", await Refused("predict", "--model", run, photos));
+            Assert.Contains("another GestaltLab command is writing to this folder", await Refused("report", "--run", run));
+        }
+        // Readers share the run (another evaluation, a prediction), but a training of it waits for them: here while a
+        // `train --force` would delete the evaluation's folder under it.
+        using (new LockHeldElsewhere(run, shared: true))
+        {
+            Assert.Equal(0, await Cli("predict", "--model", run, photos));
+            Assert.Contains("another GestaltLab command is reading the run in this folder", await Refused(train.Append("--force").ToArray()));
+        }
+        Assert.True(File.Exists(Path.Combine(run, "ensemble.json")));
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
         // The data the run was trained on is scored from the run's own alignment, not aligned again beside the metrics.
         Assert.False(Directory.Exists(Path.Combine(root, "eval", "aligned-data")));
