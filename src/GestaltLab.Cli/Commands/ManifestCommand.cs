@@ -48,9 +48,6 @@ internal sealed class ManifestCommand : ICliCommand
                 throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"--fractions '{p.GetValue(fractions)}': add up to {sum:0.###}"),
                     "give percentages that add up to 100 (e.g. 70,10,20) or fractions that add up to 1 (0.7,0.1,0.2)");
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
-            // A split of the user's own that puts a person (or family) on both sides would be refused by train after the
-            // whole alignment: said now, while the labels are open in an editor.
-            Splits.EnsureNoLeaks(manifest);
             manifest.Save(target);
             // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
             // split can be made again (and a reviewer can see it was fixed in advance).

@@ -178,7 +178,8 @@ public sealed class Manifest
     /// </summary>
     /// <exception cref="GestaltLabException">The folder is missing or empty; the labels CSV has no subject column, names a
     /// photo that is not there (or a file name several photos share), labels a photo twice, leaves a labelled photo without
-    /// a subject, or — with a split column — without a split; or a value is invalid (a split other than train, val, test).</exception>
+    /// a subject, or — with a split column — without a split, or puts a person or a family in two splits; or a value is
+    /// invalid (a split other than train, val, test).</exception>
     public static Manifest FromImageFolder(string folder, string? labelsCsv = null, SplitFractions? fractions = null, int seed = 0)
     {
         var images = ImageLoader.FindPhotos(folder, requireAny: true);
@@ -280,6 +281,11 @@ public sealed class Manifest
             manifest = manifest.WithRows(manifest.Rows.Select(r => map.TryGetValue(r.Image, out var a) ? a
                 : splitOf.TryGetValue(r.Subject, out var sp) ? r with { Split = sp } : r));
         }
+        // A split of the user's own that puts a person (or a family) on both sides would be refused by training after the
+        // whole alignment: said now, naming the labels file, while it is open in an editor.
+        if (Splits.FindLeaks(manifest.Rows) is { Count: > 0 } leaks)
+            throw new GestaltLabException($"{labelsCsv}: {leaks.Count} subject/family leak(s) between splits: {string.Join("; ", leaks.Take(5))}",
+                "put all of a person's (and a family's) photos in one split, or drop the split column to have photos split by person");
         return manifest;
     }
 

@@ -132,6 +132,11 @@ public sealed class ManifestTests : IDisposable
             Manifest.FromImageFolder(photos, Write("no-split.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\np2.png,kabuki_like,,bert\n")));
         Assert.Contains("line 3", noSplit.Message);
         Assert.Contains("no split", noSplit.Message);
+        // A person (or a family) in two splits of the user's own is refused now, naming the labels file, not by
+        // training after the alignment.
+        var leak = Assert.Throws<GestaltLabException>(() =>
+            Manifest.FromImageFolder(photos, Write("leak.csv", "image,syndrome,split,subject,family\np1.jpg,kabuki_like,train,anna,f1\np2.png,kabuki_like,test,anna,\nclinic/p3.JPG,kabuki_like,val,bert,f1\n")));
+        Assert.Contains("leak.csv: 2 subject/family leak(s) between splits: subject 'anna' is in test and train; family 'f1' is in train and val", leak.Message);
         var ownSplit = Manifest.FromImageFolder(photos, Write("own-split2.csv", "image,syndrome,split,subject\np1.jpg,kabuki_like,train,anna\n"));
         Assert.Equal(("anna", "train"), (ownSplit.Find("p1.jpg")!.Subject, ownSplit.Find("p1.jpg")!.Split));
 
