@@ -88,7 +88,7 @@ internal sealed class DemoCommand : ICliCommand
                     string idsAligned = ModelCli.EnsureAligned(ids, Path.Combine(run, "identities-aligned"), config.Net.InputSize, true, ct);
                     backbone = Path.Combine(run, "backbone.pt");
                     string bb = backbone;
-                    await CliProgress.RunAsync(progress => Pretraining.Pretrain(idsAligned, bb, config.Net, config.Training with { Epochs = 6 }, progress, ct));
+                    await CliProgress.RunAsync(progress => Pretraining.Pretrain(idsAligned, bb, config.Net, config.Training with { Epochs = 6 }, progress, ct, command: "gestaltlab demo"));
                 }
                 Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] backbone: {(ShippedBackbone.Is(backbone) ? ShippedBackbone.Description : backbone)}");
             }

@@ -16,7 +16,7 @@ internal sealed class ExportModelCommand : ICliCommand
         var cmd = new Command("export-model", "Copy a run's trained model without its patient data (aligned crops, photo names, embeddings, paths), for sharing.") { run, output };
         cmd.SetAction(p =>
         {
-            var files = ModelPackage.Write(p.GetValue(run)!, p.GetValue(output)!);
+            var files = ModelPackage.Write(p.GetValue(run)!, p.GetValue(output)!, "gestaltlab export-model");
             foreach (var f in files) Console.WriteLine($"  {Path.Combine(p.GetValue(output)!, f)}");
             Console.WriteLine($"exported the model of {p.GetValue(run)} → {p.GetValue(output)} ({files.Count} files; no photos, crops, photo names, embeddings or paths). " +
                               $"Use it as any run: gestaltlab predict --model {p.GetValue(output)} PHOTO…");

@@ -39,7 +39,7 @@ internal sealed class TrainCommand : ICliCommand
             {
                 string aligned = ModelCli.EnsureAligned(p.GetValue(data)!, outPath + ".aligned", cfg.Net.InputSize, p.GetValue(truth), ct);
                 ModelCli.NoteBusyCores();
-                var r = await CliProgress.RunAsync(progress => Pretraining.Pretrain(aligned, outPath, cfg.Net, cfg.Training, progress, ct));
+                var r = await CliProgress.RunAsync(progress => Pretraining.Pretrain(aligned, outPath, cfg.Net, cfg.Training, progress, ct, command: "gestaltlab train --pretrain"));
                 string heldOut = double.IsNaN(r.ValAccuracy)
                     ? "no held-out photos: every person has at most two"
                     : string.Create(CultureInfo.InvariantCulture, $"held-out identity accuracy {r.ValAccuracy:P1}");

@@ -84,6 +84,23 @@ public sealed class GestaltModel : IDisposable
     /// <summary>The run directory the model was loaded from or trained into (full path; null for a model built in memory).</summary>
     public string? Directory { get; internal init; }
 
+    // The SHA-256 of ensemble.json as loaded: what tells this model from the run's content after a training of it.
+    private string? _ensembleHash;
+
+    /// <summary>
+    /// Null while the run folder still holds the model this one was loaded as; else why not (trained again or replaced
+    /// since, by a `train` or a notebook's <c>TrainAfresh</c>): results of this model filed in the run would pass for the
+    /// new model's.
+    /// </summary>
+    internal string? ChangedSinceLoad()
+    {
+        if (Directory is null || _ensembleHash is null) return null;
+        string path = Path.Combine(Directory, EnsembleFile);
+        if (!File.Exists(path)) return $"the run no longer holds a finished model ({EnsembleFile} is gone): it is being trained again";
+        return RunManifest.ComputeFileHash(path) == _ensembleHash ? null
+            : $"the run was trained again since this model was loaded ({EnsembleFile} differs): its results would be filed under the new model";
+    }
+
     /// <summary>Class names in output order.</summary>
     public IReadOnlyList<string> Classes { get; }
     /// <summary>
@@ -218,7 +235,10 @@ public sealed class GestaltModel : IDisposable
     /// instead of the ones the run was trained to use; null keeps the run's.</param>
     /// <exception cref="GestaltLabException">A file is missing or does not match, training priors were asked of a run that
     /// did not record them, or another process trains or replaces the run right now (<see cref="FolderLock"/>).</exception>
-    public static GestaltModel Load(string runDirectory, string? priors = null)
+    public static GestaltModel Load(string runDirectory, string? priors = null) => Load(runDirectory, priors, takeLock: true);
+
+    /// <summary><see cref="Load(string, string?)"/>, optionally without the run's shared lock (a folder of the caller's own).</summary>
+    internal static GestaltModel Load(string runDirectory, string? priors, bool takeLock)
     {
         TorchRuntime.EnsureLoaded();
         string dir = Path.GetFullPath(runDirectory);
@@ -229,7 +249,7 @@ public sealed class GestaltModel : IDisposable
         if (!System.IO.Directory.Exists(dir)) throw new GestaltLabException($"{runDirectory}: folder not found", "check the path of the run folder (`gestaltlab demo` writes runs/demo)");
         // Not while another process trains the run or replaces it (a resumed training rewrites the heads and ensemble
         // files this reads one after another: the model could be half old, half new).
-        using var readLock = FolderLock.AcquireShared(dir, "load the model in");
+        using var readLock = takeLock ? FolderLock.AcquireShared(dir, "load the model in") : null;
         string classesPath = Path.Combine(dir, "classes.json"), configPath = Path.Combine(dir, "config.json"), regionsPath = Path.Combine(dir, "regions.json");
         foreach (var p in new[] { classesPath, configPath, regionsPath })
             if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");
@@ -291,7 +311,7 @@ public sealed class GestaltModel : IDisposable
                 CheckWeights(nets.Select(n => n.Item1).ToList(), weights, normalise: false, $"{Path.Combine(dir, EnsembleFile)}: ensemble weights",
                     "the file is damaged: run the same `gestaltlab train` again on the run (it refits the ensemble), or restore it from a copy");
             return new GestaltModel(nets, classes, set, config.TtaFlip, weights, combination, joint, classPriors,
-                priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir };
+                priors is null ? runPriors : ClassPriors.Check(priors, dir)) { Directory = dir, _ensembleHash = RunManifest.ComputeFileHash(Path.Combine(dir, EnsembleFile)) };
         }
         catch
         {

@@ -51,8 +51,7 @@ public static class GestaltTraining
     /// <param name="config">Net, training and regions; with <paramref name="pretrainedBackbone"/> the net config comes from the backbone.</param>
     /// <param name="pretrainedBackbone">Backbone file to fine-tune from (outside the run folder) — <see cref="ShippedBackbone.Path"/>
     /// for the one <c>gestaltlab train</c> uses — or null to train from scratch. Required, as for <see cref="Train"/>.</param>
-    /// <param name="command">What made the run, as <c>run.json</c> records it (the CLI passes <c>gestaltlab train</c>; a
-    /// notebook may name itself).</param>
+    /// <param name="command">What made the run, as <c>run.json</c> records it (a notebook may name itself).</param>
     /// <param name="progress">One stage per region.</param>
     /// <param name="cancellationToken">Cancels between batches; the last complete run stays.</param>
     /// <returns>The new run, loaded from its final place.</returns>
@@ -254,15 +253,15 @@ public static class GestaltTraining
             if (savedConfig?.Training is { } saved)
                 recordedConfig = (config with { Training = config.Training with { Threads = saved.Threads, LoaderThreads = saved.LoaderThreads } }).ToJson();
             int threadsNow = TorchSharp.torch.get_num_threads();   // the count UseThreads above left in force
-            var threadsUsed = earlier?.ThreadsUsed() ?? [];
+            var (threadsUsed, threadsFromBefore) = earlier?.ThreadsUsed() ?? ([], null);
             // A run recorded before threads_used existed: its first sessions used what its config.json says (when it
             // names a count; 0 left libtorch's default, which is not known now).
             if (earlier is not null && threadsUsed.Count == 0 && savedConfig?.Training is { Threads: > 0 } first)
                 threadsUsed.Add(first.Threads);
             // Where each count took over (the epoch each region's net had reached), so a run resumed with another count
             // can be repeated from its folder: the first from the start, each later one from its session's resume point.
-            var threadsFrom = earlier?.Config["threads_from"] is JsonArray fromBefore && fromBefore.Count == threadsUsed.Count
-                ? (JsonArray)fromBefore.DeepClone() : new JsonArray(threadsUsed.Select(_ => (JsonNode?)null).ToArray());
+            var threadsFrom = threadsFromBefore is { } fromBefore && fromBefore.Count == threadsUsed.Count
+                ? fromBefore : new JsonArray(threadsUsed.Select(_ => (JsonNode?)null).ToArray());
             if (threadsUsed.Count == 0 || threadsUsed[^1]?.GetValue<int>() != threadsNow)
             {
                 threadsUsed.Add(threadsNow);

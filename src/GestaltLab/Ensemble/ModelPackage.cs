@@ -24,7 +24,10 @@ public static class ModelPackage
     /// Written beside the target and renamed into place, so an interrupted export leaves no half package.
     /// </summary>
     /// <exception cref="GestaltLabException">The run is not finished or damaged, or the output folder holds something else.</exception>
-    public static IReadOnlyList<string> Write(string runDirectory, string outDirectory)
+    /// <param name="runDirectory">The finished run (or an earlier package).</param>
+    /// <param name="outDirectory">The package folder.</param>
+    /// <param name="command">What made the package, as its record names it (the CLI passes <c>gestaltlab export-model</c>).</param>
+    public static IReadOnlyList<string> Write(string runDirectory, string outDirectory, string command = "ModelPackage.Write")
     {
         string run = Path.GetFullPath(runDirectory).TrimEnd('/'), target = Path.GetFullPath(outDirectory).TrimEnd('/');
         if (RunFolder.IsWithin(target, run) || RunFolder.IsWithin(run, target))
@@ -35,6 +38,9 @@ public static class ModelPackage
             throw new GestaltLabException($"{outDirectory}: a link (to {linked}); the package is renamed into place, which would replace the link",
                 $"pass the folder itself: {Path.GetFullPath(linked, Path.GetDirectoryName(target)!)}");
         using var folderLock = FolderLock.Acquire(target, "export the model into");
+        // Held until the copy is made: a training of the run in another process meanwhile would give a package of half
+        // old, half new files that still loads.
+        using var runLock = FolderLock.AcquireShared(run, "export the model in");
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !IsPackage(target))
             throw new GestaltLabException($"{outDirectory}: holds files that are not an exported model's; nothing was written", "choose a new or empty folder");
         // An earlier package is replaced whole: not when something was added to it since (an evaluation of the package
@@ -94,7 +100,7 @@ public static class ModelPackage
             var record = new JsonObject
             {
                 ["kind"] = Kind,
-                ["command"] = "gestaltlab export-model",
+                ["command"] = command,
                 ["created_utc"] = DateTime.UtcNow.ToString("O"),
                 ["run_command"] = source?.Command ?? earlier?["run_command"]?.DeepClone(),
                 ["run_created_utc"] = source?.CreatedUtc ?? earlier?["run_created_utc"]?.DeepClone(),
@@ -107,7 +113,8 @@ public static class ModelPackage
             AtomicFile.WriteAllText(Path.Combine(staging, RecordFile), record.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n");
             // The copy must load on its own: a file the loader needs and the list above missed would show here, not on
             // a colleague's machine.
-            using (GestaltModel.Load(staging)) { }
+            // (Without a lock: the staging folder is this call's own, and its name is new each time.)
+            using (GestaltModel.Load(staging, priors: null, takeLock: false)) { }
             AtomicFile.ReplaceDirectory(staging, target);
         }
         catch

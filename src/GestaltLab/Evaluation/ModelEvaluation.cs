@@ -73,6 +73,8 @@ public static partial class ModelEvaluation
         using var folderLock = FolderLock.Acquire(intoRun ? Path.Combine(model.Directory!, "metrics.json") : outDirectory, "evaluate into");
         // Not while the run is trained again or replaced (`train --force` would delete this evaluation's folder under it).
         using var runLock = model.Directory is { } runFolder ? FolderLock.AcquireShared(runFolder, "evaluate the model in") : null;
+        if (model.ChangedSinceLoad() is { } changed)
+            throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and evaluate that");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
         int skipped = all.Count - data.Count;

@@ -60,6 +60,9 @@ public static partial class ModelEvaluation
         string run = model.Directory ?? throw new ArgumentException("the model was not loaded from a run folder (GestaltModel.Load(RUN))", nameof(model));
         // Held from before the alignment beside or inside the run: a `train --force` of the run would delete it under us.
         using var runLock = FolderLock.AcquireShared(run, "evaluate the model in");
+        // Before minutes of alignment, as Evaluate checks again.
+        if (model.ChangedSinceLoad() is { } changed)
+            throw new GestaltLabException($"{run}: {changed}", "load the model again (GestaltModel.Load) and evaluate that");
         string? outFile = o.MetricsPath is null ? null : MetricsFile(o.MetricsPath);
         // Before photos are aligned beside it (crops of patients in a folder of one's notes) or scored: files of the
         // evaluation's names there that an evaluation did not write are left alone, and the evaluation stops.

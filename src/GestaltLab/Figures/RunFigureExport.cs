@@ -112,12 +112,18 @@ public static class RunFigureExport
         while (!System.IO.Directory.Exists(existing) && Path.GetDirectoryName(existing) is { } parent) existing = parent;
         try { AtomicFile.CheckWritable(Path.Combine(existing, ".gestaltlab-export-probe")); }
         catch (GestaltLabException) { throw new GestaltLabException($"{outDir}: cannot be written ({existing} takes no new files: read-only, or not yours)", "choose a folder you can write to"); }
-        // The run is read before the output folder is made, so that a wrong run leaves nothing behind.
-        var results = RunResults.Load(runDirectory);
         // Photo names and folder paths go together: pages and records that leave the team carry neither.
         bool full = o.PhotoNames;
         var reportOptions = new ReportOptions { Seed = o.Seed, PhotoNames = full, FolderPaths = full, ManifestPath = o.ManifestPath };
-        var content = Report.Build(results, reportOptions, progress, cancellationToken);
+        RunResults results;
+        ReportContent content;
+        // The run is read before the output folder is made, so that a wrong run leaves nothing behind; and held shared
+        // while its tables and crops are read (a training of the run meanwhile would mix old and new), not while drawing.
+        using (System.IO.Directory.Exists(runDirectory) ? FolderLock.AcquireShared(runDirectory, "export the figures of the run in") : null)
+        {
+            results = RunResults.Load(runDirectory);
+            content = Report.Build(results, reportOptions, progress, cancellationToken);
+        }
         // What the run could not give a figure for (no composite faces, no region bars …): said, not silently missing.
         var notes = new List<string>(content.Notes);
         // Every size is checked before the first figure is drawn, so that an impossible one does not stop the export

@@ -34,8 +34,11 @@ public static class Pretraining
     /// <param name="cancellationToken">Cancels between batches.</param>
     /// <param name="startOver">Delete the checkpoints of an earlier pretraining to this path first (a cell run again on
     /// freshly generated data, say) instead of resuming them — or being refused when their data or settings differ.</param>
+    /// <param name="command">What made the backbone, as the record beside its checkpoints names it (the CLI passes
+    /// <c>gestaltlab train --pretrain</c>).</param>
     public static PretrainingResult Pretrain(string alignedDirectory, string backbonePath, RegionNetConfig net, TrainingOptions options,
-        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default, bool startOver = false)
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default, bool startOver = false,
+        string command = "Pretraining.Pretrain")
     {
         var manifest = Manifest.Load(alignedDirectory);
         bool syndromes = manifest.Rows.Where(r => r.IsLabelled).Select(r => r.Syndrome).Distinct(StringComparer.Ordinal).Skip(1).Any();
@@ -73,7 +76,7 @@ public static class Pretraining
         // How the backbone was made, beside its checkpoints (the backbone file itself stays deterministic: no clock in it).
         new RunManifest
         {
-            Command = "gestaltlab train --pretrain", Seed = options.Seed,
+            Command = command, Seed = options.Seed,
             Config = new JsonObject
             {
                 // As trained: identities are not balanced per class (each person's photos as they come).
@@ -131,7 +134,7 @@ public static class Pretraining
         var used = new JsonArray();
         try
         {
-            if (File.Exists(Path.Combine(checkpoints, RunManifest.FileName))) used = RunManifest.Load(checkpoints).ThreadsUsed();
+            if (File.Exists(Path.Combine(checkpoints, RunManifest.FileName))) used = RunManifest.Load(checkpoints).ThreadsUsed().Used;
         }
         catch (GestaltLabException) { }
         int now = get_num_threads();

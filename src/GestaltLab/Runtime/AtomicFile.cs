@@ -94,26 +94,21 @@ public static class AtomicFile
 
     /// <summary>
     /// Swaps two existing paths atomically (Linux's <c>renameat2</c> with <c>RENAME_EXCHANGE</c>, kernel 3.15+, glibc
-    /// 2.28+). False where the system or the file system does not offer it (the caller falls back to two renames).
+    /// 2.28+). False where it did not happen, for whatever reason: the system or the file system does not offer it
+    /// (EINVAL on some network and FUSE ones, ENOSYS, a sandbox's EPERM), or a path is missing — the caller's fallback,
+    /// two plain renames, then works or fails with .NET's own error naming the path.
     /// </summary>
-    /// <exception cref="IOException">The exchange was possible but failed (a path vanished, no permission).</exception>
     internal static bool TryExchange(string a, string b)
     {
         if (!OperatingSystem.IsLinux()) return false;
-        int result;
-        try { result = RenameAt2(AtCurrentDirectory, Path.GetFullPath(a), AtCurrentDirectory, Path.GetFullPath(b), RenameExchange); }
+        try { return RenameAt2(AtCurrentDirectory, Path.GetFullPath(a), AtCurrentDirectory, Path.GetFullPath(b), RenameExchange) == 0; }
         catch (Exception e) when (e is EntryPointNotFoundException or DllNotFoundException) { return false; }
-        if (result == 0) return true;
-        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
-        // EINVAL: the file system has no exchange (some network and FUSE ones); ENOSYS: the kernel has no renameat2.
-        if (errno is 22 or 38) return false;
-        throw new IOException($"{b}: could not be swapped with {a} (errno {errno})");
     }
 
     private const int AtCurrentDirectory = -100;   // AT_FDCWD (the paths are absolute anyway)
     private const uint RenameExchange = 2;         // RENAME_EXCHANGE
 
-    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2", SetLastError = true)]
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "renameat2")]
     private static extern int RenameAt2(int oldDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string oldPath,
         int newDirectory, [System.Runtime.InteropServices.MarshalAs(System.Runtime.InteropServices.UnmanagedType.LPUTF8Str)] string newPath, uint flags);
 

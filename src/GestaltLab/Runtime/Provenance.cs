@@ -31,13 +31,15 @@ public static class Provenance
         {
             try
             {
-                // A record of this same output, whether the CLI or a notebook made it, may be replaced by a newer one
-                // (one of another output with the same stem, a.csv's beside a.txt, may not); records written before
-                // they named their output are known by their command.
+                // A record of this same output, whether the CLI or a notebook made it, may be replaced by a newer one, and
+                // so may a record whose output is gone (moved, or renamed with its folder); one of another output that is
+                // still there (a.csv's beside a.txt) may not. Records from before `output` named theirs as `table`
+                // (landmarks) or `manifest`, or by their command alone.
                 var earlier = JsonNode.Parse(File.ReadAllText(candidate)) as JsonObject;
-                ours = earlier?["output"] is JsonValue o
-                    ? o.TryGetValue(out string? of) && of == full
-                    : earlier?["command"] is JsonValue c && c.TryGetValue(out string? made) && made == command;
+                string? Text(string key) => earlier?[key] is JsonValue v && v.TryGetValue(out string? t) ? t : null;
+                string? of = Text("output") ?? Text("table") ?? Text("manifest");
+                ours = Text("command") is { } made
+                       && (of is null ? made == command : of == full || !File.Exists(of));
             }
             catch (Exception e) when (e is JsonException or InvalidOperationException or IOException or UnauthorizedAccessException) { ours = false; }
         }

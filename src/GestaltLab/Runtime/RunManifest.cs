@@ -93,15 +93,22 @@ public sealed record RunManifest
 
     /// <summary>
     /// The libtorch thread counts this record's <c>threads_used</c> lists, in order, as a new array (an entry that is no
-    /// count, in a record edited by hand, is skipped rather than failing a resume).
+    /// count, in a record edited by hand, is skipped rather than failing a resume), with the matching entries of
+    /// <c>threads_from</c> (null when that list is missing or of another length).
     /// </summary>
-    internal JsonArray ThreadsUsed()
+    internal (JsonArray Used, JsonArray? From) ThreadsUsed()
     {
         var used = new JsonArray();
-        if (Config["threads_used"] is JsonArray before)
-            foreach (var n in before)
-                if (n is JsonValue v && v.TryGetValue(out int t)) used.Add(t);
-        return used;
+        var before = Config["threads_used"] as JsonArray;
+        var fromBefore = Config["threads_from"] as JsonArray;
+        var from = before is not null && fromBefore?.Count == before.Count ? new JsonArray() : null;
+        for (int i = 0; i < (before?.Count ?? 0); i++)
+            if (before![i] is JsonValue v && v.TryGetValue(out int t))
+            {
+                used.Add(t);
+                from?.Add(fromBefore![i]?.DeepClone());
+            }
+        return (used, from);
     }
 
     /// <summary>SHA-256 of one file's contents (lower-case hex), e.g. the pretrained backbone a run started from.</summary>

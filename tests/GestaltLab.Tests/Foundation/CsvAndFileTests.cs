@@ -120,16 +120,16 @@ public class CsvAndFileTests
             File.WriteAllText(Path.Combine(target, "old.txt"), "old");
             Directory.CreateDirectory(staging);
             File.WriteAllText(Path.Combine(staging, "new.txt"), "new");
-            // The exchange itself: both names exist before and after, with each other's content (so no kill can leave
-            // the target missing). Linux only; elsewhere the fallback's two renames are all there is.
-            if (OperatingSystem.IsLinux())
+            // The exchange itself, where the system and file system offer it: both names exist before and after, with each
+            // other's content (so no kill can leave the target missing). Elsewhere the fallback's two renames serve.
+            if (AtomicFile.TryExchange(staging, target))
             {
-                Assert.True(AtomicFile.TryExchange(staging, target));
                 Assert.True(File.Exists(Path.Combine(target, "new.txt")));
                 Assert.True(File.Exists(Path.Combine(staging, "old.txt")));
                 Assert.True(AtomicFile.TryExchange(staging, target));   // and back
-                Assert.Throws<IOException>(() => AtomicFile.TryExchange(Path.Combine(dir, "missing"), target));
             }
+            Assert.False(AtomicFile.TryExchange(Path.Combine(dir, "missing"), target));
+            Assert.True(File.Exists(Path.Combine(target, "old.txt")));
             AtomicFile.ReplaceDirectory(staging, target);
             Assert.Equal(["new.txt"], Directory.GetFiles(target).Select(Path.GetFileName));
             Assert.Equal(["data"], Directory.EnumerateFileSystemEntries(dir).Select(Path.GetFileName));
@@ -168,6 +168,13 @@ public class CsvAndFileTests
             string input = Path.Combine(dir, "in.json");
             Assert.Equal(Path.Combine(dir, "in.csv") + ".provenance.json", Provenance.PathFor(Path.Combine(dir, "in.csv"), "x", input));
             Assert.Equal(Path.Combine(dir, "x.json") + ".provenance.json", Provenance.PathFor(Path.Combine(dir, "x.json"), "x"));
+            // A record from before records named their output (a landmarks table's said `table`), and one whose output
+            // is gone (moved away), are this output's to replace.
+            string old = Path.Combine(dir, "old.csv");
+            File.WriteAllText(Path.Combine(dir, "old.json"), $"{{\"command\": \"gestaltlab landmarks\", \"table\": \"{old}\"}}");
+            Assert.Equal(Path.Combine(dir, "old.json"), Provenance.PathFor(old, "LandmarkBatch.Run"));
+            File.WriteAllText(Path.Combine(dir, "gone.json"), $"{{\"command\": \"x\", \"output\": \"{Path.Combine(dir, "elsewhere", "gone.csv")}\"}}");
+            Assert.Equal(Path.Combine(dir, "gone.json"), Provenance.PathFor(Path.Combine(dir, "gone.csv"), "y"));
         }
         finally
         {

@@ -188,6 +188,22 @@ public class CommandLineTests
             Assert.Contains("another GestaltLab command is reading the run in this folder", await Refused(train.Append("--force").ToArray()));
         }
         Assert.True(File.Exists(Path.Combine(run, "ensemble.json")));
+        // A model loaded before the run was trained again is not scored as the run's: its results would pass for the new
+        // model's (here the training is stood for by ensemble.json rewritten, as a training of the run rewrites it).
+        using (var stale = GestaltLab.Ensemble.GestaltModel.Load(run))
+        {
+            string ensemble = Path.Combine(run, "ensemble.json"), before = File.ReadAllText(ensemble);
+            File.WriteAllText(ensemble, before + "\n");
+            try
+            {
+                Assert.Contains("trained again since this model was loaded", Assert.Throws<GestaltLabException>(() =>
+                    GestaltLab.Evaluation.ModelEvaluation.Evaluate(stale, aligned, Path.Combine(root, "stale"))).Message);
+                Assert.Contains("trained again since this model was loaded", Assert.Throws<GestaltLabException>(() =>
+                    GestaltLab.Evaluation.ModelEvaluation.EvaluateOn(stale, data)).Message);
+            }
+            finally { File.WriteAllText(ensemble, before); }
+        }
+        Assert.False(Directory.Exists(Path.Combine(root, "stale")));
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", data, "--out", metrics, "--ground-truth"));
         // The data the run was trained on is scored from the run's own alignment, not aligned again beside the metrics.
         Assert.False(Directory.Exists(Path.Combine(root, "eval", "aligned-data")));
