@@ -48,17 +48,8 @@ internal sealed class ManifestCommand : ICliCommand
                 throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"--fractions '{p.GetValue(fractions)}': add up to {sum:0.###}"),
                     "give percentages that add up to 100 (e.g. 70,10,20) or fractions that add up to 1 (0.7,0.1,0.2)");
             var manifest = Manifest.FromImageFolder(folder, p.GetValue(labels), new SplitFractions(f[0], f[1], f[2]), p.GetValue(seed));
-            manifest.Save(target);
-            // How the splits were drawn, beside the manifest: with the labels file, the fractions and the seed, the same
-            // split can be made again (and a reviewer can see it was fixed in advance).
-            string record = Provenance.Write(target, "gestaltlab manifest", new System.Text.Json.Nodes.JsonObject
-            {
-                ["images"] = Path.GetFullPath(folder),
-                ["labels"] = Path.GetFullPath(p.GetValue(labels)!),
-                ["labels_sha256"] = RunManifest.ComputeFileHash(p.GetValue(labels)!),
-                ["fractions"] = new System.Text.Json.Nodes.JsonArray(f.Select(v => (System.Text.Json.Nodes.JsonNode?)v).ToArray()),
-                ["seed"] = p.GetValue(seed),
-            }, p.GetValue(labels)!);
+            // With it, beside the manifest, how the splits were drawn (labels, fractions, seed).
+            string record = manifest.Save(target, "gestaltlab manifest")!;
             Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {ManifestReview.Summary(manifest)}");
             foreach (var line in ManifestReview.Warnings(manifest, p.GetValue(labels)!, new SplitFractions(f[0], f[1], f[2]))) Console.WriteLine($"  {line}");
             return 0;

@@ -34,6 +34,10 @@ public sealed class Manifest
 
     private readonly Dictionary<string, int> _byImage;
 
+    // How FromImageFolder made this manifest (the photos' folder, the labels and their hash, the fractions and seed of
+    // the split), for the record Save writes beside it; null for manifests made otherwise (loaded, filtered, aligned).
+    private System.Text.Json.Nodes.JsonObject? _origin;
+
     /// <summary>Creates a manifest over rows whose images are relative to <paramref name="root"/>.</summary>
     /// <exception cref="GestaltLabException">Duplicate images, empty required fields or unknown split names.</exception>
     public Manifest(string root, IEnumerable<ManifestRow> rows)
@@ -122,9 +126,17 @@ public sealed class Manifest
 
     /// <summary>
     /// Writes the manifest atomically. When <paramref name="path"/> is in another folder than <see cref="Root"/>, relative
-    /// image paths are rewritten so they still point at the same files. <paramref name="path"/> may be a folder.
+    /// image paths are rewritten so they still point at the same files. <paramref name="path"/> may be a folder. A
+    /// manifest <see cref="FromImageFolder"/> made gets the record of how beside it (<see cref="Provenance"/>:
+    /// <c>manifest.json</c>, or <c>manifest.csv.provenance.json</c> when a file of another kind has that name): the
+    /// photos' folder, the labels file and its SHA-256, the fractions and seed of the split — with them the same split can
+    /// be made again, and a reviewer can see it was fixed in advance.
     /// </summary>
-    public void Save(string path)
+    /// <param name="path">The file, or the folder to write <c>manifest.csv</c> into.</param>
+    /// <param name="command">What made it, as the record names it (<c>gestaltlab manifest</c> from the command line).</param>
+    /// <returns>The record's path; null for a manifest not made by <see cref="FromImageFolder"/> (loaded, filtered with
+    /// <see cref="WithRows"/>), which gets none.</returns>
+    public string? Save(string path, string command = "Manifest.FromImageFolder")
     {
         string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
         string dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
@@ -141,6 +153,9 @@ public sealed class Manifest
             return (IReadOnlyList<string>)fields;
         });
         Csv.Write(file, header, lines);
+        if (_origin is null) return null;
+        string? labels = (string?)_origin["labels"];
+        return Provenance.Write(file, command, _origin, labels is null ? [] : [labels]);
     }
 
     /// <summary>
@@ -184,6 +199,15 @@ public sealed class Manifest
     {
         var images = ImageLoader.FindPhotos(folder, requireAny: true);
         string root = Path.GetFullPath(folder);
+        var shares = fractions ?? SplitFractions.Default;
+        var origin = new System.Text.Json.Nodes.JsonObject
+        {
+            ["images"] = root,
+            ["labels"] = labelsCsv is null ? null : Path.GetFullPath(labelsCsv),
+            ["labels_sha256"] = labelsCsv is null ? null : RunManifest.ComputeFileHash(labelsCsv),
+            ["fractions"] = new System.Text.Json.Nodes.JsonArray(shares.Train, shares.Val, shares.Test),
+            ["seed"] = seed,
+        };
 
         // Photos nobody labelled are their own "person", under an id no label can hold (a file named like a subject id
         // must not join that person across splits).
@@ -191,7 +215,7 @@ public sealed class Manifest
         {
             Image = i, Subject = "unlabelled:" + Path.ChangeExtension(i, null), Split = SplitNames.Test,
         }).ToList();
-        if (labelsCsv is null) return new Manifest(root, rows);
+        if (labelsCsv is null) return new Manifest(root, rows) { _origin = origin };
 
         var table = Csv.Read(labelsCsv);
         int imageCol = table.Column("image");
@@ -274,7 +298,7 @@ public sealed class Manifest
         if (split < 0 && labelled.Count > 0)
         {
             var toSplit = manifest.Rows.Where(r => r.IsLabelled).ToList();
-            var assigned = Splits.Assign(toSplit, fractions ?? SplitFractions.Default, seed);
+            var assigned = Splits.Assign(toSplit, shares, seed);
             var map = assigned.ToDictionary(r => r.Image, StringComparer.Ordinal);
             // A listed photo without a syndrome goes with its person: one split per person, labelled or not.
             var splitOf = assigned.GroupBy(r => r.Subject, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().Split, StringComparer.Ordinal);
@@ -286,6 +310,7 @@ public sealed class Manifest
         if (Splits.FindLeaks(manifest.Rows) is { Count: > 0 } leaks)
             throw new GestaltLabException($"{labelsCsv}: {leaks.Count} subject/family leak(s) between splits: {string.Join("; ", leaks.Take(5))}",
                 "put all of a person's (and a family's) photos in one split, or drop the split column to have photos split by person");
+        manifest._origin = origin;
         return manifest;
     }
 

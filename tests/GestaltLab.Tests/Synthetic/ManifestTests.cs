@@ -86,6 +86,18 @@ public sealed class ManifestTests : IDisposable
         var manifest = Manifest.FromImageFolder(photos, labels, new SplitFractions(70, 10, 20), seed: 1);
         Assert.Equal("5 photo(s), 4 labelled (2 people, 2 syndromes); "
                      + string.Join(", ", SplitNames.All.Select(s => $"{s} {manifest.Rows.Count(r => r.IsLabelled && r.Split == s)}")), ManifestReview.Summary(manifest));
+        // Saved from a notebook as by the command: beside it, how the split was drawn (labels by content, shares, seed);
+        // a manifest loaded back (or filtered) was not made here, and gets no record.
+        string saved = Path.Combine(_dir, "review-manifest.csv");
+        string record = manifest.Save(saved)!;
+        Assert.Equal(Path.Combine(_dir, "review-manifest.json"), record);
+        var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record))!;
+        Assert.Equal("Manifest.FromImageFolder", (string?)made["command"]);
+        Assert.Equal(GestaltLab.Runtime.RunManifest.ComputeFileHash(labels), (string?)made["labels_sha256"]);
+        Assert.Equal([70.0, 10, 20], made["fractions"]!.AsArray().Select(n => (double)n!));
+        Assert.Equal(1, (int)made["seed"]!);
+        Assert.Null(Manifest.Load(saved).Save(Path.Combine(_dir, "copy.csv")));
+        Assert.False(File.Exists(Path.Combine(_dir, "copy.json")));
         var warnings = ManifestReview.Warnings(manifest, labels, new SplitFractions(70, 10, 20));
         Assert.Contains(warnings, w => w.StartsWith("1 photo(s) without a syndrome"));
         Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
