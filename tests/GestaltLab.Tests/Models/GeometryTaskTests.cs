@@ -198,7 +198,7 @@ public class GeometryTaskTests
         Assert.Equal("", row[curve.Column("val_geometry_loss")]);
         // How it was made is recorded beside the checkpoints: seed, settings, data, versions, and the backbone's hash.
         var made = RunManifest.Load(path + ".checkpoints");
-        Assert.Equal("gestaltlab train --pretrain", made.Command);
+        Assert.Equal("Pretraining.Pretrain", made.Command);   // the library call; the CLI names itself
         Assert.Equal(ModelFixture.Options(1).Seed, made.Seed);
         Assert.Equal(RunManifest.ComputeFileHash(path), (string?)made.Config["backbone_sha256"]);
         Assert.Contains("TorchSharp", made.Packages.Keys);
