@@ -67,10 +67,10 @@ public static partial class ModelEvaluation
         if (RunFolder.IsRun(outDirectory) && (model.Directory is null || Full(outDirectory) != Full(model.Directory)))
             throw new GestaltLabException($"{outDirectory}: another run's folder; evaluating this model there would replace that run's classes.json and metrics",
                 "write the evaluation to a folder of its own (evaluate --out DIR/metrics.json)");
-        // Two evaluations into one folder would interleave their tables. Into the run's own folder the lock stands for its
-        // own test results only: the run itself is held shared below (and by EvaluateOn around its alignment), which
-        // another evaluation or a prediction may share but a training of the run may not.
-        using var folderLock = FolderLock.Acquire(intoRun ? Path.Combine(model.Directory!, "metrics.json") : outDirectory, "evaluate into");
+        // Two evaluations into one folder would interleave their tables. Into the run's own folder the lock is that of its
+        // own test results (a report reading them waits): the run itself is held shared below (and by EvaluateOn around
+        // its alignment), which another evaluation or a prediction may share but a training of the run may not.
+        using var folderLock = intoRun ? FolderLock.AcquireRunResults(model.Directory!, "evaluate into", shared: false) : FolderLock.Acquire(outDirectory, "evaluate into");
         // Not while the run is trained again or replaced (`train --force` would delete this evaluation's folder under it).
         using var runLock = model.Directory is { } runFolder ? FolderLock.AcquireShared(runFolder, "evaluate the model in") : null;
         if (model.ChangedSinceLoad() is { } changed)

@@ -124,6 +124,24 @@ public sealed class RunResults
         return result;
     }
 
+    /// <summary>
+    /// Holds <paramref name="runDirectory"/> for reading its results: the run shared (no training of it meanwhile) and its
+    /// own test results shared (no evaluation writing them meanwhile), so that tables are not read half old, half new.
+    /// Null for a folder that does not exist (the reader says so).
+    /// </summary>
+    internal static IDisposable? Reading(string runDirectory, string command)
+    {
+        if (!System.IO.Directory.Exists(runDirectory)) return null;
+        var run = FolderLock.AcquireShared(runDirectory, command);
+        try { return new Both(run, FolderLock.AcquireRunResults(runDirectory, command, shared: true)); }
+        catch { run.Dispose(); throw; }
+    }
+
+    private sealed class Both(IDisposable first, IDisposable second) : IDisposable
+    {
+        public void Dispose() { second.Dispose(); first.Dispose(); }
+    }
+
     /// <summary>Loads a run directory: whatever results it holds; missing or damaged files are left out and named in its notes.</summary>
     /// <exception cref="GestaltLabException">The folder does not exist, or holds no results at all.</exception>
     public static RunResults Load(string runDirectory)
@@ -131,8 +149,7 @@ public sealed class RunResults
         string dir = Path.GetFullPath(runDirectory);
         if (!System.IO.Directory.Exists(dir))
             throw new GestaltLabException($"{runDirectory}: run directory not found", "pass the folder that `gestaltlab train` or `gestaltlab demo` wrote");
-        // Not while another process trains the run again or replaces it (its tables would be read half old, half new).
-        using var readLock = FolderLock.AcquireShared(dir, "read the results of the run in");
+        using var readLock = Reading(dir, "read the results of the run in");
         var notes = new List<string>();
         T? Try<T>(string file, Func<string, T> load) where T : class
         {

@@ -105,7 +105,7 @@ public static class Report
     {
         // Not while the run is trained again or replaced: its results could change under the page, or the page land in
         // a run that a `train --force` just cleared.
-        using var readLock = Directory.Exists(runDirectory) ? FolderLock.AcquireShared(runDirectory, "write the report of the run in") : null;
+        using var readLock = RunResults.Reading(runDirectory, "write the report of the run in");
         var run = RunResults.Load(runDirectory);
         string path = Path.GetFullPath(outPath ?? Path.Combine(run.Directory, FileName));
         var content = Build(run, options ?? new ReportOptions(), progress, cancellationToken);

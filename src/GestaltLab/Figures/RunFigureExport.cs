@@ -119,7 +119,7 @@ public static class RunFigureExport
         ReportContent content;
         // The run is read before the output folder is made, so that a wrong run leaves nothing behind; and held shared
         // while its tables and crops are read (a training of the run meanwhile would mix old and new), not while drawing.
-        using (System.IO.Directory.Exists(runDirectory) ? FolderLock.AcquireShared(runDirectory, "export the figures of the run in") : null)
+        using (RunResults.Reading(runDirectory, "export the figures of the run in"))
         {
             results = RunResults.Load(runDirectory);
             content = Report.Build(results, reportOptions, progress, cancellationToken);

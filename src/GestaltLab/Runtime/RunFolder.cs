@@ -187,10 +187,18 @@ public sealed class FolderLock : IDisposable
     /// <exception cref="GestaltLabException">Another process writes to the folder right now.</exception>
     public static FolderLock AcquireShared(string folder, string command) => Take(folder, command, shared: true);
 
-    private static FolderLock Take(string folder, string command, bool shared)
+    /// <summary>
+    /// The lock on a run's own test results (<c>RUN/metrics.json</c> and the tables beside it), apart from the run's:
+    /// an evaluation writing them holds it exclusively beside the run's shared lock (a run's readers share the run,
+    /// so that lock cannot keep them from its results), and a report reading them holds it shared.
+    /// </summary>
+    internal static FolderLock AcquireRunResults(string run, string command, bool shared) =>
+        Take(run, command, shared, key: Path.Combine(run, ".gestaltlab-results"), thing: "the run's own test results in this folder");
+
+    private static FolderLock Take(string folder, string command, bool shared, string? key = null, string thing = "this folder")
     {
         // By the folder itself, not the name it was given: a link to a folder being written is that folder.
-        string full = RunFolder.RealPath(folder);
+        string full = RunFolder.RealPath(key ?? folder);
         lock (Held)
         {
             if (Held.TryGetValue(full, out var held))
@@ -198,12 +206,12 @@ public sealed class FolderLock : IDisposable
                 // Turning a shared flock into an exclusive one drops it for a moment (another writer could step in), so
                 // this process's own reader and writer of one folder at once is refused instead.
                 if (!shared && held.Shared)
-                    throw new GestaltLabException($"{folder}: cannot {command}: this process is reading the run in this folder right now",
+                    throw new GestaltLabException($"{folder}: cannot {command}: this process is reading {(key is null ? "the run in this folder" : thing)} right now",
                         "let that evaluation, prediction or report finish first");
                 Held[full] = (held.Stream, held.Holders + 1, held.Shared);
                 return new FolderLock(full);
             }
-            Held[full] = (Open(full, folder, command, shared), 1, shared);
+            Held[full] = (Open(full, folder, command, shared, key is null ? "the run in this folder" : thing, thing), 1, shared);
             return new FolderLock(full);
         }
     }
@@ -236,7 +244,7 @@ public sealed class FolderLock : IDisposable
 
     private static int _warned;
 
-    private static FileStream? Open(string full, string folder, string command, bool shared)
+    private static FileStream? Open(string full, string folder, string command, bool shared, string readThing, string writeThing)
     {
         // A lock that cannot be taken must not stop the work it guards against a rare accident, but it is said (once).
         static FileStream? Unlocked(string why)
@@ -265,8 +273,8 @@ public sealed class FolderLock : IDisposable
             // A writer refused by readers is told so: the fix is the same (wait), but "writing" would send users
             // looking for a training that is not running.
             string holder = !shared && HeldByReaders(file)
-                ? "another GestaltLab command is reading the run in this folder right now (an evaluation, a prediction or a report)"
-                : "another GestaltLab command is writing to this folder right now";
+                ? $"another GestaltLab command is reading {readThing} right now (an evaluation, a prediction or a report)"
+                : $"another GestaltLab command is writing {(writeThing == "this folder" ? "to this folder" : writeThing)} right now";
             throw new GestaltLabException($"{folder}: cannot {command}: {holder}",
                 "wait for it to finish (or stop it), or choose another output folder");
         }

@@ -206,6 +206,22 @@ public class CsvAndFileTests
             using (new LockHeldElsewhere(dir))
                 Assert.Contains("cannot read: another GestaltLab command is writing to this folder right now",
                     Assert.Throws<GestaltLabException>(() => FolderLock.AcquireShared(dir, "read")).Message);
+            // A run's own test results have their lock apart from the run's (readers of the run share that): a report
+            // waits for an evaluation writing them, and the evaluation for a report reading them.
+            string results = Path.Combine(dir, ".gestaltlab-results");
+            using (new LockHeldElsewhere(results))
+            {
+                Assert.Contains($"{dir}: cannot report: another GestaltLab command is writing the run's own test results in this folder right now",
+                    Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.RunResults.Reading(dir, "report")).Message);
+                // The run's lock, taken first, is let go when its results' cannot be had.
+                using (FolderLock.Acquire(dir, "write")) { }
+            }
+            using (new LockHeldElsewhere(results, shared: true))
+            {
+                using (GestaltLab.Evaluation.RunResults.Reading(dir, "report")) { }
+                Assert.Contains("another GestaltLab command is reading the run's own test results in this folder right now",
+                    Assert.Throws<GestaltLabException>(() => FolderLock.AcquireRunResults(dir, "evaluate into", shared: false)).Message);
+            }
             // Every holder gone, a writer takes it.
             using (FolderLock.Acquire(dir, "write")) { }
         }
