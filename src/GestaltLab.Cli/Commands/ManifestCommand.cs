@@ -51,7 +51,7 @@ internal sealed class ManifestCommand : ICliCommand
             // With it, beside the manifest, how the splits were drawn (labels, fractions, seed).
             string record = manifest.Save(target, "gestaltlab manifest")!;
             Console.WriteLine($"{target} (how it was made: {Path.GetFileName(record)}): {ManifestReview.Summary(manifest)}");
-            foreach (var line in ManifestReview.Warnings(manifest, p.GetValue(labels)!, new SplitFractions(f[0], f[1], f[2]))) Console.WriteLine($"  {line}");
+            foreach (var line in ManifestReview.Warnings(manifest)) Console.WriteLine($"  {line}");
             return 0;
         });
         return cmd;

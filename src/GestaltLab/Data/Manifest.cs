@@ -38,6 +38,12 @@ public sealed class Manifest
     // the split), for the record Save writes beside it; null for manifests made otherwise (loaded, filtered, aligned).
     private System.Text.Json.Nodes.JsonObject? _origin;
 
+    /// <summary>
+    /// For a manifest <see cref="FromImageFolder"/> made: its labels file (null without one), whether that had a split
+    /// and a syndrome column, and the shares labelled people were split by. Null for manifests made otherwise.
+    /// </summary>
+    internal (string? Labels, bool SplitColumn, bool SyndromeColumn, SplitFractions Shares)? MadeFrom { get; private set; }
+
     /// <summary>Creates a manifest over rows whose images are relative to <paramref name="root"/>.</summary>
     /// <exception cref="GestaltLabException">Duplicate images, empty required fields or unknown split names.</exception>
     public Manifest(string root, IEnumerable<ManifestRow> rows)
@@ -215,7 +221,7 @@ public sealed class Manifest
         {
             Image = i, Subject = "unlabelled:" + Path.ChangeExtension(i, null), Split = SplitNames.Test,
         }).ToList();
-        if (labelsCsv is null) return new Manifest(root, rows) { _origin = origin };
+        if (labelsCsv is null) return new Manifest(root, rows) { _origin = origin, MadeFrom = (null, false, false, shares) };
 
         var table = Csv.Read(labelsCsv);
         int imageCol = table.Column("image");
@@ -311,6 +317,7 @@ public sealed class Manifest
             throw new GestaltLabException($"{labelsCsv}: {leaks.Count} subject/family leak(s) between splits: {string.Join("; ", leaks.Take(5))}",
                 "put all of a person's (and a family's) photos in one split, or drop the split column to have photos split by person");
         manifest._origin = origin;
+        manifest.MadeFrom = (Path.GetFullPath(labelsCsv), split >= 0, syndrome >= 0, shares);
         return manifest;
     }
 

@@ -29,21 +29,41 @@ public static class ManifestReview
     /// <param name="fractions">The shares the labelled people were split by, when the labels have no split column.</param>
     public static IReadOnlyList<string> Warnings(Manifest manifest, string labelsCsv, SplitFractions fractions)
     {
+        ArgumentNullException.ThrowIfNull(labelsCsv);
+        var labels = Csv.Read(labelsCsv);
+        return Warnings(manifest, labels.Has("split"), labels.Has("syndrome"), fractions);
+    }
+
+    /// <summary>
+    /// The same for a manifest <see cref="Manifest.FromImageFolder"/> made, which knows the labels and shares it was made
+    /// from.
+    /// </summary>
+    /// <exception cref="ArgumentException">The manifest was not made by <see cref="Manifest.FromImageFolder"/> (loaded,
+    /// or filtered with <see cref="Manifest.WithRows"/>): pass its labels file and shares.</exception>
+    public static IReadOnlyList<string> Warnings(Manifest manifest)
+    {
+        ArgumentNullException.ThrowIfNull(manifest);
+        var made = manifest.MadeFrom ?? throw new ArgumentException(
+            "the manifest was not made by Manifest.FromImageFolder (loaded or filtered): use Warnings(manifest, labelsCsv, fractions)", nameof(manifest));
+        return Warnings(manifest, made.SplitColumn, made.SyndromeColumn, made.Shares);
+    }
+
+    private static IReadOnlyList<string> Warnings(Manifest manifest, bool splitColumn, bool syndromeColumn, SplitFractions fractions)
+    {
         var lines = new List<string>();
         var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
         int people = labelled.Select(r => r.Subject).Distinct().Count();
         if (labelled.Count < manifest.Rows.Count)
             lines.Add($"{manifest.Rows.Count - labelled.Count} photo(s) without a syndrome in the labels are listed unlabelled (test split; train ignores them)");
-        var labels = Csv.Read(labelsCsv);
         if (labelled.Count == 0)
-            lines.Add("warning: no photo has a syndrome" + (labels.Has("syndrome") ? "" : " (the labels have no 'syndrome' column)")
+            lines.Add("warning: no photo has a syndrome" + (syndromeColumn ? "" : " (the labels have no 'syndrome' column)")
                       + ": train and evaluate need labelled photos");
         foreach (var person in labelled.GroupBy(r => r.Subject, StringComparer.Ordinal).Where(g => g.Select(r => r.Syndrome).Distinct().Count() > 1).Take(5))
             lines.Add($"warning: subject {person.Key} has photos labelled {string.Join(" and ", person.Select(r => r.Syndrome).Distinct())}: "
                       + "each is trained and scored as a separate syndrome; check the labels if that is not meant");
         // A split given no share is empty by choice, not by too few people.
         var shares = new Dictionary<string, double> { [SplitNames.Train] = fractions.Train, [SplitNames.Val] = fractions.Val, [SplitNames.Test] = fractions.Test };
-        var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp) && (labels.Has("split") || shares[sp] > 0)).ToList();
+        var emptySplits = labelled.Count == 0 ? [] : SplitNames.All.Where(sp => labelled.All(r => r.Split != sp) && (splitColumn || shares[sp] > 0)).ToList();
         if (emptySplits.Count > 0)
         {
             var consequences = new List<string>();
@@ -51,7 +71,7 @@ public static class ManifestReview
             if (emptySplits.Contains(SplitNames.Val)) consequences.Add("train holds out people of the train split for validation instead");
             string Share(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
             lines.Add($"warning: no labelled photo in {string.Join(" or ", emptySplits)}: "
-                      + (labels.Has("split") ? "none in the labels' split column"
+                      + (splitColumn ? "none in the labels' split column"
                           : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {Share(fractions.Train)},{Share(fractions.Val)},{Share(fractions.Test)}")
                       + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
         }

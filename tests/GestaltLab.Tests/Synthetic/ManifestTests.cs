@@ -99,6 +99,9 @@ public sealed class ManifestTests : IDisposable
         Assert.Null(Manifest.Load(saved).Save(Path.Combine(_dir, "copy.csv")));
         Assert.False(File.Exists(Path.Combine(_dir, "copy.json")));
         var warnings = ManifestReview.Warnings(manifest, labels, new SplitFractions(70, 10, 20));
+        // The manifest knows its labels and shares: the same lines without naming them again (not for a loaded one).
+        Assert.Equal(warnings, ManifestReview.Warnings(manifest));
+        Assert.Throws<ArgumentException>(() => ManifestReview.Warnings(Manifest.Load(saved)));
         Assert.Contains(warnings, w => w.StartsWith("1 photo(s) without a syndrome"));
         Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
         Assert.Contains(warnings, w => w.StartsWith("warning: no labelled photo in") && w.Contains("2 people are too few for the shares 70,10,20"));
