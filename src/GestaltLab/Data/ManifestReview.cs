@@ -45,6 +45,9 @@ public static class ManifestReview
         ArgumentNullException.ThrowIfNull(manifest);
         var made = manifest.MadeFrom ?? throw new ArgumentException(
             "the manifest was not made by Manifest.FromImageFolder (loaded or filtered): use Warnings(manifest, labelsCsv, fractions)", nameof(manifest));
+        // Without labels every photo is unlabelled on purpose (photos to predict): said once, not as missing labels.
+        if (made.Labels is null)
+            return [$"no labels: all {manifest.Rows.Count} photo(s) are listed unlabelled in the test split (predict scores them; train and evaluate need labelled photos)"];
         return Warnings(manifest, made.SplitColumn, made.SyndromeColumn, made.Shares);
     }
 

@@ -361,6 +361,8 @@ public static class RunComparison
         folder = EvaluationFolder(folder);
         string probabilities = Path.Combine(folder, "probabilities.csv");
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found", "pass a run folder or an evaluation's folder (one holding probabilities.csv)");
+        // Not while an evaluation writes these tables (nor while the run is trained again): they could be of two.
+        using var reading = RunResults.Reading(folder, "compare the evaluation in");
         if (!File.Exists(probabilities))
             throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation", $"run `gestaltlab evaluate --model RUN --data DIR` first");
         // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be

@@ -193,10 +193,16 @@ public sealed class FolderLock : IDisposable
     /// so that lock cannot keep them from its results), and a report reading them holds it shared.
     /// </summary>
     internal static FolderLock AcquireRunResults(string run, string command, bool shared) =>
-        Take(run, command, shared, key: Path.Combine(run, ".gestaltlab-results"), thing: "the run's own test results in this folder");
+        Take(run, command, shared, key: Path.Combine(run, ".gestaltlab-results"), Results);
 
-    private static FolderLock Take(string folder, string command, bool shared, string? key = null, string thing = "this folder")
+    // What a lock guards, in its messages: what its readers read, who they are, what its writers write.
+    private sealed record Guarded(string Read, string Readers, string Written);
+    private static readonly Guarded Folder = new("the run in this folder", "an evaluation, a prediction or a report", "to this folder");
+    private static readonly Guarded Results = new("the run's own test results in this folder", "a report or a figure export", "the run's own test results in this folder");
+
+    private static FolderLock Take(string folder, string command, bool shared, string? key = null, Guarded? guarded = null)
     {
+        var what = guarded ?? Folder;
         // By the folder itself, not the name it was given: a link to a folder being written is that folder.
         string full = RunFolder.RealPath(key ?? folder);
         lock (Held)
@@ -206,12 +212,12 @@ public sealed class FolderLock : IDisposable
                 // Turning a shared flock into an exclusive one drops it for a moment (another writer could step in), so
                 // this process's own reader and writer of one folder at once is refused instead.
                 if (!shared && held.Shared)
-                    throw new GestaltLabException($"{folder}: cannot {command}: this process is reading {(key is null ? "the run in this folder" : thing)} right now",
-                        "let that evaluation, prediction or report finish first");
+                    throw new GestaltLabException($"{folder}: cannot {command}: this process is reading {what.Read} right now",
+                        $"let that reader ({what.Readers}) finish first");
                 Held[full] = (held.Stream, held.Holders + 1, held.Shared);
                 return new FolderLock(full);
             }
-            Held[full] = (Open(full, folder, command, shared, key is null ? "the run in this folder" : thing, thing), 1, shared);
+            Held[full] = (Open(full, folder, command, shared, what), 1, shared);
             return new FolderLock(full);
         }
     }
@@ -244,7 +250,7 @@ public sealed class FolderLock : IDisposable
 
     private static int _warned;
 
-    private static FileStream? Open(string full, string folder, string command, bool shared, string readThing, string writeThing)
+    private static FileStream? Open(string full, string folder, string command, bool shared, Guarded what)
     {
         // A lock that cannot be taken must not stop the work it guards against a rare accident, but it is said (once).
         static FileStream? Unlocked(string why)
@@ -272,11 +278,12 @@ public sealed class FolderLock : IDisposable
         {
             // A writer refused by readers is told so: the fix is the same (wait), but "writing" would send users
             // looking for a training that is not running.
-            string holder = !shared && HeldByReaders(file)
-                ? $"another GestaltLab command is reading {readThing} right now (an evaluation, a prediction or a report)"
-                : $"another GestaltLab command is writing {(writeThing == "this folder" ? "to this folder" : writeThing)} right now";
+            bool readers = !shared && HeldByReaders(file);
+            string holder = readers
+                ? $"another GestaltLab command is reading {what.Read} right now ({what.Readers})"
+                : $"another GestaltLab command is writing {what.Written} right now";
             throw new GestaltLabException($"{folder}: cannot {command}: {holder}",
-                "wait for it to finish (or stop it), or choose another output folder");
+                "wait for it to finish (or stop it)" + (readers ? "" : ", or choose another output folder"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

@@ -55,6 +55,9 @@ public class RunComparisonTests
         // Four classes: top-5 and top-10 would be 100 % by construction and are not compared.
         Assert.DoesNotContain(r.Measures, m => m.Measure is "top5" or "top10");
         // The same model against itself: no difference at all.
+        // Not while an evaluation writes one of the two (its tables could be of two evaluations).
+        using (new LockHeldElsewhere(b))
+            Assert.Contains("another GestaltLab command is writing to this folder right now", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, b, iterations: 10)).Message);
         var same = RunComparison.Compare(a, a, iterations: 200);
         Assert.All(same.Measures, m => Assert.Equal((0.0, 0.0, 0.0), (m.Difference.Estimate, m.Difference.Lower, m.Difference.Upper)));
     }

@@ -102,6 +102,8 @@ public sealed class ManifestTests : IDisposable
         // The manifest knows its labels and shares: the same lines without naming them again (not for a loaded one).
         Assert.Equal(warnings, ManifestReview.Warnings(manifest));
         Assert.Throws<ArgumentException>(() => ManifestReview.Warnings(Manifest.Load(saved)));
+        Assert.Equal(["no labels: all 5 photo(s) are listed unlabelled in the test split (predict scores them; train and evaluate need labelled photos)"],
+            ManifestReview.Warnings(Manifest.FromImageFolder(photos)));
         Assert.Contains(warnings, w => w.StartsWith("1 photo(s) without a syndrome"));
         Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
         Assert.Contains(warnings, w => w.StartsWith("warning: no labelled photo in") && w.Contains("2 people are too few for the shares 70,10,20"));
