@@ -283,7 +283,8 @@ public sealed class FolderLock : IDisposable
                 ? $"another GestaltLab command is reading {what.Read} right now ({what.Readers})"
                 : $"another GestaltLab command is writing {what.Written} right now";
             throw new GestaltLabException($"{folder}: cannot {command}: {holder}",
-                "wait for it to finish (or stop it)" + (readers ? "" : ", or choose another output folder"));
+                // Another output folder is a way out only for a writer refused by a writer.
+                "wait for it to finish (or stop it)" + (shared || readers ? "" : ", or choose another output folder"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
