@@ -34,15 +34,15 @@ public sealed class Manifest
 
     private readonly Dictionary<string, int> _byImage;
 
-    // How FromImageFolder made this manifest (the photos' folder, the labels and their hash, the fractions and seed of
-    // the split), for the record Save writes beside it; null for manifests made otherwise (loaded, filtered, aligned).
-    private System.Text.Json.Nodes.JsonObject? _origin;
-
     /// <summary>
-    /// For a manifest <see cref="FromImageFolder"/> made: its labels file (null without one), whether that had a split
-    /// and a syndrome column, and the shares labelled people were split by. Null for manifests made otherwise.
+    /// How <see cref="FromImageFolder"/> made a manifest: the photos' folder, its labels file (null without one) with the
+    /// SHA-256 it had then and whether it had a split and a syndrome column, and the shares and seed labelled people were
+    /// split by. What <see cref="Save"/> records beside it and <see cref="ManifestReview.Warnings(Manifest)"/> reads.
     /// </summary>
-    internal (string? Labels, bool SplitColumn, bool SyndromeColumn, SplitFractions Shares)? MadeFrom { get; private set; }
+    internal sealed record Origin(string Images, string? Labels, string? LabelsSha256, bool SplitColumn, bool SyndromeColumn, SplitFractions Shares, int Seed);
+
+    /// <summary>How <see cref="FromImageFolder"/> made this manifest; null for manifests made otherwise (loaded, filtered, aligned).</summary>
+    internal Origin? MadeFrom { get; private set; }
 
     /// <summary>Creates a manifest over rows whose images are relative to <paramref name="root"/>.</summary>
     /// <exception cref="GestaltLabException">Duplicate images, empty required fields or unknown split names.</exception>
@@ -159,9 +159,12 @@ public sealed class Manifest
             return (IReadOnlyList<string>)fields;
         });
         Csv.Write(file, header, lines);
-        if (_origin is null) return null;
-        string? labels = (string?)_origin["labels"];
-        return Provenance.Write(file, command, _origin, labels is null ? [] : [labels]);
+        if (MadeFrom is not { } o) return null;
+        return Provenance.Write(file, command, new System.Text.Json.Nodes.JsonObject
+        {
+            ["images"] = o.Images, ["labels"] = o.Labels, ["labels_sha256"] = o.LabelsSha256,
+            ["fractions"] = new System.Text.Json.Nodes.JsonArray(o.Shares.Train, o.Shares.Val, o.Shares.Test), ["seed"] = o.Seed,
+        }, o.Labels is null ? [] : [o.Labels]);
     }
 
     /// <summary>
@@ -206,14 +209,6 @@ public sealed class Manifest
         var images = ImageLoader.FindPhotos(folder, requireAny: true);
         string root = Path.GetFullPath(folder);
         var shares = fractions ?? SplitFractions.Default;
-        var origin = new System.Text.Json.Nodes.JsonObject
-        {
-            ["images"] = root,
-            ["labels"] = labelsCsv is null ? null : Path.GetFullPath(labelsCsv),
-            ["labels_sha256"] = labelsCsv is null ? null : RunManifest.ComputeFileHash(labelsCsv),
-            ["fractions"] = new System.Text.Json.Nodes.JsonArray(shares.Train, shares.Val, shares.Test),
-            ["seed"] = seed,
-        };
 
         // Photos nobody labelled are their own "person", under an id no label can hold (a file named like a subject id
         // must not join that person across splits).
@@ -221,9 +216,12 @@ public sealed class Manifest
         {
             Image = i, Subject = "unlabelled:" + Path.ChangeExtension(i, null), Split = SplitNames.Test,
         }).ToList();
-        if (labelsCsv is null) return new Manifest(root, rows) { _origin = origin, MadeFrom = (null, false, false, shares) };
+        if (labelsCsv is null) return new Manifest(root, rows) { MadeFrom = new Origin(root, null, null, false, false, shares, seed) };
 
         var table = Csv.Read(labelsCsv);
+        // Once the file has been read (a missing or unreadable one is said by Csv.Read, naming it): the record must name
+        // the content the split was drawn from.
+        string labelsSha256 = RunManifest.ComputeFileHash(labelsCsv);
         int imageCol = table.Column("image");
         int Col(string name) => table.Has(name) ? table.Column(name) : -1;
         int subject = Col("subject"), syndrome = Col("syndrome"), gene = Col("gene"), split = Col("split"),
@@ -316,8 +314,7 @@ public sealed class Manifest
         if (Splits.FindLeaks(manifest.Rows) is { Count: > 0 } leaks)
             throw new GestaltLabException($"{labelsCsv}: {leaks.Count} subject/family leak(s) between splits: {string.Join("; ", leaks.Take(5))}",
                 "put all of a person's (and a family's) photos in one split, or drop the split column to have photos split by person");
-        manifest._origin = origin;
-        manifest.MadeFrom = (Path.GetFullPath(labelsCsv), split >= 0, syndrome >= 0, shares);
+        manifest.MadeFrom = new Origin(root, Path.GetFullPath(labelsCsv), labelsSha256, split >= 0, syndrome >= 0, shares, seed);
         return manifest;
     }
 

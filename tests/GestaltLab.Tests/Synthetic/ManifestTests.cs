@@ -137,6 +137,9 @@ public sealed class ManifestTests : IDisposable
 
         // Without subjects the photos cannot be told apart by person (splits, leak checks, composites count people):
         // refused, with a split of the user's own too, and so is a labelled photo with an empty subject.
+        // A labels file that is not there is said as such, naming it.
+        string missing = Path.Combine(_dir, "no-such-labels.csv");
+        Assert.Contains(missing, Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, missing)).Message);
         string anonymous = Write("anonymous.csv", "image,syndrome\np1.jpg,kabuki_like\n");
         Assert.Contains("subject", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, anonymous)).Message);
         Assert.Contains("subject", Assert.Throws<GestaltLabException>(() =>
