@@ -40,17 +40,19 @@ public static class Csv
     /// <summary>A parsed CSV table: header and rows, with access by column name.</summary>
     public sealed class Table
     {
-        internal Table(string source, string[] header, List<string[]> rows)
+        internal Table(string source, string[] header, List<string[]> rows, List<int>? lines = null)
         {
             Source = source;
             Header = header;
             Rows = rows;
+            _lines = lines;
             _index = new Dictionary<string, int>(StringComparer.OrdinalIgnoreCase);
             for (int i = 0; i < header.Length; i++)
                 if (!_index.TryAdd(header[i], i)) _ambiguous.Add(header[i]);
         }
 
         private readonly Dictionary<string, int> _index;
+        private readonly List<int>? _lines;
         // Names given twice in letter cases that differ ("Syndrome" and "syndrome"): looked up by name, which one is
         // meant cannot be told (columns only read by position, such as class columns, are not affected).
         private readonly HashSet<string> _ambiguous = new(StringComparer.OrdinalIgnoreCase);
@@ -61,6 +63,12 @@ public static class Csv
         public IReadOnlyList<string> Header { get; }
         /// <summary>Data rows (each as long as the header).</summary>
         public IReadOnlyList<string[]> Rows { get; }
+
+        /// <summary>
+        /// The line of the file on which data row <paramref name="row"/> (0-based) begins, for messages that point the user
+        /// at it: blank lines, rows of empty cells and line breaks inside quoted cells counted as the file has them.
+        /// </summary>
+        public int LineOf(int row) => _lines is { } l && row >= 0 && row < l.Count ? l[row] : row + 2;
 
         /// <summary>Whether the table has the column.</summary>
         public bool Has(string column) => _index.ContainsKey(column);
@@ -111,10 +119,11 @@ public static class Csv
     public static Table Parse(string text, string source)
     {
         var records = new List<string[]>();
+        var starts = new List<int>();   // the line each record begins on
         var fields = new List<string>();
         var field = new StringBuilder();
         bool quoted = false, fieldStarted = false;
-        int line = 1;
+        int line = 1, recordStart = 1, quoteStart = 1;
         for (int i = 0; i < text.Length; i++)
         {
             char c = text[i];
@@ -134,7 +143,7 @@ public static class Csv
             }
             switch (c)
             {
-                case '"' when field.Length == 0: quoted = true; fieldStarted = true; break;
+                case '"' when field.Length == 0: quoted = true; fieldStarted = true; quoteStart = line; break;
                 case ',': fields.Add(field.ToString()); field.Clear(); fieldStarted = true; break;
                 case '\r': break;
                 case '\n':
@@ -142,17 +151,20 @@ public static class Csv
                     {
                         fields.Add(field.ToString());
                         records.Add(fields.ToArray());
+                        starts.Add(recordStart);
                     }
-                    fields.Clear(); field.Clear(); fieldStarted = false; line++;
+                    fields.Clear(); field.Clear(); fieldStarted = false; line++; recordStart = line;
                     break;
                 default: field.Append(c); fieldStarted = true; break;
             }
         }
-        if (quoted) throw new GestaltLabException($"{source}: unterminated quoted field at line {line}");
+        if (quoted) throw new GestaltLabException($"{source}: line {quoteStart}: a quoted field is never closed (a \" without its closing \")",
+            "close the quote, or remove it");
         if (fieldStarted || field.Length > 0 || fields.Count > 0)
         {
             fields.Add(field.ToString());
             records.Add(fields.ToArray());
+            starts.Add(recordStart);
         }
         if (records.Count == 0) throw new GestaltLabException($"{source}: empty CSV (no header row)");
         // Column names as typed in a spreadsheet: " image " is image. A name given twice would leave one column's values
@@ -161,12 +173,18 @@ public static class Csv
         if (header.Where(h => h.Length > 0).GroupBy(h => h, StringComparer.Ordinal).FirstOrDefault(g => g.Count() > 1) is { } twice)
             throw new GestaltLabException($"{source}: column '{twice.Key}' appears twice in the header", "keep one of them (or rename the other)");
         var rows = new List<string[]>(records.Count - 1);
+        var lines = new List<int>(records.Count - 1);
         for (int r = 1; r < records.Count; r++)
         {
+            // A row of empty cells (",,", or spaces), as a spreadsheet writes for rows once edited, says nothing: skipped
+            // like a blank line, whatever its width.
+            if (records[r].All(string.IsNullOrWhiteSpace)) continue;
             if (records[r].Length != header.Length)
-                throw new GestaltLabException($"{source}: data row {r} has {records[r].Length} fields, the header has {header.Length}");
+                throw new GestaltLabException($"{source}: line {starts[r]}: {records[r].Length} fields, the header has {header.Length}",
+                    records[r].Length > header.Length ? "a comma inside a value needs the value in double quotes" : "give every row a cell for each column (empty cells are fine)");
             rows.Add(records[r]);
+            lines.Add(starts[r]);
         }
-        return new Table(source, header, rows);
+        return new Table(source, header, rows, lines);
     }
 }

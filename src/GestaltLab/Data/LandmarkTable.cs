@@ -75,14 +75,14 @@ public sealed class LandmarkTable
         {
             var f = t.Rows[r];
             string name = f[image].Trim();
-            if (name.Length == 0) throw new GestaltLabException($"{file}: line {r + 2}: empty 'image'");
-            if (table._points.ContainsKey(name)) throw new GestaltLabException($"{file}: line {r + 2}: image '{name}' is listed twice");
+            if (name.Length == 0) throw new GestaltLabException($"{file}: line {t.LineOf(r)}: empty 'image'");
+            if (table._points.ContainsKey(name)) throw new GestaltLabException($"{file}: line {t.LineOf(r)}: image '{name}' is listed twice");
             var pts = new Vector2[n];
             for (int i = 0; i < n; i++)
             {
                 if (!float.TryParse(f[xs[i]], NumberStyles.Float, CultureInfo.InvariantCulture, out float x) ||
                     !float.TryParse(f[ys[i]], NumberStyles.Float, CultureInfo.InvariantCulture, out float y))
-                    throw new GestaltLabException($"{file}: line {r + 2}: point {i} of '{name}' is not a number ('{f[xs[i]]}', '{f[ys[i]]}')");
+                    throw new GestaltLabException($"{file}: line {t.LineOf(r)}: point {i} of '{name}' is not a number ('{f[xs[i]]}', '{f[ys[i]]}')");
                 pts[i] = new Vector2(x, y);
             }
             table.Set(name, pts);

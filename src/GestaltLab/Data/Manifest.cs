@@ -30,7 +30,13 @@ public sealed class Manifest
     /// A photo's path as a manifest's or labels file's <c>image</c> cell gives it, read the one way every command reads
     /// it: spaces around it trimmed (a spreadsheet's padding), Windows separators as <c>/</c> (a manifest written there).
     /// </summary>
-    public static string ImagePath(string cell) => cell.Trim().Replace('\\', '/');
+    public static string ImagePath(string cell)
+    {
+        string path = cell.Trim().Replace('\\', '/');
+        // "./a.jpg", as `find .` lists photos, is a.jpg.
+        while (path.StartsWith("./", StringComparison.Ordinal)) path = path[2..].TrimStart('/');
+        return path;
+    }
 
     private readonly Dictionary<string, int> _byImage;
 
@@ -112,7 +118,7 @@ public sealed class Manifest
         for (int r = 0; r < table.Rows.Count; r++)
         {
             var f = table.Rows[r];
-            int line = r + 2; // header is line 1
+            int line = table.LineOf(r);
             string Get(int k) => std[k] >= 0 ? f[std[k]].Trim() : "";
             var extra = extraCols.Length == 0 ? ManifestRow.EmptyExtra
                 : extraCols.ToDictionary(i => table.Header[i], i => f[i], StringComparer.Ordinal);
@@ -245,7 +251,7 @@ public sealed class Manifest
         for (int r = 0; r < table.Rows.Count; r++)
         {
             var f = table.Rows[r];
-            int line = r + 2;
+            int line = table.LineOf(r);
             string img = ImagePath(f[imageCol]);
             if (!index.TryGetValue(img, out int k))
             {
@@ -264,8 +270,11 @@ public sealed class Manifest
                         near.Count > 1 ? "give the name exactly as the file has it" : "check the name (and its extension) against the folder");
                 }
                 if (k < 0)
-                    throw new GestaltLabException($"{labelsCsv}: line {line}: file name '{img}' matches several photos in {folder}",
+                {
+                    var several = images.Where(p => Path.GetFileName(p) == img).ToList();
+                    throw new GestaltLabException($"{labelsCsv}: line {line}: file name '{img}' matches several photos in {folder} ({string.Join(", ", several.Take(3))}{(several.Count > 3 ? ", …" : "")})",
                         "give the path relative to the folder");
+                }
             }
             if (!labelled.Add(k))
                 throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice");

@@ -32,10 +32,22 @@ public class CsvAndFileTests
     {
         var ragged = Assert.Throws<GestaltLabException>(() => Csv.Parse("a,b\n1,2\n3\n", "faces.csv"));
         Assert.Contains("faces.csv", ragged.Message);
-        Assert.Contains("row 2", ragged.Message);
+        Assert.Contains("line 3: 1 fields, the header has 2", ragged.Message);
         var table = Csv.Parse("a,b\n1,2\n", "faces.csv");
         var column = Assert.Throws<GestaltLabException>(() => table.Column("image"));
         Assert.Contains("missing column 'image'", column.Message);
+        // Lines as the file has them: blank lines and line breaks inside quoted cells counted.
+        Assert.Contains("line 6:", Assert.Throws<GestaltLabException>(() => Csv.Parse("a,b\n1,2\n\n\"x\ny\",3\n4\n", "faces.csv")).Message);
+        Assert.Contains("line 2: a quoted field is never closed", Assert.Throws<GestaltLabException>(() => Csv.Parse("a,b\n\"1,2\n3,4\n", "faces.csv")).Message);
+    }
+
+    [Fact]
+    public void RowsOfEmptyCellsAreSkippedAndRowsKeepTheirLines()
+    {
+        // What a spreadsheet writes for rows once edited (",,") or a line of spaces says nothing: skipped like a blank line.
+        var table = Csv.Parse("image,subject,syndrome\r\na.jpg,p1,X\r\n,,\r\n\r\n   \r\nb.jpg,p2,\"Y\nZ\"\r\n , ,\r\nc.jpg,p3,W\r\n", "labels.csv");
+        Assert.Equal(["a.jpg", "b.jpg", "c.jpg"], table.Rows.Select(r => r[0]).ToArray());
+        Assert.Equal([2, 6, 9], Enumerable.Range(0, 3).Select(table.LineOf).ToArray());
     }
 
     [Fact]
