@@ -181,6 +181,34 @@ public static class ImageLoader
         ["heic", "heix", "hevc", "hevx", "heim", "heis", "hevm", "hevs", "mif1", "mif2", "msf1", "avif", "avis", "avio"];
 
     /// <summary>
+    /// Why the photo at <paramref name="path"/> cannot be read, judged from its first bytes alone, or null when it begins
+    /// as a supported image does. For checks over many files before the full decode alignment makes (a truncated or
+    /// corrupt photo of a supported format passes here and is reported then).
+    /// </summary>
+    public static string? HeaderProblem(string path)
+    {
+        var head = new byte[64];
+        int n;
+        try
+        {
+            using var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite, 1);
+            n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
+        }
+        catch (FileNotFoundException) { return "missing"; }
+        catch (IOException e) { return $"unreadable ({e.Message})"; }
+        catch (UnauthorizedAccessException) { return "unreadable (permission denied)"; }
+        var bytes = head.AsSpan(0, n);
+        if (n == 0) return "empty, 0 bytes";
+        if (Sniff(bytes) != Format.Unknown) return null;
+        if (HeifBrand(bytes) is { } brand) return $"a HEIC/HEIF or AVIF photo, brand '{brand}': export it as JPEG";
+        if (IsTiff(bytes)) return "a TIFF image";
+        return $"not an image: starts with {Describe(bytes)}";
+    }
+
+    private static bool IsTiff(ReadOnlySpan<byte> bytes) =>
+        bytes.Length >= 4 && (bytes[..4].SequenceEqual("II*\0"u8) || bytes[..4].SequenceEqual("MM\0*"u8));
+
+    /// <summary>
     /// The HEIF-family brand an ISO media file declares in its leading <c>ftyp</c> box — the major brand, else the first
     /// compatible one (some writers put a generic major brand first) — or null for other files (an MP4 video, say).
     /// </summary>
@@ -211,6 +239,9 @@ public static class ImageLoader
             throw new GestaltLabException(
                 $"{name}: a HEIC/HEIF or AVIF photo (brand '{brand}'), which GestaltLab cannot decode; it reads JPEG, PNG, BMP, WebP and GIF",
                 "export the photo as JPEG (on an iPhone: Settings → Camera → Formats → Most Compatible), or remove it from the list");
+        if (format == Format.Unknown && IsTiff(bytes))
+            throw new GestaltLabException($"{name}: a TIFF image, which GestaltLab cannot decode; it reads JPEG, PNG, BMP, WebP and GIF",
+                "convert the photo to JPEG or PNG, or remove it from the list");
         if (format == Format.Unknown)
             throw new GestaltLabException(
                 $"{name}: not a supported image (starts with {Describe(bytes)}); GestaltLab reads JPEG, PNG, BMP, WebP and GIF",

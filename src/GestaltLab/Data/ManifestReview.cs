@@ -78,10 +78,14 @@ public static class ManifestReview
                           : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {Share(fractions.Train)},{Share(fractions.Val)},{Share(fractions.Test)}")
                       + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
         }
-        // Said now rather than found later by align (a copy that did not finish, a sync placeholder).
-        var empty = manifest.Rows.Where(r => new FileInfo(Path.Combine(manifest.Root, r.Image)) is { Exists: true, Length: 0 }).Select(r => r.Image).ToList();
-        if (empty.Count > 0)
-            lines.Add($"warning: {empty.Count} photo(s) are empty files (0 bytes) and will be skipped as unreadable: {string.Join(", ", empty.Take(5))}{(empty.Count > 5 ? ", …" : "")}");
+        // Said now, while the labels can still be mended, rather than found later by align: an empty file (a copy that did
+        // not finish, a sync placeholder), an iPhone's HEIC, a TIFF, a text file named .jpg. From the first bytes only: a
+        // truncated JPEG passes here and is reported by align.
+        var unreadable = manifest.Rows.Select(r => (r.Image, Problem: ImageLoader.HeaderProblem(Path.Combine(manifest.Root, r.Image))))
+            .Where(t => t.Problem is not null).ToList();
+        if (unreadable.Count > 0)
+            lines.Add($"warning: {unreadable.Count} photo(s) cannot be read and will be skipped: "
+                      + string.Join("; ", unreadable.Take(5).Select(t => $"{t.Image} ({t.Problem})")) + (unreadable.Count > 5 ? "; …" : ""));
         return lines;
     }
 }

@@ -180,6 +180,16 @@ public sealed class ImageLoaderTests : IDisposable
         byte[] mp4 = [0, 0, 0, 0x18, .. "ftypisom"u8.ToArray(), 0, 0, 2, 0, .. "isomiso2"u8.ToArray()];
         var video = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("clip.jpg", mp4)));
         Assert.DoesNotContain("HEIC", video.Message);
+        // A TIFF (a scanner's) is named as one.
+        byte[] tiff = [(byte)'I', (byte)'I', 0x2A, 0x00, 0x08, 0x00, 0x00, 0x00];
+        Assert.Contains("a TIFF image", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("scan.tif", tiff))).Message);
+        // From the first bytes alone, as a manifest's review reads many photos: what cannot be read, and why; null for a
+        // photo that begins as a supported image.
+        Assert.Equal("a TIFF image", ImageLoader.HeaderProblem(Path.Combine(_dir, "scan.tif")));
+        Assert.StartsWith("a HEIC/HEIF or AVIF photo, brand 'heic'", ImageLoader.HeaderProblem(Path.Combine(_dir, "IMG_0001.HEIC")));
+        Assert.StartsWith("not an image: starts with text \"%PDF-1.7\"", ImageLoader.HeaderProblem(Path.Combine(_dir, "scan.png")));
+        Assert.Equal("missing", ImageLoader.HeaderProblem(Path.Combine(_dir, "gone.jpg")));
+        Assert.Null(ImageLoader.HeaderProblem(Write("fine.jpg", SkiaEncode(Halves(), SKEncodedImageFormat.Jpeg, 90))));
         Assert.Contains("not a supported image", video.Message);
         var empty = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("empty.png", [])));
         Assert.Contains("empty", empty.Message);

@@ -77,8 +77,10 @@ public sealed class ManifestTests : IDisposable
     public void A_review_of_the_labels_says_what_train_would_find_out_later()
     {
         Directory.CreateDirectory(Path.Combine(_dir, "review"));
-        foreach (var f in new[] { "a1.jpg", "a2.jpg", "b1.jpg", "c1.jpg" })
-            File.WriteAllBytes(Path.Combine(_dir, "review", f), [1]);
+        // (A JPEG's first bytes are all the review reads of a photo.)
+        foreach (var f in new[] { "a1.jpg", "a2.jpg", "c1.jpg" })
+            File.WriteAllBytes(Path.Combine(_dir, "review", f), [0xFF, 0xD8, 0xFF, 0xE0]);
+        File.WriteAllText(Path.Combine(_dir, "review", "b1.jpg"), "not a photo");
         File.WriteAllBytes(Path.Combine(_dir, "review", "empty.jpg"), []);
         string photos = Path.Combine(_dir, "review");
         // One person labelled with two syndromes, a photo left out of the labels, an empty file, two people for three splits.
@@ -107,7 +109,7 @@ public sealed class ManifestTests : IDisposable
         Assert.Contains(warnings, w => w.StartsWith("1 photo(s) without a syndrome"));
         Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
         Assert.Contains(warnings, w => w.StartsWith("warning: no labelled photo in") && w.Contains("2 people are too few for the shares 70,10,20"));
-        Assert.Contains(warnings, w => w == "warning: 1 photo(s) are empty files (0 bytes) and will be skipped as unreadable: empty.jpg");
+        Assert.Contains(warnings, w => w == "warning: 2 photo(s) cannot be read and will be skipped: b1.jpg (not an image: starts with text \"not a ph\"…, bytes 6E6F742061207068); empty.jpg (empty, 0 bytes)");
         // A split given no share is empty by choice; labels without syndromes are said to be so.
         var noVal = ManifestReview.Warnings(Manifest.FromImageFolder(photos, labels, new SplitFractions(1, 0, 1), seed: 1), labels, new SplitFractions(1, 0, 1));
         Assert.DoesNotContain(noVal, w => w.StartsWith("warning: no labelled photo in val") || w.Contains(" or val:"));
