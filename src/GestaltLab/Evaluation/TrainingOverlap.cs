@@ -21,8 +21,9 @@ public static class TrainingOverlap
     /// <param name="scored">The photos to score, as held-out figures (a test split).</param>
     /// <param name="scoredDataFolder">The folder those photos' data came from (for its generator record), or null.</param>
     /// <returns>A note when some scored photos have the subject id and file name of training photos in data that is not
-    /// known to share its people; null when none do (or the training data can no longer be found).</returns>
-    /// <exception cref="GestaltLabException">Both data sets were generated with the same seed: the shared people are certain.</exception>
+    /// known to share its people, though other bytes; null when none do (or the training data can no longer be found).</returns>
+    /// <exception cref="GestaltLabException">Both data sets were generated with the same seed, or some photos to score are
+    /// training photos (the same files, or files of the same bytes): the shared people are certain.</exception>
     public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
     {
         if (runDirectory is null || !File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) return null;
@@ -50,11 +51,35 @@ public static class TrainingOverlap
         if (trainedOn is not null && scoredFrom is not null) return null;   // generated with other seeds: other people, ids aside
         // Elsewhere a shared id alone may be a coincidence of numbering (two cohorts each numbered 1…N): only a photo that
         // also has the file name of one of that person's training photos is reported — the same photos in another folder.
-        var trainedPhotos = trainedRows.Select(r => (r.Subject, PhotoName(r))).ToHashSet();
+        var trainedPhotos = trainedRows.ToLookup(r => (r.Subject, PhotoName(r)));
         var shared = sharedIds.Where(r => trainedPhotos.Contains((r.Subject, PhotoName(r)))).ToList();
-        return shared.Count == 0 ? null
-            : $"{shared.Count} scored photo(s) have the subject id and file name of photos the model was trained on ({People(shared)}): "
-              + "if they are the same photos, these figures are inflated";
+        if (shared.Count == 0) return null;
+        // The same file, or one of the same bytes, is certain: e.g. the run's own photos split again by a new manifest
+        // (another --seed), whose test split now holds photos the model was trained on.
+        string? trainedData = Regions.FaceDatasetAligner.DataFolderOf(trainingFolder);
+        var same = trainedData is null || scoredDataFolder is null ? []
+            : shared.Where(r => trainedPhotos[(r.Subject, PhotoName(r))].Any(t => SamePhoto(Path.Combine(scoredDataFolder, r.SourceImage), Path.Combine(trainedData, t.SourceImage)))).ToList();
+        if (same.Count > 0)
+            throw new GestaltLabException(
+                $"{same.Count} of the {scored.Count} photos to score are photos the model was trained on ({People(same)}; e.g. {Path.Combine(scoredDataFolder!, same[0].SourceImage)}), "
+                + "so these figures would be inflated",
+                "score the run's test split with the manifest it was trained with (a manifest made again, with another --seed, puts training photos in its test split), or score photos of other people");
+        return $"{shared.Count} scored photo(s) have the subject id and file name of photos the model was trained on ({People(shared)}), "
+               + "though not their bytes: if they are the same photos (re-encoded, edited), these figures are inflated";
+    }
+
+    // One photo file, or two files with the same bytes.
+    private static bool SamePhoto(string a, string b)
+    {
+        try
+        {
+            var (fa, fb) = (new FileInfo(a), new FileInfo(b));
+            if (!fa.Exists || !fb.Exists) return false;
+            if (string.Equals(fa.FullName, fb.FullName, StringComparison.Ordinal)) return true;
+            return fa.Length == fb.Length && RunManifest.ComputeFileHash(a) == RunManifest.ComputeFileHash(b);
+        }
+        catch (IOException) { return false; }
+        catch (UnauthorizedAccessException) { return false; }
     }
 
     private static string People(IReadOnlyList<ManifestRow> rows)
