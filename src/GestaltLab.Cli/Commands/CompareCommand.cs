@@ -126,7 +126,9 @@ internal sealed class CompareCommand : ICliCommand
             Console.WriteLine($"  {region,-18} {(100 * top1.A).ToString("F1", inv) + " %",8}  {Cell(top1),-28} {(top10 is null ? "—" : (100 * top10.A).ToString("F1", inv) + " %"),8}  {Cell(top10),-28} {verdict} (top-1)");
         }
         Console.WriteLine($"  {"ensemble",-18} {(100 * first.Measures.Single(m => m.Measure == "top1").B).ToString("F1", inv) + " %",8}");
-        Console.WriteLine($"({first.Iterations} resamples, seed {first.Seed}. {all.Count * 2} intervals: at 95 % each, one may exclude 0 by chance.)");
+        // The intervals printed: top-10 has none where it is 100 % by construction ("—").
+        int intervals = all.Sum(t => 1 + (t.Comparison.Measures.Any(m => m.Measure == "top10") ? 1 : 0));
+        Console.WriteLine($"({first.Iterations} resamples, seed {first.Seed}. {intervals} interval{(intervals == 1 ? "" : "s")}: at 95 % each, one may exclude 0 by chance.)");
         if (first.Note is { } note) Console.WriteLine($"caution: {note}");
         string? priors = RunComparison.EnsemblePriors(evaluation);
         if (priors == GestaltLab.Ensemble.ClassPriors.Training)

@@ -103,7 +103,7 @@ internal sealed class DemoCommand : ICliCommand
             // 5. Evaluate.
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.Evaluate(model, aligned, run, data, progress: progress, cancellationToken: ct));
             Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] evaluated on the test split");
-            EvaluateCommand.PrintEvaluation(r, Path.Combine(run, "metrics.json"));
+            EvaluateCommand.PrintEvaluation(r, Path.Combine(run, "metrics.json"), aligned);
 
             // 6. Report.
             // The defaults of `gestaltlab report`, so that command (and `export`) rebuilds this very page from the run.

@@ -11,7 +11,7 @@ internal sealed class EvaluateCommand : ICliCommand
     public Command Create()
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
-        var data = new Option<string>("--data") { Description = "Data folder (generated or aligned) whose split (--split, default test) is scored.", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder (generated, your photos with their manifest.csv, or aligned) whose split (--split, default test) is scored.", Required = true };
         var output = new Option<string?>("--out") { Description = "metrics file (FILE.json) or folder (an existing one, or a name ending in / or without an extension: FOLDER/metrics.json) to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data, a -priors-P suffix for priors other than the run's); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
@@ -30,13 +30,13 @@ internal sealed class EvaluateCommand : ICliCommand
             var options = new DataEvaluationOptions { Split = splitName, MetricsPath = outFile, GroundTruth = p.GetValue(truth) };
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.EvaluateOn(m, p.GetValue(data)!, options, progress, ct));
             if (r.Alignment is { } alignment) ModelCli.PrintAlignment(alignment, p.GetValue(data)!);
-            PrintEvaluation(r.Evaluation, r.MetricsPath);
+            PrintEvaluation(r.Evaluation, r.MetricsPath, r.AlignedDirectory);
             return 0;
         });
         return cmd;
     }
 
-    internal static void PrintEvaluation(ModelEvaluationResult r, string metricsPath)
+    internal static void PrintEvaluation(ModelEvaluationResult r, string metricsPath, string alignedDirectory)
     {
         var x = r.Metrics;
         // Top-k over k or fewer classes is 100 % by construction: shown as "—", as the report does.
@@ -45,7 +45,7 @@ internal sealed class EvaluateCommand : ICliCommand
             $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {K(5, x.Top5)}  top-10 {K(10, x.Top10)}  per-disorder top-1 {x.PerDisorderTop1:P1}{(x.NDisorders is int nd && nd != x.NClasses ? $" (mean of {nd} disorders with {r.Split} photos)" : "")}  log loss {x.LogLoss:F3}"));
         if (x.NUnscored is > 0 and int unscored)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{unscored} more {r.Split} photo(s) had no usable face and are not scored (see the aligned folder's qc.csv); counted as misses, top-1 would be {x.Top1 * x.NImages / (x.NImages + unscored):P1}"));
+                $"{unscored} more {r.Split} photo(s) had no usable face and are not scored (see {Path.Combine(alignedDirectory, "qc.csv")}); counted as misses, top-1 would be {x.Top1 * x.NImages / (x.NImages + unscored):P1}"));
         if (x.Priors == ClassPriors.Training && x.PriorStrength is double beta)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ranked with the training photos' syndrome frequencies as priors (strength {beta:F2}); the regions below with equal priors"));
         if (x.Oracle is { } o)

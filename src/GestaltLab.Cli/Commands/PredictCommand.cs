@@ -126,7 +126,8 @@ internal sealed class PredictCommand : ICliCommand
                     catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
-            if (failed > 0 && !p.GetValue(json)) Console.Error.WriteLine($"{failed} photo(s) skipped");
+            // The count on standard error in either form (with --json, the JSON on standard output says which and why).
+            if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped{(p.GetValue(json) ? " (each with its status and problem in the JSON)" : "")}");
             if (missing.Count > 0)
             {
                 Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");

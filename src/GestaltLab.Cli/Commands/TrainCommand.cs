@@ -17,7 +17,7 @@ internal sealed class TrainCommand : ICliCommand
 {
     public Command Create()
     {
-        var data = new Option<string>("--data") { Description = "Data folder: a `gestaltlab generate` folder (aligned into RUN/aligned first) or a `gestaltlab align` output.", Required = true };
+        var data = new Option<string>("--data") { Description = "Data folder: one `gestaltlab generate` wrote, or a folder of your photos with its manifest.csv (`gestaltlab manifest`), aligned into RUN/aligned first; or a `gestaltlab align` output.", Required = true };
         var output = new Option<string>("--out") { Description = "Run directory (resumes when it holds an interrupted run); with --pretrain, the backbone file.", Required = true };
         var config = new Option<string?>("--config") { Description = "Training config JSON (see RUN/config.json of any run; omitted fields take defaults)." };
         var pretrained = new Option<string?>("--pretrained") { Description = "Pretrained backbone to fine-tune from (default: the shipped data/pretrained/backbone.pt)." };
@@ -55,23 +55,20 @@ internal sealed class TrainCommand : ICliCommand
                 throw new GestaltLabException($"{named}: backbone file not found", "pass a file written by `gestaltlab train --pretrain`, e.g. data/pretrained/backbone.pt");
             cfg.Validate(p.GetValue(config) ?? "training config");
             FaceDatasetAligner.CheckLabelled(p.GetValue(data)!);
-            // What training would refuse after the alignment (minutes on real data) is refused before it: a person in two
-            // splits, a region the default set does not cut.
-            if (!FaceDatasetAligner.IsAligned(p.GetValue(data)!))
-            {
-                Splits.EnsureNoLeaks(Manifest.Load(p.GetValue(data)!));
-                foreach (var r in cfg.Regions ?? []) _ = RegionSet.Default[r];
-            }
+            // What training would refuse is refused before the run folder is taken and, for photos not aligned yet, before
+            // minutes of alignment: a person in two splits, a region the crops do not include.
+            Splits.EnsureNoLeaks(Manifest.Load(p.GetValue(data)!));
+            var cut = FaceDatasetAligner.IsAligned(p.GetValue(data)!) ? RegionSet.Load(Path.Combine(p.GetValue(data)!, "regions.json")) : RegionSet.Default;
+            foreach (var r in cfg.Regions ?? []) _ = cut[r];
             // Held for the whole command (the library takes it again, re-entrantly): a second `train --force` must not
             // delete this run while it aligns or trains.
             using var runLock = FolderLock.Acquire(outPath, "train");
-            string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? ShippedBackbone.Path();
+            string? shipped = p.GetValue(pretrained) is null ? ShippedBackbone.Path() : null;
+            string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? shipped;
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
-            // Without a config the default net is only a placeholder: take the backbone's (at the default input size)
-            // rather than print that it was replaced. Read before the run folder is touched: a file that is no backbone
-            // must not cost a --force start-over its earlier run.
-            var backboneNet = backbone is null ? null : Pretraining.ReadBackboneConfig(backbone);
-            if (backboneNet is not null && p.GetValue(config) is null) cfg = cfg with { Net = backboneNet with { InputSize = cfg.Net.InputSize } };
+            // Read before the run folder is touched: a file that is no backbone must not cost a --force start-over its
+            // earlier run.
+            if (p.GetValue(config) is null) cfg = ModelCli.WithBackboneShape(cfg, backbone ?? (p.GetValue(scratch) ? shipped : null));
             ModelCli.NoteKept(outPath, RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data)));
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);
             ModelCli.NoteBusyCores();
@@ -87,6 +84,15 @@ internal sealed class TrainCommand : ICliCommand
 /// <summary>Steps the model commands share.</summary>
 internal static class ModelCli
 {
+    /// <summary>
+    /// The net a training without <c>--config</c> trains: the default net is only a placeholder, so it takes the shape of
+    /// <paramref name="shapeFrom"/> (at the config's input size) rather than print that it was replaced. From scratch,
+    /// <paramref name="shapeFrom"/> is the shipped backbone, read for its shape alone, so that <c>train --from-scratch</c>
+    /// trains the same nets as the default run it is compared with (as <c>demo --from-scratch</c> does).
+    /// </summary>
+    public static TrainConfig WithBackboneShape(TrainConfig cfg, string? shapeFrom) =>
+        shapeFrom is null ? cfg : cfg with { Net = Pretraining.ReadBackboneConfig(shapeFrom) with { InputSize = cfg.Net.InputSize } };
+
     /// <summary>Says which of the user's files a <c>--force</c> start-over left in the run folder.</summary>
     public static void NoteKept(string run, IReadOnlyList<string> kept)
     {
@@ -131,6 +137,9 @@ internal static class ModelCli
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
                           (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(result.Directory, "qc.csv")}):" : ""));
         PrintSkipped(summary.Skipped);
+        // Kept, not skipped, so not listed above: said, as align says it, for the user to check or filter them (docs/faces.md).
+        foreach (var (status, count) in summary.StatusCounts.Where(c => c.Key is "low_quality" or "multiple_faces" && c.Value > 0).OrderBy(c => c.Key, StringComparer.Ordinal))
+            Console.WriteLine($"  note: {count} photo(s) aligned and kept with status {status} (see {Path.Combine(result.Directory, "qc.csv")})");
     }
 
     /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
@@ -151,7 +160,10 @@ internal static class ModelCli
     public static void PrintSkipped(IReadOnlyList<(string Source, string Problem)> skipped)
     {
         const int shown = 20;
-        foreach (var (source, problem) in skipped.Take(shown)) Console.WriteLine($"  {Terminal.Printable(source)}: {Terminal.Printable(problem)}");
+        // The loader's messages begin with the photo's full path: not repeated after its name.
+        static string Why(string source, string problem) =>
+            problem.IndexOf(": ", StringComparison.Ordinal) is > 0 and int at && problem[..at].EndsWith(source, StringComparison.Ordinal) ? problem[(at + 2)..] : problem;
+        foreach (var (source, problem) in skipped.Take(shown)) Console.WriteLine($"  {Terminal.Printable(source)}: {Terminal.Printable(Why(source, problem))}");
         if (skipped.Count > shown) Console.WriteLine($"  … and {skipped.Count - shown} more");
     }
 
@@ -169,7 +181,7 @@ internal static class ModelCli
                 + (double.IsNaN(r.HeadValAccuracy) ? "" : string.Create(inv, $" (lda head {r.HeadValAccuracy:P1})"))
                 // A run resumed after its last epoch trained nothing in this process: no throughput to report.
                 + (r.ImagesPerSecond > 0 ? string.Create(inv, $"  {r.ImagesPerSecond:F0} img/s") : "")
-                + (r.ResumedFromEpoch > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : ""));
+                + (r.ResumedFromEpoch <= 0 ? "" : r.ImagesPerSecond > 0 ? $"  (resumed after epoch {r.ResumedFromEpoch})" : "  (trained earlier: reloaded, not trained again)"));
         if (result.Model.JointHead is { } joint)
             Console.WriteLine(string.Create(inv, $"  joint head over all regions: shrinkage {joint.Shrinkage:F2}, temperature {joint.Temperature:F2}"));
         if (result.Model.ClassPriors is { } priors)

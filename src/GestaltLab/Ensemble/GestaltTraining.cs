@@ -84,10 +84,10 @@ public static class GestaltTraining
         using var replacedLock = FolderLock.Acquire(replaced, "train afresh");
         foreach (var folder in new[] { run, fresh, replaced })
             if (File.Exists(folder)) throw new GestaltLabException($"{folder}: a file, where training afresh puts a run folder", "move it away, or pick another run directory");
-        // What no run writes: the user's files, hidden ones too (a .gitkeep, an editor's notes), but for the run's marker
-        // and the halves of killed writes.
+        // What no run writes: the user's files, hidden ones too (a .gitkeep, an editor's notes), but for the run's marker,
+        // the old model's evaluation record and the halves of killed writes.
         static List<string> Users(string folder) => RunFolder.Foreign(folder).Concat(Directory.EnumerateFileSystemEntries(folder).Select(e => Path.GetFileName(e))
-            .Where(n => n.StartsWith('.') && n != RunFolder.Marker && !n.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
+            .Where(n => n.StartsWith('.') && n != RunFolder.Marker && n != RunFolder.EvaluationRecordName && !n.EndsWith(".tmp", StringComparison.Ordinal))).ToList();
         bool Finished(string folder) => File.Exists(Path.Combine(folder, GestaltModel.EnsembleFile));
 
         // An earlier call stopped part-way is finished first. Between the moves at the end: the new run to its place (also
@@ -160,6 +160,23 @@ public static class GestaltTraining
         config.Validate("training config");
         var notes = new List<string>();
         string run = Path.GetFullPath(runDirectory);
+        // What the data alone refuses is refused before the run folder is made or marked (one left holding only its marker
+        // would say nothing). A person (or family) on both sides of a split would be recognised rather than diagnosed, and
+        // every figure measured on the test split inflated.
+        var manifest = Manifest.Load(alignedDirectory);
+        Splits.EnsureNoLeaks(manifest);
+        var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);
+        var data = new AlignedRegionDataset(alignedDirectory, probe.Classes, [SplitNames.Train, SplitNames.Val]);
+        if (data.Classes.Count < 2) throw new GestaltLabException($"{alignedDirectory}: {data.Classes.Count} syndrome(s) in the train split; at least 2 are needed");
+        // The model knows the syndromes it trains on: one with photos only in val or test is left out, and said so
+        // (its test photos are then skipped by evaluations, counted as such).
+        var untrained = manifest.Rows.Where(r => r.IsLabelled && r.Split is SplitNames.Val or SplitNames.Test).Select(r => r.Syndrome)
+            .Except(probe.Classes, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
+        if (untrained.Count > 0)
+            notes.Add($"{untrained.Count} syndrome(s) with no training photos left out of the model: {string.Join(", ", untrained.Take(5))}{(untrained.Count > 5 ? ", …" : "")}");
+        var regions = config.Regions ?? data.Regions;
+        foreach (var r in regions) _ = data.RegionSet[r];
+        config = config with { Regions = regions.ToList() };
         // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
         RunFolder.Prepare(run);
         using var folderLock = FolderLock.Acquire(run, "train");
@@ -183,22 +200,6 @@ public static class GestaltTraining
                 if (note is not null) notes.Add($"{note}: {backboneName}");
                 config = config with { Net = netConfig };
             }
-            // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
-            // measured on the test split inflated: refused before anything is trained.
-            var manifest = Manifest.Load(alignedDirectory);
-            Splits.EnsureNoLeaks(manifest);
-            var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);
-            var data = new AlignedRegionDataset(alignedDirectory, probe.Classes, [SplitNames.Train, SplitNames.Val]);
-            if (data.Classes.Count < 2) throw new GestaltLabException($"{alignedDirectory}: {data.Classes.Count} syndrome(s) in the train split; at least 2 are needed");
-            // The model knows the syndromes it trains on: one with photos only in val or test is left out, and said so
-            // (its test photos are then skipped by evaluations, counted as such).
-            var untrained = manifest.Rows.Where(r => r.IsLabelled && r.Split is SplitNames.Val or SplitNames.Test).Select(r => r.Syndrome)
-                .Except(probe.Classes, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
-            if (untrained.Count > 0)
-                notes.Add($"{untrained.Count} syndrome(s) with no training photos left out of the model: {string.Join(", ", untrained.Take(5))}{(untrained.Count > 5 ? ", …" : "")}");
-            var regions = config.Regions ?? data.Regions;
-            foreach (var r in regions) _ = data.RegionSet[r];
-            config = config with { Regions = regions.ToList() };
             config.Validate("training config");
             // Checked against the net that trains (a backbone's replaces the config's): more frozen stages than it has
             // would freeze nothing more, silently.
@@ -235,8 +236,13 @@ public static class GestaltTraining
             // The priors only shape what is fitted after the nets and the exported graph, so a finished run may switch them:
             // training again reloads the nets, refits the heads and priors, and exports ensemble.onnx and model.zip anew
             // (SavedConfigJson says what else may differ).
-            if (File.Exists(configPath) && (savedConfig is null ? null : SavedConfigJson(savedConfig, config)) != configJson)
-                throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs)", "choose a new --out folder, or delete the old run");
+            if (File.Exists(configPath) && (savedConfig is null ? null : SavedConfigJson(savedConfig, config)) is var savedJson && savedJson != configJson)
+            {
+                var differs = savedJson is null ? [] : ConfigDifferences(JsonNode.Parse(savedJson), JsonNode.Parse(configJson), "").ToList();
+                throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs" +
+                    (differs.Count == 0 ? ")" : $": {string.Join("; ", differs.Take(4))}{(differs.Count > 4 ? "; …" : "")})"),
+                    "resume it with its own settings (its config.json), start it over (`train --force`; in C#, GestaltTraining.TrainAfresh), or choose a new --out folder");
+            }
             // Checkpoints and finished nets belong to the crops they were trained on: a run resumed on other data (another
             // folder with the same syndromes, or the same photos aligned again another way) would silently mix the two.
             string dataHash = data.ContentHash();
@@ -503,6 +509,19 @@ public static class GestaltTraining
     // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
     // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a
     // machine with other cores resumes, deterministic again from there on).
+
+    // Where two configs differ, key by key ("training.epochs: 4 in the run, 6 now"), for the refusal to resume.
+    private static IEnumerable<string> ConfigDifferences(JsonNode? was, JsonNode? now, string at)
+    {
+        if (was is JsonObject a && now is JsonObject b)
+        {
+            foreach (var key in a.Select(p => p.Key).Union(b.Select(p => p.Key)))
+                foreach (var d in ConfigDifferences(a[key], b[key], at.Length == 0 ? key : $"{at}.{key}"))
+                    yield return d;
+        }
+        else if (!JsonNode.DeepEquals(was, now))
+            yield return $"{at}: {was?.ToJsonString() ?? "none"} in the run, {now?.ToJsonString() ?? "none"} now";
+    }
     private static TrainConfig? LoadSavedConfig(string path)
     {
         try { return TrainConfig.Load(path, allowUnknownKeys: true); }

@@ -14,7 +14,7 @@ namespace GestaltLab.Evaluation;
 public static class EvaluationRecord
 {
     /// <summary>The hidden record in an evaluation's folder.</summary>
-    public const string FileName = ".gestaltlab-evaluation";
+    public const string FileName = RunFolder.EvaluationRecordName;
 
     /// <summary>
     /// The metrics file of the finished evaluation in <paramref name="folder"/>, or null when the evaluation there did not

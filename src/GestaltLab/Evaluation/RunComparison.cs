@@ -263,12 +263,13 @@ public static class RunComparison
         Manifest? data = null)
     {
         evaluation = EvaluationFolder(evaluation);
+        // The ensemble's table first: a folder no evaluation wrote is told so, not that its region tables are missing.
+        var (ensemble, classes) = Load(evaluation);
         string folder = Path.Combine(evaluation, ModelEvaluation.RegionProbabilitiesFolder);
         var files = Directory.Exists(folder) ? Directory.GetFiles(folder, "*.csv").OrderBy(f => f, StringComparer.Ordinal).ToList() : [];
         if (files.Count == 0)
             throw new GestaltLabException($"{folder}: no region probabilities (evaluations before GestaltLab wrote them have none)",
                 $"evaluate the model again (`gestaltlab evaluate --model RUN --data DIR`) into {evaluation}");
-        var (ensemble, classes) = Load(evaluation);
         var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var truth = ensemble.TrueLabels.Select(t => index.TryGetValue(t, out int k) ? k
             : throw new GestaltLabException($"{Path.Combine(evaluation, "probabilities.csv")}: true syndrome '{t}' is not among the model's classes")).ToArray();

@@ -187,6 +187,19 @@ public sealed class RunResults
             }
         }
         else notes.Add("curves/: not in the run directory");
+        // A run folder says what it lacks as a whole, with what to run: a training that did not finish (its figures are
+        // of the training so far), a model never evaluated (one note, not one per table).
+        if (File.Exists(Path.Combine(dir, RunFolder.Marker)) || File.Exists(Path.Combine(dir, "config.json")))
+        {
+            string[] tables = [metricsName, "probabilities.csv", "embeddings.csv", "region_metrics.csv"];
+            if (tables.All(t => !File.Exists(Path.Combine(dir, t))))
+            {
+                notes.RemoveAll(n => tables.Any(t => n == $"{t}: not in the run directory"));
+                notes.Add($"no evaluation of the model in the run directory: `gestaltlab evaluate --model {runDirectory} --data DIR` scores it on DIR's test split (the data it was trained on: its held-out people), and the report then shows those figures");
+            }
+            if (!File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)))
+                notes.Insert(0, $"the training of this run did not finish (no {Ensemble.GestaltModel.EnsembleFile}): what is shown is its training so far; run the same `gestaltlab train` again to finish it, then evaluate it");
+        }
 
         // Nothing a run writes: a report of it would be an empty page, so say what the folder is not.
         if (manifest is null && classes is null && metrics is null && probabilities is null && embeddings is null && regions is null && curves.Count == 0

@@ -595,6 +595,9 @@ public static class Report
     private static int UnitsOn(bool[] positive, IReadOnlyList<string> groups, bool side) =>
         Enumerable.Range(0, positive.Length).Where(i => positive[i] == side).Select(i => groups[i]).Distinct(StringComparer.Ordinal).Count();
 
+    // "1 subject", not "1 subjects".
+    private static string Singular(string unit) => unit switch { "families" => "family", "people" => "person", _ when unit.EndsWith('s') => unit[..^1], _ => unit };
+
     /// <summary>
     /// A caution under an ROC where either side has fewer than 30 units: the curve's steps on that side are coarse and the
     /// percentile bootstrap's interval of the AUC is too narrow (see <see cref="UnitCount"/>).
@@ -605,7 +608,7 @@ public static class Report
         {
             int n = UnitsOn(positive, groups, side);
             if (n < 30)
-                body.Append(FormattableString.Invariant($"<p class=\"muted\"><strong>Caution:</strong> the {name} side rests on {n} {unit} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
+                body.Append(FormattableString.Invariant($"<p class=\"muted\"><strong>Caution:</strong> the {name} side rests on {n} {(n == 1 ? Singular(unit) : unit)} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
         }
     }
 

@@ -214,9 +214,21 @@ public sealed record TrainConfig
         }
         catch (JsonException e)
         {
-            throw new GestaltLabException($"{path}: invalid training config ({e.Message})", "compare it with the config.json of a run directory");
+            // A misspelt key is the usual mistake: named with the keys its group has, rather than .NET's type names.
+            if (System.Text.RegularExpressions.Regex.Match(e.Message, @"property '([^']*)' could not be mapped to any \.NET member contained in type '([^']*)'") is { Success: true } m
+                && KeyGroups.FirstOrDefault(g => g.Type.FullName == m.Groups[2].Value) is { Type: not null } group)
+                throw new GestaltLabException($"{path}: unknown key \"{(group.Name.Length > 0 ? group.Name + "." : "")}{m.Groups[1].Value}\" (the keys{(group.Name.Length > 0 ? $" of \"{group.Name}\"" : "")}: {string.Join(", ", KeysOf(group.Type))})",
+                    "correct its spelling (keys are lower case, words joined by _); docs/learning.md, \"The config file\", lists every key with its default");
+            throw new GestaltLabException($"{path}: invalid training config ({e.Message})", "docs/learning.md, \"The config file\", lists every key with its default (or compare with the config.json of a run directory)");
         }
     }
+
+    private static readonly (string Name, Type Type)[] KeyGroups = [("", typeof(TrainConfig)), ("net", typeof(RegionNetConfig)), ("training", typeof(TrainingOptions))];
+
+    // The JSON keys a config type reads.
+    private static IEnumerable<string> KeysOf(Type type) => type.GetProperties()
+        .Select(p => p.GetCustomAttributes(typeof(JsonPropertyNameAttribute), false).OfType<JsonPropertyNameAttribute>().FirstOrDefault()?.Name)
+        .OfType<string>();
 
     private static string? DuplicateKey(JsonElement element, string at)
     {

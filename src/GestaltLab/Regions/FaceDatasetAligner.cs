@@ -105,10 +105,10 @@ public static class FaceDatasetAligner
         {
             // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's).
             if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
-                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run `gestaltlab align` on its data again with --force");
+                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run the same `gestaltlab align` again (it redoes an unfinished alignment), or pass the data folder it aligns");
             return new EnsuredAlignment(data, null, null);
         }
-        if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "make one with `gestaltlab generate --preset demo --out DIR`");
+        if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "pass the folder written by `gestaltlab generate` or one holding your photos and their manifest.csv (`gestaltlab manifest`)");
         CheckLabelled(data);
         string? realigned = null;
         if (Directory.Exists(alignedDirectory))

@@ -47,7 +47,7 @@ public sealed class RegionSet
     public IReadOnlyList<string> Names => Regions.Select(r => r.Name).ToList();
     /// <summary>A region by name.</summary>
     public FacialRegion this[string name] => _byName.TryGetValue(name, out var r) ? r
-        : throw new GestaltLabException($"no region '{name}' in {Source} (regions: {string.Join(", ", _byName.Keys)})");
+        : throw new GestaltLabException($"no region '{name}' in {Source} (regions: {string.Join(", ", _byName.Keys)})", "name one of these regions (in a training config's \"regions\", for one)");
 
     /// <summary>The region that replaces <paramref name="name"/> when the face is flipped horizontally.</summary>
     public string MirrorOf(string name) => this[name].Mirror;

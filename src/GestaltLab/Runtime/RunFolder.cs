@@ -9,6 +9,8 @@ public static class RunFolder
 {
     /// <summary>Marks a folder as a run, written before anything else.</summary>
     public const string Marker = ".gestaltlab-run";
+    /// <summary>The hidden record of a folder's evaluation (<c>EvaluationRecord</c>), the one hidden file a start-over clears.</summary>
+    public const string EvaluationRecordName = ".gestaltlab-evaluation";
 
     // Everything a run, its evaluations and its report write at its top level (what --force clears; and for folders
     // from before the marker, what tells a run's own files from others). The demo pretrains its own backbone there when
@@ -136,11 +138,12 @@ public static class RunFolder
                     AtomicFile.RemoveLeftovers(full);
                     // The run's records go last: a start-over killed part-way leaves them beside what it had not yet
                     // deleted, so the next run still knows what those files were trained on (and refuses other data).
+                    // The evaluation's record goes first: it names the metrics as finished, and they are about to go.
                     string[] records = [RunManifest.FileName, "config.json", "classes.json"];
-                    foreach (var entry in Directory.EnumerateFileSystemEntries(full).OrderBy(e => Array.IndexOf(records, Path.GetFileName(e))).ToList())
+                    foreach (var entry in Directory.EnumerateFileSystemEntries(full).OrderBy(e => Path.GetFileName(e) == EvaluationRecordName ? -2 : Array.IndexOf(records, Path.GetFileName(e))).ToList())
                     {
                         string name = Path.GetFileName(entry);
-                        if (name.StartsWith('.')) continue;
+                        if (name.StartsWith('.') && name != EvaluationRecordName) continue;
                         if (foreign.Contains(name)) { kept.Add(name); continue; }
                         if (Directory.Exists(entry)) Directory.Delete(entry, recursive: true);
                         else File.Delete(entry);

@@ -224,6 +224,7 @@ public class OfflineHtmlTests
             Assert.Contains(result.Notes, n => n.StartsWith("embeddings.csv: not in the run directory"));
             Assert.Contains(result.Notes, n => n.StartsWith("curves/"));
             Assert.Contains(result.Notes, n => n.Contains("region_metrics.csv") && n.Contains("line 2"));
+            Assert.DoesNotContain(result.Notes, n => n.Contains("did not finish") || n.StartsWith("no evaluation"));
             string html = File.ReadAllText(result.Path);
             Assert.Contains("t-SNE skipped", html);
             Assert.Contains("Training curves skipped", html);
@@ -234,6 +235,19 @@ public class OfflineHtmlTests
             File.WriteAllText(Path.Combine(notARun, "manifest.csv"), "image,syndrome\n");
             Assert.Contains("no run results", Assert.Throws<GestaltLabException>(() => Report.Write(notARun)).Message);
             Assert.False(File.Exists(Path.Combine(notARun, "report.html")));
+            // A run folder whose training did not finish, and that no evaluation scored, says so first, with what to run,
+            // instead of a note per missing table.
+            string stopped = Path.Combine(dir, "stopped-run");
+            Directory.CreateDirectory(Path.Combine(stopped, "curves"));
+            File.WriteAllText(Path.Combine(stopped, "config.json"), "{}");
+            File.Copy(Path.Combine(dir, "classes.json"), Path.Combine(stopped, "classes.json"));
+            File.WriteAllText(Path.Combine(stopped, "curves", "face.csv"), "epoch,train_loss,train_acc,val_loss,val_acc,seconds\n1,2.0,0.1,2.1,0.1,3\n");
+            var partial = RunResults.Load(stopped).Notes;
+            Assert.StartsWith("the training of this run did not finish", partial[0]);
+            Assert.Contains(partial, n => n.StartsWith("no evaluation of the model in the run directory: `gestaltlab evaluate --model"));
+            Assert.DoesNotContain(partial, n => n.Contains("not in the run directory") && !n.StartsWith("run.json"));
+            File.WriteAllText(Path.Combine(stopped, "ensemble.json"), "{}");
+            Assert.DoesNotContain(RunResults.Load(stopped).Notes, n => n.Contains("did not finish"));
             // Validation photos chose the model's settings: their figures are said not to be held out.
             string metricsPath = Path.Combine(dir, "metrics.json");
             (ClassificationMetrics.Load(metricsPath) with { Split = SplitNames.Val }).Save(metricsPath);

@@ -105,6 +105,10 @@ public class CommandLineTests
         Assert.False(ShippedBackbone.Is(config));
         Assert.Contains("fine-tuned from another backbone", await Refused([.. train, "--from-scratch"]));
         Assert.Contains("contradict each other", await Refused([.. train, "--from-scratch", "--pretrained", shipped!]));
+        // Resumed with other settings: refused, saying which, and how to start over.
+        var otherSettings = await Refused([.. train, "--epochs", "7"]);
+        Assert.Contains("training.epochs: 1 in the run, 7 now", otherSettings);
+        Assert.Contains("--force", otherSettings);
 
         // A crop lost from the alignment: it is made again (not trusted), and the finished run still resumes from it.
         var lost = Directory.GetFiles(Path.Combine(aligned, "regions", "nose"), "*.png", SearchOption.AllDirectories).Order().First();
@@ -467,6 +471,13 @@ public class CommandLineTests
         Assert.Contains("if they are the same photos", GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed));
         // Ids alone, as two cohorts each numbered from 1 share them, are not reported.
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest.Select(r => r with { Image = Path.Combine(Path.GetDirectoryName(r.Image)!, "renamed-" + Path.GetFileName(r.Image)) }).ToList(), sameSeed));
+        // The run's own photos split again (a manifest made anew, another seed) put training photos in the test split: the
+        // same bytes make that certain, wherever the copy lies and whatever its record says.
+        string resplitFolder = Path.Combine(root, "resplit");
+        CopyTree(data, resplitFolder);
+        File.Delete(Path.Combine(resplitFolder, "dataset.json"));
+        var resplit = GestaltLab.Data.Manifest.Load(resplitFolder).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Train).Select(r => r with { Split = GestaltLab.Data.SplitNames.Test }).ToList();
+        Assert.Contains("are photos the model was trained on", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, resplit, resplitFolder)).Message);
         // The run's own test people, and other seeds' people, are not the training people.
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), data));
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(other).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), other));
@@ -631,9 +642,10 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("[suggest]", "al"));
         // A misspelt or miscased key is an error naming it, not a silent default.
         string typo = Config("typo.json", """{"training": {"epochs": 1, "learnig_rate": 0.1}}""");
-        Assert.Contains("'learnig_rate'", await Refused("train", "--data", data, "--out", Path.Combine(root, "r1"), "--config", typo));
+        Assert.Contains("unknown key \"training.learnig_rate\" (the keys of \"training\": epochs, batch_size, learning_rate,", await Refused("train", "--data", data, "--out", Path.Combine(root, "r1"), "--config", typo));
         Assert.True(Untouched(Path.Combine(root, "r1")));
         Assert.Contains("learnig_rate", Assert.Throws<GestaltLabException>(() => TrainConfig.Load(typo)).Message);
+        Assert.Contains("unknown key \"region\" (the keys: net, training, regions,", Assert.Throws<GestaltLabException>(() => TrainConfig.Load(Config("typo2.json", """{"region": ["face"]}"""))).Message);
         // Regions listed twice or none at all.
         Assert.Contains("region face is listed twice", await Refused("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("twice.json", """{"regions": ["face", "face"]}""")));
         Assert.Contains("regions is empty", await Refused("train", "--data", data, "--out", Path.Combine(root, "r2"), "--config", Config("none.json", """{"regions": []}""")));
@@ -691,9 +703,23 @@ public class CommandLineTests
         GestaltLab.Data.Csv.Write(Path.Combine(leaky, GestaltLab.Data.Manifest.FileName), table.Header, moved);
         string leakRun = Path.Combine(root, "r-leak");
         Assert.Contains("leak(s) between splits", await Refused("train", "--data", leaky, "--out", leakRun, "--config", Config("one.json", """{"regions": ["nose"], "training": {"epochs": 1}}"""), "--ground-truth"));
-        Assert.False(File.Exists(Path.Combine(leakRun, "config.json")));
-        Assert.Contains("leak", Assert.Throws<GestaltLabException>(() =>
-            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), leakRun, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
+        Assert.True(Untouched(leakRun));   // refused before the alignment, and before the run folder is taken
+        // An aligned folder's own regions decide: a config naming one it was not cut with is refused before the run folder
+        // is taken, by the command and the library alike.
+        string alignedMini = Path.Combine(root, "aligned-mini"), mouthRun = Path.Combine(root, "r-mouth");
+        Assert.Equal(0, await Cli("align", "--data", data, "--out", alignedMini, "--ground-truth"));
+        string mouth = Config("mouth.json", """{"regions": ["face", "mouth"]}""");
+        Assert.Contains("no region 'mouth'", await Refused("train", "--data", alignedMini, "--out", mouthRun, "--config", mouth));
+        Assert.True(Untouched(mouthRun));
+        Assert.Contains("no region 'mouth'", Assert.Throws<GestaltLabException>(() =>
+            GestaltLab.Ensemble.GestaltTraining.Train(alignedMini, mouthRun, TrainConfig.Load(mouth), pretrainedBackbone: null)).Message);
+        Assert.True(Untouched(mouthRun));
+        // The library likewise, on the leaky photos aligned (alignment does not look at splits), before the run folder is made.
+        string leakyAligned = Path.Combine(root, "leaky-aligned");
+        Assert.Equal(0, await Cli("align", "--data", leaky, "--out", leakyAligned, "--ground-truth"));
+        Assert.Contains("leak(s) between splits", Assert.Throws<GestaltLabException>(() =>
+            GestaltLab.Ensemble.GestaltTraining.Train(leakyAligned, leakRun, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
+        Assert.True(Untouched(leakRun));
         // --force deletes only a folder a run took: not an alignment's output, not one holding the data, not one with
         // other files; a folder with only hidden files is as good as empty.
         string alignedOut = Path.Combine(root, "study");
@@ -711,11 +737,16 @@ public class CommandLineTests
         File.WriteAllText(Path.Combine(holder, "metrics.json"), "{}");
         string half = Path.Combine(holder, $".metrics.json.{int.MaxValue}.{Guid.NewGuid():N}.tmp");
         File.WriteAllText(half, "");
+        File.WriteAllText(Path.Combine(holder, EvaluationRecord.FileName), """{"finished": true, "metrics": "metrics.json"}""");
+        File.WriteAllText(Path.Combine(holder, ".gitkeep"), "");
         Assert.Equal(["photos"], RunFolder.Prepare(holder, force: true));
         Assert.True(Directory.Exists(Path.Combine(holder, "photos")));
         Assert.False(Directory.Exists(Path.Combine(holder, "checkpoints")));
         Assert.False(File.Exists(Path.Combine(holder, "metrics.json")));
         Assert.False(File.Exists(half));
+        // The old evaluation's record goes with its metrics; other hidden files are the user's.
+        Assert.False(File.Exists(Path.Combine(holder, EvaluationRecord.FileName)));
+        Assert.True(File.Exists(Path.Combine(holder, ".gitkeep")));
         Assert.True(File.Exists(Path.Combine(holder, RunFolder.Marker)));
         Directory.Delete(Path.Combine(holder, "photos"));
         // A folder the library trained into before runs were marked, holding a file of the user's: not a run, so --force
@@ -729,12 +760,12 @@ public class CommandLineTests
         Assert.True(File.Exists(Path.Combine(shared, "thesis.docx")));
         File.Delete(Path.Combine(shared, "config.json"));
         Assert.Contains("not a GestaltLab run", Assert.Throws<GestaltLabException>(() =>
-            GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), shared, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
+            GestaltLab.Ensemble.GestaltTraining.Train(alignedMini, shared, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
         Assert.False(File.Exists(Path.Combine(shared, RunFolder.Marker)));
         // Two trainings into one folder at once: the second is refused at once.
         using (new LockHeldElsewhere(holder))
             Assert.Contains("another GestaltLab command", Assert.Throws<GestaltLabException>(() =>
-                GestaltLab.Ensemble.GestaltTraining.Train(Path.Combine(leakRun, "aligned"), holder, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
+                GestaltLab.Ensemble.GestaltTraining.Train(alignedMini, holder, new TrainConfig { Regions = ["nose"] }, pretrainedBackbone: null)).Message);
         // Nor does a second `train --force` delete a run another process is writing: refused before anything is touched.
         File.WriteAllText(Path.Combine(holder, "checkpoints-in-use.txt"), "");
         using (new LockHeldElsewhere(holder))

@@ -380,6 +380,8 @@ public class EndToEndTests
         string full = Path.GetFullPath(run);
         File.WriteAllText(Path.Combine(run, "notes.md"), "mine\n");
         File.WriteAllText(Path.Combine(run, ".gitkeep"), "");
+        // An evaluation of the old model: its record is not carried into the new run as if it were the user's.
+        File.WriteAllText(Path.Combine(run, GestaltLab.Evaluation.EvaluationRecord.FileName), """{"finished": true, "metrics": "metrics.json"}""");
         using (var stop = new CancellationTokenSource())
         {
             stop.Cancel();
@@ -401,7 +403,9 @@ public class EndToEndTests
             // The user's files crossed into the new run, and the result says so.
             Assert.Equal("mine\n", File.ReadAllText(Path.Combine(run, "notes.md")));
             Assert.True(File.Exists(Path.Combine(run, ".gitkeep")));
+            Assert.False(File.Exists(Path.Combine(run, GestaltLab.Evaluation.EvaluationRecord.FileName)));
             Assert.Contains(afresh.Notes, n => n.Contains("notes.md"));
+            Assert.DoesNotContain(afresh.Notes, n => n.Contains(GestaltLab.Evaluation.EvaluationRecord.FileName));
         }
         // Files of the user's left in the old run by a stopped call go across to the new one, never deleted; one whose name
         // the new run already has is refused, named, and stays.

@@ -25,6 +25,19 @@ public class ShippedBackboneTests
         }
     }
 
+    [Fact]
+    public void Train_without_a_config_takes_the_backbones_shape_even_from_scratch()
+    {
+        // `train --from-scratch` without --config is compared with the default run: the same nets, random weights.
+        string shipped = ShippedBackbone.Path()!;
+        var placeholder = new TrainConfig();
+        Assert.NotEqual(TrainConfig.Demo.Net.ConvsPerStage, placeholder.Net.ConvsPerStage); // else this shows nothing
+        var taken = GestaltLab.Cli.ModelCli.WithBackboneShape(placeholder, shipped);
+        Assert.Equal(TrainConfig.Demo.Net with { InputSize = placeholder.Net.InputSize }, taken.Net);
+        Assert.Equal(placeholder.Training, taken.Training);
+        Assert.Same(placeholder, GestaltLab.Cli.ModelCli.WithBackboneShape(placeholder, null));
+    }
+
     [Theory]
     [InlineData("backbone.pt", "pretrain-config.json")]
     [InlineData("backbone-identity.pt", "pretrain-config-identity.json")]
