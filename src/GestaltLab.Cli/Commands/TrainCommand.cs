@@ -57,8 +57,11 @@ internal sealed class TrainCommand : ICliCommand
             FaceDatasetAligner.CheckLabelled(p.GetValue(data)!);
             // What training would refuse is refused before the run folder is taken and, for photos not aligned yet, before
             // minutes of alignment: a person in two splits, a region the crops do not include.
+            // (An aligned folder whose alignment did not finish is told so first, not that its manifest or regions are missing.)
+            bool alignedData = FaceDatasetAligner.IsAligned(p.GetValue(data)!);
+            if (alignedData) _ = FaceDatasetAligner.EnsureAligned(p.GetValue(data)!, p.GetValue(data)!, cfg.Net.InputSize);
             Splits.EnsureNoLeaks(Manifest.Load(p.GetValue(data)!));
-            var cut = FaceDatasetAligner.IsAligned(p.GetValue(data)!) ? RegionSet.Load(Path.Combine(p.GetValue(data)!, "regions.json")) : RegionSet.Default;
+            var cut = alignedData ? RegionSet.Load(Path.Combine(p.GetValue(data)!, "regions.json")) : RegionSet.Default;
             foreach (var r in cfg.Regions ?? []) _ = cut[r];
             // Held for the whole command (the library takes it again, re-entrantly): a second `train --force` must not
             // delete this run while it aligns or trains.
@@ -66,8 +69,9 @@ internal sealed class TrainCommand : ICliCommand
             string? shipped = p.GetValue(pretrained) is null ? ShippedBackbone.Path() : null;
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? shipped;
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
-            // Read before the run folder is touched: a file that is no backbone must not cost a --force start-over its
-            // earlier run.
+            // Read before the run folder is touched, with a config or without: a file that is no backbone must not cost a
+            // --force start-over its earlier run.
+            if (backbone is not null) _ = Pretraining.ReadBackboneConfig(backbone);
             if (p.GetValue(config) is null) cfg = ModelCli.WithBackboneShape(cfg, backbone ?? (p.GetValue(scratch) ? shipped : null));
             ModelCli.NoteKept(outPath, RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data)));
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);

@@ -187,6 +187,11 @@ public static class ImageLoader
     /// </summary>
     public static string? HeaderProblem(string path)
     {
+        if (Directory.Exists(path)) return "a folder, not a photo";
+        var info = new FileInfo(path);
+        if (!info.Exists) return "missing";
+        // Not opened: a pipe would block the open itself (as in Load), and a pipe, a device and an empty file all have no length.
+        if (info.Length == 0) return "empty (0 bytes), or not a regular file";
         var head = new byte[64];
         int n;
         try
@@ -195,10 +200,10 @@ public static class ImageLoader
             n = f.ReadAtLeast(head, head.Length, throwOnEndOfStream: false);
         }
         catch (FileNotFoundException) { return "missing"; }
+        catch (DirectoryNotFoundException) { return "missing"; }
         catch (IOException e) { return $"unreadable ({e.Message})"; }
         catch (UnauthorizedAccessException) { return "unreadable (permission denied)"; }
         var bytes = head.AsSpan(0, n);
-        if (n == 0) return "empty, 0 bytes";
         if (Sniff(bytes) != Format.Unknown) return null;
         if (HeifBrand(bytes) is { } brand) return $"a HEIC/HEIF or AVIF photo, brand '{brand}': export it as JPEG";
         if (IsTiff(bytes)) return "a TIFF image";

@@ -30,13 +30,7 @@ public sealed class Manifest
     /// A photo's path as a manifest's or labels file's <c>image</c> cell gives it, read the one way every command reads
     /// it: spaces around it trimmed (a spreadsheet's padding), Windows separators as <c>/</c> (a manifest written there).
     /// </summary>
-    public static string ImagePath(string cell)
-    {
-        string path = cell.Trim().Replace('\\', '/');
-        // "./a.jpg", as `find .` lists photos, is a.jpg.
-        while (path.StartsWith("./", StringComparison.Ordinal)) path = path[2..].TrimStart('/');
-        return path;
-    }
+    public static string ImagePath(string cell) => cell.Trim().Replace('\\', '/');
 
     private readonly Dictionary<string, int> _byImage;
 
@@ -253,6 +247,9 @@ public sealed class Manifest
             var f = table.Rows[r];
             int line = table.LineOf(r);
             string img = ImagePath(f[imageCol]);
+            // "./a.jpg", as `find .` lists photos, is a.jpg. (Only here: in a manifest the cell as written is part of the
+            // data's hash, which its alignments and runs record.)
+            while (img.StartsWith("./", StringComparison.Ordinal)) img = img[2..].TrimStart('/');
             if (!index.TryGetValue(img, out int k))
             {
                 if (!byName.TryGetValue(img, out k))

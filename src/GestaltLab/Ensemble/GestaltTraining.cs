@@ -160,9 +160,12 @@ public static class GestaltTraining
         config.Validate("training config");
         var notes = new List<string>();
         string run = Path.GetFullPath(runDirectory);
-        // What the data alone refuses is refused before the run folder is made or marked (one left holding only its marker
-        // would say nothing). A person (or family) on both sides of a split would be recognised rather than diagnosed, and
-        // every figure measured on the test split inflated.
+        // The run's lock first (taking it neither makes nor writes the folder): the data may lie inside the run (RUN/aligned),
+        // which a `train --force` of it elsewhere would be deleting. Then what the data alone refuses is refused before the
+        // run folder is made or marked (one left holding only its marker would say nothing).
+        using var folderLock = FolderLock.Acquire(run, "train");
+        // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
+        // measured on the test split inflated.
         var manifest = Manifest.Load(alignedDirectory);
         Splits.EnsureNoLeaks(manifest);
         var probe = new AlignedRegionDataset(alignedDirectory, splits: [SplitNames.Train]);
@@ -179,7 +182,6 @@ public static class GestaltTraining
         config = config with { Regions = regions.ToList() };
         // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
         RunFolder.Prepare(run);
-        using var folderLock = FolderLock.Acquire(run, "train");
         // Hidden halves of files a killed run was writing (a net, ensemble.onnx, model.zip: megabytes each).
         AtomicFile.RemoveLeftovers(run);
         AtomicFile.RemoveLeftovers(Path.Combine(run, "regions"));

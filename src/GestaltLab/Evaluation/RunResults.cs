@@ -38,7 +38,7 @@ public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<stri
             var v = new float[valueCols.Length];
             for (int k = 0; k < valueCols.Length; k++)
                 if (!float.TryParse(row[valueCols[k]], NumberStyles.Float, CultureInfo.InvariantCulture, out v[k]) || !float.IsFinite(v[k]))
-                    throw new GestaltLabException($"{path}: line {r + 2}, column '{t.Header[valueCols[k]]}': '{row[valueCols[k]]}' is not a finite number");
+                    throw new GestaltLabException($"{path}: line {t.LineOf(r)}, column '{t.Header[valueCols[k]]}': '{row[valueCols[k]]}' is not a finite number");
             values.Add(v);
         }
         return new ImageTable(images, subjects, truth, values, valueCols.Select(c => t.Header[c]).ToArray());
@@ -269,11 +269,11 @@ public sealed class RunResults
         int e = t.Column("epoch");
         int Opt(string name) => t.Has(name) ? t.Column(name) : -1;
         int tl = Opt("train_loss"), ta = Opt("train_acc"), vl = Opt("val_loss"), va = Opt("val_acc");
-        double Get(string[] row, int col, int i) => col < 0 || row[col].Length == 0 ? double.NaN : Num(path, i, row[col]);
-        return t.Rows.Select((row, i) => new CurvePoint((int)Num(path, i, row[e]), Get(row, tl, i), Get(row, ta, i), Get(row, vl, i), Get(row, va, i))).ToArray();
+        double Get(string[] row, int col, int i) => col < 0 || row[col].Length == 0 ? double.NaN : Num(path, t.LineOf(i), row[col]);
+        return t.Rows.Select((row, i) => new CurvePoint((int)Num(path, t.LineOf(i), row[e]), Get(row, tl, i), Get(row, ta, i), Get(row, vl, i), Get(row, va, i))).ToArray();
     }
 
-    private static double Num(string path, int row, string s) =>
+    private static double Num(string path, int line, string s) =>
         double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) ? v
-            : throw new GestaltLabException($"{path}: line {row + 2}: '{s}' is not a number");
+            : throw new GestaltLabException($"{path}: line {line}: '{s}' is not a number");
 }

@@ -488,9 +488,9 @@ public static class FaceDatasetAligner
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < images.Count; i++)
         {
-            if (images[i].Length == 0) throw new GestaltLabException($"{manifestPath}: line {i + 2}: empty 'image'");
-            if (!seen.TryAdd(images[i], i + 2))
-                throw new GestaltLabException($"{manifestPath}: line {i + 2}: image '{images[i]}' is already listed on line {seen[images[i]]}", "list each photo once");
+            if (images[i].Length == 0) throw new GestaltLabException($"{manifestPath}: line {manifest.LineOf(i)}: empty 'image'");
+            if (!seen.TryAdd(images[i], manifest.LineOf(i)))
+                throw new GestaltLabException($"{manifestPath}: line {manifest.LineOf(i)}: image '{images[i]}' is already listed on line {seen[images[i]]}", "list each photo once");
         }
         return (manifest, images);
     }
@@ -550,10 +550,10 @@ public static class FaceDatasetAligner
             var xy = new float[136];
             for (int k = 0; k < 136; k++)
                 if (!float.TryParse(t.Rows[r][cols[k]], NumberStyles.Float, CultureInfo.InvariantCulture, out xy[k]))
-                    throw new GestaltLabException($"{path}: line {r + 2}, column {t.Header[cols[k]]}: '{t.Rows[r][cols[k]]}' is not a number");
+                    throw new GestaltLabException($"{path}: line {t.LineOf(r)}, column {t.Header[cols[k]]}: '{t.Rows[r][cols[k]]}' is not a number");
             // Two rows for one photo: which is right cannot be told, so neither is used silently.
             if (!d.TryAdd(t.Rows[r][img], FaceLandmarks.FromInterleaved(xy)))
-                throw new GestaltLabException($"{path}: line {r + 2}: image '{t.Rows[r][img]}' has landmarks on an earlier line too", "keep one row per photo");
+                throw new GestaltLabException($"{path}: line {t.LineOf(r)}: image '{t.Rows[r][img]}' has landmarks on an earlier line too", "keep one row per photo");
         }
         return d;
     }

@@ -48,11 +48,11 @@ public sealed class FaceBoxTable
             int Int(int c)
             {
                 if (int.TryParse(row[c], NumberStyles.Integer, CultureInfo.InvariantCulture, out int v)) return v;
-                problem ??= $"{path}: line {i + 2}, column {t.Header[c]}: '{row[c]}' is not an integer";
+                problem ??= $"{path}: line {t.LineOf(i)}, column {t.Header[c]}: '{row[c]}' is not an integer";
                 return 0;
             }
             var box = new FaceBox(Int(cl), Int(ctp), Int(cr), Int(cb));
-            if (problem is null && (box.Width < 1 || box.Height < 1)) problem = $"{path}: line {i + 2}: box {box} is empty (right < left or bottom < top)";
+            if (problem is null && (box.Width < 1 || box.Height < 1)) problem = $"{path}: line {t.LineOf(i)}: box {box} is empty (right < left or bottom < top)";
             if (problem is null) list.Add(box);
             else
             {

@@ -189,6 +189,15 @@ public sealed class ImageLoaderTests : IDisposable
         Assert.StartsWith("a HEIC/HEIF or AVIF photo, brand 'heic'", ImageLoader.HeaderProblem(Path.Combine(_dir, "IMG_0001.HEIC")));
         Assert.StartsWith("not an image: starts with text \"%PDF-1.7\"", ImageLoader.HeaderProblem(Path.Combine(_dir, "scan.png")));
         Assert.Equal("missing", ImageLoader.HeaderProblem(Path.Combine(_dir, "gone.jpg")));
+        Assert.Equal("missing", ImageLoader.HeaderProblem(Path.Combine(_dir, "no-folder", "gone.jpg")));
+        Assert.Equal("a folder, not a photo", ImageLoader.HeaderProblem(_dir));
+        // A pipe named as a photo is not opened (the open would block): no length, said so.
+        if (!OperatingSystem.IsWindows())
+        {
+            string fifo = Path.Combine(_dir, "fifo.jpg");
+            using (var mk = System.Diagnostics.Process.Start("mkfifo", [fifo])) mk.WaitForExit();
+            Assert.Equal("empty (0 bytes), or not a regular file", ImageLoader.HeaderProblem(fifo));
+        }
         Assert.Null(ImageLoader.HeaderProblem(Write("fine.jpg", SkiaEncode(Halves(), SKEncodedImageFormat.Jpeg, 90))));
         Assert.Contains("not a supported image", video.Message);
         var empty = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Write("empty.png", [])));

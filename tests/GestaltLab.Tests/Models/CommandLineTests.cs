@@ -785,5 +785,14 @@ public class CommandLineTests
         File.WriteAllText(Path.Combine(holder, "metrics.json"), "{}");
         Assert.Contains("not a GestaltLab weights file", await Refused("train", "--data", data, "--out", holder, "--force", "--pretrained", notBackbone, "--ground-truth"));
         Assert.True(File.Exists(Path.Combine(holder, "metrics.json")));
+        // With a config too (whose net the backbone's would not replace).
+        Assert.Contains("not a GestaltLab weights file", await Refused("train", "--data", data, "--out", holder, "--force", "--pretrained", notBackbone, "--ground-truth", "--config", Config("plain.json", "{}")));
+        Assert.True(File.Exists(Path.Combine(holder, "metrics.json")));
+        // An aligned folder whose alignment was stopped is said to be one, before anything else is looked at.
+        string stoppedAlignment = Path.Combine(root, "stopped-alignment");
+        CopyTree(alignedMini, stoppedAlignment);
+        File.Delete(Path.Combine(stoppedAlignment, RunManifest.FileName));
+        Assert.Contains("an unfinished alignment", await Refused("train", "--data", stoppedAlignment, "--out", Path.Combine(root, "r6")));
+        Assert.True(Untouched(Path.Combine(root, "r6")));
     }
 }

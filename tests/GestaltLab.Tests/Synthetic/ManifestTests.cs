@@ -18,6 +18,22 @@ public sealed class ManifestTests : IDisposable
     }
 
     [Fact]
+    public void Labels_name_photos_as_find_lists_them_and_an_ambiguous_name_lists_its_photos()
+    {
+        string photos = Path.Combine(_dir, "dot");
+        Directory.CreateDirectory(Path.Combine(photos, "visit1"));
+        Directory.CreateDirectory(Path.Combine(photos, "visit2"));
+        foreach (var f in new[] { "a.jpg", "visit1/b.jpg", "visit2/b.jpg" }) File.WriteAllBytes(Path.Combine(photos, f), [0xFF, 0xD8, 0xFF]);
+        string labels = Write("dot.csv", "image,subject,syndrome\n./a.jpg,p1,x\n./visit1/b.jpg,p2,y\n");
+        var manifest = Manifest.FromImageFolder(photos, labels, SplitFractions.Default, 0);
+        Assert.Equal(["a.jpg", "visit1/b.jpg"], manifest.Rows.Where(r => r.IsLabelled).Select(r => r.Image).Order(StringComparer.Ordinal).ToArray());
+        string ambiguous = Write("ambiguous.csv", "image,subject,syndrome\nb.jpg,p2,y\n");
+        var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, ambiguous, SplitFractions.Default, 0));
+        Assert.Contains("matches several photos", e.Message);
+        Assert.Contains("(visit1/b.jpg, visit2/b.jpg)", e.Message);
+    }
+
+    [Fact]
     public void SaveAndLoadRoundTripKeepsEveryColumnAndResolvesImages()
     {
         var rows = new[]
@@ -109,7 +125,7 @@ public sealed class ManifestTests : IDisposable
         Assert.Contains(warnings, w => w.StartsWith("1 photo(s) without a syndrome"));
         Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
         Assert.Contains(warnings, w => w.StartsWith("warning: no labelled photo in") && w.Contains("2 people are too few for the shares 70,10,20"));
-        Assert.Contains(warnings, w => w == "warning: 2 photo(s) cannot be read and will be skipped: b1.jpg (not an image: starts with text \"not a ph\"…, bytes 6E6F742061207068); empty.jpg (empty, 0 bytes)");
+        Assert.Contains(warnings, w => w == "warning: 2 photo(s) cannot be read and will be skipped: b1.jpg (not an image: starts with text \"not a ph\"…, bytes 6E6F742061207068); empty.jpg (empty (0 bytes), or not a regular file)");
         // A split given no share is empty by choice; labels without syndromes are said to be so.
         var noVal = ManifestReview.Warnings(Manifest.FromImageFolder(photos, labels, new SplitFractions(1, 0, 1), seed: 1), labels, new SplitFractions(1, 0, 1));
         Assert.DoesNotContain(noVal, w => w.StartsWith("warning: no labelled photo in val") || w.Contains(" or val:"));
