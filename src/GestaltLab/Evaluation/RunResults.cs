@@ -260,7 +260,7 @@ public sealed class RunResults
     {
         var t = Csv.Read(path);
         int r = t.Column("region"), a = t.Column("top1"), b = t.Has("top5") ? t.Column("top5") : -1, c = t.Has("top10") ? t.Column("top10") : -1;
-        return t.Rows.Select((row, i) => new RegionScore(row[r], Num(path, i, row[a]), b < 0 ? double.NaN : Num(path, i, row[b]), c < 0 ? double.NaN : Num(path, i, row[c]))).ToArray();
+        return t.Rows.Select((row, i) => new RegionScore(row[r], Num(path, t.LineOf(i), row[a]), b < 0 ? double.NaN : Num(path, t.LineOf(i), row[b]), c < 0 ? double.NaN : Num(path, t.LineOf(i), row[c]))).ToArray();
     }
 
     private static IReadOnlyList<CurvePoint> LoadCurve(string path)
