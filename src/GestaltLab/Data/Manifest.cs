@@ -226,6 +226,13 @@ public sealed class Manifest
         int Col(string name) => table.Has(name) ? table.Column(name) : -1;
         int subject = Col("subject"), syndrome = Col("syndrome"), gene = Col("gene"), split = Col("split"),
             sex = Col("sex"), age = Col("age_band"), skin = Col("skin_tone"), family = Col("family");
+        // Columns of the user's own (a clinic, a camera) are kept in the manifest, where `report --colour-by` and
+        // Charts.ManifestColumn find them: do the faces cluster by clinic rather than by syndrome? Two names are the
+        // alignment's own record of each photo, and would be read as such.
+        var ownColumns = table.Header.Select((h, i) => (Name: h, Index: i))
+            .Where(c => c.Name.Length > 0 && !Columns.Contains(c.Name, StringComparer.OrdinalIgnoreCase)).ToList();
+        if (ownColumns.FirstOrDefault(c => c.Name.Equals("source_image", StringComparison.OrdinalIgnoreCase) || c.Name.Equals("status", StringComparison.OrdinalIgnoreCase)) is { Name: not null } taken)
+            throw new GestaltLabException($"{labelsCsv}: column '{taken.Name}' is one GestaltLab writes itself (an aligned photo's source and face status)", "rename the column");
         // Whose photo is whose is needed everywhere people are counted: splitting (without subjects one person's photos
         // could sit in train and test, and the model would recognise the person, not the syndrome), the leak check of a
         // split of the user's own, confidence intervals, and composite faces, whose minimum cohort counts people (with
@@ -292,6 +299,7 @@ public sealed class Manifest
                 Split = Get(split) is { Length: > 0 } sp ? sp : row.Split,
                 // A lone "-" is how spreadsheets say "none": no family, not one family of everyone so marked.
                 Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family) is "-" ? "" : Get(family),
+                Extra = ownColumns.Count == 0 ? row.Extra : ownColumns.ToDictionary(c => c.Name, c => f[c.Index].Trim(), StringComparer.Ordinal),
             };
             Validate(rows[k], $"{labelsCsv}: line {line}");
         }

@@ -31,6 +31,19 @@ public sealed class ManifestTests : IDisposable
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, ambiguous, SplitFractions.Default, 0));
         Assert.Contains("matches several photos", e.Message);
         Assert.Contains("(visit1/b.jpg, visit2/b.jpg)", e.Message);
+        // Columns of the user's own are kept, saved and loaded back: what a t-SNE may be coloured by (a clinic, a shortcut).
+        string withClinic = Write("clinic.csv", "image,subject,syndrome,Clinic\na.jpg,p1,x,north\nvisit1/b.jpg,p2,y,south\n");
+        var kept = Manifest.FromImageFolder(photos, withClinic, SplitFractions.Default, 0);
+        Assert.Equal(["Clinic"], kept.ExtraColumns);
+        string saved = Path.Combine(photos, "manifest.csv");
+        kept.Save(saved);
+        var reloaded = Manifest.Load(saved);
+        Assert.Equal("north", reloaded.Rows.Single(r => r.Image == "a.jpg").Extra["Clinic"]);
+        Assert.Equal("", reloaded.Rows.Single(r => r.Image == "visit2/b.jpg").Extra.GetValueOrDefault("Clinic", ""));
+        Assert.Equal(["north", "south"], GestaltLab.Figures.Charts.ManifestColumn(reloaded, ["a.jpg", "visit1/b.jpg"], "Clinic"));
+        // The alignment's own columns cannot be the user's.
+        string taken = Write("status.csv", "image,subject,syndrome,status\na.jpg,p1,x,ok\n");
+        Assert.Contains("column 'status' is one GestaltLab writes itself", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, taken, SplitFractions.Default, 0)).Message);
     }
 
     [Fact]
