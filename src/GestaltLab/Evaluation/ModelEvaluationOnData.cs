@@ -78,19 +78,23 @@ public static partial class ModelEvaluation
         // instead of aligning every photo again beside the metrics. Only asked (it reads every photo) when that alignment
         // names this folder as its data; a run copied or moved with its data (runs/demo holds data/) records the folder
         // where the data was: a folder of the same name is asked too, and the content hash decides.
+        // The run's own alignment is RUN/aligned, or the aligned folder its run.json records (a notebook trains on an
+        // alignment beside the run).
         string runAligned = Path.Combine(run, "aligned");
         string dataFull = Path.GetFullPath(dataDirectory).TrimEnd('/');
-        string? recordedSource = FaceDatasetAligner.DataFolderOf(runAligned);
-        bool runsOwn = !FaceDatasetAligner.IsAligned(dataDirectory) && recordedSource is not null
-                       && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
-                       && FaceDatasetAligner.ReuseProblem(dataDirectory, runAligned, model.InputSize, o.GroundTruth, model.RegionSet) is null;
+        string? ownAlignment = FaceDatasetAligner.IsAligned(dataDirectory) ? null
+            : new[] { runAligned, RunManifest.RecordedData(run) }.OfType<string>().Distinct().FirstOrDefault(candidate =>
+                FaceDatasetAligner.DataFolderOf(candidate) is { } recordedSource
+                && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
+                && FaceDatasetAligner.ReuseProblem(dataDirectory, candidate, model.InputSize, o.GroundTruth, model.RegionSet) is null);
+        bool runsOwn = ownAlignment is not null;
         // Other data is aligned once beside the run (whatever split is scored) or beside the metrics.
         string alignedHome = outFile is { } f ? Path.GetDirectoryName(f)! : run;
         // The evaluation's folder holds crops and per-photo tables: its owner's alone when made here (before the
         // alignment inside it makes it as a mere parent).
         OwnerOnlyFolder.Create(alignedHome);
         EnsuredAlignment? alignment = null;
-        string aligned = runAligned;
+        string aligned = ownAlignment ?? runAligned;
         if (!runsOwn)
         {
             string alignedHere = Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull));

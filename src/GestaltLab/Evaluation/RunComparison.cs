@@ -198,7 +198,7 @@ public static class RunComparison
         // What a resample draws: families where the data names them, else people (or photos).
         var draws = families ?? subjects;
         string unit = families is not null ? "families" : unitIsPhoto ? "photos" : "people";
-        if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 1000");
+        if (iterations < 100) throw new GestaltLabException($"{iterations} bootstrap iterations: too few for a 95% interval", "use at least 100 (1,000, the report's, is usual)");
         // Each resample is kept for its quantiles (memory and time grow with the count): 10,000 already give intervals
         // stable to a tenth of a point.
         if (iterations > 100_000) throw new GestaltLabException($"{iterations} bootstrap iterations: more than the 100,000 allowed", "use 1,000 (the report's) or 10,000 for a paper");
@@ -365,7 +365,13 @@ public static class RunComparison
         // Not while an evaluation writes these tables (nor while the run is trained again): they could be of two.
         using var reading = RunResults.Reading(folder, "compare the evaluation in");
         if (!File.Exists(probabilities))
-            throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation", $"run `gestaltlab evaluate --model RUN --data DIR` first");
+        {
+            // A run scored on other data (or another split) holds its evaluations in sub-folders: named, rather than told
+            // to evaluate again.
+            var inside = RunResults.EvaluationsInside(folder);
+            throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation" + (inside.Count > 0 ? $" of its own test split (its evaluations: {string.Join(", ", inside)})" : ""),
+                inside.Count > 0 ? $"pass the evaluation's folder, e.g. {Path.Combine(folder, inside[0])}" : "run `gestaltlab evaluate --model RUN --data DIR` first");
+        }
         // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be
         // of two evaluations (one stopped part-way).
         if (EvaluationRecord.FinishedMetrics(folder) is null)

@@ -142,6 +142,16 @@ public sealed class RunResults
         public void Dispose() { second.Dispose(); first.Dispose(); }
     }
 
+    /// <summary>
+    /// The finished evaluations a run folder holds in sub-folders (<c>eval-SPLIT</c>, <c>eval-on-DATA</c>, with priors
+    /// suffixes; those <c>evaluate</c> names), by folder name, in order; empty when there are none.
+    /// </summary>
+    public static IReadOnlyList<string> EvaluationsInside(string runDirectory) =>
+        System.IO.Directory.Exists(runDirectory)
+            ? System.IO.Directory.GetDirectories(runDirectory, "eval*").Where(d => EvaluationRecord.FinishedMetrics(d) is not null)
+                .Select(d => Path.GetFileName(d)).Order(StringComparer.Ordinal).ToList()
+            : [];
+
     /// <summary>Loads a run directory: whatever results it holds; missing or damaged files are left out and named in its notes.</summary>
     /// <exception cref="GestaltLabException">The folder does not exist, or holds no results at all.</exception>
     public static RunResults Load(string runDirectory)
@@ -195,7 +205,10 @@ public sealed class RunResults
             if (tables.All(t => !File.Exists(Path.Combine(dir, t))))
             {
                 notes.RemoveAll(n => tables.Any(t => n == $"{t}: not in the run directory"));
-                notes.Add($"no evaluation of the model in the run directory: `gestaltlab evaluate --model {runDirectory} --data DIR` scores it on DIR's test split (the data it was trained on: its held-out people), and the report then shows those figures");
+                var inside = EvaluationsInside(dir);
+                notes.Add(inside.Count > 0
+                    ? $"no evaluation of the run's own test split in the run directory; its evaluations of other data or splits are in {string.Join(", ", inside)} (`gestaltlab report --run {Path.Combine(runDirectory, inside[0])}` draws one)"
+                    : $"no evaluation of the model in the run directory: `gestaltlab evaluate --model {runDirectory} --data DIR` scores it on DIR's test split (the data it was trained on: its held-out people), and the report then shows those figures");
             }
             if (!File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)))
                 notes.Insert(0, $"the training of this run did not finish (no {Ensemble.GestaltModel.EnsembleFile}): what is shown is its training so far; run the same `gestaltlab train` again to finish it, then evaluate it");

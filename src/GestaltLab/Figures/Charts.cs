@@ -285,7 +285,8 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Curve.FalsePositiveRate), ("y", r.Curve.TruePositiveRate),
                 ("legendgroup", group), ("line", Obj(("color", colour), ("width", 2), ("shape", "linear"))),
                 ("name", double.IsNaN(r.Auc.Lower) ? FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3}")
-                    : FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3} [{r.Auc.Lower:F3}, {r.Auc.Upper:F3}]")),
+                    // The interval and the shaded band named as what they are: a figure leaves the page that explained them.
+                    : FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3}, {r.Auc.Level * 100:F0}% CI [{r.Auc.Lower:F3}, {r.Auc.Upper:F3}] (shaded: {r.Auc.Level * 100:F0}% band)")),
                 ("customdata", r.Curve.Thresholds.Select(t => double.IsInfinity(t) ? "∞" : t.ToString("G4", CultureInfo.InvariantCulture)).ToArray()),
                 ("hovertemplate", "FPR %{x:.3f}, TPR %{y:.3f}<br>threshold %{customdata}<extra>" + Html(name) + "</extra>")));
         }

@@ -137,10 +137,14 @@ public static class Report
         int step = 0;
         void Step(string what) { cancellationToken.ThrowIfCancellationRequested(); progress?.Report(new ProgressUpdate("report", step++, steps, what)); }
         void Section(string title) { current = title; sections.Add(title); body.Append("<h2>").Append(E(title)).Append("</h2>\n"); }
-        void AddChart(GenericChart chart)
+        // Named by what they show, not by position: a figure a manuscript cites keeps its file name when another figure is
+        // missing from the run (numbered, every later one was renamed), and two of one section say which is which.
+        void AddChart(GenericChart chart, string? part = null)
         {
             body.Append(FigureHtml.ChartFragment(chart, $"chart-{++chartCount}"));
-            charts.Add(new NamedChart(FileSafe($"{chartCount:D2}-{current}"), current, chart));
+            string name = FileSafe(part is null ? current : $"{current} {part}");
+            for (int k = 2; charts.Any(c => c.Name == name); k++) name = FileSafe(part is null ? current : $"{current} {part}") + "-" + k;
+            charts.Add(new NamedChart(name, current, chart));
         }
         var known = options.FolderPaths ? null : KnownFolders(run, options);
         string Shown(string text) => known is null ? text : SharedText.WithoutFolders(text, known);
@@ -214,7 +218,7 @@ public static class Report
                 Title = $"Confusion matrix, {classes.Count} classes (rows: true class, normalised; similar classes adjacent)",
             }));
             if (classes.Count > options.CompactConfusionAbove)
-                AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows));
+                AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows), "top 5");
         }
         else Note("Confusion matrix skipped: probabilities.csv is missing.");
 
@@ -283,7 +287,8 @@ public static class Report
         // ---- composites
         Step("composite faces");
         Section("Composite faces");
-        var (compositeSet, composites) = CompositeSection(run, options, body, Note, cancellationToken);
+        // What the composites section says (skipped, and why) is printed and recorded by export too, not only on the page.
+        var (compositeSet, composites) = CompositeSection(run, options, body, text => { Note(text); notes.Add(text); }, cancellationToken);
 
         // ---- curves
         Step("training curves");
@@ -472,7 +477,7 @@ public static class Report
     private static IReadOnlyList<string> Refused(CompositeFaceSet set, ReportOptions o) => o.PhotoNames ? set.Refused : set.RefusedWithoutCounts();
 
     private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, string unitName, ReportOptions o,
-        Action<string> section, Action<GenericChart> addChart, Action<string> note, StringBuilder body)
+        Action<string> section, Action<GenericChart, string?> addChart, Action<string> note, StringBuilder body)
     {
         static bool IsNegativeName(string c) =>
             c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase) || c.Equals("other", StringComparison.OrdinalIgnoreCase)
@@ -487,7 +492,7 @@ public static class Report
             if (labels.All(l => l) || labels.All(l => !l)) { section("ROC"); note("ROC skipped: the test set holds only one of the two classes."); return; }
             section("ROC");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: groups);
-            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unitName)}</sub>"));
+            addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unitName)}</sub>"), null);
             if (iterations > 0) body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
             RocCaution(labels, groups, unitName, E(classes[pos]), E(classes[1 - pos]), body);
             return;
@@ -499,13 +504,13 @@ public static class Report
             if (labels.All(l => l) || labels.All(l => !l)) return;
             section("Syndromic vs unaffected (ROC)");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: groups);
-            addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unitName)}</sub>"));
+            addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unitName)}</sub>"), null);
             body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024, on real photos: a reference for the task, not a like-for-like comparison) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
             RocCaution(labels, groups, unitName, "syndromic", "unaffected", body);
         }
     }
 
-    private static void TsneSection(RunResults run, ImageTable emb, Manifest? manifest, ReportOptions o, Action<GenericChart> addChart, Action<string> note,
+    private static void TsneSection(RunResults run, ImageTable emb, Manifest? manifest, ReportOptions o, Action<GenericChart, string?> addChart, Action<string> note,
         List<string> notes, IProgress<ProgressUpdate>? progress, CancellationToken ct)
     {
         var idx = Enumerable.Range(0, emb.Count).ToArray();
@@ -528,7 +533,7 @@ public static class Report
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
                 addChart(Charts.Embedding(result, hoverNames, idx.Select(i => emb.TrueLabels[i]).ToArray(), "true class",
-                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")));
+                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")), "true class");
                 continue;
             }
             if (manifest is null) continue;
@@ -540,7 +545,7 @@ public static class Report
                     if (requested) notes.Add($"t-SNE by '{column}' skipped: the column is empty for these images");
                     continue;
                 }
-                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}"));
+                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}"), column);
             }
             catch (GestaltLabException e)
             {

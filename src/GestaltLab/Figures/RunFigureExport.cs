@@ -34,6 +34,11 @@ public sealed record RunExportOptions
     /// resample relatives together (default: the data folder named in <c>run.json</c>).
     /// </summary>
     public string? ManifestPath { get; init; }
+    /// <summary>
+    /// The columns the t-SNE maps are coloured by, one figure each, as <see cref="ReportOptions.TsneColourBy"/> (null: true
+    /// class and gene). Without <see cref="PhotoNames"/> only <see cref="Report.ShareableColumns"/>.
+    /// </summary>
+    public IReadOnlyList<string>? TsneColourBy { get; init; }
     /// <summary>What made the export, as <c>export.json</c> records it (<c>gestaltlab export</c> from the command line).</summary>
     public string Command { get; init; } = "RunFigureExport.ExportAsync";
 }
@@ -114,7 +119,7 @@ public static class RunFigureExport
         catch (GestaltLabException) { throw new GestaltLabException($"{outDir}: cannot be written ({existing} takes no new files: read-only, or not yours)", "choose a folder you can write to"); }
         // Photo names and folder paths go together: pages and records that leave the team carry neither.
         bool full = o.PhotoNames;
-        var reportOptions = new ReportOptions { Seed = o.Seed, PhotoNames = full, FolderPaths = full, ManifestPath = o.ManifestPath };
+        var reportOptions = new ReportOptions { Seed = o.Seed, PhotoNames = full, FolderPaths = full, ManifestPath = o.ManifestPath, TsneColourBy = o.TsneColourBy };
         RunResults results;
         ReportContent content;
         // The run is read before the output folder is made, so that a wrong run leaves nothing behind; and held shared

@@ -181,6 +181,8 @@ public class RocAndBootstrapTests
         Assert.True(byFamily.Auc.Upper > byFamily.Auc.Lower);
         var fig = ChartTests.Figure(Charts.Roc([("test", a)]));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("AUC"));
+        // The interval and the band say what they are on the figure itself (an exported figure has no page around it).
+        Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("95% CI [") && n.GetString()!.Contains("(shaded: 95% band)"));
         // No resamples asked for: the curve alone, no band and no interval (not a band the caller did not ask for).
         var bare = Roc.Bootstrap(labels, scores, 0);
         Assert.Equal(a.Curve.Auc, bare.Auc.Estimate, 12);

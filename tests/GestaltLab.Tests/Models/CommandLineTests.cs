@@ -88,6 +88,13 @@ public class CommandLineTests
         Assert.Equal(0, await Cli(["train", "--data", data, "--out", twin, "--config", config, "--ground-truth"]));
         foreach (var f in new[] { "regions/face.pt", "regions/nose.pt", "regions/face.onnx", "ensemble.json", "joint_head.pt", "ensemble.onnx" })
             Assert.True(File.ReadAllBytes(Path.Combine(run, f)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(twin, f))), f);
+        // A run trained on an alignment beside it (as a notebook trains): `evaluate --data` its photos scores the run's own
+        // test split from that alignment, into RUN/metrics.json, without aligning every photo again.
+        string beside = Path.Combine(root, "beside");
+        Assert.Equal(0, await Cli(["train", "--data", aligned, "--out", beside, "--config", config]));
+        Assert.Equal(0, await Cli("evaluate", "--model", beside, "--data", data, "--ground-truth"));
+        Assert.True(File.Exists(Path.Combine(beside, "metrics.json")));
+        Assert.False(Directory.Exists(Path.Combine(beside, "aligned-data")) || Directory.Exists(Path.Combine(beside, "eval-on-data")));
 
         // Again: the finished run and its alignment are reused as they are; the run keeps when it was created.
         Assert.Null(made.ResumedUtc);
@@ -403,6 +410,9 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other, "--ground-truth", "--out", Path.Combine(named, "scores.json")));
         Assert.False(File.Exists(Path.Combine(named, "metrics.json")));
         Assert.Equal(0, await Cli("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
+        // A run evaluated on other data only: compare names its evaluations rather than asking for one.
+        Assert.Equal(0, await Cli("evaluate", "--model", twin, "--data", other, "--ground-truth"));
+        Assert.Contains("its evaluations: eval-on-other", await Refused("compare", twin, run, "--iterations", "100"));
         Assert.NotNull(GestaltLab.Evaluation.RunResults.Load(named).Metrics);
         File.WriteAllText(Path.Combine(named, GestaltLab.Evaluation.EvaluationRecord.FileName), "{\"finished\": false}");
         Assert.Contains("did not finish", await Refused("compare", Path.Combine(run, "eval-on-other"), named, "--iterations", "100"));
