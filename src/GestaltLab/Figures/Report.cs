@@ -168,7 +168,9 @@ public static class Report
         var metrics = run.Metrics;
         if (metrics is null && truth is not null && probs is not null && classes is not null)
             metrics = ClassificationMetrics.Compute(truth, probs.Values, classes.Count, oracle);
-        if (metrics is null) Note("No metrics: the run has neither metrics.json nor probabilities.csv.");
+        // Present but left out (an evaluation that did not finish, a damaged table) is not "missing": the notes say why.
+        string noProbabilities = File.Exists(Path.Combine(run.Directory, "probabilities.csv")) ? "probabilities.csv was left out (see Notes)" : "probabilities.csv is missing";
+        if (metrics is null) Note($"No metrics: no readable metrics file of a finished evaluation, and {noProbabilities}.");
         else body.Append(MetricsTable(metrics, truth, probs, groups, unit, unitName, options));
         if (metrics?.Split is SplitNames.Val or SplitNames.Train)
             Note(metrics.Split == SplitNames.Val
@@ -205,7 +207,7 @@ public static class Report
                         $"Dotted grey line: chance, k / {classes.Count}. " +
                         (bands is null ? "" : $"Band: 95% bootstrap interval over {unit} of the per-image curve.") + "</p>\n");
         }
-        else Note("Top-k curve skipped: probabilities.csv is missing.");
+        else Note($"Top-k curve skipped: {noProbabilities}.");
 
         // ---- confusion
         Step("confusion matrix");
@@ -220,7 +222,7 @@ public static class Report
             if (classes.Count > options.CompactConfusionAbove)
                 AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows), "top 5");
         }
-        else Note("Confusion matrix skipped: probabilities.csv is missing.");
+        else Note($"Confusion matrix skipped: {noProbabilities}.");
 
         // ---- ROC
         Step("ROC");
@@ -577,7 +579,13 @@ public static class Report
     private static Manifest? FindManifest(RunResults run, ReportOptions o, List<string> notes)
     {
         string? path = o.ManifestPath ?? ResamplingUnits.DataManifestPath(run.Directory);
-        if (path is null) return null;
+        if (path is null)
+        {
+            // A run moved or received without its data: what that costs is said, not passed over.
+            if (run.Metrics?.Data is { Length: > 0 } data)
+                notes.Add($"the data the run was scored on ({data}) has no manifest.csv here: relatives are not resampled together and the t-SNE is coloured by the true class only (`--manifest FILE` names the data's manifest)");
+            return null;
+        }
         try { return Manifest.Load(path); }
         // Found through the run's records (which a received run writes), the file's own words are not quoted into the
         // page: a record pointing at another file would have its first line shown. Named by the user, they are.

@@ -248,6 +248,12 @@ public class OfflineHtmlTests
             Assert.DoesNotContain(partial, n => n.Contains("not in the run directory") && !n.StartsWith("run.json"));
             File.WriteAllText(Path.Combine(stopped, "ensemble.json"), "{}");
             Assert.DoesNotContain(RunResults.Load(stopped).Notes, n => n.Contains("did not finish"));
+            // Scored on data that is no longer here (a moved or received run): what that costs is said.
+            string scoredOn = Path.Combine(dir, "metrics.json");
+            var beforeMove = File.ReadAllText(scoredOn);
+            (ClassificationMetrics.Load(scoredOn) with { Data = Path.Combine(dir, "gone-data") }).Save(scoredOn);
+            Assert.Contains(Report.Write(dir, Path.Combine(dir, "out", "moved.html"), new ReportOptions { BootstrapIterations = 50 }).Notes, n => n.Contains("has no manifest.csv here"));
+            File.WriteAllText(scoredOn, beforeMove);
             // Validation photos chose the model's settings: their figures are said not to be held out.
             string metricsPath = Path.Combine(dir, "metrics.json");
             (ClassificationMetrics.Load(metricsPath) with { Split = SplitNames.Val }).Save(metricsPath);
