@@ -24,15 +24,7 @@ internal sealed class ReportCommand : ICliCommand
             if (p.GetValue(colour) is { Length: > 0 } c) options = options with { TsneColourBy = c };
             // What was asked for by name must work, not become a note under a page that exits 0: a manifest named with
             // --manifest must load, and a --colour-by column must be one of its columns.
-            if (p.GetValue(manifest) is { } named)
-            {
-                var m = GestaltLab.Data.Manifest.Load(named);
-                // As the map reads them: standard columns in any letter case, a manifest's own columns exactly.
-                bool Known(string col) => col.Equals("true", StringComparison.OrdinalIgnoreCase)
-                    || GestaltLab.Data.Manifest.Columns.Contains(col.ToLowerInvariant()) || m.ExtraColumns.Contains(col);
-                if (options.TsneColourBy?.FirstOrDefault(col => !Known(col)) is { } unknown)
-                    throw new GestaltLabException($"--colour-by {unknown}: {named} has no such column", $"use one of: true, {string.Join(", ", GestaltLab.Data.Manifest.Columns.Concat(m.ExtraColumns))}");
-            }
+            CheckColourBy(p.GetValue(manifest), options.TsneColourBy);
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
             if (p.GetValue(output) is { } outFile)
             {
@@ -53,5 +45,20 @@ internal sealed class ReportCommand : ICliCommand
             return pageCheck.Ok ? 0 : 1;
         });
         return cmd;
+    }
+
+    /// <summary>
+    /// A manifest named with --manifest must load, and each --colour-by column must be one of its columns (report and
+    /// export alike): what was asked for by name must work, not become a note under figures that exit 0.
+    /// </summary>
+    internal static void CheckColourBy(string? manifestPath, IReadOnlyList<string>? columns)
+    {
+        if (manifestPath is null) return;
+        var m = GestaltLab.Data.Manifest.Load(manifestPath);
+        // As the map reads them: standard columns in any letter case, a manifest's own columns exactly.
+        bool Known(string col) => col.Equals("true", StringComparison.OrdinalIgnoreCase)
+            || GestaltLab.Data.Manifest.Columns.Contains(col.ToLowerInvariant()) || m.ExtraColumns.Contains(col);
+        if (columns?.FirstOrDefault(col => !Known(col)) is { } unknown)
+            throw new GestaltLabException($"--colour-by {unknown}: {manifestPath} has no such column", $"use one of: true, {string.Join(", ", GestaltLab.Data.Manifest.Columns.Concat(m.ExtraColumns))}");
     }
 }

@@ -82,11 +82,29 @@ public static partial class ModelEvaluation
         // alignment beside the run).
         string runAligned = Path.Combine(run, "aligned");
         string dataFull = Path.GetFullPath(dataDirectory).TrimEnd('/');
+        // RUN/aligned is the run's own wherever the run lies; a folder outside it only while it still holds the crops the
+        // run trained on (their hash, as run.json records it): one aligned again since (other photos, another split)
+        // would have other data's figures filed as the run's own, its training people unchecked.
+        string? recordedAligned = RunManifest.RecordedData(run);
+        bool TrainedOn(string folder)
+        {
+            folder = Path.GetFullPath(folder).TrimEnd('/');
+            if (folder == Path.GetFullPath(runAligned).TrimEnd('/')) return true;
+            if (folder != recordedAligned) return false;
+            try
+            {
+                var record = RunManifest.Load(run);
+                return record.DataHash is { } trained && (string?)record.Config["data_hash"] == Models.AlignedRegionDataset.ContentHashKind
+                       && new Models.AlignedRegionDataset(folder).ContentHash() == trained;
+            }
+            catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return false; }
+        }
         string? ownAlignment = FaceDatasetAligner.IsAligned(dataDirectory) ? null
-            : new[] { runAligned, RunManifest.RecordedData(run) }.OfType<string>().Distinct().FirstOrDefault(candidate =>
+            : new[] { runAligned, recordedAligned }.OfType<string>().Distinct().FirstOrDefault(candidate =>
                 FaceDatasetAligner.DataFolderOf(candidate) is { } recordedSource
                 && (recordedSource == dataFull || Path.GetFileName(recordedSource) == Path.GetFileName(dataFull))
-                && FaceDatasetAligner.ReuseProblem(dataDirectory, candidate, model.InputSize, o.GroundTruth, model.RegionSet) is null);
+                && FaceDatasetAligner.ReuseProblem(dataDirectory, candidate, model.InputSize, o.GroundTruth, model.RegionSet) is null
+                && TrainedOn(candidate));
         bool runsOwn = ownAlignment is not null;
         // Other data is aligned once beside the run (whatever split is scored) or beside the metrics.
         string alignedHome = outFile is { } f ? Path.GetDirectoryName(f)! : run;
@@ -108,7 +126,7 @@ public static partial class ModelEvaluation
         // data: another split, or other data, goes beside it and never over it. (A run's run.json records the aligned
         // folder it trained on as its data; RUN/aligned is always the run's own, wherever the run now lies.)
         string alignedFull = Path.GetFullPath(aligned).TrimEnd('/');
-        bool ownData = runsOwn || alignedFull == RunManifest.RecordedData(run) || alignedFull == Path.GetFullPath(runAligned).TrimEnd('/');
+        bool ownData = runsOwn || TrainedOn(alignedFull);
         // eval-SPLIT for the run's own data, eval-on-DATA[-SPLIT] for other data: a data folder named "val" must not
         // land on the run's own validation results.
         string evalName = ownData ? "eval-" + split : "eval-on-" + Path.GetFileName(dataFull) + (split == SplitNames.Test ? "" : "-" + split);

@@ -369,7 +369,7 @@ public static class RunComparison
             // A run scored on other data (or another split) holds its evaluations in sub-folders: named, rather than told
             // to evaluate again.
             var inside = RunResults.EvaluationsInside(folder);
-            throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation" + (inside.Count > 0 ? $" of its own test split (its evaluations: {string.Join(", ", inside)})" : ""),
+            throw new GestaltLabException($"{probabilities}: not found — {folder} holds no evaluation" + (inside.Count > 0 ? $" itself (its evaluations: {string.Join(", ", inside)})" : ""),
                 inside.Count > 0 ? $"pass the evaluation's folder, e.g. {Path.Combine(folder, inside[0])}" : "run `gestaltlab evaluate --model RUN --data DIR` first");
         }
         // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be

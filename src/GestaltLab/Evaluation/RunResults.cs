@@ -207,7 +207,7 @@ public sealed class RunResults
                 notes.RemoveAll(n => tables.Any(t => n == $"{t}: not in the run directory"));
                 var inside = EvaluationsInside(dir);
                 notes.Add(inside.Count > 0
-                    ? $"no evaluation of the run's own test split in the run directory; its evaluations of other data or splits are in {string.Join(", ", inside)} (`gestaltlab report --run {Path.Combine(runDirectory, inside[0])}` draws one)"
+                    ? $"no evaluation in the run directory itself; its evaluations (other data, splits or priors) are in {string.Join(", ", inside)} (`gestaltlab report --run {Path.Combine(runDirectory, inside[0])}` draws one)"
                     : $"no evaluation of the model in the run directory: `gestaltlab evaluate --model {runDirectory} --data DIR` scores it on DIR's test split (the data it was trained on: its held-out people), and the report then shows those figures");
             }
             if (!File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)))

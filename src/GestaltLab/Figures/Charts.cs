@@ -278,15 +278,17 @@ public static class Charts
             {
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprUpper), ("legendgroup", group),
                     ("showlegend", false), ("line", Obj(("width", 0))), ("hoverinfo", "skip")));
+                // One legend entry says what the shading is (the first curve's: every band is the same kind).
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Grid), ("y", r.TprLower), ("legendgroup", group),
-                    ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("showlegend", false), ("line", Obj(("width", 0))),
-                    ("name", FormattableString.Invariant($"{r.Auc.Level * 100:F0}% band")), ("hoverinfo", "skip")));
+                    ("fill", "tonexty"), ("fillcolor", Transparent(colour)), ("showlegend", k == 0), ("line", Obj(("width", 0))),
+                    ("name", FormattableString.Invariant($"shaded: {r.Auc.Level * 100:F0}% bootstrap band")), ("hoverinfo", "skip")));
             }
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Curve.FalsePositiveRate), ("y", r.Curve.TruePositiveRate),
                 ("legendgroup", group), ("line", Obj(("color", colour), ("width", 2), ("shape", "linear"))),
                 ("name", double.IsNaN(r.Auc.Lower) ? FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3}")
-                    // The interval and the shaded band named as what they are: a figure leaves the page that explained them.
-                    : FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3}, {r.Auc.Level * 100:F0}% CI [{r.Auc.Lower:F3}, {r.Auc.Upper:F3}] (shaded: {r.Auc.Level * 100:F0}% band)")),
+                    // The interval named as what it is (the band has its own legend entry): a figure leaves the page that
+                    // explained them. Short enough for one line at a single column's width.
+                    : FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3} ({r.Auc.Level * 100:F0}% CI {r.Auc.Lower:F3}–{r.Auc.Upper:F3})")),
                 ("customdata", r.Curve.Thresholds.Select(t => double.IsInfinity(t) ? "∞" : t.ToString("G4", CultureInfo.InvariantCulture)).ToArray()),
                 ("hovertemplate", "FPR %{x:.3f}, TPR %{y:.3f}<br>threshold %{customdata}<extra>" + Html(name) + "</extra>")));
         }

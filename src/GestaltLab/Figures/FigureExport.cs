@@ -263,12 +263,15 @@ public static class FigureExport
             if (used > 0 && used + width > w - 20) { rows++; used = 0; }
             used += width;
           }
-          if (names.length > 40 || rows * (base + 8) + 10 > h / 3) {
+          // An entry wider than the figure would be cut at its edge, mid-word (an AUC with its interval, say).
+          const tooWide = names.find(n => 40 + 0.6 * (base - 1) * n.length > w - 20);
+          if (names.length > 40 || rows * (base + 8) + 10 > h / 3 || tooWide) {
             up['showlegend'] = false;
             // Said only of a legend the chart would show (plotly shows one for two or more named traces unless told otherwise).
             if (L.showlegend === true || (L.showlegend !== false && names.length > 1))
               leftOut.push(names.length > 40
                 ? `the legend (${names.length} entries: more than 40 cannot be read in print)`
+                : tooWide ? `the legend ("${tooWide}" is wider than the figure)`
                 : `the legend (${names.length} entries in ${rows} rows would take more than a third of the height)`);
           }
           const title = L.title && L.title.text;

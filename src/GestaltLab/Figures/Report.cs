@@ -53,7 +53,7 @@ public sealed record ReportOptions
 }
 
 /// <summary>A chart of the report with a file-safe name (for static export) and its section.</summary>
-/// <param name="Name">File-safe name, e.g. <c>03-confusion-matrix</c>.</param>
+/// <param name="Name">File-safe name, e.g. <c>confusion-matrix-top-5</c>.</param>
 /// <param name="Section">The report section it belongs to.</param>
 /// <param name="Chart">The chart.</param>
 public sealed record NamedChart(string Name, string Section, GenericChart Chart);
@@ -169,7 +169,8 @@ public static class Report
         if (metrics is null && truth is not null && probs is not null && classes is not null)
             metrics = ClassificationMetrics.Compute(truth, probs.Values, classes.Count, oracle);
         // Present but left out (an evaluation that did not finish, a damaged table) is not "missing": the notes say why.
-        string noProbabilities = File.Exists(Path.Combine(run.Directory, "probabilities.csv")) ? "probabilities.csv was left out (see Notes)" : "probabilities.csv is missing";
+        string noProbabilities = probs is not null ? "the true classes or classes.json could not be read (see Notes)"
+            : File.Exists(Path.Combine(run.Directory, "probabilities.csv")) ? "probabilities.csv was left out (see Notes)" : "probabilities.csv is missing";
         if (metrics is null) Note($"No metrics: no readable metrics file of a finished evaluation, and {noProbabilities}.");
         else body.Append(MetricsTable(metrics, truth, probs, groups, unit, unitName, options));
         if (metrics?.Split is SplitNames.Val or SplitNames.Train)
@@ -289,8 +290,10 @@ public static class Report
         // ---- composites
         Step("composite faces");
         Section("Composite faces");
-        // What the composites section says (skipped, and why) is printed and recorded by export too, not only on the page.
-        var (compositeSet, composites) = CompositeSection(run, options, body, text => { Note(text); notes.Add(text); }, cancellationToken);
+        // What the composites section says (skipped, and why) is printed by report and export too, not only shown in the
+        // section (the page's own Notes list leaves it out: it is said where the grid would be).
+        var sectionNotes = new List<string>();
+        var (compositeSet, composites) = CompositeSection(run, options, body, text => { Note(text); sectionNotes.Add(Shown(text)); }, cancellationToken);
 
         // ---- curves
         Step("training curves");
@@ -310,7 +313,7 @@ public static class Report
         body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
-        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, notes) { CompositeFaces = composites, CompositeFaceSet = compositeSet,
+        return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, [.. notes, .. sectionNotes]) { CompositeFaces = composites, CompositeFaceSet = compositeSet,
             ResamplingUnit = probs is null ? null : unitName };
     }
 

@@ -141,6 +141,17 @@ public static class RunFigureExport
             try { FigureExport.CheckSize(chartSize); }
             catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}", e.Fix); }
         }
+        // Files of the user's under the names this export writes (a paper's figures folder holding a training-curves.png
+        // of its own) are not replaced: refused before anything is drawn. An earlier export's (its record names them) are.
+        var (earlierFigures, earlierComposite) = EarlierExport(outDir);
+        var extensions = formats.Select(Extension).Concat(o.Html ? [".html"] : []).ToList();
+        var theirs = sized.SelectMany(c => extensions.Select(ext => (Base: c.Chart.Name, File: c.Chart.Name + ext)))
+            .Concat(content.CompositeFaceSet is null ? [] : [(Base: "", File: CompositeFileName)])
+            .Where(t => File.Exists(Path.Combine(outDir, t.File)) && !(t.File == CompositeFileName ? earlierComposite : earlierFigures.Contains(t.Base)))
+            .Select(t => t.File).ToList();
+        if (theirs.Count > 0)
+            throw new GestaltLabException($"{outDir}: holds {string.Join(", ", theirs.Take(3))}{(theirs.Count > 3 ? ", …" : "")}, which no export wrote here; the export would replace them",
+                "export into another folder, or move those files away");
         bool created = !System.IO.Directory.Exists(outDir);
         System.IO.Directory.CreateDirectory(outDir);
         // A killed earlier export's hidden folder goes (its process is gone); this one's is named the same way.
@@ -298,6 +309,21 @@ public static class RunFigureExport
     /// new SVG of the same name would pass for the same figure. Files export did not write are never touched.
     /// </summary>
     /// <returns>Each file removed, with why.</returns>
+    // The figure names and whether a composite grid an earlier export into the folder recorded (none without a record).
+    private static (HashSet<string> Figures, bool Composite) EarlierExport(string outDir)
+    {
+        string record = Path.Combine(outDir, RecordFileName);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        if (!File.Exists(record)) return (names, false);
+        try
+        {
+            var node = JsonNode.Parse(File.ReadAllText(record));
+            foreach (var n in (node?["figures"] as JsonArray ?? []).Select(n => n?.GetValue<string>()).OfType<string>()) names.Add(n);
+            return (names, node?["composite_faces"] is JsonValue);
+        }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return (names, false); }
+    }
+
     private static List<RemovedFile> RemoveEarlierFigures(string outDir, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
     {
         var removed = new List<RemovedFile>();

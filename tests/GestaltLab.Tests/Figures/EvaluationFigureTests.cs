@@ -182,7 +182,9 @@ public class RocAndBootstrapTests
         var fig = ChartTests.Figure(Charts.Roc([("test", a)]));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("AUC"));
         // The interval and the band say what they are on the figure itself (an exported figure has no page around it).
-        Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("95% CI [") && n.GetString()!.Contains("(shaded: 95% band)"));
+        Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("(95% CI "));
+        Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString() == "shaded: 95% bootstrap band"
+            && t.GetProperty("showlegend").GetBoolean());
         // No resamples asked for: the curve alone, no band and no interval (not a band the caller did not ask for).
         var bare = Roc.Bootstrap(labels, scores, 0);
         Assert.Equal(a.Curve.Auc, bare.Auc.Estimate, 12);

@@ -507,6 +507,17 @@ public class BrowserTests(BrowserFixture fixture)
         var tooSmall = await Assert.ThrowsAsync<GestaltLabException>(() => RunFigureExport.ExportAsync(run, none, new RunExportOptions { WidthMm = 20 }));
         Assert.Contains("too small", tooSmall.Message);
         Assert.False(Directory.Exists(none));
+        // Figures are named by what they show (not numbered): a file of the user's under such a name is not replaced, but
+        // refused before anything is drawn; the earlier export's own files of that name are replaced as before.
+        Assert.Contains("training-curves", names);
+        Assert.DoesNotContain(names, n => char.IsAsciiDigit(n[0]));
+        string theirs = Path.Combine(fixture.Work, "paper-figures");
+        Directory.CreateDirectory(theirs);
+        File.WriteAllText(Path.Combine(theirs, "training-curves.svg"), "<svg>mine</svg>");
+        var refused = await Assert.ThrowsAsync<GestaltLabException>(() => RunFigureExport.ExportAsync(run, theirs, new RunExportOptions { WidthMm = 89, Formats = [FigureFormat.Svg], Seed = 3 }));
+        Assert.Contains("training-curves.svg, which no export wrote here", refused.Message);
+        Assert.Equal("<svg>mine</svg>", File.ReadAllText(Path.Combine(theirs, "training-curves.svg")));
+        Assert.Single(Directory.GetFileSystemEntries(theirs));
     }
 
     [Fact]
