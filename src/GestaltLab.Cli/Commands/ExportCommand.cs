@@ -34,7 +34,7 @@ internal sealed class ExportCommand : ICliCommand
                 "single" => 89,
                 "double" => 183,
                 _ when double.TryParse(number, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out double v) && v > 0 => v,
-                _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm"),
+                _ => throw new GestaltLabException($"--width '{w}': expected single, double or a width in mm", "use single (89 mm), double (183 mm) or a number of millimetres, e.g. 120"),
             };
             // No default value on the option: its help would print the list as "[default: svg|png]", which --format refuses.
             var asked = p.GetValue(formats) is { Length: > 0 } given ? given : ["both"];
@@ -43,7 +43,7 @@ internal sealed class ExportCommand : ICliCommand
                 "svg" => new[] { FigureFormat.Svg },
                 "png" => [FigureFormat.Png],
                 "both" => [FigureFormat.Svg, FigureFormat.Png],
-                _ => throw new GestaltLabException($"--format '{f}': expected svg, png or both"),
+                _ => throw new GestaltLabException($"--format '{f}': expected svg, png or both", "use svg (vector, for line art and text), png (at --dpi) or both; convert a PNG for a JPEG-only journal"),
             }).Distinct().ToArray();
             if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1", "journals ask for 300–600 dpi");
             var options = new RunExportOptions

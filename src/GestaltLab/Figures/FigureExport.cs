@@ -133,9 +133,13 @@ public static class FigureExport
         if (size.WidthMm < MinimumWidthMm || size.HeightMm < MinimumHeightMm)
             throw new GestaltLabException($"figure size {size.WidthMm:0.#}×{size.HeightMm:0.#} mm is too small to lay a chart out",
                 $"use at least {MinimumWidthMm:0} mm wide and {MinimumHeightMm:0} mm high (a journal's single column is 89 mm)");
-        if (size.PixelWidth > MaximumPixels || size.PixelHeight > MaximumPixels || (long)size.PixelWidth * size.PixelHeight > 268_435_456)
-            throw new GestaltLabException($"{size.WidthMm:0.#}×{size.HeightMm:0.#} mm at {size.Dpi} dpi is {size.PixelWidth}×{size.PixelHeight} px, more than Chromium's canvas can draw ({MaximumPixels} px a side, 268 megapixels)",
+        if (size.PixelWidth > MaximumPixels)
+            // The width alone: a height not chosen yet (each chart's own) would only confuse.
+            throw new GestaltLabException($"{size.WidthMm:0.#} mm wide at {size.Dpi} dpi is {size.PixelWidth} px, more than Chromium's canvas can draw ({MaximumPixels} px a side)",
                 "lower --dpi (journals ask for 300–600; 1200 for line art)");
+        if (size.PixelHeight > MaximumPixels || (long)size.PixelWidth * size.PixelHeight > 268_435_456)
+            throw new GestaltLabException($"{size.WidthMm:0.#}×{size.HeightMm:0.#} mm at {size.Dpi} dpi is {size.PixelWidth}×{size.PixelHeight} px, more than Chromium's canvas can draw ({MaximumPixels} px a side, 268 megapixels)",
+                size.HeightMm > 2 * size.WidthMm ? "lower --height (a figure taller than a page is rarely meant), or --dpi" : "lower --dpi (journals ask for 300–600; 1200 for line art)");
     }
 
     /// <summary>Renders a chart to SVG (UTF-8 bytes) or PNG bytes. Launches a browser when none is given.</summary>

@@ -465,7 +465,11 @@ public class BrowserTests(BrowserFixture fixture)
         var errors = new StringWriter();
         Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["export", "--run", run, "--out", "/proc/figures"], errors));
         Assert.Contains("/proc/figures: cannot be written", errors.ToString());
-        Assert.Contains("32767", Assert.Throws<GestaltLabException>(() => FigureExport.CheckSize(new FigureSize(89, 60, 12000))).Message);
+        var tooWide = Assert.Throws<GestaltLabException>(() => FigureExport.CheckSize(new FigureSize(89, 60, 12000)));
+        Assert.Contains("32767", tooWide.Message);
+        Assert.StartsWith("89 mm wide at 12000 dpi", tooWide.Message);   // the width alone: the height is not what is too large
+        Assert.Contains("--dpi", tooWide.Fix);
+        Assert.Contains("lower --height", Assert.Throws<GestaltLabException>(() => FigureExport.CheckSize(new FigureSize(89, 5000, 300))).Fix);
         // The page says which plotly.js it carries, even when it is the first thing asked of the bundle.
         string reportPage = File.ReadAllText(Report.Write(run, Path.Combine(fixture.Work, "page.html"), new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true"], Seed = 5 }).Path);
         Assert.Matches(@"plotly\.js \d+\.\d+\.\d+ inlined", reportPage);
