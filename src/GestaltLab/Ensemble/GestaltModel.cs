@@ -152,7 +152,7 @@ public sealed class GestaltModel : IDisposable
     }
 
     /// <summary>
-    /// The priors a finished run ranks with unless told otherwise (its <c>ensemble.json</c>: what <see cref="Load"/> uses
+    /// The priors a finished run ranks with unless told otherwise (its <c>ensemble.json</c>: what <see cref="Load(string, string?)"/> uses
     /// without <c>priors</c>; <c>config.json</c> may already name others while a priors-only training is under way).
     /// </summary>
     /// <exception cref="GestaltLabException">The run did not finish (no ensemble.json), or its ensemble.json is damaged.</exception>

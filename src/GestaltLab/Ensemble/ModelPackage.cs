@@ -7,7 +7,7 @@ namespace GestaltLab.Ensemble;
 /// <summary>
 /// A trained model without the data it was trained on, for sharing: a run folder trained on one's own photos holds every
 /// photo's aligned face and region crops, the test photos' names and face embeddings, a report naming photos and the
-/// data's absolute paths (docs/run-directory.md). A package holds only what <see cref="GestaltModel.Load"/> and
+/// data's absolute paths (docs/run-directory.md). A package holds only what <see cref="GestaltModel.Load(string, string?)"/> and
 /// <see cref="GestaltPipeline.Load"/> read — the nets, the ensemble, the class names, the region set and the config —
 /// and a record (<see cref="RecordFile"/>) of where it came from without any path.
 /// </summary>

@@ -42,7 +42,7 @@ public static partial class ModelEvaluation
     /// them (and then only this data's test split, ranked with the run's priors). Photos of the
     /// model's own training people in another data set's test split are refused before any alignment.
     /// </summary>
-    /// <param name="model">A model loaded from its run (<see cref="GestaltModel.Load"/>), with the priors to rank by.</param>
+    /// <param name="model">A model loaded from its run (<see cref="GestaltModel.Load(string, string?)"/>), with the priors to rank by.</param>
     /// <param name="dataDirectory">A data folder (photos and manifest) or an aligned one.</param>
     /// <param name="options">Split, metrics file, landmark source.</param>
     /// <param name="progress">Stages <c>align</c> (when photos are aligned) and <c>evaluate</c>.</param>

@@ -148,7 +148,7 @@ public sealed record TrainConfig
     /// priori, so a rare one is not ranked down for being rare) or <c>training</c> (the training photos' syndrome
     /// frequencies, at a strength fitted on the validation split). Training always records both the frequencies and the
     /// strength, so a run can be evaluated either way (<c>gestaltlab evaluate --priors</c>); this setting is what
-    /// <c>ensemble.onnx</c>, <c>model.zip</c> and a plain <see cref="GestaltModel.Load"/> use.
+    /// <c>ensemble.onnx</c>, <c>model.zip</c> and a plain <see cref="GestaltModel.Load(string, string?)"/> use.
     /// </summary>
     [JsonPropertyName("priors")] public string Priors { get; init; } = ClassPriors.Equal;
 
