@@ -69,10 +69,11 @@ internal sealed class TrainCommand : ICliCommand
             string? shipped = p.GetValue(pretrained) is null ? ShippedBackbone.Path() : null;
             string? backbone = p.GetValue(scratch) ? null : p.GetValue(pretrained) ?? shipped;
             if (backbone is null && !p.GetValue(scratch)) Console.WriteLine("note: this build carries no shipped backbone: training from scratch");
-            // Read before the run folder is touched, with a config or without: a file that is no backbone must not cost a
-            // --force start-over its earlier run.
-            if (backbone is not null) _ = Pretraining.ReadBackboneConfig(backbone);
-            if (p.GetValue(config) is null) cfg = ModelCli.WithBackboneShape(cfg, backbone ?? (p.GetValue(scratch) ? shipped : null));
+            // Read once, before the run folder is touched, with a config or without: a file that is no backbone must not
+            // cost a --force start-over its earlier run. From scratch without a config, the shipped one's shape is taken.
+            string? shapeFrom = backbone ?? (p.GetValue(scratch) && p.GetValue(config) is null ? shipped : null);
+            var backboneNet = shapeFrom is null ? null : Pretraining.ReadBackboneConfig(shapeFrom);
+            if (p.GetValue(config) is null) cfg = ModelCli.WithBackboneShape(cfg, backboneNet);
             ModelCli.NoteKept(outPath, RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data)));
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);
             ModelCli.NoteBusyCores();
@@ -89,13 +90,13 @@ internal sealed class TrainCommand : ICliCommand
 internal static class ModelCli
 {
     /// <summary>
-    /// The net a training without <c>--config</c> trains: the default net is only a placeholder, so it takes the shape of
-    /// <paramref name="shapeFrom"/> (at the config's input size) rather than print that it was replaced. From scratch,
-    /// <paramref name="shapeFrom"/> is the shipped backbone, read for its shape alone, so that <c>train --from-scratch</c>
-    /// trains the same nets as the default run it is compared with (as <c>demo --from-scratch</c> does).
+    /// The net a training without <c>--config</c> trains: the default net is only a placeholder, so it takes the backbone's
+    /// shape <paramref name="backboneNet"/> (at the config's input size) rather than print that it was replaced. From
+    /// scratch it is the shipped backbone's, read for its shape alone, so that <c>train --from-scratch</c> trains the same
+    /// nets as the default run it is compared with (as <c>demo --from-scratch</c> does).
     /// </summary>
-    public static TrainConfig WithBackboneShape(TrainConfig cfg, string? shapeFrom) =>
-        shapeFrom is null ? cfg : cfg with { Net = Pretraining.ReadBackboneConfig(shapeFrom) with { InputSize = cfg.Net.InputSize } };
+    public static TrainConfig WithBackboneShape(TrainConfig cfg, RegionNetConfig? backboneNet) =>
+        backboneNet is null ? cfg : cfg with { Net = backboneNet with { InputSize = cfg.Net.InputSize } };
 
     /// <summary>Says which of the user's files a <c>--force</c> start-over left in the run folder.</summary>
     public static void NoteKept(string run, IReadOnlyList<string> kept)

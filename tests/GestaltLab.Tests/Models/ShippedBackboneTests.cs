@@ -32,7 +32,7 @@ public class ShippedBackboneTests
         string shipped = ShippedBackbone.Path()!;
         var placeholder = new TrainConfig();
         Assert.NotEqual(TrainConfig.Demo.Net.ConvsPerStage, placeholder.Net.ConvsPerStage); // else this shows nothing
-        var taken = GestaltLab.Cli.ModelCli.WithBackboneShape(placeholder, shipped);
+        var taken = GestaltLab.Cli.ModelCli.WithBackboneShape(placeholder, Pretraining.ReadBackboneConfig(shipped));
         Assert.Equal(TrainConfig.Demo.Net with { InputSize = placeholder.Net.InputSize }, taken.Net);
         Assert.Equal(placeholder.Training, taken.Training);
         Assert.Same(placeholder, GestaltLab.Cli.ModelCli.WithBackboneShape(placeholder, null));
