@@ -213,7 +213,7 @@ public static class RunFigureExport
         // The earlier export's files this one does not replace go (its record says which), then the record itself:
         // from here on the folder changes file by file, and a kill part-way must leave a folder without a record
         // (plainly unfinished), never mixed figures under the record of the earlier export.
-        var removed = RemoveEarlierFigures(outDir, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
+        var removed = RemoveEarlierFigures(outDir, earlierFigures, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
             formats.Select(Extension).Concat(o.Html ? [".html"] : []).ToHashSet());
         string recordPath = Path.Combine(outDir, RecordFileName);
         File.Delete(recordPath);
@@ -304,38 +304,37 @@ public static class RunFigureExport
     private const string StagingName = "export";
 
     /// <summary>
-    /// Removes the files an earlier export into the folder wrote (the figures its export.json lists) that this one will
-    /// not write again: a figure the run no longer has, or a format not asked for now. Left there, an older PNG beside a
-    /// new SVG of the same name would pass for the same figure. Files export did not write are never touched.
+    /// What an earlier export into <paramref name="outDir"/> recorded in its export.json: the figures it wrote (by name, in
+    /// its order; one with a path in it is not of export's making, a hand-edited record, and is left out) and whether it
+    /// wrote a composite grid. Nothing without a readable record.
     /// </summary>
-    /// <returns>Each file removed, with why.</returns>
-    // The figure names and whether a composite grid an earlier export into the folder recorded (none without a record).
-    private static (HashSet<string> Figures, bool Composite) EarlierExport(string outDir)
+    private static (List<string> Figures, bool Composite) EarlierExport(string outDir)
     {
         string record = Path.Combine(outDir, RecordFileName);
-        var names = new HashSet<string>(StringComparer.Ordinal);
+        var names = new List<string>();
         if (!File.Exists(record)) return (names, false);
         try
         {
             var node = JsonNode.Parse(File.ReadAllText(record));
-            foreach (var n in (node?["figures"] as JsonArray ?? []).Select(n => n?.GetValue<string>()).OfType<string>()) names.Add(n);
+            foreach (var name in (node?["figures"] as JsonArray ?? []).Select(n => n?.GetValue<string>()).OfType<string>())
+                if (name.Length > 0 && name == Path.GetFileName(name)) names.Add(name);
             return (names, node?["composite_faces"] is JsonValue);
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return (names, false); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return ([], false); }
     }
 
-    private static List<RemovedFile> RemoveEarlierFigures(string outDir, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
+    /// <summary>
+    /// Removes the files an earlier export into the folder wrote (<paramref name="earlier"/>, the figures its export.json
+    /// lists) that this one will not write again: a figure the run no longer has, or a format not asked for now. Left
+    /// there, an older PNG beside a new SVG of the same name would pass for the same figure. Files export did not write
+    /// are never touched.
+    /// </summary>
+    /// <returns>Each file removed, with why.</returns>
+    private static List<RemovedFile> RemoveEarlierFigures(string outDir, IReadOnlyList<string> earlier, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
     {
         var removed = new List<RemovedFile>();
-        string record = Path.Combine(outDir, RecordFileName);
-        if (!File.Exists(record)) return removed;
-        JsonArray? earlier;
-        try { earlier = JsonNode.Parse(File.ReadAllText(record))?["figures"] as JsonArray; }
-        catch (System.Text.Json.JsonException) { return removed; }
-        foreach (var name in (earlier ?? []).Select(n => n?.GetValue<string>()).OfType<string>())
+        foreach (var name in earlier)
         {
-            // A name is a file name of export's making; one with a path in it is not from export (a hand-edited record).
-            if (name != Path.GetFileName(name) || name.Length == 0) continue;
             foreach (var ext in new[] { ".svg", ".png", ".html" })
             {
                 string file = Path.Combine(outDir, name + ext);
