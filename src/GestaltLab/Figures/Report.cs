@@ -142,8 +142,8 @@ public static class Report
         void AddChart(GenericChart chart, string? part = null)
         {
             body.Append(FigureHtml.ChartFragment(chart, $"chart-{++chartCount}"));
-            string name = FileSafe(part is null ? current : $"{current} {part}");
-            for (int k = 2; charts.Any(c => c.Name == name); k++) name = FileSafe(part is null ? current : $"{current} {part}") + "-" + k;
+            string named = FileSafe(part is null ? current : $"{current} {part}"), name = named;
+            for (int k = 2; charts.Any(c => c.Name == name); k++) name = $"{named}-{k}";
             charts.Add(new NamedChart(name, current, chart));
         }
         var known = options.FolderPaths ? null : KnownFolders(run, options);
