@@ -33,7 +33,8 @@ public readonly record struct RegionSummary(string Region, int BestEpoch, int Ep
 /// Fine-tunes one net per facial region on syndrome labels and writes a run directory (see docs/run-directory.md):
 /// <c>run.json</c>, <c>config.json</c>, <c>classes.json</c>, <c>regions.json</c>, <c>checkpoints/REGION/</c>,
 /// <c>regions/REGION.pt|.onnx</c>, <c>curves/REGION.csv</c>, <c>ensemble.onnx</c> and <c>model.zip</c>. Running it again on
-/// the same folder resumes an interrupted run (finished regions are reloaded, not retrained).
+/// the same folder resumes an interrupted run (finished regions are reloaded, not retrained); a finished run asked for
+/// with its own settings, data and backbone is loaded as it is, nothing written.
 /// </summary>
 public static class GestaltTraining
 {
@@ -255,6 +256,14 @@ public static class GestaltTraining
             string classesPath = Path.Combine(run, "classes.json");
             if (File.Exists(classesPath) && File.ReadAllText(classesPath) != classesJson)
                 throw new GestaltLabException($"{run}: holds a run over other classes (classes.json differs)", "choose a new --out folder");
+            // A finished run asked for again with its own settings, data and backbone (a notebook cell or a script run twice,
+            // `demo` again) is loaded as it is: refitting its heads would write the same files again (to the last bits,
+            // which only another thread count changes) after minutes of passes over the photos.
+            if (earlier is not null && AlreadyTrained(run, regions, config.Priors) is { } done)
+            {
+                notes.Add("already trained on this data with these settings: loaded as it is, nothing trained or written again (--force, in C# GestaltTraining.TrainAfresh, trains it afresh)");
+                return new GestaltTrainingResult(run, done.Model, done.Regions, Path.Combine(run, "model.zip"), notes);
+            }
             // config.json keeps the thread counts the run was first trained with: resumed with others (allowed), the later
             // epochs round differently, and run.json's threads_used lists every count that trained it, in order.
             string recordedConfig = configJson;
@@ -339,7 +348,7 @@ public static class GestaltTraining
                     }
                     RegionTrainer.WriteCurve(Path.Combine(run, "curves", region + ".csv"), result.Curve);
                     WeightsFile.Save(Path.Combine(run, "regions", region + ".pt"),
-                        RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch, temperature, head?.Shrinkage), result.Net.state_dict());
+                        RegionTrainer.Meta(config.Net, data.Classes.Count, result.BestEpoch, temperature, head?.Shrinkage, head?.ValidationAccuracy), result.Net.state_dict());
                     AtomicFile.WriteAllBytes(Path.Combine(run, "regions", region + ".onnx"), OnnxExporter.ExportRegion(result.Net, region));
                     double bestAcc = result.Curve.Where(c => c.Epoch == result.BestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
                     summaries[region] = new RegionSummary(region, result.BestEpoch, result.Curve.Count, bestAcc, result.ImagesPerSecond, result.ResumedFromEpoch, temperature,
@@ -413,6 +422,42 @@ public static class GestaltTraining
         finally
         {
             if (backbone is not null) foreach (var t in backbone.Values) t.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// The finished run in <paramref name="run"/> and what its files record of each region's training, when every file a
+    /// finished run holds is there and its ensemble was fitted with <paramref name="priors"/>; otherwise null (training
+    /// again then finishes, mends or refits it). The caller has checked the run's config, data and backbone.
+    /// </summary>
+    private static (GestaltModel Model, Dictionary<string, RegionSummary> Regions)? AlreadyTrained(string run, IReadOnlyList<string> regions, string priors)
+    {
+        string[] files = [GestaltModel.EnsembleFile, "ensemble.onnx", "model.zip",
+            .. regions.SelectMany(r => new[] { Path.Combine("regions", r + ".pt"), Path.Combine("regions", r + ".onnx"), Path.Combine("curves", r + ".csv") })];
+        if (!files.All(f => File.Exists(Path.Combine(run, f)))) return null;
+        GestaltModel? model = null;
+        try
+        {
+            var summaries = new Dictionary<string, RegionSummary>(StringComparer.Ordinal);
+            foreach (var region in regions)
+            {
+                if (RegionTrainer.CheckpointRecord(Path.Combine(run, "checkpoints", region)) is not { } record) return null;
+                var (curve, bestEpoch) = record;
+                var meta = JsonNode.Parse(WeightsFile.ReadMetadata(Path.Combine(run, "regions", region + ".pt")))!;
+                double bestAcc = curve.Where(c => c.Epoch == bestEpoch).Select(c => c.ValAccuracy).DefaultIfEmpty(double.NaN).First();
+                summaries[region] = new RegionSummary(region, bestEpoch, curve.Count, bestAcc, ImagesPerSecond: 0, ResumedFromEpoch: curve.Count,
+                    (double?)meta["temperature"] ?? 1, (double?)meta["lda_shrinkage"] ?? double.NaN, (double?)meta["lda_val_acc"] ?? double.NaN);
+            }
+            // The run's lock is held already (exclusively, by Train).
+            model = GestaltModel.Load(run, null, takeLock: false);
+            // A priors switch stopped while it refitted leaves config.json with the new priors and the old ensemble.
+            if (model.Priors != priors) { model.Dispose(); return null; }
+            return (model, summaries);
+        }
+        catch (Exception e) when (e is GestaltLabException or JsonException or InvalidOperationException or FormatException)
+        {
+            model?.Dispose();
+            return null;
         }
     }
 
@@ -508,10 +553,6 @@ public static class GestaltTraining
         recorded.Config["data_hash"]?.GetValue<string>() != AlignedRegionDataset.ContentHashKind
         && (recordedHash == RunManifest.ComputeContentHash(alignedRoot) || recordedHash == RunManifest.ComputeDataHash(alignedRoot));
 
-    // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
-    // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a
-    // machine with other cores resumes, deterministic again from there on).
-
     // Where two configs differ, key by key ("training.epochs: 4 in the run, 6 now"), for the refusal to resume.
     private static IEnumerable<string> ConfigDifferences(JsonNode? was, JsonNode? now, string at)
     {
@@ -530,6 +571,9 @@ public static class GestaltTraining
         catch (GestaltLabException) { return null; }
     }
 
+    // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the
+    // thread counts (loader threads fill separate slices; torch threads only change float rounding, so a run moved to a
+    // machine with other cores resumes, deterministic again from there on).
     private static string SavedConfigJson(TrainConfig saved, TrainConfig current) =>
         (saved with
         {

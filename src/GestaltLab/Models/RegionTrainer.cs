@@ -267,9 +267,7 @@ public static class RegionTrainer
         if (!File.Exists(path)) return -1;
         try
         {
-            var (meta, tensors) = WeightsFile.Load(path);
-            foreach (var t in tensors.Values) t.Dispose();
-            return (int?)JsonNode.Parse(meta)?["epoch"] ?? -1;
+            return (int?)JsonNode.Parse(WeightsFile.ReadMetadata(path))?["epoch"] ?? -1;
         }
         catch (GestaltLabException) { return -1; }
     }
@@ -294,12 +292,27 @@ public static class RegionTrainer
     /// <param name="epoch">Epoch the weights come from.</param>
     /// <param name="temperature">Softmax temperature already folded into the classifier (recorded, not applied again).</param>
     /// <param name="ldaShrinkage">Shrinkage of a discriminant head in the classifier (null: the trained softmax head).</param>
-    public static string Meta(RegionNetConfig net, int classCount, int epoch, double temperature = 1, double? ldaShrinkage = null)
+    /// <param name="ldaValidationAccuracy">That head's accuracy on the validation photos (null or NaN: not measured).</param>
+    public static string Meta(RegionNetConfig net, int classCount, int epoch, double temperature = 1, double? ldaShrinkage = null, double? ldaValidationAccuracy = null)
     {
         var meta = new JsonObject { ["net"] = JsonNode.Parse(net.ToJson()), ["classes"] = classCount, ["epoch"] = epoch, ["temperature"] = temperature };
         meta["head"] = ldaShrinkage is null ? TrainConfig.HeadSoftmax : TrainConfig.HeadLda;
         if (ldaShrinkage is double a) meta["lda_shrinkage"] = a;
+        if (ldaValidationAccuracy is double v && double.IsFinite(v)) meta["lda_val_acc"] = v;
         return meta.ToJsonString();
+    }
+
+    /// <summary>
+    /// What a region's latest checkpoint records of its training: the curve so far and the epoch validation chose
+    /// (0: none yet). Null when the folder holds no checkpoint.
+    /// </summary>
+    /// <param name="checkpointDirectory">The region's checkpoint folder (<c>RUN/checkpoints/REGION</c>).</param>
+    /// <exception cref="GestaltLabException">The checkpoint is truncated or not a GestaltLab weights file.</exception>
+    public static (IReadOnlyList<EpochStats> Curve, int BestEpoch)? CheckpointRecord(string checkpointDirectory)
+    {
+        if (!Directory.Exists(checkpointDirectory) || LatestCheckpoint(checkpointDirectory) is not { } latest) return null;
+        var meta = JsonNode.Parse(WeightsFile.ReadMetadata(latest))!;
+        return (JsonSerializer.Deserialize<List<EpochStats>>(meta["curve"]!.ToJsonString(), CurveJson)!, (int)meta["best_epoch"]!);
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<RegionNet, Dictionary<string, Tensor>> BestSnapshots = new();

@@ -59,11 +59,7 @@ public static class WeightsFile
         try
         {
             using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
-            if (!r.ReadBytes(4).AsSpan().SequenceEqual(Magic))
-                throw new GestaltLabException($"{path}: not a GestaltLab weights file (bad magic)", "pass a .pt file written by gestaltlab train or pretrain");
-            uint version = r.ReadUInt32();
-            if (version != 1) throw new GestaltLabException($"{path}: weights file version {version} is not supported (expected 1)");
-            string meta = ReadString(r);
+            string meta = ReadHeader(r, path);
             uint count = r.ReadUInt32();
             for (int i = 0; i < count; i++)
             {
@@ -104,6 +100,31 @@ public static class WeightsFile
                 throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
             throw;
         }
+    }
+
+    /// <summary>Reads only a file's metadata (its JSON header), without its tensors.</summary>
+    /// <exception cref="GestaltLabException">The file is missing, truncated or not a GestaltLab weights file.</exception>
+    public static string ReadMetadata(string path)
+    {
+        if (!File.Exists(path)) throw new GestaltLabException($"{path}: weights file not found");
+        try
+        {
+            using var r = new BinaryReader(File.OpenRead(path), Encoding.UTF8);
+            return ReadHeader(r, path);
+        }
+        catch (EndOfStreamException)
+        {
+            throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
+        }
+    }
+
+    private static string ReadHeader(BinaryReader r, string path)
+    {
+        if (!r.ReadBytes(4).AsSpan().SequenceEqual(Magic))
+            throw new GestaltLabException($"{path}: not a GestaltLab weights file (bad magic)", "pass a .pt file written by gestaltlab train or pretrain");
+        uint version = r.ReadUInt32();
+        if (version != 1) throw new GestaltLabException($"{path}: weights file version {version} is not supported (expected 1)");
+        return ReadString(r);
     }
 
     /// <summary>Copies tensors into a module's parameters and buffers by name.</summary>

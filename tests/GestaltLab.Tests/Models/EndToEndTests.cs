@@ -231,15 +231,28 @@ public class EndToEndTests
         Assert.Contains(lost, missing.Message);
         File.Move(lost + ".bak", lost);
 
-        // Running train again on the finished run reloads it instead of training again, and refits the same head.
+        // Running train again on the finished run loads it as it is: nothing trained, refitted or written again, and what
+        // each region's training recorded reported as before.
         var faceWeights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
+        string zipPath = Path.Combine(run, "model.zip"), runJsonPath = Path.Combine(run, "run.json");
+        var (zipWritten, runJsonBefore) = (File.GetLastWriteTimeUtc(zipPath), File.ReadAllBytes(runJsonPath));
         var again = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
+        Assert.Equal(model.Classes, again.Model.Classes);
+        var firstPhoto = new AlignedRegionDataset(aligned);
+        Assert.Equal(model.Predict(firstPhoto, [0])[0].Probabilities, again.Model.Predict(firstPhoto, [0])[0].Probabilities);
         again.Model.Dispose();
-        Assert.All(again.Regions.Values, r => Assert.Equal(1, r.ResumedFromEpoch));
+        Assert.All(again.Regions.Values, r => Assert.Equal((1, 1, 0.0), (r.ResumedFromEpoch, r.BestEpoch, r.ImagesPerSecond)));
+        Assert.Equal(model.Regions.Select(r => trained.Regions[r]).Select(r => (r.BestValAccuracy, r.Temperature, r.Shrinkage, r.HeadValAccuracy)),
+            model.Regions.Select(r => again.Regions[r]).Select(r => (r.BestValAccuracy, r.Temperature, r.Shrinkage, r.HeadValAccuracy)));
+        Assert.Contains(again.Notes, n => n.StartsWith("already trained on this data with these settings", StringComparison.Ordinal));
+        Assert.Equal(zipWritten, File.GetLastWriteTimeUtc(zipPath));
+        Assert.Equal(runJsonBefore, File.ReadAllBytes(runJsonPath));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
-        // Taken up again with another thread count (allowed): config.json keeps the count the nets were trained with,
-        // and run.json lists every count that trained the run.
+        // Taken up again with another thread count (allowed) after a stop in the exports (which delete ensemble.json
+        // first): config.json keeps the count the nets were trained with, and run.json lists every count that trained the run.
+        File.Delete(ensemblePath);
         GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Threads = 1 } }, pretrainedBackbone: null).Model.Dispose();
+        Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
         Assert.Equal(2, TrainConfig.Load(Path.Combine(run, "config.json")).Training.Threads);
         Assert.Equal([2, 1], GestaltLab.Runtime.RunManifest.Load(run).Config["threads_used"]!.AsArray().Select(n => n!.GetValue<int>()).ToArray());
         Assert.Equal(2, (int)GestaltLab.Runtime.RunManifest.Load(run).Config["train"]!["training"]!["threads"]!);
@@ -356,7 +369,6 @@ public class EndToEndTests
 
         // A run recorded before the data hash covered only what training reads (a hash of the whole aligned folder, no
         // "data_hash" kind) resumes on the same folder, and is refused on another.
-        string runJsonPath = Path.Combine(run, GestaltLab.Runtime.RunManifest.FileName);
         var legacy = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(runJsonPath))!.AsObject();
         Assert.Equal(AlignedRegionDataset.ContentHashKind, (string?)legacy["config"]!["data_hash"]);
         legacy["config"]!.AsObject().Remove("data_hash");
