@@ -25,6 +25,22 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
     public IReadOnlyList<string> RefusedWithoutCounts() =>
         (RefusedLabels ?? []).Select(label => $"{label}: fewer than {MinimumCohort} people").ToList();
 
+    /// <summary>The font family the grid's labels are set in on this machine (export.json records it).</summary>
+    public static string LabelFontFamily
+    {
+        get
+        {
+            using var typeface = LabelTypeface();
+            return typeface.FamilyName;
+        }
+    }
+
+    // A sans-serif face like the charts' (Skia's default is a serif one on Debian, and it does not resolve the generic
+    // "sans-serif" name): the figures' own list first, then what Debian installs.
+    private static SKTypeface LabelTypeface() =>
+        new[] { "Helvetica", "Arial", "Liberation Sans", "DejaVu Sans" }.Select(f => SKFontManager.Default.MatchFamily(f)).FirstOrDefault(t => t is not null)
+        ?? SKTypeface.Default;
+
     /// <summary>
     /// The composites as one image grid, each with its label and cohort size under it (paper Fig. 2 style).
     /// <paramref name="columns"/> 0 = up to 6; <paramref name="cellSize"/> 0 = the faces' own size. Labels are sized
@@ -44,10 +60,7 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
         using (var canvas = new SKCanvas(bmp))
         {
             canvas.Clear(SKColors.White);
-            // A sans-serif face like the charts' (Skia's default is a serif one on Debian, and it does not resolve the
-            // generic "sans-serif" name): the figures' own list first, then what Debian installs.
-            using var typeface = new[] { "Helvetica", "Arial", "Liberation Sans", "DejaVu Sans" }
-                .Select(f => SKFontManager.Default.MatchFamily(f)).FirstOrDefault(t => t is not null) ?? SKTypeface.Default;
+            using var typeface = LabelTypeface();
             using var small = new SKFont(typeface, countPx);
             using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
             using var grey = new SKPaint { Color = new SKColor(0x66, 0x66, 0x66), IsAntialias = true };

@@ -171,6 +171,42 @@ public sealed class HeadlessBrowser : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The fonts Chromium draws text in for a CSS font-family list on this machine, the one drawing most of a sample
+    /// line first: Helvetica or Arial where installed (or a metric-compatible face such as Liberation Sans), else what
+    /// the system resolves "sans-serif" to (DejaVu Sans on a bare Debian). What a PNG's words were set in.
+    /// </summary>
+    /// <param name="cssFamily">A CSS font-family value, e.g. <see cref="PlotlyBuilder.FontFamily"/>.</param>
+    /// <param name="cancellationToken">Cancels before the page is asked.</param>
+    public async Task<IReadOnlyList<string>> FontsForAsync(string cssFamily, CancellationToken cancellationToken = default)
+    {
+        var (page, _, _, context) = await NewPageAsync();
+        try
+        {
+            await page.SetContentAsync("<!DOCTYPE html><html><body><p id=\"sample\"></p></body></html>");
+            // Set through the DOM, so that no family name is read as markup.
+            await page.EvaluateAsync("f => { const p = document.getElementById('sample'); p.style.fontFamily = f; p.textContent = 'true class 0.95 AUC Mmg'; }", cssFamily);
+            cancellationToken.ThrowIfCancellationRequested();
+            // What the renderer actually used: only the DevTools protocol tells (a page's scripts see the list it asked for).
+            var cdp = await context.NewCDPSessionAsync(page);
+            await cdp.SendAsync("DOM.enable");
+            await cdp.SendAsync("CSS.enable");
+            var document = await cdp.SendAsync("DOM.getDocument");
+            var sample = await cdp.SendAsync("DOM.querySelector", new Dictionary<string, object>
+            {
+                ["nodeId"] = document!.Value.GetProperty("root").GetProperty("nodeId").GetInt32(), ["selector"] = "#sample",
+            });
+            var fonts = await cdp.SendAsync("CSS.getPlatformFontsForNode", new Dictionary<string, object> { ["nodeId"] = sample!.Value.GetProperty("nodeId").GetInt32() });
+            return fonts!.Value.GetProperty("fonts").EnumerateArray()
+                .OrderByDescending(f => f.GetProperty("glyphCount").GetDouble())
+                .Select(f => f.GetProperty("familyName").GetString() ?? "").Where(n => n.Length > 0).Distinct().ToList();
+        }
+        finally
+        {
+            await context.CloseAsync();
+        }
+    }
+
     /// <inheritdoc />
     public async ValueTask DisposeAsync()
     {

@@ -162,6 +162,7 @@ public static class RunFigureExport
         // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
         var leftOut = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         string chromium;
+        string? pngFont = null;
         bool sandboxed;
         try
         {
@@ -171,6 +172,14 @@ public static class RunFigureExport
                 chromium = $"{(full ? browser.Executable : SharedText.LastName(browser.Executable))} {browser.Version}";
                 if (browser.SandboxNote is { } why) notes.Add(why);
                 sandboxed = browser.Sandboxed;
+                // A PNG's words are set in what this machine has of the charts' font list: recorded, and said when it is
+                // neither face a journal names (DejaVu Sans, Debian's default, sets the same words wider than Arial).
+                if (formats.Contains(FigureFormat.Png))
+                {
+                    pngFont = (await browser.FontsForAsync(PlotlyBuilder.FontFamily, cancellationToken)).FirstOrDefault();
+                    if (pngFont is not null && !IsHelveticaOrArial(pngFont))
+                        notes.Add($"the PNG figures' words are set in {pngFont}: this machine has no Helvetica or Arial (nor a face metric-compatible with one); for a journal that asks for Arial, install one (`apt-get install fonts-liberation`) and export again");
+                }
                 int done = 0;
                 foreach (var (chart, chartSize) in sized)
                 {
@@ -236,11 +245,15 @@ public static class RunFigureExport
             File.Delete(compositeFile);
             removed.Add(new RemovedFile(compositeFile, "an earlier export's; this run has no composite faces"));
         }
-        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed);
+        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont);
         AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
     }
+
+    // Helvetica and Arial, and the free faces made with their widths (fontconfig serves them for those names).
+    private static bool IsHelveticaOrArial(string family) =>
+        new[] { "Helvetica", "Arial", "Liberation Sans", "Nimbus Sans", "Arimo", "TeX Gyre Heros" }.Any(f => family.StartsWith(f, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>
     /// A figure in a paper must say where it came from: the run (and its own record), the settings and the versions.
@@ -248,7 +261,8 @@ public static class RunFigureExport
     /// time and data hash still tell which run it was.
     /// </summary>
     private static JsonObject Record(string runDirectory, RunResults results, ReportContent content, RunExportOptions o, ReportOptions reportOptions,
-        FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed)
+        FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed,
+        string? pngFont)
     {
         bool full = o.PhotoNames;
         string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
@@ -293,6 +307,12 @@ public static class RunFigureExport
             ["run_packages"] = results.Manifest is { } made ? System.Text.Json.JsonSerializer.SerializeToNode(made.Packages) : null,
             // What drew them: other versions lay out and rasterise the same figure differently.
             ["chromium"] = chromium, ["chromium_sandbox"] = sandboxed,
+            // The fonts the words were set in (an SVG names the charts' list and leaves the choice to what opens it).
+            ["fonts"] = new JsonObject
+            {
+                ["asked"] = PlotlyBuilder.FontFamily, ["png"] = pngFont,
+                ["composite_faces"] = content.CompositeFaceSet is null ? null : CompositeFaceSet.LabelFontFamily,
+            },
             ["plotly_js"] = FigureHtml.PlotlyJsVersion,
             ["created_utc"] = DateTime.UtcNow.ToString("O"),
         };

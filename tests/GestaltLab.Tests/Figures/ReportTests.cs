@@ -369,6 +369,16 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.True(check.Ok);
     }
 
+    [Fact]
+    public async Task The_fonts_a_family_list_resolves_to_are_the_ones_Chromium_draws_with()
+    {
+        // DejaVu comes with setup.sh (fonts-dejavu-core): named, it is used; a missing family before it is passed over.
+        Assert.Equal("DejaVu Sans Mono", (await fixture.Browser.FontsForAsync("NoSuchFamilyAnywhere, 'DejaVu Sans Mono', sans-serif"))[0]);
+        Assert.Equal("DejaVu Serif", (await fixture.Browser.FontsForAsync("\"DejaVu Serif\""))[0]);
+        // The charts' own list resolves to some installed face (DejaVu Sans on a bare Debian).
+        Assert.NotEmpty(await fixture.Browser.FontsForAsync(PlotlyBuilder.FontFamily));
+    }
+
     /// <summary>A synthetic run of <paramref name="classes"/> classes exported as SVG with <paramref name="options"/>; its export.json.</summary>
     private async Task<(string Run, string Figures, System.Text.Json.Nodes.JsonNode Record)> ExportSvg(string runName, string figuresName, int classes, params string[] options)
     {
@@ -430,6 +440,12 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
             ["export", "--run", run, "--out", figures, "--format", "svg", "png", "--html", "--seed", "3"]));
         Assert.Equal(names.Count, Directory.GetFiles(figures, "*.png").Count(f => !f.EndsWith("composite-faces.png")));
+        // The record names the font the PNGs' words were set in, as Chromium resolved the charts' list on this machine;
+        // an SVG-only export names none (the SVG leaves the choice to what opens it).
+        var fonts = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!["fonts"]!;
+        Assert.Equal(PlotlyBuilder.FontFamily, (string?)fonts["asked"]);
+        Assert.Equal((await fixture.Browser.FontsForAsync(PlotlyBuilder.FontFamily))[0], (string?)fonts["png"]);
+        Assert.Null(record["fonts"]!["png"]);
         // Pages made to be shared carry no photo file names (they often hold patients' names); the report, for the team, does.
         string tsnePage = Directory.GetFiles(figures, "*t-sne*.html").First();
         Assert.DoesNotContain("images/c0", File.ReadAllText(tsnePage));
