@@ -85,7 +85,7 @@ public sealed record NotebookRunResult(string? Path, string? SavedTo, string? Ht
 /// expression shown as the cell's result, outputs written back into the <c>.ipynb</c> (nbformat 4.5) atomically.
 /// A failing cell stops the run; the outputs up to it, its error included, are still saved.
 /// </summary>
-public static class NotebookRunner
+public static partial class NotebookRunner
 {
     /// <summary>The error name recorded when the user stops a run.</summary>
     public const string CancelledErrorName = "Cancelled";
@@ -164,13 +164,23 @@ public static class NotebookRunner
                         using var capture = ConsoleCapture.Capture(outputs, options.EchoOutput ? log : null);
                         CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
                         CultureInfo.CurrentUICulture = CultureInfo.InvariantCulture;
-                        return previous is null
+                        var after = previous is null
                             ? await CSharpScript.RunAsync(prepared.Code, options0, globals, typeof(NotebookGlobals), cancellationToken).ConfigureAwait(false)
                             : await previous.ContinueWithAsync(prepared.Code, options0, cancellationToken).ConfigureAwait(false);
+                        // An async call left as the cell's value (its `await` forgotten) would finish in the background, after
+                        // the next cell had looked for what it makes, and show as a state machine's type name: the cell
+                        // waits for it and shows its result instead (its output and failure belong to this cell).
+                        object? value = after.ReturnValue;
+                        if (value is Task task)
+                        {
+                            await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                            value = TaskResult(task);
+                        }
+                        return (after, value);
                     }, CancellationToken.None);
                     // A cell that ignores the token cannot be stopped inside; the run stops waiting for it instead.
-                    state = await run.WaitAsync(cancellationToken).ConfigureAwait(false);
-                    if (state.ReturnValue is { } value) outputs.Result(session.Format(value), cell.ExecutionCount ?? count);
+                    (state, var shown) = await run.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    if (shown is { } value) outputs.Result(session.Format(value), cell.ExecutionCount ?? count);
                     executed++;
                     log?.WriteLine($"      ok ({Seconds(cellClock.Elapsed)})");
                 }
@@ -261,6 +271,10 @@ public static class NotebookRunner
         log?.WriteLine($"  parameters: {string.Join(", ", overrides.Select(o => $"{o.Key}={o.Value}"))}");
     }
 
+    // A finished Task<T>'s result; null for a plain Task (whose runtime type is a Task<VoidTaskResult>).
+    private static object? TaskResult(Task task) =>
+        task.GetType().GetProperty(nameof(Task<int>.Result)) is { } result && result.PropertyType.Name != "VoidTaskResult" ? result.GetValue(task) : null;
+
     /// <summary>Jupyter's error triple for a failure: name, value, traceback lines.</summary>
     private static (string Name, string Value, List<string> Traceback) Describe(Exception e, CancellationToken token)
     {
@@ -270,6 +284,10 @@ public static class NotebookRunner
         {
             var errors = c.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
             var lines = errors.Select(Diagnostic).ToList();
+            // C# scripting parses a cell's top-level `using var x = …;` as a using directive and reports only "; expected".
+            if (errors.Select(SourceLine).FirstOrDefault(l => l is not null && UsingDeclaration().IsMatch(l)) is not null)
+                lines.Insert(0, "a `using var` declaration cannot stand at a cell's top level (C# scripting has no scope for it to end): " +
+                    "write `var x = …;` and call x.Dispose() in a later cell, or keep the work inside a block: `using (var x = …) { … }`");
             return ("CompilationError", string.Join("; ", lines.Take(3)) + (lines.Count > 3 ? $"; … ({lines.Count} errors)" : ""), lines);
         }
         if (e is NotebookCellException n) return ("NotebookError", n.Message, n.Message.Split('\n').ToList());
@@ -284,6 +302,13 @@ public static class NotebookRunner
         }
         return (e.GetType().Name, e.Message, trace);
     }
+
+    private static string? SourceLine(Diagnostic d) =>
+        d.Location.IsInSource && d.Location.SourceTree?.GetText() is { } text && d.Location.GetLineSpan().StartLinePosition.Line is var line && line < text.Lines.Count
+            ? text.Lines[line].ToString() : null;
+
+    [System.Text.RegularExpressions.GeneratedRegex(@"^\s*(await\s+)?using\s+(var\s+\w+|[\w.<>,\[\]? ]+?\s+\w+)\s*=")]
+    private static partial System.Text.RegularExpressions.Regex UsingDeclaration();
 
     private static string Diagnostic(Diagnostic d)
     {

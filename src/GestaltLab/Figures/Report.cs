@@ -310,7 +310,7 @@ public static class Report
             foreach (var n in notes) body.Append("<li>").Append(E(n)).Append("</li>\n");
             body.Append("</ul>\n");
         }
-        body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(typeof(Report).Assembly.GetName().Version?.ToString() ?? ""))
+        body.Append("<p class=\"muted\">Written by GestaltLab ").Append(E(RunManifest.PackageVersions()["GestaltLab"]))
             .Append(" with plotly.js ").Append(E(FigureHtml.PlotlyJsVersion)).Append(" inlined; this page works offline.</p>\n");
         progress?.Report(new ProgressUpdate("report", steps, steps));
         return new ReportContent(FigureHtml.Page(title, body.ToString()), sections, charts, [.. notes, .. sectionNotes]) { CompositeFaces = composites, CompositeFaceSet = compositeSet,

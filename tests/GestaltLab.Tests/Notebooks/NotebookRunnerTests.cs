@@ -86,6 +86,43 @@ public class NotebookRunnerTests
     }
 
     [Fact]
+    public async Task AUsingDeclarationAtACellsTopLevelIsRefusedWithWhatToWriteInstead()
+    {
+        using var kit = new NotebookTestKit();
+        // C# scripting itself reports only "; expected"; the runner says what the line is and what works instead.
+        string path = kit.Write("using.ipynb", "using var stream = new System.IO.MemoryStream();");
+        var (result, _) = await Run(path);
+        Assert.Equal("CompilationError", result.Failure!.ErrorName);
+        Assert.StartsWith("a `using var` declaration cannot stand at a cell's top level", result.Failure.Message);
+        Assert.Contains("using (var x = …) { … }", result.Failure.Message);
+        // A using alias, and a block using, are not declarations and compile as they are; another error gets no such hint.
+        path = kit.Write("alias.ipynb", "using Io = System.IO;\nusing (var s = new Io.MemoryStream()) { s.WriteByte(1); }\nvar x = nothingNamedSo;");
+        (result, _) = await Run(path);
+        Assert.Contains("CS0103", result.Failure!.Message);
+        Assert.DoesNotContain("using var", result.Failure.Message);
+    }
+
+    [Fact]
+    public async Task AnAsyncCallLeftAsTheCellsValueIsAwaitedBeforeTheNextCell()
+    {
+        using var kit = new NotebookTestKit();
+        string file = Path.Combine(kit.Dir, "made.txt").Replace("\\", "/");
+        string path = kit.Write("async.ipynb",
+            $"async Task<int> Make() {{ await Task.Delay(300); File.WriteAllText(\"{file}\", \"x\"); Console.WriteLine(\"made\"); return 7; }}\nMake()",
+            $"File.Exists(\"{file}\")",
+            "Task.Delay(10)");
+        var (result, nb) = await Run(path);
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        var code = nb.CodeCells.ToList();
+        // The call's output and result belong to its own cell; the next cell sees what it made.
+        Assert.Equal("made\n", Stdout(code[0]));
+        Assert.Equal("7", Text(Single(code[0], "execute_result")["data"]!["text/plain"]));
+        Assert.Equal("true", Text(Single(code[1], "execute_result")["data"]!["text/plain"]));
+        // A plain Task has no result to show.
+        Assert.Empty(Outputs(code[2]));
+    }
+
+    [Fact]
     public async Task ExceptionIsRecordedAsErrorOutputWithTheCellLine()
     {
         using var kit = new NotebookTestKit();
