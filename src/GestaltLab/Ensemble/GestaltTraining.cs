@@ -262,6 +262,8 @@ public static class GestaltTraining
             if (earlier is not null && AlreadyTrained(run, regions, config.Priors) is { } done)
             {
                 notes.Add("already trained on this data with these settings: loaded as it is, nothing trained or written again (--force, in C# GestaltTraining.TrainAfresh, trains it afresh)");
+                // Said where the work would have shown (a notebook cell prints progress, not the result's notes).
+                progress?.Report(new ProgressUpdate("train", 1, 1, "already trained on this data with these settings: loaded as it is"));
                 return new GestaltTrainingResult(run, done.Model, done.Regions, Path.Combine(run, "model.zip"), notes);
             }
             // config.json keeps the thread counts the run was first trained with: resumed with others (allowed), the later

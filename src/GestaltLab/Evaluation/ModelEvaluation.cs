@@ -26,6 +26,17 @@ public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadO
 /// </summary>
 public static partial class ModelEvaluation
 {
+    // The content hash run.json records of the aligned data the run trained on, when the data given hashes otherwise;
+    // null when they agree or the run records no such hash (a run from before it was recorded).
+    private static string? TrainedOnOtherData(string run, AlignedRegionDataset data)
+    {
+        RunManifest record;
+        try { record = RunManifest.Load(run); }
+        catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return null; }
+        return record.DataHash is { } trained && (string?)record.Config["data_hash"] == AlignedRegionDataset.ContentHashKind && data.ContentHash() != trained
+            ? trained : null;
+    }
+
     /// <summary>Evaluates and writes the files into <paramref name="outDirectory"/> (metrics to <paramref name="metricsPath"/> when given).</summary>
     /// <param name="model">The model.</param>
     /// <param name="alignedDirectory">Aligned data folder (crops at the model's input size).</param>
@@ -40,11 +51,18 @@ public static partial class ModelEvaluation
     /// <param name="cancellationToken">Cancels between batches.</param>
     /// <exception cref="ArgumentException"><paramref name="oracleDataDirectory"/> is a split's name (and no oracle's
     /// folder): the split goes in <paramref name="split"/>.</exception>
-    /// <exception cref="GestaltLabException">The output would replace the run's own test results (another split, or other
-    /// priors than the run's), or another run's; no photos of the split; crops of another size; a file cannot be written;
-    /// another process evaluates into the same folder, or trains or replaces the model's run right now.</exception>
+    /// <exception cref="GestaltLabException">The output would replace the run's own test results (another split, other
+    /// priors than the run's, or other data than the run was trained on), or another run's; no photos of the split; crops
+    /// of another size; a file cannot be written; another process evaluates into the same folder, or trains or replaces
+    /// the model's run right now.</exception>
     public static ModelEvaluationResult Evaluate(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory = null,
-        string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+        string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default) =>
+        EvaluateChecked(model, alignedDirectory, outDirectory, oracleDataDirectory, split, metricsPath, progress, cancellationToken, trainingDataChecked: false);
+
+    /// <summary><see cref="Evaluate(GestaltModel, string, string, string?, string, string?, IProgress{ProgressUpdate}?, CancellationToken)"/>,
+    /// told whether the caller has found the data to be what the run trained on (its content hash read already).</summary>
+    private static ModelEvaluationResult EvaluateChecked(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory,
+        string split, string? metricsPath, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken, bool trainingDataChecked)
     {
         // The run folder's own metrics are its test result (the report and `report --run` read them as such): another split
         // written there would replace them without a trace.
@@ -80,6 +98,11 @@ public static partial class ModelEvaluation
         int skipped = all.Count - data.Count;
         if (data.Count == 0)
             throw new GestaltLabException($"{alignedDirectory}: no '{split}' photos of the model's {model.Classes.Count} syndromes to evaluate");
+        // The run's own folder holds its results on the data it was trained on: other data's (a folder aligned again
+        // since from photos made anew, with another seed, say) would pass for them in the report and in `compare`.
+        if (intoRun && !trainingDataChecked && TrainedOnOtherData(model.Directory!, all) is { } trained)
+            throw new GestaltLabException($"{alignedDirectory}: not the data the run in {model.Directory} was trained on (its crops hash to {all.ContentHash()[..12]}…, run.json records {trained[..12]}…), whose test results that folder holds",
+                $"score other data with ModelEvaluation.EvaluateOn (`gestaltlab evaluate --model RUN --data DIR`), which files it under RUN/eval-on-NAME, or write into a folder of its own");
         if (data.CropSize != model.InputSize)
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize} (in C#: FacePipelineOptions.Regions = RegionSet.Default.WithSize({model.InputSize}))");
         // Same names are not the same crops: scored on regions cut with other landmarks or padding, the nets read what

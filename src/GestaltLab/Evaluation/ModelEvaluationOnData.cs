@@ -138,7 +138,7 @@ public static partial class ModelEvaluation
         string outDir = Path.GetDirectoryName(metricsPath)!;
         // RUN/eval-…, made by the evaluation itself.
         if (outFile is null && outDir != Path.GetFullPath(run).TrimEnd('/')) RunFolder.RefuseLink(outDir);
-        var result = Evaluate(model, aligned, outDir, OracleDirectory(dataDirectory, aligned), split, metricsPath, progress, cancellationToken);
+        var result = EvaluateChecked(model, aligned, outDir, OracleDirectory(dataDirectory, aligned), split, metricsPath, progress, cancellationToken, trainingDataChecked: ownData);
         return new DataEvaluationResult(result, metricsPath, aligned, alignment);
     }
 

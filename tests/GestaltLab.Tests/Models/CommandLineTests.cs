@@ -96,12 +96,12 @@ public class CommandLineTests
         Assert.True(File.Exists(Path.Combine(beside, "metrics.json")));
         Assert.False(Directory.Exists(Path.Combine(beside, "aligned-data")) || Directory.Exists(Path.Combine(beside, "eval-on-data")));
 
-        // Again: the finished run and its alignment are reused as they are; the run keeps when it was created.
+        // Again: the finished run and its alignment are reused as they are, nothing rewritten (run.json not resumed).
         Assert.Null(made.ResumedUtc);
         Assert.Equal(0, await Cli(train));
         Assert.Equal(firstAlignment, AlignedAt());
         Assert.Equal(made.CreatedUtc, RunManifest.Load(run).CreatedUtc);
-        Assert.NotNull(RunManifest.Load(run).ResumedUtc);
+        Assert.Null(RunManifest.Load(run).ResumedUtc);
         // train fine-tunes from the shipped backbone unless told otherwise, and a run keeps the backbone it started from.
         string? shipped = ShippedBackbone.Path();
         Assert.NotNull(shipped);

@@ -300,6 +300,13 @@ public class EndToEndTests
         File.Copy(otherCrop, crop, overwrite: true);
         var otherData = Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null));
         Assert.Contains("other data", otherData.Message);
+        // Nor are other data's figures written into the run's folder as its own test results (EvaluateOn files them apart).
+        using (var onChangedData = GestaltModel.Load(run))
+        {
+            var notItsData = Assert.Throws<GestaltLabException>(() => ModelEvaluation.Evaluate(onChangedData, aligned, run));
+            Assert.Contains("not the data the run", notItsData.Message);
+            Assert.Contains("EvaluateOn", notItsData.Fix);
+        }
         File.WriteAllBytes(crop, savedCrop);
         // Only the priors changed: the finished run switches to them (nets reloaded, not retrained) and back.
         var switched = GestaltTraining.Train(aligned, run, Tiny with { Priors = ClassPriors.Training }, pretrainedBackbone: null);
