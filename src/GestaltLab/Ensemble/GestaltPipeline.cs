@@ -15,7 +15,8 @@ public sealed class GestaltImageInput
 /// <summary>
 /// The whole fitted model as one ML.NET pipeline: <c>LoadImages → DetectFaceLandmarks → CropFacialRegions →
 /// ApplyOnnxModel(ensemble)</c>, saved to one zip (the ONNX bytes live inside it). Output columns: <c>probabilities</c>,
-/// <c>embedding</c>, <c>REGION_probabilities</c>, and the face steps' <c>FaceStatus</c>.
+/// <c>embedding</c>, <c>REGION_probabilities</c>, and the face steps' <c>FaceStatus</c>. The zip also names the classes the
+/// probabilities are in the order of (<see cref="ClassNames"/>), so that it is one artefact.
 /// </summary>
 public static class GestaltPipeline
 {
@@ -63,7 +64,7 @@ public static class GestaltPipeline
                 using var saved = new MemoryStream();
                 ml.Model.Save(fitted, empty.Schema, saved);
                 saved.Position = 0;
-                WithFixedTimes(saved, s);
+                WithFixedTimes(saved, s, System.Text.Json.JsonSerializer.Serialize(model.Classes));
             });
         }
         finally
@@ -75,9 +76,13 @@ public static class GestaltPipeline
     /// <summary>When every entry of a saved model.zip says it was written: a fixed date, so that the same model saves to the same bytes.</summary>
     public static readonly DateTimeOffset EntryTime = new(2000, 1, 1, 0, 0, 0, TimeSpan.Zero);
 
+    /// <summary>The zip entry naming the classes, in the order of the <c>probabilities</c> column (ML.NET's loader reads only its own entries).</summary>
+    public const string ClassesEntry = "GestaltLab/classes.json";
+
     // ML.NET stamps each zip entry with the clock, so two identical trainings gave model.zip files that differ in
-    // their timestamps alone; the entries are copied, in order and unchanged, under one fixed time.
-    private static void WithFixedTimes(Stream source, Stream target)
+    // their timestamps alone; the entries are copied, in order and unchanged, under one fixed time, and the class names
+    // added after them.
+    private static void WithFixedTimes(Stream source, Stream target, string classesJson)
     {
         using var input = new System.IO.Compression.ZipArchive(source, System.IO.Compression.ZipArchiveMode.Read, leaveOpen: true);
         using var output = new System.IO.Compression.ZipArchive(target, System.IO.Compression.ZipArchiveMode.Create, leaveOpen: true);
@@ -90,9 +95,50 @@ public static class GestaltPipeline
             using var to = copy.Open();
             from.CopyTo(to);
         }
+        var classes = output.CreateEntry(ClassesEntry, System.IO.Compression.CompressionLevel.Optimal);
+        classes.LastWriteTime = EntryTime;
+        using var writer = new StreamWriter(classes.Open(), new System.Text.UTF8Encoding(false));
+        writer.Write(classesJson);
+    }
+
+    /// <summary>
+    /// The class (syndrome) names a saved pipeline's <c>probabilities</c> are in the order of, read from the zip itself.
+    /// </summary>
+    /// <param name="zipPath">A <c>model.zip</c>, or the run folder holding it.</param>
+    /// <exception cref="GestaltLabException">No such zip, not a zip, or one saved before model.zip named its classes (the
+    /// run's <c>classes.json</c> has them).</exception>
+    public static IReadOnlyList<string> ClassNames(string zipPath)
+    {
+        string zip = ZipOf(zipPath);
+        try
+        {
+            using var archive = System.IO.Compression.ZipFile.OpenRead(zip);
+            var entry = archive.GetEntry(ClassesEntry)
+                ?? throw new GestaltLabException($"{zip}: saved before model.zip named its classes",
+                    $"read them from the run's classes.json ({Path.Combine(Path.GetDirectoryName(zip)!, "classes.json")}), or train the run again (it rewrites model.zip)");
+            using var reader = new StreamReader(entry.Open());
+            return System.Text.Json.JsonSerializer.Deserialize<string[]>(reader.ReadToEnd()) is { Length: > 0 } names
+                ? names : throw new GestaltLabException($"{zip}: {ClassesEntry} names no classes", "the file is damaged: copy it again, or train the run again");
+        }
+        catch (Exception e) when (e is InvalidDataException or System.Text.Json.JsonException)
+        {
+            throw new GestaltLabException($"{zip}: not a readable model zip ({e.Message.Split('\n')[0]})", "copy the file again if it was cut short, or train the run again", e);
+        }
+    }
+
+    // A run's folder stands for the model.zip in it.
+    private static string ZipOf(string path)
+    {
+        if (Directory.Exists(path))
+            return File.Exists(Path.Combine(path, "model.zip")) ? Path.Combine(path, "model.zip")
+                : throw new GestaltLabException($"{path}: a folder without model.zip", "pass a finished run's folder (`gestaltlab train` writes model.zip into it) or the zip itself");
+        return File.Exists(path) ? path
+            : throw new GestaltLabException($"{path}: model zip not found", "pass the model.zip of a finished run (RUN/model.zip), or the run's folder");
     }
 
     /// <summary>Loads a saved pipeline (registers the face steps with <paramref name="ml"/>).</summary>
+    /// <param name="zipPath">A <c>model.zip</c>, or the run folder holding it.</param>
+    /// <param name="ml">The context to load into (a new one when null).</param>
     /// <remarks>
     /// Dispose the returned transformer when done with it (it is an <see cref="IDisposable"/> chain): it holds ONNX
     /// Runtime sessions, and ML.NET unpacks the ensemble's graph into a temporary file that only disposing removes.
@@ -101,7 +147,7 @@ public static class GestaltPipeline
     {
         ml ??= new MLContext(seed: 0);
         ml.RegisterFaceSteps();
-        if (!File.Exists(zipPath)) throw new GestaltLabException($"{zipPath}: model zip not found", "pass a run directory written by `gestaltlab train`");
+        zipPath = ZipOf(zipPath);
         using var s = File.OpenRead(zipPath);
         try
         {

@@ -87,6 +87,10 @@ public class EndToEndTests
         var testImages = GestaltLab.Data.Manifest.Load(data).InSplit("test").Take(3).Select(r => Path.Combine(data, r.Image)).ToList();
         var zip = GestaltPipeline.Load(Path.Combine(run, "model.zip"));
         using var disposeZip = zip as IDisposable;   // its temporary copy of the graph goes with it
+        // The zip names its classes (the order of its probabilities), and a run's folder stands for its zip.
+        Assert.Equal(model.Classes, GestaltPipeline.ClassNames(Path.Combine(run, "model.zip")));
+        Assert.Equal(model.Classes, GestaltPipeline.ClassNames(run));
+        Assert.Contains("a folder without model.zip", Assert.Throws<GestaltLabException>(() => GestaltPipeline.Load(aligned)).Message);
         var fromZip = GestaltPipeline.Predict(zip, testImages);
         for (int i = 0; i < testImages.Count; i++)
         {
