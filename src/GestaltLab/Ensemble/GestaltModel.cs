@@ -252,7 +252,7 @@ public sealed class GestaltModel : IDisposable
         using var readLock = takeLock ? FolderLock.AcquireShared(dir, "load the model in") : null;
         string classesPath = Path.Combine(dir, "classes.json"), configPath = Path.Combine(dir, "config.json"), regionsPath = Path.Combine(dir, "regions.json");
         foreach (var p in new[] { classesPath, configPath, regionsPath })
-            if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (it resumes an interrupted run)");
+            if (!File.Exists(p)) throw new GestaltLabException($"{p}: not found — is {runDirectory} a finished training run?", "run `gestaltlab train` (in C#: GestaltTraining.Train; it resumes an interrupted run)");
         string[]? classes;
         try { classes = JsonSerializer.Deserialize<string[]>(File.ReadAllText(classesPath)); }
         catch (JsonException e)

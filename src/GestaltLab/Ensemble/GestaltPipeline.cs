@@ -156,7 +156,7 @@ public static class GestaltPipeline
         catch (Exception e) when (e is FormatException or InvalidDataException or EndOfStreamException)
         {
             throw new GestaltLabException($"{zipPath}: not a readable ML.NET model zip ({e.Message})",
-                "train the run again (`gestaltlab train` on the finished run rewrites model.zip), or copy the file again if it was cut short", e);
+                "copy the file again if it was cut short, or delete it and train the run again (`gestaltlab train` on a finished run writes a missing model.zip anew)", e);
         }
     }
 

@@ -225,7 +225,7 @@ public static class GestaltTraining
             // be resumed on whatever data is given now, unchecked: their data, backbone and classes are no longer known.
             if (earlier is null && new[] { "checkpoints", "regions" }.Select(d => Path.Combine(run, d)).FirstOrDefault(d => Directory.Exists(d) && Directory.EnumerateFileSystemEntries(d).Any()) is { } orphan)
                 throw new GestaltLabException($"{run}: holds {Path.GetFileName(orphan)}/ without the run's run.json and config.json (a start-over stopped part-way?): what they were trained on is unknown",
-                    "train with --force to start over");
+                    "train with --force to start over (in C#: GestaltTraining.TrainAfresh)");
             var savedConfig = File.Exists(configPath) ? LoadSavedConfig(configPath) : null;
             // (Runs written before the hash was recorded lack the key and resume as before.)
             if (earlier?.Config is JsonObject previous
@@ -251,7 +251,7 @@ public static class GestaltTraining
             string dataHash = data.ContentHash();
             if (earlier is { DataHash: { } recordedData } && recordedData != dataHash && !LegacyDataHashMatches(earlier, recordedData, data.Root))
                 throw new GestaltLabException($"{run}: holds a run trained on other data ({data.Root} changed since, or is another folder: its content hash differs)",
-                    "resume with the aligned data it started from, or choose a new --out folder (`demo --force` starts over)");
+                    "resume with the aligned data it started from, or choose a new --out folder (`train --force` starts over; in C#: GestaltTraining.TrainAfresh)");
             var classesJson = JsonSerializer.Serialize(data.Classes);
             string classesPath = Path.Combine(run, "classes.json");
             if (File.Exists(classesPath) && File.ReadAllText(classesPath) != classesJson)
@@ -429,8 +429,9 @@ public static class GestaltTraining
 
     /// <summary>
     /// The finished run in <paramref name="run"/> and what its files record of each region's training, when every file a
-    /// finished run holds is there and its ensemble was fitted with <paramref name="priors"/>; otherwise null (training
-    /// again then finishes, mends or refits it). The caller has checked the run's config, data and backbone.
+    /// finished run holds is there, its ensemble was fitted with <paramref name="priors"/> and its model.zip reads and names
+    /// the run's classes; otherwise null (training again then finishes, mends or refits it). The caller has checked the
+    /// run's config, data and backbone.
     /// </summary>
     private static (GestaltModel Model, Dictionary<string, RegionSummary> Regions)? AlreadyTrained(string run, IReadOnlyList<string> regions, string priors)
     {
@@ -454,6 +455,8 @@ public static class GestaltTraining
             model = GestaltModel.Load(run, null, takeLock: false);
             // A priors switch stopped while it refitted leaves config.json with the new priors and the old ensemble.
             if (model.Priors != priors) { model.Dispose(); return null; }
+            // A model.zip cut short (a copy stopped part-way) or saved before it named its classes is written anew.
+            if (!GestaltPipeline.ClassNames(Path.Combine(run, "model.zip")).SequenceEqual(model.Classes, StringComparer.Ordinal)) { model.Dispose(); return null; }
             return (model, summaries);
         }
         catch (Exception e) when (e is GestaltLabException or JsonException or InvalidOperationException or FormatException)

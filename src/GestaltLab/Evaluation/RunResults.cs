@@ -208,7 +208,7 @@ public sealed class RunResults
                 var inside = EvaluationsInside(dir);
                 notes.Add(inside.Count > 0
                     ? $"no evaluation in the run directory itself; its evaluations (other data, splits or priors) are in {string.Join(", ", inside)} (`gestaltlab report --run {Path.Combine(runDirectory, inside[0])}` draws one)"
-                    : $"no evaluation of the model in the run directory: `gestaltlab evaluate --model {runDirectory} --data DIR` scores it on DIR's test split (the data it was trained on: its held-out people), and the report then shows those figures");
+                    : $"no evaluation of the model in the run directory: `gestaltlab evaluate --model {runDirectory} --data DIR` (in C#: ModelEvaluation.EvaluateOn) scores it on DIR's test split (the data it was trained on: its held-out people), and the report then shows those figures");
             }
             if (!File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)))
                 notes.Insert(0, $"the training of this run did not finish (no {Ensemble.GestaltModel.EnsembleFile}): what is shown is its training so far; run the same `gestaltlab train` again to finish it, then evaluate it");

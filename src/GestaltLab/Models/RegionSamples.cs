@@ -76,7 +76,7 @@ public sealed class AlignedRegionDataset : IRegionSamples, IRegionGeometry
         string regionsJson = Path.Combine(Root, "regions.json");
         if (!File.Exists(regionsJson) || !Directory.Exists(Path.Combine(Root, "regions")))
             throw new GestaltLabException($"{alignedDirectory}: not an aligned data folder (no regions.json or regions/)",
-                "run `gestaltlab align --data DIR --out ALIGNED` first, or pass the raw data folder to `gestaltlab train` (it aligns)");
+                "run `gestaltlab align --data DIR --out ALIGNED` first, or pass the raw data folder to `gestaltlab train` (it aligns; in C#: FaceDatasetAligner.EnsureAligned, or ModelEvaluation.EvaluateOn to score it)");
         _set = RegionSet.Load(regionsJson);
         Manifest = Manifest.Load(Root);
         labelOf ??= r => r.Syndrome;

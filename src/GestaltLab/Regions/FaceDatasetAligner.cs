@@ -162,7 +162,7 @@ public static class FaceDatasetAligner
                            && File.Exists(Path.Combine(outFull, AlignmentMarker))
                            && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n =>
                                n is "aligned" or "regions" or "overlays" || OwnTables.Contains(n!) || n!.StartsWith('.'));
-        if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it");
+        if (replace && !options.Force && !interrupted) throw new GestaltLabException($"{outDir}: output folder is not empty", "choose a new folder or pass --force to replace it (in C#: AlignDatasetOptions.Force)");
         // Replacing deletes what an alignment writes by name; in a training run (its nets in regions/) or a data set (its
         // manifest and landmarks) those names hold something else.
         if (replace && !interrupted && !IsAlignment(outFull)

@@ -54,7 +54,7 @@ public static class SyntheticDataset
         // Two generations into one folder would each replace the other's data set with their own.
         using var folderLock = FolderLock.Acquire(target, "generate into");
         if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any() && !options.Force)
-            throw new GestaltLabException($"{target}: folder is not empty", "pass --force to replace it, or choose another --out");
+            throw new GestaltLabException($"{target}: folder is not empty", "pass --force to replace it (in C#: GenerateOptions.Force), or choose another --out");
         if (File.Exists(target)) throw new GestaltLabException($"{target}: is a file, not a folder");
         // --force replaces a data set, never a folder of something else named by mistake (a run, photos, an alignment).
         if (options.Force && Directory.Exists(target) && ForeignEntries(target).FirstOrDefault() is { } foreign)

@@ -252,6 +252,13 @@ public class EndToEndTests
         Assert.Equal(zipWritten, File.GetLastWriteTimeUtc(zipPath));
         Assert.Equal(runJsonBefore, File.ReadAllBytes(runJsonPath));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        // A model.zip cut short (a copy stopped part-way) is no finished run's: training again writes it anew.
+        var zipBytes = File.ReadAllBytes(zipPath);
+        File.WriteAllBytes(zipPath, zipBytes[..(zipBytes.Length / 2)]);
+        var mended = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
+        mended.Model.Dispose();
+        Assert.DoesNotContain(mended.Notes, n => n.StartsWith("already trained", StringComparison.Ordinal));
+        Assert.Equal(model.Classes, GestaltPipeline.ClassNames(zipPath));
         // Taken up again with another thread count (allowed) after a stop in the exports (which delete ensemble.json
         // first): config.json keeps the count the nets were trained with, and run.json lists every count that trained the run.
         File.Delete(ensemblePath);
