@@ -196,9 +196,11 @@ public sealed class DisplayFormatter
         }
         string countText = count > 100_000 ? "more than 100000" : count.ToString(CultureInfo.InvariantCulture);
         var elementType = items.FirstOrDefault(i => i is not null)?.GetType();
-        var columns = elementType is null || IsScalar(items.First(i => i is not null)!) || items.First(i => i is not null) is string
+        // Rows read as dictionaries (a CSV's rows, say): one column per key, in the order the keys first appear.
+        var columns = items.Count > 0 && items.All(i => i is IDictionary) ? DictionaryColumns(items.Take(MaxTableRows).Cast<IDictionary>())
+            : elementType is null || IsScalar(items.First(i => i is not null)!) || items.First(i => i is not null) is string
             ? null : Columns(elementType);
-        if (columns is null || columns.Count == 0 || items.Any(i => i is not null && i.GetType() != elementType))
+        if (columns is null || columns.Count == 0 || (items[0] is not IDictionary && items.Any(i => i is not null && i.GetType() != elementType)))
         {
             var shown = items.Take(MaxListItems).Select(Text);
             string more = count > MaxListItems ? $", … ({countText} items)" : "";
@@ -220,6 +222,17 @@ public sealed class DisplayFormatter
     }
 
     private sealed record Column(string Name, Func<object, object?> Get);
+
+    private List<Column> DictionaryColumns(IEnumerable<IDictionary> rows)
+    {
+        var columns = new List<Column>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var row in rows)
+            foreach (var key in row.Keys)
+                if (seen.Add(Text(key)))
+                    columns.Add(new Column(Text(key), o => ((IDictionary)o).Contains(key) ? ((IDictionary)o)[key] : ""));   // a key a row lacks: an empty cell
+        return columns;
+    }
 
     private static List<Column> Columns(Type type)
     {

@@ -65,6 +65,11 @@ public class DisplayTests
         // Keys are text too: a class named like markup is shown, not run.
         var keyed = f.Format(new Dictionary<string, double> { ["<img src=x onerror=alert(1)>"] = 0.5 }).Text("text/html")!;
         Assert.Contains("<td>&lt;img src=x onerror=alert(1)&gt;</td>", keyed);
+        // Rows as dictionaries (a CSV read by hand): one column per key, in first-seen order; a key a row lacks is blank.
+        var table = f.Format(new List<Dictionary<string, string>> { new() { ["image"] = "a.png", ["syndrome"] = "x" }, new() { ["image"] = "b.png", ["age"] = "3" } });
+        Assert.Contains("<th>image</th><th>syndrome</th><th>age</th>", table.Text("text/html"));
+        Assert.Contains("<td>b.png</td><td></td><td>3</td>", table.Text("text/html"));
+        Assert.StartsWith("image\tsyndrome\tage\na.png\tx\t\n", table.Text("text/plain"));
         var matrix = f.Format(new double[,] { { 1, 0.5 }, { 0, 1 } }).Text("text/html")!;
         Assert.Contains("<td>0</td><td>1</td><td>0.5</td>", matrix);
     }
