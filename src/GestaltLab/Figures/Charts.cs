@@ -30,6 +30,38 @@ public static class Charts
 {
     static Charts() => FigureHtml.UseOfflineDefaults();
 
+    /// <summary>
+    /// The fonts charts ask for, as CSS lists them: an SVG names the list and leaves the choice to what opens it, a PNG
+    /// is drawn in whichever the machine has (<see cref="HeadlessBrowser.FontsForAsync"/> says which).
+    /// </summary>
+    public const string FontFamily = "Helvetica, Arial, sans-serif";
+
+    /// <summary>
+    /// The chart with another title, set as the figures set theirs (the chart itself is left as it was). Each chart method
+    /// also takes its title (<c>title:</c>, or <see cref="ConfusionOptions.Title"/>); this retitles one already made.
+    /// </summary>
+    public static GenericChart WithTitle(GenericChart chart, string title) => WithLayout(chart, ("title", PlotlyBuilder.Title(title)));
+
+    /// <summary>
+    /// The chart drawn at a fixed size on screen, in CSS pixels (the chart itself is left as it was; charts otherwise fill
+    /// their cell's width). Figures for print are sized by <see cref="FigureExport"/> in millimetres instead.
+    /// </summary>
+    public static GenericChart WithSize(GenericChart chart, int widthPx, int heightPx)
+    {
+        if (widthPx < 50 || heightPx < 50) throw new ArgumentOutOfRangeException(nameof(widthPx), $"{widthPx}×{heightPx} px: at least 50 px a side");
+        return WithLayout(chart, ("width", widthPx), ("height", heightPx), ("autosize", false));
+    }
+
+    // A copy of the chart's layout with some attributes replaced: charts share layout objects, which must not change
+    // under a chart already shown.
+    private static GenericChart WithLayout(GenericChart chart, params (string Name, object? Value)[] attributes)
+    {
+        var layout = new Layout();
+        GenericChart.getLayout(chart).ShallowCopyDynamicPropertiesTo(layout, Microsoft.FSharp.Core.FSharpOption<bool>.Some(true));
+        foreach (var (name, value) in attributes) layout.SetProperty(name, value);
+        return GenericChart.setLayout(layout, chart);
+    }
+
     // ---------------------------------------------------------------- confusion
 
     /// <summary>Confusion matrix from top-1 predictions; similarity ordering uses the mean predicted probabilities.</summary>

@@ -176,7 +176,7 @@ public sealed class HeadlessBrowser : IAsyncDisposable
     /// line first: Helvetica or Arial where installed (or a metric-compatible face such as Liberation Sans), else what
     /// the system resolves "sans-serif" to (DejaVu Sans on a bare Debian). What a PNG's words were set in.
     /// </summary>
-    /// <param name="cssFamily">A CSS font-family value, e.g. <see cref="PlotlyBuilder.FontFamily"/>.</param>
+    /// <param name="cssFamily">A CSS font-family value, e.g. <see cref="Charts.FontFamily"/>.</param>
     /// <param name="cancellationToken">Cancels before the page is asked.</param>
     public async Task<IReadOnlyList<string>> FontsForAsync(string cssFamily, CancellationToken cancellationToken = default)
     {

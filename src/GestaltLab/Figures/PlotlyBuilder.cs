@@ -40,19 +40,13 @@ internal static class PlotlyBuilder
         return GenericChart.setConfig(config, chart);
     }
 
-    /// <summary>
-    /// The fonts charts ask for, as CSS lists them: an SVG names the list and leaves the choice to what opens it, a PNG
-    /// is drawn in whichever the machine has (<see cref="HeadlessBrowser.FontsForAsync"/> says which).
-    /// </summary>
-    public const string FontFamily = "Helvetica, Arial, sans-serif";
-
     /// <summary>Plain white style that reads well in print and in notebooks alike.</summary>
     private static readonly (string, object?)[] Defaults =
     [
         ("template", null),
         ("paper_bgcolor", "white"),
         ("plot_bgcolor", "white"),
-        ("font", Obj(("family", FontFamily), ("size", 12), ("color", "#222"))),
+        ("font", Obj(("family", Charts.FontFamily), ("size", 12), ("color", "#222"))),
     ];
 
     /// <summary>An axis with light grid lines.</summary>

@@ -176,7 +176,7 @@ public static class RunFigureExport
                 // neither face a journal names (DejaVu Sans, Debian's default, sets the same words wider than Arial).
                 if (formats.Contains(FigureFormat.Png))
                 {
-                    pngFont = (await browser.FontsForAsync(PlotlyBuilder.FontFamily, cancellationToken)).FirstOrDefault();
+                    pngFont = (await browser.FontsForAsync(Charts.FontFamily, cancellationToken)).FirstOrDefault();
                     if (pngFont is not null && !IsHelveticaOrArial(pngFont))
                         notes.Add($"the PNG figures' words are set in {pngFont}: this machine has no Helvetica or Arial (nor a face metric-compatible with one); for a journal that asks for Arial, install one (`apt-get install fonts-liberation`) and export again");
                 }
@@ -310,7 +310,7 @@ public static class RunFigureExport
             // The fonts the words were set in (an SVG names the charts' list and leaves the choice to what opens it).
             ["fonts"] = new JsonObject
             {
-                ["asked"] = PlotlyBuilder.FontFamily, ["png"] = pngFont,
+                ["asked"] = Charts.FontFamily, ["png"] = pngFont,
                 ["composite_faces"] = content.CompositeFaceSet is null ? null : CompositeFaceSet.LabelFontFamily,
             },
             ["plotly_js"] = FigureHtml.PlotlyJsVersion,

@@ -22,6 +22,22 @@ public class ChartTests
     };
 
     [Fact]
+    public void A_chart_is_retitled_and_sized_as_a_copy_leaving_the_original_as_it_was()
+    {
+        var chart = Charts.Confusion(Counts(), Names, new ConfusionOptions { Title = "first" });
+        string before = FigureHtml.Json(chart).Figure;
+        var retitled = Charts.WithSize(Charts.WithTitle(chart, "second"), 500, 400);
+        var layout = Figure(retitled).GetProperty("layout");
+        Assert.Equal("second", layout.GetProperty("title").GetProperty("text").GetString());
+        Assert.Equal((500, 400), (layout.GetProperty("width").GetInt32(), layout.GetProperty("height").GetInt32()));
+        // The rest of the layout (axes, font) is the chart's own.
+        Assert.Equal("category", layout.GetProperty("xaxis").GetProperty("type").GetString());
+        Assert.Equal(Charts.FontFamily, layout.GetProperty("font").GetProperty("family").GetString());
+        Assert.Equal(before, FigureHtml.Json(chart).Figure);
+        Assert.Throws<ArgumentOutOfRangeException>(() => Charts.WithSize(chart, 10, 400));
+    }
+
+    [Fact]
     public void Confusion_cells_carry_the_counts_and_row_fractions()
     {
         var counts = Counts();

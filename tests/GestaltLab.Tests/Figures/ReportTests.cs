@@ -376,7 +376,7 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal("DejaVu Sans Mono", (await fixture.Browser.FontsForAsync("NoSuchFamilyAnywhere, 'DejaVu Sans Mono', sans-serif"))[0]);
         Assert.Equal("DejaVu Serif", (await fixture.Browser.FontsForAsync("\"DejaVu Serif\""))[0]);
         // The charts' own list resolves to some installed face (DejaVu Sans on a bare Debian).
-        Assert.NotEmpty(await fixture.Browser.FontsForAsync(PlotlyBuilder.FontFamily));
+        Assert.NotEmpty(await fixture.Browser.FontsForAsync(Charts.FontFamily));
     }
 
     /// <summary>A synthetic run of <paramref name="classes"/> classes exported as SVG with <paramref name="options"/>; its export.json.</summary>
@@ -443,8 +443,8 @@ public class BrowserTests(BrowserFixture fixture)
         // The record names the font the PNGs' words were set in, as Chromium resolved the charts' list on this machine;
         // an SVG-only export names none (the SVG leaves the choice to what opens it).
         var fonts = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!["fonts"]!;
-        Assert.Equal(PlotlyBuilder.FontFamily, (string?)fonts["asked"]);
-        Assert.Equal((await fixture.Browser.FontsForAsync(PlotlyBuilder.FontFamily))[0], (string?)fonts["png"]);
+        Assert.Equal(Charts.FontFamily, (string?)fonts["asked"]);
+        Assert.Equal((await fixture.Browser.FontsForAsync(Charts.FontFamily))[0], (string?)fonts["png"]);
         Assert.Null(record["fonts"]!["png"]);
         // Pages made to be shared carry no photo file names (they often hold patients' names); the report, for the team, does.
         string tsnePage = Directory.GetFiles(figures, "*t-sne*.html").First();
