@@ -120,7 +120,7 @@ public static class NotebookParameters
         string type = p.Type.TrimEnd('?');
         var inv = CultureInfo.InvariantCulture;
         string Bad(string? why = null) => throw new GestaltLabException($"{cellLabel}: parameter {p.Name} is {p.Type}; \"{value}\" is not a valid {p.Type}{why}",
-            $"pass a {p.Type} value, e.g. -p {p.Name}={Example(type)}");
+            $"pass {("aeiouAEIOU".Contains(p.Type[0]) ? "an" : "a")} {p.Type} value, e.g. -p {p.Name}={Example(type)}");
         switch (type)
         {
             case "bool" or "Boolean" or "System.Boolean":

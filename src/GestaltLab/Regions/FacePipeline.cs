@@ -60,6 +60,7 @@ public sealed class FacePipeline : IDisposable
     /// <summary>Reads a photo and processes it; an unreadable photo gives status <c>unreadable</c> (never throws for bad photos).</summary>
     public FaceResult Process(string imagePath)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         RgbImage image;
         try
         {
@@ -79,6 +80,7 @@ public sealed class FacePipeline : IDisposable
     /// </summary>
     public FaceResult Process(RgbImage image, string source = "image")
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         try
         {
             return ProcessChosen(image, source);
@@ -128,6 +130,7 @@ public sealed class FacePipeline : IDisposable
     /// <exception cref="ArgumentException"><paramref name="box"/> is empty or inverted (a caller's mistake, not a photo's).</exception>
     public FaceResult Process(RgbImage image, FaceBox box, string source = "image")
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentNullException.ThrowIfNull(image);
         if (box.Width < 2 || box.Height < 2)
             throw new ArgumentException($"face box {box} is {box.Width}×{box.Height} px: it needs Right > Left and Bottom > Top (an inclusive rectangle)", nameof(box));
@@ -177,6 +180,8 @@ public sealed class FacePipeline : IDisposable
     public IReadOnlyList<FaceResult> ProcessMany(IReadOnlyList<string> imagePaths, int threads = 0,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        // Said of the pipeline, not of the OpenCV detector inside it that a photo would reach first.
+        ObjectDisposedException.ThrowIf(_disposed, this);
         var results = new FaceResult[imagePaths.Count];
         long done = 0;
         var po = new ParallelOptions
@@ -197,6 +202,9 @@ public sealed class FacePipeline : IDisposable
     /// <inheritdoc />
     public void Dispose()
     {
+        _disposed = true;
         if (_ownsDetector && _detector is IDisposable d) d.Dispose();
     }
+
+    private volatile bool _disposed;
 }

@@ -115,7 +115,10 @@ public class FacePipelineTests
         var disposed = new FacePipeline(new FacePipelineOptions { ComputeConfidence = false });
         disposed.Process(new RgbImage(64, 64), "blank");
         disposed.Dispose();
-        Assert.Throws<ObjectDisposedException>(() => disposed.Process(ImageLoader.Load(FacesFixture.Astronaut), "astronaut"));
+        // ... naming the pipeline, not the OpenCV detector inside it, whichever way it is called.
+        Assert.Equal(typeof(FacePipeline).FullName, Assert.Throws<ObjectDisposedException>(() => disposed.Process(ImageLoader.Load(FacesFixture.Astronaut), "astronaut")).ObjectName);
+        Assert.Equal(typeof(FacePipeline).FullName, Assert.Throws<ObjectDisposedException>(() => disposed.Process(FacesFixture.Astronaut)).ObjectName);
+        Assert.Equal(typeof(FacePipeline).FullName, Assert.Throws<ObjectDisposedException>(() => disposed.ProcessMany([FacesFixture.Astronaut])).ObjectName);
         Directory.Delete(dir, true);
     }
 
