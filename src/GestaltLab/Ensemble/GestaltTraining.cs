@@ -165,6 +165,9 @@ public static class GestaltTraining
         // which a `train --force` of it elsewhere would be deleting. Then what the data alone refuses is refused before the
         // run folder is made or marked (one left holding only its marker would say nothing).
         using var folderLock = FolderLock.Acquire(run, "train");
+        // The data is read throughout (crops epoch after epoch): an `align --force` into it meanwhile would train the nets
+        // on a mix of two alignments, recorded under the new one's hash. Readers share it; an alignment waits its turn.
+        using var dataLock = FolderLock.AcquireData(alignedDirectory, "train on", shared: true);
         // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
         // measured on the test split inflated.
         var manifest = Manifest.Load(alignedDirectory);

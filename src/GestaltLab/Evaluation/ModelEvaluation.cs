@@ -91,6 +91,8 @@ public static partial class ModelEvaluation
         using var folderLock = intoRun ? FolderLock.AcquireRunResults(model.Directory!, "evaluate into", shared: false) : FolderLock.Acquire(outDirectory, "evaluate into");
         // Not while the run is trained again or replaced (`train --force` would delete this evaluation's folder under it).
         using var runLock = model.Directory is { } runFolder ? FolderLock.AcquireShared(runFolder, "evaluate the model in") : null;
+        // Nor while the data is aligned again under it (its crops would be scored half old, half new).
+        using var dataLock = FolderLock.AcquireData(alignedDirectory, "evaluate on", shared: true);
         if (model.ChangedSinceLoad() is { } changed)
             throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and evaluate that");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);

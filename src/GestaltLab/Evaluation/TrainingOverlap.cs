@@ -7,7 +7,8 @@ namespace GestaltLab.Evaluation;
 /// <summary>
 /// Whether photos about to be scored show people a model was trained on (its training or validation people): scored,
 /// they would flatter it. Within one data set the splits keep people apart; across data sets only their subject ids can
-/// tell. Two synthetic data sets generated with the same seed share their people (person <c>p000004</c> of <c>mini</c>
+/// tell — and their bytes: a photo of a training photo's bytes is one, whatever its name and subject id now. Two synthetic
+/// data sets generated with the same seed share their people (person <c>p000004</c> of <c>mini</c>
 /// is the same face as <c>p000004</c> of <c>demo</c>), so there a shared id is certain; elsewhere an id alone may be a
 /// coincidence of numbering, and only a photo with the file name of that person's training photo too is reported, as a
 /// possibility.
@@ -23,7 +24,7 @@ public static class TrainingOverlap
     /// <returns>A note when some scored photos have the subject id and file name of training photos in data that is not
     /// known to share its people, though other bytes; null when none do (or the training data can no longer be found).</returns>
     /// <exception cref="GestaltLabException">Both data sets were generated with the same seed, or some photos to score are
-    /// training photos (the same files, or files of the same bytes): the shared people are certain.</exception>
+    /// training photos (the same files, or files of the same bytes, whatever their names and ids): the shared people are certain.</exception>
     public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
     {
         if (runDirectory is null || !File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) return null;
@@ -35,51 +36,67 @@ public static class TrainingOverlap
         IReadOnlyList<ManifestRow> trainingRows;
         try { trainingRows = Manifest.Load(trainingFolder).Rows; }
         catch (GestaltLabException) { return null; }
-        var trainedRows = trainingRows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && r.IsLabelled && r.Subject.Length > 0).ToList();
+        var fitOn = trainingRows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && r.IsLabelled).ToList();
+        var trainedRows = fitOn.Where(r => r.Subject.Length > 0).ToList();
         var trained = trainedRows.Select(r => r.Subject).ToHashSet(StringComparer.Ordinal);
         var sharedIds = scored.Where(r => trained.Contains(r.Subject)).ToList();
-        if (sharedIds.Count == 0) return null;
 
         var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder)) ?? Generator(trainingFolder);
         var scoredFrom = Generator(scoredDataFolder);
-        if (trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && (t.Preset == "identities") == (s.Preset == "identities"))
+        if (sharedIds.Count > 0 && trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && (t.Preset == "identities") == (s.Preset == "identities"))
             throw new GestaltLabException(
                 $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
                 + $"the data ({s.Preset}, seed {s.Seed}) and the run's training data ({t.Preset}, seed {t.Seed}) come from the same generator seed, "
                 + "and presets of one seed share their people, so these figures would be inflated",
                 $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`), or score the run's own test split");
+        // A photo of the same bytes is a photo the model was trained on, whatever it is called now and whoever the data
+        // says it shows (copies renamed into a folder of "new" photos, or the run's own photos split again by a new
+        // manifest, whose test split now holds training photos): certain, and refused.
+        string? trainedData = Regions.FaceDatasetAligner.DataFolderOf(trainingFolder);
+        if (trainedData is not null && scoredDataFolder is not null && Copies(scored, scoredDataFolder, fitOn, trainedData) is { Count: > 0 } copies)
+            throw new GestaltLabException(
+                $"{copies.Count} of the {scored.Count} photos to score are photos the model was trained on (the same bytes; e.g. {copies[0].Scored} is {copies[0].Trained}), "
+                + "so these figures would be inflated",
+                "score the run's test split with the manifest it was trained with (a manifest made again, with another --seed, puts training photos in its test split), or score photos of other people");
+        if (sharedIds.Count == 0) return null;
         if (trainedOn is not null && scoredFrom is not null) return null;   // generated with other seeds: other people, ids aside
         // Elsewhere a shared id alone may be a coincidence of numbering (two cohorts each numbered 1…N): only a photo that
         // also has the file name of one of that person's training photos is reported — the same photos in another folder.
         var trainedPhotos = trainedRows.ToLookup(r => (r.Subject, PhotoName(r)));
         var shared = sharedIds.Where(r => trainedPhotos.Contains((r.Subject, PhotoName(r)))).ToList();
         if (shared.Count == 0) return null;
-        // The same file, or one of the same bytes, is certain: e.g. the run's own photos split again by a new manifest
-        // (another --seed), whose test split now holds photos the model was trained on.
-        string? trainedData = Regions.FaceDatasetAligner.DataFolderOf(trainingFolder);
-        var same = trainedData is null || scoredDataFolder is null ? []
-            : shared.Where(r => trainedPhotos[(r.Subject, PhotoName(r))].Any(t => SamePhoto(Path.Combine(scoredDataFolder, r.SourceImage), Path.Combine(trainedData, t.SourceImage)))).ToList();
-        if (same.Count > 0)
-            throw new GestaltLabException(
-                $"{same.Count} of the {scored.Count} photos to score are photos the model was trained on ({People(same)}; e.g. {Path.Combine(scoredDataFolder!, same[0].SourceImage)}), "
-                + "so these figures would be inflated",
-                "score the run's test split with the manifest it was trained with (a manifest made again, with another --seed, puts training photos in its test split), or score photos of other people");
         return $"{shared.Count} scored photo(s) have the subject id and file name of photos the model was trained on ({People(shared)}), "
                + "though not their bytes: if they are the same photos (re-encoded, edited), these figures are inflated";
     }
 
-    // One photo file, or two files with the same bytes.
-    private static bool SamePhoto(string a, string b)
+    // The scored photos whose bytes are a training photo's (the same file counts too). Files are compared by length
+    // first, so only photos of a training photo's exact length are read: a stat per photo otherwise.
+    private static List<(string Scored, string Trained)> Copies(IReadOnlyList<ManifestRow> scored, string scoredFolder, IReadOnlyList<ManifestRow> trained, string trainedFolder)
     {
-        try
+        var bySize = trained.Select(r => Path.Combine(trainedFolder, r.SourceImage)).Distinct(StringComparer.Ordinal)
+            .Select(p => (Path: p, Length: LengthOf(p))).Where(t => t.Length > 0).ToLookup(t => t.Length, t => t.Path);
+        var hashes = new Dictionary<string, string?>(StringComparer.Ordinal);
+        string? Hash(string path)
         {
-            var (fa, fb) = (new FileInfo(a), new FileInfo(b));
-            if (!fa.Exists || !fb.Exists) return false;
-            if (string.Equals(fa.FullName, fb.FullName, StringComparison.Ordinal)) return true;
-            return fa.Length == fb.Length && RunManifest.ComputeFileHash(a) == RunManifest.ComputeFileHash(b);
+            if (hashes.TryGetValue(path, out var known)) return known;
+            try { return hashes[path] = RunManifest.ComputeFileHash(path); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return hashes[path] = null; }
         }
-        catch (IOException) { return false; }
-        catch (UnauthorizedAccessException) { return false; }
+        var copies = new List<(string, string)>();
+        foreach (var row in scored)
+        {
+            string path = Path.Combine(scoredFolder, row.SourceImage);
+            long length = LengthOf(path);
+            if (length <= 0 || !bySize.Contains(length)) continue;
+            if (bySize[length].FirstOrDefault(t => Hash(t) is { } h && h == Hash(path)) is { } match) copies.Add((path, match));
+        }
+        return copies;
+    }
+
+    private static long LengthOf(string path)
+    {
+        try { return new FileInfo(path) is { Exists: true } f ? f.Length : -1; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return -1; }
     }
 
     private static string People(IReadOnlyList<ManifestRow> rows)

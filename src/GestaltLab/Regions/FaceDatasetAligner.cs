@@ -153,7 +153,7 @@ public static class FaceDatasetAligner
         if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
             throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
         // Two alignments into one folder would delete each other's faces and both report success.
-        using var folderLock = FolderLock.Acquire(outFull, "align");
+        using var folderLock = FolderLock.AcquireData(outFull, "align", shared: false);
         bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
         // An interrupted alignment (its marker there, run.json, written last, missing; nothing but what alignment writes)
         // starts over without --force, as users expect an interrupted command to carry on: before or after its tables were

@@ -198,9 +198,18 @@ public sealed class FolderLock : IDisposable
     internal static FolderLock AcquireRunResults(string run, string command, bool shared) =>
         Take(run, command, shared, key: Path.Combine(run, ".gestaltlab-results"), Results);
 
+    /// <summary>
+    /// The lock on a folder of aligned data: <c>align</c> writes it exclusively; trainings and evaluations read it shared
+    /// (an alignment into it meanwhile would have them read crops half old, half new). The same lock as the folder's own
+    /// (<see cref="Acquire"/>), said in words of data rather than of runs.
+    /// </summary>
+    /// <exception cref="GestaltLabException">Another process holds it the other way (or, for a writer, at all).</exception>
+    public static FolderLock AcquireData(string folder, string command, bool shared) => Take(folder, command, shared, guarded: Data);
+
     // What a lock guards, in its messages: what its readers read, who they are, what its writers write.
     private sealed record Guarded(string Read, string Readers, string Written);
     private static readonly Guarded Folder = new("the run in this folder", "an evaluation, a prediction or a report", "to this folder");
+    private static readonly Guarded Data = new("the data in this folder", "a training or an evaluation", "to this folder");
     private static readonly Guarded Results = new("the run's own test results in this folder", "a report or a figure export", "the run's own test results in this folder");
 
     private static FolderLock Take(string folder, string command, bool shared, string? key = null, Guarded? guarded = null)

@@ -234,6 +234,18 @@ public class CsvAndFileTests
                 Assert.Contains("another GestaltLab command is reading the run's own test results in this folder right now",
                     Assert.Throws<GestaltLabException>(() => FolderLock.AcquireRunResults(dir, "evaluate into", shared: false)).Message);
             }
+            // Aligned data: trainings and evaluations read it together; an alignment into it meanwhile is refused, in words
+            // of data (it would have them read crops half old, half new).
+            string aligned = Path.Combine(dir, "aligned");
+            using (new LockHeldElsewhere(aligned, shared: true))
+            {
+                using (FolderLock.AcquireData(aligned, "evaluate on", shared: true)) { }
+                Assert.Contains("cannot align: another GestaltLab command is reading the data in this folder right now (a training or an evaluation)",
+                    Assert.Throws<GestaltLabException>(() => FolderLock.AcquireData(aligned, "align", shared: false)).Message);
+            }
+            using (new LockHeldElsewhere(aligned))
+                Assert.Contains("cannot train on: another GestaltLab command is writing to this folder right now",
+                    Assert.Throws<GestaltLabException>(() => FolderLock.AcquireData(aligned, "train on", shared: true)).Message);
             // Every holder gone, a writer takes it.
             using (FolderLock.Acquire(dir, "write")) { }
         }

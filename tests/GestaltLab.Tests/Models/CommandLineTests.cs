@@ -488,6 +488,18 @@ public class CommandLineTests
         File.Delete(Path.Combine(resplitFolder, "dataset.json"));
         var resplit = GestaltLab.Data.Manifest.Load(resplitFolder).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Train).Select(r => r with { Split = GestaltLab.Data.SplitNames.Test }).ToList();
         Assert.Contains("are photos the model was trained on", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, resplit, resplitFolder)).Message);
+        // ... and copies renamed, under other people's ids: only their bytes tell, and they do.
+        string renamedFolder = Path.Combine(root, "renamed-copies");
+        Directory.CreateDirectory(renamedFolder);
+        var renamed = resplit.Take(4).Select((r, i) =>
+        {
+            string name = $"fresh-{i}{Path.GetExtension(r.Image)}";
+            File.Copy(Path.Combine(resplitFolder, r.Image), Path.Combine(renamedFolder, name));
+            return r with { Image = name, Subject = $"newcomer{i}" };
+        }).ToList();
+        var copies = Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, renamed, renamedFolder));
+        Assert.Contains("4 of the 4 photos to score are photos the model was trained on (the same bytes", copies.Message);
+        Assert.Contains("fresh-0", copies.Message);
         // The run's own test people, and other seeds' people, are not the training people.
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), data));
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(other).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), other));
