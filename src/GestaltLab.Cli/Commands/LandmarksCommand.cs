@@ -22,7 +22,9 @@ internal sealed class LandmarksCommand : ICliCommand
         cmd.SetAction(async (p, ct) =>
         {
             var list = new List<string>();
-            if (p.GetValue(images) is { Length: > 0 } given) list.AddRange(ModelCli.ExpandFolders(given));
+            var withoutPhotos = new List<string>();
+            if (p.GetValue(images) is { Length: > 0 } given) list.AddRange(ModelCli.ExpandFolders(given, withoutPhotos));
+            foreach (var folder in withoutPhotos) Console.Error.WriteLine($"skipped folder: {Terminal.Printable(folder)}");
             if (p.GetValue(manifest) is { } m) list.AddRange(LandmarkBatch.PhotosOf(m));
             FaceBoxTable? boxTable = null;
             if (p.GetValue(boxes) is { } b)

@@ -147,8 +147,12 @@ internal static class ModelCli
             Console.WriteLine($"  note: {count} photo(s) aligned and kept with status {status} (see {Path.Combine(result.Directory, "qc.csv")})");
     }
 
-    /// <summary>Each folder argument becomes the photos inside it, in path order; files are passed through as given.</summary>
-    public static IEnumerable<string> ExpandFolders(IEnumerable<string> arguments)
+    /// <summary>
+    /// Each folder argument becomes the photos inside it, in path order; files are passed through as given. Among several
+    /// arguments a folder without photos (or one GestaltLab wrote) is left out and named in <paramref name="withoutPhotos"/>
+    /// with why, so that the other photos are still scored; alone, it is refused.
+    /// </summary>
+    public static IEnumerable<string> ExpandFolders(IReadOnlyList<string> arguments, List<string>? withoutPhotos = null)
     {
         foreach (var a in arguments)
         {
@@ -157,7 +161,14 @@ internal static class ModelCli
                 yield return a;
                 continue;
             }
-            foreach (var rel in GestaltLab.Data.ImageLoader.FindPhotos(a, requireAny: true)) yield return Path.Combine(a, rel);
+            IReadOnlyList<string> found;
+            try { found = GestaltLab.Data.ImageLoader.FindPhotos(a, requireAny: true); }
+            catch (GestaltLabException e) when (arguments.Count > 1 && withoutPhotos is not null)
+            {
+                withoutPhotos.Add(e.Message.Split('\n')[0]);
+                continue;
+            }
+            foreach (var rel in found) yield return Path.Combine(a, rel);
         }
     }
 

@@ -66,11 +66,16 @@ public static class ImageLoader
     /// <param name="folder">Folder to search.</param>
     /// <param name="exclude">A folder inside <paramref name="folder"/> to leave out (e.g. an output folder), or null.</param>
     /// <param name="requireAny">Throw when the folder holds no photo (naming it and the extensions looked for).</param>
-    /// <exception cref="GestaltLabException">The folder does not exist, or holds no photo and <paramref name="requireAny"/> is set.</exception>
+    /// <exception cref="GestaltLabException">The folder does not exist, is itself an output folder of GestaltLab's, or holds
+    /// no photo and <paramref name="requireAny"/> is set.</exception>
     public static IReadOnlyList<string> FindPhotos(string folder, string? exclude = null, bool requireAny = false)
     {
         if (!Directory.Exists(folder)) throw new GestaltLabException($"{folder}: folder not found");
         string root = Path.GetFullPath(folder);
+        // Its aligned faces and crops would be taken for photos (hundreds of them, each "predicted").
+        if (IsOutputFolder(root))
+            throw new GestaltLabException($"{folder}: {(RunFolder.IsRun(root) ? "a training run" : "an alignment")} GestaltLab wrote; its aligned faces and region crops are not photos",
+                RunFolder.IsRun(root) ? "pass the folder of the photos themselves" : $"pass the folder of the photos themselves (or {Path.Combine(folder, "aligned")} for the aligned faces alone)");
         string? skip = exclude is null ? null : Path.GetFullPath(exclude).TrimEnd(Path.DirectorySeparatorChar);
         var found = new List<(string Relative, string Real, bool ViaLink)>();
         var visited = new HashSet<string>(StringComparer.Ordinal);

@@ -250,8 +250,10 @@ public sealed class ImageLoaderTests : IDisposable
         }
         File.WriteAllBytes(Path.Combine(root, "figures", "mine.png"), png);
         Assert.Equal(["P1/a.png", "b.png", "cohortA/aligned/p1.png", "figures/mine.png", "gone.png"], ImageLoader.FindPhotos(root));
-        // The folder given is searched even when it is itself an output (e.g. predict on an alignment's faces).
-        Assert.Equal(["aligned/P1_a.png", "regions/nose/P1_a.png"], ImageLoader.FindPhotos(Path.Combine(root, "al")));
+        // Given itself, an alignment is refused: its faces and every region's crops would each be taken for a photo. Its
+        // aligned faces alone are there to be had by their own folder.
+        Assert.Contains("an alignment GestaltLab wrote", Assert.Throws<GestaltLabException>(() => ImageLoader.FindPhotos(Path.Combine(root, "al"))).Message);
+        Assert.Equal(["P1_a.png"], ImageLoader.FindPhotos(Path.Combine(root, "al", "aligned")));
         Assert.Contains("a link to", Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(root, "gone.png"))).Message);
     }
 

@@ -175,6 +175,12 @@ public class CommandLineTests
         string empty = Path.Combine(root, "empty");
         Directory.CreateDirectory(empty);
         Assert.Contains("no photos found", await Refused("predict", "--model", run, empty));
+        // Among other photos, it costs them nothing (they are scored; the exit code says the command named an empty folder).
+        string scoredBeside = Path.Combine(root, "scored-beside.json");
+        Assert.Equal(1, await Cli("predict", "--model", run, test[2], empty, "--out", scoredBeside));
+        Assert.Single(JsonNode.Parse(File.ReadAllText(scoredBeside))!["predictions"]!.AsArray());
+        // An alignment's aligned faces and crops are not photos to rank.
+        Assert.Contains("an alignment GestaltLab wrote", await Refused("predict", "--model", run, aligned));
         // A folder where one photo is expected says so (here through the aligner's photo loader).
         var folderAsPhoto = Assert.Throws<GestaltLabException>(() => GestaltLab.Data.ImageLoader.Load(photos));
         Assert.Contains("is a folder", folderAsPhoto.Message);
