@@ -57,6 +57,7 @@ internal sealed class EvaluateCommand : ICliCommand
         foreach (var reg in r.Regions)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {reg.Region,-18} top-1 {reg.Top1:P1}  top-5 {K(5, reg.Top5)}  top-10 {K(10, reg.Top10)}"));
         if (r.Skipped > 0) Console.WriteLine($"  note: {r.Skipped} {r.Split} photo(s) of syndromes the model does not know were not scored");
+        if (r.Unlabelled > 0) Console.WriteLine($"  note: {r.Unlabelled} {r.Split} photo(s) without a syndrome in the manifest (a blank cell) were not scored");
         if (r.OracleLeftOut is { } why) Console.WriteLine($"  note: {why}");
         if (r.Split == GestaltLab.Data.SplitNames.Val)
             Console.WriteLine("  note: validation photos chose the best epochs, the heads' shrinkage and temperatures: not held out, so these figures are optimistic");

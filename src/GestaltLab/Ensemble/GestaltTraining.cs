@@ -181,6 +181,9 @@ public static class GestaltTraining
             .Except(probe.Classes, StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList();
         if (untrained.Count > 0)
             notes.Add($"{untrained.Count} syndrome(s) with no training photos left out of the model: {string.Join(", ", untrained.Take(5))}{(untrained.Count > 5 ? ", …" : "")}");
+        // A blank syndrome cell leaves its photo out, silently otherwise (a whole syndrome's, when its name was cleared).
+        if (manifest.Rows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && !r.IsLabelled).ToList() is { Count: > 0 } unlabelled)
+            notes.Add($"{unlabelled.Count} train/val photo(s) without a syndrome in the manifest (a blank cell) left out of training, e.g. {unlabelled[0].Image}");
         var regions = config.Regions ?? data.Regions;
         foreach (var r in regions) _ = data.RegionSet[r];
         config = config with { Regions = regions.ToList() };

@@ -245,6 +245,9 @@ public sealed record ClassificationMetrics
     /// recorded). With any, the data's oracle is not shown beside the figures: it scores those photos too.
     /// </summary>
     [JsonPropertyName("n_skipped")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NSkipped { get; init; }
+    /// <summary>Photos of the scored split without a syndrome in the manifest (a blank cell), left out of every figure
+    /// (null when not recorded).</summary>
+    [JsonPropertyName("n_unlabelled")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NUnlabelled { get; init; }
     /// <summary>Disorders the per-disorder means average over: those with at least one scored photo (null when not recorded).</summary>
     [JsonPropertyName("n_disorders")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NDisorders { get; init; }
     /// <summary>Mean over disorders (those with a scored photo, <see cref="NDisorders"/>) of per-disorder top-1.</summary>

@@ -16,8 +16,9 @@ namespace GestaltLab.Evaluation;
 /// <param name="OracleLeftOut">Why the data's oracle figures were left out of the metrics (they would not be comparable), or null.</param>
 /// <param name="SharedPeople">When scored photos carry subject ids of the model's training people (in other data than its
 /// own), a note saying so (<see cref="TrainingOverlap"/>); else null.</param>
+/// <param name="Unlabelled">Photos of the scored split without a syndrome in the manifest (not scored).</param>
 public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test,
-    string? OracleLeftOut = null, string? SharedPeople = null);
+    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0);
 
 /// <summary>
 /// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
@@ -98,6 +99,8 @@ public static partial class ModelEvaluation
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
         int skipped = all.Count - data.Count;
+        // A blank syndrome cell leaves its photo out of every figure: counted, so that it is said.
+        int unlabelled = all.Manifest.Rows.Count(r => r.Split == split && !r.IsLabelled);
         if (data.Count == 0)
             throw new GestaltLabException($"{alignedDirectory}: no '{split}' photos of the model's {model.Classes.Count} syndromes to evaluate");
         // The run's own folder holds its results on the data it was trained on: other data's (a folder aligned again
@@ -163,6 +166,11 @@ public static partial class ModelEvaluation
                 + ": not comparable, so its figures are left out";
             oracle = null;
         }
+        if (oracle is not null && unlabelled > 0)
+        {
+            oracleLeftOut = $"the data's oracle scores every {split} photo; {unlabelled} of them have no syndrome in the manifest and were not scored: not comparable, so its figures are left out";
+            oracle = null;
+        }
         var known = model.Classes.ToHashSet(StringComparer.Ordinal);
         // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
         int? unscored = sourceRows is null ? null : Math.Max(0, sourceRows.Count(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)) - data.Count);
@@ -184,6 +192,7 @@ public static partial class ModelEvaluation
             Split = split,
             NSkipped = skipped,
             NUnscored = unscored,
+            NUnlabelled = unlabelled,
             Priors = model.Priors,
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
             // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).
@@ -226,7 +235,7 @@ public static partial class ModelEvaluation
             rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory)) EvaluationRecord.Finished(outDirectory, metricsFile);
-        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople);
+        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled);
     }
 
     /// <summary>

@@ -410,6 +410,14 @@ public class CommandLineTests
         Assert.InRange((int)onRelabelled["n_skipped"]!, 1, 10);
         Assert.Equal(9, (int)onRelabelled["n_disorders"]!);
         Assert.Equal((int)onOther["n_images"]! - (int)onRelabelled["n_skipped"]!, (int)onRelabelled["n_images"]!);
+        // A syndrome's cells left blank: its photos are unlabelled, counted as such and left out (the oracle with them).
+        File.WriteAllText(manifestCsv, File.ReadAllText(manifestCsv).Replace(",unknown_like,", ",,"));
+        string blankMetrics = Path.Combine(root, "eval-blank", "metrics.json");
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", relabelled, "--ground-truth", "--out", blankMetrics));
+        var onBlank = JsonNode.Parse(File.ReadAllText(blankMetrics))!;
+        Assert.Null(onBlank["oracle"]);
+        Assert.Equal((int)onRelabelled["n_skipped"]!, (int)onBlank["n_unlabelled"]!);
+        Assert.Equal((int)onRelabelled["n_images"]!, (int)onBlank["n_images"]!);
         // Metrics under another name (--out FILE.json) are the folder's finished evaluation: compared and drawn; the same
         // folder while an evaluation into it is under way (recorded unfinished) is neither.
         string named = Path.Combine(root, "eval-named");
