@@ -179,7 +179,9 @@ internal static class CliRunner
         string message = AtomicFile.WithoutTempNames(e.Message);
         return e switch
         {
-            UnauthorizedAccessException => message + "\n  fix: check that you may write there (the folder's permissions, a read-only folder or mount)",
+            // .NET says "Access to the path … is denied" either way: whether the file was being read or written is not told,
+            // so both are named.
+            UnauthorizedAccessException => message + "\n  fix: check that you may read that file (its permissions), or write in that folder (its permissions, a read-only folder or mount)",
             FileNotFoundException or DirectoryNotFoundException => message + "\n  fix: check the path (a folder on the way may not exist, or not be writable)",
             IOException when message.Contains("already exists", StringComparison.Ordinal) =>
                 message + "\n  fix: a file stands where a folder is needed (or the reverse): check the path",

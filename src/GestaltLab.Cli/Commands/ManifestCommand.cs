@@ -30,6 +30,8 @@ internal sealed class ManifestCommand : ICliCommand
         cmd.SetAction(p =>
         {
             string folder = p.GetValue(images)!;
+            if (File.Exists(folder))
+                throw new GestaltLabException($"{folder}: is a file; --images names the folder of your photos", $"pass the folder: --images {Path.GetDirectoryName(Path.GetFullPath(folder))}");
             string target = p.GetValue(output) ?? folder;
             if (Directory.Exists(target)) target = Path.Combine(target, Manifest.FileName);
             if (File.Exists(target) && !p.GetValue(force))

@@ -59,6 +59,8 @@ internal sealed class TrainCommand : ICliCommand
             // minutes of alignment: a person in two splits, a region the crops do not include.
             // (An aligned folder whose alignment did not finish is told so first, not that its manifest or regions are missing.)
             bool alignedData = FaceDatasetAligner.IsAligned(p.GetValue(data)!);
+            // An alignment still being written is said to be one (without run.json, it would be taken for an interrupted one).
+            using var dataLock = alignedData ? FolderLock.AcquireData(p.GetValue(data)!, "train on", shared: true) : null;
             if (alignedData) _ = FaceDatasetAligner.EnsureAligned(p.GetValue(data)!, p.GetValue(data)!, cfg.Net.InputSize);
             Splits.EnsureNoLeaks(Manifest.Load(p.GetValue(data)!));
             var cut = alignedData ? RegionSet.Load(Path.Combine(p.GetValue(data)!, "regions.json")) : RegionSet.Default;

@@ -241,11 +241,14 @@ public static partial class ModelEvaluation
     /// <summary>
     /// Refuses when <paramref name="outDirectory"/> holds a file of the names an evaluation writes (<paramref name="metricsFile"/>,
     /// classes.json, the three tables and each of <paramref name="regions"/>' tables) that no evaluation wrote: a user's
-    /// notes are not replaced by tables.
+    /// notes are not replaced by tables. Refuses too when the folder (or the metrics file's) cannot be written.
     /// </summary>
-    /// <exception cref="GestaltLabException">Such a file exists; it is named.</exception>
+    /// <exception cref="GestaltLabException">Such a file exists (it is named), or a folder cannot be written.</exception>
     public static void CheckOutputs(string outDirectory, string metricsFile, IEnumerable<string> regions)
     {
+        // A folder that cannot be written fails now, not after every photo was scored.
+        AtomicFile.CheckWritable(metricsFile, "metrics.json");
+        AtomicFile.CheckWritable(Path.Combine(outDirectory, "probabilities.csv"), "probabilities.csv");
         string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
         RunFolder.RefuseLink(regionDir);
         if (File.Exists(regionDir))

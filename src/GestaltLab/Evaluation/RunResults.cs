@@ -159,6 +159,10 @@ public sealed class RunResults
         string dir = Path.GetFullPath(runDirectory);
         if (!System.IO.Directory.Exists(dir))
             throw new GestaltLabException($"{runDirectory}: run directory not found", "pass the folder that `gestaltlab train` or `gestaltlab demo` wrote");
+        // An alignment's own run.json and faces would pass for a run's and make an empty page.
+        if (Regions.FaceDatasetAligner.IsAligned(dir) && !RunFolder.IsRun(dir))
+            throw new GestaltLabException($"{runDirectory}: an alignment (aligned faces and crops), not a training run",
+                "pass the run folder `gestaltlab train` or `demo` wrote (a run trained on this alignment records it in its run.json)");
         using var readLock = Reading(dir, "read the results of the run in");
         var notes = new List<string>();
         T? Try<T>(string file, Func<string, T> load) where T : class

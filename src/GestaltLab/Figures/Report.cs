@@ -108,7 +108,11 @@ public static class Report
         using var readLock = RunResults.Reading(runDirectory, "write the report of the run in");
         var run = RunResults.Load(runDirectory);
         string path = Path.GetFullPath(outPath ?? Path.Combine(run.Directory, FileName));
+        // Before the figures are drawn (their bootstraps and t-SNE take a while), not after.
+        AtomicFile.CheckWritable(path, FileName);
         var content = Build(run, options ?? new ReportOptions(), progress, cancellationToken);
+        // The half of a page a killed report was writing (megabytes: plotly.js is inlined) goes with the next one.
+        AtomicFile.RemoveLeftovers(Path.GetDirectoryName(path)!, Path.GetFileName(path));
         AtomicFile.WriteAllText(path, content.Html);
         return new ReportResult(path, content.Sections, content.Charts.Count, content.Notes);
     }

@@ -201,6 +201,7 @@ public sealed record TrainConfig
     /// which a later version may have written.</param>
     public static TrainConfig Load(string path, bool allowUnknownKeys = false)
     {
+        if (Directory.Exists(path)) throw new GestaltLabException($"{path}: is a folder; a config file (JSON) is expected here", "pass the config file itself, e.g. bench/configs/g216.json");
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: config file not found");
         try
         {

@@ -68,6 +68,12 @@ public static class FaceDatasetAligner
     public static bool IsAligned(string folder) =>
         File.Exists(Path.Combine(folder, AlignmentMarker)) || File.Exists(Path.Combine(folder, "regions.json")) && Directory.Exists(Path.Combine(folder, "regions"));
 
+    // A data folder named by a file in it (its manifest.csv, a photo) is said to be one, with the folder to pass instead.
+    private static GestaltLabException NoDataFolder(string data, string fix) =>
+        File.Exists(data)
+            ? new GestaltLabException($"{data}: is a file; a data folder is expected here", $"pass the folder holding it: {Path.GetDirectoryName(Path.GetFullPath(data))}")
+            : new GestaltLabException($"{data}: data folder not found", fix);
+
     /// <summary>
     /// Training and scoring need each photo's syndrome and subject: a data folder that is not aligned must have a
     /// manifest, readable as training will read it (a missing column, an unknown split or a photo listed twice is
@@ -108,7 +114,7 @@ public static class FaceDatasetAligner
                 throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run the same `gestaltlab align` again (it redoes an unfinished alignment), or pass the data folder it aligns");
             return new EnsuredAlignment(data, null, null);
         }
-        if (!Directory.Exists(data)) throw new GestaltLabException($"{data}: data folder not found", "pass the folder written by `gestaltlab generate` or one holding your photos and their manifest.csv (`gestaltlab manifest`)");
+        if (!Directory.Exists(data)) throw NoDataFolder(data, "pass the folder written by `gestaltlab generate` or one holding your photos and their manifest.csv (`gestaltlab manifest`)");
         CheckLabelled(data);
         string? realigned = null;
         if (Directory.Exists(alignedDirectory))
@@ -148,8 +154,9 @@ public static class FaceDatasetAligner
     {
         options ??= new AlignDatasetOptions();
         var started = DateTime.UtcNow;
-        if (!Directory.Exists(dataDir)) throw new GestaltLabException($"{dataDir}: data folder not found", "pass the folder written by `gestaltlab generate` or one holding your photos");
+        if (!Directory.Exists(dataDir)) throw NoDataFolder(dataDir, "pass the folder written by `gestaltlab generate` or one holding your photos");
         string dataFull = Path.GetFullPath(dataDir), outFull = Path.GetFullPath(outDir);
+        if (File.Exists(outFull)) throw new GestaltLabException($"{outDir}: is a file, where align writes a folder", "pass a new folder for the aligned faces and crops");
         if (string.Equals(dataFull.TrimEnd('/'), outFull.TrimEnd('/'), StringComparison.Ordinal))
             throw new GestaltLabException($"{outDir}: the output folder must differ from the data folder");
         // Two alignments into one folder would delete each other's faces and both report success.

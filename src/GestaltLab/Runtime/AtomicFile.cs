@@ -141,6 +141,9 @@ public static class AtomicFile
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full)) throw new GestaltLabException($"{path}: is a folder; a file name is expected here", "name the file to write, e.g. " + Path.Combine(path, example));
         string dir = Path.GetDirectoryName(full)!;
+        for (string? up = dir; up is not null; up = Path.GetDirectoryName(up))
+            if (File.Exists(up))
+                throw new GestaltLabException($"{path}: cannot be written: {up} is a file, where a folder is needed", "choose another path for the output");
         string probe = TempPath(full);
         try
         {

@@ -179,8 +179,17 @@ public class CommandLineTests
         string scoredBeside = Path.Combine(root, "scored-beside.json");
         Assert.Equal(1, await Cli("predict", "--model", run, test[2], empty, "--out", scoredBeside));
         Assert.Single(JsonNode.Parse(File.ReadAllText(scoredBeside))!["predictions"]!.AsArray());
-        // An alignment's aligned faces and crops are not photos to rank.
+        // An alignment's aligned faces and crops are not photos to rank, nor an alignment a run to report on.
         Assert.Contains("an alignment GestaltLab wrote", await Refused("predict", "--model", run, aligned));
+        Assert.Contains("an alignment (aligned faces and crops), not a training run", await Refused("report", "--run", aligned));
+        // A file where a folder is expected, and the reverse, are said as such.
+        string manifestFile = Path.Combine(data, "manifest.csv");
+        Assert.Contains("is a file; a data folder is expected here", await Refused("train", "--data", manifestFile, "--out", Path.Combine(root, "r-file")));
+        Assert.Contains($"pass the folder holding it: {data}", await Refused("align", "--data", manifestFile, "--out", Path.Combine(root, "a-file")));
+        Assert.Contains("is a file, where align writes a folder", await Refused("align", "--data", data, "--out", config));
+        Assert.Contains("is a folder; a config file (JSON) is expected here", await Refused("train", "--data", data, "--out", Path.Combine(root, "r-cfg"), "--config", root));
+        Assert.Contains("is a file; --images names the folder of your photos", await Refused("manifest", "--images", manifestFile, "--labels", manifestFile));
+        Assert.Contains($"{config} is a file, where a folder is needed", await Refused("evaluate", "--model", run, "--data", data, "--out", Path.Combine(config, "m.json")));
         // A folder where one photo is expected says so (here through the aligner's photo loader).
         var folderAsPhoto = Assert.Throws<GestaltLabException>(() => GestaltLab.Data.ImageLoader.Load(photos));
         Assert.Contains("is a folder", folderAsPhoto.Message);
