@@ -162,6 +162,11 @@ public static class RunComparison
         // Without a subject column ImageTable names each photo as its own subject: the unit is then the photo, said so.
         bool byPhoto = Enumerable.Range(0, n).All(i => tableA.Subjects[i] == tableA.Images[i]);
         var (families, note) = byPhoto ? (null, null) : FamiliesOf(a, tableA.Subjects, data);
+        // Photos are matched by name: two evaluations whose data hashed otherwise may hold other photos under those names.
+        if (DataHashOf(a) is { } hashA && DataHashOf(b) is { } hashB && hashA != hashB)
+            note = (note is null ? "" : note + "; ")
+                + $"the two evaluations scored data of other content (their metrics' data_hash: {hashA[..12]}… and {hashB[..12]}…) under the same photo names: "
+                + "if the photos themselves differ, this is not a paired comparison (evaluate both models on one data folder)";
         return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto,
             families) with { Note = note };
     }
@@ -316,6 +321,13 @@ public static class RunComparison
     public static string? EnsemblePriors(string evaluation)
     {
         try { return EvaluationRecord.FinishedMetrics(evaluation) is { } metrics ? ClassificationMetrics.Load(metrics).Priors : null; }
+        catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
+    }
+
+    // The data hash an evaluation's metrics record (null when they record none, or cannot be read).
+    private static string? DataHashOf(string evaluation)
+    {
+        try { return EvaluationRecord.FinishedMetrics(evaluation) is { } metrics ? ClassificationMetrics.Load(metrics).DataHash : null; }
         catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException) { return null; }
     }
 

@@ -54,6 +54,13 @@ public class RunComparisonTests
         Assert.Equal("A", RunComparison.Compare(b, a, iterations: 500).Measures.Single(m => m.Measure == "log_loss").Better);
         // Four classes: top-5 and top-10 would be 100 % by construction and are not compared.
         Assert.DoesNotContain(r.Measures, m => m.Measure is "top5" or "top10");
+        Assert.Null(r.Note);
+        // Metrics naming data of other content under the same photo names: the pairing is in doubt, and said so.
+        foreach (var (folder, hash) in new[] { (a, "aa"), (b, "bb") })
+            File.WriteAllText(Path.Combine(folder, "metrics.json"), $"{{\"n_images\": 80, \"priors\": \"equal\", \"data_hash\": \"{hash}{new string('0', 62)}\"}}");
+        Assert.Contains("scored data of other content", RunComparison.Compare(a, b, iterations: 100).Note);
+        File.WriteAllText(Path.Combine(b, "metrics.json"), File.ReadAllText(Path.Combine(a, "metrics.json")));
+        Assert.Null(RunComparison.Compare(a, b, iterations: 100).Note);
         // The same model against itself: no difference at all.
         // Not while an evaluation writes one of the two (its tables could be of two evaluations).
         using (new LockHeldElsewhere(b))
