@@ -593,7 +593,24 @@ public static class Report
                 notes.Add($"the data the run was scored on ({data}) has no manifest.csv here: relatives are not resampled together and the t-SNE is coloured by the true class only (`--manifest FILE` names the data's manifest)");
             return null;
         }
-        try { return Manifest.Load(path); }
+        try
+        {
+            var manifest = Manifest.Load(path);
+            // Another data set's manifest (named by hand) would colour and group some photos and leave the rest blank.
+            if (run.Probabilities?.Images is { Count: > 0 } scored)
+            {
+                var bySource = manifest.Rows.Select(r => r.Extra.TryGetValue("source_image", out var src) ? src : "").Where(s => s.Length > 0).ToHashSet(StringComparer.Ordinal);
+                var absent = scored.Where(i => manifest.Find(i) is null && !bySource.Contains(i)).ToList();
+                if (absent.Count == scored.Count)
+                {
+                    notes.Add($"the data manifest {path} names none of the {scored.Count} scored photos: not used (another data set's?)");
+                    return null;
+                }
+                if (absent.Count > 0)
+                    notes.Add($"{absent.Count} of the {scored.Count} scored photos are not in the data manifest {path}: blank in the t-SNE's colours, each its own unit in the bootstraps");
+            }
+            return manifest;
+        }
         // Found through the run's records (which a received run writes), the file's own words are not quoted into the
         // page: a record pointing at another file would have its first line shown. Named by the user, they are.
         catch (GestaltLabException e) when (o.ManifestPath is not null) { notes.Add($"data manifest (t-SNE colours, families) unreadable: {e.Message.Split('\n')[0]}"); return null; }

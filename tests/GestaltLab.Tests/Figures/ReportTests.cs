@@ -110,6 +110,29 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void A_manifest_of_other_photos_is_said_to_be_one()
+    {
+        string dir = Path.Combine(TestTemp.Dir("gl-report-manifest"), "run");
+        SyntheticRun.Write(dir, classes: 5);
+        var own = Manifest.Load(Path.Combine(dir, "data"));
+        // Another data set's manifest: none of the scored photos; one missing a few of them.
+        string other = Path.Combine(Path.GetDirectoryName(dir)!, "other", Manifest.FileName);
+        Directory.CreateDirectory(Path.GetDirectoryName(other)!);
+        new Manifest(Path.GetDirectoryName(other)!, own.Rows.Select(r => r with { Image = "x-" + r.Image })).Save(other);
+        var content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, ManifestPath = other });
+        Assert.Contains(content.Notes, n => n.Contains("names none of the") && n.Contains("not used"));
+        string partial = Path.Combine(Path.GetDirectoryName(dir)!, "partial", Manifest.FileName);
+        Directory.CreateDirectory(Path.GetDirectoryName(partial)!);
+        var test = own.Rows.Where(r => r.Split == "test").ToList();
+        new Manifest(Path.GetDirectoryName(partial)!, own.Rows.Where(r => r != test[0] && r != test[1])).Save(partial);
+        content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, ManifestPath = partial });
+        Assert.Contains(content.Notes, n => n.StartsWith("2 of the", StringComparison.Ordinal) && n.Contains("are not in the data manifest"));
+        // Its own manifest: no such note.
+        content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0 });
+        Assert.DoesNotContain(content.Notes, n => n.Contains("data manifest") && n.Contains("scored photos"));
+    }
+
+    [Fact]
     public void Default_tsne_colourings_leave_out_an_empty_gene_column_quietly_and_a_requested_one_is_named()
     {
         string dir = TestTemp.Dir("gestaltlab-run");
