@@ -101,7 +101,17 @@ public sealed class Manifest
             throw new GestaltLabException($"{file}: manifest not found",
                 "pass a data folder made by `gestaltlab generate`, or write a manifest for your photos with `gestaltlab manifest --images DIR --labels labels.csv`");
         var table = Csv.Read(file);
-        foreach (var c in RequiredColumns) table.Column(c);
+        foreach (var c in RequiredColumns)
+        {
+            try { table.Column(c); }
+            // Missing (and no separator mix-up to point at): how to have it.
+            catch (GestaltLabException e) when (e.Fix is null && !table.Has(c))
+            {
+                throw new GestaltLabException(e.Message, c == "image"
+                    ? "name each photo's path (relative to the manifest's folder) in an 'image' column"
+                    : "write the manifest from your labels with `gestaltlab manifest --images DIR --labels labels.csv` (it adds the subject and split columns: split by person when the labels give none), or add the column");
+            }
+        }
         int Col(string name) => table.Has(name) ? table.Column(name) : -1;
         int[] std = Columns.Select(Col).ToArray();
         var known = new HashSet<string>(Columns, StringComparer.OrdinalIgnoreCase);

@@ -490,7 +490,9 @@ public static class FaceDatasetAligner
         int col = manifest.Column("image");
         // A labelled manifest is checked as training will read it (splits, subjects, each photo once), so its errors name
         // this file and line before any photo is aligned; a list of photos alone needs each photo once.
-        if (manifest.Has("subject") && manifest.Has("split")) Manifest.Load(manifestPath);
+        // One naming syndromes is meant for training, which needs its subject and split columns: missing, said now, naming
+        // this file (not later by training, naming the aligned copy).
+        if ((manifest.Has("subject") && manifest.Has("split")) || manifest.Has("syndrome")) Manifest.Load(manifestPath);
         var images = manifest.Rows.Select(r => Manifest.ImagePath(r[col])).ToList();
         var seen = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < images.Count; i++)

@@ -92,6 +92,8 @@ public sealed class ManifestTests : IDisposable
         var e = Assert.Throws<GestaltLabException>(() => Manifest.Load(path));
         Assert.Contains(path, e.Message);
         Assert.Contains(expected, e.Message);
+        // A missing column says how to have it.
+        if (expected.StartsWith("missing column", StringComparison.Ordinal)) Assert.Contains("gestaltlab manifest", e.Fix);
     }
 
     [Fact]
