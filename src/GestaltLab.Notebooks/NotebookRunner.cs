@@ -285,7 +285,7 @@ public static partial class NotebookRunner
             var errors = c.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();
             var lines = errors.Select(Diagnostic).ToList();
             // C# scripting parses a cell's top-level `using var x = …;` as a using directive and reports only "; expected".
-            if (errors.Select(SourceLine).FirstOrDefault(l => l is not null && UsingDeclaration().IsMatch(l)) is not null)
+            if (errors.Where(d => d.Id == "CS1002").Select(SourceLine).FirstOrDefault(l => l is not null && UsingDeclaration().IsMatch(l)) is not null)
                 lines.Insert(0, "a `using var` declaration cannot stand at a cell's top level (C# scripting has no scope for it to end): " +
                     "write `var x = …;` and call x.Dispose() in a later cell, or keep the work inside a block: `using (var x = …) { … }`");
             return ("CompilationError", string.Join("; ", lines.Take(3)) + (lines.Count > 3 ? $"; … ({lines.Count} errors)" : ""), lines);

@@ -58,6 +58,9 @@ internal sealed class TrainCommand : ICliCommand
             // What training would refuse is refused before the run folder is taken and, for photos not aligned yet, before
             // minutes of alignment: a person in two splits, a region the crops do not include.
             // (An aligned folder whose alignment did not finish is told so first, not that its manifest or regions are missing.)
+            // The data inside the run folder is refused as such (the data's lock below would otherwise refuse the run's).
+            if (RunFolder.IsWithin(Path.GetFullPath(p.GetValue(data)!).TrimEnd('/'), Path.GetFullPath(outPath).TrimEnd('/')))
+                throw new GestaltLabException($"{p.GetValue(data)}: the data lies inside the run folder {outPath}", "choose an --out folder outside the data (inside it is fine)");
             bool alignedData = FaceDatasetAligner.IsAligned(p.GetValue(data)!);
             // An alignment still being written is said to be one (without run.json, it would be taken for an interrupted one).
             using var dataLock = alignedData ? FolderLock.AcquireData(p.GetValue(data)!, "train on", shared: true) : null;

@@ -136,13 +136,17 @@ public sealed class GestaltModel : IDisposable
     /// Writes <see cref="Combination"/> and <see cref="RegionWeights"/> to <c>RUN/ensemble.json</c>, and the
     /// <see cref="JointHead"/>, if any, to <c>RUN/joint_head.pt</c> (first, so that ensemble.json never names a missing head).
     /// </summary>
-    public void SaveWeights(string runDirectory)
+    /// <param name="runDirectory">The run folder.</param>
+    /// <param name="fittedConfigSha256">SHA-256 of the run's <c>config.json</c> as this ensemble was fitted to it (recorded
+    /// as <c>config_sha256</c>: a config edited since is not the one the files were fitted with), or null.</param>
+    public void SaveWeights(string runDirectory, string? fittedConfigSha256 = null)
     {
         // The classes too: classes.json alone names the outputs, and two names swapped there would swap two diagnoses
         // without a sign; Load checks the one against the other.
         var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights, ["priors"] = Priors, ["classes"] = Classes };
         if (ClassPriors is not null)
             json["class_priors"] = new Dictionary<string, object> { ["strength"] = ClassPriors.Strength, ["frequencies"] = ClassPriors.Frequencies };
+        if (fittedConfigSha256 is not null) json["config_sha256"] = fittedConfigSha256;
         if (JointHead is not null)
         {
             JointHead.Save(Path.Combine(runDirectory, JointHead.FileName));
@@ -157,6 +161,16 @@ public sealed class GestaltModel : IDisposable
     /// </summary>
     /// <exception cref="GestaltLabException">The run did not finish (no ensemble.json), or its ensemble.json is damaged.</exception>
     public static string SavedPriors(string runDirectory) => LoadWeights(runDirectory).Priors;
+
+    /// <summary>
+    /// The SHA-256 of <c>config.json</c> a finished run's ensemble was fitted to (its <c>ensemble.json</c>'s
+    /// <c>config_sha256</c>); null for a run that did not record it, or an unreadable record.
+    /// </summary>
+    public static string? FittedConfigHash(string runDirectory)
+    {
+        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(runDirectory, EnsembleFile)))?["config_sha256"]?.GetValue<string>(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or InvalidOperationException) { return null; }
+    }
 
     /// <summary>The class names <c>ensemble.json</c> records, or null (a run from before they were recorded, or no such file yet).</summary>
     private static string[]? SavedClasses(string runDirectory)

@@ -166,7 +166,7 @@ public static class GestaltTraining
         // run folder is made or marked (one left holding only its marker would say nothing).
         using var folderLock = FolderLock.Acquire(run, "train");
         // The data is read throughout (crops epoch after epoch): an `align --force` into it meanwhile would train the nets
-        // on a mix of two alignments, recorded under the new one's hash. Readers share it; an alignment waits its turn.
+        // on a mix of two alignments, recorded under the new one's hash. Readers share it; an alignment meanwhile is refused.
         using var dataLock = FolderLock.AcquireData(alignedDirectory, "train on", shared: true);
         // A person (or family) on both sides of a split would be recognised rather than diagnosed, and every figure
         // measured on the test split inflated.
@@ -424,7 +424,9 @@ public static class GestaltTraining
                 File.Delete(zip);
                 zip = null;
             }
-            model.SaveWeights(run);
+            // With the config it was fitted to: a config.json edited by hand since (another combination, head or TTA, to
+            // refit on the trained nets) is then not taken for the fitted one.
+            model.SaveWeights(run, RunManifest.ComputeFileHash(configPath));
             return new GestaltTrainingResult(run, model, summaries, zip, notes);
         }
         finally
@@ -435,15 +437,17 @@ public static class GestaltTraining
 
     /// <summary>
     /// The finished run in <paramref name="run"/> and what its files record of each region's training, when every file a
-    /// finished run holds is there, its ensemble was fitted with <paramref name="priors"/> and its model.zip reads and names
-    /// the run's classes; otherwise null (training again then finishes, mends or refits it). The caller has checked the
-    /// run's config, data and backbone.
+    /// finished run holds is there, its ensemble was fitted to its config.json as it is now (a hash recorded with it) with
+    /// <paramref name="priors"/>, and its model.zip reads and names the run's classes; otherwise null (training again then
+    /// finishes, mends or refits it). The caller has checked the run's config, data and backbone.
     /// </summary>
     private static (GestaltModel Model, Dictionary<string, RegionSummary> Regions)? AlreadyTrained(string run, IReadOnlyList<string> regions, string priors)
     {
         string[] files = [GestaltModel.EnsembleFile, "ensemble.onnx", "model.zip",
             .. regions.SelectMany(r => new[] { Path.Combine("regions", r + ".pt"), Path.Combine("regions", r + ".onnx"), Path.Combine("curves", r + ".csv") })];
         if (!files.All(f => File.Exists(Path.Combine(run, f)))) return null;
+        // Fitted to this very config.json (runs from before the hash was recorded are refitted once, and record it).
+        if (GestaltModel.FittedConfigHash(run) is not { } fitted || fitted != RunManifest.ComputeFileHash(Path.Combine(run, "config.json"))) return null;
         GestaltModel? model = null;
         try
         {

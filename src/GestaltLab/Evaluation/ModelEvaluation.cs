@@ -246,9 +246,10 @@ public static partial class ModelEvaluation
     /// <exception cref="GestaltLabException">Such a file exists (it is named), or a folder cannot be written.</exception>
     public static void CheckOutputs(string outDirectory, string metricsFile, IEnumerable<string> regions)
     {
-        // A folder that cannot be written fails now, not after every photo was scored.
-        AtomicFile.CheckWritable(metricsFile, "metrics.json");
-        AtomicFile.CheckWritable(Path.Combine(outDirectory, "probabilities.csv"), "probabilities.csv");
+        // A folder that cannot be written fails now, not after every photo was scored. Made here, the folders are their
+        // owner's alone (per-photo tables of patients), as the evaluation would have made them.
+        AtomicFile.CheckWritable(metricsFile, "metrics.json", ownerOnly: true);
+        AtomicFile.CheckWritable(Path.Combine(outDirectory, "probabilities.csv"), "probabilities.csv", ownerOnly: true);
         string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
         RunFolder.RefuseLink(regionDir);
         if (File.Exists(regionDir))

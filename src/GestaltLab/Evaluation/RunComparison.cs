@@ -165,7 +165,7 @@ public static class RunComparison
         // Photos are matched by name: two evaluations whose data hashed otherwise may hold other photos under those names.
         if (DataHashOf(a) is { } hashA && DataHashOf(b) is { } hashB && hashA != hashB)
             note = (note is null ? "" : note + "; ")
-                + $"the two evaluations scored data of other content (their metrics' data_hash: {hashA[..12]}… and {hashB[..12]}…) under the same photo names: "
+                + $"the two evaluations scored data of other content (their metrics' data_hash: {hashA[..Math.Min(12, hashA.Length)]}… and {hashB[..Math.Min(12, hashB.Length)]}…) under the same photo names: "
                 + "if the photos themselves differ, this is not a paired comparison (evaluate both models on one data folder)";
         return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto,
             families) with { Note = note };

@@ -22,7 +22,8 @@ public static class TrainingOverlap
     /// <param name="scored">The photos to score, as held-out figures (a test split).</param>
     /// <param name="scoredDataFolder">The folder those photos' data came from (for its generator record), or null.</param>
     /// <returns>A note when some scored photos have the subject id and file name of training photos in data that is not
-    /// known to share its people, though other bytes; null when none do (or the training data can no longer be found).</returns>
+    /// known to share its people, though other bytes, or when the run's own data holds copies of training photos among
+    /// its test photos (the same photo filed twice); null when none do (or the training data can no longer be found).</returns>
     /// <exception cref="GestaltLabException">Both data sets were generated with the same seed, or some photos to score are
     /// training photos (the same files, or files of the same bytes, whatever their names and ids): the shared people are certain.</exception>
     public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
@@ -53,7 +54,14 @@ public static class TrainingOverlap
         // says it shows (copies renamed into a folder of "new" photos, or the run's own photos split again by a new
         // manifest, whose test split now holds training photos): certain, and refused.
         string? trainedData = Regions.FaceDatasetAligner.DataFolderOf(trainingFolder);
-        if (trainedData is not null && scoredDataFolder is not null && Copies(scored, scoredDataFolder, fitOn, trainedData) is { Count: > 0 } copies)
+        var copies = trainedData is null || scoredDataFolder is null ? [] : Copies(scored, scoredDataFolder, fitOn, trainedData);
+        // Within the run's own data (its test split, under its own manifest) the copies are the data's: the same photo filed
+        // twice, under two people or splits. Training accepted it, so the figures are said to be inflated, not refused.
+        if (copies.Count > 0 && RunFolder.RealPath(trainedData!) == RunFolder.RealPath(scoredDataFolder!)
+            && fitOn.Select(t => t.SourceImage).ToHashSet(StringComparer.Ordinal) is var trainedFiles && !scored.Any(s => trainedFiles.Contains(s.SourceImage)))
+            return $"{copies.Count} of the {scored.Count} test photos have the bytes of training photos of the same data (e.g. {copies[0].Scored} is {copies[0].Trained}): "
+                   + "the data holds those photos twice, under other people or splits, and these figures are inflated by them (remove the copies and train again)";
+        if (copies.Count > 0)
             throw new GestaltLabException(
                 $"{copies.Count} of the {scored.Count} photos to score are photos the model was trained on (the same bytes; e.g. {copies[0].Scored} is {copies[0].Trained}), "
                 + "so these figures would be inflated",

@@ -185,8 +185,14 @@ public sealed class HeadlessBrowser : IAsyncDisposable
         {
             await page.SetContentAsync("<!DOCTYPE html><html><body><p id=\"sample\"></p></body></html>");
             // Set through the DOM, so that no family name is read as markup.
-            await page.EvaluateAsync("f => { const p = document.getElementById('sample'); p.style.fontFamily = f; p.textContent = 'true class 0.95 AUC Mmg'; }", cssFamily);
-            cancellationToken.ThrowIfCancellationRequested();
+            // Laid out and painted before it is asked (the fonts are known once the text is shaped).
+            await page.EvaluateAsync("""
+                async f => {
+                  const p = document.getElementById('sample'); p.style.fontFamily = f; p.textContent = 'true class 0.95 AUC Mmg';
+                  void p.getBoundingClientRect();
+                  await new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)));
+                }
+                """, cssFamily);
             // What the renderer actually used: only the DevTools protocol tells (a page's scripts see the list it asked for).
             var cdp = await context.NewCDPSessionAsync(page);
             await cdp.SendAsync("DOM.enable");
@@ -196,10 +202,17 @@ public sealed class HeadlessBrowser : IAsyncDisposable
             {
                 ["nodeId"] = document!.Value.GetProperty("root").GetProperty("nodeId").GetInt32(), ["selector"] = "#sample",
             });
-            var fonts = await cdp.SendAsync("CSS.getPlatformFontsForNode", new Dictionary<string, object> { ["nodeId"] = sample!.Value.GetProperty("nodeId").GetInt32() });
-            return fonts!.Value.GetProperty("fonts").EnumerateArray()
-                .OrderByDescending(f => f.GetProperty("glyphCount").GetDouble())
-                .Select(f => f.GetProperty("familyName").GetString() ?? "").Where(n => n.Length > 0).Distinct().ToList();
+            // On a busy machine the first answer may come before the text was shaped (no fonts yet): asked again, briefly.
+            for (int attempt = 0; ; attempt++)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                var fonts = await cdp.SendAsync("CSS.getPlatformFontsForNode", new Dictionary<string, object> { ["nodeId"] = sample!.Value.GetProperty("nodeId").GetInt32() });
+                var names = fonts!.Value.GetProperty("fonts").EnumerateArray()
+                    .OrderByDescending(f => f.GetProperty("glyphCount").GetDouble())
+                    .Select(f => f.GetProperty("familyName").GetString() ?? "").Where(n => n.Length > 0).Distinct().ToList();
+                if (names.Count > 0 || attempt >= 20) return names;
+                await Task.Delay(50, cancellationToken);
+            }
         }
         finally
         {

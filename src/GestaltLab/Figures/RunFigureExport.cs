@@ -176,7 +176,12 @@ public static class RunFigureExport
                 // neither face a journal names (DejaVu Sans, Debian's default, sets the same words wider than Arial).
                 if (formats.Contains(FigureFormat.Png))
                 {
-                    pngFont = (await browser.FontsForAsync(Charts.FontFamily, cancellationToken)).FirstOrDefault();
+                    // Provenance, not the figures: a browser that will not say (another build, GESTALTLAB_CHROMIUM) costs a note.
+                    try { pngFont = (await browser.FontsForAsync(Charts.FontFamily, cancellationToken)).FirstOrDefault(); }
+                    catch (Exception e) when (e is Microsoft.Playwright.PlaywrightException or InvalidOperationException or KeyNotFoundException or System.Text.Json.JsonException)
+                    {
+                        notes.Add($"the font of the PNG figures could not be asked of Chromium ({e.Message.Split('\n')[0]}): export.json does not name it");
+                    }
                     if (pngFont is not null && !IsHelveticaOrArial(pngFont))
                         notes.Add($"the PNG figures' words are set in {pngFont}: this machine has no Helvetica or Arial (nor a face metric-compatible with one); for a journal that asks for Arial, install one (`apt-get install fonts-liberation`) and export again");
                 }

@@ -267,7 +267,10 @@ public static class RegionTrainer
         if (!File.Exists(path)) return -1;
         try
         {
-            return (int?)JsonNode.Parse(WeightsFile.ReadMetadata(path))?["epoch"] ?? -1;
+            // The whole file, not its header alone: a best.pt cut short after its header is no best epoch's weights.
+            var (meta, tensors) = WeightsFile.Load(path);
+            foreach (var t in tensors.Values) t.Dispose();
+            return (int?)JsonNode.Parse(meta)?["epoch"] ?? -1;
         }
         catch (GestaltLabException) { return -1; }
     }

@@ -135,8 +135,10 @@ public static class AtomicFile
     /// </summary>
     /// <param name="path">The file the job will write.</param>
     /// <param name="example">A file name of the kind the job writes, for the fix when <paramref name="path"/> is a folder.</param>
+    /// <param name="ownerOnly">Make a missing folder its owner's alone (<see cref="OwnerOnlyFolder"/>), as the job would
+    /// make it for what it writes there (patients' photos or per-photo tables).</param>
     /// <exception cref="GestaltLabException">The path is a folder, or its folder cannot be written (read-only, no permission).</exception>
-    public static void CheckWritable(string path, string example = "out.json")
+    public static void CheckWritable(string path, string example = "out.json", bool ownerOnly = false)
     {
         string full = Path.GetFullPath(path);
         if (Directory.Exists(full)) throw new GestaltLabException($"{path}: is a folder; a file name is expected here", "name the file to write, e.g. " + Path.Combine(path, example));
@@ -147,7 +149,8 @@ public static class AtomicFile
         string probe = TempPath(full);
         try
         {
-            Directory.CreateDirectory(dir);
+            if (ownerOnly) OwnerOnlyFolder.Create(dir);
+            else Directory.CreateDirectory(dir);
             using (new FileStream(probe, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1, FileOptions.DeleteOnClose)) { }
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)

@@ -72,7 +72,7 @@ public static class RunFolder
     private static extern void Free(IntPtr pointer);
 
     /// <summary>Whether the full path <paramref name="path"/> is <paramref name="folder"/> (a full path too) or lies inside it.</summary>
-    internal static bool IsWithin(string path, string folder) =>
+    public static bool IsWithin(string path, string folder) =>
         path == folder || path.StartsWith(folder + Path.DirectorySeparatorChar, StringComparison.Ordinal);
 
     /// <summary>

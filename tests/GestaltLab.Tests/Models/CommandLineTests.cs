@@ -190,6 +190,7 @@ public class CommandLineTests
         Assert.Contains("is a folder; a config file (JSON) is expected here", await Refused("train", "--data", data, "--out", Path.Combine(root, "r-cfg"), "--config", root));
         Assert.Contains("is a file; --images names the folder of your photos", await Refused("manifest", "--images", manifestFile, "--labels", manifestFile));
         Assert.Contains($"{config} is a file, where a folder is needed", await Refused("evaluate", "--model", run, "--data", data, "--out", Path.Combine(config, "m.json")));
+        Assert.Contains("the data lies inside the run folder", await Refused("train", "--data", aligned, "--out", run));
         // A folder where one photo is expected says so (here through the aligner's photo loader).
         var folderAsPhoto = Assert.Throws<GestaltLabException>(() => GestaltLab.Data.ImageLoader.Load(photos));
         Assert.Contains("is a folder", folderAsPhoto.Message);
@@ -486,6 +487,9 @@ public class CommandLineTests
         new GestaltLab.Data.Manifest(handEdited, editedManifest.Rows.Select(r => r == relabelledRow ? r with { Syndrome = otherSyndrome } : r).ToList()).Save(Path.Combine(handEdited, "manifest.csv"));
         string editedMetrics = Path.Combine(root, "eval-edited", "metrics.json");
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", handEdited, "--out", editedMetrics));
+        // Its folder, made by the evaluation, holds per-photo tables: its owner's alone.
+        if (!OperatingSystem.IsWindows())
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(editedMetrics)!));
         var onEdited = JsonNode.Parse(File.ReadAllText(editedMetrics))!;
         Assert.Equal(Path.GetFullPath(handEdited), (string?)onEdited["data"]);
         Assert.Equal(new GestaltLab.Models.AlignedRegionDataset(handEdited).ContentHash(), (string?)onEdited["data_hash"]);
@@ -523,6 +527,15 @@ public class CommandLineTests
         var copies = Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, renamed, renamedFolder));
         Assert.Contains("4 of the 4 photos to score are photos the model was trained on (the same bytes", copies.Message);
         Assert.Contains("fresh-0", copies.Message);
+        // Within the run's own data, a test photo with a training photo's bytes is the data's own copy (training accepted
+        // it): said, not refused, so that the run's own test split can still be scored.
+        var ownRows = GestaltLab.Data.Manifest.Load(data).Rows;
+        var ownTest = ownRows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
+        string testPhoto = Path.Combine(data, ownTest[0].Image), keptBytes = testPhoto + ".kept";
+        File.Copy(testPhoto, keptBytes);
+        File.Copy(Path.Combine(data, ownRows.First(r => r.Split == GestaltLab.Data.SplitNames.Train).Image), testPhoto, overwrite: true);
+        Assert.Contains("have the bytes of training photos of the same data", GestaltLab.Evaluation.TrainingOverlap.Check(run, ownTest, data));
+        File.Move(keptBytes, testPhoto, overwrite: true);
         // The run's own test people, and other seeds' people, are not the training people.
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), data));
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(other).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), other));

@@ -252,6 +252,16 @@ public class EndToEndTests
         Assert.Equal(zipWritten, File.GetLastWriteTimeUtc(zipPath));
         Assert.Equal(runJsonBefore, File.ReadAllBytes(runJsonPath));
         Assert.Equal(faceWeights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
+        // A config.json edited since the ensemble was fitted (to refit it on the trained nets another way) is not taken for
+        // the fitted one: training again refits (here the same settings, rewritten), and the run is then loaded as it is.
+        string runConfig = Path.Combine(run, "config.json");
+        File.AppendAllText(runConfig, "\n");
+        var refitted = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
+        refitted.Model.Dispose();
+        Assert.DoesNotContain(refitted.Notes, n => n.StartsWith("already trained", StringComparison.Ordinal));
+        var loadedAgain = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
+        loadedAgain.Model.Dispose();
+        Assert.Contains(loadedAgain.Notes, n => n.StartsWith("already trained", StringComparison.Ordinal));
         // A model.zip cut short (a copy stopped part-way) is no finished run's: training again writes it anew.
         var zipBytes = File.ReadAllBytes(zipPath);
         File.WriteAllBytes(zipPath, zipBytes[..(zipBytes.Length / 2)]);
