@@ -111,7 +111,7 @@ public static class FaceDatasetAligner
         {
             // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's).
             if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
-                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run the same `gestaltlab align` again (it redoes an unfinished alignment), or pass the data folder it aligns");
+                throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run the same `gestaltlab align` again (it resumes an unfinished alignment of the same data and settings), or pass the data folder it aligns");
             return new EnsuredAlignment(data, null, null);
         }
         if (!Directory.Exists(data)) throw NoDataFolder(data, "pass the folder written by `gestaltlab generate` or one holding your photos and their manifest.csv (`gestaltlab manifest`)");
@@ -163,8 +163,9 @@ public static class FaceDatasetAligner
         using var folderLock = FolderLock.AcquireData(outFull, "align", shared: false);
         bool replace = Directory.Exists(outFull) && Directory.EnumerateFileSystemEntries(outFull).Any();
         // An interrupted alignment (its marker there, run.json, written last, missing; nothing but what alignment writes)
-        // starts over without --force, as users expect an interrupted command to carry on: before or after its tables were
-        // written, and a --force re-run interrupted while or after it cleared the old results.
+        // carries on without --force, as users expect an interrupted command to: before or after its tables were written,
+        // and a --force re-run interrupted while or after it cleared the old results. Of the same data with the same
+        // settings it resumes from its journal; otherwise it starts over.
         bool interrupted = replace && !File.Exists(Path.Combine(outFull, RunManifest.FileName))
                            && File.Exists(Path.Combine(outFull, AlignmentMarker))
                            && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).All(n =>
@@ -195,6 +196,48 @@ public static class FaceDatasetAligner
             truth = ReadLandmarks(lmPath);
         }
 
+        var outNames = OutputNames(images);
+        var po = new ParallelOptions { MaxDegreeOfParallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
+        // What run.json records of how the faces were found and cut (the thread count aside, the same settings give the
+        // same faces), and what was read: an interrupted alignment of the same data with the same settings resumes.
+        var settings = new JsonObject
+        {
+            ["data"] = dataFull,
+            ["aligned_size"] = pipeline.Aligner.Size,
+            ["regions"] = pipeline.Regions.Source,
+            ["detector"] = truth is null ? pipeline.Detector.Name : "ground-truth landmarks",
+            ["landmark_model"] = pipeline.Predictor.Source,
+            // The file itself, not just where it was: another libdlib-data or a user's model lands at the same path.
+            ["landmark_model_sha256"] = truth is null && File.Exists(pipeline.Predictor.Source) ? RunManifest.ComputeFileHash(pipeline.Predictor.Source) : null,
+            // What decides which faces pass and how (a --min-face or --no-confidence alignment differs from the default).
+            ["detector_options"] = truth is null && pipeline.Detector is HaarFaceDetector haar
+                ? new JsonObject
+                {
+                    ["min_face_fraction"] = haar.Options.MinFaceFraction, ["min_face_pixels"] = haar.Options.MinFacePixels,
+                    ["coarse_face_fraction"] = haar.Options.CoarseFaceFraction, ["scale_factor"] = haar.Options.ScaleFactor,
+                    ["min_neighbors"] = haar.Options.MinNeighbors, ["max_detection_side"] = haar.Options.MaxDetectionSide,
+                    ["cascade"] = haar.Options.CascadePath ?? SystemResources.HaarCascadePath(),
+                }
+                : null,
+            ["compute_confidence"] = pipeline.Options.ComputeConfidence,
+            ["min_confidence"] = pipeline.Options.MinConfidence,
+            ["min_face_pixels"] = pipeline.Options.MinFacePixels,
+            ["min_fraction_inside"] = pipeline.Options.MinFractionInside,
+            ["max_pixels"] = pipeline.Options.MaxPixels,
+            ["overlays"] = options.WriteOverlays,
+            ["threads"] = po.MaxDegreeOfParallelism,
+            ["data_hash"] = InputsHashKind,
+        };
+        string inputsHash = InputHash(dataFull, images);
+        var journalSettings = settings.DeepClone().AsObject();
+        journalSettings.Remove("threads");
+        journalSettings["region_set"] = pipeline.Regions.ToJson();
+        journalSettings["write_regions"] = options.WriteRegions;
+        string journalKey = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
+            string.Join("\n", [inputsHash, journalSettings.ToJsonString(), .. outNames])))).ToLowerInvariant();
+        string journalPath = Path.Combine(outFull, JournalName);
+        var resumed = interrupted ? ReadJournal(journalPath, journalKey) : null;
+
         // Only now that the input is known to be usable: an error above leaves no empty or emptied output folder behind.
         // The marker first, so that whatever a kill leaves from here on is known for an alignment's. Faces of patients:
         // the folder is its owner's alone when made here.
@@ -206,20 +249,36 @@ public static class FaceDatasetAligner
         {
             // run.json goes first: it is written last, so its absence marks the folder unfinished until this run ends.
             File.Delete(Path.Combine(outFull, RunManifest.FileName));
-            foreach (var sub in new[] { "aligned", "regions", "overlays" })
-                if (Directory.Exists(Path.Combine(outFull, sub))) Directory.Delete(Path.Combine(outFull, sub), true);
+            // The faces and crops of an interrupted alignment of the same data and settings are kept (its journal names
+            // the photos it finished); anything else's go.
+            if (resumed is null)
+                foreach (var sub in new[] { "aligned", "regions", "overlays" })
+                    if (Directory.Exists(Path.Combine(outFull, sub))) Directory.Delete(Path.Combine(outFull, sub), true);
             // The old tables too: this data may have no manifest, and another alignment's would label these faces.
             foreach (var table in OwnTables) File.Delete(Path.Combine(outFull, table));
         }
         Directory.CreateDirectory(outFull);
 
         var rows = new (FaceResult Result, string Out)[images.Count];
-        var outNames = OutputNames(images);
-        long done = 0;
-        progress?.Report(new ProgressUpdate("align", 0, images.Count));
-        var po = new ParallelOptions { MaxDegreeOfParallelism = options.Threads > 0 ? options.Threads : Environment.ProcessorCount, CancellationToken = cancellationToken };
+        // A photo the journal says was finished counts as done while its files are all there (a kill mid-write leaves a
+        // photo unlisted, and it is aligned again).
+        var done0 = new bool[images.Count];
+        if (resumed is not null)
+            for (int i = 0; i < images.Count; i++)
+                if (resumed.TryGetValue(images[i], out var entry) && entry.Result(Placeholder) is var earlier
+                    && (!earlier.HasFace || JournalFilesPresent(outFull, outNames[i], options, pipeline, entry)))
+                {
+                    rows[i] = (earlier, outNames[i]);
+                    done0[i] = true;
+                }
+        long done = done0.Count(d => d);
+        if (resumed is null) File.Delete(journalPath);
+        using var journal = new StreamWriter(new FileStream(journalPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
+        if (resumed is null) journal.WriteLine(journalKey);
+        progress?.Report(new ProgressUpdate("align", done, images.Count, done > 0 ? $"resumed: {done} photo(s) aligned before" : null));
         Parallel.For(0, images.Count, po, i =>
         {
+            if (done0[i]) return;
             string rel = images[i];
             string path = Path.Combine(dataFull, rel);
             FaceResult r;
@@ -261,6 +320,9 @@ public static class FaceDatasetAligner
             }
             // Keep only what the tables need, not the pixels.
             rows[i] = (r with { Aligned = r.Aligned is null ? null : r.Aligned with { Image = Placeholder }, Regions = new Dictionary<string, RegionCrop>() }, outRel);
+            // Once its files are written: a resumed alignment takes it as done.
+            string line = JournalEntry.Of(rows[i].Result, overlay: options.WriteOverlays && File.Exists(Path.Combine(outFull, "overlays", outRel))).ToJson();
+            lock (journal) journal.WriteLine(line);
             long d = Interlocked.Increment(ref done);
             progress?.Report(new ProgressUpdate("align", d, images.Count));
         });
@@ -306,36 +368,11 @@ public static class FaceDatasetAligner
         {
             Command = AlignCommandName,
             Seed = 0,
-            Config = new JsonObject
-            {
-                ["data"] = dataFull,
-                ["aligned_size"] = pipeline.Aligner.Size,
-                ["regions"] = pipeline.Regions.Source,
-                ["detector"] = truth is null ? pipeline.Detector.Name : "ground-truth landmarks",
-                ["landmark_model"] = pipeline.Predictor.Source,
-                // The file itself, not just where it was: another libdlib-data or a user's model lands at the same path.
-                ["landmark_model_sha256"] = truth is null && File.Exists(pipeline.Predictor.Source) ? RunManifest.ComputeFileHash(pipeline.Predictor.Source) : null,
-                // What decides which faces pass and how (a --min-face or --no-confidence alignment differs from the default).
-                ["detector_options"] = truth is null && pipeline.Detector is HaarFaceDetector haar
-                    ? new JsonObject
-                    {
-                        ["min_face_fraction"] = haar.Options.MinFaceFraction, ["min_face_pixels"] = haar.Options.MinFacePixels,
-                        ["coarse_face_fraction"] = haar.Options.CoarseFaceFraction, ["scale_factor"] = haar.Options.ScaleFactor,
-                        ["min_neighbors"] = haar.Options.MinNeighbors, ["max_detection_side"] = haar.Options.MaxDetectionSide,
-                        ["cascade"] = haar.Options.CascadePath ?? SystemResources.HaarCascadePath(),
-                    }
-                    : null,
-                ["compute_confidence"] = pipeline.Options.ComputeConfidence,
-                ["min_confidence"] = pipeline.Options.MinConfidence,
-                ["min_face_pixels"] = pipeline.Options.MinFacePixels,
-                ["min_fraction_inside"] = pipeline.Options.MinFractionInside,
-                ["max_pixels"] = pipeline.Options.MaxPixels,
-                ["overlays"] = options.WriteOverlays,
-                ["threads"] = po.MaxDegreeOfParallelism,
-                ["data_hash"] = InputsHashKind,
-            },
-            DataHash = InputHash(dataFull, images),
+            Config = settings,
+            DataHash = inputsHash,
         }.Save(outFull);
+        // Finished: what an interrupted run would have resumed from is not needed any more.
+        File.Delete(journalPath);
 
         var counts = rows.GroupBy(r => r.Result.Status.ToCsv()).ToDictionary(g => g.Key, g => g.Count());
         var skipped = rows.Where(r => !r.Result.HasFace).Select(r => (r.Result.Source, r.Result.Problem ?? r.Result.Status.ToCsv())).ToList();
@@ -343,6 +380,60 @@ public static class FaceDatasetAligner
     }
 
     private static readonly RgbImage Placeholder = new(1, 1);
+
+    /// <summary>Hidden file of an alignment under way: its settings' key, then one line per photo finished (for resuming).</summary>
+    public const string JournalName = ".gestaltlab-align-journal";
+
+    // The photos an interrupted alignment finished, by photo, when its journal was written for the same data and settings
+    // (its first line); null otherwise. A line cut by the kill is passed over.
+    private static Dictionary<string, JournalEntry>? ReadJournal(string path, string key)
+    {
+        if (!File.Exists(path)) return null;
+        var lines = File.ReadAllLines(path);
+        if (lines.Length == 0 || lines[0] != key) return null;
+        var entries = new Dictionary<string, JournalEntry>(StringComparer.Ordinal);
+        foreach (var line in lines.Skip(1))
+            if (JournalEntry.Parse(line) is { } e) entries[e.Image] = e;
+        return entries;
+    }
+
+    private static bool JournalFilesPresent(string outFull, string outRel, AlignDatasetOptions options, FacePipeline pipeline, JournalEntry entry) =>
+        File.Exists(Path.Combine(outFull, "aligned", outRel))
+        && (!options.WriteRegions || pipeline.Regions.Names.All(name => File.Exists(Path.Combine(outFull, "regions", name, outRel))))
+        && (!entry.Overlay || File.Exists(Path.Combine(outFull, "overlays", outRel)));
+
+    /// <summary>What the tables need of one aligned photo, as a line of the journal (numbers round-trip exactly).</summary>
+    private sealed record JournalEntry(string Image, string Status, string? Problem, bool Failed, int Width, int Height, int Detections,
+        int[]? Box, float? Confidence, bool Face, double? FitError, float[]? Landmarks, bool Overlay)
+    {
+        private static readonly System.Text.Json.JsonSerializerOptions Json = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+
+        public static JournalEntry Of(FaceResult r, bool overlay) => new(r.Source, r.Status.ToString(), r.Problem, r.ProcessingFailed, r.ImageWidth, r.ImageHeight,
+            r.Detections.Count, r.Box is { } b ? [b.Left, b.Top, b.Right, b.Bottom] : null, float.IsNaN(r.Confidence) ? null : r.Confidence,
+            r.HasFace, r.Aligned is { FitError: var fe } && !double.IsNaN(fe) ? fe : null, r.Landmarks?.ToInterleaved().ToArray(), overlay);
+
+        public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this, Json);
+
+        public static JournalEntry? Parse(string line)
+        {
+            try { return System.Text.Json.JsonSerializer.Deserialize<JournalEntry>(line, Json) is { Image.Length: > 0 } e && Enum.TryParse<FaceStatus>(e.Status, out _) ? e : null; }
+            catch (System.Text.Json.JsonException) { return null; }
+        }
+
+        public FaceResult Result(RgbImage placeholder)
+        {
+            var landmarks = Landmarks is { Length: 136 } l ? FaceLandmarks.FromInterleaved(l) : null;
+            return new FaceResult
+            {
+                Source = Image, Status = Enum.Parse<FaceStatus>(Status), Problem = Problem, ProcessingFailed = Failed, ImageWidth = Width, ImageHeight = Height,
+                // Only their number is tabled.
+                Detections = Enumerable.Repeat(new FaceBox(0, 0, 0, 0), Detections).ToList(),
+                Box = Box is [var left, var top, var right, var bottom] ? new FaceBox(left, top, right, bottom) : null,
+                Confidence = Confidence ?? float.NaN, Landmarks = landmarks,
+                Aligned = Face && landmarks is not null ? new AlignedFace(placeholder, landmarks, default, FitError ?? double.NaN) : null,
+            };
+        }
+    }
 
     /// <summary>
     /// Where each photo's aligned face and crops go, relative to the output folder's <c>aligned/</c> and

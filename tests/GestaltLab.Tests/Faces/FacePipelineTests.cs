@@ -282,6 +282,65 @@ public class FacePipelineTests
         finally { Directory.Delete(root, true); }
     }
 
+    private sealed class StopAfter(int photos, CancellationTokenSource stop) : IProgress<ProgressUpdate>
+    {
+        public List<ProgressUpdate> Seen { get; } = [];
+        public void Report(ProgressUpdate value)
+        {
+            lock (Seen) Seen.Add(value);
+            if (value.Done >= photos) stop.Cancel();
+        }
+    }
+
+    [Fact]
+    public void An_interrupted_alignment_resumes_with_the_files_and_tables_of_an_uninterrupted_one()
+    {
+        string root = TestTemp.Dir("gl-align-resume");
+        try
+        {
+            string data = Path.Combine(root, "data"), whole = Path.Combine(root, "whole"), resumed = Path.Combine(root, "resumed");
+            GestaltLab.Synthetic.SyntheticDataset.Generate("mini", 7, data);
+            var options = new AlignDatasetOptions { UseGroundTruthLandmarks = true, Threads = 2 };
+            using var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false });
+            FaceDatasetAligner.Run(data, whole, faces, options);
+            // Stopped after 30 photos: its journal keeps them.
+            using (var stop = new CancellationTokenSource())
+                Assert.ThrowsAny<OperationCanceledException>(() => FaceDatasetAligner.Run(data, resumed, faces, options, new StopAfter(30, stop), stop.Token));
+            Assert.False(File.Exists(Path.Combine(resumed, "run.json")));
+            Assert.True(File.Exists(Path.Combine(resumed, FaceDatasetAligner.JournalName)));
+            using (var never = new CancellationTokenSource())
+            {
+                var progress = new StopAfter(int.MaxValue, never);
+                FaceDatasetAligner.Run(data, resumed, faces, options, progress);
+                // It says how many it kept, and aligns only the rest.
+                Assert.StartsWith("resumed: ", progress.Seen[0].Detail);
+                Assert.True(progress.Seen[0].Done >= 30);
+            }
+            Assert.False(File.Exists(Path.Combine(resumed, FaceDatasetAligner.JournalName)));
+            // The same tables and the same faces and crops, file for file.
+            foreach (var table in new[] { "qc.csv", "landmarks.csv", "manifest.csv", "regions.json" })
+                Assert.Equal(File.ReadAllText(Path.Combine(whole, table)), File.ReadAllText(Path.Combine(resumed, table)));
+            var files = Directory.GetFiles(whole, "*.png", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(whole, f)).Order().ToList();
+            Assert.Equal(files, Directory.GetFiles(resumed, "*.png", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(resumed, f)).Order().ToList());
+            Assert.All(files, f => Assert.Equal(File.ReadAllBytes(Path.Combine(whole, f)), File.ReadAllBytes(Path.Combine(resumed, f))));
+            Assert.Equal(RunManifest.Load(whole).DataHash, RunManifest.Load(resumed).DataHash);
+            // Stopped, then asked for with other settings (another crop size), it starts over: nothing of the first is kept.
+            string other = Path.Combine(root, "other");
+            using (var stop = new CancellationTokenSource())
+                Assert.ThrowsAny<OperationCanceledException>(() => FaceDatasetAligner.Run(data, other, faces, options, new StopAfter(30, stop), stop.Token));
+            using var larger = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(48), ComputeConfidence = false });
+            using (var never = new CancellationTokenSource())
+            {
+                var progress = new StopAfter(int.MaxValue, never);
+                FaceDatasetAligner.Run(data, other, larger, options, progress);
+                Assert.Null(progress.Seen[0].Detail);
+                Assert.Equal(0, progress.Seen[0].Done);
+            }
+            Assert.Equal(48, new GestaltLab.Models.AlignedRegionDataset(other).CropSize);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
     [Fact]
     public void An_alignment_inside_its_data_folder_stays_reusable()
     {
