@@ -27,6 +27,28 @@ public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadO
 /// </summary>
 public static partial class ModelEvaluation
 {
+    /// <summary>
+    /// Whether <paramref name="alignedFolder"/> holds the very crops the run in <paramref name="run"/> was trained on (their
+    /// content hash is the one its run.json records); false for a run that records no such hash, or an unreadable one.
+    /// </summary>
+    internal static bool HoldsTrainingData(string run, string alignedFolder)
+    {
+        try
+        {
+            var record = RunManifest.Load(run);
+            return record.DataHash is { } trained && (string?)record.Config["data_hash"] == AlignedRegionDataset.ContentHashKind
+                   && new AlignedRegionDataset(alignedFolder).ContentHash() == trained;
+        }
+        catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return false; }
+    }
+
+    /// <summary>
+    /// The alignment the run's run.json records as its data, outside the run (a notebook trains on an alignment beside
+    /// its run), while it still holds the crops the run was trained on; null otherwise.
+    /// </summary>
+    internal static string? RecordedTrainingAlignment(string run) =>
+        RunManifest.RecordedData(run) is { } recorded && Regions.FaceDatasetAligner.IsAligned(recorded) && HoldsTrainingData(run, recorded) ? recorded : null;
+
     // The content hash run.json records of the aligned data the run trained on, when the data given hashes otherwise;
     // null when they agree or the run records no such hash (a run from before it was recorded).
     private static string? TrainedOnOtherData(string run, AlignedRegionDataset data)

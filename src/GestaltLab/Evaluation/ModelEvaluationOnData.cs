@@ -90,14 +90,7 @@ public static partial class ModelEvaluation
         {
             folder = Path.GetFullPath(folder).TrimEnd('/');
             if (folder == Path.GetFullPath(runAligned).TrimEnd('/')) return true;
-            if (folder != recordedAligned) return false;
-            try
-            {
-                var record = RunManifest.Load(run);
-                return record.DataHash is { } trained && (string?)record.Config["data_hash"] == Models.AlignedRegionDataset.ContentHashKind
-                       && new Models.AlignedRegionDataset(folder).ContentHash() == trained;
-            }
-            catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return false; }
+            return folder == recordedAligned && HoldsTrainingData(run, folder);
         }
         string? ownAlignment = FaceDatasetAligner.IsAligned(dataDirectory) ? null
             : new[] { runAligned, recordedAligned }.OfType<string>().Distinct().FirstOrDefault(candidate =>

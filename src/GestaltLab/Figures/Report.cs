@@ -433,23 +433,28 @@ public static class Report
 
     /// <summary>
     /// Average aligned face per class from the run's <c>aligned/</c> folder (written by <c>gestaltlab train</c> and
-    /// <c>demo</c>), as an image embedded in the page; classes below the minimum cohort are listed, not drawn.
+    /// <c>demo</c>) — or, for a run trained on an alignment beside it (as the notebooks train), from that alignment while it
+    /// still holds the crops the run was trained on — as an image embedded in the page; classes below the minimum cohort
+    /// are listed, not drawn.
     /// </summary>
     private static (CompositeFaceSet? Set, RgbImage? Grid) CompositeSection(RunResults run, ReportOptions o, StringBuilder body, Action<string> note, CancellationToken ct)
     {
-        string alignedManifest = Path.Combine(run.Directory, "aligned", Manifest.FileName);
-        if (!File.Exists(alignedManifest))
+        string inside = Path.Combine(run.Directory, "aligned");
+        // Another folder only when it is the run's own training data, by content (run.json's hash of its crops): a received
+        // run's record naming some folder on this machine cannot bring other faces into the page.
+        string? alignedDir = File.Exists(Path.Combine(inside, Manifest.FileName)) ? inside : ModelEvaluation.RecordedTrainingAlignment(run.Directory);
+        if (alignedDir is null)
         {
-            note("Composite faces skipped: the run holds no aligned faces (aligned/manifest.csv).");
+            note("Composite faces skipped: the run holds no aligned faces (aligned/manifest.csv), and the alignment its run.json records is gone or holds other crops than it was trained on.");
             return (null, null);
         }
-        var manifest = Manifest.Load(alignedManifest);
+        var manifest = Manifest.Load(Path.Combine(alignedDir, Manifest.FileName));
         var faces = new List<(RgbImage Face, string Label, string Person)>();
         int unreadable = 0, outside = 0;
-        // Faces only from inside the run's aligned folder: a shared run's manifest naming other photos on this machine
+        // Faces only from inside that aligned folder: a shared run's manifest naming other photos on this machine
         // (absolute paths, "..", links) would put them into the page as "composites".
-        string alignedRoot = RunFolder.RealPath(Path.Combine(run.Directory, "aligned"));
-        if (!RunFolder.IsWithin(alignedRoot, RunFolder.RealPath(run.Directory)))
+        string alignedRoot = RunFolder.RealPath(alignedDir);
+        if (alignedDir == inside && !RunFolder.IsWithin(alignedRoot, RunFolder.RealPath(run.Directory)))
         {
             note("Composite faces skipped: the run's aligned/ is a link out of the run (faces are drawn only from inside it).");
             return (null, null);
@@ -464,7 +469,7 @@ public static class Report
             try { faces.Add((ImageLoader.Load(path), row.Syndrome, row.SplitGroup)); }
             catch (GestaltLabException) { unreadable++; }
         }
-        if (outside > 0) note($"Composite faces: {outside} photo(s) the aligned manifest lists outside the run's aligned/ folder (links included) were left out.");
+        if (outside > 0) note($"Composite faces: {outside} photo(s) the aligned manifest lists outside its aligned folder (links included) were left out.");
         var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
         if (set.Faces.Count == 0)
         {

@@ -94,6 +94,11 @@ public class CommandLineTests
         Assert.Equal(0, await Cli(["train", "--data", aligned, "--out", beside, "--config", config]));
         Assert.Equal(0, await Cli("evaluate", "--model", beside, "--data", data, "--ground-truth"));
         Assert.True(File.Exists(Path.Combine(beside, "metrics.json")));
+        // Its report draws composite faces from that alignment (here every cohort is below the minimum, so it says that),
+        // not "the run holds no aligned faces".
+        var besideNotes = GestaltLab.Figures.Report.Build(GestaltLab.Evaluation.RunResults.Load(beside), new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Notes;
+        Assert.Contains(besideNotes, n => n.Contains("no class has the minimum cohort"));
+        Assert.DoesNotContain(besideNotes, n => n.Contains("holds no aligned faces"));
         Assert.False(Directory.Exists(Path.Combine(beside, "aligned-data")) || Directory.Exists(Path.Combine(beside, "eval-on-data")));
 
         // Again: the finished run and its alignment are reused as they are, nothing rewritten (run.json not resumed).
