@@ -256,6 +256,8 @@ public static class FigureExport
             'legend.orientation': 'h', 'legend.x': 0, 'legend.xanchor': 'left',
             'legend.yref': 'container', 'legend.y': 0, 'legend.yanchor': 'bottom',
             'legend.font.size': base - 1, 'legend.itemwidth': 30, 'legend.tracegroupgap': 0,
+            // Its title too (plotly sizes it from the chart's own font otherwise: 10 px in a single column).
+            'legend.title.font.size': base - 1,
           };
           // Past a few dozen entries (a t-SNE map of 216 syndromes) a legend cannot be read on paper: the caption says
           // what the colours are.

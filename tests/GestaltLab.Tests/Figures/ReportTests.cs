@@ -449,6 +449,11 @@ public class BrowserTests(BrowserFixture fixture)
         // What a figure's print layout left out is recorded by figure (and printed), so the caption can make up for it.
         Assert.NotNull(record["left_out"]);
         Assert.All(record["left_out"]!.AsObject(), kv => Assert.Contains(kv.Key + ".svg", names));
+        // A legend's title is set at the size of its entries (a pixel under the axes' titles), not the chart's own.
+        string tsneSvg = File.ReadAllText(Path.Combine(figures, names.First(n => n.Contains("t-sne"))));
+        string Size(string cls) => System.Text.RegularExpressions.Regex.Match(tsneSvg, $@"class=""{cls}""[^>]*font-size: (\d+)px").Groups[1].Value;
+        Assert.NotEqual("", Size("legendtext"));
+        Assert.Equal(Size("legendtext"), Size("legendtitletext"));
         // The confusion matrix is vector, one square a non-empty cell (plotly's heatmap would embed a screen-resolution raster).
         string matrix = File.ReadAllText(Path.Combine(figures, names.Single(n => n.Contains("confusion"))));
         Assert.DoesNotContain("<image", matrix);
