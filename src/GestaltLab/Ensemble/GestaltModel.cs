@@ -137,21 +137,24 @@ public sealed class GestaltModel : IDisposable
     /// <see cref="JointHead"/>, if any, to <c>RUN/joint_head.pt</c> (first, so that ensemble.json never names a missing head).
     /// </summary>
     /// <param name="runDirectory">The run folder.</param>
-    /// <param name="fittedConfigSha256">SHA-256 of the run's <c>config.json</c> as this ensemble was fitted to it (recorded
-    /// as <c>config_sha256</c>: a config edited since is not the one the files were fitted with), or null.</param>
-    public void SaveWeights(string runDirectory, string? fittedConfigSha256 = null)
+    /// <param name="fittedFiles">The run's files this ensemble was fitted with and to (paths relative to the run: its
+    /// config, the region nets, the exports), recorded with their SHA-256 as <c>fitted_files</c> (the joint head's too):
+    /// a file edited, cut or swapped since is no longer this fit's (<see cref="FittedFilesChanged"/>). Null records none.</param>
+    public void SaveWeights(string runDirectory, IReadOnlyList<string>? fittedFiles = null)
     {
         // The classes too: classes.json alone names the outputs, and two names swapped there would swap two diagnoses
         // without a sign; Load checks the one against the other.
         var json = new Dictionary<string, object> { ["combination"] = Combination, ["flip_tta"] = FlipTta, ["weights"] = RegionWeights, ["priors"] = Priors, ["classes"] = Classes };
         if (ClassPriors is not null)
             json["class_priors"] = new Dictionary<string, object> { ["strength"] = ClassPriors.Strength, ["frequencies"] = ClassPriors.Frequencies };
-        if (fittedConfigSha256 is not null) json["config_sha256"] = fittedConfigSha256;
         if (JointHead is not null)
         {
             JointHead.Save(Path.Combine(runDirectory, JointHead.FileName));
             json["joint_head"] = new Dictionary<string, object> { ["file"] = JointHead.FileName, ["shrinkage"] = JointHead.Shrinkage, ["temperature"] = JointHead.Temperature };
         }
+        if (fittedFiles is not null)
+            json["fitted_files"] = fittedFiles.Concat(JointHead is null ? [] : [JointHead.FileName]).Distinct(StringComparer.Ordinal)
+                .ToDictionary(f => f.Replace('\\', '/'), f => RunManifest.FileHashOrState(Path.Combine(runDirectory, f)), StringComparer.Ordinal);
         AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
     }
 
@@ -163,13 +166,23 @@ public sealed class GestaltModel : IDisposable
     public static string SavedPriors(string runDirectory) => LoadWeights(runDirectory).Priors;
 
     /// <summary>
-    /// The SHA-256 of <c>config.json</c> a finished run's ensemble was fitted to (its <c>ensemble.json</c>'s
-    /// <c>config_sha256</c>); null for a run that did not record it, or an unreadable record.
+    /// Which of the files a finished run's ensemble was fitted with and to (its <c>ensemble.json</c>'s <c>fitted_files</c>)
+    /// is no longer as it was — edited, cut short, swapped for another run's, gone — or why that cannot be told (a run that
+    /// recorded none, an unreadable record); null when every one is unchanged.
     /// </summary>
-    public static string? FittedConfigHash(string runDirectory)
+    public static string? FittedFilesChanged(string runDirectory)
     {
-        try { return System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(runDirectory, EnsembleFile)))?["config_sha256"]?.GetValue<string>(); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or InvalidOperationException) { return null; }
+        System.Text.Json.Nodes.JsonObject? files;
+        try { files = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(runDirectory, EnsembleFile)))?["fitted_files"] as System.Text.Json.Nodes.JsonObject; }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or InvalidOperationException) { return $"{EnsembleFile} unreadable"; }
+        if (files is null || files.Count == 0) return $"{EnsembleFile} records no fitted files";
+        foreach (var (name, recorded) in files)
+        {
+            string? hash = recorded is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? h) ? h : null;
+            if (name.Split('/').Contains("..") || Path.IsPathRooted(name) || hash is null || RunManifest.FileHashOrState(Path.Combine(runDirectory, name)) != hash)
+                return name;
+        }
+        return null;
     }
 
     /// <summary>The class names <c>ensemble.json</c> records, or null (a run from before they were recorded, or no such file yet).</summary>

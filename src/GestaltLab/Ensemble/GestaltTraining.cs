@@ -232,7 +232,7 @@ public static class GestaltTraining
             if (earlier is null && new[] { "checkpoints", "regions" }.Select(d => Path.Combine(run, d)).FirstOrDefault(d => Directory.Exists(d) && Directory.EnumerateFileSystemEntries(d).Any()) is { } orphan)
                 throw new GestaltLabException($"{run}: holds {Path.GetFileName(orphan)}/ without the run's run.json and config.json (a start-over stopped part-way?): what they were trained on is unknown",
                     "train with --force to start over (in C#: GestaltTraining.TrainAfresh)");
-            var savedConfig = File.Exists(configPath) ? LoadSavedConfig(configPath) : null;
+            var (savedConfig, unreadableConfig) = File.Exists(configPath) ? LoadSavedConfig(configPath) : (null, null);
             // (Runs written before the hash was recorded lack the key and resume as before.)
             if (earlier?.Config is JsonObject previous
                 && previous.TryGetPropertyValue("pretrained_sha256", out var recorded) && recorded?.GetValue<string>() != backboneHash)
@@ -248,7 +248,9 @@ public static class GestaltTraining
             if (File.Exists(configPath) && (savedConfig is null ? null : SavedConfigJson(savedConfig, config)) is var savedJson && savedJson != configJson)
             {
                 var differs = savedJson is null ? [] : ConfigDifferences(JsonNode.Parse(savedJson), JsonNode.Parse(configJson), "").ToList();
-                throw new GestaltLabException($"{run}: holds a run with another configuration (config.json differs" +
+                throw new GestaltLabException(unreadableConfig is not null
+                    ? $"{run}: its config.json cannot be read as a training config ({unreadableConfig}), so the run cannot be resumed with it"
+                    : $"{run}: holds a run with another configuration (config.json differs" +
                     (differs.Count == 0 ? ")" : $": {string.Join("; ", differs.Take(4))}{(differs.Count > 4 ? "; …" : "")})"),
                     "resume it with its own settings (its config.json), start it over (`train --force`; in C#, GestaltTraining.TrainAfresh), or choose a new --out folder");
             }
@@ -270,7 +272,7 @@ public static class GestaltTraining
                 notes.Add("already trained on this data with these settings: loaded as it is, nothing trained or written again (--force, in C# GestaltTraining.TrainAfresh, trains it afresh)");
                 // Said where the work would have shown (a notebook cell prints progress, not the result's notes).
                 progress?.Report(new ProgressUpdate("train", 1, 1, "already trained on this data with these settings: loaded as it is"));
-                return new GestaltTrainingResult(run, done.Model, done.Regions, Path.Combine(run, "model.zip"), notes);
+                return new GestaltTrainingResult(run, done.Model, done.Regions, File.Exists(Path.Combine(run, "model.zip")) ? Path.Combine(run, "model.zip") : null, notes);
             }
             // config.json keeps the thread counts the run was first trained with: resumed with others (allowed), the later
             // epochs round differently, and run.json's threads_used lists every count that trained it, in order.
@@ -424,9 +426,15 @@ public static class GestaltTraining
                 File.Delete(zip);
                 zip = null;
             }
-            // With the config it was fitted to: a config.json edited by hand since (another combination, head or TTA, to
-            // refit on the trained nets) is then not taken for the fitted one.
-            model.SaveWeights(run, RunManifest.ComputeFileHash(configPath));
+            // With the files it was fitted with and to, by content: a config.json edited by hand since (another combination,
+            // head or TTA, to refit on the trained nets), a net or export cut short or swapped for another run's, is then
+            // not taken for this fit's by a training run again on the finished run.
+            // (Not the curves, whose timing column differs between two trainings that give the same model byte for byte, nor
+            // model.zip, whose bytes ML.NET does not keep the same, nor regions.json, which names the folder it was read
+            // from: ensemble.json stays the same for the same training.)
+            model.SaveWeights(run, [
+                "config.json", "classes.json", "ensemble.onnx",
+                .. regions.SelectMany(r => new[] { $"regions/{r}.pt", $"regions/{r}.onnx" })]);
             return new GestaltTrainingResult(run, model, summaries, zip, notes);
         }
         finally
@@ -436,18 +444,17 @@ public static class GestaltTraining
     }
 
     /// <summary>
-    /// The finished run in <paramref name="run"/> and what its files record of each region's training, when every file a
-    /// finished run holds is there, its ensemble was fitted to its config.json as it is now (a hash recorded with it) with
-    /// <paramref name="priors"/>, and its model.zip reads and names the run's classes; otherwise null (training again then
+    /// The finished run in <paramref name="run"/> and what its files record of each region's training, when every file its
+    /// ensemble was fitted with and to is as it was then (<see cref="GestaltModel.FittedFilesChanged"/>: config, nets,
+    /// exports, by content) and it was fitted with <paramref name="priors"/>; otherwise null (training again then
     /// finishes, mends or refits it). The caller has checked the run's config, data and backbone.
     /// </summary>
     private static (GestaltModel Model, Dictionary<string, RegionSummary> Regions)? AlreadyTrained(string run, IReadOnlyList<string> regions, string priors)
     {
-        string[] files = [GestaltModel.EnsembleFile, "ensemble.onnx", "model.zip",
-            .. regions.SelectMany(r => new[] { Path.Combine("regions", r + ".pt"), Path.Combine("regions", r + ".onnx"), Path.Combine("curves", r + ".csv") })];
-        if (!files.All(f => File.Exists(Path.Combine(run, f)))) return null;
-        // Fitted to this very config.json (runs from before the hash was recorded are refitted once, and record it).
-        if (GestaltModel.FittedConfigHash(run) is not { } fitted || fitted != RunManifest.ComputeFileHash(Path.Combine(run, "config.json"))) return null;
+        // Every file the fit was made with and to, as it was (runs from before this was recorded are refitted once, and
+        // record it); their own nets' files among them.
+        if (!File.Exists(Path.Combine(run, GestaltModel.EnsembleFile)) || GestaltModel.FittedFilesChanged(run) is not null) return null;
+        if (regions.Any(r => !File.Exists(Path.Combine(run, "regions", r + ".pt")))) return null;
         GestaltModel? model = null;
         try
         {
@@ -465,8 +472,10 @@ public static class GestaltTraining
             model = GestaltModel.Load(run, null, takeLock: false);
             // A priors switch stopped while it refitted leaves config.json with the new priors and the old ensemble.
             if (model.Priors != priors) { model.Dispose(); return null; }
-            // A model.zip cut short (a copy stopped part-way) or saved before it named its classes is written anew.
-            if (!GestaltPipeline.ClassNames(Path.Combine(run, "model.zip")).SequenceEqual(model.Classes, StringComparer.Ordinal)) { model.Dispose(); return null; }
+            // A model.zip cut short (a copy stopped part-way) is written anew; gone, it is written again too (when the
+            // model can have one: the refit says why not otherwise).
+            if (!File.Exists(Path.Combine(run, "model.zip"))
+                || !GestaltPipeline.ClassNames(Path.Combine(run, "model.zip")).SequenceEqual(model.Classes, StringComparer.Ordinal)) { model.Dispose(); return null; }
             return (model, summaries);
         }
         catch (Exception e) when (e is GestaltLabException or JsonException or InvalidOperationException or FormatException)
@@ -580,10 +589,11 @@ public static class GestaltTraining
         else if (!JsonNode.DeepEquals(was, now))
             yield return $"{at}: {was?.ToJsonString() ?? "none"} in the run, {now?.ToJsonString() ?? "none"} now";
     }
-    private static TrainConfig? LoadSavedConfig(string path)
+    // A run's config.json, or why it cannot be read (a file edited by hand: said so, rather than "another configuration").
+    private static (TrainConfig? Config, string? Problem) LoadSavedConfig(string path)
     {
-        try { return TrainConfig.Load(path, allowUnknownKeys: true); }
-        catch (GestaltLabException) { return null; }
+        try { return (TrainConfig.Load(path, allowUnknownKeys: true), null); }
+        catch (GestaltLabException e) { return (null, e.Message.Split('\n')[0].Replace(path + ": ", "", StringComparison.Ordinal)); }
     }
 
     // What may differ between a saved config and a resumed one: the priors (fitted after the nets, exported anew) and the

@@ -89,7 +89,8 @@ public static partial class ModelEvaluation
     {
         // The run folder's own metrics are its test result (the report and `report --run` read them as such): another split
         // written there would replace them without a trace.
-        static string Full(string p) => Path.GetFullPath(p).TrimEnd('/');
+        // By the folders themselves: a link to the run is the run.
+        static string Full(string p) => RunFolder.RealPath(p).TrimEnd('/');
         // The parameter after the output folder is the oracle's folder, not the split: Evaluate(model, aligned, out, "val")
         // compiles, and would score the test split where validation results were expected.
         if (oracleDataDirectory is not null && SplitNames.IsValid(oracleDataDirectory) && !File.Exists(Path.Combine(oracleDataDirectory, "oracle.json")))
@@ -129,7 +130,7 @@ public static partial class ModelEvaluation
         // since from photos made anew, with another seed, say) would pass for them in the report and in `compare`.
         if (intoRun && !trainingDataChecked && TrainedOnOtherData(model.Directory!, all) is { } trained)
             throw new GestaltLabException($"{alignedDirectory}: not the data the run in {model.Directory} was trained on (its crops hash to {all.ContentHash()[..12]}…, run.json records {trained[..12]}…), whose test results that folder holds",
-                $"score other data with ModelEvaluation.EvaluateOn (`gestaltlab evaluate --model RUN --data DIR`), which files it under RUN/eval-on-NAME, or write into a folder of its own");
+                "leave out --out: `gestaltlab evaluate --model RUN --data DIR` files other data's results under RUN/eval-on-NAME (in C#: ModelEvaluation.EvaluateOn); or write them into a folder of their own (--out DIR/metrics.json)");
         if (data.CropSize != model.InputSize)
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize} (in C#: FacePipelineOptions.Regions = RegionSet.Default.WithSize({model.InputSize}))");
         // Same names are not the same crops: scored on regions cut with other landmarks or padding, the nets read what

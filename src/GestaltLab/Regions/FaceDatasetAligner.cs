@@ -109,7 +109,10 @@ public static class FaceDatasetAligner
     {
         if (IsAligned(data))
         {
-            // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's).
+            // run.json is written last: without it the alignment stopped part-way (its manifest may be an older run's), or
+            // is being written right now (another command holds it: said as such, not as an interruption).
+            if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
+                using (FolderLock.AcquireData(data, "read the alignment in", shared: true)) { }
             if (!File.Exists(Path.Combine(data, RunManifest.FileName)))
                 throw new GestaltLabException($"{data}: an unfinished alignment (no run.json: it was interrupted)", "run the same `gestaltlab align` again (it resumes an unfinished alignment of the same data and settings), or pass the data folder it aligns");
             return new EnsuredAlignment(data, null, null);
@@ -228,15 +231,23 @@ public static class FaceDatasetAligner
             ["threads"] = po.MaxDegreeOfParallelism,
             ["data_hash"] = InputsHashKind,
         };
-        string inputsHash = InputHash(dataFull, images);
+        var photoHashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        string inputsHash = InputHash(dataFull, images, photoHashes);
         var journalSettings = settings.DeepClone().AsObject();
         journalSettings.Remove("threads");
         journalSettings["region_set"] = pipeline.Regions.ToJson();
         journalSettings["write_regions"] = options.WriteRegions;
+        // Another build (its commit), OpenCV or cascade file could find or cut faces otherwise: not mixed with these.
+        journalSettings["packages"] = System.Text.Json.JsonSerializer.SerializeToNode(RunManifest.PackageVersions());
+        if (truth is null && pipeline.Detector is HaarFaceDetector cascadeDetector && (cascadeDetector.Options.CascadePath ?? SystemResources.HaarCascadePath()) is { } cascade)
+            journalSettings["cascade_sha256"] = RunManifest.FileHashOrState(cascade);
         string journalKey = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             string.Join("\n", [inputsHash, journalSettings.ToJsonString(), .. outNames])))).ToLowerInvariant();
         string journalPath = Path.Combine(outFull, JournalName);
-        var resumed = interrupted ? ReadJournal(journalPath, journalKey) : null;
+        if (Directory.Exists(journalPath))
+            throw new GestaltLabException($"{journalPath}: a folder, where align keeps the journal of the photos it has finished", "remove it, then run align again");
+        // --force starts over, as it says.
+        var resumed = interrupted && !options.Force ? ReadJournal(journalPath, journalKey) : null;
 
         // Only now that the input is known to be usable: an error above leaves no empty or emptied output folder behind.
         // The marker first, so that whatever a kill leaves from here on is known for an alignment's. Faces of patients:
@@ -265,22 +276,33 @@ public static class FaceDatasetAligner
         var done0 = new bool[images.Count];
         if (resumed is not null)
             for (int i = 0; i < images.Count; i++)
-                if (resumed.TryGetValue(images[i], out var entry) && entry.Result(Placeholder) is var earlier
+                // Aligned from the bytes the photo holds now (one changed and put back while the alignment was stopped is not).
+                if (resumed.TryGetValue(images[i], out var entry) && entry.Sha == photoHashes.GetValueOrDefault(images[i]) && entry.Result(Placeholder) is var earlier
                     && (!earlier.HasFace || JournalFilesPresent(outFull, outNames[i], options, pipeline, entry)))
                 {
                     rows[i] = (earlier, outNames[i]);
                     done0[i] = true;
                 }
         long done = done0.Count(d => d);
+        // The halves of crops the kill left in the kept folders (the sweep above only looks at the top).
+        if (resumed is not null)
+            foreach (var sub in new[] { "aligned", "regions", "overlays" }.Select(d => Path.Combine(outFull, d)).Where(Directory.Exists))
+                foreach (var dir in Directory.EnumerateDirectories(sub, "*", SearchOption.AllDirectories).Prepend(sub))
+                    AtomicFile.RemoveLeftovers(dir);
+        // Said when an interrupted alignment's work is not taken up (so that the minutes it takes again are not a surprise).
+        string? startedOver = resumed is null && interrupted && File.Exists(journalPath)
+            ? options.Force ? "starting over (--force)" : "starting over: the interrupted alignment here was of other photos or settings" : null;
         if (resumed is null) File.Delete(journalPath);
         using var journal = new StreamWriter(new FileStream(journalPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
         if (resumed is null) journal.WriteLine(journalKey);
-        progress?.Report(new ProgressUpdate("align", done, images.Count, done > 0 ? $"resumed: {done} photo(s) aligned before" : null));
+        progress?.Report(new ProgressUpdate("align", done, images.Count, done > 0 ? $"resumed: {done} photo(s) aligned before" : startedOver));
         Parallel.For(0, images.Count, po, i =>
         {
             if (done0[i]) return;
             string rel = images[i];
             string path = Path.Combine(dataFull, rel);
+            // The bytes this photo is aligned from, for the journal (a resumed alignment keeps it only while they are the same).
+            string sha = RunManifest.FileHashOrState(path);
             FaceResult r;
             try
             {
@@ -321,7 +343,7 @@ public static class FaceDatasetAligner
             // Keep only what the tables need, not the pixels.
             rows[i] = (r with { Aligned = r.Aligned is null ? null : r.Aligned with { Image = Placeholder }, Regions = new Dictionary<string, RegionCrop>() }, outRel);
             // Once its files are written: a resumed alignment takes it as done.
-            string line = JournalEntry.Of(rows[i].Result, overlay: options.WriteOverlays && File.Exists(Path.Combine(outFull, "overlays", outRel))).ToJson();
+            string line = JournalEntry.Of(rows[i].Result, sha, overlay: options.WriteOverlays && File.Exists(Path.Combine(outFull, "overlays", outRel))).ToJson();
             lock (journal) journal.WriteLine(line);
             long d = Interlocked.Increment(ref done);
             progress?.Report(new ProgressUpdate("align", d, images.Count));
@@ -403,12 +425,12 @@ public static class FaceDatasetAligner
         && (!entry.Overlay || File.Exists(Path.Combine(outFull, "overlays", outRel)));
 
     /// <summary>What the tables need of one aligned photo, as a line of the journal (numbers round-trip exactly).</summary>
-    private sealed record JournalEntry(string Image, string Status, string? Problem, bool Failed, int Width, int Height, int Detections,
+    private sealed record JournalEntry(string Image, string Sha, string Status, string? Problem, bool Failed, int Width, int Height, int Detections,
         int[]? Box, float? Confidence, bool Face, double? FitError, float[]? Landmarks, bool Overlay)
     {
         private static readonly System.Text.Json.JsonSerializerOptions Json = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
 
-        public static JournalEntry Of(FaceResult r, bool overlay) => new(r.Source, r.Status.ToString(), r.Problem, r.ProcessingFailed, r.ImageWidth, r.ImageHeight,
+        public static JournalEntry Of(FaceResult r, string sha, bool overlay) => new(r.Source, sha, r.Status.ToString(), r.Problem, r.ProcessingFailed, r.ImageWidth, r.ImageHeight,
             r.Detections.Count, r.Box is { } b ? [b.Left, b.Top, b.Right, b.Bottom] : null, float.IsNaN(r.Confidence) ? null : r.Confidence,
             r.HasFace, r.Aligned is { FitError: var fe } && !double.IsNaN(fe) ? fe : null, r.Landmarks?.ToInterleaved().ToArray(), overlay);
 
@@ -602,9 +624,9 @@ public static class FaceDatasetAligner
     /// </summary>
     // The same bytes as before the hash moved to RunManifest (recorded alignments stay valid): manifest and landmarks
     // when present, then every photo listed.
-    private static string InputHash(string dataFull, IReadOnlyList<string> images) =>
+    private static string InputHash(string dataFull, IReadOnlyList<string> images, IDictionary<string, string>? perFile = null) =>
         RunManifest.ComputeFilesHash(dataFull, new[] { Manifest.FileName, "landmarks.csv" }
-            .Where(f => File.Exists(Path.Combine(dataFull, f))).Concat(images));
+            .Where(f => File.Exists(Path.Combine(dataFull, f))).Concat(images), perFile);
 
     /// <summary>
     /// Where <see cref="Run"/> writes <paramref name="region"/>'s crop of the photo whose aligned face the output manifest

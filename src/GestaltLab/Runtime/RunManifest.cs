@@ -124,24 +124,46 @@ public sealed record RunManifest
     /// <c>missing</c>/<c>unreadable</c> for one that cannot be read. A hash of what a command reads, rather than of
     /// whatever else lies in the folder (a run kept inside it, editor backups, hidden files).
     /// </summary>
-    public static string ComputeFilesHash(string root, IEnumerable<string> relativePaths)
+    public static string ComputeFilesHash(string root, IEnumerable<string> relativePaths) => ComputeFilesHash(root, relativePaths, null);
+
+    /// <summary>
+    /// <see cref="ComputeFilesHash(string, IEnumerable{string})"/>, giving each file's own SHA-256 too (hex; <c>missing</c>
+    /// or <c>unreadable</c> for a file that could not be read) in <paramref name="perFile"/>, by relative path.
+    /// </summary>
+    public static string ComputeFilesHash(string root, IEnumerable<string> relativePaths, IDictionary<string, string>? perFile)
     {
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         foreach (var rel in relativePaths)
         {
             hash.AppendData(System.Text.Encoding.UTF8.GetBytes(rel + "\n"));
-            try
-            {
-                using var stream = File.OpenRead(Path.Combine(root, rel));
-                hash.AppendData(SHA256.HashData(stream));
-            }
+            byte[]? own = FileSha256(Path.Combine(root, rel), out string? state);
             // A file listed but gone, a broken link, one without read permission: its state is part of what was read.
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                hash.AppendData(e is FileNotFoundException or DirectoryNotFoundException ? "missing\n"u8 : "unreadable\n"u8);
-            }
+            if (own is null) hash.AppendData(System.Text.Encoding.UTF8.GetBytes(state + "\n"));
+            else hash.AppendData(own);
+            if (perFile is not null) perFile[rel] = own is null ? state! : Convert.ToHexString(own).ToLowerInvariant();
         }
         return Convert.ToHexString(hash.GetHashAndReset()).ToLowerInvariant();
+    }
+
+    /// <summary>
+    /// One file's SHA-256 as hex, as <see cref="ComputeFilesHash(string, IEnumerable{string}, IDictionary{string, string}?)"/>
+    /// gives it per file (<c>missing</c> or <c>unreadable</c> when it cannot be read).
+    /// </summary>
+    public static string FileHashOrState(string path) => FileSha256(path, out var state) is { } own ? Convert.ToHexString(own).ToLowerInvariant() : state!;
+
+    private static byte[]? FileSha256(string path, out string? state)
+    {
+        try
+        {
+            using var stream = File.OpenRead(path);
+            state = null;
+            return SHA256.HashData(stream);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            state = e is FileNotFoundException or DirectoryNotFoundException ? "missing" : "unreadable";
+            return null;
+        }
     }
 
     /// <summary>

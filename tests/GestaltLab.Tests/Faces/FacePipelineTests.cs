@@ -324,6 +324,27 @@ public class FacePipelineTests
             Assert.Equal(files, Directory.GetFiles(resumed, "*.png", SearchOption.AllDirectories).Select(f => Path.GetRelativePath(resumed, f)).Order().ToList());
             Assert.All(files, f => Assert.Equal(File.ReadAllBytes(Path.Combine(whole, f)), File.ReadAllBytes(Path.Combine(resumed, f))));
             Assert.Equal(RunManifest.Load(whole).DataHash, RunManifest.Load(resumed).DataHash);
+            // No half of a crop the stop left behind in the kept folders.
+            Assert.Empty(Directory.GetFiles(resumed, ".*.tmp", SearchOption.AllDirectories));
+            // A photo aligned from other bytes than it holds now (replaced while that alignment ran, and put back while it
+            // was stopped) is aligned again: the journal names the bytes each photo was aligned from. Here one kept line is
+            // made to name other bytes.
+            string again = Path.Combine(root, "again");
+            using (var stop = new CancellationTokenSource())
+                Assert.ThrowsAny<OperationCanceledException>(() => FaceDatasetAligner.Run(data, again, faces, options, new StopAfter(30, stop), stop.Token));
+            string journalFile = Path.Combine(again, FaceDatasetAligner.JournalName);
+            var journalLines = File.ReadAllLines(journalFile);
+            var edited = System.Text.Json.Nodes.JsonNode.Parse(journalLines[1])!;
+            edited["sha"] = new string('0', 64);
+            journalLines[1] = edited.ToJsonString();
+            File.WriteAllLines(journalFile, journalLines);
+            using (var never = new CancellationTokenSource())
+            {
+                var progress = new StopAfter(int.MaxValue, never);
+                FaceDatasetAligner.Run(data, again, faces, options, progress);
+                Assert.Equal(journalLines.Length - 2, progress.Seen[0].Done);
+            }
+            Assert.Equal(File.ReadAllText(Path.Combine(whole, "qc.csv")), File.ReadAllText(Path.Combine(again, "qc.csv")));
             // Stopped, then asked for with other settings (another crop size), it starts over: nothing of the first is kept.
             string other = Path.Combine(root, "other");
             using (var stop = new CancellationTokenSource())
@@ -333,7 +354,7 @@ public class FacePipelineTests
             {
                 var progress = new StopAfter(int.MaxValue, never);
                 FaceDatasetAligner.Run(data, other, larger, options, progress);
-                Assert.Null(progress.Seen[0].Detail);
+                Assert.StartsWith("starting over: the interrupted alignment here was of other photos or settings", progress.Seen[0].Detail);
                 Assert.Equal(0, progress.Seen[0].Done);
             }
             Assert.Equal(48, new GestaltLab.Models.AlignedRegionDataset(other).CropSize);
@@ -381,6 +402,10 @@ public class FacePipelineTests
                 Assert.True(FaceDatasetAligner.IsAligned(interrupted));
                 Assert.Contains("unfinished alignment", Assert.Throws<GestaltLabException>(() =>
                     FaceDatasetAligner.EnsureAligned(interrupted, Path.Combine(root, "realigned"), 32, groundTruth: true)).Message);
+                // ... unless another command is writing it right now: then that is said.
+                using (new LockHeldElsewhere(interrupted))
+                    Assert.Contains("another GestaltLab command is writing to this folder right now", Assert.Throws<GestaltLabException>(() =>
+                        FaceDatasetAligner.EnsureAligned(interrupted, Path.Combine(root, "realigned"), 32, groundTruth: true)).Message);
                 File.Delete(Path.Combine(interrupted, "regions.json"));
                 Assert.Contains("unfinished alignment", Assert.Throws<GestaltLabException>(() =>
                     FaceDatasetAligner.EnsureAligned(interrupted, Path.Combine(root, "realigned"), 32, groundTruth: true)).Message);

@@ -269,6 +269,19 @@ public class EndToEndTests
         mended.Model.Dispose();
         Assert.DoesNotContain(mended.Notes, n => n.StartsWith("already trained", StringComparison.Ordinal));
         Assert.Equal(model.Classes, GestaltPipeline.ClassNames(zipPath));
+        // So is one whose ensemble.onnx was cut, or whose region net was swapped for another file: every file the fit was
+        // made with and to is recorded by content (ensemble.json's fitted_files), and training again writes them anew.
+        string ensembleOnnx = Path.Combine(run, "ensemble.onnx"), faceOnnx = Path.Combine(run, "regions", "face.onnx");
+        var (onnxBytes, faceOnnxBytes) = (File.ReadAllBytes(ensembleOnnx), File.ReadAllBytes(faceOnnx));
+        File.WriteAllBytes(ensembleOnnx, onnxBytes[..(onnxBytes.Length / 2)]);
+        File.WriteAllBytes(faceOnnx, File.ReadAllBytes(Path.Combine(run, "regions", "periorbital_left.onnx")));
+        Assert.NotNull(GestaltModel.FittedFilesChanged(run));
+        var mendedExports = GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null);
+        mendedExports.Model.Dispose();
+        Assert.DoesNotContain(mendedExports.Notes, n => n.StartsWith("already trained", StringComparison.Ordinal));
+        Assert.Equal(onnxBytes, File.ReadAllBytes(ensembleOnnx));
+        Assert.Equal(faceOnnxBytes, File.ReadAllBytes(faceOnnx));
+        Assert.Null(GestaltModel.FittedFilesChanged(run));
         // Taken up again with another thread count (allowed) after a stop in the exports (which delete ensemble.json
         // first): config.json keeps the count the nets were trained with, and run.json lists every count that trained the run.
         File.Delete(ensemblePath);
@@ -343,6 +356,11 @@ public class EndToEndTests
         Assert.True(node.Remove("combination"));
         File.WriteAllText(configPath, node.ToJsonString());
         GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null).Model.Dispose();
+        // One edited into something that is no config is said to be that (not "another configuration").
+        string resumable = File.ReadAllText(configPath);
+        File.WriteAllText(configPath, "{\"training\": {\"epochs\": \"many\"}}");
+        Assert.Contains("its config.json cannot be read as a training config", Assert.Throws<GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny, pretrainedBackbone: null)).Message);
+        File.WriteAllText(configPath, resumable);
         // An unknown head is refused, naming the file.
         string badConfig = Path.Combine(root, "bad-head.json");
         File.WriteAllText(badConfig, "{\"head\": \"svm\"}");
