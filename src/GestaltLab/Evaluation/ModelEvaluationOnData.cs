@@ -106,9 +106,16 @@ public static partial class ModelEvaluation
         OwnerOnlyFolder.Create(alignedHome);
         EnsuredAlignment? alignment = null;
         string aligned = ownAlignment ?? runAligned;
+        // Two data folders of one name (…/a/mini and …/b/mini) each keep their own aligned copy and results: the second
+        // is filed as mini-2, and so on (each would otherwise replace the other's, silently).
+        string dataName = Path.GetFileName(dataFull);
+        if (!runsOwn && !FaceDatasetAligner.IsAligned(dataDirectory))
+            for (int k = 2; FaceDatasetAligner.DataFolderOf(Path.Combine(alignedHome, "aligned-" + dataName)) is { } holds
+                            && Path.GetFullPath(holds).TrimEnd('/') != dataFull; k++)
+                dataName = $"{Path.GetFileName(dataFull)}-{k}";
         if (!runsOwn)
         {
-            string alignedHere = Path.Combine(alignedHome, "aligned-" + Path.GetFileName(dataFull));
+            string alignedHere = Path.Combine(alignedHome, "aligned-" + dataName);
             RunFolder.RefuseLink(alignedHere);
             // Cut as the model's crops were, whatever regions it was aligned with.
             alignment = FaceDatasetAligner.EnsureAligned(dataDirectory, alignedHere, model.InputSize, o.GroundTruth, model.RegionSet,
@@ -122,7 +129,7 @@ public static partial class ModelEvaluation
         bool ownData = runsOwn || TrainedOn(alignedFull);
         // eval-SPLIT for the run's own data, eval-on-DATA[-SPLIT] for other data: a data folder named "val" must not
         // land on the run's own validation results.
-        string evalName = ownData ? "eval-" + split : "eval-on-" + Path.GetFileName(dataFull) + (split == SplitNames.Test ? "" : "-" + split);
+        string evalName = ownData ? "eval-" + split : "eval-on-" + dataName + (split == SplitNames.Test ? "" : "-" + split);
         // Ranked with other priors than the run's own, it is another result too (kept beside, for comparing the two).
         bool ownPriors = model.Priors == GestaltModel.SavedPriors(run);
         if (!ownPriors) evalName = (ownData && split == SplitNames.Test ? "eval" : evalName) + "-priors-" + model.Priors;

@@ -398,6 +398,15 @@ public class CommandLineTests
         Assert.Equal(Path.GetFullPath(other), (string?)onOther["data"]);
         Assert.NotEqual((string?)own["data_hash"], (string?)onOther["data_hash"]);
         Assert.NotNull(onOther["oracle"]);
+        // Another data folder of the same name keeps its own aligned copy and results beside the first's.
+        string namesake = Path.Combine(root, "elsewhere", "other");
+        SyntheticDataset.Generate("mini", 8, namesake);
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", namesake, "--ground-truth"));
+        Assert.Equal(Path.GetFullPath(namesake), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other-2", "metrics.json")))!["data"]);
+        Assert.Equal(Path.GetFullPath(other), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other", "metrics.json")))!["data"]);
+        Assert.Equal(Path.GetFullPath(namesake), FaceDatasetAligner.DataFolderOf(Path.Combine(run, "aligned-other-2")));
+        Directory.Delete(Path.Combine(run, "eval-on-other-2"), true);
+        Directory.Delete(Path.Combine(run, "aligned-other-2"), true);
         Assert.Equal(0, (int)onOther["n_skipped"]!);
         Assert.Equal(10, (int)onOther["n_disorders"]!);
         // From code, the same call: the other data's alignment beside the run is reused, and another split of it lands
