@@ -47,7 +47,9 @@ internal sealed class AlignCommand : ICliCommand
             };
             string outDir = p.GetValue(output)!;
             var summary = await CliProgress.RunAsync(progress => FaceDatasetAligner.Run(p.GetValue(data)!, outDir, pipeline, options, progress, ct));
-            Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s ({summary.Images / Math.Max(summary.Seconds, 1e-9):F0} photos/s) → {outDir}");
+            // The rate of the photos aligned in this run: those an interrupted one had finished took no time here.
+            Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s ({(summary.Images - summary.Resumed) / Math.Max(summary.Seconds, 1e-9):F0} photos/s"
+                + (summary.Resumed > 0 ? $"; {summary.Resumed} kept from the interrupted alignment" : "") + $") → {outDir}");
             Console.WriteLine("status: " + string.Join(", ", summary.StatusCounts.OrderBy(k => k.Key).Select(k => $"{k.Key} {k.Value}")));
             if (summary.Skipped.Count > 0)
             {

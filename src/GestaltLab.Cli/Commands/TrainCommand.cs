@@ -145,6 +145,7 @@ internal static class ModelCli
         }
         if (result.Realigned is { } why) Console.WriteLine($"aligned again into {result.Directory}: {why}");
         Console.WriteLine($"aligned {summary.Aligned} of {summary.Images} photos in {summary.Seconds:F1} s" +
+                          (summary.Resumed > 0 ? $" ({summary.Resumed} kept from the interrupted alignment)" : "") +
                           (summary.Skipped.Count > 0 ? $"; skipped {summary.Skipped.Count} (see {Path.Combine(result.Directory, "qc.csv")}):" : ""));
         PrintSkipped(summary.Skipped);
         // Kept, not skipped, so not listed above: said, as align says it, for the user to check or filter them (docs/faces.md).

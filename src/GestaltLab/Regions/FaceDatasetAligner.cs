@@ -28,8 +28,9 @@ public sealed record AlignDatasetOptions
 /// <param name="StatusCounts">Photos per QC status (CSV names).</param>
 /// <param name="Skipped">Photos skipped (unreadable or no face), with the reason.</param>
 /// <param name="Seconds">Wall time.</param>
+/// <param name="Resumed">Photos an interrupted alignment had finished, kept rather than aligned again in <paramref name="Seconds"/>.</param>
 public sealed record AlignDatasetSummary(int Images, int Aligned, IReadOnlyDictionary<string, int> StatusCounts,
-    IReadOnlyList<(string Image, string Problem)> Skipped, double Seconds);
+    IReadOnlyList<(string Image, string Problem)> Skipped, double Seconds, int Resumed = 0);
 
 /// <summary>What <see cref="FaceDatasetAligner.EnsureAligned"/> found or did.</summary>
 /// <param name="Directory">The aligned folder to train or score on.</param>
@@ -124,6 +125,8 @@ public static class FaceDatasetAligner
         {
             realigned = ReuseProblem(data, alignedDirectory, cropSize, groundTruth, regions);
             if (realigned is null) return new EnsuredAlignment(alignedDirectory, null, null);
+            if (!File.Exists(Path.Combine(alignedDirectory, RunManifest.FileName)) && File.Exists(Path.Combine(alignedDirectory, AlignmentMarker)))
+                realigned = "the alignment there had been interrupted (taken up where it stopped, when its photos and settings are the same)";
             // A damaged alignment of the run's own data is made again identically; one of other data would replace the
             // faces the run was trained on.
             if (runDirectory is not null && File.Exists(Path.Combine(runDirectory, "config.json"))
@@ -398,7 +401,7 @@ public static class FaceDatasetAligner
 
         var counts = rows.GroupBy(r => r.Result.Status.ToCsv()).ToDictionary(g => g.Key, g => g.Count());
         var skipped = rows.Where(r => !r.Result.HasFace).Select(r => (r.Result.Source, r.Result.Problem ?? r.Result.Status.ToCsv())).ToList();
-        return new AlignDatasetSummary(images.Count, images.Count - skipped.Count, counts, skipped, (DateTime.UtcNow - started).TotalSeconds);
+        return new AlignDatasetSummary(images.Count, images.Count - skipped.Count, counts, skipped, (DateTime.UtcNow - started).TotalSeconds, done0.Count(d => d));
     }
 
     private static readonly RgbImage Placeholder = new(1, 1);

@@ -311,10 +311,11 @@ public class FacePipelineTests
             using (var never = new CancellationTokenSource())
             {
                 var progress = new StopAfter(int.MaxValue, never);
-                FaceDatasetAligner.Run(data, resumed, faces, options, progress);
+                var summary = FaceDatasetAligner.Run(data, resumed, faces, options, progress);
                 // It says how many it kept, and aligns only the rest.
                 Assert.StartsWith("resumed: ", progress.Seen[0].Detail);
                 Assert.True(progress.Seen[0].Done >= 30);
+                Assert.Equal(progress.Seen[0].Done, summary.Resumed);
             }
             Assert.False(File.Exists(Path.Combine(resumed, FaceDatasetAligner.JournalName)));
             // The same tables and the same faces and crops, file for file.
