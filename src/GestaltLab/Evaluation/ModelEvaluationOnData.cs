@@ -106,12 +106,15 @@ public static partial class ModelEvaluation
         OwnerOnlyFolder.Create(alignedHome);
         EnsuredAlignment? alignment = null;
         string aligned = ownAlignment ?? runAligned;
-        // Two data folders of one name (…/a/mini and …/b/mini) each keep their own aligned copy and results: the second
-        // is filed as mini-2, and so on (each would otherwise replace the other's, silently).
+        // Two data folders of one name (…/a/mini and …/b/mini), or one aligned with and without its ground-truth landmarks,
+        // each keep their own aligned copy and results: the second is filed as mini-2, and so on (each would otherwise
+        // replace the other's, silently).
         string dataName = Path.GetFileName(dataFull);
+        bool Taken(string alignedX) =>
+            (FaceDatasetAligner.DataFolderOf(alignedX) is { } holds && Path.GetFullPath(holds).TrimEnd('/') != dataFull)
+            || (FaceDatasetAligner.AlignedWithGroundTruth(alignedX) is bool truth && truth != o.GroundTruth);
         if (!runsOwn && !FaceDatasetAligner.IsAligned(dataDirectory))
-            for (int k = 2; FaceDatasetAligner.DataFolderOf(Path.Combine(alignedHome, "aligned-" + dataName)) is { } holds
-                            && Path.GetFullPath(holds).TrimEnd('/') != dataFull; k++)
+            for (int k = 2; Taken(Path.Combine(alignedHome, "aligned-" + dataName)); k++)
                 dataName = $"{Path.GetFileName(dataFull)}-{k}";
         if (!runsOwn)
         {

@@ -557,6 +557,14 @@ public static class FaceDatasetAligner
         return LandmarkSourceProblem(run, groundTruth) ?? DataProblem(run, dataDir, alignedDir);
     }
 
+    /// <summary>Whether the finished alignment in <paramref name="alignedDir"/> used ground-truth landmarks (null: no finished, readable alignment there).</summary>
+    internal static bool? AlignedWithGroundTruth(string alignedDir)
+    {
+        if (!File.Exists(Path.Combine(alignedDir, RunManifest.FileName))) return null;
+        try { return RunManifest.Load(alignedDir).Config["detector"]?.GetValue<string>() == "ground-truth landmarks"; }
+        catch (Exception e) when (e is GestaltLabException or InvalidOperationException) { return null; }
+    }
+
     private static string? LandmarkSourceProblem(RunManifest run, bool groundTruth)
     {
         bool wasTruth = run.Config["detector"]?.GetValue<string>() == "ground-truth landmarks";

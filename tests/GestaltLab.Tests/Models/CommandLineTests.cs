@@ -405,8 +405,15 @@ public class CommandLineTests
         Assert.Equal(Path.GetFullPath(namesake), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other-2", "metrics.json")))!["data"]);
         Assert.Equal(Path.GetFullPath(other), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other", "metrics.json")))!["data"]);
         Assert.Equal(Path.GetFullPath(namesake), FaceDatasetAligner.DataFolderOf(Path.Combine(run, "aligned-other-2")));
-        Directory.Delete(Path.Combine(run, "eval-on-other-2"), true);
-        Directory.Delete(Path.Combine(run, "aligned-other-2"), true);
+        // And the first folder aligned with detected landmarks instead of its ground truth: filed apart too.
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", other));
+        Assert.Equal(Path.GetFullPath(other), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-other-3", "metrics.json")))!["data"]);
+        Assert.True(FaceDatasetAligner.AlignedWithGroundTruth(Path.Combine(run, "aligned-other")));
+        foreach (var k in new[] { 2, 3 })
+        {
+            Directory.Delete(Path.Combine(run, $"eval-on-other-{k}"), true);
+            Directory.Delete(Path.Combine(run, $"aligned-other-{k}"), true);
+        }
         Assert.Equal(0, (int)onOther["n_skipped"]!);
         Assert.Equal(10, (int)onOther["n_disorders"]!);
         // From code, the same call: the other data's alignment beside the run is reused, and another split of it lands
