@@ -44,6 +44,7 @@ internal sealed class AlignCommand : ICliCommand
             var options = new AlignDatasetOptions
             {
                 Threads = p.GetValue(threads), UseGroundTruthLandmarks = p.GetValue(truth), WriteOverlays = p.GetValue(overlays), Force = p.GetValue(force),
+                StartOver = p.GetValue(force),
             };
             string outDir = p.GetValue(output)!;
             var summary = await CliProgress.RunAsync(progress => FaceDatasetAligner.Run(p.GetValue(data)!, outDir, pipeline, options, progress, ct));

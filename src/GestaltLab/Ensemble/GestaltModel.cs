@@ -170,12 +170,15 @@ public sealed class GestaltModel : IDisposable
     /// is no longer as it was — edited, cut short, swapped for another run's, gone — or why that cannot be told (a run that
     /// recorded none, an unreadable record); null when every one is unchanged.
     /// </summary>
-    public static string? FittedFilesChanged(string runDirectory)
+    /// <param name="runDirectory">The run folder.</param>
+    /// <param name="required">Files that must be among those recorded (a record edited down to fewer would hide others).</param>
+    public static string? FittedFilesChanged(string runDirectory, IEnumerable<string>? required = null)
     {
         System.Text.Json.Nodes.JsonObject? files;
         try { files = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(runDirectory, EnsembleFile)))?["fitted_files"] as System.Text.Json.Nodes.JsonObject; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or JsonException or InvalidOperationException) { return $"{EnsembleFile} unreadable"; }
         if (files is null || files.Count == 0) return $"{EnsembleFile} records no fitted files";
+        if (required?.FirstOrDefault(f => !files.ContainsKey(f)) is { } unrecorded) return $"{unrecorded} (not recorded)";
         foreach (var (name, recorded) in files)
         {
             string? hash = recorded is System.Text.Json.Nodes.JsonValue v && v.TryGetValue(out string? h) ? h : null;

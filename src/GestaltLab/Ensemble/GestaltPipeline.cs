@@ -27,19 +27,7 @@ public static class GestaltPipeline
     {
         ml ??= new MLContext(seed: 0);
         ml.RegisterFaceSteps();
-        if (!FaceMappings.CropSizes.Contains(model.InputSize))
-            throw new GestaltLabException($"the ML.NET crop step offers {string.Join(", ", FaceMappings.CropSizes)} px crops; this model takes {model.InputSize} px",
-                "train with net.input_size 64, 96 or 112 to get a model.zip (region nets and ensemble.onnx are written anyway)");
-        var defaults = RegionSet.Default.Names;
-        var foreign = model.InputRegions.Where(r => !defaults.Contains(r)).ToList();
-        if (foreign.Count > 0)
-            throw new GestaltLabException($"regions {string.Join(", ", foreign)} are not in the default region set the ML.NET crop step cuts");
-        // Same names are not the same crops: a region set with other landmarks or padding (align --regions) would
-        // feed the nets crops they were not trained on, and model.zip would disagree with the run it came from.
-        var reshaped = model.InputRegions.Where(r => !model.RegionSet[r].CutsLike(RegionSet.Default[r])).ToList();
-        if (reshaped.Count > 0)
-            throw new GestaltLabException($"regions {string.Join(", ", reshaped)} are cut differently from the default region set the ML.NET crop step cuts",
-                "the region nets and ensemble.onnx are written anyway; use them through GestaltModel (predict, evaluate)");
+        if (WhyNoZip(model) is { } why) throw why;
         // Beside model.zip (in the run's folder, its owner's), not in the shared temp folder; named as the halves of
         // killed writes are, so that a kill's leftover is swept like theirs.
         string onnx = AtomicFile.TempPath(Path.ChangeExtension(Path.GetFullPath(zipPath), ".ensemble.onnx"));
@@ -71,6 +59,28 @@ public static class GestaltPipeline
         {
             try { File.Delete(onnx); } catch (IOException) { }
         }
+    }
+
+    /// <summary>
+    /// Why <see cref="Save"/> cannot make a model.zip of <paramref name="model"/> (crops the ML.NET crop step does not cut:
+    /// another size, other regions, regions cut otherwise), as the error it throws; null when it can.
+    /// </summary>
+    internal static GestaltLabException? WhyNoZip(GestaltModel model)
+    {
+        if (!FaceMappings.CropSizes.Contains(model.InputSize))
+            return new GestaltLabException($"the ML.NET crop step offers {string.Join(", ", FaceMappings.CropSizes)} px crops; this model takes {model.InputSize} px",
+                "train with net.input_size 64, 96 or 112 to get a model.zip (region nets and ensemble.onnx are written anyway)");
+        var defaults = RegionSet.Default.Names;
+        var foreign = model.InputRegions.Where(r => !defaults.Contains(r)).ToList();
+        if (foreign.Count > 0)
+            return new GestaltLabException($"regions {string.Join(", ", foreign)} are not in the default region set the ML.NET crop step cuts");
+        // Same names are not the same crops: a region set with other landmarks or padding (align --regions) would
+        // feed the nets crops they were not trained on, and model.zip would disagree with the run it came from.
+        var reshaped = model.InputRegions.Where(r => !model.RegionSet[r].CutsLike(RegionSet.Default[r])).ToList();
+        if (reshaped.Count > 0)
+            return new GestaltLabException($"regions {string.Join(", ", reshaped)} are cut differently from the default region set the ML.NET crop step cuts",
+                "the region nets and ensemble.onnx are written anyway; use them through GestaltModel (predict, evaluate)");
+        return null;
     }
 
     /// <summary>When every entry of a saved model.zip says it was written: a fixed date, so that the same model saves to the same bytes.</summary>

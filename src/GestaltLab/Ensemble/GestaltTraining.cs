@@ -453,7 +453,9 @@ public static class GestaltTraining
     {
         // Every file the fit was made with and to, as it was (runs from before this was recorded are refitted once, and
         // record it); their own nets' files among them.
-        if (!File.Exists(Path.Combine(run, GestaltModel.EnsembleFile)) || GestaltModel.FittedFilesChanged(run) is not null) return null;
+        if (!File.Exists(Path.Combine(run, GestaltModel.EnsembleFile))
+            || GestaltModel.FittedFilesChanged(run, ["config.json", "classes.json", "ensemble.onnx", .. regions.SelectMany(r => new[] { $"regions/{r}.pt", $"regions/{r}.onnx" })]) is not null)
+            return null;
         if (regions.Any(r => !File.Exists(Path.Combine(run, "regions", r + ".pt")))) return null;
         GestaltModel? model = null;
         try
@@ -472,10 +474,14 @@ public static class GestaltTraining
             model = GestaltModel.Load(run, null, takeLock: false);
             // A priors switch stopped while it refitted leaves config.json with the new priors and the old ensemble.
             if (model.Priors != priors) { model.Dispose(); return null; }
-            // A model.zip cut short (a copy stopped part-way) is written anew; gone, it is written again too (when the
-            // model can have one: the refit says why not otherwise).
-            if (!File.Exists(Path.Combine(run, "model.zip"))
-                || !GestaltPipeline.ClassNames(Path.Combine(run, "model.zip")).SequenceEqual(model.Classes, StringComparer.Ordinal)) { model.Dispose(); return null; }
+            // A model.zip cut short (a copy stopped part-way) is written anew; gone, it is written again too, unless the
+            // model can have none (crops the ML.NET step does not cut: the first fit said so).
+            string zipFile = Path.Combine(run, "model.zip");
+            if (File.Exists(zipFile) ? !GestaltPipeline.ClassNames(zipFile).SequenceEqual(model.Classes, StringComparer.Ordinal) : GestaltPipeline.WhyNoZip(model) is null)
+            {
+                model.Dispose();
+                return null;
+            }
             return (model, summaries);
         }
         catch (Exception e) when (e is GestaltLabException or JsonException or InvalidOperationException or FormatException)

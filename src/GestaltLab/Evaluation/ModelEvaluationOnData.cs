@@ -110,11 +110,20 @@ public static partial class ModelEvaluation
         // each keep their own aligned copy and results: the second is filed as mini-2, and so on (each would otherwise
         // replace the other's, silently).
         string dataName = Path.GetFileName(dataFull);
+        string dataReal = RunFolder.RealPath(dataFull);
         bool Taken(string alignedX) =>
-            (FaceDatasetAligner.DataFolderOf(alignedX) is { } holds && Path.GetFullPath(holds).TrimEnd('/') != dataFull)
+            (FaceDatasetAligner.DataFolderOf(alignedX) is { } holds && RunFolder.RealPath(holds) != dataReal)
             || (FaceDatasetAligner.AlignedWithGroundTruth(alignedX) is bool truth && truth != o.GroundTruth);
-        if (!runsOwn && !FaceDatasetAligner.IsAligned(dataDirectory))
-            for (int k = 2; Taken(Path.Combine(alignedHome, "aligned-" + dataName)); k++)
+        // Data given aligned has no aligned copy here: its results' folder says whose they are (their metrics' data).
+        string? scoredAs = FaceDatasetAligner.IsAligned(dataDirectory) ? RunFolder.RealPath(FaceDatasetAligner.DataFolderOf(dataDirectory) ?? dataFull) : null;
+        bool ResultsTaken(string name)
+        {
+            string metrics = Path.Combine(run, "eval-on-" + name + (split == SplitNames.Test ? "" : "-" + split), "metrics.json");
+            try { return File.Exists(metrics) && ClassificationMetrics.Load(metrics).Data is { } d && RunFolder.RealPath(d) != scoredAs; }
+            catch (Exception e) when (e is GestaltLabException or IOException or System.Text.Json.JsonException) { return false; }
+        }
+        if (!runsOwn)
+            for (int k = 2; scoredAs is null ? Taken(Path.Combine(alignedHome, "aligned-" + dataName)) : ResultsTaken(dataName); k++)
                 dataName = $"{Path.GetFileName(dataFull)}-{k}";
         if (!runsOwn)
         {

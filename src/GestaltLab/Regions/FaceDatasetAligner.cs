@@ -20,6 +20,11 @@ public sealed record AlignDatasetOptions
     public bool WriteOverlays { get; init; }
     /// <summary>Replace an earlier alignment in the output folder (what it wrote; a training run or a data set there is still refused).</summary>
     public bool Force { get; init; }
+    /// <summary>
+    /// Start an interrupted alignment over rather than take up the photos it finished (<c>align --force</c>). Without it,
+    /// an interrupted alignment of the same data and settings resumes, <see cref="Force"/> or not.
+    /// </summary>
+    public bool StartOver { get; init; }
 }
 
 /// <summary>What <see cref="FaceDatasetAligner.Run"/> did.</summary>
@@ -249,8 +254,7 @@ public static class FaceDatasetAligner
         string journalPath = Path.Combine(outFull, JournalName);
         if (Directory.Exists(journalPath))
             throw new GestaltLabException($"{journalPath}: a folder, where align keeps the journal of the photos it has finished", "remove it, then run align again");
-        // --force starts over, as it says.
-        var resumed = interrupted && !options.Force ? ReadJournal(journalPath, journalKey) : null;
+        var resumed = interrupted && !options.StartOver ? ReadJournal(journalPath, journalKey) : null;
 
         // Only now that the input is known to be usable: an error above leaves no empty or emptied output folder behind.
         // The marker first, so that whatever a kill leaves from here on is known for an alignment's. Faces of patients:
@@ -294,7 +298,7 @@ public static class FaceDatasetAligner
                     AtomicFile.RemoveLeftovers(dir);
         // Said when an interrupted alignment's work is not taken up (so that the minutes it takes again are not a surprise).
         string? startedOver = resumed is null && interrupted && File.Exists(journalPath)
-            ? options.Force ? "starting over (--force)" : "starting over: the interrupted alignment here was of other photos or settings" : null;
+            ? options.StartOver ? "starting over, as asked (--force)" : "starting over: the interrupted alignment here was of other photos or settings, or by another build" : null;
         if (resumed is null) File.Delete(journalPath);
         using var journal = new StreamWriter(new FileStream(journalPath, FileMode.Append, FileAccess.Write, FileShare.Read)) { AutoFlush = true };
         if (resumed is null) journal.WriteLine(journalKey);
@@ -304,6 +308,12 @@ public static class FaceDatasetAligner
             if (done0[i]) return;
             string rel = images[i];
             string path = Path.Combine(dataFull, rel);
+            // Taken up again (its journal line names other bytes, or files are missing), its earlier face, crops and overlay
+            // go first: aligned now without a face or an overlay, none of them may stay behind.
+            if (resumed is not null)
+                foreach (var earlierFile in new[] { Path.Combine(outFull, "aligned", outNames[i]), Path.Combine(outFull, "overlays", outNames[i]) }
+                             .Concat(pipeline.Regions.Names.Select(name => Path.Combine(outFull, "regions", name, outNames[i]))))
+                    if (File.Exists(earlierFile)) File.Delete(earlierFile);
             // The bytes this photo is aligned from, for the journal (a resumed alignment keeps it only while they are the same).
             string sha = RunManifest.FileHashOrState(path);
             FaceResult r;
@@ -431,7 +441,12 @@ public static class FaceDatasetAligner
     private sealed record JournalEntry(string Image, string Sha, string Status, string? Problem, bool Failed, int Width, int Height, int Detections,
         int[]? Box, float? Confidence, bool Face, double? FitError, float[]? Landmarks, bool Overlay)
     {
-        private static readonly System.Text.Json.JsonSerializerOptions Json = new() { PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower };
+        // Landmarks read from a table may be NaN or infinite (a point outside the ones alignment uses): written, not thrown on.
+        private static readonly System.Text.Json.JsonSerializerOptions Json = new()
+        {
+            PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower,
+            NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        };
 
         public static JournalEntry Of(FaceResult r, string sha, bool overlay) => new(r.Source, sha, r.Status.ToString(), r.Problem, r.ProcessingFailed, r.ImageWidth, r.ImageHeight,
             r.Detections.Count, r.Box is { } b ? [b.Left, b.Top, b.Right, b.Bottom] : null, float.IsNaN(r.Confidence) ? null : r.Confidence,

@@ -346,6 +346,22 @@ public class FacePipelineTests
                 Assert.Equal(journalLines.Length - 2, progress.Seen[0].Done);
             }
             Assert.Equal(File.ReadAllText(Path.Combine(whole, "qc.csv")), File.ReadAllText(Path.Combine(again, "qc.csv")));
+            // Commands that align for themselves (train, evaluate, demo: EnsureAligned) take an interrupted alignment up too;
+            // align --force (StartOver) starts it over, and says so.
+            string ensured = Path.Combine(root, "ensured");
+            using (var stop = new CancellationTokenSource())
+                Assert.ThrowsAny<OperationCanceledException>(() => FaceDatasetAligner.EnsureAligned(data, ensured, 32, groundTruth: true, progress: new StopAfter(30, stop), cancellationToken: stop.Token));
+            var taken = FaceDatasetAligner.EnsureAligned(data, ensured, 32, groundTruth: true);
+            Assert.True(taken.Summary!.Resumed >= 30);
+            Assert.StartsWith("the alignment there had been interrupted", taken.Realigned);
+            using (var stop = new CancellationTokenSource())
+                Assert.ThrowsAny<OperationCanceledException>(() => FaceDatasetAligner.Run(data, again, faces, options with { Force = true }, new StopAfter(30, stop), stop.Token));
+            using (var never = new CancellationTokenSource())
+            {
+                var progress = new StopAfter(int.MaxValue, never);
+                Assert.Equal(0, FaceDatasetAligner.Run(data, again, faces, options with { StartOver = true }, progress).Resumed);
+                Assert.StartsWith("starting over, as asked", progress.Seen[0].Detail);
+            }
             // Stopped, then asked for with other settings (another crop size), it starts over: nothing of the first is kept.
             string other = Path.Combine(root, "other");
             using (var stop = new CancellationTokenSource())

@@ -414,6 +414,14 @@ public class CommandLineTests
             Directory.Delete(Path.Combine(run, $"eval-on-other-{k}"), true);
             Directory.Delete(Path.Combine(run, $"aligned-other-{k}"), true);
         }
+        // Two aligned folders of one name (…/x/aligned, …/y/aligned), given as they are, keep their results apart too.
+        foreach (var (source, parent) in new[] { (namesake, "x"), (other, "y") })
+            Assert.Equal(0, await Cli("align", "--data", source, "--out", Path.Combine(root, parent, "aligned"), "--ground-truth"));
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", Path.Combine(root, "x", "aligned")));
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", Path.Combine(root, "y", "aligned")));
+        Assert.Equal(Path.GetFullPath(namesake), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-aligned", "metrics.json")))!["data"]);
+        Assert.Equal(Path.GetFullPath(other), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(run, "eval-on-aligned-2", "metrics.json")))!["data"]);
+        foreach (var evaluation in new[] { "eval-on-aligned", "eval-on-aligned-2" }) Directory.Delete(Path.Combine(run, evaluation), true);
         Assert.Equal(0, (int)onOther["n_skipped"]!);
         Assert.Equal(10, (int)onOther["n_disorders"]!);
         // From code, the same call: the other data's alignment beside the run is reused, and another split of it lands

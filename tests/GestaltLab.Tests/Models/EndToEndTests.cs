@@ -12,6 +12,29 @@ namespace GestaltLab.Tests.Models;
 /// <summary>The real path on the <c>mini</c> preset: generate → align → fine-tune → run directory → ML.NET zip → evaluate.</summary>
 public class EndToEndTests
 {
+    [Fact]
+    public void A_run_that_can_have_no_model_zip_is_loaded_as_it_is_when_trained_again()
+    {
+        // 32 px crops, which the ML.NET crop step does not cut: the run has nets and ensemble.onnx, no model.zip.
+        string root = ModelFixture.TempDir();
+        try
+        {
+            string data = Path.Combine(root, "data"), aligned = Path.Combine(root, "aligned"), run = Path.Combine(root, "run");
+            SyntheticDataset.Generate("mini", 5, data);
+            using (var faces = new FacePipeline(new FacePipelineOptions { Regions = RegionSet.Default.WithSize(32), ComputeConfidence = false }))
+                FaceDatasetAligner.Run(data, aligned, faces, new AlignDatasetOptions { UseGroundTruthLandmarks = true });
+            var config = Tiny with { Net = Tiny.Net with { InputSize = 32 }, Regions = ["face"] };
+            var first = GestaltTraining.Train(aligned, run, config, pretrainedBackbone: null);
+            first.Model.Dispose();
+            Assert.Null(first.ModelZip);
+            var again = GestaltTraining.Train(aligned, run, config, pretrainedBackbone: null);
+            again.Model.Dispose();
+            Assert.Contains(again.Notes, n => n.StartsWith("already trained", StringComparison.Ordinal));
+            Assert.Null(again.ModelZip);
+        }
+        finally { Directory.Delete(root, true); }
+    }
+
     private static readonly TrainConfig Tiny = new()
     {
         Net = new RegionNetConfig { InputSize = 64, Width = 8, Stages = 4, ConvsPerStage = 1 },
