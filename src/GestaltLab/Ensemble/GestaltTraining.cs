@@ -430,10 +430,9 @@ public static class GestaltTraining
             // head or TTA, to refit on the trained nets), a net or export cut short or swapped for another run's, is then
             // not taken for this fit's by a training run again on the finished run.
             // (Not the curves, whose timing column differs between two trainings that give the same model byte for byte, nor
-            // model.zip, whose bytes ML.NET does not keep the same, nor regions.json, which names the folder it was read
-            // from: ensemble.json stays the same for the same training.)
+            // regions.json, which names the folder it was read from: ensemble.json stays the same for the same training.)
             model.SaveWeights(run, [
-                "config.json", "classes.json", "ensemble.onnx",
+                "config.json", "classes.json", "ensemble.onnx", .. (zip is null ? Array.Empty<string>() : ["model.zip"]),
                 .. regions.SelectMany(r => new[] { $"regions/{r}.pt", $"regions/{r}.onnx" })]);
             return new GestaltTrainingResult(run, model, summaries, zip, notes);
         }
