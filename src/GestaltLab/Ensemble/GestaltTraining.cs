@@ -429,11 +429,7 @@ public static class GestaltTraining
             // With the files it was fitted with and to, by content: a config.json edited by hand since (another combination,
             // head or TTA, to refit on the trained nets), a net or export cut short or swapped for another run's, is then
             // not taken for this fit's by a training run again on the finished run.
-            // (Not the curves, whose timing column differs between two trainings that give the same model byte for byte, nor
-            // regions.json, which names the folder it was read from: ensemble.json stays the same for the same training.)
-            model.SaveWeights(run, [
-                "config.json", "classes.json", "ensemble.onnx", .. (zip is null ? Array.Empty<string>() : ["model.zip"]),
-                .. regions.SelectMany(r => new[] { $"regions/{r}.pt", $"regions/{r}.onnx" })]);
+            model.SaveWeights(run, [.. FittedFiles(regions), .. (zip is null ? Array.Empty<string>() : ["model.zip"])]);
             return new GestaltTrainingResult(run, model, summaries, zip, notes);
         }
         finally
@@ -451,11 +447,8 @@ public static class GestaltTraining
     private static (GestaltModel Model, Dictionary<string, RegionSummary> Regions)? AlreadyTrained(string run, IReadOnlyList<string> regions, string priors)
     {
         // Every file the fit was made with and to, as it was (runs from before this was recorded are refitted once, and
-        // record it); their own nets' files among them.
-        if (!File.Exists(Path.Combine(run, GestaltModel.EnsembleFile))
-            || GestaltModel.FittedFilesChanged(run, ["config.json", "classes.json", "ensemble.onnx", .. regions.SelectMany(r => new[] { $"regions/{r}.pt", $"regions/{r}.onnx" })]) is not null)
-            return null;
-        if (regions.Any(r => !File.Exists(Path.Combine(run, "regions", r + ".pt")))) return null;
+        // record it); their own nets' files among them. (No ensemble.json reads as changed.)
+        if (GestaltModel.FittedFilesChanged(run, FittedFiles(regions)) is not null) return null;
         GestaltModel? model = null;
         try
         {
@@ -489,6 +482,13 @@ public static class GestaltTraining
             return null;
         }
     }
+
+    // The files every fit of these regions is made with and to, as ensemble.json's fitted_files records them (model.zip
+    // besides, when the model can have one). Not the curves, whose timing column differs between two trainings that give
+    // the same model byte for byte, nor regions.json, which names the folder it was read from: ensemble.json stays the
+    // same for the same training.
+    private static string[] FittedFiles(IReadOnlyList<string> regions) =>
+        ["config.json", "classes.json", "ensemble.onnx", .. regions.SelectMany(r => new[] { $"regions/{r}.pt", $"regions/{r}.onnx" })];
 
     /// <summary>
     /// Embeddings of the training photos and of their mirror images (the mirror region's crop, flipped, as flip TTA and

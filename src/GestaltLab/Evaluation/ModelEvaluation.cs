@@ -33,13 +33,21 @@ public static partial class ModelEvaluation
     /// </summary>
     internal static bool HoldsTrainingData(string run, string alignedFolder)
     {
+        if (TrainedCropsHash(run) is not { } trained) return false;
+        try { return new AlignedRegionDataset(alignedFolder).ContentHash() == trained; }
+        catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return false; }
+    }
+
+    // The content hash of the aligned crops the run was trained on, as its run.json records it; null for a run from before
+    // that hash was recorded, or an unreadable record.
+    private static string? TrainedCropsHash(string run)
+    {
         try
         {
             var record = RunManifest.Load(run);
-            return record.DataHash is { } trained && (string?)record.Config["data_hash"] == AlignedRegionDataset.ContentHashKind
-                   && new AlignedRegionDataset(alignedFolder).ContentHash() == trained;
+            return (string?)record.Config["data_hash"] == AlignedRegionDataset.ContentHashKind ? record.DataHash : null;
         }
-        catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return false; }
+        catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return null; }
     }
 
     /// <summary>
@@ -49,16 +57,10 @@ public static partial class ModelEvaluation
     internal static string? RecordedTrainingAlignment(string run) =>
         RunManifest.RecordedData(run) is { } recorded && Regions.FaceDatasetAligner.IsAligned(recorded) && HoldsTrainingData(run, recorded) ? recorded : null;
 
-    // The content hash run.json records of the aligned data the run trained on, when the data given hashes otherwise;
-    // null when they agree or the run records no such hash (a run from before it was recorded).
-    private static string? TrainedOnOtherData(string run, AlignedRegionDataset data)
-    {
-        RunManifest record;
-        try { record = RunManifest.Load(run); }
-        catch (Exception e) when (e is GestaltLabException or IOException or InvalidOperationException) { return null; }
-        return record.DataHash is { } trained && (string?)record.Config["data_hash"] == AlignedRegionDataset.ContentHashKind && data.ContentHash() != trained
-            ? trained : null;
-    }
+    // The crops' hash the run was trained on and the one the data given has, when they differ; null when they agree or
+    // the run records no such hash (a run from before it was recorded).
+    private static (string Trained, string Given)? TrainedOnOtherData(string run, AlignedRegionDataset data) =>
+        TrainedCropsHash(run) is { } trained && data.ContentHash() is var given && given != trained ? (trained, given) : null;
 
     /// <summary>Evaluates and writes the files into <paramref name="outDirectory"/> (metrics to <paramref name="metricsPath"/> when given).</summary>
     /// <param name="model">The model.</param>
@@ -128,8 +130,8 @@ public static partial class ModelEvaluation
             throw new GestaltLabException($"{alignedDirectory}: no '{split}' photos of the model's {model.Classes.Count} syndromes to evaluate");
         // The run's own folder holds its results on the data it was trained on: other data's (a folder aligned again
         // since from photos made anew, with another seed, say) would pass for them in the report and in `compare`.
-        if (intoRun && !trainingDataChecked && TrainedOnOtherData(model.Directory!, all) is { } trained)
-            throw new GestaltLabException($"{alignedDirectory}: not the data the run in {model.Directory} was trained on (its crops hash to {all.ContentHash()[..12]}…, run.json records {trained[..12]}…), whose test results that folder holds",
+        if (intoRun && !trainingDataChecked && TrainedOnOtherData(model.Directory!, all) is { } other)
+            throw new GestaltLabException($"{alignedDirectory}: not the data the run in {model.Directory} was trained on (its crops hash to {other.Given[..12]}…, run.json records {other.Trained[..12]}…), whose test results that folder holds",
                 "leave out --out: `gestaltlab evaluate --model RUN --data DIR` files other data's results under RUN/eval-on-NAME (in C#: ModelEvaluation.EvaluateOn); or write them into a folder of their own (--out DIR/metrics.json)");
         if (data.CropSize != model.InputSize)
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px", $"align with --crop-size {model.InputSize} (in C#: FacePipelineOptions.Regions = RegionSet.Default.WithSize({model.InputSize}))");

@@ -216,7 +216,7 @@ public static class FaceDatasetAligner
             ["data"] = dataFull,
             ["aligned_size"] = pipeline.Aligner.Size,
             ["regions"] = pipeline.Regions.Source,
-            ["detector"] = truth is null ? pipeline.Detector.Name : "ground-truth landmarks",
+            ["detector"] = truth is null ? pipeline.Detector.Name : GroundTruthDetector,
             ["landmark_model"] = pipeline.Predictor.Source,
             // The file itself, not just where it was: another libdlib-data or a user's model lands at the same path.
             ["landmark_model_sha256"] = truth is null && File.Exists(pipeline.Predictor.Source) ? RunManifest.ComputeFileHash(pipeline.Predictor.Source) : null,
@@ -247,7 +247,7 @@ public static class FaceDatasetAligner
         journalSettings["write_regions"] = options.WriteRegions;
         // Another build (its commit), OpenCV or cascade file could find or cut faces otherwise: not mixed with these.
         journalSettings["packages"] = System.Text.Json.JsonSerializer.SerializeToNode(RunManifest.PackageVersions());
-        if (truth is null && pipeline.Detector is HaarFaceDetector cascadeDetector && (cascadeDetector.Options.CascadePath ?? SystemResources.HaarCascadePath()) is { } cascade)
+        if (settings["detector_options"]?["cascade"]?.GetValue<string>() is { } cascade)
             journalSettings["cascade_sha256"] = RunManifest.FileHashOrState(cascade);
         string journalKey = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(
             string.Join("\n", [inputsHash, journalSettings.ToJsonString(), .. outNames])))).ToLowerInvariant();
@@ -416,6 +416,9 @@ public static class FaceDatasetAligner
 
     private static readonly RgbImage Placeholder = new(1, 1);
 
+    // How run.json names the landmark source of an alignment made from the data's own landmarks.
+    private const string GroundTruthDetector = "ground-truth landmarks";
+
     /// <summary>Hidden file of an alignment under way: its settings' key, then one line per photo finished (for resuming).</summary>
     public const string JournalName = ".gestaltlab-align-journal";
 
@@ -576,13 +579,13 @@ public static class FaceDatasetAligner
     internal static bool? AlignedWithGroundTruth(string alignedDir)
     {
         if (!File.Exists(Path.Combine(alignedDir, RunManifest.FileName))) return null;
-        try { return RunManifest.Load(alignedDir).Config["detector"]?.GetValue<string>() == "ground-truth landmarks"; }
+        try { return RunManifest.Load(alignedDir).Config["detector"]?.GetValue<string>() == GroundTruthDetector; }
         catch (Exception e) when (e is GestaltLabException or InvalidOperationException) { return null; }
     }
 
     private static string? LandmarkSourceProblem(RunManifest run, bool groundTruth)
     {
-        bool wasTruth = run.Config["detector"]?.GetValue<string>() == "ground-truth landmarks";
+        bool wasTruth = run.Config["detector"]?.GetValue<string>() == GroundTruthDetector;
         if (wasTruth == groundTruth) return null;
         return wasTruth ? "it was aligned with ground-truth landmarks" : "it was aligned with detected landmarks";
     }
