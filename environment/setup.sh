@@ -36,9 +36,9 @@ say() { printf '[setup] %s\n' "$*"; }
 packages=(libgtk-3-0 libatomic1 libdrm2 opencv-data libdlib-data chromium fonts-dejavu-core ca-certificates)
 # Real sample photos (astronaut.png, messi5.jpg) for notebook 02 and the tests.
 [ "$with_photos" = 1 ] && packages+=(python3-skimage opencv-doc)
-# Tests: the nbformat validator for the notebook runner, and strace to check that figure export sends nothing over the
-# network.
-[ "$with_tests" = 1 ] && packages+=(python3-nbformat strace)
+# Tests: the nbformat validator for the notebook runner, strace to check that figure export sends nothing over the
+# network; ICU's locale data, as the tests run the library in German number formatting (the SDK needs ICU anyway).
+[ "$with_tests" = 1 ] && packages+=(python3-nbformat strace libicu72)
 # Benchmarks: dlib C++ reference, PyTorch and scikit-learn references.
 [ "$with_bench" = 1 ] && packages+=(libdlib-dev python3-torch python3-sklearn g++ pkgconf)
 

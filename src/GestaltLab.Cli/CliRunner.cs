@@ -44,6 +44,10 @@ internal static class CliRunner
     public static async Task<int> InvokeAsync(RootCommand root, string[] args, TextWriter? errors = null)
     {
         var error = errors ?? Console.Error;
+        // Options are typed, and figures printed, with a decimal point wherever the command runs: the executable is
+        // built culture-invariant, and a host running the commands in its own culture (the tests) gets the same. Set
+        // inside this async method, it stays with this invocation and leaves the caller's culture as it was.
+        System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
         // Ctrl+C or SIGTERM reaches headless Chromium too (same process group): what the browser then throws is the
         // stop the user asked for, not a failure. Only noted here; System.CommandLine does the cancelling.
         using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => _stopRequested = true);

@@ -158,7 +158,7 @@ public static class ImageLoader
                 var head = new byte[Math.Min(64, (int)Math.Min(int.MaxValue, file.CanSeek ? file.Length : 64))];
                 int read = file.Read(head);
                 if (Sniff(head.AsSpan(0, read)) == Format.Unknown) Decode(head.AsSpan(0, read), path, maxPixels);   // says what it is not
-                throw new GestaltLabException($"{path}: {(file.CanSeek ? $"{file.Length / 1e6:F0} MB" : "not a regular file")}, more than an image of at most {maxPixels / 1e6:F0} megapixels takes", "list photo files only, or resize the photo");
+                throw new GestaltLabException(FormattableString.Invariant($"{path}: {(file.CanSeek ? FormattableString.Invariant($"{file.Length / 1e6:F0} MB") : "not a regular file")}, more than an image of at most {maxPixels / 1e6:F0} megapixels takes"), "list photo files only, or resize the photo");
             }
             bytes = new byte[file.Length];
             file.ReadExactly(bytes);
@@ -278,7 +278,7 @@ public static class ImageLoader
             throw new GestaltLabException($"{name}: the {kind} header gives an empty size {info.Width}×{info.Height}", "replace it with an intact copy of the photo");
         if (pixels > maxPixels)
             throw new GestaltLabException(
-                $"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:0.#} megapixels, above the limit of {maxPixels / 1e6:0.###} megapixels; downscale it (a face needs no more than a few hundred pixels across)",
+                FormattableString.Invariant($"{name}: the image is {info.Width}×{info.Height} = {pixels / 1e6:0.#} megapixels, above the limit of {maxPixels / 1e6:0.###} megapixels; downscale it (a face needs no more than a few hundred pixels across)"),
                 "downscale the photo, or raise the limit in the library (FacePipelineOptions.MaxPixels, ImageLoader.Load's maxPixels)");
 
         // Premultiplied, as SKBitmap.Decode (and so ML.NET's LoadImages) decodes: both paths then composite the same bytes.

@@ -15,7 +15,7 @@ public readonly record struct SplitFractions(double Train, double Val, double Te
     {
         double s = Train + Val + Test;
         if (!(s > 0) || Train < 0 || Val < 0 || Test < 0)
-            throw new GestaltLabException($"split fractions must be non-negative with a positive sum, got {Train}/{Val}/{Test}");
+            throw new GestaltLabException(FormattableString.Invariant($"split fractions must be non-negative with a positive sum, got {Train}/{Val}/{Test}"));
         return new(Train / s, Val / s, Test / s);
     }
 }

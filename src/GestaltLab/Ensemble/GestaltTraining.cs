@@ -390,7 +390,7 @@ public static class GestaltTraining
                 if (fitted.Sum() <= 0) fitted = null; // nothing to learn from: keep equal weights
                 model = new GestaltModel(nets, data.Classes, data.RegionSet, config.TtaFlip,
                     fitted is null ? null : model.Regions.Select((r, k) => (r, fitted[k])).ToDictionary(t => t.r, t => t.Item2), pool);
-                progress?.Report(new ProgressUpdate("ensemble weights", val.Length, val.Length, string.Join(", ", model.RegionWeights.Select(kv => $"{kv.Key} {kv.Value:F2}"))));
+                progress?.Report(new ProgressUpdate("ensemble weights", val.Length, val.Length, string.Join(", ", model.RegionWeights.Select(kv => FormattableString.Invariant($"{kv.Key} {kv.Value:F2}")))));
             }
             // The nets' validation outputs serve the joint head and the priors' strength; computed once.
             if (val.Length > 0) valPredictions ??= model.Predict(data, val, progress, "validation", cancellationToken);
@@ -539,7 +539,7 @@ public static class GestaltTraining
         var fit = DiscriminantHead.FitSelected(embeddings, labels, data.ClassCount, val, data.Val.Select(data.Samples.Label).ToArray(), valFlipped);
         DiscriminantHead.Install(net, fit);
         progress?.Report(new ProgressUpdate(stage, total, total,
-            double.IsNaN(fit.ValidationAccuracy) ? $"shrinkage {fit.Shrinkage:F2}" : $"shrinkage {fit.Shrinkage:F2}, val acc {fit.ValidationAccuracy:P1}"));
+            double.IsNaN(fit.ValidationAccuracy) ? FormattableString.Invariant($"shrinkage {fit.Shrinkage:F2}") : FormattableString.Invariant($"shrinkage {fit.Shrinkage:F2}, val acc {fit.ValidationAccuracy:P1}")));
         return fit;
     }
 
@@ -558,7 +558,7 @@ public static class GestaltTraining
         var head = JointHead.Fit(concatenated, train.Select(data.Label).ToArray(), data.Classes.Count,
             valPredictions.Select(p => p.Embedding).ToArray(), val.Select(data.Label).ToArray());
         progress?.Report(new ProgressUpdate(stage, 1, 1,
-            val.Length == 0 ? $"shrinkage {head.Shrinkage:F2} (no validation photos)" : $"shrinkage {head.Shrinkage:F2}, temperature {head.Temperature:F2}"));
+            val.Length == 0 ? FormattableString.Invariant($"shrinkage {head.Shrinkage:F2} (no validation photos)") : FormattableString.Invariant($"shrinkage {head.Shrinkage:F2}, temperature {head.Temperature:F2}")));
         return head;
     }
 

@@ -16,7 +16,7 @@ public static class Trustworthiness
     {
         int n = input.Count;
         if (embedded.Count != n) throw new GestaltLabException($"trustworthiness: {n} input rows but {embedded.Count} embedded rows");
-        if (k < 1 || k >= n / 2.0) throw new GestaltLabException($"trustworthiness: k = {k} must lie in 1 … {Math.Ceiling(n / 2.0) - 1} for n = {n}");
+        if (k < 1 || k >= n / 2.0) throw new GestaltLabException(FormattableString.Invariant($"trustworthiness: k = {k} must lie in 1 … {Math.Ceiling(n / 2.0) - 1} for n = {n}"));
         var penalties = new double[n];
         Parallel.For(0, n, i =>
         {

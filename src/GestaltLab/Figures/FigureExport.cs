@@ -71,7 +71,7 @@ public static class FigureExport
     public static void SaveImage(RgbImage image, string path, double widthMm, int dpi)
     {
         ArgumentNullException.ThrowIfNull(image);
-        if (widthMm <= 0 || dpi <= 0) throw new GestaltLabException($"figure width {widthMm} mm at {dpi} dpi is not positive");
+        if (widthMm <= 0 || dpi <= 0) throw new GestaltLabException(FormattableString.Invariant($"figure width {widthMm} mm at {dpi} dpi is not positive"));
         int w = Math.Max(1, (int)Math.Round(widthMm / 25.4 * dpi));
         int h = Math.Max(1, (int)Math.Round((double)image.Height * w / image.Width));
         var scaled = image;
@@ -129,16 +129,16 @@ public static class FigureExport
     public static void CheckSize(FigureSize size)
     {
         if (!(size.Dpi > 0) || !double.IsFinite(size.WidthMm) || !double.IsFinite(size.HeightMm))
-            throw new GestaltLabException($"figure size {size.WidthMm}×{size.HeightMm} mm at {size.Dpi} dpi is not a size");
+            throw new GestaltLabException(FormattableString.Invariant($"figure size {size.WidthMm}×{size.HeightMm} mm at {size.Dpi} dpi is not a size"));
         if (size.WidthMm < MinimumWidthMm || size.HeightMm < MinimumHeightMm)
-            throw new GestaltLabException($"figure size {size.WidthMm:0.#}×{size.HeightMm:0.#} mm is too small to lay a chart out",
-                $"use at least {MinimumWidthMm:0} mm wide and {MinimumHeightMm:0} mm high (a journal's single column is 89 mm)");
+            throw new GestaltLabException(FormattableString.Invariant($"figure size {size.WidthMm:0.#}×{size.HeightMm:0.#} mm is too small to lay a chart out"),
+                FormattableString.Invariant($"use at least {MinimumWidthMm:0} mm wide and {MinimumHeightMm:0} mm high (a journal's single column is 89 mm)"));
         if (size.PixelWidth > MaximumPixels)
             // The width alone: a height not chosen yet (each chart's own) would only confuse.
-            throw new GestaltLabException($"{size.WidthMm:0.#} mm wide at {size.Dpi} dpi is {size.PixelWidth} px, more than Chromium's canvas can draw ({MaximumPixels} px a side)",
+            throw new GestaltLabException(FormattableString.Invariant($"{size.WidthMm:0.#} mm wide at {size.Dpi} dpi is {size.PixelWidth} px, more than Chromium's canvas can draw ({MaximumPixels} px a side)"),
                 "lower --dpi (journals ask for 300–600; 1200 for line art)");
         if (size.PixelHeight > MaximumPixels || (long)size.PixelWidth * size.PixelHeight > 268_435_456)
-            throw new GestaltLabException($"{size.WidthMm:0.#}×{size.HeightMm:0.#} mm at {size.Dpi} dpi is {size.PixelWidth}×{size.PixelHeight} px, more than Chromium's canvas can draw ({MaximumPixels} px a side, 268 megapixels)",
+            throw new GestaltLabException(FormattableString.Invariant($"{size.WidthMm:0.#}×{size.HeightMm:0.#} mm at {size.Dpi} dpi is {size.PixelWidth}×{size.PixelHeight} px, more than Chromium's canvas can draw ({MaximumPixels} px a side, 268 megapixels)"),
                 size.HeightMm > 2 * size.WidthMm ? "lower --height (a figure taller than a page is rarely meant), or --dpi" : "lower --dpi (journals ask for 300–600; 1200 for line art)");
     }
 
@@ -212,7 +212,7 @@ public static class FigureExport
                 // keeps that exception type internal, so it is told by name.
                 catch (PlaywrightException e) when (e.GetType().Name != "TargetClosedException")
                 {
-                    throw new GestaltLabException($"plotly.js could not draw the chart at {size.WidthMm:0.#}×{size.HeightMm:0.#} mm: {e.Message.Split('\n')[0]}",
+                    throw new GestaltLabException(FormattableString.Invariant($"plotly.js could not draw the chart at {size.WidthMm:0.#}×{size.HeightMm:0.#} mm: {e.Message.Split('\n')[0]}"),
                         "try a larger --width or --height", e);
                 }
                 if (errors.Count > 0) throw new GestaltLabException($"the chart failed to render in Chromium: {errors[0]}");

@@ -81,7 +81,7 @@ public sealed record RegionNetConfig
         // Before any tensor exists: a config (a received run's, say) whose widths double to tens of billions of weights
         // would otherwise be allocated until the machine runs out of memory.
         if (ApproximateParameters > MaxParameters)
-            throw new GestaltLabException($"{source}: width {Width} over {Stages} stages makes a net of about {ApproximateParameters / 1e6:F0} million weights, more than the {MaxParameters / 1_000_000} million GestaltLab builds",
+            throw new GestaltLabException(FormattableString.Invariant($"{source}: width {Width} over {Stages} stages makes a net of about {ApproximateParameters / 1e6:F0} million weights, more than the {MaxParameters / 1_000_000} million GestaltLab builds"),
                 Pooling == PoolingFlatten ? "use a smaller width, a smaller embedding_size, or more stages (the flatten layer shrinks with the last map)"
                     : "use a smaller width or fewer stages (the shipped nets have well under 1 million)");
         return this;

@@ -184,15 +184,15 @@ public static class RegionTrainer
                 // line log printing at fixed steps shows them rather than a batch line at the same point.
                 if (b + 1 < batchesPerEpoch)
                     progress?.Report(new ProgressUpdate(stage, (long)epoch * batchesPerEpoch + b + 1, totalBatches,
-                        $"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%"
-                        + (geometry is null ? "" : $" geometry {geometrySum / seen:F3}")));
+                        FormattableString.Invariant($"epoch {epoch + 1}/{options.Epochs} loss {lossSum / seen:F3} acc {100.0 * correct / seen:F0}%")
+                        + (geometry is null ? "" : FormattableString.Invariant($" geometry {geometrySum / seen:F3}"))));
             }
             double epochSeconds = (DateTime.UtcNow - started).TotalSeconds;
             trainSeconds += epochSeconds;
             trainImages += seen;
 
             var (valLoss, valAcc, valGeometry) = Evaluate(model, data, device, options, geometryHead, geometry);
-            string geometryDetail = geometry is null ? "" : $" geometry {geometrySum / seen:F3} val {valGeometry:F3}";
+            string geometryDetail = geometry is null ? "" : FormattableString.Invariant($" geometry {geometrySum / seen:F3} val {valGeometry:F3}");
             var stats = new EpochStats(epoch + 1, lossSum / seen, (double)correct / seen, valLoss, valAcc, epochSeconds,
                 geometry is null ? double.NaN : geometrySum / seen, geometry is null ? double.NaN : valGeometry);
             curve.Add(stats);
@@ -209,7 +209,7 @@ public static class RegionTrainer
             else badEpochs++;
             finished = epoch + 1 >= options.Epochs || (options.Patience > 0 && badEpochs >= options.Patience);
             progress?.Report(new ProgressUpdate(stage, (long)(finished ? options.Epochs : epoch + 1) * batchesPerEpoch, totalBatches,
-                $"epoch {epoch + 1}/{options.Epochs} loss {stats.TrainLoss:F3} acc {100 * stats.TrainAccuracy:F0}% val loss {valLoss:F3} val acc {100 * valAcc:F0}%{geometryDetail}"
+                FormattableString.Invariant($"epoch {epoch + 1}/{options.Epochs} loss {stats.TrainLoss:F3} acc {100 * stats.TrainAccuracy:F0}% val loss {valLoss:F3} val acc {100 * valAcc:F0}%{geometryDetail}")
                 + (finished && epoch + 1 < options.Epochs ? " (early stop)" : "")));
             if (checkpointDirectory is not null)
             {

@@ -109,10 +109,10 @@ public sealed class RegionSet
                     if (item.ValueKind == JsonValueKind.Number) { idx.Add(item.GetInt32()); continue; }
                     string s = item.GetString() ?? "";
                     var parts = s.Split('-');
-                    if (parts.Length == 1) idx.Add(int.Parse(parts[0]));
+                    if (parts.Length == 1) idx.Add(int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture));
                     else if (parts.Length == 2)
                     {
-                        int from = int.Parse(parts[0]), to = int.Parse(parts[1]);
+                        int from = int.Parse(parts[0], System.Globalization.CultureInfo.InvariantCulture), to = int.Parse(parts[1], System.Globalization.CultureInfo.InvariantCulture);
                         // Checked before expanding: "0-2147483647" would otherwise run out of memory first.
                         if (from is < 0 or > 67 || to is < 0 or > 67) throw new FormatException($"landmark range '{s}' in region '{name}' is outside 0–67");
                         for (int i = from; i <= to; i++) idx.Add(i);

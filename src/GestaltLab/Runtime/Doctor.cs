@@ -80,7 +80,7 @@ public static class Doctor
         var a = torch.tensor(new float[] { 1, 2, 3, 4 }).reshape(2, 2);
         float trace = a.matmul(a).trace().item<float>(); // [[7,10],[15,22]] → 29
         if (Math.Abs(trace - 29f) > 1e-5)
-            return new DoctorCheck("TorchSharp", false, true, $"matmul gave trace {trace}, expected 29", "reinstall the TorchSharp-cpu package");
+            return new DoctorCheck("TorchSharp", false, true, FormattableString.Invariant($"matmul gave trace {trace}, expected 29"), "reinstall the TorchSharp-cpu package");
         string cuda = torch.cuda.is_available() ? $"CUDA available ({torch.cuda.device_count()} device(s))" : "CUDA not available (CPU)";
         return new DoctorCheck("TorchSharp", true, true,
             $"TorchSharp {typeof(torch).Assembly.GetName().Version}, tensor op ok, {torch.get_num_threads()} threads, {cuda}", null);
@@ -124,7 +124,7 @@ public static class Doctor
             return new DoctorCheck(name, false, true, $"{path}: still bzip2-compressed", $"decompress it: bunzip2 -k {path}");
         if (read < 2 || head[0] != 0x01 || head[1] != 0x01)
             return new DoctorCheck(name, false, true, $"{path}: not a dlib shape_predictor file (no version-1 header)", "pass the path of shape_predictor_68_face_landmarks.dat");
-        return new DoctorCheck(name, true, true, $"{path} ({size / 1e6:F1} MB, readable)", null);
+        return new DoctorCheck(name, true, true, FormattableString.Invariant($"{path} ({size / 1e6:F1} MB, readable)"), null);
     }
 
     private static DoctorCheck ChromiumCheck()
@@ -216,7 +216,7 @@ public static class Doctor
         var drive = new DriveInfo(Path.GetFullPath(directory));
         long free = drive.AvailableFreeSpace;
         bool ok = free >= minBytes;
-        return new DoctorCheck("free disk", ok, true, $"{free / 1e9:F1} GB free at {drive.RootDirectory.FullName} (need {minBytes / 1e9:F1} GB)",
+        return new DoctorCheck("free disk", ok, true, FormattableString.Invariant($"{free / 1e9:F1} GB free at {drive.RootDirectory.FullName} (need {minBytes / 1e9:F1} GB)"),
             ok ? null : "free some disk space, or work in another folder");
     }
 }

@@ -34,7 +34,7 @@ public static class DatasetPresets
     /// <summary>Makes the plan of a preset. <paramref name="catalog"/> defaults to <see cref="SyndromeCatalog.Default"/>.</summary>
     public static DatasetPlan Plan(string preset, int seed, double scale = 1, SyndromeCatalog? catalog = null, NuisanceLevel nuisance = NuisanceLevel.Varied)
     {
-        if (!(scale > 0) || scale > 100) throw new GestaltLabException($"--scale must be in (0, 100], got {scale}");
+        if (!(scale > 0) || scale > 100) throw new GestaltLabException(FormattableString.Invariant($"--scale must be in (0, 100], got {scale}"));
         catalog ??= SyndromeCatalog.Default;
         var b = new Builder(catalog, seed, scale, preset == "identities" ? IdentityStreams : 0);
         var affected = catalog.Affected.ToList();

@@ -220,7 +220,7 @@ public sealed partial class SyndromeCatalog
         foreach (var (t, v) in s.Effects.Concat(s.Genes.SelectMany(g => g.Effects)))
         {
             TraitSpace.Require(t, where);
-            if (!double.IsFinite(v) || Math.Abs(v) > 6) throw new GestaltLabException($"{where}: effect {t} = {v} must be within ±6 SD");
+            if (!double.IsFinite(v) || Math.Abs(v) > 6) throw new GestaltLabException(FormattableString.Invariant($"{where}: effect {t} = {v} must be within ±6 SD"));
         }
         var geneNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var g in s.Genes)
