@@ -140,7 +140,9 @@ public static class Charts
         int px = Math.Clamp(200 + m * (m <= 30 ? 22 : m <= 80 ? 10 : 5), 420, 1400);
         var trace = PlotlyBuilder.Trace("heatmap",
             ("z", z), ("x", names), ("y", names), ("customdata", custom),
-            ("colorscale", new object[] { new object[] { 0, "#ffffff" }, new object[] { 0.05, "#deebf7" }, new object[] { 0.4, "#6baed6" }, new object[] { 1, "#08306b" } }),
+            // ColorBrewer's blues, starting every non-zero cell at a visible light blue: a confusion of 5–20 % of a row
+            // was a near-white tint before, lost on paper and projectors (a 216-class cell is under a millimetre wide).
+            ("colorscale", new object[] { new object[] { 0, "#ffffff" }, new object[] { 0.01, "#c6dbef" }, new object[] { 0.25, "#6baed6" }, new object[] { 0.5, "#2171b5" }, new object[] { 1, "#08306b" } }),
             ("zmin", 0), ("zmax", options.RowNormalise ? 1 : (object?)null), ("xgap", m <= 40 ? 1 : 0), ("ygap", m <= 40 ? 1 : 0),
             ("colorbar", Obj(("title", Obj(("text", options.RowNormalise ? "fraction of row" : "images"))), ("thickness", 12))),
             ("hovertemplate", "true: %{y}<br>predicted: %{x}<br>%{customdata[0]} of %{customdata[1]} images" +
@@ -247,10 +249,10 @@ public static class Charts
             ("xaxis", Axis("t-SNE 1", ("showticklabels", false))), ("yaxis", Axis("t-SNE 2", ("showticklabels", false))));
     }
 
-    // Only the 8 Okabe-Ito colours stay apart for colour-blind readers, and in grayscale print none do. Up to 8 × 7
-    // categories each gets its own pair of one of those colours and a shape (8 circles, then 8 squares, …): no two
-    // share both, so any two differ in a way every reader sees. Past that (a 216-class map, whose legend is left out in
-    // print anyway) hues and shapes both cycle.
+    // Only the 8 Okabe-Ito colours stay apart for colour-blind readers, and in grayscale print none do. Category g gets
+    // colour g mod 8 and shape g mod 7: as 8 and 7 share no factor, up to 56 categories each have their own pair, and
+    // neighbouring categories (two sexes, the first few classes) differ in shape as well, which grayscale keeps. Past
+    // that (a 216-class map, whose legend is left out in print anyway) hues and shapes both cycle.
     private static readonly string[] MapSymbols = ["circle", "square", "triangle-up", "diamond", "cross", "x", "triangle-down"];
 
     private static int OkabeIto => 8;
@@ -259,8 +261,7 @@ public static class Charts
 
     private static string MapColour(int g, int count) => PairsSuffice(count) ? PlotlyBuilder.Palette[g % OkabeIto] : Colour(g, count);
 
-    private static string MapSymbol(int g, int count) =>
-        count <= OkabeIto ? "circle" : PairsSuffice(count) ? MapSymbols[g / OkabeIto] : MapSymbols[g % MapSymbols.Length];
+    private static string MapSymbol(int g, int count) => MapSymbols[g % MapSymbols.Length];
 
     /// <summary>
     /// Values of a manifest column (standard or extra) for the given images ("" when an image is not listed). Images are
@@ -298,7 +299,7 @@ public static class Charts
         var traces = new List<Trace>
         {
             PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", new[] { 0.0, 1.0 }), ("y", new[] { 0.0, 1.0 }), ("name", "chance"),
-                ("line", Obj(("dash", "dot"), ("color", "#999"), ("width", 1))), ("hoverinfo", "skip")),
+                ("line", Obj(("dash", "dot"), ("color", "#888"), ("width", 1.25))), ("hoverinfo", "skip")),
         };
         for (int k = 0; k < curves.Count; k++)
         {
@@ -352,7 +353,7 @@ public static class Charts
         {
             var chanceKs = Enumerable.Range(1, maxK).ToArray();
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", chanceKs), ("y", chanceKs.Select(k => Math.Min(1.0, k / (double)c)).ToArray()),
-                ("name", FormattableString.Invariant($"chance (k / {c})")), ("line", Obj(("dash", "dot"), ("color", "#aaa"), ("width", 1))),
+                ("name", FormattableString.Invariant($"chance (k / {c})")), ("line", Obj(("dash", "dot"), ("color", "#888"), ("width", 1.25))),
                 ("hovertemplate", "chance, top-%{x}: %{y:.1%}<extra></extra>")));
         }
         for (int s = 0; s < curves.Count; s++)
@@ -458,11 +459,13 @@ public static class Charts
         var ordered = regions.OrderBy(r => r.Region == "ensemble" ? 1 : 0).ThenByDescending(r => r.Top1).ToArray();
         var names = ordered.Select(r => r.Region).ToArray();
         var traces = new List<Trace>();
+        // One hue, darker for the stricter measure: the bars stay apart in grayscale print and for colour-blind readers
+        // (the palette's sky blue and orange, used before, are one grey on paper).
         foreach (var (k, values, colour) in new[]
         {
-            (1, ordered.Select(r => r.Top1).ToArray(), Palette[0]),
-            (5, ordered.Select(r => r.Top5).ToArray(), Palette[5]),
-            (10, ordered.Select(r => r.Top10).ToArray(), Palette[1]),
+            (1, ordered.Select(r => r.Top1).ToArray(), "#08519c"),
+            (5, ordered.Select(r => r.Top5).ToArray(), "#4292c6"),
+            (10, ordered.Select(r => r.Top10).ToArray(), "#9ecae1"),
         })
         {
             if (values.All(double.IsNaN) || k >= classCount) continue;
@@ -532,9 +535,12 @@ public static class Charts
         if (title.Length == 0) title = FormattableString.Invariant($"Occlusion sensitivity for '{map.ClassName}' (p = {map.BaseProbability * 100:F1}%)");
         double lim = Math.Max(1e-6, map.MaxAbs());
         var heat = PlotlyBuilder.Trace("heatmap", ("z", map.Rows()), ("x0", map.CellSize / 2.0), ("dx", (double)map.Stride),
-            ("y0", map.CellSize / 2.0), ("dy", (double)map.Stride), ("zmin", -lim), ("zmax", lim), ("opacity", 0.55),
-            // plotly.js's RdBu runs blue (low) to red (high): red = hiding the area lowers the probability (it supports the class).
-            ("colorscale", "RdBu"), ("zsmooth", "best"),
+            ("y0", map.CellSize / 2.0), ("dy", (double)map.Stride), ("zmin", -lim), ("zmax", lim), ("opacity", 0.7),
+            // Red = hiding the area lowers the probability (it supports the class), blue = raises it. ColorBrewer's RdBu ends,
+            // equally dark, so that a gain and a loss of one size look alike; clear at zero, where plotly.js's own RdBu is
+            // grey and greyed the whole face.
+            ("colorscale", new object[] { new object[] { 0, "rgba(33,102,172,1)" }, new object[] { 0.25, "rgba(146,197,222,0.8)" }, new object[] { 0.5, "rgba(247,247,247,0)" },
+                new object[] { 0.75, "rgba(244,165,130,0.8)" }, new object[] { 1, "rgba(178,24,43,1)" } }), ("zsmooth", "best"),
             ("colorbar", Obj(("title", Obj(("text", "probability drop"))), ("thickness", 12))),
             ("hovertemplate", "x %{x:.0f}, y %{y:.0f}: drop %{z:.3f}<extra></extra>"));
         return Chart([ImageTrace(face), heat], ("title", Title(title)), ("width", Math.Min(760, face.Width * 2 + 160)), ("height", Math.Min(760, face.Height * 2 + 100)),
@@ -552,9 +558,9 @@ public static class Charts
         if (colour.StartsWith('#') && colour.Length == 7)
         {
             int v = Convert.ToInt32(colour[1..], 16);
-            return $"rgba({v >> 16},{(v >> 8) & 255},{v & 255},0.18)";
+            return $"rgba({v >> 16},{(v >> 8) & 255},{v & 255},0.25)";
         }
-        return colour.StartsWith("hsl(") ? "hsla(" + colour[4..^1] + ",0.18)" : colour;
+        return colour.StartsWith("hsl(", StringComparison.Ordinal) ? "hsla(" + colour[4..^1] + ",0.25)" : colour;
     }
 
     /// <summary>Escapes text placed inside a plotly hover template (HTML subset; braces would start a template).</summary>

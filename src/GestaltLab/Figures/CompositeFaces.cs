@@ -44,15 +44,16 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
     /// <summary>
     /// The composites as one image grid, each with its label and cohort size under it (paper Fig. 2 style).
     /// <paramref name="columns"/> 0 = up to 6; <paramref name="cellSize"/> 0 = the faces' own size. Labels are sized
-    /// with the cells (a seventh of a cell, at least 12 px) in a sans-serif face.
+    /// with the cells (a sixth of a cell, at least 12 px) in a sans-serif face.
     /// </summary>
     public RgbImage RenderGrid(int columns = 0, int cellSize = 0)
     {
         if (Faces.Count == 0) throw new GestaltLabException("no composite faces to draw: every cohort was refused");
         if (columns <= 0) columns = Math.Min(Faces.Count, 6);
         int w = cellSize > 0 ? cellSize : Faces[0].Image.Width, h = cellSize > 0 ? cellSize * Faces[0].Image.Height / Faces[0].Image.Width : Faces[0].Image.Height;
-        // Words scale with the faces (at least 12 px), so a grid printed at a column's width keeps readable labels.
-        float labelPx = Math.Max(12f, w * 0.14f), countPx = labelPx * 0.85f;
+        // Words scale with the faces (at least 12 px), so a grid printed at a column's width keeps readable labels: five
+        // faces across a single column (89 mm) set the names at about 7 pt, the counts and a long name at about 6 pt.
+        float labelPx = Math.Max(12f, w * 0.16f), countPx = labelPx * 0.85f;
         int pad = Math.Max(8, w / 12), labelH = (int)Math.Ceiling(labelPx * 2.8f);
         int rows = (Faces.Count + columns - 1) / columns;
         var info = new SKImageInfo(columns * (w + pad) + pad, rows * (h + labelH + pad) + pad, SKColorType.Rgba8888, SKAlphaType.Opaque);
@@ -63,17 +64,17 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
             using var typeface = LabelTypeface();
             using var small = new SKFont(typeface, countPx);
             using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
-            using var grey = new SKPaint { Color = new SKColor(0x66, 0x66, 0x66), IsAntialias = true };
+            using var grey = new SKPaint { Color = new SKColor(0x44, 0x44, 0x44), IsAntialias = true };
             for (int i = 0; i < Faces.Count; i++)
             {
                 int x = pad + (i % columns) * (w + pad), y = pad + (i / columns) * (h + labelH + pad);
                 using var face = Faces[i].Image.ToSKBitmap();
                 using var img = SKImage.FromBitmap(face);
                 canvas.DrawImage(img, new SKRect(x, y, x + w, y + h), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
-                // A long name is set smaller (to 70 %) before it is shortened: "treacher_collins_like" stays whole.
+                // A long name is set smaller (to the count's size, no smaller: it is printed) before it is shortened.
                 string label = Faces[i].Label;
                 using var fitted = new SKFont(typeface, labelPx);
-                while (fitted.Size > labelPx * 0.7f && fitted.MeasureText(label) > w) fitted.Size -= 0.5f;
+                while (fitted.Size > countPx && fitted.MeasureText(label) > w) fitted.Size -= 0.5f;
                 while (label.Length > 3 && fitted.MeasureText(label) > w) label = label[..^2] + "…";
                 canvas.DrawText(label, x + w / 2f, y + h + labelPx * 1.15f, SKTextAlign.Center, fitted, ink);
                 // People, not photos: the unit the minimum cohort counts.

@@ -242,7 +242,7 @@ public static class FigureExport
     /// <summary>
     /// A page is not a screen: charts are designed for a browser window, and at a journal column's width their screen
     /// fonts, side legends and one-line titles leave a sliver of plot. For export the layout is adapted to the size:
-    /// fonts of 7–8 pt (9–11 CSS px), the legend in rows under the plot (none past 40 entries), long titles wrapped, axes
+    /// fonts of 6.75–8.25 pt (9–11 CSS px, none under 6 pt), the legend in rows under the plot (none past 40 entries), long titles wrapped, axes
     /// that make room for their labels, every category of a short category axis labelled, and small margins (captions
     /// carry the rest).
     /// </summary>
@@ -333,11 +333,12 @@ public static class FigureExport
           }
           // Drawn at the page size, so that what is measured next (axis lengths after the margins) is what prints.
           up['width'] = w; up['height'] = h;
-          // Bar labels that plotly shrinks to fit (outside a short bar) stay readable in print.
-          up['uniformtext.minsize'] = base - 2; up['uniformtext.mode'] = 'show';
+          // Bar labels that plotly shrinks to fit (outside a short bar) stay readable in print: 8 px = 6 pt at the least,
+          // the smallest most journals accept (Nature's 5 pt aside).
+          up['uniformtext.minsize'] = Math.max(8, base - 1); up['uniformtext.mode'] = 'show';
           return up;
         };
-        // A category axis (or a heatmap's) labels every category while the labels fit at a readable size (7 px and up),
+        // A category axis (or a heatmap's) labels every category while the labels fit at a readable size (8 px = 6 pt and up),
         // measured on the axis as drawn at the page size (a square matrix beside a colour bar is much shorter than the
         // figure); else plotly picks which to label.
         const categoryTicks = function (gd, base) {
@@ -348,13 +349,13 @@ public static class FigureExport
             const n = Math.max(1, ...(gd.data || []).map(t => ((key[0] === 'x' ? t.x : t.y) || []).length));
             const length = F[key] && F[key]._length;
             if (!length) continue;
-            if (n <= 60 && length / n >= 7) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
+            if (n <= 60 && length / n >= 8) { up[key + '.dtick'] = 1; up[key + '.tickfont.size'] = Math.min(base - 1, Math.floor(length / n)); }
             // Too many to label each: every k-th, so that labels never overprint one another — said in left_out, also
             // where the chart did not ask for every label (plotly would thin a heatmap's class names on its own, silently).
             else if ((L[key] || {}).dtick === 1
                      || (gd.data || []).some(t => ((key[0] === 'x' ? t.xaxis : t.yaxis) || key[0]) === key[0] + key.slice(5)
                                                  && ((key[0] === 'x' ? t.x : t.y) || []).some(v => typeof v === 'string'))) {
-              up[key + '.dtick'] = Math.ceil(7 * n / length);
+              up[key + '.dtick'] = Math.ceil(8 * n / length);
               if (up[key + '.dtick'] > 1) leftOut.push(`all but one in ${up[key + '.dtick']} of the ${key[0]} axis's ${n} category labels`);
             }
           }

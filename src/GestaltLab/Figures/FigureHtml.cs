@@ -133,7 +133,7 @@ public static partial class FigureHtml
             || v.StartsWith("javascript:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("about:", StringComparison.OrdinalIgnoreCase)
             || v.StartsWith("blob:", StringComparison.OrdinalIgnoreCase) || v.StartsWith("mailto:", StringComparison.OrdinalIgnoreCase))
             return false;
-        if (v.StartsWith("//")) return true;
+        if (v.StartsWith("//", StringComparison.Ordinal)) return true;
         var scheme = Regex.Match(v, @"^([a-zA-Z][a-zA-Z0-9+.\-]*):");
         // A relative path or file: stays on the machine; any other scheme (http, https, ftp, ws …) does not.
         return scheme.Success && !scheme.Groups[1].Value.Equals("file", StringComparison.OrdinalIgnoreCase);

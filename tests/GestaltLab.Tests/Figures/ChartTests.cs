@@ -139,6 +139,9 @@ public class ChartTests
             .GetProperty("data").EnumerateArray().Select(t => t.GetProperty("marker")).ToArray();
         Assert.Equal(n, traces.Select(m => m.GetProperty("color").GetString() + m.GetProperty("symbol").GetString()).Distinct().Count());
         Assert.True(traces.Select(m => m.GetProperty("symbol").GetString()).Distinct().Count() > 1);
+        // Two categories (the sexes) differ in shape too, which grayscale keeps.
+        var two = Figure(Charts.Embedding(emb, ["a.png", "b.png", "c.png", "d.png"], ["F", "M", "F", "M"], "sex")).GetProperty("data");
+        Assert.NotEqual(two[0].GetProperty("marker").GetProperty("symbol").GetString(), two[1].GetProperty("marker").GetProperty("symbol").GetString());
         // … using only the 8 colours colour-blind readers tell apart (near-identical hues told 30 classes apart before).
         Assert.All(traces, m => Assert.Contains(m.GetProperty("color").GetString(), PlotlyBuilder.Palette.Take(8)));
     }
@@ -212,6 +215,10 @@ public class ChartTests
         Assert.Equal(["eyes", "nose", "ensemble"], bars[0].GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Equal(0.6, bars[0].GetProperty("y")[2].GetDouble(), 12);
         Assert.Equal(3, bars.GetArrayLength());
+        // Grayscale print keeps only lightness: top-1, top-5 and top-10 must differ in it, the stricter measure darker
+        // (sky blue and orange, used before, are one grey), each step a contrast of at least 1.5 : 1.
+        var luminance = bars.EnumerateArray().Select(t => RelativeLuminance(t.GetProperty("marker").GetProperty("color").GetString()!)).ToArray();
+        for (int k = 1; k < luminance.Length; k++) Assert.True((luminance[k] + 0.05) / (luminance[k - 1] + 0.05) >= 1.5, string.Join(", ", luminance));
         // Over 10 classes or fewer top-10 is 100 % by construction: no such bars (the report's table prints "—").
         var fewClasses = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 1.0)], classCount: 10)).GetProperty("data");
         Assert.Equal(["top-1", "top-5"], fewClasses.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray());
@@ -236,5 +243,16 @@ public class ChartTests
         Assert.Equal(["A", "B"], contrib[0].GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray());
         Assert.Equal(0.5, contrib[1].GetProperty("y")[1].GetDouble(), 6);
         Assert.Equal("ensemble", contrib[2].GetProperty("name").GetString());
+    }
+
+    // WCAG's relative luminance of a #rrggbb colour.
+    private static double RelativeLuminance(string hex)
+    {
+        double Channel(int i)
+        {
+            double c = Convert.ToInt32(hex.Substring(1 + 2 * i, 2), 16) / 255.0;
+            return c <= 0.03928 ? c / 12.92 : Math.Pow((c + 0.055) / 1.055, 2.4);
+        }
+        return 0.2126 * Channel(0) + 0.7152 * Channel(1) + 0.0722 * Channel(2);
     }
 }
