@@ -22,9 +22,10 @@ internal sealed class ExportCommand : ICliCommand
         var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text and full folder paths in export.json (left out by default: figures leave the team, patient photos' names often carry names or record numbers, and the folders above a run often name a clinic, a user or a cohort)." };
         var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, as `report --manifest`: its families make the intervals resample relatives together, its columns colour the t-SNE map (default: the data folder named in run.json)." };
         var colour = new Option<string[]>("--colour-by") { Description = "Manifest columns to colour the t-SNE maps by, one figure each, as `report --colour-by` ('true' = the true class; default: true gene). Without --photo-names only true, syndrome, gene, sex, age_band, skin_tone and split.", AllowMultipleArgumentsPerToken = true };
+        var highlight = new Option<string[]>("--highlight") { Description = "Classes to colour on the t-SNE map by true class, the rest light grey, as `report --highlight`: the legend then stays in print.", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
         var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
-            { run, output, width, height, dpi, formats, html, seed, manifest, colour, photoNames };
+            { run, output, width, height, dpi, formats, html, seed, manifest, colour, highlight, photoNames };
         cmd.SetAction(async (p, ct) =>
         {
             string w = p.GetValue(width)!.Trim();
@@ -51,6 +52,7 @@ internal sealed class ExportCommand : ICliCommand
                 WidthMm = mm, HeightMm = p.GetValue(height), Dpi = p.GetValue(dpi), Formats = fmts, Html = p.GetValue(html),
                 PhotoNames = p.GetValue(photoNames), Seed = p.GetValue(seed), ManifestPath = p.GetValue(manifest),
                 TsneColourBy = p.GetValue(colour) is { Length: > 0 } c ? c : null,
+                TsneHighlight = p.GetValue(highlight) is { Length: > 0 } h ? h : null,
                 Command = "gestaltlab export",
             };
             ReportCommand.CheckColourBy(options.ManifestPath, options.TsneColourBy);

@@ -13,15 +13,17 @@ internal sealed class ReportCommand : ICliCommand
         var output = new Option<string?>("--out") { Description = "HTML file to write (default: RUN/report.html)." };
         var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, to colour the t-SNE map by its columns (default: the data folder named in run.json)." };
         var colour = new Option<string[]>("--colour-by") { Description = "Manifest columns to colour t-SNE maps by ('true' = the true class).", AllowMultipleArgumentsPerToken = true };
+        var highlight = new Option<string[]>("--highlight") { Description = "Classes to colour on the t-SNE map by true class, every other photo light grey (a few syndromes of interest on a map of many).", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE.", DefaultValueFactory = _ => 0 };
         var check = new Option<bool>("--check") { Description = "Open the written report in headless Chromium and fail unless every chart renders without console errors." };
         var noNames = new Option<bool>("--no-photo-names") { Description = "For a page shared beyond the team: number the photos in the t-SNE hover text instead of naming them, and cut the run's, data's and manifest's paths to their last folder name (patient photos' file names often carry names or record numbers; the folders above a run often name a clinic, a user or a cohort)." };
         var cmd = new Command("report", "Write one self-contained HTML page for a run: metrics beside the oracle and the papers, top-k, confusion, t-SNE, ROC, regions, training curves.")
-            { run, output, manifest, colour, seed, check, noNames };
+            { run, output, manifest, colour, highlight, seed, check, noNames };
         cmd.SetAction(async (p, ct) =>
         {
             var options = new ReportOptions { ManifestPath = p.GetValue(manifest), Seed = p.GetValue(seed), PhotoNames = !p.GetValue(noNames), FolderPaths = !p.GetValue(noNames) };
             if (p.GetValue(colour) is { Length: > 0 } c) options = options with { TsneColourBy = c };
+            if (p.GetValue(highlight) is { Length: > 0 } h) options = options with { TsneHighlight = h };
             // What was asked for by name must work, not become a note under a page that exits 0: a manifest named with
             // --manifest must load, and a --colour-by column must be one of its columns.
             CheckColourBy(p.GetValue(manifest), options.TsneColourBy);

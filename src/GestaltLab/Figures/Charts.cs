@@ -223,14 +223,39 @@ public static class Charts
     /// with the image name and the category. <paramref name="colourBy"/> can be any manifest column
     /// (see <see cref="ManifestColumn"/>): syndrome, gene, sex, age band, skin tone, split …
     /// </summary>
+    /// <param name="embedding">The map (<see cref="Tsne.Fit"/>).</param>
+    /// <param name="images">Each point's hover name.</param>
+    /// <param name="colourBy">Each point's category.</param>
+    /// <param name="colourName">What the categories are (legend title, hover).</param>
+    /// <param name="title">Chart title.</param>
+    /// <param name="highlight">Categories to colour; every other point is drawn in light grey, as one legend entry
+    /// ("other (N)"). For maps of many classes (past 56 no two can differ in both colour and shape, and print leaves a
+    /// legend of over 40 entries out): a paper's few syndromes of interest against the rest. Null: every category.</param>
+    /// <exception cref="GestaltLabException">Lengths differ, or a highlighted category has no point.</exception>
     public static GenericChart Embedding(TsneResult embedding, IReadOnlyList<string> images, IReadOnlyList<string> colourBy,
-        string colourName = "syndrome", string title = "t-SNE of face-space embeddings")
+        string colourName = "syndrome", string title = "t-SNE of face-space embeddings", IReadOnlyCollection<string>? highlight = null)
     {
         int n = embedding.X.Length;
         if (images.Count != n || colourBy.Count != n)
             throw new GestaltLabException($"embedding has {n} points but {images.Count} image names and {colourBy.Count} colour values");
-        var groups = Enumerable.Range(0, n).GroupBy(i => colourBy[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
+        var all = Enumerable.Range(0, n).GroupBy(i => colourBy[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
+        var chosen = highlight is null ? null : new HashSet<string>(highlight, StringComparer.Ordinal);
+        if (chosen?.FirstOrDefault(h => !all.Any(g => g.Key == h)) is { } absent)
+            throw new GestaltLabException($"t-SNE highlight '{absent}': no point has that {colourName}",
+                $"name one of {string.Join(", ", all.Take(8).Select(g => g.Key))}{(all.Length > 8 ? ", …" : "")}");
+        var groups = chosen is null ? all : all.Where(g => chosen.Contains(g.Key)).ToArray();
         var traces = new List<Trace>();
+        if (chosen is not null && all.Length > groups.Length)
+        {
+            // Below the highlighted points, small and without a rim: the context, not the message.
+            var rest = all.Where(g => !chosen.Contains(g.Key)).ToArray();
+            var idx = rest.SelectMany(g => g).Order().ToArray();
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", FormattableString.Invariant($"other ({rest.Length})")),
+                ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
+                ("text", idx.Select(i => Html(images[i])).ToArray()), ("customdata", idx.Select(i => Html(colourBy[i])).ToArray()),
+                ("marker", Obj(("size", n > 2000 ? 3 : 5), ("color", "#c8c8c8"), ("line", Obj(("width", 0))))),
+                ("hovertemplate", $"%{{text}}<br>{Html(colourName)}: %{{customdata}}<extra></extra>")));
+        }
         for (int g = 0; g < groups.Length; g++)
         {
             var idx = groups[g].ToArray();
@@ -245,7 +270,7 @@ public static class Charts
                 ("hovertemplate", $"%{{text}}<br>{Html(colourName)}: {Html(groups[g].Key)}<extra></extra>")));
         }
         return Chart(traces, ("title", Title(title)), ("width", 760), ("height", 600),
-            ("legend", Obj(("title", Obj(("text", colourName))), ("itemsizing", "constant"), ("font", Obj(("size", groups.Length > 40 ? 8 : 11))))),
+            ("legend", Obj(("title", Obj(("text", colourName))), ("itemsizing", "constant"), ("font", Obj(("size", traces.Count > 40 ? 8 : 11))))),
             ("xaxis", Axis("t-SNE 1", ("showticklabels", false))), ("yaxis", Axis("t-SNE 2", ("showticklabels", false))));
     }
 

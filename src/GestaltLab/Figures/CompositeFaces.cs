@@ -54,14 +54,18 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
         // Words scale with the faces (at least 12 px), so a grid printed at a column's width keeps readable labels: five
         // faces across a single column (89 mm) set the names at about 7 pt, the counts and a long name at about 6 pt.
         float labelPx = Math.Max(12f, w * 0.16f), countPx = labelPx * 0.85f;
-        int pad = Math.Max(8, w / 12), labelH = (int)Math.Ceiling(labelPx * 2.8f);
+        using var typeface = LabelTypeface();
+        // A long name is set smaller (to the count's size, no smaller: it is printed), then over two lines at a '_', '-' or
+        // space, and only then shortened: "treacher_collins_like" stays whole.
+        var labels = Faces.Select(f => FitLabel(f.Label, typeface, labelPx, countPx, w)).ToArray();
+        bool twoLines = labels.Any(l => l.Lines.Length > 1);
+        int pad = Math.Max(8, w / 12), labelH = (int)Math.Ceiling(labelPx * (twoLines ? 3.9f : 2.8f));
         int rows = (Faces.Count + columns - 1) / columns;
         var info = new SKImageInfo(columns * (w + pad) + pad, rows * (h + labelH + pad) + pad, SKColorType.Rgba8888, SKAlphaType.Opaque);
         using var bmp = new SKBitmap(info);
         using (var canvas = new SKCanvas(bmp))
         {
             canvas.Clear(SKColors.White);
-            using var typeface = LabelTypeface();
             using var small = new SKFont(typeface, countPx);
             using var ink = new SKPaint { Color = new SKColor(0x22, 0x22, 0x22), IsAntialias = true };
             using var grey = new SKPaint { Color = new SKColor(0x44, 0x44, 0x44), IsAntialias = true };
@@ -71,18 +75,33 @@ public sealed record CompositeFaceSet(IReadOnlyList<CompositeFace> Faces, IReadO
                 using var face = Faces[i].Image.ToSKBitmap();
                 using var img = SKImage.FromBitmap(face);
                 canvas.DrawImage(img, new SKRect(x, y, x + w, y + h), new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.Linear));
-                // A long name is set smaller (to the count's size, no smaller: it is printed) before it is shortened.
-                string label = Faces[i].Label;
-                using var fitted = new SKFont(typeface, labelPx);
-                while (fitted.Size > countPx && fitted.MeasureText(label) > w) fitted.Size -= 0.5f;
-                while (label.Length > 3 && fitted.MeasureText(label) > w) label = label[..^2] + "…";
-                canvas.DrawText(label, x + w / 2f, y + h + labelPx * 1.15f, SKTextAlign.Center, fitted, ink);
+                using var fitted = new SKFont(typeface, labels[i].Size);
+                for (int line = 0; line < labels[i].Lines.Length; line++)
+                    canvas.DrawText(labels[i].Lines[line], x + w / 2f, y + h + labelPx * 1.15f + line * labels[i].Size * 1.1f, SKTextAlign.Center, fitted, ink);
                 // People, not photos: the unit the minimum cohort counts.
                 string count = $"n = {Faces[i].Count} people";
-                canvas.DrawText(small.MeasureText(count) > w ? $"n = {Faces[i].Count}" : count, x + w / 2f, y + h + labelPx * 2.35f, SKTextAlign.Center, small, grey);
+                canvas.DrawText(small.MeasureText(count) > w ? $"n = {Faces[i].Count}" : count, x + w / 2f, y + h + labelPx * (twoLines ? 3.45f : 2.35f), SKTextAlign.Center, small, grey);
             }
         }
         return RgbImage.FromSKBitmap(bmp);
+    }
+
+    private static (string[] Lines, float Size) FitLabel(string label, SKTypeface typeface, float largest, float smallest, float width)
+    {
+        using var font = new SKFont(typeface, largest);
+        bool Fit(IEnumerable<string> lines) => lines.All(l => font.MeasureText(l) <= width);
+        string[][] options = [[label], .. Enumerable.Range(1, Math.Max(0, label.Length - 2)).Where(k => label[k] is '_' or '-' or ' ')
+            .Select(k => new[] { label[..(label[k] == ' ' ? k : k + 1)], label[(k + 1)..] })
+            .OrderBy(p => Math.Max(font.MeasureText(p[0]), font.MeasureText(p[1])))];
+        foreach (var lines in options)
+        {
+            for (font.Size = largest; font.Size >= smallest; font.Size -= 0.5f)
+                if (Fit(lines)) return (lines, font.Size);
+        }
+        font.Size = smallest;
+        string cut = label;
+        while (cut.Length > 3 && font.MeasureText(cut) > width) cut = cut[..^2] + "…";
+        return ([cut], smallest);
     }
 }
 

@@ -407,7 +407,10 @@ public static class FigureExport
         // sharp at any dpi. Zero cells are left to the white background, as the scale's white end draws them.
         const vectorCells = async function (gd) {
           const L = gd.layout || {};
-          const i = (gd.data || []).findIndex(t => t.type === 'heatmap' && !t.texttemplate && Array.isArray(t.z));
+          // A matrix of named categories only: a smoothed map over a picture (occlusion sensitivity) has no category names and
+          // signed values, and is meant to look continuous.
+          const i = (gd.data || []).findIndex(t => t.type === 'heatmap' && !t.texttemplate && Array.isArray(t.z) && Array.isArray(t.x) && Array.isArray(t.y)
+                                                   && !(t.zsmooth && t.zsmooth !== false));
           if (i < 0 || !L.yaxis || L.yaxis.scaleanchor !== 'x') return;
           const t = gd.data[i], xs = [], ys = [], cs = [], cd = [];
           let zmax = t.zmax;

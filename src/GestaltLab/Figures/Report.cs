@@ -22,6 +22,11 @@ public sealed record ReportOptions
     /// the mapped images is named in the notes, a default one is left out quietly (most data sets have no genes).
     /// </summary>
     public IReadOnlyList<string>? TsneColourBy { get; init; }
+    /// <summary>
+    /// Classes of the run to colour on the t-SNE map coloured by true class, every other point light grey
+    /// (<see cref="Charts.Embedding"/>'s <c>highlight</c>): a few syndromes of interest on a map of many. Null: every class.
+    /// </summary>
+    public IReadOnlyList<string>? TsneHighlight { get; init; }
     /// <summary>Largest k of the top-k curve.</summary>
     public int MaxK { get; init; } = 30;
     /// <summary>Smallest cohort (people) a composite face is drawn for; at least <see cref="CompositeFaces.DefaultMinimumCohort"/> (privacy: an average of few faces can identify a person).</summary>
@@ -131,6 +136,10 @@ public static class Report
         if (!options.PhotoNames && options.TsneColourBy?.FirstOrDefault(c => !ShareableColumns.Contains(c.ToLowerInvariant())) is { } identifying)
             throw new GestaltLabException($"t-SNE coloured by '{identifying}' on a page without photo names: its legend and hover text would name photos or people",
                 $"colour a page for sharing by {string.Join(", ", ShareableColumns)} only, or keep photo names on a page for the team");
+        if (options.TsneHighlight is { } highlight && run.Classes is { } runClasses
+            && highlight.FirstOrDefault(h => !runClasses.Contains(h, StringComparer.Ordinal)) is { } unknown)
+            throw new GestaltLabException($"t-SNE highlight '{unknown}': not a class of this run",
+                $"name classes as classes.json spells them, e.g. {string.Join(", ", runClasses.Take(5))}");
         var notes = new List<string>(run.Notes);
         var sections = new List<string>();
         var body = new StringBuilder();
@@ -358,6 +367,7 @@ public static class Report
           .Append(options.BootstrapIterations).Append(" bootstrap resamples");
         if (options.ManifestPath is { } manifest) sb.Append(" · manifest <code>").Append(E(known is null ? manifest : P(Path.GetFullPath(manifest)))).Append("</code>");
         if (options.TsneColourBy is { } colours) sb.Append(" · t-SNE coloured by ").Append(E(string.Join(", ", colours)));
+        if (options.TsneHighlight is { } highlighted) sb.Append(" · t-SNE highlights ").Append(E(string.Join(", ", highlighted)));
         if (!options.PhotoNames) sb.Append(" · photos numbered, not named");
         sb.Append(" · GestaltLab ").Append(E(RunManifest.PackageVersions()["GestaltLab"])).Append("</p>\n");
         return sb.ToString();
@@ -546,8 +556,14 @@ public static class Report
         {
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
-                addChart(Charts.Embedding(result, hoverNames, idx.Select(i => emb.TrueLabels[i]).ToArray(), "true class",
-                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class")), "true class");
+                var labels = idx.Select(i => emb.TrueLabels[i]).ToArray();
+                // A class of the run with no photo in the map (none in its test split) cannot be coloured: said, not fatal.
+                var shown = o.TsneHighlight?.Where(h => labels.Contains(h, StringComparer.Ordinal)).ToArray();
+                if (o.TsneHighlight is { } asked && asked.Except(shown!, StringComparer.Ordinal).ToArray() is { Length: > 0 } missing)
+                    notes.Add($"t-SNE highlight: no mapped photo of {string.Join(", ", missing)}");
+                addChart(Charts.Embedding(result, hoverNames, labels, "true class",
+                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class"),
+                    shown is { Length: > 0 } ? shown : null), "true class");
                 continue;
             }
             if (manifest is null) continue;

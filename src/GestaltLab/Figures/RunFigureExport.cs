@@ -39,6 +39,8 @@ public sealed record RunExportOptions
     /// class and gene). Without <see cref="PhotoNames"/> only <see cref="Report.ShareableColumns"/>.
     /// </summary>
     public IReadOnlyList<string>? TsneColourBy { get; init; }
+    /// <summary>Classes to colour on the t-SNE map by true class, the rest grey, as <see cref="ReportOptions.TsneHighlight"/>.</summary>
+    public IReadOnlyList<string>? TsneHighlight { get; init; }
     /// <summary>What made the export, as <c>export.json</c> records it (<c>gestaltlab export</c> from the command line).</summary>
     public string Command { get; init; } = "RunFigureExport.ExportAsync";
 }
@@ -119,7 +121,7 @@ public static class RunFigureExport
         catch (GestaltLabException) { throw new GestaltLabException($"{outDir}: cannot be written ({existing} takes no new files: read-only, or not yours)", "choose a folder you can write to"); }
         // Photo names and folder paths go together: pages and records that leave the team carry neither.
         bool full = o.PhotoNames;
-        var reportOptions = new ReportOptions { Seed = o.Seed, PhotoNames = full, FolderPaths = full, ManifestPath = o.ManifestPath, TsneColourBy = o.TsneColourBy };
+        var reportOptions = new ReportOptions { Seed = o.Seed, PhotoNames = full, FolderPaths = full, ManifestPath = o.ManifestPath, TsneColourBy = o.TsneColourBy, TsneHighlight = o.TsneHighlight };
         RunResults results;
         ReportContent content;
         // The run is read before the output folder is made, so that a wrong run leaves nothing behind; and held shared
@@ -281,6 +283,7 @@ public static class RunFigureExport
             ["metrics_data"] = Folder(results.Metrics?.Data),
             ["photo_names"] = full, ["folder_paths"] = full,
             ["seed"] = o.Seed, ["width_mm"] = size.WidthMm, ["dpi"] = size.Dpi,
+            ["tsne_highlight"] = o.TsneHighlight is null ? null : Strings(o.TsneHighlight),
             // What the intervals and bands in the figures are (the report's page says it in words; a figure file does not).
             ["bootstrap"] = content.ResamplingUnit is null ? null : new JsonObject
             {

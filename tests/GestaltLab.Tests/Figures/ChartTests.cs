@@ -139,6 +139,13 @@ public class ChartTests
             .GetProperty("data").EnumerateArray().Select(t => t.GetProperty("marker")).ToArray();
         Assert.Equal(n, traces.Select(m => m.GetProperty("color").GetString() + m.GetProperty("symbol").GetString()).Distinct().Count());
         Assert.True(traces.Select(m => m.GetProperty("symbol").GetString()).Distinct().Count() > 1);
+        // Highlighting: the chosen categories coloured, the rest one grey trace underneath; a category with no point is refused.
+        var marked = Figure(Charts.Embedding(many, Enumerable.Range(0, n).Select(i => $"{i}.png").ToArray(), Enumerable.Range(0, n).Select(i => $"c{i:00}").ToArray(),
+            highlight: ["c03", "c17"])).GetProperty("data");
+        Assert.Equal(["other (28)", "c03", "c17"], marked.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray());
+        Assert.Equal(28, marked[0].GetProperty("x").GetArrayLength());
+        Assert.Contains("c05", marked[0].GetProperty("customdata").EnumerateArray().Select(v => v.GetString()));
+        Assert.Throws<GestaltLabException>(() => Charts.Embedding(many, Enumerable.Range(0, n).Select(i => $"{i}.png").ToArray(), Enumerable.Range(0, n).Select(i => $"c{i:00}").ToArray(), highlight: ["c99"]));
         // Two categories (the sexes) differ in shape too, which grayscale keeps.
         var two = Figure(Charts.Embedding(emb, ["a.png", "b.png", "c.png", "d.png"], ["F", "M", "F", "M"], "sex")).GetProperty("data");
         Assert.NotEqual(two[0].GetProperty("marker").GetProperty("symbol").GetString(), two[1].GetProperty("marker").GetProperty("symbol").GetString());

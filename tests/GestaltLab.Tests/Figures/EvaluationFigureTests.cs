@@ -246,6 +246,11 @@ public class FaceFigureTests
         Assert.All(fair.Image.Pixels, p => Assert.Equal(20, p)); // (9 × 0 + 200) / 10 people, not 2200 / 20 photos
         var grid = set.RenderGrid();
         Assert.True(grid.Width >= 8 && grid.Height > 8);
+        // A name too long for its face at the smallest printed size goes over two lines (the grid grows), not cut.
+        var face = set.Faces[0] with { Image = Flat(128, 128, 45) };
+        int Height(string label) => new CompositeFaceSet([face with { Label = label }], [], 10).RenderGrid().Height;
+        Assert.True(Height("treacher_collins_like") > Height("A"));
+        Assert.Equal(Height("A"), Height("down_like"));
         Assert.Throws<GestaltLabException>(() => CompositeFaces.Build(faces.Where(f => f.Item2 == "B"), 10).RenderGrid());
         // The minimum is a floor: a caller cannot lower it to draw a handful of people.
         Assert.Contains("floor", Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("B", faces.Where(f => f.Item2 == "B").Select(f => (f.Item1, f.Item3)).ToArray(), 1)).Message);

@@ -110,6 +110,21 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void A_t_SNE_map_of_many_classes_highlights_the_ones_asked_for()
+    {
+        string dir = Path.Combine(TestTemp.Dir("gl-report-highlight"), "run");
+        var names = SyntheticRun.Write(dir, classes: 8, withManifest: false);
+        var content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, TsneHighlight = [names[0], names[2]] });
+        var map = content.Charts.Single(c => c.Name.Contains("t-sne", StringComparison.OrdinalIgnoreCase));
+        var traces = ChartTests.Figure(map.Chart).GetProperty("data").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray();
+        Assert.Equal(["other (6)", names[0], names[2]], traces);
+        Assert.Contains("t-SNE highlights", content.Html);
+        // A name that is not a class of the run is refused before the work, naming it.
+        var e = Assert.Throws<GestaltLabException>(() => Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, TsneHighlight = ["Noonan"] }));
+        Assert.Contains("'Noonan': not a class of this run", e.Message);
+    }
+
+    [Fact]
     public void A_manifest_of_other_photos_is_said_to_be_one()
     {
         string dir = Path.Combine(TestTemp.Dir("gl-report-manifest"), "run");
@@ -681,6 +696,33 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(89, singleHeight), fixture.Browser))));
         Assert.True(FigureExport.DefaultHeightMm(compact, 183) >= singleHeight);
         Assert.Equal(Math.Round(89.0 * 420 / 840, 1), FigureExport.DefaultHeightMm(bars, 89));   // RegionAccuracy: 840 × 420 px for 8 regions
+    }
+
+    [Fact]
+    public async Task An_occlusion_map_over_its_face_exports_as_a_smooth_map()
+    {
+        // A map over a picture, without category names and with signed values: export once turned every heatmap whose
+        // axes are tied into vector squares, which needs category names, and failed on it. (A face of 64 px: plotly.js
+        // fails on a 32 px one at any size; aligned faces are 256 px.)
+        var px = new byte[64 * 64 * 3];
+        for (int i = 0; i < px.Length; i++) px[i] = (byte)(i / 3 % 64 is < 16 or >= 48 ? 220 : 40);
+        var face = new RgbImage(64, 64, px);
+        float[] Predict(RgbImage img)
+        {
+            double left = 0, right = 0;
+            for (int y = 0; y < 64; y++)
+                for (int x = 0; x < 64; x++)
+                    if (x < 16) left += img.Pixels[(y * 64 + x) * 3];
+                    else if (x >= 48) right += img.Pixels[(y * 64 + x) * 3];
+            float p = (float)Math.Clamp(0.5 + (left - right) / (2 * 16 * 64 * 255.0), 0, 1);
+            return [p, 1 - p];
+        }
+        var map = OcclusionSensitivity.Compute(face, Predict, cellSize: 16, stride: 8, classNames: ["A", "B"]);
+        Assert.True(map.Drop.Min() < 0 && map.Drop.Max() > 0);
+        var drawn = await FigureExport.DrawAsync(Charts.Occlusion(face, map), FigureFormat.Svg, FigureSize.SingleColumn(80), fixture.Browser);
+        string svg = System.Text.Encoding.UTF8.GetString(drawn.Bytes);
+        // plotly draws a smoothed heatmap as one picture in its heatmap layer (vector squares would be points of a scatter).
+        Assert.Contains("<image", svg.Split("<g class=\"heatmaplayer")[1].Split("</g>")[0]);
     }
 
     [Fact]
