@@ -317,6 +317,8 @@ public static class Charts
 
     // ---------------------------------------------------------------- ROC
 
+    private static readonly string[] CurveDashes = ["solid", "dash", "dashdot", "longdash", "longdashdot"];
+
     /// <summary>ROC curves, each with its bootstrap band and AUC [CI] in the legend, over the chance diagonal.</summary>
     public static GenericChart Roc(IReadOnlyList<(string Name, RocWithBand Roc)> curves, string title = "ROC",
         IReadOnlyList<(string Name, double Fpr, double Tpr)>? points = null)
@@ -342,7 +344,8 @@ public static class Charts
                     ("name", FormattableString.Invariant($"shaded: {r.Auc.Level * 100:F0}% bootstrap band")), ("hoverinfo", "skip")));
             }
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", r.Curve.FalsePositiveRate), ("y", r.Curve.TruePositiveRate),
-                ("legendgroup", group), ("line", Obj(("color", colour), ("width", 2), ("shape", "linear"))),
+                // Curves differ in dash as well as colour, which grayscale keeps (dots are the chance line's).
+                ("legendgroup", group), ("line", Obj(("color", colour), ("width", 2), ("shape", "linear"), ("dash", CurveDashes[k % CurveDashes.Length]))),
                 ("name", double.IsNaN(r.Auc.Lower) ? FormattableString.Invariant($"{name}: AUC {r.Auc.Estimate:F3}")
                     // The interval named as what it is (the band has its own legend entry): a figure leaves the page that
                     // explained them. Short enough for one line at a single column's width.
@@ -411,8 +414,8 @@ public static class Charts
                 ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
         if (oracle?.DistinctEqualPriors is { } equal)
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(equal.Top1, equal.Top5, equal.Top10)),
-                ("name", "oracle, equal priors"), ("line", Obj(("dash", "dot"), ("color", "#999"), ("width", 1))),
-                ("marker", Obj(("symbol", "star-square"), ("size", 9), ("color", "#999"))),
+                ("name", "oracle, equal priors"), ("line", Obj(("dash", "dot"), ("color", "#777"), ("width", 1.25))),
+                ("marker", Obj(("symbol", "star-square"), ("size", 9), ("color", "#777"))),
                 ("hovertemplate", "oracle with equal priors, top-%{x}: %{y:.1%}<extra></extra>")));
         if (published is not null)
         {
@@ -452,7 +455,8 @@ public static class Charts
             void Add(string what, double?[] y, string axis, bool val, bool legend) =>
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines+markers"), ("x", epochs), ("y", y), ("xaxis", axis == "loss" ? "x" : "x2"),
                     ("yaxis", axis == "loss" ? "y" : "y2"), ("name", regions[r]), ("legendgroup", regions[r]), ("showlegend", legend),
-                    ("line", Obj(("color", colour), ("width", 1.8), ("dash", val ? "dash" : "solid"))), ("marker", Obj(("size", 4))),
+                    // Each region its own marker too: seven colours are hard to tell apart in grayscale or for colour-blind readers.
+                    ("line", Obj(("color", colour), ("width", 1.8), ("dash", val ? "dash" : "solid"))), ("marker", Obj(("size", 5), ("symbol", MapSymbols[r % MapSymbols.Length]))),
                     ("hovertemplate", $"{Html(regions[r])} {what}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>")));
             static double?[] Nn(IEnumerable<double> v) => v.Select(x => double.IsFinite(x) ? x : (double?)null).ToArray();
             Add("train loss", Nn(pts.Select(p => p.TrainLoss)), "loss", false, true);
@@ -499,7 +503,8 @@ public static class Charts
             var attributes = new List<(string Name, object? Value)>
             {
                 ("x", names), ("y", values.Select(v => double.IsFinite(v) ? v : (double?)null).ToArray()), ("name", whiskers ? label + " (95% interval)" : label),
-                ("marker", Obj(("color", colour))), ("texttemplate", "%{y:.0%}"), ("textposition", whiskers ? "inside" : "outside"), ("textfont", Obj(("size", 9))),
+                // An edge: the lightest bar alone is 1.75 : 1 on white.
+                ("marker", Obj(("color", colour), ("line", Obj(("color", "#08306b"), ("width", 0.75))))), ("texttemplate", "%{y:.0%}"), ("textposition", whiskers ? "inside" : "outside"), ("textfont", Obj(("size", 9))),
                 ("hovertemplate", "%{x} " + label + ": %{y:.1%}<extra></extra>"),
             };
             if (whiskers)

@@ -73,8 +73,24 @@ public static partial class FigureHtml
     {
         var (figure, config) = Json(chart);
         string safeId = WebUtility.HtmlEncode(id);
-        return $"<div id=\"{safeId}\" class=\"gl-chart\"></div>\n<script>(function(){{var f={ScriptSafe(figure)};var c={ScriptSafe(config)};" +
-               $"Plotly.newPlot(document.getElementById({System.Text.Json.JsonSerializer.Serialize(id)}),f.data,f.layout,c);}})();</script>\n";
+        // Named by its title for screen readers; the text inside is what a viewer that blocks scripts (a mail or chat
+        // preview, a locked-down browser) shows instead of an empty box. The script clears it before drawing.
+        string name = WebUtility.HtmlEncode(TitleText(figure) is { Length: > 0 } t ? "Chart: " + t : "Chart");
+        return $"<div id=\"{safeId}\" class=\"gl-chart\" role=\"img\" aria-label=\"{name}\">{name} (interactive: open the page in a browser that runs its scripts)</div>\n" +
+               $"<script>(function(){{var f={ScriptSafe(figure)};var c={ScriptSafe(config)};var e=document.getElementById({System.Text.Json.JsonSerializer.Serialize(id)});" +
+               "e.textContent='';Plotly.newPlot(e,f.data,f.layout,c);})();</script>\n";
+    }
+
+    // The layout's title as plain words (plotly titles carry <br> and <sub> markup).
+    private static string TitleText(string figureJson)
+    {
+        using var doc = System.Text.Json.JsonDocument.Parse(figureJson);
+        if (!doc.RootElement.TryGetProperty("layout", out var layout) || !layout.TryGetProperty("title", out var title)) return "";
+        string? text = title.ValueKind == System.Text.Json.JsonValueKind.String ? title.GetString()
+            : title.ValueKind == System.Text.Json.JsonValueKind.Object && title.TryGetProperty("text", out var t) ? t.GetString() : null;
+        if (string.IsNullOrWhiteSpace(text)) return "";
+        string words = Regex.Replace(Regex.Replace(text, "<br\\s*/?>", " — ", RegexOptions.IgnoreCase), "<[^>]+>", "");
+        return Regex.Replace(WebUtility.HtmlDecode(words), "\\s+", " ").Trim();
     }
 
     /// <summary>
@@ -169,8 +185,11 @@ public static partial class FigureHtml
 body { font-family: Helvetica, Arial, sans-serif; color: #222; margin: 24px auto; max-width: 1200px; padding: 0 16px; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: 0.2em; } h2 { font-size: 1.25em; margin-top: 1.8em; border-bottom: 1px solid #ddd; padding-bottom: 4px; }
 table { border-collapse: collapse; margin: 8px 0 16px; font-size: 0.92em; } th, td { border: 1px solid #ccc; padding: 4px 10px; text-align: right; }
-th:first-child, td:first-child { text-align: left; } th { background: #f3f3f3; }
-.gl-chart { margin: 8px 0 20px; } .note { color: #8a5a00; background: #fff8e6; border-left: 4px solid #e6a700; padding: 6px 10px; margin: 6px 0; }
+th:first-child, td:first-child { text-align: left; } th { background: #f3f3f3; } tbody th { background: none; font-weight: normal; }
+/* A chart wider than the window (a 216-class matrix, a phone, 200 % zoom) scrolls by itself rather than the whole page. */
+.gl-chart { margin: 8px 0 20px; max-width: 100%; overflow-x: auto; } .gl-table { max-width: 100%; overflow-x: auto; }
+body { overflow-wrap: break-word; } code, pre { overflow-wrap: anywhere; }
+@media print { .gl-chart, table, img { break-inside: avoid; } h2 { break-after: avoid; } .modebar-container { display: none !important; } } .note { color: #8a5a00; background: #fff8e6; border-left: 4px solid #e6a700; padding: 6px 10px; margin: 6px 0; }
 .muted { color: #666; font-size: 0.9em; } code { background: #f4f4f4; padding: 1px 4px; border-radius: 3px; }
 """;
 }

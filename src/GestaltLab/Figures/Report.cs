@@ -488,7 +488,9 @@ public static class Report
         }
         var grid = set.RenderGrid(columns: Math.Min(8, set.Faces.Count), cellSize: 96);
         string png = Convert.ToBase64String(grid.EncodePng());
-        body.Append("<p><img alt=\"composite faces\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
+        // The names and counts are pixels in the picture: said in its text too, for screen readers and for search.
+        string alt = "Composite faces, one per class: " + string.Join("; ", set.Faces.Select(f => FormattableString.Invariant($"{f.Label} (n = {f.Count} people)")));
+        body.Append("<p><img alt=\"").Append(E(alt)).Append("\" style=\"max-width:100%\" src=\"data:image/png;base64,").Append(png).Append("\"></p>\n");
         body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
             $"Average of the aligned faces of each class (all splits; each person weighs once, and relatives count as one where the data names families; n = people), {set.Faces.Count} classes with at least {o.MinimumCohort} people; {set.Refused.Count} smaller cohort(s) not drawn, so that no individual is recognisable")
             + (set.Refused.Count == 0 ? "." : $": {string.Join("; ", Refused(set, o).Take(20))}{(set.Refused.Count > 20 ? $"; and {set.Refused.Count - 20} more" : "")}.")));
@@ -666,7 +668,7 @@ public static class Report
         {
             int n = UnitsOn(positive, groups, side);
             if (n < 30)
-                body.Append(FormattableString.Invariant($"<p class=\"muted\"><strong>Caution:</strong> the {name} side rests on {n} {(n == 1 ? Singular(unit) : unit)} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
+                body.Append(FormattableString.Invariant($"<p class=\"note\"><strong>Caution:</strong> the {name} side rests on {n} {(n == 1 ? Singular(unit) : unit)} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
         }
     }
 
@@ -691,18 +693,22 @@ public static class Report
     private static string Table(IReadOnlyList<string> header, IEnumerable<string[]> rows) =>
         TableRaw(header.Select(E).ToArray(), rows.Select(r => r.Select(E).ToArray()));
 
-    /// <summary>A table whose cells are already HTML.</summary>
+    /// <summary>
+    /// A table whose cells are already HTML. Column headers and each row's first cell (what the row is: a measure, a
+    /// region) are header cells, so that a screen reader names both for every figure it reads out.
+    /// </summary>
     private static string TableRaw(IReadOnlyList<string> header, IEnumerable<string[]> rows)
     {
-        var sb = new StringBuilder("<table>\n<tr>");
-        foreach (var h in header) sb.Append("<th>").Append(h).Append("</th>");
-        sb.Append("</tr>\n");
+        // In a box of its own that scrolls sideways on a narrow screen, rather than the whole page.
+        var sb = new StringBuilder("<div class=\"gl-table\"><table>\n<thead><tr>");
+        foreach (var h in header) sb.Append("<th scope=\"col\">").Append(h).Append("</th>");
+        sb.Append("</tr></thead>\n<tbody>\n");
         foreach (var r in rows)
         {
             sb.Append("<tr>");
-            foreach (var c in r) sb.Append("<td>").Append(c).Append("</td>");
+            for (int i = 0; i < r.Length; i++) sb.Append(i == 0 ? "<th scope=\"row\">" : "<td>").Append(r[i]).Append(i == 0 ? "</th>" : "</td>");
             sb.Append("</tr>\n");
         }
-        return sb.Append("</table>\n").ToString();
+        return sb.Append("</tbody>\n</table></div>\n").ToString();
     }
 }

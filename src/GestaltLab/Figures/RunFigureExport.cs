@@ -206,7 +206,7 @@ public static class RunFigureExport
                     }
                     if (o.Html)
                     {
-                        FigureHtml.Save(chart.Chart, Path.Combine(staging, chart.Name + ".html"), chart.Section);
+                        FigureHtml.Save(chart.Chart, Path.Combine(staging, chart.Name + ".html"), $"{chart.Section} ({chart.Name})");   // two t-SNE maps share a section
                         drawn.Add(chart.Name + ".html");
                     }
                     progress?.Report(new ProgressUpdate("draw figures", ++done, sized.Count));

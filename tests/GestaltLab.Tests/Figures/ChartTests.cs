@@ -217,6 +217,9 @@ public class ChartTests
         Assert.Equal(8, tc.GetArrayLength()); // 2 regions × {train, val} × {loss, accuracy}
         Assert.Equal(1.2, tc[0].GetProperty("y")[1].GetDouble(), 12); // eyes train loss, epoch 2 (regions sorted)
         Assert.Equal("y2", tc[2].GetProperty("yaxis").GetString());
+        // The two regions differ in marker shape as well as colour; a region keeps its shape on every curve.
+        Assert.NotEqual(tc[0].GetProperty("marker").GetProperty("symbol").GetString(), tc[4].GetProperty("marker").GetProperty("symbol").GetString());
+        Assert.Equal(tc[0].GetProperty("marker").GetProperty("symbol").GetString(), tc[3].GetProperty("marker").GetProperty("symbol").GetString());
 
         var bars = Figure(Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95), new("eyes", 0.5, 0.75, 0.9)])).GetProperty("data");
         Assert.Equal(["eyes", "nose", "ensemble"], bars[0].GetProperty("x").EnumerateArray().Select(e => e.GetString()!).ToArray());

@@ -32,13 +32,14 @@ public class ReportCompositeTests
             var result = Report.Write(run);
             string html = File.ReadAllText(result.Path);
             Assert.Contains("Composite faces", result.Sections);
-            Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "alt=\"composite faces\""));
+            // The names and counts drawn into the picture are in its text too (screen readers, search).
+            Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "alt=\"Composite faces, one per class: [^\"]*\\(n = 1[0-9] people\\)\""));
             Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn, so that no individual is recognisable: small_cohort: 3 person(s)", html);
             Assert.Empty(FigureHtml.RemoteReferences(html));
             // The same grid is handed to static export (composite-faces.png), one cell for the one cohort drawn.
             var grid = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions()).CompositeFaces;
             Assert.NotNull(grid);
-            Assert.Equal(grid!.EncodePng(), Convert.FromBase64String(System.Text.RegularExpressions.Regex.Match(html, "alt=\"composite faces\"[^>]*src=\"data:image/png;base64,([^\"]+)\"").Groups[1].Value));
+            Assert.Equal(grid!.EncodePng(), Convert.FromBase64String(System.Text.RegularExpressions.Regex.Match(html, "alt=\"Composite faces[^\"]*\"[^>]*src=\"data:image/png;base64,([^\"]+)\"").Groups[1].Value));
             // Exported beside the charts it prints at their width and dpi: resampled to 89 mm at 300 dpi, aspect kept, dpi tagged.
             string png = Path.Combine(run, "composite-faces.png");
             FigureExport.SaveImage(grid, png, 89, 300);

@@ -53,6 +53,16 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void A_chart_in_a_page_is_named_for_screen_readers_and_says_what_it_is_without_scripts()
+    {
+        var chart = Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8)], title: "Regions <br><sub>a & b</sub>");
+        string html = FigureHtml.ChartFragment(chart, "c1");
+        Assert.Contains("role=\"img\" aria-label=\"Chart: Regions — a &amp; b\">Chart: Regions — a &amp; b (interactive:", html);
+        // The words are cleared before plotly draws (they would sit above the chart).
+        Assert.True(html.IndexOf("e.textContent=''", StringComparison.Ordinal) < html.IndexOf("Plotly.newPlot(e", StringComparison.Ordinal));
+    }
+
+    [Fact]
     public void Remote_reference_check_catches_cdn_scripts_links_images_and_css()
     {
         Assert.NotEmpty(FigureHtml.RemoteReferences("<script src=\"https://cdn.plot.ly/plotly-2.28.0.min.js\"></script>"));
@@ -190,7 +200,7 @@ public class OfflineHtmlTests
             File.WriteAllLines(probsCsv, File.ReadAllLines(probsCsv).Where(l => !l.Contains(",s00-05,")));
             var single = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 400, Seed = 2, TsneColourBy = ["true"] });
             Assert.Contains("(no interval: 1 syndrome has a single person)", single.Html);
-            Assert.Matches(@"top-1 \(per image\)</td><td>\d+\.\d% <span class=""muted"">\[", single.Html);
+            Assert.Matches(@"top-1 \(per image\)</th><td>\d+\.\d% <span class=""muted"">\[", single.Html);
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -329,7 +339,7 @@ public class OfflineHtmlTests
             Assert.DoesNotContain("TOPSECRET", page);
             Assert.Contains("12 photo(s) the aligned manifest lists outside", page);
             Assert.DoesNotContain("TOPSECRET", string.Join("\n", result.Notes));
-            Assert.DoesNotContain("alt=\"composite faces\"", page);
+            Assert.DoesNotContain("alt=\"Composite faces", page);
         }
         finally
         {
