@@ -63,7 +63,8 @@ public static class NotebookHtml
                 sb.Append(mime switch
                 {
                     "text/html" or "image/svg+xml" => content,
-                    "image/png" or "image/jpeg" => $"<img src=\"data:{mime};base64,{content.Replace("\n", "")}\" alt=\"output image\"/>",
+                    // The output's plain-text form (a chart's summary, say) describes the picture for screen readers.
+                    "image/png" or "image/jpeg" => $"<img src=\"data:{mime};base64,{content.Replace("\n", "")}\" alt=\"{WebUtility.HtmlEncode(data["text/plain"] is { } plain ? Text(plain) : "output image")}\"/>",
                     "text/markdown" => Markdown.ToHtml(content, Pipeline),
                     _ => $"<pre>{WebUtility.HtmlEncode(content)}</pre>",
                 });
@@ -94,7 +95,7 @@ public static class NotebookHtml
         .markdown table, table.gestaltlab-table { border-collapse: collapse; margin: .5rem 0; }
         .markdown th, .markdown td, table.gestaltlab-table th, table.gestaltlab-table td { border: 1px solid #d0d0d0; padding: .25rem .6rem; text-align: left; }
         .input { display: flex; gap: .5rem; }
-        .prompt { color: #777; font-family: ui-monospace, monospace; font-size: .85rem; padding-top: .6rem; min-width: 2.5rem; }
+        .prompt { color: #666; font-family: ui-monospace, monospace; font-size: .85rem; padding-top: .6rem; min-width: 2.5rem; }
         pre { margin: 0; padding: .6rem .8rem; overflow-x: auto; font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: .85rem; }
         .input pre { background: #f0f2f5; border: 1px solid #e0e3e8; border-radius: 4px; flex: 1; }
         .output { margin: .3rem 0 0 3rem; }
