@@ -122,7 +122,9 @@ public static partial class ModelEvaluation
         if (model.ChangedSinceLoad() is { } changed)
             throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and evaluate that");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
-        var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]);
+        // Each crop is read once here: a cache would only hold every photo's crops (≈ 86 KB a photo at 64 px) to the end,
+        // the memory growing with the data up to the cache's 512 MiB (1.6 GB max RSS on 4,490 photos).
+        var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]) { CacheBytes = 0 };
         int skipped = all.Count - data.Count;
         // A blank syndrome cell leaves its photo out of every figure: counted, so that it is said.
         int unlabelled = all.Manifest.Rows.Count(r => r.Split == split && !r.IsLabelled);
