@@ -4,7 +4,7 @@
 #
 #   bash environment/setup.sh             # what `gestaltlab demo` and the notebooks need (notebook 02's sample photos aside)
 #   bash environment/setup.sh --notebooks # + the real sample photos of notebook 02's sections 4 and 5
-#   bash environment/setup.sh --tests     # + those photos, nbformat and strace, used by the test suite
+#   bash environment/setup.sh --tests     # + those photos, nbformat, strace and ICU, used by the test suite
 #   bash environment/setup.sh --bench     # + dlib headers, PyTorch and scikit-learn used as benchmark references
 #   bash environment/setup.sh --no-build  # packages only
 #

@@ -229,7 +229,7 @@ public static class Charts
     /// <param name="colourName">What the categories are (legend title, hover).</param>
     /// <param name="title">Chart title.</param>
     /// <param name="highlight">Categories to colour; every other point is drawn in light grey, as one legend entry
-    /// ("other (N)"). For maps of many classes (past 56 no two can differ in both colour and shape, and print leaves a
+    /// ("N other classes"). For maps of many classes (past 56 no two can differ in both colour and shape, and print leaves a
     /// legend of over 40 entries out): a paper's few syndromes of interest against the rest. Null: every category.</param>
     /// <exception cref="GestaltLabException">Lengths differ, or a highlighted category has no point.</exception>
     public static GenericChart Embedding(TsneResult embedding, IReadOnlyList<string> images, IReadOnlyList<string> colourBy,
@@ -239,7 +239,8 @@ public static class Charts
         if (images.Count != n || colourBy.Count != n)
             throw new GestaltLabException($"embedding has {n} points but {images.Count} image names and {colourBy.Count} colour values");
         var all = Enumerable.Range(0, n).GroupBy(i => colourBy[i], StringComparer.Ordinal).OrderBy(g => g.Key, StringComparer.Ordinal).ToArray();
-        var chosen = highlight is null ? null : new HashSet<string>(highlight, StringComparer.Ordinal);
+        // An empty list highlights nothing: every category, as without one (not a map of grey points).
+        var chosen = highlight is null || highlight.Count == 0 ? null : new HashSet<string>(highlight, StringComparer.Ordinal);
         if (chosen?.FirstOrDefault(h => !all.Any(g => g.Key == h)) is { } absent)
             throw new GestaltLabException($"t-SNE highlight '{absent}': no point has that {colourName}",
                 $"name one of {string.Join(", ", all.Take(8).Select(g => g.Key))}{(all.Length > 8 ? ", …" : "")}");
@@ -250,7 +251,9 @@ public static class Charts
             // Below the highlighted points, small and without a rim: the context, not the message.
             var rest = all.Where(g => !chosen.Contains(g.Key)).ToArray();
             var idx = rest.SelectMany(g => g).Order().ToArray();
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", FormattableString.Invariant($"other ({rest.Length})")),
+            // Counted in categories (classes), not points: the legend names groups.
+            string others = FormattableString.Invariant($"{rest.Length} other {(colourName.Contains("class", StringComparison.OrdinalIgnoreCase) || colourName.Contains("syndrome", StringComparison.OrdinalIgnoreCase) ? rest.Length == 1 ? "class" : "classes" : rest.Length == 1 ? "value" : "values")}");
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", others),
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
                 ("text", idx.Select(i => Html(images[i])).ToArray()), ("customdata", idx.Select(i => Html(colourBy[i])).ToArray()),
                 ("marker", Obj(("size", n > 2000 ? 3 : 5), ("color", "#c8c8c8"), ("line", Obj(("width", 0))))),

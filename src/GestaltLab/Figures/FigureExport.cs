@@ -334,8 +334,9 @@ public static class FigureExport
           // Drawn at the page size, so that what is measured next (axis lengths after the margins) is what prints.
           up['width'] = w; up['height'] = h;
           // Bar labels that plotly shrinks to fit (outside a short bar) stay readable in print: 8 px = 6 pt at the least,
-          // the smallest most journals accept (Nature's 5 pt aside).
-          up['uniformtext.minsize'] = Math.max(8, base - 1); up['uniformtext.mode'] = 'show';
+          // the smallest most journals accept (Nature's 5 pt aside). (A floor above a chart's own label size would
+          // enlarge its labels: plotly raises them to it.)
+          up['uniformtext.minsize'] = 8; up['uniformtext.mode'] = 'show';
           return up;
         };
         // A category axis (or a heatmap's) labels every category while the labels fit at a readable size (8 px = 6 pt and up),
@@ -448,7 +449,8 @@ public static class FigureExport
           const slots = Math.max(...bars.map(t => (t.x || []).length)) * bars.length;
           // A template such as "%{y:.0%}" writes 3 to 4 characters ("79%", "100%").
           const longest = Math.max(...bars.flatMap(t => t.text ? [].concat(t.text).map(v => String(v).length) : [3.5]));
-          const crowded = F.xaxis._length * 0.8 / slots < 0.55 * (base - 2) * longest + 2;
+          // At the smallest size they may be drawn: shrunk to fit, down to the 8 px floor (uniformtext.minsize).
+          const crowded = F.xaxis._length * 0.8 / slots < 0.55 * Math.max(8, base - 2) * longest + 2;
           if (crowded) leftOut.push('the values written over the bars (the bars are narrower than their labels)');
           return crowded;
         };

@@ -140,6 +140,10 @@ public static class Report
             && highlight.FirstOrDefault(h => !runClasses.Contains(h, StringComparer.Ordinal)) is { } unknown)
             throw new GestaltLabException($"t-SNE highlight '{unknown}': not a class of this run",
                 $"name classes as classes.json spells them, e.g. {string.Join(", ", runClasses.Take(5))}");
+        // Classes are highlighted on a map by class; asked for beside other maps only, it would change nothing, silently.
+        if (options.TsneHighlight is { Count: > 0 } && options.TsneColourBy is { } by && !by.Any(IsClassMap))
+            throw new GestaltLabException($"t-SNE highlight with maps coloured by {string.Join(", ", by)} only: classes are highlighted on a map by true class or syndrome",
+                "add 'true' (or 'syndrome') to the columns the maps are coloured by, or leave the highlight out");
         var notes = new List<string>(run.Notes);
         var sections = new List<string>();
         var body = new StringBuilder();
@@ -536,6 +540,9 @@ public static class Report
         }
     }
 
+    private static bool IsClassMap(string column) =>
+        column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase);
+
     private static void TsneSection(RunResults run, ImageTable emb, Manifest? manifest, ReportOptions o, Action<GenericChart, string?> addChart, Action<string> note,
         List<string> notes, IProgress<ProgressUpdate>? progress, CancellationToken ct)
     {
@@ -577,7 +584,9 @@ public static class Report
                     if (requested) notes.Add($"t-SNE by '{column}' skipped: the column is empty for these images");
                     continue;
                 }
-                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}"), column);
+                // The manifest's syndrome column holds the classes too: highlighted there as on the true-class map.
+                var marked = IsClassMap(column) ? o.TsneHighlight?.Where(h => values.Contains(h, StringComparer.Ordinal)).ToArray() : null;
+                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}", marked is { Length: > 0 } ? marked : null), column);
             }
             catch (GestaltLabException e)
             {

@@ -142,7 +142,7 @@ public class ChartTests
         // Highlighting: the chosen categories coloured, the rest one grey trace underneath; a category with no point is refused.
         var marked = Figure(Charts.Embedding(many, Enumerable.Range(0, n).Select(i => $"{i}.png").ToArray(), Enumerable.Range(0, n).Select(i => $"c{i:00}").ToArray(),
             highlight: ["c03", "c17"])).GetProperty("data");
-        Assert.Equal(["other (28)", "c03", "c17"], marked.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray());
+        Assert.Equal(["28 other classes", "c03", "c17"], marked.EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray());
         Assert.Equal(28, marked[0].GetProperty("x").GetArrayLength());
         Assert.Contains("c05", marked[0].GetProperty("customdata").EnumerateArray().Select(v => v.GetString()));
         Assert.Throws<GestaltLabException>(() => Charts.Embedding(many, Enumerable.Range(0, n).Select(i => $"{i}.png").ToArray(), Enumerable.Range(0, n).Select(i => $"c{i:00}").ToArray(), highlight: ["c99"]));

@@ -127,11 +127,14 @@ public class OfflineHtmlTests
         var content = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, TsneHighlight = [names[0], names[2]] });
         var map = content.Charts.Single(c => c.Name.Contains("t-sne", StringComparison.OrdinalIgnoreCase));
         var traces = ChartTests.Figure(map.Chart).GetProperty("data").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray();
-        Assert.Equal(["other (6)", names[0], names[2]], traces);
+        Assert.Equal(["6 other classes", names[0], names[2]], traces);
         Assert.Contains("t-SNE highlights", content.Html);
         // A name that is not a class of the run is refused before the work, naming it.
         var e = Assert.Throws<GestaltLabException>(() => Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, TsneHighlight = ["Noonan"] }));
         Assert.Contains("'Noonan': not a class of this run", e.Message);
+        // Asked for beside maps that cannot show it, it is refused rather than ignored.
+        e = Assert.Throws<GestaltLabException>(() => Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, TsneHighlight = [names[0]], TsneColourBy = ["gene"] }));
+        Assert.Contains("maps coloured by gene only", e.Message);
     }
 
     [Fact]
