@@ -207,8 +207,10 @@ public static class Charts
         }
         var y = rows.Select(r => r.Name).ToArray();
         var trace = PlotlyBuilder.Trace("heatmap", ("z", z), ("x", columns), ("y", y), ("text", text), ("customdata", hover),
-            ("texttemplate", "%{text}"), ("textfont", Obj(("size", 9))), ("zmin", 0), ("zmax", 1), ("xgap", 1), ("ygap", 1),
-            ("colorscale", new object[] { new object[] { 0, "#fff5eb" }, new object[] { 0.5, "#fd8d3c" }, new object[] { 1, "#7f2704" } }),
+            // Dark words on oranges that stay light enough for them (5 : 1 at the darkest cell): plotly's automatic choice
+            // put grey words on mid-orange cells at 2.7 : 1, hard to read on a projector.
+            ("texttemplate", "%{text}"), ("textfont", Obj(("size", 9), ("color", "#111"))), ("zmin", 0), ("zmax", 1), ("xgap", 1), ("ygap", 1),
+            ("colorscale", new object[] { new object[] { 0, "#fff5eb" }, new object[] { 0.5, "#fdae6b" }, new object[] { 1, "#e6550d" } }),
             ("colorbar", Obj(("title", Obj(("text", "fraction of row"))), ("thickness", 12))),
             ("hovertemplate", "%{customdata}<extra></extra>"));
         return Chart([trace], ("title", Title(title)), ("width", 260 + 120 * (top + 1)), ("height", Math.Clamp(140 + 18 * rows.Count, 300, 4000)),
