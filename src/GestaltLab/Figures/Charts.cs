@@ -268,7 +268,7 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : Html(groups[g].Key)),
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
                 ("text", idx.Select(i => Html(images[i])).ToArray()),
-                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", MapColour(g, groups.Length)), ("symbol", MapSymbol(g, groups.Length)),
+                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", MapColour(g, groups.Length)), ("symbol", MapSymbol(g)),
                     // A thin dark rim: the palette's yellow and sky blue fade into a white page without one (yellow on white is
                     // 1.2 : 1). Left off the small points of large maps, where rims would darken every cluster alike.
                     ("opacity", 0.85), ("line", Obj(("width", n > 2000 ? 0 : 0.5), ("color", "rgba(0,0,0,0.5)"))))),
@@ -291,7 +291,7 @@ public static class Charts
 
     private static string MapColour(int g, int count) => PairsSuffice(count) ? PlotlyBuilder.Palette[g % OkabeIto] : Colour(g, count);
 
-    private static string MapSymbol(int g, int count) => MapSymbols[g % MapSymbols.Length];
+    private static string MapSymbol(int g) => MapSymbols[g % MapSymbols.Length];
 
     /// <summary>
     /// Values of a manifest column (standard or extra) for the given images ("" when an image is not listed). Images are
@@ -461,7 +461,7 @@ public static class Charts
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines+markers"), ("x", epochs), ("y", y), ("xaxis", axis == "loss" ? "x" : "x2"),
                     ("yaxis", axis == "loss" ? "y" : "y2"), ("name", regions[r]), ("legendgroup", regions[r]), ("showlegend", legend),
                     // Each region its own marker too: seven colours are hard to tell apart in grayscale or for colour-blind readers.
-                    ("line", Obj(("color", colour), ("width", 1.8), ("dash", val ? "dash" : "solid"))), ("marker", Obj(("size", 5), ("symbol", MapSymbols[r % MapSymbols.Length]))),
+                    ("line", Obj(("color", colour), ("width", 1.8), ("dash", val ? "dash" : "solid"))), ("marker", Obj(("size", 5), ("symbol", MapSymbol(r)))),
                     ("hovertemplate", $"{Html(regions[r])} {what}<br>epoch %{{x}}: %{{y:.4g}}<extra></extra>")));
             static double?[] Nn(IEnumerable<double> v) => v.Select(x => double.IsFinite(x) ? x : (double?)null).ToArray();
             Add("train loss", Nn(pts.Select(p => p.TrainLoss)), "loss", false, true);

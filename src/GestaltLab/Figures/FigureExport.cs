@@ -186,13 +186,13 @@ public static class FigureExport
                       const scales = gd.data.map((t, i) => t.type === 'heatmap' ? i : -1).filter(i => i >= 0);
                       const base = w < 450 ? 9 : 11;
                       if (scales.length > 0) await Plotly.restyle(gd, { 'colorbar.title.font.size': base, 'colorbar.tickfont.size': base - 1 }, scales);
-                      const ticks = categoryTicks(gd, w < 450 ? 9 : 11);
+                      const ticks = categoryTicks(gd, base);
                       if (Object.keys(ticks).length > 0) await Plotly.relayout(gd, ticks);
-                      const templates = cellText(gd, w < 450 ? 9 : 11);
+                      const templates = cellText(gd, base);
                       if (templates) await Plotly.restyle(gd, { texttemplate: templates });
-                      const fitted = cellWidths(gd, w < 450 ? 9 : 11);
+                      const fitted = cellWidths(gd, base);
                       if (fitted) await Plotly.restyle(gd, { text: fitted.texts }, fitted.traces);
-                      if (barText(gd, w < 450 ? 9 : 11))
+                      if (barText(gd, base))
                         await Plotly.restyle(gd, { textposition: gd.data.map(t => t.type === 'bar' ? 'none' : t.textposition) });
                       await vectorCells(gd);
                       const svg = await Plotly.toImage(gd, { format: 'svg', width: w, height: h });

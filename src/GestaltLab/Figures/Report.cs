@@ -561,18 +561,20 @@ public static class Report
         var hoverNames = o.PhotoNames ? images : images.Select((_, j) => $"photo {j + 1}").ToArray();
         var result = Tsne.Fit(data, new TsneOptions { Seed = o.Seed }, progress, ct);
         var requested = o.TsneColourBy is not null;
+        // The highlighted classes a map's points have (one with no mapped photo cannot be coloured).
+        string[]? Marked(IReadOnlyList<string> values) => o.TsneHighlight?.Where(h => values.Contains(h, StringComparer.Ordinal)).ToArray();
         foreach (var column in o.TsneColourBy ?? ["true", "gene"])
         {
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
                 var labels = idx.Select(i => emb.TrueLabels[i]).ToArray();
                 // A class of the run with no photo in the map (none in its test split) cannot be coloured: said, not fatal.
-                var shown = o.TsneHighlight?.Where(h => labels.Contains(h, StringComparer.Ordinal)).ToArray();
+                var shown = Marked(labels);
                 if (o.TsneHighlight is { } asked && asked.Except(shown!, StringComparer.Ordinal).ToArray() is { Length: > 0 } missing)
                     notes.Add($"t-SNE highlight: no mapped photo of {string.Join(", ", missing)}");
                 addChart(Charts.Embedding(result, hoverNames, labels, "true class",
                     FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class"),
-                    shown is { Length: > 0 } ? shown : null), "true class");
+                    shown), "true class");
                 continue;
             }
             if (manifest is null) continue;
@@ -585,8 +587,7 @@ public static class Report
                     continue;
                 }
                 // The manifest's syndrome column holds the classes too: highlighted there as on the true-class map.
-                var marked = IsClassMap(column) ? o.TsneHighlight?.Where(h => values.Contains(h, StringComparer.Ordinal)).ToArray() : null;
-                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}", marked is { Length: > 0 } ? marked : null), column);
+                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}", IsClassMap(column) ? Marked(values) : null), column);
             }
             catch (GestaltLabException e)
             {
