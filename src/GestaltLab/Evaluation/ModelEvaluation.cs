@@ -327,7 +327,7 @@ public static partial class ModelEvaluation
         catch (Exception e) when (e is GestaltLabException or InvalidOperationException or FormatException) { return null; }
     }
 
-    private static string? AlignedDataHash(string alignedDirectory)
+    internal static string? AlignedDataHash(string alignedDirectory)
     {
         try { return File.Exists(Path.Combine(alignedDirectory, RunManifest.FileName)) ? RunManifest.Load(alignedDirectory).DataHash : null; }
         catch (Exception e) when (e is GestaltLabException or JsonException or IOException) { return null; }

@@ -1,0 +1,330 @@
+using GestaltLab.Data;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Ensemble;
+
+/// <summary>One labelled photo of a <see cref="FaceSpace"/> gallery.</summary>
+/// <param name="Image">The photo (as its manifest names it: the data's own photo, not the aligned copy).</param>
+/// <param name="Subject">Its person.</param>
+/// <param name="Syndrome">Its syndrome.</param>
+/// <param name="Embedding">Its face-space embedding (<see cref="GestaltPrediction.Embedding"/>).</param>
+public sealed record GalleryFace(string Image, string Subject, string Syndrome, float[] Embedding);
+
+/// <summary>A syndrome of a face-space ranking.</summary>
+/// <param name="Syndrome">The syndrome.</param>
+/// <param name="Similarity">Cosine similarity of the face to the syndrome's centre in the face space (−1…1; higher is closer).</param>
+/// <param name="Rank">1-based rank.</param>
+/// <param name="KnownToModel">Whether the model was trained on the syndrome (false: it is matched through its gallery photos alone).</param>
+/// <param name="GalleryPhotos">How many gallery photos the syndrome's centre is drawn from.</param>
+/// <param name="NearestImage">The syndrome's gallery photo closest to the face.</param>
+/// <param name="NearestSimilarity">That photo's cosine similarity to the face.</param>
+public readonly record struct SyndromeMatch(string Syndrome, double Similarity, int Rank, bool KnownToModel, int GalleryPhotos,
+    string NearestImage, double NearestSimilarity);
+
+/// <summary>A gallery photo close to a face.</summary>
+/// <param name="Image">The gallery photo.</param>
+/// <param name="Subject">Its person.</param>
+/// <param name="Syndrome">Its syndrome.</param>
+/// <param name="Similarity">Cosine similarity to the face.</param>
+public readonly record struct FaceMatch(string Image, string Subject, string Syndrome, double Similarity);
+
+/// <summary>
+/// Face-space matching (after GestaltMatcher, Hsieh et al. 2022): syndromes ranked by how close a face's embedding lies to
+/// each syndrome's labelled gallery photos, not by the model's classifier — so a syndrome the model was never trained on
+/// is ranked too, once a few of its photos are in the gallery. The space is the model's concatenated region embeddings,
+/// standardised on the gallery and whitened by its pooled within-syndrome covariance (shrunk towards a scaled identity):
+/// directions in which faces of one syndrome differ among themselves (age, pose, lighting the nets still see) count
+/// less than those in which syndromes differ, the metric linear discriminant analysis uses, learned from every gallery
+/// syndrome at once and so carried over to syndromes with few photos. A syndrome's score is the cosine similarity of the
+/// face to the mean of its gallery photos there; the nearest photos are listed too. docs/learning.md has the
+/// measurements that chose this (whitening and syndrome centres over raw cosine and nearest photo).
+/// </summary>
+/// <example>
+/// <code>
+/// using var model = GestaltModel.Load("runs/demo");
+/// var space = FaceSpace.FromAligned(model, "runs/demo/aligned");           // every labelled photo as the gallery
+/// using var faces = new FacePipeline(model.FacePipelineOptions());
+/// var p = model.PredictImage(faces, "photo.jpg");
+/// foreach (var m in space.Rank(p!.Embedding, 5)) Console.WriteLine($"{m.Rank}. {m.Syndrome} {m.Similarity:F3}");
+/// </code>
+/// </example>
+public sealed class FaceSpace
+{
+    /// <summary>Default shrinkage of the within-syndrome covariance (see docs/learning.md, "Face-space matching").</summary>
+    public const double DefaultShrinkage = 0.3;
+
+    private readonly double[] _mean, _scale;
+    private readonly float[] _whiten;          // D × D, row-major: z = W · ((x − mean) / scale)
+    private readonly float[][] _galleryZ;      // whitened gallery embeddings
+    private readonly double[] _galleryNorm;    // their lengths
+    private readonly double[][] _centreSum;    // per syndrome: the sum of its photos' whitened embeddings
+    private readonly int[] _galleryClass;
+
+    /// <summary>The gallery photos, in the order given.</summary>
+    public IReadOnlyList<GalleryFace> Gallery { get; }
+
+    /// <summary>The gallery's syndromes (ordinal order): the ones a face is ranked among.</summary>
+    public IReadOnlyList<string> Syndromes { get; }
+
+    /// <summary>The syndromes of <see cref="Syndromes"/> the model was trained on.</summary>
+    public IReadOnlySet<string> KnownSyndromes { get; }
+
+    /// <summary>The shrinkage the within-syndrome covariance was fitted with.</summary>
+    public double Shrinkage { get; }
+
+    /// <summary>Length of the embeddings the space reads.</summary>
+    public int Dimensions => _mean.Length;
+
+    private FaceSpace(IReadOnlyList<GalleryFace> gallery, IReadOnlyList<string> syndromes, IReadOnlySet<string> known, double shrinkage,
+        double[] mean, double[] scale, float[] whiten, int[] galleryClass, float[][] galleryZ)
+    {
+        Gallery = gallery;
+        Syndromes = syndromes;
+        KnownSyndromes = known;
+        Shrinkage = shrinkage;
+        _mean = mean;
+        _scale = scale;
+        _whiten = whiten;
+        _galleryClass = galleryClass;
+        _galleryZ = galleryZ;
+        _galleryNorm = galleryZ.Select(z => Math.Sqrt(Dot(z, z))).ToArray();
+        _centreSum = syndromes.Select(_ => new double[mean.Length]).ToArray();
+        for (int i = 0; i < gallery.Count; i++)
+            for (int j = 0; j < mean.Length; j++) _centreSum[galleryClass[i]][j] += galleryZ[i][j];
+    }
+
+    /// <summary>
+    /// Fits the space on a labelled gallery: the standardisation and the whitening come from its photos, and each of its
+    /// syndromes is ranked by the centre of its photos.
+    /// </summary>
+    /// <param name="gallery">Labelled embeddings, all of one length; at least two photos.</param>
+    /// <param name="knownSyndromes">The syndromes the model was trained on (<see cref="GestaltModel.Classes"/>), to tell them
+    /// apart in rankings and evaluations; null: none are said to be known.</param>
+    /// <param name="shrinkage">Share of the within-syndrome covariance replaced by its mean variance × the identity (0…1;
+    /// 1 = no whitening beyond standardising).</param>
+    /// <exception cref="GestaltLabException">Fewer than two photos, embeddings of different lengths or with values that are
+    /// not finite, a photo without a syndrome.</exception>
+    public static FaceSpace Fit(IReadOnlyList<GalleryFace> gallery, IEnumerable<string>? knownSyndromes = null, double shrinkage = DefaultShrinkage)
+    {
+        ArgumentNullException.ThrowIfNull(gallery);
+        if (shrinkage is < 0 or > 1 || double.IsNaN(shrinkage)) throw new ArgumentOutOfRangeException(nameof(shrinkage), shrinkage, "shrinkage must be in [0, 1]");
+        if (gallery.Count < 2) throw new GestaltLabException($"face space: the gallery has {gallery.Count} photo(s); at least two labelled photos are needed");
+        int d = gallery[0].Embedding.Length;
+        if (d == 0) throw new GestaltLabException("face space: the gallery's embeddings are empty");
+        foreach (var g in gallery)
+        {
+            if (string.IsNullOrEmpty(g.Syndrome)) throw new GestaltLabException($"face space: gallery photo {g.Image} has no syndrome");
+            if (g.Embedding.Length != d) throw new GestaltLabException($"face space: gallery photo {g.Image} has an embedding of {g.Embedding.Length} values, the first one {d}");
+            if (g.Embedding.Any(v => !float.IsFinite(v))) throw new GestaltLabException($"face space: gallery photo {g.Image} has an embedding that is not finite (NaN or infinity)");
+        }
+        var syndromes = gallery.Select(g => g.Syndrome).Distinct().Order(StringComparer.Ordinal).ToList();
+        var index = syndromes.Select((s, i) => (s, i)).ToDictionary(t => t.s, t => t.i, StringComparer.Ordinal);
+        var cls = gallery.Select(g => index[g.Syndrome]).ToArray();
+        var known = (knownSyndromes ?? []).Where(index.ContainsKey).ToHashSet(StringComparer.Ordinal);
+
+        int n = gallery.Count;
+        var mean = new double[d];
+        var scale = new double[d];
+        foreach (var g in gallery) for (int j = 0; j < d; j++) mean[j] += g.Embedding[j];
+        for (int j = 0; j < d; j++) mean[j] /= n;
+        foreach (var g in gallery) for (int j = 0; j < d; j++) scale[j] += (g.Embedding[j] - mean[j]) * (g.Embedding[j] - mean[j]);
+        // A unit that never varies in the gallery (a dead ReLU) says nothing about anyone: any scale leaves it at 0.
+        for (int j = 0; j < d; j++) scale[j] = scale[j] > 0 ? Math.Sqrt(scale[j] / n) : 1;
+
+        // Residuals from each syndrome's mean (standardised), then the pooled within-syndrome covariance in double precision.
+        var z = new double[n * d];
+        var classMean = new double[syndromes.Count * d];
+        var counts = new int[syndromes.Count];
+        for (int i = 0; i < n; i++)
+        {
+            counts[cls[i]]++;
+            for (int j = 0; j < d; j++)
+            {
+                z[i * d + j] = (gallery[i].Embedding[j] - mean[j]) / scale[j];
+                classMean[cls[i] * d + j] += z[i * d + j];
+            }
+        }
+        for (int c = 0; c < syndromes.Count; c++) for (int j = 0; j < d; j++) classMean[c * d + j] /= counts[c];
+        for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) z[i * d + j] -= classMean[cls[i] * d + j];
+
+        float[] whiten;
+        float[][] galleryZ;
+        using (NewDisposeScope())
+        using (no_grad())
+        {
+            var r = tensor(z, [n, d], ScalarType.Float64);
+            var cov = r.T.matmul(r).div(n);
+            double meanVariance = cov.diagonal().mean().item<double>();
+            // With no within-syndrome variation at all (one photo each), the covariance is the shrinkage target alone.
+            if (!(meanVariance > 0)) meanVariance = 1;
+            var identity = eye(d, dtype: ScalarType.Float64);
+            var shrunk = cov.mul(1 - shrinkage).add(identity.mul(shrinkage * meanVariance));
+            // Whitening by the inverse Cholesky factor: z·z' = x·S⁻¹·x', the discriminant's metric, whatever the square root.
+            var l = linalg.cholesky(shrunk);
+            var w = linalg.solve_triangular(l, identity, upper: false);
+            whiten = w.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
+            // The gallery whitened in one product (a photo at a time is D² operations each: seconds on a large gallery).
+            var standardised = new float[n * d];
+            for (int i = 0; i < n; i++) for (int j = 0; j < d; j++) standardised[i * d + j] = (float)((gallery[i].Embedding[j] - mean[j]) / scale[j]);
+            var zs = tensor(standardised, [n, d]).matmul(w.to_type(ScalarType.Float32).T).contiguous().data<float>().ToArray();
+            galleryZ = Enumerable.Range(0, n).Select(i => zs.AsSpan(i * d, d).ToArray()).ToArray();
+        }
+        return new FaceSpace(gallery, syndromes, known, shrinkage, mean, scale, whiten, cls, galleryZ);
+    }
+
+    /// <summary>
+    /// Builds the gallery from an aligned data folder's labelled photos of <paramref name="splits"/> — every syndrome there,
+    /// those the model does not know included — and fits the space on it.
+    /// </summary>
+    /// <param name="model">The model whose embeddings span the space.</param>
+    /// <param name="alignedDirectory">An aligned folder (<c>gestaltlab align</c>) cut with the model's regions and size.</param>
+    /// <param name="splits">The splits whose photos form the gallery (null: every split). To evaluate on the test split, leave it out.</param>
+    /// <param name="shrinkage">See <see cref="Fit"/>.</param>
+    /// <param name="progress">Stage <c>gallery</c>, one unit per photo.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    /// <exception cref="GestaltLabException">Not an aligned folder; crops of another size or cut otherwise than the model's;
+    /// fewer than two labelled photos in those splits.</exception>
+    public static FaceSpace FromAligned(GestaltModel model, string alignedDirectory, IReadOnlyCollection<string>? splits = null, double shrinkage = DefaultShrinkage,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var data = OpenAligned(model, alignedDirectory, splits);
+        if (data.Count < 2)
+            throw new GestaltLabException($"{alignedDirectory}: {data.Count} labelled photo(s) in {(splits is null ? "its manifest" : "its " + string.Join("/", splits) + " split(s)")}; a gallery needs at least two",
+                "give a folder with labelled photos (a syndrome in the manifest's syndrome column)");
+        var embeddings = Embed(model, data, Enumerable.Range(0, data.Count).ToArray(), "gallery", progress, cancellationToken);
+        var gallery = data.Rows.Select((r, i) => new GalleryFace(r.SourceImage, r.Subject, r.Syndrome, embeddings[i])).ToList();
+        return Fit(gallery, model.Classes, shrinkage);
+    }
+
+    /// <summary>Opens an aligned folder's labelled photos of <paramref name="splits"/> (every syndrome) for <paramref name="model"/>, checking its crops fit the model.</summary>
+    internal static AlignedRegionDataset OpenAligned(GestaltModel model, string alignedDirectory, IReadOnlyCollection<string>? splits)
+    {
+        // Each crop is read once: a cache would only hold them all to the end.
+        var data = new AlignedRegionDataset(alignedDirectory, splits: splits) { CacheBytes = 0 };
+        if (data.CropSize != model.InputSize)
+            throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px",
+                $"align with the model's regions: gestaltlab align --data DATA --out ALIGNED --regions {Path.Combine(model.Directory ?? "RUN", "regions.json")}");
+        var cutOtherwise = FacialRegion.CutOtherwise(model.InputRegions.Select(r => model.RegionSet[r]), data.RegionSet);
+        if (cutOtherwise.Count > 0)
+            throw new GestaltLabException($"{alignedDirectory}: region(s) {string.Join(", ", cutOtherwise)} are missing or cut otherwise than the model's (its regions.json differs from the run's)",
+                $"align the photos with the model's regions: gestaltlab align --data DATA --out ALIGNED --regions {Path.Combine(model.Directory ?? "RUN", "regions.json")}");
+        return data;
+    }
+
+    /// <summary>The embeddings of some samples, checked to be finite.</summary>
+    internal static float[][] Embed(GestaltModel model, AlignedRegionDataset data, IReadOnlyList<int> indices, string stage,
+        IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+    {
+        var predictions = model.Predict(data, indices, progress, stage, cancellationToken);
+        for (int k = 0; k < predictions.Count; k++)
+            if (predictions[k].Embedding.Any(v => !float.IsFinite(v)))
+                throw new GestaltLabException($"{data.Rows[indices[k]].SourceImage}: the model's embedding is not finite (NaN or infinity)",
+                    "the training diverged or the model files are damaged: train again (a lower learning_rate), or check the run's curves");
+        return predictions.Select(p => p.Embedding).ToArray();
+    }
+
+    /// <summary>
+    /// The gallery's syndromes ranked for a face, closest first (ties by name): each by the cosine similarity of the face to
+    /// the centre of the syndrome's gallery photos, with its nearest gallery photo.
+    /// </summary>
+    /// <param name="embedding">The face's embedding (<see cref="GestaltPrediction.Embedding"/> of the same model).</param>
+    /// <param name="top">How many syndromes to return (at most all of them).</param>
+    /// <param name="excludeSubject">A person whose gallery photos are left out (the face's own, when it is in the gallery);
+    /// a syndrome with no other photos is then not ranked.</param>
+    /// <exception cref="GestaltLabException">The embedding's length is not the space's, or it is not finite.</exception>
+    public IReadOnlyList<SyndromeMatch> Rank(float[] embedding, int top = 10, string? excludeSubject = null)
+    {
+        var all = Scores(embedding, excludeSubject);
+        return all.OrderByDescending(s => s.Similarity).ThenBy(s => s.Syndrome, StringComparer.Ordinal).Take(Math.Max(0, top))
+            .Select((s, i) => s with { Rank = i + 1 }).ToList();
+    }
+
+    /// <summary>The <paramref name="k"/> gallery photos closest to a face, closest first.</summary>
+    /// <param name="embedding">The face's embedding.</param>
+    /// <param name="k">How many.</param>
+    /// <param name="excludeSubject">A person whose gallery photos are left out.</param>
+    public IReadOnlyList<FaceMatch> Nearest(float[] embedding, int k = 5, string? excludeSubject = null)
+    {
+        var q = Unit(Whiten(Checked(embedding)));
+        return Enumerable.Range(0, Gallery.Count).Where(i => excludeSubject is null || Gallery[i].Subject != excludeSubject)
+            .Select(i => (i, s: Similarity(q, i))).OrderByDescending(t => t.s).ThenBy(t => t.i).Take(Math.Max(0, k))
+            .Select(t => new FaceMatch(Gallery[t.i].Image, Gallery[t.i].Subject, Gallery[t.i].Syndrome, t.s)).ToList();
+    }
+
+    // Every rankable syndrome's score, unranked (Rank 0).
+    internal List<SyndromeMatch> Scores(float[] embedding, string? excludeSubject)
+    {
+        var q = Unit(Whiten(Checked(embedding)));
+        int d = Dimensions;
+        var nearest = new (int Index, double Similarity)[Syndromes.Count];
+        Array.Fill(nearest, (-1, double.NegativeInfinity));
+        var sums = _centreSum.Select(c => (double[])c.Clone()).ToArray();
+        var photos = new int[Syndromes.Count];
+        for (int i = 0; i < Gallery.Count; i++)
+        {
+            int c = _galleryClass[i];
+            if (excludeSubject is not null && Gallery[i].Subject == excludeSubject)
+            {
+                // The person's own photos would find the person, not the syndrome: their syndrome's centre goes without them.
+                for (int j = 0; j < d; j++) sums[c][j] -= _galleryZ[i][j];
+                continue;
+            }
+            photos[c]++;
+            double s = Similarity(q, i);
+            if (s > nearest[c].Similarity) nearest[c] = (i, s);
+        }
+        return Enumerable.Range(0, Syndromes.Count).Where(c => nearest[c].Index >= 0).Select(c =>
+        {
+            double dot = 0, norm = 0;
+            for (int j = 0; j < d; j++) { dot += q[j] * sums[c][j]; norm += sums[c][j] * sums[c][j]; }
+            return new SyndromeMatch(Syndromes[c], norm > 0 ? dot / Math.Sqrt(norm) : 0, 0, KnownSyndromes.Contains(Syndromes[c]), photos[c],
+                Gallery[nearest[c].Index].Image, nearest[c].Similarity);
+        }).ToList();
+    }
+
+    // Cosine similarity of a unit-length whitened face to gallery photo i.
+    private double Similarity(float[] unitQuery, int i) => _galleryNorm[i] > 0 ? Dot(unitQuery, _galleryZ[i]) / _galleryNorm[i] : 0;
+
+    private float[] Checked(float[] embedding)
+    {
+        ArgumentNullException.ThrowIfNull(embedding);
+        if (embedding.Length != Dimensions)
+            throw new GestaltLabException($"face space: the embedding has {embedding.Length} values, the space {Dimensions} (another model's embedding?)");
+        if (embedding.Any(v => !float.IsFinite(v))) throw new GestaltLabException("face space: the embedding is not finite (NaN or infinity)");
+        return embedding;
+    }
+
+    private float[] Whiten(float[] x)
+    {
+        int d = Dimensions;
+        var s = new float[d];
+        for (int j = 0; j < d; j++) s[j] = (float)((x[j] - _mean[j]) / _scale[j]);
+        var z = new float[d];
+        for (int r = 0; r < d; r++)
+        {
+            // W is lower triangular: row r reads the first r + 1 values.
+            var row = _whiten.AsSpan(r * d, r + 1);
+            double acc = 0;
+            for (int j = 0; j <= r; j++) acc += row[j] * s[j];
+            z[r] = (float)acc;
+        }
+        return z;
+    }
+
+    private static float[] Unit(float[] v)
+    {
+        double norm = Math.Sqrt(v.Sum(x => (double)x * x));
+        return norm > 0 ? v.Select(x => (float)(x / norm)).ToArray() : v;
+    }
+
+    private static double Dot(float[] a, float[] b)
+    {
+        double s = 0;
+        for (int j = 0; j < a.Length; j++) s += a[j] * b[j];
+        return s;
+    }
+}

@@ -1,0 +1,165 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using GestaltLab.Data;
+using GestaltLab.Ensemble;
+using GestaltLab.Models;
+using GestaltLab.Runtime;
+
+namespace GestaltLab.Evaluation;
+
+/// <summary>Top-k of face-space matching on a group of photos: per photo, and as the mean over their syndromes.</summary>
+/// <param name="NImages">Photos scored.</param>
+/// <param name="NSyndromes">Their syndromes.</param>
+/// <param name="Top1">Share of photos whose syndrome ranks first.</param>
+/// <param name="Top5">… in the first 5.</param>
+/// <param name="Top10">… in the first 10.</param>
+/// <param name="Top30">… in the first 30 (GestaltMatcher's widest figure).</param>
+/// <param name="PerDisorderTop1">Top-1 per syndrome, averaged over syndromes (rare and frequent ones count alike).</param>
+/// <param name="PerDisorderTop5">Per-syndrome top-5, averaged.</param>
+/// <param name="PerDisorderTop10">Per-syndrome top-10, averaged.</param>
+/// <param name="PerDisorderTop30">Per-syndrome top-30, averaged.</param>
+public sealed record FaceSpaceScores(
+    [property: JsonPropertyName("n_images")] int NImages,
+    [property: JsonPropertyName("n_syndromes")] int NSyndromes,
+    [property: JsonPropertyName("top1")] double Top1,
+    [property: JsonPropertyName("top5")] double Top5,
+    [property: JsonPropertyName("top10")] double Top10,
+    [property: JsonPropertyName("top30")] double Top30,
+    [property: JsonPropertyName("per_disorder_top1")] double PerDisorderTop1,
+    [property: JsonPropertyName("per_disorder_top5")] double PerDisorderTop5,
+    [property: JsonPropertyName("per_disorder_top10")] double PerDisorderTop10,
+    [property: JsonPropertyName("per_disorder_top30")] double PerDisorderTop30)
+{
+    /// <summary>The figures of photos with these 1-based ranks of their true syndrome.</summary>
+    public static FaceSpaceScores? Of(IReadOnlyList<(string Syndrome, int Rank)> ranked)
+    {
+        if (ranked.Count == 0) return null;
+        double Share(IEnumerable<(string Syndrome, int Rank)> xs, int k) => xs.Average(x => x.Rank <= k ? 1.0 : 0.0);
+        var bySyndrome = ranked.GroupBy(r => r.Syndrome, StringComparer.Ordinal).ToList();
+        double PerDisorder(int k) => bySyndrome.Average(g => Share(g, k));
+        return new FaceSpaceScores(ranked.Count, bySyndrome.Count, Share(ranked, 1), Share(ranked, 5), Share(ranked, 10), Share(ranked, 30),
+            PerDisorder(1), PerDisorder(5), PerDisorder(10), PerDisorder(30));
+    }
+}
+
+/// <summary>One scored photo of a face-space evaluation.</summary>
+/// <param name="Image">The photo.</param>
+/// <param name="Subject">Its person.</param>
+/// <param name="Syndrome">Its syndrome.</param>
+/// <param name="KnownToModel">Whether the model was trained on that syndrome.</param>
+/// <param name="Rank">Where its syndrome ranked (1 = first).</param>
+public readonly record struct FaceSpaceQuery(string Image, string Subject, string Syndrome, bool KnownToModel, int Rank);
+
+/// <summary>What <see cref="FaceSpaceEvaluation.Evaluate"/> found (written as <c>face_space.json</c>).</summary>
+public sealed record FaceSpaceMetrics
+{
+    /// <summary>The run whose embeddings span the space.</summary>
+    [JsonPropertyName("model")] public string? Model { get; init; }
+    /// <summary>The aligned folder scored.</summary>
+    [JsonPropertyName("data")] public required string Data { get; init; }
+    /// <summary>Its data hash (from its run.json), when recorded.</summary>
+    [JsonPropertyName("data_hash")] public string? DataHash { get; init; }
+    /// <summary>The splits whose photos form the gallery.</summary>
+    [JsonPropertyName("gallery_splits")] public required IReadOnlyList<string> GallerySplits { get; init; }
+    /// <summary>The split whose photos are matched against it.</summary>
+    [JsonPropertyName("query_split")] public required string QuerySplit { get; init; }
+    /// <summary>The shrinkage of the within-syndrome covariance.</summary>
+    [JsonPropertyName("shrinkage")] public double Shrinkage { get; init; }
+    /// <summary>Gallery photos.</summary>
+    [JsonPropertyName("n_gallery_images")] public int NGalleryImages { get; init; }
+    /// <summary>Gallery syndromes: what each photo is ranked among.</summary>
+    [JsonPropertyName("n_gallery_syndromes")] public int NGallerySyndromes { get; init; }
+    /// <summary>Gallery syndromes the model was not trained on.</summary>
+    [JsonPropertyName("n_gallery_syndromes_unknown_to_model")] public int NGallerySyndromesUnknown { get; init; }
+    /// <summary>Labelled photos of the query split whose syndrome has no gallery photo (they cannot be matched; not scored).</summary>
+    [JsonPropertyName("n_without_gallery")] public int NWithoutGallery { get; init; }
+    /// <summary>Every scored photo.</summary>
+    [JsonPropertyName("all")] public required FaceSpaceScores All { get; init; }
+    /// <summary>Photos of syndromes the model was trained on (null: none).</summary>
+    [JsonPropertyName("known")] public FaceSpaceScores? Known { get; init; }
+    /// <summary>Photos of syndromes the model was not trained on, matched through their gallery photos alone (null: none).</summary>
+    [JsonPropertyName("unknown")] public FaceSpaceScores? Unknown { get; init; }
+    /// <summary>Top-1 and top-10 of a ranking drawn at random among the gallery's syndromes.</summary>
+    [JsonPropertyName("chance_top1")] public double ChanceTop1 { get; init; }
+    /// <summary>See <see cref="ChanceTop1"/>.</summary>
+    [JsonPropertyName("chance_top10")] public double ChanceTop10 { get; init; }
+    /// <summary>Each scored photo (not written to the JSON: it names patients' photos).</summary>
+    [JsonIgnore] public IReadOnlyList<FaceSpaceQuery> Queries { get; init; } = [];
+
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+
+    /// <summary>Writes the figures as JSON, atomically.</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
+}
+
+/// <summary>
+/// Scores face-space matching (<see cref="FaceSpace"/>) on an aligned data folder as GestaltMatcher reports it: the
+/// training and validation photos are the gallery, each test photo is ranked among the gallery's syndromes, and the
+/// figures are given for all photos, for the syndromes the model was trained on, and for those it never saw.
+/// Splits are by person, so no test photo meets its own person in the gallery.
+/// </summary>
+public static class FaceSpaceEvaluation
+{
+    /// <summary>The splits whose photos form the gallery.</summary>
+    public static IReadOnlyList<string> GallerySplits { get; } = [SplitNames.Train, SplitNames.Val];
+
+    /// <summary>Evaluates (nothing is written; <see cref="FaceSpaceMetrics.Save"/> writes the figures).</summary>
+    /// <param name="model">The model whose embeddings span the space.</param>
+    /// <param name="alignedDirectory">An aligned folder cut with the model's regions; its labelled photos of every
+    /// syndrome count, those the model does not know included.</param>
+    /// <param name="shrinkage">See <see cref="FaceSpace.Fit"/>.</param>
+    /// <param name="progress">Stages <c>gallery</c> and <c>match</c>, a unit per photo.</param>
+    /// <param name="cancellationToken">Cancels between batches.</param>
+    /// <exception cref="GestaltLabException">What <see cref="FaceSpace.FromAligned"/> refuses; no labelled test photo of a gallery syndrome.</exception>
+    public static FaceSpaceMetrics Evaluate(GestaltModel model, string alignedDirectory, double shrinkage = FaceSpace.DefaultShrinkage,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        // Not while the run is trained again or replaced, nor while the data is aligned again under it (its crops would be read half old, half new).
+        using var runLock = model.Directory is { } run ? FolderLock.AcquireShared(run, "match with the model in") : null;
+        using var dataLock = FolderLock.AcquireData(alignedDirectory, "match on", shared: true);
+        if (model.ChangedSinceLoad() is { } changed)
+            throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and match with that");
+        var queries = FaceSpace.OpenAligned(model, alignedDirectory, [SplitNames.Test]);
+        if (queries.Count == 0)
+            throw new GestaltLabException($"{alignedDirectory}: no labelled '{SplitNames.Test}' photos to match against the gallery of its {string.Join("/", GallerySplits)} photos");
+        var space = FaceSpace.FromAligned(model, alignedDirectory, [.. GallerySplits], shrinkage, progress, cancellationToken);
+        var inGallery = space.Syndromes.ToHashSet(StringComparer.Ordinal);
+        var scored = Enumerable.Range(0, queries.Count).Where(i => inGallery.Contains(queries.Rows[i].Syndrome)).ToArray();
+        int withoutGallery = queries.Count - scored.Length;
+        if (scored.Length == 0)
+            throw new GestaltLabException($"{alignedDirectory}: none of its {queries.Count} test photos is of a syndrome with gallery photos ({string.Join("/", GallerySplits)} splits)");
+        var embeddings = FaceSpace.Embed(model, queries, scored, "match", progress, cancellationToken);
+        var results = scored.Select((row, k) =>
+        {
+            var r = queries.Rows[row];
+            // Every gallery syndrome is ranked (the query's person is not in the gallery: splits are by person).
+            var order = space.Rank(embeddings[k], space.Syndromes.Count, excludeSubject: r.Subject);
+            int rank = order.FirstOrDefault(m => m.Syndrome == r.Syndrome).Rank;
+            // Its syndrome's only gallery photos were of the same person (a manifest split by photo): last place.
+            if (rank == 0) rank = space.Syndromes.Count;
+            return new FaceSpaceQuery(r.SourceImage, r.Subject, r.Syndrome, space.KnownSyndromes.Contains(r.Syndrome), rank);
+        }).ToList();
+        FaceSpaceScores? Group(Func<FaceSpaceQuery, bool> which) => FaceSpaceScores.Of(results.Where(which).Select(q => (q.Syndrome, q.Rank)).ToList());
+        int g = space.Syndromes.Count;
+        return new FaceSpaceMetrics
+        {
+            Model = model.Directory,
+            Data = Path.GetFullPath(alignedDirectory),
+            DataHash = ModelEvaluation.AlignedDataHash(alignedDirectory),
+            GallerySplits = GallerySplits,
+            QuerySplit = SplitNames.Test,
+            Shrinkage = shrinkage,
+            NGalleryImages = space.Gallery.Count,
+            NGallerySyndromes = g,
+            NGallerySyndromesUnknown = space.Syndromes.Count(s => !space.KnownSyndromes.Contains(s)),
+            NWithoutGallery = withoutGallery,
+            All = Group(_ => true)!,
+            Known = Group(q => q.KnownToModel),
+            Unknown = Group(q => !q.KnownToModel),
+            ChanceTop1 = 1.0 / g,
+            ChanceTop10 = Math.Min(1.0, 10.0 / g),
+            Queries = results,
+        };
+    }
+}

@@ -1,0 +1,220 @@
+using System.Text.Json.Nodes;
+using GestaltLab.Cli;
+using GestaltLab.Data;
+using GestaltLab.Ensemble;
+using GestaltLab.Evaluation;
+using GestaltLab.Models;
+using GestaltLab.Regions;
+using GestaltLab.Runtime;
+using GestaltLab.Synthetic;
+
+namespace GestaltLab.Tests.Models;
+
+/// <summary>Face-space matching: the metric on embeddings with a known structure, then a real model and the <c>match</c> command.</summary>
+public class FaceSpaceTests
+{
+    /// <summary>
+    /// Six syndromes whose means differ a little in the first three dimensions, and a strong nuisance (say, head size)
+    /// moving every photo along one direction through all six: raw cosine mostly reads the nuisance, the within-syndrome
+    /// whitening removes it.
+    /// </summary>
+    private static (List<GalleryFace> Gallery, List<GalleryFace> Queries) Nuisance(int seed = 5)
+    {
+        var rng = new Random(seed);
+        const int d = 6, classes = 6;
+        var means = Enumerable.Range(0, classes).Select(_ => Enumerable.Range(0, d).Select(j => j < 3 ? 1.2 * rng.NextGaussian() : 0).ToArray()).ToArray();
+        GalleryFace Photo(int c, int person, int photo)
+        {
+            double t = 3 * rng.NextGaussian();
+            var e = means[c].Select(m => (float)(m + t + 0.15 * rng.NextGaussian())).ToArray();
+            return new GalleryFace($"images/c{c}_p{person}_{photo}.png", $"c{c}-p{person}", $"syndrome-{c}", e);
+        }
+        var gallery = Enumerable.Range(0, classes).SelectMany(c => Enumerable.Range(0, 8).SelectMany(p => Enumerable.Range(0, 2).Select(k => Photo(c, p, k)))).ToList();
+        var queries = Enumerable.Range(0, classes).SelectMany(c => Enumerable.Range(100, 6).Select(p => Photo(c, p, 0))).ToList();
+        return (gallery, queries);
+    }
+
+    private static double Top1(FaceSpace space, IEnumerable<GalleryFace> queries) =>
+        queries.Average(q => space.Rank(q.Embedding, 1)[0].Syndrome == q.Syndrome ? 1.0 : 0.0);
+
+    [Fact]
+    public void Whitening_by_the_within_syndrome_covariance_ranks_through_a_nuisance_that_raw_cosine_follows()
+    {
+        var (gallery, queries) = Nuisance();
+        double whitened = Top1(FaceSpace.Fit(gallery, shrinkage: 0.05), queries);
+        double standardisedOnly = Top1(FaceSpace.Fit(gallery, shrinkage: 1), queries);
+        // (Chance is 1 in 6. Cosine cannot part syndromes whose centres lie in nearly one direction from the gallery's mean,
+        // so even the whitened space is not perfect on three informative dimensions.)
+        Assert.True(whitened >= 0.8, $"whitened top-1 {whitened:P0}");
+        Assert.True(standardisedOnly <= 0.4, $"standardised-only top-1 {standardisedOnly:P0}");
+
+        // Fitted twice on the same gallery: the same space, to the bit.
+        var a = FaceSpace.Fit(gallery).Rank(queries[0].Embedding, 6);
+        var b = FaceSpace.Fit(gallery).Rank(queries[0].Embedding, 6);
+        Assert.Equal(a, b);
+    }
+
+    [Fact]
+    public void A_ranking_lists_every_gallery_syndrome_once_closest_first_saying_which_the_model_knows()
+    {
+        var (gallery, queries) = Nuisance();
+        var space = FaceSpace.Fit(gallery, knownSyndromes: ["syndrome-0", "syndrome-1", "not-in-the-gallery"]);
+        Assert.Equal(["syndrome-0", "syndrome-1"], space.KnownSyndromes.Order());
+        var ranked = space.Rank(queries[^1].Embedding, 100);
+        Assert.Equal(6, ranked.Count);
+        Assert.Equal(space.Syndromes.Order(), ranked.Select(r => r.Syndrome).Order());
+        Assert.Equal(Enumerable.Range(1, 6), ranked.Select(r => r.Rank));
+        Assert.True(ranked.Zip(ranked.Skip(1)).All(p => p.First.Similarity >= p.Second.Similarity));
+        Assert.All(ranked, r => Assert.Equal(r.Syndrome is "syndrome-0" or "syndrome-1", r.KnownToModel));
+        Assert.All(ranked, r => Assert.Equal(16, r.GalleryPhotos));
+        Assert.All(ranked, r => Assert.InRange(r.Similarity, -1 - 1e-6, 1 + 1e-6));
+        // The nearest photo named for a syndrome is that syndrome's, and the closest of them.
+        var nearest = space.Nearest(queries[^1].Embedding, gallery.Count);
+        foreach (var r in ranked)
+        {
+            var best = nearest.First(n => n.Syndrome == r.Syndrome);
+            Assert.Equal(best.Image, r.NearestImage);
+            Assert.Equal(best.Similarity, r.NearestSimilarity, 12);
+        }
+        Assert.Equal(3, space.Rank(queries[0].Embedding, 3).Count);
+    }
+
+    [Fact]
+    public void A_face_of_the_gallery_is_matched_without_its_own_person()
+    {
+        var (gallery, _) = Nuisance();
+        // One syndrome with one person only: without that person it has no photos left, and is not ranked.
+        gallery = [.. gallery, new GalleryFace("images/lone.png", "lone", "syndrome-lone", gallery[0].Embedding.Select(v => v + 0.5f).ToArray())];
+        var space = FaceSpace.Fit(gallery);
+        var self = gallery[3];
+        Assert.Equal(self.Image, space.Nearest(self.Embedding, 1)[0].Image);
+        Assert.Equal(1.0, space.Nearest(self.Embedding, 1)[0].Similarity, 5);
+        var without = space.Rank(self.Embedding, 100, excludeSubject: self.Subject);
+        Assert.DoesNotContain(space.Nearest(self.Embedding, gallery.Count, self.Subject), n => n.Subject == self.Subject);
+        Assert.Equal(14, without.Single(r => r.Syndrome == self.Syndrome).GalleryPhotos);
+        Assert.NotEqual(self.Image, without.Single(r => r.Syndrome == self.Syndrome).NearestImage);
+        Assert.DoesNotContain(space.Rank(gallery[^1].Embedding, 100, excludeSubject: "lone"), r => r.Syndrome == "syndrome-lone");
+        // The centre is drawn again without the person: the similarity to their own syndrome falls.
+        Assert.True(space.Rank(self.Embedding, 100).Single(r => r.Syndrome == self.Syndrome).Similarity
+                    > without.Single(r => r.Syndrome == self.Syndrome).Similarity);
+    }
+
+    [Fact]
+    public void Embeddings_the_space_cannot_read_are_refused_naming_the_photo()
+    {
+        var (gallery, _) = Nuisance();
+        Assert.Contains("at least two", Assert.Throws<GestaltLabException>(() => FaceSpace.Fit(gallery.Take(1).ToList())).Message);
+        var ragged = gallery.Take(5).Append(new GalleryFace("images/short.png", "x", "syndrome-0", [1f, 2f])).ToList();
+        Assert.Contains("images/short.png", Assert.Throws<GestaltLabException>(() => FaceSpace.Fit(ragged)).Message);
+        var nan = gallery.Take(5).Append(new GalleryFace("images/nan.png", "x", "syndrome-0", [.. Enumerable.Repeat(float.NaN, 6)])).ToList();
+        Assert.Contains("images/nan.png", Assert.Throws<GestaltLabException>(() => FaceSpace.Fit(nan)).Message);
+        var unlabelled = gallery.Take(5).Append(gallery[6] with { Syndrome = "", Image = "images/blank.png" }).ToList();
+        Assert.Contains("images/blank.png", Assert.Throws<GestaltLabException>(() => FaceSpace.Fit(unlabelled)).Message);
+        var space = FaceSpace.Fit(gallery);
+        Assert.Contains("another model", Assert.Throws<GestaltLabException>(() => space.Rank(new float[7])).Message);
+        Assert.Throws<ArgumentOutOfRangeException>(() => FaceSpace.Fit(gallery, shrinkage: 1.5));
+    }
+
+    [Fact]
+    public void Scores_count_photos_and_average_syndromes_alike()
+    {
+        // Syndrome A: 3 photos ranked 1, 2, 40; B: 1 photo ranked 6.
+        var s = FaceSpaceScores.Of([("A", 1), ("A", 2), ("A", 40), ("B", 6)])!;
+        Assert.Equal((4, 2), (s.NImages, s.NSyndromes));
+        Assert.Equal(0.25, s.Top1, 12);
+        Assert.Equal(0.5, s.Top5, 12);
+        Assert.Equal(0.75, s.Top10, 12);
+        Assert.Equal(0.75, s.Top30, 12);
+        Assert.Equal((1.0 / 3 + 0) / 2, s.PerDisorderTop1, 12);
+        Assert.Equal((2.0 / 3 + 1) / 2, s.PerDisorderTop10, 12);
+        Assert.Null(FaceSpaceScores.Of([]));
+    }
+
+    /// <summary>
+    /// A real model trained on mini's syndromes but one, matched on all of them: that one is ranked through its gallery
+    /// photos alone, as the command prints and writes it; photos of the gallery are not matched to themselves; a folder of
+    /// photos that is not aligned, and a photo that is not one, are said as such.
+    /// </summary>
+    [Fact]
+    public async Task A_model_matches_a_syndrome_it_was_not_trained_on_through_the_command()
+    {
+        string root = ModelFixture.TempDir();
+        string data = Path.Combine(root, "data"), aligned = Path.Combine(root, "aligned"), withheld = Path.Combine(root, "withheld"), run = Path.Combine(root, "run");
+        SyntheticDataset.Generate("mini", 4, data);
+        FaceDatasetAligner.EnsureAligned(data, aligned, 64, groundTruth: true);
+        // The training folder: the same crops, one syndrome's labels blanked (the model never learns it).
+        var manifest = Manifest.Load(aligned);
+        string hidden = manifest.Rows.Select(r => r.Syndrome).First(s => s.Length > 0 && s != Manifest.Unaffected);
+        CopyTree(aligned, withheld);
+        string manifestCsv = Path.Combine(withheld, Manifest.FileName);
+        var lines = File.ReadAllLines(manifestCsv);
+        File.WriteAllLines(manifestCsv, [lines[0], .. lines.Skip(1).Select(l => l.Replace($",{hidden},", ",,", StringComparison.Ordinal))]);
+        string config = Path.Combine(root, "tiny.json");
+        File.WriteAllText(config, new TrainConfig
+        {
+            Net = new RegionNetConfig { InputSize = 64, Width = 8, Stages = 4, ConvsPerStage = 1 },
+            Training = new TrainingOptions { Epochs = 2, BatchSize = 16, Patience = 0, Seed = 3, Threads = 2 },
+            Regions = ["face", "nose"],
+        }.ToJson());
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["train", "--data", withheld, "--out", run, "--config", config]));
+
+        int syndromes = manifest.Rows.Where(r => r.IsLabelled).Select(r => r.Syndrome).Distinct().Count();
+        using (var model = GestaltModel.Load(run))
+        {
+            Assert.DoesNotContain(hidden, model.Classes);
+            var metrics = FaceSpaceEvaluation.Evaluate(model, aligned);
+            Assert.Equal(syndromes, metrics.NGallerySyndromes);
+            Assert.Equal(1, metrics.NGallerySyndromesUnknown);
+            Assert.Equal(manifest.Rows.Count(r => r.Split != SplitNames.Test && r.IsLabelled), metrics.NGalleryImages);
+            Assert.Equal(manifest.Rows.Count(r => r.Split == SplitNames.Test && r.IsLabelled), metrics.All.NImages);
+            Assert.Equal((1, metrics.All.NImages - metrics.Unknown!.NImages), (metrics.Unknown.NSyndromes, metrics.Known!.NImages));
+            Assert.All(metrics.Queries, q => Assert.InRange(q.Rank, 1, syndromes));
+            Assert.All(metrics.Queries, q => Assert.Equal(q.Syndrome != hidden, q.KnownToModel));
+            Assert.Equal(metrics.Queries.Average(q => q.Rank == 1 ? 1.0 : 0.0), metrics.All.Top1, 12);
+            Assert.Equal(1.0 / syndromes, metrics.ChanceTop1, 12);
+        }
+
+        // The command: the figures written (no photo names), then photos matched — one of the unknown syndrome, one of
+        // the gallery itself, one file that is no photo (skipped; the others are still matched).
+        string figures = Path.Combine(root, "out", "face_space.json"), matches = Path.Combine(root, "out", "matches.json");
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", aligned, "--out", figures]));
+        var json = JsonNode.Parse(File.ReadAllText(figures))!;
+        Assert.Equal(1, (int)json["n_gallery_syndromes_unknown_to_model"]!);
+        Assert.Equal(1, (int)json["unknown"]!["n_syndromes"]!);
+        Assert.DoesNotContain("images/", File.ReadAllText(figures));
+        if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(figures));
+
+        var hiddenRow = manifest.Rows.First(r => r.Syndrome == hidden && r.Split == SplitNames.Test);
+        var ownRow = manifest.Rows.First(r => r.Split == SplitNames.Train && r.IsLabelled);
+        string notAPhoto = Path.Combine(root, "notes.jpg");
+        File.WriteAllText(notAPhoto, "not a photo");
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(),
+            ["match", "--model", run, "--gallery", aligned, Path.Combine(data, hiddenRow.SourceImage), Path.Combine(data, ownRow.SourceImage), notAPhoto, "--top", "100", "--out", matches]));
+        var found = JsonNode.Parse(File.ReadAllText(matches))!["matches"]!.AsArray();
+        Assert.Equal(3, found.Count);
+        var hiddenRanking = found[0]!["syndromes"]!.AsArray();
+        Assert.Equal(syndromes, hiddenRanking.Count);
+        Assert.False((bool)hiddenRanking.Single(x => (string?)x!["syndrome"] == hidden)!["known_to_model"]!);
+        // Photos are matched against every labelled photo of the gallery folder, their own person's left out.
+        Assert.Equal(hiddenRow.Subject, (string?)found[0]!["gallery_person_left_out"]);
+        Assert.Equal(ownRow.Subject, (string?)found[1]!["gallery_person_left_out"]);
+        var ownPhotos = manifest.Rows.Where(r => r.Subject == ownRow.Subject).Select(r => r.SourceImage).ToHashSet();
+        Assert.DoesNotContain(found[1]!["syndromes"]!.AsArray(), x => ownPhotos.Contains((string)x!["nearest_image"]!));
+        Assert.Null(found[2]!["syndromes"]);
+        Assert.Contains("notes.jpg", (string?)found[2]!["problem"]);
+
+        // A folder of photos is not a gallery until aligned: said, with the command that aligns it.
+        var errors = new StringWriter();
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", data], errors));
+        Assert.Contains("not an aligned data folder", errors.ToString());
+        Assert.Contains("gestaltlab align", errors.ToString());
+        Directory.Delete(root, true);
+    }
+
+    private static void CopyTree(string from, string to)
+    {
+        Directory.CreateDirectory(to);
+        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
+        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
+    }
+}
