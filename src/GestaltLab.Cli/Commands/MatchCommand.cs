@@ -57,10 +57,11 @@ internal sealed class MatchCommand : ICliCommand
     private static async Task<int> Evaluate(GestaltModel m, string galleryDir, double shrinkage, bool json, string? outFile, CancellationToken ct)
     {
         var r = await CliProgress.RunAsync(progress => FaceSpaceEvaluation.Evaluate(m, galleryDir, shrinkage, progress, ct));
-        if (outFile is not null) Write(outFile, JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }));
+        string text = JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true });
+        if (outFile is not null) ModelCli.WriteOwnerOnly(outFile, text + "\n");
         if (json)
         {
-            Console.WriteLine(JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true }));
+            Console.WriteLine(text);
             return 0;
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
@@ -107,7 +108,7 @@ internal sealed class MatchCommand : ICliCommand
             if (prediction is null)
             {
                 failed++;
-                string? why = face.Problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : face.Problem;
+                string? why = ModelCli.ProblemAfterPath(image, face.Problem);
                 if (!json) Console.Error.WriteLine($"{Terminal.Printable(image)}: skipped ({face.Status.ToCsv()}: {Terminal.Printable(why ?? "")})");
                 results.Add(new { image, status = face.Status.ToCsv(), problem = face.Problem });
                 continue;
@@ -150,7 +151,7 @@ internal sealed class MatchCommand : ICliCommand
         if (json) Console.WriteLine(text);
         if (outFile is not null)
         {
-            Write(outFile, text);
+            ModelCli.WriteOwnerOnly(outFile, text + "\n");
             if (!json) Console.WriteLine($"matches: {outFile}");
         }
         if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped{(json ? " (each with its status and problem in the JSON)" : "")}");
@@ -159,14 +160,5 @@ internal sealed class MatchCommand : ICliCommand
             Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
         if (missing.Count > 0 || withoutPhotos.Count > 0) return 1;
         return failed == photos.Count ? 1 : 0;
-    }
-
-    // Written whole (no half file after a failure), its owner's alone: it names photos and what they were matched to.
-    private static void Write(string file, string text)
-    {
-        AtomicFile.WriteAllText(file, text + "\n");
-        if (!OperatingSystem.IsWindows())
-            try { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
     }
 }

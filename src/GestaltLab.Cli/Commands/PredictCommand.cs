@@ -75,8 +75,7 @@ internal sealed class PredictCommand : ICliCommand
                 if (prediction is null)
                 {
                     failed++;
-                    // The loader's messages begin with the path: not repeated after it.
-                    string? why = face.Problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : face.Problem;
+                    string? why = ModelCli.ProblemAfterPath(image, face.Problem);
                     if (!p.GetValue(json)) Console.Error.WriteLine($"{Terminal.Printable(image)}: skipped ({face.Status.ToCsv()}: {Terminal.Printable(why ?? "")})");
                     results.Add(new { image = Shown(image, index), status = face.Status.ToCsv(), problem = ShownProblem(image, index, face.Problem) });
                     continue;
@@ -124,11 +123,7 @@ internal sealed class PredictCommand : ICliCommand
             if (p.GetValue(json)) Console.WriteLine(text);
             if (p.GetValue(output) is { } file)
             {
-                AtomicFile.WriteAllText(file, text + "\n");
-                // (A file system without Unix modes, vfat or a Windows share, refuses the change: the predictions stand.)
-                if (!OperatingSystem.IsWindows())
-                    try { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+                ModelCli.WriteOwnerOnly(file, text + "\n");
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
             // The count on standard error in either form (with --json, the JSON on standard output says which and why).

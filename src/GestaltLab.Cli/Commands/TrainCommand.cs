@@ -178,6 +178,22 @@ internal static class ModelCli
         }
     }
 
+    /// <summary>A face result's problem without the photo's path that the loader's messages begin with (it is printed before).</summary>
+    public static string? ProblemAfterPath(string image, string? problem) =>
+        problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : problem;
+
+    /// <summary>
+    /// Writes a result file whole (no half file after a failure) and readable by its owner alone: it names photos and
+    /// what they were ranked as. (A file system without Unix modes, vfat or a Windows share, refuses the mode: the file stands.)
+    /// </summary>
+    public static void WriteOwnerOnly(string file, string text)
+    {
+        AtomicFile.WriteAllText(file, text);
+        if (!OperatingSystem.IsWindows())
+            try { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
     /// <summary>Names the photos a batch skipped and why (the first 20; the rest are counted).</summary>
     public static void PrintSkipped(IReadOnlyList<(string Source, string Problem)> skipped)
     {

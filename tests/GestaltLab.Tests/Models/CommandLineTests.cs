@@ -24,7 +24,7 @@ public class CommandLineTests
         return errors.ToString();
     }
 
-    private static void CopyTree(string from, string to)
+    internal static void CopyTree(string from, string to)
     {
         Directory.CreateDirectory(to);
         foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));

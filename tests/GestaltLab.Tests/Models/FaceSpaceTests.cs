@@ -145,7 +145,7 @@ public class FaceSpaceTests
         // The training folder: the same crops, one syndrome's labels blanked (the model never learns it).
         var manifest = Manifest.Load(aligned);
         string hidden = manifest.Rows.Select(r => r.Syndrome).First(s => s.Length > 0 && s != Manifest.Unaffected);
-        CopyTree(aligned, withheld);
+        CommandLineTests.CopyTree(aligned, withheld);
         string manifestCsv = Path.Combine(withheld, Manifest.FileName);
         var lines = File.ReadAllLines(manifestCsv);
         File.WriteAllLines(manifestCsv, [lines[0], .. lines.Skip(1).Select(l => l.Replace($",{hidden},", ",,", StringComparison.Ordinal))]);
@@ -209,12 +209,5 @@ public class FaceSpaceTests
         Assert.Contains("not an aligned data folder", errors.ToString());
         Assert.Contains("gestaltlab align", errors.ToString());
         Directory.Delete(root, true);
-    }
-
-    private static void CopyTree(string from, string to)
-    {
-        Directory.CreateDirectory(to);
-        foreach (var d in Directory.GetDirectories(from, "*", SearchOption.AllDirectories)) Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, d)));
-        foreach (var f in Directory.GetFiles(from, "*", SearchOption.AllDirectories)) File.Copy(f, Path.Combine(to, Path.GetRelativePath(from, f)));
     }
 }
