@@ -16,149 +16,244 @@ namespace GestaltLab.Cli;
 /// </summary>
 internal sealed class MatchCommand : ICliCommand
 {
+    // What every JSON file this command writes holds, so that --out replaces only such a file.
+    private const string Mark = "\"kind\": \"face_space_";
+
+    // A photo this close to a gallery photo is taken for that photo (a copy, another path to it, a re-saved one).
+    private const double SamePhoto = 0.999;
+
     public Command Create()
     {
         var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`: its nets span the face space.", Required = true };
-        var gallery = new Option<string>("--gallery") { Description = "Aligned data folder (`gestaltlab align` with the run's regions, or the run's own RUN/aligned) whose labelled photos are the gallery: every syndrome there is ranked, those the model does not know included.", Required = true };
+        var gallery = new Option<string>("--gallery") { Description = "Aligned data folder (`gestaltlab align` with the run's regions, or the run's own RUN/aligned) whose labelled photos are the gallery: every syndrome there is ranked, those the model does not know included; or a gallery file written by --save-gallery (to match photos without embedding the gallery again).", Required = true };
         var images = new Argument<string[]>("IMAGE") { Description = "Photos to match against every labelled gallery photo; a folder stands for every photo in it. Without photos: the gallery folder's test photos are matched against its train and val photos, and the figures printed.", Arity = ArgumentArity.ZeroOrMore };
         var top = new Option<int>("--top") { Description = "How many syndromes to list per photo.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };
-        var output = new Option<string?>("--out") { Description = "Also write the result as JSON to this file (the figures, face_space.json, without photos; the rankings with them)." };
-        var shrinkage = new Option<double>("--shrinkage") { Description = "Shrinkage of the gallery's within-syndrome covariance (0–1; 1 = no whitening).", DefaultValueFactory = _ => FaceSpace.DefaultShrinkage };
+        var output = new Option<string?>("--out") { Description = "Also write the result as JSON to this file (the figures without photos, as face_space.json; the rankings with them)." };
+        var shrinkage = new Option<double>("--shrinkage") { Description = "Shrinkage of the gallery's within-syndrome covariance (0–1; 1 = no whitening beyond standardising).", DefaultValueFactory = _ => FaceSpace.DefaultShrinkage };
         var landmarks = new Option<string?>("--landmark-model") { Description = "dlib 68-point model (default: the system's)." };
+        var saveGallery = new Option<string?>("--save-gallery") { Description = "Embed every labelled photo of the --gallery folder and write them to this file (readable by you only: it names photos), for later `match --gallery FILE` runs; then match the photos given, if any." };
+        var noNames = new Option<bool>("--no-photo-names") { Description = "In the JSON (--json, --out), for a file that leaves the team: number the photos matched instead of naming them, leave out the nearest gallery photos' names and the people left out, and cut the model's and gallery's paths to their last name." };
         var cmd = new Command("match", "Rank syndromes by face-space matching against a labelled gallery (also syndromes the model was not trained on), or score that matching on the gallery folder's test photos.")
-            { model, gallery, images, top, json, output, shrinkage, landmarks };
+            { model, gallery, images, top, json, output, shrinkage, landmarks, saveGallery, noNames };
         cmd.SetAction(async (p, ct) =>
         {
             if (p.GetValue(top) < 1) throw new GestaltLabException($"--top {p.GetValue(top)}: must be at least 1");
             double alpha = p.GetValue(shrinkage);
             if (alpha is < 0 or > 1 || double.IsNaN(alpha)) throw new GestaltLabException(string.Create(CultureInfo.InvariantCulture, $"--shrinkage {alpha}: must be between 0 and 1"));
-            string galleryDir = p.GetValue(gallery)!;
-            // A data folder of photos is not a gallery yet: said before the model loads.
-            if (!FaceDatasetAligner.IsAligned(galleryDir))
-                throw new GestaltLabException($"{galleryDir}: not an aligned data folder (no regions.json or regions/)",
-                    $"align it with the model's regions first: gestaltlab align --data {galleryDir} --out ALIGNED --regions {Path.Combine(p.GetValue(model)!, "regions.json")}; the demo's run holds its own: --gallery RUN/aligned");
-            // Before any work: a result that cannot be written at the end would cost it all.
+            string source = p.GetValue(gallery)!;
+            var arguments = p.GetValue(images) ?? [];
+            string? saveTo = p.GetValue(saveGallery);
+            bool savedGallery = File.Exists(source);
+            // Said before the model loads or the gallery is embedded (tens of seconds to minutes).
+            if (!savedGallery && !Directory.Exists(source))
+                throw new GestaltLabException($"{source}: no such folder or gallery file", "give an aligned data folder (the demo's run holds one: --gallery RUN/aligned) or a file written by --save-gallery");
+            if (savedGallery && arguments.Length == 0)
+                throw new GestaltLabException($"{source}: a saved gallery matches photos; name them, or give the aligned folder to score the matching on its test photos");
+            if (savedGallery && saveTo is not null)
+                throw new GestaltLabException($"--save-gallery {saveTo}: the gallery is a saved one already ({source})");
+            if (!savedGallery && !FaceDatasetAligner.IsAligned(source))
+                throw new GestaltLabException($"{source}: not an aligned data folder (no regions.json or regions/)",
+                    $"align it with the model's regions first: gestaltlab align --data {source} --out ALIGNED --regions {Path.Combine(p.GetValue(model)!, "regions.json")}; the demo's run holds its own: --gallery RUN/aligned");
             if (p.GetValue(output) is { } outFile)
             {
                 OwnerOnlyFolder.Create(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
                 AtomicFile.CheckWritable(outFile, "face_space.json");
-                AtomicFile.CheckReplaceable(outFile, "\"gallery", "gestaltlab match");
+                AtomicFile.CheckReplaceable(outFile, Mark, "gestaltlab match");
             }
+            if (saveTo is not null)
+            {
+                AtomicFile.CheckWritable(saveTo, "gallery.pt", ownerOnly: true);
+                AtomicFile.CheckReplaceable(saveTo, "\"kind\":\"face_space_gallery\"", "gestaltlab match --save-gallery", "--save-gallery");
+            }
+            // A misspelt photo is a mistake in the command: said before the gallery is embedded, not after.
+            var withoutPhotos = new List<string>();
+            var photos = ModelCli.ExpandFolders(arguments, withoutPhotos).ToList();
+            var missing = arguments.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
+            if (arguments.Length > 0 && photos.Count == 0)
+                throw new GestaltLabException(missing.Count > 0 ? $"{string.Join(", ", missing.Take(5))}: no such file or folder" : $"{string.Join(", ", arguments.Take(5))}: no photos there");
+
             using var m = GestaltModel.Load(p.GetValue(model)!);
-            var photos = p.GetValue(images) ?? [];
-            return photos.Length == 0
-                ? await Evaluate(m, galleryDir, alpha, p.GetValue(json), p.GetValue(output), ct)
-                : await MatchPhotos(m, galleryDir, photos, alpha, p.GetValue(top), p.GetValue(json), p.GetValue(output), p.GetValue(landmarks), ct);
+            var options = new Output(p.GetValue(top), p.GetValue(json), p.GetValue(output), !p.GetValue(noNames));
+            if (arguments.Length == 0 && saveTo is null) return await Evaluate(m, source, alpha, options, ct);
+            // Every labelled photo of the folder is a gallery photo: a new face is matched against all the data there is.
+            var space = savedGallery ? FaceSpace.Load(source, m)
+                : await CliProgress.RunAsync(progress => FaceSpace.FromAligned(m, source, null, alpha, progress, ct));
+            if (saveTo is not null)
+            {
+                space.Save(saveTo);
+                if (!options.Json) Console.WriteLine($"gallery saved: {saveTo} ({space.Gallery.Count} photos of {space.Syndromes.Count} syndromes)");
+                if (arguments.Length == 0) return 0;
+            }
+            int code = await MatchPhotos(m, space, source, photos, options, p.GetValue(landmarks), ct);
+            if (PathsFailed(withoutPhotos, missing)) return 1;
+            return code;
         });
         return cmd;
     }
 
-    private static async Task<int> Evaluate(GestaltModel m, string galleryDir, double shrinkage, bool json, string? outFile, CancellationToken ct)
+    private static bool PathsFailed(List<string> withoutPhotos, List<string> missing)
+    {
+        // Folders named that held no photos, and paths that do not exist, are mistakes in the command: the others were
+        // still matched, but the exit code says so (as `predict` does).
+        foreach (var folder in withoutPhotos) Console.Error.WriteLine($"error: {Terminal.Printable(folder)}");
+        if (missing.Count > 0)
+            Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
+        return missing.Count > 0 || withoutPhotos.Count > 0;
+    }
+
+    private sealed record Output(int Top, bool Json, string? File, bool Named);
+
+    private static string Plural(int n, string one, string many) => n == 1 ? $"{n} {one}" : $"{n:N0} {many}";
+
+    private static async Task<int> Evaluate(GestaltModel m, string galleryDir, double shrinkage, Output o, CancellationToken ct)
     {
         var r = await CliProgress.RunAsync(progress => FaceSpaceEvaluation.Evaluate(m, galleryDir, shrinkage, progress, ct));
-        string text = JsonSerializer.Serialize(r, new JsonSerializerOptions { WriteIndented = true });
-        if (outFile is not null) ModelCli.WriteOwnerOnly(outFile, text + "\n");
-        if (json)
+        // The figures name no photo; with --no-photo-names the folders are cut to their last name too.
+        if (!o.Named) r = r with { Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)) };
+        string text = r.ToJson();
+        if (o.File is not null) ModelCli.WriteOwnerOnly(o.File, text + "\n");
+        if (o.Json)
         {
             Console.WriteLine(text);
             return 0;
         }
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"face-space matching: {r.All.NImages} test photos against {r.NGalleryImages} gallery photos ({string.Join(" + ", r.GallerySplits)}) of {r.NGallerySyndromes} syndromes, {r.NGallerySyndromesUnknown} of them unknown to the model"));
+            $"face-space matching: {Plural(r.All.NImages, "test photo", "test photos")} against {Plural(r.NGalleryImages, "gallery photo", "gallery photos")} ({string.Join(" + ", r.GallerySplits)}) of {r.NGallerySyndromes} syndromes, {r.NGallerySyndromesUnknown} of them unknown to the model"));
         string K(int k, double v) => k >= r.NGallerySyndromes ? "—" : v.ToString("P1", CultureInfo.InvariantCulture);
         Console.WriteLine($"  {"photos",-22} {"n",5} {"syndromes",9}  {"top-1",7} {"top-5",7} {"top-10",7} {"top-30",7}   per syndrome: {"top-1",7} {"top-10",7}");
         // Known and unknown apart only when there are both (one of them would repeat the first row).
         var rows = r.Known is not null && r.Unknown is not null ? new[] { ("all", r.All), ("known to the model", r.Known), ("unknown to the model", r.Unknown) } : [("all", r.All)];
         foreach (var (name, s) in rows)
-                Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $"  {name,-22} {s.NImages,5} {s.NSyndromes,9}  {K(1, s.Top1),7} {K(5, s.Top5),7} {K(10, s.Top10),7} {K(30, s.Top30),7}                 {K(1, s.PerDisorderTop1),7} {K(10, s.PerDisorderTop10),7}"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  {name,-22} {s.NImages,5} {s.NSyndromes,9}  {K(1, s.Top1),7} {K(5, s.Top5),7} {K(10, s.Top10),7} {K(30, s.Top30),7}                 {K(1, s.PerDisorderTop1),7} {K(10, s.PerDisorderTop10),7}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  chance: top-1 {r.ChanceTop1:P1}, top-10 {K(10, r.ChanceTop10)} (a random ranking of {r.NGallerySyndromes} syndromes)"));
         if (r.NWithoutGallery > 0)
-            Console.WriteLine($"  note: {r.NWithoutGallery} test photo(s) of syndromes without gallery photos were not scored (they cannot be matched)");
-        if (outFile is not null) Console.WriteLine($"figures: {outFile}");
+            Console.WriteLine($"  note: {Plural(r.NWithoutGallery, "test photo", "test photos")} of syndromes without gallery photos were not scored (they cannot be matched)");
+        if (o.File is not null) Console.WriteLine($"figures: {o.File}");
         return 0;
     }
 
-    private static async Task<int> MatchPhotos(GestaltModel m, string galleryDir, string[] arguments, double shrinkage, int top, bool json, string? outFile,
-        string? landmarkModel, CancellationToken ct)
+    private static Task<int> MatchPhotos(GestaltModel m, FaceSpace space, string gallerySource, IReadOnlyList<string> photos, Output o,
+        string? landmarkModel, CancellationToken ct) => Task.Run(() =>
     {
-        // Every labelled photo of the folder is a gallery photo: a new face is matched against all the data there is.
-        var space = await CliProgress.RunAsync(progress => FaceSpace.FromAligned(m, galleryDir, null, shrinkage, progress, ct));
         // A photo of the gallery's own data is recognised by its path, so that it is not matched to itself and its person.
-        string? dataFolder = FaceDatasetAligner.DataFolderOf(galleryDir);
+        string? dataFolder = space.PhotoFolder;
         var subjectOf = new Dictionary<string, string>(StringComparer.Ordinal);
+        // A copy of a gallery photo is recognised by its bytes: only gallery photos of the same length are read to compare.
+        var bySize = new Dictionary<long, List<(string File, string Subject)>>();
         if (dataFolder is not null)
-            foreach (var g in space.Gallery) subjectOf.TryAdd(Path.GetFullPath(Path.Combine(dataFolder, g.Image)), g.Subject);
-        var withoutPhotos = new List<string>();
-        var photos = ModelCli.ExpandFolders(arguments, withoutPhotos).ToList();
-        var missing = arguments.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
+            foreach (var g in space.Gallery)
+            {
+                string file = Path.GetFullPath(Path.Combine(dataFolder, g.Image));
+                subjectOf.TryAdd(file, g.Subject);
+                var info = new FileInfo(file);
+                if (info.Exists) (bySize.TryGetValue(info.Length, out var list) ? list : bySize[info.Length] = []).Add((file, g.Subject));
+            }
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        string Hash(string file) => hashes.TryGetValue(file, out var h) ? h : hashes[file] = RunManifest.ComputeFileHash(file);
+        string? CopyOf(string image)
+        {
+            var info = new FileInfo(image);
+            if (!info.Exists || !bySize.TryGetValue(info.Length, out var same)) return null;
+            string mine = Hash(info.FullName);
+            return same.FirstOrDefault(g => Hash(g.File) == mine).Subject;
+        }
         using var torchThreads = TorchRuntime.UseThreads(1);   // one photo at a time: see PredictCommand
         using var faces = new FacePipeline(m.FacePipelineOptions(landmarkModel));
         var results = new List<object>();
         int failed = 0;
-        if (!json)
-            Console.WriteLine($"gallery: {space.Gallery.Count} photos of {space.Syndromes.Count} syndromes, {space.Syndromes.Count(s => !space.KnownSyndromes.Contains(s))} of them unknown to the model ({galleryDir})");
-        var progress = json && photos.Count > 1 ? ProgressReporters.Console() : null;
+        if (!o.Json)
+        {
+            Console.WriteLine($"gallery: {Plural(space.Gallery.Count, "photo", "photos")} of {space.Syndromes.Count} syndromes, {space.Syndromes.Count(s => !space.KnownSyndromes.Contains(s))} of them unknown to the model ({gallerySource})");
+            // Fewer photos than dimensions: the whitening rests on its shrinkage, and similarities spread towards ±1.
+            if (space.Gallery.Count < space.Dimensions)
+                Console.WriteLine($"  note: fewer gallery photos ({space.Gallery.Count}) than the embedding has dimensions ({space.Dimensions}): similarities are cosines in a space fitted to few photos, not probabilities; read the order, not the values");
+        }
+        var progress = o.Json && photos.Count > 1 ? ProgressReporters.Console() : null;
+        string Shown(string image, int index) => o.Named ? image : $"photo {index + 1}";
         foreach (var image in photos)
         {
+            int index = results.Count;
             ct.ThrowIfCancellationRequested();
             progress?.Report(new ProgressUpdate("match", results.Count, photos.Count));
             var prediction = m.PredictImage(faces, image, out var face);
+            string? problem = face.Problem is null || o.Named ? face.Problem : face.Problem.Replace(image, Shown(image, index));
             if (prediction is null)
             {
                 failed++;
-                string? why = ModelCli.ProblemAfterPath(image, face.Problem);
-                if (!json) Console.Error.WriteLine($"{Terminal.Printable(image)}: skipped ({face.Status.ToCsv()}: {Terminal.Printable(why ?? "")})");
-                results.Add(new { image, status = face.Status.ToCsv(), problem = face.Problem });
+                if (!o.Json) Console.Error.WriteLine($"{Terminal.Printable(image)}: skipped ({face.Status.ToCsv()}: {Terminal.Printable(ModelCli.ProblemAfterPath(image, face.Problem) ?? "")})");
+                results.Add(new { image = Shown(image, index), status = face.Status.ToCsv(), problem });
                 continue;
             }
-            string? own = subjectOf.GetValueOrDefault(Path.GetFullPath(image));
-            var ranked = space.Rank(prediction.Embedding, top, excludeSubject: own);
+            string? own = subjectOf.GetValueOrDefault(Path.GetFullPath(image)) ?? CopyOf(image);
+            string? sameAs = null;
+            // (Without the gallery's photos at hand — a saved gallery — or for a re-saved copy, by its embedding.)
+            if (own is null && space.Nearest(prediction.Embedding, 1) is [var nearest] && nearest.Similarity >= SamePhoto)
+                (own, sameAs) = (nearest.Subject, nearest.Image);
+            var ranked = space.Rank(prediction.Embedding, o.Top, excludeSubject: own);
             results.Add(new
             {
-                image, status = face.Status.ToCsv(), problem = face.Problem,
-                gallery_person_left_out = own,
+                image = Shown(image, index), status = face.Status.ToCsv(), problem,
+                in_gallery = own is not null,
+                gallery_person_left_out = o.Named ? own : null,
                 syndromes = ranked.Select(r => new
                 {
-                    rank = r.Rank, syndrome = r.Syndrome, similarity = r.Similarity, known_to_model = r.KnownToModel,
-                    gallery_photos = r.GalleryPhotos, nearest_image = r.NearestImage, nearest_similarity = r.NearestSimilarity,
+                    rank = r.Rank, syndrome = r.Syndrome, similarity = r.Similarity, known_to_model = r.KnownToModel, gallery_photos = r.GalleryPhotos,
+                    nearest_image = o.Named ? r.NearestImage : null, nearest_similarity = r.NearestSimilarity,
                 }).ToList(),
             });
-            if (json) continue;
+            if (o.Json) continue;
             Console.WriteLine($"{Terminal.Printable(image)} ({face.Status.ToCsv()}{(face.Problem is null ? "" : ": " + Terminal.Printable(face.Problem))})");
-            if (own is not null) Console.WriteLine($"  (a photo of the gallery: its person {Terminal.Printable(own)}'s photos are left out of it)");
+            if (sameAs is not null)
+                Console.WriteLine($"  (the same photo as gallery photo {Terminal.Printable(sameAs)}, similarity ≥ {SamePhoto}: its person {Terminal.Printable(own!)}'s photos are left out of the gallery)");
+            else if (own is not null)
+                Console.WriteLine($"  (a photo of the gallery: its person {Terminal.Printable(own)}'s photos are left out of it)");
+            if (ranked.Count == 0)
+            {
+                Console.WriteLine("  no gallery photos are left once its person's are left out: nothing to rank");
+                continue;
+            }
             Console.WriteLine($"  {"rank",4}  {"syndrome",-32} {"similarity",10}  {"model",-7} {"photos",6}  nearest gallery photo");
             foreach (var r in ranked)
                 Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                     $"  {r.Rank,4}  {Terminal.Printable(r.Syndrome),-32} {r.Similarity,10:F3}  {(r.KnownToModel ? "known" : "unknown"),-7} {r.GalleryPhotos,6}  {Terminal.Printable(r.NearestImage)} ({r.NearestSimilarity:F3})"));
         }
         progress?.Report(new ProgressUpdate("match", results.Count, photos.Count));
+        // The rankings with what made them, as predict's JSON: which model and gallery, which landmark model and versions.
+        string runDir = Path.GetFullPath(m.Directory ?? ".");
+        var (modelCreated, modelDataHash) = ModelPackage.RunProvenance(runDir);
+        string landmarks = faces.Predictor.Source;
+        string Cut(string path) => o.Named ? path : Path.GetFileName(Path.TrimEndingDirectorySeparator(path));
         var document = new
         {
+            kind = "face_space_matches",
             command = "gestaltlab match",
-            model = m.Directory,
-            gallery = Path.GetFullPath(galleryDir),
+            model = Cut(runDir),
+            model_created_utc = modelCreated,
+            model_data_hash = modelDataHash,
+            gallery = Cut(Path.GetFullPath(gallerySource)),
             gallery_images = space.Gallery.Count,
             gallery_syndromes = space.Syndromes.Count,
+            gallery_syndromes_unknown_to_model = space.Syndromes.Count(s => !space.KnownSyndromes.Contains(s)),
             shrinkage = space.Shrinkage,
-            top,
+            top = o.Top,
+            landmark_model = Cut(landmarks),
+            landmark_model_sha256 = File.Exists(landmarks) ? RunManifest.ComputeFileHash(landmarks) : null,
+            photo_names = o.Named,
             packages = RunManifest.PackageVersions(),
             created_utc = DateTime.UtcNow.ToString("O"),
             matches = results,
         };
         string text = JsonSerializer.Serialize(document, new JsonSerializerOptions { WriteIndented = true });
-        if (json) Console.WriteLine(text);
-        if (outFile is not null)
+        if (o.Json) Console.WriteLine(text);
+        if (o.File is not null)
         {
-            ModelCli.WriteOwnerOnly(outFile, text + "\n");
-            if (!json) Console.WriteLine($"matches: {outFile}");
+            ModelCli.WriteOwnerOnly(o.File, text + "\n");
+            if (!o.Json) Console.WriteLine($"matches: {o.File}");
         }
-        if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped{(json ? " (each with its status and problem in the JSON)" : "")}");
-        foreach (var folder in withoutPhotos) Console.Error.WriteLine($"error: {Terminal.Printable(folder)}");
-        if (missing.Count > 0)
-            Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
-        if (missing.Count > 0 || withoutPhotos.Count > 0) return 1;
+        if (failed > 0) Console.Error.WriteLine($"{Plural(failed, "photo", "photos")} skipped{(o.Json ? " (each with its status and problem in the JSON)" : "")}");
+        // One unusable photo never fails the batch: exit code 1 only when no photo could be matched.
         return failed == photos.Count ? 1 : 0;
-    }
+    }, ct);
 }

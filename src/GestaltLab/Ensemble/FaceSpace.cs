@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using GestaltLab.Data;
 using GestaltLab.Models;
 using GestaltLab.Regions;
@@ -78,6 +80,15 @@ public sealed class FaceSpace
     /// <summary>Length of the embeddings the space reads.</summary>
     public int Dimensions => _mean.Length;
 
+    /// <summary>The run folder of the model that embedded the gallery (<see cref="FromAligned"/>), or null.</summary>
+    public string? Model { get; private set; }
+
+    /// <summary>The data folder the gallery photos' names are relative to (the photos the aligned folder was made from), when known.</summary>
+    public string? PhotoFolder { get; private set; }
+
+    // SHA-256 of that model's ensemble.json: a saved gallery is only read back for the same model.
+    private string? _modelHash;
+
     private FaceSpace(IReadOnlyList<GalleryFace> gallery, IReadOnlyList<string> syndromes, IReadOnlySet<string> known, double shrinkage,
         double[] mean, double[] scale, float[] whiten, int[] galleryClass, float[][] galleryZ)
     {
@@ -121,6 +132,9 @@ public sealed class FaceSpace
             if (g.Embedding.Any(v => !float.IsFinite(v))) throw new GestaltLabException($"face space: gallery photo {g.Image} has an embedding that is not finite (NaN or infinity)");
         }
         var syndromes = gallery.Select(g => g.Syndrome).Distinct().Order(StringComparer.Ordinal).ToList();
+        // One syndrome's centre is the gallery's mean, the origin of the space: a similarity to it is noise, not a ranking.
+        if (syndromes.Count < 2)
+            throw new GestaltLabException($"face space: the gallery's photos are all of one syndrome ({syndromes[0]}); a ranking needs at least two");
         var index = syndromes.Select((s, i) => (s, i)).ToDictionary(t => t.s, t => t.i, StringComparer.Ordinal);
         var cls = gallery.Select(g => index[g.Syndrome]).ToArray();
         var known = (knownSyndromes ?? []).Where(index.ContainsKey).ToHashSet(StringComparer.Ordinal);
@@ -131,8 +145,12 @@ public sealed class FaceSpace
         foreach (var g in gallery) for (int j = 0; j < d; j++) mean[j] += g.Embedding[j];
         for (int j = 0; j < d; j++) mean[j] /= n;
         foreach (var g in gallery) for (int j = 0; j < d; j++) scale[j] += (g.Embedding[j] - mean[j]) * (g.Embedding[j] - mean[j]);
-        // A unit that never varies in the gallery (a dead ReLU) says nothing about anyone: any scale leaves it at 0.
-        for (int j = 0; j < d; j++) scale[j] = scale[j] > 0 ? Math.Sqrt(scale[j] / n) : 1;
+        for (int j = 0; j < d; j++) scale[j] = Math.Sqrt(scale[j] / n);
+        // A unit that (almost) never varies in the gallery says (almost) nothing about anyone: standardised by its own tiny
+        // spread, a face that happens to fire it would dominate every similarity. Its scale is floored at a thousandth of the
+        // typical unit's (a dead unit, scale 0, stays at 0 whatever the floor).
+        double floor = 1e-3 * Median(scale.Where(v => v > 0));
+        for (int j = 0; j < d; j++) scale[j] = Math.Max(scale[j], floor > 0 ? floor : 1);
 
         // Residuals from each syndrome's mean (standardised), then the pooled within-syndrome covariance in double precision.
         var z = new double[n * d];
@@ -161,9 +179,17 @@ public sealed class FaceSpace
             // With no within-syndrome variation at all (one photo each), the covariance is the shrinkage target alone.
             if (!(meanVariance > 0)) meanVariance = 1;
             var identity = eye(d, dtype: ScalarType.Float64);
-            var shrunk = cov.mul(1 - shrinkage).add(identity.mul(shrinkage * meanVariance));
+            // A ridge of 10⁻⁴ of the mean variance beside the shrinkage: with fewer photos than dimensions, or dead units, the
+            // unshrunk covariance (shrinkage 0) is singular and has no Cholesky factor.
+            var shrunk = cov.mul(1 - shrinkage).add(identity.mul((shrinkage + 1e-4) * meanVariance));
             // Whitening by the inverse Cholesky factor: z·z' = x·S⁻¹·x', the discriminant's metric, whatever the square root.
-            var l = linalg.cholesky(shrunk);
+            Tensor l;
+            try { l = linalg.cholesky(shrunk); }
+            catch (System.Runtime.InteropServices.ExternalException e)
+            {
+                throw new GestaltLabException($"face space: the gallery's within-syndrome covariance could not be factored with shrinkage {shrinkage} ({e.Message.Split('\n')[0]})",
+                    "use a larger shrinkage (--shrinkage 0.3, the default)");
+            }
             var w = linalg.solve_triangular(l, identity, upper: false);
             whiten = w.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
             // The gallery whitened in one product (a photo at a time is D² operations each: seconds on a large gallery).
@@ -191,13 +217,102 @@ public sealed class FaceSpace
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
+        // Not while the run is trained again or replaced, nor while the data is aligned again under it (its crops would be
+        // read half old, half new).
+        using var runLock = model.Directory is { } run ? FolderLock.AcquireShared(run, "match with the model in") : null;
+        using var dataLock = FolderLock.AcquireData(alignedDirectory, "match on", shared: true);
+        if (model.ChangedSinceLoad() is { } changed)
+            throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and match with that");
         var data = OpenAligned(model, alignedDirectory, splits);
+        if (data.Rows.Select(r => r.Syndrome).Distinct().Count() == 1)
+            throw new GestaltLabException($"{alignedDirectory}: every labelled photo{(splits is null ? "" : " of its " + string.Join("/", splits) + " split(s)")} is of one syndrome ({data.Rows[0].Syndrome}); a gallery needs at least two to rank");
         if (data.Count < 2)
             throw new GestaltLabException($"{alignedDirectory}: {data.Count} labelled photo(s) in {(splits is null ? "its manifest" : "its " + string.Join("/", splits) + " split(s)")}; a gallery needs at least two",
                 "give a folder with labelled photos (a syndrome in the manifest's syndrome column)");
         var embeddings = Embed(model, data, Enumerable.Range(0, data.Count).ToArray(), "gallery", progress, cancellationToken);
         var gallery = data.Rows.Select((r, i) => new GalleryFace(r.SourceImage, r.Subject, r.Syndrome, embeddings[i])).ToList();
-        return Fit(gallery, model.Classes, shrinkage);
+        var space = Fit(gallery, model.Classes, shrinkage);
+        space._modelHash = model.EnsembleHash;
+        space.Model = model.Directory;
+        space.PhotoFolder = FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        return space;
+    }
+
+    private const string SavedKind = "face_space_gallery";
+
+    /// <summary>
+    /// Writes the gallery — its photos' names, people, syndromes and embeddings, the shrinkage and the model that embedded
+    /// it — so that <see cref="Load"/> matches against it without running the nets over every gallery photo again. The file
+    /// describes patients' photos: it is written readable by its owner only.
+    /// </summary>
+    /// <exception cref="GestaltLabException">The file cannot be written.</exception>
+    public void Save(string path)
+    {
+        var meta = new JsonObject
+        {
+            ["kind"] = SavedKind,
+            ["model"] = Model,
+            ["model_ensemble_sha256"] = _modelHash,
+            ["photo_folder"] = PhotoFolder,
+            ["shrinkage"] = Shrinkage,
+            ["known_syndromes"] = new JsonArray([.. KnownSyndromes.Order(StringComparer.Ordinal).Select(s => (JsonNode?)s)]),
+            ["images"] = new JsonArray([.. Gallery.Select(g => (JsonNode?)g.Image)]),
+            ["subjects"] = new JsonArray([.. Gallery.Select(g => (JsonNode?)g.Subject)]),
+            ["syndromes"] = new JsonArray([.. Gallery.Select(g => (JsonNode?)g.Syndrome)]),
+            ["created_utc"] = DateTime.UtcNow.ToString("O"),
+        };
+        var flat = new float[Gallery.Count * Dimensions];
+        for (int i = 0; i < Gallery.Count; i++) Gallery[i].Embedding.CopyTo(flat, i * Dimensions);
+        using var embeddings = tensor(flat, [Gallery.Count, Dimensions]);
+        WeightsFile.Save(path, meta.ToJsonString(), [new("embeddings", embeddings)]);
+        if (!OperatingSystem.IsWindows())
+            try { File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+    }
+
+    /// <summary>
+    /// Reads a gallery written by <see cref="Save"/> and fits the space on it again (as it was fitted when saved).
+    /// </summary>
+    /// <param name="path">The file.</param>
+    /// <param name="model">The model whose embeddings will be matched against it: refused unless it is the model that
+    /// embedded the gallery (the same run's ensemble.json); null: not checked.</param>
+    /// <exception cref="GestaltLabException">Missing, damaged or not a gallery; embedded by another model.</exception>
+    public static FaceSpace Load(string path, GestaltModel? model = null)
+    {
+        var (metadata, tensors) = WeightsFile.Load(path);
+        try
+        {
+            JsonNode? meta;
+            try { meta = JsonNode.Parse(metadata); }
+            catch (JsonException e) { throw new GestaltLabException($"{path}: unreadable gallery metadata ({e.Message})"); }
+            if ((string?)meta?["kind"] != SavedKind || !tensors.TryGetValue("embeddings", out var e2) || e2.shape.Length != 2)
+                throw new GestaltLabException($"{path}: not a face-space gallery (written by `gestaltlab match --save-gallery` or FaceSpace.Save)");
+            string[] Strings(string key) => meta![key]?.AsArray().Select(n => (string?)n ?? "").ToArray()
+                ?? throw new GestaltLabException($"{path}: the gallery has no '{key}'");
+            var images = Strings("images");
+            var subjects = Strings("subjects");
+            var syndromes = Strings("syndromes");
+            int n = (int)e2.shape[0], d = (int)e2.shape[1];
+            if (images.Length != n || subjects.Length != n || syndromes.Length != n)
+                throw new GestaltLabException($"{path}: the gallery names {images.Length} photos for {n} embeddings; the file is damaged");
+            string? hash = (string?)meta!["model_ensemble_sha256"];
+            if (model?.EnsembleHash is { } current && hash is not null && hash != current)
+                throw new GestaltLabException($"{path}: embedded by another model ({(string?)meta["model"] ?? "a run"}) than {model.Directory}; their embeddings do not share a space",
+                    $"embed the gallery again with this model: gestaltlab match --model {model.Directory} --gallery ALIGNED --save-gallery {path}");
+            var flat = e2.data<float>().ToArray();
+            var gallery = Enumerable.Range(0, n).Select(i => new GalleryFace(images[i], subjects[i], syndromes[i], flat.AsSpan(i * d, d).ToArray())).ToList();
+            double shrinkage = meta["shrinkage"]?.GetValue<double>() ?? DefaultShrinkage;
+            var space = Fit(gallery, Strings("known_syndromes"), shrinkage);
+            space._modelHash = hash;
+            space.Model = (string?)meta["model"];
+            space.PhotoFolder = (string?)meta["photo_folder"];
+            return space;
+        }
+        catch (Exception e) when (e is InvalidOperationException or FormatException)
+        {
+            throw new GestaltLabException($"{path}: unreadable gallery metadata ({e.Message})");
+        }
+        finally { foreach (var t in tensors.Values) t.Dispose(); }
     }
 
     /// <summary>Opens an aligned folder's labelled photos of <paramref name="splits"/> (every syndrome) for <paramref name="model"/>, checking its crops fit the model.</summary>
@@ -281,13 +396,14 @@ public sealed class FaceSpace
         {
             double dot = 0, norm = 0;
             for (int j = 0; j < d; j++) { dot += q[j] * sums[c][j]; norm += sums[c][j] * sums[c][j]; }
-            return new SyndromeMatch(Syndromes[c], norm > 0 ? dot / Math.Sqrt(norm) : 0, 0, KnownSyndromes.Contains(Syndromes[c]), photos[c],
+            return new SyndromeMatch(Syndromes[c], norm > 0 ? Math.Clamp(dot / Math.Sqrt(norm), -1, 1) : 0, 0, KnownSyndromes.Contains(Syndromes[c]), photos[c],
                 Gallery[nearest[c].Index].Image, nearest[c].Similarity);
         }).ToList();
     }
 
     // Cosine similarity of a unit-length whitened face to gallery photo i.
-    private double Similarity(float[] unitQuery, int i) => _galleryNorm[i] > 0 ? Dot(unitQuery, _galleryZ[i]) / _galleryNorm[i] : 0;
+    // (Clamped: rounding takes a photo's similarity to itself a hair past 1.)
+    private double Similarity(float[] unitQuery, int i) => _galleryNorm[i] > 0 ? Math.Clamp(Dot(unitQuery, _galleryZ[i]) / _galleryNorm[i], -1, 1) : 0;
 
     private float[] Checked(float[] embedding)
     {
@@ -313,6 +429,12 @@ public sealed class FaceSpace
             z[r] = (float)acc;
         }
         return z;
+    }
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? 0 : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
     }
 
     private static float[] Unit(float[] v)

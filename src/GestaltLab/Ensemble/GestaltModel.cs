@@ -87,6 +87,9 @@ public sealed class GestaltModel : IDisposable
     // The SHA-256 of ensemble.json as loaded: what tells this model from the run's content after a training of it.
     private string? _ensembleHash;
 
+    /// <summary>SHA-256 of the run's ensemble.json as loaded (it records every fitted file's hash): which model this is; null when not loaded from a run.</summary>
+    internal string? EnsembleHash => _ensembleHash;
+
     /// <summary>
     /// Null while the run folder still holds the model this one was loaded as; else why not (trained again or replaced
     /// since, by a `train` or a notebook's <c>TrainAfresh</c>): results of this model filed in the run would pass for the

@@ -53,6 +53,8 @@ public readonly record struct FaceSpaceQuery(string Image, string Subject, strin
 /// <summary>What <see cref="FaceSpaceEvaluation.Evaluate"/> found (written as <c>face_space.json</c>).</summary>
 public sealed record FaceSpaceMetrics
 {
+    /// <summary>What the file is (<c>face_space_evaluation</c>).</summary>
+    [JsonPropertyName("kind")] public string Kind { get; init; } = "face_space_evaluation";
     /// <summary>The run whose embeddings span the space.</summary>
     [JsonPropertyName("model")] public string? Model { get; init; }
     /// <summary>The aligned folder scored.</summary>
@@ -83,13 +85,20 @@ public sealed record FaceSpaceMetrics
     [JsonPropertyName("chance_top1")] public double ChanceTop1 { get; init; }
     /// <summary>See <see cref="ChanceTop1"/>.</summary>
     [JsonPropertyName("chance_top10")] public double ChanceTop10 { get; init; }
+    /// <summary>The packages that computed the figures.</summary>
+    [JsonPropertyName("packages")] public IReadOnlyDictionary<string, string> Packages { get; init; } = RunManifest.PackageVersions();
+    /// <summary>When.</summary>
+    [JsonPropertyName("created_utc")] public string CreatedUtc { get; init; } = DateTime.UtcNow.ToString("O");
     /// <summary>Each scored photo (not written to the JSON: it names patients' photos).</summary>
     [JsonIgnore] public IReadOnlyList<FaceSpaceQuery> Queries { get; init; } = [];
 
     private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
+    /// <summary>The figures as JSON (what <see cref="Save"/> writes).</summary>
+    public string ToJson() => JsonSerializer.Serialize(this, Options);
+
     /// <summary>Writes the figures as JSON, atomically.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson() + "\n");
 }
 
 /// <summary>
@@ -115,7 +124,8 @@ public static class FaceSpaceEvaluation
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
-        // Not while the run is trained again or replaced, nor while the data is aligned again under it (its crops would be read half old, half new).
+        // Not while the run is trained again or replaced, nor while the data is aligned again under it (held to the end:
+        // the gallery and the test photos are read under one look).
         using var runLock = model.Directory is { } run ? FolderLock.AcquireShared(run, "match with the model in") : null;
         using var dataLock = FolderLock.AcquireData(alignedDirectory, "match on", shared: true);
         if (model.ChangedSinceLoad() is { } changed)

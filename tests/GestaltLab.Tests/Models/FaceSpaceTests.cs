@@ -116,6 +116,38 @@ public class FaceSpaceTests
     }
 
     [Fact]
+    public void A_gallery_of_fewer_photos_than_dimensions_is_fitted_even_unshrunk_and_one_syndrome_is_refused()
+    {
+        var rng = new Random(3);
+        // 3 syndromes × 2 photos of 20 dimensions, two of them dead: the unshrunk covariance is singular.
+        var gallery = Enumerable.Range(0, 6).Select(i => new GalleryFace($"images/{i}.png", $"p{i}", $"syndrome-{i / 2}",
+            [.. Enumerable.Range(0, 20).Select(j => j < 2 ? 0f : (float)(i / 2 + rng.NextGaussian()))])).ToList();
+        var space = FaceSpace.Fit(gallery, shrinkage: 0);
+        Assert.All(space.Rank(gallery[0].Embedding, 3), r => Assert.True(double.IsFinite(r.Similarity) && Math.Abs(r.Similarity) <= 1));
+        Assert.Equal(1.0, space.Nearest(gallery[0].Embedding, 1)[0].Similarity, 6);
+        var one = gallery.Select(g => g with { Syndrome = "only" }).ToList();
+        Assert.Contains("one syndrome", Assert.Throws<GestaltLabException>(() => FaceSpace.Fit(one)).Message);
+    }
+
+    [Fact]
+    public void A_saved_gallery_reads_back_into_the_same_space()
+    {
+        var (gallery, queries) = Nuisance();
+        var space = FaceSpace.Fit(gallery, ["syndrome-2"], shrinkage: 0.2);
+        string dir = ModelFixture.TempDir(), file = Path.Combine(dir, "gallery.pt");
+        space.Save(file);
+        var again = FaceSpace.Load(file);
+        Assert.Equal(0.2, again.Shrinkage);
+        Assert.Equal(space.KnownSyndromes.Order(), again.KnownSyndromes.Order());
+        Assert.Equal(space.Gallery.Select(g => (g.Image, g.Subject, g.Syndrome)), again.Gallery.Select(g => (g.Image, g.Subject, g.Syndrome)));
+        foreach (var q in queries.Take(5)) Assert.Equal(space.Rank(q.Embedding, 6), again.Rank(q.Embedding, 6));
+        if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
+        File.WriteAllText(Path.Combine(dir, "notes.pt"), "mine");
+        Assert.Contains("notes.pt", Assert.Throws<GestaltLabException>(() => FaceSpace.Load(Path.Combine(dir, "notes.pt"))).Message);
+        Directory.Delete(dir, true);
+    }
+
+    [Fact]
     public void Scores_count_photos_and_average_syndromes_alike()
     {
         // Syndrome A: 3 photos ranked 1, 2, 40; B: 1 photo ranked 6.
@@ -202,6 +234,36 @@ public class FaceSpaceTests
         Assert.DoesNotContain(found[1]!["syndromes"]!.AsArray(), x => ownPhotos.Contains((string)x!["nearest_image"]!));
         Assert.Null(found[2]!["syndromes"]);
         Assert.Contains("notes.jpg", (string?)found[2]!["problem"]);
+
+        // A copy of a gallery photo elsewhere is recognised by its bytes (with a saved gallery, whose photos are not at
+        // hand, by its embedding when the gallery was aligned as the photo is; this one was aligned with true landmarks).
+        string copy = Path.Combine(root, "copy" + Path.GetExtension(ownRow.SourceImage));
+        File.Copy(Path.Combine(data, ownRow.SourceImage), copy);
+        // A saved gallery matches as the folder does, without the nets running over the gallery again; with --no-photo-names
+        // the JSON names no photo and no person.
+        string saved = Path.Combine(root, "gallery.pt"), fromSaved = Path.Combine(root, "out", "saved.json");
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", aligned, "--save-gallery", saved]));
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", saved, Path.Combine(data, hiddenRow.SourceImage), copy, "--top", "100", "--out", fromSaved, "--no-photo-names"]));
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", aligned, copy, "--out", matches]));
+        Assert.Equal(ownRow.Subject, (string?)JsonNode.Parse(File.ReadAllText(matches))!["matches"]![0]!["gallery_person_left_out"]);
+        var savedFound = JsonNode.Parse(File.ReadAllText(fromSaved))!["matches"]!.AsArray();
+        Assert.Equal(found[1]!["syndromes"]!.AsArray().Select(x => (string?)x!["syndrome"]), savedFound[1]!["syndromes"]!.AsArray().Select(x => (string?)x!["syndrome"]));
+        Assert.Equal(hiddenRanking.Select(x => (double)x!["similarity"]!), savedFound[0]!["syndromes"]!.AsArray().Select(x => (double)x!["similarity"]!));
+        string savedText = File.ReadAllText(fromSaved);
+        Assert.DoesNotContain("images/", savedText);
+        Assert.DoesNotContain(hiddenRow.Subject, savedText);
+        Assert.Contains("\"photo 1\"", savedText);
+        // Another model's embeddings do not share the gallery's space: refused, saying how to embed it again.
+        string other = Path.Combine(root, "other");
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["train", "--data", withheld, "--out", other, "--config", config, "--seed", "9"]));
+        var refusal = new StringWriter();
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", other, "--gallery", saved, copy], refusal));
+        Assert.Contains("embedded by another model", refusal.ToString());
+        // --out replaces only a file this command wrote.
+        string notes = Path.Combine(root, "out", "notes.json");
+        File.WriteAllText(notes, "{\"mine\": \"gallery notes\"}");
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", saved, copy, "--out", notes], new StringWriter()));
+        Assert.Contains("gallery notes", File.ReadAllText(notes));
 
         // A folder of photos is not a gallery until aligned: said, with the command that aligns it.
         var errors = new StringWriter();
