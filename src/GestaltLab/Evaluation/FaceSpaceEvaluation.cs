@@ -18,6 +18,9 @@ namespace GestaltLab.Evaluation;
 /// <param name="PerDisorderTop5">Per-syndrome top-5, averaged.</param>
 /// <param name="PerDisorderTop10">Per-syndrome top-10, averaged.</param>
 /// <param name="PerDisorderTop30">Per-syndrome top-30, averaged.</param>
+/// <param name="Top1Interval">95 % bootstrap interval of <paramref name="Top1"/>, people resampled (a person's photos are not
+/// independent); null with fewer than two people.</param>
+/// <param name="Top10Interval">The same for <paramref name="Top10"/>.</param>
 public sealed record FaceSpaceScores(
     [property: JsonPropertyName("n_images")] int NImages,
     [property: JsonPropertyName("n_syndromes")] int NSyndromes,
@@ -28,17 +31,25 @@ public sealed record FaceSpaceScores(
     [property: JsonPropertyName("per_disorder_top1")] double PerDisorderTop1,
     [property: JsonPropertyName("per_disorder_top5")] double PerDisorderTop5,
     [property: JsonPropertyName("per_disorder_top10")] double PerDisorderTop10,
-    [property: JsonPropertyName("per_disorder_top30")] double PerDisorderTop30)
+    [property: JsonPropertyName("per_disorder_top30")] double PerDisorderTop30,
+    [property: JsonPropertyName("top1_ci95")] double[]? Top1Interval = null,
+    [property: JsonPropertyName("top10_ci95")] double[]? Top10Interval = null)
 {
-    /// <summary>The figures of photos with these 1-based ranks of their true syndrome.</summary>
-    public static FaceSpaceScores? Of(IReadOnlyList<(string Syndrome, int Rank)> ranked)
+    /// <summary>The figures of photos with these 1-based ranks of their true syndrome (each photo's person for the intervals).</summary>
+    public static FaceSpaceScores? Of(IReadOnlyList<(string Syndrome, int Rank)> ranked, IReadOnlyList<string>? subjects = null)
     {
         if (ranked.Count == 0) return null;
         double Share(IEnumerable<(string Syndrome, int Rank)> xs, int k) => xs.Average(x => x.Rank <= k ? 1.0 : 0.0);
         var bySyndrome = ranked.GroupBy(r => r.Syndrome, StringComparer.Ordinal).ToList();
         double PerDisorder(int k) => bySyndrome.Average(g => Share(g, k));
+        double[]? Interval(int k)
+        {
+            if (subjects is null || subjects.Distinct().Count() < 2) return null;
+            var ci = Bootstrap.Interval(ranked.Count, idx => idx.Count == 0 ? double.NaN : idx.Count(i => ranked[i].Rank <= k) / (double)idx.Count, groups: subjects);
+            return [ci.Lower, ci.Upper];
+        }
         return new FaceSpaceScores(ranked.Count, bySyndrome.Count, Share(ranked, 1), Share(ranked, 5), Share(ranked, 10), Share(ranked, 30),
-            PerDisorder(1), PerDisorder(5), PerDisorder(10), PerDisorder(30));
+            PerDisorder(1), PerDisorder(5), PerDisorder(10), PerDisorder(30), Interval(1), Interval(10));
     }
 }
 
@@ -150,7 +161,11 @@ public static class FaceSpaceEvaluation
             if (rank == 0) rank = space.Syndromes.Count;
             return new FaceSpaceQuery(r.SourceImage, r.Subject, r.Syndrome, space.KnownSyndromes.Contains(r.Syndrome), rank);
         }).ToList();
-        FaceSpaceScores? Group(Func<FaceSpaceQuery, bool> which) => FaceSpaceScores.Of(results.Where(which).Select(q => (q.Syndrome, q.Rank)).ToList());
+        FaceSpaceScores? Group(Func<FaceSpaceQuery, bool> which)
+        {
+            var group = results.Where(which).ToList();
+            return FaceSpaceScores.Of(group.Select(q => (q.Syndrome, q.Rank)).ToList(), group.Select(q => q.Subject).ToList());
+        }
         int g = space.Syndromes.Count;
         return new FaceSpaceMetrics
         {

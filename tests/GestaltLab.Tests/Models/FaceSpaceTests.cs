@@ -160,6 +160,13 @@ public class FaceSpaceTests
         Assert.Equal((1.0 / 3 + 0) / 2, s.PerDisorderTop1, 12);
         Assert.Equal((2.0 / 3 + 1) / 2, s.PerDisorderTop10, 12);
         Assert.Null(FaceSpaceScores.Of([]));
+        Assert.Null(s.Top1Interval);
+        // With people, an interval by person around the estimate; one person's photos move together.
+        var ranked = Enumerable.Range(0, 40).Select(i => ($"S{i % 4}", i % 3 == 0 ? 1 : 7)).ToList();
+        var withPeople = FaceSpaceScores.Of(ranked, [.. Enumerable.Range(0, 40).Select(i => $"p{i / 2}")])!;
+        Assert.True(withPeople.Top1Interval is [var lo, var hi] && lo <= withPeople.Top1 && withPeople.Top1 <= hi && lo < hi && lo >= 0 && hi <= 1);
+        Assert.Equal([1.0, 1.0], withPeople.Top10Interval!);
+        Assert.Null(FaceSpaceScores.Of(ranked, [.. Enumerable.Repeat("one", 40)])!.Top1Interval);
     }
 
     /// <summary>
