@@ -113,6 +113,7 @@ internal sealed class DemoCommand : ICliCommand
             string example = GestaltLab.Data.Manifest.Load(data).InSplit(GestaltLab.Data.SplitNames.Test).Select(r => Path.Combine(data, r.Image)).FirstOrDefault()
                              ?? Path.Combine(data, "images");
             Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:F0} s. Try: ./gestaltlab predict --model {run} {example}");
+            Console.WriteLine($"  or face-space matching (also syndromes a model was not trained on): ./gestaltlab match --model {run} --gallery {aligned}");
             return 0;
         });
         return cmd;
