@@ -48,6 +48,10 @@ internal sealed class MatchCommand : ICliCommand
             // Said before the model loads or the gallery is embedded (tens of seconds to minutes).
             if (!savedGallery && !Directory.Exists(source))
                 throw new GestaltLabException($"{source}: no such folder or gallery file", "give an aligned data folder (the demo's run holds one: --gallery RUN/aligned) or a file written by --save-gallery");
+            if (savedGallery && !FaceSpace.IsSaved(source))
+                throw new GestaltLabException($"{source}: not a face-space gallery file", "give an aligned data folder, or a file written by `gestaltlab match --save-gallery`");
+            if (saveTo is not null && arguments.Length == 0 && p.GetValue(output) is not null)
+                throw new GestaltLabException("--out: with --save-gallery and no photos nothing is matched, so there is nothing to write there", "name photos to match, or leave out --out");
             if (savedGallery && arguments.Length == 0)
                 throw new GestaltLabException($"{source}: a saved gallery matches photos; name them, or give the aligned folder to score the matching on its test photos");
             if (savedGallery && saveTo is not null)
@@ -77,12 +81,15 @@ internal sealed class MatchCommand : ICliCommand
             var options = new Output(p.GetValue(top), p.GetValue(json), p.GetValue(output), !p.GetValue(noNames));
             if (arguments.Length == 0 && saveTo is null) return await Evaluate(m, source, alpha, options, ct);
             // Every labelled photo of the folder is a gallery photo: a new face is matched against all the data there is.
-            var space = savedGallery ? FaceSpace.Load(source, m)
+            var space = savedGallery ? FaceSpace.Load(source, m, alpha)
                 : await CliProgress.RunAsync(progress => FaceSpace.FromAligned(m, source, null, alpha, progress, ct));
             if (saveTo is not null)
             {
                 space.Save(saveTo);
                 if (!options.Json) Console.WriteLine($"gallery saved: {saveTo} ({space.Gallery.Count} photos of {space.Syndromes.Count} syndromes)");
+                else if (arguments.Length == 0)
+                    Console.WriteLine(JsonSerializer.Serialize(new { kind = "face_space_gallery_saved", file = Path.GetFullPath(saveTo), gallery_images = space.Gallery.Count, gallery_syndromes = space.Syndromes.Count },
+                        new JsonSerializerOptions { WriteIndented = true }));
                 if (arguments.Length == 0) return 0;
             }
             int code = await MatchPhotos(m, space, source, photos, options, p.GetValue(landmarks), ct);
@@ -140,22 +147,21 @@ internal sealed class MatchCommand : ICliCommand
         // A photo of the gallery's own data is recognised by its path, so that it is not matched to itself and its person.
         string? dataFolder = space.PhotoFolder;
         var subjectOf = new Dictionary<string, string>(StringComparer.Ordinal);
-        // A copy of a gallery photo is recognised by its bytes: only gallery photos of the same length are read to compare.
-        var bySize = new Dictionary<long, List<(string File, string Subject)>>();
         if (dataFolder is not null)
-            foreach (var g in space.Gallery)
-            {
-                string file = Path.GetFullPath(Path.Combine(dataFolder, g.Image));
-                subjectOf.TryAdd(file, g.Subject);
-                var info = new FileInfo(file);
-                if (info.Exists) (bySize.TryGetValue(info.Length, out var list) ? list : bySize[info.Length] = []).Add((file, g.Subject));
-            }
+            foreach (var g in space.Gallery) subjectOf.TryAdd(Path.GetFullPath(Path.Combine(dataFolder, g.Image)), g.Subject);
+        // A copy of a gallery photo is recognised by its bytes: the gallery's files are listed by length once a photo is not
+        // found by its path, and at most a few of the same length are read to compare (uncompressed photos of one size all
+        // have one length; those are left to the embedding test below).
+        Dictionary<long, List<(string File, string Subject)>>? bySize = null;
         var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
         string Hash(string file) => hashes.TryGetValue(file, out var h) ? h : hashes[file] = RunManifest.ComputeFileHash(file);
         string? CopyOf(string image)
         {
             var info = new FileInfo(image);
-            if (!info.Exists || !bySize.TryGetValue(info.Length, out var same)) return null;
+            if (dataFolder is null || !info.Exists) return null;
+            bySize ??= subjectOf.Select(kv => (File: kv.Key, Subject: kv.Value, Info: new FileInfo(kv.Key))).Where(g => g.Info.Exists)
+                .GroupBy(g => g.Info.Length).ToDictionary(g => g.Key, g => g.Select(x => (x.File, x.Subject)).ToList());
+            if (!bySize.TryGetValue(info.Length, out var same) || same.Count > 8) return null;
             string mine = Hash(info.FullName);
             return same.FirstOrDefault(g => Hash(g.File) == mine).Subject;
         }

@@ -148,9 +148,10 @@ public sealed class FaceSpace
         for (int j = 0; j < d; j++) scale[j] = Math.Sqrt(scale[j] / n);
         // A unit that (almost) never varies in the gallery says (almost) nothing about anyone: standardised by its own tiny
         // spread, a face that happens to fire it would dominate every similarity. Its scale is floored at a thousandth of the
-        // typical unit's (a dead unit, scale 0, stays at 0 whatever the floor).
+        // typical unit's; a unit that never varies at all (a dead ReLU) is left out, for the faces matched as for the
+        // gallery (an infinite scale standardises every value to 0).
         double floor = 1e-3 * Median(scale.Where(v => v > 0));
-        for (int j = 0; j < d; j++) scale[j] = Math.Max(scale[j], floor > 0 ? floor : 1);
+        for (int j = 0; j < d; j++) scale[j] = scale[j] == 0 ? double.PositiveInfinity : Math.Max(scale[j], floor);
 
         // Each syndrome's mean (standardised), then the pooled within-syndrome covariance in double precision, summed over
         // blocks of photos: a large gallery is never held again whole (18,000 photos × 896 values are 130 MB a copy).
@@ -165,53 +166,51 @@ public sealed class FaceSpace
         }
         for (int c = 0; c < syndromes.Count; c++) for (int j = 0; j < d; j++) classMean[c * d + j] /= counts[c];
 
-        float[] whiten;
-        var galleryZ = new float[n][];
+        // The products of many photos go to libtorch (BLAS); the D × D algebra after them is small (D³/3 ≈ 2·10⁸ operations
+        // for seven regions) and is done here in double precision, with no Scalar or temporary tensor libtorch could lose to
+        // the GC mid-call (see HeldScalars).
+        var scatter = new double[d * d];
+        var rows = new float[block * d];
+        var rowsT = new float[d * block];
         using (no_grad())
-        {
-            using var scatter = zeros(d, d, dtype: ScalarType.Float64);
-            var rows = new double[block * d];
             for (int start = 0; start < n; start += block)
             {
                 using var scope = NewDisposeScope();
                 int count = Math.Min(block, n - start);
                 for (int k = 0; k < count; k++)
-                    for (int j = 0; j < d; j++) rows[k * d + j] = Standardised(start + k, j) - classMean[cls[start + k] * d + j];
-                var r = tensor(rows.AsSpan(0, count * d).ToArray(), [count, d], ScalarType.Float64);
-                scatter.add_(r.T.matmul(r));
+                    for (int j = 0; j < d; j++)
+                        rows[k * d + j] = rowsT[j * count + k] = (float)(Standardised(start + k, j) - classMean[cls[start + k] * d + j]);
+                var product = tensor(rowsT.AsSpan(0, d * count).ToArray(), [d, count]).matmul(tensor(rows.AsSpan(0, count * d).ToArray(), [count, d]))
+                    .contiguous().data<float>().ToArray();
+                for (int q = 0; q < product.Length; q++) scatter[q] += product[q];
             }
-            using var scope2 = NewDisposeScope();
-            var cov = scatter.div(n);
-            double meanVariance = cov.diagonal().mean().item<double>();
-            // With no within-syndrome variation at all (one photo each), the covariance is the shrinkage target alone.
-            if (!(meanVariance > 0)) meanVariance = 1;
-            var identity = eye(d, dtype: ScalarType.Float64);
-            // A ridge of 10⁻⁴ of the mean variance beside the shrinkage: with fewer photos than dimensions, or dead units, the
-            // unshrunk covariance (shrinkage 0) is singular and has no Cholesky factor.
-            var shrunk = cov.mul(1 - shrinkage).add(identity.mul((shrinkage + 1e-4) * meanVariance));
-            // Whitening by the inverse Cholesky factor: z·z' = x·S⁻¹·x', the discriminant's metric, whatever the square root.
-            Tensor l;
-            try { l = linalg.cholesky(shrunk); }
-            catch (System.Runtime.InteropServices.ExternalException e)
-            {
-                throw new GestaltLabException($"face space: the gallery's within-syndrome covariance could not be factored with shrinkage {shrinkage} ({e.Message.Split('\n')[0]})",
-                    "use a larger shrinkage (--shrinkage 0.3, the default)");
-            }
-            var w = linalg.solve_triangular(l, identity, upper: false);
-            whiten = w.to_type(ScalarType.Float32).contiguous().data<float>().ToArray();
-            // The gallery whitened a block at a time in one product each (a photo at a time is D² operations: seconds on a
-            // large gallery).
-            var wT = w.to_type(ScalarType.Float32).T.contiguous();
-            var standardised = new float[block * d];
+        double meanVariance = 0;
+        for (int j = 0; j < d; j++) meanVariance += scatter[j * d + j] / n;
+        meanVariance /= d;
+        // With no within-syndrome variation at all (one photo each), the covariance is the shrinkage target alone.
+        if (!(meanVariance > 0)) meanVariance = 1;
+        // A ridge of 10⁻⁴ of the mean variance beside the shrinkage: with fewer photos than dimensions, or dead units, the
+        // unshrunk covariance (shrinkage 0) is singular and has no Cholesky factor.
+        var shrunk = new double[d * d];
+        for (int q = 0; q < d * d; q++) shrunk[q] = (1 - shrinkage) * scatter[q] / n;
+        for (int j = 0; j < d; j++) shrunk[j * d + j] += (shrinkage + 1e-4) * meanVariance;
+        // Whitening by the inverse Cholesky factor: z·z' = x·S⁻¹·x', the discriminant's metric, whatever the square root.
+        var w = InverseCholesky(shrunk, d, shrinkage);
+        var whiten = w.Select(v => (float)v).ToArray();
+        var whitenT = new float[d * d];
+        for (int r = 0; r < d; r++) for (int c = 0; c < d; c++) whitenT[c * d + r] = whiten[r * d + c];
+        // The gallery whitened a block at a time in one product each (a photo at a time is D² operations: seconds on a
+        // large gallery).
+        var galleryZ = new float[n][];
+        using (no_grad())
             for (int start = 0; start < n; start += block)
             {
                 using var scope = NewDisposeScope();
                 int count = Math.Min(block, n - start);
-                for (int k = 0; k < count; k++) for (int j = 0; j < d; j++) standardised[k * d + j] = (float)Standardised(start + k, j);
-                var zs = tensor(standardised.AsSpan(0, count * d).ToArray(), [count, d]).matmul(wT).contiguous().data<float>().ToArray();
+                for (int k = 0; k < count; k++) for (int j = 0; j < d; j++) rows[k * d + j] = (float)Standardised(start + k, j);
+                var zs = tensor(rows.AsSpan(0, count * d).ToArray(), [count, d]).matmul(tensor(whitenT, [d, d])).contiguous().data<float>().ToArray();
                 for (int k = 0; k < count; k++) galleryZ[start + k] = zs.AsSpan(k * d, d).ToArray();
             }
-        }
         return new FaceSpace(gallery, syndromes, known, shrinkage, mean, scale, whiten, cls, galleryZ);
     }
 
@@ -254,6 +253,13 @@ public sealed class FaceSpace
 
     private const string SavedKind = "face_space_gallery";
 
+    /// <summary>Whether <paramref name="path"/> is a gallery file written by <see cref="Save"/> (read from its header only).</summary>
+    public static bool IsSaved(string path)
+    {
+        try { return File.Exists(path) && (string?)JsonNode.Parse(WeightsFile.ReadMetadata(path))?["kind"] == SavedKind; }
+        catch (Exception e) when (e is GestaltLabException or JsonException or IOException or InvalidOperationException or UnauthorizedAccessException) { return false; }
+    }
+
     /// <summary>
     /// Writes the gallery — its photos' names, people, syndromes and embeddings, the shrinkage and the model that embedded
     /// it — so that <see cref="Load"/> matches against it without running the nets over every gallery photo again. The file
@@ -290,9 +296,12 @@ public sealed class FaceSpace
     /// <param name="path">The file.</param>
     /// <param name="model">The model whose embeddings will be matched against it: refused unless it is the model that
     /// embedded the gallery (the same run's ensemble.json); null: not checked.</param>
+    /// <param name="shrinkage">The shrinkage to fit it with (null: the one it was saved with).</param>
     /// <exception cref="GestaltLabException">Missing, damaged or not a gallery; embedded by another model.</exception>
-    public static FaceSpace Load(string path, GestaltModel? model = null)
+    public static FaceSpace Load(string path, GestaltModel? model = null, double? shrinkage = null)
     {
+        if (!IsSaved(path))
+            throw new GestaltLabException($"{path}: not a face-space gallery", "give a file written by `gestaltlab match --save-gallery` (FaceSpace.Save), or an aligned data folder");
         var (metadata, tensors) = WeightsFile.Load(path);
         try
         {
@@ -315,8 +324,7 @@ public sealed class FaceSpace
                     $"embed the gallery again with this model: gestaltlab match --model {model.Directory} --gallery ALIGNED --save-gallery {path}");
             var flat = e2.data<float>().ToArray();
             var gallery = Enumerable.Range(0, n).Select(i => new GalleryFace(images[i], subjects[i], syndromes[i], flat.AsSpan(i * d, d).ToArray())).ToList();
-            double shrinkage = meta["shrinkage"]?.GetValue<double>() ?? DefaultShrinkage;
-            var space = Fit(gallery, Strings("known_syndromes"), shrinkage);
+            var space = Fit(gallery, Strings("known_syndromes"), shrinkage ?? meta["shrinkage"]?.GetValue<double>() ?? DefaultShrinkage);
             space._modelHash = hash;
             space.Model = (string?)meta["model"];
             space.PhotoFolder = (string?)meta["photo_folder"];
@@ -456,6 +464,38 @@ public sealed class FaceSpace
             z[r] = (float)acc;
         }
         return z;
+    }
+
+    /// <summary>L⁻¹ of the Cholesky factor L of a symmetric positive-definite <paramref name="d"/> × <paramref name="d"/> matrix (row-major, lower triangular).</summary>
+    private static double[] InverseCholesky(double[] a, int d, double shrinkage)
+    {
+        var l = new double[d * d];
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double sum = a[i * d + j];
+                for (int k = 0; k < j; k++) sum -= l[i * d + k] * l[j * d + k];
+                if (i == j)
+                {
+                    if (!(sum > 0))
+                        throw new GestaltLabException($"face space: the gallery's within-syndrome covariance is not positive definite with shrinkage {shrinkage} (unit {i})",
+                            "use a larger shrinkage (--shrinkage 0.3, the default)");
+                    l[i * d + i] = Math.Sqrt(sum);
+                }
+                else l[i * d + j] = sum / l[j * d + j];
+            }
+        var w = new double[d * d];
+        for (int j = 0; j < d; j++)
+        {
+            w[j * d + j] = 1 / l[j * d + j];
+            for (int i = j + 1; i < d; i++)
+            {
+                double sum = 0;
+                for (int k = j; k < i; k++) sum += l[i * d + k] * w[k * d + j];
+                w[i * d + j] = -sum / l[i * d + i];
+            }
+        }
+        return w;
     }
 
     private static double Median(IEnumerable<double> values)

@@ -138,12 +138,15 @@ public class FaceSpaceTests
         space.Save(file);
         var again = FaceSpace.Load(file);
         Assert.Equal(0.2, again.Shrinkage);
+        Assert.True(FaceSpace.IsSaved(file));
+        Assert.Equal(0.5, FaceSpace.Load(file, shrinkage: 0.5).Shrinkage);
         Assert.Equal(space.KnownSyndromes.Order(), again.KnownSyndromes.Order());
         Assert.Equal(space.Gallery.Select(g => (g.Image, g.Subject, g.Syndrome)), again.Gallery.Select(g => (g.Image, g.Subject, g.Syndrome)));
         foreach (var q in queries.Take(5)) Assert.Equal(space.Rank(q.Embedding, 6), again.Rank(q.Embedding, 6));
         if (!OperatingSystem.IsWindows()) Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
         File.WriteAllText(Path.Combine(dir, "notes.pt"), "mine");
         Assert.Contains("notes.pt", Assert.Throws<GestaltLabException>(() => FaceSpace.Load(Path.Combine(dir, "notes.pt"))).Message);
+        Assert.False(FaceSpace.IsSaved(Path.Combine(dir, "notes.pt")));
         Directory.Delete(dir, true);
     }
 
@@ -266,6 +269,10 @@ public class FaceSpaceTests
         var refusal = new StringWriter();
         Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", other, "--gallery", saved, copy], refusal));
         Assert.Contains("embedded by another model", refusal.ToString());
+        // A file that is no gallery is said to be none, before the model loads.
+        var notGallery = new StringWriter();
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", notAPhoto, copy], notGallery));
+        Assert.Contains("not a face-space gallery", notGallery.ToString());
         // --out replaces only a file this command wrote.
         string notes = Path.Combine(root, "out", "notes.json");
         File.WriteAllText(notes, "{\"mine\": \"gallery notes\"}");
