@@ -230,12 +230,7 @@ public sealed class FaceSpace
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
-        // Not while the run is trained again or replaced, nor while the data is aligned again under it (its crops would be
-        // read half old, half new).
-        using var runLock = model.Directory is { } run ? FolderLock.AcquireShared(run, "match with the model in") : null;
-        using var dataLock = FolderLock.AcquireData(alignedDirectory, "match on", shared: true);
-        if (model.ChangedSinceLoad() is { } changed)
-            throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and match with that");
+        using var held = HoldForReading(model, alignedDirectory);
         var data = OpenAligned(model, alignedDirectory, splits);
         if (data.Rows.Select(r => r.Syndrome).Distinct().Count() == 1)
             throw new GestaltLabException($"{alignedDirectory}: every labelled photo{(splits is null ? "" : " of its " + string.Join("/", splits) + " split(s)")} is of one syndrome ({data.Rows[0].Syndrome}); a gallery needs at least two to rank");
@@ -335,6 +330,35 @@ public sealed class FaceSpace
             throw new GestaltLabException($"{path}: unreadable gallery metadata ({e.Message})");
         }
         finally { foreach (var t in tensors.Values) t.Dispose(); }
+    }
+
+    /// <summary>
+    /// Holds the model's run and the aligned folder for reading (shared: other readers may too), after checking the run
+    /// still holds this model: not while the run is trained again or replaced, nor while the data is aligned again under
+    /// the reader (its crops would be read half old, half new).
+    /// </summary>
+    internal static IDisposable HoldForReading(GestaltModel model, string alignedDirectory)
+    {
+        var runLock = model.Directory is { } run ? FolderLock.AcquireShared(run, "match with the model in") : null;
+        FolderLock? dataLock = null;
+        try
+        {
+            dataLock = FolderLock.AcquireData(alignedDirectory, "match on", shared: true);
+            if (model.ChangedSinceLoad() is { } changed)
+                throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and match with that");
+            return new Held(dataLock, runLock);
+        }
+        catch
+        {
+            dataLock?.Dispose();
+            runLock?.Dispose();
+            throw;
+        }
+    }
+
+    private sealed class Held(params IDisposable?[] locks) : IDisposable
+    {
+        public void Dispose() { foreach (var l in locks) l?.Dispose(); }
     }
 
     /// <summary>Opens an aligned folder's labelled photos of <paramref name="splits"/> (every syndrome) for <paramref name="model"/>, checking its crops fit the model.</summary>

@@ -135,12 +135,8 @@ public static class FaceSpaceEvaluation
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(model);
-        // Not while the run is trained again or replaced, nor while the data is aligned again under it (held to the end:
-        // the gallery and the test photos are read under one look).
-        using var runLock = model.Directory is { } run ? FolderLock.AcquireShared(run, "match with the model in") : null;
-        using var dataLock = FolderLock.AcquireData(alignedDirectory, "match on", shared: true);
-        if (model.ChangedSinceLoad() is { } changed)
-            throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and match with that");
+        // Held to the end: the gallery and the test photos are read under one look.
+        using var held = FaceSpace.HoldForReading(model, alignedDirectory);
         var queries = FaceSpace.OpenAligned(model, alignedDirectory, [SplitNames.Test]);
         if (queries.Count == 0)
             throw new GestaltLabException($"{alignedDirectory}: no labelled '{SplitNames.Test}' photos to match against the gallery of its {string.Join("/", GallerySplits)} photos");
