@@ -73,7 +73,7 @@ internal sealed class MatchCommand : ICliCommand
             // A misspelt photo is a mistake in the command: said before the gallery is embedded, not after.
             var withoutPhotos = new List<string>();
             var photos = ModelCli.ExpandFolders(arguments, withoutPhotos).ToList();
-            var missing = arguments.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
+            var missing = ModelCli.Missing(arguments);
             if (arguments.Length > 0 && photos.Count == 0)
                 throw new GestaltLabException(missing.Count > 0 ? $"{string.Join(", ", missing.Take(5))}: no such file or folder" : $"{string.Join(", ", arguments.Take(5))}: no photos there");
 
@@ -93,20 +93,10 @@ internal sealed class MatchCommand : ICliCommand
                 if (arguments.Length == 0) return 0;
             }
             int code = await MatchPhotos(m, space, source, photos, options, p.GetValue(landmarks), ct);
-            if (PathsFailed(withoutPhotos, missing)) return 1;
+            if (ModelCli.ReportPathMistakes(withoutPhotos, missing)) return 1;
             return code;
         });
         return cmd;
-    }
-
-    private static bool PathsFailed(List<string> withoutPhotos, List<string> missing)
-    {
-        // Folders named that held no photos, and paths that do not exist, are mistakes in the command: the others were
-        // still matched, but the exit code says so (as `predict` does).
-        foreach (var folder in withoutPhotos) Console.Error.WriteLine($"error: {Terminal.Printable(folder)}");
-        if (missing.Count > 0)
-            Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
-        return missing.Count > 0 || withoutPhotos.Count > 0;
     }
 
     private sealed record Output(int Top, bool Json, string? File, bool Named);
@@ -119,7 +109,7 @@ internal sealed class MatchCommand : ICliCommand
         // The figures name no photo; with --no-photo-names the folders are cut to their last name too.
         if (!o.Named) r = r with { Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)) };
         string text = r.ToJson();
-        if (o.File is not null) ModelCli.WriteOwnerOnly(o.File, text + "\n");
+        if (o.File is not null) AtomicFile.WriteAllText(o.File, text + "\n", ownerOnly: true);
         if (o.Json)
         {
             Console.WriteLine(text);
@@ -255,7 +245,7 @@ internal sealed class MatchCommand : ICliCommand
         if (o.Json) Console.WriteLine(text);
         if (o.File is not null)
         {
-            ModelCli.WriteOwnerOnly(o.File, text + "\n");
+            AtomicFile.WriteAllText(o.File, text + "\n", ownerOnly: true);
             if (!o.Json) Console.WriteLine($"matches: {o.File}");
         }
         if (failed > 0) Console.Error.WriteLine($"{Plural(failed, "photo", "photos")} skipped{(o.Json ? " (each with its status and problem in the JSON)" : "")}");

@@ -47,7 +47,7 @@ internal sealed class PredictCommand : ICliCommand
             var photos = ModelCli.ExpandFolders(p.GetValue(images)!, withoutPhotos).ToList();
             // A path typed on the command line that does not exist is a typo, not a bad photo in a batch: the others are
             // still scored, but the exit code says so (scripts would otherwise take a misspelt name for a finished job).
-            var missing = p.GetValue(images)!.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
+            var missing = ModelCli.Missing(p.GetValue(images)!);
             // Regions the fitted pool gives weight 0 contribute 0 % to everything: named once instead of in every row.
             var unused = m.RegionWeights.Where(w => w.Value == 0).Select(w => w.Key).ToHashSet(StringComparer.Ordinal);
             // Said above the first table (not when no photo gets one).
@@ -123,16 +123,13 @@ internal sealed class PredictCommand : ICliCommand
             if (p.GetValue(json)) Console.WriteLine(text);
             if (p.GetValue(output) is { } file)
             {
-                ModelCli.WriteOwnerOnly(file, text + "\n");
+                AtomicFile.WriteAllText(file, text + "\n", ownerOnly: true);
                 if (!p.GetValue(json)) Console.WriteLine($"predictions: {file}");
             }
             // The count on standard error in either form (with --json, the JSON on standard output says which and why).
             if (failed > 0) Console.Error.WriteLine($"{failed} photo(s) skipped{(p.GetValue(json) ? " (each with its status and problem in the JSON)" : "")}");
             // Folders named that held no photos are a mistake in the command, like a path that does not exist.
-            foreach (var folder in withoutPhotos) Console.Error.WriteLine($"error: {Terminal.Printable(folder)}");
-            if (missing.Count > 0)
-                Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
-            if (missing.Count > 0 || withoutPhotos.Count > 0) return 1;
+            if (ModelCli.ReportPathMistakes(withoutPhotos, missing)) return 1;
             // One unusable photo never fails the batch: exit code 1 only when no photo could be scored, or a named path does not exist (or holds no photos).
             return failed == photos.Count ? 1 : 0;
         }, ct));

@@ -182,16 +182,25 @@ internal static class ModelCli
     public static string? ProblemAfterPath(string image, string? problem) =>
         problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : problem;
 
+    /// <summary>The paths named on the command line that do not exist (a typo, not a bad photo in a batch).</summary>
+    public static List<string> Missing(IEnumerable<string> arguments) => arguments.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
+
     /// <summary>
-    /// Writes a result file whole (no half file after a failure) and readable by its owner alone: it names photos and
-    /// what they were ranked as. (A file system without Unix modes, vfat or a Windows share, refuses the mode: the file stands.)
+    /// Says, on standard error, the folders named that held no photos and the paths named that do not exist; true when
+    /// there were any. They are mistakes in the command: the other photos were still scored, but the exit code says so
+    /// (scripts would otherwise take a misspelt name for a finished job).
     /// </summary>
-    public static void WriteOwnerOnly(string file, string text)
+    public static bool ReportPathMistakes(IEnumerable<string> withoutPhotos, IReadOnlyList<string> missing)
     {
-        AtomicFile.WriteAllText(file, text);
-        if (!OperatingSystem.IsWindows())
-            try { File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        bool any = missing.Count > 0;
+        foreach (var folder in withoutPhotos)
+        {
+            Console.Error.WriteLine($"error: {Terminal.Printable(folder)}");
+            any = true;
+        }
+        if (missing.Count > 0)
+            Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
+        return any;
     }
 
     /// <summary>Names the photos a batch skipped and why (the first 20; the rest are counted).</summary>

@@ -279,10 +279,7 @@ public sealed class FaceSpace
         var flat = new float[Gallery.Count * Dimensions];
         for (int i = 0; i < Gallery.Count; i++) Gallery[i].Embedding.CopyTo(flat, i * Dimensions);
         using var embeddings = tensor(flat, [Gallery.Count, Dimensions]);
-        WeightsFile.Save(path, meta.ToJsonString(), [new("embeddings", embeddings)]);
-        if (!OperatingSystem.IsWindows())
-            try { File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException) { }
+        WeightsFile.Save(path, meta.ToJsonString(), [new("embeddings", embeddings)], ownerOnly: true);
     }
 
     /// <summary>
@@ -303,8 +300,9 @@ public sealed class FaceSpace
             JsonNode? meta;
             try { meta = JsonNode.Parse(metadata); }
             catch (JsonException e) { throw new GestaltLabException($"{path}: unreadable gallery metadata ({e.Message})"); }
-            if ((string?)meta?["kind"] != SavedKind || !tensors.TryGetValue("embeddings", out var e2) || e2.shape.Length != 2)
-                throw new GestaltLabException($"{path}: not a face-space gallery (written by `gestaltlab match --save-gallery` or FaceSpace.Save)");
+            // (Its kind was read above, by IsSaved.)
+            if (!tensors.TryGetValue("embeddings", out var e2) || e2.shape.Length != 2)
+                throw new GestaltLabException($"{path}: the gallery's embeddings are missing or not a matrix; the file is damaged");
             string[] Strings(string key) => meta![key]?.AsArray().Select(n => (string?)n ?? "").ToArray()
                 ?? throw new GestaltLabException($"{path}: the gallery has no '{key}'");
             var images = Strings("images");

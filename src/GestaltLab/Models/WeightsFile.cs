@@ -17,7 +17,11 @@ public static class WeightsFile
     private static readonly byte[] Magic = "GLWT"u8.ToArray();
 
     /// <summary>Writes named tensors (copied to CPU) and metadata atomically.</summary>
-    public static void Save(string path, string metadataJson, IEnumerable<KeyValuePair<string, Tensor>> tensors)
+    /// <param name="path">The file.</param>
+    /// <param name="metadataJson">Its metadata.</param>
+    /// <param name="tensors">Its tensors, by name.</param>
+    /// <param name="ownerOnly">Readable by its owner alone (<see cref="AtomicFile.Write"/>): for files that describe patients.</param>
+    public static void Save(string path, string metadataJson, IEnumerable<KeyValuePair<string, Tensor>> tensors, bool ownerOnly = false)
     {
         var items = tensors.ToList();
         AtomicFile.Write(path, stream =>
@@ -46,7 +50,7 @@ public static class WeightsFile
                 if (dtype == 0) w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpu.data<float>().ToArray().AsSpan()));
                 else w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(cpu.data<long>().ToArray().AsSpan()));
             }
-        });
+        }, ownerOnly);
     }
 
     /// <summary>Reads a file: its metadata and tensors (on CPU). The caller disposes the tensors.</summary>

@@ -11,11 +11,14 @@ public static class AtomicFile
     private static readonly UTF8Encoding Utf8NoBom = new(false);
 
     /// <summary>Writes text (UTF-8, no BOM) atomically.</summary>
-    public static void WriteAllText(string path, string text) => Write(path, s =>
+    /// <param name="path">The file.</param>
+    /// <param name="text">Its text.</param>
+    /// <param name="ownerOnly">Readable by its owner alone (<see cref="Write"/>).</param>
+    public static void WriteAllText(string path, string text, bool ownerOnly = false) => Write(path, s =>
     {
         var bytes = Utf8NoBom.GetBytes(text);
         s.Write(bytes, 0, bytes.Length);
-    });
+    }, ownerOnly);
 
     /// <summary>Writes bytes atomically.</summary>
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
@@ -167,15 +170,22 @@ public static class AtomicFile
         System.Text.RegularExpressions.Regex.Replace(message, @"/\.([^/]+?)\.\d+\.[0-9a-fA-F]{32}\.tmp", "/$1");
 
     /// <summary>Writes through a stream atomically; if <paramref name="write"/> throws, the target is left untouched.</summary>
-    public static void Write(string path, Action<Stream> write)
+    /// <param name="path">The file.</param>
+    /// <param name="write">Writes its content.</param>
+    /// <param name="ownerOnly">Readable and writable by its owner alone (mode 0600; a file naming patients' photos): the
+    /// temporary is made so, so the content is never readable by others, not even before it takes the target's place.
+    /// (File systems without Unix modes, vfat or a Windows share, ignore it.)</param>
+    public static void Write(string path, Action<Stream> write, bool ownerOnly = false)
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
         Directory.CreateDirectory(dir);
         string temp = TempPath(full);
+        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
+        if (ownerOnly && !OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None))
+            using (var stream = new FileStream(temp, options))
             {
                 write(stream);
                 stream.Flush(true);
