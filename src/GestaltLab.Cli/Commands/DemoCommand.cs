@@ -105,7 +105,14 @@ internal sealed class DemoCommand : ICliCommand
             Console.WriteLine($"[{sw.Elapsed.TotalSeconds,5:F0} s] evaluated on the test split");
             EvaluateCommand.PrintEvaluation(r, Path.Combine(run, "metrics.json"), aligned);
 
-            // 6. Report.
+            // 6. Face-space matching (GestaltMatcher's step beyond the classifier): the test photos against the train and
+            // val photos as a gallery, filed in the run where the report shows it beside the classifier.
+            var fs = await CliProgress.RunAsync(progress => FaceSpaceEvaluation.Evaluate(model, aligned, progress: progress, cancellationToken: ct));
+            fs.Save(Path.Combine(run, FaceSpaceMetrics.FileName));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"[{sw.Elapsed.TotalSeconds,5:F0} s] face-space matching of the same test photos against {fs.NGalleryImages} gallery photos: top-1 {fs.All.Top1:P1}, top-10 {fs.All.Top10:P1} ({FaceSpaceMetrics.FileName})"));
+
+            // 7. Report.
             // The defaults of `gestaltlab report`, so that command (and `export`) rebuilds this very page from the run.
             var report = await CliProgress.RunAsync(progress => Report.Write(run, null, new ReportOptions(), progress, ct));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"[{sw.Elapsed.TotalSeconds,5:F0} s] report: {report.Path} ({report.ChartCount} charts)"));
@@ -113,7 +120,7 @@ internal sealed class DemoCommand : ICliCommand
             string example = GestaltLab.Data.Manifest.Load(data).InSplit(GestaltLab.Data.SplitNames.Test).Select(r => Path.Combine(data, r.Image)).FirstOrDefault()
                              ?? Path.Combine(data, "images");
             Console.WriteLine($"done in {sw.Elapsed.TotalSeconds:F0} s. Try: ./gestaltlab predict --model {run} {example}");
-            Console.WriteLine($"  or face-space matching (also syndromes a model was not trained on): ./gestaltlab match --model {run} --gallery {aligned}");
+            Console.WriteLine($"  or match a photo in face space (a gallery may hold syndromes the model was not trained on): ./gestaltlab match --model {run} --gallery {aligned} {example}");
             return 0;
         });
         return cmd;

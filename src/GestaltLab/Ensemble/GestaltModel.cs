@@ -158,7 +158,11 @@ public sealed class GestaltModel : IDisposable
         if (fittedFiles is not null)
             json["fitted_files"] = fittedFiles.Concat(JointHead is null ? [] : [JointHead.FileName]).Distinct(StringComparer.Ordinal)
                 .ToDictionary(f => f.Replace('\\', '/'), f => RunManifest.FileHashOrState(Path.Combine(runDirectory, f)), StringComparer.Ordinal);
-        AtomicFile.WriteAllText(Path.Combine(runDirectory, EnsembleFile), JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+        string file = Path.Combine(runDirectory, EnsembleFile);
+        AtomicFile.WriteAllText(file, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
+        // Saved into its own run (a training's last step), this model is that run's from now on, as if loaded from it: what
+        // it scores is filed under that ensemble.json's hash, and a training of the run since is noticed.
+        if (Directory is { } own && Path.GetFullPath(own) == Path.GetFullPath(runDirectory)) _ensembleHash = RunManifest.ComputeFileHash(file);
     }
 
     /// <summary>

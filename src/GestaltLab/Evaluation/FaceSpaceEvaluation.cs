@@ -35,10 +35,18 @@ public sealed record FaceSpaceScores(
     [property: JsonPropertyName("top1_ci95")] double[]? Top1Interval = null,
     [property: JsonPropertyName("top10_ci95")] double[]? Top10Interval = null)
 {
+    /// <summary>Top-k per photo for k = 1, 2, … (up to one below the number of syndromes ranked, at most 30): the curve a
+    /// report draws. Null in files written before it was recorded.</summary>
+    [JsonPropertyName("top_k")] public double[]? TopKCurve { get; init; }
+
     /// <summary>The figures of photos with these 1-based ranks of their true syndrome (each photo's person for the intervals).</summary>
-    public static FaceSpaceScores? Of(IReadOnlyList<(string Syndrome, int Rank)> ranked, IReadOnlyList<string>? subjects = null)
+    /// <param name="ranked">Each photo's syndrome and the rank it got.</param>
+    /// <param name="subjects">Each photo's person (for the intervals); null: no intervals.</param>
+    /// <param name="maxK">The last k of <see cref="TopKCurve"/>.</param>
+    public static FaceSpaceScores? Of(IReadOnlyList<(string Syndrome, int Rank)> ranked, IReadOnlyList<string>? subjects = null, int maxK = 30)
     {
         if (ranked.Count == 0) return null;
+        if (maxK < 1) throw new ArgumentOutOfRangeException(nameof(maxK), maxK, "at least 1");
         double Share(IEnumerable<(string Syndrome, int Rank)> xs, int k) => xs.Average(x => x.Rank <= k ? 1.0 : 0.0);
         var bySyndrome = ranked.GroupBy(r => r.Syndrome, StringComparer.Ordinal).ToList();
         double PerDisorder(int k) => bySyndrome.Average(g => Share(g, k));
@@ -49,7 +57,10 @@ public sealed record FaceSpaceScores(
             return [ci.Lower, ci.Upper];
         }
         return new FaceSpaceScores(ranked.Count, bySyndrome.Count, Share(ranked, 1), Share(ranked, 5), Share(ranked, 10), Share(ranked, 30),
-            PerDisorder(1), PerDisorder(5), PerDisorder(10), PerDisorder(30), Interval(1), Interval(10));
+            PerDisorder(1), PerDisorder(5), PerDisorder(10), PerDisorder(30), Interval(1), Interval(10))
+        {
+            TopKCurve = Enumerable.Range(1, maxK).Select(k => Share(ranked, k)).ToArray(),
+        };
     }
 }
 
@@ -64,10 +75,19 @@ public readonly record struct FaceSpaceQuery(string Image, string Subject, strin
 /// <summary>What <see cref="FaceSpaceEvaluation.Evaluate"/> found (written as <c>face_space.json</c>).</summary>
 public sealed record FaceSpaceMetrics
 {
+    /// <summary>The file's name in a run folder, where <c>gestaltlab report</c> looks for it.</summary>
+    public const string FileName = "face_space.json";
+
+    /// <summary>What <see cref="Kind"/> says in such a file.</summary>
+    public const string KindName = "face_space_evaluation";
+
     /// <summary>What the file is (<c>face_space_evaluation</c>).</summary>
-    [JsonPropertyName("kind")] public string Kind { get; init; } = "face_space_evaluation";
+    [JsonPropertyName("kind")] public string Kind { get; init; } = KindName;
     /// <summary>The run whose embeddings span the space.</summary>
     [JsonPropertyName("model")] public string? Model { get; init; }
+    /// <summary>SHA-256 of that run's <c>ensemble.json</c> when it was scored: which model this is (a run trained again
+    /// since is another); null when the model was not loaded from a run.</summary>
+    [JsonPropertyName("model_ensemble_sha256")] public string? ModelHash { get; init; }
     /// <summary>The aligned folder scored.</summary>
     [JsonPropertyName("data")] public required string Data { get; init; }
     /// <summary>Its data hash (from its run.json), when recorded.</summary>
@@ -110,6 +130,29 @@ public sealed record FaceSpaceMetrics
 
     /// <summary>Writes the figures as JSON, atomically.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, ToJson() + "\n");
+
+    /// <summary>Reads figures <see cref="Save"/> (or <c>gestaltlab match --out</c>) wrote.</summary>
+    /// <exception cref="GestaltLabException">Not such a file, or figures out of their range (the file named).</exception>
+    public static FaceSpaceMetrics Load(string path)
+    {
+        FaceSpaceMetrics? m;
+        try { m = JsonSerializer.Deserialize<FaceSpaceMetrics>(File.ReadAllText(path), Options); }
+        catch (JsonException e) { throw new GestaltLabException($"{path}: not face-space figures ({e.Message.Split('\n')[0]})", "write them again: gestaltlab match --model RUN --gallery ALIGNED --out FILE"); }
+        if (m is null || m.Kind != KindName || m.All is null || m.GallerySplits is null)
+            throw new GestaltLabException($"{path}: not face-space figures (kind '{m?.Kind}', expected '{KindName}')", "write them with: gestaltlab match --model RUN --gallery ALIGNED --out FILE");
+        // Figures a report prints and draws: a damaged or hand-edited file is refused, not drawn.
+        foreach (var (group, s) in new[] { ("all", m.All), ("known", m.Known), ("unknown", m.Unknown) })
+        {
+            if (s is null) continue;
+            double[] shares = [s.Top1, s.Top5, s.Top10, s.Top30, s.PerDisorderTop1, s.PerDisorderTop5, s.PerDisorderTop10, s.PerDisorderTop30,
+                .. s.TopKCurve ?? [], .. s.Top1Interval ?? [], .. s.Top10Interval ?? []];
+            if (s.NImages < 1 || s.NSyndromes < 1 || shares.Any(v => !(v >= 0 && v <= 1)))
+                throw new GestaltLabException($"{path}: '{group}' holds figures out of range (photos {s.NImages}, syndromes {s.NSyndromes}, shares from {shares.Min()} to {shares.Max()})", "write the figures again with gestaltlab match");
+        }
+        if (m.NGallerySyndromes < 1 || m.NGalleryImages < 1)
+            throw new GestaltLabException($"{path}: a gallery of {m.NGalleryImages} photos of {m.NGallerySyndromes} syndromes", "write the figures again with gestaltlab match");
+        return m;
+    }
 }
 
 /// <summary>
@@ -157,15 +200,18 @@ public static class FaceSpaceEvaluation
             if (rank == 0) rank = space.Syndromes.Count;
             return new FaceSpaceQuery(r.SourceImage, r.Subject, r.Syndrome, space.KnownSyndromes.Contains(r.Syndrome), rank);
         }).ToList();
+        int g = space.Syndromes.Count;
+        // Past k = g − 1 every photo is a hit: the curve stops where the figure stops meaning anything.
+        int maxK = Math.Max(1, Math.Min(30, g - 1));
         FaceSpaceScores? Group(Func<FaceSpaceQuery, bool> which)
         {
             var group = results.Where(which).ToList();
-            return FaceSpaceScores.Of(group.Select(q => (q.Syndrome, q.Rank)).ToList(), group.Select(q => q.Subject).ToList());
+            return FaceSpaceScores.Of(group.Select(q => (q.Syndrome, q.Rank)).ToList(), group.Select(q => q.Subject).ToList(), maxK);
         }
-        int g = space.Syndromes.Count;
         return new FaceSpaceMetrics
         {
             Model = model.Directory,
+            ModelHash = model.EnsembleHash,
             Data = Path.GetFullPath(alignedDirectory),
             DataHash = ModelEvaluation.AlignedDataHash(alignedDirectory),
             GallerySplits = GallerySplits,

@@ -109,6 +109,11 @@ public sealed class RunResults
     public IReadOnlyDictionary<string, IReadOnlyList<CurvePoint>> Curves { get; init; } = new Dictionary<string, IReadOnlyList<CurvePoint>>();
     /// <summary><c>region_metrics.csv</c>, when present.</summary>
     public IReadOnlyList<RegionScore>? RegionMetrics { get; init; }
+    /// <summary>
+    /// <c>face_space.json</c> (<c>gestaltlab match --out</c>), when the folder holds one and it is of this run's model as it
+    /// is now; a file of another model (the run trained again since) is left out, with a note.
+    /// </summary>
+    public FaceSpaceMetrics? FaceSpace { get; init; }
     /// <summary>What was missing or unreadable, one line each (the figure that needs it is skipped).</summary>
     public IReadOnlyList<string> Notes { get; init; } = [];
 
@@ -190,6 +195,13 @@ public sealed class RunResults
         var probabilities = Try("probabilities.csv", ImageTable.LoadProbabilities);
         var embeddings = Try("embeddings.csv", ImageTable.Load);
         var regions = Try("region_metrics.csv", LoadRegionMetrics);
+        // Optional: a run is complete without it, so its absence is no note.
+        var faceSpace = File.Exists(Path.Combine(dir, FaceSpaceMetrics.FileName)) ? Try(FaceSpaceMetrics.FileName, FaceSpaceMetrics.Load) : null;
+        if (faceSpace is not null && OtherModel(dir, faceSpace, metrics) is { } why)
+        {
+            notes.Add($"{FaceSpaceMetrics.FileName}: left out — {why}; score it again: gestaltlab match --model RUN --gallery ALIGNED --out {Path.Combine(runDirectory, FaceSpaceMetrics.FileName)}");
+            faceSpace = null;
+        }
         var curves = new SortedDictionary<string, IReadOnlyList<CurvePoint>>(StringComparer.Ordinal);
         string curveDir = Path.Combine(dir, "curves");
         if (System.IO.Directory.Exists(curveDir))
@@ -249,8 +261,19 @@ public sealed class RunResults
         return new RunResults
         {
             Directory = dir, Manifest = manifest, Classes = classes, Metrics = metrics, Probabilities = probabilities,
-            Embeddings = embeddings, Curves = curves, RegionMetrics = regions, Notes = notes,
+            Embeddings = embeddings, Curves = curves, RegionMetrics = regions, FaceSpace = faceSpace, Notes = notes,
         };
+    }
+
+    // Why face-space figures are not of the model this folder's results are of; null when they are, or when nothing tells.
+    // The model is the folder's own (a run) or, for an evaluation folder, the run its metrics name.
+    private static string? OtherModel(string dir, FaceSpaceMetrics figures, ClassificationMetrics? metrics)
+    {
+        string? ensemble = File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)) ? Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)
+            : metrics?.Model is { } run && File.Exists(Path.Combine(run, Ensemble.GestaltModel.EnsembleFile)) ? Path.Combine(run, Ensemble.GestaltModel.EnsembleFile) : null;
+        if (ensemble is null) return null;
+        if (figures.ModelHash is null) return "it does not record which model it scored";
+        return RunManifest.ComputeFileHash(ensemble) == figures.ModelHash ? null : $"it scored another model than {ensemble} (trained again since, or another run's)";
     }
 
     private static IReadOnlyList<string> LoadClasses(string path)

@@ -287,7 +287,26 @@ public static class Charts
 
     private static int OkabeIto => 8;
 
-    private static bool PairsSuffice(int count) => count <= OkabeIto * MapSymbols.Length;
+    private static bool PairsSuffice(int count) => count <= DistinctMarkers;
+
+    /// <summary>How many categories a map can give a colour-and-shape pair of their own (8 colours × 7 shapes).</summary>
+    public static int DistinctMarkers => OkabeIto * MapSymbols.Length;
+
+    /// <summary>
+    /// The categories a map of more than <see cref="DistinctMarkers"/> should colour when no one chose: the
+    /// <paramref name="count"/> with the most points (ties by name), every other drawn grey — past that many, colours and
+    /// shapes repeat and a legend of hundreds tells nothing. Null when every category can have its own marker.
+    /// </summary>
+    /// <param name="categories">Each point's category.</param>
+    /// <param name="count">How many to colour (default: the 8 colour-blind-safe colours).</param>
+    public static IReadOnlyList<string>? DefaultHighlight(IReadOnlyList<string> categories, int count = 8)
+    {
+        ArgumentNullException.ThrowIfNull(categories);
+        ArgumentOutOfRangeException.ThrowIfLessThan(count, 1);
+        var groups = categories.Where(c => c.Length > 0).GroupBy(c => c, StringComparer.Ordinal).ToList();
+        if (groups.Count <= DistinctMarkers) return null;
+        return groups.OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal).Take(count).Select(g => g.Key).ToArray();
+    }
 
     private static string MapColour(int g, int count) => PairsSuffice(count) ? PlotlyBuilder.Palette[g % OkabeIto] : Colour(g, count);
 

@@ -150,7 +150,7 @@ public static class Report
         var charts = new List<NamedChart>();
         int chartCount = 0;
         string current = "";
-        const int steps = 8;
+        const int steps = 9;
         int step = 0;
         void Step(string what) { cancellationToken.ThrowIfCancellationRequested(); progress?.Report(new ProgressUpdate("report", step++, steps, what)); }
         void Section(string title) { current = title; sections.Add(title); body.Append("<h2>").Append(E(title)).Append("</h2>\n"); }
@@ -253,6 +253,14 @@ public static class Report
         if (run.Embeddings is { Count: >= 10 } emb)
             TsneSection(run, emb, dataManifest, options, AddChart, Note, notes, progress, cancellationToken);
         else Note(run.Embeddings is null ? "t-SNE skipped: embeddings.csv is missing." : "t-SNE skipped: fewer than 10 embeddings.");
+
+        // ---- face-space matching (only where `gestaltlab match --out RUN/face_space.json` scored it)
+        Step("face-space matching");
+        if (run.FaceSpace is { } faceSpace)
+        {
+            Section("Face-space matching");
+            FaceSpaceSection(run, faceSpace, truth, probs, AddChart, body, Shown);
+        }
 
         // ---- regions
         Step("regions");
@@ -385,7 +393,58 @@ public static class Report
     [
         run.Directory, .. SharedText.PathsIn(run.Manifest?.Config),
         options.ManifestPath is { } mf ? Path.GetDirectoryName(Path.GetFullPath(mf)) : null, run.Metrics?.Data, run.Metrics?.Model,
+        run.FaceSpace?.Data, run.FaceSpace?.Model,
     ];
+
+    /// <summary>
+    /// Face-space matching as <c>face_space.json</c> scored it: the table of all, known and unknown syndromes with
+    /// intervals and chance, the classifier's figures on the same photos where they are the same photos (same data by
+    /// hash, same split), and the top-k curves beside GestaltMatcher's published per-disorder points.
+    /// </summary>
+    private static void FaceSpaceSection(RunResults run, FaceSpaceMetrics fs, int[]? truth, ImageTable? probs, Action<GenericChart, string?> addChart,
+        StringBuilder body, Func<string, string> shown)
+    {
+        int g = fs.NGallerySyndromes;
+        string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(k ≥ {g})</span>" : Pct(v);
+        string Ci(double v, double[]? ci) => Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
+        string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
+        // Known and unknown apart only when there are both: one of them alone would repeat the first row.
+        var groups = fs.Known is not null && fs.Unknown is not null
+            ? new[] { ("all syndromes", fs.All), ("known to the model", fs.Known), ("unknown to the model", fs.Unknown) }
+            : [(fs.Unknown is null ? "all syndromes (every one known to the model)" : "all syndromes (none known to the model)", fs.All)];
+        var rows = groups.Select(x => new[] { E(x.Item1), N(x.Item2.NImages), N(x.Item2.NSyndromes), Ci(x.Item2.Top1, x.Item2.Top1Interval), K(5, x.Item2.Top5),
+            K(10, x.Item2.Top10) + (x.Item2.Top10Interval is [var lo, var hi] && 10 < g ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : ""),
+            K(30, x.Item2.Top30), Pct(x.Item2.PerDisorderTop1), K(10, x.Item2.PerDisorderTop10) }).ToList();
+        // The classifier on the very same photos — the same data by content and the same split — is the like-for-like
+        // comparison; on other photos it would be a comparison of data sets.
+        var m = run.Metrics;
+        bool samePhotos = m is not null && m.DataHash is not null && m.DataHash == fs.DataHash && (m.Split ?? SplitNames.Test) == fs.QuerySplit
+                          && (fs.Known ?? fs.All).NImages == m.NImages;
+        if (samePhotos)
+            rows.Add([$"classifier (this run's ensemble), the same {E(m!.Split ?? SplitNames.Test)} photos of known syndromes", N(m.NImages), N(m.NDisorders ?? m.NClasses),
+                Pct(m.Top1), m.NClasses > 5 ? Pct(m.Top5) : "—", m.NClasses > 10 ? Pct(m.Top10) : "—", "—", Pct(m.PerDisorderTop1), m.NClasses > 10 ? Pct(m.PerDisorderTop10) : "—"]);
+        rows.Add([E($"chance (a random ranking of {g} syndromes)"), "—", "—", Pct(fs.ChanceTop1), K(5, Math.Min(1.0, 5.0 / g)), K(10, fs.ChanceTop10), K(30, Math.Min(1.0, 30.0 / g)), "—", "—"]);
+        body.Append("<p>").Append(E(
+            $"Each {fs.QuerySplit} photo is matched against {N(fs.NGalleryImages)} gallery photos ({string.Join(" + ", fs.GallerySplits)}) of {N(g)} syndromes{(fs.NGallerySyndromesUnknown > 0 ? $", {N(fs.NGallerySyndromesUnknown)} of them unknown to the model (never trained on)" : "")}: "
+            + FormattableString.Invariant($"every syndrome is ranked by how close the face lies to its gallery photos in the region nets' embedding space (standardised and whitened by the gallery's within-syndrome covariance, shrinkage {fs.Shrinkage:0.##}), as GestaltMatcher ranks. ")
+            + "Unlike the classifier, matching ranks syndromes the model was never trained on, from their gallery photos alone."))
+            .Append("</p>\n");
+        body.Append(TableRaw(["photos", "n", "syndromes", "top-1 [95% CI]", "top-5", "top-10 [95% CI]", "top-30", "per syndrome top-1", "per syndrome top-10"], rows));
+        body.Append("<p class=\"muted\">").Append(E(shown(
+            $"Gallery and test photos from {fs.Data}; figures written {fs.CreatedUtc} by `gestaltlab match`. Intervals: percentile bootstrap over people. ")))
+            .Append(samePhotos ? "" : E(m is null ? "" : "The classifier's metrics above scored other photos (another data set or split), so no row compares them here. "))
+            .Append(fs.NWithoutGallery > 0 ? E($"{N(fs.NWithoutGallery)} test photos of syndromes without gallery photos were not scored (they cannot be matched). ") : "")
+            .Append("</p>\n");
+        var curves = groups.Where(x => x.Item2.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Item1, x.Item2.TopKCurve!)).ToList();
+        if (curves.Count == 0) return;
+        int maxK = curves.Max(c => c.Item2.Length);
+        // The classifier's own curve, on the same photos, over the same k (it ranks only the syndromes it was trained on).
+        if (samePhotos && truth is not null && probs is not null && run.Classes is { } classes)
+            curves.Add(($"classifier, same photos ({classes.Count} syndromes ranked)", Metrics.TopKCurve(truth, probs.Values, Math.Min(maxK, Math.Max(1, classes.Count - 1)))));
+        addChart(Charts.TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), null,
+            string.Create(CultureInfo.InvariantCulture, $"Face-space matching, top-k, k = 1…{maxK} ({N(fs.All.NImages)} {fs.QuerySplit} photos, {N(g)} syndromes)"), null, g), null);
+        body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance, k / ").Append(g).Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+    }
 
     private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, string unitName, ReportOptions o)
     {
@@ -561,19 +620,32 @@ public static class Report
         var hoverNames = o.PhotoNames ? images : images.Select((_, j) => $"photo {j + 1}").ToArray();
         var result = Tsne.Fit(data, new TsneOptions { Seed = o.Seed }, progress, ct);
         var requested = o.TsneColourBy is not null;
-        // The highlighted classes a map's points have (one with no mapped photo cannot be coloured).
+        // The highlighted classes a map's points have (one with no mapped photo cannot be coloured); none asked for on a map
+        // of more classes than markers can tell apart, the most frequent few, said on the map and below it.
         string[]? Marked(IReadOnlyList<string> values) => o.TsneHighlight?.Where(h => values.Contains(h, StringComparer.Ordinal)).ToArray();
+        bool explained = false;
+        string[]? Chosen(IReadOnlyList<string> values, out string titleNote)
+        {
+            titleNote = "";
+            if (o.TsneHighlight is not null) return Marked(values);
+            if (Charts.DefaultHighlight(values) is not { } most) return null;
+            int classes = values.Where(v => v.Length > 0).Distinct(StringComparer.Ordinal).Count();
+            titleNote = $"; the {most.Count} most frequent of {classes} classes coloured";
+            if (!explained) note($"The t-SNE map shows {classes} classes, more than colours and marker shapes can tell apart ({Charts.DistinctMarkers}): the {most.Count} with the most photos on it are coloured, every other photo is grey (hovering names its class). `gestaltlab report --highlight CLASS…` (ReportOptions.TsneHighlight) colours the ones of interest instead.");
+            explained = true;
+            return [.. most];
+        }
         foreach (var column in o.TsneColourBy ?? ["true", "gene"])
         {
             if (column.Equals("true", StringComparison.OrdinalIgnoreCase) || column.Equals("syndrome", StringComparison.OrdinalIgnoreCase) && manifest is null)
             {
                 var labels = idx.Select(i => emb.TrueLabels[i]).ToArray();
                 // A class of the run with no photo in the map (none in its test split) cannot be coloured: said, not fatal.
-                var shown = Marked(labels);
+                var shown = Chosen(labels, out string chosenNote);
                 if (o.TsneHighlight is { } asked && asked.Except(shown!, StringComparer.Ordinal).ToArray() is { Length: > 0 } missing)
                     notes.Add($"t-SNE highlight: no mapped photo of {string.Join(", ", missing)}");
                 addChart(Charts.Embedding(result, hoverNames, labels, "true class",
-                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class"),
+                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class{chosenNote}"),
                     shown), "true class");
                 continue;
             }
@@ -587,7 +659,9 @@ public static class Report
                     continue;
                 }
                 // The manifest's syndrome column holds the classes too: highlighted there as on the true-class map.
-                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}", IsClassMap(column) ? Marked(values) : null), column);
+                string classNote = "";
+                var marked = IsClassMap(column) ? Chosen(values, out classNote) : null;
+                addChart(Charts.Embedding(result, hoverNames, values, column, $"t-SNE coloured by {column}{classNote}", marked), column);
             }
             catch (GestaltLabException e)
             {

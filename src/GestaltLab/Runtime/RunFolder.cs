@@ -20,7 +20,7 @@ public static class RunFolder
         "identities", "identities-aligned", "backbone.pt", "backbone.pt.checkpoints",
         "data", "aligned", "run.json", "config.json", "classes.json", "regions.json", "checkpoints", "regions", "curves",
         "ensemble.json", "joint_head.pt", "ensemble.onnx", "model.zip", "metrics.json", "region_metrics.csv",
-        "probabilities.csv", "embeddings.csv", "region_probabilities", "report.html",
+        "probabilities.csv", "embeddings.csv", "region_probabilities", "report.html", "face_space.json",
     };
 
     /// <summary>

@@ -138,6 +138,29 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void A_t_SNE_map_of_more_classes_than_markers_colours_the_most_frequent_unless_told_otherwise()
+    {
+        string dir = Path.Combine(TestTemp.Dir("gl-report-many"), "run");
+        var names = SyntheticRun.Write(dir, classes: 60, withManifest: false, epochs: 3);
+        var run = RunResults.Load(dir);
+        string[] Traces(ReportContent c) => ChartTests.Figure(c.Charts.Single(x => x.Name.Contains("t-sne", StringComparison.OrdinalIgnoreCase)).Chart)
+            .GetProperty("data").EnumerateArray().Select(t => t.GetProperty("name").GetString()!).ToArray();
+        var content = Report.Build(run, new ReportOptions { BootstrapIterations = 0 });
+        // More classes than the 56 colour-and-shape pairs: the 8 with the most mapped photos (ties by name), the rest grey.
+        var mostFrequent = run.Embeddings!.TrueLabels.GroupBy(l => l).OrderByDescending(g => g.Count()).ThenBy(g => g.Key, StringComparer.Ordinal)
+            .Take(8).Select(g => g.Key).Order(StringComparer.Ordinal).ToArray();
+        Assert.Equal(["52 other classes", .. mostFrequent], Traces(content));
+        Assert.Contains("the 8 most frequent of 60 classes coloured", content.Html);
+        Assert.Contains("--highlight", content.Html);
+        // Chosen classes replace them; a map of few classes is coloured in full as before.
+        Assert.Equal(["59 other classes", names[3]], Traces(Report.Build(run, new ReportOptions { BootstrapIterations = 0, TsneHighlight = [names[3]] })));
+        Assert.Null(Charts.DefaultHighlight(names.Take(Charts.DistinctMarkers).ToArray()));
+        // By count first: two classes with more points lead, whatever their names.
+        Assert.Equal(["zz", "zy", .. names.Order(StringComparer.Ordinal).Take(6)], Charts.DefaultHighlight([.. names, "zy", "zy", "zz", "zz", "zz"]));
+        Directory.Delete(Path.GetDirectoryName(dir)!, true);
+    }
+
+    [Fact]
     public void A_manifest_of_other_photos_is_said_to_be_one()
     {
         string dir = Path.Combine(TestTemp.Dir("gl-report-manifest"), "run");

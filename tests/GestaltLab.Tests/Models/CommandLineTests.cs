@@ -629,11 +629,19 @@ public class CommandLineTests
             Assert.True(File.Exists(Path.Combine(run, f)), f);
         string page = File.ReadAllText(Path.Combine(run, "report.html"));
         Assert.Empty(GestaltLab.Figures.FigureHtml.RemoteReferences(page));
+        // Face-space matching of the same test photos, filed as this model's (by its ensemble.json) and shown in the report
+        // beside the classifier on those very photos.
+        var faceSpace = FaceSpaceMetrics.Load(Path.Combine(run, FaceSpaceMetrics.FileName));
+        Assert.Equal(RunManifest.ComputeFileHash(Path.Combine(run, GestaltLab.Ensemble.GestaltModel.EnsembleFile)), faceSpace.ModelHash);
+        Assert.Equal((int)m["n_images"]!, faceSpace.All.NImages);
+        Assert.Contains("<h2>Face-space matching</h2>", page);
+        Assert.Contains("classifier (this run&#39;s ensemble), the same test photos", page);
         // Run again, the finished demo is reused (same figures), not trained again; `report` rebuilds the very page.
         string metrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
         var weights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
         Assert.Equal(0, await Cli(demo));
         Assert.Equal(metrics, File.ReadAllText(Path.Combine(run, "metrics.json")));
+        Assert.Equal((faceSpace with { CreatedUtc = "" }).ToJson(), (FaceSpaceMetrics.Load(Path.Combine(run, FaceSpaceMetrics.FileName)) with { CreatedUtc = "" }).ToJson());
         Assert.Equal(weights, File.ReadAllBytes(Path.Combine(run, "regions", "face.pt")));
         // A demo stopped after generating its data, resumed with another seed: refused rather than trained with seed 9 on
         // data of seed 1 (and recorded as seed 9).

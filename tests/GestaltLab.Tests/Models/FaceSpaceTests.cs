@@ -328,6 +328,26 @@ public class FaceSpaceTests
         var refusal = new StringWriter();
         Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", other, "--gallery", saved, copy], refusal));
         Assert.Contains("embedded by another model", refusal.ToString());
+        // Filed in the run, the figures are a section of its report: table and top-k chart, with the unknown syndrome's row.
+        // Another model's run does not take them for its own (a copy, or the run trained again since): left out, with a note.
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", aligned, "--out", Path.Combine(run, FaceSpaceMetrics.FileName)]));
+        var filed = RunResults.Load(run);
+        Assert.NotNull(filed.FaceSpace);
+        var page = GestaltLab.Figures.Report.Build(filed, new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 });
+        Assert.Contains("Face-space matching", page.Sections);
+        Assert.Contains("unknown to the model", page.Html);
+        Assert.Contains(page.Charts, c => c.Section == "Face-space matching");
+        File.Copy(Path.Combine(run, FaceSpaceMetrics.FileName), Path.Combine(other, FaceSpaceMetrics.FileName));
+        var stale = RunResults.Load(other);
+        Assert.Null(stale.FaceSpace);
+        Assert.Contains(stale.Notes, n => n.Contains(FaceSpaceMetrics.FileName) && n.Contains("another model"));
+        Assert.DoesNotContain("Face-space matching", GestaltLab.Figures.Report.Build(stale, new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Sections);
+        // Figures out of range (a damaged or hand-edited file) are refused, naming the file, not drawn.
+        string damaged = Path.Combine(root, "damaged.json");
+        File.WriteAllText(damaged, File.ReadAllText(figures).Replace("\"top1\": ", "\"top1\": 7", StringComparison.Ordinal));
+        Assert.Contains("damaged.json", Assert.Throws<GestaltLabException>(() => FaceSpaceMetrics.Load(damaged)).Message);
+        Assert.Equal(Top1Of(figures), FaceSpaceMetrics.Load(figures).All.Top1, 12);
+
         // A file that is no gallery is said to be none, before the model loads.
         var notGallery = new StringWriter();
         Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", notAPhoto, copy], notGallery));
@@ -344,5 +364,7 @@ public class FaceSpaceTests
         Assert.Contains("not an aligned data folder", errors.ToString());
         Assert.Contains("gestaltlab align", errors.ToString());
         Directory.Delete(root, true);
+
+        static double Top1Of(string file) => (double)JsonNode.Parse(File.ReadAllText(file))!["all"]!["top1"]!;
     }
 }
