@@ -431,8 +431,8 @@ public static class Report
             .Append("</p>\n");
         body.Append(TableRaw(["photos", "n", "syndromes", "top-1 [95% CI]", "top-5", "top-10 [95% CI]", "top-30", "per syndrome top-1", "per syndrome top-10"], rows));
         body.Append("<p class=\"muted\">").Append(E(shown(
-            $"Gallery and test photos from {fs.Data}; figures written {fs.CreatedUtc} by `gestaltlab match`. Intervals: percentile bootstrap over people. ")))
-            .Append(samePhotos ? "" : E(m is null ? "" : "The classifier's metrics above scored other photos (another data set or split), so no row compares them here. "))
+            $"Gallery and test photos from {fs.Data}; figures written {fs.CreatedUtc}. Intervals: percentile bootstrap over people. ")))
+            .Append(samePhotos ? "" : E(m is null ? "" : "The classifier's metrics above are not shown to be of these very photos (their data, split or count differ, or were not recorded), so no row compares them here. "))
             .Append(fs.NWithoutGallery > 0 ? E($"{N(fs.NWithoutGallery)} test photos of syndromes without gallery photos were not scored (they cannot be matched). ") : "")
             .Append("</p>\n");
         var curves = groups.Where(x => x.Item2.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Item1, x.Item2.TopKCurve!)).ToList();
