@@ -635,7 +635,7 @@ public class CommandLineTests
         Assert.Equal(RunManifest.ComputeFileHash(Path.Combine(run, GestaltLab.Ensemble.GestaltModel.EnsembleFile)), faceSpace.ModelHash);
         Assert.Equal((int)m["n_images"]!, faceSpace.All.NImages);
         Assert.Contains("<h2>Face-space matching</h2>", page);
-        Assert.Contains("classifier (this run&#39;s ensemble), the same test photos", page);
+        Assert.Contains("classifier (this run's ensemble), the same test photos", page);
         // Run again, the finished demo is reused (same figures), not trained again; `report` rebuilds the very page.
         string metrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
         var weights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));
