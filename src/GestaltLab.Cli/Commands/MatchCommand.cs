@@ -125,6 +125,13 @@ internal sealed class MatchCommand : ICliCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {name,-22} {s.NImages,5} {s.NSyndromes,9}  {K(1, s.Top1) + (s.Top1Interval is [var lo, var hi] ? $" ({lo * 100:F0}–{hi * 100:F0})" : ""),-22} {K(5, s.Top5),7} {K(10, s.Top10),7} {K(30, s.Top30),7}                 {K(1, s.PerDisorderTop1),7} {K(10, s.PerDisorderTop10),7}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  chance: top-1 {r.ChanceTop1:P1}, top-10 {K(10, r.ChanceTop10)} (a random ranking of {r.NGallerySyndromes} syndromes)"));
+        if (r.VersusClassifier is { } v)
+        {
+            string Points(double d, double[]? ci) => string.Create(CultureInfo.InvariantCulture, $"{d * 100:+0.0;-0.0;0.0}") + (ci is [var lo, var hi] ? string.Create(CultureInfo.InvariantCulture, $" ({lo * 100:+0.0;-0.0;0.0} to {hi * 100:+0.0;-0.0;0.0})") : "");
+            bool ten = v.ClassifierSyndromes > 10 && r.NGallerySyndromes > 10;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"  the model's classifier on the same {Plural(v.NImages, "photo", "photos")} (ranking its {v.ClassifierSyndromes} syndromes): top-1 {v.ClassifierTop1:P1}{(ten ? $", top-10 {v.ClassifierTop10:P1}" : "")}; matching minus classifier, points (95% interval paired over people): top-1 {Points(v.Top1Difference, v.Top1DifferenceInterval)}{(ten ? $", top-10 {Points(v.Top10Difference, v.Top10DifferenceInterval)}" : "")}"));
+        }
         if (r.NWithoutGallery > 0)
             Console.WriteLine($"  note: {Plural(r.NWithoutGallery, "test photo", "test photos")} of syndromes without gallery photos were not scored (they cannot be matched)");
         if (o.File is not null) Console.WriteLine($"figures: {o.File}");

@@ -376,7 +376,7 @@ public sealed class FaceSpace
 
     /// <summary>The embeddings of some samples, checked to be finite.</summary>
     internal static float[][] Embed(GestaltModel model, AlignedRegionDataset data, IReadOnlyList<int> indices, string stage,
-        IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken)
+        IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken, Action<int, GestaltPrediction>? each = null)
     {
         // A block of photos at a time, keeping only each one's embedding: a prediction also holds every region's embedding
         // and probabilities (≈ 14 KB a photo with 216 syndromes), which a large gallery would pile up to the end.
@@ -393,6 +393,7 @@ public sealed class FaceSpace
                     throw new GestaltLabException($"{data.Rows[some[k]].SourceImage}: the model's embedding is not finite (NaN or infinity)",
                         "the training diverged or the model files are damaged: train again (a lower learning_rate), or check the run's curves");
                 embeddings[start + k] = predictions[k].Embedding;
+                each?.Invoke(start + k, predictions[k]);
             }
             progress?.Report(new ProgressUpdate(stage, start + some.Length, indices.Count));
         }

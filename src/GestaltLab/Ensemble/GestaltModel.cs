@@ -162,7 +162,7 @@ public sealed class GestaltModel : IDisposable
         AtomicFile.WriteAllText(file, JsonSerializer.Serialize(json, new JsonSerializerOptions { WriteIndented = true }));
         // Saved into its own run (a training's last step), this model is that run's from now on, as if loaded from it: what
         // it scores is filed under that ensemble.json's hash, and a training of the run since is noticed.
-        if (Directory is { } own && Path.GetFullPath(own) == Path.GetFullPath(runDirectory)) _ensembleHash = RunManifest.ComputeFileHash(file);
+        if (Directory is { } own && RunFolder.RealPath(own) == RunFolder.RealPath(runDirectory)) _ensembleHash = RunManifest.ComputeFileHash(file);
     }
 
     /// <summary>

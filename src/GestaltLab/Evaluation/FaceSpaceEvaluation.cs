@@ -64,6 +64,70 @@ public sealed record FaceSpaceScores(
     }
 }
 
+/// <summary>
+/// Face-space matching against the model's own classifier on the very same photos — the test photos of syndromes the
+/// model was trained on — with paired differences (matching minus classifier) whose 95 % intervals resample people, so
+/// that the photos' own difficulty cancels. The classifier ranks only its own syndromes, matching every gallery
+/// syndrome: with syndromes in the gallery the model does not know, matching has the harder task.
+/// </summary>
+/// <param name="NImages">Photos compared.</param>
+/// <param name="ClassifierSyndromes">How many syndromes the classifier ranks among.</param>
+/// <param name="ClassifierTop1">The classifier's top-1 on them (with the priors the model ranks by).</param>
+/// <param name="ClassifierTop10">… its top-10.</param>
+/// <param name="FaceSpaceTop1">Matching's top-1 on the same photos.</param>
+/// <param name="FaceSpaceTop10">… its top-10.</param>
+/// <param name="Top1Difference">Matching minus classifier, top-1 (a share: 0.05 is 5 points).</param>
+/// <param name="Top1DifferenceInterval">Its 95 % paired bootstrap interval over people; null with fewer than two people.</param>
+/// <param name="Top10Difference">Matching minus classifier, top-10.</param>
+/// <param name="Top10DifferenceInterval">Its interval.</param>
+public sealed record FaceSpaceVersusClassifier(
+    [property: JsonPropertyName("n_images")] int NImages,
+    [property: JsonPropertyName("classifier_syndromes")] int ClassifierSyndromes,
+    [property: JsonPropertyName("classifier_top1")] double ClassifierTop1,
+    [property: JsonPropertyName("classifier_top10")] double ClassifierTop10,
+    [property: JsonPropertyName("face_space_top1")] double FaceSpaceTop1,
+    [property: JsonPropertyName("face_space_top10")] double FaceSpaceTop10,
+    [property: JsonPropertyName("top1_difference")] double Top1Difference,
+    [property: JsonPropertyName("top1_difference_ci95")] double[]? Top1DifferenceInterval,
+    [property: JsonPropertyName("top10_difference")] double Top10Difference,
+    [property: JsonPropertyName("top10_difference_ci95")] double[]? Top10DifferenceInterval)
+{
+    /// <summary>The classifier's top-k for k = 1, 2, … on these photos (the same k as matching's curve, at most one below
+    /// its own syndromes).</summary>
+    [JsonPropertyName("classifier_top_k")] public double[]? ClassifierTopKCurve { get; init; }
+
+    /// <summary>The comparison of photos ranked both ways (1-based ranks; each photo's person for the intervals).</summary>
+    /// <param name="ranks">Each photo's rank of its syndrome by matching and by the classifier.</param>
+    /// <param name="subjects">Each photo's person.</param>
+    /// <param name="classifierSyndromes">How many syndromes the classifier ranks.</param>
+    /// <param name="maxK">The last k of the classifier's curve (capped below its syndromes).</param>
+    public static FaceSpaceVersusClassifier? Of(IReadOnlyList<(int FaceSpace, int Classifier)> ranks, IReadOnlyList<string> subjects, int classifierSyndromes, int maxK = 30)
+    {
+        ArgumentNullException.ThrowIfNull(ranks);
+        ArgumentNullException.ThrowIfNull(subjects);
+        if (ranks.Count == 0) return null;
+        if (subjects.Count != ranks.Count) throw new ArgumentException($"{subjects.Count} people for {ranks.Count} photos", nameof(subjects));
+        double Share(IEnumerable<int> idx, Func<int, bool> hit) { int n = 0, h = 0; foreach (int i in idx) { n++; if (hit(i)) h++; } return n == 0 ? double.NaN : (double)h / n; }
+        var all = Enumerable.Range(0, ranks.Count).ToArray();
+        double Difference(IEnumerable<int> idx, int k) => Share(idx, i => ranks[i].FaceSpace <= k) - Share(idx, i => ranks[i].Classifier <= k);
+        double[]? Interval(int k)
+        {
+            if (subjects.Distinct(StringComparer.Ordinal).Count() < 2) return null;
+            // One resample of people scores both rankings: the paired interval, as `gestaltlab compare` draws it.
+            var ci = Bootstrap.Interval(ranks.Count, idx => Difference(idx, k), groups: subjects);
+            return [ci.Lower, ci.Upper];
+        }
+        int curve = Math.Max(1, Math.Min(maxK, classifierSyndromes - 1));
+        return new FaceSpaceVersusClassifier(ranks.Count, classifierSyndromes,
+            Share(all, i => ranks[i].Classifier <= 1), Share(all, i => ranks[i].Classifier <= 10),
+            Share(all, i => ranks[i].FaceSpace <= 1), Share(all, i => ranks[i].FaceSpace <= 10),
+            Difference(all, 1), Interval(1), Difference(all, 10), Interval(10))
+        {
+            ClassifierTopKCurve = Enumerable.Range(1, curve).Select(k => Share(all, i => ranks[i].Classifier <= k)).ToArray(),
+        };
+    }
+}
+
 /// <summary>One scored photo of a face-space evaluation.</summary>
 /// <param name="Image">The photo.</param>
 /// <param name="Subject">Its person.</param>
@@ -112,6 +176,9 @@ public sealed record FaceSpaceMetrics
     [JsonPropertyName("known")] public FaceSpaceScores? Known { get; init; }
     /// <summary>Photos of syndromes the model was not trained on, matched through their gallery photos alone (null: none).</summary>
     [JsonPropertyName("unknown")] public FaceSpaceScores? Unknown { get; init; }
+    /// <summary>Matching against the model's classifier on the same photos of the syndromes it knows (null: none, or
+    /// figures written before it was recorded).</summary>
+    [JsonPropertyName("versus_classifier")] public FaceSpaceVersusClassifier? VersusClassifier { get; init; }
     /// <summary>Top-1 and top-10 of a ranking drawn at random among the gallery's syndromes.</summary>
     [JsonPropertyName("chance_top1")] public double ChanceTop1 { get; init; }
     /// <summary>See <see cref="ChanceTop1"/>.</summary>
@@ -140,6 +207,16 @@ public sealed record FaceSpaceMetrics
         catch (JsonException e) { throw new GestaltLabException($"{path}: not face-space figures ({e.Message.Split('\n')[0]})", "write them again: gestaltlab match --model RUN --gallery ALIGNED --out FILE"); }
         if (m is null || m.Kind != KindName || m.All is null || m.GallerySplits is null)
             throw new GestaltLabException($"{path}: not face-space figures (kind '{m?.Kind}', expected '{KindName}')", "write them with: gestaltlab match --model RUN --gallery ALIGNED --out FILE");
+        // Words a report prints and draws (a chart title reads some markup): a received run's file is held to what match
+        // writes, as metrics.json is.
+        if (!SplitNames.IsValid(m.QuerySplit) || m.GallerySplits.Count == 0 || m.GallerySplits.Any(x => !SplitNames.IsValid(x)))
+            throw new GestaltLabException($"{path}: splits that are no split names (query '{m.QuerySplit}', gallery '{string.Join(",", m.GallerySplits)}')", "write the figures again with gestaltlab match");
+        if (m.NWithoutGallery < 0 || !(m.ChanceTop1 is >= 0 and <= 1) || !(m.ChanceTop10 is >= 0 and <= 1) || !(m.Shrinkage is >= 0 and <= 1))
+            throw new GestaltLabException($"{path}: counts, chance or shrinkage out of range", "write the figures again with gestaltlab match");
+        bool BadInterval(double[]? ci) => ci is not null && ci.Length != 2;
+        if (new[] { m.All, m.Known, m.Unknown }.Any(x => x is not null && (BadInterval(x.Top1Interval) || BadInterval(x.Top10Interval)))
+            || m.VersusClassifier is { } pair && (BadInterval(pair.Top1DifferenceInterval) || BadInterval(pair.Top10DifferenceInterval)))
+            throw new GestaltLabException($"{path}: an interval without exactly two bounds", "write the figures again with gestaltlab match");
         // Figures a report prints and draws: a damaged or hand-edited file is refused, not drawn.
         foreach (var (group, s) in new[] { ("all", m.All), ("known", m.Known), ("unknown", m.Unknown) })
         {
@@ -148,6 +225,13 @@ public sealed record FaceSpaceMetrics
                 .. s.TopKCurve ?? [], .. s.Top1Interval ?? [], .. s.Top10Interval ?? []];
             if (s.NImages < 1 || s.NSyndromes < 1 || shares.Any(v => !(v >= 0 && v <= 1)))
                 throw new GestaltLabException($"{path}: '{group}' holds figures out of range (photos {s.NImages}, syndromes {s.NSyndromes}, shares from {shares.Min()} to {shares.Max()})", "write the figures again with gestaltlab match");
+        }
+        if (m.VersusClassifier is { } v)
+        {
+            double[] shares = [v.ClassifierTop1, v.ClassifierTop10, v.FaceSpaceTop1, v.FaceSpaceTop10, .. v.ClassifierTopKCurve ?? []];
+            double[] differences = [v.Top1Difference, v.Top10Difference, .. v.Top1DifferenceInterval ?? [], .. v.Top10DifferenceInterval ?? []];
+            if (v.NImages < 1 || v.ClassifierSyndromes < 1 || shares.Any(x => !(x >= 0 && x <= 1)) || differences.Any(x => !(x >= -1 && x <= 1)))
+                throw new GestaltLabException($"{path}: 'versus_classifier' holds figures out of range", "write the figures again with gestaltlab match");
         }
         if (m.NGallerySyndromes < 1 || m.NGalleryImages < 1)
             throw new GestaltLabException($"{path}: a gallery of {m.NGalleryImages} photos of {m.NGallerySyndromes} syndromes", "write the figures again with gestaltlab match");
@@ -189,7 +273,11 @@ public static class FaceSpaceEvaluation
         int withoutGallery = queries.Count - scored.Length;
         if (scored.Length == 0)
             throw new GestaltLabException($"{alignedDirectory}: none of its {queries.Count} test photos is of a syndrome with gallery photos ({string.Join("/", GallerySplits)} splits)");
-        var embeddings = FaceSpace.Embed(model, queries, scored, "match", progress, cancellationToken);
+        // The classifier's rank of each photo's syndrome (when the model knows it), from the same predictions.
+        var classIndex = model.Classes.Select((c, i) => (c, i)).ToDictionary(x => x.c, x => x.i, StringComparer.Ordinal);
+        var classifierRank = new int[scored.Length];
+        var embeddings = FaceSpace.Embed(model, queries, scored, "match", progress, cancellationToken, (k, prediction) =>
+            classifierRank[k] = classIndex.TryGetValue(queries.Rows[scored[k]].Syndrome, out int truth) ? Metrics.RankOfTruth(prediction.Probabilities, truth) + 1 : 0);
         var results = scored.Select((row, k) =>
         {
             var r = queries.Rows[row];
@@ -200,6 +288,7 @@ public static class FaceSpaceEvaluation
             if (rank == 0) rank = space.Syndromes.Count;
             return new FaceSpaceQuery(r.SourceImage, r.Subject, r.Syndrome, space.KnownSyndromes.Contains(r.Syndrome), rank);
         }).ToList();
+        var known = Enumerable.Range(0, results.Count).Where(k => classifierRank[k] > 0).ToArray();
         int g = space.Syndromes.Count;
         // Past k = g − 1 every photo is a hit: the curve stops where the figure stops meaning anything.
         int maxK = Math.Max(1, Math.Min(30, g - 1));
@@ -224,6 +313,8 @@ public static class FaceSpaceEvaluation
             All = Group(_ => true)!,
             Known = Group(q => q.KnownToModel),
             Unknown = Group(q => !q.KnownToModel),
+            VersusClassifier = FaceSpaceVersusClassifier.Of(known.Select(k => (results[k].Rank, classifierRank[k])).ToList(),
+                known.Select(k => results[k].Subject).ToList(), model.Classes.Count, maxK),
             ChanceTop1 = 1.0 / g,
             ChanceTop10 = Math.Min(1.0, 10.0 / g),
             Queries = results,

@@ -259,7 +259,7 @@ public static class Report
         if (run.FaceSpace is { } faceSpace)
         {
             Section("Face-space matching");
-            FaceSpaceSection(run, faceSpace, truth, probs, AddChart, body, Shown);
+            FaceSpaceSection(faceSpace, AddChart, body, Shown);
         }
 
         // ---- regions
@@ -398,11 +398,10 @@ public static class Report
 
     /// <summary>
     /// Face-space matching as <c>face_space.json</c> scored it: the table of all, known and unknown syndromes with
-    /// intervals and chance, the classifier's figures on the same photos where they are the same photos (same data by
-    /// hash, same split), and the top-k curves beside GestaltMatcher's published per-disorder points.
+    /// intervals and chance, the model's classifier on the same photos with the paired difference, and the top-k curves
+    /// beside GestaltMatcher's published per-disorder points.
     /// </summary>
-    private static void FaceSpaceSection(RunResults run, FaceSpaceMetrics fs, int[]? truth, ImageTable? probs, Action<GenericChart, string?> addChart,
-        StringBuilder body, Func<string, string> shown)
+    private static void FaceSpaceSection(FaceSpaceMetrics fs, Action<GenericChart, string?> addChart, StringBuilder body, Func<string, string> shown)
     {
         int g = fs.NGallerySyndromes;
         string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(k ≥ {g})</span>" : Pct(v);
@@ -415,35 +414,35 @@ public static class Report
         var rows = groups.Select(x => new[] { E(x.Item1), N(x.Item2.NImages), N(x.Item2.NSyndromes), Ci(x.Item2.Top1, x.Item2.Top1Interval), K(5, x.Item2.Top5),
             K(10, x.Item2.Top10) + (x.Item2.Top10Interval is [var lo, var hi] && 10 < g ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : ""),
             K(30, x.Item2.Top30), Pct(x.Item2.PerDisorderTop1), K(10, x.Item2.PerDisorderTop10) }).ToList();
-        // The classifier on the very same photos — the same data by content and the same split — is the like-for-like
-        // comparison; on other photos it would be a comparison of data sets.
-        var m = run.Metrics;
-        bool samePhotos = m is not null && m.DataHash is not null && m.DataHash == fs.DataHash && (m.Split ?? SplitNames.Test) == fs.QuerySplit
-                          && (fs.Known ?? fs.All).NImages == m.NImages;
-        if (samePhotos)
-            rows.Add([$"classifier (this run's ensemble), the same {E(m!.Split ?? SplitNames.Test)} photos of known syndromes", N(m.NImages), N(m.NDisorders ?? m.NClasses),
-                Pct(m.Top1), m.NClasses > 5 ? Pct(m.Top5) : "—", m.NClasses > 10 ? Pct(m.Top10) : "—", "—", Pct(m.PerDisorderTop1), m.NClasses > 10 ? Pct(m.PerDisorderTop10) : "—"]);
+        // The classifier on the very same photos, ranked from the same predictions when the figures were made: the
+        // like-for-like comparison, with the paired interval of the difference (two intervals side by side cannot say it).
+        var vs = fs.VersusClassifier;
+        if (vs is not null)
+            rows.Add([$"classifier (this model's own ranking of its {N(vs.ClassifierSyndromes)} syndromes), the same photos of known syndromes", N(vs.NImages), "—",
+                Pct(vs.ClassifierTop1), "—", vs.ClassifierSyndromes > 10 ? Pct(vs.ClassifierTop10) : "—", "—", "—", "—"]);
         rows.Add([E($"chance (a random ranking of {g} syndromes)"), "—", "—", Pct(fs.ChanceTop1), K(5, Math.Min(1.0, 5.0 / g)), K(10, fs.ChanceTop10), K(30, Math.Min(1.0, 30.0 / g)), "—", "—"]);
         body.Append("<p>").Append(E(
             $"Each {fs.QuerySplit} photo is matched against {N(fs.NGalleryImages)} gallery photos ({string.Join(" + ", fs.GallerySplits)}) of {N(g)} syndromes{(fs.NGallerySyndromesUnknown > 0 ? $", {N(fs.NGallerySyndromesUnknown)} of them unknown to the model (never trained on)" : "")}: "
-            + FormattableString.Invariant($"every syndrome is ranked by how close the face lies to its gallery photos in the region nets' embedding space (standardised and whitened by the gallery's within-syndrome covariance, shrinkage {fs.Shrinkage:0.##}), as GestaltMatcher ranks. ")
+            + FormattableString.Invariant($"every syndrome is ranked by how close the face lies to its gallery photos in the region nets' embedding space (standardised and whitened by the gallery's within-syndrome covariance, shrinkage {fs.Shrinkage:0.##}; the centre of each syndrome's photos: docs/learning.md), after GestaltMatcher, and scored as GestaltMatcher reports it. ")
             + "Unlike the classifier, matching ranks syndromes the model was never trained on, from their gallery photos alone."))
             .Append("</p>\n");
         body.Append(TableRaw(["photos", "n", "syndromes", "top-1 [95% CI]", "top-5", "top-10 [95% CI]", "top-30", "per syndrome top-1", "per syndrome top-10"], rows));
         body.Append("<p class=\"muted\">").Append(E(shown(
             $"Gallery and test photos from {fs.Data}; figures written {fs.CreatedUtc}. Intervals: percentile bootstrap over people. ")))
-            .Append(samePhotos ? "" : E(m is null ? "" : "The classifier's metrics above are not shown to be of these very photos (their data, split or count differ, or were not recorded), so no row compares them here. "))
+            .Append(vs is null ? "" : E(string.Create(CultureInfo.InvariantCulture,
+                $"Matching − classifier on the same {N(vs.NImages)} photos: top-1 {Points(vs.Top1Difference, vs.Top1DifferenceInterval)}{(vs.ClassifierSyndromes > 10 && g > 10 ? $", top-10 {Points(vs.Top10Difference, vs.Top10DifferenceInterval)}" : "")} (95% intervals paired over people: each resample scores both rankings on the same people; an interval that includes 0 does not show either ahead){(g > vs.ClassifierSyndromes ? $". Matching ranks {N(g)} syndromes, the classifier only its {N(vs.ClassifierSyndromes)}: matching has the harder task" : "")}. ")))
             .Append(fs.NWithoutGallery > 0 ? E($"{N(fs.NWithoutGallery)} test photos of syndromes without gallery photos were not scored (they cannot be matched). ") : "")
             .Append("</p>\n");
         var curves = groups.Where(x => x.Item2.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Item1, x.Item2.TopKCurve!)).ToList();
         if (curves.Count == 0) return;
         int maxK = curves.Max(c => c.Item2.Length);
-        // The classifier's own curve, on the same photos, over the same k (it ranks only the syndromes it was trained on).
-        if (samePhotos && truth is not null && probs is not null && run.Classes is { } classes)
-            curves.Add(($"classifier, same photos ({classes.Count} syndromes ranked)", Metrics.TopKCurve(truth, probs.Values, Math.Min(maxK, Math.Max(1, classes.Count - 1)))));
+        // The classifier's own curve, on the same photos (it ranks only the syndromes it was trained on).
+        if (vs?.ClassifierTopKCurve is { Length: > 0 } classifierCurve)
+            curves.Add(($"classifier, same photos ({N(vs.ClassifierSyndromes)} syndromes ranked)", classifierCurve));
         addChart(Charts.TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), null,
             string.Create(CultureInfo.InvariantCulture, $"Face-space matching, top-k, k = 1…{maxK} ({N(fs.All.NImages)} {fs.QuerySplit} photos, {N(g)} syndromes)"), null, g), null);
-        body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance, k / ").Append(g).Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+        body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
+            .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
     }
 
     private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, string unitName, ReportOptions o)
@@ -769,6 +768,10 @@ public static class Report
             ? " — with fewer than 30 the intervals are too narrow (they cover the truth less often than 95 %); read them as rough"
             : "");
     }
+
+    // A difference of shares in percentage points, signed, with its interval.
+    private static string Points(double d, double[]? ci) =>
+        FormattableString.Invariant($"{d * 100:+0.0;−0.0;0.0} points") + (ci is [var lo, var hi] ? FormattableString.Invariant($" [{lo * 100:+0.0;−0.0;0.0}, {hi * 100:+0.0;−0.0;0.0}]") : "");
 
     private static string Pct(double v) => double.IsFinite(v) ? (v * 100).ToString("F1", CultureInfo.InvariantCulture) + "%" : "—";
 

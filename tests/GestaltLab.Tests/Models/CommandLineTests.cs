@@ -635,7 +635,12 @@ public class CommandLineTests
         Assert.Equal(RunManifest.ComputeFileHash(Path.Combine(run, GestaltLab.Ensemble.GestaltModel.EnsembleFile)), faceSpace.ModelHash);
         Assert.Equal((int)m["n_images"]!, faceSpace.All.NImages);
         Assert.Contains("<h2>Face-space matching</h2>", page);
-        Assert.Contains("classifier (this run's ensemble), the same test photos", page);
+        Assert.Contains("classifier (this model's own ranking of its 30 syndromes), the same photos", page);
+        Assert.Contains("Matching − classifier on the same", page);
+        // Ranked from the same predictions, the classifier's figures are the evaluation's own, photo for photo.
+        var versus = faceSpace.VersusClassifier!;
+        Assert.Equal(((int)m["n_images"]!, (double)m["top1"]!, (double)m["top10"]!), (versus.NImages, versus.ClassifierTop1, versus.ClassifierTop10));
+        Assert.Equal(faceSpace.All.Top1 - versus.ClassifierTop1, versus.Top1Difference, 12);
         // Run again, the finished demo is reused (same figures), not trained again; `report` rebuilds the very page.
         string metrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
         var weights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));

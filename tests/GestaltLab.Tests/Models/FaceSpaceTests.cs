@@ -273,6 +273,11 @@ public class FaceSpaceTests
             Assert.All(metrics.Queries, q => Assert.Equal(q.Syndrome != hidden, q.KnownToModel));
             Assert.Equal(metrics.Queries.Average(q => q.Rank == 1 ? 1.0 : 0.0), metrics.All.Top1, 12);
             Assert.Equal(1.0 / syndromes, metrics.ChanceTop1, 12);
+            // The classifier on the same photos of the syndromes it knows, paired with matching photo by photo.
+            var versus = metrics.VersusClassifier!;
+            Assert.Equal((metrics.Known.NImages, model.Classes.Count), (versus.NImages, versus.ClassifierSyndromes));
+            Assert.Equal(metrics.Known.Top1 - versus.ClassifierTop1, versus.Top1Difference, 12);
+            Assert.True(versus.Top1DifferenceInterval is [var low, var high] && -1 <= low && low <= high && high <= 1);
         }
 
         // The command: the figures written (no photo names), then photos matched — one of the unknown syndrome, one of
@@ -335,13 +340,18 @@ public class FaceSpaceTests
         Assert.NotNull(filed.FaceSpace);
         var page = GestaltLab.Figures.Report.Build(filed, new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 });
         Assert.Contains("Face-space matching", page.Sections);
-        Assert.Contains("unknown to the model", page.Html);
+        Assert.Contains("<th scope=\"row\">unknown to the model</th>", page.Html);
         Assert.Contains(page.Charts, c => c.Section == "Face-space matching");
         File.Copy(Path.Combine(run, FaceSpaceMetrics.FileName), Path.Combine(other, FaceSpaceMetrics.FileName));
         var stale = RunResults.Load(other);
         Assert.Null(stale.FaceSpace);
         Assert.Contains(stale.Notes, n => n.Contains(FaceSpaceMetrics.FileName) && n.Contains("another model"));
         Assert.DoesNotContain("Face-space matching", GestaltLab.Figures.Report.Build(stale, new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Sections);
+        // Nor figures that do not say which model they scored.
+        var unsigned = JsonNode.Parse(File.ReadAllText(Path.Combine(run, FaceSpaceMetrics.FileName)))!.AsObject();
+        unsigned.Remove("model_ensemble_sha256");
+        File.WriteAllText(Path.Combine(other, FaceSpaceMetrics.FileName), unsigned.ToJsonString());
+        Assert.Contains(RunResults.Load(other).Notes, n => n.Contains("does not record which model"));
         // Figures out of range (a damaged or hand-edited file) are refused, naming the file, not drawn.
         string damaged = Path.Combine(root, "damaged.json");
         File.WriteAllText(damaged, File.ReadAllText(figures).Replace("\"top1\": ", "\"top1\": 7", StringComparison.Ordinal));
