@@ -419,7 +419,7 @@ public static class Report
         var vs = fs.VersusClassifier;
         if (vs is not null)
             rows.Add([$"classifier (this model's own ranking of its {N(vs.ClassifierSyndromes)} syndromes), the same photos of known syndromes", N(vs.NImages), "—",
-                Pct(vs.ClassifierTop1), "—", vs.ClassifierSyndromes > 10 ? Pct(vs.ClassifierTop10) : "—", "—", "—", "—"]);
+                Pct(vs.ClassifierTop1), vs.ClassifierTopKCurve is { Length: >= 5 } curve ? Pct(curve[4]) : "—", vs.ClassifierSyndromes > 10 ? Pct(vs.ClassifierTop10) : "—", "—", "—", "—"]);
         rows.Add([E($"chance (a random ranking of {g} syndromes)"), "—", "—", Pct(fs.ChanceTop1), K(5, Math.Min(1.0, 5.0 / g)), K(10, fs.ChanceTop10), K(30, Math.Min(1.0, 30.0 / g)), "—", "—"]);
         body.Append("<p>").Append(E(
             $"Each {fs.QuerySplit} photo is matched against {N(fs.NGalleryImages)} gallery photos ({string.Join(" + ", fs.GallerySplits)}) of {N(g)} syndromes{(fs.NGallerySyndromesUnknown > 0 ? $", {N(fs.NGallerySyndromesUnknown)} of them unknown to the model (never trained on)" : "")}: "
