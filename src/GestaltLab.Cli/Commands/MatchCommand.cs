@@ -134,7 +134,16 @@ internal sealed class MatchCommand : ICliCommand
         }
         if (r.NWithoutGallery > 0)
             Console.WriteLine($"  note: {Plural(r.NWithoutGallery, "test photo", "test photos")} of syndromes without gallery photos were not scored (they cannot be matched)");
-        if (o.File is not null) Console.WriteLine($"figures: {o.File}");
+        if (o.File is not null)
+        {
+            Console.WriteLine($"figures: {o.File}");
+            // Filed in the model's own run under the name the report reads, they become a section of its report.
+            string folder = Path.GetDirectoryName(Path.GetFullPath(o.File))!;
+            if (Path.GetFileName(o.File) == FaceSpaceMetrics.FileName && m.Directory is { } run && Path.TrimEndingDirectorySeparator(folder) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(run)))
+                Console.WriteLine($"  `gestaltlab report --run {run}` shows them in its \"Face-space matching\" section");
+            else if (m.Directory is { } own)
+                Console.WriteLine($"  (written as {Path.Combine(own, FaceSpaceMetrics.FileName)}, the run's report would show them)");
+        }
         return 0;
     }
 
