@@ -464,6 +464,31 @@ public static class Charts
             ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.02 }), ("tickformat", ".0%"))));
     }
 
+    /// <summary>
+    /// The top-k curves of face-space matching (<see cref="FaceSpaceEvaluation"/>): per photo for all syndromes, and for
+    /// those known and unknown to the model where there are both; the model's own classifier on the same photos where
+    /// the figures record it; chance among the gallery's syndromes; GestaltMatcher's published per-disorder points.
+    /// </summary>
+    /// <param name="figures">What <see cref="FaceSpaceEvaluation.Evaluate"/> found (or <see cref="FaceSpaceMetrics.Load"/> read).</param>
+    /// <param name="title">Chart title (default: what it shows, with the photo and syndrome counts).</param>
+    /// <returns>Null for figures written before the curves were recorded.</returns>
+    public static GenericChart? FaceSpaceTopK(FaceSpaceMetrics figures, string? title = null)
+    {
+        ArgumentNullException.ThrowIfNull(figures);
+        int g = figures.NGallerySyndromes;
+        var groups = figures.Known is not null && figures.Unknown is not null
+            ? new[] { ("all syndromes", figures.All), ("known to the model", figures.Known), ("unknown to the model", figures.Unknown) }
+            : [("all syndromes", figures.All)];
+        var curves = groups.Where(x => x.Item2.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Item1, x.Item2.TopKCurve!)).ToList();
+        if (curves.Count == 0) return null;
+        int maxK = curves.Max(c => c.Item2.Length);
+        // It ranks only the syndromes it was trained on.
+        if (figures.VersusClassifier is { ClassifierTopKCurve: { Length: > 0 } classifier } vs)
+            curves.Add((FormattableString.Invariant($"classifier, same photos ({vs.ClassifierSyndromes:N0} syndromes ranked)"), classifier));
+        return TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), null,
+            title ?? FormattableString.Invariant($"Face-space matching, top-k, k = 1…{maxK} ({figures.All.NImages:N0} {figures.QuerySplit} photos, {g:N0} syndromes)"), null, g);
+    }
+
     // ---------------------------------------------------------------- training curves
 
     /// <summary>Loss (left) and accuracy (right) per epoch for each region; training solid, validation dashed.</summary>

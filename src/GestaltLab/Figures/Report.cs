@@ -433,14 +433,8 @@ public static class Report
                 $"Matching − classifier on the same {N(vs.NImages)} photos: top-1 {Points(vs.Top1Difference, vs.Top1DifferenceInterval)}{(vs.ClassifierSyndromes > 10 && g > 10 ? $", top-10 {Points(vs.Top10Difference, vs.Top10DifferenceInterval)}" : "")} (95% intervals paired over people: each resample scores both rankings on the same people; an interval that includes 0 does not show either ahead){(g > vs.ClassifierSyndromes ? $". Matching ranks {N(g)} syndromes, the classifier only its {N(vs.ClassifierSyndromes)}: matching has the harder task" : "")}. ")))
             .Append(fs.NWithoutGallery > 0 ? E($"{N(fs.NWithoutGallery)} test photos of syndromes without gallery photos were not scored (they cannot be matched). ") : "")
             .Append("</p>\n");
-        var curves = groups.Where(x => x.Item2.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Item1, x.Item2.TopKCurve!)).ToList();
-        if (curves.Count == 0) return;
-        int maxK = curves.Max(c => c.Item2.Length);
-        // The classifier's own curve, on the same photos (it ranks only the syndromes it was trained on).
-        if (vs?.ClassifierTopKCurve is { Length: > 0 } classifierCurve)
-            curves.Add(($"classifier, same photos ({N(vs.ClassifierSyndromes)} syndromes ranked)", classifierCurve));
-        addChart(Charts.TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), null,
-            string.Create(CultureInfo.InvariantCulture, $"Face-space matching, top-k, k = 1…{maxK} ({N(fs.All.NImages)} {fs.QuerySplit} photos, {N(g)} syndromes)"), null, g), null);
+        if (Charts.FaceSpaceTopK(fs) is not { } chart) return;
+        addChart(chart, null);
         body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
             .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
     }
