@@ -119,18 +119,15 @@ internal sealed class MatchCommand : ICliCommand
             $"face-space matching: {Plural(r.All.NImages, "test photo", "test photos")} against {Plural(r.NGalleryImages, "gallery photo", "gallery photos")} ({string.Join(" + ", r.GallerySplits)}) of {r.NGallerySyndromes} syndromes, {r.NGallerySyndromesUnknown} of them unknown to the model"));
         string K(int k, double v) => k >= r.NGallerySyndromes ? "—" : v.ToString("P1", CultureInfo.InvariantCulture);
         Console.WriteLine($"  {"photos",-22} {"n",5} {"syndromes",9}  {"top-1 (95% interval)",-22} {"top-5",7} {"top-10",7} {"top-30",7}   per syndrome: {"top-1",7} {"top-10",7}");
-        // Known and unknown apart only when there are both (one of them would repeat the first row).
-        var rows = r.Known is not null && r.Unknown is not null ? new[] { ("all", r.All), ("known to the model", r.Known), ("unknown to the model", r.Unknown) } : [("all", r.All)];
-        foreach (var (name, s) in rows)
+        foreach (var (name, s) in r.Groups)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {name,-22} {s.NImages,5} {s.NSyndromes,9}  {K(1, s.Top1) + (s.Top1Interval is [var lo, var hi] ? $" ({lo * 100:F0}–{hi * 100:F0})" : ""),-22} {K(5, s.Top5),7} {K(10, s.Top10),7} {K(30, s.Top30),7}                 {K(1, s.PerDisorderTop1),7} {K(10, s.PerDisorderTop10),7}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  chance: top-1 {r.ChanceTop1:P1}, top-10 {K(10, r.ChanceTop10)} (a random ranking of {r.NGallerySyndromes} syndromes)"));
         if (r.VersusClassifier is { } v)
         {
-            string Points(double d, double[]? ci) => string.Create(CultureInfo.InvariantCulture, $"{d * 100:+0.0;-0.0;0.0}") + (ci is [var lo, var hi] ? string.Create(CultureInfo.InvariantCulture, $" ({lo * 100:+0.0;-0.0;0.0} to {hi * 100:+0.0;-0.0;0.0})") : "");
             bool ten = v.ClassifierSyndromes > 10 && r.NGallerySyndromes > 10;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"  the model's classifier on the same {Plural(v.NImages, "photo", "photos")} (ranking its {v.ClassifierSyndromes} syndromes): top-1 {v.ClassifierTop1:P1}{(ten ? $", top-10 {v.ClassifierTop10:P1}" : "")}; matching minus classifier, points (95% interval paired over people): top-1 {Points(v.Top1Difference, v.Top1DifferenceInterval)}{(ten ? $", top-10 {Points(v.Top10Difference, v.Top10DifferenceInterval)}" : "")}"));
+                $"  the model's classifier on the same {Plural(v.NImages, "photo", "photos")} (ranking its {v.ClassifierSyndromes} syndromes): top-1 {v.ClassifierTop1:P1}{(ten ? $", top-10 {v.ClassifierTop10:P1}" : "")}; matching minus classifier, points (95% interval paired over people): top-1 {v.DifferenceText(1)}{(ten ? $", top-10 {v.DifferenceText(10)}" : "")}"));
         }
         if (r.NWithoutGallery > 0)
             Console.WriteLine($"  note: {Plural(r.NWithoutGallery, "test photo", "test photos")} of syndromes without gallery photos were not scored (they cannot be matched)");

@@ -96,6 +96,19 @@ public sealed record FaceSpaceVersusClassifier(
     /// its own syndromes).</summary>
     [JsonPropertyName("classifier_top_k")] public double[]? ClassifierTopKCurve { get; init; }
 
+    /// <summary>Matching minus classifier at top-<paramref name="k"/> (1 or 10) in percentage points with its paired
+    /// interval, "+2.8 [−4.4, +10.0]" (<see cref="PairedMeasure.PointsText"/>).</summary>
+    public string DifferenceText(int k)
+    {
+        var (d, ci) = k switch
+        {
+            1 => (Top1Difference, Top1DifferenceInterval),
+            10 => (Top10Difference, Top10DifferenceInterval),
+            _ => throw new ArgumentOutOfRangeException(nameof(k), k, "1 or 10"),
+        };
+        return ci is [var lo, var hi] ? PairedMeasure.PointsText(d, lo, hi) : PairedMeasure.PointsText(d);
+    }
+
     /// <summary>The comparison of photos ranked both ways (1-based ranks; each photo's person for the intervals).</summary>
     /// <param name="ranks">Each photo's rank of its syndrome by matching and by the classifier.</param>
     /// <param name="subjects">Each photo's person.</param>
@@ -179,6 +192,13 @@ public sealed record FaceSpaceMetrics
     /// <summary>Matching against the model's classifier on the same photos of the syndromes it knows (null: none, or
     /// figures written before it was recorded).</summary>
     [JsonPropertyName("versus_classifier")] public FaceSpaceVersusClassifier? VersusClassifier { get; init; }
+    /// <summary>
+    /// The groups a table or chart shows, by name: all syndromes, then those known and unknown to the model apart where
+    /// there are both (one alone would repeat the first).
+    /// </summary>
+    [JsonIgnore]
+    public IReadOnlyList<(string Name, FaceSpaceScores Scores)> Groups =>
+        Known is not null && Unknown is not null ? [("all syndromes", All), ("known to the model", Known), ("unknown to the model", Unknown)] : [("all syndromes", All)];
     /// <summary>Top-1 and top-10 of a ranking drawn at random among the gallery's syndromes.</summary>
     [JsonPropertyName("chance_top1")] public double ChanceTop1 { get; init; }
     /// <summary>See <see cref="ChanceTop1"/>.</summary>

@@ -34,10 +34,19 @@ public sealed record PairedMeasure(
     /// </summary>
     public string DifferenceText()
     {
-        bool points = Measure != "log_loss";
-        string D(double v) => points ? (100 * v).ToString("+0.0;−0.0;0.0", System.Globalization.CultureInfo.InvariantCulture)
-            : v.ToString("+0.000;−0.000;0.000", System.Globalization.CultureInfo.InvariantCulture);
+        if (Measure != "log_loss") return PointsText(Difference.Estimate, Difference.Lower, Difference.Upper);
+        static string D(double v) => v.ToString("+0.000;−0.000;0.000", System.Globalization.CultureInfo.InvariantCulture);
         return double.IsNaN(Difference.Lower) ? D(Difference.Estimate) : $"{D(Difference.Estimate)} [{D(Difference.Lower)}, {D(Difference.Upper)}]";
+    }
+
+    /// <summary>
+    /// A difference of two shares in percentage points with its interval, "+12.2 [+3.3, +21.1]"; the estimate alone where
+    /// the interval is NaN (none).
+    /// </summary>
+    public static string PointsText(double estimate, double lower = double.NaN, double upper = double.NaN)
+    {
+        static string D(double v) => (100 * v).ToString("+0.0;−0.0;0.0", System.Globalization.CultureInfo.InvariantCulture);
+        return double.IsNaN(lower) ? D(estimate) : $"{D(estimate)} [{D(lower)}, {D(upper)}]";
     }
 
     /// <summary>Whether the interval of B − A excludes 0 (in either direction).</summary>

@@ -476,10 +476,7 @@ public static class Charts
     {
         ArgumentNullException.ThrowIfNull(figures);
         int g = figures.NGallerySyndromes;
-        var groups = figures.Known is not null && figures.Unknown is not null
-            ? new[] { ("all syndromes", figures.All), ("known to the model", figures.Known), ("unknown to the model", figures.Unknown) }
-            : [("all syndromes", figures.All)];
-        var curves = groups.Where(x => x.Item2.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Item1, x.Item2.TopKCurve!)).ToList();
+        var curves = figures.Groups.Where(x => x.Scores.TopKCurve is { Length: > 0 }).Select(x => ("face space, " + x.Name, x.Scores.TopKCurve!)).ToList();
         if (curves.Count == 0) return null;
         int maxK = curves.Max(c => c.Item2.Length);
         // It ranks only the syndromes it was trained on.

@@ -407,13 +407,11 @@ public static class Report
         string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(k ≥ {g})</span>" : Pct(v);
         string Ci(double v, double[]? ci) => Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
         string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
-        // Known and unknown apart only when there are both: one of them alone would repeat the first row.
-        var groups = fs.Known is not null && fs.Unknown is not null
-            ? new[] { ("all syndromes", fs.All), ("known to the model", fs.Known), ("unknown to the model", fs.Unknown) }
-            : [(fs.Unknown is null ? "all syndromes (every one known to the model)" : "all syndromes (none known to the model)", fs.All)];
-        var rows = groups.Select(x => new[] { E(x.Item1), N(x.Item2.NImages), N(x.Item2.NSyndromes), Ci(x.Item2.Top1, x.Item2.Top1Interval), K(5, x.Item2.Top5),
-            K(10, x.Item2.Top10) + (x.Item2.Top10Interval is [var lo, var hi] && 10 < g ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : ""),
-            K(30, x.Item2.Top30), Pct(x.Item2.PerDisorderTop1), K(10, x.Item2.PerDisorderTop10) }).ToList();
+        // A lone group says which it is: every syndrome known to the model, or none.
+        string Name(string name) => fs.Groups.Count > 1 ? name : fs.Unknown is null ? "all syndromes (every one known to the model)" : "all syndromes (none known to the model)";
+        var rows = fs.Groups.Select(x => new[] { E(Name(x.Name)), N(x.Scores.NImages), N(x.Scores.NSyndromes), Ci(x.Scores.Top1, x.Scores.Top1Interval), K(5, x.Scores.Top5),
+            K(10, x.Scores.Top10) + (x.Scores.Top10Interval is [var lo, var hi] && 10 < g ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : ""),
+            K(30, x.Scores.Top30), Pct(x.Scores.PerDisorderTop1), K(10, x.Scores.PerDisorderTop10) }).ToList();
         // The classifier on the very same photos, ranked from the same predictions when the figures were made: the
         // like-for-like comparison, with the paired interval of the difference (two intervals side by side cannot say it).
         var vs = fs.VersusClassifier;
@@ -430,7 +428,7 @@ public static class Report
         body.Append("<p class=\"muted\">").Append(E(shown(
             $"Gallery and test photos from {fs.Data}; figures written {fs.CreatedUtc}. Intervals: percentile bootstrap over people. ")))
             .Append(vs is null ? "" : E(string.Create(CultureInfo.InvariantCulture,
-                $"Matching − classifier on the same {N(vs.NImages)} photos: top-1 {Points(vs.Top1Difference, vs.Top1DifferenceInterval)}{(vs.ClassifierSyndromes > 10 && g > 10 ? $", top-10 {Points(vs.Top10Difference, vs.Top10DifferenceInterval)}" : "")} (95% intervals paired over people: each resample scores both rankings on the same people; an interval that includes 0 does not show either ahead){(g > vs.ClassifierSyndromes ? $". Matching ranks {N(g)} syndromes, the classifier only its {N(vs.ClassifierSyndromes)}: matching has the harder task" : "")}. ")))
+                $"Matching − classifier on the same {N(vs.NImages)} photos, in percentage points: top-1 {vs.DifferenceText(1)}{(vs.ClassifierSyndromes > 10 && g > 10 ? $", top-10 {vs.DifferenceText(10)}" : "")} (95% intervals paired over people: each resample scores both rankings on the same people; an interval that includes 0 does not show either ahead){(g > vs.ClassifierSyndromes ? $". Matching ranks {N(g)} syndromes, the classifier only its {N(vs.ClassifierSyndromes)}: matching has the harder task" : "")}. ")))
             .Append(fs.NWithoutGallery > 0 ? E($"{N(fs.NWithoutGallery)} test photos of syndromes without gallery photos were not scored (they cannot be matched). ") : "")
             .Append("</p>\n");
         if (Charts.FaceSpaceTopK(fs) is not { } chart) return;
@@ -762,10 +760,6 @@ public static class Report
             ? " — with fewer than 30 the intervals are too narrow (they cover the truth less often than 95 %); read them as rough"
             : "");
     }
-
-    // A difference of shares in percentage points, signed, with its interval.
-    private static string Points(double d, double[]? ci) =>
-        FormattableString.Invariant($"{d * 100:+0.0;−0.0;0.0} points") + (ci is [var lo, var hi] ? FormattableString.Invariant($" [{lo * 100:+0.0;−0.0;0.0}, {hi * 100:+0.0;−0.0;0.0}]") : "");
 
     private static string Pct(double v) => double.IsFinite(v) ? (v * 100).ToString("F1", CultureInfo.InvariantCulture) + "%" : "—";
 
