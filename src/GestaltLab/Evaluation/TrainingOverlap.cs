@@ -9,7 +9,8 @@ namespace GestaltLab.Evaluation;
 /// they would flatter it. Within one data set the splits keep people apart; across data sets only their subject ids can
 /// tell — and their bytes: a photo of a training photo's bytes is one, whatever its name and subject id now. Two synthetic
 /// data sets generated with the same seed share their people (person <c>p000004</c> of <c>mini</c>
-/// is the same face as <c>p000004</c> of <c>demo</c>), so there a shared id is certain; elsewhere an id alone may be a
+/// is the same face as <c>p000004</c> of <c>demo</c>; <c>identities</c> and <c>demo-novel</c> have people of their own),
+/// so there a shared id is certain; elsewhere an id alone may be a
 /// coincidence of numbering, and only a photo with the file name of that person's training photo too is reported, as a
 /// possibility.
 /// </summary>
@@ -44,11 +45,11 @@ public static class TrainingOverlap
 
         var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder)) ?? Generator(trainingFolder);
         var scoredFrom = Generator(scoredDataFolder);
-        if (sharedIds.Count > 0 && trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && (t.Preset == "identities") == (s.Preset == "identities"))
+        if (sharedIds.Count > 0 && trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && Synthetic.DatasetPresets.SharePeople(t.Preset, s.Preset))
             throw new GestaltLabException(
                 $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
                 + $"the data ({s.Preset}, seed {s.Seed}) and the run's training data ({t.Preset}, seed {t.Seed}) come from the same generator seed, "
-                + "and presets of one seed share their people, so these figures would be inflated",
+                + "and the syndrome presets of one seed share their people, so these figures would be inflated",
                 $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`), or score the run's own test split");
         // A photo of the same bytes is a photo the model was trained on, whatever it is called now and whoever the data
         // says it shows (copies renamed into a folder of "new" photos, or the run's own photos split again by a new

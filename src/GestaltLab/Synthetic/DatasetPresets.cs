@@ -15,6 +15,7 @@ public static class DatasetPresets
     {
         ["mini"] = "CI-sized: 9 teaching analogues + controls, 5 subjects × 2 photos each (100 images)",
         ["demo"] = "30 classes (11 teaching analogues, 18 generated syndromes, controls), 15 subjects each, 1,200 images: the README's demo",
+        ["demo-novel"] = "the demo's 30 classes with other people, plus 10 syndromes the demo leaves out; 10 subjects each (3 in test), ~920 images: face-space matching of syndromes a demo model never learned",
         ["specialized-cdls"] = "binary CdLS-like vs 215 other syndromes; test set of 32 images (16/16), like DeepGestalt's CdLS experiment",
         ["specialized-angelman"] = "binary Angelman-like vs others: train 766 vs 2,699 images, test 25 (10 Angelman-like / 15 other)",
         ["specialized-noonan"] = "5-gene Noonan-like genotype task (PTPN11, SOS1, RAF1, RIT1, KRAS), classes are genes",
@@ -36,7 +37,7 @@ public static class DatasetPresets
     {
         if (!(scale > 0) || scale > 100) throw new GestaltLabException(FormattableString.Invariant($"--scale must be in (0, 100], got {scale}"));
         catalog ??= SyndromeCatalog.Default;
-        var b = new Builder(catalog, seed, scale, preset == "identities" ? IdentityStreams : 0);
+        var b = new Builder(catalog, seed, scale, StreamBaseOf(preset));
         var affected = catalog.Affected.ToList();
         TaskClass Single(Syndrome s) => new(s.Id, s.Genes.Count == 0
             ? [(s, null, 1.0)]
@@ -56,10 +57,23 @@ public static class DatasetPresets
             }
             case "demo":
             {
-                var teaching = affected.Where(s => s.Kind == "teaching").ToList();
-                var generated = affected.Where(s => s.Kind != "teaching").OrderByDescending(s => s.Frequency).ThenBy(s => s.Id, StringComparer.Ordinal).Take(29 - teaching.Count);
-                var classes = teaching.Concat(generated).Append(Control()).Select(Single).ToList();
+                var classes = DemoSyndromes(affected).Append(Control()).Select(Single).ToList();
                 foreach (var c in classes) { b.Subjects(c, SplitNames.Train, 10, 3, 3); b.Subjects(c, SplitNames.Val, 2, 2, 2); b.Subjects(c, SplitNames.Test, 3, 2, 2); }
+                return b.Finish(preset, classes, nuisance);
+            }
+            case "demo-novel":
+            {
+                // A second cohort for a model trained on the demo: the demo's syndromes with people of their own (streams of
+                // their own), so its test people are new to the model, beside the next most frequent syndromes, which a demo
+                // model never learned. A small gallery per syndrome (7 people) is the rare-disorder case matching is for.
+                var demo = DemoSyndromes(affected);
+                var novel = affected.Where(s => s.Kind != "teaching" && !demo.Contains(s)).OrderByDescending(s => s.Frequency)
+                    .ThenBy(s => s.Id, StringComparer.Ordinal).Take(NovelSyndromes).ToList();
+                if (novel.Count == 0)
+                    throw new GestaltLabException($"preset '{preset}' needs syndromes beyond the demo's 29, and the catalog '{catalog.Name}' has none",
+                        "add entries to the catalog (--catalog), or match against photos of syndromes of your own");
+                var classes = demo.Concat(novel).Append(Control()).Select(Single).ToList();
+                foreach (var c in classes) { b.Subjects(c, SplitNames.Train, 6, 2, 3); b.Subjects(c, SplitNames.Val, 1, 2, 2); b.Subjects(c, SplitNames.Test, 3, 2, 2); }
                 return b.Finish(preset, classes, nuisance);
             }
             case "specialized-cdls":
@@ -136,12 +150,40 @@ public static class DatasetPresets
         }
     }
 
+    /// <summary>How many syndromes <c>demo-novel</c> adds to the demo's (fewer when the catalog has fewer left).</summary>
+    public const int NovelSyndromes = 10;
+
+    // The demo's syndromes: every teaching analogue and the most frequent generated ones, 29 in all (the control is the 30th).
+    private static List<Syndrome> DemoSyndromes(IReadOnlyList<Syndrome> affected)
+    {
+        var teaching = affected.Where(s => s.Kind == "teaching").ToList();
+        return teaching.Concat(affected.Where(s => s.Kind != "teaching").OrderByDescending(s => s.Frequency)
+            .ThenBy(s => s.Id, StringComparer.Ordinal).Take(29 - teaching.Count)).ToList();
+    }
+
+    /// <summary>
+    /// Whether two presets' data sets of one seed show the same people: the syndrome presets draw person <c>i</c> from the
+    /// same streams (person <c>p000004</c> of <c>mini</c> is <c>p000004</c> of <c>demo</c>); <c>identities</c> and
+    /// <c>demo-novel</c> draw from streams of their own.
+    /// </summary>
+    public static bool SharePeople(string preset, string otherPreset) => StreamBaseOf(preset) == StreamBaseOf(otherPreset);
+
+    internal static long StreamBaseOf(string preset) => preset switch
+    {
+        "identities" => IdentityStreams,
+        "demo-novel" => NovelStreams,
+        _ => 0,
+    };
+
     /// <summary>
     /// Stream ids of <c>identities</c> start here: its people are drawn from streams of their own, never the syndrome
     /// presets' (with shared streams, person i of a seed was the same face in every preset — the shipped backbones were
     /// pretrained on exact copies of the demo's unaffected test people).
     /// </summary>
     internal const long IdentityStreams = 1000;
+
+    /// <summary>Stream ids of <c>demo-novel</c> start here: its people are new to a model trained on the demo of any seed.</summary>
+    internal const long NovelStreams = 2000;
 
     private sealed class Builder(SyndromeCatalog catalog, int seed, double scale, long streamBase)
     {

@@ -568,6 +568,13 @@ public class CommandLineTests
         // The run's own test people, and other seeds' people, are not the training people.
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), data));
         Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, GestaltLab.Data.Manifest.Load(other).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList(), other));
+        // demo-novel draws people of its own: with the run's seed it shares the run's subject ids, not its people.
+        string novel = Path.Combine(root, "novel");
+        SyntheticDataset.Generate("demo-novel", 2, novel, scale: 0.1);
+        var novelTest = GestaltLab.Data.Manifest.Load(novel).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
+        var trainedIds = GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split != GestaltLab.Data.SplitNames.Test).Select(r => r.Subject).ToHashSet();
+        Assert.Contains(novelTest, r => trainedIds.Contains(r.Subject));
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(run, novelTest, novel));
 
         // A model trained on regions cut otherwise (align --regions) has other data aligned with its own regions, and an
         // aligned folder cut with the default ones is refused rather than scored on crops its nets were not trained on.

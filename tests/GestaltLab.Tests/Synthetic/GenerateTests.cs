@@ -184,20 +184,52 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
             Assert.False(Render(t, 2.5).Png.AsSpan().SequenceEqual(baseline), t);
     }
 
-    [Fact]
-    public void Pretraining_people_are_nobody_in_a_syndrome_data_set_of_the_same_seed()
+    [Theory]
+    [InlineData("identities")]
+    [InlineData("demo-novel")]
+    public void People_of_a_preset_with_streams_of_its_own_are_nobody_in_a_syndrome_data_set_of_the_same_seed(string own)
     {
         // With shared random streams person i of a seed was one face in every preset: the shipped backbones, pretrained on
-        // identities seed 1, had seen the demo's unaffected test people.
-        var identities = DatasetPresets.Plan("identities", 1, 0.5);
+        // identities seed 1, had seen the demo's unaffected test people; and demo-novel's "new" test people of the demo's
+        // syndromes would have been a demo model's training people.
+        var ownPlan = DatasetPresets.Plan(own, 1, 0.5);
         static string Key(SyntheticSubject s) => string.Join(",", s.Traits.Select(t => t.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
-        var seen = identities.Subjects.Select(Key).ToHashSet();
+        var seen = ownPlan.Subjects.Select(Key).ToHashSet();
         foreach (var preset in new[] { "mini", "demo" })
         {
             var plan = DatasetPresets.Plan(preset, 1);
             Assert.DoesNotContain(plan.Subjects, s => seen.Contains(Key(s)));
-            Assert.NotEqual(identities.StreamBase, plan.StreamBase);   // appearance and photos too
+            Assert.NotEqual(ownPlan.StreamBase, plan.StreamBase);   // appearance and photos too
+            Assert.False(DatasetPresets.SharePeople(own, preset));
         }
+        Assert.True(DatasetPresets.SharePeople("mini", "demo"));
+        Assert.False(DatasetPresets.SharePeople("identities", "demo-novel"));
+    }
+
+    [Fact]
+    public void Demo_novel_holds_the_demos_syndromes_and_ten_it_leaves_out_each_with_a_gallery_and_test_people()
+    {
+        var demo = DatasetPresets.Plan("demo", 3);
+        var novel = DatasetPresets.Plan("demo-novel", 3);
+        var demoLabels = demo.Classes.Select(c => c.Label).ToList();
+        var novelLabels = novel.Classes.Select(c => c.Label).ToList();
+        Assert.Subset(novelLabels.ToHashSet(), demoLabels.ToHashSet());
+        var added = novelLabels.Except(demoLabels).ToList();
+        Assert.Equal(DatasetPresets.NovelSyndromes, added.Count);
+        // The next most frequent generated syndromes after the demo's: none rarer than a demo one left out for it.
+        var catalog = SyndromeCatalog.Default;
+        double rarestDemo = demoLabels.Where(l => catalog.Contains(l) && catalog[l].Kind != "teaching" && l != SyndromeCatalog.ControlId).Min(l => catalog[l].Frequency);
+        Assert.All(added, l => Assert.True(catalog[l].Frequency <= rarestDemo, l));
+        // Every syndrome has people to match against (train, val) and new people to match (test, 3 each); one person, one split.
+        foreach (var label in novelLabels)
+        {
+            var people = novel.Subjects.Where(s => s.Label == label).ToList();
+            Assert.Equal(3, people.Count(s => s.Split == SplitNames.Test));
+            Assert.Equal(7, people.Count(s => s.Split is SplitNames.Train or SplitNames.Val));
+        }
+        Assert.Equal(novel.Subjects.Count, novel.Subjects.Select(s => s.Id).Distinct().Count());
+        // The same seed, the same plan.
+        Assert.Equal(novel.Subjects.Select(s => s.Traits[0]), DatasetPresets.Plan("demo-novel", 3).Subjects.Select(s => s.Traits[0]));
     }
 
     [Fact]
