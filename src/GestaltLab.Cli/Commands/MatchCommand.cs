@@ -107,7 +107,12 @@ internal sealed class MatchCommand : ICliCommand
     {
         var r = await CliProgress.RunAsync(progress => FaceSpaceEvaluation.Evaluate(m, galleryDir, shrinkage, progress, ct));
         // The figures name no photo; with --no-photo-names the folders are cut to their last name too.
-        if (!o.Named) r = r with { Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)) };
+        // The note of possibly shared people names them: left as a bare warning.
+        if (!o.Named) r = r with
+        {
+            Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)),
+            SharedPeople = r.SharedPeople is null ? null : FaceSpaceMetrics.SharedPeopleUnnamed,
+        };
         string text = r.ToJson();
         if (o.File is not null) AtomicFile.WriteAllText(o.File, text + "\n", ownerOnly: true);
         if (o.Json)
@@ -131,6 +136,7 @@ internal sealed class MatchCommand : ICliCommand
         }
         if (r.NWithoutGallery > 0)
             Console.WriteLine($"  note: {Plural(r.NWithoutGallery, "test photo", "test photos")} of syndromes without gallery photos were not scored (they cannot be matched)");
+        if (r.SharedPeople is { } shared) Console.WriteLine($"  warning: {Terminal.Printable(shared)}");
         if (o.File is not null)
         {
             Console.WriteLine($"figures: {o.File}");

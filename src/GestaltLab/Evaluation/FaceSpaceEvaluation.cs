@@ -3,6 +3,7 @@ using System.Text.Json.Serialization;
 using GestaltLab.Data;
 using GestaltLab.Ensemble;
 using GestaltLab.Models;
+using GestaltLab.Regions;
 using GestaltLab.Runtime;
 
 namespace GestaltLab.Evaluation;
@@ -192,6 +193,13 @@ public sealed record FaceSpaceMetrics
     /// <summary>Matching against the model's classifier on the same photos of the syndromes it knows (null: none, or
     /// figures written before it was recorded).</summary>
     [JsonPropertyName("versus_classifier")] public FaceSpaceVersusClassifier? VersusClassifier { get; init; }
+    /// <summary>A note when some test photos may show people the model was trained on (they have the subject ids and file
+    /// names of its training photos, though other bytes: the same photos edited, or a coincidence of numbering); null when
+    /// none do. Certain cases are refused instead (<see cref="FaceSpaceEvaluation.Evaluate"/>).</summary>
+    [JsonPropertyName("shared_people")] public string? SharedPeople { get; init; }
+
+    /// <summary><see cref="SharedPeople"/> said without naming anybody (for a report or a file that leaves the team).</summary>
+    public const string SharedPeopleUnnamed = "some test photos have the subject ids and file names of photos the model was trained on, though other bytes: if they are the same photos (re-encoded, edited), these figures are inflated";
     /// <summary>
     /// The groups a table or chart shows, by name: all syndromes, then those known and unknown to the model apart where
     /// there are both (one alone would repeat the first).
@@ -277,7 +285,9 @@ public static class FaceSpaceEvaluation
     /// <param name="shrinkage">See <see cref="FaceSpace.Fit"/>.</param>
     /// <param name="progress">Stages <c>gallery</c> and <c>match</c>, a unit per photo.</param>
     /// <param name="cancellationToken">Cancels between batches.</param>
-    /// <exception cref="GestaltLabException">What <see cref="FaceSpace.FromAligned"/> refuses; no labelled test photo of a gallery syndrome.</exception>
+    /// <exception cref="GestaltLabException">What <see cref="FaceSpace.FromAligned"/> refuses; no labelled test photo of a
+    /// gallery syndrome; test photos of people the model was trained on (another data set of its training data's generator
+    /// seed, or copies of its training photos), as <c>evaluate</c> refuses them: their figures would be inflated.</exception>
     public static FaceSpaceMetrics Evaluate(GestaltModel model, string alignedDirectory, double shrinkage = FaceSpace.DefaultShrinkage,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
@@ -287,6 +297,9 @@ public static class FaceSpaceEvaluation
         var queries = FaceSpace.OpenAligned(model, alignedDirectory, [SplitNames.Test]);
         if (queries.Count == 0)
             throw new GestaltLabException($"{alignedDirectory}: no labelled '{SplitNames.Test}' photos to match against the gallery of its {string.Join("/", GallerySplits)} photos");
+        // Before minutes of embedding: test people the model was trained on would flatter it here as in `evaluate` (the
+        // gallery may hold them: it is labelled reference photos, not figures).
+        string? sharedPeople = TrainingOverlap.Check(model.Directory, queries.Rows, FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? alignedDirectory);
         var space = FaceSpace.FromAligned(model, alignedDirectory, [.. GallerySplits], shrinkage, progress, cancellationToken);
         var inGallery = space.Syndromes.ToHashSet(StringComparer.Ordinal);
         var scored = Enumerable.Range(0, queries.Count).Where(i => inGallery.Contains(queries.Rows[i].Syndrome)).ToArray();
@@ -335,6 +348,7 @@ public static class FaceSpaceEvaluation
             Unknown = Group(q => !q.KnownToModel),
             VersusClassifier = FaceSpaceVersusClassifier.Of(known.Select(k => (results[k].Rank, classifierRank[k])).ToList(),
                 known.Select(k => results[k].Subject).ToList(), model.Classes.Count, maxK),
+            SharedPeople = sharedPeople,
             ChanceTop1 = 1.0 / g,
             ChanceTop10 = Math.Min(1.0, 10.0 / g),
             Queries = results,

@@ -431,6 +431,8 @@ public static class Report
                 $"Matching − classifier on the same {N(vs.NImages)} photos, in percentage points: top-1 {vs.DifferenceText(1)}{(vs.ClassifierSyndromes > 10 && g > 10 ? $", top-10 {vs.DifferenceText(10)}" : "")} (95% intervals paired over people: each resample scores both rankings on the same people; an interval that includes 0 does not show either ahead){(g > vs.ClassifierSyndromes ? $". Matching ranks {N(g)} syndromes, the classifier only its {N(vs.ClassifierSyndromes)}: matching has the harder task" : "")}. ")))
             .Append(fs.NWithoutGallery > 0 ? E($"{N(fs.NWithoutGallery)} test photos of syndromes without gallery photos were not scored (they cannot be matched). ") : "")
             .Append("</p>\n");
+        // Said without the people's ids (a report may leave the team; face_space.json names them).
+        if (fs.SharedPeople is not null) body.Append("<p class=\"note\"><strong>Caution:</strong> ").Append(E(FaceSpaceMetrics.SharedPeopleUnnamed + ".")).Append("</p>\n");
         if (Charts.FaceSpaceTopK(fs) is not { } chart) return;
         addChart(chart, null);
         body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)

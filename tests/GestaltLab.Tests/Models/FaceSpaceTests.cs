@@ -278,6 +278,17 @@ public class FaceSpaceTests
             Assert.Equal((metrics.Known.NImages, model.Classes.Count), (versus.NImages, versus.ClassifierSyndromes));
             Assert.Equal(metrics.Known.Top1 - versus.ClassifierTop1, versus.Top1Difference, 12);
             Assert.True(versus.Top1DifferenceInterval is [var low, var high] && -1 <= low && low <= high && high <= 1);
+            Assert.Null(metrics.SharedPeople);
+
+            // The model's training photos filed as test photos (the folder split anew) would flatter matching as they
+            // would the classifier: refused as `evaluate` refuses them, before anything is embedded.
+            string resplit = Path.Combine(root, "resplit");
+            CommandLineTests.CopyTree(aligned, resplit);
+            string resplitCsv = Path.Combine(resplit, Manifest.FileName);
+            var resplitLines = File.ReadAllLines(resplitCsv);
+            File.WriteAllLines(resplitCsv, [resplitLines[0], .. resplitLines.Skip(1).Select(l => l.Replace($",{SplitNames.Train},", $",{SplitNames.Test},", StringComparison.Ordinal))]);
+            var refused = Assert.Throws<GestaltLabException>(() => FaceSpaceEvaluation.Evaluate(model, resplit));
+            Assert.Contains("the model was trained on", refused.Message);
         }
 
         // The command: the figures written (no photo names), then photos matched — one of the unknown syndrome, one of
@@ -342,6 +353,14 @@ public class FaceSpaceTests
         Assert.Contains("Face-space matching", page.Sections);
         Assert.Contains("<th scope=\"row\">unknown to the model</th>", page.Html);
         Assert.Contains(page.Charts, c => c.Section == "Face-space matching");
+        Assert.DoesNotContain("Caution:", page.Html);
+        // Figures that may rest on the model's own training people say so, without naming them (face_space.json does).
+        var suspect = JsonNode.Parse(File.ReadAllText(Path.Combine(run, FaceSpaceMetrics.FileName)))!.AsObject();
+        suspect["shared_people"] = "2 scored photo(s) have the subject id and file name of photos the model was trained on (1 person: p000123)";
+        File.WriteAllText(Path.Combine(run, FaceSpaceMetrics.FileName), suspect.ToJsonString());
+        string cautioned = GestaltLab.Figures.Report.Build(RunResults.Load(run), new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Html;
+        Assert.Contains("<strong>Caution:</strong> some test photos have the subject ids and file names of photos the model was trained on", cautioned);
+        Assert.DoesNotContain("p000123", cautioned);
         File.Copy(Path.Combine(run, FaceSpaceMetrics.FileName), Path.Combine(other, FaceSpaceMetrics.FileName));
         var stale = RunResults.Load(other);
         Assert.Null(stale.FaceSpace);
