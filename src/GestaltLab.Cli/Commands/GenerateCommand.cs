@@ -89,7 +89,7 @@ internal sealed class GenerateCommand : ICliCommand
                 var left = cat.Affected.Where(x => x.Kind == "user" && !used.Contains(x.Id)).Select(x => x.Id).ToList();
                 if (left.Count > 0)
                     Console.WriteLine($"note: preset '{name}' leaves out your catalog entr{(left.Count == 1 ? "y" : "ies")} {string.Join(", ", left.Take(8))}{(left.Count > 8 ? ", …" : "")}: "
-                        + "mini takes 9 teaching analogues only, demo the teaching ones and the 18 most frequent others, gestalt216 all, "
+                        + "mini takes 9 teaching analogues only, demo the teaching ones and the 18 most frequent others, demo-novel the demo's and the next 10, gestalt216 all, "
                         + "the specialized tasks their named syndromes (docs/synthetic.md, \"Presets\")");
             }
             return 0;

@@ -106,8 +106,8 @@ internal sealed class MatchCommand : ICliCommand
     private static async Task<int> Evaluate(GestaltModel m, string galleryDir, double shrinkage, Output o, CancellationToken ct)
     {
         var r = await CliProgress.RunAsync(progress => FaceSpaceEvaluation.Evaluate(m, galleryDir, shrinkage, progress, ct));
-        // The figures name no photo; with --no-photo-names the folders are cut to their last name too.
-        // The note of possibly shared people names them: left as a bare warning.
+        // The figures name no photo but in the note of possibly shared people; with --no-photo-names that note names
+        // nobody and the folders are cut to their last name.
         if (!o.Named) r = r with
         {
             Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)),

@@ -194,12 +194,13 @@ public sealed record FaceSpaceMetrics
     /// figures written before it was recorded).</summary>
     [JsonPropertyName("versus_classifier")] public FaceSpaceVersusClassifier? VersusClassifier { get; init; }
     /// <summary>A note when some test photos may show people the model was trained on (they have the subject ids and file
-    /// names of its training photos, though other bytes: the same photos edited, or a coincidence of numbering); null when
-    /// none do. Certain cases are refused instead (<see cref="FaceSpaceEvaluation.Evaluate"/>).</summary>
+    /// names of its training photos, though other bytes), or are copies of training photos filed twice in the run's own data
+    /// (which its training accepted); null when none do. It names people and photos. Other data's test photos of the model's
+    /// training people are refused instead (<see cref="FaceSpaceEvaluation.Evaluate"/>).</summary>
     [JsonPropertyName("shared_people")] public string? SharedPeople { get; init; }
 
     /// <summary><see cref="SharedPeople"/> said without naming anybody (for a report or a file that leaves the team).</summary>
-    public const string SharedPeopleUnnamed = "some test photos have the subject ids and file names of photos the model was trained on, though other bytes: if they are the same photos (re-encoded, edited), these figures are inflated";
+    public const string SharedPeopleUnnamed = "some test photos may show people the model was trained on (photos with the subject ids and file names of its training photos, or copies of training photos filed twice in the data): if so, these figures are inflated";
     /// <summary>
     /// The groups a table or chart shows, by name: all syndromes, then those known and unknown to the model apart where
     /// there are both (one alone would repeat the first).
@@ -223,8 +224,9 @@ public sealed record FaceSpaceMetrics
     /// <summary>The figures as JSON (what <see cref="Save"/> writes).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Options);
 
-    /// <summary>Writes the figures as JSON, atomically.</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson() + "\n");
+    /// <summary>Writes the figures as JSON, atomically, readable by their owner alone (<see cref="SharedPeople"/> may name
+    /// people and photos).</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson() + "\n", ownerOnly: true);
 
     /// <summary>Reads figures <see cref="Save"/> (or <c>gestaltlab match --out</c>) wrote.</summary>
     /// <exception cref="GestaltLabException">Not such a file, or figures out of their range (the file named).</exception>

@@ -49,7 +49,7 @@ public static class TrainingOverlap
             throw new GestaltLabException(
                 $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
                 + $"the data ({s.Preset}, seed {s.Seed}) and the run's training data ({t.Preset}, seed {t.Seed}) come from the same generator seed, "
-                + "and the syndrome presets of one seed share their people, so these figures would be inflated",
+                + "and these presets draw the people of one seed from the same random streams, so these figures would be inflated",
                 $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`), or score the run's own test split");
         // A photo of the same bytes is a photo the model was trained on, whatever it is called now and whoever the data
         // says it shows (copies renamed into a folder of "new" photos, or the run's own photos split again by a new
@@ -68,7 +68,8 @@ public static class TrainingOverlap
                 + "so these figures would be inflated",
                 "score the run's test split with the manifest it was trained with (a manifest made again, with another --seed, puts training photos in its test split), or score photos of other people");
         if (sharedIds.Count == 0) return null;
-        if (trainedOn is not null && scoredFrom is not null) return null;   // generated with other seeds: other people, ids aside
+        // Generated with other seeds, or by presets with people of their own: other people, ids aside.
+        if (trainedOn is not null && scoredFrom is not null) return null;
         // Elsewhere a shared id alone may be a coincidence of numbering (two cohorts each numbered 1…N): only a photo that
         // also has the file name of one of that person's training photos is reported — the same photos in another folder.
         var trainedPhotos = trainedRows.ToLookup(r => (r.Subject, PhotoName(r)));

@@ -359,7 +359,7 @@ public class FaceSpaceTests
         suspect["shared_people"] = "2 scored photo(s) have the subject id and file name of photos the model was trained on (1 person: p000123)";
         File.WriteAllText(Path.Combine(run, FaceSpaceMetrics.FileName), suspect.ToJsonString());
         string cautioned = GestaltLab.Figures.Report.Build(RunResults.Load(run), new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Html;
-        Assert.Contains("<strong>Caution:</strong> some test photos have the subject ids and file names of photos the model was trained on", cautioned);
+        Assert.Contains("<strong>Caution:</strong> " + FaceSpaceMetrics.SharedPeopleUnnamed, cautioned);
         Assert.DoesNotContain("p000123", cautioned);
         File.Copy(Path.Combine(run, FaceSpaceMetrics.FileName), Path.Combine(other, FaceSpaceMetrics.FileName));
         var stale = RunResults.Load(other);

@@ -220,6 +220,9 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
         var catalog = SyndromeCatalog.Default;
         double rarestDemo = demoLabels.Where(l => catalog.Contains(l) && catalog[l].Kind != "teaching" && l != SyndromeCatalog.ControlId).Min(l => catalog[l].Frequency);
         Assert.All(added, l => Assert.True(catalog[l].Frequency <= rarestDemo, l));
+        // ... and no generated syndrome left out of both is more frequent than the rarest one added.
+        double rarestAdded = added.Min(l => catalog[l].Frequency);
+        Assert.All(catalog.Affected.Where(s => s.Kind != "teaching" && !novelLabels.Contains(s.Id)), s => Assert.True(s.Frequency <= rarestAdded, s.Id));
         // Every syndrome has people to match against (train, val) and new people to match (test, 3 each); one person, one split.
         foreach (var label in novelLabels)
         {
