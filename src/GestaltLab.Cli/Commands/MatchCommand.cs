@@ -128,6 +128,8 @@ internal sealed class MatchCommand : ICliCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  {name,-22} {s.NImages,5} {s.NSyndromes,9}  {K(1, s.Top1) + (s.Top1Interval is [var lo, var hi] ? $" ({lo * 100:F0}–{hi * 100:F0})" : ""),-22} {K(5, s.Top5),7} {K(10, s.Top10),7} {K(30, s.Top30),7}                 {K(1, s.PerDisorderTop1),7} {K(10, s.PerDisorderTop10),7}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  chance: top-1 {r.ChanceTop1:P1}, top-10 {K(10, r.ChanceTop10)} (a random ranking of {r.NGallerySyndromes} syndromes)"));
+        if (r.Oracle is { } oracle)
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  the data's oracle (Bayes on the true traits, equal priors) on the same photos: top-1 {oracle.Top1:P1}, top-5 {K(5, oracle.Top5)}, top-10 {K(10, oracle.Top10)}"));
         if (r.VersusClassifier is { } v)
         {
             bool ten = v.ClassifierSyndromes > 10 && r.NGallerySyndromes > 10;

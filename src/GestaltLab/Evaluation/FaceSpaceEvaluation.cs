@@ -198,6 +198,13 @@ public sealed record FaceSpaceMetrics
     /// (which its training accepted); null when none do. It names people and photos. Other data's test photos of the model's
     /// training people are refused instead (<see cref="FaceSpaceEvaluation.Evaluate"/>).</summary>
     [JsonPropertyName("shared_people")] public string? SharedPeople { get; init; }
+    /// <summary>
+    /// The data generator's oracle (Bayes on the true traits) with every syndrome equally likely a priori — as matching
+    /// ranks, favouring none for being frequent — on the same photos: the ceiling for this data. Only for synthetic data
+    /// whose syndromes are exactly the gallery's, with its labels as generated; null otherwise (and in files written before
+    /// it was recorded).
+    /// </summary>
+    [JsonPropertyName("oracle_equal_priors")] public OracleTopK? Oracle { get; init; }
 
     /// <summary><see cref="SharedPeople"/> said without naming anybody (for a report or a file that leaves the team).</summary>
     public const string SharedPeopleUnnamed = "some test photos may show people the model was trained on (photos with the subject ids and file names of its training photos, or copies of training photos filed twice in the data): if so, these figures are inflated";
@@ -263,6 +270,8 @@ public sealed record FaceSpaceMetrics
             if (v.NImages < 1 || v.ClassifierSyndromes < 1 || shares.Any(x => !(x >= 0 && x <= 1)) || differences.Any(x => !(x >= -1 && x <= 1)))
                 throw new GestaltLabException($"{path}: 'versus_classifier' holds figures out of range", "write the figures again with gestaltlab match");
         }
+        if (m.Oracle is { } o && !new[] { o.Top1, o.Top5, o.Top10 }.All(x => x >= 0 && x <= 1))
+            throw new GestaltLabException($"{path}: 'oracle_equal_priors' holds figures out of range", "write the figures again with gestaltlab match");
         if (m.NGallerySyndromes < 1 || m.NGalleryImages < 1)
             throw new GestaltLabException($"{path}: a gallery of {m.NGalleryImages} photos of {m.NGallerySyndromes} syndromes", "write the figures again with gestaltlab match");
         return m;
@@ -351,9 +360,22 @@ public static class FaceSpaceEvaluation
             VersusClassifier = FaceSpaceVersusClassifier.Of(known.Select(k => (results[k].Rank, classifierRank[k])).ToList(),
                 known.Select(k => results[k].Subject).ToList(), model.Classes.Count, maxK),
             SharedPeople = sharedPeople,
+            Oracle = EqualPriorOracle(alignedDirectory, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList()),
             ChanceTop1 = 1.0 / g,
             ChanceTop10 = Math.Min(1.0, 10.0 / g),
             Queries = results,
         };
+    }
+
+    // The oracle only where it answers the same question: it ranks among every syndrome of the data it was generated with,
+    // so the gallery must hold exactly those; labels edited after alignment are not the oracle's; and it is scored on the
+    // photos matching scored (a photo without a usable face leaves both).
+    private static OracleTopK? EqualPriorOracle(string alignedDirectory, IReadOnlyCollection<string> gallerySyndromes, IReadOnlyList<ManifestRow> scoredRows)
+    {
+        string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        if (source is null || OracleFigures.TryLoad(source)?.EqualPriors?.TestRanks is not { } ranks) return null;
+        if (ModelEvaluation.SourceRows(source) is not { } sourceRows || ModelEvaluation.ChangedSinceAlignment(scoredRows, sourceRows) is not null) return null;
+        if (!sourceRows.Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal).SetEquals(gallerySyndromes)) return null;
+        return OracleTopK.Score(ranks, scoredRows.Select(r => r.Subject).ToList()) is { } s ? new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 } : null;
     }
 }

@@ -317,7 +317,7 @@ public static partial class ModelEvaluation
     /// be read: those alignment dropped (no usable face) are counted as unscored, so that a photo no face was found in
     /// does not vanish from the denominator, flattering the figures beside an oracle that scores every photo.
     /// </summary>
-    private static IReadOnlyList<ManifestRow>? SourceRows(string? source)
+    internal static IReadOnlyList<ManifestRow>? SourceRows(string? source)
     {
         try
         {
@@ -335,7 +335,7 @@ public static partial class ModelEvaluation
 
     // The first scored photo whose person, syndrome or split differs from its source manifest's row (or that the source
     // no longer lists), described; null when every one matches.
-    private static string? ChangedSinceAlignment(IReadOnlyList<ManifestRow> scored, IReadOnlyList<ManifestRow> sourceRows)
+    internal static string? ChangedSinceAlignment(IReadOnlyList<ManifestRow> scored, IReadOnlyList<ManifestRow> sourceRows)
     {
         var byImage = new Dictionary<string, ManifestRow>(StringComparer.Ordinal);
         foreach (var r in sourceRows) byImage.TryAdd(r.Image, r);

@@ -396,7 +396,11 @@ public static class Charts
     /// </summary>
     public static GenericChart TopK(IReadOnlyList<(string Name, double[] Curve)> curves, IEnumerable<PublishedFigure>? published = null,
         OracleFigures? oracle = null, string title = "Top-k accuracy",
-        IReadOnlyList<(double[] Lower, double[] Upper)>? bands = null, int? classCount = null)
+        IReadOnlyList<(double[] Lower, double[] Upper)>? bands = null, int? classCount = null) =>
+        TopK(curves, published, oracle, "oracle (Bayes on true traits)", title, bands, classCount);
+
+    private static GenericChart TopK(IReadOnlyList<(string Name, double[] Curve)> curves, IEnumerable<PublishedFigure>? published,
+        OracleFigures? oracle, string oracleName, string title, IReadOnlyList<(double[] Lower, double[] Upper)>? bands, int? classCount)
     {
         var traces = new List<Trace>();
         int maxK = curves.Count == 0 ? 30 : curves.Max(c => c.Curve.Length);
@@ -433,7 +437,7 @@ public static class Charts
         double[] OracleYs(double t1, double t5, double t10) => new[] { t1, t5, t10 }.Take(oracleKs.Length).ToArray();
         if (oracle is not null)
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(oracle.Top1, oracle.Top5, oracle.Top10)),
-                ("name", "oracle (Bayes on true traits)"), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
+                ("name", oracleName), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
                 ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
         if (oracle?.DistinctEqualPriors is { } equal)
@@ -467,7 +471,8 @@ public static class Charts
     /// <summary>
     /// The top-k curves of face-space matching (<see cref="FaceSpaceEvaluation"/>): per photo for all syndromes, and for
     /// those known and unknown to the model where there are both; the model's own classifier on the same photos where
-    /// the figures record it; chance among the gallery's syndromes; GestaltMatcher's published per-disorder points.
+    /// the figures record it; chance among the gallery's syndromes; the data's oracle with equal priors where the figures
+    /// record it (synthetic data); GestaltMatcher's published per-disorder points.
     /// </summary>
     /// <param name="figures">What <see cref="FaceSpaceEvaluation.Evaluate"/> found (or <see cref="FaceSpaceMetrics.Load"/> read).</param>
     /// <param name="title">Chart title (default: what it shows, with the photo and syndrome counts).</param>
@@ -482,7 +487,9 @@ public static class Charts
         // It ranks only the syndromes it was trained on.
         if (figures.VersusClassifier is { ClassifierTopKCurve: { Length: > 0 } classifier } vs)
             curves.Add((FormattableString.Invariant($"classifier, same photos ({vs.ClassifierSyndromes:N0} syndromes ranked)"), classifier));
-        return TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), null,
+        // Matching favours no syndrome for being frequent: its ceiling is the oracle with equal priors (drawn as the one oracle).
+        var oracle = figures.Oracle is { } o ? new OracleFigures { Top1 = o.Top1, Top5 = o.Top5, Top10 = o.Top10 } : null;
+        return TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), oracle, "oracle (Bayes on true traits), equal priors",
             title ?? FormattableString.Invariant($"Face-space matching, top-k, k = 1…{maxK} ({figures.All.NImages:N0} {figures.QuerySplit} photos, {g:N0} syndromes)"), null, g);
     }
 

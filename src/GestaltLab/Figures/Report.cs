@@ -418,6 +418,8 @@ public static class Report
         if (vs is not null)
             rows.Add([$"classifier (this model's own ranking of its {N(vs.ClassifierSyndromes)} syndromes), the same photos of known syndromes", N(vs.NImages), "—",
                 Pct(vs.ClassifierTop1), vs.ClassifierTopKCurve is { Length: >= 5 } curve ? Pct(curve[4]) : "—", vs.ClassifierSyndromes > 10 ? Pct(vs.ClassifierTop10) : "—", "—", "—", "—"]);
+        if (fs.Oracle is { } oracle)
+            rows.Add(["oracle (Bayes on the true traits, every syndrome equally likely), the same photos", N(fs.All.NImages), N(g), Pct(oracle.Top1), K(5, oracle.Top5), K(10, oracle.Top10), "—", "—", "—"]);
         rows.Add([E($"chance (a random ranking of {g} syndromes)"), "—", "—", Pct(fs.ChanceTop1), K(5, Math.Min(1.0, 5.0 / g)), K(10, fs.ChanceTop10), K(30, Math.Min(1.0, 30.0 / g)), "—", "—"]);
         body.Append("<p>").Append(E(
             $"Each {fs.QuerySplit} photo is matched against {N(fs.NGalleryImages)} gallery photos ({string.Join(" + ", fs.GallerySplits)}) of {N(g)} syndromes{(fs.NGallerySyndromesUnknown > 0 ? $", {N(fs.NGallerySyndromesUnknown)} of them unknown to the model (never trained on)" : "")}: "
@@ -436,7 +438,8 @@ public static class Report
         if (Charts.FaceSpaceTopK(fs) is not { } chart) return;
         addChart(chart, null);
         body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
-            .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+            .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "")
+            .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors, the ceiling for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
     }
 
     private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, string unitName, ReportOptions o)

@@ -648,6 +648,9 @@ public class CommandLineTests
         var versus = faceSpace.VersusClassifier!;
         Assert.Equal(((int)m["n_images"]!, (double)m["top1"]!, (double)m["top10"]!), (versus.NImages, versus.ClassifierTop1, versus.ClassifierTop10));
         Assert.Equal(faceSpace.All.Top1 - versus.ClassifierTop1, versus.Top1Difference, 12);
+        // Beside matching, the evaluation's own oracle with equal priors, on the same photos.
+        Assert.Equal(((double)m["oracle"]!["equal_priors"]!["top1"]!, (double)m["oracle"]!["equal_priors"]!["top10"]!), (faceSpace.Oracle!.Top1, faceSpace.Oracle.Top10));
+        Assert.Contains("oracle (Bayes on the true traits, every syndrome equally likely), the same photos", page);
         // Run again, the finished demo is reused (same figures), not trained again; `report` rebuilds the very page.
         string metrics = File.ReadAllText(Path.Combine(run, "metrics.json"));
         var weights = File.ReadAllBytes(Path.Combine(run, "regions", "face.pt"));

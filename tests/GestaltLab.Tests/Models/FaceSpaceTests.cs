@@ -279,6 +279,17 @@ public class FaceSpaceTests
             Assert.Equal(metrics.Known.Top1 - versus.ClassifierTop1, versus.Top1Difference, 12);
             Assert.True(versus.Top1DifferenceInterval is [var low, var high] && -1 <= low && low <= high && high <= 1);
             Assert.Null(metrics.SharedPeople);
+            // Synthetic data whose syndromes are the gallery's: its oracle with equal priors (matching favours no syndrome
+            // for being frequent) on the very photos matched, the ceiling beside the figures.
+            var equalPriors = OracleFigures.TryLoad(data)!.EqualPriors!;
+            var oracleHits = metrics.Queries.Select(q => equalPriors.TestRanks![q.Subject]).ToList();
+            Assert.Equal(oracleHits.Average(r => r == 1 ? 1.0 : 0.0), metrics.Oracle!.Top1, 12);
+            Assert.Equal(oracleHits.Average(r => r <= 5 ? 1.0 : 0.0), metrics.Oracle.Top5, 12);
+            // The oracle ranks among every syndrome of its data: beside a gallery lacking one (its labels blanked) it
+            // would answer another question, and is left out.
+            var withoutHidden = FaceSpaceEvaluation.Evaluate(model, withheld);
+            Assert.Equal(syndromes - 1, withoutHidden.NGallerySyndromes);
+            Assert.Null(withoutHidden.Oracle);
 
             // The model's training photos filed as test photos (the folder split anew) would flatter matching as they
             // would the classifier: refused as `evaluate` refuses them, before anything is embedded.
@@ -354,6 +365,7 @@ public class FaceSpaceTests
         Assert.Contains("<th scope=\"row\">unknown to the model</th>", page.Html);
         Assert.Contains(page.Charts, c => c.Section == "Face-space matching");
         Assert.DoesNotContain("Caution:", page.Html);
+        Assert.Contains("<th scope=\"row\">oracle (Bayes on the true traits, every syndrome equally likely), the same photos</th>", page.Html);
         // Figures that may rest on the model's own training people say so, without naming them (face_space.json does).
         var suspect = JsonNode.Parse(File.ReadAllText(Path.Combine(run, FaceSpaceMetrics.FileName)))!.AsObject();
         suspect["shared_people"] = "2 scored photo(s) have the subject id and file name of photos the model was trained on (1 person: p000123)";
