@@ -34,7 +34,15 @@ internal sealed class AlignCommand : ICliCommand
         {
             // The default crops are cut at the default net's input size, so `align` then `train` with defaults fit together.
             var set = p.GetValue(regions) is { } r ? RegionSet.Load(r) : RegionSet.Default.WithSize(DefaultCropSize);
-            if (p.GetValue(cropSize) is { } cs) set = set.WithSize(cs);
+            if (p.GetValue(cropSize) is { } cs)
+            {
+                // A run's regions.json passed with another size cuts crops its nets cannot read: said, as it may be meant
+                // (the same regions for a new model of another input size).
+                var given = set.Regions.Select(x => x.Size).Distinct().ToList();
+                if (p.GetValue(regions) is { } file && given.Any(x => x != cs))
+                    Console.WriteLine($"note: --crop-size {cs} replaces the {string.Join("/", given)} px of {file}: a model trained with those regions expects {string.Join("/", given)} px crops (leave out --crop-size to cut them so)");
+                set = set.WithSize(cs);
+            }
             using var detector = new Faces.HaarFaceDetector(new Faces.HaarOptions { MinFaceFraction = p.GetValue(minFace) });
             using var pipeline = new FacePipeline(new FacePipelineOptions
             {

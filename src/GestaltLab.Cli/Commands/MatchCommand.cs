@@ -58,7 +58,8 @@ internal sealed class MatchCommand : ICliCommand
                 throw new GestaltLabException($"--save-gallery {saveTo}: the gallery is a saved one already ({source})");
             if (!savedGallery && !FaceDatasetAligner.IsAligned(source))
                 throw new GestaltLabException($"{source}: not an aligned data folder (no regions.json or regions/)",
-                    $"align it with the model's regions first: gestaltlab align --data {source} --out ALIGNED --regions {Path.Combine(p.GetValue(model)!, "regions.json")}; the demo's run holds its own: --gallery RUN/aligned");
+                    $"align it with the model's regions first: gestaltlab align --data {source} --out ALIGNED --regions {Path.Combine(p.GetValue(model)!, "regions.json")}"
+                    + (Directory.Exists(Path.Combine(p.GetValue(model)!, "aligned")) ? $"; the run's own aligned photos are --gallery {Path.Combine(p.GetValue(model)!, "aligned")}" : ""));
             if (p.GetValue(output) is { } outFile)
             {
                 OwnerOnlyFolder.Create(Path.GetDirectoryName(Path.GetFullPath(outFile))!);
@@ -106,12 +107,20 @@ internal sealed class MatchCommand : ICliCommand
     private static async Task<int> Evaluate(GestaltModel m, string galleryDir, double shrinkage, Output o, CancellationToken ct)
     {
         var r = await CliProgress.RunAsync(progress => FaceSpaceEvaluation.Evaluate(m, galleryDir, shrinkage, progress, ct));
-        // The figures name no photo but in the note of possibly shared people; with --no-photo-names that note names
-        // nobody and the folders are cut to their last name.
+        // A run holds one set of face-space figures: those of other data it replaces are said, not dropped unseen.
+        string? replaced = null;
+        if (o.File is not null && File.Exists(o.File))
+        {
+            try { if (FaceSpaceMetrics.Load(o.File) is { } before && before.Data != r.Data) replaced = $"  (it replaces the figures of {before.Data}, written {before.CreatedUtc})"; }
+            catch (GestaltLabException) { }
+        }
+        // The figures name no photo but in the notes of possibly shared people and of a left-out oracle; with
+        // --no-photo-names those notes name nobody and the folders are cut to their last name.
         if (!o.Named) r = r with
         {
             Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)),
             SharedPeople = r.SharedPeople is null ? null : FaceSpaceMetrics.SharedPeopleUnnamed,
+            OracleLeftOut = r.OracleLeftOut is null ? null : "the data's oracle is left out: not comparable with these figures (the folder's labels or syndromes differ from the data it was generated with)",
         };
         string text = r.ToJson();
         if (o.File is not null) AtomicFile.WriteAllText(o.File, text + "\n", ownerOnly: true);
@@ -130,6 +139,7 @@ internal sealed class MatchCommand : ICliCommand
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  chance: top-1 {r.ChanceTop1:P1}, top-10 {K(10, r.ChanceTop10)} (a random ranking of {r.NGallerySyndromes} syndromes)"));
         if (r.Oracle is { } oracle)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  the data's oracle (Bayes on the true traits, equal priors) on the same photos: top-1 {oracle.Top1:P1}, top-5 {K(5, oracle.Top5)}, top-10 {K(10, oracle.Top10)}"));
+        if (r.OracleLeftOut is { } leftOut) Console.WriteLine($"  note: {Terminal.Printable(leftOut)}");
         if (r.VersusClassifier is { } v)
         {
             bool ten = v.ClassifierSyndromes > 10 && r.NGallerySyndromes > 10;
@@ -142,6 +152,7 @@ internal sealed class MatchCommand : ICliCommand
         if (o.File is not null)
         {
             Console.WriteLine($"figures: {o.File}");
+            if (replaced is not null) Console.WriteLine(o.Named ? replaced : "  (it replaces figures of other data)");
             // Filed in the model's own run under the name the report reads, they become a section of its report.
             string folder = Path.GetDirectoryName(Path.GetFullPath(o.File))!;
             if (Path.GetFileName(o.File) == FaceSpaceMetrics.FileName && m.Directory is { } run && Path.TrimEndingDirectorySeparator(folder) == Path.TrimEndingDirectorySeparator(Path.GetFullPath(run)))

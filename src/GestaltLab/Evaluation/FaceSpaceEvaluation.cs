@@ -205,6 +205,9 @@ public sealed record FaceSpaceMetrics
     /// it was recorded).
     /// </summary>
     [JsonPropertyName("oracle_equal_priors")] public OracleTopK? Oracle { get; init; }
+    /// <summary>Why the data's oracle is not beside the figures though the data is synthetic (its labels edited since
+    /// alignment, a gallery of other syndromes, …); null when it is there or the data has none.</summary>
+    [JsonPropertyName("oracle_left_out")] public string? OracleLeftOut { get; init; }
 
     /// <summary><see cref="SharedPeople"/> said without naming anybody (for a report or a file that leaves the team).</summary>
     public const string SharedPeopleUnnamed = "some test photos may show people the model was trained on (photos with the subject ids and file names of its training photos, or copies of training photos filed twice in the data): if so, these figures are inflated";
@@ -332,6 +335,13 @@ public static class FaceSpaceEvaluation
             if (rank == 0) rank = space.Syndromes.Count;
             return new FaceSpaceQuery(r.SourceImage, r.Subject, r.Syndrome, space.KnownSyndromes.Contains(r.Syndrome), rank);
         }).ToList();
+        // Labels edited after alignment (by hand, say) make the folder other data than its source: its own content names
+        // it, and the generator's oracle, of the source's labels, is left out.
+        var whole = new AlignedRegionDataset(alignedDirectory) { CacheBytes = 0 };
+        string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        var sourceRows = ModelEvaluation.SourceRows(source);
+        string? changedSince = sourceRows is null ? null : ModelEvaluation.ChangedSinceAlignment(whole.Manifest.Rows, sourceRows);
+        var (oracle, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
         var known = Enumerable.Range(0, results.Count).Where(k => classifierRank[k] > 0).ToArray();
         int g = space.Syndromes.Count;
         // Past k = g − 1 every photo is a hit: the curve stops where the figure stops meaning anything.
@@ -346,7 +356,7 @@ public static class FaceSpaceEvaluation
             Model = model.Directory,
             ModelHash = model.EnsembleHash,
             Data = Path.GetFullPath(alignedDirectory),
-            DataHash = ModelEvaluation.AlignedDataHash(alignedDirectory),
+            DataHash = changedSince is null ? ModelEvaluation.AlignedDataHash(alignedDirectory) : whole.ContentHash(),
             GallerySplits = GallerySplits,
             QuerySplit = SplitNames.Test,
             Shrinkage = shrinkage,
@@ -360,7 +370,8 @@ public static class FaceSpaceEvaluation
             VersusClassifier = FaceSpaceVersusClassifier.Of(known.Select(k => (results[k].Rank, classifierRank[k])).ToList(),
                 known.Select(k => results[k].Subject).ToList(), model.Classes.Count, maxK),
             SharedPeople = sharedPeople,
-            Oracle = EqualPriorOracle(alignedDirectory, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList()),
+            Oracle = oracle,
+            OracleLeftOut = oracleLeftOut,
             ChanceTop1 = 1.0 / g,
             ChanceTop10 = Math.Min(1.0, 10.0 / g),
             Queries = results,
@@ -369,13 +380,21 @@ public static class FaceSpaceEvaluation
 
     // The oracle only where it answers the same question: it ranks among every syndrome of the data it was generated with,
     // so the gallery must hold exactly those; labels edited after alignment are not the oracle's; and it is scored on the
-    // photos matching scored (a photo without a usable face leaves both).
-    private static OracleTopK? EqualPriorOracle(string alignedDirectory, IReadOnlyCollection<string> gallerySyndromes, IReadOnlyList<ManifestRow> scoredRows)
+    // photos matching scored (a photo without a usable face leaves both). Not synthetic data: neither oracle nor note.
+    private static (OracleTopK? Oracle, string? LeftOut) EqualPriorOracle(string? source, IReadOnlyList<ManifestRow>? sourceRows, string? changedSince,
+        IReadOnlyCollection<string> gallerySyndromes, IReadOnlyList<ManifestRow> scoredRows)
     {
-        string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
-        if (source is null || OracleFigures.TryLoad(source)?.EqualPriors?.TestRanks is not { } ranks) return null;
-        if (ModelEvaluation.SourceRows(source) is not { } sourceRows || ModelEvaluation.ChangedSinceAlignment(scoredRows, sourceRows) is not null) return null;
-        if (!sourceRows.Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal).SetEquals(gallerySyndromes)) return null;
-        return OracleTopK.Score(ranks, scoredRows.Select(r => r.Subject).ToList()) is { } s ? new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 } : null;
+        if (source is null || OracleFigures.TryLoad(source) is not { } figures) return (null, null);
+        const string NotComparable = "not comparable, so its figures are left out";
+        if (figures.EqualPriors?.TestRanks is not { } ranks)
+            return (null, "the data predates the oracle's per-person ranks with equal priors, so it cannot be scored on the photos matched: its figures are left out (generate the data again to have them)");
+        if (changedSince is not null)
+            return (null, $"{changedSince}: the aligned folder's labels differ from its source data's, whose oracle is therefore {NotComparable}");
+        var classes = (sourceRows ?? []).Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
+        if (!classes.SetEquals(gallerySyndromes))
+            return (null, $"the data's oracle ranks among its {classes.Count} syndromes, matching among the gallery's {gallerySyndromes.Count}: {NotComparable}");
+        return OracleTopK.Score(ranks, scoredRows.Select(r => r.Subject).ToList()) is { } s
+            ? (new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 }, null)
+            : (null, $"some scored test photos are of people the data's oracle did not score (the manifest was changed after generation): {NotComparable}");
     }
 }

@@ -50,7 +50,8 @@ public static class TrainingOverlap
                 $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
                 + $"the data ({s.Preset}, seed {s.Seed}) and the run's training data ({t.Preset}, seed {t.Seed}) come from the same generator seed, "
                 + "and these presets draw the people of one seed from the same random streams, so these figures would be inflated",
-                $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`), or score the run's own test split");
+                $"generate the data to score with another seed (`gestaltlab generate --preset {s.Preset} --seed {s.Seed + 1}`)"
+                + (s.Preset == "demo" ? ", or new people of the demo's syndromes beside 10 more (`--preset demo-novel`)" : "") + ", or score the run's own test split");
         // A photo of the same bytes is a photo the model was trained on, whatever it is called now and whoever the data
         // says it shows (copies renamed into a folder of "new" photos, or the run's own photos split again by a new
         // manifest, whose test split now holds training photos): certain, and refused.

@@ -290,6 +290,11 @@ public class FaceSpaceTests
             var withoutHidden = FaceSpaceEvaluation.Evaluate(model, withheld);
             Assert.Equal(syndromes - 1, withoutHidden.NGallerySyndromes);
             Assert.Null(withoutHidden.Oracle);
+            // Its labels are no longer its source's: it is named by its own content, and the oracle's absence is explained.
+            Assert.Contains("labels differ from its source data's", withoutHidden.OracleLeftOut);
+            Assert.Equal(new AlignedRegionDataset(withheld).ContentHash(), withoutHidden.DataHash);
+            Assert.NotEqual(metrics.DataHash, withoutHidden.DataHash);
+            Assert.Null(metrics.OracleLeftOut);
 
             // The model's training photos filed as test photos (the folder split anew) would flatter matching as they
             // would the classifier: refused as `evaluate` refuses them, before anything is embedded.
