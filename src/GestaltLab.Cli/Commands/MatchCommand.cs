@@ -111,8 +111,16 @@ internal sealed class MatchCommand : ICliCommand
         string? replaced = null;
         if (o.File is not null && File.Exists(o.File))
         {
-            try { if (FaceSpaceMetrics.Load(o.File) is { } before && before.Data != r.Data) replaced = $"  (it replaces the figures of {before.Data}, written {before.CreatedUtc})"; }
-            catch (GestaltLabException) { }
+            try
+            {
+                var before = FaceSpaceMetrics.Load(o.File);
+                string Trim(string path) => Path.TrimEndingDirectorySeparator(path);
+                // Written with --no-photo-names, the earlier file names its folder by its last name only.
+                bool otherFolder = Path.IsPathRooted(before.Data) ? Trim(before.Data) != Trim(r.Data) : Path.GetFileName(Trim(r.Data)) != before.Data;
+                if (otherFolder) replaced = $"  (it replaces the figures of {before.Data}, written {before.CreatedUtc})";
+                else if (before.DataHash is { } was && r.DataHash is { } now && was != now) replaced = $"  (it replaces the figures of this folder's earlier content, written {before.CreatedUtc})";
+            }
+            catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException) { }
         }
         // The figures name no photo but in the notes of possibly shared people and of a left-out oracle; with
         // --no-photo-names those notes name nobody and the folders are cut to their last name.
@@ -120,7 +128,8 @@ internal sealed class MatchCommand : ICliCommand
         {
             Model = m.Directory is { } d ? Path.GetFileName(Path.TrimEndingDirectorySeparator(d)) : null, Data = Path.GetFileName(Path.TrimEndingDirectorySeparator(r.Data)),
             SharedPeople = r.SharedPeople is null ? null : FaceSpaceMetrics.SharedPeopleUnnamed,
-            OracleLeftOut = r.OracleLeftOut is null ? null : "the data's oracle is left out: not comparable with these figures (the folder's labels or syndromes differ from the data it was generated with)",
+            // Only the note of edited labels names a photo and its person.
+            OracleLeftOut = r.OracleLeftOut is { } why && why.EndsWith(FaceSpaceMetrics.OracleLabelsChanged, StringComparison.Ordinal) ? FaceSpaceMetrics.OracleLabelsChanged : r.OracleLeftOut,
         };
         string text = r.ToJson();
         if (o.File is not null) AtomicFile.WriteAllText(o.File, text + "\n", ownerOnly: true);

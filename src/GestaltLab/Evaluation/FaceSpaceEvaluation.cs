@@ -200,7 +200,7 @@ public sealed record FaceSpaceMetrics
     [JsonPropertyName("shared_people")] public string? SharedPeople { get; init; }
     /// <summary>
     /// The data generator's oracle (Bayes on the true traits) with every syndrome equally likely a priori — as matching
-    /// ranks, favouring none for being frequent — on the same photos: the ceiling for this data. Only for synthetic data
+    /// ranks, favouring none for being frequent — on the same photos: the reference for this data. Only for synthetic data
     /// whose syndromes are exactly the gallery's, with its labels as generated; null otherwise (and in files written before
     /// it was recorded).
     /// </summary>
@@ -208,6 +208,10 @@ public sealed record FaceSpaceMetrics
     /// <summary>Why the data's oracle is not beside the figures though the data is synthetic (its labels edited since
     /// alignment, a gallery of other syndromes, …); null when it is there or the data has none.</summary>
     [JsonPropertyName("oracle_left_out")] public string? OracleLeftOut { get; init; }
+
+    /// <summary>The end of <see cref="OracleLeftOut"/> when the folder's labels were edited after alignment (the note
+    /// starts with the first photo edited, which this alone does not name).</summary>
+    public const string OracleLabelsChanged = "the aligned folder's labels differ from its source data's, whose oracle is therefore not comparable, so its figures are left out";
 
     /// <summary><see cref="SharedPeople"/> said without naming anybody (for a report or a file that leaves the team).</summary>
     public const string SharedPeopleUnnamed = "some test photos may show people the model was trained on (photos with the subject ids and file names of its training photos, or copies of training photos filed twice in the data): if so, these figures are inflated";
@@ -337,10 +341,10 @@ public static class FaceSpaceEvaluation
         }).ToList();
         // Labels edited after alignment (by hand, say) make the folder other data than its source: its own content names
         // it, and the generator's oracle, of the source's labels, is left out.
-        var whole = new AlignedRegionDataset(alignedDirectory) { CacheBytes = 0 };
+        // (The queries' manifest is the whole folder's, gallery rows included: an edited gallery label changes the matching too.)
         string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
         var sourceRows = ModelEvaluation.SourceRows(source);
-        string? changedSince = sourceRows is null ? null : ModelEvaluation.ChangedSinceAlignment(whole.Manifest.Rows, sourceRows);
+        string? changedSince = sourceRows is null ? null : ModelEvaluation.ChangedSinceAlignment(queries.Manifest.Rows, sourceRows);
         var (oracle, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
         var known = Enumerable.Range(0, results.Count).Where(k => classifierRank[k] > 0).ToArray();
         int g = space.Syndromes.Count;
@@ -356,7 +360,7 @@ public static class FaceSpaceEvaluation
             Model = model.Directory,
             ModelHash = model.EnsembleHash,
             Data = Path.GetFullPath(alignedDirectory),
-            DataHash = changedSince is null ? ModelEvaluation.AlignedDataHash(alignedDirectory) : whole.ContentHash(),
+            DataHash = changedSince is null ? ModelEvaluation.AlignedDataHash(alignedDirectory) : queries.ContentHash(),
             GallerySplits = GallerySplits,
             QuerySplit = SplitNames.Test,
             Shrinkage = shrinkage,
@@ -380,17 +384,26 @@ public static class FaceSpaceEvaluation
 
     // The oracle only where it answers the same question: it ranks among every syndrome of the data it was generated with,
     // so the gallery must hold exactly those; labels edited after alignment are not the oracle's; and it is scored on the
-    // photos matching scored (a photo without a usable face leaves both). Not synthetic data: neither oracle nor note.
+    // photos matching scored (a photo without a usable face leaves both). Not synthetic data: neither oracle nor note. A
+    // file that cannot be read costs the oracle, said, not the minutes of matching already done.
     private static (OracleTopK? Oracle, string? LeftOut) EqualPriorOracle(string? source, IReadOnlyList<ManifestRow>? sourceRows, string? changedSince,
         IReadOnlyCollection<string> gallerySyndromes, IReadOnlyList<ManifestRow> scoredRows)
     {
-        if (source is null || OracleFigures.TryLoad(source) is not { } figures) return (null, null);
+        OracleFigures? figures;
+        try { figures = source is null ? null : OracleFigures.TryLoad(source); }
+        catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException)
+        {
+            return (null, $"the data's oracle could not be read ({e.Message}): its figures are left out");
+        }
+        if (figures is null) return (null, null);
         const string NotComparable = "not comparable, so its figures are left out";
         if (figures.EqualPriors?.TestRanks is not { } ranks)
             return (null, "the data predates the oracle's per-person ranks with equal priors, so it cannot be scored on the photos matched: its figures are left out (generate the data again to have them)");
+        if (sourceRows is null)
+            return (null, $"{source}: the source data's manifest cannot be read, so the photos' labels cannot be checked against the oracle's: its figures are left out");
         if (changedSince is not null)
-            return (null, $"{changedSince}: the aligned folder's labels differ from its source data's, whose oracle is therefore {NotComparable}");
-        var classes = (sourceRows ?? []).Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
+            return (null, $"{changedSince}: {FaceSpaceMetrics.OracleLabelsChanged}");
+        var classes = sourceRows.Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
         if (!classes.SetEquals(gallerySyndromes))
             return (null, $"the data's oracle ranks among its {classes.Count} syndromes, matching among the gallery's {gallerySyndromes.Count}: {NotComparable}");
         return OracleTopK.Score(ranks, scoredRows.Select(r => r.Subject).ToList()) is { } s

@@ -333,13 +333,13 @@ public static partial class ModelEvaluation
         catch (Exception e) when (e is GestaltLabException or JsonException or IOException) { return null; }
     }
 
-    // The first scored photo whose person, syndrome or split differs from its source manifest's row (or that the source
-    // no longer lists), described; null when every one matches.
-    internal static string? ChangedSinceAlignment(IReadOnlyList<ManifestRow> scored, IReadOnlyList<ManifestRow> sourceRows)
+    // The first of these aligned photos whose person, syndrome or split differs from its source manifest's row (or that
+    // the source no longer lists), described; null when every one matches.
+    internal static string? ChangedSinceAlignment(IReadOnlyList<ManifestRow> aligned, IReadOnlyList<ManifestRow> sourceRows)
     {
         var byImage = new Dictionary<string, ManifestRow>(StringComparer.Ordinal);
         foreach (var r in sourceRows) byImage.TryAdd(r.Image, r);
-        foreach (var row in scored)
+        foreach (var row in aligned)
         {
             string image = row.SourceImage;
             if (!byImage.TryGetValue(image, out var original)) return $"{image} is not in the source data's manifest";

@@ -439,7 +439,7 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(oracle.Top1, oracle.Top5, oracle.Top10)),
                 ("name", oracleName), ("line", Obj(("dash", "dot"), ("color", "#555"), ("width", 1))),
                 ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
-                ("hovertemplate", "oracle top-%{x}: %{y:.1%}<extra></extra>")));
+                ("hovertemplate", Html(oracleName) + ", top-%{x}: %{y:.1%}<extra></extra>")));
         if (oracle?.DistinctEqualPriors is { } equal)
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+lines"), ("x", oracleKs), ("y", OracleYs(equal.Top1, equal.Top5, equal.Top10)),
                 ("name", "oracle, equal priors"), ("line", Obj(("dash", "dot"), ("color", "#777"), ("width", 1.25))),
@@ -487,7 +487,7 @@ public static class Charts
         // It ranks only the syndromes it was trained on.
         if (figures.VersusClassifier is { ClassifierTopKCurve: { Length: > 0 } classifier } vs)
             curves.Add((FormattableString.Invariant($"classifier, same photos ({vs.ClassifierSyndromes:N0} syndromes ranked)"), classifier));
-        // Matching favours no syndrome for being frequent: its ceiling is the oracle with equal priors (drawn as the one oracle).
+        // Matching favours no syndrome for being frequent: its reference is the oracle with equal priors (drawn as the one oracle).
         var oracle = figures.Oracle is { } o ? new OracleFigures { Top1 = o.Top1, Top5 = o.Top5, Top10 = o.Top10 } : null;
         return TopK(curves, PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)), oracle, "oracle (Bayes on true traits), equal priors",
             title ?? FormattableString.Invariant($"Face-space matching, top-k, k = 1…{maxK} ({figures.All.NImages:N0} {figures.QuerySplit} photos, {g:N0} syndromes)"), null, g);

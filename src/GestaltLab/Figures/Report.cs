@@ -439,7 +439,7 @@ public static class Report
         addChart(chart, null);
         body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
             .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "")
-            .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors, the ceiling for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+            .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors (Bayes on the true traits, no syndrome favoured for being frequent), the reference for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
     }
 
     private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, string unitName, ReportOptions o)

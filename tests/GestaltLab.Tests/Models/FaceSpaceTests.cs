@@ -295,6 +295,7 @@ public class FaceSpaceTests
             Assert.Equal(new AlignedRegionDataset(withheld).ContentHash(), withoutHidden.DataHash);
             Assert.NotEqual(metrics.DataHash, withoutHidden.DataHash);
             Assert.Null(metrics.OracleLeftOut);
+            Assert.EndsWith(FaceSpaceMetrics.OracleLabelsChanged, withoutHidden.OracleLeftOut);
 
             // The model's training photos filed as test photos (the folder split anew) would flatter matching as they
             // would the classifier: refused as `evaluate` refuses them, before anything is embedded.
@@ -306,6 +307,12 @@ public class FaceSpaceTests
             var refused = Assert.Throws<GestaltLabException>(() => FaceSpaceEvaluation.Evaluate(model, resplit));
             Assert.Contains("the model was trained on", refused.Message);
         }
+
+        // Written for sharing (--no-photo-names), the note of edited labels names no photo and no person.
+        string shared = Path.Combine(root, "out", "shared.json");
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", withheld, "--out", shared, "--no-photo-names"]));
+        Assert.Equal(FaceSpaceMetrics.OracleLabelsChanged, FaceSpaceMetrics.Load(shared).OracleLeftOut);
+        Assert.DoesNotContain("images/", File.ReadAllText(shared));
 
         // The command: the figures written (no photo names), then photos matched — one of the unknown syndrome, one of
         // the gallery itself, one file that is no photo (skipped; the others are still matched).
