@@ -147,7 +147,12 @@ internal sealed class MatchCommand : ICliCommand
                 $"  {name,-22} {s.NImages,5} {s.NSyndromes,9}  {K(1, s.Top1) + (s.Top1Interval is [var lo, var hi] ? $" ({lo * 100:F0}–{hi * 100:F0})" : ""),-22} {K(5, s.Top5),7} {K(10, s.Top10),7} {K(30, s.Top30),7}                 {K(1, s.PerDisorderTop1),7} {K(10, s.PerDisorderTop10),7}"));
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  chance: top-1 {r.ChanceTop1:P1}, top-10 {K(10, r.ChanceTop10)} (a random ranking of {r.NGallerySyndromes} syndromes)"));
         if (r.Oracle is { } oracle)
+        {
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  the data's oracle (Bayes on the true traits, equal priors) on the same photos: top-1 {oracle.Top1:P1}, top-5 {K(5, oracle.Top5)}, top-10 {K(10, oracle.Top10)}"));
+            // Whether the syndromes the model never learned are harder in themselves, or only to the model.
+            if (r.Groups.Count > 1)
+                Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"    top-1 by group: {string.Join(", ", r.Groups.Skip(1).Where(x => x.Scores.Oracle is not null).Select(x => $"{x.Name} {x.Scores.Oracle!.Top1:P1}"))}"));
+        }
         if (r.OracleLeftOut is { } leftOut) Console.WriteLine($"  note: {Terminal.Printable(leftOut)}");
         if (r.VersusClassifier is { } v)
         {

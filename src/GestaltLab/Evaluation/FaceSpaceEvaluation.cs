@@ -40,6 +40,10 @@ public sealed record FaceSpaceScores(
     /// report draws. Null in files written before it was recorded.</summary>
     [JsonPropertyName("top_k")] public double[]? TopKCurve { get; init; }
 
+    /// <summary>The data's oracle with equal priors on these photos (<see cref="FaceSpaceMetrics.Oracle"/>, for this group);
+    /// null where there is none.</summary>
+    [JsonPropertyName("oracle_equal_priors")] public OracleTopK? Oracle { get; init; }
+
     /// <summary>The figures of photos with these 1-based ranks of their true syndrome (each photo's person for the intervals).</summary>
     /// <param name="ranked">Each photo's syndrome and the rank it got.</param>
     /// <param name="subjects">Each photo's person (for the intervals); null: no intervals.</param>
@@ -277,7 +281,7 @@ public sealed record FaceSpaceMetrics
             if (v.NImages < 1 || v.ClassifierSyndromes < 1 || shares.Any(x => !(x >= 0 && x <= 1)) || differences.Any(x => !(x >= -1 && x <= 1)))
                 throw new GestaltLabException($"{path}: 'versus_classifier' holds figures out of range", "write the figures again with gestaltlab match");
         }
-        if (m.Oracle is { } o && !new[] { o.Top1, o.Top5, o.Top10 }.All(x => x >= 0 && x <= 1))
+        if (new[] { m.Oracle, m.All.Oracle, m.Known?.Oracle, m.Unknown?.Oracle }.Any(o => o is not null && !new[] { o.Top1, o.Top5, o.Top10 }.All(x => x >= 0 && x <= 1)))
             throw new GestaltLabException($"{path}: 'oracle_equal_priors' holds figures out of range", "write the figures again with gestaltlab match");
         if (m.NGallerySyndromes < 1 || m.NGalleryImages < 1)
             throw new GestaltLabException($"{path}: a gallery of {m.NGalleryImages} photos of {m.NGallerySyndromes} syndromes", "write the figures again with gestaltlab match");
@@ -345,7 +349,9 @@ public static class FaceSpaceEvaluation
         string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
         var sourceRows = ModelEvaluation.SourceRows(source);
         string? changedSince = sourceRows is null ? null : ModelEvaluation.ChangedSinceAlignment(queries.Manifest.Rows, sourceRows);
-        var (oracle, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
+        var (oracleRanks, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
+        OracleTopK? OracleOf(IEnumerable<FaceSpaceQuery> group) =>
+            oracleRanks is not null && OracleTopK.Score(oracleRanks, group.Select(q => q.Subject).ToList()) is { } s ? new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 } : null;
         var known = Enumerable.Range(0, results.Count).Where(k => classifierRank[k] > 0).ToArray();
         int g = space.Syndromes.Count;
         // Past k = g − 1 every photo is a hit: the curve stops where the figure stops meaning anything.
@@ -353,7 +359,8 @@ public static class FaceSpaceEvaluation
         FaceSpaceScores? Group(Func<FaceSpaceQuery, bool> which)
         {
             var group = results.Where(which).ToList();
-            return FaceSpaceScores.Of(group.Select(q => (q.Syndrome, q.Rank)).ToList(), group.Select(q => q.Subject).ToList(), maxK);
+            return FaceSpaceScores.Of(group.Select(q => (q.Syndrome, q.Rank)).ToList(), group.Select(q => q.Subject).ToList(), maxK) is { } scores
+                ? scores with { Oracle = OracleOf(group) } : null;
         }
         return new FaceSpaceMetrics
         {
@@ -374,7 +381,7 @@ public static class FaceSpaceEvaluation
             VersusClassifier = FaceSpaceVersusClassifier.Of(known.Select(k => (results[k].Rank, classifierRank[k])).ToList(),
                 known.Select(k => results[k].Subject).ToList(), model.Classes.Count, maxK),
             SharedPeople = sharedPeople,
-            Oracle = oracle,
+            Oracle = OracleOf(results),
             OracleLeftOut = oracleLeftOut,
             ChanceTop1 = 1.0 / g,
             ChanceTop10 = Math.Min(1.0, 10.0 / g),
@@ -386,7 +393,7 @@ public static class FaceSpaceEvaluation
     // so the gallery must hold exactly those; labels edited after alignment are not the oracle's; and it is scored on the
     // photos matching scored (a photo without a usable face leaves both). Not synthetic data: neither oracle nor note. A
     // file that cannot be read costs the oracle, said, not the minutes of matching already done.
-    private static (OracleTopK? Oracle, string? LeftOut) EqualPriorOracle(string? source, IReadOnlyList<ManifestRow>? sourceRows, string? changedSince,
+    private static (IReadOnlyDictionary<string, int>? Ranks, string? LeftOut) EqualPriorOracle(string? source, IReadOnlyList<ManifestRow>? sourceRows, string? changedSince,
         IReadOnlyCollection<string> gallerySyndromes, IReadOnlyList<ManifestRow> scoredRows)
     {
         OracleFigures? figures;
@@ -406,8 +413,7 @@ public static class FaceSpaceEvaluation
         var classes = sourceRows.Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
         if (!classes.SetEquals(gallerySyndromes))
             return (null, $"the data's oracle ranks among its {classes.Count} syndromes, matching among the gallery's {gallerySyndromes.Count}: {NotComparable}");
-        return OracleTopK.Score(ranks, scoredRows.Select(r => r.Subject).ToList()) is { } s
-            ? (new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 }, null)
+        return scoredRows.All(r => ranks.ContainsKey(r.Subject)) ? (ranks, null)
             : (null, $"some scored test photos are of people the data's oracle did not score (the manifest was changed after generation): {NotComparable}");
     }
 }

@@ -285,6 +285,11 @@ public class FaceSpaceTests
             var oracleHits = metrics.Queries.Select(q => equalPriors.TestRanks![q.Subject]).ToList();
             Assert.Equal(oracleHits.Average(r => r == 1 ? 1.0 : 0.0), metrics.Oracle!.Top1, 12);
             Assert.Equal(oracleHits.Average(r => r <= 5 ? 1.0 : 0.0), metrics.Oracle.Top5, 12);
+            // ... and per group, on each group's photos: whether the syndromes the model never learned are harder in themselves.
+            Assert.Equal(metrics.Oracle, metrics.All.Oracle);
+            double OracleTop1(bool knownToModel) => metrics.Queries.Where(q => q.KnownToModel == knownToModel).Average(q => equalPriors.TestRanks![q.Subject] == 1 ? 1.0 : 0.0);
+            Assert.Equal(OracleTop1(true), metrics.Known.Oracle!.Top1, 12);
+            Assert.Equal(OracleTop1(false), metrics.Unknown.Oracle!.Top1, 12);
             // The oracle ranks among every syndrome of its data: beside a gallery lacking one (its labels blanked) it
             // would answer another question, and is left out.
             var withoutHidden = FaceSpaceEvaluation.Evaluate(model, withheld);
