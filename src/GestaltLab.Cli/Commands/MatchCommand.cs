@@ -59,7 +59,7 @@ internal sealed class MatchCommand : ICliCommand
             if (!savedGallery && !FaceDatasetAligner.IsAligned(source))
                 throw new GestaltLabException($"{source}: not an aligned data folder (no regions.json or regions/)",
                     $"align it with the model's regions first: gestaltlab align --data {source} --out ALIGNED --regions {Path.Combine(p.GetValue(model)!, "regions.json")}"
-                    + (Directory.Exists(Path.Combine(p.GetValue(model)!, "aligned")) ? $"; the run's own aligned photos are --gallery {Path.Combine(p.GetValue(model)!, "aligned")}" : ""));
+                    + (Path.Combine(p.GetValue(model)!, "aligned") is var own && Directory.Exists(own) ? $"; the run's own aligned photos are --gallery {own}" : ""));
             if (p.GetValue(output) is { } outFile)
             {
                 OwnerOnlyFolder.Create(Path.GetDirectoryName(Path.GetFullPath(outFile))!);

@@ -364,13 +364,14 @@ public sealed class FaceSpace
     {
         // Each crop is read once: a cache would only hold them all to the end.
         var data = new AlignedRegionDataset(alignedDirectory, splits: splits) { CacheBytes = 0 };
+        string Realign() => $"gestaltlab align --data {FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? "DATA"} --out ALIGNED --regions {Path.Combine(model.Directory ?? "RUN", "regions.json")}";
         if (data.CropSize != model.InputSize)
             throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px, the model expects {model.InputSize} px",
-                $"align with the model's regions, at their size (no --crop-size): gestaltlab align --data {FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? "DATA"} --out ALIGNED --regions {Path.Combine(model.Directory ?? "RUN", "regions.json")}");
+                $"align with the model's regions, at their size (no --crop-size): {Realign()}");
         var cutOtherwise = FacialRegion.CutOtherwise(model.InputRegions.Select(r => model.RegionSet[r]), data.RegionSet);
         if (cutOtherwise.Count > 0)
             throw new GestaltLabException($"{alignedDirectory}: region(s) {string.Join(", ", cutOtherwise)} are missing or cut otherwise than the model's (its regions.json differs from the run's)",
-                $"align the photos with the model's regions: gestaltlab align --data {FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? "DATA"} --out ALIGNED --regions {Path.Combine(model.Directory ?? "RUN", "regions.json")}");
+                $"align the photos with the model's regions: {Realign()}");
         return data;
     }
 

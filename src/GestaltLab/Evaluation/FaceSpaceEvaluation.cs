@@ -321,7 +321,8 @@ public static class FaceSpaceEvaluation
             throw new GestaltLabException($"{alignedDirectory}: no labelled '{SplitNames.Test}' photos to match against the gallery of its {string.Join("/", GallerySplits)} photos");
         // Before minutes of embedding: test people the model was trained on would flatter it here as in `evaluate` (the
         // gallery may hold them: it is labelled reference photos, not figures).
-        string? sharedPeople = TrainingOverlap.Check(model.Directory, queries.Rows, FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? alignedDirectory);
+        string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        string? sharedPeople = TrainingOverlap.Check(model.Directory, queries.Rows, source ?? alignedDirectory);
         var space = FaceSpace.FromAligned(model, alignedDirectory, [.. GallerySplits], shrinkage, progress, cancellationToken);
         var inGallery = space.Syndromes.ToHashSet(StringComparer.Ordinal);
         var scored = Enumerable.Range(0, queries.Count).Where(i => inGallery.Contains(queries.Rows[i].Syndrome)).ToArray();
@@ -346,12 +347,10 @@ public static class FaceSpaceEvaluation
         // Labels edited after alignment (by hand, say) make the folder other data than its source: its own content names
         // it, and the generator's oracle, of the source's labels, is left out.
         // (The queries' manifest is the whole folder's, gallery rows included: an edited gallery label changes the matching too.)
-        string? source = FaceDatasetAligner.DataFolderOf(alignedDirectory);
         var sourceRows = ModelEvaluation.SourceRows(source);
         string? changedSince = sourceRows is null ? null : ModelEvaluation.ChangedSinceAlignment(queries.Manifest.Rows, sourceRows);
         var (oracleRanks, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
-        OracleTopK? OracleOf(IEnumerable<FaceSpaceQuery> group) =>
-            oracleRanks is not null && OracleTopK.Score(oracleRanks, group.Select(q => q.Subject).ToList()) is { } s ? new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 } : null;
+        OracleTopK? OracleOf(IEnumerable<FaceSpaceQuery> group) => oracleRanks is null ? null : OracleTopK.On(oracleRanks, group.Select(q => q.Subject).ToList());
         var known = Enumerable.Range(0, results.Count).Where(k => classifierRank[k] > 0).ToArray();
         int g = space.Syndromes.Count;
         // Past k = g − 1 every photo is a hit: the curve stops where the figure stops meaning anything.

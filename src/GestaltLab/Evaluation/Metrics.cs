@@ -140,6 +140,10 @@ public sealed record OracleTopK
     /// </summary>
     [JsonPropertyName("test_ranks")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public IReadOnlyDictionary<string, int>? TestRanks { get; init; }
 
+    /// <summary>These ranks' top-k over one photo per entry of <paramref name="subjects"/>; null when a subject has no rank.</summary>
+    internal static OracleTopK? On(IReadOnlyDictionary<string, int>? ranks, IReadOnlyList<string> subjects) =>
+        Score(ranks, subjects) is { } s ? new OracleTopK { Top1 = s.Top1, Top5 = s.Top5, Top10 = s.Top10 } : null;
+
     /// <summary>Top-k over one photo per entry of <paramref name="subjects"/> from <see cref="TestRanks"/>; null when a subject has no rank.</summary>
     internal static (double Top1, double Top5, double Top10, int N)? Score(IReadOnlyDictionary<string, int>? ranks, IReadOnlyList<string> subjects)
     {
@@ -192,8 +196,8 @@ public sealed record OracleFigures
         OracleTopK? equal = null;
         if (EqualPriors is { } e)
         {
-            if (OracleTopK.Score(e.TestRanks, photoSubjects) is not { } eq) return null;
-            equal = new OracleTopK { Top1 = eq.Top1, Top5 = eq.Top5, Top10 = eq.Top10 };
+            if (OracleTopK.On(e.TestRanks, photoSubjects) is not { } eq) return null;
+            equal = eq;
         }
         return new OracleFigures { Top1 = main.Top1, Top5 = main.Top5, Top10 = main.Top10, NTest = main.N, EqualPriors = equal };
     }

@@ -57,7 +57,7 @@ public static class DatasetPresets
             }
             case "demo":
             {
-                var classes = DemoSyndromes(affected).Append(Control()).Select(Single).ToList();
+                var classes = DemoSyndromes(affected).Demo.Append(Control()).Select(Single).ToList();
                 foreach (var c in classes) { b.Subjects(c, SplitNames.Train, 10, 3, 3); b.Subjects(c, SplitNames.Val, 2, 2, 2); b.Subjects(c, SplitNames.Test, 3, 2, 2); }
                 return b.Finish(preset, classes, nuisance);
             }
@@ -66,9 +66,8 @@ public static class DatasetPresets
                 // A second cohort for a model trained on the demo: the demo's syndromes with people of their own (streams of
                 // their own), so its test people are new to the model, beside the next most frequent syndromes, which a demo
                 // model never learned. A small gallery per syndrome (7 people) is the rare-disorder case matching is for.
-                var demo = DemoSyndromes(affected);
-                var novel = affected.Where(s => s.Kind != "teaching" && !demo.Contains(s)).OrderByDescending(s => s.Frequency)
-                    .ThenBy(s => s.Id, StringComparer.Ordinal).Take(NovelSyndromes).ToList();
+                var (demo, leftOut) = DemoSyndromes(affected);
+                var novel = leftOut.Take(NovelSyndromes).ToList();
                 if (novel.Count == 0)
                     throw new GestaltLabException($"preset '{preset}' needs syndromes beyond the demo's 29, and the catalog '{catalog.Name}' has none",
                         "add entries to the catalog (--catalog), or match against photos of syndromes of your own");
@@ -153,12 +152,14 @@ public static class DatasetPresets
     /// <summary>How many syndromes <c>demo-novel</c> adds to the demo's (fewer when the catalog has fewer left).</summary>
     public const int NovelSyndromes = 10;
 
-    // The demo's syndromes: every teaching analogue and the most frequent generated ones, 29 in all (the control is the 30th).
-    private static List<Syndrome> DemoSyndromes(IReadOnlyList<Syndrome> affected)
+    // The demo's syndromes — every teaching analogue and the most frequent generated ones, 29 in all (the control is the
+    // 30th) — and the generated ones it leaves out, most frequent first.
+    private static (List<Syndrome> Demo, List<Syndrome> LeftOut) DemoSyndromes(IReadOnlyList<Syndrome> affected)
     {
         var teaching = affected.Where(s => s.Kind == "teaching").ToList();
-        return teaching.Concat(affected.Where(s => s.Kind != "teaching").OrderByDescending(s => s.Frequency)
-            .ThenBy(s => s.Id, StringComparer.Ordinal).Take(29 - teaching.Count)).ToList();
+        var generated = affected.Where(s => s.Kind != "teaching").OrderByDescending(s => s.Frequency).ThenBy(s => s.Id, StringComparer.Ordinal).ToList();
+        int take = Math.Max(0, 29 - teaching.Count);
+        return ([.. teaching, .. generated.Take(take)], generated.Skip(take).ToList());
     }
 
     /// <summary>
