@@ -188,6 +188,7 @@ public class NativeLifetimeTests
         "TorchSharp.torch.Tensor.mul(TorchSharp.torch.Tensor)",
         "TorchSharp.torch.Tensor.mul_(TorchSharp.Scalar)",
         "TorchSharp.torch.Tensor.mul_(TorchSharp.torch.Tensor)",
+        "TorchSharp.torch.Tensor.permute(params long[])",
         "TorchSharp.torch.Tensor.pow_(TorchSharp.Scalar)",
         "TorchSharp.torch.Tensor.reshape(params long[])",
         "TorchSharp.torch.Tensor.sqrt_()",

@@ -1,0 +1,44 @@
+using GestaltLab.Models;
+using GestaltLab.Runtime;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace GestaltLab.Tests.Models;
+
+/// <summary>A region net trains on channels-last tensors on the CPU; it must compute the same function as in NCHW.</summary>
+public class TrainingLayoutTests
+{
+    private static float[] Values(Tensor t) => t.detach().contiguous().data<float>().ToArray();
+
+    [Theory]
+    [InlineData(3, 1)]
+    [InlineData(1, 2)]
+    public void Training_forward_equals_the_nchw_forward_and_gives_gradients(int channels, int convsPerStage)
+    {
+        TorchRuntime.EnsureLoaded();
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
+        lock (RegionNet.InitGate)
+        {
+            torch.manual_seed(11);
+            using var net = new RegionNet(new RegionNetConfig { InputSize = 32, Width = 4, Stages = 3, ConvsPerStage = convsPerStage, Channels = channels }, 5);
+            net.train();
+            var x = torch.rand([6, channels, 32, 32], generator: new Generator(4));
+            // Train mode both times (batch statistics); without autograd the net keeps the input's NCHW layout.
+            var logits = net.forward(x);
+            float[] nchw;
+            using (torch.no_grad()) nchw = Values(net.forward(x));
+            float[] channelsLast = Values(logits);
+            Assert.Equal(nchw.Length, channelsLast.Length);
+            for (int i = 0; i < nchw.Length; i++)
+                Assert.True(Math.Abs(nchw[i] - channelsLast[i]) <= 1e-4f * (1 + Math.Abs(nchw[i])), $"logit {i}: {channelsLast[i]} vs NCHW {nchw[i]}");
+            // The gradients reach every parameter, in the parameters' own shapes.
+            logits.sum().backward();
+            foreach (var (name, p) in net.named_parameters())
+            {
+                Assert.NotNull(p.grad);
+                Assert.Equal(p.shape, p.grad!.shape);
+                Assert.True(Values(p.grad).All(float.IsFinite), name);
+            }
+        }
+    }
+}
