@@ -2,6 +2,8 @@
 """Training throughput of GestaltLab's RegionNet architecture in PyTorch, for comparison with
 `gestaltlab bench train-throughput` (same flags, same threads). Run with Debian's python3-torch:
     /usr/bin/python3 bench/pytorch/train_throughput.py --size 64 --width 16 --stages 4 --convs 2 --batch 32 --threads 2
+GestaltLab trains on the CPU with channels-last batches (RegionNet.cs); --channels-last gives PyTorch the same layout,
+without it PyTorch trains in its default NCHW layout.
 """
 import argparse, time
 import torch
@@ -32,6 +34,7 @@ def main():
     p = argparse.ArgumentParser()
     for name, default in [("size", 64), ("width", 16), ("stages", 4), ("convs", 2), ("batch", 32), ("classes", 30), ("steps", 30), ("repeats", 5), ("threads", 2)]:
         p.add_argument("--" + name, type=int, default=default)
+    p.add_argument("--channels-last", action="store_true", help="train on channels-last batches, as GestaltLab does on the CPU")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(0)
@@ -39,6 +42,8 @@ def main():
     net.train()
     opt = torch.optim.AdamW(net.parameters(), 1e-3)
     x = torch.rand(a.batch, 3, a.size, a.size)
+    if a.channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     y = torch.randint(0, a.classes, (a.batch,))
 
     def step():
@@ -58,7 +63,8 @@ def main():
         blocks.append(a.steps * a.batch / (time.perf_counter() - t))
     ips = sorted(blocks)[len(blocks) // 2]
     print(f"PyTorch {torch.__version__}: {ips:.1f} images/s median of {a.repeats} blocks of {a.steps} steps "
-          f"[{', '.join(f'{b:.0f}' for b in blocks)}] (net {a.size}px w{a.width} s{a.stages} c{a.convs}, batch {a.batch}, {torch.get_num_threads()} threads)")
+          f"[{', '.join(f'{b:.0f}' for b in blocks)}] (net {a.size}px w{a.width} s{a.stages} c{a.convs}, batch {a.batch}, {torch.get_num_threads()} threads, "
+          f"{'channels-last' if a.channels_last else 'NCHW'})")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ namespace GestaltLab.Cli;
 
 /// <summary>
 /// <c>gestaltlab bench train-throughput</c>: images/s of forward + backward + AdamW step of a <see cref="RegionNet"/> on
-/// random in-memory batches (no data loading), for comparison with bench/pytorch/train_throughput.py (same net, batch, threads).
+/// random in-memory batches (no data loading), for comparison with bench/pytorch/train_throughput.py (same net, batch, threads;
+/// its --channels-last for the layout <see cref="RegionNet"/> trains in on the CPU).
 /// </summary>
 internal sealed class TrainThroughputBench : IBenchCommand
 {
@@ -66,7 +67,7 @@ internal sealed class TrainThroughputBench : IBenchCommand
             }
             double ips = blocks.Order().ElementAt(blocks.Count / 2);
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"TorchSharp {typeof(torch).Assembly.GetName().Version}: {ips:F1} images/s median of {blocks.Count} blocks of {n} steps [{string.Join(", ", blocks.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)))}] (net {cfg.InputSize}px w{cfg.Width} s{cfg.Stages} c{cfg.ConvsPerStage}, batch {b}, {torch.get_num_threads()} threads, {Environment.ProcessorCount} cores, {p.GetValue(optimizer)} AdamW)"));
+                $"TorchSharp {typeof(torch).Assembly.GetName().Version}: {ips:F1} images/s median of {blocks.Count} blocks of {n} steps [{string.Join(", ", blocks.Select(v => v.ToString("F0", CultureInfo.InvariantCulture)))}] (net {cfg.InputSize}px w{cfg.Width} s{cfg.Stages} c{cfg.ConvsPerStage}, batch {b}, {torch.get_num_threads()} threads, {Environment.ProcessorCount} cores, {p.GetValue(optimizer)} AdamW, channels-last as in training)"));
             return 0;
         });
         return cmd;
