@@ -12,7 +12,7 @@ case "$layout" in channels-last) pt_layout=(--channels-last) ;; nchw) pt_layout=
 for convs in 1 2; do
   pt=0; ts=0
   for ((i = 1; i <= pairs; i++)); do
-    a=$(/usr/bin/python3 bench/pytorch/train_throughput.py --convs "$convs" --steps "$steps" "${pt_layout[@]}" | tail -1)
+    a=$(/usr/bin/python3 bench/pytorch/train_throughput.py --convs "$convs" --steps "$steps" ${pt_layout[@]+"${pt_layout[@]}"} | tail -1)
     b=$(./gestaltlab bench train-throughput --convs "$convs" --steps "$steps" | tail -1)
     echo "$a"; echo "$b"
     pt=$(awk -v s="$pt" -v l="$a" 'BEGIN { split(l, f, ": "); print s + f[2] + 0 }')

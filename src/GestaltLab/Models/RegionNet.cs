@@ -81,10 +81,11 @@ public sealed class RegionNet : Module<Tensor, Tensor>
 
     // Training on the CPU: the same logical N×C×H×W batch with channels-last strides. libtorch gives a convolution's
     // output its input's layout, so every convolution, batch norm and pooling of the net, forward and backward, runs on the
-    // channels-last kernels, ≈ 20 % faster for the nets GestaltLab trains (docs/benchmarks.md, "Thirtieth session"); its
-    // NCHW max pooling is a scalar loop. Inference keeps NCHW, where the layout gains nothing (MaxPool2x2's own pooling),
+    // channels-last kernels, ≈ 20 % faster for 1-conv-per-stage nets such as the demo's and ≈ 2 % with 2 (docs/benchmarks.md,
+    // "Thirtieth session"); its NCHW max pooling is a scalar loop. A one-channel (gray) batch keeps NCHW strides: with C = 1
+    // the two layouts are the same memory. Inference keeps NCHW, where the layout gains nothing (MaxPool2x2's own pooling),
     // so a trained model's predictions do not depend on it.
-    private static Tensor ChannelsLastOnCpu(Tensor input) =>
+    internal static Tensor ChannelsLastOnCpu(Tensor input) =>
         input.dim() == 4 && input.device_type == DeviceType.CPU ? input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : input;
 
     /// <summary>Logits from an embedding.</summary>

@@ -10,9 +10,23 @@ public class TrainingLayoutTests
 {
     private static float[] Values(Tensor t) => t.detach().contiguous().data<float>().ToArray();
 
+    [Fact]
+    public void A_training_batch_gets_channels_last_strides_and_keeps_its_values()
+    {
+        TorchRuntime.EnsureLoaded();
+        using var scope = torch.NewDisposeScope();   // holds every tensor made here through the libtorch calls that read it
+        var x = torch.rand([2, 3, 5, 4], generator: new Generator(2));
+        var y = RegionNet.ChannelsLastOnCpu(x);
+        Assert.Equal(x.shape, y.shape);
+        // N·H·W·C storage: the channel is the fastest-moving index, then the column, then the row.
+        Assert.Equal(new long[] { 5 * 4 * 3, 1, 4 * 3, 3 }, y.stride());
+        Assert.Equal(Values(x), Values(y));
+    }
+
     [Theory]
     [InlineData(3, 1)]
-    [InlineData(1, 2)]
+    [InlineData(3, 2)]
+    [InlineData(1, 1)]
     public void Training_forward_equals_the_nchw_forward_and_gives_gradients(int channels, int convsPerStage)
     {
         TorchRuntime.EnsureLoaded();
