@@ -24,7 +24,9 @@ internal sealed class LandmarksCommand : ICliCommand
             var list = new List<string>();
             var withoutPhotos = new List<string>();
             if (p.GetValue(images) is { Length: > 0 } given) list.AddRange(ModelCli.ExpandFolders(given, withoutPhotos));
-            foreach (var folder in withoutPhotos) Console.Error.WriteLine($"skipped folder: {Terminal.Printable(folder)}");
+            // As predict: a path typed that does not exist is a typo, not a bad photo in a batch; the others are still
+            // landmarked, but the exit code says so.
+            var missing = ModelCli.Missing(p.GetValue(images) ?? []);
             if (p.GetValue(manifest) is { } m) list.AddRange(LandmarkBatch.PhotosOf(m));
             FaceBoxTable? boxTable = null;
             if (p.GetValue(boxes) is { } b)
@@ -55,6 +57,8 @@ internal sealed class LandmarksCommand : ICliCommand
                               + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
             // Each by name, as predict names the photos it skips (the table's rows say no_face but not where to look).
             if (noFace.Count > 0) ModelCli.PrintSkipped([.. noFace.Select(r => (r.Image, r.Problem ?? "no face"))]);
+            // Folders named that held no photos are a mistake in the command, like a path that does not exist.
+            if (ModelCli.ReportPathMistakes(withoutPhotos, missing)) return 1;
             // As predict: one bad photo never fails the batch, but a batch where no photo gave a face did not do its job.
             return result.Faces > 0 ? 0 : 1;
         });

@@ -220,7 +220,7 @@ internal sealed class MatchCommand : ICliCommand
             ct.ThrowIfCancellationRequested();
             progress?.Report(new ProgressUpdate("match", results.Count, photos.Count));
             var prediction = m.PredictImage(faces, image, out var face);
-            string? problem = face.Problem is null || o.Named ? face.Problem : face.Problem.Replace(image, Shown(image, index));
+            string? problem = o.Named ? face.Problem : ModelCli.UnnamedProblem(image, index, face.Problem);
             if (prediction is null)
             {
                 failed++;

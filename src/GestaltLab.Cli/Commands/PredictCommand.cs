@@ -61,10 +61,9 @@ internal sealed class PredictCommand : ICliCommand
             // The table prints each photo as it is done; JSON comes at the end, so it reports progress on stderr meanwhile.
             var progress = p.GetValue(json) && photos.Count > 1 ? ProgressReporters.Console() : null;
             bool named = !p.GetValue(noNames);
-            // What the JSON calls a photo, and its problem without the path the loader's messages begin with.
+            // What the JSON calls a photo, and its problem without the paths a file leaving the team must not name.
             string Shown(string image, int index) => named ? image : $"photo {index + 1}";
-            string? ShownProblem(string image, int index, string? problem) =>
-                named || problem is null ? problem : problem.StartsWith(image + ": ", StringComparison.Ordinal) ? $"{Shown(image, index)}: {problem[(image.Length + 2)..]}" : problem.Replace(image, Shown(image, index));
+            string? ShownProblem(string image, int index, string? problem) => named ? problem : ModelCli.UnnamedProblem(image, index, problem);
             foreach (var image in photos)
             {
                 int index = results.Count;

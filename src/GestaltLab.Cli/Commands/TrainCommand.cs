@@ -182,6 +182,33 @@ internal static class ModelCli
     public static string? ProblemAfterPath(string image, string? problem) =>
         problem is { } pr && pr.StartsWith(image + ": ", StringComparison.Ordinal) ? pr[(image.Length + 2)..] : problem;
 
+    /// <summary>
+    /// What a JSON for a file that leaves the team (<c>--no-photo-names</c>) says of photo <paramref name="index"/>'s problem:
+    /// the photo numbered, and no other path of this machine — a link's target names a folder just as the photo's own
+    /// path may ("a link to /archive/Smith_John_MRN1234/face.jpg, which does not exist").
+    /// </summary>
+    public static string? UnnamedProblem(string image, int index, string? problem)
+    {
+        if (problem is null) return null;
+        string shown = $"photo {index + 1}";
+        string text = problem.StartsWith(image + ": ", StringComparison.Ordinal) ? $"{shown}: {problem[(image.Length + 2)..]}" : problem.Replace(image, shown);
+        var paths = new List<string> { Path.GetFullPath(image) };
+        try
+        {
+            if (new FileInfo(image).LinkTarget is { } target)
+            {
+                paths.Add(target);
+                paths.Add(Path.GetFullPath(target, Path.GetDirectoryName(Path.GetFullPath(image))!));
+            }
+            if (File.ResolveLinkTarget(image, returnFinalTarget: true) is { } final) paths.Add(final.FullName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException) { }
+        foreach (var path in paths.Where(p => p.Length > 1).Distinct().OrderByDescending(p => p.Length))
+            text = text.Replace(path, "(a path)", StringComparison.Ordinal);
+        // Whatever path is left (a message quoting another file): cut to nothing that names a folder.
+        return System.Text.RegularExpressions.Regex.Replace(text, @"(?<=^|[\s('""])(?:/|~/|\.\.?/)[^\s,;'""()]*", "(a path)");
+    }
+
     /// <summary>The paths named on the command line that do not exist (a typo, not a bad photo in a batch).</summary>
     public static List<string> Missing(IEnumerable<string> arguments) => arguments.Where(a => !File.Exists(a) && !Directory.Exists(a)).Distinct().ToList();
 

@@ -78,12 +78,28 @@ public static class Csv
             ? throw new GestaltLabException($"{Source}: column '{column}' appears twice in the header ({string.Join(" and ", Header.Where(h => h.Equals(column, StringComparison.OrdinalIgnoreCase)))})", "keep one of them")
             : _index.TryGetValue(column, out int i)
             ? i
-            : throw new GestaltLabException($"{Source}: missing column '{column}' (columns: {string.Join(",", Header)})",
-                // A spreadsheet saved with ';' (as in locales where ',' is the decimal mark) or tabs reads as one column.
-                Header.Count == 1 && (Header[0].Contains(';') || Header[0].Contains('\t'))
-                    ? $"the file is separated by {(Header[0].Contains(';') ? "semicolons" : "tabs")}: save it as comma-separated CSV (CSV UTF-8 in Excel, or replace them by commas)"
-                    : null);
+            : throw new GestaltLabException($"{Source}: missing column '{column}' (columns: {string.Join(",", Header)})", SeparatorFix(Header));
     }
+
+    /// <summary>
+    /// What to do when <paramref name="header"/> is one column holding semicolons or tabs, or null: a spreadsheet saved
+    /// with ';' (as in locales where ',' is the decimal mark) or tabs reads as one column.
+    /// </summary>
+    private static string? SeparatorFix(IReadOnlyList<string> header) =>
+        header.Count == 1 && (header[0].Contains(';') || header[0].Contains('\t')) ? SeparatorFix(header[0].Contains(';') ? "semicolons" : "tabs") : null;
+
+    private static string SeparatorFix(string separator) =>
+        // Excel writes the locale's list separator even as "CSV UTF-8": ';' where ',' is the decimal mark.
+        $"the file is separated by {separator}: save it comma-separated (LibreOffice: Text CSV with field delimiter ','; Excel writes ';' under locales with a decimal comma), or replace them by commas";
+
+    /// <summary>How a separator is named to the user.</summary>
+    private static string SeparatorName(char c) => c switch
+    {
+        ';' => "semicolons", '\t' => "tabs",
+        // Printed to a terminal, a control character could act: written as its code.
+        _ when char.IsControl(c) => $"'U+{(int)c:X4}'",
+        _ => $"'{c}'",
+    };
 
     /// <summary>Reads a CSV file with a header row. Errors name the file and the line.</summary>
     public static Table Read(string path)
@@ -109,13 +125,20 @@ public static class Csv
         catch (DecoderFallbackException e)
         {
             int at = bom + Math.Max(0, e.Index);
-            int line = 1 + bytes.Take(Math.Min(at, bytes.Length)).Count(b => b == (byte)'\n');
+            // Lines as Parse counts them: LF, CRLF or a lone CR ends one.
+            int line = 1;
+            for (int i = bom; i < Math.Min(at, bytes.Length); i++)
+                if (bytes[i] == (byte)'\n' || (bytes[i] == (byte)'\r' && (i + 1 >= bytes.Length || bytes[i + 1] != (byte)'\n'))) line++;
             throw new GestaltLabException($"{path}: line {line}: not UTF-8 text (a byte 0x{(at < bytes.Length ? bytes[at] : 0):X2}; Excel's plain \"CSV\" and older editors write Windows-1252)",
                 "save the file as \"CSV UTF-8\" (Excel) or as UTF-8 (any editor) and run again");
         }
     }
 
-    /// <summary>Parses CSV text with a header row.</summary>
+    /// <summary>
+    /// Parses CSV text with a header row. Lines may end in LF, CRLF or a lone CR (classic Mac, older Excel for Mac);
+    /// a line break inside a quoted field is part of its value. A first line <c>sep=,</c> (Excel writes it to name the
+    /// separator) is skipped; one naming another separator is refused, naming it.
+    /// </summary>
     public static Table Parse(string text, string source)
     {
         var records = new List<string[]>();
@@ -123,10 +146,24 @@ public static class Csv
         var fields = new List<string>();
         var field = new StringBuilder();
         bool quoted = false, fieldStarted = false;
-        int line = 1, recordStart = 1, quoteStart = 1;
-        for (int i = 0; i < text.Length; i++)
+        int line = 1, recordStart = 1, quoteStart = 1, first = 0;
+        // Excel's "sep=X" line: read as the header, it would make a table of one column named "sep=" (or say the
+        // semicolons' real problem only after a confusing row-width error).
+        if (text.StartsWith("sep=", StringComparison.OrdinalIgnoreCase) && text.Length >= 5
+            && (text.Length == 5 || text[5] is '\r' or '\n'))
+        {
+            char sep = text[4];
+            if (sep != ',')
+                throw new GestaltLabException($"{source}: line 1: the file is separated by {SeparatorName(sep)} (its first line says so: sep={(sep == '\t' ? "\\t" : char.IsControl(sep) ? $"U+{(int)sep:X4}" : sep.ToString())})",
+                    SeparatorFix(SeparatorName(sep)));
+            first = text.Length > 6 && text[5] == '\r' && text[6] == '\n' ? 7 : 6;
+            line = recordStart = 2;
+        }
+        for (int i = first; i < text.Length; i++)
         {
             char c = text[i];
+            // A line ends at LF, at CRLF (on its LF) and at a CR not followed by LF.
+            bool lineEnd = c == '\n' || (c == '\r' && (i + 1 >= text.Length || text[i + 1] != '\n'));
             if (quoted)
             {
                 if (c == '"')
@@ -136,25 +173,27 @@ public static class Csv
                 }
                 else
                 {
-                    if (c == '\n') line++;
+                    if (lineEnd) line++;
                     field.Append(c);
                 }
+                continue;
+            }
+            if (lineEnd)
+            {
+                if (fieldStarted || field.Length > 0 || fields.Count > 0)
+                {
+                    fields.Add(field.ToString());
+                    records.Add(fields.ToArray());
+                    starts.Add(recordStart);
+                }
+                fields.Clear(); field.Clear(); fieldStarted = false; line++; recordStart = line;
                 continue;
             }
             switch (c)
             {
                 case '"' when field.Length == 0: quoted = true; fieldStarted = true; quoteStart = line; break;
                 case ',': fields.Add(field.ToString()); field.Clear(); fieldStarted = true; break;
-                case '\r': break;
-                case '\n':
-                    if (fieldStarted || field.Length > 0 || fields.Count > 0)
-                    {
-                        fields.Add(field.ToString());
-                        records.Add(fields.ToArray());
-                        starts.Add(recordStart);
-                    }
-                    fields.Clear(); field.Clear(); fieldStarted = false; line++; recordStart = line;
-                    break;
+                case '\r': break;   // the CR of a CRLF
                 default: field.Append(c); fieldStarted = true; break;
             }
         }
@@ -179,6 +218,10 @@ public static class Csv
             // A row of empty cells (",,", or spaces), as a spreadsheet writes for rows once edited, says nothing: skipped
             // like a blank line, whatever its width.
             if (records[r].All(string.IsNullOrWhiteSpace)) continue;
+            // A file separated by semicolons or tabs has a header of one column; a comma in one of its values makes a
+            // row look ragged, and quoting would be blamed: the separator is said first.
+            if (records[r].Length != header.Length && SeparatorFix(header) is { } separator)
+                throw new GestaltLabException($"{source}: line {starts[0]}: the header is one column, '{header[0]}'", separator);
             if (records[r].Length != header.Length)
                 throw new GestaltLabException($"{source}: line {starts[r]}: {records[r].Length} fields, the header has {header.Length}",
                     records[r].Length > header.Length ? "a comma inside a value needs the value in double quotes" : "give every row a cell for each column (empty cells are fine)");

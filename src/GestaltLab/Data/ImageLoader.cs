@@ -50,9 +50,10 @@ public static class ImageLoader
     /// <summary>
     /// File extensions taken for photos when a folder is searched (<see cref="FindPhotos"/>). TIFF, HEIC/HEIF (iPhone
     /// photos) and AVIF are listed although they cannot be decoded, so each gives one clear "not a supported image"
-    /// instead of being passed over in silence (or a folder of them giving "no photos").
+    /// instead of being passed over in silence (or a folder of them giving "no photos"). JPEGs also come as <c>.jfif</c>
+    /// (as browsers save them), <c>.jpe</c> and <c>.jif</c>.
     /// </summary>
-    public static IReadOnlyList<string> PhotoExtensions { get; } = [".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"];
+    public static IReadOnlyList<string> PhotoExtensions { get; } = [".jpg", ".jpeg", ".jpe", ".jfif", ".jif", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff", ".heic", ".heif", ".avif"];
 
     /// <summary>
     /// The photos under <paramref name="folder"/> (recursively; hidden files and folders skipped), as paths relative to it
@@ -108,7 +109,7 @@ public static class ImageLoader
         var photos = found.OrderBy(p => p.ViaLink).ThenBy(p => p.Relative, StringComparer.Ordinal).Where(p => seen.Add(p.Real))
             .Select(p => p.Relative).Order(StringComparer.Ordinal).ToList();
         return photos.Count > 0 || !requireAny ? photos
-            : throw new GestaltLabException($"{folder}: no photos found (none named .jpg .jpeg .png .bmp .webp or .gif, nor .tif .tiff .heic .heif .avif, which are named and skipped: convert those to JPEG)");
+            : throw new GestaltLabException($"{folder}: no photos found (none named .jpg .jpeg .jfif .jpe .jif .png .bmp .webp or .gif, nor .tif .tiff .heic .heif .avif, which are named and skipped: convert those to JPEG)");
     }
 
     /// <summary>

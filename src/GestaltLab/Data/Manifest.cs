@@ -202,8 +202,8 @@ public sealed class Manifest
     /// <summary>
     /// Builds a manifest for a folder of a user's photos (<see cref="ImageLoader.FindPhotos"/>: recursive, sorted by path). Without
     /// <paramref name="labelsCsv"/> every photo is its own unlabelled subject in the test split (ready to predict).
-    /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/>, or a bare file
-    /// name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
+    /// With it, labels come from that CSV: column <c>image</c> (path relative to <paramref name="folder"/> — one through a link
+    /// inside it names the photo it reaches — or a bare file name when unique), and any of <c>subject, syndrome, gene, split, sex, age_band, skin_tone, family</c>. Photos the
     /// CSV does not list stay unlabelled. Every photo the CSV lists needs a <c>subject</c> (refused without one: splits,
     /// leak checks, intervals and composite faces count people). With a <c>split</c> column every photo with a syndrome
     /// needs a split; without one, labelled photos are split by subject (families together) with <see cref="Splits.Assign"/> using <paramref name="fractions"/> and
@@ -224,7 +224,7 @@ public sealed class Manifest
         // must not join that person across splits).
         var rows = images.Select(i => new ManifestRow
         {
-            Image = i, Subject = "unlabelled:" + Path.ChangeExtension(i, null), Split = SplitNames.Test,
+            Image = i, Subject = UnlabelledSubject(i), Split = SplitNames.Test,
         }).ToList();
         if (labelsCsv is null) return new Manifest(root, rows) { MadeFrom = new Origin(root, null, null, false, false, shares, seed) };
 
@@ -254,11 +254,26 @@ public sealed class Manifest
         for (int i = 0; i < images.Count; i++) index[images[i]] = i;
         var byName = images.Select((p, i) => (Name: Path.GetFileName(p), i)).GroupBy(t => t.Name, StringComparer.Ordinal)
             .ToDictionary(g => g.Key, g => g.Count() == 1 ? g.First().i : -1, StringComparer.Ordinal);
-        var labelled = new HashSet<int>();
+        var labelled = new Dictionary<int, int>();   // photo → the line that labels it
         // Listed photos without a syndrome whose split cell is blank: they follow their person's split below.
         var blankSplit = new HashSet<int>();
         // Built once, at the first label that names no photo exactly (one pass over the photos, not one per such label).
         Dictionary<string, List<int>>? looseIndex = null;
+        Dictionary<string, int>? realIndex = null;
+        // A path inside the folder that reaches a listed photo through a link (a folder sorted by syndrome, linking into
+        // one of all photos): the folder search lists each photo once, under one of its paths, so the label names the
+        // photo listed with the same real path. Only relative paths that stay inside the folder: one outside it is not
+        // one of its photos, wherever it leads.
+        bool TryThroughLink(string path, out int found)
+        {
+            found = -1;
+            if (Path.IsPathRooted(path)) return false;
+            string full = Path.GetFullPath(Path.Combine(root, path));
+            if (!RunFolder.IsWithin(full, Path.TrimEndingDirectorySeparator(root)) || !File.Exists(full)) return false;
+            realIndex ??= images.Select((p, i) => (Real: RunFolder.RealPath(Path.Combine(root, p)), i))
+                .GroupBy(t => t.Real, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().i, StringComparer.Ordinal);
+            return realIndex.TryGetValue(RunFolder.RealPath(full), out found);
+        }
         for (int r = 0; r < table.Rows.Count; r++)
         {
             var f = table.Rows[r];
@@ -269,7 +284,7 @@ public sealed class Manifest
             while (img.StartsWith("./", StringComparison.Ordinal)) img = img[2..].TrimStart('/');
             if (!index.TryGetValue(img, out int k))
             {
-                if (!byName.TryGetValue(img, out k))
+                if (!TryThroughLink(img, out k) && !byName.TryGetValue(img, out k))
                 {
                     // Typed in a spreadsheet, a name may differ from the file's only in letter case (IMG_0001.jpg for
                     // IMG_0001.JPG) or in how an accent is encoded (macOS writes "ü" as u + a combining mark): one photo
@@ -290,8 +305,10 @@ public sealed class Manifest
                         "give the path relative to the folder");
                 }
             }
-            if (!labelled.Add(k))
-                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice");
+            if (!labelled.TryAdd(k, line))
+                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice" +
+                    (images[k] == img ? $" (line {labelled[k]} labels it too)" : $" (it is {images[k]}, which line {labelled[k]} labels too)"),
+                    "label each photo on one line");
             string Get(int c) => c >= 0 ? f[c].Trim() : "";
             if (Get(subject).Length == 0)
                 throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has no subject",
@@ -317,7 +334,7 @@ public sealed class Manifest
         {
             // One split per person: a photo without a syndrome (and without a split) goes where its person's other photos
             // are, not to test beside them in train (a leak train would refuse).
-            var splitOfPerson = rows.Where((r, i) => !blankSplit.Contains(i) && labelled.Contains(i)).GroupBy(r => r.Subject, StringComparer.Ordinal)
+            var splitOfPerson = rows.Where((r, i) => !blankSplit.Contains(i) && labelled.ContainsKey(i)).GroupBy(r => r.Subject, StringComparer.Ordinal)
                 .ToDictionary(g => g.Key, g => g.First().Split, StringComparer.Ordinal);
             foreach (int i in blankSplit)
                 if (splitOfPerson.TryGetValue(rows[i].Subject, out var sp)) rows[i] = rows[i] with { Split = sp };
@@ -340,6 +357,23 @@ public sealed class Manifest
                 "put all of a person's (and a family's) photos in one split, or drop the split column to have photos split by person");
         manifest.MadeFrom = new Origin(root, Path.GetFullPath(labelsCsv), labelsSha256, split >= 0, syndrome >= 0, shares, seed);
         return manifest;
+    }
+
+    /// <summary>
+    /// The subject id of a photo nobody labelled: <c>unlabelled:</c> and its path without the extension, each control
+    /// character (a tab or line break in the file name) written as <c>\uXXXX</c>. Subjects are printed to terminals, so
+    /// control characters are refused in them — but this id is GestaltLab's, not the user's to change. Backslashes are
+    /// written so too, so that no other file name (one spelling <c>\u0009</c> out) gives the same id.
+    /// </summary>
+    private static string UnlabelledSubject(string image)
+    {
+        string stem = Path.ChangeExtension(image, null);
+        if (!stem.Any(c => char.IsControl(c) || c == '\\')) return "unlabelled:" + stem;
+        var sb = new System.Text.StringBuilder("unlabelled:", stem.Length + 32);
+        foreach (char c in stem)
+            if (char.IsControl(c) || c == '\\') sb.Append("\\u").Append(((int)c).ToString("X4", System.Globalization.CultureInfo.InvariantCulture));
+            else sb.Append(c);
+        return sb.ToString();
     }
 
     private static void Validate(ManifestRow r, string where)

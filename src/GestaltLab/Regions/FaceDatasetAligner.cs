@@ -483,7 +483,9 @@ public static class FaceDatasetAligner
     /// <c>regions/NAME/</c>: the photo's own relative path as PNG, except that a path outside the data folder (absolute,
     /// or climbing with <c>..</c>) goes under <c>external/</c> with a hash of its path (it must never land beside the
     /// original photo, nor two regions' crops on one file), and a name another photo already took (<c>x.jpg</c> and
-    /// <c>x.png</c>) keeps its extension (<c>x.jpg.png</c>). Deterministic: the same list gives the same names.
+    /// <c>x.png</c>) keeps its extension (<c>x.jpg.png</c>). A file name longer than the file system allows (255 bytes;
+    /// a photo's own long name given <c>.jpeg.png</c>) is shortened, with a hash of the photo's path keeping it apart.
+    /// Deterministic: the same list gives the same names.
     /// </summary>
     internal static string[] OutputNames(IReadOnlyList<string> images)
     {
@@ -496,11 +498,34 @@ public static class FaceDatasetAligner
             string stem = outside ? $"external/{StableHash.Of(0, rel):x16}_{Path.GetFileName(rel)}" : rel;
             string name = Path.ChangeExtension(stem, ".png");
             if (taken.Contains(name)) name = stem + ".png";
+            if (System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(name)) > MaxFileNameBytes)
+            {
+                stem = Shortened(stem, rel);
+                name = stem + ".png";
+            }
             for (int k = 2; taken.Contains(name); k++) name = $"{stem}-{k}.png";
             taken.Add(name);
             names[i] = name;
         }
         return names;
+    }
+
+    // NAME_MAX of Linux file systems: one photo's aligned name over it would fail the whole alignment when written.
+    private const int MaxFileNameBytes = 255;
+
+    // The stem's folder and as much of its file name as leaves room for a path hash, ".png" and a "-k" suffix.
+    private static string Shortened(string stem, string rel)
+    {
+        string folder = stem.Contains('/') ? stem[..(stem.LastIndexOf('/') + 1)] : "", file = stem[folder.Length..];
+        string tag = $"_{StableHash.Of(1, rel):x16}";
+        int budget = MaxFileNameBytes - 16 - System.Text.Encoding.UTF8.GetByteCount(tag) - ".png".Length;
+        var kept = new System.Text.StringBuilder();
+        foreach (var rune in file.EnumerateRunes())
+        {
+            if (System.Text.Encoding.UTF8.GetByteCount(kept.ToString()) + rune.Utf8SequenceLength > budget) break;
+            kept.Append(rune.ToString());
+        }
+        return folder + kept + tag;
     }
 
     /// <summary>

@@ -9,6 +9,30 @@ namespace GestaltLab.Tests.Faces;
 public class FacePipelineTests
 {
     [Fact]
+    public void Aligned_file_names_fit_the_file_system_and_stay_apart()
+    {
+        // A 248-character stem as .jpeg and .png: the second keeps its extension (….jpeg.png), 257 bytes, which no Linux
+        // file system takes; written as it was, it stopped the whole alignment.
+        string stem = new string('s', 248), wide = new string('é', 130);
+        string[] images = [$"{stem}.png", $"{stem}.jpeg", "sub/x.jpg", "sub/x.png", $"sub/{wide}.jpg", "ok.jpg"];
+        var names = FaceDatasetAligner.OutputNames(images);
+        Assert.Equal(names.Length, names.Distinct(StringComparer.Ordinal).Count());
+        Assert.All(names, n => Assert.True(System.Text.Encoding.UTF8.GetByteCount(Path.GetFileName(n)) <= 255, n));
+        Assert.All(names, n => Assert.EndsWith(".png", n));
+        // Names that fit are as before (an alignment made earlier keeps its files); a shortened one keeps its folder.
+        Assert.Equal([$"{stem}.png", "sub/x.png", "sub/x.png.png", "ok.png"], new[] { names[0], names[2], names[3], names[5] });
+        Assert.StartsWith("sub/éé", names[4]);
+        Assert.Equal(names, FaceDatasetAligner.OutputNames(images));
+        string dir = TestTemp.Dir("gl-long-names");
+        foreach (var n in names)
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(Path.Combine(dir, n))!);
+            File.WriteAllText(Path.Combine(dir, n), "");
+        }
+        Assert.Equal(names.Length, Directory.GetFiles(dir, "*.png", SearchOption.AllDirectories).Length);
+    }
+
+    [Fact]
     public void Force_never_aligns_into_a_folder_of_photos()
     {
         // Crops written among photos would make later photo searches take the folder for an alignment and find none.

@@ -258,6 +258,30 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     [Fact]
+    public void Jfif_jpe_and_jif_JPEGs_are_found_in_a_folder_and_read_like_jpg()
+    {
+        // Other names JPEGs are saved under (browsers save .jfif; .jpe and .jif are older): found, not passed over.
+        string root = Path.Combine(_dir, "jfif");
+        Directory.CreateDirectory(root);
+        byte[] jpeg = SkiaEncode(Halves(), SKEncodedImageFormat.Jpeg);
+        foreach (var f in new[] { "a.jfif", "b.jpe", "c.JIF", "d.jpg" }) File.WriteAllBytes(Path.Combine(root, f), jpeg);
+        var found = ImageLoader.FindPhotos(root, requireAny: true);
+        Assert.Equal(["a.jfif", "b.jpe", "c.JIF", "d.jpg"], found);
+        foreach (var f in found)
+        {
+            Assert.Null(ImageLoader.HeaderProblem(Path.Combine(root, f)));
+            AssertHalves(ImageLoader.Load(Path.Combine(root, f)), 30);
+        }
+        // Labels name them like any photo; the alignment names their faces as PNGs, apart from each other.
+        string labels = Path.Combine(_dir, "jfif.csv");
+        File.WriteAllText(labels, "image,subject,syndrome\na.jfif,P1,cdls_like\nb.jpe,P2,williams_like\n");
+        var manifest = Manifest.FromImageFolder(root, labels);
+        Assert.Equal("cdls_like", manifest.Find("a.jfif")!.Syndrome);
+        Assert.Equal("williams_like", manifest.Find("b.jpe")!.Syndrome);
+        Assert.Equal(["a.png", "b.png", "c.png", "d.png"], GestaltLab.Regions.FaceDatasetAligner.OutputNames(found));
+    }
+
+    [Fact]
     public void TruncatedFilesAreReportedAsTruncated()
     {
         var photo = ImageLoader.Load(FacesFixture.Astronaut);

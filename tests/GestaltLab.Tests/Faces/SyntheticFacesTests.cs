@@ -270,6 +270,10 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         Assert.Equal("ok", Csv.Read(outCsv2).Rows.Single()[2]);
         rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", bad, "--out", outCsv2]);
         Assert.Equal(1, rc);
+        // A mistyped path is a mistake in the command, as for predict: the others are landmarked, the exit code says so.
+        rc = await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), ["landmarks", "--images", FacesFixture.Astronaut, Path.Combine(_set.Dir, "no-such", "plian.jpg"), "--out", outCsv2]);
+        Assert.Equal(1, rc);
+        Assert.Equal("ok", Csv.Read(outCsv2).Rows[0][2]);
         // Boxes keyed as the manifest lists its photos (relative to the manifest's folder) reach them.
         Directory.CreateDirectory(Path.Combine(folder, "sub"));
         File.Move(Path.Combine(folder, "astronaut.png"), Path.Combine(folder, "sub", "astronaut.png"));

@@ -51,6 +51,63 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    public void A_file_separated_by_semicolons_or_tabs_is_said_to_be_so_even_when_a_value_holds_a_comma()
+    {
+        // Excel's "CSV UTF-8" in locales with a decimal comma: a comma in a value made the row look ragged, and the
+        // message blamed quoting. The separator is the problem, and named first.
+        var semi = Assert.Throws<GestaltLabException>(() => Csv.Parse("image;subject;syndrome\r\nchild1.jpg;P001;kabuki\r\nSmith, J.jpg;P002;williams\r\n", "semi.csv"));
+        Assert.Contains("semi.csv: line 1", semi.Message);
+        Assert.Contains("separated by semicolons", semi.Message + semi.Fix);
+        Assert.DoesNotContain("double quotes", semi.Message + semi.Fix);
+        var tabs = Assert.Throws<GestaltLabException>(() => Csv.Parse("image\tsubject\nSmith, J.jpg\tP002\n", "tabs.csv"));
+        Assert.Contains("separated by tabs", tabs.Message + tabs.Fix);
+        // Without a separator mix-up a comma in an unquoted value is still said as such.
+        Assert.Contains("double quotes", Assert.Throws<GestaltLabException>(() => Csv.Parse("image\nSmith, J.jpg\n", "one.csv")).Fix);
+
+        // Excel's "sep=," first line says the file is what it is: skipped, lines still counted as the file has them.
+        var sep = Csv.Parse("sep=,\r\nimage,subject\r\na.jpg,p1\r\n", "sep.csv");
+        Assert.Equal(["image", "subject"], sep.Header);
+        Assert.Equal("p1", sep.Rows.Single()[sep.Column("subject")]);
+        Assert.Equal(3, sep.LineOf(0));
+        // Another separator it names is refused with the same clear words, a comma in a value or not.
+        foreach (var (text, words) in new[] { ("sep=;\nimage;subject\nSmith, J.jpg;p1\n", "semicolons"), ("SEP=\t\nimage\tsubject\na.jpg\tp1\n", "tabs"), ("sep=|\nimage|subject\n", "'|'") })
+        {
+            var e = Assert.Throws<GestaltLabException>(() => Csv.Parse(text, "sep.csv"));
+            Assert.Contains("sep.csv: line 1", e.Message);
+            Assert.Contains(words, e.Message);
+            Assert.Contains("comma-separated", e.Fix);
+        }
+    }
+
+    [Fact]
+    public void A_lone_CR_ends_a_line_as_LF_and_CRLF_do_and_quoted_line_breaks_stay_in_their_value()
+    {
+        // Classic Mac line ends (Excel for Mac's older "CSV"): read as lines, not as one header of every row.
+        var table = Csv.Parse("image,subject,note\rchild1.jpg,P001,\"two\rlines\"\r\rchild2.jpg,P002,x\r", "cr.csv");
+        Assert.Equal(["image", "subject", "note"], table.Header);
+        Assert.Equal(["child1.jpg", "child2.jpg"], table.Rows.Select(r => r[0]).ToArray());
+        Assert.Equal("two\rlines", table.Rows[0][2]);
+        Assert.Equal([2, 5], Enumerable.Range(0, 2).Select(table.LineOf).ToArray());
+        Assert.Contains("line 3: 1 fields, the header has 2", Assert.Throws<GestaltLabException>(() => Csv.Parse("a,b\r1,2\r3\r", "cr.csv")).Message);
+        // CRLF is one line end, not two; a file without a final line end keeps its last row.
+        var crlf = Csv.Parse("a,b\r\n1,2\r\n\r\n3,4", "crlf.csv");
+        Assert.Equal([2, 4], Enumerable.Range(0, 2).Select(crlf.LineOf).ToArray());
+        Assert.Equal("4", crlf.Rows[1][1]);
+        // A file that is not UTF-8 names its line counted the same way.
+        string dir = TestTemp.Dir("gl-csv-cr");
+        try
+        {
+            string path = Path.Combine(dir, "latin1.csv");
+            File.WriteAllBytes(path, [.. "a,b\r1,2\rM"u8.ToArray(), 0xFC, .. "ller,3\r"u8.ToArray()]);
+            Assert.Contains("line 3: not UTF-8", Assert.Throws<GestaltLabException>(() => Csv.Read(path)).Message);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void AtomicWriteLeavesTheOldFileWhenTheWriterFails()
     {
         string dir = TestTemp.Dir("gl-atomic");

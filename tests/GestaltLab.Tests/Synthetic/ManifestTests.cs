@@ -47,6 +47,63 @@ public sealed class ManifestTests : IDisposable
     }
 
     [Fact]
+    public void An_unlabelled_photo_whose_name_holds_a_tab_gets_a_subject_without_control_characters()
+    {
+        string photos = Path.Combine(_dir, "ctrl");
+        Directory.CreateDirectory(photos);
+        // A tab and a line break pasted into file names, and a name that spells the escape out: each its own person.
+        var names = new[] { "a.jpg", "b\tcopy.jpg", "b\ncopy.jpg", "b_copy.jpg", "b\\u0009copy.jpg" };
+        foreach (var f in names) File.WriteAllBytes(Path.Combine(photos, f), [0xFF, 0xD8, 0xFF]);
+        string labels = Write("ctrl.csv", "image,subject,syndrome\na.jpg,P1,cdls_like\n");
+        foreach (var manifest in new[] { Manifest.FromImageFolder(photos), Manifest.FromImageFolder(photos, labels) })
+        {
+            Assert.Equal(names.Length, manifest.Count);
+            Assert.All(manifest.Rows, r => Assert.DoesNotContain(r.Subject, char.IsControl));
+            Assert.Equal(names.Length, manifest.Rows.Select(r => r.Subject).Distinct(StringComparer.Ordinal).Count());
+            Assert.Equal("unlabelled:b\\u0009copy", manifest.Find("b\tcopy.jpg")!.Subject);
+            // Saved and loaded back, as train and predict read it.
+            string saved = Path.Combine(_dir, "ctrl-manifest.csv");
+            manifest.Save(saved);
+            Assert.Equal(manifest.Rows.Select(r => r.Subject), Manifest.Load(saved).Rows.Select(r => r.Subject));
+        }
+        // A subject the user wrote with a control character in it is still theirs to change.
+        var typed = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, Write("ctrl-subject.csv", "image,subject,syndrome\na.jpg,\"P\t1\",cdls_like\n")));
+        Assert.Contains("line 2: subject of image 'a.jpg'", typed.Message);
+        Assert.Contains("holds control characters", typed.Message);
+        Assert.Equal("change the subject", typed.Fix);
+    }
+
+    [Fact]
+    public void Labels_may_name_a_photo_by_a_path_through_a_link_inside_the_folder()
+    {
+        // A folder sorted by syndrome with links into one folder of all photos: the photo is listed once (under its real
+        // path), and a label naming it through a link names that photo.
+        string farm = Path.Combine(_dir, "farm");
+        Directory.CreateDirectory(Path.Combine(farm, "all"));
+        Directory.CreateDirectory(Path.Combine(farm, "by-syndrome", "cdls"));
+        foreach (var f in new[] { "a.jpg", "b.jpg", "c.jpg" }) File.WriteAllBytes(Path.Combine(farm, "all", f), [0xFF, 0xD8, 0xFF]);
+        File.CreateSymbolicLink(Path.Combine(farm, "by-syndrome", "cdls", "a.jpg"), "../../all/a.jpg");
+        Directory.CreateSymbolicLink(Path.Combine(farm, "latest"), "all");
+        Directory.CreateDirectory(Path.Combine(_dir, "outside"));
+        File.WriteAllBytes(Path.Combine(_dir, "outside", "d.jpg"), [0xFF, 0xD8, 0xFF]);
+        Assert.Equal(["all/a.jpg", "all/b.jpg", "all/c.jpg"], ImageLoader.FindPhotos(farm));
+
+        var manifest = Manifest.FromImageFolder(farm, Write("farm.csv", "image,subject,syndrome\nby-syndrome/cdls/a.jpg,P1,cdls_like\nlatest/b.jpg,P2,williams_like\n./latest/../all/c.jpg,P3,williams_like\n"));
+        Assert.Equal(["all/a.jpg", "all/b.jpg", "all/c.jpg"], manifest.Rows.Select(r => r.Image));
+        Assert.Equal(["P1", "P2", "P3"], manifest.Rows.Select(r => r.Subject));
+        Assert.Equal("cdls_like", manifest.Find("all/a.jpg")!.Syndrome);
+
+        // Two names of one photo are one photo labelled twice, as the same name twice would be.
+        var twice = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(farm, Write("twice.csv", "image,subject,syndrome\nall/a.jpg,P1,cdls_like\nby-syndrome/cdls/a.jpg,P1,cdls_like\n")));
+        Assert.Contains("line 3: photo 'by-syndrome/cdls/a.jpg' is labelled twice", twice.Message);
+        Assert.Contains("all/a.jpg", twice.Message);
+        Assert.Contains("line 2", twice.Message);
+        // A path out of the folder is not in it, wherever it leads; nor is a file the folder search does not list.
+        foreach (var path in new[] { "../outside/d.jpg", "../farm/../outside/d.jpg", "by-syndrome/cdls/z.jpg" })
+            Assert.Contains("is not in", Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(farm, Write("out.csv", $"image,subject,syndrome\n{path},P9,x\n"))).Message);
+    }
+
+    [Fact]
     public void SaveAndLoadRoundTripKeepsEveryColumnAndResolvesImages()
     {
         var rows = new[]
