@@ -39,6 +39,43 @@ public static class EvaluationRecord
 
     internal static void Started(string folder) => AtomicFile.WriteAllText(Path.Combine(folder, FileName), "{\"finished\": false}\n");
 
-    internal static void Finished(string folder, string metricsFile) =>
-        AtomicFile.WriteAllText(Path.Combine(folder, FileName), new JsonObject { ["finished"] = true, ["metrics"] = Path.GetFileName(metricsFile) }.ToJsonString() + "\n");
+    /// <summary>
+    /// Marks the evaluation in <paramref name="folder"/> finished, with the SHA-256 of its metrics file and of each of
+    /// <paramref name="tables"/> (paths relative to the folder, '/'-separated), so that a table cut short, edited or
+    /// deleted since is not drawn or compared as the evaluation's (<see cref="ChangedFiles"/>).
+    /// </summary>
+    internal static void Finished(string folder, string metricsFile, IEnumerable<string> tables)
+    {
+        var hashes = new JsonObject();
+        foreach (var table in tables.Prepend(Path.GetFileName(metricsFile)))
+            hashes[table] = RunManifest.ComputeFileHash(Path.Combine(folder, table));
+        AtomicFile.WriteAllText(Path.Combine(folder, FileName),
+            new JsonObject { ["finished"] = true, ["metrics"] = Path.GetFileName(metricsFile), ["sha256"] = hashes }.ToJsonString() + "\n");
+    }
+
+    /// <summary>
+    /// The files of the finished evaluation in <paramref name="folder"/> that are not as it wrote them, keyed by their path
+    /// relative to the folder ('/'-separated), each with what is wrong ("missing", or "changed since the evaluation wrote
+    /// it"). Empty when all are as written, and for an evaluation that recorded no hashes (before GestaltLab did) or did
+    /// not finish (<see cref="FinishedMetrics"/> says so).
+    /// </summary>
+    public static IReadOnlyDictionary<string, string> ChangedFiles(string folder)
+    {
+        var changed = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        try
+        {
+            if (JsonNode.Parse(File.ReadAllText(Path.Combine(folder, FileName))) is not JsonObject o || o["sha256"] is not JsonObject hashes) return changed;
+            foreach (var (table, hash) in hashes)
+            {
+                // Names in the folder only: a record naming a path elsewhere is not followed.
+                if (table.Length == 0 || Path.IsPathRooted(table) || table.Split('/').Any(part => part is "" or "." or "..")) continue;
+                string path = Path.Combine(folder, table);
+                if (!File.Exists(path)) changed[table] = "missing";
+                else if (hash is not JsonValue v || !v.TryGetValue(out string? expected) || RunManifest.ComputeFileHash(path) != expected)
+                    changed[table] = "changed since the evaluation wrote it (cut short, edited or replaced)";
+            }
+        }
+        catch (Exception e) when (e is JsonException or IOException or UnauthorizedAccessException or InvalidOperationException) { }
+        return changed;
+    }
 }

@@ -165,9 +165,11 @@ public static partial class ModelEvaluation
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
         // A data folder moved (or copied with its run) since it was aligned: the folder given, when it holds the data's
-        // manifest, stands for it.
+        // manifest, stands for it — also while the original is still there, so that metrics.json (and the report, which
+        // reads that folder's manifest) names the folder the user scored, not the one the copy came from.
         var sourceRows = SourceRows(source);
-        if (sourceRows is null && oracleDataDirectory is not null && !Regions.FaceDatasetAligner.IsAligned(oracleDataDirectory) && SourceRows(oracleDataDirectory) is { } given)
+        if (oracleDataDirectory is not null && !Regions.FaceDatasetAligner.IsAligned(oracleDataDirectory) && SourceRows(oracleDataDirectory) is { } given
+            && (sourceRows is null || SameLabels(given, sourceRows)))
             (source, sourceRows) = (Path.GetFullPath(oracleDataDirectory).TrimEnd('/'), given);
         // An aligned folder whose labels were changed after alignment (by hand, say) is no longer its source's data:
         // metrics.json names the folder scored, by its own content, and no oracle of the source's labels stands beside it.
@@ -261,7 +263,9 @@ public static partial class ModelEvaluation
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
             rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
         metrics.Save(metricsFile);
-        if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory)) EvaluationRecord.Finished(outDirectory, metricsFile);
+        if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory))
+            EvaluationRecord.Finished(outDirectory, metricsFile,
+                ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. model.Regions.Select(r => $"{RegionProbabilitiesFolder}/{r}.csv")]);
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled);
     }
 
@@ -332,6 +336,11 @@ public static partial class ModelEvaluation
         try { return File.Exists(Path.Combine(alignedDirectory, RunManifest.FileName)) ? RunManifest.Load(alignedDirectory).DataHash : null; }
         catch (Exception e) when (e is GestaltLabException or JsonException or IOException) { return null; }
     }
+
+    // Whether two manifests list the same photos with the same people, syndromes and splits, in order.
+    private static bool SameLabels(IReadOnlyList<ManifestRow> a, IReadOnlyList<ManifestRow> b) =>
+        a.Count == b.Count && a.Zip(b).All(p => p.First.Image == p.Second.Image && p.First.Subject == p.Second.Subject
+                                                && p.First.Syndrome == p.Second.Syndrome && p.First.Split == p.Second.Split);
 
     // The first of these aligned photos whose person, syndrome or split differs from its source manifest's row (or that
     // the source no longer lists), described; null when every one matches.

@@ -93,6 +93,11 @@ public static class Roc
         var posUnits = units.Where(u => u.All(i => positive[i])).ToArray();
         var negUnits = units.Where(u => u.All(i => !positive[i])).ToArray();
         var mixedUnits = units.Where(u => u.Any(i => positive[i]) && u.Any(i => !positive[i])).ToArray();
+        // A side resting on one person (one unaffected child among the test photos) is redrawn as itself every time: the
+        // interval would hold the other side's spread alone and pass for the AUC's. None, as for a per-disorder figure
+        // resting on a single person.
+        if (posUnits.Length + mixedUnits.Length < 2 || negUnits.Length + mixedUnits.Length < 2)
+            return new RocWithBand(curve, new ConfidenceInterval(curve.Auc, double.NaN, double.NaN, level), [], [], []);
         var grid = Enumerable.Range(0, 101).Select(i => i / 100.0).ToArray();
         var aucs = new double[iterations];
         var tprs = new double[grid.Length][];

@@ -22,11 +22,22 @@ public sealed record PairedMeasure(
     [property: JsonPropertyName("a_interval")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ConfidenceInterval? IntervalA = null,
     [property: JsonPropertyName("b_interval")][property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] ConfidenceInterval? IntervalB = null)
 {
-    /// <summary>"B" or "A" when the interval of B − A excludes 0 in that model's favour (lower log loss is better), else null.</summary>
+    /// <summary>
+    /// Differences within this of 0 are taken for 0. The tables hold float32 probabilities: one model's ranking scored
+    /// twice along two paths (another priors setting whose fitted strength is 0, another thread count) differs in log loss
+    /// by ~1e-8, which a paired bootstrap would otherwise call a difference, with an interval as narrow. Accuracies
+    /// differ by multiples of 1 / photos, far above it.
+    /// </summary>
+    public const double NumericalTolerance = 1e-6;
+
+    /// <summary>
+    /// "B" or "A" when the interval of B − A excludes 0 (by more than <see cref="NumericalTolerance"/>) in that model's
+    /// favour (lower log loss is better), else null.
+    /// </summary>
     [JsonPropertyName("better")]
     public string? Better =>
-        (HigherIsBetter ? Difference.Lower > 0 : Difference.Upper < 0) ? "B"
-        : (HigherIsBetter ? Difference.Upper < 0 : Difference.Lower > 0) ? "A" : null;
+        (HigherIsBetter ? Difference.Lower > NumericalTolerance : Difference.Upper < -NumericalTolerance) ? "B"
+        : (HigherIsBetter ? Difference.Upper < -NumericalTolerance : Difference.Lower > NumericalTolerance) ? "A" : null;
 
     /// <summary>
     /// B − A with its interval, "+12.2 [+3.3, +21.1]": percentage points for accuracies, log loss as it is; the estimate
@@ -49,8 +60,8 @@ public sealed record PairedMeasure(
         return double.IsNaN(lower) ? D(estimate) : $"{D(estimate)} [{D(lower)}, {D(upper)}]";
     }
 
-    /// <summary>Whether the interval of B − A excludes 0 (in either direction).</summary>
-    [JsonPropertyName("interval_excludes_zero")] public bool IntervalExcludesZero => Difference.Lower > 0 || Difference.Upper < 0;
+    /// <summary>Whether the interval of B − A excludes 0 (in either direction, by more than <see cref="NumericalTolerance"/>).</summary>
+    [JsonPropertyName("interval_excludes_zero")] public bool IntervalExcludesZero => Difference.Lower > NumericalTolerance || Difference.Upper < -NumericalTolerance;
 }
 
 /// <summary>Two evaluations of the same photos compared (see <see cref="RunComparison"/>).</summary>
@@ -284,6 +295,10 @@ public static class RunComparison
         if (files.Count == 0)
             throw new GestaltLabException($"{folder}: no region probabilities (evaluations before GestaltLab wrote them have none)",
                 $"evaluate the model again (`gestaltlab evaluate --model RUN --data DIR`) into {evaluation}");
+        // Every region the evaluation scored, or none: "the ensemble beats every region" must not rest on six of seven.
+        RefuseChanged(evaluation, EvaluationRecord.ChangedFiles(evaluation), f => f.StartsWith(ModelEvaluation.RegionProbabilitiesFolder + "/", StringComparison.Ordinal));
+        foreach (var region in ScoredRegions(evaluation).Where(r => !files.Any(f => Path.GetFileNameWithoutExtension(f) == r)))
+            throw new GestaltLabException($"{Path.Combine(folder, region + ".csv")}: missing (region_metrics.csv lists region {region})", $"evaluate the model again into {evaluation}");
         var index = classes.Select((c, i) => (c, i)).ToDictionary(t => t.c, t => t.i, StringComparer.Ordinal);
         var truth = ensemble.TrueLabels.Select(t => index.TryGetValue(t, out int k) ? k
             : throw new GestaltLabException($"{Path.Combine(evaluation, "probabilities.csv")}: true syndrome '{t}' is not among the model's classes")).ToArray();
@@ -375,6 +390,26 @@ public static class RunComparison
     }
 
     /// <summary>The evaluation's folder, also when its metrics.json is named.</summary>
+    // A table not as its evaluation wrote it (cut short, edited, deleted) is not compared: its photos would no longer be
+    // the ones the evaluation's figures are of.
+    private static void RefuseChanged(string folder, IReadOnlyDictionary<string, string> changed, Func<string, bool> read)
+    {
+        if (changed.FirstOrDefault(c => read(c.Key)) is { Key: not null } bad)
+            throw new GestaltLabException($"{Path.Combine(folder, bad.Key)}: {bad.Value}", "evaluate the model again into this folder");
+    }
+
+    // The regions an evaluation's region_metrics.csv lists (none when it has none or cannot be read: the record's hashes,
+    // where there are any, still name a missing table).
+    private static IEnumerable<string> ScoredRegions(string evaluation)
+    {
+        try
+        {
+            var table = Csv.Read(Path.Combine(evaluation, "region_metrics.csv"));
+            return table.Has("region") ? table.Rows.Select(r => r[table.Column("region")]).Where(r => r != "ensemble").ToList() : [];
+        }
+        catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException) { return []; }
+    }
+
     private static string EvaluationFolder(string path) =>
         File.Exists(path) && Path.GetExtension(path) == ".json" ? Path.GetDirectoryName(Path.GetFullPath(path))! : path;
 
@@ -397,6 +432,7 @@ public static class RunComparison
         // of two evaluations (one stopped part-way).
         if (EvaluationRecord.FinishedMetrics(folder) is null)
             throw new GestaltLabException($"{folder}: the evaluation there did not finish (its metrics file, written last, is missing)", "evaluate the model again into this folder");
+        RefuseChanged(folder, EvaluationRecord.ChangedFiles(folder), f => f is "probabilities.csv" or "classes.json");
         var table = ImageTable.LoadProbabilities(probabilities);
         string classesFile = Path.Combine(folder, "classes.json");
         if (!File.Exists(classesFile)) throw new GestaltLabException($"{classesFile}: not found (it names the syndromes the model ranks)", "evaluate the model again into this folder");

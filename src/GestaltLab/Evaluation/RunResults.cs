@@ -187,14 +187,37 @@ public sealed class RunResults
         }
 
         var manifest = Try(RunManifest.FileName, _ => RunManifest.Load(dir));
-        var classes = Try("classes.json", LoadClasses);
         // evaluate --out FILE.json names the metrics otherwise; the folder's record says which file is this evaluation's.
         string? finished = EvaluationRecord.FinishedMetrics(dir);
         string metricsName = finished is null ? "metrics.json" : Path.GetFileName(finished);
-        var metrics = Try(metricsName, ClassificationMetrics.Load);
-        var probabilities = Try("probabilities.csv", ImageTable.LoadProbabilities);
-        var embeddings = Try("embeddings.csv", ImageTable.Load);
-        var regions = Try("region_metrics.csv", LoadRegionMetrics);
+        // A table cut short or edited since the evaluation wrote it would be drawn beside figures of all its photos (a
+        // truncated probabilities.csv under metrics.json's counts): left out, said. Missing ones are said where they are read.
+        var changed = finished is null ? new Dictionary<string, string>() : EvaluationRecord.ChangedFiles(dir);
+        T? Checked<T>(string file, Func<string, T> load) where T : class
+        {
+            if (changed.TryGetValue(file, out var why) && why != "missing")
+            {
+                notes.Add($"{file}: left out — {why}; evaluate the model again into this folder");
+                return null;
+            }
+            return Try(file, load);
+        }
+        var classes = Checked("classes.json", LoadClasses);
+        var metrics = Checked(metricsName, ClassificationMetrics.Load);
+        var probabilities = Checked("probabilities.csv", ImageTable.LoadProbabilities);
+        var embeddings = Checked("embeddings.csv", ImageTable.Load);
+        var regions = Checked("region_metrics.csv", LoadRegionMetrics);
+        // Evaluations from before the record kept hashes: at least the photo counts must agree with the metrics.
+        if (metrics is not null && probabilities is not null && probabilities.Count != metrics.NImages)
+        {
+            notes.Add($"probabilities.csv: left out — {probabilities.Count} photos, where {metricsName} counts {metrics.NImages} (cut short, or of another evaluation); evaluate the model again into this folder");
+            probabilities = null;
+        }
+        if (metrics is not null && embeddings is not null && embeddings.Count != metrics.NImages)
+        {
+            notes.Add($"embeddings.csv: left out — {embeddings.Count} photos, where {metricsName} counts {metrics.NImages} (cut short, or of another evaluation); evaluate the model again into this folder");
+            embeddings = null;
+        }
         // Optional: a run is complete without it, so its absence is no note.
         var faceSpace = File.Exists(Path.Combine(dir, FaceSpaceMetrics.FileName)) ? Try(FaceSpaceMetrics.FileName, FaceSpaceMetrics.Load) : null;
         if (faceSpace is not null && OtherModel(dir, faceSpace, metrics) is { } why)
@@ -213,6 +236,12 @@ public sealed class RunResults
             }
         }
         else notes.Add("curves/: not in the run directory");
+        // Each trained net has its curve: one gone would leave the chart a region short, unsaid.
+        string netDir = Path.Combine(dir, "regions");
+        if (System.IO.Directory.Exists(curveDir) && System.IO.Directory.Exists(netDir))
+            foreach (var net in System.IO.Directory.GetFiles(netDir, "*.pt").Select(Path.GetFileNameWithoutExtension).Order(StringComparer.Ordinal))
+                if (net is not null && !File.Exists(Path.Combine(curveDir, net + ".csv")))
+                    notes.Add($"curves/{net}.csv: not in the run directory (the training curve of region {net})");
         // A run folder says what it lacks as a whole, with what to run: a training that did not finish (its figures are
         // of the training so far), a model never evaluated (one note, not one per table).
         if (File.Exists(Path.Combine(dir, RunFolder.Marker)) || File.Exists(Path.Combine(dir, "config.json")))

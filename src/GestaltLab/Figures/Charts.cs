@@ -449,16 +449,20 @@ public static class Charts
         {
             var symbols = new[] { "diamond", "square", "triangle-up", "cross", "x", "pentagon" };
             var bySource = published.Where(p => p.K <= maxK).GroupBy(p => p.Label).ToArray();
+            // A source's marker follows its place among all published sources, not among those this chart shows: a paper
+            // with the top-k chart and the face-space chart (GestaltMatcher's points alone) keeps one legend for both.
+            var known = PublishedResults.All.Select(p => p.Label).Distinct().ToList();
             for (int g = 0; g < bySource.Length; g++)
             {
                 var pts = bySource[g].OrderBy(p => p.K).ToArray();
                 bool perDisorder = pts.All(p => p.PerDisorder);
+                int symbol = known.IndexOf(bySource[g].Key) is >= 0 and var at ? at : known.Count + g;
                 traces.Add(PlotlyBuilder.Trace("scatter", ("mode", pts.Length > 1 ? "markers+lines" : "markers"),
                     ("x", pts.Select(p => p.K).ToArray()), ("y", pts.Select(p => p.Value).ToArray()),
                     ("name", bySource[g].Key + (perDisorder ? " (per disorder)" : "")),
                     ("text", pts.Select(p => $"{p.Source}<br>{p.Setting}<br>{p.Measure}").ToArray()),
                     ("line", Obj(("dash", "dash"), ("width", 1), ("color", "#888"))),
-                    ("marker", Obj(("symbol", symbols[g % symbols.Length] + (perDisorder ? "-open" : "")), ("size", 11), ("color", "#333"), ("line", Obj(("width", 1.5))))),
+                    ("marker", Obj(("symbol", symbols[symbol % symbols.Length] + (perDisorder ? "-open" : "")), ("size", 11), ("color", "#333"), ("line", Obj(("width", 1.5))))),
                     ("hovertemplate", "%{text}: %{y:.1%}<extra></extra>")));
             }
         }

@@ -112,13 +112,17 @@ public static class Report
         // a run that a `train --force` just cleared.
         using var readLock = RunResults.Reading(runDirectory, "write the report of the run in");
         var run = RunResults.Load(runDirectory);
+        options ??= new ReportOptions();
         string path = Path.GetFullPath(outPath ?? Path.Combine(run.Directory, FileName));
+        // A page naming the photos is patient data wherever --out puts it (the run folder is its owner's alone, a folder
+        // of the user's choosing need not be); one that numbers them is made to leave the team.
+        bool ownerOnly = options.PhotoNames;
         // Before the figures are drawn (their bootstraps and t-SNE take a while), not after.
-        AtomicFile.CheckWritable(path, FileName);
-        var content = Build(run, options ?? new ReportOptions(), progress, cancellationToken);
+        AtomicFile.CheckWritable(path, FileName, ownerOnly);
+        var content = Build(run, options, progress, cancellationToken);
         // The half of a page a killed report was writing (megabytes: plotly.js is inlined) goes with the next one.
         AtomicFile.RemoveLeftovers(Path.GetDirectoryName(path)!, Path.GetFileName(path));
-        AtomicFile.WriteAllText(path, content.Html);
+        AtomicFile.WriteAllText(path, content.Html, ownerOnly);
         return new ReportResult(path, content.Sections, content.Charts.Count, content.Notes);
     }
 
@@ -542,7 +546,10 @@ public static class Report
         var set = CompositeFaces.Build(faces, o.MinimumCohort, cancellationToken: ct);
         if (set.Faces.Count == 0)
         {
-            note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} people with aligned faces.");
+            // Which cohorts, and how small (as the section says under a grid): a run whose classes all fall short tells why.
+            var refused = Refused(set, o);
+            note($"Composite faces skipped: no class has the minimum cohort of {o.MinimumCohort} people with aligned faces"
+                 + (refused.Count == 0 ? "." : $": {string.Join("; ", refused.Take(20))}{(refused.Count > 20 ? $"; and {refused.Count - 20} more" : "")}."));
             return (null, null);
         }
         var grid = set.RenderGrid(columns: Math.Min(8, set.Faces.Count), cellSize: 96);
@@ -578,7 +585,8 @@ public static class Report
             section("ROC");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => (double)p[pos]).ToArray(), iterations, o.Seed, groups: groups);
             addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unitName)}</sub>"), null);
-            if (iterations > 0) body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
+            if (roc.Grid.Length > 0) body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
+            else if (iterations > 0) body.Append($"<p class=\"muted\">No interval: a side rests on a single {Singular(unitName)}.</p>\n");
             RocCaution(labels, groups, unitName, E(classes[pos]), E(classes[1 - pos]), body);
             return;
         }

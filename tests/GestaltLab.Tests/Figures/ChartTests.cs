@@ -265,4 +265,20 @@ public class ChartTests
         }
         return 0.2126 * Channel(0) + 0.7152 * Channel(1) + 0.0722 * Channel(2);
     }
+
+    [Fact]
+    public void A_published_source_keeps_its_marker_in_every_chart()
+    {
+        // Whichever sources a chart shows (the face-space chart shows GestaltMatcher's alone): one legend serves a paper
+        // with both charts.
+        (string, double[])[] curve = [("model", [0.4, 0.6, 0.7, 0.8, 0.85, 0.9, 0.92, 0.94, 0.95, 0.96])];
+        Dictionary<string, string> Symbols(IEnumerable<PublishedFigure> shown) => Figure(Charts.TopK(curve, shown)).GetProperty("data").EnumerateArray()
+            .Where(t => t.GetProperty("name").GetString()!.StartsWith("GestaltMatcher", StringComparison.Ordinal))
+            .ToDictionary(t => t.GetProperty("name").GetString()!, t => t.GetProperty("marker").GetProperty("symbol").GetString()!);
+        var inAll = Symbols(PublishedResults.All);
+        var alone = Symbols(PublishedResults.All.Where(f => f.Source.StartsWith("GestaltMatcher", StringComparison.Ordinal)));
+        Assert.Equal(2, alone.Count);
+        Assert.Equal(inAll, alone);
+        Assert.NotEqual(alone.Values.First(), alone.Values.Last());
+    }
 }

@@ -185,6 +185,14 @@ public class RocAndBootstrapTests
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("(95% CI "));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString() == "shaded: 95% bootstrap band"
             && t.GetProperty("showlegend").GetBoolean());
+        // One unaffected person among the test photos: that side would be redrawn as itself each time, and the interval
+        // pass for the AUC's with half its spread: none, as for a per-disorder figure resting on a single person.
+        var oneNegative = Enumerable.Range(0, 80).Select(i => i / 8 != 1).ToArray();   // person p1's photos
+        var single = Roc.Bootstrap(oneNegative, personScores, 300, seed: 4, groups: people);
+        Assert.True(double.IsNaN(single.Auc.Lower) && single.Grid.Length == 0);
+        Assert.Equal(Roc.Compute(oneNegative, personScores).Auc, single.Auc.Estimate, 12);
+        Assert.DoesNotContain(ChartTests.Figure(Charts.Roc([("test", single)])).GetProperty("data").EnumerateArray(),
+            t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("CI"));
         // No resamples asked for: the curve alone, no band and no interval (not a band the caller did not ask for).
         var bare = Roc.Bootstrap(labels, scores, 0);
         Assert.Equal(a.Curve.Auc, bare.Auc.Estimate, 12);

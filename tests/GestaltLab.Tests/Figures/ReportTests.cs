@@ -184,6 +184,51 @@ public class OfflineHtmlTests
     }
 
     [Fact]
+    public void Tables_not_as_their_evaluation_wrote_them_are_left_out_and_said()
+    {
+        string dir = TestTemp.Dir("gestaltlab-run");
+        try
+        {
+            SyntheticRun.Write(dir, classes: 6);
+            // An evaluation from before the record kept hashes: a probabilities.csv cut short disagrees with the metrics'
+            // photo count, and is not drawn under their figures.
+            string table = Path.Combine(dir, "probabilities.csv");
+            var lines = File.ReadAllLines(table);
+            File.WriteAllLines(table, lines.Take(lines.Length / 2));
+            var run = RunResults.Load(dir);
+            Assert.Null(run.Probabilities);
+            Assert.Contains(run.Notes, n => n.StartsWith("probabilities.csv: left out — ") && n.Contains($"metrics.json counts {lines.Length - 1}"));
+            // One that recorded its tables' hashes: an edited embeddings.csv is left out; a region's deleted table stops the
+            // paired region comparison (the ensemble must not be found to beat "every region" among two of three).
+            File.WriteAllLines(table, lines);
+            EvaluationRecord.Finished(dir, Path.Combine(dir, "metrics.json"),
+                ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. SyntheticRun.Regions.Select(r => $"region_probabilities/{r}.csv")]);
+            Assert.Empty(EvaluationRecord.ChangedFiles(dir));
+            Assert.NotNull(RunResults.Load(dir).Probabilities);
+            string embeddings = Path.Combine(dir, "embeddings.csv");
+            File.WriteAllText(embeddings, File.ReadAllText(embeddings).Replace("e0,", "e0 ,"));
+            run = RunResults.Load(dir);
+            Assert.Null(run.Embeddings);
+            Assert.Contains(run.Notes, n => n.StartsWith("embeddings.csv: left out — changed since the evaluation wrote it"));
+            File.Delete(Path.Combine(dir, "region_probabilities", "nose.csv"));
+            Assert.Contains("nose.csv: missing", Assert.Throws<GestaltLabException>(() => RunComparison.CompareRegions(dir)).Message);
+            var page = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 200 });
+            Assert.Matches("Paired region comparison skipped: [^<]*nose.csv: missing", File.ReadAllText(page.Path));
+            // A trained net whose training curve is gone: said, not a chart a region short.
+            Directory.CreateDirectory(Path.Combine(dir, "regions"));
+            foreach (var r in SyntheticRun.Regions) File.WriteAllText(Path.Combine(dir, "regions", r + ".pt"), "");
+            File.Delete(Path.Combine(dir, "curves", "eyes.csv"));
+            Assert.Contains(RunResults.Load(dir).Notes, n => n.StartsWith("curves/eyes.csv: not in the run directory"));
+            // A page naming photos is its owner's alone wherever it goes; a folder made for it too.
+            string elsewhere = Path.Combine(TestTemp.Dir("gl-report-out"), "paper", "report.html");
+            Report.Write(dir, elsewhere, new ReportOptions { BootstrapIterations = 0 });
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(elsewhere));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(elsewhere)!));
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
     public void Default_tsne_colourings_leave_out_an_empty_gene_column_quietly_and_a_requested_one_is_named()
     {
         string dir = TestTemp.Dir("gestaltlab-run");
@@ -224,6 +269,11 @@ public class OfflineHtmlTests
             // so the per-disorder rows go without an interval and say why; per-image intervals stay.
             string probsCsv = Path.Combine(dir, "probabilities.csv");
             File.WriteAllLines(probsCsv, File.ReadAllLines(probsCsv).Where(l => !l.Contains(",s00-05,")));
+            // … as an evaluation of those photos would have counted them (a table shorter than its metrics' count is left out).
+            string metricsPath = Path.Combine(dir, "metrics.json");
+            var metricsNode = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(metricsPath))!;
+            metricsNode["n_images"] = File.ReadAllLines(probsCsv).Length - 1;
+            File.WriteAllText(metricsPath, metricsNode.ToJsonString());
             var single = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 400, Seed = 2, TsneColourBy = ["true"] });
             Assert.Contains("(no interval: 1 syndrome has a single person)", single.Html);
             Assert.Matches(@"top-1 \(per image\)</th><td>\d+\.\d% <span class=""muted"">\[", single.Html);

@@ -97,7 +97,8 @@ public class CommandLineTests
         // Its report draws composite faces from that alignment (here every cohort is below the minimum, so it says that),
         // not "the run holds no aligned faces".
         var besideNotes = GestaltLab.Figures.Report.Build(GestaltLab.Evaluation.RunResults.Load(beside), new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Notes;
-        Assert.Contains(besideNotes, n => n.Contains("no class has the minimum cohort"));
+        // … naming the cohorts and their sizes, as a page with a grid does under it.
+        Assert.Contains(besideNotes, n => n.Contains("no class has the minimum cohort") && n.Contains("person(s)") && n.Contains("< minimum cohort 10"));
         Assert.DoesNotContain(besideNotes, n => n.Contains("holds no aligned faces"));
         Assert.False(Directory.Exists(Path.Combine(beside, "aligned-data")) || Directory.Exists(Path.Combine(beside, "eval-on-data")));
 
@@ -275,6 +276,14 @@ public class CommandLineTests
         Assert.Equal(("photo 1", false), ((string?)anon["predictions"]![0]!["image"], (bool)anon["photo_names"]!));
         Assert.DoesNotContain(root, File.ReadAllText(anonymous));
         Assert.DoesNotContain(Path.GetFileName(test[2]), File.ReadAllText(anonymous));
+        // A broken link's target names a folder too (a patient's, a record number): not quoted in its problem either.
+        string links = Path.Combine(root, "links");
+        Directory.CreateDirectory(links);
+        File.CreateSymbolicLink(Path.Combine(links, "case1.jpg"), "/archive/Smith_John_MRN1234/face.jpg");
+        Assert.Equal(0, await Cli("predict", "--model", run, test[2], links, "--out", anonymous, "--no-photo-names"));
+        var brokenLink = JsonNode.Parse(File.ReadAllText(anonymous))!["predictions"]!.AsArray().Single(p => p!["problem"] is not null)!;
+        Assert.Equal("photo 2: a link to (a path), which does not exist", (string?)brokenLink["problem"]);
+        Assert.DoesNotContain("Smith", File.ReadAllText(anonymous));
         // The model alone, for sharing: no crops, photo names, embeddings or paths, and it predicts what the run predicts.
         string shared = Path.Combine(root, "shared-model");
         Assert.Equal(0, await Cli("export-model", "--run", run, "--out", shared));
@@ -608,6 +617,9 @@ public class CommandLineTests
         Assert.Equal(0, await Cli("evaluate", "--model", Path.Combine(moved, "run"), "--data", Path.Combine(moved, "data"), "--ground-truth"));
         Assert.True(File.Exists(Path.Combine(moved, "run", "metrics.json")));
         Assert.False(Directory.Exists(Path.Combine(moved, "run", "aligned-data")));
+        // Its metrics name the data folder given, not the one the copy was made from (still there), whose manifest the
+        // report would otherwise read.
+        Assert.Equal(Path.GetFullPath(Path.Combine(moved, "data")), (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(moved, "run", "metrics.json")))!["data"]);
         Assert.Equal(0, await Cli("evaluate", "--model", Path.Combine(moved, "run"), "--data", Path.Combine(moved, "run", "aligned"), "--split", "val"));
         Assert.True(File.Exists(Path.Combine(moved, "run", "eval-val", "metrics.json")));
 
