@@ -170,6 +170,10 @@ public static class Report
         var known = options.FolderPaths ? null : KnownFolders(run, options);
         string Shown(string text) => known is null ? text : SharedText.WithoutFolders(text, known);
         void Note(string text) { body.Append("<p class=\"note\">").Append(E(Shown(text))).Append("</p>\n"); }
+        // What a section says of a figure's limits (skipped, a caution) is printed by report and export too, not only
+        // shown on the page: an exported figure travels without the page around it.
+        var sectionNotes = new List<string>();
+        void SectionNote(string text) { Note(text); sectionNotes.Add(Shown(text)); }
 
         string title = options.Title ?? $"GestaltLab report — {Path.GetFileName(run.Directory.TrimEnd('/'))}";
         body.Append("<h1>").Append(E(title)).Append("</h1>\n");
@@ -249,7 +253,7 @@ public static class Report
         // ---- ROC
         Step("ROC");
         if (truth is not null && probs is not null && classes is not null)
-            RocSection(classes, truth, probs, groups!, unit, unitName, options, Section, AddChart, Note, body);
+            RocSection(classes, truth, probs, groups!, unit, unitName, options, Section, AddChart, Note, SectionNote, body);
 
         // ---- t-SNE
         Step("t-SNE");
@@ -294,7 +298,7 @@ public static class Report
                 // A damaged or unreadable table costs this column, never the report.
                 catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException or ArgumentException or System.Text.Json.JsonException)
                 {
-                    Note($"Paired region comparison skipped: {e.Message.Split('\n')[0]}");
+                    SectionNote($"Paired region comparison skipped: {e.Message.Split('\n')[0]}");
                 }
             }
             // How many photos every bar rests on.
@@ -319,10 +323,7 @@ public static class Report
         // ---- composites
         Step("composite faces");
         Section("Composite faces");
-        // What the composites section says (skipped, and why) is printed by report and export too, not only shown in the
-        // section (the page's own Notes list leaves it out: it is said where the grid would be).
-        var sectionNotes = new List<string>();
-        var (compositeSet, composites) = CompositeSection(run, options, body, text => { Note(text); sectionNotes.Add(Shown(text)); }, cancellationToken);
+        var (compositeSet, composites) = CompositeSection(run, options, body, SectionNote, cancellationToken);
 
         // ---- curves
         Step("training curves");
@@ -569,7 +570,7 @@ public static class Report
     private static IReadOnlyList<string> Refused(CompositeFaceSet set, ReportOptions o) => o.PhotoNames ? set.Refused : set.RefusedWithoutCounts();
 
     private static void RocSection(IReadOnlyList<string> classes, int[] truth, ImageTable probs, IReadOnlyList<string> groups, string unit, string unitName, ReportOptions o,
-        Action<string> section, Action<GenericChart, string?> addChart, Action<string> note, StringBuilder body)
+        Action<string> section, Action<GenericChart, string?> addChart, Action<string> note, Action<string> caution, StringBuilder body)
     {
         static bool IsNegativeName(string c) =>
             c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase) || c.Equals("other", StringComparison.OrdinalIgnoreCase)
@@ -587,7 +588,7 @@ public static class Report
             addChart(Charts.Roc([(classes[pos] + " vs " + classes[1 - pos], roc)], $"ROC: {classes[pos]} vs {classes[1 - pos]}<br><sub>{RocCounts(labels, groups, unitName)}</sub>"), null);
             if (roc.Grid.Length > 0) body.Append($"<p class=\"muted\">Band: 95% bootstrap over {unit} (stratified) of the TPR at each FPR; AUC interval in the legend.</p>\n");
             else if (iterations > 0) body.Append($"<p class=\"muted\">No interval: a side rests on a single {Singular(unitName)}.</p>\n");
-            RocCaution(labels, groups, unitName, E(classes[pos]), E(classes[1 - pos]), body);
+            RocCaution(labels, groups, unitName, classes[pos], classes[1 - pos], caution);
             return;
         }
         int unaffected = classes.ToList().FindIndex(c => c.Equals(Manifest.Unaffected, StringComparison.OrdinalIgnoreCase));
@@ -599,7 +600,7 @@ public static class Report
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: groups);
             addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unitName)}</sub>"), null);
             body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024, on real photos: a reference for the task, not a like-for-like comparison) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
-            RocCaution(labels, groups, unitName, "syndromic", "unaffected", body);
+            RocCaution(labels, groups, unitName, "syndromic", "unaffected", caution);
         }
     }
 
@@ -750,13 +751,13 @@ public static class Report
     /// A caution under an ROC where either side has fewer than 30 units: the curve's steps on that side are coarse and the
     /// percentile bootstrap's interval of the AUC is too narrow (see <see cref="UnitCount"/>).
     /// </summary>
-    private static void RocCaution(bool[] positive, IReadOnlyList<string> groups, string unit, string positiveName, string negativeName, StringBuilder body)
+    private static void RocCaution(bool[] positive, IReadOnlyList<string> groups, string unit, string positiveName, string negativeName, Action<string> caution)
     {
         foreach (var (side, name) in new[] { (true, positiveName), (false, negativeName) })
         {
             int n = UnitsOn(positive, groups, side);
             if (n < 30)
-                body.Append(FormattableString.Invariant($"<p class=\"note\"><strong>Caution:</strong> the {name} side rests on {n} {(n == 1 ? Singular(unit) : unit)} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %). Read both as indicative.</p>\n"));
+                caution(FormattableString.Invariant($"Caution (ROC): the {name} side rests on {n} {(n == 1 ? Singular(unit) : unit)} only; with fewer than 30 the AUC is coarse and its interval too narrow (it covers the truth less often than 95 %; none with a single one). Read both as indicative."));
         }
     }
 

@@ -114,7 +114,10 @@ public class OfflineHtmlTests
             var probs = ImageTable.Load(Path.Combine(dir, "probabilities.csv"));
             var negatives = Enumerable.Range(0, probs.Count).Where(i => probs.TrueLabels[i] == "unaffected").ToList();
             Assert.Contains($"{probs.Count - negatives.Count} vs {negatives.Count} photos", html);
-            Assert.Equal(negatives.Select(i => probs.Subjects[i]).Distinct().Count() < 30, html.Contains("<strong>Caution:</strong> the unaffected side rests on"));
+            bool few = negatives.Select(i => probs.Subjects[i]).Distinct().Count() < 30;
+            Assert.Equal(few, html.Contains("Caution (ROC): the unaffected side rests on"));
+            // … in the notes too, which report and export print (an exported ROC travels without the page).
+            Assert.Equal(few, content.Notes.Any(n => n.StartsWith("Caution (ROC): the unaffected side rests on")));
         }
         finally { Directory.Delete(dir, true); }
     }
