@@ -30,7 +30,8 @@ internal sealed class ReportCommand : ICliCommand
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
             if (p.GetValue(output) is { } outFile)
             {
-                AtomicFile.CheckWritable(outFile, "report.html");
+                // A folder made for a page naming photos is its owner's alone, as Report.Write makes it.
+                AtomicFile.CheckWritable(outFile, "report.html", ownerOnly: options.PhotoNames);
                 AtomicFile.CheckReplaceable(outFile, FigureHtml.GeneratorMeta, "gestaltlab report");
             }
             var result = await CliProgress.RunAsync(progress => Report.Write(p.GetValue(run)!, p.GetValue(output), options, progress, ct));

@@ -430,10 +430,14 @@ public static class RunComparison
         }
         // metrics.json is removed when an evaluation starts and written when it ends: without it, the tables here may be
         // of two evaluations (one stopped part-way).
-        if (EvaluationRecord.FinishedMetrics(folder) is null)
+        if (EvaluationRecord.FinishedMetrics(folder) is not { } metricsFile)
             throw new GestaltLabException($"{folder}: the evaluation there did not finish (its metrics file, written last, is missing)", "evaluate the model again into this folder");
         RefuseChanged(folder, EvaluationRecord.ChangedFiles(folder), f => f is "probabilities.csv" or "classes.json");
         var table = ImageTable.LoadProbabilities(probabilities);
+        // Evaluations from before the record kept hashes: at least the photo count must be the metrics'.
+        if (ClassificationMetrics.Load(metricsFile) is { NImages: > 0 } counted && counted.NImages != table.Count)
+            throw new GestaltLabException($"{probabilities}: {table.Count} photos, where {Path.GetFileName(metricsFile)} counts {counted.NImages} (cut short, or of another evaluation)",
+                "evaluate the model again into this folder");
         string classesFile = Path.Combine(folder, "classes.json");
         if (!File.Exists(classesFile)) throw new GestaltLabException($"{classesFile}: not found (it names the syndromes the model ranks)", "evaluate the model again into this folder");
         IReadOnlyList<string>? classes;

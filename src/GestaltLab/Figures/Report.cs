@@ -599,6 +599,7 @@ public static class Report
             section("Syndromic vs unaffected (ROC)");
             var roc = Roc.Bootstrap(labels, probs.Values.Select(p => 1.0 - p[unaffected]).ToArray(), iterations, o.Seed, groups: groups);
             addChart(Charts.Roc([("syndromic vs unaffected", roc)], $"ROC: any syndrome vs unaffected (score 1 − P(unaffected))<br><sub>{RocCounts(labels, groups, unitName)}</sub>"), null);
+            if (roc.Grid.Length == 0 && iterations > 0) body.Append($"<p class=\"muted\">No interval: a side rests on a single {Singular(unitName)}.</p>\n");
             body.Append(FormattableString.Invariant($"<p class=\"muted\">An independent check of the field (Reiter 2024, on real photos: a reference for the task, not a like-for-like comparison) found AUROC {PublishedResults.Reiter2024UnaffectedAuroc:F2} for separating patients from unaffected controls: a model must know when a face is not syndromic.</p>\n"));
             RocCaution(labels, groups, unitName, "syndromic", "unaffected", caution);
         }

@@ -483,8 +483,9 @@ public static class FaceDatasetAligner
     /// <c>regions/NAME/</c>: the photo's own relative path as PNG, except that a path outside the data folder (absolute,
     /// or climbing with <c>..</c>) goes under <c>external/</c> with a hash of its path (it must never land beside the
     /// original photo, nor two regions' crops on one file), and a name another photo already took (<c>x.jpg</c> and
-    /// <c>x.png</c>) keeps its extension (<c>x.jpg.png</c>). A file name longer than the file system allows (255 bytes;
-    /// a photo's own long name given <c>.jpeg.png</c>) is shortened, with a hash of the photo's path keeping it apart.
+    /// <c>x.png</c>) keeps its extension (<c>x.jpg.png</c>). A file name too long to be written atomically (255 bytes less
+    /// <see cref="AtomicFile.TempNameOverhead"/>: a photo's own long name, or one given <c>.jpeg.png</c>) is shortened, with
+    /// a hash of the photo's path keeping it apart.
     /// Deterministic: the same list gives the same names.
     /// </summary>
     internal static string[] OutputNames(IReadOnlyList<string> images)
@@ -510,8 +511,9 @@ public static class FaceDatasetAligner
         return names;
     }
 
-    // NAME_MAX of Linux file systems: one photo's aligned name over it would fail the whole alignment when written.
-    private const int MaxFileNameBytes = 255;
+    // NAME_MAX of Linux file systems less the atomic write's temporary name: one photo's aligned name over it would fail
+    // the whole alignment when written. (Names this long could never be written, so no earlier alignment had one.)
+    private const int MaxFileNameBytes = 255 - AtomicFile.TempNameOverhead;
 
     // The stem's folder and as much of its file name as leaves room for a path hash, ".png" and a "-k" suffix.
     private static string Shortened(string stem, string rel)

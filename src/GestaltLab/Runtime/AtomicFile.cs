@@ -62,11 +62,18 @@ public static class AtomicFile
     }
 
     /// <summary>
+    /// Bytes <see cref="TempPath"/> adds to a file's name (a dot, the process id, a GUID, ".tmp"): a file name longer than
+    /// the file system's 255 bytes less this cannot be written atomically.
+    /// </summary>
+    public const int TempNameOverhead = 1 + 1 + 10 + 1 + 32 + 4;
+
+    /// <summary>
     /// A fresh hidden temporary beside <paramref name="target"/> (<c>.NAME.PID.GUID.tmp</c>, a file or a folder): the
     /// form <see cref="RemoveLeftovers"/> sweeps once its process is gone.
     /// </summary>
     public static string TempPath(string target)
     {
+        // Keep TempNameOverhead in step with the form below.
         string full = Path.GetFullPath(target).TrimEnd('/');
         return Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
     }

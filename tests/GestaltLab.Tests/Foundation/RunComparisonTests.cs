@@ -56,6 +56,10 @@ public class RunComparisonTests
         Assert.True(logLoss.Difference.Upper < 0 && logLoss.Difference.Lower > -1e-6);   // B's loss lower on every photo, by a hair
         Assert.Null(logLoss.Better);
         Assert.False(logLoss.IntervalExcludesZero);
+        // A table cut short under metrics that count every photo (an evaluation from before tables were hashed) is not
+        // compared as the evaluation's.
+        File.WriteAllLines(table, lines.Take(41));
+        Assert.Contains("40 photos, where metrics.json counts 80", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, b)).Message);
     }
 
     [Fact]
@@ -192,7 +196,8 @@ public class RunComparisonTests
         Assert.NotEqual(byPerson.Measures[0].Difference, top1.Difference);
         // Found without being named, from the data folder the evaluation's metrics.json records.
         manifest.Save(Path.Combine(data, GestaltLab.Data.Manifest.FileName));
-        (ClassificationMetrics.Compute([0, 1], [[0.9f, 0.1f, 0f, 0f], [0.1f, 0.9f, 0f, 0f]], 4) with { Data = data }).Save(Path.Combine(a, "metrics.json"));
+        // (Its figures are not what is compared; its photo count is checked against the table's.)
+        (ClassificationMetrics.Compute([0, 1], [[0.9f, 0.1f, 0f, 0f], [0.1f, 0.9f, 0f, 0f]], 4) with { Data = data, NImages = 80 }).Save(Path.Combine(a, "metrics.json"));
         Assert.Equal(top1.Difference, RunComparison.Compare(a, b, iterations: 1000).Measures[0].Difference);
         // Found but unreadable: people are drawn, and the result says why rather than passing over it in silence.
         string saved = File.ReadAllText(Path.Combine(data, GestaltLab.Data.Manifest.FileName));
