@@ -222,9 +222,10 @@ public sealed class Manifest
 
         // Photos nobody labelled are their own "person", under an id no label can hold (a file named like a subject id
         // must not join that person across splits).
-        var rows = images.Select(i => new ManifestRow
+        var subjects = UnlabelledSubjects(images);
+        var rows = images.Select((i, k) => new ManifestRow
         {
-            Image = i, Subject = UnlabelledSubject(i), Split = SplitNames.Test,
+            Image = i, Subject = subjects[k], Split = SplitNames.Test,
         }).ToList();
         if (labelsCsv is null) return new Manifest(root, rows) { MadeFrom = new Origin(root, null, null, false, false, shares, seed) };
 
@@ -360,14 +361,35 @@ public sealed class Manifest
     }
 
     /// <summary>
+    /// The subject ids of photos nobody labelled (<see cref="UnlabelledSubject"/>), one person each: photos whose paths
+    /// differ only in extension (<c>a.jpg</c>, <c>a.png</c>) keep it in their ids, and an id still shared (a file named
+    /// <c>a.jpg.png</c> beside those) is numbered, in the folder's order.
+    /// </summary>
+    private static string[] UnlabelledSubjects(IReadOnlyList<string> images)
+    {
+        var ids = images.Select(i => UnlabelledSubject(i)).ToArray();
+        var shared = ids.GroupBy(id => id, StringComparer.Ordinal).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet(StringComparer.Ordinal);
+        for (int k = 0; k < ids.Length; k++)
+            if (shared.Contains(ids[k])) ids[k] = UnlabelledSubject(images[k], keepExtension: true);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int k = 0; k < ids.Length; k++)
+        {
+            string id = ids[k];
+            for (int n = 2; !seen.Add(id); n++) id = $"{ids[k]}#{n}";
+            ids[k] = id;
+        }
+        return ids;
+    }
+
+    /// <summary>
     /// The subject id of a photo nobody labelled: <c>unlabelled:</c> and its path without the extension, each control
     /// character (a tab or line break in the file name) written as <c>\uXXXX</c>. Subjects are printed to terminals, so
     /// control characters are refused in them — but this id is GestaltLab's, not the user's to change. Backslashes are
     /// written so too, so that no other file name (one spelling <c>\u0009</c> out) gives the same id.
     /// </summary>
-    private static string UnlabelledSubject(string image)
+    private static string UnlabelledSubject(string image, bool keepExtension = false)
     {
-        string stem = Path.ChangeExtension(image, null);
+        string stem = keepExtension ? image : Path.ChangeExtension(image, null);
         if (!stem.Any(c => char.IsControl(c) || c == '\\')) return "unlabelled:" + stem;
         var sb = new System.Text.StringBuilder("unlabelled:", stem.Length + 32);
         foreach (char c in stem)

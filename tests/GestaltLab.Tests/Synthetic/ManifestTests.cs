@@ -47,6 +47,24 @@ public sealed class ManifestTests : IDisposable
     }
 
     [Fact]
+    public void Unlabelled_photos_differing_only_in_extension_are_two_people()
+    {
+        // a.jpg and a.png once shared "unlabelled:a": one person to matching (each left out of the other's gallery), to
+        // leak checks and to composites.
+        string photos = Path.Combine(_dir, "same-stem");
+        Directory.CreateDirectory(photos);
+        var names = new[] { "a.jpg", "a.jpg.png", "a.png", "b.jpg" };
+        foreach (var f in names) File.WriteAllBytes(Path.Combine(photos, f), [0xFF, 0xD8, 0xFF]);
+        var manifest = Manifest.FromImageFolder(photos);
+        Assert.Equal(names.Length, manifest.Rows.Select(r => r.Subject).Distinct(StringComparer.Ordinal).Count());
+        // Ids that were unique stay as they were; the clash keeps the extension.
+        Assert.Equal("unlabelled:b", manifest.Find("b.jpg")!.Subject);
+        Assert.Equal("unlabelled:a.png", manifest.Find("a.png")!.Subject);
+        Assert.StartsWith("unlabelled:a.jpg", manifest.Find("a.jpg")!.Subject);
+        Assert.StartsWith("unlabelled:a.jpg", manifest.Find("a.jpg.png")!.Subject);
+    }
+
+    [Fact]
     public void An_unlabelled_photo_whose_name_holds_a_tab_gets_a_subject_without_control_characters()
     {
         string photos = Path.Combine(_dir, "ctrl");
