@@ -307,8 +307,55 @@ public static class ImageLoader
 
         var rgb = new byte[checked(pixels * 3)];
         RgbImage.CompositeOnWhite(rgba, rgb);
-        return ApplyOrientation(new RgbImage(info.Width, info.Height, rgb), codec.EncodedOrigin);
+        // Skia reads the orientation of JPEG and WebP, not a PNG's eXIf chunk, which browsers honour as well (a photo shown
+        // upright would be aligned sideways, and found faceless).
+        var origin = codec.EncodedOrigin == SKEncodedOrigin.TopLeft && format == Format.Png ? PngExifOrigin(bytes) : codec.EncodedOrigin;
+        return ApplyOrientation(new RgbImage(info.Width, info.Height, rgb), origin);
     }
+
+    /// <summary>
+    /// The EXIF orientation (tag 0x0112 of IFD0) of a PNG's <c>eXIf</c> chunk, or top-left when it has none or it cannot
+    /// be read: a damaged chunk costs the rotation, never the photo.
+    /// </summary>
+    internal static SKEncodedOrigin PngExifOrigin(ReadOnlySpan<byte> png)
+    {
+        for (int at = 8; at + 12 <= png.Length;)
+        {
+            uint length = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(png[at..]);
+            var type = png.Slice(at + 4, 4);
+            if (length > int.MaxValue || at + 12 + (long)length > png.Length || type.SequenceEqual("IEND"u8)) break;
+            if (type.SequenceEqual("eXIf"u8)) return ExifOrigin(png.Slice(at + 8, (int)length));
+            at += 12 + (int)length;
+        }
+        return SKEncodedOrigin.TopLeft;
+    }
+
+    // Orientation from raw EXIF (a TIFF header, then IFD0's entries), as a PNG's eXIf chunk holds it.
+    private static SKEncodedOrigin ExifOrigin(ReadOnlySpan<byte> tiff)
+    {
+        if (tiff.Length < 8) return SKEncodedOrigin.TopLeft;
+        bool little = tiff[0] == 'I' && tiff[1] == 'I';
+        if (!little && !(tiff[0] == 'M' && tiff[1] == 'M')) return SKEncodedOrigin.TopLeft;
+        if (U16(tiff, 2, little) != 42) return SKEncodedOrigin.TopLeft;
+        uint ifd = U32(tiff, 4, little);
+        if (ifd > (uint)tiff.Length - 2) return SKEncodedOrigin.TopLeft;
+        int count = U16(tiff, (int)ifd, little);
+        for (int e = 0; e < count; e++)
+        {
+            int entry = (int)ifd + 2 + 12 * e;
+            if (entry + 12 > tiff.Length) break;
+            // SHORT (type 3), one value, stored in the entry itself.
+            if (U16(tiff, entry, little) == 0x0112 && U16(tiff, entry + 2, little) == 3 && U16(tiff, entry + 8, little) is >= 1 and <= 8 and var value)
+                return (SKEncodedOrigin)value;
+        }
+        return SKEncodedOrigin.TopLeft;
+    }
+
+    private static ushort U16(ReadOnlySpan<byte> b, int i, bool little) =>
+        little ? System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(b[i..]) : System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(b[i..]);
+
+    private static uint U32(ReadOnlySpan<byte> b, int i, bool little) =>
+        little ? System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b[i..]) : System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b[i..]);
 
     /// <summary>Turns stored pixels upright according to the EXIF orientation (1–8).</summary>
     public static RgbImage ApplyOrientation(RgbImage image, SKEncodedOrigin origin)

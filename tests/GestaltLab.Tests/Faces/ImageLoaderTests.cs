@@ -136,6 +136,37 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_PNG_eXIf_orientation_is_applied_as_a_JPEG_one_is()
+    {
+        // Browsers show a PNG carrying EXIF orientation turned upright; read as stored, its face lay on its side.
+        var image = new RgbImage(4, 2);
+        image.Pixels[0] = 255;                                   // top-left red, to see where it goes
+        var plain = SkiaEncode(image, SKEncodedImageFormat.Png);
+        foreach (bool little in new[] { true, false })
+        {
+            // eXIf: a TIFF header, IFD0 with one entry, Orientation (0x0112) = 6, SHORT.
+            byte[] exif = little
+                ? [(byte)'I', (byte)'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0]
+                : [(byte)'M', (byte)'M', 0, 42, 0, 0, 0, 8, 0, 1, 0x01, 0x12, 0, 3, 0, 0, 0, 1, 0, 6, 0, 0, 0, 0, 0, 0];
+            var chunk = new byte[12 + exif.Length];
+            GestaltLab.Figures.FigureExport.WriteBE(chunk, 0, (uint)exif.Length);
+            "eXIf"u8.CopyTo(chunk.AsSpan(4));
+            exif.CopyTo(chunk, 8);
+            GestaltLab.Figures.FigureExport.WriteBE(chunk, 8 + exif.Length, GestaltLab.Figures.FigureExport.Crc32(chunk.AsSpan(4, 4 + exif.Length)));
+            // After IHDR (8-byte signature, 25-byte chunk), before the pixels.
+            byte[] png = [.. plain[..33], .. chunk, .. plain[33..]];
+            Assert.Equal(SKEncodedOrigin.RightTop, ImageLoader.PngExifOrigin(png));
+            var turned = ImageLoader.Decode(png, "turned.png");
+            var expected = ImageLoader.ApplyOrientation(ImageLoader.Decode(plain, "plain.png"), SKEncodedOrigin.RightTop);
+            Assert.Equal((2, 4), (turned.Width, turned.Height));
+            Assert.Equal(expected.Pixels, turned.Pixels);
+        }
+        Assert.Equal(SKEncodedOrigin.TopLeft, ImageLoader.PngExifOrigin(plain));
+        // A chunk that is not EXIF costs the rotation, never the photo.
+        Assert.Equal(SKEncodedOrigin.TopLeft, ImageLoader.PngExifOrigin([.. plain[..33], 0, 0, 0, 2, (byte)'e', (byte)'X', (byte)'I', (byte)'f', 1, 2, 0, 0, 0, 0, .. plain[33..]]));
+    }
+
+    [Fact]
     public void HugeImageIsRefusedFromItsHeaderBeforeDecoding()
     {
         var png = SkiaEncode(new RgbImage(8, 8), SKEncodedImageFormat.Png);
