@@ -404,7 +404,11 @@ public sealed class GestaltModel : IDisposable
     }
 
     /// <summary>Predicts for one face.</summary>
-    public GestaltPrediction Predict(IReadOnlyDictionary<string, float[]> face) => Predict([face])[0];
+    public GestaltPrediction Predict(IReadOnlyDictionary<string, float[]> face)
+    {
+        ArgumentNullException.ThrowIfNull(face);
+        return Predict([face])[0];
+    }
 
     /// <summary>Processes a photo (detect, landmarks, align, crop) and predicts; null when no usable face (the overload with <c>out FaceResult face</c> says why).</summary>
     public GestaltPrediction? PredictImage(FacePipeline pipeline, string imagePath) => PredictImage(pipeline, imagePath, out _);
@@ -412,6 +416,8 @@ public sealed class GestaltModel : IDisposable
     /// <summary>As <see cref="PredictImage(FacePipeline, string)"/>, also returning the face result (status, problem).</summary>
     public GestaltPrediction? PredictImage(FacePipeline pipeline, string imagePath, out FaceResult face)
     {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(imagePath);
         face = pipeline.Process(imagePath);
         if (!face.HasFace) return null;
         return Predict(CropsOf(face));
@@ -432,6 +438,13 @@ public sealed class GestaltModel : IDisposable
         return crops;
     }
 
+    private static bool AllFinite(float[] values)
+    {
+        foreach (float v in values)
+            if (!float.IsFinite(v)) return false;
+        return true;
+    }
+
     // name(i) says which input face i of the batch is (its index in the caller's list), for error messages.
     private List<GestaltPrediction> PredictBatch(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces, Func<int, string> name)
     {
@@ -446,6 +459,9 @@ public sealed class GestaltModel : IDisposable
             {
                 if (!faces[i].TryGetValue(region, out var crop)) throw new GestaltLabException($"{name(i)}: no crop for region '{region}'");
                 if (crop.Length != plane) throw new GestaltLabException($"{name(i)}: crop '{region}' has {crop.Length} values, expected 3×{s}×{s}");
+                // A NaN pixel makes every probability NaN, and a NaN ranking is the classes' own order, passed off as one.
+                if (!flip && !AllFinite(crop)) throw new GestaltLabException($"{name(i)}: crop '{region}' holds a value that is not a finite number (NaN or infinity)",
+                    "crops come from FaceResult.RegionTensor / CropsOf; check the code that built or changed this one");
                 crop.CopyTo(x, i * plane);
             }
             var t = torch.tensor(x, [n, 3, s, s], device: device);

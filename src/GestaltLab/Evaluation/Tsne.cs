@@ -69,12 +69,30 @@ public static class Tsne
 {
     private const double MachineEpsilon = 2.220446049250313e-16;
 
+    // Settings that would run without a word and give a map of nothing: a perplexity of −1 collapses every point onto one
+    // (with a KL divergence of ~0 that reads like a perfect fit); fewer iterations than the exaggeration phase end the run
+    // with clusters still exaggerated.
+    private static void Check(TsneOptions o)
+    {
+        static GestaltLabException Bad(string what) => new($"t-SNE: {what}", "leave the option at its default (TsneOptions' defaults are scikit-learn's)");
+        if (!(o.Perplexity > 0) || double.IsInfinity(o.Perplexity)) throw Bad($"perplexity must be a positive number, got {o.Perplexity}");
+        if (o.ExaggerationIterations < 0) throw Bad($"exaggeration_iterations must be ≥ 0, got {o.ExaggerationIterations}");
+        if (o.Iterations <= o.ExaggerationIterations)
+            throw Bad($"iterations ({o.Iterations}) must exceed the exaggeration phase's ({o.ExaggerationIterations}), which only forms clusters");
+        if (!(o.EarlyExaggeration >= 1) || double.IsInfinity(o.EarlyExaggeration)) throw Bad($"early exaggeration must be ≥ 1, got {o.EarlyExaggeration}");
+        if (o.LearningRate is { } rate && (!(rate > 0) || double.IsInfinity(rate))) throw Bad($"learning rate must be a positive number, got {rate}");
+        if (!(o.Theta >= 0) || o.Theta > 1) throw Bad($"theta must be in [0, 1], got {o.Theta}");
+        if (o.ExactMaxPoints < 0) throw Bad($"exact_max_points must be ≥ 0, got {o.ExactMaxPoints}");
+    }
+
     /// <summary>Embeds <paramref name="data"/> (N rows of D values) in two dimensions.</summary>
     /// <exception cref="GestaltLabException">Fewer than 3 points, ragged rows, or non-finite values.</exception>
     public static TsneResult Fit(IReadOnlyList<float[]> data, TsneOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
+        ArgumentNullException.ThrowIfNull(data);
         options ??= new TsneOptions();
+        Check(options);
         int n = data.Count;
         if (n < 3) throw new GestaltLabException($"t-SNE needs at least 3 points, got {n}");
         int d = data[0].Length;

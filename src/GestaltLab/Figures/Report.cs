@@ -31,7 +31,7 @@ public sealed record ReportOptions
     public int MaxK { get; init; } = 30;
     /// <summary>Smallest cohort (people) a composite face is drawn for; at least <see cref="CompositeFaces.DefaultMinimumCohort"/> (privacy: an average of few faces can identify a person).</summary>
     public int MinimumCohort { get; init; } = CompositeFaces.DefaultMinimumCohort;
-    /// <summary>Bootstrap resamples for confidence intervals (0 = none).</summary>
+    /// <summary>Bootstrap resamples for confidence intervals: 0 (none) or at least 100, as <c>compare</c> takes.</summary>
     public int BootstrapIterations { get; init; } = 1000;
     /// <summary>Seed of bootstraps and t-SNE (same seed → same report).</summary>
     public int Seed { get; init; }
@@ -135,6 +135,11 @@ public static class Report
     {
         // Refused before any work, not after every other section was built.
         CompositeFaces.CheckMinimum(options.MinimumCohort);
+        // A handful of resamples would print "95% CI" over intervals that are nothing of the kind (and the paired region
+        // comparison, like `compare`, needs 100).
+        if (options.BootstrapIterations is < 0 or > 0 and < 100)
+            throw new GestaltLabException($"{options.BootstrapIterations} bootstrap resamples: too few for a 95% interval",
+                "use 0 (no intervals) or at least 100 (1,000, the default, is usual)");
         // A page for sharing must not name people through the map's legend or hover text either: only columns that
         // describe groups, not persons, colour it (a manifest's extra columns may hold anything, names included).
         if (!options.PhotoNames && options.TsneColourBy?.FirstOrDefault(c => !ShareableColumns.Contains(c.ToLowerInvariant())) is { } identifying)

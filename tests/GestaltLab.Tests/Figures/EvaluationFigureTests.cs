@@ -77,6 +77,14 @@ public class TsneTests
     {
         var (x, y) = Clusters(60, 5, 16, 11);
         var r = Tsne.Fit(x, new TsneOptions { Method = TsneMethod.BarnesHut, Iterations = 400 });
+        // Settings that would give a map of nothing without a word are refused, naming the setting.
+        foreach (var (bad, named) in new (TsneOptions, string)[]
+                 {
+                     (new() { Perplexity = -1 }, "perplexity"), (new() { Perplexity = double.NaN }, "perplexity"),
+                     (new() { Iterations = 10 }, "iterations (10)"), (new() { LearningRate = -10 }, "learning rate"), (new() { Theta = 2 }, "theta"),
+                 })
+            Assert.Contains(named, Assert.Throws<GestaltLabException>(() => Tsne.Fit(x, bad)).Message);
+        Assert.Throws<ArgumentNullException>(() => Tsne.Fit(null!));
         Assert.Equal(TsneMethod.BarnesHut, r.Method);
         Assert.True(NeighbourPurity(r, y) >= 0.99, $"purity {NeighbourPurity(r, y):F3}");
         Assert.True(SeparationRatio(r, y) > 1.0, $"clusters overlap: ratio {SeparationRatio(r, y):F2}");

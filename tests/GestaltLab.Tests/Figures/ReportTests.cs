@@ -227,6 +227,9 @@ public class OfflineHtmlTests
             Report.Write(dir, elsewhere, new ReportOptions { BootstrapIterations = 0 });
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(elsewhere));
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(elsewhere)!));
+            // Five resamples are no "95% CI": refused, as compare refuses them.
+            foreach (int few in new[] { 5, -1 })
+                Assert.Contains("too few for a 95% interval", Assert.Throws<GestaltLabException>(() => Report.Build(run, new ReportOptions { BootstrapIterations = few })).Message);
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -346,7 +349,7 @@ public class OfflineHtmlTests
             File.Delete(Path.Combine(dir, "embeddings.csv"));
             Directory.Delete(Path.Combine(dir, "curves"), true);
             File.WriteAllText(Path.Combine(dir, "region_metrics.csv"), "region,top1\nnose,not-a-number\n");
-            var result = Report.Write(dir, Path.Combine(dir, "out", "r.html"), new ReportOptions { BootstrapIterations = 50 });
+            var result = Report.Write(dir, Path.Combine(dir, "out", "r.html"), new ReportOptions { BootstrapIterations = 100 });
             Assert.True(File.Exists(result.Path));
             Assert.Contains(result.Notes, n => n.StartsWith("embeddings.csv: not in the run directory"));
             Assert.Contains(result.Notes, n => n.StartsWith("curves/"));
@@ -379,16 +382,16 @@ public class OfflineHtmlTests
             string scoredOn = Path.Combine(dir, "metrics.json");
             var beforeMove = File.ReadAllText(scoredOn);
             (ClassificationMetrics.Load(scoredOn) with { Data = Path.Combine(dir, "gone-data") }).Save(scoredOn);
-            Assert.Contains(Report.Write(dir, Path.Combine(dir, "out", "moved.html"), new ReportOptions { BootstrapIterations = 50 }).Notes, n => n.Contains("has no manifest.csv here"));
+            Assert.Contains(Report.Write(dir, Path.Combine(dir, "out", "moved.html"), new ReportOptions { BootstrapIterations = 100 }).Notes, n => n.Contains("has no manifest.csv here"));
             File.WriteAllText(scoredOn, beforeMove);
             // Validation photos chose the model's settings: their figures are said not to be held out.
             string metricsPath = Path.Combine(dir, "metrics.json");
             (ClassificationMetrics.Load(metricsPath) with { Split = SplitNames.Val }).Save(metricsPath);
-            Assert.Contains("not held out", File.ReadAllText(Report.Write(dir, Path.Combine(dir, "out", "val.html"), new ReportOptions { BootstrapIterations = 50 }).Path));
+            Assert.Contains("not held out", File.ReadAllText(Report.Write(dir, Path.Combine(dir, "out", "val.html"), new ReportOptions { BootstrapIterations = 100 }).Path));
             // An evaluation that stopped part-way (no metrics.json, written last) left tables that may be of two
             // evaluations: none of them is drawn, and the page says why.
             File.Delete(metricsPath);
-            var unfinished = Report.Write(dir, Path.Combine(dir, "out", "unfinished.html"), new ReportOptions { BootstrapIterations = 50 });
+            var unfinished = Report.Write(dir, Path.Combine(dir, "out", "unfinished.html"), new ReportOptions { BootstrapIterations = 100 });
             Assert.Contains(unfinished.Notes, n => n.Contains("did not finish"));
             Assert.Contains("No metrics", File.ReadAllText(unfinished.Path));
         }
@@ -412,7 +415,7 @@ public class OfflineHtmlTests
             Directory.CreateDirectory(Path.Combine(dir, "aligned"));
             File.WriteAllLines(Path.Combine(dir, "aligned", Manifest.FileName),
                 ["image,subject,syndrome,split", .. Enumerable.Range(0, 12).Select(i => $"{elsewhere}/{string.Concat(Enumerable.Repeat("./", i))}someone.png,x{i},s00,test")]);
-            var result = Report.Write(dir, Path.Combine(dir, "out", "r.html"), new ReportOptions { BootstrapIterations = 50 });
+            var result = Report.Write(dir, Path.Combine(dir, "out", "r.html"), new ReportOptions { BootstrapIterations = 100 });
             string page = File.ReadAllText(result.Path);
             Assert.Contains(result.Notes, n => n.Contains("a link out of the run directory"));
             Assert.DoesNotContain("TOPSECRET", page);

@@ -144,6 +144,11 @@ public class EndToEndTests
         var alignedFace = faceResult.Aligned!;
         float[] Occluded(GestaltLab.Data.RgbImage img) => model.Predict(model.CropsOf(pipeline.FromLandmarks(img, alignedFace.Landmarks))).Probabilities;
         var direct = model.PredictImage(pipeline, testImages[0])!.Probabilities;
+        // A crop with a NaN pixel is refused, naming it: its ranking would be the classes' own order, all NaN.
+        var poisoned = model.CropsOf(faceResult).ToDictionary(kv => kv.Key, kv => kv.Value.ToArray());
+        poisoned[poisoned.Keys.First()][0] = float.NaN;
+        Assert.Contains("holds a value that is not a finite number", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => model.Predict(poisoned)).Message);
+        Assert.Throws<ArgumentNullException>(() => model.PredictImage(null!, testImages[0]));
         var unoccluded = Occluded(alignedFace.Image);
         Assert.True(unoccluded.Zip(direct, (a, b) => Math.Abs(a - b)).Max() < 0.02);
         var occlusion = GestaltLab.Figures.OcclusionSensitivity.Compute(alignedFace.Image, Occluded, cellSize: 64, stride: 64, classNames: model.Classes);
