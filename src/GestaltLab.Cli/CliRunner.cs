@@ -7,6 +7,13 @@ using Spectre.Console;
 
 namespace GestaltLab.Cli;
 
+/// <summary>
+/// A command that handles Ctrl+C and SIGTERM itself (<c>notebook run</c>: a note, the outputs saved, a second Ctrl+C to
+/// quit at once). System.CommandLine's own handling waits inside the signal handler for the command to end, which keeps
+/// every other handler of the signal from running until then.
+/// </summary>
+internal sealed class SelfStoppingCommand(string name, string description) : Command(name, description);
+
 /// <summary>A verb of the <c>gestaltlab</c> command (one class per file under Commands/).</summary>
 internal interface ICliCommand
 {
@@ -65,7 +72,8 @@ internal static class CliRunner
             int code = await parsed.InvokeAsync(new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
-                ProcessTerminationTimeout = TimeSpan.FromSeconds(10),
+                // null leaves Ctrl+C to a command that handles it itself (it would otherwise be blocked behind this one's).
+                ProcessTerminationTimeout = parsed.CommandResult.Command is SelfStoppingCommand ? null : TimeSpan.FromSeconds(10),
                 Error = error,   // parse errors (a missing required option, say) go where ours do
             });
             // Stopped by SIGTERM (a job scheduler, `kill`), the shell convention is 128 + 15, not Ctrl+C's 130.
@@ -125,12 +133,27 @@ internal static class CliRunner
             // A lone "-" (stdin by convention), negative numbers and files or folders whose names begin with '-' are values.
             if (token.Length < 2 || token[0] != '-' || char.IsDigit(token[1]) || token[1] == '.' || File.Exists(token) || Directory.Exists(token)) continue;
             var names = command.Options.Where(o => !o.Hidden).SelectMany(o => o.Aliases.Prepend(o.Name)).Distinct().ToList();
-            string? closest = names.Select(n => (Name: n, Distance: EditDistance(token.TrimStart('-'), n.TrimStart('-'))))
-                .Where(x => x.Distance <= Math.Max(2, x.Name.Length / 3)).OrderBy(x => x.Distance).Select(x => x.Name).FirstOrDefault();
-            return $"'{token}' is not an option of `{command.Name}`" + (closest is null ? "" : $"; did you mean {closest}?")
-                + $"\n  fix: see `gestaltlab {command.Name} --help` (a file whose name begins with '-' is named ./{token})";
+            string typed = token.TrimStart('-');
+            // A one-letter flag is a short form guessed from a long name (-q for --quick), not a typo of another letter
+            // (-p, one edit away).
+            string? closest = typed.Length == 1
+                ? names.FirstOrDefault(n => n.StartsWith("--", StringComparison.Ordinal) && n.Length > 3 && n[2] == typed[0])
+                : names.Select(n => (Name: n, Distance: EditDistance(typed, n.TrimStart('-'))))
+                    .Where(x => x.Distance <= Math.Max(2, x.Name.Length / 3)).OrderBy(x => x.Distance).Select(x => x.Name).FirstOrDefault();
+            string path = CommandPath(parsed.CommandResult);
+            return $"'{token}' is not an option of `{path}`" + (closest is null ? "" : $"; did you mean {closest}?")
+                + $"\n  fix: see `gestaltlab {path} --help` (a file whose name begins with '-' is named ./{token})";
         }
         return null;
+    }
+
+    // "notebook run", not "run": a subcommand's help is reached through its parents.
+    private static string CommandPath(System.CommandLine.Parsing.CommandResult result)
+    {
+        var names = new List<string>();
+        for (var r = result; r is not null && r.Parent is not null; r = r.Parent as System.CommandLine.Parsing.CommandResult)
+            names.Insert(0, r.Command.Name);
+        return string.Join(' ', names);
     }
 
     private static int EditDistance(string a, string b)

@@ -133,12 +133,15 @@ public sealed class Notebook
                 ["items"] = new JsonArray(new JsonObject { ["aliases"] = new JsonArray(), ["languageName"] = "csharp", ["name"] = "csharp" }),
             },
         };
+        // A cell that names no language is in the notebook's default one (C# unless a Polyglot notebook says otherwise).
+        string defaultKernel = NotebookCell.Text(md["polyglot_notebook"]?["kernelInfo"]?["defaultKernelName"]) ?? "csharp";
         foreach (var cell in Cells)
         {
             cell.Json["metadata"] ??= new JsonObject();
             if (cell.IsCode)
             {
-                cell.Json["metadata"]!["polyglot_notebook"] ??= new JsonObject { ["kernelName"] = "csharp" };
+                if (cell.KernelName is null)
+                    cell.Json["metadata"]!["polyglot_notebook"] = new JsonObject { ["kernelName"] = defaultKernel };
                 cell.Json["outputs"] ??= new JsonArray();
                 if (!cell.Json.ContainsKey("execution_count")) cell.Json["execution_count"] = null;
             }
@@ -233,6 +236,17 @@ public sealed class NotebookCell
     /// <summary>The cell's tags (metadata.tags), e.g. <c>parameters</c>.</summary>
     public IReadOnlyList<string> Tags =>
         Json["metadata"]?["tags"] is JsonArray a ? a.Select(t => t?.GetValue<string>() ?? "").ToList() : [];
+
+    /// <summary>
+    /// The language a code cell is written in, as Polyglot Notebooks records it (<c>metadata.polyglot_notebook.kernelName</c>,
+    /// or the older <c>metadata.dotnet_interactive.language</c>): <c>csharp</c>, <c>fsharp</c>, <c>pwsh</c>…; null when
+    /// the cell does not say (it then takes the notebook's default, filled in by <see cref="Notebook.Normalize"/>).
+    /// </summary>
+    public string? KernelName =>
+        Text(Json["metadata"]?["polyglot_notebook"]?["kernelName"]) ?? Text(Json["metadata"]?["dotnet_interactive"]?["language"]);
+
+    internal static string? Text(JsonNode? node) =>
+        node?.GetValueKind() == JsonValueKind.String && node.GetValue<string>() is { Length: > 0 } s ? s : null;
 
     /// <summary>The execution count of a code cell (null when not run).</summary>
     public int? ExecutionCount

@@ -77,6 +77,16 @@ public sealed record NotebookRunResult(string? Path, string? SavedTo, string? Ht
 
     /// <summary>Whether the run was stopped by the user.</summary>
     public bool Cancelled => Failure?.ErrorName == NotebookRunner.CancelledErrorName;
+
+    /// <summary>
+    /// Whether the notebook ran in quick mode: <c>Quick = true</c> was injected into its parameters (by
+    /// <see cref="NotebookRunOptions.Quick"/> or a <c>Quick</c> parameter). False when the notebook has no such parameter,
+    /// whatever was asked: it then ran at full size.
+    /// </summary>
+    public bool Quick { get; init; }
+
+    /// <summary>Whether any parameter was injected, so the outputs are not the defaults' (quick mode included).</summary>
+    public bool Parameterised { get; init; }
 }
 
 /// <summary>
@@ -107,9 +117,14 @@ public static partial class NotebookRunner
         var log = options.Log;
         string name = notebook.Path is null ? "notebook" : System.IO.Path.GetFileName(notebook.Path);
         string? fullPath = notebook.Path is null ? null : System.IO.Path.GetFullPath(notebook.Path);
+        RefuseOtherKernel(notebook, name);
         notebook.Normalize();
-        log?.WriteLine($"▶ {name}{(options.Quick ? " (quick)" : "")}");
-        InjectParameters(notebook, options, log, name);
+        var (quick, parameterised, notes) = InjectParameters(notebook, options, name);
+        // Where the outputs go is checked, and held, before the first cell: a folder that cannot be written or another run
+        // saving to the same file would otherwise be found only when every cell had run, and that run's outputs lost.
+        using var outputLock = options.OutputPath is null ? null : ClaimOutput(options.OutputPath, options);
+        log?.WriteLine($"▶ {name}{(quick ? " (quick)" : "")}");
+        foreach (var note in notes) log?.WriteLine($"  {note}");
         foreach (var cell in notebook.CodeCells)
         {
             cell.SetOutputs([]);
@@ -146,6 +161,10 @@ public static partial class NotebookRunner
                 try
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    if (cell.KernelName is { } kernel && !IsCSharp(kernel))
+                        throw new NotebookCellException(label,
+                            $"this cell is in {kernel} (its polyglot_notebook.kernelName), not C#; the GestaltLab runner executes C# only",
+                            "run the notebook in VS Code's Polyglot Notebooks for its other languages, or move that cell's work into C#");
                     var prepared = directives.Process(cell.Source, label);
                     foreach (var note in prepared.Notes) log?.WriteLine($"      {note}");
                     if (string.IsNullOrWhiteSpace(prepared.Code) && prepared.Notes.Count == 0)
@@ -206,7 +225,7 @@ public static partial class NotebookRunner
         notebook.Metadata["gestaltlab"] = new System.Text.Json.Nodes.JsonObject
         {
             ["runner"] = $"GestaltLab.Notebooks {typeof(NotebookRunner).Assembly.GetName().Version}",
-            ["quick"] = options.Quick,
+            ["quick"] = quick,
             ["status"] = failure is null ? "ok" : failure.ErrorName == CancelledErrorName ? "cancelled" : "failed",
         };
 
@@ -222,7 +241,10 @@ public static partial class NotebookRunner
             AtomicFile.WriteAllText(htmlPath, NotebookHtml.Render(notebook, System.IO.Path.GetFileNameWithoutExtension(name)));
             htmlPath = System.IO.Path.GetFullPath(htmlPath);
         }
-        var result = new NotebookRunResult(fullPath, savedTo, htmlPath, executed, codeCells.Count, failure, clock.Elapsed);
+        var result = new NotebookRunResult(fullPath, savedTo, htmlPath, executed, codeCells.Count, failure, clock.Elapsed)
+        {
+            Quick = quick, Parameterised = parameterised,
+        };
         log?.WriteLine(failure is null
             ? $"✓ {name}: {executed}/{codeCells.Count} code cells in {Seconds(clock.Elapsed)}{(savedTo is null ? "" : $", saved {savedTo}")}{(htmlPath is null ? "" : $", HTML {htmlPath}")}"
             : $"✗ {name}: {failure.Label} failed ({failure.ErrorName}) after {Seconds(clock.Elapsed)}{(savedTo is null ? "" : $"; outputs so far saved in {savedTo}")}");
@@ -240,14 +262,18 @@ public static partial class NotebookRunner
 
     private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString(t.TotalSeconds < 10 ? "0.0" : "0", CultureInfo.InvariantCulture) + " s";
 
-    private static void InjectParameters(Notebook notebook, NotebookRunOptions options, TextWriter? log, string name)
+    // Injects the overrides after the parameters cell. Quick: whether Quick = true was injected (what the notebook ran
+    // as, recorded in its metadata: `--quick` on a notebook without that parameter runs it at full size, and
+    // `-p Quick=true` is quick mode however it was asked for).
+    private static (bool Quick, bool Parameterised, List<string> Notes) InjectParameters(Notebook notebook, NotebookRunOptions options, string name)
     {
+        var notes = new List<string>();
         foreach (var old in notebook.CodeCells.Where(c => c.Tags.Contains(NotebookParameters.InjectedTag)).ToList())
             notebook.RemoveCell(old);
         var overrides = new List<KeyValuePair<string, string>>();
         if (options.Quick && !options.Parameters.ContainsKey("Quick")) overrides.Add(KeyValuePair.Create("Quick", "true"));
         overrides.AddRange(options.Parameters);
-        if (overrides.Count == 0) return;
+        if (overrides.Count == 0) return (false, false, notes);
 
         var parameters = NotebookParameters.FindParametersCell(notebook);
         if (parameters is null)
@@ -255,20 +281,77 @@ public static partial class NotebookRunner
             if (options.Parameters.Count > 0)
                 throw new GestaltLabException($"{name}: parameters were given ({string.Join(", ", options.Parameters.Keys)}) but no code cell is tagged \"parameters\"",
                     "tag the cell that declares the parameters with \"parameters\" (cell metadata tags, as papermill does)");
-            log?.WriteLine($"  note: {name} has no cell tagged \"parameters\"; --quick has nothing to override");
-            return;
+            notes.Add($"note: {name} has no cell tagged \"parameters\"; --quick has nothing to override, so it runs at full size");
+            return (false, false, notes);
         }
         var declared = NotebookParameters.Declared(parameters.Source);
         if (options.Quick && options.Parameters.Count == 0 && declared.All(d => d.Name != "Quick"))
         {
-            log?.WriteLine($"  note: {name}'s parameters cell declares no Quick; --quick has nothing to override");
-            return;
+            notes.Add($"note: {name}'s parameters cell declares no Quick; --quick has nothing to override, so it runs at full size");
+            return (false, false, notes);
         }
         int index = IndexOf(notebook, parameters);
         string code = NotebookParameters.InjectedCode(declared, overrides, $"{name}: parameters cell (cell {index + 1})");
         notebook.InsertCell(index + 1, "code", code, NotebookParameters.InjectedTag);
         notebook.Normalize();
-        log?.WriteLine($"  parameters: {string.Join(", ", overrides.Select(o => $"{o.Key}={o.Value}"))}");
+        notes.Add($"parameters: {string.Join(", ", overrides.Select(o => $"{o.Key}={o.Value}"))}");
+        bool quick = overrides.LastOrDefault(o => o.Key == "Quick").Value is { } value && bool.TryParse(value.Trim(), out bool q) && q;
+        return (quick, true, notes);
+    }
+
+    private static bool IsCSharp(string language) => language.ToLowerInvariant() is "csharp" or "c#" or "cs" or ".net-csharp";
+
+    // A notebook written for another Jupyter kernel (python3, ir, julia…) would fail cell after cell as C#, or worse, run.
+    private static void RefuseOtherKernel(Notebook notebook, string name)
+    {
+        if (notebook.Metadata["kernelspec"] is not System.Text.Json.Nodes.JsonObject spec) return;
+        string? kernel = spec["name"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? spec["name"]!.GetValue<string>() : null;
+        string? language = spec["language"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? spec["language"]!.GetValue<string>() : null;
+        // .NET Interactive's kernels (.net-csharp, .net-fsharp, .net-pwsh) hold C# cells or say per cell what they are.
+        if (kernel is not null && kernel.StartsWith(".net", StringComparison.OrdinalIgnoreCase)) return;
+        if (language is not null ? IsCSharp(language) : kernel is null || IsCSharp(kernel)) return;
+        throw new GestaltLabException(
+            $"{name}: written for the Jupyter kernel {kernel ?? "?"}{(language is null ? "" : $" ({language})")}; the GestaltLab runner runs C# notebooks",
+            "run it with its own kernel in Jupyter; the runner takes notebooks of .NET Interactive's C# kernel (.net-csharp), as VS Code's Polyglot Notebooks writes them");
+    }
+
+    // Checks that the executed notebook (and its HTML) can be saved where asked, and holds that file for the run.
+    private static FolderLock ClaimOutput(string outputPath, NotebookRunOptions options)
+    {
+        var held = FolderLock.AcquireFile(outputPath, "save a notebook run as");
+        try
+        {
+            AtomicFile.CheckWritable(outputPath, "notebook.ipynb");
+            CheckReplaceable(outputPath);
+            if (options.WriteHtml || options.HtmlPath is not null)
+            {
+                string html = options.HtmlPath ?? System.IO.Path.ChangeExtension(outputPath, ".html");
+                AtomicFile.CheckWritable(html, "notebook.html");
+                CheckReplaceable(html);
+            }
+            return held;
+        }
+        catch
+        {
+            held.Dispose();
+            throw;
+        }
+    }
+
+    // An existing file the save would replace must itself be writable: an immutable (chattr +i) or read-only file in a
+    // writable folder passes the folder's check, and would fail the save once every cell had run.
+    private static void CheckReplaceable(string path)
+    {
+        if (!File.Exists(path)) return;
+        try
+        {
+            using (new FileStream(path, FileMode.Open, FileAccess.Write, FileShare.ReadWrite, 1)) { }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new GestaltLabException($"{path}: cannot be replaced ({e.Message})",
+                "make it writable, or save the run elsewhere (--output FILE or --output DIR/; in C#: NotebookRunOptions.OutputPath)");
+        }
     }
 
     // A finished Task<T>'s result; null for a plain Task (whose runtime type is a Task<VoidTaskResult>).
@@ -279,7 +362,7 @@ public static partial class NotebookRunner
     private static (string Name, string Value, List<string> Traceback) Describe(Exception e, CancellationToken token)
     {
         if (e is OperationCanceledException && token.IsCancellationRequested)
-            return (CancelledErrorName, "the run was stopped by the user (Ctrl+C)", ["Cancelled: the run was stopped by the user (Ctrl+C)"]);
+            return (CancelledErrorName, "the run was stopped (Ctrl+C or a stop signal)", ["Cancelled: the run was stopped (Ctrl+C or a stop signal)"]);
         if (e is CompilationErrorException c)
         {
             var errors = c.Diagnostics.Where(d => d.Severity == DiagnosticSeverity.Error).ToList();

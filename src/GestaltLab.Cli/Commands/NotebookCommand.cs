@@ -7,7 +7,8 @@ namespace GestaltLab.Cli;
 
 /// <summary>
 /// <c>gestaltlab notebook run NOTEBOOK… [--quick] [-p NAME=VALUE]… [--html] [--chart-images] [--output FILE] [--echo]</c>: runs C#
-/// notebooks headless and saves their outputs. Exit 0 when every notebook ran green, 1 when a cell failed, 130 on Ctrl+C.
+/// notebooks headless and saves their outputs. Exit 0 when every notebook ran green, 1 when a cell failed, 130 on Ctrl+C
+/// (143 on SIGTERM).
 /// </summary>
 internal sealed class NotebookCommand : ICliCommand
 {
@@ -21,27 +22,36 @@ internal sealed class NotebookCommand : ICliCommand
             AllowMultipleArgumentsPerToken = false,
         };
         var html = new Option<bool>("--html") { Description = "Also write a self-contained HTML rendering next to each notebook (works offline)." };
-        var output = new Option<string?>("--output", "-o") { Description = "Save the executed notebook here instead of over the input: a file (one notebook), or a folder (an existing one, or a path ending in '/') for each notebook under its own name." };
+        var output = new Option<string?>("--output", "-o") { Description = "Save the executed notebook here instead of over the input: a file ending in .ipynb (one notebook), or a folder (an existing one, a path ending in '/', or a name without extension) for each notebook under its own name." };
         var chartImages = new Option<bool>("--chart-images") { Description = "Also store a static PNG of every chart (headless Chromium), for viewers that strip scripts such as GitHub." };
         var echo = new Option<bool>("--echo") { Description = "Also print the cells' console output as they run." };
-        var run = new Command("run", "Run notebooks headless (Roslyn scripting) and save their outputs into the .ipynb.")
+        var run = new SelfStoppingCommand("run", "Run notebooks headless (Roslyn scripting) and save their outputs into the .ipynb.")
         {
             notebooks, quick, parameters, html, output, chartImages, echo,
         };
         run.SetAction(async (parse, commandToken) =>
         {
             // Ctrl+C (or SIGTERM) stops the running cell and still saves the outputs so far; a second one quits at once.
+            // System.CommandLine's own handling is off for this command (SelfStoppingCommand): it waits inside the signal
+            // handler for the command to end, so neither this note nor a second Ctrl+C would get through.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(commandToken);
             int signals = 0;
             void OnSignal(PosixSignalContext context)
             {
                 if (Interlocked.Increment(ref signals) > 1) return; // default handling: terminate now
                 context.Cancel = true;
-                Console.Error.WriteLine("stopping: saving the outputs so far (press Ctrl+C again to quit at once)");
+                _stoppedCode = context.Signal == PosixSignal.SIGTERM ? 143 : 130;
+                Console.Error.WriteLine($"stopping: saving the outputs so far (press Ctrl+C again to quit at once)");
                 stop.Cancel();
             }
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
+            // A cell calling Environment.Exit ends the process under the runner, which would otherwise stop without a word.
+            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+            {
+                if (_running is { } notebook)
+                    Console.Error.WriteLine($"error: {notebook}: a cell ended the process (Environment.Exit({Environment.ExitCode})); the outputs of this run were not saved");
+            };
             var cancellationToken = stop.Token;
             try
             {
@@ -60,13 +70,18 @@ internal sealed class NotebookCommand : ICliCommand
         {
             var files = parse.GetValue(notebooks) ?? [];
             string? outputPath = parse.GetValue(output);
-            bool outputFolder = outputPath is not null && (Directory.Exists(outputPath) || outputPath.EndsWith('/') || outputPath.EndsWith(Path.DirectorySeparatorChar));
+            // A name without extension is a folder (as `-o results` would be taken): saved as a file, it became an
+            // extension-less notebook beside an "results.html", and a second notebook run would replace it.
+            bool outputFolder = outputPath is not null && (Directory.Exists(outputPath) || outputPath.EndsWith('/') || outputPath.EndsWith(Path.DirectorySeparatorChar)
+                || Path.GetExtension(outputPath).Length == 0);
+            if (outputPath is not null && !outputFolder && !outputPath.EndsWith(".ipynb", StringComparison.OrdinalIgnoreCase))
+                throw new GestaltLabException($"--output {outputPath}: a notebook is saved as .ipynb", $"name a file ending in .ipynb, or a folder (ending in '/') to save each notebook there under its own name");
             if (outputPath is not null && !outputFolder && files.Length != 1)
                 throw new GestaltLabException("--output FILE needs exactly one notebook", "give a folder (ending in '/') to save each notebook there, or drop --output to save each in place");
-            if (outputFolder) Directory.CreateDirectory(outputPath!);
             var overrides = ParseParameters(parse.GetValue(parameters) ?? []);
             var log = Console.Out;
             int failed = 0, saved = 0;
+            bool anyChanged = false, anyQuick = false;
             var failedFiles = new List<string>();
             foreach (var file in files)
             {
@@ -85,23 +100,28 @@ internal sealed class NotebookCommand : ICliCommand
                 NotebookRunResult result;
                 try
                 {
+                    _running = file;
                     result = await NotebookRunner.RunAsync(file, options, cancellationToken);
                 }
                 catch (GestaltLabException e)
                 {
+                    _running = null;
                     // A notebook that cannot be read or parameterised fails alone; the others still run.
                     failed++;
                     failedFiles.Add(file);
                     Console.Error.WriteLine($"error: {e.Message}");
                     continue;
                 }
+                _running = null;
                 saved++;   // outputs are saved, up to a failing cell if one failed
                 if (result.Cancelled)
                 {
                     Console.Error.WriteLine($"cancelled: {file} stopped at {result.Failure!.Label}; outputs so far are saved");
-                    ExitNow(130);
-                    return 130;
+                    ExitNow(_stoppedCode);
+                    return _stoppedCode;
                 }
+                anyChanged |= result.Parameterised;
+                anyQuick |= result.Quick;
                 if (!result.Succeeded)
                 {
                     failed++;
@@ -111,9 +131,8 @@ internal sealed class NotebookCommand : ICliCommand
             }
             // Quick or re-parameterised outputs saved over a notebook replace its full run's (the committed ones, for the
             // project's notebooks), and the text around them may quote the figures they replaced.
-            bool changed = parse.GetValue(quick) || parse.GetValue(parameters) is { Length: > 0 };
-            if (changed && outputPath is null && saved > 0)
-                Console.WriteLine($"note: the {(parse.GetValue(quick) ? "quick-mode" : "re-parameterised")} outputs were saved into the notebook(s), over the "
+            if (anyChanged && outputPath is null && saved > 0)
+                Console.WriteLine($"note: the {(anyQuick ? "quick-mode" : "re-parameterised")} outputs were saved into the notebook(s), over the "
                                   + "default run's (`git restore` brings the committed ones back; --output DIR/ keeps them apart)");
             if (files.Length > 1)
                 Console.WriteLine($"{files.Length - failed} of {files.Length} notebooks ran green" +
@@ -121,6 +140,12 @@ internal sealed class NotebookCommand : ICliCommand
             return failed == 0 ? 0 : 1;
         }
     }
+
+    // The notebook being run, while a cell could end the process.
+    private static volatile string? _running;
+
+    // 130 after Ctrl+C, 143 after SIGTERM (the shell's 128 + signal, as every command).
+    private static volatile int _stoppedCode = 130;
 
     /// <summary>
     /// Ends the process at once. A stopped cell may still be running native code (e.g. libtorch training that was not

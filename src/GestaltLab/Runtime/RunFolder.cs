@@ -206,10 +206,19 @@ public sealed class FolderLock : IDisposable
     /// <exception cref="GestaltLabException">Another process holds it the other way (or, for a writer, at all).</exception>
     public static FolderLock AcquireData(string folder, string command, bool shared) => Take(folder, command, shared, guarded: Data);
 
+    /// <summary>
+    /// The exclusive lock on one output file (an executed notebook saved by <c>gestaltlab notebook run</c>), for the whole
+    /// job that ends by writing it: a second job saving to the same file is refused at its start, instead of the two
+    /// running to the end and the last silently replacing the other's outputs.
+    /// </summary>
+    /// <exception cref="GestaltLabException">Another process holds it.</exception>
+    public static FolderLock AcquireFile(string path, string command) => Take(path, command, shared: false, guarded: OutputFile);
+
     // What a lock guards, in its messages: what its readers read, who they are, what its writers write.
     private sealed record Guarded(string Read, string Readers, string Written);
     private static readonly Guarded Folder = new("the run in this folder", "an evaluation, a prediction or a report", "to this folder");
     private static readonly Guarded Data = new("the data in this folder", "a training or an evaluation", "to this folder");
+    private static readonly Guarded OutputFile = new("this file", "a reader", "this file");
     private static readonly Guarded Results = new("the run's own test results in this folder", "a report or a figure export", "the run's own test results in this folder");
 
     private static FolderLock Take(string folder, string command, bool shared, string? key = null, Guarded? guarded = null)

@@ -42,6 +42,11 @@ public class CommandLineTests
         Assert.Null(Check("predict", "--model", "run", "a.jpg", "--top", "3"));
         Assert.Null(Check("predict", "--model", "run", "a.jpg", "-1"));                       // a number, not an option
         Assert.Null(Check("notebook", "run", "nb.ipynb", "-p", "Seed=-1", "-p", "Rate=.5"));  // parameter values
+        // A subcommand is named with its parent, as its help is reached; a one-letter flag is matched to a long name.
+        string? quick = Check("notebook", "run", "nb.ipynb", "-q");
+        Assert.Contains("not an option of `notebook run`", quick);
+        Assert.Contains("did you mean --quick?", quick);
+        Assert.Contains("see `gestaltlab notebook run --help`", quick);
     }
 
     [Fact]

@@ -175,6 +175,125 @@ public class NotebookRunnerTests
     }
 
     [Fact]
+    public async Task CliOutputWithoutExtensionIsAFolderAndAnotherExtensionIsRefused()
+    {
+        using var kit = new NotebookTestKit();
+        string first = kit.Write("first.ipynb", "2 + 2"), second = kit.Write("second.ipynb", "3 + 3");
+        // `-o results` was written as an extension-less file beside results.html, replaced by each further notebook.
+        string results = Path.Combine(kit.Dir, "results");
+        var (exit, output) = await RunCli("notebook", "run", first, second, "--html", "--output", results);
+        Assert.True(exit == 0, output);
+        Assert.True(Directory.Exists(results), output);
+        Assert.True(File.Exists(Path.Combine(results, "first.ipynb")));
+        Assert.True(File.Exists(Path.Combine(results, "second.html")));
+
+        var (htmlExit, htmlOutput) = await RunCli("notebook", "run", first, "--output", Path.Combine(kit.Dir, "first.html"));
+        Assert.Equal(1, htmlExit);
+        Assert.Contains("a notebook is saved as .ipynb", htmlOutput);
+        Assert.False(File.Exists(Path.Combine(kit.Dir, "first.html")));
+    }
+
+    [Fact]
+    public async Task AnOutputThatCannotBeWrittenIsRefusedBeforeAnyCellRuns()
+    {
+        using var kit = new NotebookTestKit();
+        string marker = Path.Combine(kit.Dir, "ran.txt");
+        string path = kit.Write("w.ipynb", $"File.WriteAllText(\"{marker}\", \"the cell ran\");");
+        File.WriteAllText(Path.Combine(kit.Dir, "plain-file"), "");
+
+        // A folder named like a file in the way: found at the start, not when every cell has run and its outputs are lost.
+        var e = await Assert.ThrowsAsync<GestaltLabException>(() =>
+            NotebookRunner.RunAsync(path, new NotebookRunOptions { OutputPath = Path.Combine(kit.Dir, "plain-file", "out.ipynb") }));
+        Assert.Contains("plain-file", e.Message);
+        Assert.False(File.Exists(marker));
+        // An HTML rendering that could not be written is found as early.
+        Directory.CreateDirectory(Path.Combine(kit.Dir, "w2.html"));
+        var html = await Assert.ThrowsAsync<GestaltLabException>(() =>
+            NotebookRunner.RunAsync(path, new NotebookRunOptions { OutputPath = Path.Combine(kit.Dir, "w2.ipynb"), WriteHtml = true }));
+        Assert.Contains("w2.html", html.Message);
+        Assert.False(File.Exists(marker));
+    }
+
+    [Fact]
+    public async Task ANotebookOfAnotherKernelOrCellsOfAnotherLanguageAreRefused()
+    {
+        using var kit = new NotebookTestKit();
+        string python = kit.Write("py.ipynb", "1 + 1");
+        var nb = Notebook.Load(python);
+        nb.Metadata["kernelspec"] = new JsonObject { ["name"] = "python3", ["language"] = "python", ["display_name"] = "Python 3" };
+        nb.Save(python);
+        var e = await Assert.ThrowsAsync<GestaltLabException>(() => NotebookRunner.RunAsync(python));
+        Assert.Contains("python3", e.Message);
+
+        // A Polyglot notebook's PowerShell cell (compiled as C# before) fails by name; its C# cells before it ran.
+        string polyglot = kit.Write("poly.ipynb", "1 + 1", "Get-ChildItem");
+        nb = Notebook.Load(polyglot);
+        nb.CodeCells.Last().Json["metadata"]!["polyglot_notebook"] = new JsonObject { ["kernelName"] = "pwsh" };
+        nb.Save(polyglot);
+        var (result, saved) = await Run(polyglot);
+        Assert.Equal(2, result.Failure!.CodeCellNumber);
+        Assert.Contains("pwsh", result.Failure.Message);
+        Assert.Equal("2", Text(Single(saved.CodeCells.First(), "execute_result")["data"]!["text/plain"]));
+
+        // Cells that name no language take the notebook's default one.
+        string fsharp = kit.Write("fs.ipynb", "1 + 1");
+        nb = Notebook.Load(fsharp);
+        nb.Metadata["polyglot_notebook"] = new JsonObject { ["kernelInfo"] = new JsonObject { ["defaultKernelName"] = "fsharp" } };
+        nb.CodeCells.Single().Json["metadata"]!.AsObject().Remove("polyglot_notebook");
+        nb.Save(fsharp);
+        var (fsResult, _) = await Run(fsharp);
+        Assert.Contains("fsharp", fsResult.Failure!.Message);
+    }
+
+    [Fact]
+    public async Task ASecondRunSavingToTheSameFileIsRefusedAtItsStart()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("slow.ipynb", "Console.WriteLine(\"working\");\nThread.Sleep(Timeout.Infinite);");
+        string output = Path.Combine(kit.Dir, "out") + "/";
+        var psi = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+            ArgumentList = { "exec", Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll"), "notebook", "run", path, "--output", output },
+        };
+        using var first = System.Diagnostics.Process.Start(psi)!;
+        try
+        {
+            var started = new TaskCompletionSource();
+            first.OutputDataReceived += (_, e) => { if (e.Data?.Contains("[1/1]", StringComparison.Ordinal) == true) started.TrySetResult(); };
+            first.BeginOutputReadLine();
+            _ = first.StandardError.ReadToEndAsync();
+            await Task.WhenAny(started.Task, first.WaitForExitAsync());
+            Assert.True(started.Task.IsCompleted, "the first run never started its cell");
+
+            // Both used to run to the end, and the one finishing last replaced the other's outputs unsaid.
+            var (exit, text) = await RunCli("notebook", "run", path, "--output", output);
+            Assert.Equal(1, exit);
+            Assert.Contains("another GestaltLab command is writing this file right now", text);
+            Assert.DoesNotContain("[1/1]", text);
+        }
+        finally
+        {
+            first.Kill();
+            await first.WaitForExitAsync();
+        }
+    }
+
+    [Fact]
+    public async Task LongConsoleOutputIsKeptWholeAndInOrder()
+    {
+        using var kit = new NotebookTestKit();
+        // Line by line, as a training loop prints: appended to one JSON string each time, this took minutes.
+        string path = kit.Write("long.ipynb", "for (int i = 0; i < 200000; i++) Console.WriteLine(i);");
+        var (result, nb) = await Run(path);
+        Assert.True(result.Succeeded);
+        var lines = nb.CodeCells.Single().Outputs.OfType<JsonObject>().Single()["text"]!.AsArray();
+        Assert.Equal(200000, lines.Count);
+        Assert.Equal("0\n", lines[0]!.GetValue<string>());
+        Assert.Equal("199999\n", lines[^1]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task WrittenNotebookValidatesWithNbformat()
     {
         using var kit = new NotebookTestKit();
@@ -269,8 +388,11 @@ public class NotebookRunnerTests
         using (var kill = System.Diagnostics.Process.Start("kill", ["-s", "TERM", process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
         await process.WaitForExitAsync();
 
-        Assert.Equal(130, process.ExitCode);
-        Assert.Contains("code cell 2 (cell 2 of 3)", await stderr);
+        // 128 + 15, the shell's code for SIGTERM (Ctrl+C's is 130), after saying what it does.
+        Assert.Equal(143, process.ExitCode);
+        string errors = await stderr;
+        Assert.Contains("stopping: saving the outputs so far", errors);
+        Assert.Contains("code cell 2 (cell 2 of 3)", errors);
         var nb = Notebook.Load(path);
         Assert.Equal("first\n", Stdout(nb.CodeCells.First()));
         Assert.Equal(NotebookRunner.CancelledErrorName, Single(nb.CodeCells.ElementAt(1), "error")["ename"]!.GetValue<string>());

@@ -191,9 +191,36 @@ public class ReferenceAndParameterTests
         var none = await Assert.ThrowsAsync<GestaltLabException>(() =>
             NotebookRunner.RunAsync(noParams, new NotebookRunOptions { Parameters = new Dictionary<string, string> { ["Seed"] = "3" } }));
         Assert.Contains("no code cell is tagged \"parameters\"", none.Message);
-        // --quick alone on a notebook without parameters runs it unchanged.
-        var (quick, _) = await Run(noParams, new NotebookRunOptions { Quick = true });
+        // --quick alone on a notebook without parameters runs it unchanged, at full size, and is recorded so.
+        var (quick, saved) = await Run(noParams, new NotebookRunOptions { Quick = true });
         Assert.True(quick.Succeeded);
+        Assert.False(quick.Quick);
+        Assert.False(saved.Metadata["gestaltlab"]!["quick"]!.GetValue<bool>());
+    }
+
+    [Fact]
+    public async Task QuickModeIsRecordedAsTheNotebookRanNotAsItWasAsked()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("q.ipynb", "params:bool Quick = false;", "Quick");
+        async Task<(bool Result, bool Recorded, string Value)> RunWith(bool quick, params (string, string)[] parameters)
+        {
+            var (result, nb) = await Run(path, new NotebookRunOptions { Quick = quick, Parameters = parameters.ToDictionary(p => p.Item1, p => p.Item2) });
+            Assert.True(result.Succeeded, result.Failure?.ToString());
+            return (result.Quick, nb.Metadata["gestaltlab"]!["quick"]!.GetValue<bool>(),
+                Text(Single(nb.CodeCells.Last(), "execute_result")["data"]!["text/plain"]));
+        }
+
+        Assert.Equal((true, true, "true"), await RunWith(true));
+        // Quick mode asked for through the parameter is quick mode too; a parameter saying false overrides --quick.
+        Assert.Equal((true, true, "true"), await RunWith(false, ("Quick", "true")));
+        Assert.Equal((false, false, "false"), await RunWith(true, ("Quick", "false")));
+        // A notebook whose parameters cell declares no Quick runs at full size under --quick.
+        string noQuick = kit.Write("nq.ipynb", "params:int Seed = 1;", "Seed");
+        var (full, nb) = await Run(noQuick, new NotebookRunOptions { Quick = true });
+        Assert.False(full.Quick);
+        Assert.False(full.Parameterised);
+        Assert.False(nb.Metadata["gestaltlab"]!["quick"]!.GetValue<bool>());
     }
 
     [Fact]
