@@ -18,9 +18,10 @@ internal sealed class GenerateCommand : ICliCommand
         var catalog = new Option<string?>("--catalog") { Description = "Your own catalog JSON (default: the shipped data/synthetic/catalog.json)." };
         var nuisance = new Option<string>("--nuisance") { Description = "Photo variation: clean, varied or wild.", DefaultValueFactory = _ => "varied" };
         var size = new Option<int>("--size") { Description = "Image size in pixels (square).", DefaultValueFactory = _ => 256 };
-        var threads = new Option<int>("--threads") { Description = "Rendering threads (default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var threads = new Option<int>("--threads") { Description = "Rendering threads (0 or default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var oracleOnly = new Option<bool>("--oracle-only") { Description = "Print the oracle's top-1/5/10 from trait vectors without rendering (fast)." };
         var writeCatalog = new Option<string?>("--write-catalog") { Description = "Write the built-in catalog (216 syndromes + controls) to this JSON file and exit." };
+        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--threads {r.GetValueOrDefault<int>()}: expected 0 (all cores) or more"); });
         var cmd = new Command("generate", "Generate a synthetic dysmorphology data set: faces, ground-truth landmarks, traits and the oracle (Bayes on the true traits).")
             { preset, seed, outDir, scale, force, catalog, nuisance, size, threads, oracleOnly, writeCatalog };
         cmd.SetAction(async (p, ct) =>
@@ -57,7 +58,7 @@ internal sealed class GenerateCommand : ICliCommand
                 "clean" => NuisanceLevel.Clean, "varied" => NuisanceLevel.Varied, "wild" => NuisanceLevel.Wild,
                 var other => throw new GestaltLabException($"--nuisance '{other}' must be clean, varied or wild"),
             };
-            var options = new GenerateOptions { Force = p.GetValue(force), ImageSize = p.GetValue(size), Threads = Math.Max(1, p.GetValue(threads)) };
+            var options = new GenerateOptions { Force = p.GetValue(force), ImageSize = p.GetValue(size), Threads = p.GetValue(threads) is > 0 and var t ? t : Environment.ProcessorCount };
             var sw = System.Diagnostics.Stopwatch.StartNew();
             var r = await CliProgress.RunAsync(progress => SyntheticDataset.Generate(name, s, dir, f, cat, options, level, progress, ct));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,

@@ -410,8 +410,10 @@ public sealed class FaceSpace
     /// <param name="excludeSubject">A person whose gallery photos are left out (the face's own, when it is in the gallery);
     /// a syndrome with no other photos is then not ranked.</param>
     /// <exception cref="GestaltLabException">The embedding's length is not the space's, or it is not finite.</exception>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="top"/> is negative.</exception>
     public IReadOnlyList<SyndromeMatch> Rank(float[] embedding, int top = 10, string? excludeSubject = null)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(top);
         var all = Scores(embedding, excludeSubject);
         return all.OrderByDescending(s => s.Similarity).ThenBy(s => s.Syndrome, StringComparer.Ordinal).Take(Math.Max(0, top))
             .Select((s, i) => s with { Rank = i + 1 }).ToList();
@@ -421,8 +423,10 @@ public sealed class FaceSpace
     /// <param name="embedding">The face's embedding.</param>
     /// <param name="k">How many.</param>
     /// <param name="excludeSubject">A person whose gallery photos are left out.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is negative.</exception>
     public IReadOnlyList<FaceMatch> Nearest(float[] embedding, int k = 5, string? excludeSubject = null)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
         var q = Unit(Whiten(Checked(embedding)));
         return Enumerable.Range(0, Gallery.Count).Where(i => excludeSubject is null || Gallery[i].Subject != excludeSubject)
             .Select(i => (i, s: Similarity(q, i))).OrderByDescending(t => t.s).ThenBy(t => t.i).Take(Math.Max(0, k))

@@ -26,7 +26,7 @@ public sealed class GestaltModel : IDisposable
 {
     private readonly List<(string Region, RegionNet Net)> _nets;
     private readonly bool _ownsNets;
-    private bool _disposed;
+    private volatile bool _disposed;   // read by predictions on other threads (a dispose mid-prediction is said as such)
 
     /// <summary>A model from trained nets (all with the same classes and input size).</summary>
     /// <param name="nets">Region name and net, in ensemble order.</param>
@@ -447,6 +447,19 @@ public sealed class GestaltModel : IDisposable
 
     // name(i) says which input face i of the batch is (its index in the caller's list), for error messages.
     private List<GestaltPrediction> PredictBatch(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces, Func<int, string> name)
+    {
+        try
+        {
+            return PredictBatchOnce(faces, name);
+        }
+        catch (Exception e) when (_disposed && !(e is ObjectDisposedException { ObjectName: var o } && o == typeof(GestaltModel).FullName))
+        {
+            // Disposed by another thread mid-prediction: said of the model, not of a TorchSharp module or tensor inside it.
+            throw new ObjectDisposedException(typeof(GestaltModel).FullName, "the model was disposed while it was predicting");
+        }
+    }
+
+    private List<GestaltPrediction> PredictBatchOnce(IReadOnlyList<IReadOnlyDictionary<string, float[]>> faces, Func<int, string> name)
     {
         int n = faces.Count, s = InputSize, plane = 3 * s * s;
         using var noGrad = torch.no_grad();

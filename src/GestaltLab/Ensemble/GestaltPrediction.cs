@@ -30,8 +30,10 @@ public sealed record GestaltPrediction
     public required IReadOnlyDictionary<string, float[]> RegionEmbeddings { get; init; }
 
     /// <summary>The <paramref name="k"/> most probable syndromes, best first (ties by class order).</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is negative (a mistake, not "none").</exception>
     public IReadOnlyList<RankedSyndrome> Top(int k = 10)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(k);
         var order = Enumerable.Range(0, Probabilities.Length).OrderByDescending(c => Probabilities[c]).ThenBy(c => c).Take(Math.Max(0, k)).ToList();
         int n = RegionProbabilities.Count;
         double Weight(string region) => RegionWeights is null ? 1.0 / n : RegionWeights[region];

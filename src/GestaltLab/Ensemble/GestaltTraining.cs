@@ -187,11 +187,6 @@ public static class GestaltTraining
         var regions = config.Regions ?? data.Regions;
         foreach (var r in regions) _ = data.RegionSet[r];
         config = config with { Regions = regions.ToList() };
-        // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
-        RunFolder.Prepare(run);
-        // Hidden halves of files a killed run was writing (a net, ensemble.onnx, model.zip: megabytes each).
-        AtomicFile.RemoveLeftovers(run);
-        AtomicFile.RemoveLeftovers(Path.Combine(run, "regions"));
         // The heads and the ensemble after the nets are computed with the nets' thread count too (the count shapes the
         // last bits); the caller's count comes back afterwards.
         using var threads = TorchRuntime.UseThreads(config.Training.Threads);
@@ -218,6 +213,13 @@ public static class GestaltTraining
             if (data.CropSize != config.Net.InputSize)
                 throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px but the net expects {config.Net.InputSize} px",
                     $"align with --crop-size {config.Net.InputSize} (in C#: FacePipelineOptions.Regions = RegionSet.Default.WithSize({config.Net.InputSize})), or set net.input_size to {data.CropSize}");
+            // Only now is the run folder made and marked: a config refused above leaves none behind (a new folder holding
+            // only its marker would then be taken for a run).
+            // A folder of the user's is never written into (nor, being marked, later deleted as a run by --force).
+            RunFolder.Prepare(run);
+            // Hidden halves of files a killed run was writing (a net, ensemble.onnx, model.zip: megabytes each).
+            AtomicFile.RemoveLeftovers(run);
+            AtomicFile.RemoveLeftovers(Path.Combine(run, "regions"));
 
             string configJson = config.ToJson();
             string configPath = Path.Combine(run, "config.json");

@@ -29,9 +29,11 @@ public static class Metrics
     }
 
     /// <summary>Fraction of images whose true class is among the <paramref name="k"/> most probable.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is below 1 (a top-0 accuracy is 0 by construction).</exception>
     public static double TopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k)
     {
         Check(truth, probabilities);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         if (truth.Count == 0) return double.NaN;
         int hits = 0;
         for (int i = 0; i < truth.Count; i++)
@@ -54,9 +56,11 @@ public static class Metrics
     }
 
     /// <summary>Mean over the disorders present in <paramref name="truth"/> of each disorder's top-k accuracy.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is below 1.</exception>
     public static double PerDisorderTopK(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int k)
     {
         Check(truth, probabilities);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(k);
         var hits = new Dictionary<int, (int Hit, int N)>();
         for (int i = 0; i < truth.Count; i++)
         {

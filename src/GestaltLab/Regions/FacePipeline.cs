@@ -177,11 +177,14 @@ public sealed class FacePipeline : IDisposable
     /// Processes many photos on <paramref name="threads"/> threads (0 = all cores), in input order. Bad photos are
     /// reported in their result (status <c>unreadable</c>), never thrown.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is negative.</exception>
     public IReadOnlyList<FaceResult> ProcessMany(IReadOnlyList<string> imagePaths, int threads = 0,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         // Said of the pipeline, not of the OpenCV detector inside it that a photo would reach first.
         ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(imagePaths);
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
         var results = new FaceResult[imagePaths.Count];
         long done = 0;
         var po = new ParallelOptions

@@ -41,8 +41,10 @@ public static class TorchRuntime
     /// training with <c>threads: 1</c> in a notebook kernel no longer slows every later cell, but two trainings with
     /// different counts running at once in one process share whichever was set last.
     /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="threads"/> is negative.</exception>
     public static IDisposable UseThreads(int threads)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(threads);
         EnsureLoaded();
         int before = torch.get_num_threads();
         if (threads <= 0 || threads == before) return NoScope.Instance;

@@ -25,6 +25,9 @@ public class MetricsTests
         // per disorder top-2: 1, 1, 1/2 → 0.8333
         Assert.Equal(2.5 / 3, Metrics.PerDisorderTopK(Truth, Probs, 2), 12);
         Assert.Equal([0.5, 0.75, 1.0], Metrics.TopKCurve(Truth, Probs, 3));
+        // A k below 1 is a mistake, not a 0 % accuracy.
+        Assert.Throws<ArgumentOutOfRangeException>(() => Metrics.TopK(Truth, Probs, 0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Metrics.PerDisorderTopK(Truth, Probs, -1));
     }
 
     [Fact]

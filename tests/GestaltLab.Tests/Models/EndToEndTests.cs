@@ -415,6 +415,8 @@ public class EndToEndTests
         // More frozen stages than the net that trains has (checked against it, a backbone's net replacing the config's).
         Assert.Contains("freeze_stages", Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() =>
             GestaltTraining.Train(aligned, Path.Combine(root, "frozen"), Tiny with { Training = Tiny.Training with { FreezeStages = 9 } }, pretrainedBackbone: null)).Message);
+        // Refused before the run folder is made: one left holding only its marker would be taken for a run.
+        Assert.False(Directory.Exists(Path.Combine(root, "frozen")));
         // A different config in the same folder is refused.
         Assert.Throws<GestaltLab.Runtime.GestaltLabException>(() => GestaltTraining.Train(aligned, run, Tiny with { Training = Tiny.Training with { Epochs = 2 } }, pretrainedBackbone: null));
 

@@ -52,6 +52,9 @@ public class FaceSpaceTests
         var a = FaceSpace.Fit(gallery).Rank(queries[0].Embedding, 6);
         var b = FaceSpace.Fit(gallery).Rank(queries[0].Embedding, 6);
         Assert.Equal(a, b);
+        // A negative count is a mistake, not an empty list.
+        Assert.Throws<ArgumentOutOfRangeException>(() => FaceSpace.Fit(gallery).Rank(queries[0].Embedding, -1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => FaceSpace.Fit(gallery).Nearest(queries[0].Embedding, -1));
     }
 
     [Fact]

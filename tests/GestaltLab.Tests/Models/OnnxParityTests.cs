@@ -115,6 +115,7 @@ public class OnnxParityTests
         Assert.NotEqual(expected[0].RegionProbabilities["face"], expected[0].RegionProbabilities["periorbital_left"]);
         // Contributions split each probability among the regions.
         var top = expected[0].Top(2);
+        Assert.Throws<ArgumentOutOfRangeException>(() => expected[0].Top(-1));
         Assert.Equal(top[0].Probability, top[0].Contributions.Values.Sum(), 5);
         if (combination == EnsembleCombination.Average && priors == ClassPriors.Equal)
             Assert.Equal(0.7 / 1.15 * expected[0].RegionProbabilities["face"][model.Classes.ToList().IndexOf(top[0].Syndrome)], top[0].Contributions["face"], 5);
