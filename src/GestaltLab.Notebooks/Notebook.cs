@@ -125,16 +125,19 @@ public sealed class Notebook
         {
             ["file_extension"] = ".cs", ["mimetype"] = "text/x-csharp", ["name"] = "polyglot-notebook", ["pygments_lexer"] = "csharp",
         };
+        // A cell that names no language is in the notebook's default one: Polyglot's, else the .NET kernel's (.net-fsharp:
+        // F#), else C#.
+        string defaultKernel = NotebookCell.Text(md["polyglot_notebook"]?["kernelInfo"]?["defaultKernelName"])
+            ?? (NotebookCell.Text(md["kernelspec"]?["name"]) is { } spec && spec.StartsWith(".net-", StringComparison.OrdinalIgnoreCase) ? spec[5..] : null)
+            ?? "csharp";
         md["polyglot_notebook"] ??= new JsonObject
         {
             ["kernelInfo"] = new JsonObject
             {
-                ["defaultKernelName"] = "csharp",
-                ["items"] = new JsonArray(new JsonObject { ["aliases"] = new JsonArray(), ["languageName"] = "csharp", ["name"] = "csharp" }),
+                ["defaultKernelName"] = defaultKernel,
+                ["items"] = new JsonArray(new JsonObject { ["aliases"] = new JsonArray(), ["languageName"] = defaultKernel, ["name"] = defaultKernel }),
             },
         };
-        // A cell that names no language is in the notebook's default one (C# unless a Polyglot notebook says otherwise).
-        string defaultKernel = NotebookCell.Text(md["polyglot_notebook"]?["kernelInfo"]?["defaultKernelName"]) ?? "csharp";
         foreach (var cell in Cells)
         {
             cell.Json["metadata"] ??= new JsonObject();

@@ -243,6 +243,15 @@ public class NotebookRunnerTests
         nb.Save(fsharp);
         var (fsResult, _) = await Run(fsharp);
         Assert.Contains("fsharp", fsResult.Failure!.Message);
+        // An older .NET Interactive notebook says so only by its kernelspec.
+        string older = kit.Write("older.ipynb", "1 + 1");
+        nb = Notebook.Load(older);
+        nb.Metadata.Remove("polyglot_notebook");
+        nb.Metadata["kernelspec"] = new JsonObject { ["name"] = ".net-fsharp", ["language"] = "F#", ["display_name"] = ".NET (F#)" };
+        nb.CodeCells.Single().Json["metadata"]!.AsObject().Remove("polyglot_notebook");
+        nb.Save(older);
+        var (olderResult, _) = await Run(older);
+        Assert.Contains("fsharp", olderResult.Failure!.Message);
     }
 
     [Fact]
