@@ -22,6 +22,8 @@ public static class NotebookHtml
         var sb = new StringBuilder();
         sb.Append("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\"/>\n")
           .Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"/>\n")
+          // A remote image or script in a cell's markdown or HTML output would be fetched when the page is opened.
+          .Append(Figures.FigureHtml.OfflinePolicyMeta).Append('\n')
           .Append("<title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n<style>\n").Append(Css).Append("</style>\n</head>\n<body>\n<main>\n");
         foreach (var cell in notebook.Cells)
         {

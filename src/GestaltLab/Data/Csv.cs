@@ -24,7 +24,11 @@ public static class Csv
     public static string Line(IEnumerable<string> fields) => string.Join(",", fields.Select(Escape));
 
     /// <summary>Writes a header and rows atomically (LF line ends).</summary>
-    public static void Write(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows)
+    /// <param name="path">The file.</param>
+    /// <param name="header">Column names.</param>
+    /// <param name="rows">Rows, each as long as the header.</param>
+    /// <param name="ownerOnly">Readable by its owner alone (mode 0600), whatever the folder: a table of patients' photos.</param>
+    public static void Write(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows, bool ownerOnly = false)
     {
         var sb = new StringBuilder();
         sb.Append(Line(header)).Append('\n');
@@ -34,7 +38,7 @@ public static class Csv
                 throw new ArgumentException($"{path}: row has {row.Count} fields, header has {header.Count}");
             sb.Append(Line(row)).Append('\n');
         }
-        AtomicFile.WriteAllText(path, sb.ToString());
+        AtomicFile.WriteAllText(path, sb.ToString(), ownerOnly);
     }
 
     /// <summary>A parsed CSV table: header and rows, with access by column name.</summary>

@@ -146,7 +146,8 @@ public sealed class Manifest
     /// manifest <see cref="FromImageFolder"/> made gets the record of how beside it (<see cref="Provenance"/>:
     /// <c>manifest.json</c>, or <c>manifest.csv.provenance.json</c> when a file of another kind has that name): the
     /// photos' folder, the labels file and its SHA-256, the fractions and seed of the split — with them the same split can
-    /// be made again, and a reviewer can see it was fixed in advance.
+    /// be made again, and a reviewer can see it was fixed in advance. The file is its owner's alone (0600), as is a folder
+    /// made for it: it names photos with each person's id and diagnosis.
     /// </summary>
     /// <param name="path">The file, or the folder to write <c>manifest.csv</c> into.</param>
     /// <param name="command">What made it, as the record names it (<c>gestaltlab manifest</c> from the command line).</param>
@@ -168,7 +169,8 @@ public sealed class Manifest
             foreach (var c in ExtraColumns) fields.Add(r.Extra.TryGetValue(c, out var v) ? v : "");
             return (IReadOnlyList<string>)fields;
         });
-        Csv.Write(file, header, lines);
+        // Photo names with each person's id and diagnosis: the owner's alone wherever it goes.
+        Csv.Write(file, header, lines, ownerOnly: true);
         if (MadeFrom is not { } o) return null;
         return Provenance.Write(file, command, new System.Text.Json.Nodes.JsonObject
         {

@@ -247,21 +247,22 @@ public static partial class ModelEvaluation
         RegionScore.WriteCsv(Path.Combine(outDirectory, "region_metrics.csv"), regions);
         string F(double v) => v.ToString("R", CultureInfo.InvariantCulture);
         var rows = data.Rows;
+        // Photo, person and diagnosis per row: the owner's alone, in a folder of the user's (`--out .`) as in one made here.
         Csv.Write(Path.Combine(outDirectory, "probabilities.csv"), ["image", "subject", "true", .. model.Classes],
-            rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]));
+            rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Probabilities.Select(p => F(p))]), ownerOnly: true);
         // Each region's own probabilities, as probabilities.csv holds the ensemble's: what a paired comparison of a region
         // with the ensemble (`gestaltlab compare RUN --regions`) needs, on the same photos.
         string regionDir = Path.Combine(outDirectory, RegionProbabilitiesFolder);
-        Directory.CreateDirectory(regionDir);
+        OwnerOnlyFolder.Create(regionDir);
         // An earlier evaluation's regions that this model does not have would pass for its own.
         foreach (var stale in earlierRegions.Where(r => !model.Regions.Contains(r)).Select(r => Path.Combine(regionDir, r + ".csv")).Where(File.Exists))
             File.Delete(stale);
         foreach (var r in model.Regions)
             Csv.Write(Path.Combine(regionDir, r + ".csv"), ["image", "subject", "true", .. model.Classes],
-                rows.Select((row, i) => (IReadOnlyList<string>)[row.SourceImage, row.Subject, row.Syndrome, .. predictions[i].RegionProbabilities[r].Select(p => F(p))]));
+                rows.Select((row, i) => (IReadOnlyList<string>)[row.SourceImage, row.Subject, row.Syndrome, .. predictions[i].RegionProbabilities[r].Select(p => F(p))]), ownerOnly: true);
         int dims = predictions[0].Embedding.Length;
         Csv.Write(Path.Combine(outDirectory, "embeddings.csv"), ["image", "subject", "true", .. Enumerable.Range(0, dims).Select(d => "e" + d)],
-            rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]));
+            rows.Select((r, i) => (IReadOnlyList<string>)[r.SourceImage, r.Subject, r.Syndrome, .. predictions[i].Embedding.Select(p => F(p))]), ownerOnly: true);
         metrics.Save(metricsFile);
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory))
             EvaluationRecord.Finished(outDirectory, metricsFile,

@@ -124,10 +124,10 @@ public static class CompositeFaces
     public static CompositeFace Average(string label, IReadOnlyList<(RgbImage Face, string Person)> faces, int minimumCohort = DefaultMinimumCohort)
     {
         CheckMinimum(minimumCohort);
-        var people = faces.GroupBy(f => f.Person, StringComparer.Ordinal).ToList();
+        var people = People(faces);
         if (people.Count < minimumCohort)
             throw new GestaltLabException(
-                $"composite face for '{label}' refused: {people.Count} person(s) ({faces.Count} photo(s)), fewer than the minimum cohort of {minimumCohort} people (an average of so few people can identify a patient)",
+                $"composite face for '{label}' refused: {Counted(people.Count, faces)}, fewer than the minimum cohort of {minimumCohort} people (an average of so few people can identify a patient)",
                 $"add photos of other people with '{label}' until there are at least {minimumCohort}; lowering the minimum weakens the privacy protection");
         int w = faces[0].Face.Width, h = faces[0].Face.Height;
         var sum = new double[w * h * 3];
@@ -136,13 +136,13 @@ public static class CompositeFaces
         foreach (var person in people)
         {
             Array.Clear(own);
-            foreach (var (f, _) in person)
+            foreach (var f in person)
             {
                 if (f.Width != w || f.Height != h)
                     throw new GestaltLabException($"composite face for '{label}': faces differ in size ({f.Width}×{f.Height} vs {w}×{h}); align them to one template first");
                 for (int i = 0; i < own.Length; i++) own[i] += f.Pixels[i];
             }
-            int k = person.Count();
+            int k = person.Count;
             for (int i = 0; i < sum.Length; i++) sum[i] += own[i] / k;
         }
         var px = new byte[sum.Length];
@@ -185,10 +185,10 @@ public static class CompositeFaces
         {
             cancellationToken.ThrowIfCancellationRequested();
             var list = groups[g].Select(x => (x.Face, x.Person)).ToArray();
-            int people = list.Select(x => x.Person).Distinct(StringComparer.Ordinal).Count();
+            int people = People(list).Count;
             if (people < minimumCohort)
             {
-                refused.Add($"{groups[g].Key}: {people} person(s) ({list.Length} photo(s)) < minimum cohort {minimumCohort}");
+                refused.Add($"{groups[g].Key}: {Counted(people, list)} < minimum cohort {minimumCohort}");
                 refusedLabels.Add(groups[g].Key);
             }
             else
@@ -196,5 +196,41 @@ public static class CompositeFaces
             progress?.Report(new ProgressUpdate("composite faces", g + 1, groups.Length));
         }
         return new CompositeFaceSet(made, refused, minimumCohort, refusedLabels);
+    }
+
+    /// <summary>
+    /// The people a cohort holds, each as their faces: faces grouped by person id, and ids joined where they share an
+    /// identical face. One photo filed under several ids (visits or accession numbers taken for subjects, a photo
+    /// copied) is one person however it is labelled, and must not make up the count that keeps a patient unrecognisable.
+    /// (Only identical faces are seen so: two photos of one person under two ids still count as two.)
+    /// </summary>
+    private static List<List<RgbImage>> People(IReadOnlyList<(RgbImage Face, string Person)> faces)
+    {
+        var index = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (_, person) in faces) index.TryAdd(person, index.Count);
+        var parent = Enumerable.Range(0, index.Count).ToArray();
+        int Root(int i)
+        {
+            while (parent[i] != i) i = parent[i] = parent[parent[i]];
+            return i;
+        }
+        var seen = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (var (face, person) in faces)
+        {
+            string key = $"{face.Width}x{face.Height}:{Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(face.Pixels))}";
+            int id = index[person];
+            if (seen.TryGetValue(key, out int other)) parent[Root(id)] = Root(other);
+            else seen[key] = id;
+        }
+        return faces.GroupBy(f => Root(index[f.Person])).Select(g => g.Select(f => f.Face).ToList()).ToList();
+    }
+
+    // "9 person(s) (10 photo(s))", with the ids when identical faces joined some.
+    private static string Counted(int people, IReadOnlyList<(RgbImage Face, string Person)> faces)
+    {
+        int ids = faces.Select(f => f.Person).Distinct(StringComparer.Ordinal).Count();
+        return ids == people
+            ? $"{people} person(s) ({faces.Count} photo(s))"
+            : $"{people} person(s) ({faces.Count} photo(s) under {ids} ids: ids sharing an identical face count as one person)";
     }
 }

@@ -16,6 +16,13 @@ public static partial class FigureHtml
     /// <summary>The tag every GestaltLab page carries in its head: what tells a page of ours from someone else's file.</summary>
     public const string GeneratorMeta = "<meta name=\"generator\" content=\"GestaltLab\">";
 
+    /// <summary>
+    /// The Content-Security-Policy of GestaltLab's pages: nothing from the network, whatever text they carry (inline
+    /// scripts and styles, data: images), so a name from a shared run, or a remote image in a notebook's markdown, cannot
+    /// make the page fetch anything when it is opened.
+    /// </summary>
+    public const string OfflinePolicyMeta = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:\">";
+
     private static readonly Lazy<string> Bundle = new(LoadBundle);
 
     /// <summary>The minified plotly.js source inlined in every page.</summary>
@@ -104,7 +111,7 @@ public static partial class FigureHtml
         sb.Append("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n");
         // Nothing from the network, whatever text the charts carry: the page is whole (inline scripts and styles, data:
         // images), and a name from a shared run's files that the chart library renders as markup cannot fetch anything.
-        sb.Append("<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src data: blob:; font-src data:\">\n");
+        sb.Append(OfflinePolicyMeta).Append('\n');
         sb.Append(GeneratorMeta).Append('\n');
         sb.Append("<title>").Append(WebUtility.HtmlEncode(title)).Append("</title>\n");
         sb.Append("<style>\n").Append(BaseCss).Append(extraCss ?? "").Append("</style>\n");

@@ -155,11 +155,14 @@ public static class RunFigureExport
             throw new GestaltLabException($"{outDir}: holds {string.Join(", ", theirs.Take(3))}{(theirs.Count > 3 ? ", …" : "")}, which no export wrote here; the export would replace them",
                 "export into another folder, or move those files away");
         bool created = !System.IO.Directory.Exists(outDir);
-        System.IO.Directory.CreateDirectory(outDir);
+        // With photo names (in the pages' hover text) and folder paths (in export.json), what is written is its owner's
+        // alone, as a report naming photos is: a new folder 0700, those files 0600.
+        if (full) OwnerOnlyFolder.Create(outDir);
+        else System.IO.Directory.CreateDirectory(outDir);
         // A killed earlier export's hidden folder goes (its process is gone); this one's is named the same way.
         AtomicFile.RemoveLeftovers(outDir, StagingName);
         string staging = AtomicFile.TempPath(Path.Combine(outDir, StagingName));
-        System.IO.Directory.CreateDirectory(staging);
+        OwnerOnlyFolder.Create(staging);   // pages naming photos wait here before their mode is set
         var drawn = new List<string>();
         // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
         var leftOut = new Dictionary<string, List<string>>(StringComparer.Ordinal);
@@ -238,6 +241,8 @@ public static class RunFigureExport
         {
             string file = Path.Combine(outDir, name);
             File.Move(Path.Combine(staging, name), file, overwrite: true);
+            if (full && name.EndsWith(".html", StringComparison.Ordinal) && !OperatingSystem.IsWindows())
+                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
             files.Add(file);
         }
         System.IO.Directory.Delete(staging, recursive: true);
@@ -253,7 +258,7 @@ public static class RunFigureExport
             removed.Add(new RemovedFile(compositeFile, "an earlier export's; this run has no composite faces"));
         }
         var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont);
-        AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n");
+        AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
     }

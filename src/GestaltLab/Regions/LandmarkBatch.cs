@@ -132,7 +132,8 @@ public sealed record LandmarkBatchResult(IReadOnlyList<PhotoLandmarks> Rows, int
     /// <returns>The record's path.</returns>
     public string Save(string path, string command = "LandmarkBatch.Run")
     {
-        Csv.Write(path, Header, Rows.Select(ToRow));
+        // Each photo's name and 68 points (biometric): the owner's alone wherever it goes.
+        Csv.Write(path, Header, Rows.Select(ToRow), ownerOnly: true);
         return Provenance.Write(path, command, new System.Text.Json.Nodes.JsonObject
         {
             ["photos"] = PhotoCount,

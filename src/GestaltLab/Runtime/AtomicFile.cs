@@ -186,7 +186,9 @@ public static class AtomicFile
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
+        // A folder made for an owner-only file is its owner's too (0700): it names what it holds.
+        if (ownerOnly) OwnerOnlyFolder.Create(dir);
+        else Directory.CreateDirectory(dir);
         string temp = TempPath(full);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
         if (ownerOnly && !OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;

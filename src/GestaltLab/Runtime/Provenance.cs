@@ -64,7 +64,10 @@ public static class Provenance
         foreach (var (key, value) in fields) record[key] = value?.DeepClone();
         record["packages"] = RunManifest.PackageVersionsJson();
         record["created_utc"] = DateTime.UtcNow.ToString("O");
-        AtomicFile.WriteAllText(path, record.ToJsonString(Indented) + "\n");
+        // As private as the file it describes (it names that file's folder and inputs).
+        bool ownerOnly = !OperatingSystem.IsWindows() && File.Exists(output)
+            && (File.GetUnixFileMode(output) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead)) == 0;
+        AtomicFile.WriteAllText(path, record.ToJsonString(Indented) + "\n", ownerOnly);
         return path;
     }
 }

@@ -335,6 +335,10 @@ public sealed class SyntheticFacesTests : IClassFixture<SyntheticFacesTests.Clea
         var t = Csv.Read(outCsv);
         // Beside it, from a notebook as from the command line, what made it: the call, the boxes, the model by content.
         Assert.Equal(Path.Combine(dir, "landmarks.json"), record);
+        // Photo names and their 68 points, and the record naming their folder: their owner's alone, whatever the folder.
+        if (!OperatingSystem.IsWindows())
+            foreach (var file in new[] { outCsv, record })
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(file));
         var made = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record))!;
         Assert.Equal("LandmarkBatch.Run", (string?)made["command"]);
         Assert.Equal(Path.GetFullPath(outCsv), (string?)made["output"]);

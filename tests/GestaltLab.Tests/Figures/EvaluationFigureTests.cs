@@ -238,13 +238,22 @@ public class FaceFigureTests
 {
     private static RgbImage Flat(int w, int h, byte v) => new(w, h, Enumerable.Repeat(v, w * h * 3).ToArray());
 
+    // A flat face told apart from other people's by one value (people's faces are never identical: identical faces under
+    // two ids are taken for one person). Values from index 16 on are the flat ones.
+    private static RgbImage Marked(byte v, int person)
+    {
+        var face = Flat(8, 8, v);
+        face.Pixels[person] = (byte)(v + 1);
+        return face;
+    }
+
     [Fact]
     public void Composite_face_is_the_pixel_mean_and_small_cohorts_are_refused()
     {
         var faces = Enumerable.Range(0, 10).Select(i => (Flat(8, 8, (byte)(i * 10)), "A", $"a{i}"))
-            .Concat(Enumerable.Range(0, 4).Select(i => (Flat(8, 8, 200), "B", $"b{i}")))
+            .Concat(Enumerable.Range(0, 4).Select(i => (Marked(200, i), "B", $"b{i}")))
             // Twelve photos of three people: enough photos, too few people.
-            .Concat(Enumerable.Range(0, 12).Select(i => (Flat(8, 8, 100), "C", $"c{i % 3}"))).ToArray();
+            .Concat(Enumerable.Range(0, 12).Select(i => (Marked(100, i % 3), "C", $"c{i % 3}"))).ToArray();
         var set = CompositeFaces.Build(faces, minimumCohort: 10);
         var a = Assert.Single(set.Faces);
         Assert.Equal("A", a.Label);
@@ -255,11 +264,16 @@ public class FaceFigureTests
         var e = Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("C", faces.Where(f => f.Item2 == "C").Select(f => (f.Item1, f.Item3)).ToArray()));
         Assert.Contains("minimum cohort of 10 people", e.Message);
         // Each person weighs once: one person's many photos do not pull the composite towards them.
-        var lopsided = Enumerable.Range(0, 9).Select(i => (Flat(8, 8, 0), $"p{i}")).Concat(Enumerable.Repeat((Flat(8, 8, 200), "p9"), 11)).ToArray();
+        var lopsided = Enumerable.Range(0, 9).Select(i => (Marked(0, i), $"p{i}")).Concat(Enumerable.Repeat((Flat(8, 8, 200), "p9"), 11)).ToArray();
         var fair = CompositeFaces.Average("D", lopsided);
         Assert.Equal(10, fair.Count);
         Assert.Equal(20, fair.Photos);
-        Assert.All(fair.Image.Pixels, p => Assert.Equal(20, p)); // (9 × 0 + 200) / 10 people, not 2200 / 20 photos
+        Assert.All(fair.Image.Pixels.Skip(16), p => Assert.Equal(20, p)); // (9 × 0 + 200) / 10 people, not 2200 / 20 photos
+        // One photo filed under ten ids (visits or accession numbers taken for subjects) is one person, not a cohort.
+        var copies = Enumerable.Range(0, 10).Select(i => (Marked(90, 0), "E", $"visit{i:00}")).ToArray();
+        var copied = Assert.Single(CompositeFaces.Build(copies, 10).Refused);
+        Assert.StartsWith("E: 1 person(s) (10 photo(s) under 10 ids", copied);
+        Assert.Contains("identical face", Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("E", copies.Select(c => (c.Item1, c.Item3)).ToArray())).Message);
         var grid = set.RenderGrid();
         Assert.True(grid.Width >= 8 && grid.Height > 8);
         // A name too long for its face at the smallest printed size goes over two lines (the grid grows), not cut.

@@ -656,6 +656,15 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal(names.Order(), again.HeightsMm.Keys.Order());
         Assert.All(again.HeightsMm, kv => Assert.Equal((double)record["height_mm"]![kv.Key]!, kv.Value));
         Assert.Empty(Directory.GetFiles(figures, "*.svg"));
+        // With photo names in the pages and paths in the record, a new folder and those files are their owner's alone.
+        if (!OperatingSystem.IsWindows())
+        {
+            string named = Path.Combine(fixture.Work, "figures-named");
+            var withNames = await RunFigureExport.ExportAsync(run, named, new RunExportOptions { WidthMm = 89, Formats = [FigureFormat.Svg], Html = true, PhotoNames = true, Seed = 3 });
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(named));
+            Assert.All(withNames.Files.Where(f => f.EndsWith(".html", StringComparison.Ordinal)).Append(withNames.RecordPath),
+                f => Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(f)));
+        }
         // Refused before anything is read or made: no format, or a size no chart fits.
         string none = Path.Combine(fixture.Work, "figures-none");
         await Assert.ThrowsAsync<GestaltLabException>(() => RunFigureExport.ExportAsync(run, none, new RunExportOptions { Formats = [] }));

@@ -533,6 +533,16 @@ public class CommandLineTests
         // Its folder, made by the evaluation, holds per-photo tables: its owner's alone.
         if (!OperatingSystem.IsWindows())
             Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(editedMetrics)!));
+        // Its tables too, so that a folder of the user's (`--out .`, group-readable) does not show them to others.
+        string sharedEval = Directory.CreateDirectory(Path.Combine(root, "shared-eval")).FullName;
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(sharedEval, (UnixFileMode)Convert.ToInt32("755", 8));
+            Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", handEdited, "--out", sharedEval));
+            foreach (var table in Directory.GetFiles(sharedEval, "*.csv", SearchOption.AllDirectories).Where(f => !f.EndsWith("region_metrics.csv", StringComparison.Ordinal)))
+                Assert.True(File.GetUnixFileMode(table) == (UnixFileMode.UserRead | UnixFileMode.UserWrite), $"{table}: {File.GetUnixFileMode(table)}");
+            Assert.True(File.Exists(Path.Combine(sharedEval, "embeddings.csv")));
+        }
         var onEdited = JsonNode.Parse(File.ReadAllText(editedMetrics))!;
         Assert.Equal(Path.GetFullPath(handEdited), (string?)onEdited["data"]);
         Assert.Equal(new GestaltLab.Models.AlignedRegionDataset(handEdited).ContentHash(), (string?)onEdited["data_hash"]);
@@ -710,6 +720,10 @@ public class CommandLineTests
         File.WriteAllLines(labels, ["image,subject,syndrome", .. source.Select(r => $"{Path.GetFileName(r.Image)},{r.Subject},{r.Syndrome}")]);
 
         Assert.Equal(0, await Cli("manifest", "--images", photos, "--labels", labels, "--seed", "4"));
+        // Photo names with people and diagnoses: the owner's alone (as the record beside, naming the folders).
+        if (!OperatingSystem.IsWindows())
+            foreach (var file in new[] { "manifest.csv", "manifest.json" })
+                Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(Path.Combine(photos, file)));
         // Beside it, how its splits were drawn.
         var how = JsonNode.Parse(File.ReadAllText(Path.Combine(photos, "manifest.json")))!;
         Assert.Equal(4, (int)how["seed"]!);

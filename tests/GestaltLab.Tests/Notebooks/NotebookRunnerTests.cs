@@ -442,6 +442,8 @@ public class NotebookRunnerTests
         Assert.Contains("data:image/png;base64,", html);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "data-plotlyjs="));
         Assert.DoesNotMatch("<(script|link|img)[^>]*(src|href)=\"(https?:)?//", html);
+        // A remote image a notebook's own markdown names is not fetched when the page is opened.
+        Assert.Contains(GestaltLab.Figures.FigureHtml.OfflinePolicyMeta, html);
     }
 
     [Fact]
