@@ -195,7 +195,10 @@ public sealed class Notebook
     }
 
     /// <summary>Writes the notebook atomically (a reader never sees half a file).</summary>
-    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
+    public void Save(string path) => Save(path, ownerOnly: false);
+
+    /// <summary>Writes the notebook atomically; <paramref name="ownerOnly"/>: readable by its owner alone (0600), a folder made for it 0700.</summary>
+    public void Save(string path, bool ownerOnly) => AtomicFile.WriteAllText(path, ToJson(), ownerOnly);
 
     // Jupyter writes keys sorted, which keeps diffs of committed notebooks small and stable.
     private static JsonNode? Sorted(JsonNode? node) => node switch

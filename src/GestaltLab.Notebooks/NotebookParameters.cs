@@ -11,7 +11,9 @@ namespace GestaltLab.Notebooks;
 /// <param name="Name">The variable name.</param>
 /// <param name="Type">Its declared type as written (<c>bool</c>, <c>int</c>, <c>string</c>, …; <c>var</c> is resolved from the literal).</param>
 /// <param name="Default">The initializer as written, or null.</param>
-public readonly record struct NotebookParameter(string Name, string Type, string? Default);
+/// <param name="Private">Its declaration ends with a comment starting <c>// private</c>: a value given for it (a photo of the
+/// user's own) ends up in the outputs, so the run is not saved over the notebook and is written owner-only.</param>
+public readonly record struct NotebookParameter(string Name, string Type, string? Default, bool Private = false);
 
 /// <summary>
 /// Papermill-style parameters: the first code cell tagged <c>parameters</c> declares them with defaults
@@ -44,11 +46,13 @@ public static class NotebookParameters
                 _ => null,
             };
             if (declaration is null) continue;
+            bool isPrivate = node.GetTrailingTrivia().Any(t => t.IsKind(SyntaxKind.SingleLineCommentTrivia)
+                && t.ToString().TrimStart('/', ' ').StartsWith("private", StringComparison.OrdinalIgnoreCase));
             foreach (var v in declaration.Variables)
             {
                 string type = declaration.Type.ToString();
                 if (type == "var") type = InferType(v.Initializer?.Value) ?? "var";
-                result.Add(new NotebookParameter(v.Identifier.Text, type, v.Initializer?.Value.ToString()));
+                result.Add(new NotebookParameter(v.Identifier.Text, type, v.Initializer?.Value.ToString(), isPrivate));
             }
         }
         return result;

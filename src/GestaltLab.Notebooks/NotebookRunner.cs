@@ -119,10 +119,17 @@ public static partial class NotebookRunner
         string? fullPath = notebook.Path is null ? null : System.IO.Path.GetFullPath(notebook.Path);
         RefuseOtherKernel(notebook, name);
         notebook.Normalize();
-        var (quick, parameterised, notes) = InjectParameters(notebook, options, name);
+        var (quick, parameterised, privateGiven, notes) = InjectParameters(notebook, options, name);
+        // A private parameter's value (a photo of the user's own) and what the cells show of it go into the outputs: never
+        // over the notebook, which is shared (committed, handed out), and readable by the user alone.
+        bool ownerOnly = privateGiven.Count > 0;
+        if (ownerOnly && options.OutputPath is not null && fullPath is not null && System.IO.Path.GetFullPath(options.OutputPath) == fullPath)
+            throw new GestaltLabException(
+                $"{name}: {string.Join(", ", privateGiven)} {(privateGiven.Count == 1 ? "is a private parameter" : "are private parameters")}: what the cells make of it (your photo, its name) would be saved into the notebook itself, which is shared",
+                "save the run elsewhere: --output DIR/ (in C#: NotebookRunOptions.OutputPath); it is written readable by you alone");
         // Where the outputs go is checked, and held, before the first cell: a folder that cannot be written or another run
         // saving to the same file would otherwise be found only when every cell had run, and that run's outputs lost.
-        using var outputLock = options.OutputPath is null ? null : ClaimOutput(options.OutputPath, options);
+        using var outputLock = options.OutputPath is null ? null : ClaimOutput(options.OutputPath, options, ownerOnly);
         log?.WriteLine($"▶ {name}{(quick ? " (quick)" : "")}");
         foreach (var note in notes) log?.WriteLine($"  {note}");
         foreach (var cell in notebook.CodeCells)
@@ -232,13 +239,13 @@ public static partial class NotebookRunner
         string? savedTo = null, htmlPath = null;
         if (options.OutputPath is not null)
         {
-            notebook.Save(options.OutputPath);
+            notebook.Save(options.OutputPath, ownerOnly);
             savedTo = System.IO.Path.GetFullPath(options.OutputPath);
         }
         if (options.WriteHtml || options.HtmlPath is not null)
         {
             htmlPath = options.HtmlPath ?? System.IO.Path.ChangeExtension(savedTo ?? fullPath ?? "notebook.ipynb", ".html");
-            AtomicFile.WriteAllText(htmlPath, NotebookHtml.Render(notebook, System.IO.Path.GetFileNameWithoutExtension(name)));
+            AtomicFile.WriteAllText(htmlPath, NotebookHtml.Render(notebook, System.IO.Path.GetFileNameWithoutExtension(name)), ownerOnly);
             htmlPath = System.IO.Path.GetFullPath(htmlPath);
         }
         var result = new NotebookRunResult(fullPath, savedTo, htmlPath, executed, codeCells.Count, failure, clock.Elapsed)
@@ -265,7 +272,7 @@ public static partial class NotebookRunner
     // Injects the overrides after the parameters cell. Quick: whether Quick = true was injected (what the notebook ran
     // as, recorded in its metadata: `--quick` on a notebook without that parameter runs it at full size, and
     // `-p Quick=true` is quick mode however it was asked for).
-    private static (bool Quick, bool Parameterised, List<string> Notes) InjectParameters(Notebook notebook, NotebookRunOptions options, string name)
+    private static (bool Quick, bool Parameterised, List<string> PrivateGiven, List<string> Notes) InjectParameters(Notebook notebook, NotebookRunOptions options, string name)
     {
         var notes = new List<string>();
         foreach (var old in notebook.CodeCells.Where(c => c.Tags.Contains(NotebookParameters.InjectedTag)).ToList())
@@ -273,7 +280,7 @@ public static partial class NotebookRunner
         var overrides = new List<KeyValuePair<string, string>>();
         if (options.Quick && !options.Parameters.ContainsKey("Quick")) overrides.Add(KeyValuePair.Create("Quick", "true"));
         overrides.AddRange(options.Parameters);
-        if (overrides.Count == 0) return (false, false, notes);
+        if (overrides.Count == 0) return (false, false, [], notes);
 
         var parameters = NotebookParameters.FindParametersCell(notebook);
         if (parameters is null)
@@ -282,21 +289,23 @@ public static partial class NotebookRunner
                 throw new GestaltLabException($"{name}: parameters were given ({string.Join(", ", options.Parameters.Keys)}) but no code cell is tagged \"parameters\"",
                     "tag the cell that declares the parameters with \"parameters\" (cell metadata tags, as papermill does)");
             notes.Add($"note: {name} has no cell tagged \"parameters\"; --quick has nothing to override, so it runs at full size");
-            return (false, false, notes);
+            return (false, false, [], notes);
         }
         var declared = NotebookParameters.Declared(parameters.Source);
         if (options.Quick && options.Parameters.Count == 0 && declared.All(d => d.Name != "Quick"))
         {
             notes.Add($"note: {name}'s parameters cell declares no Quick; --quick has nothing to override, so it runs at full size");
-            return (false, false, notes);
+            return (false, false, [], notes);
         }
         int index = IndexOf(notebook, parameters);
         string code = NotebookParameters.InjectedCode(declared, overrides, $"{name}: parameters cell (cell {index + 1})");
         notebook.InsertCell(index + 1, "code", code, NotebookParameters.InjectedTag);
         notebook.Normalize();
-        notes.Add($"parameters: {string.Join(", ", overrides.Select(o => $"{o.Key}={o.Value}"))}");
+        var privateGiven = overrides.Select(o => o.Key).Where(k => declared.Any(d => d.Name == k && d.Private)).Distinct().ToList();
+        // A private value (a photo's path) is not printed to the log, which CI or a shared terminal may keep.
+        notes.Add($"parameters: {string.Join(", ", overrides.Select(o => privateGiven.Contains(o.Key) ? $"{o.Key}=(private)" : $"{o.Key}={o.Value}"))}");
         bool quick = overrides.LastOrDefault(o => o.Key == "Quick").Value is { } value && bool.TryParse(value.Trim(), out bool q) && q;
-        return (quick, true, notes);
+        return (quick, true, privateGiven, notes);
     }
 
     private static bool IsCSharp(string language) => language.ToLowerInvariant() is "csharp" or "c#" or "cs" or ".net-csharp";
@@ -316,17 +325,17 @@ public static partial class NotebookRunner
     }
 
     // Checks that the executed notebook (and its HTML) can be saved where asked, and holds that file for the run.
-    private static FolderLock ClaimOutput(string outputPath, NotebookRunOptions options)
+    private static FolderLock ClaimOutput(string outputPath, NotebookRunOptions options, bool ownerOnly)
     {
         var held = FolderLock.AcquireFile(outputPath, "save a notebook run as");
         try
         {
-            AtomicFile.CheckWritable(outputPath, "notebook.ipynb");
+            AtomicFile.CheckWritable(outputPath, "notebook.ipynb", ownerOnly);
             CheckReplaceable(outputPath);
             if (options.WriteHtml || options.HtmlPath is not null)
             {
                 string html = options.HtmlPath ?? System.IO.Path.ChangeExtension(outputPath, ".html");
-                AtomicFile.CheckWritable(html, "notebook.html");
+                AtomicFile.CheckWritable(html, "notebook.html", ownerOnly);
                 CheckReplaceable(html);
             }
             return held;

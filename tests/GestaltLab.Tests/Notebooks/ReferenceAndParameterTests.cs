@@ -199,6 +199,39 @@ public class ReferenceAndParameterTests
     }
 
     [Fact]
+    public async Task APrivateParameterIsNeverSavedOverTheNotebookAndIsWrittenOwnerOnly()
+    {
+        using var kit = new NotebookTestKit();
+        string path = kit.Write("mine.ipynb", "params:bool Quick = false;\nstring MyPhoto = \"\";  // private: a photo of your own", "Console.WriteLine(MyPhoto);");
+        Assert.True(NotebookParameters.Declared(Notebook.Load(path).CodeCells.First().Source).Single(p => p.Name == "MyPhoto").Private);
+        string before = File.ReadAllText(path);
+        var given = new Dictionary<string, string> { ["MyPhoto"] = "/photos/Jane_Doe_MRN1234.jpg" };
+
+        // Over the notebook (shared, committed), the photo's path and whatever the cells show of it would be published.
+        var refused = await Assert.ThrowsAsync<GestaltLabException>(() => NotebookRunner.RunAsync(path, new NotebookRunOptions { Parameters = given }));
+        Assert.Contains("MyPhoto is a private parameter", refused.Message);
+        Assert.Equal(before, File.ReadAllText(path));
+
+        // Elsewhere it runs, written readable by its owner alone, and the log does not print the value.
+        var log = new StringWriter();
+        string output = Path.Combine(kit.Dir, "mine-out", "mine.ipynb");
+        var (result, saved) = await Run(path, new NotebookRunOptions { Parameters = given, OutputPath = output, WriteHtml = true, Log = log });
+        Assert.True(result.Succeeded, result.Failure?.ToString());
+        Assert.Equal("/photos/Jane_Doe_MRN1234.jpg\n", Stdout(saved.CodeCells.Last()));
+        Assert.Contains("MyPhoto=(private)", log.ToString());
+        Assert.DoesNotContain("Jane_Doe", log.ToString());
+        if (!OperatingSystem.IsWindows())
+        {
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute, File.GetUnixFileMode(Path.GetDirectoryName(output)!));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(output));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(result.HtmlPath!));
+        }
+        // Without a value for it, the notebook runs in place as any other.
+        var (plain, _) = await Run(path, new NotebookRunOptions { Quick = true });
+        Assert.True(plain.Succeeded);
+    }
+
+    [Fact]
     public async Task QuickModeIsRecordedAsTheNotebookRanNotAsItWasAsked()
     {
         using var kit = new NotebookTestKit();
