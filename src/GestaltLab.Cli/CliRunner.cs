@@ -8,9 +8,8 @@ using Spectre.Console;
 namespace GestaltLab.Cli;
 
 /// <summary>
-/// A command that handles Ctrl+C and SIGTERM itself (<c>notebook run</c>: a note, the outputs saved, a second Ctrl+C to
-/// quit at once). System.CommandLine's own handling waits inside the signal handler for the command to end, which keeps
-/// every other handler of the signal from running until then.
+/// A command that handles Ctrl+C and SIGTERM itself (<c>notebook run</c>: its own note, the outputs saved, a second Ctrl+C
+/// to quit at once): <see cref="CliRunner.InvokeAsync"/> then only records which signal came.
 /// </summary>
 internal sealed class SelfStoppingCommand(string name, string description) : Command(name, description);
 
@@ -55,27 +54,42 @@ internal static class CliRunner
         // built culture-invariant, and a host running the commands in its own culture (the tests) gets the same. Set
         // inside this async method, it stays with this invocation and leaves the caller's culture as it was.
         System.Globalization.CultureInfo.CurrentCulture = System.Globalization.CultureInfo.InvariantCulture;
-        // Ctrl+C or SIGTERM reaches headless Chromium too (same process group): what the browser then throws is the
-        // stop the user asked for, not a failure. Only noted here; System.CommandLine does the cancelling.
-        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, _ => _stopRequested = true);
-        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, _ => { _stopRequested = true; _terminated = true; });
+        // Ctrl+C or SIGTERM: the first cancels the running command through its token (it stops at its next check, says
+        // what it kept, and exits 130, or 143 after SIGTERM); a second one quits at once. Done here rather than by
+        // System.CommandLine, whose handler waits inside the signal for the command to end (so the exit code could be
+        // read before the signal was known) and is only in place once an action's synchronous start has returned (a
+        // Ctrl+C before then killed the process unsaid). The signal reaches headless Chromium too (same process group):
+        // what the browser then throws is the stop the user asked for, not a failure.
+        var parsed = root.Parse(args);
+        bool selfStopping = parsed.CommandResult.Command is SelfStoppingCommand;
+        using var stop = new CancellationTokenSource();
+        int signals = 0;
+        void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
+        {
+            _stopRequested = true;
+            if (context.Signal == System.Runtime.InteropServices.PosixSignal.SIGTERM) _terminated = true;
+            if (selfStopping || Interlocked.Increment(ref signals) > 1) return;   // its own handling, or the default: quit now
+            context.Cancel = true;
+            error.WriteLine("stopping at the next safe point (press Ctrl+C again to quit at once)");
+            stop.Cancel();
+        }
+        using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
+        using var terminate = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, OnSignal);
         try
         {
-            var parsed = root.Parse(args);
             if (parsed.Errors.Count == 0 && MisspeltOption(parsed) is { } misspelt)
             {
                 error.WriteLine($"error: {misspelt}");
                 return 1;
             }
             // System.CommandLine's default handler would print a stack trace for a GestaltLabException; the catch below
-            // prints the message and the fix instead. Ctrl+C cancels the action's token and waits for it to stop.
+            // prints the message and the fix instead.
             int code = await parsed.InvokeAsync(new InvocationConfiguration
             {
                 EnableDefaultExceptionHandler = false,
-                // null leaves Ctrl+C to a command that handles it itself (it would otherwise be blocked behind this one's).
-                ProcessTerminationTimeout = parsed.CommandResult.Command is SelfStoppingCommand ? null : TimeSpan.FromSeconds(10),
+                ProcessTerminationTimeout = null,   // signals are handled above
                 Error = error,   // parse errors (a missing required option, say) go where ours do
-            });
+            }, stop.Token);
             // Stopped by SIGTERM (a job scheduler, `kill`), the shell convention is 128 + 15, not Ctrl+C's 130.
             return code == 130 ? StoppedCode : code;
         }
@@ -178,9 +192,15 @@ internal static class CliRunner
     private static int StoppedCode => _terminated ? 143 : 130;
 
     // Training keeps a checkpoint per epoch: the user should know that stopping lost at most the epoch under way.
-    private static string Cancelled(string[] args) => args.FirstOrDefault() is "train" or "demo"
-        ? "cancelled; the same command run again resumes from the last finished epoch"
-        : "cancelled";
+    // What a stop kept, and how to go on: training keeps a checkpoint per epoch, an alignment its finished photos; a
+    // prediction's --out is written only at the end (atomically), so a stopped one wrote none.
+    private static string Cancelled(string[] args) => args.FirstOrDefault() switch
+    {
+        "train" or "demo" => "cancelled; the same command run again resumes from the last finished epoch",
+        "align" or "evaluate" => "cancelled; the same command run again takes up an alignment where it stopped",
+        "predict" or "match" when args.Contains("--out") => "cancelled; nothing was written to --out (the results printed above are complete)",
+        _ => "cancelled",
+    };
 
     private static Microsoft.Playwright.PlaywrightException? FindBrowserError(Exception? e)
     {

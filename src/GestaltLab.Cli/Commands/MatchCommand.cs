@@ -60,6 +60,8 @@ internal sealed class MatchCommand : ICliCommand
                 throw new GestaltLabException($"{source}: not an aligned data folder (no regions.json or regions/)",
                     $"align it with the model's regions first: gestaltlab align --data {source} --out ALIGNED --regions {Path.Combine(p.GetValue(model)!, "regions.json")}"
                     + (Path.Combine(p.GetValue(model)!, "aligned") is var own && Directory.Exists(own) ? $"; the run's own aligned photos are --gallery {own}" : ""));
+            // Held to the end: a second match into the same file would replace this one's when it finished.
+            using var outLock = p.GetValue(output) is { } lockedFile ? FolderLock.AcquireFile(lockedFile, "write the matching to") : null;
             if (p.GetValue(output) is { } outFile)
             {
                 OwnerOnlyFolder.Create(Path.GetDirectoryName(Path.GetFullPath(outFile))!);

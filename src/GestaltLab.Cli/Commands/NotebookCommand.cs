@@ -105,14 +105,17 @@ internal sealed class NotebookCommand : ICliCommand
                 }
                 catch (GestaltLabException e)
                 {
-                    _running = null;
                     // A notebook that cannot be read or parameterised fails alone; the others still run.
                     failed++;
                     failedFiles.Add(file);
                     Console.Error.WriteLine($"error: {e.Message}");
                     continue;
                 }
-                _running = null;
+                finally
+                {
+                    // Whatever ended the run (a full disk while saving included), it was not a cell's Environment.Exit.
+                    _running = null;
+                }
                 saved++;   // outputs are saved, up to a failing cell if one failed
                 if (result.Cancelled)
                 {

@@ -25,6 +25,8 @@ internal sealed class PredictCommand : ICliCommand
         var cmd = new Command("predict", "Rank syndromes for face photos with a trained model, with each facial region's contribution.") { model, images, top, json, output, landmarks, priors, noNames };
         cmd.SetAction((p, ct) => Task.Run(() =>
         {
+            // Held to the end: a second prediction into the same file would replace this one's when it finished.
+            using var outLock = p.GetValue(output) is { } lockedFile ? FolderLock.AcquireFile(lockedFile, "write predictions to") : null;
             // Before any photo: a result that cannot be written at the end would cost the whole batch.
             if (p.GetValue(output) is { } outFile)
             {

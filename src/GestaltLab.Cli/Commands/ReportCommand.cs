@@ -27,6 +27,8 @@ internal sealed class ReportCommand : ICliCommand
             // What was asked for by name must work, not become a note under a page that exits 0: a manifest named with
             // --manifest must load, and a --colour-by column must be one of its columns.
             CheckColourBy(p.GetValue(manifest), options.TsneColourBy);
+            // Held to the end: a second report into the same page would replace this one's when it finished.
+            using var outLock = FolderLock.AcquireFile(p.GetValue(output) ?? Path.Combine(p.GetValue(run)!, Report.FileName), "write a report to");
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
             if (p.GetValue(output) is { } outFile)
             {

@@ -396,6 +396,9 @@ public static class GestaltTraining
             }
             // The nets' validation outputs serve the joint head and the priors' strength; computed once.
             if (val.Length > 0) valPredictions ??= model.Predict(data, val, progress, "validation", cancellationToken);
+            // Between the stages after the nets too (on small data each is one batch, with no check inside): a stop here
+            // keeps the trained nets, and the same command run again fits what follows.
+            cancellationToken.ThrowIfCancellationRequested();
             if (config.Combination == EnsembleCombination.Joint)
             {
                 var head = FitJointHead(model, jointTrain, data, train, val, valPredictions, progress, cancellationToken);
@@ -412,6 +415,7 @@ public static class GestaltTraining
             // ensemble.json marks the run finished (without it the run does not load), so it goes first and comes back
             // last: a kill while the exports are written leaves a run that says it is unfinished, never one whose
             // ensemble.onnx or model.zip is missing or still an earlier fit's (a priors-only re-run rewrites all three).
+            cancellationToken.ThrowIfCancellationRequested();
             File.Delete(Path.Combine(run, GestaltModel.EnsembleFile));
             AtomicFile.WriteAllBytes(Path.Combine(run, "ensemble.onnx"), model.ExportOnnx());
             string? zip = Path.Combine(run, "model.zip");
@@ -421,7 +425,9 @@ public static class GestaltTraining
                 GestaltPipeline.Save(model, zip);
                 progress?.Report(new ProgressUpdate("save model.zip", 1, 1));
             }
-            catch (GestaltLabException e)
+            // A model ML.NET cannot hold is a note (the run works without model.zip); a disk that is full or read-only is the
+            // command's failure: the run stays unfinished (no ensemble.json yet), and the same command run again writes it.
+            catch (GestaltLabException e) when (e.InnerException is not IOException)
             {
                 notes.Add("model.zip not written: " + e.Message.Split('\n')[0]);
                 // An earlier fit's would pass for this one's.

@@ -215,10 +215,10 @@ public sealed class FolderLock : IDisposable
     public static FolderLock AcquireFile(string path, string command) => Take(path, command, shared: false, guarded: OutputFile);
 
     // What a lock guards, in its messages: what its readers read, who they are, what its writers write.
-    private sealed record Guarded(string Read, string Readers, string Written);
+    private sealed record Guarded(string Read, string Readers, string Written, string Output = "output folder");
     private static readonly Guarded Folder = new("the run in this folder", "an evaluation, a prediction or a report", "to this folder");
     private static readonly Guarded Data = new("the data in this folder", "a training or an evaluation", "to this folder");
-    private static readonly Guarded OutputFile = new("this file", "a reader", "this file");
+    private static readonly Guarded OutputFile = new("this file", "a reader", "this file", "output file");
     private static readonly Guarded Results = new("the run's own test results in this folder", "a report or a figure export", "the run's own test results in this folder");
 
     private static FolderLock Take(string folder, string command, bool shared, string? key = null, Guarded? guarded = null)
@@ -305,7 +305,7 @@ public sealed class FolderLock : IDisposable
                 : $"another GestaltLab command is writing {what.Written} right now";
             throw new GestaltLabException($"{folder}: cannot {command}: {holder}",
                 // Another output folder is a way out only for a writer refused by a writer.
-                "wait for it to finish (or stop it)" + (shared || readers ? "" : ", or choose another output folder"));
+                "wait for it to finish (or stop it)" + (shared || readers ? "" : $", or choose another {what.Output}"));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

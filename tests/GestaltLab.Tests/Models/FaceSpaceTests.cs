@@ -424,6 +424,13 @@ public class FaceSpaceTests
         Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", data], errors));
         Assert.Contains("not an aligned data folder", errors.ToString());
         Assert.Contains("gestaltlab align", errors.ToString());
+        // An alignment stopped before its regions.json is said to be one, with how to finish it.
+        string stopped = Directory.CreateDirectory(Path.Combine(root, "stopped-alignment")).FullName;
+        File.WriteAllText(Path.Combine(stopped, GestaltLab.Regions.FaceDatasetAligner.AlignmentMarker), "");
+        Directory.CreateDirectory(Path.Combine(stopped, "regions", "face"));
+        var unfinished = new StringWriter();
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", stopped], unfinished));
+        Assert.Contains("an unfinished alignment", unfinished.ToString());
         Directory.Delete(root, true);
 
         static double Top1Of(string file) => (double)JsonNode.Parse(File.ReadAllText(file))!["all"]!["top1"]!;
