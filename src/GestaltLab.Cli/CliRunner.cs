@@ -62,13 +62,15 @@ internal static class CliRunner
         // what the browser then throws is the stop the user asked for, not a failure.
         var parsed = root.Parse(args);
         bool selfStopping = parsed.CommandResult.Command is SelfStoppingCommand;
+        // A synchronous action takes no token: nothing would see the cancelling, so the signal does what it does by default.
+        bool takesToken = parsed.Action is not System.CommandLine.Invocation.SynchronousCommandLineAction;
         using var stop = new CancellationTokenSource();
         int signals = 0;
         void OnSignal(System.Runtime.InteropServices.PosixSignalContext context)
         {
             _stopRequested = true;
             if (context.Signal == System.Runtime.InteropServices.PosixSignal.SIGTERM) _terminated = true;
-            if (selfStopping || Interlocked.Increment(ref signals) > 1) return;   // its own handling, or the default: quit now
+            if (selfStopping || !takesToken || Interlocked.Increment(ref signals) > 1) return;   // its own handling, or the default: quit now
             context.Cancel = true;
             error.WriteLine("stopping at the next safe point (press Ctrl+C again to quit at once)");
             stop.Cancel();
@@ -198,7 +200,7 @@ internal static class CliRunner
     {
         "train" or "demo" => "cancelled; the same command run again resumes from the last finished epoch",
         "align" or "evaluate" => "cancelled; the same command run again takes up an alignment where it stopped",
-        "predict" or "match" when args.Contains("--out") => "cancelled; nothing was written to --out (the results printed above are complete)",
+        "predict" or "match" when args.Any(a => a == "--out" || a.StartsWith("--out=", StringComparison.Ordinal)) => "cancelled; nothing was written to --out",
         _ => "cancelled",
     };
 

@@ -123,7 +123,12 @@ public static partial class NotebookRunner
         // A private parameter's value (a photo of the user's own) and what the cells show of it go into the outputs: never
         // over the notebook, which is shared (committed, handed out), and readable by the user alone.
         bool ownerOnly = privateGiven.Count > 0;
-        if (ownerOnly && options.OutputPath is not null && fullPath is not null && System.IO.Path.GetFullPath(options.OutputPath) == fullPath)
+        // The runner's own lines (a failing cell's message, kept in the result too) name a private value as "(private)":
+        // a log may be kept or shared where the saved outputs, the user's alone, are not.
+        var privateValues = privateGiven.Select(n => options.Parameters.TryGetValue(n, out var v) ? v : "")
+            .SelectMany(v => new[] { v, System.IO.Path.GetFileName(v) }).Where(v => v.Length > 2).Distinct().OrderByDescending(v => v.Length).ToList();
+        string Redact(string text) => privateValues.Aggregate(text, (t, v) => t.Replace(v, "(private)", StringComparison.Ordinal));
+        if (ownerOnly && options.OutputPath is not null && fullPath is not null && RunFolder.RealPath(options.OutputPath) == RunFolder.RealPath(fullPath))
             throw new GestaltLabException(
                 $"{name}: {string.Join(", ", privateGiven)} {(privateGiven.Count == 1 ? "is a private parameter" : "are private parameters")}: what the cells make of it (your photo, its name) would be saved into the notebook itself, which is shared",
                 "save the run elsewhere: --output DIR/ (in C#: NotebookRunOptions.OutputPath); it is written readable by you alone");
@@ -214,8 +219,8 @@ public static partial class NotebookRunner
                 {
                     var (ename, evalue, traceback) = Describe(e, cancellationToken);
                     outputs.Error(ename, evalue, traceback);
-                    failure = new NotebookCellFailure(k + 1, cellNumber, notebook.Cells.Count, cell.Id ?? "", ename, evalue);
-                    log?.WriteLine($"      ✗ {ename}: {FirstLine(evalue)}");
+                    failure = new NotebookCellFailure(k + 1, cellNumber, notebook.Cells.Count, cell.Id ?? "", ename, Redact(evalue));
+                    log?.WriteLine($"      ✗ {ename}: {FirstLine(Redact(evalue))}");
                 }
                 finally
                 {

@@ -32,8 +32,7 @@ internal sealed class NotebookCommand : ICliCommand
         run.SetAction(async (parse, commandToken) =>
         {
             // Ctrl+C (or SIGTERM) stops the running cell and still saves the outputs so far; a second one quits at once.
-            // System.CommandLine's own handling is off for this command (SelfStoppingCommand): it waits inside the signal
-            // handler for the command to end, so neither this note nor a second Ctrl+C would get through.
+            // CliRunner leaves the signals to this command (SelfStoppingCommand) and only records which one came.
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(commandToken);
             int signals = 0;
             void OnSignal(PosixSignalContext context)
@@ -46,12 +45,15 @@ internal sealed class NotebookCommand : ICliCommand
             }
             using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
             using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
-            // A cell calling Environment.Exit ends the process under the runner, which would otherwise stop without a word.
-            AppDomain.CurrentDomain.ProcessExit += (_, _) =>
-            {
-                if (_running is { } notebook)
+            // A cell calling Environment.Exit ends the process under the runner, which would otherwise stop without a word
+            // (and, with Exit(0), pass in CI with its outputs unsaved and the next notebooks not run). Hooked once.
+            if (Interlocked.Exchange(ref _exitHooked, 1) == 0)
+                AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+                {
+                    if (_running is not { } notebook) return;
                     Console.Error.WriteLine($"error: {notebook}: a cell ended the process (Environment.Exit({Environment.ExitCode})); the outputs of this run were not saved");
-            };
+                    if (Environment.ExitCode == 0) Environment.ExitCode = 1;
+                };
             var cancellationToken = stop.Token;
             try
             {
@@ -146,6 +148,7 @@ internal sealed class NotebookCommand : ICliCommand
 
     // The notebook being run, while a cell could end the process.
     private static volatile string? _running;
+    private static int _exitHooked;
 
     // 130 after Ctrl+C, 143 after SIGTERM (the shell's 128 + signal, as every command).
     private static volatile int _stoppedCode = 130;

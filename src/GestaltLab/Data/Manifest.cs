@@ -146,14 +146,16 @@ public sealed class Manifest
     /// manifest <see cref="FromImageFolder"/> made gets the record of how beside it (<see cref="Provenance"/>:
     /// <c>manifest.json</c>, or <c>manifest.csv.provenance.json</c> when a file of another kind has that name): the
     /// photos' folder, the labels file and its SHA-256, the fractions and seed of the split — with them the same split can
-    /// be made again, and a reviewer can see it was fixed in advance. The file is its owner's alone (0600), as is a folder
-    /// made for it: it names photos with each person's id and diagnosis.
+    /// be made again, and a reviewer can see it was fixed in advance. The file is its owner's alone (0600, unless
+    /// <paramref name="ownerOnly"/> is false), as is a folder made for it: it names photos with each person's id and diagnosis.
     /// </summary>
     /// <param name="path">The file, or the folder to write <c>manifest.csv</c> into.</param>
     /// <param name="command">What made it, as the record names it (<c>gestaltlab manifest</c> from the command line).</param>
     /// <returns>The record's path; null for a manifest not made by <see cref="FromImageFolder"/> (loaded, filtered with
     /// <see cref="WithRows"/>), which gets none.</returns>
-    public string? Save(string path, string command = "Manifest.FromImageFolder")
+    /// <param name="ownerOnly">Readable by its owner alone (the default: the photos are patients'); false for data that
+    /// names no one (synthetic people).</param>
+    public string? Save(string path, string command = "Manifest.FromImageFolder", bool ownerOnly = true)
     {
         string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
         string dir = Path.GetDirectoryName(Path.GetFullPath(file))!;
@@ -170,7 +172,7 @@ public sealed class Manifest
             return (IReadOnlyList<string>)fields;
         });
         // Photo names with each person's id and diagnosis: the owner's alone wherever it goes.
-        Csv.Write(file, header, lines, ownerOnly: true);
+        Csv.Write(file, header, lines, ownerOnly);
         if (MadeFrom is not { } o) return null;
         return Provenance.Write(file, command, new System.Text.Json.Nodes.JsonObject
         {

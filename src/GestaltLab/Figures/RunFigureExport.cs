@@ -242,7 +242,7 @@ public static class RunFigureExport
             string file = Path.Combine(outDir, name);
             File.Move(Path.Combine(staging, name), file, overwrite: true);
             if (full && name.EndsWith(".html", StringComparison.Ordinal) && !OperatingSystem.IsWindows())
-                File.SetUnixFileMode(file, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+                File.SetUnixFileMode(file, AtomicFile.OwnerOnlyMode(outDir));
             files.Add(file);
         }
         System.IO.Directory.Delete(staging, recursive: true);

@@ -169,6 +169,24 @@ public static class AtomicFile
         }
     }
 
+    // 0600, or 0640 in a folder its owner opened to the group and closed to others (the way a team shares a run).
+    [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
+    internal static UnixFileMode OwnerOnlyMode(string dir)
+    {
+        const UnixFileMode owner = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        try
+        {
+            var mode = File.GetUnixFileMode(dir);
+            bool groupShared = mode.HasFlag(UnixFileMode.GroupRead) && mode.HasFlag(UnixFileMode.GroupExecute)
+                && (mode & (UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute)) == 0;
+            return groupShared ? owner | UnixFileMode.GroupRead : owner;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return owner;
+        }
+    }
+
     /// <summary>
     /// <paramref name="message"/> with the hidden half-written files writes go through (<c>DIR/.NAME.PID.GUID.tmp</c>)
     /// named as the user knows them, <c>DIR/NAME</c>: .NET's errors name the file that was being written.
@@ -181,7 +199,8 @@ public static class AtomicFile
     /// <param name="write">Writes its content.</param>
     /// <param name="ownerOnly">Readable and writable by its owner alone (mode 0600; a file naming patients' photos): the
     /// temporary is made so, so the content is never readable by others, not even before it takes the target's place.
-    /// (File systems without Unix modes, vfat or a Windows share, ignore it.)</param>
+    /// In a folder shared with its group and closed to others (0750, 0770, 2770: <c>chmod g+rx,o-rwx</c>, a team's
+    /// choice) the group may read it too (0640). (File systems without Unix modes, vfat or a Windows share, ignore it.)</param>
     public static void Write(string path, Action<Stream> write, bool ownerOnly = false)
     {
         string full = Path.GetFullPath(path);
@@ -191,7 +210,7 @@ public static class AtomicFile
         else Directory.CreateDirectory(dir);
         string temp = TempPath(full);
         var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (ownerOnly && !OperatingSystem.IsWindows()) options.UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+        if (ownerOnly && !OperatingSystem.IsWindows()) options.UnixCreateMode = OwnerOnlyMode(dir);
         try
         {
             using (var stream = new FileStream(temp, options))

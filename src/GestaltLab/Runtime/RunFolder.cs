@@ -42,7 +42,7 @@ public static class RunFolder
     /// far as it exists; a part not made yet (a folder about to be written) keeps its names under its resolved parent, and
     /// a broken link its own name. Two names of one folder or file give one path.
     /// </summary>
-    internal static string RealPath(string path)
+    public static string RealPath(string path)
     {
         string full = Path.TrimEndingDirectorySeparator(Path.GetFullPath(path));
         if (OperatingSystem.IsWindows()) return full;

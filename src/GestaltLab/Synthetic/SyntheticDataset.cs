@@ -214,7 +214,7 @@ public static class SyntheticDataset
         }
         var manifest = new Manifest(dir, rows);
         Splits.EnsureNoLeaks(manifest);
-        manifest.Save(Path.Combine(dir, Manifest.FileName));
+        manifest.Save(Path.Combine(dir, Manifest.FileName), ownerOnly: false);   // synthetic people: shareable as its images are
         table.Save(Path.Combine(dir, LandmarkTable.FileName));
         WriteTraits(plan, Path.Combine(dir, "traits.csv"));
         plan.Catalog.Save(Path.Combine(dir, "catalog.json"));

@@ -22,6 +22,8 @@ public class NoTelemetryTests
                 RedirectStandardOutput = true, RedirectStandardError = true,
                 Environment = { ["HOME"] = home, ["XDG_CACHE_HOME"] = Path.Combine(home, ".cache") },
             };
+            // Not inherited from this test host (whose GestaltLab set it): the command must set it itself.
+            foreach (var name in GestaltLab.Runtime.NoTelemetry.Variables.Keys) psi.Environment.Remove(name);
             foreach (var a in new[] { "exec", Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll"), "bench", "inference",
                          "--steps", "1", "--size", "32", "--width", "4", "--batch", "2", "--threads", "1" })
                 psi.ArgumentList.Add(a);

@@ -62,6 +62,11 @@ public class CommandLineTests
             Regions = ["face", "nose"],
         }.ToJson());
         string[] train = ["train", "--data", data, "--out", run, "--config", config, "--ground-truth"];
+        // More frozen stages than the net has: refused before the run folder is made (it was left holding its marker).
+        string frozenConfig = Path.Combine(root, "frozen.json"), frozen = Path.Combine(root, "frozen-run");
+        File.WriteAllText(frozenConfig, TrainConfig.Load(config) is var tiny ? (tiny with { Training = tiny.Training with { FreezeStages = 9 } }).ToJson() : "");
+        Assert.Contains("freeze_stages 9", await Refused("train", "--data", data, "--out", frozen, "--config", frozenConfig, "--ground-truth", "--from-scratch"));
+        Assert.False(Directory.Exists(frozen));
 
         Assert.Equal(0, await Cli(train));
         string aligned = Path.Combine(run, "aligned");
@@ -542,6 +547,11 @@ public class CommandLineTests
             foreach (var table in Directory.GetFiles(sharedEval, "*.csv", SearchOption.AllDirectories).Where(f => !f.EndsWith("region_metrics.csv", StringComparison.Ordinal)))
                 Assert.True(File.GetUnixFileMode(table) == (UnixFileMode.UserRead | UnixFileMode.UserWrite), $"{table}: {File.GetUnixFileMode(table)}");
             Assert.True(File.Exists(Path.Combine(sharedEval, "embeddings.csv")));
+            // A folder a team opened to its group and closed to others: the group may read them.
+            string teamEval = Directory.CreateDirectory(Path.Combine(root, "team-eval")).FullName;
+            File.SetUnixFileMode(teamEval, (UnixFileMode)Convert.ToInt32("750", 8));
+            Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", handEdited, "--out", teamEval));
+            Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(Path.Combine(teamEval, "probabilities.csv")));
         }
         var onEdited = JsonNode.Parse(File.ReadAllText(editedMetrics))!;
         Assert.Equal(Path.GetFullPath(handEdited), (string?)onEdited["data"]);
