@@ -438,6 +438,10 @@ public static class GestaltTraining
             // head or TTA, to refit on the trained nets), a net or export cut short or swapped for another run's, is then
             // not taken for this fit's by a training run again on the finished run.
             model.SaveWeights(run, [.. FittedFiles(regions), .. (zip is null ? Array.Empty<string>() : ["model.zip"])]);
+            // A report made of this run before this fit (of the unfinished run, which it says did not finish, or of an
+            // earlier fit) would pass for this one's.
+            if (File.Exists(Path.Combine(run, Figures.Report.FileName)))
+                notes.Add($"{Figures.Report.FileName} was made before this training finished and shows the run as it was then: `gestaltlab report --run {run}` makes it again");
             return new GestaltTrainingResult(run, model, summaries, zip, notes);
         }
         finally

@@ -63,7 +63,8 @@ public static class SyntheticDataset
                 "choose another --out, or move those files out (or delete the folder yourself) first");
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
-        AtomicFile.RemoveLeftovers(parent, Path.GetFileName(target));   // a killed earlier run's half-written data set
+        // Killed earlier generations' half-written data sets (megabytes each) beside it, whatever folder they were for.
+        AtomicFile.RemoveLeftovers(parent);
         string temp = AtomicFile.TempPath(target);
         Directory.CreateDirectory(temp);
         try

@@ -42,7 +42,12 @@ public class GenerateTests(MiniDataFixture data) : IClassFixture<MiniDataFixture
             Assert.Contains(f, fa);
         // Another seed is other people: other traits and other pixels (a generator or CLI ignoring the seed fails here).
         string other = Path.Combine(data.Root, "seed4");
+        // A killed generation's half-written data set beside it, for another folder: cleared too (it was left until a
+        // data set of its own name was generated again).
+        string killed = Path.Combine(data.Root, $".elsewhere.{int.MaxValue}.0123456789abcdef0123456789abcdef.tmp");
+        Directory.CreateDirectory(Path.Combine(killed, "images"));
         SyntheticDataset.Generate("mini", 4, other, scale: 0.2);
+        Assert.False(Directory.Exists(killed));
         Assert.NotEqual(File.ReadAllText(Path.Combine(data.A.Directory, "traits.csv")).Split('\n')[1], File.ReadAllText(Path.Combine(other, "traits.csv")).Split('\n')[1]);
         string firstPhoto = Manifest.Load(other).Rows.Select(r => r.Image).First(i => File.Exists(Path.Combine(data.A.Directory, i)));
         Assert.False(File.ReadAllBytes(Path.Combine(other, firstPhoto)).AsSpan().SequenceEqual(File.ReadAllBytes(Path.Combine(data.A.Directory, firstPhoto))));
