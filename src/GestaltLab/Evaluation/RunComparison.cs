@@ -143,7 +143,10 @@ public static class RunComparison
     /// data <paramref name="a"/>'s metrics.json names, when it is there (else people are drawn).</param>
     /// <exception cref="GestaltLabException">A folder lacks its files, or the two did not score the same photos with the
     /// same truth, or rank different syndromes; the message names what differs.</exception>
-    public static RunComparisonResult Compare(string a, string b, int iterations = 1000, int seed = 0, double level = 0.95, Manifest? data = null)
+    /// <param name="progress">Stage <c>compare</c>, one step a measure.</param>
+    /// <param name="cancellationToken">Cancels between measures.</param>
+    public static RunComparisonResult Compare(string a, string b, int iterations = 1000, int seed = 0, double level = 0.95, Manifest? data = null,
+        IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         var (tableA, classesA) = Load(a);
         var (tableB, classesB) = Load(b);
@@ -188,7 +191,7 @@ public static class RunComparison
                 + $"the two evaluations scored data of other content (their metrics' data_hash: {hashA[..Math.Min(12, hashA.Length)]}… and {hashB[..Math.Min(12, hashB.Length)]}…) under the same photo names: "
                 + "if the photos themselves differ, this is not a paired comparison (evaluate both models on one data folder)";
         return Compare(truth, tableA.Subjects, probsA, probsB, classesA.Count, Path.GetFullPath(a), Path.GetFullPath(b), iterations, seed, level, byPhoto,
-            families) with { Note = note };
+            families, progress, cancellationToken) with { Note = note };
     }
 
     /// <summary>
@@ -210,9 +213,11 @@ public static class RunComparison
     /// as relatives share faces; null = people.</param>
     /// <exception cref="GestaltLabException">Lengths differ, no photos, or fewer than two units.</exception>
     /// <exception cref="ArgumentException"><paramref name="families"/> given with <paramref name="unitIsPhoto"/>.</exception>
+    /// <param name="progress">Stage <c>compare</c>, one step a measure (each is three bootstraps: seconds at 10,000 resamples).</param>
+    /// <param name="cancellationToken">Cancels between measures.</param>
     public static RunComparisonResult Compare(IReadOnlyList<int> truth, IReadOnlyList<string> subjects, IReadOnlyList<float[]> a, IReadOnlyList<float[]> b,
         int classCount, string nameA = "A", string nameB = "B", int iterations = 1000, int seed = 0, double level = 0.95, bool unitIsPhoto = false,
-        IReadOnlyList<string>? families = null)
+        IReadOnlyList<string>? families = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         int n = truth.Count;
         if (n == 0) throw new GestaltLabException("no photos to compare");
@@ -249,7 +254,16 @@ public static class RunComparison
         double PerDisorder(IReadOnlyList<int> idx, int[] rank) =>
             idx.GroupBy(i => truth[i]).Select(g => g.Count(i => rank[i] == 0) / (double)g.Count()).DefaultIfEmpty(double.NaN).Average();
         var measures = new List<PairedMeasure>();
+        var ks = new[] { 1, 5, 10 }.Where(k => k < classCount).ToArray();
+        int measureCount = ks.Length + 2;
+        progress?.Report(new ProgressUpdate("compare", 0, measureCount));
         void Add(string name, Func<IReadOnlyList<int>, double> ofA, Func<IReadOnlyList<int>, double> ofB, bool higherIsBetter, IReadOnlyList<int>? strata = null)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            AddMeasure(name, ofA, ofB, higherIsBetter, strata);
+            progress?.Report(new ProgressUpdate("compare", measures.Count, measureCount));
+        }
+        void AddMeasure(string name, Func<IReadOnlyList<int>, double> ofA, Func<IReadOnlyList<int>, double> ofB, bool higherIsBetter, IReadOnlyList<int>? strata)
         {
             var all = Enumerable.Range(0, n).ToArray();
             // Drawn within each syndrome, one with a single person would be the same in every resample: its share of the
@@ -264,7 +278,7 @@ public static class RunComparison
             measures.Add(new PairedMeasure(name, ofA(all), ofB(all), Bootstrap.Interval(n, idx => ofB(idx) - ofA(idx), iterations, seed, level, draws, strata),
                 higherIsBetter, Bootstrap.Interval(n, ofA, iterations, seed, level, draws, strata), Bootstrap.Interval(n, ofB, iterations, seed, level, draws, strata)));
         }
-        foreach (int k in new[] { 1, 5, 10 }.Where(k => k < classCount))
+        foreach (int k in ks)
             Add($"top{k}", idx => Mean(idx, i => rankA[i] < k ? 1 : 0), idx => Mean(idx, i => rankB[i] < k ? 1 : 0), true);
         Add("per_disorder_top1", idx => PerDisorder(idx, rankA), idx => PerDisorder(idx, rankB), true, truth);
         Add("log_loss", idx => Mean(idx, i => lossA[i]), idx => Mean(idx, i => lossB[i]), false);
@@ -284,8 +298,10 @@ public static class RunComparison
     /// <param name="data">The data's manifest, whose families the resamples keep together; null = the manifest of the
     /// data the evaluation's metrics.json names, when it is there (else people are drawn).</param>
     /// <exception cref="GestaltLabException">The folder has no region probabilities (an evaluation by an older GestaltLab: evaluate again).</exception>
+    /// <param name="progress">Stage <c>compare regions</c>, one step a region.</param>
+    /// <param name="cancellationToken">Cancels between measures.</param>
     public static IReadOnlyList<(string Region, RunComparisonResult Comparison)> CompareRegions(string evaluation, int iterations = 1000, int seed = 0, double level = 0.95,
-        Manifest? data = null)
+        Manifest? data = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
     {
         evaluation = EvaluationFolder(evaluation);
         // The ensemble's table first: a folder no evaluation wrote is told so, not that its region tables are missing.
@@ -307,6 +323,7 @@ public static class RunComparison
         bool byPhoto = Enumerable.Range(0, ensemble.Count).All(i => ensemble.Subjects[i] == ensemble.Images[i]);
         var (families, note) = byPhoto ? (null, null) : FamiliesOf(evaluation, ensemble.Subjects, data);
         var results = new List<(string, RunComparisonResult)>();
+        progress?.Report(new ProgressUpdate("compare regions", 0, files.Count));
         foreach (var file in files)
         {
             var region = ImageTable.LoadProbabilities(file);
@@ -315,7 +332,8 @@ public static class RunComparison
             string name = Path.GetFileNameWithoutExtension(file);
             var regionColumns = ColumnMap(region.Columns, classes);
             results.Add((name, Compare(truth, ensemble.Subjects, region.Values.Select(v => InOrder(v, regionColumns)).ToList(), ensembleProbs,
-                classes.Count, name, "ensemble", iterations, seed, level, byPhoto, families) with { Note = note }));
+                classes.Count, name, "ensemble", iterations, seed, level, byPhoto, families, cancellationToken: cancellationToken) with { Note = note }));
+            progress?.Report(new ProgressUpdate("compare regions", results.Count, files.Count, name));
         }
         return results;
     }

@@ -66,7 +66,11 @@ public class RunComparisonTests
     public void A_better_model_is_found_better_with_a_paired_interval_that_excludes_zero()
     {
         string a = Evaluation("a", i => i % 2 == 0), b = Evaluation("b", i => i % 10 != 9);
-        var r = RunComparison.Compare(a, b, iterations: 1000);
+        var steps = new List<ProgressUpdate>();
+        var r = RunComparison.Compare(a, b, iterations: 1000, progress: ProgressReporters.Synchronous(steps.Add));
+        // Progress one measure at a time, to the last (the bootstraps take seconds at 10,000 resamples).
+        Assert.Equal(Enumerable.Range(0, r.Measures.Count + 1).Select(i => (long)i), steps.Where(s => s.Stage == "compare").Select(s => s.Done));
+        Assert.Throws<OperationCanceledException>(() => RunComparison.Compare(a, b, cancellationToken: new CancellationToken(true)));
         var top1 = r.Measures.Single(m => m.Measure == "top1");
         Assert.Equal(0.5, top1.A, 6);
         Assert.Equal(0.9, top1.B, 6);
