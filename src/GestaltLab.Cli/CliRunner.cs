@@ -8,10 +8,22 @@ using Spectre.Console;
 namespace GestaltLab.Cli;
 
 /// <summary>
-/// A command that handles Ctrl+C and SIGTERM itself (<c>notebook run</c>: its own note, the outputs saved, a second Ctrl+C
-/// to quit at once): <see cref="CliRunner.InvokeAsync"/> then only records which signal came.
+/// A command that says what a stop does in its own words (<c>notebook run</c>: "stopping: saving the outputs so far"),
+/// printed by <see cref="CliRunner.InvokeAsync"/> on the first Ctrl+C or SIGTERM instead of the general note.
 /// </summary>
-internal sealed class SelfStoppingCommand(string name, string description) : Command(name, description);
+internal sealed class StopNoteCommand(string name, string description, string stoppingNote) : Command(name, description)
+{
+    /// <summary>What the first signal does, before "(press Ctrl+C again to quit at once)".</summary>
+    public string StoppingNote { get; } = stoppingNote;
+}
+
+/// <summary>Checks shared by several commands' options.</summary>
+internal static class OptionChecks
+{
+    /// <summary>A thread count of 0 (all cores) or more: a negative one is a parse error, not taken as some default.</summary>
+    public static void RefuseNegativeThreads(this Option<int> threads) =>
+        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--threads {r.GetValueOrDefault<int>()}: expected 0 (all cores) or more"); });
+}
 
 /// <summary>A verb of the <c>gestaltlab</c> command (one class per file under Commands/).</summary>
 internal interface ICliCommand
@@ -61,7 +73,7 @@ internal static class CliRunner
         // Ctrl+C before then killed the process unsaid). The signal reaches headless Chromium too (same process group):
         // what the browser then throws is the stop the user asked for, not a failure.
         var parsed = root.Parse(args);
-        bool selfStopping = parsed.CommandResult.Command is SelfStoppingCommand;
+        string stoppingNote = parsed.CommandResult.Command is StopNoteCommand own ? own.StoppingNote : "stopping at the next safe point";
         // A synchronous action takes no token: nothing would see the cancelling, so the signal does what it does by default.
         bool takesToken = parsed.Action is not System.CommandLine.Invocation.SynchronousCommandLineAction;
         using var stop = new CancellationTokenSource();
@@ -70,9 +82,9 @@ internal static class CliRunner
         {
             _stopRequested = true;
             if (context.Signal == System.Runtime.InteropServices.PosixSignal.SIGTERM) _terminated = true;
-            if (selfStopping || !takesToken || Interlocked.Increment(ref signals) > 1) return;   // its own handling, or the default: quit now
+            if (!takesToken || Interlocked.Increment(ref signals) > 1) return;   // the default: quit now
             context.Cancel = true;
-            error.WriteLine("stopping at the next safe point (press Ctrl+C again to quit at once)");
+            error.WriteLine($"{stoppingNote} (press Ctrl+C again to quit at once)");
             stop.Cancel();
         }
         using var interrupt = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGINT, OnSignal);
@@ -191,7 +203,8 @@ internal static class CliRunner
 
     private static volatile bool _stopRequested, _terminated;
 
-    private static int StoppedCode => _terminated ? 143 : 130;
+    /// <summary>130 after Ctrl+C, 143 after SIGTERM (the shell's 128 + signal).</summary>
+    internal static int StoppedCode => _terminated ? 143 : 130;
 
     // Training keeps a checkpoint per epoch: the user should know that stopping lost at most the epoch under way.
     // What a stop kept, and how to go on: training keeps a checkpoint per epoch, an alignment its finished photos; a

@@ -26,7 +26,7 @@ internal sealed class AlignCommand : ICliCommand
         // the aligner allows would otherwise surface as a failed `train` or a stack trace after the whole alignment.
         size.Validators.Add(r => { if (r.GetValueOrDefault<int>() is < 16 or > 4096) r.AddError($"--size {r.GetValueOrDefault<int>()}: expected 16–4096 pixels"); });
         cropSize.Validators.Add(r => { if (r.GetValueOrDefault<int?>() is { } c and (< 16 or > 256)) r.AddError($"--crop-size {c}: expected 16–256 pixels (the range a region net takes)"); });
-        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--threads {r.GetValueOrDefault<int>()}: expected 0 (all cores) or more"); });
+        threads.RefuseNegativeThreads();
         minFace.Validators.Add(r => { if (r.GetValueOrDefault<double>() is not (> 0 and <= 1)) r.AddError($"--min-face {r.GetValueOrDefault<double>()}: expected a fraction above 0 and at most 1"); });
         var cmd = new Command("align", "Detect, landmark and align every face of a dataset and cut the facial regions.")
             { data, output, model, regions, size, cropSize, threads, truth, overlays, noConfidence, force, minFace };

@@ -21,7 +21,7 @@ internal sealed class GenerateCommand : ICliCommand
         var threads = new Option<int>("--threads") { Description = "Rendering threads (0 or default: all cores).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var oracleOnly = new Option<bool>("--oracle-only") { Description = "Print the oracle's top-1/5/10 from trait vectors without rendering (fast)." };
         var writeCatalog = new Option<string?>("--write-catalog") { Description = "Write the built-in catalog (216 syndromes + controls) to this JSON file and exit." };
-        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--threads {r.GetValueOrDefault<int>()}: expected 0 (all cores) or more"); });
+        threads.RefuseNegativeThreads();
         var cmd = new Command("generate", "Generate a synthetic dysmorphology data set: faces, ground-truth landmarks, traits and the oracle (Bayes on the true traits).")
             { preset, seed, outDir, scale, force, catalog, nuisance, size, threads, oracleOnly, writeCatalog };
         cmd.SetAction(async (p, ct) =>

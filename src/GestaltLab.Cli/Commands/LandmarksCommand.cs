@@ -18,7 +18,7 @@ internal sealed class LandmarksCommand : ICliCommand
         var model = new Option<string?>("--model") { Description = "dlib shape_predictor .dat (default: the system's 68-point model)." };
         var output = new Option<string>("--out") { Description = "Output CSV: image,face,status,left,top,right,bottom,x0,y0,…,x67,y67.", Required = true };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0 = all cores).", DefaultValueFactory = _ => 0 };
-        threads.Validators.Add(r => { if (r.GetValueOrDefault<int>() < 0) r.AddError($"--threads {r.GetValueOrDefault<int>()}: expected 0 (all cores) or more"); });
+        threads.RefuseNegativeThreads();
         var cmd = new Command("landmarks", "68-point facial landmarks (dlib's model, run in C#) for photos, as CSV.") { images, manifest, boxes, model, output, threads };
         cmd.SetAction(async (p, ct) =>
         {

@@ -25,26 +25,15 @@ internal sealed class NotebookCommand : ICliCommand
         var output = new Option<string?>("--output", "-o") { Description = "Save the executed notebook here instead of over the input: a file ending in .ipynb (one notebook), or a folder (an existing one, a path ending in '/', or a name without extension) for each notebook under its own name." };
         var chartImages = new Option<bool>("--chart-images") { Description = "Also store a static PNG of every chart (headless Chromium), for viewers that strip scripts such as GitHub." };
         var echo = new Option<bool>("--echo") { Description = "Also print the cells' console output as they run." };
-        var run = new SelfStoppingCommand("run", "Run notebooks headless (Roslyn scripting) and save their outputs into the .ipynb.")
+        // Ctrl+C (or SIGTERM) stops the running cell and still saves the outputs so far (CliRunner cancels the token and
+        // prints this note); a second one quits at once.
+        var run = new StopNoteCommand("run", "Run notebooks headless (Roslyn scripting) and save their outputs into the .ipynb.",
+            "stopping: saving the outputs so far")
         {
             notebooks, quick, parameters, html, output, chartImages, echo,
         };
-        run.SetAction(async (parse, commandToken) =>
+        run.SetAction(async (parse, cancellationToken) =>
         {
-            // Ctrl+C (or SIGTERM) stops the running cell and still saves the outputs so far; a second one quits at once.
-            // CliRunner leaves the signals to this command (SelfStoppingCommand) and only records which one came.
-            using var stop = CancellationTokenSource.CreateLinkedTokenSource(commandToken);
-            int signals = 0;
-            void OnSignal(PosixSignalContext context)
-            {
-                if (Interlocked.Increment(ref signals) > 1) return; // default handling: terminate now
-                context.Cancel = true;
-                _stoppedCode = context.Signal == PosixSignal.SIGTERM ? 143 : 130;
-                Console.Error.WriteLine($"stopping: saving the outputs so far (press Ctrl+C again to quit at once)");
-                stop.Cancel();
-            }
-            using var sigint = PosixSignalRegistration.Create(PosixSignal.SIGINT, OnSignal);
-            using var sigterm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, OnSignal);
             // A cell calling Environment.Exit ends the process under the runner, which would otherwise stop without a word
             // (and, with Exit(0), pass in CI with its outputs unsaved and the next notebooks not run). Hooked once.
             if (Interlocked.Exchange(ref _exitHooked, 1) == 0)
@@ -54,7 +43,6 @@ internal sealed class NotebookCommand : ICliCommand
                     Console.Error.WriteLine($"error: {notebook}: a cell ended the process (Environment.Exit({Environment.ExitCode})); the outputs of this run were not saved");
                     if (Environment.ExitCode == 0) Environment.ExitCode = 1;
                 };
-            var cancellationToken = stop.Token;
             try
             {
                 return await RunAll(parse, cancellationToken);
@@ -122,8 +110,8 @@ internal sealed class NotebookCommand : ICliCommand
                 if (result.Cancelled)
                 {
                     Console.Error.WriteLine($"cancelled: {file} stopped at {result.Failure!.Label}; outputs so far are saved");
-                    ExitNow(_stoppedCode);
-                    return _stoppedCode;
+                    ExitNow(CliRunner.StoppedCode);
+                    return CliRunner.StoppedCode;
                 }
                 anyChanged |= result.Parameterised;
                 anyQuick |= result.Quick;
@@ -149,9 +137,6 @@ internal sealed class NotebookCommand : ICliCommand
     // The notebook being run, while a cell could end the process.
     private static volatile string? _running;
     private static int _exitHooked;
-
-    // 130 after Ctrl+C, 143 after SIGTERM (the shell's 128 + signal, as every command).
-    private static volatile int _stoppedCode = 130;
 
     /// <summary>
     /// Ends the process at once. A stopped cell may still be running native code (e.g. libtorch training that was not
