@@ -79,11 +79,9 @@ internal sealed class TrainCommand : ICliCommand
             string? shapeFrom = backbone ?? (p.GetValue(scratch) && p.GetValue(config) is null ? shipped : null);
             var backboneNet = shapeFrom is null ? null : Pretraining.ReadBackboneConfig(shapeFrom);
             if (p.GetValue(config) is null) cfg = ModelCli.WithBackboneShape(cfg, backboneNet);
-            // Checked against the net that will train (a backbone's shape replaces the config's), before the run folder is
-            // made: refused by the library only after, it left a folder holding nothing but its marker.
-            var trainingNet = backbone is not null && backboneNet is not null ? Pretraining.FineTuneConfig(backboneNet, cfg.Net).Config : cfg.Net;
-            if (cfg.Training.FreezeStages > trainingNet.Stages)
-                throw new GestaltLabException($"training config: freeze_stages {cfg.Training.FreezeStages} is more than the net's {trainingNet.Stages} stages");
+            // Before the run folder is made (the library checks it too, but only after it: a folder holding nothing but its
+            // marker was left).
+            GestaltTraining.CheckFrozenStages(cfg, backbone is null ? null : backboneNet);
             ModelCli.NoteKept(outPath, RunFolder.Prepare(outPath, p.GetValue(force), p.GetValue(data)));
             string alignedDir = ModelCli.EnsureAligned(p.GetValue(data)!, Path.Combine(outPath, "aligned"), cfg.Net.InputSize, p.GetValue(truth), ct, outPath);
             ModelCli.NoteBusyCores();

@@ -143,6 +143,21 @@ public static class GestaltTraining
         Directory.Delete(replaced, recursive: true);
     }
 
+    /// <summary>
+    /// Refuses more frozen stages than the net that trains has (they would freeze nothing more, silently): the config's
+    /// net, or <paramref name="backbone"/>'s shape when fine-tuning from one (<see cref="Pretraining.FineTuneConfig"/>).
+    /// <see cref="Train"/> checks it; a caller that makes the run folder first (the CLI aligns into it) checks it before.
+    /// </summary>
+    /// <param name="config">The training config.</param>
+    /// <param name="backbone">The backbone's net config when fine-tuning from one; null from scratch.</param>
+    /// <exception cref="GestaltLabException">freeze_stages exceeds the training net's stages.</exception>
+    public static void CheckFrozenStages(TrainConfig config, RegionNetConfig? backbone)
+    {
+        var net = backbone is null ? config.Net : Pretraining.FineTuneConfig(backbone, config.Net).Config;
+        if (config.Training.FreezeStages > net.Stages)
+            throw new GestaltLabException($"training config: freeze_stages {config.Training.FreezeStages} is more than the net's {net.Stages} stages");
+    }
+
     /// <summary>Trains every region of <paramref name="config"/> on an aligned data folder.</summary>
     /// <param name="alignedDirectory">Output of <c>gestaltlab align</c> (manifest with train/val/test splits by subject).</param>
     /// <param name="runDirectory">Run directory to write (or resume).</param>
@@ -205,10 +220,7 @@ public static class GestaltTraining
                 config = config with { Net = netConfig };
             }
             config.Validate("training config");
-            // Checked against the net that trains (a backbone's replaces the config's): more frozen stages than it has
-            // would freeze nothing more, silently.
-            if (config.Training.FreezeStages > config.Net.Stages)
-                throw new GestaltLabException($"training config: freeze_stages {config.Training.FreezeStages} is more than the net's {config.Net.Stages} stages");
+            CheckFrozenStages(config, backbone: null);   // config.Net is the backbone's shape already
             // Checked before anything is written into RUN, so that a corrected config is not refused as "another configuration".
             if (data.CropSize != config.Net.InputSize)
                 throw new GestaltLabException($"{alignedDirectory}: crops are {data.CropSize} px but the net expects {config.Net.InputSize} px",
