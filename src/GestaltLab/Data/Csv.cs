@@ -27,7 +27,8 @@ public static class Csv
     /// <param name="path">The file.</param>
     /// <param name="header">Column names.</param>
     /// <param name="rows">Rows, each as long as the header.</param>
-    /// <param name="ownerOnly">Readable by its owner alone (mode 0600), whatever the folder: a table of patients' photos.</param>
+    /// <param name="ownerOnly">Readable by its owner alone (mode 0600; 0640 in a folder shared with its group and closed to
+    /// others, <see cref="AtomicFile.Write"/>), whatever the folder's own mode: a table of patients' photos.</param>
     public static void Write(string path, IReadOnlyList<string> header, IEnumerable<IReadOnlyList<string>> rows, bool ownerOnly = false)
     {
         var sb = new StringBuilder();

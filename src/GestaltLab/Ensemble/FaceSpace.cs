@@ -415,7 +415,7 @@ public sealed class FaceSpace
     {
         ArgumentOutOfRangeException.ThrowIfNegative(top);
         var all = Scores(embedding, excludeSubject);
-        return all.OrderByDescending(s => s.Similarity).ThenBy(s => s.Syndrome, StringComparer.Ordinal).Take(Math.Max(0, top))
+        return all.OrderByDescending(s => s.Similarity).ThenBy(s => s.Syndrome, StringComparer.Ordinal).Take(top)
             .Select((s, i) => s with { Rank = i + 1 }).ToList();
     }
 
@@ -429,7 +429,7 @@ public sealed class FaceSpace
         ArgumentOutOfRangeException.ThrowIfNegative(k);
         var q = Unit(Whiten(Checked(embedding)));
         return Enumerable.Range(0, Gallery.Count).Where(i => excludeSubject is null || Gallery[i].Subject != excludeSubject)
-            .Select(i => (i, s: Similarity(q, i))).OrderByDescending(t => t.s).ThenBy(t => t.i).Take(Math.Max(0, k))
+            .Select(i => (i, s: Similarity(q, i))).OrderByDescending(t => t.s).ThenBy(t => t.i).Take(k)
             .Select(t => new FaceMatch(Gallery[t.i].Image, Gallery[t.i].Subject, Gallery[t.i].Syndrome, t.s)).ToList();
     }
 

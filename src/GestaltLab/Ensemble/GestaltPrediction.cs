@@ -34,7 +34,7 @@ public sealed record GestaltPrediction
     public IReadOnlyList<RankedSyndrome> Top(int k = 10)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(k);
-        var order = Enumerable.Range(0, Probabilities.Length).OrderByDescending(c => Probabilities[c]).ThenBy(c => c).Take(Math.Max(0, k)).ToList();
+        var order = Enumerable.Range(0, Probabilities.Length).OrderByDescending(c => Probabilities[c]).ThenBy(c => c).Take(k).ToList();
         int n = RegionProbabilities.Count;
         double Weight(string region) => RegionWeights is null ? 1.0 / n : RegionWeights[region];
         return order.Select((c, i) =>

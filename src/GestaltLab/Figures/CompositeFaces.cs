@@ -124,7 +124,12 @@ public static class CompositeFaces
     public static CompositeFace Average(string label, IReadOnlyList<(RgbImage Face, string Person)> faces, int minimumCohort = DefaultMinimumCohort)
     {
         CheckMinimum(minimumCohort);
-        var people = People(faces);
+        return Average(label, faces, People(faces), minimumCohort);
+    }
+
+    // The average of a cohort whose people are known (People: every face hashed once, by the caller that counted them).
+    private static CompositeFace Average(string label, IReadOnlyList<(RgbImage Face, string Person)> faces, List<List<RgbImage>> people, int minimumCohort)
+    {
         if (people.Count < minimumCohort)
             throw new GestaltLabException(
                 $"composite face for '{label}' refused: {Counted(people.Count, faces)}, fewer than the minimum cohort of {minimumCohort} people (an average of so few people can identify a patient)",
@@ -185,14 +190,14 @@ public static class CompositeFaces
         {
             cancellationToken.ThrowIfCancellationRequested();
             var list = groups[g].Select(x => (x.Face, x.Person)).ToArray();
-            int people = People(list).Count;
-            if (people < minimumCohort)
+            var people = People(list);
+            if (people.Count < minimumCohort)
             {
-                refused.Add($"{groups[g].Key}: {Counted(people, list)} < minimum cohort {minimumCohort}");
+                refused.Add($"{groups[g].Key}: {Counted(people.Count, list)} < minimum cohort {minimumCohort}");
                 refusedLabels.Add(groups[g].Key);
             }
             else
-                made.Add(Average(groups[g].Key, list, minimumCohort));
+                made.Add(Average(groups[g].Key, list, people, minimumCohort));
             progress?.Report(new ProgressUpdate("composite faces", g + 1, groups.Length));
         }
         return new CompositeFaceSet(made, refused, minimumCohort, refusedLabels);

@@ -74,14 +74,15 @@ public sealed class AlignedRegionDataset : IRegionSamples, IRegionGeometry
     {
         Root = Path.GetFullPath(alignedDirectory);
         string regionsJson = Path.Combine(Root, "regions.json");
-        // An alignment marks its folder first and writes regions.json late: one stopped part-way is said as such.
-        if ((!File.Exists(regionsJson) || !Directory.Exists(Path.Combine(Root, "regions")))
-            && File.Exists(Path.Combine(Root, FaceDatasetAligner.AlignmentMarker)) && !File.Exists(Path.Combine(Root, RunManifest.FileName)))
-            throw new GestaltLabException($"{alignedDirectory}: an unfinished alignment (no run.json: it was interrupted)",
-                "run the same `gestaltlab align` again (it resumes an unfinished alignment of the same data and settings)");
         if (!File.Exists(regionsJson) || !Directory.Exists(Path.Combine(Root, "regions")))
+        {
+            // An alignment marks its folder first and writes regions.json late: one stopped part-way is said as such.
+            if (File.Exists(Path.Combine(Root, FaceDatasetAligner.AlignmentMarker)) && !File.Exists(Path.Combine(Root, RunManifest.FileName)))
+                throw new GestaltLabException($"{alignedDirectory}: an unfinished alignment (no run.json: it was interrupted)",
+                    "run the same `gestaltlab align` again (it resumes an unfinished alignment of the same data and settings)");
             throw new GestaltLabException($"{alignedDirectory}: not an aligned data folder (no regions.json or regions/)",
                 "run `gestaltlab align --data DIR --out ALIGNED` first, or pass the raw data folder to `gestaltlab train` (it aligns; in C#: FaceDatasetAligner.EnsureAligned, or ModelEvaluation.EvaluateOn to score it)");
+        }
         _set = RegionSet.Load(regionsJson);
         Manifest = Manifest.Load(Root);
         labelOf ??= r => r.Syndrome;

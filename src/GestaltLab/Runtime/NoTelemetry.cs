@@ -9,7 +9,7 @@ namespace GestaltLab.Runtime;
 /// <c>~/.cache/Microsoft/DeveloperTools/.onnxruntime</c> and uploads them to <c>mobile.events.data.microsoft.com</c>.
 /// Its only switch is the environment variable <c>ORT_DISABLE_TELEMETRY</c>, read by native code when the runtime starts,
 /// so it is set in the process's native environment (<c>setenv</c>: .NET's own environment block is not the one native
-/// code reads on Unix) as soon as this assembly loads, before any ONNX model is opened through it.
+/// code reads on Unix) when this assembly is first used (its module initializer), before any ONNX model is opened through it.
 /// </summary>
 public static class NoTelemetry
 {

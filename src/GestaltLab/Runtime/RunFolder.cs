@@ -207,7 +207,7 @@ public sealed class FolderLock : IDisposable
     public static FolderLock AcquireData(string folder, string command, bool shared) => Take(folder, command, shared, guarded: Data);
 
     /// <summary>
-    /// The exclusive lock on one output file (an executed notebook saved by <c>gestaltlab notebook run</c>), for the whole
+    /// The exclusive lock on one output file (an executed notebook, a predict/match --out, a report page), for the whole
     /// job that ends by writing it: a second job saving to the same file is refused at its start, instead of the two
     /// running to the end and the last silently replacing the other's outputs.
     /// </summary>
