@@ -17,16 +17,11 @@ public class NoTelemetryTests
         {
             // A command that runs an ONNX Runtime session (the exported graph against TorchSharp), as a user would, with a
             // home folder of its own so that an earlier run's files cannot hide or stand in for this one's.
-            var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet")
-            {
-                RedirectStandardOutput = true, RedirectStandardError = true,
-                Environment = { ["HOME"] = home, ["XDG_CACHE_HOME"] = Path.Combine(home, ".cache") },
-            };
+            var psi = TestCli.StartInfo("bench", "inference", "--steps", "1", "--size", "32", "--width", "4", "--batch", "2", "--threads", "1");
+            psi.Environment["HOME"] = home;
+            psi.Environment["XDG_CACHE_HOME"] = Path.Combine(home, ".cache");
             // Not inherited from this test host (whose GestaltLab set it): the command must set it itself.
             foreach (var name in GestaltLab.Runtime.NoTelemetry.Variables.Keys) psi.Environment.Remove(name);
-            foreach (var a in new[] { "exec", Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll"), "bench", "inference",
-                         "--steps", "1", "--size", "32", "--width", "4", "--batch", "2", "--threads", "1" })
-                psi.ArgumentList.Add(a);
             using var p = Process.Start(psi)!;
             var stderr = p.StandardError.ReadToEndAsync();
             string stdout = await p.StandardOutput.ReadToEndAsync();

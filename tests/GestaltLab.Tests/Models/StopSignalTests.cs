@@ -15,12 +15,7 @@ public class StopSignalTests
             for (int attempt = 0; attempt < 3; attempt++)
             {
                 string output = Path.Combine(root, $"data{attempt}");
-                var psi = new ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet")
-                {
-                    RedirectStandardOutput = true, RedirectStandardError = true,
-                    ArgumentList = { "exec", Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll"), "generate", "--preset", "demo", "--scale", "4", "--out", output, "--threads", "1" },
-                };
-                using var p = Process.Start(psi)!;
+                using var p = Process.Start(TestCli.StartInfo("generate", "--preset", "demo", "--scale", "4", "--out", output, "--threads", "1"))!;
                 var rendering = new TaskCompletionSource();
                 var lines = new System.Text.StringBuilder();
                 void Seen(object _, DataReceivedEventArgs e)

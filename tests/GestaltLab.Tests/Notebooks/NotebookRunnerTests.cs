@@ -260,12 +260,7 @@ public class NotebookRunnerTests
         using var kit = new NotebookTestKit();
         string path = kit.Write("slow.ipynb", "Console.WriteLine(\"working\");\nThread.Sleep(Timeout.Infinite);");
         string output = Path.Combine(kit.Dir, "out") + "/";
-        var psi = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true,
-            ArgumentList = { "exec", Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll"), "notebook", "run", path, "--output", output },
-        };
-        using var first = System.Diagnostics.Process.Start(psi)!;
+        using var first = System.Diagnostics.Process.Start(TestCli.StartInfo("notebook", "run", path, "--output", output))!;
         try
         {
             var started = new TaskCompletionSource();
@@ -376,12 +371,7 @@ public class NotebookRunnerTests
             "Console.WriteLine(\"first\");",
             "Console.WriteLine(\"long cell\");\nThread.Sleep(Timeout.Infinite);",
             "Console.WriteLine(\"never\");");
-        string dll = Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll");
-        var psi = new System.Diagnostics.ProcessStartInfo(Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } h && File.Exists(h) ? h : "dotnet")
-        {
-            RedirectStandardOutput = true, RedirectStandardError = true, ArgumentList = { "exec", dll, "notebook", "run", path },
-        };
-        using var process = System.Diagnostics.Process.Start(psi)!;
+        using var process = System.Diagnostics.Process.Start(TestCli.StartInfo("notebook", "run", path))!;
         var started = new TaskCompletionSource();
         var stdout = new System.Text.StringBuilder();
         process.OutputDataReceived += (_, e) =>

@@ -54,14 +54,7 @@ internal sealed class NotebookTestKit : IDisposable
     /// <summary>Runs the gestaltlab command (built beside the tests) in its own process; returns exit code and stdout+stderr.</summary>
     public static async Task<(int ExitCode, string Output)> RunCli(params string[] args)
     {
-        string dll = Path.Combine(AppContext.BaseDirectory, "GestaltLab.Cli.dll");
-        Assert.True(File.Exists(dll), $"the CLI is not built beside the tests: {dll}");
-        string dotnet = Environment.GetEnvironmentVariable("DOTNET_HOST_PATH") is { Length: > 0 } host && File.Exists(host) ? host : "dotnet";
-        var psi = new ProcessStartInfo(dotnet) { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("exec");
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
+        using var p = Process.Start(TestCli.StartInfo(args))!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         await p.WaitForExitAsync();
