@@ -16,15 +16,15 @@ internal sealed class ExportCommand : ICliCommand
         var output = new Option<string>("--out") { Description = "Folder for the figure files.", Required = true };
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
         var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio, and tall enough for a list's rows of words)." };
-        var dpi = new Option<int>("--dpi") { Description = "PNG resolution.", DefaultValueFactory = _ => 300 };
-        var formats = new Option<string[]>("--format") { Description = "svg, png or both (default both; svg png works too).", AllowMultipleArgumentsPerToken = true };
+        var dpi = new Option<int>("--dpi") { Description = "PNG and TIFF resolution.", DefaultValueFactory = _ => 300 };
+        var formats = new Option<string[]>("--format") { Description = "svg, pdf, png, tiff or both (= svg png, the default); several at once: --format pdf tiff.", AllowMultipleArgumentsPerToken = true };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
         var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text and full folder paths in export.json (left out by default: figures leave the team, patient photos' names often carry names or record numbers, and the folders above a run often name a clinic, a user or a cohort)." };
         var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, as `report --manifest`: its families make the intervals resample relatives together, its columns colour the t-SNE map (default: the data folder named in run.json)." };
         var colour = new Option<string[]>("--colour-by") { Description = "Manifest columns to colour the t-SNE maps by, one figure each, as `report --colour-by` ('true' = the true class; default: true gene). Without --photo-names only true, syndrome, gene, sex, age_band, skin_tone and split.", AllowMultipleArgumentsPerToken = true };
         var highlight = new Option<string[]>("--highlight") { Description = "Classes to colour on the t-SNE map by true class, the rest light grey, as `report --highlight`: the legend then stays in print.", AllowMultipleArgumentsPerToken = true };
         var seed = new Option<int>("--seed") { Description = "Seed for bootstraps and t-SNE, as `report --seed` (the demo's report uses the default).", DefaultValueFactory = _ => 0 };
-        var cmd = new Command("export", "Export a run's figures as SVG/PNG at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
+        var cmd = new Command("export", "Export a run's figures as SVG/PDF/PNG/TIFF at journal sizes (89 mm single column, 183 mm double, 300 dpi) through headless Chromium.")
             { run, output, width, height, dpi, formats, html, seed, manifest, colour, highlight, photoNames };
         cmd.SetAction(async (p, ct) =>
         {
@@ -42,9 +42,12 @@ internal sealed class ExportCommand : ICliCommand
             var fmts = asked.SelectMany(f => f.ToLowerInvariant() switch
             {
                 "svg" => new[] { FigureFormat.Svg },
+                "pdf" => [FigureFormat.Pdf],
                 "png" => [FigureFormat.Png],
+                "tif" or "tiff" => [FigureFormat.Tiff],
                 "both" => [FigureFormat.Svg, FigureFormat.Png],
-                _ => throw new GestaltLabException($"--format '{f}': expected svg, png or both", "use svg (vector, for line art and text), png (at --dpi) or both; convert a PNG for a JPEG-only journal"),
+                _ => throw new GestaltLabException($"--format '{f}': expected svg, pdf, png, tiff or both",
+                    "use svg or pdf (vector, for line art and text), png or tiff (at --dpi), or both (svg and png); convert a PNG for a JPEG-only journal"),
             }).Distinct().ToArray();
             if (p.GetValue(dpi) < 1) throw new GestaltLabException($"--dpi {p.GetValue(dpi)}: must be at least 1", "journals ask for 300–600 dpi");
             var options = new RunExportOptions
@@ -62,7 +65,9 @@ internal sealed class ExportCommand : ICliCommand
             foreach (var file in result.Files) Console.WriteLine($"  {file}");
             foreach (var note in result.Notes) Console.WriteLine($"  note: {note}");
             var size = new FigureSize(result.WidthMm, FigureExport.MinimumHeightMm, result.Dpi);
-            Console.WriteLine($"exported {result.FigureCount} figure(s), {size.WidthMm:0.#} mm wide at {size.Dpi} dpi ({size.PixelWidth} px) → {outDir} (provenance: {RunFigureExport.RecordFileName})");
+            // A resolution is said only of pictures: an SVG or a PDF has none.
+            string raster = fmts.Any(f => f is FigureFormat.Png or FigureFormat.Tiff) ? $" at {size.Dpi} dpi ({size.PixelWidth} px)" : "";
+            Console.WriteLine($"exported {result.FigureCount} figure(s) as {string.Join(", ", fmts.Select(f => FigureExport.Extension(f)[1..].ToUpperInvariant()))}, {size.WidthMm:0.#} mm wide{raster} → {outDir} (provenance: {RunFigureExport.RecordFileName})");
             return 0;
         });
         return cmd;

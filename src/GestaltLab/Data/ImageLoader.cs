@@ -125,8 +125,9 @@ public static class ImageLoader
         {
             if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record)) is not System.Text.Json.Nodes.JsonObject o || o["plotly_js"] is null) return names;
             foreach (var figure in (o["figures"] as System.Text.Json.Nodes.JsonArray ?? []).Select(n => n?.ToString()).OfType<string>())
-                foreach (var ext in new[] { ".png", ".svg", ".html" }) names.Add(figure + ext);
+                foreach (var ext in new[] { ".png", ".svg", ".pdf", ".tif", ".html" }) names.Add(figure + ext);
             if (o["composite_faces"]?.ToString() is { Length: > 0 } composites) names.Add(composites);
+            foreach (var composite in (o["composite_faces_files"] as System.Text.Json.Nodes.JsonArray ?? []).Select(n => n?.ToString()).OfType<string>()) names.Add(composite);
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException or InvalidOperationException) { }
         return names;

@@ -10,10 +10,21 @@ namespace GestaltLab.Figures;
 /// <summary>Static image formats.</summary>
 public enum FigureFormat
 {
-    /// <summary>Vector (scales without loss; sized in millimetres).</summary>
+    /// <summary>Vector (scales without loss; sized in millimetres). The words name the charts' font list and are set in what opens the file.</summary>
     Svg,
     /// <summary>Raster at the size's dpi, with the dpi recorded in the file.</summary>
     Png,
+    /// <summary>
+    /// Vector PDF of one page of exactly the size, as most journals ask for vector art (EPS being retired): the SVG
+    /// printed by Chromium, lines and squares kept as paths and words as text in the face this machine resolves the
+    /// charts' font list to, embedded.
+    /// </summary>
+    Pdf,
+    /// <summary>
+    /// Raster TIFF (LZW, lossless) at the size's dpi, with the dpi recorded in the file: the PNG's pixels, for journals
+    /// that take TIFF or EPS only (PLOS).
+    /// </summary>
+    Tiff,
 }
 
 /// <summary>
@@ -47,24 +58,40 @@ public readonly record struct FigureSize(double WidthMm, double HeightMm, int Dp
 /// </summary>
 public static class FigureExport
 {
-    /// <summary>Writes <paramref name="chart"/> as SVG or PNG (format from <paramref name="format"/> or the file extension).</summary>
+    /// <summary>Writes <paramref name="chart"/> as SVG, PDF, PNG or TIFF (format from <paramref name="format"/> or the file extension).</summary>
     /// <returns>What the print layout left out to fit the size (<see cref="RenderedFigure.LeftOut"/>); empty when nothing.</returns>
     public static async Task<IReadOnlyList<string>> SaveAsync(GenericChart chart, string path, FigureSize size, FigureFormat? format = null,
         HeadlessBrowser? browser = null, CancellationToken cancellationToken = default)
     {
-        var f = format ?? (Path.GetExtension(path).ToLowerInvariant() switch
-        {
-            ".svg" => FigureFormat.Svg,
-            ".png" => FigureFormat.Png,
-            var e => throw new GestaltLabException($"{path}: unknown figure format '{e}'", "use a .svg or .png file name"),
-        });
+        var f = format ?? FormatOf(path);
         var figure = await DrawAsync(chart, f, size, browser, cancellationToken);
         AtomicFile.WriteAllBytes(path, figure.Bytes);
         return figure.LeftOut;
     }
 
+    /// <summary>The format a figure file's extension names (.svg, .pdf, .png, .tif or .tiff).</summary>
+    /// <exception cref="GestaltLabException">Another extension.</exception>
+    public static FigureFormat FormatOf(string path) => Path.GetExtension(path).ToLowerInvariant() switch
+    {
+        ".svg" => FigureFormat.Svg,
+        ".pdf" => FigureFormat.Pdf,
+        ".png" => FigureFormat.Png,
+        ".tif" or ".tiff" => FigureFormat.Tiff,
+        var e => throw new GestaltLabException($"{path}: unknown figure format '{e}'", "use a .svg, .pdf, .png or .tif file name"),
+    };
+
+    /// <summary>The file extension a format is written with (.svg, .pdf, .png, .tif).</summary>
+    public static string Extension(FigureFormat format) => format switch
+    {
+        FigureFormat.Svg => ".svg",
+        FigureFormat.Pdf => ".pdf",
+        FigureFormat.Png => ".png",
+        FigureFormat.Tiff => ".tif",
+        _ => throw new ArgumentOutOfRangeException(nameof(format), format, "not a figure format"),
+    };
+
     /// <summary>
-    /// Writes a raster figure (e.g. the composite-faces grid) as a PNG that prints at <paramref name="widthMm"/> wide at
+    /// Writes a raster figure (e.g. the composite-faces grid) as a PNG (or a TIFF, for a .tif name) that prints at <paramref name="widthMm"/> wide at
     /// <paramref name="dpi"/>, like the charts beside it: resampled to that pixel width (aspect ratio kept) and tagged
     /// with the dpi, so a journal's checks and an editor's "print size" read what was asked for.
     /// </summary>
@@ -84,7 +111,8 @@ public static class FigureExport
                 ?? throw new GestaltLabException($"{path}: the image could not be resampled to {w}×{h} px");
             scaled = RgbImage.FromSKBitmap(resized);
         }
-        AtomicFile.WriteAllBytes(path, WithDpi(scaled.EncodePng(), dpi));
+        var png = WithDpi(scaled.EncodePng(), dpi);
+        AtomicFile.WriteAllBytes(path, Path.GetExtension(path).ToLowerInvariant() is ".tif" or ".tiff" ? Tiff(png, dpi) : png);
     }
 
     /// <summary>Smallest figure laid out: below it plotly cannot fit axes, labels and a legend (it fails outright at 20 mm).</summary>
@@ -142,14 +170,14 @@ public static class FigureExport
                 size.HeightMm > 2 * size.WidthMm ? "lower --height (a figure taller than a page is rarely meant), or --dpi" : "lower --dpi (journals ask for 300–600; 1200 for line art)");
     }
 
-    /// <summary>Renders a chart to SVG (UTF-8 bytes) or PNG bytes. Launches a browser when none is given.</summary>
+    /// <summary>Renders a chart to SVG (UTF-8 bytes), PDF, PNG or TIFF bytes. Launches a browser when none is given.</summary>
     /// <remarks><see cref="DrawAsync"/> also says what the print layout left out to fit the size.</remarks>
     public static async Task<byte[]> RenderAsync(GenericChart chart, FigureFormat format, FigureSize size,
         HeadlessBrowser? browser = null, CancellationToken cancellationToken = default) =>
         (await DrawAsync(chart, format, size, browser, cancellationToken)).Bytes;
 
     /// <summary>
-    /// Renders a chart to SVG (UTF-8 bytes) or PNG bytes, with what the print layout left out to fit the size (a legend
+    /// Renders a chart to SVG (UTF-8 bytes), PDF, PNG or TIFF bytes, with what the print layout left out to fit the size (a legend
     /// too long for the page, words in cells lower than their font, values over bars narrower than them, labels of a
     /// crowded category axis): a figure's caption has to make up for them, or a larger size keeps them. Launches a
     /// browser when none is given.
@@ -204,7 +232,7 @@ public static class FigureExport
                       ctx.drawImage(img, 0, 0, pw, ph);
                       return [c.toDataURL('image/png'), ...leftOut];
                     }
-                    """, new object[] { size.CssWidth, size.CssHeight, size.PixelWidth, size.PixelHeight, format == FigureFormat.Svg ? "svg" : "png" });
+                    """, new object[] { size.CssWidth, size.CssHeight, size.PixelWidth, size.PixelHeight, format is FigureFormat.Svg or FigureFormat.Pdf ? "svg" : "png" });
                 dataUrl = drawn.Length > 0 ? drawn[0] : "";
                 leftOut = drawn.Skip(1).Distinct().ToArray();
                 }
@@ -218,15 +246,16 @@ public static class FigureExport
                 if (errors.Count > 0) throw new GestaltLabException($"the chart failed to render in Chromium: {errors[0]}");
                 int comma = dataUrl.IndexOf(',');
                 if (comma < 0) throw new GestaltLabException("plotly.js returned no image");
-                if (format == FigureFormat.Svg)
+                if (format is FigureFormat.Svg or FigureFormat.Pdf)
                 {
                     string header = dataUrl[..comma];
-                    string svg = header.EndsWith(";base64", StringComparison.Ordinal)
+                    string svg = PhysicalSvg(header.EndsWith(";base64", StringComparison.Ordinal)
                         ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(dataUrl[(comma + 1)..]))
-                        : Uri.UnescapeDataString(dataUrl[(comma + 1)..]);
-                    return new RenderedFigure(System.Text.Encoding.UTF8.GetBytes(PhysicalSvg(svg, size)), leftOut);
+                        : Uri.UnescapeDataString(dataUrl[(comma + 1)..]), size);
+                    return new RenderedFigure(format == FigureFormat.Svg ? System.Text.Encoding.UTF8.GetBytes(svg) : await PrintAsync(page, svg, size, TitleOf(chart)), leftOut);
                 }
-                return new RenderedFigure(WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi), leftOut);
+                var png = WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
+                return new RenderedFigure(format == FigureFormat.Tiff ? Tiff(png, size.Dpi) : png, leftOut);
             }
             finally
             {
@@ -455,6 +484,115 @@ public static class FigureExport
           return crowded;
         };
         """;
+
+    /// <summary>
+    /// Prints the figure's SVG (already sized in millimetres) as a one-page PDF of exactly that size. Printed from the SVG
+    /// rather than from plotly's live chart, so that the PDF shows what the SVG shows (plotly's hover layers and
+    /// screen-only parts are not in it).
+    /// </summary>
+    private static async Task<byte[]> PrintAsync(IPage page, string svg, FigureSize size, string title)
+    {
+        string Num(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
+        string width = Num(size.WidthMm) + "mm", height = Num(size.HeightMm) + "mm";
+        // The SVG inline (an <img> would be drawn as a picture of it in some versions); overflow hidden, so that rounding
+        // the millimetres to device units never spills a sliver onto a second page.
+        string html = $$"""
+            <!DOCTYPE html><html><head><meta charset="utf-8"><title>{{System.Net.WebUtility.HtmlEncode(title)}}</title><style>
+            @page { size: {{width}} {{height}}; margin: 0 }
+            html, body { margin: 0; padding: 0; background: white; width: {{width}}; height: {{height}}; overflow: hidden }
+            svg { display: block }
+            </style></head><body>{{svg[svg.IndexOf("<svg", StringComparison.Ordinal)..]}}</body></html>
+            """;
+        try
+        {
+            await page.SetContentAsync(html, new PageSetContentOptions { WaitUntil = WaitUntilState.Load, Timeout = 60_000 });
+            var pdf = await page.PdfAsync(new PagePdfOptions
+            {
+                Width = width, Height = height, PrintBackground = true, PageRanges = "1",
+                Margin = new Margin { Top = "0", Right = "0", Bottom = "0", Left = "0" },
+            });
+            return ReproduciblePdf(ExactPage(pdf, size));
+        }
+        catch (PlaywrightException e) when (e.GetType().Name != "TargetClosedException")
+        {
+            throw new GestaltLabException($"Chromium could not print the figure as PDF: {e.Message.Split('\n')[0]}",
+                "export SVG instead (--format svg) and convert it, or use the system's chromium package", e);
+        }
+    }
+
+    /// <summary>The chart's title in plain words (what a PDF viewer shows as the document's), or "GestaltLab figure".</summary>
+    private static string TitleOf(GenericChart chart)
+    {
+        using var figure = System.Text.Json.JsonDocument.Parse(FigureHtml.Json(chart).Figure);
+        string? title = figure.RootElement.TryGetProperty("layout", out var layout) && layout.TryGetProperty("title", out var t)
+            ? t.ValueKind == System.Text.Json.JsonValueKind.String ? t.GetString() : t.TryGetProperty("text", out var text) ? text.GetString() : null
+            : null;
+        title = title is null ? null : System.Text.RegularExpressions.Regex.Replace(System.Text.RegularExpressions.Regex.Replace(title, "<br ?/?>", " "), "<[^>]+>", "").Trim();
+        return string.IsNullOrEmpty(title) ? "GestaltLab figure" : title;
+    }
+
+    /// <summary>
+    /// Chromium rounds a PDF's paper size up (183 mm became 183.13 mm, 85.4 mm 85.68 mm); the figure is drawn from the
+    /// top left at its exact size, so the page's box is set to exactly the figure, cutting off only the blank strip at
+    /// its right and bottom. Rewritten in place (padded with spaces), so the file's offsets stay right; a box it cannot
+    /// rewrite so is left as Chromium wrote it.
+    /// </summary>
+    internal static byte[] ExactPage(byte[] pdf, FigureSize size)
+    {
+        string text = System.Text.Encoding.Latin1.GetString(pdf);
+        var boxes = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/MediaBox\s*\[)\s*0\s+0\s+([0-9.]+)\s+([0-9.]+)\s*(?=\])");
+        if (boxes.Count != 1) return pdf;
+        var box = boxes[0];
+        double pageW = double.Parse(box.Groups[1].Value, CultureInfo.InvariantCulture), pageH = double.Parse(box.Groups[2].Value, CultureInfo.InvariantCulture);
+        double w = size.WidthMm / 25.4 * 72, h = size.HeightMm / 25.4 * 72;
+        if (pageW < w - 0.01 || pageH < h - 0.01) return pdf;
+        string exact = string.Create(CultureInfo.InvariantCulture, $"0 {pageH - h:0.##} {w:0.##} {pageH:0.##}");
+        if (exact.Length > box.Length) return pdf;
+        var bytes = (byte[])pdf.Clone();
+        System.Text.Encoding.Latin1.GetBytes(exact.PadRight(box.Length)).CopyTo(bytes, box.Index);
+        return bytes;
+    }
+
+    /// <summary>
+    /// The same figure printed twice gives the same bytes: Chromium stamps each PDF with the time it was made and an id
+    /// drawn from it. The dates are blanked (a PDF need not carry them; export.json says when it was made) and the id
+    /// becomes a hash of the rest of the file, as the PDF specification means it: the same for the same content. Each
+    /// is replaced by as many bytes, so the file's cross-reference offsets stay right.
+    /// </summary>
+    internal static byte[] ReproduciblePdf(byte[] pdf)
+    {
+        if (pdf.Length < 8 || !pdf.AsSpan().StartsWith("%PDF-"u8))
+            throw new GestaltLabException("Chromium returned a PDF that is not valid");
+        var bytes = (byte[])pdf.Clone();
+        var latin1 = System.Text.Encoding.Latin1;
+        string text = latin1.GetString(bytes);
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"/(CreationDate|ModDate)\s*\([^)]*\)"))
+            bytes.AsSpan(m.Index, m.Length).Fill((byte)' ');
+        var ids = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/ID\s*\[\s*<)[0-9A-Fa-f]+(?=>)|(?<=/ID\s*\[\s*<[0-9A-Fa-f]+>\s*<)[0-9A-Fa-f]+(?=>)");
+        foreach (System.Text.RegularExpressions.Match m in ids) bytes.AsSpan(m.Index, m.Length).Fill((byte)'0');
+        string hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
+        foreach (System.Text.RegularExpressions.Match m in ids)
+            latin1.GetBytes(string.Concat(Enumerable.Repeat(hash, m.Length / hash.Length + 1))[..m.Length]).CopyTo(bytes, m.Index);
+        return bytes;
+    }
+
+    /// <summary>
+    /// A TIFF of <paramref name="png"/>'s pixels, LZW-compressed (lossless, what PLOS and most journals' checks take),
+    /// with <paramref name="dpi"/> as its resolution in pixels per inch.
+    /// </summary>
+    internal static byte[] Tiff(byte[] png, int dpi)
+    {
+        using var pixels = OpenCvSharp.Cv2.ImDecode(png, OpenCvSharp.ImreadModes.Color);
+        if (pixels.Empty()) throw new GestaltLabException("the figure's PNG could not be read back to write it as TIFF");
+        // LZW is 5 in libtiff's numbering; resolution unit 2 is the inch.
+        OpenCvSharp.Cv2.ImEncode(".tif", pixels, out byte[] tiff,
+                new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.TiffCompression, 5),
+                new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.TiffResUnit, 2),
+                new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.TiffXDpi, dpi),
+                new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.TiffYDpi, dpi));
+        if (tiff.Length == 0) throw new GestaltLabException("OpenCV could not write the figure as TIFF");
+        return tiff;
+    }
 
     /// <summary>Gives the root <c>svg</c> element a millimetre size and a viewBox, so it prints at the intended width.</summary>
     private static string PhysicalSvg(string svg, FigureSize size)

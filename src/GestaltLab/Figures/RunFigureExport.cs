@@ -15,9 +15,9 @@ public sealed record RunExportOptions
     /// (<see cref="FigureExport.DefaultHeightMm"/>: its aspect ratio, rows of words kept readable).
     /// </summary>
     public double? HeightMm { get; init; }
-    /// <summary>PNG resolution (journals ask for 300–600 dpi).</summary>
+    /// <summary>PNG and TIFF resolution (journals ask for 300–600 dpi).</summary>
     public int Dpi { get; init; } = 300;
-    /// <summary>Formats to write each chart in (default both SVG and PNG).</summary>
+    /// <summary>Formats to write each chart in (default SVG and PNG; PDF and TIFF on request).</summary>
     public IReadOnlyList<FigureFormat> Formats { get; init; } = [FigureFormat.Svg, FigureFormat.Png];
     /// <summary>Also write each chart as an offline HTML page.</summary>
     public bool Html { get; init; }
@@ -70,7 +70,7 @@ public sealed record RunExportResult(string Directory, string RecordPath, IReadO
 public sealed record RemovedFile(string Path, string Reason);
 
 /// <summary>
-/// Every figure of a run's report (<see cref="Report.Build"/>) as SVG and PNG at a journal size, drawn by one headless
+/// Every figure of a run's report (<see cref="Report.Build"/>) as SVG and PNG (or PDF and TIFF) at a journal size, drawn by one headless
 /// Chromium, with a record of where they came from (<c>export.json</c>). What <c>gestaltlab export</c> does.
 /// </summary>
 public static class RunFigureExport
@@ -78,8 +78,21 @@ public static class RunFigureExport
     /// <summary>The record's file name inside the export folder.</summary>
     public const string RecordFileName = "export.json";
 
-    /// <summary>The composite-faces grid's file name.</summary>
+    /// <summary>The composite-faces grid's file name (as a PNG; <c>composite-faces.tif</c> when TIFF is asked for).</summary>
     public const string CompositeFileName = "composite-faces.png";
+
+    /// <summary>The formats the composite-faces grid, a picture, can be written in.</summary>
+    private static readonly FigureFormat[] RasterFormats = [FigureFormat.Png, FigureFormat.Tiff];
+
+    /// <summary>
+    /// The composite grid's files for <paramref name="formats"/>: a picture, it is written in each raster format asked for,
+    /// and as a PNG when only vector ones are (there is no vector form of a photo).
+    /// </summary>
+    private static string[] CompositeFiles(IEnumerable<FigureFormat> formats)
+    {
+        var raster = RasterFormats.Where(formats.Contains).ToArray();
+        return (raster.Length > 0 ? raster : [FigureFormat.Png]).Select(f => Path.ChangeExtension(CompositeFileName, FigureExport.Extension(f))).ToArray();
+    }
 
     /// <summary>
     /// Exports the figures of <paramref name="runDirectory"/> into <paramref name="outDirectory"/>. Every figure is drawn
@@ -100,9 +113,9 @@ public static class RunFigureExport
         ArgumentNullException.ThrowIfNull(outDirectory);
         var o = options ?? new RunExportOptions();
         if (o.Formats is null || o.Formats.Any(f => !Enum.IsDefined(f)))
-            throw new ArgumentException("Formats: each must be FigureFormat.Svg or FigureFormat.Png", nameof(options));
+            throw new ArgumentException("Formats: each must be FigureFormat.Svg, Pdf, Png or Tiff", nameof(options));
         if (o.Dpi < 1) throw new GestaltLabException($"{o.Dpi} dpi: must be at least 1", "journals ask for 300–600 dpi");
-        if (o.Formats.Count == 0) throw new GestaltLabException("no figure format asked for", "ask for SVG, PNG or both");
+        if (o.Formats.Count == 0) throw new GestaltLabException("no figure format asked for", "ask for SVG, PDF, PNG or TIFF");
         // Without a height each chart gets its own (never below the minimum), so only an asked-for height is checked as such.
         var size = new FigureSize(o.WidthMm, o.HeightMm ?? Math.Max(FigureExport.MinimumHeightMm, Math.Round(o.WidthMm * 0.62)), o.Dpi);
         // Before the run is read or anything written: a size no figure can be drawn at fails at once, saying why.
@@ -146,10 +159,11 @@ public static class RunFigureExport
         // Files of the user's under the names this export writes (a paper's figures folder holding a training-curves.png
         // of its own) are not replaced: refused before anything is drawn. An earlier export's (its record names them) are.
         var (earlierFigures, earlierComposite) = EarlierExport(outDir);
-        var extensions = formats.Select(Extension).Concat(o.Html ? [".html"] : []).ToList();
+        var extensions = formats.Select(FigureExport.Extension).Concat(o.Html ? [".html"] : []).ToList();
+        var compositeFiles = content.CompositeFaceSet is null ? [] : CompositeFiles(formats);
         var theirs = sized.SelectMany(c => extensions.Select(ext => (Base: c.Chart.Name, File: c.Chart.Name + ext)))
-            .Concat(content.CompositeFaceSet is null ? [] : [(Base: "", File: CompositeFileName)])
-            .Where(t => File.Exists(Path.Combine(outDir, t.File)) && !(t.File == CompositeFileName ? earlierComposite : earlierFigures.Contains(t.Base)))
+            .Concat(compositeFiles.Select(f => (Base: "", File: f)))
+            .Where(t => File.Exists(Path.Combine(outDir, t.File)) && !(t.Base.Length == 0 ? earlierComposite : earlierFigures.Contains(t.Base)))
             .Select(t => t.File).ToList();
         if (theirs.Count > 0)
             throw new GestaltLabException($"{outDir}: holds {string.Join(", ", theirs.Take(3))}{(theirs.Count > 3 ? ", …" : "")}, which no export wrote here; the export would replace them",
@@ -177,25 +191,27 @@ public static class RunFigureExport
                 chromium = $"{(full ? browser.Executable : SharedText.LastName(browser.Executable))} {browser.Version}";
                 if (browser.SandboxNote is { } why) notes.Add(why);
                 sandboxed = browser.Sandboxed;
-                // A PNG's words are set in what this machine has of the charts' font list: recorded, and said when it is
-                // neither face a journal names (DejaVu Sans, Debian's default, sets the same words wider than Arial).
-                if (formats.Contains(FigureFormat.Png))
+                // The words of a PNG, TIFF or PDF are set in what this machine has of the charts' font list: recorded, and
+                // said when it is neither face a journal names (DejaVu Sans, Debian's default, sets the same words wider
+                // than Arial).
+                var setHere = formats.Where(f => f != FigureFormat.Svg).Select(f => f.ToString().ToUpperInvariant()).ToArray();
+                if (setHere.Length > 0)
                 {
                     // Provenance, not the figures: a browser that will not say (another build, GESTALTLAB_CHROMIUM) costs a note.
                     try { pngFont = (await browser.FontsForAsync(Charts.FontFamily, cancellationToken)).FirstOrDefault(); }
                     catch (Exception e) when (e is Microsoft.Playwright.PlaywrightException or InvalidOperationException or KeyNotFoundException or System.Text.Json.JsonException)
                     {
-                        notes.Add($"the font of the PNG figures could not be asked of Chromium ({e.Message.Split('\n')[0]}): export.json does not name it");
+                        notes.Add($"the font of the {string.Join("/", setHere)} figures could not be asked of Chromium ({e.Message.Split('\n')[0]}): export.json does not name it");
                     }
                     if (pngFont is not null && !IsHelveticaOrArial(pngFont))
-                        notes.Add($"the PNG figures' words are set in {pngFont}: this machine has no Helvetica or Arial (nor a face metric-compatible with one); for a journal that asks for Arial, install one (`apt-get install fonts-liberation`) and export again");
+                        notes.Add($"the {string.Join("/", setHere)} figures' words are set in {pngFont}: this machine has no Helvetica or Arial (nor a face metric-compatible with one); for a journal that asks for Arial, install one (`apt-get install fonts-liberation`) and export again");
                 }
                 int done = 0;
                 foreach (var (chart, chartSize) in sized)
                 {
                     foreach (var f in formats)
                     {
-                        string name = chart.Name + Extension(f);
+                        string name = chart.Name + FigureExport.Extension(f);
                         try
                         {
                             foreach (var what in await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, cancellationToken))
@@ -219,8 +235,11 @@ public static class RunFigureExport
             {
                 // Laid out for the width (five to a row at one column, so faces and words stay readable) at the figures' dpi.
                 var grid = set.RenderGrid(columns: Math.Min(set.Faces.Count, o.WidthMm < 120 ? 5 : 8));
-                FigureExport.SaveImage(grid, Path.Combine(staging, CompositeFileName), size.WidthMm, size.Dpi);
-                drawn.Add(CompositeFileName);
+                foreach (var file in compositeFiles)
+                {
+                    FigureExport.SaveImage(grid, Path.Combine(staging, file), size.WidthMm, size.Dpi);
+                    drawn.Add(file);
+                }
             }
         }
         catch
@@ -233,7 +252,7 @@ public static class RunFigureExport
         // from here on the folder changes file by file, and a kill part-way must leave a folder without a record
         // (plainly unfinished), never mixed figures under the record of the earlier export.
         var removed = RemoveEarlierFigures(outDir, earlierFigures, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
-            formats.Select(Extension).Concat(o.Html ? [".html"] : []).ToHashSet());
+            formats.Select(FigureExport.Extension).Concat(o.Html ? [".html"] : []).ToHashSet());
         string recordPath = Path.Combine(outDir, RecordFileName);
         File.Delete(recordPath);
         var files = new List<string>();
@@ -250,14 +269,24 @@ public static class RunFigureExport
             if (leftOut.TryGetValue(chart.Name, out var what))
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)"));
-        string compositeFile = Path.Combine(outDir, CompositeFileName);
-        if (content.CompositeFaceSet is null && File.Exists(compositeFile))
+        foreach (var format in RasterFormats)
         {
-            // An earlier export's grid would pass for this run's (export.json below says there is none).
-            File.Delete(compositeFile);
-            removed.Add(new RemovedFile(compositeFile, "an earlier export's; this run has no composite faces"));
+            string compositeFile = Path.Combine(outDir, Path.ChangeExtension(CompositeFileName, FigureExport.Extension(format)));
+            if (compositeFiles.Contains(Path.GetFileName(compositeFile)) || !File.Exists(compositeFile)) continue;
+            if (content.CompositeFaceSet is null)
+            {
+                // An earlier export's grid would pass for this run's (export.json below says there is none).
+                File.Delete(compositeFile);
+                removed.Add(new RemovedFile(compositeFile, "an earlier export's; this run has no composite faces"));
+            }
+            else if (earlierComposite)
+            {
+                // In a format not asked for this time: left there, it would pass for this run's grid.
+                File.Delete(compositeFile);
+                removed.Add(new RemovedFile(compositeFile, "an earlier export's, not written this time"));
+            }
         }
-        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont);
+        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, compositeFiles);
         AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
@@ -274,7 +303,7 @@ public static class RunFigureExport
     /// </summary>
     private static JsonObject Record(string runDirectory, RunResults results, ReportContent content, RunExportOptions o, ReportOptions reportOptions,
         FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed,
-        string? pngFont)
+        string? pngFont, IReadOnlyList<string> compositeFiles)
     {
         bool full = o.PhotoNames;
         string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
@@ -301,7 +330,10 @@ public static class RunFigureExport
             ["figures"] = Strings(content.Charts.Select(c => c.Name)),
             // Each figure's own height (charts keep their aspect ratio unless a height is given).
             ["height_mm"] = new JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (JsonNode?)c.Size.HeightMm))),
-            ["composite_faces"] = content.CompositeFaceSet is null ? null : CompositeFileName,
+            ["formats"] = Strings(o.Formats.Distinct().Select(f => FigureExport.Extension(f)[1..])),
+            // The grid's first file (a PNG unless only TIFF was asked for), and all of them.
+            ["composite_faces"] = compositeFiles.Count == 0 ? null : compositeFiles[0],
+            ["composite_faces_files"] = compositeFiles.Count == 0 ? null : Strings(compositeFiles),
             // The privacy rule travels with the image: n counts people (each person's photos averaged first), classes
             // with fewer than the minimum were not drawn.
             ["composite_faces_rule"] = content.CompositeFaceSet is not { } cs ? null : new JsonObject
@@ -320,18 +352,19 @@ public static class RunFigureExport
             ["run_packages"] = results.Manifest is { } made ? System.Text.Json.JsonSerializer.SerializeToNode(made.Packages) : null,
             // What drew them: other versions lay out and rasterise the same figure differently.
             ["chromium"] = chromium, ["chromium_sandbox"] = sandboxed,
-            // The fonts the words were set in (an SVG names the charts' list and leaves the choice to what opens it).
+            // The fonts the words were set in (an SVG names the charts' list and leaves the choice to what opens it; a
+            // PNG, TIFF or PDF carries the face this machine resolved it to).
             ["fonts"] = new JsonObject
             {
-                ["asked"] = Charts.FontFamily, ["png"] = pngFont,
+                ["asked"] = Charts.FontFamily,
+                ["png"] = o.Formats.Any(RasterFormats.Contains) ? pngFont : null,
+                ["pdf"] = o.Formats.Contains(FigureFormat.Pdf) ? pngFont : null,
                 ["composite_faces"] = content.CompositeFaceSet is null ? null : CompositeFaceSet.LabelFontFamily,
             },
             ["plotly_js"] = FigureHtml.PlotlyJsVersion,
             ["created_utc"] = DateTime.UtcNow.ToString("O"),
         };
     }
-
-    private static string Extension(FigureFormat format) => format == FigureFormat.Svg ? ".svg" : ".png";
 
     /// <summary>The hidden folder figures are drawn into (<c>.export.PID.GUID.tmp</c>, <see cref="AtomicFile.TempPath"/>).</summary>
     private const string StagingName = "export";
@@ -368,7 +401,7 @@ public static class RunFigureExport
         var removed = new List<RemovedFile>();
         foreach (var name in earlier)
         {
-            foreach (var ext in new[] { ".svg", ".png", ".html" })
+            foreach (var ext in new[] { ".svg", ".pdf", ".png", ".tif", ".html" })
             {
                 string file = Path.Combine(outDir, name + ext);
                 if ((!names.Contains(name) || !extensions.Contains(ext)) && File.Exists(file))

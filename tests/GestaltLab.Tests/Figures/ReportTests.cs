@@ -630,6 +630,49 @@ public class BrowserTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task Export_as_pdf_and_tiff_writes_the_composite_faces_as_tiff_and_a_later_png_export_replaces_them()
+    {
+        string run = Path.Combine(fixture.Work, "run-pdf"), figures = Path.Combine(fixture.Work, "figures-pdf");
+        SyntheticRun.Write(run, classes: 4);
+        // Ten people of one syndrome among the aligned faces: one composite cohort (distinct faces, so ten people).
+        string images = Path.Combine(run, "aligned", "images");
+        Directory.CreateDirectory(images);
+        var lines = new List<string> { "image,subject,syndrome,split" };
+        for (int i = 0; i < 10; i++)
+        {
+            var px = new byte[32 * 32 * 3];
+            Array.Fill(px, (byte)(90 + 7 * i));
+            new RgbImage(32, 32, px).SavePng(Path.Combine(images, $"f{i}.png"));
+            lines.Add($"images/f{i}.png,s{i},c00,test");
+        }
+        File.WriteAllLines(Path.Combine(run, "aligned", Manifest.FileName), lines);
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--width", "single", "--format", "pdf", "tiff"]));
+        var record = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!;
+        var names = record["figures"]!.AsArray().Select(n => (string)n!).ToList();
+        Assert.NotEmpty(names);
+        // Each chart in both formats; the composite grid, a picture, as TIFF only (its PNG is not what was asked for).
+        Assert.Equal(names.SelectMany(n => new[] { n + ".pdf", n + ".tif" }).Append("composite-faces.tif").Append("export.json").Order(),
+            Directory.GetFiles(figures).Select(f => Path.GetFileName(f)).Order());
+        Assert.Equal(["pdf", "tif"], record["formats"]!.AsArray().Select(n => (string)n!));
+        Assert.Equal("composite-faces.tif", (string?)record["composite_faces"]);
+        var tags = TiffTags(File.ReadAllBytes(Path.Combine(figures, "composite-faces.tif")));
+        Assert.Equal(1051, tags[256]);   // 89 mm at 300 dpi, as the charts beside it
+        Assert.Equal(300, tags[282]);
+        // The PDFs' words are set in this machine's face, named as the PNGs' would be.
+        Assert.Equal((await fixture.Browser.FontsForAsync(Charts.FontFamily))[0], (string?)record["fonts"]!["pdf"]);
+        Assert.Equal((string?)record["fonts"]!["pdf"], (string?)record["fonts"]!["png"]);
+        // Figures are not patients' photos: a folder of them gives none to align (a TIFF would be named as one it skips).
+        Assert.Empty(ImageLoader.FindPhotos(figures));
+        // A later PNG export into the folder removes this one's PDFs and TIFFs (they would pass for the new run's figures).
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
+            ["export", "--run", run, "--out", figures, "--width", "single", "--format", "png"]));
+        Assert.Equal(names.Select(n => n + ".png").Append("composite-faces.png").Append("export.json").Order(),
+            Directory.GetFiles(figures).Select(f => Path.GetFileName(f)).Order());
+        Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!["fonts"]!["pdf"]);
+    }
+
+    [Fact]
     public async Task A_notebook_exports_a_runs_figures_through_the_library_as_the_command_does()
     {
         // What `gestaltlab export` does is one library call, so that a notebook gets the same staging, record and notes.
@@ -767,6 +810,116 @@ public class BrowserTests(BrowserFixture fixture)
         // … and the author is told, so that the caption can name the lines instead.
         Assert.Contains(crowdedLeftOut, w => w.StartsWith("the legend ("));
         Assert.Empty((await FigureExport.DrawAsync(topK, FigureFormat.Svg, single, fixture.Browser)).LeftOut);
+    }
+
+    [Fact]
+    public async Task Static_export_writes_pdf_and_tiff_for_journals_that_ask_for_them()
+    {
+        var chart = Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95)]);
+        var single = FigureSize.SingleColumn(60);
+        // PDF: one page of exactly 89 × 60 mm (Chromium rounds its paper up), vector: words as text in an embedded face,
+        // no picture of the chart.
+        string pdfPath = Path.Combine(fixture.Work, "regions.pdf");
+        await FigureExport.SaveAsync(chart, pdfPath, single, browser: fixture.Browser);
+        var pdf = File.ReadAllBytes(pdfPath);
+        string text = System.Text.Encoding.Latin1.GetString(pdf);
+        Assert.StartsWith("%PDF-", text);
+        Assert.Single(System.Text.RegularExpressions.Regex.Matches(text, @"/Type\s*/Page\b"));
+        var box = System.Text.RegularExpressions.Regex.Match(text, @"/MediaBox\s*\[\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*\]");
+        double At(int g) => double.Parse(box.Groups[g].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(box.Success, "no page size");
+        Assert.Equal(89 / 25.4 * 72, At(3) - At(1), 0.02);
+        Assert.Equal(60 / 25.4 * 72, At(4) - At(2), 0.02);
+        Assert.Contains("/FontFile2", text);
+        Assert.DoesNotMatch(@"/Subtype\s*/Image", text);
+        Assert.Contains(PdfStreams(pdf), s => s.Contains(" Tj"));
+        // Titled by its chart, not by the blank page it was printed from; undated, so the same figure gives the same bytes.
+        Assert.DoesNotContain("about:blank", text);
+        Assert.DoesNotContain("CreationDate", text);
+        await Task.Delay(1100);   // past the second a date would carry
+        Assert.Equal(pdf, await FigureExport.RenderAsync(chart, FigureFormat.Pdf, single, fixture.Browser));
+
+        // TIFF: the PNG's very pixels (LZW is lossless), with its dpi and compression in its tags.
+        string tifPath = Path.Combine(fixture.Work, "regions.tif");
+        await FigureExport.SaveAsync(chart, tifPath, single, browser: fixture.Browser);
+        var tiff = File.ReadAllBytes(tifPath);
+        using (var fromTiff = OpenCvSharp.Cv2.ImDecode(tiff, OpenCvSharp.ImreadModes.Color))
+        using (var fromPng = OpenCvSharp.Cv2.ImDecode(await FigureExport.RenderAsync(chart, FigureFormat.Png, single, fixture.Browser), OpenCvSharp.ImreadModes.Color))
+        {
+            Assert.Equal((1051, 709), (fromTiff.Width, fromTiff.Height));
+            Assert.Equal(0, OpenCvSharp.Cv2.Norm(fromTiff, fromPng, OpenCvSharp.NormTypes.L1));
+        }
+        var tags = TiffTags(tiff);
+        Assert.Equal(5, tags[259]);      // LZW
+        Assert.Equal(2, tags[296]);      // resolution in inches …
+        Assert.Equal(300, tags[282]);    // … 300 across
+        Assert.Equal(300, tags[283]);    // and down
+        Assert.Equal(FigureFormat.Tiff, FigureExport.FormatOf("fig.TIFF"));
+        Assert.Contains(".pdf", Assert.Throws<GestaltLabException>(() => FigureExport.FormatOf("fig.eps")).Fix);
+    }
+
+    /// <summary>The inflated content of each Flate stream of a PDF, as Latin-1 text.</summary>
+    private static List<string> PdfStreams(byte[] pdf)
+    {
+        var streams = new List<string>();
+        string text = System.Text.Encoding.Latin1.GetString(pdf);
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, "stream\r?\n"))
+        {
+            int end = text.IndexOf("endstream", m.Index + m.Length, StringComparison.Ordinal);
+            if (end < 0) continue;
+            try
+            {
+                using var inflate = new System.IO.Compression.ZLibStream(new MemoryStream(pdf, m.Index + m.Length, end - m.Index - m.Length), System.IO.Compression.CompressionMode.Decompress);
+                using var read = new StreamReader(inflate, System.Text.Encoding.Latin1);
+                streams.Add(read.ReadToEnd());
+            }
+            catch (InvalidDataException) { }
+        }
+        return streams;
+    }
+
+    /// <summary>The first image's tags of a little-endian TIFF: SHORT and LONG values, and RATIONALs as their quotient.</summary>
+    internal static Dictionary<int, double> TiffTags(byte[] tiff)
+    {
+        Assert.Equal("II*\0"u8.ToArray(), tiff[..4]);
+        var b = tiff.AsSpan();
+        int ifd = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b[4..]);
+        int n = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(b[ifd..]);
+        var tags = new Dictionary<int, double>();
+        for (int i = 0; i < n; i++)
+        {
+            var e = b.Slice(ifd + 2 + 12 * i, 12);
+            int tag = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(e), type = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(e[2..]);
+            uint value = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(e[8..]);
+            tags[tag] = type switch
+            {
+                3 => System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(e[8..]),
+                5 => (double)System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b[(int)value..]) / System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(b[((int)value + 4)..]),
+                _ => value,
+            };
+        }
+        return tags;
+    }
+
+    [Fact]
+    public void A_pdf_loses_its_dates_and_gets_an_id_from_its_content()
+    {
+        // Chromium stamps each PDF with the time it was printed and an id drawn from it: two prints of one figure differed.
+        static byte[] Printed(string when, string id) => System.Text.Encoding.Latin1.GetBytes(
+            $"%PDF-1.4\n1 0 obj\n<</Title (t)\n/CreationDate (D:{when}+00'00')\n/ModDate (D:{when}+00'00')>>\nendobj\ntrailer\n<</Size 2\n/ID [<{id}> <{id}>]>>\n%%EOF\n");
+        var a = Printed("20261203070101", "0123456789ABCDEF0123456789ABCDEF");
+        var b = Printed("20261203070102", "FEDCBA9876543210FEDCBA9876543210");
+        var fixedA = FigureExport.ReproduciblePdf(a);
+        Assert.Equal(fixedA, FigureExport.ReproduciblePdf(b));
+        // Byte for byte as long (the cross-reference offsets stay right), without the dates, with an id of its content.
+        Assert.Equal(a.Length, fixedA.Length);
+        string text = System.Text.Encoding.Latin1.GetString(fixedA);
+        Assert.DoesNotContain("Date", text);
+        Assert.Matches(@"/ID \[<[0-9A-F]{32}> <[0-9A-F]{32}>\]", text);
+        Assert.DoesNotContain("0123456789ABCDEF", text);
+        static string Id(byte[] pdf) => System.Text.RegularExpressions.Regex.Match(System.Text.Encoding.Latin1.GetString(pdf), "/ID \\[<([0-9A-F]+)>").Groups[1].Value;
+        Assert.NotEqual(Id(fixedA), Id(FigureExport.ReproduciblePdf(System.Text.Encoding.Latin1.GetBytes(System.Text.Encoding.Latin1.GetString(a).Replace("(t)", "(u)")))));
+        Assert.Throws<GestaltLabException>(() => FigureExport.ReproduciblePdf("<html>"u8.ToArray()));
     }
 
     [Fact]
