@@ -17,7 +17,7 @@ internal sealed class ExportCommand : ICliCommand
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
         var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio, and tall enough for a list's rows of words)." };
         var dpi = new Option<int>("--dpi") { Description = "PNG and TIFF resolution.", DefaultValueFactory = _ => 300 };
-        var formats = new Option<string[]>("--format") { Description = "svg, pdf, png, tiff or both (= svg png, the default); several at once: --format pdf tiff.", AllowMultipleArgumentsPerToken = true };
+        var formats = new Option<string[]>("--format") { Description = "svg, pdf, png, tiff (or tif) or both (= svg png, the default); several at once: --format pdf tiff.", AllowMultipleArgumentsPerToken = true };
         var html = new Option<bool>("--html") { Description = "Also write each figure as an offline HTML page." };
         var photoNames = new Option<bool>("--photo-names") { Description = "Keep photo file names in the --html pages' hover text and full folder paths in export.json (left out by default: figures leave the team, patient photos' names often carry names or record numbers, and the folders above a run often name a clinic, a user or a cohort)." };
         var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, as `report --manifest`: its families make the intervals resample relatives together, its columns colour the t-SNE map (default: the data folder named in run.json)." };
@@ -46,6 +46,8 @@ internal sealed class ExportCommand : ICliCommand
                 "png" => [FigureFormat.Png],
                 "tif" or "tiff" => [FigureFormat.Tiff],
                 "both" => [FigureFormat.Svg, FigureFormat.Png],
+                "eps" or "ps" => throw new GestaltLabException($"--format '{f}': EPS is not written",
+                    "use pdf where a journal asks for vector EPS (Science, Cell and Nature take PDF too), tiff where it takes raster EPS or TIFF (PLOS)"),
                 _ => throw new GestaltLabException($"--format '{f}': expected svg, pdf, png, tiff or both",
                     "use svg or pdf (vector, for line art and text), png or tiff (at --dpi), or both (svg and png); convert a PNG for a JPEG-only journal"),
             }).Distinct().ToArray();
@@ -67,7 +69,7 @@ internal sealed class ExportCommand : ICliCommand
             var size = new FigureSize(result.WidthMm, FigureExport.MinimumHeightMm, result.Dpi);
             // A resolution is said only of pictures: an SVG or a PDF has none.
             string raster = fmts.Any(f => f is FigureFormat.Png or FigureFormat.Tiff) ? $" at {size.Dpi} dpi ({size.PixelWidth} px)" : "";
-            Console.WriteLine($"exported {result.FigureCount} figure(s) as {string.Join(", ", fmts.Select(f => FigureExport.Extension(f)[1..].ToUpperInvariant()))}, {size.WidthMm:0.#} mm wide{raster} → {outDir} (provenance: {RunFigureExport.RecordFileName})");
+            Console.WriteLine($"exported {result.FigureCount} figure(s) as {string.Join(", ", fmts.Order().Select(f => f.ToString().ToUpperInvariant()))}, {size.WidthMm:0.#} mm wide{raster} → {outDir} (provenance: {RunFigureExport.RecordFileName})");
             return 0;
         });
         return cmd;

@@ -127,7 +127,7 @@ public static class ImageLoader
             foreach (var figure in (o["figures"] as System.Text.Json.Nodes.JsonArray ?? []).Select(n => n?.ToString()).OfType<string>())
                 foreach (var ext in new[] { ".png", ".svg", ".pdf", ".tif", ".html" }) names.Add(figure + ext);
             if (o["composite_faces"]?.ToString() is { Length: > 0 } composites) names.Add(composites);
-            foreach (var composite in (o["composite_faces_files"] as System.Text.Json.Nodes.JsonArray ?? []).Select(n => n?.ToString()).OfType<string>()) names.Add(composite);
+            foreach (var (name, _) in o["files"] as System.Text.Json.Nodes.JsonObject ?? []) names.Add(name);
         }
         catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException or InvalidOperationException) { }
         return names;

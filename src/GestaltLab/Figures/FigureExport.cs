@@ -246,13 +246,15 @@ public static class FigureExport
                 if (errors.Count > 0) throw new GestaltLabException($"the chart failed to render in Chromium: {errors[0]}");
                 int comma = dataUrl.IndexOf(',');
                 if (comma < 0) throw new GestaltLabException("plotly.js returned no image");
+                // A PDF names what made it without the build's commit: a figure kept in version control would change with
+                // every commit of GestaltLab.
                 if (format is FigureFormat.Svg or FigureFormat.Pdf)
                 {
                     string header = dataUrl[..comma];
                     string svg = PhysicalSvg(header.EndsWith(";base64", StringComparison.Ordinal)
                         ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(dataUrl[(comma + 1)..]))
                         : Uri.UnescapeDataString(dataUrl[(comma + 1)..]), size);
-                    return new RenderedFigure(format == FigureFormat.Svg ? System.Text.Encoding.UTF8.GetBytes(svg) : await PrintAsync(page, svg, size, TitleOf(chart)), leftOut);
+                    return new RenderedFigure(format == FigureFormat.Svg ? System.Text.Encoding.UTF8.GetBytes(svg) : await PrintAsync(page, svg, size, TitleOf(chart), $"GestaltLab figure export (plotly.js {FigureHtml.PlotlyJsVersion}, Chromium {browser.Version})"), leftOut);
                 }
                 var png = WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
                 return new RenderedFigure(format == FigureFormat.Tiff ? Tiff(png, size.Dpi) : png, leftOut);
@@ -490,7 +492,7 @@ public static class FigureExport
     /// rather than from plotly's live chart, so that the PDF shows what the SVG shows (plotly's hover layers and
     /// screen-only parts are not in it).
     /// </summary>
-    private static async Task<byte[]> PrintAsync(IPage page, string svg, FigureSize size, string title)
+    private static async Task<byte[]> PrintAsync(IPage page, string svg, FigureSize size, string title, string creator)
     {
         string Num(double v) => v.ToString("0.###", CultureInfo.InvariantCulture);
         string width = Num(size.WidthMm) + "mm", height = Num(size.HeightMm) + "mm";
@@ -511,7 +513,7 @@ public static class FigureExport
                 Width = width, Height = height, PrintBackground = true, PageRanges = "1",
                 Margin = new Margin { Top = "0", Right = "0", Bottom = "0", Left = "0" },
             });
-            return ReproduciblePdf(ExactPage(pdf, size));
+            return FinishPdf(pdf, size, creator);
         }
         catch (PlaywrightException e) when (e.GetType().Name != "TargetClosedException")
         {
@@ -532,48 +534,101 @@ public static class FigureExport
     }
 
     /// <summary>
-    /// Chromium rounds a PDF's paper size up (183 mm became 183.13 mm, 85.4 mm 85.68 mm); the figure is drawn from the
-    /// top left at its exact size, so the page's box is set to exactly the figure, cutting off only the blank strip at
-    /// its right and bottom. Rewritten in place (padded with spaces), so the file's offsets stay right; a box it cannot
-    /// rewrite so is left as Chromium wrote it.
+    /// Finishes the PDF Chromium printed, so that it is what a journal's checks expect and the same figure gives the same
+    /// bytes: Chromium rounds the paper up (183 mm became 183.13 mm, 85.4 mm 85.68 mm) — the figure is drawn from the
+    /// top left at its exact size, so the page's box is set to exactly the figure, cutting off only a blank strip at its
+    /// right and bottom; the time it was printed (and any document id drawn from it) is removed, the id made a hash of
+    /// the content; its creator is GestaltLab (Chromium's user-agent string said nothing of what made the figure); and the
+    /// subset tags of its embedded fonts, always AAAAAA, are drawn from the content, so that figures merged into one
+    /// document do not carry different subsets under one name. A PDF whose structure this does not know (no classic
+    /// cross-reference table: another Chromium) is left as it was printed.
     /// </summary>
-    internal static byte[] ExactPage(byte[] pdf, FigureSize size)
-    {
-        string text = System.Text.Encoding.Latin1.GetString(pdf);
-        var boxes = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/MediaBox\s*\[)\s*0\s+0\s+([0-9.]+)\s+([0-9.]+)\s*(?=\])");
-        if (boxes.Count != 1) return pdf;
-        var box = boxes[0];
-        double pageW = double.Parse(box.Groups[1].Value, CultureInfo.InvariantCulture), pageH = double.Parse(box.Groups[2].Value, CultureInfo.InvariantCulture);
-        double w = size.WidthMm / 25.4 * 72, h = size.HeightMm / 25.4 * 72;
-        if (pageW < w - 0.01 || pageH < h - 0.01) return pdf;
-        string exact = string.Create(CultureInfo.InvariantCulture, $"0 {pageH - h:0.##} {w:0.##} {pageH:0.##}");
-        if (exact.Length > box.Length) return pdf;
-        var bytes = (byte[])pdf.Clone();
-        System.Text.Encoding.Latin1.GetBytes(exact.PadRight(box.Length)).CopyTo(bytes, box.Index);
-        return bytes;
-    }
-
-    /// <summary>
-    /// The same figure printed twice gives the same bytes: Chromium stamps each PDF with the time it was made and an id
-    /// drawn from it. The dates are blanked (a PDF need not carry them; export.json says when it was made) and the id
-    /// becomes a hash of the rest of the file, as the PDF specification means it: the same for the same content. Each
-    /// is replaced by as many bytes, so the file's cross-reference offsets stay right.
-    /// </summary>
-    internal static byte[] ReproduciblePdf(byte[] pdf)
+    internal static byte[] FinishPdf(byte[] pdf, FigureSize size, string creator)
     {
         if (pdf.Length < 8 || !pdf.AsSpan().StartsWith("%PDF-"u8))
             throw new GestaltLabException("Chromium returned a PDF that is not valid");
-        var bytes = (byte[])pdf.Clone();
         var latin1 = System.Text.Encoding.Latin1;
-        string text = latin1.GetString(bytes);
-        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"/(CreationDate|ModDate)\s*\([^)]*\)"))
-            bytes.AsSpan(m.Index, m.Length).Fill((byte)' ');
+        string text = latin1.GetString(pdf);
+        var edits = new List<(int Index, int Length, byte[] With)>();
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"\s*/(CreationDate|ModDate)\s*\((?:[^()\\]|\\.)*\)"))
+            edits.Add((m.Index, m.Length, []));
+        foreach (System.Text.RegularExpressions.Match m in System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/Creator\s*)\((?:[^()\\]|\\.)*\)"))
+            edits.Add((m.Index, m.Length, latin1.GetBytes("(" + PdfText(creator) + ")")));
+        var boxes = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/MediaBox\s*\[)\s*0\s+0\s+([0-9.]+)\s+([0-9.]+)\s*(?=\])");
+        if (boxes.Count == 1)
+        {
+            double pageW = double.Parse(boxes[0].Groups[1].Value, CultureInfo.InvariantCulture), pageH = double.Parse(boxes[0].Groups[2].Value, CultureInfo.InvariantCulture);
+            double w = size.WidthMm / 25.4 * 72, h = size.HeightMm / 25.4 * 72;
+            // Only ever cut: a page Chromium made smaller than the figure (not seen) keeps what it drew.
+            if (pageW >= w - 0.01 && pageH >= h - 0.01)
+                edits.Add((boxes[0].Index, boxes[0].Length, latin1.GetBytes(string.Create(CultureInfo.InvariantCulture, $"0 {pageH - h:0.###} {w:0.###} {pageH:0.###}"))));
+        }
+        if (EditPdf(pdf, edits) is not { } edited) return pdf;
+        // Then, in place (as many bytes): the id and the subset tags, from a hash of the rest.
+        text = latin1.GetString(edited);
         var ids = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/ID\s*\[\s*<)[0-9A-Fa-f]+(?=>)|(?<=/ID\s*\[\s*<[0-9A-Fa-f]+>\s*<)[0-9A-Fa-f]+(?=>)");
-        foreach (System.Text.RegularExpressions.Match m in ids) bytes.AsSpan(m.Index, m.Length).Fill((byte)'0');
-        string hash = Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
+        foreach (System.Text.RegularExpressions.Match m in ids) edited.AsSpan(m.Index, m.Length).Fill((byte)'0');
+        var tags = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/(?:BaseFont|FontName)\s*/)[A-Z]{6}(?=\+)");
+        foreach (System.Text.RegularExpressions.Match m in tags) edited.AsSpan(m.Index, m.Length).Fill((byte)'A');
+        byte[] hash = System.Security.Cryptography.SHA256.HashData(edited);
+        string hex = Convert.ToHexString(hash);
         foreach (System.Text.RegularExpressions.Match m in ids)
-            latin1.GetBytes(string.Concat(Enumerable.Repeat(hash, m.Length / hash.Length + 1))[..m.Length]).CopyTo(bytes, m.Index);
-        return bytes;
+            latin1.GetBytes(string.Concat(Enumerable.Repeat(hex, m.Length / hex.Length + 1))[..m.Length]).CopyTo(edited, m.Index);
+        var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
+        foreach (System.Text.RegularExpressions.Match m in tags)
+        {
+            if (!renamed.TryGetValue(m.Value, out var tag))
+            {
+                var of = System.Security.Cryptography.SHA256.HashData([.. hash, .. latin1.GetBytes(m.Value)]);
+                renamed[m.Value] = tag = new string(of.Take(6).Select(b => (char)('A' + b % 26)).ToArray());
+            }
+            latin1.GetBytes(tag).CopyTo(edited, m.Index);
+        }
+        return edited;
+    }
+
+    /// <summary>A PDF literal string's text: backslashes and parentheses escaped, Latin-1 only (others become '?').</summary>
+    private static string PdfText(string text) =>
+        new string(text.Select(c => c <= '\u00FF' ? c : '?').ToArray()).Replace("\\", "\\\\").Replace("(", "\\(").Replace(")", "\\)");
+
+    /// <summary>
+    /// Applies <paramref name="edits"/> (spans of the file before its cross-reference table, none overlapping, each with
+    /// what replaces it) to a PDF with a classic cross-reference table of one subsection, as Chromium (Skia) writes it,
+    /// moving the table's offsets and <c>startxref</c> with them. Null when the file is not of that shape.
+    /// </summary>
+    internal static byte[]? EditPdf(byte[] pdf, IReadOnlyList<(int Index, int Length, byte[] With)> edits)
+    {
+        var latin1 = System.Text.Encoding.Latin1;
+        string text = latin1.GetString(pdf);
+        var start = System.Text.RegularExpressions.Regex.Match(text, @"startxref\s+(\d+)\s+%%EOF\s*$");
+        if (!start.Success || !int.TryParse(start.Groups[1].Value, CultureInfo.InvariantCulture, out int xref) || xref >= start.Index) return null;
+        var table = System.Text.RegularExpressions.Regex.Match(text[xref..start.Index], @"\Axref\r?\n0 (\d+)\r?\n");
+        if (!table.Success || !int.TryParse(table.Groups[1].Value, CultureInfo.InvariantCulture, out int count)) return null;
+        int entries = xref + table.Length, after = entries + 20 * count;
+        if (after > start.Index || !text.AsSpan(after, start.Index - after).TrimStart().StartsWith("trailer", StringComparison.Ordinal)) return null;
+        var ordered = edits.OrderBy(e => e.Index).ToList();
+        for (int i = 0; i < ordered.Count; i++)
+            if (ordered[i].Index + ordered[i].Length > xref || (i > 0 && ordered[i - 1].Index + ordered[i - 1].Length > ordered[i].Index)) return null;
+        long Moved(long offset) => offset + ordered.Where(e => e.Index < offset).Sum(e => (long)e.With.Length - e.Length);
+        using var output = new MemoryStream(pdf.Length + 256);
+        int pos = 0;
+        foreach (var (index, length, with) in ordered)
+        {
+            output.Write(pdf, pos, index - pos);
+            output.Write(with);
+            pos = index + length;
+        }
+        output.Write(pdf, pos, entries - pos);
+        for (int i = 0; i < count; i++)
+        {
+            string entry = text.Substring(entries + 20 * i, 20);
+            if (!System.Text.RegularExpressions.Regex.IsMatch(entry, @"\A\d{10} \d{5} [nf](?: \r| \n|\r\n)\z")) return null;
+            if (entry[17] == 'n') entry = Moved(long.Parse(entry[..10], CultureInfo.InvariantCulture)).ToString("D10", CultureInfo.InvariantCulture) + entry[10..];
+            output.Write(latin1.GetBytes(entry));
+        }
+        output.Write(pdf, after, start.Index - after);
+        output.Write(latin1.GetBytes(string.Create(CultureInfo.InvariantCulture, $"startxref\n{Moved(xref)}\n%%EOF\n")));
+        return output.ToArray();
     }
 
     /// <summary>
@@ -613,19 +668,38 @@ public static class FigureExport
         return body.StartsWith("<?xml", StringComparison.Ordinal) ? body : "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + body;
     }
 
-    /// <summary>Inserts (or replaces) the PNG pHYs chunk so image editors and journals read the intended dpi.</summary>
+    /// <summary>
+    /// A PNG as print wants it: without an alpha channel (Chromium's canvas gives one, always opaque, that some journals'
+    /// checks refuse), marked sRGB (the colours it was drawn in; an editor or a journal's conversion to CMYK then starts
+    /// from the right ones) and carrying its dpi in a pHYs chunk, so image editors and journals read the intended size.
+    /// </summary>
     internal static byte[] WithDpi(byte[] png, int dpi)
     {
         if (png.Length < 33 || png[1] != (byte)'P' || png[2] != (byte)'N' || png[3] != (byte)'G')
             throw new GestaltLabException("Chromium returned a PNG that is not valid");
+        // Colour type 6 (RGBA): flattened onto white, which is what the canvas was filled with.
+        if (png[25] == 6)
+        {
+            using var withAlpha = OpenCvSharp.Cv2.ImDecode(png, OpenCvSharp.ImreadModes.Unchanged);
+            if (withAlpha.Empty()) throw new GestaltLabException("the figure's PNG could not be read back");
+            using var white = new OpenCvSharp.Mat(withAlpha.Rows, withAlpha.Cols, OpenCvSharp.MatType.CV_8UC3, OpenCvSharp.Scalar.White);
+            using var colour = withAlpha.CvtColor(OpenCvSharp.ColorConversionCodes.BGRA2BGR);
+            using var alpha = withAlpha.ExtractChannel(3);
+            colour.CopyTo(white, alpha);   // alpha is 0 or 255 on a canvas filled with white before drawing
+            OpenCvSharp.Cv2.ImEncode(".png", white, out png, new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.PngCompression, 6));
+        }
         uint ppm = (uint)Math.Round(dpi / 0.0254);
-        var chunk = new byte[4 + 4 + 9 + 4];
+        var chunk = new byte[4 + 4 + 9 + 4 + 4 + 4 + 1 + 4];
         WriteBE(chunk, 0, 9);
         "pHYs"u8.CopyTo(chunk.AsSpan(4));
         WriteBE(chunk, 8, ppm);
         WriteBE(chunk, 12, ppm);
         chunk[16] = 1; // unit: metre
         WriteBE(chunk, 17, Crc32(chunk.AsSpan(4, 13)));
+        WriteBE(chunk, 21, 1);
+        "sRGB"u8.CopyTo(chunk.AsSpan(25));
+        chunk[29] = 0; // rendering intent: perceptual
+        WriteBE(chunk, 30, Crc32(chunk.AsSpan(25, 5)));
         using var output = new MemoryStream(png.Length + chunk.Length);
         output.Write(png, 0, 8);
         int pos = 8;
@@ -635,7 +709,7 @@ public static class FigureExport
             int len = (png[pos] << 24) | (png[pos + 1] << 16) | (png[pos + 2] << 8) | png[pos + 3];
             string type = System.Text.Encoding.ASCII.GetString(png, pos + 4, 4);
             int total = 12 + len;
-            if (type != "pHYs") output.Write(png, pos, total);
+            if (type is not ("pHYs" or "sRGB")) output.Write(png, pos, total);
             if (type == "IHDR" && !inserted) { output.Write(chunk); inserted = true; }
             pos += total;
         }

@@ -120,7 +120,8 @@ public static class RunFigureExport
         var size = new FigureSize(o.WidthMm, o.HeightMm ?? Math.Max(FigureExport.MinimumHeightMm, Math.Round(o.WidthMm * 0.62)), o.Dpi);
         // Before the run is read or anything written: a size no figure can be drawn at fails at once, saying why.
         FigureExport.CheckSize(size);
-        var formats = o.Formats.Distinct().ToArray();
+        // In one order whatever order they were asked in: the same export gives the same record.
+        var formats = o.Formats.Distinct().Order().ToArray();
         string outDir = outDirectory;
         if (File.Exists(outDir)) throw new GestaltLabException($"{outDir}: is a file; the export needs a folder for the figures");
         // Two exports into one folder would move their figures in over each other's: refused before the figures are
@@ -157,17 +158,23 @@ public static class RunFigureExport
             catch (GestaltLabException e) { throw new GestaltLabException($"{chart.Name}: {e.Message.Split('\n')[0]}", e.Fix); }
         }
         // Files of the user's under the names this export writes (a paper's figures folder holding a training-curves.png
-        // of its own) are not replaced: refused before anything is drawn. An earlier export's (its record names them) are.
-        var (earlierFigures, earlierComposite) = EarlierExport(outDir);
+        // of its own) are not replaced: refused before anything is drawn. An earlier export's (its record names each file
+        // it wrote) are replaced, or removed when this one does not write them again — unless changed since (a figure
+        // touched up by hand in place), which is refused as the user's own.
+        var earlier = EarlierExport(outDir);
         var extensions = formats.Select(FigureExport.Extension).Concat(o.Html ? [".html"] : []).ToList();
         var compositeFiles = content.CompositeFaceSet is null ? [] : CompositeFiles(formats);
-        var theirs = sized.SelectMany(c => extensions.Select(ext => (Base: c.Chart.Name, File: c.Chart.Name + ext)))
-            .Concat(compositeFiles.Select(f => (Base: "", File: f)))
-            .Where(t => File.Exists(Path.Combine(outDir, t.File)) && !(t.Base.Length == 0 ? earlierComposite : earlierFigures.Contains(t.Base)))
-            .Select(t => t.File).ToList();
+        var planned = sized.SelectMany(c => extensions.Select(ext => c.Chart.Name + ext)).Concat(compositeFiles).ToHashSet(StringComparer.Ordinal);
+        var theirs = planned.Where(f => File.Exists(Path.Combine(outDir, f)) && !earlier.ContainsKey(f)).Order(StringComparer.Ordinal).ToList();
         if (theirs.Count > 0)
-            throw new GestaltLabException($"{outDir}: holds {string.Join(", ", theirs.Take(3))}{(theirs.Count > 3 ? ", …" : "")}, which no export wrote here; the export would replace them",
-                "export into another folder, or move those files away");
+            throw new GestaltLabException($"{outDir}: holds {Listed(theirs)}, which no export wrote here; the export would replace {(theirs.Count == 1 ? "it" : "them")}",
+                $"export into another folder, or move {(theirs.Count == 1 ? "that file" : "those files")} away");
+        var stale = earlier.Keys.Where(f => !planned.Contains(f) && File.Exists(Path.Combine(outDir, f))).Order(StringComparer.Ordinal).ToList();
+        var changed = earlier.Where(kv => kv.Value is not null && File.Exists(Path.Combine(outDir, kv.Key)) && (planned.Contains(kv.Key) || stale.Contains(kv.Key))
+                                          && Sha256(Path.Combine(outDir, kv.Key)) != kv.Value).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+        if (changed.Count > 0)
+            throw new GestaltLabException($"{outDir}: {Listed(changed)} {(changed.Count == 1 ? "was" : "were")} changed since the export that wrote {(changed.Count == 1 ? "it" : "them")} (edited in place?); this export would replace or remove {(changed.Count == 1 ? "it" : "them")}",
+                $"export into another folder, or move {(changed.Count == 1 ? "that file" : "those files")} away");
         bool created = !System.IO.Directory.Exists(outDir);
         // With photo names (in the pages' hover text) and folder paths (in export.json), what is written is its owner's
         // alone, as a report naming photos is: a new folder 0700, those files 0600.
@@ -251,8 +258,15 @@ public static class RunFigureExport
         // The earlier export's files this one does not replace go (its record says which), then the record itself:
         // from here on the folder changes file by file, and a kill part-way must leave a folder without a record
         // (plainly unfinished), never mixed figures under the record of the earlier export.
-        var removed = RemoveEarlierFigures(outDir, earlierFigures, sized.Select(c => c.Chart.Name).ToHashSet(StringComparer.Ordinal),
-            formats.Select(FigureExport.Extension).Concat(o.Html ? [".html"] : []).ToHashSet());
+        var removed = new List<RemovedFile>();
+        foreach (var name in stale)
+        {
+            // Left there, an older PNG beside a new SVG of the same name would pass for the same figure, and an older
+            // composite grid for this run's.
+            File.Delete(Path.Combine(outDir, name));
+            removed.Add(new RemovedFile(Path.Combine(outDir, name), IsComposite(name) && content.CompositeFaceSet is null
+                ? "an earlier export's; this run has no composite faces" : "an earlier export's, not written this time"));
+        }
         string recordPath = Path.Combine(outDir, RecordFileName);
         File.Delete(recordPath);
         var files = new List<string>();
@@ -269,24 +283,11 @@ public static class RunFigureExport
             if (leftOut.TryGetValue(chart.Name, out var what))
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)"));
-        foreach (var format in RasterFormats)
-        {
-            string compositeFile = Path.Combine(outDir, Path.ChangeExtension(CompositeFileName, FigureExport.Extension(format)));
-            if (compositeFiles.Contains(Path.GetFileName(compositeFile)) || !File.Exists(compositeFile)) continue;
-            if (content.CompositeFaceSet is null)
-            {
-                // An earlier export's grid would pass for this run's (export.json below says there is none).
-                File.Delete(compositeFile);
-                removed.Add(new RemovedFile(compositeFile, "an earlier export's; this run has no composite faces"));
-            }
-            else if (earlierComposite)
-            {
-                // In a format not asked for this time: left there, it would pass for this run's grid.
-                File.Delete(compositeFile);
-                removed.Add(new RemovedFile(compositeFile, "an earlier export's, not written this time"));
-            }
-        }
-        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, compositeFiles);
+        // Journals' upload limits are per file (PLOS: 10 MB): a composite grid at 1200 dpi passes them.
+        foreach (var file in files.Where(f => new FileInfo(f).Length > 10_000_000))
+            notes.Add(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)} is {new FileInfo(file).Length / 1e6:F1} MB: journals often take at most 10 MB a file; export at a lower --dpi (300–600 is what they ask for)"));
+        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, compositeFiles,
+            drawn.ToDictionary(name => name, name => Sha256(Path.Combine(outDir, name)), StringComparer.Ordinal));
         AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
@@ -303,7 +304,7 @@ public static class RunFigureExport
     /// </summary>
     private static JsonObject Record(string runDirectory, RunResults results, ReportContent content, RunExportOptions o, ReportOptions reportOptions,
         FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed,
-        string? pngFont, IReadOnlyList<string> compositeFiles)
+        string? pngFont, IReadOnlyList<string> compositeFiles, IReadOnlyDictionary<string, string> written)
     {
         bool full = o.PhotoNames;
         string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
@@ -330,10 +331,13 @@ public static class RunFigureExport
             ["figures"] = Strings(content.Charts.Select(c => c.Name)),
             // Each figure's own height (charts keep their aspect ratio unless a height is given).
             ["height_mm"] = new JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (JsonNode?)c.Size.HeightMm))),
-            ["formats"] = Strings(o.Formats.Distinct().Select(f => FigureExport.Extension(f)[1..])),
-            // The grid's first file (a PNG unless only TIFF was asked for), and all of them.
+            ["formats"] = Strings(o.Formats.Distinct().Order().Select(f => FigureExport.Extension(f)[1..])),
+            ["html"] = o.Html,
+            // Every file written, with its SHA-256: the next export into the folder replaces or removes these (and only
+            // these, as written: one changed since is the user's).
+            ["files"] = new JsonObject(written.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            // The grid's file (its PNG when both a PNG and a TIFF were written; "files" names both).
             ["composite_faces"] = compositeFiles.Count == 0 ? null : compositeFiles[0],
-            ["composite_faces_files"] = compositeFiles.Count == 0 ? null : Strings(compositeFiles),
             // The privacy rule travels with the image: n counts people (each person's photos averaged first), classes
             // with fewer than the minimum were not drawn.
             ["composite_faces_rule"] = content.CompositeFaceSet is not { } cs ? null : new JsonObject
@@ -370,47 +374,44 @@ public static class RunFigureExport
     private const string StagingName = "export";
 
     /// <summary>
-    /// What an earlier export into <paramref name="outDir"/> recorded in its export.json: the figures it wrote (by name, in
-    /// its order; one with a path in it is not of export's making, a hand-edited record, and is left out) and whether it
-    /// wrote a composite grid. Nothing without a readable record.
+    /// The files an earlier export into <paramref name="outDir"/> wrote, by name, with the SHA-256 each had as written,
+    /// from its export.json. A record of an older GestaltLab names its figures only: their SVG, PNG and HTML files and its
+    /// composite grid are taken for its own then, without a hash. A name with a path in it is not of export's making (a
+    /// hand-edited record) and is left out. Nothing without a readable record.
     /// </summary>
-    private static (List<string> Figures, bool Composite) EarlierExport(string outDir)
+    private static Dictionary<string, string?> EarlierExport(string outDir)
     {
+        var files = new Dictionary<string, string?>(StringComparer.Ordinal);
         string record = Path.Combine(outDir, RecordFileName);
-        var names = new List<string>();
-        if (!File.Exists(record)) return (names, false);
+        if (!File.Exists(record)) return files;
+        static bool Plain(string name) => name.Length > 0 && name == Path.GetFileName(name) && name != RecordFileName;
         try
         {
             var node = JsonNode.Parse(File.ReadAllText(record));
-            foreach (var name in (node?["figures"] as JsonArray ?? []).Select(n => n?.GetValue<string>()).OfType<string>())
-                if (name.Length > 0 && name == Path.GetFileName(name)) names.Add(name);
-            return (names, node?["composite_faces"] is JsonValue);
+            if (node?["files"] is JsonObject written)
+            {
+                foreach (var (name, hash) in written)
+                    if (Plain(name)) files[name] = hash is JsonValue v && v.TryGetValue(out string? h) ? h : null;
+                return files;
+            }
+            foreach (var name in (node?["figures"] as JsonArray ?? []).Select(n => n is JsonValue v && v.TryGetValue(out string? s) ? s : null).OfType<string>())
+                if (Plain(name))
+                    foreach (var ext in new[] { ".svg", ".png", ".html" }) files[name + ext] = null;
+            if (node?["composite_faces"] is JsonValue c && c.TryGetValue(out string? composite) && Plain(composite)) files[composite] = null;
+            return files;
         }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return ([], false); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return []; }
     }
 
-    /// <summary>
-    /// Removes the files an earlier export into the folder wrote (<paramref name="earlier"/>, the figures its export.json
-    /// lists) that this one will not write again: a figure the run no longer has, or a format not asked for now. Left
-    /// there, an older PNG beside a new SVG of the same name would pass for the same figure. Files export did not write
-    /// are never touched.
-    /// </summary>
-    /// <returns>Each file removed, with why.</returns>
-    private static List<RemovedFile> RemoveEarlierFigures(string outDir, IReadOnlyList<string> earlier, IReadOnlySet<string> names, IReadOnlySet<string> extensions)
+    /// <summary>Whether <paramref name="name"/> is a composite grid's file (<c>composite-faces.png</c> or <c>.tif</c>).</summary>
+    private static bool IsComposite(string name) => Path.GetFileNameWithoutExtension(name) == Path.GetFileNameWithoutExtension(CompositeFileName);
+
+    /// <summary>Up to three names, then an ellipsis.</summary>
+    private static string Listed(IReadOnlyList<string> names) => string.Join(", ", names.Take(3)) + (names.Count > 3 ? $", … ({names.Count} files)" : "");
+
+    private static string Sha256(string path)
     {
-        var removed = new List<RemovedFile>();
-        foreach (var name in earlier)
-        {
-            foreach (var ext in new[] { ".svg", ".pdf", ".png", ".tif", ".html" })
-            {
-                string file = Path.Combine(outDir, name + ext);
-                if ((!names.Contains(name) || !extensions.Contains(ext)) && File.Exists(file))
-                {
-                    File.Delete(file);
-                    removed.Add(new RemovedFile(file, "an earlier export's, not written this time"));
-                }
-            }
-        }
-        return removed;
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
     }
 }

@@ -664,9 +664,30 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Equal((string?)record["fonts"]!["pdf"], (string?)record["fonts"]!["png"]);
         // Figures are not patients' photos: a folder of them gives none to align (a TIFF would be named as one it skips).
         Assert.Empty(ImageLoader.FindPhotos(figures));
-        // A later PNG export into the folder removes this one's PDFs and TIFFs (they would pass for the new run's figures).
-        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(),
-            ["export", "--run", run, "--out", figures, "--width", "single", "--format", "png"]));
+        // The record names each file it wrote, with its hash: a later export replaces or removes those and nothing else.
+        Assert.Equal(Directory.GetFiles(figures).Select(f => Path.GetFileName(f)).Where(f => f != "export.json").Order(),
+            record["files"]!.AsObject().Select(kv => kv.Key).Order());
+        // A file of the user's under a name this export did not write (a PNG beside its PDF), and an exported figure touched
+        // up in place: a later PNG export would replace the one and remove the other, so it is refused, naming them.
+        string confusion = names.First(n => n.Contains("confusion-matrix"));
+        string mine = Path.Combine(figures, confusion + ".png"), edited = Path.Combine(figures, names[0] + ".pdf");
+        File.WriteAllText(mine, "mine");
+        var errors = new StringWriter();
+        string[] pngExport = ["export", "--run", run, "--out", figures, "--width", "single", "--format", "png"];
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), pngExport, errors));
+        Assert.Contains($"holds {confusion}.png, which no export wrote here; the export would replace it", errors.ToString());
+        File.Delete(mine);
+        File.AppendAllText(edited, "% touched up\n");
+        errors = new StringWriter();
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), pngExport, errors));
+        Assert.Contains($"{names[0]}.pdf was changed since the export that wrote it", errors.ToString());
+        Assert.EndsWith("% touched up\n", File.ReadAllText(edited));
+        File.Delete(edited);
+        // A page of the user's beside them is no export's: never removed, though an export may write pages of that name.
+        File.WriteAllText(Path.Combine(figures, confusion + ".html"), "mine");
+        // Then a PNG export removes this one's PDFs and TIFFs (they would pass for the new run's figures).
+        Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), pngExport));
+        File.Delete(Path.Combine(figures, confusion + ".html"));
         Assert.Equal(names.Select(n => n + ".png").Append("composite-faces.png").Append("export.json").Order(),
             Directory.GetFiles(figures).Select(f => Path.GetFileName(f)).Order());
         Assert.Null(System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(figures, "export.json")))!["fonts"]!["pdf"]);
@@ -774,6 +795,8 @@ public class BrowserTests(BrowserFixture fixture)
         int phys = bytes.AsSpan().IndexOf("pHYs"u8);
         Assert.True(phys > 0, "no pHYs chunk");
         Assert.Equal(11811, (bytes[phys + 4] << 24) | (bytes[phys + 5] << 16) | (bytes[phys + 6] << 8) | bytes[phys + 7]); // 300 dpi in px/m
+        Assert.Equal(2, bytes[25]);   // colour type RGB: no alpha channel, which some journals' checks refuse
+        Assert.True(bytes.AsSpan().IndexOf("sRGB"u8) > 0, "no sRGB chunk");
 
         string svg = Path.Combine(fixture.Work, "regions.svg");
         await FigureExport.SaveAsync(chart, svg, FigureSize.DoubleColumn(100), browser: fixture.Browser);
@@ -830,6 +853,7 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.True(box.Success, "no page size");
         Assert.Equal(89 / 25.4 * 72, At(3) - At(1), 0.02);
         Assert.Equal(60 / 25.4 * 72, At(4) - At(2), 0.02);
+        AssertCrossReferences(pdf);
         Assert.Contains("/FontFile2", text);
         Assert.DoesNotMatch(@"/Subtype\s*/Image", text);
         Assert.Contains(PdfStreams(pdf), s => s.Contains(" Tj"));
@@ -838,6 +862,12 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.DoesNotContain("CreationDate", text);
         await Task.Delay(1100);   // past the second a date would carry
         Assert.Equal(pdf, await FigureExport.RenderAsync(chart, FigureFormat.Pdf, single, fixture.Browser));
+        // At 183 × 110 mm Chromium's page box is shorter in words than the exact one: exact all the same.
+        string wide = System.Text.Encoding.Latin1.GetString(await FigureExport.RenderAsync(chart, FigureFormat.Pdf, FigureSize.DoubleColumn(110), fixture.Browser));
+        var wideBox = System.Text.RegularExpressions.Regex.Match(wide, @"/MediaBox\s*\[\s*([\d.]+)\s+([\d.]+)\s+([\d.]+)\s+([\d.]+)\s*\]");
+        Assert.Equal(183 / 25.4 * 72, double.Parse(wideBox.Groups[3].Value, System.Globalization.CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(110 / 25.4 * 72, double.Parse(wideBox.Groups[4].Value, System.Globalization.CultureInfo.InvariantCulture) - double.Parse(wideBox.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), 0.002);
+        Assert.Contains("/Creator (GestaltLab figure export", wide);
 
         // TIFF: the PNG's very pixels (LZW is lossless), with its dpi and compression in its tags.
         string tifPath = Path.Combine(fixture.Work, "regions.tif");
@@ -901,25 +931,76 @@ public class BrowserTests(BrowserFixture fixture)
         return tags;
     }
 
-    [Fact]
-    public void A_pdf_loses_its_dates_and_gets_an_id_from_its_content()
+    /// <summary>A PDF shaped as Chromium (Skia) prints one: objects, a classic cross-reference table, a trailer.</summary>
+    private static byte[] SkiaShapedPdf(string info, string page, string trailerExtra = "")
     {
-        // Chromium stamps each PDF with the time it was printed and an id drawn from it: two prints of one figure differed.
-        static byte[] Printed(string when, string id) => System.Text.Encoding.Latin1.GetBytes(
-            $"%PDF-1.4\n1 0 obj\n<</Title (t)\n/CreationDate (D:{when}+00'00')\n/ModDate (D:{when}+00'00')>>\nendobj\ntrailer\n<</Size 2\n/ID [<{id}> <{id}>]>>\n%%EOF\n");
-        var a = Printed("20261203070101", "0123456789ABCDEF0123456789ABCDEF");
-        var b = Printed("20261203070102", "FEDCBA9876543210FEDCBA9876543210");
-        var fixedA = FigureExport.ReproduciblePdf(a);
-        Assert.Equal(fixedA, FigureExport.ReproduciblePdf(b));
-        // Byte for byte as long (the cross-reference offsets stay right), without the dates, with an id of its content.
-        Assert.Equal(a.Length, fixedA.Length);
-        string text = System.Text.Encoding.Latin1.GetString(fixedA);
+        var objects = new[] { info, "<</Type /Catalog\n/Pages 3 0 R>>", "<</Type /Pages\n/Kids [4 0 R]\n/Count 1>>", page };
+        var text = new System.Text.StringBuilder("%PDF-1.4\n");
+        var offsets = new List<int>();
+        for (int i = 0; i < objects.Length; i++)
+        {
+            offsets.Add(text.Length);
+            text.Append($"{i + 1} 0 obj\n{objects[i]}\nendobj\n");
+        }
+        int xref = text.Length;
+        text.Append($"xref\n0 {objects.Length + 1}\n0000000000 65535 f \n");
+        foreach (int o in offsets) text.Append($"{o:D10} 00000 n \n");
+        text.Append($"trailer\n<</Size {objects.Length + 1}\n/Root 2 0 R\n/Info 1 0 R{trailerExtra}>>\nstartxref\n{xref}\n%%EOF\n");
+        return System.Text.Encoding.Latin1.GetBytes(text.ToString());
+    }
+
+    /// <summary>Whether each object the cross-reference table names starts where it says.</summary>
+    private static void AssertCrossReferences(byte[] pdf)
+    {
+        string text = System.Text.Encoding.Latin1.GetString(pdf);
+        int xref = int.Parse(System.Text.RegularExpressions.Regex.Match(text, @"startxref\s+(\d+)\s+%%EOF\s*$").Groups[1].Value);
+        Assert.StartsWith("xref", text[xref..]);
+        var table = System.Text.RegularExpressions.Regex.Match(text[xref..], @"\Axref\r?\n0 (\d+)\r?\n");
+        for (int i = 1; i < int.Parse(table.Groups[1].Value); i++)
+        {
+            string entry = text.Substring(xref + table.Length + 20 * i, 20);
+            Assert.StartsWith($"{i} 0 obj", text[int.Parse(entry[..10])..]);
+        }
+    }
+
+    [Fact]
+    public void A_printed_pdf_is_cut_to_the_figure_undated_and_named_by_its_content()
+    {
+        // As Chromium prints: the page rounded up, the print time and an id drawn from it, its user agent as creator,
+        // every font subset tagged AAAAAA.
+        static byte[] Printed(string when, string id) => SkiaShapedPdf(
+            $"<</Title (t)\n/Creator (Mozilla/5.0 \\(X11\\) HeadlessChrome/156.0.0.0)\n/Producer (Skia/PDF m156)\n/CreationDate (D:{when}+00'00')\n/ModDate (D:{when}+00'00')>>",
+            "<</Type /Page\n/Parent 3 0 R\n/MediaBox [0 0 519.12 312]\n/Resources <</Font <</F1 <</BaseFont /AAAAAA+DejaVuSans>>>>>>>>",
+            $"\n/ID [<{id}> <{id}>]");
+        var size = FigureSize.DoubleColumn(110);
+        var a = FigureExport.FinishPdf(Printed("20261203070101", "0123456789ABCDEF0123456789ABCDEF"), size, "GestaltLab figure export (x)");
+        var b = FigureExport.FinishPdf(Printed("20261203070102", "FEDCBA9876543210FEDCBA9876543210"), size, "GestaltLab figure export (x)");
+        Assert.Equal(a, b);
+        string text = System.Text.Encoding.Latin1.GetString(a);
         Assert.DoesNotContain("Date", text);
+        Assert.Contains("/Creator (GestaltLab figure export \\(x\\))", text);
+        // Exactly 183 × 110 mm, cut from the top left where the figure is drawn (the box grew: the offsets moved with it).
+        var box = System.Text.RegularExpressions.Regex.Match(text, @"/MediaBox \[0 ([\d.]+) ([\d.]+) 312\]");
+        Assert.True(box.Success, text);
+        Assert.Equal(183 / 25.4 * 72, double.Parse(box.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), 0.002);
+        Assert.Equal(312 - 110 / 25.4 * 72, double.Parse(box.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), 0.002);
+        AssertCrossReferences(a);
         Assert.Matches(@"/ID \[<[0-9A-F]{32}> <[0-9A-F]{32}>\]", text);
         Assert.DoesNotContain("0123456789ABCDEF", text);
-        static string Id(byte[] pdf) => System.Text.RegularExpressions.Regex.Match(System.Text.Encoding.Latin1.GetString(pdf), "/ID \\[<([0-9A-F]+)>").Groups[1].Value;
-        Assert.NotEqual(Id(fixedA), Id(FigureExport.ReproduciblePdf(System.Text.Encoding.Latin1.GetBytes(System.Text.Encoding.Latin1.GetString(a).Replace("(t)", "(u)")))));
-        Assert.Throws<GestaltLabException>(() => FigureExport.ReproduciblePdf("<html>"u8.ToArray()));
+        Assert.Matches(@"/BaseFont /[A-Z]{6}\+DejaVuSans", text);
+        Assert.DoesNotContain("AAAAAA+", text);
+        // Another figure gets another id and another subset tag.
+        var other = System.Text.Encoding.Latin1.GetString(FigureExport.FinishPdf(SkiaShapedPdf(
+            "<</Title (u)\n/Creator (c)>>", "<</Type /Page\n/MediaBox [0 0 519.12 312]\n/Resources <</Font <</F1 <</BaseFont /AAAAAA+DejaVuSans>>>>>>>>",
+            "\n/ID [<0123456789ABCDEF0123456789ABCDEF> <0123456789ABCDEF0123456789ABCDEF>]"), size, "c"));
+        static string Tag(string pdf) => System.Text.RegularExpressions.Regex.Match(pdf, @"/BaseFont /([A-Z]{6})\+").Groups[1].Value;
+        static string Id(string pdf) => System.Text.RegularExpressions.Regex.Match(pdf, @"/ID \[<([0-9A-F]+)>").Groups[1].Value;
+        Assert.NotEqual(Tag(text), Tag(other));
+        Assert.NotEqual(Id(text), Id(other));
+        // A PDF of another shape (no classic cross-reference table) is left as it was printed; a file that is not one is refused.
+        var unknown = System.Text.Encoding.Latin1.GetBytes("%PDF-1.7\n1 0 obj\n<</CreationDate (D:2026)>>\nendobj\n");
+        Assert.Equal(unknown, FigureExport.FinishPdf(unknown, size, "c"));
+        Assert.Throws<GestaltLabException>(() => FigureExport.FinishPdf("<html>"u8.ToArray(), size, "c"));
     }
 
     [Fact]
