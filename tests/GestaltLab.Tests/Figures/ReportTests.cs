@@ -770,14 +770,23 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Contains(guarded.ConsoleErrors, e => e.Contains("Content Security Policy"));
     }
 
+    /// <summary>A small chart of two regions' accuracies, and a single column 60 mm high to draw it at.</summary>
+    private static (Plotly.NET.GenericChart Chart, FigureSize Size) RegionsAtOneColumn() =>
+        (Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95)]), FigureSize.SingleColumn(60));
+
+    /// <summary>The bytes of <paramref name="chart"/> saved as <paramref name="name"/> (its extension gives the format).</summary>
+    private async Task<byte[]> Saved(Plotly.NET.GenericChart chart, string name, FigureSize size)
+    {
+        string path = Path.Combine(fixture.Work, name);
+        await FigureExport.SaveAsync(chart, path, size, browser: fixture.Browser);
+        return File.ReadAllBytes(path);
+    }
+
     [Fact]
     public async Task Static_export_writes_svg_and_png_at_journal_sizes()
     {
-        var chart = Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95)]);
-        var single = FigureSize.SingleColumn(60);
-        string png = Path.Combine(fixture.Work, "regions.png");
-        await FigureExport.SaveAsync(chart, png, single, browser: fixture.Browser);
-        var bytes = File.ReadAllBytes(png);
+        var (chart, single) = RegionsAtOneColumn();
+        var bytes = await Saved(chart, "regions.png", single);
         Assert.Equal((1051, 709), FigureExport.PngSize(bytes)); // 89 mm × 60 mm at 300 dpi
         using (var decoded = SkiaSharp.SKBitmap.Decode(bytes))
         {
@@ -838,13 +847,10 @@ public class BrowserTests(BrowserFixture fixture)
     [Fact]
     public async Task Static_export_writes_pdf_and_tiff_for_journals_that_ask_for_them()
     {
-        var chart = Charts.RegionAccuracy([new("nose", 0.4, 0.7, 0.8), new("ensemble", 0.6, 0.85, 0.95)]);
-        var single = FigureSize.SingleColumn(60);
+        var (chart, single) = RegionsAtOneColumn();
         // PDF: one page of exactly 89 × 60 mm (Chromium rounds its paper up), vector: words as text in an embedded face,
         // no picture of the chart.
-        string pdfPath = Path.Combine(fixture.Work, "regions.pdf");
-        await FigureExport.SaveAsync(chart, pdfPath, single, browser: fixture.Browser);
-        var pdf = File.ReadAllBytes(pdfPath);
+        var pdf = await Saved(chart, "regions.pdf", single);
         string text = System.Text.Encoding.Latin1.GetString(pdf);
         Assert.StartsWith("%PDF-", text);
         Assert.Single(System.Text.RegularExpressions.Regex.Matches(text, @"/Type\s*/Page\b"));
@@ -870,9 +876,7 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Contains("/Creator (GestaltLab figure export", wide);
 
         // TIFF: the PNG's very pixels (LZW is lossless), with its dpi and compression in its tags.
-        string tifPath = Path.Combine(fixture.Work, "regions.tif");
-        await FigureExport.SaveAsync(chart, tifPath, single, browser: fixture.Browser);
-        var tiff = File.ReadAllBytes(tifPath);
+        var tiff = await Saved(chart, "regions.tif", single);
         using (var fromTiff = OpenCvSharp.Cv2.ImDecode(tiff, OpenCvSharp.ImreadModes.Color))
         using (var fromPng = OpenCvSharp.Cv2.ImDecode(await FigureExport.RenderAsync(chart, FigureFormat.Png, single, fixture.Browser), OpenCvSharp.ImreadModes.Color))
         {
