@@ -15,7 +15,7 @@ public enum FigureFormat
     /// <summary>Raster at the size's dpi, with the dpi recorded in the file.</summary>
     Png,
     /// <summary>
-    /// Vector PDF of one page of exactly the size, as most journals ask for vector art (EPS being retired): the SVG
+    /// Vector PDF of one page of exactly the size, as many journals ask for vector art (rather than EPS): the SVG
     /// printed by Chromium, lines and squares kept as paths and words as text in the face this machine resolves the
     /// charts' font list to, embedded.
     /// </summary>
@@ -111,7 +111,7 @@ public static class FigureExport
                 ?? throw new GestaltLabException($"{path}: the image could not be resampled to {w}×{h} px");
             scaled = RgbImage.FromSKBitmap(resized);
         }
-        var png = WithDpi(scaled.EncodePng(), dpi);
+        var png = PrintPng(scaled.EncodePng(), dpi);
         AtomicFile.WriteAllBytes(path, Path.GetExtension(path).ToLowerInvariant() is ".tif" or ".tiff" ? Tiff(png, dpi) : png);
     }
 
@@ -246,17 +246,19 @@ public static class FigureExport
                 if (errors.Count > 0) throw new GestaltLabException($"the chart failed to render in Chromium: {errors[0]}");
                 int comma = dataUrl.IndexOf(',');
                 if (comma < 0) throw new GestaltLabException("plotly.js returned no image");
-                // A PDF names what made it without the build's commit: a figure kept in version control would change with
-                // every commit of GestaltLab.
                 if (format is FigureFormat.Svg or FigureFormat.Pdf)
                 {
                     string header = dataUrl[..comma];
                     string svg = PhysicalSvg(header.EndsWith(";base64", StringComparison.Ordinal)
                         ? System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(dataUrl[(comma + 1)..]))
                         : Uri.UnescapeDataString(dataUrl[(comma + 1)..]), size);
-                    return new RenderedFigure(format == FigureFormat.Svg ? System.Text.Encoding.UTF8.GetBytes(svg) : await PrintAsync(page, svg, size, TitleOf(chart), $"GestaltLab figure export (plotly.js {FigureHtml.PlotlyJsVersion}, Chromium {browser.Version})"), leftOut);
+                    if (format == FigureFormat.Svg) return new RenderedFigure(System.Text.Encoding.UTF8.GetBytes(svg), leftOut);
+                    // What made it, without the build's commit: a figure kept in version control would change with every
+                    // commit of GestaltLab.
+                    string creator = $"GestaltLab figure export (plotly.js {FigureHtml.PlotlyJsVersion}, Chromium {browser.Version})";
+                    return new RenderedFigure(await PrintAsync(page, svg, size, TitleOf(chart), creator), leftOut);
                 }
-                var png = WithDpi(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
+                var png = PrintPng(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
                 return new RenderedFigure(format == FigureFormat.Tiff ? Tiff(png, size.Dpi) : png, leftOut);
             }
             finally
@@ -673,7 +675,7 @@ public static class FigureExport
     /// checks refuse), marked sRGB (the colours it was drawn in; an editor or a journal's conversion to CMYK then starts
     /// from the right ones) and carrying its dpi in a pHYs chunk, so image editors and journals read the intended size.
     /// </summary>
-    internal static byte[] WithDpi(byte[] png, int dpi)
+    internal static byte[] PrintPng(byte[] png, int dpi)
     {
         if (png.Length < 33 || png[1] != (byte)'P' || png[2] != (byte)'N' || png[3] != (byte)'G')
             throw new GestaltLabException("Chromium returned a PNG that is not valid");
