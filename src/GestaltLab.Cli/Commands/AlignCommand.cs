@@ -1,4 +1,5 @@
 using System.CommandLine;
+using GestaltLab.Data;
 using GestaltLab.Regions;
 
 namespace GestaltLab.Cli;
@@ -66,6 +67,10 @@ internal sealed class AlignCommand : ICliCommand
                 foreach (var (image, problem) in summary.Skipped.Take(20)) Console.WriteLine($"  {Terminal.Printable(image)}: {Terminal.Printable(problem)}");
                 if (summary.Skipped.Count > 20) Console.WriteLine($"  … and {summary.Skipped.Count - 20} more (see qc.csv)");
             }
+            // Said now, not when `match --gallery` or `train` later finds no labels in the alignment.
+            if (!File.Exists(Path.Combine(outDir, Manifest.FileName)))
+                Console.WriteLine($"note: {Terminal.Printable(p.GetValue(data)!)} has no {Manifest.FileName}, so these faces carry no labels: enough for looking at them, not for a `match --gallery` or training; "
+                    + $"label the photos with `gestaltlab manifest --images {Terminal.Printable(p.GetValue(data)!)} --labels labels.csv`, then align again with --force");
             return 0;
         });
         return cmd;

@@ -229,7 +229,7 @@ internal static class ModelCli
             any = true;
         }
         if (missing.Count > 0)
-            Console.Error.WriteLine($"error: {missing.Count} of the paths named do not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
+            Console.Error.WriteLine($"error: {missing.Count} of the paths named {(missing.Count == 1 ? "does" : "do")} not exist: {string.Join(", ", missing.Take(5))}{(missing.Count > 5 ? ", …" : "")}");
         return any;
     }
 

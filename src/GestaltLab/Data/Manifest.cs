@@ -98,8 +98,16 @@ public sealed class Manifest
     {
         string file = Directory.Exists(path) ? Path.Combine(path, FileName) : path;
         if (!File.Exists(file))
+        {
+            // An alignment of unlabelled photos has faces and crops but nothing to say whose they are: the labels go on
+            // the photos' own folder, and the alignment is made again to carry them.
+            string? folder = Path.GetDirectoryName(Path.GetFullPath(file));
+            bool alignment = folder is not null && Directory.Exists(Path.Combine(folder, "aligned")) && Directory.Exists(Path.Combine(folder, "regions"));
             throw new GestaltLabException($"{file}: manifest not found",
-                "pass a data folder made by `gestaltlab generate`, or write a manifest for your photos with `gestaltlab manifest --images DIR --labels labels.csv`");
+                alignment
+                    ? "this alignment was made from photos without labels: label them with `gestaltlab manifest --images PHOTOS --labels labels.csv` (PHOTOS: the photos' folder, the one given to align as --data), then align again with --force"
+                    : "pass a data folder made by `gestaltlab generate`, or write a manifest for your photos with `gestaltlab manifest --images DIR --labels labels.csv`");
+        }
         var table = Csv.Read(file);
         foreach (var c in RequiredColumns)
         {

@@ -176,7 +176,14 @@ public sealed class ManifestTests : IDisposable
     {
         var e = Assert.Throws<GestaltLabException>(() => Manifest.Load(Path.Combine(_dir, "nowhere")));
         Assert.Contains("manifest not found", e.Message);
-        Assert.NotNull(e.Fix);
+        Assert.Contains("gestaltlab manifest --images DIR", e.Fix);
+        // An alignment of unlabelled photos (match --gallery on it): the labels go on the photos' folder, then align again.
+        string aligned = Path.Combine(_dir, "photos-aligned");
+        Directory.CreateDirectory(Path.Combine(aligned, "aligned"));
+        Directory.CreateDirectory(Path.Combine(aligned, "regions"));
+        var unlabelled = Assert.Throws<GestaltLabException>(() => Manifest.Load(aligned));
+        Assert.Contains("made from photos without labels", unlabelled.Fix);
+        Assert.Contains("align again with --force", unlabelled.Fix);
     }
 
     [Fact]
