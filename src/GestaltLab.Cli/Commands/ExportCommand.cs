@@ -68,7 +68,10 @@ internal sealed class ExportCommand : ICliCommand
             foreach (var note in result.Notes) Console.WriteLine($"  note: {note}");
             var size = new FigureSize(result.WidthMm, FigureExport.MinimumHeightMm, result.Dpi);
             // A resolution is said only of pictures: an SVG or a PDF has none.
-            string raster = fmts.Any(f => f is FigureFormat.Png or FigureFormat.Tiff) ? $" at {size.Dpi} dpi ({size.PixelWidth} px)" : "";
+            // (The composite grid, a picture, is one in any case.)
+            string raster = fmts.Any(f => f is FigureFormat.Png or FigureFormat.Tiff) ? $" at {size.Dpi} dpi ({size.PixelWidth} px)"
+                : result.Files.FirstOrDefault(f => Path.GetFileNameWithoutExtension(f) == Path.GetFileNameWithoutExtension(RunFigureExport.CompositeFileName)) is { } grid
+                    ? $" ({Path.GetFileName(grid)} at {size.Dpi} dpi)" : "";
             Console.WriteLine($"exported {result.FigureCount} figure(s) as {string.Join(", ", fmts.Order().Select(f => f.ToString().ToUpperInvariant()))}, {size.WidthMm:0.#} mm wide{raster} → {outDir} (provenance: {RunFigureExport.RecordFileName})");
             return 0;
         });

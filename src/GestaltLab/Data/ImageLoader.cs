@@ -116,22 +116,8 @@ public static class ImageLoader
     /// The files <c>gestaltlab export</c> wrote into <paramref name="dir"/> (named in its <c>export.json</c>): figures and
     /// the composite faces are not photos of patients, even in a folder of photos (a composite would be scored as one).
     /// </summary>
-    private static HashSet<string> ExportedFigures(string dir)
-    {
-        var names = new HashSet<string>(StringComparer.Ordinal);
-        string record = Path.Combine(dir, "export.json");
-        if (!File.Exists(record)) return names;
-        try
-        {
-            if (System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(record)) is not System.Text.Json.Nodes.JsonObject o || o["plotly_js"] is null) return names;
-            foreach (var figure in (o["figures"] as System.Text.Json.Nodes.JsonArray ?? []).Select(n => n?.ToString()).OfType<string>())
-                foreach (var ext in new[] { ".png", ".svg", ".pdf", ".tif", ".html" }) names.Add(figure + ext);
-            if (o["composite_faces"]?.ToString() is { Length: > 0 } composites) names.Add(composites);
-            foreach (var (name, _) in o["files"] as System.Text.Json.Nodes.JsonObject ?? []) names.Add(name);
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or IOException or UnauthorizedAccessException or InvalidOperationException) { }
-        return names;
-    }
+    private static HashSet<string> ExportedFigures(string dir) =>
+        Figures.ExportRecord.Files(dir)?.Keys.ToHashSet(StringComparer.Ordinal) ?? new HashSet<string>(StringComparer.Ordinal);
 
     /// <summary>A folder an alignment (its <c>aligned/</c> faces beside <c>regions/</c> crops, from its first photo on) or a run wrote.</summary>
     private static bool IsOutputFolder(string dir) =>

@@ -528,9 +528,11 @@ public static class FigureExport
     private static string TitleOf(GenericChart chart)
     {
         using var figure = System.Text.Json.JsonDocument.Parse(FigureHtml.Json(chart).Figure);
-        string? title = figure.RootElement.TryGetProperty("layout", out var layout) && layout.TryGetProperty("title", out var t)
-            ? t.ValueKind == System.Text.Json.JsonValueKind.String ? t.GetString() : t.TryGetProperty("text", out var text) ? text.GetString() : null
-            : null;
+        static string? Text(System.Text.Json.JsonElement e) => e.ValueKind == System.Text.Json.JsonValueKind.String ? e.GetString() : null;
+        var root = figure.RootElement;
+        var t = root.ValueKind == System.Text.Json.JsonValueKind.Object && root.TryGetProperty("layout", out var layout)
+                && layout.ValueKind == System.Text.Json.JsonValueKind.Object && layout.TryGetProperty("title", out var found) ? found : default;
+        string? title = Text(t) ?? (t.ValueKind == System.Text.Json.JsonValueKind.Object && t.TryGetProperty("text", out var text) ? Text(text) : null);
         title = title is null ? null : System.Text.RegularExpressions.Regex.Replace(System.Text.RegularExpressions.Regex.Replace(title, "<br ?/?>", " "), "<[^>]+>", "").Trim();
         return string.IsNullOrEmpty(title) ? "GestaltLab figure" : title;
     }
@@ -570,19 +572,22 @@ public static class FigureExport
         text = latin1.GetString(edited);
         var ids = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/ID\s*\[\s*<)[0-9A-Fa-f]+(?=>)|(?<=/ID\s*\[\s*<[0-9A-Fa-f]+>\s*<)[0-9A-Fa-f]+(?=>)");
         foreach (System.Text.RegularExpressions.Match m in ids) edited.AsSpan(m.Index, m.Length).Fill((byte)'0');
-        var tags = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/(?:BaseFont|FontName)\s*/)[A-Z]{6}(?=\+)");
+        var tags = System.Text.RegularExpressions.Regex.Matches(text, @"(?<=/(?:BaseFont|FontName)\s*/)[A-Z]{6}(?=\+([^\s/\[\]<>()]+))");
         foreach (System.Text.RegularExpressions.Match m in tags) edited.AsSpan(m.Index, m.Length).Fill((byte)'A');
         byte[] hash = System.Security.Cryptography.SHA256.HashData(edited);
         string hex = Convert.ToHexString(hash);
         foreach (System.Text.RegularExpressions.Match m in ids)
             latin1.GetBytes(string.Concat(Enumerable.Repeat(hex, m.Length / hex.Length + 1))[..m.Length]).CopyTo(edited, m.Index);
         var renamed = new Dictionary<string, string>(StringComparer.Ordinal);
+        // One tag per subset: keyed on the tag and the face it prefixes (Chromium tags every face AAAAAA, a fallback or bold
+        // face beside the regular one included).
         foreach (System.Text.RegularExpressions.Match m in tags)
         {
-            if (!renamed.TryGetValue(m.Value, out var tag))
+            string subset = m.Value + "+" + m.Groups[1].Value;
+            if (!renamed.TryGetValue(subset, out var tag))
             {
-                var of = System.Security.Cryptography.SHA256.HashData([.. hash, .. latin1.GetBytes(m.Value)]);
-                renamed[m.Value] = tag = new string(of.Take(6).Select(b => (char)('A' + b % 26)).ToArray());
+                var of = System.Security.Cryptography.SHA256.HashData([.. hash, .. latin1.GetBytes(subset)]);
+                renamed[subset] = tag = new string(of.Take(6).Select(b => (char)('A' + b % 26)).ToArray());
             }
             latin1.GetBytes(tag).CopyTo(edited, m.Index);
         }
@@ -608,6 +613,8 @@ public static class FigureExport
         if (!table.Success || !int.TryParse(table.Groups[1].Value, CultureInfo.InvariantCulture, out int count)) return null;
         int entries = xref + table.Length, after = entries + 20 * count;
         if (after > start.Index || !text.AsSpan(after, start.Index - after).TrimStart().StartsWith("trailer", StringComparison.Ordinal)) return null;
+        // An incremental update (an earlier table named by /Prev) has offsets this does not move.
+        if (text.AsSpan(after, start.Index - after).Contains("/Prev", StringComparison.Ordinal)) return null;
         var ordered = edits.OrderBy(e => e.Index).ToList();
         for (int i = 0; i < ordered.Count; i++)
             if (ordered[i].Index + ordered[i].Length > xref || (i > 0 && ordered[i - 1].Index + ordered[i - 1].Length > ordered[i].Index)) return null;
@@ -679,16 +686,14 @@ public static class FigureExport
     {
         if (png.Length < 33 || png[1] != (byte)'P' || png[2] != (byte)'N' || png[3] != (byte)'G')
             throw new GestaltLabException("Chromium returned a PNG that is not valid");
-        // Colour type 6 (RGBA): flattened onto white, which is what the canvas was filled with.
+        // Colour type 6 (RGBA): the alpha dropped. The canvas is filled with white before the chart is drawn on it, so
+        // every pixel is opaque and its colour is what prints.
         if (png[25] == 6)
         {
             using var withAlpha = OpenCvSharp.Cv2.ImDecode(png, OpenCvSharp.ImreadModes.Unchanged);
             if (withAlpha.Empty()) throw new GestaltLabException("the figure's PNG could not be read back");
-            using var white = new OpenCvSharp.Mat(withAlpha.Rows, withAlpha.Cols, OpenCvSharp.MatType.CV_8UC3, OpenCvSharp.Scalar.White);
             using var colour = withAlpha.CvtColor(OpenCvSharp.ColorConversionCodes.BGRA2BGR);
-            using var alpha = withAlpha.ExtractChannel(3);
-            colour.CopyTo(white, alpha);   // alpha is 0 or 255 on a canvas filled with white before drawing
-            OpenCvSharp.Cv2.ImEncode(".png", white, out png, new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.PngCompression, 6));
+            OpenCvSharp.Cv2.ImEncode(".png", colour, out png, new OpenCvSharp.ImageEncodingParam(OpenCvSharp.ImwriteFlags.PngCompression, 6));
         }
         uint ppm = (uint)Math.Round(dpi / 0.0254);
         var chunk = new byte[4 + 4 + 9 + 4 + 4 + 4 + 1 + 4];

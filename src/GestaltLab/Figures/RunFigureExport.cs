@@ -55,7 +55,7 @@ public sealed record RunExportOptions
 /// caption), and how the browser was started: one line each.
 /// </param>
 /// <param name="WidthMm">Every figure's width in millimetres.</param>
-/// <param name="Dpi">The PNGs' resolution.</param>
+/// <param name="Dpi">The PNGs', TIFFs' and composite grid's resolution.</param>
 /// <param name="HeightsMm">Each chart's height in millimetres, by its name (its own unless <see cref="RunExportOptions.HeightMm"/> was given).</param>
 public sealed record RunExportResult(string Directory, string RecordPath, IReadOnlyList<string> Files, IReadOnlyList<RemovedFile> Removed,
     IReadOnlyList<string> Notes, double WidthMm, int Dpi, IReadOnlyDictionary<string, double> HeightsMm)
@@ -76,7 +76,7 @@ public sealed record RemovedFile(string Path, string Reason);
 public static class RunFigureExport
 {
     /// <summary>The record's file name inside the export folder.</summary>
-    public const string RecordFileName = "export.json";
+    public const string RecordFileName = ExportRecord.FileName;
 
     /// <summary>The composite-faces grid's file name (as a PNG; <c>composite-faces.tif</c> when TIFF is asked for).</summary>
     public const string CompositeFileName = "composite-faces.png";
@@ -103,8 +103,9 @@ public static class RunFigureExport
     /// <exception cref="ArgumentException"><see cref="RunExportOptions.Formats"/> is null or holds an undefined value.</exception>
     /// <exception cref="GestaltLabException">No format, a dpi below 1, a size no figure can be drawn at (the width and any height asked for are
     /// checked before the run is read; each chart's own height before the first is drawn), a folder that cannot be written
-    /// or is a file, a run without results, another export into the folder, no Chromium, or a figure Chromium could not
-    /// draw (nothing written then).</exception>
+    /// or is a file, a run without results, another export into the folder, a file in the folder under a name this export
+    /// writes that no export wrote (or an <c>export.json</c> that is no export's), a file an earlier export wrote and someone
+    /// changed since, no Chromium, or a figure Chromium could not draw (nothing written then).</exception>
     /// <exception cref="OperationCanceledException">Cancelled (nothing of this export is left in the folder).</exception>
     public static async Task<RunExportResult> ExportAsync(string runDirectory, string outDirectory, RunExportOptions? options = null,
         IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default)
@@ -161,7 +162,10 @@ public static class RunFigureExport
         // of its own) are not replaced: refused before anything is drawn. An earlier export's (its record names each file
         // it wrote) are replaced, or removed when this one does not write them again — unless changed since (a figure
         // touched up by hand in place), which is refused as the user's own.
-        var earlier = EarlierExport(outDir);
+        var earlier = ExportRecord.Files(outDir) ?? [];
+        if (earlier.Count == 0 && new[] { RecordFileName, ExportRecord.PartialFileName }.FirstOrDefault(f => File.Exists(Path.Combine(outDir, f))) is { } record)
+            throw new GestaltLabException($"{outDir}: holds {record}, which is no export's record (it cannot be read as one); the export would replace it",
+                "export into another folder, or move that file away");
         var extensions = formats.Select(FigureExport.Extension).Concat(o.Html ? [".html"] : []).ToList();
         var compositeFiles = content.CompositeFaceSet is null ? [] : CompositeFiles(formats);
         var planned = sized.SelectMany(c => extensions.Select(ext => c.Chart.Name + ext)).Concat(compositeFiles).ToHashSet(StringComparer.Ordinal);
@@ -170,8 +174,8 @@ public static class RunFigureExport
             throw new GestaltLabException($"{outDir}: holds {Listed(theirs)}, which no export wrote here; the export would replace {(theirs.Count == 1 ? "it" : "them")}",
                 $"export into another folder, or move {(theirs.Count == 1 ? "that file" : "those files")} away");
         var stale = earlier.Keys.Where(f => !planned.Contains(f) && File.Exists(Path.Combine(outDir, f))).Order(StringComparer.Ordinal).ToList();
-        var changed = earlier.Where(kv => kv.Value is not null && File.Exists(Path.Combine(outDir, kv.Key)) && (planned.Contains(kv.Key) || stale.Contains(kv.Key))
-                                          && Sha256(Path.Combine(outDir, kv.Key)) != kv.Value).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
+        var changed = earlier.Where(kv => File.Exists(Path.Combine(outDir, kv.Key)) && (planned.Contains(kv.Key) || stale.Contains(kv.Key))
+                                          && !ExportRecord.Unchanged(Path.Combine(outDir, kv.Key), kv.Value)).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList();
         if (changed.Count > 0)
             throw new GestaltLabException($"{outDir}: {Listed(changed)} {(changed.Count == 1 ? "was" : "were")} changed since the export that wrote {(changed.Count == 1 ? "it" : "them")} (edited in place?); this export would replace or remove {(changed.Count == 1 ? "it" : "them")}",
                 $"export into another folder, or move {(changed.Count == 1 ? "that file" : "those files")} away");
@@ -219,6 +223,14 @@ public static class RunFigureExport
                     foreach (var f in formats)
                     {
                         string name = chart.Name + FigureExport.Extension(f);
+                        // A TIFF beside a PNG is the PNG's pixels (drawn just before it: formats are in order), converted
+                        // rather than drawn a second time.
+                        if (f == FigureFormat.Tiff && formats.Contains(FigureFormat.Png))
+                        {
+                            AtomicFile.WriteAllBytes(Path.Combine(staging, name), FigureExport.Tiff(File.ReadAllBytes(Path.Combine(staging, chart.Name + ".png")), chartSize.Dpi));
+                            drawn.Add(name);
+                            continue;
+                        }
                         try
                         {
                             foreach (var what in await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, cancellationToken))
@@ -244,7 +256,12 @@ public static class RunFigureExport
                 var grid = set.RenderGrid(columns: Math.Min(set.Faces.Count, o.WidthMm < 120 ? 5 : 8));
                 foreach (var file in compositeFiles)
                 {
-                    FigureExport.SaveImage(grid, Path.Combine(staging, file), size.WidthMm, size.Dpi);
+                    // The TIFF, when a PNG was written first, is that PNG converted (the grid resampled once).
+                    string png = Path.Combine(staging, Path.ChangeExtension(file, ".png"));
+                    if (file.EndsWith(".tif", StringComparison.Ordinal) && drawn.Contains(Path.GetFileName(png)))
+                        AtomicFile.WriteAllBytes(Path.Combine(staging, file), FigureExport.Tiff(File.ReadAllBytes(png), size.Dpi));
+                    else
+                        FigureExport.SaveImage(grid, Path.Combine(staging, file), size.WidthMm, size.Dpi);
                     drawn.Add(file);
                 }
             }
@@ -255,9 +272,15 @@ public static class RunFigureExport
             if (created && !System.IO.Directory.EnumerateFileSystemEntries(outDir).Any()) System.IO.Directory.Delete(outDir);
             throw;
         }
-        // The earlier export's files this one does not replace go (its record says which), then the record itself:
-        // from here on the folder changes file by file, and a kill part-way must leave a folder without a record
-        // (plainly unfinished), never mixed figures under the record of the earlier export.
+        // From here on the folder changes file by file. A partial record names the earlier export's files and this one's
+        // with either's hash, so that an export killed part-way leaves a folder the next one still knows as export's
+        // (never the earlier export's record over mixed figures, nor files no record names).
+        var written = drawn.ToDictionary(name => name, name => ExportRecord.Sha256(Path.Combine(staging, name)), StringComparer.Ordinal);
+        var partial = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, formats, compositeFiles,
+            earlier.Keys.Union(written.Keys).ToDictionary(name => name,
+                name => earlier.GetValueOrDefault(name, []).Concat(written.TryGetValue(name, out var h) ? [h] : Array.Empty<string>()).ToArray(), StringComparer.Ordinal));
+        string partialPath = Path.Combine(outDir, ExportRecord.PartialFileName);
+        AtomicFile.WriteAllText(partialPath, partial.ToJsonString() + "\n", ownerOnly: full);
         var removed = new List<RemovedFile>();
         foreach (var name in stale)
         {
@@ -283,12 +306,13 @@ public static class RunFigureExport
             if (leftOut.TryGetValue(chart.Name, out var what))
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)"));
-        // Journals' upload limits are per file (PLOS: 10 MB): a composite grid at 1200 dpi passes them.
+        // Journals' upload limits are per file (PLOS: 10 MB), which a composite grid at 1200 dpi goes over.
         foreach (var file in files.Where(f => new FileInfo(f).Length > 10_000_000))
             notes.Add(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)} is {new FileInfo(file).Length / 1e6:F1} MB: journals often take at most 10 MB a file; export at a lower --dpi (300–600 is what they ask for)"));
-        var record = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, compositeFiles,
-            drawn.ToDictionary(name => name, name => Sha256(Path.Combine(outDir, name)), StringComparer.Ordinal));
-        AtomicFile.WriteAllText(recordPath, record.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
+        var final = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, formats, compositeFiles,
+            written.ToDictionary(kv => kv.Key, kv => new[] { kv.Value }, StringComparer.Ordinal));
+        AtomicFile.WriteAllText(recordPath, final.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
+        File.Delete(partialPath);
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
     }
@@ -304,7 +328,7 @@ public static class RunFigureExport
     /// </summary>
     private static JsonObject Record(string runDirectory, RunResults results, ReportContent content, RunExportOptions o, ReportOptions reportOptions,
         FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed,
-        string? pngFont, IReadOnlyList<string> compositeFiles, IReadOnlyDictionary<string, string> written)
+        string? pngFont, IReadOnlyList<FigureFormat> formats, IReadOnlyList<string> compositeFiles, IReadOnlyDictionary<string, string[]> written)
     {
         bool full = o.PhotoNames;
         string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
@@ -331,11 +355,12 @@ public static class RunFigureExport
             ["figures"] = Strings(content.Charts.Select(c => c.Name)),
             // Each figure's own height (charts keep their aspect ratio unless a height is given).
             ["height_mm"] = new JsonObject(sized.Select(c => KeyValuePair.Create(c.Chart.Name, (JsonNode?)c.Size.HeightMm))),
-            ["formats"] = Strings(o.Formats.Distinct().Order().Select(f => FigureExport.Extension(f)[1..])),
+            ["formats"] = Strings(formats.Select(f => FigureExport.Extension(f)[1..])),
             ["html"] = o.Html,
             // Every file written, with its SHA-256: the next export into the folder replaces or removes these (and only
             // these, as written: one changed since is the user's).
-            ["files"] = new JsonObject(written.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => KeyValuePair.Create(kv.Key, (JsonNode?)kv.Value))),
+            ["files"] = new JsonObject(written.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                .Select(kv => KeyValuePair.Create(kv.Key, kv.Value.Length == 1 ? (JsonNode?)kv.Value[0] : Strings(kv.Value)))),
             // The grid's file (its PNG when both a PNG and a TIFF were written; "files" names both).
             ["composite_faces"] = compositeFiles.Count == 0 ? null : compositeFiles[0],
             // The privacy rule travels with the image: n counts people (each person's photos averaged first), classes
@@ -361,8 +386,8 @@ public static class RunFigureExport
             ["fonts"] = new JsonObject
             {
                 ["asked"] = Charts.FontFamily,
-                ["png"] = o.Formats.Any(RasterFormats.Contains) ? pngFont : null,
-                ["pdf"] = o.Formats.Contains(FigureFormat.Pdf) ? pngFont : null,
+                ["png"] = formats.Any(RasterFormats.Contains) ? pngFont : null,
+                ["pdf"] = formats.Contains(FigureFormat.Pdf) ? pngFont : null,
                 ["composite_faces"] = content.CompositeFaceSet is null ? null : CompositeFaceSet.LabelFontFamily,
             },
             ["plotly_js"] = FigureHtml.PlotlyJsVersion,
@@ -373,45 +398,9 @@ public static class RunFigureExport
     /// <summary>The hidden folder figures are drawn into (<c>.export.PID.GUID.tmp</c>, <see cref="AtomicFile.TempPath"/>).</summary>
     private const string StagingName = "export";
 
-    /// <summary>
-    /// The files an earlier export into <paramref name="outDir"/> wrote, by name, with the SHA-256 each had as written,
-    /// from its export.json. A record of an older GestaltLab names its figures only: their SVG, PNG and HTML files and its
-    /// composite grid are taken for its own then, without a hash. A name with a path in it is not of export's making (a
-    /// hand-edited record) and is left out. Nothing without a readable record.
-    /// </summary>
-    private static Dictionary<string, string?> EarlierExport(string outDir)
-    {
-        var files = new Dictionary<string, string?>(StringComparer.Ordinal);
-        string record = Path.Combine(outDir, RecordFileName);
-        if (!File.Exists(record)) return files;
-        static bool Plain(string name) => name.Length > 0 && name == Path.GetFileName(name) && name != RecordFileName;
-        try
-        {
-            var node = JsonNode.Parse(File.ReadAllText(record));
-            if (node?["files"] is JsonObject written)
-            {
-                foreach (var (name, hash) in written)
-                    if (Plain(name)) files[name] = hash is JsonValue v && v.TryGetValue(out string? h) ? h : null;
-                return files;
-            }
-            foreach (var name in (node?["figures"] as JsonArray ?? []).Select(n => n is JsonValue v && v.TryGetValue(out string? s) ? s : null).OfType<string>())
-                if (Plain(name))
-                    foreach (var ext in new[] { ".svg", ".png", ".html" }) files[name + ext] = null;
-            if (node?["composite_faces"] is JsonValue c && c.TryGetValue(out string? composite) && Plain(composite)) files[composite] = null;
-            return files;
-        }
-        catch (Exception e) when (e is System.Text.Json.JsonException or InvalidOperationException) { return []; }
-    }
-
     /// <summary>Whether <paramref name="name"/> is a composite grid's file (<c>composite-faces.png</c> or <c>.tif</c>).</summary>
     private static bool IsComposite(string name) => Path.GetFileNameWithoutExtension(name) == Path.GetFileNameWithoutExtension(CompositeFileName);
 
     /// <summary>Up to three names, then an ellipsis.</summary>
     private static string Listed(IReadOnlyList<string> names) => string.Join(", ", names.Take(3)) + (names.Count > 3 ? $", … ({names.Count} files)" : "");
-
-    private static string Sha256(string path)
-    {
-        using var stream = File.OpenRead(path);
-        return Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(stream));
-    }
 }

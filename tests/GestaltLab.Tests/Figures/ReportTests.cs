@@ -685,8 +685,27 @@ public class BrowserTests(BrowserFixture fixture)
         File.Delete(edited);
         // A page of the user's beside them is no export's: never removed, though an export may write pages of that name.
         File.WriteAllText(Path.Combine(figures, confusion + ".html"), "mine");
+        // A record no export could have written (a name twice, a hand edit) is refused as the user's, not a crash; so is
+        // a record whose hash of a file is not one (that file would otherwise be replaced unchecked).
+        string recordPath = Path.Combine(figures, "export.json"), kept = File.ReadAllText(recordPath);
+        File.WriteAllText(recordPath, "{\"plotly_js\": \"2\", \"files\": {\"a.png\": \"x\", \"a.png\": \"y\"}}");
+        errors = new StringWriter();
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), pngExport, errors));
+        Assert.Contains("holds export.json, which is no export's record", errors.ToString());
+        Assert.Empty(ImageLoader.FindPhotos(figures).Where(f => !f.EndsWith(".tif", StringComparison.Ordinal)));
+        var notAHash = System.Text.Json.Nodes.JsonNode.Parse(kept)!;
+        notAHash["files"]![names[1] + ".pdf"] = 5;
+        File.WriteAllText(recordPath, notAHash.ToJsonString());
+        errors = new StringWriter();
+        Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), pngExport, errors));
+        Assert.Contains($"{names[1]}.pdf was changed since", errors.ToString());
+        // An export killed while moving its files in leaves its partial record (the earlier and its own files) and no
+        // export.json: the next export still knows the files as export's.
+        File.Delete(recordPath);
+        File.WriteAllText(Path.Combine(figures, "export.json.partial"), kept);
         // Then a PNG export removes this one's PDFs and TIFFs (they would pass for the new run's figures).
         Assert.Equal(0, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), pngExport));
+        Assert.False(File.Exists(Path.Combine(figures, "export.json.partial")));
         File.Delete(Path.Combine(figures, confusion + ".html"));
         Assert.Equal(names.Select(n => n + ".png").Append("composite-faces.png").Append("export.json").Order(),
             Directory.GetFiles(figures).Select(f => Path.GetFileName(f)).Order());
@@ -974,7 +993,7 @@ public class BrowserTests(BrowserFixture fixture)
         // every font subset tagged AAAAAA.
         static byte[] Printed(string when, string id) => SkiaShapedPdf(
             $"<</Title (t)\n/Creator (Mozilla/5.0 \\(X11\\) HeadlessChrome/156.0.0.0)\n/Producer (Skia/PDF m156)\n/CreationDate (D:{when}+00'00')\n/ModDate (D:{when}+00'00')>>",
-            "<</Type /Page\n/Parent 3 0 R\n/MediaBox [0 0 519.12 312]\n/Resources <</Font <</F1 <</BaseFont /AAAAAA+DejaVuSans>>>>>>>>",
+            "<</Type /Page\n/Parent 3 0 R\n/MediaBox [0 0 519.12 312]\n/Resources <</Font <</F1 <</BaseFont /AAAAAA+DejaVuSans>>\n/F2 <</BaseFont /AAAAAA+DejaVuSans-Bold>>\n/D1 <</FontName /AAAAAA+DejaVuSans>>>>>>>>",
             $"\n/ID [<{id}> <{id}>]");
         var size = FigureSize.DoubleColumn(110);
         var a = FigureExport.FinishPdf(Printed("20261203070101", "0123456789ABCDEF0123456789ABCDEF"), size, "GestaltLab figure export (x)");
@@ -993,6 +1012,10 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.DoesNotContain("0123456789ABCDEF", text);
         Assert.Matches(@"/BaseFont /[A-Z]{6}\+DejaVuSans", text);
         Assert.DoesNotContain("AAAAAA+", text);
+        // One tag per subset: the regular face keeps its tag wherever it is named, the bold face has its own.
+        string regular = System.Text.RegularExpressions.Regex.Match(text, @"/BaseFont /([A-Z]{6})\+DejaVuSans>").Groups[1].Value;
+        Assert.Contains($"/FontName /{regular}+DejaVuSans", text);
+        Assert.DoesNotContain($"/{regular}+DejaVuSans-Bold", text);
         // Another figure gets another id and another subset tag.
         var other = System.Text.Encoding.Latin1.GetString(FigureExport.FinishPdf(SkiaShapedPdf(
             "<</Title (u)\n/Creator (c)>>", "<</Type /Page\n/MediaBox [0 0 519.12 312]\n/Resources <</Font <</F1 <</BaseFont /AAAAAA+DejaVuSans>>>>>>>>",
@@ -1004,6 +1027,9 @@ public class BrowserTests(BrowserFixture fixture)
         // A PDF of another shape (no classic cross-reference table) is left as it was printed; a file that is not one is refused.
         var unknown = System.Text.Encoding.Latin1.GetBytes("%PDF-1.7\n1 0 obj\n<</CreationDate (D:2026)>>\nendobj\n");
         Assert.Equal(unknown, FigureExport.FinishPdf(unknown, size, "c"));
+        // So is one with an incremental update, whose earlier table this would not move.
+        var updated = SkiaShapedPdf("<</Title (t)\n/CreationDate (D:2026)>>", "<</Type /Page>>", "\n/Prev 9");
+        Assert.Equal(updated, FigureExport.FinishPdf(updated, size, "c"));
         Assert.Throws<GestaltLabException>(() => FigureExport.FinishPdf("<html>"u8.ToArray(), size, "c"));
     }
 
