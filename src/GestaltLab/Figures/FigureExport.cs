@@ -111,8 +111,8 @@ public static class FigureExport
                 ?? throw new GestaltLabException($"{path}: the image could not be resampled to {w}×{h} px");
             scaled = RgbImage.FromSKBitmap(resized);
         }
-        var png = PrintPng(scaled.EncodePng(), dpi);
-        AtomicFile.WriteAllBytes(path, Path.GetExtension(path).ToLowerInvariant() is ".tif" or ".tiff" ? Tiff(png, dpi) : png);
+        var encoded = scaled.EncodePng();
+        AtomicFile.WriteAllBytes(path, Path.GetExtension(path).ToLowerInvariant() is ".tif" or ".tiff" ? Tiff(encoded, dpi) : PrintPng(encoded, dpi));
     }
 
     /// <summary>Smallest figure laid out: below it plotly cannot fit axes, labels and a legend (it fails outright at 20 mm).</summary>
@@ -258,8 +258,9 @@ public static class FigureExport
                     string creator = $"GestaltLab figure export (plotly.js {FigureHtml.PlotlyJsVersion}, Chromium {browser.Version})";
                     return new RenderedFigure(await PrintAsync(page, svg, size, TitleOf(chart), creator), leftOut);
                 }
-                var png = PrintPng(Convert.FromBase64String(dataUrl[(comma + 1)..]), size.Dpi);
-                return new RenderedFigure(format == FigureFormat.Tiff ? Tiff(png, size.Dpi) : png, leftOut);
+                // A TIFF takes the canvas's pixels as they are (its colour decoding drops the opaque alpha PrintPng drops).
+                var canvas = Convert.FromBase64String(dataUrl[(comma + 1)..]);
+                return new RenderedFigure(format == FigureFormat.Tiff ? Tiff(canvas, size.Dpi) : PrintPng(canvas, size.Dpi), leftOut);
             }
             finally
             {

@@ -189,6 +189,16 @@ public static class RunFigureExport
         string staging = AtomicFile.TempPath(Path.Combine(outDir, StagingName));
         OwnerOnlyFolder.Create(staging);   // pages naming photos wait here before their mode is set
         var drawn = new List<string>();
+        // A TIFF beside a PNG is that PNG's pixels (written just before it: formats are in order, PNG first): converted,
+        // not drawn (or, for the composite grid, resampled) a second time.
+        bool ConvertedFromPng(string name, int dpi)
+        {
+            string png = Path.ChangeExtension(name, ".png");
+            if (FigureExport.FormatOf(name) != FigureFormat.Tiff || !drawn.Contains(png)) return false;
+            AtomicFile.WriteAllBytes(Path.Combine(staging, name), FigureExport.Tiff(File.ReadAllBytes(Path.Combine(staging, png)), dpi));
+            drawn.Add(name);
+            return true;
+        }
         // What the print layout left out of each chart to fit the page: the author's caption has to say it instead.
         var leftOut = new Dictionary<string, List<string>>(StringComparer.Ordinal);
         string chromium;
@@ -223,14 +233,7 @@ public static class RunFigureExport
                     foreach (var f in formats)
                     {
                         string name = chart.Name + FigureExport.Extension(f);
-                        // A TIFF beside a PNG is the PNG's pixels (drawn just before it: formats are in order), converted
-                        // rather than drawn a second time.
-                        if (f == FigureFormat.Tiff && formats.Contains(FigureFormat.Png))
-                        {
-                            AtomicFile.WriteAllBytes(Path.Combine(staging, name), FigureExport.Tiff(File.ReadAllBytes(Path.Combine(staging, chart.Name + ".png")), chartSize.Dpi));
-                            drawn.Add(name);
-                            continue;
-                        }
+                        if (ConvertedFromPng(name, chartSize.Dpi)) continue;
                         try
                         {
                             foreach (var what in await FigureExport.SaveAsync(chart.Chart, Path.Combine(staging, name), chartSize, f, browser, cancellationToken))
@@ -256,12 +259,8 @@ public static class RunFigureExport
                 var grid = set.RenderGrid(columns: Math.Min(set.Faces.Count, o.WidthMm < 120 ? 5 : 8));
                 foreach (var file in compositeFiles)
                 {
-                    // The TIFF, when a PNG was written first, is that PNG converted (the grid resampled once).
-                    string png = Path.Combine(staging, Path.ChangeExtension(file, ".png"));
-                    if (file.EndsWith(".tif", StringComparison.Ordinal) && drawn.Contains(Path.GetFileName(png)))
-                        AtomicFile.WriteAllBytes(Path.Combine(staging, file), FigureExport.Tiff(File.ReadAllBytes(png), size.Dpi));
-                    else
-                        FigureExport.SaveImage(grid, Path.Combine(staging, file), size.WidthMm, size.Dpi);
+                    if (ConvertedFromPng(file, size.Dpi)) continue;
+                    FigureExport.SaveImage(grid, Path.Combine(staging, file), size.WidthMm, size.Dpi);
                     drawn.Add(file);
                 }
             }
@@ -276,9 +275,10 @@ public static class RunFigureExport
         // with either's hash, so that an export killed part-way leaves a folder the next one still knows as export's
         // (never the earlier export's record over mixed figures, nor files no record names).
         var written = drawn.ToDictionary(name => name, name => ExportRecord.Sha256(Path.Combine(staging, name)), StringComparer.Ordinal);
-        var partial = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, formats, compositeFiles,
-            earlier.Keys.Union(written.Keys).ToDictionary(name => name,
-                name => earlier.GetValueOrDefault(name, []).Concat(written.TryGetValue(name, out var h) ? [h] : Array.Empty<string>()).ToArray(), StringComparer.Ordinal));
+        var finished = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, formats, compositeFiles, written);
+        var partial = finished.DeepClone().AsObject();
+        partial["files"] = Files(earlier.Keys.Union(written.Keys).ToDictionary(name => name,
+            name => earlier.GetValueOrDefault(name, []).Concat(written.TryGetValue(name, out var h) ? [h] : Array.Empty<string>()).ToArray(), StringComparer.Ordinal));
         string partialPath = Path.Combine(outDir, ExportRecord.PartialFileName);
         AtomicFile.WriteAllText(partialPath, partial.ToJsonString() + "\n", ownerOnly: full);
         var removed = new List<RemovedFile>();
@@ -309,9 +309,7 @@ public static class RunFigureExport
         // Journals' upload limits are per file (PLOS: 10 MB), which a composite grid at 1200 dpi goes over.
         foreach (var file in files.Where(f => new FileInfo(f).Length > 10_000_000))
             notes.Add(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)} is {new FileInfo(file).Length / 1e6:F1} MB: journals often take at most 10 MB a file; export at a lower --dpi (300–600 is what they ask for)"));
-        var final = Record(runDirectory, results, content, o, reportOptions, size, sized, leftOut, chromium, sandboxed, pngFont, formats, compositeFiles,
-            written.ToDictionary(kv => kv.Key, kv => new[] { kv.Value }, StringComparer.Ordinal));
-        AtomicFile.WriteAllText(recordPath, final.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
+        AtomicFile.WriteAllText(recordPath, finished.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n", ownerOnly: full);
         File.Delete(partialPath);
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
@@ -328,7 +326,7 @@ public static class RunFigureExport
     /// </summary>
     private static JsonObject Record(string runDirectory, RunResults results, ReportContent content, RunExportOptions o, ReportOptions reportOptions,
         FigureSize size, IReadOnlyList<(NamedChart Chart, FigureSize Size)> sized, Dictionary<string, List<string>> leftOut, string chromium, bool sandboxed,
-        string? pngFont, IReadOnlyList<FigureFormat> formats, IReadOnlyList<string> compositeFiles, IReadOnlyDictionary<string, string[]> written)
+        string? pngFont, IReadOnlyList<FigureFormat> formats, IReadOnlyList<string> compositeFiles, IReadOnlyDictionary<string, string> written)
     {
         bool full = o.PhotoNames;
         string? Folder(string? path) => path is null || full ? path : SharedText.LastName(path);
@@ -359,8 +357,7 @@ public static class RunFigureExport
             ["html"] = o.Html,
             // Every file written, with its SHA-256: the next export into the folder replaces or removes these (and only
             // these, as written: one changed since is the user's).
-            ["files"] = new JsonObject(written.OrderBy(kv => kv.Key, StringComparer.Ordinal)
-                .Select(kv => KeyValuePair.Create(kv.Key, kv.Value.Length == 1 ? (JsonNode?)kv.Value[0] : Strings(kv.Value)))),
+            ["files"] = Files(written.ToDictionary(kv => kv.Key, kv => new[] { kv.Value }, StringComparer.Ordinal)),
             // The grid's file (its PNG when both a PNG and a TIFF were written; "files" names both).
             ["composite_faces"] = compositeFiles.Count == 0 ? null : compositeFiles[0],
             // The privacy rule travels with the image: n counts people (each person's photos averaged first), classes
@@ -394,6 +391,11 @@ public static class RunFigureExport
             ["created_utc"] = DateTime.UtcNow.ToString("O"),
         };
     }
+
+    /// <summary>A record's <c>files</c>: each file's hash, or (in a partial record) the hashes it may have, in name order.</summary>
+    private static JsonObject Files(IReadOnlyDictionary<string, string[]> hashes) =>
+        new(hashes.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+            .Select(kv => KeyValuePair.Create(kv.Key, kv.Value.Length == 1 ? (JsonNode?)kv.Value[0] : new JsonArray(kv.Value.Select(h => (JsonNode?)h).ToArray()))));
 
     /// <summary>The hidden folder figures are drawn into (<c>.export.PID.GUID.tmp</c>, <see cref="AtomicFile.TempPath"/>).</summary>
     private const string StagingName = "export";
