@@ -56,14 +56,33 @@ internal sealed class EvaluateCommand : ICliCommand
         }
         foreach (var reg in r.Regions)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  {reg.Region,-18} top-1 {reg.Top1:P1}  top-5 {K(5, reg.Top5)}  top-10 {K(10, reg.Top10)}"));
+        if (x.Strata is { } strata) PrintStrata(strata);
         if (r.Skipped > 0) Console.WriteLine($"  note: {r.Skipped} {r.Split} photo(s) of syndromes the model does not know were not scored");
         if (r.Unlabelled > 0) Console.WriteLine($"  note: {r.Unlabelled} {r.Split} photo(s) without a syndrome in the manifest (a blank cell) were not scored");
         if (r.OracleLeftOut is { } why) Console.WriteLine($"  note: {why}");
-        if (r.Split == GestaltLab.Data.SplitNames.Val)
+        if (r.OtherData) { }   // another data set's train or val people are new to the model
+        else if (r.Split == GestaltLab.Data.SplitNames.Val)
             Console.WriteLine("  note: validation photos chose the best epochs, the heads' shrinkage and temperatures: not held out, so these figures are optimistic");
         else if (r.Split == GestaltLab.Data.SplitNames.Train)
             Console.WriteLine("  note: training photos: these figures say how well the model fits them, not how it generalises");
         if (r.SharedPeople is { } shared) Console.WriteLine($"  warning: {shared}");
         Console.WriteLine($"metrics: {metricsPath}");
+    }
+
+    // One line per stratum column: each group's top-1 with its interval and people, and the test of their differences;
+    // a difference beyond chance is said with what it takes to believe it.
+    private static void PrintStrata(StrataScores strata)
+    {
+        string unit = strata.Unit == "families" ? "families" : "people";
+        Console.WriteLine($"by stratum: top-1 [95% interval over {unit}] (people{(strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored > 0)) ? "; photos without a usable face" : "")}); p: do the groups differ by more than chance?");
+        int width = strata.Columns.Keys.Max(c => c.Length);
+        foreach (var (column, scores) in strata.Columns)
+        {
+            var groups = scores.Ordered(column).Select(g => string.Create(CultureInfo.InvariantCulture,
+                $"{g.Key} {g.Value.Top1:P0}{(g.Value.Top1Interval is [var lo, var hi] ? $" [{lo * 100:0}–{hi * 100:0}]" : "")} ({g.Value.NSubjects}{(g.Value.NUnscored is > 0 and int u ? $"; {u} no face" : "")})"));
+            Console.WriteLine($"  {column.PadRight(width)}  {string.Join("  ", groups)}  {scores.PText ?? "(not tested)"}");
+        }
+        foreach (var (column, scores) in strata.Columns.Where(c => c.Value.PDifferences < 0.05))
+            Console.WriteLine($"  note: {column}: the groups' top-1 differs by more than chance among these people ({scores.PText}; {strata.Columns.Count} column(s) tested); small groups scatter widely, so confirm it on new people before concluding (the report's \"Accuracy by stratum\" shows the intervals)");
     }
 }

@@ -48,6 +48,17 @@ public sealed record ManifestRow
     /// <summary>The unit splits keep together: the family when known, else the subject.</summary>
     public string SplitGroup => Family.Length > 0 ? "family:" + Family : "subject:" + Subject;
 
+    /// <summary>
+    /// The value of a column by its manifest name (a standard column, e.g. <c>skin_tone</c>, or one of <see cref="Extra"/>);
+    /// null when the row has no such column.
+    /// </summary>
+    public string? ValueOf(string column) => column.ToLowerInvariant() switch
+    {
+        "image" => Image, "subject" => Subject, "syndrome" => Syndrome, "gene" => Gene, "split" => Split, "sex" => Sex,
+        "age_band" => AgeBand, "skin_tone" => SkinTone, "family" => Family,
+        _ => Extra.TryGetValue(column, out var v) ? v : null,
+    };
+
     internal static readonly IReadOnlyDictionary<string, string> EmptyExtra = new Dictionary<string, string>();
 }
 

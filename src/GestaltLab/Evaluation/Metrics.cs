@@ -276,6 +276,11 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("data_hash")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? DataHash { get; init; }
     /// <summary>The synthetic oracle's figures on the same data (<see cref="OracleFigures"/>), when synthetic; else null.</summary>
     [JsonPropertyName("oracle")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleFigures? Oracle { get; init; }
+    /// <summary>
+    /// Accuracy by sex, age band and skin tone (<see cref="StratumAccuracy"/>), where the data's manifest gives them; null
+    /// when it gives none, and in files written before they were recorded.
+    /// </summary>
+    [JsonPropertyName("strata")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public StrataScores? Strata { get; init; }
 
     /// <summary>Computes every figure from true labels and probability vectors.</summary>
     public static ClassificationMetrics Compute(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount, OracleFigures? oracle = null) => new()

@@ -17,8 +17,11 @@ namespace GestaltLab.Evaluation;
 /// <param name="SharedPeople">When scored photos carry subject ids of the model's training people (in other data than its
 /// own), a note saying so (<see cref="TrainingOverlap"/>); else null.</param>
 /// <param name="Unlabelled">Photos of the scored split without a syndrome in the manifest (not scored).</param>
+/// <param name="OtherData">Whether the photos are of other data than the run was trained on (by its crops' hash), so that a
+/// train or val split is new to the model rather than the photos it fitted or chose its epochs by; false for the run's own
+/// data, and where the run records no hash to tell.</param>
 public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test,
-    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0);
+    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0, bool OtherData = false);
 
 /// <summary>
 /// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
@@ -149,9 +152,12 @@ public static partial class ModelEvaluation
         string metricsFile = metricsPath ?? Path.Combine(outDirectory, "metrics.json");
         CheckOutputs(outDirectory, metricsFile, model.Regions);
 
+        // The train or val split of other data than the run's (another seed's people, say) is new to the model: neither
+        // the photos it fitted nor those it chose its epochs by. Only those splits need the crops hashed to tell.
+        bool otherData = split != SplitNames.Test && !trainingDataChecked && model.Directory is { } trainedRun && TrainedOnOtherData(trainedRun, all) is not null;
         // Before the photos are scored: people the model trained on, met again in other data, would flatter it.
         // (Another split of the run's own data is the user's choice of figures that are not held out, and says so.)
-        string? sharedPeople = split != SplitNames.Test ? null
+        string? sharedPeople = split != SplitNames.Test && !otherData ? null
             : TrainingOverlap.Check(model.Directory, data.Rows, Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory) ?? alignedDirectory);
         var predictions = model.Predict(data, Enumerable.Range(0, data.Count).ToArray(), progress, "evaluate", cancellationToken);
         // A diverged or broken model answers NaN; scored, that would look like anything but what it is.
@@ -163,6 +169,7 @@ public static partial class ModelEvaluation
         var probs = predictions.Select(p => p.Probabilities).ToList();
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
+        var oracleWithRanks = oracle;
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
         // A data folder moved (or copied with its run) since it was aligned: the folder given, when it holds the data's
         // manifest, stands for it — also while the original is still there, so that metrics.json (and the report, which
@@ -228,6 +235,13 @@ public static partial class ModelEvaluation
             Model = model.Directory,
             Data = source ?? Path.GetFullPath(alignedDirectory),
             DataHash = changedSince is null ? AlignedDataHash(alignedDirectory) : all.ContentHash(),
+            // By the strata the aligned manifest carries from the data's; the oracle (per person) only where its figures
+            // stand beside the model's at all, and the photos without a usable face counted per group from the data's manifest.
+            Strata = StratumAccuracy.Compute(data.Rows, truth, probs, new StratumOptions
+            {
+                Oracle = oracle is null ? null : oracleWithRanks,
+                AllPhotos = sourceRows?.Where(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)).ToList(),
+            }),
         };
 
         // An earlier metrics.json goes first and the new one is written last: a failure part-way leaves tables without
@@ -267,7 +281,7 @@ public static partial class ModelEvaluation
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory))
             EvaluationRecord.Finished(outDirectory, metricsFile,
                 ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. model.Regions.Select(r => $"{RegionProbabilitiesFolder}/{r}.csv")]);
-        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled);
+        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled, otherData);
     }
 
     /// <summary>

@@ -321,12 +321,6 @@ public static class Charts
     /// other data: a map coloured by it would show one grey group).</exception>
     public static IReadOnlyList<string> ManifestColumn(Manifest manifest, IReadOnlyList<string> images, string column)
     {
-        string? Get(ManifestRow r) => column.ToLowerInvariant() switch
-        {
-            "syndrome" => r.Syndrome, "gene" => r.Gene, "split" => r.Split, "sex" => r.Sex, "age_band" => r.AgeBand,
-            "skin_tone" => r.SkinTone, "family" => r.Family, "subject" => r.Subject, "image" => r.Image,
-            _ => r.Extra.TryGetValue(column, out var v) ? v : null,
-        };
         bool known = Manifest.Columns.Contains(column.ToLowerInvariant()) || manifest.ExtraColumns.Contains(column);
         if (!known)
             throw new GestaltLabException($"manifest has no column '{column}'", $"use one of: {string.Join(", ", Manifest.Columns.Concat(manifest.ExtraColumns))}");
@@ -336,7 +330,7 @@ public static class Charts
         if (images.Count > 0 && rows.All(r => r is null))
             throw new GestaltLabException($"none of the {images.Count} photos is in the manifest ({manifest.Root}; e.g. {images[0]})",
                 "pass the manifest of the data these photos came from");
-        return rows.Select(row => row is null ? "" : Get(row) ?? "").ToArray();
+        return rows.Select(row => row?.ValueOf(column) ?? "").ToArray();
     }
 
     // ---------------------------------------------------------------- ROC
@@ -578,6 +572,63 @@ public static class Charts
         }
         return Chart(traces, ("title", Title(title)), ("barmode", "group"), ("width", Math.Max(520, 120 + 90 * names.Length)), ("height", 420),
             ("xaxis", Axis("region", ("showgrid", false))), ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.08 }), ("tickformat", ".0%"))));
+    }
+
+    /// <summary>
+    /// Top-1 accuracy by stratum as a forest plot: one row per group of each column (sex, age band, skin tone) with its 95%
+    /// interval, the column's heading with the p-value of its groups' differences, the synthetic oracle on the same photos
+    /// (stars) and the top-1 of all scored photos (dashed line). Intervals are over people, so a group of a few people
+    /// shows how little it says.
+    /// </summary>
+    /// <param name="strata">The figures, as <c>metrics.json</c> records them (<see cref="ClassificationMetrics.Strata"/>).</param>
+    /// <param name="overallTop1">Top-1 of all scored photos (the line), or null for none.</param>
+    /// <param name="title">Chart title.</param>
+    /// <param name="equalPriorOracle">Whether the oracle drawn is the one with equal priors (a run ranking with equal
+    /// priors, the default) where the data records it, or the one with the training frequencies as priors.</param>
+    public static GenericChart StratumAccuracy(StrataScores strata, double? overallTop1 = null, string title = "Top-1 accuracy by stratum", bool equalPriorOracle = true)
+    {
+        ArgumentNullException.ThrowIfNull(strata);
+        var ticks = new List<(double Y, string Text)>();
+        var points = new List<(double Y, string Label, StratumScore Score)>();
+        double y = 0;
+        foreach (var (column, scores) in strata.Columns)
+        {
+            string name = column.Replace('_', ' ');
+            string test = scores.PText is { } p ? "   " + Html(p) : "";
+            ticks.Add((y--, $"<b>{Html(name)}</b>{test}"));
+            foreach (var (value, score) in scores.Ordered(column))
+            {
+                ticks.Add((y, FormattableString.Invariant($"{Html(value)}  ({score.NSubjects} {(score.NSubjects == 1 ? "person" : "people")})")));
+                points.Add((y--, $"{Html(name)} {Html(value)}", score));
+            }
+        }
+        double? Oracle(StratumScore s) => s.Oracle is not { } o ? null : equalPriorOracle && o.EqualPriors is { } e ? e.Top1 : o.Top1;
+        string Hover(StratumScore s) => FormattableString.Invariant(
+            $"{s.Top1:0.0%}{(s.Top1Interval is [var lo, var hi] ? $" [{lo:0%}, {hi:0%}]" : "")}<br>{s.NImages} photos of {s.NSubjects} {(s.NSubjects == 1 ? "person" : "people")}")
+            .Replace("%", "&#37;");
+        var traces = new List<Trace>();
+        if (overallTop1 is double all && double.IsFinite(all))
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "lines"), ("x", new[] { all, all }), ("y", new[] { y + 0.5, 0.5 }),
+                ("name", FormattableString.Invariant($"all scored photos ({all:0%})")), ("line", Obj(("dash", "dash"), ("color", "#888"), ("width", 1.25))), ("hoverinfo", "skip")));
+        traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("x", points.Select(p => p.Score.Top1).ToArray()), ("y", points.Select(p => p.Y).ToArray()),
+            ("name", "top-1 (95% interval over people)"), ("marker", Obj(("color", Palette[0]), ("size", 8), ("symbol", "square"))),
+            ("error_x", Obj(("type", "data"), ("symmetric", false),
+                ("array", points.Select(p => p.Score.Top1Interval is [_, var hi] ? Math.Max(0, hi - p.Score.Top1) : (double?)null).ToArray()),
+                ("arrayminus", points.Select(p => p.Score.Top1Interval is [var lo, _] ? Math.Max(0, p.Score.Top1 - lo) : (double?)null).ToArray()),
+                ("color", Palette[0]), ("thickness", 1.5), ("width", 4))),
+            ("text", points.Select(p => p.Label).ToArray()), ("customdata", points.Select(p => Hover(p.Score)).ToArray()),
+            ("hovertemplate", "%{text}: %{customdata}<extra></extra>")));
+        var oracle = points.Where(p => Oracle(p.Score) is not null).ToArray();
+        if (oracle.Length > 0)
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("x", oracle.Select(p => Oracle(p.Score)).ToArray()), ("y", oracle.Select(p => p.Y).ToArray()),
+                ("name", "oracle (Bayes on true traits), same photos"), ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
+                ("text", oracle.Select(p => p.Label).ToArray()), ("hovertemplate", "%{text}, oracle: %{x:.1%}<extra></extra>")));
+        return Chart(traces, ("title", Title(title)), ("width", 640), ("height", 150 + 24 * ticks.Count),
+            ("legend", Obj(("orientation", "h"), ("y", -0.12 - 6.0 / ticks.Count), ("x", 0))),
+            // A little room past 100 %: a star or an interval ending there is not cut in half by the frame.
+            ("xaxis", Axis("top-1 accuracy (per photo)", ("range", new[] { 0, 1.04 }), ("tickvals", new[] { 0, 0.25, 0.5, 0.75, 1.0 }), ("tickformat", ".0%"))),
+            ("yaxis", Axis(null, ("tickvals", ticks.Select(t => t.Y).ToArray()), ("ticktext", ticks.Select(t => t.Text).ToArray()),
+                ("range", new[] { y + 0.4, 0.6 }), ("showgrid", false), ("automargin", true), ("ticks", ""))));
     }
 
     /// <summary>

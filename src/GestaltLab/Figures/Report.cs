@@ -159,7 +159,7 @@ public static class Report
         var charts = new List<NamedChart>();
         int chartCount = 0;
         string current = "";
-        const int steps = 9;
+        const int steps = 10;
         int step = 0;
         void Step(string what) { cancellationToken.ThrowIfCancellationRequested(); progress?.Report(new ProgressUpdate("report", step++, steps, what)); }
         void Section(string title) { current = title; sections.Add(title); body.Append("<h2>").Append(E(title)).Append("</h2>\n"); }
@@ -325,6 +325,18 @@ public static class Report
         }
         else Note("Per-region bars skipped: region_metrics.csv is missing.");
 
+        // ---- strata
+        Step("accuracy by stratum");
+        Section("Accuracy by stratum");
+        if (run.Metrics?.Strata is { } strata)
+        {
+            StrataTable(run.Metrics, strata, body);
+            AddChart(Charts.StratumAccuracy(strata, run.Metrics.Top1,
+                $"Top-1 accuracy by stratum ({run.Metrics.NImages} {run.Metrics.Split ?? "test"} photos)", run.Metrics.Priors != Ensemble.ClassPriors.Training));
+        }
+        else Note(run.Metrics is null ? "Accuracy by stratum skipped: no metrics file."
+            : "Accuracy by stratum skipped: metrics.json records none — the data's manifest gives no sex, age_band or skin_tone, or the evaluation was written by a GestaltLab from before they were recorded (`gestaltlab evaluate` again).");
+
         // ---- composites
         Step("composite faces");
         Section("Composite faces");
@@ -450,6 +462,46 @@ public static class Report
         body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
             .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "")
             .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors (Bayes on the true traits, no syndrome favoured for being frequent), the reference for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+    }
+
+    // The figures of each group of each stratum column as evaluate recorded them, with the photos it could not score and the
+    // oracle on the same photos; below, what the intervals and the test are and how to read them.
+    private static void StrataTable(ClassificationMetrics m, StrataScores strata, StringBuilder body)
+    {
+        string K(int k, double v, double[]? ci) => k >= m.NClasses ? "—" : Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
+        string N(int n) => n.ToString(CultureInfo.InvariantCulture);
+        bool unscored = strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored is > 0));
+        bool oracle = strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.Oracle is not null));
+        bool equal = m.Priors != Ensemble.ClassPriors.Training;
+        var rows = new List<string[]>();
+        foreach (var (column, scores) in strata.Columns)
+        {
+            string test = scores.PText is { } p ? E(p) + (scores.PDifferences < 0.05 ? " ✓" : "")
+                : $"<span class=\"muted\">{E(scores.NotTested ?? "not tested")}</span>";
+            foreach (var (value, s) in scores.Ordered(column))
+            {
+                var row = new List<string> { E(column), E(value), N(s.NImages), N(s.NSubjects), K(1, s.Top1, s.Top1Interval), K(5, s.Top5, s.Top5Interval), K(10, s.Top10, s.Top10Interval) };
+                if (unscored) row.Add(s.NUnscored is int u ? N(u) : "—");
+                if (oracle) row.Add(s.Oracle is { } o ? Pct(equal && o.EqualPriors is { } e ? e.Top1 : o.Top1) : "—");
+                row.Add(value == scores.Ordered(column).First().Key ? test : "");
+                rows.Add([.. row]);
+            }
+            if (scores.NUnknown > 0)
+                rows.Add([E(column), "<span class=\"muted\">(blank)</span>", N(scores.NUnknown), .. Enumerable.Repeat("—", 3 + (unscored ? 1 : 0) + (oracle ? 1 : 0) + 2)]);
+        }
+        var header = new List<string> { "stratum", "group", "photos", "people", "top-1 [95% CI]", "top-5 [95% CI]", "top-10 [95% CI]" };
+        if (unscored) header.Add("no usable face");
+        if (oracle) header.Add(equal ? "oracle top-1 (equal priors)" : "oracle top-1");
+        header.Add("differences");
+        body.Append(TableRaw(header, rows));
+        string unit = strata.Unit == "families" ? "families (relatives together)" : "people";
+        body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
+            $"Each group's photos scored on their own. Intervals: percentile bootstrap over the group's {unit} ({strata.Iterations:N0} resamples, seed {strata.Seed}, as `gestaltlab evaluate` recorded them in metrics.json); a group of one has none. ")
+            + "Differences: a permutation test of whether the groups' top-1 differs by more than chance — the column's values shuffled among people of the same syndrome, each keeping their photos and hits — so a group that happens to hold harder syndromes is not taken for one the model serves worse; ✓ where p < 0.05. "
+            + FormattableString.Invariant($"With {strata.Columns.Count} columns tested, one p below 0.05 in twenty such tests comes by chance, and small groups scatter widely: confirm a difference on new people (`gestaltlab evaluate --data OTHER`) before concluding the model or the face detector serves a group worse.")))
+            .Append(unscored ? " <em>No usable face</em>: the group's photos alignment could not use, left out of its figures (a detector that misses some faces more than others shows here)." : "")
+            .Append(oracle ? " The oracle (Bayes on the synthetic faces' true traits) knows no sex, age or skin tone: a gap it does not show is the pipeline's." : "")
+            .Append("</p>\n");
     }
 
     private static string MetricsTable(ClassificationMetrics m, int[]? truth, ImageTable? probs, IReadOnlyList<string>? groups, string unit, string unitName, ReportOptions o)

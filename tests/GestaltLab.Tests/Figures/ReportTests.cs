@@ -90,9 +90,10 @@ public class OfflineHtmlTests
             Assert.Contains("Face space (t-SNE)", result.Sections);
             Assert.Contains("Syndromic vs unaffected (ROC)", result.Sections); // the run has an 'unaffected' class
             Assert.Contains("Facial regions", result.Sections);
+            Assert.Contains("Accuracy by stratum", result.Sections);
             Assert.Contains("Training curves", result.Sections);
-            // top-k, confusion, ROC, t-SNE by true class, t-SNE by gene (from the manifest named in run.json), regions, curves
-            Assert.Equal(7, result.ChartCount);
+            // top-k, confusion, ROC, t-SNE by true class, t-SNE by gene (from the manifest named in run.json), regions, strata, curves
+            Assert.Equal(8, result.ChartCount);
             Assert.Equal(result.ChartCount, CountOf(html, "class=\"gl-chart\""));
             Assert.Contains("91.0%", html); // DeepGestalt's published top-10 beside ours
             Assert.Contains("79.2%", html); // GestaltMatcher frequent per-disorder top-10
@@ -110,6 +111,17 @@ public class OfflineHtmlTests
             double top1 = top1Bars.GetProperty("y")[last].GetDouble();
             string Pct(double v) => (v * 100).ToString("F1", System.Globalization.CultureInfo.InvariantCulture) + "%";
             Assert.Contains($"[{Pct(top1 - whisker.GetProperty("arrayminus")[last].GetDouble())}, {Pct(top1 + whisker.GetProperty("array")[last].GetDouble())}]", html);
+            // Accuracy by stratum as metrics.json records it: each group's row with its interval, the column's test, the forest plot.
+            var strata = metrics.Strata!;
+            Assert.Equal(["sex", "skin_tone"], strata.Columns.Keys);
+            Assert.Equal(["III", "IV", "V"], strata.Columns["skin_tone"].Values.Keys);
+            var female = strata.Columns["sex"].Values["female"];
+            Assert.Contains($"<td>sex</td><td>female</td><td>{female.NImages}</td><td>{female.NSubjects}</td><td>{Pct(female.Top1)} <span class=\"muted\">[{Pct(female.Top1Interval![0])}, {Pct(female.Top1Interval[1])}]</span>", html);
+            Assert.Contains(strata.Columns["sex"].PText!, html);
+            var forest = ChartTests.Figure(content.Charts.Single(c => c.Name == "accuracy-by-stratum").Chart).GetProperty("data");
+            var groupsDrawn = forest.EnumerateArray().Single(t => t.GetProperty("name").GetString()!.StartsWith("top-1"));
+            Assert.Equal(2 + 3, groupsDrawn.GetProperty("x").GetArrayLength());
+            Assert.Equal(female.Top1, groupsDrawn.GetProperty("x")[0].GetDouble());
             // The ROC says what it rests on, and cautions when one side has few people.
             var probs = ImageTable.Load(Path.Combine(dir, "probabilities.csv"));
             var negatives = Enumerable.Range(0, probs.Count).Where(i => probs.TrueLabels[i] == "unaffected").ToList();

@@ -93,18 +93,19 @@ internal static class SyntheticRun
                 test.Select((i, t) => new[] { data.Images[i], data.Subjects[i], names[data.Y[i]] }.Concat(probs[t].Select(v => Csv.Format(v))).ToArray()));
         RegionScore.WriteCsv(Path.Combine(dir, "region_metrics.csv"),
             regionProbs.Select(kv => RegionScore.Of(kv.Key, truth, kv.Value)).Append(RegionScore.Of("ensemble", truth, ensemble)));
-        ClassificationMetrics.Compute(truth, ensemble, classes, new OracleFigures { Top1 = 0.9, Top5 = 0.98, Top10 = 1.0, NTest = test.Length })
-            .Save(Path.Combine(dir, "metrics.json"));
-        string dataDir = Path.Combine(dir, "data");
-        if (withManifest)
+        // Each person's sex and skin tone, from their number: strata as a manifest gives them, recorded by evaluate.
+        var rows = Enumerable.Range(0, data.Y.Length).Select(i => new ManifestRow
         {
-            var rows = Enumerable.Range(0, data.Y.Length).Select(i => new ManifestRow
-            {
-                Image = data.Images[i], Subject = data.Subjects[i], Syndrome = names[data.Y[i]], Gene = data.Gene[i], Split = data.Split[i],
-                Sex = i % 2 == 0 ? "F" : "M",
-            });
-            new Manifest(dataDir, rows).Save(Path.Combine(dataDir, Manifest.FileName));
-        }
+            Image = data.Images[i], Subject = data.Subjects[i], Syndrome = names[data.Y[i]], Gene = data.Gene[i], Split = data.Split[i],
+            Sex = int.Parse(data.Subjects[i][^2..], CultureInfo.InvariantCulture) % 2 == 0 ? "female" : "male",
+            SkinTone = GestaltLab.Synthetic.TraitSpace.SkinTones[(data.Y[i] + int.Parse(data.Subjects[i][^2..], CultureInfo.InvariantCulture)) % 3 + 2],
+        }).ToList();
+        (ClassificationMetrics.Compute(truth, ensemble, classes, new OracleFigures { Top1 = 0.9, Top5 = 0.98, Top10 = 1.0, NTest = test.Length }) with
+        {
+            Strata = StratumAccuracy.Compute(test.Select(i => rows[i]).ToList(), truth, ensemble, new StratumOptions { Iterations = 200 }),
+        }).Save(Path.Combine(dir, "metrics.json"));
+        string dataDir = Path.Combine(dir, "data");
+        if (withManifest) new Manifest(dataDir, rows).Save(Path.Combine(dataDir, Manifest.FileName));
         new RunManifest
         {
             Command = "test synthetic run", Seed = seed,

@@ -255,6 +255,17 @@ public class CommandLineTests
             Assert.NotNull(m[key]);
         Assert.Equal(10, (int)m["n_classes"]!);
         Assert.Equal("equal", (string?)m["priors"]);
+        // Accuracy by the strata the generated manifest gives, every scored photo in one group of each column, each group
+        // with the oracle on its photos (the metrics have one) and the column's test.
+        var columns = m["strata"]!["columns"]!.AsObject();
+        Assert.Equal(["sex", "age_band", "skin_tone"], columns.Select(c => c.Key));
+        foreach (var (_, column) in columns)
+        {
+            var groups = column!["values"]!.AsObject();
+            Assert.Equal((int)m["n_images"]!, groups.Sum(g => (int)g.Value!["n_images"]!) + (int)column["n_unknown"]!);
+            Assert.All(groups, g => Assert.NotNull(g.Value!["oracle"]));
+            Assert.True(column["p_differences"] is not null || column["not_tested"] is not null);
+        }
         // --priors ranks the same run with the training frequencies as priors, and the metrics say so.
         string withPriors = Path.Combine(root, "eval-priors", "metrics.json");
         Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", withPriors, "--priors", "training"));
