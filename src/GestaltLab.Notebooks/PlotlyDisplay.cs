@@ -108,7 +108,7 @@ internal sealed class PlotlyDisplay
             JsonObject t => t["text"]?.GetValue<string>(),
             JsonValue v => v.ToString(),
             _ => null,
-        };
+        } is { } markup ? GestaltLab.Figures.FigureHtml.PlainText(markup) : null;
         var traces = figure["data"] as JsonArray ?? [];
         var parts = traces.Take(8).Select(t =>
         {

@@ -80,9 +80,10 @@ internal sealed class EvaluateCommand : ICliCommand
         {
             var groups = scores.Ordered(column).Select(g => string.Create(CultureInfo.InvariantCulture,
                 $"{g.Key} {g.Value.Top1:P0}{(g.Value.Top1Interval is [var lo, var hi] ? $" [{lo * 100:0}–{hi * 100:0}]" : "")} ({g.Value.NSubjects}{(g.Value.NUnscored is > 0 and int u ? $"; {u} no face" : "")})"));
-            Console.WriteLine($"  {column.PadRight(width)}  {string.Join("  ", groups)}  {scores.PText ?? "(not tested)"}");
+            Console.WriteLine($"  {column.PadRight(width)}  {string.Join("  ", groups)}  {scores.PText ?? $"(not tested: {scores.NotTested})"}");
         }
-        foreach (var (column, scores) in strata.Columns.Where(c => c.Value.PDifferences < 0.05))
-            Console.WriteLine($"  note: {column}: the groups' top-1 differs by more than chance among these people ({scores.PText}; {strata.Columns.Count} column(s) tested); small groups scatter widely, so confirm it on new people before concluding (the report's \"Accuracy by stratum\" shows the intervals)");
+        int tested = strata.Columns.Values.Count(c => c.PDifferences is not null);
+        foreach (var (column, scores) in strata.Columns.Where(c => c.Value.Differs))
+            Console.WriteLine($"  note: {column}: the groups' top-1 differs by more than chance among these people, {scores.PText}{(tested > 1 ? $" with Holm's adjustment for the {tested} columns tested" : "")}; that does not say the next people's will, nor why: confirm it on new people before concluding (the report's \"Accuracy by stratum\" explains)");
     }
 }

@@ -281,6 +281,9 @@ public sealed record ClassificationMetrics
     /// when it gives none, and in files written before they were recorded.
     /// </summary>
     [JsonPropertyName("strata")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public StrataScores? Strata { get; init; }
+    /// <summary>Why <see cref="Load"/> left the file's <c>strata</c> out (unreadable, or figures no evaluation writes: a
+    /// file edited by hand or by another tool); null when there was nothing wrong with them. The rest of the file stands.</summary>
+    [JsonIgnore] public string? StrataProblem { get; init; }
 
     /// <summary>Computes every figure from true labels and probability vectors.</summary>
     public static ClassificationMetrics Compute(IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, int classCount, OracleFigures? oracle = null) => new()
@@ -302,14 +305,29 @@ public sealed record ClassificationMetrics
     /// <summary>Writes the metrics as JSON atomically.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 
+    // The file's text without its "strata" member, or null when it has none (or is no JSON object).
+    private static string? WithoutStrata(string text)
+    {
+        try { return System.Text.Json.Nodes.JsonNode.Parse(text) is System.Text.Json.Nodes.JsonObject o && o.Remove("strata") ? o.ToJsonString() : null; }
+        catch (JsonException) { return null; }
+    }
+
     /// <summary>Reads a <c>metrics.json</c>.</summary>
     public static ClassificationMetrics Load(string path)
     {
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: metrics file not found");
         try
         {
-            var m = JsonSerializer.Deserialize<ClassificationMetrics>(File.ReadAllText(path), Options)
-                    ?? throw new GestaltLabException($"{path}: empty metrics file");
+            string text = File.ReadAllText(path);
+            ClassificationMetrics? m;
+            try { m = JsonSerializer.Deserialize<ClassificationMetrics>(text, Options); }
+            // Figures by stratum that cannot be read cost those figures, not the whole file (the headline figures stand).
+            catch (JsonException e) when (WithoutStrata(text) is { } rest)
+            {
+                m = JsonSerializer.Deserialize<ClassificationMetrics>(rest, Options) is { } read ? read with { StrataProblem = $"could not be read ({e.Message})" } : null;
+            }
+            if (m is null) throw new GestaltLabException($"{path}: empty metrics file");
+            if (m.Strata?.Problem() is { } problem) m = m with { Strata = null, StrataProblem = problem };
             // Words that reports and charts print: a shared run's file is held to what evaluate writes.
             if (m.Split is { } split && !GestaltLab.Data.SplitNames.IsValid(split))
                 throw new GestaltLabException($"{path}: split {JsonSerializer.Serialize(split)} is not a split name ({string.Join(", ", GestaltLab.Data.SplitNames.All)})");

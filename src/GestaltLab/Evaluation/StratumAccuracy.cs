@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Serialization;
 using GestaltLab.Data;
 using GestaltLab.Synthetic;
@@ -7,13 +8,13 @@ namespace GestaltLab.Evaluation;
 /// <summary>Options of <see cref="StratumAccuracy.Compute"/>.</summary>
 public sealed record StratumOptions
 {
-    /// <summary>Manifest columns to score by (default <see cref="StratumAccuracy.DefaultColumns"/>); a column no scored
-    /// photo has a value in is left out.</summary>
+    /// <summary>Manifest columns to score by (default <see cref="StratumAccuracy.DefaultColumns"/>): standard columns, or
+    /// columns of the manifest's own (<see cref="ManifestRow.Extra"/>). A standard column no scored photo has a value in
+    /// is left out.</summary>
     public IReadOnlyList<string> Columns { get; init; } = StratumAccuracy.DefaultColumns;
-    /// <summary>Bootstrap resamples of each group's intervals and permutations of each column's test: 0 (figures only,
-    /// no intervals, no test) or at least 100.</summary>
-    public int Iterations { get; init; } = 1000;
-    /// <summary>Seed of the resamples and permutations (same seed, same intervals).</summary>
+    /// <summary>Permutations of each column's test of its groups' differences: 0 (no test) or at least 100.</summary>
+    public int Permutations { get; init; } = 1000;
+    /// <summary>Seed of the permutations (same seed, same p-values).</summary>
     public int Seed { get; init; }
     /// <summary>The synthetic data's oracle with its per-person ranks (<see cref="OracleFigures.TryLoad"/> of the data
     /// folder), scored on each group's photos; null on real data or when its figures are not comparable.</summary>
@@ -32,8 +33,9 @@ public sealed record StratumScore
     [JsonPropertyName("n_subjects")] public int NSubjects { get; init; }
     /// <summary>Per-image top-1 accuracy.</summary>
     [JsonPropertyName("top1")] public double Top1 { get; init; }
-    /// <summary>95% percentile-bootstrap interval of <see cref="Top1"/> over the group's people (or families): [lower,
-    /// upper]; null without resamples, or when the group holds a single person (or family), whose figure no resample changes.</summary>
+    /// <summary>95% interval of <see cref="Top1"/> as [lower, upper] (<see cref="StratumAccuracy.Interval"/>: Wilson's,
+    /// with the design effect of several photos per person); null for a group of one person (or family), whose figure
+    /// is that one person's.</summary>
     [JsonPropertyName("top1_ci")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double[]? Top1Interval { get; init; }
     /// <summary>Per-image top-5 accuracy.</summary>
     [JsonPropertyName("top5")] public double Top5 { get; init; }
@@ -48,6 +50,11 @@ public sealed record StratumScore
     [JsonPropertyName("n_unscored")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? NUnscored { get; init; }
     /// <summary>The synthetic oracle on the same photos (Bayes on the true traits: the group's reference); null on real data.</summary>
     [JsonPropertyName("oracle")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public OracleFigures? Oracle { get; init; }
+
+    /// <summary>The oracle's top-1 on the group's photos with the priors a model ranks with (<paramref name="equalPriors"/>:
+    /// every syndrome equally likely, the default; else the training frequencies); null without an oracle, or without
+    /// the equal-prior figures asked for (data generated before they were recorded).</summary>
+    public double? OracleTop1(bool equalPriors) => Oracle is not { } o ? null : equalPriors ? o.EqualPriors?.Top1 : o.Top1;
 }
 
 /// <summary>One column's groups, in their natural order (age bands by age, skin tones I to VI), and the test of their differences.</summary>
@@ -58,26 +65,34 @@ public sealed record StratumColumn
     /// <summary>Scored photos whose manifest leaves this column blank (in no group).</summary>
     [JsonPropertyName("n_unknown")] public int NUnknown { get; init; }
     /// <summary>
-    /// Permutation p-value of the top-1 differences between the groups: how often groups as different (by the
-    /// photo-weighted spread of their top-1 about the mean) arise when the column's values are shuffled among the people
-    /// (or families), each keeping their photos and hits. Small: the groups differ by more than chance makes people
-    /// differ. Null when not tested (<see cref="NotTested"/> says why).
+    /// Permutation p-value of the groups' top-1 differences: how often groups as different (by the photo-weighted spread of
+    /// their top-1 about the mean) arise when the column's values are shuffled among the people (or families) of the same
+    /// syndrome, each keeping their photos and hits. Small: these people's groups differ by more than chance makes people
+    /// differ. It says nothing of why (the groups' figures are not adjusted for their syndromes), nor that the next people
+    /// will differ alike. Null when not tested (<see cref="NotTested"/> says why).
     /// </summary>
     [JsonPropertyName("p_differences")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PDifferences { get; init; }
-    /// <summary>What the test shuffled among: <c>subjects</c> or <c>families</c>; null when not tested.</summary>
+    /// <summary><see cref="PDifferences"/> adjusted by Holm's method for the number of columns tested (the smallest of
+    /// three p-values is multiplied by three, and so on): below 0.05, a difference survives testing every column.</summary>
+    [JsonPropertyName("p_holm")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PHolm { get; init; }
+    /// <summary>What the test shuffled: <c>families</c> or <c>subjects</c>; null when not tested.</summary>
     [JsonPropertyName("test_unit")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? TestUnit { get; init; }
-    /// <summary>Why there is no test (a single group, no permutations asked, values differing among one person's photos); else null.</summary>
+    /// <summary>People left out of the test because their photos carry different values (age bands of photos years
+    /// apart): they cannot be shuffled as one; their photos stay in their groups' figures. Null when none.</summary>
+    [JsonPropertyName("test_left_out")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public int? TestLeftOut { get; init; }
+    /// <summary>Why there is no test (a single group, no permutations asked, groups that never meet within a syndrome); else null.</summary>
     [JsonPropertyName("not_tested")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? NotTested { get; init; }
 
-    /// <summary>The test's p-value as printed: <c>p = 0.62</c>, <c>p = 0.004</c>, or <c>p &lt; 0.001</c> below what 1,000
-    /// permutations can show; null when not tested.</summary>
-    [JsonIgnore] public string? PText => PDifferences switch
-    {
-        null => null,
-        < 0.001 => "p < 0.001",
-        < 0.01 and var p => FormattableString.Invariant($"p = {p:0.000}"),
-        var p => FormattableString.Invariant($"p = {p:0.00}"),
-    };
+    /// <summary>The test's p-values as printed: <c>p = 0.62</c>, <c>p = 0.004</c> (three decimals below 0.1), or
+    /// <c>p &lt; 0.001</c> below what 1,000 permutations can show; with Holm's adjusted one where several columns were
+    /// tested and it differs. Null when not tested.</summary>
+    [JsonIgnore] public string? PText => PDifferences is not { } p ? null
+        : (p < 0.001 ? "p < 0.001" : "p = " + Format(p)) + (PHolm is { } h && h != p ? $" (Holm {(h < 0.001 ? "< 0.001" : Format(h))})" : "");
+
+    private static string Format(double p) => p.ToString(p < 0.1 ? "0.000" : "0.00", CultureInfo.InvariantCulture);
+
+    /// <summary>Whether the groups differ by more than chance at 5 % once every column tested is counted (Holm).</summary>
+    [JsonIgnore] public bool Differs => (PHolm ?? PDifferences) < 0.05;
 
     /// <summary>The groups in their natural order (see <see cref="StratumAccuracy.Ordered"/>), whatever order a file gave them in.</summary>
     public IEnumerable<KeyValuePair<string, StratumScore>> Ordered(string column) =>
@@ -91,22 +106,51 @@ public sealed record StratumColumn
 /// </summary>
 public sealed record StrataScores
 {
-    /// <summary>What intervals resample: <c>subjects</c>, or <c>families</c> where the manifest names them (relatives together).</summary>
+    /// <summary>What the intervals count as independent: <c>subjects</c>, or <c>families</c> where the manifest names
+    /// them (relatives together).</summary>
     [JsonPropertyName("unit")] public string Unit { get; init; } = "subjects";
-    /// <summary>Bootstrap resamples and permutations (0: figures only).</summary>
-    [JsonPropertyName("iterations")] public int Iterations { get; init; }
+    /// <summary>Permutations of each column's test (0: none).</summary>
+    [JsonPropertyName("permutations")] public int Permutations { get; init; }
     /// <summary>Their seed.</summary>
     [JsonPropertyName("seed")] public int Seed { get; init; }
     /// <summary>Each column scored (those with a value in some scored photo), by manifest column name.</summary>
     [JsonPropertyName("columns")] public IReadOnlyDictionary<string, StratumColumn> Columns { get; init; } = new Dictionary<string, StratumColumn>();
+
+    /// <summary>
+    /// What makes these figures unusable, or null: a file of a shared run, edited by hand or written by another tool, may
+    /// hold no columns, null groups, intervals that are not [lower, upper] or figures outside 0–1. The report leaves such
+    /// strata out with this reason rather than fail or draw them.
+    /// </summary>
+    public string? Problem()
+    {
+        if (Columns is null || Columns.Count == 0) return "no column";
+        foreach (var (column, scores) in Columns)
+        {
+            if (scores?.Values is not { Count: > 0 } values) return $"column '{column}' has no groups";
+            if (scores.NUnknown < 0 || scores.TestLeftOut < 0) return $"column '{column}' has a negative count";
+            if (scores.PDifferences is { } p && !(p is > 0 and <= 1) || scores.PHolm is { } h && !(h is > 0 and <= 1)) return $"column '{column}' has a p-value outside 0–1";
+            foreach (var (value, s) in values)
+            {
+                string where = $"'{column}' = '{value}'";
+                if (s is null) return $"{where} has no figures";
+                if (s.NImages < 1 || s.NSubjects < 1 || s.NSubjects > s.NImages || s.NUnscored < 0) return $"{where} has impossible counts";
+                foreach (var (figure, interval) in new[] { (s.Top1, s.Top1Interval), (s.Top5, s.Top5Interval), (s.Top10, s.Top10Interval) })
+                {
+                    if (!(figure is >= 0 and <= 1)) return $"{where} has a figure outside 0–1";
+                    if (interval is not null && (interval.Length != 2 || !(interval[0] is >= 0 and <= 1) || !(interval[1] is >= 0 and <= 1) || interval[0] > interval[1]))
+                        return $"{where} has an interval that is not [lower, upper] within 0–1";
+                }
+            }
+        }
+        return null;
+    }
 }
 
 /// <summary>
-/// Top-k accuracy per group of a stratum column (sex, age band, skin tone): the figures, 95% bootstrap intervals over
-/// people, the oracle on the same photos for synthetic data, the photos left unscored for want of a face, and a
-/// permutation test of whether the groups differ by more than chance. Small groups scatter widely by chance alone (a
-/// 30-class demo test split has 9–23 people per skin tone; docs/figures.md shows one such run): read the intervals and
-/// the test, not the spread of the figures.
+/// Top-k accuracy per group of a stratum column (sex, age band, skin tone): the figures, 95% intervals, the oracle on the
+/// same photos for synthetic data, the photos left unscored for want of a face, and a permutation test of whether the
+/// groups differ by more than chance. Small groups scatter widely by chance alone (a 30-class demo test split has 9–23
+/// people per skin tone; docs/figures.md shows one such run): read the intervals and the test, not the spread of the figures.
 /// </summary>
 public static class StratumAccuracy
 {
@@ -120,17 +164,21 @@ public static class StratumAccuracy
     /// <param name="rows">The scored photos' manifest rows, in the order of <paramref name="truth"/>.</param>
     /// <param name="truth">True class index per photo.</param>
     /// <param name="probabilities">Probability vector per photo.</param>
-    /// <param name="options">Columns, resamples, seed, oracle, all photos of the split.</param>
-    /// <exception cref="ArgumentException">Counts differ, or <see cref="StratumOptions.Iterations"/> is negative or 1–99.</exception>
+    /// <param name="options">Columns, permutations, seed, oracle, all photos of the split.</param>
+    /// <exception cref="ArgumentException">Counts differ; <see cref="StratumOptions.Permutations"/> is negative or 1–99;
+    /// a column is neither a standard one nor one of the manifest's own (a misspelt name).</exception>
     public static StrataScores? Compute(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, StratumOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
         options ??= new StratumOptions();
         if (rows.Count != truth.Count || truth.Count != probabilities.Count)
             throw new ArgumentException($"{rows.Count} rows, {truth.Count} labels and {probabilities.Count} probability vectors");
-        // A handful of resamples would print intervals and p-values that are nothing of the kind.
-        if (options.Iterations is < 0 or > 0 and < 100)
-            throw new ArgumentException($"{options.Iterations} resamples: use 0 (figures only) or at least 100", nameof(options));
+        // A handful of permutations would print p-values that are nothing of the kind.
+        if (options.Permutations is < 0 or > 0 and < 100)
+            throw new ArgumentException($"{options.Permutations} permutations: use 0 (no test) or at least 100", nameof(options));
+        // A misspelt column would otherwise vanish from the figures without a word.
+        if (options.Columns.FirstOrDefault(c => !Manifest.Columns.Contains(c.ToLowerInvariant()) && !rows.Any(r => r.Extra.ContainsKey(c))) is { } unknown)
+            throw new ArgumentException($"no column '{unknown}' in the scored photos' manifest (standard columns: {string.Join(", ", Manifest.Columns)})", nameof(options));
         var rank = new int[rows.Count];
         for (int i = 0; i < rows.Count; i++) rank[i] = Metrics.RankOfTruth(probabilities[i], truth[i]);
         // Relatives share genes and faces: the unit is the family where the data names one, as the report's intervals.
@@ -148,80 +196,131 @@ public static class StratumAccuracy
                 groups[value] = Score(rows, rank, units, photos, options,
                     options.AllPhotos is { } all ? Math.Max(0, all.Count(r => r.ValueOf(column) == value) - photos.Length) : null);
             }
-            var (p, unit, why) = Differences(rows, truth, values, rank, units, families, options, column);
-            columns[column] = new StratumColumn { Values = groups, NUnknown = values.Count(v => v.Length == 0), PDifferences = p, TestUnit = unit, NotTested = why };
+            var (p, unit, leftOut, why) = Differences(rows, truth, values, rank, units, families, options, column);
+            columns[column] = new StratumColumn { Values = groups, NUnknown = values.Count(v => v.Length == 0), PDifferences = p, TestUnit = unit, TestLeftOut = leftOut, NotTested = why };
         }
-        return columns.Count == 0 ? null : new StrataScores { Unit = families ? "families" : "subjects", Iterations = options.Iterations, Seed = options.Seed, Columns = columns };
+        if (columns.Count == 0) return null;
+        // Holm: the i-th smallest of m p-values times (m − i + 1), never below the one before, at most 1.
+        var tested = columns.Where(c => c.Value.PDifferences is not null).OrderBy(c => c.Value.PDifferences).ToList();
+        double running = 0;
+        for (int i = 0; i < tested.Count; i++)
+        {
+            running = Math.Min(1, Math.Max(running, tested[i].Value.PDifferences!.Value * (tested.Count - i)));
+            columns[tested[i].Key] = tested[i].Value with { PHolm = running };
+        }
+        return new StrataScores { Unit = families ? "families" : "subjects", Permutations = options.Permutations, Seed = options.Seed, Columns = columns };
     }
 
     /// <summary>
     /// <paramref name="values"/> in the column's natural order: sex female, male; age bands infant, child, adolescent,
-    /// adult; skin tones I–VI (Fitzpatrick); then any others by ordinal comparison.
+    /// adult; skin tones I–VI (Fitzpatrick) — known values matched whatever their case; then any others by the number they
+    /// begin with (age bands such as <c>0-2</c>, <c>3-11</c>, <c>12-17</c>, <c>18+</c>), then by name.
     /// </summary>
     public static IEnumerable<string> Ordered(string column, IEnumerable<string> values)
     {
-        IReadOnlyList<string>? known = column.ToLowerInvariant() switch
+        IReadOnlyList<string> known = column.ToLowerInvariant() switch
         {
-            "sex" => TraitSpace.Sexes, "age_band" => TraitSpace.AgeBands, "skin_tone" => TraitSpace.SkinTones, _ => null,
+            "sex" => TraitSpace.Sexes, "age_band" => TraitSpace.AgeBands, "skin_tone" => TraitSpace.SkinTones, _ => [],
         };
-        int Position(string v) => known?.ToList().IndexOf(v) is int i and >= 0 ? i : int.MaxValue;
-        return values.OrderBy(Position).ThenBy(v => v, StringComparer.Ordinal);
+        int Position(string v)
+        {
+            for (int i = 0; i < known.Count; i++)
+                if (known[i].Equals(v, StringComparison.OrdinalIgnoreCase)) return i;
+            return int.MaxValue;
+        }
+        static double Leading(string v)
+        {
+            int n = 0;
+            while (n < v.Length && char.IsAsciiDigit(v[n])) n++;
+            return n == 0 ? double.MaxValue : double.Parse(v[..n], CultureInfo.InvariantCulture);
+        }
+        return values.OrderBy(Position).ThenBy(Leading).ThenBy(v => v, StringComparer.OrdinalIgnoreCase).ThenBy(v => v, StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// 95% interval of a share of photos when several photos show one person (or family): Wilson's score interval on the
+    /// effective number of photos, the photos divided by the design effect their clustering in <paramref name="hits"/>'
+    /// units causes (Korn and Graubard's approach for clustered proportions). Photos of one person are not independent
+    /// evidence; a percentile bootstrap over the few people of a small group covers the truth far less often than 95 %
+    /// (with 3 people at a true 80 %, 42 % of the time) and gives an all-hit group [100 %, 100 %]; this keeps about 95 %
+    /// from 3 people up. With every photo a hit (or a miss) the units count as the independent evidence. Null for fewer
+    /// than two units.
+    /// </summary>
+    /// <param name="hits">Per unit: its photos that are hits, and its photos.</param>
+    public static double[]? Interval(IReadOnlyList<(int Hits, int Photos)> hits)
+    {
+        ArgumentNullException.ThrowIfNull(hits);
+        int m = hits.Count;
+        double n = hits.Sum(h => h.Photos);
+        if (m < 2 || n == 0) return null;
+        double p = hits.Sum(h => h.Hits) / n;
+        // The ratio estimator's variance over units (the sandwich), against the variance of as many independent photos.
+        double clustered = m / (m - 1.0) * hits.Sum(h => Math.Pow(h.Hits - p * h.Photos, 2)) / (n * n);
+        double independent = p * (1 - p) / n;
+        double effective = independent > 0 ? n / Math.Max(1, clustered / independent) : m;
+        const double z = 1.959963984540054;
+        double d = 1 + z * z / effective, centre = (p + z * z / (2 * effective)) / d;
+        double half = z * Math.Sqrt(p * (1 - p) / effective + z * z / (4 * effective * effective)) / d;
+        return [Math.Max(0, centre - half), Math.Min(1, centre + half)];
     }
 
     private static StratumScore Score(IReadOnlyList<ManifestRow> rows, int[] rank, string[] units, int[] photos, StratumOptions o, int? unscored)
     {
-        double Share(IReadOnlyList<int> idx, int k) => idx.Count == 0 ? double.NaN : idx.Count(j => rank[photos[j]] < k) / (double)idx.Count;
-        var all = Enumerable.Range(0, photos.Length).ToArray();
-        var groupUnits = photos.Select(i => units[i]).ToArray();
-        // One person (or family) is the same in every resample: an interval would look certain where nothing is known.
-        bool interval = o.Iterations > 0 && groupUnits.Distinct(StringComparer.Ordinal).Count() > 1;
-        double[]? Ci(int k)
-        {
-            if (!interval) return null;
-            var ci = Bootstrap.Interval(photos.Length, idx => Share(idx, k), o.Iterations, o.Seed, 0.95, groupUnits);
-            return [ci.Lower, ci.Upper];
-        }
+        double Share(int k) => photos.Count(i => rank[i] < k) / (double)photos.Length;
+        var byUnit = photos.GroupBy(i => units[i], StringComparer.Ordinal).ToList();
+        double[]? Ci(int k) => Interval(byUnit.Select(u => (u.Count(i => rank[i] < k), u.Count())).ToList());
         return new StratumScore
         {
             NImages = photos.Length,
             NSubjects = photos.Select(i => rows[i].Subject).Distinct(StringComparer.Ordinal).Count(),
-            Top1 = Share(all, 1), Top1Interval = Ci(1),
-            Top5 = Share(all, 5), Top5Interval = Ci(5),
-            Top10 = Share(all, 10), Top10Interval = Ci(10),
+            Top1 = Share(1), Top1Interval = Ci(1),
+            Top5 = Share(5), Top5Interval = Ci(5),
+            Top10 = Share(10), Top10Interval = Ci(10),
             NUnscored = unscored,
             Oracle = o.Oracle?.On(photos.Select(i => rows[i].Subject).ToList()),
         };
     }
 
     // The permutation test of the top-1 differences between a column's groups. Its unit must carry one value: the family
-    // (as the intervals) where it does, else the person; a person whose photos differ (age bands of photos years apart)
-    // leaves the column untested.
-    private static (double? P, string? Unit, string? Why) Differences(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, string[] values, int[] rank,
-        string[] units, bool families, StratumOptions o, string column)
+    // (as the intervals) where every family does, else the person — people whose photos differ (age bands of photos years
+    // apart) are left out of it and counted.
+    private static (double? P, string? Unit, int? LeftOut, string? Why) Differences(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, string[] values,
+        int[] rank, string[] units, bool families, StratumOptions o, string column)
     {
         var valued = Enumerable.Range(0, rows.Count).Where(i => values[i].Length > 0).ToArray();
         var groups = values.Where(v => v.Length > 0).Distinct(StringComparer.Ordinal).ToList();
-        if (groups.Count < 2) return (null, null, $"a single {column} value");
-        if (o.Iterations == 0) return (null, null, "no permutations asked (0 iterations)");
+        if (groups.Count < 2) return (null, null, null, $"a single {column} value");
+        if (o.Permutations == 0) return (null, null, null, "no permutations asked (0)");
         var candidates = families ? new[] { ("families", units), ("subjects", rows.Select(r => "subject:" + r.Subject).ToArray()) } : [("subjects", units)];
+        string? why = null;
         foreach (var (name, unitOf) in candidates)
         {
-            var byUnit = valued.GroupBy(i => unitOf[i], StringComparer.Ordinal).ToList();
-            if (byUnit.Any(u => u.Select(i => values[i]).Distinct(StringComparer.Ordinal).Count() > 1)) continue;
+            var all = valued.GroupBy(i => unitOf[i], StringComparer.Ordinal).ToList();
+            var mixed = all.Where(u => u.Select(i => values[i]).Distinct(StringComparer.Ordinal).Count() > 1).ToList();
+            // Families of mixed values (a brother and a sister) are shuffled as their members instead.
+            if (name == "families" && mixed.Count > 0) continue;
+            var byUnit = all.Except(mixed).ToList();
+            if (mixed.Count > 0 && byUnit.Select(u => values[u.First()]).Distinct(StringComparer.Ordinal).Count() < 2)
+                return (null, null, null, $"{mixed.Count} people's photos carry different {column} values, and too few others are left to shuffle");
+            var assigned = byUnit.Select(u => groups.IndexOf(values[u.First()])).ToArray();
             var hits = byUnit.Select(u => u.Count(i => rank[i] == 0)).ToArray();
             var counts = byUnit.Select(u => u.Count()).ToArray();
-            var assigned = byUnit.Select(u => groups.IndexOf(values[u.First()])).ToArray();
             // Values move only among people of the same syndrome(s): a group that happens to hold harder syndromes (or, in
             // real data, ancestries that go with some syndromes) is not taken for a group the model serves worse.
             var blocks = Enumerable.Range(0, byUnit.Count)
                 .GroupBy(u => string.Join('\n', byUnit[u].Select(i => truth[i]).Distinct().Order()))
                 .Select(g => g.ToArray()).Where(g => g.Select(u => assigned[u]).Distinct().Count() > 1).ToList();
-            if (blocks.Count == 0) return (null, null, $"no two {(name == "families" ? "families" : "people")} of one syndrome differ in {column}, so the test could not tell {column} from syndrome");
+            if (blocks.Count == 0)
+            {
+                // A family with an unaffected sibling is a block of its own: its members may still meet others of their syndrome.
+                why = $"no two {(name == "families" ? "families" : "people")} of one syndrome differ in {column}, so the test could not tell {column} from syndrome";
+                continue;
+            }
             double observed = Spread(hits, counts, assigned, groups.Count);
             var rng = new Random(o.Seed);
             var shuffled = (int[])assigned.Clone();
             int asLarge = 0;
-            for (int b = 0; b < o.Iterations; b++)
+            for (int b = 0; b < o.Permutations; b++)
             {
                 foreach (var block in blocks)
                 {
@@ -235,9 +334,9 @@ public static class StratumAccuracy
                 // A tolerance for sums that are equal but added in another order.
                 if (Spread(hits, counts, shuffled, groups.Count) >= observed - 1e-12) asLarge++;
             }
-            return ((1.0 + asLarge) / (1.0 + o.Iterations), name, null);
+            return ((1.0 + asLarge) / (1.0 + o.Permutations), name, mixed.Count > 0 ? mixed.Count : null, null);
         }
-        return (null, null, $"some people's photos carry different {column} values, so shuffling people would not keep the groups");
+        return (null, null, null, why);
     }
 
     // Photo-weighted spread of the groups' top-1 about the overall top-1: Σ n_g (p_g − p̄)².

@@ -623,8 +623,10 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("x", oracle.Select(p => Oracle(p.Score)).ToArray()), ("y", oracle.Select(p => p.Y).ToArray()),
                 ("name", "oracle (Bayes on true traits), same photos"), ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("text", oracle.Select(p => p.Label).ToArray()), ("hovertemplate", "%{text}, oracle: %{x:.1%}<extra></extra>")));
-        return Chart(traces, ("title", Title(title)), ("width", 640), ("height", 150 + 24 * ticks.Count),
-            ("legend", Obj(("orientation", "h"), ("y", -0.12 - 6.0 / ticks.Count), ("x", 0))),
+        // A figure used on its own in a paper says what its whiskers and p-values are.
+        string subtitle = "whiskers: 95% intervals" + (strata.Columns.Values.Any(c => c.PDifferences is not null) ? " · p: permutation test (Holm)" : "");
+        return Chart(traces, ("title", Title($"{title}<br><sub>{System.Net.WebUtility.HtmlEncode(subtitle)}</sub>")), ("width", 640), ("height", 170 + 24 * ticks.Count),
+            ("legend", Obj(("orientation", "h"), ("y", -0.12 - 6.0 / Math.Max(1, ticks.Count)), ("x", 0))),
             // A little room past 100 %: a star or an interval ending there is not cut in half by the frame.
             ("xaxis", Axis("top-1 accuracy (per photo)", ("range", new[] { 0, 1.04 }), ("tickvals", new[] { 0, 0.25, 0.5, 0.75, 1.0 }), ("tickformat", ".0%"))),
             ("yaxis", Axis(null, ("tickvals", ticks.Select(t => t.Y).ToArray()), ("ticktext", ticks.Select(t => t.Text).ToArray()),

@@ -95,8 +95,17 @@ public static partial class FigureHtml
         if (!doc.RootElement.TryGetProperty("layout", out var layout) || !layout.TryGetProperty("title", out var title)) return "";
         string? text = title.ValueKind == System.Text.Json.JsonValueKind.String ? title.GetString()
             : title.ValueKind == System.Text.Json.JsonValueKind.Object && title.TryGetProperty("text", out var t) ? t.GetString() : null;
-        if (string.IsNullOrWhiteSpace(text)) return "";
-        string words = Regex.Replace(Regex.Replace(text, "<br\\s*/?>", " — ", RegexOptions.IgnoreCase), "<[^>]+>", "");
+        return string.IsNullOrWhiteSpace(text) ? "" : PlainText(text);
+    }
+
+    /// <summary>
+    /// A plotly title or label as plain words, for a description read out or shown where the chart is not drawn: line
+    /// breaks (<c>&lt;br&gt;</c>) as a dash, other markup (<c>&lt;sub&gt;</c>, <c>&lt;b&gt;</c>) removed, entities decoded.
+    /// </summary>
+    public static string PlainText(string plotlyText)
+    {
+        ArgumentNullException.ThrowIfNull(plotlyText);
+        string words = Regex.Replace(Regex.Replace(plotlyText, "<br\\s*/?>", " — ", RegexOptions.IgnoreCase), "<[^>]+>", "");
         return Regex.Replace(WebUtility.HtmlDecode(words), "\\s+", " ").Trim();
     }
 

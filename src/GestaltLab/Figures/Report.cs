@@ -330,11 +330,16 @@ public static class Report
         Section("Accuracy by stratum");
         if (run.Metrics?.Strata is { } strata)
         {
-            StrataTable(run.Metrics, strata, body);
-            AddChart(Charts.StratumAccuracy(strata, run.Metrics.Top1,
-                $"Top-1 accuracy by stratum ({run.Metrics.NImages} {run.Metrics.Split ?? "test"} photos)", run.Metrics.Priors != Ensemble.ClassPriors.Training));
+            // A page for sharing shows the standard columns only (a manifest's own may name anything) and no figures of a
+            // group of a few people, whose one person colleagues could name.
+            var shown = options.PhotoNames ? strata : ForSharing(strata);
+            StrataTable(run.Metrics, strata, shown, options.PhotoNames, body);
+            if (shown.Columns.Values.Any(c => c.Values.Count > 0))
+                AddChart(Charts.StratumAccuracy(shown, run.Metrics.Top1,
+                    $"Top-1 accuracy by stratum ({run.Metrics.NImages} {run.Metrics.Split ?? "test"} photos)", run.Metrics.Priors != Ensemble.ClassPriors.Training));
         }
         else Note(run.Metrics is null ? "Accuracy by stratum skipped: no metrics file."
+            : run.Metrics.StrataProblem is { } problem ? $"Accuracy by stratum skipped: metrics.json's strata {problem}."
             : "Accuracy by stratum skipped: metrics.json records none — the data's manifest gives no sex, age_band or skin_tone, or the evaluation was written by a GestaltLab from before they were recorded (`gestaltlab evaluate` again).");
 
         // ---- composites
@@ -464,43 +469,64 @@ public static class Report
             .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors (Bayes on the true traits, no syndrome favoured for being frequent), the reference for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
     }
 
+    /// <summary>Groups of fewer people than this show no figures on a page for sharing (<see cref="ReportOptions.PhotoNames"/> off).</summary>
+    public const int SharedStratumMinimum = 5;
+
+    // The strata a page for sharing may show: the standard columns, each without its groups of fewer than
+    // SharedStratumMinimum people (the table says they are there).
+    private static StrataScores ForSharing(StrataScores strata) => strata with
+    {
+        Columns = strata.Columns.Where(c => StratumAccuracy.DefaultColumns.Contains(c.Key))
+            .ToDictionary(c => c.Key, c => c.Value with { Values = c.Value.Values.Where(v => v.Value.NSubjects >= SharedStratumMinimum).ToDictionary(v => v.Key, v => v.Value) }),
+    };
+
     // The figures of each group of each stratum column as evaluate recorded them, with the photos it could not score and the
     // oracle on the same photos; below, what the intervals and the test are and how to read them.
-    private static void StrataTable(ClassificationMetrics m, StrataScores strata, StringBuilder body)
+    private static void StrataTable(ClassificationMetrics m, StrataScores all, StrataScores shown, bool photoNames, StringBuilder body)
     {
         string K(int k, double v, double[]? ci) => k >= m.NClasses ? "—" : Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
         string N(int n) => n.ToString(CultureInfo.InvariantCulture);
-        bool unscored = strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored is > 0));
-        bool oracle = strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.Oracle is not null));
+        bool unscored = shown.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored is > 0));
         bool equal = m.Priors != Ensemble.ClassPriors.Training;
+        bool oracle = shown.Columns.Values.Any(c => c.Values.Values.Any(v => v.OracleTop1(equal) is not null));
+        int width = 7 + (unscored ? 1 : 0) + (oracle ? 1 : 0);
         var rows = new List<string[]>();
-        foreach (var (column, scores) in strata.Columns)
+        foreach (var (column, scores) in shown.Columns)
         {
-            string test = scores.PText is { } p ? E(p) + (scores.PDifferences < 0.05 ? " ✓" : "")
-                : $"<span class=\"muted\">{E(scores.NotTested ?? "not tested")}</span>";
-            foreach (var (value, s) in scores.Ordered(column))
+            string test = scores.PText is { } p ? (scores.Differs ? "⚠ " : "") + E(p) + (scores.TestUnit == "families" ? " <span class=\"muted\">(families shuffled)</span>" : "")
+                + (scores.TestLeftOut is int left ? $" <span class=\"muted\">({left} {(left == 1 ? "person" : "people")} with photos in several groups left out)</span>" : "")
+                : $"<span class=\"muted\">not tested: {E(scores.NotTested ?? "no test recorded")}</span>";
+            bool first = true;
+            foreach (var (value, s) in all.Columns[column].Ordered(column))
             {
-                var row = new List<string> { E(column), E(value), N(s.NImages), N(s.NSubjects), K(1, s.Top1, s.Top1Interval), K(5, s.Top5, s.Top5Interval), K(10, s.Top10, s.Top10Interval) };
-                if (unscored) row.Add(s.NUnscored is int u ? N(u) : "—");
-                if (oracle) row.Add(s.Oracle is { } o ? Pct(equal && o.EqualPriors is { } e ? e.Top1 : o.Top1) : "—");
-                row.Add(value == scores.Ordered(column).First().Key ? test : "");
+                List<string> row = scores.Values.ContainsKey(value)
+                    ? [E(column), E(value), N(s.NImages), N(s.NSubjects), K(1, s.Top1, s.Top1Interval), K(5, s.Top5, s.Top5Interval), K(10, s.Top10, s.Top10Interval)]
+                    : [E(column), E(value), $"<span class=\"muted\">fewer than {SharedStratumMinimum} people: not shown on a page for sharing</span>", .. Enumerable.Repeat("—", 4)];
+                if (unscored) row.Add(scores.Values.ContainsKey(value) && s.NUnscored is int u ? N(u) : "—");
+                if (oracle) row.Add(scores.Values.ContainsKey(value) && s.OracleTop1(equal) is double o ? Pct(o) : "—");
+                row.Add(first ? test : "");
+                first = false;
                 rows.Add([.. row]);
             }
             if (scores.NUnknown > 0)
-                rows.Add([E(column), "<span class=\"muted\">(blank)</span>", N(scores.NUnknown), .. Enumerable.Repeat("—", 3 + (unscored ? 1 : 0) + (oracle ? 1 : 0) + 2)]);
+                rows.Add([E(column), "<span class=\"muted\">(blank)</span>", N(scores.NUnknown), .. Enumerable.Repeat("—", width - 3 + 1)]);
         }
         var header = new List<string> { "stratum", "group", "photos", "people", "top-1 [95% CI]", "top-5 [95% CI]", "top-10 [95% CI]" };
         if (unscored) header.Add("no usable face");
         if (oracle) header.Add(equal ? "oracle top-1 (equal priors)" : "oracle top-1");
-        header.Add("differences");
+        header.Add("top-1 differences");
         body.Append(TableRaw(header, rows));
-        string unit = strata.Unit == "families" ? "families (relatives together)" : "people";
-        body.Append("<p class=\"muted\">").Append(E(FormattableString.Invariant(
-            $"Each group's photos scored on their own. Intervals: percentile bootstrap over the group's {unit} ({strata.Iterations:N0} resamples, seed {strata.Seed}, as `gestaltlab evaluate` recorded them in metrics.json); a group of one has none. ")
-            + "Differences: a permutation test of whether the groups' top-1 differs by more than chance — the column's values shuffled among people of the same syndrome, each keeping their photos and hits — so a group that happens to hold harder syndromes is not taken for one the model serves worse; ✓ where p < 0.05. "
-            + FormattableString.Invariant($"With {strata.Columns.Count} columns tested, one p below 0.05 in twenty such tests comes by chance, and small groups scatter widely: confirm a difference on new people (`gestaltlab evaluate --data OTHER`) before concluding the model or the face detector serves a group worse.")))
+        int tested = shown.Columns.Values.Count(c => c.PDifferences is not null);
+        string unit = all.Unit == "families" ? "families (relatives together)" : "people";
+        body.Append("<p class=\"muted\">").Append(E(
+            $"Each group's photos scored on their own; the figures are not adjusted for the syndromes a group holds (on real data a group with harder syndromes scores lower for that reason alone). "
+            + $"Intervals: 95% Wilson score intervals on the group's {unit}, widened for several photos of one person (the design effect); a group of one has none. "
+            + FormattableString.Invariant($"Top-1 differences: a permutation test of whether the groups' top-1 differs by more than chance among these people — the column's values shuffled {all.Permutations:N0} times among the people (families where each family has one value) of the same syndrome, each keeping their photos and hits, so a group that happens to hold harder syndromes is not taken for one the model serves worse; ")
+            + (tested > 1 ? FormattableString.Invariant($"Holm's adjustment for the {tested} columns tested in brackets (if no group differed, a p below 0.05 would turn up in at least one of {tested} columns {1 - Math.Pow(0.95, tested):0%} of the time); ") : "")
+            + "⚠ where the difference holds at 5 % after that adjustment. A small p says these people's groups differ; it does not say the next people's will, nor why: confirm it on new people (`gestaltlab evaluate --data OTHER`) before concluding that the model or the face detector serves a group worse."))
             .Append(unscored ? " <em>No usable face</em>: the group's photos alignment could not use, left out of its figures (a detector that misses some faces more than others shows here)." : "")
             .Append(oracle ? " The oracle (Bayes on the synthetic faces' true traits) knows no sex, age or skin tone: a gap it does not show is the pipeline's." : "")
+            .Append(photoNames ? "" : FormattableString.Invariant($" On this page for sharing, groups of fewer than {SharedStratumMinimum} people show no figures, and only the sex, age band and skin tone columns are shown."))
             .Append("</p>\n");
     }
 

@@ -116,7 +116,7 @@ public class OfflineHtmlTests
             Assert.Equal(["sex", "skin_tone"], strata.Columns.Keys);
             Assert.Equal(["III", "IV", "V"], strata.Columns["skin_tone"].Values.Keys);
             var female = strata.Columns["sex"].Values["female"];
-            Assert.Contains($"<td>sex</td><td>female</td><td>{female.NImages}</td><td>{female.NSubjects}</td><td>{Pct(female.Top1)} <span class=\"muted\">[{Pct(female.Top1Interval![0])}, {Pct(female.Top1Interval[1])}]</span>", html);
+            Assert.Contains($"<th scope=\"row\">sex</th><td>female</td><td>{female.NImages}</td><td>{female.NSubjects}</td><td>{Pct(female.Top1)} <span class=\"muted\">[{Pct(female.Top1Interval![0])}, {Pct(female.Top1Interval[1])}]</span>", html);
             Assert.Contains(strata.Columns["sex"].PText!, html);
             var forest = ChartTests.Figure(content.Charts.Single(c => c.Name == "accuracy-by-stratum").Chart).GetProperty("data");
             var groupsDrawn = forest.EnumerateArray().Single(t => t.GetProperty("name").GetString()!.StartsWith("top-1"));
@@ -132,6 +132,42 @@ public class OfflineHtmlTests
             Assert.Equal(few, content.Notes.Any(n => n.StartsWith("Caution (ROC): the unaffected side rests on")));
         }
         finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void A_page_for_sharing_shows_no_figures_of_a_stratum_group_of_a_few_people()
+    {
+        string dir = TestTemp.Dir("gestaltlab-run");
+        SyntheticRun.Write(dir, classes: 8);
+        // Skin tone VI: two people of the test split, whom colleagues could name.
+        string metricsFile = Path.Combine(dir, "metrics.json");
+        var metrics = ClassificationMetrics.Load(metricsFile);
+        var skin = metrics.Strata!.Columns["skin_tone"];
+        var few = skin.Values["III"] with { NImages = 4, NSubjects = 2, Top1 = 0.25, Top1Interval = [0.01, 0.8] };
+        var strata = metrics.Strata with
+        {
+            Columns = new Dictionary<string, StratumColumn>(metrics.Strata.Columns)
+            {
+                ["skin_tone"] = skin with { Values = new Dictionary<string, StratumScore>(skin.Values) { ["VI"] = few } },
+                ["clinic"] = skin with { },   // a manifest's own column: not on a page for sharing
+            },
+        };
+        (metrics with { Strata = strata }).Save(metricsFile);
+        var team = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0 });
+        var shared = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0, PhotoNames = false });
+        Assert.Contains("<th scope=\"row\">skin_tone</th><td>VI</td><td>4</td><td>2</td><td>25.0%", team.Html);
+        Assert.Contains("<th scope=\"row\">clinic</th>", team.Html);
+        Assert.Contains($"<th scope=\"row\">skin_tone</th><td>VI</td><td><span class=\"muted\">fewer than {Report.SharedStratumMinimum} people", shared.Html);
+        Assert.DoesNotContain("25.0%", shared.Html);
+        Assert.DoesNotContain("<th scope=\"row\">clinic</th>", shared.Html);
+        int Drawn(ReportContent c) => ChartTests.Figure(c.Charts.Single(x => x.Name == "accuracy-by-stratum").Chart).GetProperty("data")
+            .EnumerateArray().Single(t => t.GetProperty("name").GetString()!.StartsWith("top-1")).GetProperty("x").GetArrayLength();
+        Assert.Equal(Drawn(team) - 1 - skin.Values.Count, Drawn(shared));
+        // Strata a shared run's file holds that no evaluation writes are left out with the reason, never drawn.
+        File.WriteAllText(metricsFile, File.ReadAllText(metricsFile).Replace("\"n_unknown\": 0", "\"n_unknown\": -3"));
+        var damaged = Report.Build(RunResults.Load(dir), new ReportOptions { BootstrapIterations = 0 });
+        Assert.Contains("Accuracy by stratum skipped: metrics.json&#39;s strata column", damaged.Html);
+        Assert.DoesNotContain(damaged.Charts, c => c.Name == "accuracy-by-stratum");
     }
 
     [Fact]
@@ -259,10 +295,10 @@ public class OfflineHtmlTests
             new Manifest(m.Root, m.Rows.Select(r => r with { Gene = "" }).ToList()).Save(Path.Combine(data, Manifest.FileName));
             var quiet = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 0 });
             Assert.DoesNotContain(quiet.Notes, n => n.Contains("'gene'"));
-            Assert.Equal(6, quiet.ChartCount); // the true-class map only
+            Assert.Equal(7, quiet.ChartCount); // the true-class map only (and the strata's forest plot)
             var asked = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 0, TsneColourBy = ["true", "gene"] });
             Assert.Contains(asked.Notes, n => n.Contains("t-SNE by 'gene' skipped: the column is empty"));
-            Assert.Equal(6, asked.ChartCount);
+            Assert.Equal(7, asked.ChartCount);
         }
         finally { Directory.Delete(dir, true); }
     }

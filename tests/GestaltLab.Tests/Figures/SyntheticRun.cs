@@ -102,7 +102,7 @@ internal static class SyntheticRun
         }).ToList();
         (ClassificationMetrics.Compute(truth, ensemble, classes, new OracleFigures { Top1 = 0.9, Top5 = 0.98, Top10 = 1.0, NTest = test.Length }) with
         {
-            Strata = StratumAccuracy.Compute(test.Select(i => rows[i]).ToList(), truth, ensemble, new StratumOptions { Iterations = 200 }),
+            Strata = StratumAccuracy.Compute(test.Select(i => rows[i]).ToList(), truth, ensemble, new StratumOptions { Permutations = 200 }),
         }).Save(Path.Combine(dir, "metrics.json"));
         string dataDir = Path.Combine(dir, "data");
         if (withManifest) new Manifest(dataDir, rows).Save(Path.Combine(dataDir, Manifest.FileName));
