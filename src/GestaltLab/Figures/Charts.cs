@@ -585,7 +585,10 @@ public static class Charts
     /// <param name="title">Chart title.</param>
     /// <param name="equalPriorOracle">Whether the oracle drawn is the one with equal priors (a run ranking with equal
     /// priors, the default) where the data records it, or the one with the training frequencies as priors.</param>
-    public static GenericChart StratumAccuracy(StrataScores strata, double? overallTop1 = null, string title = "Top-1 accuracy by stratum", bool equalPriorOracle = true)
+    /// <param name="hidden">Per column, groups to name without figures (a page for sharing leaves out those of a few people),
+    /// shown as "not shown" rows in their place.</param>
+    public static GenericChart StratumAccuracy(StrataScores strata, double? overallTop1 = null, string title = "Top-1 accuracy by stratum", bool equalPriorOracle = true,
+        IReadOnlyDictionary<string, IReadOnlyList<string>>? hidden = null)
     {
         ArgumentNullException.ThrowIfNull(strata);
         var ticks = new List<(double Y, string Text)>();
@@ -596,8 +599,14 @@ public static class Charts
             string name = column.Replace('_', ' ');
             string test = scores.PText is { } p ? "   " + Html(p) : "";
             ticks.Add((y--, $"<b>{Html(name)}</b>{test}"));
-            foreach (var (value, score) in scores.Ordered(column))
+            var notShown = hidden?.GetValueOrDefault(column) ?? [];
+            foreach (var value in global::GestaltLab.Evaluation.StratumAccuracy.Ordered(column, scores.Values.Keys.Concat(notShown)))
             {
+                if (!scores.Values.TryGetValue(value, out var score))
+                {
+                    ticks.Add((y--, $"{Html(value)}  (not shown: few people)"));
+                    continue;
+                }
                 ticks.Add((y, FormattableString.Invariant($"{Html(value)}  ({score.NSubjects} {(score.NSubjects == 1 ? "person" : "people")})")));
                 points.Add((y--, $"{Html(name)} {Html(value)}", score));
             }
@@ -624,7 +633,8 @@ public static class Charts
                 ("name", "oracle (Bayes on true traits), same photos"), ("marker", Obj(("symbol", "star"), ("size", 10), ("color", "#555"))),
                 ("text", oracle.Select(p => p.Label).ToArray()), ("hovertemplate", "%{text}, oracle: %{x:.1%}<extra></extra>")));
         // A figure used on its own in a paper says what its whiskers and p-values are.
-        string subtitle = "whiskers: 95% intervals" + (strata.Columns.Values.Any(c => c.PDifferences is not null) ? " · p: permutation test (Holm)" : "");
+        int tested = strata.Columns.Values.Count(c => c.PDifferences is not null);
+        string subtitle = "whiskers: 95% intervals" + (tested > 0 ? " · p: permutation test" + (tested > 1 ? " (Holm)" : "") : "");
         return Chart(traces, ("title", Title($"{title}<br><sub>{System.Net.WebUtility.HtmlEncode(subtitle)}</sub>")), ("width", 640), ("height", 170 + 24 * ticks.Count),
             ("legend", Obj(("orientation", "h"), ("y", -0.12 - 6.0 / Math.Max(1, ticks.Count)), ("x", 0))),
             // A little room past 100 %: a star or an interval ending there is not cut in half by the frame.

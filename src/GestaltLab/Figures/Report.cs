@@ -336,7 +336,8 @@ public static class Report
             StrataTable(run.Metrics, strata, shown, options.PhotoNames, body);
             if (shown.Columns.Values.Any(c => c.Values.Count > 0))
                 AddChart(Charts.StratumAccuracy(shown, run.Metrics.Top1,
-                    $"Top-1 accuracy by stratum ({run.Metrics.NImages} {run.Metrics.Split ?? "test"} photos)", run.Metrics.Priors != Ensemble.ClassPriors.Training));
+                    $"Top-1 accuracy by stratum ({run.Metrics.NImages} {run.Metrics.Split ?? "test"} photos)", run.Metrics.Priors != Ensemble.ClassPriors.Training,
+                    hidden: shown.Columns.ToDictionary(c => c.Key, c => (IReadOnlyList<string>)strata.Columns[c.Key].Ordered(c.Key).Select(v => v.Key).Where(v => !c.Value.Values.ContainsKey(v)).ToList())));
         }
         else Note(run.Metrics is null ? "Accuracy by stratum skipped: no metrics file."
             : run.Metrics.StrataProblem is { } problem ? $"Accuracy by stratum skipped: metrics.json's strata {problem}."
@@ -473,11 +474,18 @@ public static class Report
     public const int SharedStratumMinimum = 5;
 
     // The strata a page for sharing may show: the standard columns, each without its groups of fewer than
-    // SharedStratumMinimum people (the table says they are there).
+    // SharedStratumMinimum people (the table and the chart say they are there) — and then without its next smallest
+    // group too, as statistical offices suppress a second cell: the page's totals less the other groups would give the
+    // hidden group's figures back.
     private static StrataScores ForSharing(StrataScores strata) => strata with
     {
-        Columns = strata.Columns.Where(c => StratumAccuracy.DefaultColumns.Contains(c.Key))
-            .ToDictionary(c => c.Key, c => c.Value with { Values = c.Value.Values.Where(v => v.Value.NSubjects >= SharedStratumMinimum).ToDictionary(v => v.Key, v => v.Value) }),
+        Columns = strata.Columns.Where(c => StratumAccuracy.DefaultColumns.Contains(c.Key)).ToDictionary(c => c.Key, c =>
+        {
+            var small = c.Value.Values.Where(v => v.Value.NSubjects < SharedStratumMinimum).Select(v => v.Key).ToHashSet(StringComparer.Ordinal);
+            if (small.Count == 1)
+                small.UnionWith(c.Value.Values.Where(v => !small.Contains(v.Key)).OrderBy(v => v.Value.NSubjects).ThenBy(v => v.Value.NImages).Take(1).Select(v => v.Key));
+            return c.Value with { Values = c.Value.Values.Where(v => !small.Contains(v.Key)).ToDictionary(v => v.Key, v => v.Value) };
+        }),
     };
 
     // The figures of each group of each stratum column as evaluate recorded them, with the photos it could not score and the
@@ -501,7 +509,7 @@ public static class Report
             {
                 List<string> row = scores.Values.ContainsKey(value)
                     ? [E(column), E(value), N(s.NImages), N(s.NSubjects), K(1, s.Top1, s.Top1Interval), K(5, s.Top5, s.Top5Interval), K(10, s.Top10, s.Top10Interval)]
-                    : [E(column), E(value), $"<span class=\"muted\">fewer than {SharedStratumMinimum} people: not shown on a page for sharing</span>", .. Enumerable.Repeat("—", 4)];
+                    : [E(column), E(value), $"<span class=\"muted\">{(s.NSubjects < SharedStratumMinimum ? $"fewer than {SharedStratumMinimum} people" : "left out with the group of fewer, which it would give away")}: not shown on a page for sharing</span>", .. Enumerable.Repeat("—", 4)];
                 if (unscored) row.Add(scores.Values.ContainsKey(value) && s.NUnscored is int u ? N(u) : "—");
                 if (oracle) row.Add(scores.Values.ContainsKey(value) && s.OracleTop1(equal) is double o ? Pct(o) : "—");
                 row.Add(first ? test : "");
@@ -522,7 +530,7 @@ public static class Report
             $"Each group's photos scored on their own; the figures are not adjusted for the syndromes a group holds (on real data a group with harder syndromes scores lower for that reason alone). "
             + $"Intervals: 95% Wilson score intervals on the group's {unit}, widened for several photos of one person (the design effect); a group of one has none. "
             + FormattableString.Invariant($"Top-1 differences: a permutation test of whether the groups' top-1 differs by more than chance among these people — the column's values shuffled {all.Permutations:N0} times among the people (families where each family has one value) of the same syndrome, each keeping their photos and hits, so a group that happens to hold harder syndromes is not taken for one the model serves worse; ")
-            + (tested > 1 ? FormattableString.Invariant($"Holm's adjustment for the {tested} columns tested in brackets (if no group differed, a p below 0.05 would turn up in at least one of {tested} columns {1 - Math.Pow(0.95, tested):0%} of the time); ") : "")
+            + (tested > 1 ? FormattableString.Invariant($"Holm's adjustment for the {tested} columns tested in brackets (if no group differed, a p below 0.05 would turn up in at least one of {tested} columns up to about {1 - Math.Pow(0.95, tested):0%} of the time); ") : "")
             + "⚠ where the difference holds at 5 % after that adjustment. A small p says these people's groups differ; it does not say the next people's will, nor why: confirm it on new people (`gestaltlab evaluate --data OTHER`) before concluding that the model or the face detector serves a group worse."))
             .Append(unscored ? " <em>No usable face</em>: the group's photos alignment could not use, left out of its figures (a detector that misses some faces more than others shows here)." : "")
             .Append(oracle ? " The oracle (Bayes on the synthetic faces' true traits) knows no sex, age or skin tone: a gap it does not show is the pipeline's." : "")
