@@ -300,7 +300,8 @@ public sealed record ClassificationMetrics
         Oracle = oracle,
     };
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    // A shared file naming a key twice (a group "female" twice: the second would pass for the first) is refused.
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals, AllowDuplicateProperties = false };
 
     /// <summary>Writes the metrics as JSON atomically.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));

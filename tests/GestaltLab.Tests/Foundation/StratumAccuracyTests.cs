@@ -254,6 +254,8 @@ public class StratumAccuracyTests
             (System.Text.RegularExpressions.Regex.Replace(saved, "\"values\": \\{\\s*\"I\": \\{", "\"values\": { \"I\": null, \"x\": {"), "has no figures"),
             (saved.Replace("\"columns\": {", "\"columns\": { \"sex\": { \"values\": null },"), "has no groups"),
             (saved.Replace("\"top1\": 1,", "\"top1\": 7,"), "outside 0–1"),
+            // A group named twice: the second would pass for the first.
+            (saved.Replace("\"VI\": {", "\"VI\": { \"n_images\": 9, \"n_subjects\": 1, \"top1\": 0, \"top5\": 0, \"top10\": 0 }, \"VI\": {"), "could not be read"),
         })
         {
             Assert.NotEqual(saved, damage);
