@@ -169,6 +169,7 @@ public static partial class ModelEvaluation
         var probs = predictions.Select(p => p.Probabilities).ToList();
         // The generator scores its oracle on the test split only: beside another split's figures it would mislead.
         var oracle = oracleDataDirectory is null || split != SplitNames.Test ? null : OracleFigures.TryLoad(oracleDataDirectory);
+        // Kept with its per-person ranks (the one below is scored on all the model's photos): each stratum scores it on its own.
         var oracleWithRanks = oracle;
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
         // A data folder moved (or copied with its run) since it was aligned: the folder given, when it holds the data's
@@ -209,7 +210,9 @@ public static partial class ModelEvaluation
         }
         var known = model.Classes.ToHashSet(StringComparer.Ordinal);
         // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
-        int? unscored = sourceRows is null ? null : Math.Max(0, sourceRows.Count(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)) - data.Count);
+        // The split's photos of syndromes the model knows, scored or not: those beyond the scored ones had no usable face.
+        var splitPhotos = sourceRows?.Where(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)).ToList();
+        int? unscored = splitPhotos is null ? null : Math.Max(0, splitPhotos.Count - data.Count);
         if (oracle is not null)
         {
             // Scored on the model's own photos: a photo without a usable face leaves the model's figures, so it leaves the oracle's.
@@ -240,7 +243,7 @@ public static partial class ModelEvaluation
             Strata = StratumAccuracy.Compute(data.Rows, truth, probs, new StratumOptions
             {
                 Oracle = oracle is null ? null : oracleWithRanks,
-                AllPhotos = sourceRows?.Where(r => r.Split == split && r.IsLabelled && known.Contains(r.Syndrome)).ToList(),
+                AllPhotos = splitPhotos,
             }),
         };
 

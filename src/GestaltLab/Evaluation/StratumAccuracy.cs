@@ -313,8 +313,8 @@ public static class StratumAccuracy
     }
 
     // The permutation test of the top-1 differences between a column's groups. Its unit must carry one value: the family
-    // (as the intervals) where every family does, else the person — people whose photos differ (age bands of photos years
-    // apart) are left out of it and counted.
+    // (as the intervals) where at least half the families do, the mixed ones left out, else the person — people whose
+    // photos differ (age bands of photos years apart) are left out of it and counted.
     private static (double? P, string? Unit, int? LeftOut, string? Why) Differences(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, string[] values,
         int[] rank, string[] units, bool families, StratumOptions o, string column)
     {
@@ -351,7 +351,7 @@ public static class StratumAccuracy
                 .Select(g => g.ToArray()).Where(g => g.Select(u => assigned[u]).Distinct().Count() > 1).ToList();
             if (blocks.Count == 0)
             {
-                // A family with an unaffected sibling is a block of its own: its members may still meet others of their syndrome.
+                // Shuffled as people instead, families may still meet others of their syndrome.
                 why = $"no two {(name == "families" ? "families" : "people")} of one syndrome differ in {column}, so the test could not tell {column} from syndrome";
                 continue;
             }
