@@ -21,8 +21,9 @@ public static class ManifestReview
 
     /// <summary>
     /// Notes and warnings, one line each: photos left unlabelled; no photo with a syndrome; a person labelled with two
-    /// syndromes (the first five); a split without labelled photos (with what follows from it); photos that are empty
-    /// files (each photo's size is read from the disk).
+    /// syndromes (the first five); a split without labelled photos (with what follows from it); values of the syndrome,
+    /// gene, sex, age band or skin tone spelt two ways ("Female" and "female"); photos that are empty files or not images
+    /// (each photo's first bytes are read from the disk).
     /// </summary>
     /// <param name="manifest">The manifest made from <paramref name="labelsCsv"/>.</param>
     /// <param name="labelsCsv">The labels it was made from (whether it has a split and a syndrome column).</param>
@@ -78,6 +79,7 @@ public static class ManifestReview
                           : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {Share(fractions.Train)},{Share(fractions.Val)},{Share(fractions.Test)}")
                       + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
         }
+        lines.AddRange(SpellingVariants(manifest.Rows));
         // Said now, while the labels can still be mended, rather than found later by align: an empty file (a copy that did
         // not finish, a sync placeholder), an iPhone's HEIC, a TIFF, a text file named .jpg. From the first bytes only: a
         // truncated JPEG passes here and is reported by align.
@@ -87,5 +89,38 @@ public static class ManifestReview
             lines.Add($"warning: {unreadable.Count} photo(s) cannot be read and will be skipped: "
                       + string.Join("; ", unreadable.Take(5).Select(t => $"{t.Image} ({t.Problem})")) + (unreadable.Count > 5 ? "; …" : ""));
         return lines;
+    }
+
+    // The columns whose values are compared as written: a syndrome spelt two ways is trained as two classes, a sex or skin
+    // tone spelt two ways is scored as two groups — nothing later says why.
+    private static readonly string[] SpelledColumns = ["syndrome", "gene", "sex", "age_band", "skin_tone"];
+
+    /// <summary>
+    /// One warning per set of values of a column that differ only in case, spaces, hyphens or underscores
+    /// ("Kabuki" and "kabuki", "Kabuki syndrome" and "kabuki_syndrome", "Female" and "female"): each is a class, or a group,
+    /// of its own. Labelled photos only; the first five sets of each column; each line begins "warning: ".
+    /// </summary>
+    /// <param name="rows">The manifest's rows.</param>
+    /// <param name="columns">The columns to compare (default: syndrome, gene, sex, age_band, skin_tone).</param>
+    public static IEnumerable<string> SpellingVariants(IReadOnlyList<ManifestRow> rows, IEnumerable<string>? columns = null)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        static string Key(string v) => new(v.Where(char.IsLetterOrDigit).Select(char.ToLowerInvariant).ToArray());
+        foreach (var column in columns ?? SpelledColumns)
+        {
+            var counts = rows.Where(r => r.IsLabelled).Select(r => r.ValueOf(column) ?? "").Where(v => v.Length > 0)
+                .GroupBy(v => v, StringComparer.Ordinal).Select(g => (Value: g.Key, Photos: g.Count())).ToList();
+            var variants = counts.GroupBy(c => Key(c.Value)).Where(g => g.Key.Length > 0 && g.Count() > 1).ToList();
+            string what = column switch
+            {
+                "syndrome" => "trained and scored as syndromes of their own",
+                "gene" => "kept apart as genes of their own (a t-SNE map coloured by gene shows both)",
+                _ => "scored as groups of their own (accuracy by stratum)",
+            };
+            foreach (var set in variants.Take(5))
+                yield return $"warning: {column} {string.Join(" and ", set.OrderByDescending(c => c.Photos).ThenBy(c => c.Value, StringComparer.Ordinal).Select(c => $"'{c.Value}' ({c.Photos} photo(s))"))} "
+                             + $"differ only in case, spaces or hyphens: {what}; write them alike in the labels if they are one";
+            if (variants.Count > 5) yield return $"warning: {column}: {variants.Count - 5} more such set(s)";
+        }
     }
 }

@@ -223,6 +223,15 @@ public sealed class ManifestTests : IDisposable
         Assert.Contains(warnings, w => w.StartsWith("warning: subject anna has photos labelled kabuki_like and cdls_like"));
         Assert.Contains(warnings, w => w.StartsWith("warning: no labelled photo in") && w.Contains("2 people are too few for the shares 70,10,20"));
         Assert.Contains(warnings, w => w == "warning: 2 photo(s) cannot be read and will be skipped: b1.jpg (not an image: starts with text \"not a ph\"…, bytes 6E6F742061207068); empty.jpg (empty (0 bytes), or not a regular file)");
+        Assert.DoesNotContain(warnings, w => w.Contains("differ only in case"));
+        // One syndrome or sex spelt two ways would be two classes, two groups: said while the labels are open.
+        string spelt = Write("spelt.csv", "image,syndrome,subject,sex\na1.jpg,Kabuki syndrome,anna,Female\na2.jpg,Kabuki syndrome,anna,Female\n"
+                                          + "b1.jpg,kabuki_syndrome,bert,female\nc1.jpg,CdLS,carl,male\n");
+        var spelling = ManifestReview.Warnings(Manifest.FromImageFolder(photos, spelt, SplitFractions.Default, seed: 1), spelt, SplitFractions.Default);
+        Assert.Contains("warning: syndrome 'Kabuki syndrome' (2 photo(s)) and 'kabuki_syndrome' (1 photo(s)) differ only in case, spaces or hyphens: "
+                        + "trained and scored as syndromes of their own; write them alike in the labels if they are one", spelling);
+        Assert.Contains(spelling, w => w.StartsWith("warning: sex 'Female' (2 photo(s)) and 'female' (1 photo(s)) differ only in case") && w.Contains("groups of their own"));
+        Assert.DoesNotContain(spelling, w => w.Contains("CdLS") || w.Contains("'male'"));
         // A split given no share is empty by choice; labels without syndromes are said to be so.
         var noVal = ManifestReview.Warnings(Manifest.FromImageFolder(photos, labels, new SplitFractions(1, 0, 1), seed: 1), labels, new SplitFractions(1, 0, 1));
         Assert.DoesNotContain(noVal, w => w.StartsWith("warning: no labelled photo in val") || w.Contains(" or val:"));
