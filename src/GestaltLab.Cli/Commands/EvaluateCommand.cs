@@ -70,8 +70,8 @@ internal sealed class EvaluateCommand : ICliCommand
     }
 
     // One line per stratum column: each group's top-1 with its interval and people, and the test of their differences;
-    // a difference beyond chance is said with what it takes to believe it.
-    private static void PrintStrata(StrataScores strata)
+    // a difference beyond chance is said with what it takes to believe it. (Evaluate's and match's figures alike.)
+    internal static void PrintStrata(StrataScores strata)
     {
         string unit = strata.Unit == "families" ? "families" : "people";
         Console.WriteLine($"by stratum: top-1 [95% interval over {unit}] (people{(strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored > 0)) ? "; photos without a usable face" : "")}); p: do the groups differ by more than chance?");

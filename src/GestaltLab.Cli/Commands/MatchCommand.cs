@@ -162,6 +162,7 @@ internal sealed class MatchCommand : ICliCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  the model's classifier on the same {Plural(v.NImages, "photo", "photos")} (ranking its {v.ClassifierSyndromes} syndromes): top-1 {v.ClassifierTop1:P1}{(ten ? $", top-10 {v.ClassifierTop10:P1}" : "")}; matching minus classifier, points (95% interval paired over people): top-1 {v.DifferenceText(1)}{(ten ? $", top-10 {v.DifferenceText(10)}" : "")}"));
         }
+        if (r.Strata is { } strata) EvaluateCommand.PrintStrata(strata);
         if (r.NWithoutGallery > 0)
             Console.WriteLine($"  note: {Plural(r.NWithoutGallery, "test photo", "test photos")} of syndromes without gallery photos were not scored (they cannot be matched)");
         if (r.SharedPeople is { } shared) Console.WriteLine($"  warning: {Terminal.Printable(shared)}");

@@ -226,6 +226,13 @@ public sealed record FaceSpaceMetrics
     [JsonIgnore]
     public IReadOnlyList<(string Name, FaceSpaceScores Scores)> Groups =>
         Known is not null && Unknown is not null ? [("all syndromes", All), ("known to the model", Known), ("unknown to the model", Unknown)] : [("all syndromes", All)];
+    /// <summary>Matching's top-1/5/10 per group of sex, age band and skin tone, as <c>evaluate</c> records the classifier's
+    /// (<see cref="StratumAccuracy.FromRanks"/>; the oracle beside each group where <see cref="Oracle"/> is); null when the
+    /// test photos carry none of these columns, or in files written before they were recorded.</summary>
+    [JsonPropertyName("strata")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public StrataScores? Strata { get; init; }
+    /// <summary>Why a file's <c>strata</c> were dropped when it was read (damaged, or edited by hand); null when they were
+    /// read, or there were none. The other figures stand.</summary>
+    [JsonIgnore] public string? StrataProblem { get; init; }
     /// <summary>Top-1 and top-10 of a ranking drawn at random among the gallery's syndromes.</summary>
     [JsonPropertyName("chance_top1")] public double ChanceTop1 { get; init; }
     /// <summary>See <see cref="ChanceTop1"/>.</summary>
@@ -237,7 +244,8 @@ public sealed record FaceSpaceMetrics
     /// <summary>Each scored photo (not written to the JSON: it names patients' photos).</summary>
     [JsonIgnore] public IReadOnlyList<FaceSpaceQuery> Queries { get; init; } = [];
 
-    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+    // A key named twice (a group "female" twice: the second would pass for the first) is refused.
+    private static readonly JsonSerializerOptions Options = new() { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never, AllowDuplicateProperties = false };
 
     /// <summary>The figures as JSON (what <see cref="Save"/> writes).</summary>
     public string ToJson() => JsonSerializer.Serialize(this, Options);
@@ -251,8 +259,18 @@ public sealed record FaceSpaceMetrics
     public static FaceSpaceMetrics Load(string path)
     {
         FaceSpaceMetrics? m;
-        try { m = JsonSerializer.Deserialize<FaceSpaceMetrics>(File.ReadAllText(path), Options); }
+        string text = File.ReadAllText(path);
+        try
+        {
+            try { m = JsonSerializer.Deserialize<FaceSpaceMetrics>(text, Options); }
+            // Figures by stratum that cannot be read cost those figures alone, as in metrics.json.
+            catch (JsonException e) when (StrataScores.WithoutStrata(text) is { } rest)
+            {
+                m = JsonSerializer.Deserialize<FaceSpaceMetrics>(rest, Options) is { } read ? read with { StrataProblem = $"could not be read ({e.Message.Split('\n')[0]})" } : null;
+            }
+        }
         catch (JsonException e) { throw new GestaltLabException($"{path}: not face-space figures ({e.Message.Split('\n')[0]})", "write them again: gestaltlab match --model RUN --gallery ALIGNED --out FILE"); }
+        if (m?.Strata?.Problem() is { } problem) m = m with { Strata = null, StrataProblem = problem };
         if (m is null || m.Kind != KindName || m.All is null || m.GallerySplits is null)
             throw new GestaltLabException($"{path}: not face-space figures (kind '{m?.Kind}', expected '{KindName}')", "write them with: gestaltlab match --model RUN --gallery ALIGNED --out FILE");
         // Words a report prints and draws (a chart title reads some markup): a received run's file is held to what match
@@ -349,7 +367,7 @@ public static class FaceSpaceEvaluation
         // (The queries' manifest is the whole folder's, gallery rows included: an edited gallery label changes the matching too.)
         var sourceRows = ModelEvaluation.SourceRows(source);
         string? changedSince = sourceRows is null ? null : ModelEvaluation.ChangedSinceAlignment(queries.Manifest.Rows, sourceRows);
-        var (oracleRanks, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
+        var (oracleRanks, oracleFigures, oracleLeftOut) = EqualPriorOracle(source, sourceRows, changedSince, space.Syndromes, scored.Select(i => queries.Rows[i]).ToList());
         OracleTopK? OracleOf(IEnumerable<FaceSpaceQuery> group) => oracleRanks is null ? null : OracleTopK.On(oracleRanks, group.Select(q => q.Subject).ToList());
         var known = Enumerable.Range(0, results.Count).Where(k => classifierRank[k] > 0).ToArray();
         int g = space.Syndromes.Count;
@@ -382,6 +400,10 @@ public static class FaceSpaceEvaluation
             SharedPeople = sharedPeople,
             Oracle = OracleOf(results),
             OracleLeftOut = oracleLeftOut,
+            // By the strata the aligned manifest carries, as evaluate scores the classifier; the oracle beside each group
+            // only where it answers the same question (its equal-prior figures are matching's reference).
+            Strata = StratumAccuracy.FromRanks(scored.Select(i => queries.Rows[i]).ToList(), results.Select(q => q.Rank).ToList(),
+                new StratumOptions { Oracle = oracleFigures }),
             ChanceTop1 = 1.0 / g,
             ChanceTop10 = Math.Min(1.0, 10.0 / g),
             Queries = results,
@@ -392,27 +414,27 @@ public static class FaceSpaceEvaluation
     // so the gallery must hold exactly those; labels edited after alignment are not the oracle's; and it is scored on the
     // photos matching scored (a photo without a usable face leaves both). Not synthetic data: neither oracle nor note. A
     // file that cannot be read costs the oracle, said, not the minutes of matching already done.
-    private static (IReadOnlyDictionary<string, int>? Ranks, string? LeftOut) EqualPriorOracle(string? source, IReadOnlyList<ManifestRow>? sourceRows, string? changedSince,
+    private static (IReadOnlyDictionary<string, int>? Ranks, OracleFigures? Figures, string? LeftOut) EqualPriorOracle(string? source, IReadOnlyList<ManifestRow>? sourceRows, string? changedSince,
         IReadOnlyCollection<string> gallerySyndromes, IReadOnlyList<ManifestRow> scoredRows)
     {
         OracleFigures? figures;
         try { figures = source is null ? null : OracleFigures.TryLoad(source); }
         catch (Exception e) when (e is GestaltLabException or IOException or UnauthorizedAccessException)
         {
-            return (null, $"the data's oracle could not be read ({e.Message}): its figures are left out");
+            return (null, null, $"the data's oracle could not be read ({e.Message}): its figures are left out");
         }
-        if (figures is null) return (null, null);
+        if (figures is null) return (null, null, null);
         const string NotComparable = "not comparable, so its figures are left out";
         if (figures.EqualPriors?.TestRanks is not { } ranks)
-            return (null, "the data predates the oracle's per-person ranks with equal priors, so it cannot be scored on the photos matched: its figures are left out (generate the data again to have them)");
+            return (null, null, "the data predates the oracle's per-person ranks with equal priors, so it cannot be scored on the photos matched: its figures are left out (generate the data again to have them)");
         if (sourceRows is null)
-            return (null, $"{source}: the source data's manifest cannot be read, so the photos' labels cannot be checked against the oracle's: its figures are left out");
+            return (null, null, $"{source}: the source data's manifest cannot be read, so the photos' labels cannot be checked against the oracle's: its figures are left out");
         if (changedSince is not null)
-            return (null, $"{changedSince}: {FaceSpaceMetrics.OracleLabelsChanged}");
+            return (null, null, $"{changedSince}: {FaceSpaceMetrics.OracleLabelsChanged}");
         var classes = sourceRows.Where(r => r.IsLabelled).Select(r => r.Syndrome).ToHashSet(StringComparer.Ordinal);
         if (!classes.SetEquals(gallerySyndromes))
-            return (null, $"the data's oracle ranks among its {classes.Count} syndromes, matching among the gallery's {gallerySyndromes.Count}: {NotComparable}");
-        return scoredRows.All(r => ranks.ContainsKey(r.Subject)) ? (ranks, null)
-            : (null, $"some scored test photos are of people the data's oracle did not score (the manifest was changed after generation): {NotComparable}");
+            return (null, null, $"the data's oracle ranks among its {classes.Count} syndromes, matching among the gallery's {gallerySyndromes.Count}: {NotComparable}");
+        return scoredRows.All(r => ranks.ContainsKey(r.Subject)) ? (ranks, figures, null)
+            : (null, null, $"some scored test photos are of people the data's oracle did not score (the manifest was changed after generation): {NotComparable}");
     }
 }

@@ -306,13 +306,6 @@ public sealed record ClassificationMetrics
     /// <summary>Writes the metrics as JSON atomically.</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Options));
 
-    // The file's text without its "strata" member, or null when it has none (or is no JSON object).
-    private static string? WithoutStrata(string text)
-    {
-        try { return System.Text.Json.Nodes.JsonNode.Parse(text) is System.Text.Json.Nodes.JsonObject o && o.Remove("strata") ? o.ToJsonString() : null; }
-        catch (JsonException) { return null; }
-    }
-
     /// <summary>Reads a <c>metrics.json</c>.</summary>
     public static ClassificationMetrics Load(string path)
     {
@@ -323,7 +316,7 @@ public sealed record ClassificationMetrics
             ClassificationMetrics? m;
             try { m = JsonSerializer.Deserialize<ClassificationMetrics>(text, Options); }
             // Figures by stratum that cannot be read cost those figures, not the whole file (the headline figures stand).
-            catch (JsonException e) when (WithoutStrata(text) is { } rest)
+            catch (JsonException e) when (StrataScores.WithoutStrata(text) is { } rest)
             {
                 m = JsonSerializer.Deserialize<ClassificationMetrics>(rest, Options) is { } read ? read with { StrataProblem = $"could not be read ({e.Message})" } : null;
             }

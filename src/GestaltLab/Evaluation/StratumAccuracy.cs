@@ -126,6 +126,14 @@ public sealed record StrataScores
     /// <summary>Each column scored (those with a value in some scored photo), by manifest column name.</summary>
     [JsonPropertyName("columns")] public IReadOnlyDictionary<string, StratumColumn> Columns { get; init; } = new Dictionary<string, StratumColumn>();
 
+    // A file's text without its "strata" member, or null when it has none (or is no JSON object): figures by stratum
+    // that cannot be read cost those figures, not the file's others.
+    internal static string? WithoutStrata(string text)
+    {
+        try { return System.Text.Json.Nodes.JsonNode.Parse(text) is System.Text.Json.Nodes.JsonObject o && o.Remove("strata") ? o.ToJsonString() : null; }
+        catch (System.Text.Json.JsonException) { return null; }
+    }
+
     /// <summary>
     /// What makes these figures unusable, or null: a file of a shared run, edited by hand or written by another tool, may
     /// hold no columns, null groups, intervals that are not [lower, upper] or figures outside 0–1. The report leaves such
@@ -185,17 +193,42 @@ public static class StratumAccuracy
     public static StrataScores? Compute(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, StratumOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
-        options ??= new StratumOptions();
+        ArgumentNullException.ThrowIfNull(truth);
+        ArgumentNullException.ThrowIfNull(probabilities);
         if (rows.Count != truth.Count || truth.Count != probabilities.Count)
             throw new ArgumentException($"{rows.Count} rows, {truth.Count} labels and {probabilities.Count} probability vectors");
+        var rank = new int[rows.Count];
+        for (int i = 0; i < rows.Count; i++) rank[i] = Metrics.RankOfTruth(probabilities[i], truth[i]);
+        return Scores(rows, rank, options ?? new StratumOptions());
+    }
+
+    /// <summary>
+    /// The same figures from where each photo's true syndrome already ranked — face-space matching's ranks among the
+    /// gallery's syndromes (<see cref="FaceSpaceQuery.Rank"/>), say; null when no photo has a value in any of the columns.
+    /// The permutation test's blocks are the photos' syndromes as their rows name them.
+    /// </summary>
+    /// <param name="rows">The scored photos' manifest rows, in the order of <paramref name="ranks"/>.</param>
+    /// <param name="ranks">Per photo, the rank of its true syndrome (1 = first).</param>
+    /// <param name="options">As for <see cref="Compute"/>.</param>
+    /// <exception cref="ArgumentException">Counts differ, a rank below 1, or what <see cref="Compute"/> refuses.</exception>
+    public static StrataScores? FromRanks(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> ranks, StratumOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(rows);
+        ArgumentNullException.ThrowIfNull(ranks);
+        if (rows.Count != ranks.Count) throw new ArgumentException($"{rows.Count} rows and {ranks.Count} ranks");
+        if (ranks.Any(r => r < 1)) throw new ArgumentException("ranks start at 1 (first)", nameof(ranks));
+        return Scores(rows, ranks.Select(r => r - 1).ToArray(), options ?? new StratumOptions());
+    }
+
+    // rank: per photo, how many syndromes ranked above its true one (0 = first).
+    private static StrataScores? Scores(IReadOnlyList<ManifestRow> rows, int[] rank, StratumOptions options)
+    {
         // A handful of permutations would print p-values that are nothing of the kind.
         if (options.Permutations is < 0 or > 0 and < 100)
             throw new ArgumentException($"{options.Permutations} permutations: use 0 (no test) or at least 100", nameof(options));
         // A misspelt column would otherwise vanish from the figures without a word.
         if (options.Columns.FirstOrDefault(c => !Manifest.Columns.Contains(c.ToLowerInvariant()) && !rows.Any(r => r.Extra.ContainsKey(c))) is { } unknown)
             throw new ArgumentException($"no column '{unknown}' in the scored photos' manifest (standard columns: {string.Join(", ", Manifest.Columns)})", nameof(options));
-        var rank = new int[rows.Count];
-        for (int i = 0; i < rows.Count; i++) rank[i] = Metrics.RankOfTruth(probabilities[i], truth[i]);
         // Relatives share genes and faces: the unit is the family where the data names one, as the report's intervals.
         bool families = rows.Any(r => r.Family.Length > 0);
         var units = rows.Select(r => families ? r.SplitGroup : "subject:" + r.Subject).ToArray();
@@ -211,7 +244,7 @@ public static class StratumAccuracy
                 groups[value] = Score(rows, rank, units, photos, options,
                     options.AllPhotos is { } all ? Math.Max(0, all.Count(r => r.ValueOf(column) == value) - photos.Length) : null);
             }
-            var (p, unit, leftOut, why) = Differences(rows, truth, values, rank, units, families, options, column);
+            var (p, unit, leftOut, why) = Differences(rows, values, rank, units, families, options, column);
             columns[column] = new StratumColumn { Values = groups, NUnknown = values.Count(v => v.Length == 0), PDifferences = p, TestUnit = unit, TestLeftOut = leftOut, NotTested = why };
         }
         if (columns.Count == 0) return null;
@@ -315,7 +348,7 @@ public static class StratumAccuracy
     // The permutation test of the top-1 differences between a column's groups. Its unit must carry one value: the family
     // (as the intervals) where at least half the families do, the mixed ones left out, else the person — people whose
     // photos differ (age bands of photos years apart) are left out of it and counted.
-    private static (double? P, string? Unit, int? LeftOut, string? Why) Differences(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, string[] values,
+    private static (double? P, string? Unit, int? LeftOut, string? Why) Differences(IReadOnlyList<ManifestRow> rows, string[] values,
         int[] rank, string[] units, bool families, StratumOptions o, string column)
     {
         var valued = Enumerable.Range(0, rows.Count).Where(i => values[i].Length > 0).ToArray();
@@ -344,7 +377,7 @@ public static class StratumAccuracy
             string Block(IEnumerable<int> photos)
             {
                 var affected = photos.Where(i => !rows[i].IsUnaffected).ToList();
-                return string.Join('\n', (affected.Count > 0 ? affected : photos).Select(i => truth[i]).Distinct().Order());
+                return string.Join('\n', (affected.Count > 0 ? affected : photos).Select(i => rows[i].Syndrome).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal));
             }
             var blocks = Enumerable.Range(0, byUnit.Count)
                 .GroupBy(u => Block(byUnit[u]))

@@ -272,7 +272,7 @@ public static class Report
         if (run.FaceSpace is { } faceSpace)
         {
             Section("Face-space matching");
-            FaceSpaceSection(faceSpace, AddChart, body, Shown);
+            FaceSpaceSection(faceSpace, AddChart, body, Shown, options.PhotoNames);
         }
 
         // ---- regions
@@ -333,7 +333,7 @@ public static class Report
             // A page for sharing shows the standard columns only (a manifest's own may name anything) and no figures of a
             // group of a few people, whose one person colleagues could name.
             var shown = options.PhotoNames ? strata : ForSharing(strata);
-            StrataTable(run.Metrics, strata, shown, options.PhotoNames, body);
+            StrataTable(run.Metrics.NClasses, run.Metrics.Priors != Ensemble.ClassPriors.Training, strata, shown, options.PhotoNames, body);
             if (shown.Columns.Values.Any(c => c.Values.Count > 0))
                 AddChart(Charts.StratumAccuracy(shown, run.Metrics.Top1,
                     $"Top-1 accuracy by stratum ({run.Metrics.NImages} {run.Metrics.Split ?? "test"} photos)", run.Metrics.Priors != Ensemble.ClassPriors.Training,
@@ -429,7 +429,7 @@ public static class Report
     /// intervals and chance, the model's classifier on the same photos with the paired difference, and the top-k curves
     /// beside GestaltMatcher's published per-disorder points.
     /// </summary>
-    private static void FaceSpaceSection(FaceSpaceMetrics fs, Action<GenericChart, string?> addChart, StringBuilder body, Func<string, string> shown)
+    private static void FaceSpaceSection(FaceSpaceMetrics fs, Action<GenericChart, string?> addChart, StringBuilder body, Func<string, string> shown, bool photoNames)
     {
         int g = fs.NGallerySyndromes;
         string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(k ≥ {g})</span>" : Pct(v);
@@ -463,11 +463,22 @@ public static class Report
             .Append("</p>\n");
         // Said without the people's ids (a report may leave the team; face_space.json names them).
         if (fs.SharedPeople is not null) body.Append("<p class=\"note\"><strong>Caution:</strong> ").Append(E(FaceSpaceMetrics.SharedPeopleUnnamed + ".")).Append("</p>\n");
-        if (Charts.FaceSpaceTopK(fs) is not { } chart) return;
-        addChart(chart, null);
-        body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
-            .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "")
-            .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors (Bayes on the true traits, no syndrome favoured for being frequent), the reference for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+        if (Charts.FaceSpaceTopK(fs) is { } chart)
+        {
+            addChart(chart, null);
+            body.Append("<p class=\"muted\">Per-photo curves; dotted grey line: chance for matching, k / ").Append(g)
+                .Append(vs is not null && vs.ClassifierSyndromes < g ? $" (the classifier's chance, k / {vs.ClassifierSyndromes}, lies above it)" : "")
+                .Append(fs.Oracle is not null ? "; stars: the data's oracle with equal priors (Bayes on the true traits, no syndrome favoured for being frequent), the reference for this data" : "").Append(". Hollow markers: GestaltMatcher's published per-disorder figures on real photos (frequent disorders: those its model was trained on; rare: matched through the gallery alone) — where the field stands, not a like-for-like comparison.</p>\n");
+        }
+        // Does matching serve some people worse? The same breakdown as the classifier's (a table: the classifier's chart
+        // stands for both), on a page for sharing without small groups and columns only code adds.
+        if (fs.Strata is { } strata)
+        {
+            body.Append("<h3>Matching by sex, age band and skin tone</h3>\n");
+            StrataTable(g, true, strata, photoNames ? strata : ForSharing(strata), photoNames, body, matching: true);
+        }
+        else if (fs.StrataProblem is { } problem)
+            body.Append("<p class=\"muted\">").Append(E($"Matching by stratum skipped: face_space.json's strata {problem}.")).Append("</p>\n");
     }
 
     /// <summary>Groups of fewer people than this show no figures on a page for sharing (<see cref="ReportOptions.PhotoNames"/> off).</summary>
@@ -490,12 +501,12 @@ public static class Report
 
     // The figures of each group of each stratum column as evaluate recorded them, with the photos it could not score and the
     // oracle on the same photos; below, what the intervals and the test are and how to read them.
-    private static void StrataTable(ClassificationMetrics m, StrataScores all, StrataScores shown, bool photoNames, StringBuilder body)
+    // matching: face-space matching's figures, whose method the classifier's section (later on the page) explains.
+    private static void StrataTable(int classes, bool equal, StrataScores all, StrataScores shown, bool photoNames, StringBuilder body, bool matching = false)
     {
-        string K(int k, double v, double[]? ci) => k >= m.NClasses ? "—" : Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
+        string K(int k, double v, double[]? ci) => k >= classes ? "—" : Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
         string N(int n) => n.ToString(CultureInfo.InvariantCulture);
         bool unscored = shown.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored is > 0));
-        bool equal = m.Priors != Ensemble.ClassPriors.Training;
         bool oracle = shown.Columns.Values.Any(c => c.Values.Values.Any(v => v.OracleTop1(equal) is not null));
         int width = 7 + (unscored ? 1 : 0) + (oracle ? 1 : 0);
         var rows = new List<string[]>();
@@ -525,6 +536,17 @@ public static class Report
         header.Add("top-1 differences");
         body.Append(TableRaw(header, rows));
         int tested = shown.Columns.Values.Count(c => c.PDifferences is not null);
+        if (matching)
+        {
+            body.Append("<p class=\"muted\">").Append(E(
+                "Matching's ranks per group, scored as the classifier's in \u201cAccuracy by stratum\u201d below: the same 95% intervals over "
+                + (all.Unit == "families" ? "families" : "people") + " and the same permutation test within syndromes"
+                + (tested > 1 ? FormattableString.Invariant($" (Holm's adjustment for the {tested} columns in brackets)") : "")
+                + "; ⚠ where the groups differ at 5 %. Confirm a difference on new people before concluding that matching serves a group worse."))
+                .Append(photoNames ? "" : FormattableString.Invariant($" On this page for sharing, groups of fewer than {SharedStratumMinimum} people show no figures."))
+                .Append("</p>\n");
+            return;
+        }
         string unit = all.Unit == "families" ? "families (relatives together)" : "people";
         body.Append("<p class=\"muted\">").Append(E(
             $"Each group's photos scored on their own; the figures are not adjusted for the syndromes a group holds (on real data a group with harder syndromes scores lower for that reason alone). "

@@ -76,6 +76,11 @@ public class StratumAccuracyTests
         // p-values from a handful of permutations would be nothing of the kind; a misspelt column is said, not dropped.
         Assert.Throws<ArgumentException>(() => StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Permutations = 50 }));
         Assert.Contains("'skin_colour'", Assert.Throws<ArgumentException>(() => StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Columns = ["skin_colour"] })).Message);
+        // From ranks already known (face-space matching's), the same figures and the same test.
+        var ranks = truth.Select((t, i) => Metrics.RankOfTruth(probs[i], t) + 1).ToList();
+        Assert.Equal(System.Text.Json.JsonSerializer.Serialize(StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Permutations = 200 })),
+            System.Text.Json.JsonSerializer.Serialize(StratumAccuracy.FromRanks(rows, ranks, new StratumOptions { Permutations = 200 })));
+        Assert.Throws<ArgumentException>(() => StratumAccuracy.FromRanks(rows, ranks.Select(r => r - 1).ToList()));
         var plain = StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Permutations = 0 })!;
         Assert.NotNull(plain.Columns["sex"].Values["female"].Top1Interval);
         Assert.Null(plain.Columns["sex"].PDifferences);

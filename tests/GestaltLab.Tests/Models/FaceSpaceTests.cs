@@ -293,6 +293,16 @@ public class FaceSpaceTests
             double OracleTop1(bool knownToModel) => metrics.Queries.Where(q => q.KnownToModel == knownToModel).Average(q => equalPriors.TestRanks![q.Subject] == 1 ? 1.0 : 0.0);
             Assert.Equal(OracleTop1(true), metrics.Known.Oracle!.Top1, 12);
             Assert.Equal(OracleTop1(false), metrics.Unknown.Oracle!.Top1, 12);
+            // By sex (and the other strata): each group's photos scored on matching's own ranks, the oracle beside them.
+            var sex = metrics.Strata!.Columns["sex"];
+            var testRows = manifest.Rows.Where(r => r.Split == SplitNames.Test && r.IsLabelled).ToDictionary(r => r.SourceImage);
+            foreach (var (value, group) in sex.Values)
+            {
+                var photos = metrics.Queries.Where(q => testRows[q.Image].Sex == value).ToList();
+                Assert.Equal((photos.Count, photos.Average(q => q.Rank == 1 ? 1.0 : 0.0)), (group.NImages, group.Top1));
+                Assert.Equal(photos.Average(q => equalPriors.TestRanks![q.Subject] == 1 ? 1.0 : 0.0), group.OracleTop1(equalPriors: true)!.Value, 12);
+            }
+            Assert.Equal(metrics.All.NImages, sex.Values.Values.Sum(v => v.NImages));
             // The oracle ranks among every syndrome of its data: beside a gallery lacking one (its labels blanked) it
             // would answer another question, and is left out.
             var withoutHidden = FaceSpaceEvaluation.Evaluate(model, withheld);
@@ -384,6 +394,7 @@ public class FaceSpaceTests
         Assert.Contains("Face-space matching", page.Sections);
         Assert.Contains("<th scope=\"row\">unknown to the model</th>", page.Html);
         Assert.Contains(page.Charts, c => c.Section == "Face-space matching");
+        Assert.Contains("<h3>Matching by sex, age band and skin tone</h3>", page.Html);
         Assert.DoesNotContain("Caution:", page.Html);
         Assert.Contains("<th scope=\"row\">oracle (Bayes on the true traits, every syndrome equally likely), the same photos</th>", page.Html);
         // Figures that may rest on the model's own training people say so, without naming them (face_space.json does).
@@ -408,6 +419,14 @@ public class FaceSpaceTests
         File.WriteAllText(damaged, File.ReadAllText(figures).Replace("\"top1\": ", "\"top1\": 7", StringComparison.Ordinal));
         Assert.Contains("damaged.json", Assert.Throws<GestaltLabException>(() => FaceSpaceMetrics.Load(damaged)).Message);
         Assert.Equal(Top1Of(figures), FaceSpaceMetrics.Load(figures).All.Top1, 12);
+        // Damaged figures by stratum cost those alone, with the reason; the rest is read.
+        var badStrata = JsonNode.Parse(File.ReadAllText(figures))!.AsObject();
+        Assert.NotNull(badStrata["strata"]);
+        badStrata["strata"]!["columns"]!["sex"]!["values"]!.AsObject().First().Value!["top1"] = 3.5;
+        File.WriteAllText(damaged, badStrata.ToJsonString());
+        var dropped = FaceSpaceMetrics.Load(damaged);
+        Assert.Equal((null, Top1Of(figures)), (dropped.Strata, dropped.All.Top1));
+        Assert.Contains("outside 0–1", dropped.StrataProblem);
 
         // A file that is no gallery is said to be none, before the model loads.
         var notGallery = new StringWriter();
