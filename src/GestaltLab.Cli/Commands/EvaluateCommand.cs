@@ -16,8 +16,13 @@ internal sealed class EvaluateCommand : ICliCommand
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };
         var truth = new Option<bool>("--ground-truth") { Description = "Align synthetic data with its ground-truth landmarks instead of detecting faces." };
         var priors = ModelCli.PriorsOption();
+        var strata = new Option<string[]>("--strata")
+        {
+            Description = "Manifest columns to break accuracy down by (default: sex age_band skin_tone); columns of your own too, e.g. clinic or camera: does the model serve one site worse? A page for sharing shows only the standard three.",
+            AllowMultipleArgumentsPerToken = true,
+        };
         var cmd = new Command("evaluate", "Score a trained model on a data set: metrics.json, region_metrics.csv, probabilities.csv, embeddings.csv, region_probabilities/.")
-            { model, data, output, split, truth, priors };
+            { model, data, output, split, truth, priors, strata };
         cmd.SetAction(async (p, ct) =>
         {
             string run = p.GetValue(model)!;
@@ -27,7 +32,11 @@ internal sealed class EvaluateCommand : ICliCommand
             string splitName = p.GetValue(split)!;
             if (!GestaltLab.Data.SplitNames.IsValid(splitName))
                 throw new GestaltLab.Runtime.GestaltLabException($"--split {splitName}: not a split", $"use one of {string.Join(", ", GestaltLab.Data.SplitNames.All)}");
-            var options = new DataEvaluationOptions { Split = splitName, MetricsPath = outFile, GroundTruth = p.GetValue(truth) };
+            var options = new DataEvaluationOptions
+            {
+                Split = splitName, MetricsPath = outFile, GroundTruth = p.GetValue(truth),
+                Strata = p.GetValue(strata) is { Length: > 0 } columns ? columns.Distinct(StringComparer.Ordinal).ToList() : null,
+            };
             var r = await CliProgress.RunAsync(progress => ModelEvaluation.EvaluateOn(m, p.GetValue(data)!, options, progress, ct));
             if (r.Alignment is { } alignment) ModelCli.PrintAlignment(alignment, p.GetValue(data)!);
             PrintEvaluation(r.Evaluation, r.MetricsPath, r.AlignedDirectory);

@@ -90,7 +90,8 @@ public static partial class ModelEvaluation
     /// <summary><see cref="Evaluate(GestaltModel, string, string, string?, string, string?, IProgress{ProgressUpdate}?, CancellationToken)"/>,
     /// told whether the caller has found the data to be what the run trained on (its content hash read already).</summary>
     private static ModelEvaluationResult EvaluateChecked(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory,
-        string split, string? metricsPath, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken, bool trainingDataChecked)
+        string split, string? metricsPath, IProgress<ProgressUpdate>? progress, CancellationToken cancellationToken, bool trainingDataChecked,
+        IReadOnlyList<string>? strata = null)
     {
         // The run folder's own metrics are its test result (the report and `report --run` read them as such): another split
         // written there would replace them without a trace.
@@ -125,6 +126,13 @@ public static partial class ModelEvaluation
         if (model.ChangedSinceLoad() is { } changed)
             throw new GestaltLabException($"{model.Directory}: {changed}", "load the model again (GestaltModel.Load) and evaluate that");
         var all = new AlignedRegionDataset(alignedDirectory, splits: [split]);
+        // A misspelt stratum column is said now, not after minutes of scoring.
+        // (Not the photo, person, syndrome, split or family: groups of one photo, person or syndrome test nothing.)
+        string[] stratumColumns = ["gene", "sex", "age_band", "skin_tone", .. all.Manifest.ExtraColumns];
+        if (strata?.FirstOrDefault(c => !stratumColumns.Contains(c, StringComparer.Ordinal)) is { } missing)
+            throw new GestaltLabException($"{Path.Combine(alignedDirectory, Manifest.FileName)}: {(Manifest.Columns.Contains(missing) ? $"'{missing}' is no stratum to score accuracy by" : $"no column '{missing}' to score accuracy by")}",
+                $"name one of: {string.Join(", ", stratumColumns)}"
+                + (all.Manifest.ExtraColumns.Count == 0 ? " (a column of your own reaches the aligned folder from the data's manifest.csv: align the data again after adding it)" : ""));
         // Each crop is read once here: a cache would only hold every photo's crops (≈ 86 KB a photo at 64 px) to the end,
         // the memory growing with the data up to the cache's 512 MiB (1.6 GB max RSS on 4,490 photos).
         var data = new AlignedRegionDataset(alignedDirectory, model.Classes, [split]) { CacheBytes = 0 };
@@ -242,6 +250,7 @@ public static partial class ModelEvaluation
             // stand beside the model's at all, and the photos without a usable face counted per group from the data's manifest.
             Strata = StratumAccuracy.Compute(data.Rows, truth, probs, new StratumOptions
             {
+                Columns = strata ?? StratumAccuracy.DefaultColumns,
                 Oracle = oracle is null ? null : oracleWithRanks,
                 AllPhotos = splitPhotos,
             }),

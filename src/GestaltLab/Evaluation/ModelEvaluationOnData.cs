@@ -21,6 +21,10 @@ public sealed record DataEvaluationOptions
     public string? MetricsPath { get; init; }
     /// <summary>Align synthetic data with its ground-truth landmarks instead of detecting faces.</summary>
     public bool GroundTruth { get; init; }
+    /// <summary>The manifest columns accuracy is broken down by in <c>metrics.json</c>'s <c>strata</c> (null: sex, age band
+    /// and skin tone, <see cref="StratumAccuracy.DefaultColumns"/>): standard columns or the data's own (a clinic, a camera:
+    /// does the model serve one site worse?). A column the data's manifest lacks is refused before any photo is scored.</summary>
+    public IReadOnlyList<string>? Strata { get; init; }
 }
 
 /// <summary>What <see cref="ModelEvaluation.EvaluateOn"/> did.</summary>
@@ -150,7 +154,7 @@ public static partial class ModelEvaluation
         string outDir = Path.GetDirectoryName(metricsPath)!;
         // RUN/eval-…, made by the evaluation itself.
         if (outFile is null && outDir != Path.GetFullPath(run).TrimEnd('/')) RunFolder.RefuseLink(outDir);
-        var result = EvaluateChecked(model, aligned, outDir, OracleDirectory(dataDirectory, aligned), split, metricsPath, progress, cancellationToken, trainingDataChecked: ownData);
+        var result = EvaluateChecked(model, aligned, outDir, OracleDirectory(dataDirectory, aligned), split, metricsPath, progress, cancellationToken, trainingDataChecked: ownData, o.Strata);
         return new DataEvaluationResult(result, metricsPath, aligned, alignment);
     }
 

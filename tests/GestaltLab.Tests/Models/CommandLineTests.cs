@@ -268,8 +268,13 @@ public class CommandLineTests
         }
         // --priors ranks the same run with the training frequencies as priors, and the metrics say so.
         string withPriors = Path.Combine(root, "eval-priors", "metrics.json");
-        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", withPriors, "--priors", "training"));
+        // (--strata names the columns broken down by; one the manifest lacks is refused before any photo is scored.)
+        Assert.Contains("no column 'clinic' to score accuracy by", await Refused("evaluate", "--model", run, "--data", aligned, "--out", withPriors, "--strata", "clinic"));
+        Assert.Contains("'syndrome' is no stratum", await Refused("evaluate", "--model", run, "--data", aligned, "--out", withPriors, "--strata", "syndrome"));
+        Assert.False(File.Exists(withPriors));
+        Assert.Equal(0, await Cli("evaluate", "--model", run, "--data", aligned, "--out", withPriors, "--priors", "training", "--strata", "skin_tone"));
         var mp = JsonNode.Parse(File.ReadAllText(withPriors))!;
+        Assert.Equal(["skin_tone"], mp["strata"]!["columns"]!.AsObject().Select(c => c.Key));
         Assert.Equal("training", (string?)mp["priors"]);
         Assert.InRange((double)mp["prior_strength"]!, 0, 2);
         Assert.Equal(0, await Cli("predict", "--model", run, test[2], "--priors", "training", "--json"));
