@@ -125,8 +125,11 @@ internal sealed class CompareCommand : ICliCommand
         {
             var top1 = c.Measures.Single(m => m.Measure == "top1");
             var top10 = c.Measures.SingleOrDefault(m => m.Measure == "top10");
-            string verdict = top1.Better == "B" ? "ensemble better" : top1.Better == "A" ? "region better" : "not told apart";
-            Console.WriteLine($"  {region,-18} {(100 * top1.A).ToString("F1", inv) + " %",8}  {Cell(top1),-28} {(top10 is null ? "—" : (100 * top10.A).ToString("F1", inv) + " %"),8}  {Cell(top10),-28} {verdict} (top-1)");
+            // Per measure whose interval excludes 0 (both, when both do): top-1 alone undersold a clear top-10 lead.
+            var told = new[] { top1, top10 }.OfType<PairedMeasure>().Where(m => m.Better is "A" or "B").ToList();
+            string verdict = told.Count == 0 ? "not told apart"
+                : string.Join("; ", told.GroupBy(m => m.Better).Select(g => $"{(g.Key == "B" ? "ensemble" : "region")} better ({string.Join(", ", g.Select(m => m.Measure == "top1" ? "top-1" : "top-10"))})"));
+            Console.WriteLine($"  {region,-18} {(100 * top1.A).ToString("F1", inv) + " %",8}  {Cell(top1),-28} {(top10 is null ? "—" : (100 * top10.A).ToString("F1", inv) + " %"),8}  {Cell(top10),-28} {verdict}");
         }
         Console.WriteLine($"  {"ensemble",-18} {(100 * first.Measures.Single(m => m.Measure == "top1").B).ToString("F1", inv) + " %",8}");
         // The intervals printed: top-10 has none where it is 100 % by construction ("—").

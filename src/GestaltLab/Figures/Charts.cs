@@ -261,14 +261,18 @@ public static class Charts
                 ("marker", Obj(("size", n > 2000 ? 3 : 5), ("color", "#c8c8c8"), ("line", Obj(("width", 0))))),
                 ("hovertemplate", $"%{{text}}<br>{Html(colourName)}: %{{customdata}}<extra></extra>")));
         }
+        // Points without a value (no gene recorded, the unaffected) are the context, grey as the points not highlighted:
+        // in a palette colour they would pass for a category, often the largest (the first, sorted by name).
+        int blank = groups.Length > 0 && groups[0].Key.Length == 0 ? 1 : 0;
         for (int g = 0; g < groups.Length; g++)
         {
             var idx = groups[g].ToArray();
+            bool none = groups[g].Key.Length == 0;
             // Photo names and manifest values are the data's own words: escaped, as the chart library reads its text as markup.
-            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", groups[g].Key.Length == 0 ? "(none)" : Html(groups[g].Key)),
+            traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers"), ("name", none ? "(none)" : Html(groups[g].Key)),
                 ("x", idx.Select(i => embedding.X[i]).ToArray()), ("y", idx.Select(i => embedding.Y[i]).ToArray()),
                 ("text", idx.Select(i => Html(images[i])).ToArray()),
-                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", MapColour(g, groups.Length)), ("symbol", MapSymbol(g)),
+                ("marker", Obj(("size", n > 2000 ? 4 : 7), ("color", none ? "#bdbdbd" : MapColour(g - blank, groups.Length - blank)), ("symbol", none ? "circle" : MapSymbol(g - blank)),
                     // A thin dark rim: the palette's yellow and sky blue fade into a white page without one (yellow on white is
                     // 1.2 : 1). Left off the small points of large maps, where rims would darken every cluster alike.
                     ("opacity", 0.85), ("line", Obj(("width", n > 2000 ? 0 : 0.5), ("color", "rgba(0,0,0,0.5)"))))),
@@ -571,7 +575,9 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("bar", attributes.ToArray()));
         }
         return Chart(traces, ("title", Title(title)), ("barmode", "group"), ("width", Math.Max(520, 120 + 90 * names.Length)), ("height", 420),
-            ("xaxis", Axis("region", ("showgrid", false))), ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.08 }), ("tickformat", ".0%"))));
+            // Turned counter-clockwise, each name ends at its own bars: plotly turns long names clockwise where they do not
+            // fit side by side, hanging each under the next group.
+            ("xaxis", Axis("region", ("showgrid", false), ("tickangle", -30))), ("yaxis", Axis("accuracy", ("range", new[] { 0, 1.08 }), ("tickformat", ".0%"))));
     }
 
     /// <summary>

@@ -216,6 +216,7 @@ public static class FigureExport
                       if (scales.length > 0) await Plotly.restyle(gd, { 'colorbar.title.font.size': base, 'colorbar.tickfont.size': base - 1 }, scales);
                       const ticks = categoryTicks(gd, base);
                       if (Object.keys(ticks).length > 0) await Plotly.relayout(gd, ticks);
+                      crowding(gd, base);
                       const templates = cellText(gd, base);
                       if (templates) await Plotly.restyle(gd, { texttemplate: templates });
                       const fitted = cellWidths(gd, base);
@@ -321,12 +322,20 @@ public static class FigureExport
             // A line break the chart asks for (a subtitle) is kept; markup (<sub>…</sub>) takes no width.
             const lines = [];
             const visible = t => t.replace(/<[^>]+>/g, '').length;
-            for (const part of String(title).split('<br>')) {
+            // A subtitle (<sub>…</sub>, a line of its own) prints at 8 px (6 pt) at the least: plotly draws <sub> at 70 %
+            // of the title, 7 px in a single column, below what journals accept — and it carries the n and what the
+            // whiskers mean. Each of its wrapped lines gets its own size, so that no markup spans a line break.
+            const small = Math.max(8, base - 1);
+            for (const raw of String(title).split('<br>')) {
+              const sub = /^\s*<sub>(.*)<\/sub>\s*$/.exec(raw);
+              const part = sub ? sub[1] : raw;
+              const room = sub ? Math.floor(perLine * (base + 1) / small) : perLine;
               const first = lines.length;
               for (const word of part.split(' ')) {
                 const last = lines.length - 1;
-                if (last >= first && visible(lines[last] + ' ' + word) <= perLine) lines[last] += ' ' + word; else lines.push(word);
+                if (last >= first && visible(lines[last] + ' ' + word) <= room) lines[last] += ' ' + word; else lines.push(word);
               }
+              if (sub) for (let i = first; i < lines.length; i++) lines[i] = `<span style="font-size:${small}px">${lines[i]}</span>`;
             }
             up['title.text'] = lines.join('<br>');
             up['title.font.size'] = base + 1;
@@ -395,6 +404,25 @@ public static class FigureExport
             }
           }
           return up;
+        };
+        // What no layout change here can mend at the size asked, said so that it is not found on the printed page: rows
+        // labelled one by one (a forest plot's groups) closer than the font overprint each other, and an axis title longer
+        // than its axis runs over the words beside it. Measured on the axes as drawn at the page size.
+        const crowding = function (gd, base) {
+          const L = gd.layout || {}, F = gd._fullLayout || {};
+          for (const key of Object.keys(L).filter(k => /^[xy]axis\d*$/.test(k))) {
+            const length = F[key] && F[key]._length;
+            if (!length) continue;
+            const vals = (L[key] || {}).tickvals;
+            if (key[0] === 'y' && Array.isArray(vals) && Array.isArray((L[key] || {}).ticktext) && vals.length > 1 && length / vals.length < base) {
+              const mm = Math.ceil((F.height - length + vals.length * (base + 3)) * 25.4 / 96);
+              leftOut.push(`room for its ${vals.length} labelled rows (they overprint one another; about ${mm} mm of height holds them)`);
+            }
+            const title = (L[key] || {}).title;
+            const text = String((title && (title.text ?? title)) || '').replace(/<[^>]+>/g, '');
+            if (text.length > 0 && 0.55 * base * text.length > length + 2 * base)
+              leftOut.push(`room for the ${key[0]} axis title ("${text}" is longer than the axis and runs over the words beside it)`);
+          }
         };
         // Words written in heatmap cells (the compact confusion view) are left out where the cells are shorter than the
         // font: overprinted, they cannot be read; the colours and the hover text remain.
@@ -534,7 +562,8 @@ public static class FigureExport
         var t = root.ValueKind == System.Text.Json.JsonValueKind.Object && root.TryGetProperty("layout", out var layout)
                 && layout.ValueKind == System.Text.Json.JsonValueKind.Object && layout.TryGetProperty("title", out var found) ? found : default;
         string? title = Text(t) ?? (t.ValueKind == System.Text.Json.JsonValueKind.Object && t.TryGetProperty("text", out var text) ? Text(text) : null);
-        title = title is null ? null : System.Text.RegularExpressions.Regex.Replace(System.Text.RegularExpressions.Regex.Replace(title, "<br ?/?>", " "), "<[^>]+>", "").Trim();
+        // As words: a subtitle after a dash, entities (&#183;) decoded.
+        title = title is null ? null : FigureHtml.PlainText(title);
         return string.IsNullOrEmpty(title) ? "GestaltLab figure" : title;
     }
 

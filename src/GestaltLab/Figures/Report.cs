@@ -232,7 +232,7 @@ public static class Report
                 bands = [(lo, hi)];
             }
             AddChart(Charts.TopK([("this run, per image", perImage), ("this run, per disorder", perDisorder)],
-                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK}", bands, classes.Count));
+                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK} ({Counted(truth.Length, probs, run.Metrics?.Split)})", bands, classes.Count));
             body.Append($"<p class=\"muted\">Published points are on real patient photos (hundreds of syndromes); ours are on this run's {WebUtility.HtmlEncode(run.Metrics?.Split ?? "test")} set. " +
                         "They show where the field stands, not a like-for-like comparison. Hollow markers: per-disorder means. " +
                         $"Dotted grey line: chance, k / {classes.Count}. " +
@@ -248,7 +248,7 @@ public static class Report
             AddChart(Charts.Confusion(truth, probs.Values, classes, new ConfusionOptions
             {
                 Order = ClassOrder.Similarity,
-                Title = $"Confusion matrix, {classes.Count} classes (rows: true class, normalised; similar classes adjacent)",
+                Title = $"Confusion matrix, {classes.Count} classes, {Counted(truth.Length, probs, run.Metrics?.Split)} (rows: true class, normalised; similar classes adjacent)",
             }));
             if (classes.Count > options.CompactConfusionAbove)
                 AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows), "top 5");
@@ -847,6 +847,14 @@ public static class Report
         new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) || ch == '-' ? ch : '-').ToArray()).Trim('-') is var f ? System.Text.RegularExpressions.Regex.Replace(f, "-+", "-") : "";
 
     /// <summary>"positive vs negative: 174 vs 6 photos, 87 vs 3 subjects": what an ROC rests on, on the figure itself.</summary>
+    // The n a figure used on its own in a paper must state: "178 test photos of 90 people".
+    private static string Counted(int photos, ImageTable table, string? splitName)
+    {
+        int people = table.Subjects.Distinct(StringComparer.Ordinal).Count();
+        string split = WebUtility.HtmlEncode(splitName ?? "test");
+        return FormattableString.Invariant($"{photos} {split} photos") + (table.Subjects.SequenceEqual(table.Images) ? "" : FormattableString.Invariant($" of {people} {(people == 1 ? "person" : "people")}"));
+    }
+
     private static string RocCounts(bool[] positive, IReadOnlyList<string> groups, string unit)
     {
         int Photos(bool side) => positive.Count(p => p == side);

@@ -1098,6 +1098,15 @@ public class BrowserTests(BrowserFixture fixture)
         var narrow = await FigureExport.DrawAsync(bars, FigureFormat.Svg, FigureSize.SingleColumn(60), fixture.Browser);
         Assert.DoesNotContain("bartext", Svg(narrow.Bytes));
         Assert.Equal(["the values written over the bars (the bars are narrower than their labels)"], narrow.LeftOut);
+        // A forest plot of 14 rows squeezed into 40 mm: its rows would overprint one another, said with the height that
+        // holds them; at that height, nothing is said.
+        var groups = Enumerable.Range(0, 6).ToDictionary(i => $"g{i}", _ => new StratumScore { NImages = 10, NSubjects = 5, Top1 = 0.5, Top5 = 0.7, Top10 = 0.8 });
+        var forest = Charts.StratumAccuracy(new StrataScores { Columns = new Dictionary<string, StratumColumn> { ["sex"] = new() { Values = groups }, ["clinic"] = new() { Values = groups } } });
+        var squeezed = (await FigureExport.DrawAsync(forest, FigureFormat.Svg, FigureSize.SingleColumn(40), fixture.Browser)).LeftOut;
+        var rows = Assert.Single(squeezed, w => w.StartsWith("room for its 14 labelled rows"));
+        int holds = int.Parse(System.Text.RegularExpressions.Regex.Match(rows, @"about (\d+) mm").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.InRange(holds, 41, 150);
+        Assert.DoesNotContain((await FigureExport.DrawAsync(forest, FigureFormat.Svg, FigureSize.SingleColumn(holds), fixture.Browser)).LeftOut, w => w.Contains("labelled rows"));
         // The compact confusion view of 40 classes: at one column the rows are shorter than its words, which are left out.
         var counts = new int[40, 40];
         for (int c = 0; c < 40; c++) { counts[c, c] = 4; counts[c, (c + 1) % 40] = 1; }
