@@ -338,6 +338,9 @@ public static class GestaltTraining
                 (train, val) = RegionTrainer.SplitByGroup(data, train, config.Training.ValFraction, config.Training.Seed);
                 notes.Add($"no val split in the data: held out {val.Length} photos of other subjects from train for validation");
             }
+            // The epochs kept, the heads' shrinkage and the probabilities' temperature are all chosen on these photos.
+            if (val.Length < 30)
+                notes.Add($"only {val.Length} validation photo(s): the best epochs and how sure the probabilities are were judged on them, so read predictions' percentages with care (more people in the val split steady them)");
 
             var nets = new List<(string, RegionNet)>();
             var summaries = new Dictionary<string, RegionSummary>();

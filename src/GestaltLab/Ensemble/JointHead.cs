@@ -61,7 +61,9 @@ public sealed record JointHead(float[] Weight, float[] Bias, double Shrinkage, d
         // when a few directions separate the classes, and the temperature has to undo that (a test needs T ≈ 0.1). The
         // shrinkage itself was chosen with temperatures of 0.25–50; where the kept one falls outside that range the choice
         // was judged under another temperature (noted, not changed: every documented run's lies inside, at 8–24).
-        double t = val.Count > 0 ? Calibration.FitTemperature(DiscriminantHead.Logits(zVal, fit.Weight, fit.Bias, classCount), valLabels, 0.01, 100) : 1;
+        // Its probabilities are the model's: fitted against Laplace-smoothed targets, so that a few validation photos all
+        // ranked right do not make every prediction 100 % (Calibration.FitTemperatureSmoothed).
+        double t = val.Count > 0 ? Calibration.FitTemperatureSmoothed(DiscriminantHead.Logits(zVal, fit.Weight, fit.Bias, classCount), valLabels, 0.01, 100) : 1;
 
         // logit_c = (w_c·(x − m)/s + b_c)/t = (w_c/(s·t))·x + (b_c − Σ_j w_cj·m_j/s_j)/t
         var weight = new float[classCount * d];

@@ -414,8 +414,9 @@ public static class FigureExport
             const length = F[key] && F[key]._length;
             if (!length) continue;
             const vals = (L[key] || {}).tickvals;
-            if (key[0] === 'y' && Array.isArray(vals) && Array.isArray((L[key] || {}).ticktext) && vals.length > 1 && length / vals.length < base) {
-              const mm = Math.ceil((F.height - length + vals.length * (base + 3)) * 25.4 / 96);
+            if (key[0] === 'y' && Array.isArray(vals) && Array.isArray((L[key] || {}).ticktext) && vals.length > 1 && length / vals.length < base - 1) {
+              // Closer than their font (base − 1): a row's pitch of the font size still reads (the single-column default).
+              const mm = Math.ceil((F.height - length + vals.length * (base + 1)) * 25.4 / 96);
               leftOut.push(`room for its ${vals.length} labelled rows (they overprint one another; about ${mm} mm of height holds them)`);
             }
             const title = (L[key] || {}).title;

@@ -248,7 +248,7 @@ public static class Report
             AddChart(Charts.Confusion(truth, probs.Values, classes, new ConfusionOptions
             {
                 Order = ClassOrder.Similarity,
-                Title = $"Confusion matrix, {classes.Count} classes, {Counted(truth.Length, probs, run.Metrics?.Split)} (rows: true class, normalised; similar classes adjacent)",
+                Title = $"Confusion matrix, {classes.Count} classes<br><sub>{Counted(truth.Length, probs, run.Metrics?.Split)}; rows: true class, normalised; similar classes adjacent</sub>",
             }));
             if (classes.Count > options.CompactConfusionAbove)
                 AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows), "top 5");

@@ -37,6 +37,25 @@ public class CalibrationTests
     }
 
     [Fact]
+    public void A_few_validation_photos_all_ranked_right_do_not_make_every_prediction_certain()
+    {
+        // Eight photos of four classes, each ranked first by a margin: the plain cross-entropy falls without end as the
+        // temperature drops, and the plain fit runs to the bottom of its range (every probability 100 %).
+        var rng = new Random(5);
+        var labels = Enumerable.Range(0, 8).Select(i => i % 4).ToList();
+        var logits = labels.Select(y => Enumerable.Range(0, 4).Select(c => (float)(c == y ? 1.0 + rng.NextDouble() : rng.NextDouble())).ToArray()).ToList();
+        Assert.InRange(Calibration.FitTemperature(logits, labels, 0.01, 100), 0.01, 0.0111);
+        // Smoothed by the rule of succession (ε = 1/10), the fit stops where the true class gets about 9 in 10 on average.
+        double t = Calibration.FitTemperatureSmoothed(logits, labels, 0.01, 100);
+        double meanTrue = logits.Select((z, i) => Calibration.Softmax(z.Select(v => (float)(v / t)).ToArray())[labels[i]]).Average();
+        Assert.InRange(meanTrue, 0.75, 0.97);
+        // With hundreds of photos that are not separable, it is the plain fit within a few per cent.
+        var many = Enumerable.Range(0, 600).Select(i => i % 4).ToList();
+        var noisy = many.Select(y => Enumerable.Range(0, 4).Select(c => (float)((c == y ? 1.0 : 0.0) + 1.5 * rng.NextDouble())).ToArray()).ToList();
+        Assert.Equal(Calibration.FitTemperature(noisy, many, 0.01, 100), Calibration.FitTemperatureSmoothed(noisy, many, 0.01, 100), 0.05);
+    }
+
+    [Fact]
     public void With_flip_augmentation_the_temperature_is_fitted_for_the_averaged_probabilities()
     {
         // Each view alone is sharp and right 70 % of the time; the two views of a photo often disagree, so their average
