@@ -54,7 +54,7 @@ internal sealed class EvaluateCommand : ICliCommand
             $"{x.NImages} {r.Split} images, {x.NClasses} classes: top-1 {x.Top1:P1}  top-5 {K(5, x.Top5)}  top-10 {K(10, x.Top10)}  per-disorder top-1 {x.PerDisorderTop1:P1}{(x.NDisorders is int nd && nd != x.NClasses ? $" (mean of {nd} disorders with {r.Split} photos)" : "")}  log loss {x.LogLoss:F3}"));
         if (x.NUnscored is > 0 and int unscored)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"{unscored} more {r.Split} photo(s) had no usable face and are not scored (see {Path.Combine(alignedDirectory, "qc.csv")}); counted as misses, top-1 would be {x.Top1 * x.NImages / (x.NImages + unscored):P1}"));
+                $"{unscored} more {r.Split} photo(s) are not scored: no usable face, or not readable (see {Path.Combine(alignedDirectory, "qc.csv")}); counted as misses, top-1 would be {x.Top1 * x.NImages / (x.NImages + unscored):P1}"));
         if (x.Priors == ClassPriors.Training && x.PriorStrength is double beta)
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"ranked with the training photos' syndrome frequencies as priors (strength {beta:F2}); the regions below with equal priors"));
         if (x.Oracle is { } o)
@@ -83,12 +83,12 @@ internal sealed class EvaluateCommand : ICliCommand
     internal static void PrintStrata(StrataScores strata)
     {
         string unit = strata.Unit == "families" ? "families" : "people";
-        Console.WriteLine($"by stratum: top-1 [95% interval over {unit}] (people{(strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored > 0)) ? "; photos without a usable face" : "")}); p: do the groups differ by more than chance?");
+        Console.WriteLine($"by stratum: top-1 [95% interval over {unit}] (people{(strata.Columns.Values.Any(c => c.Values.Values.Any(v => v.NUnscored > 0)) ? "; photos not scored: no usable face, or not readable" : "")}); p: do the groups differ by more than chance?");
         int width = strata.Columns.Keys.Max(c => c.Length);
         foreach (var (column, scores) in strata.Columns)
         {
             var groups = scores.Ordered(column).Select(g => string.Create(CultureInfo.InvariantCulture,
-                $"{g.Key} {g.Value.Top1:P0}{(g.Value.Top1Interval is [var lo, var hi] ? $" [{lo * 100:0}–{hi * 100:0}]" : "")} ({g.Value.NSubjects}{(g.Value.NUnscored is > 0 and int u ? $"; {u} no face" : "")})"));
+                $"{g.Key} {g.Value.Top1:P0}{(g.Value.Top1Interval is [var lo, var hi] ? $" [{lo * 100:0}–{hi * 100:0}]" : "")} ({g.Value.NSubjects}{(g.Value.NUnscored is > 0 and int u ? $"; {u} not scored" : "")})"));
             Console.WriteLine($"  {column.PadRight(width)}  {string.Join("  ", groups)}  {scores.PText ?? $"(not tested: {scores.NotTested})"}");
         }
         int tested = strata.Columns.Values.Count(c => c.PDifferences is not null);

@@ -32,6 +32,9 @@ internal sealed class ManifestCommand : ICliCommand
             string folder = p.GetValue(images)!;
             if (File.Exists(folder))
                 throw new GestaltLabException($"{folder}: is a file; --images names the folder of your photos", $"pass the folder: --images {Path.GetDirectoryName(Path.GetFullPath(folder))}");
+            // A labels file that is not there is the first thing to say (a manifest already there is a second problem).
+            if (p.GetValue(labels) is { } named && !File.Exists(named))
+                throw new GestaltLabException($"{named}: file not found", Directory.Exists(named) ? "--labels names the labels CSV, not a folder" : "name the labels CSV (image,subject,syndrome…), relative to the current folder");
             string target = p.GetValue(output) ?? folder;
             if (Directory.Exists(target)) target = Path.Combine(target, Manifest.FileName);
             if (File.Exists(target) && !p.GetValue(force))

@@ -287,61 +287,76 @@ public sealed class Manifest
                 .GroupBy(t => t.Real, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.First().i, StringComparer.Ordinal);
             return realIndex.TryGetValue(RunFolder.RealPath(full), out found);
         }
+        // Every line's problem is said at once (two missing photos, two misspelt splits), not one per run of the command.
+        var problems = new List<GestaltLabException>();
         for (int r = 0; r < table.Rows.Count; r++)
         {
-            var f = table.Rows[r];
-            int line = table.LineOf(r);
-            string img = ImagePath(f[imageCol]);
-            // "./a.jpg", as `find .` lists photos, is a.jpg. (Only here: in a manifest the cell as written is part of the
-            // data's hash, which its alignments and runs record.)
-            while (img.StartsWith("./", StringComparison.Ordinal)) img = img[2..].TrimStart('/');
-            if (!index.TryGetValue(img, out int k))
+            try
             {
-                if (!TryThroughLink(img, out k) && !byName.TryGetValue(img, out k))
+                var f = table.Rows[r];
+                int line = table.LineOf(r);
+                string img = ImagePath(f[imageCol]);
+                // "./a.jpg", as `find .` lists photos, is a.jpg. (Only here: in a manifest the cell as written is part of the
+                // data's hash, which its alignments and runs record.)
+                while (img.StartsWith("./", StringComparison.Ordinal)) img = img[2..].TrimStart('/');
+                if (!index.TryGetValue(img, out int k))
                 {
-                    // Typed in a spreadsheet, a name may differ from the file's only in letter case (IMG_0001.jpg for
-                    // IMG_0001.JPG) or in how an accent is encoded (macOS writes "ü" as u + a combining mark): one photo
-                    // that matches so, and only one, is the one meant.
-                    looseIndex ??= images.SelectMany((p, i) => new[] { (Key: Loose(p), i), (Key: Loose(Path.GetFileName(p)), i) })
-                        .GroupBy(t => t.Key, StringComparer.Ordinal)
-                        .ToDictionary(g => g.Key, g => g.Select(t => t.i).Distinct().ToList(), StringComparer.Ordinal);
-                    var near = looseIndex.TryGetValue(Loose(img), out var hits) ? hits.Select(i => (p: images[i], i)).ToList() : [];
-                    if (near.Count == 1) k = near[0].i;
-                    else throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is not in {folder}" +
-                        (near.Count > 1 ? $" (it could be any of {string.Join(", ", near.Take(3).Select(t => t.p))})" : ""),
-                        near.Count > 1 ? "give the name exactly as the file has it" : "check the name (and its extension) against the folder");
+                    if (!TryThroughLink(img, out k) && !byName.TryGetValue(img, out k))
+                    {
+                        // Typed in a spreadsheet, a name may differ from the file's only in letter case (IMG_0001.jpg for
+                        // IMG_0001.JPG) or in how an accent is encoded (macOS writes "ü" as u + a combining mark): one photo
+                        // that matches so, and only one, is the one meant.
+                        looseIndex ??= images.SelectMany((p, i) => new[] { (Key: Loose(p), i), (Key: Loose(Path.GetFileName(p)), i) })
+                            .GroupBy(t => t.Key, StringComparer.Ordinal)
+                            .ToDictionary(g => g.Key, g => g.Select(t => t.i).Distinct().ToList(), StringComparer.Ordinal);
+                        var near = looseIndex.TryGetValue(Loose(img), out var hits) ? hits.Select(i => (p: images[i], i)).ToList() : [];
+                        if (near.Count == 1) k = near[0].i;
+                        else throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is not in {folder}" +
+                            (near.Count > 1 ? $" (it could be any of {string.Join(", ", near.Take(3).Select(t => t.p))})" : ""),
+                            near.Count > 1 ? "give the name exactly as the file has it" : "check the name (and its extension) against the folder");
+                    }
+                    if (k < 0)
+                    {
+                        var several = images.Where(p => Path.GetFileName(p) == img).ToList();
+                        throw new GestaltLabException($"{labelsCsv}: line {line}: file name '{img}' matches several photos in {folder} ({string.Join(", ", several.Take(3))}{(several.Count > 3 ? ", …" : "")})",
+                            "give the path relative to the folder");
+                    }
                 }
-                if (k < 0)
+                if (!labelled.TryAdd(k, line))
+                    throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice" +
+                        (images[k] == img ? $" (line {labelled[k]} labels it too)" : $" (it is {images[k]}, which line {labelled[k]} labels too)"),
+                        "label each photo on one line");
+                string Get(int c) => c >= 0 ? f[c].Trim() : "";
+                if (Get(subject).Length == 0)
+                    throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has no subject",
+                        "give every labelled photo the id of the person it shows");
+                // With a split column, a labelled photo without a split would go to test unseen by training: said, not guessed.
+                if (split >= 0 && Get(split).Length == 0 && Get(syndrome).Length > 0)
+                    throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has a syndrome but no split",
+                        "give every labelled photo a split (train, val or test; one per person), or drop the split column to have photos split by person");
+                var row = rows[k];
+                if (split >= 0 && Get(split).Length == 0) blankSplit.Add(k);
+                rows[k] = row with
                 {
-                    var several = images.Where(p => Path.GetFileName(p) == img).ToList();
-                    throw new GestaltLabException($"{labelsCsv}: line {line}: file name '{img}' matches several photos in {folder} ({string.Join(", ", several.Take(3))}{(several.Count > 3 ? ", …" : "")})",
-                        "give the path relative to the folder");
-                }
+                    Subject = Get(subject),
+                    Syndrome = Get(syndrome), Gene = Get(gene),
+                    Split = Get(split) is { Length: > 0 } sp ? sp : row.Split,
+                    // A lone "-" is how spreadsheets say "none": no family, not one family of everyone so marked.
+                    Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family) is "-" ? "" : Get(family),
+                    Extra = ownColumns.Count == 0 ? row.Extra : ownColumns.ToDictionary(c => c.Name, c => f[c.Index].Trim(), StringComparer.Ordinal),
+                };
+                Validate(rows[k], $"{labelsCsv}: line {line}");
             }
-            if (!labelled.TryAdd(k, line))
-                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' is labelled twice" +
-                    (images[k] == img ? $" (line {labelled[k]} labels it too)" : $" (it is {images[k]}, which line {labelled[k]} labels too)"),
-                    "label each photo on one line");
-            string Get(int c) => c >= 0 ? f[c].Trim() : "";
-            if (Get(subject).Length == 0)
-                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has no subject",
-                    "give every labelled photo the id of the person it shows");
-            // With a split column, a labelled photo without a split would go to test unseen by training: said, not guessed.
-            if (split >= 0 && Get(split).Length == 0 && Get(syndrome).Length > 0)
-                throw new GestaltLabException($"{labelsCsv}: line {line}: photo '{img}' has a syndrome but no split",
-                    "give every labelled photo a split (train, val or test; one per person), or drop the split column to have photos split by person");
-            var row = rows[k];
-            if (split >= 0 && Get(split).Length == 0) blankSplit.Add(k);
-            rows[k] = row with
-            {
-                Subject = Get(subject),
-                Syndrome = Get(syndrome), Gene = Get(gene),
-                Split = Get(split) is { Length: > 0 } sp ? sp : row.Split,
-                // A lone "-" is how spreadsheets say "none": no family, not one family of everyone so marked.
-                Sex = Get(sex), AgeBand = Get(age), SkinTone = Get(skin), Family = Get(family) is "-" ? "" : Get(family),
-                Extra = ownColumns.Count == 0 ? row.Extra : ownColumns.ToDictionary(c => c.Name, c => f[c.Index].Trim(), StringComparer.Ordinal),
-            };
-            Validate(rows[k], $"{labelsCsv}: line {line}");
+            catch (GestaltLabException e) { problems.Add(e); }
+        }
+        if (problems.Count == 1) throw problems[0];
+        if (problems.Count > 1)
+        {
+            const string FixMark = "\n  fix: ";
+            string Said(GestaltLabException e) => e.Fix is null ? e.Message : e.Message[..e.Message.IndexOf(FixMark, StringComparison.Ordinal)];
+            var lines = problems.Take(10).Select(e => Said(e) is var m && m.StartsWith(labelsCsv + ": ", StringComparison.Ordinal) ? m[(labelsCsv.Length + 2)..] : Said(e));
+            throw new GestaltLabException($"{labelsCsv}: {problems.Count} problems in the labels:\n    " + string.Join("\n    ", lines) + (problems.Count > 10 ? $"\n    … and {problems.Count - 10} more" : ""),
+                string.Join("; ", problems.Select(e => e.Fix).OfType<string>().Distinct(StringComparer.Ordinal)));
         }
         if (blankSplit.Count > 0)
         {

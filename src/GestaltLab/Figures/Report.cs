@@ -531,7 +531,7 @@ public static class Report
                 rows.Add([E(column), "<span class=\"muted\">(blank)</span>", N(scores.NUnknown), .. Enumerable.Repeat("—", width - 3 + 1)]);
         }
         var header = new List<string> { "stratum", "group", "photos", "people", "top-1 [95% CI]", "top-5 [95% CI]", "top-10 [95% CI]" };
-        if (unscored) header.Add("no usable face");
+        if (unscored) header.Add("not scored");
         if (oracle) header.Add(equal ? "oracle top-1 (equal priors)" : "oracle top-1");
         header.Add("top-1 differences");
         body.Append(TableRaw(header, rows));
@@ -554,7 +554,7 @@ public static class Report
             + FormattableString.Invariant($"Top-1 differences: a permutation test of whether the groups' top-1 differs by more than chance among these people — the column's values shuffled {all.Permutations:N0} times among the people (families where each family has one value) of the same syndrome, each keeping their photos and hits, so a group that happens to hold harder syndromes is not taken for one the model serves worse; ")
             + (tested > 1 ? FormattableString.Invariant($"Holm's adjustment for the {tested} columns tested in brackets (if no group differed, a p below 0.05 would turn up in at least one of {tested} columns up to about {1 - Math.Pow(0.95, tested):0%} of the time); ") : "")
             + "⚠ where the difference holds at 5 % after that adjustment. A small p says these people's groups differ; it does not say the next people's will, nor why: confirm it on new people (`gestaltlab evaluate --data OTHER`) before concluding that the model or the face detector serves a group worse."))
-            .Append(unscored ? " <em>No usable face</em>: the group's photos alignment could not use, left out of its figures (a detector that misses some faces more than others shows here)." : "")
+            .Append(unscored ? " <em>Not scored</em>: the group's photos alignment could not use (no usable face, or not readable), left out of its figures (a detector that misses some faces more than others shows here)." : "")
             .Append(oracle ? " The oracle (Bayes on the synthetic faces' true traits) knows no sex, age or skin tone: a gap it does not show is the pipeline's." : "")
             .Append(photoNames ? "" : FormattableString.Invariant($" On this page for sharing, groups of fewer than {SharedStratumMinimum} people show no figures, and only the sex, age band and skin tone columns are shown."))
             .Append("</p>\n");
@@ -599,7 +599,7 @@ public static class Report
             new[] { "top-10 (per disorder)", Model(10, true, m.PerDisorderTop10), "—", "—", Pub(PublishedResults.GestaltMatcherFrequent, 10, true), Pub(PublishedResults.GestaltMatcherRare, 10, true) },
             new[] { "log loss", m.LogLoss.ToString("F3", CultureInfo.InvariantCulture), "—", "—", "—", "—" },
             // Split and priors are read from a metrics.json that may come with a shared run: escaped like every other text.
-            new[] { $"{E(m.Split ?? "test")} images" + (m.NUnscored is > 0 and int unscored ? $" <span class=\"muted\">(+{unscored} without a usable face, not scored)</span>" : ""),
+            new[] { $"{E(m.Split ?? "test")} images" + (m.NUnscored is > 0 and int unscored ? $" <span class=\"muted\">(+{unscored} not scored: no usable face, or not readable)</span>" : ""),
                 m.NImages.ToString(CultureInfo.InvariantCulture), oracle is null ? "—" : oracle.NTest.ToString(CultureInfo.InvariantCulture), "502", "—", "—" },
             new[] { "classes", m.NClasses.ToString(CultureInfo.InvariantCulture), "—", "216 ranked (92 in its test set)", "—", "—" },
             new[] { "class priors", m.Priors is null ? "—" : m.PriorStrength is double b ? $"{E(m.Priors)} (strength {b.ToString("F2", CultureInfo.InvariantCulture)})" : E(m.Priors),

@@ -315,6 +315,13 @@ public sealed class ManifestTests : IDisposable
         var e = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, wrong));
         Assert.Contains("line 2", e.Message);
         Assert.Contains("missing.jpg", e.Message);
+        // Several lines wrong are said together, each with its line, not one per run of the command.
+        string several = Write("several.csv", "image,syndrome,subject,split\nmissing.jpg,x,s,train\nclinic/p3.jpg,x,t,Training\nalso-missing.jpg,x,u,test\n");
+        var all = Assert.Throws<GestaltLabException>(() => Manifest.FromImageFolder(photos, several));
+        Assert.StartsWith($"{several}: 3 problems in the labels:", all.Message);
+        foreach (var said in new[] { "line 2: photo 'missing.jpg' is not in", "line 3: unknown split 'Training'", "line 4: photo 'also-missing.jpg' is not in" })
+            Assert.Contains(said, all.Message);
+        Assert.Contains("use one of train, val, test", all.Fix);
 
         // A folder with no photo (only a text file and a hidden photo) is an error naming it; a missing one too.
         string none = Path.Combine(_dir, "none");
