@@ -41,6 +41,8 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
     {
         var lines = source.Split('\n');
         var notes = new List<string>();
+        // References a notebook makes for an editor's kernel (a build folder's GestaltLab.dll): one line for them all.
+        var own = new List<string>();
         for (int i = 0; i < lines.Length; i++)
         {
             string line = lines[i].TrimEnd('\r');
@@ -55,7 +57,7 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
                 }
                 else if (KnownAssembly(value) is { } known)
                 {
-                    notes.Add($"{where}: {line.Trim()} → the runner's own {known}");
+                    if (!own.Contains(known)) own.Add(known);
                     lines[i] = "";
                 }
                 else
@@ -84,6 +86,8 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
                 lines[i] = "";
             }
         }
+        if (own.Count > 0)
+            notes.Insert(0, $"{cellLabel}: #r of {string.Join(", ", own)} → the runner's own {(own.Count == 1 ? "copy" : "copies")} (this build's)");
         return new CellDirectiveResult(string.Join('\n', lines), notes);
     }
 

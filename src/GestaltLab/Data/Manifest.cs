@@ -261,7 +261,7 @@ public sealed class Manifest
         // split of the user's own, confidence intervals, and composite faces, whose minimum cohort counts people (with
         // each photo its own "person", one patient's ten photos would pass as ten people).
         if (subject < 0)
-            throw new GestaltLabException($"{labelsCsv}: no subject column, so the photos cannot be told apart by person",
+            throw new GestaltLabException($"{labelsCsv}: no subject column, so the photos cannot be told apart by person (its columns: {string.Join(", ", table.Header)})",
                 "add a subject column (one id per person; if every photo really shows a different person, give each its own id)");
         var index = new Dictionary<string, int>(StringComparer.Ordinal);
         for (int i = 0; i < images.Count; i++) index[images[i]] = i;

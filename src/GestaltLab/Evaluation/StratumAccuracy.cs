@@ -367,7 +367,7 @@ public static class StratumAccuracy
             var byUnit = all.Except(mixed).ToList();
             int leftOut = mixed.Sum(u => u.Select(i => rows[i].Subject).Distinct(StringComparer.Ordinal).Count());
             if (mixed.Count > 0 && byUnit.Select(u => values[u.First()]).Distinct(StringComparer.Ordinal).Count() < 2)
-                return (null, null, null, $"{leftOut} people's photos carry different {column} values, and too few others are left to shuffle");
+                return (null, null, null, $"{(leftOut == 1 ? "1 person's" : $"{leftOut} people's")} photos carry different {column} values, and too few others are left to shuffle");
             var assigned = byUnit.Select(u => groups.IndexOf(values[u.First()])).ToArray();
             var hits = byUnit.Select(u => u.Count(i => rank[i] == 0)).ToArray();
             var counts = byUnit.Select(u => u.Count()).ToArray();

@@ -193,7 +193,7 @@ public static class CompositeFaces
             var people = People(list);
             if (people.Count < minimumCohort)
             {
-                refused.Add($"{groups[g].Key}: {Counted(people.Count, list)} < minimum cohort {minimumCohort}");
+                refused.Add($"{groups[g].Key}: {Counted(people.Count, list)}, fewer than the minimum cohort of {minimumCohort} people");
                 refusedLabels.Add(groups[g].Key);
             }
             else
@@ -234,8 +234,9 @@ public static class CompositeFaces
     private static string Counted(int people, IReadOnlyList<(RgbImage Face, string Person)> faces)
     {
         int ids = faces.Select(f => f.Person).Distinct(StringComparer.Ordinal).Count();
+        string who = people == 1 ? "1 person" : $"{people} people", photos = faces.Count == 1 ? "1 photo" : $"{faces.Count} photos";
         return ids == people
-            ? $"{people} person(s) ({faces.Count} photo(s))"
-            : $"{people} person(s) ({faces.Count} photo(s) under {ids} ids: ids sharing an identical face count as one person)";
+            ? $"{who} ({photos})"
+            : $"{who} ({photos} under {ids} ids: ids sharing an identical face count as one person)";
     }
 }

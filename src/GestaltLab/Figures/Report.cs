@@ -432,7 +432,7 @@ public static class Report
     private static void FaceSpaceSection(FaceSpaceMetrics fs, Action<GenericChart, string?> addChart, StringBuilder body, Func<string, string> shown, bool photoNames)
     {
         int g = fs.NGallerySyndromes;
-        string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(k ≥ {g})</span>" : Pct(v);
+        string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(always 100 % with only {g} syndromes)</span>" : Pct(v);
         string Ci(double v, double[]? ci) => Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
         string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
         // A lone group says which it is: every syndrome known to the model, or none.
@@ -586,10 +586,10 @@ public static class Report
         var oracle = m.Oracle;
         // Both oracles where the data records them: a run ranking with equal priors is measured against the second.
         string Oracle(double withPriors, double? equal, int k = 1) =>
-            oracle is null ? "—" : k >= m.NClasses ? $"— <span class=\"muted\">(k ≥ {m.NClasses} classes)</span>" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
+            oracle is null ? "—" : k >= m.NClasses ? $"— <span class=\"muted\">(always 100 % with only {m.NClasses} classes)</span>" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
         // With k at or above the number of classes every photo is a hit: say so rather than print a trivial 100 %.
         string Model(int k, bool perDisorder, double value) =>
-            k >= m.NClasses ? $"— <span class=\"muted\">(k ≥ {m.NClasses} classes)</span>" : Ci(k, perDisorder, value);
+            k >= m.NClasses ? $"— <span class=\"muted\">(always 100 % with only {m.NClasses} classes)</span>" : Ci(k, perDisorder, value);
         var rows = new List<string[]>
         {
             new[] { "top-1 (per image)", Ci(1, false, m.Top1), Oracle(oracle?.Top1 ?? 0, oracle?.DistinctEqualPriors?.Top1), "—", "—", "—" },

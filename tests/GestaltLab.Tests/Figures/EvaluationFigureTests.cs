@@ -260,7 +260,7 @@ public class FaceFigureTests
         Assert.Equal(10, a.Count);
         Assert.All(a.Image.Pixels, p => Assert.Equal(45, p)); // mean of 0,10,…,90
         Assert.Contains(set.Refused, r => r.StartsWith("B: 4 person"));
-        Assert.Contains(set.Refused, r => r.StartsWith("C: 3 person(s) (12 photo(s))"));
+        Assert.Contains(set.Refused, r => r.StartsWith("C: 3 people (12 photos), fewer than the minimum cohort of"));
         var e = Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("C", faces.Where(f => f.Item2 == "C").Select(f => (f.Item1, f.Item3)).ToArray()));
         Assert.Contains("minimum cohort of 10 people", e.Message);
         // Each person weighs once: one person's many photos do not pull the composite towards them.
@@ -272,7 +272,7 @@ public class FaceFigureTests
         // One photo filed under ten ids (visits or accession numbers taken for subjects) is one person, not a cohort.
         var copies = Enumerable.Range(0, 10).Select(i => (Marked(90, 0), "E", $"visit{i:00}")).ToArray();
         var copied = Assert.Single(CompositeFaces.Build(copies, 10).Refused);
-        Assert.StartsWith("E: 1 person(s) (10 photo(s) under 10 ids", copied);
+        Assert.StartsWith("E: 1 person (10 photos under 10 ids", copied);
         Assert.Contains("identical face", Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("E", copies.Select(c => (c.Item1, c.Item3)).ToArray())).Message);
         var grid = set.RenderGrid();
         Assert.True(grid.Width >= 8 && grid.Height > 8);

@@ -34,7 +34,7 @@ public class ReportCompositeTests
             Assert.Contains("Composite faces", result.Sections);
             // The names and counts drawn into the picture are in its text too (screen readers, search).
             Assert.Single(System.Text.RegularExpressions.Regex.Matches(html, "alt=\"Composite faces, one per class: [^\"]*\\(n = 1[0-9] people\\)\""));
-            Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn, so that no individual is recognisable: small_cohort: 3 person(s)", html);
+            Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn, so that no individual is recognisable: small_cohort: 3 people", html);
             Assert.Empty(FigureHtml.RemoteReferences(html));
             // The same grid is handed to static export (composite-faces.png), one cell for the one cohort drawn.
             var grid = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions()).CompositeFaces;

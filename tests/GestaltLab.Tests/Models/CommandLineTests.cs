@@ -108,7 +108,7 @@ public class CommandLineTests
         // not "the run holds no aligned faces".
         var besideNotes = GestaltLab.Figures.Report.Build(GestaltLab.Evaluation.RunResults.Load(beside), new GestaltLab.Figures.ReportOptions { BootstrapIterations = 0 }).Notes;
         // … naming the cohorts and their sizes, as a page with a grid does under it.
-        Assert.Contains(besideNotes, n => n.Contains("no class has the minimum cohort") && n.Contains("person(s)") && n.Contains("< minimum cohort 10"));
+        Assert.Contains(besideNotes, n => n.Contains("no class has the minimum cohort") && n.Contains("people (") && n.Contains("fewer than the minimum cohort of 10 people"));
         Assert.DoesNotContain(besideNotes, n => n.Contains("holds no aligned faces"));
         Assert.False(Directory.Exists(Path.Combine(beside, "aligned-data")) || Directory.Exists(Path.Combine(beside, "eval-on-data")));
 

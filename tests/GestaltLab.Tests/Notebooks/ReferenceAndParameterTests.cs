@@ -126,7 +126,7 @@ public class ReferenceAndParameterTests
 
         Assert.Equal("\n\nint x = 1;", r.Code);
         Assert.Contains(r.Notes, n => n.Contains("asked for 5.0.0", StringComparison.Ordinal));
-        Assert.Contains(r.Notes, n => n.Contains("the runner's own GestaltLab", StringComparison.Ordinal));
+        Assert.Contains("code cell 1: #r of GestaltLab → the runner's own copy (this build's)", r.Notes);
         var missing = Assert.Throws<NotebookCellException>(() => directives.Process("#r \"/no/such/Other.dll\"", "code cell 4 (cell 7 of 9)"));
         Assert.Contains("code cell 4 (cell 7 of 9), line 1", missing.Message);
         Assert.Contains("/no/such/Other.dll", missing.Message);
