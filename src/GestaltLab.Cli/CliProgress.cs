@@ -9,11 +9,48 @@ namespace GestaltLab.Cli;
 /// </summary>
 internal static class CliProgress
 {
+    // Each stage's last report, so that a stopped command can say where each stage was (the epochs a training kept).
+    private static readonly Dictionary<string, ProgressUpdate> LastByStage = new(StringComparer.Ordinal);
+
+    /// <summary>The last report of every stage seen so far in this process, in no particular order.</summary>
+    public static IReadOnlyList<ProgressUpdate> LastUpdates()
+    {
+        lock (LastByStage) return [.. LastByStage.Values];
+    }
+
+    private sealed class Recording(IProgress<ProgressUpdate> inner) : IProgress<ProgressUpdate>
+    {
+        public void Report(ProgressUpdate value)
+        {
+            lock (LastByStage) LastByStage[value.Stage] = value;
+            inner.Report(value);
+        }
+    }
+
+    /// <summary>
+    /// The epochs each region's training had finished when it was stopped, from the trainer's reports ("epoch 4/15 …",
+    /// the summary of a finished epoch carrying its validation figures): "face 3/15, nose 4/15" for the regions under way;
+    /// null when no training was under way.
+    /// </summary>
+    public static string? EpochsKept()
+    {
+        var kept = new List<string>();
+        foreach (var u in LastUpdates().Where(u => u.Stage.StartsWith("train ", StringComparison.Ordinal) && u.Done < u.Total).OrderBy(u => u.Stage, StringComparer.Ordinal))
+        {
+            var m = System.Text.RegularExpressions.Regex.Match(u.Detail ?? "", @"epoch (\d+)/(\d+)");
+            if (!m.Success) continue;
+            int epoch = int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+            int done = u.Detail!.Contains("val acc", StringComparison.Ordinal) ? epoch : epoch - 1;
+            kept.Add($"{u.Stage["train ".Length..]} {done}/{m.Groups[2].Value}");
+        }
+        return kept.Count == 0 ? null : string.Join(", ", kept);
+    }
+
     /// <summary>Runs <paramref name="work"/> with a progress sink; one bar per stage.</summary>
     public static async Task<T> RunAsync<T>(Func<IProgress<ProgressUpdate>, Task<T>> work)
     {
         if (Console.IsErrorRedirected || Console.IsOutputRedirected || !CliRunner.Ansi.Profile.Capabilities.Interactive)
-            return await work(ProgressReporters.Console());
+            return await work(new Recording(ProgressReporters.Console()));
         T result = default!;
         await CliRunner.Ansi.Progress()
             .AutoClear(false)
@@ -34,7 +71,7 @@ internal static class CliProgress
                         t.Description = Markup.Escape(u.Detail is null ? u.Stage : $"{u.Stage} {u.Detail}");
                     }
                 });
-                result = await work(sink);
+                result = await work(new Recording(sink));
             });
         return result;
     }

@@ -211,7 +211,8 @@ internal static class CliRunner
     // prediction's --out is written only at the end (atomically), so a stopped one wrote none.
     private static string Cancelled(string[] args) => args.FirstOrDefault() switch
     {
-        "train" or "demo" => "cancelled; the same command run again resumes from the last finished epoch",
+        "train" or "demo" => "cancelled; the same command run again resumes from the last finished epoch"
+                             + (CliProgress.EpochsKept() is { } kept ? $" (epochs kept: {kept}; finished regions are kept whole)" : ""),
         "align" or "evaluate" => "cancelled; the same command run again takes up an alignment where it stopped",
         "predict" or "match" when args.Any(a => a == "--out" || a.StartsWith("--out=", StringComparison.Ordinal)) => "cancelled; nothing was written to --out",
         _ => "cancelled",

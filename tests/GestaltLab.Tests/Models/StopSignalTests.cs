@@ -6,6 +6,22 @@ namespace GestaltLab.Tests.Models;
 public class StopSignalTests
 {
     [Fact]
+    public async Task A_stopped_training_says_which_epochs_each_region_kept()
+    {
+        // As the trainer reports: a batch of epoch 4 under way (3 finished), an epoch's summary (5 finished), a region done.
+        await GestaltLab.Cli.CliProgress.RunAsync(p =>
+        {
+            p.Report(new GestaltLab.Runtime.ProgressUpdate("train stopsig_a", 310, 1500, "epoch 4/15 loss 2.100 acc 30%"));
+            p.Report(new GestaltLab.Runtime.ProgressUpdate("train stopsig_b", 500, 1500, "epoch 5/15 loss 2.000 acc 31% val loss 2.500 val acc 20%"));
+            p.Report(new GestaltLab.Runtime.ProgressUpdate("train stopsig_c", 1500, 1500, "epoch 15/15 loss 1.000 acc 60% val loss 2.000 val acc 30%"));
+            return 0;
+        });
+        string kept = GestaltLab.Cli.CliProgress.EpochsKept()!;
+        Assert.Contains("stopsig_a 3/15, stopsig_b 5/15", kept);
+        Assert.DoesNotContain("stopsig_c", kept);
+    }
+
+    [Fact]
     public async Task Sigterm_cancels_a_command_with_exit_code_143_every_time()
     {
         string root = TestTemp.Dir("gl-stop");
