@@ -127,7 +127,8 @@ public static class FigureExport
     /// <see cref="MinimumHeightMm"/>, and for a chart that writes
     /// words in rows of cells (the compact confusion view) never so short that a row is lower than its words: the page
     /// keeps font sizes while the aspect ratio shrinks the rows with the width, and at one column the words would otherwise
-    /// be left out.
+    /// be left out; and tall enough to keep a legend of up to a dozen entries, which the print layout would leave out below
+    /// three times its height.
     /// </summary>
     public static double DefaultHeightMm(GenericChart chart, double widthMm)
     {
@@ -149,7 +150,43 @@ public static class FigureExport
                 double cssRows = 160 + (font + 3) * y.GetArrayLength();
                 height = Math.Max(height, Math.Round(cssRows / 96 * 25.4, 1));
             }
-        return height;
+        return LegendHeightMm(root, widthMm, height);
+    }
+
+    // The height that keeps a chart's legend of up to a dozen entries (a top-k chart's eight at one column) beside a plot as
+    // tall as at <paramref name="heightMm"/>: the print layout leaves out a legend that would take more than a third of the
+    // height, which at the aspect ratio's height lost the entries that tell per-image from per-disorder curves and the
+    // published points apart; the page grows by the legend (so that the plots keep their height) and at least to three
+    // times it. Measured as the layout measures (PrintLayoutScript: entry widths, rows of base + 8 px). Past a dozen entries
+    // (a t-SNE map's classes) the caption names them better than a page grown for them.
+    private static double LegendHeightMm(System.Text.Json.JsonElement root, double widthMm, double heightMm)
+    {
+        if (!root.TryGetProperty("data", out var data) || data.ValueKind != System.Text.Json.JsonValueKind.Array) return heightMm;
+        var names = data.EnumerateArray()
+            .Where(t => !(t.TryGetProperty("showlegend", out var s) && s.ValueKind == System.Text.Json.JsonValueKind.False)
+                        && t.TryGetProperty("name", out var n) && n.ValueKind == System.Text.Json.JsonValueKind.String && n.GetString()!.Length > 0)
+            .Select(t => t.GetProperty("name").GetString()!).ToList();
+        bool asked = root.TryGetProperty("layout", out var layout) && layout.TryGetProperty("showlegend", out var show) ? show.ValueKind == System.Text.Json.JsonValueKind.True : names.Count > 1;
+        if (!asked || names.Count is < 2 or > 12) return heightMm;
+        double cssWidth = widthMm / 25.4 * 96;
+        int font = cssWidth < 450 ? 9 : 11;
+        int rows = 1;
+        double used = 0;
+        foreach (var name in names)
+        {
+            double width = 40 + 0.6 * (font - 1) * name.Length;
+            if (width > cssWidth - 20) return heightMm;   // an entry wider than the page is left out whatever the height
+            if (used > 0 && used + width > cssWidth - 20) { rows++; used = 0; }
+            used += width;
+        }
+        // The layout keeps the legend where its estimate (entries packed in rows) is within a third of the height; plotly
+        // lays a wrapped horizontal legend out in columns as wide as its widest entry, which the page must hold.
+        double widest = 40 + 0.6 * (font - 1) * names.Max(n => n.Length);
+        int columnRows = rows > 1 ? Math.Max(rows, (int)Math.Ceiling(names.Count / Math.Max(1, Math.Floor((cssWidth - 20) / widest)))) : 1;
+        double estimated = rows * (font + 8) + 10, legend = columnRows * (font + 8) + 10, cssHeight = heightMm / 25.4 * 96;
+        if (estimated <= cssHeight / 3) return heightMm;
+        // (A pixel to spare for rounding.)
+        return Math.Round(Math.Max(cssHeight + legend, 3 * estimated + 3) / 96.0 * 25.4, 1);
     }
 
     /// <summary>Refuses a size no figure can be drawn at, saying why, before the browser is asked.</summary>
@@ -210,6 +247,17 @@ public static class FigureExport
                       // exported twice gives the same bytes.
                       await Plotly.react(gd, gd.data.map((t, i) => Object.assign({}, t, { uid: 'trace' + i })), gd.layout);
                       await Plotly.relayout(gd, printLayout(gd, w, h));
+                      // The layout's estimate of a legend's rows is an estimate: plotly lays a horizontal legend out in
+                      // columns as wide as its widest entry. One that runs past the page (or scrolls) is left out, said.
+                      const legendBox = gd.querySelector('g.legend');
+                      if (legendBox && gd._fullLayout.showlegend) {
+                        const r = legendBox.getBoundingClientRect(), page = gd.getBoundingClientRect();
+                        const bar = gd.querySelector('g.legend rect.scrollbar');
+                        if (r.bottom > page.top + h + 1 || (bar && bar.getBoundingClientRect().height > 0)) {
+                          await Plotly.relayout(gd, { showlegend: false });
+                          leftOut.push('the legend (its entries would run past the bottom of the page)');
+                        }
+                      }
                       // A colour bar's words at the size of the axes' (its screen title was larger than the chart's own).
                       const scales = gd.data.map((t, i) => t.type === 'heatmap' ? i : -1).filter(i => i >= 0);
                       const base = w < 450 ? 9 : 11;

@@ -764,7 +764,7 @@ public static class Report
                 if (o.TsneHighlight is { } asked && asked.Except(shown!, StringComparer.Ordinal).ToArray() is { Length: > 0 } missing)
                     notes.Add($"t-SNE highlight: no mapped photo of {string.Join(", ", missing)}");
                 addChart(Charts.Embedding(result, hoverNames, labels, "true class",
-                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({result.Method}, perplexity {result.Perplexity:0.#}), coloured by true class{chosenNote}"),
+                    FormattableString.Invariant($"t-SNE of {idx.Length} {run.Metrics?.Split ?? "test"} embeddings ({(result.Method == TsneMethod.Exact ? "exact" : "Barnes–Hut")}, perplexity {result.Perplexity:0.#}), coloured by true class{chosenNote}"),
                     shown), "true class");
                 continue;
             }

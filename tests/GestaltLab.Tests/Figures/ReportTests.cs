@@ -1123,6 +1123,14 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(89, singleHeight), fixture.Browser))));
         Assert.True(FigureExport.DefaultHeightMm(compact, 183) >= singleHeight);
         Assert.Equal(Math.Round(89.0 * 420 / 840, 1), FigureExport.DefaultHeightMm(bars, 89));   // RegionAccuracy: 840 × 420 px for 8 regions
+        // A top-k chart's legend (the curves and the published points) at one column: at its aspect ratio's height the
+        // layout leaves it out; the default height keeps it.
+        var curve = Enumerable.Range(0, 29).Select(k => 0.4 + 0.02 * k).ToArray();
+        var topK = Charts.TopK([("this run, per image", curve), ("this run, per disorder", curve.Select(v => v - 0.1).ToArray())], PublishedResults.All, title: "Top-k accuracy");
+        double keeps = FigureExport.DefaultHeightMm(topK, 89);
+        Assert.True(keeps > Math.Round(89.0 * 0.62, 1) + 5, $"{keeps} mm");
+        Assert.Contains((await FigureExport.DrawAsync(topK, FigureFormat.Svg, FigureSize.SingleColumn(Math.Round(89.0 * 0.62, 1)), fixture.Browser)).LeftOut, w => w.StartsWith("the legend ("));
+        Assert.DoesNotContain((await FigureExport.DrawAsync(topK, FigureFormat.Svg, new FigureSize(89, keeps), fixture.Browser)).LeftOut, w => w.StartsWith("the legend ("));
     }
 
     [Fact]
