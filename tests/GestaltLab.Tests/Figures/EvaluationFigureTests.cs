@@ -259,7 +259,7 @@ public class FaceFigureTests
         Assert.Equal("A", a.Label);
         Assert.Equal(10, a.Count);
         Assert.All(a.Image.Pixels, p => Assert.Equal(45, p)); // mean of 0,10,…,90
-        Assert.Contains(set.Refused, r => r.StartsWith("B: 4 person"));
+        Assert.Contains(set.Refused, r => r.StartsWith("B: 4 people (4 photos)"));
         Assert.Contains(set.Refused, r => r.StartsWith("C: 3 people (12 photos), fewer than the minimum cohort of"));
         var e = Assert.Throws<GestaltLabException>(() => CompositeFaces.Average("C", faces.Where(f => f.Item2 == "C").Select(f => (f.Item1, f.Item3)).ToArray()));
         Assert.Contains("minimum cohort of 10 people", e.Message);
