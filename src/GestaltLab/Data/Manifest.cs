@@ -352,9 +352,7 @@ public sealed class Manifest
         if (problems.Count == 1) throw problems[0];
         if (problems.Count > 1)
         {
-            const string FixMark = "\n  fix: ";
-            string Said(GestaltLabException e) => e.Fix is null ? e.Message : e.Message[..e.Message.IndexOf(FixMark, StringComparison.Ordinal)];
-            var lines = problems.Take(10).Select(e => Said(e) is var m && m.StartsWith(labelsCsv + ": ", StringComparison.Ordinal) ? m[(labelsCsv.Length + 2)..] : Said(e));
+            var lines = problems.Take(10).Select(e => e.Reason.StartsWith(labelsCsv + ": ", StringComparison.Ordinal) ? e.Reason[(labelsCsv.Length + 2)..] : e.Reason);
             throw new GestaltLabException($"{labelsCsv}: {problems.Count} problems in the labels:\n    " + string.Join("\n    ", lines) + (problems.Count > 10 ? $"\n    … and {problems.Count - 10} more" : ""),
                 string.Join("; ", problems.Select(e => e.Fix).OfType<string>().Distinct(StringComparer.Ordinal)));
         }

@@ -79,7 +79,7 @@ public static class ManifestReview
                           : $"{people} {(people == 1 ? "person is" : "people are")} too few for the shares {Share(fractions.Train)},{Share(fractions.Val)},{Share(fractions.Test)}")
                       + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
         }
-        lines.AddRange(SpellingVariants(manifest.Rows));
+        lines.AddRange(SpellingVariants(manifest.Rows).Select(v => "warning: " + v));
         // Said now, while the labels can still be mended, rather than found later by align: an empty file (a copy that did
         // not finish, a sync placeholder), an iPhone's HEIC, a TIFF, a text file named .jpg. From the first bytes only: a
         // truncated JPEG passes here and is reported by align.
@@ -98,7 +98,7 @@ public static class ManifestReview
     /// <summary>
     /// One warning per set of values of a column that differ only in case, spaces, hyphens or underscores
     /// ("Kabuki" and "kabuki", "Kabuki syndrome" and "kabuki_syndrome", "Female" and "female"): each is a class, or a group,
-    /// of its own. Labelled photos only; the first five sets of each column; each line begins "warning: ".
+    /// of its own. Labelled photos only; the first five sets of each column.
     /// </summary>
     /// <param name="rows">The manifest's rows.</param>
     /// <param name="columns">The columns to compare (default: syndrome, gene, sex, age_band, skin_tone).</param>
@@ -118,9 +118,9 @@ public static class ManifestReview
                 _ => "scored as groups of their own (accuracy by stratum)",
             };
             foreach (var set in variants.Take(5))
-                yield return $"warning: {column} {string.Join(" and ", set.OrderByDescending(c => c.Photos).ThenBy(c => c.Value, StringComparer.Ordinal).Select(c => $"'{c.Value}' ({c.Photos} photo(s))"))} "
+                yield return $"{column} {string.Join(" and ", set.OrderByDescending(c => c.Photos).ThenBy(c => c.Value, StringComparer.Ordinal).Select(c => $"'{c.Value}' ({c.Photos} photo(s))"))} "
                              + $"differ only in case, spaces or hyphens: {what}; write them alike in the labels if they are one";
-            if (variants.Count > 5) yield return $"warning: {column}: {variants.Count - 5} more such set(s)";
+            if (variants.Count > 5) yield return $"{column}: {variants.Count - 5} more such set(s)";
         }
     }
 }

@@ -200,7 +200,7 @@ public static class GestaltTraining
         if (manifest.Rows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && !r.IsLabelled).ToList() is { Count: > 0 } unlabelled)
             notes.Add($"{unlabelled.Count} train/val photo(s) without a syndrome in the manifest (a blank cell) left out of training, e.g. {unlabelled[0].Image}");
         // A manifest written by hand never met `gestaltlab manifest`'s review: "Kabuki" and "kabuki" would be two classes.
-        notes.AddRange(ManifestReview.SpellingVariants(manifest.Rows, ["syndrome"]).Select(w => w.StartsWith("warning: ", StringComparison.Ordinal) ? w["warning: ".Length..] : w));
+        notes.AddRange(ManifestReview.SpellingVariants(manifest.Rows, ["syndrome"]));
         var regions = config.Regions ?? data.Regions;
         foreach (var r in regions) _ = data.RegionSet[r];
         config = config with { Regions = regions.ToList() };

@@ -232,7 +232,7 @@ public static class Report
                 bands = [(lo, hi)];
             }
             AddChart(Charts.TopK([("this run, per image", perImage), ("this run, per disorder", perDisorder)],
-                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK} ({Counted(truth.Length, probs, run.Metrics?.Split)})", bands, classes.Count));
+                PublishedResults.All, oracle, $"Top-k accuracy, k = 1…{maxK} ({Counted(truth.Length, probs, unitName, run.Metrics?.Split)})", bands, classes.Count));
             body.Append($"<p class=\"muted\">Published points are on real patient photos (hundreds of syndromes); ours are on this run's {WebUtility.HtmlEncode(run.Metrics?.Split ?? "test")} set. " +
                         "They show where the field stands, not a like-for-like comparison. Hollow markers: per-disorder means. " +
                         $"Dotted grey line: chance, k / {classes.Count}. " +
@@ -248,7 +248,7 @@ public static class Report
             AddChart(Charts.Confusion(truth, probs.Values, classes, new ConfusionOptions
             {
                 Order = ClassOrder.Similarity,
-                Title = $"Confusion matrix, {classes.Count} classes<br><sub>{Counted(truth.Length, probs, run.Metrics?.Split)}; rows: true class, normalised; similar classes adjacent</sub>",
+                Title = $"Confusion matrix, {classes.Count} classes<br><sub>{Counted(truth.Length, probs, unitName, run.Metrics?.Split)}; rows: true class, normalised; similar classes adjacent</sub>",
             }));
             if (classes.Count > options.CompactConfusionAbove)
                 AddChart(Charts.ConfusionTopK(Metrics.ConfusionMatrix(truth, probs.Values, classes.Count), classes, 5, maxRows: options.CompactConfusionRows), "top 5");
@@ -432,7 +432,7 @@ public static class Report
     private static void FaceSpaceSection(FaceSpaceMetrics fs, Action<GenericChart, string?> addChart, StringBuilder body, Func<string, string> shown, bool photoNames)
     {
         int g = fs.NGallerySyndromes;
-        string K(int k, double v) => k >= g ? $"— <span class=\"muted\">(always 100 % with only {g} syndromes)</span>" : Pct(v);
+        string K(int k, double v) => k >= g ? AlwaysHit(g, "syndromes") : Pct(v);
         string Ci(double v, double[]? ci) => Pct(v) + (ci is [var lo, var hi] ? $" <span class=\"muted\">[{Pct(lo)}, {Pct(hi)}]</span>" : "");
         string N(int n) => n.ToString("N0", CultureInfo.InvariantCulture);
         // A lone group says which it is: every syndrome known to the model, or none.
@@ -586,10 +586,10 @@ public static class Report
         var oracle = m.Oracle;
         // Both oracles where the data records them: a run ranking with equal priors is measured against the second.
         string Oracle(double withPriors, double? equal, int k = 1) =>
-            oracle is null ? "—" : k >= m.NClasses ? $"— <span class=\"muted\">(always 100 % with only {m.NClasses} classes)</span>" : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
+            oracle is null ? "—" : k >= m.NClasses ? AlwaysHit(m.NClasses, "classes") : Pct(withPriors) + (equal is double e ? $" <span class=\"muted\">(equal priors {Pct(e)})</span>" : "");
         // With k at or above the number of classes every photo is a hit: say so rather than print a trivial 100 %.
         string Model(int k, bool perDisorder, double value) =>
-            k >= m.NClasses ? $"— <span class=\"muted\">(always 100 % with only {m.NClasses} classes)</span>" : Ci(k, perDisorder, value);
+            k >= m.NClasses ? AlwaysHit(m.NClasses, "classes") : Ci(k, perDisorder, value);
         var rows = new List<string[]>
         {
             new[] { "top-1 (per image)", Ci(1, false, m.Top1), Oracle(oracle?.Top1 ?? 0, oracle?.DistinctEqualPriors?.Top1), "—", "—", "—" },
@@ -846,15 +846,19 @@ public static class Report
     private static string FileSafe(string s) =>
         new string(s.ToLowerInvariant().Select(ch => char.IsAsciiLetterOrDigit(ch) || ch == '-' ? ch : '-').ToArray()).Trim('-') is var f ? System.Text.RegularExpressions.Regex.Replace(f, "-+", "-") : "";
 
-    /// <summary>"positive vs negative: 174 vs 6 photos, 87 vs 3 subjects": what an ROC rests on, on the figure itself.</summary>
-    // The n a figure used on its own in a paper must state: "178 test photos of 90 people".
-    private static string Counted(int photos, ImageTable table, string? splitName)
+    // The n a figure used on its own in a paper must state: "178 test photos of 90 people" (photos alone where
+    // probabilities.csv names no subjects: its unit is "photos").
+    private static string Counted(int photos, ImageTable table, string unitName, string? splitName)
     {
         int people = table.Subjects.Distinct(StringComparer.Ordinal).Count();
         string split = WebUtility.HtmlEncode(splitName ?? "test");
-        return FormattableString.Invariant($"{photos} {split} photos") + (table.Subjects.SequenceEqual(table.Images) ? "" : FormattableString.Invariant($" of {people} {(people == 1 ? "person" : "people")}"));
+        return FormattableString.Invariant($"{photos} {split} photos") + (unitName == "photos" ? "" : FormattableString.Invariant($" of {people} {(people == 1 ? "person" : "people")}"));
     }
 
+    // Top-k with k at or above the classes ranked: every photo is a hit, so no figure is printed, and this says why.
+    private static string AlwaysHit(int ranked, string what) => $"— <span class=\"muted\">(always 100 % with only {ranked} {what})</span>";
+
+    /// <summary>"positive vs negative: 174 vs 6 photos, 87 vs 3 subjects": what an ROC rests on, on the figure itself.</summary>
     private static string RocCounts(bool[] positive, IReadOnlyList<string> groups, string unit)
     {
         int Photos(bool side) => positive.Count(p => p == side);

@@ -142,21 +142,14 @@ public static class Calibration
             var z = logits[i];
             int y = labels[i];
             if (z.Length < 2) return CrossEntropy(logits, labels, temperature);
-            double max = double.NegativeInfinity, maxOther = double.NegativeInfinity;
+            double maxOther = double.NegativeInfinity, normOther = 0;
             for (int c = 0; c < z.Length; c++)
-            {
-                max = Math.Max(max, z[c] / temperature);
                 if (c != y) maxOther = Math.Max(maxOther, z[c] / temperature);
-            }
-            double norm = 0, normOther = 0;
             for (int c = 0; c < z.Length; c++)
-            {
-                norm += Math.Exp(z[c] / temperature - max);
                 if (c != y) normOther += Math.Exp(z[c] / temperature - maxOther);
-            }
-            double logNorm = max + Math.Log(norm);
-            double own = logNorm - z[y] / temperature;                       // −log p_y
-            double rest = logNorm - (maxOther + Math.Log(normOther));         // −log(1 − p_y)
+            double own = NegLogSoftmaxAt(z, y, temperature);                                      // −log p_y
+            // −log(1 − p_y) = log Σ_all − log Σ_others = (−log p_y + z_y/T) − log Σ_others
+            double rest = own + z[y] / temperature - (maxOther + Math.Log(normOther));
             sum += (1 - smoothing) * own + smoothing * rest;
         }
         return sum / logits.Count;

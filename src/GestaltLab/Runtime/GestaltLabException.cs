@@ -10,8 +10,12 @@ public class GestaltLabException : Exception
     public GestaltLabException(string message, string? fix = null, Exception? inner = null)
         : base(fix is null ? message : $"{message}\n  fix: {fix}", inner)
     {
+        Reason = message;
         Fix = fix;
     }
+
+    /// <summary>The message as given, without <see cref="Fix"/> (<see cref="Exception.Message"/> holds both).</summary>
+    public string Reason { get; }
 
     /// <summary>What the user can do about it, or null.</summary>
     public string? Fix { get; }
