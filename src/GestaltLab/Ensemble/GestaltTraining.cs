@@ -369,8 +369,10 @@ public static class GestaltTraining
                     double temperature = 1;
                     if (config.Calibrate && val.Length > 0)
                     {
-                        // Fitted for what prediction outputs: with flip TTA, the average of the photo's and its mirror's softmax.
-                        temperature = Calibration.FitTemperature(RegionTrainer.ValidationLogits(result.Net, regionData, config.Training),
+                        // Fitted for what prediction outputs: with flip TTA, the average of the photo's and its mirror's softmax;
+                        // smoothed as the joint head's is, so a few validation photos all ranked right do not make a region's
+                        // contribution read 100 %.
+                        temperature = Calibration.FitTemperatureSmoothed(RegionTrainer.ValidationLogits(result.Net, regionData, config.Training),
                             config.TtaFlip ? RegionTrainer.ValidationLogits(result.Net, regionData, config.Training, flip: true) : null,
                             val.Select(data.Label).ToArray());
                         Calibration.FoldTemperature(result.Net, temperature);

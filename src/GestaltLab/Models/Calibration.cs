@@ -54,7 +54,20 @@ public static class Calibration
     /// <param name="maxTemperature">Highest temperature tried.</param>
     public static double FitTemperatureSmoothed(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels,
         double minTemperature = MinTemperature, double maxTemperature = MaxTemperature) =>
-        Fit(logits, null, labels, minTemperature, maxTemperature, smoothing: 1.0 / (logits.Count + 2));
+        FitTemperatureSmoothed(logits, null, labels, minTemperature, maxTemperature);
+
+    /// <summary>
+    /// <see cref="FitTemperatureSmoothed(IReadOnlyList{float[]}, IReadOnlyList{int}, double, double)"/> for what flip
+    /// test-time augmentation predicts: the true class's probability is the average of the photo's and its mirror's.
+    /// </summary>
+    /// <param name="logits">Validation logits of the photos as they are.</param>
+    /// <param name="flippedLogits">The same photos' logits mirrored (null: no augmentation).</param>
+    /// <param name="labels">True class per photo.</param>
+    /// <param name="minTemperature">Lowest temperature tried.</param>
+    /// <param name="maxTemperature">Highest temperature tried.</param>
+    public static double FitTemperatureSmoothed(IReadOnlyList<float[]> logits, IReadOnlyList<float[]>? flippedLogits, IReadOnlyList<int> labels,
+        double minTemperature = MinTemperature, double maxTemperature = MaxTemperature) =>
+        Fit(logits, flippedLogits, labels, minTemperature, maxTemperature, smoothing: 1.0 / (logits.Count + 2));
 
     private static double Fit(IReadOnlyList<float[]> logits, IReadOnlyList<float[]>? flippedLogits, IReadOnlyList<int> labels,
         double minTemperature, double maxTemperature, double smoothing)
@@ -62,7 +75,7 @@ public static class Calibration
         if (logits.Count == 0) return 1;
         if (flippedLogits is not null && flippedLogits.Count != logits.Count)
             throw new ArgumentException("one flipped row per row is needed", nameof(flippedLogits));
-        double CrossEntropy(double t) => smoothing > 0 ? SmoothedCrossEntropy(logits, labels, t, smoothing) : Calibration.CrossEntropy(logits, flippedLogits, labels, t);
+        double CrossEntropy(double t) => smoothing > 0 ? SmoothedCrossEntropy(logits, flippedLogits, labels, t, smoothing) : Calibration.CrossEntropy(logits, flippedLogits, labels, t);
         double best = 1, bestLoss = CrossEntropy(1);
         for (double t = minTemperature; t <= maxTemperature * 1.0001; t *= 1.1)
         {
@@ -115,8 +128,7 @@ public static class Calibration
         {
             // log((p + q) / 2) from the two log-probabilities, without leaving log space.
             double lp = -NegLogSoftmaxAt(logits[i], labels[i], temperature), lq = -NegLogSoftmaxAt(flippedLogits[i], labels[i], temperature);
-            double hi = Math.Max(lp, lq);
-            sum -= hi + Math.Log((Math.Exp(lp - hi) + Math.Exp(lq - hi)) / 2);
+            sum -= LogMeanExp(lp, lq);
         }
         return sum / logits.Count;
     }
@@ -131,28 +143,47 @@ public static class Calibration
         return max + Math.Log(norm) - z[label] / temperature;
     }
 
-    // Mean of −[(1 − ε)·log p_y + ε·log(1 − p_y)] under softmax(logits / T): the true class's probability held to the rule
-    // of succession. (Against targets spreading ε over every other class, a class far from all the others — a large
-    // negative logit — would weigh in too, and flatten a well-fitted temperature of hundreds of photos by 10 %.)
-    private static double SmoothedCrossEntropy(IReadOnlyList<float[]> logits, IReadOnlyList<int> labels, double temperature, double smoothing)
+    // Mean of −[(1 − ε)·log p_y + ε·log(1 − p_y)] under softmax(logits / T), p_y averaged with the mirror's under flip TTA:
+    // the true class's probability held to the rule of succession. (Against targets spreading ε over every other class, a
+    // class far from all the others — a large negative logit — would weigh in too, and flatten a well-fitted temperature
+    // of hundreds of photos by 10 %.)
+    private static double SmoothedCrossEntropy(IReadOnlyList<float[]> logits, IReadOnlyList<float[]>? flippedLogits, IReadOnlyList<int> labels,
+        double temperature, double smoothing)
     {
+        if (logits.Count > 0 && logits[0].Length < 2) return CrossEntropy(logits, flippedLogits, labels, temperature);
         double sum = 0;
         for (int i = 0; i < logits.Count; i++)
         {
-            var z = logits[i];
-            int y = labels[i];
-            if (z.Length < 2) return CrossEntropy(logits, labels, temperature);
-            double maxOther = double.NegativeInfinity, normOther = 0;
-            for (int c = 0; c < z.Length; c++)
-                if (c != y) maxOther = Math.Max(maxOther, z[c] / temperature);
-            for (int c = 0; c < z.Length; c++)
-                if (c != y) normOther += Math.Exp(z[c] / temperature - maxOther);
-            double own = NegLogSoftmaxAt(z, y, temperature);                                      // −log p_y
-            // −log(1 − p_y) = log Σ_all − log Σ_others = (−log p_y + z_y/T) − log Σ_others
-            double rest = own + z[y] / temperature - (maxOther + Math.Log(normOther));
-            sum += (1 - smoothing) * own + smoothing * rest;
+            var (own, rest) = TrueAndOtherLogProbability(logits[i], labels[i], temperature);
+            if (flippedLogits is not null)
+            {
+                // log of the mean of two probabilities, each given as a log: (p + q) / 2 and (1 − p + 1 − q) / 2.
+                var (ownQ, restQ) = TrueAndOtherLogProbability(flippedLogits[i], labels[i], temperature);
+                (own, rest) = (LogMeanExp(own, ownQ), LogMeanExp(rest, restQ));
+            }
+            sum -= (1 - smoothing) * own + smoothing * rest;
         }
         return sum / logits.Count;
+    }
+
+    // log p_y and log(1 − p_y) under softmax(z / T), stable for either near 0.
+    private static (double Own, double Other) TrueAndOtherLogProbability(float[] z, int y, double temperature)
+    {
+        double maxOther = double.NegativeInfinity, normOther = 0;
+        for (int c = 0; c < z.Length; c++)
+            if (c != y) maxOther = Math.Max(maxOther, z[c] / temperature);
+        for (int c = 0; c < z.Length; c++)
+            if (c != y) normOther += Math.Exp(z[c] / temperature - maxOther);
+        double own = NegLogSoftmaxAt(z, y, temperature);                                      // −log p_y
+        // −log(1 − p_y) = log Σ_all − log Σ_others = (−log p_y + z_y/T) − log Σ_others
+        double rest = own + z[y] / temperature - (maxOther + Math.Log(normOther));
+        return (-own, -rest);
+    }
+
+    private static double LogMeanExp(double a, double b)
+    {
+        double hi = Math.Max(a, b);
+        return hi + Math.Log((Math.Exp(a - hi) + Math.Exp(b - hi)) / 2);
     }
 
     /// <summary>Mean cross-entropy of softmax(logits / T) (natural log).</summary>

@@ -53,6 +53,17 @@ public class CalibrationTests
         var many = Enumerable.Range(0, 600).Select(i => i % 4).ToList();
         var noisy = many.Select(y => Enumerable.Range(0, 4).Select(c => (float)((c == y ? 1.0 : 0.0) + 1.5 * rng.NextDouble())).ToArray()).ToList();
         Assert.Equal(Calibration.FitTemperature(noisy, many, 0.01, 100), Calibration.FitTemperatureSmoothed(noisy, many, 0.01, 100), 0.05);
+
+        // Under flip augmentation (region nets): identical views give the fit of one view; mirrored views of their own
+        // noise, each ranked right, still run the plain fit to the floor, and the smoothed fit stops as without them.
+        Assert.Equal(t, Calibration.FitTemperatureSmoothed(logits, logits, labels, 0.01, 100), 6);
+        var mirrored = labels.Select(y => Enumerable.Range(0, 4).Select(c => (float)(c == y ? 1.0 + rng.NextDouble() : rng.NextDouble())).ToArray()).ToList();
+        Assert.InRange(Calibration.FitTemperature(logits, mirrored, labels, 0.01, 100), 0.01, 0.0111);
+        double tFlip = Calibration.FitTemperatureSmoothed(logits, mirrored, labels, 0.01, 100);
+        double meanTrueFlip = logits.Select((z, i) =>
+            (Calibration.Softmax(z.Select(v => (float)(v / tFlip)).ToArray())[labels[i]]
+             + Calibration.Softmax(mirrored[i].Select(v => (float)(v / tFlip)).ToArray())[labels[i]]) / 2).Average();
+        Assert.InRange(meanTrueFlip, 0.75, 0.97);
     }
 
     [Fact]
