@@ -13,7 +13,7 @@ internal sealed class AlignCommand : ICliCommand
     {
         var data = new Option<string>("--data") { Description = "Dataset folder: manifest.csv with an 'image' column (as `gestaltlab generate` writes), or just photos.", Required = true };
         var output = new Option<string>("--out") { Description = "Output folder (aligned/, regions/NAME/, qc.csv, landmarks.csv, run.json, and manifest.csv when --data has one).", Required = true };
-        var model = new Option<string?>("--model") { Description = "dlib shape_predictor_68_face_landmarks.dat (default: the system's)." };
+        var model = new Option<string?>("--model", "--landmark-model") { Description = "dlib shape_predictor_68_face_landmarks.dat (default: the system's)." };
         var regions = new Option<string?>("--regions") { Description = "Region set JSON (default: data/regions/regions.json)." };
         var size = new Option<int>("--size") { Description = "Side of the aligned face in pixels.", DefaultValueFactory = _ => 256 };
         var cropSize = new Option<int?>("--crop-size") { Description = $"Side of every region crop in pixels; it must equal the net's input_size (default: {DefaultCropSize}, the default net's; with --regions, that file's sizes)." };

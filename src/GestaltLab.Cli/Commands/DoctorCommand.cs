@@ -8,7 +8,7 @@ internal sealed class DoctorCommand : ICliCommand
 {
     public Command Create()
     {
-        var model = new Option<string?>("--model") { Description = "Check this dlib shape_predictor_68_face_landmarks.dat instead of the system's." };
+        var model = new Option<string?>("--model", "--landmark-model") { Description = "Check this dlib shape_predictor_68_face_landmarks.dat instead of the system's." };
         var command = new Command("doctor", "Check that every part GestaltLab needs is installed and working.") { model };
         command.SetAction(parse =>
         {

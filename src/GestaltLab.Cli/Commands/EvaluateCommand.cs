@@ -10,7 +10,7 @@ internal sealed class EvaluateCommand : ICliCommand
 {
     public Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
+        var model = new Option<string>("--model", "--run") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var data = new Option<string>("--data") { Description = "Data folder (generated, your photos with their manifest.csv, or aligned) whose split (--split, default test) is scored.", Required = true };
         var output = new Option<string?>("--out") { Description = "metrics file (FILE.json) or folder (an existing one, or a name ending in / or without an extension: FOLDER/metrics.json) to write (default: RUN/metrics.json for the run's own data and test split; RUN/eval-SPLIT/ for another split, RUN/eval-on-DATA[-SPLIT]/ for other data, a -priors-P suffix for priors other than the run's); the CSV files go beside it." };
         var split = new Option<string>("--split") { Description = "Split to score.", DefaultValueFactory = _ => "test" };

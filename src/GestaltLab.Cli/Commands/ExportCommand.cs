@@ -12,7 +12,7 @@ internal sealed class ExportCommand : ICliCommand
 {
     public Command Create()
     {
-        var run = new Option<string>("--run") { Description = "Run directory.", Required = true };
+        var run = new Option<string>("--run", "--model") { Description = "Run directory.", Required = true };
         var output = new Option<string>("--out") { Description = "Folder for the figure files.", Required = true };
         var width = new Option<string>("--width") { Description = "single (89 mm), double (183 mm), or a width in mm.", DefaultValueFactory = _ => "double" };
         var height = new Option<double?>("--height") { Description = "Height in mm (default: each chart's own aspect ratio, and tall enough for a list's rows of words)." };

@@ -11,7 +11,7 @@ internal sealed class ExportModelCommand : ICliCommand
 {
     public Command Create()
     {
-        var run = new Option<string>("--run") { Description = "A finished run directory.", Required = true };
+        var run = new Option<string>("--run", "--model") { Description = "A finished run directory.", Required = true };
         var output = new Option<string>("--out") { Description = "New or empty folder for the model (an earlier exported model there is replaced).", Required = true };
         var cmd = new Command("export-model", "Copy a run's trained model without its patient data (aligned crops, photo names, embeddings, paths), for sharing.") { run, output };
         cmd.SetAction(p =>

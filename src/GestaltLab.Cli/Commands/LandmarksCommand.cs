@@ -15,7 +15,7 @@ internal sealed class LandmarksCommand : ICliCommand
         var images = new Option<string[]>("--images") { Description = "Photos (a folder: every photo in it).", AllowMultipleArgumentsPerToken = true };
         var manifest = new Option<string?>("--manifest") { Description = "CSV with an 'image' column (paths relative to the CSV's folder)." };
         var boxes = new Option<string?>("--boxes") { Description = "CSV image,left,top,right,bottom (dlib inclusive boxes): landmark these boxes, skip detection." };
-        var model = new Option<string?>("--model") { Description = "dlib shape_predictor .dat (default: the system's 68-point model)." };
+        var model = new Option<string?>("--model", "--landmark-model") { Description = "dlib shape_predictor .dat (default: the system's 68-point model)." };
         var output = new Option<string>("--out") { Description = "Output CSV: image,face,status,left,top,right,bottom,x0,y0,…,x67,y67.", Required = true };
         var threads = new Option<int>("--threads") { Description = "Worker threads (0 = all cores).", DefaultValueFactory = _ => 0 };
         threads.RefuseNegativeThreads();

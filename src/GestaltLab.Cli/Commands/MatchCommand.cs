@@ -24,7 +24,7 @@ internal sealed class MatchCommand : ICliCommand
 
     public Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`: its nets span the face space.", Required = true };
+        var model = new Option<string>("--model", "--run") { Description = "Run directory written by `gestaltlab train` or `demo`: its nets span the face space.", Required = true };
         var gallery = new Option<string>("--gallery") { Description = "Aligned data folder (`gestaltlab align` with the run's regions, or the run's own RUN/aligned) whose labelled photos are the gallery: every syndrome there is ranked, those the model does not know included; or a gallery file written by --save-gallery (to match photos without embedding the gallery again).", Required = true };
         var images = new Argument<string[]>("IMAGE") { Description = "Photos to match against every labelled gallery photo; a folder stands for every photo in it. Without photos: the gallery folder's test photos are matched against its train and val photos, and the figures printed.", Arity = ArgumentArity.ZeroOrMore };
         var top = new Option<int>("--top") { Description = "How many syndromes to list per photo.", DefaultValueFactory = _ => 10 };

@@ -14,7 +14,7 @@ internal sealed class PredictCommand : ICliCommand
 {
     public Command Create()
     {
-        var model = new Option<string>("--model") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
+        var model = new Option<string>("--model", "--run") { Description = "Run directory written by `gestaltlab train` or `demo`.", Required = true };
         var images = new Argument<string[]>("IMAGE") { Description = "Photos to analyse; a folder stands for every photo in it (searched recursively).", Arity = ArgumentArity.OneOrMore };
         var top = new Option<int>("--top") { Description = "How many syndromes to list.", DefaultValueFactory = _ => 10 };
         var json = new Option<bool>("--json") { Description = "Print JSON instead of a table." };

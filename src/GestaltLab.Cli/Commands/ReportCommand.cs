@@ -9,7 +9,7 @@ internal sealed class ReportCommand : ICliCommand
 {
     public Command Create()
     {
-        var run = new Option<string>("--run") { Description = "Run directory (as `gestaltlab train`, `evaluate` or `demo` write it).", Required = true };
+        var run = new Option<string>("--run", "--model") { Description = "Run directory (as `gestaltlab train`, `evaluate` or `demo` write it).", Required = true };
         var output = new Option<string?>("--out") { Description = "HTML file to write (default: RUN/report.html)." };
         var manifest = new Option<string?>("--manifest") { Description = "The data set's manifest.csv, to colour the t-SNE map by its columns (default: the data folder named in run.json)." };
         var colour = new Option<string[]>("--colour-by") { Description = "Manifest columns to colour t-SNE maps by ('true' = the true class).", AllowMultipleArgumentsPerToken = true };

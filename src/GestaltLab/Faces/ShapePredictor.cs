@@ -87,6 +87,10 @@ public sealed class ShapePredictor
     /// <exception cref="GestaltLabException">The file is missing, compressed, truncated, of another kind or version, or inconsistent.</exception>
     public static ShapePredictor Load(string path)
     {
+        // A run folder given where the landmark model goes (`align --model RUN`): --model names a run on other commands.
+        if (Directory.Exists(path))
+            throw new GestaltLabException($"{path}: is a folder, not dlib's landmark model file",
+                "pass the path of shape_predictor_68_face_landmarks.dat (`--landmark-model`; a trained run's folder goes to predict, evaluate, match or report)");
         if (!File.Exists(path))
             throw new GestaltLabException($"{path}: landmark model file not found",
                 "install Debian package libdlib-data or pass the path of shape_predictor_68_face_landmarks.dat");

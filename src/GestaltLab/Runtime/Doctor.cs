@@ -113,6 +113,9 @@ public static class Doctor
         if (path is null)
             return new DoctorCheck(name, false, true, $"{SystemResources.DlibModelFileName} not found (not given, ${SystemResources.DlibModelVariable} unset, libdlib-data not installed)",
                 "install Debian package libdlib-data (`bash environment/setup.sh`), or pass --model PATH / set GESTALTLAB_DLIB_MODEL");
+        if (Directory.Exists(path))
+            return new DoctorCheck(name, false, true, $"{path}: is a folder, not dlib's landmark model file",
+                "pass the path of shape_predictor_68_face_landmarks.dat (a trained run's folder goes to predict, evaluate, match or report)");
         if (!File.Exists(path))
             return new DoctorCheck(name, false, true, $"{path}: file does not exist",
                 "pass the path of shape_predictor_68_face_landmarks.dat, or install Debian package libdlib-data");

@@ -131,6 +131,12 @@ public class ShapePredictorTests
         Assert.Contains("not a dlib shape_predictor file", Assert.Throws<GestaltLabException>(() => ShapePredictor.Parse(text, "page.html")).Message);
         Assert.Contains("empty", Assert.Throws<GestaltLabException>(() => ShapePredictor.Parse([], "empty.dat")).Message);
         Assert.Contains("not found", Assert.Throws<GestaltLabException>(() => ShapePredictor.Load("/nonexistent/model.dat")).Message);
+        // A run folder where the landmark model goes (`align --model RUN`): said as a folder, with where a run goes.
+        string dir = FacesFixture.TempDir();
+        var folder = Assert.Throws<GestaltLabException>(() => ShapePredictor.Load(dir));
+        Assert.Contains($"{dir}: is a folder", folder.Message);
+        Assert.Contains("predict, evaluate", folder.Fix);
+        Directory.Delete(dir, true);
     }
 
     [Fact]

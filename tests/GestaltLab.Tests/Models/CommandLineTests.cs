@@ -50,6 +50,26 @@ public class CommandLineTests
     }
 
     [Fact]
+    public void A_run_and_the_landmark_model_are_named_alike_on_every_command()
+    {
+        // `report --run` and `predict --model` named one thing differently; `align --model` and `predict --landmark-model`
+        // another. Each now takes both names.
+        var root = CliRunner.BuildRoot();
+        foreach (var args in new[]
+        {
+            new[] { "report", "--model", "RUN" }, ["report", "--run", "RUN"], ["export", "--model", "RUN", "--out", "D"], ["export-model", "--model", "RUN", "--out", "D"],
+            ["predict", "--run", "RUN", "a.jpg"], ["evaluate", "--run", "RUN", "--data", "D"], ["match", "--run", "RUN", "--gallery", "G"],
+            ["align", "--data", "D", "--out", "A", "--landmark-model", "M.dat"], ["landmarks", "--images", "a.jpg", "--out", "l.csv", "--landmark-model", "M.dat"],
+            ["doctor", "--landmark-model", "M.dat"], ["predict", "--model", "RUN", "--landmark-model", "M.dat", "a.jpg"],
+        })
+        {
+            var parse = root.Parse(args);
+            Assert.True(parse.Errors.Count == 0, $"{string.Join(" ", args)}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
+            Assert.Null(CliRunner.MisspeltOption(parse));
+        }
+    }
+
+    [Fact]
     public async Task Train_predict_and_evaluate_from_a_generated_folder()
     {
         string root = ModelFixture.TempDir();
