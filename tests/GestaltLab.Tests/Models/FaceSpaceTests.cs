@@ -276,6 +276,8 @@ public class FaceSpaceTests
             Assert.All(metrics.Queries, q => Assert.Equal(q.Syndrome != hidden, q.KnownToModel));
             Assert.Equal(metrics.Queries.Average(q => q.Rank == 1 ? 1.0 : 0.0), metrics.All.Top1, 12);
             Assert.Equal(1.0 / syndromes, metrics.ChanceTop1, 12);
+            // Named as metrics.json names what it scored: the data folder the gallery was aligned from.
+            Assert.Equal(Path.GetFullPath(data).TrimEnd('/'), metrics.Data);
             // The classifier on the same photos of the syndromes it knows, paired with matching photo by photo.
             var versus = metrics.VersusClassifier!;
             Assert.Equal((metrics.Known.NImages, model.Classes.Count), (versus.NImages, versus.ClassifierSyndromes));
