@@ -75,6 +75,7 @@ internal sealed class EvaluateCommand : ICliCommand
         else if (r.Split == GestaltLab.Data.SplitNames.Train)
             Console.WriteLine("  note: training photos: these figures say how well the model fits them, not how it generalises");
         if (r.SharedPeople is { } shared) Console.WriteLine($"  warning: {shared}");
+        if (r.OverlapUnchecked is { } notChecked) Console.WriteLine($"  note: {notChecked}");
         Console.WriteLine($"metrics: {metricsPath}");
     }
 

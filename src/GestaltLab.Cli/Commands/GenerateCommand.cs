@@ -81,6 +81,10 @@ internal sealed class GenerateCommand : ICliCommand
                         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                             $"  {folder}: top-1 {o.Top1:P1}, top-5 {o.Top5:P1}, top-10 {o.Top10:P1} on {o.NTest} test images"));
             }
+            // An edited copy of the shipped catalog keeps its name (`--write-catalog`): records naming the catalog would pass
+            // it for the shipped one, and only its hash in dataset.json tells them apart.
+            if (cat is not null && cat.Name == SyndromeCatalog.Default.Name && cat.ToJson() != SyndromeCatalog.Default.ToJson())
+                Console.WriteLine($"note: your catalog keeps the shipped one's name '{cat.Name}' but differs from it: dataset.json tells them apart only by catalog_sha256 (give yours a \"name\" of its own)");
             // A preset picks its syndromes from the catalog; an entry of one's own that it passed over must not vanish in silence.
             // (Multi-part presets keep a manifest per part: the note reads each; it never fails the command.)
             var manifests = Directory.EnumerateFiles(r.Directory, Data.Manifest.FileName, SearchOption.AllDirectories).ToList();

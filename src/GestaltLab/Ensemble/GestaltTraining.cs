@@ -327,6 +327,9 @@ public static class GestaltTraining
                     ["threads_used"] = threadsUsed, ["threads_from"] = threadsFrom,
                     // How the data was made, when the generator made it: what repeating the run from its folder needs.
                     ["data_generator"] = DataGenerator(data.Root),
+                    // How the photos were aligned (detector or ground truth, landmark model and its hash, confidence, sizes):
+                    // a run trained on a folder aligned beforehand holds no copy of it, and repeating the run needs it.
+                    ["alignment"] = Alignment(data.Root),
                 },
                 DataHash = dataHash,
             }.Save(run);
@@ -602,9 +605,24 @@ public static class GestaltTraining
         catch (GestaltLabException) { return null; }
         if (record is null) return null;
         var kept = new JsonObject();
-        foreach (var key in new[] { "generator", "preset", "seed", "scale", "nuisance", "image_size", "catalog" })
+        foreach (var key in new[] { "generator", "preset", "seed", "scale", "nuisance", "image_size", "catalog", "catalog_sha256" })
             if (record[key] is { } value) kept[key] = value.DeepClone();
         return kept;
+    }
+
+    // The aligned folder's own record of its alignment (its run.json: command, settings, inputs' hash, GestaltLab's
+    // version), or null when it has none.
+    private static JsonNode? Alignment(string alignedRoot)
+    {
+        if (!File.Exists(Path.Combine(alignedRoot, RunManifest.FileName))) return null;
+        RunManifest record;
+        try { record = RunManifest.Load(alignedRoot); }
+        catch (GestaltLabException) { return null; }
+        return new JsonObject
+        {
+            ["command"] = record.Command, ["config"] = record.Config.DeepClone(), ["data_hash"] = record.DataHash,
+            ["gestaltlab"] = record.Packages.TryGetValue("GestaltLab", out var v) ? v : null,
+        };
     }
 
     // Runs trained before the data hash covered only what training reads recorded a hash of every file in the aligned

@@ -107,6 +107,12 @@ public static class ModelPackage
                 ["run_data_hash"] = source?.DataHash ?? earlier?["run_data_hash"]?.DeepClone(),
                 ["run_seed"] = source?.Seed ?? earlier?["run_seed"]?.DeepClone(),
                 ["run_packages"] = source is null ? earlier?["run_packages"]?.DeepClone() : JsonSerializer.SerializeToNode(source.Packages),
+                // What repeating the run needs beside its config and seed, without a path: how the generator made its data
+                // (synthetic data; null for one's own photos), the backbone it started from and the thread counts it ran on.
+                ["run_data_generator"] = source is null ? earlier?["run_data_generator"]?.DeepClone() : source.Config["data_generator"]?.DeepClone(),
+                ["run_pretrained_sha256"] = source is null ? earlier?["run_pretrained_sha256"]?.DeepClone() : source.Config["pretrained_sha256"]?.DeepClone(),
+                ["run_threads_used"] = source is null ? earlier?["run_threads_used"]?.DeepClone() : source.Config["threads_used"]?.DeepClone(),
+                ["run_threads_from"] = source is null ? earlier?["run_threads_from"]?.DeepClone() : source.Config["threads_from"]?.DeepClone(),
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 ["files"] = hashes,
             };
@@ -176,6 +182,9 @@ public static class ModelPackage
             throw new GestaltLabException($"{path}: cannot be read ({e.Message.Split('\n')[0]})", fix);
         }
     }
+
+    /// <summary>The generator's record of the data the packaged model was trained on (<c>run_data_generator</c>), or null.</summary>
+    public static JsonNode? RecordedDataGenerator(string folder) => ReadRecord(folder)?["run_data_generator"];
 
     /// <summary>Whether <paramref name="folder"/> holds a package written by <see cref="Write"/>.</summary>
     public static bool IsPackage(string folder) => ReadRecord(folder) is not null;

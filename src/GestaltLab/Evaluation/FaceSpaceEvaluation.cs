@@ -385,7 +385,7 @@ public static class FaceSpaceEvaluation
             ModelHash = model.EnsembleHash,
             // Named as metrics.json names what it scored: the data folder the photos were aligned from (its inputs' hash
             // beside it), the aligned folder itself only when its labels were changed since.
-            Data = changedSince is null && source is not null ? source : Path.GetFullPath(alignedDirectory),
+            Data = changedSince is null && source is not null && Directory.Exists(source) ? source : Path.GetFullPath(alignedDirectory),
             DataHash = changedSince is null ? ModelEvaluation.AlignedDataHash(alignedDirectory) : queries.ContentHash(),
             GallerySplits = GallerySplits,
             QuerySplit = SplitNames.Test,

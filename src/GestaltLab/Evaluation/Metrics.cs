@@ -270,6 +270,11 @@ public sealed record ClassificationMetrics
     [JsonPropertyName("prior_strength")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public double? PriorStrength { get; init; }
     /// <summary>The model scored: its run directory (null when not recorded).</summary>
     [JsonPropertyName("model")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Model { get; init; }
+    /// <summary>
+    /// SHA-256 of the scored model's <c>ensemble.json</c> (what a training writes last): a run trained again since, or
+    /// another run's files put in its place, no longer has it, and its figures are not this model's (null when not recorded).
+    /// </summary>
+    [JsonPropertyName("model_ensemble_sha256")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? ModelHash { get; init; }
     /// <summary>The data folder the scored photos came from (the aligned folder's source; null when not recorded).</summary>
     [JsonPropertyName("data")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Data { get; init; }
     /// <summary>SHA-256 of that data's inputs as its alignment recorded it (<c>run.json</c>'s <c>data_hash</c>; null when unknown).</summary>

@@ -17,11 +17,13 @@ namespace GestaltLab.Evaluation;
 /// <param name="SharedPeople">When scored photos carry subject ids of the model's training people (in other data than its
 /// own), a note saying so (<see cref="TrainingOverlap"/>); else null.</param>
 /// <param name="Unlabelled">Photos of the scored split without a syndrome in the manifest (not scored).</param>
+/// <param name="OverlapUnchecked">Why the photos could not be checked against the model's training people (its training data
+/// is not here: <see cref="TrainingOverlap.Unchecked"/>), or null.</param>
 /// <param name="OtherData">Whether the photos are of other data than the run was trained on (by its crops' hash), so that a
 /// train or val split is new to the model rather than the photos it fitted or chose its epochs by; false for the run's own
 /// data, and where the run records no hash to tell.</param>
 public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test,
-    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0, bool OtherData = false);
+    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0, bool OtherData = false, string? OverlapUnchecked = null);
 
 /// <summary>
 /// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
@@ -180,6 +182,10 @@ public static partial class ModelEvaluation
         // Kept with its per-person ranks (the one below is scored on all the model's photos): each stratum scores it on its own.
         var oracleWithRanks = oracle;
         string? source = Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory);
+        // The folder the photos were aligned from is gone (a run received from elsewhere, scored on its own aligned/): the
+        // aligned folder names what was scored, and an oracle it may have held is said to be missing rather than dropped.
+        string? sourceMissing = source is not null && !Directory.Exists(source) ? source : null;
+        if (sourceMissing is not null) source = null;
         // A data folder moved (or copied with its run) since it was aligned: the folder given, when it holds the data's
         // manifest, stands for it — also while the original is still there, so that metrics.json (and the report, which
         // reads that folder's manifest) names the folder the user scored, not the one the copy came from.
@@ -216,6 +222,8 @@ public static partial class ModelEvaluation
             oracleLeftOut = $"the data's oracle scores every {split} photo; {unlabelled} of them have no syndrome in the manifest and were not scored: not comparable, so its figures are left out";
             oracle = null;
         }
+        if (oracle is null && oracleLeftOut is null && sourceMissing is not null && split == SplitNames.Test && oracleDataDirectory == sourceMissing)
+            oracleLeftOut = $"{sourceMissing}, the data folder these photos were aligned from, is not here: an oracle it may hold (synthetic data's oracle.json) cannot be read, so none stands beside these figures (pass that folder as --data to have it)";
         var known = model.Classes.ToHashSet(StringComparer.Ordinal);
         // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
         // The split's photos of syndromes the model knows, scored or not: those beyond the scored ones had no usable face.
@@ -244,6 +252,7 @@ public static partial class ModelEvaluation
             PriorStrength = model.Priors == ClassPriors.Training ? model.ClassPriors!.Strength : null,
             // What was scored, so metrics.json says it wherever it is copied (the run's own run.json names its training data).
             Model = model.Directory,
+            ModelHash = model.EnsembleHash,
             Data = source ?? Path.GetFullPath(alignedDirectory),
             DataHash = changedSince is null ? AlignedDataHash(alignedDirectory) : all.ContentHash(),
             // By the strata the aligned manifest carries from the data's; the oracle (per person) only where its figures
@@ -293,7 +302,8 @@ public static partial class ModelEvaluation
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory))
             EvaluationRecord.Finished(outDirectory, metricsFile,
                 ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. model.Regions.Select(r => $"{RegionProbabilitiesFolder}/{r}.csv")]);
-        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled, otherData);
+        return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled, otherData,
+            split != SplitNames.Test && !otherData ? null : TrainingOverlap.Unchecked(model.Directory));
     }
 
     /// <summary>

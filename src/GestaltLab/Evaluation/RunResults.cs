@@ -273,6 +273,13 @@ public sealed class RunResults
             embeddings = null;
             regions = null;
         }
+        // Figures of another model than the folder's (the run trained again since with other priors or heads, or another
+        // run's files put in its place) would pass for this one's: left out, as face-space figures are.
+        if (metrics?.ModelHash is { } scoredHash && EnsembleOf(dir, metrics) is { } ensemble && RunManifest.ComputeFileHash(ensemble) != scoredHash)
+        {
+            notes.Add($"{metricsName}, probabilities.csv, embeddings.csv, region_metrics.csv: left out — they scored another model than {ensemble} (trained again since, or another run's); evaluate the model again into this folder");
+            (metrics, probabilities, embeddings, regions) = (null, null, null, null);
+        }
         if (classes is null && probabilities is not null)
         {
             if (probabilities.Columns.Select(Data.Manifest.SyndromeNameProblem).FirstOrDefault(p => p is not null) is { } odd)
@@ -298,12 +305,15 @@ public sealed class RunResults
     // The model is the folder's own (a run) or, for an evaluation folder, the run its metrics name.
     private static string? OtherModel(string dir, FaceSpaceMetrics figures, ClassificationMetrics? metrics)
     {
-        string? ensemble = File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)) ? Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)
-            : metrics?.Model is { } run && File.Exists(Path.Combine(run, Ensemble.GestaltModel.EnsembleFile)) ? Path.Combine(run, Ensemble.GestaltModel.EnsembleFile) : null;
-        if (ensemble is null) return null;
+        if (EnsembleOf(dir, metrics) is not { } ensemble) return null;
         if (figures.ModelHash is null) return "it does not record which model it scored";
         return RunManifest.ComputeFileHash(ensemble) == figures.ModelHash ? null : $"it scored another model than {ensemble} (trained again since, or another run's)";
     }
+
+    // The ensemble.json of the model a folder's results are of: the folder's own (a run), or the run its metrics name.
+    private static string? EnsembleOf(string dir, ClassificationMetrics? metrics) =>
+        File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)) ? Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)
+        : metrics?.Model is { } run && File.Exists(Path.Combine(run, Ensemble.GestaltModel.EnsembleFile)) ? Path.Combine(run, Ensemble.GestaltModel.EnsembleFile) : null;
 
     private static IReadOnlyList<string> LoadClasses(string path)
     {

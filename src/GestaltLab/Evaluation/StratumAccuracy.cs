@@ -314,7 +314,8 @@ public static class StratumAccuracy
         double effective = Math.Min(n, (independent > 0 ? n / Math.Max(1, clustered / independent) : m) * (z / t) * (z / t));
         double d = 1 + z * z / effective, centre = (p + z * z / (2 * effective)) / d;
         double half = z * Math.Sqrt(p * (1 - p) / effective + z * z / (4 * effective * effective)) / d;
-        return [Math.Max(0, centre - half), Math.Min(1, centre + half)];
+        // With none or all right the bound is exactly 0 or 1 (the arithmetic leaves 5.6e-17 in the file otherwise).
+        return [p == 0 ? 0 : Math.Max(0, centre - half), p == 1 ? 1 : Math.Min(1, centre + half)];
     }
 
     // The 97.5 % quantile of Student's t: tabled up to 30 degrees of freedom, then Cornish–Fisher's expansion (within 1e-4 there).

@@ -29,22 +29,29 @@ public static class TrainingOverlap
     /// training photos (the same files, or files of the same bytes, whatever their names and ids): the shared people are certain.</exception>
     public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
     {
-        if (runDirectory is null || !File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) return null;
-        RunManifest record;
-        try { record = RunManifest.Load(runDirectory); }
-        catch (GestaltLabException) { return null; }
-        string? trainingFolder = record.Config["data"] is JsonValue v && v.TryGetValue(out string? d) ? d : null;
-        if (trainingFolder is null || !File.Exists(Path.Combine(trainingFolder, Manifest.FileName))) return null;
-        IReadOnlyList<ManifestRow> trainingRows;
-        try { trainingRows = Manifest.Load(trainingFolder).Rows; }
-        catch (GestaltLabException) { return null; }
+        if (runDirectory is null) return null;
+        var (trainingFolder, trainingRows) = TrainingData(runDirectory);
+        var scoredFrom = Generator(scoredDataFolder);
+        if (trainingRows is null)
+        {
+            // The training photos' table is gone (a run moved without its data, a model package), but the record of how
+            // the generator made them may remain: another preset of the same seed draws the same people, in other splits.
+            if (RecordedGenerator(runDirectory) is { } recorded && scoredFrom is { } from && recorded.Seed == from.Seed
+                && Synthetic.DatasetPresets.SharePeople(recorded.Preset, from.Preset) && !SameData(recorded.Record, Synthetic.SyntheticDataset.ReadRecord(scoredDataFolder)))
+                throw new GestaltLabException(
+                    $"the photos to score may show people the model was trained on: the data ({from.Preset}, seed {from.Seed}) and the model's training data "
+                    + $"({recorded.Preset}, seed {recorded.Seed}, as its record says; the data itself is not here to tell which people) come from the same generator seed, "
+                    + "and these presets draw the people of one seed from the same random streams, so these figures would be inflated",
+                    $"generate the data to score with another seed (`gestaltlab generate --preset {from.Preset} --seed {from.Seed + 1}`), or score the model's own data again (the same preset, seed and scale)");
+            return null;
+        }
         var fitOn = trainingRows.Where(r => r.Split is SplitNames.Train or SplitNames.Val && r.IsLabelled).ToList();
         var trainedRows = fitOn.Where(r => r.Subject.Length > 0).ToList();
         var trained = trainedRows.Select(r => r.Subject).ToHashSet(StringComparer.Ordinal);
         var sharedIds = scored.Where(r => trained.Contains(r.Subject)).ToList();
 
-        var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder)) ?? Generator(trainingFolder);
-        var scoredFrom = Generator(scoredDataFolder);
+        var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder!)) ?? Generator(trainingFolder)
+                        ?? (RecordedGenerator(runDirectory) is { } r ? (r.Preset, r.Seed) : null);
         if (sharedIds.Count > 0 && trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && Synthetic.DatasetPresets.SharePeople(t.Preset, s.Preset))
             throw new GestaltLabException(
                 $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
@@ -55,7 +62,7 @@ public static class TrainingOverlap
         // A photo of the same bytes is a photo the model was trained on, whatever it is called now and whoever the data
         // says it shows (copies renamed into a folder of "new" photos, or the run's own photos split again by a new
         // manifest, whose test split now holds training photos): certain, and refused.
-        string? trainedData = Regions.FaceDatasetAligner.DataFolderOf(trainingFolder);
+        string? trainedData = Regions.FaceDatasetAligner.DataFolderOf(trainingFolder!);
         var copies = trainedData is null || scoredDataFolder is null ? [] : Copies(scored, scoredDataFolder, fitOn, trainedData);
         // Within the run's own data (its test split, under its own manifest) the copies are the data's: the same photo filed
         // twice, under two people or splits. Training accepted it, so the figures are said to be inflated, not refused.
@@ -109,6 +116,65 @@ public static class TrainingOverlap
         try { return new FileInfo(path) is { Exists: true } f ? f.Length : -1; }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return -1; }
     }
+
+    /// <summary>
+    /// Why the training people of the model in <paramref name="runDirectory"/> cannot be checked against photos to score:
+    /// neither the table of its training photos (its <c>run.json</c>'s data folder, or the run's own <c>aligned/</c>) nor a
+    /// generator's record of them is here — a run moved without its data, a model package of one's own photos. Null when
+    /// they can be.
+    /// </summary>
+    public static string? Unchecked(string? runDirectory)
+    {
+        if (runDirectory is null || TrainingData(runDirectory).Rows is not null || RecordedGenerator(runDirectory) is not null) return null;
+        string? recorded = File.Exists(Path.Combine(runDirectory, RunManifest.FileName)) ? TrainingFolderRecorded(runDirectory) : null;
+        return recorded is null
+            ? "the model does not name the photos it was trained on (a model package, or a run without its record), so whether these photos show its training people cannot be checked: if they may, these figures are inflated"
+            : $"the data the model was trained on is not at {recorded} (its run.json's data folder) and the run holds no aligned copy, so whether these photos show its training people cannot be checked: if they may, these figures are inflated";
+    }
+
+    // The run's training photos: its run.json's data folder, or — moved, or that folder deleted — the aligned copy a run makes
+    // of data it aligned itself (RUN/aligned, which only training writes there). Nulls when neither can be read.
+    private static (string? Folder, IReadOnlyList<ManifestRow>? Rows) TrainingData(string runDirectory)
+    {
+        string? recorded = TrainingFolderRecorded(runDirectory);
+        if (recorded is null) return (null, null);
+        // The run's own copy stands in only while it holds the very crops the run was trained on (its recorded hash).
+        string own = Path.Combine(runDirectory, "aligned");
+        foreach (var folder in new[] { recorded, own })
+        {
+            if (!File.Exists(Path.Combine(folder, Manifest.FileName))) continue;
+            if (folder == own && !ModelEvaluation.HoldsTrainingData(runDirectory, own)) continue;
+            try { return (folder, Manifest.Load(folder).Rows); }
+            catch (GestaltLabException) { }
+        }
+        return (null, null);
+    }
+
+    private static string? TrainingFolderRecorded(string runDirectory)
+    {
+        if (!File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) return null;
+        try { return RunManifest.Load(runDirectory).Config["data"] is JsonValue v && v.TryGetValue(out string? d) ? d : null; }
+        catch (GestaltLabException) { return null; }
+    }
+
+    // The generator's record of the training data as the run (run.json's data_generator) or a package (model.json) keeps it.
+    private static (string Preset, int Seed, JsonObject Record)? RecordedGenerator(string runDirectory)
+    {
+        JsonNode? record = null;
+        try
+        {
+            if (File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) record = RunManifest.Load(runDirectory).Config["data_generator"];
+            else record = Ensemble.ModelPackage.RecordedDataGenerator(runDirectory);
+        }
+        catch (GestaltLabException) { return null; }
+        return record is JsonObject o && o["preset"] is JsonValue p && p.TryGetValue(out string? preset) && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed)
+            ? (preset, seed, o) : null;
+    }
+
+    // Whether two generator records describe one data set (so the scored test split is the training data's own held-out people).
+    private static bool SameData(JsonObject trained, JsonObject? scored) =>
+        scored is not null && new[] { "preset", "seed", "scale", "nuisance", "catalog", "catalog_sha256" }
+            .All(k => trained[k] is null || JsonNode.DeepEquals(trained[k], scored[k]));
 
     private static string People(IReadOnlyList<ManifestRow> rows)
     {

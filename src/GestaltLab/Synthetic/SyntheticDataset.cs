@@ -230,6 +230,8 @@ public static class SyntheticDataset
             ["preset"] = plan.Preset, ["seed"] = plan.Seed, ["scale"] = plan.Scale, ["nuisance"] = plan.Nuisance.ToString().ToLowerInvariant(),
             ["image_size"] = options.ImageSize, ["images"] = jobs.Count, ["subjects"] = plan.Subjects.Count, ["classes"] = plan.Classes.Count,
             ["catalog"] = plan.Catalog.Name,
+            // The name alone does not tell a catalog of one's own that kept the built-in's name (`--write-catalog`, edited).
+            ["catalog_sha256"] = RunManifest.ComputeFileHash(Path.Combine(dir, "catalog.json")),
             ["splits"] = new JsonObject(SplitNames.All.Select(sp => KeyValuePair.Create(sp, (JsonNode?)rows.Count(r => r.Split == sp)))),
             ["note"] = SyndromeCatalog.Disclaimer,
             // The renderer's output depends on these (GestaltLab's generator, SkiaSharp's rasteriser), not only on the seed.

@@ -101,6 +101,7 @@ public class StratumAccuracyTests
         var allHit = StratumAccuracy.Interval([(2, 2), (3, 3), (1, 1)])!;
         Assert.Equal(n / (n + z * z), allHit[0], 4);
         Assert.Equal(1.0, allHit[1]);
+        Assert.Equal(0.0, StratumAccuracy.Interval([(0, 2), (0, 3), (0, 1)])![0]);   // exactly, not 5.6e-17
         Assert.Null(StratumAccuracy.Interval([(2, 4)]));   // one person: their own figure, no interval
         // Photos of one person that agree are worth less than as many people: the same 50 % is wider over 4 people of 10
         // photos each than over 40 people of one photo each.

@@ -179,6 +179,10 @@ public class CommandLineTests
         Assert.Equal(Path.GetFullPath(run), (string?)document["model"]);
         Assert.Equal("equal", (string?)document["priors"]);
         Assert.Equal(RunManifest.Load(run).DataHash, (string?)document["model_data_hash"]);
+        // The run records how its photos were aligned (a run trained on a folder aligned beforehand holds no copy of it).
+        var alignment = RunManifest.Load(run).Config["alignment"]!;
+        Assert.Equal(RunManifest.Load(Path.Combine(run, "aligned")).DataHash, (string?)alignment["data_hash"]);
+        Assert.Equal((string?)RunManifest.Load(Path.Combine(run, "aligned")).Config["detector"], (string?)alignment["config"]!["detector"]);
         Assert.Equal(64, ((string?)document["landmark_model_sha256"])!.Length);
         Assert.NotNull(document["packages"]!["GestaltLab"]);
         var listed = document["predictions"]!.AsArray();
@@ -603,6 +607,43 @@ public class CommandLineTests
         Assert.False(Directory.Exists(Path.Combine(root, "eval-same-seed", "aligned-same-seed")));   // refused before aligning
         var sameSeedTest = GestaltLab.Data.Manifest.Load(sameSeed).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
         Assert.Contains("same generator seed", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed)).Message);
+        // A run received without its data (run.json's data folder is not on this machine): its own aligned copy names its
+        // training people while it holds the crops the run was trained on; without it, the generator's record in run.json
+        // (or a package's model.json) still tells that another preset or scale of the same seed shares its people.
+        string received = Path.Combine(root, "received-run");
+        CopyTree(run, received);
+        var receivedRecord = JsonNode.Parse(File.ReadAllText(Path.Combine(received, "run.json")))!;
+        receivedRecord["config"]!["data"] = "/nonexistent/author/aligned";
+        File.WriteAllText(Path.Combine(received, "run.json"), receivedRecord.ToJsonString());
+        Assert.Matches("^[0-9]+ of the [0-9]+ photos to score show .*same generator seed", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(received, sameSeedTest, sameSeed)).Message);
+        // Scored on its own aligned copy, whose source data is not here either: metrics.json names that copy, and the
+        // oracle the source held is said to be missing (the CLI's note), not dropped in silence.
+        var alignedRecord = JsonNode.Parse(File.ReadAllText(Path.Combine(received, "aligned", "run.json")))!;
+        alignedRecord["config"]!["data"] = "/nonexistent/author/data";
+        File.WriteAllText(Path.Combine(received, "aligned", "run.json"), alignedRecord.ToJsonString());
+        File.Delete(Path.Combine(received, "metrics.json"));
+        using (var receivedModel = GestaltLab.Ensemble.GestaltModel.Load(received))
+        {
+            var rescored = GestaltLab.Evaluation.ModelEvaluation.Evaluate(receivedModel, Path.Combine(received, "aligned"), received,
+                GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(Path.Combine(received, "aligned")));
+            Assert.Contains("/nonexistent/author/data, the data folder these photos were aligned from, is not here", rescored.OracleLeftOut);
+            Assert.Equal(Path.GetFullPath(Path.Combine(received, "aligned")), rescored.Metrics.Data);
+            Assert.Null(rescored.Metrics.Oracle);
+            Assert.Null(rescored.SharedPeople);
+        }
+        Directory.Delete(Path.Combine(received, "aligned"), true);
+        Assert.Contains("the data itself is not here", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(received, sameSeedTest, sameSeed)).Message);
+        Assert.Contains("the data itself is not here", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(shared, sameSeedTest, sameSeed)).Message);
+        Assert.Equal("mini", (string?)JsonNode.Parse(File.ReadAllText(Path.Combine(shared, "model.json")))!["run_data_generator"]!["preset"]);
+        // The model's own data generated again (the same preset, seed and scale): its test people were held out.
+        var ownTestAgain = GestaltLab.Data.Manifest.Load(data).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Check(received, ownTestAgain, data));
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Unchecked(received));
+        // With no record of the generator either, whether the photos show training people is said to be unknown.
+        receivedRecord["config"]!["data_generator"] = null;
+        File.WriteAllText(Path.Combine(received, "run.json"), receivedRecord.ToJsonString());
+        Assert.Contains("is not at /nonexistent/author/aligned", GestaltLab.Evaluation.TrainingOverlap.Unchecked(received));
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Unchecked(run));
         File.Delete(Path.Combine(sameSeed, "dataset.json"));
         Assert.Contains("if they are the same photos", GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed));
         // Ids alone, as two cohorts each numbered from 1 share them, are not reported.

@@ -416,6 +416,18 @@ public class FaceSpaceTests
         unsigned.Remove("model_ensemble_sha256");
         File.WriteAllText(Path.Combine(other, FaceSpaceMetrics.FileName), unsigned.ToJsonString());
         Assert.Contains(RunResults.Load(other).Notes, n => n.Contains("does not record which model"));
+        // The classifier's figures likewise: an evaluation is its run's while the run's ensemble.json is unchanged; beside
+        // another model (copied, or left from before the run was trained again) it is left out, with a note.
+        Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["evaluate", "--model", run, "--data", withheld, "--out", Path.Combine(run, "metrics.json")]));
+        Assert.NotNull(RunResults.Load(run).Metrics);
+        string[] evaluationFiles = ["metrics.json", "probabilities.csv", "embeddings.csv", "region_metrics.csv", "classes.json", ".gestaltlab-evaluation"];
+        foreach (var f in evaluationFiles) File.Copy(Path.Combine(run, f), Path.Combine(other, f), overwrite: true);
+        CommandLineTests.CopyTree(Path.Combine(run, "region_probabilities"), Path.Combine(other, "region_probabilities"));
+        var otherModels = RunResults.Load(other);
+        Assert.Equal((null, null, null), (otherModels.Metrics, otherModels.Probabilities, (object?)otherModels.Embeddings));
+        Assert.Contains(otherModels.Notes, n => n.StartsWith("metrics.json, probabilities.csv") && n.Contains("another model than"));
+        foreach (var f in evaluationFiles.Where(f => f != "classes.json")) File.Delete(Path.Combine(other, f));
+        Directory.Delete(Path.Combine(other, "region_probabilities"), true);
         // Figures out of range (a damaged or hand-edited file) are refused, naming the file, not drawn.
         string damaged = Path.Combine(root, "damaged.json");
         File.WriteAllText(damaged, File.ReadAllText(figures).Replace("\"top1\": ", "\"top1\": 7", StringComparison.Ordinal));
