@@ -322,7 +322,7 @@ public static partial class ModelEvaluation
         RunFolder.RefuseLink(regionDir);
         if (File.Exists(regionDir))
             throw new GestaltLabException($"{regionDir}: a file where the evaluation writes a folder of each region's probabilities; it is left as it is",
-                "choose another --out folder, or move that file away first");
+                "choose another --out folder (in C#: another output folder), or move that file away first");
         foreach (var (file, mark) in OwnFiles(outDirectory, metricsFile)
                      .Concat(regions.Select(r => (Path.Combine(regionDir, r + ".csv"), "image,subject,true,"))))
             AtomicFile.CheckReplaceable(file, mark, "gestaltlab evaluate");

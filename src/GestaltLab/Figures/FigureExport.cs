@@ -139,6 +139,12 @@ public static class FigureExport
             && layout.TryGetProperty("width", out var w) && w.TryGetDouble(out double cssW) && cssW > 0
             && layout.TryGetProperty("height", out var h) && h.TryGetDouble(out double cssH) ? cssH / cssW : 0.62;
         double height = Math.Max(MinimumHeightMm, Math.Round(widthMm * aspect, 1));
+        // A square plot (a confusion matrix) as wide as the page allows: its class names take as much room below it as
+        // beside it, so the page is as high as it is wide, plus the title above and less the colour bar beside
+        // (≈ 7 mm); at the screen's aspect ratio the matrix filled a third of a single column, its height the limit.
+        if (layout.ValueKind == System.Text.Json.JsonValueKind.Object && layout.TryGetProperty("yaxis", out var yAxis)
+            && yAxis.TryGetProperty("scaleanchor", out var anchor) && anchor.GetString() == "x")
+            height = Math.Max(height, Math.Round(widthMm + 7, 1));
         if (root.TryGetProperty("data", out var data))
             foreach (var trace in data.EnumerateArray())
             {
@@ -261,7 +267,10 @@ public static class FigureExport
                       // A colour bar's words at the size of the axes' (its screen title was larger than the chart's own).
                       const scales = gd.data.map((t, i) => t.type === 'heatmap' ? i : -1).filter(i => i >= 0);
                       const base = w < 450 ? 9 : 11;
-                      if (scales.length > 0) await Plotly.restyle(gd, { 'colorbar.title.font.size': base, 'colorbar.tickfont.size': base - 1 }, scales);
+                      // Its title turned along the bar, the bar narrower and closer: the screen's title across the top took a
+                      // fifth of a single column, which the matrix beside it needs.
+                      if (scales.length > 0) await Plotly.restyle(gd, { 'colorbar.title.font.size': base, 'colorbar.tickfont.size': base - 1,
+                        'colorbar.title.side': 'right', 'colorbar.thickness': 8, 'colorbar.xpad': 4 }, scales);
                       const ticks = categoryTicks(gd, base);
                       if (Object.keys(ticks).length > 0) await Plotly.relayout(gd, ticks);
                       crowding(gd, base);
@@ -467,10 +476,20 @@ public static class FigureExport
               const mm = Math.ceil((F.height - length + vals.length * (base + 1)) * 25.4 / 96);
               leftOut.push(`room for its ${vals.length} labelled rows (they overprint one another; about ${mm} mm of height holds them)`);
             }
-            const title = (L[key] || {}).title;
-            const text = String((title && (title.text ?? title)) || '').replace(/<[^>]+>/g, '');
-            if (text.length > 0 && 0.55 * base * text.length > length + 2 * base)
-              leftOut.push(`room for the ${key[0]} axis title ("${text}" is longer than the axis and runs over the words beside it)`);
+            // The title as drawn: only one cut at the page's edge or lying on other words is said (a title longer than its
+            // axis that has the room beside it is not — a ROC's "false positive rate (1 − specificity)" under a square plot).
+            const node = gd.querySelector(`.g-${key[0]}${key.slice(5)}title text`);
+            const text = node ? node.textContent.trim() : '';
+            if (!text) continue;
+            const r = node.getBoundingClientRect(), page = gd.getBoundingClientRect();
+            const cut = r.left < page.left - 1 || r.right > page.left + w + 1 || r.top < page.top - 1 || r.bottom > page.top + h + 1;
+            const onWords = !cut && Array.from(gd.querySelectorAll('text')).some(t => {
+              if (t === node || node.contains(t) || t.contains(node) || !t.textContent.trim()) return false;
+              const b = t.getBoundingClientRect();
+              return b.width > 0 && b.left < r.right - 1 && b.right > r.left + 1 && b.top < r.bottom - 1 && b.bottom > r.top + 1;
+            });
+            if (cut || onWords)
+              leftOut.push(`room for the ${key[0]} axis title ("${text}" ${cut ? 'runs past the edge of the page' : 'runs over the words beside it'})`);
           }
         };
         // Words written in heatmap cells (the compact confusion view) are left out where the cells are shorter than the

@@ -131,9 +131,17 @@ public static partial class FigureHtml
         return sb.ToString();
     }
 
-    /// <summary>Saves one chart as a self-contained offline HTML page (atomic write).</summary>
-    public static void Save(GenericChart chart, string path, string title = "GestaltLab figure") =>
-        AtomicFile.WriteAllText(path, Page(title, ChartFragment(chart, "chart")));
+    /// <summary>
+    /// Saves one chart as a self-contained offline HTML page (atomic write), readable by its owner alone unless
+    /// <paramref name="ownerOnly"/> is false: a page carries its chart's data, and a t-SNE map's or ROC's hover text names
+    /// the photos (as a report naming photos is its owner's alone).
+    /// </summary>
+    /// <param name="chart">The chart.</param>
+    /// <param name="path">The HTML file to write.</param>
+    /// <param name="title">The page's title.</param>
+    /// <param name="ownerOnly">False for a chart that names no photo or person, to share the file with other accounts.</param>
+    public static void Save(GenericChart chart, string path, string title = "GestaltLab figure", bool ownerOnly = true) =>
+        AtomicFile.WriteAllText(path, Page(title, ChartFragment(chart, "chart")), ownerOnly);
 
     /// <summary>
     /// Tag attributes that point off the machine: <c>src</c>, <c>href</c>, <c>srcset</c>, <c>poster</c>, <c>data</c>,

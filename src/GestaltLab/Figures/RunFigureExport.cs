@@ -247,7 +247,8 @@ public static class RunFigureExport
                     }
                     if (o.Html)
                     {
-                        FigureHtml.Save(chart.Chart, Path.Combine(staging, chart.Name + ".html"), $"{chart.Section} ({chart.Name})");   // two t-SNE maps share a section
+                        FigureHtml.Save(chart.Chart, Path.Combine(staging, chart.Name + ".html"), $"{chart.Section} ({chart.Name})",   // two t-SNE maps share a section
+                            ownerOnly: o.PhotoNames);   // photos named in hover text: the owner's alone, as a report naming them
                         drawn.Add(chart.Name + ".html");
                     }
                     progress?.Report(new ProgressUpdate("draw figures", ++done, sized.Count));

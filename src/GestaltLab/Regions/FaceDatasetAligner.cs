@@ -188,12 +188,12 @@ public static class FaceDatasetAligner
             && Directory.EnumerateFileSystemEntries(outFull).Select(Path.GetFileName).FirstOrDefault(n => n is RunManifest.FileName or "aligned" or "regions" or "overlays" || OwnTables.Contains(n!)) is { } taken)
             throw new GestaltLabException(
                 $"{outDir}: holds {taken}, which no alignment wrote here{(RunFolder.IsRun(outFull) ? " (it is a training run)" : "")}; --force replaces only an earlier alignment",
-                "choose another --out folder");
+                "choose another --out folder (in C#: another output folder)");
         // Nor into a folder of photos: crops written among them would make later photo searches take it for an
         // alignment and find none of them.
         if (replace && !interrupted && !IsAlignment(outFull)
             && Directory.EnumerateFiles(outFull).Select(Path.GetFileName).FirstOrDefault(n => !n!.StartsWith('.') && ImageLoader.PhotoExtensions.Contains(Path.GetExtension(n!).ToLowerInvariant())) is { } photo)
-            throw new GestaltLabException($"{outDir}: holds photos ({photo}, …); --force replaces only an earlier alignment", "choose another --out folder, outside the photos");
+            throw new GestaltLabException($"{outDir}: holds photos ({photo}, …); --force replaces only an earlier alignment", "choose another --out folder (in C#: another output folder), outside the photos");
 
         // The photo list and the manifest rows to carry over.
         var (manifest, images) = ListImages(dataFull, outFull);

@@ -136,7 +136,7 @@ public static class AtomicFile
         using (var reader = new StreamReader(path)) n = reader.ReadBlock(head, 0, head.Length);
         if (new string(head, 0, n).Contains(mark, StringComparison.Ordinal)) return;
         throw new GestaltLabException($"{path}: exists and is not a file `{writer}` wrote; it is left as it is",
-            $"choose another {option} file, or move that one away first");
+            $"choose another {option} file (in C#: another path), or move that one away first");
     }
 
     /// <summary>

@@ -22,6 +22,7 @@ public static class TorchRuntime
                 torch.InitializeDeviceType(DeviceType.CPU);
                 using var probe = torch.ones(1);
                 _loaded = true;
+                NnpackDisabled = DisableNnpack();
             }
             catch (Exception e) when (e is not GestaltLabException)
             {
@@ -32,6 +33,40 @@ public static class TorchRuntime
                     "<Import Project=\"GESTALTLAB/build/TorchSharpNativeFix.targets\" /> in its project file (README, " +
                     "\"Using the library from your own C# project\")", e);
             }
+        }
+    }
+
+    /// <summary>
+    /// Whether libtorch was told not to consult NNPACK (Linux x64; false where the switch could not be reached). On a CPU
+    /// NNPACK does not recognise, libtorch 2.10 prints "Could not initialize NNPACK! Reason: Unsupported hardware." on
+    /// every convolution it considers NNPACK for — 56 lines for one photo's prediction — which reads as a failure. It
+    /// considers it only where oneDNN is not taken (one photo at a time, one thread) and uses it only for batches of 16
+    /// or more, which always take oneDNN: no convolution GestaltLab runs ever used it, so switching it off changes no result.
+    /// </summary>
+    public static bool NnpackDisabled { get; private set; }
+
+    // at::globalContext().setUserEnabledNNPACK(false): libtorch exports the C++ symbols (Itanium ABI, `this` first), and
+    // TorchSharp has no binding for them. Looked up in the libtorch_cpu the process has loaded; anything missing leaves it be.
+    private static unsafe bool DisableNnpack()
+    {
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture != System.Runtime.InteropServices.Architecture.X64)
+            return false;
+        try
+        {
+            string? loaded = File.ReadLines("/proc/self/maps").Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                .Where(f => f.Length >= 6 && Path.GetFileName(f[5]) == "libtorch_cpu.so").Select(f => f[5]).FirstOrDefault();
+            if (loaded is null || !System.Runtime.InteropServices.NativeLibrary.TryLoad(loaded, out var handle)) return false;
+            if (!System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "_ZN2at13globalContextEv", out var global)
+                || !System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "_ZN2at7Context20setUserEnabledNNPACKEb", out var set)
+                || !System.Runtime.InteropServices.NativeLibrary.TryGetExport(handle, "_ZNK2at7Context17userEnabledNNPACKEv", out var get))
+                return false;
+            nint context = ((delegate* unmanaged<nint>)global)();
+            ((delegate* unmanaged<nint, byte, void>)set)(context, 0);
+            return ((delegate* unmanaged<nint, byte>)get)(context) == 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or DllNotFoundException or EntryPointNotFoundException)
+        {
+            return false;
         }
     }
 

@@ -60,7 +60,7 @@ public static class SyntheticDataset
         if (options.Force && Directory.Exists(target) && ForeignEntries(target).FirstOrDefault() is { } foreign)
             throw new GestaltLabException(
                 $"{target}: holds {foreign} and maybe more that `generate` did not write{(RunFolder.IsRun(target) ? " (it is a training run)" : "")}; --force replaces only a data set generate wrote",
-                "choose another --out, or move those files out (or delete the folder yourself) first");
+                "choose another --out (in C#: another folder), or move those files out (or delete the folder yourself) first");
         string parent = Path.GetDirectoryName(target)!;
         Directory.CreateDirectory(parent);
         // Killed earlier generations' half-written data sets (megabytes each) beside it, whatever folder they were for.

@@ -39,6 +39,14 @@ public class OfflineHtmlTests
             Assert.DoesNotContain("<script src", html, StringComparison.OrdinalIgnoreCase);
             Assert.Contains("2.28.0", FigureHtml.PlotlyJsVersion);
             Assert.True(html.Length > 3_000_000, "plotly.js is not inlined");
+            // A page carries its chart's data (hover text may name photos): its owner's alone unless said otherwise.
+            if (!OperatingSystem.IsWindows())
+            {
+                Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(path) & (UnixFileMode)Convert.ToInt32("007", 8));
+                string shared = Path.Combine(dir, "shared.html");
+                FigureHtml.Save(Charts.TopK([("ours", [0.5, 0.7, 0.8])], PublishedResults.All), shared, ownerOnly: false);
+                Assert.NotEqual(UnixFileMode.None, File.GetUnixFileMode(shared) & (UnixFileMode.GroupRead | UnixFileMode.OtherRead));
+            }
         }
         finally { Directory.Delete(dir, true); }
     }
@@ -1123,6 +1131,10 @@ public class BrowserTests(BrowserFixture fixture)
         Assert.Contains(">class01<", Cells(Svg(await FigureExport.RenderAsync(compact, FigureFormat.Svg, new FigureSize(89, singleHeight), fixture.Browser))));
         Assert.True(FigureExport.DefaultHeightMm(compact, 183) >= singleHeight);
         Assert.Equal(Math.Round(89.0 * 420 / 840, 1), FigureExport.DefaultHeightMm(bars, 89));   // RegionAccuracy: 840 × 420 px for 8 regions
+        // A confusion matrix (a square plot) gets a page about as high as it is wide, so that the matrix fills the width:
+        // at its screen aspect ratio it filled a third of a single column, its height the limit.
+        var square = Charts.Confusion(counts, names);
+        Assert.Equal((96.0, 190.0), (FigureExport.DefaultHeightMm(square, 89), FigureExport.DefaultHeightMm(square, 183)));
         // A top-k chart's legend (the curves and the published points) at one column: at its aspect ratio's height the
         // layout leaves it out; the default height keeps it.
         var curve = Enumerable.Range(0, 29).Select(k => 0.4 + 0.02 * k).ToArray();

@@ -17,6 +17,20 @@ public class TorchSharpTests
     }
 
     [Fact]
+    public void NNPACK_is_switched_off_so_that_libtorch_does_not_warn_on_every_convolution()
+    {
+        // On a CPU NNPACK does not recognise, libtorch warned "Could not initialize NNPACK!" 56 times for one photo's prediction.
+        TorchRuntime.EnsureLoaded();
+        Assert.Equal(OperatingSystem.IsLinux() && System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture == System.Runtime.InteropServices.Architecture.X64,
+            TorchRuntime.NnpackDisabled);
+        // Convolutions of one photo on one thread (the path that consulted NNPACK) still compute.
+        using var scope = NewDisposeScope();
+        using var threads = TorchRuntime.UseThreads(1);
+        var y = nn.functional.conv2d(ones(1, 3, 8, 8), ones(4, 3, 3, 3), padding: [1, 1]);
+        Assert.Equal(27f, y[0, 0, 4, 4].item<float>());
+    }
+
+    [Fact]
     public void GradientStepLowersTheLoss()
     {
         TorchRuntime.EnsureLoaded();
