@@ -423,6 +423,22 @@ public sealed class GestaltModel : IDisposable
         return Predict(CropsOf(face));
     }
 
+    /// <summary>
+    /// Processes a photo already in memory (a frame, an image edited in a notebook) and predicts, as
+    /// <see cref="PredictImage(FacePipeline, string, out FaceResult)"/> does for a file; null when no usable face.
+    /// </summary>
+    /// <param name="pipeline">The face pipeline (<see cref="FacePipelineOptions"/> builds the model's).</param>
+    /// <param name="image">The photo.</param>
+    /// <param name="face">The face result (status, problem).</param>
+    /// <param name="source">The name its problems are said with.</param>
+    public GestaltPrediction? PredictImage(FacePipeline pipeline, Data.RgbImage image, out FaceResult face, string source = "image")
+    {
+        ArgumentNullException.ThrowIfNull(pipeline);
+        ArgumentNullException.ThrowIfNull(image);
+        face = pipeline.Process(image, source);
+        return face.HasFace ? Predict(CropsOf(face)) : null;
+    }
+
     /// <summary>The crops this model needs from a face result.</summary>
     public IReadOnlyDictionary<string, float[]> CropsOf(FaceResult face)
     {

@@ -29,6 +29,16 @@ public sealed record GestaltPrediction
     /// <summary>Each region's (TTA-averaged) embedding.</summary>
     public required IReadOnlyDictionary<string, float[]> RegionEmbeddings { get; init; }
 
+    /// <summary>
+    /// The three most probable syndromes with their probabilities and the embedding's size ("cdls_like 86.0 %, kabuki_like
+    /// 3.8 %, … (30 syndromes, 7 regions, embedding 896)"), as a notebook displays the prediction: the record's own
+    /// listing showed type names.
+    /// </summary>
+    public override string ToString() =>
+        string.Join(", ", Top(3).Select(r => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{r.Syndrome} {r.Probability:P1}")))
+        + (Classes.Count > 3 ? ", …" : "")
+        + $" ({Classes.Count} syndromes, {RegionProbabilities.Count} regions, embedding {Embedding.Length})";
+
     /// <summary>The <paramref name="k"/> most probable syndromes, best first (ties by class order).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="k"/> is negative (a mistake, not "none").</exception>
     public IReadOnlyList<RankedSyndrome> Top(int k = 10)

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Serialization;
 using GestaltLab.Data;
 using GestaltLab.Synthetic;
+using GestaltLab.Runtime;
 
 namespace GestaltLab.Evaluation;
 
@@ -188,8 +189,8 @@ public static class StratumAccuracy
     /// <param name="truth">True class index per photo.</param>
     /// <param name="probabilities">Probability vector per photo.</param>
     /// <param name="options">Columns, permutations, seed, oracle, all photos of the split.</param>
-    /// <exception cref="ArgumentException">Counts differ; <see cref="StratumOptions.Permutations"/> is negative or 1–99;
-    /// a column is neither a standard one nor one of the manifest's own (a misspelt name).</exception>
+    /// <exception cref="ArgumentException">Counts differ; <see cref="StratumOptions.Permutations"/> is negative or 1–99.</exception>
+    /// <exception cref="GestaltLabException">A column is neither a standard one nor one of the manifest's own (a misspelt name).</exception>
     public static StrataScores? Compute(IReadOnlyList<ManifestRow> rows, IReadOnlyList<int> truth, IReadOnlyList<float[]> probabilities, StratumOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(rows);
@@ -228,7 +229,8 @@ public static class StratumAccuracy
             throw new ArgumentException($"{options.Permutations} permutations: use 0 (no test) or at least 100", nameof(options));
         // A misspelt column would otherwise vanish from the figures without a word.
         if (options.Columns.FirstOrDefault(c => !Manifest.Columns.Contains(c.ToLowerInvariant()) && !rows.Any(r => r.Extra.ContainsKey(c))) is { } unknown)
-            throw new ArgumentException($"no column '{unknown}' in the scored photos' manifest (standard columns: {string.Join(", ", Manifest.Columns)})", nameof(options));
+            throw new GestaltLabException($"no column '{unknown}' in the scored photos' manifest (standard columns: {string.Join(", ", Manifest.Columns)})",
+                "name a column the manifest has (StratumOptions.Columns; `evaluate --strata`), or add it to the manifest");
         // Relatives share genes and faces: the unit is the family where the data names one, as the report's intervals.
         bool families = rows.Any(r => r.Family.Length > 0);
         var units = rows.Select(r => families ? r.SplitGroup : "subject:" + r.Subject).ToArray();

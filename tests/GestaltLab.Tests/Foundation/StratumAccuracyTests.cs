@@ -1,5 +1,6 @@
 using GestaltLab.Data;
 using GestaltLab.Evaluation;
+using GestaltLab.Runtime;
 
 namespace GestaltLab.Tests.Foundation;
 
@@ -75,7 +76,7 @@ public class StratumAccuracyTests
         Assert.Null(StratumAccuracy.Compute(rows.Select(r => r with { Sex = "", SkinTone = "", AgeBand = "" }).ToList(), truth, probs));
         // p-values from a handful of permutations would be nothing of the kind; a misspelt column is said, not dropped.
         Assert.Throws<ArgumentException>(() => StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Permutations = 50 }));
-        Assert.Contains("'skin_colour'", Assert.Throws<ArgumentException>(() => StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Columns = ["skin_colour"] })).Message);
+        Assert.Contains("'skin_colour'", Assert.Throws<GestaltLabException>(() => StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Columns = ["skin_colour"] })).Message);
         // From ranks already known (face-space matching's), the same figures and the same test.
         var ranks = truth.Select((t, i) => Metrics.RankOfTruth(probs[i], t) + 1).ToList();
         Assert.Equal(System.Text.Json.JsonSerializer.Serialize(StratumAccuracy.Compute(rows, truth, probs, new StratumOptions { Permutations = 200 })),

@@ -201,9 +201,16 @@ public class CommandLineTests
         using (var loaded = GestaltLab.Ensemble.GestaltModel.Load(run))
         using (var faces = new FacePipeline(loaded.FacePipelineOptions()))
         {
-            var top = loaded.PredictImage(faces, test[2], out _)!.Top(1)[0];
+            var fromFile = loaded.PredictImage(faces, test[2], out _)!;
+            var top = fromFile.Top(1)[0];
             Assert.Equal(top.Syndrome, (string)listed[2]!["syndromes"]![0]!["syndrome"]!);
             Assert.Equal(top.Probability, (double)listed[2]!["syndromes"]![0]!["probability"]!, 6);
+            // The same photo already in memory: the same prediction; and shown in a notebook as its ranking, not type names.
+            var fromMemory = loaded.PredictImage(faces, GestaltLab.Data.ImageLoader.Load(test[2]), out var memoryFace, "frame")!;
+            Assert.Equal(fromFile.Probabilities, fromMemory.Probabilities);
+            Assert.True(memoryFace.HasFace);
+            Assert.StartsWith($"{top.Syndrome} ", fromMemory.ToString());
+            Assert.Contains($"({loaded.Classes.Count} syndromes, 2 regions, embedding {fromMemory.Embedding.Length})", fromMemory.ToString());
         }
         // One unreadable photo among good ones is reported and skipped; the batch succeeds (table and JSON alike).
         string broken = Path.Combine(photos, "broken.jpg");
