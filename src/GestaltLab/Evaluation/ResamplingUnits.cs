@@ -26,7 +26,8 @@ public static class ResamplingUnits
     /// <summary>
     /// The manifest of the data an evaluation scored: <c>manifest.csv</c> in the data folder its <c>metrics.json</c>
     /// names (<see cref="ClassificationMetrics.Data"/>), else in the one its run's <c>run.json</c> names (configuration
-    /// keys data, data_dir, data_directory); null when neither is there. The report and <c>gestaltlab compare</c> find
+    /// keys data, data_dir, data_directory), else the run's own aligned copy (<c>aligned/manifest.csv</c>: a run moved or
+    /// received without its data); null when none is there. The report and <c>gestaltlab compare</c> find
     /// the same one, so both draw the same units.
     /// </summary>
     /// <param name="folder">A run folder or an evaluation's folder.</param>
@@ -58,6 +59,8 @@ public static class ResamplingUnits
                         return named;
         }
         catch (Exception e) when (e is Runtime.GestaltLabException or IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException) { }
-        return null;
+        // A run moved or received without its data still holds the aligned copy of it that it trained on (its manifest
+        // carries the data's columns and each photo's source): families and colours come from there.
+        return Found(Path.Combine(folder, "aligned"), folder);
     }
 }

@@ -234,6 +234,13 @@ public class RunComparisonTests
         new RunManifest { Command = "test", Seed = 1, Config = new System.Text.Json.Nodes.JsonObject { ["data"] = data } }.Save(a);
         Assert.Equal(Path.Combine(data, GestaltLab.Data.Manifest.FileName), ResamplingUnits.DataManifestPath(a));
         Assert.Equal("families", RunComparison.Compare(a, b, iterations: 200).Unit);
+        // A run received without its data: its own aligned copy's manifest (which carries the data's columns).
+        new RunManifest { Command = "test", Seed = 1, Config = new System.Text.Json.Nodes.JsonObject { ["data"] = "/nonexistent/author/aligned" } }.Save(a);
+        Assert.Null(ResamplingUnits.DataManifestPath(a));
+        Directory.CreateDirectory(Path.Combine(a, "aligned"));
+        File.Copy(Path.Combine(data, GestaltLab.Data.Manifest.FileName), Path.Combine(a, "aligned", GestaltLab.Data.Manifest.FileName));
+        Assert.Equal(Path.Combine(a, "aligned", GestaltLab.Data.Manifest.FileName), ResamplingUnits.DataManifestPath(a));
+        Assert.Equal("families", RunComparison.Compare(a, b, iterations: 200).Unit);
     }
 
     [Fact]
