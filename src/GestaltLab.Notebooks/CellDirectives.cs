@@ -64,9 +64,19 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
                 {
                     string path = baseDirectory is null ? value : Path.GetFullPath(value, baseDirectory);
                     if (!File.Exists(path))
+                    {
+                        // A package's name taken for its file (Microsoft.ML's types are in Microsoft.ML.Data.dll and others):
+                        // the package the runner ships is what to reference.
+                        string file = Path.GetFileNameWithoutExtension(value.Replace('\\', '/').Split('/')[^1]);
+                        string folder = Path.GetDirectoryName(path) ?? ".";
+                        var parts = Directory.Exists(folder)
+                            ? Directory.EnumerateFiles(folder, file + ".*.dll").Select(Path.GetFileName).Order(StringComparer.Ordinal).Take(4).ToList() : [];
                         throw new NotebookCellException(where,
                             $"{line.Trim()}: no such assembly file ({path}) and not an assembly the runner provides",
-                            "reference the GestaltLab library as #r \"GestaltLab\" (the runner supplies it), or give the path of an existing .dll");
+                            packages.VersionOf(file) is not null
+                                ? $"{file} is a package whose types lie in other files{(parts.Count > 0 ? $" ({string.Join(", ", parts)} beside it)" : "")}: reference those, or #r \"nuget: {file}\" (here the runner's own copy; a .NET kernel would download it)"
+                                : "reference the GestaltLab library as #r \"GestaltLab\" (the runner supplies it), or give the path of an existing .dll");
+                    }
                     notes.Add($"{where}: {line.Trim()} → {path}");
                     lines[i] = $"#r \"{path}\"";
                 }

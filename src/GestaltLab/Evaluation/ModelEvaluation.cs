@@ -72,7 +72,8 @@ public static partial class ModelEvaluation
     /// <param name="alignedDirectory">Aligned data folder (crops at the model's input size).</param>
     /// <param name="outDirectory">Where the CSV files go: the run directory for its test split (another split there is
     /// refused, as it would replace the run's test results), or a folder of its own.</param>
-    /// <param name="oracleDataDirectory">The synthetic data folder holding <c>oracle.json</c>, or null.</param>
+    /// <param name="oracleDataDirectory">The synthetic data folder holding <c>oracle.json</c>; null: the data folder the
+    /// aligned folder was aligned from (its <c>run.json</c> names it), as <c>gestaltlab evaluate</c> finds it.</param>
     /// <param name="split">Split to score.</param>
     /// <param name="metricsPath">Where <c>metrics.json</c> goes (default: in <paramref name="outDirectory"/>). Named in the
     /// folder's <see cref="EvaluationRecord"/> when it lies in <paramref name="outDirectory"/>; elsewhere, the tables there
@@ -87,7 +88,8 @@ public static partial class ModelEvaluation
     /// the model's run right now.</exception>
     public static ModelEvaluationResult Evaluate(GestaltModel model, string alignedDirectory, string outDirectory, string? oracleDataDirectory = null,
         string split = SplitNames.Test, string? metricsPath = null, IProgress<ProgressUpdate>? progress = null, CancellationToken cancellationToken = default) =>
-        EvaluateChecked(model, alignedDirectory, outDirectory, oracleDataDirectory, split, metricsPath, progress, cancellationToken, trainingDataChecked: false);
+        EvaluateChecked(model, alignedDirectory, outDirectory, oracleDataDirectory ?? Regions.FaceDatasetAligner.DataFolderOf(alignedDirectory),
+            split, metricsPath, progress, cancellationToken, trainingDataChecked: false);
 
     /// <summary><see cref="Evaluate(GestaltModel, string, string, string?, string, string?, IProgress{ProgressUpdate}?, CancellationToken)"/>,
     /// told whether the caller has found the data to be what the run trained on (its content hash read already).</summary>

@@ -631,8 +631,8 @@ public class CommandLineTests
         File.Delete(Path.Combine(received, "metrics.json"));
         using (var receivedModel = GestaltLab.Ensemble.GestaltModel.Load(received))
         {
-            var rescored = GestaltLab.Evaluation.ModelEvaluation.Evaluate(receivedModel, Path.Combine(received, "aligned"), received,
-                GestaltLab.Regions.FaceDatasetAligner.DataFolderOf(Path.Combine(received, "aligned")));
+            // (No oracle folder named: the one the aligned folder was aligned from, as `gestaltlab evaluate` takes it.)
+            var rescored = GestaltLab.Evaluation.ModelEvaluation.Evaluate(receivedModel, Path.Combine(received, "aligned"), received);
             Assert.Contains("/nonexistent/author/data, the data folder these photos were aligned from, is not here", rescored.OracleLeftOut);
             Assert.Equal(Path.GetFullPath(Path.Combine(received, "aligned")), rescored.Metrics.Data);
             Assert.Null(rescored.Metrics.Oracle);

@@ -32,7 +32,9 @@ public class LearningTests
 
         var trained = GestaltTraining.Train(aligned, run, Config, ShippedBackbone.Path());
         using var model = trained.Model;
-        var result = ModelEvaluation.Evaluate(model, aligned, Path.Combine(root, "eval"), data);
+        // No oracle folder named: the aligned folder's own source, which holds the generator's oracle.
+        var result = ModelEvaluation.Evaluate(model, aligned, Path.Combine(root, "eval"));
+        Assert.NotNull(result.Metrics.Oracle);
         double chance = 1.0 / model.Classes.Count;
         var m = result.Metrics;
         string summary = $"ensemble top-1 {m.Top1:P1}, top-5 {m.Top5:P1} on {m.NImages} photos; chance {chance:P0}; regions "

@@ -23,6 +23,19 @@ public class ReferenceAndParameterTests
     }
 
     [Fact]
+    public async Task A_package_named_as_a_file_is_told_where_its_types_are()
+    {
+        // MLContext is in Microsoft.ML.Data.dll: `#r ".../Microsoft.ML.dll"` names a package, not a file of the build.
+        using var kit = new NotebookTestKit();
+        string missing = Path.Combine(AppContext.BaseDirectory, "Microsoft.ML.dll");
+        Assert.False(File.Exists(missing));
+        var (result, _) = await Run(kit.Write("ml.ipynb", $"#r \"{missing}\"\n1"));
+        Assert.False(result.Succeeded);
+        Assert.Contains("Microsoft.ML.Data.dll", result.Failure!.Message);
+        Assert.Contains("#r \"nuget: Microsoft.ML\"", result.Failure.Message);
+    }
+
+    [Fact]
     public void CommittedNotebooksReferenceFilesOfTheReleaseBuild()
     {
         // In a real .NET kernel the #r lines are all there is: each must name a file the Release build holds (the CLI's
