@@ -61,6 +61,7 @@ internal sealed class CompareCommand : ICliCommand
                                   + (m.Better is { } winner ? $"  {winner} better" : ""));
             }
             Console.WriteLine($"top-1: B right where A is wrong on {r.OnlyBRight} photo(s), A right where B is wrong on {r.OnlyARight}");
+            if (r.Identical) Console.WriteLine("identical: both models gave every photo the very same probabilities (the same model, or a run re-created bit for bit)");
             if (r.Note is { } note) Console.WriteLine($"caution: {note}");
             if (r.NUnits < 30)
                 Console.WriteLine($"caution: {r.NUnits} {r.Unit} only; with fewer than 30 the intervals are too narrow (they cover the truth less often than 95 %): read them as rough");

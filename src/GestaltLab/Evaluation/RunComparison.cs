@@ -99,6 +99,12 @@ public sealed record RunComparisonResult(
     /// </summary>
     [JsonPropertyName("note")][JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Note { get; init; }
 
+    /// <summary>
+    /// Whether the two models gave every photo the very same probabilities (the same model scored twice, or a run
+    /// re-created bit for bit): every difference is then 0 by construction, not by chance.
+    /// </summary>
+    [JsonPropertyName("identical_probabilities")] public bool Identical { get; init; }
+
     /// <summary>How the intervals were made, for the record and for figure captions.</summary>
     [JsonPropertyName("method")]
     public string Method => Unit switch
@@ -284,7 +290,10 @@ public static class RunComparison
         Add("log_loss", idx => Mean(idx, i => lossA[i]), idx => Mean(idx, i => lossB[i]), false);
         return new RunComparisonResult(nameA, nameB, n, people, classCount, measures,
             Enumerable.Range(0, n).Count(i => rankB[i] == 0 && rankA[i] != 0), Enumerable.Range(0, n).Count(i => rankA[i] == 0 && rankB[i] != 0),
-            iterations, seed, unit, families is null ? null : units);
+            iterations, seed, unit, families is null ? null : units)
+        {
+            Identical = Enumerable.Range(0, n).All(i => a[i].AsSpan().SequenceEqual(b[i])),
+        };
     }
 
     /// <summary>

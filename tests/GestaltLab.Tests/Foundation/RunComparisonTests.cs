@@ -88,6 +88,7 @@ public class RunComparisonTests
         // Four classes: top-5 and top-10 would be 100 % by construction and are not compared.
         Assert.DoesNotContain(r.Measures, m => m.Measure is "top5" or "top10");
         Assert.Null(r.Note);
+        Assert.False(r.Identical);
         // Metrics naming data of other content under the same photo names: the pairing is in doubt, and said so.
         foreach (var (folder, hash) in new[] { (a, "aa"), (b, "bb") })
             File.WriteAllText(Path.Combine(folder, "metrics.json"), $"{{\"n_images\": 80, \"priors\": \"equal\", \"data_hash\": \"{hash}{new string('0', 62)}\"}}");
@@ -100,6 +101,7 @@ public class RunComparisonTests
             Assert.Contains("another GestaltLab command is writing to this folder right now", Assert.Throws<GestaltLabException>(() => RunComparison.Compare(a, b, iterations: 10)).Message);
         var same = RunComparison.Compare(a, a, iterations: 200);
         Assert.All(same.Measures, m => Assert.Equal((0.0, 0.0, 0.0), (m.Difference.Estimate, m.Difference.Lower, m.Difference.Upper)));
+        Assert.True(same.Identical);   // by construction, not by chance: said so
     }
 
     [Fact]
