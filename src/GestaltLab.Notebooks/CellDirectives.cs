@@ -67,14 +67,14 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
                     {
                         // A package's name taken for its file (Microsoft.ML's types are in Microsoft.ML.Data.dll and others):
                         // the package the runner ships is what to reference.
+                        // (Only a package with no assembly of its own name: a wrong folder for TorchSharp.dll is just a wrong path.)
                         string file = Path.GetFileNameWithoutExtension(value.Replace('\\', '/').Split('/')[^1]);
-                        string folder = Path.GetDirectoryName(path) ?? ".";
-                        var parts = Directory.Exists(folder)
-                            ? Directory.EnumerateFiles(folder, file + ".*.dll").Select(Path.GetFileName).Order(StringComparer.Ordinal).Take(4).ToList() : [];
+                        var parts = packages.VersionOf(file) is not null && !File.Exists(Path.Combine(AppContext.BaseDirectory, file + ".dll"))
+                            ? PackageParts(AppContext.BaseDirectory, file) : [];
                         throw new NotebookCellException(where,
                             $"{line.Trim()}: no such assembly file ({path}) and not an assembly the runner provides",
-                            packages.VersionOf(file) is not null
-                                ? $"{file} is a package whose types lie in other files{(parts.Count > 0 ? $" ({string.Join(", ", parts)} beside it)" : "")}: reference those, or #r \"nuget: {file}\" (here the runner's own copy; a .NET kernel would download it)"
+                            parts.Count > 0
+                                ? $"{file} is a package whose types lie in other files ({string.Join(", ", parts)}): reference those, or #r \"nuget: {file}\" (here the runner's own copy; a .NET kernel would download it)"
                                 : "reference the GestaltLab library as #r \"GestaltLab\" (the runner supplies it), or give the path of an existing .dll");
                     }
                     notes.Add($"{where}: {line.Trim()} → {path}");
@@ -122,6 +122,13 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
         return wanted is null || VersionMatches(wanted, have)
             ? $"{where}: {line} → the runner's {id} {have}"
             : $"{where}: {line} → the runner's {id} {have} (the notebook asked for {wanted}; packages are never downloaded)";
+    }
+
+    // The assemblies of a package named Name that are not Name.dll (Microsoft.ML: Microsoft.ML.Core.dll, Microsoft.ML.Data.dll …).
+    private static List<string> PackageParts(string folder, string name)
+    {
+        try { return Directory.EnumerateFiles(folder, name + ".*.dll").Select(f => Path.GetFileName(f)).Order(StringComparer.Ordinal).Take(4).ToList(); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
     }
 
     private static bool VersionMatches(string wanted, string have) =>

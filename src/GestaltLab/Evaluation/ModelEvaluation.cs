@@ -224,7 +224,8 @@ public static partial class ModelEvaluation
             oracleLeftOut = $"the data's oracle scores every {split} photo; {unlabelled} of them have no syndrome in the manifest and were not scored: not comparable, so its figures are left out";
             oracle = null;
         }
-        if (oracle is null && oracleLeftOut is null && sourceMissing is not null && split == SplitNames.Test && oracleDataDirectory == sourceMissing)
+        if (oracle is null && oracleLeftOut is null && sourceMissing is not null && split == SplitNames.Test && oracleDataDirectory == sourceMissing
+            && TrainingOverlap.TrainedOnGeneratedData(model.Directory))
             oracleLeftOut = $"{sourceMissing}, the data folder these photos were aligned from, is not here: an oracle it may hold (synthetic data's oracle.json) cannot be read, so none stands beside these figures (pass that folder as --data to have it)";
         var known = model.Classes.ToHashSet(StringComparer.Ordinal);
         // Photos of syndromes the model does not know are skipped, not missing faces: counted apart.
@@ -304,8 +305,9 @@ public static partial class ModelEvaluation
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory))
             EvaluationRecord.Finished(outDirectory, metricsFile,
                 ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. model.Regions.Select(r => $"{RegionProbabilitiesFolder}/{r}.csv")]);
+        // (Crops known to be the run's own training data hold only its held-out people in their test split: nothing to check.)
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled, otherData,
-            split != SplitNames.Test && !otherData ? null : TrainingOverlap.Unchecked(model.Directory));
+            (split != SplitNames.Test && !otherData) || trainingDataChecked ? null : TrainingOverlap.Unchecked(model.Directory));
     }
 
     /// <summary>

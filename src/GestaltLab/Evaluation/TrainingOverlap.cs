@@ -138,16 +138,17 @@ public static class TrainingOverlap
     {
         string? recorded = TrainingFolderRecorded(runDirectory);
         if (recorded is null) return (null, null);
-        // The run's own copy stands in only while it holds the very crops the run was trained on (its recorded hash).
-        string own = Path.Combine(runDirectory, "aligned");
-        foreach (var folder in new[] { recorded, own })
+        if (File.Exists(Path.Combine(recorded, Manifest.FileName)))
         {
-            if (!File.Exists(Path.Combine(folder, Manifest.FileName))) continue;
-            if (folder == own && !ModelEvaluation.HoldsTrainingData(runDirectory, own)) continue;
-            try { return (folder, Manifest.Load(folder).Rows); }
-            catch (GestaltLabException) { }
+            try { return (recorded, Manifest.Load(recorded).Rows); }
+            catch (GestaltLabException) { return (null, null); }
         }
-        return (null, null);
+        // The run's own copy stands in for a recorded folder that is gone, only while it holds the very crops the run was
+        // trained on (its recorded hash): read it otherwise and other data's people would pass for the training people.
+        string own = Path.Combine(runDirectory, "aligned");
+        if (!File.Exists(Path.Combine(own, Manifest.FileName)) || !ModelEvaluation.HoldsTrainingData(runDirectory, own)) return (null, null);
+        try { return (own, Manifest.Load(own).Rows); }
+        catch (GestaltLabException) { return (null, null); }
     }
 
     private static string? TrainingFolderRecorded(string runDirectory)
@@ -170,6 +171,9 @@ public static class TrainingOverlap
         return record is JsonObject o && o["preset"] is JsonValue p && p.TryGetValue(out string? preset) && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed)
             ? (preset, seed, o) : null;
     }
+
+    /// <summary>Whether the model in <paramref name="runDirectory"/> records that the generator made its training data.</summary>
+    internal static bool TrainedOnGeneratedData(string? runDirectory) => runDirectory is not null && RecordedGenerator(runDirectory) is not null;
 
     // Whether two generator records describe one data set (so the scored test split is the training data's own held-out people).
     private static bool SameData(JsonObject trained, JsonObject? scored) =>

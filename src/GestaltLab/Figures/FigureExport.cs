@@ -143,7 +143,10 @@ public static class FigureExport
         // beside it, so the page is as high as it is wide, plus the title above and less the colour bar beside
         // (≈ 7 mm); at the screen's aspect ratio the matrix filled a third of a single column, its height the limit.
         if (layout.ValueKind == System.Text.Json.JsonValueKind.Object && layout.TryGetProperty("yaxis", out var yAxis)
-            && yAxis.TryGetProperty("scaleanchor", out var anchor) && anchor.GetString() == "x")
+            && yAxis.ValueKind == System.Text.Json.JsonValueKind.Object && yAxis.TryGetProperty("scaleanchor", out var anchor)
+            && anchor.ValueKind == System.Text.Json.JsonValueKind.String && anchor.GetString() == "x"
+            && root.TryGetProperty("data", out var traces) && traces.ValueKind == System.Text.Json.JsonValueKind.Array
+            && traces.EnumerateArray().Any(t => t.TryGetProperty("type", out var k) && k.ValueKind == System.Text.Json.JsonValueKind.String && k.GetString() == "heatmap"))
             height = Math.Max(height, Math.Round(widthMm + 7, 1));
         if (root.TryGetProperty("data", out var data))
             foreach (var trace in data.EnumerateArray())

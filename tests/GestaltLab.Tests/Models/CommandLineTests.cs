@@ -614,6 +614,14 @@ public class CommandLineTests
         Assert.False(Directory.Exists(Path.Combine(root, "eval-same-seed", "aligned-same-seed")));   // refused before aligning
         var sameSeedTest = GestaltLab.Data.Manifest.Load(sameSeed).Rows.Where(r => r.Split == GestaltLab.Data.SplitNames.Test).ToList();
         Assert.Contains("same generator seed", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed)).Message);
+        // A run recorded before the crops' hash was: its own recorded folder still names its training people.
+        string runRecord = Path.Combine(run, "run.json"), runRecordText = File.ReadAllText(runRecord);
+        var unhashed = JsonNode.Parse(runRecordText)!.AsObject();
+        unhashed.Remove("data_hash");
+        File.WriteAllText(runRecord, unhashed.ToJsonString());
+        Assert.Contains("same generator seed", Assert.Throws<GestaltLabException>(() => GestaltLab.Evaluation.TrainingOverlap.Check(run, sameSeedTest, sameSeed)).Message);
+        Assert.Null(GestaltLab.Evaluation.TrainingOverlap.Unchecked(run));
+        File.WriteAllText(runRecord, runRecordText);
         // A run received without its data (run.json's data folder is not on this machine): its own aligned copy names its
         // training people while it holds the crops the run was trained on; without it, the generator's record in run.json
         // (or a package's model.json) still tells that another preset or scale of the same seed shares its people.
