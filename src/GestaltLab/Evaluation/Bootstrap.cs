@@ -88,6 +88,18 @@ public static class Bootstrap
             iterations, seed, level, subjects);
     }
 
+    /// <summary>
+    /// Top-k accuracy of a probability table (<c>probabilities.csv</c>, <see cref="RunResults.Probabilities"/>) with a
+    /// bootstrap interval over its people: the table names them, so the easy call is the right one.
+    /// </summary>
+    /// <exception cref="KeyNotFoundException">A row's true class is not one of the table's columns.</exception>
+    public static ConfidenceInterval TopK(ImageTable probabilities, int k, int iterations = 1000, int seed = 0, double level = 0.95)
+    {
+        ArgumentNullException.ThrowIfNull(probabilities);
+        var truth = probabilities.TrueLabels.Select(probabilities.ColumnIndex).ToList();
+        return TopK(truth, probabilities.Values, k, probabilities.Subjects, iterations, seed, level);
+    }
+
     /// <summary>Linear-interpolation quantile (numpy's default) of sorted values.</summary>
     public static double Quantile(IReadOnlyList<double> sorted, double q)
     {

@@ -34,7 +34,11 @@ public sealed record DataEvaluationOptions
 /// beside the run or the metrics (made now, or by an earlier evaluation and reused).</param>
 /// <param name="Alignment">What aligning found (<see cref="EnsuredAlignment.Summary"/> when photos were aligned now); null
 /// when the run's own alignment served.</param>
-public sealed record DataEvaluationResult(ModelEvaluationResult Evaluation, string MetricsPath, string AlignedDirectory, EnsuredAlignment? Alignment);
+public sealed record DataEvaluationResult(ModelEvaluationResult Evaluation, string MetricsPath, string AlignedDirectory, EnsuredAlignment? Alignment)
+{
+    /// <summary>The figures' metrics (<c>Evaluation.Metrics</c>), as <see cref="ModelEvaluationResult.Metrics"/> names them.</summary>
+    public ClassificationMetrics Metrics => Evaluation.Metrics;
+}
 
 public static partial class ModelEvaluation
 {

@@ -11,11 +11,57 @@ namespace GestaltLab.Evaluation;
 /// <param name="TrueLabels">True class name per row.</param>
 /// <param name="Values">The numbers per row (class probabilities, or embedding coordinates).</param>
 /// <param name="Columns">Names of the value columns.</param>
+/// <summary>One row of an <see cref="ImageTable"/>: a photo, its person, its true class and its values.</summary>
+public readonly record struct ImageRow
+{
+    private readonly ImageTable _table;
+
+    internal ImageRow(ImageTable table, int index) => (_table, Index) = (table, index);
+
+    /// <summary>The row's position in the table.</summary>
+    public int Index { get; }
+    /// <summary>The photo.</summary>
+    public string Image => _table.Images[Index];
+    /// <summary>Its person.</summary>
+    public string Subject => _table.Subjects[Index];
+    /// <summary>Its true class.</summary>
+    public string True => _table.TrueLabels[Index];
+    /// <summary>Its values (class probabilities, or embedding coordinates), in <see cref="ImageTable.Columns"/> order.</summary>
+    public float[] Values => _table.Values[Index];
+    /// <summary>The value of the column named <paramref name="column"/>.</summary>
+    public float this[string column] => Values[_table.ColumnIndex(column)];
+    /// <summary>The column with the largest value (for probabilities: the top-ranked class).</summary>
+    public string Top
+    {
+        get
+        {
+            var v = Values;
+            int best = 0;
+            for (int c = 1; c < v.Length; c++) if (v[c] > v[best]) best = c;
+            return _table.Columns[best];
+        }
+    }
+}
+
 public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<string> Subjects, IReadOnlyList<string> TrueLabels,
     IReadOnlyList<float[]> Values, IReadOnlyList<string> Columns)
 {
     /// <summary>Rows.</summary>
     public int Count => Images.Count;
+
+    /// <summary>
+    /// The table row by row, for LINQ: <c>table.Rows.Where(r => r.True == "kabuki_like").Average(r => r["kabuki_like"])</c>.
+    /// </summary>
+    public IEnumerable<ImageRow> Rows => Enumerable.Range(0, Count).Select(i => new ImageRow(this, i));
+
+    /// <summary>The index of the value column named <paramref name="column"/> (a class, or an embedding coordinate).</summary>
+    /// <exception cref="KeyNotFoundException">No such column (the columns are named).</exception>
+    public int ColumnIndex(string column)
+    {
+        for (int c = 0; c < Columns.Count; c++)
+            if (string.Equals(Columns[c], column, StringComparison.Ordinal)) return c;
+        throw new KeyNotFoundException($"no column '{column}' (columns: {string.Join(", ", Columns.Take(8))}{(Columns.Count > 8 ? ", …" : "")})");
+    }
 
     /// <summary>Reads a CSV with columns <c>image,subject,true,…</c>; every further column is a number.</summary>
     /// <exception cref="GestaltLabException">Missing columns or a value that is not a number (file and line named).</exception>

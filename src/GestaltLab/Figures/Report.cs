@@ -89,7 +89,13 @@ public sealed record ReportContent(string Html, IReadOnlyList<string> Sections, 
 /// <param name="Sections">Section titles in page order.</param>
 /// <param name="ChartCount">Interactive charts on the page.</param>
 /// <param name="Notes">What was missing or skipped, one line each (also shown on the page).</param>
-public sealed record ReportResult(string Path, IReadOnlyList<string> Sections, int ChartCount, IReadOnlyList<string> Notes);
+public sealed record ReportResult(string Path, IReadOnlyList<string> Sections, int ChartCount, IReadOnlyList<string> Notes)
+{
+    /// <summary>As the CLI says it ("report.html (9 charts; sections: Metrics, …)"), for a notebook's display: the record's
+    /// own listing showed the lists' type names.</summary>
+    public override string ToString() =>
+        $"{Path} ({ChartCount} charts; sections: {string.Join(", ", Sections)}){(Notes.Count > 0 ? $"; {Notes.Count} note(s): {string.Join(" | ", Notes)}" : "")}";
+}
 
 /// <summary>
 /// The self-contained HTML report of a run directory (docs/run-directory.md): metrics beside the synthetic oracle's and the

@@ -231,6 +231,15 @@ public class RocAndBootstrapTests
         var photoByPhoto = Bootstrap.TopK(sameTruth, bySubject, 1, Enumerable.Range(0, 40).Select(i => $"p{i}").ToArray(), 500, 1);
         Assert.True(grouped.Upper - grouped.Lower > 1.5 * (photoByPhoto.Upper - photoByPhoto.Lower),
             $"{grouped.Lower}–{grouped.Upper} vs {photoByPhoto.Lower}–{photoByPhoto.Upper}");
+        // A probability table carries its people: the overload taking it resamples them, as the grouped call does.
+        string[] classes = ["c0", "c1", "c2"];
+        var table = new ImageTable(Enumerable.Range(0, 40).Select(i => $"img{i}.png").ToArray(), Enumerable.Range(0, 40).Select(i => $"s{i / 4}").ToArray(),
+            sameTruth.Select(t => classes[t]).ToArray(), bySubject, classes);
+        Assert.Equal(grouped, Bootstrap.TopK(table, 1, 500, 1));
+        // ... and reads row by row, for LINQ.
+        Assert.Equal(Metrics.TopK(sameTruth, bySubject, 1), table.Rows.Average(r => r.Top == r.True ? 1.0 : 0.0), 12);
+        Assert.Equal(bySubject[5][1], table.Rows.ElementAt(5)["c1"]);
+        Assert.Throws<KeyNotFoundException>(() => table.Rows.First()["c9"]);
     }
 }
 

@@ -89,6 +89,8 @@ public class OfflineHtmlTests
             var names = SyntheticRun.Write(dir, classes: 8);
             var result = Report.Write(dir, options: new ReportOptions { BootstrapIterations = 200 });
             Assert.Equal(Path.Combine(dir, "report.html"), result.Path);
+            // Displayed in a notebook as the CLI says it, not as type names.
+            Assert.StartsWith($"{result.Path} ({result.ChartCount} charts; sections: Metrics, ", result.ToString());
             string html = File.ReadAllText(result.Path);
             Assert.Empty(FigureHtml.RemoteReferences(html));
             Assert.True(CountOf(html, FigureHtml.PlotlyJs[..200]) == 1, "plotly.js must be inlined exactly once for all charts");
