@@ -379,6 +379,14 @@ public static class Charts
             traces.Add(PlotlyBuilder.Trace("scatter", ("mode", "markers+text"), ("x", points.Select(p => p.Fpr).ToArray()), ("y", points.Select(p => p.Tpr).ToArray()),
                 ("text", points.Select(p => p.Name).ToArray()), ("textposition", "bottom right"), ("name", "published"),
                 ("marker", Obj(("symbol", "diamond"), ("size", 10), ("color", "#444")))));
+        // What the curve rests on, where a side is small and the caller's title does not say it already (the report's
+        // does, with people): an exported figure has no page around it to caution its reader.
+        if (!title.Contains("<sub>", StringComparison.Ordinal) && curves.Count > 0
+            && curves.Min(c => Math.Min(c.Roc.Curve.Positives, c.Roc.Curve.Negatives)) is var fewest && fewest < 30)
+        {
+            var (positives, negatives) = (curves.Min(c => c.Roc.Curve.Positives), curves.Min(c => c.Roc.Curve.Negatives));
+            title += $"<br><sub>{positives} positive and {negatives} negative photos{(curves.Count > 1 ? " at the least" : "")}: with fewer than 30 on a side the curve is coarse and its band too narrow; read as indicative</sub>";
+        }
         return Chart(traces, ("title", Title(title)), ("width", 560), ("height", 520),
             ("legend", Obj(("x", 0.35), ("y", 0.05), ("bgcolor", "rgba(255,255,255,0.8)"))),
             ("xaxis", Axis("false positive rate (1 − specificity)", ("range", new[] { -0.01, 1.01 }), ("constrain", "domain"))),

@@ -199,8 +199,13 @@ public class RocAndBootstrapTests
         var single = Roc.Bootstrap(oneNegative, personScores, 300, seed: 4, groups: people);
         Assert.True(double.IsNaN(single.Auc.Lower) && single.Grid.Length == 0);
         Assert.Equal(Roc.Compute(oneNegative, personScores).Auc, single.Auc.Estimate, 12);
-        Assert.DoesNotContain(ChartTests.Figure(Charts.Roc([("test", single)])).GetProperty("data").EnumerateArray(),
+        var singleFigure = ChartTests.Figure(Charts.Roc([("test", single)]));
+        Assert.DoesNotContain(singleFigure.GetProperty("data").EnumerateArray(),
             t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("CI"));
+        // A small side is said under the title (8 negative photos here), unless the caller's title says what it rests on.
+        Assert.Contains("72 positive and 8 negative photos", singleFigure.GetProperty("layout").GetProperty("title").GetProperty("text").GetString());
+        Assert.DoesNotContain("read as indicative", ChartTests.Figure(Charts.Roc([("test", single)], "ROC<br><sub>8 photos of 1 person</sub>"))
+            .GetProperty("layout").GetProperty("title").GetProperty("text").GetString());
         // No resamples asked for: the curve alone, no band and no interval (not a band the caller did not ask for).
         var bare = Roc.Bootstrap(labels, scores, 0);
         Assert.Equal(a.Curve.Auc, bare.Auc.Estimate, 12);
