@@ -68,7 +68,7 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
                         // A package's name taken for its file (Microsoft.ML's types are in Microsoft.ML.Data.dll and others):
                         // the package the runner ships is what to reference.
                         // (Only a package with no assembly of its own name: a wrong folder for TorchSharp.dll is just a wrong path.)
-                        string file = Path.GetFileNameWithoutExtension(value.Replace('\\', '/').Split('/')[^1]);
+                        string file = AssemblyName(value);
                         var parts = packages.VersionOf(file) is not null && !File.Exists(Path.Combine(AppContext.BaseDirectory, file + ".dll"))
                             ? PackageParts(AppContext.BaseDirectory, file) : [];
                         throw new NotebookCellException(where,
@@ -136,10 +136,16 @@ public sealed partial class CellDirectives(PackageCatalog packages, IReadOnlySet
 
     private string? KnownAssembly(string value)
     {
+        string name = AssemblyName(value);
+        return referencedAssemblies.Contains(name) ? name : null;
+    }
+
+    // The assembly a #r value names: its file name without folders and without ".dll".
+    private static string AssemblyName(string value)
+    {
         string file = value.Replace('\\', '/');
         file = file[(file.LastIndexOf('/') + 1)..];
-        string name = file.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? file[..^4] : file;
-        return referencedAssemblies.Contains(name) ? name : null;
+        return file.EndsWith(".dll", StringComparison.OrdinalIgnoreCase) ? file[..^4] : file;
     }
 }
 

@@ -96,6 +96,8 @@ public static class ModelPackage
             catch (GestaltLabException) { }
             // A package exported again keeps the provenance its record carries.
             var earlier = source is null ? ReadRecord(run) : null;
+            // A key of the run's run.json configuration, as run_KEY; from an earlier package's record when exported again.
+            JsonNode? FromRun(string key) => source is null ? earlier?["run_" + key]?.DeepClone() : source.Config[key]?.DeepClone();
             // Provenance without paths: the data's hash identifies what it was trained on without naming where it lay.
             var record = new JsonObject
             {
@@ -109,10 +111,10 @@ public static class ModelPackage
                 ["run_packages"] = source is null ? earlier?["run_packages"]?.DeepClone() : JsonSerializer.SerializeToNode(source.Packages),
                 // What repeating the run needs beside its config and seed, without a path: how the generator made its data
                 // (synthetic data; null for one's own photos), the backbone it started from and the thread counts it ran on.
-                ["run_data_generator"] = source is null ? earlier?["run_data_generator"]?.DeepClone() : source.Config["data_generator"]?.DeepClone(),
-                ["run_pretrained_sha256"] = source is null ? earlier?["run_pretrained_sha256"]?.DeepClone() : source.Config["pretrained_sha256"]?.DeepClone(),
-                ["run_threads_used"] = source is null ? earlier?["run_threads_used"]?.DeepClone() : source.Config["threads_used"]?.DeepClone(),
-                ["run_threads_from"] = source is null ? earlier?["run_threads_from"]?.DeepClone() : source.Config["threads_from"]?.DeepClone(),
+                ["run_data_generator"] = FromRun("data_generator"),
+                ["run_pretrained_sha256"] = FromRun("pretrained_sha256"),
+                ["run_threads_used"] = FromRun("threads_used"),
+                ["run_threads_from"] = FromRun("threads_from"),
                 ["packages"] = RunManifest.PackageVersionsJson(),
                 ["files"] = hashes,
             };

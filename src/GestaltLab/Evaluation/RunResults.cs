@@ -11,38 +11,6 @@ namespace GestaltLab.Evaluation;
 /// <param name="TrueLabels">True class name per row.</param>
 /// <param name="Values">The numbers per row (class probabilities, or embedding coordinates).</param>
 /// <param name="Columns">Names of the value columns.</param>
-/// <summary>One row of an <see cref="ImageTable"/>: a photo, its person, its true class and its values.</summary>
-public readonly record struct ImageRow
-{
-    private readonly ImageTable _table;
-
-    internal ImageRow(ImageTable table, int index) => (_table, Index) = (table, index);
-
-    /// <summary>The row's position in the table.</summary>
-    public int Index { get; }
-    /// <summary>The photo.</summary>
-    public string Image => _table.Images[Index];
-    /// <summary>Its person.</summary>
-    public string Subject => _table.Subjects[Index];
-    /// <summary>Its true class.</summary>
-    public string True => _table.TrueLabels[Index];
-    /// <summary>Its values (class probabilities, or embedding coordinates), in <see cref="ImageTable.Columns"/> order.</summary>
-    public float[] Values => _table.Values[Index];
-    /// <summary>The value of the column named <paramref name="column"/>.</summary>
-    public float this[string column] => Values[_table.ColumnIndex(column)];
-    /// <summary>The column with the largest value (for probabilities: the top-ranked class).</summary>
-    public string Top
-    {
-        get
-        {
-            var v = Values;
-            int best = 0;
-            for (int c = 1; c < v.Length; c++) if (v[c] > v[best]) best = c;
-            return _table.Columns[best];
-        }
-    }
-}
-
 public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<string> Subjects, IReadOnlyList<string> TrueLabels,
     IReadOnlyList<float[]> Values, IReadOnlyList<string> Columns)
 {
@@ -115,6 +83,29 @@ public sealed record ImageTable(IReadOnlyList<string> Images, IReadOnlyList<stri
         }
         return table;
     }
+}
+
+/// <summary>One row of an <see cref="ImageTable"/>: a photo, its person, its true class and its values.</summary>
+public readonly record struct ImageRow
+{
+    private readonly ImageTable _table;
+
+    internal ImageRow(ImageTable table, int index) => (_table, Index) = (table, index);
+
+    /// <summary>The row's position in the table.</summary>
+    public int Index { get; }
+    /// <summary>The photo.</summary>
+    public string Image => _table.Images[Index];
+    /// <summary>Its person.</summary>
+    public string Subject => _table.Subjects[Index];
+    /// <summary>Its true class.</summary>
+    public string True => _table.TrueLabels[Index];
+    /// <summary>Its values (class probabilities, or embedding coordinates), in <see cref="ImageTable.Columns"/> order.</summary>
+    public float[] Values => _table.Values[Index];
+    /// <summary>The value of the column named <paramref name="column"/>.</summary>
+    public float this[string column] => Values[_table.ColumnIndex(column)];
+    /// <summary>The column with the largest value (for probabilities: the top-ranked class).</summary>
+    public string Top => _table.Columns[Metrics.ArgMax(Values)];
 }
 
 /// <summary>One epoch of a training curve (<c>curves/&lt;region&gt;.csv</c>).</summary>
@@ -266,7 +257,10 @@ public sealed class RunResults
         }
         // Optional: a run is complete without it, so its absence is no note.
         var faceSpace = File.Exists(Path.Combine(dir, FaceSpaceMetrics.FileName)) ? Try(FaceSpaceMetrics.FileName, FaceSpaceMetrics.Load) : null;
-        if (faceSpace is not null && OtherModel(dir, faceSpace, metrics) is { } why)
+        // The model the folder's results are of (the folder's own, or the run its metrics name), hashed once for every
+        // figure file that says which model it scored.
+        var model = EnsembleOf(dir, metrics) is { } ensembleFile ? (File: ensembleFile, Hash: RunManifest.ComputeFileHash(ensembleFile)) : ((string File, string Hash)?)null;
+        if (faceSpace is not null && OtherModel(faceSpace, model) is { } why)
         {
             notes.Add($"{FaceSpaceMetrics.FileName}: left out — {why}; score it again: gestaltlab match --model RUN --gallery ALIGNED --out {Path.Combine(runDirectory, FaceSpaceMetrics.FileName)}");
             faceSpace = null;
@@ -321,9 +315,9 @@ public sealed class RunResults
         }
         // Figures of another model than the folder's (the run trained again since with other priors or heads, or another
         // run's files put in its place) would pass for this one's: left out, as face-space figures are.
-        if (metrics?.ModelHash is { } scoredHash && EnsembleOf(dir, metrics) is { } ensemble && RunManifest.ComputeFileHash(ensemble) != scoredHash)
+        if (metrics?.ModelHash is { } scoredHash && model is { } current && current.Hash != scoredHash)
         {
-            notes.Add($"{metricsName}, probabilities.csv, embeddings.csv, region_metrics.csv: left out — they scored another model than {ensemble} (trained again since, or another run's); evaluate the model again into this folder");
+            notes.Add($"{metricsName}, probabilities.csv, embeddings.csv, region_metrics.csv: left out — they scored another model than {current.File} (trained again since, or another run's); evaluate the model again into this folder");
             (metrics, probabilities, embeddings, regions) = (null, null, null, null);
         }
         if (classes is null && probabilities is not null)
@@ -347,13 +341,13 @@ public sealed class RunResults
         };
     }
 
-    // Why face-space figures are not of the model this folder's results are of; null when they are, or when nothing tells.
-    // The model is the folder's own (a run) or, for an evaluation folder, the run its metrics name.
-    private static string? OtherModel(string dir, FaceSpaceMetrics figures, ClassificationMetrics? metrics)
+    // Why face-space figures are not of the model this folder's results are of (its ensemble.json and that file's hash);
+    // null when they are, or when nothing tells.
+    private static string? OtherModel(FaceSpaceMetrics figures, (string File, string Hash)? model)
     {
-        if (EnsembleOf(dir, metrics) is not { } ensemble) return null;
+        if (model is not { } m) return null;
         if (figures.ModelHash is null) return "it does not record which model it scored";
-        return RunManifest.ComputeFileHash(ensemble) == figures.ModelHash ? null : $"it scored another model than {ensemble} (trained again since, or another run's)";
+        return m.Hash == figures.ModelHash ? null : $"it scored another model than {m.File} (trained again since, or another run's)";
     }
 
     // The ensemble.json of the model a folder's results are of: the folder's own (a run), or the run its metrics name.

@@ -30,14 +30,15 @@ public static class TrainingOverlap
     public static string? Check(string? runDirectory, IReadOnlyList<ManifestRow> scored, string? scoredDataFolder)
     {
         if (runDirectory is null) return null;
-        var (trainingFolder, trainingRows) = TrainingData(runDirectory);
+        var record = Recorded(runDirectory);
+        var (trainingFolder, trainingRows) = TrainingData(runDirectory, record.DataFolder);
         var scoredFrom = Generator(scoredDataFolder);
         if (trainingRows is null)
         {
             // The training photos' table is gone (a run moved without its data, a model package), but the record of how
             // the generator made them may remain: another preset of the same seed draws the same people, in other splits.
-            if (RecordedGenerator(runDirectory) is { } recorded && scoredFrom is { } from && recorded.Seed == from.Seed
-                && Synthetic.DatasetPresets.SharePeople(recorded.Preset, from.Preset) && !SameData(recorded.Record, Synthetic.SyntheticDataset.ReadRecord(scoredDataFolder)))
+            if (record.Generator is { } recorded && scoredFrom is { } from && recorded.Seed == from.Seed
+                && Synthetic.DatasetPresets.SharePeople(recorded.Preset, from.Preset) && !SameData(recorded.Record, from.Record))
                 throw new GestaltLabException(
                     $"the photos to score may show people the model was trained on: the data ({from.Preset}, seed {from.Seed}) and the model's training data "
                     + $"({recorded.Preset}, seed {recorded.Seed}, as its record says; the data itself is not here to tell which people) come from the same generator seed, "
@@ -50,8 +51,7 @@ public static class TrainingOverlap
         var trained = trainedRows.Select(r => r.Subject).ToHashSet(StringComparer.Ordinal);
         var sharedIds = scored.Where(r => trained.Contains(r.Subject)).ToList();
 
-        var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder!)) ?? Generator(trainingFolder)
-                        ?? (RecordedGenerator(runDirectory) is { } r ? (r.Preset, r.Seed) : null);
+        var trainedOn = Generator(Regions.FaceDatasetAligner.DataFolderOf(trainingFolder!)) ?? Generator(trainingFolder) ?? record.Generator;
         if (sharedIds.Count > 0 && trainedOn is { } t && scoredFrom is { } s && t.Seed == s.Seed && Synthetic.DatasetPresets.SharePeople(t.Preset, s.Preset))
             throw new GestaltLabException(
                 $"{sharedIds.Count} of the {scored.Count} photos to score show {People(sharedIds)} the model was trained on: "
@@ -125,18 +125,18 @@ public static class TrainingOverlap
     /// </summary>
     public static string? Unchecked(string? runDirectory)
     {
-        if (runDirectory is null || TrainingData(runDirectory).Rows is not null || RecordedGenerator(runDirectory) is not null) return null;
-        string? recorded = File.Exists(Path.Combine(runDirectory, RunManifest.FileName)) ? TrainingFolderRecorded(runDirectory) : null;
-        return recorded is null
+        if (runDirectory is null) return null;
+        var record = Recorded(runDirectory);
+        if (record.Generator is not null || TrainingData(runDirectory, record.DataFolder).Rows is not null) return null;
+        return record.DataFolder is null
             ? "the model does not name the photos it was trained on (a model package, or a run without its record), so whether these photos show its training people cannot be checked: if they may, these figures are inflated"
-            : $"the data the model was trained on is not at {recorded} (its run.json's data folder) and the run holds no aligned copy, so whether these photos show its training people cannot be checked: if they may, these figures are inflated";
+            : $"the data the model was trained on is not at {record.DataFolder} (its run.json's data folder) and the run holds no aligned copy, so whether these photos show its training people cannot be checked: if they may, these figures are inflated";
     }
 
-    // The run's training photos: its run.json's data folder, or — moved, or that folder deleted — the aligned copy a run makes
-    // of data it aligned itself (RUN/aligned, which only training writes there). Nulls when neither can be read.
-    private static (string? Folder, IReadOnlyList<ManifestRow>? Rows) TrainingData(string runDirectory)
+    // The run's training photos: the data folder its run.json names, or — moved, or that folder deleted — the aligned copy a
+    // run makes of data it aligned itself (RUN/aligned, which only training writes there). Nulls when neither can be read.
+    private static (string? Folder, IReadOnlyList<ManifestRow>? Rows) TrainingData(string runDirectory, string? recorded)
     {
-        string? recorded = TrainingFolderRecorded(runDirectory);
         if (recorded is null) return (null, null);
         if (File.Exists(Path.Combine(recorded, Manifest.FileName)))
         {
@@ -151,29 +151,22 @@ public static class TrainingOverlap
         catch (GestaltLabException) { return (null, null); }
     }
 
-    private static string? TrainingFolderRecorded(string runDirectory)
+    // What the run (run.json: its data folder and the generator's record of that data) or a package (model.json: the
+    // generator's record alone) says of the training data; nulls for what it does not say, or a record that cannot be read.
+    private static (string? DataFolder, GeneratorRecord? Generator) Recorded(string runDirectory)
     {
-        if (!File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) return null;
-        try { return RunManifest.Load(runDirectory).Config["data"] is JsonValue v && v.TryGetValue(out string? d) ? d : null; }
-        catch (GestaltLabException) { return null; }
-    }
-
-    // The generator's record of the training data as the run (run.json's data_generator) or a package (model.json) keeps it.
-    private static (string Preset, int Seed, JsonObject Record)? RecordedGenerator(string runDirectory)
-    {
-        JsonNode? record = null;
         try
         {
-            if (File.Exists(Path.Combine(runDirectory, RunManifest.FileName))) record = RunManifest.Load(runDirectory).Config["data_generator"];
-            else record = Ensemble.ModelPackage.RecordedDataGenerator(runDirectory);
+            if (!File.Exists(Path.Combine(runDirectory, RunManifest.FileName)))
+                return (null, GeneratorRecord.Of(Ensemble.ModelPackage.RecordedDataGenerator(runDirectory)));
+            var config = RunManifest.Load(runDirectory).Config;
+            return (config["data"] is JsonValue v && v.TryGetValue(out string? d) ? d : null, GeneratorRecord.Of(config["data_generator"]));
         }
-        catch (GestaltLabException) { return null; }
-        return record is JsonObject o && o["preset"] is JsonValue p && p.TryGetValue(out string? preset) && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed)
-            ? (preset, seed, o) : null;
+        catch (GestaltLabException) { return (null, null); }
     }
 
     /// <summary>Whether the model in <paramref name="runDirectory"/> records that the generator made its training data.</summary>
-    internal static bool TrainedOnGeneratedData(string? runDirectory) => runDirectory is not null && RecordedGenerator(runDirectory) is not null;
+    internal static bool TrainedOnGeneratedData(string? runDirectory) => runDirectory is not null && Recorded(runDirectory).Generator is not null;
 
     // Whether two generator records describe one data set (so the scored test split is the training data's own held-out people).
     private static bool SameData(JsonObject trained, JsonObject? scored) =>
@@ -189,13 +182,17 @@ public static class TrainingOverlap
     private static string PhotoName(ManifestRow r) => Path.GetFileName(r.SourceImage.Replace('\\', '/'));
 
     // What the generator recorded of a data folder's making, when it made it (a damaged record counts as none).
-    private static (string Preset, int Seed)? Generator(string? dataFolder)
+    private static GeneratorRecord? Generator(string? dataFolder)
     {
-        try
-        {
-            return Synthetic.SyntheticDataset.ReadRecord(dataFolder) is { } o && o["preset"] is JsonValue p && p.TryGetValue(out string? preset)
-                   && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed) ? (preset, seed) : null;
-        }
+        try { return GeneratorRecord.Of(Synthetic.SyntheticDataset.ReadRecord(dataFolder)); }
         catch (GestaltLabException) { return null; }
+    }
+
+    // A generator's record (dataset.json, or a copy of it in run.json / model.json) with its preset and seed read out.
+    private readonly record struct GeneratorRecord(string Preset, int Seed, JsonObject Record)
+    {
+        public static GeneratorRecord? Of(JsonNode? record) =>
+            record is JsonObject o && o["preset"] is JsonValue p && p.TryGetValue(out string? preset) && o["seed"] is JsonValue sd && sd.TryGetValue(out int seed)
+                ? new GeneratorRecord(preset, seed, o) : null;
     }
 }

@@ -382,9 +382,8 @@ public static class Charts
         // What the curve rests on, where a side is small and the caller's title does not say it already (the report's
         // does, with people): an exported figure has no page around it to caution its reader.
         if (!title.Contains("<sub>", StringComparison.Ordinal) && curves.Count > 0
-            && curves.Min(c => Math.Min(c.Roc.Curve.Positives, c.Roc.Curve.Negatives)) is var fewest && fewest < 30)
+            && (curves.Min(c => c.Roc.Curve.Positives), curves.Min(c => c.Roc.Curve.Negatives)) is var (positives, negatives) && Math.Min(positives, negatives) < 30)
         {
-            var (positives, negatives) = (curves.Min(c => c.Roc.Curve.Positives), curves.Min(c => c.Roc.Curve.Negatives));
             title += $"<br><sub>{positives} positive and {negatives} negative photos{(curves.Count > 1 ? " at the least" : "")}: with fewer than 30 on a side the curve is coarse and its band too narrow; read as indicative</sub>";
         }
         return Chart(traces, ("title", Title(title)), ("width", 560), ("height", 520),

@@ -142,17 +142,15 @@ public static class FigureExport
         // A square plot (a confusion matrix) as wide as the page allows: its class names take as much room below it as
         // beside it, so the page is as high as it is wide, plus the title above and less the colour bar beside
         // (≈ 7 mm); at the screen's aspect ratio the matrix filled a third of a single column, its height the limit.
-        if (layout.ValueKind == System.Text.Json.JsonValueKind.Object && layout.TryGetProperty("yaxis", out var yAxis)
+        bool square = layout.ValueKind == System.Text.Json.JsonValueKind.Object && layout.TryGetProperty("yaxis", out var yAxis)
             && yAxis.ValueKind == System.Text.Json.JsonValueKind.Object && yAxis.TryGetProperty("scaleanchor", out var anchor)
-            && anchor.ValueKind == System.Text.Json.JsonValueKind.String && anchor.GetString() == "x"
-            && root.TryGetProperty("data", out var traces) && traces.ValueKind == System.Text.Json.JsonValueKind.Array
-            && traces.EnumerateArray().Any(t => t.TryGetProperty("type", out var k) && k.ValueKind == System.Text.Json.JsonValueKind.String && k.GetString() == "heatmap"))
-            height = Math.Max(height, Math.Round(widthMm + 7, 1));
+            && anchor.ValueKind == System.Text.Json.JsonValueKind.String && anchor.GetString() == "x";
         if (root.TryGetProperty("data", out var data))
             foreach (var trace in data.EnumerateArray())
             {
-                if (!(trace.TryGetProperty("type", out var type) && type.GetString() == "heatmap" && trace.TryGetProperty("texttemplate", out _)
-                      && trace.TryGetProperty("y", out var y) && y.ValueKind == System.Text.Json.JsonValueKind.Array)) continue;
+                if (!(trace.TryGetProperty("type", out var type) && type.ValueKind == System.Text.Json.JsonValueKind.String && type.GetString() == "heatmap")) continue;
+                if (square) height = Math.Max(height, Math.Round(widthMm + 7, 1));
+                if (!(trace.TryGetProperty("texttemplate", out _) && trace.TryGetProperty("y", out var y) && y.ValueKind == System.Text.Json.JsonValueKind.Array)) continue;
                 double font = trace.TryGetProperty("textfont", out var tf) && tf.TryGetProperty("size", out var fs) && fs.TryGetDouble(out double f) ? f : 9;
                 // A row a little higher than its words (the print layout leaves them out below font + 1 px), plus the
                 // wrapped title and the turned column headers above the plot (≈ 160 CSS px at one column).
