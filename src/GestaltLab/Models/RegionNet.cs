@@ -82,11 +82,19 @@ public sealed class RegionNet : Module<Tensor, Tensor>
     // Training on the CPU: the same logical N×C×H×W batch with channels-last strides. libtorch gives a convolution's
     // output its input's layout, so every convolution, batch norm and pooling of the net, forward and backward, runs on the
     // channels-last kernels, ≈ 20 % faster for 1-conv-per-stage nets such as the demo's and ≈ 2 % with 2 (docs/benchmarks.md,
-    // "Thirtieth session"); its NCHW max pooling is a scalar loop. A one-channel (gray) batch keeps NCHW strides: with C = 1
-    // the two layouts are the same memory. Inference keeps NCHW, where the layout gains nothing (MaxPool2x2's own pooling),
-    // so a trained model's predictions do not depend on it.
-    internal static Tensor ChannelsLastOnCpu(Tensor input) =>
-        input.dim() == 4 && input.device_type == DeviceType.CPU ? input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2) : input;
+    // "Thirtieth session"); its NCHW max pooling is a scalar loop. Inference keeps NCHW, where the layout gains nothing
+    // (MaxPool2x2's own pooling), so a trained model's predictions do not depend on it.
+    // A one-channel (gray) batch is contiguous in both layouts, so permuting and copying leaves its NCHW strides, which
+    // libtorch reads as NCHW: gray nets then trained on oneDNN's blocked NCHW kernels, whose first backward pass in a
+    // process gave NaN gradients about one time in four on an AVX-512 CPU (stage widths below 16 are padded to 16 there;
+    // docs/learning.md, "Gray nets and NaN gradients"). The channel stride set to 1 marks the same memory channels-last.
+    internal static Tensor ChannelsLastOnCpu(Tensor input)
+    {
+        if (input.dim() != 4 || input.device_type != DeviceType.CPU) return input;
+        if (input.shape[1] != 1) return input.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
+        long h = input.shape[2], w = input.shape[3];
+        return input.contiguous().as_strided(input.shape, [h * w, 1, w, 1]);
+    }
 
     /// <summary>Logits from an embedding.</summary>
     public Tensor Classify(Tensor embedding) => fc.forward(embedding);

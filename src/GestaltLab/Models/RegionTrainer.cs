@@ -175,8 +175,15 @@ public static class RegionTrainer
                 model.zero_grad();
                 geometryHead?.zero_grad();
                 loss.backward();
+                float lossValue = loss.item<float>();
+                // Checked before the step, so that neither the weights nor any checkpoint ever holds a NaN: one non-finite
+                // gradient would turn every weight it reaches into NaN and every later prediction with it.
+                if (!float.IsFinite(lossValue) || !AllFinite(trainable))
+                    throw new GestaltLabException(
+                        FormattableString.Invariant($"region {regionName}: epoch {epoch + 1}, batch {b + 1}: the {(float.IsFinite(lossValue) ? "gradients are" : "loss is")} not finite (NaN or infinite); training stopped before the update so that no weights were changed by it"),
+                        FormattableString.Invariant($"run the same command again to resume from the last finished epoch's checkpoint; if it recurs at the same place, lower training.learning_rate (now {options.LearningRate})"));
                 adam.Step(lr, pretrained is null ? 1.0 : options.BackboneLrFactor);
-                lossSum += loss.item<float>() * batch.Length;
+                lossSum += lossValue * batch.Length;
                 if (geometryLoss is not null) geometrySum += geometryLoss.item<float>() * batch.Length;
                 correct += logits.argmax(1).eq(y).sum().item<long>();
                 seen += batch.Length;
@@ -245,6 +252,15 @@ public static class RegionTrainer
         geometryHead?.Dispose();
         cleanup.Keep();
         return new RegionTrainingResult(model, curve, bestEpoch, resumedFrom, trainSeconds > 0 ? trainImages / trainSeconds : 0);
+    }
+
+    // One sum over every gradient: a NaN or infinity anywhere makes it non-finite (the sums are of gradients, far from
+    // float's range in any training that has not already diverged). One synchronisation per batch instead of one per tensor.
+    private static bool AllFinite(IReadOnlyList<(string Name, TorchSharp.Modules.Parameter P)> parameters)
+    {
+        using var scope = torch.NewDisposeScope();
+        var sums = parameters.Select(p => p.P.grad).OfType<Tensor>().Select(g => g.sum()).ToList();
+        return sums.Count == 0 || float.IsFinite(torch.stack(sums).sum().item<float>());
     }
 
     /// <summary>Disposes what it holds when the scope ends by an exception, i.e. unless <see cref="Keep"/> was called.</summary>

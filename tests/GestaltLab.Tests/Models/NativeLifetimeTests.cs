@@ -166,6 +166,7 @@ public class NativeLifetimeTests
         "TorchSharp.torch.Tensor.addcdiv_(TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.Scalar)",
         "TorchSharp.torch.Tensor.addcmul_(TorchSharp.torch.Tensor, TorchSharp.torch.Tensor, TorchSharp.Scalar)",
         "TorchSharp.torch.Tensor.argmax(long, bool)",
+        "TorchSharp.torch.Tensor.as_strided(long[], long[], long)",
         "TorchSharp.torch.Tensor.backward()",
         "TorchSharp.torch.Tensor.clamp_min(TorchSharp.Scalar)",
         "TorchSharp.torch.Tensor.clone()",

@@ -106,6 +106,28 @@ public class TrainerTests
     }
 
     [Fact]
+    public void A_non_finite_loss_stops_training_before_any_weight_or_checkpoint_takes_it()
+    {
+        // One person's crops hold a NaN (as a corrupt value would): the first batch drawing them gives a NaN loss, whose
+        // update would turn every weight NaN and every later prediction with it.
+        var s = ModelFixture.Patterns();
+        var crops = s.Crops.Select((c, i) => s.Groups[i] == "subject1_0"
+            ? (IReadOnlyDictionary<string, float[]>)c.ToDictionary(kv => kv.Key, kv => kv.Value.Select((v, k) => k == 40 ? float.NaN : v).ToArray())
+            : c).ToList();
+        var poisoned = s with { Crops = crops };
+        string dir = ModelFixture.TempDir();
+        var e = Assert.Throws<GestaltLabException>(() => RegionTrainer.Train(ModelFixture.Data(poisoned), ModelFixture.Net(), ModelFixture.Options(2), dir));
+        Assert.Contains("region periorbital_left: epoch 1, batch ", e.Message);
+        Assert.Contains("loss is not finite", e.Message);
+        Assert.Contains("resume", e.Fix);
+        // Stopped inside the first epoch: no checkpoint, let alone a NaN one, was written.
+        Assert.Empty(Directory.GetFiles(dir, "*.pt"));
+        // The same people without the NaN train as before.
+        using var net = RegionTrainer.Train(ModelFixture.Data(s), ModelFixture.Net(), ModelFixture.Options(1), dir).Net;
+        Assert.True(ModelFixture.Flat(net).All(float.IsFinite));
+    }
+
+    [Fact]
     public void Regularisers_change_training_and_bad_values_are_refused()
     {
         var data = ModelFixture.Data(ModelFixture.Patterns());

@@ -21,6 +21,15 @@ public class TrainingLayoutTests
         // N·H·W·C storage: the channel is the fastest-moving index, then the column, then the row.
         Assert.Equal(new long[] { 5 * 4 * 3, 1, 4 * 3, 3 }, y.stride());
         Assert.Equal(Values(x), Values(y));
+        // A gray batch too: contiguous in both layouts, it must be marked channels-last (channel stride 1) or libtorch
+        // trains it on its NCHW kernels, whose first backward pass gave NaN gradients on AVX-512 CPUs.
+        var gray = torch.rand([2, 1, 5, 4], generator: new Generator(3));
+        var g = RegionNet.ChannelsLastOnCpu(gray);
+        Assert.Equal(new long[] { 5 * 4, 1, 4, 1 }, g.stride());
+        Assert.Equal(Values(gray), Values(g));
+        using var conv = nn.Conv2d(1, 4, 3, padding: 1, bias: false);
+        var map = conv.forward(g);
+        Assert.Equal(1, map.stride(1));   // the convolution's output is channels-last: the layout carries through the net
     }
 
     [Theory]
