@@ -87,6 +87,7 @@ public static class WeightsFile
                 if (bytes > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
                 byte[] raw = r.ReadBytes(bytes);
                 if (raw.Length != bytes) throw new EndOfStreamException();
+                if (dtype == 0) RefuseNonFinite(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw), path, name);
                 result[name] = dtype switch
                 {
                     0 => torch.tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).ToArray(), dims),
@@ -120,6 +121,20 @@ public static class WeightsFile
         {
             throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
         }
+    }
+
+    // A NaN weight makes every prediction of the net NaN, and a NaN in a checkpoint's optimiser state every weight after
+    // the next step: such a file is refused where it is read, naming it, rather than ranking syndromes by NaN. Training
+    // never writes one now (it stops at a non-finite loss or gradient), but a gray net trained before session 37 could
+    // hold them (docs/learning.md, "Gray nets and NaN gradients").
+    private static void RefuseNonFinite(ReadOnlySpan<float> values, string path, string name)
+    {
+        int bad = 0;
+        foreach (float v in values) if (!float.IsFinite(v)) bad++;
+        if (bad > 0)
+            throw new GestaltLabException(
+                $"{path}: tensor '{name}' holds {bad:N0} NaN or infinite value{(bad == 1 ? "" : "s")} of {values.Length:N0}: the net was trained into NaN",
+                "train it again (gestaltlab train --force, or delete the file); training now stops with an error where a loss or gradient turns NaN");
     }
 
     private static string ReadHeader(BinaryReader r, string path)

@@ -1,5 +1,6 @@
 using GestaltLab.Models;
 using GestaltLab.Runtime;
+using TorchSharp;
 
 namespace GestaltLab.Tests.Models;
 
@@ -125,6 +126,16 @@ public class TrainerTests
         // The same people without the NaN train as before.
         using var net = RegionTrainer.Train(ModelFixture.Data(s), ModelFixture.Net(), ModelFixture.Options(1), dir).Net;
         Assert.True(ModelFixture.Flat(net).All(float.IsFinite));
+        // A weights file holding a NaN (a net trained into NaN by an older version) is refused where it is read, named.
+        var state = net.state_dict().ToDictionary(kv => kv.Key, kv => kv.Value.detach().clone());
+        using (torch.no_grad())
+        using (var nanValue = float.NaN.ToScalar())
+            state["fc.bias"].fill_(nanValue);
+        string nan = Path.Combine(dir, "nan.pt");
+        WeightsFile.Save(nan, "{}", state);
+        var refused = Assert.Throws<GestaltLabException>(() => WeightsFile.Load(nan));
+        Assert.Contains("nan.pt: tensor 'fc.bias' holds 4 NaN or infinite values of 4", refused.Message);
+        foreach (var t in state.Values) t.Dispose();
     }
 
     [Fact]
