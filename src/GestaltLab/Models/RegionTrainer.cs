@@ -181,7 +181,7 @@ public static class RegionTrainer
                 if (!float.IsFinite(lossValue) || !AllFinite(trainable))
                     throw new GestaltLabException(
                         FormattableString.Invariant($"region {regionName}: epoch {epoch + 1}, batch {b + 1}: the {(float.IsFinite(lossValue) ? "gradients are" : "loss is")} not finite (NaN or infinite); training stopped before the update so that no weights were changed by it"),
-                        FormattableString.Invariant($"run the same command again to resume from the last finished epoch's checkpoint; if it recurs at the same place, lower training.learning_rate (now {options.LearningRate})"));
+                        FormattableString.Invariant($"run the same command again (it resumes after the last finished epoch, if any); if it stops at the same place again, lower training.learning_rate (now {options.LearningRate})"));
                 adam.Step(lr, pretrained is null ? 1.0 : options.BackboneLrFactor);
                 lossSum += lossValue * batch.Length;
                 if (geometryLoss is not null) geometrySum += geometryLoss.item<float>() * batch.Length;

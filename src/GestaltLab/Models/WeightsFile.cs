@@ -125,16 +125,16 @@ public static class WeightsFile
 
     // A NaN weight makes every prediction of the net NaN, and a NaN in a checkpoint's optimiser state every weight after
     // the next step: such a file is refused where it is read, naming it, rather than ranking syndromes by NaN. Training
-    // never writes one now (it stops at a non-finite loss or gradient), but a gray net trained before session 37 could
-    // hold them (docs/learning.md, "Gray nets and NaN gradients").
+    // no longer writes one (it stops at a non-finite loss or gradient), but a gray net trained before that check could
+    // hold them (docs/learning.md, "Gray nets and NaN gradients"), as could a damaged file.
     private static void RefuseNonFinite(ReadOnlySpan<float> values, string path, string name)
     {
         int bad = 0;
         foreach (float v in values) if (!float.IsFinite(v)) bad++;
         if (bad > 0)
             throw new GestaltLabException(
-                $"{path}: tensor '{name}' holds {bad:N0} NaN or infinite value{(bad == 1 ? "" : "s")} of {values.Length:N0}: the net was trained into NaN",
-                "train it again (gestaltlab train --force, or delete the file); training now stops with an error where a loss or gradient turns NaN");
+                FormattableString.Invariant($"{path}: tensor '{name}' holds {bad:N0} NaN or infinite value{(bad == 1 ? "" : "s")} of {values.Length:N0}; a net cannot predict with them"),
+                "train the net again (gestaltlab train --force, or delete the file); training now stops with an error where a loss or gradient turns NaN");
     }
 
     private static string ReadHeader(BinaryReader r, string path)
