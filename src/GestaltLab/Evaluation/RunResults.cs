@@ -147,6 +147,13 @@ public sealed class RunResults
     /// <summary><c>region_metrics.csv</c>, when present.</summary>
     public IReadOnlyList<RegionScore>? RegionMetrics { get; init; }
     /// <summary>
+    /// Each region net's own probabilities for the evaluation's photos (<c>region_probabilities/REGION.csv</c>: the net
+    /// alone, flip TTA included, before the regions are combined), by region name in name order, rows in
+    /// <see cref="Probabilities"/>' order; empty when the evaluation wrote none (GestaltLab before they were written) or
+    /// its tables were left out (see <see cref="Notes"/>).
+    /// </summary>
+    public IReadOnlyDictionary<string, ImageTable> RegionProbabilities { get; init; } = new Dictionary<string, ImageTable>();
+    /// <summary>
     /// <c>face_space.json</c> (<c>gestaltlab match --out</c>), when the folder holds one and it is of this run's model as it
     /// is now; a file of another model (the run trained again since) is left out, with a note.
     /// </summary>
@@ -244,6 +251,13 @@ public sealed class RunResults
         var probabilities = Checked("probabilities.csv", ImageTable.LoadProbabilities);
         var embeddings = Checked("embeddings.csv", ImageTable.Load);
         var regions = Checked("region_metrics.csv", LoadRegionMetrics);
+        // The regions region_metrics.csv scored (other files in the folder are not the evaluation's), where the evaluation
+        // wrote their tables: none at all is an evaluation from before they were written, and no note.
+        var regionTables = new SortedDictionary<string, ImageTable>(StringComparer.Ordinal);
+        if (regions is not null && System.IO.Directory.Exists(Path.Combine(dir, ModelEvaluation.RegionProbabilitiesFolder)))
+            foreach (var region in regions.Select(r => r.Region).Where(r => r != "ensemble").Order(StringComparer.Ordinal))
+                if (Checked(Path.Combine(ModelEvaluation.RegionProbabilitiesFolder, region + ".csv"), ImageTable.LoadProbabilities) is { } t)
+                    regionTables[region] = t;
         // Evaluations from before the record kept hashes: at least the photo counts must agree with the metrics.
         if (metrics is not null && probabilities is not null && probabilities.Count != metrics.NImages)
         {
@@ -255,6 +269,14 @@ public sealed class RunResults
             notes.Add($"embeddings.csv: left out — {embeddings.Count} photos, where {metricsName} counts {metrics.NImages} (cut short, or of another evaluation); evaluate the model again into this folder");
             embeddings = null;
         }
+        // Of the same photos as probabilities.csv, in its order, or not drawn beside it: a region's table of another
+        // evaluation (copied in, cut short) would give that region other photos' figures.
+        foreach (var (region, table) in regionTables.ToList())
+            if (probabilities is not null ? !table.Images.SequenceEqual(probabilities.Images, StringComparer.Ordinal) : metrics is not null && table.Count != metrics.NImages)
+            {
+                notes.Add($"{ModelEvaluation.RegionProbabilitiesFolder}/{region}.csv: left out — not the photos of {(probabilities is not null ? "probabilities.csv" : metricsName)} (cut short, or of another evaluation); evaluate the model again into this folder");
+                regionTables.Remove(region);
+            }
         // Optional: a run is complete without it, so its absence is no note.
         var faceSpace = File.Exists(Path.Combine(dir, FaceSpaceMetrics.FileName)) ? Try(FaceSpaceMetrics.FileName, FaceSpaceMetrics.Load) : null;
         // The model the folder's results are of (the folder's own, or the run its metrics name), hashed once for every
@@ -306,19 +328,21 @@ public sealed class RunResults
                 "pass the folder that `gestaltlab train`, `evaluate` or `demo` wrote");
         // An evaluation deletes metrics.json first and writes it last: tables without it are of one that stopped part-way,
         // possibly beside another's (a new probabilities.csv, the old embeddings), so none of them is drawn.
-        if (finished is null && (probabilities ?? embeddings ?? (object?)regions) is not null)
+        if (finished is null && ((probabilities ?? embeddings ?? (object?)regions) is not null || regionTables.Count > 0))
         {
-            notes.Add("probabilities.csv, embeddings.csv, region_metrics.csv: left out — the evaluation that wrote them did not finish (its metrics file, written last, is missing); evaluate the model again into this folder");
+            notes.Add("probabilities.csv, embeddings.csv, region_metrics.csv, region_probabilities/: left out — the evaluation that wrote them did not finish (its metrics file, written last, is missing); evaluate the model again into this folder");
             probabilities = null;
             embeddings = null;
             regions = null;
+            regionTables.Clear();
         }
         // Figures of another model than the folder's (the run trained again since with other priors or heads, or another
         // run's files put in its place) would pass for this one's: left out, as face-space figures are.
         if (metrics?.ModelHash is { } scoredHash && model is { } current && current.Hash != scoredHash)
         {
-            notes.Add($"{metricsName}, probabilities.csv, embeddings.csv, region_metrics.csv: left out — they scored another model than {current.File} (trained again since, or another run's); evaluate the model again into this folder");
+            notes.Add($"{metricsName}, probabilities.csv, embeddings.csv, region_metrics.csv, region_probabilities/: left out — they scored another model than {current.File} (trained again since, or another run's); evaluate the model again into this folder");
             (metrics, probabilities, embeddings, regions) = (null, null, null, null);
+            regionTables.Clear();
         }
         if (classes is null && probabilities is not null)
         {
@@ -337,7 +361,7 @@ public sealed class RunResults
         return new RunResults
         {
             Directory = dir, Manifest = manifest, Classes = classes, Metrics = metrics, Probabilities = probabilities,
-            Embeddings = embeddings, Curves = curves, RegionMetrics = regions, FaceSpace = faceSpace, Notes = notes,
+            Embeddings = embeddings, Curves = curves, RegionMetrics = regions, RegionProbabilities = regionTables, FaceSpace = faceSpace, Notes = notes,
         };
     }
 

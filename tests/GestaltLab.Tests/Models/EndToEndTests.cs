@@ -164,6 +164,24 @@ public class EndToEndTests
         Assert.Equal(result.Metrics.NImages, loaded.Probabilities!.Count);
         Assert.Equal(4, loaded.RegionMetrics!.Count);
         Assert.Equal("ensemble", loaded.RegionMetrics[^1].Region);
+        // Each region net's own table, of the same photos in the same order: its top-1 is the region's row above.
+        var truthIndex = loaded.TruthIndices()!;
+        Assert.Equal(["face", "periorbital_left", "periorbital_right"], loaded.RegionProbabilities.Keys);
+        foreach (var score in loaded.RegionMetrics.Where(r => r.Region != "ensemble"))
+        {
+            var table = loaded.RegionProbabilities[score.Region];
+            Assert.Equal(loaded.Probabilities.Images, table.Images);
+            Assert.Equal(score.Top1, Metrics.TopK(truthIndex, table.Values, 1), 9);
+        }
+        // A region's table changed since (here cut short) is left out, said, while the rest stand.
+        string faceTable = Path.Combine(run, ModelEvaluation.RegionProbabilitiesFolder, "face.csv");
+        byte[] kept = File.ReadAllBytes(faceTable);
+        File.WriteAllLines(faceTable, File.ReadAllLines(faceTable)[..^1]);
+        var cut = RunResults.Load(run);
+        Assert.DoesNotContain("face", cut.RegionProbabilities.Keys);
+        Assert.Equal(2, cut.RegionProbabilities.Count);
+        Assert.Contains(cut.Notes, n => n.StartsWith("region_probabilities/face.csv: left out", StringComparison.Ordinal));
+        File.WriteAllBytes(faceTable, kept);
         Assert.Equal(3, loaded.Curves.Count);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
         // The oracle was scored on the test split: another split's metrics must not carry it beside them.
