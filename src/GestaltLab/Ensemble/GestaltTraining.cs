@@ -217,8 +217,8 @@ public static class GestaltTraining
             {
                 var (backboneConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
                 backbone = weights;
-                var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net);
-                if (note is not null) notes.Add($"{note}: {backboneName}");
+                var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net, backboneName);
+                if (note is not null) notes.Add(note);
                 config = config with { Net = netConfig };
             }
             config.Validate("training config");

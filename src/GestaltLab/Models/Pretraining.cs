@@ -156,7 +156,8 @@ public static class Pretraining
     /// </summary>
     /// <param name="backbone">The backbone's net config.</param>
     /// <param name="requested">The training config's net.</param>
-    public static (RegionNetConfig Config, string? Note) FineTuneConfig(RegionNetConfig backbone, RegionNetConfig requested)
+    /// <param name="backboneName">How the note names the backbone (its file); null: not named.</param>
+    public static (RegionNetConfig Config, string? Note) FineTuneConfig(RegionNetConfig backbone, RegionNetConfig requested, string? backboneName = null)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(requested);
@@ -164,7 +165,20 @@ public static class Pretraining
         config.Validate("fine-tuning net");
         if (config == requested) return (config, null);
         string size = config.InputSize == backbone.InputSize ? "" : $" at {config.InputSize} px (the backbone was pretrained at {backbone.InputSize} px)";
-        return (config, $"net architecture taken from the pretrained backbone{size}");
+        // Which of the config's choices gave way, so that a config asking for a gray or narrower net is not trained as
+        // another without its author seeing which.
+        var differ = new List<string>();
+        void Field(string name, object used, object asked) { if (!Equals(used, asked)) differ.Add($"{name} {used} where the config asks {asked}"); }
+        Field("input_size", config.InputSize, requested.InputSize);
+        Field("channels", config.Channels, requested.Channels);
+        Field("width", config.Width, requested.Width);
+        Field("stages", config.Stages, requested.Stages);
+        Field("convs_per_stage", config.ConvsPerStage, requested.ConvsPerStage);
+        Field("pooling", config.Pooling, requested.Pooling);
+        if (config.Pooling == RegionNetConfig.PoolingFlatten || requested.Pooling == RegionNetConfig.PoolingFlatten)
+            Field("embedding_size", config.FlattenEmbeddingSize, requested.FlattenEmbeddingSize);
+        string which = differ.Count == 0 ? "" : $": {string.Join(", ", differ)}; --from-scratch trains the config's own net";
+        return (config, $"net architecture taken from the pretrained backbone{(backboneName is null ? "" : $", {backboneName}")}{size}{which}");
     }
 
     // Which people and photos, cheaply: the aligned manifest (names, labels) and the alignment's record of its input

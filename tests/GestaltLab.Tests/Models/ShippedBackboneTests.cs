@@ -77,6 +77,10 @@ public class ShippedBackboneTests
             Assert.Equal(96, large.InputSize);
             Assert.Equal(backbone.Width, large.Width);
             Assert.Contains("96 px", why);
+            // The note names each choice of the config that gave way (a gray or narrower net asked for), and the way to keep them.
+            Assert.Contains($"width {backbone.Width} where the config asks 32", why);
+            var (_, gray) = Pretraining.FineTuneConfig(backbone, backbone with { Channels = 1, Width = 8 });
+            Assert.Contains($"channels {backbone.Channels} where the config asks 1, width {backbone.Width} where the config asks 8; --from-scratch", gray);
             using var net = new RegionNet(large, 4);
             WeightsFile.CopyInto(net, weights, path, RegionNet.IsHead);
             net.eval();
