@@ -268,6 +268,15 @@ public sealed class DisplayFormatter
             value = dense.Invoke(value, null)!;
         if (value is string s) return s;
         if (IsScalar(value)) return Scalar(value);
+        // A dictionary in a cell (a ranked syndrome's contributions by region) shows its pairs, not bracketed key/value lists.
+        if (value is IDictionary d)
+        {
+            // IDictionary's own enumerator gives DictionaryEntry; a generic dictionary's foreach gives KeyValuePair.
+            var entries = new List<DictionaryEntry>();
+            for (var en = d.GetEnumerator(); entries.Count < 11 && en.MoveNext();) entries.Add(en.Entry);
+            string pairs = string.Join(", ", entries.Take(10).Select(en => $"{Text(en.Key)}: {(en.Value is IEnumerable and not string ? "…" : Text(en.Value))}"));
+            return $"{{{pairs}{(entries.Count > 10 ? ", …" : "")}}}";
+        }
         if (value is IEnumerable e)
         {
             var items = e.Cast<object?>().Take(11).ToList();

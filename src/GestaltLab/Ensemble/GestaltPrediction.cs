@@ -8,7 +8,12 @@ namespace GestaltLab.Ensemble;
 /// weight × region probability, so the shares sum to it (for a weighted average they are exactly weight × region probability).
 /// With the <see cref="EnsembleCombination.Joint"/> head the probability comes from all embeddings at once; the shares then
 /// say how much each region's own (calibrated) net supports the class, with the log-linear pool's weights.</param>
-public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions);
+public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions)
+{
+    /// <summary>Rank, syndrome and probability, then each region's share of it, largest first (as <c>predict</c> prints them).</summary>
+    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+        $"{Rank}. {Syndrome} {Probability:P1} ({string.Join(", ", Contributions.OrderByDescending(c => c.Value).Select(c => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{c.Key} {c.Value:P1}")))})");
+}
 
 /// <summary>
 /// The ensemble's answer for one face: class probabilities combined over regions (each averaged over the flip test-time

@@ -70,6 +70,10 @@ public class DisplayTests
         Assert.Contains("<th>image</th><th>syndrome</th><th>age</th>", table.Text("text/html"));
         Assert.Contains("<td>b.png</td><td></td><td>3</td>", table.Text("text/html"));
         Assert.StartsWith("image\tsyndrome\tage\na.png\tx\t\n", table.Text("text/plain"));
+        // A dictionary in a cell (a ranked syndrome's contributions by region) shows its pairs.
+        var ranked = f.Format(new[] { new GestaltLab.Ensemble.RankedSyndrome("cdls_like", 0.3, 1, new Dictionary<string, double> { ["face"] = 0.1, ["nose"] = 0.2 }) });
+        Assert.Contains("<td>{face: 0.1, nose: 0.2}</td>", ranked.Text("text/html"));
+        Assert.Equal("1. cdls_like 30.0 % (nose 20.0 %, face 10.0 %)", new GestaltLab.Ensemble.RankedSyndrome("cdls_like", 0.3, 1, new Dictionary<string, double> { ["face"] = 0.1, ["nose"] = 0.2 }).ToString());
         var matrix = f.Format(new double[,] { { 1, 0.5 }, { 0, 1 } }).Text("text/html")!;
         Assert.Contains("<td>0</td><td>1</td><td>0.5</td>", matrix);
     }
