@@ -252,10 +252,11 @@ public sealed class RunResults
         var embeddings = Checked("embeddings.csv", ImageTable.Load);
         var regions = Checked("region_metrics.csv", LoadRegionMetrics);
         // The regions region_metrics.csv scored (other files in the folder are not the evaluation's), where the evaluation
-        // wrote their tables: none at all is an evaluation from before they were written, and no note.
+        // wrote their tables: none at all is an evaluation from before they were written, and no note. A name with a folder
+        // in it (a received run's crafted "../x") names no table of the run, as where evaluate reads earlier regions.
         var regionTables = new SortedDictionary<string, ImageTable>(StringComparer.Ordinal);
         if (regions is not null && System.IO.Directory.Exists(Path.Combine(dir, ModelEvaluation.RegionProbabilitiesFolder)))
-            foreach (var region in regions.Select(r => r.Region).Where(r => r != "ensemble").Order(StringComparer.Ordinal))
+            foreach (var region in regions.Select(r => r.Region).Where(r => r != "ensemble" && r == Path.GetFileName(r)).Order(StringComparer.Ordinal))
                 if (Checked(Path.Combine(ModelEvaluation.RegionProbabilitiesFolder, region + ".csv"), ImageTable.LoadProbabilities) is { } t)
                     regionTables[region] = t;
         // Evaluations from before the record kept hashes: at least the photo counts must agree with the metrics.
