@@ -10,9 +10,13 @@ namespace GestaltLab.Ensemble;
 /// say how much each region's own (calibrated) net supports the class, with the log-linear pool's weights.</param>
 public readonly record struct RankedSyndrome(string Syndrome, double Probability, int Rank, IReadOnlyDictionary<string, double> Contributions)
 {
-    /// <summary>Rank, syndrome and probability, then each region's share of it, largest first (as <c>predict</c> prints them).</summary>
-    public override string ToString() => string.Create(System.Globalization.CultureInfo.InvariantCulture,
-        $"{Rank}. {Syndrome} {Probability:P1} ({string.Join(", ", Contributions.OrderByDescending(c => c.Value).Select(c => string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{c.Key} {c.Value:P1}")))})");
+    /// <summary>Rank, syndrome and probability, then each region's share of it, largest first (<c>predict</c> prints the
+    /// same shares in region order).</summary>
+    public override string ToString()
+    {
+        static string Percent(double p) => p.ToString("P1", System.Globalization.CultureInfo.InvariantCulture);
+        return $"{Rank}. {Syndrome} {Percent(Probability)} ({string.Join(", ", Contributions.OrderByDescending(c => c.Value).Select(c => $"{c.Key} {Percent(c.Value)}"))})";
+    }
 }
 
 /// <summary>
