@@ -54,6 +54,12 @@ internal static class CliRunner
         return root;
     }
 
+    /// <summary>Parses <paramref name="args"/> as <see cref="InvokeAsync"/> does.</summary>
+    // No response files: System.CommandLine reads an argument starting with @ as a file of more arguments, so a photo named
+    // @home.jpg was not found as itself, or, beside a home.jpg, that JPEG's bytes were parsed as the command line.
+    internal static ParseResult Parse(RootCommand root, string[] args) =>
+        root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
+
     /// <summary>Parses and runs; Ctrl+C cancels the running job through its cancellation token.</summary>
     /// <param name="root">The command tree (<see cref="BuildRoot"/>).</param>
     /// <param name="args">The command line.</param>
@@ -72,7 +78,7 @@ internal static class CliRunner
         // read before the signal was known) and is only in place once an action's synchronous start has returned (a
         // Ctrl+C before then killed the process unsaid). The signal reaches headless Chromium too (same process group):
         // what the browser then throws is the stop the user asked for, not a failure.
-        var parsed = root.Parse(args);
+        var parsed = Parse(root, args);
         string stoppingNote = parsed.CommandResult.Command is StopNoteCommand own ? own.StoppingNote : "stopping at the next safe point";
         // A synchronous action takes no token: nothing would see the cancelling, so the signal does what it does by default.
         bool takesToken = parsed.Action is not System.CommandLine.Invocation.SynchronousCommandLineAction;

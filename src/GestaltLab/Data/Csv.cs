@@ -146,6 +146,20 @@ public static class Csv
     /// </summary>
     public static Table Parse(string text, string source)
     {
+        // No text cell holds a NUL, and no file name can: a path cell with one crashed the file system calls that took it.
+        // A whole file of them every other character is UTF-16 without its byte-order mark, which some editors write.
+        if (text.IndexOf('\0') is var nul and >= 0)
+        {
+            int nuls = text.Count(c => c == '\0');
+            int nulLine = 1;   // as Parse counts lines: LF, CRLF or a lone CR ends one
+            for (int i = 0; i < nul; i++)
+                if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= text.Length || text[i + 1] != '\n'))) nulLine++;
+            throw nuls * 3 >= text.Length
+                ? new GestaltLabException($"{source}: not UTF-8 text: every other byte is 0, as in UTF-16 without a byte-order mark",
+                    "save the file as UTF-8 (\"CSV UTF-8\" in Excel) and run again")
+                : new GestaltLabException($"{source}: line {nulLine}: holds a NUL character (byte 0), which no text cell or file name can",
+                    "remove it (the file may have been cut or joined with binary data) and run again");
+        }
         var records = new List<string[]>();
         var starts = new List<int>();   // the line each record begins on
         var fields = new List<string>();

@@ -155,6 +155,13 @@ public static class ImageLoader
         {
             throw new GestaltLabException($"{path}: a link to {target}, which does not exist", "fix or remove the link");
         }
+        // A name written in another encoding (Latin-1 from an old Windows ZIP, say) is listed with U+FFFD in place of the
+        // bytes that are not UTF-8, and no file has that name: the file is there, but cannot be opened by it.
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException && path.Contains('\uFFFD'))
+        {
+            throw new GestaltLabException($"{path}: the {(e is FileNotFoundException ? "file's" : "folder's")} name is not UTF-8 (shown here with \uFFFD for bytes of another encoding, such as Latin-1 from an old Windows ZIP), so it cannot be opened by that name",
+                "rename it with UTF-8 characters, e.g. `convmv -r -f latin1 -t utf-8 --notest FOLDER` (Debian package convmv)");
+        }
         catch (FileNotFoundException)
         {
             throw new GestaltLabException($"{path}: photo not found", "check the path (relative paths in a manifest are relative to the manifest's folder)");

@@ -57,8 +57,10 @@ public static class ManifestReview
         var lines = new List<string>();
         var labelled = manifest.Rows.Where(r => r.IsLabelled).ToList();
         int people = labelled.Select(r => r.Subject).Distinct().Count();
-        if (labelled.Count < manifest.Rows.Count)
-            lines.Add($"{manifest.Rows.Count - labelled.Count} photo(s) without a syndrome in the labels are listed unlabelled (test split; train ignores them)");
+        // Named, as the unreadable ones below are: a blank syndrome cell may be a slip, and the photo is not trained on.
+        if (manifest.Rows.Where(r => !r.IsLabelled).Select(r => r.Image).ToList() is { Count: > 0 } unlabelled)
+            lines.Add($"{unlabelled.Count} photo(s) without a syndrome in the labels are listed unlabelled (test split; train ignores them): "
+                      + string.Join(", ", unlabelled.Take(5)) + (unlabelled.Count > 5 ? ", …" : ""));
         if (labelled.Count == 0)
             lines.Add("warning: no photo has a syndrome" + (syndromeColumn ? "" : " (the labels have no 'syndrome' column)")
                       + ": train and evaluate need labelled photos");

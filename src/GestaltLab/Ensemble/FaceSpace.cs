@@ -294,7 +294,9 @@ public sealed class FaceSpace
     {
         if (!IsSaved(path))
             throw new GestaltLabException($"{path}: not a face-space gallery", "give a file written by `gestaltlab match --save-gallery` (FaceSpace.Save), or an aligned data folder");
-        var (metadata, tensors) = WeightsFile.Load(path);
+        // Written by match, not by training: a damaged one is saved again by match.
+        var (metadata, tensors) = WeightsFile.Load(path,
+            $"save the gallery again: gestaltlab match --model RUN --gallery ALIGNED --save-gallery {path} (in C#: FaceSpace.FromAligned(…).Save)");
         try
         {
             JsonNode? meta;

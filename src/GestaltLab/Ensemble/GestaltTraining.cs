@@ -217,7 +217,7 @@ public static class GestaltTraining
             {
                 var (backboneConfig, weights) = Pretraining.LoadBackbone(pretrainedBackbone);
                 backbone = weights;
-                var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net, backboneName);
+                var (netConfig, note) = Pretraining.FineTuneConfig(backboneConfig, config.Net, backboneName, config.NetKeys);
                 if (note is not null) notes.Add(note);
                 config = config with { Net = netConfig };
             }

@@ -157,7 +157,10 @@ public static class Pretraining
     /// <param name="backbone">The backbone's net config.</param>
     /// <param name="requested">The training config's net.</param>
     /// <param name="backboneName">How the note names the backbone (its file); null: not named.</param>
-    public static (RegionNetConfig Config, string? Note) FineTuneConfig(RegionNetConfig backbone, RegionNetConfig requested, string? backboneName = null)
+    /// <param name="namedKeys">The <c>net</c> keys the config file names (<see cref="TrainConfig.NetKeys"/>): only those are
+    /// said to have given way; null: the settings other than their defaults.</param>
+    public static (RegionNetConfig Config, string? Note) FineTuneConfig(RegionNetConfig backbone, RegionNetConfig requested, string? backboneName = null,
+        IReadOnlySet<string>? namedKeys = null)
     {
         ArgumentNullException.ThrowIfNull(backbone);
         ArgumentNullException.ThrowIfNull(requested);
@@ -167,16 +170,21 @@ public static class Pretraining
         string size = config.InputSize == backbone.InputSize ? "" : $" at {config.InputSize} px (the backbone was pretrained at {backbone.InputSize} px)";
         // Which of the config's choices gave way, so that a config asking for a gray or narrower net is not trained as
         // another without its author seeing which.
+        // Only settings the config names: a default nobody wrote ("convs_per_stage 2") did not give way to anything.
         var differ = new List<string>();
-        void Field(string name, object used, object asked) { if (!Equals(used, asked)) differ.Add($"{name} {used} where the config asks {asked}"); }
-        Field("input_size", config.InputSize, requested.InputSize);
-        Field("channels", config.Channels, requested.Channels);
-        Field("width", config.Width, requested.Width);
-        Field("stages", config.Stages, requested.Stages);
-        Field("convs_per_stage", config.ConvsPerStage, requested.ConvsPerStage);
-        Field("pooling", config.Pooling, requested.Pooling);
+        var defaults = new RegionNetConfig();
+        void Field(string name, object used, object asked, object byDefault)
+        {
+            if (!Equals(used, asked) && (namedKeys?.Contains(name) ?? !Equals(asked, byDefault))) differ.Add($"{name} {used} where the config asks {asked}");
+        }
+        Field("input_size", config.InputSize, requested.InputSize, defaults.InputSize);
+        Field("channels", config.Channels, requested.Channels, defaults.Channels);
+        Field("width", config.Width, requested.Width, defaults.Width);
+        Field("stages", config.Stages, requested.Stages, defaults.Stages);
+        Field("convs_per_stage", config.ConvsPerStage, requested.ConvsPerStage, defaults.ConvsPerStage);
+        Field("pooling", config.Pooling, requested.Pooling, defaults.Pooling);
         if (config.Pooling == RegionNetConfig.PoolingFlatten || requested.Pooling == RegionNetConfig.PoolingFlatten)
-            Field("embedding_size", config.FlattenEmbeddingSize, requested.FlattenEmbeddingSize);
+            Field("embedding_size", config.FlattenEmbeddingSize, requested.FlattenEmbeddingSize, defaults.FlattenEmbeddingSize);
         string which = differ.Count == 0 ? "" : $": {string.Join(", ", differ)}; --from-scratch trains the config's own net";
         return (config, $"net architecture taken from the pretrained backbone{(backboneName is null ? "" : $", {backboneName}")}{size}{which}");
     }

@@ -152,6 +152,14 @@ public sealed record TrainConfig
     /// </summary>
     [JsonPropertyName("priors")] public string Priors { get; init; } = ClassPriors.Equal;
 
+    /// <summary>
+    /// The keys of <c>net</c> the config file names (<see cref="Load"/> sets them; empty when it has no <c>net</c>), or
+    /// null for a config made in code, where a setting other than its default counts as named. Fine-tuning from a
+    /// pretrained backbone takes the backbone's shape, and says which of the named settings gave way
+    /// (<see cref="Pretraining.FineTuneConfig"/>), not defaults nobody asked for.
+    /// </summary>
+    [JsonIgnore] public IReadOnlySet<string>? NetKeys { get; init; }
+
     /// <summary>Value of <see cref="Head"/>: the classifier trained with the net.</summary>
     public const string HeadSoftmax = "softmax";
     /// <summary>Value of <see cref="Head"/>: the classifier refitted as shrinkage LDA.</summary>
@@ -206,12 +214,17 @@ public sealed record TrainConfig
         try
         {
             string text = File.ReadAllText(path);
-            // A key given twice would silently keep its last value (the first "epochs" ignored): refused, named.
+            HashSet<string> netKeys;
             using (var document = JsonDocument.Parse(text, new JsonDocumentOptions { AllowTrailingCommas = false, CommentHandling = JsonCommentHandling.Disallow }))
+            {
+                // A key given twice would silently keep its last value (the first "epochs" ignored): refused, named.
                 if (DuplicateKey(document.RootElement, "") is { } twice)
                     throw new GestaltLabException($"{path}: key \"{twice}\" is given twice", "keep one of them");
+                netKeys = document.RootElement.ValueKind == JsonValueKind.Object && document.RootElement.TryGetProperty("net", out var net) && net.ValueKind == JsonValueKind.Object
+                    ? net.EnumerateObject().Select(p => p.Name).ToHashSet(StringComparer.Ordinal) : [];
+            }
             var c = JsonSerializer.Deserialize<TrainConfig>(text, allowUnknownKeys ? Json : StrictJson) ?? throw new GestaltLabException($"{path}: empty config");
-            return c.Validate(path);
+            return c.Validate(path) with { NetKeys = netKeys };
         }
         catch (JsonException e)
         {

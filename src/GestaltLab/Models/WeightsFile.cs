@@ -54,8 +54,11 @@ public static class WeightsFile
     }
 
     /// <summary>Reads a file: its metadata and tensors (on CPU). The caller disposes the tensors.</summary>
+    /// <param name="path">The file.</param>
+    /// <param name="damagedFix">What to do when the file is cut short or holds NaN: how to write it again (default: the
+    /// training step that wrote it, as for the nets and checkpoints; a gallery is written again by its own command).</param>
     /// <exception cref="GestaltLabException">The file is missing, truncated or not a GestaltLab weights file.</exception>
-    public static (string Metadata, Dictionary<string, Tensor> Tensors) Load(string path)
+    public static (string Metadata, Dictionary<string, Tensor> Tensors) Load(string path, string? damagedFix = null)
     {
         if (!File.Exists(path)) throw new GestaltLabException($"{path}: weights file not found");
         TorchRuntime.EnsureLoaded();
@@ -87,7 +90,7 @@ public static class WeightsFile
                 if (bytes > r.BaseStream.Length - r.BaseStream.Position) throw new EndOfStreamException();
                 byte[] raw = r.ReadBytes(bytes);
                 if (raw.Length != bytes) throw new EndOfStreamException();
-                if (dtype == 0) RefuseNonFinite(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw), path, name);
+                if (dtype == 0) RefuseNonFinite(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw), path, name, damagedFix);
                 result[name] = dtype switch
                 {
                     0 => torch.tensor(System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).ToArray(), dims),
@@ -102,7 +105,7 @@ public static class WeightsFile
             // Whatever stops the read (a truncated file, a corrupt size), the tensors read so far are native memory.
             foreach (var t in result.Values) t.Dispose();
             if (e is EndOfStreamException)
-                throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
+                throw new GestaltLabException($"{path}: weights file is truncated", damagedFix ?? TruncatedFix);
             throw;
         }
     }
@@ -119,22 +122,24 @@ public static class WeightsFile
         }
         catch (EndOfStreamException)
         {
-            throw new GestaltLabException($"{path}: weights file is truncated", "re-run the training step that wrote it (checkpoints resume)");
+            throw new GestaltLabException($"{path}: weights file is truncated", TruncatedFix);
         }
     }
+
+    private const string TruncatedFix = "re-run the training step that wrote it (checkpoints resume)";
 
     // A NaN weight makes every prediction of the net NaN, and a NaN in a checkpoint's optimiser state every weight after
     // the next step: such a file is refused where it is read, naming it, rather than ranking syndromes by NaN. Training
     // no longer writes one (it stops at a non-finite loss or gradient), but a gray net trained before that check could
     // hold them (docs/learning.md, "Gray nets and NaN gradients"), as could a damaged file.
-    private static void RefuseNonFinite(ReadOnlySpan<float> values, string path, string name)
+    private static void RefuseNonFinite(ReadOnlySpan<float> values, string path, string name, string? fix)
     {
         int bad = 0;
         foreach (float v in values) if (!float.IsFinite(v)) bad++;
         if (bad > 0)
             throw new GestaltLabException(
                 FormattableString.Invariant($"{path}: tensor '{name}' holds {bad:N0} NaN or infinite value{(bad == 1 ? "" : "s")} of {values.Length:N0}; a net cannot predict with them"),
-                "train the net again (gestaltlab train --force, or delete the file); training now stops with an error where a loss or gradient turns NaN");
+                fix ?? "train the net again (gestaltlab train --force, or delete the file); training now stops with an error where a loss or gradient turns NaN");
     }
 
     private static string ReadHeader(BinaryReader r, string path)

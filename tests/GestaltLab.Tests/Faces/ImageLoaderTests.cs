@@ -289,6 +289,36 @@ public sealed class ImageLoaderTests : IDisposable
     }
 
     [Fact]
+    public void A_photo_whose_name_is_not_UTF8_is_found_and_said_to_need_renaming()
+    {
+        // .NET cannot make such a name: the shell writes "café.jpg" in Latin-1, as an old Windows ZIP unpacks it.
+        string root = Path.Combine(_dir, "latin1");
+        Directory.CreateDirectory(root);
+        File.WriteAllBytes(Path.Combine(root, "ok.png"), new RgbImage(8, 8).EncodePng());
+        void Shell(string script)
+        {
+            using var sh = System.Diagnostics.Process.Start("sh", ["-c", script, "sh", root])!;
+            sh.WaitForExit();
+        }
+        Shell("cp \"$1/ok.png\" \"$1/$(printf 'caf\\351.png')\"");
+        try
+        {
+            var found = ImageLoader.FindPhotos(root);
+            Assert.Equal(2, found.Count);
+            string latin1 = found.Single(f => f != "ok.png");
+            Assert.Contains('\uFFFD', latin1);
+            var e = Assert.Throws<GestaltLabException>(() => ImageLoader.Load(Path.Combine(root, latin1)));
+            Assert.Contains("name is not UTF-8", e.Message);
+            Assert.Contains("convmv", e.Fix);
+            Assert.Equal(8, ImageLoader.Load(Path.Combine(root, "ok.png")).Width);
+        }
+        finally
+        {
+            Shell("rm -rf \"$1\"");   // nor can .NET delete a file by a name it cannot write
+        }
+    }
+
+    [Fact]
     public void Jfif_jpe_and_jif_JPEGs_are_found_in_a_folder_and_read_like_jpg()
     {
         // Other names JPEGs are saved under (browsers save .jfif; .jpe and .jif are older): found, not passed over.

@@ -108,6 +108,29 @@ public class CsvAndFileTests
     }
 
     [Fact]
+    public void A_NUL_in_a_cell_is_refused_with_its_line_and_UTF16_without_a_byte_order_mark_is_named()
+    {
+        // A path cell with a NUL crashed `manifest`, `align` and `landmarks --boxes` where the path reached the file system.
+        var e = Assert.Throws<GestaltLabException>(() => Csv.Parse("image,subject\r\na.jpg,P1\r\nb\0.jpg,P2\rc.jpg,P3\n", "labels.csv"));
+        Assert.Contains("labels.csv: line 3: holds a NUL character", e.Message);
+        string dir = TestTemp.Dir("gl-csv-nul");
+        try
+        {
+            // Notepad's "Unicode" and some exports write UTF-16 without the byte-order mark: every other byte 0.
+            string path = Path.Combine(dir, "utf16.csv");
+            File.WriteAllBytes(path, System.Text.Encoding.Unicode.GetBytes("image,subject,syndrome\r\na.jpg,P1,cdls_like\r\n"));
+            Assert.Contains("as in UTF-16 without a byte-order mark", Assert.Throws<GestaltLabException>(() => Csv.Read(path)).Message);
+            // With its mark it is read (as before).
+            File.WriteAllBytes(path, [0xFF, 0xFE, .. System.Text.Encoding.Unicode.GetBytes("image,subject\na.jpg,P1\n")]);
+            Assert.Equal("P1", Csv.Read(path).Rows[0][1]);
+        }
+        finally
+        {
+            Directory.Delete(dir, true);
+        }
+    }
+
+    [Fact]
     public void AtomicWriteLeavesTheOldFileWhenTheWriterFails()
     {
         string dir = TestTemp.Dir("gl-atomic");

@@ -35,7 +35,7 @@ public class CommandLineTests
     public void A_misspelt_option_is_not_taken_for_a_path_but_values_that_begin_with_a_dash_are()
     {
         var root = CliRunner.BuildRoot();
-        string? Check(params string[] args) => CliRunner.MisspeltOption(root.Parse(args));
+        string? Check(params string[] args) => CliRunner.MisspeltOption(CliRunner.Parse(root, args));
         Assert.Contains("did you mean --top?", Check("predict", "--model", "run", "a.jpg", "--tpo", "3"));
         Assert.Contains("did you mean --top?", Check("predict", "--model", "run", "-top", "3", "a.jpg"));
         Assert.Contains("'--frobnicate' is not an option of `predict`", Check("predict", "--model", "run", "a.jpg", "--frobnicate"));
@@ -47,6 +47,19 @@ public class CommandLineTests
         Assert.Contains("not an option of `notebook run`", quick);
         Assert.Contains("did you mean --quick?", quick);
         Assert.Contains("see `gestaltlab notebook run --help`", quick);
+    }
+
+    [Fact]
+    public void A_photo_whose_name_starts_with_an_at_sign_is_a_photo_not_a_response_file()
+    {
+        // System.CommandLine's default reads @FILE as more arguments: "@home.jpg" was not found, or home.jpg's bytes were
+        // parsed as the command line and the command crashed.
+        var root = CliRunner.BuildRoot();
+        var parsed = CliRunner.Parse(root, ["predict", "--model", "run", "@home.jpg", "--top", "3"]);
+        Assert.Empty(parsed.Errors);
+        Assert.Equal(["@home.jpg"], parsed.GetValue<string[]>("IMAGE")!);
+        Assert.Equal(3, parsed.GetValue<int>("--top"));
+        Assert.Equal(["@home.jpg"], CliRunner.Parse(root, ["landmarks", "--images", "@home.jpg", "--out", "l.csv"]).GetValue<string[]>("--images")!);
     }
 
     [Fact]
@@ -63,7 +76,7 @@ public class CommandLineTests
             ["doctor", "--landmark-model", "M.dat"], ["predict", "--model", "RUN", "--landmark-model", "M.dat", "a.jpg"],
         })
         {
-            var parse = root.Parse(args);
+            var parse = CliRunner.Parse(root, args);
             Assert.True(parse.Errors.Count == 0, $"{string.Join(" ", args)}: {string.Join("; ", parse.Errors.Select(e => e.Message))}");
             Assert.Null(CliRunner.MisspeltOption(parse));
         }

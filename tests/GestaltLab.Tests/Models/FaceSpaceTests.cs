@@ -387,6 +387,14 @@ public class FaceSpaceTests
         var refusal = new StringWriter();
         Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", other, "--gallery", saved, copy], refusal));
         Assert.Contains("embedded by another model", refusal.ToString());
+        // A gallery cut short is saved again by match, not by the training the default fix names.
+        string cut = Path.Combine(root, "cut.pt");
+        File.WriteAllBytes(cut, File.ReadAllBytes(saved)[..(int)(new FileInfo(saved).Length * 2 / 3)]);
+        var cutRefusal = new StringWriter();
+        Assert.Equal(1, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", cut, copy], cutRefusal));
+        Assert.Contains("weights file is truncated", cutRefusal.ToString());
+        Assert.Contains("--save-gallery", cutRefusal.ToString());
+        Assert.DoesNotContain("training step", cutRefusal.ToString());
         // Filed in the run, the figures are a section of its report: table and top-k chart, with the unknown syndrome's row.
         // Another model's run does not take them for its own (a copy, or the run trained again since): left out, with a note.
         Assert.Equal(0, await CliRunner.InvokeAsync(CliRunner.BuildRoot(), ["match", "--model", run, "--gallery", aligned, "--out", Path.Combine(run, FaceSpaceMetrics.FileName)]));

@@ -81,6 +81,21 @@ public class ShippedBackboneTests
             Assert.Contains($"width {backbone.Width} where the config asks 32", why);
             var (_, gray) = Pretraining.FineTuneConfig(backbone, backbone with { Channels = 1, Width = 8 });
             Assert.Contains($"channels {backbone.Channels} where the config asks 1, width {backbone.Width} where the config asks 8; --from-scratch", gray);
+            // Only what the config names: a file without "net" asked for nothing, though its defaults differ from the
+            // backbone (convs_per_stage 2 against 1); a default written out is asked for.
+            Assert.NotEqual(new RegionNetConfig().ConvsPerStage, backbone.ConvsPerStage);
+            string dir = TestTemp.Dir("netkeys");
+            File.WriteAllText(Path.Combine(dir, "plain.json"), """{"training": {"epochs": 1}, "regions": ["face"]}""");
+            File.WriteAllText(Path.Combine(dir, "convs.json"), """{"net": {"convs_per_stage": 2}}""");
+            var plain = TrainConfig.Load(Path.Combine(dir, "plain.json"));
+            Assert.Empty(plain.NetKeys!);
+            var (_, quiet) = Pretraining.FineTuneConfig(backbone, plain.Net, namedKeys: plain.NetKeys);
+            Assert.Equal("net architecture taken from the pretrained backbone", quiet);
+            Assert.Equal(quiet, Pretraining.FineTuneConfig(backbone, plain.Net).Note);   // in code: defaults are not asked for either
+            var convs = TrainConfig.Load(Path.Combine(dir, "convs.json"));
+            Assert.Equal(["convs_per_stage"], convs.NetKeys!);
+            Assert.EndsWith($": convs_per_stage {backbone.ConvsPerStage} where the config asks 2; --from-scratch trains the config's own net",
+                Pretraining.FineTuneConfig(backbone, convs.Net, namedKeys: convs.NetKeys).Note);
             using var net = new RegionNet(large, 4);
             WeightsFile.CopyInto(net, weights, path, RegionNet.IsHead);
             net.eval();
