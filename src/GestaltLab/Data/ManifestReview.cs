@@ -82,6 +82,11 @@ public static class ManifestReview
                       + (consequences.Count > 0 ? $" ({string.Join("; ", consequences)})" : ""));
         }
         lines.AddRange(SpellingVariants(manifest.Rows).Select(v => "warning: " + v));
+        // Syndrome names are refused for this; a photo's name is the user's file, and GestaltLab reads it back as written,
+        // so it is said rather than changed: the tables naming the photo (qc.csv, probabilities.csv) are opened in spreadsheets.
+        if (manifest.Rows.Select(r => r.Image).Where(i => i.Length > 0 && i[0] is '=' or '+' or '-' or '@').ToList() is { Count: > 0 } formulas)
+            lines.Add($"warning: {formulas.Count} photo name(s) begin with = + - or @, which a spreadsheet opening the tables that name them runs as a formula: "
+                      + string.Join(", ", formulas.Take(5)) + (formulas.Count > 5 ? ", …" : "") + " (rename them, or open those tables as text)");
         // Said now, while the labels can still be mended, rather than found later by align: an empty file (a copy that did
         // not finish, a sync placeholder), an iPhone's HEIC, a TIFF, a text file named .jpg. From the first bytes only: a
         // truncated JPEG passes here and is reported by align.
