@@ -60,7 +60,7 @@ internal sealed class ExportCommand : ICliCommand
                 TsneHighlight = p.GetValue(highlight) is { Length: > 0 } h ? h : null,
                 Command = "gestaltlab export",
             };
-            ReportCommand.CheckColourBy(options.ManifestPath, options.TsneColourBy);
+            ReportCommand.CheckColourBy(options.ManifestPath, p.GetValue(run)!, options.TsneColourBy);
             string outDir = p.GetValue(output)!;
             var result = await CliProgress.RunAsync(progress => RunFigureExport.ExportAsync(p.GetValue(run)!, outDir, options, progress, ct));
             foreach (var removed in result.Removed) Console.WriteLine($"  removed {removed.Path} ({removed.Reason})");

@@ -26,7 +26,7 @@ internal sealed class ReportCommand : ICliCommand
             if (p.GetValue(highlight) is { Length: > 0 } h) options = options with { TsneHighlight = h };
             // What was asked for by name must work, not become a note under a page that exits 0: a manifest named with
             // --manifest must load, and a --colour-by column must be one of its columns.
-            CheckColourBy(p.GetValue(manifest), options.TsneColourBy);
+            CheckColourBy(p.GetValue(manifest), p.GetValue(run)!, options.TsneColourBy);
             // Held to the end: a second report into the same page would replace this one's when it finished.
             using var outLock = FolderLock.AcquireFile(p.GetValue(output) ?? Path.Combine(p.GetValue(run)!, Report.FileName), "write a report to");
             // Before the report is built (t-SNE takes a while): an --out naming someone's page is refused, not replaced.
@@ -53,13 +53,24 @@ internal sealed class ReportCommand : ICliCommand
     }
 
     /// <summary>
-    /// A manifest named with --manifest must load, and each --colour-by column must be one of its columns (report and
-    /// export alike): what was asked for by name must work, not become a note under figures that exit 0.
+    /// A manifest named with --manifest must load, and each --colour-by column must be one of the columns of the manifest
+    /// the maps are coloured from (that one, else the run's data's, as the report finds it), report and export alike:
+    /// what was asked for by name must work, not become a note under figures that exit 0 (nor, on a page without photo
+    /// names, a refusal for privacy of a column that is only misspelt).
     /// </summary>
-    internal static void CheckColourBy(string? manifestPath, IReadOnlyList<string>? columns)
+    internal static void CheckColourBy(string? manifestPath, string runDirectory, IReadOnlyList<string>? columns)
     {
-        if (manifestPath is null) return;
-        var m = GestaltLab.Data.Manifest.Load(manifestPath);
+        GestaltLab.Data.Manifest m;
+        if (manifestPath is not null) m = GestaltLab.Data.Manifest.Load(manifestPath);
+        else
+        {
+            if (columns is null) return;
+            // The run's data may be elsewhere, gone or unreadable: the report says so in a note, and colours by class alone.
+            manifestPath = Directory.Exists(runDirectory) ? GestaltLab.Evaluation.ResamplingUnits.DataManifestPath(runDirectory) : null;
+            if (manifestPath is null || !File.Exists(manifestPath)) return;
+            try { m = GestaltLab.Data.Manifest.Load(manifestPath); }
+            catch (GestaltLabException) { return; }
+        }
         // As the map reads them: standard columns in any letter case, a manifest's own columns exactly.
         bool Known(string col) => col.Equals("true", StringComparison.OrdinalIgnoreCase)
             || GestaltLab.Data.Manifest.Columns.Contains(col.ToLowerInvariant()) || m.ExtraColumns.Contains(col);

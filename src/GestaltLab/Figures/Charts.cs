@@ -386,8 +386,10 @@ public static class Charts
         {
             title += $"<br><sub>{positives} positive and {negatives} negative photos{(curves.Count > 1 ? " at the least" : "")}: with fewer than 30 on a side the curve is coarse and its band too narrow; read as indicative</sub>";
         }
-        return Chart(traces, ("title", Title(title)), ("width", 560), ("height", 520),
-            ("legend", Obj(("x", 0.35), ("y", 0.05), ("bgcolor", "rgba(255,255,255,0.8)"))),
+        return Chart(traces, ("title", Title(title)), ("width", 560), ("height", 600),
+            // Under the plot, as export lays legends out: inside it (from x 0.35) the AUC entry, wider than the square plot,
+            // reached past it, and plotly's margins grew until the plot was a third of the chart, the legend over the x axis.
+            ("legend", Obj(("x", 0), ("xanchor", "left"), ("y", -0.2), ("yanchor", "top"))),
             ("xaxis", Axis("false positive rate (1 − specificity)", ("range", new[] { -0.01, 1.01 }), ("constrain", "domain"))),
             // Both constrained to their domain: the square aspect shrinks the plot rather than widening the y range.
             ("yaxis", Axis("true positive rate (sensitivity)", ("range", new[] { -0.01, 1.01 }), ("scaleanchor", "x"), ("constrain", "domain"))));

@@ -307,6 +307,9 @@ public static class RunFigureExport
             if (leftOut.TryGetValue(chart.Name, out var what))
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
                     $"{chart.Name} at {chartSize.WidthMm:0.#}×{chartSize.HeightMm:0.#} mm leaves out {string.Join("; ", what)}: say it in the caption, or export larger (a greater width or height)"));
+        // Said as the other things a figure leaves out are (export.json records them too): the grid lacks these syndromes.
+        if (content.CompositeFaceSet is { } composites && compositeFiles is [var gridFile, ..] && CompositeNote(composites, Path.GetFileName(gridFile), o.PhotoNames) is { } compositeNote)
+            notes.Add(compositeNote);
         // Journals' upload limits are per file (PLOS: 10 MB), which a composite grid at 1200 dpi goes over.
         foreach (var file in files.Where(f => new FileInfo(f).Length > 10_000_000))
             notes.Add(string.Create(CultureInfo.InvariantCulture, $"{Path.GetFileName(file)} is {new FileInfo(file).Length / 1e6:F1} MB: journals often take at most 10 MB a file; export at a lower --dpi (300–600 is what they ask for)"));
@@ -314,6 +317,18 @@ public static class RunFigureExport
         File.Delete(partialPath);
         return new RunExportResult(Path.GetFullPath(outDir), Path.GetFullPath(recordPath), files, removed, notes, size.WidthMm, size.Dpi,
             sized.ToDictionary(c => c.Chart.Name, c => c.Size.HeightMm, StringComparer.Ordinal));
+    }
+
+    /// <summary>The note that the composite grid <paramref name="file"/> leaves out syndromes of too few people; null when none.</summary>
+    /// <param name="set">The grid's faces and the cohorts refused.</param>
+    /// <param name="file">The grid's file name.</param>
+    /// <param name="photoNames">Counts are said (as on a page naming photos); otherwise "fewer than N" alone.</param>
+    internal static string? CompositeNote(CompositeFaceSet set, string file, bool photoNames)
+    {
+        var refused = photoNames ? set.Refused : set.RefusedWithoutCounts();
+        return refused.Count == 0 ? null
+            : $"{file} leaves out {refused.Count} class(es), so that no one is recognisable in a composite of a few: "
+              + string.Join("; ", refused.Take(10)) + (refused.Count > 10 ? "; …" : "");
     }
 
     // Helvetica and Arial, and the free faces made with their widths (fontconfig serves them for those names).

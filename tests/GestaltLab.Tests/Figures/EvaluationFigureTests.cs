@@ -193,6 +193,10 @@ public class RocAndBootstrapTests
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString()!.Contains("(95% CI "));
         Assert.Contains(fig.GetProperty("data").EnumerateArray(), t => t.TryGetProperty("name", out var n) && n.GetString() == "shaded: 95% bootstrap band"
             && t.GetProperty("showlegend").GetBoolean());
+        // The legend goes under the plot: inside it, the AUC entry (wider than the square plot at the report's size) made
+        // plotly grow the margins until the plot was a third of the chart, with the legend over the x axis.
+        var legend = fig.GetProperty("layout").GetProperty("legend");
+        Assert.True(legend.GetProperty("y").GetDouble() < 0 && legend.GetProperty("yanchor").GetString() == "top", legend.ToString());
         // One unaffected person among the test photos: that side would be redrawn as itself each time, and the interval
         // pass for the AUC's with half its spread: none, as for a per-disorder figure resting on a single person.
         var oneNegative = Enumerable.Range(0, 80).Select(i => i / 8 != 1).ToArray();   // person p1's photos

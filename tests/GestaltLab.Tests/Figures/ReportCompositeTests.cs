@@ -37,7 +37,12 @@ public class ReportCompositeTests
             Assert.Contains("1 classes with at least 10 people; 1 smaller cohort(s) not drawn, so that no individual is recognisable: small_cohort: 3 people", html);
             Assert.Empty(FigureHtml.RemoteReferences(html));
             // The same grid is handed to static export (composite-faces.png), one cell for the one cohort drawn.
-            var grid = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions()).CompositeFaces;
+            var built = Report.Build(GestaltLab.Evaluation.RunResults.Load(run), new ReportOptions());
+            var grid = built.CompositeFaces;
+            // Export says which syndromes the grid lacks, as it says what other figures leave out (counts only where photos may be named).
+            Assert.Equal("composite-faces.png leaves out 1 class(es), so that no one is recognisable in a composite of a few: small_cohort: 3 people (3 photos), fewer than the minimum cohort of 10 people",
+                RunFigureExport.CompositeNote(built.CompositeFaceSet!, "composite-faces.png", photoNames: true));
+            Assert.EndsWith(": small_cohort: fewer than 10 people", RunFigureExport.CompositeNote(built.CompositeFaceSet!, "composite-faces.png", photoNames: false));
             Assert.NotNull(grid);
             Assert.Equal(grid!.EncodePng(), Convert.FromBase64String(System.Text.RegularExpressions.Regex.Match(html, "alt=\"Composite faces[^\"]*\"[^>]*src=\"data:image/png;base64,([^\"]+)\"").Groups[1].Value));
             // Exported beside the charts it prints at their width and dpi: resampled to 89 mm at 300 dpi, aspect kept, dpi tagged.

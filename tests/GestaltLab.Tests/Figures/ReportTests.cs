@@ -692,6 +692,30 @@ public class BrowserTests(BrowserFixture fixture)
     }
 
     [Fact]
+    public async Task A_misspelt_colour_by_column_is_refused_by_name_without_a_manifest_option_too()
+    {
+        // Without --manifest the maps are coloured from the run's data's manifest: a typo there was a note under figures
+        // that exited 0 (with --photo-names), or a refusal for privacy of a column that does not exist (without).
+        string run = Path.Combine(fixture.Work, "run-colour");
+        SyntheticRun.Write(run, classes: 4);
+        foreach (var args in new[]
+        {
+            new[] { "export", "--run", run, "--out", Path.Combine(fixture.Work, "colour-a"), "--colour-by", "nosuchcol" },
+            ["export", "--run", run, "--out", Path.Combine(fixture.Work, "colour-b"), "--colour-by", "nosuchcol", "--photo-names"],
+            ["report", "--run", run, "--out", Path.Combine(fixture.Work, "colour.html"), "--colour-by", "gene", "nosuchcol"],
+        })
+        {
+            var errors = new StringWriter();
+            Assert.Equal(1, await GestaltLab.Cli.CliRunner.InvokeAsync(GestaltLab.Cli.CliRunner.BuildRoot(), args, errors));
+            Assert.Contains("--colour-by nosuchcol: ", errors.ToString());
+            Assert.Contains("has no such column", errors.ToString());
+            Assert.DoesNotContain("would name photos", errors.ToString());
+        }
+        Assert.False(Directory.Exists(Path.Combine(fixture.Work, "colour-a")));
+        Assert.False(File.Exists(Path.Combine(fixture.Work, "colour.html")));
+    }
+
+    [Fact]
     public async Task Export_as_pdf_and_tiff_writes_the_composite_faces_as_tiff_and_a_later_png_export_replaces_them()
     {
         string run = Path.Combine(fixture.Work, "run-pdf"), figures = Path.Combine(fixture.Work, "figures-pdf");
