@@ -202,8 +202,13 @@ public static class FigureExport
     {
         if (!(size.Dpi > 0) || !double.IsFinite(size.WidthMm) || !double.IsFinite(size.HeightMm))
             throw new GestaltLabException(FormattableString.Invariant($"figure size {size.WidthMm}×{size.HeightMm} mm at {size.Dpi} dpi is not a size"));
+        // The side that is short named alone: a height nobody gave is the floor, and "30×30 mm" named one never asked for.
         if (size.WidthMm < MinimumWidthMm || size.HeightMm < MinimumHeightMm)
-            throw new GestaltLabException(FormattableString.Invariant($"figure size {size.WidthMm:0.#}×{size.HeightMm:0.#} mm is too small to lay a chart out"),
+            throw new GestaltLabException(size.WidthMm < MinimumWidthMm && size.HeightMm >= MinimumHeightMm
+                    ? FormattableString.Invariant($"figure width {size.WidthMm:0.#} mm is too small to lay a chart out")
+                    : size.WidthMm >= MinimumWidthMm
+                        ? FormattableString.Invariant($"figure height {size.HeightMm:0.#} mm is too small to lay a chart out")
+                        : FormattableString.Invariant($"figure size {size.WidthMm:0.#}×{size.HeightMm:0.#} mm is too small to lay a chart out"),
                 FormattableString.Invariant($"use at least {MinimumWidthMm:0} mm wide and {MinimumHeightMm:0} mm high (a journal's single column is 89 mm)"));
         if (size.PixelWidth > MaximumPixels)
             // The width alone: a height not chosen yet (each chart's own) would only confuse.

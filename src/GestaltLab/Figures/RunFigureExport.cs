@@ -125,6 +125,9 @@ public static class RunFigureExport
         var formats = o.Formats.Distinct().Order().ToArray();
         string outDir = outDirectory;
         if (File.Exists(outDir)) throw new GestaltLabException($"{outDir}: is a file; the export needs a folder for the figures");
+        // A file on the way (--out notes.txt/figures) would fail only when the folder is made, in .NET's words.
+        for (string? up = Path.GetDirectoryName(Path.GetFullPath(outDir)); up is not null && !System.IO.Directory.Exists(up); up = Path.GetDirectoryName(up))
+            if (File.Exists(up)) throw new GestaltLabException($"{outDir}: {up} is a file, where a folder is needed", "choose another folder for the figures");
         // Two exports into one folder would move their figures in over each other's: refused before the figures are
         // built (the lock's file lies elsewhere; nothing is made in the folder).
         using var folderLock = FolderLock.Acquire(outDir, "export into");

@@ -839,8 +839,15 @@ public class BrowserTests(BrowserFixture fixture)
         string none = Path.Combine(fixture.Work, "figures-none");
         await Assert.ThrowsAsync<GestaltLabException>(() => RunFigureExport.ExportAsync(run, none, new RunExportOptions { Formats = [] }));
         var tooSmall = await Assert.ThrowsAsync<GestaltLabException>(() => RunFigureExport.ExportAsync(run, none, new RunExportOptions { WidthMm = 20 }));
-        Assert.Contains("too small", tooSmall.Message);
+        // The short side named alone: no height was given (the floor stands in for it).
+        Assert.StartsWith("figure width 20 mm is too small", tooSmall.Message);
         Assert.False(Directory.Exists(none));
+        // A file where a folder on the way should be is said so, not in .NET's words ("could not find a part of the path").
+        string notes = Path.Combine(fixture.Work, "notes.txt");
+        File.WriteAllText(notes, "mine");
+        var throughFile = await Assert.ThrowsAsync<GestaltLabException>(() => RunFigureExport.ExportAsync(run, Path.Combine(notes, "figures"), new RunExportOptions { WidthMm = 89 }));
+        Assert.Contains($"{notes} is a file, where a folder is needed", throughFile.Message);
+        Assert.Equal("mine", File.ReadAllText(notes));
         // Figures are named by what they show (not numbered): a file of the user's under such a name is not replaced, but
         // refused before anything is drawn; the earlier export's own files of that name are replaced as before.
         Assert.Contains("training-curves", names);
