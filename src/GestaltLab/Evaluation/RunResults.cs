@@ -299,6 +299,18 @@ public sealed class RunResults
             }
         }
         else notes.Add("curves/: not in the run directory");
+        // A curve cut at a line break reads as a shorter training: drawn, the region would seem to have stopped early. A
+        // finished run's checkpoints are named by the last epoch trained (checkpoints/REGION/epoch-NNN.pt), which its
+        // curve reaches. (While a run trains, its curve may be an epoch behind its checkpoint for a moment.)
+        if (File.Exists(Path.Combine(dir, Ensemble.GestaltModel.EnsembleFile)))
+            foreach (var (region, curve) in curves.ToList())
+                if (Models.RegionTrainer.LatestCheckpoint(Path.Combine(dir, "checkpoints", region)) is { } latest
+                    && int.TryParse(Path.GetFileNameWithoutExtension(latest).AsSpan("epoch-".Length), NumberStyles.None, CultureInfo.InvariantCulture, out int trained)
+                    && (curve.Count == 0 ? 0 : curve.Max(p => p.Epoch)) < trained)
+                {
+                    notes.Add($"curves/{region}.csv: left out — it ends at epoch {(curve.Count == 0 ? 0 : curve.Max(p => p.Epoch))}, where the region trained {trained} (checkpoints/{region}/{Path.GetFileName(latest)}): cut short since training wrote it");
+                    curves.Remove(region);
+                }
         // Each trained net has its curve: one gone would leave the chart a region short, unsaid.
         string netDir = Path.Combine(dir, "regions");
         if (System.IO.Directory.Exists(curveDir) && System.IO.Directory.Exists(netDir))

@@ -183,6 +183,15 @@ public class EndToEndTests
         Assert.Contains(cut.Notes, n => n.StartsWith("region_probabilities/face.csv: left out", StringComparison.Ordinal));
         File.WriteAllBytes(faceTable, kept);
         Assert.Equal(3, loaded.Curves.Count);
+        Assert.Empty(loaded.Notes.Where(n => n.StartsWith("curves/", StringComparison.Ordinal)));
+        // A curve cut at a line break (no error reading it) would show the region stopping early: left out, said.
+        string faceCurve = Path.Combine(run, "curves", "face.csv");
+        byte[] curveKept = File.ReadAllBytes(faceCurve);
+        File.WriteAllLines(faceCurve, File.ReadAllLines(faceCurve)[..^1]);
+        var cutCurve = RunResults.Load(run);
+        Assert.DoesNotContain("face", cutCurve.Curves.Keys);
+        Assert.Contains(cutCurve.Notes, n => n.StartsWith("curves/face.csv: left out — it ends at epoch", StringComparison.Ordinal));
+        File.WriteAllBytes(faceCurve, curveKept);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
         // The oracle was scored on the test split: another split's metrics must not carry it beside them.
         // Another split into the run's own folder would replace its test results: refused, nothing written.
