@@ -286,26 +286,37 @@ public static class RunFigureExport
         string partialPath = Path.Combine(outDir, ExportRecord.PartialFileName);
         AtomicFile.WriteAllText(partialPath, partial.ToJsonString() + "\n", ownerOnly: full);
         var removed = new List<RemovedFile>();
-        foreach (var name in stale)
-        {
-            // Left there, an older PNG beside a new SVG of the same name would pass for the same figure, and an older
-            // composite grid for this run's.
-            File.Delete(Path.Combine(outDir, name));
-            removed.Add(new RemovedFile(Path.Combine(outDir, name), IsComposite(name) && content.CompositeFaceSet is null
-                ? "an earlier export's; this run has no composite faces" : "an earlier export's, not written this time"));
-        }
         string recordPath = Path.Combine(outDir, RecordFileName);
-        File.Delete(recordPath);
         var files = new List<string>();
-        foreach (var name in drawn)
+        try
         {
-            string file = Path.Combine(outDir, name);
-            File.Move(Path.Combine(staging, name), file, overwrite: true);
-            if (full && name.EndsWith(".html", StringComparison.Ordinal) && !OperatingSystem.IsWindows())
-                File.SetUnixFileMode(file, AtomicFile.OwnerOnlyMode(outDir));
-            files.Add(file);
+            foreach (var name in stale)
+            {
+                // Left there, an older PNG beside a new SVG of the same name would pass for the same figure, and an older
+                // composite grid for this run's.
+                File.Delete(Path.Combine(outDir, name));
+                removed.Add(new RemovedFile(Path.Combine(outDir, name), IsComposite(name) && content.CompositeFaceSet is null
+                    ? "an earlier export's; this run has no composite faces" : "an earlier export's, not written this time"));
+            }
+            File.Delete(recordPath);
+            foreach (var name in drawn)
+            {
+                string file = Path.Combine(outDir, name);
+                File.Move(Path.Combine(staging, name), file, overwrite: true);
+                if (full && name.EndsWith(".html", StringComparison.Ordinal) && !OperatingSystem.IsWindows())
+                    File.SetUnixFileMode(file, AtomicFile.OwnerOnlyMode(outDir));
+                files.Add(file);
+            }
+            System.IO.Directory.Delete(staging, recursive: true);
         }
-        System.IO.Directory.Delete(staging, recursive: true);
+        // A file that cannot be replaced (made read-only or immutable, a full disk) stops the export part-way: said as what
+        // it is, with the way back (the partial record lets the next export finish the replacement), not in .NET's words.
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            try { System.IO.Directory.Delete(staging, recursive: true); } catch (Exception again) when (again is IOException or UnauthorizedAccessException) { }
+            throw new GestaltLabException($"{outDir}: the export stopped while moving its figures in ({e.Message}); the folder now holds {files.Count} of its {drawn.Count} new files beside the earlier export's, and {ExportRecord.PartialFileName} names them all",
+                "make the file named writable (or free space), then run the same export again: it replaces the rest and writes export.json", e);
+        }
         foreach (var (chart, chartSize) in sized)
             if (leftOut.TryGetValue(chart.Name, out var what))
                 notes.Add(string.Create(CultureInfo.InvariantCulture,
