@@ -54,7 +54,8 @@ internal sealed class LandmarksCommand : ICliCommand
             var noFace = result.NoFace;
             int bad = result.Unreadable.Count;
             Console.WriteLine($"{result.Faces} face(s) in {result.PhotoCount} photo(s) → {outCsv} (how it was made: {Path.GetFileName(record)})"
-                              + (noFace.Count > 0 ? $"; {noFace.Count} photo(s) without a face (status no_face)" : "")
+                              // With given boxes a photo is also no_face for want of a usable box (a malformed row, said above).
+                              + (noFace.Count > 0 ? $"; {noFace.Count} photo(s) without a face{(boxTable is null ? "" : " or a usable box")} (status no_face)" : "")
                               + (bad > 0 ? $"; {bad} photo(s) unreadable and skipped (status unreadable)" : ""));
             // Each by name, as predict names the photos it skips (the table's rows say no_face but not where to look).
             if (noFace.Count > 0) ModelCli.PrintSkipped([.. noFace.Select(r => (r.Image, r.Problem ?? "no face"))]);
