@@ -76,6 +76,8 @@ internal sealed class EvaluateCommand : ICliCommand
             Console.WriteLine("  note: training photos: these figures say how well the model fits them, not how it generalises");
         if (r.SharedPeople is { } shared) Console.WriteLine($"  warning: {shared}");
         if (r.OverlapUnchecked is { } notChecked) Console.WriteLine($"  note: {notChecked}");
+        if (r.EarlierKept is { } kept)
+            Console.WriteLine($"  note: the run's earlier evaluation of these photos by this model gave other probabilities (another machine or version rounds otherwise): kept in {kept}; `gestaltlab compare {kept} {Path.GetDirectoryName(kept)}` pairs the two");
         Console.WriteLine($"metrics: {metricsPath}");
     }
 

@@ -23,7 +23,15 @@ namespace GestaltLab.Evaluation;
 /// train or val split is new to the model rather than the photos it fitted or chose its epochs by; false for the run's own
 /// data, and where the run records no hash to tell.</param>
 public sealed record ModelEvaluationResult(ClassificationMetrics Metrics, IReadOnlyList<RegionScore> Regions, int Skipped, string Split = SplitNames.Test,
-    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0, bool OtherData = false, string? OverlapUnchecked = null);
+    string? OracleLeftOut = null, string? SharedPeople = null, int Unlabelled = 0, bool OtherData = false, string? OverlapUnchecked = null)
+{
+    /// <summary>
+    /// The folder the run's own earlier evaluation was kept in (<c>RUN/eval-earlier-STAMP</c>) because this one, of the
+    /// same model on the same photos, gave other probabilities (a run received from another machine or version, scored
+    /// again); null when there was none, or it gave the very same.
+    /// </summary>
+    public string? EarlierKept { get; init; }
+}
 
 /// <summary>
 /// Scores a <see cref="GestaltModel"/> on one split of an aligned data folder (test by default) and writes the run-directory files the
@@ -268,6 +276,10 @@ public static partial class ModelEvaluation
             }),
         };
 
+        // The run's own evaluation is replaced only when the new one gives the same: scored again where other rounding gives
+        // other probabilities (a run received from another machine, another version), the author's figures would be gone.
+        // Copied aside first, whole, and removed again below if nothing differs.
+        string? earlierCopy = intoRun ? CopyEarlier(outDirectory) : null;
         // An earlier metrics.json goes first and the new one is written last: a failure part-way leaves tables without
         // metrics (plainly unfinished), never metrics beside tables of another evaluation.
         OwnerOnlyFolder.Create(outDirectory);   // one row per patient photo: its owner's alone when made here
@@ -305,10 +317,44 @@ public static partial class ModelEvaluation
         if (Full(Path.GetDirectoryName(Path.GetFullPath(metricsFile))!) == Full(outDirectory))
             EvaluationRecord.Finished(outDirectory, metricsFile,
                 ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. model.Regions.Select(r => $"{RegionProbabilitiesFolder}/{r}.csv")]);
+        if (earlierCopy is not null && SameTables(earlierCopy, outDirectory, model.Regions))
+        {
+            Directory.Delete(earlierCopy, recursive: true);
+            earlierCopy = null;
+        }
         // (Crops known to be the run's own training data hold only its held-out people in their test split: nothing to check.)
         return new ModelEvaluationResult(metrics, regions, skipped, split, oracleLeftOut, sharedPeople, unlabelled, otherData,
-            (split != SplitNames.Test && !otherData) || trainingDataChecked ? null : TrainingOverlap.Unchecked(model.Directory));
+            (split != SplitNames.Test && !otherData) || trainingDataChecked ? null : TrainingOverlap.Unchecked(model.Directory))
+        { EarlierKept = earlierCopy };
     }
+
+    /// <summary>Name prefix of the folder a run's earlier evaluation is kept in when scoring it again changed its figures.</summary>
+    public const string EarlierEvaluationPrefix = "eval-earlier-";
+
+    // The tables of an evaluation that hold its figures (metrics and region_metrics.csv are computed from them).
+    private static IEnumerable<string> ScoreTables(IEnumerable<string> regions) =>
+        new[] { "probabilities.csv", "embeddings.csv" }.Concat(regions.Select(r => $"{RegionProbabilitiesFolder}/{r}.csv"));
+
+    // Copies the finished evaluation in the run's folder into RUN/eval-earlier-STAMP, its record last (so that the copy is
+    // taken for an evaluation only once whole); null when there is none, or its tables were changed since it wrote them.
+    private static string? CopyEarlier(string runDirectory)
+    {
+        if (EvaluationRecord.FinishedMetrics(runDirectory) is not { } earlierMetrics || EvaluationRecord.ChangedFiles(runDirectory).Count > 0) return null;
+        var regions = EarlierRegions(Path.Combine(runDirectory, "region_metrics.csv"));
+        string stamp = DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture), target = Path.Combine(runDirectory, EarlierEvaluationPrefix + stamp);
+        for (int n = 2; Directory.Exists(target); n++) target = Path.Combine(runDirectory, $"{EarlierEvaluationPrefix}{stamp}-{n}");
+        OwnerOnlyFolder.Create(target);   // per-photo tables: the owner's alone, as the run's
+        if (regions.Count > 0) OwnerOnlyFolder.Create(Path.Combine(target, RegionProbabilitiesFolder));
+        foreach (var name in ScoreTables(regions).Prepend("region_metrics.csv").Prepend("classes.json").Prepend(Path.GetFileName(earlierMetrics)).Append(EvaluationRecord.FileName))
+            if (File.Exists(Path.Combine(runDirectory, name))) File.Copy(Path.Combine(runDirectory, name), Path.Combine(target, name));
+        return target;
+    }
+
+    // Whether the evaluation just written gave byte for byte the tables of the earlier one kept in earlierCopy.
+    private static bool SameTables(string earlierCopy, string outDirectory, IReadOnlyList<string> regions) =>
+        EarlierRegions(Path.Combine(earlierCopy, "region_metrics.csv")).Order(StringComparer.Ordinal).SequenceEqual(regions.Order(StringComparer.Ordinal), StringComparer.Ordinal)
+        && ScoreTables(regions).All(t => File.Exists(Path.Combine(earlierCopy, t)) && File.Exists(Path.Combine(outDirectory, t))
+            && RunManifest.ComputeFileHash(Path.Combine(earlierCopy, t)) == RunManifest.ComputeFileHash(Path.Combine(outDirectory, t)));
 
     /// <summary>
     /// Refuses when <paramref name="outDirectory"/> holds a file of the names an evaluation writes (<paramref name="metricsFile"/>,

@@ -192,6 +192,30 @@ public class EndToEndTests
         Assert.DoesNotContain("face", cutCurve.Curves.Keys);
         Assert.Contains(cutCurve.Notes, n => n.StartsWith("curves/face.csv: left out — it ends at epoch", StringComparison.Ordinal));
         File.WriteAllBytes(faceCurve, curveKept);
+        // Scored again into the run's folder: the same tables, byte for byte, so nothing is kept aside.
+        Assert.Null(ModelEvaluation.Evaluate(model, aligned, run, data).EarlierKept);
+        Assert.Empty(Directory.GetDirectories(run, ModelEvaluation.EarlierEvaluationPrefix + "*"));
+        // A run received from a machine that rounds otherwise: its evaluation (one probability differs, its record agreeing)
+        // is kept whole beside the new one, as an evaluation of its own, rather than replaced.
+        string probabilitiesFile = Path.Combine(run, "probabilities.csv");
+        var probLines = File.ReadAllLines(probabilitiesFile);
+        var firstRow = probLines[1].Split(',');
+        firstRow[3] = (double.Parse(firstRow[3], System.Globalization.CultureInfo.InvariantCulture) + 1e-6).ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        probLines[1] = string.Join(",", firstRow);
+        File.WriteAllLines(probabilitiesFile, probLines);
+        EvaluationRecord.Finished(run, Path.Combine(run, "metrics.json"),
+            ["classes.json", "region_metrics.csv", "probabilities.csv", "embeddings.csv", .. model.Regions.Select(r => $"{ModelEvaluation.RegionProbabilitiesFolder}/{r}.csv")]);
+        string authors = File.ReadAllText(probabilitiesFile);
+        var reviewed = ModelEvaluation.Evaluate(model, aligned, run, data);
+        Assert.NotNull(reviewed.EarlierKept);
+        Assert.StartsWith(ModelEvaluation.EarlierEvaluationPrefix, Path.GetFileName(reviewed.EarlierKept));
+        Assert.Equal(authors, File.ReadAllText(Path.Combine(reviewed.EarlierKept!, "probabilities.csv")));
+        Assert.NotEqual(authors, File.ReadAllText(probabilitiesFile));
+        Assert.Equal(Path.Combine(reviewed.EarlierKept!, "metrics.json"), EvaluationRecord.FinishedMetrics(reviewed.EarlierKept!));
+        Assert.Empty(EvaluationRecord.ChangedFiles(reviewed.EarlierKept!));
+        Assert.Contains(Path.GetFileName(reviewed.EarlierKept!), RunResults.EvaluationsInside(run));
+        Assert.NotNull(RunResults.Load(reviewed.EarlierKept!).Probabilities);
+        Directory.Delete(reviewed.EarlierKept!, recursive: true);
         Assert.Equal(3 * 64, loaded.Embeddings!.Columns.Count);
         // The oracle was scored on the test split: another split's metrics must not carry it beside them.
         // Another split into the run's own folder would replace its test results: refused, nothing written.
